@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {IERC721Enumerable} from "@openzeppelin/contracts/token/ERC721/extensions/IERC721Enumerable.sol";
+
+/// @title IAccounts
+/// @notice Margin sub-accounts as ERC-721 tokens. An address may own many accounts; each account is
+/// one margin unit with its own collateral and positions. Whoever holds the token owns the account;
+/// ERC-721 approvals (per token or for all) make an address an operator that may trade for it.
+interface IAccounts is IERC721Enumerable {
+    /// @notice How an account's risk is pooled.
+    /// @dev CROSS: one collateral pool backs any number of markets (up to the engine's cap).
+    /// ISOLATED: the account may hold one market only, so its risk cannot spread.
+    enum MarginMode {
+        CROSS,
+        ISOLATED
+    }
+
+    /// @notice The account id does not exist.
+    error UnknownAccount(uint256 accountId);
+    /// @notice `caller` is neither the owner nor an approved operator of `accountId`.
+    error NotAuthorized(uint256 accountId, address caller);
+
+    /// @notice Emitted when an account is created.
+    event AccountCreated(uint256 indexed accountId, address indexed owner, MarginMode mode);
+
+    /// @notice Creates an account owned by the caller.
+    /// @param mode CROSS or ISOLATED; fixed for the account's life.
+    /// @return accountId The new account's id (ids start at 1).
+    function createAccount(MarginMode mode) external returns (uint256 accountId);
+
+    /// @notice Creates an account owned by `owner` (e.g. a dApp creating one for its user).
+    function createAccountFor(address owner, MarginMode mode) external returns (uint256 accountId);
+
+    /// @notice The margin mode of `accountId`; reverts with UnknownAccount if it does not exist.
+    function marginMode(uint256 accountId) external view returns (MarginMode);
+
+    /// @notice Whether `caller` may act for `accountId`: its owner, the token's approved address, or
+    /// an operator approved for all the owner's tokens.
+    function isAuthorized(uint256 accountId, address caller) external view returns (bool);
+
+    /// @notice Reverts with NotAuthorized unless `isAuthorized(accountId, caller)`.
+    function requireAuthorized(uint256 accountId, address caller) external view;
+
+    /// @notice Every account id owned by `owner`.
+    function accountsOf(address owner) external view returns (uint256[] memory);
+}

@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+
+/// @title ICollateralVault
+/// @notice Custody of all ERC-20 collateral, with balances kept per account and per token.
+/// Non-quote balances are never negative. The quote token (the settlement asset, e.g. USDC) may go
+/// negative: that is a debt to the protocol, backed by the rest of the account's portfolio and counted
+/// at full value. Only the margin engine moves balances between accounts.
+interface ICollateralVault {
+    /// @notice Risk configuration of a listed collateral token.
+    /// @param oracleAsset The OracleRouter asset that prices one whole token (for an ERC-4626 share:
+    /// the asset of its underlying).
+    /// @param initialWeight Haircut applied for the initial requirement (WAD, 0.9e18 = 90% counted).
+    /// @param maintenanceWeight Haircut applied for the maintenance requirement; ≥ initialWeight.
+    /// @param depositCap Maximum total deposits of the token, in token units.
+    /// @param decimals The token's decimals, read once at listing.
+    /// @param isErc4626 Priced as `convertToAssets(1 share)` units of the underlying.
+    /// @param listed Whether new deposits are accepted (delisted tokens still count as collateral).
+    struct CollateralConfig {
+        bytes32 oracleAsset;
+        uint64 initialWeight;
+        uint64 maintenanceWeight;
+        uint8 decimals;
+        bool isErc4626;
+        bool listed;
+        uint256 depositCap;
+    }
+
+    /// @notice Collateral value of an account, in USD WAD.
+    /// @param initial Σ balance·price·initialWeight (debts at full value, rounded against the account).
+    /// @param maintenance Σ balance·price·maintenanceWeight.
+    /// @param mark Σ balance·price, no haircut.
+    struct CollateralValue {
+        int256 initial;
+        int256 maintenance;
+        int256 mark;
+    }
+
+    /// @notice The amount is zero.
+    error ZeroAmount();
+    /// @notice The token is not listed (never was, or was delisted for deposits).
+    error TokenNotListed(address token);
+    /// @notice The token is already listed.
+    error TokenAlreadyListed(address token);
+    /// @notice The deposit would take the token's total deposits above its cap.
+    error DepositCapExceeded(address token, uint256 totalAfter, uint256 cap);
+    /// @notice The account holds less of the token than requested.
+    error InsufficientBalance(uint256 accountId, address token, int256 balance, uint256 amount);
+    /// @notice The vault received a different amount than was sent (fee-on-transfer, rebasing).
+    error TransferAmountMismatch(address token, uint256 expected, uint256 received);
+    /// @notice An operator tried to withdraw to an address other than the account's owner.
+    error InvalidRecipient(address to);
+    /// @notice A weight, cap or step is outside its hard bounds.
+    error ParameterOutOfBounds(bytes32 parameter, uint256 value);
+    /// @notice The caller is not the margin engine.
+    error NotMarginEngine(address caller);
+    /// @notice The margin engine was already set, or is the zero address.
+    error MarginEngineAlreadySet();
+    /// @notice Balance operations need the engine to be set first.
+    error MarginEngineNotSet();
+    /// @notice The account already holds the maximum number of different collateral tokens.
+    error TooManyCollaterals(uint256 accountId);
+    /// @notice The token's oracle asset has no price feed.
+    error UnpricedAsset(bytes32 oracleAsset);
+
+    /// @notice Emitted when a token is listed as collateral.
+    event CollateralListed(
+        address indexed token,
+        bytes32 indexed oracleAsset,
+        uint64 initialWeight,
+        uint64 maintenanceWeight,
+        uint256 depositCap,
+        bool isErc4626
+    );
+    /// @notice Emitted when a token stops accepting deposits.
+    event CollateralDelisted(address indexed token);
+    /// @notice Emitted when a token's weights change.
+    event CollateralWeightsUpdated(address indexed token, uint64 initialWeight, uint64 maintenanceWeight);
+    /// @notice Emitted when a token's deposit cap changes.
+    event DepositCapUpdated(address indexed token, uint256 depositCap);
+    /// @notice Emitted on every deposit.
+    event Deposited(uint256 indexed accountId, address indexed token, address indexed from, uint256 amount);
+    /// @notice Emitted on every withdrawal.
+    event Withdrawn(uint256 indexed accountId, address indexed token, address indexed to, uint256 amount);
+    /// @notice Emitted when the engine moves a balance between accounts (PnL, fees, liquidations).
+    event BalanceTransferred(
+        uint256 indexed fromAccountId,
+        uint256 indexed toAccountId,
+        address indexed token,
+        uint256 amount
+    );
+    /// @notice Emitted when the engine pays quote tokens out of an account to an external address.
+    event QuotePaidOut(uint256 indexed accountId, address indexed to, uint256 amount);
+    /// @notice Emitted once, when the margin engine is wired in.
+    event MarginEngineSet(address indexed marginEngine);
+
+    /// @notice The settlement asset; its balances may be negative.
+    function quoteToken() external view returns (IERC20);
+
+    /// @notice Deposits `amount` of `token` from the caller into `accountId`. Anyone may deposit into
+    /// any account; never paused.
+    function deposit(uint256 accountId, address token, uint256 amount) external;
+
+    /// @notice Withdraws `amount` of `token` from `accountId` to `to`. The owner may send anywhere;
+    /// an operator only to the owner. Afterwards the account must satisfy its initial requirement.
+    function withdraw(uint256 accountId, address token, uint256 amount, address to) external;
+
+    /// @notice Moves `amount` of `token` between accounts; engine only. The quote token may go
+    /// negative on `fromAccountId`; other tokens may not.
+    function transferBalance(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        address token,
+        uint256 amount
+    ) external;
+
+    /// @notice Sends `amount` of quote token out of `accountId` to `to` (fees to the insurance fund);
+    /// engine only. The balance may go negative.
+    function payOutQuote(uint256 accountId, address to, uint256 amount) external;
+
+    /// @notice The account's balance of `token` (token units; negative only for the quote token).
+    function balanceOf(uint256 accountId, address token) external view returns (int256);
+
+    /// @notice Every token the account has a nonzero balance in (bounded by MAX_COLLATERALS_PER_ACCOUNT).
+    function collateralTokens(uint256 accountId) external view returns (address[] memory);
+
+    /// @notice The account's collateral value with initial and maintenance haircuts and without.
+    function collateralValue(uint256 accountId) external view returns (CollateralValue memory);
+
+    /// @notice The USD value (WAD) of `amount` units of `token`, unweighted, rounded down.
+    function tokenValue(address token, uint256 amount) external view returns (uint256);
+
+    /// @notice The configuration of `token` (zeroed if never listed).
+    function collateralConfig(address token) external view returns (CollateralConfig memory);
+
+    /// @notice Every token ever listed, in listing order.
+    function listedTokens() external view returns (address[] memory);
+
+    /// @notice Total deposits of `token` across accounts, in token units (what the cap applies to).
+    function totalDeposits(address token) external view returns (uint256);
+}
