@@ -44,4 +44,8 @@ interface IAccounts is IERC721Enumerable {
 
     /// @notice Every account id owned by `owner`.
     function accountsOf(address owner) external view returns (uint256[] memory);
+
+    /// @notice The number of accounts ever created, which is also the highest id (accounts are never
+    /// burned, so ids 1..accountCount() all exist).
+    function accountCount() external view returns (uint256);
 }

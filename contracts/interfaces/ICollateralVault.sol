@@ -64,6 +64,12 @@ interface ICollateralVault {
     error TooManyCollaterals(uint256 accountId);
     /// @notice The token's oracle asset has no price feed.
     error UnpricedAsset(bytes32 oracleAsset);
+    /// @notice The vault holds less of the token for its accounts than is to leave it. Only possible
+    /// for the quote token: positive quote balances are partly backed by other accounts' quote debts,
+    /// which are repaid (by deposits or liquidation) before that part can be withdrawn.
+    error InsufficientLiquidity(address token, uint256 available, uint256 amount);
+    /// @notice The quote token cannot be delisted: deposits of it must stay open so debts can be repaid.
+    error CannotDelistQuoteToken();
 
     /// @notice Emitted when a token is listed as collateral.
     event CollateralListed(
@@ -76,6 +82,8 @@ interface ICollateralVault {
     );
     /// @notice Emitted when a token stops accepting deposits.
     event CollateralDelisted(address indexed token);
+    /// @notice Emitted when a delisted token accepts deposits again (its configuration is unchanged).
+    event CollateralRelisted(address indexed token);
     /// @notice Emitted when a token's weights change.
     event CollateralWeightsUpdated(address indexed token, uint64 initialWeight, uint64 maintenanceWeight);
     /// @notice Emitted when a token's deposit cap changes.

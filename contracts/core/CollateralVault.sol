@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {IAccounts} from "../interfaces/IAccounts.sol";
+import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
+import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
+import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
+
+/// @title CollateralVault
+/// @notice Custody of all ERC-20 collateral of xmargin accounts, with per-account, per-token balances.
+/// Anyone may deposit into any account at any time (deposits are never paused); withdrawals need the
+/// owner or an operator (who may only send to the owner) and must leave the account above its initial
+/// requirement, as checked by the margin engine. Only the engine moves balances between accounts.
+/// @dev Accounting: `totalDeposits[token]` is the sum of all account balances of `token`, i.e. what
+/// the vault holds for accounts (tokens sent to the vault without `deposit` are not counted). For
+/// non-quote tokens every balance is ≥ 0. The quote token's balances may be negative (debts); its
+/// positive balances are then partly backed by those debts rather than by tokens in the vault.
+///
+/// Per-account token set: the quote token is tracked implicitly (it is part of the set exactly when
+/// its balance is nonzero, negative included), the other tokens in a packed array of at most
+/// `MAX_COLLATERALS_PER_ACCOUNT - 1` entries whose length shares a slot with its first element, so
+/// the first deposit of a token into an account writes one new slot for the set. Reserving a place
+/// for the quote token means the engine can always settle PnL, fees and funding into an account.
+contract CollateralVault is ICollateralVault, AccessManaged, Pausable, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+
+    /// @notice At most this many different tokens (the quote token included) per account, so that
+    /// valuing an account has a known gas ceiling.
+    uint256 public constant MAX_COLLATERALS_PER_ACCOUNT = 8;
+    /// @notice Hard floor for an initial weight: below 10% a token is not worth the oracle risk of
+    /// listing it as collateral, and a tiny weight would let a huge, barely-counted balance hide
+    /// concentration risk from the requirement.
+    uint64 public constant MIN_INITIAL_WEIGHT = 0.1e18;
+    /// @notice Hard ceiling for any weight: a token never counts for more than its price.
+    uint64 public constant MAX_WEIGHT = 1e18;
+    /// @notice Largest change of a weight in one update (absolute, WAD), so that a single (possibly
+    /// compromised or mistaken) update cannot make a large set of accounts liquidatable at once.
+    uint64 public constant MAX_WEIGHT_STEP = 0.1e18;
+    /// @notice A deposit cap may at most be multiplied by this factor per update.
+    uint256 public constant MAX_CAP_INCREASE_FACTOR = 2;
+    /// @notice Largest accepted `decimals()` of a collateral token (and of an ERC-4626's asset), so
+    /// that `10 ** decimals` and the price arithmetic stay far from overflow.
+    uint8 public constant MAX_DECIMALS = 36;
+
+    /// @dev Non-quote tokens an account may hold; one place is kept for the quote token.
+    uint256 private constant MAX_OTHER_TOKENS = MAX_COLLATERALS_PER_ACCOUNT - 1;
+    uint256 private constant WAD = 1e18;
+
+    /// @notice The account registry (existence, ownership, operators).
+    IAccounts public immutable accounts;
+    /// @notice The price source for every collateral token.
+    IOracleRouter public immutable oracle;
+    /// @inheritdoc ICollateralVault
+    IERC20 public immutable quoteToken;
+
+    /// @notice The margin engine, the only contract that moves balances between accounts; set once.
+    IMarginEngine public marginEngine;
+
+    /// @dev A token's configuration, packed in three slots: the oracle asset; weights, decimals and
+    /// flags (the one slot a deposit reads besides the cap); the deposit cap.
+    struct Config {
+        bytes32 oracleAsset;
+        uint64 initialWeight;
+        uint64 maintenanceWeight;
+        uint8 decimals;
+        // ERC-4626 only: the decimals of `asset()`, read at listing.
+        uint8 assetDecimals;
+        bool isErc4626;
+        bool listed;
+        uint256 depositCap;
+    }
+
+    /// @dev The non-quote tokens of an account; `length` shares the first slot with `first`.
+    struct TokenSet {
+        address first;
+        uint8 length;
+        address[MAX_OTHER_TOKENS - 1] rest;
+    }
+
+    mapping(address token => Config) private _configs;
+    address[] private _listedTokens;
+    mapping(uint256 accountId => mapping(address token => int256)) private _balances;
+    mapping(uint256 accountId => TokenSet) private _tokenSets;
+
+    /// @inheritdoc ICollateralVault
+    mapping(address token => uint256) public totalDeposits;
+
+    /// @param authority The protocol's AccessManager.
+    /// @param accounts_ The account registry.
+    /// @param oracle_ The oracle router.
+    /// @param quoteToken_ The settlement asset; list it with `listCollateral` like any other token.
+    constructor(
+        address authority,
+        IAccounts accounts_,
+        IOracleRouter oracle_,
+        IERC20 quoteToken_
+    ) AccessManaged(authority) {
+        accounts = accounts_;
+        oracle = oracle_;
+        quoteToken = quoteToken_;
+    }
+
+    modifier onlyMarginEngine() {
+        if (msg.sender != address(marginEngine)) revert NotMarginEngine(msg.sender);
+        _;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Governance
+    // ---------------------------------------------------------------------------------------------
+
+    /// @notice Lists `token` as collateral (LISTING role).
+    /// @dev Reads the token's decimals once (and, for an ERC-4626 share, its asset's decimals). Reverts
+    /// with TokenAlreadyListed if the token was ever listed (use `relistCollateral`), UnpricedAsset if
+    /// the oracle has no price for `oracleAsset`, ParameterOutOfBounds for decimals above
+    /// MAX_DECIMALS, weights outside MIN_INITIAL_WEIGHT ≤ initial ≤ maintenance ≤ MAX_WEIGHT, or a
+    /// zero cap.
+    /// @param token The ERC-20 (or ERC-4626 share) to list.
+    /// @param oracleAsset The oracle asset pricing one whole token (for a share: its underlying).
+    /// @param initialWeight Weight counted towards the initial requirement (WAD).
+    /// @param maintenanceWeight Weight counted towards the maintenance requirement (WAD).
+    /// @param depositCap Maximum total deposits, in token units.
+    /// @param isErc4626 Whether `token` is an ERC-4626 share priced through `convertToAssets`.
+    function listCollateral(
+        address token,
+        bytes32 oracleAsset,
+        uint64 initialWeight,
+        uint64 maintenanceWeight,
+        uint256 depositCap,
+        bool isErc4626
+    ) external restricted {
+        Config storage config = _configs[token];
+        if (config.initialWeight != 0) revert TokenAlreadyListed(token);
+        if (!oracle.hasPrice(oracleAsset)) revert UnpricedAsset(oracleAsset);
+        _checkWeights(initialWeight, maintenanceWeight);
+        if (depositCap == 0) revert ParameterOutOfBounds("depositCap", 0);
+
+        uint8 decimals = _readDecimals(token);
+        uint8 assetDecimals = isErc4626 ? _readDecimals(IERC4626(token).asset()) : 0;
+
+        config.oracleAsset = oracleAsset;
+        config.initialWeight = initialWeight;
+        config.maintenanceWeight = maintenanceWeight;
+        config.decimals = decimals;
+        config.assetDecimals = assetDecimals;
+        config.isErc4626 = isErc4626;
+        config.listed = true;
+        config.depositCap = depositCap;
+        _listedTokens.push(token);
+        emit CollateralListed(token, oracleAsset, initialWeight, maintenanceWeight, depositCap, isErc4626);
+    }
+
+    /// @notice Stops new deposits of `token` (LISTING role). Balances stay, keep counting as collateral
+    /// at the current weights and can be withdrawn; lower the weights to phase the token out.
+    /// @dev Reverts with TokenNotListed if not currently listed and CannotDelistQuoteToken for the
+    /// quote token (its deposits repay debts).
+    /// @param token The token to delist.
+    function delistCollateral(address token) external restricted {
+        if (token == address(quoteToken)) revert CannotDelistQuoteToken();
+        Config storage config = _configs[token];
+        if (!config.listed) revert TokenNotListed(token);
+        config.listed = false;
+        emit CollateralDelisted(token);
+    }
+
+    /// @notice Accepts deposits of a delisted `token` again, with its configuration unchanged (LISTING
+    /// role).
+    /// @dev Reverts with TokenNotListed if the token was never listed, TokenAlreadyListed if it is
+    /// listed, UnpricedAsset if its oracle asset has lost its price.
+    /// @param token The token to relist.
+    function relistCollateral(address token) external restricted {
+        Config storage config = _configs[token];
+        if (config.initialWeight == 0) revert TokenNotListed(token);
+        if (config.listed) revert TokenAlreadyListed(token);
+        if (!oracle.hasPrice(config.oracleAsset)) revert UnpricedAsset(config.oracleAsset);
+        config.listed = true;
+        emit CollateralRelisted(token);
+    }
+
+    /// @notice Sets the weights of a (listed or delisted) token (RISK_MANAGER role).
+    /// @dev Same bounds as at listing, and each weight may move by at most MAX_WEIGHT_STEP per update;
+    /// a step violation reverts with ParameterOutOfBounds("initialWeightStep" or
+    /// "maintenanceWeightStep", proposed weight).
+    /// @param token The token.
+    /// @param initialWeight The new initial weight (WAD).
+    /// @param maintenanceWeight The new maintenance weight (WAD).
+    function setCollateralWeights(
+        address token,
+        uint64 initialWeight,
+        uint64 maintenanceWeight
+    ) external restricted {
+        Config storage config = _knownConfig(token);
+        _checkWeights(initialWeight, maintenanceWeight);
+        if (_absDiff(initialWeight, config.initialWeight) > MAX_WEIGHT_STEP) {
+            revert ParameterOutOfBounds("initialWeightStep", initialWeight);
+        }
+        if (_absDiff(maintenanceWeight, config.maintenanceWeight) > MAX_WEIGHT_STEP) {
+            revert ParameterOutOfBounds("maintenanceWeightStep", maintenanceWeight);
+        }
+        config.initialWeight = initialWeight;
+        config.maintenanceWeight = maintenanceWeight;
+        emit CollateralWeightsUpdated(token, initialWeight, maintenanceWeight);
+    }
+
+    /// @notice Sets the deposit cap of a (listed or delisted) token (RISK_MANAGER role).
+    /// @dev The cap must be > 0 and at most MAX_CAP_INCREASE_FACTOR times the current one
+    /// (ParameterOutOfBounds("depositCapStep", cap)); decreases are unrestricted since they reduce
+    /// risk. A cap below the current total only blocks further deposits.
+    /// @param token The token.
+    /// @param depositCap The new cap, in token units.
+    function setDepositCap(address token, uint256 depositCap) external restricted {
+        Config storage config = _knownConfig(token);
+        if (depositCap == 0) revert ParameterOutOfBounds("depositCap", 0);
+        uint256 current = config.depositCap;
+        // Written without multiplying so that no cap can overflow the comparison.
+        if (depositCap > current && (depositCap - current) > current * (MAX_CAP_INCREASE_FACTOR - 1)) {
+            revert ParameterOutOfBounds("depositCapStep", depositCap);
+        }
+        config.depositCap = depositCap;
+        emit DepositCapUpdated(token, depositCap);
+    }
+
+    /// @notice Pauses withdrawals (GUARDIAN role). Deposits and engine operations are never paused.
+    function pause() external restricted {
+        _pause();
+    }
+
+    /// @notice Resumes withdrawals (GUARDIAN role).
+    function unpause() external restricted {
+        _unpause();
+    }
+
+    /// @notice Wires in the margin engine (admin); possible once.
+    /// @dev Reverts with MarginEngineAlreadySet if already set or if `engine` is the zero address.
+    /// @param engine The MarginEngine.
+    function setMarginEngine(address engine) external restricted {
+        if (engine == address(0) || address(marginEngine) != address(0)) revert MarginEngineAlreadySet();
+        marginEngine = IMarginEngine(engine);
+        emit MarginEngineSet(engine);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Accounts
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ICollateralVault
+    /// @dev Reverts with ZeroAmount, UnknownAccount, TokenNotListed, DepositCapExceeded, or
+    /// TransferAmountMismatch when the vault's balance grew by anything other than `amount`. A quote
+    /// deposit that leaves the account's quote balance ≤ 0 only repays debt and is not capped.
+    function deposit(uint256 accountId, address token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        // Reverts with UnknownAccount: credits to an id that does not exist would be lost.
+        accounts.marginMode(accountId);
+        Config storage config = _configs[token];
+        if (!config.listed) revert TokenNotListed(token);
+
+        int256 balanceBefore = _balances[accountId][token];
+        int256 balanceAfter = balanceBefore + amount.toInt256();
+        uint256 totalAfter = totalDeposits[token] + amount;
+        uint256 cap = config.depositCap;
+        if (totalAfter > cap && balanceAfter > 0) revert DepositCapExceeded(token, totalAfter, cap);
+
+        // The amount received decides what is credited, so the pull comes first; nonReentrant keeps
+        // the token from re-entering between the pull and the credit.
+        uint256 held = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = IERC20(token).balanceOf(address(this)) - held;
+        if (received != amount) revert TransferAmountMismatch(token, amount, received);
+
+        _balances[accountId][token] = balanceAfter;
+        totalDeposits[token] = totalAfter;
+        if (token != address(quoteToken)) {
+            // Non-quote balances are never negative, so "was zero" means "not in the set yet".
+            if (balanceBefore == 0) _addToken(accountId, token);
+        }
+        emit Deposited(accountId, token, msg.sender, amount);
+    }
+
+    /// @inheritdoc ICollateralVault
+    /// @dev Reverts (in this order) with EnforcedPause, ZeroAmount, InvalidRecipient(0), the account
+    /// registry's errors for an unknown account or an unauthorised caller, InvalidRecipient for an
+    /// operator sending elsewhere than to the owner, InsufficientBalance (also for the quote token: a
+    /// withdrawal never creates debt), InsufficientLiquidity, MarginEngineNotSet, and the engine's
+    /// InsufficientMargin.
+    function withdraw(
+        uint256 accountId,
+        address token,
+        uint256 amount,
+        address to
+    ) external nonReentrant whenNotPaused {
+        if (amount == 0) revert ZeroAmount();
+        if (to == address(0)) revert InvalidRecipient(to);
+        address owner = accounts.ownerOf(accountId);
+        if (msg.sender != owner) {
+            accounts.requireAuthorized(accountId, msg.sender);
+            // Operators may trade for the owner but never take the money elsewhere.
+            if (to != owner) revert InvalidRecipient(to);
+        }
+
+        int256 balance = _balances[accountId][token];
+        if (balance < 0 || uint256(balance) < amount) {
+            revert InsufficientBalance(accountId, token, balance, amount);
+        }
+        // amount ≤ balance ≤ type(int256).max, so the cast is exact.
+        int256 balanceAfter = balance - int256(amount);
+        _balances[accountId][token] = balanceAfter;
+        if (balanceAfter == 0 && token != address(quoteToken)) _removeToken(accountId, token);
+        _decreaseTotal(token, amount);
+
+        IMarginEngine engine = marginEngine;
+        if (address(engine) == address(0)) revert MarginEngineNotSet();
+        // Checked on the debited state, before any token leaves.
+        engine.requireInitialMargin(accountId);
+
+        emit Withdrawn(accountId, token, to, amount);
+        IERC20(token).safeTransfer(to, amount);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Margin engine
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ICollateralVault
+    /// @dev A zero amount is a no-op (so the engine need not special-case zero PnL or fees). Reverts
+    /// with NotMarginEngine, InsufficientBalance for a non-quote token, TooManyCollaterals when the
+    /// receiver has no room for a new non-quote token. Account existence is the engine's concern.
+    function transferBalance(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        address token,
+        uint256 amount
+    ) external onlyMarginEngine {
+        if (amount == 0) return;
+        int256 delta = amount.toInt256();
+        bool isQuote = token == address(quoteToken);
+
+        int256 fromBefore = _balances[fromAccountId][token];
+        if (!isQuote && fromBefore < delta)
+            revert InsufficientBalance(fromAccountId, token, fromBefore, amount);
+        int256 fromAfter = fromBefore - delta;
+        _balances[fromAccountId][token] = fromAfter;
+        if (!isQuote && fromAfter == 0) _removeToken(fromAccountId, token);
+
+        int256 toBefore = _balances[toAccountId][token];
+        _balances[toAccountId][token] = toBefore + delta;
+        if (!isQuote && toBefore == 0) _addToken(toAccountId, token);
+
+        emit BalanceTransferred(fromAccountId, toAccountId, token, amount);
+    }
+
+    /// @inheritdoc ICollateralVault
+    /// @dev A zero amount is a no-op. Not paused by the guardian (fees must always settle). Reverts with
+    /// NotMarginEngine or InsufficientLiquidity.
+    function payOutQuote(
+        uint256 accountId,
+        address to,
+        uint256 amount
+    ) external onlyMarginEngine nonReentrant {
+        if (amount == 0) return;
+        _balances[accountId][address(quoteToken)] -= amount.toInt256();
+        _decreaseTotal(address(quoteToken), amount);
+        emit QuotePaidOut(accountId, to, amount);
+        quoteToken.safeTransfer(to, amount);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc ICollateralVault
+    function balanceOf(uint256 accountId, address token) external view returns (int256) {
+        return _balances[accountId][token];
+    }
+
+    /// @inheritdoc ICollateralVault
+    /// @dev The quote token first (when its balance is nonzero, negative included), then the others.
+    function collateralTokens(uint256 accountId) external view returns (address[] memory tokens) {
+        TokenSet storage set = _tokenSets[accountId];
+        uint256 length = set.length;
+        uint256 offset = _balances[accountId][address(quoteToken)] != 0 ? 1 : 0;
+        tokens = new address[](length + offset);
+        if (offset == 1) tokens[0] = address(quoteToken);
+        for (uint256 i = 0; i < length; ++i) {
+            tokens[i + offset] = _tokenAt(set, i);
+        }
+    }
+
+    /// @inheritdoc ICollateralVault
+    /// @dev Per token: value = balance·price/10^decimals rounded down, then ·weight/1e18 rounded down.
+    /// A negative quote balance counts at full value (weight 1) in all three sums, rounded up (more
+    /// negative). Reverts if any price fails the oracle's checks (fail closed).
+    function collateralValue(uint256 accountId) external view returns (CollateralValue memory value) {
+        address quote = address(quoteToken);
+        int256 quoteBalance = _balances[accountId][quote];
+        if (quoteBalance > 0) {
+            _addValue(value, quote, uint256(quoteBalance));
+        } else if (quoteBalance < 0) {
+            Config storage config = _configs[quote];
+            int256 debt = Math
+                .mulDiv(
+                    uint256(-quoteBalance),
+                    _price(config, quote, Math.Rounding.Ceil),
+                    10 ** config.decimals,
+                    Math.Rounding.Ceil
+                )
+                .toInt256();
+            value.initial -= debt;
+            value.maintenance -= debt;
+            value.mark -= debt;
+        }
+        TokenSet storage set = _tokenSets[accountId];
+        uint256 length = set.length;
+        for (uint256 i = 0; i < length; ++i) {
+            address token = _tokenAt(set, i);
+            _addValue(value, token, uint256(_balances[accountId][token]));
+        }
+    }
+
+    /// @inheritdoc ICollateralVault
+    /// @dev Reverts with TokenNotListed for a token that was never listed.
+    function tokenValue(address token, uint256 amount) external view returns (uint256) {
+        Config storage config = _knownConfig(token);
+        return _value(config, token, amount);
+    }
+
+    /// @inheritdoc ICollateralVault
+    function collateralConfig(address token) external view returns (CollateralConfig memory) {
+        Config storage config = _configs[token];
+        return
+            CollateralConfig({
+                oracleAsset: config.oracleAsset,
+                initialWeight: config.initialWeight,
+                maintenanceWeight: config.maintenanceWeight,
+                decimals: config.decimals,
+                isErc4626: config.isErc4626,
+                listed: config.listed,
+                depositCap: config.depositCap
+            });
+    }
+
+    /// @inheritdoc ICollateralVault
+    function listedTokens() external view returns (address[] memory) {
+        return _listedTokens;
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Internals
+    // ---------------------------------------------------------------------------------------------
+
+    /// @dev A token ever listed has a nonzero initial weight (the floor is > 0).
+    function _knownConfig(address token) private view returns (Config storage config) {
+        config = _configs[token];
+        if (config.initialWeight == 0) revert TokenNotListed(token);
+    }
+
+    function _checkWeights(uint64 initialWeight, uint64 maintenanceWeight) private pure {
+        if (initialWeight < MIN_INITIAL_WEIGHT) revert ParameterOutOfBounds("initialWeight", initialWeight);
+        if (maintenanceWeight < initialWeight || maintenanceWeight > MAX_WEIGHT) {
+            revert ParameterOutOfBounds("maintenanceWeight", maintenanceWeight);
+        }
+    }
+
+    function _readDecimals(address token) private view returns (uint8 decimals) {
+        decimals = IERC20Metadata(token).decimals();
+        if (decimals > MAX_DECIMALS) revert ParameterOutOfBounds("decimals", decimals);
+    }
+
+    /// @dev Only the quote token can make the vault's holdings short of a withdrawal (see the error).
+    function _decreaseTotal(address token, uint256 amount) private {
+        uint256 total = totalDeposits[token];
+        if (total < amount) revert InsufficientLiquidity(token, total, amount);
+        totalDeposits[token] = total - amount;
+    }
+
+    /// @dev Adds the value of a positive balance to the three sums, each rounded down.
+    function _addValue(CollateralValue memory value, address token, uint256 amount) private view {
+        Config storage config = _configs[token];
+        uint256 mark = _value(config, token, amount);
+        value.mark += mark.toInt256();
+        value.initial += Math.mulDiv(mark, config.initialWeight, WAD).toInt256();
+        value.maintenance += Math.mulDiv(mark, config.maintenanceWeight, WAD).toInt256();
+    }
+
+    /// @dev amount·price/10^decimals, rounded down.
+    function _value(Config storage config, address token, uint256 amount) private view returns (uint256) {
+        return Math.mulDiv(amount, _price(config, token, Math.Rounding.Floor), 10 ** config.decimals);
+    }
+
+    /// @dev USD WAD price of one whole token. For an ERC-4626 share: the underlying's price times the
+    /// assets one whole share converts to (`convertToAssets` rounds down, per ERC-4626), over
+    /// 10^assetDecimals.
+    function _price(
+        Config storage config,
+        address token,
+        Math.Rounding rounding
+    ) private view returns (uint256 price) {
+        price = oracle.getPrice(config.oracleAsset);
+        if (config.isErc4626) {
+            uint256 assetsPerShare = IERC4626(token).convertToAssets(10 ** config.decimals);
+            price = Math.mulDiv(price, assetsPerShare, 10 ** config.assetDecimals, rounding);
+        }
+    }
+
+    function _absDiff(uint64 a, uint64 b) private pure returns (uint64) {
+        return a > b ? a - b : b - a;
+    }
+
+    function _tokenAt(TokenSet storage set, uint256 index) private view returns (address) {
+        return index == 0 ? set.first : set.rest[index - 1];
+    }
+
+    function _setTokenAt(TokenSet storage set, uint256 index, address token) private {
+        if (index == 0) set.first = token;
+        else set.rest[index - 1] = token;
+    }
+
+    function _addToken(uint256 accountId, address token) private {
+        TokenSet storage set = _tokenSets[accountId];
+        uint8 length = set.length;
+        if (length == MAX_OTHER_TOKENS) revert TooManyCollaterals(accountId);
+        _setTokenAt(set, length, token);
+        set.length = length + 1;
+    }
+
+    /// @dev Swap-and-pop; the token is in the set (its balance was nonzero).
+    function _removeToken(uint256 accountId, address token) private {
+        TokenSet storage set = _tokenSets[accountId];
+        uint256 last = set.length - 1;
+        uint256 index = 0;
+        while (_tokenAt(set, index) != token) ++index;
+        if (index != last) _setTokenAt(set, index, _tokenAt(set, last));
+        _setTokenAt(set, last, address(0));
+        set.length = uint8(last);
+    }
+}
