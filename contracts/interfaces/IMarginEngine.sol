@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: BUSL-1.1
 pragma solidity ^0.8.28;
 
+import {IMarket} from "./IMarket.sol";
+
 /// @title IMarginEngine
 /// @notice The clearinghouse: the one contract that sees every position of an account, computes
-/// its health and enforces it.
+/// its health and enforces it. Markets report positions to it; all value movement between accounts
+/// goes through it.
 interface IMarginEngine {
     /// @notice An account's health, all USD WAD.
-    /// @param equityInitial Collateral at initial weights + unrealised PnL (incl. funding).
-    /// @param equityMaintenance Collateral at maintenance weights + unrealised PnL.
+    /// @param equityInitial Collateral at initial weights + Σ position values (PnL incl. funding).
+    /// @param equityMaintenance Collateral at maintenance weights + Σ position values.
+    /// @param equityMark Collateral without haircuts + Σ position values (mark-to-market).
     /// @param initialRequirement IM.
     /// @param maintenanceRequirement MM.
     /// @param healthRatio equityMaintenance / MM (WAD); type(uint256).max when MM is 0; 0 when
@@ -15,18 +19,123 @@ interface IMarginEngine {
     struct Health {
         int256 equityInitial;
         int256 equityMaintenance;
+        int256 equityMark;
         uint256 initialRequirement;
         uint256 maintenanceRequirement;
         uint256 healthRatio;
     }
 
+    /// @notice Portfolio-margin parameters of one underlying. Fractions are WAD (0.1e18 = 10%).
+    /// @param mmShockFloor Smallest spot shock for MM.
+    /// @param imShockFloor Smallest spot shock for IM (≥ mmShockFloor).
+    /// @param mmZ z-score scaling σ·√horizon into the MM shock (WAD, 3e18 = 3σ).
+    /// @param imZ z-score for IM (≥ mmZ).
+    /// @param horizon Liquidation horizon in seconds used in σ·√(horizon / 365 days).
+    /// @param maxShock Cap on any spot shock after size scaling (≤ 1e18).
+    /// @param mmVolShock Absolute volatility shock for MM (0.2e18 = ±20 vol points).
+    /// @param imVolShock Volatility shock for IM (≥ mmVolShock).
+    /// @param shortOptionFloor Requirement per unit of net short options, as a fraction of spot.
+    /// @param contingency Requirement as a fraction of gross notional.
+    /// @param sizeScale Gross notional (USD WAD) at which the shock doubles: shocks grow with size.
+    struct RiskParams {
+        uint64 mmShockFloor;
+        uint64 imShockFloor;
+        uint64 mmZ;
+        uint64 imZ;
+        uint64 horizon;
+        uint64 maxShock;
+        uint64 mmVolShock;
+        uint64 imVolShock;
+        uint64 shortOptionFloor;
+        uint64 contingency;
+        uint128 sizeScale;
+    }
+
     /// @notice After the action the account's equity_IM would be below its IM.
     error InsufficientMargin(uint256 accountId, int256 equityInitial, uint256 initialRequirement);
+    /// @notice The caller is not a registered market.
+    error NotMarket(address caller);
+    /// @notice The market contract is already registered.
+    error MarketAlreadyRegistered(address market);
+    /// @notice The underlying has no risk parameters.
+    error UnknownUnderlying(bytes32 underlying);
+    /// @notice The underlying already has risk parameters.
+    error UnderlyingAlreadyListed(bytes32 underlying);
+    /// @notice The account already holds MAX_MARKETS_PER_ACCOUNT markets.
+    error TooManyMarkets(uint256 accountId);
+    /// @notice An ISOLATED account may hold one market only.
+    error IsolatedAccountMarketTaken(uint256 accountId);
+    /// @notice A risk parameter is outside its hard bounds or moved more than its max step.
+    error RiskParamOutOfBounds(bytes32 parameter);
+    /// @notice The pool account or insurance fund was already set, or is invalid.
+    error AlreadySet();
 
-    /// @notice Reverts with InsufficientMargin unless equity_IM ≥ IM. The vault calls this after
-    /// debiting a withdrawal, before sending tokens.
+    /// @notice Emitted when a market contract is registered.
+    event MarketRegistered(address indexed market);
+    /// @notice Emitted when an underlying's risk parameters are set.
+    event RiskParamsUpdated(bytes32 indexed underlying, RiskParams params);
+    /// @notice Emitted when an account starts holding a market.
+    event PositionOpened(uint256 indexed accountId, address indexed market, uint256 indexed marketId);
+    /// @notice Emitted when an account stops holding a market.
+    event PositionClosed(uint256 indexed accountId, address indexed market, uint256 indexed marketId);
+    /// @notice Emitted when a fee is charged; `toPool` goes to the pool account, `toInsurance` to the fund.
+    event FeeCharged(uint256 indexed accountId, uint256 toPool, uint256 toInsurance);
+
+    /// @notice Reverts with InsufficientMargin unless equity_IM ≥ IM.
     function requireInitialMargin(uint256 accountId) external view;
 
     /// @notice The account's health breakdown.
     function health(uint256 accountId) external view returns (Health memory);
+
+    /// @notice One market held by an account.
+    struct MarketKey {
+        address market;
+        uint64 marketId;
+        uint32 underlyingIndex;
+    }
+
+    /// @notice Whether new risk (risk-increasing trades) is paused by the guardian.
+    function paused() external view returns (bool);
+
+    /// @notice The LiquidityPool's margin account: the counterparty to every trade.
+    function poolAccountId() external view returns (uint256);
+
+    /// @notice Where the insurance share of fees and liquidation penalties goes.
+    function insuranceFund() external view returns (address);
+
+    /// @notice Records that `accountId` now holds `marketId` of the calling market; enforces
+    /// MAX_MARKETS_PER_ACCOUNT and the single-market rule of ISOLATED accounts. Idempotent. Market only.
+    function notePositionOpened(uint256 accountId, uint256 marketId, bytes32 underlying) external;
+
+    /// @notice Records that `accountId` no longer holds `marketId` of the calling market. Market only.
+    function notePositionClosed(uint256 accountId, uint256 marketId) external;
+
+    /// @notice Moves `amount` of quote (USD WAD, converted to quote units rounding up against the
+    /// payer) from one account to another: realised PnL, funding, premiums. Market only.
+    function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external;
+
+    /// @notice Charges a fee (USD WAD) to `accountId`: `toPool` to the pool account, `toInsurance` to the
+    /// insurance fund. Market only.
+    function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external;
+
+    /// @notice Health of many accounts in one call (keepers, frontends).
+    function healthMany(uint256[] calldata accountIds) external view returns (Health[] memory);
+
+    /// @notice For comparison: the requirements if every position were margined on its own and summed
+    /// (no netting between positions).
+    function standardRequirements(
+        uint256 accountId
+    ) external view returns (uint256 initial, uint256 maintenance);
+
+    /// @notice The markets `accountId` holds.
+    function accountMarkets(uint256 accountId) external view returns (MarketKey[] memory);
+
+    /// @notice The risk parameters of `underlying`.
+    function riskParams(bytes32 underlying) external view returns (RiskParams memory);
+
+    /// @notice The spot shocks (IM, MM) applied to `underlying` for a group of `grossNotional` USD.
+    function spotShocks(
+        bytes32 underlying,
+        uint256 grossNotional
+    ) external view returns (uint256 imShock, uint256 mmShock);
 }

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
+
+/// @title RiskParamsLib
+/// @notice Hard bounds and per-update steps for the engine's risk parameters. Governance can tune
+/// margins, but never to values that disable them, and never by a jump that would liquidate
+/// accounts overnight.
+library RiskParamsLib {
+    uint256 internal constant MIN_SHOCK = 0.01e18;
+    uint256 internal constant MAX_Z = 10e18;
+    uint256 internal constant MIN_HORIZON = 1 hours;
+    uint256 internal constant MAX_HORIZON = 30 days;
+    uint256 internal constant MAX_VOL_SHOCK = 2e18;
+    uint256 internal constant MAX_SHORT_OPTION_FLOOR = 0.5e18;
+    uint256 internal constant MAX_CONTINGENCY = 0.1e18;
+    uint256 internal constant MIN_SIZE_SCALE = 10_000e18;
+
+    uint256 internal constant MAX_SHOCK_STEP = 0.05e18;
+    uint256 internal constant MAX_Z_STEP = 1e18;
+    uint256 internal constant MAX_VOL_SHOCK_STEP = 0.1e18;
+    uint256 internal constant MAX_CONTINGENCY_STEP = 0.01e18;
+
+    /// @notice Reverts with RiskParamOutOfBounds unless every parameter is inside its hard bounds and
+    /// every IM parameter is at least its MM counterpart (so IM ≥ MM).
+    function checkBounds(IMarginEngine.RiskParams memory p) internal pure {
+        _require(p.mmShockFloor >= MIN_SHOCK, "mmShockFloor");
+        _require(p.imShockFloor >= p.mmShockFloor, "imShockFloor");
+        _require(p.maxShock >= p.imShockFloor && p.maxShock <= 1e18, "maxShock");
+        _require(p.imZ >= p.mmZ && p.imZ <= MAX_Z, "imZ");
+        _require(p.horizon >= MIN_HORIZON && p.horizon <= MAX_HORIZON, "horizon");
+        _require(p.imVolShock >= p.mmVolShock && p.imVolShock <= MAX_VOL_SHOCK, "imVolShock");
+        _require(p.shortOptionFloor <= MAX_SHORT_OPTION_FLOOR, "shortOptionFloor");
+        _require(p.contingency <= MAX_CONTINGENCY, "contingency");
+        _require(p.sizeScale == 0 || p.sizeScale >= MIN_SIZE_SCALE, "sizeScale");
+    }
+
+    /// @notice Reverts with RiskParamOutOfBounds if any parameter moves more than its max step.
+    function checkSteps(
+        IMarginEngine.RiskParams memory old,
+        IMarginEngine.RiskParams memory p
+    ) internal pure {
+        _require(_within(old.mmShockFloor, p.mmShockFloor, MAX_SHOCK_STEP), "mmShockFloor");
+        _require(_within(old.imShockFloor, p.imShockFloor, MAX_SHOCK_STEP), "imShockFloor");
+        _require(_within(old.maxShock, p.maxShock, MAX_SHOCK_STEP), "maxShock");
+        _require(_within(old.mmZ, p.mmZ, MAX_Z_STEP), "mmZ");
+        _require(_within(old.imZ, p.imZ, MAX_Z_STEP), "imZ");
+        _require(p.horizon <= 2 * old.horizon && 2 * p.horizon >= old.horizon, "horizon");
+        _require(_within(old.mmVolShock, p.mmVolShock, MAX_VOL_SHOCK_STEP), "mmVolShock");
+        _require(_within(old.imVolShock, p.imVolShock, MAX_VOL_SHOCK_STEP), "imVolShock");
+        _require(_within(old.shortOptionFloor, p.shortOptionFloor, MAX_SHOCK_STEP), "shortOptionFloor");
+        _require(_within(old.contingency, p.contingency, MAX_CONTINGENCY_STEP), "contingency");
+        // Size scaling can be turned on or off only through a listing-level redeploy of the params.
+        _require(
+            (old.sizeScale == 0) == (p.sizeScale == 0) &&
+                uint256(p.sizeScale) <= 2 * uint256(old.sizeScale) &&
+                2 * uint256(p.sizeScale) >= old.sizeScale,
+            "sizeScale"
+        );
+    }
+
+    function _within(uint256 a, uint256 b, uint256 step) private pure returns (bool) {
+        return a > b ? a - b <= step : b - a <= step;
+    }
+
+    function _require(bool ok, bytes32 parameter) private pure {
+        if (!ok) revert IMarginEngine.RiskParamOutOfBounds(parameter);
+    }
+}
