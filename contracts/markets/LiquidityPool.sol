@@ -1,0 +1,129 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";
+import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
+import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
+import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
+import {IAccounts} from "../interfaces/IAccounts.sol";
+
+/// @title LiquidityPool
+/// @notice ERC-4626 vault on the quote token. Every asset it receives is deposited into its own margin
+/// account, which takes the other side of every trade. The share price is that account's
+/// mark-to-market equity: quote balance plus the unrealised PnL and funding of its positions.
+/// @dev LP withdrawals go through the collateral vault, so they pass the engine's initial-margin check
+/// of the pool account: LPs can never pull the capital that backs open interest.
+contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    ICollateralVault public immutable vault;
+    IMarginEngine public immutable engine;
+    /// @inheritdoc ILiquidityPool
+    uint256 public immutable accountId;
+    /// @dev 10^(18 − quote decimals): one quote unit in USD WAD.
+    uint256 internal immutable quoteScale;
+
+    constructor(
+        ICollateralVault vault_,
+        IAccounts accounts,
+        IMarginEngine engine_,
+        string memory name_,
+        string memory symbol_
+    ) ERC20(name_, symbol_) ERC4626(vault_.quoteToken()) {
+        vault = vault_;
+        engine = engine_;
+        accountId = accounts.createAccount(IAccounts.MarginMode.CROSS);
+        quoteScale = 10 ** (18 - IERC20Metadata(address(vault_.quoteToken())).decimals());
+        IERC20(asset()).forceApprove(address(vault_), type(uint256).max);
+    }
+
+    /// @notice Quote balance plus the value of the pool's positions, in quote units, rounded down;
+    /// zero if the account is under water.
+    function totalAssets() public view override returns (uint256) {
+        int256 balance = vault.balanceOf(accountId, asset());
+        int256 value = positionValue();
+        // Round the positions' value down (floor division for negatives) so LPs never over-count.
+        int256 valueInQuote = value / int256(quoteScale);
+        if (value < 0 && value % int256(quoteScale) != 0) valueInQuote -= 1;
+        int256 total = balance + valueInQuote;
+        return total > 0 ? uint256(total) : 0;
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function positionValue() public view returns (int256) {
+        return engine.health(accountId).equityMark - vault.collateralValue(accountId).mark;
+    }
+
+    /// @notice Assets `owner` can withdraw now: its share, capped by the pool's free margin
+    /// (equity_IM − IM, in quote units) and its quote balance.
+    function maxWithdraw(address owner) public view override returns (uint256) {
+        return Math.min(super.maxWithdraw(owner), _freeQuote());
+    }
+
+    /// @notice Shares `owner` can redeem now (see maxWithdraw).
+    function maxRedeem(address owner) public view override returns (uint256) {
+        return Math.min(super.maxRedeem(owner), _convertToShares(_freeQuote(), Math.Rounding.Floor));
+    }
+
+    function deposit(uint256 assets, address receiver) public override nonReentrant returns (uint256) {
+        return super.deposit(assets, receiver);
+    }
+
+    function mint(uint256 shares, address receiver) public override nonReentrant returns (uint256) {
+        return super.mint(shares, receiver);
+    }
+
+    function withdraw(
+        uint256 assets,
+        address receiver,
+        address owner
+    ) public override nonReentrant returns (uint256) {
+        return super.withdraw(assets, receiver, owner);
+    }
+
+    function redeem(
+        uint256 shares,
+        address receiver,
+        address owner
+    ) public override nonReentrant returns (uint256) {
+        return super.redeem(shares, receiver, owner);
+    }
+
+    function _deposit(address caller, address receiver, uint256 assets, uint256 shares) internal override {
+        super._deposit(caller, receiver, assets, shares);
+        vault.deposit(accountId, asset(), assets);
+    }
+
+    function _withdraw(
+        address caller,
+        address receiver,
+        address owner,
+        uint256 assets,
+        uint256 shares
+    ) internal override {
+        if (caller != owner) _spendAllowance(owner, caller, shares);
+        _burn(owner, shares);
+        // The vault debits the pool account, runs the engine's initial-margin check, then pays out.
+        vault.withdraw(accountId, asset(), assets, receiver);
+        emit Withdraw(caller, receiver, owner, assets, shares);
+    }
+
+    /// @dev Virtual shares make the first-depositor inflation attack unprofitable.
+    function _decimalsOffset() internal pure override returns (uint8) {
+        return 6;
+    }
+
+    function _freeQuote() internal view returns (uint256) {
+        IMarginEngine.Health memory h = engine.health(accountId);
+        if (h.equityInitial <= 0 || uint256(h.equityInitial) <= h.initialRequirement) return 0;
+        uint256 free = (uint256(h.equityInitial) - h.initialRequirement) / quoteScale;
+        int256 balance = vault.balanceOf(accountId, asset());
+        return balance > 0 ? Math.min(free, uint256(balance)) : 0;
+    }
+}

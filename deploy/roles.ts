@@ -1,0 +1,45 @@
+/**
+ * Which role may call which privileged function. The single source for the deploy modules and the
+ * test fixture: every `restricted` function of the protocol appears here, and a function left out
+ * stays callable by ADMIN (the timelock) only.
+ */
+export const Role = {
+  ADMIN: 0n,
+  RISK_MANAGER: 1n,
+  LISTING: 2n,
+  GUARDIAN: 3n,
+  TREASURY: 4n,
+} as const;
+
+export type ContractName = "OracleRouter" | "CollateralVault" | "MarginEngine" | "PerpMarket" | "InsuranceFund";
+
+export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
+  OracleRouter: {
+    configureAsset: Role.LISTING,
+    configureVolatilityFeed: Role.LISTING,
+    configureSequencerFeed: Role.LISTING,
+  },
+  CollateralVault: {
+    listCollateral: Role.LISTING,
+    delistCollateral: Role.LISTING,
+    relistCollateral: Role.LISTING,
+    setCollateralWeights: Role.RISK_MANAGER,
+    setDepositCap: Role.RISK_MANAGER,
+    pause: Role.GUARDIAN,
+    unpause: Role.GUARDIAN,
+  },
+  MarginEngine: {
+    registerMarket: Role.LISTING,
+    listUnderlying: Role.LISTING,
+    setRiskParams: Role.RISK_MANAGER,
+    pause: Role.GUARDIAN,
+    unpause: Role.GUARDIAN,
+  },
+  PerpMarket: {
+    listMarket: Role.LISTING,
+    setMarketParams: Role.RISK_MANAGER,
+  },
+  InsuranceFund: {
+    withdraw: Role.TREASURY,
+  },
+};

@@ -1,0 +1,183 @@
+import { ethers } from "hardhat";
+import type { BaseContract, Signer } from "ethers";
+import type {
+  AccessManager,
+  Accounts,
+  CollateralVault,
+  InsuranceFund,
+  LiquidityPool,
+  MarginEngine,
+  MockERC20,
+  MockV3Aggregator,
+  OracleRouter,
+} from "../../typechain-types";
+import type { IMarginEngine } from "../../typechain-types/contracts/core/MarginEngine";
+import { FUNCTION_ROLES, Role, type ContractName } from "../../deploy/roles";
+import { addPriceFeed, addVolatilityFeed, assetId, deployOracleRouter } from "./oracles";
+import { deployToken, mintAndApprove } from "./tokens";
+
+export const MarginMode = { CROSS: 0, ISOLATED: 1 } as const;
+
+export const WAD = 10n ** 18n;
+export const wad = (x: string | number): bigint => ethers.parseUnits(String(x), 18);
+
+/** Portfolio-margin parameters used for every underlying in tests and the local deployment. */
+export const DEFAULT_RISK_PARAMS: IMarginEngine.RiskParamsStruct = {
+  mmShockFloor: wad("0.05"),
+  imShockFloor: wad("0.10"),
+  mmZ: wad("2.33"),
+  imZ: wad("3"),
+  horizon: 86_400n,
+  maxShock: wad("0.5"),
+  mmVolShock: wad("0.15"),
+  imVolShock: wad("0.25"),
+  shortOptionFloor: wad("0.05"),
+  contingency: wad("0.002"),
+  sizeScale: wad("50000000"),
+};
+
+export interface System {
+  deployer: Signer;
+  alice: Signer;
+  bob: Signer;
+  carol: Signer;
+  keeper: Signer;
+  lp: Signer;
+  manager: AccessManager;
+  router: OracleRouter;
+  accounts: Accounts;
+  vault: CollateralVault;
+  engine: MarginEngine;
+  pool: LiquidityPool;
+  insuranceFund: InsuranceFund;
+  usdc: MockERC20;
+  weth: MockERC20;
+  wbtc: MockERC20;
+  feeds: Record<"USDC" | "ETH" | "BTC", MockV3Aggregator>;
+  volFeeds: Record<"ETH" | "BTC", MockV3Aggregator>;
+  poolAccountId: bigint;
+}
+
+/**
+ * Maps every restricted function of `contracts` to its role (deploy/roles.ts) and grants the
+ * operational roles to `operator` with no delay. Production grants them to multisigs with delays,
+ * and the timelock holds ADMIN (see test/unit/Governance.test.ts and deploy/).
+ */
+export async function applyFunctionRoles(
+  manager: AccessManager,
+  contracts: Partial<Record<ContractName, BaseContract>>,
+): Promise<void> {
+  for (const [name, contract] of Object.entries(contracts) as [ContractName, BaseContract][]) {
+    const byRole = new Map<bigint, string[]>();
+    for (const [fn, role] of Object.entries(FUNCTION_ROLES[name])) {
+      const selector = contract.interface.getFunction(fn)?.selector;
+      if (!selector) throw new Error(`${name}.${fn} does not exist`);
+      byRole.set(role, [...(byRole.get(role) ?? []), selector]);
+    }
+    for (const [role, selectors] of byRole) {
+      await manager.setTargetFunctionRole(await contract.getAddress(), selectors, role);
+    }
+  }
+}
+
+export async function grantOperationalRoles(manager: AccessManager, operator: string): Promise<void> {
+  for (const role of [Role.RISK_MANAGER, Role.LISTING, Role.GUARDIAN, Role.TREASURY]) {
+    await manager.grantRole(role, operator, 0);
+  }
+}
+
+/**
+ * Deploys the whole protocol on the in-process chain: governance, oracles (Chainlink mocks),
+ * accounts, vault with USDC/WETH/WBTC collateral, engine with ETH and BTC underlyings, insurance
+ * fund and a liquidity pool holding 1,000,000 USDC. Use with `loadFixture`.
+ */
+export async function deploySystem(): Promise<System> {
+  const [deployer, alice, bob, carol, keeper, lp] = await ethers.getSigners();
+  const manager = await ethers.deployContract("AccessManager", [deployer.address]);
+  const authority = await manager.getAddress();
+
+  const router = await deployOracleRouter(authority);
+  const feeds = {
+    USDC: await addPriceFeed(router, "USDC", "1"),
+    ETH: await addPriceFeed(router, "ETH", "3000"),
+    BTC: await addPriceFeed(router, "BTC", "60000"),
+  };
+  const volFeeds = {
+    ETH: await addVolatilityFeed(router, "ETH", "0.6"),
+    BTC: await addVolatilityFeed(router, "BTC", "0.5"),
+  };
+
+  const usdc = await deployToken("USD Coin", "USDC", 6);
+  const weth = await deployToken("Wrapped Ether", "WETH", 18);
+  const wbtc = await deployToken("Wrapped Bitcoin", "WBTC", 8);
+
+  const accounts = await ethers.deployContract("Accounts");
+  const vault = await ethers.deployContract("CollateralVault", [authority, accounts, router, usdc]);
+  const engine = await ethers.deployContract("MarginEngine", [authority, vault, accounts, router]);
+  await vault.setMarginEngine(engine);
+
+  await vault.listCollateral(usdc, assetId("USDC"), wad("1"), wad("1"), 10n ** 15n, false);
+  await vault.listCollateral(weth, assetId("ETH"), wad("0.9"), wad("0.95"), wad("100000"), false);
+  await vault.listCollateral(wbtc, assetId("BTC"), wad("0.9"), wad("0.95"), 10_000n * 10n ** 8n, false);
+  await engine.listUnderlying(assetId("ETH"), DEFAULT_RISK_PARAMS);
+  await engine.listUnderlying(assetId("BTC"), DEFAULT_RISK_PARAMS);
+
+  const insuranceFund = await ethers.deployContract("InsuranceFund", [authority, usdc]);
+  const pool = await ethers.deployContract("LiquidityPool", [vault, accounts, engine, "xmargin LP", "xLP"]);
+  const poolAccountId = await pool.accountId();
+  await engine.initialize(poolAccountId, insuranceFund);
+
+  await applyFunctionRoles(manager, {
+    OracleRouter: router,
+    CollateralVault: vault,
+    MarginEngine: engine,
+    InsuranceFund: insuranceFund,
+  });
+  await grantOperationalRoles(manager, deployer.address);
+
+  const poolCapital = 1_000_000n * 10n ** 6n;
+  await mintAndApprove(usdc, lp, await pool.getAddress(), poolCapital);
+  await pool.connect(lp).deposit(poolCapital, lp.address);
+
+  return {
+    deployer,
+    alice,
+    bob,
+    carol,
+    keeper,
+    lp,
+    manager,
+    router,
+    accounts,
+    vault,
+    engine,
+    pool,
+    insuranceFund,
+    usdc,
+    weth,
+    wbtc,
+    feeds,
+    volFeeds,
+    poolAccountId,
+  };
+}
+
+/** Creates an account for `owner` and deposits each `[token, amount]` into it. Returns its id. */
+export async function openAccount(
+  sys: System,
+  owner: Signer,
+  mode: number,
+  deposits: [MockERC20, bigint][] = [],
+): Promise<bigint> {
+  const tx = await sys.accounts.connect(owner).createAccount(mode);
+  const receipt = await tx.wait();
+  const event = receipt!.logs
+    .map((log) => sys.accounts.interface.parseLog(log))
+    .find((parsed) => parsed?.name === "AccountCreated");
+  const accountId = event!.args.accountId as bigint;
+  for (const [token, amount] of deposits) {
+    await mintAndApprove(token, owner, await sys.vault.getAddress(), amount);
+    await sys.vault.connect(owner).deposit(accountId, token, amount);
+  }
+  return accountId;
+}
