@@ -176,13 +176,13 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     /// @notice Accepts deposits of a delisted `token` again, with its configuration unchanged (LISTING
     /// role).
     /// @dev Reverts with TokenNotListed if the token was never listed, TokenAlreadyListed if it is
-    /// listed, UnpricedAsset if its oracle asset has lost its price.
+    /// listed. The oracle asset is not checked again: it was priced at listing, the router has no way
+    /// to remove a price, and a price that fails makes every valuation revert (fail closed) anyway.
     /// @param token The token to relist.
     function relistCollateral(address token) external restricted {
         Config storage config = _configs[token];
         if (config.initialWeight == 0) revert TokenNotListed(token);
         if (config.listed) revert TokenAlreadyListed(token);
-        if (!oracle.hasPrice(config.oracleAsset)) revert UnpricedAsset(config.oracleAsset);
         config.listed = true;
         emit CollateralRelisted(token);
     }

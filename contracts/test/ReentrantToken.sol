@@ -4,12 +4,12 @@ pragma solidity ^0.8.28;
 import {MockERC20} from "./MockERC20.sol";
 
 /// @title ReentrantToken
-/// @notice Test token that, once armed, calls `target` with `callData` from inside its next transfer
+/// @notice Test token that, once armed, calls `callTarget` with `callData` from inside its next transfer
 /// (after the balances moved), e.g. to attempt a second withdrawal from the vault. The hook fires
 /// once per arming. The call's outcome is recorded instead of bubbled up, so a test can check both
 /// that the re-entrant call failed and that the outer operation completed consistently.
 contract ReentrantToken is MockERC20 {
-    address public target;
+    address public callTarget;
     bytes public callData;
     bool public armed;
     /// @notice Whether the last re-entrant call succeeded, and what it returned (or its revert data).
@@ -26,7 +26,7 @@ contract ReentrantToken is MockERC20 {
 
     /// @notice Arms the hook: the next transfer (not mint or burn) calls `target_` with `callData_`.
     function arm(address target_, bytes calldata callData_) external {
-        target = target_;
+        callTarget = target_;
         callData = callData_;
         armed = true;
     }
@@ -37,7 +37,7 @@ contract ReentrantToken is MockERC20 {
             armed = false;
             ++reentryCount;
             // solhint-disable-next-line avoid-low-level-calls
-            (lastCallSucceeded, lastReturnData) = target.call(callData);
+            (lastCallSucceeded, lastReturnData) = callTarget.call(callData);
         }
     }
 }
