@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";

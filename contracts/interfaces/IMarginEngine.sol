@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: BUSL-1.1
 pragma solidity ^0.8.28;
 
-import {IMarket} from "./IMarket.sol";
-
 /// @title IMarginEngine
 /// @notice The clearinghouse: the one contract that sees every position of an account, computes
 /// its health and enforces it. Markets report positions to it; all value movement between accounts

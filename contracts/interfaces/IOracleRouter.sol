@@ -28,7 +28,8 @@ interface IOracleRouter {
     /// @param secondaryHeartbeats Max age for each secondary feed.
     /// @param minPrice Lowest accepted price (WAD), exclusive of 0.
     /// @param maxPrice Highest accepted price (WAD).
-    /// @param maxDeviation Largest accepted relative difference between two sources (WAD, 0.02e18 = 2%).
+    /// @param maxDeviation Largest accepted relative difference between two sources (WAD, 0.02e18 = 2%),
+    /// measured as |a - b| / min(a, b) and compared exactly (no rounding); a difference equal to it passes.
     struct AssetInput {
         AggregatorV3Interface primary;
         uint32 primaryHeartbeat;
@@ -39,23 +40,49 @@ interface IOracleRouter {
         uint256 maxDeviation;
     }
 
-    /// @notice The price of `asset` failed validation: the answer is zero or negative.
+    /// @notice A source's answer is zero or negative.
+    /// @param aggregator The source that answered.
+    /// @param answer Its raw answer.
     error InvalidPrice(address aggregator, int256 answer);
-    /// @notice The answer is older than the source's heartbeat.
+    /// @notice A source's answer is older than the source's heartbeat.
+    /// @param aggregator The source that answered.
+    /// @param updatedAt When the answer was last updated.
+    /// @param heartbeat The source's maximum age, in seconds.
     error StalePrice(address aggregator, uint256 updatedAt, uint256 heartbeat);
-    /// @notice The round is not complete (`updatedAt == 0`, or `answeredInRound < roundId`).
+    /// @notice A round is not complete: `updatedAt == 0`, `answeredInRound < roundId`, or `updatedAt`
+    /// lies in the future (a round the chain cannot have seen is not trusted). Also raised for a
+    /// sequencer-uptime round with `startedAt == 0` or in the future.
+    /// @param aggregator The source (or sequencer-uptime feed) that answered.
+    /// @param roundId The round it reported.
     error IncompleteRound(address aggregator, uint80 roundId);
-    /// @notice The scaled price is outside the asset's [minPrice, maxPrice].
+    /// @notice A source's `latestRoundData()` call reverted. With three sources such a source is
+    /// dropped like any other failing one.
+    /// @param aggregator The source that failed.
+    error SourceUnavailable(address aggregator);
+    /// @notice The scaled price (or volatility) is outside the asset's configured bounds.
+    /// @param asset The asset (or underlying, for a volatility).
+    /// @param price The scaled value (WAD); `type(uint256).max` if scaling overflowed.
+    /// @param minPrice The lower bound (WAD).
+    /// @param maxPrice The upper bound (WAD).
     error PriceOutOfBounds(bytes32 asset, uint256 price, uint256 minPrice, uint256 maxPrice);
-    /// @notice Two sources differ by more than the asset's `maxDeviation`.
+    /// @notice Two sources differ by more than the asset's `maxDeviation`, where the deviation of
+    /// `a` and `b` is `|a - b| / min(a, b)`.
+    /// @param asset The asset.
+    /// @param priceA The first price (the primary's, with two sources configured).
+    /// @param priceB The second price.
     error PriceDeviation(bytes32 asset, uint256 priceA, uint256 priceB);
     /// @notice With three sources configured, fewer than two passed validation.
+    /// @param asset The asset.
+    /// @param valid How many sources passed.
     error NotEnoughValidSources(bytes32 asset, uint256 valid);
-    /// @notice The L2 sequencer-uptime feed reports the sequencer down.
+    /// @notice The L2 sequencer-uptime feed reports the sequencer down (any answer other than 0).
     error SequencerDown();
     /// @notice The sequencer is back up but its grace period has not elapsed.
+    /// @param upSince When the sequencer came back up (the uptime round's `startedAt`).
+    /// @param gracePeriod The grace period, in seconds.
     error GracePeriodNotOver(uint256 upSince, uint256 gracePeriod);
     /// @notice No price (or volatility) feed is configured for the asset.
+    /// @param asset The asset (or underlying).
     error UnknownAsset(bytes32 asset);
     /// @notice A configuration value is outside what the router accepts.
     error InvalidConfig();
@@ -81,10 +108,16 @@ interface IOracleRouter {
     event SequencerFeedConfigured(address indexed feed, uint32 gracePeriod);
 
     /// @notice Sets (or replaces) the price sources of `asset`. Listing role.
+    /// @dev Reverts with `InvalidConfig` unless: the primary is set; at most two secondaries, each
+    /// with a heartbeat, all feeds distinct; every heartbeat in (0, 2 days]; every feed's
+    /// `decimals()` ≤ 36; 0 < minPrice < maxPrice ≤ type(uint120).max; maxDeviation in
+    /// (0, 0.5e18] with secondaries and 0 without (a single source has nothing to deviate from).
     function configureAsset(bytes32 asset, AssetInput calldata input) external;
 
     /// @notice Sets (or replaces) the annualised volatility feed of `underlying` (WAD after scaling,
     /// 0.8e18 = 80%). Listing role.
+    /// @dev Reverts with `InvalidConfig` unless the feed is set, heartbeat in (0, 2 days],
+    /// `decimals()` ≤ 36 and 0 < minVol < maxVol ≤ 10e18 (1000%).
     function configureVolatilityFeed(
         bytes32 underlying,
         AggregatorV3Interface aggregator,
@@ -94,10 +127,26 @@ interface IOracleRouter {
     ) external;
 
     /// @notice Sets the L2 sequencer-uptime feed (address(0) on L1) and its grace period. Listing role.
+    /// @dev Reverts with `InvalidConfig` unless the grace period is in (0, 1 day] with a
+    /// feed, and 0 without one.
     function configureSequencerFeed(AggregatorV3Interface feed, uint32 gracePeriod) external;
 
     /// @notice The validated price of `asset`, in USD with 18 decimals.
+    /// @dev Checks the sequencer first. One source: its price. Two sources: both must pass and be
+    /// within `maxDeviation` of each other; returns the primary's price. Three sources: failing
+    /// sources are dropped; three left: the median; two left: within `maxDeviation`, their average
+    /// rounded down; fewer: `NotEnoughValidSources`.
     function getPrice(bytes32 asset) external view returns (uint256 price);
+
+    /// @notice The price of `asset` in round `roundId` of its primary feed, for settlement at a past
+    /// time. Validated like `getPrice` (complete round, positive, within bounds) except for age, and
+    /// without a sequencer check: a past round's value does not depend on when it is read.
+    /// @return price The scaled price (WAD).
+    /// @return updatedAt When the round was last updated.
+    function getPriceAtRound(
+        bytes32 asset,
+        uint80 roundId
+    ) external view returns (uint256 price, uint256 updatedAt);
 
     /// @notice The validated annualised volatility of `underlying`, 18 decimals.
     function getVolatility(bytes32 underlying) external view returns (uint256 volatility);
@@ -107,4 +156,28 @@ interface IOracleRouter {
 
     /// @notice Whether `asset` has price sources configured.
     function hasPrice(bytes32 asset) external view returns (bool);
+
+    /// @notice The primary feed of `asset` (address(0) if unknown); settlement keepers look up round
+    /// ids on it.
+    function primaryFeed(bytes32 asset) external view returns (address);
+
+    /// @notice The price configuration of `asset` (empty `sources` if unknown).
+    /// @return sources The primary first, then the secondaries.
+    /// @return minPrice Lowest accepted price (WAD).
+    /// @return maxPrice Highest accepted price (WAD).
+    /// @return maxDeviation Largest accepted deviation between two sources (WAD).
+    function assetConfig(
+        bytes32 asset
+    )
+        external
+        view
+        returns (Source[] memory sources, uint256 minPrice, uint256 maxPrice, uint256 maxDeviation);
+
+    /// @notice The volatility feed of `underlying` (a zero `source` if unknown) and its bounds (WAD).
+    function volatilityConfig(
+        bytes32 underlying
+    ) external view returns (Source memory source, uint256 minVol, uint256 maxVol);
+
+    /// @notice The L2 sequencer-uptime feed (address(0) on L1) and its grace period, in seconds.
+    function sequencerConfig() external view returns (AggregatorV3Interface feed, uint32 gracePeriod);
 }

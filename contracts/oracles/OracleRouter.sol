@@ -1,0 +1,381 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
+
+/// @title OracleRouter
+/// @notice Validated Chainlink prices and volatilities, scaled to WAD. See `IOracleRouter`.
+/// @dev Order of checks on one source: round complete (`updatedAt != 0`, not in the future,
+/// `answeredInRound >= roundId`), answer positive, age within the heartbeat, scaled value within
+/// bounds. Completeness goes first because a missing round reads as answer 0, and "incomplete" is
+/// the truer error for it. Each check is written once, in `_tryLatest`, which returns the failure as
+/// ABI-encoded custom error instead of reverting: single and dual sources revert with it, the
+/// three-source median drops the source.
+contract OracleRouter is IOracleRouter, AccessManaged {
+    /// @notice Longest accepted heartbeat: Chainlink's slowest feeds update every 24 h, plus slack.
+    uint32 public constant MAX_HEARTBEAT = 2 days;
+    /// @notice Longest accepted sequencer grace period (Chainlink suggests one hour).
+    uint32 public constant MAX_GRACE_PERIOD = 1 days;
+    /// @notice Largest accepted `maxDeviation` between two sources (50%).
+    uint256 public constant MAX_DEVIATION = 0.5e18;
+    /// @notice Largest accepted `decimals()` of a feed (so 10**decimals fits with room to spare).
+    uint8 public constant MAX_DECIMALS = 36;
+    /// @notice Largest accepted upper bound of a volatility (1000% a year).
+    uint256 public constant MAX_VOLATILITY = 10e18;
+
+    uint256 private constant WAD = 1e18;
+
+    /// @dev Five slots. A single-source price reads two of them: `sources[0]` (aggregator, heartbeat
+    /// and decimals share one slot) and the slot holding the count and bounds. Bounds are uint120
+    /// (1.3e18 USD in WAD) so they fit beside the count, and so the deviation arithmetic cannot overflow.
+    struct AssetConfig {
+        uint8 sourceCount; // 1, 2 or 3; 0 = unknown asset
+        uint120 minPrice;
+        uint120 maxPrice;
+        uint64 maxDeviation; // read only with secondaries
+        Source[3] sources; // primary first
+    }
+
+    /// @dev Two slots.
+    struct VolatilityConfig {
+        Source source;
+        uint128 minVol;
+        uint128 maxVol;
+    }
+
+    mapping(bytes32 asset => AssetConfig) private _assets;
+    mapping(bytes32 underlying => VolatilityConfig) private _volatilities;
+    // One slot, read by every price.
+    AggregatorV3Interface private _sequencerFeed;
+    uint32 private _gracePeriod;
+
+    /// @param authority The protocol's `AccessManager`.
+    constructor(address authority) AccessManaged(authority) {}
+
+    // ---------------------------------------------------------------------------------------------
+    // Configuration
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IOracleRouter
+    function configureAsset(bytes32 asset, AssetInput calldata input) external restricted {
+        uint256 secondaryCount = input.secondaries.length;
+        if (secondaryCount > 2 || input.secondaryHeartbeats.length != secondaryCount) revert InvalidConfig();
+        if (input.minPrice == 0 || input.minPrice >= input.maxPrice || input.maxPrice > type(uint120).max) {
+            revert InvalidConfig();
+        }
+        // A deviation bound only means something between two sources; refuse one that would be ignored.
+        if (secondaryCount == 0 ? input.maxDeviation != 0 : !_inRange(input.maxDeviation, MAX_DEVIATION)) {
+            revert InvalidConfig();
+        }
+
+        AssetConfig storage config = _assets[asset];
+        config.sourceCount = uint8(secondaryCount + 1);
+        config.minPrice = uint120(input.minPrice);
+        config.maxPrice = uint120(input.maxPrice);
+        config.maxDeviation = uint64(input.maxDeviation);
+        config.sources[0] = _newSource(input.primary, input.primaryHeartbeat);
+        for (uint256 i = 0; i < 2; ++i) {
+            if (i < secondaryCount) {
+                AggregatorV3Interface feed = input.secondaries[i];
+                // The same feed twice would make the deviation check and the median meaningless.
+                if (feed == input.primary || (i == 1 && feed == input.secondaries[0])) revert InvalidConfig();
+                config.sources[i + 1] = _newSource(feed, input.secondaryHeartbeats[i]);
+            } else {
+                delete config.sources[i + 1]; // a replaced configuration may have had more sources
+            }
+        }
+        emit AssetConfigured(
+            asset,
+            address(input.primary),
+            secondaryCount + 1,
+            input.minPrice,
+            input.maxPrice,
+            input.maxDeviation
+        );
+    }
+
+    /// @inheritdoc IOracleRouter
+    function configureVolatilityFeed(
+        bytes32 underlying,
+        AggregatorV3Interface aggregator,
+        uint32 heartbeat,
+        uint256 minVol,
+        uint256 maxVol
+    ) external restricted {
+        if (minVol == 0 || minVol >= maxVol || maxVol > MAX_VOLATILITY) revert InvalidConfig();
+        _volatilities[underlying] = VolatilityConfig({
+            source: _newSource(aggregator, heartbeat),
+            minVol: uint128(minVol),
+            maxVol: uint128(maxVol)
+        });
+        emit VolatilityFeedConfigured(underlying, address(aggregator), heartbeat, minVol, maxVol);
+    }
+
+    /// @inheritdoc IOracleRouter
+    function configureSequencerFeed(AggregatorV3Interface feed, uint32 gracePeriod) external restricted {
+        if (address(feed) == address(0) ? gracePeriod != 0 : !_inRange(gracePeriod, MAX_GRACE_PERIOD)) {
+            revert InvalidConfig();
+        }
+        _sequencerFeed = feed;
+        _gracePeriod = gracePeriod;
+        emit SequencerFeedConfigured(address(feed), gracePeriod);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Reads
+    // ---------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IOracleRouter
+    function getPrice(bytes32 asset) external view returns (uint256) {
+        _checkSequencer();
+        AssetConfig storage config = _assets[asset];
+        Source memory primary = config.sources[0];
+        if (address(primary.aggregator) == address(0)) revert UnknownAsset(asset);
+        uint256 sourceCount = config.sourceCount;
+        uint256 minPrice = config.minPrice;
+        uint256 maxPrice = config.maxPrice;
+
+        if (sourceCount == 1) return _latest(primary, asset, minPrice, maxPrice);
+
+        if (sourceCount == 2) {
+            // Fail closed: both must pass, and agree.
+            uint256 primaryPrice = _latest(primary, asset, minPrice, maxPrice);
+            uint256 secondaryPrice = _latest(config.sources[1], asset, minPrice, maxPrice);
+            _checkDeviation(asset, primaryPrice, secondaryPrice, config.maxDeviation);
+            return primaryPrice;
+        }
+
+        // Three sources: drop the failing ones.
+        uint256[3] memory prices;
+        uint256 valid = 0;
+        for (uint256 i = 0; i < 3; ++i) {
+            (uint256 price, bytes memory failure) = _tryLatest(config.sources[i], asset, minPrice, maxPrice);
+            if (failure.length == 0) prices[valid++] = price;
+        }
+        if (valid < 2) revert NotEnoughValidSources(asset, valid);
+        // The median tolerates one wrong source by construction, so it needs no deviation check.
+        if (valid == 3) return _median(prices[0], prices[1], prices[2]);
+        _checkDeviation(asset, prices[0], prices[1], config.maxDeviation);
+        return Math.average(prices[0], prices[1]); // rounds down
+    }
+
+    /// @inheritdoc IOracleRouter
+    function getPriceAtRound(
+        bytes32 asset,
+        uint80 roundId
+    ) external view returns (uint256 price, uint256 updatedAt) {
+        AssetConfig storage config = _assets[asset];
+        Source memory primary = config.sources[0];
+        if (address(primary.aggregator) == address(0)) revert UnknownAsset(asset);
+
+        (uint80 id, int256 answer, , uint256 roundUpdatedAt, uint80 answeredInRound) = primary
+            .aggregator
+            .getRoundData(roundId);
+        bytes memory failure = _roundFailure(
+            address(primary.aggregator),
+            id,
+            answer,
+            roundUpdatedAt,
+            answeredInRound
+        );
+        if (failure.length == 0) {
+            (price, failure) = _scale(asset, answer, primary.decimals, config.minPrice, config.maxPrice);
+        }
+        if (failure.length != 0) _revertWith(failure);
+        return (price, roundUpdatedAt);
+    }
+
+    /// @inheritdoc IOracleRouter
+    function getVolatility(bytes32 underlying) external view returns (uint256) {
+        _checkSequencer();
+        VolatilityConfig storage config = _volatilities[underlying];
+        Source memory source = config.source;
+        if (address(source.aggregator) == address(0)) revert UnknownAsset(underlying);
+        return _latest(source, underlying, config.minVol, config.maxVol);
+    }
+
+    /// @inheritdoc IOracleRouter
+    function checkSequencer() external view {
+        _checkSequencer();
+    }
+
+    /// @inheritdoc IOracleRouter
+    function hasPrice(bytes32 asset) external view returns (bool) {
+        return _assets[asset].sourceCount != 0;
+    }
+
+    /// @inheritdoc IOracleRouter
+    function primaryFeed(bytes32 asset) external view returns (address) {
+        return address(_assets[asset].sources[0].aggregator);
+    }
+
+    /// @inheritdoc IOracleRouter
+    function assetConfig(
+        bytes32 asset
+    )
+        external
+        view
+        returns (Source[] memory sources, uint256 minPrice, uint256 maxPrice, uint256 maxDeviation)
+    {
+        AssetConfig storage config = _assets[asset];
+        sources = new Source[](config.sourceCount);
+        for (uint256 i = 0; i < sources.length; ++i) {
+            sources[i] = config.sources[i];
+        }
+        return (sources, config.minPrice, config.maxPrice, config.maxDeviation);
+    }
+
+    /// @inheritdoc IOracleRouter
+    function volatilityConfig(
+        bytes32 underlying
+    ) external view returns (Source memory source, uint256 minVol, uint256 maxVol) {
+        VolatilityConfig storage config = _volatilities[underlying];
+        return (config.source, config.minVol, config.maxVol);
+    }
+
+    /// @inheritdoc IOracleRouter
+    function sequencerConfig() external view returns (AggregatorV3Interface feed, uint32 gracePeriod) {
+        return (_sequencerFeed, _gracePeriod);
+    }
+
+    // ---------------------------------------------------------------------------------------------
+    // Internals
+    // ---------------------------------------------------------------------------------------------
+
+    /// @dev Validates a source at configuration and reads its decimals once.
+    function _newSource(
+        AggregatorV3Interface aggregator,
+        uint32 heartbeat
+    ) private view returns (Source memory) {
+        if (address(aggregator) == address(0) || !_inRange(heartbeat, MAX_HEARTBEAT)) revert InvalidConfig();
+        uint8 decimals = aggregator.decimals();
+        if (decimals > MAX_DECIMALS) revert InvalidConfig();
+        return Source({aggregator: aggregator, heartbeat: heartbeat, decimals: decimals});
+    }
+
+    /// @dev Chainlink's uptime feed: answer 0 = up, anything else = down; `startedAt` = when the
+    /// status last changed. On Arbitrum `startedAt` is 0 until the first status round, so a zero (or
+    /// future) `startedAt` proves nothing about uptime and is refused as an incomplete round.
+    function _checkSequencer() private view {
+        AggregatorV3Interface feed = _sequencerFeed;
+        if (address(feed) == address(0)) return; // L1
+        uint256 gracePeriod = _gracePeriod;
+        (uint80 roundId, int256 answer, uint256 startedAt, , ) = feed.latestRoundData();
+        if (answer != 0) revert SequencerDown();
+        if (startedAt == 0 || startedAt > block.timestamp) revert IncompleteRound(address(feed), roundId);
+        if (block.timestamp - startedAt <= gracePeriod) revert GracePeriodNotOver(startedAt, gracePeriod);
+    }
+
+    /// @dev The validated latest value of `source`, or a revert with the reason it failed.
+    function _latest(
+        Source memory source,
+        bytes32 asset,
+        uint256 minValue,
+        uint256 maxValue
+    ) private view returns (uint256 value) {
+        bytes memory failure;
+        (value, failure) = _tryLatest(source, asset, minValue, maxValue);
+        if (failure.length != 0) _revertWith(failure);
+    }
+
+    /// @dev Reads and validates the latest round of `source` without reverting. Returns the value in
+    /// WAD and empty `failure`, or 0 and the ABI-encoded custom error that describes the failure.
+    /// (Return data that cannot be decoded still reverts; `configureAsset` ensured there is code.)
+    function _tryLatest(
+        Source memory source,
+        bytes32 asset,
+        uint256 minValue,
+        uint256 maxValue
+    ) private view returns (uint256 value, bytes memory failure) {
+        try source.aggregator.latestRoundData() returns (
+            uint80 roundId,
+            int256 answer,
+            uint256,
+            uint256 updatedAt,
+            uint80 answeredInRound
+        ) {
+            failure = _roundFailure(address(source.aggregator), roundId, answer, updatedAt, answeredInRound);
+            if (failure.length != 0) return (0, failure);
+            // `updatedAt <= block.timestamp` was checked above.
+            if (block.timestamp - updatedAt > source.heartbeat) {
+                return (
+                    0,
+                    abi.encodeWithSelector(
+                        StalePrice.selector,
+                        source.aggregator,
+                        updatedAt,
+                        source.heartbeat
+                    )
+                );
+            }
+            return _scale(asset, answer, source.decimals, minValue, maxValue);
+        } catch {
+            return (0, abi.encodeWithSelector(SourceUnavailable.selector, source.aggregator));
+        }
+    }
+
+    /// @dev Checks a round's completeness and sign (everything but age and bounds).
+    function _roundFailure(
+        address aggregator,
+        uint80 roundId,
+        int256 answer,
+        uint256 updatedAt,
+        uint80 answeredInRound
+    ) private view returns (bytes memory failure) {
+        if (updatedAt == 0 || updatedAt > block.timestamp || answeredInRound < roundId) {
+            return abi.encodeWithSelector(IncompleteRound.selector, aggregator, roundId);
+        }
+        if (answer <= 0) return abi.encodeWithSelector(InvalidPrice.selector, aggregator, answer);
+        return failure; // empty
+    }
+
+    /// @dev Scales a positive `answer` from `decimals` to WAD, rounding down, and checks the bounds.
+    /// Scaling up saturates at `type(uint256).max` so an absurd answer is reported as out of bounds
+    /// (and can be dropped by the median) rather than panicking.
+    function _scale(
+        bytes32 asset,
+        int256 answer,
+        uint8 decimals,
+        uint256 minValue,
+        uint256 maxValue
+    ) private pure returns (uint256 value, bytes memory failure) {
+        value = decimals <= 18
+            ? Math.saturatingMul(uint256(answer), 10 ** (18 - uint256(decimals)))
+            : uint256(answer) / 10 ** (uint256(decimals) - 18);
+        if (value < minValue || value > maxValue) {
+            return (0, abi.encodeWithSelector(PriceOutOfBounds.selector, asset, value, minValue, maxValue));
+        }
+    }
+
+    /// @dev Reverts with `PriceDeviation` if |a − b| / min(a, b) > maxDeviation. Evaluated exactly by
+    /// cross-multiplying (|a − b|·1e18 > maxDeviation·min(a, b)), so there is no rounding to argue
+    /// about; with prices below 2^120 and maxDeviation below 2^64 neither side can overflow.
+    function _checkDeviation(bytes32 asset, uint256 a, uint256 b, uint256 maxDeviation) private pure {
+        (uint256 low, uint256 high) = a < b ? (a, b) : (b, a);
+        if ((high - low) * WAD > maxDeviation * low) revert PriceDeviation(asset, a, b);
+    }
+
+    /// @dev The middle value of three.
+    function _median(uint256 a, uint256 b, uint256 c) private pure returns (uint256) {
+        if (a > b) (a, b) = (b, a);
+        // a <= b: the median is c clamped to [a, b].
+        if (c < a) return a;
+        if (c > b) return b;
+        return c;
+    }
+
+    /// @dev 0 < value <= max.
+    function _inRange(uint256 value, uint256 max) private pure returns (bool) {
+        return value != 0 && value <= max;
+    }
+
+    /// @dev Reverts with an ABI-encoded custom error built by `_tryLatest` or `_scale`.
+    function _revertWith(bytes memory failure) private pure {
+        assembly ("memory-safe") {
+            revert(add(failure, 0x20), mload(failure))
+        }
+    }
+}
