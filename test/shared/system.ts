@@ -8,6 +8,7 @@ import type {
   LiquidityPool,
   MarginEngine,
   MockERC20,
+  MockERC4626,
   MockV3Aggregator,
   OracleRouter,
 } from "../../typechain-types";
@@ -53,6 +54,8 @@ export interface System {
   usdc: MockERC20;
   weth: MockERC20;
   wbtc: MockERC20;
+  /** An ERC-4626 vault over WETH (a staked-ETH stand-in), priced through convertToAssets. */
+  sweth: MockERC4626;
   feeds: Record<"USDC" | "ETH" | "BTC", MockV3Aggregator>;
   volFeeds: Record<"ETH" | "BTC", MockV3Aggregator>;
   poolAccountId: bigint;
@@ -110,6 +113,7 @@ export async function deploySystem(): Promise<System> {
   const usdc = await deployToken("USD Coin", "USDC", 6);
   const weth = await deployToken("Wrapped Ether", "WETH", 18);
   const wbtc = await deployToken("Wrapped Bitcoin", "WBTC", 8);
+  const sweth = await ethers.deployContract("MockERC4626", [weth, "Staked Ether Vault", "sWETH", 0]);
 
   const accounts = await ethers.deployContract("Accounts");
   const vault = await ethers.deployContract("CollateralVault", [authority, accounts, router, usdc]);
@@ -119,6 +123,7 @@ export async function deploySystem(): Promise<System> {
   await vault.listCollateral(usdc, assetId("USDC"), wad("1"), wad("1"), 10n ** 15n, false);
   await vault.listCollateral(weth, assetId("ETH"), wad("0.9"), wad("0.95"), wad("100000"), false);
   await vault.listCollateral(wbtc, assetId("BTC"), wad("0.9"), wad("0.95"), 10_000n * 10n ** 8n, false);
+  await vault.listCollateral(sweth, assetId("ETH"), wad("0.85"), wad("0.92"), wad("100000"), true);
   await engine.listUnderlying(assetId("ETH"), DEFAULT_RISK_PARAMS);
   await engine.listUnderlying(assetId("BTC"), DEFAULT_RISK_PARAMS);
 
@@ -156,6 +161,7 @@ export async function deploySystem(): Promise<System> {
     usdc,
     weth,
     wbtc,
+    sweth,
     feeds,
     volFeeds,
     poolAccountId,
