@@ -11,7 +11,12 @@ export const Role = {
   TREASURY: 4n,
 } as const;
 
-export type ContractName = "OracleRouter" | "CollateralVault" | "MarginEngine" | "PerpMarket" | "InsuranceFund";
+export type ContractName =
+  | "OracleRouter"
+  | "CollateralVault"
+  | "MarginEngine"
+  | "PerpMarket"
+  | "InsuranceFund";
 
 export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   OracleRouter: {

@@ -1,5 +1,6 @@
 import { ethers } from "hardhat";
 import type { BaseContract, Signer } from "ethers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type {
   AccessManager,
   Accounts,
@@ -8,6 +9,7 @@ import type {
   LiquidityPool,
   MarginEngine,
   MockERC20,
+  MockERC4626,
   MockV3Aggregator,
   OracleRouter,
 } from "../../typechain-types";
@@ -37,12 +39,12 @@ export const DEFAULT_RISK_PARAMS: IMarginEngine.RiskParamsStruct = {
 };
 
 export interface System {
-  deployer: Signer;
-  alice: Signer;
-  bob: Signer;
-  carol: Signer;
-  keeper: Signer;
-  lp: Signer;
+  deployer: HardhatEthersSigner;
+  alice: HardhatEthersSigner;
+  bob: HardhatEthersSigner;
+  carol: HardhatEthersSigner;
+  keeper: HardhatEthersSigner;
+  lp: HardhatEthersSigner;
   manager: AccessManager;
   router: OracleRouter;
   accounts: Accounts;
@@ -53,6 +55,8 @@ export interface System {
   usdc: MockERC20;
   weth: MockERC20;
   wbtc: MockERC20;
+  /** An ERC-4626 vault over WETH (a staked-ETH stand-in), priced through convertToAssets. */
+  sweth: MockERC4626;
   feeds: Record<"USDC" | "ETH" | "BTC", MockV3Aggregator>;
   volFeeds: Record<"ETH" | "BTC", MockV3Aggregator>;
   poolAccountId: bigint;
@@ -110,6 +114,7 @@ export async function deploySystem(): Promise<System> {
   const usdc = await deployToken("USD Coin", "USDC", 6);
   const weth = await deployToken("Wrapped Ether", "WETH", 18);
   const wbtc = await deployToken("Wrapped Bitcoin", "WBTC", 8);
+  const sweth = await ethers.deployContract("MockERC4626", [weth, "Staked Ether Vault", "sWETH", 0]);
 
   const accounts = await ethers.deployContract("Accounts");
   const vault = await ethers.deployContract("CollateralVault", [authority, accounts, router, usdc]);
@@ -119,6 +124,7 @@ export async function deploySystem(): Promise<System> {
   await vault.listCollateral(usdc, assetId("USDC"), wad("1"), wad("1"), 10n ** 15n, false);
   await vault.listCollateral(weth, assetId("ETH"), wad("0.9"), wad("0.95"), wad("100000"), false);
   await vault.listCollateral(wbtc, assetId("BTC"), wad("0.9"), wad("0.95"), 10_000n * 10n ** 8n, false);
+  await vault.listCollateral(sweth, assetId("ETH"), wad("0.85"), wad("0.92"), wad("100000"), true);
   await engine.listUnderlying(assetId("ETH"), DEFAULT_RISK_PARAMS);
   await engine.listUnderlying(assetId("BTC"), DEFAULT_RISK_PARAMS);
 
@@ -156,6 +162,7 @@ export async function deploySystem(): Promise<System> {
     usdc,
     weth,
     wbtc,
+    sweth,
     feeds,
     volFeeds,
     poolAccountId,

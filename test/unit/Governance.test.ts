@@ -1,0 +1,195 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { Role } from "../../deploy/roles";
+import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { assetId } from "../shared/oracles";
+
+const TIMELOCK_DELAY = 2 * 86_400;
+const RISK_DELAY = 86_400;
+
+/**
+ * The production set-up: the TimelockController is the AccessManager's only admin, the risk manager
+ * acts with an execution delay, the guardian acts at once.
+ */
+async function governedSystem() {
+  const sys = await deploySystem();
+  const [, , , , , , proposer, riskManager, guardian, stranger] = await ethers.getSigners();
+  const timelock = await ethers.deployContract("TimelockController", [
+    TIMELOCK_DELAY,
+    [proposer.address],
+    [proposer.address],
+    ethers.ZeroAddress,
+  ]);
+  const { manager, deployer } = sys;
+  await manager.grantRole(Role.ADMIN, timelock, 0);
+  await manager.grantRole(Role.RISK_MANAGER, riskManager.address, RISK_DELAY);
+  await manager.grantRole(Role.GUARDIAN, guardian.address, 0);
+  for (const role of [Role.RISK_MANAGER, Role.LISTING, Role.GUARDIAN, Role.TREASURY]) {
+    await manager.revokeRole(role, deployer);
+  }
+  await manager.renounceRole(Role.ADMIN, deployer);
+  return { ...sys, timelock, proposer, riskManager, guardian, stranger };
+}
+
+describe("Governance", function () {
+  it("leaves the timelock as the only admin of the AccessManager", async function () {
+    const { manager, timelock, deployer } = await loadFixture(governedSystem);
+    expect((await manager.hasRole(Role.ADMIN, timelock))[0]).to.equal(true);
+    expect((await manager.hasRole(Role.ADMIN, deployer))[0]).to.equal(false);
+    await expect(
+      manager.connect(deployer).grantRole(Role.LISTING, deployer, 0),
+    ).to.be.revertedWithCustomError(manager, "AccessManagerUnauthorizedAccount");
+  });
+
+  it("grants a role only through a timelocked proposal, after the delay", async function () {
+    const { manager, timelock, proposer, stranger } = await loadFixture(governedSystem);
+    const call = manager.interface.encodeFunctionData("grantRole", [Role.LISTING, stranger.address, 0]);
+    const salt = ethers.id("grant listing");
+    const target = await manager.getAddress();
+    await timelock.connect(proposer).schedule(target, 0, call, ethers.ZeroHash, salt, TIMELOCK_DELAY);
+    await expect(
+      timelock.connect(proposer).execute(target, 0, call, ethers.ZeroHash, salt),
+    ).to.be.revertedWithCustomError(timelock, "TimelockUnexpectedOperationState");
+    await time.increase(TIMELOCK_DELAY);
+    await timelock.connect(proposer).execute(target, 0, call, ethers.ZeroHash, salt);
+    expect((await manager.hasRole(Role.LISTING, stranger))[0]).to.equal(true);
+  });
+
+  it("makes the risk manager schedule parameter changes and wait out its execution delay", async function () {
+    const { manager, vault, weth, riskManager } = await loadFixture(governedSystem);
+    const call = vault.interface.encodeFunctionData("setCollateralWeights", [
+      await weth.getAddress(),
+      wad("0.85"),
+      wad("0.9"),
+    ]);
+    await expect(
+      vault.connect(riskManager).setCollateralWeights(weth, wad("0.85"), wad("0.9")),
+    ).to.be.revertedWithCustomError(manager, "AccessManagerNotScheduled");
+    await manager.connect(riskManager).schedule(vault, call, 0);
+    await expect(manager.connect(riskManager).execute(vault, call)).to.be.revertedWithCustomError(
+      manager,
+      "AccessManagerNotReady",
+    );
+    await time.increase(RISK_DELAY);
+    await manager.connect(riskManager).execute(vault, call);
+    const config = await vault.collateralConfig(weth);
+    expect(config.initialWeight).to.equal(wad("0.85"));
+    expect(config.maintenanceWeight).to.equal(wad("0.9"));
+  });
+
+  it("lets the guardian pause withdrawals at once but never deposits", async function () {
+    const sys = await loadFixture(governedSystem);
+    const { vault, usdc, guardian, stranger, alice } = sys;
+    await expect(vault.connect(stranger).pause()).to.be.revertedWithCustomError(
+      vault,
+      "AccessManagedUnauthorized",
+    );
+    await vault.connect(guardian).pause();
+    expect(await vault.paused()).to.equal(true);
+    const accountId = await openAccount(sys, alice, MarginMode.CROSS, [[usdc, 1_000_000n]]);
+    await expect(
+      vault.connect(alice).withdraw(accountId, usdc, 1n, alice.address),
+    ).to.be.revertedWithCustomError(vault, "EnforcedPause");
+    await vault.connect(guardian).unpause();
+    await vault.connect(alice).withdraw(accountId, usdc, 1n, alice.address);
+  });
+
+  it("lets the guardian pause new risk in the engine", async function () {
+    const { engine, guardian, stranger } = await loadFixture(governedSystem);
+    await expect(engine.connect(stranger).pause()).to.be.revertedWithCustomError(
+      engine,
+      "AccessManagedUnauthorized",
+    );
+    await engine.connect(guardian).pause();
+    expect(await engine.paused()).to.equal(true);
+  });
+
+  it("keeps every restricted function closed to callers without its role", async function () {
+    const { router, vault, engine, insuranceFund, weth, stranger } = await loadFixture(governedSystem);
+    const eth = assetId("ETH");
+    const checks = [
+      () => router.connect(stranger).configureSequencerFeed(ethers.ZeroAddress, 0),
+      () => vault.connect(stranger).listCollateral(weth, eth, wad("0.5"), wad("0.6"), 1n, false),
+      () => vault.connect(stranger).delistCollateral(weth),
+      () => vault.connect(stranger).setDepositCap(weth, 1n),
+      () => vault.connect(stranger).setMarginEngine(stranger.address),
+      () => engine.connect(stranger).registerMarket(stranger.address),
+      () => engine.connect(stranger).listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS),
+      () => engine.connect(stranger).setRiskParams(eth, DEFAULT_RISK_PARAMS),
+      () => engine.connect(stranger).initialize(1n, stranger.address),
+      () => insuranceFund.connect(stranger).withdraw(stranger.address, 1n),
+    ];
+    for (const call of checks) {
+      await expect(call()).to.be.revertedWithCustomError(vault, "AccessManagedUnauthorized");
+    }
+  });
+});
+
+describe("MarginEngine risk parameters", function () {
+  it("accepts a change within every max step", async function () {
+    const { engine } = await loadFixture(deploySystem);
+    const next = {
+      ...DEFAULT_RISK_PARAMS,
+      imShockFloor: wad("0.12"),
+      mmZ: wad("3"),
+      contingency: wad("0.01"),
+    };
+    await expect(engine.setRiskParams(assetId("ETH"), next)).to.emit(engine, "RiskParamsUpdated");
+    expect((await engine.riskParams(assetId("ETH"))).imShockFloor).to.equal(wad("0.12"));
+  });
+
+  const steps: [string, Partial<typeof DEFAULT_RISK_PARAMS>][] = [
+    ["mmShockFloor", { mmShockFloor: wad("0.101"), imShockFloor: wad("0.12") }],
+    ["imShockFloor", { imShockFloor: wad("0.2") }],
+    ["maxShock", { maxShock: wad("0.6") }],
+    ["mmZ", { mmZ: wad("1") }],
+    ["imZ", { imZ: wad("4.5") }],
+    ["horizon", { horizon: 86_400n * 3n }],
+    ["mmVolShock", { mmVolShock: wad("0.01") }],
+    ["imVolShock", { imVolShock: wad("0.4") }],
+    ["shortOptionFloor", { shortOptionFloor: wad("0.2") }],
+    ["contingency", { contingency: wad("0.02") }],
+    ["sizeScale", { sizeScale: wad("200000000") }],
+  ];
+  for (const [name, change] of steps) {
+    it(`rejects a ${name} change larger than its max step`, async function () {
+      const { engine } = await loadFixture(deploySystem);
+      await expect(engine.setRiskParams(assetId("ETH"), { ...DEFAULT_RISK_PARAMS, ...change }))
+        .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
+        .withArgs(ethers.encodeBytes32String(name));
+    });
+  }
+
+  const bounds: [string, Partial<typeof DEFAULT_RISK_PARAMS>][] = [
+    ["mmShockFloor", { mmShockFloor: wad("0.001") }],
+    ["imShockFloor", { imShockFloor: wad("0.04") }],
+    ["maxShock", { maxShock: wad("1.01") }],
+    ["imZ", { imZ: wad("2") }],
+    ["horizon", { horizon: 60n }],
+    ["imVolShock", { imVolShock: wad("0.1") }],
+    ["shortOptionFloor", { shortOptionFloor: wad("0.6") }],
+    ["contingency", { contingency: wad("0.2") }],
+    ["sizeScale", { sizeScale: wad("1") }],
+  ];
+  for (const [name, change] of bounds) {
+    it(`rejects listing with ${name} outside its hard bounds`, async function () {
+      const { engine } = await loadFixture(deploySystem);
+      await expect(engine.listUnderlying(assetId("SOL"), { ...DEFAULT_RISK_PARAMS, ...change }))
+        .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
+        .withArgs(ethers.encodeBytes32String(name));
+    });
+  }
+
+  it("refuses to list an underlying twice or update an unknown one", async function () {
+    const { engine } = await loadFixture(deploySystem);
+    await expect(engine.listUnderlying(assetId("ETH"), DEFAULT_RISK_PARAMS)).to.be.revertedWithCustomError(
+      engine,
+      "UnderlyingAlreadyListed",
+    );
+    await expect(engine.setRiskParams(assetId("SOL"), DEFAULT_RISK_PARAMS)).to.be.revertedWithCustomError(
+      engine,
+      "UnknownUnderlying",
+    );
+  });
+});
