@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BUSL-1.1
 pragma solidity ^0.8.28;
 
+import {ICollateralVault} from "./ICollateralVault.sol";
+
 /// @title IMarginEngine
 /// @notice The clearinghouse: the one contract that sees every position of an account, computes
 /// its health and enforces it. Markets report positions to it; all value movement between accounts
@@ -101,6 +103,9 @@ interface IMarginEngine {
     /// @notice Where the insurance share of fees and liquidation penalties goes.
     function insuranceFund() external view returns (address);
 
+    /// @notice The collateral vault whose balances the engine moves.
+    function vault() external view returns (ICollateralVault);
+
     /// @notice Records that `accountId` now holds `marketId` of the calling market; enforces
     /// MAX_MARKETS_PER_ACCOUNT and the single-market rule of ISOLATED accounts. Idempotent. Market only.
     function notePositionOpened(uint256 accountId, uint256 marketId, bytes32 underlying) external;
@@ -108,12 +113,12 @@ interface IMarginEngine {
     /// @notice Records that `accountId` no longer holds `marketId` of the calling market. Market only.
     function notePositionClosed(uint256 accountId, uint256 marketId) external;
 
-    /// @notice Moves `amount` of quote (USD WAD, converted to quote units rounding up against the
-    /// payer) from one account to another: realised PnL, funding, premiums. Market only.
+    /// @notice Moves `amount` of quote, in quote-token units, from one account to another: realised PnL,
+    /// funding, premiums. The market converts from USD WAD, rounding against its trader. Market only.
     function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external;
 
-    /// @notice Charges a fee (USD WAD) to `accountId`: `toPool` to the pool account, `toInsurance` to the
-    /// insurance fund. Market only.
+    /// @notice Charges a fee, in quote-token units, to `accountId`: `toPool` to the pool account,
+    /// `toInsurance` to the insurance fund. Market only.
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external;
 
     /// @notice Health of many accounts in one call (keepers, frontends).
