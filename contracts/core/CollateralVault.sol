@@ -48,6 +48,10 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     uint64 public constant MAX_WEIGHT_STEP = 0.1e18;
     /// @notice A deposit cap may at most be multiplied by this factor per update.
     uint256 public constant MAX_CAP_INCREASE_FACTOR = 2;
+    /// @notice Largest accepted deposit cap. Caps are stored in 31 bytes next to the `listed` flag so
+    /// that a deposit reads a single configuration slot; 2^248 − 1 units is still ~4.5e38 whole tokens
+    /// at 36 decimals.
+    uint256 public constant MAX_DEPOSIT_CAP = type(uint248).max;
     /// @notice Largest accepted `decimals()` of a collateral token (and of an ERC-4626's asset), so
     /// that `10 ** decimals` and the price arithmetic stay far from overflow.
     uint8 public constant MAX_DECIMALS = 36;
@@ -66,8 +70,9 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     /// @notice The margin engine, the only contract that moves balances between accounts; set once.
     IMarginEngine public marginEngine;
 
-    /// @dev A token's configuration, packed in three slots: the oracle asset; weights, decimals and
-    /// flags (the one slot a deposit reads besides the cap); the deposit cap.
+    /// @dev A token's configuration in three slots, packed by who reads them: the oracle asset and the
+    /// pricing slot (weights, decimals, ERC-4626 flag) for valuations; the deposit cap with the
+    /// `listed` flag, the only slot a deposit reads.
     struct Config {
         bytes32 oracleAsset;
         uint64 initialWeight;
@@ -76,8 +81,8 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         // ERC-4626 only: the decimals of `asset()`, read at listing.
         uint8 assetDecimals;
         bool isErc4626;
+        uint248 depositCap;
         bool listed;
-        uint256 depositCap;
     }
 
     /// @dev The non-quote tokens of an account; `length` shares the first slot with `first`.
@@ -124,7 +129,7 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     /// with TokenAlreadyListed if the token was ever listed (use `relistCollateral`), UnpricedAsset if
     /// the oracle has no price for `oracleAsset`, ParameterOutOfBounds for decimals above
     /// MAX_DECIMALS, weights outside MIN_INITIAL_WEIGHT ≤ initial ≤ maintenance ≤ MAX_WEIGHT, or a
-    /// zero cap.
+    /// cap of zero or above MAX_DEPOSIT_CAP.
     /// @param token The ERC-20 (or ERC-4626 share) to list.
     /// @param oracleAsset The oracle asset pricing one whole token (for a share: its underlying).
     /// @param initialWeight Weight counted towards the initial requirement (WAD).
@@ -143,7 +148,7 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         if (config.initialWeight != 0) revert TokenAlreadyListed(token);
         if (!oracle.hasPrice(oracleAsset)) revert UnpricedAsset(oracleAsset);
         _checkWeights(initialWeight, maintenanceWeight);
-        if (depositCap == 0) revert ParameterOutOfBounds("depositCap", 0);
+        _checkCap(depositCap);
 
         uint8 decimals = _readDecimals(token);
         uint8 assetDecimals = isErc4626 ? _readDecimals(IERC4626(token).asset()) : 0;
@@ -154,8 +159,9 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         config.decimals = decimals;
         config.assetDecimals = assetDecimals;
         config.isErc4626 = isErc4626;
+        // Bounded by _checkCap.
+        config.depositCap = uint248(depositCap);
         config.listed = true;
-        config.depositCap = depositCap;
         _listedTokens.push(token);
         emit CollateralListed(token, oracleAsset, initialWeight, maintenanceWeight, depositCap, isErc4626);
     }
@@ -213,20 +219,20 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     }
 
     /// @notice Sets the deposit cap of a (listed or delisted) token (RISK_MANAGER role).
-    /// @dev The cap must be > 0 and at most MAX_CAP_INCREASE_FACTOR times the current one
-    /// (ParameterOutOfBounds("depositCapStep", cap)); decreases are unrestricted since they reduce
-    /// risk. A cap below the current total only blocks further deposits.
+    /// @dev The cap must be in (0, MAX_DEPOSIT_CAP] and at most MAX_CAP_INCREASE_FACTOR times the
+    /// current one (ParameterOutOfBounds("depositCapStep", cap)); decreases are unrestricted since
+    /// they reduce risk. A cap below the current total only blocks further deposits.
     /// @param token The token.
     /// @param depositCap The new cap, in token units.
     function setDepositCap(address token, uint256 depositCap) external restricted {
         Config storage config = _knownConfig(token);
-        if (depositCap == 0) revert ParameterOutOfBounds("depositCap", 0);
+        _checkCap(depositCap);
         uint256 current = config.depositCap;
-        // Written without multiplying so that no cap can overflow the comparison.
-        if (depositCap > current && (depositCap - current) > current * (MAX_CAP_INCREASE_FACTOR - 1)) {
+        if (depositCap > current * MAX_CAP_INCREASE_FACTOR) {
             revert ParameterOutOfBounds("depositCapStep", depositCap);
         }
-        config.depositCap = depositCap;
+        // Bounded by _checkCap.
+        config.depositCap = uint248(depositCap);
         emit DepositCapUpdated(token, depositCap);
     }
 
@@ -463,6 +469,11 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         if (config.initialWeight == 0) revert TokenNotListed(token);
     }
 
+    function _checkCap(uint256 depositCap) private pure {
+        if (depositCap == 0 || depositCap > MAX_DEPOSIT_CAP)
+            revert ParameterOutOfBounds("depositCap", depositCap);
+    }
+
     function _checkWeights(uint64 initialWeight, uint64 maintenanceWeight) private pure {
         if (initialWeight < MIN_INITIAL_WEIGHT) revert ParameterOutOfBounds("initialWeight", initialWeight);
         if (maintenanceWeight < initialWeight || maintenanceWeight > MAX_WEIGHT) {
@@ -528,8 +539,13 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         TokenSet storage set = _tokenSets[accountId];
         uint8 length = set.length;
         if (length == MAX_OTHER_TOKENS) revert TooManyCollaterals(accountId);
-        _setTokenAt(set, length, token);
-        set.length = length + 1;
+        if (length == 0) {
+            // Both fields in one write: the common first-token case stays a single new slot.
+            (set.first, set.length) = (token, 1);
+        } else {
+            set.rest[length - 1] = token;
+            set.length = length + 1;
+        }
     }
 
     /// @dev Swap-and-pop; the token is in the set (its balance was nonzero).

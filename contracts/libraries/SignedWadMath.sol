@@ -13,13 +13,6 @@ library SignedWadMath {
         if (p % WAD != 0 && p < 0) c -= 1;
     }
 
-    /// @notice a·b / 1e18 rounded toward positive infinity.
-    function mulWadUp(int256 a, int256 b) internal pure returns (int256 c) {
-        int256 p = a * b;
-        c = p / WAD;
-        if (p % WAD != 0 && p > 0) c += 1;
-    }
-
     /// @notice a / b rounded toward negative infinity (b > 0).
     function divDown(int256 a, uint256 b) internal pure returns (int256 c) {
         int256 d = int256(b);

@@ -18,15 +18,15 @@ contract PortfolioMathHarness {
     }
 
     function requirement(
-        PortfolioMath.Greeks memory g,
+        PortfolioMath.Greeks calldata g,
         uint256 spot,
-        PortfolioMath.Shocks memory k
+        PortfolioMath.Shocks calldata k
     ) external pure returns (uint256) {
         return PortfolioMath.requirement(g, spot, k);
     }
 
     function worstScenarioLoss(
-        PortfolioMath.Greeks memory g,
+        PortfolioMath.Greeks calldata g,
         uint256 spot,
         uint256 shock,
         uint256 volShock

@@ -1,5 +1,6 @@
 import { ethers } from "hardhat";
 import type { BaseContract, Signer } from "ethers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type {
   AccessManager,
   Accounts,
@@ -38,12 +39,12 @@ export const DEFAULT_RISK_PARAMS: IMarginEngine.RiskParamsStruct = {
 };
 
 export interface System {
-  deployer: Signer;
-  alice: Signer;
-  bob: Signer;
-  carol: Signer;
-  keeper: Signer;
-  lp: Signer;
+  deployer: HardhatEthersSigner;
+  alice: HardhatEthersSigner;
+  bob: HardhatEthersSigner;
+  carol: HardhatEthersSigner;
+  keeper: HardhatEthersSigner;
+  lp: HardhatEthersSigner;
   manager: AccessManager;
   router: OracleRouter;
   accounts: Accounts;

@@ -1,0 +1,116 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { deploySystem } from "../shared/system";
+import { mintAndApprove } from "../shared/tokens";
+
+const USDC = 10n ** 6n;
+// The fixture's LP deposited 1,000,000 USDC; with 6 virtual decimals a share is 1e-12 USDC.
+const POOL_CAPITAL = 1_000_000n * USDC;
+
+describe("LiquidityPool", function () {
+  it("deposits LP capital into its own margin account", async function () {
+    const { pool, vault, usdc, poolAccountId, lp } = await loadFixture(deploySystem);
+    expect(await vault.balanceOf(poolAccountId, usdc)).to.equal(POOL_CAPITAL);
+    expect(await pool.totalAssets()).to.equal(POOL_CAPITAL);
+    expect(await pool.balanceOf(lp)).to.equal(POOL_CAPITAL * 10n ** 6n);
+    expect(await pool.positionValue()).to.equal(0n);
+  });
+
+  it("prices a second LP's shares at the pool's equity", async function () {
+    const { pool, usdc, alice } = await loadFixture(deploySystem);
+    await mintAndApprove(usdc, alice, await pool.getAddress(), 500n * USDC);
+    await pool.connect(alice).deposit(500n * USDC, alice);
+    expect(await pool.convertToAssets(await pool.balanceOf(alice))).to.equal(500n * USDC);
+    expect(await pool.totalAssets()).to.equal(POOL_CAPITAL + 500n * USDC);
+  });
+
+  it("mints exact shares with mint() and redeems them back", async function () {
+    const { pool, usdc, alice } = await loadFixture(deploySystem);
+    const shares = 250n * USDC * 10n ** 6n;
+    await mintAndApprove(usdc, alice, await pool.getAddress(), 250n * USDC);
+    await pool.connect(alice).mint(shares, alice);
+    await expect(pool.connect(alice).redeem(shares, alice, alice)).to.changeTokenBalance(
+      usdc,
+      alice,
+      250n * USDC,
+    );
+  });
+
+  it("withdraws through the vault to the receiver and burns the owner's shares", async function () {
+    const { pool, usdc, lp, bob } = await loadFixture(deploySystem);
+    await expect(pool.connect(lp).withdraw(100n * USDC, bob, lp)).to.changeTokenBalance(
+      usdc,
+      bob,
+      100n * USDC,
+    );
+    expect(await pool.totalAssets()).to.equal(POOL_CAPITAL - 100n * USDC);
+  });
+
+  it("lets an approved spender withdraw for the owner, and nobody else", async function () {
+    const { pool, usdc, lp, bob, carol } = await loadFixture(deploySystem);
+    await expect(pool.connect(carol).withdraw(1n * USDC, carol, lp)).to.be.revertedWithCustomError(
+      pool,
+      "ERC20InsufficientAllowance",
+    );
+    await pool.connect(lp).approve(bob, ethers.MaxUint256);
+    await expect(pool.connect(bob).withdraw(1n * USDC, bob, lp)).to.changeTokenBalance(usdc, bob, 1n * USDC);
+  });
+
+  it("caps maxWithdraw and maxRedeem at the owner's share when the pool has no positions", async function () {
+    const { pool, lp, alice } = await loadFixture(deploySystem);
+    expect(await pool.maxWithdraw(lp)).to.equal(POOL_CAPITAL);
+    expect(await pool.maxRedeem(lp)).to.equal(await pool.balanceOf(lp));
+    expect(await pool.maxWithdraw(alice)).to.equal(0n);
+  });
+
+  it("refuses withdrawals above maxWithdraw", async function () {
+    const { pool, lp } = await loadFixture(deploySystem);
+    await expect(pool.connect(lp).withdraw(POOL_CAPITAL + 1n, lp, lp)).to.be.revertedWithCustomError(
+      pool,
+      "ERC4626ExceededMaxWithdraw",
+    );
+  });
+
+  it("makes a first-depositor donation attack unprofitable (virtual shares)", async function () {
+    const { vault, accounts, engine, usdc, alice, bob } = await loadFixture(deploySystem);
+    const fresh = await ethers.deployContract("LiquidityPool", [vault, accounts, engine, "fresh", "F"]);
+    // Attacker deposits 1 wei, then donates 10,000 USDC to the pool's margin account.
+    await mintAndApprove(usdc, alice, await fresh.getAddress(), 1n);
+    await fresh.connect(alice).deposit(1n, alice);
+    await mintAndApprove(usdc, alice, await vault.getAddress(), 10_000n * USDC);
+    await vault.connect(alice).deposit(await fresh.accountId(), usdc, 10_000n * USDC);
+    // The victim's 1,000 USDC still buys shares worth ≥ 99.9% of it.
+    await mintAndApprove(usdc, bob, await fresh.getAddress(), 1_000n * USDC);
+    await fresh.connect(bob).deposit(1_000n * USDC, bob);
+    expect(await fresh.convertToAssets(await fresh.balanceOf(bob))).to.be.gte(999n * USDC);
+  });
+});
+
+describe("InsuranceFund", function () {
+  it("releases money only to the treasury role", async function () {
+    const { insuranceFund, usdc, deployer, alice } = await loadFixture(deploySystem);
+    await usdc.mint(insuranceFund, 50n * USDC);
+    expect(await insuranceFund.balance()).to.equal(50n * USDC);
+    await expect(insuranceFund.connect(alice).withdraw(alice, 1n)).to.be.revertedWithCustomError(
+      insuranceFund,
+      "AccessManagedUnauthorized",
+    );
+    await expect(insuranceFund.connect(deployer).withdraw(alice, 20n * USDC))
+      .to.emit(insuranceFund, "FundsWithdrawn")
+      .withArgs(alice.address, 20n * USDC);
+    expect(await insuranceFund.balance()).to.equal(30n * USDC);
+  });
+
+  it("rejects a zero amount or the zero address", async function () {
+    const { insuranceFund, alice } = await loadFixture(deploySystem);
+    await expect(insuranceFund.withdraw(alice, 0n)).to.be.revertedWithCustomError(
+      insuranceFund,
+      "InvalidWithdrawal",
+    );
+    await expect(insuranceFund.withdraw(ethers.ZeroAddress, 1n)).to.be.revertedWithCustomError(
+      insuranceFund,
+      "InvalidWithdrawal",
+    );
+  });
+});
