@@ -102,7 +102,7 @@ interface IPerpMarket is IMarket {
     error InvalidFillPrice(int256 fillPrice);
     /// @notice The engine has no pool account yet; deploy the market after `engine.initialize`.
     error PoolAccountNotSet();
-    /// @notice The quote token has more than 18 decimals.
+    /// @notice `quoteDecimals` is not the quote token's `decimals()` (or exceeds 18).
     error InvalidQuoteDecimals(uint8 decimals);
 
     /// @notice Emitted when a market is listed.

@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
@@ -35,10 +36,11 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 /// position's |size| and the account's gross notional, realises nothing it did not already count
 /// (unrealised PnL is already in equity; only the fee and the premium are new costs), and is how
 /// accounts get out of trouble: blocking it during a pause or when the account is under its initial
-/// requirement would trap owners in risk they want to shed and make liquidations harder. Caveat: in
-/// a hedged portfolio (two perps, or perps and options, on one underlying), reducing one leg can
-/// raise the net delta and so the requirement; the engine's maintenance check and liquidations cover
-/// that case.
+/// requirement would trap owners in risk they want to shed and make liquidations harder.
+/// Known gap: in a hedged portfolio (two perps, or perps and options, on one underlying) reducing one
+/// leg raises the net delta, so an account margined for the hedge can unwind into a naked position
+/// with no initial-margin check. Closing it needs the engine to compare that underlying's requirement
+/// before and after such a trade (an engine view per underlying); until then it rests on liquidations.
 contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
     using SafeCast for uint256;
     using SafeCast for int256;
@@ -118,7 +120,6 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         IOracleRouter oracle_,
         uint8 quoteDecimals
     ) AccessManaged(authority) {
-        if (quoteDecimals > 18) revert InvalidQuoteDecimals(quoteDecimals);
         uint256 pool = engine_.poolAccountId();
         if (pool == 0) revert PoolAccountNotSet();
         engine = engine_;
@@ -126,6 +127,10 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         oracle = oracle_;
         vault = engine_.vault();
         quoteToken = address(vault.quoteToken());
+        // A wrong value would mis-scale every settlement by powers of ten.
+        if (quoteDecimals > 18 || quoteDecimals != IERC20Metadata(quoteToken).decimals()) {
+            revert InvalidQuoteDecimals(quoteDecimals);
+        }
         poolAccountId = pool;
         quoteUnit = 10 ** (18 - quoteDecimals);
         rawPerQuoteUnit = WAD * 10 ** (18 - quoteDecimals);
