@@ -9,6 +9,8 @@ export const Role = {
   LISTING: 2n,
   GUARDIAN: 3n,
   TREASURY: 4n,
+  /** Held by the LiquidationAuction contract only: draws on the insurance fund. */
+  LIQUIDATOR: 5n,
 } as const;
 
 export type ContractName =
@@ -16,7 +18,8 @@ export type ContractName =
   | "CollateralVault"
   | "MarginEngine"
   | "PerpMarket"
-  | "InsuranceFund";
+  | "InsuranceFund"
+  | "LiquidationAuction";
 
 export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   OracleRouter: {
@@ -46,5 +49,9 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   },
   InsuranceFund: {
     withdraw: Role.TREASURY,
+    coverLoss: Role.LIQUIDATOR,
+  },
+  LiquidationAuction: {
+    setAuctionParams: Role.RISK_MANAGER,
   },
 };

@@ -8,6 +8,8 @@ import {IMarket} from "../interfaces/IMarket.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
+import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {RiskMath} from "../libraries/RiskMath.sol";
 import {PortfolioMath} from "../libraries/PortfolioMath.sol";
 import {RiskParamsLib} from "../libraries/RiskParamsLib.sol";
@@ -20,6 +22,7 @@ import {RiskParamsLib} from "../libraries/RiskParamsLib.sol";
 contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     /// @notice Every health check loops over the markets an account holds; the cap bounds its gas.
     uint256 public constant MAX_MARKETS_PER_ACCOUNT = 16;
+    uint256 internal constant WAD = 1e18;
 
     ICollateralVault public immutable vault;
     IAccounts public immutable accounts;
@@ -30,6 +33,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     uint256 public poolAccountId;
     /// @inheritdoc IMarginEngine
     address public insuranceFund;
+    /// @inheritdoc IMarginEngine
+    address public liquidator;
 
     mapping(address market => bool) public isMarket;
     mapping(uint256 accountId => MarketKey[]) internal _accountMarkets;
@@ -41,6 +46,11 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
 
     modifier onlyMarket() {
         if (!isMarket[msg.sender]) revert NotMarket(msg.sender);
+        _;
+    }
+
+    modifier onlyLiquidator() {
+        if (msg.sender != liquidator) revert NotLiquidator(msg.sender);
         _;
     }
 
@@ -84,11 +94,24 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         emit RiskParamsUpdated(underlying, params);
     }
 
-    /// @notice Wires the pool's margin account and the insurance fund, once. Admin.
-    function initialize(uint256 poolAccountId_, address insuranceFund_) external restricted {
-        if (poolAccountId != 0 || poolAccountId_ == 0 || insuranceFund_ == address(0)) revert AlreadySet();
+    /// @notice Wires the pool's margin account, the insurance fund and the liquidation auction, once.
+    /// Admin.
+    function initialize(
+        uint256 poolAccountId_,
+        address insuranceFund_,
+        address liquidator_
+    ) external restricted {
+        if (
+            poolAccountId != 0 ||
+            poolAccountId_ == 0 ||
+            insuranceFund_ == address(0) ||
+            liquidator_ == address(0)
+        ) {
+            revert AlreadySet();
+        }
         poolAccountId = poolAccountId_;
         insuranceFund = insuranceFund_;
+        liquidator = liquidator_;
     }
 
     /// @notice Pauses new risk: risk-increasing trades. Never deposits, reductions or liquidations.
@@ -141,8 +164,41 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IMarginEngine
-    function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external onlyMarket {
-        if (amount != 0) vault.transferBalance(fromAccountId, toAccountId, quote, amount);
+    function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external {
+        if (!isMarket[msg.sender] && msg.sender != liquidator) revert NotMarket(msg.sender);
+        vault.transferBalance(fromAccountId, toAccountId, quote, amount);
+    }
+
+    // ---------------------------------------------------------------- liquidations
+
+    /// @inheritdoc IMarginEngine
+    function transferSlice(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 fraction
+    ) external onlyLiquidator {
+        address[] memory tokens = vault.collateralTokens(fromAccountId);
+        for (uint256 i; i < tokens.length; ++i) {
+            int256 balance = vault.balanceOf(fromAccountId, tokens[i]);
+            if (balance > 0) {
+                uint256 amount = Math.mulDiv(uint256(balance), fraction, WAD);
+                vault.transferBalance(fromAccountId, toAccountId, tokens[i], amount);
+            } else if (balance < 0) {
+                // The bidder takes over its share of the debt, rounded up: it pays the account.
+                uint256 debt = Math.mulDiv(uint256(-balance), fraction, WAD, Math.Rounding.Ceil);
+                vault.transferBalance(toAccountId, fromAccountId, tokens[i], debt);
+            }
+        }
+        // Iterate over a copy: transferPosition may close positions and reorder the stored list.
+        MarketKey[] memory held = _accountMarkets[fromAccountId];
+        for (uint256 i; i < held.length; ++i) {
+            IMarket(held[i].market).transferPosition(fromAccountId, toAccountId, held[i].marketId, fraction);
+        }
+    }
+
+    /// @inheritdoc IMarginEngine
+    function payOut(uint256 accountId, address to, uint256 amount) external onlyLiquidator {
+        vault.payOutQuote(accountId, to, amount);
     }
 
     /// @inheritdoc IMarginEngine
@@ -156,6 +212,10 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
 
     /// @inheritdoc IMarginEngine
     function requireInitialMargin(uint256 accountId) external view {
+        // Before `initialize` no auction can exist, so nothing can be frozen.
+        if (liquidator != address(0) && ILiquidationAuction(liquidator).isFrozen(accountId)) {
+            revert AccountFrozen(accountId);
+        }
         Health memory h = health(accountId);
         if (h.equityInitial < 0 || uint256(h.equityInitial) < h.initialRequirement) {
             revert InsufficientMargin(accountId, h.equityInitial, h.initialRequirement);
@@ -263,6 +323,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
             (uint256 im, uint256 mm) = _requirements(groups[g], groups[g].greeks);
             h.initialRequirement += im;
             h.maintenanceRequirement += mm;
+            h.grossNotional += groups[g].greeks.notional;
         }
         h.equityInitial = c.initial + positionValue;
         h.equityMaintenance = c.maintenance + positionValue;

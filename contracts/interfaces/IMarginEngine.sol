@@ -16,6 +16,7 @@ interface IMarginEngine {
     /// @param maintenanceRequirement MM.
     /// @param healthRatio equityMaintenance / MM (WAD); type(uint256).max when MM is 0; 0 when
     /// equityMaintenance ≤ 0.
+    /// @param grossNotional Σ |position notional| (USD WAD): the size of the book.
     struct Health {
         int256 equityInitial;
         int256 equityMaintenance;
@@ -23,6 +24,7 @@ interface IMarginEngine {
         uint256 initialRequirement;
         uint256 maintenanceRequirement;
         uint256 healthRatio;
+        uint256 grossNotional;
     }
 
     /// @notice Portfolio-margin parameters of one underlying. Fractions are WAD (0.1e18 = 10%).
@@ -67,8 +69,12 @@ interface IMarginEngine {
     error IsolatedAccountMarketTaken(uint256 accountId);
     /// @notice A risk parameter is outside its hard bounds or moved more than its max step.
     error RiskParamOutOfBounds(bytes32 parameter);
-    /// @notice The pool account or insurance fund was already set, or is invalid.
+    /// @notice The pool account, insurance fund or liquidator was already set, or is invalid.
     error AlreadySet();
+    /// @notice The account is frozen by a liquidation auction: deposits and risk-reducing actions only.
+    error AccountFrozen(uint256 accountId);
+    /// @notice The caller is not the liquidation auction.
+    error NotLiquidator(address caller);
 
     /// @notice Emitted when a market contract is registered.
     event MarketRegistered(address indexed market);
@@ -103,6 +109,17 @@ interface IMarginEngine {
     /// @notice Where the insurance share of fees and liquidation penalties goes.
     function insuranceFund() external view returns (address);
 
+    /// @notice The liquidation auction: the only contract that may move portfolio slices.
+    function liquidator() external view returns (address);
+
+    /// @notice Moves `fraction` (WAD) of every collateral balance and every position of `fromAccountId`
+    /// to `toAccountId`: positive balances and positions are moved rounded down, a quote debt is taken
+    /// over rounded up. Liquidator only.
+    function transferSlice(uint256 fromAccountId, uint256 toAccountId, uint256 fraction) external;
+
+    /// @notice Pays `amount` quote units out of `accountId` to `to` (flag rewards). Liquidator only.
+    function payOut(uint256 accountId, address to, uint256 amount) external;
+
     /// @notice The collateral vault whose balances the engine moves.
     function vault() external view returns (ICollateralVault);
 
@@ -114,7 +131,8 @@ interface IMarginEngine {
     function notePositionClosed(uint256 accountId, uint256 marketId) external;
 
     /// @notice Moves `amount` of quote, in quote-token units, from one account to another: realised PnL,
-    /// funding, premiums. The market converts from USD WAD, rounding against its trader. Market only.
+    /// funding, premiums, liquidation payments. The caller converts from USD WAD, rounding against its
+    /// trader. Markets and the liquidator only.
     function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external;
 
     /// @notice Charges a fee, in quote-token units, to `accountId`: `toPool` to the pool account,

@@ -32,4 +32,28 @@ interface IMarket {
         uint256 spotPrice,
         uint256 volatility
     ) external view returns (Exposure memory);
+
+    /// @notice The signed size of `accountId` in `marketId` (underlying units, WAD).
+    function positionSize(uint256 accountId, uint256 marketId) external view returns (int256);
+
+    /// @notice Trades `sizeDelta` for `accountId` against the pool; buys fill at most `limitPrice`,
+    /// sells at least. The caller must be authorised on the account.
+    function trade(
+        uint256 accountId,
+        uint256 marketId,
+        int256 sizeDelta,
+        uint256 limitPrice,
+        uint256 deadline
+    ) external;
+
+    /// @notice Moves `fraction` (WAD) of `fromAccountId`'s position to `toAccountId` at the position's
+    /// entry price: the receiver takes over the slice's unrealised PnL, the sender realises nothing,
+    /// no fee is charged and the market's skew is unchanged. Funding is settled for both first.
+    /// Engine only (liquidations).
+    function transferPosition(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 marketId,
+        uint256 fraction
+    ) external;
 }

@@ -102,6 +102,10 @@ interface IPerpMarket is IMarket {
     error InvalidFillPrice(int256 fillPrice);
     /// @notice The engine has no pool account yet; deploy the market after `engine.initialize`.
     error PoolAccountNotSet();
+    /// @notice The caller is not the margin engine.
+    error NotEngine(address caller);
+    /// @notice A liquidation slice fraction above 1 (WAD).
+    error InvalidFraction(uint256 fraction);
     /// @notice `quoteDecimals` is not the quote token's `decimals()` (or exceeds 18).
     error InvalidQuoteDecimals(uint8 decimals);
 
@@ -134,6 +138,23 @@ interface IPerpMarket is IMarket {
         uint256 fee
     );
 
+    /// @notice Emitted when the engine moves a slice of a position between accounts (liquidations).
+    /// @param size The size moved (the sender's sign), rounded toward zero.
+    /// @param price The sender's entry price, at which the receiver takes the slice.
+    /// @param fromFundingPaid Funding the sender settled first, USD WAD (> 0: paid), rounded up.
+    /// @param toFundingPaid Funding the receiver settled first, USD WAD (> 0: paid), rounded up.
+    /// @param toRealizedPnl PnL the receiver realised where the slice offset its own position, USD WAD.
+    event PositionTransferred(
+        uint256 indexed fromAccountId,
+        uint256 indexed toAccountId,
+        uint256 indexed marketId,
+        int256 size,
+        uint256 price,
+        int256 fromFundingPaid,
+        int256 toFundingPaid,
+        int256 toRealizedPnl
+    );
+
     /// @notice Lists a perpetual market on `underlying` (which the engine must know and the oracle
     /// must price). Several markets may share an underlying. Listing role.
     /// @return marketId The new market's id (sequential from 1).
@@ -146,7 +167,7 @@ interface IPerpMarket is IMarket {
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` for `accountId` against the pool:
     /// opens, increases, reduces, flips or closes its position. The caller must be the account's owner
-    /// or an approved operator.
+    /// or an approved operator (e.g. the liquidation auction, for a bidder that approved it).
     /// @dev Risk-increasing trades (|new size| > |old size|, or a sign flip) revert while the engine is
     /// paused, must respect the open-interest caps and the pool delta limit where they increase them,
     /// and must leave the account at or above its initial requirement. Reducing trades skip all of
@@ -159,7 +180,23 @@ interface IPerpMarket is IMarket {
         int256 sizeDelta,
         uint256 limitPrice,
         uint256 deadline
-    ) external;
+    ) external override;
+
+    /// @notice Moves `fraction` (WAD) of `fromAccountId`'s position to `toAccountId` at the sender's
+    /// entry price (see IMarket). Funding of both is settled first; the slice is rounded toward zero
+    /// (the sender keeps the dust); where it offsets the receiver's own position, the receiver realises
+    /// PnL at that price exactly as in a trade. Open-interest caps, the pause and margin checks do not
+    /// apply: the engine and the auction check the accounts. Neither account may be the pool's. Engine
+    /// only.
+    function transferPosition(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 marketId,
+        uint256 fraction
+    ) external override;
+
+    /// @notice The signed size of `accountId` in `marketId`; −skew for the pool account.
+    function positionSize(uint256 accountId, uint256 marketId) external view override returns (int256);
 
     /// @notice Closes the whole position of `accountId` in `marketId`: `trade(−size)`.
     function closePosition(

@@ -193,6 +193,82 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc IPerpMarket
+    function transferPosition(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 marketId,
+        uint256 fraction
+    ) external nonReentrant {
+        if (msg.sender != address(engine)) revert NotEngine(msg.sender);
+        if (fromAccountId == poolAccountId || toAccountId == poolAccountId) revert PoolAccountCannotTrade();
+        if (fraction > WAD) revert InvalidFraction(fraction);
+        Market storage m = _market(marketId);
+        Position storage from = _positions[marketId][fromAccountId];
+        // Rounded toward zero: the liquidated account keeps the dust.
+        int256 moved = (int256(from.size) * int256(fraction)) / SWAD;
+        if (moved == 0 || fromAccountId == toAccountId) return;
+        int256 index = _accrue(marketId, m, oracle.getPrice(m.underlying));
+
+        // The sender settles its funding and keeps its entry price for the rest.
+        Trade memory f;
+        f.index = index;
+        f.oldSize = from.size;
+        f.oldEntry = from.entryPrice;
+        f.newSize = f.oldSize - moved;
+        f.newEntry = f.newSize == 0 ? 0 : f.oldEntry;
+        f.fundingRaw = f.oldSize * (index - from.fundingIndex);
+        // The receiver takes the slice as if it traded `moved` at the sender's entry price.
+        Position storage to = _positions[marketId][toAccountId];
+        Trade memory t;
+        t.index = index;
+        t.fill = f.oldEntry;
+        t.oldSize = to.size;
+        t.oldEntry = to.entryPrice;
+        t.newSize = t.oldSize + moved;
+        t.fundingRaw = t.oldSize * (index - to.fundingIndex);
+        _applyFill(t, moved);
+
+        // Open interest moves between the accounts and shrinks where the slice offsets the receiver's
+        // position; the skew is unchanged.
+        uint256 longOi = m.longOpenInterest;
+        uint256 shortOi = m.shortOpenInterest;
+        f.newLong =
+            longOi +
+            _positive(f.newSize) +
+            _positive(t.newSize) -
+            _positive(f.oldSize) -
+            _positive(t.oldSize);
+        f.newShort =
+            shortOi +
+            _positive(-f.newSize) +
+            _positive(-t.newSize) -
+            _positive(-f.oldSize) -
+            _positive(-t.oldSize);
+        m.longOpenInterest = uint128(f.newLong);
+        m.shortOpenInterest = uint128(f.newShort);
+        m.entryBasis += _basisChange(f, from.fundingIndex) + _basisChange(t, to.fundingIndex);
+        _store(from, f);
+        _store(to, t);
+
+        if (f.newSize == 0) engine.notePositionClosed(fromAccountId, marketId);
+        if (t.oldSize == 0) engine.notePositionOpened(toAccountId, marketId, m.underlying);
+        else if (t.newSize == 0) engine.notePositionClosed(toAccountId, marketId);
+        if (f.newLong + f.newShort == 0) engine.notePositionClosed(poolAccountId, marketId);
+        _settle(fromAccountId, -f.fundingRaw);
+        _settle(toAccountId, t.realizedRaw - t.fundingRaw);
+        emit PositionTransferred(
+            fromAccountId,
+            toAccountId,
+            marketId,
+            moved,
+            f.oldEntry,
+            PerpMath.divCeil(f.fundingRaw, SWAD),
+            PerpMath.divCeil(t.fundingRaw, SWAD),
+            PerpMath.divFloor(t.realizedRaw, SWAD)
+        );
+    }
+
+    /// @inheritdoc IPerpMarket
     function accrueFunding(uint256 marketId) external nonReentrant {
         Market storage m = _market(marketId);
         _accrue(marketId, m, oracle.getPrice(m.underlying));
@@ -217,16 +293,8 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         // Effects.
         m.longOpenInterest = uint128(t.newLong); // ≤ maxOpenInterest, or ≤ its old value
         m.shortOpenInterest = uint128(t.newShort);
-        m.entryBasis +=
-            t.newSize * (int256(t.newEntry) - t.index) -
-            t.oldSize * (int256(t.oldEntry) - pos.fundingIndex);
-        if (t.newSize == 0) {
-            delete _positions[marketId][accountId];
-        } else {
-            pos.size = t.newSize.toInt128();
-            pos.entryPrice = t.newEntry.toUint128();
-            pos.fundingIndex = int128(t.index); // the index is stored as int128
-        }
+        m.entryBasis += _basisChange(t, pos.fundingIndex);
+        _store(pos, t);
 
         // Interactions: engine bookkeeping, settlement, fee, margin.
         _noteHoldings(accountId, marketId, m.underlying, t);
@@ -311,6 +379,24 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
             // Flip: the new side opens at the fill.
             t.newEntry = t.fill;
             t.increasesRisk = true;
+        }
+    }
+
+    /// @dev Change of one position's term size·(entryPrice − fundingIndex) in the entry basis.
+    function _basisChange(Trade memory t, int256 oldIndex) internal pure returns (int256) {
+        return t.newSize * (int256(t.newEntry) - t.index) - t.oldSize * (int256(t.oldEntry) - oldIndex);
+    }
+
+    /// @dev Writes the position after `t` (settled up to the current index), or deletes it.
+    function _store(Position storage pos, Trade memory t) internal {
+        if (t.newSize == 0) {
+            delete pos.size;
+            delete pos.entryPrice;
+            delete pos.fundingIndex;
+        } else {
+            pos.size = t.newSize.toInt128();
+            pos.entryPrice = t.newEntry.toUint128();
+            pos.fundingIndex = int128(t.index); // the index is stored as int128
         }
     }
 
@@ -436,6 +522,15 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
     }
 
     // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IPerpMarket
+    function positionSize(uint256 accountId, uint256 marketId) external view returns (int256) {
+        if (accountId == poolAccountId) {
+            Market storage m = _markets[marketId];
+            return int256(uint256(m.shortOpenInterest)) - int256(uint256(m.longOpenInterest));
+        }
+        return _positions[marketId][accountId].size;
+    }
 
     /// @inheritdoc IPerpMarket
     function position(uint256 accountId, uint256 marketId) external view returns (Position memory pos) {

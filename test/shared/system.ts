@@ -6,6 +6,7 @@ import type {
   Accounts,
   CollateralVault,
   InsuranceFund,
+  LiquidationAuction,
   LiquidityPool,
   MarginEngine,
   MockERC20,
@@ -14,6 +15,7 @@ import type {
   OracleRouter,
 } from "../../typechain-types";
 import type { IMarginEngine } from "../../typechain-types/contracts/core/MarginEngine";
+import type { ILiquidationAuction } from "../../typechain-types/contracts/core/LiquidationAuction";
 import { FUNCTION_ROLES, Role, type ContractName } from "../../deploy/roles";
 import { addPriceFeed, addVolatilityFeed, assetId, deployOracleRouter } from "./oracles";
 import { deployToken, mintAndApprove } from "./tokens";
@@ -38,6 +40,15 @@ export const DEFAULT_RISK_PARAMS: IMarginEngine.RiskParamsStruct = {
   sizeScale: wad("50000000"),
 };
 
+/** Dutch auction: 2% → 10% discount over 30 minutes, 1% penalty to the fund, 10 USDC flag reward. */
+export const DEFAULT_AUCTION_PARAMS: ILiquidationAuction.AuctionParamsStruct = {
+  startDiscount: wad("0.02"),
+  maxDiscount: wad("0.10"),
+  penalty: wad("0.01"),
+  duration: 1800,
+  flagReward: 10n * 10n ** 6n,
+};
+
 export interface System {
   deployer: HardhatEthersSigner;
   alice: HardhatEthersSigner;
@@ -52,6 +63,7 @@ export interface System {
   engine: MarginEngine;
   pool: LiquidityPool;
   insuranceFund: InsuranceFund;
+  auction: LiquidationAuction;
   usdc: MockERC20;
   weth: MockERC20;
   wbtc: MockERC20;
@@ -128,18 +140,27 @@ export async function deploySystem(): Promise<System> {
   await engine.listUnderlying(assetId("ETH"), DEFAULT_RISK_PARAMS);
   await engine.listUnderlying(assetId("BTC"), DEFAULT_RISK_PARAMS);
 
-  const insuranceFund = await ethers.deployContract("InsuranceFund", [authority, usdc]);
+  const insuranceFund = await ethers.deployContract("InsuranceFund", [authority, vault]);
   const pool = await ethers.deployContract("LiquidityPool", [vault, accounts, engine, "xmargin LP", "xLP"]);
   const poolAccountId = await pool.accountId();
-  await engine.initialize(poolAccountId, insuranceFund);
+  const auction = await ethers.deployContract("LiquidationAuction", [
+    authority,
+    engine,
+    accounts,
+    insuranceFund,
+    DEFAULT_AUCTION_PARAMS,
+  ]);
+  await engine.initialize(poolAccountId, insuranceFund, auction);
 
   await applyFunctionRoles(manager, {
     OracleRouter: router,
     CollateralVault: vault,
     MarginEngine: engine,
     InsuranceFund: insuranceFund,
+    LiquidationAuction: auction,
   });
   await grantOperationalRoles(manager, deployer.address);
+  await manager.grantRole(Role.LIQUIDATOR, auction, 0);
 
   const poolCapital = 1_000_000n * 10n ** 6n;
   await mintAndApprove(usdc, lp, await pool.getAddress(), poolCapital);
@@ -159,6 +180,7 @@ export async function deploySystem(): Promise<System> {
     engine,
     pool,
     insuranceFund,
+    auction,
     usdc,
     weth,
     wbtc,

@@ -117,7 +117,7 @@ describe("Governance", function () {
       () => engine.connect(stranger).registerMarket(stranger.address),
       () => engine.connect(stranger).listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS),
       () => engine.connect(stranger).setRiskParams(eth, DEFAULT_RISK_PARAMS),
-      () => engine.connect(stranger).initialize(1n, stranger.address),
+      () => engine.connect(stranger).initialize(1n, stranger.address, stranger.address),
       () => insuranceFund.connect(stranger).withdraw(stranger.address, 1n),
     ];
     for (const call of checks) {

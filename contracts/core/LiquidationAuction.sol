@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
+import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
+import {IMarket} from "../interfaces/IMarket.sol";
+import {IAccounts} from "../interfaces/IAccounts.sol";
+import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
+import {LiquidationMath} from "../libraries/LiquidationMath.sol";
+
+/// @title LiquidationAuction
+/// @notice Dutch auctions of portfolio slices of accounts below their maintenance requirement.
+/// @dev The rules are in ILiquidationAuction; the arithmetic is in LiquidationMath. Every price the
+/// auction uses comes from `engine.health`, which reverts on a stale or broken oracle and while the L2
+/// sequencer is down or in its grace period: no liquidation runs on a bad price.
+contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGuardTransient {
+    uint256 internal constant WAD = 1e18;
+    uint256 public constant MAX_DISCOUNT = 0.5e18;
+    uint256 public constant MAX_PENALTY = 0.05e18;
+    uint256 public constant MIN_DURATION = 1 minutes;
+    uint256 public constant MAX_DURATION = 1 days;
+    uint256 public constant MAX_DISCOUNT_STEP = 0.05e18;
+
+    IMarginEngine public immutable engine;
+    IAccounts public immutable accounts;
+    IInsuranceFund public immutable insuranceFund;
+    /// @dev One quote unit in USD WAD.
+    uint256 internal immutable quoteUnit;
+
+    AuctionParams public params;
+    /// @inheritdoc ILiquidationAuction
+    mapping(uint256 accountId => Auction) public auctions;
+
+    constructor(
+        address authority,
+        IMarginEngine engine_,
+        IAccounts accounts_,
+        IInsuranceFund insuranceFund_,
+        AuctionParams memory params_
+    ) AccessManaged(authority) {
+        engine = engine_;
+        accounts = accounts_;
+        insuranceFund = insuranceFund_;
+        quoteUnit = 10 ** (18 - IERC20Metadata(address(engine_.vault().quoteToken())).decimals());
+        _checkBounds(params_);
+        params = params_;
+        emit AuctionParamsUpdated(params_);
+    }
+
+    /// @notice Updates the auction parameters within hard bounds; discounts move at most
+    /// MAX_DISCOUNT_STEP per update. Risk role.
+    function setAuctionParams(AuctionParams calldata next) external restricted {
+        _checkBounds(next);
+        AuctionParams memory old = params;
+        if (
+            _absDiff(old.startDiscount, next.startDiscount) > MAX_DISCOUNT_STEP ||
+            _absDiff(old.maxDiscount, next.maxDiscount) > MAX_DISCOUNT_STEP
+        ) revert AuctionParamsOutOfBounds();
+        params = next;
+        emit AuctionParamsUpdated(next);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function startAuction(uint256 accountId) external nonReentrant {
+        if (accountId == engine.poolAccountId()) revert PoolNotLiquidatable();
+        Auction storage auction = auctions[accountId];
+        AuctionParams memory p = params;
+        if (auction.active && block.timestamp < auction.startTime + 2 * uint256(p.duration)) {
+            revert AuctionAlreadyActive(accountId);
+        }
+        IMarginEngine.Health memory h = engine.health(accountId);
+        if (!_liquidatable(h))
+            revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
+        auction.startTime = uint64(block.timestamp);
+        auction.active = true;
+        engine.payOut(accountId, msg.sender, p.flagReward);
+        emit AuctionStarted(
+            accountId,
+            msg.sender,
+            h.equityMaintenance,
+            h.maintenanceRequirement,
+            p.flagReward
+        );
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function bid(
+        uint256 accountId,
+        uint256 bidderAccountId,
+        uint256 fraction,
+        uint256 maxPayment
+    ) external nonReentrant returns (uint256 filled, uint256 payment) {
+        (filled, payment) = _bid(accountId, bidderAccountId, fraction, maxPayment);
+        engine.requireInitialMargin(bidderAccountId);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function bidAndClose(
+        uint256 accountId,
+        uint256 bidderAccountId,
+        uint256 fraction,
+        uint256 maxPayment
+    ) external nonReentrant returns (uint256 filled, uint256 payment) {
+        if (engine.accountMarkets(bidderAccountId).length != 0) revert BidderHasPositions(bidderAccountId);
+        (filled, payment) = _bid(accountId, bidderAccountId, fraction, maxPayment);
+        IMarginEngine.MarketKey[] memory held = engine.accountMarkets(bidderAccountId);
+        for (uint256 i; i < held.length; ++i) {
+            IMarket market = IMarket(held[i].market);
+            int256 size = market.positionSize(bidderAccountId, held[i].marketId);
+            // Closing is risk-reducing: it fills at the market's price with its skew premium and fees,
+            // which is what a keeper's simulation prices in before sending.
+            market.trade(
+                bidderAccountId,
+                held[i].marketId,
+                -size,
+                size > 0 ? 0 : type(uint256).max,
+                block.timestamp
+            );
+        }
+        engine.requireInitialMargin(bidderAccountId);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function endAuction(uint256 accountId) external nonReentrant {
+        if (!auctions[accountId].active) revert AuctionNotActive(accountId);
+        if (_liquidatable(engine.health(accountId))) revert AccountNotHealthy(accountId);
+        _end(accountId, 0);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function isFrozen(uint256 accountId) external view returns (bool) {
+        return auctions[accountId].active;
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function currentDiscount(uint256 accountId) public view returns (uint256) {
+        Auction memory auction = auctions[accountId];
+        if (!auction.active) revert AuctionNotActive(accountId);
+        return _discount(auction.startTime, params);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function quoteBid(
+        uint256 accountId,
+        uint256 fraction
+    ) external view returns (uint256 filled, uint256 payment, uint256 insurancePayout) {
+        Auction memory auction = auctions[accountId];
+        if (!auction.active) revert AuctionNotActive(accountId);
+        AuctionParams memory p = params;
+        IMarginEngine.Health memory h = engine.health(accountId);
+        uint256 discount = _discount(auction.startTime, p);
+        if (h.equityMark <= 0) {
+            return (WAD, 0, _insolvencyPayout(h, auction.startTime, p));
+        }
+        filled = Math.min(fraction, LiquidationMath.restoringFraction(h, discount, p.penalty));
+        payment = _payment(h, filled, discount);
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    function _bid(
+        uint256 accountId,
+        uint256 bidderAccountId,
+        uint256 fraction,
+        uint256 maxPayment
+    ) internal returns (uint256 filled, uint256 payment) {
+        Auction memory auction = auctions[accountId];
+        if (!auction.active) revert AuctionNotActive(accountId);
+        if (fraction == 0 || fraction > WAD) revert InvalidFraction(fraction);
+        if (bidderAccountId == accountId) revert SelfBid(accountId);
+        accounts.requireAuthorized(bidderAccountId, msg.sender);
+        AuctionParams memory p = params;
+        IMarginEngine.Health memory h = engine.health(accountId);
+        if (!_liquidatable(h))
+            revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
+        uint256 discount = _discount(auction.startTime, p);
+
+        if (h.equityMark <= 0) {
+            _takeInsolvent(accountId, bidderAccountId, h, auction.startTime, p);
+            emit AuctionBid(accountId, bidderAccountId, WAD, 0, 0, discount);
+            return (WAD, 0);
+        }
+
+        filled = Math.min(fraction, LiquidationMath.restoringFraction(h, discount, p.penalty));
+        payment = _payment(h, filled, discount);
+        if (payment > maxPayment) revert PaymentAboveLimit(payment, maxPayment);
+        // The account pays the penalty on the slice's MtM, rounded up (against the account).
+        uint256 penalty = Math.mulDiv(
+            Math.mulDiv(uint256(h.equityMark), filled, WAD, Math.Rounding.Ceil),
+            p.penalty,
+            WAD * quoteUnit,
+            Math.Rounding.Ceil
+        );
+        engine.transferSlice(accountId, bidderAccountId, filled);
+        engine.transferQuote(bidderAccountId, accountId, payment);
+        engine.payOut(accountId, address(insuranceFund), penalty);
+        emit AuctionBid(accountId, bidderAccountId, filled, payment, penalty, discount);
+
+        if (filled == WAD) {
+            _end(accountId, 1);
+        } else if (_restored(engine.health(accountId))) {
+            _end(accountId, 0);
+        }
+    }
+
+    /// @dev The bidder takes the whole book; the fund pays it a payout growing over the auction, and
+    /// what the fund cannot pay is charged to the pool's account (its LPs' share price).
+    function _takeInsolvent(
+        uint256 accountId,
+        uint256 bidderAccountId,
+        IMarginEngine.Health memory h,
+        uint64 startTime,
+        AuctionParams memory p
+    ) internal {
+        uint256 payout = _insolvencyPayout(h, startTime, p);
+        engine.transferSlice(accountId, bidderAccountId, WAD);
+        uint256 fromFund = Math.min(payout, insuranceFund.balance());
+        insuranceFund.coverLoss(bidderAccountId, fromFund);
+        uint256 socialised = payout - fromFund;
+        if (socialised != 0) {
+            engine.transferQuote(engine.poolAccountId(), bidderAccountId, socialised);
+            emit SocialisedLoss(accountId, socialised);
+        }
+        uint256 deficit = Math.ceilDiv(uint256(-h.equityMark), quoteUnit);
+        emit InsolvencyCovered(accountId, bidderAccountId, deficit, fromFund, socialised);
+        _end(accountId, 2);
+    }
+
+    function _end(uint256 accountId, uint8 reason) internal {
+        delete auctions[accountId];
+        emit AuctionEnded(accountId, reason);
+    }
+
+    function _payment(
+        IMarginEngine.Health memory h,
+        uint256 filled,
+        uint256 discount
+    ) internal view returns (uint256) {
+        return LiquidationMath.payment(uint256(h.equityMark), filled, discount, quoteUnit);
+    }
+
+    function _insolvencyPayout(
+        IMarginEngine.Health memory h,
+        uint64 startTime,
+        AuctionParams memory p
+    ) internal view returns (uint256) {
+        return
+            LiquidationMath.insolvencyPayout(
+                uint256(-h.equityMark),
+                h.grossNotional,
+                p.maxDiscount,
+                block.timestamp - startTime,
+                p.duration,
+                quoteUnit
+            );
+    }
+
+    function _discount(uint64 startTime, AuctionParams memory p) internal view returns (uint256) {
+        return
+            LiquidationMath.discount(p.startDiscount, p.maxDiscount, block.timestamp - startTime, p.duration);
+    }
+
+    function _liquidatable(IMarginEngine.Health memory h) internal pure returns (bool) {
+        return h.equityMaintenance < 0 || uint256(h.equityMaintenance) < h.maintenanceRequirement;
+    }
+
+    function _restored(IMarginEngine.Health memory h) internal pure returns (bool) {
+        return h.equityInitial >= 0 && uint256(h.equityInitial) >= h.initialRequirement;
+    }
+
+    function _checkBounds(AuctionParams memory p) internal pure {
+        if (
+            p.startDiscount > p.maxDiscount ||
+            p.maxDiscount > MAX_DISCOUNT ||
+            p.penalty > MAX_PENALTY ||
+            p.maxDiscount + p.penalty >= WAD ||
+            p.duration < MIN_DURATION ||
+            p.duration > MAX_DURATION
+        ) revert AuctionParamsOutOfBounds();
+    }
+
+    function _absDiff(uint256 a, uint256 b) internal pure returns (uint256) {
+        return a > b ? a - b : b - a;
+    }
+}

@@ -1,0 +1,142 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+/// @title ILiquidationAuction
+/// @notice Dutch auction of portfolio slices. When an account's equity_MM falls below its MM anyone may
+/// start an auction (and earn a flag reward); bidders then buy a fraction f of the whole portfolio —
+/// every position and every collateral balance, pro rata — for f·MtM·(1 − d(t)), where the discount
+/// d(t) grows linearly from `startDiscount` to `maxDiscount` over `duration`. The fraction is capped
+/// at the smallest one that brings the account back to equity_IM ≥ IM, so liquidations are partial.
+/// An account whose mark-to-market equity is ≤ 0 is insolvent: the bidder takes everything and the
+/// insurance fund pays it an amount growing over the auction; what the fund cannot pay is charged to
+/// the liquidity pool as socialised loss.
+interface ILiquidationAuction {
+    /// @notice Auction parameters. Fractions are WAD.
+    /// @param startDiscount d0, the discount at the start.
+    /// @param maxDiscount dmax, reached after `duration`.
+    /// @param duration Seconds from d0 to dmax; an auction older than 2·duration is stale and can be
+    /// restarted.
+    /// @param penalty Share of the bought slice's MtM the liquidated account pays the insurance fund.
+    /// @param flagReward Quote units paid from the liquidated account to whoever starts the auction.
+    struct AuctionParams {
+        uint64 startDiscount;
+        uint64 maxDiscount;
+        uint64 penalty;
+        uint32 duration;
+        uint128 flagReward;
+    }
+
+    /// @notice State of one account's auction.
+    struct Auction {
+        uint64 startTime;
+        bool active;
+    }
+
+    /// @notice The account is not liquidatable (equity_MM ≥ MM).
+    error AccountHealthy(uint256 accountId, int256 equityMaintenance, uint256 maintenanceRequirement);
+    /// @notice An auction for the account is already running and not stale.
+    error AuctionAlreadyActive(uint256 accountId);
+    /// @notice No auction is running for the account.
+    error AuctionNotActive(uint256 accountId);
+    /// @notice The fraction is zero or above 1.
+    error InvalidFraction(uint256 fraction);
+    /// @notice The bidder's account is the liquidated account.
+    error SelfBid(uint256 accountId);
+    /// @notice The payment would exceed the bidder's limit.
+    error PaymentAboveLimit(uint256 payment, uint256 maxPayment);
+    /// @notice The auction parameters are outside their hard bounds or moved more than a max step.
+    error AuctionParamsOutOfBounds();
+    /// @notice The pool's account is the counterparty of every trade and is never auctioned; LP
+    /// withdrawals and pool limits keep it solvent.
+    error PoolNotLiquidatable();
+    /// @notice `endAuction` on an account that is still liquidatable.
+    error AccountNotHealthy(uint256 accountId);
+    /// @notice `bidAndClose` needs a bidder account without positions, so only the slice is closed.
+    error BidderHasPositions(uint256 bidderAccountId);
+
+    /// @notice Emitted when an auction starts (or a stale one restarts).
+    event AuctionStarted(
+        uint256 indexed accountId,
+        address indexed starter,
+        int256 equityMaintenance,
+        uint256 maintenanceRequirement,
+        uint256 flagReward
+    );
+    /// @notice Emitted for every bid.
+    /// @param fraction The share of the portfolio bought (WAD).
+    /// @param payment Quote units paid by the bidder to the liquidated account (0 when insolvent).
+    /// @param penalty Quote units the liquidated account paid the insurance fund.
+    /// @param discount d(t) at the bid (WAD).
+    event AuctionBid(
+        uint256 indexed accountId,
+        uint256 indexed bidderAccountId,
+        uint256 fraction,
+        uint256 payment,
+        uint256 penalty,
+        uint256 discount
+    );
+    /// @notice Emitted when the insurance fund (and, beyond it, the pool) pays for an insolvent account.
+    event InsolvencyCovered(
+        uint256 indexed accountId,
+        uint256 indexed bidderAccountId,
+        uint256 deficit,
+        uint256 paidByInsurance,
+        uint256 socialisedLoss
+    );
+    /// @notice Emitted when the pool absorbs a loss the insurance fund could not cover.
+    event SocialisedLoss(uint256 indexed accountId, uint256 amount);
+    /// @notice Emitted when an auction ends. `reason`: 0 = account healthy/restored, 1 = fully
+    /// liquidated, 2 = insolvency resolved.
+    event AuctionEnded(uint256 indexed accountId, uint8 reason);
+    /// @notice Emitted when the auction parameters change.
+    event AuctionParamsUpdated(AuctionParams params);
+
+    /// @notice Starts (or restarts a stale) auction of `accountId`; reverts with AccountHealthy unless
+    /// equity_MM < MM. Pays the caller the flag reward from the account.
+    function startAuction(uint256 accountId) external;
+
+    /// @notice Buys up to `fraction` (WAD) of `accountId`'s portfolio into `bidderAccountId`, paying at
+    /// most `maxPayment` quote units. The caller must be authorised on `bidderAccountId`, which must
+    /// satisfy its initial requirement afterwards.
+    /// @return filled The fraction actually bought (capped at the restoring fraction).
+    /// @return payment Quote units paid.
+    function bid(
+        uint256 accountId,
+        uint256 bidderAccountId,
+        uint256 fraction,
+        uint256 maxPayment
+    ) external returns (uint256 filled, uint256 payment);
+
+    /// @notice Like `bid`, then closes every position of the slice against the pool in the same
+    /// transaction, so a keeper needs capital only for the moment of the trade and keeps the discount
+    /// (less trading fees). The caller must have approved this contract as operator of
+    /// `bidderAccountId` (ERC-721 approval), which must hold no positions before the bid.
+    function bidAndClose(
+        uint256 accountId,
+        uint256 bidderAccountId,
+        uint256 fraction,
+        uint256 maxPayment
+    ) external returns (uint256 filled, uint256 payment);
+
+    /// @notice Ends the auction of an account that is healthy again (e.g. after an owner top-up).
+    function endAuction(uint256 accountId) external;
+
+    /// @notice Whether `accountId` is frozen by a running auction (deposits and risk-reducing actions
+    /// only).
+    function isFrozen(uint256 accountId) external view returns (bool);
+
+    /// @notice The discount d(t) of `accountId`'s auction now (WAD).
+    function currentDiscount(uint256 accountId) external view returns (uint256);
+
+    /// @notice What a bid of `fraction` would fill and pay now (for keepers and frontends).
+    /// @return filled Fraction after the cap.
+    /// @return payment Quote units the bidder would pay (0 when insolvent).
+    /// @return insurancePayout Quote units the bidder would receive for taking an insolvent account.
+    function quoteBid(
+        uint256 accountId,
+        uint256 fraction
+    ) external view returns (uint256 filled, uint256 payment, uint256 insurancePayout);
+
+    /// @notice The auction state of `accountId`.
+    function auctions(uint256 accountId) external view returns (uint64 startTime, bool active);
+}

@@ -1,0 +1,70 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
+
+/// @title LiquidationMath
+/// @notice Pure arithmetic of the Dutch auction. WAD fractions; USD amounts in WAD; payments in quote
+/// units (one unit = `quoteUnit` USD WAD).
+library LiquidationMath {
+    uint256 internal constant WAD = 1e18;
+
+    /// @notice d(t) = d0 + (dmax − d0)·min(1, elapsed/duration), rounded down (the bidder's gain).
+    function discount(
+        uint256 startDiscount,
+        uint256 maxDiscount,
+        uint256 elapsed,
+        uint256 duration
+    ) internal pure returns (uint256) {
+        if (elapsed >= duration) return maxDiscount;
+        return startDiscount + Math.mulDiv(maxDiscount - startDiscount, elapsed, duration);
+    }
+
+    /// @notice The smallest fraction f after which the account meets its initial requirement.
+    /// @dev Selling f of everything scales equity_IM and IM by (1 − f) (the requirement is homogeneous
+    /// in position size at fixed shocks, and shocks only shrink with size), and the account receives
+    /// f·M·(1 − d) while paying the penalty f·M·p, M = mark-to-market equity. Solving
+    ///   (1 − f)·E + f·M·(1 − d − p) ≥ (1 − f)·IM   for f gives
+    ///   f ≥ (IM − E) / (IM − E + M·(1 − d − p)),
+    /// rounded up so the cap never stops short of the target.
+    function restoringFraction(
+        IMarginEngine.Health memory h,
+        uint256 discount_,
+        uint256 penalty
+    ) internal pure returns (uint256) {
+        int256 shortfall = int256(h.initialRequirement) - h.equityInitial;
+        if (shortfall <= 0) return 0;
+        uint256 proceeds = Math.mulDiv(uint256(h.equityMark), WAD - discount_ - penalty, WAD);
+        uint256 f = Math.mulDiv(uint256(shortfall), WAD, uint256(shortfall) + proceeds, Math.Rounding.Ceil);
+        return f > WAD ? WAD : f;
+    }
+
+    /// @notice f·M·(1 − d) in quote units, rounded up (the bidder pays).
+    function payment(
+        uint256 markEquity,
+        uint256 fraction,
+        uint256 discount_,
+        uint256 quoteUnit
+    ) internal pure returns (uint256) {
+        uint256 slice = Math.mulDiv(markEquity, fraction, WAD, Math.Rounding.Ceil);
+        return Math.mulDiv(slice, WAD - discount_, WAD * quoteUnit, Math.Rounding.Ceil);
+    }
+
+    /// @notice What the insurance fund pays the bidder of an insolvent account:
+    /// min(1, elapsed/duration)·(deficit + dmax·grossNotional), in quote units rounded down. It starts
+    /// at zero and grows past the deficit, so the first bidder who can absorb the book takes it at the
+    /// lowest cost to the fund.
+    function insolvencyPayout(
+        uint256 deficit,
+        uint256 grossNotional,
+        uint256 maxDiscount,
+        uint256 elapsed,
+        uint256 duration,
+        uint256 quoteUnit
+    ) internal pure returns (uint256) {
+        uint256 full = deficit + Math.mulDiv(grossNotional, maxDiscount, WAD);
+        uint256 ramp = elapsed >= duration ? WAD : Math.mulDiv(elapsed, WAD, duration);
+        return Math.mulDiv(full, ramp, WAD * quoteUnit);
+    }
+}
