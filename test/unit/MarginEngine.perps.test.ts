@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { DEFAULT_RISK_PARAMS, MarginMode, WAD, deploySystem, openAccount, wad } from "../shared/system";
 import { setFeedPrice } from "../shared/oracles";
 import { deployPerps, listPerpMarket, marketParams, trade } from "../shared/perps";
@@ -177,5 +178,44 @@ describe("MarginEngine with perps", function () {
       sys.engine,
       "InsufficientMargin",
     );
+  });
+
+  describe("liquidation through the auction", function () {
+    async function underwater() {
+      const f = await fixture();
+      const { sys, perps, eth } = f;
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, usdc("4000")]]);
+      await trade(perps, sys.alice, alice, eth, wad("10")); // long at 3015
+      // At 2700: equity 4,000 − 15.075 + 10·(2700 − 3015) = 834.925, below MM (≈ 10·2700·0.0732 + 54).
+      await setFeedPrice(sys.feeds.ETH, "2700");
+      await sys.auction.connect(sys.keeper).startAuction(alice);
+      return { ...f, alice };
+    }
+
+    it("hands the bidder a slice of the position at its entry price; the skew does not move", async function () {
+      const { sys, perps, eth, alice } = await loadFixture(underwater);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, usdc("100000")]]);
+      await expect(sys.auction.connect(sys.bob).bid(alice, bob, wad("1"), ethers.MaxUint256))
+        .to.emit(perps, "PositionTransferred")
+        .withArgs(alice, bob, eth, anyValue, wad("3015"), 0n, 0n, 0n);
+      const [a, b] = [await perps.position(alice, eth), await perps.position(bob, eth)];
+      expect(b.size).to.be.gt(0n);
+      expect(a.size + b.size).to.equal(wad("10"));
+      expect(b.entryPrice).to.equal(wad("3015"));
+      expect((await perps.market(eth)).skew).to.equal(wad("10"));
+      expect((await sys.engine.accountMarkets(bob)).length).to.equal(1);
+    });
+
+    it("lets a keeper close the slice against the pool in the same transaction (bidAndClose)", async function () {
+      const { sys, perps, eth, alice } = await loadFixture(underwater);
+      const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, usdc("10000")]]);
+      await sys.accounts.connect(sys.keeper).approve(await sys.auction.getAddress(), keeper);
+      await expect(sys.auction.connect(sys.keeper).bidAndClose(alice, keeper, wad("1"), ethers.MaxUint256))
+        .to.emit(perps, "PositionTransferred")
+        .and.to.emit(perps, "PositionModified");
+      expect(await perps.positionSize(keeper, eth)).to.equal(0n);
+      expect(await sys.engine.accountMarkets(keeper)).to.deep.equal([]);
+      expect((await perps.market(eth)).skew).to.equal(await perps.positionSize(alice, eth));
+    });
   });
 });

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import hre, { ethers, network } from "hardhat";
-import { loadFixture, mine, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, mine, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId, setFeedPrice } from "../shared/oracles";
@@ -742,6 +742,126 @@ describe("PerpMarket", function () {
     });
   });
 
+  describe("transferPosition (liquidations) and positionSize", function () {
+    async function asEngine(sys: Awaited<ReturnType<typeof perpsFixture>>["sys"]) {
+      const address = await sys.engine.getAddress();
+      await setBalance(address, 10n ** 18n);
+      return ethers.getImpersonatedSigner(address);
+    }
+
+    it("moves a slice at the sender's entry price after settling both accounts' funding", async function () {
+      const { sys, perps, ethFunding, alice, bob, quote } = await loadFixture(perpsFixture);
+      await trade(perps, sys.alice, alice, ethFunding, wad("10")); // long at 3015
+      await time.setNextBlockTimestamp(await time.latest()); // no funding between the two trades
+      await trade(perps, sys.bob, bob, ethFunding, wad("2")); // long at 3000·(1 + 11/1000) = 3033
+      const t0 = (await perps.market(ethFunding)).lastFundingTime;
+      const engine = await asEngine(sys);
+      const before = await Promise.all([alice, bob, sys.poolAccountId].map(quote));
+      await advanceTo(sys, t0 + DAY);
+      // skew 12 → rate 0.0012 after a day, index 0.0006·3000 = 1.8: alice owes 18, bob 3.6.
+      // A quarter of alice's 10 (2.5) moves at 3015: bob's entry (2·3033 + 2.5·3015)/4.5 = 3023.
+      await expect(perps.connect(engine).transferPosition(alice, bob, ethFunding, wad("0.25")))
+        .to.emit(perps, "PositionTransferred")
+        .withArgs(alice, bob, ethFunding, wad("2.5"), wad("3015"), wad("18"), wad("3.6"), 0n);
+      expect(await perps.position(alice, ethFunding)).to.deep.equal([wad("7.5"), wad("3015"), wad("1.8")]);
+      expect(await perps.position(bob, ethFunding)).to.deep.equal([wad("4.5"), wad("3023"), wad("1.8")]);
+      const after = await Promise.all([alice, bob, sys.poolAccountId].map(quote));
+      expect(after.map((x, i) => x - before[i])).to.deep.equal([-usdc("18"), -usdc("3.6"), usdc("21.6")]);
+      const info = await perps.market(ethFunding);
+      expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([wad("12"), 0n]);
+      // The pool still mirrors the traders: at 3000, alice 7.5·(3000 − 3015) = −112.5, bob
+      // 4.5·(3000 − 3023) = −103.5 → pool +216.
+      const pool = await perps.exposure(sys.poolAccountId, ethFunding, wad("3000"), 0n);
+      expect([pool.delta, pool.value]).to.deep.equal([-wad("12"), wad("216")]);
+    });
+
+    it("offsets the receiver's opposite position, realising its PnL at the sender's entry price", async function () {
+      const { sys, perps, ethStatic, alice, bob, quote } = await loadFixture(perpsFixture);
+      await trade(perps, sys.alice, alice, ethStatic, wad("10")); // long at 3015
+      await trade(perps, sys.bob, bob, ethStatic, -wad("4")); // short at 3000·(1 + 8/1000) = 3024
+      const engine = await asEngine(sys);
+      const bobBefore = await quote(bob);
+      // 5 long at 3015 lands on bob's 4 short at 3024: he realises −4·(3015 − 3024) = +36 and is left
+      // long 1 at 3015. Open interest: long 10 → 6, short 4 → 0; skew stays 6.
+      await expect(perps.connect(engine).transferPosition(alice, bob, ethStatic, wad("0.5")))
+        .to.emit(perps, "PositionTransferred")
+        .withArgs(alice, bob, ethStatic, wad("5"), wad("3015"), 0n, 0n, wad("36"));
+      expect((await quote(bob)) - bobBefore).to.equal(usdc("36"));
+      expect(await perps.position(bob, ethStatic)).to.deep.equal([wad("1"), wad("3015"), 0n]);
+      const info = await perps.market(ethStatic);
+      expect([info.longOpenInterest, info.shortOpenInterest, info.skew]).to.deep.equal([
+        wad("6"),
+        0n,
+        wad("6"),
+      ]);
+      // At 3000: alice 5·(−15) = −75, bob 1·(−15) = −15 → the pool holds +90.
+      expect((await perps.exposure(sys.poolAccountId, ethStatic, wad("3000"), 0n)).value).to.equal(wad("90"));
+    });
+
+    it("moves a whole position with fraction 1 and updates the engine's market sets", async function () {
+      const { sys, perps, ethStatic, alice } = await loadFixture(perpsFixture);
+      const dave = await openAccount(sys, sys.keeper, MarginMode.CROSS);
+      await trade(perps, sys.alice, alice, ethStatic, -wad("3"));
+      const engine = await asEngine(sys);
+      const market = await perps.getAddress();
+      await expect(perps.connect(engine).transferPosition(alice, dave, ethStatic, wad("1")))
+        .to.emit(sys.engine, "PositionClosed")
+        .withArgs(alice, market, ethStatic)
+        .and.to.emit(sys.engine, "PositionOpened")
+        .withArgs(dave, market, ethStatic);
+      expect(await perps.positionSize(alice, ethStatic)).to.equal(0n);
+      expect(await perps.positionSize(dave, ethStatic)).to.equal(-wad("3"));
+      expect(await perps.positionSize(sys.poolAccountId, ethStatic)).to.equal(wad("3"));
+    });
+
+    it("closes the pool's market when the slice nets the book to zero open interest", async function () {
+      const { sys, perps, ethStatic, alice, bob } = await loadFixture(perpsFixture);
+      await trade(perps, sys.alice, alice, ethStatic, wad("2"));
+      await trade(perps, sys.bob, bob, ethStatic, -wad("2"));
+      const engine = await asEngine(sys);
+      await expect(perps.connect(engine).transferPosition(alice, bob, ethStatic, wad("1")))
+        .to.emit(sys.engine, "PositionClosed")
+        .withArgs(sys.poolAccountId, await perps.getAddress(), ethStatic);
+      expect(await sys.engine.accountMarkets(sys.poolAccountId)).to.deep.equal([]);
+      expect((await perps.market(ethStatic)).longOpenInterest).to.equal(0n);
+    });
+
+    it("rounds the slice toward zero so the sender keeps the dust", async function () {
+      const { sys, perps, ethStatic, bob } = await loadFixture(perpsFixture);
+      const dave = await openAccount(sys, sys.keeper, MarginMode.CROSS);
+      await trade(perps, sys.bob, bob, ethStatic, -wad("10"));
+      const engine = await asEngine(sys);
+      // −10e18 · 0.333…333 = −3.33…333 0 (truncated toward zero).
+      await perps.connect(engine).transferPosition(bob, dave, ethStatic, 333333333333333333n);
+      expect(await perps.positionSize(dave, ethStatic)).to.equal(-3333333333333333330n);
+      expect(await perps.positionSize(bob, ethStatic)).to.equal(-6666666666666666670n);
+    });
+
+    it("reverts with NotEngine, PoolAccountCannotTrade and InvalidFraction; ignores empty slices", async function () {
+      const { sys, perps, ethStatic, alice, bob } = await loadFixture(perpsFixture);
+      await trade(perps, sys.alice, alice, ethStatic, wad("1"));
+      await expect(perps.connect(sys.alice).transferPosition(alice, bob, ethStatic, wad("1")))
+        .to.be.revertedWithCustomError(perps, "NotEngine")
+        .withArgs(await sys.alice.getAddress());
+      const engine = await asEngine(sys);
+      await expect(
+        perps.connect(engine).transferPosition(alice, sys.poolAccountId, ethStatic, wad("1")),
+      ).to.be.revertedWithCustomError(perps, "PoolAccountCannotTrade");
+      await expect(perps.connect(engine).transferPosition(alice, bob, ethStatic, wad("1") + 1n))
+        .to.be.revertedWithCustomError(perps, "InvalidFraction")
+        .withArgs(wad("1") + 1n);
+      await expect(perps.connect(engine).transferPosition(bob, alice, ethStatic, wad("1"))).to.not.emit(
+        perps,
+        "PositionTransferred",
+      );
+      await expect(perps.connect(engine).transferPosition(alice, alice, ethStatic, wad("1"))).to.not.emit(
+        perps,
+        "PositionTransferred",
+      );
+      expect(await perps.positionSize(alice, ethStatic)).to.equal(wad("1"));
+    });
+  });
+
   describe("value", function () {
     it("reports the pool's exposure as minus the traders' (premiums and funding included)", async function () {
       const { sys, perps, ethFunding, alice, bob } = await loadFixture(perpsFixture);
@@ -820,7 +940,7 @@ describe("PerpMarket", function () {
     // ~74k inside the engine (its storage reads and the 2 × 15-scenario grid, which a perp-only fast
     // path would cut by ~41k). A first position adds the engine's market bookkeeping (~52k, two new
     // slots) and the fee (~40k, with a token transfer to the insurance fund) to the margin check.
-    const FIRST_POSITION_CEILING = 387_000n;
+    const FIRST_POSITION_CEILING = 395_500n;
     const PER_MARKET_TRADE_CEILING = 130_500n;
     const PER_MARKET_HEALTH_CEILING = 130_500n;
 
