@@ -306,6 +306,13 @@ describe("PerpMarket", function () {
         .withArgs(alice, 1201n, 300n);
     });
 
+    it("charges no fee and emits no FeeCharged when both fees are zero", async function () {
+      const { sys, perps, alice, quote } = await loadFixture(perpsFixture);
+      const free = await listPerpMarket(perps, "ETH", marketParams({ makerFee: 0n, takerFee: 0n }));
+      await expect(trade(perps, sys.alice, alice, free, wad("1"))).to.not.emit(sys.engine, "FeeCharged");
+      expect(await quote(alice)).to.equal(usdc("100000"));
+    });
+
     it("rounds a buy's fill up and a sell's fill down", async function () {
       const { perps, ethStatic } = await loadFixture(perpsFixture);
       // One wei of size: premium = 3000e18·1/(2·1000e18) = 1.5 wei → a buy fills at +2 wei, a sell
@@ -350,6 +357,18 @@ describe("PerpMarket", function () {
       await expect(perps.accrueFunding(ethFunding))
         .to.emit(perps, "FundingAccrued")
         .withArgs(ethFunding, wad("0.01"), wad("45"));
+    });
+
+    it("clamps a negative rate at −maxFundingRate, and to a lowered maximum on update", async function () {
+      const { sys, perps, ethFunding, bob } = await loadFixture(perpsFixture);
+      await trade(perps, sys.bob, bob, ethFunding, -wad("100"));
+      const t0 = (await perps.market(ethFunding)).lastFundingTime;
+      // skew −10% → drift −0.01 per day: −0.01 after a day, then flat; index −0.015·3000 = −45.
+      await advanceTo(sys, t0 + 2n * DAY);
+      await expect(perps.setMarketParams(ethFunding, marketParams({ maxFundingRate: wad("0.005") })))
+        .to.emit(perps, "FundingAccrued")
+        .withArgs(ethFunding, -wad("0.01"), -wad("45"));
+      expect(await perps.currentFundingRate(ethFunding)).to.equal(-wad("0.005"));
     });
 
     it("settles a long's funding on touch into its and the pool's quote balances", async function () {
@@ -739,6 +758,9 @@ describe("PerpMarket", function () {
       await expect(trade(perps, sys.bob, bob, m, wad("1")))
         .to.be.revertedWithCustomError(perps, "InvalidFillPrice")
         .withArgs(-wad("2700"));
+      await expect(perps.quoteTrade(m, wad("1")))
+        .to.be.revertedWithCustomError(perps, "InvalidFillPrice")
+        .withArgs(-wad("2700"));
     });
   });
 
@@ -865,6 +887,8 @@ describe("PerpMarket", function () {
   describe("value", function () {
     it("reports the pool's exposure as minus the traders' (premiums and funding included)", async function () {
       const { sys, perps, ethFunding, alice, bob } = await loadFixture(perpsFixture);
+      const empty = await perps.exposure(sys.poolAccountId, ethFunding, wad("3000"), 0n);
+      expect([empty.delta, empty.value, empty.notional]).to.deep.equal([0n, 0n, 0n]);
       await trade(perps, sys.alice, alice, ethFunding, wad("10")); // long at 3015
       await time.setNextBlockTimestamp(await time.latest()); // no funding between the two trades
       await trade(perps, sys.bob, bob, ethFunding, -wad("4")); // short at 3000·(1 + 8/1000) = 3024
