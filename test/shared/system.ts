@@ -13,17 +13,19 @@ import type {
   MockERC4626,
   MockV3Aggregator,
   OracleRouter,
+  PerpMarket,
 } from "../../typechain-types";
 import type { IMarginEngine } from "../../typechain-types/contracts/core/MarginEngine";
 import type { ILiquidationAuction } from "../../typechain-types/contracts/core/LiquidationAuction";
 import { FUNCTION_ROLES, Role, type ContractName } from "../../deploy/roles";
 import { addPriceFeed, addVolatilityFeed, assetId, deployOracleRouter } from "./oracles";
 import { deployToken, mintAndApprove } from "./tokens";
+import { wad } from "./units";
+import { deployPerps, listPerpMarket } from "./perps";
 
 export const MarginMode = { CROSS: 0, ISOLATED: 1 } as const;
 
-export const WAD = 10n ** 18n;
-export const wad = (x: string | number): bigint => ethers.parseUnits(String(x), 18);
+export { WAD, wad } from "./units";
 
 /** Portfolio-margin parameters used for every underlying in tests and the local deployment. */
 export const DEFAULT_RISK_PARAMS: IMarginEngine.RiskParamsStruct = {
@@ -64,6 +66,9 @@ export interface System {
   pool: LiquidityPool;
   insuranceFund: InsuranceFund;
   auction: LiquidationAuction;
+  /** The perp markets contract, with an ETH and a BTC market (DEFAULT_MARKET_PARAMS). */
+  perps: PerpMarket;
+  markets: Record<"ETH" | "BTC", bigint>;
   usdc: MockERC20;
   weth: MockERC20;
   wbtc: MockERC20;
@@ -104,8 +109,9 @@ export async function grantOperationalRoles(manager: AccessManager, operator: st
 
 /**
  * Deploys the whole protocol on the in-process chain: governance, oracles (Chainlink mocks),
- * accounts, vault with USDC/WETH/WBTC collateral, engine with ETH and BTC underlyings, insurance
- * fund and a liquidity pool holding 1,000,000 USDC. Use with `loadFixture`.
+ * accounts, vault with USDC/WETH/WBTC/sWETH collateral, engine with ETH and BTC underlyings, perp
+ * markets on both, insurance fund, liquidation auction and a liquidity pool holding 1,000,000 USDC.
+ * Use with `loadFixture`.
  */
 export async function deploySystem(): Promise<System> {
   const [deployer, alice, bob, carol, keeper, lp] = await ethers.getSigners();
@@ -162,6 +168,9 @@ export async function deploySystem(): Promise<System> {
   await grantOperationalRoles(manager, deployer.address);
   await manager.grantRole(Role.LIQUIDATOR, auction, 0);
 
+  const perps = await deployPerps({ manager, engine, accounts, router, usdc });
+  const markets = { ETH: await listPerpMarket(perps, "ETH"), BTC: await listPerpMarket(perps, "BTC") };
+
   const poolCapital = 1_000_000n * 10n ** 6n;
   await mintAndApprove(usdc, lp, await pool.getAddress(), poolCapital);
   await pool.connect(lp).deposit(poolCapital, lp.address);
@@ -181,6 +190,8 @@ export async function deploySystem(): Promise<System> {
     pool,
     insuranceFund,
     auction,
+    perps,
+    markets,
     usdc,
     weth,
     wbtc,

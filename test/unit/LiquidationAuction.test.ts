@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { DEFAULT_AUCTION_PARAMS, MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
-import { addPerpUnderlying, trade } from "../shared/perps";
+import { addPerpUnderlying, marketParams, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
@@ -24,6 +24,8 @@ async function unhealthyAlice() {
   const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
   const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
   const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS);
+  // Funding off, so equity does not drift between a read and the next block and numbers are exact.
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
   return { sys, alice, bob, carol, keeper };
 }
@@ -65,10 +67,11 @@ describe("LiquidationAuction", function () {
       const h = await sys.engine.health(alice);
       expect(h.equityMaintenance).to.be.lt(h.maintenanceRequirement);
       expect(h.equityMark).to.be.gt(0n);
-      await expect(sys.auction.connect(sys.keeper).startAuction(alice))
+      const tx = sys.auction.connect(sys.keeper).startAuction(alice);
+      await expect(tx)
         .to.emit(sys.auction, "AuctionStarted")
-        .withArgs(alice, sys.keeper.address, h.equityMaintenance, h.maintenanceRequirement, 10n * USDC)
-        .and.to.changeTokenBalance(sys.usdc, sys.keeper, 10n * USDC);
+        .withArgs(alice, sys.keeper.address, h.equityMaintenance, h.maintenanceRequirement, 10n * USDC);
+      await expect(tx).to.changeTokenBalance(sys.usdc, sys.keeper, 10n * USDC);
       expect(await sys.auction.isFrozen(alice)).to.equal(true);
     });
 
@@ -101,7 +104,7 @@ describe("LiquidationAuction", function () {
       const { sys, alice, bob } = await loadFixture(startedCrash);
       const uptime = await ethers.deployContract("MockV3Aggregator", [0, 1]); // answer 1: sequencer down
       await sys.router.configureSequencerFeed(uptime, 3600);
-      await expect(sys.auction.bid(alice, bob, WAD, ethers.MaxUint256)).to.be.revertedWithCustomError(
+      await expect(sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256)).to.be.revertedWithCustomError(
         sys.router,
         "SequencerDown",
       );
@@ -301,14 +304,14 @@ describe("LiquidationAuction", function () {
           }
         })
         .find((e) => e?.name === "PositionModified")!;
-      const closeFee = modified.args.fee as bigint;
+      const closeFee = modified.args.fee as bigint; // USD WAD
       const fill = modified.args.fillPrice as bigint;
       const closedSize = -(modified.args.sizeDelta as bigint);
       const spot = ethers.parseUnits("2650", 18);
       // Closing a long below the oracle costs size·(spot − fill) on top of the fee.
       const premiumCost = (closedSize * (spot - fill)) / WAD;
       const keeperEquity = (await sys.engine.health(keeper)).equityMark;
-      expect(keeperEquity).to.be.closeTo(discountValue - closeFee * QUOTE_UNIT - premiumCost, 2n * QUOTE_UNIT);
+      expect(keeperEquity).to.be.closeTo(discountValue - closeFee - premiumCost, 2n * QUOTE_UNIT);
       expect(keeperEquity).to.be.gt(0n);
     });
 
@@ -325,6 +328,7 @@ describe("LiquidationAuction", function () {
     it("has the insurance fund pay the bidder an amount growing over the auction", async function () {
       const { sys, alice, bob, start } = await loadFixture(startedInsolvent);
       await sys.usdc.mint(sys.insuranceFund, 10_000n * USDC);
+      const fundBefore = await sys.insuranceFund.balance(); // the top-up plus the fees collected so far
       await time.setNextBlockTimestamp(start + DURATION / 2n);
       const h = await sys.engine.health(alice);
       expect(h.equityMark).to.be.lt(0n);
@@ -341,7 +345,7 @@ describe("LiquidationAuction", function () {
       expect(await sys.perps.positionSize(bob, sys.markets.ETH)).to.equal(wad("2"));
       // Bob took over Alice's collateral (her USDC) and the fund's payout.
       expect(await sys.vault.balanceOf(bob, sys.usdc)).to.be.gte(bobBefore + expectedPayout);
-      expect(await sys.insuranceFund.balance()).to.equal(10_000n * USDC - expectedPayout);
+      expect(await sys.insuranceFund.balance()).to.equal(fundBefore - expectedPayout);
     });
 
     it("charges what the exhausted fund cannot cover to the pool's share price", async function () {
@@ -365,7 +369,7 @@ describe("LiquidationAuction", function () {
 
   describe("parameters", function () {
     it("bounds the parameters and their steps", async function () {
-      const { sys } = await loadFixture(deploySystem);
+      const sys = await loadFixture(deploySystem);
       const p = DEFAULT_AUCTION_PARAMS;
       await sys.auction.setAuctionParams({ ...p, maxDiscount: wad("0.15") });
       for (const bad of [
@@ -403,7 +407,7 @@ describe("LiquidationAuction", function () {
         }
         const victims = [];
         for (const owner of [sys.alice, sys.carol]) {
-          const id = await openAccount(sys, owner, MarginMode.CROSS, [[sys.usdc, 250n * BigInt(k) * USDC]]);
+          const id = await openAccount(sys, owner, MarginMode.CROSS, [[sys.usdc, 150n * BigInt(k) * USDC]]);
           for (let i = 0; i < k; i++) {
             const price = await feeds[i].latestAnswer();
             const size = (wad("1000") * 10n ** 8n) / price; // $1,000 notional per market
@@ -411,7 +415,7 @@ describe("LiquidationAuction", function () {
           }
           victims.push(id);
         }
-        for (const feed of feeds.slice(0, k)) await feed.updateAnswer(((await feed.latestAnswer()) * 85n) / 100n);
+        for (const feed of feeds.slice(0, k)) await feed.updateAnswer(((await feed.latestAnswer()) * 90n) / 100n);
         const bidder = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
         const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
         await sys.accounts.connect(sys.keeper).approve(sys.auction, keeper);
