@@ -350,11 +350,11 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         uint256 volatility,
         uint256 grossNotional
     ) internal pure returns (PortfolioMath.Shocks memory im, PortfolioMath.Shocks memory mm) {
+        uint256 sigma = PortfolioMath.horizonVolatility(volatility, p.horizon);
         im.spotShock = PortfolioMath.spotShock(
             p.imShockFloor,
             p.imZ,
-            volatility,
-            p.horizon,
+            sigma,
             p.maxShock,
             p.sizeScale,
             grossNotional
@@ -362,8 +362,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         mm.spotShock = PortfolioMath.spotShock(
             p.mmShockFloor,
             p.mmZ,
-            volatility,
-            p.horizon,
+            sigma,
             p.maxShock,
             p.sizeScale,
             grossNotional

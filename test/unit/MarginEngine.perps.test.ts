@@ -23,13 +23,14 @@ function sqrtCeil(x: bigint): bigint {
 }
 
 /**
- * The engine's spot shock for a group of `notional` USD: max(floor, z·σ·√(horizon/year)) scaled by
- * (1 + notional/sizeScale), each step rounded up as in PortfolioMath.spotShock.
+ * The engine's spot shock for a group of `notional` USD: max(floor, z·(σ·√(horizon/year))) scaled by
+ * (1 + notional/sizeScale), each step rounded up as in PortfolioMath.horizonVolatility and spotShock.
  */
 function spotShock(floor: bigint, z: bigint, vol: bigint, notional: bigint): bigint {
   const p = DEFAULT_RISK_PARAMS;
   const sqrtTime = sqrtCeil((BigInt(p.horizon) * WAD * WAD) / YEAR);
-  const volShock = ceilDiv(ceilDiv(z * vol, WAD) * sqrtTime, WAD);
+  const sigmaSqrtHorizon = ceilDiv(vol * sqrtTime, WAD);
+  const volShock = ceilDiv(z * sigmaSqrtHorizon, WAD);
   const base = volShock > floor ? volShock : floor;
   return ceilDiv(base * (WAD + ceilDiv(notional * WAD, BigInt(p.sizeScale))), WAD);
 }
