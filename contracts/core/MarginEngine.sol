@@ -9,6 +9,7 @@ import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
+import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {RiskMath} from "../libraries/RiskMath.sol";
 import {PortfolioMath} from "../libraries/PortfolioMath.sol";
@@ -33,6 +34,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     uint256 public poolAccountId;
     /// @inheritdoc IMarginEngine
     address public insuranceFund;
+    /// @inheritdoc IMarginEngine
+    uint256 public insuranceAccountId;
     /// @inheritdoc IMarginEngine
     address public liquidator;
 
@@ -111,6 +114,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         }
         poolAccountId = poolAccountId_;
         insuranceFund = insuranceFund_;
+        insuranceAccountId = IInsuranceFund(insuranceFund_).accountId();
         liquidator = liquidator_;
     }
 
@@ -204,7 +208,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     /// @inheritdoc IMarginEngine
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external onlyMarket {
         if (toPool != 0) vault.transferBalance(accountId, poolAccountId, quote, toPool);
-        if (toInsurance != 0) vault.payOutQuote(accountId, insuranceFund, toInsurance);
+        if (toInsurance != 0) vault.transferBalance(accountId, insuranceAccountId, quote, toInsurance);
         emit FeeCharged(accountId, toPool, toInsurance);
     }
 

@@ -106,8 +106,12 @@ interface IMarginEngine {
     /// @notice The LiquidityPool's margin account: the counterparty to every trade.
     function poolAccountId() external view returns (uint256);
 
-    /// @notice Where the insurance share of fees and liquidation penalties goes.
+    /// @notice The insurance fund contract.
     function insuranceFund() external view returns (address);
+
+    /// @notice The insurance fund's margin account: fee shares and liquidation penalties are booked
+    /// into it, insolvent auctions are paid out of it.
+    function insuranceAccountId() external view returns (uint256);
 
     /// @notice The liquidation auction: the only contract that may move portfolio slices.
     function liquidator() external view returns (address);
@@ -136,7 +140,7 @@ interface IMarginEngine {
     function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external;
 
     /// @notice Charges a fee, in quote-token units, to `accountId`: `toPool` to the pool account,
-    /// `toInsurance` to the insurance fund. Market only.
+    /// `toInsurance` to the insurance fund's account. Market only.
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external;
 
     /// @notice Health of many accounts in one call (keepers, frontends).

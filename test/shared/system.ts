@@ -146,7 +146,7 @@ export async function deploySystem(): Promise<System> {
   await engine.listUnderlying(assetId("ETH"), DEFAULT_RISK_PARAMS);
   await engine.listUnderlying(assetId("BTC"), DEFAULT_RISK_PARAMS);
 
-  const insuranceFund = await ethers.deployContract("InsuranceFund", [authority, vault]);
+  const insuranceFund = await ethers.deployContract("InsuranceFund", [authority, vault, accounts]);
   const pool = await ethers.deployContract("LiquidityPool", [vault, accounts, engine, "xmargin LP", "xLP"]);
   const poolAccountId = await pool.accountId();
   const auction = await ethers.deployContract("LiquidationAuction", [
@@ -166,7 +166,6 @@ export async function deploySystem(): Promise<System> {
     LiquidationAuction: auction,
   });
   await grantOperationalRoles(manager, deployer.address);
-  await manager.grantRole(Role.LIQUIDATOR, auction, 0);
 
   const perps = await deployPerps({ manager, engine, accounts, router, usdc });
   const markets = { ETH: await listPerpMarket(perps, "ETH"), BTC: await listPerpMarket(perps, "BTC") };
@@ -220,4 +219,10 @@ export async function openAccount(
     await sys.vault.connect(owner).deposit(accountId, token, amount);
   }
   return accountId;
+}
+
+/** Tops up the insurance fund: a deposit into its margin account (anyone may deposit into any account). */
+export async function fundInsurance(sys: System, amount: bigint): Promise<void> {
+  await mintAndApprove(sys.usdc, sys.deployer, await sys.vault.getAddress(), amount);
+  await sys.vault.deposit(await sys.insuranceFund.accountId(), sys.usdc, amount);
 }

@@ -1,7 +1,16 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { DEFAULT_AUCTION_PARAMS, MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
+import {
+  DEFAULT_AUCTION_PARAMS,
+  MarginMode,
+  WAD,
+  deploySystem,
+  fundInsurance,
+  openAccount,
+  wad,
+  type System,
+} from "../shared/system";
 import { addPerpUnderlying, marketParams, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 
@@ -44,7 +53,9 @@ async function insolvent() {
   return f;
 }
 
-async function started<T extends { sys: System; alice: bigint }>(fixture: () => Promise<T>): Promise<T & { start: bigint }> {
+async function started<T extends { sys: System; alice: bigint }>(
+  fixture: () => Promise<T>,
+): Promise<T & { start: bigint }> {
   const f = await fixture();
   await f.sys.auction.connect(f.sys.keeper).startAuction(f.alice);
   return { ...f, start: BigInt(await time.latest()) };
@@ -77,7 +88,10 @@ describe("LiquidationAuction", function () {
 
     it("refuses a second start while the auction runs, and restarts it once stale", async function () {
       const { sys, alice, start } = await loadFixture(startedCrash);
-      await expect(sys.auction.startAuction(alice)).to.be.revertedWithCustomError(sys.auction, "AuctionAlreadyActive");
+      await expect(sys.auction.startAuction(alice)).to.be.revertedWithCustomError(
+        sys.auction,
+        "AuctionAlreadyActive",
+      );
       await time.increaseTo(start + 2n * DURATION);
       await setFeedPrice(sys.feeds.ETH, "2650");
       await setFeedPrice(sys.feeds.USDC, "1");
@@ -104,10 +118,9 @@ describe("LiquidationAuction", function () {
       const { sys, alice, bob } = await loadFixture(startedCrash);
       const uptime = await ethers.deployContract("MockV3Aggregator", [0, 1]); // answer 1: sequencer down
       await sys.router.configureSequencerFeed(uptime, 3600);
-      await expect(sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256)).to.be.revertedWithCustomError(
-        sys.router,
-        "SequencerDown",
-      );
+      await expect(
+        sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256),
+      ).to.be.revertedWithCustomError(sys.router, "SequencerDown");
       await expect(sys.auction.startAuction(bob)).to.be.revertedWithCustomError(sys.router, "SequencerDown");
     });
   });
@@ -118,10 +131,9 @@ describe("LiquidationAuction", function () {
       await expect(
         sys.vault.connect(sys.alice).withdraw(alice, sys.usdc, 1n, sys.alice.address),
       ).to.be.revertedWithCustomError(sys.engine, "AccountFrozen");
-      await expect(trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("0.1"))).to.be.revertedWithCustomError(
-        sys.engine,
-        "AccountFrozen",
-      );
+      await expect(
+        trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("0.1")),
+      ).to.be.revertedWithCustomError(sys.engine, "AccountFrozen");
       await openAccount(sys, sys.alice, MarginMode.CROSS); // unrelated accounts are untouched
       await sys.usdc.mint(sys.alice, USDC);
       await sys.usdc.connect(sys.alice).approve(sys.vault, USDC);
@@ -161,7 +173,10 @@ describe("LiquidationAuction", function () {
       const proceeds = (h.equityMark * (WAD - d - PENALTY)) / WAD;
       const expectedFraction = ceilDiv(shortfall * WAD, shortfall + proceeds);
       // payment = ceil(ceil(M·f) · (1 − d) / quoteUnit)
-      const expectedPayment = ceilDiv(ceilDiv(h.equityMark * expectedFraction, WAD) * (WAD - d), WAD * QUOTE_UNIT);
+      const expectedPayment = ceilDiv(
+        ceilDiv(h.equityMark * expectedFraction, WAD) * (WAD - d),
+        WAD * QUOTE_UNIT,
+      );
       await expect(sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256))
         .to.emit(sys.auction, "AuctionBid")
         .withArgs(alice, bob, expectedFraction, expectedPayment, (x: bigint) => x > 0n, d)
@@ -215,7 +230,10 @@ describe("LiquidationAuction", function () {
 
     it("ends when the owner tops the account up", async function () {
       const { sys, alice } = await loadFixture(startedCrash);
-      await expect(sys.auction.endAuction(alice)).to.be.revertedWithCustomError(sys.auction, "AccountNotHealthy");
+      await expect(sys.auction.endAuction(alice)).to.be.revertedWithCustomError(
+        sys.auction,
+        "AccountNotHealthy",
+      );
       await sys.usdc.mint(sys.alice, 2_000n * USDC);
       await sys.usdc.connect(sys.alice).approve(sys.vault, 2_000n * USDC);
       await sys.vault.connect(sys.alice).deposit(alice, sys.usdc, 2_000n * USDC);
@@ -242,10 +260,9 @@ describe("LiquidationAuction", function () {
         sys.auction,
         "SelfBid",
       );
-      await expect(sys.auction.connect(sys.bob).bid(alice, carol, WAD, ethers.MaxUint256)).to.be.revertedWithCustomError(
-        sys.accounts,
-        "NotAuthorized",
-      );
+      await expect(
+        sys.auction.connect(sys.bob).bid(alice, carol, WAD, ethers.MaxUint256),
+      ).to.be.revertedWithCustomError(sys.accounts, "NotAuthorized");
       await expect(sys.auction.connect(sys.bob).bid(alice, bob, WAD, 1n)).to.be.revertedWithCustomError(
         sys.auction,
         "PaymentAboveLimit",
@@ -275,7 +292,9 @@ describe("LiquidationAuction", function () {
       await sys.accounts.connect(sys.keeper).approve(sys.auction, keeper);
       const h = await sys.engine.health(alice);
       const fraction = wad("0.1");
-      const tx = await sys.auction.connect(sys.keeper).bidAndClose(alice, keeper, fraction, ethers.MaxUint256);
+      const tx = await sys.auction
+        .connect(sys.keeper)
+        .bidAndClose(alice, keeper, fraction, ethers.MaxUint256);
       const receipt = await tx.wait();
       const events = receipt!.logs
         .map((log) => {
@@ -327,7 +346,7 @@ describe("LiquidationAuction", function () {
   describe("insolvency", function () {
     it("has the insurance fund pay the bidder an amount growing over the auction", async function () {
       const { sys, alice, bob, start } = await loadFixture(startedInsolvent);
-      await sys.usdc.mint(sys.insuranceFund, 10_000n * USDC);
+      await fundInsurance(sys, 10_000n * USDC);
       const fundBefore = await sys.insuranceFund.balance(); // the top-up plus the fees collected so far
       await time.setNextBlockTimestamp(start + DURATION / 2n);
       const h = await sys.engine.health(alice);
@@ -415,23 +434,34 @@ describe("LiquidationAuction", function () {
           }
           victims.push(id);
         }
-        for (const feed of feeds.slice(0, k)) await feed.updateAnswer(((await feed.latestAnswer()) * 90n) / 100n);
+        for (const feed of feeds.slice(0, k))
+          await feed.updateAnswer(((await feed.latestAnswer()) * 90n) / 100n);
         const bidder = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
         const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
         await sys.accounts.connect(sys.keeper).approve(sys.auction, keeper);
         const startGas = (await (await sys.auction.startAuction(victims[0])).wait())!.gasUsed;
         await sys.auction.startAuction(victims[1]);
-        const bidGas = (await (await sys.auction.connect(sys.bob).bid(victims[0], bidder, wad("0.05"), ethers.MaxUint256)).wait())!
-          .gasUsed;
+        const bidGas = (await (
+          await sys.auction.connect(sys.bob).bid(victims[0], bidder, wad("0.05"), ethers.MaxUint256)
+        ).wait())!.gasUsed;
         const closeGas = (await (
-          await sys.auction.connect(sys.keeper).bidAndClose(victims[1], keeper, wad("0.05"), ethers.MaxUint256)
+          await sys.auction
+            .connect(sys.keeper)
+            .bidAndClose(victims[1], keeper, wad("0.05"), ethers.MaxUint256)
         ).wait())!.gasUsed;
         rows.push({ k, start: startGas, bid: bidGas, bidAndClose: closeGas });
         // The 150,000 budget is for a one-market account; with more markets the health check it runs grows.
         if (k === 1) expect(startGas).to.be.lte(150_000n, "startAuction with 1 market");
         expect(bidGas).to.be.lte(150_000n + 50_000n * BigInt(k), `bid with ${k} markets`);
       }
-      console.table(rows.map((r) => ({ ...r, start: Number(r.start), bid: Number(r.bid), bidAndClose: Number(r.bidAndClose) })));
+      console.table(
+        rows.map((r) => ({
+          ...r,
+          start: Number(r.start),
+          bid: Number(r.bid),
+          bidAndClose: Number(r.bidAndClose),
+        })),
+      );
     });
   });
 });

@@ -32,9 +32,8 @@ async function perpsFixture() {
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, deposit);
   const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, deposit);
   const carol = await openAccount(sys, sys.carol, MarginMode.ISOLATED, deposit);
-  const fund = await sys.insuranceFund.getAddress();
   const quote = (account: bigint) => sys.vault.balanceOf(account, sys.usdc);
-  const insurance = () => sys.usdc.balanceOf(fund);
+  const insurance = () => sys.insuranceFund.balance();
   return { sys, perps, ethStatic, ethFunding, btc, alice, bob, carol, quote, insurance };
 }
 
