@@ -227,6 +227,20 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IMarginEngine
+    function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view {
+        Health memory h = health(accountId);
+        if (h.maintenanceRequirement <= maintenanceBefore) return;
+        bool frozen = liquidator != address(0) && ILiquidationAuction(liquidator).isFrozen(accountId);
+        if (!frozen && h.equityInitial >= 0 && uint256(h.equityInitial) >= h.initialRequirement) return;
+        revert RiskIncreased(accountId, maintenanceBefore, h.maintenanceRequirement);
+    }
+
+    /// @inheritdoc IMarginEngine
+    function marketCount(uint256 accountId) external view returns (uint256) {
+        return _accountMarkets[accountId].length;
+    }
+
+    /// @inheritdoc IMarginEngine
     function health(uint256 accountId) public view returns (Health memory h) {
         (h, , ) = _evaluate(accountId, false);
     }

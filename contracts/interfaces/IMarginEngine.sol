@@ -73,6 +73,9 @@ interface IMarginEngine {
     error AlreadySet();
     /// @notice The account is frozen by a liquidation auction: deposits and risk-reducing actions only.
     error AccountFrozen(uint256 accountId);
+    /// @notice A risk-reducing trade raised the account's maintenance requirement (it unwound one leg of
+    /// a hedge) and the account does not meet its initial requirement afterwards.
+    error RiskIncreased(uint256 accountId, uint256 maintenanceBefore, uint256 maintenanceAfter);
     /// @notice The caller is not the liquidation auction.
     error NotLiquidator(address caller);
 
@@ -92,6 +95,15 @@ interface IMarginEngine {
 
     /// @notice The account's health breakdown.
     function health(uint256 accountId) external view returns (Health memory);
+
+    /// @notice Check for a trade that reduces one position of an account holding several: passes if the
+    /// maintenance requirement did not grow (the trade really reduced risk), or if the account meets its
+    /// initial requirement anyway; reverts with RiskIncreased otherwise. Without it, an account margined
+    /// for a hedge could close one leg and be left naked with the hedge's margin.
+    function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view;
+
+    /// @notice How many markets `accountId` holds.
+    function marketCount(uint256 accountId) external view returns (uint256);
 
     /// @notice One market held by an account.
     struct MarketKey {

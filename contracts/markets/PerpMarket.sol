@@ -37,10 +37,10 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 /// (unrealised PnL is already in equity; only the fee and the premium are new costs), and is how
 /// accounts get out of trouble: blocking it during a pause or when the account is under its initial
 /// requirement would trap owners in risk they want to shed and make liquidations harder.
-/// Known gap: in a hedged portfolio (two perps, or perps and options, on one underlying) reducing one
-/// leg raises the net delta, so an account margined for the hedge can unwind into a naked position
-/// with no initial-margin check. Closing it needs the engine to compare that underlying's requirement
-/// before and after such a trade (an engine view per underlying); until then it rests on liquidations.
+/// A reduction in an account that holds other positions may unwind one leg of a hedge (two perps, or
+/// perps and options, on one underlying) and leave the account naked on the hedge's margin: such a
+/// trade must not raise the maintenance requirement unless the account meets its initial requirement
+/// afterwards (`engine.requireRiskReduced`).
 contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
     using SafeCast for uint256;
     using SafeCast for int256;
@@ -288,6 +288,12 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         accounts.requireAuthorized(accountId, msg.sender);
         Market storage m = _market(marketId);
         Position storage pos = _positions[marketId][accountId];
+        // A reduction in an account holding other positions may unwind a hedge: remember the
+        // maintenance requirement so the engine can tell afterwards.
+        uint256 maintenanceBefore = type(uint256).max;
+        if (!PerpMath.increasesRisk(pos.size, sizeDelta) && engine.marketCount(accountId) > 1) {
+            maintenanceBefore = engine.health(accountId).maintenanceRequirement;
+        }
         Trade memory t = _price(marketId, m, pos, sizeDelta, limitPrice);
 
         // Effects.
@@ -315,6 +321,8 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
             t.feeQuote * quoteUnit
         );
         if (t.increasesRisk) engine.requireInitialMargin(accountId);
+        else if (maintenanceBefore != type(uint256).max)
+            engine.requireRiskReduced(accountId, maintenanceBefore);
     }
 
     /// @dev Accrues funding, then prices the trade: fill, limit, realised PnL, funding, new entry, open

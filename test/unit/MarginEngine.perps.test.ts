@@ -159,7 +159,7 @@ describe("MarginEngine with perps", function () {
     expect((await sys.engine.health(isoLong)).equityMaintenance).to.equal(wad("12534.775"));
   });
 
-  it("(known gap) lets a hedged account unwind one leg into a naked position below its initial requirement", async function () {
+  it("refuses to unwind one leg of a hedge into a naked position below the initial requirement", async function () {
     const { sys, perps, eth, ethB } = await loadFixture(fixture);
     const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, usdc("600")]]);
     // Built one unit at a time, each step passes the IM check (net delta never above 1 ETH).
@@ -167,18 +167,30 @@ describe("MarginEngine with perps", function () {
       await trade(perps, sys.alice, alice, eth, wad("1"));
       await trade(perps, sys.alice, alice, ethB, -wad("1"));
     }
-    // Longs filled at 3001.5 … 3013.5 (entry 3007.5, fees 7.51875), shorts at 2998.5 … 2986.5
-    // (entry 2992.5, fees 7.48125). Closing the short leg (buy 5 at skew −5: fill 2992.5, maker fee
-    // 2.9925) is a reduction, so it skips the margin check and leaves 5 ETH naked:
-    // equity = 600 − 7.51875 − 7.48125 − 2.9925 + 5·(3000 − 3007.5) = 544.5075,
-    // IM = 5·3000·0.10003 + 0.002·15,000 = 1,530.45.
+    const before = await sys.engine.health(alice);
+    // Closing the short leg would leave 5 ETH naked: equity
+    // 600 − 7.51875 − 7.48125 − 2.9925 + 5·(3000 − 3007.5) = 544.5075 against IM 1,530.45, and the
+    // maintenance requirement would grow from the hedge's to a naked 5 ETH's: refused.
+    await expect(trade(perps, sys.alice, alice, ethB, wad("5")))
+      .to.be.revertedWithCustomError(sys.engine, "RiskIncreased")
+      .withArgs(
+        alice,
+        before.maintenanceRequirement,
+        (after: bigint) => after > before.maintenanceRequirement,
+      );
+    // Reducing both legs together keeps the requirement falling: allowed.
+    await trade(perps, sys.alice, alice, ethB, wad("1"));
+    await trade(perps, sys.alice, alice, eth, -wad("1"));
+    expect(await perps.positionSize(alice, ethB)).to.equal(-wad("4"));
+  });
+
+  it("lets a reduction that raises the requirement through when the account meets its initial margin", async function () {
+    const { sys, perps, eth, ethB } = await loadFixture(fixture);
+    const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, usdc("100000")]]);
+    await trade(perps, sys.alice, alice, eth, wad("5"));
+    await trade(perps, sys.alice, alice, ethB, -wad("5"));
     await trade(perps, sys.alice, alice, ethB, wad("5"));
-    const h = await sys.engine.health(alice);
-    expect([h.equityInitial, h.initialRequirement]).to.deep.equal([wad("544.5075"), wad("1530.45")]);
-    await expect(sys.engine.requireInitialMargin(alice)).to.be.revertedWithCustomError(
-      sys.engine,
-      "InsufficientMargin",
-    );
+    expect(await perps.positionSize(alice, ethB)).to.equal(0n);
   });
 
   describe("liquidation through the auction", function () {
