@@ -48,11 +48,13 @@ import {SignedWadMath} from "../libraries/SignedWadMath.sol";
 /// evaluation per series; the tracked sum is a cheap proxy whose untouched terms drift with spot and
 /// time (vega shrinks as √τ, so the drift mostly overstates). A risk-increasing trade that increases
 /// |net vega| must keep it within maxPoolVegaRatio · pool quote balance (the same cheap proxy for the
-/// pool's equity as PerpMarket's delta limit).
+/// pool's equity as PerpMarket's delta limit). An expired series keeps its last term until it is
+/// settled (`settleSeries` removes it), so keepers should settle promptly.
 ///
 /// Why reducing trades skip the pause, the caps and the margin check: see PerpMarket. An expired series
 /// cannot be traded at all (no model price exists for it): positions run to cash settlement, and
-/// liquidations move them with `transferPosition`, which works at any time.
+/// liquidations move them with `transferPosition`, which works at any time. (`bidAndClose` closes a slice
+/// by trading it, so it cannot close an expired series: liquidators bid, or settle the series first.)
 contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient {
     using SignedWadMath for int256;
 
