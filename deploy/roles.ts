@@ -9,8 +9,6 @@ export const Role = {
   LISTING: 2n,
   GUARDIAN: 3n,
   TREASURY: 4n,
-  /** Held by the LiquidationAuction contract only: draws on the insurance fund. */
-  LIQUIDATOR: 5n,
 } as const;
 
 export type ContractName =
@@ -56,7 +54,6 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   },
   InsuranceFund: {
     withdraw: Role.TREASURY,
-    coverLoss: Role.LIQUIDATOR,
   },
   LiquidationAuction: {
     setAuctionParams: Role.RISK_MANAGER,

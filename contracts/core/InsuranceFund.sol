@@ -2,42 +2,36 @@
 pragma solidity ^0.8.28;
 
 import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
-import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
+import {IAccounts} from "../interfaces/IAccounts.sol";
 
 /// @title InsuranceFund
-/// @notice Receives the insurance share of trading fees and the liquidation penalties; pays the bidders
-/// of insolvent auctions (into their margin accounts). Otherwise only governance moves money out.
+/// @notice Holds the insurance money as the quote balance of its own margin account, so fee shares and
+/// penalties are internal balance moves (no token transfer on every trade) and the vault's token
+/// balance always equals the sum of account balances.
 contract InsuranceFund is IInsuranceFund, AccessManaged {
-    using SafeERC20 for IERC20;
-
-    IERC20 public immutable quoteToken;
     ICollateralVault public immutable vault;
-
-    constructor(address authority, ICollateralVault vault_) AccessManaged(authority) {
-        vault = vault_;
-        quoteToken = vault_.quoteToken();
-    }
-
     /// @inheritdoc IInsuranceFund
-    function coverLoss(uint256 accountId, uint256 amount) external restricted {
-        if (amount == 0) return;
-        quoteToken.forceApprove(address(vault), amount);
-        vault.deposit(accountId, address(quoteToken), amount);
-        emit LossCovered(accountId, amount);
+    uint256 public immutable accountId;
+    address internal immutable quote;
+
+    constructor(address authority, ICollateralVault vault_, IAccounts accounts) AccessManaged(authority) {
+        vault = vault_;
+        quote = address(vault_.quoteToken());
+        accountId = accounts.createAccount(IAccounts.MarginMode.CROSS);
     }
 
     /// @inheritdoc IInsuranceFund
     function balance() external view returns (uint256) {
-        return quoteToken.balanceOf(address(this));
+        int256 amount = vault.balanceOf(accountId, quote);
+        return amount > 0 ? uint256(amount) : 0;
     }
 
     /// @inheritdoc IInsuranceFund
     function withdraw(address to, uint256 amount) external restricted {
         if (amount == 0 || to == address(0)) revert InvalidWithdrawal();
-        quoteToken.safeTransfer(to, amount);
+        vault.withdraw(accountId, quote, amount, to);
         emit FundsWithdrawn(to, amount);
     }
 }

@@ -197,7 +197,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         );
         engine.transferSlice(accountId, bidderAccountId, filled);
         engine.transferQuote(bidderAccountId, accountId, payment);
-        engine.payOut(accountId, address(insuranceFund), penalty);
+        engine.transferQuote(accountId, engine.insuranceAccountId(), penalty);
         emit AuctionBid(accountId, bidderAccountId, filled, payment, penalty, discount);
 
         if (filled == WAD) {
@@ -219,7 +219,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 payout = _insolvencyPayout(h, startTime, p);
         engine.transferSlice(accountId, bidderAccountId, WAD);
         uint256 fromFund = Math.min(payout, insuranceFund.balance());
-        insuranceFund.coverLoss(bidderAccountId, fromFund);
+        engine.transferQuote(engine.insuranceAccountId(), bidderAccountId, fromFund);
         uint256 socialised = payout - fromFund;
         if (socialised != 0) {
             engine.transferQuote(engine.poolAccountId(), bidderAccountId, socialised);

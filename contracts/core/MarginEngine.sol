@@ -9,6 +9,7 @@ import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
+import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {RiskMath} from "../libraries/RiskMath.sol";
 import {PortfolioMath} from "../libraries/PortfolioMath.sol";
@@ -33,6 +34,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     uint256 public poolAccountId;
     /// @inheritdoc IMarginEngine
     address public insuranceFund;
+    /// @inheritdoc IMarginEngine
+    uint256 public insuranceAccountId;
     /// @inheritdoc IMarginEngine
     address public liquidator;
 
@@ -111,6 +114,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         }
         poolAccountId = poolAccountId_;
         insuranceFund = insuranceFund_;
+        insuranceAccountId = IInsuranceFund(insuranceFund_).accountId();
         liquidator = liquidator_;
     }
 
@@ -204,7 +208,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     /// @inheritdoc IMarginEngine
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external onlyMarket {
         if (toPool != 0) vault.transferBalance(accountId, poolAccountId, quote, toPool);
-        if (toInsurance != 0) vault.payOutQuote(accountId, insuranceFund, toInsurance);
+        if (toInsurance != 0) vault.transferBalance(accountId, insuranceAccountId, quote, toInsurance);
         emit FeeCharged(accountId, toPool, toInsurance);
     }
 
@@ -220,6 +224,20 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         if (h.equityInitial < 0 || uint256(h.equityInitial) < h.initialRequirement) {
             revert InsufficientMargin(accountId, h.equityInitial, h.initialRequirement);
         }
+    }
+
+    /// @inheritdoc IMarginEngine
+    function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view {
+        Health memory h = health(accountId);
+        if (h.maintenanceRequirement <= maintenanceBefore) return;
+        bool frozen = liquidator != address(0) && ILiquidationAuction(liquidator).isFrozen(accountId);
+        if (!frozen && h.equityInitial >= 0 && uint256(h.equityInitial) >= h.initialRequirement) return;
+        revert RiskIncreased(accountId, maintenanceBefore, h.maintenanceRequirement);
+    }
+
+    /// @inheritdoc IMarginEngine
+    function marketCount(uint256 accountId) external view returns (uint256) {
+        return _accountMarkets[accountId].length;
     }
 
     /// @inheritdoc IMarginEngine
@@ -350,11 +368,11 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         uint256 volatility,
         uint256 grossNotional
     ) internal pure returns (PortfolioMath.Shocks memory im, PortfolioMath.Shocks memory mm) {
+        uint256 sigma = PortfolioMath.horizonVolatility(volatility, p.horizon);
         im.spotShock = PortfolioMath.spotShock(
             p.imShockFloor,
             p.imZ,
-            volatility,
-            p.horizon,
+            sigma,
             p.maxShock,
             p.sizeScale,
             grossNotional
@@ -362,8 +380,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         mm.spotShock = PortfolioMath.spotShock(
             p.mmShockFloor,
             p.mmZ,
-            volatility,
-            p.horizon,
+            sigma,
             p.maxShock,
             p.sizeScale,
             grossNotional

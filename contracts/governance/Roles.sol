@@ -17,6 +17,4 @@ library Roles {
     uint64 internal constant GUARDIAN = 3;
     /// @notice Moves insurance-fund money out; held by the timelock.
     uint64 internal constant TREASURY = 4;
-    /// @notice Draws on the insurance fund for insolvent auctions; held by the LiquidationAuction only.
-    uint64 internal constant LIQUIDATOR = 5;
 }

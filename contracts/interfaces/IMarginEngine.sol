@@ -73,6 +73,9 @@ interface IMarginEngine {
     error AlreadySet();
     /// @notice The account is frozen by a liquidation auction: deposits and risk-reducing actions only.
     error AccountFrozen(uint256 accountId);
+    /// @notice A risk-reducing trade raised the account's maintenance requirement (it unwound one leg of
+    /// a hedge) and the account does not meet its initial requirement afterwards.
+    error RiskIncreased(uint256 accountId, uint256 maintenanceBefore, uint256 maintenanceAfter);
     /// @notice The caller is not the liquidation auction.
     error NotLiquidator(address caller);
 
@@ -93,6 +96,15 @@ interface IMarginEngine {
     /// @notice The account's health breakdown.
     function health(uint256 accountId) external view returns (Health memory);
 
+    /// @notice Check for a trade that reduces one position of an account holding several: passes if the
+    /// maintenance requirement did not grow (the trade really reduced risk), or if the account meets its
+    /// initial requirement anyway; reverts with RiskIncreased otherwise. Without it, an account margined
+    /// for a hedge could close one leg and be left naked with the hedge's margin.
+    function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view;
+
+    /// @notice How many markets `accountId` holds.
+    function marketCount(uint256 accountId) external view returns (uint256);
+
     /// @notice One market held by an account.
     struct MarketKey {
         address market;
@@ -106,8 +118,12 @@ interface IMarginEngine {
     /// @notice The LiquidityPool's margin account: the counterparty to every trade.
     function poolAccountId() external view returns (uint256);
 
-    /// @notice Where the insurance share of fees and liquidation penalties goes.
+    /// @notice The insurance fund contract.
     function insuranceFund() external view returns (address);
+
+    /// @notice The insurance fund's margin account: fee shares and liquidation penalties are booked
+    /// into it, insolvent auctions are paid out of it.
+    function insuranceAccountId() external view returns (uint256);
 
     /// @notice The liquidation auction: the only contract that may move portfolio slices.
     function liquidator() external view returns (address);
@@ -136,7 +152,7 @@ interface IMarginEngine {
     function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external;
 
     /// @notice Charges a fee, in quote-token units, to `accountId`: `toPool` to the pool account,
-    /// `toInsurance` to the insurance fund. Market only.
+    /// `toInsurance` to the insurance fund's account. Market only.
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external;
 
     /// @notice Health of many accounts in one call (keepers, frontends).

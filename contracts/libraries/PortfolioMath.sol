@@ -33,24 +33,24 @@ library PortfolioMath {
         uint256 contingency;
     }
 
-    /// @notice Spot shock s = min(maxShock, max(floor, z·σ·√(horizon/year)) · (1 + notional/sizeScale)),
-    /// rounded up: larger books are margined as if they took longer to unwind.
+    /// @notice σ·√(horizon/year): the one-standard-deviation move over the liquidation horizon (WAD),
+    /// rounded up. Computed once per underlying and shared by the IM and MM shocks.
+    function horizonVolatility(uint256 volatility, uint256 horizon) internal pure returns (uint256) {
+        uint256 sqrtTime = Math.sqrt(Math.mulDiv(horizon, WAD * WAD, YEAR), Math.Rounding.Ceil);
+        return Math.mulDiv(volatility, sqrtTime, WAD, Math.Rounding.Ceil);
+    }
+
+    /// @notice Spot shock s = min(maxShock, max(floor, z·σ√h) · (1 + notional/sizeScale)), rounded up:
+    /// larger books are margined as if they took longer to unwind.
     function spotShock(
         uint256 floor,
         uint256 z,
-        uint256 volatility,
-        uint256 horizon,
+        uint256 sigmaSqrtHorizon,
         uint256 maxShock,
         uint256 sizeScale,
         uint256 grossNotional
     ) internal pure returns (uint256 shock) {
-        uint256 sqrtTime = Math.sqrt(Math.mulDiv(horizon, WAD * WAD, YEAR), Math.Rounding.Ceil);
-        uint256 volShock = Math.mulDiv(
-            Math.mulDiv(z, volatility, WAD, Math.Rounding.Ceil),
-            sqrtTime,
-            WAD,
-            Math.Rounding.Ceil
-        );
+        uint256 volShock = Math.mulDiv(z, sigmaSqrtHorizon, WAD, Math.Rounding.Ceil);
         shock = Math.max(floor, volShock);
         if (sizeScale != 0) {
             shock = Math.mulDiv(
@@ -78,23 +78,33 @@ library PortfolioMath {
     }
 
     /// @notice The largest loss (≥ 0) over the 5 × 3 scenario grid.
+    /// @dev The Taylor PnL is a sum of a spot term and a volatility term, so the grid is separable: its
+    /// worst cell pairs the worst of the five spot moves with the worse of the two volatility moves,
+    /// |vega|·v. Evaluating it that way gives exactly the same number as the 15 cells, in a third of
+    /// the gas; the zero moves are dominated (PnL 0) and skipped.
     function worstScenarioLoss(
         Greeks memory g,
         uint256 spot,
         uint256 shock,
         uint256 volShock
-    ) internal pure returns (uint256 worst) {
+    ) internal pure returns (uint256) {
         int256 fullMove = int256(Math.mulDiv(spot, shock, WAD, Math.Rounding.Ceil));
-        int256 vShock = int256(volShock);
+        int256 worstSpotPnl = 0;
         for (int256 i = -2; i <= 2; ++i) {
+            if (i == 0) continue;
             int256 dS = (fullMove * i) / 2;
             // PnL rounded down (against the account) so the loss rounds up. |Γ|·dS² stays far below
             // 2^255 for any book the engine accepts (dS < 1e30, Γ < 1e16 per unit notional).
-            int256 spotPnl = g.delta.mulWadDown(dS) + SignedWadMath.divDown(g.gamma * dS * dS, 2 * WAD * WAD);
-            for (int256 j = -1; j <= 1; ++j) {
-                int256 pnl = spotPnl + g.vega.mulWadDown(vShock * j);
-                if (pnl < 0 && uint256(-pnl) > worst) worst = uint256(-pnl);
-            }
+            int256 pnl = g.delta.mulWadDown(dS);
+            if (g.gamma != 0) pnl += SignedWadMath.divDown(g.gamma * dS * dS, 2 * WAD * WAD);
+            if (pnl < worstSpotPnl) worstSpotPnl = pnl;
         }
+        // The worse volatility move loses |vega|·v: its PnL −|vega|·v rounded down, so the loss rounds up.
+        uint256 volLoss;
+        if (g.vega != 0) {
+            int256 negAbsVega = g.vega < 0 ? g.vega : -g.vega;
+            volLoss = uint256(-negAbsVega.mulWadDown(int256(volShock)));
+        }
+        return uint256(-worstSpotPnl) + volLoss;
     }
 }

@@ -14,7 +14,8 @@ contract PortfolioMathHarness {
         uint256 sizeScale,
         uint256 grossNotional
     ) external pure returns (uint256) {
-        return PortfolioMath.spotShock(floor, z, volatility, horizon, maxShock, sizeScale, grossNotional);
+        uint256 sigmaSqrtHorizon = PortfolioMath.horizonVolatility(volatility, horizon);
+        return PortfolioMath.spotShock(floor, z, sigmaSqrtHorizon, maxShock, sizeScale, grossNotional);
     }
 
     function requirement(

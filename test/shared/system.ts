@@ -13,17 +13,19 @@ import type {
   MockERC4626,
   MockV3Aggregator,
   OracleRouter,
+  PerpMarket,
 } from "../../typechain-types";
 import type { IMarginEngine } from "../../typechain-types/contracts/core/MarginEngine";
 import type { ILiquidationAuction } from "../../typechain-types/contracts/core/LiquidationAuction";
 import { FUNCTION_ROLES, Role, type ContractName } from "../../deploy/roles";
 import { addPriceFeed, addVolatilityFeed, assetId, deployOracleRouter } from "./oracles";
 import { deployToken, mintAndApprove } from "./tokens";
+import { wad } from "./units";
+import { deployPerps, listPerpMarket } from "./perps";
 
 export const MarginMode = { CROSS: 0, ISOLATED: 1 } as const;
 
-export const WAD = 10n ** 18n;
-export const wad = (x: string | number): bigint => ethers.parseUnits(String(x), 18);
+export { WAD, wad } from "./units";
 
 /** Portfolio-margin parameters used for every underlying in tests and the local deployment. */
 export const DEFAULT_RISK_PARAMS: IMarginEngine.RiskParamsStruct = {
@@ -64,6 +66,9 @@ export interface System {
   pool: LiquidityPool;
   insuranceFund: InsuranceFund;
   auction: LiquidationAuction;
+  /** The perp markets contract, with an ETH and a BTC market (DEFAULT_MARKET_PARAMS). */
+  perps: PerpMarket;
+  markets: Record<"ETH" | "BTC", bigint>;
   usdc: MockERC20;
   weth: MockERC20;
   wbtc: MockERC20;
@@ -104,8 +109,9 @@ export async function grantOperationalRoles(manager: AccessManager, operator: st
 
 /**
  * Deploys the whole protocol on the in-process chain: governance, oracles (Chainlink mocks),
- * accounts, vault with USDC/WETH/WBTC collateral, engine with ETH and BTC underlyings, insurance
- * fund and a liquidity pool holding 1,000,000 USDC. Use with `loadFixture`.
+ * accounts, vault with USDC/WETH/WBTC/sWETH collateral, engine with ETH and BTC underlyings, perp
+ * markets on both, insurance fund, liquidation auction and a liquidity pool holding 1,000,000 USDC.
+ * Use with `loadFixture`.
  */
 export async function deploySystem(): Promise<System> {
   const [deployer, alice, bob, carol, keeper, lp] = await ethers.getSigners();
@@ -140,7 +146,7 @@ export async function deploySystem(): Promise<System> {
   await engine.listUnderlying(assetId("ETH"), DEFAULT_RISK_PARAMS);
   await engine.listUnderlying(assetId("BTC"), DEFAULT_RISK_PARAMS);
 
-  const insuranceFund = await ethers.deployContract("InsuranceFund", [authority, vault]);
+  const insuranceFund = await ethers.deployContract("InsuranceFund", [authority, vault, accounts]);
   const pool = await ethers.deployContract("LiquidityPool", [vault, accounts, engine, "xmargin LP", "xLP"]);
   const poolAccountId = await pool.accountId();
   const auction = await ethers.deployContract("LiquidationAuction", [
@@ -160,7 +166,9 @@ export async function deploySystem(): Promise<System> {
     LiquidationAuction: auction,
   });
   await grantOperationalRoles(manager, deployer.address);
-  await manager.grantRole(Role.LIQUIDATOR, auction, 0);
+
+  const perps = await deployPerps({ manager, engine, accounts, router, usdc });
+  const markets = { ETH: await listPerpMarket(perps, "ETH"), BTC: await listPerpMarket(perps, "BTC") };
 
   const poolCapital = 1_000_000n * 10n ** 6n;
   await mintAndApprove(usdc, lp, await pool.getAddress(), poolCapital);
@@ -181,6 +189,8 @@ export async function deploySystem(): Promise<System> {
     pool,
     insuranceFund,
     auction,
+    perps,
+    markets,
     usdc,
     weth,
     wbtc,
@@ -209,4 +219,10 @@ export async function openAccount(
     await sys.vault.connect(owner).deposit(accountId, token, amount);
   }
   return accountId;
+}
+
+/** Tops up the insurance fund: a deposit into its margin account (anyone may deposit into any account). */
+export async function fundInsurance(sys: System, amount: bigint): Promise<void> {
+  await mintAndApprove(sys.usdc, sys.deployer, await sys.vault.getAddress(), amount);
+  await sys.vault.deposit(await sys.insuranceFund.accountId(), sys.usdc, amount);
 }

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { deploySystem } from "../shared/system";
+import { deploySystem, fundInsurance } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 
 const USDC = 10n ** 6n;
@@ -89,8 +89,9 @@ describe("LiquidityPool", function () {
 
 describe("InsuranceFund", function () {
   it("releases money only to the treasury role", async function () {
-    const { insuranceFund, usdc, deployer, alice } = await loadFixture(deploySystem);
-    await usdc.mint(insuranceFund, 50n * USDC);
+    const sys = await loadFixture(deploySystem);
+    const { insuranceFund, deployer, alice } = sys;
+    await fundInsurance(sys, 50n * USDC);
     expect(await insuranceFund.balance()).to.equal(50n * USDC);
     await expect(insuranceFund.connect(alice).withdraw(alice, 1n)).to.be.revertedWithCustomError(
       insuranceFund,

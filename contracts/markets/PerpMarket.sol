@@ -1,0 +1,656 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
+import {IMarket} from "../interfaces/IMarket.sol";
+import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
+import {IAccounts} from "../interfaces/IAccounts.sol";
+import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
+import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
+import {PerpMath} from "../libraries/PerpMath.sol";
+
+/// @title PerpMarket
+/// @notice Perpetual futures against the LiquidityPool's margin account, many markets per contract.
+///
+/// The pool's position. Every trade is a trade between the trader and the pool at the fill price, so
+/// the pool holds −skew in each market. Its value is not tracked with an entry price of its own: a
+/// pool position that averaged its own fills would realise PnL that no trader pays (a trader who
+/// bought at 100 and sells at 120 receives 20 from the pool, while a pool short opened at an average
+/// of 105 would only "realise" 15), so the pool's cash and its valuation would drift apart. Instead
+/// the market keeps `entryBasis` = Σ over traders of size·(entryPrice − fundingIndexAtTouch) (exact,
+/// 36 decimals) and values the pool as exactly minus the traders' unsettled value:
+///     pool value = −(skew·(spot − fundingIndex) − entryBasis).
+/// Every quote transfer is between a trader and the pool, so PnL and funding are zero-sum by
+/// construction, and the rounding of each transfer (against the trader) stays with the pool.
+/// Because the pool's value can be nonzero with zero skew (longs and shorts entered at different
+/// prices), the pool holds a market in the engine while its open interest is nonzero, not while its
+/// size is.
+///
+/// Why reducing trades skip the pause, the caps and the margin check: a reduction lowers the
+/// position's |size| and the account's gross notional, realises nothing it did not already count
+/// (unrealised PnL is already in equity; only the fee and the premium are new costs), and is how
+/// accounts get out of trouble: blocking it during a pause or when the account is under its initial
+/// requirement would trap owners in risk they want to shed and make liquidations harder.
+/// A reduction in an account that holds other positions may unwind one leg of a hedge (two perps, or
+/// perps and options, on one underlying) and leave the account naked on the hedge's margin: such a
+/// trade must not raise the maintenance requirement unless the account meets its initial requirement
+/// afterwards (`engine.requireRiskReduced`).
+contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
+    using SafeCast for uint256;
+    using SafeCast for int256;
+
+    uint256 internal constant WAD = 1e18;
+    int256 internal constant SWAD = 1e18;
+
+    // Hard bounds of MarketParams (WAD unless stated).
+    uint256 public constant MAX_SKEW_SCALE = 1e30; // 10^12 units of the underlying
+    uint256 public constant MAX_FEE = 0.01e18;
+    uint256 public constant MAX_INSURANCE_FEE_SHARE = 0.5e18;
+    uint256 public constant MAX_FUNDING_VELOCITY = 10e18; // rate change per day, per day, at full skew
+    uint256 public constant MAX_FUNDING_RATE = 0.1e18; // per day
+    uint256 public constant MAX_POOL_DELTA_RATIO = 10e18;
+
+    // Max steps per update after listing. skewScale moves by at most ×2 or ÷2; open-interest caps and
+    // the pool delta ratio may fall freely (that only reduces risk) and at most double per update.
+    uint256 public constant MAX_FEE_STEP = 0.0025e18;
+    uint256 public constant MAX_INSURANCE_FEE_SHARE_STEP = 0.1e18;
+    uint256 public constant MAX_FUNDING_VELOCITY_STEP = 1e18;
+    uint256 public constant MAX_FUNDING_RATE_STEP = 0.01e18;
+
+    IMarginEngine public immutable engine;
+    IAccounts public immutable accounts;
+    IOracleRouter public immutable oracle;
+    ICollateralVault public immutable vault;
+    address public immutable quoteToken;
+    /// @notice The LiquidityPool's margin account, read from the engine at deployment.
+    uint256 public immutable poolAccountId;
+    /// @notice One quote unit in USD WAD: 10^(18 − quoteDecimals).
+    uint256 public immutable quoteUnit;
+    /// @dev WAD·quoteUnit: divides a 36-decimal USD amount into quote units.
+    uint256 internal immutable rawPerQuoteUnit;
+
+    /// @dev Seven slots: funding (0), open interest (1), entry basis (2), params (3-5), underlying (6).
+    struct Market {
+        int128 fundingIndex;
+        int64 fundingRate;
+        uint40 lastFundingTime;
+        uint128 longOpenInterest;
+        uint128 shortOpenInterest;
+        // Σ over traders of size·(entryPrice − fundingIndex), 36 decimals, exact.
+        int256 entryBasis;
+        MarketParams params;
+        bytes32 underlying;
+    }
+
+    /// @inheritdoc IPerpMarket
+    uint256 public marketCount;
+    mapping(uint256 marketId => Market) internal _markets;
+    mapping(uint256 marketId => mapping(uint256 accountId => Position)) internal _positions;
+
+    /// @dev Intermediate values of one trade (a memory struct keeps the stack shallow).
+    struct Trade {
+        uint256 price;
+        int256 oldSize;
+        int256 newSize;
+        uint256 oldEntry;
+        uint256 newEntry;
+        int256 index;
+        int256 skew;
+        uint256 fill;
+        int256 realizedRaw; // 36 decimals, > 0: gain
+        int256 fundingRaw; // 36 decimals, > 0: paid by the account
+        uint256 feeQuote;
+        uint256 insuranceFeeShare;
+        uint256 oldOpenInterest;
+        uint256 newLong;
+        uint256 newShort;
+        bool increasesRisk;
+    }
+
+    constructor(
+        address authority,
+        IMarginEngine engine_,
+        IAccounts accounts_,
+        IOracleRouter oracle_,
+        uint8 quoteDecimals
+    ) AccessManaged(authority) {
+        uint256 pool = engine_.poolAccountId();
+        if (pool == 0) revert PoolAccountNotSet();
+        engine = engine_;
+        accounts = accounts_;
+        oracle = oracle_;
+        vault = engine_.vault();
+        quoteToken = address(vault.quoteToken());
+        // A wrong value would mis-scale every settlement by powers of ten.
+        if (quoteDecimals > 18 || quoteDecimals != IERC20Metadata(quoteToken).decimals()) {
+            revert InvalidQuoteDecimals(quoteDecimals);
+        }
+        poolAccountId = pool;
+        quoteUnit = 10 ** (18 - quoteDecimals);
+        rawPerQuoteUnit = WAD * 10 ** (18 - quoteDecimals);
+    }
+
+    // ---------------------------------------------------------------- governance
+
+    /// @inheritdoc IPerpMarket
+    function listMarket(
+        bytes32 underlying,
+        MarketParams calldata params
+    ) external restricted returns (uint256 marketId) {
+        // Reverts with the engine's UnknownUnderlying if the engine has no risk parameters for it.
+        engine.riskParams(underlying);
+        if (underlying == bytes32(0) || !oracle.hasPrice(underlying)) revert UnknownUnderlying(underlying);
+        _checkBounds(params);
+        marketId = ++marketCount;
+        Market storage m = _markets[marketId];
+        m.underlying = underlying;
+        m.params = params;
+        m.lastFundingTime = uint40(block.timestamp);
+        emit MarketListed(marketId, underlying, params);
+    }
+
+    /// @inheritdoc IPerpMarket
+    function setMarketParams(uint256 marketId, MarketParams calldata params) external restricted {
+        Market storage m = _market(marketId);
+        _checkBounds(params);
+        _checkSteps(m.params, params);
+        _accrue(marketId, m, oracle.getPrice(m.underlying));
+        m.params = params;
+        int256 maxRate = int256(uint256(params.maxFundingRate));
+        int256 rate = m.fundingRate;
+        if (rate > maxRate) m.fundingRate = int64(maxRate);
+        else if (rate < -maxRate) m.fundingRate = int64(-maxRate);
+        emit MarketParamsUpdated(marketId, params);
+    }
+
+    // ---------------------------------------------------------------- trading
+
+    /// @inheritdoc IPerpMarket
+    function trade(
+        uint256 accountId,
+        uint256 marketId,
+        int256 sizeDelta,
+        uint256 limitPrice,
+        uint256 deadline
+    ) external nonReentrant {
+        _trade(accountId, marketId, sizeDelta, limitPrice, deadline);
+    }
+
+    /// @inheritdoc IPerpMarket
+    function closePosition(
+        uint256 accountId,
+        uint256 marketId,
+        uint256 limitPrice,
+        uint256 deadline
+    ) external nonReentrant {
+        _trade(accountId, marketId, -int256(_positions[marketId][accountId].size), limitPrice, deadline);
+    }
+
+    /// @inheritdoc IPerpMarket
+    function transferPosition(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 marketId,
+        uint256 fraction
+    ) external nonReentrant {
+        if (msg.sender != address(engine)) revert NotEngine(msg.sender);
+        if (fromAccountId == poolAccountId || toAccountId == poolAccountId) revert PoolAccountCannotTrade();
+        if (fraction > WAD) revert InvalidFraction(fraction);
+        Market storage m = _market(marketId);
+        Position storage from = _positions[marketId][fromAccountId];
+        // Rounded toward zero: the liquidated account keeps the dust.
+        int256 moved = (int256(from.size) * int256(fraction)) / SWAD;
+        if (moved == 0 || fromAccountId == toAccountId) return;
+        int256 index = _accrue(marketId, m, oracle.getPrice(m.underlying));
+
+        // The sender settles its funding and keeps its entry price for the rest.
+        Trade memory f;
+        f.index = index;
+        f.oldSize = from.size;
+        f.oldEntry = from.entryPrice;
+        f.newSize = f.oldSize - moved;
+        f.newEntry = f.newSize == 0 ? 0 : f.oldEntry;
+        f.fundingRaw = f.oldSize * (index - from.fundingIndex);
+        // The receiver takes the slice as if it traded `moved` at the sender's entry price.
+        Position storage to = _positions[marketId][toAccountId];
+        Trade memory t;
+        t.index = index;
+        t.fill = f.oldEntry;
+        t.oldSize = to.size;
+        t.oldEntry = to.entryPrice;
+        t.newSize = t.oldSize + moved;
+        t.fundingRaw = t.oldSize * (index - to.fundingIndex);
+        _applyFill(t, moved);
+
+        // Open interest moves between the accounts and shrinks where the slice offsets the receiver's
+        // position; the skew is unchanged.
+        uint256 longOi = m.longOpenInterest;
+        uint256 shortOi = m.shortOpenInterest;
+        f.newLong =
+            longOi +
+            _positive(f.newSize) +
+            _positive(t.newSize) -
+            _positive(f.oldSize) -
+            _positive(t.oldSize);
+        f.newShort =
+            shortOi +
+            _positive(-f.newSize) +
+            _positive(-t.newSize) -
+            _positive(-f.oldSize) -
+            _positive(-t.oldSize);
+        m.longOpenInterest = uint128(f.newLong);
+        m.shortOpenInterest = uint128(f.newShort);
+        m.entryBasis += _basisChange(f, from.fundingIndex) + _basisChange(t, to.fundingIndex);
+        _store(from, f);
+        _store(to, t);
+
+        if (f.newSize == 0) engine.notePositionClosed(fromAccountId, marketId);
+        if (t.oldSize == 0) engine.notePositionOpened(toAccountId, marketId, m.underlying);
+        else if (t.newSize == 0) engine.notePositionClosed(toAccountId, marketId);
+        if (f.newLong + f.newShort == 0) engine.notePositionClosed(poolAccountId, marketId);
+        _settle(fromAccountId, -f.fundingRaw);
+        _settle(toAccountId, t.realizedRaw - t.fundingRaw);
+        emit PositionTransferred(
+            fromAccountId,
+            toAccountId,
+            marketId,
+            moved,
+            f.oldEntry,
+            PerpMath.divCeil(f.fundingRaw, SWAD),
+            PerpMath.divCeil(t.fundingRaw, SWAD),
+            PerpMath.divFloor(t.realizedRaw, SWAD)
+        );
+    }
+
+    /// @inheritdoc IPerpMarket
+    function accrueFunding(uint256 marketId) external nonReentrant {
+        Market storage m = _market(marketId);
+        _accrue(marketId, m, oracle.getPrice(m.underlying));
+    }
+
+    function _trade(
+        uint256 accountId,
+        uint256 marketId,
+        int256 sizeDelta,
+        uint256 limitPrice,
+        uint256 deadline
+    ) internal {
+        // Cheap checks first; the pool check precedes authorisation so it reads as what it is.
+        if (block.timestamp > deadline) revert DeadlineExpired(deadline);
+        if (sizeDelta == 0) revert ZeroSizeDelta();
+        if (accountId == poolAccountId) revert PoolAccountCannotTrade();
+        accounts.requireAuthorized(accountId, msg.sender);
+        Market storage m = _market(marketId);
+        Position storage pos = _positions[marketId][accountId];
+        // A reduction in an account holding other positions may unwind a hedge: remember the
+        // maintenance requirement so the engine can tell afterwards.
+        uint256 maintenanceBefore = type(uint256).max;
+        if (!PerpMath.increasesRisk(pos.size, sizeDelta) && engine.marketCount(accountId) > 1) {
+            maintenanceBefore = engine.health(accountId).maintenanceRequirement;
+        }
+        Trade memory t = _price(marketId, m, pos, sizeDelta, limitPrice);
+
+        // Effects.
+        m.longOpenInterest = uint128(t.newLong); // ≤ maxOpenInterest, or ≤ its old value
+        m.shortOpenInterest = uint128(t.newShort);
+        m.entryBasis += _basisChange(t, pos.fundingIndex);
+        _store(pos, t);
+
+        // Interactions: engine bookkeeping, settlement, fee, margin.
+        _noteHoldings(accountId, marketId, m.underlying, t);
+        _settle(accountId, t.realizedRaw - t.fundingRaw);
+        if (t.feeQuote != 0) {
+            uint256 toInsurance = Math.mulDiv(t.feeQuote, t.insuranceFeeShare, WAD);
+            engine.chargeFee(accountId, t.feeQuote - toInsurance, toInsurance);
+        }
+        emit PositionModified(
+            accountId,
+            marketId,
+            sizeDelta,
+            t.fill,
+            t.newSize,
+            t.newEntry,
+            PerpMath.divFloor(t.realizedRaw, SWAD),
+            PerpMath.divCeil(t.fundingRaw, SWAD),
+            t.feeQuote * quoteUnit
+        );
+        if (t.increasesRisk) engine.requireInitialMargin(accountId);
+        else if (maintenanceBefore != type(uint256).max)
+            engine.requireRiskReduced(accountId, maintenanceBefore);
+    }
+
+    /// @dev Accrues funding, then prices the trade: fill, limit, realised PnL, funding, new entry, open
+    /// interest, fee, and the checks that apply to new risk. Writes only the funding state.
+    function _price(
+        uint256 marketId,
+        Market storage m,
+        Position storage pos,
+        int256 sizeDelta,
+        uint256 limitPrice
+    ) internal returns (Trade memory t) {
+        // Funding first, at the same oracle price as the fill.
+        t.price = oracle.getPrice(m.underlying);
+        t.index = _accrue(marketId, m, t.price);
+        MarketParams memory p = m.params;
+        t.insuranceFeeShare = p.insuranceFeeShare;
+
+        uint256 longOi = m.longOpenInterest;
+        uint256 shortOi = m.shortOpenInterest;
+        t.oldOpenInterest = longOi + shortOi;
+        t.skew = int256(longOi) - int256(shortOi);
+        int256 fill = PerpMath.fillPrice(t.price, t.skew, sizeDelta, p.skewScale);
+        if (fill <= 0) revert InvalidFillPrice(fill);
+        t.fill = uint256(fill);
+        if (sizeDelta > 0 ? t.fill > limitPrice : t.fill < limitPrice) {
+            revert PriceLimitExceeded(t.fill, limitPrice);
+        }
+
+        t.oldSize = pos.size;
+        t.oldEntry = pos.entryPrice;
+        t.newSize = t.oldSize + sizeDelta;
+        t.fundingRaw = t.oldSize * (t.index - pos.fundingIndex);
+        _applyFill(t, sizeDelta);
+
+        // Open interest: remove the old position's side, add the new one's.
+        t.newLong = longOi - _positive(t.oldSize) + _positive(t.newSize);
+        t.newShort = shortOi - _positive(-t.oldSize) + _positive(-t.newSize);
+        if (t.increasesRisk) _checkNewRisk(marketId, t, p, longOi, shortOi);
+
+        t.feeQuote = PerpMath.fee(t.skew, sizeDelta, t.fill, p.makerFee, p.takerFee, quoteUnit);
+    }
+
+    /// @dev Realised PnL, new entry price and whether the trade increases risk.
+    function _applyFill(Trade memory t, int256 sizeDelta) internal pure {
+        bool opposite = t.oldSize != 0 && (t.oldSize > 0) != (sizeDelta > 0);
+        if (opposite) {
+            // Realise PnL on the reduced part: min(|delta|, |old|), with the old position's sign.
+            uint256 closedAbs = Math.min(SignedMath.abs(sizeDelta), SignedMath.abs(t.oldSize));
+            int256 closed = t.oldSize > 0 ? int256(closedAbs) : -int256(closedAbs);
+            t.realizedRaw = closed * (int256(t.fill) - int256(t.oldEntry));
+        }
+        if (t.newSize == 0) {
+            t.newEntry = 0;
+        } else if (!opposite) {
+            // Open or increase (same sign): weighted average, rounded against the trader.
+            t.newEntry = PerpMath.averageEntry(t.oldSize, t.oldEntry, sizeDelta, t.fill);
+            t.increasesRisk = true;
+        } else if ((t.newSize > 0) == (t.oldSize > 0)) {
+            // Reduce: the remaining size keeps its entry.
+            t.newEntry = t.oldEntry;
+        } else {
+            // Flip: the new side opens at the fill.
+            t.newEntry = t.fill;
+            t.increasesRisk = true;
+        }
+    }
+
+    /// @dev Change of one position's term size·(entryPrice − fundingIndex) in the entry basis.
+    function _basisChange(Trade memory t, int256 oldIndex) internal pure returns (int256) {
+        return t.newSize * (int256(t.newEntry) - t.index) - t.oldSize * (int256(t.oldEntry) - oldIndex);
+    }
+
+    /// @dev Writes the position after `t` (settled up to the current index), or deletes it.
+    function _store(Position storage pos, Trade memory t) internal {
+        if (t.newSize == 0) {
+            delete pos.size;
+            delete pos.entryPrice;
+            delete pos.fundingIndex;
+        } else {
+            pos.size = t.newSize.toInt128();
+            pos.entryPrice = t.newEntry.toUint128();
+            pos.fundingIndex = int128(t.index); // the index is stored as int128
+        }
+    }
+
+    /// @dev Pause, open-interest caps (each side, where it grows) and the pool delta limit (where
+    /// |skew| grows).
+    function _checkNewRisk(
+        uint256 marketId,
+        Trade memory t,
+        MarketParams memory p,
+        uint256 longOi,
+        uint256 shortOi
+    ) internal view {
+        if (engine.paused()) revert RiskIncreasePaused();
+        if (t.newLong > longOi && t.newLong > p.maxOpenInterest) {
+            revert OpenInterestCapExceeded(marketId, true, t.newLong, p.maxOpenInterest);
+        }
+        if (t.newShort > shortOi && t.newShort > p.maxOpenInterest) {
+            revert OpenInterestCapExceeded(marketId, false, t.newShort, p.maxOpenInterest);
+        }
+        uint256 newAbsSkew = SignedMath.abs(int256(t.newLong) - int256(t.newShort));
+        if (newAbsSkew > SignedMath.abs(t.skew)) {
+            uint256 poolDelta = Math.mulDiv(newAbsSkew, t.price, WAD, Math.Rounding.Ceil);
+            int256 balance = vault.balanceOf(poolAccountId, quoteToken);
+            uint256 limit = balance > 0
+                ? Math.mulDiv(uint256(balance) * quoteUnit, p.maxPoolDeltaRatio, WAD)
+                : 0;
+            if (poolDelta > limit) revert PoolDeltaLimitExceeded(marketId, poolDelta, limit);
+        }
+    }
+
+    /// @dev Tells the engine which markets the trader and the pool hold. The pool holds the market
+    /// while any trader does (see the contract's NatSpec).
+    function _noteHoldings(uint256 accountId, uint256 marketId, bytes32 underlying, Trade memory t) internal {
+        if (t.oldSize == 0) engine.notePositionOpened(accountId, marketId, underlying);
+        else if (t.newSize == 0) engine.notePositionClosed(accountId, marketId);
+        uint256 newOpenInterest = t.newLong + t.newShort;
+        if (t.oldOpenInterest == 0) engine.notePositionOpened(poolAccountId, marketId, underlying);
+        else if (newOpenInterest == 0) engine.notePositionClosed(poolAccountId, marketId);
+    }
+
+    /// @dev Moves `netRaw` (36 decimals, > 0: owed to the trader) between the trader and the pool,
+    /// rounded against the trader: a gain rounds down, a debt rounds up.
+    function _settle(uint256 accountId, int256 netRaw) internal {
+        if (netRaw > 0) {
+            engine.transferQuote(poolAccountId, accountId, uint256(netRaw) / rawPerQuoteUnit);
+        } else if (netRaw < 0) {
+            engine.transferQuote(accountId, poolAccountId, Math.ceilDiv(uint256(-netRaw), rawPerQuoteUnit));
+        }
+    }
+
+    /// @dev Accrues funding of `m` to now at `price`; returns the (new) index.
+    function _accrue(uint256 marketId, Market storage m, uint256 price) internal returns (int256 index) {
+        index = m.fundingIndex;
+        uint256 last = m.lastFundingTime;
+        if (last == block.timestamp) return index;
+        int256 rate;
+        (rate, index) = _fundingAt(m, price, block.timestamp - last);
+        m.fundingIndex = index.toInt128();
+        m.fundingRate = int64(rate); // |rate| ≤ maxFundingRate ≤ MAX_FUNDING_RATE
+        m.lastFundingTime = uint40(block.timestamp);
+        emit FundingAccrued(marketId, rate, index);
+    }
+
+    function _fundingAt(
+        Market storage m,
+        uint256 price,
+        uint256 dt
+    ) internal view returns (int256 rate, int256 index) {
+        return
+            PerpMath.accrueFunding(
+                m.fundingRate,
+                m.fundingIndex,
+                int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest)),
+                m.params.skewScale,
+                m.params.maxFundingVelocity,
+                m.params.maxFundingRate,
+                price,
+                dt
+            );
+    }
+
+    /// @dev The funding index as of now, valued at `price`, without writing it.
+    function _currentIndex(Market storage m, uint256 price) internal view returns (int256 index) {
+        uint256 last = m.lastFundingTime;
+        if (last == block.timestamp) return m.fundingIndex;
+        (, index) = _fundingAt(m, price, block.timestamp - last);
+    }
+
+    // ---------------------------------------------------------------- engine
+
+    /// @inheritdoc IMarket
+    function exposure(
+        uint256 accountId,
+        uint256 marketId,
+        uint256 spotPrice,
+        uint256
+    ) external view returns (Exposure memory e) {
+        Market storage m = _markets[marketId];
+        if (accountId == poolAccountId) return _poolExposure(m, spotPrice);
+        Position memory pos = _positions[marketId][accountId];
+        if (pos.size == 0) return e;
+        int256 index = _currentIndex(m, spotPrice);
+        int256 size = pos.size;
+        e.delta = size;
+        // size·(spot − entry) − size·(index − index at last touch), rounded down.
+        e.value = PerpMath.divFloor(
+            size * (int256(spotPrice) - int256(uint256(pos.entryPrice))) - size * (index - pos.fundingIndex),
+            SWAD
+        );
+        e.notional = Math.mulDiv(SignedMath.abs(size), spotPrice, WAD, Math.Rounding.Ceil);
+    }
+
+    /// @dev The pool's exposure: size −skew, value minus the traders' unsettled value (Σ size·(spot −
+    /// index) − entryBasis), rounded down.
+    function _poolExposure(Market storage m, uint256 spotPrice) internal view returns (Exposure memory e) {
+        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        int256 basis = m.entryBasis;
+        if (skew == 0 && basis == 0) return e;
+        int256 index = _currentIndex(m, spotPrice);
+        e.delta = -skew;
+        e.value = PerpMath.divFloor(basis - skew * (int256(spotPrice) - index), SWAD);
+        e.notional = Math.mulDiv(SignedMath.abs(skew), spotPrice, WAD, Math.Rounding.Ceil);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IPerpMarket
+    function positionSize(uint256 accountId, uint256 marketId) external view returns (int256) {
+        if (accountId == poolAccountId) {
+            Market storage m = _markets[marketId];
+            return int256(uint256(m.shortOpenInterest)) - int256(uint256(m.longOpenInterest));
+        }
+        return _positions[marketId][accountId].size;
+    }
+
+    /// @inheritdoc IPerpMarket
+    function position(uint256 accountId, uint256 marketId) external view returns (Position memory pos) {
+        if (accountId == poolAccountId) {
+            Market storage m = _markets[marketId];
+            pos.size = int128(int256(uint256(m.shortOpenInterest)) - int256(uint256(m.longOpenInterest)));
+            return pos;
+        }
+        return _positions[marketId][accountId];
+    }
+
+    /// @inheritdoc IPerpMarket
+    function market(uint256 marketId) external view returns (MarketInfo memory info) {
+        Market storage m = _market(marketId);
+        info.underlying = m.underlying;
+        info.params = m.params;
+        info.longOpenInterest = m.longOpenInterest;
+        info.shortOpenInterest = m.shortOpenInterest;
+        info.skew = int256(info.longOpenInterest) - int256(info.shortOpenInterest);
+        info.fundingRate = m.fundingRate;
+        info.fundingIndex = m.fundingIndex;
+        info.lastFundingTime = m.lastFundingTime;
+    }
+
+    /// @inheritdoc IPerpMarket
+    function currentFundingRate(uint256 marketId) external view returns (int256 rate) {
+        Market storage m = _market(marketId);
+        uint256 last = m.lastFundingTime;
+        if (last == block.timestamp) return m.fundingRate;
+        // The rate does not depend on the price.
+        (rate, ) = _fundingAt(m, 0, block.timestamp - last);
+    }
+
+    /// @inheritdoc IPerpMarket
+    function currentFundingIndex(uint256 marketId) public view returns (int256) {
+        Market storage m = _market(marketId);
+        return _currentIndex(m, oracle.getPrice(m.underlying));
+    }
+
+    /// @inheritdoc IPerpMarket
+    function quoteTrade(
+        uint256 marketId,
+        int256 sizeDelta
+    ) external view returns (uint256 fillPrice, uint256 fee) {
+        Market storage m = _market(marketId);
+        if (sizeDelta == 0) revert ZeroSizeDelta();
+        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        int256 fill = PerpMath.fillPrice(oracle.getPrice(m.underlying), skew, sizeDelta, m.params.skewScale);
+        if (fill <= 0) revert InvalidFillPrice(fill);
+        fillPrice = uint256(fill);
+        fee =
+            PerpMath.fee(skew, sizeDelta, fillPrice, m.params.makerFee, m.params.takerFee, quoteUnit) *
+            quoteUnit;
+    }
+
+    /// @inheritdoc IPerpMarket
+    function accruedFunding(uint256 accountId, uint256 marketId) external view returns (int256) {
+        Position memory pos = _positions[marketId][accountId];
+        return PerpMath.divCeil(pos.size * (currentFundingIndex(marketId) - pos.fundingIndex), SWAD);
+    }
+
+    // ---------------------------------------------------------------- internal
+
+    function _market(uint256 marketId) internal view returns (Market storage m) {
+        m = _markets[marketId];
+        if (m.underlying == bytes32(0)) revert UnknownMarket(marketId);
+    }
+
+    function _positive(int256 x) internal pure returns (uint256) {
+        return x > 0 ? uint256(x) : 0;
+    }
+
+    function _checkBounds(MarketParams calldata p) internal pure {
+        _require(p.skewScale != 0 && p.skewScale <= MAX_SKEW_SCALE, "skewScale");
+        _require(p.maxFundingVelocity <= MAX_FUNDING_VELOCITY, "maxFundingVelocity");
+        _require(p.maxFundingRate <= MAX_FUNDING_RATE, "maxFundingRate");
+        _require(p.makerFee <= MAX_FEE, "makerFee");
+        _require(p.takerFee <= MAX_FEE, "takerFee");
+        _require(p.insuranceFeeShare <= MAX_INSURANCE_FEE_SHARE, "insuranceFeeShare");
+        _require(
+            p.maxPoolDeltaRatio != 0 && p.maxPoolDeltaRatio <= MAX_POOL_DELTA_RATIO,
+            "maxPoolDeltaRatio"
+        );
+        // Open interest within skewScale keeps |premium| ≤ 100%, so fills stay positive.
+        _require(p.maxOpenInterest != 0 && p.maxOpenInterest <= p.skewScale, "maxOpenInterest");
+    }
+
+    function _checkSteps(MarketParams storage old, MarketParams calldata p) internal view {
+        _require(
+            p.skewScale <= 2 * uint256(old.skewScale) && 2 * uint256(p.skewScale) >= old.skewScale,
+            "skewScale"
+        );
+        _require(
+            _within(old.maxFundingVelocity, p.maxFundingVelocity, MAX_FUNDING_VELOCITY_STEP),
+            "maxFundingVelocity"
+        );
+        _require(_within(old.maxFundingRate, p.maxFundingRate, MAX_FUNDING_RATE_STEP), "maxFundingRate");
+        _require(_within(old.makerFee, p.makerFee, MAX_FEE_STEP), "makerFee");
+        _require(_within(old.takerFee, p.takerFee, MAX_FEE_STEP), "takerFee");
+        _require(
+            _within(old.insuranceFeeShare, p.insuranceFeeShare, MAX_INSURANCE_FEE_SHARE_STEP),
+            "insuranceFeeShare"
+        );
+        _require(p.maxPoolDeltaRatio <= 2 * uint256(old.maxPoolDeltaRatio), "maxPoolDeltaRatio");
+        _require(p.maxOpenInterest <= 2 * uint256(old.maxOpenInterest), "maxOpenInterest");
+    }
+
+    function _within(uint256 a, uint256 b, uint256 step) private pure returns (bool) {
+        return a > b ? a - b <= step : b - a <= step;
+    }
+
+    function _require(bool ok, bytes32 parameter) private pure {
+        if (!ok) revert MarketParamOutOfBounds(parameter);
+    }
+}

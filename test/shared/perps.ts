@@ -1,0 +1,137 @@
+import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+import type { ContractTransactionResponse, Signer } from "ethers";
+import type { MockV3Aggregator, PerpMarket } from "../../typechain-types";
+import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMarket";
+// system.ts will import deployPerps from here: use its exports only inside functions (never at module
+// load), so the import cycle is harmless.
+import { DEFAULT_RISK_PARAMS, applyFunctionRoles, type System } from "./system";
+import { addPriceFeed, addVolatilityFeed, assetId } from "./oracles";
+
+export type MarketParams = IPerpMarket.MarketParamsStruct;
+
+const wad = (x: string): bigint => ethers.parseEther(x);
+
+/**
+ * Market parameters used in tests and the local deployment. Small enough skew scale that premiums
+ * show in hand-computed numbers: at ETH 3,000 a 10 ETH buy on a flat book fills at
+ * 3000·(1 + 5/1000) = 3,015.
+ */
+export const DEFAULT_MARKET_PARAMS: MarketParams = {
+  skewScale: wad("1000"),
+  maxFundingVelocity: wad("0.1"), // at 1% skew the daily rate drifts 0.001 per day
+  maxFundingRate: wad("0.01"),
+  makerFee: wad("0.0002"),
+  takerFee: wad("0.0005"),
+  insuranceFeeShare: wad("0.2"),
+  maxPoolDeltaRatio: wad("1"),
+  maxOpenInterest: wad("500"),
+};
+
+/** DEFAULT_MARKET_PARAMS with some fields replaced. */
+export function marketParams(overrides: Partial<MarketParams> = {}): MarketParams {
+  return { ...DEFAULT_MARKET_PARAMS, ...overrides };
+}
+
+/** What deployPerps needs from the system (a subset of System, so the fixture can call it early). */
+export type PerpsDeps = Pick<System, "manager" | "engine" | "accounts" | "router" | "usdc">;
+
+/**
+ * Deploys PerpMarket, registers it with the engine and maps its restricted functions to their roles
+ * (deploy/roles.ts). The engine must already know its pool account (`engine.initialize`): the
+ * market reads it once, at deployment.
+ */
+export async function deployPerps(sys: PerpsDeps): Promise<PerpMarket> {
+  const perps = await ethers.deployContract("PerpMarket", [
+    await sys.manager.getAddress(),
+    await sys.engine.getAddress(),
+    await sys.accounts.getAddress(),
+    await sys.router.getAddress(),
+    await sys.usdc.decimals(),
+  ]);
+  await perps.waitForDeployment();
+  await (await sys.engine.registerMarket(perps)).wait();
+  await applyFunctionRoles(sys.manager, { PerpMarket: perps });
+  return perps;
+}
+
+/** Lists a market on `symbol` (already an engine underlying with a price feed); returns its id. */
+export async function listPerpMarket(
+  perps: PerpMarket,
+  symbol: string,
+  params: MarketParams = DEFAULT_MARKET_PARAMS,
+): Promise<bigint> {
+  await (await perps.listMarket(assetId(symbol), params)).wait();
+  return perps.marketCount();
+}
+
+/**
+ * Adds a new underlying end to end: a price feed and a volatility feed in the router, the engine's
+ * DEFAULT_RISK_PARAMS, and a perp market on it.
+ */
+export async function addPerpUnderlying(
+  sys: Pick<System, "router" | "engine">,
+  perps: PerpMarket,
+  symbol: string,
+  price: string,
+  volatility: string,
+  params: MarketParams = DEFAULT_MARKET_PARAMS,
+): Promise<{ marketId: bigint; feed: MockV3Aggregator; volFeed: MockV3Aggregator }> {
+  const feed = await addPriceFeed(sys.router, symbol, price);
+  const volFeed = await addVolatilityFeed(sys.router, symbol, volatility);
+  await (await sys.engine.listUnderlying(assetId(symbol), DEFAULT_RISK_PARAMS)).wait();
+  const marketId = await listPerpMarket(perps, symbol, params);
+  return { marketId, feed, volFeed };
+}
+
+const NO_DEADLINE = 2n ** 64n;
+
+/**
+ * Trades `sizeDelta` for `accountId` as `signer` with no price limit (max for a buy, 0 for a sell)
+ * and no deadline unless given.
+ */
+export function trade(
+  perps: PerpMarket,
+  signer: Signer,
+  accountId: bigint,
+  marketId: bigint,
+  sizeDelta: bigint,
+  opts: { limitPrice?: bigint; deadline?: bigint } = {},
+): Promise<ContractTransactionResponse> {
+  const limitPrice = opts.limitPrice ?? (sizeDelta > 0n ? ethers.MaxUint256 : 0n);
+  return perps
+    .connect(signer)
+    .trade(accountId, marketId, sizeDelta, limitPrice, opts.deadline ?? NO_DEADLINE);
+}
+
+/** Closes the position of `accountId` in `marketId` with no price limit. */
+export function closePosition(
+  perps: PerpMarket,
+  signer: Signer,
+  accountId: bigint,
+  marketId: bigint,
+): Promise<ContractTransactionResponse> {
+  return perps.connect(signer).closePosition(accountId, marketId, 0n, NO_DEADLINE);
+}
+
+/**
+ * Posts each mock feed's current answer again, so prices stay fresh (heartbeat 1 hour) after the
+ * test moves time forward.
+ */
+export async function refreshFeeds(sys: Pick<System, "feeds" | "volFeeds">): Promise<void> {
+  for (const feed of [...Object.values(sys.feeds), ...Object.values(sys.volFeeds)]) {
+    await (await feed.updateAnswer(await feed.latestAnswer())).wait();
+  }
+}
+
+/**
+ * Moves the chain to exactly `timestamp` for the next transaction, with fresh feeds: for a jump of a
+ * minute or more, refreshes them half a minute before; then pins the next block's timestamp.
+ */
+export async function advanceTo(sys: Pick<System, "feeds" | "volFeeds">, timestamp: bigint): Promise<void> {
+  if (timestamp - BigInt(await time.latest()) >= 60n) {
+    await time.increaseTo(timestamp - 30n);
+    await refreshFeeds(sys);
+  }
+  await time.setNextBlockTimestamp(timestamp);
+}
