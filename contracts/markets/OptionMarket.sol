@@ -51,7 +51,10 @@ import {SignedWadMath} from "../libraries/SignedWadMath.sol";
 /// pool's equity as PerpMarket's delta limit). An expired series keeps its last term until it is
 /// settled (`settleSeries` removes it), so keepers should settle promptly.
 ///
-/// Why reducing trades skip the pause, the caps and the margin check: see PerpMarket. An expired series
+/// Why reducing trades skip the pause, the caps and the initial-margin check: see PerpMarket. As there, a
+/// reduction in an account holding other positions must not raise the maintenance requirement unless
+/// the account meets its initial requirement afterwards (`engine.requireRiskReduced`): closing the short
+/// call of a covered call or the long leg of a spread may unwind a hedge. An expired series
 /// cannot be traded at all (no model price exists for it): positions run to cash settlement, and
 /// liquidations move them with `transferPosition`, which works at any time. (`bidAndClose` closes a slice
 /// by trading it, so it cannot close an expired series: liquidators bid, or settle the series first.)
@@ -260,6 +263,13 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         accounts.requireAuthorized(accountId, msg.sender);
         Series storage s = _tradable(seriesId);
         bytes32 underlying = s.underlying;
+        // A reduction in an account holding other positions may unwind a hedge (a covered call's
+        // perp, a spread's long leg): remember the maintenance requirement so the engine can tell.
+        uint256 maintenanceBefore = type(uint256).max;
+        int256 oldSize = _positions[seriesId][accountId];
+        if (!_increasesRisk(oldSize, oldSize + sizeDelta) && engine.marketCount(accountId) > 1) {
+            maintenanceBefore = engine.health(accountId).maintenanceRequirement;
+        }
         Trade memory t = _price(seriesId, s, accountId, sizeDelta, limitPrice);
 
         // Effects.
@@ -285,6 +295,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
             t.feeQuote * quoteUnit
         );
         if (t.increasesRisk) engine.requireInitialMargin(accountId);
+        else if (maintenanceBefore != type(uint256).max)
+            engine.requireRiskReduced(accountId, maintenanceBefore);
     }
 
     /// @dev Prices the trade (premium, fee, limit), computes the new position and open interest, applies
@@ -315,10 +327,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
 
         t.oldSize = _positions[seriesId][accountId];
         t.newSize = t.oldSize + sizeDelta;
-        // Risk grows when |size| grows or the sign flips.
-        t.increasesRisk =
-            t.newSize != 0 &&
-            ((t.oldSize >= 0) != (t.newSize >= 0) || SignedMath.abs(t.newSize) > SignedMath.abs(t.oldSize));
+        t.increasesRisk = _increasesRisk(t.oldSize, t.newSize);
         t.oldLong = s.longOpenInterest;
         t.oldShort = s.shortOpenInterest;
         t.newLong = t.oldLong - _positive(t.oldSize) + _positive(t.newSize);
@@ -679,6 +688,13 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
     function _settled(uint256 seriesId) internal view returns (Series storage s) {
         s = _existing(seriesId);
         if (!s.settled) revert SeriesNotSettled(seriesId);
+    }
+
+    /// @dev Risk grows when |size| grows or the sign flips.
+    function _increasesRisk(int256 oldSize, int256 newSize) internal pure returns (bool) {
+        return
+            newSize != 0 &&
+            ((oldSize >= 0) != (newSize >= 0) || SignedMath.abs(newSize) > SignedMath.abs(oldSize));
     }
 
     function _positive(int256 x) internal pure returns (uint256) {

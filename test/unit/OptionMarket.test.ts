@@ -9,13 +9,13 @@ import {
   DAY,
   DEFAULT_SERIES_PARAMS,
   HOUR,
-  advanceTo,
   deployOptionsSystem,
   fromNow,
   listSeries,
   seriesParams,
   tradeOption,
 } from "../shared/options";
+import { advanceTo } from "../shared/perps";
 
 const ETH = assetId("ETH");
 const USDC = 10n ** 6n;
@@ -243,7 +243,7 @@ describe("OptionMarket", function () {
 
   describe("trading", function () {
     it("charges a buyer the model price plus its error margin and k·vega, rounded up, plus the fee", async function () {
-      const { options, vault, usdc, insuranceFund, bs, expiry, call, alice, aliceAccount, poolAccountId } =
+      const { options, engine, vault, usdc, bs, expiry, call, alice, aliceAccount, poolAccountId } =
         await loadFixture(fixture);
       const size = wad("2");
       const tte = await pinNextBlock(expiry);
@@ -257,7 +257,7 @@ describe("OptionMarket", function () {
         .withArgs(aliceAccount, call, size, premium, size, premiumQuote * QUOTE_UNIT, feeQuote * QUOTE_UNIT);
       expect(await vault.balanceOf(aliceAccount, usdc)).to.equal(100_000n * USDC - premiumQuote - feeQuote);
       expect((await vault.balanceOf(poolAccountId, usdc)) - poolBefore).to.equal(premiumQuote + 1_440_000n);
-      expect(await usdc.balanceOf(insuranceFund)).to.equal(360_000n);
+      expect(await vault.balanceOf(await engine.insuranceAccountId(), usdc)).to.equal(360_000n);
       expect(await options.positionSize(aliceAccount, call)).to.equal(size);
     });
 
@@ -401,6 +401,25 @@ describe("OptionMarket", function () {
       );
       await tradeOption(options, alice, aliceAccount, call, -wad("2"));
       expect(await options.positionSize(aliceAccount, call)).to.equal(0n);
+    });
+
+    it("reverts with the engine's RiskIncreased when closing the long leg of a spread leaves a naked short it cannot carry", async function () {
+      const sys = await loadFixture(fixture);
+      const { options, engine, usdc, carol, call } = sys;
+      const call3300 = await listSeries(options, "ETH", "3300", sys.expiry, true);
+      const carolAccount = await openAccount(sys, carol, MarginMode.CROSS, [[usdc, 300n * USDC]]);
+      // A bull call spread: long the 3,000 call, short the 3,300 call (IM ≈ 81 USD, net premium ≈ 75).
+      await tradeOption(options, carol, carolAccount, call, WAD);
+      await tradeOption(options, carol, carolAccount, call3300, -WAD);
+      const before = (await engine.health(carolAccount)).maintenanceRequirement;
+      // Selling the long call is a reduction, but it leaves a naked short call (floor alone 150 USD).
+      await expect(tradeOption(options, carol, carolAccount, call, -WAD))
+        .to.be.revertedWithCustomError(engine, "RiskIncreased")
+        .withArgs(carolAccount, before, anyValue);
+      // Buying back the short leg first really reduces risk, then the long leg can go.
+      await tradeOption(options, carol, carolAccount, call3300, WAD);
+      await tradeOption(options, carol, carolAccount, call, -WAD);
+      expect(await engine.accountMarkets(carolAccount)).to.deep.equal([]);
     });
 
     it("reverts with InsufficientMargin when the account cannot carry a new short", async function () {
