@@ -3,7 +3,8 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { assetId, setFeedPrice } from "../shared/oracles";
-import { DAY, advanceTo, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import { advanceTo } from "../shared/perps";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;

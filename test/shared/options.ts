@@ -99,25 +99,3 @@ export function tradeOption(
     .connect(signer)
     .trade(accountId, seriesId, sizeDelta, limitPrice, opts.deadline ?? NO_DEADLINE);
 }
-
-/**
- * Posts each mock feed's current answer again, so prices stay fresh (heartbeat 1 hour) after a test
- * moves time forward. Each call adds a round to every feed.
- */
-export async function refreshFeeds(sys: Pick<System, "feeds" | "volFeeds">): Promise<void> {
-  for (const feed of [...Object.values(sys.feeds), ...Object.values(sys.volFeeds)]) {
-    await (await feed.updateAnswer(await feed.latestAnswer())).wait();
-  }
-}
-
-/**
- * Moves the chain to `timestamp` − 30 s with fresh feeds (posted at that time), then pins the next
- * block's timestamp to exactly `timestamp`.
- */
-export async function advanceTo(sys: Pick<System, "feeds" | "volFeeds">, timestamp: bigint): Promise<void> {
-  if (timestamp - BigInt(await time.latest()) >= 60n) {
-    await time.increaseTo(timestamp - 30n);
-    await refreshFeeds(sys);
-  }
-  await time.setNextBlockTimestamp(timestamp);
-}
