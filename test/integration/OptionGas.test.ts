@@ -6,14 +6,15 @@ import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../s
 
 const USDC = 10n ** 6n;
 /**
- * The issue asked for ≤ 350,000 gas to open a fifth series; that is NOT met. Most of an open is spent
- * outside the market (see the attribution the first test prints): the engine's margin check (~210k for
- * five series: its own PortfolioMath for IM and MM, the vault's collateral valuation and one exposure
- * call per series), engine bookkeeping, the fee's insurance payout and cold oracle reads. These
- * ceilings are the measured values plus a little headroom, kept as regression bounds.
+ * The issue asked for ≤ 350,000 gas to open a fifth series; that is NOT met (≈ 413k measured). Most of
+ * an open is spent outside the market (the first test prints the attribution): the engine's initial-
+ * margin check over five series (≈ 165k: PortfolioMath for IM and MM, the vault's collateral valuation,
+ * one exposure call per series), the engine's position bookkeeping (≈ 49k), premium and fee transfers
+ * and cold oracle reads (≈ 42k); the market itself takes ≈ 72k plus the 21k base. These ceilings are the
+ * measured values plus a little headroom, kept as regression bounds.
  */
-const OPEN_BUDGET = 480_000n;
-const OPEN_NEW_SERIES_BUDGET = 550_000n;
+const OPEN_BUDGET = 430_000n;
+const OPEN_NEW_SERIES_BUDGET = 510_000n;
 const HEALTH_BUDGET = 1_500_000n;
 
 /** 17 ETH series (strikes 2,200 … 3,800 step 100, calls and puts alternating, 30 and 60 days). */
