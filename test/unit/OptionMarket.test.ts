@@ -572,6 +572,35 @@ describe("OptionMarket", function () {
     });
   });
 
+  describe("liquidation", function () {
+    it("moves floor(|size|·fraction) to the bidder, netting an opposite position and its open interest", async function () {
+      const sys = await loadFixture(fixture);
+      const { options, engine, auction, feeds, usdc, bob, carol, keeper, call, poolAccountId } = sys;
+      const bobAccount = await openAccount(sys, bob, MarginMode.CROSS, [[usdc, 600n * USDC]]);
+      const carolAccount = await openAccount(sys, carol, MarginMode.CROSS, [[usdc, 50_000n * USDC]]);
+      await tradeOption(options, bob, bobAccount, call, -WAD);
+      await tradeOption(options, carol, carolAccount, call, WAD);
+      await setFeedPrice(feeds.ETH, "3600"); // Bob's short call is now ~650 deep
+      await auction.connect(keeper).startAuction(bobAccount);
+      const receipt = (await (
+        await auction.connect(carol).bid(bobAccount, carolAccount, WAD, ethers.MaxUint256)
+      ).wait())!;
+      const bid = receipt.logs
+        .map((log) => auction.interface.parseLog(log))
+        .find((parsed) => parsed?.name === "AuctionBid")!;
+      const filled = bid.args.fraction as bigint;
+      const moved = (WAD * filled) / WAD; // floor(|size| · fraction) with |size| = 1 contract
+      expect(filled).to.be.greaterThan(0n);
+      expect(await options.positionSize(bobAccount, call)).to.equal(-WAD + moved);
+      expect(await options.positionSize(carolAccount, call)).to.equal(WAD - moved);
+      // Carol's long absorbed the slice: both sides of open interest shrink, the pool stays flat.
+      const info = await options.series(call);
+      expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([WAD - moved, WAD - moved]);
+      expect(await options.positionSize(poolAccountId, call)).to.equal(0n);
+      if (moved === WAD) expect(await engine.accountMarkets(carolAccount)).to.deep.equal([]);
+    });
+  });
+
   describe("quoteTrade", function () {
     it("quotes the premium per contract and the fee the trade would pay", async function () {
       const { options, bs, expiry, call } = await loadFixture(fixture);
