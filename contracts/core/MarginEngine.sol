@@ -236,8 +236,22 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IMarginEngine
-    function marketCount(uint256 accountId) external view returns (uint256) {
-        return _accountMarkets[accountId].length;
+    function hasOtherOnUnderlying(
+        uint256 accountId,
+        address market,
+        uint256 marketId
+    ) external view returns (bool) {
+        MarketKey[] memory held = _accountMarkets[accountId];
+        uint256 n = held.length;
+        uint256 self = n;
+        for (uint256 i; i < n; ++i) {
+            if (held[i].market == market && held[i].marketId == marketId) self = i;
+        }
+        if (self == n) return false;
+        for (uint256 i; i < n; ++i) {
+            if (i != self && held[i].underlyingIndex == held[self].underlyingIndex) return true;
+        }
+        return false;
     }
 
     /// @inheritdoc IMarginEngine

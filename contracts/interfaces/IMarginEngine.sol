@@ -102,8 +102,13 @@ interface IMarginEngine {
     /// for a hedge could close one leg and be left naked with the hedge's margin.
     function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view;
 
-    /// @notice How many markets `accountId` holds.
-    function marketCount(uint256 accountId) external view returns (uint256);
+    /// @notice Whether `accountId` holds, besides `marketId` of `market`, another position on the same
+    /// underlying: only then can reducing that position raise the requirement (a hedge unwinding).
+    function hasOtherOnUnderlying(
+        uint256 accountId,
+        address market,
+        uint256 marketId
+    ) external view returns (bool);
 
     /// @notice One market held by an account.
     struct MarketKey {

@@ -288,10 +288,14 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         accounts.requireAuthorized(accountId, msg.sender);
         Market storage m = _market(marketId);
         Position storage pos = _positions[marketId][accountId];
-        // A reduction in an account holding other positions may unwind a hedge: remember the
-        // maintenance requirement so the engine can tell afterwards.
+        // A reduction in an account holding other positions on the same underlying may unwind a hedge:
+        // remember the maintenance requirement so the engine can tell afterwards. (Requirements add up
+        // across underlyings, and a lone position's requirement shrinks with its size.)
         uint256 maintenanceBefore = type(uint256).max;
-        if (!PerpMath.increasesRisk(pos.size, sizeDelta) && engine.marketCount(accountId) > 1) {
+        if (
+            !PerpMath.increasesRisk(pos.size, sizeDelta) &&
+            engine.hasOtherOnUnderlying(accountId, address(this), marketId)
+        ) {
             maintenanceBefore = engine.health(accountId).maintenanceRequirement;
         }
         Trade memory t = _price(marketId, m, pos, sizeDelta, limitPrice);

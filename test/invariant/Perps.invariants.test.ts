@@ -55,6 +55,9 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
   fc.record({ kind: fc.constant("time" as const), seconds: fc.integer({ min: 60, max: 3 * 86_400 }) }),
 );
 
+/** Successful actions across the campaign, so a run where everything reverted cannot pass silently. */
+const succeeded = { trades: 0, withdrawals: 0 };
+
 interface World {
   sys: System;
   traders: { signer: System["alice"]; accountId: bigint }[];
@@ -110,6 +113,7 @@ async function apply(w: World, action: Action): Promise<void> {
         sys.vault.connect(t.signer).withdraw(t.accountId, token, amount, t.signer.address),
       );
       if (ok) {
+        succeeded.withdrawals++;
         if (action.token === "usdc") w.netQuote.set(t.accountId, w.netQuote.get(t.accountId)! - amount);
         await expectInitialMarginMet(sys, t.accountId);
       }
@@ -124,6 +128,7 @@ async function apply(w: World, action: Action): Promise<void> {
       const after = before + delta;
       const increasesRisk =
         abs(after) > abs(before) || (before !== 0n && after !== 0n && before > 0n !== after > 0n);
+      if (ok) succeeded.trades++;
       if (ok && increasesRisk) await expectInitialMarginMet(sys, t.accountId);
       return;
     }
@@ -202,5 +207,7 @@ describe("Invariants: perps, collateral and funding", function () {
       }),
       { numRuns: RUNS, seed: Number(process.env.INVARIANT_SEED ?? 20261121), verbose: 1 },
     );
+    expect(succeeded.trades, "successful trades").to.be.gt(0);
+    expect(succeeded.withdrawals, "successful withdrawals").to.be.gt(0);
   });
 });
