@@ -189,9 +189,10 @@ interface IOptionMarket is IMarket {
     /// through the engine. Risk-increasing trades (|new size| > |old size|, or a sign flip) revert while
     /// the engine is paused, must respect the open-interest caps and the pool vega limit where they
     /// increase them, and must leave the account at or above its initial requirement; reductions skip
-    /// all of these, except that in an account holding other positions a reduction may not raise the
-    /// maintenance requirement unless the account meets its initial requirement afterwards (the engine's
-    /// `requireRiskReduced`: unwinding one leg of a hedge). No trading at or after expiry.
+    /// all of these, except that in an account holding other positions on the same underlying a reduction
+    /// may not raise the maintenance requirement unless the account meets its initial requirement
+    /// afterwards (the engine's `requireRiskReduced`: unwinding one leg of a hedge). No trading at or
+    /// after expiry.
     /// @param limitPrice Worst acceptable premium per contract (USD WAD): the maximum for a buy, the
     /// minimum for a sell.
     /// @param deadline Last timestamp at which the trade may execute.

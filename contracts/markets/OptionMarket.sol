@@ -52,7 +52,7 @@ import {SignedWadMath} from "../libraries/SignedWadMath.sol";
 /// settled (`settleSeries` removes it), so keepers should settle promptly.
 ///
 /// Why reducing trades skip the pause, the caps and the initial-margin check: see PerpMarket. As there, a
-/// reduction in an account holding other positions must not raise the maintenance requirement unless
+/// reduction in an account holding other positions on the same underlying must not raise the maintenance requirement unless
 /// the account meets its initial requirement afterwards (`engine.requireRiskReduced`): closing the short
 /// call of a covered call or the long leg of a spread may unwind a hedge. An expired series
 /// cannot be traded at all (no model price exists for it): positions run to cash settlement, and
@@ -263,11 +263,15 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         accounts.requireAuthorized(accountId, msg.sender);
         Series storage s = _tradable(seriesId);
         bytes32 underlying = s.underlying;
-        // A reduction in an account holding other positions may unwind a hedge (a covered call's
-        // perp, a spread's long leg): remember the maintenance requirement so the engine can tell.
+        // A reduction in an account holding other positions on the same underlying may unwind a hedge
+        // (a spread's long leg, a conversion's call): remember the maintenance requirement so the engine
+        // can tell. (Requirements add up across underlyings, and a lone position's shrinks with its size.)
         uint256 maintenanceBefore = type(uint256).max;
         int256 oldSize = _positions[seriesId][accountId];
-        if (!_increasesRisk(oldSize, oldSize + sizeDelta) && engine.marketCount(accountId) > 1) {
+        if (
+            !_increasesRisk(oldSize, oldSize + sizeDelta) &&
+            engine.hasOtherOnUnderlying(accountId, address(this), seriesId)
+        ) {
             maintenanceBefore = engine.health(accountId).maintenanceRequirement;
         }
         Trade memory t = _price(seriesId, s, accountId, sizeDelta, limitPrice);
