@@ -51,13 +51,14 @@ import {SignedWadMath} from "../libraries/SignedWadMath.sol";
 /// pool's equity as PerpMarket's delta limit). An expired series keeps its last term until it is
 /// settled (`settleSeries` removes it), so keepers should settle promptly.
 ///
-/// Why reducing trades skip the pause, the caps and the initial-margin check: see PerpMarket. As there, a
-/// reduction in an account holding other positions on the same underlying must not raise the maintenance requirement unless
-/// the account meets its initial requirement afterwards (`engine.requireRiskReduced`): closing the short
-/// call of a covered call or the long leg of a spread may unwind a hedge. An expired series
-/// cannot be traded at all (no model price exists for it): positions run to cash settlement, and
-/// liquidations move them with `transferPosition`, which works at any time. (`bidAndClose` closes a slice
-/// by trading it, so it cannot close an expired series: liquidators bid, or settle the series first.)
+/// Why reducing trades skip the pause, the caps and the initial-margin check: see PerpMarket. As there,
+/// a reduction in an account holding other positions on the same underlying must not raise the
+/// maintenance requirement unless the account meets its initial requirement afterwards
+/// (`engine.requireRiskReduced`): closing the long call of a conversion or the long leg of a spread
+/// unwinds a hedge. An expired series cannot be traded at all (no model price exists for it): positions
+/// run to cash settlement, and liquidations move them with `transferPosition`, which works at any time.
+/// (`bidAndClose` closes a slice by trading it, so it cannot close an expired series: liquidators bid,
+/// or settle the series first.)
 contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient {
     using SignedWadMath for int256;
 
