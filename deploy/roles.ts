@@ -16,6 +16,7 @@ export type ContractName =
   | "CollateralVault"
   | "MarginEngine"
   | "PerpMarket"
+  | "OptionMarket"
   | "InsuranceFund"
   | "LiquidationAuction";
 
@@ -44,6 +45,12 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   PerpMarket: {
     listMarket: Role.LISTING,
     setMarketParams: Role.RISK_MANAGER,
+  },
+  OptionMarket: {
+    listSeries: Role.LISTING,
+    setSeriesParams: Role.RISK_MANAGER,
+    setSkew: Role.RISK_MANAGER,
+    setPoolVegaRatio: Role.RISK_MANAGER,
   },
   InsuranceFund: {
     withdraw: Role.TREASURY,

@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {IMarket} from "./IMarket.sol";
+
+/// @title IOptionMarket
+/// @notice European, cash-settled calls and puts on listed series (underlying, strike, expiry, type),
+/// many series per contract, keyed by `seriesId` (the IMarket `marketId`, sequential from 1). Every
+/// trade fills against the LiquidityPool's margin account (`engine.poolAccountId()`) at the
+/// Black-Scholes price (volatility feed + the series' skew) plus or minus a spread proportional to
+/// vega. The premium is paid up front, so a position is just a signed number of contracts; all
+/// contracts of a series are identical and the pool holds −Σ trader positions of each series.
+/// After expiry anyone settles the series at the first oracle round at or after expiry, then each
+/// position at its intrinsic value.
+/// @dev Units: sizes are signed contracts on one unit of the underlying, WAD (long > 0); strike,
+/// prices and USD amounts are WAD; volatilities are annualised WAD fractions (0.6e18 = 60%); vega is
+/// USD per 1.0 (100 points) of volatility. The quote token moves in its own units,
+/// `1 quote unit = 10^(18 − quoteDecimals)` WAD, every conversion rounded against the trader.
+interface IOptionMarket is IMarket {
+    /// @notice Trading parameters of one series. Fractions are WAD.
+    /// @param spreadFactor k: buys fill at model price + k·vega, sells at model price − k·vega (floored
+    /// at 0), i.e. k is a volatility spread (0.01e18 = one vol point each side).
+    /// @param fee Fee on the traded notional |sizeDelta|·spot, charged on every trade.
+    /// @param insuranceFeeShare Share of every fee paid to the insurance fund; the rest goes to the pool
+    /// account (its LPs).
+    /// @param maxOpenInterest Cap on each side's open interest in the series (Σ long sizes, Σ |short
+    /// sizes|), contracts (WAD).
+    struct SeriesParams {
+        uint64 spreadFactor;
+        uint64 fee;
+        uint64 insuranceFeeShare;
+        uint128 maxOpenInterest;
+    }
+
+    /// @notice A series' terms and state.
+    /// @param underlying The engine/oracle underlying (asset id).
+    /// @param strike Strike (USD WAD).
+    /// @param expiry Expiry timestamp (seconds).
+    /// @param isCall True for a call, false for a put.
+    /// @param settled Whether the settlement price is recorded.
+    /// @param skew Volatility add-on of this series (signed WAD, 0.05e18 = +5 vol points).
+    /// @param settlementPrice The settlement price (USD WAD; 0 until settled).
+    /// @param longOpenInterest Σ long trader sizes.
+    /// @param shortOpenInterest Σ |short trader sizes|; the pool holds shortOpenInterest − longOpenInterest.
+    /// @param params The series' trading parameters.
+    struct SeriesInfo {
+        bytes32 underlying;
+        uint256 strike;
+        uint256 expiry;
+        bool isCall;
+        bool settled;
+        int256 skew;
+        uint256 settlementPrice;
+        uint256 longOpenInterest;
+        uint256 shortOpenInterest;
+        SeriesParams params;
+    }
+
+    /// @notice `seriesId` was never listed.
+    error UnknownSeries(uint256 seriesId);
+    /// @notice The underlying has no risk parameters in the engine, or no price or volatility feed in
+    /// the oracle.
+    error UnknownUnderlying(bytes32 underlying);
+    /// @notice The underlying has no pool vega limit yet (`setPoolVegaRatio` first).
+    error UnderlyingNotConfigured(bytes32 underlying);
+    /// @notice A series with these terms is already listed.
+    error SeriesAlreadyListed(uint256 seriesId);
+    /// @notice The expiry is less than one hour or more than two years away (the model's domain).
+    error InvalidExpiry(uint256 expiry);
+    /// @notice A series parameter is outside its hard bounds or moved more than its max step.
+    error SeriesParamOutOfBounds(bytes32 parameter);
+    /// @notice The skew is outside ±MAX_SKEW or moved more than MAX_SKEW_STEP.
+    error SkewOutOfBounds(int256 skew);
+    /// @notice The pool vega ratio is 0, above MAX_POOL_VEGA_RATIO, or more than doubled.
+    error PoolVegaRatioOutOfBounds(uint256 ratio);
+    /// @notice The trade's size delta is zero.
+    error ZeroSizeDelta();
+    /// @notice `block.timestamp` is past the trade's deadline.
+    error DeadlineExpired(uint256 deadline);
+    /// @notice The premium per contract is worse than the trader's limit: above it for a buy, below it
+    /// for a sell.
+    error PriceLimitExceeded(uint256 premium, uint256 limitPrice);
+    /// @notice The pool account is the counterparty of every trade; it cannot trade, be settled or
+    /// receive transferred positions itself (its position is derived from the traders').
+    error PoolAccountCannotTrade();
+    /// @notice The series is at or past its expiry: it can no longer be traded, only settled.
+    error SeriesExpired(uint256 seriesId, uint256 expiry);
+    /// @notice The series is already settled.
+    error SeriesAlreadySettled(uint256 seriesId);
+    /// @notice The series has not reached its expiry yet.
+    error SeriesNotExpired(uint256 seriesId, uint256 expiry);
+    /// @notice The series has no settlement price yet (`settleSeries` first).
+    error SeriesNotSettled(uint256 seriesId);
+    /// @notice `roundId` is not the primary feed's first round at or after expiry: its own round is
+    /// before expiry (too early), or the previous round of its phase is missing, incomplete or not
+    /// before expiry (too late, or unprovable).
+    error WrongRoundHint(uint80 roundId);
+    /// @notice The trade would take one side's open interest above the series' cap.
+    error OpenInterestCapExceeded(uint256 seriesId, bool isLong, uint256 openInterest, uint256 cap);
+    /// @notice The trade would take the pool's |net vega| on the underlying (USD per 1.0 of volatility)
+    /// above its limit (maxPoolVegaRatio · pool quote balance, USD WAD).
+    error PoolVegaLimitExceeded(bytes32 underlying, uint256 poolVega, uint256 limit);
+    /// @notice The engine's guardian paused new risk; only risk-reducing trades are accepted.
+    error RiskIncreasePaused();
+    /// @notice Only the margin engine may move positions between accounts.
+    error NotMarginEngine(address caller);
+    /// @notice The account holds no position in the series.
+    error NoPosition(uint256 accountId, uint256 seriesId);
+    /// @notice The engine has no pool account yet; deploy the market after `engine.initialize`.
+    error PoolAccountNotSet();
+    /// @notice The quote token has more than 18 decimals.
+    error InvalidQuoteDecimals(uint8 decimals);
+
+    /// @notice Emitted when a series is listed.
+    event SeriesListed(
+        uint256 indexed seriesId,
+        bytes32 indexed underlying,
+        uint256 strike,
+        uint256 expiry,
+        bool isCall,
+        SeriesParams params
+    );
+    /// @notice Emitted when a series' trading parameters change.
+    event SeriesParamsUpdated(uint256 indexed seriesId, SeriesParams params);
+    /// @notice Emitted when a series' skew changes.
+    event SkewUpdated(uint256 indexed seriesId, int256 skew);
+    /// @notice Emitted when an underlying's pool vega limit changes.
+    event PoolVegaRatioUpdated(bytes32 indexed underlying, uint256 ratio);
+    /// @notice Emitted on every trade.
+    /// @param sizeDelta Contracts traded (> 0 buy, < 0 sell).
+    /// @param premiumPerContract Premium per contract, spread included (USD WAD).
+    /// @param newSize The position after the trade.
+    /// @param premium Quote units paid (buy) or received (sell), in USD WAD.
+    /// @param fee The fee charged, USD WAD (exactly the quote units charged).
+    event OptionTraded(
+        uint256 indexed accountId,
+        uint256 indexed seriesId,
+        int256 sizeDelta,
+        uint256 premiumPerContract,
+        int256 newSize,
+        uint256 premium,
+        uint256 fee
+    );
+    /// @notice Emitted when the engine moves `size` contracts (signed, as held by the sender) of a series
+    /// from one account to another (liquidations).
+    event PositionTransferred(
+        uint256 indexed fromAccountId,
+        uint256 indexed toAccountId,
+        uint256 indexed seriesId,
+        int256 size
+    );
+    /// @notice Emitted when a series' settlement price is recorded.
+    /// @param roundId The primary feed's round used (the first at or after expiry).
+    /// @param settlementPrice Its answer (USD WAD).
+    /// @param updatedAt Its timestamp.
+    event SeriesSettled(uint256 indexed seriesId, uint80 roundId, uint256 settlementPrice, uint256 updatedAt);
+    /// @notice Emitted when a position is settled and removed.
+    /// @param size The position settled.
+    /// @param payout Quote paid to the account (> 0) or by it (< 0), in USD WAD.
+    event PositionSettled(uint256 indexed accountId, uint256 indexed seriesId, int256 size, int256 payout);
+
+    /// @notice Lists a series on `underlying` (an engine underlying with price and volatility feeds and a
+    /// pool vega limit). The expiry must be between one hour and two years away and the strike within
+    /// the model's domain at the current spot. Listing role.
+    /// @return seriesId The new series' id (sequential from 1).
+    function listSeries(
+        bytes32 underlying,
+        uint256 strike,
+        uint256 expiry,
+        bool isCall,
+        SeriesParams calldata params
+    ) external returns (uint256 seriesId);
+
+    /// @notice Updates a series' trading parameters within hard bounds and max steps. Risk-manager role.
+    function setSeriesParams(uint256 seriesId, SeriesParams calldata params) external;
+
+    /// @notice Sets a series' volatility add-on: |skew| ≤ MAX_SKEW, moved at most MAX_SKEW_STEP per
+    /// update. Risk-manager role.
+    function setSkew(uint256 seriesId, int256 skew) external;
+
+    /// @notice Sets `underlying`'s pool vega limit: |pool net vega| ≤ ratio · pool quote balance. The
+    /// first value only needs to be within bounds; later ones may fall freely and at most double.
+    /// Risk-manager role.
+    function setPoolVegaRatio(bytes32 underlying, uint256 ratio) external;
+
+    /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` contracts of `seriesId` for
+    /// `accountId` against the pool. The caller must be the account's owner or an approved operator.
+    /// @dev The premium moves between the account and the pool through the engine, the fee is charged
+    /// through the engine. Risk-increasing trades (|new size| > |old size|, or a sign flip) revert while
+    /// the engine is paused, must respect the open-interest caps and the pool vega limit where they
+    /// increase them, and must leave the account at or above its initial requirement; reductions skip
+    /// all of these, except that in an account holding other positions on the same underlying a reduction
+    /// may not raise the maintenance requirement unless the account meets its initial requirement
+    /// afterwards (the engine's `requireRiskReduced`: unwinding one leg of a hedge). No trading at or
+    /// after expiry.
+    /// @param limitPrice Worst acceptable premium per contract (USD WAD): the maximum for a buy, the
+    /// minimum for a sell.
+    /// @param deadline Last timestamp at which the trade may execute.
+    function trade(
+        uint256 accountId,
+        uint256 seriesId,
+        int256 sizeDelta,
+        uint256 limitPrice,
+        uint256 deadline
+    ) external;
+
+    /// @notice Records the settlement price of an expired series: the answer of the primary price feed's
+    /// first round at or after expiry. `roundIdHint` must be that round (its `updatedAt` ≥ expiry and the
+    /// previous round of the same phase has `updatedAt` < expiry). Anyone may call it.
+    function settleSeries(uint256 seriesId, uint80 roundIdHint) external;
+
+    /// @notice Settles `accountId`'s position in a settled series: pays size·intrinsic value between
+    /// the account and the pool (rounded against the account) and removes the position. Anyone.
+    function settleAccount(uint256 accountId, uint256 seriesId) external;
+
+    /// @notice `settleAccount` for many accounts; accounts without a position are skipped.
+    function settleAccounts(uint256[] calldata accountIds, uint256 seriesId) external;
+
+    /// @notice What trading `sizeDelta` now would cost per contract (spread included, USD WAD) and the
+    /// fee (USD WAD, exactly the quote units that would be charged). Ignores limits, caps and margin.
+    function quoteTrade(
+        uint256 seriesId,
+        int256 sizeDelta
+    ) external view returns (uint256 premiumPerContract, uint256 fee);
+
+    /// @notice A series' terms, state and parameters.
+    function series(uint256 seriesId) external view returns (SeriesInfo memory);
+
+    /// @notice Number of series listed (ids run from 1 to seriesCount).
+    function seriesCount() external view returns (uint256);
+
+    /// @notice The pool's net vega on `underlying` as tracked for its limit (USD per 1.0 of volatility):
+    /// Σ over series of pool size · vega per contract at the series' last trade.
+    function poolNetVega(bytes32 underlying) external view returns (int256);
+
+    /// @notice The pool vega limit ratio of `underlying` (0 = not configured).
+    function poolVegaRatio(bytes32 underlying) external view returns (uint256);
+}

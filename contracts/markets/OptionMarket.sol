@@ -1,0 +1,733 @@
+// SPDX-License-Identifier: BUSL-1.1
+pragma solidity ^0.8.28;
+
+import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
+import {IMarket} from "../interfaces/IMarket.sol";
+import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
+import {IAccounts} from "../interfaces/IAccounts.sol";
+import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
+import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
+import {BlackScholes} from "../libraries/BlackScholes.sol";
+import {SignedWadMath} from "../libraries/SignedWadMath.sol";
+
+/// @title OptionMarket
+/// @notice European, cash-settled options against the LiquidityPool's margin account. See IOptionMarket.
+///
+/// The pool's position. A trade exchanges contracts for a premium paid up front, so a position carries
+/// no entry price: its value is size · option value. All contracts of a series are identical, so the
+/// pool's position in a series is exactly −Σ trader sizes = shortOpenInterest − longOpenInterest and is
+/// valued like any other position. The pool holds a series in the engine while that is nonzero.
+///
+/// Valuation bounds. Every value the market uses is a pair (low, high) bracketing the option's true
+/// value per contract; longs are marked and sellers paid at `low`, shorts marked and buyers charged at
+/// `high`, so the model's error is always borne by the account (and the pool never pays for it):
+/// - before the last hour: Black-Scholes at (spot, strike, expiry − now, feed volatility + skew),
+///   ± 1e-17·(S + K) + 10 wei (the library's documented error margin);
+/// - in the last hour (BlackScholes' domain ends at one hour): low = intrinsic value, high = the price
+///   with one hour left. With zero rates an option's value only grows with time to expiry, so
+///   intrinsic ≤ value(τ) ≤ value(1 hour) for τ < 1 hour. Greeks are those at one hour (the largest
+///   gamma the model gives, which keeps the scenario grid conservative for short gamma). Longs are
+///   thus marked at intrinsic value during the last hour; they lose at most their small time value;
+/// - strike/spot outside BlackScholes' [1/100, 100]: low = intrinsic value, high = intrinsic +
+///   min(S, K) (an option's time value is below both), delta ±1 in the money and 0 out of it, no
+///   gamma or vega. Far from the money the exact value hardly matters, but the engine must never revert;
+/// - at or after expiry, not yet settled: low = high = intrinsic value at the current spot, delta ±1 in
+///   the money, no gamma, vega or option size (the payoff is linear now): an expired series never blocks
+///   a health check or a liquidation;
+/// - settled: intrinsic value at the settlement price, no Greeks, no notional.
+/// The traded premium adds a spread of k·vega per contract (k = `spreadFactor`, a volatility spread).
+///
+/// Pool vega limit. The pool's net vega on an underlying is tracked incrementally: each series keeps
+/// the pool's vega in it as of its last trade (pool size · vega per contract then), and the underlying
+/// keeps their sum. Revaluing every series of the underlying on each trade would cost a Black-Scholes
+/// evaluation per series; the tracked sum is a cheap proxy whose untouched terms drift with spot and
+/// time (vega shrinks as √τ, so the drift mostly overstates). A risk-increasing trade that increases
+/// |net vega| must keep it within maxPoolVegaRatio · pool quote balance (the same cheap proxy for the
+/// pool's equity as PerpMarket's delta limit). An expired series keeps its last term until it is
+/// settled (`settleSeries` removes it), so keepers should settle promptly.
+///
+/// Why reducing trades skip the pause, the caps and the initial-margin check: see PerpMarket. As there,
+/// a reduction in an account holding other positions on the same underlying must not raise the
+/// maintenance requirement unless the account meets its initial requirement afterwards
+/// (`engine.requireRiskReduced`): closing the long call of a conversion or the long leg of a spread
+/// unwinds a hedge. An expired series cannot be traded at all (no model price exists for it): positions
+/// run to cash settlement, and liquidations move them with `transferPosition`, which works at any time.
+/// (`bidAndClose` closes a slice by trading it, so it cannot close an expired series: liquidators bid,
+/// or settle the series first.)
+contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient {
+    using SignedWadMath for int256;
+
+    uint256 internal constant WAD = 1e18;
+
+    // Hard bounds of SeriesParams (WAD unless stated).
+    uint256 public constant MAX_SPREAD_FACTOR = 0.1e18; // 10 vol points each side
+    uint256 public constant MAX_FEE = 0.005e18; // of the underlying notional
+    uint256 public constant MAX_INSURANCE_FEE_SHARE = 0.5e18;
+    uint256 public constant MAX_OPEN_INTEREST = 1e30; // 10^12 contracts
+    /// @notice Largest |skew|: 50 vol points.
+    uint256 public constant MAX_SKEW = 0.5e18;
+    /// @notice Largest pool vega ratio: a 20-point volatility move costs at most the pool's balance.
+    uint256 public constant MAX_POOL_VEGA_RATIO = 5e18;
+
+    // Max steps per update after listing. Open-interest caps and the pool vega ratio may fall freely
+    // (that only reduces risk) and at most double per update.
+    uint256 public constant MAX_SPREAD_FACTOR_STEP = 0.01e18;
+    uint256 public constant MAX_FEE_STEP = 0.001e18;
+    uint256 public constant MAX_INSURANCE_FEE_SHARE_STEP = 0.1e18;
+    uint256 public constant MAX_SKEW_STEP = 0.05e18;
+
+    IMarginEngine public immutable engine;
+    IAccounts public immutable accounts;
+    IOracleRouter public immutable oracle;
+    ICollateralVault public immutable vault;
+    address public immutable quoteToken;
+    /// @notice The LiquidityPool's margin account, read from the engine at deployment.
+    uint256 public immutable poolAccountId;
+    /// @notice One quote unit in USD WAD: 10^(18 − quoteDecimals).
+    uint256 public immutable quoteUnit;
+    /// @dev WAD·quoteUnit: divides a 36-decimal USD amount into quote units.
+    uint256 internal immutable rawPerQuoteUnit;
+
+    /// @dev Six slots; `exposure` reads slot 1 (and slot 2 once settled).
+    struct Series {
+        bytes32 underlying;
+        uint128 strike;
+        uint40 expiry;
+        bool isCall;
+        bool settled;
+        int64 skew; // |skew| ≤ MAX_SKEW
+        uint256 settlementPrice;
+        uint128 longOpenInterest;
+        uint128 shortOpenInterest;
+        // The pool's vega in this series at its last trade (pool size · vega per contract), USD per 1.0.
+        int256 poolVega;
+        SeriesParams params;
+    }
+
+    struct Underlying {
+        int256 poolNetVega;
+        uint256 maxPoolVegaRatio;
+    }
+
+    /// @dev What the market knows of one contract's value: bounds and Greeks (see the contract NatSpec).
+    struct Valuation {
+        uint256 low;
+        uint256 high;
+        int256 delta;
+        uint256 gamma;
+        uint256 vega;
+    }
+
+    /// @dev Intermediate values of one trade (a memory struct keeps the stack shallow).
+    struct Trade {
+        uint256 spot;
+        uint256 premium; // per contract
+        uint256 premiumQuote;
+        uint256 feeQuote;
+        int256 oldSize;
+        int256 newSize;
+        uint256 oldLong;
+        uint256 oldShort;
+        uint256 newLong;
+        uint256 newShort;
+        bool increasesRisk;
+    }
+
+    /// @inheritdoc IOptionMarket
+    uint256 public seriesCount;
+    mapping(uint256 seriesId => Series) internal _series;
+    mapping(uint256 seriesId => mapping(uint256 accountId => int256)) internal _positions;
+    mapping(bytes32 underlying => Underlying) internal _underlyings;
+    mapping(bytes32 terms => uint256 seriesId) internal _seriesByTerms;
+
+    modifier onlyEngine() {
+        if (msg.sender != address(engine)) revert NotMarginEngine(msg.sender);
+        _;
+    }
+
+    /// @param authority The protocol's AccessManager.
+    /// @param engine_ The margin engine (already initialised with its pool account).
+    /// @param accounts_ The account registry (trade authorisation).
+    /// @param oracle_ The oracle router (prices, volatilities, settlement rounds).
+    /// @param quoteDecimals The quote token's decimals (≤ 18).
+    constructor(
+        address authority,
+        IMarginEngine engine_,
+        IAccounts accounts_,
+        IOracleRouter oracle_,
+        uint8 quoteDecimals
+    ) AccessManaged(authority) {
+        if (quoteDecimals > 18) revert InvalidQuoteDecimals(quoteDecimals);
+        uint256 pool = engine_.poolAccountId();
+        if (pool == 0) revert PoolAccountNotSet();
+        engine = engine_;
+        accounts = accounts_;
+        oracle = oracle_;
+        vault = engine_.vault();
+        quoteToken = address(vault.quoteToken());
+        poolAccountId = pool;
+        quoteUnit = 10 ** (18 - quoteDecimals);
+        rawPerQuoteUnit = WAD * 10 ** (18 - quoteDecimals);
+    }
+
+    // ---------------------------------------------------------------- governance
+
+    /// @inheritdoc IOptionMarket
+    function listSeries(
+        bytes32 underlying,
+        uint256 strike,
+        uint256 expiry,
+        bool isCall,
+        SeriesParams calldata params
+    ) external restricted returns (uint256 seriesId) {
+        // Reverts with the engine's UnknownUnderlying if the engine has no risk parameters for it.
+        engine.riskParams(underlying);
+        if (!oracle.hasPrice(underlying)) revert UnknownUnderlying(underlying);
+        if (_underlyings[underlying].maxPoolVegaRatio == 0) revert UnderlyingNotConfigured(underlying);
+        if (
+            expiry < block.timestamp + BlackScholes.MIN_TIME_TO_EXPIRY ||
+            expiry > block.timestamp + BlackScholes.MAX_TIME_TO_EXPIRY
+        ) revert InvalidExpiry(expiry);
+        _checkBounds(params);
+        // The strike must be priceable now (BlackScholes' own errors otherwise); this also proves the
+        // volatility feed exists.
+        BlackScholes.checkDomain(
+            oracle.getPrice(underlying),
+            strike,
+            expiry - block.timestamp,
+            _modelVolatility(oracle.getVolatility(underlying), 0)
+        );
+        bytes32 terms = keccak256(abi.encode(underlying, strike, expiry, isCall));
+        if (_seriesByTerms[terms] != 0) revert SeriesAlreadyListed(_seriesByTerms[terms]);
+
+        seriesId = ++seriesCount;
+        _seriesByTerms[terms] = seriesId;
+        Series storage s = _series[seriesId];
+        s.underlying = underlying;
+        s.strike = uint128(strike); // ≤ BlackScholes.MAX_PRICE = 1e36
+        s.expiry = uint40(expiry); // ≤ now + 2 years
+        s.isCall = isCall;
+        s.params = params;
+        emit SeriesListed(seriesId, underlying, strike, expiry, isCall, params);
+    }
+
+    /// @inheritdoc IOptionMarket
+    function setSeriesParams(uint256 seriesId, SeriesParams calldata params) external restricted {
+        Series storage s = _existing(seriesId);
+        _checkBounds(params);
+        _checkSteps(s.params, params);
+        s.params = params;
+        emit SeriesParamsUpdated(seriesId, params);
+    }
+
+    /// @inheritdoc IOptionMarket
+    function setSkew(uint256 seriesId, int256 skew) external restricted {
+        Series storage s = _existing(seriesId);
+        if (SignedMath.abs(skew) > MAX_SKEW || SignedMath.abs(skew - s.skew) > MAX_SKEW_STEP) {
+            revert SkewOutOfBounds(skew);
+        }
+        s.skew = int64(skew); // |skew| ≤ 0.5e18
+        emit SkewUpdated(seriesId, skew);
+    }
+
+    /// @inheritdoc IOptionMarket
+    function setPoolVegaRatio(bytes32 underlying, uint256 ratio) external restricted {
+        engine.riskParams(underlying);
+        Underlying storage u = _underlyings[underlying];
+        uint256 old = u.maxPoolVegaRatio;
+        if (ratio == 0 || ratio > MAX_POOL_VEGA_RATIO || (old != 0 && ratio > 2 * old)) {
+            revert PoolVegaRatioOutOfBounds(ratio);
+        }
+        u.maxPoolVegaRatio = ratio;
+        emit PoolVegaRatioUpdated(underlying, ratio);
+    }
+
+    // ---------------------------------------------------------------- trading
+
+    /// @inheritdoc IOptionMarket
+    function trade(
+        uint256 accountId,
+        uint256 seriesId,
+        int256 sizeDelta,
+        uint256 limitPrice,
+        uint256 deadline
+    ) external nonReentrant {
+        // Cheap checks first; the pool check precedes authorisation so it reads as what it is.
+        if (block.timestamp > deadline) revert DeadlineExpired(deadline);
+        if (sizeDelta == 0) revert ZeroSizeDelta();
+        if (accountId == poolAccountId) revert PoolAccountCannotTrade();
+        accounts.requireAuthorized(accountId, msg.sender);
+        Series storage s = _tradable(seriesId);
+        bytes32 underlying = s.underlying;
+        // A reduction in an account holding other positions on the same underlying may unwind a hedge
+        // (a spread's long leg, a conversion's call): remember the maintenance requirement so the engine
+        // can tell. (Requirements add up across underlyings, and a lone position's shrinks with its size.)
+        uint256 maintenanceBefore = type(uint256).max;
+        int256 oldSize = _positions[seriesId][accountId];
+        if (
+            !_increasesRisk(oldSize, oldSize + sizeDelta) &&
+            engine.hasOtherOnUnderlying(accountId, address(this), seriesId)
+        ) {
+            maintenanceBefore = engine.health(accountId).maintenanceRequirement;
+        }
+        Trade memory t = _price(seriesId, s, accountId, sizeDelta, limitPrice);
+
+        // Effects.
+        s.longOpenInterest = uint128(t.newLong); // ≤ maxOpenInterest, or ≤ its old value
+        s.shortOpenInterest = uint128(t.newShort);
+        _positions[seriesId][accountId] = t.newSize;
+
+        // Interactions: engine bookkeeping, premium, fee, margin.
+        _noteHoldings(accountId, seriesId, underlying, t);
+        if (sizeDelta > 0) engine.transferQuote(accountId, poolAccountId, t.premiumQuote);
+        else engine.transferQuote(poolAccountId, accountId, t.premiumQuote);
+        if (t.feeQuote != 0) {
+            uint256 toInsurance = Math.mulDiv(t.feeQuote, s.params.insuranceFeeShare, WAD);
+            engine.chargeFee(accountId, t.feeQuote - toInsurance, toInsurance);
+        }
+        emit OptionTraded(
+            accountId,
+            seriesId,
+            sizeDelta,
+            t.premium,
+            t.newSize,
+            t.premiumQuote * quoteUnit,
+            t.feeQuote * quoteUnit
+        );
+        if (t.increasesRisk) engine.requireInitialMargin(accountId);
+        else if (maintenanceBefore != type(uint256).max)
+            engine.requireRiskReduced(accountId, maintenanceBefore);
+    }
+
+    /// @dev Prices the trade (premium, fee, limit), computes the new position and open interest, applies
+    /// the checks on new risk and updates the pool's tracked vega. Writes only the vega state.
+    function _price(
+        uint256 seriesId,
+        Series storage s,
+        uint256 accountId,
+        int256 sizeDelta,
+        uint256 limitPrice
+    ) internal returns (Trade memory t) {
+        bytes32 underlying = s.underlying;
+        t.spot = oracle.getPrice(underlying);
+        Valuation memory v = _valuation(s, t.spot, oracle.getVolatility(underlying));
+        SeriesParams memory p = s.params;
+        uint256 absDelta = SignedMath.abs(sizeDelta);
+        (t.premium, t.feeQuote) = _premiumAndFee(v, p, t.spot, sizeDelta);
+        if (sizeDelta > 0 ? t.premium > limitPrice : t.premium < limitPrice) {
+            revert PriceLimitExceeded(t.premium, limitPrice);
+        }
+        // A buy pays, rounded up; a sell receives, rounded down.
+        t.premiumQuote = Math.mulDiv(
+            absDelta,
+            t.premium,
+            rawPerQuoteUnit,
+            sizeDelta > 0 ? Math.Rounding.Ceil : Math.Rounding.Floor
+        );
+
+        t.oldSize = _positions[seriesId][accountId];
+        t.newSize = t.oldSize + sizeDelta;
+        t.increasesRisk = _increasesRisk(t.oldSize, t.newSize);
+        t.oldLong = s.longOpenInterest;
+        t.oldShort = s.shortOpenInterest;
+        t.newLong = t.oldLong - _positive(t.oldSize) + _positive(t.newSize);
+        t.newShort = t.oldShort - _positive(-t.oldSize) + _positive(-t.newSize);
+        if (t.increasesRisk) {
+            if (engine.paused()) revert RiskIncreasePaused();
+            if (t.newLong > t.oldLong && t.newLong > p.maxOpenInterest) {
+                revert OpenInterestCapExceeded(seriesId, true, t.newLong, p.maxOpenInterest);
+            }
+            if (t.newShort > t.oldShort && t.newShort > p.maxOpenInterest) {
+                revert OpenInterestCapExceeded(seriesId, false, t.newShort, p.maxOpenInterest);
+            }
+        }
+        _updatePoolVega(s, t, v.vega);
+    }
+
+    /// @dev Premium per contract (spread included, bounds against the trader) and fee in quote units.
+    function _premiumAndFee(
+        Valuation memory v,
+        SeriesParams memory p,
+        uint256 spot,
+        int256 sizeDelta
+    ) internal view returns (uint256 premium, uint256 feeQuote) {
+        uint256 spread = Math.mulDiv(p.spreadFactor, v.vega, WAD, Math.Rounding.Ceil);
+        if (sizeDelta > 0) {
+            premium = v.high + spread;
+        } else {
+            premium = v.low > spread ? v.low - spread : 0;
+        }
+        uint256 notional = Math.mulDiv(SignedMath.abs(sizeDelta), spot, WAD, Math.Rounding.Ceil);
+        feeQuote = Math.mulDiv(notional, p.fee, rawPerQuoteUnit, Math.Rounding.Ceil);
+    }
+
+    /// @dev Refreshes the series' pool vega at the current vega per contract and, for risk-increasing
+    /// trades, enforces the pool vega limit on the part of the change the trade itself causes (a stale
+    /// term being refreshed is not the trader's doing).
+    function _updatePoolVega(Series storage s, Trade memory t, uint256 vegaPerContract) internal {
+        Underlying storage u = _underlyings[s.underlying];
+        int256 vega = int256(vegaPerContract); // ≤ S·0.4·√2 < 1e36
+        int256 oldPoolSize = int256(t.oldShort) - int256(t.oldLong);
+        int256 newPoolSize = int256(t.newShort) - int256(t.newLong);
+        int256 refreshed = u.poolNetVega - s.poolVega + oldPoolSize.mulWadDown(vega);
+        int256 seriesVega = newPoolSize.mulWadDown(vega);
+        int256 net = u.poolNetVega - s.poolVega + seriesVega;
+        if (t.increasesRisk && SignedMath.abs(net) > SignedMath.abs(refreshed)) {
+            uint256 poolVega = SignedMath.abs(net);
+            int256 balance = vault.balanceOf(poolAccountId, quoteToken);
+            uint256 limit = balance > 0
+                ? Math.mulDiv(uint256(balance) * quoteUnit, u.maxPoolVegaRatio, WAD)
+                : 0;
+            if (poolVega > limit) revert PoolVegaLimitExceeded(s.underlying, poolVega, limit);
+        }
+        s.poolVega = seriesVega;
+        u.poolNetVega = net;
+    }
+
+    /// @dev Tells the engine which series the trader and the pool hold (the pool: while its size, the
+    /// traders' net, is nonzero).
+    function _noteHoldings(uint256 accountId, uint256 seriesId, bytes32 underlying, Trade memory t) internal {
+        if (t.oldSize == 0) engine.notePositionOpened(accountId, seriesId, underlying);
+        else if (t.newSize == 0) engine.notePositionClosed(accountId, seriesId);
+        bool poolHeld = t.oldLong != t.oldShort;
+        bool poolHolds = t.newLong != t.newShort;
+        if (!poolHeld && poolHolds) engine.notePositionOpened(poolAccountId, seriesId, underlying);
+        else if (poolHeld && !poolHolds) engine.notePositionClosed(poolAccountId, seriesId);
+    }
+
+    // ---------------------------------------------------------------- settlement
+
+    /// @inheritdoc IOptionMarket
+    function settleSeries(uint256 seriesId, uint80 roundIdHint) external nonReentrant {
+        Series storage s = _existing(seriesId);
+        if (s.settled) revert SeriesAlreadySettled(seriesId);
+        uint256 expiry = s.expiry;
+        if (block.timestamp < expiry) revert SeriesNotExpired(seriesId, expiry);
+        bytes32 underlying = s.underlying;
+        // The router validates the round (complete, positive, within bounds).
+        (uint256 price, uint256 updatedAt) = oracle.getPriceAtRound(underlying, roundIdHint);
+        if (updatedAt < expiry) revert WrongRoundHint(roundIdHint); // too early
+        // The previous round of the same phase (the low 64 bits are the aggregator's round) must exist
+        // and be before expiry. The first round of a phase has no such round: it cannot be proven first.
+        if (uint64(roundIdHint) <= 1) revert WrongRoundHint(roundIdHint);
+        AggregatorV3Interface feed = AggregatorV3Interface(oracle.primaryFeed(underlying));
+        try feed.getRoundData(roundIdHint - 1) returns (
+            uint80,
+            int256,
+            uint256,
+            uint256 previousUpdatedAt,
+            uint80
+        ) {
+            // 0: missing round. ≥ expiry: the hint is too late.
+            if (previousUpdatedAt == 0 || previousUpdatedAt >= expiry) revert WrongRoundHint(roundIdHint);
+        } catch {
+            revert WrongRoundHint(roundIdHint); // missing round (some aggregators revert)
+        }
+        s.settled = true;
+        s.settlementPrice = price;
+        // The series' vega is gone: take it out of the pool's tracked net vega.
+        _underlyings[underlying].poolNetVega -= s.poolVega;
+        s.poolVega = 0;
+        emit SeriesSettled(seriesId, roundIdHint, price, updatedAt);
+    }
+
+    /// @inheritdoc IOptionMarket
+    function settleAccount(uint256 accountId, uint256 seriesId) external nonReentrant {
+        if (accountId == poolAccountId) revert PoolAccountCannotTrade();
+        Series storage s = _settled(seriesId);
+        if (!_settlePosition(s, accountId, seriesId)) revert NoPosition(accountId, seriesId);
+    }
+
+    /// @inheritdoc IOptionMarket
+    function settleAccounts(uint256[] calldata accountIds, uint256 seriesId) external nonReentrant {
+        Series storage s = _settled(seriesId);
+        for (uint256 i; i < accountIds.length; ++i) {
+            if (accountIds[i] != poolAccountId) _settlePosition(s, accountIds[i], seriesId);
+        }
+    }
+
+    /// @dev Pays out and removes `accountId`'s position; false if it has none.
+    function _settlePosition(Series storage s, uint256 accountId, uint256 seriesId) internal returns (bool) {
+        int256 size = _positions[seriesId][accountId];
+        if (size == 0) return false;
+        uint256 value = _intrinsic(s.isCall, s.strike, s.settlementPrice);
+        uint256 oldLong = s.longOpenInterest;
+        uint256 oldShort = s.shortOpenInterest;
+        uint256 newLong = oldLong - _positive(size);
+        uint256 newShort = oldShort - _positive(-size);
+
+        // Effects.
+        delete _positions[seriesId][accountId];
+        s.longOpenInterest = uint128(newLong);
+        s.shortOpenInterest = uint128(newShort);
+
+        // Interactions.
+        engine.notePositionClosed(accountId, seriesId);
+        if (oldLong != oldShort && newLong == newShort) engine.notePositionClosed(poolAccountId, seriesId);
+        int256 payout;
+        if (size > 0) {
+            uint256 amount = Math.mulDiv(uint256(size), value, rawPerQuoteUnit); // gain: down
+            engine.transferQuote(poolAccountId, accountId, amount);
+            payout = int256(amount * quoteUnit);
+        } else {
+            uint256 amount = Math.mulDiv(uint256(-size), value, rawPerQuoteUnit, Math.Rounding.Ceil); // debt: up
+            engine.transferQuote(accountId, poolAccountId, amount);
+            payout = -int256(amount * quoteUnit);
+        }
+        emit PositionSettled(accountId, seriesId, size, payout);
+        return true;
+    }
+
+    // ---------------------------------------------------------------- engine
+
+    /// @inheritdoc IMarket
+    function exposure(
+        uint256 accountId,
+        uint256 seriesId,
+        uint256 spotPrice,
+        uint256 volatility
+    ) external view returns (Exposure memory e) {
+        Series storage s = _series[seriesId];
+        int256 size = accountId == poolAccountId
+            ? int256(uint256(s.shortOpenInterest)) - int256(uint256(s.longOpenInterest))
+            : _positions[seriesId][accountId];
+        if (size == 0) return e;
+        Valuation memory v = _valuation(s, spotPrice, volatility);
+        e.delta = size.mulWadDown(v.delta);
+        e.gamma = size.mulWadDown(int256(v.gamma)); // gamma, vega < 1e36 within the model's domain
+        e.vega = size.mulWadDown(int256(v.vega));
+        // Against the account: a long is worth its lower bound (down), a short owes its upper bound (up).
+        e.value = size > 0
+            ? int256(Math.mulDiv(uint256(size), v.low, WAD))
+            : -int256(Math.mulDiv(uint256(-size), v.high, WAD, Math.Rounding.Ceil));
+        if (s.settled) return e; // a fixed amount owed: no risk, no notional
+        e.notional = Math.mulDiv(SignedMath.abs(size), spotPrice, WAD, Math.Rounding.Ceil);
+        // Once expired the payoff is linear in spot: no short-option floor.
+        if (block.timestamp < s.expiry) e.optionSize = size;
+    }
+
+    /// @inheritdoc IMarket
+    function positionSize(uint256 accountId, uint256 seriesId) external view returns (int256) {
+        if (accountId == poolAccountId) {
+            Series storage s = _series[seriesId];
+            return int256(uint256(s.shortOpenInterest)) - int256(uint256(s.longOpenInterest));
+        }
+        return _positions[seriesId][accountId];
+    }
+
+    /// @inheritdoc IMarket
+    /// @dev Moves floor(|size|·fraction) contracts with the position's sign. No premium, no fee; the
+    /// pool's position (the traders' net) is unchanged. Works on expired and settled series too.
+    function transferPosition(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 seriesId,
+        uint256 fraction
+    ) external onlyEngine nonReentrant {
+        if (fromAccountId == poolAccountId || toAccountId == poolAccountId) revert PoolAccountCannotTrade();
+        Series storage s = _existing(seriesId);
+        int256 fromSize = _positions[seriesId][fromAccountId];
+        uint256 movedAbs = Math.mulDiv(SignedMath.abs(fromSize), Math.min(fraction, WAD), WAD);
+        if (movedAbs == 0) return;
+        int256 moved = fromSize > 0 ? int256(movedAbs) : -int256(movedAbs);
+        int256 toSize = _positions[seriesId][toAccountId];
+        int256 newFrom = fromSize - moved;
+        int256 newTo = toSize + moved;
+
+        // Effects: open interest counts each side once, so it changes when the receiver was opposite.
+        s.longOpenInterest = uint128(
+            s.longOpenInterest -
+                _positive(fromSize) -
+                _positive(toSize) +
+                _positive(newFrom) +
+                _positive(newTo)
+        );
+        s.shortOpenInterest = uint128(
+            s.shortOpenInterest -
+                _positive(-fromSize) -
+                _positive(-toSize) +
+                _positive(-newFrom) +
+                _positive(-newTo)
+        );
+        _positions[seriesId][fromAccountId] = newFrom;
+        _positions[seriesId][toAccountId] = newTo;
+
+        // Interactions.
+        if (newFrom == 0) engine.notePositionClosed(fromAccountId, seriesId);
+        if (toSize == 0) engine.notePositionOpened(toAccountId, seriesId, s.underlying);
+        else if (newTo == 0) engine.notePositionClosed(toAccountId, seriesId);
+        emit PositionTransferred(fromAccountId, toAccountId, seriesId, moved);
+    }
+
+    // ---------------------------------------------------------------- views
+
+    /// @inheritdoc IOptionMarket
+    function quoteTrade(
+        uint256 seriesId,
+        int256 sizeDelta
+    ) external view returns (uint256 premiumPerContract, uint256 fee) {
+        if (sizeDelta == 0) revert ZeroSizeDelta();
+        Series storage s = _tradable(seriesId);
+        uint256 spot = oracle.getPrice(s.underlying);
+        Valuation memory v = _valuation(s, spot, oracle.getVolatility(s.underlying));
+        (premiumPerContract, fee) = _premiumAndFee(v, s.params, spot, sizeDelta);
+        fee *= quoteUnit;
+    }
+
+    /// @inheritdoc IOptionMarket
+    function series(uint256 seriesId) external view returns (SeriesInfo memory info) {
+        Series storage s = _existing(seriesId);
+        info.underlying = s.underlying;
+        info.strike = s.strike;
+        info.expiry = s.expiry;
+        info.isCall = s.isCall;
+        info.settled = s.settled;
+        info.skew = s.skew;
+        info.settlementPrice = s.settlementPrice;
+        info.longOpenInterest = s.longOpenInterest;
+        info.shortOpenInterest = s.shortOpenInterest;
+        info.params = s.params;
+    }
+
+    /// @inheritdoc IOptionMarket
+    function poolNetVega(bytes32 underlying) external view returns (int256) {
+        return _underlyings[underlying].poolNetVega;
+    }
+
+    /// @inheritdoc IOptionMarket
+    function poolVegaRatio(bytes32 underlying) external view returns (uint256) {
+        return _underlyings[underlying].maxPoolVegaRatio;
+    }
+
+    // ---------------------------------------------------------------- valuation
+
+    /// @dev Bounds and Greeks of one long contract (see the contract's NatSpec for each regime).
+    function _valuation(
+        Series storage s,
+        uint256 spot,
+        uint256 volatility
+    ) internal view returns (Valuation memory v) {
+        bool isCall = s.isCall;
+        uint256 strike = s.strike;
+        if (s.settled) {
+            v.low = v.high = _intrinsic(isCall, strike, s.settlementPrice);
+            return v;
+        }
+        uint256 intrinsic = _intrinsic(isCall, strike, spot);
+        uint256 expiry = s.expiry;
+        if (
+            block.timestamp >= expiry ||
+            spot > BlackScholes.MAX_PRICE ||
+            strike * BlackScholes.MAX_MONEYNESS < spot ||
+            strike > spot * BlackScholes.MAX_MONEYNESS
+        ) {
+            // Expired, or too far from the money for the model: intrinsic value and its delta; before
+            // expiry the time value is below min(S, K).
+            v.low = intrinsic;
+            v.high = block.timestamp >= expiry ? intrinsic : intrinsic + Math.min(spot, strike);
+            if (intrinsic != 0) v.delta = isCall ? int256(WAD) : -int256(WAD);
+            return v;
+        }
+        uint256 timeToExpiry = expiry - block.timestamp;
+        v = _modelValuation(spot, strike, timeToExpiry, _modelVolatility(volatility, s.skew), isCall);
+        // In the last hour the price with one hour left is the upper bound; intrinsic value the lower.
+        if (timeToExpiry < BlackScholes.MIN_TIME_TO_EXPIRY) v.low = intrinsic;
+    }
+
+    /// @dev Black-Scholes bounds and Greeks, with the time to expiry clamped to the model's one hour.
+    function _modelValuation(
+        uint256 spot,
+        uint256 strike,
+        uint256 timeToExpiry,
+        uint256 volatility,
+        bool isCall
+    ) internal pure returns (Valuation memory v) {
+        BlackScholes.Valuation memory bs = BlackScholes.valuation(
+            spot,
+            strike,
+            Math.max(timeToExpiry, BlackScholes.MIN_TIME_TO_EXPIRY),
+            volatility,
+            isCall
+        );
+        // The library's error margin (see BlackScholes' NatSpec): 1e-17·(S + K) + 10 wei.
+        uint256 margin = (spot + strike) / 1e17 + 10;
+        v.high = bs.price + margin;
+        v.low = bs.price > margin ? bs.price - margin : 0;
+        v.delta = bs.delta;
+        v.gamma = bs.gamma;
+        v.vega = bs.vega;
+    }
+
+    /// @dev Feed volatility plus skew, clamped into the model's domain [1%, 500%].
+    function _modelVolatility(uint256 volatility, int256 skew) internal pure returns (uint256) {
+        int256 vol = int256(volatility) + skew; // the router bounds volatility to ≤ 10e18
+        if (vol < int256(BlackScholes.MIN_VOLATILITY)) return BlackScholes.MIN_VOLATILITY;
+        if (vol > int256(BlackScholes.MAX_VOLATILITY)) return BlackScholes.MAX_VOLATILITY;
+        return uint256(vol);
+    }
+
+    function _intrinsic(bool isCall, uint256 strike, uint256 price) internal pure returns (uint256) {
+        if (isCall) return price > strike ? price - strike : 0;
+        return strike > price ? strike - price : 0;
+    }
+
+    // ---------------------------------------------------------------- internal
+
+    function _existing(uint256 seriesId) internal view returns (Series storage s) {
+        s = _series[seriesId];
+        if (s.underlying == bytes32(0)) revert UnknownSeries(seriesId);
+    }
+
+    /// @dev A listed series that is neither settled nor expired.
+    function _tradable(uint256 seriesId) internal view returns (Series storage s) {
+        s = _existing(seriesId);
+        if (s.settled) revert SeriesAlreadySettled(seriesId);
+        if (block.timestamp >= s.expiry) revert SeriesExpired(seriesId, s.expiry);
+    }
+
+    function _settled(uint256 seriesId) internal view returns (Series storage s) {
+        s = _existing(seriesId);
+        if (!s.settled) revert SeriesNotSettled(seriesId);
+    }
+
+    /// @dev Risk grows when |size| grows or the sign flips.
+    function _increasesRisk(int256 oldSize, int256 newSize) internal pure returns (bool) {
+        return
+            newSize != 0 &&
+            ((oldSize >= 0) != (newSize >= 0) || SignedMath.abs(newSize) > SignedMath.abs(oldSize));
+    }
+
+    function _positive(int256 x) internal pure returns (uint256) {
+        return x > 0 ? uint256(x) : 0;
+    }
+
+    function _checkBounds(SeriesParams calldata p) internal pure {
+        _require(p.spreadFactor <= MAX_SPREAD_FACTOR, "spreadFactor");
+        _require(p.fee <= MAX_FEE, "fee");
+        _require(p.insuranceFeeShare <= MAX_INSURANCE_FEE_SHARE, "insuranceFeeShare");
+        _require(p.maxOpenInterest != 0 && p.maxOpenInterest <= MAX_OPEN_INTEREST, "maxOpenInterest");
+    }
+
+    function _checkSteps(SeriesParams storage old, SeriesParams calldata p) internal view {
+        _require(_within(old.spreadFactor, p.spreadFactor, MAX_SPREAD_FACTOR_STEP), "spreadFactor");
+        _require(_within(old.fee, p.fee, MAX_FEE_STEP), "fee");
+        _require(
+            _within(old.insuranceFeeShare, p.insuranceFeeShare, MAX_INSURANCE_FEE_SHARE_STEP),
+            "insuranceFeeShare"
+        );
+        _require(p.maxOpenInterest <= 2 * uint256(old.maxOpenInterest), "maxOpenInterest");
+    }
+
+    function _within(uint256 a, uint256 b, uint256 step) private pure returns (bool) {
+        return a > b ? a - b <= step : b - a <= step;
+    }
+
+    function _require(bool ok, bytes32 parameter) private pure {
+        if (!ok) revert SeriesParamOutOfBounds(parameter);
+    }
+}

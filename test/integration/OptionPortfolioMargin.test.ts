@@ -1,0 +1,181 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import type { MarginEngine, OptionMarket, PortfolioMathHarness } from "../../typechain-types";
+import { MarginMode, openAccount, wad } from "../shared/system";
+import { assetId } from "../shared/oracles";
+import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+
+const USDC = 10n ** 6n;
+const ETH = assetId("ETH");
+const BTC = assetId("BTC");
+
+async function fixture() {
+  const sys = await deployOptionsSystem();
+  const math = await ethers.deployContract("PortfolioMathHarness");
+  const expiry = await fromNow(30n * DAY);
+  const ethCall3000 = await listSeries(sys.options, "ETH", "3000", expiry, true);
+  const ethCall3300 = await listSeries(sys.options, "ETH", "3300", expiry, true);
+  const ethPut2700 = await listSeries(sys.options, "ETH", "2700", expiry, false);
+  const ethPut3000 = await listSeries(sys.options, "ETH", "3000", expiry, false);
+  const btcCall = await listSeries(sys.options, "BTC", "60000", expiry, true);
+  const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
+  return { ...sys, math, ethCall3000, ethCall3300, ethPut2700, ethPut3000, btcCall, accountId };
+}
+
+/**
+ * The engine's requirement of `accountId`'s positions on `underlying`, recomputed from the markets'
+ * exposures with PortfolioMath: Σ Greeks, the engine's shocks for the group's gross notional, and the
+ * underlying's risk parameters.
+ */
+async function groupRequirement(
+  engine: MarginEngine,
+  options: OptionMarket,
+  math: PortfolioMathHarness,
+  accountId: bigint,
+  seriesIds: bigint[],
+  underlying: string,
+  spot: bigint,
+  volatility: bigint,
+): Promise<{ im: bigint; mm: bigint }> {
+  const g = { delta: 0n, gamma: 0n, vega: 0n, optionSize: 0n, notional: 0n };
+  for (const id of seriesIds) {
+    const e = await options.exposure(accountId, id, spot, volatility);
+    g.delta += e.delta;
+    g.gamma += e.gamma;
+    g.vega += e.vega;
+    g.optionSize += e.optionSize;
+    g.notional += e.notional;
+  }
+  const p = await engine.riskParams(underlying);
+  const [imShock, mmShock] = await engine.spotShocks(underlying, g.notional);
+  const im = await math.requirement(g, spot, {
+    spotShock: imShock,
+    volShock: p.imVolShock,
+    shortOptionFloor: p.shortOptionFloor,
+    contingency: p.contingency,
+  });
+  const mm = await math.requirement(g, spot, {
+    spotShock: mmShock,
+    volShock: p.mmVolShock,
+    shortOptionFloor: p.shortOptionFloor,
+    contingency: p.contingency,
+  });
+  return { im, mm };
+}
+
+describe("MarginEngine with options", function () {
+  it("margins an option book on the scenario grid of its aggregated Greeks", async function () {
+    const { engine, options, math, alice, accountId, ethCall3000, ethCall3300, ethPut2700 } =
+      await loadFixture(fixture);
+    await tradeOption(options, alice, accountId, ethCall3000, wad("4"));
+    await tradeOption(options, alice, accountId, ethCall3300, -wad("6"));
+    await tradeOption(options, alice, accountId, ethPut2700, -wad("3"));
+    const ids = [ethCall3000, ethCall3300, ethPut2700];
+    const expected = await groupRequirement(
+      engine,
+      options,
+      math,
+      accountId,
+      ids,
+      ETH,
+      wad("3000"),
+      wad("0.6"),
+    );
+    const h = await engine.health(accountId);
+    expect(h.initialRequirement).to.equal(expected.im);
+    expect(h.maintenanceRequirement).to.equal(expected.mm);
+    expect(h.initialRequirement).to.be.greaterThan(h.maintenanceRequirement);
+    // Net short 5 contracts: the floor alone is 5 · 3,000 · 5% = 750.
+    expect(h.maintenanceRequirement).to.be.greaterThan(wad("750"));
+  });
+
+  it("adds the requirements of different underlyings without netting them", async function () {
+    const { engine, options, math, alice, accountId, ethPut3000, btcCall } = await loadFixture(fixture);
+    await tradeOption(options, alice, accountId, ethPut3000, -wad("2"));
+    await tradeOption(options, alice, accountId, btcCall, -wad("0.1"));
+    const eth = await groupRequirement(
+      engine,
+      options,
+      math,
+      accountId,
+      [ethPut3000],
+      ETH,
+      wad("3000"),
+      wad("0.6"),
+    );
+    const btc = await groupRequirement(
+      engine,
+      options,
+      math,
+      accountId,
+      [btcCall],
+      BTC,
+      wad("60000"),
+      wad("0.5"),
+    );
+    const h = await engine.health(accountId);
+    expect(h.initialRequirement).to.equal(eth.im + btc.im);
+    expect(h.maintenanceRequirement).to.equal(eth.mm + btc.mm);
+  });
+
+  it("nets a bull call spread below the sum of its legs' standard requirements", async function () {
+    const { engine, options, vault, alice, accountId, ethCall3000, ethCall3300 } = await loadFixture(fixture);
+    await tradeOption(options, alice, accountId, ethCall3000, wad("10"));
+    await tradeOption(options, alice, accountId, ethCall3300, -wad("10"));
+    const h = await engine.health(accountId);
+    const [standardIm, standardMm] = await engine.standardRequirements(accountId);
+    expect(h.initialRequirement).to.be.lessThan(standardIm);
+    expect(h.maintenanceRequirement).to.be.lessThan(standardMm);
+    // Equity counts the long leg at its lower bound and the short at its upper bound.
+    const values = await Promise.all(
+      [ethCall3000, ethCall3300].map(
+        async (id) => (await options.exposure(accountId, id, wad("3000"), wad("0.6"))).value,
+      ),
+    );
+    const c = await vault.collateralValue(accountId);
+    expect(h.equityInitial).to.equal(c.initial + values[0] + values[1]);
+  });
+
+  it("keeps IM above MM for long, short and mixed option books", async function () {
+    const { engine, options, alice, accountId, ethCall3000, ethPut2700, ethPut3000 } =
+      await loadFixture(fixture);
+    const books: [bigint, bigint][] = [
+      [ethCall3000, wad("5")],
+      [ethPut2700, -wad("5")],
+      [ethPut3000, wad("2")],
+    ];
+    for (const [id, size] of books) {
+      await tradeOption(options, alice, accountId, id, size);
+      const h = await engine.health(accountId);
+      expect(h.initialRequirement).to.be.greaterThan(h.maintenanceRequirement);
+    }
+  });
+
+  it("charges the short-option floor on net short contracts only", async function () {
+    const { engine, options, math, alice, accountId, ethCall3000, ethPut3000 } = await loadFixture(fixture);
+    // Short 3 calls, long 3 puts: net option size 0, so no floor.
+    await tradeOption(options, alice, accountId, ethCall3000, -wad("3"));
+    await tradeOption(options, alice, accountId, ethPut3000, wad("3"));
+    const ids = [ethCall3000, ethPut3000];
+    const g = { delta: 0n, gamma: 0n, vega: 0n, optionSize: 0n, notional: 0n };
+    for (const id of ids) {
+      const e = await options.exposure(accountId, id, wad("3000"), wad("0.6"));
+      g.delta += e.delta;
+      g.gamma += e.gamma;
+      g.vega += e.vega;
+      g.optionSize += e.optionSize;
+      g.notional += e.notional;
+    }
+    // A synthetic short forward: −3·N(d1) + 3·(N(d1) − 1) = −3 exactly; gamma and vega cancel exactly.
+    expect([g.delta, g.gamma, g.vega, g.optionSize]).to.deep.equal([-wad("3"), 0n, 0n, 0n]);
+    const [imShock] = await engine.spotShocks(ETH, g.notional);
+    const withoutFloor = await math.requirement(g, wad("3000"), {
+      spotShock: imShock,
+      volShock: wad("0.25"),
+      shortOptionFloor: 0n,
+      contingency: wad("0.002"),
+    });
+    expect((await engine.health(accountId)).initialRequirement).to.equal(withoutFloor);
+  });
+});

@@ -1,0 +1,278 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { MarginMode, WAD, openAccount, wad } from "../shared/system";
+import { assetId, setFeedPrice } from "../shared/oracles";
+import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import { advanceTo } from "../shared/perps";
+
+const USDC = 10n ** 6n;
+const QUOTE_UNIT = 10n ** 12n;
+
+/**
+ * Alice is long 2 calls and 1 put, Bob short 2 calls and 1 put (strike 3,000, 7 days). Then the chain
+ * moves to expiry: every feed gets a round 30 s before expiry (round `before`), and the ETH feed a
+ * round exactly at expiry answering `settlementPrice` (round `first`) and one a minute later answering
+ * 3,500 (round `later`).
+ */
+async function expiredBook(settlementPrice: string) {
+  const sys = await deployOptionsSystem();
+  const expiry = await fromNow(7n * DAY);
+  const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+  const put = await listSeries(sys.options, "ETH", "3000", expiry, false);
+  const aliceAccount = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+  const bobAccount = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+  await tradeOption(sys.options, sys.alice, aliceAccount, call, wad("2"));
+  await tradeOption(sys.options, sys.alice, aliceAccount, put, WAD);
+  await tradeOption(sys.options, sys.bob, bobAccount, call, -wad("2"));
+  await tradeOption(sys.options, sys.bob, bobAccount, put, -WAD);
+
+  await advanceTo(sys, expiry);
+  const before = await sys.feeds.ETH.latestRound();
+  await setFeedPrice(sys.feeds.ETH, settlementPrice);
+  const first = before + 1n;
+  await time.increase(60);
+  await setFeedPrice(sys.feeds.ETH, "3500");
+  const later = first + 1n;
+  return { ...sys, expiry, call, put, aliceAccount, bobAccount, before, first, later };
+}
+
+const itmBook = () => expiredBook("3300");
+const otmBook = () => expiredBook("2700");
+const atStrikeBook = () => expiredBook("3000");
+
+describe("OptionMarket settlement", function () {
+  it("settles a series at the first round at or after expiry", async function () {
+    const { options, call, first, expiry } = await loadFixture(itmBook);
+    await expect(options.settleSeries(call, first))
+      .to.emit(options, "SeriesSettled")
+      .withArgs(call, first, wad("3300"), expiry);
+    const info = await options.series(call);
+    expect(info.settled).to.equal(true);
+    expect(info.settlementPrice).to.equal(wad("3300"));
+  });
+
+  it("reverts with WrongRoundHint for a round before expiry (too early)", async function () {
+    const { options, call, before } = await loadFixture(itmBook);
+    await expect(options.settleSeries(call, before))
+      .to.be.revertedWithCustomError(options, "WrongRoundHint")
+      .withArgs(before);
+  });
+
+  it("reverts with WrongRoundHint for a later round after expiry (too late)", async function () {
+    const { options, call, later } = await loadFixture(itmBook);
+    await expect(options.settleSeries(call, later))
+      .to.be.revertedWithCustomError(options, "WrongRoundHint")
+      .withArgs(later);
+  });
+
+  it("reverts with WrongRoundHint when the previous round is missing or the hint opens a phase", async function () {
+    const { options, feeds, call, expiry } = await loadFixture(itmBook);
+    const now = BigInt(await time.latest());
+    // Round 100 after expiry, round 99 never written (updatedAt 0).
+    await feeds.ETH.updateRoundData(100n, 3_300n * 10n ** 8n, now, now);
+    await expect(options.settleSeries(call, 100n))
+      .to.be.revertedWithCustomError(options, "WrongRoundHint")
+      .withArgs(100n);
+    // The first round of phase 2 ((2 << 64) | 1) has no previous round in its phase.
+    const phaseStart = (2n << 64n) | 1n;
+    await feeds.ETH.updateRoundData(phaseStart, 3_300n * 10n ** 8n, expiry, expiry);
+    await expect(options.settleSeries(call, phaseStart))
+      .to.be.revertedWithCustomError(options, "WrongRoundHint")
+      .withArgs(phaseStart);
+  });
+
+  it("reverts with SeriesNotExpired before expiry", async function () {
+    const { options } = await loadFixture(deployOptionsSystem);
+    const expiry = await fromNow(DAY);
+    const call = await listSeries(options, "ETH", "3000", expiry, true);
+    await expect(options.settleSeries(call, 1n))
+      .to.be.revertedWithCustomError(options, "SeriesNotExpired")
+      .withArgs(call, expiry);
+  });
+
+  it("reverts with SeriesAlreadySettled the second time", async function () {
+    const { options, call, first } = await loadFixture(itmBook);
+    await options.settleSeries(call, first);
+    await expect(options.settleSeries(call, first))
+      .to.be.revertedWithCustomError(options, "SeriesAlreadySettled")
+      .withArgs(call);
+  });
+
+  it("pays an in-the-money call's intrinsic value from the pool and charges the short", async function () {
+    const {
+      options,
+      vault,
+      usdc,
+      engine,
+      call,
+      put,
+      first,
+      alice,
+      bob,
+      aliceAccount,
+      bobAccount,
+      poolAccountId,
+    } = await loadFixture(itmBook);
+    await options.settleSeries(call, first);
+    const aliceBefore = await vault.balanceOf(aliceAccount, usdc);
+    const bobBefore = await vault.balanceOf(bobAccount, usdc);
+    const poolBefore = await vault.balanceOf(poolAccountId, usdc);
+    // 2 calls · (3,300 − 3,000) = 600 USD.
+    await expect(options.connect(bob).settleAccount(aliceAccount, call))
+      .to.emit(options, "PositionSettled")
+      .withArgs(aliceAccount, call, wad("2"), wad("600"));
+    await expect(options.connect(alice).settleAccount(bobAccount, call))
+      .to.emit(options, "PositionSettled")
+      .withArgs(bobAccount, call, -wad("2"), -wad("600"));
+    expect((await vault.balanceOf(aliceAccount, usdc)) - aliceBefore).to.equal(600n * USDC);
+    expect((await vault.balanceOf(bobAccount, usdc)) - bobBefore).to.equal(-600n * USDC);
+    expect(await vault.balanceOf(poolAccountId, usdc)).to.equal(poolBefore);
+    // Settled positions leave the accounts; the puts (not settled yet) stay.
+    const optionsAddress = await options.getAddress();
+    for (const accountId of [aliceAccount, bobAccount]) {
+      expect(await options.positionSize(accountId, call)).to.equal(0n);
+      expect((await engine.accountMarkets(accountId)).map((k) => [k.market, k.marketId])).to.deep.equal([
+        [optionsAddress, put],
+      ]);
+    }
+    const info = await options.series(call);
+    expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([0n, 0n]);
+  });
+
+  it("settles an out-of-the-money call for nothing and removes it", async function () {
+    const { options, vault, usdc, engine, call, first, aliceAccount, bobAccount } =
+      await loadFixture(otmBook);
+    await options.settleSeries(call, first); // 2,700 < 3,000
+    const aliceBefore = await vault.balanceOf(aliceAccount, usdc);
+    // Batches skip accounts without a position (999).
+    await options.settleAccounts([aliceAccount, bobAccount, 999n], call);
+    expect(await vault.balanceOf(aliceAccount, usdc)).to.equal(aliceBefore);
+    expect(await options.positionSize(aliceAccount, call)).to.equal(0n);
+    expect(await options.positionSize(bobAccount, call)).to.equal(0n);
+    expect((await engine.accountMarkets(aliceAccount)).length).to.equal(1); // the put
+  });
+
+  it("settles exactly at the strike for nothing on both sides", async function () {
+    const { options, vault, usdc, engine, call, put, first, aliceAccount, bobAccount, poolAccountId } =
+      await loadFixture(atStrikeBook);
+    await options.settleSeries(call, first);
+    await options.settleSeries(put, first);
+    const balances = async () =>
+      Promise.all([aliceAccount, bobAccount, poolAccountId].map((id) => vault.balanceOf(id, usdc)));
+    const before = await balances();
+    for (const series of [call, put]) await options.settleAccounts([aliceAccount, bobAccount], series);
+    expect(await balances()).to.deep.equal(before);
+    for (const id of [aliceAccount, bobAccount, poolAccountId]) {
+      expect(await engine.accountMarkets(id)).to.deep.equal([]);
+    }
+  });
+
+  it("values an unsettled pool position at intrinsic value and drops it once traders settle", async function () {
+    const { options, engine, put, first, aliceAccount, bobAccount, poolAccountId } =
+      await loadFixture(otmBook);
+    // Alice +1 put, Bob −1 put: the pool is flat in the put, so it never held it.
+    expect(await options.positionSize(poolAccountId, put)).to.equal(0n);
+    await options.settleSeries(put, first);
+    await expect(options.settleAccount(aliceAccount, put))
+      .to.emit(options, "PositionSettled")
+      .withArgs(aliceAccount, put, WAD, wad("300"));
+    // The pool now mirrors Bob's open short: −(−1) = +1 put, worth 3,000 − 2,700 = 300.
+    expect(await options.positionSize(poolAccountId, put)).to.equal(WAD);
+    const e = await options.exposure(poolAccountId, put, wad("3500"), wad("0.6"));
+    // A settled series: the fixed amount at the settlement price, no Greeks, no notional.
+    expect([e.value, e.delta, e.gamma, e.vega, e.notional, e.optionSize]).to.deep.equal([
+      wad("300"),
+      0n,
+      0n,
+      0n,
+      0n,
+      0n,
+    ]);
+    await options.settleAccount(bobAccount, put);
+    expect(await options.positionSize(poolAccountId, put)).to.equal(0n);
+    expect((await engine.accountMarkets(poolAccountId)).map((k) => k.marketId)).to.not.include(put);
+  });
+
+  it("reverts with SeriesNotSettled, NoPosition and PoolAccountCannotTrade where settlement does not apply", async function () {
+    const { options, call, first, carol, poolAccountId, aliceAccount } = await loadFixture(itmBook);
+    await expect(options.settleAccount(aliceAccount, call))
+      .to.be.revertedWithCustomError(options, "SeriesNotSettled")
+      .withArgs(call);
+    await options.settleSeries(call, first);
+    await expect(options.connect(carol).settleAccount(999n, call))
+      .to.be.revertedWithCustomError(options, "NoPosition")
+      .withArgs(999n, call);
+    await expect(options.settleAccount(poolAccountId, call)).to.be.revertedWithCustomError(
+      options,
+      "PoolAccountCannotTrade",
+    );
+  });
+
+  it("refuses to trade a settled series", async function () {
+    const { options, call, first, alice, aliceAccount } = await loadFixture(itmBook);
+    await options.settleSeries(call, first);
+    await expect(tradeOption(options, alice, aliceAccount, call, -WAD))
+      .to.be.revertedWithCustomError(options, "SeriesAlreadySettled")
+      .withArgs(call);
+  });
+
+  describe("an expired series nobody settles", function () {
+    /** Bob, 2,000 USDC, short one 7-day ATM call; after expiry ETH trades at 4,900. */
+    async function unsettledShort() {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(7n * DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const bobAccount = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 2_000n * USDC]]);
+      const carolAccount = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
+      await tradeOption(sys.options, sys.bob, bobAccount, call, -WAD);
+      await advanceTo(sys, expiry + DAY);
+      await setFeedPrice(sys.feeds.ETH, "4900");
+      return { ...sys, expiry, call, bobAccount, carolAccount };
+    }
+
+    it("cannot be traded, even to reduce", async function () {
+      const { options, bob, bobAccount, call, expiry } = await loadFixture(unsettledShort);
+      await expect(tradeOption(options, bob, bobAccount, call, WAD))
+        .to.be.revertedWithCustomError(options, "SeriesExpired")
+        .withArgs(call, expiry);
+      await expect(options.quoteTrade(call, WAD)).to.be.revertedWithCustomError(options, "SeriesExpired");
+    });
+
+    it("is valued at intrinsic value at the current spot with delta ±1 and no gamma, vega or floor", async function () {
+      const { options, bobAccount, call, engine, vault, usdc } = await loadFixture(unsettledShort);
+      const e = await options.exposure(bobAccount, call, wad("4900"), wad("0.6"));
+      expect([e.value, e.delta, e.gamma, e.vega, e.notional, e.optionSize]).to.deep.equal([
+        -wad("1900"),
+        -WAD,
+        0n,
+        0n,
+        wad("4900"),
+        0n,
+      ]);
+      const h = await engine.health(bobAccount);
+      const balance = (await vault.balanceOf(bobAccount, usdc)) * QUOTE_UNIT;
+      expect(h.equityMaintenance).to.equal(balance - wad("1900"));
+      // MM: one unit of delta at 4,900 shocked by 2.33·0.6·√(1/365) = 7.3175% (rounded up as the
+      // engine does) plus the 0.2% contingency on 4,900.
+      const [, mmShock] = await engine.spotShocks(assetId("ETH"), wad("4900"));
+      expect(h.maintenanceRequirement).to.equal((wad("4900") * mmShock) / WAD + wad("9.8"));
+    });
+
+    it("does not block liquidation: the auction moves the position with the rest of the slice", async function () {
+      const { options, auction, engine, keeper, carol, bobAccount, carolAccount, call } =
+        await loadFixture(unsettledShort);
+      const h = await engine.health(bobAccount);
+      expect(h.equityMaintenance).to.be.lessThan(BigInt(h.maintenanceRequirement));
+      expect(h.equityMark).to.be.greaterThan(0n);
+      await auction.connect(keeper).startAuction(bobAccount);
+      await expect(
+        auction.connect(carol).bid(bobAccount, carolAccount, wad("0.5"), ethers.MaxUint256),
+      ).to.emit(options, "PositionTransferred");
+      const moved = await options.positionSize(carolAccount, call);
+      expect(moved).to.be.lessThan(0n);
+      expect((await options.positionSize(bobAccount, call)) + moved).to.equal(-WAD);
+      expect((await engine.accountMarkets(carolAccount)).map((k) => k.marketId)).to.deep.equal([call]);
+    });
+  });
+});

@@ -1,0 +1,101 @@
+import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+import type { ContractTransactionResponse, Signer } from "ethers";
+import type { OptionMarket } from "../../typechain-types";
+import type { IOptionMarket } from "../../typechain-types/contracts/markets/OptionMarket";
+import { applyFunctionRoles, deploySystem, wad, type System } from "./system";
+import { assetId } from "./oracles";
+
+export type SeriesParams = IOptionMarket.SeriesParamsStruct;
+
+export const HOUR = 3_600n;
+export const DAY = 86_400n;
+const NO_DEADLINE = 2n ** 64n;
+
+/**
+ * Series parameters used in tests and the local deployment: a one-vol-point spread each side
+ * (premium ± 0.01·vega), a 3 bp fee on the underlying notional with a 20% insurance share, and
+ * 1,000 contracts of open interest per side.
+ */
+export const DEFAULT_SERIES_PARAMS: SeriesParams = {
+  spreadFactor: wad("0.01"),
+  fee: wad("0.0003"),
+  insuranceFeeShare: wad("0.2"),
+  maxOpenInterest: wad("1000"),
+};
+
+/** Pool vega limit: |pool net vega| ≤ 1 · pool quote balance (a 100-point vol move costs the balance). */
+export const DEFAULT_POOL_VEGA_RATIO = wad("1");
+
+/** DEFAULT_SERIES_PARAMS with some fields replaced. */
+export function seriesParams(overrides: Partial<SeriesParams> = {}): SeriesParams {
+  return { ...DEFAULT_SERIES_PARAMS, ...overrides };
+}
+
+/** What deployOptions needs from the system. */
+export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "router" | "usdc">;
+
+/**
+ * Deploys OptionMarket, registers it with the engine, maps its restricted functions to their roles
+ * (deploy/roles.ts) and sets DEFAULT_POOL_VEGA_RATIO on ETH and BTC. The engine must already know its
+ * pool account (`engine.initialize`).
+ */
+export async function deployOptions(sys: OptionsDeps): Promise<OptionMarket> {
+  const options = await ethers.deployContract("OptionMarket", [
+    await sys.manager.getAddress(),
+    await sys.engine.getAddress(),
+    await sys.accounts.getAddress(),
+    await sys.router.getAddress(),
+    await sys.usdc.decimals(),
+  ]);
+  await options.waitForDeployment();
+  await (await sys.engine.registerMarket(options)).wait();
+  await applyFunctionRoles(sys.manager, { OptionMarket: options });
+  for (const symbol of ["ETH", "BTC"]) {
+    await (await options.setPoolVegaRatio(assetId(symbol), DEFAULT_POOL_VEGA_RATIO)).wait();
+  }
+  return options;
+}
+
+/** The system fixture plus the option market (use with `loadFixture`). */
+export async function deployOptionsSystem(): Promise<System & { options: OptionMarket }> {
+  const sys = await deploySystem();
+  return { ...sys, options: await deployOptions(sys) };
+}
+
+/** Lists a series on `symbol`; `strike` in USD (a decimal string or WAD); returns its id. */
+export async function listSeries(
+  options: OptionMarket,
+  symbol: string,
+  strike: string | bigint,
+  expiry: bigint,
+  isCall: boolean,
+  params: SeriesParams = DEFAULT_SERIES_PARAMS,
+): Promise<bigint> {
+  const strikeWad = typeof strike === "bigint" ? strike : wad(strike);
+  await (await options.listSeries(assetId(symbol), strikeWad, expiry, isCall, params)).wait();
+  return options.seriesCount();
+}
+
+/** The chain's latest timestamp plus `seconds`. */
+export async function fromNow(seconds: bigint): Promise<bigint> {
+  return BigInt(await time.latest()) + seconds;
+}
+
+/**
+ * Trades `sizeDelta` contracts for `accountId` as `signer` with no premium limit (max for a buy, 0 for
+ * a sell) and no deadline unless given.
+ */
+export function tradeOption(
+  options: OptionMarket,
+  signer: Signer,
+  accountId: bigint,
+  seriesId: bigint,
+  sizeDelta: bigint,
+  opts: { limitPrice?: bigint; deadline?: bigint } = {},
+): Promise<ContractTransactionResponse> {
+  const limitPrice = opts.limitPrice ?? (sizeDelta > 0n ? ethers.MaxUint256 : 0n);
+  return options
+    .connect(signer)
+    .trade(accountId, seriesId, sizeDelta, limitPrice, opts.deadline ?? NO_DEADLINE);
+}

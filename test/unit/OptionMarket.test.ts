@@ -1,0 +1,612 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
+import type { BlackScholesHarness } from "../../typechain-types";
+import { DEFAULT_RISK_PARAMS, MarginMode, WAD, openAccount, wad } from "../shared/system";
+import { addPriceFeed, addVolatilityFeed, assetId, setFeedPrice } from "../shared/oracles";
+import {
+  DAY,
+  DEFAULT_SERIES_PARAMS,
+  HOUR,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+  seriesParams,
+  tradeOption,
+} from "../shared/options";
+import { advanceTo } from "../shared/perps";
+
+const ETH = assetId("ETH");
+const USDC = 10n ** 6n;
+/** USD WAD per quote unit (USDC has 6 decimals), and the divisor of a 36-decimal amount into quote units. */
+const QUOTE_UNIT = 10n ** 12n;
+const RAW_PER_QUOTE = WAD * QUOTE_UNIT;
+const SPOT = wad("3000");
+const STRIKE = wad("3000");
+const VOL = wad("0.6");
+
+const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
+const abs = (x: bigint): bigint => (x < 0n ? -x : x);
+
+/** The contract's bounds of one contract before the last hour: BlackScholes ± (1e-17·(S + K) + 10 wei). */
+async function modelBounds(
+  bs: BlackScholesHarness,
+  spot: bigint,
+  strike: bigint,
+  timeToExpiry: bigint,
+  vol: bigint,
+  isCall: boolean,
+) {
+  const v = await bs.valuation(spot, strike, timeToExpiry, vol, isCall);
+  const margin = (spot + strike) / 10n ** 17n + 10n;
+  return {
+    price: v.price,
+    low: v.price > margin ? v.price - margin : 0n,
+    high: v.price + margin,
+    delta: v.delta,
+    gamma: v.gamma,
+    vega: v.vega,
+  };
+}
+
+/** Buy premium per contract, its quote units (rounded up) and the fee in quote units (rounded up). */
+function buyCost(high: bigint, vega: bigint, size: bigint, spot: bigint) {
+  const spread = ceilDiv((DEFAULT_SERIES_PARAMS.spreadFactor as bigint) * vega, WAD);
+  const premium = high + spread;
+  const premiumQuote = ceilDiv(size * premium, RAW_PER_QUOTE);
+  const notional = ceilDiv(size * spot, WAD);
+  const feeQuote = ceilDiv(notional * (DEFAULT_SERIES_PARAMS.fee as bigint), RAW_PER_QUOTE);
+  return { premium, premiumQuote, feeQuote };
+}
+
+async function fixture() {
+  const sys = await deployOptionsSystem();
+  const bs = await ethers.deployContract("BlackScholesHarness");
+  const expiry = await fromNow(30n * DAY);
+  const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+  const put = await listSeries(sys.options, "ETH", "3000", expiry, false);
+  const aliceAccount = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+  const bobAccount = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+  return { ...sys, bs, expiry, call, put, aliceAccount, bobAccount };
+}
+
+/** Time to expiry the next transaction will see, after pinning its timestamp 10 s ahead. */
+async function pinNextBlock(expiry: bigint): Promise<bigint> {
+  const next = BigInt(await time.latest()) + 10n;
+  await time.setNextBlockTimestamp(next);
+  return expiry - next;
+}
+
+async function timeToExpiryNow(expiry: bigint): Promise<bigint> {
+  return expiry - BigInt(await time.latest());
+}
+
+describe("OptionMarket", function () {
+  describe("listing", function () {
+    it("lists series with sequential ids, their terms and a zero skew", async function () {
+      const { options, expiry, call, put } = await loadFixture(fixture);
+      expect([call, put]).to.deep.equal([1n, 2n]);
+      const info = await options.series(put);
+      expect(info.underlying).to.equal(ETH);
+      expect(info.strike).to.equal(STRIKE);
+      expect(info.expiry).to.equal(expiry);
+      expect(info.isCall).to.equal(false);
+      expect(info.settled).to.equal(false);
+      expect(info.skew).to.equal(0n);
+      expect(info.params.maxOpenInterest).to.equal(DEFAULT_SERIES_PARAMS.maxOpenInterest);
+      const later = expiry + DAY;
+      await expect(options.listSeries(ETH, wad("3500"), later, true, DEFAULT_SERIES_PARAMS))
+        .to.emit(options, "SeriesListed")
+        .withArgs(3n, ETH, wad("3500"), later, true, Object.values(DEFAULT_SERIES_PARAMS));
+    });
+
+    it("reverts with SeriesAlreadyListed for the terms of a listed series", async function () {
+      const { options, expiry } = await loadFixture(fixture);
+      await expect(options.listSeries(ETH, STRIKE, expiry, false, DEFAULT_SERIES_PARAMS))
+        .to.be.revertedWithCustomError(options, "SeriesAlreadyListed")
+        .withArgs(2n);
+    });
+
+    it("reverts with InvalidExpiry less than one hour or more than two years away", async function () {
+      const { options } = await loadFixture(fixture);
+      const now = BigInt(await time.latest());
+      // Blocks may share a timestamp (hardhat.config.ts), so the next one may still be at `now`.
+      for (const expiry of [now, now + HOUR - 1n, now + 2n * 365n * DAY + 10n]) {
+        await expect(options.listSeries(ETH, STRIKE, expiry, true, DEFAULT_SERIES_PARAMS))
+          .to.be.revertedWithCustomError(options, "InvalidExpiry")
+          .withArgs(expiry);
+      }
+    });
+
+    it("reverts with BlackScholes' MoneynessOutOfRange for a strike more than 100× from spot", async function () {
+      const { options, expiry } = await loadFixture(fixture);
+      const bs = await ethers.getContractFactory("BlackScholesHarness");
+      await expect(
+        options.listSeries(ETH, wad("300001"), expiry, true, DEFAULT_SERIES_PARAMS),
+      ).to.be.revertedWithCustomError(bs, "MoneynessOutOfRange");
+    });
+
+    it("reverts with UnderlyingNotConfigured before the underlying has a pool vega ratio", async function () {
+      const { options, router, engine, expiry } = await loadFixture(fixture);
+      await addPriceFeed(router, "SOL", "150");
+      await addVolatilityFeed(router, "SOL", "0.9");
+      await engine.listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS);
+      await expect(options.listSeries(assetId("SOL"), wad("150"), expiry, true, DEFAULT_SERIES_PARAMS))
+        .to.be.revertedWithCustomError(options, "UnderlyingNotConfigured")
+        .withArgs(assetId("SOL"));
+      await options.setPoolVegaRatio(assetId("SOL"), wad("1"));
+      await expect(
+        options.listSeries(assetId("SOL"), wad("150"), expiry, true, DEFAULT_SERIES_PARAMS),
+      ).to.emit(options, "SeriesListed");
+    });
+
+    it("reverts with the engine's UnknownUnderlying for an underlying the engine does not list", async function () {
+      const { options, engine, expiry } = await loadFixture(fixture);
+      await expect(
+        options.listSeries(assetId("DOGE"), wad("1"), expiry, true, DEFAULT_SERIES_PARAMS),
+      ).to.be.revertedWithCustomError(engine, "UnknownUnderlying");
+    });
+
+    it("reverts with SeriesParamOutOfBounds outside the hard bounds", async function () {
+      const { options, expiry } = await loadFixture(fixture);
+      const cases: [string, Partial<typeof DEFAULT_SERIES_PARAMS>][] = [
+        ["spreadFactor", { spreadFactor: wad("0.1") + 1n }],
+        ["fee", { fee: wad("0.005") + 1n }],
+        ["insuranceFeeShare", { insuranceFeeShare: wad("0.5") + 1n }],
+        ["maxOpenInterest", { maxOpenInterest: 0n }],
+        ["maxOpenInterest", { maxOpenInterest: 10n ** 30n + 1n }],
+      ];
+      for (const [name, change] of cases) {
+        await expect(options.listSeries(ETH, wad("3100"), expiry, true, seriesParams(change)))
+          .to.be.revertedWithCustomError(options, "SeriesParamOutOfBounds")
+          .withArgs(ethers.encodeBytes32String(name));
+      }
+    });
+
+    it("keeps listing, parameters, skew and the vega ratio closed to callers without their role", async function () {
+      const { options, carol, expiry, call } = await loadFixture(fixture);
+      const stranger = options.connect(carol);
+      const checks = [
+        () => stranger.listSeries(ETH, wad("3100"), expiry, true, DEFAULT_SERIES_PARAMS),
+        () => stranger.setSeriesParams(call, DEFAULT_SERIES_PARAMS),
+        () => stranger.setSkew(call, wad("0.01")),
+        () => stranger.setPoolVegaRatio(ETH, wad("1")),
+      ];
+      for (const check of checks) {
+        await expect(check()).to.be.revertedWithCustomError(options, "AccessManagedUnauthorized");
+      }
+    });
+  });
+
+  describe("risk parameters", function () {
+    it("moves the skew by at most MAX_SKEW_STEP per update and never beyond ±MAX_SKEW", async function () {
+      const { options, call } = await loadFixture(fixture);
+      await expect(options.setSkew(call, wad("0.05")))
+        .to.emit(options, "SkewUpdated")
+        .withArgs(call, wad("0.05"));
+      await expect(options.setSkew(call, wad("0.1") + 1n))
+        .to.be.revertedWithCustomError(options, "SkewOutOfBounds")
+        .withArgs(wad("0.1") + 1n);
+      for (let step = 2n; step <= 10n; step++) await options.setSkew(call, wad("0.05") * step);
+      expect((await options.series(call)).skew).to.equal(wad("0.5"));
+      await expect(options.setSkew(call, wad("0.55"))).to.be.revertedWithCustomError(
+        options,
+        "SkewOutOfBounds",
+      );
+      await options.setSkew(call, wad("0.45"));
+      expect((await options.series(call)).skew).to.equal(wad("0.45"));
+    });
+
+    it("changes series parameters within max steps and rejects larger changes", async function () {
+      const { options, call } = await loadFixture(fixture);
+      const next = seriesParams({
+        spreadFactor: wad("0.02"),
+        fee: wad("0.0013"),
+        maxOpenInterest: wad("2000"),
+      });
+      await expect(options.setSeriesParams(call, next))
+        .to.emit(options, "SeriesParamsUpdated")
+        .withArgs(call, Object.values(next));
+      const tooFar: [string, Partial<typeof DEFAULT_SERIES_PARAMS>][] = [
+        ["spreadFactor", { spreadFactor: wad("0.0301") }],
+        ["fee", { fee: wad("0.0024") }],
+        ["insuranceFeeShare", { insuranceFeeShare: wad("0.31") }],
+        ["maxOpenInterest", { maxOpenInterest: wad("4000") + 1n }],
+      ];
+      for (const [name, change] of tooFar) {
+        await expect(options.setSeriesParams(call, { ...next, ...change }))
+          .to.be.revertedWithCustomError(options, "SeriesParamOutOfBounds")
+          .withArgs(ethers.encodeBytes32String(name));
+      }
+      // Caps may fall freely.
+      await options.setSeriesParams(call, { ...next, maxOpenInterest: 1n });
+    });
+
+    it("bounds the pool vega ratio: nonzero, at most MAX_POOL_VEGA_RATIO, at most doubled", async function () {
+      const { options } = await loadFixture(fixture);
+      for (const ratio of [0n, wad("2") + 1n]) {
+        await expect(options.setPoolVegaRatio(ETH, ratio))
+          .to.be.revertedWithCustomError(options, "PoolVegaRatioOutOfBounds")
+          .withArgs(ratio);
+      }
+      await options.setPoolVegaRatio(ETH, wad("0.01"));
+      await expect(options.setPoolVegaRatio(ETH, wad("0.03"))).to.be.revertedWithCustomError(
+        options,
+        "PoolVegaRatioOutOfBounds",
+      );
+      await expect(options.setPoolVegaRatio(ETH, wad("0.02")))
+        .to.emit(options, "PoolVegaRatioUpdated")
+        .withArgs(ETH, wad("0.02"));
+    });
+  });
+
+  describe("trading", function () {
+    it("charges a buyer the model price plus its error margin and k·vega, rounded up, plus the fee", async function () {
+      const { options, engine, vault, usdc, bs, expiry, call, alice, aliceAccount, poolAccountId } =
+        await loadFixture(fixture);
+      const size = wad("2");
+      const tte = await pinNextBlock(expiry);
+      const m = await modelBounds(bs, SPOT, STRIKE, tte, VOL, true);
+      const { premium, premiumQuote, feeQuote } = buyCost(m.high, m.vega, size, SPOT);
+      // Fee: 3 bp of 2·3,000 = 1.8 USDC, 20% of it to the insurance fund.
+      expect(feeQuote).to.equal(1_800_000n);
+      const poolBefore = await vault.balanceOf(poolAccountId, usdc);
+      await expect(tradeOption(options, alice, aliceAccount, call, size))
+        .to.emit(options, "OptionTraded")
+        .withArgs(aliceAccount, call, size, premium, size, premiumQuote * QUOTE_UNIT, feeQuote * QUOTE_UNIT);
+      expect(await vault.balanceOf(aliceAccount, usdc)).to.equal(100_000n * USDC - premiumQuote - feeQuote);
+      expect((await vault.balanceOf(poolAccountId, usdc)) - poolBefore).to.equal(premiumQuote + 1_440_000n);
+      expect(await vault.balanceOf(await engine.insuranceAccountId(), usdc)).to.equal(360_000n);
+      expect(await options.positionSize(aliceAccount, call)).to.equal(size);
+    });
+
+    it("pays a seller the model price minus its error margin and k·vega, rounded down", async function () {
+      const { options, vault, usdc, bs, expiry, put, bob, bobAccount } = await loadFixture(fixture);
+      const size = wad("3");
+      const tte = await pinNextBlock(expiry);
+      const m = await modelBounds(bs, SPOT, STRIKE, tte, VOL, false);
+      const spread = ceilDiv((DEFAULT_SERIES_PARAMS.spreadFactor as bigint) * m.vega, WAD);
+      const premium = m.low - spread;
+      const premiumQuote = (size * premium) / RAW_PER_QUOTE;
+      const feeQuote = 2_700_000n; // 3 bp of 9,000 USD
+      await expect(tradeOption(options, bob, bobAccount, put, -size))
+        .to.emit(options, "OptionTraded")
+        .withArgs(bobAccount, put, -size, premium, -size, premiumQuote * QUOTE_UNIT, feeQuote * QUOTE_UNIT);
+      expect(await vault.balanceOf(bobAccount, usdc)).to.equal(100_000n * USDC + premiumQuote - feeQuote);
+      // Sanity: a 30-day ATM put at 60% vol is worth about 0.4·S·σ·√τ ≈ 206 USD.
+      expect(premium).to.be.closeTo(wad("204"), wad("4"));
+    });
+
+    it("reverts with PriceLimitExceeded above a buyer's limit or below a seller's", async function () {
+      const { options, bs, expiry, call, alice, aliceAccount } = await loadFixture(fixture);
+      const tte = await pinNextBlock(expiry);
+      const m = await modelBounds(bs, SPOT, STRIKE, tte, VOL, true);
+      const { premium } = buyCost(m.high, m.vega, WAD, SPOT);
+      await expect(tradeOption(options, alice, aliceAccount, call, WAD, { limitPrice: premium - 1n }))
+        .to.be.revertedWithCustomError(options, "PriceLimitExceeded")
+        .withArgs(premium, premium - 1n);
+      await tradeOption(options, alice, aliceAccount, call, WAD, { limitPrice: wad("1000") });
+      await expect(
+        tradeOption(options, alice, aliceAccount, call, -WAD, { limitPrice: wad("1000") }),
+      ).to.be.revertedWithCustomError(options, "PriceLimitExceeded");
+    });
+
+    it("rejects past deadlines, zero sizes, the pool account, strangers and unknown series", async function () {
+      const { options, alice, carol, aliceAccount, poolAccountId, accounts, call } =
+        await loadFixture(fixture);
+      const past = BigInt(await time.latest()) - 1n;
+      await expect(tradeOption(options, alice, aliceAccount, call, WAD, { deadline: past }))
+        .to.be.revertedWithCustomError(options, "DeadlineExpired")
+        .withArgs(past);
+      await expect(tradeOption(options, alice, aliceAccount, call, 0n)).to.be.revertedWithCustomError(
+        options,
+        "ZeroSizeDelta",
+      );
+      await expect(tradeOption(options, alice, poolAccountId, call, WAD)).to.be.revertedWithCustomError(
+        options,
+        "PoolAccountCannotTrade",
+      );
+      await expect(tradeOption(options, carol, aliceAccount, call, WAD)).to.be.revertedWithCustomError(
+        accounts,
+        "NotAuthorized",
+      );
+      await expect(tradeOption(options, alice, aliceAccount, 99n, WAD))
+        .to.be.revertedWithCustomError(options, "UnknownSeries")
+        .withArgs(99n);
+    });
+
+    it("makes the pool the counterparty: it holds minus the traders' net while that is nonzero", async function () {
+      const { options, engine, alice, bob, aliceAccount, bobAccount, poolAccountId, call } =
+        await loadFixture(fixture);
+      const optionsAddress = await options.getAddress();
+      const held = async (accountId: bigint) =>
+        (await engine.accountMarkets(accountId)).map((k) => [k.market, k.marketId]);
+
+      await tradeOption(options, alice, aliceAccount, call, wad("5"));
+      await tradeOption(options, bob, bobAccount, call, -wad("2"));
+      expect(await options.positionSize(poolAccountId, call)).to.equal(-wad("3"));
+      expect(await held(poolAccountId)).to.deep.equal([[optionsAddress, call]]);
+      expect(await held(bobAccount)).to.deep.equal([[optionsAddress, call]]);
+      const info = await options.series(call);
+      expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([wad("5"), wad("2")]);
+
+      await tradeOption(options, bob, bobAccount, call, -wad("3"));
+      expect(await options.positionSize(poolAccountId, call)).to.equal(0n);
+      expect(await held(poolAccountId)).to.deep.equal([]);
+
+      // Alice flips to short 1: she closes 5 and opens 1 short; the pool is long 1 - 5... = net −(−1 − 5).
+      await tradeOption(options, alice, aliceAccount, call, -wad("6"));
+      expect(await options.positionSize(aliceAccount, call)).to.equal(-wad("1"));
+      expect(await options.positionSize(poolAccountId, call)).to.equal(wad("6"));
+      await tradeOption(options, alice, aliceAccount, call, wad("1"));
+      await tradeOption(options, bob, bobAccount, call, wad("5"));
+      expect(await held(aliceAccount)).to.deep.equal([]);
+      expect(await held(bobAccount)).to.deep.equal([]);
+      expect(await held(poolAccountId)).to.deep.equal([]);
+    });
+
+    it("reports exposure: Greeks times size, a long's value rounded down and a short's up", async function () {
+      const { options, bs, expiry, call, put, alice, bob, aliceAccount, bobAccount, poolAccountId } =
+        await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, wad("1.5"));
+      await tradeOption(options, bob, bobAccount, put, -wad("2.5"));
+      const tte = await timeToExpiryNow(expiry);
+      const c = await modelBounds(bs, SPOT, STRIKE, tte, VOL, true);
+      const p = await modelBounds(bs, SPOT, STRIKE, tte, VOL, false);
+
+      const long = await options.exposure(aliceAccount, call, SPOT, VOL);
+      expect(long.delta).to.equal((wad("1.5") * c.delta) / WAD);
+      expect(long.gamma).to.equal((wad("1.5") * c.gamma) / WAD);
+      expect(long.vega).to.equal((wad("1.5") * c.vega) / WAD);
+      expect(long.value).to.equal((wad("1.5") * c.low) / WAD);
+      expect(long.notional).to.equal(wad("4500"));
+      expect(long.optionSize).to.equal(wad("1.5"));
+
+      const short = await options.exposure(bobAccount, put, SPOT, VOL);
+      // −2.5·delta(put) > 0; floor division of negative products rounds toward −∞.
+      expect(short.delta).to.equal((-wad("2.5") * p.delta) / WAD);
+      expect(short.vega).to.equal(-ceilDiv(wad("2.5") * p.vega, WAD));
+      expect(short.value).to.equal(-ceilDiv(wad("2.5") * p.high, WAD));
+      expect(short.optionSize).to.equal(-wad("2.5"));
+
+      // The pool mirrors both: short 1.5 calls, long 2.5 puts.
+      const poolCall = await options.exposure(poolAccountId, call, SPOT, VOL);
+      expect(poolCall.value).to.equal(-ceilDiv(wad("1.5") * c.high, WAD));
+      const poolPut = await options.exposure(poolAccountId, put, SPOT, VOL);
+      expect(poolPut.value).to.equal((wad("2.5") * p.low) / WAD);
+      expect(poolPut.optionSize).to.equal(wad("2.5"));
+    });
+
+    it("adds the series' skew to the feed volatility", async function () {
+      const { options, bs, expiry, call, alice, aliceAccount } = await loadFixture(fixture);
+      await options.setSkew(call, -wad("0.05"));
+      await tradeOption(options, alice, aliceAccount, call, WAD);
+      const m = await modelBounds(bs, SPOT, STRIKE, await timeToExpiryNow(expiry), wad("0.55"), true);
+      expect((await options.exposure(aliceAccount, call, SPOT, VOL)).value).to.equal(m.low);
+    });
+
+    it("rejects risk-increasing trades while the engine is paused but always lets positions shrink", async function () {
+      const { options, engine, alice, aliceAccount, call } = await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, wad("2"));
+      await engine.pause();
+      await expect(tradeOption(options, alice, aliceAccount, call, WAD)).to.be.revertedWithCustomError(
+        options,
+        "RiskIncreasePaused",
+      );
+      // A flip adds new risk too.
+      await expect(tradeOption(options, alice, aliceAccount, call, -wad("3"))).to.be.revertedWithCustomError(
+        options,
+        "RiskIncreasePaused",
+      );
+      await tradeOption(options, alice, aliceAccount, call, -wad("2"));
+      expect(await options.positionSize(aliceAccount, call)).to.equal(0n);
+    });
+
+    it("reverts with the engine's RiskIncreased when closing the long leg of a spread leaves a naked short it cannot carry", async function () {
+      const sys = await loadFixture(fixture);
+      const { options, engine, usdc, carol, call } = sys;
+      const call3300 = await listSeries(options, "ETH", "3300", sys.expiry, true);
+      const carolAccount = await openAccount(sys, carol, MarginMode.CROSS, [[usdc, 300n * USDC]]);
+      // A bull call spread: long the 3,000 call, short the 3,300 call (IM ≈ 81 USD, net premium ≈ 75).
+      await tradeOption(options, carol, carolAccount, call, WAD);
+      await tradeOption(options, carol, carolAccount, call3300, -WAD);
+      const before = (await engine.health(carolAccount)).maintenanceRequirement;
+      // Selling the long call is a reduction, but it leaves a naked short call (floor alone 150 USD).
+      await expect(tradeOption(options, carol, carolAccount, call, -WAD))
+        .to.be.revertedWithCustomError(engine, "RiskIncreased")
+        .withArgs(carolAccount, before, anyValue);
+      // Buying back the short leg first really reduces risk, then the long leg can go.
+      await tradeOption(options, carol, carolAccount, call3300, WAD);
+      await tradeOption(options, carol, carolAccount, call, -WAD);
+      expect(await engine.accountMarkets(carolAccount)).to.deep.equal([]);
+    });
+
+    it("reverts with InsufficientMargin when the account cannot carry a new short", async function () {
+      const sys = await loadFixture(fixture);
+      const { options, engine, usdc, carol, call } = sys;
+      const carolAccount = await openAccount(sys, carol, MarginMode.CROSS, [[usdc, 1_000n * USDC]]);
+      // 10 short calls need about 10·(0.5·300 + ½Γ·300² + ...) ≫ 1,000 USDC.
+      await expect(tradeOption(options, carol, carolAccount, call, -wad("10"))).to.be.revertedWithCustomError(
+        engine,
+        "InsufficientMargin",
+      );
+    });
+
+    it("reverts with OpenInterestCapExceeded when a side would exceed the series' cap", async function () {
+      const { options, alice, bob, aliceAccount, bobAccount, call } = await loadFixture(fixture);
+      await options.setSeriesParams(call, seriesParams({ maxOpenInterest: wad("10") }));
+      await tradeOption(options, alice, aliceAccount, call, wad("10"));
+      await expect(tradeOption(options, alice, aliceAccount, call, 1n))
+        .to.be.revertedWithCustomError(options, "OpenInterestCapExceeded")
+        .withArgs(call, true, wad("10") + 1n, wad("10"));
+      await tradeOption(options, bob, bobAccount, call, -wad("10"));
+      await expect(tradeOption(options, bob, bobAccount, call, -1n))
+        .to.be.revertedWithCustomError(options, "OpenInterestCapExceeded")
+        .withArgs(call, false, wad("10") + 1n, wad("10"));
+    });
+
+    it("tracks the pool's net vega and caps it at ratio × pool quote balance", async function () {
+      const {
+        options,
+        vault,
+        usdc,
+        bs,
+        expiry,
+        call,
+        put,
+        alice,
+        bob,
+        aliceAccount,
+        bobAccount,
+        poolAccountId,
+      } = await loadFixture(fixture);
+      // Ratio 0.0005: the pool (≈ 1,000,000 USDC) may carry about 500 USD of vega per 1.0 of volatility.
+      // An ATM 30-day ETH option has vega S·φ(d1)·√τ ≈ 3000·0.398·0.287 ≈ 343 (calls and puts alike).
+      await options.setPoolVegaRatio(ETH, wad("0.0005"));
+      const tte = await pinNextBlock(expiry);
+      const vega = (await modelBounds(bs, SPOT, STRIKE, tte, VOL, true)).vega;
+      await tradeOption(options, alice, aliceAccount, call, WAD);
+      expect(await options.poolNetVega(ETH)).to.equal(-vega); // the pool is short one call
+
+      // Another 0.6 puts bought: |−343 − 0.6·343| ≈ 549 > 500.
+      const limit = ((await vault.balanceOf(poolAccountId, usdc)) * QUOTE_UNIT * wad("0.0005")) / WAD;
+      expect(limit).to.be.closeTo(wad("500.1"), wad("0.1"));
+      await expect(tradeOption(options, alice, aliceAccount, put, wad("0.6"))).to.be.revertedWithCustomError(
+        options,
+        "PoolVegaLimitExceeded",
+      );
+      // Selling puts gives the pool long vega, which nets the call's; then the put buy fits.
+      await tradeOption(options, bob, bobAccount, put, -WAD);
+      expect(abs(await options.poolNetVega(ETH))).to.be.lessThan(wad("0.01"));
+      await tradeOption(options, alice, aliceAccount, put, wad("0.6"));
+    });
+
+    it("reverts with SeriesExpired at and after expiry", async function () {
+      const { options, alice, aliceAccount, call, expiry, feeds, volFeeds } = await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, WAD);
+      await advanceTo({ feeds, volFeeds }, expiry);
+      await expect(tradeOption(options, alice, aliceAccount, call, -WAD))
+        .to.be.revertedWithCustomError(options, "SeriesExpired")
+        .withArgs(call, expiry);
+    });
+  });
+
+  describe("the last hour before expiry", function () {
+    it("marks longs at intrinsic value, shorts at the one-hour price, with one-hour Greeks", async function () {
+      const { options, bs, feeds, volFeeds, expiry, call, alice, bob, aliceAccount, bobAccount } =
+        await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, WAD);
+      await tradeOption(options, bob, bobAccount, call, -WAD);
+      await advanceTo({ feeds, volFeeds }, expiry - 30n * 60n);
+      await setFeedPrice(feeds.ETH, "3030");
+      const spot = wad("3030");
+      const oneHour = await modelBounds(bs, spot, STRIKE, HOUR, VOL, true);
+      const long = await options.exposure(aliceAccount, call, spot, VOL);
+      expect(long.value).to.equal(wad("30")); // intrinsic 3,030 − 3,000
+      expect(long.delta).to.equal(oneHour.delta);
+      expect(long.gamma).to.equal(oneHour.gamma);
+      const short = await options.exposure(bobAccount, call, spot, VOL);
+      expect(short.value).to.equal(-oneHour.high);
+      // 1% in the money with one hour left (σ√τ = 0.6·√(1/8760) ≈ 0.0064, d1 ≈ 1.56) the time value
+      // is about half a dollar; the short owes it, the long is not credited with it.
+      expect(oneHour.price - wad("30")).to.be.closeTo(wad("0.5"), wad("0.05"));
+    });
+
+    it("charges buyers the one-hour price and pays sellers intrinsic value minus the spread", async function () {
+      const { options, bs, vault, usdc, feeds, volFeeds, expiry, call, alice, aliceAccount } =
+        await loadFixture(fixture);
+      await advanceTo({ feeds, volFeeds }, expiry - 10n * 60n);
+      await setFeedPrice(feeds.ETH, "3100");
+      const spot = wad("3100");
+      const m = await modelBounds(bs, spot, STRIKE, HOUR, VOL, true);
+      const { premium } = buyCost(m.high, m.vega, WAD, spot);
+      await expect(tradeOption(options, alice, aliceAccount, call, WAD))
+        .to.emit(options, "OptionTraded")
+        .withArgs(aliceAccount, call, WAD, premium, WAD, ceilDiv(premium, QUOTE_UNIT) * QUOTE_UNIT, anyValue);
+      const before = await vault.balanceOf(aliceAccount, usdc);
+      const spread = ceilDiv((DEFAULT_SERIES_PARAMS.spreadFactor as bigint) * m.vega, WAD);
+      const sellPremium = wad("100") - spread;
+      await expect(tradeOption(options, alice, aliceAccount, call, -WAD))
+        .to.emit(options, "OptionTraded")
+        .withArgs(
+          aliceAccount,
+          call,
+          -WAD,
+          sellPremium,
+          0n,
+          (sellPremium / QUOTE_UNIT) * QUOTE_UNIT,
+          anyValue,
+        );
+      expect((await vault.balanceOf(aliceAccount, usdc)) - before).to.equal(
+        sellPremium / QUOTE_UNIT - 930_000n,
+      );
+    });
+  });
+
+  describe("outside the model's domain", function () {
+    it("values a series whose strike is more than 100× the spot without reverting", async function () {
+      const { options, engine, feeds, call, put, alice, bob, aliceAccount, bobAccount } =
+        await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, WAD);
+      await tradeOption(options, bob, bobAccount, put, -WAD);
+      await setFeedPrice(feeds.ETH, "25");
+      const spot = wad("25");
+      const longCall = await options.exposure(aliceAccount, call, spot, VOL);
+      expect([longCall.value, longCall.delta, longCall.gamma, longCall.vega]).to.deep.equal([0n, 0n, 0n, 0n]);
+      // Short put: intrinsic 2,975 plus at most min(S, K) = 25 of time value; delta of a long put is −1.
+      const shortPut = await options.exposure(bobAccount, put, spot, VOL);
+      expect(shortPut.value).to.equal(-wad("3000"));
+      expect(shortPut.delta).to.equal(WAD);
+      expect(shortPut.optionSize).to.equal(-WAD);
+      await engine.health(bobAccount); // does not revert
+    });
+  });
+
+  describe("transferPosition", function () {
+    it("reverts with NotMarginEngine for any caller but the engine", async function () {
+      const { options, alice, aliceAccount, bobAccount, call } = await loadFixture(fixture);
+      await expect(options.connect(alice).transferPosition(aliceAccount, bobAccount, call, WAD))
+        .to.be.revertedWithCustomError(options, "NotMarginEngine")
+        .withArgs(alice.address);
+    });
+  });
+
+  describe("liquidation", function () {
+    it("moves floor(|size|·fraction) to the bidder, netting an opposite position and its open interest", async function () {
+      const sys = await loadFixture(fixture);
+      const { options, engine, auction, feeds, usdc, bob, carol, keeper, call, poolAccountId } = sys;
+      const bobAccount = await openAccount(sys, bob, MarginMode.CROSS, [[usdc, 600n * USDC]]);
+      const carolAccount = await openAccount(sys, carol, MarginMode.CROSS, [[usdc, 50_000n * USDC]]);
+      await tradeOption(options, bob, bobAccount, call, -WAD);
+      await tradeOption(options, carol, carolAccount, call, WAD);
+      await setFeedPrice(feeds.ETH, "3600"); // Bob's short call is now ~650 deep
+      await auction.connect(keeper).startAuction(bobAccount);
+      const receipt = (await (
+        await auction.connect(carol).bid(bobAccount, carolAccount, WAD, ethers.MaxUint256)
+      ).wait())!;
+      const bid = receipt.logs
+        .map((log) => auction.interface.parseLog(log))
+        .find((parsed) => parsed?.name === "AuctionBid")!;
+      const filled = bid.args.fraction as bigint;
+      const moved = (WAD * filled) / WAD; // floor(|size| · fraction) with |size| = 1 contract
+      expect(filled).to.be.greaterThan(0n);
+      expect(await options.positionSize(bobAccount, call)).to.equal(-WAD + moved);
+      expect(await options.positionSize(carolAccount, call)).to.equal(WAD - moved);
+      // Carol's long absorbed the slice: both sides of open interest shrink, the pool stays flat.
+      const info = await options.series(call);
+      expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([WAD - moved, WAD - moved]);
+      expect(await options.positionSize(poolAccountId, call)).to.equal(0n);
+      if (moved === WAD) expect(await engine.accountMarkets(carolAccount)).to.deep.equal([]);
+    });
+  });
+
+  describe("quoteTrade", function () {
+    it("quotes the premium per contract and the fee the trade would pay", async function () {
+      const { options, bs, expiry, call } = await loadFixture(fixture);
+      const m = await modelBounds(bs, SPOT, STRIKE, await timeToExpiryNow(expiry), VOL, true);
+      const { premium, feeQuote } = buyCost(m.high, m.vega, wad("2"), SPOT);
+      expect(await options.quoteTrade(call, wad("2"))).to.deep.equal([premium, feeQuote * QUOTE_UNIT]);
+    });
+  });
+});
