@@ -1,0 +1,180 @@
+/**
+ * `npm run bench`: gas per operation (from receipts, and `eth_estimateGas` for views) on the in-process
+ * chain with Chainlink's mock feeds, the scaling with the number of markets an account holds, and the
+ * keeper's scan time with the batched health view against one call per account. Writes
+ * bench/results.json (stable keys) and bench/results.md. Deterministic except the keeper timings.
+ */
+import { writeFileSync, mkdirSync } from "node:fs";
+import { ethers } from "hardhat";
+import type { ContractTransactionResponse } from "ethers";
+import { MarginMode, deploySystem, openAccount, wad, type System } from "../test/shared/system";
+import { addPerpUnderlying, marketParams, trade } from "../test/shared/perps";
+import { mintAndApprove } from "../test/shared/tokens";
+
+const USDC = 10n ** 6n;
+const gas: Record<string, number> = {};
+const keeper: Record<string, number> = {};
+const notes: string[] = [];
+
+async function used(tx: Promise<ContractTransactionResponse>): Promise<number> {
+  return Number((await (await tx).wait())!.gasUsed);
+}
+
+/** Markets 1..n on distinct underlyings (ETH, BTC, then X2, X3, ...), funding off for determinism. */
+async function marketsUpTo(sys: System, n: number): Promise<{ ids: bigint[]; prices: bigint[] }> {
+  const noFunding = marketParams({ maxFundingVelocity: 0n });
+  await sys.perps.setMarketParams(sys.markets.ETH, noFunding);
+  await sys.perps.setMarketParams(sys.markets.BTC, noFunding);
+  const ids = [sys.markets.ETH, sys.markets.BTC];
+  const prices = [3000n, 60000n];
+  for (let i = 2; i < n; i++) {
+    ids.push((await addPerpUnderlying(sys, sys.perps, `X${i}`, "100", "0.6", noFunding)).marketId);
+    prices.push(100n);
+  }
+  return { ids, prices };
+}
+
+async function accountsAndCollateral(sys: System): Promise<void> {
+  gas["account.create"] = await used(sys.accounts.connect(sys.alice).createAccount(MarginMode.CROSS));
+  const id = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10n * USDC]]);
+  const amount = ethers.parseEther("1");
+  await mintAndApprove(sys.weth, sys.bob, await sys.vault.getAddress(), 2n * amount);
+  gas["deposit.first"] = await used(sys.vault.connect(sys.bob).deposit(id, sys.weth, amount));
+  gas["deposit.repeat"] = await used(sys.vault.connect(sys.bob).deposit(id, sys.weth, amount));
+  gas["withdraw"] = await used(
+    sys.vault.connect(sys.bob).withdraw(id, sys.weth, amount / 2n, sys.bob.address),
+  );
+}
+
+async function perpsScaling(sys: System): Promise<void> {
+  const { ids, prices } = await marketsUpTo(sys, 17);
+  const owner = sys.carol;
+  const id = await openAccount(sys, owner, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
+  const size = (i: number): bigint => wad(1000) / prices[i]; // $1,000 per market
+  gas["perp.open.first"] = await used(trade(sys.perps, owner, id, ids[0], size(0)));
+  gas["health.k1"] = Number(await sys.engine.health.estimateGas(id));
+  gas["perp.open.k1"] = await used(trade(sys.perps, owner, id, ids[0], size(0)));
+  for (let k = 2; k <= 16; k++) {
+    await trade(sys.perps, owner, id, ids[k - 1], size(k - 1));
+    if ([4, 8, 16].includes(k)) {
+      gas[`health.k${k}`] = Number(await sys.engine.health.estimateGas(id));
+      gas[`perp.open.k${k}`] = await used(trade(sys.perps, owner, id, ids[0], size(0)));
+    }
+  }
+  const closer = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+  await trade(sys.perps, sys.alice, closer, ids[0], size(0));
+  gas["perp.close"] = await used(sys.perps.connect(sys.alice).closePosition(closer, ids[0], 0n, 2n ** 64n));
+}
+
+async function auctions(): Promise<void> {
+  for (const k of [1, 4, 8]) {
+    const sys = await deploySystem();
+    const { ids } = await marketsUpTo(sys, Math.max(k, 2));
+    const feeds = [sys.feeds.ETH, sys.feeds.BTC];
+    for (let i = 2; i < k; i++)
+      feeds.push(
+        await ethers.getContractAt(
+          "MockV3Aggregator",
+          await sys.router.primaryFeed(ethers.encodeBytes32String(`X${i}`)),
+        ),
+      );
+    const victims = [];
+    for (const owner of [sys.alice, sys.carol]) {
+      const id = await openAccount(sys, owner, MarginMode.CROSS, [[sys.usdc, 150n * BigInt(k) * USDC]]);
+      for (let i = 0; i < k; i++) {
+        await trade(sys.perps, owner, id, ids[i], (wad(1000) * 10n ** 8n) / (await feeds[i].latestAnswer()));
+      }
+      victims.push(id);
+    }
+    for (const feed of feeds.slice(0, k)) await feed.updateAnswer(((await feed.latestAnswer()) * 90n) / 100n);
+    const bidder = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+    const start = await used(sys.auction.startAuction(victims[0]));
+    if (k === 1) gas["auction.start"] = start;
+    gas[`auction.bid.k${k}`] = await used(
+      sys.auction.connect(sys.bob).bid(victims[0], bidder, wad("0.05"), ethers.MaxUint256),
+    );
+    if (k === 1) {
+      const closer = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await sys.accounts.connect(sys.keeper).approve(sys.auction, closer);
+      await sys.auction.startAuction(victims[1]);
+      gas["auction.bidAndClose.k1"] = await used(
+        sys.auction.connect(sys.keeper).bidAndClose(victims[1], closer, wad("0.05"), ethers.MaxUint256),
+      );
+    }
+  }
+}
+
+async function liquidityPool(sys: System): Promise<void> {
+  const amount = 1_000n * USDC;
+  await mintAndApprove(sys.usdc, sys.alice, await sys.pool.getAddress(), amount);
+  gas["lp.deposit"] = await used(sys.pool.connect(sys.alice).deposit(amount, sys.alice.address));
+  gas["lp.withdraw"] = await used(
+    sys.pool.connect(sys.alice).withdraw(amount / 2n, sys.alice.address, sys.alice.address),
+  );
+}
+
+/** Keeper scan: N accounts each holding one perp, checked with healthMany (chunks of 250) vs health. */
+async function keeperScan(): Promise<void> {
+  const sys = await deploySystem();
+  const sizes = (process.env.BENCH_SCAN_SIZES ?? "100,1000").split(",").map(Number);
+  const ids: bigint[] = [];
+  const max = Math.max(...sizes);
+  const [owner] = await ethers.getSigners();
+  await mintAndApprove(sys.usdc, owner, await sys.vault.getAddress(), BigInt(max) * 1_000n * USDC);
+  for (let i = 0; i < max; i++) {
+    const id = await openAccount(sys, owner, MarginMode.CROSS);
+    await sys.vault.deposit(id, sys.usdc, 1_000n * USDC);
+    await trade(sys.perps, owner, id, sys.markets.ETH, i % 2 === 0 ? wad("0.1") : -wad("0.1"));
+    ids.push(id);
+  }
+  for (const n of sizes) {
+    const subset = ids.slice(0, n);
+    let t0 = performance.now();
+    for (let i = 0; i < subset.length; i += 250) await sys.engine.healthMany(subset.slice(i, i + 250));
+    const batched = performance.now() - t0;
+    t0 = performance.now();
+    for (const id of subset) await sys.engine.health(id);
+    const single = performance.now() - t0;
+    keeper[`scan.batched.n${n}_ms`] = Math.round(batched);
+    keeper[`scan.single.n${n}_ms`] = Math.round(single);
+    keeper[`scan.ratio.n${n}`] = Math.round((single / batched) * 100) / 100;
+  }
+}
+
+async function main(): Promise<void> {
+  await accountsAndCollateral(await deploySystem());
+  await perpsScaling(await deploySystem());
+  await auctions();
+  await liquidityPool(await deploySystem());
+  await keeperScan();
+  notes.push(
+    "Gas from transaction receipts (21,000 base included); health.* is eth_estimateGas of MarginEngine.health.",
+    "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
+  );
+  const results = { gas, keeper, notes };
+  mkdirSync("bench", { recursive: true });
+  writeFileSync("bench/results.json", JSON.stringify(results, null, 2) + "\n");
+  const lines = [
+    "# Benchmarks",
+    "",
+    "Reproduce with `npm run bench` (in-process Hardhat chain, Chainlink `MockV3Aggregator` feeds).",
+    "",
+    "| operation | gas |",
+    "| --- | ---: |",
+    ...Object.entries(gas).map(([k, v]) => `| \`${k}\` | ${v.toLocaleString("en-US")} |`),
+    "",
+    "| keeper scan | value |",
+    "| --- | ---: |",
+    ...Object.entries(keeper).map(([k, v]) => `| \`${k}\` | ${v.toLocaleString("en-US")} |`),
+    "",
+    ...notes.map((n) => `- ${n}`),
+    "",
+  ];
+  writeFileSync("bench/results.md", lines.join("\n"));
+  console.log(lines.join("\n"));
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
