@@ -5,6 +5,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import type { BlackScholesHarness, PortfolioMathHarness } from "../../typechain-types";
 import { DEFAULT_RISK_PARAMS, WAD } from "../shared/system";
+import { underCoverage } from "../shared/coverage";
 import {
   distribution,
   fullRevaluationRequirement,
@@ -184,6 +185,7 @@ describe("Portfolio margin accuracy", function () {
   let outcomes: Outcome[];
 
   before(async function () {
+    if (underCoverage()) this.skip(); // thousands of pure calls: minutes under instrumentation
     const math = await ethers.deployContract("PortfolioMathHarness");
     const bs = await ethers.deployContract("BlackScholesHarness");
     outcomes = [];

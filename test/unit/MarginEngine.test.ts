@@ -1,0 +1,145 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, impersonateAccount, setBalance } from "@nomicfoundation/hardhat-network-helpers";
+import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { assetId } from "../shared/oracles";
+import { trade } from "../shared/perps";
+
+const USDC = 10n ** 6n;
+
+/** A signer for a registered market's address, to call the engine's market-only hooks directly. */
+async function asMarket(address: string) {
+  await impersonateAccount(address);
+  await setBalance(address, ethers.parseEther("1"));
+  return ethers.getSigner(address);
+}
+
+describe("MarginEngine", function () {
+  describe("access", function () {
+    it("lets only registered markets report positions and move quote", async function () {
+      const sys = await loadFixture(deploySystem);
+      const { engine, alice } = sys;
+      await expect(engine.connect(alice).notePositionOpened(1n, 1n, assetId("ETH")))
+        .to.be.revertedWithCustomError(engine, "NotMarket")
+        .withArgs(alice.address);
+      await expect(engine.connect(alice).notePositionClosed(1n, 1n)).to.be.revertedWithCustomError(
+        engine,
+        "NotMarket",
+      );
+      await expect(engine.connect(alice).transferQuote(1n, 2n, 1n)).to.be.revertedWithCustomError(
+        engine,
+        "NotMarket",
+      );
+      await expect(engine.connect(alice).chargeFee(1n, 1n, 1n)).to.be.revertedWithCustomError(
+        engine,
+        "NotMarket",
+      );
+    });
+
+    it("lets only the liquidation auction move slices and pay rewards", async function () {
+      const { engine, alice } = await loadFixture(deploySystem);
+      await expect(engine.connect(alice).transferSlice(1n, 2n, wad("0.5")))
+        .to.be.revertedWithCustomError(engine, "NotLiquidator")
+        .withArgs(alice.address);
+      await expect(engine.connect(alice).payOut(1n, alice.address, 1n)).to.be.revertedWithCustomError(
+        engine,
+        "NotLiquidator",
+      );
+    });
+
+    it("registers a market once and is initialised once", async function () {
+      const { engine, perps, alice } = await loadFixture(deploySystem);
+      await expect(engine.registerMarket(perps)).to.be.revertedWithCustomError(
+        engine,
+        "MarketAlreadyRegistered",
+      );
+      await expect(engine.initialize(5n, alice.address, alice.address)).to.be.revertedWithCustomError(
+        engine,
+        "AlreadySet",
+      );
+    });
+
+    it("pauses and unpauses new risk", async function () {
+      const { engine } = await loadFixture(deploySystem);
+      await engine.pause();
+      expect(await engine.paused()).to.equal(true);
+      await engine.unpause();
+      expect(await engine.paused()).to.equal(false);
+    });
+  });
+
+  describe("position bookkeeping", function () {
+    it("keeps an ISOLATED account to one market", async function () {
+      const sys = await loadFixture(deploySystem);
+      const id = await openAccount(sys, sys.alice, MarginMode.ISOLATED, [[sys.usdc, 100_000n * USDC]]);
+      await trade(sys.perps, sys.alice, id, sys.markets.ETH, wad("1"));
+      await expect(trade(sys.perps, sys.alice, id, sys.markets.BTC, wad("0.01")))
+        .to.be.revertedWithCustomError(sys.engine, "IsolatedAccountMarketTaken")
+        .withArgs(id);
+    });
+
+    it("caps an account at MAX_MARKETS_PER_ACCOUNT markets and refuses unknown underlyings", async function () {
+      const sys = await loadFixture(deploySystem);
+      const market = await asMarket(await sys.perps.getAddress());
+      const engine = sys.engine.connect(market);
+      const holder = await openAccount(sys, sys.alice, MarginMode.CROSS);
+      const max = await sys.engine.MAX_MARKETS_PER_ACCOUNT();
+      for (let i = 1n; i <= max; i++) await engine.notePositionOpened(holder, 100n + i, assetId("ETH"));
+      await engine.notePositionOpened(holder, 101n, assetId("ETH")); // idempotent
+      expect(await sys.engine.accountMarkets(holder)).to.have.length(Number(max));
+      await expect(engine.notePositionOpened(holder, 999n, assetId("ETH")))
+        .to.be.revertedWithCustomError(sys.engine, "TooManyMarkets")
+        .withArgs(holder);
+      await expect(engine.notePositionOpened(holder + 1n, 1n, assetId("SOL")))
+        .to.be.revertedWithCustomError(sys.engine, "UnknownUnderlying")
+        .withArgs(assetId("SOL"));
+      await engine.notePositionClosed(holder, 999n); // not held: no-op
+      await engine.notePositionClosed(holder, 101n);
+      expect(await sys.engine.accountMarkets(holder)).to.have.length(Number(max) - 1);
+    });
+  });
+
+  describe("views", function () {
+    it("returns many accounts' health in one call, equal to one call each", async function () {
+      const sys = await loadFixture(deploySystem);
+      const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      const b = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await trade(sys.perps, sys.alice, a, sys.markets.ETH, wad("1"));
+      const many = await sys.engine.healthMany([a, b]);
+      expect(many[0]).to.deep.equal(await sys.engine.health(a));
+      expect(many[1]).to.deep.equal(await sys.engine.health(b));
+      expect(many[1].healthRatio).to.equal(ethers.MaxUint256); // no requirement
+    });
+
+    it("compares standard (per-position) requirements with the portfolio's", async function () {
+      const sys = await loadFixture(deploySystem);
+      const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await trade(sys.perps, sys.alice, id, sys.markets.ETH, wad("1"));
+      await trade(sys.perps, sys.alice, id, sys.markets.BTC, -wad("0.05"));
+      const [im, mm] = await sys.engine.standardRequirements(id);
+      const h = await sys.engine.health(id);
+      // Different underlyings do not net: the portfolio requirement equals the sum.
+      expect(im).to.equal(h.initialRequirement);
+      expect(mm).to.equal(h.maintenanceRequirement);
+    });
+
+    it("reports risk parameters and shocks, and refuses unknown underlyings", async function () {
+      const { engine } = await loadFixture(deploySystem);
+      expect((await engine.riskParams(assetId("ETH"))).imShockFloor).to.equal(
+        DEFAULT_RISK_PARAMS.imShockFloor,
+      );
+      const [im, mm] = await engine.spotShocks(assetId("ETH"), 0n);
+      // σ = 0.6: IM max(0.10, 3·0.6·√(1/365) = 0.0942) = 0.10; MM 2.33·0.6·0.05234 ≈ 0.0732 > 0.05.
+      expect(im).to.equal(wad("0.1"));
+      expect(mm).to.be.closeTo(wad("0.0731747"), wad("0.0000001"));
+      await expect(engine.riskParams(assetId("SOL"))).to.be.revertedWithCustomError(
+        engine,
+        "UnknownUnderlying",
+      );
+      await expect(engine.spotShocks(assetId("SOL"), 0n)).to.be.revertedWithCustomError(
+        engine,
+        "UnknownUnderlying",
+      );
+    });
+  });
+});
