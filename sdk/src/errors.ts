@@ -22,7 +22,23 @@ import { SafeCast__factory } from "../../typechain-types/factories/@openzeppelin
 import { formatFixed, formatUsd } from "./format";
 
 /** The ABIs whose custom errors the SDK decodes: the protocol's interfaces and the OpenZeppelin parts. */
-const ERROR_ABIS = [
+type ErrorAbi =
+  | typeof IAccounts__factory.abi
+  | typeof ICollateralVault__factory.abi
+  | typeof IMarginEngine__factory.abi
+  | typeof IPerpMarket__factory.abi
+  | typeof ILiquidationAuction__factory.abi
+  | typeof IOracleRouter__factory.abi
+  | typeof IInsuranceFund__factory.abi
+  | typeof IAccessManaged__factory.abi
+  | typeof IERC721Errors__factory.abi
+  | typeof ERC20Permit__factory.abi
+  | typeof ERC4626__factory.abi
+  | typeof Pausable__factory.abi
+  | typeof ReentrancyGuardTransient__factory.abi
+  | typeof SafeCast__factory.abi;
+
+const ERROR_ABIS: readonly ErrorAbi[] = [
   IAccounts__factory.abi,
   ICollateralVault__factory.abi,
   IMarginEngine__factory.abi,
@@ -37,9 +53,9 @@ const ERROR_ABIS = [
   Pausable__factory.abi,
   ReentrancyGuardTransient__factory.abi,
   SafeCast__factory.abi,
-] as const;
+];
 
-type ErrorItem = Extract<(typeof ERROR_ABIS)[number][number], { type: "error" }>;
+type ErrorItem = Extract<ErrorAbi[number], { type: "error" }>;
 
 /** Every custom error the SDK decodes, by name. */
 export type XMarginErrorName = ErrorItem["name"];
@@ -68,6 +84,9 @@ export interface ErrorContext {
 /**
  * A decoded custom error of the protocol: `name`, `args`, a readable `message`. Narrow it with
  * `isXMarginError(e, "Name")` to get typed `args`.
+ * @example
+ * const e = decodeRevertData(data);
+ * if (e) console.log(e.name, e.message); // "InsufficientMargin", "equity 834.93 USD is below …"
  */
 export class XMarginError extends Error {
   /** The Solidity error's name, e.g. "InsufficientMargin". */
@@ -144,6 +163,7 @@ export function knownErrorSelectors(): ReadonlySet<string> {
 }
 
 const HEX = /^0x[0-9a-fA-F]*$/;
+const SKIP = new Set(["transaction", "tx", "request", "payload", "params", "calldata"]);
 
 /**
  * Finds revert data in an error thrown by ethers, a wallet or a JSON-RPC node: the first `data` hex
@@ -159,6 +179,8 @@ export function findRevertData(error: unknown): string | undefined {
     if (depth > 8 || value === null || typeof value !== "object" || seen.has(value)) return;
     seen.add(value);
     for (const [key, inner] of Object.entries(value as Record<string, unknown>)) {
+      // A transaction's `data` is its calldata, not revert data.
+      if (SKIP.has(key)) continue;
       if (key === "data" && typeof inner === "string" && HEX.test(inner) && inner.length >= 10) {
         found.push(inner);
       } else if (typeof inner === "object") {

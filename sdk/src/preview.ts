@@ -125,14 +125,15 @@ export function simulate(
     }
     case "withdraw": {
       const c = findCollateral(state, action.token);
+      if (action.amount === 0n)
+        return { before, health: before, state, revert: makeXMarginError("ZeroAmount", []) };
+      if (c.balance < action.amount) {
+        const revert = makeXMarginError("InsufficientBalance", [id, c.token, c.balance, action.amount]);
+        return { before, health: before, state, revert };
+      }
       const after = setBalance(state, c.token, c.balance - action.amount);
       const health = toHealth(accountHealth(after));
-      let revert: XMarginError | undefined;
-      if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
-      else if (c.balance < action.amount) {
-        revert = makeXMarginError("InsufficientBalance", [id, c.token, c.balance, action.amount]);
-      } else revert = requireInitialMargin(after, health);
-      return { before, health, state: after, revert };
+      return { before, health, state: after, revert: requireInitialMargin(after, health) };
     }
     case "trade":
     case "close": {

@@ -1,25 +1,13 @@
 import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
 import type { Health } from "../state";
+import { toHealth } from "../math/health";
 import { read } from "./internal/chain";
 
 /** Parameters of `getHealth`. */
 export interface GetHealthParameters {
   accountId: bigint;
   blockTag?: BlockTag;
-}
-
-/** The engine's Health struct as a plain object. */
-export function toPlainHealth(h: Health): Health {
-  return {
-    equityInitial: h.equityInitial,
-    equityMaintenance: h.equityMaintenance,
-    equityMark: h.equityMark,
-    initialRequirement: h.initialRequirement,
-    maintenanceRequirement: h.maintenanceRequirement,
-    healthRatio: h.healthRatio,
-    grossNotional: h.grossNotional,
-  };
 }
 
 /**
@@ -32,5 +20,5 @@ export async function getHealth(client: XMarginClient, params: GetHealthParamete
   const h = await read(client, () =>
     client.contracts.engine.health(params.accountId, { blockTag: params.blockTag ?? "latest" }),
   );
-  return toPlainHealth(h);
+  return toHealth(h);
 }

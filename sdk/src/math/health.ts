@@ -94,12 +94,17 @@ export interface HealthBreakdown extends Health {
 
 /**
  * The account's health from a snapshot: exactly what `engine.health(accountId)` returns at the
- * snapshot's block (prices, volatilities and funding as of `state.timestamp`).
+ * snapshot's block (prices, volatilities and funding as of `state.timestamp`). Not for the pool
+ * account while it holds positions (throws).
  * @example
  * const state = await getAccountState(client, accountId);
  * const h = accountHealth(state); // equals await getHealth(client, accountId)
  */
 export function accountHealth(state: AccountState): HealthBreakdown {
+  if (state.accountId === state.protocol.poolAccountId && state.positions.length !== 0) {
+    // The pool's positions are valued from the market's entry basis, which no view exposes.
+    throw new RangeError("the pool account's positions are not modelled: use getHealth");
+  }
   const c = collateralValue(state.collateral, state.quoteToken, state.prices);
   const groups: HealthBreakdown["groups"] = {};
   let positionValue = 0n;
@@ -192,7 +197,7 @@ export function isLiquidatable(h: Health): boolean {
 }
 
 /**
- * Strips a HealthBreakdown down to the engine's Health fields.
+ * The seven Health fields of a HealthBreakdown, or of the engine's Health struct (an ethers Result).
  * @example
  * toHealth(accountHealth(state));
  */

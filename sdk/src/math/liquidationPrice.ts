@@ -28,10 +28,11 @@ export function withPrice(state: AccountState, asset: string, price: bigint): Ac
 }
 
 /**
- * Liquidation prices of `asset` (an oracle asset id, e.g. an underlying) by bisection to 1 wei between
- * `minPrice` (default 1 wei) and `maxPrice` (default 100× spot). Each side returns the crossing nearest
- * the search bound's segment: with perps and collateral only, equity − MM is concave in the price, so
- * there is at most one crossing per side. An account liquidatable now gets `down = up = spot`.
+ * Liquidation prices of `asset` (an oracle asset id, e.g. an underlying), by bisection to 1 wei
+ * between the current price and `minPrice` (default 1 wei) below, `maxPrice` (default 100× spot)
+ * above. Bisection finds a crossing between a safe and a liquidatable price; with perps and collateral
+ * only, equity − MM is concave in the price, so each side has at most one and it is the one found. An
+ * account liquidatable now gets `down = up = spot`.
  * @example
  * const { down } = liquidationPrice(state, ethers.encodeBytes32String("ETH"));
  * if (down !== null) console.log(`liquidated if ETH falls to ${ethers.formatEther(down)}`);

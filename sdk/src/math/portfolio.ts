@@ -55,7 +55,7 @@ export const ZERO_GREEKS: Readonly<Greeks> = Object.freeze({
 /**
  * σ·√(horizon/year), rounded up: the one-standard-deviation move over the liquidation horizon.
  * @example
- * horizonVolatility(6n * 10n ** 17n, 86_400n); // 31405426983400588n (60% over one day)
+ * horizonVolatility(6n * 10n ** 17n, 86_400n); // 31405435355412823n (60% over one day)
  */
 export function horizonVolatility(volatility: bigint, horizon: bigint): bigint {
   const sqrtTime = sqrt(mulDiv(horizon, WAD * WAD, YEAR), "ceil");
