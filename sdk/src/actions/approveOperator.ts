@@ -1,0 +1,30 @@
+import { type ContractTransactionReceipt, ZeroAddress } from "ethers";
+import type { XMarginClient } from "../client";
+import { requireSigner, send } from "./internal/chain";
+
+/** Parameters of `approveOperator`. */
+export type ApproveOperatorParameters =
+  /** Approve (or, with `approved: false`, clear) `operator` on one account: ERC-721 `approve`. */
+  | { accountId: bigint; operator: string; approved?: boolean }
+  /** Approve or revoke `operator` on every account of the signer: ERC-721 `setApprovalForAll`. */
+  | { all: true; operator: string; approved?: boolean };
+
+/**
+ * Lets `operator` trade for an account (or all the signer's accounts). Operators may trade, and may
+ * withdraw only to the owner; the liquidation auction needs this to `bidAndClose` for a keeper.
+ * @example
+ * await approveOperator(client, { accountId, operator: client.deployment.contracts.liquidationAuction });
+ */
+export async function approveOperator(
+  client: XMarginClient,
+  params: ApproveOperatorParameters,
+): Promise<ContractTransactionReceipt> {
+  requireSigner(client);
+  const { accounts } = client.contracts;
+  const approved = params.approved ?? true;
+  return send(client, () =>
+    "all" in params
+      ? accounts.setApprovalForAll(params.operator, approved)
+      : accounts.approve(approved ? params.operator : ZeroAddress, params.accountId),
+  );
+}

@@ -1,0 +1,63 @@
+import type { ContractTransactionReceipt } from "ethers";
+import type { XMarginClient } from "../client";
+import { eventsOf, requireSigner, send } from "./internal/chain";
+import { quoteBid } from "./quoteBid";
+
+/** Parameters of `bid`. */
+export interface BidParameters {
+  /** The liquidated account. */
+  accountId: bigint;
+  /** The signer's account that receives the slice and pays. */
+  bidderAccountId: bigint;
+  /** Fraction to buy (WAD); capped by the auction at the restoring fraction. */
+  fraction: bigint;
+  /** Most quote units to pay; default the quote's payment plus `slippageBps`. */
+  maxPayment?: bigint;
+  /** Headroom over the quoted payment, basis points (default 50). */
+  slippageBps?: number;
+  /**
+   * `bidAndClose`: close the slice's positions against the pool in the same transaction. The bidder
+   * account must hold no positions and have approved the auction as operator (`approveOperator`).
+   */
+  close?: boolean;
+}
+
+/** The bid from its AuctionBid event. */
+export interface BidReturnType {
+  receipt: ContractTransactionReceipt;
+  filled: bigint;
+  payment: bigint;
+  penalty: bigint;
+  discount: bigint;
+}
+
+/**
+ * Bids on a running auction: buys up to `fraction` of the account's portfolio into `bidderAccountId`.
+ * @example
+ * const { filled, payment } = await bid(client, { accountId: 7n, bidderAccountId: 3n, fraction: parseEther("1") });
+ */
+export async function bid(client: XMarginClient, params: BidParameters): Promise<BidReturnType> {
+  requireSigner(client);
+  const auction = client.contracts.liquidationAuction;
+  let maxPayment = params.maxPayment;
+  if (maxPayment === undefined) {
+    const q = await quoteBid(client, { accountId: params.accountId, fraction: params.fraction });
+    const bps = BigInt(params.slippageBps ?? 50);
+    maxPayment = (q.payment * (10_000n + bps) + 9_999n) / 10_000n;
+  }
+  const limit = maxPayment;
+  const receipt = await send(client, () =>
+    params.close
+      ? auction.bidAndClose(params.accountId, params.bidderAccountId, params.fraction, limit)
+      : auction.bid(params.accountId, params.bidderAccountId, params.fraction, limit),
+  );
+  const [event] = eventsOf(receipt, auction.interface, "AuctionBid");
+  if (!event) throw new Error("bid: no AuctionBid event in the receipt");
+  return {
+    receipt,
+    filled: event.args.fraction as bigint,
+    payment: event.args.payment as bigint,
+    penalty: event.args.penalty as bigint,
+    discount: event.args.discount as bigint,
+  };
+}

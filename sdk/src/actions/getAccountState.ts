@@ -1,0 +1,170 @@
+import type { BlockTag } from "ethers";
+import type { XMarginClient } from "../client";
+import { erc4626 } from "../contracts";
+import type { RiskParams } from "../math/portfolio";
+import {
+  type AccountState,
+  type CollateralState,
+  type MarketState,
+  type PositionState,
+  type UnderlyingState,
+  marketKey,
+} from "../state";
+import { blockAt, quoteToken, quoteUnit, read, resolveToken, tokenInfo } from "./internal/chain";
+import { readerFor } from "./internal/readers";
+
+/** Parameters of `getAccountState`. */
+export interface GetAccountStateParameters {
+  accountId: bigint;
+  /** Block to read at (default: the latest). Every read uses this one block. */
+  blockTag?: BlockTag;
+  /** Tokens to include even without a balance (symbols or addresses), e.g. for a deposit preview. */
+  tokens?: readonly string[];
+  /** Markets to include even without a position, e.g. for a trade preview. Default: the perp market. */
+  markets?: readonly { market?: string; marketId: bigint }[];
+}
+
+/** The snapshot (see `AccountState`). */
+export type GetAccountStateReturnType = AccountState;
+
+/**
+ * Reads everything the pure math needs to evaluate `accountId`, all at one block: collateral balances
+ * and configurations, ERC-4626 conversion rates, oracle prices and volatilities, risk parameters, the
+ * markets the engine says the account holds and its positions in them, plus the engine's pause, the
+ * auction freeze and the pool's quote balance (for revert predictions).
+ * @example
+ * const state = await getAccountState(client, { accountId: 1n });
+ * const health = accountHealth(state); // equals getHealth(client, { accountId: 1n, blockTag: state.blockNumber })
+ */
+export async function getAccountState(
+  client: XMarginClient,
+  params: GetAccountStateParameters,
+): Promise<GetAccountStateReturnType> {
+  const { accountId } = params;
+  const { vault, engine, liquidationAuction, oracleRouter } = client.contracts;
+  return read(client, async () => {
+    const block = await blockAt(client, params.blockTag);
+    const blockTag = block.number;
+    const [quote, unit] = await Promise.all([quoteToken(client), quoteUnit(client)]);
+    const [mode, heldTokens, keys, frozen, paused, poolAccountId] = await Promise.all([
+      client.contracts.accounts.marginMode(accountId, { blockTag }),
+      vault.collateralTokens(accountId, { blockTag }),
+      engine.accountMarkets(accountId, { blockTag }),
+      liquidationAuction.isFrozen(accountId, { blockTag }),
+      engine.paused({ blockTag }),
+      engine.poolAccountId({ blockTag }),
+    ]);
+
+    const tokenSet = new Set<string>([quote, ...heldTokens.map((t) => t.toLowerCase())]);
+    for (const t of params.tokens ?? []) tokenSet.add(resolveToken(client, t).toLowerCase());
+    const collateral = await Promise.all(
+      [...tokenSet].map((token) => readCollateral(client, accountId, token, blockTag)),
+    );
+
+    const perpAddress = client.deployment.contracts.perpMarket.toLowerCase();
+    const marketRefs = new Map<string, { market: string; marketId: bigint }>();
+    for (const k of keys)
+      marketRefs.set(marketKey(k.market, k.marketId), {
+        market: k.market.toLowerCase(),
+        marketId: k.marketId,
+      });
+    for (const m of params.markets ?? []) {
+      const market = (m.market ?? perpAddress).toLowerCase();
+      marketRefs.set(marketKey(market, m.marketId), { market, marketId: m.marketId });
+    }
+    const markets: Record<string, MarketState> = {};
+    await Promise.all(
+      [...marketRefs].map(async ([key, ref]) => {
+        markets[key] = await readerFor(client, ref.market).readMarket(client, ref.marketId, blockTag);
+      }),
+    );
+    const positions: PositionState[] = await Promise.all(
+      keys.map((k) => readerFor(client, k.market).readPosition(client, accountId, k.marketId, blockTag)),
+    );
+
+    const underlyingIds = new Set(Object.values(markets).map((m) => m.underlying));
+    const underlyings: Record<string, UnderlyingState> = {};
+    await Promise.all(
+      [...underlyingIds].map(async (u) => {
+        const [volatility, risk] = await Promise.all([
+          oracleRouter.getVolatility(u, { blockTag }),
+          engine.riskParams(u, { blockTag }),
+        ]);
+        underlyings[u] = { volatility, risk: riskParams(risk) };
+      }),
+    );
+    const assets = new Set<string>([...underlyingIds, ...collateral.map((c) => c.oracleAsset)]);
+    const prices: Record<string, bigint> = {};
+    await Promise.all(
+      [...assets].map(async (asset) => {
+        prices[asset] = await oracleRouter.getPrice(asset, { blockTag });
+      }),
+    );
+    const poolQuoteBalance = await vault.balanceOf(poolAccountId, quote, { blockTag });
+
+    return {
+      accountId,
+      blockNumber: block.number,
+      timestamp: block.timestamp,
+      quoteToken: quote,
+      collateral,
+      prices,
+      underlyings,
+      positions,
+      markets,
+      frozen,
+      marginMode: mode === 1n ? "isolated" : "cross",
+      protocol: { poolAccountId, paused, poolQuoteBalance, quoteUnit: unit },
+    };
+  });
+}
+
+function riskParams(r: RiskParams): RiskParams {
+  return {
+    mmShockFloor: r.mmShockFloor,
+    imShockFloor: r.imShockFloor,
+    mmZ: r.mmZ,
+    imZ: r.imZ,
+    horizon: r.horizon,
+    maxShock: r.maxShock,
+    mmVolShock: r.mmVolShock,
+    imVolShock: r.imVolShock,
+    shortOptionFloor: r.shortOptionFloor,
+    contingency: r.contingency,
+    sizeScale: r.sizeScale,
+  };
+}
+
+async function readCollateral(
+  client: XMarginClient,
+  accountId: bigint,
+  token: string,
+  blockTag: number,
+): Promise<CollateralState> {
+  const { vault } = client.contracts;
+  const [balance, config] = await Promise.all([
+    vault.balanceOf(accountId, token, { blockTag }),
+    vault.collateralConfig(token, { blockTag }),
+    tokenInfo(client, token),
+  ]);
+  const state: CollateralState = {
+    token,
+    balance,
+    decimals: Number(config.decimals),
+    oracleAsset: config.oracleAsset.toLowerCase(),
+    initialWeight: config.initialWeight,
+    maintenanceWeight: config.maintenanceWeight,
+    listed: config.listed,
+  };
+  if (config.isErc4626) {
+    const share = erc4626(token, client.provider);
+    const [assetsPerShare, assetDecimals] = await Promise.all([
+      share.convertToAssets(10n ** config.decimals, { blockTag }),
+      client.memo(`assetDecimals:${token}`, async () =>
+        Number((await tokenInfo(client, await share.asset())).decimals),
+      ),
+    ]);
+    state.erc4626 = { assetsPerShare, assetDecimals };
+  }
+  return state;
+}

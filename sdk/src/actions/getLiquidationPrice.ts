@@ -1,0 +1,28 @@
+import type { BlockTag } from "ethers";
+import type { XMarginClient } from "../client";
+import { type LiquidationPrices, liquidationPrice as pureLiquidationPrice } from "../math/liquidationPrice";
+import { getAccountState } from "./getAccountState";
+
+/** Parameters of `getLiquidationPrice`. */
+export interface GetLiquidationPriceParameters {
+  accountId: bigint;
+  /** The oracle asset id (bytes32) of the underlying, e.g. `encodeBytes32String("ETH")`. */
+  asset: string;
+  blockTag?: BlockTag;
+  minPrice?: bigint;
+  maxPrice?: bigint;
+}
+
+/**
+ * The prices of `asset` at which `accountId` becomes liquidatable with everything else held (see the
+ * pure `liquidationPrice`).
+ * @example
+ * const { down, up } = await getLiquidationPrice(client, { accountId, asset: encodeBytes32String("ETH") });
+ */
+export async function getLiquidationPrice(
+  client: XMarginClient,
+  params: GetLiquidationPriceParameters,
+): Promise<LiquidationPrices> {
+  const state = await getAccountState(client, { accountId: params.accountId, blockTag: params.blockTag });
+  return pureLiquidationPrice(state, params.asset, params);
+}

@@ -1,0 +1,23 @@
+/**
+ * Actions: the only code that talks to the chain. Each takes the client first.
+ * @packageDocumentation
+ */
+export * from "./createAccount";
+export * from "./listAccounts";
+export * from "./approveOperator";
+export * from "./deposit";
+export * from "./withdraw";
+export * from "./maxWithdrawable";
+export * from "./listPerpMarkets";
+export * from "./quoteTrade";
+export * from "./openPosition";
+export * from "./modifyPosition";
+export * from "./closePosition";
+export * from "./getHealth";
+export * from "./getHealthMany";
+export * from "./getAccountState";
+export * from "./getLiquidationPrice";
+export * from "./startAuction";
+export * from "./listAuctions";
+export * from "./quoteBid";
+export * from "./bid";

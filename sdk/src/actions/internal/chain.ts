@@ -1,0 +1,131 @@
+/**
+ * Shared plumbing of the actions: signer and chain checks, sending with decoded errors, token
+ * metadata, event parsing. Internal: not exported from the package.
+ */
+import type {
+  BlockTag,
+  ContractTransactionReceipt,
+  ContractTransactionResponse,
+  Interface,
+  LogDescription,
+  Signer,
+} from "ethers";
+import type { XMarginClient, TokenInfo } from "../../client";
+import { erc20 } from "../../contracts";
+import { type ErrorContext, decodeError } from "../../errors";
+
+/** The client's signer; throws for a read-only client. */
+export function requireSigner(client: XMarginClient): Signer {
+  if (!client.signer) throw new TypeError("this action sends a transaction: create the client with a Signer");
+  return client.signer;
+}
+
+/** Throws unless the provider is on the deployment's chain (checked once per client). */
+export function ensureChain(client: XMarginClient): Promise<void> {
+  return client.memo("chain", async () => {
+    const { chainId } = await client.provider.getNetwork();
+    if (chainId !== BigInt(client.deployment.chainId)) {
+      throw new Error(
+        `wrong network: connected to chain ${chainId}, the deployment is on ${client.deployment.chainId}`,
+      );
+    }
+  });
+}
+
+/** What error messages need from the client's token cache. */
+export function errorContext(client: XMarginClient): ErrorContext {
+  return { tokens: client.tokens, quoteDecimals: quoteDecimalsOf.get(client) };
+}
+
+const quoteDecimalsOf = new WeakMap<XMarginClient, number>();
+
+/** Rethrows `error` as an XMarginError when it is a protocol revert, unchanged otherwise. */
+export function rethrow(client: XMarginClient, error: unknown): never {
+  throw decodeError(error, errorContext(client)) ?? error;
+}
+
+/** Runs a read, decoding protocol reverts. */
+export async function read<T>(client: XMarginClient, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    rethrow(client, error);
+  }
+}
+
+/** Sends a transaction (after the chain check), waits for it and decodes reverts. */
+export async function send(
+  client: XMarginClient,
+  submit: () => Promise<ContractTransactionResponse>,
+  confirmations = 1,
+): Promise<ContractTransactionReceipt> {
+  await ensureChain(client);
+  try {
+    const tx = await submit();
+    const receipt = await tx.wait(confirmations);
+    if (!receipt) throw new Error(`transaction ${tx.hash} was dropped`);
+    return receipt;
+  } catch (error) {
+    rethrow(client, error);
+  }
+}
+
+/** Every log of `receipt` that `iface` parses as event `name`. */
+export function eventsOf(
+  receipt: ContractTransactionReceipt,
+  iface: Interface,
+  name: string,
+): LogDescription[] {
+  const out: LogDescription[] = [];
+  for (const log of receipt.logs) {
+    try {
+      const parsed = iface.parseLog(log);
+      if (parsed?.name === name) out.push(parsed);
+    } catch {
+      // another contract's event
+    }
+  }
+  return out;
+}
+
+/** Decimals and symbol of `token` (memoised; also fills `client.tokens` for error messages). */
+export function tokenInfo(client: XMarginClient, token: string): Promise<TokenInfo> {
+  const address = token.toLowerCase();
+  return client.memo(`token:${address}`, async () => {
+    const contract = erc20(token, client.provider);
+    const [decimals, symbol] = await Promise.all([contract.decimals(), contract.symbol().catch(() => "?")]);
+    const info: TokenInfo = { address, symbol, decimals: Number(decimals) };
+    client.tokens.set(address, info);
+    return info;
+  });
+}
+
+/** The quote token (lower case), memoised. */
+export function quoteToken(client: XMarginClient): Promise<string> {
+  return client.memo("quoteToken", async () => (await client.contracts.vault.quoteToken()).toLowerCase());
+}
+
+/** One quote unit in USD WAD, 10^(18 − quote decimals), memoised. */
+export async function quoteUnit(client: XMarginClient): Promise<bigint> {
+  const info = await tokenInfo(client, await quoteToken(client));
+  quoteDecimalsOf.set(client, info.decimals);
+  return 10n ** BigInt(18 - info.decimals);
+}
+
+/** A token address from a symbol of the deployment or an address. */
+export function resolveToken(client: XMarginClient, token: string): string {
+  if (/^0x[0-9a-fA-F]{40}$/.test(token)) return token;
+  const address = client.deployment.tokens[token];
+  if (!address) throw new TypeError(`unknown token ${token}: not an address nor a symbol of the deployment`);
+  return address;
+}
+
+/** The latest block's number and timestamp (or those of `blockTag`). */
+export async function blockAt(
+  client: XMarginClient,
+  blockTag: BlockTag = "latest",
+): Promise<{ number: number; timestamp: bigint }> {
+  const block = await client.provider.getBlock(blockTag);
+  if (!block) throw new Error(`block ${blockTag} not found`);
+  return { number: block.number, timestamp: BigInt(block.timestamp) };
+}

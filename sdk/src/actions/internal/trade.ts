@@ -1,0 +1,89 @@
+/** The send path shared by the perp trade actions. */
+import type { ContractTransactionReceipt } from "ethers";
+import type { XMarginClient } from "../../client";
+import { blockAt, eventsOf, read, requireSigner, send } from "./chain";
+
+/** Slippage and deadline of a trade. */
+export interface TradeOptions {
+  /** Worst acceptable fill relative to the quote, in basis points (default 50 = 0.5%). */
+  slippageBps?: number;
+  /** An explicit limit price (WAD) instead of one from the quote and `slippageBps`. */
+  limitPrice?: bigint;
+  /** Last timestamp the trade may execute at; default the latest block's timestamp + `validity`. */
+  deadline?: bigint;
+  /** Seconds from the latest block to the default deadline (default 600). */
+  validity?: number;
+}
+
+/** A sent trade, from its PositionModified event. */
+export interface TradeReturnType {
+  receipt: ContractTransactionReceipt;
+  sizeDelta: bigint;
+  fillPrice: bigint;
+  /** Fee, USD WAD. */
+  fee: bigint;
+  newSize: bigint;
+  entryPrice: bigint;
+  /** USD WAD, > 0: gain. */
+  realizedPnl: bigint;
+  /** USD WAD, > 0: paid. */
+  fundingPaid: bigint;
+  limitPrice: bigint;
+  deadline: bigint;
+}
+
+const BPS = 10_000n;
+
+/**
+ * The limit price `slippageBps` worse than `fillPrice`: above it for a buy (rounded up), below for a
+ * sell (rounded down).
+ */
+export function limitPriceFor(fillPrice: bigint, sizeDelta: bigint, slippageBps: number): bigint {
+  if (!Number.isInteger(slippageBps) || slippageBps < 0 || slippageBps > 10_000) {
+    throw new RangeError("slippageBps must be an integer in [0, 10000]");
+  }
+  const bps = BigInt(slippageBps);
+  return sizeDelta > 0n ? (fillPrice * (BPS + bps) + BPS - 1n) / BPS : (fillPrice * (BPS - bps)) / BPS;
+}
+
+/** Quotes (for the limit), then sends `trade` or `closePosition` and parses the event. */
+export async function sendTrade(
+  client: XMarginClient,
+  accountId: bigint,
+  marketId: bigint,
+  sizeDelta: bigint | "close",
+  opts: TradeOptions,
+): Promise<TradeReturnType> {
+  requireSigner(client);
+  const perps = client.contracts.perpMarket;
+  const delta =
+    sizeDelta === "close" ? -(await read(client, () => perps.position(accountId, marketId))).size : sizeDelta;
+  if (delta === 0n)
+    throw new RangeError(sizeDelta === "close" ? "closePosition: no position" : "sizeDelta is zero");
+  let limitPrice = opts.limitPrice;
+  if (limitPrice === undefined) {
+    const [fill] = await read(client, () => perps.quoteTrade(marketId, delta));
+    limitPrice = limitPriceFor(fill, delta, opts.slippageBps ?? 50);
+  }
+  const deadline = opts.deadline ?? (await blockAt(client)).timestamp + BigInt(opts.validity ?? 600);
+  const receipt = await send(client, () =>
+    sizeDelta === "close"
+      ? perps.closePosition(accountId, marketId, limitPrice, deadline)
+      : perps.trade(accountId, marketId, delta, limitPrice, deadline),
+  );
+  const [event] = eventsOf(receipt, perps.interface, "PositionModified");
+  if (!event) throw new Error("trade: no PositionModified event in the receipt");
+  const a = event.args;
+  return {
+    receipt,
+    sizeDelta: a.sizeDelta as bigint,
+    fillPrice: a.fillPrice as bigint,
+    fee: a.fee as bigint,
+    newSize: a.newSize as bigint,
+    entryPrice: a.entryPrice as bigint,
+    realizedPnl: a.realizedPnl as bigint,
+    fundingPaid: a.fundingPaid as bigint,
+    limitPrice,
+    deadline,
+  };
+}

@@ -1,0 +1,44 @@
+import type { BlockTag } from "ethers";
+import type { XMarginClient } from "../client";
+import { read } from "./internal/chain";
+
+/** Parameters of `quoteBid`. */
+export interface QuoteBidParameters {
+  /** The liquidated account. */
+  accountId: bigint;
+  /** Fraction of the portfolio to buy (WAD, ≤ 1e18); the auction caps it at the restoring fraction. */
+  fraction: bigint;
+  blockTag?: BlockTag;
+}
+
+/** What a bid would fill and pay now. */
+export interface QuoteBidReturnType {
+  /** Fraction after the cap (WAD). */
+  filled: bigint;
+  /** Quote units the bidder pays (0 when insolvent). */
+  payment: bigint;
+  /** Quote units the bidder receives for taking an insolvent account. */
+  insurancePayout: bigint;
+  /** d(t) now (WAD). */
+  discount: bigint;
+}
+
+/**
+ * What a bid of `fraction` on `accountId`'s auction fills and pays now (`LiquidationAuction.quoteBid`).
+ * @example
+ * const q = await quoteBid(client, { accountId: 7n, fraction: parseEther("1") });
+ */
+export async function quoteBid(
+  client: XMarginClient,
+  params: QuoteBidParameters,
+): Promise<QuoteBidReturnType> {
+  const auction = client.contracts.liquidationAuction;
+  const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
+  return read(client, async () => {
+    const [[filled, payment, insurancePayout], discount] = await Promise.all([
+      auction.quoteBid(params.accountId, params.fraction, { blockTag }),
+      auction.currentDiscount(params.accountId, { blockTag }),
+    ]);
+    return { filled, payment, insurancePayout, discount };
+  });
+}

@@ -1,0 +1,154 @@
+/**
+ * The perp market model: how a PerpMarket values a position for the engine (`exposure`), what a trade
+ * does to the market, the position and the quote balance (`_price`, `_applyFill`, `_settle`, fee).
+ * Pure; mirrors `contracts/markets/PerpMarket.sol`.
+ * @packageDocumentation
+ */
+import { WAD, abs, divCeil, divFloor, mulDiv } from "../math/fixedPoint";
+import { accrueFunding, applyFill, fillPrice, perpFee, perpValue, settlementQuoteDelta } from "../math/perp";
+import type { PerpMarketState, PerpPositionState } from "../state";
+import type { Exposure } from "./types";
+
+/**
+ * The market's funding rate and index at `timestamp`, accrued at `price` (PerpMarket._currentIndex).
+ * @example
+ * const { index } = perpFundingAt(market, 3000n * WAD, state.timestamp);
+ */
+export function perpFundingAt(
+  m: PerpMarketState,
+  price: bigint,
+  timestamp: bigint,
+): { rate: bigint; index: bigint } {
+  if (m.lastFundingTime === timestamp) return { rate: m.fundingRate, index: m.fundingIndex };
+  const { newRate, newIndex } = accrueFunding({
+    rate: m.fundingRate,
+    index: m.fundingIndex,
+    skew: m.longOpenInterest - m.shortOpenInterest,
+    skewScale: m.params.skewScale,
+    maxFundingVelocity: m.params.maxFundingVelocity,
+    maxFundingRate: m.params.maxFundingRate,
+    price,
+    dt: timestamp - m.lastFundingTime,
+  });
+  return { rate: newRate, index: newIndex };
+}
+
+/**
+ * A trader's perp exposure at `spot` (PerpMarket.exposure): delta = size, value = unrealised PnL minus
+ * unsettled funding (rounded down), notional = |size|·spot (rounded up).
+ * @example
+ * const e = perpExposure(position, market, 3000n * WAD, state.timestamp);
+ */
+export function perpExposure(
+  pos: PerpPositionState,
+  m: PerpMarketState,
+  spot: bigint,
+  timestamp: bigint,
+): Exposure {
+  if (pos.size === 0n) return { delta: 0n, gamma: 0n, vega: 0n, value: 0n, notional: 0n, optionSize: 0n };
+  const { index } = perpFundingAt(m, spot, timestamp);
+  return {
+    delta: pos.size,
+    gamma: 0n,
+    vega: 0n,
+    value: perpValue(pos.size, pos.entryPrice, pos.fundingIndex, spot, index),
+    notional: mulDiv(abs(pos.size), spot, WAD, "ceil"),
+    optionSize: 0n,
+  };
+}
+
+/**
+ * What `quoteTrade` returns: the fill price with premium and the fee in USD WAD (exactly the quote
+ * units charged, times the quote unit). Throws a RangeError where the market reverts with
+ * ZeroSizeDelta or InvalidFillPrice.
+ * @example
+ * perpQuote(market, 3000n * WAD, 10n * WAD, 10n ** 12n); // { fillPrice: 3015n * WAD, fee: 15075n * 10n ** 15n }
+ */
+export function perpQuote(
+  m: PerpMarketState,
+  price: bigint,
+  sizeDelta: bigint,
+  quoteUnit: bigint,
+): { fillPrice: bigint; fee: bigint } {
+  if (sizeDelta === 0n) throw new RangeError("ZeroSizeDelta");
+  const skew = m.longOpenInterest - m.shortOpenInterest;
+  const fill = fillPrice(price, skew, sizeDelta, m.params.skewScale);
+  if (fill <= 0n) throw new RangeError(`InvalidFillPrice(${fill})`);
+  const fee = perpFee(skew, sizeDelta, fill, m.params.makerFee, m.params.takerFee, quoteUnit) * quoteUnit;
+  return { fillPrice: fill, fee };
+}
+
+/** Everything a perp trade changes, as PerpMarket._trade computes it. */
+export interface PerpTradeResult {
+  market: PerpMarketState;
+  position: PerpPositionState;
+  fillPrice: bigint;
+  /** Fee in quote units. */
+  feeQuote: bigint;
+  /** Realised PnL, USD WAD rounded down (the event's value). */
+  realizedPnl: bigint;
+  /** Funding settled, USD WAD rounded up (> 0: paid). */
+  fundingPaid: bigint;
+  /** Signed change of the trader's quote balance, quote units: settlement minus fee. */
+  quoteDelta: bigint;
+  increasesRisk: boolean;
+  oldSize: bigint;
+  /** Open interest after the trade. */
+  newLong: bigint;
+  newShort: bigint;
+  /** Skew before the trade. */
+  skew: bigint;
+}
+
+/**
+ * Applies a trade of `sizeDelta` at oracle `price` and time `timestamp`: funding accrual, fill with
+ * premium, realised PnL and funding settled into the quote balance (rounded against the trader), fee,
+ * new entry and open interest. Does not check limits, caps or margin (see `simulate` for those).
+ * @example
+ * const r = applyPerpTrade(market, position, 10n * WAD, 3000n * WAD, state.timestamp, 10n ** 12n);
+ */
+export function applyPerpTrade(
+  m: PerpMarketState,
+  pos: PerpPositionState,
+  sizeDelta: bigint,
+  price: bigint,
+  timestamp: bigint,
+  quoteUnit: bigint,
+): PerpTradeResult {
+  const { rate, index } = perpFundingAt(m, price, timestamp);
+  const skew = m.longOpenInterest - m.shortOpenInterest;
+  const { fillPrice: fill } = perpQuote(m, price, sizeDelta, quoteUnit);
+  const fundingRaw = pos.size * (index - pos.fundingIndex);
+  const applied = applyFill(pos.size, pos.entryPrice, sizeDelta, fill);
+  const pos0 = (x: bigint): bigint => (x > 0n ? x : 0n);
+  const newLong = m.longOpenInterest - pos0(pos.size) + pos0(applied.newSize);
+  const newShort = m.shortOpenInterest - pos0(-pos.size) + pos0(-applied.newSize);
+  const feeQuote = perpFee(skew, sizeDelta, fill, m.params.makerFee, m.params.takerFee, quoteUnit);
+  const settled = settlementQuoteDelta(applied.realizedRaw - fundingRaw, WAD * quoteUnit);
+  return {
+    market: {
+      ...m,
+      fundingRate: rate,
+      fundingIndex: index,
+      lastFundingTime: timestamp,
+      longOpenInterest: newLong,
+      shortOpenInterest: newShort,
+    },
+    position: {
+      ...pos,
+      size: applied.newSize,
+      entryPrice: applied.newSize === 0n ? 0n : applied.newEntry,
+      fundingIndex: applied.newSize === 0n ? 0n : index,
+    },
+    fillPrice: fill,
+    feeQuote,
+    realizedPnl: divFloor(applied.realizedRaw, WAD),
+    fundingPaid: divCeil(fundingRaw, WAD),
+    quoteDelta: settled - feeQuote,
+    increasesRisk: applied.increasesRisk,
+    oldSize: pos.size,
+    newLong,
+    newShort,
+    skew,
+  };
+}

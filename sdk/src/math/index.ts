@@ -1,0 +1,10 @@
+/**
+ * Pure bigint math mirroring the contracts, with their rounding. No network access.
+ * @packageDocumentation
+ */
+export * from "./fixedPoint";
+export * from "./portfolio";
+export * from "./perp";
+export * from "./health";
+export * from "./liquidation";
+export * from "./liquidationPrice";

@@ -1,0 +1,150 @@
+/**
+ * LiquidationMath: the Dutch auction's discount, restoring fraction, payment and insolvency payout.
+ * Same integer steps and rounding as `contracts/libraries/LiquidationMath.sol`; payments in quote
+ * units (one unit = `quoteUnit` USD WAD).
+ * @packageDocumentation
+ */
+import type { Health } from "../state";
+import { WAD, ceilDiv, min, mulDiv } from "./fixedPoint";
+
+/** Auction parameters (ILiquidationAuction.AuctionParams). */
+export interface AuctionParams {
+  startDiscount: bigint;
+  maxDiscount: bigint;
+  penalty: bigint;
+  /** Seconds from startDiscount to maxDiscount. */
+  duration: bigint;
+  /** Quote units paid to whoever starts an auction. */
+  flagReward: bigint;
+}
+
+/**
+ * d(t) = d0 + (dmax − d0)·min(1, elapsed/duration), rounded down.
+ * @example
+ * discount(2n * 10n ** 16n, 10n ** 17n, 900n, 1800n); // 6n * 10n ** 16n (halfway: 6%)
+ */
+export function discount(
+  startDiscount: bigint,
+  maxDiscount: bigint,
+  elapsed: bigint,
+  duration: bigint,
+): bigint {
+  if (elapsed >= duration) return maxDiscount;
+  return startDiscount + mulDiv(maxDiscount - startDiscount, elapsed, duration);
+}
+
+/**
+ * The smallest fraction f (WAD, rounded up, at most 1) after which the account meets its initial
+ * requirement: f = (IM − E)/(IM − E + M·(1 − d − p)).
+ * @example
+ * restoringFraction(health, 6n * 10n ** 16n, 10n ** 16n);
+ */
+export function restoringFraction(h: Health, discount_: bigint, penalty: bigint): bigint {
+  const shortfall = h.initialRequirement - h.equityInitial;
+  if (shortfall <= 0n) return 0n;
+  const proceeds = mulDiv(h.equityMark, WAD - discount_ - penalty, WAD);
+  const f = mulDiv(shortfall, WAD, shortfall + proceeds, "ceil");
+  return f > WAD ? WAD : f;
+}
+
+/**
+ * f·M·(1 − d) in quote units, rounded up (the bidder pays).
+ * @example
+ * payment(10_000n * WAD, WAD / 2n, 10n ** 17n, 10n ** 12n); // 4_500_000_000n (4,500 USDC)
+ */
+export function payment(markEquity: bigint, fraction: bigint, discount_: bigint, quoteUnit: bigint): bigint {
+  const slice = mulDiv(markEquity, fraction, WAD, "ceil");
+  return mulDiv(slice, WAD - discount_, WAD * quoteUnit, "ceil");
+}
+
+/**
+ * The penalty the liquidated account pays the insurance fund on a slice, quote units rounded up
+ * (LiquidationAuction._bid).
+ * @example
+ * penaltyPayment(10_000n * WAD, WAD / 2n, 10n ** 16n, 10n ** 12n); // 50_000_000n (50 USDC)
+ */
+export function penaltyPayment(
+  markEquity: bigint,
+  fraction: bigint,
+  penalty: bigint,
+  quoteUnit: bigint,
+): bigint {
+  return mulDiv(mulDiv(markEquity, fraction, WAD, "ceil"), penalty, WAD * quoteUnit, "ceil");
+}
+
+/**
+ * What the insurance fund pays the bidder of an insolvent account: min(1, elapsed/duration)·(deficit +
+ * dmax·grossNotional), quote units rounded down.
+ * @example
+ * insolvencyPayout(1000n * WAD, 0n, 10n ** 17n, 900n, 1800n, 10n ** 12n); // 500_000_000n
+ */
+export function insolvencyPayout(
+  deficit: bigint,
+  grossNotional: bigint,
+  maxDiscount: bigint,
+  elapsed: bigint,
+  duration: bigint,
+  quoteUnit: bigint,
+): bigint {
+  const full = deficit + mulDiv(grossNotional, maxDiscount, WAD);
+  const ramp = elapsed >= duration ? WAD : mulDiv(elapsed, WAD, duration);
+  return mulDiv(full, ramp, WAD * quoteUnit);
+}
+
+/** A bid's outcome (ILiquidationAuction.quoteBid). */
+export interface BidQuote {
+  /** Fraction bought, after the restoring-fraction cap (WAD). */
+  filled: bigint;
+  /** Quote units the bidder pays (0 when insolvent). */
+  payment: bigint;
+  /** Quote units the bidder receives for taking an insolvent account. */
+  insurancePayout: bigint;
+  /** d(t) at the quote (WAD). */
+  discount: bigint;
+  /** Quote units the liquidated account pays the fund. */
+  penalty: bigint;
+}
+
+/**
+ * The pure `quoteBid`: what a bid of `fraction` fills and pays for an account of health `h` whose
+ * auction has run `elapsed` seconds.
+ * @example
+ * quoteBidFromHealth(h, WAD, 600n, params, 10n ** 12n);
+ */
+export function quoteBidFromHealth(
+  h: Health,
+  fraction: bigint,
+  elapsed: bigint,
+  p: AuctionParams,
+  quoteUnit: bigint,
+): BidQuote {
+  const d = discount(p.startDiscount, p.maxDiscount, elapsed, p.duration);
+  if (h.equityMark <= 0n) {
+    const payout = insolvencyPayout(
+      -h.equityMark,
+      h.grossNotional,
+      p.maxDiscount,
+      elapsed,
+      p.duration,
+      quoteUnit,
+    );
+    return { filled: WAD, payment: 0n, insurancePayout: payout, discount: d, penalty: 0n };
+  }
+  const filled = min(fraction, restoringFraction(h, d, p.penalty));
+  return {
+    filled,
+    payment: payment(h.equityMark, filled, d, quoteUnit),
+    insurancePayout: 0n,
+    discount: d,
+    penalty: penaltyPayment(h.equityMark, filled, p.penalty, quoteUnit),
+  };
+}
+
+/**
+ * The deficit of an insolvent account in quote units, rounded up (the InsolvencyCovered event).
+ * @example
+ * insolvencyDeficit(-1n, 10n ** 12n); // 1n
+ */
+export function insolvencyDeficit(equityMark: bigint, quoteUnit: bigint): bigint {
+  return equityMark >= 0n ? 0n : ceilDiv(-equityMark, quoteUnit);
+}

@@ -1,0 +1,325 @@
+/**
+ * Previews: what an action would do to an account, computed with the pure math on a snapshot, without
+ * sending anything. `simulate` is the pure part; `preview` reads the snapshot first.
+ * @packageDocumentation
+ */
+import type { BlockTag } from "ethers";
+import type { XMarginClient } from "./client";
+import { getAccountState } from "./actions/getAccountState";
+import { resolveToken } from "./actions/internal/chain";
+import { type XMarginError, makeXMarginError } from "./errors";
+import { WAD, abs, mulDiv } from "./math/fixedPoint";
+import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValue } from "./math/health";
+import { fillPrice } from "./math/perp";
+import { applyPerpTrade } from "./markets/perp";
+import {
+  type AccountState,
+  type CollateralState,
+  type Health,
+  type PerpMarketState,
+  type PerpPositionState,
+  marketKey,
+} from "./state";
+
+/** MarginEngine.MAX_MARKETS_PER_ACCOUNT. */
+export const MAX_MARKETS_PER_ACCOUNT = 16;
+
+/** An action to preview. Tokens are symbols of the deployment or addresses. */
+export type PreviewAction =
+  | { type: "deposit"; token: string; amount: bigint }
+  | { type: "withdraw"; token: string; amount: bigint }
+  /** A perp trade of `sizeDelta` (> 0 buy, < 0 sell) in `marketId` of the deployment's PerpMarket. */
+  | { type: "trade"; marketId: bigint; sizeDelta: bigint }
+  /** Closes the whole perp position in `marketId`. */
+  | { type: "close"; marketId: bigint }
+  /** No action: the account's health now. */
+  | { type: "none" };
+
+/** What a previewed trade fills at and settles. */
+export interface TradeFill {
+  marketId: bigint;
+  sizeDelta: bigint;
+  fillPrice: bigint;
+  /** Fee in quote units. */
+  fee: bigint;
+  /** Realised PnL, USD WAD (> 0: gain), rounded down. */
+  realizedPnl: bigint;
+  /** Funding settled, USD WAD (> 0: paid), rounded up. */
+  fundingPaid: bigint;
+  newSize: bigint;
+  newEntryPrice: bigint;
+  /** Whether the trade opens, grows or flips the position (and so needs equity_IM ≥ IM). */
+  increasesRisk: boolean;
+}
+
+/** The outcome of a simulated action. */
+export interface SimulationResult {
+  /** Health before the action (at the evaluation time). */
+  before: Health;
+  /** Health after the action. */
+  health: Health;
+  /** The account's state after the action. */
+  state: AccountState;
+  /** For trades: the fill. */
+  trade?: TradeFill;
+  /**
+   * The error the chain would revert with, as far as the snapshot can tell (margin, balances, caps,
+   * pause, freeze); undefined when the action should pass. Checks needing data outside the snapshot
+   * (authorisation, deposit caps, allowances, the vault's pause and liquidity) are not predicted.
+   */
+  revert?: XMarginError;
+}
+
+/** Options of `simulate`. */
+export interface SimulateOptions {
+  /** Evaluate at this timestamp (funding accrues to it); default the snapshot's. */
+  timestamp?: bigint;
+}
+
+function withTimestamp(state: AccountState, timestamp: bigint | undefined): AccountState {
+  if (timestamp === undefined || timestamp === state.timestamp) return state;
+  if (timestamp < state.timestamp) throw new RangeError("simulate: timestamp before the snapshot");
+  return { ...state, timestamp };
+}
+
+function findCollateral(state: AccountState, token: string): CollateralState {
+  const c = state.collateral.find((x) => x.token === token.toLowerCase());
+  if (!c) throw new RangeError(`token ${token} is not in the snapshot (pass it in getAccountState's tokens)`);
+  return c;
+}
+
+function setBalance(state: AccountState, token: string, balance: bigint): AccountState {
+  return {
+    ...state,
+    collateral: state.collateral.map((c) => (c.token === token.toLowerCase() ? { ...c, balance } : c)),
+  };
+}
+
+/**
+ * Applies `action` to `state` with the contracts' math and returns the health before and after, the
+ * state after, the fill of a trade and the revert the chain would raise. Pure.
+ * @example
+ * const state = await getAccountState(client, { accountId, markets: [{ marketId: 1n }] });
+ * const r = simulate(state, { type: "trade", marketId: 1n, sizeDelta: 10n ** 18n });
+ * if (r.revert) console.log(r.revert.message); else console.log(r.health.healthRatio);
+ */
+export function simulate(
+  snapshot: AccountState,
+  action: PreviewAction,
+  opts: SimulateOptions = {},
+): SimulationResult {
+  const state = withTimestamp(snapshot, opts.timestamp);
+  const before = toHealth(accountHealth(state));
+  const id = state.accountId;
+  switch (action.type) {
+    case "none":
+      return { before, health: before, state };
+    case "deposit": {
+      const c = findCollateral(state, action.token);
+      const after = setBalance(state, c.token, c.balance + action.amount);
+      const health = toHealth(accountHealth(after));
+      let revert: XMarginError | undefined;
+      if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
+      else if (!c.listed) revert = makeXMarginError("TokenNotListed", [c.token]);
+      return { before, health, state: after, revert };
+    }
+    case "withdraw": {
+      const c = findCollateral(state, action.token);
+      if (action.amount === 0n)
+        return { before, health: before, state, revert: makeXMarginError("ZeroAmount", []) };
+      if (c.balance < action.amount) {
+        const revert = makeXMarginError("InsufficientBalance", [id, c.token, c.balance, action.amount]);
+        return { before, health: before, state, revert };
+      }
+      const after = setBalance(state, c.token, c.balance - action.amount);
+      const health = toHealth(accountHealth(after));
+      return { before, health, state: after, revert: requireInitialMargin(after, health) };
+    }
+    case "trade":
+    case "close": {
+      const key = marketKey(perpMarketAddress(state), action.marketId);
+      const market = state.markets[key];
+      if (!market) throw new RangeError(`market ${action.marketId} is not in the snapshot`);
+      const held = state.positions.find((p) => marketKey(p.market, p.marketId) === key);
+      const position: PerpPositionState = held ?? {
+        kind: "perp",
+        market: market.market,
+        marketId: market.marketId,
+        size: 0n,
+        entryPrice: 0n,
+        fundingIndex: 0n,
+      };
+      const sizeDelta = action.type === "close" ? -position.size : action.sizeDelta;
+      return simulatePerpTrade(state, before, market, position, held !== undefined, sizeDelta);
+    }
+  }
+}
+
+function perpMarketAddress(state: AccountState): string {
+  const perp = Object.values(state.markets).find((m) => m.kind === "perp");
+  if (!perp) throw new RangeError("no perp market in the snapshot");
+  return perp.market;
+}
+
+function requireInitialMargin(state: AccountState, h: Health): XMarginError | undefined {
+  if (state.frozen) return makeXMarginError("AccountFrozen", [state.accountId]);
+  if (!meetsInitialMargin(h)) {
+    return makeXMarginError("InsufficientMargin", [state.accountId, h.equityInitial, h.initialRequirement]);
+  }
+  return undefined;
+}
+
+function simulatePerpTrade(
+  state: AccountState,
+  before: Health,
+  market: PerpMarketState,
+  position: PerpPositionState,
+  held: boolean,
+  sizeDelta: bigint,
+): SimulationResult {
+  const id = state.accountId;
+  const fail = (revert: XMarginError): SimulationResult => ({ before, health: before, state, revert });
+  if (sizeDelta === 0n) return fail(makeXMarginError("ZeroSizeDelta", []));
+  if (id === state.protocol.poolAccountId) return fail(makeXMarginError("PoolAccountCannotTrade", []));
+  const price = state.prices[market.underlying];
+  const key = marketKey(market.market, market.marketId);
+  // A reduction next to another position on the same underlying may unwind a hedge (requireRiskReduced).
+  const others = state.positions.filter(
+    (p) =>
+      marketKey(p.market, p.marketId) !== key &&
+      state.markets[marketKey(p.market, p.marketId)]?.underlying === market.underlying,
+  );
+  const skew = market.longOpenInterest - market.shortOpenInterest;
+  const fill = fillPrice(price, skew, sizeDelta, market.params.skewScale);
+  if (fill <= 0n) return fail(makeXMarginError("InvalidFillPrice", [fill]));
+
+  const r = applyPerpTrade(market, position, sizeDelta, price, state.timestamp, state.protocol.quoteUnit);
+  const quote = findCollateral(state, state.quoteToken);
+  // The engine's list of held markets: the market joins on open and leaves on close.
+  const positions = state.positions.filter((p) => marketKey(p.market, p.marketId) !== key);
+  if (r.position.size !== 0n) positions.push(r.position);
+  const after: AccountState = {
+    ...setBalance(state, quote.token, quote.balance + r.quoteDelta),
+    positions,
+    markets: { ...state.markets, [key]: r.market },
+  };
+  const health = toHealth(accountHealth(after));
+  const trade: TradeFill = {
+    marketId: market.marketId,
+    sizeDelta,
+    fillPrice: r.fillPrice,
+    fee: r.feeQuote,
+    realizedPnl: r.realizedPnl,
+    fundingPaid: r.fundingPaid,
+    newSize: r.position.size,
+    newEntryPrice: r.position.entryPrice,
+    increasesRisk: r.increasesRisk,
+  };
+
+  let revert: XMarginError | undefined;
+  if (r.increasesRisk) {
+    const p = market.params;
+    const newAbsSkew = abs(r.newLong - r.newShort);
+    if (state.protocol.paused) revert = makeXMarginError("RiskIncreasePaused", []);
+    else if (r.newLong > market.longOpenInterest && r.newLong > p.maxOpenInterest) {
+      revert = makeXMarginError("OpenInterestCapExceeded", [
+        market.marketId,
+        true,
+        r.newLong,
+        p.maxOpenInterest,
+      ]);
+    } else if (r.newShort > market.shortOpenInterest && r.newShort > p.maxOpenInterest) {
+      revert = makeXMarginError("OpenInterestCapExceeded", [
+        market.marketId,
+        false,
+        r.newShort,
+        p.maxOpenInterest,
+      ]);
+    } else if (newAbsSkew > abs(skew)) {
+      const poolDelta = mulDiv(newAbsSkew, price, WAD, "ceil");
+      const balance = state.protocol.poolQuoteBalance;
+      const limit = balance > 0n ? mulDiv(balance * state.protocol.quoteUnit, p.maxPoolDeltaRatio, WAD) : 0n;
+      if (poolDelta > limit)
+        revert = makeXMarginError("PoolDeltaLimitExceeded", [market.marketId, poolDelta, limit]);
+    }
+    if (!revert && !held) {
+      if (state.positions.length !== 0 && state.marginMode === "isolated") {
+        revert = makeXMarginError("IsolatedAccountMarketTaken", [id]);
+      } else if (state.positions.length === MAX_MARKETS_PER_ACCOUNT) {
+        revert = makeXMarginError("TooManyMarkets", [id]);
+      }
+    }
+    revert ??= requireInitialMargin(after, health);
+  } else if (others.length !== 0 && health.maintenanceRequirement > before.maintenanceRequirement) {
+    if (state.frozen || !meetsInitialMargin(health)) {
+      revert = makeXMarginError("RiskIncreased", [
+        id,
+        before.maintenanceRequirement,
+        health.maintenanceRequirement,
+      ]);
+    }
+  }
+  return { before, health, state: after, trade, revert };
+}
+
+/**
+ * The most of `token` the account can withdraw now: its balance, capped so that equity_IM ≥ IM holds
+ * afterwards (found by bisection on the pure collateral valuation, exact to the unit) and, if given,
+ * by what the vault holds for accounts (`totalDeposits`). Zero for a frozen account or one below IM.
+ * @example
+ * const max = maxWithdrawableFromState(state, usdcAddress);
+ */
+export function maxWithdrawableFromState(state: AccountState, token: string, totalDeposits?: bigint): bigint {
+  const c = findCollateral(state, token);
+  if (state.frozen || c.balance <= 0n) return 0n;
+  const h = accountHealth(state);
+  const others = state.collateral.filter((x) => x.token !== c.token);
+  const othersInitial = collateralValue(others, state.quoteToken, state.prices).initial;
+  const positionValue =
+    h.equityInitial - collateralValue(state.collateral, state.quoteToken, state.prices).initial;
+  const ok = (x: bigint): boolean => {
+    const left = c.balance - x;
+    const own = mulDiv(tokenValue(c, state.prices, left), c.initialWeight, WAD);
+    return othersInitial + own + positionValue >= h.initialRequirement;
+  };
+  if (!ok(0n)) return 0n;
+  let lo = 0n; // ok
+  let hi = c.balance + 1n; // first amount not allowed (or one past the balance)
+  if (ok(c.balance)) lo = c.balance;
+  else {
+    while (hi - lo > 1n) {
+      const mid = (lo + hi) / 2n;
+      if (ok(mid)) lo = mid;
+      else hi = mid;
+    }
+  }
+  return totalDeposits !== undefined && totalDeposits < lo ? totalDeposits : lo;
+}
+
+/** Options of `preview`. */
+export interface PreviewOptions extends SimulateOptions {
+  /** Block to read the snapshot at (default: the latest). */
+  blockTag?: BlockTag;
+}
+
+/**
+ * The account's health after `action`, without sending it: reads a snapshot (`getAccountState`, with the
+ * token or market the action needs) and applies the action with the pure math (`simulate`).
+ * @example
+ * const r = await preview(client, accountId, { type: "trade", marketId: 1n, sizeDelta: parseEther("2") });
+ * console.log(formatUsd(r.health.initialRequirement), r.trade?.fillPrice, r.revert?.message);
+ */
+export async function preview(
+  client: XMarginClient,
+  accountId: bigint,
+  action: PreviewAction,
+  opts: PreviewOptions = {},
+): Promise<SimulationResult> {
+  const tokens =
+    action.type === "deposit" || action.type === "withdraw" ? [resolveToken(client, action.token)] : [];
+  const markets = action.type === "trade" || action.type === "close" ? [{ marketId: action.marketId }] : [];
+  const state = await getAccountState(client, { accountId, blockTag: opts.blockTag, tokens, markets });
+  const resolved: PreviewAction =
+    action.type === "deposit" || action.type === "withdraw" ? { ...action, token: tokens[0] } : action;
+  return simulate(state, resolved, opts);
+}

@@ -1,0 +1,132 @@
+/**
+ * Plain snapshots of what the contracts hold, read once (at one block) and then evaluated with the
+ * pure math: an account's collateral, positions, the markets they are in, prices, volatilities and
+ * risk parameters. Keys are lower-case hex: token and market addresses, oracle asset ids (bytes32).
+ * @packageDocumentation
+ */
+import type { RiskParams } from "./math/portfolio";
+import type { PerpMarketParams } from "./math/perp";
+
+/** An account's health, all USD WAD (IMarginEngine.Health). */
+export interface Health {
+  /** Collateral at initial weights + Σ position values. */
+  equityInitial: bigint;
+  /** Collateral at maintenance weights + Σ position values. */
+  equityMaintenance: bigint;
+  /** Collateral without haircuts + Σ position values. */
+  equityMark: bigint;
+  /** IM. */
+  initialRequirement: bigint;
+  /** MM. */
+  maintenanceRequirement: bigint;
+  /** equityMaintenance / MM (WAD); 2^256 − 1 when MM is 0; 0 when equityMaintenance ≤ 0. */
+  healthRatio: bigint;
+  /** Σ |position notional|. */
+  grossNotional: bigint;
+}
+
+/** One collateral balance of an account with the token's configuration. */
+export interface CollateralState {
+  /** Token address, lower case. */
+  token: string;
+  /** Token units; negative only for the quote token (a debt). */
+  balance: bigint;
+  decimals: number;
+  /** The oracle asset pricing one whole token (for an ERC-4626 share: its underlying). */
+  oracleAsset: string;
+  initialWeight: bigint;
+  maintenanceWeight: bigint;
+  /** Whether deposits are accepted (a delisted token still counts as collateral). */
+  listed: boolean;
+  /** ERC-4626 shares only: `convertToAssets(10^decimals)` and the asset's decimals. */
+  erc4626?: { assetsPerShare: bigint; assetDecimals: number };
+}
+
+/** Volatility and risk parameters of one underlying. */
+export interface UnderlyingState {
+  /** Annualised volatility (WAD) from the oracle's volatility feed. */
+  volatility: bigint;
+  risk: RiskParams;
+}
+
+/** A perp position (IPerpMarket.Position). */
+export interface PerpPositionState {
+  kind: "perp";
+  /** The PerpMarket contract, lower case. */
+  market: string;
+  marketId: bigint;
+  size: bigint;
+  entryPrice: bigint;
+  fundingIndex: bigint;
+}
+
+/** A perp market's parameters and stored state (IPerpMarket.MarketInfo). */
+export interface PerpMarketState {
+  kind: "perp";
+  market: string;
+  marketId: bigint;
+  /** Oracle asset id of the underlying, lower case. */
+  underlying: string;
+  params: PerpMarketParams;
+  longOpenInterest: bigint;
+  shortOpenInterest: bigint;
+  fundingRate: bigint;
+  fundingIndex: bigint;
+  lastFundingTime: bigint;
+}
+
+/**
+ * A position in any market type. Market types add their variant here (an `OptionPositionState` with
+ * `kind: "option"` next to the perp one) together with a model in `markets/` and a reader in
+ * `actions/internal/readers.ts`.
+ */
+export type PositionState = PerpPositionState;
+
+/** A market's state, one variant per market type (see PositionState). */
+export type MarketState = PerpMarketState;
+
+/** Protocol-wide state a preview needs to predict reverts. */
+export interface ProtocolState {
+  /** The LiquidityPool's margin account: the counterparty of every trade. */
+  poolAccountId: bigint;
+  /** The engine's guardian pause on new risk. */
+  paused: boolean;
+  /** The pool account's quote balance (quote units): the base of the pool delta limit. */
+  poolQuoteBalance: bigint;
+  /** One quote unit in USD WAD: 10^(18 − quote decimals). */
+  quoteUnit: bigint;
+}
+
+/** Everything the pure math needs to evaluate one account. */
+export interface AccountState {
+  accountId: bigint;
+  /** The block the state was read at, and its timestamp (funding accrues to it). */
+  blockNumber: number;
+  timestamp: bigint;
+  /** The quote (settlement) token, lower case; always present in `collateral`. */
+  quoteToken: string;
+  /** Every token with a nonzero balance, plus the quote token and any token an action needs. */
+  collateral: CollateralState[];
+  /** Oracle prices (WAD) by asset id: every underlying and every collateral's oracle asset. */
+  prices: Record<string, bigint>;
+  /** Every underlying of a held (or previewed) market. */
+  underlyings: Record<string, UnderlyingState>;
+  /** One entry per market the engine says the account holds. */
+  positions: PositionState[];
+  /** Markets by `marketKey(market, marketId)`: every held market and any an action trades. */
+  markets: Record<string, MarketState>;
+  /** Whether a liquidation auction freezes the account. */
+  frozen: boolean;
+  /** CROSS accounts may hold up to 16 markets, ISOLATED accounts one. */
+  marginMode: "cross" | "isolated";
+  protocol: ProtocolState;
+}
+
+/**
+ * The key of a market in `AccountState.markets`.
+ * @example
+ * marketKey("0xAbC…", 1n); // "0xabc…:1"
+ */
+export function marketKey(market: string, marketId: bigint): string {
+  return `${market.toLowerCase()}:${marketId}`;
+}

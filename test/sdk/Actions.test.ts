@@ -1,0 +1,360 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import {
+  WAD,
+  accountHealth,
+  approveOperator,
+  bid,
+  closePosition,
+  createAccount,
+  deposit,
+  getAccountState,
+  getHealth,
+  getHealthMany,
+  getLiquidationPrice,
+  isLiquidatable,
+  isXMarginError,
+  listAccounts,
+  listAuctions,
+  maxWithdrawable,
+  modifyPosition,
+  openPosition,
+  quoteBid,
+  quoteBidFromHealth,
+  quoteTrade,
+  startAuction,
+  withPrice,
+  withdraw,
+  type XMarginClient,
+} from "../../sdk/src";
+import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { assetId } from "../shared/oracles";
+import { advanceTo, marketParams, trade } from "../shared/perps";
+import { sdkClient } from "../shared/sdk";
+
+const USDC = 10n ** 6n;
+const QUOTE_UNIT = 10n ** 12n;
+const ETH = assetId("ETH");
+
+async function fixture() {
+  const sys = await deploySystem();
+  const alice = await sdkClient(sys, sys.alice);
+  const bob = await sdkClient(sys, sys.bob);
+  const keeper = await sdkClient(sys, sys.keeper);
+  return { sys, alice, bob, keeper };
+}
+
+/** Expects `promise` to reject with the protocol error `name`; returns it. */
+async function expectXMarginError(promise: Promise<unknown>, name: string) {
+  try {
+    await promise;
+  } catch (e) {
+    if (isXMarginError(e)) {
+      expect(e.name).to.equal(name);
+      return e;
+    }
+    throw e;
+  }
+  expect.fail(`expected ${name}`);
+}
+
+/** Runs the next transaction in the same second as the latest block (no funding accrues in between). */
+async function sameSecond(): Promise<void> {
+  await time.setNextBlockTimestamp(await time.latest());
+}
+
+describe("SDK actions", function () {
+  describe("accounts", function () {
+    it("creates CROSS and ISOLATED accounts, for the signer or another owner, and lists them", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      // Accounts 1 and 2 are the insurance fund's and the pool's.
+      const { accountId: cross } = await createAccount(alice);
+      const { accountId: isolated } = await createAccount(alice, { mode: "isolated" });
+      const { accountId: forBob } = await createAccount(alice, { owner: sys.bob.address });
+      expect([cross, isolated, forBob]).to.deep.equal([3n, 4n, 5n]);
+      expect(await sys.accounts.marginMode(isolated)).to.equal(MarginMode.ISOLATED);
+      expect(await listAccounts(alice)).to.deep.equal([3n, 4n]);
+      expect(await listAccounts(alice, { owner: sys.bob.address })).to.deep.equal([5n]);
+    });
+
+    it("approves an operator on one account (it may trade) and clears it (NotAuthorized again)", async function () {
+      const { sys, alice, bob } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
+      await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
+      await approveOperator(alice, { accountId, operator: sys.bob.address });
+      const r = await modifyPosition(bob, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("1") });
+      expect(r.newSize).to.equal(wad("1"));
+      await approveOperator(alice, { accountId, operator: sys.bob.address, approved: false });
+      const e = await expectXMarginError(
+        modifyPosition(bob, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("1") }),
+        "NotAuthorized",
+      );
+      expect(e.message).to.equal(
+        `${sys.bob.address} is neither the owner nor an approved operator of account ${accountId}`,
+      );
+      await approveOperator(alice, { all: true, operator: sys.bob.address });
+      expect(await sys.accounts.isApprovedForAll(sys.alice.address, sys.bob.address)).to.equal(true);
+    });
+  });
+
+  describe("deposit", function () {
+    it("approves the exact amount for a token without permits, then uses an allowance that covers it", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      await sys.usdc.mint(sys.alice.address, 3_000n * USDC);
+      const first = await deposit(alice, { accountId, token: "USDC", amount: 1_000n * USDC });
+      expect(first.approval).to.equal("approve");
+      expect(await sys.usdc.allowance(sys.alice.address, await sys.vault.getAddress())).to.equal(0n);
+      await sys.usdc.connect(sys.alice).approve(await sys.vault.getAddress(), 2_000n * USDC);
+      const second = await deposit(alice, { accountId, token: "USDC", amount: 2_000n * USDC });
+      expect(second.approval).to.equal("existing");
+      expect(await sys.vault.balanceOf(accountId, sys.usdc)).to.equal(3_000n * USDC);
+      await sys.usdc.mint(sys.alice.address, USDC);
+      await expect(
+        deposit(alice, { accountId, token: "USDC", amount: USDC, approval: "permit" }),
+      ).to.be.rejectedWith("does not support EIP-2612 permits");
+    });
+
+    it("signs an EIP-2612 permit when the token supports one (no approve transaction)", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      const token = await ethers.deployContract("MockERC20Permit", ["Permit Dollar", "pUSD", 6]);
+      await sys.vault.listCollateral(token, assetId("USDC"), wad("1"), wad("1"), 10n ** 15n, false);
+      const { accountId } = await createAccount(alice);
+      await token.mint(sys.alice.address, 500n * USDC);
+      const r = await deposit(alice, { accountId, token: await token.getAddress(), amount: 500n * USDC });
+      expect(r.approval).to.equal("permit");
+      expect(await token.nonces(sys.alice.address)).to.equal(1n);
+      expect(await token.allowance(sys.alice.address, await sys.vault.getAddress())).to.equal(0n);
+      expect(await sys.vault.balanceOf(accountId, token)).to.equal(500n * USDC);
+      // 500 pUSD at 1 USD, weight 1.
+      expect((await getHealth(alice, { accountId })).equityInitial).to.equal(wad("500"));
+    });
+  });
+
+  describe("withdraw and maxWithdrawable", function () {
+    it("withdraws exactly the maximum; one unit more reverts with InsufficientMargin", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      await sys.weth.mint(sys.alice.address, wad("10"));
+      await deposit(alice, { accountId, token: "WETH", amount: wad("10") });
+      await openPosition(alice, { accountId, marketId: sys.markets.ETH, size: wad("10") });
+      const max = await maxWithdrawable(alice, { accountId, token: "WETH" });
+      // equity_IM = 10·3000·0.9 − 15.075 fee − 150 premium = 26,834.925; IM = 3,061.8 (see the engine
+      // tests); the free 23,773.125 USD at 2,700 per WETH is ≈ 8.8049 WETH.
+      expect(max).to.be.closeTo(wad("8.8049"), wad("0.0001"));
+      await sameSecond();
+      const e = await expectXMarginError(
+        withdraw(alice, { accountId, token: "WETH", amount: max + 1n }),
+        "InsufficientMargin",
+      );
+      expect(e.args).to.have.property("initialRequirement", wad("3061.8"));
+      await sameSecond();
+      await withdraw(alice, { accountId, token: "WETH", amount: max });
+      const h = await getHealth(alice, { accountId });
+      expect(h.equityInitial >= BigInt(h.initialRequirement)).to.equal(true);
+      // Less than one more wei of WETH (2.7e-15 USD at the initial weight) is left over.
+      expect(h.equityInitial - h.initialRequirement < 3000n).to.equal(true);
+      expect(await maxWithdrawable(alice, { accountId, token: "WETH" })).to.equal(0n);
+    });
+  });
+
+  describe("trades", function () {
+    it("quotes, opens with a limit from slippage, modifies and closes a position", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
+      await deposit(alice, { accountId, token: "USDC", amount: 50_000n * USDC });
+      const q = await quoteTrade(alice, { marketId: sys.markets.ETH, sizeDelta: wad("2"), slippageBps: 30 });
+      // 3000·(1 + 1/1000) = 3,003; fee 2·3003·0.0005 = 3.003 USD; limit ⌈3003·1.003⌉ = 3,012.009.
+      expect(q).to.deep.equal({ fillPrice: wad("3003"), fee: wad("3.003"), limitPrice: wad("3012.009") });
+      const opened = await openPosition(alice, {
+        accountId,
+        marketId: sys.markets.ETH,
+        size: wad("2"),
+        slippageBps: 30,
+      });
+      expect([opened.fillPrice, opened.fee, opened.limitPrice, opened.newSize]).to.deep.equal([
+        wad("3003"),
+        wad("3.003"),
+        wad("3012.009"),
+        wad("2"),
+      ]);
+      const sold = await modifyPosition(alice, {
+        accountId,
+        marketId: sys.markets.ETH,
+        sizeDelta: -wad("0.5"),
+      });
+      // A sell from skew 2: 3000·(1 + (4 − 0.5)/2000) = 3,005.25 (above the entry: a gain of 0.5·2.25).
+      expect([sold.fillPrice, sold.newSize, sold.realizedPnl]).to.deep.equal([
+        wad("3005.25"),
+        wad("1.5"),
+        wad("1.125"),
+      ]);
+      const e = await expectXMarginError(
+        modifyPosition(alice, {
+          accountId,
+          marketId: sys.markets.ETH,
+          sizeDelta: wad("1"),
+          limitPrice: wad("3000"),
+        }),
+        "PriceLimitExceeded",
+      );
+      // From skew 1.5: 3000·(1 + (3 + 1)/2000) = 3,006.
+      expect(e.message).to.equal("the fill price 3,006.0000 is beyond the limit 3,000.0000 (slippage)");
+      const past = BigInt(await time.latest()) - 1n; // blocks may share a timestamp here
+      await expectXMarginError(
+        modifyPosition(alice, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("1"), deadline: past }),
+        "DeadlineExpired",
+      );
+      const closed = await closePosition(alice, { accountId, marketId: sys.markets.ETH });
+      expect(closed.newSize).to.equal(0n);
+      await expect(closePosition(alice, { accountId, marketId: sys.markets.ETH })).to.be.rejectedWith(
+        "no position",
+      );
+    });
+  });
+
+  describe("getHealthMany", function () {
+    it("returns the health of 100 accounts in one healthMany call, equal to engine.health of each (halving calls that run out of gas)", async function () {
+      this.timeout(300_000);
+      const { sys, alice } = await loadFixture(fixture);
+      const ids: bigint[] = [];
+      for (let i = 0; i < 100; i++) {
+        const deposits: [typeof sys.usdc, bigint][] = [[sys.usdc, BigInt(1_000 + i * 37) * USDC]];
+        if (i % 4 === 1) deposits.push([sys.weth, wad("0.5")]);
+        if (i % 4 === 2) deposits.push([sys.wbtc, 2n * 10n ** 6n]);
+        const id = await openAccount(sys, sys.alice, MarginMode.CROSS, deposits);
+        if (i % 3 === 0)
+          await trade(sys.perps, sys.alice, id, sys.markets.ETH, (i % 2 === 0 ? 1n : -1n) * wad("0.1"));
+        if (i % 5 === 0) await trade(sys.perps, sys.alice, id, sys.markets.BTC, -wad("0.01"));
+        ids.push(id);
+      }
+      // Count the eth_calls the action makes through the client's provider.
+      const provider = ethers.provider;
+      const original = provider.call.bind(provider);
+      let calls = 0;
+      provider.call = (tx) => {
+        calls += 1;
+        return original(tx);
+      };
+      let many;
+      try {
+        many = await getHealthMany(alice, {
+          accountIds: ids,
+          blockTag: await ethers.provider.getBlockNumber(),
+        });
+      } finally {
+        provider.call = original;
+      }
+      expect(calls).to.equal(1);
+      expect(many).to.have.length(100);
+      // A call that runs out of gas is retried in halves: 100 accounts need ~6M gas, so with 2M per
+      // call they go in four calls of 25, with the same result.
+      expect(await getHealthMany(alice, { accountIds: ids, gasLimit: 2_000_000n })).to.deep.equal(many);
+      for (let i = 0; i < ids.length; i++) {
+        const h = await sys.engine.health(ids[i]);
+        expect(many[i]).to.deep.equal({
+          equityInitial: h.equityInitial,
+          equityMaintenance: h.equityMaintenance,
+          equityMark: h.equityMark,
+          initialRequirement: h.initialRequirement,
+          maintenanceRequirement: h.maintenanceRequirement,
+          healthRatio: h.healthRatio,
+          grossNotional: h.grossNotional,
+        });
+      }
+    });
+  });
+
+  describe("liquidations", function () {
+    it("starts an auction, lists it from events, quotes a bid like the pure math and bids", async function () {
+      const { sys, bob, keeper } = await loadFixture(fixture);
+      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+      const { accountId: victim } = await createAccount(bob);
+      await sys.usdc.mint(sys.bob.address, 1_000n * USDC);
+      await deposit(bob, { accountId: victim, token: "USDC", amount: 1_000n * USDC });
+      await openPosition(bob, { accountId: victim, marketId: sys.markets.ETH, size: wad("2") });
+      await expectXMarginError(startAuction(keeper, { accountId: victim }), "AccountHealthy");
+      await sys.feeds.ETH.updateAnswer(2_650n * 10n ** 8n);
+      await startAuction(keeper, { accountId: victim });
+      const start = BigInt(await time.latest());
+
+      const [listed] = await listAuctions(keeper);
+      expect(listed).to.include({
+        accountId: victim,
+        startTime: start,
+        starter: sys.keeper.address,
+        discount: wad("0.02"),
+      });
+      expect(
+        await listAuctions(keeper, { fromBlock: (await ethers.provider.getBlockNumber()) + 1 }),
+      ).to.deep.equal([]);
+
+      await advanceTo(sys, start + 900n);
+      await ethers.provider.send("evm_mine", []);
+      const q = await quoteBid(keeper, { accountId: victim, fraction: WAD });
+      const [startDiscount, maxDiscount, penalty, duration, flagReward] = await sys.auction.params();
+      const pure = quoteBidFromHealth(
+        await getHealth(keeper, { accountId: victim }),
+        WAD,
+        900n,
+        { startDiscount, maxDiscount, penalty, duration, flagReward },
+        QUOTE_UNIT,
+      );
+      // Halfway through the auction: d = 0.02 + 0.08·0.5 = 0.06.
+      expect(q).to.deep.equal({
+        filled: pure.filled,
+        payment: pure.payment,
+        insurancePayout: 0n,
+        discount: wad("0.06"),
+      });
+      expect(q.filled > 0n && q.filled < WAD).to.equal(true); // partial: capped at the restoring fraction
+
+      const { accountId: bidder } = await createAccount(keeper);
+      await sys.usdc.mint(sys.keeper.address, 20_000n * USDC);
+      await deposit(keeper, { accountId: bidder, token: "USDC", amount: 20_000n * USDC });
+      await sameSecond();
+      const r = await bid(keeper, { accountId: victim, bidderAccountId: bidder, fraction: WAD });
+      expect([r.filled, r.payment, r.penalty, r.discount]).to.deep.equal([
+        q.filled,
+        q.payment,
+        pure.penalty,
+        wad("0.06"),
+      ]);
+      // The bid restored the account, which ended the auction.
+      expect(await listAuctions(keeper)).to.deep.equal([]);
+    });
+
+    it("finds the ETH price at which an account becomes liquidatable, to the feed's precision on chain", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      await sys.weth.mint(sys.alice.address, wad("2"));
+      await sys.usdc.mint(sys.alice.address, 1_000n * USDC);
+      await deposit(alice, { accountId, token: "WETH", amount: wad("2") });
+      await deposit(alice, { accountId, token: "USDC", amount: 1_000n * USDC });
+      await openPosition(alice, { accountId, marketId: sys.markets.ETH, size: wad("5") });
+      const { spot, down, up } = await getLiquidationPrice(alice, { accountId, asset: ETH });
+      expect(spot).to.equal(wad("3000"));
+      expect(up).to.equal(null); // a net long gains as ETH rises
+      if (down === null) expect.fail("a leveraged long has a liquidation price");
+      // equity_MM = 2·P·0.95 + 1,000 − 7.52 fee + 5·(P − 3,007.5) = 6.9·P − 14,045; MM ≈ (0.0732 + 0.002)·5·P
+      // = 0.376·P; they meet at P ≈ 14,045 / 6.524 ≈ 2,152.8.
+      expect(down).to.be.closeTo(wad("2152.8"), wad("0.5"));
+      const state = await getAccountState(alice, { accountId });
+      expect(isLiquidatable(accountHealth(withPrice(state, ETH, down)))).to.equal(true);
+      expect(isLiquidatable(accountHealth(withPrice(state, ETH, down + 1n)))).to.equal(false);
+      // On chain, at the 8-decimal feed prices just below and just above it (same second: no funding).
+      const feedUnit = 10n ** 10n;
+      await sameSecond();
+      await sys.feeds.ETH.updateAnswer(down / feedUnit);
+      expect(isLiquidatable(await getHealth(alice, { accountId }))).to.equal(true);
+      await sameSecond();
+      await sys.feeds.ETH.updateAnswer(down / feedUnit + 1n);
+      expect(isLiquidatable(await getHealth(alice, { accountId }))).to.equal(false);
+    });
+  });
+});
+
+export type { XMarginClient };

@@ -1,0 +1,33 @@
+import type { Signer } from "ethers";
+import { ethers } from "hardhat";
+import { type Deployment, type XMarginClient, createClient } from "../../sdk/src";
+import type { System } from "./system";
+
+/** The SDK deployment (addresses JSON) of a system deployed by `deploySystem`. */
+export async function deploymentOf(sys: System): Promise<Deployment> {
+  const address = (c: { getAddress(): Promise<string> }): Promise<string> => c.getAddress();
+  return {
+    chainId: Number((await ethers.provider.getNetwork()).chainId),
+    contracts: {
+      accounts: await address(sys.accounts),
+      vault: await address(sys.vault),
+      engine: await address(sys.engine),
+      perpMarket: await address(sys.perps),
+      liquidityPool: await address(sys.pool),
+      liquidationAuction: await address(sys.auction),
+      oracleRouter: await address(sys.router),
+      insuranceFund: await address(sys.insuranceFund),
+    },
+    tokens: {
+      USDC: await address(sys.usdc),
+      WETH: await address(sys.weth),
+      WBTC: await address(sys.wbtc),
+      sWETH: await address(sys.sweth),
+    },
+  };
+}
+
+/** An SDK client for `sys` acting as `signer`. */
+export async function sdkClient(sys: System, signer: Signer): Promise<XMarginClient> {
+  return createClient({ runner: signer, deployment: await deploymentOf(sys) });
+}
