@@ -1,4 +1,4 @@
-import { HardhatUserConfig, subtask } from "hardhat/config";
+import { HardhatUserConfig, subtask, vars } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import "@nomicfoundation/hardhat-toolbox";
 
@@ -19,6 +19,12 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
   };
 });
 
+// Public networks read their RPC URL and deployer key from Hardhat configuration variables
+// (`npx hardhat vars set SEPOLIA_RPC_URL`, or the env var HARDHAT_VAR_SEPOLIA_RPC_URL); none is needed
+// for local runs. LOCALHOST_RPC_URL lets scripts and end-to-end tests target a node on another port.
+const deployerAccounts = (): string[] =>
+  vars.has("DEPLOYER_PRIVATE_KEY") ? [vars.get("DEPLOYER_PRIVATE_KEY")] : [];
+
 const config: HardhatUserConfig = {
   solidity: {
     version: SOLC_VERSION,
@@ -35,6 +41,24 @@ const config: HardhatUserConfig = {
     hardhat: {
       // Tests set prices and timestamps explicitly; keep blocks deterministic.
       allowBlocksWithSameTimestamp: true,
+    },
+    localhost: {
+      url: vars.get("LOCALHOST_RPC_URL", "http://127.0.0.1:8545"),
+    },
+    sepolia: {
+      url: vars.get("SEPOLIA_RPC_URL", ""),
+      chainId: 11_155_111,
+      accounts: deployerAccounts(),
+    },
+    arbitrumSepolia: {
+      url: vars.get("ARBITRUM_SEPOLIA_RPC_URL", ""),
+      chainId: 421_614,
+      accounts: deployerAccounts(),
+    },
+    baseSepolia: {
+      url: vars.get("BASE_SEPOLIA_RPC_URL", ""),
+      chainId: 84_532,
+      accounts: deployerAccounts(),
     },
   },
   typechain: {

@@ -1,0 +1,103 @@
+/**
+ * The addresses file written after a deployment (`deploy/deployments/<chainId>.json`) and read by
+ * keepers, seeding scripts and frontends. Plain Node + ethers: no Hardhat import, so keepers load it.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { getAddress } from "ethers";
+
+export interface DeploymentContracts {
+  accounts: string;
+  vault: string;
+  engine: string;
+  perpMarket: string;
+  liquidityPool: string;
+  liquidationAuction: string;
+  oracleRouter: string;
+  insuranceFund: string;
+  accessManager: string;
+  timelock: string;
+  /** Present once an OptionMarket is deployed (another module); keepers settle its series. */
+  optionMarket?: string;
+}
+
+export interface Deployment {
+  chainId: number;
+  /** Hardhat network name the module was built for. */
+  network: string;
+  /** Ignition deployment id (its journal lives in deploy/deployments/<id>/). */
+  deploymentId: string;
+  /** First block of the deployment: keepers scan events from here. */
+  startBlock: number;
+  /** Oracle asset of the gas token, e.g. "ETH" (keepers price gas with it). */
+  nativeAsset: string;
+  /** Symbol (in `tokens`) of the settlement token. */
+  quoteToken: string;
+  contracts: DeploymentContracts;
+  tokens: Record<string, string>;
+  /** Price feeds by oracle asset. */
+  feeds: Record<string, string>;
+  volatilityFeeds: Record<string, string>;
+  sequencerUptimeFeed: string | null;
+  /** Perp market ids by market symbol. */
+  markets: Record<string, number>;
+}
+
+const CONTRACT_KEYS = [
+  "accounts",
+  "vault",
+  "engine",
+  "perpMarket",
+  "liquidityPool",
+  "liquidationAuction",
+  "oracleRouter",
+  "insuranceFund",
+  "accessManager",
+  "timelock",
+] as const;
+
+/** deploy/deployments/<chainId>.json */
+export function defaultDeploymentFile(chainId: number | bigint): string {
+  return path.join(__dirname, "deployments", `${chainId}.json`);
+}
+
+export function writeDeployment(file: string, deployment: Deployment): void {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  // Write-then-rename, so a reader polling the file never sees half of it.
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${JSON.stringify(deployment, null, 2)}\n`);
+  fs.renameSync(tmp, file);
+}
+
+/** Reads and checks a deployment file; addresses come back checksummed. */
+export function readDeployment(file: string): Deployment {
+  const raw = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<Deployment>;
+  const fail = (what: string): never => {
+    throw new Error(`${file}: ${what}`);
+  };
+  if (typeof raw.chainId !== "number") fail("chainId missing");
+  if (typeof raw.contracts !== "object" || raw.contracts === null) fail("contracts missing");
+  const contracts = {} as DeploymentContracts;
+  for (const key of CONTRACT_KEYS) {
+    const value = raw.contracts![key];
+    if (typeof value !== "string") fail(`contracts.${key} missing`);
+    contracts[key] = getAddress(value!);
+  }
+  if (raw.contracts!.optionMarket) contracts.optionMarket = getAddress(raw.contracts!.optionMarket);
+  const addresses = (record: Record<string, string> | undefined) =>
+    Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, getAddress(v)]));
+  return {
+    chainId: raw.chainId!,
+    network: raw.network ?? "unknown",
+    deploymentId: raw.deploymentId ?? `chain-${raw.chainId}`,
+    startBlock: raw.startBlock ?? 0,
+    nativeAsset: raw.nativeAsset ?? "ETH",
+    quoteToken: raw.quoteToken ?? "USDC",
+    contracts,
+    tokens: addresses(raw.tokens),
+    feeds: addresses(raw.feeds),
+    volatilityFeeds: addresses(raw.volatilityFeeds),
+    sequencerUptimeFeed: raw.sequencerUptimeFeed ? getAddress(raw.sequencerUptimeFeed) : null,
+    markets: raw.markets ?? {},
+  };
+}

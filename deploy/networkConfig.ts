@@ -1,0 +1,384 @@
+/**
+ * Per-network deployment parameters (`deploy/config/<network>.json`), read when the Ignition module is
+ * built: the module's shape (which feeds, tokens, markets) depends on them, so they cannot be Ignition
+ * runtime parameters. This file parses and checks them into exact bigints; deploy/README.md documents
+ * the format.
+ */
+import fs from "node:fs";
+import path from "node:path";
+import { getAddress, parseUnits } from "ethers";
+
+export type RoleName = "RISK_MANAGER" | "LISTING" | "GUARDIAN" | "TREASURY";
+
+/** "deployer" (the deploying account), "timelock" (the module's TimelockController) or an address. */
+export type AccountRef = "deployer" | "timelock" | string;
+
+/** A Chainlink-compatible source: an existing feed, or a MockV3Aggregator the module deploys. */
+export type FeedSource = { address: string } | { mock: { decimals: number; answer: bigint } };
+
+export interface PriceFeedConfig {
+  source: FeedSource;
+  heartbeat: number;
+  minPrice: bigint;
+  maxPrice: bigint;
+}
+
+export interface VolatilityFeedConfig {
+  source: FeedSource;
+  heartbeat: number;
+  minVol: bigint;
+  maxVol: bigint;
+}
+
+export interface SequencerFeedConfig {
+  /** An existing uptime feed, or a MockV3Aggregator (0 decimals, answer 0 = up) on testnets. */
+  source: { address: string } | { mock: true };
+  gracePeriod: number;
+}
+
+/** An existing token, a MockERC20 (open mint) or a MockERC4626 over another listed token. */
+export type TokenSource =
+  | { address: string; decimals: number }
+  | { mock: { name: string; decimals: number } }
+  | { mockVault: { name: string; asset: string } };
+
+export interface TokenConfig {
+  source: TokenSource;
+  decimals: number;
+  oracleAsset: string;
+  initialWeight: bigint;
+  maintenanceWeight: bigint;
+  /** In token units. */
+  depositCap: bigint;
+  isErc4626: boolean;
+}
+
+export interface RiskParams {
+  mmShockFloor: bigint;
+  imShockFloor: bigint;
+  mmZ: bigint;
+  imZ: bigint;
+  horizon: bigint;
+  maxShock: bigint;
+  mmVolShock: bigint;
+  imVolShock: bigint;
+  shortOptionFloor: bigint;
+  contingency: bigint;
+  sizeScale: bigint;
+}
+
+export interface PerpMarketConfig {
+  underlying: string;
+  params: {
+    skewScale: bigint;
+    maxFundingVelocity: bigint;
+    maxFundingRate: bigint;
+    makerFee: bigint;
+    takerFee: bigint;
+    insuranceFeeShare: bigint;
+    maxPoolDeltaRatio: bigint;
+    maxOpenInterest: bigint;
+  };
+}
+
+export interface AuctionParams {
+  startDiscount: bigint;
+  maxDiscount: bigint;
+  penalty: bigint;
+  duration: bigint;
+  /** In quote-token units. */
+  flagReward: bigint;
+}
+
+export interface RoleGrant {
+  account: AccountRef;
+  executionDelay: number;
+}
+
+export interface NetworkDeployConfig {
+  network: string;
+  chainId: number;
+  quoteToken: string;
+  /** The oracle asset of the chain's gas token (keepers price gas with it). */
+  nativeAsset: string;
+  feeds: Record<string, PriceFeedConfig>;
+  volatilityFeeds: Record<string, VolatilityFeedConfig>;
+  sequencerUptimeFeed: SequencerFeedConfig | null;
+  tokens: Record<string, TokenConfig>;
+  underlyings: Record<string, RiskParams>;
+  /** Listed in this order, so market ids are 1, 2, ... in key order. */
+  perpMarkets: Record<string, PerpMarketConfig>;
+  auction: AuctionParams;
+  liquidityPool: { name: string; symbol: string };
+  governance: {
+    timelockMinDelay: number;
+    proposers: AccountRef[];
+    executors: AccountRef[];
+    roles: Record<RoleName, RoleGrant[]>;
+  };
+}
+
+const CONFIG_DIR = path.join(__dirname, "config");
+
+/** Hardhat's in-process network deploys what a local node does. */
+const CONFIG_ALIASES: Record<string, string> = { hardhat: "localhost" };
+
+/** The config file of `network`; `XMARGIN_DEPLOY_CONFIG` (a path) overrides it. */
+export function configPath(network: string): string {
+  const override = process.env.XMARGIN_DEPLOY_CONFIG;
+  if (override) return path.resolve(override);
+  return path.join(CONFIG_DIR, `${CONFIG_ALIASES[network] ?? network}.json`);
+}
+
+/** Reads and checks the deployment parameters of `network`; throws with the offending field's path. */
+export function loadNetworkConfig(network: string): NetworkDeployConfig {
+  const file = configPath(network);
+  if (!fs.existsSync(file)) throw new Error(`no deployment config for network "${network}" (${file})`);
+  return parseNetworkConfig(JSON.parse(fs.readFileSync(file, "utf8")), file);
+}
+
+type Json = Record<string, unknown>;
+
+/** Parses a config object (as read from JSON). Exported for tests. */
+export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeployConfig {
+  const r = new Reader(where);
+  const root = r.object(raw, "");
+  const tokensRaw = r.object(root.tokens, "tokens");
+  const quoteToken = r.string(root.quoteToken, "quoteToken");
+
+  const feeds = mapValues(r.object(root.feeds, "feeds"), (v, k) => {
+    const o = r.object(v, `feeds.${k}`);
+    return {
+      source: r.feedSource(o, `feeds.${k}`),
+      heartbeat: r.int(o.heartbeat, `feeds.${k}.heartbeat`),
+      minPrice: r.wad(o.minPrice, `feeds.${k}.minPrice`),
+      maxPrice: r.wad(o.maxPrice, `feeds.${k}.maxPrice`),
+    };
+  });
+  const volatilityFeeds = mapValues(r.object(root.volatilityFeeds, "volatilityFeeds"), (v, k) => {
+    const o = r.object(v, `volatilityFeeds.${k}`);
+    return {
+      source: r.feedSource(o, `volatilityFeeds.${k}`),
+      heartbeat: r.int(o.heartbeat, `volatilityFeeds.${k}.heartbeat`),
+      minVol: r.wad(o.minVol, `volatilityFeeds.${k}.minVol`),
+      maxVol: r.wad(o.maxVol, `volatilityFeeds.${k}.maxVol`),
+    };
+  });
+
+  let sequencerUptimeFeed: SequencerFeedConfig | null = null;
+  if (root.sequencerUptimeFeed !== null && root.sequencerUptimeFeed !== undefined) {
+    const o = r.object(root.sequencerUptimeFeed, "sequencerUptimeFeed");
+    sequencerUptimeFeed = {
+      source:
+        o.mock === true ? { mock: true } : { address: r.address(o.address, "sequencerUptimeFeed.address") },
+      gracePeriod: r.int(o.gracePeriod, "sequencerUptimeFeed.gracePeriod"),
+    };
+  }
+
+  const decimalsOf = (symbol: string, seen: string[] = []): number => {
+    if (seen.includes(symbol)) throw r.error(`tokens.${symbol}`, "vault token cycle");
+    const o = r.object(tokensRaw[symbol], `tokens.${symbol}`);
+    if (o.mock !== undefined) return r.int(r.object(o.mock, `tokens.${symbol}.mock`).decimals, "decimals");
+    if (o.mockVault !== undefined) {
+      const asset = r.string(r.object(o.mockVault, `tokens.${symbol}.mockVault`).asset, "asset");
+      return decimalsOf(asset, [...seen, symbol]);
+    }
+    return r.int(o.decimals, `tokens.${symbol}.decimals`);
+  };
+
+  const tokens = mapValues(tokensRaw, (v, k) => {
+    const o = r.object(v, `tokens.${k}`);
+    const at = `tokens.${k}`;
+    const decimals = decimalsOf(k);
+    let source: TokenSource;
+    if (o.mock !== undefined) {
+      const m = r.object(o.mock, `${at}.mock`);
+      source = { mock: { name: r.string(m.name, `${at}.mock.name`), decimals } };
+    } else if (o.mockVault !== undefined) {
+      const m = r.object(o.mockVault, `${at}.mockVault`);
+      const asset = r.string(m.asset, `${at}.mockVault.asset`);
+      if (!(asset in tokensRaw)) throw r.error(`${at}.mockVault.asset`, `unknown token ${asset}`);
+      source = { mockVault: { name: r.string(m.name, `${at}.mockVault.name`), asset } };
+    } else {
+      source = { address: r.address(o.address, `${at}.address`), decimals };
+    }
+    const oracleAsset = r.string(o.oracleAsset, `${at}.oracleAsset`);
+    if (!(oracleAsset in feeds)) throw r.error(`${at}.oracleAsset`, `no price feed for ${oracleAsset}`);
+    return {
+      source,
+      decimals,
+      oracleAsset,
+      initialWeight: r.wad(o.initialWeight, `${at}.initialWeight`),
+      maintenanceWeight: r.wad(o.maintenanceWeight, `${at}.maintenanceWeight`),
+      depositCap: r.units(o.depositCap, decimals, `${at}.depositCap`),
+      isErc4626: "mockVault" in source || o.erc4626 === true,
+    };
+  });
+  if (!(quoteToken in tokens)) throw r.error("quoteToken", `not in tokens: ${quoteToken}`);
+
+  const underlyings = mapValues(r.object(root.underlyings, "underlyings"), (v, k) => {
+    const o = r.object(v, `underlyings.${k}`);
+    const at = `underlyings.${k}`;
+    if (!(k in feeds) || !(k in volatilityFeeds)) {
+      throw r.error(at, `an underlying needs a price feed and a volatility feed`);
+    }
+    return {
+      mmShockFloor: r.wad(o.mmShockFloor, `${at}.mmShockFloor`),
+      imShockFloor: r.wad(o.imShockFloor, `${at}.imShockFloor`),
+      mmZ: r.wad(o.mmZ, `${at}.mmZ`),
+      imZ: r.wad(o.imZ, `${at}.imZ`),
+      horizon: BigInt(r.int(o.horizon, `${at}.horizon`)),
+      maxShock: r.wad(o.maxShock, `${at}.maxShock`),
+      mmVolShock: r.wad(o.mmVolShock, `${at}.mmVolShock`),
+      imVolShock: r.wad(o.imVolShock, `${at}.imVolShock`),
+      shortOptionFloor: r.wad(o.shortOptionFloor, `${at}.shortOptionFloor`),
+      contingency: r.wad(o.contingency, `${at}.contingency`),
+      sizeScale: r.wad(o.sizeScale, `${at}.sizeScale`),
+    };
+  });
+
+  const perpMarkets = mapValues(r.object(root.perpMarkets, "perpMarkets"), (v, k) => {
+    const o = r.object(v, `perpMarkets.${k}`);
+    const at = `perpMarkets.${k}`;
+    const underlying = r.string(o.underlying, `${at}.underlying`);
+    if (!(underlying in underlyings)) throw r.error(`${at}.underlying`, `not an underlying: ${underlying}`);
+    return {
+      underlying,
+      params: {
+        skewScale: r.wad(o.skewScale, `${at}.skewScale`),
+        maxFundingVelocity: r.wad(o.maxFundingVelocity, `${at}.maxFundingVelocity`),
+        maxFundingRate: r.wad(o.maxFundingRate, `${at}.maxFundingRate`),
+        makerFee: r.wad(o.makerFee, `${at}.makerFee`),
+        takerFee: r.wad(o.takerFee, `${at}.takerFee`),
+        insuranceFeeShare: r.wad(o.insuranceFeeShare, `${at}.insuranceFeeShare`),
+        maxPoolDeltaRatio: r.wad(o.maxPoolDeltaRatio, `${at}.maxPoolDeltaRatio`),
+        maxOpenInterest: r.wad(o.maxOpenInterest, `${at}.maxOpenInterest`),
+      },
+    };
+  });
+
+  const a = r.object(root.auction, "auction");
+  const auction = {
+    startDiscount: r.wad(a.startDiscount, "auction.startDiscount"),
+    maxDiscount: r.wad(a.maxDiscount, "auction.maxDiscount"),
+    penalty: r.wad(a.penalty, "auction.penalty"),
+    duration: BigInt(r.int(a.duration, "auction.duration")),
+    flagReward: r.units(a.flagReward, tokens[quoteToken].decimals, "auction.flagReward"),
+  };
+
+  const lp = r.object(root.liquidityPool, "liquidityPool");
+  const g = r.object(root.governance, "governance");
+  const rolesRaw = r.object(g.roles, "governance.roles");
+  const roles = {} as Record<RoleName, RoleGrant[]>;
+  for (const role of ["RISK_MANAGER", "LISTING", "GUARDIAN", "TREASURY"] as const) {
+    const grants = rolesRaw[role] ?? [];
+    if (!Array.isArray(grants)) throw r.error(`governance.roles.${role}`, "expected an array");
+    roles[role] = grants.map((grant, i) => {
+      const o = r.object(grant, `governance.roles.${role}[${i}]`);
+      return {
+        account: r.accountRef(o.account, `governance.roles.${role}[${i}].account`),
+        executionDelay: r.int(o.executionDelay, `governance.roles.${role}[${i}].executionDelay`),
+      };
+    });
+  }
+  const refs = (value: unknown, at: string): AccountRef[] => {
+    if (!Array.isArray(value)) throw r.error(at, "expected an array");
+    return value.map((v, i) => r.accountRef(v, `${at}[${i}]`));
+  };
+
+  return {
+    network: r.string(root.network, "network"),
+    chainId: r.int(root.chainId, "chainId"),
+    quoteToken,
+    nativeAsset: r.string(root.nativeAsset, "nativeAsset"),
+    feeds,
+    volatilityFeeds,
+    sequencerUptimeFeed,
+    tokens,
+    underlyings,
+    perpMarkets,
+    auction,
+    liquidityPool: {
+      name: r.string(lp.name, "liquidityPool.name"),
+      symbol: r.string(lp.symbol, "liquidityPool.symbol"),
+    },
+    governance: {
+      timelockMinDelay: r.int(g.timelockMinDelay, "governance.timelockMinDelay"),
+      proposers: refs(g.proposers, "governance.proposers"),
+      executors: refs(g.executors, "governance.executors"),
+      roles,
+    },
+  };
+}
+
+function mapValues<T>(record: Json, fn: (value: unknown, key: string) => T): Record<string, T> {
+  return Object.fromEntries(
+    Object.entries(record)
+      .filter(([key]) => !key.startsWith("$"))
+      .map(([key, value]) => [key, fn(value, key)]),
+  );
+}
+
+/** Small typed accessors that report the JSON path of a bad value. */
+class Reader {
+  constructor(private readonly where: string) {}
+
+  error(at: string, message: string): Error {
+    return new Error(`${this.where}: ${at || "<root>"}: ${message}`);
+  }
+
+  object(value: unknown, at: string): Json {
+    if (typeof value !== "object" || value === null || Array.isArray(value))
+      throw this.error(at, "expected an object");
+    return value as Json;
+  }
+
+  string(value: unknown, at: string): string {
+    if (typeof value !== "string" || value === "") throw this.error(at, "expected a non-empty string");
+    return value;
+  }
+
+  int(value: unknown, at: string): number {
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) {
+      throw this.error(at, "expected a non-negative integer");
+    }
+    return value;
+  }
+
+  /** A decimal string scaled to `decimals` exactly (too many fraction digits is an error, not a rounding). */
+  units(value: unknown, decimals: number, at: string): bigint {
+    if (typeof value !== "string" || !/^\d+(\.\d+)?$/.test(value))
+      throw this.error(at, "expected a decimal string");
+    try {
+      return parseUnits(value, decimals);
+    } catch {
+      throw this.error(at, `more than ${decimals} decimals`);
+    }
+  }
+
+  wad(value: unknown, at: string): bigint {
+    return this.units(value, 18, at);
+  }
+
+  address(value: unknown, at: string): string {
+    try {
+      return getAddress(this.string(value, at));
+    } catch {
+      throw this.error(at, "expected an address (checksummed or lower case)");
+    }
+  }
+
+  accountRef(value: unknown, at: string): AccountRef {
+    const s = this.string(value, at);
+    return s === "deployer" || s === "timelock" ? s : this.address(s, at);
+  }
+
+  feedSource(o: Json, at: string): FeedSource {
+    if (o.mock !== undefined) {
+      const m = this.object(o.mock, `${at}.mock`);
+      const decimals = this.int(m.decimals, `${at}.mock.decimals`);
+      return { mock: { decimals, answer: this.units(m.answer, decimals, `${at}.mock.answer`) } };
+    }
+    return { address: this.address(o.address, `${at}.address`) };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * The keeper's view of the protocol: typed contract handles (typechain interface factories, no
+ * bytecode) for the addresses of a deployment file, and the JSON-RPC provider.
+ */
+import {
+  FetchRequest,
+  JsonRpcProvider,
+  Network,
+  type JsonRpcPayload,
+  type JsonRpcResult,
+  type Signer,
+} from "ethers";
+import type { Deployment } from "../../deploy/deployment";
+import { isTransientError, withRetry, type RetryOptions } from "./retry";
+import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
+import { ICollateralVault__factory } from "../../typechain-types/factories/contracts/interfaces/ICollateralVault__factory";
+import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
+import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
+import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
+import { IPerpMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IPerpMarket__factory";
+import { IERC20Metadata__factory } from "../../typechain-types/factories/@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata__factory";
+import { AggregatorV3Interface__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface__factory";
+
+export type Contracts = ReturnType<typeof connectContracts>;
+
+/**
+ * A JSON-RPC provider that retries transport failures (connection refused or reset, HTTP 5xx,
+ * timeouts) with exponential backoff, below every call the keeper makes: contract reads, logs, code,
+ * receipts. JSON-RPC error answers (reverts, "nonce too low") are answers and pass through. Raw
+ * transaction sends are not retried here: TxSender re-sends them itself, knowing the hash.
+ */
+export class RetryingProvider extends JsonRpcProvider {
+  constructor(
+    request: FetchRequest,
+    chainId: number,
+    private readonly retry: Pick<RetryOptions, "attempts" | "baseMs" | "maxMs" | "signal" | "onRetry">,
+  ) {
+    super(request, chainId, {
+      // The network is fixed: no detection loop that would spin and log while the node is down.
+      staticNetwork: Network.from(chainId),
+      // One HTTP request per call, so one failure fails (and retries) one call.
+      batchMaxCount: 1,
+      cacheTimeout: -1,
+    });
+  }
+
+  override _send(payload: JsonRpcPayload | JsonRpcPayload[]): Promise<JsonRpcResult[]> {
+    const single = Array.isArray(payload) ? payload[0] : payload;
+    if (single?.method === "eth_sendRawTransaction") return super._send(payload);
+    return withRetry(() => super._send(payload), {
+      ...this.retry,
+      isRetryable: isTransientError,
+      onRetry: (error, attempt, delayMs) => this.retry.onRetry?.(error, attempt, delayMs, single?.method),
+    });
+  }
+}
+
+/** A retrying provider for `url` on `chainId`; each HTTP request times out after `timeoutMs`. */
+export function createProvider(
+  url: string,
+  chainId: number,
+  retry: ConstructorParameters<typeof RetryingProvider>[2] = {},
+  timeoutMs = 10_000,
+): RetryingProvider {
+  const request = new FetchRequest(url);
+  request.timeout = timeoutMs;
+  return new RetryingProvider(request, chainId, retry);
+}
+
+export function connectContracts(deployment: Deployment, runner: Signer) {
+  const c = deployment.contracts;
+  return {
+    accounts: IAccounts__factory.connect(c.accounts, runner),
+    vault: ICollateralVault__factory.connect(c.vault, runner),
+    engine: IMarginEngine__factory.connect(c.engine, runner),
+    auction: ILiquidationAuction__factory.connect(c.liquidationAuction, runner),
+    perps: IPerpMarket__factory.connect(c.perpMarket, runner),
+    router: IOracleRouter__factory.connect(c.oracleRouter, runner),
+    erc20: (address: string) => IERC20Metadata__factory.connect(address, runner),
+    aggregator: (address: string) => AggregatorV3Interface__factory.connect(address, runner),
+  };
+}

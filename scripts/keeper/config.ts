@@ -1,0 +1,114 @@
+/**
+ * Command line of the keeper (node:util parseArgs). Every option is listed in USAGE and in
+ * scripts/keeper/README.md.
+ */
+import { parseArgs } from "node:util";
+import { parseEther, parseUnits } from "ethers";
+import { LEVELS, type Level } from "./log";
+
+export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [options]
+
+  --rpc <url>                 JSON-RPC endpoint (http)
+  --deployment <file>         deployment file written by scripts/deploy.ts (deploy/deployments/<chainId>.json)
+  --private-key <hex>         keeper key (or env KEEPER_PRIVATE_KEY)
+  --dry-run                   simulate and log every action, never send a transaction
+  --max-gas-price-gwei <n>    never pay more per gas; wait while the chain is above it (default 100)
+  --start-block <n>           scan AccountCreated events from here (default: the deployment's startBlock)
+  --poll-ms <n>               how often to poll eth_blockNumber (default 1000)
+  --health-batch <n>          accounts per engine.healthMany call (default 100)
+  --log-range <n>             blocks per eth_getLogs request (default 5000)
+  --min-profit-usd <x>        bid only when the bid nets at least this after fees and gas (default 1)
+  --tx-timeout-ms <n>         give up waiting for a receipt after this long (default 60000)
+  --log-level <level>         debug | info | warn | error (default info)
+  --help                      print this text`;
+
+export interface KeeperConfig {
+  rpcUrl: string;
+  deploymentFile: string;
+  privateKey: string;
+  dryRun: boolean;
+  maxGasPriceWei: bigint;
+  startBlock: number | null;
+  pollMs: number;
+  healthBatch: number;
+  logRange: number;
+  minProfitUsd: bigint;
+  txTimeoutMs: number;
+  logLevel: Level;
+}
+
+export class UsageError extends Error {}
+
+/** Parses argv (without node and script) and the environment; throws UsageError on bad input. */
+export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperConfig | "help" {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        rpc: { type: "string" },
+        deployment: { type: "string" },
+        "private-key": { type: "string" },
+        "dry-run": { type: "boolean", default: false },
+        "max-gas-price-gwei": { type: "string", default: "100" },
+        "start-block": { type: "string" },
+        "poll-ms": { type: "string", default: "1000" },
+        "health-batch": { type: "string", default: "100" },
+        "log-range": { type: "string", default: "5000" },
+        "min-profit-usd": { type: "string", default: "1" },
+        "tx-timeout-ms": { type: "string", default: "60000" },
+        "log-level": { type: "string", default: "info" },
+        help: { type: "boolean", default: false },
+      },
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (values.help) return "help";
+  if (!values.rpc) throw new UsageError("--rpc is required");
+  if (!/^https?:\/\//.test(values.rpc)) throw new UsageError("--rpc must be an http(s) URL");
+  if (!values.deployment) throw new UsageError("--deployment is required");
+  const privateKey = values["private-key"] ?? env.KEEPER_PRIVATE_KEY;
+  if (!privateKey) throw new UsageError("a key is required: --private-key or env KEEPER_PRIVATE_KEY");
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(privateKey))
+    throw new UsageError("the private key must be 32 bytes of hex");
+  const level = values["log-level"] as Level;
+  if (!LEVELS.includes(level)) throw new UsageError(`--log-level must be one of ${LEVELS.join(", ")}`);
+
+  return {
+    rpcUrl: values.rpc,
+    deploymentFile: values.deployment,
+    privateKey: privateKey.startsWith("0x") ? privateKey : `0x${privateKey}`,
+    dryRun: values["dry-run"] ?? false,
+    maxGasPriceWei: decimal(values["max-gas-price-gwei"]!, "--max-gas-price-gwei", (s) =>
+      parseUnits(s, "gwei"),
+    ),
+    startBlock:
+      values["start-block"] === undefined ? null : integer(values["start-block"], "--start-block", 0),
+    pollMs: integer(values["poll-ms"]!, "--poll-ms", 10),
+    healthBatch: integer(values["health-batch"]!, "--health-batch", 1),
+    logRange: integer(values["log-range"]!, "--log-range", 1),
+    minProfitUsd: decimal(values["min-profit-usd"]!, "--min-profit-usd", parseEther),
+    txTimeoutMs: integer(values["tx-timeout-ms"]!, "--tx-timeout-ms", 1_000),
+    logLevel: level,
+  };
+}
+
+function integer(text: string, flag: string, min: number): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min) {
+    throw new UsageError(`${flag} must be an integer ≥ ${min}`);
+  }
+  return value;
+}
+
+function decimal(text: string, flag: string, parse: (s: string) => bigint): bigint {
+  if (!/^\d+(\.\d+)?$/.test(text)) throw new UsageError(`${flag} must be a non-negative decimal`);
+  try {
+    return parse(text);
+  } catch {
+    throw new UsageError(`${flag}: too many decimals`);
+  }
+}

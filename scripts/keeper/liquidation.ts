@@ -1,0 +1,172 @@
+/**
+ * Liquidation I/O for the loop: the keeper's own bidder account, auction state, and the data behind a
+ * bid decision (quote, closing costs, gas). The decisions themselves are in logic.ts.
+ */
+import type { Contracts } from "./chain";
+import {
+  WAD,
+  auctionStatus,
+  bidEconomics,
+  closeCost,
+  maxPaymentFor,
+  sliceSize,
+  type AuctionStatus,
+  type BidEconomics,
+  type BidQuote,
+} from "./logic";
+import type { Logger } from "./log";
+import { isTransientError } from "./retry";
+import type { SendResult, TxRequest, TxSender } from "./sender";
+
+const CROSS = 0n;
+
+/**
+ * The keeper's bidder account: an existing CROSS account of the keeper without positions, approved for
+ * the auction (bidAndClose trades it), or a new one. Null in a dry run when none exists yet.
+ */
+export async function ensureKeeperAccount(
+  c: Contracts,
+  sender: TxSender,
+  log: Logger,
+  dryRun: boolean,
+): Promise<bigint | null> {
+  const auction = await c.auction.getAddress();
+  const owner = sender.address;
+  for (const id of await c.accounts.accountsOf(owner)) {
+    if ((await c.accounts.marginMode(id)) !== CROSS) continue;
+    if ((await c.engine.accountMarkets(id)).length !== 0) continue;
+    const approved =
+      (await c.accounts.getApproved(id)) === auction || (await c.accounts.isApprovedForAll(owner, auction));
+    if (!approved) await approve(c, sender, id, auction);
+    log.info("keeper account", { accountId: id, created: false });
+    return id;
+  }
+  if (dryRun) {
+    log.info("dry run: would create and approve a keeper account", { owner });
+    return null;
+  }
+  const created = await sender.send("createAccount", tx(c.accounts, "createAccount", [CROSS]));
+  if (created.status !== "mined") throw new Error(`could not create the keeper account: ${created.status}`);
+  const event = created.receipt.logs
+    .map((l) => {
+      try {
+        return c.accounts.interface.parseLog(l);
+      } catch {
+        return null;
+      }
+    })
+    .find((e) => e?.name === "AccountCreated");
+  const id = event!.args.accountId as bigint;
+  await approve(c, sender, id, auction);
+  log.info("keeper account", { accountId: id, created: true });
+  return id;
+}
+
+async function approve(c: Contracts, sender: TxSender, id: bigint, auction: string): Promise<void> {
+  const result = await sender.send("approveAuction", tx(c.accounts, "approve", [auction, id]), {
+    accountId: id,
+  });
+  if (result.status !== "mined" && result.status !== "dry-run") {
+    throw new Error(`could not approve the auction on account ${id}: ${result.status}`);
+  }
+}
+
+/** Encodes a call of a typechain contract as a plain request (the sender simulates, signs and sends it). */
+export function tx(
+  contract: {
+    interface: { encodeFunctionData(fn: string, args: readonly unknown[]): string };
+    target: unknown;
+  },
+  fn: string,
+  args: readonly unknown[],
+): TxRequest {
+  return { to: contract.target as string, data: contract.interface.encodeFunctionData(fn, args) };
+}
+
+export async function auctionOf(
+  c: Contracts,
+  accountId: bigint,
+  now: bigint,
+  duration: bigint,
+): Promise<AuctionStatus> {
+  const [startTime, active] = await c.auction.auctions(accountId);
+  return auctionStatus({ startTime, active }, now, duration);
+}
+
+export interface BidPlan {
+  request: TxRequest;
+  gasUnits: bigint;
+  quote: BidQuote;
+  economics: BidEconomics;
+}
+
+export type BidAssessment = { plan: BidPlan } | { skip: string; detail?: Record<string, unknown> };
+
+/**
+ * Everything a bid decision needs, read from the chain: what the auction would fill and charge now,
+ * what closing the slice against the pool would cost (PerpMarket.quoteTrade per position), the gas the
+ * simulated `bidAndClose` uses (a revert here means we would lose the race or the bid is invalid), the
+ * fee under the cap and the gas token's price.
+ */
+export async function assessBid(
+  c: Contracts,
+  sender: TxSender,
+  opts: { accountId: bigint; keeperAccountId: bigint; quoteUnit: bigint; nativeAssetId: string },
+): Promise<BidAssessment> {
+  const { accountId } = opts;
+  const perpMarket = await c.perps.getAddress();
+  const [quoteResult, health, held] = await Promise.all([
+    c.auction.quoteBid(accountId, WAD),
+    c.engine.health(accountId),
+    c.engine.accountMarkets(accountId),
+  ]);
+  const quote: BidQuote = {
+    filled: quoteResult.filled,
+    payment: quoteResult.payment,
+    insurancePayout: quoteResult.insurancePayout,
+  };
+  let closeCostUsd = 0n;
+  for (const key of held) {
+    // Only perps can be priced here; an option slice is left to a keeper that prices options.
+    if (key.market !== perpMarket) {
+      return { skip: "account holds a market the keeper cannot price", detail: { market: key.market } };
+    }
+    const size = sliceSize(await c.perps.positionSize(accountId, key.marketId), quote.filled);
+    if (size === 0n) continue;
+    const [[fillPrice, fee], info] = await Promise.all([
+      c.perps.quoteTrade(key.marketId, -size),
+      c.perps.market(key.marketId),
+    ]);
+    const oracle = await c.router.getPrice(info.underlying);
+    closeCostUsd += closeCost(size, oracle, fillPrice, fee);
+  }
+
+  const request = tx(c.auction, "bidAndClose", [
+    accountId,
+    opts.keeperAccountId,
+    WAD,
+    maxPaymentFor(quote.payment, 50n),
+  ]);
+  let gasUnits: bigint;
+  try {
+    gasUnits = await sender.estimateGas(request);
+  } catch (error) {
+    if (isTransientError(error)) throw error;
+    return { skip: "bid simulation reverted", detail: { error } };
+  }
+  const fees = await sender.fees();
+  if (fees === null) return { skip: "gas price above cap" };
+  const nativeUsd = await c.router.getPrice(opts.nativeAssetId);
+  const economics = bidEconomics({
+    quote,
+    equityMark: health.equityMark,
+    quoteUnit: opts.quoteUnit,
+    closeCostUsd,
+    gasUnits,
+    gasPriceWei: fees.expectedPrice,
+    nativeUsd,
+  });
+  return { plan: { request, gasUnits, quote, economics } };
+}
+
+export type { SendResult };

@@ -1,0 +1,195 @@
+/**
+ * The keeper's decisions as pure functions of chain data: no I/O here, so each rule is unit-tested
+ * (test/unit/Keeper.logic.test.ts) and mirrors the contracts' own checks.
+ *
+ * Units: USD amounts and prices are WAD (1e18); quote amounts are in quote-token units; gas in wei.
+ */
+export const WAD = 10n ** 18n;
+
+/** The fields of IMarginEngine.Health the keeper reads. */
+export interface HealthLike {
+  equityMaintenance: bigint;
+  maintenanceRequirement: bigint;
+  equityMark: bigint;
+}
+
+/** LiquidationAuction._liquidatable: equity_MM < MM (a negative equity is always below). */
+export function isLiquidatable(h: Pick<HealthLike, "equityMaintenance" | "maintenanceRequirement">): boolean {
+  return h.equityMaintenance < 0n || h.equityMaintenance < h.maintenanceRequirement;
+}
+
+export type AuctionStatus = "none" | "running" | "stale";
+
+/** An auction older than 2·duration may be restarted (LiquidationAuction.startAuction). */
+export function auctionStatus(
+  auction: { active: boolean; startTime: bigint },
+  now: bigint,
+  duration: bigint,
+): AuctionStatus {
+  if (!auction.active) return "none";
+  return now >= auction.startTime + 2n * duration ? "stale" : "running";
+}
+
+/** What to do with an account this block. */
+export type Action = "none" | "start" | "bid";
+
+export function chooseAction(
+  h: Pick<HealthLike, "equityMaintenance" | "maintenanceRequirement">,
+  status: AuctionStatus,
+): Action {
+  if (!isLiquidatable(h)) return "none";
+  return status === "running" ? "bid" : "start";
+}
+
+/** A slice of a position, rounded toward zero as PerpMarket.transferPosition does. */
+export function sliceSize(size: bigint, fraction: bigint): bigint {
+  return (size * fraction) / WAD; // bigint division truncates toward zero
+}
+
+/**
+ * Cost (USD WAD, negative = gain) of closing `size` at `fillPrice` when the oracle marks it at
+ * `oraclePrice`, plus `fee`. The slice is valued at the oracle in the auction's MtM, so the close
+ * realises (fill − oracle)·size on top of the fee: a long sold below the oracle costs, a long sold
+ * above it (a trade that reduces the skew earns its premium) gains.
+ */
+export function closeCost(size: bigint, oraclePrice: bigint, fillPrice: bigint, fee: bigint): bigint {
+  return fee + (size * (oraclePrice - fillPrice)) / WAD;
+}
+
+export interface BidQuote {
+  /** Fraction the auction will fill (capped at the restoring fraction), WAD. */
+  filled: bigint;
+  /** Quote units the bidder pays. */
+  payment: bigint;
+  /** Quote units the insurance fund pays the bidder (insolvent accounts). */
+  insurancePayout: bigint;
+}
+
+export interface BidEconomics {
+  /** Slice value at mark minus the payment, plus any insurance payout (USD WAD). */
+  discountUsd: bigint;
+  /** Fees and fill premiums of closing the slice (USD WAD, negative = gain). */
+  closeCostUsd: bigint;
+  gasUsd: bigint;
+  netUsd: bigint;
+}
+
+/**
+ * The keeper's result of `bidAndClose`: it receives f·MtM of value (MtM = equityMark, positions at
+ * the oracle, collateral unhaircut), pays `payment`, receives `insurancePayout`, pays the closing costs
+ * and the gas. Rounding: the quote amounts are exact units; the slice value rounds down (against us).
+ */
+export function bidEconomics(args: {
+  quote: BidQuote;
+  equityMark: bigint;
+  quoteUnit: bigint;
+  closeCostUsd: bigint;
+  gasUnits: bigint;
+  gasPriceWei: bigint;
+  nativeUsd: bigint;
+}): BidEconomics {
+  const { quote, equityMark, quoteUnit } = args;
+  const sliceUsd = (equityMark * quote.filled) / WAD;
+  const discountUsd = sliceUsd - quote.payment * quoteUnit + quote.insurancePayout * quoteUnit;
+  const gasUsd = gasCostUsd(args.gasUnits, args.gasPriceWei, args.nativeUsd);
+  return {
+    discountUsd,
+    closeCostUsd: args.closeCostUsd,
+    gasUsd,
+    netUsd: discountUsd - args.closeCostUsd - gasUsd,
+  };
+}
+
+/** Gas cost in USD WAD: units·price (wei) · native price (USD WAD per 1e18 wei), rounded up. */
+export function gasCostUsd(gasUnits: bigint, gasPriceWei: bigint, nativeUsd: bigint): bigint {
+  const wei = gasUnits * gasPriceWei;
+  return (wei * nativeUsd + WAD - 1n) / WAD;
+}
+
+/** Bid only when the net result (after closing costs and gas) reaches the keeper's minimum. */
+export function isBidProfitable(economics: BidEconomics, minProfitUsd: bigint): boolean {
+  return economics.netUsd > 0n && economics.netUsd >= minProfitUsd;
+}
+
+/** The payment limit sent with a bid: the quote plus `slippageBps`, so a later block cannot overcharge. */
+export function maxPaymentFor(payment: bigint, slippageBps: bigint): bigint {
+  return payment + (payment * slippageBps + 9_999n) / 10_000n;
+}
+
+export interface FeeQuote {
+  /** Latest block's base fee (EIP-1559 chains). */
+  baseFeePerGas: bigint | null;
+  maxPriorityFeePerGas: bigint | null;
+  /** eth_gasPrice (legacy chains). */
+  gasPrice: bigint | null;
+}
+
+export type TxFees =
+  | { type: 2; maxFeePerGas: bigint; maxPriorityFeePerGas: bigint; expectedPrice: bigint }
+  | { type: 0; gasPrice: bigint; expectedPrice: bigint };
+
+/**
+ * Fees for the next transaction under the keeper's cap, or null when the chain is above the cap (the
+ * keeper waits rather than overpay). EIP-1559: maxFee = min(2·base + tip, cap), the tip trimmed to
+ * fit; the expected price (for profit checks) is base + tip.
+ */
+export function chooseFees(quote: FeeQuote, capWei: bigint): TxFees | null {
+  if (quote.baseFeePerGas !== null) {
+    const base = quote.baseFeePerGas;
+    if (base > capWei) return null;
+    const tip = min(quote.maxPriorityFeePerGas ?? 10n ** 9n, capWei - base);
+    const maxFeePerGas = min(2n * base + tip, capWei);
+    return { type: 2, maxFeePerGas, maxPriorityFeePerGas: tip, expectedPrice: base + tip };
+  }
+  if (quote.gasPrice === null) return null;
+  if (quote.gasPrice > capWei) return null;
+  return { type: 0, gasPrice: quote.gasPrice, expectedPrice: quote.gasPrice };
+}
+
+export interface BlockRef {
+  number: number;
+  hash: string;
+}
+
+/**
+ * Whether the node still serves the chain on which the keeper saw `anchor`: `hashNow` is the hash the
+ * node reports at that height (null when it is below it). A different or missing hash means that chain
+ * is gone (a restarted dev node, a deep reorg), and every cached fact must be rebuilt.
+ */
+export function isSameChain(anchor: BlockRef, hashNow: string | null): boolean {
+  return hashNow !== null && hashNow === anchor.hash;
+}
+
+export function chunk<T>(items: readonly T[], size: number): T[][] {
+  if (size < 1) throw new Error("chunk size must be positive");
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/** Block ranges [from, to] of at most `span` blocks covering from..to (eth_getLogs limits). */
+export function blockRanges(from: number, to: number, span: number): [number, number][] {
+  const out: [number, number][] = [];
+  for (let start = from; start <= to; start += span) out.push([start, Math.min(to, start + span - 1)]);
+  return out;
+}
+
+/**
+ * Option settlement: the series' settlement round is the primary feed's first round at or after
+ * expiry. Given rounds read newest first (same phase), returns that round's id, or null when the
+ * latest round is still before expiry or the walk did not reach a round before expiry.
+ */
+export function settlementRound(
+  roundsNewestFirst: { roundId: bigint; updatedAt: bigint }[],
+  expiry: bigint,
+): bigint | null {
+  if (roundsNewestFirst.length === 0 || roundsNewestFirst[0].updatedAt < expiry) return null;
+  for (let i = 1; i < roundsNewestFirst.length; i++) {
+    if (roundsNewestFirst[i].updatedAt < expiry) return roundsNewestFirst[i - 1].roundId;
+  }
+  return null;
+}
+
+function min(a: bigint, b: bigint): bigint {
+  return a < b ? a : b;
+}

@@ -1,0 +1,273 @@
+/**
+ * The keeper loop. Every new block:
+ *
+ *   discover  new accounts from AccountCreated events (catch-up from the start block, then incremental)
+ *   check     their health with engine.healthMany, in batches
+ *   act       liquidatable account without a running auction -> startAuction;
+ *             running auction -> bidAndClose from the keeper's account when the discount beats closing
+ *             costs and gas (simulated first: a lost race costs a call, not a transaction);
+ *             expired option series -> settle (only when the deployment has an OptionMarket)
+ *
+ * Every decision is re-derived from chain state, so a step that failed halfway is simply run again.
+ * The loop survives the RPC going away (backoff and retry) and notices a chain that was replaced (a
+ * restarted dev node, a deep reorg) by the hash of the newest block it saw: it then drops every
+ * cached fact, re-reads the deployment file and starts over. It stops between steps on `signal`.
+ */
+import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider } from "ethers";
+import { readDeployment, type Deployment } from "../../deploy/deployment";
+import { connectContracts, createProvider, type Contracts } from "./chain";
+import type { KeeperConfig } from "./config";
+import { AccountDiscovery } from "./discovery";
+import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
+import {
+  chooseAction,
+  chunk,
+  isBidProfitable,
+  isLiquidatable,
+  isSameChain,
+  type BlockRef,
+  type HealthLike,
+} from "./logic";
+import { describeError, type Logger } from "./log";
+import { createOptionSettlement, type OptionSettlement } from "./options";
+import { backoffMs, isTransientError, sleep } from "./retry";
+import { TxSender } from "./sender";
+
+/** Re-run a step after this long even without a new block. */
+const RECHECK_MS = 15_000;
+
+/** What the keeper knows about one chain; rebuilt from scratch after a reset. */
+interface Session {
+  deployment: Deployment;
+  contracts: Contracts;
+  discovery: AccountDiscovery;
+  keeperAccountId: bigint | null;
+  poolAccountId: bigint;
+  quoteUnit: bigint;
+  auctionDuration: bigint;
+  options: OptionSettlement | null;
+}
+
+export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSignal): Promise<void> {
+  const first = readDeployment(cfg.deploymentFile);
+  const provider = createProvider(cfg.rpcUrl, first.chainId, {
+    attempts: 5,
+    baseMs: 100,
+    maxMs: 2_000,
+    signal,
+    onRetry: (error, attempt, delayMs, call) =>
+      log.warn("rpc retry", { call, attempt, delayMs, error: describeError(error) }),
+  });
+  const wallet = new Wallet(cfg.privateKey, provider);
+  const sender = new TxSender(wallet, provider, first.chainId, log, {
+    maxGasPriceWei: cfg.maxGasPriceWei,
+    dryRun: cfg.dryRun,
+    txTimeoutMs: cfg.txTimeoutMs,
+    pollMs: cfg.pollMs,
+    signal,
+  });
+
+  log.info("keeper started", {
+    address: wallet.address,
+    chainId: first.chainId,
+    rpc: cfg.rpcUrl,
+    dryRun: cfg.dryRun,
+    maxGasPriceWei: cfg.maxGasPriceWei,
+    pollMs: cfg.pollMs,
+  });
+
+  let session: Session | null = null;
+  /** The newest block seen on the session's chain: if its hash changes, the chain was replaced. */
+  let anchor: BlockRef | null = null;
+  /** The newest block a step completed on. */
+  let processed = -1;
+  let lastStepAt = 0;
+  let failures = 0;
+
+  while (!signal.aborted) {
+    try {
+      // Where is the chain, and is it still the one we know?
+      const head = Number(await provider.send("eth_blockNumber", []));
+      if (anchor && !isSameChain(anchor, (await provider.getBlock(anchor.number))?.hash ?? null)) {
+        log.warn("chain reset detected; rebuilding state", { anchorBlock: anchor.number, head });
+        session = null;
+        anchor = null;
+        processed = -1;
+      }
+      // Nothing new on chain: sleep, except for a periodic re-check (an auction's discount grows with
+      // time even when no block comes, as on an automining dev node).
+      if (session && head <= processed && Date.now() - lastStepAt < RECHECK_MS) {
+        failures = 0;
+        await sleep(cfg.pollMs, signal);
+        continue;
+      }
+      const block = await provider.getBlock(head);
+      if (!block?.hash) throw new Error(`block ${head} not available`);
+      anchor = { number: head, hash: block.hash };
+
+      session ??= await openSession(cfg, provider, wallet, sender, log);
+      if (!session) {
+        failures++;
+        await sleep(backoffMs(failures, cfg.pollMs, 2_000), signal);
+        continue;
+      }
+      const s: Session = session;
+
+      // discover
+      const found = await s.discovery.scanTo(head);
+      if (found.length)
+        log.info("accounts discovered", { count: found.length, total: s.discovery.accountIds.length });
+
+      // check
+      const ids = s.discovery.accountIds.filter((id) => id !== s.poolAccountId && id !== s.keeperAccountId);
+      const unhealthy: [bigint, HealthLike][] = [];
+      for (const batch of chunk(ids, cfg.healthBatch)) {
+        const healths = await s.contracts.engine.healthMany(batch);
+        healths.forEach((h, i) => {
+          if (isLiquidatable(h)) unhealthy.push([batch[i], h]);
+        });
+      }
+      log.debug("health checked", { block: head, accounts: ids.length, liquidatable: unhealthy.length });
+
+      // act
+      for (const [accountId, h] of unhealthy) {
+        if (signal.aborted) break;
+        try {
+          await liquidate(s, accountId, h, BigInt(block.timestamp), cfg, sender, log);
+        } catch (error) {
+          // One account's revert (its auction ended meanwhile, ...) must not hold up the others; an
+          // RPC outage fails the step.
+          if (isTransientError(error)) throw error;
+          log.warn("liquidation failed; next account", { accountId, error: describeError(error) });
+        }
+      }
+      if (s.options && !signal.aborted) await s.options.step(head, BigInt(block.timestamp));
+
+      processed = head;
+      lastStepAt = Date.now();
+      failures = 0;
+      await sleep(cfg.pollMs, signal);
+    } catch (error) {
+      failures++;
+      const retryInMs = backoffMs(failures, cfg.pollMs, 5_000);
+      log.warn("step failed; retrying", { failures, retryInMs, error: describeError(error) });
+      await sleep(retryInMs, signal);
+    }
+  }
+  provider.destroy();
+  log.info("keeper stopped", {});
+}
+
+/** Starts an auction where none runs, then bids when it pays. */
+async function liquidate(
+  s: Session,
+  accountId: bigint,
+  h: HealthLike,
+  now: bigint,
+  cfg: KeeperConfig,
+  sender: TxSender,
+  log: Logger,
+): Promise<void> {
+  const c = s.contracts;
+  const action = chooseAction(h, await auctionOf(c, accountId, now, s.auctionDuration));
+  const fields = {
+    accountId,
+    equityMaintenance: h.equityMaintenance,
+    maintenanceRequirement: h.maintenanceRequirement,
+  };
+  if (action === "start") {
+    const started = await sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), fields);
+    if (started.status === "dry-run") return; // no auction to bid on
+    // Not ours (lost the race, or it failed): bid anyway if someone else's auction is running.
+    if (started.status !== "mined" && (await auctionOf(c, accountId, now, s.auctionDuration)) !== "running")
+      return;
+  }
+  if (s.keeperAccountId === null) return;
+
+  const assessment = await assessBid(c, sender, {
+    accountId,
+    keeperAccountId: s.keeperAccountId,
+    quoteUnit: s.quoteUnit,
+    nativeAssetId: encodeBytes32String(s.deployment.nativeAsset),
+  });
+  if ("skip" in assessment) {
+    log.info("no bid", { ...fields, reason: assessment.skip, ...assessment.detail });
+    return;
+  }
+  const { economics, quote, request, gasUnits } = assessment.plan;
+  const bidFields = { ...fields, ...quote, ...economics };
+  if (!isBidProfitable(economics, cfg.minProfitUsd)) {
+    log.info("bid not profitable", { ...bidFields, minProfitUsd: cfg.minProfitUsd });
+    return;
+  }
+  // Simulated again (one eth_call) right before sending: another keeper may have bid in between.
+  await sender.send("bidAndClose", request, bidFields, { gasEstimate: gasUnits });
+}
+
+/**
+ * Reads the deployment and everything the loop needs that only changes with the chain: pool account,
+ * quote unit, auction duration, the keeper's bidder account. Null while the contracts are not on the
+ * chain (a restarted dev node before its redeploy).
+ */
+async function openSession(
+  cfg: KeeperConfig,
+  provider: JsonRpcProvider,
+  wallet: Wallet,
+  sender: TxSender,
+  log: Logger,
+): Promise<Session | null> {
+  const deployment = readDeployment(cfg.deploymentFile);
+  const network = await provider.getNetwork();
+  if (BigInt(deployment.chainId) !== network.chainId) {
+    throw new Error(
+      `${cfg.deploymentFile} is for chain ${deployment.chainId}, the RPC serves ${network.chainId}`,
+    );
+  }
+  // A dev node that restarted is empty until someone redeploys: wait until every contract is there.
+  for (const [name, address] of Object.entries(deployment.contracts)) {
+    if ((await provider.getCode(address)) === "0x") {
+      log.warn("deployment not on chain; waiting", { contract: name, address });
+      return null;
+    }
+  }
+  const contracts = connectContracts(deployment, wallet);
+  const quoteToken = contracts.erc20(await contracts.vault.quoteToken());
+  const quoteUnit = 10n ** (18n - (await quoteToken.decimals()));
+  const auctionParams = new Contract(
+    deployment.contracts.liquidationAuction,
+    [
+      "function params() view returns (uint64 startDiscount, uint64 maxDiscount, uint64 penalty, uint32 duration, uint128 flagReward)",
+    ],
+    provider,
+  );
+  const auctionDuration = BigInt((await auctionParams.params()).duration);
+  const poolAccountId = await contracts.engine.poolAccountId();
+  const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun);
+  const startBlock = cfg.startBlock ?? deployment.startBlock;
+  const discovery = new AccountDiscovery(provider, deployment.contracts.accounts, startBlock, cfg.logRange);
+  const options = createOptionSettlement(deployment.contracts.optionMarket, {
+    contracts,
+    provider,
+    sender,
+    log,
+    startBlock,
+    logRange: cfg.logRange,
+  });
+  log.info("session ready", {
+    chainId: deployment.chainId,
+    engine: deployment.contracts.engine,
+    keeperAccountId,
+    startBlock,
+    optionSettlement: options !== null,
+  });
+  return {
+    deployment,
+    contracts,
+    discovery,
+    keeperAccountId,
+    poolAccountId,
+    quoteUnit,
+    auctionDuration,
+    options,
+  };
+}

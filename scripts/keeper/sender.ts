@@ -1,0 +1,210 @@
+/**
+ * Sends the keeper's transactions, one at a time.
+ *
+ * - One in flight: `send` resolves only once the receipt is in (or the wait timed out), and the
+ *   keeper never calls it concurrently, so the nonce is simply the account's pending count.
+ * - Simulated first: `estimateGas` runs the call against the latest state; a revert (lost race,
+ *   unprofitable) is reported to the caller and nothing is sent.
+ * - Idempotent broadcast: the transaction is signed once and its hash known before it leaves. If the
+ *   node (or a proxy in front of it) fails the eth_sendRawTransaction answer, the keeper re-sends the
+ *   same bytes and looks the hash up: a transaction that did get through is never sent a second time
+ *   under a new nonce.
+ * - Gas cap: fees come from `chooseFees`; above the cap nothing is sent.
+ * - Dry run: everything up to the signature, then a log line instead of the broadcast.
+ */
+import { keccak256, type JsonRpcProvider, type TransactionReceipt, type Wallet } from "ethers";
+import { chooseFees, type TxFees } from "./logic";
+import { describeError, type Fields, type Logger } from "./log";
+import { isTransientError, sleep } from "./retry";
+
+export interface TxRequest {
+  to: string;
+  data: string;
+}
+
+export type SendResult =
+  | { status: "mined"; receipt: TransactionReceipt }
+  | { status: "reverted"; receipt: TransactionReceipt }
+  | { status: "simulation-failed"; error: unknown }
+  | { status: "gas-above-cap"; baseFeePerGas: bigint | null }
+  | { status: "dry-run"; gasLimit: bigint; fees: TxFees }
+  | { status: "dropped"; hash: string };
+
+export interface SenderOptions {
+  maxGasPriceWei: bigint;
+  dryRun: boolean;
+  txTimeoutMs: number;
+  pollMs: number;
+  signal?: AbortSignal;
+}
+
+/** Nonce errors that mean "this nonce is used": ours already got in, or someone else's did. */
+const NONCE_USED = /nonce too low|already known|known transaction|nonce has already been used|NONCE_EXPIRED/i;
+
+export class TxSender {
+  constructor(
+    private readonly wallet: Wallet,
+    private readonly provider: JsonRpcProvider,
+    private readonly chainId: number,
+    private readonly log: Logger,
+    private readonly opts: SenderOptions,
+  ) {}
+
+  get address(): string {
+    return this.wallet.address;
+  }
+
+  /** Current fees under the cap, or null above it. */
+  async fees(): Promise<TxFees | null> {
+    const [block, tip, gasPrice] = await Promise.all([
+      this.provider.getBlock("latest"),
+      // Not every node has it (legacy chains): then the fee is the gas price.
+      this.provider.send("eth_maxPriorityFeePerGas", []).then(BigInt, (error: unknown) => {
+        if (isTransientError(error)) throw error;
+        return null;
+      }),
+      this.provider.send("eth_gasPrice", []).then(BigInt),
+    ]);
+    return chooseFees(
+      { baseFeePerGas: block?.baseFeePerGas ?? null, maxPriorityFeePerGas: tip, gasPrice },
+      this.opts.maxGasPriceWei,
+    );
+  }
+
+  /** Simulates the call from the keeper's address; returns the gas it needs or throws the revert. */
+  estimateGas(tx: TxRequest): Promise<bigint> {
+    return this.provider.estimateGas({ from: this.wallet.address, to: tx.to, data: tx.data });
+  }
+
+  /** Runs the call (eth_call) against the latest state from the keeper's address; throws the revert. */
+  async simulate(tx: TxRequest): Promise<void> {
+    await this.provider.call({ from: this.wallet.address, to: tx.to, data: tx.data });
+  }
+
+  /**
+   * Simulates, prices and sends `tx`, then waits for its receipt. With `gasEstimate` (the caller just
+   * estimated the same call) the simulation is a single eth_call instead of another estimation.
+   */
+  async send(
+    label: string,
+    tx: TxRequest,
+    fields: Fields = {},
+    opts: { gasEstimate?: bigint } = {},
+  ): Promise<SendResult> {
+    let gas: bigint;
+    try {
+      if (opts.gasEstimate === undefined) gas = await this.estimateGas(tx);
+      else {
+        await this.simulate(tx);
+        gas = opts.gasEstimate;
+      }
+    } catch (error) {
+      if (isTransientError(error)) throw error;
+      this.log.info("simulation reverted; not sending", {
+        action: label,
+        ...fields,
+        error: describeError(error),
+      });
+      return { status: "simulation-failed", error };
+    }
+    const fees = await this.fees();
+    if (fees === null) {
+      this.log.warn("gas price above cap; not sending", {
+        action: label,
+        ...fields,
+        capWei: this.opts.maxGasPriceWei,
+      });
+      return { status: "gas-above-cap", baseFeePerGas: null };
+    }
+    const gasLimit = (gas * 12n) / 10n + 10_000n;
+    if (this.opts.dryRun) {
+      this.log.info("dry run: would send", { action: label, ...fields, gasLimit, ...fees });
+      return { status: "dry-run", gasLimit, fees };
+    }
+
+    const nonce = await this.provider.getTransactionCount(this.wallet.address, "pending");
+    const signed = await this.wallet.signTransaction({
+      ...tx,
+      chainId: this.chainId,
+      nonce,
+      gasLimit,
+      ...(fees.type === 2
+        ? { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
+        : { type: 0, gasPrice: fees.gasPrice }),
+    });
+    const hash = keccak256(signed);
+    this.log.info("sending", { action: label, ...fields, hash, nonce, gasLimit });
+    await this.broadcast(label, signed, hash);
+    const receipt = await this.waitForReceipt(hash);
+    if (receipt === null) {
+      this.log.error("no receipt before timeout", {
+        action: label,
+        ...fields,
+        hash,
+        timeoutMs: this.opts.txTimeoutMs,
+      });
+      return { status: "dropped", hash };
+    }
+    const status = receipt.status === 1 ? "mined" : "reverted";
+    this.log[status === "mined" ? "info" : "warn"](`transaction ${status}`, {
+      action: label,
+      ...fields,
+      hash,
+      block: receipt.blockNumber,
+      gasUsed: receipt.gasUsed,
+    });
+    return { status, receipt };
+  }
+
+  /** Sends the signed bytes until the node has them; re-sending identical bytes cannot double-spend. */
+  private async broadcast(label: string, signed: string, hash: string): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.provider.send("eth_sendRawTransaction", [signed]);
+        return;
+      } catch (error) {
+        // Did it get through anyway (answer lost on the way back)? Then we are done.
+        const known = await this.provider.getTransaction(hash).catch(() => null);
+        if (known) {
+          this.log.warn("send failed but the node has the transaction", {
+            action: label,
+            hash,
+            error: describeError(error),
+          });
+          return;
+        }
+        const text = error instanceof Error ? error.message : String(error);
+        if (NONCE_USED.test(text)) {
+          // Mined already (getTransaction may lag behind on some nodes), or the nonce was taken.
+          this.log.warn("nonce already used", { action: label, hash, error: describeError(error) });
+          return;
+        }
+        if (!isTransientError(error) || attempt >= 6 || this.opts.signal?.aborted) throw error;
+        const delayMs = Math.min(2_000, 100 * 2 ** attempt);
+        this.log.warn("send failed; re-sending the same transaction", {
+          action: label,
+          hash,
+          attempt,
+          delayMs,
+          error: describeError(error),
+        });
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  private async waitForReceipt(hash: string): Promise<TransactionReceipt | null> {
+    const deadline = Date.now() + this.opts.txTimeoutMs;
+    while (Date.now() < deadline) {
+      try {
+        const receipt = await this.provider.getTransactionReceipt(hash);
+        if (receipt) return receipt;
+      } catch (error) {
+        if (!isTransientError(error)) throw error;
+      }
+      // Shutdown does not cut this wait short: the step finishes with its transaction's outcome.
+      await sleep(Math.min(this.opts.pollMs, 1_000));
+    }
+    return null;
+  }
+}

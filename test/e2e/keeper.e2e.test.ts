@@ -1,0 +1,296 @@
+/**
+ * The whole system on a real JSON-RPC node: `hardhat node` as a child process, the Ignition module
+ * deployed by scripts/deploy.ts, demo accounts seeded (scripts/lib/seed.ts), the keeper CLI as its own
+ * process. The tests in this file share one node and run in order (each builds on the chain the
+ * previous one left); every process they start is killed in `after`, also when a test fails.
+ */
+import { expect } from "chai";
+import fs from "node:fs";
+import path from "node:path";
+import { parseUnits, type JsonRpcProvider, type TransactionReceipt } from "ethers";
+import { readDeployment, type Deployment } from "../../deploy/deployment";
+import { seedDemo, type SeedResult } from "../../scripts/lib/seed";
+import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
+import { ICollateralVault__factory } from "../../typechain-types/factories/contracts/interfaces/ICollateralVault__factory";
+import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
+import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
+import { MockERC20__factory } from "../../typechain-types/factories/contracts/test/MockERC20__factory";
+import { MockV3Aggregator__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/tests/MockV3Aggregator__factory";
+import { AccessManager__factory } from "../../typechain-types/factories/@openzeppelin/contracts/access/manager/AccessManager__factory";
+import { Role } from "../../deploy/roles";
+import {
+  REPO_ROOT,
+  Processes,
+  freePort,
+  hardhatWallet,
+  nodeProvider,
+  runDeploy,
+  sleep,
+  startFlakyProxy,
+  startKeeper,
+  startNode,
+  tempDir,
+  waitFor,
+  waitForLog,
+  type Proc,
+} from "../shared/e2e";
+
+const KEEPER = hardhatWallet(4);
+const USDC = 10n ** 6n;
+const FLAG_REWARD = 10n * USDC; // deploy/config/localhost.json auction.flagReward
+
+describe("Keeper end to end on a hardhat node", function () {
+  this.timeout(120_000);
+
+  const procs = new Processes();
+  const scratch = tempDir("xmargin-e2e-");
+  const deploymentFile = path.join(scratch.dir, "deployment.json");
+  let port: number;
+  let deploymentId: string;
+  let node: Proc;
+  let provider: JsonRpcProvider;
+  let deployment: Deployment;
+
+  before(async function () {
+    port = await freePort();
+    deploymentId = `e2e-${process.pid}-${port}`;
+    node = await startNode(procs, port);
+    provider = nodeProvider(port);
+  });
+
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") console.log(procs.report());
+    procs.kill("keeper"); // never two keepers with one key, whatever the previous test left
+  });
+
+  after(async function () {
+    provider?.destroy();
+    await procs.stopAll();
+    scratch.remove();
+    fs.rmSync(path.join(REPO_ROOT, "deploy", "deployments", deploymentId), { recursive: true, force: true });
+  });
+
+  /** Seeds demo accounts with the node's unlocked accounts. */
+  async function seed(): Promise<SeedResult> {
+    const [deployer, alice, bob, carol, lp] = await Promise.all(
+      [0, 1, 2, 3, 5].map((i) => provider.getSigner(i)),
+    );
+    return seedDemo(deployment, { deployer, alice, bob, carol, lp });
+  }
+
+  /** Posts a new ETH price on the mock feed; returns the block it landed in. */
+  async function setEthPrice(usd: string): Promise<number> {
+    const feed = MockV3Aggregator__factory.connect(deployment.feeds.ETH, await provider.getSigner(0));
+    const receipt = await (await feed.updateAnswer(parseUnits(usd, 8))).wait();
+    return receipt!.blockNumber;
+  }
+
+  const auction = () =>
+    ILiquidationAuction__factory.connect(deployment.contracts.liquidationAuction, provider);
+  const engine = () => IMarginEngine__factory.connect(deployment.contracts.engine, provider);
+
+  /** Receipts of every transaction `from` sent in blocks [fromBlock, head]. */
+  async function receiptsFrom(from: string, fromBlock: number): Promise<TransactionReceipt[]> {
+    const head = await provider.getBlockNumber();
+    const receipts: TransactionReceipt[] = [];
+    for (let n = fromBlock; n <= head; n++) {
+      const block = await provider.getBlock(n, true);
+      for (const tx of block!.prefetchedTransactions) {
+        if (tx.from === from) receipts.push((await provider.getTransactionReceipt(tx.hash))!);
+      }
+    }
+    return receipts;
+  }
+
+  /** Waits for the keeper's bid on `accountId` after `fromBlock`; returns the auction's events since then. */
+  async function waitForLiquidation(accountId: bigint, fromBlock: number, timeoutMs = 45_000) {
+    await waitFor(
+      `a bid on account ${accountId}`,
+      async () =>
+        (await auction().queryFilter(auction().filters.AuctionBid(accountId), fromBlock)).length > 0,
+      timeoutMs,
+      200,
+    );
+    return {
+      started: await auction().queryFilter(auction().filters.AuctionStarted(), fromBlock),
+      bids: await auction().queryFilter(auction().filters.AuctionBid(), fromBlock),
+    };
+  }
+
+  async function stopGracefully(keeper: Proc): Promise<void> {
+    keeper.signal("SIGTERM");
+    const code = await Promise.race([keeper.exited, sleep(15_000).then(() => "timeout")]);
+    expect(code, "the keeper exits 0 on SIGTERM").to.equal(0);
+    expect(keeper.json().some((l) => l.msg === "keeper stopped")).to.equal(true);
+  }
+
+  async function keeperAccountId(): Promise<bigint> {
+    const ids = await IAccounts__factory.connect(deployment.contracts.accounts, provider).accountsOf(
+      KEEPER.address,
+    );
+    return ids[ids.length - 1];
+  }
+
+  it("deploys the Ignition module twice in a row on a fresh node: the second run sends nothing", async function () {
+    const first = await runDeploy(procs, { port, deploymentId, deploymentFile });
+    expect(first.journal).to.equal("none");
+    expect(first.blocks).to.be.greaterThan(40);
+    const afterFirst = readDeployment(deploymentFile);
+
+    const blockBefore = await provider.getBlockNumber();
+    const second = await runDeploy(procs, { port, deploymentId, deploymentFile });
+    expect(second.journal).to.equal("kept");
+    expect(second.blocks).to.equal(0);
+    expect(await provider.getBlockNumber()).to.equal(blockBefore);
+    deployment = readDeployment(deploymentFile);
+    expect(deployment).to.deep.equal(afterFirst);
+
+    // The handover happened: the timelock is the only admin, the deployer kept its operational roles.
+    const manager = AccessManager__factory.connect(deployment.contracts.accessManager, provider);
+    const deployer = hardhatWallet(0).address;
+    expect((await manager.hasRole(Role.ADMIN, deployment.contracts.timelock))[0]).to.equal(true);
+    expect((await manager.hasRole(Role.ADMIN, deployer))[0]).to.equal(false);
+    expect((await manager.hasRole(Role.LISTING, deployer))[0]).to.equal(true);
+    expect((await manager.hasRole(Role.TREASURY, deployment.contracts.timelock))[0]).to.equal(true);
+    // Wired: engine initialised with the pool, fund and auction; markets listed in config order.
+    expect(await engine().liquidator()).to.equal(deployment.contracts.liquidationAuction);
+    expect(await engine().insuranceFund()).to.equal(deployment.contracts.insuranceFund);
+    expect(deployment.markets).to.deep.equal({ ETH: 1, BTC: 2 });
+    expect(Object.keys(deployment.tokens)).to.deep.equal(["USDC", "WETH", "WBTC", "sWETH"]);
+    expect(deployment.startBlock).to.equal(1);
+  });
+
+  it("auctions and bids on the account a price crash made liquidatable within 5 blocks, and leaves healthy accounts alone", async function () {
+    const seeded = await seed();
+    const keeper = startKeeper(procs, {
+      rpcUrl: `http://127.0.0.1:${port}`,
+      deploymentFile,
+      key: KEEPER,
+      args: ["--poll-ms", "100"],
+    });
+    await waitForLog(keeper, "session ready", 30_000);
+    const keeperAccount = await keeperAccountId();
+    const usdc = MockERC20__factory.connect(deployment.tokens.USDC, provider);
+    const vault = ICollateralVault__factory.connect(deployment.contracts.vault, provider);
+    expect(await vault.balanceOf(keeperAccount, usdc)).to.equal(0n);
+    const walletBefore = await usdc.balanceOf(KEEPER.address);
+
+    const crashBlock = await setEthPrice("2650");
+    const { started, bids } = await waitForLiquidation(seeded.accounts.bob, crashBlock);
+
+    // Only Bob's account was touched, by the keeper, within 5 blocks of the crash.
+    expect(started.map((e) => e.args.accountId)).to.deep.equal([seeded.accounts.bob]);
+    expect(started[0].args.starter).to.equal(KEEPER.address);
+    expect(started[0].blockNumber).to.be.lte(crashBlock + 5);
+    expect(bids.map((e) => [e.args.accountId, e.args.bidderAccountId])).to.deep.equal([
+      [seeded.accounts.bob, keeperAccount],
+    ]);
+    expect(bids[0].blockNumber).to.be.lte(crashBlock + 5);
+    // The bid restored Bob (the auction ended), the others were healthy throughout.
+    expect((await auction().auctions(seeded.accounts.bob)).active).to.equal(false);
+    for (const id of [seeded.accounts.aliceCross, seeded.accounts.aliceIsolated, seeded.accounts.carol]) {
+      const h = await engine().health(id);
+      expect(h.equityMaintenance).to.be.gte(h.maintenanceRequirement);
+    }
+    // The keeper earned the flag reward in its wallet and the bid's profit in its account.
+    expect(await usdc.balanceOf(KEEPER.address)).to.equal(walletBefore + FLAG_REWARD);
+    expect(await vault.balanceOf(keeperAccount, usdc)).to.be.gt(0n);
+    expect(await engine().accountMarkets(keeperAccount)).to.have.length(0);
+    // Every keeper transaction since the crash succeeded: startAuction, bidAndClose.
+    const receipts = await receiptsFrom(KEEPER.address, crashBlock);
+    expect(receipts.map((r) => r.status)).to.deep.equal([1, 1]);
+
+    await stopGracefully(keeper);
+  });
+
+  it("liquidates through an RPC that fails every 4th request and loses a send's answer, without sending twice", async function () {
+    await setEthPrice("3000");
+    const seeded = await seed();
+    const proxy = await startFlakyProxy(port, 4);
+    try {
+      const keeper = startKeeper(procs, {
+        rpcUrl: proxy.url,
+        deploymentFile,
+        key: KEEPER,
+        args: ["--poll-ms", "100"],
+      });
+      await waitForLog(keeper, "session ready", 30_000);
+      const nonceBefore = await provider.getTransactionCount(KEEPER.address);
+
+      const crashBlock = await setEthPrice("2650");
+      const { started, bids } = await waitForLiquidation(seeded.accounts.bob, crashBlock);
+      await sleep(1_000); // would a duplicate follow?
+
+      expect(started.map((e) => e.args.accountId)).to.deep.equal([seeded.accounts.bob]);
+      expect(bids.map((e) => e.args.accountId)).to.deep.equal([seeded.accounts.bob]);
+      expect(bids[0].blockNumber).to.be.lte(crashBlock + 5);
+      // Exactly two transactions left the keeper (one nonce each) and both succeeded, although the
+      // answer to the first eth_sendRawTransaction was lost on the way back.
+      const receipts = await receiptsFrom(KEEPER.address, crashBlock);
+      expect(receipts.map((r) => r.status)).to.deep.equal([1, 1]);
+      expect(await provider.getTransactionCount(KEEPER.address)).to.equal(nonceBefore + 2);
+      expect(proxy.stats.failedAfterForwarding).to.equal(1);
+      expect(proxy.stats.failedBeforeForwarding).to.be.greaterThan(3);
+      const logs = keeper.json();
+      expect(logs.some((l) => l.msg === "send failed but the node has the transaction")).to.equal(true);
+      expect(logs.some((l) => l.msg === "rpc retry" || l.msg === "step failed; retrying")).to.equal(true);
+
+      await stopGracefully(keeper);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("survives the node restarting: retries while the RPC is down, then liquidates on the redeployed chain", async function () {
+    const keeper = startKeeper(procs, {
+      rpcUrl: `http://127.0.0.1:${port}`,
+      deploymentFile,
+      key: KEEPER,
+      args: ["--poll-ms", "100"],
+    });
+    await waitForLog(keeper, "session ready", 30_000);
+    const oldAddresses = deployment.contracts;
+
+    // The node dies: the keeper keeps retrying and stays up.
+    node.kill();
+    await node.exited;
+    provider.destroy();
+    const linesBefore = keeper.lines.length;
+    await waitForLog(keeper, "step failed; retrying", 15_000, linesBefore);
+    await sleep(500);
+    expect(keeper.running).to.equal(true);
+
+    // A new node on the same port has lost everything: redeploy (the stale journal is wiped) and reseed.
+    node = await startNode(procs, port);
+    provider = nodeProvider(port);
+    const redeploy = await runDeploy(procs, { port, deploymentId, deploymentFile });
+    expect(redeploy.journal).to.equal("wiped");
+    deployment = readDeployment(deploymentFile);
+    expect(deployment.contracts).to.deep.equal(oldAddresses); // same deployer, same nonces
+    await waitForLog(keeper, "chain reset detected; rebuilding state", 30_000, linesBefore);
+    const seeded = await seed();
+    await waitFor(
+      "the keeper's session on the new chain",
+      () =>
+        keeper
+          .json()
+          .slice(linesBefore)
+          .filter((l) => l.msg === "session ready").length > 0,
+      30_000,
+    );
+
+    const crashBlock = await setEthPrice("2650");
+    const { started, bids } = await waitForLiquidation(seeded.accounts.bob, crashBlock);
+    expect(started.map((e) => e.args.accountId)).to.deep.equal([seeded.accounts.bob]);
+    expect(started[0].blockNumber).to.be.lte(crashBlock + 5);
+    expect(bids.map((e) => e.args.accountId)).to.deep.equal([seeded.accounts.bob]);
+    expect(bids[0].blockNumber).to.be.lte(crashBlock + 5);
+    // On the new chain the keeper sent: createAccount, approve (its account is new), then exactly one
+    // startAuction and one bidAndClose, all successful.
+    const all = await receiptsFrom(KEEPER.address, 1);
+    expect(all.map((r) => r.status)).to.deep.equal([1, 1, 1, 1]);
+    expect(await provider.getTransactionCount(KEEPER.address)).to.equal(4);
+
+    await stopGracefully(keeper);
+  });
+});

@@ -1,0 +1,377 @@
+import { expect } from "chai";
+import { makeError, parseEther, parseUnits } from "ethers";
+import {
+  WAD,
+  auctionStatus,
+  bidEconomics,
+  blockRanges,
+  chooseAction,
+  chooseFees,
+  chunk,
+  closeCost,
+  gasCostUsd,
+  isBidProfitable,
+  isLiquidatable,
+  isSameChain,
+  maxPaymentFor,
+  settlementRound,
+  sliceSize,
+} from "../../scripts/keeper/logic";
+import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
+import { createLogger } from "../../scripts/keeper/log";
+import { backoffMs, isTransientError, withRetry } from "../../scripts/keeper/retry";
+
+const usd = (x: string) => parseEther(x);
+const GWEI = 10n ** 9n;
+const KEY = `0x${"11".repeat(32)}`;
+
+describe("Keeper logic", function () {
+  describe("isLiquidatable", function () {
+    it("is true when equity_MM is below MM, as LiquidationAuction._liquidatable", function () {
+      expect(isLiquidatable({ equityMaintenance: usd("99"), maintenanceRequirement: usd("100") })).to.equal(
+        true,
+      );
+    });
+    it("is false at equity_MM = MM exactly", function () {
+      expect(isLiquidatable({ equityMaintenance: usd("100"), maintenanceRequirement: usd("100") })).to.equal(
+        false,
+      );
+    });
+    it("is true for a negative equity even with no requirement", function () {
+      expect(isLiquidatable({ equityMaintenance: -1n, maintenanceRequirement: 0n })).to.equal(true);
+    });
+    it("is false for an account without positions (MM 0, equity 0)", function () {
+      expect(isLiquidatable({ equityMaintenance: 0n, maintenanceRequirement: 0n })).to.equal(false);
+    });
+  });
+
+  describe("auctionStatus and chooseAction", function () {
+    const duration = 1800n;
+    it("reports no auction, a running one, and a stale one from 2·duration on", function () {
+      expect(auctionStatus({ active: false, startTime: 0n }, 5000n, duration)).to.equal("none");
+      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 3599n, duration)).to.equal("running");
+      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 3600n, duration)).to.equal("stale");
+    });
+    it("starts an auction for a liquidatable account without a running one, bids on a running one, leaves healthy ones", function () {
+      const sick = { equityMaintenance: usd("1"), maintenanceRequirement: usd("2") };
+      const fine = { equityMaintenance: usd("2"), maintenanceRequirement: usd("2") };
+      expect(chooseAction(sick, "none")).to.equal("start");
+      expect(chooseAction(sick, "stale")).to.equal("start");
+      expect(chooseAction(sick, "running")).to.equal("bid");
+      expect(chooseAction(fine, "running")).to.equal("none");
+      expect(chooseAction(fine, "none")).to.equal("none");
+    });
+  });
+
+  describe("sliceSize and closeCost", function () {
+    it("rounds a slice toward zero for longs and shorts, as PerpMarket.transferPosition", function () {
+      // 3 wei · 0.5 = 1.5 -> 1; -3 wei · 0.5 = -1.5 -> -1
+      expect(sliceSize(3n, WAD / 2n)).to.equal(1n);
+      expect(sliceSize(-3n, WAD / 2n)).to.equal(-1n);
+      expect(sliceSize(parseEther("20"), parseEther("0.25"))).to.equal(parseEther("5"));
+    });
+    it("charges the fee plus the fill's distance below the oracle when a long is sold", function () {
+      // 2 ETH sold at 2,990 against an oracle at 3,000: 2·10 = 20 USD, plus a 3 USD fee
+      expect(closeCost(parseEther("2"), usd("3000"), usd("2990"), usd("3"))).to.equal(usd("23"));
+    });
+    it("turns negative (a gain) when closing reduces the skew and fills above the oracle", function () {
+      // 2 ETH sold at 3,012: 2·(3,000 − 3,012) = −24, plus 3 fee = −21
+      expect(closeCost(parseEther("2"), usd("3000"), usd("3012"), usd("3"))).to.equal(usd("-21"));
+    });
+    it("prices a short slice bought back above the oracle as a cost", function () {
+      // closing −1 BTC (buying 1) at 60,060 vs 60,000: −1·(60,000 − 60,060) = 60, plus 30 fee
+      expect(closeCost(parseEther("-1"), usd("60000"), usd("60060"), usd("30"))).to.equal(usd("90"));
+    });
+  });
+
+  describe("bidEconomics", function () {
+    const QUOTE_UNIT = 10n ** 12n; // USDC
+    it("nets the slice's mark value minus payment, closing costs and gas", function () {
+      // Slice 0.5 of a 2,000 USD book = 1,000 USD; payment 980 USDC (2% discount) -> 20 USD.
+      // Close costs 5 USD. Gas 400,000 · 2 gwei = 0.0008 ETH at 2,500 USD = 2 USD. Net 13 USD.
+      const e = bidEconomics({
+        quote: { filled: parseEther("0.5"), payment: 980n * 10n ** 6n, insurancePayout: 0n },
+        equityMark: usd("2000"),
+        quoteUnit: QUOTE_UNIT,
+        closeCostUsd: usd("5"),
+        gasUnits: 400_000n,
+        gasPriceWei: 2n * GWEI,
+        nativeUsd: usd("2500"),
+      });
+      expect(e).to.deep.equal({
+        discountUsd: usd("20"),
+        closeCostUsd: usd("5"),
+        gasUsd: usd("2"),
+        netUsd: usd("13"),
+      });
+      expect(isBidProfitable(e, usd("13"))).to.equal(true);
+      expect(isBidProfitable(e, usd("13.000000000000000001"))).to.equal(false);
+    });
+    it("counts the insurance payout of an insolvent account against its negative equity", function () {
+      // Whole book (filled 1) at −300 USD, payment 0, insurance pays 450 USDC: 150 USD before costs.
+      const e = bidEconomics({
+        quote: { filled: WAD, payment: 0n, insurancePayout: 450n * 10n ** 6n },
+        equityMark: usd("-300"),
+        quoteUnit: QUOTE_UNIT,
+        closeCostUsd: usd("-10"),
+        gasUnits: 0n,
+        gasPriceWei: 0n,
+        nativeUsd: usd("2500"),
+      });
+      expect(e.discountUsd).to.equal(usd("150"));
+      expect(e.netUsd).to.equal(usd("160"));
+    });
+    it("never calls a bid that loses money profitable, whatever the minimum", function () {
+      const losing = { discountUsd: 0n, closeCostUsd: 1n, gasUsd: 0n, netUsd: -1n };
+      expect(isBidProfitable(losing, -10n)).to.equal(false);
+      expect(isBidProfitable({ ...losing, netUsd: 0n }, 0n)).to.equal(false);
+    });
+    it("rounds the gas cost up", function () {
+      // 1 gas · 1 wei at 1.5 USD per ETH = 1.5e-18 USD -> 2 wei of USD
+      expect(gasCostUsd(1n, 1n, usd("1.5"))).to.equal(2n);
+      expect(gasCostUsd(21_000n, 10n * GWEI, usd("3000"))).to.equal(usd("0.63"));
+    });
+    it("allows the payment to rise by the slippage, rounded up", function () {
+      expect(maxPaymentFor(1_000_000n, 50n)).to.equal(1_005_000n); // +0.5%
+      expect(maxPaymentFor(1n, 50n)).to.equal(2n);
+      expect(maxPaymentFor(0n, 50n)).to.equal(0n);
+    });
+  });
+
+  describe("chooseFees", function () {
+    const cap = 100n * GWEI;
+    it("offers 2·base + tip under the cap and expects base + tip", function () {
+      expect(
+        chooseFees({ baseFeePerGas: 10n * GWEI, maxPriorityFeePerGas: GWEI, gasPrice: null }, cap),
+      ).to.deep.equal({
+        type: 2,
+        maxFeePerGas: 21n * GWEI,
+        maxPriorityFeePerGas: GWEI,
+        expectedPrice: 11n * GWEI,
+      });
+    });
+    it("caps the max fee and trims the tip near the cap", function () {
+      expect(
+        chooseFees({ baseFeePerGas: 99n * GWEI, maxPriorityFeePerGas: 2n * GWEI, gasPrice: null }, cap),
+      ).to.deep.equal({
+        type: 2,
+        maxFeePerGas: cap,
+        maxPriorityFeePerGas: GWEI,
+        expectedPrice: cap,
+      });
+    });
+    it("sends nothing while the base fee is above the cap", function () {
+      expect(chooseFees({ baseFeePerGas: cap + 1n, maxPriorityFeePerGas: 0n, gasPrice: null }, cap)).to.equal(
+        null,
+      );
+    });
+    it("uses the gas price on legacy chains, under the cap only", function () {
+      expect(
+        chooseFees({ baseFeePerGas: null, maxPriorityFeePerGas: null, gasPrice: 5n * GWEI }, cap),
+      ).to.deep.equal({
+        type: 0,
+        gasPrice: 5n * GWEI,
+        expectedPrice: 5n * GWEI,
+      });
+      expect(
+        chooseFees({ baseFeePerGas: null, maxPriorityFeePerGas: null, gasPrice: cap + 1n }, cap),
+      ).to.equal(null);
+    });
+  });
+
+  describe("isSameChain", function () {
+    const anchor = { number: 10, hash: "0xaa" };
+    it("recognises the chain by the hash at the anchor's height", function () {
+      expect(isSameChain(anchor, "0xaa")).to.equal(true);
+    });
+    it("reports a replaced chain when the hash differs or the node is below the anchor", function () {
+      expect(isSameChain(anchor, "0xbb")).to.equal(false);
+      expect(isSameChain(anchor, null)).to.equal(false);
+    });
+  });
+
+  describe("chunk and blockRanges", function () {
+    it("splits ids into batches of at most n", function () {
+      expect(chunk([1, 2, 3, 4, 5], 2)).to.deep.equal([[1, 2], [3, 4], [5]]);
+      expect(chunk([], 3)).to.deep.equal([]);
+      expect(() => chunk([1], 0)).to.throw("chunk size must be positive");
+    });
+    it("covers from..to in inclusive ranges of at most span blocks", function () {
+      expect(blockRanges(0, 9, 5)).to.deep.equal([
+        [0, 4],
+        [5, 9],
+      ]);
+      expect(blockRanges(3, 3, 5)).to.deep.equal([[3, 3]]);
+      expect(blockRanges(4, 3, 5)).to.deep.equal([]);
+    });
+  });
+
+  describe("settlementRound", function () {
+    const rounds = [
+      { roundId: 13n, updatedAt: 1300n },
+      { roundId: 12n, updatedAt: 1200n },
+      { roundId: 11n, updatedAt: 1100n },
+    ];
+    it("is the first round at or after expiry, proven by the round before it", function () {
+      expect(settlementRound(rounds, 1150n)).to.equal(12n);
+      expect(settlementRound(rounds, 1200n)).to.equal(12n);
+      expect(settlementRound(rounds, 1201n)).to.equal(13n);
+    });
+    it("waits while the latest round is before expiry", function () {
+      expect(settlementRound(rounds, 1301n)).to.equal(null);
+    });
+    it("gives up when the walk never reached a round before expiry", function () {
+      expect(settlementRound(rounds, 1000n)).to.equal(null);
+      expect(settlementRound([], 1n)).to.equal(null);
+    });
+  });
+});
+
+describe("Keeper retries", function () {
+  it("backs off exponentially with jitter and a cap", function () {
+    const mid = () => 0.5; // no jitter
+    expect([1, 2, 3, 4, 5].map((n) => backoffMs(n, 100, 1000, mid))).to.deep.equal([
+      100, 200, 400, 800, 1000,
+    ]);
+    expect(backoffMs(1, 100, 1000, () => 0)).to.equal(75);
+    expect(backoffMs(1, 100, 1000, () => 1)).to.equal(125);
+  });
+
+  it("retries transport and server errors but not reverts", function () {
+    expect(isTransientError(makeError("server response 503", "SERVER_ERROR"))).to.equal(true);
+    expect(isTransientError(makeError("timeout", "TIMEOUT"))).to.equal(true);
+    expect(
+      isTransientError(
+        Object.assign(new Error("connect ECONNREFUSED 127.0.0.1:1"), { code: "ECONNREFUSED" }),
+      ),
+    ).to.equal(true);
+    expect(isTransientError(makeError("execution reverted", "CALL_EXCEPTION"))).to.equal(false);
+    expect(isTransientError(makeError("bad", "INVALID_ARGUMENT"))).to.equal(false);
+  });
+
+  it("returns the first success after transient failures and rethrows a revert at once", async function () {
+    let calls = 0;
+    const value = await withRetry(
+      async () => {
+        if (++calls < 3) throw makeError("503", "SERVER_ERROR");
+        return "ok";
+      },
+      { baseMs: 1, maxMs: 1 },
+    );
+    expect([value, calls]).to.deep.equal(["ok", 3]);
+    calls = 0;
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw makeError("execution reverted", "CALL_EXCEPTION");
+        },
+        { baseMs: 1 },
+      ),
+    ).to.be.rejectedWith("execution reverted");
+    expect(calls).to.equal(1);
+  });
+
+  it("gives up after the last attempt", async function () {
+    let calls = 0;
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw makeError("503", "SERVER_ERROR");
+        },
+        { attempts: 3, baseMs: 1, maxMs: 1 },
+      ),
+    ).to.be.rejectedWith("503");
+    expect(calls).to.equal(3);
+  });
+});
+
+describe("Keeper command line", function () {
+  const base = ["--rpc", "http://127.0.0.1:8545", "--deployment", "d.json"];
+
+  it("applies the documented defaults and takes the key from KEEPER_PRIVATE_KEY", function () {
+    const cfg = parseKeeperArgs(base, { KEEPER_PRIVATE_KEY: KEY });
+    expect(cfg).to.deep.equal({
+      rpcUrl: "http://127.0.0.1:8545",
+      deploymentFile: "d.json",
+      privateKey: KEY,
+      dryRun: false,
+      maxGasPriceWei: 100n * GWEI,
+      startBlock: null,
+      pollMs: 1000,
+      healthBatch: 100,
+      logRange: 5000,
+      minProfitUsd: usd("1"),
+      txTimeoutMs: 60_000,
+      logLevel: "info",
+    });
+  });
+
+  it("parses every option, the flag's key winning over the environment", function () {
+    const cfg = parseKeeperArgs(
+      [
+        ...base,
+        "--private-key",
+        "22".repeat(32),
+        "--dry-run",
+        "--max-gas-price-gwei",
+        "1.5",
+        "--start-block",
+        "42",
+        "--poll-ms",
+        "250",
+        "--health-batch",
+        "7",
+        "--min-profit-usd",
+        "0.25",
+      ],
+      { KEEPER_PRIVATE_KEY: KEY },
+    );
+    expect(cfg).to.include({
+      privateKey: `0x${"22".repeat(32)}`,
+      dryRun: true,
+      startBlock: 42,
+      pollMs: 250,
+      healthBatch: 7,
+    });
+    expect(cfg === "help" ? 0n : cfg.maxGasPriceWei).to.equal(parseUnits("1.5", "gwei"));
+    expect(cfg === "help" ? 0n : cfg.minProfitUsd).to.equal(usd("0.25"));
+  });
+
+  it("refuses missing or malformed input with a usage error", function () {
+    expect(() => parseKeeperArgs(base, {})).to.throw(UsageError, "KEEPER_PRIVATE_KEY");
+    expect(() => parseKeeperArgs(["--deployment", "d.json"], { KEEPER_PRIVATE_KEY: KEY })).to.throw(
+      UsageError,
+      "--rpc",
+    );
+    expect(() => parseKeeperArgs([...base, "--poll-ms", "fast"], { KEEPER_PRIVATE_KEY: KEY })).to.throw(
+      UsageError,
+    );
+    expect(() =>
+      parseKeeperArgs([...base, "--max-gas-price-gwei", "-1"], { KEEPER_PRIVATE_KEY: KEY }),
+    ).to.throw(UsageError);
+    expect(() => parseKeeperArgs([...base, "--bogus"], { KEEPER_PRIVATE_KEY: KEY })).to.throw(UsageError);
+    expect(() => parseKeeperArgs(base, { KEEPER_PRIVATE_KEY: "0x1234" })).to.throw(UsageError, "32 bytes");
+  });
+
+  it("answers --help without other arguments", function () {
+    expect(parseKeeperArgs(["--help"], {})).to.equal("help");
+  });
+});
+
+describe("Keeper logs", function () {
+  it("writes one JSON object per line with ts, level, msg and fields, bigints as strings", function () {
+    const lines: string[] = [];
+    const log = createLogger({ level: "info", write: (l) => lines.push(l), now: () => new Date(0) });
+    log.debug("hidden");
+    log.info("bid", { accountId: 5n, error: makeError("execution reverted", "CALL_EXCEPTION") });
+    expect(lines).to.have.length(1);
+    expect(JSON.parse(lines[0])).to.deep.equal({
+      ts: "1970-01-01T00:00:00.000Z",
+      level: "info",
+      msg: "bid",
+      fields: { accountId: "5", error: { code: "CALL_EXCEPTION", message: "execution reverted" } },
+    });
+  });
+});
