@@ -263,7 +263,25 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     function healthMany(uint256[] calldata accountIds) external view returns (Health[] memory result) {
         result = new Health[](accountIds.length);
         for (uint256 i; i < accountIds.length; ++i) {
-            (result[i], , ) = _evaluate(accountIds[i], false);
+            // Each evaluation allocates its groups and exposures; copy the result into the slot
+            // allocated above and give the scratch memory back, so memory (and its quadratic cost)
+            // does not grow with the number of accounts.
+            uint256 freeMemory;
+            assembly ("memory-safe") {
+                freeMemory := mload(0x40)
+            }
+            (Health memory h, , ) = _evaluate(accountIds[i], false);
+            Health memory slot = result[i];
+            slot.equityInitial = h.equityInitial;
+            slot.equityMaintenance = h.equityMaintenance;
+            slot.equityMark = h.equityMark;
+            slot.initialRequirement = h.initialRequirement;
+            slot.maintenanceRequirement = h.maintenanceRequirement;
+            slot.healthRatio = h.healthRatio;
+            slot.grossNotional = h.grossNotional;
+            assembly ("memory-safe") {
+                mstore(0x40, freeMemory)
+            }
         }
     }
 
