@@ -10,6 +10,7 @@ import type { ContractTransactionResponse } from "ethers";
 import { MarginMode, deploySystem, openAccount, wad, type System } from "../test/shared/system";
 import { addPerpUnderlying, marketParams, trade } from "../test/shared/perps";
 import { mintAndApprove } from "../test/shared/tokens";
+import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../test/shared/options";
 
 const USDC = 10n ** 6n;
 const gas: Record<string, number> = {};
@@ -104,6 +105,31 @@ async function auctions(): Promise<void> {
   }
 }
 
+/** Option open with 4 series held, health with 16 series on one underlying, and one settlement. */
+async function options(): Promise<void> {
+  const sys = await deployOptionsSystem();
+  const expiry = await fromNow(30n * DAY);
+  const series: bigint[] = [];
+  for (let i = 0n; i < 17n; i++) {
+    series.push(await listSeries(sys.options, "ETH", String(2200n + 100n * i), expiry, i % 2n === 0n));
+  }
+  const owner = sys.carol;
+  const id = await openAccount(sys, owner, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
+  // Each series traded once elsewhere first, so the measured open is not the series' first ever.
+  const other = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
+  for (const s of series) await tradeOption(sys.options, sys.alice, other, s, wad("1"));
+  for (let i = 0; i < 4; i++) await tradeOption(sys.options, owner, id, series[i], wad("1"));
+  gas["option.open.k4"] = await used(tradeOption(sys.options, owner, id, series[4], wad("1")));
+  for (let i = 5; i < 16; i++) await tradeOption(sys.options, owner, id, series[i], wad("1"));
+  gas["health.options16"] = Number(await sys.engine.health.estimateGas(id));
+  // Expire, post the settlement round, settle the series and one account.
+  await ethers.provider.send("evm_setNextBlockTimestamp", [Number(expiry)]);
+  await sys.feeds.ETH.updateAnswer(await sys.feeds.ETH.latestAnswer());
+  const round = await sys.feeds.ETH.latestRound();
+  gas["option.settleSeries"] = await used(sys.options.settleSeries(series[0], round));
+  gas["option.settle"] = await used(sys.options.settleAccount(id, series[0]));
+}
+
 async function liquidityPool(sys: System): Promise<void> {
   const amount = 1_000n * USDC;
   await mintAndApprove(sys.usdc, sys.alice, await sys.pool.getAddress(), amount);
@@ -145,6 +171,7 @@ async function main(): Promise<void> {
   await accountsAndCollateral(await deploySystem());
   await perpsScaling(await deploySystem());
   await auctions();
+  await options();
   await liquidityPool(await deploySystem());
   await keeperScan();
   notes.push(
