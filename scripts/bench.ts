@@ -110,7 +110,7 @@ async function options(): Promise<void> {
   const sys = await deployOptionsSystem();
   const expiry = await fromNow(30n * DAY);
   const series: bigint[] = [];
-  for (let i = 0n; i < 17n; i++) {
+  for (let i = 0n; i < 16n; i++) {
     series.push(await listSeries(sys.options, "ETH", String(2200n + 100n * i), expiry, i % 2n === 0n));
   }
   const owner = sys.carol;
