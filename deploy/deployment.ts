@@ -5,16 +5,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { getAddress } from "ethers";
+import type { DeploymentContracts as SdkDeploymentContracts } from "../sdk/src/deployment";
 
-export interface DeploymentContracts {
-  accounts: string;
-  vault: string;
-  engine: string;
-  perpMarket: string;
-  liquidityPool: string;
-  liquidationAuction: string;
-  oracleRouter: string;
-  insuranceFund: string;
+/** What the SDK needs, plus the governance contracts (the file is a superset of the SDK's type). */
+export interface DeploymentContracts extends SdkDeploymentContracts {
   accessManager: string;
   timelock: string;
   /** Present once an OptionMarket is deployed (another module); keepers settle its series. */
