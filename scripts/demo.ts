@@ -8,6 +8,7 @@ import { MarginMode, deploySystem, openAccount, type System } from "../test/shar
 import { mintAndApprove } from "../test/shared/tokens";
 import { trade } from "../test/shared/perps";
 import { setFeedPrice } from "../test/shared/oracles";
+import { marginTableMarkdown, referenceMarginTable } from "../test/shared/referenceBooks";
 
 const fmt = (value: bigint, decimals = 18, digits = 2): string =>
   Number(ethers.formatUnits(value, decimals)).toLocaleString("en-US", {
@@ -68,6 +69,12 @@ async function main(): Promise<void> {
   await collateralTable(sys, "Bob (sWETH shares priced via convertToAssets after 10% yield)", bob);
 
   await crossVersusIsolated(sys);
+
+  console.log(
+    "\nOptions next to perps: initial margin of reference books (ETH 3,000, 30-day options, USD) when each leg\n" +
+      "sits in its own isolated account, when legs are margined one by one (standard), and on the portfolio grid",
+  );
+  console.log(marginTableMarkdown(await referenceMarginTable()));
 }
 
 const ratio = (r: bigint): string => (r === ethers.MaxUint256 ? "∞" : fmt(r, 18, 3));
