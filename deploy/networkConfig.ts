@@ -7,6 +7,10 @@
 import fs from "node:fs";
 import path from "node:path";
 import { getAddress, parseUnits } from "ethers";
+import type { RiskParams } from "../sdk/src/math/portfolio";
+import type { PerpMarketParams } from "../sdk/src/math/perp";
+
+export type { RiskParams };
 
 export type RoleName = "RISK_MANAGER" | "LISTING" | "GUARDIAN" | "TREASURY";
 
@@ -53,32 +57,9 @@ export interface TokenConfig {
   isErc4626: boolean;
 }
 
-export interface RiskParams {
-  mmShockFloor: bigint;
-  imShockFloor: bigint;
-  mmZ: bigint;
-  imZ: bigint;
-  horizon: bigint;
-  maxShock: bigint;
-  mmVolShock: bigint;
-  imVolShock: bigint;
-  shortOptionFloor: bigint;
-  contingency: bigint;
-  sizeScale: bigint;
-}
-
 export interface PerpMarketConfig {
   underlying: string;
-  params: {
-    skewScale: bigint;
-    maxFundingVelocity: bigint;
-    maxFundingRate: bigint;
-    makerFee: bigint;
-    takerFee: bigint;
-    insuranceFeeShare: bigint;
-    maxPoolDeltaRatio: bigint;
-    maxOpenInterest: bigint;
-  };
+  params: PerpMarketParams;
 }
 
 export interface AuctionParams {
