@@ -11,8 +11,6 @@ import type { DeploymentContracts as SdkDeploymentContracts } from "../sdk/src/d
 export interface DeploymentContracts extends SdkDeploymentContracts {
   accessManager: string;
   timelock: string;
-  /** Present once an OptionMarket is deployed (another module); keepers settle its series. */
-  optionMarket?: string;
 }
 
 export interface Deployment {

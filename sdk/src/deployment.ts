@@ -13,6 +13,8 @@ export interface DeploymentContracts {
   liquidationAuction: string;
   oracleRouter: string;
   insuranceFund: string;
+  /** The OptionMarket; absent on deployments without options (option actions then throw). */
+  optionMarket?: string;
 }
 
 /**
@@ -64,6 +66,11 @@ export function parseDeployment(value: unknown): Deployment {
   for (const key of CONTRACT_KEYS) {
     if (typeof contracts[key] !== "string" || !ADDRESS.test(contracts[key] as string)) {
       throw new TypeError(`deployment.contracts.${key}: not an address`);
+    }
+  }
+  if (contracts.optionMarket !== undefined) {
+    if (typeof contracts.optionMarket !== "string" || !ADDRESS.test(contracts.optionMarket)) {
+      throw new TypeError("deployment.contracts.optionMarket: not an address");
     }
   }
   const tokens = d.tokens as Record<string, unknown> | undefined;
