@@ -3,6 +3,8 @@
  * @packageDocumentation
  */
 export * from "./fixedPoint";
+export * from "./expLn";
+export * from "./blackScholes";
 export * from "./portfolio";
 export * from "./perp";
 export * from "./health";
