@@ -11,6 +11,7 @@ import { ILiquidityPool__factory } from "../../typechain-types/factories/contrac
 import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
 import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
 import { IPerpMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IPerpMarket__factory";
+import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import { IERC20Metadata__factory } from "../../typechain-types/factories/@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata__factory";
 import { IERC20Permit__factory } from "../../typechain-types/factories/@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit__factory";
 import { IERC4626__factory } from "../../typechain-types/factories/@openzeppelin/contracts/interfaces/IERC4626__factory";
@@ -23,6 +24,7 @@ import type { ILiquidityPool } from "../../typechain-types/contracts/interfaces/
 import type { IMarginEngine } from "../../typechain-types/contracts/interfaces/IMarginEngine";
 import type { IOracleRouter } from "../../typechain-types/contracts/interfaces/IOracleRouter";
 import type { IPerpMarket } from "../../typechain-types/contracts/interfaces/IPerpMarket";
+import type { IOptionMarket } from "../../typechain-types/contracts/interfaces/IOptionMarket";
 import type { IERC20Metadata } from "../../typechain-types/@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata";
 import type { IERC20Permit } from "../../typechain-types/@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit";
 import type { IERC4626 } from "../../typechain-types/@openzeppelin/contracts/interfaces/IERC4626";
@@ -38,6 +40,7 @@ export type {
   IMarginEngine,
   IOracleRouter,
   IPerpMarket,
+  IOptionMarket,
   IERC20Metadata,
   IERC20Permit,
   IERC4626,
@@ -54,6 +57,8 @@ export interface XMarginContracts {
   liquidationAuction: ILiquidationAuction;
   oracleRouter: IOracleRouter;
   insuranceFund: IInsuranceFund;
+  /** The OptionMarket, when the deployment has one (option actions go through `optionMarketOf`). */
+  optionMarket?: IOptionMarket;
 }
 
 /**
@@ -73,6 +78,8 @@ export function connectContracts(deployment: Deployment, runner: ContractRunner)
     liquidationAuction: ILiquidationAuction__factory.connect(c.liquidationAuction, runner),
     oracleRouter: IOracleRouter__factory.connect(c.oracleRouter, runner),
     insuranceFund: IInsuranceFund__factory.connect(c.insuranceFund, runner),
+    optionMarket:
+      c.optionMarket === undefined ? undefined : IOptionMarket__factory.connect(c.optionMarket, runner),
   };
 }
 

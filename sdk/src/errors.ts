@@ -12,6 +12,7 @@ import { ILiquidationAuction__factory } from "../../typechain-types/factories/co
 import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
 import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
 import { IPerpMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IPerpMarket__factory";
+import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import { IAccessManaged__factory } from "../../typechain-types/factories/@openzeppelin/contracts/access/manager/IAccessManaged__factory";
 import { IERC721Errors__factory } from "../../typechain-types/factories/@openzeppelin/contracts/interfaces/draft-IERC6093.sol/IERC721Errors__factory";
 import { ERC20Permit__factory } from "../../typechain-types/factories/@openzeppelin/contracts/token/ERC20/extensions/ERC20Permit__factory";
@@ -27,6 +28,7 @@ type ErrorAbi =
   | typeof ICollateralVault__factory.abi
   | typeof IMarginEngine__factory.abi
   | typeof IPerpMarket__factory.abi
+  | typeof IOptionMarket__factory.abi
   | typeof ILiquidationAuction__factory.abi
   | typeof IOracleRouter__factory.abi
   | typeof IInsuranceFund__factory.abi
@@ -43,6 +45,7 @@ const ERROR_ABIS: readonly ErrorAbi[] = [
   ICollateralVault__factory.abi,
   IMarginEngine__factory.abi,
   IPerpMarket__factory.abi,
+  IOptionMarket__factory.abi,
   ILiquidationAuction__factory.abi,
   IOracleRouter__factory.abi,
   IInsuranceFund__factory.abi,
@@ -119,6 +122,27 @@ export type XMarginErrorOf<N extends XMarginErrorName> = XMarginError & {
   readonly name: N;
   readonly args: XMarginErrorArgs<N>;
 };
+
+/** A contract the action needs and the deployment does not have (`Deployment.contracts`). */
+export type MissingContractName = "optionMarket";
+
+/**
+ * An action needs a contract the client's deployment does not list, e.g. an option action on a
+ * deployment without `contracts.optionMarket`. Thrown before anything is sent or read.
+ * @example
+ * try { await listOptionSeries(client); }
+ * catch (e) { if (e instanceof MissingContractError) showOptionsUnavailable(); }
+ */
+export class MissingContractError extends Error {
+  override readonly name = "MissingContractError";
+  /** The missing `Deployment.contracts` key. */
+  readonly contract: MissingContractName;
+
+  constructor(contract: MissingContractName) {
+    super(`the deployment has no ${contract}: set deployment.contracts.${contract} to use this action`);
+    this.contract = contract;
+  }
+}
 
 /**
  * Whether `error` is a decoded XMarginError (optionally: with this name), narrowing its `args`.
@@ -335,6 +359,18 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `the trade would take the pool's delta in market ${str(a, "marketId")} to ${usd(big(a, "poolDelta"))}, above its limit of ${usd(big(a, "limit"))}`,
   RiskIncreasePaused: () => "new risk is paused by the guardian; only risk-reducing trades are accepted",
   InvalidFillPrice: (a) => `the skew premium would make the fill price ${price(big(a, "fillPrice"))}`,
+  // OptionMarket (ZeroSizeDelta, DeadlineExpired, PriceLimitExceeded, OpenInterestCapExceeded: as above)
+  UnknownSeries: (a) => `option series ${str(a, "seriesId")} does not exist`,
+  SeriesExpired: (a) =>
+    `option series ${str(a, "seriesId")} expired at ${new Date(Number(big(a, "expiry")) * 1000).toISOString()}: it can only be settled`,
+  SeriesAlreadySettled: (a) => `option series ${str(a, "seriesId")} is already settled`,
+  SeriesNotExpired: (a) =>
+    `option series ${str(a, "seriesId")} expires at ${new Date(Number(big(a, "expiry")) * 1000).toISOString()}`,
+  SeriesNotSettled: (a) => `option series ${str(a, "seriesId")} has no settlement price yet`,
+  PoolVegaLimitExceeded: (a) =>
+    `the trade would take the pool's net vega on ${bytes32(a.underlying)} to ${usd(big(a, "poolVega"))} per 1.0 of volatility, above its limit of ${usd(big(a, "limit"))}`,
+  NoPosition: (a) =>
+    `account ${str(a, "accountId")} holds no position in option series ${str(a, "seriesId")}`,
   // LiquidationAuction
   AccountHealthy: (a) =>
     `account ${str(a, "accountId")} is not liquidatable: maintenance equity ${usd(big(a, "equityMaintenance"))} covers the requirement ${usd(big(a, "maintenanceRequirement"))}`,

@@ -75,15 +75,59 @@ export interface PerpMarketState {
   lastFundingTime: bigint;
 }
 
+/** Trading parameters of one option series (IOptionMarket.SeriesParams), WAD. */
+export interface OptionSeriesParams {
+  /** k: buys fill at model price + k·vega, sells at model price − k·vega (a volatility spread). */
+  spreadFactor: bigint;
+  /** Fee on the traded notional |sizeDelta|·spot. */
+  fee: bigint;
+  /** Share of every fee paid to the insurance fund. */
+  insuranceFeeShare: bigint;
+  /** Cap on each side's open interest, contracts. */
+  maxOpenInterest: bigint;
+}
+
+/** A position in one option series: signed contracts (long > 0). The premium is paid up front. */
+export interface OptionPositionState {
+  kind: "option";
+  /** The OptionMarket contract, lower case. */
+  market: string;
+  /** The series id. */
+  marketId: bigint;
+  size: bigint;
+}
+
+/** One option series' terms and state (IOptionMarket.SeriesInfo). */
+export interface OptionMarketState {
+  kind: "option";
+  market: string;
+  /** The series id. */
+  marketId: bigint;
+  /** Oracle asset id of the underlying, lower case. */
+  underlying: string;
+  strike: bigint;
+  /** Expiry timestamp, seconds. */
+  expiry: bigint;
+  isCall: boolean;
+  /** Whether the settlement price is recorded. */
+  settled: boolean;
+  /** Volatility add-on of the series (signed WAD). */
+  skew: bigint;
+  /** The settlement price (0 until settled). */
+  settlementPrice: bigint;
+  longOpenInterest: bigint;
+  shortOpenInterest: bigint;
+  params: OptionSeriesParams;
+}
+
 /**
- * A position in any market type. Market types add their variant here (an `OptionPositionState` with
- * `kind: "option"` next to the perp one) together with a model in `markets/` and a reader in
- * `actions/internal/readers.ts`.
+ * A position in any market type. A market type adds its variant here together with a model in
+ * `markets/` and a reader in `actions/internal/readers.ts`.
  */
-export type PositionState = PerpPositionState;
+export type PositionState = PerpPositionState | OptionPositionState;
 
 /** A market's state, one variant per market type (see PositionState). */
-export type MarketState = PerpMarketState;
+export type MarketState = PerpMarketState | OptionMarketState;
 
 /** Protocol-wide state a preview needs to predict reverts. */
 export interface ProtocolState {

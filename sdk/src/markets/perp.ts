@@ -7,7 +7,7 @@
 import { WAD, abs, divCeil, divFloor, mulDiv } from "../math/fixedPoint";
 import { accrueFunding, applyFill, fillPrice, perpFee, perpValue, settlementQuoteDelta } from "../math/perp";
 import type { PerpMarketState, PerpPositionState } from "../state";
-import type { Exposure } from "./types";
+import { type Exposure, ZERO_EXPOSURE } from "./types";
 
 /**
  * The market's funding rate and index at `timestamp`, accrued at `price` (PerpMarket._currentIndex).
@@ -45,7 +45,7 @@ export function perpExposure(
   spot: bigint,
   timestamp: bigint,
 ): Exposure {
-  if (pos.size === 0n) return { delta: 0n, gamma: 0n, vega: 0n, value: 0n, notional: 0n, optionSize: 0n };
+  if (pos.size === 0n) return { ...ZERO_EXPOSURE };
   const { index } = perpFundingAt(m, spot, timestamp);
   return {
     delta: pos.size,

@@ -15,6 +15,19 @@ export interface Exposure {
   value: bigint;
   /** |size|·spot, USD. */
   notional: bigint;
-  /** Signed option contracts (0 for perps). */
+  /**
+   * Signed option contracts of an unexpired series (0 for perps and expired or settled series); feeds
+   * the engine's floor for net short options.
+   */
   optionSize: bigint;
 }
+
+/** The exposure of no position. */
+export const ZERO_EXPOSURE: Readonly<Exposure> = Object.freeze({
+  delta: 0n,
+  gamma: 0n,
+  vega: 0n,
+  value: 0n,
+  notional: 0n,
+  optionSize: 0n,
+});

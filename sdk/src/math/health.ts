@@ -1,13 +1,14 @@
 /**
  * Account health as MarginEngine._evaluate computes it: collateral value (CollateralVault
- * .collateralValue), position values and Greeks by underlying (each market's `exposure`), the
- * portfolio requirement per underlying (PortfolioMath) and the health ratio (RiskMath).
+ * .collateralValue), position values and Greeks by underlying (each market's `exposure`: perps and
+ * option series alike), the portfolio requirement per underlying (PortfolioMath, with the floor on
+ * net short options) and the health ratio (RiskMath).
  * @packageDocumentation
  */
 import { exposureOf } from "../markets";
 import { type AccountState, type CollateralState, type Health, marketKey } from "../state";
 import { WAD, mulDiv, type Rounding } from "./fixedPoint";
-import { type Greeks, requirement, shocksFor } from "./portfolio";
+import { type Greeks, ZERO_GREEKS, requirement, shocksFor } from "./portfolio";
 
 /** 2^256 − 1: the health ratio of an account without requirement. */
 export const MAX_UINT256 = 2n ** 256n - 1n;
@@ -121,7 +122,7 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     positionValue += e.value;
     const g = (groups[underlying] ??= {
       spot,
-      greeks: { delta: 0n, gamma: 0n, vega: 0n, optionSize: 0n, notional: 0n },
+      greeks: { ...ZERO_GREEKS },
       initial: 0n,
       maintenance: 0n,
     });

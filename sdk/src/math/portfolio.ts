@@ -14,6 +14,7 @@ export interface Greeks {
   delta: bigint;
   gamma: bigint;
   vega: bigint;
+  /** Σ signed contracts of unexpired option series (calls and puts alike: the floor is on the net short). */
   optionSize: bigint;
   notional: bigint;
 }
@@ -136,7 +137,9 @@ export function worstScenarioLoss(g: Greeks, spot: bigint, shock: bigint, volSho
 
 /**
  * Requirement of `g` at `spot` under `k`, rounded up: worst scenario loss + the floor on net short
- * options + the contingency on gross notional.
+ * options (⌈⌈max(0, −optionSize)·spot⌉·shortOptionFloor⌉) + the contingency on gross notional. The floor
+ * is on *net* short contracts, calls and puts together: parity-consistent (a covered call pays it like
+ * the short put it equals; a synthetic forward pays nothing).
  * @example
  * requirement({ ...ZERO_GREEKS, delta: 10n * WAD, notional: 30_000n * WAD }, 3000n * WAD, {
  *   spotShock: WAD / 10n, volShock: 0n, shortOptionFloor: 0n, contingency: 2n * 10n ** 15n,

@@ -11,8 +11,8 @@ import type {
   Signer,
 } from "ethers";
 import type { XMarginClient, TokenInfo } from "../../client";
-import { erc20 } from "../../contracts";
-import { type ErrorContext, decodeError } from "../../errors";
+import { type IOptionMarket, erc20 } from "../../contracts";
+import { type ErrorContext, MissingContractError, decodeError } from "../../errors";
 
 /** The client's signer; throws for a read-only client. */
 export function requireSigner(client: XMarginClient): Signer {
@@ -128,4 +128,11 @@ export async function blockAt(
   const block = await client.provider.getBlock(blockTag);
   if (!block) throw new Error(`block ${blockTag} not found`);
   return { number: block.number, timestamp: BigInt(block.timestamp) };
+}
+
+/** The deployment's OptionMarket; throws MissingContractError when the deployment has none. */
+export function optionMarketOf(client: XMarginClient): IOptionMarket {
+  const market = client.contracts.optionMarket;
+  if (!market) throw new MissingContractError("optionMarket");
+  return market;
 }

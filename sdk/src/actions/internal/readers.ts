@@ -4,7 +4,15 @@
  */
 import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../../client";
-import type { MarketState, PerpMarketState, PerpPositionState, PositionState } from "../../state";
+import type {
+  MarketState,
+  OptionMarketState,
+  OptionPositionState,
+  PerpMarketState,
+  PerpPositionState,
+  PositionState,
+} from "../../state";
+import { optionMarketOf } from "./chain";
 
 /** Reads one market type's state and positions. */
 export interface MarketReader {
@@ -58,10 +66,53 @@ const perpReader: MarketReader = {
   },
 };
 
+const optionReader: MarketReader = {
+  kind: "option",
+  async readMarket(client, seriesId, blockTag): Promise<OptionMarketState> {
+    const s = await optionMarketOf(client).series(seriesId, { blockTag });
+    const p = s.params;
+    return {
+      kind: "option",
+      market: (client.deployment.contracts.optionMarket ?? "").toLowerCase(),
+      marketId: seriesId,
+      underlying: s.underlying.toLowerCase(),
+      strike: s.strike,
+      expiry: s.expiry,
+      isCall: s.isCall,
+      settled: s.settled,
+      skew: s.skew,
+      settlementPrice: s.settlementPrice,
+      longOpenInterest: s.longOpenInterest,
+      shortOpenInterest: s.shortOpenInterest,
+      params: {
+        spreadFactor: p.spreadFactor,
+        fee: p.fee,
+        insuranceFeeShare: p.insuranceFeeShare,
+        maxOpenInterest: p.maxOpenInterest,
+      },
+    };
+  },
+  async readPosition(client, accountId, seriesId, blockTag): Promise<OptionPositionState> {
+    const size = await optionMarketOf(client).positionSize(accountId, seriesId, { blockTag });
+    return {
+      kind: "option",
+      market: (client.deployment.contracts.optionMarket ?? "").toLowerCase(),
+      marketId: seriesId,
+      size,
+    };
+  },
+};
+
 /**
- * The reader of the market contract at `market`; throws for a contract the SDK has no model of.
+ * The reader of the market contract at `market` (the deployment's PerpMarket or OptionMarket); throws
+ * for a contract the SDK has no model of.
  */
 export function readerFor(client: XMarginClient, market: string): MarketReader {
-  if (market.toLowerCase() === client.deployment.contracts.perpMarket.toLowerCase()) return perpReader;
-  throw new Error(`no market model for ${market}: the SDK knows the deployment's PerpMarket only`);
+  const address = market.toLowerCase();
+  const c = client.deployment.contracts;
+  if (address === c.perpMarket.toLowerCase()) return perpReader;
+  if (c.optionMarket !== undefined && address === c.optionMarket.toLowerCase()) return optionReader;
+  throw new Error(
+    `no market model for ${market}: the SDK knows the deployment's PerpMarket and OptionMarket`,
+  );
 }

@@ -1,0 +1,278 @@
+/**
+ * The option market model: how an OptionMarket values a series (`_valuation`: Black-Scholes bounds in
+ * its domain, intrinsic value outside it, in the last hour and after expiry, the settlement price once
+ * settled), what it reports to the engine (`exposure`), what a trade costs (`_premiumAndFee`: model
+ * price ± k·vega, fee on the underlying notional) and what it does to the position, open interest and
+ * quote balance (`_price`, `trade`), and what settlement pays (`_settlePosition`). Pure; mirrors
+ * `contracts/markets/OptionMarket.sol` to the wei.
+ * @packageDocumentation
+ */
+import {
+  BS_MAX_MONEYNESS,
+  BS_MAX_PRICE,
+  BS_MAX_VOLATILITY,
+  BS_MIN_TIME_TO_EXPIRY,
+  BS_MIN_VOLATILITY,
+  blackScholes,
+} from "../math/blackScholes";
+import { WAD, abs, max, min, mulDiv, mulWadDown } from "../math/fixedPoint";
+import type { OptionMarketState, OptionPositionState } from "../state";
+import { type Exposure, ZERO_EXPOSURE } from "./types";
+
+/**
+ * What the market knows of one long contract's value: bounds bracketing it (longs are marked and sellers
+ * paid at `low`, shorts marked and buyers charged at `high`) and its Greeks, all WAD.
+ */
+export interface OptionValuation {
+  low: bigint;
+  high: bigint;
+  delta: bigint;
+  gamma: bigint;
+  vega: bigint;
+}
+
+/**
+ * Where a series is in its life at `timestamp`: `active` (tradable, priced with Black-Scholes), `expired`
+ * (at or past expiry, not settled: valued at intrinsic value at the current spot, not tradable) or
+ * `settled` (valued at the settlement price; positions await `settleAccount`).
+ */
+export type SeriesStatus = "active" | "expired" | "settled";
+
+/**
+ * The status of series `m` at `timestamp`.
+ * @example
+ * seriesStatus(series, state.timestamp); // "active"
+ */
+export function seriesStatus(m: OptionMarketState, timestamp: bigint): SeriesStatus {
+  if (m.settled) return "settled";
+  return timestamp >= m.expiry ? "expired" : "active";
+}
+
+/**
+ * Intrinsic value of one contract at `price` (OptionMarket._intrinsic).
+ * @example
+ * intrinsicValue(true, 3000n * WAD, 3200n * WAD); // 200n * WAD
+ */
+export function intrinsicValue(isCall: boolean, strike: bigint, price: bigint): bigint {
+  if (isCall) return price > strike ? price - strike : 0n;
+  return strike > price ? strike - price : 0n;
+}
+
+/**
+ * Feed volatility plus the series' skew, clamped into the model's domain [1%, 500%]
+ * (OptionMarket._modelVolatility).
+ * @example
+ * modelVolatility(6n * 10n ** 17n, 5n * 10n ** 16n); // 650000000000000000n (60% + 5 points)
+ */
+export function modelVolatility(volatility: bigint, skew: bigint): bigint {
+  const vol = volatility + skew;
+  if (vol < BS_MIN_VOLATILITY) return BS_MIN_VOLATILITY;
+  if (vol > BS_MAX_VOLATILITY) return BS_MAX_VOLATILITY;
+  return vol;
+}
+
+/**
+ * Bounds and Greeks of one long contract of `m` at `spot`, feed `volatility` and `timestamp`
+ * (OptionMarket._valuation): Black-Scholes ± (1e-17·(S + K) + 10 wei) with τ clamped to one hour (low =
+ * intrinsic value in the last hour); intrinsic value (+ min(S, K) on the high side) outside the model's
+ * moneyness range; intrinsic value at the current spot after expiry; at the settlement price once settled.
+ * @example
+ * const v = optionValuation(series, 3000n * WAD, 6n * 10n ** 17n, state.timestamp);
+ */
+export function optionValuation(
+  m: OptionMarketState,
+  spot: bigint,
+  volatility: bigint,
+  timestamp: bigint,
+): OptionValuation {
+  const v: OptionValuation = { low: 0n, high: 0n, delta: 0n, gamma: 0n, vega: 0n };
+  if (m.settled) {
+    v.low = v.high = intrinsicValue(m.isCall, m.strike, m.settlementPrice);
+    return v;
+  }
+  const intrinsic = intrinsicValue(m.isCall, m.strike, spot);
+  const expired = timestamp >= m.expiry;
+  if (
+    expired ||
+    spot > BS_MAX_PRICE ||
+    m.strike * BS_MAX_MONEYNESS < spot ||
+    m.strike > spot * BS_MAX_MONEYNESS
+  ) {
+    v.low = intrinsic;
+    v.high = expired ? intrinsic : intrinsic + min(spot, m.strike);
+    if (intrinsic !== 0n) v.delta = m.isCall ? WAD : -WAD;
+    return v;
+  }
+  const timeToExpiry = m.expiry - timestamp;
+  const bs = blackScholes(
+    spot,
+    m.strike,
+    max(timeToExpiry, BS_MIN_TIME_TO_EXPIRY),
+    modelVolatility(volatility, m.skew),
+    m.isCall,
+  );
+  // The library's error margin: 1e-17·(S + K) + 10 wei.
+  const margin = (spot + m.strike) / 10n ** 17n + 10n;
+  return {
+    low: timeToExpiry < BS_MIN_TIME_TO_EXPIRY ? intrinsic : bs.price > margin ? bs.price - margin : 0n,
+    high: bs.price + margin,
+    delta: bs.delta,
+    gamma: bs.gamma,
+    vega: bs.vega,
+  };
+}
+
+/**
+ * A trader's exposure in series `m` (OptionMarket.exposure): size × Greeks (rounded down), value at the
+ * low bound when long (rounded down) and minus the high bound when short (rounded up), notional
+ * |size|·spot (rounded up, 0 once settled), and the signed contracts as `optionSize` while the series
+ * has not expired (after expiry the payoff is linear: no short-option floor).
+ * @example
+ * const e = optionExposure(position, series, 3000n * WAD, 6n * 10n ** 17n, state.timestamp);
+ */
+export function optionExposure(
+  pos: OptionPositionState,
+  m: OptionMarketState,
+  spot: bigint,
+  volatility: bigint,
+  timestamp: bigint,
+): Exposure {
+  const size = pos.size;
+  if (size === 0n) return { ...ZERO_EXPOSURE };
+  const v = optionValuation(m, spot, volatility, timestamp);
+  const e: Exposure = {
+    ...ZERO_EXPOSURE,
+    delta: mulWadDown(size, v.delta),
+    gamma: mulWadDown(size, v.gamma),
+    vega: mulWadDown(size, v.vega),
+    value: size > 0n ? mulDiv(size, v.low, WAD) : -mulDiv(-size, v.high, WAD, "ceil"),
+  };
+  if (m.settled) return e;
+  e.notional = mulDiv(abs(size), spot, WAD, "ceil");
+  if (timestamp < m.expiry) e.optionSize = size;
+  return e;
+}
+
+/**
+ * Premium per contract (spread included, bounds against the trader) and fee in quote units of trading
+ * `sizeDelta` contracts at valuation `v` (OptionMarket._premiumAndFee): a buy pays high + ⌈k·vega⌉, a sell
+ * receives low − ⌈k·vega⌉ (floored at 0); the fee is ⌈⌈|sizeDelta|·spot⌉·fee / quote unit⌉.
+ * @example
+ * premiumAndFee(v, series.params, 3000n * WAD, 2n * WAD, 10n ** 12n); // { premium, feeQuote }
+ */
+export function premiumAndFee(
+  v: OptionValuation,
+  params: OptionMarketState["params"],
+  spot: bigint,
+  sizeDelta: bigint,
+  quoteUnit: bigint,
+): { premium: bigint; feeQuote: bigint } {
+  const spread = mulDiv(params.spreadFactor, v.vega, WAD, "ceil");
+  const premium = sizeDelta > 0n ? v.high + spread : v.low > spread ? v.low - spread : 0n;
+  const notional = mulDiv(abs(sizeDelta), spot, WAD, "ceil");
+  return { premium, feeQuote: mulDiv(notional, params.fee, WAD * quoteUnit, "ceil") };
+}
+
+/**
+ * What `OptionMarket.quoteTrade` returns: the premium per contract (USD WAD, spread included) and the fee
+ * in USD WAD (exactly the quote units charged, times the quote unit). Throws a RangeError where the market
+ * reverts: ZeroSizeDelta, SeriesAlreadySettled, SeriesExpired.
+ * @example
+ * optionQuote(series, 3000n * WAD, 6n * 10n ** 17n, state.timestamp, WAD, 10n ** 12n); // { premium, fee }
+ */
+export function optionQuote(
+  m: OptionMarketState,
+  spot: bigint,
+  volatility: bigint,
+  timestamp: bigint,
+  sizeDelta: bigint,
+  quoteUnit: bigint,
+): { premium: bigint; fee: bigint } {
+  if (sizeDelta === 0n) throw new RangeError("ZeroSizeDelta");
+  if (m.settled) throw new RangeError(`SeriesAlreadySettled(${m.marketId})`);
+  if (timestamp >= m.expiry) throw new RangeError(`SeriesExpired(${m.marketId}, ${m.expiry})`);
+  const v = optionValuation(m, spot, volatility, timestamp);
+  const { premium, feeQuote } = premiumAndFee(v, m.params, spot, sizeDelta, quoteUnit);
+  return { premium, fee: feeQuote * quoteUnit };
+}
+
+/** Everything an option trade changes, as OptionMarket.trade computes it. */
+export interface OptionTradeResult {
+  /** The series with its new open interest. */
+  market: OptionMarketState;
+  position: OptionPositionState;
+  /** Premium per contract, spread included (USD WAD). */
+  premium: bigint;
+  /** Quote units paid (buy, rounded up) or received (sell, rounded down). */
+  premiumQuote: bigint;
+  /** Fee, quote units (rounded up). */
+  feeQuote: bigint;
+  /** Signed change of the trader's quote balance, quote units: ∓premium − fee. */
+  quoteDelta: bigint;
+  /** Whether |size| grows or the sign flips (the trade then needs equity_IM ≥ IM). */
+  increasesRisk: boolean;
+  oldSize: bigint;
+  newLong: bigint;
+  newShort: bigint;
+}
+
+/**
+ * Applies a trade of `sizeDelta` contracts of `m` at `spot`, feed `volatility` and `timestamp`: premium
+ * with spread, fee, new position and open interest, and the quote the trader pays or receives (rounded
+ * against the trader). Does not check limits, caps or margin (`simulate` predicts those); throws like
+ * `optionQuote` on a zero size or an expired or settled series.
+ * @example
+ * const r = applyOptionTrade(series, position, WAD, 3000n * WAD, vol, state.timestamp, 10n ** 12n);
+ */
+export function applyOptionTrade(
+  m: OptionMarketState,
+  pos: OptionPositionState,
+  sizeDelta: bigint,
+  spot: bigint,
+  volatility: bigint,
+  timestamp: bigint,
+  quoteUnit: bigint,
+): OptionTradeResult {
+  const { premium, fee } = optionQuote(m, spot, volatility, timestamp, sizeDelta, quoteUnit);
+  const feeQuote = fee / quoteUnit;
+  const premiumQuote = mulDiv(abs(sizeDelta), premium, WAD * quoteUnit, sizeDelta > 0n ? "ceil" : "floor");
+  const oldSize = pos.size;
+  const newSize = oldSize + sizeDelta;
+  const pos0 = (x: bigint): bigint => (x > 0n ? x : 0n);
+  const newLong = m.longOpenInterest - pos0(oldSize) + pos0(newSize);
+  const newShort = m.shortOpenInterest - pos0(-oldSize) + pos0(-newSize);
+  return {
+    market: { ...m, longOpenInterest: newLong, shortOpenInterest: newShort },
+    position: { ...pos, size: newSize },
+    premium,
+    premiumQuote,
+    feeQuote,
+    quoteDelta: (sizeDelta > 0n ? -premiumQuote : premiumQuote) - feeQuote,
+    increasesRisk: optionIncreasesRisk(oldSize, newSize),
+    oldSize,
+    newLong,
+    newShort,
+  };
+}
+
+/**
+ * Whether going from `oldSize` to `newSize` adds risk: |size| grows or the sign flips
+ * (OptionMarket._increasesRisk).
+ * @example
+ * optionIncreasesRisk(-WAD, 0n); // false
+ */
+export function optionIncreasesRisk(oldSize: bigint, newSize: bigint): boolean {
+  return newSize !== 0n && (oldSize >= 0n !== newSize >= 0n || abs(newSize) > abs(oldSize));
+}
+
+/**
+ * Quote units a settled series pays a position of `size` (> 0: paid to the account, rounded down;
+ * < 0: paid by it, rounded up), as OptionMarket._settlePosition. Throws for a series not yet settled.
+ * @example
+ * settlementPayout(settledCall, 2n * WAD, 10n ** 12n); // 2 × (settlement − strike), USDC units
+ */
+export function settlementPayout(m: OptionMarketState, size: bigint, quoteUnit: bigint): bigint {
+  if (!m.settled) throw new RangeError(`SeriesNotSettled(${m.marketId})`);
+  const value = intrinsicValue(m.isCall, m.strike, m.settlementPrice);
+  return size >= 0n ? mulDiv(size, value, WAD * quoteUnit) : -mulDiv(-size, value, WAD * quoteUnit, "ceil");
+}
