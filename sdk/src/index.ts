@@ -4,8 +4,25 @@
  * @packageDocumentation
  */
 export * from "./math";
-export { exposureOf, perpExposure, perpFundingAt, perpQuote, applyPerpTrade } from "./markets";
-export type { Exposure, PerpTradeResult } from "./markets";
+export {
+  ZERO_EXPOSURE,
+  exposureOf,
+  perpExposure,
+  perpFundingAt,
+  perpQuote,
+  applyPerpTrade,
+  applyOptionTrade,
+  intrinsicValue,
+  modelVolatility,
+  optionExposure,
+  optionIncreasesRisk,
+  optionQuote,
+  optionValuation,
+  premiumAndFee,
+  seriesStatus,
+  settlementPayout,
+} from "./markets";
+export type { Exposure, PerpTradeResult, OptionTradeResult, OptionValuation, SeriesStatus } from "./markets";
 export * from "./state";
 export * from "./deployment";
 export * from "./client";

@@ -12,10 +12,14 @@ import { WAD, abs, mulDiv } from "./math/fixedPoint";
 import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValue } from "./math/health";
 import { fillPrice } from "./math/perp";
 import { applyPerpTrade } from "./markets/perp";
+import { applyOptionTrade } from "./markets/option";
+import { MissingContractError } from "./errors";
 import {
   type AccountState,
   type CollateralState,
   type Health,
+  type OptionMarketState,
+  type OptionPositionState,
   type PerpMarketState,
   type PerpPositionState,
   marketKey,
@@ -32,6 +36,10 @@ export type PreviewAction =
   | { type: "trade"; marketId: bigint; sizeDelta: bigint }
   /** Closes the whole perp position in `marketId`. */
   | { type: "close"; marketId: bigint }
+  /** Buys (`sizeDelta` > 0) or sells (< 0) contracts of option series `seriesId`. */
+  | { type: "optionTrade"; seriesId: bigint; sizeDelta: bigint }
+  /** Closes the whole position in option series `seriesId`. */
+  | { type: "optionClose"; seriesId: bigint }
   /** No action: the account's health now. */
   | { type: "none" };
 
@@ -52,6 +60,21 @@ export interface TradeFill {
   increasesRisk: boolean;
 }
 
+/** What a previewed option trade pays and leaves. */
+export interface OptionFill {
+  seriesId: bigint;
+  sizeDelta: bigint;
+  /** Premium per contract, spread included (USD WAD). */
+  premium: bigint;
+  /** Quote units paid (buy, rounded up) or received (sell, rounded down). */
+  premiumQuote: bigint;
+  /** Fee in quote units. */
+  fee: bigint;
+  newSize: bigint;
+  /** Whether the trade opens, grows or flips the position (and so needs equity_IM ≥ IM). */
+  increasesRisk: boolean;
+}
+
 /** The outcome of a simulated action. */
 export interface SimulationResult {
   /** Health before the action (at the evaluation time). */
@@ -60,12 +83,15 @@ export interface SimulationResult {
   health: Health;
   /** The account's state after the action. */
   state: AccountState;
-  /** For trades: the fill. */
+  /** For perp trades: the fill. */
   trade?: TradeFill;
+  /** For option trades: the premium, fee and new position. */
+  option?: OptionFill;
   /**
    * The error the chain would revert with, as far as the snapshot can tell (margin, balances, caps,
    * pause, freeze); undefined when the action should pass. Checks needing data outside the snapshot
-   * (authorisation, deposit caps, allowances, the vault's pause and liquidity) are not predicted.
+   * (authorisation, deposit caps, allowances, the vault's pause and liquidity, the pool's option vega
+   * limit — it tracks each series' vega as of its last trade, which no view exposes) are not predicted.
    */
   revert?: XMarginError;
 }
@@ -139,8 +165,10 @@ export function simulate(
     case "close": {
       const key = marketKey(perpMarketAddress(state), action.marketId);
       const market = state.markets[key];
-      if (!market) throw new RangeError(`market ${action.marketId} is not in the snapshot`);
-      const held = state.positions.find((p) => marketKey(p.market, p.marketId) === key);
+      if (market?.kind !== "perp") throw new RangeError(`market ${action.marketId} is not in the snapshot`);
+      const held = state.positions.find(
+        (p): p is PerpPositionState => p.kind === "perp" && marketKey(p.market, p.marketId) === key,
+      );
       const position: PerpPositionState = held ?? {
         kind: "perp",
         market: market.market,
@@ -151,6 +179,25 @@ export function simulate(
       };
       const sizeDelta = action.type === "close" ? -position.size : action.sizeDelta;
       return simulatePerpTrade(state, before, market, position, held !== undefined, sizeDelta);
+    }
+    case "optionTrade":
+    case "optionClose": {
+      const market = Object.values(state.markets).find(
+        (m): m is OptionMarketState => m.kind === "option" && m.marketId === action.seriesId,
+      );
+      if (!market) throw new RangeError(`option series ${action.seriesId} is not in the snapshot`);
+      const key = marketKey(market.market, market.marketId);
+      const held = state.positions.find(
+        (p): p is OptionPositionState => p.kind === "option" && marketKey(p.market, p.marketId) === key,
+      );
+      const position: OptionPositionState = held ?? {
+        kind: "option",
+        market: market.market,
+        marketId: market.marketId,
+        size: 0n,
+      };
+      const sizeDelta = action.type === "optionClose" ? -position.size : action.sizeDelta;
+      return simulateOptionTrade(state, before, market, position, sizeDelta);
     }
   }
 }
@@ -184,11 +231,7 @@ function simulatePerpTrade(
   const price = state.prices[market.underlying];
   const key = marketKey(market.market, market.marketId);
   // A reduction next to another position on the same underlying may unwind a hedge (requireRiskReduced).
-  const others = state.positions.filter(
-    (p) =>
-      marketKey(p.market, p.marketId) !== key &&
-      state.markets[marketKey(p.market, p.marketId)]?.underlying === market.underlying,
-  );
+  const others = othersOnUnderlying(state, key, market.underlying);
   const skew = market.longOpenInterest - market.shortOpenInterest;
   const fill = fillPrice(price, skew, sizeDelta, market.params.skewScale);
   if (fill <= 0n) return fail(makeXMarginError("InvalidFillPrice", [fill]));
@@ -242,24 +285,115 @@ function simulatePerpTrade(
       if (poolDelta > limit)
         revert = makeXMarginError("PoolDeltaLimitExceeded", [market.marketId, poolDelta, limit]);
     }
-    if (!revert && !held) {
+  }
+  revert ??= marginChecks(state, before, after, health, r.increasesRisk, held, others !== 0);
+  return { before, health, state: after, trade, revert };
+}
+
+/**
+ * The engine's checks after a trade: a new market must fit the account (isolated: one; cross: 16); a
+ * risk-increasing trade needs equity_IM ≥ IM on an unfrozen account; a reduction next to another
+ * position on the same underlying may not raise MM unless equity_IM ≥ IM afterwards (requireRiskReduced).
+ */
+function marginChecks(
+  state: AccountState,
+  before: Health,
+  after: AccountState,
+  health: Health,
+  increasesRisk: boolean,
+  held: boolean,
+  hasOthers: boolean,
+): XMarginError | undefined {
+  const id = state.accountId;
+  if (increasesRisk) {
+    if (!held) {
       if (state.positions.length !== 0 && state.marginMode === "isolated") {
-        revert = makeXMarginError("IsolatedAccountMarketTaken", [id]);
-      } else if (state.positions.length === MAX_MARKETS_PER_ACCOUNT) {
-        revert = makeXMarginError("TooManyMarkets", [id]);
+        return makeXMarginError("IsolatedAccountMarketTaken", [id]);
       }
+      if (state.positions.length === MAX_MARKETS_PER_ACCOUNT) return makeXMarginError("TooManyMarkets", [id]);
     }
-    revert ??= requireInitialMargin(after, health);
-  } else if (others.length !== 0 && health.maintenanceRequirement > before.maintenanceRequirement) {
+    return requireInitialMargin(after, health);
+  }
+  if (hasOthers && health.maintenanceRequirement > before.maintenanceRequirement) {
     if (state.frozen || !meetsInitialMargin(health)) {
-      revert = makeXMarginError("RiskIncreased", [
+      return makeXMarginError("RiskIncreased", [
         id,
         before.maintenanceRequirement,
         health.maintenanceRequirement,
       ]);
     }
   }
-  return { before, health, state: after, trade, revert };
+  return undefined;
+}
+
+/** Positions of the account on `underlying` other than in `key`. */
+function othersOnUnderlying(state: AccountState, key: string, underlying: string): number {
+  return state.positions.filter(
+    (p) =>
+      marketKey(p.market, p.marketId) !== key &&
+      state.markets[marketKey(p.market, p.marketId)]?.underlying === underlying,
+  ).length;
+}
+
+function simulateOptionTrade(
+  state: AccountState,
+  before: Health,
+  market: OptionMarketState,
+  position: OptionPositionState,
+  sizeDelta: bigint,
+): SimulationResult {
+  const id = state.accountId;
+  const fail = (revert: XMarginError): SimulationResult => ({ before, health: before, state, revert });
+  if (sizeDelta === 0n) return fail(makeXMarginError("ZeroSizeDelta", []));
+  if (id === state.protocol.poolAccountId) return fail(makeXMarginError("PoolAccountCannotTrade", []));
+  if (market.settled) return fail(makeXMarginError("SeriesAlreadySettled", [market.marketId]));
+  if (state.timestamp >= market.expiry) {
+    return fail(makeXMarginError("SeriesExpired", [market.marketId, market.expiry]));
+  }
+  const spot = state.prices[market.underlying];
+  const u = state.underlyings[market.underlying];
+  if (spot === undefined || !u) throw new RangeError(`underlying ${market.underlying} missing in state`);
+  const key = marketKey(market.market, market.marketId);
+  const r = applyOptionTrade(
+    market,
+    position,
+    sizeDelta,
+    spot,
+    u.volatility,
+    state.timestamp,
+    state.protocol.quoteUnit,
+  );
+  const quote = findCollateral(state, state.quoteToken);
+  const positions = state.positions.filter((p) => marketKey(p.market, p.marketId) !== key);
+  if (r.position.size !== 0n) positions.push(r.position);
+  const after: AccountState = {
+    ...setBalance(state, quote.token, quote.balance + r.quoteDelta),
+    positions,
+    markets: { ...state.markets, [key]: r.market },
+  };
+  const health = toHealth(accountHealth(after));
+  const option: OptionFill = {
+    seriesId: market.marketId,
+    sizeDelta,
+    premium: r.premium,
+    premiumQuote: r.premiumQuote,
+    fee: r.feeQuote,
+    newSize: r.position.size,
+    increasesRisk: r.increasesRisk,
+  };
+  let revert: XMarginError | undefined;
+  if (r.increasesRisk) {
+    const cap = market.params.maxOpenInterest;
+    if (state.protocol.paused) revert = makeXMarginError("RiskIncreasePaused", []);
+    else if (r.newLong > market.longOpenInterest && r.newLong > cap) {
+      revert = makeXMarginError("OpenInterestCapExceeded", [market.marketId, true, r.newLong, cap]);
+    } else if (r.newShort > market.shortOpenInterest && r.newShort > cap) {
+      revert = makeXMarginError("OpenInterestCapExceeded", [market.marketId, false, r.newShort, cap]);
+    }
+  }
+  const hasOthers = othersOnUnderlying(state, key, market.underlying) !== 0;
+  revert ??= marginChecks(state, before, after, health, r.increasesRisk, position.size !== 0n, hasOthers);
+  return { before, health, state: after, option, revert };
 }
 
 /**
@@ -308,6 +442,8 @@ export interface PreviewOptions extends SimulateOptions {
  * @example
  * const r = await preview(client, accountId, { type: "trade", marketId: 1n, sizeDelta: parseEther("2") });
  * console.log(formatUsd(r.health.initialRequirement), r.trade?.fillPrice, r.revert?.message);
+ * const o = await preview(client, accountId, { type: "optionTrade", seriesId: 1n, sizeDelta: -parseEther("1") });
+ * console.log(o.option?.premium, formatUsd(o.health.maintenanceRequirement));
  */
 export async function preview(
   client: XMarginClient,
@@ -317,7 +453,13 @@ export async function preview(
 ): Promise<SimulationResult> {
   const tokens =
     action.type === "deposit" || action.type === "withdraw" ? [resolveToken(client, action.token)] : [];
-  const markets = action.type === "trade" || action.type === "close" ? [{ marketId: action.marketId }] : [];
+  const markets: { market?: string; marketId: bigint }[] = [];
+  if (action.type === "trade" || action.type === "close") markets.push({ marketId: action.marketId });
+  if (action.type === "optionTrade" || action.type === "optionClose") {
+    const optionMarket = client.deployment.contracts.optionMarket;
+    if (optionMarket === undefined) throw new MissingContractError("optionMarket");
+    markets.push({ market: optionMarket, marketId: action.seriesId });
+  }
   const state = await getAccountState(client, { accountId, blockTag: opts.blockTag, tokens, markets });
   const resolved: PreviewAction =
     action.type === "deposit" || action.type === "withdraw" ? { ...action, token: tokens[0] } : action;

@@ -1,0 +1,24 @@
+import type { XMarginClient } from "../client";
+import { type OptionTradeReturnType, sendOptionTrade } from "./internal/optionTrade";
+import type { TradeOptions } from "./internal/trade";
+
+/** Parameters of `buyOption` and `sellOption`. */
+export interface OptionOrderParameters extends TradeOptions {
+  accountId: bigint;
+  seriesId: bigint;
+  /** Contracts to buy or sell (> 0, WAD). */
+  size: bigint;
+}
+
+/**
+ * Buys `size` contracts (`tradeOption` with +size): pays at most the quoted premium plus `slippageBps`.
+ * @example
+ * const r = await buyOption(client, { accountId, seriesId: 1n, size: parseEther("2") });
+ */
+export function buyOption(
+  client: XMarginClient,
+  params: OptionOrderParameters,
+): Promise<OptionTradeReturnType> {
+  if (params.size <= 0n) throw new RangeError("buyOption: size must be positive");
+  return sendOptionTrade(client, params.accountId, params.seriesId, params.size, params);
+}

@@ -1,0 +1,17 @@
+import type { XMarginClient } from "../client";
+import type { OptionOrderParameters } from "./buyOption";
+import { type OptionTradeReturnType, sendOptionTrade } from "./internal/optionTrade";
+
+/**
+ * Sells `size` contracts (`tradeOption` with −size; writes options beyond a long position): receives at
+ * least the quoted premium minus `slippageBps`.
+ * @example
+ * const r = await sellOption(client, { accountId, seriesId: 1n, size: parseEther("1") });
+ */
+export function sellOption(
+  client: XMarginClient,
+  params: OptionOrderParameters,
+): Promise<OptionTradeReturnType> {
+  if (params.size <= 0n) throw new RangeError("sellOption: size must be positive");
+  return sendOptionTrade(client, params.accountId, params.seriesId, -params.size, params);
+}
