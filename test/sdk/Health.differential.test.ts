@@ -5,6 +5,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import {
   type AccountState,
+  type PerpMarketState,
   type XMarginClient,
   accountHealth,
   deposit,
@@ -224,7 +225,10 @@ describe("SDK differential: pure health and previews against the engine", functi
             if (state.marginMode === "isolated") seen.isolated += 1;
             if (
               state.positions.some(
-                (p) => p.fundingIndex !== state.markets[marketKey(p.market, p.marketId)].fundingIndex,
+                (p) =>
+                  p.kind === "perp" &&
+                  p.fundingIndex !==
+                    (state.markets[marketKey(p.market, p.marketId)] as PerpMarketState).fundingIndex,
               )
             ) {
               seen.funding += 1;
@@ -306,8 +310,9 @@ describe("SDK differential: pure health and previews against the engine", functi
                 accountId: account.id,
                 markets: [{ marketId }],
               });
-              const market =
-                state.markets[marketKey(account.client.deployment.contracts.perpMarket, marketId)];
+              const market = state.markets[
+                marketKey(account.client.deployment.contracts.perpMarket, marketId)
+              ] as PerpMarketState;
               const q = perpQuote(
                 market,
                 state.prices[market.underlying],

@@ -4,6 +4,7 @@ import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { PortfolioMathHarness } from "../../typechain-types";
 import {
+  type PerpMarketState,
   WAD,
   ceilDiv,
   divCeil,
@@ -146,7 +147,7 @@ describe("SDK math", function () {
       const market = sys.markets.ETH;
       const compare = async (): Promise<void> => {
         const state = await getAccountState(client, { accountId: id });
-        const m = state.markets[marketKey(await sys.perps.getAddress(), market)];
+        const m = state.markets[marketKey(await sys.perps.getAddress(), market)] as PerpMarketState;
         const { rate, index } = perpFundingAt(m, state.prices[m.underlying], state.timestamp);
         const blockTag = state.blockNumber;
         expect(rate).to.equal(await sys.perps.currentFundingRate(market, { blockTag }));

@@ -1,10 +1,13 @@
-import type { Signer } from "ethers";
+import type { BaseContract, Signer } from "ethers";
 import { ethers } from "hardhat";
 import { type Deployment, type XMarginClient, createClient } from "../../sdk/src";
 import type { System } from "./system";
 
-/** The SDK deployment (addresses JSON) of a system deployed by `deploySystem`. */
-export async function deploymentOf(sys: System): Promise<Deployment> {
+/** What `deploymentOf` reads: a system, with its OptionMarket when it has one (`deployOptionsSystem`). */
+export type SdkSystem = System & { options?: BaseContract };
+
+/** The SDK deployment (addresses JSON) of a system deployed by `deploySystem` (or `deployOptionsSystem`). */
+export async function deploymentOf(sys: SdkSystem): Promise<Deployment> {
   const address = (c: { getAddress(): Promise<string> }): Promise<string> => c.getAddress();
   return {
     chainId: Number((await ethers.provider.getNetwork()).chainId),
@@ -17,6 +20,7 @@ export async function deploymentOf(sys: System): Promise<Deployment> {
       liquidationAuction: await address(sys.auction),
       oracleRouter: await address(sys.router),
       insuranceFund: await address(sys.insuranceFund),
+      ...(sys.options ? { optionMarket: await address(sys.options) } : {}),
     },
     tokens: {
       USDC: await address(sys.usdc),
@@ -28,6 +32,6 @@ export async function deploymentOf(sys: System): Promise<Deployment> {
 }
 
 /** An SDK client for `sys` acting as `signer`. */
-export async function sdkClient(sys: System, signer: Signer): Promise<XMarginClient> {
+export async function sdkClient(sys: SdkSystem, signer: Signer): Promise<XMarginClient> {
   return createClient({ runner: signer, deployment: await deploymentOf(sys) });
 }
