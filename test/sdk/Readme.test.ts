@@ -4,21 +4,26 @@ import path from "node:path";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { getHealth } from "../../sdk/src";
 import { main } from "../../sdk/examples/quickstart";
-import { deploySystem, wad } from "../shared/system";
+import { main as optionsExample } from "../../sdk/examples/options";
+import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { sdkClient } from "../shared/sdk";
 
 const SDK = path.resolve(__dirname, "../../sdk");
 
 describe("SDK README", function () {
-  it("shows sdk/examples/quickstart.ts verbatim", function () {
-    const readme = readFileSync(path.join(SDK, "README.md"), "utf8");
-    const example = readFileSync(path.join(SDK, "examples/quickstart.ts"), "utf8");
-    // The block after the marker (prettier may put a blank line between them).
-    const match = /<!-- examples\/quickstart\.ts -->\s*```ts\n([\s\S]*?)```\n/.exec(readme);
-    expect(match, "README marker and block").to.not.equal(null);
-    const body = match?.[1];
-    expect(body).to.equal(example);
-  });
+  for (const name of ["quickstart", "options"]) {
+    it(`shows sdk/examples/${name}.ts verbatim`, function () {
+      const readme = readFileSync(path.join(SDK, "README.md"), "utf8");
+      const example = readFileSync(path.join(SDK, `examples/${name}.ts`), "utf8");
+      // The block after the marker (prettier may put a blank line between them).
+      const match = new RegExp(`<!-- examples/${name}\\.ts -->\\s*\`\`\`ts\\n([\\s\\S]*?)\`\`\`\\n`).exec(
+        readme,
+      );
+      expect(match, "README marker and block").to.not.equal(null);
+      expect(match?.[1]).to.equal(example);
+    });
+  }
 
   it("runs the quickstart against a deployment: account, deposit, preview, open, health, close", async function () {
     const sys = await loadFixture(deploySystem);
@@ -50,5 +55,32 @@ describe("SDK README", function () {
       10_000_000_000n - 3_003_000n - 1_201_200n,
       1n,
     );
+  });
+
+  it("runs the options example: quote with the health after it, buy a call, write a put, series state, close", async function () {
+    const sys = await loadFixture(deployOptionsSystem);
+    const expiry = await fromNow(30n * DAY);
+    await listSeries(sys.options, "ETH", "3300", expiry, true);
+    await listSeries(sys.options, "ETH", "2700", expiry, false);
+    const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * 10n ** 6n]]);
+    const client = await sdkClient(sys, sys.alice);
+    const log = console.log;
+    const lines: string[] = [];
+    console.log = (...args: unknown[]) => lines.push(args.join(" "));
+    let r;
+    try {
+      r = await optionsExample(client, accountId);
+    } finally {
+      console.log = log;
+    }
+    expect(lines).to.have.length(3);
+    expect([r.call.strike, r.put.strike]).to.deep.equal([wad("3300"), wad("2700")]);
+    // Fee: 2·3000·0.0003 = 1.8 USD per leg; the quote's premium is what the next block filled at or better.
+    expect(r.quote.fee).to.equal(wad("1.8"));
+    expect(r.bought.premiumPerContract).to.be.at.most(r.quote.premium);
+    expect([r.bought.newSize, r.sold.newSize]).to.deep.equal([wad("2"), -wad("2")]);
+    expect(r.state.status).to.equal("active");
+    expect(await sys.options.positionSize(accountId, r.call.marketId)).to.equal(0n);
+    expect(await sys.options.positionSize(accountId, r.put.marketId)).to.equal(0n);
   });
 });
