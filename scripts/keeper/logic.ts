@@ -1,6 +1,6 @@
 /**
  * The keeper's decisions as pure functions of chain data: no I/O here, so each rule is unit-tested
- * (test/unit/test/unit/Keeper.test.ts) and mirrors the contracts' own checks.
+ * (test/unit/Keeper.test.ts) and mirrors the contracts' own checks.
  *
  * Units: USD amounts and prices are WAD (1e18); quote amounts are in quote-token units; gas in wei.
  */
