@@ -18,6 +18,7 @@ import { ILiquidationAuction__factory } from "../../typechain-types/factories/co
 import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
 import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
 import { IPerpMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IPerpMarket__factory";
+import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import { IERC20Metadata__factory } from "../../typechain-types/factories/@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata__factory";
 import { AggregatorV3Interface__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface__factory";
 
@@ -75,6 +76,7 @@ export function connectContracts(deployment: Deployment, runner: Signer) {
     engine: IMarginEngine__factory.connect(c.engine, runner),
     auction: ILiquidationAuction__factory.connect(c.liquidationAuction, runner),
     perps: IPerpMarket__factory.connect(c.perpMarket, runner),
+    options: IOptionMarket__factory.connect(c.optionMarket, runner),
     router: IOracleRouter__factory.connect(c.oracleRouter, runner),
     erc20: (address: string) => IERC20Metadata__factory.connect(address, runner),
     aggregator: (address: string) => AggregatorV3Interface__factory.connect(address, runner),

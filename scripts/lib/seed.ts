@@ -11,8 +11,8 @@
  *
  * Options (ETH 3,000, 60% vol): Alice's cross account is long 2 ETH-3000 calls (2 h) and 1 ETH-3300
  * call (30 days) and 0.1 BTC-60000 put (30 days); Carol's cross account is short 1 ETH-3000 put (2 h);
- * Carol's isolated options account is long 2 ETH-3000 puts (2 h). Bob holds no option, so the keeper,
- * which prices perps only, can bid on his liquidation.
+ * Carol's isolated options account is long 2 ETH-3000 puts (2 h). Bob's isolated account holds one
+ * market only (his perp).
  */
 import { MaxUint256, encodeBytes32String, parseUnits, type Signer } from "ethers";
 import type { Deployment } from "../../deploy/deployment";
