@@ -91,6 +91,20 @@ describe("SDK Black-Scholes (sdk/src/math/blackScholes.ts) against BlackScholesH
     );
   });
 
+  it("prices a 30-day at-the-money ETH call at 60% like the library: 205.62 USD, delta 0.534, vega 341.85 USD", async function () {
+    const h = await loadFixture(harness);
+    const S = 3000n * WAD;
+    // ≈ S·σ√τ/√(2π) = 3000·0.6·0.2867·0.3989 ≈ 205.9 USD; the library's value to the wei:
+    const v = blackScholes(S, S, 30n * 86_400n, 6n * 10n ** 17n, true);
+    expect(v).to.deep.equal({
+      price: 205618221547606416000n,
+      delta: 534269703591267736n,
+      gamma: 770224042412950n,
+      vega: 341852862659994535750n,
+    });
+    expect((await h.valuation(S, S, 30n * 86_400n, 6n * 10n ** 17n, true)).price).to.equal(v.price);
+  });
+
   it("throws a RangeError named after the library's error outside the domain", function () {
     const S = 3000n * WAD;
     expect(() => blackScholes(S, S, 1_800n, WAD / 2n, true)).to.throw(

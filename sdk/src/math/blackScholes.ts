@@ -119,7 +119,7 @@ export function checkDomain(spot: bigint, strike: bigint, timeToExpiry: bigint, 
  * @example
  * // ETH at 3,000, an at-the-money call, 30 days, 60% volatility:
  * const v = blackScholes(3000n * WAD, 3000n * WAD, 30n * 86_400n, 6n * 10n ** 17n, true);
- * v.price; // ≈ 206.1 USD; v.delta ≈ 0.534e18
+ * v.price; // 205618221547606416000n (205.62 USD); v.delta: 534269703591267736n (0.534)
  */
 export function blackScholes(
   spot: bigint,
@@ -145,7 +145,7 @@ export function blackScholes(
 /**
  * The price only (BlackScholes.price): the same value as `blackScholes(...).price`.
  * @example
- * blackScholesPrice(3000n * WAD, 3300n * WAD, 30n * 86_400n, 6n * 10n ** 17n, false); // the put, WAD
+ * blackScholesPrice(3000n * WAD, 3300n * WAD, 30n * 86_400n, 6n * 10n ** 17n, false); // 398107815141282256200n
  */
 export function blackScholesPrice(
   spot: bigint,
