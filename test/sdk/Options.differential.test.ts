@@ -250,7 +250,16 @@ describe("SDK differential: options against the engine", function () {
       perpTrades: 0,
       predictedReverts: 0,
     };
-    const seen = { expired: 0, lastHour: 0, shortNextToPerp: 0, nakedShort: 0, calls: 0, puts: 0, skewed: 0, btc: 0 };
+    const seen = {
+      expired: 0,
+      lastHour: 0,
+      shortNextToPerp: 0,
+      nakedShort: 0,
+      calls: 0,
+      puts: 0,
+      skewed: 0,
+      btc: 0,
+    };
 
     await fc.assert(
       fc.asyncProperty(scriptArb, async ([opening, steps]) => {
