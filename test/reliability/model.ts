@@ -225,6 +225,8 @@ export interface World {
   underlyingOf: Map<string, Asset>;
   /** Last health read per account (see checkLedger). */
   healthCache: Map<bigint, HealthLike>;
+  /** ETH and BTC price and volatility as last read (see checkLedger). */
+  oracleCache: bigint[] | null;
   /** Σ position values per account as last read from the markets (see checkLedger). */
   valueCache: Map<bigint, bigint>;
   engineAddress: string;
@@ -325,6 +327,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     underlyingOf,
     healthCache: new Map(),
     valueCache: new Map(),
+    oracleCache: null,
     engineAddress: (await sys.engine.getAddress()).toLowerCase(),
     sdkEvery: opts.sdkEvery ?? 1,
     sys,
@@ -359,6 +362,7 @@ export async function resetWorld(w: World): Promise<void> {
   w.held = new Map();
   w.healthCache = new Map();
   w.valueCache = new Map();
+  w.oracleCache = null;
   for (const id of w.ids) w.held.set(id, await heldKeys(w, id));
 }
 
@@ -463,13 +467,18 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
   const t0 = performance.now();
   const usdc = (await sys.usdc.getAddress()).toLowerCase();
   const weth = (await sys.weth.getAddress()).toLowerCase();
-  const [holdings, ethPrice, btcPrice, ethVol, btcVol] = await Promise.all([
-    Promise.all([sys.usdc.balanceOf(sys.vault), sys.weth.balanceOf(sys.vault)]),
-    sys.router.getPrice(assetId("ETH")),
-    sys.router.getPrice(assetId("BTC")),
-    sys.router.getVolatility(assetId("ETH")),
-    sys.router.getVolatility(assetId("BTC")),
-  ]);
+  // Oracle answers only change in market-wide steps (the model moves the feeds), so they are re-read
+  // then and on full checks.
+  if (only === null || verify || !w.oracleCache) {
+    w.oracleCache = await Promise.all([
+      sys.router.getPrice(assetId("ETH")),
+      sys.router.getPrice(assetId("BTC")),
+      sys.router.getVolatility(assetId("ETH")),
+      sys.router.getVolatility(assetId("BTC")),
+    ]);
+  }
+  const [ethPrice, btcPrice, ethVol, btcVol] = w.oracleCache;
+  const holdings = await Promise.all([sys.usdc.balanceOf(sys.vault), sys.weth.balanceOf(sys.vault)]);
   const spot = { ETH: ethPrice, BTC: btcPrice };
   const vol = { ETH: ethVol, BTC: btcVol };
   const values = await Promise.all(
