@@ -80,6 +80,7 @@ async function main(): Promise<void> {
         healthyRefused: stats.healthyRefused,
         sdkComparisons: stats.sdkCompared,
         worstDustWad: stats.worstDust.toString(),
+        worstOptionBandWad: stats.worstOptionBand.toString(),
         unchangedSteps: stats.unchanged,
         reverts: stats.reverts,
       },

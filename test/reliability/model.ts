@@ -43,11 +43,11 @@ const HEARTBEAT = 3_600n;
 const GRACE = 3_600n;
 export const TRADERS = 6;
 /**
- * Rounding dust tolerated by invariant 2, USD WAD: less than one quote unit in total. Perps round by a
- * few wei per position; option values round their Black-Scholes price against each holder, which
- * leaves ~1e5 wei per contract with the protocol. A real leak moves at least one quote unit.
+ * Rounding dust tolerated by invariant 2, USD WAD (1e-12 USD): perps round by at most a wei per
+ * position and per market (the pool's mirror); every quote transfer is in whole quote units. Option
+ * marks are checked apart (see checkValueConservation).
  */
-const DUST = QUOTE_TO_WAD - 1n;
+const DUST = 1_000_000n;
 
 type Asset = "ETH" | "BTC";
 type Token = "usdc" | "weth";
@@ -170,6 +170,8 @@ export interface Stats {
   unchanged: number;
   /** Most negative invariant-2 discrepancy seen (USD WAD). */
   worstDust: bigint;
+  /** Most negative option valuation band seen (USD WAD; see checkValueConservation). */
+  worstOptionBand: bigint;
 }
 
 export function newStats(): Stats {
@@ -183,6 +185,7 @@ export function newStats(): Stats {
     unchanged: 0,
     reverts: {},
     worstDust: 0n,
+    worstOptionBand: 0n,
   };
 }
 
@@ -227,6 +230,8 @@ export interface World {
   healthCache: Map<bigint, HealthLike>;
   /** ETH and BTC price and volatility as last read (see checkLedger). */
   oracleCache: bigint[] | null;
+  /** Σ option position values per account (part of valueCache; see checkValueConservation). */
+  optionValueCache: Map<bigint, bigint>;
   /** Σ position values per account as last read from the markets (see checkLedger). */
   valueCache: Map<bigint, bigint>;
   engineAddress: string;
@@ -327,6 +332,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     underlyingOf,
     healthCache: new Map(),
     valueCache: new Map(),
+    optionValueCache: new Map(),
     oracleCache: null,
     engineAddress: (await sys.engine.getAddress()).toLowerCase(),
     sdkEvery: opts.sdkEvery ?? 1,
@@ -362,6 +368,7 @@ export async function resetWorld(w: World): Promise<void> {
   w.held = new Map();
   w.healthCache = new Map();
   w.valueCache = new Map();
+  w.optionValueCache = new Map();
   w.oracleCache = null;
   for (const id of w.ids) w.held.set(id, await heldKeys(w, id));
 }
@@ -487,15 +494,26 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
         [...w.held.get(id)!].map(async (key) => {
           const [market, marketId] = key.split(":");
           const u = w.underlyingOf.get(key)!;
-          const contract = market === w.perpAddress.toLowerCase() ? sys.perps : sys.options;
-          return (await contract.exposure(id, BigInt(marketId), spot[u], vol[u])).value;
+          const isPerp = market === w.perpAddress.toLowerCase();
+          const e = await (isPerp ? sys.perps : sys.options).exposure(id, BigInt(marketId), spot[u], vol[u]);
+          return isPerp ? { total: e.value, options: 0n } : { total: e.value, options: e.value };
         }),
       );
-      return parts.reduce((a, b) => a + b, 0n);
+      return parts.reduce((a, b) => ({ total: a.total + b.total, options: a.options + b.options }), {
+        total: 0n,
+        options: 0n,
+      });
     }),
   );
-  ids.forEach((id, i) => w.valueCache.set(id, values[i]));
-  for (const id of w.ids) if (!holds(id)) w.valueCache.delete(id);
+  ids.forEach((id, i) => {
+    w.valueCache.set(id, values[i].total);
+    w.optionValueCache.set(id, values[i].options);
+  });
+  for (const id of w.ids) {
+    if (holds(id)) continue;
+    w.valueCache.delete(id);
+    w.optionValueCache.delete(id);
+  }
   prof.read += performance.now() - t0;
   prof.readCount += ids.length;
   const collateralMark = (i: number) =>
@@ -538,8 +556,11 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     netQuote: w.netQuote,
     insuranceAccountId: w.insuranceAccountId,
     dust: DUST,
+    optionMarks: [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n),
   });
   if (discrepancy < w.stats.worstDust) w.stats.worstDust = discrepancy;
+  const band = [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n);
+  if (band < w.stats.worstOptionBand) w.stats.worstOptionBand = band;
 }
 
 const marketKey = (market: string, marketId: bigint): string => `${market.toLowerCase()}:${marketId}`;

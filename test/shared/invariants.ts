@@ -152,6 +152,16 @@ export interface ValueConservationInput {
   insuranceAccountId: bigint;
   /** Largest rounding dust tolerated (USD WAD); the protocol keeps it, so the sum is ≤ 0. */
   dust: bigint;
+  /**
+   * Σ over every account, the pool included, of its option positions' values (already inside the
+   * ledger's equityMark). Option sizes net to zero across accounts, so at one common price this would be
+   * 0; OptionMarket marks each side at its own bound instead (a long at the lower one, a short at the
+   * upper one: intrinsic vs the one-hour price in the last hour, intrinsic vs intrinsic + min(S, K)
+   * outside the model's domain), so the sum is the valuation band the protocol keeps. It must be ≤ 0
+   * (never in the accounts' favour) and is taken out of the conservation identity, which then holds
+   * to the dust on quote flows and perps.
+   */
+  optionMarks?: bigint;
 }
 
 /**
@@ -179,11 +189,15 @@ export function checkValueConservation(input: ValueConservationInput): bigint {
     }
     pnl += quotePnl + (ledger.healths[i].equityMark - collateralMark);
   });
-  const discrepancy = pnl + fees;
+  const marks = input.optionMarks ?? 0n;
+  if (marks > 0n) {
+    throw new InvariantViolation(2, `option marks sum to ${marks} > 0: valued in the accounts' favour`);
+  }
+  const discrepancy = pnl + fees - marks;
   if (discrepancy > 0n || discrepancy < -input.dust) {
     throw new InvariantViolation(
       2,
-      `Σ PnL (${pnl}) + insurance fees (${fees}) = ${discrepancy}, outside [−${input.dust}, 0]`,
+      `Σ PnL (${pnl}) + insurance fees (${fees}) − option marks (${marks}) = ${discrepancy}, outside [−${input.dust}, 0]`,
     );
   }
   return discrepancy;
