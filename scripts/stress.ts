@@ -192,7 +192,10 @@ async function main(): Promise<void> {
   console.log(
     `population: ${ids.length} accounts (${pop.optionHolders} with options) in ${((Date.now() - started) / 1000).toFixed(0)} s`,
   );
-  const addresses = (await deploymentOf(sys)).contracts as Deployment["contracts"];
+  const addresses = {
+    ...(await deploymentOf(sys)).contracts,
+    optionMarket: await sys.options.getAddress(),
+  } as Deployment["contracts"];
   const signers = await ethers.getSigners();
   const base = (await network.provider.send("evm_snapshot")) as string;
   const rows: string[] = [];
@@ -276,7 +279,7 @@ async function main(): Promise<void> {
   const table = [
     `Population: ${ids.length} accounts (seed ${SEED}; ${pop.optionHolders} also hold options), insurance fund`,
     `${fmt6(INSURANCE)} USDC, pool ${fmt6(POOL_EXTRA + 1_000_000n * USDC)} USDC. Amounts in USDC. Keeper bids are`,
-    "`bidAndClose` from the keeper's flat account; backstop bids are plain `bid`s on accounts holding options.",
+    "`bidAndClose` from the keeper's flat account; backstop bids are plain `bid`s on accounts the keeper skipped.",
     "",
     "| Scenario | Path | Keeper passes | Accounts liquidated | Auctions | Bids (keeper / backstop) | Insolvent | Bad debt | Insurance paid | Beyond insurance (pool) | LP share price | Healthy liquidated | Still liquidatable |",
     "| - | - | - | - | - | - | - | - | - | - | - | - | - |",

@@ -3,9 +3,9 @@
  * loop (scripts/keeper/loop.ts) does on a new block — health of every account through `healthMany` in
  * batches, `chooseAction` per liquidatable account, `startAuction`, then the keeper's own bid
  * assessment (`assessBid`: quote, closing costs, simulated gas) and `isBidProfitable` before a
- * `bidAndClose` from its flat account. The keeper does not price options (assessBid skips accounts
- * holding them); for those a backstop bidder takes the slice with a plain `bid` once the discount has
- * reached its maximum, as a desk that prices options would.
+ * `bidAndClose` from its flat account (options priced at the engine's mark). Where the keeper skips an
+ * account (a series expired and awaiting settlement, a simulation that reverts), a backstop bidder
+ * takes the slice with a plain `bid` once the discount has reached its maximum.
  *
  * No process is spawned: the strategies run against the Hardhat network through a sender that
  * simulates with `eth_estimateGas` and sends with the keeper's Hardhat signer.

@@ -63,8 +63,8 @@ describe("Reliability findings", function () {
     // The account keeps (1 − f) of its mark-to-market equity, receives the payment and pays the
     // penalty (both quote units, 1e12 WAD each); a few wei of rounding at most.
     const expected =
-      (before.equityMark * (WAD - bid.args.fraction)) / WAD +
-      (bid.args.payment - bid.args.penalty) * 10n ** 12n;
+      (before.equityMark * (WAD - (bid.args.fraction as bigint))) / WAD +
+      ((bid.args.payment as bigint) - (bid.args.penalty as bigint)) * 10n ** 12n;
     expect(after.equityMark).to.be.closeTo(expected, 10n ** 12n);
     expect(after.healthRatio, "invariant 5").to.be.gte(before.healthRatio);
   });

@@ -31,7 +31,7 @@ import {
   revertName,
   type HealthLike,
 } from "../shared/invariants";
-import { settlementRound } from "../../scripts/keeper/logic";
+import { findSettlementRound } from "../../scripts/keeper/logic";
 
 const USDC = 10n ** 6n;
 const QUOTE_TO_WAD = 10n ** 12n;
@@ -873,13 +873,10 @@ async function settle(w: World): Promise<boolean> {
     if (!s.settled) {
       const feed = sys.feeds[s.underlying === assetId("ETH") ? "ETH" : "BTC"];
       const latest = await feed.latestRoundData();
-      const rounds = [{ roundId: latest.roundId, updatedAt: latest.updatedAt }];
-      for (let id = latest.roundId - 1n; id >= 1n; id--) {
-        const r = await feed.getRoundData(id);
-        rounds.push({ roundId: r.roundId, updatedAt: r.updatedAt });
-        if (r.updatedAt < s.expiry) break;
-      }
-      const hint = settlementRound(rounds, s.expiry);
+      const hint = await findSettlementRound(latest, s.expiry, async (id) => {
+        const r = await feed.getRoundData(id).catch(() => null);
+        return r === null || r.updatedAt === 0n ? null : r.updatedAt;
+      });
       if (hint === null) continue;
       const out = await send(w, () => sys.options.settleSeries(seriesId, hint, GAS));
       if (!out.ok) throw new Error(`settleSeries(${seriesId}, ${hint}) reverted with ${out.error}`);
