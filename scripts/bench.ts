@@ -5,14 +5,19 @@
  * bench/results.json (stable keys) and bench/results.md. Deterministic except the keeper timings.
  */
 import { writeFileSync, mkdirSync } from "node:fs";
-import { ethers } from "hardhat";
-import type { ContractTransactionResponse } from "ethers";
+import { ethers, network, run } from "hardhat";
+import { TASK_NODE_CREATE_SERVER } from "hardhat/builtin-tasks/task-names";
+import { JsonRpcProvider, type ContractTransactionResponse } from "ethers";
 import { MarginMode, deploySystem, openAccount, wad, type System } from "../test/shared/system";
 import { addPerpUnderlying, marketParams, trade } from "../test/shared/perps";
 import { mintAndApprove } from "../test/shared/tokens";
+import { startLatencyProxy } from "./lib/latencyProxy";
+import type { MarginEngine } from "../typechain-types";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../test/shared/options";
 
 const USDC = 10n ** 6n;
+/** Round-trip latency the proxy adds in the "remote RPC" keeper scan (a hosted endpoint nearby). */
+const RPC_LATENCY_MS = Number(process.env.BENCH_RPC_LATENCY_MS ?? 20);
 const gas: Record<string, number> = {};
 const keeper: Record<string, number> = {};
 const notes: string[] = [];
@@ -142,35 +147,98 @@ async function liquidityPool(sys: System): Promise<void> {
   );
 }
 
-/** Keeper scan: N accounts each holding one perp, checked with healthMany (chunks of 250) vs health. */
+/** Sends `n` eth_calls (one per item of `calls`) one after another and returns the elapsed milliseconds. */
+async function timeSequential(calls: (() => Promise<unknown>)[]): Promise<number> {
+  const t0 = performance.now();
+  for (const call of calls) await call();
+  return performance.now() - t0;
+}
+
+/**
+ * Keeper scan: N accounts each holding one perp, checked with `healthMany` (chunks of 250) vs one `health`
+ * call per account, both over JSON-RPC: Hardhat's own JSON-RPC server (the one `hardhat node` runs) on
+ * top of the in-process chain, queried over HTTP with request batching off, as a keeper against a
+ * node would. The in-process figures (no transport) are kept beside them for comparison.
+ */
 async function keeperScan(): Promise<void> {
   const sys = await deploySystem();
-  const sizes = (process.env.BENCH_SCAN_SIZES ?? "100,1000").split(",").map(Number);
-  const ids: bigint[] = [];
+  const sizes = (process.env.BENCH_SCAN_SIZES ?? "100,1000,10000").split(",").map(Number);
   const max = Math.max(...sizes);
-  const [owner] = await ethers.getSigners();
-  await mintAndApprove(sys.usdc, owner, await sys.vault.getAddress(), BigInt(max) * 1_000n * USDC);
-  for (let i = 0; i < max; i++) {
-    const id = await openAccount(sys, owner, MarginMode.CROSS);
-    await sys.vault.deposit(id, sys.usdc, 1_000n * USDC);
-    await trade(sys.perps, owner, id, sys.markets.ETH, i % 2 === 0 ? wad("0.1") : -wad("0.1"));
-    ids.push(id);
+  // Setting up 10,000 accounts one transaction at a time takes minutes; a helper contract opens them
+  // through the same entry points, 25 per transaction.
+  const populator = await ethers.deployContract("AccountPopulator");
+  const collateral = 1_000n * USDC;
+  await sys.usdc.mint(populator, BigInt(max) * collateral);
+  const firstId = (await sys.accounts.totalSupply()) + 1n;
+  for (let opened = 0; opened < max; opened += 25) {
+    const count = Math.min(25, max - opened);
+    await (
+      await populator.populate(
+        sys.accounts,
+        sys.vault,
+        sys.usdc,
+        collateral,
+        sys.perps,
+        sys.markets.ETH,
+        wad("0.01"),
+        count,
+      )
+    ).wait();
   }
-  for (const n of sizes) {
+  const ids = Array.from({ length: max }, (_, i) => firstId + BigInt(i));
+  const healthy = await sys.engine.healthMany(ids.slice(0, 10));
+  if (healthy.some((h) => h.grossNotional === 0n)) throw new Error("populated accounts hold no position");
+
+  // Warm the node's state caches once (the first pass over 10,000 accounts is several times slower
+  // than the next): a keeper checks every block, so the steady state is what it lives with.
+  for (let i = 0; i < max; i += 250) await sys.engine.healthMany(ids.slice(i, i + 250));
+
+  const server = await run(TASK_NODE_CREATE_SERVER, {
+    hostname: "127.0.0.1",
+    port: 0,
+    provider: network.provider,
+  });
+  const { port } = await server.listen();
+  const nodeUrl = `http://127.0.0.1:${port}`;
+  const latency = await startLatencyProxy(nodeUrl, RPC_LATENCY_MS);
+  const providers: JsonRpcProvider[] = [];
+  /** The engine as seen through `url`, one request per call (no JSON-RPC batching). */
+  const engineAt = (url: string) => {
+    const provider = new JsonRpcProvider(url, undefined, { batchMaxCount: 1, staticNetwork: true });
+    providers.push(provider);
+    return sys.engine.connect(provider);
+  };
+  /** Scans `n` accounts both ways through `engine` and records `<prefix>.{batched,single,ratio}`. */
+  const scan = async (engine: MarginEngine, prefix: string, n: number) => {
     const subset = ids.slice(0, n);
-    let t0 = performance.now();
-    for (let i = 0; i < subset.length; i += 250) await sys.engine.healthMany(subset.slice(i, i + 250));
-    const batched = performance.now() - t0;
-    t0 = performance.now();
-    for (const id of subset) await sys.engine.health(id);
-    const single = performance.now() - t0;
-    keeper[`scan.batched.n${n}_ms`] = Math.round(batched);
-    keeper[`scan.single.n${n}_ms`] = Math.round(single);
-    keeper[`scan.ratio.n${n}`] = Math.round((single / batched) * 100) / 100;
+    const chunks = Array.from({ length: Math.ceil(n / 250) }, (_, i) => subset.slice(i * 250, (i + 1) * 250));
+    const batched = await timeSequential(chunks.map((chunk) => () => engine.healthMany(chunk)));
+    const single = await timeSequential(subset.map((id) => () => engine.health(id)));
+    keeper[`${prefix}.batched.n${n}_ms`] = Math.round(batched);
+    keeper[`${prefix}.single.n${n}_ms`] = Math.round(single);
+    keeper[`${prefix}.ratio.n${n}`] = Math.round((single / batched) * 100) / 100;
+  };
+  try {
+    const local = engineAt(nodeUrl);
+    for (const n of sizes) await scan(local, "scan", n);
+    const remote = engineAt(latency.url);
+    for (const n of sizes.filter((size) => size <= 1000))
+      await scan(remote, `scan.rtt${RPC_LATENCY_MS}ms`, n);
+    await scan(sys.engine, "inprocess.scan", Math.min(1000, max));
+  } finally {
+    for (const provider of providers) provider.destroy();
+    await latency.close();
+    await server.close();
   }
 }
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === "keeper") {
+    // Iterating on the keeper scan alone: print, do not overwrite the committed results.
+    await keeperScan();
+    console.log(keeper);
+    return;
+  }
   await accountsAndCollateral(await deploySystem());
   await perpsScaling(await deploySystem());
   await auctions();
@@ -180,7 +248,7 @@ async function main(): Promise<void> {
   notes.push(
     "Gas from transaction receipts (21,000 base included); health.* is eth_estimateGas of MarginEngine.health.",
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
-    "Keeper scan: N accounts with one perp each, healthMany in chunks of 250 vs one health call per account, on the in-process chain. Without network latency per call, one call per account is faster here (ratio < 1); over a JSON-RPC endpoint each call costs a round trip, which batching saves.",
+    "Keeper scan: N accounts with one perp each; `healthMany` in chunks of 250 vs one `health` call per account, sequential eth_calls over HTTP to Hardhat's JSON-RPC server (the one `hardhat node` runs) on the in-process chain, request batching off. `inprocess.*`: the same scan without a transport. `scan.rtt${RPC_LATENCY_MS}ms.*`: the same over a proxy that holds each request ${RPC_LATENCY_MS} ms, as a hosted endpoint a network hop away would (N ≤ 1,000).",
   );
   const results = { gas, keeper, notes };
   mkdirSync("bench", { recursive: true });

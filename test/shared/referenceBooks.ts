@@ -37,6 +37,20 @@ export const REFERENCE_BOOKS: ReferenceBook[] = [
     ],
   },
   {
+    name: "covered call, at the money",
+    hedged: true,
+    legs: [
+      { kind: "perp", size: 1 },
+      { kind: "option", strike: 3000, isCall: true, size: -1 },
+    ],
+  },
+  {
+    // Put–call parity: long perp + short K call = short K put (+ cash), the covered call's twin.
+    name: "short put",
+    hedged: false,
+    legs: [{ kind: "option", strike: 3300, isCall: false, size: -1 }],
+  },
+  {
     name: "bull call spread",
     hedged: true,
     legs: [
