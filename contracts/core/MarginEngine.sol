@@ -38,14 +38,17 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     IOracleRouter public immutable oracle;
     address internal immutable quote;
 
-    /// @inheritdoc IMarginEngine
-    uint256 public poolAccountId;
+    /// @dev What trades, fees and margin checks read, in one slot (a trade that pays a fee reads one
+    /// cold slot instead of three: 4,200 gas less). Account ids are sequential, so 48 bits suffice.
+    struct Wiring {
+        address liquidator;
+        uint48 poolAccountId;
+        uint48 insuranceAccountId;
+    }
+
+    Wiring internal _wiring;
     /// @inheritdoc IMarginEngine
     address public insuranceFund;
-    /// @inheritdoc IMarginEngine
-    uint256 public insuranceAccountId;
-    /// @inheritdoc IMarginEngine
-    address public liquidator;
 
     /// @dev A registered market contract's reference, 1-based (0 = not a market), and back: an
     /// account's market list stores the 2-byte reference instead of the 20-byte address.
@@ -73,7 +76,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     modifier onlyLiquidator() {
-        if (msg.sender != liquidator) revert NotLiquidator(msg.sender);
+        if (msg.sender != _wiring.liquidator) revert NotLiquidator(msg.sender);
         _;
     }
 
@@ -132,17 +135,19 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         address liquidator_
     ) external restricted {
         if (
-            poolAccountId != 0 ||
+            _wiring.poolAccountId != 0 ||
             poolAccountId_ == 0 ||
             insuranceFund_ == address(0) ||
             liquidator_ == address(0)
         ) {
             revert AlreadySet();
         }
-        poolAccountId = poolAccountId_;
         insuranceFund = insuranceFund_;
-        insuranceAccountId = IInsuranceFund(insuranceFund_).accountId();
-        liquidator = liquidator_;
+        _wiring = Wiring({
+            liquidator: liquidator_,
+            poolAccountId: SafeCast.toUint48(poolAccountId_),
+            insuranceAccountId: SafeCast.toUint48(IInsuranceFund(insuranceFund_).accountId())
+        });
     }
 
     /// @notice Pauses new risk: risk-increasing trades. Never deposits, reductions or liquidations.
@@ -160,6 +165,21 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         return Pausable.paused();
     }
 
+    /// @inheritdoc IMarginEngine
+    function poolAccountId() external view returns (uint256) {
+        return _wiring.poolAccountId;
+    }
+
+    /// @inheritdoc IMarginEngine
+    function insuranceAccountId() external view returns (uint256) {
+        return _wiring.insuranceAccountId;
+    }
+
+    /// @inheritdoc IMarginEngine
+    function liquidator() external view returns (address) {
+        return _wiring.liquidator;
+    }
+
     // ---------------------------------------------------------------- markets
 
     /// @inheritdoc IMarginEngine
@@ -174,7 +194,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         }
         // The pool is the counterparty of every market, so it alone is exempt from the cap (up to what
         // the count's 16 bits hold).
-        if ((n == MAX_MARKETS_PER_ACCOUNT && accountId != poolAccountId) || n == COUNT_MASK) {
+        if ((n == MAX_MARKETS_PER_ACCOUNT && accountId != _wiring.poolAccountId) || n == COUNT_MASK) {
             revert TooManyMarkets(accountId);
         }
         uint32 slot = _underlyingSlot[underlying];
@@ -205,7 +225,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
 
     /// @inheritdoc IMarginEngine
     function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external {
-        if (_marketRef[msg.sender] == 0 && msg.sender != liquidator) revert NotMarket(msg.sender);
+        if (_marketRef[msg.sender] == 0 && msg.sender != _wiring.liquidator) revert NotMarket(msg.sender);
         vault.transferBalance(fromAccountId, toAccountId, quote, amount);
     }
 
@@ -243,8 +263,9 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
 
     /// @inheritdoc IMarginEngine
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external onlyMarket {
-        if (toPool != 0) vault.transferBalance(accountId, poolAccountId, quote, toPool);
-        if (toInsurance != 0) vault.transferBalance(accountId, insuranceAccountId, quote, toInsurance);
+        Wiring memory w = _wiring;
+        if (toPool != 0) vault.transferBalance(accountId, w.poolAccountId, quote, toPool);
+        if (toInsurance != 0) vault.transferBalance(accountId, w.insuranceAccountId, quote, toInsurance);
         emit FeeCharged(accountId, toPool, toInsurance);
     }
 
@@ -253,7 +274,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     /// @inheritdoc IMarginEngine
     function requireInitialMargin(uint256 accountId) external view {
         // Before `initialize` no auction can exist, so nothing can be frozen.
-        if (liquidator != address(0) && ILiquidationAuction(liquidator).isFrozen(accountId)) {
+        address liquidator_ = _wiring.liquidator;
+        if (liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId)) {
             revert AccountFrozen(accountId);
         }
         Health memory h = health(accountId);
@@ -266,7 +288,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view {
         Health memory h = health(accountId);
         if (h.maintenanceRequirement <= maintenanceBefore) return;
-        bool frozen = liquidator != address(0) && ILiquidationAuction(liquidator).isFrozen(accountId);
+        address liquidator_ = _wiring.liquidator;
+        bool frozen = liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId);
         if (!frozen && h.equityInitial >= 0 && uint256(h.equityInitial) >= h.initialRequirement) return;
         revert RiskIncreased(accountId, maintenanceBefore, h.maintenanceRequirement);
     }
@@ -355,6 +378,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     /// @dev One underlying's positions, priced once.
     struct Group {
         uint32 underlyingIndex;
+        bytes32 underlying;
         uint256 spot;
         uint256 volatility;
         PortfolioMath.Greeks greeks;
@@ -376,8 +400,9 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
             uint256 g;
             while (g < groupCount && groups[g].underlyingIndex != key.underlyingIndex) ++g;
             if (g == groupCount) {
-                bytes32 underlying = underlyings[key.underlyingIndex];
+                bytes32 underlying = _underlyingAt(key.underlyingIndex);
                 groups[g].underlyingIndex = key.underlyingIndex;
+                groups[g].underlying = underlying;
                 groups[g].spot = oracle.getPrice(underlying);
                 groups[g].volatility = oracle.getVolatility(underlying);
                 ++groupCount;
@@ -420,7 +445,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         Group memory group,
         PortfolioMath.Greeks memory greeks
     ) internal view returns (uint256 im, uint256 mm) {
-        RiskParams memory p = _riskParams[underlyings[group.underlyingIndex]];
+        RiskParams memory p = _riskParams[group.underlying];
         (PortfolioMath.Shocks memory imShocks, PortfolioMath.Shocks memory mmShocks) = _shocks(
             p,
             group.volatility,
@@ -479,6 +504,15 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         mm.shortOptionFloor = p.shortOptionFloor;
         im.contingency = p.contingency;
         mm.contingency = p.contingency;
+    }
+
+    /// @dev `underlyings[index]` without the bounds check, for indexes taken from stored market keys
+    /// (always in range): a health check skips the cold read of the array's length (2,100 gas).
+    function _underlyingAt(uint256 index) internal view returns (bytes32 underlying) {
+        assembly ("memory-safe") {
+            mstore(0, underlyings.slot)
+            underlying := sload(add(keccak256(0, 0x20), index))
+        }
     }
 
     // ---------------------------------------------------------------- market lists
