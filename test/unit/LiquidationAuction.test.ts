@@ -419,9 +419,9 @@ describe("LiquidationAuction", function () {
     // this test pins regression ceilings 10% above the largest values seen across runs (a few thousand gas move
     // with how many blocks share a timestamp) and prints the budgets beside them.
     const CEILINGS: Record<number, { start: bigint; bid: bigint; bidAndClose: bigint }> = {
-      1: { start: 260_000n, bid: 438_000n, bidAndClose: 434_000n },
-      4: { start: 494_000n, bid: 1_099_000n, bidAndClose: 1_150_000n },
-      8: { start: 819_000n, bid: 2_122_000n, bidAndClose: 2_137_000n },
+      1: { start: 246_000n, bid: 412_000n, bidAndClose: 423_000n },
+      4: { start: 512_000n, bid: 1_125_000n, bidAndClose: 1_173_000n },
+      8: { start: 835_000n, bid: 2_022_000n, bidAndClose: 2_191_000n },
     };
     it("keeps startAuction, bid and bidAndClose within their gas ceilings for k = 1, 4, 8 markets", async function () {
       if (underCoverage()) this.skip();
