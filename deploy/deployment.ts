@@ -7,8 +7,13 @@ import path from "node:path";
 import { getAddress } from "ethers";
 import type { DeploymentContracts as SdkDeploymentContracts } from "../sdk/src/deployment";
 
-/** What the SDK needs, plus the governance contracts (the file is a superset of the SDK's type). */
+/**
+ * What the SDK needs, plus the governance contracts (the file is a superset of the SDK's type). The
+ * module deploys OptionMarket, so the file always names it (the SDK type keeps it optional for older
+ * files).
+ */
 export interface DeploymentContracts extends SdkDeploymentContracts {
+  optionMarket: string;
   accessManager: string;
   timelock: string;
 }
@@ -40,6 +45,7 @@ const CONTRACT_KEYS = [
   "vault",
   "engine",
   "perpMarket",
+  "optionMarket",
   "liquidityPool",
   "liquidationAuction",
   "oracleRouter",
@@ -75,7 +81,6 @@ export function readDeployment(file: string): Deployment {
     if (typeof value !== "string") fail(`contracts.${key} missing`);
     contracts[key] = getAddress(value!);
   }
-  if (raw.contracts!.optionMarket) contracts.optionMarket = getAddress(raw.contracts!.optionMarket);
   const addresses = (record: Record<string, string> | undefined) =>
     Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, getAddress(v)]));
   return {

@@ -71,6 +71,14 @@ export interface AuctionParams {
   flagReward: bigint;
 }
 
+export interface OptionMarketConfig {
+  /**
+   * Pool vega limit per underlying (|pool net vega| ≤ ratio · pool quote balance), set at deployment;
+   * an underlying without one cannot list series. Every key must be an underlying.
+   */
+  poolVegaRatio: Record<string, bigint>;
+}
+
 export interface RoleGrant {
   account: AccountRef;
   executionDelay: number;
@@ -89,6 +97,7 @@ export interface NetworkDeployConfig {
   underlyings: Record<string, RiskParams>;
   /** Listed in this order, so market ids are 1, 2, ... in key order. */
   perpMarkets: Record<string, PerpMarketConfig>;
+  optionMarket: OptionMarketConfig;
   auction: AuctionParams;
   liquidityPool: { name: string; symbol: string };
   governance: {
@@ -238,6 +247,17 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     };
   });
 
+  const o = r.object(root.optionMarket, "optionMarket");
+  const optionMarket = {
+    poolVegaRatio: mapValues(r.object(o.poolVegaRatio, "optionMarket.poolVegaRatio"), (v, k) => {
+      const at = `optionMarket.poolVegaRatio.${k}`;
+      if (!(k in underlyings)) throw r.error(at, `not an underlying: ${k}`);
+      const ratio = r.wad(v, at);
+      if (ratio === 0n) throw r.error(at, "must be positive");
+      return ratio;
+    }),
+  };
+
   const a = r.object(root.auction, "auction");
   const auction = {
     startDiscount: r.wad(a.startDiscount, "auction.startDiscount"),
@@ -278,6 +298,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     tokens,
     underlyings,
     perpMarkets,
+    optionMarket,
     auction,
     liquidityPool: {
       name: r.string(lp.name, "liquidityPool.name"),

@@ -6,7 +6,8 @@
  *   oracles      OracleRouter; price, volatility and (L2) sequencer-uptime feeds, mocks where configured
  *   core         Accounts, CollateralVault (+ collateral), MarginEngine (+ underlyings), InsuranceFund,
  *                LiquidityPool, LiquidationAuction, engine.initialize
- *   markets      PerpMarket (+ markets, listed in config order so ids are 1, 2, ...)
+ *   markets      PerpMarket (+ markets, listed in config order so ids are 1, 2, ...), OptionMarket (+ pool
+ *                vega limit per underlying; series are listed later by the listing role, see scripts/seed.ts)
  *   roles        every restricted selector mapped to its role (deploy/roles.ts), grants from the config
  *   handover     ADMIN granted to the timelock, then renounced by the deployer
  *
@@ -212,6 +213,24 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       configured.push(previous);
     }
 
+    // OptionMarket also reads the pool account in its constructor. It prices on the oracle's volatility
+    // feeds (configured above); series are listed afterwards by the listing role, since their expiries
+    // are dates, not deployment parameters.
+    const optionMarket = m.contract(
+      "OptionMarket",
+      [accessManager, engine, accounts, oracleRouter, config.tokens[config.quoteToken].decimals],
+      { after: [initialized] },
+    );
+    configured.push(m.call(engine, "registerMarket", [optionMarket], { id: "registerOptionMarket" }));
+    for (const [symbol, ratio] of Object.entries(config.optionMarket.poolVegaRatio)) {
+      configured.push(
+        m.call(optionMarket, "setPoolVegaRatio", [assetId(symbol), ratio], {
+          id: idOf("setPoolVegaRatio", symbol),
+          after: [underlyingListed[symbol]],
+        }),
+      );
+    }
+
     // ------------------------------------------------------------------ governance (final)
     const resolve = (ref: AccountRef) => (ref === "deployer" ? deployer : ref);
     const timelock = m.contract("TimelockController", [
@@ -227,12 +246,12 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       "0x0000000000000000000000000000000000000000",
     ]);
 
-    // OptionMarket is not deployed by this module yet (see deploy/README.md).
-    const targets: Partial<Record<ContractName, ContractFuture>> = {
+    const targets: Record<ContractName, ContractFuture> = {
       OracleRouter: oracleRouter,
       CollateralVault: vault,
       MarginEngine: engine,
       PerpMarket: perpMarket,
+      OptionMarket: optionMarket,
       InsuranceFund: insuranceFund,
       LiquidationAuction: liquidationAuction,
     };
@@ -287,6 +306,7 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       liquidityPool,
       liquidationAuction,
       perpMarket,
+      optionMarket,
       ...prefixed("token", tokens),
       ...prefixed("priceFeed", priceFeeds),
       ...prefixed("volatilityFeed", volatilityFeeds),

@@ -18,6 +18,7 @@ import { ILiquidationAuction__factory } from "../../typechain-types/factories/co
 import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
 import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
 import { IPerpMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IPerpMarket__factory";
+import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import { IERC20Metadata__factory } from "../../typechain-types/factories/@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata__factory";
 import { AggregatorV3Interface__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface__factory";
 
@@ -75,8 +76,46 @@ export function connectContracts(deployment: Deployment, runner: Signer) {
     engine: IMarginEngine__factory.connect(c.engine, runner),
     auction: ILiquidationAuction__factory.connect(c.liquidationAuction, runner),
     perps: IPerpMarket__factory.connect(c.perpMarket, runner),
+    options: IOptionMarket__factory.connect(c.optionMarket, runner),
     router: IOracleRouter__factory.connect(c.oracleRouter, runner),
     erc20: (address: string) => IERC20Metadata__factory.connect(address, runner),
     aggregator: (address: string) => AggregatorV3Interface__factory.connect(address, runner),
   };
+}
+
+/** The part of an EIP-1193 provider the keeper needs (Hardhat's `hre.network.provider`, a wallet's). */
+export interface Eip1193Like {
+  request(args: { method: string; params?: unknown[] }): Promise<unknown>;
+}
+
+/**
+ * A JsonRpcProvider over an EIP-1193 provider instead of HTTP, so the keeper's code runs unchanged
+ * against Hardhat's in-process chain (the demo). Errors become JSON-RPC error answers, which ethers
+ * turns into its usual errors (a revert is a CALL_EXCEPTION, not a transport failure).
+ */
+export class Eip1193JsonRpcProvider extends JsonRpcProvider {
+  constructor(
+    private readonly eip1193: Eip1193Like,
+    chainId: number,
+  ) {
+    super(undefined, chainId, { staticNetwork: Network.from(chainId), batchMaxCount: 1, cacheTimeout: -1 });
+  }
+
+  override async _send(payload: JsonRpcPayload | JsonRpcPayload[]): Promise<JsonRpcResult[]> {
+    const payloads = Array.isArray(payload) ? payload : [payload];
+    return Promise.all(
+      payloads.map(async ({ id, method, params }) => {
+        try {
+          return { id, result: await this.eip1193.request({ method, params: params as unknown[] }) };
+        } catch (e) {
+          const error = e as { code?: number; message?: string; data?: unknown };
+          // JsonRpcProvider's own _send returns error answers in the same array (typed as results).
+          return {
+            id,
+            error: { code: error.code ?? -32603, message: error.message ?? String(e), data: error.data },
+          } as unknown as JsonRpcResult;
+        }
+      }),
+    );
+  }
 }

@@ -104,7 +104,8 @@ export type BidAssessment = { plan: BidPlan } | { skip: string; detail?: Record<
 
 /**
  * Everything a bid decision needs, read from the chain: what the auction would fill and charge now,
- * what closing the slice against the pool would cost (PerpMarket.quoteTrade per position), the gas the
+ * what closing the slice against the pool would cost (each market's quoteTrade per position: perps at
+ * the oracle, options at the value the engine marks them at), the gas the
  * simulated `bidAndClose` uses (a revert here means we would lose the race or the bid is invalid), the
  * fee under the cap and the gas token's price.
  */
@@ -114,7 +115,7 @@ export async function assessBid(
   opts: { accountId: bigint; keeperAccountId: bigint; quoteUnit: bigint; nativeAssetId: string },
 ): Promise<BidAssessment> {
   const { accountId } = opts;
-  const perpMarket = await c.perps.getAddress();
+  const [perpMarket, optionMarket] = await Promise.all([c.perps.getAddress(), c.options.getAddress()]);
   const [quoteResult, health, held] = await Promise.all([
     c.auction.quoteBid(accountId, WAD),
     c.engine.health(accountId),
@@ -127,7 +128,12 @@ export async function assessBid(
   };
   let closeCostUsd = 0n;
   for (const key of held) {
-    // Only perps can be priced here; an option slice is left to a keeper that prices options.
+    if (key.market === optionMarket) {
+      const cost = await optionCloseCost(c, accountId, key.marketId, quote.filled);
+      if (cost === null) return { skip: "option series not tradable (expired, awaiting settlement)" };
+      closeCostUsd += cost;
+      continue;
+    }
     if (key.market !== perpMarket) {
       return { skip: "account holds a market the keeper cannot price", detail: { market: key.market } };
     }
@@ -167,6 +173,37 @@ export async function assessBid(
     nativeUsd,
   });
   return { plan: { request, gasUnits, quote, economics } };
+}
+
+/**
+ * What closing the `filled` slice of an option position costs: the slice is in the auction's MtM at the
+ * value the engine marks it at (`exposure(...).value`, per contract), and closes at the market's quote
+ * (model price ± spread) plus fee. Null when the series no longer trades (expired: the settlement
+ * strategy settles it first, then the account can be bid on).
+ */
+async function optionCloseCost(
+  c: Contracts,
+  accountId: bigint,
+  seriesId: bigint,
+  filled: bigint,
+): Promise<bigint | null> {
+  const held = await c.options.positionSize(accountId, seriesId);
+  const size = sliceSize(held, filled);
+  if (size === 0n) return 0n;
+  const info = await c.options.series(seriesId);
+  const [spot, volatility] = await Promise.all([
+    c.router.getPrice(info.underlying),
+    c.router.getVolatility(info.underlying),
+  ]);
+  let premium: bigint, fee: bigint;
+  try {
+    [premium, fee] = await c.options.quoteTrade(seriesId, -size);
+  } catch (error) {
+    if (isTransientError(error)) throw error;
+    return null;
+  }
+  const { value } = await c.options.exposure(accountId, seriesId, spot, volatility);
+  return closeCost(size, (value * WAD) / held, premium, fee);
 }
 
 export type { SendResult };

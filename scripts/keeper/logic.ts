@@ -1,6 +1,6 @@
 /**
  * The keeper's decisions as pure functions of chain data: no I/O here, so each rule is unit-tested
- * (test/unit/Keeper.logic.test.ts) and mirrors the contracts' own checks.
+ * (test/unit/Keeper.test.ts) and mirrors the contracts' own checks.
  *
  * Units: USD amounts and prices are WAD (1e18); quote amounts are in quote-token units; gas in wei.
  */
@@ -175,19 +175,48 @@ export function blockRanges(from: number, to: number, span: number): [number, nu
 }
 
 /**
- * Option settlement: the series' settlement round is the primary feed's first round at or after
- * expiry. Given rounds read newest first (same phase), returns that round's id, or null when the
- * latest round is still before expiry or the walk did not reach a round before expiry.
+ * Option settlement: the series' settlement round is the primary feed's first round at or after expiry
+ * (OptionMarket.settleSeries checks `updatedAt ≥ expiry` for the hint and `< expiry` for the round
+ * before it, in the same phase). Chainlink round ids carry the phase in their high 16 bits and the
+ * aggregator's round below; within a phase, timestamps grow with the round.
+ *
+ * `readRound(id)` returns a round's `updatedAt`, or null when the round does not exist. The common case
+ * (the latest round is the first after expiry) costs one read; otherwise a binary search over the phase
+ * costs about log2(rounds) reads, however long ago the expiry was. Returns null while the latest round
+ * is still before expiry, and when the first round after expiry cannot be proven (it opens its phase, or
+ * the round before it is missing). A returned id always passes settleSeries' check: it is at or after
+ * expiry and its predecessor exists and is before (a gap inside a phase, which Chainlink aggregators do
+ * not have, can only make the search give up).
  */
-export function settlementRound(
-  roundsNewestFirst: { roundId: bigint; updatedAt: bigint }[],
+export async function findSettlementRound(
+  latest: { roundId: bigint; updatedAt: bigint },
   expiry: bigint,
-): bigint | null {
-  if (roundsNewestFirst.length === 0 || roundsNewestFirst[0].updatedAt < expiry) return null;
-  for (let i = 1; i < roundsNewestFirst.length; i++) {
-    if (roundsNewestFirst[i].updatedAt < expiry) return roundsNewestFirst[i - 1].roundId;
+  readRound: (roundId: bigint) => Promise<bigint | null>,
+): Promise<bigint | null> {
+  if (latest.updatedAt < expiry) return null;
+  const first = ((latest.roundId >> 64n) << 64n) + 1n; // the phase's first round
+  const before = async (id: bigint): Promise<boolean> => {
+    const updatedAt = await readRound(id);
+    return updatedAt === null || updatedAt < expiry;
+  };
+  let found: bigint;
+  if (latest.roundId > first && (await before(latest.roundId - 1n))) {
+    found = latest.roundId;
+  } else {
+    // Smallest id in [first, latest] at or after expiry (latest is).
+    let lo = first;
+    let hi = latest.roundId;
+    while (lo < hi) {
+      const mid = (lo + hi) / 2n;
+      if (await before(mid)) lo = mid + 1n;
+      else hi = mid;
+    }
+    found = hi;
   }
-  return null;
+  if (found === first) return null; // no earlier round in its phase proves it first
+  const previous = await readRound(found - 1n);
+  if (previous === null || previous === 0n || previous >= expiry) return null;
+  return found;
 }
 
 function min(a: bigint, b: bigint): bigint {

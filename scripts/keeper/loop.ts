@@ -29,7 +29,7 @@ import {
   type HealthLike,
 } from "./logic";
 import { describeError, type Logger } from "./log";
-import { createOptionSettlement, type OptionSettlement } from "./options";
+import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
 import { backoffMs, isTransientError, sleep } from "./retry";
 import { TxSender } from "./sender";
 
@@ -37,7 +37,7 @@ import { TxSender } from "./sender";
 const RECHECK_MS = 15_000;
 
 /** What the keeper knows about one chain; rebuilt from scratch after a reset. */
-interface Session {
+export interface Session {
   deployment: Deployment;
   contracts: Contracts;
   discovery: AccountDiscovery;
@@ -113,35 +113,7 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
       }
       const s: Session = session;
 
-      // discover
-      const found = await s.discovery.scanTo(head);
-      if (found.length)
-        log.info("accounts discovered", { count: found.length, total: s.discovery.accountIds.length });
-
-      // check
-      const ids = s.discovery.accountIds.filter((id) => id !== s.poolAccountId && id !== s.keeperAccountId);
-      const unhealthy: [bigint, HealthLike][] = [];
-      for (const batch of chunk(ids, cfg.healthBatch)) {
-        const healths = await s.contracts.engine.healthMany(batch);
-        healths.forEach((h, i) => {
-          if (isLiquidatable(h)) unhealthy.push([batch[i], h]);
-        });
-      }
-      log.debug("health checked", { block: head, accounts: ids.length, liquidatable: unhealthy.length });
-
-      // act
-      for (const [accountId, h] of unhealthy) {
-        if (signal.aborted) break;
-        try {
-          await liquidate(s, accountId, h, BigInt(block.timestamp), cfg, sender, log);
-        } catch (error) {
-          // One account's revert (its auction ended meanwhile, ...) must not hold up the others; an
-          // RPC outage fails the step.
-          if (isTransientError(error)) throw error;
-          log.warn("liquidation failed; next account", { accountId, error: describeError(error) });
-        }
-      }
-      if (s.options && !signal.aborted) await s.options.step(head, BigInt(block.timestamp));
+      await keeperStep(s, head, BigInt(block.timestamp), { cfg, sender, log, signal });
 
       processed = head;
       lastStepAt = Date.now();
@@ -156,6 +128,83 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
   }
   provider.destroy();
   log.info("keeper stopped", {});
+}
+
+export interface StepContext {
+  cfg: KeeperConfig;
+  sender: TxSender;
+  log: Logger;
+  signal?: AbortSignal;
+}
+
+export interface StepReport {
+  accounts: number;
+  liquidatable: bigint[];
+  options: OptionStepReport | null;
+}
+
+/**
+ * One pass of the keeper over the chain at block `head` (timestamp `now`): discover, check, act, settle
+ * options. The loop runs it every block; the demo runs it in-process. The two strategies are isolated:
+ * a check that reverts (a stale feed, say) is logged and does not hold up option settlement, and the
+ * reverse; transport errors fail the whole step, which the loop retries.
+ */
+export async function keeperStep(
+  s: Session,
+  head: number,
+  now: bigint,
+  { cfg, sender, log, signal }: StepContext,
+): Promise<StepReport> {
+  const report: StepReport = { accounts: 0, liquidatable: [], options: null };
+  const isolated = async (stage: string, run: () => Promise<void>): Promise<void> => {
+    try {
+      await run();
+    } catch (error) {
+      if (isTransientError(error)) throw error;
+      log.warn(`${stage} failed; other strategies go on`, { block: head, error: describeError(error) });
+    }
+  };
+
+  await isolated("liquidation check", async () => {
+    // discover
+    const found = await s.discovery.scanTo(head);
+    if (found.length)
+      log.info("accounts discovered", { count: found.length, total: s.discovery.accountIds.length });
+
+    // check
+    const ids = s.discovery.accountIds.filter((id) => id !== s.poolAccountId && id !== s.keeperAccountId);
+    const unhealthy: [bigint, HealthLike][] = [];
+    for (const batch of chunk(ids, cfg.healthBatch)) {
+      const healths = await s.contracts.engine.healthMany(batch);
+      healths.forEach((h, i) => {
+        if (isLiquidatable(h)) unhealthy.push([batch[i], h]);
+      });
+    }
+    report.accounts = ids.length;
+    report.liquidatable = unhealthy.map(([id]) => id);
+    log.debug("health checked", { block: head, accounts: ids.length, liquidatable: unhealthy.length });
+
+    // act
+    for (const [accountId, h] of unhealthy) {
+      if (signal?.aborted) break;
+      try {
+        await liquidate(s, accountId, h, now, cfg, sender, log);
+      } catch (error) {
+        // One account's revert (its auction ended meanwhile, ...) must not hold up the others; an
+        // RPC outage fails the step.
+        if (isTransientError(error)) throw error;
+        log.warn("liquidation failed; next account", { accountId, error: describeError(error) });
+      }
+    }
+  });
+
+  const options = s.options;
+  if (options && !signal?.aborted) {
+    await isolated("option settlement", async () => {
+      report.options = await options.step(head, now);
+    });
+  }
+  return report;
 }
 
 /** Starts an auction where none runs, then bids when it pays. */
@@ -207,16 +256,17 @@ async function liquidate(
 /**
  * Reads the deployment and everything the loop needs that only changes with the chain: pool account,
  * quote unit, auction duration, the keeper's bidder account. Null while the contracts are not on the
- * chain (a restarted dev node before its redeploy).
+ * chain (a restarted dev node before its redeploy). The deployment is read from `cfg.deploymentFile`
+ * unless given.
  */
-async function openSession(
+export async function openSession(
   cfg: KeeperConfig,
   provider: JsonRpcProvider,
   wallet: Wallet,
   sender: TxSender,
   log: Logger,
+  deployment: Deployment = readDeployment(cfg.deploymentFile),
 ): Promise<Session | null> {
-  const deployment = readDeployment(cfg.deploymentFile);
   const network = await provider.getNetwork();
   if (BigInt(deployment.chainId) !== network.chainId) {
     throw new Error(

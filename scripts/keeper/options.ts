@@ -1,37 +1,37 @@
 /**
- * Optional strategy: settle expired option series. Runs only when the deployment names an
- * `optionMarket` (OptionMarket is deployed by its own module); otherwise `createOptionSettlement`
- * returns null and the loop skips it.
+ * Strategy: settle expired option series (OptionMarket, named by the deployment file's
+ * `contracts.optionMarket`).
  *
- * Per expired, unsettled series: find the primary feed's first round at or after expiry (walking back
- * from the latest round, see logic.settlementRound) and call `settleSeries(id, roundHint)`. Per settled
- * series: settle the positions still open, `settleAccounts(holders, id)`, holders being the accounts
- * that traded or received the series (OptionTraded / PositionTransferred events) and still hold it.
- * Everything is re-derived from chain state each time, so a repeated step sends nothing new.
+ * Per expired, unsettled series: find the primary feed's first round at or after expiry
+ * (logic.findSettlementRound: one read in the common case, a binary search otherwise) and send
+ * `settleSeries(id, roundHint)`. Per settled series (in the same step once the settlement is mined):
+ * settle the positions still open with `settleAccounts(holders, id)`, holders being the accounts that
+ * traded or received the series (OptionTraded / PositionTransferred events) and still hold it.
+ *
+ * No wasted transactions: the series' state is read first (settled by someone else: nothing to send),
+ * and every transaction is simulated right before it is signed (TxSender.send), so a keeper that lost
+ * the race to another one between the read and the send costs an eth_call, not gas. Everything is
+ * re-derived from chain state, so a repeated step sends nothing new; a series that is settled and has no
+ * open position left is remembered and no longer read.
  */
-import { Contract, type JsonRpcProvider } from "ethers";
+import type { JsonRpcProvider } from "ethers";
+import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import type { Contracts } from "./chain";
-import { blockRanges, chunk, settlementRound } from "./logic";
+import { blockRanges, chunk, findSettlementRound } from "./logic";
 import type { Logger } from "./log";
 import type { TxSender } from "./sender";
 
-/** The part of IOptionMarket the keeper uses (its typechain types live on the options branch). */
-const OPTION_MARKET_ABI = [
-  "function seriesCount() view returns (uint256)",
-  "function series(uint256 seriesId) view returns (tuple(bytes32 underlying, uint256 strike, uint256 expiry, bool isCall, bool settled, int256 skew, uint256 settlementPrice, uint256 longOpenInterest, uint256 shortOpenInterest, tuple(uint64 spreadFactor, uint64 fee, uint64 insuranceFeeShare, uint128 maxOpenInterest) params))",
-  "function positionSize(uint256 accountId, uint256 seriesId) view returns (int256)",
-  "function settleSeries(uint256 seriesId, uint80 roundIdHint)",
-  "function settleAccounts(uint256[] accountIds, uint256 seriesId)",
-  "event OptionTraded(uint256 indexed accountId, uint256 indexed seriesId, int256 sizeDelta, uint256 premiumPerContract, int256 newSize, uint256 premium, uint256 fee)",
-  "event PositionTransferred(uint256 indexed fromAccountId, uint256 indexed toAccountId, uint256 indexed seriesId, int256 size)",
-];
-
-/** How far back (rounds) to look for the settlement round in one step. */
-const MAX_ROUND_WALK = 50;
 const SETTLE_BATCH = 50;
 
+export interface OptionStepReport {
+  /** Series whose settlement price this step recorded. */
+  seriesSettled: bigint[];
+  /** Positions this step's settleAccounts transactions closed. */
+  positionsSettled: number;
+}
+
 export interface OptionSettlement {
-  step(head: number, now: bigint): Promise<void>;
+  step(head: number, now: bigint): Promise<OptionStepReport>;
 }
 
 export function createOptionSettlement(
@@ -46,16 +46,18 @@ export function createOptionSettlement(
   },
 ): OptionSettlement | null {
   if (!address) return null;
-  const market = new Contract(address, OPTION_MARKET_ABI, deps.provider);
+  const market = IOptionMarket__factory.connect(address, deps.provider);
   const { contracts: c, sender, log } = deps;
   const holders = new Map<bigint, Set<bigint>>();
+  /** Settled series without open positions: nothing can happen to them any more. */
+  const done = new Set<bigint>();
   let scanned = deps.startBlock;
 
   async function scanHolders(head: number): Promise<void> {
     const topics = [
       [
-        market.interface.getEvent("OptionTraded")!.topicHash,
-        market.interface.getEvent("PositionTransferred")!.topicHash,
+        market.interface.getEvent("OptionTraded").topicHash,
+        market.interface.getEvent("PositionTransferred").topicHash,
       ],
     ];
     for (const [fromBlock, toBlock] of blockRanges(scanned, head, deps.logRange)) {
@@ -75,56 +77,57 @@ export function createOptionSettlement(
   async function roundHint(underlying: string, expiry: bigint): Promise<bigint | null> {
     const feed = c.aggregator(await c.router.primaryFeed(underlying));
     const latest = await feed.latestRoundData();
-    const rounds = [{ roundId: latest.roundId, updatedAt: latest.updatedAt }];
-    // Chainlink round ids: phase in the high 16 bits, the aggregator's round below; walk within the phase.
-    const phaseStart = (latest.roundId >> 64n) << 64n;
-    for (let id = latest.roundId - 1n; id > phaseStart && rounds.length <= MAX_ROUND_WALK; id--) {
-      const round = await feed.getRoundData(id).catch(() => null);
-      if (!round) break;
-      rounds.push({ roundId: round.roundId, updatedAt: round.updatedAt });
-      if (round.updatedAt < expiry) break;
-    }
-    return settlementRound(rounds, expiry);
+    return findSettlementRound(latest, expiry, async (roundId) => {
+      try {
+        return (await feed.getRoundData(roundId)).updatedAt;
+      } catch {
+        return null; // some aggregators revert on a missing round
+      }
+    });
   }
 
   return {
-    async step(head: number, now: bigint): Promise<void> {
+    async step(head: number, now: bigint): Promise<OptionStepReport> {
+      const report: OptionStepReport = { seriesSettled: [], positionsSettled: 0 };
       await scanHolders(head);
-      const count = (await market.seriesCount()) as bigint;
+      const count = await market.seriesCount();
       for (let id = 1n; id <= count; id++) {
+        if (done.has(id)) continue;
         const s = await market.series(id);
-        if (BigInt(s.expiry) > now) continue;
+        if (s.expiry > now) continue;
         if (!s.settled) {
-          const hint = await roundHint(s.underlying, BigInt(s.expiry));
+          const hint = await roundHint(s.underlying, s.expiry);
           if (hint === null) {
-            log.debug("settlement round not available yet", { seriesId: id });
+            log.debug("settlement round not available yet", { seriesId: id, expiry: s.expiry });
             continue;
           }
-          await sender.send(
+          const sent = await sender.send(
             "settleSeries",
-            {
-              to: address,
-              data: market.interface.encodeFunctionData("settleSeries", [id, hint]),
-            },
-            { seriesId: id, roundId: hint },
+            { to: address, data: market.interface.encodeFunctionData("settleSeries", [id, hint]) },
+            { seriesId: id, roundId: hint, expiry: s.expiry },
           );
-          continue;
+          // Not settled by us (lost the race, dry run, reverted): the next step reads the series again.
+          if (sent.status !== "mined") continue;
+          report.seriesSettled.push(id);
         }
         const open: bigint[] = [];
         for (const account of holders.get(id) ?? []) {
-          if (((await market.positionSize(account, id)) as bigint) !== 0n) open.push(account);
+          if ((await market.positionSize(account, id)) !== 0n) open.push(account);
+        }
+        if (open.length === 0) {
+          done.add(id);
+          continue;
         }
         for (const batch of chunk(open, SETTLE_BATCH)) {
-          await sender.send(
+          const sent = await sender.send(
             "settleAccounts",
-            {
-              to: address,
-              data: market.interface.encodeFunctionData("settleAccounts", [batch, id]),
-            },
+            { to: address, data: market.interface.encodeFunctionData("settleAccounts", [batch, id]) },
             { seriesId: id, accounts: batch.length },
           );
+          if (sent.status === "mined") report.positionsSettled += batch.length;
         }
       }
+      return report;
     },
   };
 }

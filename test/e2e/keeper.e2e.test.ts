@@ -2,7 +2,8 @@
  * The whole system on a real JSON-RPC node: `hardhat node` as a child process, the Ignition module
  * deployed by scripts/deploy.ts, demo accounts seeded (scripts/lib/seed.ts), the keeper CLI as its own
  * process. The tests in this file share one node and run in order (each builds on the chain the
- * previous one left); every process they start is killed in `after`, also when a test fails.
+ * previous one left); every process they start is killed in `after`, also when a test fails. The
+ * option settlement test runs last: it moves the node's clock two hours ahead.
  */
 import { expect } from "chai";
 import fs from "node:fs";
@@ -14,6 +15,7 @@ import { IAccounts__factory } from "../../typechain-types/factories/contracts/in
 import { ICollateralVault__factory } from "../../typechain-types/factories/contracts/interfaces/ICollateralVault__factory";
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
 import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
+import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import { MockERC20__factory } from "../../typechain-types/factories/contracts/test/MockERC20__factory";
 import { MockV3Aggregator__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/tests/MockV3Aggregator__factory";
 import { AccessManager__factory } from "../../typechain-types/factories/@openzeppelin/contracts/access/manager/AccessManager__factory";
@@ -50,6 +52,8 @@ describe("Keeper end to end on a hardhat node", function () {
   let node: Proc;
   let provider: JsonRpcProvider;
   let deployment: Deployment;
+  /** What the latest seeding created (on the current chain). */
+  let seeded: SeedResult;
 
   before(async function () {
     port = await freePort();
@@ -75,7 +79,8 @@ describe("Keeper end to end on a hardhat node", function () {
     const [deployer, alice, bob, carol, lp] = await Promise.all(
       [0, 1, 2, 3, 5].map((i) => provider.getSigner(i)),
     );
-    return seedDemo(deployment, { deployer, alice, bob, carol, lp });
+    seeded = await seedDemo(deployment, { deployer, alice, bob, carol, lp });
+    return seeded;
   }
 
   /** Posts a new ETH price on the mock feed; returns the block it landed in. */
@@ -290,6 +295,124 @@ describe("Keeper end to end on a hardhat node", function () {
     const all = await receiptsFrom(KEEPER.address, 1);
     expect(all.map((r) => r.status)).to.deep.equal([1, 1, 1, 1]);
     expect(await provider.getTransactionCount(KEEPER.address)).to.equal(4);
+
+    await stopGracefully(keeper);
+  });
+  it("settles expired option series at the first round after expiry within 3 blocks, pays every holder, and sends nothing for a series another keeper settled", async function () {
+    const keeper = startKeeper(procs, {
+      rpcUrl: `http://127.0.0.1:${port}`,
+      deploymentFile,
+      key: KEEPER,
+      args: ["--poll-ms", "100"],
+    });
+    await waitForLog(keeper, "session ready", 30_000);
+    const deployer = await provider.getSigner(0);
+    const options = IOptionMarket__factory.connect(deployment.contracts.optionMarket, deployer);
+    const vault = ICollateralVault__factory.connect(deployment.contracts.vault, provider);
+    const feeds = {
+      USDC: MockV3Aggregator__factory.connect(deployment.feeds.USDC, deployer),
+      BTC: MockV3Aggregator__factory.connect(deployment.feeds.BTC, deployer),
+      ETH: MockV3Aggregator__factory.connect(deployment.feeds.ETH, deployer),
+      volETH: MockV3Aggregator__factory.connect(deployment.volatilityFeeds.ETH, deployer),
+      volBTC: MockV3Aggregator__factory.connect(deployment.volatilityFeeds.BTC, deployer),
+    };
+    const { ethCallSoon: call, ethPutSoon: put } = seeded.series;
+    const { aliceCross, carol, carolOptions } = seeded.accounts;
+    const poolAccount = await engine().poolAccountId();
+    const holders = [aliceCross, carol, carolOptions, poolAccount];
+    const usdcAddress = deployment.tokens.USDC;
+    const balances = () => Promise.all(holders.map((id) => vault.balanceOf(id, usdcAddress)));
+
+    // Two hours pass: the series expire, every feed is past its one-hour heartbeat and is re-posted;
+    // meanwhile ETH's latest round is still before expiry, so there is nothing to settle yet.
+    const now = BigInt((await provider.getBlock("latest"))!.timestamp);
+    await provider.send("evm_increaseTime", [Number(seeded.expiries.soon - now + 60n)]);
+    for (const [feed, answer] of [
+      [feeds.USDC, "1"],
+      [feeds.BTC, "60000"],
+      [feeds.volETH, "0.6"],
+      [feeds.volBTC, "0.5"],
+    ] as const) {
+      await (await feed.updateAnswer(parseUnits(answer, 8))).wait();
+    }
+    const before = await balances();
+
+    // One block holds ETH's first round after expiry (2,900) and another keeper's settlement of the
+    // put series at that round.
+    const roundId = (await feeds.ETH.latestRound()) + 1n;
+    await provider.send("evm_setAutomine", [false]);
+    try {
+      await feeds.ETH.updateAnswer(parseUnits("2900", 8), { gasLimit: 200_000n });
+      await options.settleSeries(put, roundId, { gasLimit: 500_000n });
+      await provider.send("evm_mine", []);
+    } finally {
+      await provider.send("evm_setAutomine", [true]);
+    }
+    const roundBlock = await provider.getBlockNumber();
+    const settledPut = await options.queryFilter(options.filters.SeriesSettled(put), roundBlock);
+    expect(settledPut.map((e) => [e.blockNumber, e.args.roundId])).to.deep.equal([[roundBlock, roundId]]);
+
+    // The keeper settles the call series at that round and pays out both series' positions.
+    await waitFor(
+      "every position of both series settled",
+      async () => (await options.queryFilter(options.filters.PositionSettled(), roundBlock)).length === 3,
+      30_000,
+      200,
+    );
+    await sleep(1_000); // would anything else follow?
+    const settledCall = await options.queryFilter(options.filters.SeriesSettled(call), roundBlock);
+    expect(settledCall.map((e) => [e.args.roundId, e.args.settlementPrice])).to.deep.equal([
+      [roundId, parseUnits("2900", 18)],
+    ]);
+    const positions = await options.queryFilter(options.filters.PositionSettled(), roundBlock);
+    const lastBlock = Math.max(...positions.map((e) => e.blockNumber));
+    console.log(
+      `      option settlement: ${lastBlock - roundBlock} blocks from the round to the last payout`,
+    );
+    expect(settledCall[0].blockNumber).to.be.lte(roundBlock + 1);
+    expect(lastBlock).to.be.lte(roundBlock + 3);
+
+    // Payouts at 2,900: the 3,000 calls expire worthless; each 3,000 put pays 100 USD.
+    const USD = 10n ** 18n;
+    expect(
+      positions
+        .map((e) => [e.args.accountId, e.args.seriesId, e.args.size, e.args.payout])
+        .sort((a, b) => Number(a[0] as bigint) - Number(b[0] as bigint)),
+    ).to.deep.equal([
+      [aliceCross, call, 2n * USD, 0n], // long 2 calls: 2·max(2900 − 3000, 0) = 0
+      [carol, put, -1n * USD, -100n * USD], // short 1 put: −1·(3000 − 2900) = −100
+      [carolOptions, put, 2n * USD, 200n * USD], // long 2 puts: 2·(3000 − 2900) = 200
+    ]);
+    const after = await balances();
+    expect(after.map((b, i) => b - before[i])).to.deep.equal([0n, -100n * USDC, 200n * USDC, -100n * USDC]);
+    for (const id of holders) {
+      expect(await options.positionSize(id, call), `account ${id}`).to.equal(0n);
+      expect(await options.positionSize(id, put), `account ${id}`).to.equal(0n);
+    }
+    // Settled positions left the accounts' market lists (the 30-day series stay).
+    for (const id of [carol, carolOptions]) {
+      const held = (await engine().accountMarkets(id)).filter(
+        (k) => k.market === deployment.contracts.optionMarket && (k.marketId === call || k.marketId === put),
+      );
+      expect(held, `account ${id}`).to.have.length(0);
+    }
+
+    // The keeper's transactions since the round: settleSeries for the call only (the put was settled
+    // by someone else), then one settleAccounts per series; all successful, nothing else.
+    const sent = await receiptsFrom(KEEPER.address, roundBlock);
+    const calls = await Promise.all(
+      sent.map(async (r) => {
+        const tx = await provider.getTransaction(r.hash);
+        const parsed = options.interface.parseTransaction({ data: tx!.data });
+        return [r.status, tx!.to, parsed?.name, parsed?.args[parsed.name === "settleSeries" ? 0 : 1]];
+      }),
+    );
+    const market = deployment.contracts.optionMarket;
+    expect(calls).to.deep.equal([
+      [1, market, "settleSeries", call],
+      [1, market, "settleAccounts", call],
+      [1, market, "settleAccounts", put],
+    ]);
 
     await stopGracefully(keeper);
   });

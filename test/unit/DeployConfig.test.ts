@@ -6,10 +6,30 @@ import { loadNetworkConfig, parseNetworkConfig } from "../../deploy/networkConfi
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
 import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS } from "../shared/system";
 import { DEFAULT_MARKET_PARAMS } from "../shared/perps";
+import { DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
+import { FUNCTION_ROLES, type ContractName } from "../../deploy/roles";
 
 const CONFIG_DIR = path.join(__dirname, "../../deploy/config");
 const raw = (network: string) =>
   JSON.parse(fs.readFileSync(path.join(CONFIG_DIR, `${network}.json`), "utf8"));
+
+const CONTRACTS_DIR = path.join(__dirname, "../../contracts");
+
+/** Functions of a Solidity source declared with the `restricted` modifier (AccessManaged). */
+function restrictedFunctions(file: string): string[] {
+  const source = fs.readFileSync(file, "utf8");
+  const names: string[] = [];
+  for (const match of source.matchAll(/function\s+(\w+)\s*\(([^)]*)\)([^{;]*)\{/g)) {
+    if (/\brestricted\b/.test(match[3])) names.push(match[1]);
+  }
+  return names;
+}
+
+/** One-shot wiring the module does as the initial admin; left to ADMIN (the timelock) afterwards. */
+const ADMIN_ONLY: Partial<Record<ContractName, string[]>> = {
+  CollateralVault: ["setMarginEngine"],
+  MarginEngine: ["initialize"],
+};
 
 describe("Deployment configs and the Ignition module", function () {
   it("has a config for localhost and each public testnet, each building the module", function () {
@@ -34,8 +54,46 @@ describe("Deployment configs and the Ignition module", function () {
         "liquidityPool",
         "liquidationAuction",
         "perpMarket",
+        "optionMarket",
       ]);
     }
+  });
+
+  it("maps every restricted function of the protocol to a role, except the admin-only wiring", function () {
+    const sources: Record<ContractName, string> = {
+      OracleRouter: "oracles/OracleRouter.sol",
+      CollateralVault: "core/CollateralVault.sol",
+      MarginEngine: "core/MarginEngine.sol",
+      PerpMarket: "markets/PerpMarket.sol",
+      OptionMarket: "markets/OptionMarket.sol",
+      InsuranceFund: "core/InsuranceFund.sol",
+      LiquidationAuction: "core/LiquidationAuction.sol",
+    };
+    for (const [name, file] of Object.entries(sources) as [ContractName, string][]) {
+      const restricted = restrictedFunctions(path.join(CONTRACTS_DIR, file));
+      const mapped = Object.keys(FUNCTION_ROLES[name]);
+      expect([...mapped, ...(ADMIN_ONLY[name] ?? [])].sort(), name).to.deep.equal([...restricted].sort());
+    }
+    // Every contract that inherits AccessManaged is in the map.
+    const managed = fs
+      .readdirSync(CONTRACTS_DIR, { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".sol") && !f.startsWith("test"))
+      .filter((f) => restrictedFunctions(path.join(CONTRACTS_DIR, f)).length > 0)
+      .sort();
+    expect(managed).to.deep.equal(Object.values(sources).sort());
+  });
+
+  it("wires OptionMarket in the module: engine registration, pool vega limits, its roles", function () {
+    const module = buildXMarginModule(loadNetworkConfig("localhost"));
+    const ids = [...module.futures].map((f) => f.id.replace(/^XMargin#/, ""));
+    expect(ids).to.include.members([
+      "OptionMarket",
+      "registerOptionMarket",
+      "setPoolVegaRatio_ETH",
+      "setPoolVegaRatio_BTC",
+      "setTargetFunctionRole_OptionMarket_1", // RISK_MANAGER: setSeriesParams, setSkew, setPoolVegaRatio
+      "setTargetFunctionRole_OptionMarket_2", // LISTING: listSeries
+    ]);
   });
 
   it("uses Hardhat's in-process network with the localhost parameters", function () {
@@ -54,10 +112,15 @@ describe("Deployment configs and the Ignition module", function () {
       expect(config.perpMarkets[underlying].params).to.deep.equal(DEFAULT_MARKET_PARAMS);
     }
     expect(config.auction).to.deep.equal({ ...DEFAULT_AUCTION_PARAMS, duration: 1800n });
+    expect(config.optionMarket.poolVegaRatio).to.deep.equal({
+      ETH: DEFAULT_POOL_VEGA_RATIO,
+      BTC: DEFAULT_POOL_VEGA_RATIO,
+    });
     const module = buildXMarginModule(config);
     expect(Object.keys(module.results)).to.include.members([
       "token_USDC",
       "priceFeed_ETH",
+      "volatilityFeed_ETH",
       "volatilityFeed_BTC",
     ]);
   });
@@ -97,6 +160,11 @@ describe("Deployment configs and the Ignition module", function () {
     const tooPrecise = raw("localhost");
     tooPrecise.auction.flagReward = "0.0000001";
     expect(() => parseNetworkConfig(tooPrecise)).to.throw("auction.flagReward: more than 6 decimals");
+    const noUnderlying = raw("localhost");
+    noUnderlying.optionMarket.poolVegaRatio.SOL = "1";
+    expect(() => parseNetworkConfig(noUnderlying)).to.throw(
+      "optionMarket.poolVegaRatio.SOL: not an underlying: SOL",
+    );
   });
 
   it("scales fractions to WAD and token amounts to the token's decimals exactly", function () {

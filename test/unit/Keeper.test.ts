@@ -14,7 +14,7 @@ import {
   isLiquidatable,
   isSameChain,
   maxPaymentFor,
-  settlementRound,
+  findSettlementRound,
   sliceSize,
 } from "../../scripts/keeper/logic";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
@@ -206,23 +206,43 @@ describe("Keeper logic", function () {
     });
   });
 
-  describe("settlementRound", function () {
-    const rounds = [
-      { roundId: 13n, updatedAt: 1300n },
-      { roundId: 12n, updatedAt: 1200n },
-      { roundId: 11n, updatedAt: 1100n },
-    ];
-    it("is the first round at or after expiry, proven by the round before it", function () {
-      expect(settlementRound(rounds, 1150n)).to.equal(12n);
-      expect(settlementRound(rounds, 1200n)).to.equal(12n);
-      expect(settlementRound(rounds, 1201n)).to.equal(13n);
+  describe("findSettlementRound", function () {
+    /** Rounds 1..20 of phase 1, round n updated at 1000 + 100·n. */
+    const PHASE = 1n << 64n;
+    const rounds = new Map<bigint, bigint>();
+    for (let n = 1n; n <= 20n; n++) rounds.set(PHASE + n, 1000n + 100n * n);
+    const latest = { roundId: PHASE + 20n, updatedAt: 3000n };
+    const reads: bigint[] = [];
+    const read = async (id: bigint) => {
+      reads.push(id);
+      return rounds.get(id) ?? null;
+    };
+    beforeEach(() => reads.splice(0));
+
+    it("takes the latest round with one read when the round before it precedes expiry", async function () {
+      // Round 20 at 3,000 is the first at or after 2,950; round 19 (2,900) proves it.
+      expect(await findSettlementRound(latest, 2950n, read)).to.equal(PHASE + 20n);
+      expect(reads).to.deep.equal([PHASE + 19n, PHASE + 19n]);
     });
-    it("waits while the latest round is before expiry", function () {
-      expect(settlementRound(rounds, 1301n)).to.equal(null);
+
+    it("finds an older first round by binary search, at or after expiry exactly", async function () {
+      // Expiry 1,500: round 5 (1,500) is the first at or after it, round 4 (1,400) before it.
+      expect(await findSettlementRound(latest, 1500n, read)).to.equal(PHASE + 5n);
+      expect(await findSettlementRound(latest, 1501n, read)).to.equal(PHASE + 6n);
+      expect(reads.length).to.be.lessThan(14); // ~log2(20) per search, not a walk over 15 rounds
     });
-    it("gives up when the walk never reached a round before expiry", function () {
-      expect(settlementRound(rounds, 1000n)).to.equal(null);
-      expect(settlementRound([], 1n)).to.equal(null);
+
+    it("waits while the latest round is before expiry", async function () {
+      expect(await findSettlementRound(latest, 3001n, read)).to.equal(null);
+      expect(reads).to.deep.equal([]);
+    });
+
+    it("gives up, rather than return an unprovable hint, when the round before is missing or the first round opens its phase", async function () {
+      // Expiry 1,750: round 8 (1,800) is first, but round 7 is missing: settleSeries would revert.
+      const gap = new Map(rounds).set(PHASE + 7n, 0n);
+      expect(await findSettlementRound(latest, 1750n, async (id) => gap.get(id) ?? null)).to.equal(null);
+      // Expiry before round 1: round 1 opens the phase and cannot be proven first.
+      expect(await findSettlementRound(latest, 500n, read)).to.equal(null);
     });
   });
 });

@@ -1,0 +1,62 @@
+/**
+ * Smoke test of `npm run demo`: runs its story (scripts/lib/demo.ts) on the in-process chain, printing
+ * into a buffer, and checks the lines and numbers the README and docs rely on.
+ */
+import { expect } from "chai";
+import { Console } from "node:console";
+import { Writable } from "node:stream";
+import { runDemo } from "../../scripts/lib/demo";
+
+describe("npm run demo", function () {
+  this.timeout(120_000);
+
+  it("tells the whole story: Ignition deployment, crash liquidated by the keeper, options settled by it", async function () {
+    let text = "";
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        text += chunk.toString();
+        done();
+      },
+    });
+    const summary = await runDemo(new Console({ stdout: sink, stderr: sink }));
+
+    for (const line of [
+      "xmargin deployed on the in-process chain by the Ignition module deploy/modules/XMargin.ts",
+      "optionMarket",
+      "Bob (sWETH shares priced via convertToAssets after 10% yield)",
+      "Perpetuals against the liquidity pool: ETH 3,000, BTC 60,000",
+      "Both prices +8%: the ETH gain carries the BTC loss only where they share collateral",
+      "Liquidation auction of the isolated short: Bob bought",
+      "Option series listed by the LISTING role",
+      "ETH crashes 11.7% to 2,650.",
+      "Auction events",
+      "Keeper profit",
+      "Settlement payouts (USDC)",
+      "A further keeper step sends 0 transactions: nothing is left to settle.",
+      "| conversion | long 1 3000 call, short 1 3000 put, short 1 perp |",
+    ]) {
+      expect(text, line).to.include(line);
+    }
+    expect(text.match(/LIQUIDATABLE/g)?.length).to.be.greaterThan(1);
+
+    // Only Bob's isolated 20 ETH long is liquidatable at 2,650; the keeper flags it and bids.
+    expect(summary.liquidated).to.have.length(1);
+    expect(summary.liquidationTxs).to.deep.equal(["startAuction", "bidAndClose"]);
+    // Two 2-hour series, each settled then paid out: four keeper transactions, four blocks.
+    expect(summary.settlementTxs).to.deep.equal([
+      "settleSeries",
+      "settleAccounts",
+      "settleSeries",
+      "settleAccounts",
+    ]);
+    expect(summary.settlementBlocks).to.equal(4);
+    expect(summary.txsAfterSettlement).to.equal(0);
+    // Settled at 2,900: the 3,000 calls pay 0, the short put −100, the two long puts +200 (USD WAD).
+    expect([...summary.payouts.values()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).to.deep.equal([
+      -100n * 10n ** 18n,
+      0n,
+      200n * 10n ** 18n,
+    ]);
+    expect(summary.elapsedMs).to.be.lessThan(60_000);
+  });
+});
