@@ -237,6 +237,14 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         uint256 toAccountId,
         uint256 fraction
     ) external onlyLiquidator {
+        // Positions first: moving one settles the sender's accrued funding on its whole position into
+        // its quote balance, and that balance must be sliced after it, or the bidder would take f of a
+        // balance that still owes the funding while the account paid all of it.
+        // Iterate over a copy: transferPosition may close positions and reorder the stored list.
+        MarketKey[] memory held = _heldMarkets(fromAccountId);
+        for (uint256 i; i < held.length; ++i) {
+            IMarket(held[i].market).transferPosition(fromAccountId, toAccountId, held[i].marketId, fraction);
+        }
         address[] memory tokens = vault.collateralTokens(fromAccountId);
         for (uint256 i; i < tokens.length; ++i) {
             int256 balance = vault.balanceOf(fromAccountId, tokens[i]);
@@ -248,11 +256,6 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
                 uint256 debt = Math.mulDiv(uint256(-balance), fraction, WAD, Math.Rounding.Ceil);
                 vault.transferBalance(toAccountId, fromAccountId, tokens[i], debt);
             }
-        }
-        // Iterate over a copy: transferPosition may close positions and reorder the stored list.
-        MarketKey[] memory held = _heldMarkets(fromAccountId);
-        for (uint256 i; i < held.length; ++i) {
-            IMarket(held[i].market).transferPosition(fromAccountId, toAccountId, held[i].marketId, fraction);
         }
     }
 

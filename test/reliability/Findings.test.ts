@@ -5,8 +5,8 @@ import { MarginMode, WAD, deploySystem, fundInsurance, openAccount, wad } from "
 import { refreshFeeds, trade } from "../shared/perps";
 
 /**
- * Contract bugs found by the reliability campaign, as failing tests (skipped until the contracts are
- * fixed; contracts are owned by other engineers). Each names the long-campaign run that found it.
+ * Contract bugs found by the reliability campaign, kept as regression tests now that they are fixed.
+ * Each names the long-campaign run that found it.
  */
 const USDC = 10n ** 6n;
 
@@ -33,8 +33,8 @@ describe("Reliability findings", function () {
   // sender's accrued funding on its whole position into its quote balance. The bidder therefore takes
   // f of a quote balance that still includes the funding the account owes, and the account then pays
   // all of that funding: it loses f·(accrued funding) beyond the auction's price (and gains it when
-  // funding is owed to it). Fix: settle funding (or move positions) before slicing the collateral.
-  it.skip("a bid leaves the liquidated account with (1 − f)·MtM + payment − penalty (funding accrued)", async function () {
+  // funding is owed to it). Fixed: transferSlice moves the positions (settling funding) first.
+  it("a bid leaves the liquidated account with (1 − f)·MtM + payment − penalty (funding accrued)", async function () {
     const { sys, bidder, victim } = await loadFixture(fundedLong);
     const accrued = await sys.perps.accruedFunding(victim, sys.markets.ETH);
     expect(accrued, "funding owed by the victim (USD WAD)").to.be.gt(wad("100"));
