@@ -11,6 +11,7 @@ import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {RiskMath} from "../libraries/RiskMath.sol";
 import {PortfolioMath} from "../libraries/PortfolioMath.sol";
 import {RiskParamsLib} from "../libraries/RiskParamsLib.sol";
@@ -25,22 +26,44 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     uint256 public constant MAX_MARKETS_PER_ACCOUNT = 16;
     uint256 internal constant WAD = 1e18;
 
+    // Layout of an account's market list (see `_held`).
+    uint256 private constant KEYS_PER_WORD = 3;
+    uint256 private constant KEY_BITS = 80;
+    uint256 private constant COUNT_BITS = 16;
+    uint256 private constant KEY_MASK = (1 << KEY_BITS) - 1;
+    uint256 private constant COUNT_MASK = (1 << COUNT_BITS) - 1;
+
     ICollateralVault public immutable vault;
     IAccounts public immutable accounts;
     IOracleRouter public immutable oracle;
     address internal immutable quote;
 
-    /// @inheritdoc IMarginEngine
-    uint256 public poolAccountId;
+    /// @dev What trades, fees and margin checks read, in one slot (a trade that pays a fee reads one
+    /// cold slot instead of three: 4,200 gas less). Account ids are sequential, so 48 bits suffice.
+    struct Wiring {
+        address liquidator;
+        uint48 poolAccountId;
+        uint48 insuranceAccountId;
+    }
+
+    Wiring internal _wiring;
     /// @inheritdoc IMarginEngine
     address public insuranceFund;
-    /// @inheritdoc IMarginEngine
-    uint256 public insuranceAccountId;
-    /// @inheritdoc IMarginEngine
-    address public liquidator;
 
-    mapping(address market => bool) public isMarket;
-    mapping(uint256 accountId => MarketKey[]) internal _accountMarkets;
+    /// @dev A registered market contract's reference, 1-based (0 = not a market), and back: an
+    /// account's market list stores the 2-byte reference instead of the 20-byte address.
+    mapping(address market => uint16) internal _marketRef;
+    /// (A mapping, not an array: no length read for a bounds check.)
+    mapping(uint256 ref => address) internal _marketByRef;
+    uint256 internal _marketCount;
+    /// @dev Each account's markets, packed three keys to a word so that holding a new market usually
+    /// rewrites a word instead of filling a new one (saves ~20,000 gas for two of every three markets,
+    /// and the account's first market writes one new slot instead of two) and a health check reads a
+    /// third of the slots. Key i sits in word i / 3 at bit 16 + 80·(i % 3) as
+    /// marketRef << 64 | marketId << 16 | underlyingIndex (16, 48 and 16 bits; ids beyond these
+    /// widths revert with SafeCast's error); the low 16 bits of word 0 hold the count. Removal is
+    /// swap-and-pop, as with an array.
+    mapping(uint256 accountId => mapping(uint256 word => uint256)) internal _held;
 
     /// @notice Listed underlyings, by index; index + 1 in `_underlyingSlot` (0 = unknown).
     bytes32[] public underlyings;
@@ -48,12 +71,12 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     mapping(bytes32 underlying => RiskParams) internal _riskParams;
 
     modifier onlyMarket() {
-        if (!isMarket[msg.sender]) revert NotMarket(msg.sender);
+        if (_marketRef[msg.sender] == 0) revert NotMarket(msg.sender);
         _;
     }
 
     modifier onlyLiquidator() {
-        if (msg.sender != liquidator) revert NotLiquidator(msg.sender);
+        if (msg.sender != _wiring.liquidator) revert NotLiquidator(msg.sender);
         _;
     }
 
@@ -73,9 +96,16 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
 
     /// @notice Lets `market` report positions and move quote through the engine. Listing role.
     function registerMarket(address market) external restricted {
-        if (isMarket[market]) revert MarketAlreadyRegistered(market);
-        isMarket[market] = true;
+        if (_marketRef[market] != 0) revert MarketAlreadyRegistered(market);
+        uint256 ref = ++_marketCount;
+        _marketByRef[ref] = market;
+        _marketRef[market] = SafeCast.toUint16(ref);
         emit MarketRegistered(market);
+    }
+
+    /// @notice Whether `market` is a registered market contract.
+    function isMarket(address market) external view returns (bool) {
+        return _marketRef[market] != 0;
     }
 
     /// @notice Lists `underlying` with its first risk parameters (hard bounds only). Listing role.
@@ -105,17 +135,19 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         address liquidator_
     ) external restricted {
         if (
-            poolAccountId != 0 ||
+            _wiring.poolAccountId != 0 ||
             poolAccountId_ == 0 ||
             insuranceFund_ == address(0) ||
             liquidator_ == address(0)
         ) {
             revert AlreadySet();
         }
-        poolAccountId = poolAccountId_;
         insuranceFund = insuranceFund_;
-        insuranceAccountId = IInsuranceFund(insuranceFund_).accountId();
-        liquidator = liquidator_;
+        _wiring = Wiring({
+            liquidator: liquidator_,
+            poolAccountId: SafeCast.toUint48(poolAccountId_),
+            insuranceAccountId: SafeCast.toUint48(IInsuranceFund(insuranceFund_).accountId())
+        });
     }
 
     /// @notice Pauses new risk: risk-increasing trades. Never deposits, reductions or liquidations.
@@ -133,43 +165,67 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         return Pausable.paused();
     }
 
+    /// @inheritdoc IMarginEngine
+    function poolAccountId() external view returns (uint256) {
+        return _wiring.poolAccountId;
+    }
+
+    /// @inheritdoc IMarginEngine
+    function insuranceAccountId() external view returns (uint256) {
+        return _wiring.insuranceAccountId;
+    }
+
+    /// @inheritdoc IMarginEngine
+    function liquidator() external view returns (address) {
+        return _wiring.liquidator;
+    }
+
     // ---------------------------------------------------------------- markets
 
     /// @inheritdoc IMarginEngine
     function notePositionOpened(uint256 accountId, uint256 marketId, bytes32 underlying) external onlyMarket {
-        MarketKey[] storage held = _accountMarkets[accountId];
-        uint256 n = held.length;
-        for (uint256 i; i < n; ++i) {
-            if (held[i].market == msg.sender && held[i].marketId == marketId) return;
-        }
+        mapping(uint256 => uint256) storage words = _held[accountId];
+        uint256 id = _marketKeyId(msg.sender, marketId);
+        uint256 word0 = words[0];
+        uint256 n = word0 & COUNT_MASK;
+        if (_find(words, n, id) != n) return;
         if (n != 0 && accounts.marginMode(accountId) == IAccounts.MarginMode.ISOLATED) {
             revert IsolatedAccountMarketTaken(accountId);
         }
-        // The pool is the counterparty of every market, so it alone is exempt from the cap.
-        if (n == MAX_MARKETS_PER_ACCOUNT && accountId != poolAccountId) revert TooManyMarkets(accountId);
+        // The pool is the counterparty of every market, so it alone is exempt from the cap (up to what
+        // the count's 16 bits hold).
+        if ((n == MAX_MARKETS_PER_ACCOUNT && accountId != _wiring.poolAccountId) || n == COUNT_MASK) {
+            revert TooManyMarkets(accountId);
+        }
         uint32 slot = _underlyingSlot[underlying];
         if (slot == 0) revert UnknownUnderlying(underlying);
-        held.push(MarketKey({market: msg.sender, marketId: uint64(marketId), underlyingIndex: slot - 1}));
+        uint256 key = (id << COUNT_BITS) | SafeCast.toUint16(slot - 1);
+        if (n < KEYS_PER_WORD) {
+            // Count and key in one write: an account's first market fills a single new slot.
+            words[0] = word0 + 1 + (key << _shift(n));
+        } else {
+            words[n / KEYS_PER_WORD] |= key << _shift(n);
+            words[0] = word0 + 1;
+        }
         emit PositionOpened(accountId, msg.sender, marketId);
     }
 
     /// @inheritdoc IMarginEngine
     function notePositionClosed(uint256 accountId, uint256 marketId) external onlyMarket {
-        MarketKey[] storage held = _accountMarkets[accountId];
-        uint256 n = held.length;
-        for (uint256 i; i < n; ++i) {
-            if (held[i].market == msg.sender && held[i].marketId == marketId) {
-                held[i] = held[n - 1];
-                held.pop();
-                emit PositionClosed(accountId, msg.sender, marketId);
-                return;
-            }
-        }
+        mapping(uint256 => uint256) storage words = _held[accountId];
+        uint256 n = words[0] & COUNT_MASK;
+        uint256 i = _find(words, n, _marketKeyId(msg.sender, marketId));
+        if (i == n) return;
+        uint256 last = n - 1;
+        if (i != last) _setKey(words, i, _keyAt(words, last));
+        _setKey(words, last, 0);
+        words[0] -= 1;
+        emit PositionClosed(accountId, msg.sender, marketId);
     }
 
     /// @inheritdoc IMarginEngine
     function transferQuote(uint256 fromAccountId, uint256 toAccountId, uint256 amount) external {
-        if (!isMarket[msg.sender] && msg.sender != liquidator) revert NotMarket(msg.sender);
+        if (_marketRef[msg.sender] == 0 && msg.sender != _wiring.liquidator) revert NotMarket(msg.sender);
         vault.transferBalance(fromAccountId, toAccountId, quote, amount);
     }
 
@@ -181,6 +237,14 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         uint256 toAccountId,
         uint256 fraction
     ) external onlyLiquidator {
+        // Positions first: moving one settles the sender's accrued funding on its whole position into
+        // its quote balance, and that balance must be sliced after it, or the bidder would take f of a
+        // balance that still owes the funding while the account paid all of it.
+        // Iterate over a copy: transferPosition may close positions and reorder the stored list.
+        MarketKey[] memory held = _heldMarkets(fromAccountId);
+        for (uint256 i; i < held.length; ++i) {
+            IMarket(held[i].market).transferPosition(fromAccountId, toAccountId, held[i].marketId, fraction);
+        }
         address[] memory tokens = vault.collateralTokens(fromAccountId);
         for (uint256 i; i < tokens.length; ++i) {
             int256 balance = vault.balanceOf(fromAccountId, tokens[i]);
@@ -193,11 +257,6 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
                 vault.transferBalance(toAccountId, fromAccountId, tokens[i], debt);
             }
         }
-        // Iterate over a copy: transferPosition may close positions and reorder the stored list.
-        MarketKey[] memory held = _accountMarkets[fromAccountId];
-        for (uint256 i; i < held.length; ++i) {
-            IMarket(held[i].market).transferPosition(fromAccountId, toAccountId, held[i].marketId, fraction);
-        }
     }
 
     /// @inheritdoc IMarginEngine
@@ -207,8 +266,9 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
 
     /// @inheritdoc IMarginEngine
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external onlyMarket {
-        if (toPool != 0) vault.transferBalance(accountId, poolAccountId, quote, toPool);
-        if (toInsurance != 0) vault.transferBalance(accountId, insuranceAccountId, quote, toInsurance);
+        Wiring memory w = _wiring;
+        if (toPool != 0) vault.transferBalance(accountId, w.poolAccountId, quote, toPool);
+        if (toInsurance != 0) vault.transferBalance(accountId, w.insuranceAccountId, quote, toInsurance);
         emit FeeCharged(accountId, toPool, toInsurance);
     }
 
@@ -217,7 +277,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     /// @inheritdoc IMarginEngine
     function requireInitialMargin(uint256 accountId) external view {
         // Before `initialize` no auction can exist, so nothing can be frozen.
-        if (liquidator != address(0) && ILiquidationAuction(liquidator).isFrozen(accountId)) {
+        address liquidator_ = _wiring.liquidator;
+        if (liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId)) {
             revert AccountFrozen(accountId);
         }
         Health memory h = health(accountId);
@@ -230,7 +291,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view {
         Health memory h = health(accountId);
         if (h.maintenanceRequirement <= maintenanceBefore) return;
-        bool frozen = liquidator != address(0) && ILiquidationAuction(liquidator).isFrozen(accountId);
+        address liquidator_ = _wiring.liquidator;
+        bool frozen = liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId);
         if (!frozen && h.equityInitial >= 0 && uint256(h.equityInitial) >= h.initialRequirement) return;
         revert RiskIncreased(accountId, maintenanceBefore, h.maintenanceRequirement);
     }
@@ -241,15 +303,14 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         address market,
         uint256 marketId
     ) external view returns (bool) {
-        MarketKey[] memory held = _accountMarkets[accountId];
-        uint256 n = held.length;
-        uint256 self = n;
-        for (uint256 i; i < n; ++i) {
-            if (held[i].market == market && held[i].marketId == marketId) self = i;
-        }
+        mapping(uint256 => uint256) storage words = _held[accountId];
+        uint256 n = words[0] & COUNT_MASK;
+        if (_marketRef[market] == 0 || marketId > type(uint48).max) return false;
+        uint256 self = _find(words, n, _marketKeyId(market, marketId));
         if (self == n) return false;
+        uint256 underlyingIndex = _keyAt(words, self) & COUNT_MASK;
         for (uint256 i; i < n; ++i) {
-            if (i != self && held[i].underlyingIndex == held[self].underlyingIndex) return true;
+            if (i != self && _keyAt(words, i) & COUNT_MASK == underlyingIndex) return true;
         }
         return false;
     }
@@ -294,7 +355,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
 
     /// @inheritdoc IMarginEngine
     function accountMarkets(uint256 accountId) external view returns (MarketKey[] memory) {
-        return _accountMarkets[accountId];
+        return _heldMarkets(accountId);
     }
 
     /// @inheritdoc IMarginEngine
@@ -320,6 +381,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     /// @dev One underlying's positions, priced once.
     struct Group {
         uint32 underlyingIndex;
+        bytes32 underlying;
         uint256 spot;
         uint256 volatility;
         PortfolioMath.Greeks greeks;
@@ -331,7 +393,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         bool standard
     ) internal view returns (Health memory h, uint256 standardIM, uint256 standardMM) {
         ICollateralVault.CollateralValue memory c = vault.collateralValue(accountId);
-        MarketKey[] memory held = _accountMarkets[accountId];
+        MarketKey[] memory held = _heldMarkets(accountId);
         Group[] memory groups = new Group[](held.length);
         uint256 groupCount;
         int256 positionValue;
@@ -341,8 +403,9 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
             uint256 g;
             while (g < groupCount && groups[g].underlyingIndex != key.underlyingIndex) ++g;
             if (g == groupCount) {
-                bytes32 underlying = underlyings[key.underlyingIndex];
+                bytes32 underlying = _underlyingAt(key.underlyingIndex);
                 groups[g].underlyingIndex = key.underlyingIndex;
+                groups[g].underlying = underlying;
                 groups[g].spot = oracle.getPrice(underlying);
                 groups[g].volatility = oracle.getVolatility(underlying);
                 ++groupCount;
@@ -385,14 +448,33 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         Group memory group,
         PortfolioMath.Greeks memory greeks
     ) internal view returns (uint256 im, uint256 mm) {
-        RiskParams memory p = _riskParams[underlyings[group.underlyingIndex]];
+        RiskParams memory p = _riskParams[group.underlying];
         (PortfolioMath.Shocks memory imShocks, PortfolioMath.Shocks memory mmShocks) = _shocks(
             p,
             group.volatility,
             greeks.notional
         );
-        im = PortfolioMath.requirement(greeks, group.spot, imShocks);
-        mm = PortfolioMath.requirement(greeks, group.spot, mmShocks);
+        if (greeks.gamma == 0 && greeks.vega == 0 && greeks.optionSize == 0) {
+            // Perps-only (linear) group: the same numbers as the scenario grid for ~12k less gas per
+            // group and health check (measured with perps on one underlying).
+            im = RiskMath.linearRequirement(
+                greeks.delta,
+                greeks.notional,
+                group.spot,
+                imShocks.spotShock,
+                p.contingency
+            );
+            mm = RiskMath.linearRequirement(
+                greeks.delta,
+                greeks.notional,
+                group.spot,
+                mmShocks.spotShock,
+                p.contingency
+            );
+        } else {
+            im = PortfolioMath.requirement(greeks, group.spot, imShocks);
+            mm = PortfolioMath.requirement(greeks, group.spot, mmShocks);
+        }
     }
 
     function _shocks(
@@ -425,5 +507,72 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         mm.shortOptionFloor = p.shortOptionFloor;
         im.contingency = p.contingency;
         mm.contingency = p.contingency;
+    }
+
+    /// @dev `underlyings[index]` without the bounds check, for indexes taken from stored market keys
+    /// (always in range): a health check skips the cold read of the array's length (2,100 gas).
+    function _underlyingAt(uint256 index) internal view returns (bytes32 underlying) {
+        assembly ("memory-safe") {
+            mstore(0, underlyings.slot)
+            underlying := sload(add(keccak256(0, 0x20), index))
+        }
+    }
+
+    // ---------------------------------------------------------------- market lists
+
+    /// @dev The stored list of `accountId`'s markets, unpacked.
+    function _heldMarkets(uint256 accountId) internal view returns (MarketKey[] memory held) {
+        mapping(uint256 => uint256) storage words = _held[accountId];
+        uint256 word = words[0];
+        uint256 n = word & COUNT_MASK;
+        held = new MarketKey[](n);
+        uint256 lastRef;
+        address market;
+        for (uint256 i; i < n; ++i) {
+            if (i != 0 && i % KEYS_PER_WORD == 0) word = words[i / KEYS_PER_WORD];
+            uint256 key = (word >> _shift(i)) & KEY_MASK;
+            uint256 ref = key >> 64;
+            // Most lists name one or two market contracts: look each address up once.
+            if (ref != lastRef) (lastRef, market) = (ref, _marketByRef[ref]);
+            held[i] = MarketKey({
+                market: market,
+                marketId: uint64((key >> COUNT_BITS) & type(uint48).max),
+                underlyingIndex: uint32(key & COUNT_MASK)
+            });
+        }
+    }
+
+    /// @dev marketRef << 48 | marketId: what identifies a key (its bits above the underlying index).
+    function _marketKeyId(address market, uint256 marketId) internal view returns (uint256) {
+        return (uint256(_marketRef[market]) << 48) | SafeCast.toUint48(marketId);
+    }
+
+    /// @dev The position of the key identified by `id` among the first `n`, or `n`.
+    function _find(
+        mapping(uint256 => uint256) storage words,
+        uint256 n,
+        uint256 id
+    ) internal view returns (uint256) {
+        uint256 word;
+        for (uint256 i; i < n; ++i) {
+            if (i % KEYS_PER_WORD == 0) word = words[i / KEYS_PER_WORD];
+            if ((word >> (_shift(i) + COUNT_BITS)) & (KEY_MASK >> COUNT_BITS) == id) return i;
+        }
+        return n;
+    }
+
+    function _keyAt(mapping(uint256 => uint256) storage words, uint256 i) internal view returns (uint256) {
+        return (words[i / KEYS_PER_WORD] >> _shift(i)) & KEY_MASK;
+    }
+
+    function _setKey(mapping(uint256 => uint256) storage words, uint256 i, uint256 key) internal {
+        uint256 shift = _shift(i);
+        uint256 w = i / KEYS_PER_WORD;
+        words[w] = (words[w] & ~(KEY_MASK << shift)) | (key << shift);
+    }
+
+    /// @dev Bit offset of key `i` in its word.
+    function _shift(uint256 i) internal pure returns (uint256) {
+        return COUNT_BITS + KEY_BITS * (i % KEYS_PER_WORD);
     }
 }

@@ -7,15 +7,17 @@ import { underCoverage } from "../shared/coverage";
 
 const USDC = 10n ** 6n;
 /**
- * The issue asked for ≤ 350,000 gas to open a fifth series; that is NOT met (≈ 413k measured). Most of
+ * The issue asked for ≤ 350,000 gas to open a fifth series; that is NOT met (≈ 388k measured). Most of
  * an open is spent outside the market (the first test prints the attribution): the engine's initial-
  * margin check over five series (≈ 165k: PortfolioMath for IM and MM, the vault's collateral valuation,
- * one exposure call per series), the engine's position bookkeeping (≈ 49k), premium and fee transfers
- * and cold oracle reads (≈ 42k); the market itself takes ≈ 72k plus the 21k base. These ceilings are the
- * measured values plus a little headroom, kept as regression bounds.
+ * one exposure call per series), the engine's position bookkeeping (≈ 49k before the engine packed
+ * three market keys to a slot; the fifth key now rewrites a slot instead of filling a new one, ≈ 19k
+ * less), premium and fee transfers and cold oracle reads (≈ 42k);
+ * the market itself takes ≈ 72k plus the 21k base. These ceilings are the measured values plus a
+ * little headroom, kept as regression bounds.
  */
-const OPEN_BUDGET = 430_000n;
-const OPEN_NEW_SERIES_BUDGET = 510_000n;
+const OPEN_BUDGET = 405_000n;
+const OPEN_NEW_SERIES_BUDGET = 465_000n;
 const HEALTH_BUDGET = 1_500_000n;
 
 /** 17 ETH series (strikes 2,200 … 3,800 step 100, calls and puts alternating, 30 and 60 days). */

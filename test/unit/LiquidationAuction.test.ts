@@ -419,9 +419,9 @@ describe("LiquidationAuction", function () {
     // this test pins regression ceilings 10% above the largest values seen across runs (a few thousand gas move
     // with how many blocks share a timestamp) and prints the budgets beside them.
     const CEILINGS: Record<number, { start: bigint; bid: bigint; bidAndClose: bigint }> = {
-      1: { start: 262_000n, bid: 474_000n, bidAndClose: 450_000n },
-      4: { start: 536_000n, bid: 1_285_000n, bidAndClose: 1_265_000n },
-      8: { start: 967_000n, bid: 2_382_000n, bidAndClose: 2_600_000n },
+      1: { start: 246_000n, bid: 412_000n, bidAndClose: 423_000n },
+      4: { start: 512_000n, bid: 1_125_000n, bidAndClose: 1_173_000n },
+      8: { start: 835_000n, bid: 2_022_000n, bidAndClose: 2_191_000n },
     };
     it("keeps startAuction, bid and bidAndClose within their gas ceilings for k = 1, 4, 8 markets", async function () {
       if (underCoverage()) this.skip();

@@ -1,0 +1,185 @@
+/**
+ * The keeper, in-process, for the crash scenarios (scripts/stress.ts): one `pass` is what the keeper
+ * loop (scripts/keeper/loop.ts) does on a new block — health of every account through `healthMany` in
+ * batches, `chooseAction` per liquidatable account, `startAuction`, then the keeper's own bid
+ * assessment (`assessBid`: quote, closing costs, simulated gas) and `isBidProfitable` before a
+ * `bidAndClose` from its flat account (options priced at the engine's mark). Where the keeper skips an
+ * account (a series expired and awaiting settlement, a simulation that reverts), a backstop bidder
+ * takes the slice with a plain `bid` once the discount has reached its maximum.
+ *
+ * No process is spawned: the strategies run against the Hardhat network through a sender that
+ * simulates with `eth_estimateGas` and sends with the keeper's Hardhat signer.
+ */
+import { ethers } from "hardhat";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { TransactionReceipt } from "ethers";
+import { connectContracts, type Contracts } from "../keeper/chain";
+import { assessBid, auctionOf } from "../keeper/liquidation";
+import { WAD, chooseAction, chunk, isBidProfitable, isLiquidatable, maxPaymentFor } from "../keeper/logic";
+import type { TxRequest, TxSender } from "../keeper/sender";
+import type { Deployment } from "../../deploy/deployment";
+import type { LiquidationAuction, MarginEngine } from "../../typechain-types";
+
+export interface KeeperStats {
+  passes: number;
+  auctionsStarted: number;
+  bids: number;
+  backstopBids: number;
+  insolvencies: number;
+  /** Quote units: deficits of insolvent accounts, what the fund paid, what the pool absorbed. */
+  deficit: bigint;
+  paidByInsurance: bigint;
+  socialised: bigint;
+  /** Auctions started or bids placed on an account the engine called healthy just before. */
+  healthyLiquidated: number;
+  /** Accounts that were ever auctioned. */
+  auctioned: Set<bigint>;
+  skipped: Record<string, number>;
+}
+
+export function newKeeperStats(): KeeperStats {
+  return {
+    passes: 0,
+    auctionsStarted: 0,
+    bids: 0,
+    backstopBids: 0,
+    insolvencies: 0,
+    deficit: 0n,
+    paidByInsurance: 0n,
+    socialised: 0n,
+    healthyLiquidated: 0,
+    auctioned: new Set(),
+    skipped: {},
+  };
+}
+
+export interface StressKeeper {
+  pass(accountIds: bigint[]): Promise<void>;
+  stats: KeeperStats;
+}
+
+export async function createStressKeeper(opts: {
+  addresses: Deployment["contracts"];
+  keeper: HardhatEthersSigner;
+  keeperAccountId: bigint;
+  backstop: HardhatEthersSigner;
+  backstopAccountId: bigint;
+  engine: MarginEngine;
+  auction: LiquidationAuction;
+  /** Called before every transaction (the scenario pins block timestamps). */
+  beforeSend: () => Promise<void>;
+}): Promise<StressKeeper> {
+  const c: Contracts = connectContracts({ contracts: opts.addresses } as Deployment, opts.keeper);
+  const duration = BigInt((await opts.auction.params()).duration);
+  const quoteUnit = 10n ** 12n;
+  const stats = newKeeperStats();
+  const sender = {
+    address: opts.keeper.address,
+    estimateGas: (tx: TxRequest) => ethers.provider.estimateGas({ from: opts.keeper.address, ...tx }),
+    // A quiet L2: 0.01 gwei. The keeper's profit check prices gas with it.
+    fees: async () => ({
+      type: 2 as const,
+      maxFeePerGas: 10n ** 7n,
+      maxPriorityFeePerGas: 0n,
+      expectedPrice: 10n ** 7n,
+    }),
+  } as unknown as TxSender;
+
+  const auctionIface = opts.auction.interface;
+  function record(receipt: TransactionReceipt | null): void {
+    for (const log of receipt?.logs ?? []) {
+      let parsed;
+      try {
+        parsed = auctionIface.parseLog(log);
+      } catch {
+        continue;
+      }
+      if (parsed?.name === "InsolvencyCovered") {
+        stats.insolvencies++;
+        stats.deficit += parsed.args.deficit as bigint;
+        stats.paidByInsurance += parsed.args.paidByInsurance as bigint;
+        stats.socialised += parsed.args.socialisedLoss as bigint;
+      }
+    }
+  }
+
+  async function send(signer: HardhatEthersSigner, request: TxRequest): Promise<TransactionReceipt | null> {
+    await opts.beforeSend();
+    try {
+      const receipt = await (await signer.sendTransaction({ ...request, gasLimit: 15_000_000n })).wait();
+      record(receipt);
+      return receipt;
+    } catch {
+      return null;
+    }
+  }
+
+  async function pass(accountIds: bigint[]): Promise<void> {
+    stats.passes++;
+    const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    const due: [bigint, Awaited<ReturnType<MarginEngine["health"]>>][] = [];
+    for (const batch of chunk(accountIds, 40)) {
+      const healths = await opts.engine.healthMany(batch);
+      healths.forEach((h, i) => {
+        if (isLiquidatable(h)) due.push([batch[i], h]);
+      });
+    }
+    for (const [accountId, h] of due) {
+      const status = await auctionOf(c, accountId, now, duration);
+      const action = chooseAction(h, status);
+      if (action === "start") {
+        const fresh = await opts.engine.health(accountId);
+        const started = await send(opts.keeper, {
+          to: await opts.auction.getAddress(),
+          data: auctionIface.encodeFunctionData("startAuction", [accountId]),
+        });
+        if (!started) continue;
+        if (!isLiquidatable(fresh)) stats.healthyLiquidated++;
+        stats.auctionsStarted++;
+        stats.auctioned.add(accountId);
+      }
+      await bid(accountId, now);
+    }
+  }
+
+  async function bid(accountId: bigint, now: bigint): Promise<void> {
+    const assessment = await assessBid(c, sender, {
+      accountId,
+      keeperAccountId: opts.keeperAccountId,
+      quoteUnit,
+      nativeAssetId: ethers.encodeBytes32String("ETH"),
+    });
+    const before = await opts.engine.health(accountId);
+    if ("plan" in assessment) {
+      if (!isBidProfitable(assessment.plan.economics, 0n)) {
+        stats.skipped["not profitable"] = (stats.skipped["not profitable"] ?? 0) + 1;
+        return;
+      }
+      if (await send(opts.keeper, assessment.plan.request)) {
+        stats.bids++;
+        if (!isLiquidatable(before)) stats.healthyLiquidated++;
+      }
+      return;
+    }
+    stats.skipped[assessment.skip] = (stats.skipped[assessment.skip] ?? 0) + 1;
+    // Accounts the keeper cannot price (options): the backstop takes them at the maximum discount.
+    const [startTime, active] = await opts.auction.auctions(accountId);
+    if (!active || now < startTime + duration) return;
+    const [, payment] = await opts.auction.quoteBid(accountId, WAD);
+    const receipt = await send(opts.backstop, {
+      to: await opts.auction.getAddress(),
+      data: auctionIface.encodeFunctionData("bid", [
+        accountId,
+        opts.backstopAccountId,
+        WAD,
+        maxPaymentFor(payment, 50n),
+      ]),
+    });
+    if (receipt) {
+      stats.backstopBids++;
+      if (!isLiquidatable(before)) stats.healthyLiquidated++;
+    }
+  }
+
+  return { pass, stats };
+}

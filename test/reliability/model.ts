@@ -1,0 +1,890 @@
+/**
+ * The model-based campaign (issue 8): random sequences of every user, keeper and market action over a
+ * handful of accounts, with the six invariants of ARCHITECTURE.md checked after every step
+ * (test/shared/invariants.ts). Shared by the short campaign in `npm test`
+ * (test/reliability/Campaign.test.ts, fast-check with shrinking) and the long one (scripts/campaign.ts).
+ *
+ * The chain clock is the model's: every transaction is mined at `model.clock` (same-second blocks are
+ * allowed in hardhat.config.ts), so a health read and the transaction after it see the same funding
+ * and the same prices, and a run replays identically from its seed whatever the wall clock does.
+ */
+import { ethers, network } from "hardhat";
+import fc from "fast-check";
+import type { ContractTransactionResponse, Interface } from "ethers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import type { MockV3Aggregator, OptionMarket } from "../../typechain-types";
+import { createClient, type XMarginClient } from "../../sdk/src";
+import { MarginMode, WAD, fundInsurance, openAccount, wad, type System } from "../shared/system";
+import { deployOptionsSystem, listSeries } from "../shared/options";
+import { assetId, deployMockFeed } from "../shared/oracles";
+import { deploymentOf } from "../shared/sdk";
+import {
+  BalanceTracker,
+  InvariantViolation,
+  checkBid,
+  checkInitialMargin,
+  checkLiquidatedWasUnhealthy,
+  checkSdkHealth,
+  checkTokenConservation,
+  checkValueConservation,
+  isLiquidatable,
+  revertName,
+  type HealthLike,
+} from "../shared/invariants";
+import { findSettlementRound } from "../../scripts/keeper/logic";
+
+const USDC = 10n ** 6n;
+const QUOTE_TO_WAD = 10n ** 12n;
+const NO_DEADLINE = 2n ** 64n;
+/** Gas limit of every campaign transaction (skips estimation; far above any single action). */
+const GAS = { gasLimit: 15_000_000n };
+/** Price feeds' heartbeat (test/shared/oracles.ts) and the sequencer grace period used here. */
+const HEARTBEAT = 3_600n;
+const GRACE = 3_600n;
+export const TRADERS = 6;
+/**
+ * Rounding dust tolerated by invariant 2, USD WAD (1e-12 USD): perps round by at most a wei per
+ * position and per market (the pool's mirror); every quote transfer is in whole quote units. Option
+ * marks are checked apart (see checkValueConservation).
+ */
+const DUST = 1_000_000n;
+
+type Asset = "ETH" | "BTC";
+type Token = "usdc" | "weth";
+
+export type Action =
+  | { kind: "deposit"; trader: number; token: Token; amount: number }
+  | { kind: "withdraw"; trader: number; token: Token; bps: number }
+  | { kind: "perp"; trader: number; market: Asset; size: number }
+  | { kind: "closePerp"; trader: number; market: Asset }
+  | { kind: "option"; trader: number; series: number; size: number }
+  | { kind: "closeOption"; trader: number; series: number }
+  | { kind: "time"; seconds: number }
+  | { kind: "price"; asset: Asset; permille: number }
+  | { kind: "gap"; asset: Asset; percent: number }
+  | { kind: "vol"; asset: Asset; percent: number }
+  | { kind: "outage"; asset: Asset; sequencer: boolean; trader: number }
+  | { kind: "startAuction"; trader: number }
+  | { kind: "keeper" }
+  | { kind: "bid"; trader: number; percent: number; close: boolean }
+  | { kind: "endAuction"; trader: number }
+  | { kind: "settle" }
+  | { kind: "lpDeposit"; amount: number }
+  | { kind: "lpWithdraw"; amount: number };
+
+const trader = fc.nat(TRADERS - 1);
+const asset = fc.constantFrom<Asset>("ETH", "BTC");
+const rec = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
+
+/** One random action; weights favour trading and prices, with every other kind present. */
+export const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  rec(
+    3,
+    fc.record({
+      kind: fc.constant("deposit" as const),
+      trader,
+      token: fc.constantFrom<Token>("usdc", "weth"),
+      amount: fc.integer({ min: 1, max: 5_000 }),
+    }),
+  ),
+  rec(
+    3,
+    fc.record({
+      kind: fc.constant("withdraw" as const),
+      trader,
+      token: fc.constantFrom<Token>("usdc", "weth"),
+      bps: fc.integer({ min: 1, max: 10_000 }),
+    }),
+  ),
+  rec(
+    7,
+    fc.record({
+      kind: fc.constant("perp" as const),
+      trader,
+      market: asset,
+      size: fc.integer({ min: -120, max: 120 }).filter((x) => x !== 0),
+    }),
+  ),
+  rec(2, fc.record({ kind: fc.constant("closePerp" as const), trader, market: asset })),
+  rec(
+    4,
+    fc.record({
+      kind: fc.constant("option" as const),
+      trader,
+      series: fc.nat(3),
+      size: fc.integer({ min: -40, max: 40 }).filter((x) => x !== 0),
+    }),
+  ),
+  rec(1, fc.record({ kind: fc.constant("closeOption" as const), trader, series: fc.nat(3) })),
+  rec(3, fc.record({ kind: fc.constant("time" as const), seconds: fc.integer({ min: 60, max: 86_400 }) })),
+  rec(
+    4,
+    fc.record({ kind: fc.constant("price" as const), asset, permille: fc.integer({ min: -60, max: 60 }) }),
+  ),
+  rec(
+    2,
+    fc.record({
+      kind: fc.constant("gap" as const),
+      asset,
+      percent: fc.constantFrom(-40, -30, -20, -12, 12, 20, 30, 40),
+    }),
+  ),
+  rec(2, fc.record({ kind: fc.constant("vol" as const), asset, percent: fc.integer({ min: 15, max: 220 }) })),
+  rec(1, fc.record({ kind: fc.constant("outage" as const), asset, sequencer: fc.boolean(), trader })),
+  rec(2, fc.record({ kind: fc.constant("startAuction" as const), trader })),
+  rec(2, fc.record({ kind: fc.constant("keeper" as const) })),
+  rec(
+    3,
+    fc.record({
+      kind: fc.constant("bid" as const),
+      trader,
+      percent: fc.integer({ min: 1, max: 100 }),
+      close: fc.boolean(),
+    }),
+  ),
+  rec(1, fc.record({ kind: fc.constant("endAuction" as const), trader })),
+  rec(1, fc.record({ kind: fc.constant("settle" as const) })),
+  rec(
+    1,
+    fc.record({ kind: fc.constant("lpDeposit" as const), amount: fc.integer({ min: 1, max: 200_000 }) }),
+  ),
+  rec(
+    1,
+    fc.record({ kind: fc.constant("lpWithdraw" as const), amount: fc.integer({ min: 1, max: 400_000 }) }),
+  ),
+);
+
+export const describeAction = (a: Action): string => JSON.stringify(a);
+
+/** Counters across a campaign, so a campaign in which everything reverted cannot pass silently. */
+export interface Stats {
+  steps: number;
+  attempted: Record<string, number>;
+  succeeded: Record<string, number>;
+  liquidatableSeen: number;
+  healthyRefused: number;
+  sdkCompared: number;
+  /** Reverts per action kind and error name. */
+  reverts: Record<string, number>;
+  /** Steps in which every transaction reverted (state unchanged, ledger not re-read). */
+  unchanged: number;
+  /** Most negative invariant-2 discrepancy seen (USD WAD). */
+  worstDust: bigint;
+  /** Most negative option valuation band seen (USD WAD; see checkValueConservation). */
+  worstOptionBand: bigint;
+}
+
+export function newStats(): Stats {
+  return {
+    steps: 0,
+    attempted: {},
+    succeeded: {},
+    liquidatableSeen: 0,
+    healthyRefused: 0,
+    sdkCompared: 0,
+    unchanged: 0,
+    reverts: {},
+    worstDust: 0n,
+    worstOptionBand: 0n,
+  };
+}
+
+interface Trader {
+  signer: HardhatEthersSigner;
+  id: bigint;
+}
+
+export interface World {
+  sys: System & { options: OptionMarket };
+  traders: Trader[];
+  /** Bids with plain `bid` (keeps the slices). */
+  bidderId: bigint;
+  /** Bids with `bidAndClose` (always flat between bids). */
+  closerId: bigint;
+  ids: bigint[];
+  series: bigint[];
+  sequencer: MockV3Aggregator;
+  client: XMarginClient;
+  interfaces: Interface[];
+  insuranceAccountId: bigint;
+  perpAddress: string;
+  /** The chain state every run starts from (re-taken after each revert). */
+  snapshot: string;
+  baseClock: bigint;
+  baseNetQuote: Map<bigint, bigint>;
+  // Per-run model state.
+  clock: bigint;
+  netQuote: Map<bigint, bigint>;
+  sequencerRound: bigint;
+  stats: Stats;
+  /** Account balances from the vault's events; verified against a full read every `verifyEvery` steps. */
+  tracker: BalanceTracker;
+  verifyEvery: number;
+  /** Kind of the action running (for revert statistics). */
+  current: string;
+  /** Markets held per account, from the engine's PositionOpened / PositionClosed events. */
+  held: Map<bigint, Set<string>>;
+  /** Underlying (ETH / BTC) of every market key `market:marketId`. */
+  underlyingOf: Map<string, Asset>;
+  /** Last health read per account (see checkLedger). */
+  healthCache: Map<bigint, HealthLike>;
+  /** ETH and BTC price and volatility as last read (see checkLedger). */
+  oracleCache: bigint[] | null;
+  /** Σ option position values per account (part of valueCache; see checkValueConservation). */
+  optionValueCache: Map<bigint, bigint>;
+  /** Σ position values per account as last read from the markets (see checkLedger). */
+  valueCache: Map<bigint, bigint>;
+  engineAddress: string;
+  /** Invariant 6 (SDK = engine) runs every `sdkEvery` steps (1 = every step). */
+  sdkEvery: number;
+}
+
+export interface WorldOptions {
+  verifyEvery?: number;
+  sdkEvery?: number;
+}
+
+/** Deploys the campaign's world once: the full system with options, a sequencer feed and accounts. */
+export async function createWorld(stats: Stats = newStats(), opts: WorldOptions = {}): Promise<World> {
+  const sys = await deployOptionsSystem();
+  const signers = await ethers.getSigners();
+  const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+
+  // An L2 sequencer-uptime feed, up for a day (well past its grace period).
+  const sequencer = await deployMockFeed(0, 0n);
+  await (await sequencer.updateRoundData(1, 0, now - 86_400n, now - 86_400n)).wait();
+  await (await sys.router.configureSequencerFeed(sequencer, Number(GRACE))).wait();
+
+  const netQuote = new Map<bigint, bigint>();
+  await fundInsurance(sys, 50_000n * USDC);
+  const insuranceAccountId = await sys.insuranceFund.accountId();
+  netQuote.set(insuranceAccountId, 50_000n * USDC);
+  netQuote.set(sys.poolAccountId, await sys.vault.balanceOf(sys.poolAccountId, sys.usdc));
+
+  const bidderId = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 3_000_000n * USDC]]);
+  const closerId = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
+  await (await sys.accounts.connect(sys.keeper).approve(sys.auction, closerId)).wait();
+  netQuote.set(bidderId, 3_000_000n * USDC);
+  netQuote.set(closerId, 1_000_000n * USDC);
+
+  const traders: Trader[] = [];
+  const owners = [sys.alice, sys.bob, sys.carol, ...signers.slice(6, 6 + TRADERS - 3)];
+  for (let i = 0; i < TRADERS; i++) {
+    const mode = i === TRADERS - 1 ? MarginMode.ISOLATED : MarginMode.CROSS;
+    const id = await openAccount(sys, owners[i], mode, [
+      [sys.usdc, 4_000n * USDC],
+      [sys.weth, wad("0.5")],
+    ]);
+    traders.push({ signer: owners[i], id });
+    netQuote.set(id, 4_000n * USDC);
+    // Wallet funds for the campaign's deposits, approved once so a deposit is one transaction.
+    for (const token of [sys.usdc, sys.weth]) {
+      await (await token.mint(owners[i].address, 10n ** 30n)).wait();
+      await (await token.connect(owners[i]).approve(sys.vault, ethers.MaxUint256)).wait();
+    }
+  }
+  await (await sys.usdc.mint(sys.lp.address, 10n ** 30n)).wait();
+  await (await sys.usdc.connect(sys.lp).approve(sys.pool, ethers.MaxUint256)).wait();
+
+  const day = 86_400n;
+  const series = [
+    await listSeries(sys.options, "ETH", "3000", now + 2n * day, true),
+    await listSeries(sys.options, "ETH", "2700", now + 2n * day, false),
+    await listSeries(sys.options, "ETH", "3300", now + 6n * day, true),
+    await listSeries(sys.options, "BTC", "58000", now + 6n * day, false),
+  ];
+
+  const perpAddress = await sys.perps.getAddress();
+  const optionAddress = await sys.options.getAddress();
+  const underlyingOf = new Map<string, Asset>([
+    [marketKey(perpAddress, sys.markets.ETH), "ETH"],
+    [marketKey(perpAddress, sys.markets.BTC), "BTC"],
+    ...series.map((id, i): [string, Asset] => [marketKey(optionAddress, id), i < 3 ? "ETH" : "BTC"]),
+  ]);
+  const count = await sys.accounts.accountCount();
+  const ids = Array.from({ length: Number(count) }, (_, i) => BigInt(i + 1));
+  const deployment = { ...(await deploymentOf(sys)) };
+  const client = createClient({ runner: sys.deployer, deployment });
+  const interfaces = [
+    sys.router,
+    sys.vault,
+    sys.engine,
+    sys.perps,
+    sys.options,
+    sys.auction,
+    sys.accounts,
+    sys.pool,
+    sys.insuranceFund,
+    sys.manager,
+  ].map((c) => c.interface as Interface);
+
+  const baseClock = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 1n;
+  const tracker = new BalanceTracker(sys.vault, (await sys.vault.getAddress()).toLowerCase(), [
+    await sys.usdc.getAddress(),
+    await sys.weth.getAddress(),
+  ]);
+  const snapshot = (await network.provider.send("evm_snapshot")) as string;
+  return {
+    tracker,
+    verifyEvery: opts.verifyEvery ?? 1,
+    current: "",
+    held: new Map(),
+    underlyingOf,
+    healthCache: new Map(),
+    valueCache: new Map(),
+    optionValueCache: new Map(),
+    oracleCache: null,
+    engineAddress: (await sys.engine.getAddress()).toLowerCase(),
+    sdkEvery: opts.sdkEvery ?? 1,
+    sys,
+    traders,
+    bidderId,
+    closerId,
+    ids,
+    series,
+    sequencer,
+    client,
+    interfaces,
+    insuranceAccountId,
+    perpAddress,
+    snapshot,
+    baseClock,
+    baseNetQuote: netQuote,
+    clock: baseClock,
+    netQuote: new Map(netQuote),
+    sequencerRound: 1n,
+    stats,
+  };
+}
+
+/** Back to the world's initial state for a new run. */
+export async function resetWorld(w: World): Promise<void> {
+  await network.provider.send("evm_revert", [w.snapshot]);
+  w.snapshot = (await network.provider.send("evm_snapshot")) as string;
+  w.clock = w.baseClock;
+  w.netQuote = new Map(w.baseNetQuote);
+  w.sequencerRound = 1n;
+  await w.tracker.load(w.ids);
+  w.held = new Map();
+  w.healthCache = new Map();
+  w.valueCache = new Map();
+  w.optionValueCache = new Map();
+  w.oracleCache = null;
+  for (const id of w.ids) w.held.set(id, await heldKeys(w, id));
+}
+
+/** Applies a receipt's events to the model's caches (balances, markets held). */
+function observe(
+  w: World,
+  logs: readonly { address: string; topics: readonly string[]; data: string }[],
+): void {
+  w.tracker.apply(logs);
+  for (const log of logs) {
+    if (log.address.toLowerCase() !== w.engineAddress) continue;
+    const parsed = w.sys.engine.interface.parseLog(log);
+    if (parsed?.name === "PositionOpened" || parsed?.name === "PositionClosed") {
+      const id = parsed.args.accountId as bigint;
+      const key = marketKey(parsed.args.market as string, parsed.args.marketId as bigint);
+      const set = w.held.get(id) ?? new Set<string>();
+      if (parsed.name === "PositionOpened") set.add(key);
+      else set.delete(key);
+      w.held.set(id, set);
+    }
+  }
+}
+
+/** Runs one action and checks every invariant; throws InvariantViolation (or an unexpected error). */
+export async function step(w: World, action: Action, index: number): Promise<void> {
+  w.stats.steps++;
+  w.current = action.kind;
+  w.stats.attempted[action.kind] = (w.stats.attempted[action.kind] ?? 0) + 1;
+  let t0 = performance.now();
+  const ok = await apply(w, action);
+  prof.apply += performance.now() - t0;
+  t0 = performance.now();
+  if (ok) w.stats.succeeded[action.kind] = (w.stats.succeeded[action.kind] ?? 0) + 1;
+  // A step whose transactions all reverted left the chain as it was: the ledger invariants hold as
+  // they did after the previous step, so only steps that changed state are re-checked.
+  const verify = (index + 1) % w.verifyEvery === 0;
+  if (ok || verify) await checkLedger(w, verify, touched(w, action));
+  else w.stats.unchanged++;
+  prof.ledger += performance.now() - t0;
+  t0 = performance.now();
+  // Invariant 6 on the account the action touched, or on the traders in turn after market-wide moves.
+  if (index % w.sdkEvery === 0) {
+    const t = "trader" in action ? action.trader : index % TRADERS;
+    if (await checkSdkHealth(w.client, w.sys.engine, w.traders[t].id, w.perpAddress)) w.stats.sdkCompared++;
+  }
+  prof.sdk += performance.now() - t0;
+}
+
+/** Time spent per part of a step (ms), for tuning the long campaign. */
+export const prof = { apply: 0, ledger: 0, sdk: 0, read: 0, readCount: 0 };
+
+/**
+ * Actions after which every account is re-read: those that move every account's value (prices, time
+ * and funding, outages, expiry) and those whose target is chosen from the chain (keeper, bid).
+ */
+const MARKET_WIDE = new Set<Action["kind"]>([
+  "time",
+  "price",
+  "gap",
+  "vol",
+  "outage",
+  "settle",
+  "keeper",
+  "bid",
+]);
+
+/** The accounts an action can change besides the pool and the fund (their counterparties). */
+function touched(w: World, a: Action): bigint[] | null {
+  if (MARKET_WIDE.has(a.kind)) return null;
+  const ids = [w.insuranceAccountId, w.sys.poolAccountId];
+  if ("trader" in a) ids.push(w.traders[a.trader].id);
+  if (a.kind === "bid") ids.push(w.bidderId, w.closerId);
+  return ids;
+}
+
+/**
+ * Invariants 1 and 2 over every account, on the event-tracked balances. Health is re-read for the
+ * accounts the action touched (all of them after a market-wide move or with `verify`): with the clock
+ * pinned, nothing else moves another account's value. With `verify`, the tracked balances and markets
+ * are also compared with a full read of the chain.
+ */
+export async function checkLedger(w: World, verify = true, only: bigint[] | null = null): Promise<void> {
+  const { sys } = w;
+  if (verify) {
+    await w.tracker.verify(w.ids);
+    for (const id of w.ids) {
+      const held = [...(await heldKeys(w, id))].sort().join();
+      const tracked = [...(w.held.get(id) ?? [])].sort().join();
+      if (held !== tracked) {
+        throw new Error(`account ${id} holds [${held}], its engine events say [${tracked}]`);
+      }
+    }
+  }
+  // An account without positions has no PnL beyond its quote balance. Position values are read from
+  // the markets' `exposure` views at the oracle's spot and volatility, as the engine reads them, for
+  // the accounts the action touched; with `verify`, the engine's own health of every account must
+  // agree with them (equityMark = collateral mark + Σ values).
+  const holds = (id: bigint) => (w.held.get(id)?.size ?? 0) > 0;
+  const stale = (id: bigint) => verify || only === null || only.includes(id) || !w.valueCache.has(id);
+  const ids = w.ids.filter((id) => holds(id) && stale(id));
+  const all = w.tracker.snapshot(w.ids);
+  const t0 = performance.now();
+  const usdc = (await sys.usdc.getAddress()).toLowerCase();
+  const weth = (await sys.weth.getAddress()).toLowerCase();
+  // Oracle answers only change in market-wide steps (the model moves the feeds), so they are re-read
+  // then and on full checks.
+  if (only === null || verify || !w.oracleCache) {
+    w.oracleCache = await Promise.all([
+      sys.router.getPrice(assetId("ETH")),
+      sys.router.getPrice(assetId("BTC")),
+      sys.router.getVolatility(assetId("ETH")),
+      sys.router.getVolatility(assetId("BTC")),
+    ]);
+  }
+  const [ethPrice, btcPrice, ethVol, btcVol] = w.oracleCache;
+  const holdings = await Promise.all([sys.usdc.balanceOf(sys.vault), sys.weth.balanceOf(sys.vault)]);
+  const spot = { ETH: ethPrice, BTC: btcPrice };
+  const vol = { ETH: ethVol, BTC: btcVol };
+  const values = await Promise.all(
+    ids.map(async (id) => {
+      const parts = await Promise.all(
+        [...w.held.get(id)!].map(async (key) => {
+          const [market, marketId] = key.split(":");
+          const u = w.underlyingOf.get(key)!;
+          const isPerp = market === w.perpAddress.toLowerCase();
+          const e = await (isPerp ? sys.perps : sys.options).exposure(id, BigInt(marketId), spot[u], vol[u]);
+          return isPerp ? { total: e.value, options: 0n } : { total: e.value, options: e.value };
+        }),
+      );
+      return parts.reduce((a, b) => ({ total: a.total + b.total, options: a.options + b.options }), {
+        total: 0n,
+        options: 0n,
+      });
+    }),
+  );
+  ids.forEach((id, i) => {
+    w.valueCache.set(id, values[i].total);
+    w.optionValueCache.set(id, values[i].options);
+  });
+  for (const id of w.ids) {
+    if (holds(id)) continue;
+    w.valueCache.delete(id);
+    w.optionValueCache.delete(id);
+  }
+  prof.read += performance.now() - t0;
+  prof.readCount += ids.length;
+  const collateralMark = (i: number) =>
+    all.get(usdc)![i] * QUOTE_TO_WAD + (all.get(weth)![i] * ethPrice) / WAD;
+  const ledgerHealths = w.ids.map((id, i) => ({
+    equityMark: collateralMark(i) + (w.valueCache.get(id) ?? 0n),
+    equityInitial: 0n,
+    equityMaintenance: 0n,
+    initialRequirement: 0n,
+    maintenanceRequirement: 0n,
+    healthRatio: 0n,
+  }));
+  if (verify) {
+    const healths = await sys.engine.healthMany(w.ids);
+    w.ids.forEach((id, i) => {
+      if (healths[i].equityMark !== ledgerHealths[i].equityMark) {
+        throw new InvariantViolation(
+          2,
+          `account ${id}: engine equityMark ${healths[i].equityMark} ≠ collateral + Σ market values ${ledgerHealths[i].equityMark}`,
+        );
+      }
+      if (isLiquidatable(healths[i])) w.stats.liquidatableSeen++;
+    });
+  }
+  const ledger = {
+    ids: w.ids,
+    healths: ledgerHealths,
+    balances: all,
+    vaultHoldings: new Map([
+      [usdc, holdings[0]],
+      [weth, holdings[1]],
+    ]),
+  };
+  checkTokenConservation(ledger);
+  const discrepancy = checkValueConservation({
+    ledger,
+    quote: usdc,
+    quoteToWad: QUOTE_TO_WAD,
+    collateral: [{ token: weth, price: ethPrice, decimals: 18 }],
+    netQuote: w.netQuote,
+    insuranceAccountId: w.insuranceAccountId,
+    dust: DUST,
+    optionMarks: [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n),
+  });
+  if (discrepancy < w.stats.worstDust) w.stats.worstDust = discrepancy;
+  const band = [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n);
+  if (band < w.stats.worstOptionBand) w.stats.worstOptionBand = band;
+}
+
+const marketKey = (market: string, marketId: bigint): string => `${market.toLowerCase()}:${marketId}`;
+
+async function heldKeys(w: World, id: bigint): Promise<Set<string>> {
+  return new Set((await w.sys.engine.accountMarkets(id)).map((k) => marketKey(k.market, k.marketId)));
+}
+
+// ------------------------------------------------------------------------------------------ actions
+
+async function pin(w: World): Promise<void> {
+  await network.provider.send("evm_setNextBlockTimestamp", [Number(w.clock)]);
+}
+
+type Outcome =
+  | { ok: true; receipt: Awaited<ReturnType<ContractTransactionResponse["wait"]>> }
+  | { ok: false; error: string };
+
+/**
+ * Sends a transaction at the model clock; a revert is an outcome, not an exception. Calls pass
+ * GAS (below) so ethers does not run each transaction a second time to estimate its gas.
+ */
+async function send(w: World, call: () => Promise<ContractTransactionResponse>): Promise<Outcome> {
+  await pin(w);
+  try {
+    const receipt = await (await call()).wait();
+    observe(w, receipt!.logs);
+    return { ok: true, receipt };
+  } catch (error) {
+    const name = revertName(error, w.interfaces);
+    w.stats.reverts[`${w.current}:${name}`] = (w.stats.reverts[`${w.current}:${name}`] ?? 0) + 1;
+    return { ok: false, error: name };
+  }
+}
+
+/** Sends a transaction that must succeed (setup moves: feeds, mints). */
+async function must(w: World, call: () => Promise<ContractTransactionResponse>): Promise<void> {
+  await pin(w);
+  const receipt = await (await call()).wait();
+  observe(w, receipt!.logs);
+}
+
+const abs = (x: bigint): bigint => (x < 0n ? -x : x);
+const increasesRisk = (before: bigint, after: bigint): boolean =>
+  abs(after) > abs(before) || (before !== 0n && after !== 0n && before > 0n !== after > 0n);
+
+async function refreshFeeds(w: World, except?: MockV3Aggregator): Promise<void> {
+  const { feeds, volFeeds } = w.sys;
+  for (const feed of [...Object.values(feeds), ...Object.values(volFeeds)]) {
+    if (feed === except) continue;
+    const answer = await feed.latestAnswer();
+    await must(w, () => feed.updateAnswer(answer, GAS));
+  }
+}
+
+async function advance(w: World, seconds: bigint, except?: MockV3Aggregator): Promise<void> {
+  w.clock += seconds;
+  await refreshFeeds(w, except);
+}
+
+async function apply(w: World, a: Action): Promise<boolean> {
+  const { sys } = w;
+  switch (a.kind) {
+    case "deposit": {
+      const t = w.traders[a.trader];
+      const token = sys[a.token];
+      const amount = a.token === "usdc" ? BigInt(a.amount) * USDC : (BigInt(a.amount) * WAD) / 1000n;
+      const out = await send(w, () => sys.vault.connect(t.signer).deposit(t.id, token, amount, GAS));
+      if (!out.ok) throw new Error(`deposit must never fail: ${out.error}`);
+      if (a.token === "usdc") w.netQuote.set(t.id, w.netQuote.get(t.id)! + amount);
+      return true;
+    }
+    case "withdraw": {
+      const t = w.traders[a.trader];
+      const token = sys[a.token];
+      const balance = await sys.vault.balanceOf(t.id, token);
+      if (balance <= 0n) return false;
+      const amount = (balance * BigInt(a.bps)) / 10_000n;
+      if (amount === 0n) return false;
+      const out = await send(w, () =>
+        sys.vault.connect(t.signer).withdraw(t.id, token, amount, t.signer.address, GAS),
+      );
+      if (!out.ok) return false;
+      if (a.token === "usdc") w.netQuote.set(t.id, w.netQuote.get(t.id)! - amount);
+      await checkInitialMargin(sys.engine, t.id, `withdraw ${amount}`);
+      return true;
+    }
+    case "perp":
+    case "closePerp": {
+      const t = w.traders[a.trader];
+      const marketId = sys.markets[a.market];
+      const before = await sys.perps.positionSize(t.id, marketId);
+      const delta =
+        a.kind === "closePerp" ? -before : a.market === "ETH" ? wad(a.size / 10) : wad(a.size / 400);
+      if (delta === 0n) return false;
+      const out = await send(w, () =>
+        sys.perps
+          .connect(t.signer)
+          .trade(t.id, marketId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
+      );
+      if (out.ok && increasesRisk(before, before + delta)) {
+        await checkInitialMargin(sys.engine, t.id, `perp trade ${delta}`);
+      }
+      return out.ok;
+    }
+    case "option":
+    case "closeOption": {
+      const t = w.traders[a.trader];
+      const seriesId = w.series[a.series];
+      const before = await sys.options.positionSize(t.id, seriesId);
+      const delta = a.kind === "closeOption" ? -before : wad(a.size / 10);
+      if (delta === 0n) return false;
+      const out = await send(w, () =>
+        sys.options
+          .connect(t.signer)
+          .trade(t.id, seriesId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
+      );
+      if (out.ok && increasesRisk(before, before + delta)) {
+        await checkInitialMargin(sys.engine, t.id, `option trade ${delta}`);
+      }
+      return out.ok;
+    }
+    case "time":
+      await advance(w, BigInt(a.seconds));
+      return true;
+    case "price":
+    case "gap": {
+      const feed = sys.feeds[a.asset];
+      const answer = await feed.latestAnswer();
+      const next =
+        a.kind === "price"
+          ? (answer * BigInt(1000 + a.permille)) / 1000n
+          : (answer * BigInt(100 + a.percent)) / 100n;
+      await must(w, () => feed.updateAnswer(next, GAS));
+      return true;
+    }
+    case "vol": {
+      await must(w, () => sys.volFeeds[a.asset].updateAnswer(BigInt(a.percent) * 10n ** 6n, GAS));
+      return true;
+    }
+    case "outage":
+      return a.sequencer ? sequencerOutage(w, a.trader) : staleFeed(w, a.asset, a.trader);
+    case "startAuction": {
+      const t = w.traders[a.trader];
+      const [before, auction] = await Promise.all([sys.engine.health(t.id), sys.auction.auctions(t.id)]);
+      const out = await send(w, () => sys.auction.connect(sys.keeper).startAuction(t.id, GAS));
+      if (!out.ok) {
+        if (!isLiquidatable(before)) {
+          w.stats.healthyRefused++;
+          if (!auction.active && out.error !== "AccountHealthy") {
+            throw new Error(
+              `startAuction on a healthy account reverted with ${out.error}, not AccountHealthy`,
+            );
+          }
+        }
+        return false;
+      }
+      checkLiquidatedWasUnhealthy(t.id, before, "startAuction");
+      const started = parseEvent(w, out.receipt!.logs, "AuctionStarted");
+      if (started) w.netQuote.set(t.id, w.netQuote.get(t.id)! - (started.args.flagReward as bigint));
+      return true;
+    }
+    case "bid": {
+      // The named trader's auction, or else the first one running (bids on nothing teach nothing).
+      let t = w.traders[a.trader];
+      if (!(await sys.auction.isFrozen(t.id))) {
+        for (const other of w.traders) {
+          if (await sys.auction.isFrozen(other.id)) {
+            t = other;
+            break;
+          }
+        }
+      }
+      const bidder = a.close ? w.closerId : w.bidderId;
+      const before = await sys.engine.health(t.id);
+      const fraction = (WAD * BigInt(a.percent)) / 100n;
+      const fn = a.close ? sys.auction.connect(sys.keeper).bidAndClose : sys.auction.connect(sys.keeper).bid;
+      const out = await send(w, () => fn(t.id, bidder, fraction, ethers.MaxUint256, GAS));
+      if (!out.ok) {
+        if (!isLiquidatable(before)) w.stats.healthyRefused++;
+        return false;
+      }
+      checkLiquidatedWasUnhealthy(t.id, before, "bid");
+      await checkBid(sys.engine, t.id, bidder, before);
+      return true;
+    }
+    case "keeper": {
+      // The keeper's pass: every liquidatable trader without a running auction gets one.
+      const healths = await sys.engine.healthMany(w.traders.map((x) => x.id));
+      let any = false;
+      for (let i = 0; i < w.traders.length; i++) {
+        if (!isLiquidatable(healths[i]) || (await sys.auction.isFrozen(w.traders[i].id))) continue;
+        const id = w.traders[i].id;
+        const out = await send(w, () => sys.auction.connect(sys.keeper).startAuction(id, GAS));
+        if (!out.ok) continue;
+        checkLiquidatedWasUnhealthy(id, healths[i], "keeper startAuction");
+        const started = parseEvent(w, out.receipt!.logs, "AuctionStarted");
+        if (started) w.netQuote.set(id, w.netQuote.get(id)! - (started.args.flagReward as bigint));
+        any = true;
+      }
+      return any;
+    }
+    case "endAuction": {
+      const t = w.traders[a.trader];
+      const out = await send(w, () => sys.auction.endAuction(t.id, GAS));
+      if (out.ok && isLiquidatable(await sys.engine.health(t.id))) {
+        throw new InvariantViolation(3, `endAuction ended the auction of liquidatable account ${t.id}`);
+      }
+      return out.ok;
+    }
+    case "settle":
+      return settle(w);
+    case "lpDeposit": {
+      const amount = BigInt(a.amount) * USDC;
+      const out = await send(w, () => sys.pool.connect(sys.lp).deposit(amount, sys.lp.address, GAS));
+      if (!out.ok) throw new Error(`LP deposit must not fail: ${out.error}`);
+      w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! + amount);
+      return true;
+    }
+    case "lpWithdraw": {
+      const amount = BigInt(a.amount) * USDC;
+      const out = await send(w, () =>
+        sys.pool.connect(sys.lp).withdraw(amount, sys.lp.address, sys.lp.address, GAS),
+      );
+      if (!out.ok) return false;
+      w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! - amount);
+      await checkInitialMargin(sys.engine, sys.poolAccountId, `LP withdrawal ${amount}`);
+      return true;
+    }
+  }
+}
+
+function parseEvent(w: World, logs: readonly { topics: readonly string[]; data: string }[], name: string) {
+  for (const log of logs) {
+    try {
+      const parsed = w.sys.auction.interface.parseLog(log);
+      if (parsed?.name === name) return parsed;
+    } catch {
+      // another contract's event
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A price feed goes stale (no round for more than its heartbeat): risk-increasing trades and the
+ * health views on that asset must fail closed with StalePrice; then the feed recovers.
+ */
+async function staleFeed(w: World, asset: Asset, traderIndex: number): Promise<boolean> {
+  const { sys } = w;
+  const feed = sys.feeds[asset];
+  await advance(w, HEARTBEAT + 1n, feed);
+  const t = w.traders[traderIndex];
+  const trade = await send(w, () =>
+    sys.perps
+      .connect(t.signer)
+      .trade(t.id, sys.markets[asset], wad("0.01"), ethers.MaxUint256, NO_DEADLINE, GAS),
+  );
+  expectFailClosed(trade, ["StalePrice"], `trade on ${asset} with a stale feed`);
+  await must(w, async () => feed.updateAnswer(await feed.latestAnswer(), GAS));
+  return true;
+}
+
+/**
+ * The L2 sequencer goes down: trades and auctions must revert with SequencerDown while deposits still
+ * go through; when it is back, GracePeriodNotOver until the grace period has passed.
+ */
+async function sequencerOutage(w: World, traderIndex: number): Promise<boolean> {
+  const { sys } = w;
+  const t = w.traders[traderIndex];
+  const tryTrade = () =>
+    send(w, () =>
+      sys.perps
+        .connect(t.signer)
+        .trade(t.id, sys.markets.ETH, wad("0.01"), ethers.MaxUint256, NO_DEADLINE, GAS),
+    );
+  w.sequencerRound++;
+  await must(w, () => w.sequencer.updateRoundData(w.sequencerRound, 1, w.clock, w.clock, GAS));
+  expectFailClosed(await tryTrade(), ["SequencerDown"], "trade while the sequencer is down");
+  expectFailClosed(
+    await send(w, () => sys.auction.startAuction(t.id, GAS)),
+    // An account whose health needs no price (flat, quote only) is refused as healthy: also closed.
+    ["SequencerDown", "AuctionAlreadyActive", "AccountHealthy"],
+    "startAuction while the sequencer is down",
+  );
+  const deposit = await send(w, () => sys.vault.connect(t.signer).deposit(t.id, sys.usdc, USDC, GAS));
+  if (!deposit.ok) throw new Error(`deposits are never paused, but one reverted with ${deposit.error}`);
+  w.netQuote.set(t.id, w.netQuote.get(t.id)! + USDC);
+
+  w.sequencerRound++;
+  await must(w, () => w.sequencer.updateRoundData(w.sequencerRound, 0, w.clock, w.clock, GAS));
+  expectFailClosed(await tryTrade(), ["GracePeriodNotOver"], "trade in the sequencer's grace period");
+  await advance(w, GRACE + 1n);
+  return true;
+}
+
+function expectFailClosed(out: Outcome, errors: string[], what: string): void {
+  if (out.ok) throw new Error(`fail-closed: ${what} succeeded`);
+  if (!errors.includes(out.error))
+    throw new Error(`fail-closed: ${what} reverted with ${out.error}, expected ${errors}`);
+}
+
+/** Settles every expired series at its first round at or after expiry, then every holder. */
+async function settle(w: World): Promise<boolean> {
+  const { sys } = w;
+  let any = false;
+  for (const seriesId of w.series) {
+    const s = await sys.options.series(seriesId);
+    if (s.expiry > w.clock) continue;
+    if (!s.settled) {
+      const feed = sys.feeds[s.underlying === assetId("ETH") ? "ETH" : "BTC"];
+      const latest = await feed.latestRoundData();
+      const hint = await findSettlementRound(latest, s.expiry, async (id) => {
+        const r = await feed.getRoundData(id).catch(() => null);
+        return r === null || r.updatedAt === 0n ? null : r.updatedAt;
+      });
+      if (hint === null) continue;
+      const out = await send(w, () => sys.options.settleSeries(seriesId, hint, GAS));
+      if (!out.ok) throw new Error(`settleSeries(${seriesId}, ${hint}) reverted with ${out.error}`);
+    }
+    const holders = w.ids.filter((id) => id !== sys.poolAccountId);
+    const out = await send(w, () => sys.options.settleAccounts(holders, seriesId, GAS));
+    if (!out.ok) throw new Error(`settleAccounts(${seriesId}) reverted with ${out.error}`);
+    any = true;
+  }
+  return any;
+}
