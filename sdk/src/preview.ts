@@ -22,6 +22,8 @@ import {
   type OptionPositionState,
   type PerpMarketState,
   type PerpPositionState,
+  type MarketState,
+  type PositionState,
   marketKey,
 } from "./state";
 
@@ -118,6 +120,26 @@ function setBalance(state: AccountState, token: string, balance: bigint): Accoun
   return {
     ...state,
     collateral: state.collateral.map((c) => (c.token === token.toLowerCase() ? { ...c, balance } : c)),
+  };
+}
+
+/**
+ * The snapshot after a trade in market `key`: its quote flow settled into the quote balance, the
+ * position replaced (the engine's list of held markets: a market joins on open and leaves on close),
+ * the market's new state recorded.
+ */
+function applyTradeResult(
+  state: AccountState,
+  key: string,
+  r: { position: PositionState; market: MarketState; quoteDelta: bigint },
+): AccountState {
+  const quote = findCollateral(state, state.quoteToken);
+  const positions = state.positions.filter((p) => marketKey(p.market, p.marketId) !== key);
+  if (r.position.size !== 0n) positions.push(r.position);
+  return {
+    ...setBalance(state, quote.token, quote.balance + r.quoteDelta),
+    positions,
+    markets: { ...state.markets, [key]: r.market },
   };
 }
 
@@ -237,15 +259,7 @@ function simulatePerpTrade(
   if (fill <= 0n) return fail(makeXMarginError("InvalidFillPrice", [fill]));
 
   const r = applyPerpTrade(market, position, sizeDelta, price, state.timestamp, state.protocol.quoteUnit);
-  const quote = findCollateral(state, state.quoteToken);
-  // The engine's list of held markets: the market joins on open and leaves on close.
-  const positions = state.positions.filter((p) => marketKey(p.market, p.marketId) !== key);
-  if (r.position.size !== 0n) positions.push(r.position);
-  const after: AccountState = {
-    ...setBalance(state, quote.token, quote.balance + r.quoteDelta),
-    positions,
-    markets: { ...state.markets, [key]: r.market },
-  };
+  const after = applyTradeResult(state, key, r);
   const health = toHealth(accountHealth(after));
   const trade: TradeFill = {
     marketId: market.marketId,
@@ -363,14 +377,7 @@ function simulateOptionTrade(
     state.timestamp,
     state.protocol.quoteUnit,
   );
-  const quote = findCollateral(state, state.quoteToken);
-  const positions = state.positions.filter((p) => marketKey(p.market, p.marketId) !== key);
-  if (r.position.size !== 0n) positions.push(r.position);
-  const after: AccountState = {
-    ...setBalance(state, quote.token, quote.balance + r.quoteDelta),
-    positions,
-    markets: { ...state.markets, [key]: r.market },
-  };
+  const after = applyTradeResult(state, key, r);
   const health = toHealth(accountHealth(after));
   const option: OptionFill = {
     seriesId: market.marketId,
