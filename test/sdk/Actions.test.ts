@@ -292,6 +292,10 @@ describe("SDK actions", function () {
         await listAuctions(keeper, { fromBlock: (await ethers.provider.getBlockNumber()) + 1 }),
       ).to.deep.equal([]);
 
+      // The bidder's account is set up first, so the quote and the bid share the halfway second.
+      const { accountId: bidder } = await createAccount(keeper);
+      await sys.usdc.mint(sys.keeper.address, 20_000n * USDC);
+      await deposit(keeper, { accountId: bidder, token: "USDC", amount: 20_000n * USDC });
       await advanceTo(sys, start + 900n);
       await ethers.provider.send("evm_mine", []);
       const q = await quoteBid(keeper, { accountId: victim, fraction: WAD });
@@ -312,9 +316,6 @@ describe("SDK actions", function () {
       });
       expect(q.filled > 0n && q.filled < WAD).to.equal(true); // partial: capped at the restoring fraction
 
-      const { accountId: bidder } = await createAccount(keeper);
-      await sys.usdc.mint(sys.keeper.address, 20_000n * USDC);
-      await deposit(keeper, { accountId: bidder, token: "USDC", amount: 20_000n * USDC });
       await sameSecond();
       const r = await bid(keeper, { accountId: victim, bidderAccountId: bidder, fraction: WAD });
       expect([r.filled, r.payment, r.penalty, r.discount]).to.deep.equal([
