@@ -251,7 +251,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return
             LiquidationMath.insolvencyPayout(
                 uint256(-h.equityMark),
-                h.grossNotional,
+                h.maintenanceRequirement,
                 p.maxDiscount,
                 block.timestamp - startTime,
                 p.duration,

@@ -52,18 +52,22 @@ library LiquidationMath {
     }
 
     /// @notice What the insurance fund pays the bidder of an insolvent account:
-    /// min(1, elapsed/duration)·(deficit + dmax·grossNotional), in quote units rounded down. It starts
-    /// at zero and grows past the deficit, so the first bidder who can absorb the book takes it at the
-    /// lowest cost to the fund.
+    /// min(1, elapsed/duration)·(deficit + dmax·MM), in quote units rounded down.
+    /// @dev It starts at zero, so the first bidder who can absorb the book takes it at the lowest cost
+    /// to the fund. Paying only the deficit would leave the bidder a book worth zero at mark that still
+    /// costs fees and price impact to unwind, so nobody would take it; the premium on top is the largest
+    /// reward a solvent auction offers at the liquidation threshold (equity = MM, discount dmax). It is
+    /// bounded by the book's risk (MM), not its size: a gross-notional term paid LPs' money for nothing
+    /// when bidders waited (crash scenarios, docs/reliability.md).
     function insolvencyPayout(
         uint256 deficit,
-        uint256 grossNotional,
+        uint256 maintenanceRequirement,
         uint256 maxDiscount,
         uint256 elapsed,
         uint256 duration,
         uint256 quoteUnit
     ) internal pure returns (uint256) {
-        uint256 full = deficit + Math.mulDiv(grossNotional, maxDiscount, WAD);
+        uint256 full = deficit + Math.mulDiv(maintenanceRequirement, maxDiscount, WAD);
         uint256 ramp = elapsed >= duration ? WAD : Math.mulDiv(elapsed, WAD, duration);
         return Math.mulDiv(full, ramp, WAD * quoteUnit);
     }

@@ -352,9 +352,10 @@ describe("LiquidationAuction", function () {
       await time.setNextBlockTimestamp(start + DURATION / 2n);
       const h = await sys.engine.health(alice);
       expect(h.equityMark).to.be.lt(0n);
-      // payout = ½ · (deficit + dmax · gross notional), in quote units, rounded down
+      // payout = ½ · (deficit + dmax · MM), in quote units, rounded down
       const deficit = -h.equityMark;
-      const expectedPayout = ((deficit + (h.grossNotional * DMAX) / WAD) * (WAD / 2n)) / (WAD * QUOTE_UNIT);
+      const expectedPayout =
+        ((deficit + (h.maintenanceRequirement * DMAX) / WAD) * (WAD / 2n)) / (WAD * QUOTE_UNIT);
       const bobBefore = await sys.vault.balanceOf(bob, sys.usdc);
       await expect(sys.auction.connect(sys.bob).bid(alice, bob, wad("0.01"), 0n))
         .to.emit(sys.auction, "InsolvencyCovered")

@@ -74,19 +74,19 @@ export function penaltyPayment(
 
 /**
  * What the insurance fund pays the bidder of an insolvent account: min(1, elapsed/duration)·(deficit +
- * dmax·grossNotional), quote units rounded down.
+ * dmax·MM), quote units rounded down (MM: the account's maintenance requirement).
  * @example
  * insolvencyPayout(1000n * WAD, 0n, 10n ** 17n, 900n, 1800n, 10n ** 12n); // 500_000_000n
  */
 export function insolvencyPayout(
   deficit: bigint,
-  grossNotional: bigint,
+  maintenanceRequirement: bigint,
   maxDiscount: bigint,
   elapsed: bigint,
   duration: bigint,
   quoteUnit: bigint,
 ): bigint {
-  const full = deficit + mulDiv(grossNotional, maxDiscount, WAD);
+  const full = deficit + mulDiv(maintenanceRequirement, maxDiscount, WAD);
   const ramp = elapsed >= duration ? WAD : mulDiv(elapsed, WAD, duration);
   return mulDiv(full, ramp, WAD * quoteUnit);
 }
@@ -122,7 +122,7 @@ export function quoteBidFromHealth(
   if (h.equityMark <= 0n) {
     const payout = insolvencyPayout(
       -h.equityMark,
-      h.grossNotional,
+      h.maintenanceRequirement,
       p.maxDiscount,
       elapsed,
       p.duration,
