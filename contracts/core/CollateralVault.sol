@@ -405,11 +405,40 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     /// @dev Per token: value = balance·price/10^decimals rounded down, then ·weight/1e18 rounded down.
     /// A negative quote balance counts at full value (weight 1) in all three sums, rounded up (more
     /// negative). Reverts if any price fails the oracle's checks (fail closed).
-    function collateralValue(uint256 accountId) external view returns (CollateralValue memory value) {
+    function collateralValue(uint256 accountId) external view returns (CollateralValue memory) {
+        return _collateralValue(accountId, _priceCache(0));
+    }
+
+    /// @inheritdoc ICollateralVault
+    /// @dev The same numbers as `collateralValue` per account; each token's price is read once.
+    function collateralValues(
+        uint256[] calldata accountIds
+    ) external view returns (CollateralValue[] memory values) {
+        PriceCache memory cache = _priceCache(_listedTokens.length);
+        values = new CollateralValue[](accountIds.length);
+        for (uint256 i; i < accountIds.length; ++i) values[i] = _collateralValue(accountIds[i], cache);
+    }
+
+    /// @dev Token prices already read in this call (at most `capacity` tokens; 0 = read every time). A
+    /// batch of accounts holds the same few tokens, and a warm oracle read still costs ~4,500 gas.
+    struct PriceCache {
+        address[] tokens;
+        uint256[] prices;
+        uint256 size;
+    }
+
+    function _priceCache(uint256 capacity) private pure returns (PriceCache memory) {
+        return PriceCache(new address[](capacity), new uint256[](capacity), 0);
+    }
+
+    function _collateralValue(
+        uint256 accountId,
+        PriceCache memory cache
+    ) private view returns (CollateralValue memory value) {
         address quote = address(quoteToken);
         int256 quoteBalance = _balances[accountId][quote];
         if (quoteBalance > 0) {
-            _addValue(value, quote, uint256(quoteBalance));
+            _addValue(value, quote, uint256(quoteBalance), cache);
         } else if (quoteBalance < 0) {
             Config storage config = _configs[quote];
             int256 debt = Math
@@ -428,7 +457,7 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         uint256 length = set.length;
         for (uint256 i = 0; i < length; ++i) {
             address token = _tokenAt(set, i);
-            _addValue(value, token, uint256(_balances[accountId][token]));
+            _addValue(value, token, uint256(_balances[accountId][token]), cache);
         }
     }
 
@@ -494,9 +523,14 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     }
 
     /// @dev Adds the value of a positive balance to the three sums, each rounded down.
-    function _addValue(CollateralValue memory value, address token, uint256 amount) private view {
+    function _addValue(
+        CollateralValue memory value,
+        address token,
+        uint256 amount,
+        PriceCache memory cache
+    ) private view {
         Config storage config = _configs[token];
-        uint256 mark = _value(config, token, amount);
+        uint256 mark = Math.mulDiv(amount, _cachedPrice(config, token, cache), 10 ** config.decimals);
         value.mark += mark.toInt256();
         value.initial += Math.mulDiv(mark, config.initialWeight, WAD).toInt256();
         value.maintenance += Math.mulDiv(mark, config.maintenanceWeight, WAD).toInt256();
@@ -505,6 +539,22 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     /// @dev amount·price/10^decimals, rounded down.
     function _value(Config storage config, address token, uint256 amount) private view returns (uint256) {
         return Math.mulDiv(amount, _price(config, token, Math.Rounding.Floor), 10 ** config.decimals);
+    }
+
+    /// @dev `_price` rounded down, from `cache` when this call already read it.
+    function _cachedPrice(
+        Config storage config,
+        address token,
+        PriceCache memory cache
+    ) private view returns (uint256 price) {
+        uint256 size = cache.size;
+        for (uint256 i; i < size; ++i) if (cache.tokens[i] == token) return cache.prices[i];
+        price = _price(config, token, Math.Rounding.Floor);
+        if (size < cache.tokens.length) {
+            cache.tokens[size] = token;
+            cache.prices[size] = price;
+            cache.size = size + 1;
+        }
     }
 
     /// @dev USD WAD price of one whole token. For an ERC-4626 share: the underlying's price times the

@@ -137,6 +137,9 @@ interface ICollateralVault {
     /// @notice The account's collateral value with initial and maintenance haircuts and without.
     function collateralValue(uint256 accountId) external view returns (CollateralValue memory);
 
+    /// @notice `collateralValue` of every account in `accountIds`, in order, reading each price once.
+    function collateralValues(uint256[] calldata accountIds) external view returns (CollateralValue[] memory);
+
     /// @notice The USD value (WAD) of `amount` units of `token`, unweighted, rounded down.
     function tokenValue(address token, uint256 amount) external view returns (uint256);
 

@@ -4,6 +4,7 @@ import { loadFixture, impersonateAccount, setBalance } from "@nomicfoundation/ha
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { trade } from "../shared/perps";
+import { mintAndApprove } from "../shared/tokens";
 
 const USDC = 10n ** 6n;
 
@@ -109,6 +110,38 @@ describe("MarginEngine", function () {
       expect(many[0]).to.deep.equal(await sys.engine.health(a));
       expect(many[1]).to.deep.equal(await sys.engine.health(b));
       expect(many[1].healthRatio).to.equal(ethers.MaxUint256); // no requirement
+    });
+
+    it("reads each price once for a batch and still returns each account's own health", async function () {
+      const sys = await loadFixture(deploySystem);
+      // sWETH (ERC-4626, priced through convertToAssets) for the third account.
+      await mintAndApprove(sys.weth, sys.carol, await sys.sweth.getAddress(), wad("2"));
+      await sys.sweth.connect(sys.carol).deposit(wad("2"), sys.carol.address);
+      const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      const b = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      const c = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.weth, wad("3")]]);
+      const shares = await sys.sweth.balanceOf(sys.carol.address);
+      await sys.sweth.connect(sys.carol).approve(await sys.vault.getAddress(), shares);
+      await sys.vault.connect(sys.carol).deposit(c, sys.sweth, shares);
+      const d = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("5")]]);
+      await trade(sys.perps, sys.alice, a, sys.markets.ETH, wad("1"));
+      await trade(sys.perps, sys.carol, c, sys.markets.BTC, -wad("0.05")); // fees: a quote debt
+      await trade(sys.perps, sys.alice, d, sys.markets.ETH, -wad("2"));
+      await trade(sys.perps, sys.alice, d, sys.markets.BTC, wad("0.1"));
+      await sys.feeds.ETH.updateAnswer(3_150n * 10n ** 8n);
+      expect(await sys.vault.balanceOf(c, sys.usdc)).to.be.lt(0n);
+
+      const ids = [a, b, c, d, a];
+      const [many, values] = await Promise.all([sys.engine.healthMany(ids), sys.vault.collateralValues(ids)]);
+      for (const [i, id] of ids.entries()) {
+        expect(many[i]).to.deep.equal(await sys.engine.health(id));
+        expect(values[i]).to.deep.equal(await sys.vault.collateralValue(id));
+      }
+      // The batch is cheaper than its parts: prices and volatilities are read once, not per account.
+      const batchGas = await sys.engine.healthMany.estimateGas(ids);
+      let separateGas = 0n;
+      for (const id of ids) separateGas += (await sys.engine.healthMany.estimateGas([id])) - 21_000n;
+      expect(batchGas - 21_000n).to.be.lt((separateGas * 7n) / 10n);
     });
 
     it("compares standard (per-position) requirements with the portfolio's", async function () {
