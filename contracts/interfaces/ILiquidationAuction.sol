@@ -92,7 +92,8 @@ interface ILiquidationAuction {
     event AuctionParamsUpdated(AuctionParams params);
 
     /// @notice Starts (or restarts a stale) auction of `accountId`; reverts with AccountHealthy unless
-    /// equity_MM < MM. Pays the caller the flag reward from the account.
+    /// equity_MM < MM. A start pays the caller the flag reward from the account; a restart pays nothing
+    /// (a stale auction stays open to bids at the maximum discount, so restarting is rarely useful).
     function startAuction(uint256 accountId) external;
 
     /// @notice Buys up to `fraction` (WAD) of `accountId`'s portfolio into `bidderAccountId`, paying at

@@ -38,7 +38,9 @@ export function chooseAction(
   status: AuctionStatus,
 ): Action {
   if (!isLiquidatable(h)) return "none";
-  return status === "running" ? "bid" : "start";
+  // A stale auction stays open to bids at the maximum discount; restarting it pays no reward and
+  // would lower the discount, so the keeper bids on it instead.
+  return status === "none" ? "start" : "bid";
 }
 
 /** A slice of a position, rounded toward zero as PerpMarket.transferPosition does. */

@@ -52,11 +52,11 @@ describe("Keeper logic", function () {
       expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 3599n, duration)).to.equal("running");
       expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 3600n, duration)).to.equal("stale");
     });
-    it("starts an auction for a liquidatable account without a running one, bids on a running one, leaves healthy ones", function () {
+    it("starts an auction for a liquidatable account without one, bids on a running or stale one, leaves healthy ones", function () {
       const sick = { equityMaintenance: usd("1"), maintenanceRequirement: usd("2") };
       const fine = { equityMaintenance: usd("2"), maintenanceRequirement: usd("2") };
       expect(chooseAction(sick, "none")).to.equal("start");
-      expect(chooseAction(sick, "stale")).to.equal("start");
+      expect(chooseAction(sick, "stale")).to.equal("bid");
       expect(chooseAction(sick, "running")).to.equal("bid");
       expect(chooseAction(fine, "running")).to.equal("none");
       expect(chooseAction(fine, "none")).to.equal("none");
