@@ -19,7 +19,7 @@ import {
   withdraw,
 } from "../../sdk/src";
 import { MarginMode, WAD, deploySystem, openAccount, type System } from "../shared/system";
-import { advanceTo } from "../shared/perps";
+import { advanceTo, applyMarketMove, type MarketMove } from "../shared/perps";
 import { sdkClient } from "../shared/sdk";
 
 /**
@@ -40,16 +40,13 @@ import { sdkClient } from "../shared/sdk";
 const TOKENS = ["USDC", "WETH", "WBTC", "sWETH"] as const;
 type TokenSymbol = (typeof TOKENS)[number];
 const UNITS: Record<TokenSymbol, bigint> = { USDC: 10n ** 6n, WETH: WAD, WBTC: 10n ** 8n, sWETH: WAD };
-const BASE_PRICE = { ETH: 3000n, BTC: 60000n, USDC: 1n } as const;
 
 type Step =
   | { kind: "open"; owner: number; isolated: boolean; deposits: [TokenSymbol, number][] }
   | { kind: "deposit"; account: number; token: TokenSymbol; amount: number }
   | { kind: "withdraw"; account: number; token: TokenSymbol; bps: number }
   | { kind: "trade"; account: number; market: "ETH" | "BTC"; size: bigint; dt: number }
-  | { kind: "price"; asset: "ETH" | "BTC" | "USDC"; permille: number }
-  | { kind: "vol"; asset: "ETH" | "BTC"; percent: number }
-  | { kind: "time"; dt: number }
+  | MarketMove
   | { kind: "yield"; weth: number };
 
 const token = fc.constantFrom(...TOKENS);
@@ -371,23 +368,12 @@ describe("SDK differential: pure health and previews against the engine", functi
               await check([account]);
               break;
             }
-            case "price": {
-              const answer = (BASE_PRICE[step.asset] * 10n ** 8n * BigInt(step.permille)) / 1000n;
-              await (await sys.feeds[step.asset].updateAnswer(answer)).wait();
+            case "price":
+            case "vol":
+            case "time":
+              await applyMarketMove(sys, step);
               await check(accounts);
               break;
-            }
-            case "vol": {
-              await (await sys.volFeeds[step.asset].updateAnswer(BigInt(step.percent) * 10n ** 6n)).wait();
-              await check(accounts);
-              break;
-            }
-            case "time": {
-              await advanceTo(sys, BigInt(await time.latest()) + BigInt(step.dt));
-              await ethers.provider.send("evm_mine", []);
-              await check(accounts);
-              break;
-            }
             case "yield": {
               await (await sys.sweth.simulateYield(BigInt(step.weth) * 10n ** 16n + 12_345n)).wait();
               await check(accounts);

@@ -22,7 +22,7 @@ import {
   tradeOption,
 } from "../../sdk/src";
 import { MarginMode, WAD, openAccount, wad, type System } from "../shared/system";
-import { advanceTo } from "../shared/perps";
+import { advanceTo, applyMarketMove, type MarketMove } from "../shared/perps";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { sdkClient } from "../shared/sdk";
 import type { OptionMarket } from "../../typechain-types";
@@ -57,7 +57,6 @@ const SERIES: readonly { underlying: Underlying; strike: string; expiresIn: bigi
   { underlying: "BTC", strike: "60000", expiresIn: 3n * DAY, isCall: true },
   { underlying: "BTC", strike: "55000", expiresIn: 30n * DAY, isCall: false },
 ];
-const BASE_PRICE = { ETH: 3000n, BTC: 60000n } as const;
 
 async function optionsFixture(): Promise<System & { options: OptionMarket; seriesIds: bigint[] }> {
   const sys = await deployOptionsSystem();
@@ -85,10 +84,9 @@ type Step =
   | { kind: "closeOption"; account: number; series: number; dt: number }
   | { kind: "perp"; account: number; market: Underlying; size: bigint; dt: number }
   | { kind: "covered"; account: number; series: number; size: number; ratio: number }
-  | { kind: "price"; asset: Underlying; permille: number }
-  | { kind: "vol"; asset: Underlying; percent: number }
+  | (MarketMove & { kind: "price" | "vol"; asset: Underlying })
   | { kind: "skew"; series: number; step: number }
-  | { kind: "time"; dt: number }
+  | (MarketMove & { kind: "time" })
   | { kind: "nearExpiry"; series: number; before: number };
 
 const openArb = fc.record({
@@ -475,29 +473,18 @@ describe("SDK differential: options against the engine", function () {
               await sendOption(account, step.series, -(contracts * BigInt(step.ratio)) / 4n, 0);
               break;
             }
-            case "price": {
-              const answer = (BASE_PRICE[step.asset] * 10n ** 8n * BigInt(step.permille)) / 1000n;
-              await (await sys.feeds[step.asset].updateAnswer(answer)).wait();
+            case "price":
+            case "vol":
+            case "time":
+              await applyMarketMove(sys, step);
               await check(accounts);
               break;
-            }
-            case "vol": {
-              await (await sys.volFeeds[step.asset].updateAnswer(BigInt(step.percent) * 10n ** 6n)).wait();
-              await check(accounts);
-              break;
-            }
             case "skew": {
               const seriesId = sys.seriesIds[step.series];
               const current = (await sys.options.series(seriesId)).skew;
               const next = current + BigInt(step.step) * wad("0.01");
               if (next > wad("0.5") || next < -wad("0.5") || step.step === 0) break;
               await (await sys.options.setSkew(seriesId, next)).wait();
-              await check(accounts);
-              break;
-            }
-            case "time": {
-              await advanceTo(sys, BigInt(await time.latest()) + BigInt(step.dt));
-              await ethers.provider.send("evm_mine", []);
               await check(accounts);
               break;
             }

@@ -135,3 +135,36 @@ export async function advanceTo(sys: Pick<System, "feeds" | "volFeeds">, timesta
   }
   await time.setNextBlockTimestamp(timestamp);
 }
+
+/** A market-wide move of the random-sequence tests: an oracle price, a volatility, or time passing. */
+export type MarketMove =
+  | { kind: "price"; asset: "ETH" | "BTC" | "USDC"; permille: number }
+  | { kind: "vol"; asset: "ETH" | "BTC"; percent: number }
+  | { kind: "time"; dt: number };
+
+/** The test system's feed prices (USD) before any move. */
+const BASE_PRICE = { ETH: 3000n, BTC: 60000n, USDC: 1n } as const;
+
+/**
+ * Applies `move`: the asset's feed at `permille`/1000 of its base price, the volatility feed at
+ * `percent`, or `dt` seconds later with the feeds refreshed and a block mined at that time.
+ */
+export async function applyMarketMove(
+  sys: Pick<System, "feeds" | "volFeeds">,
+  move: MarketMove,
+): Promise<void> {
+  switch (move.kind) {
+    case "price": {
+      const answer = (BASE_PRICE[move.asset] * 10n ** 8n * BigInt(move.permille)) / 1000n;
+      await (await sys.feeds[move.asset].updateAnswer(answer)).wait();
+      return;
+    }
+    case "vol":
+      await (await sys.volFeeds[move.asset].updateAnswer(BigInt(move.percent) * 10n ** 6n)).wait();
+      return;
+    case "time":
+      await advanceTo(sys, BigInt(await time.latest()) + BigInt(move.dt));
+      await ethers.provider.send("evm_mine", []);
+      return;
+  }
+}
