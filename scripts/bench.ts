@@ -248,7 +248,7 @@ async function main(): Promise<void> {
   notes.push(
     "Gas from transaction receipts (21,000 base included); health.* is eth_estimateGas of MarginEngine.health.",
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
-    "Keeper scan: N accounts with one perp each; `healthMany` in chunks of 250 vs one `health` call per account, sequential eth_calls over HTTP to Hardhat's JSON-RPC server (the one `hardhat node` runs) on the in-process chain, request batching off. `inprocess.*`: the same scan without a transport. `scan.rtt${RPC_LATENCY_MS}ms.*`: the same over a proxy that holds each request ${RPC_LATENCY_MS} ms, as a hosted endpoint a network hop away would (N ≤ 1,000).",
+    `Keeper scan: N accounts with one perp each; \`healthMany\` in chunks of 250 vs one \`health\` call per account, sequential eth_calls over HTTP to Hardhat's JSON-RPC server (the one \`hardhat node\` runs) on the in-process chain, request batching off. \`inprocess.*\`: the same scan without a transport. \`scan.rtt${RPC_LATENCY_MS}ms.*\`: the same over a proxy that holds each request ${RPC_LATENCY_MS} ms, as a hosted endpoint a network hop away would (N ≤ 1,000).`,
   );
   const results = { gas, keeper, notes };
   mkdirSync("bench", { recursive: true });
