@@ -12,7 +12,7 @@
  * at one block), with other chunk sizes including one call for all accounts, and — for comparison — one
  * `health()` call per account. Each line gives the median wall time of RUNS runs and the median CPU time
  * of this process (the in-process EVM runs in it): on a loaded machine wall time exceeds CPU time.
- * One healthMany call over 1,000 such accounts needs ~60M gas, more than the 2^24 gas per call that
+ * One healthMany call over 1,000 such accounts needs ~39M gas, more than the 2^24 gas per call that
  * Osaka (EIP-7825, the in-process chain's default hardfork) allows: to time the one-call batch the
  * script runs the chain as Prague with a 1e9 block gas limit.
  */
