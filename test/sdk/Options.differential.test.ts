@@ -216,16 +216,7 @@ interface Account {
 
 /** The seven Health fields of engine.health at `blockTag` (default latest). */
 async function chainHealth(sys: System, id: bigint, blockTag?: number) {
-  const h = await sys.engine.health(id, blockTag === undefined ? {} : { blockTag });
-  return {
-    equityInitial: h.equityInitial,
-    equityMaintenance: h.equityMaintenance,
-    equityMark: h.equityMark,
-    initialRequirement: h.initialRequirement,
-    maintenanceRequirement: h.maintenanceRequirement,
-    healthRatio: h.healthRatio,
-    grossNotional: h.grossNotional,
-  };
+  return toHealth(await sys.engine.health(id, blockTag === undefined ? {} : { blockTag }));
 }
 
 /** Sends `sent` and asserts it reverts with the preview's predicted error (then mines the pinned block). */

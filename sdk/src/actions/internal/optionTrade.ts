@@ -1,8 +1,8 @@
 /** The send path shared by the option trade actions. */
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../../client";
-import { blockAt, eventsOf, optionMarketOf, read, requireSigner, send } from "./chain";
-import { type TradeOptions, limitPriceFor } from "./trade";
+import { eventsOf, optionMarketOf, read, requireSigner, send } from "./chain";
+import { type TradeOptions, tradeBounds } from "./trade";
 
 /** A sent option trade, from its OptionTraded event. */
 export interface OptionTradeReturnType {
@@ -35,12 +35,12 @@ export async function sendOptionTrade(
     sizeDelta === "close" ? -(await read(client, () => market.positionSize(accountId, seriesId))) : sizeDelta;
   if (delta === 0n)
     throw new RangeError(sizeDelta === "close" ? "closeOption: no position" : "sizeDelta is zero");
-  let limitPrice = opts.limitPrice;
-  if (limitPrice === undefined) {
-    const [premium] = await read(client, () => market.quoteTrade(seriesId, delta));
-    limitPrice = limitPriceFor(premium, delta, opts.slippageBps ?? 50);
-  }
-  const deadline = opts.deadline ?? (await blockAt(client)).timestamp + BigInt(opts.validity ?? 600);
+  const { limitPrice, deadline } = await tradeBounds(
+    client,
+    delta,
+    opts,
+    async () => (await read(client, () => market.quoteTrade(seriesId, delta)))[0],
+  );
   const receipt = await send(client, () => market.trade(accountId, seriesId, delta, limitPrice, deadline));
   const [event] = eventsOf(receipt, market.interface, "OptionTraded");
   if (!event) throw new Error("option trade: no OptionTraded event in the receipt");

@@ -46,6 +46,21 @@ export function limitPriceFor(fillPrice: bigint, sizeDelta: bigint, slippageBps:
   return sizeDelta > 0n ? (fillPrice * (BPS + bps) + BPS - 1n) / BPS : (fillPrice * (BPS - bps)) / BPS;
 }
 
+/**
+ * The price limit and deadline a trade of `delta` is sent with: the caller's, or else `quotePrice()`
+ * moved `slippageBps` against the trader, and the latest block's timestamp + `validity`.
+ */
+export async function tradeBounds(
+  client: XMarginClient,
+  delta: bigint,
+  opts: TradeOptions,
+  quotePrice: () => Promise<bigint>,
+): Promise<{ limitPrice: bigint; deadline: bigint }> {
+  const limitPrice = opts.limitPrice ?? limitPriceFor(await quotePrice(), delta, opts.slippageBps ?? 50);
+  const deadline = opts.deadline ?? (await blockAt(client)).timestamp + BigInt(opts.validity ?? 600);
+  return { limitPrice, deadline };
+}
+
 /** Quotes (for the limit), then sends `trade` or `closePosition` and parses the event. */
 export async function sendTrade(
   client: XMarginClient,
@@ -60,12 +75,12 @@ export async function sendTrade(
     sizeDelta === "close" ? -(await read(client, () => perps.position(accountId, marketId))).size : sizeDelta;
   if (delta === 0n)
     throw new RangeError(sizeDelta === "close" ? "closePosition: no position" : "sizeDelta is zero");
-  let limitPrice = opts.limitPrice;
-  if (limitPrice === undefined) {
-    const [fill] = await read(client, () => perps.quoteTrade(marketId, delta));
-    limitPrice = limitPriceFor(fill, delta, opts.slippageBps ?? 50);
-  }
-  const deadline = opts.deadline ?? (await blockAt(client)).timestamp + BigInt(opts.validity ?? 600);
+  const { limitPrice, deadline } = await tradeBounds(
+    client,
+    delta,
+    opts,
+    async () => (await read(client, () => perps.quoteTrade(marketId, delta)))[0],
+  );
   const receipt = await send(client, () =>
     sizeDelta === "close"
       ? perps.closePosition(accountId, marketId, limitPrice, deadline)
