@@ -390,14 +390,25 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     /// @dev One underlying's positions, priced once.
     struct Group {
         uint32 underlyingIndex;
+        // Whether any position is priced by a model (an option before expiry): only those can need
+        // repricing, so perps-only groups skip the search.
+        bool modelled;
         bytes32 underlying;
         uint256 spot;
         uint256 volatility;
         PortfolioMath.Greeks greeks;
-        // Per-position requirements summed, for `standardRequirements` only.
-        uint256 standardIM;
-        uint256 standardMM;
     }
+
+    /// @dev The positions of one evaluation: each one's key, exposure and group index.
+    struct Book {
+        uint256 accountId;
+        MarketKey[] held;
+        IMarket.Exposure[] exposures;
+        uint256[] groupOf;
+    }
+
+    /// @dev `_requirements` over every position of a group (rather than one position alone).
+    uint256 private constant WHOLE_GROUP = type(uint256).max;
 
     /// @dev Spot and volatility per underlying index, read once per call (`healthMany`); empty arrays
     /// for a single account, whose groups already read each underlying once.
@@ -418,59 +429,76 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         bool standard,
         MarketDataCache memory cache
     ) internal view returns (Health memory h, uint256 standardIM, uint256 standardMM) {
-        MarketKey[] memory held = _heldMarkets(accountId);
-        Group[] memory groups = new Group[](held.length);
+        Book memory book = _book(accountId);
+        Group[] memory groups = new Group[](book.held.length);
         uint256 groupCount;
         int256 positionValue;
 
-        for (uint256 i; i < held.length; ++i) {
+        for (uint256 i; i < book.held.length; ++i) {
             uint256 g;
-            (g, groupCount) = _groupOf(groups, groupCount, held[i].underlyingIndex, cache);
-            positionValue += _addExposure(accountId, held[i], groups[g], standard);
+            (g, groupCount) = _groupOf(groups, groupCount, book.held[i].underlyingIndex, cache);
+            book.groupOf[i] = g;
+            positionValue += _addExposure(book, i, groups[g]);
         }
         for (uint256 g; g < groupCount; ++g) {
-            (uint256 im, uint256 mm) = _requirements(groups[g], groups[g].greeks);
+            (uint256 im, uint256 mm) = _requirements(book, groups[g], groups[g].greeks, g, WHOLE_GROUP);
             h.initialRequirement += im;
             h.maintenanceRequirement += mm;
             h.grossNotional += groups[g].greeks.notional;
-            standardIM += groups[g].standardIM;
-            standardMM += groups[g].standardMM;
         }
+        if (standard) (standardIM, standardMM) = _standardRequirements(book, groups);
         h.equityInitial = c.initial + positionValue;
         h.equityMaintenance = c.maintenance + positionValue;
         h.equityMark = c.mark + positionValue;
         h.healthRatio = RiskMath.healthRatio(h.equityMaintenance, h.maintenanceRequirement);
     }
 
-    /// @dev Adds the position's Greeks to its group and returns its value; with `standard`, also adds
-    /// its requirements margined alone to the group's standard ones.
-    function _addExposure(
-        uint256 accountId,
-        MarketKey memory key,
-        Group memory group,
-        bool standard
-    ) internal view returns (int256) {
-        IMarket.Exposure memory e = IMarket(key.market).exposure(
-            accountId,
-            key.marketId,
+    function _book(uint256 accountId) internal view returns (Book memory book) {
+        book.accountId = accountId;
+        book.held = _heldMarkets(accountId);
+        book.exposures = new IMarket.Exposure[](book.held.length);
+        book.groupOf = new uint256[](book.held.length);
+    }
+
+    /// @dev Asks position `i`'s market for its exposure, keeps it in `book`, adds its Greeks to its
+    /// group and returns its value.
+    function _addExposure(Book memory book, uint256 i, Group memory group) internal view returns (int256) {
+        IMarket.Exposure memory e = IMarket(book.held[i].market).exposure(
+            book.accountId,
+            book.held[i].marketId,
             group.spot,
             group.volatility
         );
+        book.exposures[i] = e;
+        if (e.totalVolatility != 0) group.modelled = true;
         PortfolioMath.Greeks memory sum = group.greeks;
         sum.delta += e.delta;
         sum.gamma += e.gamma;
         sum.vega += e.vega;
+        sum.vanna += e.vanna;
+        sum.volga += e.volga;
         sum.optionSize += e.optionSize;
         sum.notional += e.notional;
-        if (standard) {
-            (uint256 im, uint256 mm) = _requirements(
-                group,
-                PortfolioMath.Greeks(e.delta, e.gamma, e.vega, e.optionSize, e.notional)
-            );
-            group.standardIM += im;
-            group.standardMM += mm;
-        }
         return e.value;
+    }
+
+    /// @dev Σ over positions of each one's requirements margined alone.
+    function _standardRequirements(
+        Book memory book,
+        Group[] memory groups
+    ) internal view returns (uint256 standardIM, uint256 standardMM) {
+        for (uint256 i; i < book.held.length; ++i) {
+            IMarket.Exposure memory e = book.exposures[i];
+            (uint256 im, uint256 mm) = _requirements(
+                book,
+                groups[book.groupOf[i]],
+                PortfolioMath.Greeks(e.delta, e.gamma, e.vega, e.optionSize, e.notional, e.vanna, e.volga),
+                book.groupOf[i],
+                i
+            );
+            standardIM += im;
+            standardMM += mm;
+        }
     }
 
     /// @dev The index of `underlyingIndex`'s group among the first `count`, appending it (priced) when
@@ -504,9 +532,14 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         if (cached) (cache.spots[index], cache.volatilities[index]) = (spot, volatility);
     }
 
+    /// @dev IM and MM of the positions of group `g` with Greeks `greeks` (all of them, or position
+    /// `only` alone).
     function _requirements(
+        Book memory book,
         Group memory group,
-        PortfolioMath.Greeks memory greeks
+        PortfolioMath.Greeks memory greeks,
+        uint256 g,
+        uint256 only
     ) internal view returns (uint256 im, uint256 mm) {
         RiskParams memory p = _riskParams[group.underlying];
         (PortfolioMath.Shocks memory imShocks, PortfolioMath.Shocks memory mmShocks) = _shocks(
@@ -514,27 +547,86 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
             group.volatility,
             greeks.notional
         );
-        if (greeks.gamma == 0 && greeks.vega == 0 && greeks.optionSize == 0) {
-            // Perps-only (linear) group: the same numbers as the scenario grid for ~12k less gas per
-            // group and health check (measured with perps on one underlying).
-            im = RiskMath.linearRequirement(
-                greeks.delta,
-                greeks.notional,
-                group.spot,
-                imShocks.spotShock,
-                p.contingency
-            );
-            mm = RiskMath.linearRequirement(
-                greeks.delta,
-                greeks.notional,
-                group.spot,
-                mmShocks.spotShock,
-                p.contingency
-            );
-        } else {
-            im = PortfolioMath.requirement(greeks, group.spot, imShocks);
-            mm = PortfolioMath.requirement(greeks, group.spot, mmShocks);
+        im = _levelRequirement(book, group, greeks, imShocks, g, only);
+        mm = _levelRequirement(book, group, greeks, mmShocks, g, only);
+    }
+
+    /// @dev One level's requirement: positions whose Greeks cannot be trusted over the shocks
+    /// (`PortfolioMath.needsRepricing`) leave the Taylor estimate and are repriced by their market in
+    /// every cell of the grid.
+    function _levelRequirement(
+        Book memory book,
+        Group memory group,
+        PortfolioMath.Greeks memory greeks,
+        PortfolioMath.Shocks memory k,
+        uint256 g,
+        uint256 only
+    ) internal view returns (uint256) {
+        PortfolioMath.Greeks memory taylor = greeks;
+        int256[] memory repriced;
+        uint256 end = group.modelled ? book.held.length : 0;
+        for (uint256 i; i < end; ++i) {
+            if (only == WHOLE_GROUP ? book.groupOf[i] != g : i != only) continue;
+            IMarket.Exposure memory e = book.exposures[i];
+            if (!PortfolioMath.needsRepricing(e.totalVolatility, e.modelVolatility, k)) continue;
+            if (repriced.length == 0) {
+                repriced = new int256[](PortfolioMath.CELLS);
+                // The first repriced position: work on a copy, `greeks` is the group's.
+                taylor = PortfolioMath.Greeks(
+                    greeks.delta,
+                    greeks.gamma,
+                    greeks.vega,
+                    greeks.optionSize,
+                    greeks.notional,
+                    greeks.vanna,
+                    greeks.volga
+                );
+            }
+            taylor.delta -= e.delta;
+            taylor.gamma -= e.gamma;
+            taylor.vega -= e.vega;
+            taylor.vanna -= e.vanna;
+            taylor.volga -= e.volga;
+            _addRepricedPnls(book, i, group, k, repriced);
         }
+        if (
+            repriced.length == 0 &&
+            taylor.gamma == 0 &&
+            taylor.vega == 0 &&
+            taylor.vanna == 0 &&
+            taylor.volga == 0 &&
+            taylor.optionSize == 0
+        ) {
+            // Perps-only (linear) group: the same numbers as the scenario grid for a fraction of the gas.
+            return
+                RiskMath.linearRequirement(
+                    taylor.delta,
+                    taylor.notional,
+                    group.spot,
+                    k.spotShock,
+                    k.contingency
+                );
+        }
+        return PortfolioMath.requirement(taylor, group.spot, k, repriced);
+    }
+
+    function _addRepricedPnls(
+        Book memory book,
+        uint256 i,
+        Group memory group,
+        PortfolioMath.Shocks memory k,
+        int256[] memory repriced
+    ) internal view {
+        (int256[] memory spotMoves, int256[] memory volMoves) = PortfolioMath.scenarioMoves(group.spot, k);
+        int256[] memory pnls = IMarket(book.held[i].market).scenarioPnls(
+            book.accountId,
+            book.held[i].marketId,
+            group.spot,
+            group.volatility,
+            spotMoves,
+            volMoves
+        );
+        for (uint256 c; c < PortfolioMath.CELLS; ++c) repriced[c] += pnls[c];
     }
 
     function _shocks(

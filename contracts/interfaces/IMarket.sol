@@ -14,6 +14,14 @@ interface IMarket {
     /// @param notional |size| · spot in USD.
     /// @param optionSize Signed option contracts in underlying units (0 for perps); feeds the engine's
     /// floor for net short options.
+    /// @param vanna ∂delta/∂σ in underlying units per 1.0 of volatility (0 for perps).
+    /// @param volga ∂vega/∂σ in USD per 1.0 of volatility squared (0 for perps).
+    /// @param totalVolatility σ√τ of the option's model (WAD), the move in log spot over which its Greeks
+    /// stay meaningful; 0 when the value is linear in spot (perps; expired, settled or far from the
+    /// money options). The engine reprices a position (`scenarioPnls`) instead of using its Greeks when
+    /// a spot shock exceeds it.
+    /// @param modelVolatility The volatility the option is priced at (feed plus skew, WAD; 0 for perps).
+    /// The engine reprices a position when a volatility shock exceeds it.
     struct Exposure {
         int256 delta;
         int256 gamma;
@@ -21,6 +29,10 @@ interface IMarket {
         int256 value;
         uint256 notional;
         int256 optionSize;
+        int256 vanna;
+        int256 volga;
+        uint256 totalVolatility;
+        uint256 modelVolatility;
     }
 
     /// @notice The exposure of `accountId` in `marketId`, valued at `spotPrice` and `volatility` (both
@@ -32,6 +44,20 @@ interface IMarket {
         uint256 spotPrice,
         uint256 volatility
     ) external view returns (Exposure memory);
+
+    /// @notice The change of the position's value (as `exposure` values it: against the account) in
+    /// each scenario of a grid: spot moved by `spotMoves[i]` and the volatility by `volMoves[j]` (USD
+    /// and volatility, signed WAD), at index i·volMoves.length + j. The engine asks for it where a
+    /// Taylor expansion in the position's Greeks would be unreliable (see `Exposure.totalVolatility`).
+    /// @dev The moves keep spot ≥ 0 (the engine's shocks are at most 100%).
+    function scenarioPnls(
+        uint256 accountId,
+        uint256 marketId,
+        uint256 spotPrice,
+        uint256 volatility,
+        int256[] calldata spotMoves,
+        int256[] calldata volMoves
+    ) external view returns (int256[] memory pnls);
 
     /// @notice The signed size of `accountId` in `marketId` (underlying units, WAD).
     function positionSize(uint256 accountId, uint256 marketId) external view returns (int256);

@@ -4,17 +4,20 @@ pragma solidity ^0.8.28;
 import {FixedPointMathLib} from "solady/src/utils/FixedPointMathLib.sol";
 
 /// @title BlackScholes
-/// @notice Black-Scholes price, delta, gamma and vega of a European call or put, in WAD (1e18) fixed
-/// point. Pure; the OptionMarket prices series and reports Greeks to the MarginEngine with it.
+/// @notice Black-Scholes price, delta, gamma, vega, vanna and volga of a European call or put, in WAD
+/// (1e18) fixed point. Pure; the OptionMarket prices series and reports Greeks to the MarginEngine with it.
 /// @dev Model. Zero interest rate and no dividends: the protocol margins perps and cash-settled options
 /// in USD, so the forward is the spot. (A rate r could be added later by pricing on the forward
 /// S·e^{rτ} and discounting by e^{−rτ}.) With τ = timeToExpiry / 365 days, x = ln(S/K) and
 /// w = σ√τ (the total volatility):
 ///     d1 = (x + w²/2) / w,  d2 = d1 − w,
 ///     call = S·N(d1) − K·N(d2),  put = K·N(−d2) − S·N(−d1),
-///     delta = N(d1) (call) or N(d1) − 1 (put),  gamma = φ(d1) / (S·w),  vega = S·φ(d1)·√τ.
+///     delta = N(d1) (call) or N(d1) − 1 (put),  gamma = φ(d1) / (S·w),  vega = S·φ(d1)·√τ,
+///     vanna = ∂delta/∂σ = −φ(d1)·d2/σ,  volga = ∂vega/∂σ = vega·d1·d2/σ (the same for calls and puts).
 /// Units. Spot, strike and price in USD per unit of underlying; delta in underlying units per option;
-/// gamma in underlying units per USD; vega in USD per 1.0 (100 points) of annualised volatility.
+/// gamma in underlying units per USD; vega in USD per 1.0 (100 points) of annualised volatility; vanna
+/// in underlying units per 1.0 of volatility; volga in USD per 1.0 of volatility, squared. The margin
+/// engine's scenario grid uses vanna and volga for the spot-and-volatility corners.
 ///
 /// Normal CDF. N(d) = erfc(−d/√2)/2 with W. J. Cody's rational Chebyshev approximations of erf and
 /// erfc ("Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969), 631–638),
@@ -45,11 +48,18 @@ library BlackScholes {
     /// @param delta ∂price/∂S: in [0, 1e18] for a call, [−1e18, 0] for a put.
     /// @param gamma ∂²price/∂S² in underlying units per USD (≥ 0).
     /// @param vega ∂price/∂σ in USD per 1.0 of volatility (≥ 0).
+    /// @param vanna ∂delta/∂σ in underlying units per 1.0 of volatility (truncated toward zero).
+    /// @param volga ∂vega/∂σ in USD per 1.0 of volatility squared (truncated toward zero).
+    /// @param totalVolatility w = σ√τ (WAD, rounded down): the option's own one-standard-deviation move
+    /// in log spot until expiry.
     struct Valuation {
         uint256 price;
         int256 delta;
         uint256 gamma;
         uint256 vega;
+        int256 vanna;
+        int256 volga;
+        uint256 totalVolatility;
     }
 
     /// @notice The spot price is 0 or above `MAX_PRICE`.
@@ -170,6 +180,11 @@ library BlackScholes {
             v.gamma = (pdf * 1e45) / (spot * totalVol27);
             // vega = S·φ·√τ = S·φ·w/σ: S·φ·w27 reaches 2.8e81, hence the 512-bit mulDiv.
             v.vega = FixedPointMathLib.fullMulDiv(spot * pdf, totalVol27, volatility * 1e27);
+            // |φ·d2| < 0.4e18·4.4e22; vega·|d1| < 5.7e35·4.4e22 and, after /1e18, ·|d2| < 1.1e63: no
+            // overflow. σ ≥ 1e16 > 0.
+            v.vanna = -(int256(pdf) * d2) / int256(volatility);
+            v.volga = (((int256(v.vega) * d1) / 1e18) * d2) / int256(volatility);
+            v.totalVolatility = totalVol27 / 1e9;
         }
     }
 

@@ -121,6 +121,10 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         int256 delta;
         uint256 gamma;
         uint256 vega;
+        int256 vanna;
+        int256 volga;
+        uint256 totalVolatility; // 0 outside the model (settled, expired, far from the money)
+        uint256 modelVolatility;
     }
 
     /// @dev Intermediate values of one trade (a memory struct keeps the stack shallow).
@@ -315,7 +319,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
     ) internal returns (Trade memory t) {
         bytes32 underlying = s.underlying;
         t.spot = oracle.getPrice(underlying);
-        Valuation memory v = _valuation(s, t.spot, oracle.getVolatility(underlying));
+        Valuation memory v = _valuation(s, t.spot, oracle.getVolatility(underlying), 0);
         SeriesParams memory p = s.params;
         uint256 absDelta = SignedMath.abs(sizeDelta);
         (t.premium, t.feeQuote) = _premiumAndFee(v, p, t.spot, sizeDelta);
@@ -493,18 +497,17 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         uint256 volatility
     ) external view returns (Exposure memory e) {
         Series storage s = _series[seriesId];
-        int256 size = accountId == poolAccountId
-            ? int256(uint256(s.shortOpenInterest)) - int256(uint256(s.longOpenInterest))
-            : _positions[seriesId][accountId];
+        int256 size = _sizeOf(s, seriesId, accountId);
         if (size == 0) return e;
-        Valuation memory v = _valuation(s, spotPrice, volatility);
+        Valuation memory v = _valuation(s, spotPrice, volatility, 0);
         e.delta = size.mulWadDown(v.delta);
         e.gamma = size.mulWadDown(int256(v.gamma)); // gamma, vega < 1e36 within the model's domain
         e.vega = size.mulWadDown(int256(v.vega));
-        // Against the account: a long is worth its lower bound (down), a short owes its upper bound (up).
-        e.value = size > 0
-            ? int256(Math.mulDiv(uint256(size), v.low, WAD))
-            : -int256(Math.mulDiv(uint256(-size), v.high, WAD, Math.Rounding.Ceil));
+        e.vanna = size.mulWadDown(v.vanna);
+        e.volga = size.mulWadDown(v.volga);
+        e.totalVolatility = v.totalVolatility;
+        e.modelVolatility = v.modelVolatility;
+        e.value = _positionValue(size, v);
         if (s.settled) return e; // a fixed amount owed: no risk, no notional
         e.notional = Math.mulDiv(SignedMath.abs(size), spotPrice, WAD, Math.Rounding.Ceil);
         // Once expired the payoff is linear in spot: no short-option floor.
@@ -512,12 +515,51 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IMarket
-    function positionSize(uint256 accountId, uint256 seriesId) external view returns (int256) {
+    /// @dev Each scenario reprices the series with `_valuation` (every regime: the model, the last hour,
+    /// far from the money, expired, settled) at the moved spot and the moved feed volatility (plus the
+    /// series' skew, clamped into the model's domain). The unmoved scenario is 0 without repricing.
+    function scenarioPnls(
+        uint256 accountId,
+        uint256 seriesId,
+        uint256 spotPrice,
+        uint256 volatility,
+        int256[] calldata spotMoves,
+        int256[] calldata volMoves
+    ) external view returns (int256[] memory pnls) {
+        Series storage s = _series[seriesId];
+        pnls = new int256[](spotMoves.length * volMoves.length);
+        int256 size = _sizeOf(s, seriesId, accountId);
+        if (size == 0) return pnls;
+        int256 base = _positionValue(size, _valuation(s, spotPrice, volatility, 0));
+        for (uint256 i; i < spotMoves.length; ++i) {
+            uint256 spot = uint256(int256(spotPrice) + spotMoves[i]);
+            for (uint256 j; j < volMoves.length; ++j) {
+                if (spotMoves[i] == 0 && volMoves[j] == 0) continue;
+                Valuation memory v = _valuation(s, spot, volatility, volMoves[j]);
+                pnls[i * volMoves.length + j] = _positionValue(size, v) - base;
+            }
+        }
+    }
+
+    /// @dev The account's signed position; the pool's is the traders' net, opposite.
+    function _sizeOf(Series storage s, uint256 seriesId, uint256 accountId) internal view returns (int256) {
         if (accountId == poolAccountId) {
-            Series storage s = _series[seriesId];
             return int256(uint256(s.shortOpenInterest)) - int256(uint256(s.longOpenInterest));
         }
         return _positions[seriesId][accountId];
+    }
+
+    /// @dev Against the account: a long is worth its lower bound (down), a short owes its upper bound (up).
+    function _positionValue(int256 size, Valuation memory v) internal pure returns (int256) {
+        return
+            size > 0
+                ? int256(Math.mulDiv(uint256(size), v.low, WAD))
+                : -int256(Math.mulDiv(uint256(-size), v.high, WAD, Math.Rounding.Ceil));
+    }
+
+    /// @inheritdoc IMarket
+    function positionSize(uint256 accountId, uint256 seriesId) external view returns (int256) {
+        return _sizeOf(_series[seriesId], seriesId, accountId);
     }
 
     /// @inheritdoc IMarket
@@ -574,7 +616,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         if (sizeDelta == 0) revert ZeroSizeDelta();
         Series storage s = _tradable(seriesId);
         uint256 spot = oracle.getPrice(s.underlying);
-        Valuation memory v = _valuation(s, spot, oracle.getVolatility(s.underlying));
+        Valuation memory v = _valuation(s, spot, oracle.getVolatility(s.underlying), 0);
         (premiumPerContract, fee) = _premiumAndFee(v, s.params, spot, sizeDelta);
         fee *= quoteUnit;
     }
@@ -606,11 +648,13 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
 
     // ---------------------------------------------------------------- valuation
 
-    /// @dev Bounds and Greeks of one long contract (see the contract's NatSpec for each regime).
+    /// @dev Bounds and Greeks of one long contract (see the contract's NatSpec for each regime), with the
+    /// feed volatility moved by `volMove` (a margin scenario; 0 otherwise).
     function _valuation(
         Series storage s,
         uint256 spot,
-        uint256 volatility
+        uint256 volatility,
+        int256 volMove
     ) internal view returns (Valuation memory v) {
         bool isCall = s.isCall;
         uint256 strike = s.strike;
@@ -634,7 +678,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
             return v;
         }
         uint256 timeToExpiry = expiry - block.timestamp;
-        v = _modelValuation(spot, strike, timeToExpiry, _modelVolatility(volatility, s.skew), isCall);
+        volatility = _modelVolatility(volatility, s.skew + volMove);
+        v = _modelValuation(spot, strike, timeToExpiry, volatility, isCall);
         // In the last hour the price with one hour left is the upper bound; intrinsic value the lower.
         if (timeToExpiry < BlackScholes.MIN_TIME_TO_EXPIRY) v.low = intrinsic;
     }
@@ -661,6 +706,10 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         v.delta = bs.delta;
         v.gamma = bs.gamma;
         v.vega = bs.vega;
+        v.vanna = bs.vanna;
+        v.volga = bs.volga;
+        v.totalVolatility = bs.totalVolatility;
+        v.modelVolatility = volatility;
     }
 
     /// @dev Feed volatility plus skew, clamped into the model's domain [1%, 500%].

@@ -505,8 +505,51 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         uint256 marketId,
         uint256 spotPrice,
         uint256
-    ) external view returns (Exposure memory e) {
+    ) external view returns (Exposure memory) {
+        return _exposure(_markets[marketId], accountId, marketId, spotPrice);
+    }
+
+    /// @inheritdoc IMarket
+    /// @dev A perp's value is linear in spot, but its pending funding is priced at spot too: each
+    /// scenario is valued exactly as `exposure` would value it. Volatility moves change nothing.
+    function scenarioPnls(
+        uint256 accountId,
+        uint256 marketId,
+        uint256 spotPrice,
+        uint256,
+        int256[] calldata spotMoves,
+        int256[] calldata volMoves
+    ) external view returns (int256[] memory pnls) {
+        int256[] memory spotPnls = _spotPnls(accountId, marketId, spotPrice, spotMoves);
+        uint256 n = volMoves.length;
+        pnls = new int256[](spotPnls.length * n);
+        for (uint256 i; i < spotPnls.length; ++i) {
+            for (uint256 j; j < n; ++j) pnls[i * n + j] = spotPnls[i];
+        }
+    }
+
+    /// @dev value(spot + spotMoves[i]) − value(spot), valued as `exposure` values the position.
+    function _spotPnls(
+        uint256 accountId,
+        uint256 marketId,
+        uint256 spotPrice,
+        int256[] calldata spotMoves
+    ) internal view returns (int256[] memory pnls) {
         Market storage m = _markets[marketId];
+        int256 base = _exposure(m, accountId, marketId, spotPrice).value;
+        pnls = new int256[](spotMoves.length);
+        for (uint256 i; i < spotMoves.length; ++i) {
+            uint256 spot = uint256(int256(spotPrice) + spotMoves[i]);
+            pnls[i] = _exposure(m, accountId, marketId, spot).value - base;
+        }
+    }
+
+    function _exposure(
+        Market storage m,
+        uint256 accountId,
+        uint256 marketId,
+        uint256 spotPrice
+    ) internal view returns (Exposure memory e) {
         if (accountId == poolAccountId) return _poolExposure(m, spotPrice);
         Position memory pos = _positions[marketId][accountId];
         if (pos.size == 0) return e;

@@ -18,20 +18,37 @@ contract PortfolioMathHarness {
         return PortfolioMath.spotShock(floor, z, sigmaSqrtHorizon, maxShock, sizeScale, grossNotional);
     }
 
+    /// @notice `PortfolioMath.requirement`; `repricedPnls` empty or `PortfolioMath.CELLS` long.
     function requirement(
         PortfolioMath.Greeks calldata g,
         uint256 spot,
-        PortfolioMath.Shocks calldata k
+        PortfolioMath.Shocks calldata k,
+        int256[] calldata repricedPnls
     ) external pure returns (uint256) {
-        return PortfolioMath.requirement(g, spot, k);
+        return PortfolioMath.requirement(g, spot, k, repricedPnls);
     }
 
     function worstScenarioLoss(
         PortfolioMath.Greeks calldata g,
         uint256 spot,
-        uint256 shock,
-        uint256 volShock
+        PortfolioMath.Shocks calldata k,
+        int256[] calldata repricedPnls
     ) external pure returns (uint256) {
-        return PortfolioMath.worstScenarioLoss(g, spot, shock, volShock);
+        return PortfolioMath.worstScenarioLoss(g, spot, k, repricedPnls);
+    }
+
+    function scenarioMoves(
+        uint256 spot,
+        PortfolioMath.Shocks calldata k
+    ) external pure returns (int256[] memory spotMoves, int256[] memory volMoves) {
+        return PortfolioMath.scenarioMoves(spot, k);
+    }
+
+    function needsRepricing(
+        uint256 totalVolatility,
+        uint256 modelVolatility,
+        PortfolioMath.Shocks calldata k
+    ) external pure returns (bool) {
+        return PortfolioMath.needsRepricing(totalVolatility, modelVolatility, k);
     }
 }

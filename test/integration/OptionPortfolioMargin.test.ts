@@ -4,7 +4,7 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { MarginEngine, OptionMarket, PortfolioMathHarness } from "../../typechain-types";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
 const USDC = 10n ** 6n;
 const ETH = assetId("ETH");
@@ -26,7 +26,8 @@ async function fixture() {
 /**
  * The engine's requirement of `accountId`'s positions on `underlying`, recomputed from the markets'
  * exposures with PortfolioMath: Σ Greeks, the engine's shocks for the group's gross notional, and the
- * underlying's risk parameters.
+ * underlying's risk parameters; per level, the positions PortfolioMath.needsRepricing selects leave the
+ * Greeks and enter through the market's repriced PnLs (OptionMarket.scenarioPnls).
  */
 async function groupRequirement(
   engine: MarginEngine,
@@ -37,31 +38,45 @@ async function groupRequirement(
   underlying: string,
   spot: bigint,
   volatility: bigint,
-): Promise<{ im: bigint; mm: bigint }> {
-  const g = { delta: 0n, gamma: 0n, vega: 0n, optionSize: 0n, notional: 0n };
-  for (const id of seriesIds) {
-    const e = await options.exposure(accountId, id, spot, volatility);
-    g.delta += e.delta;
-    g.gamma += e.gamma;
-    g.vega += e.vega;
-    g.optionSize += e.optionSize;
-    g.notional += e.notional;
-  }
+): Promise<{ im: bigint; mm: bigint; repriced: { im: number; mm: number } }> {
+  const exposures = await Promise.all(
+    seriesIds.map((id) => options.exposure(accountId, id, spot, volatility)),
+  );
+  const sum = (pick: (e: (typeof exposures)[number]) => bigint, of = exposures) =>
+    of.reduce((total, e) => total + pick(e), 0n);
+  const notional = sum((e) => e.notional);
   const p = await engine.riskParams(underlying);
-  const [imShock, mmShock] = await engine.spotShocks(underlying, g.notional);
-  const im = await math.requirement(g, spot, {
-    spotShock: imShock,
-    volShock: p.imVolShock,
-    shortOptionFloor: p.shortOptionFloor,
-    contingency: p.contingency,
-  });
-  const mm = await math.requirement(g, spot, {
-    spotShock: mmShock,
-    volShock: p.mmVolShock,
-    shortOptionFloor: p.shortOptionFloor,
-    contingency: p.contingency,
-  });
-  return { im, mm };
+  const [imShock, mmShock] = await engine.spotShocks(underlying, notional);
+  const level = async (spotShock: bigint, volShock: bigint) => {
+    const k = { spotShock, volShock, shortOptionFloor: p.shortOptionFloor, contingency: p.contingency };
+    const reprice = await Promise.all(
+      exposures.map((e) => math.needsRepricing(e.totalVolatility, e.modelVolatility, k)),
+    );
+    const kept = exposures.filter((_, i) => !reprice[i]);
+    const greeks = {
+      delta: sum((e) => e.delta, kept),
+      gamma: sum((e) => e.gamma, kept),
+      vega: sum((e) => e.vega, kept),
+      optionSize: sum((e) => e.optionSize),
+      notional,
+      vanna: sum((e) => e.vanna, kept),
+      volga: sum((e) => e.volga, kept),
+    };
+    let repricedPnls: bigint[] = [];
+    const [spotMoves, volMoves] = await math.scenarioMoves(spot, k);
+    for (const [i, id] of seriesIds.entries()) {
+      if (!reprice[i]) continue;
+      const pnls = await options.scenarioPnls(accountId, id, spot, volatility, [...spotMoves], [...volMoves]);
+      repricedPnls = pnls.map((pnl, c) => pnl + (repricedPnls[c] ?? 0n));
+    }
+    return {
+      requirement: await math.requirement(greeks, spot, k, repricedPnls),
+      repriced: reprice.filter(Boolean).length,
+    };
+  };
+  const im = await level(imShock, p.imVolShock);
+  const mm = await level(mmShock, p.mmVolShock);
+  return { im: im.requirement, mm: mm.requirement, repriced: { im: im.repriced, mm: mm.repriced } };
 }
 
 describe("MarginEngine with options", function () {
@@ -88,6 +103,53 @@ describe("MarginEngine with options", function () {
     expect(h.initialRequirement).to.be.greaterThan(h.maintenanceRequirement);
     // Net short 5 contracts: the floor alone is 5 · 3,000 · 5% = 750.
     expect(h.maintenanceRequirement).to.be.greaterThan(wad("750"));
+  });
+
+  it("reprices a short-dated option whose Greeks cannot see the shocked strike", async function () {
+    const { engine, options, math, alice, accountId } = await loadFixture(fixture);
+    // Short 10 puts 5% out of the money with 6 hours left at 60% volatility: σ√τ = 0.6·√(6/8760) ≈ 1.6%,
+    // far below the 10% IM and 5% MM spot shocks, so both levels reprice it. Its Greeks at 3,000 are
+    // nearly zero, yet a 10% fall puts it 150 in the money: ≈ 10 · 150 = 1,500 of loss that a Taylor
+    // estimate would not see.
+    const put = await listSeries(options, "ETH", "2850", await fromNow(6n * HOUR), false);
+    await tradeOption(options, alice, accountId, put, -wad("10"));
+    const expected = await groupRequirement(
+      engine,
+      options,
+      math,
+      accountId,
+      [put],
+      ETH,
+      wad("3000"),
+      wad("0.6"),
+    );
+    expect(expected.repriced).to.deep.equal({ im: 1, mm: 1 });
+    const h = await engine.health(accountId);
+    expect(h.initialRequirement).to.equal(expected.im);
+    expect(h.maintenanceRequirement).to.equal(expected.mm);
+    // Net short 10: floor 10 · 3,000 · 5% = 1,500; the repriced loss comes on top.
+    expect(h.initialRequirement).to.be.greaterThan(wad("1500") + wad("1400"));
+    // The Greeks-only grid of the same position: the floor and little more.
+    const e = await options.exposure(accountId, put, wad("3000"), wad("0.6"));
+    const [imShock] = await engine.spotShocks(ETH, e.notional);
+    const greeksOnly = await math.requirement(
+      {
+        delta: e.delta,
+        gamma: e.gamma,
+        vega: e.vega,
+        optionSize: e.optionSize,
+        notional: e.notional,
+        vanna: e.vanna,
+        volga: e.volga,
+      },
+      wad("3000"),
+      { spotShock: imShock, volShock: wad("0.25"), shortOptionFloor: wad("0.05"), contingency: wad("0.002") },
+      [],
+    );
+    expect(h.initialRequirement - greeksOnly).to.be.greaterThan(wad("1000"));
+    // Margined alone it is the same position: the standard requirement reprices it too.
+    const [standardIm, standardMm] = await engine.standardRequirements(accountId);
+    expect([standardIm, standardMm]).to.deep.equal([h.initialRequirement, h.maintenanceRequirement]);
   });
 
   it("adds the requirements of different underlyings without netting them", async function () {
@@ -158,24 +220,33 @@ describe("MarginEngine with options", function () {
     await tradeOption(options, alice, accountId, ethCall3000, -wad("3"));
     await tradeOption(options, alice, accountId, ethPut3000, wad("3"));
     const ids = [ethCall3000, ethPut3000];
-    const g = { delta: 0n, gamma: 0n, vega: 0n, optionSize: 0n, notional: 0n };
+    const g = { delta: 0n, gamma: 0n, vega: 0n, optionSize: 0n, notional: 0n, vanna: 0n, volga: 0n };
     for (const id of ids) {
       const e = await options.exposure(accountId, id, wad("3000"), wad("0.6"));
       g.delta += e.delta;
       g.gamma += e.gamma;
       g.vega += e.vega;
+      g.vanna += e.vanna;
+      g.volga += e.volga;
+      g.vanna += e.vanna;
+      g.volga += e.volga;
       g.optionSize += e.optionSize;
       g.notional += e.notional;
     }
     // A synthetic short forward: −3·N(d1) + 3·(N(d1) − 1) = −3 exactly; gamma and vega cancel exactly.
     expect([g.delta, g.gamma, g.vega, g.optionSize]).to.deep.equal([-wad("3"), 0n, 0n, 0n]);
     const [imShock] = await engine.spotShocks(ETH, g.notional);
-    const withoutFloor = await math.requirement(g, wad("3000"), {
-      spotShock: imShock,
-      volShock: wad("0.25"),
-      shortOptionFloor: 0n,
-      contingency: wad("0.002"),
-    });
+    const withoutFloor = await math.requirement(
+      g,
+      wad("3000"),
+      {
+        spotShock: imShock,
+        volShock: wad("0.25"),
+        shortOptionFloor: 0n,
+        contingency: wad("0.002"),
+      },
+      [],
+    );
     expect((await engine.health(accountId)).initialRequirement).to.equal(withoutFloor);
   });
 });

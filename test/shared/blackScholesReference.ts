@@ -34,6 +34,12 @@ export interface BlackScholesValuation {
   delta: number;
   gamma: number;
   vega: number;
+  /** ∂delta/∂σ = −φ(d1)·d2/σ (the same for calls and puts). */
+  vanna: number;
+  /** ∂vega/∂σ = vega·d1·d2/σ. */
+  volga: number;
+  /** σ√τ. */
+  totalVolatility: number;
 }
 
 // Cody's CALERF coefficients (netlib.org/specfun/erf).
@@ -129,7 +135,7 @@ function d1d2({ spot, strike, timeToExpiry, volatility }: BlackScholesInput): D1
   return { d1, d2: d1 - totalVol, totalVol, sqrtTau };
 }
 
-/** Price, delta, gamma and vega together. */
+/** Price, delta, gamma, vega, vanna and volga together. */
 export function blackScholes(input: BlackScholesInput): BlackScholesValuation {
   const { spot, strike, isCall } = input;
   const { d1, d2, totalVol, sqrtTau } = d1d2(input);
@@ -138,11 +144,15 @@ export function blackScholes(input: BlackScholesInput): BlackScholesValuation {
     ? spot * normCdf(d1) - strike * normCdf(d2)
     : strike * normCdf(-d2) - spot * normCdf(-d1);
   const pdf = normPdf(d1);
+  const vega = spot * pdf * sqrtTau;
   return {
     price: Math.max(price, 0),
     delta: isCall ? normCdf(d1) : -normCdf(-d1),
     gamma: pdf / (spot * totalVol),
-    vega: spot * pdf * sqrtTau,
+    vega,
+    vanna: (-pdf * d2) / input.volatility,
+    volga: (vega * d1 * d2) / input.volatility,
+    totalVolatility: totalVol,
   };
 }
 

@@ -8,6 +8,10 @@
  * dσ ∈ {−v, 0, +v}. The requirement is the worst scenario loss plus the floor for net short options
  * (shortOptionFloor · spot per net short contract) plus the contingency (a fraction of gross notional),
  * exactly as the engine adds them.
+ *
+ * `engineModelRequirement` is the engine's own model in float64: options whose σ√τ is below the spot
+ * shock or whose volatility is below the volatility shock are repriced (as here), the rest enter through
+ * their aggregated Greeks (second order in spot and volatility, with the vanna cross term).
  */
 import { blackScholes } from "./blackScholesReference";
 
@@ -115,11 +119,13 @@ export interface Greeks {
   delta: number;
   gamma: number;
   vega: number;
+  vanna: number;
+  volga: number;
 }
 
 /** Aggregated Greeks from the reference (perps add their size to delta). */
 export function portfolioGreeks(p: Portfolio): Greeks {
-  const greeks = { delta: p.perp, gamma: 0, vega: 0 };
+  const greeks = { delta: p.perp, gamma: 0, vega: 0, vanna: 0, volga: 0 };
   for (const o of p.options) {
     const v = blackScholes({
       spot: p.spot,
@@ -131,17 +137,34 @@ export function portfolioGreeks(p: Portfolio): Greeks {
     greeks.delta += o.size * v.delta;
     greeks.gamma += o.size * v.gamma;
     greeks.vega += o.size * v.vega;
+    greeks.vanna += o.size * v.vanna;
+    greeks.volga += o.size * v.volga;
   }
   return greeks;
 }
 
-/** The engine's Taylor requirement in float64 (for cross-checks of the on-chain one). */
-export function greekRequirement(p: Portfolio, g: GridParams): Requirement {
-  const { delta, gamma, vega } = portfolioGreeks(p);
+/**
+ * Whether the engine reprices `leg` under `g` instead of using its Greeks (PortfolioMath.needsRepricing):
+ * a spot shock beyond the option's σ√τ, or a volatility shock beyond its volatility.
+ */
+export function needsRepricing(p: Portfolio, leg: OptionLeg, g: GridParams): boolean {
+  const totalVolatility = p.volatility * Math.sqrt(leg.timeToExpiry / (365 * 86_400));
+  return g.spotShock > totalVolatility || g.volShock > p.volatility;
+}
+
+/** The engine's model in float64 (for cross-checks of the on-chain requirement). */
+export function engineModelRequirement(p: Portfolio, g: GridParams): Requirement {
+  const repriced = p.options.filter((o) => needsRepricing(p, o, g));
+  const { delta, gamma, vega, vanna, volga } = portfolioGreeks({
+    ...p,
+    options: p.options.filter((o) => !needsRepricing(p, o, g)),
+  });
   let worst = 0;
   for (const s of scenarioGrid(g.spotShock, g.volShock)) {
     const dS = s.spotMove * p.spot;
-    worst = Math.max(worst, -(delta * dS + 0.5 * gamma * dS * dS + vega * s.volMove));
+    const dv = s.volMove;
+    const taylor = delta * dS + 0.5 * gamma * dS * dS + vega * dv + vanna * dS * dv + 0.5 * volga * dv * dv;
+    worst = Math.max(worst, -(taylor + scenarioPnl({ ...p, options: repriced, perp: 0 }, s)));
   }
   return addOns(p, g, worst);
 }

@@ -100,15 +100,16 @@ function domainCorners(): WadInput[] {
   return inputs;
 }
 
-type Metric = keyof BlackScholesValuation;
-const METRICS: Metric[] = ["price", "delta", "gamma", "vega"];
+type Metric = "price" | "delta" | "gamma" | "vega" | "vanna" | "volga";
+const METRICS: Metric[] = ["price", "delta", "gamma", "vega", "vanna", "volga"];
+const zeros = (): Record<Metric, number> => ({ price: 0, delta: 0, gamma: 0, vega: 0, vanna: 0, volga: 0 });
 
 /** Per metric: the largest relative error where the reference is above its floor, the largest absolute error in units of S (price, vega), 1 (delta) or 1/S (gamma), and
  * the largest error as a fraction of its tolerance (≤ 1 passes). */
 class ErrorTracker {
-  readonly maxRel: Record<Metric, number> = { price: 0, delta: 0, gamma: 0, vega: 0 };
-  readonly maxScaledAbs: Record<Metric, number> = { price: 0, delta: 0, gamma: 0, vega: 0 };
-  readonly maxOfTolerance: Record<Metric, number> = { price: 0, delta: 0, gamma: 0, vega: 0 };
+  readonly maxRel = zeros();
+  readonly maxScaledAbs = zeros();
+  readonly maxOfTolerance = zeros();
   readonly failures: string[] = [];
 
   record(input: BlackScholesInput, onchain: BlackScholesValuation, reference: BlackScholesValuation): void {
@@ -117,11 +118,13 @@ class ErrorTracker {
       delta: Math.max(FLOOR, WAD_RESOLUTION),
       gamma: Math.max(FLOOR / input.spot, WAD_RESOLUTION),
       vega: Math.max(FLOOR * input.spot, WAD_RESOLUTION),
+      vanna: Math.max(FLOOR, WAD_RESOLUTION),
+      volga: Math.max(FLOOR * input.spot, WAD_RESOLUTION),
     };
     for (const m of METRICS) {
       const err = Math.abs(onchain[m] - reference[m]);
       const rel = m === "price" ? PRICE_REL : GREEK_REL;
-      const scale = m === "delta" ? 1 : m === "gamma" ? 1 / input.spot : input.spot;
+      const scale = m === "delta" || m === "vanna" ? 1 : m === "gamma" ? 1 / input.spot : input.spot;
       const tolerance = Math.max(rel * Math.abs(reference[m]), floors[m]);
       this.maxScaledAbs[m] = Math.max(this.maxScaledAbs[m], err / scale);
       this.maxOfTolerance[m] = Math.max(this.maxOfTolerance[m], err / tolerance);
@@ -137,7 +140,7 @@ class ErrorTracker {
   print(title: string): void {
     console.log(`      ${title}`);
     for (const m of METRICS) {
-      const unit = m === "delta" ? "" : m === "gamma" ? "/S" : "·S";
+      const unit = m === "delta" || m === "vanna" ? "" : m === "gamma" ? "/S" : "·S";
       console.log(
         `        ${m.padEnd(6)} max relative error ${this.maxRel[m].toExponential(2)}, ` +
           `max absolute error ${this.maxScaledAbs[m].toExponential(2)}${unit}, ` +
@@ -158,6 +161,9 @@ async function onchainValuation(bs: BlackScholesHarness, i: WadInput): Promise<B
     delta: toNumber(v.delta),
     gamma: toNumber(v.gamma),
     vega: toNumber(v.vega),
+    vanna: toNumber(v.vanna),
+    volga: toNumber(v.volga),
+    totalVolatility: toNumber(v.totalVolatility),
   };
 }
 
@@ -191,47 +197,50 @@ describe("BlackScholes", function () {
       // C = P = 100·(N(0.1) − N(−0.1)) = 7.96556745540579629..., delta_C = N(0.1) = 0.539827837277...,
       // gamma = φ(0.1)/(100·0.2) = 0.0198476273738505..., vega = 100·φ(0.1)·1 = 39.6952547477011...
       // (the other rows were computed with mpmath at 50 digits).
-      const cases: [BlackScholesInput, BlackScholesValuation][] = [
+      const cases: [BlackScholesInput, Pick<BlackScholesValuation, "price" | "delta" | "gamma" | "vega">][] =
         [
-          { spot: 100, strike: 100, timeToExpiry: SECONDS_PER_YEAR, volatility: 0.2, isCall: true },
-          {
-            price: 7.9655674554057962931,
-            delta: 0.53982783727702898147,
-            gamma: 0.019847627373850588276,
-            vega: 39.695254747701176551,
-          },
-        ],
-        [
-          { spot: 100, strike: 100, timeToExpiry: SECONDS_PER_YEAR, volatility: 0.2, isCall: false },
-          {
-            price: 7.9655674554057962931,
-            delta: -0.46017216272297101853,
-            gamma: 0.019847627373850588276,
-            vega: 39.695254747701176551,
-          },
-        ],
-        [
-          { spot: 3000, strike: 3300, timeToExpiry: 30 * DAY, volatility: 0.6, isCall: true },
-          {
-            price: 98.107815141282258644,
-            delta: 0.3198656856955551424,
-            gamma: 0.00069286365621377210586,
-            vega: 307.51756796337282507,
-          },
-        ],
-        [
-          { spot: 3000, strike: 2400, timeToExpiry: 7 * DAY, volatility: 0.8, isCall: false },
-          {
-            price: 2.4270369021969093412,
-            delta: -0.019247544066973817236,
-            gamma: 0.00014101071726930278602,
-            vega: 19.471068905131124426,
-          },
-        ],
-      ];
+          [
+            { spot: 100, strike: 100, timeToExpiry: SECONDS_PER_YEAR, volatility: 0.2, isCall: true },
+            {
+              price: 7.9655674554057962931,
+              delta: 0.53982783727702898147,
+              gamma: 0.019847627373850588276,
+              vega: 39.695254747701176551,
+            },
+          ],
+          [
+            { spot: 100, strike: 100, timeToExpiry: SECONDS_PER_YEAR, volatility: 0.2, isCall: false },
+            {
+              price: 7.9655674554057962931,
+              delta: -0.46017216272297101853,
+              gamma: 0.019847627373850588276,
+              vega: 39.695254747701176551,
+            },
+          ],
+          [
+            { spot: 3000, strike: 3300, timeToExpiry: 30 * DAY, volatility: 0.6, isCall: true },
+            {
+              price: 98.107815141282258644,
+              delta: 0.3198656856955551424,
+              gamma: 0.00069286365621377210586,
+              vega: 307.51756796337282507,
+            },
+          ],
+          [
+            { spot: 3000, strike: 2400, timeToExpiry: 7 * DAY, volatility: 0.8, isCall: false },
+            {
+              price: 2.4270369021969093412,
+              delta: -0.019247544066973817236,
+              gamma: 0.00014101071726930278602,
+              vega: 19.471068905131124426,
+            },
+          ],
+        ];
       for (const [input, expected] of cases) {
         const got = blackScholes(input);
-        for (const m of METRICS) expect(got[m]).to.be.closeTo(expected[m], 1e-12 * Math.abs(expected[m]));
+        for (const m of ["price", "delta", "gamma", "vega"] as const) {
+          expect(got[m]).to.be.closeTo(expected[m], 1e-12 * Math.abs(expected[m]));
+        }
       }
     });
 
@@ -255,11 +264,18 @@ describe("BlackScholes", function () {
       expect(fd2).to.be.closeTo(g.gamma, 1e-6 * g.gamma);
       const dv = 1e-5;
       expect((at(3000, 0.6 + dv) - at(3000, 0.6 - dv)) / (2 * dv)).to.be.closeTo(g.vega, 1e-6 * g.vega);
+      // vanna = ∂delta/∂σ and volga = ∂vega/∂σ, from the analytic delta and vega at σ ± dσ
+      const greeksAt = (volatility: number) => blackScholes({ ...base, volatility });
+      const ds = 1e-4;
+      const [up, down] = [greeksAt(0.6 + ds), greeksAt(0.6 - ds)];
+      expect((up.delta - down.delta) / (2 * ds)).to.be.closeTo(g.vanna, 1e-6 * Math.abs(g.vanna));
+      expect((up.vega - down.vega) / (2 * ds)).to.be.closeTo(g.volga, 1e-6 * Math.abs(g.volga));
+      expect(g.totalVolatility).to.be.closeTo(0.6 * Math.sqrt(30 / 365), 1e-15);
     });
   });
 
   describe("valuation", function () {
-    it("matches the float64 reference over the grid: price 1e-6, Greeks 1e-5 relative", async function () {
+    it("matches the float64 reference over the grid: price 1e-6, Greeks (vanna, volga too) 1e-5 relative", async function () {
       const bs = await loadFixture(harness);
       const tracker = new ErrorTracker();
       const inputs = grid(SPOT);

@@ -497,6 +497,44 @@ describe("OptionMarket", function () {
     });
   });
 
+  describe("scenario PnLs (the engine's repricing)", function () {
+    it("values each scenario as exposure values the position at the moved spot and volatility", async function () {
+      const { options, alice, bob, aliceAccount, bobAccount, call, poolAccountId } =
+        await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, wad("2"));
+      await tradeOption(options, bob, bobAccount, call, -wad("3"));
+      const spot = wad("3000");
+      const spotMoves = [-wad("300"), 0n, wad("150")];
+      const volMoves = [-wad("0.25"), 0n, wad("0.25")];
+      for (const account of [aliceAccount, bobAccount, poolAccountId]) {
+        const pnls = await options.scenarioPnls(account, call, spot, VOL, spotMoves, volMoves);
+        const base = (await options.exposure(account, call, spot, VOL)).value;
+        const expected = [];
+        for (const dS of spotMoves) {
+          for (const dv of volMoves) {
+            expected.push((await options.exposure(account, call, spot + dS, VOL + dv)).value - base);
+          }
+        }
+        expect(pnls).to.deep.equal(expected);
+        expect(pnls[4]).to.equal(0n); // no move
+      }
+      // A long call gains when spot rises and volatility rises; the short loses what it gains, up to
+      // the bounds' rounding (each side valued against itself).
+      const [long, short] = await Promise.all(
+        [aliceAccount, bobAccount].map((a) => options.scenarioPnls(a, call, spot, VOL, spotMoves, volMoves)),
+      );
+      expect(long[8]).to.be.greaterThan(0n);
+      expect(short[8]).to.be.lessThan(0n);
+    });
+
+    it("reports 0 in every scenario for an account without a position", async function () {
+      const { options, aliceAccount, put } = await loadFixture(fixture);
+      expect(
+        await options.scenarioPnls(aliceAccount, put, wad("3000"), VOL, [wad("-300")], [0n, wad("0.1")]),
+      ).to.deep.equal([0n, 0n]);
+    });
+  });
+
   describe("the last hour before expiry", function () {
     it("marks longs at intrinsic value, shorts at the one-hour price, with one-hour Greeks", async function () {
       const { options, bs, feeds, volFeeds, expiry, call, alice, bob, aliceAccount, bobAccount } =

@@ -47,10 +47,10 @@ describe("RiskMath", function () {
           volShock,
           floor,
           async (delta, s, k, c, n, v, f) => {
-            const greeks = { delta, gamma: 0n, vega: 0n, optionSize: 0n, notional: n };
+            const greeks = { delta, gamma: 0n, vega: 0n, optionSize: 0n, notional: n, vanna: 0n, volga: 0n };
             const shocks = { spotShock: k, volShock: v, shortOptionFloor: f, contingency: c };
             expect(await risk.linearRequirement(delta, n, s, k, c)).to.equal(
-              await portfolio.requirement(greeks, s, shocks),
+              await portfolio.requirement(greeks, s, shocks, []),
             );
           },
         ),
