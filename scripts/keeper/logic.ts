@@ -169,6 +169,33 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/**
+ * `call` over `items` in batches of at most `size`, results in order. A batch the node refuses for gas
+ * (`isGasError`) is halved until it fits: a few heavy accounts (an option book repriced in every
+ * scenario costs up to ~3M gas of health) must not make the whole scan fail every block. A single item
+ * that still fails, or any other error, propagates.
+ */
+export async function inBatchesSplitOnGas<T, R>(
+  items: readonly T[],
+  size: number,
+  call: (batch: T[]) => Promise<R[]>,
+  isGasError: (error: unknown) => boolean,
+): Promise<R[]> {
+  const out: R[] = [];
+  const run = async (batch: T[]): Promise<void> => {
+    try {
+      out.push(...(await call(batch)));
+    } catch (error) {
+      if (batch.length < 2 || !isGasError(error)) throw error;
+      const half = Math.ceil(batch.length / 2);
+      await run(batch.slice(0, half));
+      await run(batch.slice(half));
+    }
+  };
+  for (const batch of chunk(items, size)) await run(batch);
+  return out;
+}
+
 /** Block ranges [from, to] of at most `span` blocks covering from..to (eth_getLogs limits). */
 export function blockRanges(from: number, to: number, span: number): [number, number][] {
   const out: [number, number][] = [];

@@ -21,7 +21,7 @@ import { AccountDiscovery } from "./discovery";
 import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
 import {
   chooseAction,
-  chunk,
+  inBatchesSplitOnGas,
   isBidProfitable,
   isLiquidatable,
   isSameChain,
@@ -30,7 +30,7 @@ import {
 } from "./logic";
 import { describeError, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
-import { backoffMs, isTransientError, sleep } from "./retry";
+import { backoffMs, isOutOfGasError, isTransientError, sleep } from "./retry";
 import { TxSender } from "./sender";
 
 /** Re-run a step after this long even without a new block. */
@@ -173,13 +173,16 @@ export async function keeperStep(
 
     // check
     const ids = s.discovery.accountIds.filter((id) => id !== s.poolAccountId && id !== s.keeperAccountId);
+    const healths = await inBatchesSplitOnGas(
+      ids,
+      cfg.healthBatch,
+      async (batch) => [...(await s.contracts.engine.healthMany(batch))],
+      isOutOfGasError,
+    );
     const unhealthy: [bigint, HealthLike][] = [];
-    for (const batch of chunk(ids, cfg.healthBatch)) {
-      const healths = await s.contracts.engine.healthMany(batch);
-      healths.forEach((h, i) => {
-        if (isLiquidatable(h)) unhealthy.push([batch[i], h]);
-      });
-    }
+    healths.forEach((h, i) => {
+      if (isLiquidatable(h)) unhealthy.push([ids[i], h]);
+    });
     report.accounts = ids.length;
     report.liquidatable = unhealthy.map(([id]) => id);
     log.debug("health checked", { block: head, accounts: ids.length, liquidatable: unhealthy.length });

@@ -32,6 +32,19 @@ export function isTransientError(error: unknown): boolean {
   return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|fetch failed|other side closed/i.test(text);
 }
 
+/**
+ * An eth_call the node stopped for gas: its gas cap (geth: 50M by default; Hardhat: the block gas limit)
+ * or the caller's limit. Such a call succeeds with less work, so the caller may split it. Nodes word it
+ * differently ("out of gas", "gas required exceeds allowance", Hardhat's "run out of gas"); a revert
+ * with data (a stale price, a custom error) never mentions gas.
+ */
+export function isOutOfGasError(error: unknown): boolean {
+  if (isTransientError(error)) return false;
+  const text =
+    error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
+  return /out of gas|gas required exceeds|gas cap|gas limit reached/i.test(text);
+}
+
 export interface RetryOptions {
   attempts?: number;
   baseMs?: number;

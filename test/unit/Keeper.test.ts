@@ -15,11 +15,12 @@ import {
   isSameChain,
   maxPaymentFor,
   findSettlementRound,
+  inBatchesSplitOnGas,
   sliceSize,
 } from "../../scripts/keeper/logic";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { createLogger } from "../../scripts/keeper/log";
-import { backoffMs, isTransientError, withRetry } from "../../scripts/keeper/retry";
+import { backoffMs, isOutOfGasError, isTransientError, withRetry } from "../../scripts/keeper/retry";
 
 const usd = (x: string) => parseEther(x);
 const GWEI = 10n ** 9n;
@@ -203,6 +204,50 @@ describe("Keeper logic", function () {
       ]);
       expect(blockRanges(3, 3, 5)).to.deep.equal([[3, 3]]);
       expect(blockRanges(4, 3, 5)).to.deep.equal([]);
+    });
+  });
+
+  describe("inBatchesSplitOnGas", function () {
+    // A node whose gas cap fits three accounts' health, worded as Hardhat words it.
+    const outOfGas = new Error(
+      "Transaction reverted: contract call run out of gas and made the transaction revert",
+    );
+    const capped = (calls: number[][]) => async (batch: number[]) => {
+      calls.push(batch);
+      if (batch.length > 3) throw outOfGas;
+      return batch.map((x) => x * 10);
+    };
+
+    it("halves a batch the node refuses for gas until it fits, keeping the order", async function () {
+      const calls: number[][] = [];
+      const ids = [1, 2, 3, 4, 5, 6, 7, 8, 9];
+      expect(await inBatchesSplitOnGas(ids, 8, capped(calls), isOutOfGasError)).to.deep.equal(
+        ids.map((x) => x * 10),
+      );
+      // 8 → 4 + 4 → 2 + 2 + 2 + 2, then the last batch of 1
+      expect(calls.map((c) => c.length)).to.deep.equal([8, 4, 2, 2, 4, 2, 2, 1]);
+    });
+
+    it("passes other errors through, and a single item that still runs out of gas", async function () {
+      const revert = makeError("execution reverted", "CALL_EXCEPTION", {
+        action: "call",
+        data: "0x12345678",
+      });
+      await expect(
+        inBatchesSplitOnGas([1, 2], 2, () => Promise.reject(revert), isOutOfGasError),
+      ).to.be.rejectedWith("execution reverted");
+      await expect(
+        inBatchesSplitOnGas([1], 5, () => Promise.reject(outOfGas), isOutOfGasError),
+      ).to.be.rejectedWith("run out of gas");
+    });
+
+    it("recognises out-of-gas wordings of Hardhat and geth, not reverts or outages", function () {
+      expect(isOutOfGasError(outOfGas)).to.equal(true);
+      expect(isOutOfGasError(new Error("gas required exceeds allowance (50000000)"))).to.equal(true);
+      expect(isOutOfGasError(makeError("execution reverted", "CALL_EXCEPTION", { action: "call" }))).to.equal(
+        false,
+      );
+      expect(isOutOfGasError(makeError("out of gas?", "NETWORK_ERROR", { event: "x" }))).to.equal(false);
     });
   });
 
