@@ -130,6 +130,17 @@ async function options(): Promise<void> {
   gas["option.open.k4"] = await used(tradeOption(sys.options, owner, id, series[4], wad("1")));
   for (let i = 5; i < 16; i++) await tradeOption(sys.options, owner, id, series[i], wad("1"));
   gas["health.options16"] = Number(await sys.engine.health.estimateGas(id));
+  // The same book six hours from expiry: σ√τ ≈ 1.6% < the 10% (IM) and 5% (MM) spot shocks, so every
+  // series is repriced in every cell (PortfolioMath.needsRepricing) — the most a health check costs.
+  const soon = await fromNow(6n * 3_600n);
+  const shortDated: bigint[] = [];
+  for (let i = 0n; i < 16n; i++) {
+    shortDated.push(await listSeries(sys.options, "ETH", String(2200n + 100n * i), soon, i % 2n === 0n));
+  }
+  const repriced = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
+  for (const s of shortDated) await tradeOption(sys.options, sys.alice, other, s, wad("1"));
+  for (const s of shortDated) await tradeOption(sys.options, sys.bob, repriced, s, wad("1"));
+  gas["health.options16.repriced"] = Number(await sys.engine.health.estimateGas(repriced));
   // Expire, post the settlement round, settle the series and one account.
   await ethers.provider.send("evm_setNextBlockTimestamp", [Number(expiry)]);
   await sys.feeds.ETH.updateAnswer(await sys.feeds.ETH.latestAnswer());
@@ -248,6 +259,7 @@ async function main(): Promise<void> {
   notes.push(
     "Gas from transaction receipts (21,000 base included); health.* is eth_estimateGas of MarginEngine.health.",
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
+    "`health.options16`: 16 ETH series 30 days from expiry (on their Greeks); `health.options16.repriced`: 16 series 6 hours from expiry, each repriced in the 15 scenarios of both levels (PortfolioMath.needsRepricing).",
     `Keeper scan: N accounts with one perp each; \`healthMany\` in chunks of 250 vs one \`health\` call per account, sequential eth_calls over HTTP to Hardhat's JSON-RPC server (the one \`hardhat node\` runs) on the in-process chain, request batching off. \`inprocess.*\`: the same scan without a transport. \`scan.rtt${RPC_LATENCY_MS}ms.*\`: the same over a proxy that holds each request ${RPC_LATENCY_MS} ms, as a hosted endpoint a network hop away would (N ≤ 1,000).`,
   );
   const results = { gas, keeper, notes };
