@@ -50,7 +50,7 @@ describe("SDK Black-Scholes (sdk/src/math/blackScholes.ts) against BlackScholesH
     );
   });
 
-  it("valuation (price, delta, gamma, vega) and price equal the library's to the wei over its whole domain", async function () {
+  it("valuation (price, delta, gamma, vega, vanna, volga, σ√τ) and price equal the library's to the wei over its whole domain", async function () {
     const h = await loadFixture(harness);
     const inputs = fc
       .record({
@@ -84,6 +84,9 @@ describe("SDK Black-Scholes (sdk/src/math/blackScholes.ts) against BlackScholesH
           delta: chain.delta,
           gamma: chain.gamma,
           vega: chain.vega,
+          vanna: chain.vanna,
+          volga: chain.volga,
+          totalVolatility: chain.totalVolatility,
         });
         expect(blackScholesPrice(spot, strike, timeToExpiry, volatility, isCall)).to.equal(chain.price);
       }),
@@ -91,18 +94,31 @@ describe("SDK Black-Scholes (sdk/src/math/blackScholes.ts) against BlackScholesH
     );
   });
 
-  it("prices a 30-day at-the-money ETH call at 60% like the library: 205.62 USD, delta 0.534, vega 341.85 USD", async function () {
+  it("prices a 30-day at-the-money ETH call at 60% like the library: 205.62 USD, delta 0.534, vega 341.85 USD, vanna 0.057, volga −4.21 USD", async function () {
     const h = await loadFixture(harness);
     const S = 3000n * WAD;
     // ≈ S·σ√τ/√(2π) = 3000·0.6·0.2867·0.3989 ≈ 205.9 USD; the library's value to the wei:
     const v = blackScholes(S, S, 30n * 86_400n, 6n * 10n ** 17n, true);
-    expect(v).to.deep.equal({
+    expect({ price: v.price, delta: v.delta, gamma: v.gamma, vega: v.vega }).to.deep.equal({
       price: 205618221547606416000n,
       delta: 534269703591267736n,
       gamma: 770224042412950n,
       vega: 341852862659994535750n,
     });
-    expect((await h.valuation(S, S, 30n * 86_400n, 6n * 10n ** 17n, true)).price).to.equal(v.price);
+    // σ√τ = 0.6·√(30/365) ≈ 0.1720; d1 = w/2, d2 = −w/2 at the money: vanna = φ·w/(2σ) ≈ 0.0568,
+    // volga = −vega·w²/(4σ) ≈ −4.22 USD.
+    expect([v.totalVolatility, v.vanna, v.volga]).to.deep.equal([
+      172014653724298764n,
+      56975477109999088n,
+      -4214624334164316148n,
+    ]);
+    const chain = await h.valuation(S, S, 30n * 86_400n, 6n * 10n ** 17n, true);
+    expect([chain.price, chain.vanna, chain.volga, chain.totalVolatility]).to.deep.equal([
+      v.price,
+      v.vanna,
+      v.volga,
+      v.totalVolatility,
+    ]);
   });
 
   it("throws a RangeError named after the library's error outside the domain", function () {

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import fc from "fast-check";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import type { PortfolioMathHarness } from "../../typechain-types";
+import type { PortfolioMathHarness, RiskMathHarness } from "../../typechain-types";
 import {
   type PerpMarketState,
   WAD,
@@ -10,11 +10,15 @@ import {
   divCeil,
   divFloor,
   formatUsd,
+  CELLS,
   getAccountState,
+  linearRequirement,
   marketKey,
   mulDiv,
+  needsRepricing,
   perpFundingAt,
   requirement,
+  scenarioMoves,
   spotShock,
   horizonVolatility,
   sqrt,
@@ -80,8 +84,21 @@ describe("SDK math", function () {
       vega: fc.oneof(fc.constant(0n), fc.bigInt({ min: -(10n ** 24n), max: 10n ** 24n })),
       optionSize: fc.oneof(fc.constant(0n), fc.bigInt({ min: -(10n ** 24n), max: 10n ** 24n })),
       notional: fc.bigInt({ min: 0n, max: 10n ** 30n }),
+      vanna: fc.oneof(fc.constant(0n), fc.bigInt({ min: -(10n ** 24n), max: 10n ** 24n })),
+      volga: fc.oneof(fc.constant(0n), fc.bigInt({ min: -(10n ** 26n), max: 10n ** 26n })),
     });
     const fraction = fc.bigInt({ min: 0n, max: WAD });
+    const shocks = fc.record({
+      spotShock: fraction,
+      volShock: fc.bigInt({ min: 0n, max: 2n * WAD }),
+      shortOptionFloor: fraction,
+      contingency: fraction,
+    });
+    // The repriced positions' PnL per cell: none, or CELLS of them (USD WAD, either sign).
+    const repricedPnls = fc.oneof(
+      fc.constant([] as bigint[]),
+      fc.array(fc.bigInt({ min: -(10n ** 27n), max: 10n ** 27n }), { minLength: CELLS, maxLength: CELLS }),
+    );
 
     it("spotShock (with horizonVolatility) equals the library for random parameters", async function () {
       const h = await loadFixture(harness);
@@ -114,26 +131,65 @@ describe("SDK math", function () {
       );
     });
 
-    it("worstScenarioLoss and requirement equal the library, options Greeks (Γ, vega, net short) included", async function () {
+    it("worstScenarioLoss and requirement equal the library over the 15 cells, with Γ, vega, vanna, volga, net short and repriced PnLs", async function () {
       const h = await loadFixture(harness);
       await fc.assert(
         fc.asyncProperty(
           greeks,
           fc.bigInt({ min: 1n, max: 10n ** 24n }),
-          fc.record({
-            spotShock: fraction,
-            volShock: fc.bigInt({ min: 0n, max: 2n * WAD }),
-            shortOptionFloor: fraction,
-            contingency: fraction,
-          }),
-          async (g, spot, k) => {
-            expect(worstScenarioLoss(g, spot, k.spotShock, k.volShock)).to.equal(
-              await h.worstScenarioLoss(g, spot, k.spotShock, k.volShock),
-            );
-            expect(requirement(g, spot, k)).to.equal(await h.requirement(g, spot, k));
+          shocks,
+          repricedPnls,
+          async (g, spot, k, pnls) => {
+            expect(worstScenarioLoss(g, spot, k, pnls)).to.equal(await h.worstScenarioLoss(g, spot, k, pnls));
+            expect(requirement(g, spot, k, pnls)).to.equal(await h.requirement(g, spot, k, pnls));
+            if (pnls.length === 0) expect(requirement(g, spot, k)).to.equal(requirement(g, spot, k, pnls));
           },
         ),
         { seed: SEED, numRuns: 400 },
+      );
+    });
+
+    it("scenarioMoves and needsRepricing equal the library", async function () {
+      const h = await loadFixture(harness);
+      await fc.assert(
+        fc.asyncProperty(
+          fc.bigInt({ min: 1n, max: 10n ** 24n }),
+          shocks,
+          fc.oneof(fc.constant(0n), fraction),
+          fc.bigInt({ min: 10n ** 16n, max: 5n * WAD }),
+          async (spot, k, totalVolatility, modelVolatility) => {
+            const [spotMoves, volMoves] = await h.scenarioMoves(spot, k);
+            expect(scenarioMoves(spot, k)).to.deep.equal({
+              spotMoves: [...spotMoves],
+              volMoves: [...volMoves],
+            });
+            expect(needsRepricing(totalVolatility, modelVolatility, k)).to.equal(
+              await h.needsRepricing(totalVolatility, modelVolatility, k),
+            );
+          },
+        ),
+        { seed: SEED, numRuns: 200 },
+      );
+    });
+
+    it("linearRequirement equals RiskMath's and the grid's requirement on linear Greeks", async function () {
+      const h: RiskMathHarness = await ethers.deployContract("RiskMathHarness");
+      await fc.assert(
+        fc.asyncProperty(
+          fc.bigInt({ min: -(10n ** 24n), max: 10n ** 24n }),
+          fc.bigInt({ min: 0n, max: 10n ** 30n }),
+          fc.bigInt({ min: 1n, max: 10n ** 24n }),
+          shocks,
+          async (delta, notional, spot, k) => {
+            const sdk = linearRequirement(delta, notional, spot, k.spotShock, k.contingency);
+            expect(sdk).to.equal(
+              await h.linearRequirement(delta, notional, spot, k.spotShock, k.contingency),
+            );
+            const g = { delta, gamma: 0n, vega: 0n, optionSize: 0n, notional, vanna: 0n, volga: 0n };
+            expect(sdk).to.equal(requirement(g, spot, k));
+          },
+        ),
+        { seed: SEED, numRuns: 200 },
       );
     });
   });

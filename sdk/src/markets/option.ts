@@ -3,7 +3,8 @@
  * its domain, intrinsic value outside it, in the last hour and after expiry, the settlement price once
  * settled), what it reports to the engine (`exposure`), what a trade costs (`_premiumAndFee`: model
  * price ± k·vega, fee on the underlying notional) and what it does to the position, open interest and
- * quote balance (`_price`, `trade`), and what settlement pays (`_settlePosition`). Pure; mirrors
+ * quote balance (`_price`, `trade`), what settlement pays (`_settlePosition`), and how a position's value
+ * moves over the engine's margin scenarios (`scenarioPnls`). Pure; mirrors
  * `contracts/markets/OptionMarket.sol` to the wei.
  * @packageDocumentation
  */
@@ -15,9 +16,9 @@ import {
   BS_MIN_VOLATILITY,
   blackScholes,
 } from "../math/blackScholes";
-import { WAD, abs, max, min, mulDiv, mulWadDown } from "../math/fixedPoint";
+import { WAD, abs, divFloor, max, min, mulDiv, mulWadDown } from "../math/fixedPoint";
 import type { OptionMarketState, OptionPositionState } from "../state";
-import { type Exposure, ZERO_EXPOSURE } from "./types";
+import { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
 
 /**
  * What the market knows of one long contract's value: bounds bracketing it (longs are marked and sellers
@@ -29,6 +30,12 @@ export interface OptionValuation {
   delta: bigint;
   gamma: bigint;
   vega: bigint;
+  vanna: bigint;
+  volga: bigint;
+  /** σ√τ of the Black-Scholes model; 0 outside the model (settled, expired, far from the money). */
+  totalVolatility: bigint;
+  /** The volatility passed to Black-Scholes (feed + skew + move, clamped); 0 outside the model. */
+  modelVolatility: bigint;
 }
 
 /**
@@ -76,6 +83,8 @@ export function modelVolatility(volatility: bigint, skew: bigint): bigint {
  * (OptionMarket._valuation): Black-Scholes ± (1e-17·(S + K) + 10 wei) with τ clamped to one hour (low =
  * intrinsic value in the last hour); intrinsic value (+ min(S, K) on the high side) outside the model's
  * moneyness range; intrinsic value at the current spot after expiry; at the settlement price once settled.
+ * `volMove` (a margin scenario's volatility move, signed WAD; 0 otherwise) is added to the series' skew
+ * before the model volatility is clamped into [1%, 500%].
  * @example
  * const v = optionValuation(series, 3000n * WAD, 6n * 10n ** 17n, state.timestamp);
  */
@@ -84,8 +93,19 @@ export function optionValuation(
   spot: bigint,
   volatility: bigint,
   timestamp: bigint,
+  volMove: bigint = 0n,
 ): OptionValuation {
-  const v: OptionValuation = { low: 0n, high: 0n, delta: 0n, gamma: 0n, vega: 0n };
+  const v: OptionValuation = {
+    low: 0n,
+    high: 0n,
+    delta: 0n,
+    gamma: 0n,
+    vega: 0n,
+    vanna: 0n,
+    volga: 0n,
+    totalVolatility: 0n,
+    modelVolatility: 0n,
+  };
   if (m.settled) {
     v.low = v.high = intrinsicValue(m.isCall, m.strike, m.settlementPrice);
     return v;
@@ -104,13 +124,8 @@ export function optionValuation(
     return v;
   }
   const timeToExpiry = m.expiry - timestamp;
-  const bs = blackScholes(
-    spot,
-    m.strike,
-    max(timeToExpiry, BS_MIN_TIME_TO_EXPIRY),
-    modelVolatility(volatility, m.skew),
-    m.isCall,
-  );
+  const sigma = modelVolatility(volatility, m.skew + volMove);
+  const bs = blackScholes(spot, m.strike, max(timeToExpiry, BS_MIN_TIME_TO_EXPIRY), sigma, m.isCall);
   // The library's error margin: 1e-17·(S + K) + 10 wei.
   const margin = (spot + m.strike) / 10n ** 17n + 10n;
   return {
@@ -119,14 +134,29 @@ export function optionValuation(
     delta: bs.delta,
     gamma: bs.gamma,
     vega: bs.vega,
+    vanna: bs.vanna,
+    volga: bs.volga,
+    totalVolatility: bs.totalVolatility,
+    modelVolatility: sigma,
   };
 }
 
 /**
- * A trader's exposure in series `m` (OptionMarket.exposure): size × Greeks (rounded down), value at the
- * low bound when long (rounded down) and minus the high bound when short (rounded up), notional
- * |size|·spot (rounded up, 0 once settled), and the signed contracts as `optionSize` while the series
- * has not expired (after expiry the payoff is linear: no short-option floor).
+ * The value of `size` contracts at valuation `v`, against the account (OptionMarket._positionValue): a
+ * long is worth its low bound (rounded down), a short owes its high bound (rounded up).
+ * @example
+ * optionPositionValue(-2n * WAD, v); // −⌈2·v.high⌉
+ */
+export function optionPositionValue(size: bigint, v: OptionValuation): bigint {
+  return size > 0n ? mulDiv(size, v.low, WAD) : -mulDiv(-size, v.high, WAD, "ceil");
+}
+
+/**
+ * A trader's exposure in series `m` (OptionMarket.exposure): size × Greeks (delta, gamma, vega, vanna,
+ * volga; rounded down), the model's σ√τ and volatility (0 outside the model), value at the low bound
+ * when long (rounded down) and minus the high bound when short (rounded up), notional |size|·spot
+ * (rounded up, 0 once settled), and the signed contracts as `optionSize` while the series has not
+ * expired (after expiry the payoff is linear: no short-option floor).
  * @example
  * const e = optionExposure(position, series, 3000n * WAD, 6n * 10n ** 17n, state.timestamp);
  */
@@ -145,12 +175,66 @@ export function optionExposure(
     delta: mulWadDown(size, v.delta),
     gamma: mulWadDown(size, v.gamma),
     vega: mulWadDown(size, v.vega),
-    value: size > 0n ? mulDiv(size, v.low, WAD) : -mulDiv(-size, v.high, WAD, "ceil"),
+    vanna: mulWadDown(size, v.vanna),
+    volga: mulWadDown(size, v.volga),
+    totalVolatility: v.totalVolatility,
+    modelVolatility: v.modelVolatility,
+    value: optionPositionValue(size, v),
   };
   if (m.settled) return e;
   e.notional = mulDiv(abs(size), spot, WAD, "ceil");
   if (timestamp < m.expiry) e.optionSize = size;
   return e;
+}
+
+/**
+ * How the value of a position in series `m` (valued as `optionExposure` values it) changes over a grid of
+ * scenarios (OptionMarket.scenarioPnls): spot moved by `spotMoves[i]` and the feed volatility by
+ * `volMoves[j]` (signed WAD), at index i·volMoves.length + j; the unmoved cell is 0. Every spot move
+ * reprices the series (the model, the last hour, far from the money, expired, settled). Volatility moves
+ * no larger than the series' model volatility now are applied to that repricing to second order — the
+ * position's vega·dσ + ½·volga·dσ² at the moved spot, each term rounded down; larger moves (or a series
+ * outside the model now) reprice every cell, the move added to the series' skew before the model
+ * volatility is clamped. Throws a RangeError for a move taking spot below 0 (outside the interface's
+ * domain: the engine's shocks are at most 100%).
+ * @example
+ * const { spotMoves, volMoves } = scenarioMoves(spot, shocks.im);
+ * const pnls = optionScenarioPnls(position, series, spot, vol, state.timestamp, spotMoves, volMoves);
+ */
+export function optionScenarioPnls(
+  pos: OptionPositionState,
+  m: OptionMarketState,
+  spot: bigint,
+  volatility: bigint,
+  timestamp: bigint,
+  spotMoves: readonly bigint[],
+  volMoves: readonly bigint[],
+): bigint[] {
+  const pnls: bigint[] = new Array<bigint>(spotMoves.length * volMoves.length).fill(0n);
+  const size = pos.size;
+  if (size === 0n) return pnls;
+  const now = optionValuation(m, spot, volatility, timestamp);
+  const base = optionPositionValue(size, now);
+  const largestMove = volMoves.reduce((largest, dv) => max(largest, abs(dv)), 0n);
+  const exactVolatility = largestMove > now.modelVolatility;
+  for (let i = 0; i < spotMoves.length; i++) {
+    const moved = movedSpot(spot, spotMoves[i]);
+    const unmoved = spotMoves[i] === 0n;
+    const at = unmoved ? now : optionValuation(m, moved, volatility, timestamp);
+    const spotPnl = unmoved ? 0n : optionPositionValue(size, at) - base;
+    const vega = mulWadDown(size, at.vega);
+    const volga = mulWadDown(size, at.volga);
+    for (let j = 0; j < volMoves.length; j++) {
+      const dv = volMoves[j];
+      if (unmoved && dv === 0n) continue;
+      pnls[i * volMoves.length + j] = exactVolatility
+        ? optionPositionValue(size, optionValuation(m, moved, volatility, timestamp, dv)) - base
+        : dv === 0n
+          ? spotPnl
+          : spotPnl + mulWadDown(vega, dv) + divFloor(mulWadDown(mulWadDown(volga, dv), dv), 2n);
+    }
+  }
+  return pnls;
 }
 
 /**

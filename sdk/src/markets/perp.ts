@@ -1,13 +1,13 @@
 /**
- * The perp market model: how a PerpMarket values a position for the engine (`exposure`), what a trade
- * does to the market, the position and the quote balance (`_price`, `_applyFill`, `_settle`, fee).
- * Pure; mirrors `contracts/markets/PerpMarket.sol`.
+ * The perp market model: how a PerpMarket values a position for the engine (`exposure`, and over the
+ * engine's margin scenarios `scenarioPnls`), what a trade does to the market, the position and the quote
+ * balance (`_price`, `_applyFill`, `_settle`, fee). Pure; mirrors `contracts/markets/PerpMarket.sol`.
  * @packageDocumentation
  */
 import { WAD, abs, divCeil, divFloor, mulDiv } from "../math/fixedPoint";
 import { accrueFunding, applyFill, fillPrice, perpFee, perpValue, settlementQuoteDelta } from "../math/perp";
 import type { PerpMarketState, PerpPositionState } from "../state";
-import { type Exposure, ZERO_EXPOSURE } from "./types";
+import { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
 
 /**
  * The market's funding rate and index at `timestamp`, accrued at `price` (PerpMarket._currentIndex).
@@ -35,7 +35,8 @@ export function perpFundingAt(
 
 /**
  * A trader's perp exposure at `spot` (PerpMarket.exposure): delta = size, value = unrealised PnL minus
- * unsettled funding (rounded down), notional = |size|·spot (rounded up).
+ * unsettled funding (rounded down, the funding index accrued at `spot`), notional = |size|·spot (rounded
+ * up); no option Greeks (gamma, vega, vanna, volga, σ√τ and model volatility all 0).
  * @example
  * const e = perpExposure(position, market, 3000n * WAD, state.timestamp);
  */
@@ -48,13 +49,37 @@ export function perpExposure(
   if (pos.size === 0n) return { ...ZERO_EXPOSURE };
   const { index } = perpFundingAt(m, spot, timestamp);
   return {
+    ...ZERO_EXPOSURE,
     delta: pos.size,
-    gamma: 0n,
-    vega: 0n,
     value: perpValue(pos.size, pos.entryPrice, pos.fundingIndex, spot, index),
     notional: mulDiv(abs(pos.size), spot, WAD, "ceil"),
-    optionSize: 0n,
   };
+}
+
+/**
+ * How a perp position's value (as `perpExposure` values it, the funding index accrued at each moved spot)
+ * changes over a grid of scenarios (PerpMarket.scenarioPnls): value(spot + spotMoves[i]) − value(spot) at
+ * index i·volMoves.length + j, the same for every volatility move. Throws a RangeError for a move taking
+ * spot below 0 (outside the interface's domain: the engine's shocks are at most 100%).
+ * @example
+ * const { spotMoves, volMoves } = scenarioMoves(spot, shocks.mm);
+ * const pnls = perpScenarioPnls(position, market, spot, state.timestamp, spotMoves, volMoves);
+ */
+export function perpScenarioPnls(
+  pos: PerpPositionState,
+  m: PerpMarketState,
+  spot: bigint,
+  timestamp: bigint,
+  spotMoves: readonly bigint[],
+  volMoves: readonly bigint[],
+): bigint[] {
+  const base = perpExposure(pos, m, spot, timestamp).value;
+  const pnls: bigint[] = [];
+  for (const move of spotMoves) {
+    const pnl = perpExposure(pos, m, movedSpot(spot, move), timestamp).value - base;
+    for (let j = 0; j < volMoves.length; j++) pnls.push(pnl);
+  }
+  return pnls;
 }
 
 /**

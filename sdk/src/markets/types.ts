@@ -20,6 +20,21 @@ export interface Exposure {
    * the engine's floor for net short options.
    */
   optionSize: bigint;
+  /** ∂delta/∂σ, underlying units per 1.0 of volatility (0 for perps). */
+  vanna: bigint;
+  /** ∂vega/∂σ, USD per 1.0 of volatility squared (0 for perps). */
+  volga: bigint;
+  /**
+   * σ√τ of the option's model: the move in log spot over which its Greeks stay meaningful. 0 when the
+   * value is linear in spot (perps; expired, settled or far from the money options). The engine
+   * reprices the position (`scenarioPnls`) instead of using its Greeks when a spot shock exceeds it.
+   */
+  totalVolatility: bigint;
+  /**
+   * The volatility the option is priced at (feed plus skew, clamped; 0 outside the model and for
+   * perps). The engine reprices the position when a volatility shock exceeds it.
+   */
+  modelVolatility: bigint;
 }
 
 /** The exposure of no position. */
@@ -30,4 +45,20 @@ export const ZERO_EXPOSURE: Readonly<Exposure> = Object.freeze({
   value: 0n,
   notional: 0n,
   optionSize: 0n,
+  vanna: 0n,
+  volga: 0n,
+  totalVolatility: 0n,
+  modelVolatility: 0n,
 });
+
+/**
+ * spot + move for a margin scenario (IMarket.scenarioPnls: the engine's moves keep spot ≥ 0). Throws a
+ * RangeError below 0, outside the interface's domain.
+ * @example
+ * movedSpot(3000n * WAD, -300n * WAD); // 2700n * WAD
+ */
+export function movedSpot(spot: bigint, move: bigint): bigint {
+  const moved = spot + move;
+  if (moved < 0n) throw new RangeError(`spot ${spot} moved by ${move} is below 0`);
+  return moved;
+}

@@ -1,12 +1,14 @@
 /**
- * Black-Scholes price, delta, gamma and vega of a European option in WAD, the integer algorithm of
- * `contracts/libraries/BlackScholes.sol` step by step: ln S − ln K and e^{−d²/2} with solady's `lnWad` and
- * `expWad` (see `expLn.ts`), σ√τ with an integer square root, the normal CDF from W. J. Cody's rational
+ * Black-Scholes price, delta, gamma, vega, vanna and volga of a European option in WAD, the integer
+ * algorithm of
+ * `contracts/libraries/BlackScholes.sol` step by step: ln S − ln K and e^{−d²/2} with solady's `lnWad`
+ * and `expWad` (see `expLn.ts`), σ√τ with an integer square root, the normal CDF from W. J. Cody's rational
  * approximations of erf/erfc on three intervals, every division rounded as in the Solidity. The result
  * equals the contract's to the wei (held against BlackScholesHarness in test/sdk/Math.test.ts).
  *
  * Model: zero rate, no dividends; τ = timeToExpiry / 365 days; d1 = (ln(S/K) + σ²τ/2)/(σ√τ), d2 = d1 − σ√τ;
- * vega is USD per 1.0 (100 points) of volatility. Domain as the library's: 0 < S, K ≤ 1e36, K/S ∈
+ * vega is USD per 1.0 (100 points) of volatility; vanna = ∂delta/∂σ = −φ(d1)·d2/σ and volga = ∂vega/∂σ =
+ * vega·d1·d2/σ (the same for calls and puts), each division truncated toward zero. Domain as the library's: 0 < S, K ≤ 1e36, K/S ∈
  * [1/100, 100], τ ∈ [1 hour, 2 years], σ ∈ [0.01, 5]; outside it the functions throw a RangeError named
  * after the library's custom error.
  * @packageDocumentation
@@ -24,6 +26,12 @@ export interface BlackScholesValuation {
   gamma: bigint;
   /** ∂price/∂σ, USD per 1.0 of volatility (≥ 0). */
   vega: bigint;
+  /** ∂delta/∂σ, underlying units per 1.0 of volatility (truncated toward zero). */
+  vanna: bigint;
+  /** ∂vega/∂σ, USD per 1.0 of volatility squared (truncated toward zero). */
+  volga: bigint;
+  /** w = σ√τ (rounded down): the option's one-standard-deviation move in log spot until expiry. */
+  totalVolatility: bigint;
 }
 
 /** The year that annualises time: 365 days, in seconds. */
@@ -115,7 +123,8 @@ export function checkDomain(spot: bigint, strike: bigint, timeToExpiry: bigint, 
 }
 
 /**
- * Price, delta, gamma and vega of one option on one unit of underlying (BlackScholes.valuation).
+ * Price, delta, gamma, vega, vanna, volga and σ√τ of one option on one unit of underlying
+ * (BlackScholes.valuation).
  * @example
  * // ETH at 3,000, an at-the-money call, 30 days, 60% volatility:
  * const v = blackScholes(3000n * WAD, 3000n * WAD, 30n * 86_400n, 6n * 10n ** 17n, true);
@@ -134,11 +143,16 @@ export function blackScholes(
   const nd1 = cdf(d1, gauss1);
   const nd2 = cdf(d2, gauss(abs(d2)));
   const pdf = (gauss1 * INV_SQRT_2PI) / WAD;
+  const vega = mulDiv(spot * pdf, totalVol27, volatility * 10n ** 27n);
   return {
     price: priceOf(spot, strike, nd1, nd2, isCall),
     delta: isCall ? nd1 : nd1 - WAD,
     gamma: (pdf * 10n ** 45n) / (spot * totalVol27),
-    vega: mulDiv(spot * pdf, totalVol27, volatility * 10n ** 27n),
+    vega,
+    // Signed divisions truncate toward zero, in Solidity and with bigints alike.
+    vanna: -(pdf * d2) / volatility,
+    volga: (((vega * d1) / WAD) * d2) / volatility,
+    totalVolatility: totalVol27 / 1_000_000_000n,
   };
 }
 

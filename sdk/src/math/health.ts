@@ -1,14 +1,32 @@
 /**
  * Account health as MarginEngine._evaluate computes it: collateral value (CollateralVault
  * .collateralValue), position values and Greeks by underlying (each market's `exposure`: perps and
- * option series alike), the portfolio requirement per underlying (PortfolioMath, with the floor on
- * net short options) and the health ratio (RiskMath).
+ * option series alike), the portfolio requirement per underlying and level (PortfolioMath, with the
+ * floor on net short options; positions whose Greeks cannot be trusted over the level's shocks repriced
+ * by their market over the scenario grid, `_levelRequirement`) and the health ratio (RiskMath).
  * @packageDocumentation
  */
-import { exposureOf } from "../markets";
-import { type AccountState, type CollateralState, type Health, marketKey } from "../state";
+import { type Exposure, exposureOf, scenarioPnlsOf } from "../markets";
+import {
+  type AccountState,
+  type CollateralState,
+  type Health,
+  type MarketState,
+  type PositionState,
+  marketKey,
+} from "../state";
 import { WAD, mulDiv, type Rounding } from "./fixedPoint";
-import { type Greeks, ZERO_GREEKS, requirement, shocksFor } from "./portfolio";
+import {
+  CELLS,
+  type Greeks,
+  type Shocks,
+  ZERO_GREEKS,
+  linearRequirement,
+  needsRepricing,
+  requirement,
+  scenarioMoves,
+  shocksFor,
+} from "./portfolio";
 
 /** 2^256 − 1: the health ratio of an account without requirement. */
 export const MAX_UINT256 = 2n ** 256n - 1n;
@@ -84,13 +102,39 @@ export function collateralValue(
   return value;
 }
 
+/** One underlying's positions in a HealthBreakdown. */
+export interface HealthGroup {
+  /** The oracle's spot and volatility of the underlying. */
+  spot: bigint;
+  volatility: bigint;
+  /** Σ of the positions' Greeks (all of them, repriced ones included). */
+  greeks: Greeks;
+  /** IM and MM of the group. */
+  initial: bigint;
+  maintenance: bigint;
+  /**
+   * How many of the group's positions were repriced over the scenario grid at the IM and MM shocks
+   * (`needsRepricing`) instead of entering through their Greeks.
+   */
+  repricedInitial: number;
+  repricedMaintenance: number;
+}
+
 /** Health with the engine's comparison requirements (IMarginEngine.standardRequirements). */
 export interface HealthBreakdown extends Health {
   /** Σ over positions of each position margined alone (no netting). */
   standardInitial: bigint;
   standardMaintenance: bigint;
   /** Greeks and requirements per underlying (asset id). */
-  groups: Record<string, { spot: bigint; greeks: Greeks; initial: bigint; maintenance: bigint }>;
+  groups: Record<string, HealthGroup>;
+}
+
+/** One held position with its market, underlying and exposure (an entry of MarginEngine's Book). */
+interface HeldPosition {
+  position: PositionState;
+  market: MarketState;
+  underlying: string;
+  exposure: Exposure;
 }
 
 /**
@@ -108,9 +152,8 @@ export function accountHealth(state: AccountState): HealthBreakdown {
   }
   const c = collateralValue(state.collateral, state.quoteToken, state.prices);
   const groups: HealthBreakdown["groups"] = {};
+  const book: HeldPosition[] = [];
   let positionValue = 0n;
-  let standardInitial = 0n;
-  let standardMaintenance = 0n;
   for (const position of state.positions) {
     const market = state.markets[marketKey(position.market, position.marketId)];
     if (!market) throw new RangeError(`market ${position.market}:${position.marketId} missing in state`);
@@ -119,38 +162,61 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     const u = state.underlyings[underlying];
     if (spot === undefined || !u) throw new RangeError(`underlying ${underlying} missing in state`);
     const e = exposureOf(position, market, spot, u.volatility, state.timestamp);
+    book.push({ position, market, underlying, exposure: e });
     positionValue += e.value;
     const g = (groups[underlying] ??= {
       spot,
+      volatility: u.volatility,
       greeks: { ...ZERO_GREEKS },
       initial: 0n,
       maintenance: 0n,
+      repricedInitial: 0,
+      repricedMaintenance: 0,
     });
     g.greeks.delta += e.delta;
     g.greeks.gamma += e.gamma;
     g.greeks.vega += e.vega;
+    g.greeks.vanna += e.vanna;
+    g.greeks.volga += e.volga;
     g.greeks.optionSize += e.optionSize;
     g.greeks.notional += e.notional;
-    const alone = requirements(state, underlying, spot, {
-      delta: e.delta,
-      gamma: e.gamma,
-      vega: e.vega,
-      optionSize: e.optionSize,
-      notional: e.notional,
-    });
-    standardInitial += alone.initial;
-    standardMaintenance += alone.maintenance;
   }
   let initialRequirement = 0n;
   let maintenanceRequirement = 0n;
   let grossNotional = 0n;
   for (const [underlying, g] of Object.entries(groups)) {
-    const r = requirements(state, underlying, g.spot, g.greeks);
+    const members = book.filter((p) => p.underlying === underlying);
+    const r = requirements(state, underlying, g, g.greeks, members);
     g.initial = r.initial;
     g.maintenance = r.maintenance;
+    g.repricedInitial = r.repricedInitial;
+    g.repricedMaintenance = r.repricedMaintenance;
     initialRequirement += r.initial;
     maintenanceRequirement += r.maintenance;
     grossNotional += g.greeks.notional;
+  }
+  // Each position margined alone: its own Greeks and notional, repriced like in its group if it needs it.
+  let standardInitial = 0n;
+  let standardMaintenance = 0n;
+  for (const p of book) {
+    const e = p.exposure;
+    const alone = requirements(
+      state,
+      p.underlying,
+      groups[p.underlying],
+      {
+        delta: e.delta,
+        gamma: e.gamma,
+        vega: e.vega,
+        optionSize: e.optionSize,
+        notional: e.notional,
+        vanna: e.vanna,
+        volga: e.volga,
+      },
+      [p],
+    );
+    standardInitial += alone.initial;
+    standardMaintenance += alone.maintenance;
   }
   const equityMaintenance = c.maintenance + positionValue;
   return {
@@ -167,15 +233,80 @@ export function accountHealth(state: AccountState): HealthBreakdown {
   };
 }
 
+/**
+ * IM and MM of `members` (a group's positions, or one of them alone) with Greeks `greeks`, at the
+ * shocks of `greeks.notional` (MarginEngine._requirements).
+ */
 function requirements(
   state: AccountState,
   underlying: string,
-  spot: bigint,
+  group: Pick<HealthGroup, "spot" | "volatility">,
   greeks: Greeks,
-): { initial: bigint; maintenance: bigint } {
+  members: readonly HeldPosition[],
+): { initial: bigint; maintenance: bigint; repricedInitial: number; repricedMaintenance: number } {
   const u = state.underlyings[underlying];
   const { im, mm } = shocksFor(u.risk, u.volatility, greeks.notional);
-  return { initial: requirement(greeks, spot, im), maintenance: requirement(greeks, spot, mm) };
+  const initial = levelRequirement(state, group, greeks, im, members);
+  const maintenance = levelRequirement(state, group, greeks, mm, members);
+  return {
+    initial: initial.requirement,
+    maintenance: maintenance.requirement,
+    repricedInitial: initial.repriced,
+    repricedMaintenance: maintenance.repriced,
+  };
+}
+
+/**
+ * One level's requirement (MarginEngine._levelRequirement): the members that need repricing under `k`
+ * leave the Taylor estimate (their delta, gamma, vega, vanna and volga subtracted; optionSize and
+ * notional stay) and enter with their market's PnL in every cell of the grid; a book left linear with
+ * nothing repriced takes the linear fast path.
+ */
+function levelRequirement(
+  state: AccountState,
+  group: Pick<HealthGroup, "spot" | "volatility">,
+  greeks: Greeks,
+  k: Shocks,
+  members: readonly HeldPosition[],
+): { requirement: bigint; repriced: number } {
+  const taylor: Greeks = { ...greeks };
+  const { spotMoves, volMoves } = scenarioMoves(group.spot, k);
+  const pnls: bigint[] = [];
+  let repriced = 0;
+  for (const p of members) {
+    const e = p.exposure;
+    if (!needsRepricing(e.totalVolatility, e.modelVolatility, k)) continue;
+    if (repriced++ === 0) pnls.push(...new Array<bigint>(CELLS).fill(0n));
+    taylor.delta -= e.delta;
+    taylor.gamma -= e.gamma;
+    taylor.vega -= e.vega;
+    taylor.vanna -= e.vanna;
+    taylor.volga -= e.volga;
+    const cells = scenarioPnlsOf(
+      p.position,
+      p.market,
+      group.spot,
+      group.volatility,
+      state.timestamp,
+      spotMoves,
+      volMoves,
+    );
+    for (let c = 0; c < CELLS; c++) pnls[c] += cells[c];
+  }
+  if (
+    repriced === 0 &&
+    taylor.gamma === 0n &&
+    taylor.vega === 0n &&
+    taylor.vanna === 0n &&
+    taylor.volga === 0n &&
+    taylor.optionSize === 0n
+  ) {
+    return {
+      requirement: linearRequirement(taylor.delta, taylor.notional, group.spot, k.spotShock, k.contingency),
+      repriced,
+    };
+  }
+  return { requirement: requirement(taylor, group.spot, k, pnls), repriced };
 }
 
 /**

@@ -1,15 +1,35 @@
 /**
- * PortfolioMath: the scenario-based requirement of one underlying's aggregated Greeks, and the shock
- * sizes the engine derives from its risk parameters (MarginEngine._shocks). Same integer steps and
- * rounding as `contracts/libraries/PortfolioMath.sol`.
+ * PortfolioMath: the scenario-based requirement of one underlying's positions, and the shock sizes the
+ * engine derives from its risk parameters (MarginEngine._shocks). Same integer steps and rounding as
+ * `contracts/libraries/PortfolioMath.sol` (and RiskMath.linearRequirement, its linear fast path).
+ *
+ * A scenario moves spot by dS and volatility by dσ over the grid dS ∈ {−s, −s/2, 0, +s/2, +s}·spot ×
+ * dσ ∈ {−v, 0, +v}. Positions whose Greeks describe them well over that range enter through their
+ * aggregated Greeks, as the second-order Taylor estimate Δ·dS + ½·Γ·dS² + vega·dσ + vanna·dS·dσ +
+ * ½·volga·dσ²; the others (`needsRepricing`: an option whose σ√τ is below the spot shock or whose
+ * volatility is below the volatility shock) are repriced in every cell by their market
+ * (`scenarioPnlsOf`) and enter as exact PnLs. The requirement is the worst loss over the 15 cells, plus
+ * a floor on net short options and a contingency on gross notional.
  * @packageDocumentation
  */
 import { WAD, divFloor, max, mulDiv, mulDivUp, mulWadDown, sqrt } from "./fixedPoint";
 
 /** 365 days in seconds: the year of `horizonVolatility`. */
 export const YEAR = 365n * 86_400n;
+/** Spot moves in the grid (−s, −s/2, 0, +s/2, +s): PortfolioMath.SPOT_MOVES. */
+export const SPOT_MOVES = 5;
+/** Volatility moves in the grid (−v, 0, +v): PortfolioMath.VOL_MOVES. */
+export const VOL_MOVES = 3;
+/**
+ * Cells of the grid (PortfolioMath.CELLS); cell i·VOL_MOVES + j moves spot by `spotMoves[i]` and
+ * volatility by `volMoves[j]`.
+ */
+export const CELLS = SPOT_MOVES * VOL_MOVES;
 
-/** Aggregated risk of the positions on one underlying (PortfolioMath.Greeks), all WAD. */
+/**
+ * Aggregated risk of the positions on one underlying (PortfolioMath.Greeks), all WAD. Field order as the
+ * struct's: delta, gamma, vega, optionSize, notional, vanna, volga.
+ */
 export interface Greeks {
   delta: bigint;
   gamma: bigint;
@@ -17,6 +37,10 @@ export interface Greeks {
   /** Σ signed contracts of unexpired option series (calls and puts alike: the floor is on the net short). */
   optionSize: bigint;
   notional: bigint;
+  /** ∂delta/∂σ, underlying units per 1.0 of volatility. */
+  vanna: bigint;
+  /** ∂vega/∂σ, USD per 1.0 of volatility squared. */
+  volga: bigint;
 }
 
 /** Shock sizes and add-ons for one requirement level (PortfolioMath.Shocks), all WAD. */
@@ -51,6 +75,8 @@ export const ZERO_GREEKS: Readonly<Greeks> = Object.freeze({
   vega: 0n,
   optionSize: 0n,
   notional: 0n,
+  vanna: 0n,
+  volga: 0n,
 });
 
 /**
@@ -111,44 +137,122 @@ export function shocksFor(
 }
 
 /**
- * The largest loss (≥ 0) over the 5 × 3 grid of spot moves {−s, −s/2, +s/2, +s}·spot (0 is dominated)
- * and volatility moves ±v, evaluated separably like the contract: worst spot PnL plus |vega|·v.
+ * Whether a position with σ√τ `totalVolatility` and model volatility `modelVolatility` must be repriced
+ * under `k` rather than enter through its Greeks (PortfolioMath.needsRepricing): a spot shock larger than
+ * the option's own one-standard-deviation move in log spot until expiry, or a volatility shock larger
+ * than its volatility. Linear positions (`totalVolatility` 0) never need it.
  * @example
- * // A 10-unit long at 3,000 with a 10% shock loses 10·300 = 3,000 USD in the worst scenario.
- * worstScenarioLoss({ ...ZERO_GREEKS, delta: 10n * WAD }, 3000n * WAD, WAD / 10n, 0n); // 3000n * WAD
+ * // A call with 4 hours left at 60%: σ√τ = 0.6·√(4/8760) ≈ 0.0128 < a 10% spot shock.
+ * const im = { spotShock: WAD / 10n, volShock: WAD / 4n, shortOptionFloor: 0n, contingency: 0n };
+ * needsRepricing(12821000000000000n, 6n * 10n ** 17n, im); // true
  */
-export function worstScenarioLoss(g: Greeks, spot: bigint, shock: bigint, volShock: bigint): bigint {
-  const fullMove = mulDivUp(spot, shock, WAD);
-  let worstSpotPnl = 0n;
-  for (const i of [-2n, -1n, 1n, 2n]) {
-    // Solidity's signed division truncates toward zero, as bigint division does.
-    const dS = (fullMove * i) / 2n;
-    let pnl = mulWadDown(g.delta, dS);
-    if (g.gamma !== 0n) pnl += divFloor(g.gamma * dS * dS, 2n * WAD * WAD);
-    if (pnl < worstSpotPnl) worstSpotPnl = pnl;
-  }
-  let volLoss = 0n;
-  if (g.vega !== 0n) {
-    const negAbsVega = g.vega < 0n ? g.vega : -g.vega;
-    volLoss = -mulWadDown(negAbsVega, volShock);
-  }
-  return -worstSpotPnl + volLoss;
+export function needsRepricing(totalVolatility: bigint, modelVolatility: bigint, k: Shocks): boolean {
+  return totalVolatility !== 0n && (k.spotShock > totalVolatility || k.volShock > modelVolatility);
 }
 
 /**
- * Requirement of `g` at `spot` under `k`, rounded up: worst scenario loss + the floor on net short
- * options (⌈⌈max(0, −optionSize)·spot⌉·shortOptionFloor⌉) + the contingency on gross notional. The floor
- * is on *net* short contracts, calls and puts together: parity-consistent (a covered call pays it like
- * the short put it equals; a synthetic forward pays nothing).
+ * The grid's moves at `spot` under `k` (PortfolioMath.scenarioMoves): spot moves (USD WAD)
+ * fullMove·{−1, −½, 0, ½, 1} with fullMove = ⌈spot·s⌉ (each half truncated toward zero, as Solidity's
+ * signed division and bigint's), and volatility moves {−v, 0, +v}.
+ * @example
+ * const im = { spotShock: WAD / 10n, volShock: WAD / 4n, shortOptionFloor: 0n, contingency: 0n };
+ * scenarioMoves(3000n * WAD, im); // { spotMoves: [−300, −150, 0, 150, 300]·1e18, volMoves: [−0.25, 0, 0.25]·1e18 }
+ */
+export function scenarioMoves(spot: bigint, k: Shocks): { spotMoves: bigint[]; volMoves: bigint[] } {
+  const fullMove = mulDivUp(spot, k.spotShock, WAD);
+  const spotMoves: bigint[] = [];
+  for (let i = 0; i < SPOT_MOVES; i++) spotMoves.push((fullMove * BigInt(i - 2)) / 2n);
+  return { spotMoves, volMoves: [-k.volShock, 0n, k.volShock] };
+}
+
+/**
+ * The largest loss (≥ 0) over the grid's 15 cells (PortfolioMath.worstScenarioLoss): in each, the Taylor
+ * PnL of `g` — Δ·dS + ½·Γ·dS² and, when dσ ≠ 0, vega·dσ + (vanna·dS)·dσ + ½·volga·dσ², each term rounded
+ * down so the loss rounds up — plus `repricedPnls[i·3 + j]`, the exact PnL of the repriced positions
+ * (CELLS entries, or empty when none are repriced).
+ * @example
+ * // A 10-unit long at 3,000 with a 10% shock loses 10·300 = 3,000 USD in the worst scenario.
+ * const k = { spotShock: WAD / 10n, volShock: 0n, shortOptionFloor: 0n, contingency: 0n };
+ * worstScenarioLoss({ ...ZERO_GREEKS, delta: 10n * WAD }, 3000n * WAD, k); // 3000n * WAD
+ */
+export function worstScenarioLoss(
+  g: Greeks,
+  spot: bigint,
+  k: Shocks,
+  repricedPnls: readonly bigint[] = [],
+): bigint {
+  if (repricedPnls.length !== 0 && repricedPnls.length !== CELLS) {
+    throw new RangeError(`repricedPnls: ${repricedPnls.length} entries, expected 0 or ${CELLS}`);
+  }
+  const { spotMoves, volMoves } = scenarioMoves(spot, k);
+  const repriced = repricedPnls.length !== 0;
+  let worstPnl = 0n;
+  for (let i = 0; i < SPOT_MOVES; i++) {
+    const dS = spotMoves[i];
+    let spotPnl = mulWadDown(g.delta, dS);
+    if (g.gamma !== 0n) spotPnl += divFloor(g.gamma * dS * dS, 2n * WAD * WAD);
+    const vannaDS = mulWadDown(g.vanna, dS);
+    for (let j = 0; j < VOL_MOVES; j++) {
+      let pnl = spotPnl + volatilityPnl(g, vannaDS, volMoves[j]);
+      if (repriced) pnl += repricedPnls[i * VOL_MOVES + j];
+      if (pnl < worstPnl) worstPnl = pnl;
+    }
+  }
+  return -worstPnl;
+}
+
+/**
+ * The Taylor terms in dσ: vega·dσ + (vanna·dS)·dσ + ½·volga·dσ², each rounded down
+ * (PortfolioMath._volatilityPnl).
+ */
+function volatilityPnl(g: Greeks, vannaDS: bigint, dv: bigint): bigint {
+  if (dv === 0n) return 0n;
+  return (
+    mulWadDown(g.vega, dv) + mulWadDown(vannaDS, dv) + divFloor(mulWadDown(mulWadDown(g.volga, dv), dv), 2n)
+  );
+}
+
+/**
+ * Requirement of the positions with aggregated Greeks `g` plus the repriced ones (their PnL per cell in
+ * `repricedPnls`, CELLS entries, or empty when none are) at `spot` under `k`, rounded up
+ * (PortfolioMath.requirement): worst scenario loss + the floor on net short options
+ * (⌈⌈max(0, −optionSize)·spot⌉·shortOptionFloor⌉) + the contingency on gross notional. `g.optionSize` and
+ * `g.notional` cover all positions, repriced ones included. The floor is on *net* short contracts, calls
+ * and puts together: parity-consistent (a covered call pays it like the short put it equals; a synthetic
+ * forward pays nothing).
  * @example
  * requirement({ ...ZERO_GREEKS, delta: 10n * WAD, notional: 30_000n * WAD }, 3000n * WAD, {
  *   spotShock: WAD / 10n, volShock: 0n, shortOptionFloor: 0n, contingency: 2n * 10n ** 15n,
  * }); // 3060n * WAD
  */
-export function requirement(g: Greeks, spot: bigint, k: Shocks): bigint {
-  const worst = worstScenarioLoss(g, spot, k.spotShock, k.volShock);
+export function requirement(
+  g: Greeks,
+  spot: bigint,
+  k: Shocks,
+  repricedPnls: readonly bigint[] = [],
+): bigint {
+  const worst = worstScenarioLoss(g, spot, k, repricedPnls);
   const netShortOptions = g.optionSize < 0n ? -g.optionSize : 0n;
   const floor = mulDivUp(mulDivUp(netShortOptions, spot, WAD), k.shortOptionFloor, WAD);
   const contingency = mulDivUp(g.notional, k.contingency, WAD);
   return worst + floor + contingency;
+}
+
+/**
+ * `requirement` of a linear book (Γ = vega = vanna = volga = net option size = 0, e.g. perps only), the
+ * engine's fast path (RiskMath.linearRequirement): the full move against the position, −|Δ|·⌈spot·s⌉
+ * rounded down, plus the contingency rounded up. Equal to `requirement` on such Greeks, to the wei.
+ * @example
+ * linearRequirement(10n * WAD, 30_000n * WAD, 3000n * WAD, WAD / 10n, 2n * 10n ** 15n); // 3060n * WAD
+ */
+export function linearRequirement(
+  delta: bigint,
+  notional: bigint,
+  spot: bigint,
+  spotShock: bigint,
+  contingency: bigint,
+): bigint {
+  const fullMove = mulDivUp(spot, spotShock, WAD);
+  const worstPnl = mulWadDown(delta > 0n ? -delta : delta, fullMove);
+  return -worstPnl + mulDivUp(notional, contingency, WAD);
 }
