@@ -48,7 +48,9 @@ interface IMarket {
     /// @notice The change of the position's value (as `exposure` values it: against the account) in
     /// each scenario of a grid: spot moved by `spotMoves[i]` and the volatility by `volMoves[j]` (USD
     /// and volatility, signed WAD), at index i·volMoves.length + j. The engine asks for it where a
-    /// Taylor expansion in the position's Greeks would be unreliable (see `Exposure.totalVolatility`).
+    /// Taylor expansion in the position's Greeks around today's spot would be unreliable (see
+    /// `Exposure.totalVolatility`). Every spot move is repriced; a market may apply volatility moves no
+    /// larger than the position's model volatility to second order at the moved spot (OptionMarket).
     /// @dev The moves keep spot ≥ 0 (the engine's shocks are at most 100%).
     function scenarioPnls(
         uint256 accountId,

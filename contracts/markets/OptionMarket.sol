@@ -515,9 +515,13 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IMarket
-    /// @dev Each scenario reprices the series with `_valuation` (every regime: the model, the last hour,
-    /// far from the money, expired, settled) at the moved spot and the moved feed volatility (plus the
-    /// series' skew, clamped into the model's domain). The unmoved scenario is 0 without repricing.
+    /// @dev Every spot move reprices the series with `_valuation` (every regime: the model, the last
+    /// hour, far from the money, expired, settled). Volatility moves no larger than the series' model
+    /// volatility (feed plus skew) are applied to that repricing to second order — the position's
+    /// vega·dσ + ½·volga·dσ² at the moved spot, each term rounded down — one valuation per spot move
+    /// instead of one per scenario; larger moves, where the expansion in σ fails, and series outside
+    /// the model reprice every scenario at the moved feed volatility plus skew, clamped into the model's
+    /// domain. The unmoved scenario is 0.
     function scenarioPnls(
         uint256 accountId,
         uint256 seriesId,
@@ -526,19 +530,92 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         int256[] calldata spotMoves,
         int256[] calldata volMoves
     ) external view returns (int256[] memory pnls) {
-        Series storage s = _series[seriesId];
         pnls = new int256[](spotMoves.length * volMoves.length);
-        int256 size = _sizeOf(s, seriesId, accountId);
-        if (size == 0) return pnls;
-        int256 base = _positionValue(size, _valuation(s, spotPrice, volatility, 0));
+        Holding memory h = _holding(seriesId, accountId, spotPrice, volatility);
+        if (h.size == 0) return pnls;
+        bool exactVolatility = _largestMove(volMoves) > h.scratch.modelVolatility;
         for (uint256 i; i < spotMoves.length; ++i) {
             uint256 spot = uint256(int256(spotPrice) + spotMoves[i]);
-            for (uint256 j; j < volMoves.length; ++j) {
-                if (spotMoves[i] == 0 && volMoves[j] == 0) continue;
-                Valuation memory v = _valuation(s, spot, volatility, volMoves[j]);
-                pnls[i * volMoves.length + j] = _positionValue(size, v) - base;
-            }
+            uint256 offset = i * volMoves.length;
+            if (exactVolatility) _repriceRow(h, spot, spotMoves[i] == 0, volatility, volMoves, pnls, offset);
+            else _expandRow(h, spot, spotMoves[i] == 0, volatility, volMoves, pnls, offset);
         }
+    }
+
+    /// @dev One spot move, every volatility move repriced.
+    function _repriceRow(
+        Holding memory h,
+        uint256 spot,
+        bool unmoved,
+        uint256 volatility,
+        int256[] calldata volMoves,
+        int256[] memory pnls,
+        uint256 offset
+    ) internal view {
+        for (uint256 j; j < volMoves.length; ++j) {
+            if (unmoved && volMoves[j] == 0) continue;
+            _value(h.scratch, h.terms, spot, volatility, volMoves[j], false);
+            pnls[offset + j] = _positionValue(h.size, h.scratch) - h.base;
+        }
+    }
+
+    /// @dev One spot move repriced once (the unmoved spot is the valuation now), the volatility moves
+    /// applied to second order at that spot.
+    function _expandRow(
+        Holding memory h,
+        uint256 spot,
+        bool unmoved,
+        uint256 volatility,
+        int256[] calldata volMoves,
+        int256[] memory pnls,
+        uint256 offset
+    ) internal view {
+        (int256 spotPnl, int256 vega, int256 volga) = (0, h.vega, h.volga);
+        if (!unmoved) {
+            _value(h.scratch, h.terms, spot, volatility, 0, true);
+            spotPnl = _positionValue(h.size, h.scratch) - h.base;
+            vega = h.size.mulWadDown(int256(h.scratch.vega));
+            volga = h.size.mulWadDown(h.scratch.volga);
+        }
+        for (uint256 j; j < volMoves.length; ++j) {
+            int256 dv = volMoves[j];
+            int256 volPnl = dv == 0
+                ? int256(0)
+                : vega.mulWadDown(dv) + SignedWadMath.divDown(volga.mulWadDown(dv).mulWadDown(dv), 2);
+            pnls[offset + j] = spotPnl + volPnl;
+        }
+    }
+
+    /// @dev max |move|.
+    function _largestMove(int256[] calldata moves) internal pure returns (uint256 largest) {
+        for (uint256 j; j < moves.length; ++j) largest = Math.max(largest, SignedMath.abs(moves[j]));
+    }
+
+    /// @dev A position repriced in scenarios: its series' terms, its size, its value now, and one
+    /// valuation that every scenario overwrites (first: the valuation now, Greeks included).
+    struct Holding {
+        Terms terms;
+        int256 size;
+        int256 base;
+        int256 vega; // size · vega now
+        int256 volga; // size · volga now
+        Valuation scratch;
+    }
+
+    function _holding(
+        uint256 seriesId,
+        uint256 accountId,
+        uint256 spotPrice,
+        uint256 volatility
+    ) internal view returns (Holding memory h) {
+        Series storage s = _series[seriesId];
+        h.size = _sizeOf(s, seriesId, accountId);
+        if (h.size == 0) return h;
+        h.terms = _terms(s);
+        _value(h.scratch, h.terms, spotPrice, volatility, 0, true);
+        h.base = _positionValue(h.size, h.scratch);
+        h.vega = h.size.mulWadDown(int256(h.scratch.vega));
+        h.volga = h.size.mulWadDown(h.scratch.volga);
     }
 
     /// @dev The account's signed position; the pool's is the traders' net, opposite.
@@ -648,6 +725,21 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
 
     // ---------------------------------------------------------------- valuation
 
+    /// @dev A series' terms, read once: slot 1 (and slot 2 once settled).
+    struct Terms {
+        uint256 strike;
+        uint256 expiry;
+        int256 skew;
+        bool isCall;
+        bool settled;
+        uint256 settlementPrice;
+    }
+
+    function _terms(Series storage s) internal view returns (Terms memory t) {
+        (t.strike, t.expiry, t.skew, t.isCall, t.settled) = (s.strike, s.expiry, s.skew, s.isCall, s.settled);
+        if (t.settled) t.settlementPrice = s.settlementPrice;
+    }
+
     /// @dev Bounds and Greeks of one long contract (see the contract's NatSpec for each regime), with the
     /// feed volatility moved by `volMove` (a margin scenario; 0 otherwise).
     function _valuation(
@@ -656,60 +748,86 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         uint256 volatility,
         int256 volMove
     ) internal view returns (Valuation memory v) {
-        bool isCall = s.isCall;
-        uint256 strike = s.strike;
-        if (s.settled) {
-            v.low = v.high = _intrinsic(isCall, strike, s.settlementPrice);
-            return v;
+        _value(v, _terms(s), spot, volatility, volMove, true);
+    }
+
+    /// @dev Writes `_valuation` of terms `t` into `v`; without `withGreeks`, the bounds only (Greeks 0):
+    /// a margin scenario needs no Greeks, Black-Scholes' price alone costs less, and writing into the
+    /// caller's struct lets the scenarios of a position reuse one instead of growing memory by two
+    /// structs per scenario.
+    function _value(
+        Valuation memory v,
+        Terms memory t,
+        uint256 spot,
+        uint256 volatility,
+        int256 volMove,
+        bool withGreeks
+    ) internal view {
+        v.delta = 0;
+        v.gamma = 0;
+        v.vega = 0;
+        v.vanna = 0;
+        v.volga = 0;
+        v.totalVolatility = 0;
+        v.modelVolatility = 0;
+        if (t.settled) {
+            v.low = v.high = _intrinsic(t.isCall, t.strike, t.settlementPrice);
+            return;
         }
-        uint256 intrinsic = _intrinsic(isCall, strike, spot);
-        uint256 expiry = s.expiry;
+        uint256 intrinsic = _intrinsic(t.isCall, t.strike, spot);
         if (
-            block.timestamp >= expiry ||
+            block.timestamp >= t.expiry ||
             spot > BlackScholes.MAX_PRICE ||
-            strike * BlackScholes.MAX_MONEYNESS < spot ||
-            strike > spot * BlackScholes.MAX_MONEYNESS
+            t.strike * BlackScholes.MAX_MONEYNESS < spot ||
+            t.strike > spot * BlackScholes.MAX_MONEYNESS
         ) {
             // Expired, or too far from the money for the model: intrinsic value and its delta; before
             // expiry the time value is below min(S, K).
             v.low = intrinsic;
-            v.high = block.timestamp >= expiry ? intrinsic : intrinsic + Math.min(spot, strike);
-            if (intrinsic != 0) v.delta = isCall ? int256(WAD) : -int256(WAD);
-            return v;
+            v.high = block.timestamp >= t.expiry ? intrinsic : intrinsic + Math.min(spot, t.strike);
+            if (intrinsic != 0) v.delta = t.isCall ? int256(WAD) : -int256(WAD);
+            return;
         }
-        uint256 timeToExpiry = expiry - block.timestamp;
-        volatility = _modelVolatility(volatility, s.skew + volMove);
-        v = _modelValuation(spot, strike, timeToExpiry, volatility, isCall);
+        uint256 timeToExpiry = t.expiry - block.timestamp;
+        _modelValue(v, spot, t, timeToExpiry, _modelVolatility(volatility, t.skew + volMove), withGreeks);
         // In the last hour the price with one hour left is the upper bound; intrinsic value the lower.
         if (timeToExpiry < BlackScholes.MIN_TIME_TO_EXPIRY) v.low = intrinsic;
     }
 
-    /// @dev Black-Scholes bounds and Greeks, with the time to expiry clamped to the model's one hour.
-    function _modelValuation(
+    /// @dev Black-Scholes bounds (and Greeks) into `v`, with the time to expiry clamped to one hour.
+    function _modelValue(
+        Valuation memory v,
         uint256 spot,
-        uint256 strike,
+        Terms memory t,
         uint256 timeToExpiry,
         uint256 volatility,
-        bool isCall
-    ) internal pure returns (Valuation memory v) {
-        BlackScholes.Valuation memory bs = BlackScholes.valuation(
-            spot,
-            strike,
-            Math.max(timeToExpiry, BlackScholes.MIN_TIME_TO_EXPIRY),
-            volatility,
-            isCall
-        );
+        bool withGreeks
+    ) internal pure {
+        timeToExpiry = Math.max(timeToExpiry, BlackScholes.MIN_TIME_TO_EXPIRY);
+        uint256 price;
+        if (withGreeks) {
+            BlackScholes.Valuation memory bs = BlackScholes.valuation(
+                spot,
+                t.strike,
+                timeToExpiry,
+                volatility,
+                t.isCall
+            );
+            price = bs.price;
+            v.delta = bs.delta;
+            v.gamma = bs.gamma;
+            v.vega = bs.vega;
+            v.vanna = bs.vanna;
+            v.volga = bs.volga;
+            v.totalVolatility = bs.totalVolatility;
+            v.modelVolatility = volatility;
+        } else {
+            price = BlackScholes.price(spot, t.strike, timeToExpiry, volatility, t.isCall);
+        }
         // The library's error margin (see BlackScholes' NatSpec): 1e-17·(S + K) + 10 wei.
-        uint256 margin = (spot + strike) / 1e17 + 10;
-        v.high = bs.price + margin;
-        v.low = bs.price > margin ? bs.price - margin : 0;
-        v.delta = bs.delta;
-        v.gamma = bs.gamma;
-        v.vega = bs.vega;
-        v.vanna = bs.vanna;
-        v.volga = bs.volga;
-        v.totalVolatility = bs.totalVolatility;
-        v.modelVolatility = volatility;
+        uint256 margin = (spot + t.strike) / 1e17 + 10;
+        v.high = price + margin;
+        v.low = price > margin ? price - margin : 0;
     }
 
     /// @dev Feed volatility plus skew, clamped into the model's domain [1%, 500%].

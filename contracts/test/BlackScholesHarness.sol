@@ -30,35 +30,6 @@ contract BlackScholesHarness {
         return BlackScholes.price(spot, strike, timeToExpiry, volatility, isCall);
     }
 
-    /// @notice `BlackScholes.price` at spot + spotMoves[i] and volatility + volMoves[j] (clamped into the
-    /// model's [1%, 500%], as OptionMarket clamps a scenario's volatility), at index i·volMoves.length + j.
-    function priceGrid(
-        uint256 spot,
-        uint256 strike,
-        uint256 timeToExpiry,
-        uint256 volatility,
-        bool isCall,
-        int256[] calldata spotMoves,
-        int256[] calldata volMoves
-    ) external pure returns (uint256[] memory prices) {
-        prices = new uint256[](spotMoves.length * volMoves.length);
-        for (uint256 i; i < spotMoves.length; ++i) {
-            for (uint256 j; j < volMoves.length; ++j) {
-                int256 vol = int256(volatility) + volMoves[j];
-                if (vol < int256(BlackScholes.MIN_VOLATILITY)) vol = int256(BlackScholes.MIN_VOLATILITY);
-                if (vol > int256(BlackScholes.MAX_VOLATILITY)) vol = int256(BlackScholes.MAX_VOLATILITY);
-                uint256 movedSpot = uint256(int256(spot) + spotMoves[i]);
-                prices[i * volMoves.length + j] = BlackScholes.price(
-                    movedSpot,
-                    strike,
-                    timeToExpiry,
-                    uint256(vol),
-                    isCall
-                );
-            }
-        }
-    }
-
     /// @notice `BlackScholes.normCdf`.
     function normCdf(int256 d) external pure returns (uint256) {
         return BlackScholes.normCdf(d);

@@ -10,8 +10,8 @@
  * exactly as the engine adds them.
  *
  * `engineModelRequirement` is the engine's own model in float64: options whose σ√τ is below the spot
- * shock or whose volatility is below the volatility shock are repriced (as here), the rest enter through
- * their aggregated Greeks (second order in spot and volatility, with the vanna cross term).
+ * shock or whose volatility is below the volatility shock are repriced, the rest enter through their
+ * aggregated Greeks (second order in spot and volatility, with the vanna cross term).
  */
 import { blackScholes } from "./blackScholesReference";
 
@@ -152,19 +152,31 @@ export function needsRepricing(p: Portfolio, leg: OptionLeg, g: GridParams): boo
   return g.spotShock > totalVolatility || g.volShock > p.volatility;
 }
 
-/** The engine's model in float64 (for cross-checks of the on-chain requirement). */
+/**
+ * The engine's model in float64 (for cross-checks of the on-chain requirement). A repriced option is
+ * repriced at each moved spot; volatility moves no larger than its volatility are applied to second order
+ * at that spot (vega and volga there), larger ones reprice every cell (OptionMarket.scenarioPnls).
+ */
 export function engineModelRequirement(p: Portfolio, g: GridParams): Requirement {
   const repriced = p.options.filter((o) => needsRepricing(p, o, g));
   const { delta, gamma, vega, vanna, volga } = portfolioGreeks({
     ...p,
     options: p.options.filter((o) => !needsRepricing(p, o, g)),
   });
+  const exactVolatility = g.volShock > p.volatility;
   let worst = 0;
   for (const s of scenarioGrid(g.spotShock, g.volShock)) {
     const dS = s.spotMove * p.spot;
     const dv = s.volMove;
-    const taylor = delta * dS + 0.5 * gamma * dS * dS + vega * dv + vanna * dS * dv + 0.5 * volga * dv * dv;
-    worst = Math.max(worst, -(taylor + scenarioPnl({ ...p, options: repriced, perp: 0 }, s)));
+    let pnl = delta * dS + 0.5 * gamma * dS * dS + vega * dv + vanna * dS * dv + 0.5 * volga * dv * dv;
+    if (exactVolatility) pnl += scenarioPnl({ ...p, options: repriced, perp: 0 }, s);
+    else {
+      const atSpot = { ...p, spot: p.spot + dS, options: repriced, perp: 0 };
+      const moved = portfolioGreeks(atSpot);
+      pnl += scenarioPnl({ ...p, options: repriced, perp: 0 }, { spotMove: s.spotMove, volMove: 0 });
+      pnl += moved.vega * dv + 0.5 * moved.volga * dv * dv;
+    }
+    worst = Math.max(worst, -pnl);
   }
   return addOns(p, g, worst);
 }

@@ -28,6 +28,9 @@ const VOL = wad("0.6");
 
 const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
 const abs = (x: bigint): bigint => (x < 0n ? -x : x);
+/** a / b rounded toward −∞ (b > 0), and a·b / 1e18 so (SignedWadMath). */
+const divFloor = (a: bigint, b: bigint): bigint => (a % b !== 0n && a < 0n ? a / b - 1n : a / b);
+const mulWadDown = (a: bigint, b: bigint): bigint => divFloor(a * b, WAD);
 
 /** The contract's bounds of one contract before the last hour: BlackScholes ± (1e-17·(S + K) + 10 wei). */
 async function modelBounds(
@@ -498,14 +501,14 @@ describe("OptionMarket", function () {
   });
 
   describe("scenario PnLs (the engine's repricing)", function () {
-    it("values each scenario as exposure values the position at the moved spot and volatility", async function () {
+    it("reprices every scenario when a volatility move exceeds the series' volatility", async function () {
       const { options, alice, bob, aliceAccount, bobAccount, call, poolAccountId } =
         await loadFixture(fixture);
       await tradeOption(options, alice, aliceAccount, call, wad("2"));
       await tradeOption(options, bob, bobAccount, call, -wad("3"));
       const spot = wad("3000");
       const spotMoves = [-wad("300"), 0n, wad("150")];
-      const volMoves = [-wad("0.25"), 0n, wad("0.25")];
+      const volMoves = [-wad("0.5"), 0n, wad("0.7")]; // 0.7 > 0.6
       for (const account of [aliceAccount, bobAccount, poolAccountId]) {
         const pnls = await options.scenarioPnls(account, call, spot, VOL, spotMoves, volMoves);
         const base = (await options.exposure(account, call, spot, VOL)).value;
@@ -518,8 +521,33 @@ describe("OptionMarket", function () {
         expect(pnls).to.deep.equal(expected);
         expect(pnls[4]).to.equal(0n); // no move
       }
-      // A long call gains when spot rises and volatility rises; the short loses what it gains, up to
-      // the bounds' rounding (each side valued against itself).
+    });
+
+    it("reprices each spot move and applies smaller volatility moves to second order there", async function () {
+      const { options, alice, bob, aliceAccount, bobAccount, call, poolAccountId } =
+        await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, wad("2"));
+      await tradeOption(options, bob, bobAccount, call, -wad("3"));
+      const spot = wad("3000");
+      const spotMoves = [-wad("300"), 0n, wad("150")];
+      const volMoves = [-wad("0.25"), 0n, wad("0.25")]; // ≤ 0.6
+      for (const account of [aliceAccount, bobAccount, poolAccountId]) {
+        const pnls = await options.scenarioPnls(account, call, spot, VOL, spotMoves, volMoves);
+        const base = (await options.exposure(account, call, spot, VOL)).value;
+        for (const [i, dS] of spotMoves.entries()) {
+          // Exposure at the moved spot: its value, and size·vega and size·volga rounded down.
+          const e = await options.exposure(account, call, spot + dS, VOL);
+          for (const [j, dv] of volMoves.entries()) {
+            const second =
+              dv === 0n ? 0n : mulWadDown(e.vega, dv) + divFloor(mulWadDown(mulWadDown(e.volga, dv), dv), 2n);
+            expect(pnls[i * 3 + j]).to.equal(e.value - base + second);
+            // Second order in 25 points of volatility: within 0.5% of the call's notional of repricing.
+            const exact = (await options.exposure(account, call, spot + dS, VOL + dv)).value - base;
+            expect(abs(pnls[i * 3 + j] - exact)).to.be.lessThan(wad("15"));
+          }
+        }
+      }
+      // A long call gains when spot and volatility rise; the short loses.
       const [long, short] = await Promise.all(
         [aliceAccount, bobAccount].map((a) => options.scenarioPnls(a, call, spot, VOL, spotMoves, volMoves)),
       );
