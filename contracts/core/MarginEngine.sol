@@ -351,6 +351,17 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IMarginEngine
+    function positionsValue(uint256 accountId) external view returns (int256 value) {
+        MarketKey[] memory held = _heldMarkets(accountId);
+        MarketDataCache memory cache = _marketDataCache(underlyings.length);
+        for (uint256 i; i < held.length; ++i) {
+            uint32 index = held[i].underlyingIndex;
+            (uint256 spot, uint256 volatility) = _marketData(index, _underlyingAt(index), cache);
+            value += IMarket(held[i].market).exposure(accountId, held[i].marketId, spot, volatility).value;
+        }
+    }
+
+    /// @inheritdoc IMarginEngine
     function standardRequirements(
         uint256 accountId
     ) external view returns (uint256 initial, uint256 maintenance) {

@@ -163,6 +163,11 @@ interface IMarginEngine {
     /// @notice Health of many accounts in one call (keepers, frontends).
     function healthMany(uint256[] calldata accountIds) external view returns (Health[] memory);
 
+    /// @notice Σ of the account's position values, as `health` counts them in its equity (marked to
+    /// market, against the account), without the requirements: what a share price needs, at a fraction
+    /// of a health check's gas (no scenario grid, no repricing).
+    function positionsValue(uint256 accountId) external view returns (int256 value);
+
     /// @notice For comparison: the requirements if every position were margined on its own and summed
     /// (no netting between positions).
     function standardRequirements(

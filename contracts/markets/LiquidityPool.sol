@@ -56,8 +56,10 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ILiquidityPool
+    /// @dev The engine's position values alone: a share price needs no requirements, and a withdrawal
+    /// reads it twice before the engine's margin check (which prices the requirements once).
     function positionValue() public view returns (int256) {
-        return engine.health(accountId).equityMark - vault.collateralValue(accountId).mark;
+        return engine.positionsValue(accountId);
     }
 
     /// @notice Assets `owner` can withdraw now: its share, capped by the pool's free margin

@@ -152,6 +152,24 @@ describe("MarginEngine with options", function () {
     expect([standardIm, standardMm]).to.deep.equal([h.initialRequirement, h.maintenanceRequirement]);
   });
 
+  it("values positions without requirements for the pool's share price (positionsValue)", async function () {
+    const { engine, vault, options, alice, accountId, ethCall3000, btcCall, poolAccountId } =
+      await loadFixture(fixture);
+    const put = await listSeries(options, "ETH", "2850", await fromNow(6n * HOUR), false); // repriced
+    await tradeOption(options, alice, accountId, ethCall3000, wad("2"));
+    await tradeOption(options, alice, accountId, btcCall, -wad("0.1"));
+    await tradeOption(options, alice, accountId, put, -wad("3"));
+    for (const id of [accountId, poolAccountId]) {
+      const h = await engine.health(id);
+      const c = await vault.collateralValue(id);
+      expect(await engine.positionsValue(id)).to.equal(h.equityMark - c.mark);
+      // A fraction of the health check's gas: no grid, no repricing.
+      expect(await engine.positionsValue.estimateGas(id)).to.be.lessThan(
+        ((await engine.health.estimateGas(id)) * 2n) / 3n,
+      );
+    }
+  });
+
   it("adds the requirements of different underlyings without netting them", async function () {
     const { engine, options, math, alice, accountId, ethPut3000, btcCall } = await loadFixture(fixture);
     await tradeOption(options, alice, accountId, ethPut3000, -wad("2"));
