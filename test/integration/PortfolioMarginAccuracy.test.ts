@@ -8,6 +8,7 @@ import { DEFAULT_RISK_PARAMS, WAD } from "../shared/system";
 import { underCoverage } from "../shared/coverage";
 import { optionScenarioPnls } from "../../sdk/src/markets/option";
 import type { OptionMarketState } from "../../sdk/src/state";
+import type { Greeks } from "../../sdk/src/math/portfolio";
 import {
   distribution,
   engineModelRequirement,
@@ -137,16 +138,6 @@ async function levelRequirement(
   }
   return { requirement: await math.requirement(taylor, spot, k, repricedPnls), repriced: flagged.length };
 }
-
-type Greeks = {
-  delta: bigint;
-  gamma: bigint;
-  vega: bigint;
-  optionSize: bigint;
-  notional: bigint;
-  vanna: bigint;
-  volga: bigint;
-};
 
 async function evaluate(
   math: PortfolioMathHarness,

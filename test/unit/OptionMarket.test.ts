@@ -501,11 +501,16 @@ describe("OptionMarket", function () {
   });
 
   describe("scenario PnLs (the engine's repricing)", function () {
+    /** Alice long 2 calls, Bob short 3, the pool long 1: three positions to reprice. */
+    async function holders() {
+      const sys = await loadFixture(fixture);
+      await tradeOption(sys.options, sys.alice, sys.aliceAccount, sys.call, wad("2"));
+      await tradeOption(sys.options, sys.bob, sys.bobAccount, sys.call, -wad("3"));
+      return sys;
+    }
+
     it("reprices every scenario when a volatility move exceeds the series' volatility", async function () {
-      const { options, alice, bob, aliceAccount, bobAccount, call, poolAccountId } =
-        await loadFixture(fixture);
-      await tradeOption(options, alice, aliceAccount, call, wad("2"));
-      await tradeOption(options, bob, bobAccount, call, -wad("3"));
+      const { options, aliceAccount, bobAccount, call, poolAccountId } = await holders();
       const spot = wad("3000");
       const spotMoves = [-wad("300"), 0n, wad("150")];
       const volMoves = [-wad("0.5"), 0n, wad("0.7")]; // 0.7 > 0.6
@@ -524,10 +529,7 @@ describe("OptionMarket", function () {
     });
 
     it("reprices each spot move and applies smaller volatility moves to second order there", async function () {
-      const { options, alice, bob, aliceAccount, bobAccount, call, poolAccountId } =
-        await loadFixture(fixture);
-      await tradeOption(options, alice, aliceAccount, call, wad("2"));
-      await tradeOption(options, bob, bobAccount, call, -wad("3"));
+      const { options, aliceAccount, bobAccount, call, poolAccountId } = await holders();
       const spot = wad("3000");
       const spotMoves = [-wad("300"), 0n, wad("150")];
       const volMoves = [-wad("0.25"), 0n, wad("0.25")]; // ≤ 0.6
