@@ -4,6 +4,7 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { MarginEngine, OptionMarket, PortfolioMathHarness } from "../../typechain-types";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
+import { exposureGreeks } from "../../sdk/src/math/health";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
 const USDC = 10n ** 6n;
@@ -133,15 +134,7 @@ describe("MarginEngine with options", function () {
     const e = await options.exposure(accountId, put, wad("3000"), wad("0.6"));
     const [imShock] = await engine.spotShocks(ETH, e.notional);
     const greeksOnly = await math.requirement(
-      {
-        delta: e.delta,
-        gamma: e.gamma,
-        vega: e.vega,
-        optionSize: e.optionSize,
-        notional: e.notional,
-        vanna: e.vanna,
-        volga: e.volga,
-      },
+      exposureGreeks(e),
       wad("3000"),
       { spotShock: imShock, volShock: wad("0.25"), shortOptionFloor: wad("0.05"), contingency: wad("0.002") },
       [],

@@ -200,21 +200,7 @@ export function accountHealth(state: AccountState): HealthBreakdown {
   let standardMaintenance = 0n;
   for (const p of book) {
     const e = p.exposure;
-    const alone = requirements(
-      state,
-      p.underlying,
-      groups[p.underlying],
-      {
-        delta: e.delta,
-        gamma: e.gamma,
-        vega: e.vega,
-        optionSize: e.optionSize,
-        notional: e.notional,
-        vanna: e.vanna,
-        volga: e.volga,
-      },
-      [p],
-    );
+    const alone = requirements(state, p.underlying, groups[p.underlying], exposureGreeks(e), [p]);
     standardInitial += alone.initial;
     standardMaintenance += alone.maintenance;
   }
@@ -237,6 +223,24 @@ export function accountHealth(state: AccountState): HealthBreakdown {
  * IM and MM of `members` (a group's positions, or one of them alone) with Greeks `greeks`, at the
  * shocks of `greeks.notional` (MarginEngine._requirements).
  */
+/**
+ * One position's risk as PortfolioMath.Greeks (what the engine margins a position with when it stands
+ * alone: `standardRequirements`).
+ * @example
+ * requirement(exposureGreeks(e), spot, shocks); // the position margined alone
+ */
+export function exposureGreeks(e: Omit<Exposure, "value" | "totalVolatility" | "modelVolatility">): Greeks {
+  return {
+    delta: e.delta,
+    gamma: e.gamma,
+    vega: e.vega,
+    optionSize: e.optionSize,
+    notional: e.notional,
+    vanna: e.vanna,
+    volga: e.volga,
+  };
+}
+
 function requirements(
   state: AccountState,
   underlying: string,
