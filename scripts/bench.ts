@@ -26,6 +26,59 @@ async function used(tx: Promise<ContractTransactionResponse>): Promise<number> {
   return Number((await (await tx).wait())!.gasUsed);
 }
 
+/**
+ * The smallest gas limit at which `engine.health(accountId)` succeeds: what eth_estimateGas means,
+ * searched to the unit. Hardhat's own estimate stops its search within a tolerance, and the same view
+ * read up to ~35,000 gas apart from one run to the next.
+ */
+async function healthGas(engine: MarginEngine, accountId: bigint): Promise<number> {
+  const call = {
+    to: await engine.getAddress(),
+    data: engine.interface.encodeFunctionData("health", [accountId]),
+  };
+  let enough = Number(await ethers.provider.estimateGas(call));
+  await ethers.provider.call({ ...call, gasLimit: enough }); // throws if the estimate were too low
+  let tooLittle = 21_000;
+  while (enough - tooLittle > 1) {
+    const gasLimit = Math.floor((enough + tooLittle) / 2);
+    try {
+      await ethers.provider.call({ ...call, gasLimit });
+      enough = gasLimit;
+    } catch {
+      tooLittle = gasLimit;
+    }
+  }
+  return enough;
+}
+
+/**
+ * Mines every transaction one second after the previous block (unless the bench set the time itself),
+ * whatever the wall clock says. With wall-clock block times a transaction shares its second with the one
+ * before it or not, by chance, and some writes happen once per timestamp (a market's funding update);
+ * an option's time to expiry, and with it the Black-Scholes arithmetic, depended on how long the setup
+ * took. The same operation cost up to ~8,000 gas more or less from one run to the next.
+ */
+function steadyClock(): void {
+  const provider = network.provider;
+  const request = provider.request.bind(provider);
+  let timeSet = false;
+  const intercept = async (method: string, params?: unknown[]): Promise<unknown> => {
+    if (method === "evm_setNextBlockTimestamp") timeSet = true;
+    if (["eth_sendTransaction", "eth_sendRawTransaction", "evm_mine", "hardhat_mine"].includes(method)) {
+      if (!timeSet) {
+        const latest = (await request({ method: "eth_getBlockByNumber", params: ["latest", false] })) as {
+          timestamp: string;
+        };
+        await request({ method: "evm_setNextBlockTimestamp", params: [Number(latest.timestamp) + 1] });
+      }
+      timeSet = false;
+    }
+    return request({ method, params });
+  };
+  provider.request = ({ method, params }) => intercept(method, params as unknown[] | undefined);
+  provider.send = (method, params) => intercept(method, params);
+}
+
 /** Markets 1..n on distinct underlyings (ETH, BTC, then X2, X3, ...), funding off for determinism. */
 async function marketsUpTo(sys: System, n: number): Promise<{ ids: bigint[]; prices: bigint[] }> {
   const noFunding = marketParams({ maxFundingVelocity: 0n });
@@ -65,12 +118,12 @@ async function perpsScaling(sys: System): Promise<void> {
   const pioneer = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
   gas["perp.open.firstInMarket"] = await used(trade(sys.perps, sys.alice, pioneer, ids[0], size(0)));
   gas["perp.open.first"] = await used(trade(sys.perps, owner, id, ids[0], size(0)));
-  gas["health.k1"] = Number(await sys.engine.health.estimateGas(id));
+  gas["health.k1"] = await healthGas(sys.engine, id);
   gas["perp.open.k1"] = await used(trade(sys.perps, owner, id, ids[0], size(0)));
   for (let k = 2; k <= 16; k++) {
     await trade(sys.perps, owner, id, ids[k - 1], size(k - 1));
     if ([4, 8, 16].includes(k)) {
-      gas[`health.k${k}`] = Number(await sys.engine.health.estimateGas(id));
+      gas[`health.k${k}`] = await healthGas(sys.engine, id);
       gas[`perp.open.k${k}`] = await used(trade(sys.perps, owner, id, ids[0], size(0)));
     }
   }
@@ -133,7 +186,7 @@ async function options(): Promise<void> {
   for (let i = 0; i < 4; i++) await tradeOption(sys.options, owner, id, series[i], wad("1"));
   gas["option.open.k4"] = await used(tradeOption(sys.options, owner, id, series[4], wad("1")));
   for (let i = 5; i < 16; i++) await tradeOption(sys.options, owner, id, series[i], wad("1"));
-  gas["health.options16"] = Number(await sys.engine.health.estimateGas(id));
+  gas["health.options16"] = await healthGas(sys.engine, id);
   // The same book six hours from expiry: σ√τ ≈ 1.6% < the 10% (IM) and 5% (MM) spot shocks, so every
   // series is repriced in every cell (PortfolioMath.needsRepricing) — the most a health check costs.
   const soon = await fromNow(6n * 3_600n);
@@ -143,7 +196,7 @@ async function options(): Promise<void> {
   }
   const repriced = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
   for (const s of shortDated) await tradeOption(sys.options, sys.bob, repriced, s, wad("1"));
-  gas["health.options16.repriced"] = Number(await sys.engine.health.estimateGas(repriced));
+  gas["health.options16.repriced"] = await healthGas(sys.engine, repriced);
   // Expire, post the settlement round, settle the series and one account.
   await ethers.provider.send("evm_setNextBlockTimestamp", [Number(expiry)]);
   await sys.feeds.ETH.updateAnswer(await sys.feeds.ETH.latestAnswer());
@@ -253,6 +306,7 @@ async function keeperScan(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  steadyClock();
   if (process.env.BENCH_ONLY === "keeper") {
     // Iterating on the keeper scan alone: print, do not overwrite the committed results.
     await keeperScan();
@@ -264,9 +318,14 @@ async function main(): Promise<void> {
   await auctions();
   await options();
   await liquidityPool(await deploySystem());
+  if (process.env.BENCH_ONLY === "gas") {
+    // Iterating on gas alone: print, do not overwrite the committed results.
+    console.log(gas);
+    return;
+  }
   await keeperScan();
   notes.push(
-    "Gas from transaction receipts (21,000 base included); health.* is eth_estimateGas of MarginEngine.health.",
+    "Gas from transaction receipts (21,000 base included); health.* is the smallest gas limit at which an eth_call of MarginEngine.health succeeds (eth_estimateGas, searched to the unit). Every transaction is mined one second after the previous block, so the numbers are the same every run.",
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
     "`health.options16`: 16 ETH series 30 days from expiry (on their Greeks); `health.options16.repriced`: 16 series 6 hours from expiry, each repriced in the 15 scenarios of both levels (PortfolioMath.needsRepricing).",
     `Keeper scan: N accounts with one perp each; \`healthMany\` in chunks of 250 (median of three scans) vs one \`health\` call per account, sequential eth_calls over HTTP to Hardhat's JSON-RPC server (the one \`hardhat node\` runs) on the in-process chain, request batching off. \`inprocess.*\`: the same scan without a transport. \`scan.rtt${RPC_LATENCY_MS}ms.*\`: the same over a proxy that holds each request ${RPC_LATENCY_MS} ms, as a hosted endpoint a network hop away would (N ≤ 1,000).`,
