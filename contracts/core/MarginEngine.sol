@@ -281,7 +281,13 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         if (liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId)) {
             revert AccountFrozen(accountId);
         }
-        Health memory h = health(accountId);
+        // Only the initial level decides: skip the maintenance grid.
+        (Health memory h, , ) = _evaluate(
+            accountId,
+            vault.collateralValue(accountId),
+            Scope.InitialOnly,
+            _marketDataCache(0)
+        );
         if (h.equityInitial < 0 || uint256(h.equityInitial) < h.initialRequirement) {
             revert InsufficientMargin(accountId, h.equityInitial, h.initialRequirement);
         }
@@ -317,7 +323,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
 
     /// @inheritdoc IMarginEngine
     function health(uint256 accountId) public view returns (Health memory h) {
-        (h, , ) = _evaluate(accountId, vault.collateralValue(accountId), false, _marketDataCache(0));
+        (h, , ) = _evaluate(accountId, vault.collateralValue(accountId), Scope.Health, _marketDataCache(0));
     }
 
     /// @inheritdoc IMarginEngine
@@ -335,7 +341,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
             assembly ("memory-safe") {
                 freeMemory := mload(0x40)
             }
-            (Health memory h, , ) = _evaluate(accountIds[i], collateral[i], false, cache);
+            (Health memory h, , ) = _evaluate(accountIds[i], collateral[i], Scope.Health, cache);
             Health memory slot = result[i];
             slot.equityInitial = h.equityInitial;
             slot.equityMaintenance = h.equityMaintenance;
@@ -368,7 +374,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         (, initial, maintenance) = _evaluate(
             accountId,
             vault.collateralValue(accountId),
-            true,
+            Scope.HealthAndStandard,
             _marketDataCache(0)
         );
     }
@@ -416,6 +422,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         MarketKey[] held;
         IMarket.Exposure[] exposures;
         uint256[] groupOf;
+        // A margin check after a trade: the maintenance level is not computed.
+        bool initialOnly;
     }
 
     /// @dev `_requirements` over every position of a group (rather than one position alone).
@@ -432,15 +440,24 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         return MarketDataCache(new uint256[](underlyingCount), new uint256[](underlyingCount));
     }
 
-    /// @dev Computes health from collateral value `c`; with `standard`, also the per-position (no
-    /// netting) requirements.
+    /// @dev What an evaluation computes: the initial level alone (a margin check after a trade), both
+    /// levels, or both plus the per-position requirements.
+    enum Scope {
+        InitialOnly,
+        Health,
+        HealthAndStandard
+    }
+
+    /// @dev Computes health from collateral value `c` to `scope`; with `InitialOnly` the maintenance
+    /// requirement and the health ratio are left 0.
     function _evaluate(
         uint256 accountId,
         ICollateralVault.CollateralValue memory c,
-        bool standard,
+        Scope scope,
         MarketDataCache memory cache
     ) internal view returns (Health memory h, uint256 standardIM, uint256 standardMM) {
         Book memory book = _book(accountId);
+        book.initialOnly = scope == Scope.InitialOnly;
         Group[] memory groups = new Group[](book.held.length);
         uint256 groupCount;
         int256 positionValue;
@@ -457,11 +474,13 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
             h.maintenanceRequirement += mm;
             h.grossNotional += groups[g].greeks.notional;
         }
-        if (standard) (standardIM, standardMM) = _standardRequirements(book, groups);
+        if (scope == Scope.HealthAndStandard) (standardIM, standardMM) = _standardRequirements(book, groups);
         h.equityInitial = c.initial + positionValue;
         h.equityMaintenance = c.maintenance + positionValue;
         h.equityMark = c.mark + positionValue;
-        h.healthRatio = RiskMath.healthRatio(h.equityMaintenance, h.maintenanceRequirement);
+        if (!book.initialOnly) {
+            h.healthRatio = RiskMath.healthRatio(h.equityMaintenance, h.maintenanceRequirement);
+        }
     }
 
     function _book(uint256 accountId) internal view returns (Book memory book) {
@@ -543,8 +562,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         if (cached) (cache.spots[index], cache.volatilities[index]) = (spot, volatility);
     }
 
-    /// @dev IM and MM of the positions of group `g` with Greeks `greeks` (all of them, or position
-    /// `only` alone).
+    /// @dev IM and (unless `book.initialOnly`) MM of the positions of group `g` with Greeks `greeks`
+    /// (all of them, or position `only` alone).
     function _requirements(
         Book memory book,
         Group memory group,
@@ -552,14 +571,13 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         uint256 g,
         uint256 only
     ) internal view returns (uint256 im, uint256 mm) {
-        RiskParams memory p = _riskParams[group.underlying];
         (PortfolioMath.Shocks memory imShocks, PortfolioMath.Shocks memory mmShocks) = _shocks(
-            p,
+            _riskParams[group.underlying],
             group.volatility,
             greeks.notional
         );
         im = _levelRequirement(book, group, greeks, imShocks, g, only);
-        mm = _levelRequirement(book, group, greeks, mmShocks, g, only);
+        if (!book.initialOnly) mm = _levelRequirement(book, group, greeks, mmShocks, g, only);
     }
 
     /// @dev One level's requirement: positions whose Greeks cannot be trusted over the shocks
@@ -575,6 +593,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     ) internal view returns (uint256) {
         PortfolioMath.Greeks memory taylor = greeks;
         int256[] memory repriced;
+        int256[] memory spotMoves;
+        int256[] memory volMoves;
         uint256 end = group.modelled ? book.held.length : 0;
         for (uint256 i; i < end; ++i) {
             if (only == WHOLE_GROUP ? book.groupOf[i] != g : i != only) continue;
@@ -582,6 +602,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
             if (!PortfolioMath.needsRepricing(e.totalVolatility, e.modelVolatility, k)) continue;
             if (repriced.length == 0) {
                 repriced = new int256[](PortfolioMath.CELLS);
+                (spotMoves, volMoves) = PortfolioMath.scenarioMoves(group.spot, k);
                 // The first repriced position: work on a copy, `greeks` is the group's.
                 taylor = PortfolioMath.Greeks(
                     greeks.delta,
@@ -598,7 +619,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
             taylor.vega -= e.vega;
             taylor.vanna -= e.vanna;
             taylor.volga -= e.volga;
-            _addRepricedPnls(book, i, group, k, repriced);
+            _addRepricedPnls(book, i, group, spotMoves, volMoves, repriced);
         }
         if (
             repriced.length == 0 &&
@@ -621,14 +642,15 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         return PortfolioMath.requirement(taylor, group.spot, k, repriced);
     }
 
+    /// @dev Adds position `i`'s PnL in every cell of the grid `spotMoves` × `volMoves` to `repriced`.
     function _addRepricedPnls(
         Book memory book,
         uint256 i,
         Group memory group,
-        PortfolioMath.Shocks memory k,
+        int256[] memory spotMoves,
+        int256[] memory volMoves,
         int256[] memory repriced
     ) internal view {
-        (int256[] memory spotMoves, int256[] memory volMoves) = PortfolioMath.scenarioMoves(group.spot, k);
         int256[] memory pnls = IMarket(book.held[i].market).scenarioPnls(
             book.accountId,
             book.held[i].marketId,
