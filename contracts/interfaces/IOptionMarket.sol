@@ -65,6 +65,8 @@ interface IOptionMarket is IMarket {
     error UnderlyingNotConfigured(bytes32 underlying);
     /// @notice A series with these terms is already listed.
     error SeriesAlreadyListed(uint256 seriesId);
+    /// @notice `maxLiveSeries` series are listed and not settled: settle an expired one first.
+    error TooManyLiveSeries(uint256 maxLiveSeries);
     /// @notice The expiry is less than one hour or more than two years away (the model's domain).
     error InvalidExpiry(uint256 expiry);
     /// @notice A series parameter is outside its hard bounds or moved more than its max step.
@@ -161,7 +163,8 @@ interface IOptionMarket is IMarket {
 
     /// @notice Lists a series on `underlying` (an engine underlying with price and volatility feeds and a
     /// pool vega limit). The expiry must be between one hour and two years away and the strike within
-    /// the model's domain at the current spot. Listing role.
+    /// the model's domain at the current spot, and fewer than `MAX_LIVE_SERIES` series may be live
+    /// (listed, not settled). Listing role.
     /// @return seriesId The new series' id (sequential from 1).
     function listSeries(
         bytes32 underlying,
@@ -228,6 +231,9 @@ interface IOptionMarket is IMarket {
 
     /// @notice Number of series listed (ids run from 1 to seriesCount).
     function seriesCount() external view returns (uint256);
+
+    /// @notice Number of series listed and not yet settled (at most `MAX_LIVE_SERIES`).
+    function liveSeriesCount() external view returns (uint256);
 
     /// @notice The pool's net vega on `underlying` as tracked for its limit (USD per 1.0 of volatility):
     /// Σ over series of pool size · vega per contract at the series' last trade.

@@ -73,6 +73,11 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
     uint256 public constant MAX_SKEW = 0.5e18;
     /// @notice Largest pool vega ratio: a 20-point volatility move costs at most the pool's balance.
     uint256 public constant MAX_POOL_VEGA_RATIO = 5e18;
+    /// @notice Most series listed and not yet settled, over all underlyings. The pool holds every traded
+    /// series and, unlike an account, has no market cap in the engine: this bounds the gas of its health
+    /// (each near-expiry series is repriced in every scenario, ~185,000 gas), which every LP withdrawal
+    /// pays.
+    uint256 public constant MAX_LIVE_SERIES = 32;
 
     // Max steps per update after listing. Open-interest caps and the pool vega ratio may fall freely
     // (that only reduces risk) and at most double per update.
@@ -144,6 +149,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
 
     /// @inheritdoc IOptionMarket
     uint256 public seriesCount;
+    /// @inheritdoc IOptionMarket
+    uint256 public liveSeriesCount;
     mapping(uint256 seriesId => Series) internal _series;
     mapping(uint256 seriesId => mapping(uint256 accountId => int256)) internal _positions;
     mapping(bytes32 underlying => Underlying) internal _underlyings;
@@ -208,7 +215,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         );
         bytes32 terms = keccak256(abi.encode(underlying, strike, expiry, isCall));
         if (_seriesByTerms[terms] != 0) revert SeriesAlreadyListed(_seriesByTerms[terms]);
+        if (liveSeriesCount == MAX_LIVE_SERIES) revert TooManyLiveSeries(MAX_LIVE_SERIES);
 
+        ++liveSeriesCount;
         seriesId = ++seriesCount;
         _seriesByTerms[terms] = seriesId;
         Series storage s = _series[seriesId];
@@ -434,6 +443,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         }
         s.settled = true;
         s.settlementPrice = price;
+        --liveSeriesCount;
         // The series' vega is gone: take it out of the pool's tracked net vega.
         _underlyings[underlying].poolNetVega -= s.poolVega;
         s.poolVega = 0;

@@ -111,6 +111,30 @@ describe("OptionMarket", function () {
         .withArgs(2n);
     });
 
+    it("refuses a series beyond MAX_LIVE_SERIES live ones until one is settled", async function () {
+      const sys = await loadFixture(fixture);
+      const { options } = sys;
+      const max = await options.MAX_LIVE_SERIES();
+      const soon = await fromNow(DAY);
+      const listed: bigint[] = [];
+      for (let i = 2n; i < max; i++)
+        listed.push(await listSeries(options, "ETH", String(2000n + 50n * i), soon, true));
+      expect(await options.liveSeriesCount()).to.equal(max);
+      await expect(options.listSeries(ETH, wad("5000"), soon, true, DEFAULT_SERIES_PARAMS))
+        .to.be.revertedWithCustomError(options, "TooManyLiveSeries")
+        .withArgs(max);
+      expect(await options.seriesCount()).to.equal(max);
+
+      // An expired series still counts until its settlement round is posted and it is settled.
+      await advanceTo(sys, soon);
+      const round = (await sys.feeds.ETH.latestRound()) + 1n;
+      await setFeedPrice(sys.feeds.ETH, "3000");
+      await options.settleSeries(listed[0], round);
+      expect(await options.liveSeriesCount()).to.equal(max - 1n);
+      await listSeries(options, "ETH", "5000", await fromNow(DAY), true);
+      expect(await options.liveSeriesCount()).to.equal(max);
+    });
+
     it("reverts with InvalidExpiry less than one hour or more than two years away", async function () {
       const { options } = await loadFixture(fixture);
       const now = BigInt(await time.latest());
