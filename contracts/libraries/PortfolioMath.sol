@@ -48,9 +48,14 @@ library PortfolioMath {
 
     /// @notice σ·√(horizon/year): the one-standard-deviation move over the liquidation horizon (WAD),
     /// rounded up. Computed once per underlying and shared by the IM and MM shocks.
+    /// @dev Here and in `spotShock`, plain products and ceiling divisions give `Math.mulDiv`'s results
+    /// for ~600 gas less each, and every health check evaluates them per underlying. The products stay
+    /// far below 2^256 under the engine's bounds (horizon ≤ 30 days, volatility ≤ 10, z ≤ 10, shocks ≤ 1
+    /// after the cap, sizeScale ≥ 10,000 USD, gross notional < 2^170 under the open-interest caps and the
+    /// oracle's price bounds); an impossible overflow would revert, never wrap.
     function horizonVolatility(uint256 volatility, uint256 horizon) internal pure returns (uint256) {
-        uint256 sqrtTime = Math.sqrt(Math.mulDiv(horizon, WAD * WAD, YEAR), Math.Rounding.Ceil);
-        return Math.mulDiv(volatility, sqrtTime, WAD, Math.Rounding.Ceil);
+        uint256 sqrtTime = Math.sqrt((horizon * WAD * WAD) / YEAR, Math.Rounding.Ceil);
+        return Math.ceilDiv(volatility * sqrtTime, WAD);
     }
 
     /// @notice Spot shock s = min(maxShock, max(floor, z·σ√h) · (1 + notional/sizeScale)), rounded up:
@@ -63,15 +68,9 @@ library PortfolioMath {
         uint256 sizeScale,
         uint256 grossNotional
     ) internal pure returns (uint256 shock) {
-        uint256 volShock = Math.mulDiv(z, sigmaSqrtHorizon, WAD, Math.Rounding.Ceil);
-        shock = Math.max(floor, volShock);
+        shock = Math.max(floor, Math.ceilDiv(z * sigmaSqrtHorizon, WAD));
         if (sizeScale != 0) {
-            shock = Math.mulDiv(
-                shock,
-                WAD + Math.mulDiv(grossNotional, WAD, sizeScale, Math.Rounding.Ceil),
-                WAD,
-                Math.Rounding.Ceil
-            );
+            shock = Math.ceilDiv(shock * (WAD + Math.ceilDiv(grossNotional * WAD, sizeScale)), WAD);
         }
         if (shock > maxShock) shock = maxShock;
     }
