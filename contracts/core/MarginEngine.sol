@@ -557,8 +557,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     ) internal view returns (uint256 spot, uint256 volatility) {
         bool cached = index < cache.spots.length;
         if (cached && cache.spots[index] != 0) return (cache.spots[index], cache.volatilities[index]);
-        spot = oracle.getPrice(underlying);
-        volatility = oracle.getVolatility(underlying);
+        (spot, volatility) = oracle.getPriceAndVolatility(underlying);
         if (cached) (cache.spots[index], cache.volatilities[index]) = (spot, volatility);
     }
 

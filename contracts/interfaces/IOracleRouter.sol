@@ -151,6 +151,12 @@ interface IOracleRouter {
     /// @notice The validated annualised volatility of `underlying`, 18 decimals.
     function getVolatility(bytes32 underlying) external view returns (uint256 volatility);
 
+    /// @notice `getPrice(underlying)` and `getVolatility(underlying)` in one call, with one sequencer
+    /// check: what a margin evaluation reads per underlying.
+    function getPriceAndVolatility(
+        bytes32 underlying
+    ) external view returns (uint256 price, uint256 volatility);
+
     /// @notice Reverts unless the L2 sequencer is up and past its grace period (no-op on L1).
     function checkSequencer() external view;
 

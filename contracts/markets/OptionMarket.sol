@@ -327,8 +327,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         uint256 limitPrice
     ) internal returns (Trade memory t) {
         bytes32 underlying = s.underlying;
-        t.spot = oracle.getPrice(underlying);
-        Valuation memory v = _valuation(s, t.spot, oracle.getVolatility(underlying), 0);
+        uint256 volatility;
+        (t.spot, volatility) = oracle.getPriceAndVolatility(underlying);
+        Valuation memory v = _valuation(s, t.spot, volatility, 0);
         SeriesParams memory p = s.params;
         uint256 absDelta = SignedMath.abs(sizeDelta);
         (t.premium, t.feeQuote) = _premiumAndFee(v, p, t.spot, sizeDelta);
@@ -702,8 +703,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
     ) external view returns (uint256 premiumPerContract, uint256 fee) {
         if (sizeDelta == 0) revert ZeroSizeDelta();
         Series storage s = _tradable(seriesId);
-        uint256 spot = oracle.getPrice(s.underlying);
-        Valuation memory v = _valuation(s, spot, oracle.getVolatility(s.underlying), 0);
+        (uint256 spot, uint256 volatility) = oracle.getPriceAndVolatility(s.underlying);
+        Valuation memory v = _valuation(s, spot, volatility, 0);
         (premiumPerContract, fee) = _premiumAndFee(v, s.params, spot, sizeDelta);
         fee *= quoteUnit;
     }

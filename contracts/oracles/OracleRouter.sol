@@ -131,35 +131,15 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     /// @inheritdoc IOracleRouter
     function getPrice(bytes32 asset) external view returns (uint256) {
         _checkSequencer();
-        AssetConfig storage config = _assets[asset];
-        Source memory primary = config.sources[0];
-        if (address(primary.aggregator) == address(0)) revert UnknownAsset(asset);
-        uint256 sourceCount = config.sourceCount;
-        uint256 minPrice = config.minPrice;
-        uint256 maxPrice = config.maxPrice;
+        return _price(asset);
+    }
 
-        if (sourceCount == 1) return _latest(primary, asset, minPrice, maxPrice);
-
-        if (sourceCount == 2) {
-            // Fail closed: both must pass, and agree.
-            uint256 primaryPrice = _latest(primary, asset, minPrice, maxPrice);
-            uint256 secondaryPrice = _latest(config.sources[1], asset, minPrice, maxPrice);
-            _checkDeviation(asset, primaryPrice, secondaryPrice, config.maxDeviation);
-            return primaryPrice;
-        }
-
-        // Three sources: drop the failing ones.
-        uint256[3] memory prices;
-        uint256 valid = 0;
-        for (uint256 i = 0; i < 3; ++i) {
-            (uint256 price, bytes memory failure) = _tryLatest(config.sources[i], asset, minPrice, maxPrice);
-            if (failure.length == 0) prices[valid++] = price;
-        }
-        if (valid < 2) revert NotEnoughValidSources(asset, valid);
-        // The median tolerates one wrong source by construction, so it needs no deviation check.
-        if (valid == 3) return _median(prices[0], prices[1], prices[2]);
-        _checkDeviation(asset, prices[0], prices[1], config.maxDeviation);
-        return Math.average(prices[0], prices[1]); // rounds down
+    /// @inheritdoc IOracleRouter
+    function getPriceAndVolatility(
+        bytes32 underlying
+    ) external view returns (uint256 price, uint256 volatility) {
+        _checkSequencer();
+        return (_price(underlying), _volatility(underlying));
     }
 
     /// @inheritdoc IOracleRouter
@@ -191,10 +171,7 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     /// @inheritdoc IOracleRouter
     function getVolatility(bytes32 underlying) external view returns (uint256) {
         _checkSequencer();
-        VolatilityConfig storage config = _volatilities[underlying];
-        Source memory source = config.source;
-        if (address(source.aggregator) == address(0)) revert UnknownAsset(underlying);
-        return _latest(source, underlying, config.minVol, config.maxVol);
+        return _volatility(underlying);
     }
 
     /// @inheritdoc IOracleRouter
@@ -244,6 +221,47 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     // ---------------------------------------------------------------------------------------------
     // Internals
     // ---------------------------------------------------------------------------------------------
+
+    /// @dev `getPrice` without the sequencer check.
+    function _price(bytes32 asset) private view returns (uint256) {
+        AssetConfig storage config = _assets[asset];
+        Source memory primary = config.sources[0];
+        if (address(primary.aggregator) == address(0)) revert UnknownAsset(asset);
+        uint256 sourceCount = config.sourceCount;
+        uint256 minPrice = config.minPrice;
+        uint256 maxPrice = config.maxPrice;
+
+        if (sourceCount == 1) return _latest(primary, asset, minPrice, maxPrice);
+
+        if (sourceCount == 2) {
+            // Fail closed: both must pass, and agree.
+            uint256 primaryPrice = _latest(primary, asset, minPrice, maxPrice);
+            uint256 secondaryPrice = _latest(config.sources[1], asset, minPrice, maxPrice);
+            _checkDeviation(asset, primaryPrice, secondaryPrice, config.maxDeviation);
+            return primaryPrice;
+        }
+
+        // Three sources: drop the failing ones.
+        uint256[3] memory prices;
+        uint256 valid = 0;
+        for (uint256 i = 0; i < 3; ++i) {
+            (uint256 price, bytes memory failure) = _tryLatest(config.sources[i], asset, minPrice, maxPrice);
+            if (failure.length == 0) prices[valid++] = price;
+        }
+        if (valid < 2) revert NotEnoughValidSources(asset, valid);
+        // The median tolerates one wrong source by construction, so it needs no deviation check.
+        if (valid == 3) return _median(prices[0], prices[1], prices[2]);
+        _checkDeviation(asset, prices[0], prices[1], config.maxDeviation);
+        return Math.average(prices[0], prices[1]); // rounds down
+    }
+
+    /// @dev `getVolatility` without the sequencer check.
+    function _volatility(bytes32 underlying) private view returns (uint256) {
+        VolatilityConfig storage config = _volatilities[underlying];
+        Source memory source = config.source;
+        if (address(source.aggregator) == address(0)) revert UnknownAsset(underlying);
+        return _latest(source, underlying, config.minVol, config.maxVol);
+    }
 
     /// @dev Validates a source at configuration and reads its decimals once.
     function _newSource(

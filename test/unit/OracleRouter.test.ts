@@ -626,6 +626,7 @@ describe("OracleRouter", function () {
       await expect(router.checkSequencer()).to.be.revertedWithCustomError(router, "SequencerDown");
       await expect(router.getPrice(ETH)).to.be.revertedWithCustomError(router, "SequencerDown");
       await expect(router.getVolatility(ETH)).to.be.revertedWithCustomError(router, "SequencerDown");
+      await expect(router.getPriceAndVolatility(ETH)).to.be.revertedWithCustomError(router, "SequencerDown");
     });
 
     it("checks the sequencer before looking up the asset", async function () {
@@ -765,6 +766,30 @@ describe("OracleRouter", function () {
     });
   });
 
+  describe("getPriceAndVolatility", function () {
+    it("returns getPrice and getVolatility of the underlying", async function () {
+      const { router } = await loadFixture(deployRouterFixture);
+      await addPriceFeed(router, "ETH", 2000);
+      await addVolatilityFeed(router, "ETH", 0.8);
+      expect(await router.getPriceAndVolatility(ETH)).to.deep.equal([wad("2000"), wad("0.8")]);
+    });
+
+    it("reverts with the price's error first, then the volatility's", async function () {
+      const { router } = await loadFixture(deployRouterFixture);
+      await expect(router.getPriceAndVolatility(ETH))
+        .to.be.revertedWithCustomError(router, "UnknownAsset")
+        .withArgs(ETH);
+      await addPriceFeed(router, "ETH", 2000);
+      await expect(router.getPriceAndVolatility(ETH))
+        .to.be.revertedWithCustomError(router, "UnknownAsset")
+        .withArgs(ETH);
+      const feed = await addVolatilityFeed(router, "ETH", 0.8, { heartbeat: 600 });
+      const updatedAt = await setRoundWithAge(feed, 2, e8("0.8"), 601);
+      await expect(router.getPriceAndVolatility(ETH))
+        .to.be.revertedWithCustomError(router, "StalePrice")
+        .withArgs(await feed.getAddress(), updatedAt, 600n);
+    });
+  });
   describe("getPriceAtRound", function () {
     async function roundsFixture() {
       const { router } = await deployRouterFixture();
