@@ -78,6 +78,8 @@ interface IPerpMarket is IMarket {
 
     /// @notice `marketId` was never listed.
     error UnknownMarket(uint256 marketId);
+    /// @notice `maxMarkets` markets are listed already.
+    error MarketLimitReached(uint256 maxMarkets);
     /// @notice The underlying has no risk parameters in the engine or no price in the oracle.
     error UnknownUnderlying(bytes32 underlying);
     /// @notice A market parameter is outside its hard bounds or moved more than its max step.
@@ -156,7 +158,7 @@ interface IPerpMarket is IMarket {
     );
 
     /// @notice Lists a perpetual market on `underlying` (which the engine must know and the oracle
-    /// must price). Several markets may share an underlying. Listing role.
+    /// must price). Several markets may share an underlying; at most `MAX_MARKETS` in all. Listing role.
     /// @return marketId The new market's id (sequential from 1).
     function listMarket(bytes32 underlying, MarketParams calldata params) external returns (uint256 marketId);
 

@@ -55,6 +55,10 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
     uint256 public constant MAX_FUNDING_VELOCITY = 10e18; // rate change per day, per day, at full skew
     uint256 public constant MAX_FUNDING_RATE = 0.1e18; // per day
     uint256 public constant MAX_POOL_DELTA_RATIO = 10e18;
+    /// @notice Most markets this contract lists. The pool holds every market with open interest and,
+    /// unlike an account, has no market cap in the engine: this bounds its health check (~75,000 gas
+    /// per market), which every LP withdrawal pays. Markets are never delisted.
+    uint256 public constant MAX_MARKETS = 32;
 
     // Max steps per update after listing. skewScale moves by at most ×2 or ÷2; open-interest caps and
     // the pool delta ratio may fall freely (that only reduces risk) and at most double per update.
@@ -147,6 +151,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         engine.riskParams(underlying);
         if (underlying == bytes32(0) || !oracle.hasPrice(underlying)) revert UnknownUnderlying(underlying);
         _checkBounds(params);
+        if (marketCount == MAX_MARKETS) revert MarketLimitReached(MAX_MARKETS);
         marketId = ++marketCount;
         Market storage m = _markets[marketId];
         m.underlying = underlying;
