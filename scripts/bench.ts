@@ -205,6 +205,24 @@ async function options(): Promise<void> {
   gas["option.settle"] = await used(sys.options.settleAccount(id, series[0]));
 }
 
+/**
+ * One cold price read through Chainlink's `MockV3Aggregator` (what every other number here uses) and
+ * through a production feed's read path (`EACAggregatorProxy` in front of an OCR aggregator, replicated
+ * in contracts/test/ChainlinkReadReplicas.sol): the difference is what each feed read of a health
+ * check or trade costs more on a real network.
+ */
+async function feedReads(): Promise<void> {
+  const probe = await ethers.deployContract("FeedReadProbe");
+  const mock = await ethers.deployContract("MockV3Aggregator", [8, 3_000n * 10n ** 8n]);
+  const aggregator = await ethers.deployContract("OffchainAggregatorReadReplica");
+  const proxy = await ethers.deployContract("EACAggregatorProxyReadReplica", [aggregator]);
+  await aggregator.addAccess(proxy);
+  await aggregator.transmit(3_000n * 10n ** 8n);
+  gas["oracle.read.mock"] = Number(await probe.coldRead(mock));
+  gas["oracle.read.chainlinkProxy"] = Number(await probe.coldRead(proxy));
+  gas["oracle.read.proxyExtra"] = gas["oracle.read.chainlinkProxy"] - gas["oracle.read.mock"];
+}
+
 async function liquidityPool(sys: System): Promise<void> {
   const amount = 1_000n * USDC;
   await mintAndApprove(sys.usdc, sys.alice, await sys.pool.getAddress(), amount);
@@ -318,6 +336,7 @@ async function main(): Promise<void> {
   await auctions();
   await options();
   await liquidityPool(await deploySystem());
+  await feedReads();
   if (process.env.BENCH_ONLY === "gas") {
     // Iterating on gas alone: print, do not overwrite the committed results.
     console.log(gas);
@@ -327,6 +346,7 @@ async function main(): Promise<void> {
   notes.push(
     "Gas from transaction receipts (21,000 base included); health.* is the smallest gas limit at which an eth_call of MarginEngine.health succeeds (eth_estimateGas, searched to the unit). Every transaction is mined one second after the previous block, so the numbers are the same every run.",
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
+    `\`oracle.read.*\`: one cold \`latestRoundData\` (gasleft() around the call): Chainlink's \`MockV3Aggregator\`, and a production feed's read path (\`EACAggregatorProxy\` in front of an OCR aggregator: two contracts and five slots, replicated in contracts/test/ChainlinkReadReplicas.sol because solc 0.6 cannot be fetched here). A real feed costs \`oracle.read.proxyExtra\` more per read; a health check reads the quote token's price feed plus a price and a volatility feed per underlying, so on a real network \`health.k16\` would be about ${(33 * gas["oracle.read.proxyExtra"]).toLocaleString("en-US")} gas higher.`,
     "`health.options16`: 16 ETH series 30 days from expiry (on their Greeks); `health.options16.repriced`: 16 series 6 hours from expiry, each repriced in the 15 scenarios of both levels (PortfolioMath.needsRepricing).",
     `Keeper scan: N accounts with one perp each; \`healthMany\` in chunks of 250 (median of three scans) vs one \`health\` call per account, sequential eth_calls over HTTP to Hardhat's JSON-RPC server (the one \`hardhat node\` runs) on the in-process chain, request batching off. \`inprocess.*\`: the same scan without a transport. \`scan.rtt${RPC_LATENCY_MS}ms.*\`: the same over a proxy that holds each request ${RPC_LATENCY_MS} ms, as a hosted endpoint a network hop away would (N ≤ 1,000).`,
   );
