@@ -270,18 +270,20 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         Config storage config = _configs[token];
         if (!config.listed) revert TokenNotListed(token);
 
+        // The amount received decides what is credited, so the pull comes first. Balances are read
+        // only after it: a token's transfer hook runs in between, and although every balance-moving
+        // entry point is locked while the guard is held (`transferBalance` included), nothing read
+        // before the pull is written back after it.
+        uint256 held = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
+        uint256 received = IERC20(token).balanceOf(address(this)) - held;
+        if (received != amount) revert TransferAmountMismatch(token, amount, received);
+
         int256 balanceBefore = _balances[accountId][token];
         int256 balanceAfter = balanceBefore + amount.toInt256();
         uint256 totalAfter = totalDeposits[token] + amount;
         uint256 cap = config.depositCap;
         if (totalAfter > cap && balanceAfter > 0) revert DepositCapExceeded(token, totalAfter, cap);
-
-        // The amount received decides what is credited, so the pull comes first; nonReentrant keeps
-        // the token from re-entering between the pull and the credit.
-        uint256 held = IERC20(token).balanceOf(address(this));
-        IERC20(token).safeTransferFrom(msg.sender, address(this), amount);
-        uint256 received = IERC20(token).balanceOf(address(this)) - held;
-        if (received != amount) revert TransferAmountMismatch(token, amount, received);
 
         _balances[accountId][token] = balanceAfter;
         totalDeposits[token] = totalAfter;
@@ -338,7 +340,8 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
 
     /// @inheritdoc ICollateralVault
     /// @dev A zero amount is a no-op (so the engine need not special-case zero PnL or fees). Reverts
-    /// with NotMarginEngine, InsufficientBalance for a non-quote token, TooManyCollaterals when the
+    /// with NotMarginEngine, ReentrancyGuardReentrantCall inside a deposit or withdrawal,
+    /// InsufficientBalance for a non-quote token, TooManyCollaterals when the
     /// receiver has no room for a new non-quote token. Account existence is the engine's concern.
     function transferBalance(
         uint256 fromAccountId,
@@ -346,6 +349,9 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         address token,
         uint256 amount
     ) external onlyMarginEngine {
+        // A token's transfer hook inside `deposit` or `withdraw` could otherwise reach here through a
+        // bid or a trade and move balances the outer call has already read.
+        if (_reentrancyGuardEntered()) revert ReentrancyGuardReentrantCall();
         if (amount == 0) return;
         int256 delta = amount.toInt256();
         bool isQuote = token == address(quoteToken);
