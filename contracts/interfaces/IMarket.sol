@@ -12,14 +12,15 @@ interface IMarket {
     /// @param value Mark-to-market value in USD, rounded against the account: a perp's unrealised
     /// PnL plus accrued, unsettled funding; an option's model value (negative when short).
     /// @param notional |size| · spot in USD.
-    /// @param optionSize Signed option contracts in underlying units (0 for perps); feeds the engine's
-    /// floor for net short options.
+    /// @param optionSize Signed option contracts in underlying units (0 for perps, and for options once
+    /// settled); feeds the engine's floor for net short options.
     /// @param vanna ∂delta/∂σ in underlying units per 1.0 of volatility (0 for perps).
     /// @param volga ∂vega/∂σ in USD per 1.0 of volatility squared (0 for perps).
     /// @param totalVolatility σ√τ of the option's model (WAD), the move in log spot over which its Greeks
-    /// stay meaningful; 0 when the value is linear in spot (perps; expired, settled or far from the
-    /// money options). The engine reprices a position (`scenarioPnls`) instead of using its Greeks when
-    /// a spot shock exceeds it.
+    /// stay meaningful; 0 when the value is linear in spot (perps; settled or far from the money
+    /// options); 1 wei for an expired, unsettled option, whose kink must be repriced in every scenario.
+    /// The engine reprices a position (`scenarioPnls`) instead of using its Greeks when a spot shock
+    /// exceeds it.
     /// @param modelVolatility The volatility the option is priced at (feed plus skew, WAD; 0 for perps).
     /// The engine reprices a position when a volatility shock exceeds it.
     struct Exposure {

@@ -408,8 +408,12 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
     function _noteHoldings(uint256 accountId, uint256 seriesId, bytes32 underlying, Trade memory t) internal {
         if (t.oldSize == 0) engine.notePositionOpened(accountId, seriesId, underlying);
         else if (t.newSize == 0) engine.notePositionClosed(accountId, seriesId);
-        bool poolHeld = t.oldLong != t.oldShort;
-        bool poolHolds = t.newLong != t.newShort;
+        _notePoolHolding(seriesId, underlying, t.oldLong != t.oldShort, t.newLong != t.newShort);
+    }
+
+    /// @dev Keeps the engine's list of the pool's markets in step with its implied position (−net open
+    /// interest): a series the engine does not list is left out of the pool's equity and share price.
+    function _notePoolHolding(uint256 seriesId, bytes32 underlying, bool poolHeld, bool poolHolds) internal {
         if (!poolHeld && poolHolds) engine.notePositionOpened(poolAccountId, seriesId, underlying);
         else if (poolHeld && !poolHolds) engine.notePositionClosed(poolAccountId, seriesId);
     }
@@ -483,7 +487,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
 
         // Interactions.
         engine.notePositionClosed(accountId, seriesId);
-        if (oldLong != oldShort && newLong == newShort) engine.notePositionClosed(poolAccountId, seriesId);
+        // Settling one side can also give the pool a position it did not have (it was flat).
+        _notePoolHolding(seriesId, s.underlying, oldLong != oldShort, newLong != newShort);
         int256 payout;
         if (size > 0) {
             uint256 amount = Math.mulDiv(uint256(size), value, rawPerQuoteUnit); // gain: down
@@ -521,8 +526,12 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         e.value = _positionValue(size, v);
         if (s.settled) return e; // a fixed amount owed: no risk, no notional
         e.notional = Math.mulDiv(SignedMath.abs(size), spotPrice, WAD, Math.Rounding.Ceil);
-        // Once expired the payoff is linear in spot: no short-option floor.
-        if (block.timestamp < s.expiry) e.optionSize = size;
+        e.optionSize = size;
+        // Expired but unsettled, the position still pays max(0, ±(S − K)) at a price the settlement
+        // round fixes, not today's spot: its delta of 0 or ±1 would let a writer near the strike
+        // withdraw everything before that round is posted. A nonzero σ√τ has the engine reprice it
+        // (intrinsic value at every moved spot), and the short keeps its floor until settled.
+        if (block.timestamp >= s.expiry) e.totalVolatility = 1;
     }
 
     /// @inheritdoc IMarket

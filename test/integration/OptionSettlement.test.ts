@@ -239,7 +239,7 @@ describe("OptionMarket settlement", function () {
       await expect(options.quoteTrade(call, WAD)).to.be.revertedWithCustomError(options, "SeriesExpired");
     });
 
-    it("is valued at intrinsic value at the current spot with delta ±1 and no gamma, vega or floor", async function () {
+    it("is valued at intrinsic value at the current spot, repriced in every scenario, with its floor", async function () {
       const { options, bobAccount, call, engine, vault, usdc } = await loadFixture(unsettledShort);
       const e = await options.exposure(bobAccount, call, wad("4900"), wad("0.6"));
       expect([e.value, e.delta, e.gamma, e.vega, e.notional, e.optionSize]).to.deep.equal([
@@ -248,15 +248,22 @@ describe("OptionMarket settlement", function () {
         0n,
         0n,
         wad("4900"),
-        0n,
+        -WAD,
       ]);
+      // σ√τ of 1 wei: every spot shock exceeds it, so the engine reprices the kink (the settlement
+      // round, not today's spot, decides which side of the strike the position ends on).
+      expect(e.totalVolatility).to.equal(1n);
       const h = await engine.health(bobAccount);
       const balance = (await vault.balanceOf(bobAccount, usdc)) * QUOTE_UNIT;
       expect(h.equityMaintenance).to.equal(balance - wad("1900"));
-      // MM: one unit of delta at 4,900 shocked by 2.33·0.6·√(1/365) = 7.3175% (rounded up as the
-      // engine does) plus the 0.2% contingency on 4,900.
+      // MM: the worst repriced loss, at 4,900 + ⌈4,900·s⌉ with s = 2.33·0.6·√(1/365) = 7.3175% (rounded up
+      // as the engine does): 1 short call deep in the money loses the whole move; plus the short-option
+      // floor on 1 contract at 4,900, plus the 0.2% contingency on 4,900.
       const [, mmShock] = await engine.spotShocks(assetId("ETH"), wad("4900"));
-      expect(h.maintenanceRequirement).to.equal((wad("4900") * mmShock) / WAD + wad("9.8"));
+      const fullMove = (wad("4900") * mmShock + WAD - 1n) / WAD;
+      const { shortOptionFloor } = await engine.riskParams(assetId("ETH"));
+      const floor = (wad("4900") * shortOptionFloor + WAD - 1n) / WAD;
+      expect(h.maintenanceRequirement).to.equal(fullMove + floor + wad("9.8"));
     });
 
     it("does not block liquidation: the auction moves the position with the rest of the slice", async function () {

@@ -282,7 +282,8 @@ describe("SDK scenario repricing against the engine", function () {
     await checkHealth(f);
 
     // Price moves with the feed back at 60%, then the last hour (Black-Scholes at one hour, low bound
-    // at intrinsic value), then past expiry (intrinsic value, linear: not repriced).
+    // at intrinsic value), then past expiry and unsettled (intrinsic value, still repriced: the settlement
+    // round, not today's spot, decides which side of the strike the payoff ends on).
     await (await f.sys.volFeeds.ETH.updateAnswer(60n * 10n ** 6n)).wait();
     for (const price of [2900n, 3050n]) {
       await (await f.sys.feeds.ETH.updateAnswer(price * 10n ** 8n)).wait();
@@ -294,6 +295,6 @@ describe("SDK scenario repricing against the engine", function () {
     expect(h.groups[ETH].repricedMaintenance).to.equal(2);
     await wait(f, f.soon + 60n);
     h = await checkHealth(f);
-    expect([h.groups[ETH].repricedInitial, h.groups[ETH].repricedMaintenance]).to.deep.equal([0, 0]);
+    expect([h.groups[ETH].repricedInitial, h.groups[ETH].repricedMaintenance]).to.deep.equal([2, 2]);
   });
 });

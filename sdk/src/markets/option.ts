@@ -155,8 +155,8 @@ export function optionPositionValue(size: bigint, v: OptionValuation): bigint {
  * A trader's exposure in series `m` (OptionMarket.exposure): size × Greeks (delta, gamma, vega, vanna,
  * volga; rounded down), the model's σ√τ and volatility (0 outside the model), value at the low bound
  * when long (rounded down) and minus the high bound when short (rounded up), notional |size|·spot
- * (rounded up, 0 once settled), and the signed contracts as `optionSize` while the series has not
- * expired (after expiry the payoff is linear: no short-option floor).
+ * (rounded up, 0 once settled), and the signed contracts as `optionSize` until the series settles. Expired
+ * and unsettled, `totalVolatility` is 1 wei so that the engine reprices the position in every scenario.
  * @example
  * const e = optionExposure(position, series, 3000n * WAD, 6n * 10n ** 17n, state.timestamp);
  */
@@ -183,7 +183,9 @@ export function optionExposure(
   };
   if (m.settled) return e;
   e.notional = mulDiv(abs(size), spot, WAD, "ceil");
-  if (timestamp < m.expiry) e.optionSize = size;
+  e.optionSize = size;
+  // Expired but unsettled: the settlement round decides the payoff, so the engine reprices it.
+  if (timestamp >= m.expiry) e.totalVolatility = 1n;
   return e;
 }
 

@@ -1,0 +1,149 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { MarginMode, WAD, deploySystem, openAccount, wad } from "../shared/system";
+import { advanceTo, marketParams, trade } from "../shared/perps";
+import { assetId, setFeedPrice } from "../shared/oracles";
+import { mintAndApprove } from "../shared/tokens";
+import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+
+/**
+ * Bugs found by the security review of 2026-12-02, each kept as a regression test of the attack that
+ * exploited it. The attacks run end to end and must now fail (or gain nothing).
+ */
+const USDC = 10n ** 6n;
+
+/** Largest USDC amount `account` can withdraw now (binary search over eth_call), then withdraws it. */
+async function withdrawAll(
+  sys: Awaited<ReturnType<typeof deployOptionsSystem>>,
+  account: bigint,
+): Promise<bigint> {
+  let lo = 0n;
+  let hi = BigInt(await sys.vault.balanceOf(account, sys.usdc));
+  while (hi - lo > USDC) {
+    const mid = (lo + hi) / 2n;
+    try {
+      await sys.vault.connect(sys.alice).withdraw.staticCall(account, sys.usdc, mid, sys.alice.address);
+      lo = mid;
+    } catch {
+      hi = mid;
+    }
+  }
+  if (lo > 0n) await sys.vault.connect(sys.alice).withdraw(account, sys.usdc, lo, sys.alice.address);
+  return lo;
+}
+
+describe("Security review findings", function () {
+  describe("CollateralVault.deposit with a token that calls back", function () {
+    /** Alice: 10 hETH (a listed token with an ERC-777-style hook), long 50 ETH, under maintenance. */
+    async function hookedCollateralInAuction() {
+      const sys = await deploySystem();
+      const hooked = await ethers.deployContract("ReentrantToken", ["Hooked ETH", "hETH", 18]);
+      await sys.vault.listCollateral(hooked, assetId("ETH"), wad("0.9"), wad("0.95"), wad("100000"), false);
+      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[hooked, wad("10")]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("50"));
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await setFeedPrice(sys.feeds.ETH, "2650");
+      await sys.auction.connect(sys.keeper).startAuction(alice);
+      return { sys, hooked, alice, bob };
+    }
+
+    // The deposit read the account's balance before the token's transferFrom and wrote balance + amount
+    // after it; a hook bidding on the account in between had its debit overwritten, and the bidder
+    // withdrew collateral that then existed twice (≈ 18,200 USD in the review's run).
+    it("a hook cannot bid on the depositing account mid-deposit: no collateral is created", async function () {
+      const { sys, hooked, alice, bob } = await loadFixture(hookedCollateralInAuction);
+      await sys.accounts.connect(sys.bob).approve(await hooked.getAddress(), bob);
+      await hooked.arm(
+        await sys.auction.getAddress(),
+        sys.auction.interface.encodeFunctionData("bid", [alice, bob, WAD, ethers.MaxUint256]),
+      );
+      await mintAndApprove(hooked, sys.alice, await sys.vault.getAddress(), wad("1"));
+      await sys.vault.connect(sys.alice).deposit(alice, hooked, wad("1"));
+
+      expect(await hooked.reentryCount()).to.equal(1n);
+      expect(await hooked.lastCallSucceeded(), "the nested bid").to.equal(false);
+      expect(await hooked.lastReturnData()).to.equal(
+        sys.vault.interface.encodeErrorResult("ReentrancyGuardReentrantCall", []),
+      );
+      expect(await sys.vault.balanceOf(alice, hooked)).to.equal(wad("11"));
+      expect(await sys.vault.balanceOf(bob, hooked)).to.equal(0n);
+      expect(await hooked.balanceOf(sys.vault)).to.equal(await sys.vault.totalDeposits(hooked));
+    });
+  });
+
+  describe("OptionMarket settlement", function () {
+    /** Carol holds 100 calls long in one account and 100 short in another: the pool is flat. */
+    async function bothSidesSettled() {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const longAccount = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
+      const shortAccount = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
+      await tradeOption(sys.options, sys.carol, longAccount, call, wad("100"));
+      await tradeOption(sys.options, sys.carol, shortAccount, call, -wad("100"));
+      await advanceTo(sys, expiry);
+      const round = (await sys.feeds.ETH.latestRound()) + 1n;
+      await setFeedPrice(sys.feeds.ETH, "3600"); // each call pays 600
+      await sys.options.settleSeries(call, round);
+      return { ...sys, call, longAccount, shortAccount };
+    }
+
+    // Settling one side of a series the pool was flat in gave the pool a position the engine did not
+    // list: its 60,000 USD claim on the short side was missing from the share price until the short
+    // settled, and an LP depositing in between took 30,618 USD from the others.
+    it("settling one side registers the pool's new position: the share price does not move", async function () {
+      const sys = await loadFixture(bothSidesSettled);
+      const before = await sys.pool.totalAssets();
+      await sys.options.settleAccount(sys.longAccount, sys.call);
+      expect(await sys.options.positionSize(sys.poolAccountId, sys.call)).to.equal(wad("100"));
+      expect((await sys.engine.accountMarkets(sys.poolAccountId)).map((k) => k.marketId)).to.include(
+        sys.call,
+      );
+      // The pool paid 60,000 and is owed 60,000 by the short side: its assets are unchanged (±1 unit).
+      const between = await sys.pool.totalAssets();
+      expect(between).to.be.closeTo(before, 1n);
+
+      await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), 1_000_000n * USDC);
+      await sys.pool.connect(sys.carol).deposit(1_000_000n * USDC, sys.carol.address);
+      await sys.options.settleAccount(sys.shortAccount, sys.call);
+      expect((await sys.engine.accountMarkets(sys.poolAccountId)).map((k) => k.marketId)).to.not.include(
+        sys.call,
+      );
+      const redeemable = await sys.pool.previewRedeem(await sys.pool.balanceOf(sys.carol.address));
+      expect(redeemable).to.be.at.most(1_000_000n * USDC);
+    });
+  });
+
+  describe("an expired option nobody has settled yet", function () {
+    /** Alice writes 10 one-day 3,000 calls with 20,000 USDC. */
+    async function writer() {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+      await tradeOption(sys.options, sys.alice, account, call, -wad("10"));
+      return { ...sys, expiry, call, account };
+    }
+
+    // Expired, the short was valued at today's spot with delta 0 or ±1 and no floor: its IM fell from
+    // 4,191 to 60 USD, the writer withdrew 20,300 USDC, and the settlement at 3,300 left −2,940 of bad debt.
+    it("keeps the writer's requirement until settlement: the settlement cannot leave bad debt", async function () {
+      const sys = await loadFixture(writer);
+      const before = await sys.engine.health(sys.account);
+      await advanceTo(sys, sys.expiry);
+      const settlementRound = (await sys.feeds.ETH.latestRound()) + 1n;
+      await setFeedPrice(sys.feeds.ETH, "3300");
+      await time.increase(120);
+      await setFeedPrice(sys.feeds.ETH, "2990"); // back out of the money before anyone settles
+      const expired = await sys.engine.health(sys.account);
+      expect(expired.initialRequirement).to.be.gt((before.initialRequirement * 9n) / 10n);
+
+      await withdrawAll(sys, sys.account);
+      await sys.options.settleSeries(sys.call, settlementRound);
+      await sys.options.settleAccount(sys.account, sys.call);
+      expect((await sys.engine.health(sys.account)).equityMark).to.be.gt(0n);
+    });
+  });
+});
