@@ -507,9 +507,31 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         sum.vega += e.vega;
         sum.vanna += e.vanna;
         sum.volga += e.volga;
-        sum.optionSize += e.optionSize;
+        sum.optionSize += e.optionSize > 0 ? _coveringContracts(e.optionSize, e.value, group) : e.optionSize;
         sum.notional += e.notional;
         return e.value;
+    }
+
+    /// @dev How many of a long option position's `size` contracts offset short ones in the short-option
+    /// floor: all of them when the position is worth at least the floor it removes (shortOptionFloor ·
+    /// spot per contract), proportionally fewer when it is worth less (rounded down). Netting contracts
+    /// keeps the floor parity-consistent (a conversion pays none), but a long worth next to nothing — far
+    /// out of the money — hedges no short's gap risk and must not cancel its floor.
+    function _coveringContracts(
+        int256 size,
+        int256 value,
+        Group memory group
+    ) internal view returns (int256) {
+        uint256 floorPerContract = Math.mulDiv(
+            group.spot,
+            _riskParams[group.underlying].shortOptionFloor,
+            WAD,
+            Math.Rounding.Ceil
+        );
+        if (floorPerContract == 0) return size; // no floor to offset
+        if (value <= 0) return 0;
+        uint256 covering = Math.mulDiv(uint256(value), WAD, floorPerContract);
+        return covering < uint256(size) ? int256(covering) : size;
     }
 
     /// @dev Σ over positions of each one's requirements margined alone.

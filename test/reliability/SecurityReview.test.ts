@@ -116,6 +116,32 @@ describe("Security review findings", function () {
     });
   });
 
+  describe("MarginEngine's short-option floor", function () {
+    /** Alice writes 10 ATM 30-day calls and can buy 10 puts struck at a tenth of spot. */
+    async function shortCalls() {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(30n * DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const farPut = await listSeries(sys.options, "ETH", "300", expiry, false);
+      const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+      await tradeOption(sys.options, sys.alice, account, call, -wad("10"));
+      return { ...sys, farPut, account };
+    }
+
+    // Netting contracts let 10 puts struck at 300, bought for 9 USDC, cancel the whole floor of 10 short
+    // ATM calls (10 · 5% · 3,000 = 1,500 USD): IM fell from 4,407 to 2,968.
+    it("is not cancelled by nearly worthless far-out-of-the-money longs", async function () {
+      const sys = await loadFixture(shortCalls);
+      const before = await sys.engine.health(sys.account);
+      const cash = await sys.vault.balanceOf(sys.account, sys.usdc);
+      await tradeOption(sys.options, sys.alice, sys.account, sys.farPut, wad("10"));
+      const after = await sys.engine.health(sys.account);
+      const spent = (cash - (await sys.vault.balanceOf(sys.account, sys.usdc))) * 10n ** 12n;
+      // The puts offset the floor only as far as they are worth it: at most what they cost.
+      expect(before.initialRequirement - after.initialRequirement).to.be.at.most(spent);
+    });
+  });
+
   describe("an expired option nobody has settled yet", function () {
     /** Alice writes 10 one-day 3,000 calls with 20,000 USDC. */
     async function writer() {

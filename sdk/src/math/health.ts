@@ -21,6 +21,7 @@ import {
   type Greeks,
   type Shocks,
   ZERO_GREEKS,
+  coveringContracts,
   linearRequirement,
   needsRepricing,
   requirement,
@@ -178,7 +179,8 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     g.greeks.vega += e.vega;
     g.greeks.vanna += e.vanna;
     g.greeks.volga += e.volga;
-    g.greeks.optionSize += e.optionSize;
+    g.greeks.optionSize +=
+      e.optionSize > 0n ? coveringContracts(e.optionSize, e.value, spot, u.risk) : e.optionSize;
     g.greeks.notional += e.notional;
   }
   let initialRequirement = 0n;

@@ -213,13 +213,29 @@ function volatilityPnl(g: Greeks, vannaDS: bigint, dv: bigint): bigint {
 }
 
 /**
+ * How many of a long option position's `size` contracts offset short ones in the short-option floor
+ * (MarginEngine._coveringContracts): all when the position (worth `value`, USD WAD) is worth at least the
+ * floor it removes, ⌈spot·shortOptionFloor⌉ per contract, proportionally fewer when it is worth less
+ * (rounded down): a nearly worthless far-out-of-the-money long cannot cancel a short's floor.
+ * @example
+ * coveringContracts(10n * WAD, 15n * WAD, 3000n * WAD, params); // 0.1 contract with a 5% floor
+ */
+export function coveringContracts(size: bigint, value: bigint, spot: bigint, p: RiskParams): bigint {
+  const floorPerContract = mulDivUp(spot, p.shortOptionFloor, WAD);
+  if (floorPerContract === 0n) return size;
+  if (value <= 0n) return 0n;
+  const covering = (value * WAD) / floorPerContract;
+  return covering < size ? covering : size;
+}
+
+/**
  * Requirement of the positions with aggregated Greeks `g` plus the repriced ones (their PnL per cell in
  * `repricedPnls`, CELLS entries, or empty when none are) at `spot` under `k`, rounded up
  * (PortfolioMath.requirement): worst scenario loss + the floor on net short options
  * (⌈⌈max(0, −optionSize)·spot⌉·shortOptionFloor⌉) + the contingency on gross notional. `g.optionSize` and
  * `g.notional` cover all positions, repriced ones included. The floor is on *net* short contracts, calls
  * and puts together: parity-consistent (a covered call pays it like the short put it equals; a synthetic
- * forward pays nothing).
+ * forward pays nothing); long contracts count as far as `coveringContracts` says.
  * @example
  * requirement({ ...ZERO_GREEKS, delta: 10n * WAD, notional: 30_000n * WAD }, 3000n * WAD, {
  *   spotShock: WAD / 10n, volShock: 0n, shortOptionFloor: 0n, contingency: 2n * 10n ** 15n,
