@@ -212,6 +212,14 @@ interface IOptionMarket is IMarket {
     /// previous round of the same phase has `updatedAt` < expiry). Anyone may call it.
     function settleSeries(uint256 seriesId, uint80 roundIdHint) external;
 
+    /// @notice Settles an expired series at `roundId`, the first round of a feed phase (after the
+    /// proxy moved to a new aggregator), which `settleSeries` cannot prove first on-chain: the round
+    /// before it belongs to another aggregator. Governance only (the timelock), after checking off-chain
+    /// that the previous phase's last round is before expiry; without it a phase change across an
+    /// expiry would leave the series unsettleable for good. Reverts with WrongRoundHint unless `roundId`
+    /// opens a phase after the first and is at or after expiry.
+    function settleSeriesAtPhaseStart(uint256 seriesId, uint80 roundId) external;
+
     /// @notice Settles `accountId`'s position in a settled series: pays size·intrinsic value between
     /// the account and the pool (rounded against the account) and removes the position. Anyone.
     function settleAccount(uint256 accountId, uint256 seriesId) external;

@@ -422,18 +422,11 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
 
     /// @inheritdoc IOptionMarket
     function settleSeries(uint256 seriesId, uint80 roundIdHint) external nonReentrant {
-        Series storage s = _existing(seriesId);
-        if (s.settled) revert SeriesAlreadySettled(seriesId);
-        uint256 expiry = s.expiry;
-        if (block.timestamp < expiry) revert SeriesNotExpired(seriesId, expiry);
-        bytes32 underlying = s.underlying;
-        // The router validates the round (complete, positive, within bounds).
-        (uint256 price, uint256 updatedAt) = oracle.getPriceAtRound(underlying, roundIdHint);
-        if (updatedAt < expiry) revert WrongRoundHint(roundIdHint); // too early
+        (Series storage s, uint256 price, uint256 updatedAt) = _settlementRound(seriesId, roundIdHint);
         // The previous round of the same phase (the low 64 bits are the aggregator's round) must exist
         // and be before expiry. The first round of a phase has no such round: it cannot be proven first.
         if (uint64(roundIdHint) <= 1) revert WrongRoundHint(roundIdHint);
-        AggregatorV3Interface feed = AggregatorV3Interface(oracle.primaryFeed(underlying));
+        AggregatorV3Interface feed = AggregatorV3Interface(oracle.primaryFeed(s.underlying));
         try feed.getRoundData(roundIdHint - 1) returns (
             uint80,
             int256,
@@ -442,17 +435,49 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
             uint80
         ) {
             // 0: missing round. ≥ expiry: the hint is too late.
-            if (previousUpdatedAt == 0 || previousUpdatedAt >= expiry) revert WrongRoundHint(roundIdHint);
+            if (previousUpdatedAt == 0 || previousUpdatedAt >= s.expiry) revert WrongRoundHint(roundIdHint);
         } catch {
             revert WrongRoundHint(roundIdHint); // missing round (some aggregators revert)
         }
+        _settle(s, seriesId, roundIdHint, price, updatedAt);
+    }
+
+    /// @inheritdoc IOptionMarket
+    function settleSeriesAtPhaseStart(uint256 seriesId, uint80 roundId) external restricted nonReentrant {
+        (Series storage s, uint256 price, uint256 updatedAt) = _settlementRound(seriesId, roundId);
+        // Phase ids start at 1; a phase's aggregator rounds start at 1.
+        if (uint64(roundId) != 1 || roundId >> 64 <= 1) revert WrongRoundHint(roundId);
+        _settle(s, seriesId, roundId, price, updatedAt);
+    }
+
+    /// @dev The unsettled, expired series `seriesId` and the primary feed's round `roundId`, which must be
+    /// at or after expiry (the router validates it: complete, positive, within bounds).
+    function _settlementRound(
+        uint256 seriesId,
+        uint80 roundId
+    ) internal view returns (Series storage s, uint256 price, uint256 updatedAt) {
+        s = _existing(seriesId);
+        if (s.settled) revert SeriesAlreadySettled(seriesId);
+        uint256 expiry = s.expiry;
+        if (block.timestamp < expiry) revert SeriesNotExpired(seriesId, expiry);
+        (price, updatedAt) = oracle.getPriceAtRound(s.underlying, roundId);
+        if (updatedAt < expiry) revert WrongRoundHint(roundId); // too early
+    }
+
+    function _settle(
+        Series storage s,
+        uint256 seriesId,
+        uint80 roundId,
+        uint256 price,
+        uint256 updatedAt
+    ) internal {
         s.settled = true;
         s.settlementPrice = price;
         --liveSeriesCount;
         // The series' vega is gone: take it out of the pool's tracked net vega.
-        _underlyings[underlying].poolNetVega -= s.poolVega;
+        _underlyings[s.underlying].poolNetVega -= s.poolVega;
         s.poolVega = 0;
-        emit SeriesSettled(seriesId, roundIdHint, price, updatedAt);
+        emit SeriesSettled(seriesId, roundId, price, updatedAt);
     }
 
     /// @inheritdoc IOptionMarket

@@ -82,6 +82,32 @@ describe("OptionMarket settlement", function () {
       .withArgs(phaseStart);
   });
 
+  it("settles at the first round of a new phase only through governance, and only at or after expiry", async function () {
+    // The proxy moved to a new aggregator between the last round before expiry and the first after:
+    // no hint can pass `settleSeries` (the new phase's round 1 has no previous round in its phase, and
+    // round 2's previous round is after expiry), so without this the series could never settle.
+    const { options, feeds, call, expiry, carol, before } = await loadFixture(itmBook);
+    const phaseStart = (2n << 64n) | 1n;
+    await feeds.ETH.updateRoundData(phaseStart, 3_250n * 10n ** 8n, expiry + 5n, expiry + 5n);
+    await expect(options.connect(carol).settleSeriesAtPhaseStart(call, phaseStart))
+      .to.be.revertedWithCustomError(options, "AccessManagedUnauthorized")
+      .withArgs(carol.address);
+    // Not a phase start (a round of phase 1), or a phase start before expiry: refused.
+    await expect(options.settleSeriesAtPhaseStart(call, before + 1n))
+      .to.be.revertedWithCustomError(options, "WrongRoundHint")
+      .withArgs(before + 1n);
+    const earlyPhase = (3n << 64n) | 1n;
+    await feeds.ETH.updateRoundData(earlyPhase, 3_250n * 10n ** 8n, expiry - 1n, expiry - 1n);
+    await expect(options.settleSeriesAtPhaseStart(call, earlyPhase))
+      .to.be.revertedWithCustomError(options, "WrongRoundHint")
+      .withArgs(earlyPhase);
+
+    await expect(options.settleSeriesAtPhaseStart(call, phaseStart))
+      .to.emit(options, "SeriesSettled")
+      .withArgs(call, phaseStart, wad("3250"), expiry + 5n);
+    expect(await options.liveSeriesCount()).to.equal(1n); // the put is still live
+  });
+
   it("reverts with SeriesNotExpired before expiry", async function () {
     const { options } = await loadFixture(deployOptionsSystem);
     const expiry = await fromNow(DAY);
