@@ -697,7 +697,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         Series storage s = _existing(seriesId);
         int256 fromSize = _positions[seriesId][fromAccountId];
         uint256 movedAbs = Math.mulDiv(SignedMath.abs(fromSize), Math.min(fraction, WAD), WAD);
-        if (movedAbs == 0) return;
+        // A self-transfer would write newTo over newFrom and create contracts (the auction refuses self
+        // bids; this keeps the market sound on its own, as PerpMarket does).
+        if (movedAbs == 0 || fromAccountId == toAccountId) return;
         int256 moved = fromSize > 0 ? int256(movedAbs) : -int256(movedAbs);
         int256 toSize = _positions[seriesId][toAccountId];
         int256 newFrom = fromSize - moved;

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import type { BlackScholesHarness } from "../../typechain-types";
 import { DEFAULT_RISK_PARAMS, MarginMode, WAD, openAccount, wad } from "../shared/system";
@@ -666,6 +666,23 @@ describe("OptionMarket", function () {
       await expect(options.connect(alice).transferPosition(aliceAccount, bobAccount, call, WAD))
         .to.be.revertedWithCustomError(options, "NotMarginEngine")
         .withArgs(alice.address);
+    });
+
+    it("leaves a position and the open interest as they are when moved to the same account", async function () {
+      const { options, engine, alice, aliceAccount, call } = await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, wad("2"));
+      const before = await options.series(call);
+      const engineAddress = await engine.getAddress();
+      await impersonateAccount(engineAddress);
+      await setBalance(engineAddress, WAD);
+      const asEngine = options.connect(await ethers.getSigner(engineAddress));
+      await asEngine.transferPosition(aliceAccount, aliceAccount, call, wad("0.5"));
+      expect(await options.positionSize(aliceAccount, call)).to.equal(wad("2"));
+      const after = await options.series(call);
+      expect([after.longOpenInterest, after.shortOpenInterest]).to.deep.equal([
+        before.longOpenInterest,
+        before.shortOpenInterest,
+      ]);
     });
   });
 
