@@ -413,6 +413,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         bytes32 underlying;
         uint256 spot;
         uint256 volatility;
+        // ⌈spot·shortOptionFloor⌉, read when the group's first long option needs it (0 until then).
+        uint256 floorPerContract;
         PortfolioMath.Greeks greeks;
     }
 
@@ -522,15 +524,15 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         int256 value,
         Group memory group
     ) internal view returns (int256) {
-        uint256 floorPerContract = Math.mulDiv(
-            group.spot,
-            _riskParams[group.underlying].shortOptionFloor,
-            WAD,
-            Math.Rounding.Ceil
-        );
-        if (floorPerContract == 0) return size; // no floor to offset
+        uint256 floorPerContract = group.floorPerContract;
+        if (floorPerContract == 0) {
+            // Plain products (as in PortfolioMath): spot < 2^120 (the router's bound), the floor < 2^64.
+            floorPerContract = Math.ceilDiv(group.spot * _riskParams[group.underlying].shortOptionFloor, WAD);
+            if (floorPerContract == 0) return size; // no floor to offset
+            group.floorPerContract = floorPerContract;
+        }
         if (value <= 0) return 0;
-        uint256 covering = Math.mulDiv(uint256(value), WAD, floorPerContract);
+        uint256 covering = (uint256(value) * WAD) / floorPerContract; // < 2^256: |size| < 2^128, prices < 2^120
         return covering < uint256(size) ? int256(covering) : size;
     }
 
