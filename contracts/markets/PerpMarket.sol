@@ -570,15 +570,25 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
     }
 
     /// @dev The pool's exposure: size −skew, value minus the traders' unsettled value (Σ size·(spot −
-    /// index) − entryBasis), rounded down.
+    /// index) − entryBasis) less the skew premium a full close-out would pay back, rounded down.
+    /// Traders' entry prices include the skew premium they paid, so minus their value counts it as the
+    /// pool's; but the fill premium is path-independent (its integral from skew a to b is
+    /// spot·(b² − a²)/(2·skewScale)), so whoever closes the skew gets spot·skew²/(2·skewScale) back.
+    /// Counting it would let a trader lift the LP share price with a skewing trade, redeem LP shares at
+    /// that price and close for the premium back. The delta stays −skew: it is the pool's position.
     function _poolExposure(Market storage m, uint256 spotPrice) internal view returns (Exposure memory e) {
         int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
         int256 basis = m.entryBasis;
         if (skew == 0 && basis == 0) return e;
         int256 index = _currentIndex(m, spotPrice);
+        uint256 absSkew = SignedMath.abs(skew);
+        // 36 decimals like the basis, rounded up (against the pool); 0 when skew is 0 (no param read).
+        uint256 unwind = skew == 0
+            ? 0
+            : Math.mulDiv(spotPrice * absSkew, absSkew, 2 * uint256(m.params.skewScale), Math.Rounding.Ceil);
         e.delta = -skew;
-        e.value = PerpMath.divFloor(basis - skew * (int256(spotPrice) - index), SWAD);
-        e.notional = Math.mulDiv(SignedMath.abs(skew), spotPrice, WAD, Math.Rounding.Ceil);
+        e.value = PerpMath.divFloor(basis - skew * (int256(spotPrice) - index) - unwind.toInt256(), SWAD);
+        e.notional = Math.mulDiv(absSkew, spotPrice, WAD, Math.Rounding.Ceil);
     }
 
     // ---------------------------------------------------------------- views

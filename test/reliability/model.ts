@@ -17,6 +17,7 @@ import { createClient, type XMarginClient } from "../../sdk/src";
 import { MarginMode, WAD, fundInsurance, openAccount, wad, type System } from "../shared/system";
 import { deployOptionsSystem, listSeries } from "../shared/options";
 import { assetId, deployMockFeed } from "../shared/oracles";
+import { unwindPremium } from "../shared/perps";
 import { deploymentOf } from "../shared/sdk";
 import {
   BalanceTracker,
@@ -44,8 +45,8 @@ const GRACE = 3_600n;
 export const TRADERS = 6;
 /**
  * Rounding dust tolerated by invariant 2, USD WAD (1e-12 USD): perps round by at most a wei per
- * position and per market (the pool's mirror); every quote transfer is in whole quote units. Option
- * marks are checked apart (see checkValueConservation).
+ * position and per market (the pool's mirror and its close-out premium); every quote transfer is in
+ * whole quote units. Option marks are checked apart (see checkValueConservation).
  */
 const DUST = 1_000_000n;
 
@@ -488,6 +489,10 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
   const [ethPrice, btcPrice, ethVol, btcVol] = w.oracleCache;
   const holdings = await Promise.all([sys.usdc.balanceOf(sys.vault), sys.weth.balanceOf(sys.vault)]);
   const spot = { ETH: ethPrice, BTC: btcPrice };
+  // The pool's perp values leave out what closing each market's skew pays back; invariant 2 adds it.
+  const premiums = await Promise.all(
+    (["ETH", "BTC"] as const).map((u) => unwindPremium(sys.perps, sys.markets[u], spot[u])),
+  );
   const vol = { ETH: ethVol, BTC: btcVol };
   const values = await Promise.all(
     ids.map(async (id) => {
@@ -558,6 +563,7 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     insuranceAccountId: w.insuranceAccountId,
     dust: DUST,
     optionMarks: [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n),
+    closeOutPremiums: premiums.reduce((a, b) => a + b, 0n),
   });
   if (discrepancy < w.stats.worstDust) w.stats.worstDust = discrepancy;
   const band = [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n);

@@ -11,7 +11,8 @@ import type { System } from "./system";
  *   1. every token: vault balance = Σ account balances (the pool and the insurance fund hold theirs in
  *      their own margin accounts);
  *   2. Σ PnL over all accounts, the pool included, = −fees paid to the insurance fund, up to rounding
- *      dust the protocol keeps (never in the accounts' favour);
+ *      dust the protocol keeps (never in the accounts' favour); the pool's perp value leaves out the
+ *      skew premium a close-out would pay back, which enters the identity explicitly;
  *   3. a healthy account (equity_MM ≥ MM) can never be liquidated;
  *   4. every successful risk-increasing action leaves equity_IM ≥ IM;
  *   5. a bid never lowers the liquidated account's health ratio and never leaves the bidder below IM;
@@ -162,6 +163,13 @@ export interface ValueConservationInput {
    * to the dust on quote flows and perps.
    */
   optionMarks?: bigint;
+  /**
+   * Σ over perp markets of the skew premium a full close-out would pay traders back,
+   * spot·skew²/(2·skewScale) rounded down (`unwindPremiumOf` in test/shared/perps.ts). The pool's value
+   * leaves it out (PerpMarket._poolExposure rounds it up), so the pool holds exactly minus the traders'
+   * value less this: it is added back here, which keeps the identity to the dust.
+   */
+  closeOutPremiums?: bigint;
 }
 
 /**
@@ -193,11 +201,15 @@ export function checkValueConservation(input: ValueConservationInput): bigint {
   if (marks > 0n) {
     throw new InvariantViolation(2, `option marks sum to ${marks} > 0: valued in the accounts' favour`);
   }
-  const discrepancy = pnl + fees - marks;
+  const premiums = input.closeOutPremiums ?? 0n;
+  if (premiums < 0n) {
+    throw new InvariantViolation(2, `close-out premiums sum to ${premiums} < 0`);
+  }
+  const discrepancy = pnl + fees - marks + premiums;
   if (discrepancy > 0n || discrepancy < -input.dust) {
     throw new InvariantViolation(
       2,
-      `Σ PnL (${pnl}) + insurance fees (${fees}) − option marks (${marks}) = ${discrepancy}, outside [−${input.dust}, 0]`,
+      `Σ PnL (${pnl}) + insurance fees (${fees}) − option marks (${marks}) + close-out premiums (${premiums}) = ${discrepancy}, outside [−${input.dust}, 0]`,
     );
   }
   return discrepancy;

@@ -84,6 +84,22 @@ export async function addPerpUnderlying(
   return { marketId, feed, volFeed };
 }
 
+/**
+ * The skew premium a full close-out of a market pays its traders back at `spot`:
+ * spot·skew²/(2·skewScale), USD WAD, rounded down. The fill premium is path-independent (its integral
+ * from skew a to b is spot·(b² − a²)/(2·skewScale)), so the pool's value leaves this out
+ * (PerpMarket._poolExposure, which rounds it up): Σ trader values + pool value = −this, to the dust.
+ */
+export function unwindPremiumOf(spot: bigint, skew: bigint, skewScale: bigint): bigint {
+  return (spot * skew * skew) / (2n * skewScale * 10n ** 18n);
+}
+
+/** unwindPremiumOf for `marketId`'s current skew and skew scale. */
+export async function unwindPremium(perps: PerpMarket, marketId: bigint, spot: bigint): Promise<bigint> {
+  const info = await perps.market(marketId);
+  return unwindPremiumOf(spot, info.skew, info.params.skewScale);
+}
+
 const NO_DEADLINE = 2n ** 64n;
 
 /**

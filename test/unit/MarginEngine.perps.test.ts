@@ -101,11 +101,11 @@ describe("MarginEngine with perps", function () {
     const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, usdc("100000")]]);
     await trade(perps, sys.alice, alice, eth, wad("10"));
     const h = await sys.engine.health(sys.poolAccountId);
-    // Pool: short 10, same requirement as alice's long; equity = 1,000,000 + fee share 12.06
-    // + premium earned 10·(3015 − 3000) = 150.
+    // Pool: short 10, same requirement as alice's long; equity = 1,000,000 + fee share 12.06: the
+    // premium earned, 10·(3015 − 3000) = 150, is what closing the skew pays back (3000·10²/(2·1000)).
     expect(h.initialRequirement).to.equal(wad("3061.8"));
-    expect(h.equityMark).to.equal(wad("1000162.06"));
-    expect(await sys.pool.positionValue()).to.equal(wad("150"));
+    expect(h.equityMark).to.equal(wad("1000012.06"));
+    expect(await sys.pool.positionValue()).to.equal(0n);
   });
 
   it("offsets gains in one market against losses in another", async function () {

@@ -13,6 +13,7 @@ import {
   listPerpMarket,
   marketParams,
   trade,
+  unwindPremium,
   type MarketParams,
 } from "../shared/perps";
 
@@ -801,9 +802,10 @@ describe("PerpMarket", function () {
       const info = await perps.market(ethFunding);
       expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([wad("12"), 0n]);
       // The pool still mirrors the traders: at 3000, alice 7.5·(3000 − 3015) = −112.5, bob
-      // 4.5·(3000 − 3023) = −103.5 → pool +216.
+      // 4.5·(3000 − 3023) = −103.5 → +216, less the 3000·12²/(2·1000) = 216 that closing the skew of 12
+      // pays back → 0.
       const pool = await perps.exposure(sys.poolAccountId, ethFunding, wad("3000"), 0n);
-      expect([pool.delta, pool.value]).to.deep.equal([-wad("12"), wad("216")]);
+      expect([pool.delta, pool.value]).to.deep.equal([-wad("12"), 0n]);
     });
 
     it("offsets the receiver's opposite position, realising its PnL at the sender's entry price", async function () {
@@ -825,8 +827,9 @@ describe("PerpMarket", function () {
         0n,
         wad("6"),
       ]);
-      // At 3000: alice 5·(−15) = −75, bob 1·(−15) = −15 → the pool holds +90.
-      expect((await perps.exposure(sys.poolAccountId, ethStatic, wad("3000"), 0n)).value).to.equal(wad("90"));
+      // At 3000: alice 5·(−15) = −75, bob 1·(−15) = −15 → +90 for the pool, less the close-out premium
+      // of the unchanged skew 6 (3000·6²/(2·1000) = 54) → 36.
+      expect((await perps.exposure(sys.poolAccountId, ethStatic, wad("3000"), 0n)).value).to.equal(wad("36"));
     });
 
     it("moves a whole position with fraction 1 and updates the engine's market sets", async function () {
@@ -894,7 +897,7 @@ describe("PerpMarket", function () {
   });
 
   describe("value", function () {
-    it("reports the pool's exposure as minus the traders' (premiums and funding included)", async function () {
+    it("reports the pool's exposure as minus the traders' (funding included) less the skew premium a close-out pays back", async function () {
       const { sys, perps, ethFunding, alice, bob } = await loadFixture(perpsFixture);
       const empty = await perps.exposure(sys.poolAccountId, ethFunding, wad("3000"), 0n);
       expect([empty.delta, empty.value, empty.notional]).to.deep.equal([0n, 0n, 0n]);
@@ -906,12 +909,13 @@ describe("PerpMarket", function () {
       await perps.accrueFunding(ethFunding);
       // skew 6 → rate 0.0006, index 0.0003·3000 = 0.9. At spot 3200:
       // alice 10·(3200 − 3015) − 10·0.9 = 1841; bob −4·(3200 − 3024) + 4·0.9 = −700.4;
-      // pool −(1841 − 700.4) = −1140.6, delta −6, notional 6·3200 = 19,200.
+      // pool −(1841 − 700.4) = −1140.6 less the close-out premium 3200·6²/(2·1000) = 57.6 → −1198.2,
+      // delta −6, notional 6·3200 = 19,200.
       const spot = wad("3200");
       const [a, b, p] = await Promise.all(
         [alice, bob, sys.poolAccountId].map((id) => perps.exposure(id, ethFunding, spot, wad("0.6"))),
       );
-      expect([a.value, b.value, p.value]).to.deep.equal([wad("1841"), -wad("700.4"), -wad("1140.6")]);
+      expect([a.value, b.value, p.value]).to.deep.equal([wad("1841"), -wad("700.4"), -wad("1198.2")]);
       expect([p.delta, p.notional]).to.deep.equal([-wad("6"), wad("19200")]);
     });
 
@@ -965,17 +969,20 @@ describe("PerpMarket", function () {
       await perps.accrueFunding(ethFunding);
       expect(await totalQuote()).to.equal(before);
 
-      // Σ over traders and the pool of (Δ quote balance + position value) = −insurance fees, up to
-      // each position value's rounding down (< 1 wei each).
+      // Σ over traders and the pool of (Δ quote balance + position value) = −insurance fees − the skew
+      // premium a close-out would pay back (the pool's value leaves it out), up to each position
+      // value's rounding down (< 1 wei each).
       const spot = await sys.router.getPrice(assetId("ETH"));
+      const unwind = await unwindPremium(perps, ethFunding, spot);
+      expect(unwind).to.be.gt(0n);
       let pnl = 0n;
       for (const [i, id] of ids.entries()) {
         const e = await perps.exposure(id, ethFunding, spot, 0n);
         pnl += ((await quote(id)) - balancesBefore[i]) * 10n ** 12n + e.value;
       }
       const insuranceFees = (await insurance()) * 10n ** 12n;
-      expect(pnl + insuranceFees).to.be.lte(0n);
-      expect(pnl + insuranceFees).to.be.gte(-BigInt(ids.length));
+      expect(pnl + insuranceFees + unwind).to.be.lte(0n);
+      expect(pnl + insuranceFees + unwind).to.be.gte(-BigInt(ids.length));
       expect((await perps.market(ethFunding)).fundingIndex).to.not.equal(0n);
     });
   });

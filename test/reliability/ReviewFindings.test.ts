@@ -1,0 +1,117 @@
+import { expect } from "chai";
+import fc from "fast-check";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { closePosition, marketParams, trade } from "../shared/perps";
+import { mintAndApprove } from "../shared/tokens";
+
+/**
+ * Bugs found by the security review of the liquidity pool and liquidations, kept as regression tests
+ * now that they are fixed. Each states the attack and the numbers it made before the fix.
+ */
+const USDC = 10n ** 6n;
+
+describe("Security review findings", function () {
+  describe("the LP share price values the pool's perps at what a close-out would pay", function () {
+    // Before the fix the pool counted the skew premium traders had paid as its own, but the fill
+    // premium is path-independent: whoever closes the skew gets it back. With 1M USDC of LP capital and
+    // a 500 ETH long (fill 3,750 at spot 3,000), the attacker redeemed at a share price 18.8% up and
+    // took 186,562.5 USDC from the honest LP (1,000,000 → 813,175). Fixed: PerpMarket._poolExposure
+    // subtracts spot·skew²/(2·skewScale), rounded against the pool.
+    it("an LP cannot profit by depositing, skewing the market and redeeming", async function () {
+      const sys = await loadFixture(deploySystem);
+      const { pool, usdc, carol, lp } = sys;
+      const lpAssetsBefore = await pool.convertToAssets(await pool.balanceOf(lp));
+
+      // Attacker capital (flash-loanable: it all comes back within the sequence).
+      const LP_CAPITAL = 1_000_000n * USDC;
+      const MARGIN = 600_000n * USDC;
+      await mintAndApprove(usdc, carol, await pool.getAddress(), LP_CAPITAL);
+      const trader = await openAccount(sys, carol, MarginMode.CROSS, [[usdc, MARGIN]]);
+      const startBalance = (await usdc.balanceOf(carol)) + MARGIN;
+
+      await pool.connect(carol).deposit(LP_CAPITAL, carol.address);
+      const priceBefore = await pool.convertToAssets(10n ** 12n);
+      // To the OI cap: fill 3000·(1 + 250/1000) = 3,750, a premium of 375,000 USDC over spot.
+      await trade(sys.perps, carol, trader, sys.markets.ETH, wad("500"));
+      const priceSkewed = await pool.convertToAssets(10n ** 12n);
+      const shares = await pool.balanceOf(carol);
+      await pool.connect(carol).redeem(shares, carol.address, carol.address);
+      await closePosition(sys.perps, carol, trader, sys.markets.ETH);
+      const left = await sys.vault.balanceOf(trader, usdc);
+      await sys.vault.connect(carol).withdraw(trader, usdc, left, carol.address);
+
+      const profit = (await usdc.balanceOf(carol)) - startBalance;
+      const lpAssetsAfter = await pool.convertToAssets(await pool.balanceOf(lp));
+      // The skewing trade lifts the share price by its fee share only (937.5 USDC of taker fee, 80% to
+      // the pool, over 2M of assets: 0.0375%), not by the premium (+18.8% before the fix).
+      expect(priceSkewed).to.be.gte(priceBefore);
+      expect(priceSkewed - priceBefore).to.be.lte(priceBefore / 2_000n);
+      // The attacker pays both trades' fees less its share of the pool's cut of the first one
+      // (937.5 + 375 − 375 = 937.5 USDC); the honest LP keeps its share of the fees.
+      expect(profit).to.be.lt(0n);
+      expect(profit).to.be.gte(-1_000n * USDC);
+      expect(lpAssetsAfter).to.be.gte(lpAssetsBefore);
+    });
+
+    it("any sequence of trades at one price leaves the share price unchanged, up to rounding in the pool's favour", async function () {
+      // Without fees, the pool's value is what traders' trades cannot move at a fixed spot: every
+      // premium a trade pays is exactly the change of the close-out premium (∫ spot·x/skewScale dx).
+      const fixture = async () => {
+        const sys = await deploySystem();
+        await sys.perps.setMarketParams(
+          sys.markets.ETH,
+          marketParams({ makerFee: 0n, takerFee: 0n, maxFundingVelocity: 0n }),
+        );
+        const traders = [];
+        for (const signer of [sys.alice, sys.bob, sys.carol]) {
+          const id = await openAccount(sys, signer, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
+          traders.push({ signer, id });
+        }
+        return { sys, traders };
+      };
+      await fc.assert(
+        fc.asyncProperty(
+          fc.array(
+            fc.record({
+              trader: fc.nat(2),
+              size: fc.integer({ min: -200_000, max: 200_000 }).filter((x) => x !== 0),
+            }),
+            { minLength: 1, maxLength: 8 },
+          ),
+          async (steps) => {
+            const { sys, traders } = await loadFixture(fixture);
+            const start = await sys.pool.totalAssets();
+            let ok = 0;
+            for (const step of steps) {
+              const t = traders[step.trader];
+              // size in thousandths of an ETH; a trade past the OI cap reverts and changes nothing.
+              const delta = BigInt(step.size) * 10n ** 15n;
+              try {
+                await trade(sys.perps, t.signer, t.id, sys.markets.ETH, delta);
+                ok++;
+              } catch {
+                continue;
+              }
+              const assets = await sys.pool.totalAssets();
+              expect(assets, "share price never drops").to.be.gte(start);
+              // Each trade rounds its settlement by < 1 quote unit and its fill by a wei of price.
+              expect(assets - start, "share price rises by rounding dust only").to.be.lte(BigInt(ok) + 1n);
+            }
+            for (const t of traders) {
+              const size = await sys.perps.positionSize(t.id, sys.markets.ETH);
+              if (size !== 0n) {
+                await trade(sys.perps, t.signer, t.id, sys.markets.ETH, -size);
+                ok++;
+              }
+            }
+            const end = await sys.pool.totalAssets();
+            expect(end).to.be.gte(start);
+            expect(end - start).to.be.lte(BigInt(ok) + 1n);
+          },
+        ),
+        { numRuns: 15, seed: 20261211 },
+      );
+    });
+  });
+});
