@@ -80,7 +80,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         auction.active = true;
         // The reward pays for finding the account once: restarting a stale auction every 2·duration
         // must not drain an account nobody bids on (the 24-hour crash restarted 16 auctions 243 times).
-        uint256 reward = restart ? 0 : p.flagReward;
+        uint256 reward = restart ? 0 : _flagReward(h, p.flagReward);
         if (reward != 0) engine.payOut(accountId, msg.sender, reward);
         emit AuctionStarted(accountId, msg.sender, h.equityMaintenance, h.maintenanceRequirement, reward);
     }
@@ -255,6 +255,14 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
                 p.duration,
                 quoteUnit
             );
+    }
+
+    /// @dev The flag reward, capped at the account's mark-to-market equity (rounded down): what the
+    /// account pays beyond its equity would deepen its deficit, which the insurance fund (or the pool)
+    /// pays, and the owner of an insolvent account could flag it to collect that from them.
+    function _flagReward(IMarginEngine.Health memory h, uint256 flagReward) internal view returns (uint256) {
+        if (h.equityMark <= 0) return 0;
+        return Math.min(flagReward, uint256(h.equityMark) / quoteUnit);
     }
 
     function _discount(uint64 startTime, AuctionParams memory p) internal view returns (uint256) {

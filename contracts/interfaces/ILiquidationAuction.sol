@@ -17,7 +17,9 @@ interface ILiquidationAuction {
     /// @param duration Seconds from d0 to dmax; an auction older than 2·duration is stale and can be
     /// restarted.
     /// @param penalty Share of the bought slice's MtM the liquidated account pays the insurance fund.
-    /// @param flagReward Quote units paid from the liquidated account to whoever starts the auction.
+    /// @param flagReward Quote units paid from the liquidated account to whoever starts the auction, at
+    /// most the account's mark-to-market equity (nothing from an insolvent account: its deficit is the
+    /// insurance fund's).
     struct AuctionParams {
         uint64 startDiscount;
         uint64 maxDiscount;
@@ -92,8 +94,9 @@ interface ILiquidationAuction {
     event AuctionParamsUpdated(AuctionParams params);
 
     /// @notice Starts (or restarts a stale) auction of `accountId`; reverts with AccountHealthy unless
-    /// equity_MM < MM. A start pays the caller the flag reward from the account; a restart pays nothing
-    /// (a stale auction stays open to bids at the maximum discount, so restarting is rarely useful).
+    /// equity_MM < MM. A start pays the caller the flag reward from the account, capped at its
+    /// mark-to-market equity (zero when insolvent); a restart pays nothing (a stale auction stays open to
+    /// bids at the maximum discount, so restarting is rarely useful).
     function startAuction(uint256 accountId) external;
 
     /// @notice Buys up to `fraction` (WAD) of `accountId`'s portfolio into `bidderAccountId`, paying at

@@ -1,8 +1,19 @@
 import { expect } from "chai";
+import { ethers } from "hardhat";
 import fc from "fast-check";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import type { ContractTransactionResponse } from "ethers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import {
+  MarginMode,
+  WAD,
+  deploySystem,
+  fundInsurance,
+  openAccount,
+  wad,
+  type System,
+} from "../shared/system";
 import { closePosition, marketParams, trade } from "../shared/perps";
+import { setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 
 /**
@@ -10,6 +21,40 @@ import { mintAndApprove } from "../shared/tokens";
  * now that they are fixed. Each states the attack and the numbers it made before the fix.
  */
 const USDC = 10n ** 6n;
+const QUOTE_UNIT = 10n ** 12n;
+
+/** Refreshes the feeds at the crash price after the auction's time has passed. */
+async function refreshAt(sys: System, eth: string): Promise<void> {
+  await setFeedPrice(sys.feeds.ETH, eth);
+  await setFeedPrice(sys.feeds.USDC, "1");
+  await sys.volFeeds.ETH.updateAnswer(await sys.volFeeds.ETH.latestAnswer());
+}
+
+/** The auction event `name` of a transaction's receipt. */
+async function auctionEvent(sys: System, tx: ContractTransactionResponse, name: string) {
+  const receipt = await tx.wait();
+  return receipt!.logs
+    .map((l) => {
+      try {
+        return sys.auction.interface.parseLog(l);
+      } catch {
+        return null;
+      }
+    })
+    .find((e) => e?.name === name)!;
+}
+
+/** Alice: 1,000 USDC, long 2 ETH from 3,000; ETH at 2,300, so her equity is about −409 USDC. */
+async function insolventAccount() {
+  const sys = await deploySystem();
+  await fundInsurance(sys, 50_000n * USDC);
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
+  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
+  await setFeedPrice(sys.feeds.ETH, "2300");
+  return { sys, alice, bob };
+}
 
 describe("Security review findings", function () {
   describe("the LP share price values the pool's perps at what a close-out would pay", function () {
@@ -112,6 +157,29 @@ describe("Security review findings", function () {
         ),
         { numRuns: 15, seed: 20261211 },
       );
+    });
+  });
+
+  describe("the flag reward", function () {
+    // Before the fix startAuction paid the 10 USDC reward out of any account, insolvent or not: the
+    // owner flagged its own insolvent account, received 10 USDC, and the deficit the insurance fund
+    // paid grew by the same 10 USDC (409.003 → 419.003). Fixed: the reward is capped at the account's
+    // mark-to-market equity.
+    it("the owner of an insolvent account cannot collect a flag reward the insurance fund pays", async function () {
+      const { sys, alice, bob } = await loadFixture(insolventAccount);
+      const before = await sys.engine.health(alice);
+      expect(before.equityMark).to.be.lt(0n);
+      const deficit = (-before.equityMark + QUOTE_UNIT - 1n) / QUOTE_UNIT;
+
+      const start = sys.auction.connect(sys.alice).startAuction(alice);
+      await expect(start).to.changeTokenBalance(sys.usdc, sys.alice, 0n);
+      expect((await sys.engine.health(alice)).equityMark).to.equal(before.equityMark);
+
+      await time.increase(1800);
+      await refreshAt(sys, "2300");
+      const tx = await sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256);
+      const covered = await auctionEvent(sys, tx, "InsolvencyCovered");
+      expect(covered.args.deficit).to.equal(deficit);
     });
   });
 });

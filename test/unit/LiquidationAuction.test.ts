@@ -87,6 +87,39 @@ describe("LiquidationAuction", function () {
       expect(await sys.auction.isFrozen(alice)).to.equal(true);
     });
 
+    it("pays no flag reward from an insolvent account, so its owner cannot flag it to collect one from the fund", async function () {
+      const { sys, alice } = await loadFixture(insolvent);
+      const h = await sys.engine.health(alice);
+      expect(h.equityMark).to.be.lt(0n);
+      const tx = sys.auction.connect(sys.alice).startAuction(alice);
+      await expect(tx)
+        .to.emit(sys.auction, "AuctionStarted")
+        .withArgs(alice, sys.alice.address, h.equityMaintenance, h.maintenanceRequirement, 0n);
+      await expect(tx).to.changeTokenBalance(sys.usdc, sys.alice, 0n);
+      // The deficit the fund will cover is the account's own, not enlarged by a reward.
+      expect((await sys.engine.health(alice)).equityMark).to.equal(h.equityMark);
+    });
+
+    it("caps the flag reward at the account's mark-to-market equity", async function () {
+      const { sys, alice } = await loadFixture(crashed);
+      // Move ETH down until Alice's equity at mark is 4 USDC (long 2: 2 USD of equity per USD of ETH).
+      const h0 = await sys.engine.health(alice);
+      const answer = await sys.feeds.ETH.latestAnswer(); // 8 decimals
+      await sys.feeds.ETH.updateAnswer(answer - (h0.equityMark - wad("4")) / 2n / 10n ** 10n);
+      const h = await sys.engine.health(alice);
+      expect(h.equityMark).to.be.gt(0n);
+      expect(h.equityMark).to.be.lt(10n * USDC * QUOTE_UNIT); // below the 10 USDC reward
+      const reward = h.equityMark / QUOTE_UNIT; // rounded down
+      const tx = sys.auction.connect(sys.keeper).startAuction(alice);
+      await expect(tx)
+        .to.emit(sys.auction, "AuctionStarted")
+        .withArgs(alice, sys.keeper.address, h.equityMaintenance, h.maintenanceRequirement, reward);
+      await expect(tx).to.changeTokenBalance(sys.usdc, sys.keeper, reward);
+      const after = (await sys.engine.health(alice)).equityMark;
+      expect(after).to.be.gte(0n);
+      expect(after).to.be.lt(QUOTE_UNIT);
+    });
+
     it("refuses a second start while the auction runs, and restarts it once stale", async function () {
       const { sys, alice, start } = await loadFixture(startedCrash);
       await expect(sys.auction.startAuction(alice)).to.be.revertedWithCustomError(
