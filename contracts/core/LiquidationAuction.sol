@@ -5,6 +5,7 @@ import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManage
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
@@ -34,6 +35,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     AuctionParams public params;
     /// @inheritdoc ILiquidationAuction
     mapping(uint256 accountId => Auction) public auctions;
+    /// @inheritdoc ILiquidationAuction
+    uint256 public pendingDeficit;
 
     constructor(
         address authority,
@@ -78,6 +81,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
         auction.startTime = uint64(block.timestamp);
         auction.active = true;
+        // An insolvent account pays no flag reward (below), so its deficit after the start is h's.
+        _recordDeficit(accountId, auction, h.equityMark);
         // The reward pays for finding the account once: restarting a stale auction every 2·duration
         // must not drain an account nobody bids on (the 24-hour crash restarted 16 auctions 243 times).
         uint256 reward = restart ? 0 : _flagReward(h, p.flagReward);
@@ -200,8 +205,10 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
 
         if (filled == WAD) {
             _end(accountId, 1);
-        } else if (_restored(engine.health(accountId))) {
-            _end(accountId, 0);
+        } else {
+            IMarginEngine.Health memory afterBid = engine.health(accountId);
+            if (_restored(afterBid)) _end(accountId, 0);
+            else _recordDeficit(accountId, auctions[accountId], afterBid.equityMark);
         }
     }
 
@@ -229,8 +236,27 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     function _end(uint256 accountId, uint8 reason) internal {
+        uint256 deficit = auctions[accountId].deficit;
         delete auctions[accountId];
+        if (deficit != 0) {
+            uint256 total = pendingDeficit - deficit;
+            pendingDeficit = total;
+            emit PendingDeficitUpdated(accountId, 0, total);
+        }
         emit AuctionEnded(accountId, reason);
+    }
+
+    /// @dev Records the open auction's deficit as of this touch: −equity at mark in quote units, rounded
+    /// up (as InsolvencyCovered reports it), 0 when solvent; and keeps `pendingDeficit` their sum. Writes
+    /// (and emits) only when the deficit changes, so a solvent auction costs nothing beyond its slot.
+    function _recordDeficit(uint256 accountId, Auction storage auction, int256 equityMark) internal {
+        uint256 deficit = equityMark < 0 ? Math.ceilDiv(uint256(-equityMark), quoteUnit) : 0;
+        uint256 old = auction.deficit;
+        if (deficit == old) return;
+        auction.deficit = SafeCast.toUint128(deficit);
+        uint256 total = pendingDeficit + deficit - old;
+        pendingDeficit = total;
+        emit PendingDeficitUpdated(accountId, deficit, total);
     }
 
     function _payment(

@@ -29,9 +29,13 @@ interface ILiquidationAuction {
     }
 
     /// @notice State of one account's auction.
+    /// @param deficit Quote units by which the account's mark-to-market equity was negative at the
+    /// auction's last touch (start, restart, or a bid that left it open); 0 while solvent. Part of
+    /// `pendingDeficit`.
     struct Auction {
         uint64 startTime;
         bool active;
+        uint128 deficit;
     }
 
     /// @notice The account is not liquidatable (equity_MM ≥ MM).
@@ -92,6 +96,10 @@ interface ILiquidationAuction {
     event AuctionEnded(uint256 indexed accountId, uint8 reason);
     /// @notice Emitted when the auction parameters change.
     event AuctionParamsUpdated(AuctionParams params);
+    /// @notice Emitted when the recorded deficit of `accountId`'s auction changes (0 when it ends).
+    /// @param deficit The account's deficit now recorded, quote units.
+    /// @param pendingDeficit The sum over open auctions after the change (see `pendingDeficit`).
+    event PendingDeficitUpdated(uint256 indexed accountId, uint256 deficit, uint256 pendingDeficit);
 
     /// @notice Starts (or restarts a stale) auction of `accountId`; reverts with AccountHealthy unless
     /// equity_MM < MM. A start pays the caller the flag reward from the account, capped at its
@@ -142,5 +150,14 @@ interface ILiquidationAuction {
     ) external view returns (uint256 filled, uint256 payment, uint256 insurancePayout);
 
     /// @notice The auction state of `accountId`.
-    function auctions(uint256 accountId) external view returns (uint64 startTime, bool active);
+    function auctions(
+        uint256 accountId
+    ) external view returns (uint64 startTime, bool active, uint128 deficit);
+
+    /// @notice Σ of the deficits of open auctions, in quote units: for each insolvent account, −equity
+    /// at mark as of its auction's last touch (start, restart, or a bid that left it open), removed when
+    /// the auction ends. The loss the insurance fund and then the pool will pay when the books are
+    /// taken; the pool's share price deducts what the fund cannot cover (`LiquidityPool.totalAssets`).
+    /// A snapshot: price moves after the last touch are not in it.
+    function pendingDeficit() external view returns (uint256);
 }

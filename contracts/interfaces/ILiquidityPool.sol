@@ -3,7 +3,8 @@ pragma solidity ^0.8.28;
 
 /// @title ILiquidityPool
 /// @notice An ERC-4626 vault on the quote token whose margin account is the counterparty to every
-/// trade. LPs own shares of that account's mark-to-market equity.
+/// trade. LPs own shares of that account's mark-to-market equity, less the deficits of insolvent
+/// accounts in auction that the insurance fund cannot cover (`uncoveredDeficit`).
 /// The pool is also a standard ERC-4626 vault (deposit, mint, withdraw, redeem, previews).
 interface ILiquidityPool {
     /// @notice The pool's margin account id.
@@ -12,4 +13,9 @@ interface ILiquidityPool {
     /// @notice The pool account's unrealised PnL and funding across all markets, USD WAD (negative
     /// when traders are winning).
     function positionValue() external view returns (int256);
+
+    /// @notice Quote units of the open insolvent auctions' deficits (`ILiquidationAuction.pendingDeficit`)
+    /// beyond the insurance fund's balance: the loss the pool will be charged when the books are taken,
+    /// already deducted from `totalAssets`.
+    function uncoveredDeficit() external view returns (uint256);
 }

@@ -12,11 +12,14 @@ import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
+import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
+import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 
 /// @title LiquidityPool
 /// @notice ERC-4626 vault on the quote token. Every asset it receives is deposited into its own margin
 /// account, which takes the other side of every trade. The share price is that account's
-/// mark-to-market equity: quote balance plus the unrealised PnL and funding of its positions.
+/// mark-to-market equity: quote balance plus the unrealised PnL and funding of its positions, less the
+/// deficits of insolvent accounts in auction that the insurance fund cannot cover.
 /// @dev LP withdrawals go through the collateral vault, so they pass the engine's initial-margin check
 /// of the pool account: LPs can never pull the capital that backs open interest.
 contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
@@ -43,16 +46,30 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         IERC20(asset()).forceApprove(address(vault_), type(uint256).max);
     }
 
-    /// @notice Quote balance plus the value of the pool's positions, in quote units, rounded down;
-    /// zero if the account is under water.
+    /// @notice Quote balance plus the value of the pool's positions, less the uncovered deficit, in
+    /// quote units, rounded down; zero if the account is under water.
+    /// @dev The positions' value counts an insolvent trader's whole loss as the pool's gain, but the
+    /// part the insurance fund cannot pay comes back out of the pool when the account's book is taken:
+    /// without the deduction an LP who sees the auction could redeem before the loss is socialised.
     function totalAssets() public view override returns (uint256) {
         int256 balance = vault.balanceOf(accountId, asset());
         int256 value = positionValue();
         // Round the positions' value down (floor division for negatives) so LPs never over-count.
         int256 valueInQuote = value / int256(quoteScale);
         if (value < 0 && value % int256(quoteScale) != 0) valueInQuote -= 1;
-        int256 total = balance + valueInQuote;
+        int256 total = balance + valueInQuote - int256(uncoveredDeficit());
         return total > 0 ? uint256(total) : 0;
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function uncoveredDeficit() public view returns (uint256) {
+        address auction = engine.liquidator();
+        // Before the engine is wired there are no auctions.
+        if (auction == address(0)) return 0;
+        uint256 pending = ILiquidationAuction(auction).pendingDeficit();
+        if (pending == 0) return 0;
+        uint256 fund = IInsuranceFund(engine.insuranceFund()).balance();
+        return pending > fund ? pending - fund : 0;
     }
 
     /// @inheritdoc ILiquidityPool

@@ -44,6 +44,23 @@ async function auctionEvent(sys: System, tx: ContractTransactionResponse, name: 
     .find((e) => e?.name === name)!;
 }
 
+/**
+ * Two LPs with 1M USDC each; Alice is long 20 ETH from 3,000 on 10,000 USDC, and ETH falls to 2,300:
+ * she is ~4,000 USDC insolvent and the fund holds only a few USDC of fees. Her auction is started.
+ */
+async function insolventAuction() {
+  const sys = await deploySystem();
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+  await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), 1_000_000n * USDC);
+  await sys.pool.connect(sys.carol).deposit(1_000_000n * USDC, sys.carol.address);
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
+  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
+  await setFeedPrice(sys.feeds.ETH, "2300");
+  await sys.auction.connect(sys.keeper).startAuction(alice);
+  return { sys, alice, bob };
+}
+
 /** Alice: 1,000 USDC, long 2 ETH from 3,000; ETH at 2,300, so her equity is about −409 USDC. */
 async function insolventAccount() {
   const sys = await deploySystem();
@@ -157,6 +174,42 @@ describe("Security review findings", function () {
         ),
         { numRuns: 15, seed: 20261211 },
       );
+    });
+  });
+
+  describe("insolvent accounts in auction", function () {
+    // Before the fix the share price counted an insolvent trader's whole loss as the pool's gain until
+    // the book was taken, so an LP who saw the auction redeemed at full price: Carol took out
+    // 1,007,312.12 USDC and the other LP bore all 4,980.35 USDC of socialised loss (1,007,312.12 →
+    // 1,002,331.77). Fixed: LiquidationAuction keeps the open auctions' deficits (pendingDeficit) and
+    // LiquidityPool.totalAssets deducts what the insurance fund cannot cover.
+    it("an LP redeeming during an insolvent auction bears its share of the loss the fund cannot cover", async function () {
+      const { sys, alice, bob } = await loadFixture(insolventAuction);
+      const h = await sys.engine.health(alice);
+      expect(h.equityMark).to.be.lt(0n);
+      const uncovered = await sys.pool.uncoveredDeficit();
+      expect(uncovered).to.equal((await sys.auction.pendingDeficit()) - (await sys.insuranceFund.balance()));
+      expect(uncovered).to.be.gt(3_000n * USDC);
+
+      const lpShares = await sys.pool.balanceOf(sys.lp);
+      const carolShares = await sys.pool.balanceOf(sys.carol);
+      const carolGot = await sys.pool.connect(sys.carol).redeem.staticCall(carolShares, sys.carol, sys.carol);
+      await sys.pool.connect(sys.carol).redeem(carolShares, sys.carol, sys.carol);
+      // What the remaining LP holds still deducts the whole uncovered deficit, now all its own.
+      expect(await sys.pool.uncoveredDeficit()).to.equal(uncovered);
+
+      await time.increase(1800);
+      await refreshAt(sys, "2300");
+      const tx = await sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256);
+      const socialised = (await auctionEvent(sys, tx, "SocialisedLoss")).args[1] as bigint;
+      const lpAfter = await sys.pool.convertToAssets(lpShares);
+      // The socialised loss is the uncovered deficit plus the bidder's reward at the end of the
+      // auction (dmax·MM), which no share price anticipated: only that is left to the remaining LP.
+      const reward = socialised - uncovered;
+      expect(reward).to.be.gt(0n);
+      expect(reward).to.be.lt(socialised / 10n);
+      expect(carolGot - lpAfter).to.be.closeTo(reward, 2n);
+      expect(carolGot).to.be.lt(1_007_312n * USDC - uncovered / 3n);
     });
   });
 

@@ -411,6 +411,10 @@ describe("LiquidationAuction", function () {
     it("charges what the exhausted fund cannot cover to the pool's share price", async function () {
       const { sys, alice, bob, start } = await loadFixture(startedInsolvent);
       const fundBalance = await sys.insuranceFund.balance(); // only the fees collected so far
+      const deficit = await sys.auction.pendingDeficit();
+      expect(deficit).to.be.gt(fundBalance);
+      // The share price already deducts the deficit beyond the fund (see "pending deficit").
+      expect(await sys.pool.uncoveredDeficit()).to.equal(deficit - fundBalance);
       await time.setNextBlockTimestamp(start + DURATION);
       const assetsBefore = await sys.pool.totalAssets();
       const tx = sys.auction.connect(sys.bob).bid(alice, bob, WAD, 0n);
@@ -423,7 +427,98 @@ describe("LiquidationAuction", function () {
       expect(fromFund).to.equal(fundBalance);
       expect(socialised).to.be.gt(0n);
       expect(await sys.insuranceFund.balance()).to.equal(0n);
-      expect(await sys.pool.totalAssets()).to.equal(assetsBefore - socialised);
+      // The pool pays what the fund could not; the deficit part of it was already in the share price,
+      // so the share price moves only by the rest: the bidder's reward at the end of the auction,
+      // dmax·MM (rounded down).
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      const reward = socialised - (deficit - fundBalance);
+      expect(await sys.pool.totalAssets()).to.equal(assetsBefore - reward);
+      expect(reward).to.be.gt(0n);
+      expect(reward).to.be.lt(socialised / 5n);
+    });
+  });
+
+  describe("pending deficit", function () {
+    it("records an insolvent account's deficit at the start and removes it when the book is taken", async function () {
+      const { sys, alice, bob } = await loadFixture(insolvent);
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      const h = await sys.engine.health(alice);
+      const deficit = ceilDiv(-h.equityMark, QUOTE_UNIT);
+      await expect(sys.auction.connect(sys.keeper).startAuction(alice))
+        .to.emit(sys.auction, "PendingDeficitUpdated")
+        .withArgs(alice, deficit, deficit);
+      expect(await sys.auction.pendingDeficit()).to.equal(deficit);
+      expect((await sys.auction.auctions(alice)).deficit).to.equal(deficit);
+      await time.increase(DURATION);
+      await setFeedPrice(sys.feeds.ETH, "2300");
+      await setFeedPrice(sys.feeds.USDC, "1");
+      await sys.volFeeds.ETH.updateAnswer(await sys.volFeeds.ETH.latestAnswer());
+      await expect(sys.auction.connect(sys.bob).bid(alice, bob, WAD, 0n))
+        .to.emit(sys.auction, "PendingDeficitUpdated")
+        .withArgs(alice, 0n, 0n);
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+    });
+
+    it("sums the deficits of open auctions and removes one when its owner cures the account", async function () {
+      const { sys, alice } = await loadFixture(insolvent);
+      // Dave bought 1 ETH at 3,000 with 500 USDC, and is insolvent at 2,300 too.
+      await setFeedPrice(sys.feeds.ETH, "3000");
+      const dave = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 500n * USDC]]);
+      await trade(sys.perps, sys.keeper, dave, sys.markets.ETH, wad("1"));
+      await setFeedPrice(sys.feeds.ETH, "2300");
+      const [ha, hd] = await Promise.all([sys.engine.health(alice), sys.engine.health(dave)]);
+      expect(hd.equityMark).to.be.lt(0n);
+      const [da, dd] = [ceilDiv(-ha.equityMark, QUOTE_UNIT), ceilDiv(-hd.equityMark, QUOTE_UNIT)];
+      await sys.auction.startAuction(alice);
+      await expect(sys.auction.startAuction(dave))
+        .to.emit(sys.auction, "PendingDeficitUpdated")
+        .withArgs(dave, dd, da + dd);
+      // Alice tops up far enough to be healthy and ends her auction: her deficit leaves the sum.
+      await sys.usdc.mint(sys.alice, 5_000n * USDC);
+      await sys.usdc.connect(sys.alice).approve(sys.vault, 5_000n * USDC);
+      await sys.vault.connect(sys.alice).deposit(alice, sys.usdc, 5_000n * USDC);
+      await expect(sys.auction.endAuction(alice))
+        .to.emit(sys.auction, "PendingDeficitUpdated")
+        .withArgs(alice, 0n, dd);
+      expect(await sys.auction.pendingDeficit()).to.equal(dd);
+    });
+
+    it("updates the deficit when a stale auction restarts", async function () {
+      const { sys, alice, start } = await loadFixture(startedInsolvent);
+      const before = (await sys.auction.auctions(alice)).deficit;
+      await time.increaseTo(start + 2n * DURATION);
+      await setFeedPrice(sys.feeds.ETH, "2200"); // 2 ETH 100 lower: 200 USDC more deficit
+      await setFeedPrice(sys.feeds.USDC, "1");
+      await sys.volFeeds.ETH.updateAnswer(await sys.volFeeds.ETH.latestAnswer());
+      const deficit = ceilDiv(-(await sys.engine.health(alice)).equityMark, QUOTE_UNIT);
+      expect(deficit - before).to.equal(200n * USDC);
+      await expect(sys.auction.startAuction(alice))
+        .to.emit(sys.auction, "PendingDeficitUpdated")
+        .withArgs(alice, deficit, deficit);
+    });
+
+    it("records nothing for a solvent account", async function () {
+      const { sys, alice } = await loadFixture(crashed);
+      await expect(sys.auction.startAuction(alice)).to.not.emit(sys.auction, "PendingDeficitUpdated");
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      expect(await sys.pool.uncoveredDeficit()).to.equal(0n);
+    });
+
+    it("deducts from the LP share price only the deficit the insurance fund cannot cover", async function () {
+      const { sys, alice } = await loadFixture(insolvent);
+      const assets = await sys.pool.totalAssets();
+      const h = await sys.engine.health(alice);
+      const deficit = ceilDiv(-h.equityMark, QUOTE_UNIT);
+      // A fund larger than the deficit covers it all: the share price does not move.
+      await fundInsurance(sys, deficit);
+      await sys.auction.startAuction(alice);
+      expect(await sys.pool.uncoveredDeficit()).to.equal(0n);
+      expect(await sys.pool.totalAssets()).to.equal(assets);
+      // Once the fund is below the deficit, the rest comes off the share price.
+      const fund = await sys.insuranceFund.balance();
+      await sys.insuranceFund.withdraw(sys.deployer.address, fund - deficit / 4n);
+      expect(await sys.pool.uncoveredDeficit()).to.equal(deficit - deficit / 4n);
+      expect(await sys.pool.totalAssets()).to.equal(assets - (deficit - deficit / 4n));
     });
   });
 
