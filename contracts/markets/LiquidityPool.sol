@@ -79,6 +79,19 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return engine.positionsValue(accountId);
     }
 
+    /// @notice Assets `receiver` can deposit now: none while the pool is under water (shares outstanding
+    /// and `totalAssets` 0), otherwise no limit.
+    /// @dev Under water, ERC-4626's conversion would give a new depositor nearly every share for assets
+    /// that only pay down the pool's deficit: its deposit would be worth nothing the moment it landed.
+    function maxDeposit(address receiver) public view override returns (uint256) {
+        return _underwater() ? 0 : super.maxDeposit(receiver);
+    }
+
+    /// @notice Shares `receiver` can mint now (see maxDeposit).
+    function maxMint(address receiver) public view override returns (uint256) {
+        return _underwater() ? 0 : super.maxMint(receiver);
+    }
+
     /// @notice Assets `owner` can withdraw now: its share, capped by the pool's free margin
     /// (equity_IM − IM, in quote units) and its quote balance.
     function maxWithdraw(address owner) public view override returns (uint256) {
@@ -136,6 +149,10 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// @dev Virtual shares make the first-depositor inflation attack unprofitable.
     function _decimalsOffset() internal pure override returns (uint8) {
         return 6;
+    }
+
+    function _underwater() internal view returns (bool) {
+        return totalSupply() != 0 && totalAssets() == 0;
     }
 
     function _freeQuote() internal view returns (uint256) {

@@ -1,8 +1,10 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { deploySystem, fundInsurance } from "../shared/system";
+import { MarginMode, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
+import { trade } from "../shared/perps";
+import { setFeedPrice } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
 // The fixture's LP deposited 1,000,000 USDC; with 6 virtual decimals a share is 1e-12 USDC.
@@ -84,6 +86,41 @@ describe("LiquidityPool", function () {
     await mintAndApprove(usdc, bob, await fresh.getAddress(), 1_000n * USDC);
     await fresh.connect(bob).deposit(1_000n * USDC, bob);
     expect(await fresh.convertToAssets(await fresh.balanceOf(bob))).to.be.gte(999n * USDC);
+  });
+});
+
+describe("LiquidityPool under water", function () {
+  /** Alice holds the largest long the pool allows (net delta ≤ its 1M capital) and ETH more than doubles. */
+  async function underwaterPool() {
+    const sys = await deploySystem();
+    const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 400_000n * USDC]]);
+    await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad("330"));
+    await setFeedPrice(sys.feeds.ETH, "7000"); // the pool is short 330 ETH: −1.32M on 1M of capital
+    return sys;
+  }
+
+  it("refuses deposits while its equity is below zero: a new LP would only pay down the deficit", async function () {
+    const { pool, usdc, bob } = await loadFixture(underwaterPool);
+    expect(await pool.totalAssets()).to.equal(0n);
+    expect(await pool.maxDeposit(bob)).to.equal(0n);
+    expect(await pool.maxMint(bob)).to.equal(0n);
+    await mintAndApprove(usdc, bob, await pool.getAddress(), 100_000n * USDC);
+    await expect(pool.connect(bob).deposit(100_000n * USDC, bob))
+      .to.be.revertedWithCustomError(pool, "ERC4626ExceededMaxDeposit")
+      .withArgs(bob.address, 100_000n * USDC, 0n);
+    await expect(pool.connect(bob).mint(1n, bob)).to.be.revertedWithCustomError(
+      pool,
+      "ERC4626ExceededMaxMint",
+    );
+  });
+
+  it("accepts deposits again once its equity is back above zero", async function () {
+    const { pool, usdc, bob, feeds } = await loadFixture(underwaterPool);
+    await setFeedPrice(feeds.ETH, "3000");
+    expect(await pool.maxDeposit(bob)).to.equal(ethers.MaxUint256);
+    await mintAndApprove(usdc, bob, await pool.getAddress(), 100_000n * USDC);
+    await pool.connect(bob).deposit(100_000n * USDC, bob);
+    expect(await pool.convertToAssets(await pool.balanceOf(bob))).to.be.closeTo(100_000n * USDC, 1n);
   });
 });
 
