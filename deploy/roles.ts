@@ -20,23 +20,23 @@ export type ContractName =
   | "InsuranceFund"
   | "LiquidationAuction";
 
+/**
+ * Left out on purpose, so only the timelock can call them: whatever decides what a price is or what may
+ * move balances. `MarginEngine.registerMarket` (a registered market can move any account's quote),
+ * `OracleRouter.configureAsset`, `configureVolatilityFeed` and `configureSequencerFeed` (they replace
+ * live feeds and bounds), `CollateralVault.listCollateral` and `relistCollateral` (a token valued at any
+ * configured asset's price), and `OptionMarket.settleSeriesAtPhaseStart` (picks a settlement round).
+ */
 export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
-  OracleRouter: {
-    configureAsset: Role.LISTING,
-    configureVolatilityFeed: Role.LISTING,
-    configureSequencerFeed: Role.LISTING,
-  },
+  OracleRouter: {},
   CollateralVault: {
-    listCollateral: Role.LISTING,
     delistCollateral: Role.LISTING,
-    relistCollateral: Role.LISTING,
     setCollateralWeights: Role.RISK_MANAGER,
     setDepositCap: Role.RISK_MANAGER,
     pause: Role.GUARDIAN,
     unpause: Role.GUARDIAN,
   },
   MarginEngine: {
-    registerMarket: Role.LISTING,
     listUnderlying: Role.LISTING,
     setRiskParams: Role.RISK_MANAGER,
     pause: Role.GUARDIAN,

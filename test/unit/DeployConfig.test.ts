@@ -27,8 +27,10 @@ function restrictedFunctions(file: string): string[] {
 
 /** One-shot wiring the module does as the initial admin; left to ADMIN (the timelock) afterwards. */
 const ADMIN_ONLY: Partial<Record<ContractName, string[]>> = {
-  CollateralVault: ["setMarginEngine"],
-  MarginEngine: ["initialize"],
+  OracleRouter: ["configureAsset", "configureVolatilityFeed", "configureSequencerFeed"],
+  CollateralVault: ["setMarginEngine", "listCollateral", "relistCollateral"],
+  MarginEngine: ["initialize", "registerMarket"],
+  OptionMarket: ["settleSeriesAtPhaseStart"],
 };
 
 describe("Deployment configs and the Ignition module", function () {

@@ -4,6 +4,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { Role } from "../../deploy/roles";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
+import { marketParams } from "../shared/perps";
 
 const TIMELOCK_DELAY = 2 * 86_400;
 const RISK_DELAY = 86_400;
@@ -14,7 +15,7 @@ const RISK_DELAY = 86_400;
  */
 async function governedSystem() {
   const sys = await deploySystem();
-  const [, , , , , , proposer, riskManager, guardian, stranger] = await ethers.getSigners();
+  const [, , , , , , proposer, riskManager, guardian, stranger, lister] = await ethers.getSigners();
   const timelock = await ethers.deployContract("TimelockController", [
     TIMELOCK_DELAY,
     [proposer.address],
@@ -25,11 +26,12 @@ async function governedSystem() {
   await manager.grantRole(Role.ADMIN, timelock, 0);
   await manager.grantRole(Role.RISK_MANAGER, riskManager.address, RISK_DELAY);
   await manager.grantRole(Role.GUARDIAN, guardian.address, 0);
+  await manager.grantRole(Role.LISTING, lister.address, 0);
   for (const role of [Role.RISK_MANAGER, Role.LISTING, Role.GUARDIAN, Role.TREASURY]) {
     await manager.revokeRole(role, deployer);
   }
   await manager.renounceRole(Role.ADMIN, deployer);
-  return { ...sys, timelock, proposer, riskManager, guardian, stranger };
+  return { ...sys, timelock, proposer, riskManager, guardian, stranger, lister };
 }
 
 describe("Governance", function () {
@@ -103,6 +105,37 @@ describe("Governance", function () {
     );
     await engine.connect(guardian).pause();
     expect(await engine.paused()).to.equal(true);
+  });
+
+  // Found by the security review of 2026-12-02: with these on LISTING (no delay), the role registered
+  // itself as a market and moved 909,000 USDC out of the pool and an account in four transactions, or
+  // replaced ETH's live feed and liquidated a healthy account.
+  it("leaves feeds, collateral listings and market registration to the timelock, not the listing role", async function () {
+    const { router, vault, engine, perps, weth, lister } = await loadFixture(governedSystem);
+    const feed = await ethers.deployContract("MockV3Aggregator", [8, 1n]);
+    const eth = assetId("ETH");
+    const attempts = [
+      () => engine.connect(lister).registerMarket(lister.address),
+      () =>
+        router.connect(lister).configureAsset(eth, {
+          primary: feed,
+          primaryHeartbeat: 3_600,
+          secondaries: [],
+          secondaryHeartbeats: [],
+          minPrice: 1n,
+          maxPrice: wad("1000000"),
+          maxDeviation: wad("0.02"),
+        }),
+      () => router.connect(lister).configureVolatilityFeed(eth, feed, 3_600, wad("0.05"), wad("5")),
+      () => router.connect(lister).configureSequencerFeed(ethers.ZeroAddress, 0),
+      () => vault.connect(lister).listCollateral(feed, eth, wad("0.9"), wad("0.95"), 1n, false),
+      () => vault.connect(lister).relistCollateral(weth),
+    ];
+    for (const attempt of attempts) {
+      await expect(attempt()).to.be.revertedWithCustomError(engine, "AccessManagedUnauthorized");
+    }
+    // What the role is for still works: listing a market on an asset the timelock configured.
+    await expect(perps.connect(lister).listMarket(eth, marketParams())).to.emit(perps, "MarketListed");
   });
 
   it("keeps every restricted function closed to callers without its role", async function () {
