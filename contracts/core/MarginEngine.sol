@@ -304,6 +304,12 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IMarginEngine
+    function requireSolvent(uint256 accountId) external view {
+        int256 equityMark = vault.collateralValue(accountId).mark + positionsValue(accountId);
+        if (equityMark < 0) revert InsolventAfterTrade(accountId, equityMark);
+    }
+
+    /// @inheritdoc IMarginEngine
     function hasOtherOnUnderlying(
         uint256 accountId,
         address market,
@@ -357,7 +363,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IMarginEngine
-    function positionsValue(uint256 accountId) external view returns (int256 value) {
+    function positionsValue(uint256 accountId) public view returns (int256 value) {
         MarketKey[] memory held = _heldMarkets(accountId);
         MarketDataCache memory cache = _marketDataCache(underlyings.length);
         for (uint256 i; i < held.length; ++i) {

@@ -329,9 +329,15 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
             PerpMath.divCeil(t.fundingRaw, SWAD),
             t.feeQuote * quoteUnit
         );
-        if (t.increasesRisk) engine.requireInitialMargin(accountId);
-        else if (maintenanceBefore != type(uint256).max)
-            engine.requireRiskReduced(accountId, maintenanceBefore);
+        if (t.increasesRisk) {
+            engine.requireInitialMargin(accountId);
+        } else {
+            if (maintenanceBefore != type(uint256).max)
+                engine.requireRiskReduced(accountId, maintenanceBefore);
+            // A close into an opposite skew pays a premium that the path-independent fill hands back to
+            // whoever closes that skew; it must not cost more than the account owns.
+            if (sizeDelta > 0 ? t.fill > t.price : t.fill < t.price) engine.requireSolvent(accountId);
+        }
     }
 
     /// @dev Accrues funding, then prices the trade: fill, limit, realised PnL, funding, new entry, open

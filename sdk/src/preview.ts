@@ -301,6 +301,12 @@ function simulatePerpTrade(
     }
   }
   revert ??= marginChecks(state, before, after, health, r.increasesRisk, held, others !== 0);
+  // A reduction that fills worse than the oracle (a skew premium) may not leave equity at mark below
+  // zero (MarginEngine.requireSolvent).
+  const paysPremium = sizeDelta > 0n ? r.fillPrice > price : r.fillPrice < price;
+  if (!r.increasesRisk && paysPremium && health.equityMark < 0n) {
+    revert ??= makeXMarginError("InsolventAfterTrade", [id, health.equityMark]);
+  }
   return { before, health, state: after, trade, revert };
 }
 

@@ -6,6 +6,8 @@ import { advanceTo, marketParams, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import { sdkClient } from "../shared/sdk";
+import { preview } from "../../sdk/src";
 
 /**
  * Bugs found by the security review of 2026-12-02, each kept as a regression test of the attack that
@@ -70,6 +72,51 @@ describe("Security review findings", function () {
       expect(await sys.vault.balanceOf(alice, hooked)).to.equal(wad("11"));
       expect(await sys.vault.balanceOf(bob, hooked)).to.equal(0n);
       expect(await hooked.balanceOf(sys.vault)).to.equal(await sys.vault.totalDeposits(hooked));
+    });
+  });
+
+  describe("PerpMarket closing trades", function () {
+    /** Alice long 300 ETH, frozen in an auction at 2,800; Bob has 400,000 USDC to make the skew. */
+    async function frozenLongAndPartner() {
+      const sys = await deploySystem();
+      const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 235_000n * USDC]]);
+      await trade(sys.perps, sys.alice, a, sys.markets.ETH, wad("300"));
+      await setFeedPrice(sys.feeds.ETH, "2800");
+      await sys.auction.connect(sys.carol).startAuction(a);
+      const b = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 400_000n * USDC]]);
+      return { sys, a, b };
+    }
+
+    // Reducing trades ran no check, so once Bob swung the skew from +300 to −200 the frozen account
+    // closed at ~1,820 (oracle 2,800): equity at mark +39,482 → −254,800. Bob bought his short back at
+    // the premium's other end and withdrew 184,320 USDC more than the pair put in; the pool paid it.
+    it("a close that pays a skew premium may not make the account insolvent", async function () {
+      const { sys, a, b } = await loadFixture(frozenLongAndPartner);
+      const poolAssets = await sys.pool.totalAssets();
+      await trade(sys.perps, sys.bob, b, sys.markets.ETH, -wad("500"));
+      // The SDK's preview predicts the revert the chain raises.
+      const client = await sdkClient(sys, sys.alice);
+      const p = await preview(client, a, {
+        type: "trade",
+        marketId: sys.markets.ETH,
+        sizeDelta: -wad("300"),
+      });
+      expect(p.revert?.name).to.equal("InsolventAfterTrade");
+      await expect(
+        trade(sys.perps, sys.alice, a, sys.markets.ETH, -wad("300")),
+      ).to.be.revertedWithCustomError(sys.engine, "InsolventAfterTrade");
+      // Bob's round trip alone earns nothing back from the pool but his fees.
+      await trade(sys.perps, sys.bob, b, sys.markets.ETH, wad("500"));
+      expect(await sys.vault.balanceOf(b, sys.usdc)).to.be.lessThan(400_000n * USDC);
+      expect(await sys.pool.totalAssets()).to.be.at.least(poolAssets);
+    });
+
+    it("a frozen account can still close while it stays solvent, even into an opposite skew", async function () {
+      const { sys, a, b } = await loadFixture(frozenLongAndPartner);
+      await trade(sys.perps, sys.bob, b, sys.markets.ETH, -wad("500"));
+      await trade(sys.perps, sys.alice, a, sys.markets.ETH, -wad("10"));
+      expect((await sys.perps.position(a, sys.markets.ETH)).size).to.equal(wad("290"));
+      expect((await sys.engine.health(a)).equityMark).to.be.greaterThan(0n);
     });
   });
 
