@@ -169,28 +169,47 @@ export function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** One item of a batched read: its result, or the error a call of the item alone still fails with. */
+export type ItemOutcome<T, R> = { ok: true; item: T; result: R } | { ok: false; item: T; error: unknown };
+
 /**
- * `call` over `items` in batches of at most `size`, results in order. A batch the node refuses for gas
- * (`isGasError`) is halved until it fits: a few heavy accounts (an option book repriced in every
- * scenario costs up to ~3M gas of health) must not make the whole scan fail every block. A single item
- * that still fails, or any other error, propagates.
+ * `call` over `items` in batches of at most `size`, one outcome per item, in order. A batch that fails
+ * is halved until the failing items stand alone: the node refused it for gas (a few heavy accounts: an
+ * option book repriced in every scenario costs up to ~3M gas of health), or one item reverts and takes
+ * the whole call with it (one account holding an asset whose feed is stale makes `healthMany` revert).
+ * An item that still fails alone is returned with its error; every other item gets its result, so one
+ * bad item never hides the rest. Errors `isFatal` accepts (transport failures, which say nothing about
+ * the items) propagate at once, unsplit.
+ *
+ * Cost: one call per batch when nothing fails; each failing item adds about 2·log2(size) calls; a batch
+ * whose every item fails (a stale feed every account depends on) costs 2·size − 1 calls.
  */
-export async function inBatchesSplitOnGas<T, R>(
+export async function inBatchesIsolatingFailures<T, R>(
   items: readonly T[],
   size: number,
   call: (batch: T[]) => Promise<R[]>,
-  isGasError: (error: unknown) => boolean,
-): Promise<R[]> {
-  const out: R[] = [];
+  isFatal: (error: unknown) => boolean,
+): Promise<ItemOutcome<T, R>[]> {
+  const out: ItemOutcome<T, R>[] = [];
   const run = async (batch: T[]): Promise<void> => {
+    let results: R[];
     try {
-      out.push(...(await call(batch)));
+      results = await call(batch);
     } catch (error) {
-      if (batch.length < 2 || !isGasError(error)) throw error;
+      if (isFatal(error)) throw error;
+      if (batch.length === 1) {
+        out.push({ ok: false, item: batch[0], error });
+        return;
+      }
       const half = Math.ceil(batch.length / 2);
       await run(batch.slice(0, half));
       await run(batch.slice(half));
+      return;
     }
+    if (results.length !== batch.length) {
+      throw new Error(`batched read returned ${results.length} results for ${batch.length} items`);
+    }
+    results.forEach((result, i) => out.push({ ok: true, item: batch[i], result }));
   };
   for (const batch of chunk(items, size)) await run(batch);
   return out;

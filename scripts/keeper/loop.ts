@@ -2,7 +2,8 @@
  * The keeper loop. Every new block:
  *
  *   discover  new accounts from AccountCreated events (catch-up from the start block, then incremental)
- *   check     their health with engine.healthMany, in batches
+ *   check     their health with engine.healthMany, in batches; an account whose health reverts on its
+ *             own (a stale feed of an asset it holds) is bisected out, reported and skipped
  *   act       liquidatable account without a running auction -> startAuction;
  *             running auction -> bidAndClose from the keeper's account when the discount beats closing
  *             costs and gas (simulated first: a lost race costs a call, not a transaction);
@@ -21,7 +22,7 @@ import { AccountDiscovery } from "./discovery";
 import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
 import {
   chooseAction,
-  inBatchesSplitOnGas,
+  inBatchesIsolatingFailures,
   isBidProfitable,
   isLiquidatable,
   isSameChain,
@@ -30,7 +31,8 @@ import {
 } from "./logic";
 import { describeError, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
-import { backoffMs, isOutOfGasError, isTransientError, sleep } from "./retry";
+import { backoffMs, isTransientError, sleep } from "./retry";
+import { groupByReason, revertReason, type Skipped } from "./reverts";
 import { TxSender } from "./sender";
 
 /** Re-run a step after this long even without a new block. */
@@ -140,14 +142,17 @@ export interface StepContext {
 export interface StepReport {
   accounts: number;
   liquidatable: bigint[];
+  /** Accounts whose health reverts on its own (a feed of an asset they hold fails): skipped this pass. */
+  unchecked: Skipped<bigint>[];
   options: OptionStepReport | null;
 }
 
 /**
  * One pass of the keeper over the chain at block `head` (timestamp `now`): discover, check, act, settle
- * options. The loop runs it every block; the demo runs it in-process. The two strategies are isolated:
- * a check that reverts (a stale feed, say) is logged and does not hold up option settlement, and the
- * reverse; transport errors fail the whole step, which the loop retries.
+ * options. The loop runs it every block; the demo runs it in-process. An account whose health reverts
+ * (a stale feed of an asset it holds) is reported in `unchecked` and skipped; every other account is
+ * checked and acted on. The two strategies are isolated: anything else that reverts in one is logged and
+ * does not hold up the other; transport errors fail the whole step, which the loop retries.
  */
 export async function keeperStep(
   s: Session,
@@ -155,7 +160,7 @@ export async function keeperStep(
   now: bigint,
   { cfg, sender, log, signal }: StepContext,
 ): Promise<StepReport> {
-  const report: StepReport = { accounts: 0, liquidatable: [], options: null };
+  const report: StepReport = { accounts: 0, liquidatable: [], unchecked: [], options: null };
   const isolated = async (stage: string, run: () => Promise<void>): Promise<void> => {
     try {
       await run();
@@ -173,19 +178,37 @@ export async function keeperStep(
 
     // check
     const ids = s.discovery.accountIds.filter((id) => id !== s.poolAccountId && id !== s.keeperAccountId);
-    const healths = await inBatchesSplitOnGas(
+    // An account whose health reverts (a stale feed of an asset it holds) is skipped, not the pass: the
+    // failing batch is bisected down to it and every other account is checked (logic.ts).
+    const outcomes = await inBatchesIsolatingFailures(
       ids,
       cfg.healthBatch,
       async (batch) => [...(await s.contracts.engine.healthMany(batch))],
-      isOutOfGasError,
+      isTransientError,
     );
     const unhealthy: [bigint, HealthLike][] = [];
-    healths.forEach((h, i) => {
-      if (isLiquidatable(h)) unhealthy.push([ids[i], h]);
-    });
+    for (const o of outcomes) {
+      if (!o.ok) report.unchecked.push({ key: o.item, reason: revertReason(o.error) });
+      else if (isLiquidatable(o.result)) unhealthy.push([o.item, o.result]);
+    }
     report.accounts = ids.length;
     report.liquidatable = unhealthy.map(([id]) => id);
-    log.debug("health checked", { block: head, accounts: ids.length, liquidatable: unhealthy.length });
+    if (report.unchecked.length) {
+      log.warn("health reverted; accounts skipped this pass", {
+        block: head,
+        count: report.unchecked.length,
+        reasons: groupByReason(report.unchecked).map(({ keys, ...reason }) => ({
+          ...reason,
+          accountIds: keys,
+        })),
+      });
+    }
+    log.debug("health checked", {
+      block: head,
+      accounts: ids.length,
+      liquidatable: unhealthy.length,
+      unchecked: report.unchecked.length,
+    });
 
     // act
     for (const [accountId, h] of unhealthy) {

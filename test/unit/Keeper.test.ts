@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { makeError, parseEther, parseUnits } from "ethers";
+import { makeError, parseEther, parseUnits, type CallExceptionError } from "ethers";
 import {
   WAD,
   auctionStatus,
@@ -15,11 +15,14 @@ import {
   isSameChain,
   maxPaymentFor,
   findSettlementRound,
-  inBatchesSplitOnGas,
+  inBatchesIsolatingFailures,
   sliceSize,
+  type ItemOutcome,
 } from "../../scripts/keeper/logic";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { createLogger } from "../../scripts/keeper/log";
+import { groupByReason, revertReason } from "../../scripts/keeper/reverts";
+import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
 import { backoffMs, isOutOfGasError, isTransientError, withRetry } from "../../scripts/keeper/retry";
 
 const usd = (x: string) => parseEther(x);
@@ -207,35 +210,94 @@ describe("Keeper logic", function () {
     });
   });
 
-  describe("inBatchesSplitOnGas", function () {
+  describe("inBatchesIsolatingFailures", function () {
     // A node whose gas cap fits three accounts' health, worded as Hardhat words it.
     const outOfGas = new Error(
       "Transaction reverted: contract call run out of gas and made the transaction revert",
     );
-    const capped = (calls: number[][]) => async (batch: number[]) => {
-      calls.push(batch);
-      if (batch.length > 3) throw outOfGas;
-      return batch.map((x) => x * 10);
-    };
+    const revert = makeError("execution reverted (unknown custom error)", "CALL_EXCEPTION");
+    const outage = makeError("server response 503", "SERVER_ERROR");
+    /** A healthMany stand-in: reverts if any id in the batch is bad, runs out of gas above `cap` ids. */
+    const node =
+      (calls: number[][], opts: { bad?: number[]; cap?: number } = {}) =>
+      async (batch: number[]) => {
+        calls.push(batch);
+        if (batch.length > (opts.cap ?? Infinity)) throw outOfGas;
+        if (batch.some((x) => opts.bad?.includes(x))) throw revert;
+        return batch.map((x) => x * 10);
+      };
+    const ok = (item: number): ItemOutcome<number, number> => ({ ok: true, item, result: item * 10 });
+
+    it("reads each batch with one call when nothing fails", async function () {
+      const calls: number[][] = [];
+      const ids = [1, 2, 3, 4, 5];
+      expect(await inBatchesIsolatingFailures(ids, 2, node(calls), isTransientError)).to.deep.equal(
+        ids.map(ok),
+      );
+      expect(calls).to.deep.equal([[1, 2], [3, 4], [5]]);
+    });
 
     it("halves a batch the node refuses for gas until it fits, keeping the order", async function () {
       const calls: number[][] = [];
       const ids = [1, 2, 3, 4, 5, 6, 7, 8, 9];
-      expect(await inBatchesSplitOnGas(ids, 8, capped(calls), isOutOfGasError)).to.deep.equal(
-        ids.map((x) => x * 10),
-      );
+      expect(
+        await inBatchesIsolatingFailures(ids, 8, node(calls, { cap: 3 }), isTransientError),
+      ).to.deep.equal(ids.map(ok));
       // 8 → 4 + 4 → 2 + 2 + 2 + 2, then the last batch of 1
       expect(calls.map((c) => c.length)).to.deep.equal([8, 4, 2, 2, 4, 2, 2, 1]);
     });
 
-    it("passes other errors through, and a single item that still runs out of gas", async function () {
-      const revert = makeError("execution reverted", "CALL_EXCEPTION");
+    it("bisects a reverting batch down to the item that reverts alone, returns it with its error and every other item's result", async function () {
+      const calls: number[][] = [];
+      const ids = [1, 2, 3, 4, 5, 6, 7, 8];
+      const outcomes = await inBatchesIsolatingFailures(ids, 8, node(calls, { bad: [6] }), isTransientError);
+      expect(outcomes).to.deep.equal(
+        [1, 2, 3, 4, 5].map(ok).concat([{ ok: false, item: 6, error: revert }, ok(7), ok(8)]),
+      );
+      // 8 reverts → [1..4] fine, [5..8] reverts → [5,6] reverts → 5 fine, 6 reverts alone; [7,8] fine
+      expect(calls).to.deep.equal([ids, [1, 2, 3, 4], [5, 6, 7, 8], [5, 6], [5], [6], [7, 8]]);
+    });
+
+    it("isolates every failing item, in order, and costs 2n − 1 calls for a batch of n that fails throughout", async function () {
+      const calls: number[][] = [];
+      const outcomes = await inBatchesIsolatingFailures(
+        [1, 2, 3, 4],
+        4,
+        node(calls, { bad: [1, 2, 3, 4] }),
+        isTransientError,
+      );
+      expect(outcomes.map((o) => [o.item, o.ok])).to.deep.equal([
+        [1, false],
+        [2, false],
+        [3, false],
+        [4, false],
+      ]);
+      expect(calls).to.have.length(7);
+    });
+
+    it("returns a single item that still runs out of gas as failed instead of throwing", async function () {
+      expect(
+        await inBatchesIsolatingFailures([1, 2], 5, node([], { cap: 0 }), isTransientError),
+      ).to.deep.equal([
+        { ok: false, item: 1, error: outOfGas },
+        { ok: false, item: 2, error: outOfGas },
+      ]);
+    });
+
+    it("rethrows a transport failure at once, without splitting the batch", async function () {
+      const calls: number[][] = [];
       await expect(
-        inBatchesSplitOnGas([1, 2], 2, () => Promise.reject(revert), isOutOfGasError),
-      ).to.be.rejectedWith("execution reverted");
-      await expect(
-        inBatchesSplitOnGas([1], 5, () => Promise.reject(outOfGas), isOutOfGasError),
-      ).to.be.rejectedWith("run out of gas");
+        inBatchesIsolatingFailures(
+          [1, 2, 3, 4],
+          4,
+          async (batch) => {
+            calls.push(batch);
+            throw outage;
+          },
+          isTransientError,
+        ),
+      ).to.be.rejectedWith("503");
+      expect(calls).to.have.length(1);
     });
 
     it("recognises out-of-gas wordings of Hardhat and geth, not reverts or outages", function () {
@@ -243,6 +305,54 @@ describe("Keeper logic", function () {
       expect(isOutOfGasError(new Error("gas required exceeds allowance (50000000)"))).to.equal(true);
       expect(isOutOfGasError(makeError("execution reverted", "CALL_EXCEPTION"))).to.equal(false);
       expect(isOutOfGasError(makeError("out of gas?", "NETWORK_ERROR"))).to.equal(false);
+    });
+  });
+
+  describe("revertReason and groupByReason", function () {
+    const router = IOracleRouter__factory.createInterface();
+    const FEED = "0x00000000000000000000000000000000000000fe";
+    const stale = router.encodeErrorResult("StalePrice", [FEED, 1_000n, 3_600n]);
+    /** A revert as ethers reports an eth_call whose ABI does not know the error (healthMany's). */
+    const reverted = (data: string): CallExceptionError =>
+      makeError("execution reverted (unknown custom error)", "CALL_EXCEPTION", {
+        action: "call",
+        data,
+        reason: null,
+        transaction: { to: null, data: "0x" },
+        invocation: null,
+        revert: null,
+      });
+
+    it("names a protocol error the call's ABI does not know, with its selector and readable message", function () {
+      const reason = revertReason(reverted(stale));
+      expect(reason.error).to.equal("StalePrice");
+      expect(reason.selector).to.equal(stale.slice(0, 10));
+      expect(reason.message).to.contain("is stale").and.contain(FEED);
+    });
+
+    it("falls back to the selector of an unknown error, and to out of gas or the error's code without revert data", function () {
+      expect(revertReason(reverted("0xdeadbeef"))).to.deep.equal({
+        error: "unknown revert",
+        selector: "0xdeadbeef",
+        message: "execution reverted (unknown custom error)",
+      });
+      expect(revertReason(new Error("contract call run out of gas")).error).to.equal("OutOfGas");
+      expect(revertReason(makeError("bad", "INVALID_ARGUMENT")).error).to.equal("INVALID_ARGUMENT");
+    });
+
+    it("groups skipped reads by reason, keys in order, so one log line names them all", function () {
+      const a = revertReason(reverted(stale));
+      const b = revertReason(reverted("0xdeadbeef"));
+      expect(
+        groupByReason([
+          { key: 3n, reason: a },
+          { key: 5n, reason: b },
+          { key: 7n, reason: a },
+        ]),
+      ).to.deep.equal([
+        { ...a, keys: [3n, 7n] },
+        { ...b, keys: [5n] },
+      ]);
     });
   });
 
