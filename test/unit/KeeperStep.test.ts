@@ -1,0 +1,83 @@
+/**
+ * One keeper step (scripts/keeper/loop.ts keeperStep) on the in-process chain: what the keeper does when
+ * some accounts' health cannot be read.
+ */
+import { expect } from "chai";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { MarginMode, openAccount, wad } from "../shared/system";
+import { deployOptionsSystem } from "../shared/options";
+import { trade } from "../shared/perps";
+import { setFeedPrice } from "../shared/oracles";
+import { hardhatWallet } from "../shared/e2e";
+import { startInProcessKeeper } from "../shared/keeper";
+
+const USDC = 10n ** 6n;
+
+/**
+ * A liquidatable account (long 10 ETH perps on 5,000 USDC after ETH fell to 2,600) and a healthy one
+ * holding 0.01 BTC perps, whose BTC feeds missed their heartbeat an hour ago: its health, and any
+ * healthMany batch that contains it, reverts with StalePrice. The keeper's session is open.
+ */
+async function staleFeedBesideLiquidatableAccount() {
+  const sys = await deployOptionsSystem();
+  const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+  await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+  const other = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+  await trade(sys.perps, sys.bob, other, sys.markets.BTC, wad("0.01"));
+  const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+
+  await time.increase(3700);
+  await setFeedPrice(sys.feeds.USDC, "1");
+  await setFeedPrice(sys.volFeeds.ETH, "0.6");
+  await setFeedPrice(sys.feeds.ETH, "2600");
+  return { sys, victim, other, keeper };
+}
+
+describe("Keeper step", function () {
+  describe("an account whose health reverts", function () {
+    it("is skipped and reported with its revert reason, while the liquidatable account beside it is auctioned and bid on", async function () {
+      const { sys, victim, other, keeper } = await loadFixture(staleFeedBesideLiquidatableAccount);
+      const h = await sys.engine.health(victim);
+      expect(h.equityMaintenance).to.be.lessThan(h.maintenanceRequirement);
+      await expect(sys.engine.healthMany([victim, other])).to.be.revertedWithCustomError(
+        sys.router,
+        "StalePrice",
+      );
+
+      const report = await keeper.step();
+
+      expect(report.accounts).to.equal(3); // the insurance fund's, the victim's, the other's
+      expect(report.liquidatable).to.deep.equal([victim]);
+      expect(report.unchecked.map((u) => [u.key, u.reason.error])).to.deep.equal([[other, "StalePrice"]]);
+      const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
+      expect(started.map((e) => [e.args.accountId, e.args.starter])).to.deep.equal([
+        [victim, hardhatWallet(4).address],
+      ]);
+      const bids = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
+      expect(bids.map((e) => [e.args.accountId, e.args.bidderAccountId])).to.deep.equal([
+        [victim, keeper.session.keeperAccountId],
+      ]);
+      // No pass abandoned; one line for the skipped account, naming it and the error.
+      expect(keeper.lines.filter((l) => l.msg.includes("failed; other strategies go on"))).to.deep.equal([]);
+      const skipped = keeper.lines.filter((l) => l.msg === "health reverted; accounts skipped this pass");
+      expect(skipped).to.have.length(1);
+      expect(skipped[0].level).to.equal("warn");
+      expect(skipped[0].fields).to.deep.include({ count: 1 });
+      expect(skipped[0].fields.reasons).to.deep.equal([
+        { ...report.unchecked[0].reason, accountIds: [other.toString()] },
+      ]);
+    });
+
+    it("is read again every pass, and checked as usual once its feed is fresh", async function () {
+      const { sys, other, keeper } = await loadFixture(staleFeedBesideLiquidatableAccount);
+      await keeper.step();
+      expect((await keeper.step()).unchecked.map((u) => u.key)).to.deep.equal([other]);
+
+      await setFeedPrice(sys.feeds.BTC, "60000");
+      await setFeedPrice(sys.volFeeds.BTC, "0.5");
+      const report = await keeper.step();
+      expect(report.unchecked).to.deep.equal([]);
+      expect(report.liquidatable).to.not.include(other);
+    });
+  });
+});
