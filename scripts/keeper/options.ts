@@ -12,13 +12,16 @@
  * and every transaction is simulated right before it is signed (TxSender.send), so a keeper that lost
  * the race to another one between the read and the send costs an eth_call, not gas. Everything is
  * re-derived from chain state, so a repeated step sends nothing new; a series that is settled and has no
- * open position left is remembered and no longer read.
+ * open position left is remembered and no longer read. A series whose reads revert (its underlying's
+ * feed reverts, say) is logged and skipped for the step; the other series are settled as usual.
  */
 import type { JsonRpcProvider } from "ethers";
 import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import type { Contracts } from "./chain";
 import { blockRanges, chunk, findSettlementRound } from "./logic";
 import type { Logger } from "./log";
+import { isTransientError } from "./retry";
+import { groupByReason, revertReason, type Skipped } from "./reverts";
 import type { TxSender } from "./sender";
 
 const SETTLE_BATCH = 50;
@@ -28,6 +31,8 @@ export interface OptionStepReport {
   seriesSettled: bigint[];
   /** Positions this step's settleAccounts transactions closed. */
   positionsSettled: number;
+  /** Expired series whose reads revert (the underlying's feed fails, say): skipped this step. */
+  skipped: Skipped<bigint>[];
 }
 
 export interface OptionSettlement {
@@ -46,6 +51,7 @@ export function createOptionSettlement(
   },
 ): OptionSettlement | null {
   if (!address) return null;
+  const to: string = address;
   const market = IOptionMarket__factory.connect(address, deps.provider);
   const { contracts: c, sender, log } = deps;
   const holders = new Map<bigint, Set<bigint>>();
@@ -86,46 +92,66 @@ export function createOptionSettlement(
     });
   }
 
+  /** Settles series `id` (price, then open positions) when it has expired; adds what it did to `report`. */
+  async function settle(id: bigint, now: bigint, report: OptionStepReport): Promise<void> {
+    const s = await market.series(id);
+    if (s.expiry > now) return;
+    if (!s.settled) {
+      const hint = await roundHint(s.underlying, s.expiry);
+      if (hint === null) {
+        log.debug("settlement round not available yet", { seriesId: id, expiry: s.expiry });
+        return;
+      }
+      const sent = await sender.send(
+        "settleSeries",
+        { to, data: market.interface.encodeFunctionData("settleSeries", [id, hint]) },
+        { seriesId: id, roundId: hint, expiry: s.expiry },
+      );
+      // Not settled by us (lost the race, dry run, reverted): the next step reads the series again.
+      if (sent.status !== "mined") return;
+      report.seriesSettled.push(id);
+    }
+    const open: bigint[] = [];
+    for (const account of holders.get(id) ?? []) {
+      if ((await market.positionSize(account, id)) !== 0n) open.push(account);
+    }
+    if (open.length === 0) {
+      done.add(id);
+      return;
+    }
+    for (const batch of chunk(open, SETTLE_BATCH)) {
+      const sent = await sender.send(
+        "settleAccounts",
+        { to, data: market.interface.encodeFunctionData("settleAccounts", [batch, id]) },
+        { seriesId: id, accounts: batch.length },
+      );
+      if (sent.status === "mined") report.positionsSettled += batch.length;
+    }
+  }
+
   return {
     async step(head: number, now: bigint): Promise<OptionStepReport> {
-      const report: OptionStepReport = { seriesSettled: [], positionsSettled: 0 };
+      const report: OptionStepReport = { seriesSettled: [], positionsSettled: 0, skipped: [] };
       await scanHolders(head);
       const count = await market.seriesCount();
       for (let id = 1n; id <= count; id++) {
         if (done.has(id)) continue;
-        const s = await market.series(id);
-        if (s.expiry > now) continue;
-        if (!s.settled) {
-          const hint = await roundHint(s.underlying, s.expiry);
-          if (hint === null) {
-            log.debug("settlement round not available yet", { seriesId: id, expiry: s.expiry });
-            continue;
-          }
-          const sent = await sender.send(
-            "settleSeries",
-            { to: address, data: market.interface.encodeFunctionData("settleSeries", [id, hint]) },
-            { seriesId: id, roundId: hint, expiry: s.expiry },
-          );
-          // Not settled by us (lost the race, dry run, reverted): the next step reads the series again.
-          if (sent.status !== "mined") continue;
-          report.seriesSettled.push(id);
+        try {
+          await settle(id, now, report);
+        } catch (error) {
+          // A read of this series reverts (its underlying's feed fails, say): skip it, not the others.
+          if (isTransientError(error)) throw error;
+          report.skipped.push({ key: id, reason: revertReason(error) });
         }
-        const open: bigint[] = [];
-        for (const account of holders.get(id) ?? []) {
-          if ((await market.positionSize(account, id)) !== 0n) open.push(account);
-        }
-        if (open.length === 0) {
-          done.add(id);
-          continue;
-        }
-        for (const batch of chunk(open, SETTLE_BATCH)) {
-          const sent = await sender.send(
-            "settleAccounts",
-            { to: address, data: market.interface.encodeFunctionData("settleAccounts", [batch, id]) },
-            { seriesId: id, accounts: batch.length },
-          );
-          if (sent.status === "mined") report.positionsSettled += batch.length;
-        }
+      }
+      if (report.skipped.length) {
+        log.warn("option series reverted; skipped this step", {
+          count: report.skipped.length,
+          reasons: groupByReason(report.skipped).map(({ keys, ...reason }) => ({
+            ...reason,
+            seriesIds: keys,
+          })),
+        });
       }
       return report;
     },

@@ -1,13 +1,14 @@
 /**
  * One keeper step (scripts/keeper/loop.ts keeperStep) on the in-process chain: what the keeper does when
- * some accounts' health cannot be read.
+ * some accounts' health, or some option series' settlement round, cannot be read.
  */
 import { expect } from "chai";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
-import { deployOptionsSystem } from "../shared/options";
+import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { trade } from "../shared/perps";
-import { setFeedPrice } from "../shared/oracles";
+import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import { startInProcessKeeper } from "../shared/keeper";
 
@@ -78,6 +79,43 @@ describe("Keeper step", function () {
       const report = await keeper.step();
       expect(report.unchecked).to.deep.equal([]);
       expect(report.liquidatable).to.not.include(other);
+    });
+  });
+
+  describe("an expired option series whose underlying's feed reverts", function () {
+    it("is skipped and reported, while the series after it is settled", async function () {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(DAY);
+      const btcCall = await listSeries(sys.options, "BTC", "60000", expiry, true);
+      const ethCall = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const keeper = await startInProcessKeeper(sys);
+      // BTC's primary feed is replaced by one whose reads revert (FeedBroken).
+      const broken = await ethers.deployContract("ConfigurableAggregatorMock", [8]);
+      await broken.setRound(1, 60_000n * 10n ** 8n, expiry, expiry, 1);
+      await sys.router.configureAsset(assetId("BTC"), {
+        primary: await broken.getAddress(),
+        primaryHeartbeat: 3600,
+        secondaries: [],
+        secondaryHeartbeats: [],
+        minPrice: wad("60"),
+        maxPrice: wad("60000000"),
+        maxDeviation: 0n,
+      });
+      await broken.setBroken(true);
+      await time.increaseTo(expiry + 60n);
+      await setFeedPrice(sys.feeds.ETH, "3100"); // ETH's first round after expiry
+
+      const report = await keeper.step();
+
+      expect(report.options?.seriesSettled).to.deep.equal([ethCall]);
+      expect(report.options?.skipped.map((u) => [u.key, u.reason.selector])).to.deep.equal([
+        [btcCall, broken.interface.getError("FeedBroken")!.selector],
+      ]);
+      expect((await sys.options.series(ethCall)).settled).to.equal(true);
+      expect(keeper.lines.filter((l) => l.msg.includes("failed; other strategies go on"))).to.deep.equal([]);
+      expect(
+        keeper.lines.filter((l) => l.msg === "option series reverted; skipped this step"),
+      ).to.have.length(1);
     });
   });
 });
