@@ -304,9 +304,15 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IMarginEngine
-    function requireSolvent(uint256 accountId) external view {
-        int256 equityMark = vault.collateralValue(accountId).mark + positionsValue(accountId);
-        if (equityMark < 0) revert InsolventAfterTrade(accountId, equityMark);
+    function requirePremiumAffordable(uint256 accountId, int256 marginBefore) external view {
+        Health memory h = health(accountId);
+        if (h.equityMark < 0) revert InsolventAfterTrade(accountId, h.equityMark);
+        // A healthy account may spend on the premium while it stays healthy; one below maintenance only
+        // if the trade frees more requirement than it costs.
+        int256 marginAfter = h.equityMaintenance - SafeCast.toInt256(h.maintenanceRequirement);
+        if (marginAfter < 0 && marginAfter < marginBefore) {
+            revert MaintenanceShortfallIncreased(accountId, marginBefore, marginAfter);
+        }
     }
 
     /// @inheritdoc IMarginEngine
@@ -363,7 +369,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
     }
 
     /// @inheritdoc IMarginEngine
-    function positionsValue(uint256 accountId) public view returns (int256 value) {
+    function positionsValue(uint256 accountId) external view returns (int256 value) {
         MarketKey[] memory held = _heldMarkets(accountId);
         MarketDataCache memory cache = _marketDataCache(underlyings.length);
         for (uint256 i; i < held.length; ++i) {

@@ -76,9 +76,12 @@ interface IMarginEngine {
     /// @notice A risk-reducing trade raised the account's maintenance requirement (it unwound one leg of
     /// a hedge) and the account does not meet its initial requirement afterwards.
     error RiskIncreased(uint256 accountId, uint256 maintenanceBefore, uint256 maintenanceAfter);
-    /// @notice A trade filled worse than the oracle price (it paid a skew premium) and left the account's
-    /// equity at mark below zero: its deficit would fall on the insurance fund and the pool.
+    /// @notice A reducing trade filled worse than the oracle price (it paid a skew premium) and left the
+    /// account's equity at mark below zero: its deficit would fall on the insurance fund and the pool.
     error InsolventAfterTrade(uint256 accountId, int256 equityMark);
+    /// @notice A reducing trade filled worse than the oracle price and left the account further below its
+    /// maintenance requirement than before (margin = equity_MM − MM, USD WAD).
+    error MaintenanceShortfallIncreased(uint256 accountId, int256 marginBefore, int256 marginAfter);
     /// @notice The caller is not the liquidation auction.
     error NotLiquidator(address caller);
 
@@ -105,12 +108,13 @@ interface IMarginEngine {
     /// for a hedge could close one leg and be left naked with the hedge's margin.
     function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view;
 
-    /// @notice Check for a risk-reducing trade that filled worse than the oracle price: reverts with
-    /// InsolventAfterTrade if the account's equity at mark (collateral at oracle prices plus its
-    /// positions' values) is below zero. Reducing trades skip the margin check, and a close into an
-    /// opposite skew can cost more than the account owns; a partner who made that skew takes the
-    /// premium back when it closes, and the deficit is left to the insurance fund and the pool.
-    function requireSolvent(uint256 accountId) external view;
+    /// @notice Check for a risk-reducing trade that filled worse than the oracle price, given the
+    /// account's margin (equity_MM − MM) before it: reverts with InsolventAfterTrade if its equity at
+    /// mark is below zero, and with MaintenanceShortfallIncreased if it ends below maintenance with less
+    /// margin than before. Reducing trades skip the margin check, and a close into an opposite skew can
+    /// cost more than it frees; a partner who made that skew takes the premium back when it closes,
+    /// and the account's deficit, or its remaining position, is left to the insurance fund and the pool.
+    function requirePremiumAffordable(uint256 accountId, int256 marginBefore) external view;
 
     /// @notice Whether `accountId` holds, besides `marketId` of `market`, another position on the same
     /// underlying: only then can reducing that position raise the requirement (a hedge unwinding).

@@ -293,17 +293,21 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         accounts.requireAuthorized(accountId, msg.sender);
         Market storage m = _market(marketId);
         Position storage pos = _positions[marketId][accountId];
-        // A reduction in an account holding other positions on the same underlying may unwind a hedge:
-        // remember the maintenance requirement so the engine can tell afterwards. (Requirements add up
-        // across underlyings, and a lone position's requirement shrinks with its size.)
-        uint256 maintenanceBefore = type(uint256).max;
-        if (
-            !PerpMath.increasesRisk(pos.size, sizeDelta) &&
-            engine.hasOtherOnUnderlying(accountId, address(this), marketId)
-        ) {
-            maintenanceBefore = engine.health(accountId).maintenanceRequirement;
-        }
         Trade memory t = _price(marketId, m, pos, sizeDelta, limitPrice);
+        // Reductions skip the initial-margin check, with two exceptions that need the account's health
+        // before the trade. One in an account holding other positions on the same underlying may unwind
+        // a hedge (requirements add up across underlyings, and a lone position's requirement shrinks
+        // with its size). One that fills worse than the oracle pays a skew premium that the
+        // path-independent fill hands back to whoever closes the opposite skew: a partner could drain
+        // the account through it and leave its remaining position, or its deficit, to the pool.
+        bool hedged;
+        bool paysPremium;
+        IMarginEngine.Health memory before;
+        if (!t.increasesRisk) {
+            hedged = engine.hasOtherOnUnderlying(accountId, address(this), marketId);
+            paysPremium = sizeDelta > 0 ? t.fill > t.price : t.fill < t.price;
+            if (hedged || paysPremium) before = engine.health(accountId);
+        }
 
         // Effects.
         m.longOpenInterest = uint128(t.newLong); // ≤ maxOpenInterest, or ≤ its old value
@@ -332,11 +336,13 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         if (t.increasesRisk) {
             engine.requireInitialMargin(accountId);
         } else {
-            if (maintenanceBefore != type(uint256).max)
-                engine.requireRiskReduced(accountId, maintenanceBefore);
-            // A close into an opposite skew pays a premium that the path-independent fill hands back to
-            // whoever closes that skew; it must not cost more than the account owns.
-            if (sizeDelta > 0 ? t.fill > t.price : t.fill < t.price) engine.requireSolvent(accountId);
+            if (hedged) engine.requireRiskReduced(accountId, before.maintenanceRequirement);
+            if (paysPremium) {
+                engine.requirePremiumAffordable(
+                    accountId,
+                    before.equityMaintenance - before.maintenanceRequirement.toInt256()
+                );
+            }
         }
     }
 

@@ -326,6 +326,8 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `the trade unwinds a hedge: the maintenance requirement would rise from ${usd(big(a, "maintenanceBefore"))} to ${usd(big(a, "maintenanceAfter"))} and the account would not meet its initial requirement`,
   InsolventAfterTrade: (a) =>
     `the trade fills worse than the oracle price and would leave account ${str(a, "accountId")} with equity ${usd(big(a, "equityMark"))} at mark: close in smaller steps or wait for the skew to ease`,
+  MaintenanceShortfallIncreased: (a) =>
+    `the trade fills worse than the oracle price and would leave the account further below maintenance (margin ${usd(big(a, "marginBefore"))} → ${usd(big(a, "marginAfter"))})`,
   TooManyMarkets: (a) => `account ${str(a, "accountId")} already holds the maximum number of markets`,
   IsolatedAccountMarketTaken: (a) => `account ${str(a, "accountId")} is ISOLATED and already holds a market`,
   UnknownUnderlying: (a) => `underlying ${bytes32(a.underlying)} is not listed`,

@@ -302,10 +302,15 @@ function simulatePerpTrade(
   }
   revert ??= marginChecks(state, before, after, health, r.increasesRisk, held, others !== 0);
   // A reduction that fills worse than the oracle (a skew premium) may not leave equity at mark below
-  // zero (MarginEngine.requireSolvent).
+  // zero, nor the account further below maintenance than before (MarginEngine.requirePremiumAffordable).
   const paysPremium = sizeDelta > 0n ? r.fillPrice > price : r.fillPrice < price;
-  if (!r.increasesRisk && paysPremium && health.equityMark < 0n) {
-    revert ??= makeXMarginError("InsolventAfterTrade", [id, health.equityMark]);
+  if (!r.increasesRisk && paysPremium && revert === undefined) {
+    const marginBefore = before.equityMaintenance - before.maintenanceRequirement;
+    const marginAfter = health.equityMaintenance - health.maintenanceRequirement;
+    if (health.equityMark < 0n) revert = makeXMarginError("InsolventAfterTrade", [id, health.equityMark]);
+    else if (marginAfter < 0n && marginAfter < marginBefore) {
+      revert = makeXMarginError("MaintenanceShortfallIncreased", [id, marginBefore, marginAfter]);
+    }
   }
   return { before, health, state: after, trade, revert };
 }

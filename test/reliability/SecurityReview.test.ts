@@ -111,12 +111,29 @@ describe("Security review findings", function () {
       expect(await sys.pool.totalAssets()).to.be.at.least(poolAssets);
     });
 
-    it("a frozen account can still close while it stays solvent, even into an opposite skew", async function () {
+    // Found by the review of the fix: with only equity ≥ 0 required, Alice closed 61 ETH into the
+    // swung skew, spent 39,436 of her 39,473 equity on the premium and kept 239 ETH open; a 0.5% drop
+    // then left 4,633 USDC to the pool and the fund while Bob kept 84,454.
+    it("a close that pays a skew premium may not leave an unhealthy account further below maintenance", async function () {
       const { sys, a, b } = await loadFixture(frozenLongAndPartner);
       await trade(sys.perps, sys.bob, b, sys.markets.ETH, -wad("500"));
-      await trade(sys.perps, sys.alice, a, sys.markets.ETH, -wad("10"));
-      expect((await sys.perps.position(a, sys.markets.ETH)).size).to.equal(wad("290"));
-      expect((await sys.engine.health(a)).equityMark).to.be.greaterThan(0n);
+      for (const size of ["61", "10"]) {
+        await expect(
+          trade(sys.perps, sys.alice, a, sys.markets.ETH, -wad(size)),
+        ).to.be.revertedWithCustomError(sys.engine, "MaintenanceShortfallIncreased");
+      }
+    });
+
+    it("an unhealthy account can still close without a premium, or when its own side holds the skew", async function () {
+      const { sys, a } = await loadFixture(frozenLongAndPartner);
+      const before = await sys.engine.health(a);
+      // The skew is Alice's own +300: selling into it is paid a premium.
+      await trade(sys.perps, sys.alice, a, sys.markets.ETH, -wad("100"));
+      const after = await sys.engine.health(a);
+      expect((await sys.perps.position(a, sys.markets.ETH)).size).to.equal(wad("200"));
+      expect(after.equityMaintenance - after.maintenanceRequirement).to.be.greaterThan(
+        before.equityMaintenance - before.maintenanceRequirement,
+      );
     });
   });
 
