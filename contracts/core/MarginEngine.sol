@@ -15,13 +15,14 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {RiskMath} from "../libraries/RiskMath.sol";
 import {PortfolioMath} from "../libraries/PortfolioMath.sol";
 import {RiskParamsLib} from "../libraries/RiskParamsLib.sol";
+import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
 /// @title MarginEngine
 /// @notice The clearinghouse. For every account it knows which markets it holds, asks each market
 /// for the position's Greeks and value, groups them by underlying, and margins each group on a
 /// scenario grid (see PortfolioMath). It enforces equity_IM ≥ IM after every risk-increasing action
 /// and is the only contract that moves quote balances between accounts.
-contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
+contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle {
     /// @notice Every health check loops over the markets an account holds; the cap bounds its gas.
     uint256 public constant MAX_MARKETS_PER_ACCOUNT = 16;
     uint256 internal constant WAD = 1e18;
@@ -118,11 +119,14 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable {
         emit RiskParamsUpdated(underlying, params);
     }
 
-    /// @notice Updates `underlying`'s risk parameters within hard bounds and max steps. Risk role.
+    /// @notice Updates `underlying`'s risk parameters within hard bounds and max steps, at most once
+    /// per MIN_UPDATE_INTERVAL (UpdateTooSoon("riskParams", underlying, next) otherwise). Risk role.
     function setRiskParams(bytes32 underlying, RiskParams calldata params) external restricted {
         if (_underlyingSlot[underlying] == 0) revert UnknownUnderlying(underlying);
         RiskParamsLib.checkBounds(params);
         RiskParamsLib.checkSteps(_riskParams[underlying], params);
+        // The steps are measured from the current value: without the interval they chain.
+        _throttle("riskParams", underlying, MIN_UPDATE_INTERVAL);
         _riskParams[underlying] = params;
         emit RiskParamsUpdated(underlying, params);
     }

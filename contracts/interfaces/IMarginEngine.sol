@@ -2,12 +2,13 @@
 pragma solidity ^0.8.28;
 
 import {ICollateralVault} from "./ICollateralVault.sol";
+import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 
 /// @title IMarginEngine
 /// @notice The clearinghouse: the one contract that sees every position of an account, computes
 /// its health and enforces it. Markets report positions to it; all value movement between accounts
 /// goes through it.
-interface IMarginEngine {
+interface IMarginEngine is IUpdateThrottle {
     /// @notice An account's health, all USD WAD.
     /// @param equityInitial Collateral at initial weights + Σ position values (PnL incl. funding).
     /// @param equityMaintenance Collateral at maintenance weights + Σ position values.

@@ -1,0 +1,124 @@
+import { expect } from "chai";
+import { ethers, network } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { ContractTransactionResponse } from "ethers";
+import { Role } from "../../deploy/roles";
+import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { assetId } from "../shared/oracles";
+import { advanceTo, marketParams, trade } from "../shared/perps";
+
+const DAY = 86_400n;
+const ETH = assetId("ETH");
+const set = (name: string) => ethers.encodeBytes32String(name);
+
+/**
+ * The production shape of the risk role (test/review's set-up): RISK_MANAGER held by an operator
+ * without an execution delay, as in every deploy/config/*.json; the deployer keeps nothing. Alice is
+ * long 10 ETH on 10,000 USDC, comfortably healthy.
+ */
+async function system() {
+  const sys = await deploySystem();
+  const risk = (await ethers.getSigners())[11];
+  const { manager, deployer } = sys;
+  // Funding off (the first change after listing), so numbers are exact between blocks.
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+  await manager.grantRole(Role.RISK_MANAGER, risk.address, 0);
+  for (const role of [Role.RISK_MANAGER, Role.LISTING, Role.GUARDIAN, Role.TREASURY]) {
+    await manager.revokeRole(role, deployer);
+  }
+  const aliceId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
+  await trade(sys.perps, sys.alice, aliceId, sys.markets.ETH, wad("10"));
+  return { ...sys, risk, aliceId };
+}
+
+/**
+ * Sends `send(nonce)` for every nonce in one block (automine off) and returns the receipts' statuses:
+ * how the reviewer chained setter calls so that no one could react between them.
+ */
+async function inOneBlock(
+  count: number,
+  from: { getNonce(): Promise<number> },
+  send: (i: number, nonce: number) => Promise<ContractTransactionResponse>,
+): Promise<number[]> {
+  await network.provider.send("evm_setAutomine", [false]);
+  const hashes: string[] = [];
+  try {
+    let nonce = await from.getNonce();
+    for (let i = 0; i < count; i++) hashes.push((await send(i, nonce++)).hash);
+    await network.provider.send("evm_mine");
+  } finally {
+    await network.provider.send("evm_setAutomine", [true]);
+  }
+  const receipts = await Promise.all(hashes.map((h) => ethers.provider.getTransactionReceipt(h)));
+  expect(new Set(receipts.map((r) => r!.blockNumber)).size).to.equal(1);
+  return receipts.map((r) => r!.status!);
+}
+
+describe("GovernanceBounds", function () {
+  describe("MarginEngine.setRiskParams", function () {
+    const stepUp = (k: bigint) => ({
+      ...DEFAULT_RISK_PARAMS,
+      mmShockFloor: wad("0.05") + k * wad("0.05"),
+      imShockFloor: wad("0.10") + k * wad("0.05"),
+    });
+
+    it("refuses a second risk-parameter change within a day and accepts it a day later", async function () {
+      const { engine, risk, feeds, volFeeds } = await loadFixture(system);
+      await engine.connect(risk).setRiskParams(ETH, stepUp(1n));
+      const t = BigInt(await time.latest());
+      expect(await engine.nextUpdateAt(set("riskParams"), ETH)).to.equal(t + DAY);
+      await advanceTo({ feeds, volFeeds }, t + DAY - 1n);
+      await expect(engine.connect(risk).setRiskParams(ETH, stepUp(2n)))
+        .to.be.revertedWithCustomError(engine, "UpdateTooSoon")
+        .withArgs(set("riskParams"), ETH, t + DAY);
+      await time.setNextBlockTimestamp(t + DAY);
+      await expect(engine.connect(risk).setRiskParams(ETH, stepUp(2n))).to.emit(engine, "RiskParamsUpdated");
+      expect((await engine.riskParams(ETH)).mmShockFloor).to.equal(wad("0.15"));
+    });
+
+    it("keeps a healthy account healthy when seven max-step updates are sent in one block", async function () {
+      const { engine, risk, aliceId } = await loadFixture(system);
+      const before = await engine.health(aliceId);
+      const statuses = await inOneBlock(7, risk, (i, nonce) =>
+        engine.connect(risk).setRiskParams(ETH, stepUp(BigInt(i + 1)), { nonce, gasLimit: 500_000 }),
+      );
+      // Only the first step lands: 0.05 → 0.10, not 0.40.
+      expect(statuses).to.deep.equal([1, 0, 0, 0, 0, 0, 0]);
+      expect((await engine.riskParams(ETH)).mmShockFloor).to.equal(wad("0.10"));
+      const after = await engine.health(aliceId);
+      expect(after.maintenanceRequirement).to.be.gt(before.maintenanceRequirement);
+      expect(after.equityMaintenance).to.be.gt(after.maintenanceRequirement);
+    });
+
+    it("throttles each underlying separately", async function () {
+      const { engine, risk } = await loadFixture(system);
+      await engine.connect(risk).setRiskParams(ETH, stepUp(1n));
+      await expect(engine.connect(risk).setRiskParams(assetId("BTC"), stepUp(1n))).to.emit(
+        engine,
+        "RiskParamsUpdated",
+      );
+    });
+
+    it("does not throttle listing: the first change after it is allowed at once", async function () {
+      const { engine, manager, risk } = await loadFixture(system);
+      const [deployer] = await ethers.getSigners();
+      await manager.grantRole(Role.LISTING, deployer.address, 0);
+      const sol = assetId("SOL");
+      await engine.listUnderlying(sol, DEFAULT_RISK_PARAMS);
+      expect(await engine.nextUpdateAt(set("riskParams"), sol)).to.equal(0n);
+      await engine.connect(risk).setRiskParams(sol, stepUp(1n));
+      await expect(engine.connect(risk).setRiskParams(sol, stepUp(2n))).to.be.revertedWithCustomError(
+        engine,
+        "UpdateTooSoon",
+      );
+    });
+
+    it("reports a step violation as such, not as an update too soon", async function () {
+      const { engine, risk } = await loadFixture(system);
+      await engine.connect(risk).setRiskParams(ETH, stepUp(1n));
+      await expect(engine.connect(risk).setRiskParams(ETH, stepUp(3n)))
+        .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
+        .withArgs(set("mmShockFloor"));
+    });
+  });
+});
