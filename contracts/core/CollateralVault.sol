@@ -14,6 +14,7 @@ import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
+import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
 /// @title CollateralVault
 /// @notice Custody of all ERC-20 collateral of xmargin accounts, with per-account, per-token balances.
@@ -30,7 +31,13 @@ import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 /// `MAX_COLLATERALS_PER_ACCOUNT - 1` entries whose length shares a slot with its first element, so
 /// the first deposit of a token into an account writes one new slot for the set. Reserving a place
 /// for the quote token means the engine can always settle PnL, fees and funding into an account.
-contract CollateralVault is ICollateralVault, AccessManaged, Pausable, ReentrancyGuardTransient {
+contract CollateralVault is
+    ICollateralVault,
+    AccessManaged,
+    Pausable,
+    ReentrancyGuardTransient,
+    UpdateThrottle
+{
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
@@ -196,7 +203,9 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     /// @notice Sets the weights of a (listed or delisted) token (RISK_MANAGER role).
     /// @dev Same bounds as at listing, and each weight may move by at most MAX_WEIGHT_STEP per update;
     /// a step violation reverts with ParameterOutOfBounds("initialWeightStep" or
-    /// "maintenanceWeightStep", proposed weight).
+    /// "maintenanceWeightStep", proposed weight). At most one update per token per
+    /// MIN_UPDATE_INTERVAL (UpdateTooSoon("collateralWeights", token, next)), in either direction:
+    /// cutting a weight is what makes accounts liquidatable.
     /// @param token The token.
     /// @param initialWeight The new initial weight (WAD).
     /// @param maintenanceWeight The new maintenance weight (WAD).
@@ -213,6 +222,8 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         if (_absDiff(maintenanceWeight, config.maintenanceWeight) > MAX_WEIGHT_STEP) {
             revert ParameterOutOfBounds("maintenanceWeightStep", maintenanceWeight);
         }
+        // The steps are measured from the current weights: without the interval they chain.
+        _throttle("collateralWeights", _tokenId(token), MIN_UPDATE_INTERVAL);
         config.initialWeight = initialWeight;
         config.maintenanceWeight = maintenanceWeight;
         emit CollateralWeightsUpdated(token, initialWeight, maintenanceWeight);
@@ -220,8 +231,10 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
 
     /// @notice Sets the deposit cap of a (listed or delisted) token (RISK_MANAGER role).
     /// @dev The cap must be in (0, MAX_DEPOSIT_CAP] and at most MAX_CAP_INCREASE_FACTOR times the
-    /// current one (ParameterOutOfBounds("depositCapStep", cap)); decreases are unrestricted since
-    /// they reduce risk. A cap below the current total only blocks further deposits.
+    /// current one (ParameterOutOfBounds("depositCapStep", cap)), and raised at most once per token
+    /// per MIN_UPDATE_INTERVAL (UpdateTooSoon("depositCap", token, next)). Decreases are unrestricted
+    /// and do not start the interval: they reduce risk, and chaining them does nothing one decrease
+    /// could not. A cap below the current total only blocks further deposits.
     /// @param token The token.
     /// @param depositCap The new cap, in token units.
     function setDepositCap(address token, uint256 depositCap) external restricted {
@@ -231,6 +244,7 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
         if (depositCap > current * MAX_CAP_INCREASE_FACTOR) {
             revert ParameterOutOfBounds("depositCapStep", depositCap);
         }
+        if (depositCap > current) _throttle("depositCap", _tokenId(token), MIN_UPDATE_INTERVAL);
         // Bounded by _checkCap.
         config.depositCap = uint248(depositCap);
         emit DepositCapUpdated(token, depositCap);
@@ -502,6 +516,11 @@ contract CollateralVault is ICollateralVault, AccessManaged, Pausable, Reentranc
     function _knownConfig(address token) private view returns (Config storage config) {
         config = _configs[token];
         if (config.initialWeight == 0) revert TokenNotListed(token);
+    }
+
+    /// @dev A token's id in UpdateThrottle: its address, left-padded.
+    function _tokenId(address token) private pure returns (bytes32) {
+        return bytes32(uint256(uint160(token)));
     }
 
     function _checkCap(uint256 depositCap) private pure {

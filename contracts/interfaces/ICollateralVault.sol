@@ -2,13 +2,14 @@
 pragma solidity ^0.8.28;
 
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 
 /// @title ICollateralVault
 /// @notice Custody of all ERC-20 collateral, with balances kept per account and per token.
 /// Non-quote balances are never negative. The quote token (the settlement asset, e.g. USDC) may go
 /// negative: that is a debt to the protocol, backed by the rest of the account's portfolio and counted
 /// at full value. Only the margin engine moves balances between accounts.
-interface ICollateralVault {
+interface ICollateralVault is IUpdateThrottle {
     /// @notice Risk configuration of a listed collateral token.
     /// @param oracleAsset The OracleRouter asset that prices one whole token (for an ERC-4626 share:
     /// the asset of its underlying).

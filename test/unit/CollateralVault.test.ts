@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import hre, { ethers } from "hardhat";
-import { impersonateAccount, loadFixture, setBalance } from "@nomicfoundation/hardhat-network-helpers";
+import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { CollateralVault, MarginEngine, MockERC20 } from "../../typechain-types";
 import { deployToken, mintAndApprove, type MintableToken } from "../shared/tokens";
@@ -377,7 +377,8 @@ describe("CollateralVault", function () {
       await expect(vault.setCollateralWeights(weth, usd("0.8"), usd("0.85")))
         .to.emit(vault, "CollateralWeightsUpdated")
         .withArgs(await weth.getAddress(), usd("0.8"), usd("0.85"));
-      // Upwards too: 0.80/0.85 → 0.90/0.95.
+      // Upwards too, a day later (one update per token per day): 0.80/0.85 → 0.90/0.95.
+      await time.increase(await vault.MIN_UPDATE_INTERVAL());
       await vault.setCollateralWeights(weth, usd("0.9"), usd("0.95"));
       const config = await vault.collateralConfig(weth);
       expect([config.initialWeight, config.maintenanceWeight]).to.deep.equal([usd("0.9"), usd("0.95")]);
@@ -453,6 +454,8 @@ describe("CollateralVault", function () {
       await expect(vault.setDepositCap(weth, e18("4000") + 1n))
         .to.be.revertedWithCustomError(vault, "ParameterOutOfBounds")
         .withArgs(b32("depositCapStep"), e18("4000") + 1n);
+      // One increase per token per day.
+      await time.increase(await vault.MIN_UPDATE_INTERVAL());
       await vault.setDepositCap(weth, e18("4000"));
       expect((await vault.collateralConfig(weth)).depositCap).to.equal(e18("4000"));
     });

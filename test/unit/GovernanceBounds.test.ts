@@ -121,4 +121,73 @@ describe("GovernanceBounds", function () {
         .withArgs(set("mmShockFloor"));
     });
   });
+
+  describe("CollateralVault.setCollateralWeights and setDepositCap", function () {
+    it("refuses a second collateral-weight change within a day and accepts it a day later", async function () {
+      const { vault, weth, risk } = await loadFixture(system);
+      await vault.connect(risk).setCollateralWeights(weth, wad("0.8"), wad("0.85"));
+      const t = BigInt(await time.latest());
+      const id = ethers.zeroPadValue(await weth.getAddress(), 32);
+      await time.setNextBlockTimestamp(t + DAY - 1n);
+      await expect(vault.connect(risk).setCollateralWeights(weth, wad("0.7"), wad("0.75")))
+        .to.be.revertedWithCustomError(vault, "UpdateTooSoon")
+        .withArgs(set("collateralWeights"), id, t + DAY);
+      await time.setNextBlockTimestamp(t + DAY);
+      await expect(vault.connect(risk).setCollateralWeights(weth, wad("0.7"), wad("0.75"))).to.emit(
+        vault,
+        "CollateralWeightsUpdated",
+      );
+    });
+
+    it("keeps a healthy WETH-backed account healthy when eight weight cuts are sent in one block", async function () {
+      const sys = await loadFixture(system);
+      const { vault, engine, weth, risk, bob } = sys;
+      // Bob: 10 WETH (30,000 USD), long 40 ETH.
+      const bobId = await openAccount(sys, bob, MarginMode.CROSS, [[weth, wad("10")]]);
+      await trade(sys.perps, bob, bobId, sys.markets.ETH, wad("40"));
+      const statuses = await inOneBlock(8, risk, (i, nonce) => {
+        const mm = wad("0.95") - BigInt(i + 1) * wad("0.1");
+        const im = wad("0.9") - BigInt(i + 1) * wad("0.1");
+        return vault
+          .connect(risk)
+          .setCollateralWeights(weth, im < wad("0.1") ? wad("0.1") : im, mm, { nonce, gasLimit: 200_000 });
+      });
+      // Only the first cut lands: 0.95 → 0.85, not 0.15.
+      expect(statuses).to.deep.equal([1, 0, 0, 0, 0, 0, 0, 0]);
+      expect((await vault.collateralConfig(weth)).maintenanceWeight).to.equal(wad("0.85"));
+      const h = await engine.health(bobId);
+      expect(h.equityMaintenance).to.be.gt(h.maintenanceRequirement);
+    });
+
+    it("throttles the weights and the deposit cap of each token separately", async function () {
+      const { vault, weth, wbtc, risk } = await loadFixture(system);
+      await vault.connect(risk).setCollateralWeights(weth, wad("0.8"), wad("0.85"));
+      await expect(vault.connect(risk).setCollateralWeights(wbtc, wad("0.8"), wad("0.85"))).to.emit(
+        vault,
+        "CollateralWeightsUpdated",
+      );
+      const cap = (await vault.collateralConfig(weth)).depositCap;
+      await expect(vault.connect(risk).setDepositCap(weth, cap * 2n)).to.emit(vault, "DepositCapUpdated");
+    });
+
+    it("raises a deposit cap at most once a day but lowers it at any time", async function () {
+      const { vault, weth, risk } = await loadFixture(system);
+      const cap = (await vault.collateralConfig(weth)).depositCap;
+      await vault.connect(risk).setDepositCap(weth, cap * 2n);
+      const t = BigInt(await time.latest());
+      const id = ethers.zeroPadValue(await weth.getAddress(), 32);
+      await expect(vault.connect(risk).setDepositCap(weth, cap * 4n))
+        .to.be.revertedWithCustomError(vault, "UpdateTooSoon")
+        .withArgs(set("depositCap"), id, t + DAY);
+      // Cuts are free and do not restart the interval; raising back is still an increase.
+      await vault.connect(risk).setDepositCap(weth, cap / 2n);
+      await vault.connect(risk).setDepositCap(weth, cap / 4n);
+      await expect(vault.connect(risk).setDepositCap(weth, cap / 2n)).to.be.revertedWithCustomError(
+        vault,
+        "UpdateTooSoon",
+      );
+      await time.setNextBlockTimestamp(t + DAY);
+      await expect(vault.connect(risk).setDepositCap(weth, cap / 2n)).to.emit(vault, "DepositCapUpdated");
+    });
+  });
 });
