@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IMarket} from "./IMarket.sol";
+import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 
 /// @title IOptionMarket
 /// @notice European, cash-settled calls and puts on listed series (underlying, strike, expiry, type),
@@ -16,7 +17,7 @@ import {IMarket} from "./IMarket.sol";
 /// prices and USD amounts are WAD; volatilities are annualised WAD fractions (0.6e18 = 60%); vega is
 /// USD per 1.0 (100 points) of volatility. The quote token moves in its own units,
 /// `1 quote unit = 10^(18 − quoteDecimals)` WAD, every conversion rounded against the trader.
-interface IOptionMarket is IMarket {
+interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice Trading parameters of one series. Fractions are WAD.
     /// @param spreadFactor k: buys fill at model price + k·vega, sells at model price − k·vega (floored
     /// at 0), i.e. k is a volatility spread (0.01e18 = one vol point each side).
@@ -174,16 +175,19 @@ interface IOptionMarket is IMarket {
         SeriesParams calldata params
     ) external returns (uint256 seriesId);
 
-    /// @notice Updates a series' trading parameters within hard bounds and max steps. Risk-manager role.
+    /// @notice Updates a series' trading parameters within hard bounds and max steps, at most once per
+    /// series per MIN_UPDATE_INTERVAL (UpdateTooSoon("seriesParams", seriesId, next)). Risk-manager role.
     function setSeriesParams(uint256 seriesId, SeriesParams calldata params) external;
 
     /// @notice Sets a series' volatility add-on: |skew| ≤ MAX_SKEW, moved at most MAX_SKEW_STEP per
-    /// update. Risk-manager role.
+    /// update and at most once per series per MIN_SKEW_UPDATE_INTERVAL (UpdateTooSoon("skew",
+    /// seriesId, next)). Risk-manager role.
     function setSkew(uint256 seriesId, int256 skew) external;
 
     /// @notice Sets `underlying`'s pool vega limit: |pool net vega| ≤ ratio · pool quote balance. The
-    /// first value only needs to be within bounds; later ones may fall freely and at most double.
-    /// Risk-manager role.
+    /// first value only needs to be within bounds; later ones may fall freely and at most double, and
+    /// rise at most once per underlying per MIN_UPDATE_INTERVAL (UpdateTooSoon("poolVegaRatio",
+    /// underlying, next)). Risk-manager role.
     function setPoolVegaRatio(bytes32 underlying, uint256 ratio) external;
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` contracts of `seriesId` for

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {IMarket} from "./IMarket.sol";
+import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 
 /// @title IPerpMarket
 /// @notice Many perpetual futures markets in one contract, keyed by `marketId` (sequential from 1).
@@ -15,7 +16,7 @@ import {IMarket} from "./IMarket.sol";
 /// index is the cumulative funding per unit of size in USD (WAD). Amounts in events are USD WAD; the
 /// quote token moves in its own units, `1 quote unit = 10^(18 − quoteDecimals)` WAD, every conversion
 /// rounded against the trader.
-interface IPerpMarket is IMarket {
+interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @notice Risk and fee parameters of one market. Fractions are WAD (0.001e18 = 0.1%). Field
     /// order packs the struct into three storage slots (funding reads only the first).
     /// @param skewScale Skew (underlying units, WAD) at which the fill premium reaches 100%: fill =
@@ -164,7 +165,8 @@ interface IPerpMarket is IMarket {
 
     /// @notice Updates a market's parameters within hard bounds and max steps. Accrues funding with the
     /// old parameters first (so it needs a valid oracle price) and clamps the current rate to the new
-    /// maxFundingRate. Risk-manager role.
+    /// maxFundingRate. At most once per market per MIN_UPDATE_INTERVAL (UpdateTooSoon("marketParams",
+    /// marketId, next) otherwise; the first update after listing is free). Risk-manager role.
     function setMarketParams(uint256 marketId, MarketParams calldata params) external;
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` for `accountId` against the pool:

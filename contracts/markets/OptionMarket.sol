@@ -14,6 +14,7 @@ import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {BlackScholes} from "../libraries/BlackScholes.sol";
 import {SignedWadMath} from "../libraries/SignedWadMath.sol";
+import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
 /// @title OptionMarket
 /// @notice European, cash-settled options against the LiquidityPool's margin account. See IOptionMarket.
@@ -59,7 +60,7 @@ import {SignedWadMath} from "../libraries/SignedWadMath.sol";
 /// run to cash settlement, and liquidations move them with `transferPosition`, which works at any time.
 /// (`bidAndClose` closes a slice by trading it, so it cannot close an expired series: liquidators bid,
 /// or settle the series first.)
-contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient {
+contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     using SignedWadMath for int256;
 
     uint256 internal constant WAD = 1e18;
@@ -85,6 +86,11 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
     uint256 public constant MAX_FEE_STEP = 0.001e18;
     uint256 public constant MAX_INSURANCE_FEE_SHARE_STEP = 0.1e18;
     uint256 public constant MAX_SKEW_STEP = 0.05e18;
+    /// @notice Minimum time between two skew changes of one series. The skew marks every position of
+    /// the series (value moves by vega·Δskew), as mmVolShock moves its requirement by vega·ΔmmVolShock;
+    /// one 5-point step per 12 hours gives it the same 10 points a day that mmVolShock may move, where
+    /// a day would leave the desk one adjustment a day and an hour would allow 100 points in 20 hours.
+    uint256 public constant MIN_SKEW_UPDATE_INTERVAL = 12 hours;
 
     IMarginEngine public immutable engine;
     IAccounts public immutable accounts;
@@ -234,6 +240,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         Series storage s = _existing(seriesId);
         _checkBounds(params);
         _checkSteps(s.params, params);
+        // The steps are measured from the current values: without the interval they chain.
+        _throttle("seriesParams", bytes32(seriesId), MIN_UPDATE_INTERVAL);
         s.params = params;
         emit SeriesParamsUpdated(seriesId, params);
     }
@@ -244,6 +252,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         if (SignedMath.abs(skew) > MAX_SKEW || SignedMath.abs(skew - s.skew) > MAX_SKEW_STEP) {
             revert SkewOutOfBounds(skew);
         }
+        _throttle("skew", bytes32(seriesId), MIN_SKEW_UPDATE_INTERVAL);
         s.skew = int64(skew); // |skew| ≤ 0.5e18
         emit SkewUpdated(seriesId, skew);
     }
@@ -256,6 +265,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient 
         if (ratio == 0 || ratio > MAX_POOL_VEGA_RATIO || (old != 0 && ratio > 2 * old)) {
             revert PoolVegaRatioOutOfBounds(ratio);
         }
+        // Doubling chains like any step; the first value (old = 0) configures the underlying and
+        // cuts only reduce the pool's risk, so neither is throttled.
+        if (old != 0 && ratio > old) _throttle("poolVegaRatio", underlying, MIN_UPDATE_INTERVAL);
         u.maxPoolVegaRatio = ratio;
         emit PoolVegaRatioUpdated(underlying, ratio);
     }

@@ -14,6 +14,7 @@ import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
+import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
 /// @title PerpMarket
 /// @notice Perpetual futures against the LiquidityPool's margin account, many markets per contract.
@@ -41,7 +42,7 @@ import {PerpMath} from "../libraries/PerpMath.sol";
 /// perps and options, on one underlying) and leave the account naked on the hedge's margin: such a
 /// trade must not raise the maintenance requirement unless the account meets its initial requirement
 /// afterwards (`engine.requireRiskReduced`).
-contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
+contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     using SafeCast for uint256;
     using SafeCast for int256;
 
@@ -165,6 +166,8 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient {
         Market storage m = _market(marketId);
         _checkBounds(params);
         _checkSteps(m.params, params);
+        // The steps are measured from the current values: without the interval they chain.
+        _throttle("marketParams", bytes32(marketId), MIN_UPDATE_INTERVAL);
         _accrue(marketId, m, oracle.getPrice(m.underlying));
         m.params = params;
         int256 maxRate = int256(uint256(params.maxFundingRate));

@@ -6,10 +6,12 @@ import { Role } from "../../deploy/roles";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { advanceTo, marketParams, trade } from "../shared/perps";
+import { deployOptionsSystem, fromNow, listSeries, seriesParams } from "../shared/options";
 
 const DAY = 86_400n;
 const ETH = assetId("ETH");
 const set = (name: string) => ethers.encodeBytes32String(name);
+const idOf = (n: bigint) => ethers.toBeHex(n, 32);
 
 /**
  * The production shape of the risk role (test/review's set-up): RISK_MANAGER held by an operator
@@ -29,6 +31,15 @@ async function system() {
   const aliceId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
   await trade(sys.perps, sys.alice, aliceId, sys.markets.ETH, wad("10"));
   return { ...sys, risk, aliceId };
+}
+
+/** The option market with one ETH call a month out; the deployer holds every role. */
+async function optionsSystem() {
+  const sys = await deployOptionsSystem();
+  const expiry = await fromNow(30n * DAY);
+  const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+  const put = await listSeries(sys.options, "ETH", "3000", expiry, false);
+  return { ...sys, call, put };
 }
 
 /**
@@ -188,6 +199,71 @@ describe("GovernanceBounds", function () {
       );
       await time.setNextBlockTimestamp(t + DAY);
       await expect(vault.connect(risk).setDepositCap(weth, cap / 2n)).to.emit(vault, "DepositCapUpdated");
+    });
+  });
+
+  describe("PerpMarket.setMarketParams", function () {
+    it("refuses a second market-parameter change within a day and accepts it a day later", async function () {
+      const { perps, markets, risk, feeds, volFeeds } = await loadFixture(system);
+      await perps.connect(risk).setMarketParams(markets.BTC, marketParams({ takerFee: wad("0.001") }));
+      const t = BigInt(await time.latest());
+      await expect(perps.connect(risk).setMarketParams(markets.BTC, marketParams({ takerFee: wad("0.002") })))
+        .to.be.revertedWithCustomError(perps, "UpdateTooSoon")
+        .withArgs(set("marketParams"), idOf(markets.BTC), t + DAY);
+      await advanceTo({ feeds, volFeeds }, t + DAY);
+      await expect(
+        perps.connect(risk).setMarketParams(markets.BTC, marketParams({ takerFee: wad("0.002") })),
+      ).to.emit(perps, "MarketParamsUpdated");
+    });
+
+    it("counts the first change after listing: the fixture's funding switch-off starts ETH's interval", async function () {
+      const { perps, markets, risk } = await loadFixture(system);
+      await expect(
+        perps.connect(risk).setMarketParams(markets.ETH, marketParams({ maxFundingVelocity: wad("0.1") })),
+      ).to.be.revertedWithCustomError(perps, "UpdateTooSoon");
+    });
+  });
+
+  describe("OptionMarket.setSeriesParams, setSkew and setPoolVegaRatio", function () {
+    it("refuses a second series-parameter change within a day", async function () {
+      const { options, call } = await loadFixture(optionsSystem);
+      await options.setSeriesParams(call, seriesParams({ fee: wad("0.0013") }));
+      const t = BigInt(await time.latest());
+      await expect(options.setSeriesParams(call, seriesParams({ fee: wad("0.0016") })))
+        .to.be.revertedWithCustomError(options, "UpdateTooSoon")
+        .withArgs(set("seriesParams"), idOf(call), t + DAY);
+      await time.setNextBlockTimestamp(t + DAY);
+      await expect(options.setSeriesParams(call, seriesParams({ fee: wad("0.0016") }))).to.emit(
+        options,
+        "SeriesParamsUpdated",
+      );
+    });
+
+    it("moves a series' skew at most once every 12 hours, each series on its own clock", async function () {
+      const { options, call, put } = await loadFixture(optionsSystem);
+      const interval = await options.MIN_SKEW_UPDATE_INTERVAL();
+      expect(interval).to.equal(12n * 3600n);
+      await options.setSkew(call, wad("0.05"));
+      const t = BigInt(await time.latest());
+      await expect(options.setSkew(call, wad("0.1")))
+        .to.be.revertedWithCustomError(options, "UpdateTooSoon")
+        .withArgs(set("skew"), idOf(call), t + interval);
+      await expect(options.setSkew(put, wad("0.05"))).to.emit(options, "SkewUpdated");
+      await time.setNextBlockTimestamp(t + interval);
+      await expect(options.setSkew(call, wad("0.1"))).to.emit(options, "SkewUpdated");
+    });
+
+    it("raises the pool vega ratio at most once a day but lowers it at any time", async function () {
+      const { options } = await loadFixture(optionsSystem);
+      // The fixture's first value (1.0) configured ETH and started no interval.
+      await options.setPoolVegaRatio(ETH, wad("2"));
+      const t = BigInt(await time.latest());
+      await expect(options.setPoolVegaRatio(ETH, wad("4")))
+        .to.be.revertedWithCustomError(options, "UpdateTooSoon")
+        .withArgs(set("poolVegaRatio"), ETH, t + DAY);
+      await options.setPoolVegaRatio(ETH, wad("0.5"));
+      await time.setNextBlockTimestamp(t + DAY);
+      await expect(options.setPoolVegaRatio(ETH, wad("1"))).to.emit(options, "PoolVegaRatioUpdated");
     });
   });
 });

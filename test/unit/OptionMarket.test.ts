@@ -215,8 +215,14 @@ describe("OptionMarket", function () {
       await expect(options.setSkew(call, wad("0.1") + 1n))
         .to.be.revertedWithCustomError(options, "SkewOutOfBounds")
         .withArgs(wad("0.1") + 1n);
-      for (let step = 2n; step <= 10n; step++) await options.setSkew(call, wad("0.05") * step);
+      // One step per series per MIN_SKEW_UPDATE_INTERVAL (12 hours).
+      const interval = await options.MIN_SKEW_UPDATE_INTERVAL();
+      for (let step = 2n; step <= 10n; step++) {
+        await time.increase(interval);
+        await options.setSkew(call, wad("0.05") * step);
+      }
       expect((await options.series(call)).skew).to.equal(wad("0.5"));
+      await time.increase(interval);
       await expect(options.setSkew(call, wad("0.55"))).to.be.revertedWithCustomError(
         options,
         "SkewOutOfBounds",
@@ -246,7 +252,8 @@ describe("OptionMarket", function () {
           .to.be.revertedWithCustomError(options, "SeriesParamOutOfBounds")
           .withArgs(ethers.encodeBytes32String(name));
       }
-      // Caps may fall freely.
+      // Caps may fall freely (a day later: one update per series per day).
+      await time.increase(await options.MIN_UPDATE_INTERVAL());
       await options.setSeriesParams(call, { ...next, maxOpenInterest: 1n });
     });
 
