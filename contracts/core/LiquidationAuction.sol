@@ -12,25 +12,42 @@ import {IMarket} from "../interfaces/IMarket.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {LiquidationMath} from "../libraries/LiquidationMath.sol";
+import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
 /// @title LiquidationAuction
 /// @notice Dutch auctions of portfolio slices of accounts below their maintenance requirement.
 /// @dev The rules are in ILiquidationAuction; the arithmetic is in LiquidationMath. Every price the
 /// auction uses comes from `engine.health`, which reverts on a stale or broken oracle and while the L2
 /// sequencer is down or in its grace period: no liquidation runs on a bad price.
-contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGuardTransient {
+contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     uint256 internal constant WAD = 1e18;
     uint256 public constant MAX_DISCOUNT = 0.5e18;
     uint256 public constant MAX_PENALTY = 0.05e18;
     uint256 public constant MIN_DURATION = 1 minutes;
     uint256 public constant MAX_DURATION = 1 days;
     uint256 public constant MAX_DISCOUNT_STEP = 0.05e18;
+    /// @notice Largest change of the penalty per update: one point of every slice's MtM.
+    uint256 public constant MAX_PENALTY_STEP = 0.01e18;
+    /// @notice The duration may at most double or halve per update (30 minutes to one minute takes
+    /// five updates, five days).
+    uint256 public constant MAX_DURATION_FACTOR = 2;
+    /// @notice Largest flag reward in whole quote tokens (100 USDC). The account pays it (up to its
+    /// equity), so the bound is what a barely-unhealthy account can lose to whoever flags it; 100 USDC
+    /// still pays for a start on L1 at high gas prices.
+    uint256 public constant MAX_FLAG_REWARD_TOKENS = 100;
+    /// @notice Largest change of the flag reward per update, whole quote tokens (10 → 100 USDC takes
+    /// four updates).
+    uint256 public constant MAX_FLAG_REWARD_STEP_TOKENS = 25;
 
     IMarginEngine public immutable engine;
     IAccounts public immutable accounts;
     IInsuranceFund public immutable insuranceFund;
     /// @dev One quote unit in USD WAD.
     uint256 internal immutable quoteUnit;
+    /// @notice MAX_FLAG_REWARD_TOKENS in quote units.
+    uint256 public immutable maxFlagReward;
+    /// @notice MAX_FLAG_REWARD_STEP_TOKENS in quote units.
+    uint256 public immutable maxFlagRewardStep;
 
     AuctionParams public params;
     /// @inheritdoc ILiquidationAuction
@@ -48,21 +65,34 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         engine = engine_;
         accounts = accounts_;
         insuranceFund = insuranceFund_;
-        quoteUnit = 10 ** (18 - IERC20Metadata(address(engine_.vault().quoteToken())).decimals());
+        uint8 quoteDecimals = IERC20Metadata(address(engine_.vault().quoteToken())).decimals();
+        quoteUnit = 10 ** (18 - quoteDecimals);
+        maxFlagReward = MAX_FLAG_REWARD_TOKENS * 10 ** quoteDecimals;
+        maxFlagRewardStep = MAX_FLAG_REWARD_STEP_TOKENS * 10 ** quoteDecimals;
         _checkBounds(params_);
         params = params_;
         emit AuctionParamsUpdated(params_);
     }
 
-    /// @notice Updates the auction parameters within hard bounds; discounts move at most
-    /// MAX_DISCOUNT_STEP per update. Risk role.
+    /// @notice Updates the auction parameters within hard bounds and max steps, at most once per
+    /// MIN_UPDATE_INTERVAL (UpdateTooSoon("auctionParams", 0, next) otherwise). Risk role.
+    /// @dev Per update: discounts move at most MAX_DISCOUNT_STEP, the penalty MAX_PENALTY_STEP, the
+    /// flag reward maxFlagRewardStep, and the duration at most doubles or halves. Every one of them
+    /// moves value from liquidated accounts to bidders, flaggers or the fund.
+    /// @param next The new parameters.
     function setAuctionParams(AuctionParams calldata next) external restricted {
         _checkBounds(next);
         AuctionParams memory old = params;
         if (
             _absDiff(old.startDiscount, next.startDiscount) > MAX_DISCOUNT_STEP ||
-            _absDiff(old.maxDiscount, next.maxDiscount) > MAX_DISCOUNT_STEP
+            _absDiff(old.maxDiscount, next.maxDiscount) > MAX_DISCOUNT_STEP ||
+            _absDiff(old.penalty, next.penalty) > MAX_PENALTY_STEP ||
+            _absDiff(old.flagReward, next.flagReward) > maxFlagRewardStep ||
+            next.duration > MAX_DURATION_FACTOR * old.duration ||
+            MAX_DURATION_FACTOR * next.duration < old.duration
         ) revert AuctionParamsOutOfBounds();
+        // The steps are measured from the current values: without the interval they chain.
+        _throttle("auctionParams", bytes32(0), MIN_UPDATE_INTERVAL);
         params = next;
         emit AuctionParamsUpdated(next);
     }
@@ -304,14 +334,15 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return h.equityInitial >= 0 && uint256(h.equityInitial) >= h.initialRequirement;
     }
 
-    function _checkBounds(AuctionParams memory p) internal pure {
+    function _checkBounds(AuctionParams memory p) internal view {
         if (
             p.startDiscount > p.maxDiscount ||
             p.maxDiscount > MAX_DISCOUNT ||
             p.penalty > MAX_PENALTY ||
             p.maxDiscount + p.penalty >= WAD ||
             p.duration < MIN_DURATION ||
-            p.duration > MAX_DURATION
+            p.duration > MAX_DURATION ||
+            p.flagReward > maxFlagReward
         ) revert AuctionParamsOutOfBounds();
     }
 

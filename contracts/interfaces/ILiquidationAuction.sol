@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BUSL-1.1
 pragma solidity ^0.8.28;
 
+import {IUpdateThrottle} from "./IUpdateThrottle.sol";
+
 /// @title ILiquidationAuction
 /// @notice Dutch auction of portfolio slices. When an account's equity_MM falls below its MM anyone may
 /// start an auction (and earn a flag reward); bidders then buy a fraction f of the whole portfolio —
@@ -10,7 +12,7 @@ pragma solidity ^0.8.28;
 /// An account whose mark-to-market equity is ≤ 0 is insolvent: the bidder takes everything and the
 /// insurance fund pays it an amount growing over the auction; what the fund cannot pay is charged to
 /// the liquidity pool as socialised loss.
-interface ILiquidationAuction {
+interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Auction parameters. Fractions are WAD.
     /// @param startDiscount d0, the discount at the start.
     /// @param maxDiscount dmax, reached after `duration`.
@@ -19,7 +21,7 @@ interface ILiquidationAuction {
     /// @param penalty Share of the bought slice's MtM the liquidated account pays the insurance fund.
     /// @param flagReward Quote units paid from the liquidated account to whoever starts the auction, at
     /// most the account's mark-to-market equity (nothing from an insolvent account: its deficit is the
-    /// insurance fund's).
+    /// insurance fund's); at most 100 whole quote tokens (`maxFlagReward`).
     struct AuctionParams {
         uint64 startDiscount;
         uint64 maxDiscount;

@@ -3,12 +3,20 @@ import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionResponse } from "ethers";
 import { Role } from "../../deploy/roles";
-import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
-import { assetId } from "../shared/oracles";
+import {
+  DEFAULT_AUCTION_PARAMS,
+  DEFAULT_RISK_PARAMS,
+  MarginMode,
+  deploySystem,
+  openAccount,
+  wad,
+} from "../shared/system";
+import { assetId, setFeedPrice } from "../shared/oracles";
 import { advanceTo, marketParams, trade } from "../shared/perps";
 import { deployOptionsSystem, fromNow, listSeries, seriesParams } from "../shared/options";
 
 const DAY = 86_400n;
+const USDC = 10n ** 6n;
 const ETH = assetId("ETH");
 const set = (name: string) => ethers.encodeBytes32String(name);
 const idOf = (n: bigint) => ethers.toBeHex(n, 32);
@@ -264,6 +272,76 @@ describe("GovernanceBounds", function () {
       await options.setPoolVegaRatio(ETH, wad("0.5"));
       await time.setNextBlockTimestamp(t + DAY);
       await expect(options.setPoolVegaRatio(ETH, wad("1"))).to.emit(options, "PoolVegaRatioUpdated");
+    });
+  });
+
+  describe("LiquidationAuction.setAuctionParams", function () {
+    const P = DEFAULT_AUCTION_PARAMS; // 2% → 10% over 1,800 s, penalty 1%, flag reward 10 USDC
+
+    it("refuses the reviewer's one-call change, and the flagger takes 10 USDC, not a barely-unhealthy account's equity", async function () {
+      const { auction, engine, usdc, risk, feeds, aliceId } = await loadFixture(system);
+      await setFeedPrice(feeds.ETH, "2150");
+      const h = await engine.health(aliceId);
+      expect(h.equityMaintenance).to.be.lt(h.maintenanceRequirement);
+      expect(h.equityMark).to.be.gt(1_000n * 10n ** 18n);
+      for (const change of [
+        { flagReward: 10n ** 30n },
+        { penalty: wad("0.05") },
+        { duration: 60 },
+        { flagReward: 10n ** 30n, penalty: wad("0.05"), duration: 60 },
+      ]) {
+        await expect(
+          auction.connect(risk).setAuctionParams({ ...P, ...change }),
+        ).to.be.revertedWithCustomError(auction, "AuctionParamsOutOfBounds");
+      }
+      const before = await usdc.balanceOf(risk.address);
+      await auction.connect(risk).startAuction(aliceId);
+      expect((await usdc.balanceOf(risk.address)) - before).to.equal(10n * USDC);
+    });
+
+    it("refuses a flag reward above 100 USDC, whatever the steps", async function () {
+      const { auction, risk, feeds, volFeeds } = await loadFixture(system);
+      expect(await auction.maxFlagReward()).to.equal(100n * USDC);
+      // The fastest escalation allowed: +25 USDC a day, 10 → 35 → 60 → 85 → 100.
+      for (const reward of [35n, 60n, 85n]) {
+        await auction.connect(risk).setAuctionParams({ ...P, flagReward: reward * USDC });
+        await advanceTo({ feeds, volFeeds }, BigInt(await time.latest()) + DAY);
+      }
+      await expect(
+        auction.connect(risk).setAuctionParams({ ...P, flagReward: 100n * USDC + 1n }),
+      ).to.be.revertedWithCustomError(auction, "AuctionParamsOutOfBounds");
+      await auction.connect(risk).setAuctionParams({ ...P, flagReward: 100n * USDC });
+      expect((await auction.params()).flagReward).to.equal(100n * USDC);
+    });
+
+    it("moves the flag reward by at most 25 USDC, the penalty by one point and the duration by ×2 or ÷2 per update", async function () {
+      const { auction, risk } = await loadFixture(system);
+      for (const change of [
+        { flagReward: 35n * USDC + 1n },
+        { penalty: wad("0.02") + 1n },
+        { duration: 3_601 },
+        { duration: 899 },
+      ]) {
+        await expect(
+          auction.connect(risk).setAuctionParams({ ...P, ...change }),
+        ).to.be.revertedWithCustomError(auction, "AuctionParamsOutOfBounds");
+      }
+      const atSteps = { ...P, flagReward: 35n * USDC, penalty: wad("0.02"), duration: 3_600 };
+      await expect(auction.connect(risk).setAuctionParams(atSteps)).to.emit(auction, "AuctionParamsUpdated");
+    });
+
+    it("refuses a second auction-parameter change within a day", async function () {
+      const { auction, risk, feeds, volFeeds } = await loadFixture(system);
+      await auction.connect(risk).setAuctionParams({ ...P, duration: 900 });
+      const t = BigInt(await time.latest());
+      await expect(auction.connect(risk).setAuctionParams({ ...P, duration: 450 }))
+        .to.be.revertedWithCustomError(auction, "UpdateTooSoon")
+        .withArgs(set("auctionParams"), ethers.ZeroHash, t + DAY);
+      await advanceTo({ feeds, volFeeds }, t + DAY);
+      await expect(auction.connect(risk).setAuctionParams({ ...P, duration: 450 })).to.emit(
+        auction,
+        "AuctionParamsUpdated",
+      );
     });
   });
 });
