@@ -165,6 +165,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc ILiquidationAuction
+    function updateDeficit(uint256 accountId) external nonReentrant {
+        Auction storage auction = auctions[accountId];
+        if (!auction.active) revert AuctionNotActive(accountId);
+        _recordDeficit(accountId, auction, engine.health(accountId).equityMark);
+    }
+
+    /// @inheritdoc ILiquidationAuction
     function isFrozen(uint256 accountId) external view returns (bool) {
         return auctions[accountId].active;
     }

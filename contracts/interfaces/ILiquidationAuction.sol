@@ -135,6 +135,12 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Ends the auction of an account that is healthy again (e.g. after an owner top-up).
     function endAuction(uint256 accountId) external;
 
+    /// @notice Records the deficit of `accountId`'s running auction as of now (−equity at mark, 0 while
+    /// solvent), keeping `pendingDeficit` and the LP share price current between bids: an auction
+    /// started while the account was solvent otherwise records nothing however far prices then move.
+    /// Anyone may call it (keepers do before bidding). Reverts with AuctionNotActive.
+    function updateDeficit(uint256 accountId) external;
+
     /// @notice Whether `accountId` is frozen by a running auction (deposits and risk-reducing actions
     /// only).
     function isFrozen(uint256 accountId) external view returns (bool);
@@ -157,7 +163,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     ) external view returns (uint64 startTime, bool active, uint128 deficit);
 
     /// @notice Σ of the deficits of open auctions, in quote units: for each insolvent account, −equity
-    /// at mark as of its auction's last touch (start, restart, or a bid that left it open), removed when
+    /// at mark as of its auction's last touch (start, restart, a bid that left it open, or
+    /// `updateDeficit`), removed when
     /// the auction ends. The loss the insurance fund and then the pool will pay when the books are
     /// taken; the pool's share price deducts what the fund cannot cover (`LiquidityPool.totalAssets`).
     /// A snapshot: price moves after the last touch are not in it.

@@ -113,6 +113,24 @@ export function isBidProfitable(economics: BidEconomics, minProfitUsd: bigint): 
   return economics.netUsd > 0n && economics.netUsd >= minProfitUsd;
 }
 
+/**
+ * The deficit (quote units) an auction should record for an account with equity at mark `equityMark`
+ * (USD WAD): −equity rounded up, 0 while solvent — what `LiquidationAuction.updateDeficit` would write.
+ */
+export function deficitOf(equityMark: bigint, quoteUnit: bigint): bigint {
+  return equityMark < 0n ? (-equityMark + quoteUnit - 1n) / quoteUnit : 0n;
+}
+
+/**
+ * Whether an auction's recorded deficit is stale enough to refresh (it feeds the LP share price): off by
+ * more than 1% of the larger of the two, so a keeper does not pay a transaction per block for dust.
+ */
+export function isDeficitStale(recorded: bigint, current: bigint): boolean {
+  const gap = recorded > current ? recorded - current : current - recorded;
+  const scale = recorded > current ? recorded : current;
+  return gap !== 0n && gap * 100n > scale;
+}
+
 /** The payment limit sent with a bid: the quote plus `slippageBps`, so a later block cannot overcharge. */
 export function maxPaymentFor(payment: bigint, slippageBps: bigint): bigint {
   return payment + (payment * slippageBps + 9_999n) / 10_000n;

@@ -22,7 +22,9 @@ import { AccountDiscovery } from "./discovery";
 import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
 import {
   chooseAction,
+  deficitOf,
   inBatchesIsolatingFailures,
+  isDeficitStale,
   isBidProfitable,
   isLiquidatable,
   isSameChain,
@@ -256,6 +258,11 @@ async function liquidate(
     // Not ours (lost the race, or it failed): bid anyway if someone else's auction is running.
     if (started.status !== "mined" && (await auctionOf(c, accountId, now, s.auctionDuration)) !== "running")
       return;
+  }
+  // An auction records its deficit only when touched; keep the LP share price's deduction current.
+  const deficit = deficitOf(h.equityMark, s.quoteUnit);
+  if (isDeficitStale((await c.auction.auctions(accountId)).deficit, deficit)) {
+    await sender.send("updateDeficit", tx(c.auction, "updateDeficit", [accountId]), { ...fields, deficit });
   }
   if (s.keeperAccountId === null) return;
 

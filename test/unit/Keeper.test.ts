@@ -9,8 +9,10 @@ import {
   chooseFees,
   chunk,
   closeCost,
+  deficitOf,
   gasCostUsd,
   isBidProfitable,
+  isDeficitStale,
   isLiquidatable,
   isSameChain,
   maxPaymentFor,
@@ -30,6 +32,24 @@ const GWEI = 10n ** 9n;
 const KEY = `0x${"11".repeat(32)}`;
 
 describe("Keeper logic", function () {
+  describe("auction deficits", function () {
+    it("records −equity at mark in quote units rounded up, 0 while solvent", function () {
+      const quoteUnit = 10n ** 12n; // USDC
+      expect(deficitOf(-usd("1.0000001"), quoteUnit)).to.equal(1_000_001n);
+      expect(deficitOf(-1n, quoteUnit)).to.equal(1n);
+      expect(deficitOf(0n, quoteUnit)).to.equal(0n);
+      expect(deficitOf(usd("5"), quoteUnit)).to.equal(0n);
+    });
+    it("refreshes a record off by more than 1% of the larger side, either way", function () {
+      expect(isDeficitStale(0n, 1n)).to.equal(true);
+      expect(isDeficitStale(100n, 0n)).to.equal(true);
+      expect(isDeficitStale(1_000n, 1_010n)).to.equal(false); // 10 of 1,010: under 1%
+      expect(isDeficitStale(1_000n, 1_011n)).to.equal(true);
+      expect(isDeficitStale(1_011n, 1_000n)).to.equal(true);
+      expect(isDeficitStale(0n, 0n)).to.equal(false);
+    });
+  });
+
   describe("isLiquidatable", function () {
     it("is true when equity_MM is below MM, as LiquidationAuction._liquidatable", function () {
       expect(isLiquidatable({ equityMaintenance: usd("99"), maintenanceRequirement: usd("100") })).to.equal(

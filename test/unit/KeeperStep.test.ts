@@ -118,4 +118,38 @@ describe("Keeper step", function () {
       ).to.have.length(1);
     });
   });
+
+  describe("a running auction whose account became insolvent since it started", function () {
+    /** Long 10 ETH on 5,000 USDC, auction started at 2,600 (solvent), then ETH at 2,400: −1,000. */
+    async function insolventSinceStart() {
+      const sys = await deployOptionsSystem();
+      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      await sys.auction.startAuction(victim);
+      await setFeedPrice(sys.feeds.ETH, "2400");
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      return { sys, victim, keeper };
+    }
+
+    it("has its deficit recorded, so the LP share price deducts what the fund cannot cover", async function () {
+      const { sys, victim, keeper } = await loadFixture(insolventSinceStart);
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      const h = await sys.engine.health(victim);
+      expect(h.equityMark).to.be.lessThan(0n);
+
+      await keeper.step();
+
+      // As of the keeper's transaction (funding accrues between blocks: within 0.1%).
+      const deficit = (-h.equityMark + 10n ** 12n - 1n) / 10n ** 12n;
+      const recorded = (await sys.auction.auctions(victim)).deficit;
+      expect(recorded).to.be.closeTo(deficit, deficit / 1000n);
+      expect(await sys.auction.pendingDeficit()).to.equal(recorded);
+      // Nothing changed since: the next pass sends nothing.
+      const updates = () => sys.auction.queryFilter(sys.auction.filters.PendingDeficitUpdated());
+      const count = (await updates()).length;
+      await keeper.step();
+      expect((await updates()).length).to.equal(count);
+    });
+  });
 });

@@ -504,6 +504,28 @@ describe("LiquidationAuction", function () {
       expect(await sys.pool.uncoveredDeficit()).to.equal(0n);
     });
 
+    // Found by the review of the fixes (2026-12-02): an auction started while the account was solvent
+    // recorded nothing, however far prices fell before the book was taken.
+    it("lets anyone record the deficit of a running auction whose account became insolvent since", async function () {
+      const { sys, alice } = await loadFixture(crashed);
+      await sys.auction.startAuction(alice);
+      await setFeedPrice(sys.feeds.ETH, "2300");
+      const h = await sys.engine.health(alice);
+      const deficit = ceilDiv(-h.equityMark, QUOTE_UNIT);
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      await expect(sys.auction.connect(sys.carol).updateDeficit(alice))
+        .to.emit(sys.auction, "PendingDeficitUpdated")
+        .withArgs(alice, deficit, deficit);
+      expect(await sys.auction.pendingDeficit()).to.equal(deficit);
+      // Back above water: the record goes back to 0.
+      await setFeedPrice(sys.feeds.ETH, "2650");
+      await sys.auction.updateDeficit(alice);
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      await expect(sys.auction.updateDeficit(999n))
+        .to.be.revertedWithCustomError(sys.auction, "AuctionNotActive")
+        .withArgs(999n);
+    });
+
     it("deducts from the LP share price only the deficit the insurance fund cannot cover", async function () {
       const { sys, alice } = await loadFixture(insolvent);
       const assets = await sys.pool.totalAssets();
