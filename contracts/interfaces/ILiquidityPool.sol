@@ -18,4 +18,11 @@ interface ILiquidityPool {
     /// beyond the insurance fund's balance: the loss the pool will be charged when the books are taken,
     /// already deducted from `totalAssets`.
     function uncoveredDeficit() external view returns (uint256);
+
+    /// @notice Whether deposits and withdrawals are paused because the pool holds an option series in
+    /// its last hour or expired and not yet settled (`IMarket.nearSettlement`): across those moments the
+    /// share price jumps by amounts anyone can see coming — the shorts' last hour of time value at
+    /// expiry, and the difference between today's spot and the posted settlement round at settlement.
+    /// Keepers settle expired series within minutes.
+    function settlementPending() external view returns (bool);
 }

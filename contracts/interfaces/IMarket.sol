@@ -65,6 +65,13 @@ interface IMarket {
     /// @notice The signed size of `accountId` in `marketId` (underlying units, WAD).
     function positionSize(uint256 accountId, uint256 marketId) external view returns (int256);
 
+    /// @notice Whether positions in `marketId` are valued at a price about to jump without a trade: an
+    /// option series in its last hour (marked at its bounds) or expired and not yet settled (its payoff
+    /// is fixed by a round its value does not read yet). The liquidity pool takes no deposits and pays
+    /// no withdrawals while it holds such a market: its share price would move by an amount anyone can
+    /// see coming.
+    function nearSettlement(uint256 marketId) external view returns (bool);
+
     /// @notice Trades `sizeDelta` for `accountId` against the pool; buys fill at most `limitPrice`,
     /// sells at least. The caller must be authorised on the account.
     function trade(

@@ -8,12 +8,14 @@ import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IER
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
+import {IMarket} from "../interfaces/IMarket.sol";
 
 /// @title LiquidityPool
 /// @notice ERC-4626 vault on the quote token. Every asset it receives is deposited into its own margin
@@ -80,27 +82,45 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     }
 
     /// @notice Assets `receiver` can deposit now: none while the pool is under water (shares outstanding
-    /// and `totalAssets` 0), otherwise no limit.
+    /// and `totalAssets` 0) or `settlementPending`, otherwise the room left under the vault's deposit
+    /// cap on the quote token.
     /// @dev Under water, ERC-4626's conversion would give a new depositor nearly every share for assets
     /// that only pay down the pool's deficit: its deposit would be worth nothing the moment it landed.
-    function maxDeposit(address receiver) public view override returns (uint256) {
-        return _underwater() ? 0 : super.maxDeposit(receiver);
+    /// Like every max* and preview*, reverts while a feed the pool's book reads fails: the share price
+    /// is unknown then (fail closed rather than ERC-4626's "never revert").
+    function maxDeposit(address) public view override returns (uint256) {
+        return _underwater() || settlementPending() ? 0 : _depositRoom();
     }
 
     /// @notice Shares `receiver` can mint now (see maxDeposit).
-    function maxMint(address receiver) public view override returns (uint256) {
-        return _underwater() ? 0 : super.maxMint(receiver);
+    function maxMint(address) public view override returns (uint256) {
+        if (_underwater() || settlementPending()) return 0;
+        uint256 room = _depositRoom();
+        return room == type(uint256).max ? room : _convertToShares(room, Math.Rounding.Floor);
     }
 
     /// @notice Assets `owner` can withdraw now: its share, capped by the pool's free margin
-    /// (equity_IM − IM, in quote units) and its quote balance.
+    /// (equity_IM − IM, in quote units at the quote's price and initial weight) and its quote balance;
+    /// none while the vault is paused or `settlementPending`.
     function maxWithdraw(address owner) public view override returns (uint256) {
+        if (Pausable(address(vault)).paused() || settlementPending()) return 0;
         return Math.min(super.maxWithdraw(owner), _freeQuote());
     }
 
     /// @notice Shares `owner` can redeem now (see maxWithdraw).
     function maxRedeem(address owner) public view override returns (uint256) {
+        if (Pausable(address(vault)).paused() || settlementPending()) return 0;
         return Math.min(super.maxRedeem(owner), _convertToShares(_freeQuote(), Math.Rounding.Floor));
+    }
+
+    /// @inheritdoc ILiquidityPool
+    /// @dev One call per market the pool holds (at most the perp and live-series caps).
+    function settlementPending() public view returns (bool) {
+        IMarginEngine.MarketKey[] memory held = engine.accountMarkets(accountId);
+        for (uint256 i; i < held.length; ++i) {
+            if (IMarket(held[i].market).nearSettlement(held[i].marketId)) return true;
+        }
+        return false;
     }
 
     function deposit(uint256 assets, address receiver) public override nonReentrant returns (uint256) {
@@ -155,10 +175,28 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return totalSupply() != 0 && totalAssets() == 0;
     }
 
+    /// @dev The quote token's deposit cap less its total deposits (what `vault.deposit` accepts).
+    function _depositRoom() internal view returns (uint256) {
+        address quote = asset();
+        uint256 cap = vault.collateralConfig(quote).depositCap;
+        uint256 total = vault.totalDeposits(quote);
+        return cap > total ? cap - total : 0;
+    }
+
     function _freeQuote() internal view returns (uint256) {
         IMarginEngine.Health memory h = engine.health(accountId);
         if (h.equityInitial <= 0 || uint256(h.equityInitial) <= h.initialRequirement) return 0;
-        uint256 free = (uint256(h.equityInitial) - h.initialRequirement) / quoteScale;
+        // Withdrawing one quote token lowers equity_IM by its price times its initial weight (the weight
+        // rounded up): above 1 USD a withdrawal frees fewer tokens than USD of margin.
+        address quote = asset();
+        uint256 oneToken = 1e18 / quoteScale;
+        uint256 tokenUsd = Math.mulDiv(
+            vault.tokenValue(quote, oneToken),
+            vault.collateralConfig(quote).initialWeight,
+            1e18,
+            Math.Rounding.Ceil
+        );
+        uint256 free = Math.mulDiv(uint256(h.equityInitial) - h.initialRequirement, oneToken, tokenUsd);
         int256 balance = vault.balanceOf(accountId, asset());
         return balance > 0 ? Math.min(free, uint256(balance)) : 0;
     }

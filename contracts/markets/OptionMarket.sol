@@ -697,6 +697,12 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     }
 
     /// @inheritdoc IMarket
+    function nearSettlement(uint256 seriesId) external view returns (bool) {
+        Series storage s = _series[seriesId];
+        return !s.settled && block.timestamp + BlackScholes.MIN_TIME_TO_EXPIRY > s.expiry;
+    }
+
+    /// @inheritdoc IMarket
     /// @dev Moves floor(|size|·fraction) contracts with the position's sign. No premium, no fee; the
     /// pool's position (the traders' net) is unchanged. Works on expired and settled series too.
     function transferPosition(

@@ -608,6 +608,12 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
 
     // ---------------------------------------------------------------- views
 
+    /// @inheritdoc IMarket
+    /// @dev Perpetuals never settle: marked at the oracle, always.
+    function nearSettlement(uint256) external pure returns (bool) {
+        return false;
+    }
+
     /// @inheritdoc IPerpMarket
     function positionSize(uint256 accountId, uint256 marketId) external view returns (int256) {
         if (accountId == poolAccountId) {

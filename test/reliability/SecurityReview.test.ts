@@ -267,6 +267,61 @@ describe("Security review findings", function () {
     });
   });
 
+  describe("LiquidityPool around an option expiry", function () {
+    /** Alice buys 1,000 one-day ATM calls from the pool (pool short 1,000); Bob has 1M USDC for LP. */
+    async function poolShortCalls() {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 500_000n * USDC]]);
+      await tradeOption(sys.options, sys.alice, alice, call, wad("1000"));
+      await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 1_000_000n * USDC);
+      return { ...sys, expiry, call, alice };
+    }
+
+    // Expired and unsettled, the pool's short was marked at today's spot while the posted settlement
+    // round fixed its payoff: with the round at 3,000 and spot at 3,300, an outsider deposited 1M,
+    // called settleSeries and redeemed 1,172,520; with the round at 3,300 and spot back at 3,000, an LP
+    // redeemed 299,597 above what its shares were worth after settlement. And at expiry the shorts'
+    // last-hour time value dropped out of the marks at once: a deposit two minutes before redeemed
+    // 1,003,777 an instant after, spot unchanged.
+    it("takes no deposits and pays no withdrawals from an hour before expiry until the series settles", async function () {
+      const sys = await loadFixture(poolShortCalls);
+      const { pool, bob, lp } = sys;
+      const lpShares = await pool.balanceOf(lp.address);
+      expect(await pool.settlementPending()).to.equal(false);
+      expect(await pool.maxRedeem(lp.address)).to.be.greaterThan(0n);
+
+      await advanceTo(sys, sys.expiry - 120n); // the last hour
+      expect(await pool.settlementPending()).to.equal(true);
+      expect([await pool.maxDeposit(bob.address), await pool.maxWithdraw(lp.address)]).to.deep.equal([
+        0n,
+        0n,
+      ]);
+      await expect(pool.connect(bob).deposit(1_000_000n * USDC, bob.address)).to.be.revertedWithCustomError(
+        pool,
+        "ERC4626ExceededMaxDeposit",
+      );
+
+      await advanceTo(sys, sys.expiry);
+      const settlementRound = (await sys.feeds.ETH.latestRound()) + 1n;
+      await setFeedPrice(sys.feeds.ETH, "3300");
+      await time.increase(300);
+      await setFeedPrice(sys.feeds.ETH, "3000"); // the posted round says 300 a call; spot says 0
+      expect(await pool.settlementPending()).to.equal(true);
+      await expect(pool.connect(lp).redeem(lpShares, lp.address, lp.address)).to.be.revertedWithCustomError(
+        pool,
+        "ERC4626ExceededMaxRedeem",
+      );
+
+      await sys.options.settleSeries(sys.call, settlementRound);
+      await sys.options.settleAccount(sys.alice, sys.call);
+      expect(await pool.settlementPending()).to.equal(false);
+      await pool.connect(bob).deposit(1_000_000n * USDC, bob.address);
+      expect(await pool.maxRedeem(bob.address)).to.be.greaterThan(0n);
+    });
+  });
+
   describe("an expired option nobody has settled yet", function () {
     /** Alice writes 10 one-day 3,000 calls with 20,000 USDC. */
     async function writer() {

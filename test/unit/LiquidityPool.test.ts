@@ -115,12 +115,51 @@ describe("LiquidityPool under water", function () {
   });
 
   it("accepts deposits again once its equity is back above zero", async function () {
-    const { pool, usdc, bob, feeds } = await loadFixture(underwaterPool);
+    const { pool, vault, usdc, bob, feeds } = await loadFixture(underwaterPool);
     await setFeedPrice(feeds.ETH, "3000");
-    expect(await pool.maxDeposit(bob)).to.equal(ethers.MaxUint256);
+    // The room under the vault's USDC deposit cap.
+    const room = (await vault.collateralConfig(usdc)).depositCap - (await vault.totalDeposits(usdc));
+    expect(await pool.maxDeposit(bob)).to.equal(room);
     await mintAndApprove(usdc, bob, await pool.getAddress(), 100_000n * USDC);
     await pool.connect(bob).deposit(100_000n * USDC, bob);
     expect(await pool.convertToAssets(await pool.balanceOf(bob))).to.be.closeTo(100_000n * USDC, 1n);
+  });
+});
+
+describe("LiquidityPool limits (what max* promises, the pool pays)", function () {
+  /** Alice long 100 ETH against the pool: the pool has an initial requirement. */
+  async function poolWithPosition() {
+    const sys = await deploySystem();
+    const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+    await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad("100"));
+    return sys;
+  }
+
+  // Found by the security review (2026-12-02): the free margin was divided by the quote's decimals
+  // alone, so at USDC 1.01 withdraw(maxWithdraw) and redeem(maxRedeem) failed the margin check.
+  it("converts the free margin at the quote's price: withdraw(maxWithdraw) passes above 1 USD", async function () {
+    const { pool, feeds, lp } = await loadFixture(poolWithPosition);
+    await setFeedPrice(feeds.USDC, "1.01");
+    await pool.connect(lp).redeem(await pool.maxRedeem(lp), lp, lp);
+    expect(await pool.maxWithdraw(lp)).to.be.lessThan(USDC);
+  });
+
+  it("promises nothing while the vault is paused", async function () {
+    const { pool, vault, lp } = await loadFixture(poolWithPosition);
+    await vault.pause();
+    expect([await pool.maxWithdraw(lp), await pool.maxRedeem(lp)]).to.deep.equal([0n, 0n]);
+  });
+
+  it("promises deposits only up to the vault's deposit cap on the quote token", async function () {
+    const { pool, vault, usdc, bob } = await loadFixture(poolWithPosition);
+    const total = await vault.totalDeposits(usdc);
+    await vault.setDepositCap(usdc, total + 500n * USDC);
+    expect(await pool.maxDeposit(bob)).to.equal(500n * USDC);
+    await mintAndApprove(usdc, bob, await pool.getAddress(), 600n * USDC);
+    await expect(pool.connect(bob).deposit(600n * USDC, bob))
+      .to.be.revertedWithCustomError(pool, "ERC4626ExceededMaxDeposit")
+      .withArgs(bob.address, 600n * USDC, 500n * USDC);
+    await pool.connect(bob).deposit(500n * USDC, bob);
   });
 });
 
