@@ -7,6 +7,10 @@ import {IERC721Enumerable} from "@openzeppelin/contracts/token/ERC721/extensions
 /// @notice Margin sub-accounts as ERC-721 tokens. An address may own many accounts; each account is
 /// one margin unit with its own collateral and positions. Whoever holds the token owns the account;
 /// ERC-721 approvals (per token or for all) make an address an operator that may trade for it.
+/// An operator holds custody: the same approval lets it transfer the account to itself, and trades or
+/// bids made with the account can move its value elsewhere. The vault's rule that an operator
+/// withdraws only to the owner does not change that. Approve only contracts and agents you would hand
+/// the account to (the liquidation auction for a keeper's `bidAndClose`, your own bots).
 interface IAccounts is IERC721Enumerable {
     /// @notice How an account's risk is pooled.
     /// @dev CROSS: one collateral pool backs any number of markets (up to the engine's cap).
