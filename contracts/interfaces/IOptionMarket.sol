@@ -101,7 +101,7 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice The trade would take one side's open interest above the series' cap.
     error OpenInterestCapExceeded(uint256 seriesId, bool isLong, uint256 openInterest, uint256 cap);
     /// @notice The trade would take the pool's |net vega| on the underlying (USD per 1.0 of volatility)
-    /// above its limit (maxPoolVegaRatio · pool quote balance, USD WAD).
+    /// above its limit (maxPoolVegaRatio · max(0, pool quote balance − max(0, poolPremiumHeld)), USD WAD).
     error PoolVegaLimitExceeded(bytes32 underlying, uint256 poolVega, uint256 limit);
     /// @notice The engine's guardian paused new risk; only risk-reducing trades are accepted.
     error RiskIncreasePaused();
@@ -184,7 +184,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// seriesId, next)). Risk-manager role.
     function setSkew(uint256 seriesId, int256 skew) external;
 
-    /// @notice Sets `underlying`'s pool vega limit: |pool net vega| ≤ ratio · pool quote balance. The
+    /// @notice Sets `underlying`'s pool vega limit: |pool net vega| ≤ ratio · max(0, pool quote balance −
+    /// max(0, `poolPremiumHeld`)), the balance less the premiums it holds for open options. The
     /// first value only needs to be within bounds; later ones may fall freely and at most double, and
     /// rise at most once per underlying per MIN_UPDATE_INTERVAL (UpdateTooSoon("poolVegaRatio",
     /// underlying, next)). Risk-manager role.
@@ -253,4 +254,10 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
 
     /// @notice The pool vega limit ratio of `underlying` (0 = not configured).
     function poolVegaRatio(bytes32 underlying) external view returns (uint256);
+
+    /// @notice Quote the pool account holds against options, over all underlyings (quote units, signed):
+    /// for each live series the net premium the pool received (buys in, sales out); for each settled
+    /// series the net payout it still owes (longs' gains rounded up, shorts' debts down), reduced as
+    /// accounts settle. The pool vega limit's base is the pool's quote balance less max(0, this).
+    function poolPremiumHeld() external view returns (int256);
 }

@@ -5,6 +5,7 @@ import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManage
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
@@ -48,9 +49,15 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 /// keeps their sum. Revaluing every series of the underlying on each trade would cost a Black-Scholes
 /// evaluation per series; the tracked sum is a cheap proxy whose untouched terms drift with spot and
 /// time (vega shrinks as √τ, so the drift mostly overstates). A risk-increasing trade that increases
-/// |net vega| must keep it within maxPoolVegaRatio · pool quote balance (the same cheap proxy for the
-/// pool's equity as PerpMarket's delta limit). An expired series keeps its last term until it is
-/// settled (`settleSeries` removes it), so keepers should settle promptly.
+/// |net vega| must keep it within maxPoolVegaRatio · max(0, B − max(0, H)): B is the pool's quote
+/// balance, H (`poolPremiumHeld`) the quote it holds against options — per live series the net premium
+/// received (the exact amounts moved: in on buys, out on sales), per settled series the net payout still
+/// due (rounded against the pool), paid down as accounts settle. Premiums pay for the options the pool
+/// wrote: counted in the base, each option written raised the cap on writing more (docs/decisions.md).
+/// B − H is the pool's equity if its options are worth what was paid for them, a snapshot proxy like the
+/// vega terms (no health check per trade); H is floored at 0 so options the pool bought never lift the
+/// base above its balance. An expired series keeps its last terms until it is settled, so keepers
+/// should settle promptly.
 ///
 /// Why reducing trades skip the pause, the caps and the initial-margin check: see PerpMarket. As there,
 /// a reduction in an account holding other positions on the same underlying must not raise the
@@ -115,8 +122,11 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         uint256 settlementPrice;
         uint128 longOpenInterest;
         uint128 shortOpenInterest;
-        // The pool's vega in this series at its last trade (pool size · vega per contract), USD per 1.0.
-        int256 poolVega;
+        // The pool's vega in this series at its last trade (pool size · vega per contract), USD per 1.0,
+        // and the net premium it received for the series (quote units). One slot: both are written on
+        // every trade. |vega| < 1.7e38 is 1.7e20 USD per vol point; a trade beyond it reverts (SafeCast).
+        int128 poolVega;
+        int128 poolPremium;
         SeriesParams params;
     }
 
@@ -161,6 +171,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     mapping(uint256 seriesId => mapping(uint256 accountId => int256)) internal _positions;
     mapping(bytes32 underlying => Underlying) internal _underlyings;
     mapping(bytes32 terms => uint256 seriesId) internal _seriesByTerms;
+    /// @inheritdoc IOptionMarket
+    int256 public poolPremiumHeld;
 
     modifier onlyEngine() {
         if (msg.sender != address(engine)) revert NotMarginEngine(msg.sender);
@@ -400,18 +412,24 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         int256 vega = int256(vegaPerContract); // ≤ S·0.4·√2 < 1e36
         int256 oldPoolSize = int256(t.oldShort) - int256(t.oldLong);
         int256 newPoolSize = int256(t.newShort) - int256(t.newLong);
-        int256 refreshed = u.poolNetVega - s.poolVega + oldPoolSize.mulWadDown(vega);
+        int256 others = u.poolNetVega - s.poolVega;
         int256 seriesVega = newPoolSize.mulWadDown(vega);
-        int256 net = u.poolNetVega - s.poolVega + seriesVega;
-        if (t.increasesRisk && SignedMath.abs(net) > SignedMath.abs(refreshed)) {
+        int256 net = others + seriesVega;
+        int256 held = poolPremiumHeld;
+        if (t.increasesRisk && SignedMath.abs(net) > SignedMath.abs(others + oldPoolSize.mulWadDown(vega))) {
             uint256 poolVega = SignedMath.abs(net);
-            int256 balance = vault.balanceOf(poolAccountId, quoteToken);
-            uint256 limit = balance > 0
-                ? Math.mulDiv(uint256(balance) * quoteUnit, u.maxPoolVegaRatio, WAD)
-                : 0;
+            // Premiums pay for the options the pool wrote: they do not back more (see the contract NatSpec).
+            int256 base = vault.balanceOf(poolAccountId, quoteToken) - SignedMath.max(held, 0);
+            uint256 limit = base > 0 ? Math.mulDiv(uint256(base) * quoteUnit, u.maxPoolVegaRatio, WAD) : 0;
             if (poolVega > limit) revert PoolVegaLimitExceeded(s.underlying, poolVega, limit);
         }
-        s.poolVega = seriesVega;
+        // The premium this trade moves (the exact amount transferred): in on a buy, out on a sale.
+        int256 premium = t.newSize > t.oldSize ? int256(t.premiumQuote) : -int256(t.premiumQuote);
+        (s.poolVega, s.poolPremium) = (
+            SafeCast.toInt128(seriesVega),
+            SafeCast.toInt128(s.poolPremium + premium)
+        );
+        poolPremiumHeld = held + premium;
         u.poolNetVega = net;
     }
 
@@ -486,9 +504,17 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         s.settled = true;
         s.settlementPrice = price;
         --liveSeriesCount;
-        // The series' vega is gone: take it out of the pool's tracked net vega.
+        // The series' vega is gone: take it out of the pool's tracked net vega. Its premiums no longer
+        // stand for what the pool holds against it: the payouts now do, owed to the longs (rounded up) net
+        // of the shorts' debts (rounded down), released as accounts settle. Removing the premiums alone
+        // would free, until the accounts are settled, cash the pool still owes.
         _underlyings[s.underlying].poolNetVega -= s.poolVega;
-        s.poolVega = 0;
+        uint256 value = _intrinsic(s.isCall, s.strike, price);
+        poolPremiumHeld +=
+            int256(Math.mulDiv(s.longOpenInterest, value, rawPerQuoteUnit, Math.Rounding.Ceil)) -
+            int256(Math.mulDiv(s.shortOpenInterest, value, rawPerQuoteUnit)) -
+            s.poolPremium;
+        (s.poolVega, s.poolPremium) = (0, 0);
         emit SeriesSettled(seriesId, roundId, price, updatedAt);
     }
 
@@ -516,11 +542,15 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         uint256 oldShort = s.shortOpenInterest;
         uint256 newLong = oldLong - _positive(size);
         uint256 newShort = oldShort - _positive(-size);
+        uint256 amount = size > 0
+            ? Math.mulDiv(uint256(size), value, rawPerQuoteUnit) // gain: down
+            : Math.mulDiv(uint256(-size), value, rawPerQuoteUnit, Math.Rounding.Ceil); // debt: up
 
-        // Effects.
+        // Effects. The payout leaves (or enters) the pool's balance: it is no longer held for the series.
         delete _positions[seriesId][accountId];
         s.longOpenInterest = uint128(newLong);
         s.shortOpenInterest = uint128(newShort);
+        poolPremiumHeld += size > 0 ? -int256(amount) : int256(amount);
 
         // Interactions.
         engine.notePositionClosed(accountId, seriesId);
@@ -528,11 +558,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         _notePoolHolding(seriesId, s.underlying, oldLong != oldShort, newLong != newShort);
         int256 payout;
         if (size > 0) {
-            uint256 amount = Math.mulDiv(uint256(size), value, rawPerQuoteUnit); // gain: down
             engine.transferQuote(poolAccountId, accountId, amount);
             payout = int256(amount * quoteUnit);
         } else {
-            uint256 amount = Math.mulDiv(uint256(-size), value, rawPerQuoteUnit, Math.Rounding.Ceil); // debt: up
             engine.transferQuote(accountId, poolAccountId, amount);
             payout = -int256(amount * quoteUnit);
         }
