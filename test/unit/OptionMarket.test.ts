@@ -2,7 +2,8 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import type { BlackScholesHarness } from "../../typechain-types";
+import type { ContractTransactionResponse } from "ethers";
+import type { BlackScholesHarness, OptionMarket } from "../../typechain-types";
 import { DEFAULT_RISK_PARAMS, MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { addPriceFeed, addVolatilityFeed, assetId, setFeedPrice } from "../shared/oracles";
 import {
@@ -485,7 +486,7 @@ describe("OptionMarket", function () {
         .withArgs(call, false, wad("10") + 1n, wad("10"));
     });
 
-    it("tracks the pool's net vega and caps it at ratio × pool quote balance", async function () {
+    it("tracks the pool's net vega and caps it at ratio × (pool quote balance − premiums held)", async function () {
       const {
         options,
         vault,
@@ -508,13 +509,13 @@ describe("OptionMarket", function () {
       await tradeOption(options, alice, aliceAccount, call, WAD);
       expect(await options.poolNetVega(ETH)).to.equal(-vega); // the pool is short one call
 
-      // Another 0.6 puts bought: |−343 − 0.6·343| ≈ 549 > 500.
-      const limit = ((await vault.balanceOf(poolAccountId, usdc)) * QUOTE_UNIT * wad("0.0005")) / WAD;
-      expect(limit).to.be.closeTo(wad("500.1"), wad("0.1"));
-      await expect(tradeOption(options, alice, aliceAccount, put, wad("0.6"))).to.be.revertedWithCustomError(
-        options,
-        "PoolVegaLimitExceeded",
-      );
+      // Another 0.6 puts bought: |−343 − 0.6·343| ≈ 549 > 500. The call's premium is not in the base.
+      const base = (await vault.balanceOf(poolAccountId, usdc)) - (await options.poolPremiumHeld());
+      const limit = (base * QUOTE_UNIT * wad("0.0005")) / WAD;
+      expect(limit).to.be.closeTo(wad("500"), wad("0.1"));
+      await expect(tradeOption(options, alice, aliceAccount, put, wad("0.6")))
+        .to.be.revertedWithCustomError(options, "PoolVegaLimitExceeded")
+        .withArgs(ETH, anyValue, limit);
       // Selling puts gives the pool long vega, which nets the call's; then the put buy fits.
       await tradeOption(options, bob, bobAccount, put, -WAD);
       expect(abs(await options.poolNetVega(ETH))).to.be.lessThan(wad("0.01"));
@@ -528,6 +529,173 @@ describe("OptionMarket", function () {
       await expect(tradeOption(options, alice, aliceAccount, call, -WAD))
         .to.be.revertedWithCustomError(options, "SeriesExpired")
         .withArgs(call, expiry);
+    });
+  });
+
+  describe("pool vega limit", function () {
+    /** One-year ETH calls (strikes 2,600 … 3,800 and a deep in-the-money 300), Alice with 20M USDC. */
+    async function yearBook() {
+      const sys = await deployOptionsSystem();
+      const bs = await ethers.deployContract("BlackScholesHarness");
+      const expiry = await fromNow(365n * DAY);
+      const calls = new Map<string, bigint>();
+      for (const k of ["300", "2600", "2800", "3000", "3200", "3400", "3600", "3800"]) {
+        calls.set(k, await listSeries(sys.options, "ETH", k, expiry, true));
+      }
+      const aliceAccount = await openAccount(sys, sys.alice, MarginMode.CROSS, [
+        [sys.usdc, 20_000_000n * USDC],
+      ]);
+      return { ...sys, bs, expiry, calls, aliceAccount };
+    }
+
+    /** The fee's share that stays with the pool (the rest goes to the insurance fund, rounded down). */
+    const poolFeeShare = (feeQuote: bigint): bigint =>
+      feeQuote - (feeQuote * (DEFAULT_SERIES_PARAMS.insuranceFeeShare as bigint)) / WAD;
+
+    /** Premium and fee (quote units) of a trade, from its OptionTraded event. */
+    async function traded(options: OptionMarket, tx: ContractTransactionResponse) {
+      const receipt = (await tx.wait())!;
+      const log = receipt.logs
+        .map((l) => options.interface.parseLog(l))
+        .find((parsed) => parsed?.name === "OptionTraded")!;
+      return { premiumQuote: log.args.premium / QUOTE_UNIT, feeQuote: log.args.fee / QUOTE_UNIT };
+    }
+
+    /**
+     * Buys `lot` contracts of each series in turn until the pool vega limit refuses one; returns the
+     * pool's fee income over the fills and the refused trade (series id), if any.
+     */
+    async function buyUntilLimit(
+      sys: Awaited<ReturnType<typeof yearBook>>,
+      strikes: string[],
+      lot: bigint,
+      lotsPerSeries: number,
+    ) {
+      let feeIncome = 0n;
+      let premiums = 0n;
+      for (const k of strikes) {
+        const id = sys.calls.get(k)!;
+        for (let i = 0; i < lotsPerSeries; i++) {
+          let tx: ContractTransactionResponse;
+          try {
+            tx = await tradeOption(sys.options, sys.alice, sys.aliceAccount, id, lot);
+          } catch {
+            return { feeIncome, premiums, refused: id };
+          }
+          const { premiumQuote, feeQuote } = await traded(sys.options, tx);
+          feeIncome += poolFeeShare(feeQuote);
+          premiums += premiumQuote;
+        }
+      }
+      return { feeIncome, premiums, refused: undefined };
+    }
+
+    it("premiums the pool receives do not raise its vega limit", async function () {
+      const sys = await loadFixture(yearBook);
+      const { options, vault, usdc, bs, pool, poolAccountId, volFeeds, expiry, calls } = sys;
+      const balance0 = await vault.balanceOf(poolAccountId, usdc);
+
+      // By hand: 250 one-year ATM calls pay premiumQuote into the pool's balance, and the same amount is
+      // held against them, so the base moves only by the pool's share of the fee.
+      const tte = await pinNextBlock(expiry);
+      const m = await modelBounds(bs, SPOT, STRIKE, tte, VOL, true);
+      const cost = buyCost(m.high, m.vega, wad("250"), SPOT);
+      await tradeOption(options, sys.alice, sys.aliceAccount, calls.get("3000")!, wad("250"));
+      expect(await options.poolPremiumHeld()).to.equal(cost.premiumQuote);
+      const balance1 = await vault.balanceOf(poolAccountId, usdc);
+      expect(balance1).to.equal(balance0 + cost.premiumQuote + poolFeeShare(cost.feeQuote));
+      expect(balance1 - (await options.poolPremiumHeld())).to.equal(balance0 + poolFeeShare(cost.feeQuote));
+
+      // Keep writing (the reviewer's F3): at ratio 1 the limit stays at the premium-free balance.
+      const run = await buyUntilLimit(sys, ["2600", "2800", "3000", "3200", "3400", "3600"], wad("250"), 4);
+      expect(run.refused, "the limit refused a trade").to.be.a("bigint");
+      expect(await options.poolPremiumHeld()).to.equal(cost.premiumQuote + run.premiums);
+      const base = balance0 + poolFeeShare(cost.feeQuote) + run.feeIncome;
+      expect(base).to.equal((await vault.balanceOf(poolAccountId, usdc)) - (await options.poolPremiumHeld()));
+      await expect(tradeOption(options, sys.alice, sys.aliceAccount, run.refused!, wad("250")))
+        .to.be.revertedWithCustomError(options, "PoolVegaLimitExceeded")
+        .withArgs(ETH, anyValue, base * QUOTE_UNIT); // ratio 1
+      const vega = -(await options.poolNetVega(ETH));
+      const equity = await pool.totalAssets();
+      expect(vega).to.be.at.most(base * QUOTE_UNIT);
+      expect(vega).to.be.at.most(equity * QUOTE_UNIT);
+
+      // A 40-point volatility rise costs about 40% of equity, not all of it (the review: 1,031,895 → 0).
+      await setFeedPrice(volFeeds.ETH, "1.0");
+      expect(await pool.totalAssets()).to.be.greaterThan(equity / 2n);
+    });
+
+    it("deep in-the-money purchases do not raise the pool's vega limit", async function () {
+      const sys = await loadFixture(yearBook);
+      const { options, vault, usdc, pool, poolAccountId, calls } = sys;
+      const balance0 = await vault.balanceOf(poolAccountId, usdc);
+      // 1,000 calls struck at 300 park ~2.7M of premium in the pool's balance and carry ~no vega.
+      const itm = await traded(
+        options,
+        await tradeOption(options, sys.alice, sys.aliceAccount, calls.get("300")!, wad("1000")),
+      );
+      expect(itm.premiumQuote).to.be.greaterThan(2_600_000n * USDC);
+      expect(await options.poolPremiumHeld()).to.equal(itm.premiumQuote);
+
+      // The reviewer's F3b: the ATM calls that followed filled at 5.46× equity. Now they stop at the
+      // limit computed without the parked premium.
+      const run = await buyUntilLimit(sys, ["2800", "3000", "3200", "3400", "3600", "3800"], wad("250"), 4);
+      expect(run.refused, "the limit refused a trade").to.be.a("bigint");
+      expect(run.premiums).to.be.greaterThan(0n); // some ATM calls did fill
+      const base = balance0 + poolFeeShare(itm.feeQuote) + run.feeIncome;
+      await expect(tradeOption(options, sys.alice, sys.aliceAccount, run.refused!, wad("250")))
+        .to.be.revertedWithCustomError(options, "PoolVegaLimitExceeded")
+        .withArgs(ETH, anyValue, base * QUOTE_UNIT);
+      expect(-(await options.poolNetVega(ETH))).to.be.at.most((await pool.totalAssets()) * QUOTE_UNIT);
+    });
+
+    it("premium the pool paid for options it holds is not added to its balance", async function () {
+      const { options, vault, usdc, alice, bob, aliceAccount, bobAccount, call, put, poolAccountId } =
+        await loadFixture(fixture);
+      // Ratio 0.0005: about 500 USD of vega; one ATM 30-day option has ≈ 343.
+      await options.setPoolVegaRatio(ETH, wad("0.0005"));
+      await tradeOption(options, bob, bobAccount, call, -WAD); // the pool buys a call: it pays the premium
+      const held = await options.poolPremiumHeld();
+      expect(held).to.be.lessThan(0n);
+      // The base is the balance (the premium already left it), not balance − held.
+      const limit = ((await vault.balanceOf(poolAccountId, usdc)) * QUOTE_UNIT * wad("0.0005")) / WAD;
+      await expect(tradeOption(options, alice, aliceAccount, put, -wad("0.6")))
+        .to.be.revertedWithCustomError(options, "PoolVegaLimitExceeded")
+        .withArgs(ETH, anyValue, limit);
+    });
+
+    it("settling a series holds back the payouts it owes until its accounts are settled", async function () {
+      const sys = await loadFixture(fixture);
+      const { options, alice, bob, aliceAccount, bobAccount, call, expiry, feeds } = sys;
+      const bought = await traded(options, await tradeOption(options, alice, aliceAccount, call, wad("2")));
+      const sold = await traded(options, await tradeOption(options, bob, bobAccount, call, -WAD));
+      expect(await options.poolPremiumHeld()).to.equal(bought.premiumQuote - sold.premiumQuote);
+
+      await advanceTo(sys, expiry);
+      const round = (await feeds.ETH.latestRound()) + 1n;
+      await setFeedPrice(feeds.ETH, "3300");
+      await options.settleSeries(call, round);
+      // The premiums give way to the net payout due: 2 × 300 to Alice less 1 × 300 from Bob.
+      expect(await options.poolPremiumHeld()).to.equal(300n * USDC);
+      await options.settleAccount(aliceAccount, call); // the pool pays 600
+      expect(await options.poolPremiumHeld()).to.equal(-300n * USDC);
+      await options.settleAccount(bobAccount, call); // and receives 300
+      expect(await options.poolPremiumHeld()).to.equal(0n);
+    });
+
+    it("a liquidation transfer leaves the premium held unchanged (the pool's position does not move)", async function () {
+      const { options, engine, alice, bob, aliceAccount, bobAccount, call } = await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, wad("2"));
+      await tradeOption(options, bob, bobAccount, call, -WAD);
+      const held = await options.poolPremiumHeld();
+      const engineAddress = await engine.getAddress();
+      await impersonateAccount(engineAddress);
+      await setBalance(engineAddress, WAD);
+      await options
+        .connect(await ethers.getSigner(engineAddress))
+        .transferPosition(aliceAccount, bobAccount, call, wad("0.5"));
+      expect(await options.positionSize(bobAccount, call)).to.equal(0n);
+      expect(await options.poolPremiumHeld()).to.equal(held);
     });
   });
 
