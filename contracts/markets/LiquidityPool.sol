@@ -54,13 +54,18 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// part the insurance fund cannot pay comes back out of the pool when the account's book is taken:
     /// without the deduction an LP who sees the auction could redeem before the loss is socialised.
     function totalAssets() public view override returns (uint256) {
+        int256 total = _equity();
+        return total > 0 ? uint256(total) : 0;
+    }
+
+    /// @dev `totalAssets` before it is clamped at zero.
+    function _equity() internal view returns (int256) {
         int256 balance = vault.balanceOf(accountId, asset());
         int256 value = positionValue();
         // Round the positions' value down (floor division for negatives) so LPs never over-count.
         int256 valueInQuote = value / int256(quoteScale);
         if (value < 0 && value % int256(quoteScale) != 0) valueInQuote -= 1;
-        int256 total = balance + valueInQuote - int256(uncoveredDeficit());
-        return total > 0 ? uint256(total) : 0;
+        return balance + valueInQuote - int256(uncoveredDeficit());
     }
 
     /// @inheritdoc ILiquidityPool
@@ -81,9 +86,9 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return engine.positionsValue(accountId);
     }
 
-    /// @notice Assets `receiver` can deposit now: none while the pool is under water (shares outstanding
-    /// and `totalAssets` 0) or `settlementPending`, otherwise the room left under the vault's deposit
-    /// cap on the quote token.
+    /// @notice Assets `receiver` can deposit now: none while the pool is under water (equity below zero,
+    /// or zero with shares outstanding) or `settlementPending`, otherwise the room left under the vault's
+    /// deposit cap on the quote token.
     /// @dev Under water, ERC-4626's conversion would give a new depositor nearly every share for assets
     /// that only pay down the pool's deficit: its deposit would be worth nothing the moment it landed.
     /// Like every max* and preview*, reverts while a feed the pool's book reads fails: the share price
@@ -171,8 +176,11 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return 6;
     }
 
+    /// @dev Shares outstanding and nothing behind them, or a deficit even with no shares (every LP left
+    /// and a trader's loss went unpaid since): either way a deposit would only pay the deficit down.
     function _underwater() internal view returns (bool) {
-        return totalSupply() != 0 && totalAssets() == 0;
+        int256 equity = _equity();
+        return equity < 0 || (equity == 0 && totalSupply() != 0);
     }
 
     /// @dev The quote token's deposit cap less its total deposits (what `vault.deposit` accepts).
