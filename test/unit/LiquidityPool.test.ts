@@ -114,6 +114,26 @@ describe("LiquidityPool under water", function () {
     );
   });
 
+  it("refuses deposits into a pool every LP has left if a deficit came after them", async function () {
+    const sys = await deploySystem();
+    const { pool, usdc, lp, bob } = sys;
+    // Balanced books: the pool holds no net position, so its LP can leave entirely.
+    const long = await openAccount(sys, sys.alice, MarginMode.CROSS, [[usdc, 3_500n * USDC]]);
+    const short = await openAccount(sys, sys.carol, MarginMode.CROSS, [[usdc, 10_000n * USDC]]);
+    await trade(sys.perps, sys.alice, long, sys.markets.ETH, wad("10"));
+    await trade(sys.perps, sys.carol, short, sys.markets.ETH, -wad("10"));
+    await pool.connect(lp).redeem(await pool.balanceOf(lp), lp, lp);
+    expect(await pool.totalSupply()).to.equal(0n);
+    // ETH −1/6: the long owes 1,500 more than it has, which the fund cannot cover.
+    await setFeedPrice(sys.feeds.ETH, "2500");
+    await sys.auction.startAuction(long);
+    expect(await pool.uncoveredDeficit()).to.be.greaterThan(
+      await sys.vault.balanceOf(sys.poolAccountId, usdc),
+    );
+    expect(await pool.totalAssets()).to.equal(0n);
+    expect(await pool.maxDeposit(bob)).to.equal(0n);
+  });
+
   it("accepts deposits again once its equity is back above zero", async function () {
     const { pool, vault, usdc, bob, feeds } = await loadFixture(underwaterPool);
     await setFeedPrice(feeds.ETH, "3000");
