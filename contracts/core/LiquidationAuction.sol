@@ -168,7 +168,12 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     function updateDeficit(uint256 accountId) external nonReentrant {
         Auction storage auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
-        _recordDeficit(accountId, auction, engine.health(accountId).equityMark);
+        int256 equityMark = engine.health(accountId).equityMark;
+        // Only up: a free way down would let anyone deposit LP at the depressed share price, lower the
+        // record and redeem in one transaction. Lower records come with touches that cost the caller.
+        if (equityMark < 0 && Math.ceilDiv(uint256(-equityMark), quoteUnit) > auction.deficit) {
+            _recordDeficit(accountId, auction, equityMark);
+        }
     }
 
     /// @inheritdoc ILiquidationAuction

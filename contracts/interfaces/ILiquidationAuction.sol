@@ -135,10 +135,12 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Ends the auction of an account that is healthy again (e.g. after an owner top-up).
     function endAuction(uint256 accountId) external;
 
-    /// @notice Records the deficit of `accountId`'s running auction as of now (−equity at mark, 0 while
-    /// solvent), keeping `pendingDeficit` and the LP share price current between bids: an auction
-    /// started while the account was solvent otherwise records nothing however far prices then move.
-    /// Anyone may call it (keepers do before bidding). Reverts with AuctionNotActive.
+    /// @notice Raises the recorded deficit of `accountId`'s running auction to its deficit now (−equity at
+    /// mark), keeping `pendingDeficit` and the LP share price current between bids: an auction started
+    /// while the account was solvent otherwise records nothing however far prices then move. Never
+    /// lowers it: a free way down would let anyone deposit LP at the depressed price, lower the record
+    /// and redeem in one transaction (a bid, a restart or the auction's end lower it). Anyone may call
+    /// it (keepers do before bidding). Reverts with AuctionNotActive.
     function updateDeficit(uint256 accountId) external;
 
     /// @notice Whether `accountId` is frozen by a running auction (deposits and risk-reducing actions

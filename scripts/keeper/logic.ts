@@ -122,13 +122,12 @@ export function deficitOf(equityMark: bigint, quoteUnit: bigint): bigint {
 }
 
 /**
- * Whether an auction's recorded deficit is stale enough to refresh (it feeds the LP share price): off by
- * more than 1% of the larger of the two, so a keeper does not pay a transaction per block for dust.
+ * Whether an auction's recorded deficit is worth raising (it feeds the LP share price; `updateDeficit`
+ * only raises it): the deficit now exceeds the record by more than 1%, so a keeper does not pay a
+ * transaction per block for dust.
  */
 export function isDeficitStale(recorded: bigint, current: bigint): boolean {
-  const gap = recorded > current ? recorded - current : current - recorded;
-  const scale = recorded > current ? recorded : current;
-  return gap !== 0n && gap * 100n > scale;
+  return current > recorded && (current - recorded) * 100n > current;
 }
 
 /** The payment limit sent with a bid: the quote plus `slippageBps`, so a later block cannot overcharge. */

@@ -490,6 +490,23 @@ describe("Security review findings", function () {
       expect(carolGot - lpAfter).to.be.closeTo(reward, 2n);
       expect(carolGot).to.be.lt(1_007_312n * USDC - uncovered / 3n);
     });
+
+    // Found by the review of the fixes: with updateDeficit free in both directions, once ETH recovered
+    // from 2,300 to 2,550 (Alice solvent again, still under maintenance) anyone could deposit 2M at the
+    // share price the stale deficit depressed, lower the record and redeem: +2,309.53 USDC in one block.
+    it("nobody can lower a recorded deficit for free to redeem above the price they deposited at", async function () {
+      const { sys, alice } = await loadFixture(insolventAuction);
+      const recorded = await sys.auction.pendingDeficit();
+      await setFeedPrice(sys.feeds.ETH, "2550");
+      expect((await sys.engine.health(alice)).equityMark).to.be.gt(0n);
+      const capital = 2_000_000n * USDC;
+      await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), capital);
+      await sys.pool.connect(sys.bob).deposit(capital, sys.bob.address);
+      await sys.auction.connect(sys.bob).updateDeficit(alice);
+      expect(await sys.auction.pendingDeficit()).to.equal(recorded);
+      const shares = await sys.pool.balanceOf(sys.bob.address);
+      expect(await sys.pool.previewRedeem(shares)).to.be.at.most(capital);
+    });
   });
 
   describe("the flag reward", function () {

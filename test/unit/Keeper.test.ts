@@ -40,12 +40,12 @@ describe("Keeper logic", function () {
       expect(deficitOf(0n, quoteUnit)).to.equal(0n);
       expect(deficitOf(usd("5"), quoteUnit)).to.equal(0n);
     });
-    it("refreshes a record off by more than 1% of the larger side, either way", function () {
+    it("raises a record the deficit now exceeds by more than 1%, and never lowers one", function () {
       expect(isDeficitStale(0n, 1n)).to.equal(true);
-      expect(isDeficitStale(100n, 0n)).to.equal(true);
       expect(isDeficitStale(1_000n, 1_010n)).to.equal(false); // 10 of 1,010: under 1%
       expect(isDeficitStale(1_000n, 1_011n)).to.equal(true);
-      expect(isDeficitStale(1_011n, 1_000n)).to.equal(true);
+      expect(isDeficitStale(100n, 0n)).to.equal(false);
+      expect(isDeficitStale(1_011n, 1_000n)).to.equal(false);
       expect(isDeficitStale(0n, 0n)).to.equal(false);
     });
   });

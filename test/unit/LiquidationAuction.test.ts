@@ -517,10 +517,10 @@ describe("LiquidationAuction", function () {
         .to.emit(sys.auction, "PendingDeficitUpdated")
         .withArgs(alice, deficit, deficit);
       expect(await sys.auction.pendingDeficit()).to.equal(deficit);
-      // Back above water: the record goes back to 0.
+      // Back above water: the record stays (only a bid, a restart or the end lowers it).
       await setFeedPrice(sys.feeds.ETH, "2650");
-      await sys.auction.updateDeficit(alice);
-      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      await expect(sys.auction.updateDeficit(alice)).to.not.emit(sys.auction, "PendingDeficitUpdated");
+      expect(await sys.auction.pendingDeficit()).to.equal(deficit);
       await expect(sys.auction.updateDeficit(999n))
         .to.be.revertedWithCustomError(sys.auction, "AuctionNotActive")
         .withArgs(999n);
