@@ -14,6 +14,7 @@ import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
+import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
 /// @title CollateralVault
@@ -234,7 +235,8 @@ contract CollateralVault is
     /// current one (ParameterOutOfBounds("depositCapStep", cap)), and raised at most once per token
     /// per MIN_UPDATE_INTERVAL (UpdateTooSoon("depositCap", token, next)). Decreases are unrestricted
     /// and do not start the interval: they reduce risk, and chaining them does nothing one decrease
-    /// could not. A cap below the current total only blocks further deposits.
+    /// could not. A cap below the current total blocks further deposits, except into accounts in
+    /// auction (their owners' cures).
     /// @param token The token.
     /// @param depositCap The new cap, in token units.
     function setDepositCap(address token, uint256 depositCap) external restricted {
@@ -276,7 +278,8 @@ contract CollateralVault is
     /// @inheritdoc ICollateralVault
     /// @dev Reverts with ZeroAmount, UnknownAccount, TokenNotListed, DepositCapExceeded, or
     /// TransferAmountMismatch when the vault's balance grew by anything other than `amount`. A quote
-    /// deposit that leaves the account's quote balance ≤ 0 only repays debt and is not capped.
+    /// deposit that leaves the account's quote balance ≤ 0 only repays debt and is not capped; nor is
+    /// a deposit into an account in auction (a cure).
     function deposit(uint256 accountId, address token, uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         // Reverts with UnknownAccount: credits to an id that does not exist would be lost.
@@ -297,7 +300,10 @@ contract CollateralVault is
         int256 balanceAfter = balanceBefore + amount.toInt256();
         uint256 totalAfter = totalDeposits[token] + amount;
         uint256 cap = config.depositCap;
-        if (totalAfter > cap && balanceAfter > 0) revert DepositCapExceeded(token, totalAfter, cap);
+        // An owner curing an account in auction is never capped: ARCHITECTURE.md counts top-ups.
+        if (totalAfter > cap && balanceAfter > 0 && !_inAuction(accountId)) {
+            revert DepositCapExceeded(token, totalAfter, cap);
+        }
 
         _balances[accountId][token] = balanceAfter;
         totalDeposits[token] = totalAfter;
@@ -513,6 +519,14 @@ contract CollateralVault is
     // ---------------------------------------------------------------------------------------------
 
     /// @dev A token ever listed has a nonzero initial weight (the floor is > 0).
+    /// @dev Whether `accountId` is frozen by a liquidation auction (false before the engine is wired).
+    function _inAuction(uint256 accountId) internal view returns (bool) {
+        IMarginEngine engine = marginEngine;
+        if (address(engine) == address(0)) return false;
+        address auction = engine.liquidator();
+        return auction != address(0) && ILiquidationAuction(auction).isFrozen(accountId);
+    }
+
     function _knownConfig(address token) private view returns (Config storage config) {
         config = _configs[token];
         if (config.initialWeight == 0) revert TokenNotListed(token);

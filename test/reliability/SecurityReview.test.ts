@@ -136,6 +136,29 @@ describe("Security review findings", function () {
     });
   });
 
+  describe("CollateralVault deposit caps", function () {
+    // Found by the last review round: a cap cut is immediate and raising it back is ×2 a day, so one
+    // cut to 1 wei refused an owner's 10,000 USDC cure of an account in auction for the 40 days it took
+    // to undo. ARCHITECTURE.md counts owner top-ups: deposits into an account in auction are not capped.
+    it("never refuses an owner's top-up of an account in auction, whatever the cap", async function () {
+      const sys = await deploySystem();
+      const { vault, usdc, alice } = sys;
+      const account = await openAccount(sys, alice, MarginMode.CROSS, [[usdc, 5_000n * USDC]]);
+      await trade(sys.perps, alice, account, sys.markets.ETH, wad("10"));
+      await vault.setDepositCap(usdc, 1n);
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      await mintAndApprove(usdc, alice, await vault.getAddress(), 10_000n * USDC);
+      await expect(vault.connect(alice).deposit(account, usdc, 10_000n * USDC)).to.be.revertedWithCustomError(
+        vault,
+        "DepositCapExceeded",
+      );
+      await sys.auction.connect(sys.keeper).startAuction(account);
+      await vault.connect(alice).deposit(account, usdc, 10_000n * USDC);
+      await sys.auction.endAuction(account); // cured
+      expect(await sys.auction.isFrozen(account)).to.equal(false);
+    });
+  });
+
   describe("PerpMarket closing trades", function () {
     /** Alice long 300 ETH, frozen in an auction at 2,800; Bob has 400,000 USDC to make the skew. */
     async function frozenLongAndPartner() {
