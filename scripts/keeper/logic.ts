@@ -199,13 +199,16 @@ export type ItemOutcome<T, R> = { ok: true; item: T; result: R } | { ok: false; 
  * the items) propagate at once, unsplit.
  *
  * Cost: one call per batch when nothing fails; each failing item adds about 2·log2(size) calls; a batch
- * whose every item fails (a stale feed every account depends on) costs 2·size − 1 calls.
+ * whose every item fails (a stale feed every account depends on) costs 2·size − 1 calls. With
+ * `bisect: false` a failing batch fails all of its items (one call per batch, for items already known to
+ * fail).
  */
 export async function inBatchesIsolatingFailures<T, R>(
   items: readonly T[],
   size: number,
   call: (batch: T[]) => Promise<R[]>,
   isFatal: (error: unknown) => boolean,
+  { bisect = true }: { bisect?: boolean } = {},
 ): Promise<ItemOutcome<T, R>[]> {
   const out: ItemOutcome<T, R>[] = [];
   const run = async (batch: T[]): Promise<void> => {
@@ -214,8 +217,8 @@ export async function inBatchesIsolatingFailures<T, R>(
       results = await call(batch);
     } catch (error) {
       if (isFatal(error)) throw error;
-      if (batch.length === 1) {
-        out.push({ ok: false, item: batch[0], error });
+      if (batch.length === 1 || !bisect) {
+        for (const item of batch) out.push({ ok: false, item, error });
         return;
       }
       const half = Math.ceil(batch.length / 2);

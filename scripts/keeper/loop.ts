@@ -41,6 +41,9 @@ import { TxSender } from "./sender";
 const RECHECK_MS = 15_000;
 
 /** What the keeper knows about one chain; rebuilt from scratch after a reset. */
+/** How often accounts that reverted on an earlier pass are bisected again (one call per batch between). */
+export const FAILING_RECHECK_PASSES = 10;
+
 export interface Session {
   deployment: Deployment;
   contracts: Contracts;
@@ -50,6 +53,10 @@ export interface Session {
   quoteUnit: bigint;
   auctionDuration: bigint;
   options: OptionSettlement | null;
+  /** Accounts whose health reverted on the last pass that read them. */
+  failing: Set<bigint>;
+  /** Passes run in this session. */
+  pass: number;
 }
 
 export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSignal): Promise<void> {
@@ -181,13 +188,31 @@ export async function keeperStep(
     // check
     const ids = s.discovery.accountIds.filter((id) => id !== s.poolAccountId && id !== s.keeperAccountId);
     // An account whose health reverts (a stale feed of an asset it holds) is skipped, not the pass: the
-    // failing batch is bisected down to it and every other account is checked (logic.ts).
-    const outcomes = await inBatchesIsolatingFailures(
-      ids,
-      cfg.healthBatch,
-      async (batch) => [...(await s.contracts.engine.healthMany(batch))],
-      isTransientError,
+    // failing batch is bisected down to it and every other account is checked (logic.ts). Accounts
+    // that reverted on an earlier pass are read apart, so dust deposits of a stale-feed token into many
+    // accounts cannot make every pass bisect the whole book: one call per batch of them, bisected again
+    // every FAILING_RECHECK_PASSES passes.
+    const read = async (batch: bigint[]) => [...(await s.contracts.engine.healthMany(batch))];
+    s.pass += 1;
+    const known = ids.filter((id) => s.failing.has(id));
+    const byId = new Map(
+      [
+        ...(await inBatchesIsolatingFailures(
+          ids.filter((id) => !s.failing.has(id)),
+          cfg.healthBatch,
+          read,
+          isTransientError,
+        )),
+        ...(await inBatchesIsolatingFailures(known, cfg.healthBatch, read, isTransientError, {
+          bisect: s.pass % FAILING_RECHECK_PASSES === 0,
+        })),
+      ].map((o) => [o.item, o]),
     );
+    const outcomes = ids.map((id) => byId.get(id)!);
+    for (const o of outcomes) {
+      if (o.ok) s.failing.delete(o.item);
+      else s.failing.add(o.item);
+    }
     const unhealthy: [bigint, HealthLike][] = [];
     for (const o of outcomes) {
       if (!o.ok) report.unchecked.push({ key: o.item, reason: revertReason(o.error) });
@@ -352,5 +377,7 @@ export async function openSession(
     quoteUnit,
     auctionDuration,
     options,
+    failing: new Set(),
+    pass: 0,
   };
 }

@@ -304,6 +304,29 @@ describe("Keeper logic", function () {
       ]);
     });
 
+    it("fails a whole failing batch in one call when told not to bisect (items already known to fail)", async function () {
+      const calls: number[][] = [];
+      const out = await inBatchesIsolatingFailures(
+        [1, 2, 3, 4, 5],
+        2,
+        async (batch) => {
+          calls.push(batch);
+          if (batch.includes(3)) throw new Error("revert");
+          return batch.map((x) => x * 10);
+        },
+        () => false,
+        { bisect: false },
+      );
+      expect(calls).to.deep.equal([[1, 2], [3, 4], [5]]);
+      expect(out.map((o) => [o.item, o.ok])).to.deep.equal([
+        [1, true],
+        [2, true],
+        [3, false],
+        [4, false],
+        [5, true],
+      ]);
+    });
+
     it("rethrows a transport failure at once, without splitting the batch", async function () {
       const calls: number[][] = [];
       await expect(

@@ -3,7 +3,7 @@
  * some accounts' health, or some option series' settlement round, cannot be read.
  */
 import { expect } from "chai";
-import { ethers } from "hardhat";
+import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
@@ -11,6 +11,7 @@ import { trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import { startInProcessKeeper } from "../shared/keeper";
+import { FAILING_RECHECK_PASSES } from "../../scripts/keeper/loop";
 
 const USDC = 10n ** 6n;
 
@@ -67,6 +68,37 @@ describe("Keeper step", function () {
       expect(skipped[0].fields.reasons).to.deep.equal([
         { ...report.unchecked[0].reason, accountIds: [other.toString()] },
       ]);
+    });
+
+    // Found by the last review round: with 200 dust accounts on a stale feed among 200 others, every
+    // pass bisected the whole book again (797 healthMany calls, 3.8 s in process; ~40 s over a real RPC).
+    it("is read apart from the others after its first failure: one call per batch, bisected again every 10 passes", async function () {
+      const { sys, other } = await loadFixture(staleFeedBesideLiquidatableAccount);
+      // A session of its own: the fixture's keeper remembers failures from the tests before.
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+      const healthMany = sys.engine.interface.getFunction("healthMany").selector;
+      let calls = 0;
+      const original = network.provider.request.bind(network.provider);
+      const counting = async (args: { method: string; params?: unknown[] }) => {
+        const tx = (args.params?.[0] ?? {}) as { data?: string; input?: string };
+        if (args.method === "eth_call" && (tx.data ?? tx.input ?? "").startsWith(healthMany)) calls += 1;
+        return original(args);
+      };
+      network.provider.request = counting as typeof network.provider.request;
+      try {
+        const perPass: number[] = [];
+        for (let pass = 1; pass <= FAILING_RECHECK_PASSES; pass++) {
+          calls = 0;
+          const report = await keeper.step();
+          expect(report.unchecked.map((u) => u.key)).to.deep.equal([other]);
+          perPass.push(calls);
+        }
+        // Pass 1 bisects the batch holding it (the batch, then its two halves); after that one call
+        // for the others and one for it; pass 10 bisects its (single-account) batch again: one call.
+        expect(perPass).to.deep.equal([3, ...Array(FAILING_RECHECK_PASSES - 1).fill(2)]);
+      } finally {
+        network.provider.request = original;
+      }
     });
 
     it("is read again every pass, and checked as usual once its feed is fresh", async function () {
