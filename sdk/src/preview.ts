@@ -102,6 +102,11 @@ export interface SimulationResult {
 export interface SimulateOptions {
   /** Evaluate at this timestamp (funding accrues to it); default the snapshot's. */
   timestamp?: bigint;
+  /**
+   * For a deposit: the token's deposit cap and the vault's total deposits of it (token units), to check
+   * the vault's cap (`preview` reads them); without them the cap is not checked.
+   */
+  depositLimit?: { cap: bigint; totalDeposits: bigint };
 }
 
 function withTimestamp(state: AccountState, timestamp: bigint | undefined): AccountState {
@@ -169,6 +174,13 @@ export function simulate(
       let revert: XMarginError | undefined;
       if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
       else if (!c.listed) revert = makeXMarginError("TokenNotListed", [c.token]);
+      else if (opts.depositLimit) {
+        // CollateralVault.deposit: capped unless it only repays debt or cures an account in auction.
+        const totalAfter = opts.depositLimit.totalDeposits + action.amount;
+        if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n && !state.frozen) {
+          revert = makeXMarginError("DepositCapExceeded", [c.token, totalAfter, opts.depositLimit.cap]);
+        }
+      }
       return { before, health, state: after, revert };
     }
     case "withdraw": {
@@ -481,5 +493,13 @@ export async function preview(
   const state = await getAccountState(client, { accountId, blockTag: opts.blockTag, tokens, markets });
   const resolved: PreviewAction =
     action.type === "deposit" || action.type === "withdraw" ? { ...action, token: tokens[0] } : action;
+  if (action.type === "deposit" && opts.depositLimit === undefined) {
+    const vault = client.contracts.vault;
+    const [config, totalDeposits] = await Promise.all([
+      vault.collateralConfig(tokens[0], { blockTag: state.blockNumber }),
+      vault.totalDeposits(tokens[0], { blockTag: state.blockNumber }),
+    ]);
+    return simulate(state, resolved, { ...opts, depositLimit: { cap: config.depositCap, totalDeposits } });
+  }
   return simulate(state, resolved, opts);
 }

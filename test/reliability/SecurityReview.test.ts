@@ -148,11 +148,16 @@ describe("Security review findings", function () {
       await vault.setDepositCap(usdc, 1n);
       await setFeedPrice(sys.feeds.ETH, "2600");
       await mintAndApprove(usdc, alice, await vault.getAddress(), 10_000n * USDC);
+      // The SDK's preview checks the cap as the vault does.
+      const client = await sdkClient(sys, alice);
+      const topUp = { type: "deposit", token: await usdc.getAddress(), amount: 10_000n * USDC } as const;
+      expect((await preview(client, account, topUp)).revert?.name).to.equal("DepositCapExceeded");
       await expect(vault.connect(alice).deposit(account, usdc, 10_000n * USDC)).to.be.revertedWithCustomError(
         vault,
         "DepositCapExceeded",
       );
       await sys.auction.connect(sys.keeper).startAuction(account);
+      expect((await preview(client, account, topUp)).revert).to.equal(undefined);
       await vault.connect(alice).deposit(account, usdc, 10_000n * USDC);
       await sys.auction.endAuction(account); // cured
       expect(await sys.auction.isFrozen(account)).to.equal(false);
