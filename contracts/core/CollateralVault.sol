@@ -518,7 +518,6 @@ contract CollateralVault is
     // Internals
     // ---------------------------------------------------------------------------------------------
 
-    /// @dev A token ever listed has a nonzero initial weight (the floor is > 0).
     /// @dev Whether `accountId` is frozen by a liquidation auction (false before the engine is wired).
     function _inAuction(uint256 accountId) internal view returns (bool) {
         IMarginEngine engine = marginEngine;
@@ -527,6 +526,7 @@ contract CollateralVault is
         return auction != address(0) && ILiquidationAuction(auction).isFrozen(accountId);
     }
 
+    /// @dev A token ever listed has a nonzero initial weight (the floor is > 0).
     function _knownConfig(address token) private view returns (Config storage config) {
         config = _configs[token];
         if (config.initialWeight == 0) revert TokenNotListed(token);

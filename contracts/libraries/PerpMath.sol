@@ -144,13 +144,4 @@ library PerpMath {
     function _clamp(int256 x, int256 bound) private pure returns (int256) {
         return x > bound ? bound : (x < -bound ? -bound : x);
     }
-
-    /// @notice Whether trading `sizeDelta` on a position of `size` adds risk: it grows |size| or flips
-    /// the side.
-    function increasesRisk(int256 size, int256 sizeDelta) internal pure returns (bool) {
-        int256 next = size + sizeDelta;
-        if (size == 0) return true;
-        if ((next > 0) != (size > 0) && next != 0) return true;
-        return (next > 0 ? next : -next) > (size > 0 ? size : -size);
-    }
 }
