@@ -112,7 +112,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         auction.startTime = uint64(block.timestamp);
         auction.active = true;
         // An insolvent account pays no flag reward (below), so its deficit after the start is h's.
-        _recordDeficit(accountId, auction, h.equityMark);
+        _setDeficit(accountId, auction, _deficitOf(h.equityMark));
         // The reward pays for finding the account once: restarting a stale auction every 2·duration
         // must not drain an account nobody bids on (the 24-hour crash restarted 16 auctions 243 times).
         uint256 reward = restart ? 0 : _flagReward(h, p.flagReward);
@@ -168,12 +168,10 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     function updateDeficit(uint256 accountId) external nonReentrant {
         Auction storage auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
-        int256 equityMark = engine.health(accountId).equityMark;
+        uint256 deficit = _deficitOf(engine.health(accountId).equityMark);
         // Only up: a free way down would let anyone deposit LP at the depressed share price, lower the
         // record and redeem in one transaction. Lower records come with touches that cost the caller.
-        if (equityMark < 0 && Math.ceilDiv(uint256(-equityMark), quoteUnit) > auction.deficit) {
-            _recordDeficit(accountId, auction, equityMark);
-        }
+        if (deficit > auction.deficit) _setDeficit(accountId, auction, deficit);
     }
 
     /// @inheritdoc ILiquidationAuction
@@ -250,7 +248,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         } else {
             IMarginEngine.Health memory afterBid = engine.health(accountId);
             if (_restored(afterBid)) _end(accountId, 0);
-            else _recordDeficit(accountId, auctions[accountId], afterBid.equityMark);
+            else _setDeficit(accountId, auctions[accountId], _deficitOf(afterBid.equityMark));
         }
     }
 
@@ -278,21 +276,20 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     function _end(uint256 accountId, uint8 reason) internal {
-        uint256 deficit = auctions[accountId].deficit;
+        _setDeficit(accountId, auctions[accountId], 0);
         delete auctions[accountId];
-        if (deficit != 0) {
-            uint256 total = pendingDeficit - deficit;
-            pendingDeficit = total;
-            emit PendingDeficitUpdated(accountId, 0, total);
-        }
         emit AuctionEnded(accountId, reason);
     }
 
-    /// @dev Records the open auction's deficit as of this touch: −equity at mark in quote units, rounded
-    /// up (as InsolvencyCovered reports it), 0 when solvent; and keeps `pendingDeficit` their sum. Writes
-    /// (and emits) only when the deficit changes, so a solvent auction costs nothing beyond its slot.
-    function _recordDeficit(uint256 accountId, Auction storage auction, int256 equityMark) internal {
-        uint256 deficit = equityMark < 0 ? Math.ceilDiv(uint256(-equityMark), quoteUnit) : 0;
+    /// @dev −equity at mark in quote units, rounded up (as InsolvencyCovered reports it); 0 when solvent.
+    function _deficitOf(int256 equityMark) internal view returns (uint256) {
+        return equityMark < 0 ? Math.ceilDiv(uint256(-equityMark), quoteUnit) : 0;
+    }
+
+    /// @dev Records the open auction's deficit as of this touch and keeps `pendingDeficit` their sum.
+    /// Writes (and emits) only when the deficit changes, so a solvent auction costs nothing beyond its
+    /// slot.
+    function _setDeficit(uint256 accountId, Auction storage auction, uint256 deficit) internal {
         uint256 old = auction.deficit;
         if (deficit == old) return;
         auction.deficit = SafeCast.toUint128(deficit);
