@@ -94,12 +94,12 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// Like every max* and preview*, reverts while a feed the pool's book reads fails: the share price
     /// is unknown then (fail closed rather than ERC-4626's "never revert").
     function maxDeposit(address) public view override returns (uint256) {
-        return _underwater() || settlementPending() ? 0 : _depositRoom();
+        return _depositsClosed() ? 0 : _depositRoom();
     }
 
     /// @notice Shares `receiver` can mint now (see maxDeposit).
     function maxMint(address) public view override returns (uint256) {
-        if (_underwater() || settlementPending()) return 0;
+        if (_depositsClosed()) return 0;
         uint256 room = _depositRoom();
         return room == type(uint256).max ? room : _convertToShares(room, Math.Rounding.Floor);
     }
@@ -108,13 +108,13 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// (equity_IM − IM, in quote units at the quote's price and initial weight) and its quote balance;
     /// none while the vault is paused or `settlementPending`.
     function maxWithdraw(address owner) public view override returns (uint256) {
-        if (Pausable(address(vault)).paused() || settlementPending()) return 0;
+        if (_withdrawalsClosed()) return 0;
         return Math.min(super.maxWithdraw(owner), _freeQuote());
     }
 
     /// @notice Shares `owner` can redeem now (see maxWithdraw).
     function maxRedeem(address owner) public view override returns (uint256) {
-        if (Pausable(address(vault)).paused() || settlementPending()) return 0;
+        if (_withdrawalsClosed()) return 0;
         return Math.min(super.maxRedeem(owner), _convertToShares(_freeQuote(), Math.Rounding.Floor));
     }
 
@@ -174,6 +174,14 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// @dev Virtual shares make the first-depositor inflation attack unprofitable.
     function _decimalsOffset() internal pure override returns (uint8) {
         return 6;
+    }
+
+    function _depositsClosed() internal view returns (bool) {
+        return _underwater() || settlementPending();
+    }
+
+    function _withdrawalsClosed() internal view returns (bool) {
+        return Pausable(address(vault)).paused() || settlementPending();
     }
 
     /// @dev Shares outstanding and nothing behind them, or a deficit even with no shares (every LP left
