@@ -209,14 +209,15 @@ export async function keeperStep(
       ].map((o) => [o.item, o]),
     );
     const outcomes = ids.map((id) => byId.get(id)!);
-    for (const o of outcomes) {
-      if (o.ok) s.failing.delete(o.item);
-      else s.failing.add(o.item);
-    }
     const unhealthy: [bigint, HealthLike][] = [];
     for (const o of outcomes) {
-      if (!o.ok) report.unchecked.push({ key: o.item, reason: revertReason(o.error) });
-      else if (isLiquidatable(o.result)) unhealthy.push([o.item, o.result]);
+      if (!o.ok) {
+        s.failing.add(o.item);
+        report.unchecked.push({ key: o.item, reason: revertReason(o.error) });
+      } else {
+        s.failing.delete(o.item);
+        if (isLiquidatable(o.result)) unhealthy.push([o.item, o.result]);
+      }
     }
     report.accounts = ids.length;
     report.liquidatable = unhealthy.map(([id]) => id);
