@@ -12,7 +12,7 @@ import {
   wad,
   type System,
 } from "../shared/system";
-import { advanceTo, closePosition, marketParams, trade } from "../shared/perps";
+import { advanceTo, closePosition, marketParams, refreshFeeds, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
@@ -25,13 +25,6 @@ import { preview } from "../../sdk/src";
  */
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
-
-/** Refreshes the feeds at the crash price after the auction's time has passed. */
-async function refreshAt(sys: System, eth: string): Promise<void> {
-  await setFeedPrice(sys.feeds.ETH, eth);
-  await setFeedPrice(sys.feeds.USDC, "1");
-  await sys.volFeeds.ETH.updateAnswer(await sys.volFeeds.ETH.latestAnswer());
-}
 
 /** The auction event `name` of a transaction's receipt. */
 async function auctionEvent(sys: System, tx: ContractTransactionResponse, name: string) {
@@ -506,7 +499,7 @@ describe("Security review findings", function () {
       expect(await sys.pool.uncoveredDeficit()).to.equal(uncovered);
 
       await time.increase(1800);
-      await refreshAt(sys, "2300");
+      await refreshFeeds(sys);
       const tx = await sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256);
       const socialised = (await auctionEvent(sys, tx, "SocialisedLoss")).args[1] as bigint;
       const lpAfter = await sys.pool.convertToAssets(lpShares);
@@ -553,7 +546,7 @@ describe("Security review findings", function () {
       expect((await sys.engine.health(alice)).equityMark).to.equal(before.equityMark);
 
       await time.increase(1800);
-      await refreshAt(sys, "2300");
+      await refreshFeeds(sys);
       const tx = await sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256);
       const covered = await auctionEvent(sys, tx, "InsolvencyCovered");
       expect(covered.args.deficit).to.equal(deficit);
