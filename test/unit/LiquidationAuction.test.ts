@@ -573,12 +573,13 @@ describe("LiquidationAuction", function () {
     // Issue budgets: startAuction ≤ 150,000 and a bid ≤ 150,000 + 50,000·k. Measured numbers are far
     // above them (every health check reads a price and a volatility feed per underlying, ~40k with
     // Chainlink's mock, and a bid runs three: the account before, the account after, the bidder), so
-    // this test pins regression ceilings 5% above the values measured (a few thousand gas move
-    // with how many blocks share a timestamp) and prints the budgets beside them.
+    // this test pins regression ceilings 2% above the values measured. Every measured transaction
+    // has a pinned timestamp, so the numbers repeat exactly from run to run.
+    const BID_DELAY = 300; // seconds from the start to the bids: the discount is d0 + 1/6·(dmax − d0)
     const CEILINGS: Record<number, { start: bigint; bid: bigint; bidAndClose: bigint }> = {
-      1: { start: 234_000n, bid: 390_000n, bidAndClose: 405_000n },
-      4: { start: 452_000n, bid: 993_000n, bidAndClose: 1_062_000n },
-      8: { start: 804_000n, bid: 1_915_000n, bidAndClose: 1_972_000n },
+      1: { start: 235_000n, bid: 394_000n, bidAndClose: 406_000n },
+      4: { start: 469_000n, bid: 1_020_000n, bidAndClose: 1_080_000n },
+      8: { start: 783_000n, bid: 1_864_000n, bidAndClose: 2_010_000n },
     };
     it("keeps startAuction, bid and bidAndClose within their gas ceilings for k = 1, 4, 8 markets", async function () {
       if (underCoverage()) this.skip();
@@ -611,11 +612,18 @@ describe("LiquidationAuction", function () {
         const bidder = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
         const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
         await sys.accounts.connect(sys.keeper).approve(sys.auction, keeper);
+        // Pinned timestamps: the bids' discount, and so the slice and its gas, depend on the time
+        // elapsed since the start, which would otherwise follow the wall clock.
+        const t0 = (await time.latest()) + 10;
+        await time.setNextBlockTimestamp(t0);
         const startGas = (await (await sys.auction.startAuction(victims[0])).wait())!.gasUsed;
+        await time.setNextBlockTimestamp(t0 + 1);
         await sys.auction.startAuction(victims[1]);
+        await time.setNextBlockTimestamp(t0 + BID_DELAY);
         const bidGas = (await (
           await sys.auction.connect(sys.bob).bid(victims[0], bidder, wad("0.05"), ethers.MaxUint256)
         ).wait())!.gasUsed;
+        await time.setNextBlockTimestamp(t0 + BID_DELAY + 1);
         const closeGas = (await (
           await sys.auction
             .connect(sys.keeper)
