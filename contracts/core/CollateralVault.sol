@@ -108,6 +108,9 @@ contract CollateralVault is
     /// @inheritdoc ICollateralVault
     mapping(address token => uint256) public totalDeposits;
 
+    /// @inheritdoc ICollateralVault
+    uint256 public quoteDebt;
+
     /// @param authority The protocol's AccessManager.
     /// @param accounts_ The account registry.
     /// @param oracle_ The oracle router.
@@ -307,9 +310,11 @@ contract CollateralVault is
 
         _balances[accountId][token] = balanceAfter;
         totalDeposits[token] = totalAfter;
-        if (token != address(quoteToken)) {
+        if (token == address(quoteToken)) {
+            _noteQuoteDebt(balanceBefore, balanceAfter);
+        } else if (balanceBefore == 0) {
             // Non-quote balances are never negative, so "was zero" means "not in the set yet".
-            if (balanceBefore == 0) _addToken(accountId, token);
+            _addToken(accountId, token);
         }
         emit Deposited(accountId, token, msg.sender, amount);
     }
@@ -384,8 +389,14 @@ contract CollateralVault is
         if (!isQuote && fromAfter == 0) _removeToken(fromAccountId, token);
 
         int256 toBefore = _balances[toAccountId][token];
-        _balances[toAccountId][token] = toBefore + delta;
-        if (!isQuote && toBefore == 0) _addToken(toAccountId, token);
+        int256 toAfter = toBefore + delta;
+        _balances[toAccountId][token] = toAfter;
+        if (isQuote) {
+            _noteQuoteDebt(fromBefore, fromAfter);
+            _noteQuoteDebt(toBefore, toAfter);
+        } else if (toBefore == 0) {
+            _addToken(toAccountId, token);
+        }
 
         emit BalanceTransferred(fromAccountId, toAccountId, token, amount);
     }
@@ -399,7 +410,10 @@ contract CollateralVault is
         uint256 amount
     ) external onlyMarginEngine nonReentrant {
         if (amount == 0) return;
-        _balances[accountId][address(quoteToken)] -= amount.toInt256();
+        int256 balanceBefore = _balances[accountId][address(quoteToken)];
+        int256 balanceAfter = balanceBefore - amount.toInt256();
+        _balances[accountId][address(quoteToken)] = balanceAfter;
+        _noteQuoteDebt(balanceBefore, balanceAfter);
         _decreaseTotal(address(quoteToken), amount);
         emit QuotePaidOut(accountId, to, amount);
         quoteToken.safeTransfer(to, amount);
@@ -552,6 +566,14 @@ contract CollateralVault is
     function _readDecimals(address token) private view returns (uint8 decimals) {
         decimals = IERC20Metadata(token).decimals();
         if (decimals > MAX_DECIMALS) revert ParameterOutOfBounds("decimals", decimals);
+    }
+
+    /// @dev Keeps `quoteDebt` equal to Σ max(0, −quote balance) as one balance moves. Positive
+    /// balances on both sides leave it alone, so a trade between solvent accounts writes nothing.
+    function _noteQuoteDebt(int256 balanceBefore, int256 balanceAfter) private {
+        uint256 debtBefore = balanceBefore < 0 ? uint256(-balanceBefore) : 0;
+        uint256 debtAfter = balanceAfter < 0 ? uint256(-balanceAfter) : 0;
+        if (debtAfter != debtBefore) quoteDebt = quoteDebt + debtAfter - debtBefore;
     }
 
     /// @dev Only the quote token can make the vault's holdings short of a withdrawal (see the error).

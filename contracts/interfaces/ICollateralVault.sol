@@ -152,4 +152,10 @@ interface ICollateralVault is IUpdateThrottle {
 
     /// @notice Total deposits of `token` across accounts, in token units (what the cap applies to).
     function totalDeposits(address token) external view returns (uint256);
+
+    /// @notice The quote debt of every account together: Σ max(0, −quote balance), in quote units.
+    /// @dev The vault holds this much less quote than the positive quote balances add up to. The
+    /// liquidity pool, whose gains those debts paid, keeps at least this much of its own quote balance
+    /// (`LiquidityPool.maxWithdraw`), so LPs never withdraw quote that other accounts deposited.
+    function quoteDebt() external view returns (uint256);
 }

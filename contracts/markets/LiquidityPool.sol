@@ -105,8 +105,11 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     }
 
     /// @notice Assets `owner` can withdraw now: its share, capped by the pool's free margin
-    /// (equity_IM − IM, in quote units at the quote's price and initial weight) and its quote balance;
-    /// none while the vault is paused or `settlementPending`.
+    /// (equity_IM − IM, in quote units at the quote's price and initial weight) and by its quote balance
+    /// less the vault's `quoteDebt`; none while the vault is paused or `settlementPending`.
+    /// @dev The debt cap makes the pool the lender of the quote traders owe: their realised losses
+    /// credited the pool in quote the vault never received, and without the cap LPs could withdraw
+    /// other depositors' USDC in its place, leaving the last of them unable to withdraw their own.
     function maxWithdraw(address owner) public view override returns (uint256) {
         if (_withdrawalsClosed()) return 0;
         return Math.min(super.maxWithdraw(owner), _freeQuote());
@@ -213,7 +216,10 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
             Math.Rounding.Ceil
         );
         uint256 free = Math.mulDiv(uint256(h.equityInitial) - h.initialRequirement, oneToken, tokenUsd);
-        int256 balance = vault.balanceOf(accountId, asset());
-        return balance > 0 ? Math.min(free, uint256(balance)) : 0;
+        // Quote that traders owe is part of the pool's balance (their losses paid it) but not in the
+        // vault: the pool keeps that much back, so every other account's positive quote stays there.
+        int256 balance = vault.balanceOf(accountId, quote);
+        uint256 lent = vault.quoteDebt();
+        return balance > 0 && uint256(balance) > lent ? Math.min(free, uint256(balance) - lent) : 0;
     }
 }

@@ -487,7 +487,10 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     ]);
   }
   const [ethPrice, btcPrice, ethVol, btcVol] = w.oracleCache;
-  const holdings = await Promise.all([sys.usdc.balanceOf(sys.vault), sys.weth.balanceOf(sys.vault)]);
+  const [holdings, quoteDebt] = await Promise.all([
+    Promise.all([sys.usdc.balanceOf(sys.vault), sys.weth.balanceOf(sys.vault)]),
+    sys.vault.quoteDebt(),
+  ]);
   const spot = { ETH: ethPrice, BTC: btcPrice };
   // The pool's perp values leave out what closing each market's skew pays back; invariant 2 adds it.
   const premiums = await Promise.all(
@@ -552,6 +555,8 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
       [usdc, holdings[0]],
       [weth, holdings[1]],
     ]),
+    quoteToken: usdc,
+    quoteDebt,
   };
   checkTokenConservation(ledger);
   const discrepancy = checkValueConservation({

@@ -9,7 +9,7 @@ import type { System } from "./system";
  * the invariant, so a property test fails with a readable message and a campaign script can count
  * violations by number.
  *   1. every token: vault balance = Σ account balances (the pool and the insurance fund hold theirs in
- *      their own margin accounts);
+ *      their own margin accounts); and the vault's `quoteDebt` = Σ of the negative quote balances;
  *   2. Σ PnL over all accounts, the pool included, = −fees paid to the insurance fund, up to rounding
  *      dust the protocol keeps (never in the accounts' favour); the pool's perp value leaves out the
  *      skew premium a close-out would pay back, which enters the identity explicitly;
@@ -96,6 +96,9 @@ export interface LedgerSnapshot {
   balances: Map<string, bigint[]>;
   /** Token balance the vault contract holds, per token address (lower case). */
   vaultHoldings: Map<string, bigint>;
+  /** The quote token's address (lower case) and the vault's running total of quote debt. */
+  quoteToken: string;
+  quoteDebt: bigint;
 }
 
 type TokenLike = BaseContract & { balanceOf(owner: string): Promise<bigint> };
@@ -113,7 +116,9 @@ export async function readLedger(
 ): Promise<LedgerSnapshot> {
   const vaultAddress = await sys.vault.getAddress();
   const addresses = await Promise.all(tokens.map(async (t) => (await t.getAddress()).toLowerCase()));
-  const [healths, holdings, ...perToken] = await Promise.all([
+  const [quoteToken, quoteDebt, healths, holdings, ...perToken] = await Promise.all([
+    sys.vault.quoteToken(),
+    sys.vault.quoteDebt(),
     sys.engine.healthMany(ids),
     Promise.all(tokens.map((t) => t.balanceOf(vaultAddress))),
     ...addresses.map((token) =>
@@ -127,16 +132,26 @@ export async function readLedger(
     healths: healths.map((h) => toHealth(h)),
     balances: new Map(addresses.map((a, i) => [a, perToken[i]])),
     vaultHoldings: new Map(addresses.map((a, i) => [a, holdings[i]])),
+    quoteToken: quoteToken.toLowerCase(),
+    quoteDebt,
   };
 }
 
-/** Invariant 1 on a ledger snapshot that covers every account (ids 1..accountCount). */
+/** Invariant 1 (and the vault's quote-debt total) on a snapshot that covers every account (ids 1..accountCount). */
 export function checkTokenConservation(ledger: LedgerSnapshot): void {
   for (const [token, balances] of ledger.balances) {
     const sum = balances.reduce((a, b) => a + b, 0n);
     const held = ledger.vaultHoldings.get(token)!;
     if (sum !== held) {
       throw new InvariantViolation(1, `token ${token}: vault holds ${held}, accounts sum to ${sum}`);
+    }
+  }
+  // The pool's withdrawals keep back the vault's running total of quote debt, so it must be exact.
+  const quoteBalances = ledger.balances.get(ledger.quoteToken);
+  if (quoteBalances) {
+    const debt = quoteBalances.reduce((a, b) => (b < 0n ? a - b : a), 0n);
+    if (debt !== ledger.quoteDebt) {
+      throw new InvariantViolation(1, `quote debt recorded ${ledger.quoteDebt}, accounts owe ${debt}`);
     }
   }
 }

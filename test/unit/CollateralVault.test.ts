@@ -947,6 +947,37 @@ describe("CollateralVault", function () {
       expect(await vault.collateralTokens(2n)).to.deep.equal([]);
     });
 
+    it("keeps quoteDebt equal to the sum of negative quote balances through transfers, payouts and repayments", async function () {
+      const { vault, usdc, weth, engine, alice, bob, carol } = await loadFixture(deployVaultFixture);
+      const engineSigner = await asEngine(engine);
+      await fund(vault, weth, alice, 1n, e18("1"));
+      await fund(vault, usdc, bob, 2n, e6("100"));
+      const debtAfter = async (step: Promise<unknown>) => {
+        await step;
+        return vault.quoteDebt();
+      };
+      // Into debt from zero: 30. Between two positive balances: unchanged.
+      expect(await debtAfter(vault.connect(engineSigner).transferBalance(1n, 2n, usdc, e6("30")))).to.equal(
+        e6("30"),
+      );
+      expect(await debtAfter(vault.connect(engineSigner).transferBalance(2n, 3n, usdc, e6("10")))).to.equal(
+        e6("30"),
+      );
+      // Deeper into debt by a payout (40), a debt moved to another account's debt side (from 1 to 3:
+      // 1 owes 15 less, 3 goes from +10 to −5), and a repayment that overshoots into a positive balance.
+      expect(await debtAfter(vault.connect(engineSigner).payOutQuote(1n, carol.address, e6("10")))).to.equal(
+        e6("40"),
+      );
+      expect(await debtAfter(vault.connect(engineSigner).transferBalance(3n, 1n, usdc, e6("15")))).to.equal(
+        e6("30"),
+      );
+      expect(await vault.balanceOf(1n, usdc)).to.equal(-e6("25"));
+      expect(await vault.balanceOf(3n, usdc)).to.equal(-e6("5"));
+      await mintAndApprove(usdc, alice, await vault.getAddress(), e6("40"));
+      expect(await debtAfter(vault.connect(alice).deposit(1n, usdc, e6("40")))).to.equal(e6("5"));
+      expect(await vault.balanceOf(1n, usdc)).to.equal(e6("15"));
+    });
+
     it("transferBalance reverts with TooManyCollaterals when the receiver has no room for the token", async function () {
       const { vault, usdc, engine, alice, bob } = await loadFixture(deployVaultFixture);
       const engineSigner = await asEngine(engine);

@@ -181,6 +181,45 @@ describe("LiquidityPool limits (what max* promises, the pool pays)", function ()
       .withArgs(bob.address, 600n * USDC, 500n * USDC);
     await pool.connect(bob).deposit(500n * USDC, bob);
   });
+
+  // Found by the security review (2026-12-02): a trader's realised loss credits the pool with quote
+  // the trader owes but the vault never received; LPs withdrew it out of other depositors' USDC.
+  it("keeps back the quote traders owe, so every other depositor can still withdraw theirs", async function () {
+    const sys = await loadFixture(deploySystem);
+    const { pool, vault, usdc, poolAccountId, lp, alice, bob } = sys;
+    // Alice's only collateral is WETH; she is long 20 ETH and closes after a 10% fall: she owes ~6,000 USDC.
+    const debtor = await openAccount(sys, alice, MarginMode.CROSS, [[sys.weth, wad("10")]]);
+    const saver = await openAccount(sys, bob, MarginMode.CROSS, [[usdc, 20_000n * USDC]]);
+    await trade(sys.perps, alice, debtor, sys.markets.ETH, wad("20"));
+    await setFeedPrice(sys.feeds.ETH, "2700");
+    await trade(sys.perps, alice, debtor, sys.markets.ETH, -wad("20"));
+
+    const debt = -(await vault.balanceOf(debtor, usdc));
+    expect(debt).to.be.greaterThan(6_000n * USDC);
+    expect(await vault.quoteDebt()).to.equal(debt);
+    const poolQuote = await vault.balanceOf(poolAccountId, usdc);
+    // The pool holds no position now: its free margin is its whole balance, the debt is what binds.
+    expect(await pool.maxWithdraw(lp)).to.equal(poolQuote - debt);
+    await expect(pool.connect(lp).withdraw(poolQuote - debt + 1n, lp, lp)).to.be.revertedWithCustomError(
+      pool,
+      "ERC4626ExceededMaxWithdraw",
+    );
+    await pool.connect(lp).withdraw(poolQuote - debt, lp, lp);
+    // Every positive quote balance but the pool's is still in the vault: Bob takes all of his.
+    await expect(vault.connect(bob).withdraw(saver, usdc, 20_000n * USDC, bob)).to.changeTokenBalance(
+      usdc,
+      bob,
+      20_000n * USDC,
+    );
+    const fund = await vault.balanceOf(await sys.insuranceFund.accountId(), usdc);
+    expect(await vault.totalDeposits(usdc)).to.equal(fund);
+    // Alice repays: the debt is gone and the LP can take the rest.
+    await mintAndApprove(usdc, alice, await vault.getAddress(), debt);
+    await vault.connect(alice).deposit(debtor, usdc, debt);
+    expect(await vault.quoteDebt()).to.equal(0n);
+    // (ERC-4626 rounds the LP's share of the pool down by a unit.)
+    expect(await pool.maxWithdraw(lp)).to.be.within(debt - 1n, debt);
+  });
 });
 
 describe("InsuranceFund", function () {
