@@ -99,7 +99,8 @@ export interface NetworkDeployConfig {
   perpMarkets: Record<string, PerpMarketConfig>;
   optionMarket: OptionMarketConfig;
   auction: AuctionParams;
-  liquidityPool: { name: string; symbol: string };
+  /** The pool's token, and the annual rate (WAD) traders' quote debts pay it. */
+  liquidityPool: { name: string; symbol: string; quoteBorrowRate: bigint };
   governance: {
     timelockMinDelay: number;
     proposers: AccountRef[];
@@ -303,6 +304,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     liquidityPool: {
       name: r.string(lp.name, "liquidityPool.name"),
       symbol: r.string(lp.symbol, "liquidityPool.symbol"),
+      quoteBorrowRate: r.wad(lp.quoteBorrowRate, "liquidityPool.quoteBorrowRate"),
     },
     governance: {
       timelockMinDelay: r.int(g.timelockMinDelay, "governance.timelockMinDelay"),

@@ -64,9 +64,13 @@ contract CollateralVault is
     /// that `10 ** decimals` and the price arithmetic stay far from overflow.
     uint8 public constant MAX_DECIMALS = 36;
 
+    /// @notice Highest annual interest rate on quote debt governance may set (50%).
+    uint256 public constant MAX_QUOTE_BORROW_RATE = 0.5e18;
+
     /// @dev Non-quote tokens an account may hold; one place is kept for the quote token.
     uint256 private constant MAX_OTHER_TOKENS = MAX_COLLATERALS_PER_ACCOUNT - 1;
     uint256 private constant WAD = 1e18;
+    uint256 private constant YEAR = 365 days;
 
     /// @notice The account registry (existence, ownership, operators).
     IAccounts public immutable accounts;
@@ -110,6 +114,24 @@ contract CollateralVault is
 
     /// @inheritdoc ICollateralVault
     uint256 public quoteDebt;
+
+    /// @dev Interest on quote debt, in one slot: the interest one unit of debt has accrued since the
+    /// rate was first set (WAD, the index), the annual rate, when the index was last written, and the
+    /// lender's account (the pool's, read from the engine when the rate is first set).
+    struct QuoteInterest {
+        uint96 index;
+        uint64 rate;
+        uint48 updatedAt;
+        uint48 lenderAccountId;
+    }
+
+    QuoteInterest private _interest;
+    /// @dev Per debtor: the index up to which its debt has paid interest (written when it falls into
+    /// debt and whenever it pays).
+    mapping(uint256 accountId => uint256) private _paidIndex;
+    /// @dev Σ over debtors of debt · paid index. With `quoteDebt` it gives the interest accrued on all
+    /// debts in one read (`interestReceivable`): quoteDebt · index − Σ debt · paid index.
+    uint256 private _debtTimesPaidIndex;
 
     /// @param authority The protocol's AccessManager.
     /// @param accounts_ The account registry.
@@ -255,6 +277,25 @@ contract CollateralVault is
         emit DepositCapUpdated(token, depositCap);
     }
 
+    /// @inheritdoc ICollateralVault
+    function setQuoteBorrowRate(uint256 rate) external restricted {
+        if (rate > MAX_QUOTE_BORROW_RATE) revert ParameterOutOfBounds("quoteBorrowRate", rate);
+        QuoteInterest memory interest = _interest;
+        if (interest.lenderAccountId == 0) {
+            IMarginEngine engine = marginEngine;
+            uint256 lender = address(engine) == address(0) ? 0 : engine.poolAccountId();
+            if (lender == 0) revert MarginEngineNotSet();
+            interest.lenderAccountId = lender.toUint48();
+        }
+        _throttle("quoteBorrowRate", bytes32(0), MIN_UPDATE_INTERVAL);
+        // Close the old rate's period first: what accrued so far stays at the old rate.
+        interest.index = _currentIndex(interest).toUint96();
+        interest.rate = uint64(rate);
+        interest.updatedAt = uint48(block.timestamp);
+        _interest = interest;
+        emit QuoteBorrowRateUpdated(rate);
+    }
+
     /// @notice Pauses withdrawals (GUARDIAN role). Deposits and engine operations are never paused.
     function pause() external restricted {
         _pause();
@@ -299,6 +340,9 @@ contract CollateralVault is
         uint256 received = IERC20(token).balanceOf(address(this)) - held;
         if (received != amount) revert TransferAmountMismatch(token, amount, received);
 
+        bool isQuote = token == address(quoteToken);
+        // A repayment pays the interest first, as every quote movement does.
+        if (isQuote) _settleInterest(accountId);
         int256 balanceBefore = _balances[accountId][token];
         int256 balanceAfter = balanceBefore + amount.toInt256();
         uint256 totalAfter = totalDeposits[token] + amount;
@@ -308,13 +352,13 @@ contract CollateralVault is
             revert DepositCapExceeded(token, totalAfter, cap);
         }
 
-        _balances[accountId][token] = balanceAfter;
         totalDeposits[token] = totalAfter;
-        if (token == address(quoteToken)) {
-            _noteQuoteDebt(balanceBefore, balanceAfter);
-        } else if (balanceBefore == 0) {
+        if (isQuote) {
+            _writeQuoteBalance(accountId, balanceBefore, balanceAfter);
+        } else {
+            _balances[accountId][token] = balanceAfter;
             // Non-quote balances are never negative, so "was zero" means "not in the set yet".
-            _addToken(accountId, token);
+            if (balanceBefore == 0) _addToken(accountId, token);
         }
         emit Deposited(accountId, token, msg.sender, amount);
     }
@@ -379,23 +423,23 @@ contract CollateralVault is
         if (_reentrancyGuardEntered()) revert ReentrancyGuardReentrantCall();
         if (amount == 0) return;
         int256 delta = amount.toInt256();
-        bool isQuote = token == address(quoteToken);
-
-        int256 fromBefore = _balances[fromAccountId][token];
-        if (!isQuote && fromBefore < delta)
-            revert InsufficientBalance(fromAccountId, token, fromBefore, amount);
-        int256 fromAfter = fromBefore - delta;
-        _balances[fromAccountId][token] = fromAfter;
-        if (!isQuote && fromAfter == 0) _removeToken(fromAccountId, token);
-
-        int256 toBefore = _balances[toAccountId][token];
-        int256 toAfter = toBefore + delta;
-        _balances[toAccountId][token] = toAfter;
-        if (isQuote) {
-            _noteQuoteDebt(fromBefore, fromAfter);
-            _noteQuoteDebt(toBefore, toAfter);
-        } else if (toBefore == 0) {
-            _addToken(toAccountId, token);
+        if (token == address(quoteToken)) {
+            // Interest first, so that a debt moves (or is repaid) with what it owes up to now.
+            _settleInterest(fromAccountId);
+            _settleInterest(toAccountId);
+            int256 payerBefore = _balances[fromAccountId][token];
+            _writeQuoteBalance(fromAccountId, payerBefore, payerBefore - delta);
+            int256 payeeBefore = _balances[toAccountId][token];
+            _writeQuoteBalance(toAccountId, payeeBefore, payeeBefore + delta);
+        } else {
+            int256 fromBefore = _balances[fromAccountId][token];
+            if (fromBefore < delta) revert InsufficientBalance(fromAccountId, token, fromBefore, amount);
+            int256 fromAfter = fromBefore - delta;
+            _balances[fromAccountId][token] = fromAfter;
+            if (fromAfter == 0) _removeToken(fromAccountId, token);
+            int256 toBefore = _balances[toAccountId][token];
+            _balances[toAccountId][token] = toBefore + delta;
+            if (toBefore == 0) _addToken(toAccountId, token);
         }
 
         emit BalanceTransferred(fromAccountId, toAccountId, token, amount);
@@ -410,13 +454,18 @@ contract CollateralVault is
         uint256 amount
     ) external onlyMarginEngine nonReentrant {
         if (amount == 0) return;
+        _settleInterest(accountId);
         int256 balanceBefore = _balances[accountId][address(quoteToken)];
-        int256 balanceAfter = balanceBefore - amount.toInt256();
-        _balances[accountId][address(quoteToken)] = balanceAfter;
-        _noteQuoteDebt(balanceBefore, balanceAfter);
+        _writeQuoteBalance(accountId, balanceBefore, balanceBefore - amount.toInt256());
         _decreaseTotal(address(quoteToken), amount);
         emit QuotePaidOut(accountId, to, amount);
         quoteToken.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc ICollateralVault
+    /// @dev Locked like every balance move, so a token hook inside a deposit or withdrawal cannot reach it.
+    function settleInterest(uint256 accountId) external nonReentrant {
+        _settleInterest(accountId);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -426,6 +475,42 @@ contract CollateralVault is
     /// @inheritdoc ICollateralVault
     function balanceOf(uint256 accountId, address token) external view returns (int256) {
         return _balances[accountId][token];
+    }
+
+    /// @inheritdoc ICollateralVault
+    function accruedInterest(uint256 accountId) external view returns (uint256) {
+        int256 balance = _balances[accountId][address(quoteToken)];
+        if (balance >= 0) return 0;
+        QuoteInterest memory interest = _interest;
+        return _accruedInterest(accountId, uint256(-balance), interest, _currentIndex(interest));
+    }
+
+    /// @inheritdoc ICollateralVault
+    function interestReceivable() external view returns (uint256) {
+        QuoteInterest memory interest = _interest;
+        uint256 index = _currentIndex(interest);
+        // Every paid index is ≤ the current one, so this is Σ debt · (index − paid index) ≥ 0.
+        uint256 accrued = quoteDebt * index - _debtTimesPaidIndex;
+        int256 lenderBalance = _balances[interest.lenderAccountId][address(quoteToken)];
+        if (lenderBalance < 0) {
+            accrued -= uint256(-lenderBalance) * (index - _paidIndex[interest.lenderAccountId]);
+        }
+        return accrued / WAD;
+    }
+
+    /// @inheritdoc ICollateralVault
+    function quoteInterest()
+        external
+        view
+        returns (uint256 index, uint256 rate, uint256 updatedAt, uint256 lenderAccountId)
+    {
+        QuoteInterest memory interest = _interest;
+        return (interest.index, interest.rate, interest.updatedAt, interest.lenderAccountId);
+    }
+
+    /// @inheritdoc ICollateralVault
+    function paidInterestIndex(uint256 accountId) external view returns (uint256) {
+        return _paidIndex[accountId];
     }
 
     /// @inheritdoc ICollateralVault
@@ -481,9 +566,13 @@ contract CollateralVault is
             _addValue(value, quote, uint256(quoteBalance), cache);
         } else if (quoteBalance < 0) {
             Config storage config = _configs[quote];
+            // Interest accrued since the debtor last paid is owed already.
+            uint256 owed = uint256(-quoteBalance);
+            QuoteInterest memory interest = _interest;
+            owed += _accruedInterest(accountId, owed, interest, _currentIndex(interest));
             int256 debt = Math
                 .mulDiv(
-                    uint256(-quoteBalance),
+                    owed,
                     _price(config, quote, Math.Rounding.Ceil),
                     10 ** config.decimals,
                     Math.Rounding.Ceil
@@ -568,12 +657,65 @@ contract CollateralVault is
         if (decimals > MAX_DECIMALS) revert ParameterOutOfBounds("decimals", decimals);
     }
 
-    /// @dev Keeps `quoteDebt` equal to Σ max(0, −quote balance) as one balance moves. Positive
-    /// balances on both sides leave it alone, so a trade between solvent accounts writes nothing.
-    function _noteQuoteDebt(int256 balanceBefore, int256 balanceAfter) private {
+    /// @dev Writes a quote balance, keeping `quoteDebt` = Σ debts and `_debtTimesPaidIndex` = Σ debt ·
+    /// paid index. A debtor must have paid its interest first (`_settleInterest`): its paid index is
+    /// then current, so the debt's change carries no interest. Positive balances on both sides write
+    /// nothing more, so a trade between accounts without debt pays nothing for the bookkeeping.
+    function _writeQuoteBalance(uint256 accountId, int256 balanceBefore, int256 balanceAfter) private {
+        _balances[accountId][address(quoteToken)] = balanceAfter;
         uint256 debtBefore = balanceBefore < 0 ? uint256(-balanceBefore) : 0;
         uint256 debtAfter = balanceAfter < 0 ? uint256(-balanceAfter) : 0;
-        if (debtAfter != debtBefore) quoteDebt = quoteDebt + debtAfter - debtBefore;
+        if (debtAfter == debtBefore) return;
+        uint256 paidIndex;
+        if (debtBefore == 0) {
+            // A new debt accrues from now.
+            paidIndex = _currentIndex(_interest);
+            _paidIndex[accountId] = paidIndex;
+        } else {
+            paidIndex = _paidIndex[accountId];
+        }
+        quoteDebt = quoteDebt + debtAfter - debtBefore;
+        _debtTimesPaidIndex = _debtTimesPaidIndex + debtAfter * paidIndex - debtBefore * paidIndex;
+    }
+
+    /// @dev Moves the interest `accountId`'s debt accrued since it last paid to the lender and marks it
+    /// paid up to now. The lender's own debt (the pool can owe quote) is marked paid without a charge.
+    function _settleInterest(uint256 accountId) private {
+        address quote = address(quoteToken);
+        int256 balance = _balances[accountId][quote];
+        if (balance >= 0) return;
+        QuoteInterest memory interest = _interest;
+        uint256 index = _currentIndex(interest);
+        uint256 paidIndex = _paidIndex[accountId];
+        if (paidIndex == index) return;
+        uint256 debt = uint256(-balance);
+        _paidIndex[accountId] = index;
+        _debtTimesPaidIndex += debt * (index - paidIndex);
+        uint256 lender = interest.lenderAccountId;
+        if (accountId == lender) return;
+        uint256 charged = Math.mulDiv(debt, index - paidIndex, WAD, Math.Rounding.Ceil);
+        _writeQuoteBalance(accountId, balance, balance - charged.toInt256());
+        int256 lenderBalance = _balances[lender][quote];
+        // The lender may itself owe quote; its paid index is then left where it is (it pays nothing).
+        _writeQuoteBalance(lender, lenderBalance, lenderBalance + charged.toInt256());
+        emit BalanceTransferred(accountId, lender, quote, charged);
+        emit QuoteInterestCharged(accountId, lender, charged);
+    }
+
+    /// @dev The interest index now: the stored index plus the current rate since it was written.
+    function _currentIndex(QuoteInterest memory interest) private view returns (uint256) {
+        return interest.index + (uint256(interest.rate) * (block.timestamp - interest.updatedAt)) / YEAR;
+    }
+
+    /// @dev Interest a debt of `debt` owes at `index`, rounded up against the debtor; none for the lender.
+    function _accruedInterest(
+        uint256 accountId,
+        uint256 debt,
+        QuoteInterest memory interest,
+        uint256 index
+    ) private view returns (uint256) {
+        if (accountId == interest.lenderAccountId) return 0;
+        return Math.mulDiv(debt, index - _paidIndex[accountId], WAD, Math.Rounding.Ceil);
     }
 
     /// @dev Only the quote token can make the vault's holdings short of a withdrawal (see the error).

@@ -249,6 +249,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         for (uint256 i; i < held.length; ++i) {
             IMarket(held[i].market).transferPosition(fromAccountId, toAccountId, held[i].marketId, fraction);
         }
+        // A debt is sliced with the interest it owes up to now, as its valuation counted it.
+        vault.settleInterest(fromAccountId);
         address[] memory tokens = vault.collateralTokens(fromAccountId);
         for (uint256 i; i < tokens.length; ++i) {
             int256 balance = vault.balanceOf(fromAccountId, tokens[i]);

@@ -104,6 +104,11 @@ interface ICollateralVault is IUpdateThrottle {
     event QuotePaidOut(uint256 indexed accountId, address indexed to, uint256 amount);
     /// @notice Emitted once, when the margin engine is wired in.
     event MarginEngineSet(address indexed marginEngine);
+    /// @notice Emitted when governance sets the annual interest rate on quote debt.
+    event QuoteBorrowRateUpdated(uint256 rate);
+    /// @notice Emitted when a debtor pays the interest its quote debt accrued since it last paid (the
+    /// lender's side is the `BalanceTransferred` event beside it).
+    event QuoteInterestCharged(uint256 indexed accountId, uint256 lenderAccountId, uint256 amount);
 
     /// @notice The settlement asset; its balances may be negative.
     function quoteToken() external view returns (IERC20);
@@ -129,8 +134,47 @@ interface ICollateralVault is IUpdateThrottle {
     /// engine only. The balance may go negative.
     function payOutQuote(uint256 accountId, address to, uint256 amount) external;
 
-    /// @notice The account's balance of `token` (token units; negative only for the quote token).
+    /// @notice Sets the annual interest rate (WAD, 0.1e18 = 10% a year, simple between payments) that
+    /// quote debts pay to the lender, the pool's margin account (RISK_MANAGER). The first call reads
+    /// the lender from the margin engine. Interest accrued so far stays at the old rate.
+    /// @dev Reverts with ParameterOutOfBounds above MAX_QUOTE_BORROW_RATE, MarginEngineNotSet before
+    /// the engine knows the pool's account, UpdateTooSoon within a day of the last change.
+    /// @param rate The annual rate, WAD.
+    function setQuoteBorrowRate(uint256 rate) external;
+
+    /// @notice Charges `accountId` the interest its quote debt accrued since it last paid and credits
+    /// the lender. Anyone may call it; every quote movement of the account does it first anyway.
+    /// @param accountId The debtor (a no-op for any other account).
+    function settleInterest(uint256 accountId) external;
+
+    /// @notice The account's balance of `token` as recorded (token units; negative only for the quote
+    /// token). A quote debt also owes `accruedInterest`, which valuations already count.
     function balanceOf(uint256 accountId, address token) external view returns (int256);
+
+    /// @notice Interest the account's quote debt accrued since it last paid, in quote units, rounded up.
+    /// Zero for an account without debt and for the lender.
+    function accruedInterest(uint256 accountId) external view returns (uint256);
+
+    /// @notice Interest accrued on every quote debt but the lender's own and not yet paid, in quote
+    /// units, rounded down: the lender's receivable, part of the pool's equity.
+    function interestReceivable() external view returns (uint256);
+
+    /// @notice The interest model of quote debt as stored, so that off-chain code computes
+    /// `accruedInterest` at any time exactly: the index is `index + rate · (t − updatedAt) / 365 days`
+    /// (rounded down) and a debt owes debt · (index − its paid index) / 1e18, rounded up.
+    /// @return index The index (WAD) when the rate last changed: interest per unit of debt since the
+    /// rate was first set.
+    /// @return rate The annual rate (WAD).
+    /// @return updatedAt When the index was written (seconds).
+    /// @return lenderAccountId The account interest is paid to (the pool's); 0 before the rate is set.
+    function quoteInterest()
+        external
+        view
+        returns (uint256 index, uint256 rate, uint256 updatedAt, uint256 lenderAccountId);
+
+    /// @notice The index up to which the account's quote debt has paid interest (meaningful while its
+    /// quote balance is negative).
+    function paidInterestIndex(uint256 accountId) external view returns (uint256);
 
     /// @notice Every token the account has a nonzero balance in (bounded by MAX_COLLATERALS_PER_ACCOUNT).
     function collateralTokens(uint256 accountId) external view returns (address[] memory);

@@ -19,9 +19,10 @@ import {IMarket} from "../interfaces/IMarket.sol";
 
 /// @title LiquidityPool
 /// @notice ERC-4626 vault on the quote token. Every asset it receives is deposited into its own margin
-/// account, which takes the other side of every trade. The share price is that account's
-/// mark-to-market equity: quote balance plus the unrealised PnL and funding of its positions, less the
-/// deficits of insolvent accounts in auction that the insurance fund cannot cover.
+/// account, which takes the other side of every trade and lends the quote traders owe. The share price
+/// is that account's mark-to-market equity: quote balance plus the unrealised PnL and funding of its
+/// positions and the interest accrued on quote debts, less the deficits of insolvent accounts in
+/// auction that the insurance fund cannot cover.
 /// @dev LP withdrawals go through the collateral vault, so they pass the engine's initial-margin check
 /// of the pool account: LPs can never pull the capital that backs open interest.
 contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
@@ -48,8 +49,8 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         IERC20(asset()).forceApprove(address(vault_), type(uint256).max);
     }
 
-    /// @notice Quote balance plus the value of the pool's positions, less the uncovered deficit, in
-    /// quote units, rounded down; zero if the account is under water.
+    /// @notice Quote balance plus the value of the pool's positions and the interest owed to it, less
+    /// the uncovered deficit, in quote units, rounded down; zero if the account is under water.
     /// @dev The positions' value counts an insolvent trader's whole loss as the pool's gain, but the
     /// part the insurance fund cannot pay comes back out of the pool when the account's book is taken:
     /// without the deduction an LP who sees the auction could redeem before the loss is socialised.
@@ -65,7 +66,8 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         // Round the positions' value down (floor division for negatives) so LPs never over-count.
         int256 valueInQuote = value / int256(quoteScale);
         if (value < 0 && value % int256(quoteScale) != 0) valueInQuote -= 1;
-        return balance + valueInQuote - int256(uncoveredDeficit());
+        // Interest traders' quote debts owe the pool counts as its own, as it counts in their equity.
+        return balance + valueInQuote + int256(vault.interestReceivable()) - int256(uncoveredDeficit());
     }
 
     /// @inheritdoc ILiquidityPool

@@ -148,7 +148,8 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     const accounts = m.contract("Accounts", []);
     const vault = m.contract("CollateralVault", [accessManager, accounts, oracleRouter, quote]);
     const engine = m.contract("MarginEngine", [accessManager, vault, accounts, oracleRouter]);
-    configured.push(m.call(vault, "setMarginEngine", [engine]));
+    const marginEngineSet = m.call(vault, "setMarginEngine", [engine]);
+    configured.push(marginEngineSet);
 
     for (const [symbol, token] of Object.entries(config.tokens)) {
       configured.push(
@@ -194,6 +195,12 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     const poolAccountId = m.staticCall(liquidityPool, "accountId", []);
     const initialized = m.call(engine, "initialize", [poolAccountId, insuranceFund, liquidationAuction]);
     configured.push(initialized);
+    // The vault reads the lender (the pool's account) from the engine when the rate is first set.
+    configured.push(
+      m.call(vault, "setQuoteBorrowRate", [config.liquidityPool.quoteBorrowRate], {
+        after: [initialized, marginEngineSet],
+      }),
+    );
 
     // ------------------------------------------------------------------ markets
     // PerpMarket reads the pool account from the engine in its constructor: deploy after initialize.

@@ -1,0 +1,202 @@
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import fc from "fast-check";
+import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
+import { mintAndApprove } from "../shared/tokens";
+
+/**
+ * The vault's quote-debt bookkeeping over random sequences of engine transfers (into, out of and
+ * between debts, the pool's included), repayments, payouts, rate changes, settlements and time:
+ *   - invariant 1 on the recorded balances: the vault holds Σ balances (interest only moves quote
+ *     between accounts);
+ *   - `quoteDebt` = Σ of the negative balances;
+ *   - the pool's receivable never exceeds what the debtors owe: Σ accruedInterest (each rounded up)
+ *     − #debtors ≤ interestReceivable (rounded down) ≤ Σ accruedInterest, and the lender owes itself
+ *     nothing;
+ *   - once every debtor has paid, nothing is owed or receivable, and the pool's balance grew by
+ *     exactly the interest the debtors were charged.
+ */
+const USDC = 10n ** 6n;
+const RUNS = Number(process.env.INVARIANT_RUNS ?? 12);
+const STEPS = Number(process.env.INVARIANT_STEPS ?? 14);
+
+type Action =
+  | { kind: "transfer"; from: number; to: number; amount: number }
+  | { kind: "deposit"; account: number; amount: number }
+  | { kind: "payOut"; account: number; amount: number }
+  | { kind: "rate"; percent: number }
+  | { kind: "settle"; account: number }
+  | { kind: "time"; seconds: number };
+
+const ACCOUNTS = 4; // alice, bob, carol, and the pool (the lender)
+const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  fc.record({
+    kind: fc.constant("transfer" as const),
+    from: fc.nat(ACCOUNTS - 1),
+    to: fc.nat(ACCOUNTS - 1),
+    amount: fc.integer({ min: 1, max: 2_000_000 }),
+  }),
+  fc.record({
+    kind: fc.constant("deposit" as const),
+    account: fc.nat(ACCOUNTS - 1),
+    amount: fc.integer({ min: 1, max: 50_000 }),
+  }),
+  fc.record({
+    kind: fc.constant("payOut" as const),
+    account: fc.nat(ACCOUNTS - 1),
+    amount: fc.integer({ min: 1, max: 20_000 }),
+  }),
+  fc.record({ kind: fc.constant("rate" as const), percent: fc.integer({ min: 0, max: 50 }) }),
+  fc.record({ kind: fc.constant("settle" as const), account: fc.nat(ACCOUNTS - 1) }),
+  fc.record({ kind: fc.constant("time" as const), seconds: fc.integer({ min: 1, max: 120 * 86_400 }) }),
+);
+
+async function world() {
+  const sys = await deploySystem();
+  const ids = [
+    await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]),
+    await openAccount(sys, sys.bob, MarginMode.CROSS),
+    await openAccount(sys, sys.carol, MarginMode.CROSS),
+    sys.poolAccountId,
+  ];
+  await sys.vault.setQuoteBorrowRate(wad("0.1"));
+  const engineAddress = await sys.engine.getAddress();
+  await impersonateAccount(engineAddress);
+  await setBalance(engineAddress, WAD);
+  const engine = await ethers.getSigner(engineAddress);
+  await mintAndApprove(sys.usdc, sys.keeper, await sys.vault.getAddress(), 10n ** 15n);
+  return { sys, ids, engine };
+}
+
+interface Ledger {
+  balances: bigint[];
+  accrued: bigint[];
+  held: bigint;
+  quoteDebt: bigint;
+  receivable: bigint;
+}
+
+async function readLedger(sys: System, count: bigint): Promise<Ledger> {
+  const all = Array.from({ length: Number(count) }, (_, i) => BigInt(i + 1));
+  const [balances, accrued, held, quoteDebt, receivable] = await Promise.all([
+    Promise.all(all.map((id) => sys.vault.balanceOf(id, sys.usdc))),
+    Promise.all(all.map((id) => sys.vault.accruedInterest(id))),
+    sys.usdc.balanceOf(sys.vault),
+    sys.vault.quoteDebt(),
+    sys.vault.interestReceivable(),
+  ]);
+  return { balances, accrued, held, quoteDebt, receivable };
+}
+
+function checkLedger(l: Ledger, lender: bigint): void {
+  expect(
+    l.balances.reduce((a, b) => a + b, 0n),
+    "vault holds Σ balances",
+  ).to.equal(l.held);
+  expect(l.quoteDebt, "quoteDebt = Σ debts").to.equal(l.balances.reduce((a, b) => (b < 0n ? a - b : a), 0n));
+  expect(l.accrued[Number(lender) - 1], "the lender owes itself nothing").to.equal(0n);
+  const owed = l.accrued.reduce((a, b) => a + b, 0n);
+  const debtors = BigInt(l.accrued.filter((a) => a > 0n).length);
+  expect(l.receivable, "receivable ≤ Σ owed").to.be.lte(owed);
+  expect(l.receivable, "receivable ≥ Σ owed − rounding").to.be.gte(owed - debtors);
+}
+
+async function apply(
+  w: Awaited<ReturnType<typeof world>>,
+  a: Action,
+  keeper: HardhatEthersSigner,
+): Promise<void> {
+  const { sys, ids, engine } = w;
+  const quote = await sys.usdc.getAddress();
+  const send = async (tx: Promise<{ wait(): Promise<unknown> }>) => (await tx).wait();
+  switch (a.kind) {
+    case "transfer":
+      if (a.from !== a.to)
+        await send(
+          sys.vault.connect(engine).transferBalance(ids[a.from], ids[a.to], quote, BigInt(a.amount) * USDC),
+        );
+      break;
+    case "deposit":
+      await send(sys.vault.connect(keeper).deposit(ids[a.account], quote, BigInt(a.amount) * USDC));
+      break;
+    case "payOut": {
+      // Only the quote the vault holds can leave it (InsufficientLiquidity otherwise).
+      const amount = BigInt(a.amount) * USDC;
+      if (amount <= (await sys.usdc.balanceOf(sys.vault)))
+        await send(sys.vault.connect(engine).payOutQuote(ids[a.account], keeper.address, amount));
+      break;
+    }
+    case "rate":
+      await time.increase(86_400); // one change a day
+      await send(sys.vault.setQuoteBorrowRate((BigInt(a.percent) * WAD) / 100n));
+      break;
+    case "settle":
+      await send(sys.vault.settleInterest(ids[a.account]));
+      break;
+    case "time":
+      await time.increase(a.seconds);
+      break;
+  }
+}
+
+/** What the sequences exercised, so a campaign where nothing accrued cannot pass silently. */
+const seen = { interestCharged: 0n, lenderInDebt: 0 };
+
+describe("Invariants: quote-debt interest (CollateralVault)", function () {
+  it("keeps the ledger, the debt total and the pool's receivable consistent over random sequences", async function () {
+    await fc.assert(
+      fc.asyncProperty(fc.array(actionArb, { minLength: 1, maxLength: STEPS }), async (actions) => {
+        const w = await loadFixture(world);
+        const { sys, ids } = w;
+        const count = await sys.accounts.accountCount();
+        const lender = sys.poolAccountId;
+        for (const a of actions) {
+          await apply(w, a, sys.keeper);
+          const ledger = await readLedger(sys, count);
+          checkLedger(ledger, lender);
+          if (ledger.balances[Number(lender) - 1] < 0n) seen.lenderInDebt++;
+        }
+        // Everyone pays up in one block: nothing is owed or receivable any more, and the lender's
+        // balance grew by exactly the interest charged.
+        const before = await sys.vault.balanceOf(lender, sys.usdc);
+        await ethers.provider.send("evm_setAutomine", [false]);
+        const txs = [];
+        for (const id of ids) txs.push(await sys.vault.settleInterest(id));
+        await ethers.provider.send("evm_mine", []);
+        await ethers.provider.send("evm_setAutomine", [true]);
+        let charged = 0n;
+        for (const tx of txs) {
+          for (const log of (await tx.wait())!.logs) {
+            const parsed = sys.vault.interface.parseLog(log);
+            if (parsed?.name === "QuoteInterestCharged") charged += parsed.args.amount as bigint;
+          }
+        }
+        const end = await readLedger(sys, count);
+        checkLedger(end, lender);
+        expect(end.receivable).to.equal(0n);
+        expect(end.accrued.every((x) => x === 0n)).to.equal(true);
+        expect((await sys.vault.balanceOf(lender, sys.usdc)) - before).to.equal(charged);
+        seen.interestCharged += charged;
+      }),
+      {
+        numRuns: RUNS,
+        // One sequence known to reach both a charged debtor and a lender in debt, then random ones.
+        examples: [
+          [
+            [
+              { kind: "transfer", from: 0, to: 1, amount: 20_000 },
+              { kind: "time", seconds: 30 * 86_400 },
+              { kind: "transfer", from: 3, to: 2, amount: 1_500_000 },
+              { kind: "time", seconds: 10 * 86_400 },
+              { kind: "deposit", account: 0, amount: 5_000 },
+            ],
+          ],
+        ],
+      },
+    );
+    expect(seen.interestCharged, "interest charged across the runs").to.be.greaterThan(0n);
+    expect(seen.lenderInDebt, "steps with the lender in debt").to.be.greaterThan(0);
+  });
+});
