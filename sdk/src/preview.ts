@@ -11,6 +11,7 @@ import { type XMarginError, makeXMarginError } from "./errors";
 import { WAD, abs, mulDiv } from "./math/fixedPoint";
 import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValue } from "./math/health";
 import { fillPrice } from "./math/perp";
+import { accruedInterestAt, interestIndexAt } from "./math/interest";
 import { applyPerpTrade } from "./markets/perp";
 import { applyOptionTrade } from "./markets/option";
 import { MissingContractError } from "./errors";
@@ -112,7 +113,15 @@ export interface SimulateOptions {
 function withTimestamp(state: AccountState, timestamp: bigint | undefined): AccountState {
   if (timestamp === undefined || timestamp === state.timestamp) return state;
   if (timestamp < state.timestamp) throw new RangeError("simulate: timestamp before the snapshot");
-  return { ...state, timestamp };
+  // A quote debt keeps accruing interest to the new timestamp.
+  const model = state.protocol.quoteInterest;
+  const collateral = state.collateral.map((c) => {
+    if (!c.debt) return c;
+    const { recordedBalance, paidIndex } = c.debt;
+    const owed = accruedInterestAt(recordedBalance, paidIndex, model, timestamp, state.accountId);
+    return { ...c, balance: recordedBalance - owed };
+  });
+  return { ...state, timestamp, collateral };
 }
 
 function findCollateral(state: AccountState, token: string): CollateralState {
@@ -122,9 +131,17 @@ function findCollateral(state: AccountState, token: string): CollateralState {
 }
 
 function setBalance(state: AccountState, token: string, balance: bigint): AccountState {
+  const isQuote = token.toLowerCase() === state.quoteToken;
   return {
     ...state,
-    collateral: state.collateral.map((c) => (c.token === token.toLowerCase() ? { ...c, balance } : c)),
+    collateral: state.collateral.map((c) => {
+      if (c.token !== token.toLowerCase()) return c;
+      if (!isQuote || balance === c.balance) return { ...c, balance };
+      // Every quote movement settles the interest first: what is owed afterwards is recorded, and
+      // paid up to now.
+      const paidIndex = interestIndexAt(state.protocol.quoteInterest, state.timestamp);
+      return { ...c, balance, debt: balance < 0n ? { recordedBalance: balance, paidIndex } : undefined };
+    }),
   };
 }
 

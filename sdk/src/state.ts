@@ -6,6 +6,7 @@
  */
 import type { RiskParams } from "./math/portfolio";
 import type { PerpMarketParams } from "./math/perp";
+import type { QuoteInterestModel } from "./math/interest";
 
 /** An account's health, all USD WAD (IMarginEngine.Health). */
 export interface Health {
@@ -29,7 +30,10 @@ export interface Health {
 export interface CollateralState {
   /** Token address, lower case. */
   token: string;
-  /** Token units; negative only for the quote token (a debt). */
+  /**
+   * Token units at the snapshot's timestamp; negative only for the quote token (a debt), which then
+   * includes the interest accrued since it last paid: what the engine values and a repayment must cover.
+   */
   balance: bigint;
   decimals: number;
   /** The oracle asset pricing one whole token (for an ERC-4626 share: its underlying). */
@@ -40,6 +44,11 @@ export interface CollateralState {
   listed: boolean;
   /** ERC-4626 shares only: `convertToAssets(10^decimals)` and the asset's decimals. */
   erc4626?: { assetsPerShare: bigint; assetDecimals: number };
+  /**
+   * The quote token in debt only: the balance as the vault records it and the interest index it has
+   * paid up to, from which `balance` follows at any timestamp (`accruedInterestAt`).
+   */
+  debt?: { recordedBalance: bigint; paidIndex: bigint };
 }
 
 /** Volatility and risk parameters of one underlying. */
@@ -139,6 +148,8 @@ export interface ProtocolState {
   poolQuoteBalance: bigint;
   /** One quote unit in USD WAD: 10^(18 − quote decimals). */
   quoteUnit: bigint;
+  /** How quote debts accrue interest (`CollateralVault.quoteInterest`). */
+  quoteInterest: QuoteInterestModel;
 }
 
 /** Everything the pure math needs to evaluate one account. */

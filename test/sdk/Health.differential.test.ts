@@ -197,15 +197,22 @@ async function chainHealth(sys: System, id: bigint) {
   };
 }
 
+/** The system with a 30% borrow rate, so quote debts accrue interest between the steps. */
+async function deployWithInterest(): Promise<System> {
+  const sys = await deploySystem();
+  await sys.vault.setQuoteBorrowRate(30n * 10n ** 16n);
+  return sys;
+}
+
 describe("SDK differential: pure health and previews against the engine", function () {
   it("matches engine.health, quoteTrade and post-trade health exactly over ≥ 200 random account states", async function () {
     this.timeout(900_000);
     const stats = { states: 0, quotes: 0, trades: 0, predictedReverts: 0, withdrawals: 0, debtStates: 0 };
-    const seen = { isolated: 0, erc4626: 0, eth: 0, btc: 0, both: 0, funding: 0 };
+    const seen = { isolated: 0, erc4626: 0, eth: 0, btc: 0, both: 0, funding: 0, interest: 0 };
 
     await fc.assert(
       fc.asyncProperty(scriptArb, async ([opening, steps]) => {
-        const sys = await loadFixture(deploySystem);
+        const sys = await loadFixture(deployWithInterest);
         const owners = [sys.alice, sys.bob, sys.carol];
         const clients = await Promise.all(owners.map((o) => sdkClient(sys, o)));
         const accounts: Account[] = [];
@@ -218,6 +225,8 @@ describe("SDK differential: pure health and previews against the engine", functi
             );
             if (kinds.size === 2) seen.both += 1;
             if (state.collateral.some((c) => c.balance < 0n)) stats.debtStates += 1;
+            if (state.collateral.some((c) => c.debt && c.balance < c.debt.recordedBalance))
+              seen.interest += 1;
             if (state.collateral.some((c) => c.erc4626 && c.balance > 0n)) seen.erc4626 += 1;
             if (state.marginMode === "isolated") seen.isolated += 1;
             if (
@@ -391,6 +400,7 @@ describe("SDK differential: pure health and previews against the engine", functi
     expect(stats.trades).to.be.at.least(50);
     expect(seen.both).to.be.greaterThan(0);
     expect(seen.funding).to.be.greaterThan(0);
+    expect(seen.interest, "states whose quote debt had accrued interest").to.be.greaterThan(0);
     expect(seen.erc4626).to.be.greaterThan(0);
     expect(stats.predictedReverts).to.be.greaterThan(0);
   });

@@ -2,6 +2,7 @@ import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
 import { erc4626 } from "../contracts";
 import type { RiskParams } from "../math/portfolio";
+import { type QuoteInterestModel, accruedInterestAt } from "../math/interest";
 import {
   type AccountState,
   type CollateralState,
@@ -45,7 +46,18 @@ export async function getAccountState(
   return read(client, async () => {
     const block = await blockAt(client, params.blockTag);
     const blockTag = block.number;
-    const [quote, unit] = await Promise.all([quoteToken(client), quoteUnit(client)]);
+    const [quote, unit, interest] = await Promise.all([
+      quoteToken(client),
+      quoteUnit(client),
+      vault.quoteInterest({ blockTag }),
+    ]);
+    const quoteInterest: QuoteInterestModel = {
+      index: interest.index,
+      rate: interest.rate,
+      updatedAt: interest.updatedAt,
+      lenderAccountId: interest.lenderAccountId,
+    };
+    const timestamp = BigInt(block.timestamp);
     const [mode, heldTokens, keys, frozen, paused, poolAccountId] = await Promise.all([
       client.contracts.accounts.marginMode(accountId, { blockTag }),
       vault.collateralTokens(accountId, { blockTag }),
@@ -60,6 +72,15 @@ export async function getAccountState(
     const collateral = await Promise.all(
       [...tokenSet].map((token) => readCollateral(client, accountId, token, blockTag)),
     );
+    // A quote debt owes the interest accrued since it last paid; the engine values it so already.
+    const quoteCollateral = collateral.find((c) => c.token === quote)!;
+    if (quoteCollateral.balance < 0n) {
+      const recordedBalance = quoteCollateral.balance;
+      const paidIndex = await vault.paidInterestIndex(accountId, { blockTag });
+      quoteCollateral.debt = { recordedBalance, paidIndex };
+      quoteCollateral.balance =
+        recordedBalance - accruedInterestAt(recordedBalance, paidIndex, quoteInterest, timestamp, accountId);
+    }
 
     const perpAddress = client.deployment.contracts.perpMarket.toLowerCase();
     const marketRefs = new Map<string, { market: string; marketId: bigint }>();
@@ -105,7 +126,7 @@ export async function getAccountState(
     return {
       accountId,
       blockNumber: block.number,
-      timestamp: block.timestamp,
+      timestamp,
       quoteToken: quote,
       collateral,
       prices,
@@ -114,7 +135,7 @@ export async function getAccountState(
       markets,
       frozen,
       marginMode: mode === 1n ? "isolated" : "cross",
-      protocol: { poolAccountId, paused, poolQuoteBalance, quoteUnit: unit },
+      protocol: { poolAccountId, paused, poolQuoteBalance, quoteUnit: unit, quoteInterest },
     };
   });
 }

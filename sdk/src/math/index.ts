@@ -8,5 +8,6 @@ export * from "./blackScholes";
 export * from "./portfolio";
 export * from "./perp";
 export * from "./health";
+export * from "./interest";
 export * from "./liquidation";
 export * from "./liquidationPrice";
