@@ -77,6 +77,7 @@ async function main(): Promise<void> {
         attempted: stats.attempted,
         succeeded: stats.succeeded,
         liquidatableObservations: stats.liquidatableSeen,
+        interestAccruingObservations: stats.interestAccruingSeen,
         healthyRefused: stats.healthyRefused,
         sdkComparisons: stats.sdkCompared,
         worstDustWad: stats.worstDust.toString(),

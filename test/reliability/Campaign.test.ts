@@ -70,5 +70,6 @@ describe("Reliability: model-based campaign", function () {
     expect(stats.succeeded.outage ?? 0, "oracle outages survived").to.be.gt(0);
     expect(stats.healthyRefused, "healthy accounts refused liquidation").to.be.gt(0);
     expect(stats.sdkCompared, "SDK comparisons").to.be.gt(0);
+    console.log(`      quote debts accruing interest seen in ${stats.interestAccruingSeen} account checks`);
   });
 });
