@@ -487,10 +487,13 @@ contract CollateralVault is
 
     /// @inheritdoc ICollateralVault
     function interestReceivable() external view returns (uint256) {
+        uint256 debt = quoteDebt;
+        // No debt, nothing to read: the pool's share price reads this on every LP deposit and withdrawal.
+        if (debt == 0) return 0;
         QuoteInterest memory interest = _interest;
         uint256 index = _currentIndex(interest);
         // Every paid index is ≤ the current one, so this is Σ debt · (index − paid index) ≥ 0.
-        uint256 accrued = quoteDebt * index - _debtTimesPaidIndex;
+        uint256 accrued = debt * index - _debtTimesPaidIndex;
         int256 lenderBalance = _balances[interest.lenderAccountId][address(quoteToken)];
         if (lenderBalance < 0) {
             accrued -= uint256(-lenderBalance) * (index - _paidIndex[interest.lenderAccountId]);
