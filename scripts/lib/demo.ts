@@ -137,9 +137,11 @@ async function protocolLine(sys: System): Promise<string> {
   const shareUnit = 10n ** (await sys.pool.decimals());
   const assetsPerShare = await sys.pool.convertToAssets(shareUnit);
   const fund = await sys.vault.balanceOf(await sys.insuranceFund.accountId(), sys.usdc);
+  const [lent, interest] = await Promise.all([sys.vault.quoteDebt(), sys.vault.interestReceivable()]);
   return (
     `LP share price ${fmt(assetsPerShare, 6, 6)} USDC (pool assets ${fmt(await sys.pool.totalAssets(), 6)} USDC) | ` +
-    `insurance fund ${fmt(fund, 6)} USDC`
+    `insurance fund ${fmt(fund, 6)} USDC | ` +
+    `USDC owed by traders ${fmt(lent, 6)} + ${fmt(interest, 6)} interest`
   );
 }
 
