@@ -20,6 +20,11 @@ contract Accounts is ERC721Enumerable, IAccounts {
     /// calls on every deposit, check existence and read the mode with one storage read.
     mapping(uint256 accountId => uint8 modePlusOne) private _modeTag;
 
+    /// @dev Trading grants per account and ownership epoch. A transfer starts a new epoch, which clears
+    /// every grant at once without iterating over them.
+    mapping(uint256 accountId => uint256) private _ownershipEpoch;
+    mapping(uint256 accountId => mapping(uint256 epoch => mapping(address trader => bool))) private _traders;
+
     constructor() ERC721("xmargin Account", "XMA") {}
 
     /// @inheritdoc IAccounts
@@ -54,6 +59,26 @@ contract Accounts is ERC721Enumerable, IAccounts {
     }
 
     /// @inheritdoc IAccounts
+    function setTrader(uint256 accountId, address trader, bool allowed) external {
+        // `_ownerOf` is zero for an unknown id, which no caller is.
+        if (_ownerOf(accountId) != msg.sender) revert NotAuthorized(accountId, msg.sender);
+        _traders[accountId][_ownershipEpoch[accountId]][trader] = allowed;
+        emit TraderSet(accountId, trader, allowed);
+    }
+
+    /// @inheritdoc IAccounts
+    function isTrader(uint256 accountId, address trader) public view returns (bool) {
+        return _traders[accountId][_ownershipEpoch[accountId]][trader];
+    }
+
+    /// @inheritdoc IAccounts
+    function requireCanTrade(uint256 accountId, address caller) external view {
+        if (!isAuthorized(accountId, caller) && !isTrader(accountId, caller)) {
+            revert NotAuthorized(accountId, caller);
+        }
+    }
+
+    /// @inheritdoc IAccounts
     /// @dev Unbounded in the number of accounts the owner holds: meant for off-chain reads.
     function accountsOf(address owner) external view returns (uint256[] memory ids) {
         uint256 count = balanceOf(owner);
@@ -66,6 +91,12 @@ contract Accounts is ERC721Enumerable, IAccounts {
     /// @inheritdoc IAccounts
     function accountCount() external view returns (uint256) {
         return _lastId;
+    }
+
+    /// @dev A transfer (not the mint) ends the previous owner's trading grants.
+    function _update(address to, uint256 tokenId, address auth) internal override returns (address from) {
+        from = super._update(to, tokenId, auth);
+        if (from != address(0)) ++_ownershipEpoch[tokenId];
     }
 
     function _create(address owner, MarginMode mode) private returns (uint256 accountId) {

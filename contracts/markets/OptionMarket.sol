@@ -298,7 +298,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         if (block.timestamp > deadline) revert DeadlineExpired(deadline);
         if (sizeDelta == 0) revert ZeroSizeDelta();
         if (accountId == poolAccountId) revert PoolAccountCannotTrade();
-        accounts.requireAuthorized(accountId, msg.sender);
+        accounts.requireCanTrade(accountId, msg.sender);
         Series storage s = _tradable(seriesId);
         bytes32 underlying = s.underlying;
         // A reduction in an account holding other positions on the same underlying may unwind a hedge

@@ -293,7 +293,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         if (block.timestamp > deadline) revert DeadlineExpired(deadline);
         if (sizeDelta == 0) revert ZeroSizeDelta();
         if (accountId == poolAccountId) revert PoolAccountCannotTrade();
-        accounts.requireAuthorized(accountId, msg.sender);
+        accounts.requireCanTrade(accountId, msg.sender);
         Market storage m = _market(marketId);
         Position storage pos = _positions[marketId][accountId];
         Trade memory t = _price(marketId, m, pos, sizeDelta, limitPrice);

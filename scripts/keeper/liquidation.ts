@@ -21,8 +21,8 @@ import type { SendResult, TxRequest, TxSender } from "./sender";
 const CROSS = 0n;
 
 /**
- * The keeper's bidder account: an existing CROSS account of the keeper without positions, approved for
- * the auction (bidAndClose trades it), or a new one. Null in a dry run when none exists yet.
+ * The keeper's bidder account: an existing CROSS account of the keeper without positions that the
+ * auction may trade (bidAndClose closes the slice with it; granted with `setTrader`), or a new one. Null in a dry run when none exists yet.
  */
 export async function ensureKeeperAccount(
   c: Contracts,
@@ -35,9 +35,11 @@ export async function ensureKeeperAccount(
   for (const id of await c.accounts.accountsOf(owner)) {
     if ((await c.accounts.marginMode(id)) !== CROSS) continue;
     if ((await c.engine.accountMarkets(id)).length !== 0) continue;
-    const approved =
-      (await c.accounts.getApproved(id)) === auction || (await c.accounts.isApprovedForAll(owner, auction));
-    if (!approved) await approve(c, sender, id, auction);
+    const canTrade =
+      (await c.accounts.isTrader(id, auction)) ||
+      (await c.accounts.getApproved(id)) === auction ||
+      (await c.accounts.isApprovedForAll(owner, auction));
+    if (!canTrade) await grantAuction(c, sender, id, auction);
     log.info("keeper account", { accountId: id, created: false });
     return id;
   }
@@ -57,17 +59,21 @@ export async function ensureKeeperAccount(
     })
     .find((e) => e?.name === "AccountCreated");
   const id = event!.args.accountId as bigint;
-  await approve(c, sender, id, auction);
+  await grantAuction(c, sender, id, auction);
   log.info("keeper account", { accountId: id, created: true });
   return id;
 }
 
-async function approve(c: Contracts, sender: TxSender, id: bigint, auction: string): Promise<void> {
-  const result = await sender.send("approveAuction", tx(c.accounts, "approve", [auction, id]), {
+/**
+ * Lets the auction trade the keeper's account (bidAndClose closes the slice with it): a trading grant,
+ * not an ERC-721 approval, so the auction gets no custody of the account.
+ */
+async function grantAuction(c: Contracts, sender: TxSender, id: bigint, auction: string): Promise<void> {
+  const result = await sender.send("grantAuctionTrading", tx(c.accounts, "setTrader", [id, auction, true]), {
     accountId: id,
   });
   if (result.status !== "mined" && result.status !== "dry-run") {
-    throw new Error(`could not approve the auction on account ${id}: ${result.status}`);
+    throw new Error(`could not let the auction trade account ${id}: ${result.status}`);
   }
 }
 

@@ -348,7 +348,7 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   // Accounts
   UnknownAccount: (a) => `account ${str(a, "accountId")} does not exist`,
   NotAuthorized: (a) =>
-    `${str(a, "caller")} is neither the owner nor an approved operator of account ${str(a, "accountId")}`,
+    `${str(a, "caller")} is not the owner of account ${str(a, "accountId")}, an approved operator of it, or (for trades) its trader`,
   // PerpMarket
   UnknownMarket: (a) => `perp market ${str(a, "marketId")} does not exist`,
   ZeroSizeDelta: () => "the trade's size is zero (or there is no position to close)",

@@ -5,6 +5,7 @@ import {
   WAD,
   accountHealth,
   approveOperator,
+  setTrader,
   bid,
   closePosition,
   createAccount,
@@ -92,7 +93,7 @@ describe("SDK actions", function () {
         "NotAuthorized",
       );
       expect(e.message).to.equal(
-        `${sys.bob.address} is neither the owner nor an approved operator of account ${accountId}`,
+        `${sys.bob.address} is not the owner of account ${accountId}, an approved operator of it, or (for trades) its trader`,
       );
       await approveOperator(alice, { all: true, operator: sys.bob.address });
       expect(await sys.accounts.isApprovedForAll(sys.alice.address, sys.bob.address)).to.equal(true);
@@ -157,6 +158,27 @@ describe("SDK actions", function () {
       // Less than one more wei of WETH (2.7e-15 USD at the initial weight) is left over.
       expect(h.equityInitial - h.initialRequirement < 3000n).to.equal(true);
       expect(await maxWithdrawable(alice, { accountId, token: "WETH" })).to.equal(0n);
+    });
+  });
+
+  describe("trading grants", function () {
+    it("lets a trader trade (not withdraw) until the owner revokes it", async function () {
+      const { sys, alice, bob } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
+      await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
+      await setTrader(alice, { accountId, trader: sys.bob.address });
+      const r = await modifyPosition(bob, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("1") });
+      expect(r.newSize).to.equal(wad("1"));
+      await expectXMarginError(
+        withdraw(bob, { accountId, token: "USDC", amount: 1n * USDC }),
+        "NotAuthorized",
+      );
+      await setTrader(alice, { accountId, trader: sys.bob.address, allowed: false });
+      await expectXMarginError(
+        modifyPosition(bob, { accountId, marketId: sys.markets.ETH, sizeDelta: -wad("1") }),
+        "NotAuthorized",
+      );
     });
   });
 

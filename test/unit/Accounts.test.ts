@@ -153,6 +153,67 @@ describe("Accounts", function () {
     });
   });
 
+  describe("trading grants (setTrader)", function () {
+    it("lets the owner grant and revoke a trader, emitting TraderSet; a trader may trade, nothing more", async function () {
+      const { accounts, alice, operator } = await loadFixture(deployAccountsFixture);
+      await accounts.connect(alice).createAccount(CROSS);
+      await expect(accounts.connect(alice).setTrader(1n, operator.address, true))
+        .to.emit(accounts, "TraderSet")
+        .withArgs(1n, operator.address, true);
+      expect(await accounts.isTrader(1n, operator.address)).to.equal(true);
+      await accounts.requireCanTrade(1n, operator.address);
+      // Not an operator: no withdrawals, bids or transfers (they check isAuthorized / ERC-721 approval).
+      expect(await accounts.isAuthorized(1n, operator.address)).to.equal(false);
+      await expect(
+        accounts.connect(operator).transferFrom(alice.address, operator.address, 1n),
+      ).to.be.revertedWithCustomError(accounts, "ERC721InsufficientApproval");
+      await accounts.connect(alice).setTrader(1n, operator.address, false);
+      await expect(accounts.requireCanTrade(1n, operator.address))
+        .to.be.revertedWithCustomError(accounts, "NotAuthorized")
+        .withArgs(1n, operator.address);
+    });
+
+    it("lets owners and ERC-721 operators trade without a grant, and nobody else", async function () {
+      const { accounts, alice, operator, stranger } = await loadFixture(deployAccountsFixture);
+      await accounts.connect(alice).createAccount(CROSS);
+      await accounts.connect(alice).approve(operator.address, 1n);
+      await accounts.requireCanTrade(1n, alice.address);
+      await accounts.requireCanTrade(1n, operator.address);
+      await expect(accounts.requireCanTrade(1n, stranger.address)).to.be.revertedWithCustomError(
+        accounts,
+        "NotAuthorized",
+      );
+    });
+
+    it("takes grants from the owner only: not from operators, traders or for unknown accounts", async function () {
+      const { accounts, alice, operator, stranger } = await loadFixture(deployAccountsFixture);
+      await accounts.connect(alice).createAccount(CROSS);
+      await accounts.connect(alice).setApprovalForAll(operator.address, true);
+      await accounts.connect(alice).setTrader(1n, stranger.address, true);
+      for (const [caller, id] of [
+        [operator, 1n],
+        [stranger, 1n],
+        [alice, 2n],
+      ] as const) {
+        await expect(accounts.connect(caller).setTrader(id, caller.address, true))
+          .to.be.revertedWithCustomError(accounts, "NotAuthorized")
+          .withArgs(id, caller.address);
+      }
+    });
+
+    it("ends every grant when the account changes hands, also when it comes back", async function () {
+      const { accounts, alice, bob, operator } = await loadFixture(deployAccountsFixture);
+      await accounts.connect(alice).createAccount(CROSS);
+      await accounts.connect(alice).setTrader(1n, operator.address, true);
+      await accounts.connect(alice).transferFrom(alice.address, bob.address, 1n);
+      expect(await accounts.isTrader(1n, operator.address)).to.equal(false);
+      await accounts.connect(bob).transferFrom(bob.address, alice.address, 1n);
+      expect(await accounts.isTrader(1n, operator.address)).to.equal(false);
+      await accounts.connect(alice).setTrader(1n, operator.address, true);
+      expect(await accounts.isTrader(1n, operator.address)).to.equal(true);
+    });
+  });
+
   describe("unknown accounts", function () {
     it("reverts marginMode with UnknownAccount for id 0 and ids not yet created", async function () {
       const { accounts, alice } = await loadFixture(deployAccountsFixture);

@@ -11,11 +11,11 @@ export type ApproveOperatorParameters =
 
 /**
  * Lets `operator` trade for an account (or all the signer's accounts). Operators may trade, and may
- * withdraw only to the owner; the liquidation auction needs this to `bidAndClose` for a keeper.
+ * withdraw only to the owner.
  * An ERC-721 approval is custody: it also lets the operator transfer the account to itself. Approve
- * only contracts and agents you would hand the account to.
+ * only contracts and agents you would hand the account to; a bot that only trades needs `setTrader`.
  * @example
- * await approveOperator(client, { accountId, operator: client.deployment.contracts.liquidationAuction });
+ * await approveOperator(client, { accountId, operator: myVaultContract });
  */
 export async function approveOperator(
   client: XMarginClient,

@@ -17,7 +17,7 @@ export interface BidParameters {
   slippageBps?: number;
   /**
    * `bidAndClose`: close the slice's positions against the pool in the same transaction. The bidder
-   * account must hold no positions and have approved the auction as operator (`approveOperator`).
+   * account must hold no positions and let the auction trade it (`setTrader`, or `approveOperator`).
    */
   close?: boolean;
 }

@@ -5,6 +5,7 @@
 export * from "./createAccount";
 export * from "./listAccounts";
 export * from "./approveOperator";
+export * from "./setTrader";
 export * from "./deposit";
 export * from "./withdraw";
 export * from "./maxWithdrawable";
