@@ -84,6 +84,14 @@ export interface RoleGrant {
   executionDelay: number;
 }
 
+/** ICollateralVault.InterestRateModel: annual rates by utilisation (WAD). */
+export interface InterestRateModel {
+  baseRate: bigint;
+  kinkRate: bigint;
+  maxRate: bigint;
+  kinkUtilization: bigint;
+}
+
 export interface NetworkDeployConfig {
   network: string;
   chainId: number;
@@ -99,8 +107,8 @@ export interface NetworkDeployConfig {
   perpMarkets: Record<string, PerpMarketConfig>;
   optionMarket: OptionMarketConfig;
   auction: AuctionParams;
-  /** The pool's token, and the annual rate (WAD) traders' quote debts pay it. */
-  liquidityPool: { name: string; symbol: string; quoteBorrowRate: bigint };
+  /** The pool's token, and how the rate traders' quote debts pay it follows utilisation (WAD). */
+  liquidityPool: { name: string; symbol: string; interestRateModel: InterestRateModel };
   governance: {
     timelockMinDelay: number;
     proposers: AccountRef[];
@@ -304,7 +312,16 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     liquidityPool: {
       name: r.string(lp.name, "liquidityPool.name"),
       symbol: r.string(lp.symbol, "liquidityPool.symbol"),
-      quoteBorrowRate: r.wad(lp.quoteBorrowRate, "liquidityPool.quoteBorrowRate"),
+      interestRateModel: (() => {
+        const m = r.object(lp.interestRateModel, "liquidityPool.interestRateModel");
+        const at = (k: string) => `liquidityPool.interestRateModel.${k}`;
+        return {
+          baseRate: r.wad(m.baseRate, at("baseRate")),
+          kinkRate: r.wad(m.kinkRate, at("kinkRate")),
+          maxRate: r.wad(m.maxRate, at("maxRate")),
+          kinkUtilization: r.wad(m.kinkUtilization, at("kinkUtilization")),
+        };
+      })(),
     },
     governance: {
       timelockMinDelay: r.int(g.timelockMinDelay, "governance.timelockMinDelay"),

@@ -33,7 +33,7 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
     delistCollateral: Role.LISTING,
     setCollateralWeights: Role.RISK_MANAGER,
     setDepositCap: Role.RISK_MANAGER,
-    setQuoteBorrowRate: Role.RISK_MANAGER,
+    setInterestRateModel: Role.RISK_MANAGER,
     pause: Role.GUARDIAN,
     unpause: Role.GUARDIAN,
   },

@@ -16,6 +16,7 @@ import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
+import {InterestMath} from "../libraries/InterestMath.sol";
 
 /// @title CollateralVault
 /// @notice Custody of all ERC-20 collateral of xmargin accounts, with per-account, per-token balances.
@@ -64,13 +65,16 @@ contract CollateralVault is
     /// that `10 ** decimals` and the price arithmetic stay far from overflow.
     uint8 public constant MAX_DECIMALS = 36;
 
-    /// @notice Highest annual interest rate on quote debt governance may set (50%).
-    uint256 public constant MAX_QUOTE_BORROW_RATE = 0.5e18;
+    /// @notice Highest annual interest rate on quote debt the model may reach (300%, compounded
+    /// continuously: a debt left at full utilisation for a year grows twentyfold).
+    uint256 public constant MAX_QUOTE_BORROW_RATE = 3e18;
+    /// @notice Bounds of the model's kink utilisation.
+    uint256 public constant MIN_KINK = 0.5e18;
+    uint256 public constant MAX_KINK = 0.99e18;
 
     /// @dev Non-quote tokens an account may hold; one place is kept for the quote token.
     uint256 private constant MAX_OTHER_TOKENS = MAX_COLLATERALS_PER_ACCOUNT - 1;
     uint256 private constant WAD = 1e18;
-    uint256 private constant YEAR = 365 days;
 
     /// @notice The account registry (existence, ownership, operators).
     IAccounts public immutable accounts;
@@ -115,23 +119,27 @@ contract CollateralVault is
     /// @inheritdoc ICollateralVault
     uint256 public quoteDebt;
 
-    /// @dev Interest on quote debt, in one slot: the interest one unit of debt has accrued since the
-    /// rate was first set (WAD, the index), the annual rate, when the index was last written, and the
-    /// lender's account (the pool's, read from the engine when the rate is first set).
-    struct QuoteInterest {
-        uint96 index;
+    /// @dev What one unit of quote debt has grown to since deployment (WAD, starts at 1e18), as of
+    /// `_clock.updatedAt`.
+    uint256 private _interestIndex = WAD;
+
+    /// @dev The rate in force since the index was written, when, and the lender (the pool's account,
+    /// read from the engine when the model is first set). The debt only changes at a checkpoint, so
+    /// between two of them it is either zero (nothing accrues) or the rate applies throughout.
+    struct InterestClock {
         uint64 rate;
         uint48 updatedAt;
         uint48 lenderAccountId;
     }
 
-    QuoteInterest private _interest;
+    InterestClock private _clock;
+    InterestRateModel private _model;
     /// @dev Per debtor: the index up to which its debt has paid interest (written when it falls into
     /// debt and whenever it pays).
     mapping(uint256 accountId => uint256) private _paidIndex;
-    /// @dev Σ over debtors of debt · paid index. With `quoteDebt` it gives the interest accrued on all
-    /// debts in one read (`interestReceivable`): quoteDebt · index − Σ debt · paid index.
-    uint256 private _debtTimesPaidIndex;
+    /// @dev Σ over debtors other than the lender of debt · 1e18 / paid index, each rounded down: times
+    /// the index, what they owe with interest, in one read (`interestReceivable`).
+    uint256 private _scaledDebt;
 
     /// @param authority The protocol's AccessManager.
     /// @param accounts_ The account registry.
@@ -278,22 +286,27 @@ contract CollateralVault is
     }
 
     /// @inheritdoc ICollateralVault
-    function setQuoteBorrowRate(uint256 rate) external restricted {
-        if (rate > MAX_QUOTE_BORROW_RATE) revert ParameterOutOfBounds("quoteBorrowRate", rate);
-        QuoteInterest memory interest = _interest;
-        if (interest.lenderAccountId == 0) {
+    function setInterestRateModel(InterestRateModel calldata model) external restricted {
+        if (model.maxRate > MAX_QUOTE_BORROW_RATE) revert ParameterOutOfBounds("maxRate", model.maxRate);
+        if (model.kinkRate > model.maxRate) revert ParameterOutOfBounds("kinkRate", model.kinkRate);
+        if (model.baseRate > model.kinkRate) revert ParameterOutOfBounds("baseRate", model.baseRate);
+        if (model.kinkUtilization < MIN_KINK || model.kinkUtilization > MAX_KINK) {
+            revert ParameterOutOfBounds("kinkUtilization", model.kinkUtilization);
+        }
+        if (_clock.lenderAccountId == 0) {
             IMarginEngine engine = marginEngine;
             uint256 lender = address(engine) == address(0) ? 0 : engine.poolAccountId();
             if (lender == 0) revert MarginEngineNotSet();
-            interest.lenderAccountId = lender.toUint48();
+            _clock.lenderAccountId = lender.toUint48();
+            // The lender pays itself nothing: a debt it already has leaves the receivable.
+            int256 balance = _balances[lender][address(quoteToken)];
+            if (balance < 0) _scaledDebt -= InterestMath.scaled(uint256(-balance), _paidIndex[lender]);
         }
-        _throttle("quoteBorrowRate", bytes32(0), MIN_UPDATE_INTERVAL);
-        // Close the old rate's period first: what accrued so far stays at the old rate.
-        interest.index = _currentIndex(interest).toUint96();
-        interest.rate = uint64(rate);
-        interest.updatedAt = uint48(block.timestamp);
-        _interest = interest;
-        emit QuoteBorrowRateUpdated(rate);
+        _throttle("interestRateModel", bytes32(0), MIN_UPDATE_INTERVAL);
+        _model = model;
+        // What accrued so far stays at the old rate; the new one applies from now.
+        _recordRate();
+        emit InterestRateModelUpdated(model);
     }
 
     /// @notice Pauses withdrawals (GUARDIAN role). Deposits and engine operations are never paused.
@@ -342,7 +355,7 @@ contract CollateralVault is
 
         bool isQuote = token == address(quoteToken);
         // A repayment pays the interest first, as every quote movement does.
-        if (isQuote) _settleInterest(accountId);
+        bool debtMoved = isQuote && _settleInterest(accountId);
         int256 balanceBefore = _balances[accountId][token];
         int256 balanceAfter = balanceBefore + amount.toInt256();
         uint256 totalAfter = totalDeposits[token] + amount;
@@ -354,7 +367,9 @@ contract CollateralVault is
 
         totalDeposits[token] = totalAfter;
         if (isQuote) {
-            _writeQuoteBalance(accountId, balanceBefore, balanceAfter);
+            debtMoved = _writeQuoteBalance(accountId, balanceBefore, balanceAfter) || debtMoved;
+            // More quote in the vault is lower utilisation: a new rate for the debts outstanding.
+            if (debtMoved || quoteDebt != 0) _recordRate();
         } else {
             _balances[accountId][token] = balanceAfter;
             // Non-quote balances are never negative, so "was zero" means "not in the set yet".
@@ -393,6 +408,8 @@ contract CollateralVault is
         _balances[accountId][token] = balanceAfter;
         if (balanceAfter == 0 && token != address(quoteToken)) _removeToken(accountId, token);
         _decreaseTotal(token, amount);
+        // Less quote in the vault is higher utilisation: a new rate for the debts outstanding.
+        if (token == address(quoteToken) && quoteDebt != 0) _recordRate();
 
         IMarginEngine engine = marginEngine;
         if (address(engine) == address(0)) revert MarginEngineNotSet();
@@ -425,12 +442,14 @@ contract CollateralVault is
         int256 delta = amount.toInt256();
         if (token == address(quoteToken)) {
             // Interest first, so that a debt moves (or is repaid) with what it owes up to now.
-            _settleInterest(fromAccountId);
-            _settleInterest(toAccountId);
+            bool debtMoved = _settleInterest(fromAccountId);
+            debtMoved = _settleInterest(toAccountId) || debtMoved;
             int256 payerBefore = _balances[fromAccountId][token];
-            _writeQuoteBalance(fromAccountId, payerBefore, payerBefore - delta);
+            debtMoved = _writeQuoteBalance(fromAccountId, payerBefore, payerBefore - delta) || debtMoved;
             int256 payeeBefore = _balances[toAccountId][token];
-            _writeQuoteBalance(toAccountId, payeeBefore, payeeBefore + delta);
+            debtMoved = _writeQuoteBalance(toAccountId, payeeBefore, payeeBefore + delta) || debtMoved;
+            // The vault's quote did not move: only a change of the debt changes utilisation.
+            if (debtMoved) _recordRate();
         } else {
             int256 fromBefore = _balances[fromAccountId][token];
             if (fromBefore < delta) revert InsufficientBalance(fromAccountId, token, fromBefore, amount);
@@ -454,10 +473,12 @@ contract CollateralVault is
         uint256 amount
     ) external onlyMarginEngine nonReentrant {
         if (amount == 0) return;
-        _settleInterest(accountId);
+        bool debtMoved = _settleInterest(accountId);
         int256 balanceBefore = _balances[accountId][address(quoteToken)];
-        _writeQuoteBalance(accountId, balanceBefore, balanceBefore - amount.toInt256());
+        debtMoved =
+            _writeQuoteBalance(accountId, balanceBefore, balanceBefore - amount.toInt256()) || debtMoved;
         _decreaseTotal(address(quoteToken), amount);
+        if (debtMoved || quoteDebt != 0) _recordRate();
         emit QuotePaidOut(accountId, to, amount);
         quoteToken.safeTransfer(to, amount);
     }
@@ -465,7 +486,7 @@ contract CollateralVault is
     /// @inheritdoc ICollateralVault
     /// @dev Locked like every balance move, so a token hook inside a deposit or withdrawal cannot reach it.
     function settleInterest(uint256 accountId) external nonReentrant {
-        _settleInterest(accountId);
+        if (_settleInterest(accountId)) _recordRate();
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -480,9 +501,8 @@ contract CollateralVault is
     /// @inheritdoc ICollateralVault
     function accruedInterest(uint256 accountId) external view returns (uint256) {
         int256 balance = _balances[accountId][address(quoteToken)];
-        if (balance >= 0) return 0;
-        QuoteInterest memory interest = _interest;
-        return _accruedInterest(accountId, uint256(-balance), interest, _currentIndex(interest));
+        if (balance >= 0 || accountId == _clock.lenderAccountId) return 0;
+        return InterestMath.owed(uint256(-balance), _indexNow(), _paidIndex[accountId]);
     }
 
     /// @inheritdoc ICollateralVault
@@ -490,15 +510,11 @@ contract CollateralVault is
         uint256 debt = quoteDebt;
         // No debt, nothing to read: the pool's share price reads this on every LP deposit and withdrawal.
         if (debt == 0) return 0;
-        QuoteInterest memory interest = _interest;
-        uint256 index = _currentIndex(interest);
-        // Every paid index is ≤ the current one, so this is Σ debt · (index − paid index) ≥ 0.
-        uint256 accrued = debt * index - _debtTimesPaidIndex;
-        int256 lenderBalance = _balances[interest.lenderAccountId][address(quoteToken)];
-        if (lenderBalance < 0) {
-            accrued -= uint256(-lenderBalance) * (index - _paidIndex[interest.lenderAccountId]);
-        }
-        return accrued / WAD;
+        int256 lenderBalance = _balances[_clock.lenderAccountId][address(quoteToken)];
+        if (lenderBalance < 0) debt -= uint256(-lenderBalance);
+        // Each scaled debt is rounded down, so the product is at most what the debtors owe.
+        uint256 owedWithInterest = Math.mulDiv(_scaledDebt, _indexNow(), WAD);
+        return owedWithInterest > debt ? owedWithInterest - debt : 0;
     }
 
     /// @inheritdoc ICollateralVault
@@ -507,8 +523,13 @@ contract CollateralVault is
         view
         returns (uint256 index, uint256 rate, uint256 updatedAt, uint256 lenderAccountId)
     {
-        QuoteInterest memory interest = _interest;
-        return (interest.index, interest.rate, interest.updatedAt, interest.lenderAccountId);
+        InterestClock memory clock = _clock;
+        return (_interestIndex, clock.rate, clock.updatedAt, clock.lenderAccountId);
+    }
+
+    /// @inheritdoc ICollateralVault
+    function interestRateModel() external view returns (InterestRateModel memory) {
+        return _model;
     }
 
     /// @inheritdoc ICollateralVault
@@ -571,8 +592,9 @@ contract CollateralVault is
             Config storage config = _configs[quote];
             // Interest accrued since the debtor last paid is owed already.
             uint256 owed = uint256(-quoteBalance);
-            QuoteInterest memory interest = _interest;
-            owed += _accruedInterest(accountId, owed, interest, _currentIndex(interest));
+            if (accountId != _clock.lenderAccountId) {
+                owed += InterestMath.owed(owed, _indexNow(), _paidIndex[accountId]);
+            }
             int256 debt = Math
                 .mulDiv(
                     owed,
@@ -660,65 +682,83 @@ contract CollateralVault is
         if (decimals > MAX_DECIMALS) revert ParameterOutOfBounds("decimals", decimals);
     }
 
-    /// @dev Writes a quote balance, keeping `quoteDebt` = Σ debts and `_debtTimesPaidIndex` = Σ debt ·
-    /// paid index. A debtor must have paid its interest first (`_settleInterest`): its paid index is
-    /// then current, so the debt's change carries no interest. Positive balances on both sides write
+    /// @dev Writes a quote balance, keeping `quoteDebt` = Σ debts and `_scaledDebt` = Σ scaled debts
+    /// (the lender's excluded); returns whether the debt changed, which the caller must record
+    /// (`_recordRate`). A debtor must have paid its interest first (`_settleInterest`), so its paid
+    /// index is the index now; a new debt starts paying from it. Positive balances on both sides write
     /// nothing more, so a trade between accounts without debt pays nothing for the bookkeeping.
-    function _writeQuoteBalance(uint256 accountId, int256 balanceBefore, int256 balanceAfter) private {
+    function _writeQuoteBalance(
+        uint256 accountId,
+        int256 balanceBefore,
+        int256 balanceAfter
+    ) private returns (bool debtChanged) {
         _balances[accountId][address(quoteToken)] = balanceAfter;
         uint256 debtBefore = balanceBefore < 0 ? uint256(-balanceBefore) : 0;
         uint256 debtAfter = balanceAfter < 0 ? uint256(-balanceAfter) : 0;
-        if (debtAfter == debtBefore) return;
-        uint256 paidIndex;
-        if (debtBefore == 0) {
-            // A new debt accrues from now.
-            paidIndex = _currentIndex(_interest);
-            _paidIndex[accountId] = paidIndex;
-        } else {
-            paidIndex = _paidIndex[accountId];
-        }
+        if (debtAfter == debtBefore) return false;
         quoteDebt = quoteDebt + debtAfter - debtBefore;
-        _debtTimesPaidIndex = _debtTimesPaidIndex + debtAfter * paidIndex - debtBefore * paidIndex;
+        uint256 index = _indexNow();
+        if (debtBefore == 0) _paidIndex[accountId] = index;
+        if (accountId != _clock.lenderAccountId) {
+            _scaledDebt =
+                _scaledDebt +
+                InterestMath.scaled(debtAfter, index) -
+                InterestMath.scaled(debtBefore, index);
+        }
+        return true;
     }
 
-    /// @dev Moves the interest `accountId`'s debt accrued since it last paid to the lender and marks it
-    /// paid up to now. The lender's own debt (the pool can owe quote) is marked paid without a charge.
-    function _settleInterest(uint256 accountId) private {
+    /// @dev Moves the interest `accountId`'s debt owes now to the lender and marks it paid up to the
+    /// index now; returns whether the debt changed. The lender's own debt (the pool can owe quote) is
+    /// marked paid without a charge.
+    function _settleInterest(uint256 accountId) private returns (bool debtChanged) {
         address quote = address(quoteToken);
         int256 balance = _balances[accountId][quote];
-        if (balance >= 0) return;
-        QuoteInterest memory interest = _interest;
-        uint256 index = _currentIndex(interest);
+        if (balance >= 0) return false;
+        uint256 index = _indexNow();
         uint256 paidIndex = _paidIndex[accountId];
-        if (paidIndex == index) return;
-        uint256 debt = uint256(-balance);
+        if (paidIndex == index) return false;
         _paidIndex[accountId] = index;
-        _debtTimesPaidIndex += debt * (index - paidIndex);
-        uint256 lender = interest.lenderAccountId;
-        if (accountId == lender) return;
-        uint256 charged = Math.mulDiv(debt, index - paidIndex, WAD, Math.Rounding.Ceil);
-        _writeQuoteBalance(accountId, balance, balance - charged.toInt256());
+        uint256 lender = _clock.lenderAccountId;
+        if (accountId == lender) return false;
+        uint256 debt = uint256(-balance);
+        uint256 charged = InterestMath.owed(debt, index, paidIndex);
+        uint256 debtAfter = debt + charged;
+        _balances[accountId][quote] = -debtAfter.toInt256();
+        quoteDebt += charged;
+        _scaledDebt =
+            _scaledDebt +
+            InterestMath.scaled(debtAfter, index) -
+            InterestMath.scaled(debt, paidIndex);
         int256 lenderBalance = _balances[lender][quote];
-        // The lender may itself owe quote; its paid index is then left where it is (it pays nothing).
+        // The lender may itself owe quote: then this pays its debt down.
         _writeQuoteBalance(lender, lenderBalance, lenderBalance + charged.toInt256());
         emit BalanceTransferred(accountId, lender, quote, charged);
         emit QuoteInterestCharged(accountId, lender, charged);
+        return true;
     }
 
-    /// @dev The interest index now: the stored index plus the current rate since it was written.
-    function _currentIndex(QuoteInterest memory interest) private view returns (uint256) {
-        return interest.index + (uint256(interest.rate) * (block.timestamp - interest.updatedAt)) / YEAR;
+    /// @dev The index now: the last recorded one grown at the rate recorded with it. Every change of
+    /// the debt or of the vault's quote records both at once (zero rate while nothing is owed), so the
+    /// index is the same however many times an operation asks for it.
+    function _indexNow() private view returns (uint256) {
+        InterestClock memory clock = _clock;
+        uint256 index = _interestIndex;
+        if (clock.rate == 0 || block.timestamp == clock.updatedAt) return index;
+        return InterestMath.compound(index, clock.rate, block.timestamp - clock.updatedAt);
     }
 
-    /// @dev Interest a debt of `debt` owes at `index`, rounded up against the debtor; none for the lender.
-    function _accruedInterest(
-        uint256 accountId,
-        uint256 debt,
-        QuoteInterest memory interest,
-        uint256 index
-    ) private view returns (uint256) {
-        if (accountId == interest.lenderAccountId) return 0;
-        return Math.mulDiv(debt, index - _paidIndex[accountId], WAD, Math.Rounding.Ceil);
+    /// @dev Records the index now and the model's rate at the utilisation the operation left (zero
+    /// with no debt: nothing accrues until something is owed again).
+    function _recordRate() private {
+        _interestIndex = _indexNow();
+        uint256 debt = quoteDebt;
+        InterestClock memory clock = _clock;
+        clock.rate = debt == 0
+            ? 0
+            : InterestMath.borrowRate(_model, debt, totalDeposits[address(quoteToken)]).toUint64();
+        clock.updatedAt = uint48(block.timestamp);
+        _clock = clock;
     }
 
     /// @dev Only the quote token can make the vault's holdings short of a withdrawal (see the error).

@@ -29,6 +29,18 @@ interface ICollateralVault is IUpdateThrottle {
         uint256 depositCap;
     }
 
+    /// @notice How the annual interest rate on quote debt follows utilisation, u = quoteDebt /
+    /// (quoteDebt + quote held by the vault): linear from `baseRate` at u = 0 to `kinkRate` at
+    /// `kinkUtilization`, then steeply to `maxRate` at u = 1, so that when the vault runs short of
+    /// quote, borrowing it gets expensive enough to be repaid. Rates are annual, compounded
+    /// continuously (WAD, 0.1e18 = 10%).
+    struct InterestRateModel {
+        uint64 baseRate;
+        uint64 kinkRate;
+        uint64 maxRate;
+        uint64 kinkUtilization;
+    }
+
     /// @notice Collateral value of an account, in USD WAD.
     /// @param initial Σ balance·price·initialWeight (debts at full value, rounded against the account).
     /// @param maintenance Σ balance·price·maintenanceWeight.
@@ -104,8 +116,8 @@ interface ICollateralVault is IUpdateThrottle {
     event QuotePaidOut(uint256 indexed accountId, address indexed to, uint256 amount);
     /// @notice Emitted once, when the margin engine is wired in.
     event MarginEngineSet(address indexed marginEngine);
-    /// @notice Emitted when governance sets the annual interest rate on quote debt.
-    event QuoteBorrowRateUpdated(uint256 rate);
+    /// @notice Emitted when governance sets the interest rate model of quote debt.
+    event InterestRateModelUpdated(InterestRateModel model);
     /// @notice Emitted when a debtor pays the interest its quote debt accrued since it last paid (the
     /// lender's side is the `BalanceTransferred` event beside it).
     event QuoteInterestCharged(uint256 indexed accountId, uint256 lenderAccountId, uint256 amount);
@@ -134,16 +146,22 @@ interface ICollateralVault is IUpdateThrottle {
     /// engine only. The balance may go negative.
     function payOutQuote(uint256 accountId, address to, uint256 amount) external;
 
-    /// @notice Sets the annual interest rate (WAD, 0.1e18 = 10% a year, simple between payments) that
-    /// quote debts pay to the lender, the pool's margin account (RISK_MANAGER). The first call reads
-    /// the lender from the margin engine. Interest accrued so far stays at the old rate.
-    /// @dev Reverts with ParameterOutOfBounds above MAX_QUOTE_BORROW_RATE, MarginEngineNotSet before
+    /// @notice Sets how quote debt's interest rate follows utilisation (RISK_MANAGER). Interest paid
+    /// to the lender, the pool's margin account, which the first call reads from the margin engine.
+    /// Interest accrued so far stays at the old rate.
+    /// @dev Reverts with ParameterOutOfBounds unless baseRate ≤ kinkRate ≤ maxRate ≤
+    /// MAX_QUOTE_BORROW_RATE and MIN_KINK ≤ kinkUtilization ≤ MAX_KINK, MarginEngineNotSet before
     /// the engine knows the pool's account, UpdateTooSoon within a day of the last change.
-    /// @param rate The annual rate, WAD.
-    function setQuoteBorrowRate(uint256 rate) external;
+    /// @param model The new model.
+    function setInterestRateModel(InterestRateModel calldata model) external;
+
+    /// @notice The interest rate model of quote debt.
+    function interestRateModel() external view returns (InterestRateModel memory);
 
     /// @notice Charges `accountId` the interest its quote debt accrued since it last paid and credits
-    /// the lender. Anyone may call it; every quote movement of the account does it first anyway.
+    /// the lender. Anyone may call it; every quote movement of the account does it first anyway, and
+    /// with a compounding index how often it happens does not change what the debt owes (up to one
+    /// quote unit of rounding per call).
     /// @param accountId The debtor (a no-op for any other account).
     function settleInterest(uint256 accountId) external;
 
@@ -159,14 +177,15 @@ interface ICollateralVault is IUpdateThrottle {
     /// units, rounded down: the lender's receivable, part of the pool's equity.
     function interestReceivable() external view returns (uint256);
 
-    /// @notice The interest model of quote debt as stored, so that off-chain code computes
-    /// `accruedInterest` at any time exactly: the index is `index + rate · (t − updatedAt) / 365 days`
-    /// (rounded down) and a debt owes debt · (index − its paid index) / 1e18, rounded up.
-    /// @return index The index (WAD) when the rate last changed: interest per unit of debt since the
-    /// rate was first set.
-    /// @return rate The annual rate (WAD).
-    /// @return updatedAt When the index was written (seconds).
-    /// @return lenderAccountId The account interest is paid to (the pool's); 0 before the rate is set.
+    /// @notice The interest state as stored, so that off-chain code computes `accruedInterest` at any
+    /// time exactly (sdk/src/math/interest.ts): the index at t is
+    /// `index · e^(rate · (t − updatedAt) / 365 days)` (InterestMath.compound), and a debt owes
+    /// debt · index / its paid index − debt, rounded up. Both are recorded whenever the debt or the
+    /// vault's quote changes, the rate from utilisation (zero while nothing is owed).
+    /// @return index The index (WAD, 1e18 at deployment) at `updatedAt`.
+    /// @return rate The annual rate (WAD) in force since `updatedAt`.
+    /// @return updatedAt When the index and the rate were written (seconds).
+    /// @return lenderAccountId The account interest is paid to (the pool's); 0 before the model is set.
     function quoteInterest()
         external
         view

@@ -195,9 +195,9 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     const poolAccountId = m.staticCall(liquidityPool, "accountId", []);
     const initialized = m.call(engine, "initialize", [poolAccountId, insuranceFund, liquidationAuction]);
     configured.push(initialized);
-    // The vault reads the lender (the pool's account) from the engine when the rate is first set.
+    // The vault reads the lender (the pool's account) from the engine when the model is first set.
     configured.push(
-      m.call(vault, "setQuoteBorrowRate", [config.liquidityPool.quoteBorrowRate], {
+      m.call(vault, "setInterestRateModel", [{ ...config.liquidityPool.interestRateModel }], {
         after: [initialized, marginEngineSet],
       }),
     );

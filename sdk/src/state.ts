@@ -6,7 +6,7 @@
  */
 import type { RiskParams } from "./math/portfolio";
 import type { PerpMarketParams } from "./math/perp";
-import type { QuoteInterestModel } from "./math/interest";
+import type { QuoteInterestState } from "./math/interest";
 
 /** An account's health, all USD WAD (IMarginEngine.Health). */
 export interface Health {
@@ -149,7 +149,7 @@ export interface ProtocolState {
   /** One quote unit in USD WAD: 10^(18 − quote decimals). */
   quoteUnit: bigint;
   /** How quote debts accrue interest (`CollateralVault.quoteInterest`). */
-  quoteInterest: QuoteInterestModel;
+  quoteInterest: QuoteInterestState;
 }
 
 /** Everything the pure math needs to evaluate one account. */

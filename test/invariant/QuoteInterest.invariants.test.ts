@@ -5,20 +5,28 @@ import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundat
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
+import { borrowRate, interestIndexAt } from "../../sdk/src";
 
 /**
  * The vault's quote-debt bookkeeping over random sequences of engine transfers (into, out of and
- * between debts, the pool's included), repayments, payouts, rate changes, settlements and time:
+ * between debts, the pool's included), repayments, payouts, model changes, settlements and time:
  *   - invariant 1 on the recorded balances: the vault holds Σ balances (interest only moves quote
  *     between accounts);
  *   - `quoteDebt` = Σ of the negative balances;
- *   - the pool's receivable never exceeds what the debtors owe: Σ accruedInterest (each rounded up)
- *     − #debtors ≤ interestReceivable (rounded down) ≤ Σ accruedInterest, and the lender owes itself
- *     nothing;
+ *   - the pool's receivable never exceeds what the debtors owe: interestReceivable (scaled debts,
+ *     each rounded down) ≤ Σ accruedInterest (each rounded up) ≤ interestReceivable + #debtors ·
+ *     (2 + index), and the lender owes itself nothing;
+ *   - the rate in force is the model's at the utilisation the last operation left;
  *   - once every debtor has paid, nothing is owed or receivable, and the pool's balance grew by
  *     exactly the interest the debtors were charged.
  */
 const USDC = 10n ** 6n;
+const MODEL = {
+  baseRate: wad("0.02"),
+  kinkRate: wad("0.10"),
+  maxRate: wad("1.5"),
+  kinkUtilization: wad("0.8"),
+};
 const RUNS = Number(process.env.INVARIANT_RUNS ?? 12);
 const STEPS = Number(process.env.INVARIANT_STEPS ?? 14);
 
@@ -26,7 +34,7 @@ type Action =
   | { kind: "transfer"; from: number; to: number; amount: number }
   | { kind: "deposit"; account: number; amount: number }
   | { kind: "payOut"; account: number; amount: number }
-  | { kind: "rate"; percent: number }
+  | { kind: "model"; base: number; kink: number; max: number; kinkUtilization: number }
   | { kind: "settle"; account: number }
   | { kind: "time"; seconds: number };
 
@@ -48,9 +56,15 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     account: fc.nat(ACCOUNTS - 1),
     amount: fc.integer({ min: 1, max: 20_000 }),
   }),
-  fc.record({ kind: fc.constant("rate" as const), percent: fc.integer({ min: 0, max: 50 }) }),
+  fc.record({
+    kind: fc.constant("model" as const),
+    base: fc.integer({ min: 0, max: 20 }),
+    kink: fc.integer({ min: 20, max: 60 }),
+    max: fc.integer({ min: 60, max: 300 }),
+    kinkUtilization: fc.integer({ min: 50, max: 99 }),
+  }),
   fc.record({ kind: fc.constant("settle" as const), account: fc.nat(ACCOUNTS - 1) }),
-  fc.record({ kind: fc.constant("time" as const), seconds: fc.integer({ min: 1, max: 120 * 86_400 }) }),
+  fc.record({ kind: fc.constant("time" as const), seconds: fc.integer({ min: 1, max: 30 * 86_400 }) }),
 );
 
 async function world() {
@@ -61,7 +75,7 @@ async function world() {
     await openAccount(sys, sys.carol, MarginMode.CROSS),
     sys.poolAccountId,
   ];
-  await sys.vault.setQuoteBorrowRate(wad("0.1"));
+  await sys.vault.setInterestRateModel(MODEL);
   const engineAddress = await sys.engine.getAddress();
   await impersonateAccount(engineAddress);
   await setBalance(engineAddress, WAD);
@@ -76,18 +90,50 @@ interface Ledger {
   held: bigint;
   quoteDebt: bigint;
   receivable: bigint;
+  /** The index now (sdk/src/math/interest.ts on the vault's state), the rate in force and the model's. */
+  index: bigint;
+  rate: bigint;
+  modelRate: bigint;
 }
 
 async function readLedger(sys: System, count: bigint): Promise<Ledger> {
   const all = Array.from({ length: Number(count) }, (_, i) => BigInt(i + 1));
-  const [balances, accrued, held, quoteDebt, receivable] = await Promise.all([
+  const [balances, accrued, held, quoteDebt, receivable, interest, model, now] = await Promise.all([
     Promise.all(all.map((id) => sys.vault.balanceOf(id, sys.usdc))),
     Promise.all(all.map((id) => sys.vault.accruedInterest(id))),
     sys.usdc.balanceOf(sys.vault),
     sys.vault.quoteDebt(),
     sys.vault.interestReceivable(),
+    sys.vault.quoteInterest(),
+    sys.vault.interestRateModel(),
+    time.latest(),
   ]);
-  return { balances, accrued, held, quoteDebt, receivable };
+  const state = {
+    index: interest.index,
+    rate: interest.rate,
+    updatedAt: interest.updatedAt,
+    lenderAccountId: interest.lenderAccountId,
+  };
+  const modelRate = borrowRate(
+    {
+      baseRate: model.baseRate,
+      kinkRate: model.kinkRate,
+      maxRate: model.maxRate,
+      kinkUtilization: model.kinkUtilization,
+    },
+    quoteDebt,
+    held,
+  );
+  return {
+    balances,
+    accrued,
+    held,
+    quoteDebt,
+    receivable,
+    index: interestIndexAt(state, BigInt(now)),
+    rate: interest.rate,
+    modelRate,
+  };
 }
 
 function checkLedger(l: Ledger, lender: bigint): void {
@@ -98,9 +144,13 @@ function checkLedger(l: Ledger, lender: bigint): void {
   expect(l.quoteDebt, "quoteDebt = Σ debts").to.equal(l.balances.reduce((a, b) => (b < 0n ? a - b : a), 0n));
   expect(l.accrued[Number(lender) - 1], "the lender owes itself nothing").to.equal(0n);
   const owed = l.accrued.reduce((a, b) => a + b, 0n);
-  const debtors = BigInt(l.accrued.filter((a) => a > 0n).length);
+  const debtors = BigInt(l.balances.filter((b) => b < 0n).length);
   expect(l.receivable, "receivable ≤ Σ owed").to.be.lte(owed);
-  expect(l.receivable, "receivable ≥ Σ owed − rounding").to.be.gte(owed - debtors);
+  expect(l.receivable, "receivable ≥ Σ owed − rounding").to.be.gte(owed - debtors * (2n + l.index / WAD));
+  // The vault's quote is all that moves utilisation besides the debt (the ledger holds exactly it).
+  expect(l.rate, "rate = model at the current utilisation, 0 with no debt").to.equal(
+    l.quoteDebt > 0n ? l.modelRate : 0n,
+  );
 }
 
 async function apply(
@@ -128,9 +178,19 @@ async function apply(
         await send(sys.vault.connect(engine).payOutQuote(ids[a.account], keeper.address, amount));
       break;
     }
-    case "rate":
-      await time.increase(86_400); // one change a day
-      await send(sys.vault.setQuoteBorrowRate((BigInt(a.percent) * WAD) / 100n));
+    case "model":
+      {
+        await time.increase(86_400); // one change a day
+        const pct = (n: number) => (BigInt(n) * WAD) / 100n;
+        const model = {
+          baseRate: pct(a.base),
+          kinkRate: pct(a.kink),
+          maxRate: pct(a.max),
+          kinkUtilization: pct(a.kinkUtilization),
+        };
+        await send(sys.vault.setInterestRateModel(model));
+        break;
+      }
       break;
     case "settle":
       await send(sys.vault.settleInterest(ids[a.account]));

@@ -36,8 +36,13 @@ import { findSettlementRound } from "../../scripts/keeper/logic";
 
 const USDC = 10n ** 6n;
 const QUOTE_TO_WAD = 10n ** 12n;
-/** Annual interest on quote debt in the campaign: high, so that a few simulated days show it. */
-const QUOTE_BORROW_RATE = 3n * 10n ** 17n;
+/** Interest on quote debt in the campaign: high rates, so that a few simulated days show it. */
+const INTEREST_MODEL = {
+  baseRate: 3n * 10n ** 17n,
+  kinkRate: 5n * 10n ** 17n,
+  maxRate: 2n * 10n ** 18n,
+  kinkUtilization: 8n * 10n ** 17n,
+};
 const NO_DEADLINE = 2n ** 64n;
 /** Gas limit of every campaign transaction (skips estimation; far above any single action). */
 const GAS = { gasLimit: 15_000_000n };
@@ -293,7 +298,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
   await (await sys.usdc.connect(sys.lp).approve(sys.pool, ethers.MaxUint256)).wait();
   // Quote debts pay interest to the pool, so settlements on every quote movement (trades, bids,
   // repayments) run under every invariant.
-  await (await sys.vault.setQuoteBorrowRate(QUOTE_BORROW_RATE)).wait();
+  await (await sys.vault.setInterestRateModel(INTEREST_MODEL)).wait();
 
   const day = 86_400n;
   const series = [

@@ -197,10 +197,16 @@ async function chainHealth(sys: System, id: bigint) {
   };
 }
 
-/** The system with a 30% borrow rate, so quote debts accrue interest between the steps. */
+/** The system with high interest rates (30% at no utilisation), so quote debts accrue between steps. */
 async function deployWithInterest(): Promise<System> {
   const sys = await deploySystem();
-  await sys.vault.setQuoteBorrowRate(30n * 10n ** 16n);
+  const pct = (n: bigint) => n * 10n ** 16n;
+  await sys.vault.setInterestRateModel({
+    baseRate: pct(30n),
+    kinkRate: pct(50n),
+    maxRate: pct(200n),
+    kinkUtilization: pct(80n),
+  });
   return sys;
 }
 

@@ -1,23 +1,51 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, deploySystem, openAccount, wad } from "../shared/system";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
+import { expWad } from "../../sdk/src";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n; // one USDC unit in USD WAD
 const YEAR = 365n * 86_400n;
 const DAY = 86_400n;
-const RATE = wad("0.10"); // 10% a year
+/** 2% at no utilisation, 10% at 80%, 150% when every USDC in the vault is lent out. */
+const MODEL = {
+  baseRate: wad("0.02"),
+  kinkRate: wad("0.10"),
+  maxRate: wad("1.5"),
+  kinkUtilization: wad("0.8"),
+};
 
 const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
+/** The model's rate at utilisation debt / (debt + cash), written out (InterestMath.borrowRate). */
+function rateAt(debt: bigint, cash: bigint): bigint {
+  const u = (debt * WAD) / (debt + cash);
+  if (u <= MODEL.kinkUtilization)
+    return MODEL.baseRate + ((MODEL.kinkRate - MODEL.baseRate) * u) / MODEL.kinkUtilization;
+  return (
+    MODEL.kinkRate +
+    ((MODEL.maxRate - MODEL.kinkRate) * (u - MODEL.kinkUtilization)) / (WAD - MODEL.kinkUtilization)
+  );
+}
+/** index · e^(rate · elapsed / year), rounded down (InterestMath.compound). */
+const compound = (index: bigint, rate: bigint, elapsed: bigint): bigint =>
+  (index * expWad((rate * elapsed) / YEAR)) / WAD;
+
+async function asEngine(sys: System): Promise<HardhatEthersSigner> {
+  const address = await sys.engine.getAddress();
+  await impersonateAccount(address);
+  await setBalance(address, WAD);
+  return ethers.getSigner(address);
+}
 
 /**
  * Alice's only collateral is 10 WETH; she went long 20 ETH and closed after a 10% fall, so she owes
- * ~6,100 USDC (a negative quote balance). Then governance sets a 10% borrow rate: interest runs from
- * that block (`rateSetAt`).
+ * ~6,100 USDC (a negative quote balance). Then governance sets the interest rate model: interest runs
+ * from that block (`modelSetAt`) at the rate of the utilisation then.
  */
 async function debtor() {
   const sys = await deploySystem();
@@ -25,44 +53,47 @@ async function debtor() {
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
   await setFeedPrice(sys.feeds.ETH, "2700");
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, -wad("20"));
-  await sys.vault.setQuoteBorrowRate(RATE);
-  const rateSetAt = BigInt(await time.latest());
+  await sys.vault.setInterestRateModel(MODEL);
+  const modelSetAt = BigInt(await time.latest());
   const debt = -(await sys.vault.balanceOf(alice, sys.usdc));
-  return { sys, alice, debt, rateSetAt };
+  const rate = rateAt(debt, await sys.vault.totalDeposits(sys.usdc));
+  return { sys, alice, debt, rate, modelSetAt };
 }
 
 /** Mines a block at exactly `timestamp` with fresh feeds, so views read that block's time. */
-async function mineAt(sys: Awaited<ReturnType<typeof debtor>>["sys"], timestamp: bigint): Promise<void> {
+async function mineAt(sys: System, timestamp: bigint): Promise<void> {
   await time.increaseTo(timestamp - 10n);
   await refreshFeeds(sys);
   await time.increaseTo(timestamp);
 }
 
 describe("Quote interest (CollateralVault)", function () {
-  describe("setQuoteBorrowRate", function () {
-    it("bounds the rate, limits it to the risk manager and to one change a day", async function () {
+  describe("setInterestRateModel", function () {
+    it("bounds the model, limits it to the risk manager and to one change a day", async function () {
       const { sys } = await loadFixture(debtor);
-      await expect(sys.vault.setQuoteBorrowRate(wad("0.5") + 1n))
-        .to.be.revertedWithCustomError(sys.vault, "ParameterOutOfBounds")
-        .withArgs(ethers.encodeBytes32String("quoteBorrowRate"), wad("0.5") + 1n);
-      await expect(sys.vault.connect(sys.alice).setQuoteBorrowRate(0n)).to.be.revertedWithCustomError(
+      for (const [bad, name] of [
+        [{ ...MODEL, maxRate: wad("3") + 1n }, "maxRate"],
+        [{ ...MODEL, kinkRate: wad("1.6") }, "kinkRate"],
+        [{ ...MODEL, baseRate: wad("0.11") }, "baseRate"],
+        [{ ...MODEL, kinkUtilization: wad("0.49") }, "kinkUtilization"],
+        [{ ...MODEL, kinkUtilization: wad("0.995") }, "kinkUtilization"],
+      ] as const) {
+        await expect(sys.vault.setInterestRateModel(bad))
+          .to.be.revertedWithCustomError(sys.vault, "ParameterOutOfBounds")
+          .withArgs(ethers.encodeBytes32String(name), (bad as Record<string, bigint>)[name]);
+      }
+      await expect(sys.vault.connect(sys.alice).setInterestRateModel(MODEL)).to.be.revertedWithCustomError(
         sys.vault,
         "AccessManagedUnauthorized",
       );
-      await expect(sys.vault.setQuoteBorrowRate(0n)).to.be.revertedWithCustomError(
+      await expect(sys.vault.setInterestRateModel(MODEL)).to.be.revertedWithCustomError(
         sys.vault,
         "UpdateTooSoon",
       );
       await time.increase(DAY);
-      await expect(sys.vault.setQuoteBorrowRate(wad("0.2")))
-        .to.emit(sys.vault, "QuoteBorrowRateUpdated")
-        .withArgs(wad("0.2"));
-      const [, rate, updatedAt, lender] = await sys.vault.quoteInterest();
-      expect([rate, updatedAt, lender]).to.deep.equal([
-        wad("0.2"),
-        BigInt(await time.latest()),
-        sys.poolAccountId,
-      ]);
+      const next = { ...MODEL, kinkRate: wad("0.2") };
+      await expect(sys.vault.setInterestRateModel(next)).to.emit(sys.vault, "InterestRateModelUpdated");
+      expect(await sys.vault.interestRateModel()).to.deep.equal(Object.values(next));
     });
 
     it("reverts with MarginEngineNotSet until the engine knows the pool's account (the lender)", async function () {
@@ -70,42 +101,68 @@ describe("Quote interest (CollateralVault)", function () {
       const bare = await ethers.deployContract("CollateralVault", [manager, accounts, router, usdc]);
       await manager.setTargetFunctionRole(
         bare,
-        [bare.interface.getFunction("setQuoteBorrowRate").selector],
+        [bare.interface.getFunction("setInterestRateModel").selector],
         0n,
       );
-      await expect(bare.connect(deployer).setQuoteBorrowRate(RATE)).to.be.revertedWithCustomError(
+      await expect(bare.connect(deployer).setInterestRateModel(MODEL)).to.be.revertedWithCustomError(
         bare,
         "MarginEngineNotSet",
       );
     });
   });
 
+  describe("rate", function () {
+    it("follows utilisation: near the base rate with little lent, the maximum with every USDC lent out", async function () {
+      const { sys, debt, rate } = await loadFixture(debtor);
+      const cash = await sys.vault.totalDeposits(sys.usdc);
+      // ~6,101 lent against ~1,010,000 held: u ≈ 0.6%, so 2% + 8%·u/80% ≈ 2.06%.
+      expect((await sys.vault.quoteInterest()).rate).to.equal(rate);
+      expect(rate).to.equal(
+        MODEL.baseRate +
+          ((MODEL.kinkRate - MODEL.baseRate) * ((debt * WAD) / (debt + cash))) / MODEL.kinkUtilization,
+      );
+      // The engine pays 990,000 USDC out of a WETH-only account (as a gain paid in cash would):
+      // u = (6,101 + 990,000) / (6,101 + 990,000 + ~20,000) ≈ 98%, above the kink.
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("1000")]]);
+      await sys.vault.connect(await asEngine(sys)).payOutQuote(bob, sys.bob.address, 990_000n * USDC);
+      const [debtNow, cashNow] = [await sys.vault.quoteDebt(), await sys.vault.totalDeposits(sys.usdc)];
+      expect((await sys.vault.quoteInterest()).rate).to.equal(rateAt(debtNow, cashNow));
+      expect((await sys.vault.quoteInterest()).rate).to.be.greaterThan(wad("1.3"));
+      // And the last USDC leaves: every unit in the vault is lent, the rate is the maximum.
+      await sys.vault.connect(await asEngine(sys)).payOutQuote(bob, sys.bob.address, cashNow);
+      expect((await sys.vault.quoteInterest()).rate).to.equal(MODEL.maxRate);
+    });
+  });
+
   describe("accrual", function () {
-    it("accrues debt · rate · time / year on the debt, and the engine and the pool count it at once", async function () {
-      const { sys, alice, debt, rateSetAt } = await loadFixture(debtor);
+    it("compounds continuously on the debt, and the engine and the pool count it at once", async function () {
+      const { sys, alice, debt, rate, modelSetAt } = await loadFixture(debtor);
       const before = await sys.engine.health(alice);
       const poolAssets = await sys.pool.totalAssets();
-      await mineAt(sys, rateSetAt + 30n * DAY);
-      // 30 days at 10%: debt · 0.1 · 30/365, rounded up against the debtor (down for the pool).
-      const index = (RATE * 30n * DAY) / YEAR;
-      const owed = ceilDiv(debt * index, WAD);
+      await mineAt(sys, modelSetAt + 30n * DAY);
+      // The index starts at 1: the debt grows by e^(rate · 30/365), rounded up against Alice.
+      const index = compound(WAD, rate, 30n * DAY);
+      const owed = ceilDiv(debt * index, WAD) - debt;
       expect(await sys.vault.accruedInterest(alice)).to.equal(owed);
-      expect(await sys.vault.interestReceivable()).to.equal((debt * index) / WAD);
-      expect(owed).to.be.closeTo((debt * 30n) / 3650n, 1n); // ~50.15 USDC on ~6,101
+      const float = Number(debt) * (Math.exp((Number(rate) / 1e18) * (30 / 365)) - 1);
+      expect(Math.abs(Number(owed) - float)).to.be.lessThan(2); // ~10.3 USDC on ~6,101
       // The recorded balance has not moved; its valuation has (USDC at 1 USD, a debt at full weight).
       expect(await sys.vault.balanceOf(alice, sys.usdc)).to.equal(-debt);
       const after = await sys.engine.health(alice);
       expect(before.equityMark - after.equityMark).to.equal(owed * QUOTE_UNIT);
       expect(before.equityInitial - after.equityInitial).to.equal(owed * QUOTE_UNIT);
-      expect((await sys.pool.totalAssets()) - poolAssets).to.equal((debt * index) / WAD);
+      // The pool counts what Alice owes, rounded down (at most a unit less).
+      const receivable = await sys.vault.interestReceivable();
+      expect(receivable).to.be.within(owed - 1n, owed);
+      expect((await sys.pool.totalAssets()) - poolAssets).to.equal(receivable);
     });
 
-    it("charges the interest to the lender on the debtor's next quote movement, and then starts again", async function () {
-      const { sys, alice, debt, rateSetAt } = await loadFixture(debtor);
+    it("charges the interest to the lender on the debtor's next quote movement", async function () {
+      const { sys, alice, debt, rate, modelSetAt } = await loadFixture(debtor);
       const poolQuote = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
       await mintAndApprove(sys.usdc, sys.alice, await sys.vault.getAddress(), 100n * USDC);
-      await time.setNextBlockTimestamp(rateSetAt + 30n * DAY);
-      const owed = ceilDiv(debt * ((RATE * 30n * DAY) / YEAR), WAD);
+      await time.setNextBlockTimestamp(modelSetAt + 30n * DAY);
+      const owed = ceilDiv(debt * compound(WAD, rate, 30n * DAY), WAD) - debt;
       await expect(sys.vault.connect(sys.alice).deposit(alice, sys.usdc, 100n * USDC))
         .to.emit(sys.vault, "QuoteInterestCharged")
         .withArgs(alice, sys.poolAccountId, owed);
@@ -118,71 +175,69 @@ describe("Quote interest (CollateralVault)", function () {
       ]);
     });
 
-    it("keeps what accrued at the old rate when the rate changes", async function () {
-      const { sys, alice, debt, rateSetAt } = await loadFixture(debtor);
-      await time.setNextBlockTimestamp(rateSetAt + 30n * DAY);
-      await sys.vault.setQuoteBorrowRate(wad("0.2"));
-      await mineAt(sys, rateSetAt + 40n * DAY);
-      // 30 days at 10%, then 10 days at 20%.
-      const index = (RATE * 30n * DAY) / YEAR + (wad("0.2") * 10n * DAY) / YEAR;
-      expect(await sys.vault.accruedInterest(alice)).to.equal(ceilDiv(debt * index, WAD));
+    // Found by the review of 2026-12-02: with simple interest, whoever called settleInterest daily
+    // compounded a debtor's debt (64.81% a year paid at a 50% rate).
+    it("owes the same however often anyone settles it (up to a unit per settlement)", async function () {
+      const { sys, alice, debt } = await loadFixture(debtor);
+      // Bob owes exactly what Alice owes and is left alone; a keeper settles Alice every day.
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("10")]]);
+      await sys.vault.connect(await asEngine(sys)).transferBalance(bob, sys.poolAccountId, sys.usdc, debt);
+      for (let day = 0; day < 30; day++) {
+        await time.increase(DAY);
+        await sys.vault.connect(sys.keeper).settleInterest(alice);
+      }
+      const owes = async (id: bigint) =>
+        -(await sys.vault.balanceOf(id, sys.usdc)) + (await sys.vault.accruedInterest(id));
+      const [aliceOwes, bobOwes] = [await owes(alice), await owes(bob)];
+      expect(aliceOwes - debt).to.be.greaterThan(0n);
+      expect(aliceOwes - bobOwes).to.be.within(0n, 30n);
     });
 
-    it("settles for anyone who asks (a keeper), once per block", async function () {
-      const { sys, alice, rateSetAt } = await loadFixture(debtor);
-      await time.setNextBlockTimestamp(rateSetAt + DAY);
-      await expect(sys.vault.connect(sys.keeper).settleInterest(alice)).to.emit(
-        sys.vault,
-        "QuoteInterestCharged",
-      );
-      const balance = await sys.vault.balanceOf(alice, sys.usdc);
-      await time.setNextBlockTimestamp(rateSetAt + DAY + 1n);
-      await ethers.provider.send("evm_setAutomine", [false]);
-      const first = await sys.vault.connect(sys.keeper).settleInterest(alice);
-      const second = await sys.vault.connect(sys.keeper).settleInterest(alice);
-      await ethers.provider.send("evm_mine", []);
-      await ethers.provider.send("evm_setAutomine", [true]);
-      expect((await first.wait())!.logs.length).to.equal(2); // BalanceTransferred, QuoteInterestCharged
-      expect((await second.wait())!.logs.length).to.equal(0);
-      expect(await sys.vault.balanceOf(alice, sys.usdc)).to.be.lessThan(balance);
-      // No debt, no interest: a no-op for an account in credit.
-      await expect(sys.vault.settleInterest(sys.poolAccountId)).not.to.emit(
-        sys.vault,
-        "QuoteInterestCharged",
+    it("keeps what accrued at the old rate when the model changes", async function () {
+      const { sys, debt, rate, modelSetAt } = await loadFixture(debtor);
+      await time.setNextBlockTimestamp(modelSetAt + 30n * DAY);
+      const faster = { ...MODEL, baseRate: wad("0.05"), kinkRate: wad("0.2") };
+      await sys.vault.setInterestRateModel(faster);
+      const [index, newRate, updatedAt] = await sys.vault.quoteInterest();
+      expect([index, updatedAt]).to.deep.equal([compound(WAD, rate, 30n * DAY), modelSetAt + 30n * DAY]);
+      const u = (debt * WAD) / (debt + (await sys.vault.totalDeposits(sys.usdc)));
+      expect(newRate).to.equal(
+        faster.baseRate + ((faster.kinkRate - faster.baseRate) * u) / faster.kinkUtilization,
       );
     });
 
     it("charges the lender nothing on its own debt and leaves it out of the receivable", async function () {
-      const { sys, alice, debt, rateSetAt } = await loadFixture(debtor);
-      // Put the pool's account into debt: the engine pays 2,000,000 USDC of it to Bob.
-      const engineAddress = await sys.engine.getAddress();
-      await impersonateAccount(engineAddress);
-      await setBalance(engineAddress, WAD);
-      const engine = await ethers.getSigner(engineAddress);
+      const { sys, alice, debt, modelSetAt } = await loadFixture(debtor);
+      // Put the pool's account into debt: the engine pays 1,000 USDC more than it holds to Bob.
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS);
       const poolQuote = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
+      await time.setNextBlockTimestamp(modelSetAt + 1n);
       await sys.vault
-        .connect(engine)
+        .connect(await asEngine(sys))
         .transferBalance(sys.poolAccountId, bob, sys.usdc, poolQuote + 1_000n * USDC);
-      await mineAt(sys, rateSetAt + 30n * DAY);
-      const index = (RATE * 30n * DAY) / YEAR;
+      await mineAt(sys, modelSetAt + 30n * DAY);
       expect(await sys.vault.accruedInterest(sys.poolAccountId)).to.equal(0n);
-      expect(await sys.vault.interestReceivable()).to.equal((debt * index) / WAD);
+      const aliceOwes = await sys.vault.accruedInterest(alice);
+      expect(await sys.vault.interestReceivable()).to.be.within(aliceOwes - 1n, aliceOwes);
       await expect(sys.vault.settleInterest(sys.poolAccountId)).not.to.emit(
         sys.vault,
         "QuoteInterestCharged",
       );
       expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.equal(-1_000n * USDC);
-      // Alice's interest still reaches it, and pays down its debt.
-      await time.setNextBlockTimestamp(rateSetAt + 30n * DAY + 1n);
-      await sys.vault.settleInterest(alice);
-      const owed = ceilDiv(debt * ((RATE * (30n * DAY + 1n)) / YEAR), WAD);
-      expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.equal(-1_000n * USDC + owed);
+      // Alice's interest still reaches it, and pays its debt down.
+      await time.setNextBlockTimestamp(modelSetAt + 30n * DAY + 10n);
+      const tx = await sys.vault.settleInterest(alice);
+      const charged = (await tx.wait())!.logs
+        .map((log) => sys.vault.interface.parseLog(log))
+        .find((e) => e?.name === "QuoteInterestCharged")!.args.amount as bigint;
+      expect(charged).to.be.greaterThan(0n);
+      expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.equal(-1_000n * USDC + charged);
       const debts = [
         await sys.vault.balanceOf(alice, sys.usdc),
         await sys.vault.balanceOf(sys.poolAccountId, sys.usdc),
       ];
       expect(await sys.vault.quoteDebt()).to.equal(-debts[0] - debts[1]);
+      expect(-debts[0]).to.equal(debt + charged);
     });
   });
 });

@@ -2,7 +2,7 @@ import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
 import { erc4626 } from "../contracts";
 import type { RiskParams } from "../math/portfolio";
-import { type QuoteInterestModel, accruedInterestAt } from "../math/interest";
+import { type QuoteInterestState, accruedInterestAt } from "../math/interest";
 import {
   type AccountState,
   type CollateralState,
@@ -51,7 +51,7 @@ export async function getAccountState(
       quoteUnit(client),
       vault.quoteInterest({ blockTag }),
     ]);
-    const quoteInterest: QuoteInterestModel = {
+    const quoteInterest: QuoteInterestState = {
       index: interest.index,
       rate: interest.rate,
       updatedAt: interest.updatedAt,
