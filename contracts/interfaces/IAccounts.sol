@@ -14,8 +14,9 @@ import {IERC721Enumerable} from "@openzeppelin/contracts/token/ERC721/extensions
 ///
 /// A trading bot needs less: `setTrader` lets an address trade perps and options for the account and
 /// nothing else. A trader cannot transfer the account, withdraw, or bid with it, and the grant lapses
-/// when the account changes hands. It can still lose the account's money by trading, as any trading
-/// key can.
+/// when the account changes hands. It does control the account's free margin: trading against its own
+/// account through the skew premium, a malicious trader can move most of it out (docs/decisions.md).
+/// Grant it only to keys you control.
 interface IAccounts is IERC721Enumerable {
     /// @notice How an account's risk is pooled.
     /// @dev CROSS: one collateral pool backs any number of markets (up to the engine's cap).
