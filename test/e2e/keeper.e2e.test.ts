@@ -8,7 +8,12 @@
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
-import { parseUnits, type JsonRpcProvider, type TransactionReceipt } from "ethers";
+import {
+  parseUnits,
+  type ContractTransactionResponse,
+  type JsonRpcProvider,
+  type TransactionReceipt,
+} from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { seedDemo, type SeedResult } from "../../scripts/lib/seed";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
@@ -341,14 +346,16 @@ describe("Keeper end to end on a hardhat node", function () {
     // put series at that round.
     const roundId = (await feeds.ETH.latestRound()) + 1n;
     await provider.send("evm_setAutomine", [false]);
+    let settlePut: ContractTransactionResponse | undefined;
     try {
       await feeds.ETH.updateAnswer(parseUnits("2900", 8), { gasLimit: 200_000n });
-      await options.settleSeries(put, roundId, { gasLimit: 500_000n });
+      settlePut = await options.settleSeries(put, roundId, { gasLimit: 500_000n });
       await provider.send("evm_mine", []);
     } finally {
       await provider.send("evm_setAutomine", [true]);
     }
-    const roundBlock = await provider.getBlockNumber();
+    // The block that holds the round, from the receipt: the keeper may have mined another since.
+    const roundBlock = (await settlePut!.wait())!.blockNumber;
     const settledPut = await options.queryFilter(options.filters.SeriesSettled(put), roundBlock);
     expect(settledPut.map((e) => [e.blockNumber, e.args.roundId])).to.deep.equal([[roundBlock, roundId]]);
 
