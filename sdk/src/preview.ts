@@ -114,11 +114,11 @@ function withTimestamp(state: AccountState, timestamp: bigint | undefined): Acco
   if (timestamp === undefined || timestamp === state.timestamp) return state;
   if (timestamp < state.timestamp) throw new RangeError("simulate: timestamp before the snapshot");
   // A quote debt keeps accruing interest to the new timestamp.
-  const model = state.protocol.quoteInterest;
+  const interest = state.protocol.quoteInterest;
   const collateral = state.collateral.map((c) => {
     if (!c.debt) return c;
     const { recordedBalance, paidIndex } = c.debt;
-    const owed = accruedInterestAt(recordedBalance, paidIndex, model, timestamp, state.accountId);
+    const owed = accruedInterestAt(recordedBalance, paidIndex, interest, timestamp, state.accountId);
     return { ...c, balance: recordedBalance - owed };
   });
   return { ...state, timestamp, collateral };
