@@ -277,6 +277,13 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   };
 
   const lp = r.object(root.liquidityPool, "liquidityPool");
+  const irm = r.object(lp.interestRateModel, "liquidityPool.interestRateModel");
+  const interestRateModel = {
+    baseRate: r.wad(irm.baseRate, "liquidityPool.interestRateModel.baseRate"),
+    kinkRate: r.wad(irm.kinkRate, "liquidityPool.interestRateModel.kinkRate"),
+    maxRate: r.wad(irm.maxRate, "liquidityPool.interestRateModel.maxRate"),
+    kinkUtilization: r.wad(irm.kinkUtilization, "liquidityPool.interestRateModel.kinkUtilization"),
+  };
   const g = r.object(root.governance, "governance");
   const rolesRaw = r.object(g.roles, "governance.roles");
   const roles = {} as Record<RoleName, RoleGrant[]>;
@@ -312,16 +319,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     liquidityPool: {
       name: r.string(lp.name, "liquidityPool.name"),
       symbol: r.string(lp.symbol, "liquidityPool.symbol"),
-      interestRateModel: (() => {
-        const m = r.object(lp.interestRateModel, "liquidityPool.interestRateModel");
-        const at = (k: string) => `liquidityPool.interestRateModel.${k}`;
-        return {
-          baseRate: r.wad(m.baseRate, at("baseRate")),
-          kinkRate: r.wad(m.kinkRate, at("kinkRate")),
-          maxRate: r.wad(m.maxRate, at("maxRate")),
-          kinkUtilization: r.wad(m.kinkUtilization, at("kinkUtilization")),
-        };
-      })(),
+      interestRateModel,
     },
     governance: {
       timelockMinDelay: r.int(g.timelockMinDelay, "governance.timelockMinDelay"),

@@ -501,8 +501,7 @@ contract CollateralVault is
     /// @inheritdoc ICollateralVault
     function accruedInterest(uint256 accountId) external view returns (uint256) {
         int256 balance = _balances[accountId][address(quoteToken)];
-        if (balance >= 0 || accountId == _clock.lenderAccountId) return 0;
-        return InterestMath.owed(uint256(-balance), _indexNow(), _paidIndex[accountId]);
+        return balance < 0 ? _accruedInterest(accountId, uint256(-balance)) : 0;
     }
 
     /// @inheritdoc ICollateralVault
@@ -592,9 +591,7 @@ contract CollateralVault is
             Config storage config = _configs[quote];
             // Interest accrued since the debtor last paid is owed already.
             uint256 owed = uint256(-quoteBalance);
-            if (accountId != _clock.lenderAccountId) {
-                owed += InterestMath.owed(owed, _indexNow(), _paidIndex[accountId]);
-            }
+            owed += _accruedInterest(accountId, owed);
             int256 debt = Math
                 .mulDiv(
                     owed,
@@ -736,6 +733,12 @@ contract CollateralVault is
         emit BalanceTransferred(accountId, lender, quote, charged);
         emit QuoteInterestCharged(accountId, lender, charged);
         return true;
+    }
+
+    /// @dev Interest a recorded debt of `debt` owes now, rounded up; none for the lender.
+    function _accruedInterest(uint256 accountId, uint256 debt) private view returns (uint256) {
+        if (accountId == _clock.lenderAccountId) return 0;
+        return InterestMath.owed(debt, _indexNow(), _paidIndex[accountId]);
     }
 
     /// @dev The index now: the last recorded one grown at the rate recorded with it. Every change of
