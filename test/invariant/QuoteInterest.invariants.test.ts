@@ -1,10 +1,11 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import fc from "fast-check";
-import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
+import { signerFor } from "../shared/impersonate";
 import { borrowRate, interestIndexAt } from "../../sdk/src";
 
 /**
@@ -76,10 +77,7 @@ async function world() {
     sys.poolAccountId,
   ];
   await sys.vault.setInterestRateModel(MODEL);
-  const engineAddress = await sys.engine.getAddress();
-  await impersonateAccount(engineAddress);
-  await setBalance(engineAddress, WAD);
-  const engine = await ethers.getSigner(engineAddress);
+  const engine = await signerFor(sys.engine);
   await mintAndApprove(sys.usdc, sys.keeper, await sys.vault.getAddress(), 10n ** 15n);
   return { sys, ids, engine };
 }

@@ -1,9 +1,10 @@
 import { expect } from "chai";
 import hre, { ethers } from "hardhat";
-import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { CollateralVault, MarginEngine, MockERC20 } from "../../typechain-types";
 import { deployToken, mintAndApprove, type MintableToken } from "../shared/tokens";
+import { signerFor } from "../shared/impersonate";
 import { addPriceFeed, assetId, deployOracleRouter, setFeedPrice } from "../shared/oracles";
 
 const WAD = 10n ** 18n;
@@ -80,18 +81,6 @@ async function fund(
 ): Promise<void> {
   await mintAndApprove(token, from, await vault.getAddress(), amount);
   await vault.connect(from).deposit(accountId, await token.getAddress(), amount);
-}
-
-/**
- * A signer for the engine's address. Unit tests create quote debt (and engine transfers) by
- * impersonating the real MarginEngine contract and calling the vault's engine-only functions, since
- * no market exists yet to settle PnL through the engine.
- */
-async function asEngine(engine: MarginEngine): Promise<HardhatEthersSigner> {
-  const address = await engine.getAddress();
-  await impersonateAccount(address);
-  await setBalance(address, WAD);
-  return ethers.getSigner(address);
 }
 
 /** Lists `count` extra 18-decimal tokens priced as ETH. */
@@ -614,7 +603,7 @@ describe("CollateralVault", function () {
 
     it("does not cap quote deposits that only repay debt", async function () {
       const { vault, usdc, engine, alice, bob } = await loadFixture(deployVaultFixture);
-      const engineSigner = await asEngine(engine);
+      const engineSigner = await signerFor(engine);
       await vault.setDepositCap(usdc, e6("1000"));
       await fund(vault, usdc, alice, 1n, e6("1000"));
       // Bob's account owes 300 USDC to alice's: balances +1,300 / −300, total still 1,000 (the cap).
@@ -728,7 +717,7 @@ describe("CollateralVault", function () {
         .to.be.revertedWithCustomError(vault, "InsufficientBalance")
         .withArgs(1n, await usdc.getAddress(), 0n, 1n);
       // A negative quote balance: still InsufficientBalance.
-      await vault.connect(await asEngine(engine)).transferBalance(1n, 2n, usdc, e6("5"));
+      await vault.connect(await signerFor(engine)).transferBalance(1n, 2n, usdc, e6("5"));
       await expect(vault.connect(alice).withdraw(1n, usdc, 1n, alice.address))
         .to.be.revertedWithCustomError(vault, "InsufficientBalance")
         .withArgs(1n, await usdc.getAddress(), -e6("5"), 1n);
@@ -739,7 +728,7 @@ describe("CollateralVault", function () {
       await fund(vault, weth, alice, 1n, e18("1"));
       await fund(vault, usdc, bob, 2n, e6("1500"));
       // Alice's account owes 1,500 USDC (e.g. realised losses), paid to bob's.
-      await vault.connect(await asEngine(engine)).transferBalance(1n, 2n, usdc, e6("1500"));
+      await vault.connect(await signerFor(engine)).transferBalance(1n, 2n, usdc, e6("1500"));
       // equity_IM = 1 · 2,000 · 0.9 − 1,500 = 300; MM side 1,900 − 1,500 = 400; mark 500.
       const value = await vault.collateralValue(1n);
       expect([value.initial, value.maintenance, value.mark]).to.deep.equal([
@@ -762,7 +751,7 @@ describe("CollateralVault", function () {
       const { vault, usdc, weth, engine, alice, bob } = await loadFixture(deployVaultFixture);
       await fund(vault, weth, alice, 1n, e18("1"));
       await fund(vault, usdc, bob, 2n, e6("100"));
-      await vault.connect(await asEngine(engine)).transferBalance(1n, 2n, usdc, e6("50"));
+      await vault.connect(await signerFor(engine)).transferBalance(1n, 2n, usdc, e6("50"));
       // Bob's account: +150 USDC, of which the vault holds 100; the other 50 is alice's debt.
       await expect(vault.connect(bob).withdraw(2n, usdc, e6("150"), bob.address))
         .to.be.revertedWithCustomError(vault, "InsufficientLiquidity")
@@ -877,6 +866,19 @@ describe("CollateralVault", function () {
       expect(await token.balanceOf(vault)).to.equal(e18("2"));
     });
 
+    it("a token re-entering settleInterest from its transfer is refused (interest moves balances too)", async function () {
+      const { vault, alice } = await loadFixture(deployVaultFixture);
+      const token = await ethers.deployContract("ReentrantToken", ["Reentrant", "RE", 18]);
+      await vault.listCollateral(token, assetId("ETH"), usd("0.5"), usd("0.5"), e18("1000"), false);
+      await token.arm(await vault.getAddress(), vault.interface.encodeFunctionData("settleInterest", [1n]));
+      await fund(vault, token, alice, 1n, e18("1"));
+      expect(await token.lastCallSucceeded()).to.equal(false);
+      expect(await token.lastReturnData()).to.equal(
+        vault.interface.encodeErrorResult("ReentrancyGuardReentrantCall", []),
+      );
+      expect(await vault.balanceOf(1n, token)).to.equal(e18("1"));
+    });
+
     it("even the engine cannot take a quote payout while a deposit of the quote token is under way", async function () {
       // A vault whose quote token is also its engine: the only way to call payOutQuote from inside a
       // quote transfer. Shows the payout is behind the same reentrancy lock.
@@ -913,7 +915,7 @@ describe("CollateralVault", function () {
 
     it("transferBalance moves a non-quote token and keeps both token sets consistent", async function () {
       const { vault, weth, engine, alice } = await loadFixture(deployVaultFixture);
-      const engineSigner = await asEngine(engine);
+      const engineSigner = await signerFor(engine);
       await fund(vault, weth, alice, 1n, e18("3"));
       await expect(vault.connect(engineSigner).transferBalance(1n, 2n, weth, e18("1")))
         .to.emit(vault, "BalanceTransferred")
@@ -929,14 +931,14 @@ describe("CollateralVault", function () {
     it("transferBalance reverts with InsufficientBalance for a non-quote token beyond the balance", async function () {
       const { vault, weth, engine, alice } = await loadFixture(deployVaultFixture);
       await fund(vault, weth, alice, 1n, e18("1"));
-      await expect(vault.connect(await asEngine(engine)).transferBalance(1n, 2n, weth, e18("1") + 1n))
+      await expect(vault.connect(await signerFor(engine)).transferBalance(1n, 2n, weth, e18("1") + 1n))
         .to.be.revertedWithCustomError(vault, "InsufficientBalance")
         .withArgs(1n, await weth.getAddress(), e18("1"), e18("1") + 1n);
     });
 
     it("transferBalance lets the quote balance go negative, and a debt stays in the token set", async function () {
       const { vault, usdc, engine } = await loadFixture(deployVaultFixture);
-      const engineSigner = await asEngine(engine);
+      const engineSigner = await signerFor(engine);
       await vault.connect(engineSigner).transferBalance(1n, 2n, usdc, e6("7"));
       expect(await vault.balanceOf(1n, usdc)).to.equal(-e6("7"));
       expect(await vault.balanceOf(2n, usdc)).to.equal(e6("7"));
@@ -949,7 +951,7 @@ describe("CollateralVault", function () {
 
     it("keeps quoteDebt equal to the sum of negative quote balances through transfers, payouts and repayments", async function () {
       const { vault, usdc, weth, engine, alice, bob, carol } = await loadFixture(deployVaultFixture);
-      const engineSigner = await asEngine(engine);
+      const engineSigner = await signerFor(engine);
       await fund(vault, weth, alice, 1n, e18("1"));
       await fund(vault, usdc, bob, 2n, e6("100"));
       const debtAfter = async (step: Promise<unknown>) => {
@@ -980,7 +982,7 @@ describe("CollateralVault", function () {
 
     it("transferBalance reverts with TooManyCollaterals when the receiver has no room for the token", async function () {
       const { vault, usdc, engine, alice, bob } = await loadFixture(deployVaultFixture);
-      const engineSigner = await asEngine(engine);
+      const engineSigner = await signerFor(engine);
       const extra = await listExtraTokens(vault, 8);
       for (const token of extra.slice(0, 7)) await fund(vault, token, alice, 1n, e18("1"));
       await fund(vault, extra[7], bob, 2n, e18("1"));
@@ -994,7 +996,7 @@ describe("CollateralVault", function () {
 
     it("payOutQuote sends quote out of an account, which may go negative, emitting QuotePaidOut", async function () {
       const { vault, usdc, weth, engine, alice, bob, carol } = await loadFixture(deployVaultFixture);
-      const engineSigner = await asEngine(engine);
+      const engineSigner = await signerFor(engine);
       await fund(vault, weth, alice, 1n, e18("1"));
       await fund(vault, usdc, bob, 2n, e6("100"));
       await expect(vault.connect(engineSigner).payOutQuote(1n, carol.address, e6("30")))
@@ -1014,7 +1016,7 @@ describe("CollateralVault", function () {
 
     it("treats zero amounts as no-ops without events", async function () {
       const { vault, usdc, weth, engine, carol } = await loadFixture(deployVaultFixture);
-      const engineSigner = await asEngine(engine);
+      const engineSigner = await signerFor(engine);
       await expect(vault.connect(engineSigner).transferBalance(1n, 2n, weth, 0n)).not.to.emit(
         vault,
         "BalanceTransferred",
@@ -1063,7 +1065,7 @@ describe("CollateralVault", function () {
       await setFeedPrice(usdcFeed, "0.999999999999999999");
       expect(await router.getPrice(assetId("USDC"))).to.equal(WAD - 1n);
       expect(await vault.tokenValue(usdc, 1n)).to.equal(999_999_999_999n);
-      await vault.connect(await asEngine(engine)).transferBalance(1n, 2n, usdc, 1n);
+      await vault.connect(await signerFor(engine)).transferBalance(1n, 2n, usdc, 1n);
       // Account 2 holds +1 unit: rounded down. Account 1 owes 1 unit: −1,000,000,000,000 (rounded up,
       // more negative), at full value in all three sums.
       const credit = await vault.collateralValue(2n);
@@ -1155,7 +1157,7 @@ describe("CollateralVault", function () {
     it("keeps the vault's token balance equal to the sum of account balances and to totalDeposits", async function () {
       const { vault, usdc, weth, wbtc, engine, accounts, alice, bob, carol } =
         await loadFixture(deployVaultFixture);
-      const engineSigner = await asEngine(engine);
+      const engineSigner = await signerFor(engine);
       await accounts.connect(carol).createAccount(CROSS); // 4
       await fund(vault, usdc, alice, 1n, e6("5000"));
       await fund(vault, weth, alice, 1n, e18("3"));

@@ -1,19 +1,13 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, impersonateAccount, setBalance } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { trade } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
+import { signerFor } from "../shared/impersonate";
 
 const USDC = 10n ** 6n;
-
-/** A signer for a registered market's address, to call the engine's market-only hooks directly. */
-async function asMarket(address: string) {
-  await impersonateAccount(address);
-  await setBalance(address, ethers.parseEther("1"));
-  return ethers.getSigner(address);
-}
 
 describe("MarginEngine", function () {
   describe("access", function () {
@@ -81,7 +75,7 @@ describe("MarginEngine", function () {
 
     it("caps an account at MAX_MARKETS_PER_ACCOUNT markets and refuses unknown underlyings", async function () {
       const sys = await loadFixture(deploySystem);
-      const market = await asMarket(await sys.perps.getAddress());
+      const market = await signerFor(await sys.perps.getAddress());
       const engine = sys.engine.connect(market);
       const holder = await openAccount(sys, sys.alice, MarginMode.CROSS);
       const max = await sys.engine.MAX_MARKETS_PER_ACCOUNT();

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { signerFor } from "../shared/impersonate";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import type { ContractTransactionResponse } from "ethers";
 import type { BlackScholesHarness, OptionMarket } from "../../typechain-types";
@@ -688,11 +689,8 @@ describe("OptionMarket", function () {
       await tradeOption(options, alice, aliceAccount, call, wad("2"));
       await tradeOption(options, bob, bobAccount, call, -WAD);
       const held = await options.poolPremiumHeld();
-      const engineAddress = await engine.getAddress();
-      await impersonateAccount(engineAddress);
-      await setBalance(engineAddress, WAD);
       await options
-        .connect(await ethers.getSigner(engineAddress))
+        .connect(await signerFor(engine))
         .transferPosition(aliceAccount, bobAccount, call, wad("0.5"));
       expect(await options.positionSize(bobAccount, call)).to.equal(0n);
       expect(await options.poolPremiumHeld()).to.equal(held);
@@ -847,10 +845,7 @@ describe("OptionMarket", function () {
       const { options, engine, alice, aliceAccount, call } = await loadFixture(fixture);
       await tradeOption(options, alice, aliceAccount, call, wad("2"));
       const before = await options.series(call);
-      const engineAddress = await engine.getAddress();
-      await impersonateAccount(engineAddress);
-      await setBalance(engineAddress, WAD);
-      const asEngine = options.connect(await ethers.getSigner(engineAddress));
+      const asEngine = options.connect(await signerFor(engine));
       await asEngine.transferPosition(aliceAccount, aliceAccount, call, wad("0.5"));
       expect(await options.positionSize(aliceAccount, call)).to.equal(wad("2"));
       const after = await options.series(call);

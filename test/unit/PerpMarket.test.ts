@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import hre, { ethers, network } from "hardhat";
-import { loadFixture, mine, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, mine, time } from "@nomicfoundation/hardhat-network-helpers";
+import { signerFor } from "../shared/impersonate";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId, setFeedPrice } from "../shared/oracles";
@@ -775,19 +776,13 @@ describe("PerpMarket", function () {
   });
 
   describe("transferPosition (liquidations) and positionSize", function () {
-    async function asEngine(sys: Awaited<ReturnType<typeof perpsFixture>>["sys"]) {
-      const address = await sys.engine.getAddress();
-      await setBalance(address, 10n ** 18n);
-      return ethers.getImpersonatedSigner(address);
-    }
-
     it("moves a slice at the sender's entry price after settling both accounts' funding", async function () {
       const { sys, perps, ethFunding, alice, bob, quote } = await loadFixture(perpsFixture);
       await trade(perps, sys.alice, alice, ethFunding, wad("10")); // long at 3015
       await time.setNextBlockTimestamp(await time.latest()); // no funding between the two trades
       await trade(perps, sys.bob, bob, ethFunding, wad("2")); // long at 3000·(1 + 11/1000) = 3033
       const t0 = (await perps.market(ethFunding)).lastFundingTime;
-      const engine = await asEngine(sys);
+      const engine = await signerFor(sys.engine);
       const before = await Promise.all([alice, bob, sys.poolAccountId].map(quote));
       await advanceTo(sys, t0 + DAY);
       // skew 12 → rate 0.0012 after a day, index 0.0006·3000 = 1.8: alice owes 18, bob 3.6.
@@ -812,7 +807,7 @@ describe("PerpMarket", function () {
       const { sys, perps, ethStatic, alice, bob, quote } = await loadFixture(perpsFixture);
       await trade(perps, sys.alice, alice, ethStatic, wad("10")); // long at 3015
       await trade(perps, sys.bob, bob, ethStatic, -wad("4")); // short at 3000·(1 + 8/1000) = 3024
-      const engine = await asEngine(sys);
+      const engine = await signerFor(sys.engine);
       const bobBefore = await quote(bob);
       // 5 long at 3015 lands on bob's 4 short at 3024: he realises −4·(3015 − 3024) = +36 and is left
       // long 1 at 3015. Open interest: long 10 → 6, short 4 → 0; skew stays 6.
@@ -836,7 +831,7 @@ describe("PerpMarket", function () {
       const { sys, perps, ethStatic, alice } = await loadFixture(perpsFixture);
       const dave = await openAccount(sys, sys.keeper, MarginMode.CROSS);
       await trade(perps, sys.alice, alice, ethStatic, -wad("3"));
-      const engine = await asEngine(sys);
+      const engine = await signerFor(sys.engine);
       const market = await perps.getAddress();
       await expect(perps.connect(engine).transferPosition(alice, dave, ethStatic, wad("1")))
         .to.emit(sys.engine, "PositionClosed")
@@ -852,7 +847,7 @@ describe("PerpMarket", function () {
       const { sys, perps, ethStatic, alice, bob } = await loadFixture(perpsFixture);
       await trade(perps, sys.alice, alice, ethStatic, wad("2"));
       await trade(perps, sys.bob, bob, ethStatic, -wad("2"));
-      const engine = await asEngine(sys);
+      const engine = await signerFor(sys.engine);
       await expect(perps.connect(engine).transferPosition(alice, bob, ethStatic, wad("1")))
         .to.emit(sys.engine, "PositionClosed")
         .withArgs(sys.poolAccountId, await perps.getAddress(), ethStatic);
@@ -864,7 +859,7 @@ describe("PerpMarket", function () {
       const { sys, perps, ethStatic, bob } = await loadFixture(perpsFixture);
       const dave = await openAccount(sys, sys.keeper, MarginMode.CROSS);
       await trade(perps, sys.bob, bob, ethStatic, -wad("10"));
-      const engine = await asEngine(sys);
+      const engine = await signerFor(sys.engine);
       // −10e18 · 0.333…333 = −3.33…333 0 (truncated toward zero).
       await perps.connect(engine).transferPosition(bob, dave, ethStatic, 333333333333333333n);
       expect(await perps.positionSize(dave, ethStatic)).to.equal(-3333333333333333330n);
@@ -877,7 +872,7 @@ describe("PerpMarket", function () {
       await expect(perps.connect(sys.alice).transferPosition(alice, bob, ethStatic, wad("1")))
         .to.be.revertedWithCustomError(perps, "NotEngine")
         .withArgs(await sys.alice.getAddress());
-      const engine = await asEngine(sys);
+      const engine = await signerFor(sys.engine);
       await expect(
         perps.connect(engine).transferPosition(alice, sys.poolAccountId, ethStatic, wad("1")),
       ).to.be.revertedWithCustomError(perps, "PoolAccountCannotTrade");

@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { impersonateAccount, loadFixture, setBalance, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
+import { signerFor } from "../shared/impersonate";
 import { refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { expWad } from "../../sdk/src";
@@ -34,13 +34,6 @@ function rateAt(debt: bigint, cash: bigint): bigint {
 /** index · e^(rate · elapsed / year), rounded down (InterestMath.compound). */
 const compound = (index: bigint, rate: bigint, elapsed: bigint): bigint =>
   (index * expWad((rate * elapsed) / YEAR)) / WAD;
-
-async function asEngine(sys: System): Promise<HardhatEthersSigner> {
-  const address = await sys.engine.getAddress();
-  await impersonateAccount(address);
-  await setBalance(address, WAD);
-  return ethers.getSigner(address);
-}
 
 /**
  * Alice's only collateral is 10 WETH; she went long 20 ETH and closed after a 10% fall, so she owes
@@ -124,12 +117,12 @@ describe("Quote interest (CollateralVault)", function () {
       // The engine pays 990,000 USDC out of a WETH-only account (as a gain paid in cash would):
       // u = (6,101 + 990,000) / (6,101 + 990,000 + ~20,000) ≈ 98%, above the kink.
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("1000")]]);
-      await sys.vault.connect(await asEngine(sys)).payOutQuote(bob, sys.bob.address, 990_000n * USDC);
+      await sys.vault.connect(await signerFor(sys.engine)).payOutQuote(bob, sys.bob.address, 990_000n * USDC);
       const [debtNow, cashNow] = [await sys.vault.quoteDebt(), await sys.vault.totalDeposits(sys.usdc)];
       expect((await sys.vault.quoteInterest()).rate).to.equal(rateAt(debtNow, cashNow));
       expect((await sys.vault.quoteInterest()).rate).to.be.greaterThan(wad("1.3"));
       // And the last USDC leaves: every unit in the vault is lent, the rate is the maximum.
-      await sys.vault.connect(await asEngine(sys)).payOutQuote(bob, sys.bob.address, cashNow);
+      await sys.vault.connect(await signerFor(sys.engine)).payOutQuote(bob, sys.bob.address, cashNow);
       expect((await sys.vault.quoteInterest()).rate).to.equal(MODEL.maxRate);
     });
   });
@@ -181,7 +174,9 @@ describe("Quote interest (CollateralVault)", function () {
       const { sys, alice, debt } = await loadFixture(debtor);
       // Bob owes exactly what Alice owes and is left alone; a keeper settles Alice every day.
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("10")]]);
-      await sys.vault.connect(await asEngine(sys)).transferBalance(bob, sys.poolAccountId, sys.usdc, debt);
+      await sys.vault
+        .connect(await signerFor(sys.engine))
+        .transferBalance(bob, sys.poolAccountId, sys.usdc, debt);
       for (let day = 0; day < 30; day++) {
         await time.increase(DAY);
         await sys.vault.connect(sys.keeper).settleInterest(alice);
@@ -213,7 +208,7 @@ describe("Quote interest (CollateralVault)", function () {
       const poolQuote = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
       await time.setNextBlockTimestamp(modelSetAt + 1n);
       await sys.vault
-        .connect(await asEngine(sys))
+        .connect(await signerFor(sys.engine))
         .transferBalance(sys.poolAccountId, bob, sys.usdc, poolQuote + 1_000n * USDC);
       await mineAt(sys, modelSetAt + 30n * DAY);
       expect(await sys.vault.accruedInterest(sys.poolAccountId)).to.equal(0n);
