@@ -4,12 +4,14 @@ pragma solidity ^0.8.28;
 import {ERC721} from "@openzeppelin/contracts/token/ERC721/ERC721.sol";
 import {ERC721Enumerable} from "@openzeppelin/contracts/token/ERC721/extensions/ERC721Enumerable.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
+import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 
 /// @title Accounts
 /// @notice Margin sub-accounts as ERC-721 tokens ("xmargin Account", XMA). Ids start at 1 and are
 /// never reused; accounts are never burned, so an id that exists once exists forever.
 /// @dev No admin: creating accounts is permissionless and nothing about an account can be changed
-/// except its ownership and approvals (standard ERC-721). Accounts are minted with `_mint`, not
+/// except by its owner (ownership, approvals, trading grants). The deployer's one power is binding the
+/// margin engine once, whose registered markets spend trading allowances. Accounts are minted with `_mint`, not
 /// `_safeMint`: an owner contract does not need `onERC721Received` to operate its account, and
 /// creation makes no external call (no reentrancy).
 contract Accounts is ERC721Enumerable, IAccounts {
@@ -20,12 +22,29 @@ contract Accounts is ERC721Enumerable, IAccounts {
     /// calls on every deposit, check existence and read the mode with one storage read.
     mapping(uint256 accountId => uint8 modePlusOne) private _modeTag;
 
-    /// @dev Trading grants per account and ownership epoch. A transfer starts a new epoch, which clears
-    /// every grant at once without iterating over them.
+    /// @dev Trading allowances per account and ownership epoch. A transfer starts a new epoch, which
+    /// clears every grant at once without iterating over them.
     mapping(uint256 accountId => uint256) private _ownershipEpoch;
-    mapping(uint256 accountId => mapping(uint256 epoch => mapping(address trader => bool))) private _traders;
+    mapping(uint256 accountId => mapping(uint256 epoch => mapping(address trader => uint256 allowance)))
+        private _allowances;
 
-    constructor() ERC721("xmargin Account", "XMA") {}
+    /// @dev Who may bind the margin engine; cleared by the binding.
+    address private _deployer;
+
+    /// @inheritdoc IAccounts
+    address public marginEngine;
+
+    constructor() ERC721("xmargin Account", "XMA") {
+        _deployer = msg.sender;
+    }
+
+    /// @inheritdoc IAccounts
+    function bindMarginEngine(address engine) external {
+        if (msg.sender != _deployer) revert NotDeployer(msg.sender);
+        if (engine == address(0)) revert ZeroMarginEngine();
+        marginEngine = engine;
+        delete _deployer;
+    }
 
     /// @inheritdoc IAccounts
     function createAccount(MarginMode mode) external returns (uint256 accountId) {
@@ -59,23 +78,33 @@ contract Accounts is ERC721Enumerable, IAccounts {
     }
 
     /// @inheritdoc IAccounts
-    function setTrader(uint256 accountId, address trader, bool allowed) external {
+    function setTrader(uint256 accountId, address trader, uint256 allowance) external {
         // `_ownerOf` is zero for an unknown id, which no caller is.
         if (_ownerOf(accountId) != msg.sender) revert NotAuthorized(accountId, msg.sender);
-        _traders[accountId][_ownershipEpoch[accountId]][trader] = allowed;
-        emit TraderSet(accountId, trader, allowed);
+        _allowances[accountId][_ownershipEpoch[accountId]][trader] = allowance;
+        emit TraderSet(accountId, trader, allowance);
     }
 
     /// @inheritdoc IAccounts
-    function isTrader(uint256 accountId, address trader) public view returns (bool) {
-        return _traders[accountId][_ownershipEpoch[accountId]][trader];
+    function traderAllowance(uint256 accountId, address trader) external view returns (uint256) {
+        return _allowances[accountId][_ownershipEpoch[accountId]][trader];
     }
 
     /// @inheritdoc IAccounts
-    function requireCanTrade(uint256 accountId, address caller) external view {
-        if (!isAuthorized(accountId, caller) && !isTrader(accountId, caller)) {
-            revert NotAuthorized(accountId, caller);
+    function authorizeTrade(uint256 accountId, address caller, uint256 cost) external {
+        // Owners and operators first: the common case reads nothing more and writes nothing.
+        if (isAuthorized(accountId, caller)) return;
+        mapping(address => uint256) storage grants = _allowances[accountId][_ownershipEpoch[accountId]];
+        uint256 allowance = grants[caller];
+        if (allowance == 0) revert NotAuthorized(accountId, caller);
+        // An unlimited grant is never written, so only a limited one needs to know who spends it.
+        if (allowance == type(uint256).max) return;
+        if (marginEngine == address(0) || !IMarginEngine(marginEngine).isMarket(msg.sender)) {
+            revert NotMarket(msg.sender);
         }
+        if (cost > allowance) revert TraderAllowanceExceeded(accountId, caller, cost, allowance);
+        grants[caller] = allowance - cost;
+        emit TraderAllowanceSpent(accountId, caller, cost, allowance - cost);
     }
 
     /// @inheritdoc IAccounts

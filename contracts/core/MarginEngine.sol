@@ -104,7 +104,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         emit MarketRegistered(market);
     }
 
-    /// @notice Whether `market` is a registered market contract.
+    /// @inheritdoc IMarginEngine
     function isMarket(address market) external view returns (bool) {
         return _marketRef[market] != 0;
     }

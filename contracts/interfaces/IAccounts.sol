@@ -13,10 +13,11 @@ import {IERC721Enumerable} from "@openzeppelin/contracts/token/ERC721/extensions
 /// the account to (the liquidation auction for a keeper's `bidAndClose`).
 ///
 /// A trading bot needs less: `setTrader` lets an address trade perps and options for the account and
-/// nothing else. A trader cannot transfer the account, withdraw, or bid with it, and the grant lapses
-/// when the account changes hands. It does control the account's free margin: trading against its own
-/// account through the skew premium, a malicious trader can move most of it out (docs/decisions.md).
-/// Grant it only to keys you control.
+/// nothing else, up to an allowance of trading costs. A trader cannot transfer the account, withdraw,
+/// or bid with it, and the grant lapses when the account changes hands. Its trades spend the allowance
+/// by what they cost the account at the engine's marks (fees, the perp skew premium, the option spread),
+/// because a trader that makes the account pay those costs can collect them with its own account
+/// (docs/decisions.md); the position risk it takes is not bounded, so grant it to keys you trust.
 interface IAccounts is IERC721Enumerable {
     /// @notice How an account's risk is pooled.
     /// @dev CROSS: one collateral pool backs any number of markets (up to the engine's cap).
@@ -34,8 +35,24 @@ interface IAccounts is IERC721Enumerable {
 
     /// @notice Emitted when an account is created.
     event AccountCreated(uint256 indexed accountId, address indexed owner, MarginMode mode);
-    /// @notice Emitted when the owner grants or revokes `trader`'s right to trade for the account.
-    event TraderSet(uint256 indexed accountId, address indexed trader, bool allowed);
+    /// @notice A trader's trade would cost the account more than the trader's remaining allowance.
+    error TraderAllowanceExceeded(uint256 accountId, address trader, uint256 cost, uint256 allowance);
+    /// @notice `caller` is not a market registered in the margin engine (only markets spend allowances).
+    error NotMarket(address caller);
+    /// @notice Only the deployer binds the margin engine, and only once: after that, nobody.
+    error NotDeployer(address caller);
+    /// @notice The margin engine to bind is the zero address.
+    error ZeroMarginEngine();
+
+    /// @notice Emitted when the owner sets `trader`'s trading allowance (0 revokes the grant).
+    event TraderSet(uint256 indexed accountId, address indexed trader, uint256 allowance);
+    /// @notice Emitted when a trader's trade spends `cost` of a limited allowance, leaving `remaining`.
+    event TraderAllowanceSpent(
+        uint256 indexed accountId,
+        address indexed trader,
+        uint256 cost,
+        uint256 remaining
+    );
 
     /// @notice Creates an account owned by the caller.
     /// @param mode CROSS or ISOLATED; fixed for the account's life.
@@ -55,22 +72,41 @@ interface IAccounts is IERC721Enumerable {
     /// @notice Reverts with NotAuthorized unless `isAuthorized(accountId, caller)`.
     function requireAuthorized(uint256 accountId, address caller) external view;
 
-    /// @notice Lets `trader` trade perps and options for `accountId` (or stops it); owner only. The
-    /// grant holds until revoked or until the account is transferred.
+    /// @notice Lets `trader` trade perps and options for `accountId` until its trades have cost the
+    /// account `allowance` quote-token units, or stops it (`allowance` 0); owner only. Sets the remaining
+    /// allowance (like an ERC-20 approval, it replaces what was left). `type(uint256).max` is unlimited
+    /// and never spent: what a keeper grants the liquidation auction for `bidAndClose`. The grant holds
+    /// until revoked, spent, or the account is transferred.
     /// @dev Reverts with NotAuthorized unless the caller owns the account (approved operators could
     /// take the account anyway, but the grant is the owner's statement).
     /// @param accountId The account.
     /// @param trader The address, e.g. a trading bot's hot key.
-    /// @param allowed Grant (true) or revoke (false).
-    function setTrader(uint256 accountId, address trader, bool allowed) external;
+    /// @param allowance The trading costs, in quote-token units, the trader's trades may charge.
+    function setTrader(uint256 accountId, address trader, uint256 allowance) external;
 
-    /// @notice Whether `trader` holds a trading grant from the account's current owner.
-    function isTrader(uint256 accountId, address trader) external view returns (bool);
+    /// @notice What `trader` may still charge `accountId` in trading costs (quote-token units): 0 when
+    /// it holds no grant from the account's current owner, `type(uint256).max` when unlimited.
+    function traderAllowance(uint256 accountId, address trader) external view returns (uint256);
 
-    /// @notice Reverts with NotAuthorized unless `caller` may trade for `accountId`: it is authorised
-    /// (`isAuthorized`) or a trader (`isTrader`). What the markets check; withdrawals and bids check
-    /// `requireAuthorized`.
-    function requireCanTrade(uint256 accountId, address caller) external view;
+    /// @notice Called by a market before it trades for `accountId` on `caller`'s instruction. An owner
+    /// or operator (`isAuthorized`) may trade at any cost; a trader's trade spends `cost` of its
+    /// allowance. Withdrawals and bids check `requireAuthorized` instead.
+    /// @dev Reverts with NotAuthorized for anyone else, TraderAllowanceExceeded when `cost` is above the
+    /// allowance, and NotMarket when a limited trader's trade does not come from a registered market
+    /// (anyone else could spend a bot's allowance to stop it; an unlimited one is never written).
+    /// @param accountId The account traded.
+    /// @param caller Who asked the market to trade.
+    /// @param cost What the trade costs the account at the engine's marks, in quote-token units: fees
+    /// plus the price paid beyond the mark.
+    function authorizeTrade(uint256 accountId, address caller, uint256 cost) external;
+
+    /// @notice Binds the margin engine whose registered markets may spend trading allowances. Once, by
+    /// the deployer (the engine is deployed after this contract, which it references).
+    /// @dev Reverts with NotDeployer for any other caller or a second call, ZeroMarginEngine for zero.
+    function bindMarginEngine(address engine) external;
+
+    /// @notice The margin engine bound by `bindMarginEngine` (zero before).
+    function marginEngine() external view returns (address);
 
     /// @notice Every account id owned by `owner`.
     function accountsOf(address owner) external view returns (uint256[] memory);

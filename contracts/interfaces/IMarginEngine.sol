@@ -148,6 +148,10 @@ interface IMarginEngine is IUpdateThrottle {
     /// @notice The liquidation auction: the only contract that may move portfolio slices.
     function liquidator() external view returns (address);
 
+    /// @notice Whether `market` is a registered market contract (one that may report positions and move
+    /// quote through the engine).
+    function isMarket(address market) external view returns (bool);
+
     /// @notice Moves `fraction` (WAD) of every collateral balance and every position of `fromAccountId`
     /// to `toAccountId`: positive balances and positions are moved rounded down, a quote debt is taken
     /// over rounded up. Liquidator only.

@@ -52,6 +52,18 @@ library PerpMath {
         return Math.mulDiv(weighted, fill, WAD * WAD * quoteUnit, Math.Rounding.Ceil);
     }
 
+    /// @notice What a trade pays beyond the oracle price through the skew premium, in quote units
+    /// (rounded up): |fill − price|·|size| when the fill is worse than the price for the trader, else 0.
+    function premiumPaid(
+        uint256 price,
+        uint256 fill,
+        int256 sizeDelta,
+        uint256 quoteUnit
+    ) internal pure returns (uint256) {
+        uint256 worse = sizeDelta > 0 ? (fill > price ? fill - price : 0) : (price > fill ? price - fill : 0);
+        return Math.mulDiv(worse, SignedMath.abs(sizeDelta), WAD * quoteUnit, Math.Rounding.Ceil);
+    }
+
     /// @notice Advances the funding rate and index by `dt` seconds (velocity model).
     /// @dev The rate drifts linearly at maxFundingVelocity·clamp(skew/skewScale, −1, 1) per day until it
     /// hits ±maxFundingRate, then stays there. The index grows by the exact integral of that piecewise

@@ -154,6 +154,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         uint256 premium; // per contract
         uint256 premiumQuote;
         uint256 feeQuote;
+        uint256 costQuote; // fee + premium beyond the engine's mark (long at low, short at high)
         int256 oldSize;
         int256 newSize;
         uint256 oldLong;
@@ -294,11 +295,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         uint256 limitPrice,
         uint256 deadline
     ) external nonReentrant {
-        // Cheap checks first; the pool check precedes authorisation so it reads as what it is.
         if (block.timestamp > deadline) revert DeadlineExpired(deadline);
         if (sizeDelta == 0) revert ZeroSizeDelta();
         if (accountId == poolAccountId) revert PoolAccountCannotTrade();
-        accounts.requireCanTrade(accountId, msg.sender);
         Series storage s = _tradable(seriesId);
         bytes32 underlying = s.underlying;
         // A reduction in an account holding other positions on the same underlying may unwind a hedge
@@ -313,6 +312,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
             maintenanceBefore = engine.health(accountId).maintenanceRequirement;
         }
         Trade memory t = _price(seriesId, s, accountId, sizeDelta, limitPrice);
+        // After pricing: a trader's trade spends its allowance by what it costs the account at the
+        // engine's marks (PerpMarket does the same).
+        accounts.authorizeTrade(accountId, msg.sender, t.costQuote);
 
         // Effects.
         s.longOpenInterest = uint128(t.newLong); // ≤ maxOpenInterest, or ≤ its old value
@@ -367,6 +369,14 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
             rawPerQuoteUnit,
             sizeDelta > 0 ? Math.Rounding.Ceil : Math.Rounding.Floor
         );
+        t.costQuote =
+            t.feeQuote +
+            Math.mulDiv(
+                absDelta,
+                sizeDelta > 0 ? t.premium - v.low : v.high - t.premium,
+                rawPerQuoteUnit,
+                Math.Rounding.Ceil
+            );
 
         t.oldSize = _positions[seriesId][accountId];
         t.newSize = t.oldSize + sizeDelta;

@@ -289,14 +289,18 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 limitPrice,
         uint256 deadline
     ) internal {
-        // Cheap checks first; the pool check precedes authorisation so it reads as what it is.
         if (block.timestamp > deadline) revert DeadlineExpired(deadline);
         if (sizeDelta == 0) revert ZeroSizeDelta();
         if (accountId == poolAccountId) revert PoolAccountCannotTrade();
-        accounts.requireCanTrade(accountId, msg.sender);
         Market storage m = _market(marketId);
         Position storage pos = _positions[marketId][accountId];
         Trade memory t = _price(marketId, m, pos, sizeDelta, limitPrice);
+        // Authorisation needs the price: a trader's trade spends its allowance by what the trade costs
+        // the account at the oracle price (fee and skew premium), which is what a trader could collect
+        // with its own account on the other side.
+        uint256 premiumQuote = PerpMath.premiumPaid(t.price, t.fill, sizeDelta, quoteUnit);
+        bool paysPremium = premiumQuote != 0;
+        accounts.authorizeTrade(accountId, msg.sender, t.feeQuote + premiumQuote);
         // Reductions skip the initial-margin check, with two exceptions that need the account's health
         // before the trade. One in an account holding other positions on the same underlying may unwind
         // a hedge (requirements add up across underlyings, and a lone position's requirement shrinks
@@ -304,11 +308,9 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         // path-independent fill hands back to whoever closes the opposite skew: a partner could drain
         // the account through it and leave its remaining position, or its deficit, to the pool.
         bool hedged;
-        bool paysPremium;
         IMarginEngine.Health memory before;
         if (!t.increasesRisk) {
             hedged = engine.hasOtherOnUnderlying(accountId, address(this), marketId);
-            paysPremium = sizeDelta > 0 ? t.fill > t.price : t.fill < t.price;
             if (hedged || paysPremium) before = engine.health(accountId);
         }
 

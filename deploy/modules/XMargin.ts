@@ -149,7 +149,7 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     const vault = m.contract("CollateralVault", [accessManager, accounts, oracleRouter, quote]);
     const engine = m.contract("MarginEngine", [accessManager, vault, accounts, oracleRouter]);
     const marginEngineSet = m.call(vault, "setMarginEngine", [engine]);
-    configured.push(marginEngineSet);
+    configured.push(marginEngineSet, m.call(accounts, "bindMarginEngine", [engine]));
 
     for (const [symbol, token] of Object.entries(config.tokens)) {
       configured.push(

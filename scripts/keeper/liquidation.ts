@@ -2,6 +2,7 @@
  * Liquidation I/O for the loop: the keeper's own bidder account, auction state, and the data behind a
  * bid decision (quote, closing costs, gas). The decisions themselves are in logic.ts.
  */
+import { MaxUint256 } from "ethers";
 import type { Contracts } from "./chain";
 import {
   WAD,
@@ -36,7 +37,7 @@ export async function ensureKeeperAccount(
     if ((await c.accounts.marginMode(id)) !== CROSS) continue;
     if ((await c.engine.accountMarkets(id)).length !== 0) continue;
     const canTrade =
-      (await c.accounts.isTrader(id, auction)) ||
+      (await c.accounts.traderAllowance(id, auction)) === MaxUint256 ||
       (await c.accounts.getApproved(id)) === auction ||
       (await c.accounts.isApprovedForAll(owner, auction));
     if (!canTrade) await grantAuction(c, sender, id, auction);
@@ -66,12 +67,18 @@ export async function ensureKeeperAccount(
 
 /**
  * Lets the auction trade the keeper's account (bidAndClose closes the slice with it): a trading grant,
- * not an ERC-721 approval, so the auction gets no custody of the account.
+ * not an ERC-721 approval, so the auction gets no custody of the account. Unlimited: the closes pay
+ * fees and premiums the keeper has already priced into every bid (an account without positions between
+ * bids has nothing else a trader could spend).
  */
 async function grantAuction(c: Contracts, sender: TxSender, id: bigint, auction: string): Promise<void> {
-  const result = await sender.send("grantAuctionTrading", tx(c.accounts, "setTrader", [id, auction, true]), {
-    accountId: id,
-  });
+  const result = await sender.send(
+    "grantAuctionTrading",
+    tx(c.accounts, "setTrader", [id, auction, MaxUint256]),
+    {
+      accountId: id,
+    },
+  );
   if (result.status !== "mined" && result.status !== "dry-run") {
     throw new Error(`could not let the auction trade account ${id}: ${result.status}`);
   }

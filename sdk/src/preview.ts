@@ -53,6 +53,8 @@ export interface TradeFill {
   fillPrice: bigint;
   /** Fee in quote units. */
   fee: bigint;
+  /** Fee plus skew premium paid, quote units: what the trade charges a trader's allowance. */
+  tradingCost: bigint;
   /** Realised PnL, USD WAD (> 0: gain), rounded down. */
   realizedPnl: bigint;
   /** Funding settled, USD WAD (> 0: paid), rounded up. */
@@ -73,6 +75,8 @@ export interface OptionFill {
   premiumQuote: bigint;
   /** Fee in quote units. */
   fee: bigint;
+  /** Fee plus premium beyond the engine's mark, quote units: what the trade charges a trader's allowance. */
+  tradingCost: bigint;
   newSize: bigint;
   /** Whether the trade opens, grows or flips the position (and so needs equity_IM ≥ IM). */
   increasesRisk: boolean;
@@ -295,6 +299,7 @@ function simulatePerpTrade(
     sizeDelta,
     fillPrice: r.fillPrice,
     fee: r.feeQuote,
+    tradingCost: r.tradingCost,
     realizedPnl: r.realizedPnl,
     fundingPaid: r.fundingPaid,
     newSize: r.position.size,
@@ -425,6 +430,7 @@ function simulateOptionTrade(
     premium: r.premium,
     premiumQuote: r.premiumQuote,
     fee: r.feeQuote,
+    tradingCost: r.tradingCost,
     newSize: r.position.size,
     increasesRisk: r.increasesRisk,
   };

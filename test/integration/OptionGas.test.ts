@@ -7,7 +7,7 @@ import { underCoverage } from "../shared/coverage";
 
 const USDC = 10n ** 6n;
 /**
- * The issue asked for ≤ 350,000 gas to open a fifth series; that is NOT met (≈ 401k measured). Most of
+ * The issue asked for ≤ 350,000 gas to open a fifth series; that is NOT met (≈ 405k measured). Most of
  * an open is spent outside the market (the first test prints the attribution): the engine's initial-
  * margin check over five series (≈ 190k: five exposure calls of ≈ 16k, each a Black-Scholes valuation
  * with vanna and volga; the vault's collateral valuation with its cold USDC feed, ≈ 29k; the IM grid;
@@ -17,8 +17,8 @@ const USDC = 10n ** 6n;
  * total, so premiums cannot raise the pool's vega limit) and ≈ 1.5k (the value-weighted short-option
  * floor). These ceilings are the measured values plus a little headroom, kept as regression bounds.
  */
-const OPEN_BUDGET = 405_000n;
-const OPEN_NEW_SERIES_BUDGET = 465_000n;
+const OPEN_BUDGET = 409_000n;
+const OPEN_NEW_SERIES_BUDGET = 469_000n;
 const HEALTH_BUDGET = 1_500_000n;
 
 /** 17 ETH series (strikes 2,200 … 3,800 step 100, calls and puts alternating, 30 and 60 days). */

@@ -7,18 +7,28 @@ import { setFeedPrice } from "../shared/oracles";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
 const USDC = 10n ** 6n;
+const QUOTE_UNIT = 10n ** 12n;
+const ALLOWANCE = 1_000n * USDC;
 
 /**
- * Alice's account (20,000 USDC) grants Carol's bot key a trading right (`setTrader`); Bob runs a
- * keeper account. One ETH call series is listed.
+ * Alice's account (20,000 USDC) grants Carol's bot key a trading allowance of 1,000 USDC
+ * (`setTrader`); Carol also has an account of her own, and Bob one. One ETH call series is listed.
  */
 async function grantedBot() {
   const sys = await deployOptionsSystem();
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
   const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
   const call = await listSeries(sys.options, "ETH", "3000", await fromNow(30n * DAY), true);
-  await sys.accounts.connect(sys.alice).setTrader(alice, sys.carol, true);
-  return { sys, alice, bob, call, bot: sys.carol };
+  await sys.accounts.connect(sys.alice).setTrader(alice, sys.carol, ALLOWANCE);
+  return { sys, alice, bob, carol, call, bot: sys.carol };
+}
+
+type System = Awaited<ReturnType<typeof grantedBot>>["sys"];
+
+/** The account's equity at the engine's marks (USDC collateral only: weight 1 at both levels). */
+async function equityAtMarks(sys: System, accountId: bigint): Promise<bigint> {
+  return (await sys.engine.health(accountId)).equityMaintenance;
 }
 
 describe("Trading grants (Accounts.setTrader) across the protocol", function () {
@@ -30,6 +40,76 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     expect(await sys.options.positionSize(alice, call)).to.equal(wad("2"));
     await trade(sys.perps, bot, alice, sys.markets.ETH, -wad("1"));
     expect(await sys.perps.positionSize(alice, sys.markets.ETH)).to.equal(0n);
+  });
+
+  it("spends the allowance by what each trade costs the account at the engine's marks", async function () {
+    const { sys, alice, call, bot } = await loadFixture(grantedBot);
+    let left = ALLOWANCE;
+    for (const send of [
+      () => trade(sys.perps, bot, alice, sys.markets.ETH, wad("2")),
+      () => tradeOption(sys.options, bot, alice, call, wad("3")),
+      () => tradeOption(sys.options, bot, alice, call, -wad("5")),
+    ]) {
+      const before = await equityAtMarks(sys, alice);
+      await send();
+      const spent = left - (await sys.accounts.traderAllowance(alice, bot.address));
+      const drop = before - (await equityAtMarks(sys, alice));
+      // The same to a quote unit either way: the allowance rounds fee and premium beyond the mark up
+      // to quote units, the balance and the engine's mark round each on their own.
+      expect(spent * QUOTE_UNIT).to.be.within(drop - QUOTE_UNIT, drop + 2n * QUOTE_UNIT);
+      expect(spent).to.be.greaterThan(0n);
+      left -= spent;
+    }
+  });
+
+  it("stops a trade that costs more than the allowance left, changing nothing", async function () {
+    const { sys, alice, bot } = await loadFixture(grantedBot);
+    // 100 ETH into an empty book: skew premium 3,000·100²/(2·1,000) = 15,000 USD, beyond 1,000.
+    const attempt = trade(sys.perps, bot, alice, sys.markets.ETH, wad("100"));
+    await expect(attempt).to.be.revertedWithCustomError(sys.accounts, "TraderAllowanceExceeded");
+    expect(await sys.perps.positionSize(alice, sys.markets.ETH)).to.equal(0n);
+    expect(await sys.accounts.traderAllowance(alice, bot.address)).to.equal(ALLOWANCE);
+    // The owner's own trade is not limited.
+    await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("30"));
+    expect(await sys.accounts.traderAllowance(alice, bot.address)).to.equal(ALLOWANCE);
+  });
+
+  it("bounds the skew-premium drain of the security review by the allowance", async function () {
+    // The trader makes Alice's account buy into the skew, sells from its own account, makes Alice sell
+    // from flat and buys back: Alice pays the premium four times over what the bot's own account
+    // collects, all at one oracle price. Unbounded, 77,280 of 100,000 USD moved this way.
+    const { sys, alice, carol, bot } = await loadFixture(grantedBot);
+    const [aliceBefore, carolBefore] = [await equityAtMarks(sys, alice), await equityAtMarks(sys, carol)];
+    const size = wad("10");
+    let refused = false;
+    for (let round = 0; round < 10 && !refused; round++) {
+      for (const [account, delta] of [
+        [alice, size],
+        [carol, -size],
+        [alice, -size],
+        [carol, size],
+      ] as const) {
+        const sent = trade(sys.perps, bot, account, sys.markets.ETH, delta);
+        if (account !== alice) {
+          await sent;
+          continue;
+        }
+        try {
+          await (await sent).wait();
+        } catch (error) {
+          expect(sys.accounts.interface.parseError((error as { data: string }).data)?.name).to.equal(
+            "TraderAllowanceExceeded",
+          );
+          refused = true;
+          break;
+        }
+      }
+    }
+    expect(refused).to.equal(true);
+    const aliceLoss = aliceBefore - (await equityAtMarks(sys, alice));
+    const carolGain = (await equityAtMarks(sys, carol)) - carolBefore;
+    expect(aliceLoss).to.be.at.most(ALLOWANCE * QUOTE_UNIT + 10n ** 15n);
+    expect(carolGain).to.be.lessThan(aliceLoss);
   });
 
   it("refuses a trader's withdrawal, even to the owner, and its bids with the account", async function () {
@@ -60,10 +140,19 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     await setFeedPrice(sys.feeds.ETH, "2650");
     await sys.auction.startAuction(bob);
     const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS);
-    await sys.accounts.connect(sys.keeper).setTrader(keeper, sys.auction, true);
+    await sys.accounts.connect(sys.keeper).setTrader(keeper, sys.auction, ethers.MaxUint256);
     expect(await sys.accounts.isAuthorized(keeper, sys.auction)).to.equal(false);
     await sys.auction.connect(sys.keeper).bidAndClose(bob, keeper, wad("0.05"), ethers.MaxUint256);
     expect(await sys.engine.accountMarkets(keeper)).to.deep.equal([]);
     expect(await sys.vault.balanceOf(keeper, sys.usdc)).to.be.greaterThan(0n);
+    expect(await sys.accounts.traderAllowance(keeper, sys.auction)).to.equal(ethers.MaxUint256);
+  });
+
+  it("lets only registered markets spend an allowance", async function () {
+    const { sys, alice, bot } = await loadFixture(grantedBot);
+    await expect(sys.accounts.connect(sys.bob).authorizeTrade(alice, bot.address, ALLOWANCE))
+      .to.be.revertedWithCustomError(sys.accounts, "NotMarket")
+      .withArgs(sys.bob.address);
+    expect(await sys.accounts.traderAllowance(alice, bot.address)).to.equal(ALLOWANCE);
   });
 });

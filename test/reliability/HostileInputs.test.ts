@@ -264,7 +264,9 @@ function renderCatalogue(found: Privileged[]): string {
             ? ROLE_NAMES[role.toString()]
             : p.error === "AccessManagedUnauthorized"
               ? "ADMIN / authority"
-              : "protocol contracts only";
+              : p.error === "NotDeployer"
+                ? "the deployer, once"
+                : "protocol contracts only";
         return `| ${p.contract} | \`${p.fn}\` | ${who} | \`${p.error}\` |`;
       }),
   ];

@@ -652,6 +652,26 @@ export const ROWS: Row[] = [
   },
   {
     kind: "account and counterparty misuse",
+    input: "a trader's trade costing more than its allowance",
+    call: "OptionMarket.trade",
+    error: "TraderAllowanceExceeded",
+    arrange: async (w) => {
+      await (await w.accounts.connect(w.alice).setTrader(w.aliceId, w.bob.address, 1n)).wait();
+    },
+    act: (w) => w.options.connect(w.bob).trade(w.aliceId, w.callId, wad("0.1"), MAX, NO_DEADLINE),
+  },
+  {
+    kind: "account and counterparty misuse",
+    input: "spending a trader's allowance from outside the markets",
+    call: "Accounts.authorizeTrade",
+    error: "NotMarket",
+    arrange: async (w) => {
+      await (await w.accounts.connect(w.alice).setTrader(w.aliceId, w.bob.address, USDC)).wait();
+    },
+    act: (w) => w.accounts.connect(w.outsider).authorizeTrade(w.aliceId, w.bob.address, USDC),
+  },
+  {
+    kind: "account and counterparty misuse",
     input: "second market in an ISOLATED account",
     call: "PerpMarket.trade",
     error: "IsolatedAccountMarketTaken",
@@ -743,6 +763,7 @@ export const AUTH_ERRORS = new Set([
   "NotLiquidator",
   "NotMarginEngine",
   "NotEngine",
+  "NotDeployer",
 ]);
 
 export type ContractKey =

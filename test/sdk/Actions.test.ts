@@ -27,6 +27,8 @@ import {
   startAuction,
   withPrice,
   withdraw,
+  preview,
+  UNLIMITED_TRADING_ALLOWANCE,
   type XMarginClient,
 } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
@@ -162,23 +164,42 @@ describe("SDK actions", function () {
   });
 
   describe("trading grants", function () {
-    it("lets a trader trade (not withdraw) until the owner revokes it", async function () {
+    it("lets a trader trade (not withdraw), spending the previewed trading cost, until revoked", async function () {
       const { sys, alice, bob } = await loadFixture(fixture);
       const { accountId } = await createAccount(alice);
       await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
       await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
-      await setTrader(alice, { accountId, trader: sys.bob.address });
-      const r = await modifyPosition(bob, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("1") });
+      await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 100n * USDC });
+      const T = BigInt(await time.latest()) + 1n;
+      const action = { type: "trade", marketId: sys.markets.ETH, sizeDelta: wad("1") } as const;
+      const p = await preview(bob, accountId, action, { timestamp: T });
+      const cost = p.trade?.tradingCost ?? 0n;
+      // 1 ETH into an empty book at 3,000 fills at 3,000·(1 + 0.5/1,000) = 3,001.5: skew premium
+      // 1.5 USD, taker fee 0.05% · 3,001.5 = 1.50075 USD; 3.00075 USDC in all.
+      expect(cost).to.equal(3_000_750n);
+      await time.setNextBlockTimestamp(T);
+      const r = await modifyPosition(bob, { accountId, ...action });
       expect(r.newSize).to.equal(wad("1"));
+      expect(await sys.accounts.traderAllowance(accountId, sys.bob.address)).to.equal(100n * USDC - cost);
       await expectXMarginError(
         withdraw(bob, { accountId, token: "USDC", amount: 1n * USDC }),
         "NotAuthorized",
       );
-      await setTrader(alice, { accountId, trader: sys.bob.address, allowed: false });
+      await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 0n });
       await expectXMarginError(
         modifyPosition(bob, { accountId, marketId: sys.markets.ETH, sizeDelta: -wad("1") }),
         "NotAuthorized",
       );
+    });
+
+    it("refuses an allowance outside uint256 before sending", async function () {
+      const { alice } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      for (const allowance of [-1n, UNLIMITED_TRADING_ALLOWANCE + 1n]) {
+        await expect(
+          setTrader(alice, { accountId, trader: ethers.ZeroAddress, allowance }),
+        ).to.be.rejectedWith(RangeError);
+      }
     });
   });
 

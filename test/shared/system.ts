@@ -138,6 +138,7 @@ export async function deploySystem(): Promise<System> {
   const vault = await ethers.deployContract("CollateralVault", [authority, accounts, router, usdc]);
   const engine = await ethers.deployContract("MarginEngine", [authority, vault, accounts, router]);
   await vault.setMarginEngine(engine);
+  await accounts.bindMarginEngine(engine);
 
   await vault.listCollateral(usdc, assetId("USDC"), wad("1"), wad("1"), 10n ** 15n, false);
   await vault.listCollateral(weth, assetId("ETH"), wad("0.9"), wad("0.95"), wad("100000"), false);

@@ -154,48 +154,62 @@ describe("Accounts", function () {
   });
 
   describe("trading grants (setTrader)", function () {
-    it("lets the owner grant and revoke a trader, emitting TraderSet; a trader may trade, nothing more", async function () {
+    const ALLOWANCE = 500n * 10n ** 6n;
+
+    it("lets the owner set and revoke a trader's allowance, emitting TraderSet; a trader is no operator", async function () {
       const { accounts, alice, operator } = await loadFixture(deployAccountsFixture);
       await accounts.connect(alice).createAccount(CROSS);
-      await expect(accounts.connect(alice).setTrader(1n, operator.address, true))
+      await expect(accounts.connect(alice).setTrader(1n, operator.address, ALLOWANCE))
         .to.emit(accounts, "TraderSet")
-        .withArgs(1n, operator.address, true);
-      expect(await accounts.isTrader(1n, operator.address)).to.equal(true);
-      await accounts.requireCanTrade(1n, operator.address);
+        .withArgs(1n, operator.address, ALLOWANCE);
+      expect(await accounts.traderAllowance(1n, operator.address)).to.equal(ALLOWANCE);
       // Not an operator: no withdrawals, bids or transfers (they check isAuthorized / ERC-721 approval).
       expect(await accounts.isAuthorized(1n, operator.address)).to.equal(false);
       await expect(
         accounts.connect(operator).transferFrom(alice.address, operator.address, 1n),
       ).to.be.revertedWithCustomError(accounts, "ERC721InsufficientApproval");
-      await accounts.connect(alice).setTrader(1n, operator.address, false);
-      await expect(accounts.requireCanTrade(1n, operator.address))
+      await accounts.connect(alice).setTrader(1n, operator.address, 0n);
+      expect(await accounts.traderAllowance(1n, operator.address)).to.equal(0n);
+      await expect(accounts.authorizeTrade(1n, operator.address, 0n))
         .to.be.revertedWithCustomError(accounts, "NotAuthorized")
         .withArgs(1n, operator.address);
     });
 
-    it("lets owners and ERC-721 operators trade without a grant, and nobody else", async function () {
+    it("lets owners and ERC-721 operators trade at any cost without a grant, and nobody else", async function () {
       const { accounts, alice, operator, stranger } = await loadFixture(deployAccountsFixture);
       await accounts.connect(alice).createAccount(CROSS);
       await accounts.connect(alice).approve(operator.address, 1n);
-      await accounts.requireCanTrade(1n, alice.address);
-      await accounts.requireCanTrade(1n, operator.address);
-      await expect(accounts.requireCanTrade(1n, stranger.address)).to.be.revertedWithCustomError(
-        accounts,
-        "NotAuthorized",
-      );
+      for (const caller of [alice, operator]) {
+        await expect(accounts.connect(stranger).authorizeTrade(1n, caller.address, ethers.MaxUint256)).not.to
+          .be.reverted;
+      }
+      await expect(accounts.authorizeTrade(1n, stranger.address, 0n))
+        .to.be.revertedWithCustomError(accounts, "NotAuthorized")
+        .withArgs(1n, stranger.address);
+    });
+
+    it("spends a trader's allowance only from a market registered in the bound engine", async function () {
+      const { accounts, alice, operator, stranger } = await loadFixture(deployAccountsFixture);
+      await accounts.connect(alice).createAccount(CROSS);
+      await accounts.connect(alice).setTrader(1n, operator.address, ALLOWANCE);
+      // Unbound here; bound, a non-market caller gets the same error (test/integration/TradingGrants).
+      await expect(accounts.connect(stranger).authorizeTrade(1n, operator.address, 1n))
+        .to.be.revertedWithCustomError(accounts, "NotMarket")
+        .withArgs(stranger.address);
+      expect(await accounts.traderAllowance(1n, operator.address)).to.equal(ALLOWANCE);
     });
 
     it("takes grants from the owner only: not from operators, traders or for unknown accounts", async function () {
       const { accounts, alice, operator, stranger } = await loadFixture(deployAccountsFixture);
       await accounts.connect(alice).createAccount(CROSS);
       await accounts.connect(alice).setApprovalForAll(operator.address, true);
-      await accounts.connect(alice).setTrader(1n, stranger.address, true);
+      await accounts.connect(alice).setTrader(1n, stranger.address, ALLOWANCE);
       for (const [caller, id] of [
         [operator, 1n],
         [stranger, 1n],
         [alice, 2n],
       ] as const) {
-        await expect(accounts.connect(caller).setTrader(id, caller.address, true))
+        await expect(accounts.connect(caller).setTrader(id, caller.address, ALLOWANCE))
           .to.be.revertedWithCustomError(accounts, "NotAuthorized")
           .withArgs(id, caller.address);
       }
@@ -204,13 +218,31 @@ describe("Accounts", function () {
     it("ends every grant when the account changes hands, also when it comes back", async function () {
       const { accounts, alice, bob, operator } = await loadFixture(deployAccountsFixture);
       await accounts.connect(alice).createAccount(CROSS);
-      await accounts.connect(alice).setTrader(1n, operator.address, true);
+      await accounts.connect(alice).setTrader(1n, operator.address, ALLOWANCE);
       await accounts.connect(alice).transferFrom(alice.address, bob.address, 1n);
-      expect(await accounts.isTrader(1n, operator.address)).to.equal(false);
+      expect(await accounts.traderAllowance(1n, operator.address)).to.equal(0n);
       await accounts.connect(bob).transferFrom(bob.address, alice.address, 1n);
-      expect(await accounts.isTrader(1n, operator.address)).to.equal(false);
-      await accounts.connect(alice).setTrader(1n, operator.address, true);
-      expect(await accounts.isTrader(1n, operator.address)).to.equal(true);
+      expect(await accounts.traderAllowance(1n, operator.address)).to.equal(0n);
+      await accounts.connect(alice).setTrader(1n, operator.address, ALLOWANCE);
+      expect(await accounts.traderAllowance(1n, operator.address)).to.equal(ALLOWANCE);
+    });
+  });
+
+  describe("bindMarginEngine", function () {
+    it("binds once, by the deployer only, never to zero", async function () {
+      const { accounts, deployer, stranger } = await loadFixture(deployAccountsFixture);
+      await expect(accounts.connect(stranger).bindMarginEngine(stranger.address))
+        .to.be.revertedWithCustomError(accounts, "NotDeployer")
+        .withArgs(stranger.address);
+      await expect(accounts.bindMarginEngine(ethers.ZeroAddress)).to.be.revertedWithCustomError(
+        accounts,
+        "ZeroMarginEngine",
+      );
+      await accounts.bindMarginEngine(stranger.address);
+      expect(await accounts.marginEngine()).to.equal(stranger.address);
+      await expect(accounts.bindMarginEngine(deployer.address))
+        .to.be.revertedWithCustomError(accounts, "NotDeployer")
+        .withArgs(deployer.address);
     });
   });
 

@@ -577,9 +577,9 @@ describe("LiquidationAuction", function () {
     // has a pinned timestamp, so the numbers repeat exactly from run to run.
     const BID_DELAY = 300; // seconds from the start to the bids: the discount is d0 + 1/6·(dmax − d0)
     const CEILINGS: Record<number, { start: bigint; bid: bigint; bidAndClose: bigint }> = {
-      1: { start: 235_000n, bid: 394_000n, bidAndClose: 406_000n },
-      4: { start: 469_000n, bid: 1_020_000n, bidAndClose: 1_080_000n },
-      8: { start: 783_000n, bid: 1_864_000n, bidAndClose: 2_010_000n },
+      1: { start: 238_000n, bid: 399_000n, bidAndClose: 415_000n },
+      4: { start: 472_000n, bid: 1_025_000n, bidAndClose: 1_102_000n },
+      8: { start: 786_000n, bid: 1_869_000n, bidAndClose: 2_049_000n },
     };
     it("keeps startAuction, bid and bidAndClose within their gas ceilings for k = 1, 4, 8 markets", async function () {
       if (underCoverage()) this.skip();

@@ -2,13 +2,20 @@ import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { requireSigner, send } from "./internal/chain";
 
+/** An allowance that is never spent (`type(uint256).max`): for contracts you trust with every trade. */
+export const UNLIMITED_TRADING_ALLOWANCE = 2n ** 256n - 1n;
+
 /** Parameters of `setTrader`. */
 export interface SetTraderParameters {
   accountId: bigint;
   /** The address that may trade, e.g. a trading bot's hot key or the liquidation auction. */
   trader: string;
-  /** Grant (default) or revoke. */
-  allowed?: boolean;
+  /**
+   * The trading costs, in quote-token units, the trader's trades may charge the account (fees, the perp
+   * skew premium, the option spread: `tradingCost` in a preview). Replaces what was left; 0 revokes;
+   * `UNLIMITED_TRADING_ALLOWANCE` is never spent.
+   */
+  allowance: bigint;
 }
 
 /**
@@ -16,18 +23,23 @@ export interface SetTraderParameters {
  * nothing else: it cannot withdraw, bid with the account or transfer it, and the grant ends when the
  * account changes hands (`Accounts.setTrader`). The narrow alternative to `approveOperator` for your
  * own bots, and what a keeper grants the liquidation auction so that `bidAndClose` can close its
- * slice. A trader still controls the account's free margin (trades against its own account can move
- * it out through the skew premium): grant it only to keys you control.
+ * slice. Each trade spends the allowance by what it costs the account at the marks, which bounds what a
+ * compromised key can move out through premiums it collects with its own account; the positions it
+ * opens still carry market risk, so grant it to keys you control. What is left:
+ * `client.contracts.accounts.traderAllowance(accountId, trader)`.
  * @example
- * await setTrader(client, { accountId, trader: botAddress });
- * await setTrader(client, { accountId, trader: botAddress, allowed: false }); // revoke
+ * await setTrader(client, { accountId, trader: botAddress, allowance: 500n * 10n ** 6n }); // 500 USDC
+ * await setTrader(client, { accountId, trader: botAddress, allowance: 0n }); // revoke
  */
 export async function setTrader(
   client: XMarginClient,
   params: SetTraderParameters,
 ): Promise<ContractTransactionReceipt> {
   requireSigner(client);
+  if (params.allowance < 0n || params.allowance > UNLIMITED_TRADING_ALLOWANCE) {
+    throw new RangeError(`allowance out of uint256 range: ${params.allowance}`);
+  }
   return send(client, () =>
-    client.contracts.accounts.setTrader(params.accountId, params.trader, params.allowed ?? true),
+    client.contracts.accounts.setTrader(params.accountId, params.trader, params.allowance),
   );
 }

@@ -293,6 +293,12 @@ export interface OptionTradeResult {
   premiumQuote: bigint;
   /** Fee, quote units (rounded up). */
   feeQuote: bigint;
+  /**
+   * What the trade costs the account at the engine's marks, quote units: fee plus the premium beyond
+   * the value the engine marks the position at (long at `low`, short at `high`), rounded up; what a
+   * trader's allowance is charged (Accounts.authorizeTrade).
+   */
+  tradingCost: bigint;
   /** Signed change of the trader's quote balance, quote units: ∓premium − fee. */
   quoteDelta: bigint;
   /** Whether |size| grows or the sign flips (the trade then needs equity_IM ≥ IM). */
@@ -322,6 +328,9 @@ export function applyOptionTrade(
   const { premium, fee } = optionQuote(m, spot, volatility, timestamp, sizeDelta, quoteUnit);
   const feeQuote = fee / quoteUnit;
   const premiumQuote = mulDiv(abs(sizeDelta), premium, WAD * quoteUnit, sizeDelta > 0n ? "ceil" : "floor");
+  const v = optionValuation(m, spot, volatility, timestamp);
+  const beyondMark = sizeDelta > 0n ? premium - v.low : v.high - premium;
+  const tradingCost = feeQuote + mulDiv(abs(sizeDelta), beyondMark, WAD * quoteUnit, "ceil");
   const oldSize = pos.size;
   const newSize = oldSize + sizeDelta;
   const pos0 = (x: bigint): bigint => (x > 0n ? x : 0n);
@@ -333,6 +342,7 @@ export function applyOptionTrade(
     premium,
     premiumQuote,
     feeQuote,
+    tradingCost,
     quoteDelta: (sizeDelta > 0n ? -premiumQuote : premiumQuote) - feeQuote,
     increasesRisk: optionIncreasesRisk(oldSize, newSize),
     oldSize,

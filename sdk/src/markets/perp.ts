@@ -5,7 +5,15 @@
  * @packageDocumentation
  */
 import { WAD, abs, divCeil, divFloor, mulDiv } from "../math/fixedPoint";
-import { accrueFunding, applyFill, fillPrice, perpFee, perpValue, settlementQuoteDelta } from "../math/perp";
+import {
+  accrueFunding,
+  applyFill,
+  fillPrice,
+  perpFee,
+  perpValue,
+  premiumPaid,
+  settlementQuoteDelta,
+} from "../math/perp";
 import type { PerpMarketState, PerpPositionState } from "../state";
 import { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
 
@@ -110,6 +118,11 @@ export interface PerpTradeResult {
   fillPrice: bigint;
   /** Fee in quote units. */
   feeQuote: bigint;
+  /**
+   * What the trade costs the account at the oracle price, quote units: fee plus skew premium paid
+   * (what a trader's allowance is charged, Accounts.authorizeTrade).
+   */
+  tradingCost: bigint;
   /** Realised PnL, USD WAD rounded down (the event's value). */
   realizedPnl: bigint;
   /** Funding settled, USD WAD rounded up (> 0: paid). */
@@ -167,6 +180,7 @@ export function applyPerpTrade(
     },
     fillPrice: fill,
     feeQuote,
+    tradingCost: feeQuote + premiumPaid(price, fill, sizeDelta, quoteUnit),
     realizedPnl: divFloor(applied.realizedRaw, WAD),
     fundingPaid: divCeil(fundingRaw, WAD),
     quoteDelta: settled - feeQuote,

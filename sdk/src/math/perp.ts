@@ -36,6 +36,20 @@ export function fillPrice(price: bigint, skew: bigint, sizeDelta: bigint, skewSc
 }
 
 /**
+ * What a trade pays beyond the oracle price through the skew premium, quote units rounded up:
+ * |fill − price|·|sizeDelta| when the fill is worse than `price` for the trader, else 0
+ * (PerpMath.premiumPaid). With the fee, what the trade charges a trader's allowance.
+ * @param quoteUnit One quote unit in USD WAD, 10^(18 − quote decimals).
+ * @example
+ * // Buying 10 ETH at 3,015 against an oracle price of 3,000, USDC: 150 USD.
+ * premiumPaid(3000n * WAD, 3015n * WAD, 10n * WAD, 10n ** 12n); // 150000000n
+ */
+export function premiumPaid(price: bigint, fill: bigint, sizeDelta: bigint, quoteUnit: bigint): bigint {
+  const worse = sizeDelta > 0n ? fill - price : price - fill;
+  return worse > 0n ? mulDiv(worse, abs(sizeDelta), WAD * quoteUnit, "ceil") : 0n;
+}
+
+/**
  * Fee in quote units, rounded up, on |sizeDelta|·fill: the part moving the skew toward zero (at most
  * |skew|) pays `makerFee`, the rest `takerFee`.
  * @param quoteUnit One quote unit in USD WAD, 10^(18 − quote decimals).
