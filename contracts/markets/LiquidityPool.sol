@@ -35,6 +35,18 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// @dev 10^(18 − quote decimals): one quote unit in USD WAD.
     uint256 internal immutable quoteScale;
 
+    /// @dev True inside deposit, mint, withdraw and redeem. There a valuation that fails (a stale or
+    /// broken feed under the pool's book) reverts with the feed's error, so the caller learns why; in
+    /// the max* views, which ERC-4626 forbids to revert and integrators call to size their orders, it
+    /// reads as closed (0).
+    bool private transient _acting;
+
+    modifier acting() {
+        _acting = true;
+        _;
+        _acting = false;
+    }
+
     constructor(
         ICollateralVault vault_,
         IAccounts accounts,
@@ -61,8 +73,12 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
 
     /// @dev `totalAssets` before it is clamped at zero.
     function _equity() internal view returns (int256) {
+        return _equityWith(positionValue());
+    }
+
+    /// @dev `_equity` with the positions' value given (USD WAD).
+    function _equityWith(int256 value) internal view returns (int256) {
         int256 balance = vault.balanceOf(accountId, asset());
-        int256 value = positionValue();
         // Round the positions' value down (floor division for negatives) so LPs never over-count.
         int256 valueInQuote = value / int256(quoteScale);
         if (value < 0 && value % int256(quoteScale) != 0) valueInQuote -= 1;
@@ -93,8 +109,9 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// deposit cap on the quote token.
     /// @dev Under water, ERC-4626's conversion would give a new depositor nearly every share for assets
     /// that only pay down the pool's deficit: its deposit would be worth nothing the moment it landed.
-    /// Like every max* and preview*, reverts while a feed the pool's book reads fails: the share price
-    /// is unknown then (fail closed rather than ERC-4626's "never revert").
+    /// Like every max*, 0 while a feed the pool's book reads fails (the share price is unknown then);
+    /// totalAssets, convertTo* and preview* revert with the feed's error instead, having no price to
+    /// give.
     function maxDeposit(address) public view override returns (uint256) {
         return _depositsClosed() ? 0 : _depositRoom();
     }
@@ -114,13 +131,16 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// other depositors' USDC in its place, leaving the last of them unable to withdraw their own.
     function maxWithdraw(address owner) public view override returns (uint256) {
         if (_withdrawalsClosed()) return 0;
-        return Math.min(super.maxWithdraw(owner), _freeQuote());
+        // Free margin first: when it is 0 (or unpriced) the owner's share needs no share price.
+        uint256 free = _freeQuote();
+        return free == 0 ? 0 : Math.min(super.maxWithdraw(owner), free);
     }
 
     /// @notice Shares `owner` can redeem now (see maxWithdraw).
     function maxRedeem(address owner) public view override returns (uint256) {
         if (_withdrawalsClosed()) return 0;
-        return Math.min(super.maxRedeem(owner), _convertToShares(_freeQuote(), Math.Rounding.Floor));
+        uint256 free = _freeQuote();
+        return free == 0 ? 0 : Math.min(super.maxRedeem(owner), _convertToShares(free, Math.Rounding.Floor));
     }
 
     /// @inheritdoc ILiquidityPool
@@ -133,11 +153,11 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return false;
     }
 
-    function deposit(uint256 assets, address receiver) public override nonReentrant returns (uint256) {
+    function deposit(uint256 assets, address receiver) public override nonReentrant acting returns (uint256) {
         return super.deposit(assets, receiver);
     }
 
-    function mint(uint256 shares, address receiver) public override nonReentrant returns (uint256) {
+    function mint(uint256 shares, address receiver) public override nonReentrant acting returns (uint256) {
         return super.mint(shares, receiver);
     }
 
@@ -145,7 +165,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         uint256 assets,
         address receiver,
         address owner
-    ) public override nonReentrant returns (uint256) {
+    ) public override nonReentrant acting returns (uint256) {
         return super.withdraw(assets, receiver, owner);
     }
 
@@ -153,7 +173,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         uint256 shares,
         address receiver,
         address owner
-    ) public override nonReentrant returns (uint256) {
+    ) public override nonReentrant acting returns (uint256) {
         return super.redeem(shares, receiver, owner);
     }
 
@@ -191,8 +211,19 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
 
     /// @dev Shares outstanding and nothing behind them, or a deficit even with no shares (every LP left
     /// and a trader's loss went unpaid since): either way a deposit would only pay the deficit down.
+    /// Unpriced counts as under water (see `_acting`).
     function _underwater() internal view returns (bool) {
-        int256 equity = _equity();
+        int256 value;
+        if (_acting) {
+            value = positionValue();
+        } else {
+            try engine.positionsValue(accountId) returns (int256 priced) {
+                value = priced;
+            } catch {
+                return true;
+            }
+        }
+        int256 equity = _equityWith(value);
         return equity < 0 || (equity == 0 && totalSupply() != 0);
     }
 
@@ -204,8 +235,18 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return cap > total ? cap - total : 0;
     }
 
+    /// @dev The pool's free margin in quote units, 0 when its health cannot be priced (see `_acting`).
     function _freeQuote() internal view returns (uint256) {
-        IMarginEngine.Health memory h = engine.health(accountId);
+        IMarginEngine.Health memory h;
+        if (_acting) {
+            h = engine.health(accountId);
+        } else {
+            try engine.health(accountId) returns (IMarginEngine.Health memory priced) {
+                h = priced;
+            } catch {
+                return 0;
+            }
+        }
         if (h.equityInitial <= 0 || uint256(h.equityInitial) <= h.initialRequirement) return 0;
         // Withdrawing one quote token lowers equity_IM by its price times its initial weight (the weight
         // rounded up): above 1 USD a withdrawal frees fewer tokens than USD of margin.

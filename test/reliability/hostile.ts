@@ -87,6 +87,14 @@ export interface Row {
   act: (w: HostileWorld) => Promise<ContractTransactionResponse | { innerRevert: string }>;
 }
 
+/** An hour on, every feed but ETH's price has reported again. */
+async function staleEthFeed(w: HostileWorld): Promise<void> {
+  await time.increase(3_700);
+  for (const feed of [w.feeds.USDC, w.feeds.BTC, w.volFeeds.ETH, w.volFeeds.BTC]) {
+    await (await feed.updateAnswer(await feed.latestAnswer())).wait();
+  }
+}
+
 const trade = (w: HostileWorld, signer: HardhatEthersSigner, id: bigint, market: bigint, size: bigint) =>
   w.perps.connect(signer).trade(id, market, size, size > 0n ? MAX : 0n, NO_DEADLINE);
 
@@ -405,13 +413,16 @@ export const ROWS: Row[] = [
     input: "ETH feed older than its heartbeat",
     call: "PerpMarket.trade",
     error: "StalePrice",
-    arrange: async (w) => {
-      await time.increase(3_700);
-      for (const feed of [w.feeds.USDC, w.feeds.BTC, w.volFeeds.ETH, w.volFeeds.BTC]) {
-        await (await feed.updateAnswer(await feed.latestAnswer())).wait();
-      }
-    },
+    arrange: staleEthFeed,
     act: (w) => trade(w, w.alice, w.aliceId, w.markets.ETH, wad("0.1")),
+  },
+  {
+    kind: "bad prices",
+    input: "ETH feed older than its heartbeat (the pool's book holds ETH)",
+    call: "LiquidityPool.deposit",
+    error: "StalePrice",
+    arrange: staleEthFeed,
+    act: (w) => w.pool.connect(w.lp).deposit(USDC, w.lp.address),
   },
   {
     kind: "bad prices",

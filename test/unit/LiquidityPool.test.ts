@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { trade } from "../shared/perps";
@@ -247,6 +247,52 @@ describe("InsuranceFund", function () {
     await expect(insuranceFund.withdraw(ethers.ZeroAddress, 1n)).to.be.revertedWithCustomError(
       insuranceFund,
       "InvalidWithdrawal",
+    );
+  });
+});
+
+describe("LiquidityPool while a feed under its book is stale", function () {
+  /** The pool is short 1 BTC to Alice; an hour later every feed but BTC's price has reported again. */
+  async function staleBtcFeed() {
+    const sys = await deploySystem();
+    const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+    await trade(sys.perps, sys.alice, account, sys.markets.BTC, wad("0.1"));
+    await time.increase(3_700);
+    await setFeedPrice(sys.feeds.USDC, "1");
+    await setFeedPrice(sys.feeds.ETH, "3000");
+    await setFeedPrice(sys.volFeeds.ETH, "0.6");
+    await setFeedPrice(sys.volFeeds.BTC, "0.5");
+    await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 1_000n * USDC);
+    return sys;
+  }
+
+  it("reads 0 from every max* instead of reverting (ERC-4626: max* must not revert)", async function () {
+    const { pool, router, lp, bob } = await loadFixture(staleBtcFeed);
+    // No price, no share price: totalAssets has nothing to give.
+    await expect(pool.totalAssets()).to.be.revertedWithCustomError(router, "StalePrice");
+    expect(await pool.maxDeposit(bob)).to.equal(0n);
+    expect(await pool.maxMint(bob)).to.equal(0n);
+    expect(await pool.maxWithdraw(lp)).to.equal(0n);
+    expect(await pool.maxRedeem(lp)).to.equal(0n);
+  });
+
+  it("reverts deposits and withdrawals with the feed's own error, and reopens when the feed reports", async function () {
+    const { pool, router, feeds, usdc, lp, bob } = await loadFixture(staleBtcFeed);
+    await expect(pool.connect(bob).deposit(1_000n * USDC, bob)).to.be.revertedWithCustomError(
+      router,
+      "StalePrice",
+    );
+    await expect(pool.connect(lp).withdraw(1_000n * USDC, lp, lp)).to.be.revertedWithCustomError(
+      router,
+      "StalePrice",
+    );
+    await setFeedPrice(feeds.BTC, "60000");
+    expect(await pool.maxWithdraw(lp)).to.be.greaterThan(0n);
+    await pool.connect(bob).deposit(1_000n * USDC, bob);
+    await expect(pool.connect(lp).withdraw(1_000n * USDC, lp, lp)).to.changeTokenBalance(
+      usdc,
+      lp,
+      1_000n * USDC,
     );
   });
 });
