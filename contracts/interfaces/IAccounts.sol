@@ -15,9 +15,10 @@ import {IERC721Enumerable} from "@openzeppelin/contracts/token/ERC721/extensions
 /// A trading bot needs less: `setTrader` lets an address trade perps and options for the account and
 /// nothing else, up to an allowance of trading costs. A trader cannot transfer the account, withdraw,
 /// or bid with it, and the grant lapses when the account changes hands. Its trades spend the allowance
-/// by what they cost the account at the engine's marks (fees, the perp skew premium, the option spread),
-/// because a trader that makes the account pay those costs can collect them with its own account
-/// (docs/decisions.md); the position risk it takes is not bounded, so grant it to keys you trust.
+/// by what they can cost the account at a constant price (fees, the perp skew premium, the option
+/// spread, and an option long's time value), because a trader that makes the account pay those costs
+/// can collect them with its own account (docs/decisions.md); the position risk it takes is not
+/// bounded, so grant it to keys you trust.
 interface IAccounts is IERC721Enumerable {
     /// @notice How an account's risk is pooled.
     /// @dev CROSS: one collateral pool backs any number of markets (up to the engine's cap).
@@ -96,8 +97,8 @@ interface IAccounts is IERC721Enumerable {
     /// (anyone else could spend a bot's allowance to stop it; an unlimited one is never written).
     /// @param accountId The account traded.
     /// @param caller Who asked the market to trade.
-    /// @param cost What the trade costs the account at the engine's marks, in quote-token units: fees
-    /// plus the price paid beyond the mark.
+    /// @param cost What the trade can cost the account at a constant price, in quote-token units: fees,
+    /// the price paid beyond the mark, and for an option long its time value.
     function authorizeTrade(uint256 accountId, address caller, uint256 cost) external;
 
     /// @notice Binds the margin engine whose registered markets may spend trading allowances. Once, by

@@ -369,16 +369,10 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
             rawPerQuoteUnit,
             sizeDelta > 0 ? Math.Rounding.Ceil : Math.Rounding.Floor
         );
+        t.oldSize = _positions[seriesId][accountId];
         t.costQuote =
             t.feeQuote +
-            Math.mulDiv(
-                absDelta,
-                sizeDelta > 0 ? t.premium - v.low : v.high - t.premium,
-                rawPerQuoteUnit,
-                Math.Rounding.Ceil
-            );
-
-        t.oldSize = _positions[seriesId][accountId];
+            Math.ceilDiv(_tradingCost(v, s, t.spot, t.oldSize, sizeDelta, t.premium), rawPerQuoteUnit);
         t.newSize = t.oldSize + sizeDelta;
         t.increasesRisk = _increasesRisk(t.oldSize, t.newSize);
         t.oldLong = s.longOpenInterest;
@@ -395,6 +389,39 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
             }
         }
         _updatePoolVega(s, t, v.vega);
+    }
+
+    /// @dev What a trade costs the account at a constant spot, before fees (USD WAD·contracts): what a
+    /// trader's allowance is charged. Contracts that close a position cost the premium beyond the mark
+    /// they remove (a short at `high`, a long at `low`); contracts that open a short cost `high` less
+    /// the premium; contracts that open a long cost the premium above intrinsic value, which the long
+    /// loses by expiry if spot stays where it is (its time value, and the step of its mark to intrinsic
+    /// in the last hour).
+    function _tradingCost(
+        Valuation memory v,
+        Series storage s,
+        uint256 spot,
+        int256 oldSize,
+        int256 sizeDelta,
+        uint256 premium
+    ) internal view returns (uint256) {
+        uint256 size = SignedMath.abs(sizeDelta);
+        bool buy = sizeDelta > 0;
+        uint256 closing = (oldSize > 0) != buy ? Math.min(size, SignedMath.abs(oldSize)) : 0;
+        uint256 closeCost;
+        uint256 openCost;
+        if (buy) {
+            closeCost = _saturatingSub(premium, v.high);
+            openCost = _saturatingSub(premium, _intrinsic(s.isCall, s.strike, spot));
+        } else {
+            closeCost = _saturatingSub(v.low, premium);
+            openCost = v.high - premium; // a sell's premium is at most `low`
+        }
+        return closing * closeCost + (size - closing) * openCost;
+    }
+
+    function _saturatingSub(uint256 a, uint256 b) internal pure returns (uint256) {
+        return a > b ? a - b : 0;
     }
 
     /// @dev Premium per contract (spread included, bounds against the trader) and fee in quote units.

@@ -75,7 +75,10 @@ export interface OptionFill {
   premiumQuote: bigint;
   /** Fee in quote units. */
   fee: bigint;
-  /** Fee plus premium beyond the engine's mark, quote units: what the trade charges a trader's allowance. */
+  /**
+   * What the trade can cost the account at a constant spot, quote units (fee, premium beyond the mark a
+   * close removes, an opened long's time value): what it charges a trader's allowance.
+   */
   tradingCost: bigint;
   newSize: bigint;
   /** Whether the trade opens, grows or flips the position (and so needs equity_IM ≥ IM). */

@@ -1,10 +1,10 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
-import { trade } from "../shared/perps";
+import { advanceTo, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
-import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
@@ -42,24 +42,102 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     expect(await sys.perps.positionSize(alice, sys.markets.ETH)).to.equal(0n);
   });
 
-  it("spends the allowance by what each trade costs the account at the engine's marks", async function () {
+  it("charges a perp trade what it costs the account at the oracle price: fee and skew premium", async function () {
+    const { sys, alice, bot } = await loadFixture(grantedBot);
+    const before = await equityAtMarks(sys, alice);
+    await trade(sys.perps, bot, alice, sys.markets.ETH, wad("2"));
+    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
+    const drop = before - (await equityAtMarks(sys, alice));
+    // The same to a quote unit either way: the allowance rounds fee and premium up to quote units, the
+    // balance and the engine's marks round each on their own.
+    expect(spent * QUOTE_UNIT).to.be.within(drop - QUOTE_UNIT, drop + 2n * QUOTE_UNIT);
+    // Selling 1 back into the account's own skew fills above the oracle: only the fee is charged, and
+    // the premium it earns is not credited back.
+    const receipt = await (await trade(sys.perps, bot, alice, sys.markets.ETH, -wad("1"))).wait();
+    const [modified] = receipt!.logs
+      .map((log) => sys.perps.interface.parseLog(log))
+      .filter((e) => e?.name === "PositionModified");
+    const fee = modified!.args.fee as bigint;
+    expect(await sys.accounts.traderAllowance(alice, bot.address)).to.equal(
+      ALLOWANCE - spent - fee / QUOTE_UNIT,
+    );
+  });
+
+  it("charges an option long its premium above intrinsic value: what it loses by expiry at a constant spot", async function () {
     const { sys, alice, call, bot } = await loadFixture(grantedBot);
-    let left = ALLOWANCE;
-    for (const send of [
-      () => trade(sys.perps, bot, alice, sys.markets.ETH, wad("2")),
-      () => tradeOption(sys.options, bot, alice, call, wad("3")),
-      () => tradeOption(sys.options, bot, alice, call, -wad("5")),
-    ]) {
-      const before = await equityAtMarks(sys, alice);
-      await send();
+    const receipt = await (await tradeOption(sys.options, bot, alice, call, wad("3"))).wait();
+    const [traded] = receipt!.logs
+      .map((log) => sys.options.interface.parseLog(log))
+      .filter((e) => e?.name === "OptionTraded");
+    const [premiumQuote, fee] = [traded!.args.premium / QUOTE_UNIT, traded!.args.fee / QUOTE_UNIT];
+    // At the money (strike = spot = 3,000) the whole premium is time value.
+    expect(ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address))).to.equal(premiumQuote + fee);
+  });
+
+  it("charges option sells and buy-backs what they cost at the marks they add or remove", async function () {
+    const { sys, alice, call, bot } = await loadFixture(grantedBot);
+    await tradeOption(sys.options, sys.alice, alice, call, wad("3")); // Alice's own long: not charged
+    for (const size of [-wad("5"), wad("2")]) {
+      // −5: closes the long (marked at its low bound), opens 2 short (at the high); +2 buys them back.
+      const [left, before] = [
+        await sys.accounts.traderAllowance(alice, bot.address),
+        await equityAtMarks(sys, alice),
+      ];
+      await time.setNextBlockTimestamp((await time.latest()) + 1);
+      await tradeOption(sys.options, bot, alice, call, size);
       const spent = left - (await sys.accounts.traderAllowance(alice, bot.address));
       const drop = before - (await equityAtMarks(sys, alice));
-      // The same to a quote unit either way: the allowance rounds fee and premium beyond the mark up
-      // to quote units, the balance and the engine's mark round each on their own.
-      expect(spent * QUOTE_UNIT).to.be.within(drop - QUOTE_UNIT, drop + 2n * QUOTE_UNIT);
+      // The marks are read one second apart: the drop also holds that second of the positions' time
+      // decay (under 0.001 USD here).
       expect(spent).to.be.greaterThan(0n);
-      left -= spent;
+      expect(spent * QUOTE_UNIT).to.be.within(drop - 1_000n * QUOTE_UNIT, drop + 1_000n * QUOTE_UNIT);
     }
+  });
+
+  it("bounds what a long loses to time at a constant spot by what it spent (review round 3)", async function () {
+    // A day-long at-the-money call held to expiry at ETH 3,000: the review measured a loss of 25.6× the
+    // allowance spent when buys were charged only the spread beyond the mark.
+    const { sys, alice, bot } = await loadFixture(grantedBot);
+    const dayCall = await listSeries(sys.options, "ETH", "3000", await fromNow(DAY), true);
+    const before = await equityAtMarks(sys, alice);
+    await tradeOption(sys.options, bot, alice, dayCall, wad("10"));
+    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
+    await advanceTo(sys, (await sys.options.series(dayCall)).expiry + 1n);
+    await ethers.provider.send("evm_mine", []);
+    const lost = before - (await equityAtMarks(sys, alice));
+    expect(lost).to.be.greaterThan(0n);
+    expect(lost).to.be.at.most(spent * QUOTE_UNIT);
+  });
+
+  it("charges a long bought just before the last hour what its mark loses when the hour starts", async function () {
+    // Inside an option's last hour its long is marked at intrinsic value: a long bought 2 s before lost
+    // 8.5× the allowance it spent 4 s later when buys were charged only the spread (review round 3).
+    const { sys, alice, bot } = await loadFixture(grantedBot);
+    const expiry = await fromNow(2n * HOUR);
+    const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+    await advanceTo(sys, expiry - HOUR - 2n);
+    const before = await equityAtMarks(sys, alice);
+    await tradeOption(sys.options, bot, alice, call, wad("50"));
+    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
+    await advanceTo(sys, expiry - HOUR + 2n);
+    await ethers.provider.send("evm_mine", []);
+    const lost = before - (await equityAtMarks(sys, alice));
+    expect(lost).to.be.greaterThan(0n);
+    expect(lost).to.be.at.most(spent * QUOTE_UNIT);
+  });
+
+  it("charges every trade at least one quote unit, however small", async function () {
+    const { sys, alice, carol, call, bot } = await loadFixture(grantedBot);
+    await trade(sys.perps, bot, carol, sys.markets.ETH, wad("5")); // a skew for Alice's trades to cross
+    const before = await equityAtMarks(sys, alice);
+    for (let i = 0; i < 10; i++) {
+      const size = i % 2 === 0 ? 10n ** 6n : -(10n ** 6n); // 1e-12 ETH, 1e-12 contracts
+      await trade(sys.perps, bot, alice, sys.markets.ETH, size);
+      await tradeOption(sys.options, bot, alice, call, size);
+    }
+    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
+    expect(spent).to.be.at.least(20n);
+    expect(spent * QUOTE_UNIT).to.be.at.least(before - (await equityAtMarks(sys, alice)));
   });
 
   it("stops a trade that costs more than the allowance left, changing nothing", async function () {

@@ -29,3 +29,4 @@ export * from "./tradeOption";
 export * from "./buyOption";
 export * from "./sellOption";
 export * from "./closeOption";
+export * from "./liquidity";

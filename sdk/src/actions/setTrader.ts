@@ -12,7 +12,8 @@ export interface SetTraderParameters {
   trader: string;
   /**
    * The trading costs, in quote-token units, the trader's trades may charge the account (fees, the perp
-   * skew premium, the option spread: `tradingCost` in a preview). Replaces what was left; 0 revokes;
+   * skew premium, the option spread, an option long's time value: `tradingCost` in a preview). Replaces
+   * what was left; 0 revokes;
    * `UNLIMITED_TRADING_ALLOWANCE` is never spent.
    */
   allowance: bigint;
@@ -23,7 +24,7 @@ export interface SetTraderParameters {
  * nothing else: it cannot withdraw, bid with the account or transfer it, and the grant ends when the
  * account changes hands (`Accounts.setTrader`). The narrow alternative to `approveOperator` for your
  * own bots, and what a keeper grants the liquidation auction so that `bidAndClose` can close its
- * slice. Each trade spends the allowance by what it costs the account at the marks, which bounds what a
+ * slice. Each trade spends the allowance by what it can cost the account at a constant price, which bounds what a
  * compromised key can move out through premiums it collects with its own account; the positions it
  * opens still carry market risk, so grant it to keys you control. What is left:
  * `client.contracts.accounts.traderAllowance(accountId, trader)`.

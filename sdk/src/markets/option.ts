@@ -16,7 +16,7 @@ import {
   BS_MIN_VOLATILITY,
   blackScholes,
 } from "../math/blackScholes";
-import { WAD, abs, divFloor, max, min, mulDiv, mulWadDown } from "../math/fixedPoint";
+import { WAD, abs, ceilDiv, divFloor, max, min, mulDiv, mulWadDown } from "../math/fixedPoint";
 import type { OptionMarketState, OptionPositionState } from "../state";
 import { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
 
@@ -294,9 +294,8 @@ export interface OptionTradeResult {
   /** Fee, quote units (rounded up). */
   feeQuote: bigint;
   /**
-   * What the trade costs the account at the engine's marks, quote units: fee plus the premium beyond
-   * the value the engine marks the position at (long at `low`, short at `high`), rounded up; what a
-   * trader's allowance is charged (Accounts.authorizeTrade).
+   * What the trade costs the account at a constant spot, quote units rounded up: fee plus
+   * `optionTradingCost`; what a trader's allowance is charged (Accounts.authorizeTrade).
    */
   tradingCost: bigint;
   /** Signed change of the trader's quote balance, quote units: ∓premium − fee. */
@@ -329,8 +328,8 @@ export function applyOptionTrade(
   const feeQuote = fee / quoteUnit;
   const premiumQuote = mulDiv(abs(sizeDelta), premium, WAD * quoteUnit, sizeDelta > 0n ? "ceil" : "floor");
   const v = optionValuation(m, spot, volatility, timestamp);
-  const beyondMark = sizeDelta > 0n ? premium - v.low : v.high - premium;
-  const tradingCost = feeQuote + mulDiv(abs(sizeDelta), beyondMark, WAD * quoteUnit, "ceil");
+  const cost = optionTradingCost(v, m, spot, pos.size, sizeDelta, premium);
+  const tradingCost = feeQuote + ceilDiv(cost, WAD * quoteUnit);
   const oldSize = pos.size;
   const newSize = oldSize + sizeDelta;
   const pos0 = (x: bigint): bigint => (x > 0n ? x : 0n);
@@ -349,6 +348,32 @@ export function applyOptionTrade(
     newLong,
     newShort,
   };
+}
+
+/**
+ * What an option trade costs the account at a constant spot, before fees (USD WAD·contracts), as
+ * OptionMarket._tradingCost: contracts that close a position cost the premium beyond the mark they
+ * remove (a short at `high`, a long at `low`); contracts that open a short cost `high` less the
+ * premium; contracts that open a long cost the premium above intrinsic value (what the long loses by
+ * expiry if spot stays where it is).
+ * @example
+ * optionTradingCost(v, series, 3000n * WAD, 0n, WAD, premium); // premium − intrinsic, one long
+ */
+export function optionTradingCost(
+  v: OptionValuation,
+  m: OptionMarketState,
+  spot: bigint,
+  oldSize: bigint,
+  sizeDelta: bigint,
+  premium: bigint,
+): bigint {
+  const size = abs(sizeDelta);
+  const buy = sizeDelta > 0n;
+  const closing = oldSize > 0n !== buy ? min(size, abs(oldSize)) : 0n;
+  const positive = (x: bigint): bigint => (x > 0n ? x : 0n);
+  const closeCost = buy ? positive(premium - v.high) : positive(v.low - premium);
+  const openCost = buy ? positive(premium - intrinsicValue(m.isCall, m.strike, spot)) : v.high - premium;
+  return closing * closeCost + (size - closing) * openCost;
 }
 
 /**

@@ -1,0 +1,95 @@
+/**
+ * Granting a contract an ERC-20 allowance before it pulls tokens: by EIP-2612 permit when the token
+ * supports it, else by `approve`. Shared by the vault's `deposit` and the pool's `depositLiquidity`.
+ */
+import { Signature, TypedDataEncoder, type TypedDataDomain } from "ethers";
+import type { XMarginClient } from "../../client";
+import { eip5267, erc20, erc20Permit } from "../../contracts";
+import { blockAt, requireSigner, send } from "./chain";
+
+/**
+ * How to grant the allowance when it is short: "auto" signs an EIP-2612 permit when the token supports
+ * it and approves otherwise; "permit" requires a permit; "approve" never signs one.
+ */
+export type ApprovalMode = "auto" | "permit" | "approve";
+
+/** How the allowance was granted: it already covered the amount, by permit, or by `approve`. */
+export type ApprovalUsed = "existing" | "permit" | "approve";
+
+const PERMIT_TYPES = {
+  Permit: [
+    { name: "owner", type: "address" },
+    { name: "spender", type: "address" },
+    { name: "value", type: "uint256" },
+    { name: "nonce", type: "uint256" },
+    { name: "deadline", type: "uint256" },
+  ],
+};
+
+/**
+ * The token's EIP-712 domain if it implements EIP-2612 (`nonces` and `DOMAIN_SEPARATOR` answer), else
+ * null. The domain comes from EIP-5267 `eip712Domain()` when present, else {name, version "1"}; it is
+ * used only if it hashes to the token's DOMAIN_SEPARATOR.
+ * @example
+ * const domain = await permitDomain(client, usdc, owner); // null for a token without permits
+ */
+export async function permitDomain(
+  client: XMarginClient,
+  token: string,
+  owner: string,
+): Promise<TypedDataDomain | null> {
+  const permit = erc20Permit(token, client.provider);
+  let separator: string;
+  try {
+    [separator] = await Promise.all([permit.DOMAIN_SEPARATOR(), permit.nonces(owner)]);
+  } catch {
+    return null;
+  }
+  const { chainId } = await client.provider.getNetwork();
+  let domain: TypedDataDomain;
+  try {
+    const d = await eip5267(token, client.provider).eip712Domain();
+    domain = { name: d.name, version: d.version, chainId: d.chainId, verifyingContract: d.verifyingContract };
+  } catch {
+    domain = {
+      name: await erc20(token, client.provider).name(),
+      version: "1",
+      chainId,
+      verifyingContract: token,
+    };
+  }
+  return TypedDataEncoder.hashDomain(domain) === separator ? domain : null;
+}
+
+/**
+ * Makes sure `spender` may pull `amount` of `token` from the signer: an allowance that covers it is
+ * used as it is, otherwise a permit or an exact `approve` per `mode`.
+ */
+export async function ensureAllowance(
+  client: XMarginClient,
+  token: string,
+  spender: string,
+  amount: bigint,
+  mode: ApprovalMode = "auto",
+  permitValidity = 3600,
+): Promise<ApprovalUsed> {
+  const signer = requireSigner(client);
+  const owner = await signer.getAddress();
+  if ((await erc20(token, client.provider).allowance(owner, spender)) >= amount) return "existing";
+  const domain = mode === "approve" ? null : await permitDomain(client, token, owner);
+  if (domain) {
+    const permit = erc20Permit(token, signer);
+    const nonce = await permit.nonces(owner);
+    const deadline = (await blockAt(client)).timestamp + BigInt(permitValidity);
+    const signature = Signature.from(
+      await signer.signTypedData(domain, PERMIT_TYPES, { owner, spender, value: amount, nonce, deadline }),
+    );
+    await send(client, () =>
+      permit.permit(owner, spender, amount, deadline, signature.v, signature.r, signature.s),
+    );
+    return "permit";
+  }
+  if (mode === "permit") throw new Error(`token ${token} does not support EIP-2612 permits`);
+  await send(client, () => erc20(token, signer).approve(spender, amount));
+  return "approve";
+}

@@ -1,0 +1,150 @@
+import type { ContractTransactionReceipt } from "ethers";
+import type { XMarginClient } from "../client";
+import { erc4626 } from "../contracts";
+import { type ApprovalMode, type ApprovalUsed, ensureAllowance } from "./internal/allowance";
+import { eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
+
+/** The liquidity pool as an LP sees it (quote-token units; shares in the pool's 12 decimals for USDC). */
+export interface PoolState {
+  /** The pool's equity: quote balance, positions at their marks, interest owed to it, less uncovered deficits. */
+  totalAssets: bigint;
+  totalSupply: bigint;
+  /** Quote units one whole share (10^decimals) redeems for at the current share price, rounded down. */
+  assetsPerShare: bigint;
+  /** What may be deposited now: 0 while the pool is under water, near an option settlement, or unpriced. */
+  maxDeposit: bigint;
+  /** Whether the pool holds a series about to settle (deposits and withdrawals wait for settlement). */
+  settlementPending: boolean;
+  /** The LP's position, when an owner was given. */
+  owner?: {
+    address: string;
+    shares: bigint;
+    /** What the shares are worth at the share price, rounded down. */
+    assets: bigint;
+    /** What the LP may withdraw now: its assets, capped by the pool's free margin and the quote lent out. */
+    maxWithdraw: bigint;
+    maxRedeem: bigint;
+  };
+}
+
+/**
+ * Reads the pool's share price and limits, and `owner`'s position in it. Throws the oracle's error
+ * (e.g. XMarginError "StalePrice") while a feed under the pool's book fails: there is no share price
+ * then (the contract's `max*` read 0, its `totalAssets` reverts).
+ * @example
+ * const pool = await getPoolState(client, lpAddress);
+ * console.log(pool.assetsPerShare, pool.owner?.maxWithdraw);
+ */
+export async function getPoolState(client: XMarginClient, owner?: string): Promise<PoolState> {
+  const pool = erc4626(client.deployment.contracts.liquidityPool, client.provider);
+  const lp = client.contracts.liquidityPool;
+  return read(client, async () => {
+    const decimals = await pool.decimals();
+    const [totalAssets, totalSupply, assetsPerShare, maxDeposit, settlementPending] = await Promise.all([
+      pool.totalAssets(),
+      pool.totalSupply(),
+      pool.convertToAssets(10n ** decimals),
+      pool.maxDeposit(owner ?? client.deployment.contracts.liquidityPool),
+      lp.settlementPending(),
+    ]);
+    const state: PoolState = { totalAssets, totalSupply, assetsPerShare, maxDeposit, settlementPending };
+    if (owner !== undefined) {
+      const shares = await pool.balanceOf(owner);
+      const [assets, maxWithdraw, maxRedeem] = await Promise.all([
+        pool.convertToAssets(shares),
+        pool.maxWithdraw(owner),
+        pool.maxRedeem(owner),
+      ]);
+      state.owner = { address: owner, shares, assets, maxWithdraw, maxRedeem };
+    }
+    return state;
+  });
+}
+
+/** Parameters of `depositLiquidity`. */
+export interface DepositLiquidityParameters {
+  /** Quote-token units. */
+  amount: bigint;
+  /** Who receives the shares; default the signer. */
+  receiver?: string;
+  /** How to grant the pool the allowance when it is short (see `deposit`); default "auto". */
+  approval?: ApprovalMode;
+  /** Seconds a permit stays valid (default 3,600). */
+  permitValidity?: number;
+}
+
+/** A pool deposit or withdrawal: the receipt and what moved, from the ERC-4626 event. */
+export interface LiquidityReturnType {
+  receipt: ContractTransactionReceipt;
+  assets: bigint;
+  shares: bigint;
+}
+
+/**
+ * Deposits `amount` of the quote token into the liquidity pool (ERC-4626 `deposit`), granting the pool
+ * the allowance first if needed. The pool becomes the counterparty of every trade with it: its shares
+ * carry the traders' losses and gains. Throws XMarginError "ERC4626ExceededMaxDeposit" above
+ * `maxDeposit` (see `getPoolState`).
+ * @example
+ * const { shares } = await depositLiquidity(client, { amount: 10_000n * 10n ** 6n });
+ */
+export async function depositLiquidity(
+  client: XMarginClient,
+  params: DepositLiquidityParameters,
+): Promise<LiquidityReturnType & { approval: ApprovalUsed }> {
+  const signer = requireSigner(client);
+  const poolAddress = client.deployment.contracts.liquidityPool;
+  const approval = await ensureAllowance(
+    client,
+    await quoteToken(client),
+    poolAddress,
+    params.amount,
+    params.approval,
+    params.permitValidity,
+  );
+  const receiver = params.receiver ?? (await signer.getAddress());
+  const pool = erc4626(poolAddress, signer);
+  const receipt = await send(client, () => pool.deposit(params.amount, receiver));
+  return { ...movedBy(receipt, pool, "Deposit"), receipt, approval };
+}
+
+/** Parameters of `withdrawLiquidity`: an amount of quote to receive, or a number of shares to burn. */
+export type WithdrawLiquidityParameters = ({ assets: bigint } | { shares: bigint }) & {
+  /** Who receives the quote; default the signer. */
+  receiver?: string;
+};
+
+/**
+ * Takes quote out of the liquidity pool: `assets` exactly (ERC-4626 `withdraw`, burning the shares
+ * that cost) or all of `shares` (`redeem`). Withdrawals never take the pool below its initial
+ * requirement nor take quote traders owe it: beyond `maxWithdraw` / `maxRedeem` (see `getPoolState`)
+ * it throws XMarginError "ERC4626ExceededMaxWithdraw" / "ERC4626ExceededMaxRedeem".
+ * @example
+ * await withdrawLiquidity(client, { assets: 1_000n * 10n ** 6n });
+ * await withdrawLiquidity(client, { shares: (await getPoolState(client, me)).owner!.maxRedeem });
+ */
+export async function withdrawLiquidity(
+  client: XMarginClient,
+  params: WithdrawLiquidityParameters,
+): Promise<LiquidityReturnType> {
+  const signer = requireSigner(client);
+  const owner = await signer.getAddress();
+  const receiver = params.receiver ?? owner;
+  const pool = erc4626(client.deployment.contracts.liquidityPool, signer);
+  const receipt = await send(client, () =>
+    "assets" in params
+      ? pool.withdraw(params.assets, receiver, owner)
+      : pool.redeem(params.shares, receiver, owner),
+  );
+  return { ...movedBy(receipt, pool, "Withdraw"), receipt };
+}
+
+function movedBy(
+  receipt: ContractTransactionReceipt,
+  pool: ReturnType<typeof erc4626>,
+  event: "Deposit" | "Withdraw",
+): { assets: bigint; shares: bigint } {
+  const [log] = eventsOf(receipt, pool.interface, event);
+  if (!log) throw new Error(`no ${event} event in ${receipt.hash}`);
+  return { assets: log.args.assets as bigint, shares: log.args.shares as bigint };
+}

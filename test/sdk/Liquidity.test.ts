@@ -1,0 +1,98 @@
+import { expect } from "chai";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import {
+  createAccount,
+  deposit,
+  depositLiquidity,
+  getPoolState,
+  isXMarginError,
+  modifyPosition,
+  withdrawLiquidity,
+} from "../../sdk/src";
+import { deploySystem, wad } from "../shared/system";
+import { refreshFeeds } from "../shared/perps";
+import { setFeedPrice } from "../shared/oracles";
+import { sdkClient } from "../shared/sdk";
+
+const USDC = 10n ** 6n;
+const POOL_CAPITAL = 1_000_000n * USDC; // the fixture LP's deposit
+
+/** Bob holds 10,000 USDC in his wallet and no shares; the fixture's LP holds all 1,000,000 USDC of them. */
+async function fixture() {
+  const sys = await deploySystem();
+  await sys.usdc.mint(sys.bob.address, 10_000n * USDC);
+  return { sys, bob: await sdkClient(sys, sys.bob), lp: await sdkClient(sys, sys.lp) };
+}
+
+describe("SDK liquidity actions", function () {
+  it("reads the pool's share price, limits and an LP's position", async function () {
+    const { sys, lp } = await loadFixture(fixture);
+    const pool = await getPoolState(lp, sys.lp.address);
+    expect(pool).to.deep.include({
+      totalAssets: POOL_CAPITAL,
+      totalSupply: POOL_CAPITAL * 10n ** 6n,
+      assetsPerShare: 1n * USDC, // a whole share (12 decimals) is worth 1 USDC at the start
+      settlementPending: false,
+    });
+    expect(pool.owner).to.deep.equal({
+      address: sys.lp.address,
+      shares: POOL_CAPITAL * 10n ** 6n,
+      assets: POOL_CAPITAL,
+      maxWithdraw: POOL_CAPITAL,
+      maxRedeem: POOL_CAPITAL * 10n ** 6n,
+    });
+    expect(pool.maxDeposit).to.equal(await sys.pool.maxDeposit(sys.lp.address));
+    expect(await sys.pool.decimals()).to.equal(12n);
+  });
+
+  it("deposits with an approval it grants itself, and withdraws by assets or by shares", async function () {
+    const { sys, bob } = await loadFixture(fixture);
+    const added = await depositLiquidity(bob, { amount: 10_000n * USDC });
+    expect(added).to.deep.include({
+      assets: 10_000n * USDC,
+      shares: 10_000n * USDC * 10n ** 6n,
+      approval: "approve",
+    });
+    expect(await sys.pool.balanceOf(sys.bob.address)).to.equal(added.shares);
+
+    const out = await withdrawLiquidity(bob, { assets: 4_000n * USDC });
+    expect(out).to.deep.include({ assets: 4_000n * USDC, shares: 4_000n * USDC * 10n ** 6n });
+    const rest = (await getPoolState(bob, sys.bob.address)).owner!.maxRedeem;
+    const redeemed = await withdrawLiquidity(bob, { shares: rest });
+    expect(redeemed.assets).to.equal(6_000n * USDC);
+    expect(await sys.usdc.balanceOf(sys.bob.address)).to.equal(10_000n * USDC);
+  });
+
+  it("prices the shares at the pool's equity: a trader's loss raises them", async function () {
+    const { sys, bob } = await loadFixture(fixture);
+    const trader = await sdkClient(sys, sys.alice);
+    await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
+    const { accountId } = await createAccount(trader, {});
+    await deposit(trader, { accountId, token: "USDC", amount: 50_000n * USDC });
+    await modifyPosition(trader, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("10") });
+    await setFeedPrice(sys.feeds.ETH, "2900"); // the pool is short the 10 ETH: +1,000 USD
+    const pool = await getPoolState(bob);
+    expect(pool.totalAssets).to.be.greaterThan(POOL_CAPITAL + 1_000n * USDC);
+    expect(pool.owner).to.equal(undefined);
+  });
+
+  it("throws the oracle's error while a feed under the pool's book is stale", async function () {
+    const { sys, bob } = await loadFixture(fixture);
+    const trader = await sdkClient(sys, sys.alice);
+    await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
+    const { accountId } = await createAccount(trader, {});
+    await deposit(trader, { accountId, token: "USDC", amount: 50_000n * USDC });
+    await modifyPosition(trader, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("1") });
+    await time.increase(3_700);
+    await getPoolState(bob).then(
+      () => expect.fail("expected StalePrice"),
+      (e: unknown) => expect(isXMarginError(e) && e.name).to.equal("StalePrice"),
+    );
+    await depositLiquidity(bob, { amount: 1_000n * USDC }).then(
+      () => expect.fail("expected StalePrice"),
+      (e: unknown) => expect(isXMarginError(e) && e.name).to.equal("StalePrice"),
+    );
+    await refreshFeeds(sys);
+    expect((await getPoolState(bob)).maxDeposit).to.be.greaterThan(0n);
+  });
+});
