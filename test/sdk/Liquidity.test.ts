@@ -24,6 +24,15 @@ async function fixture() {
   return { sys, bob: await sdkClient(sys, sys.bob), lp: await sdkClient(sys, sys.lp) };
 }
 
+/** Alice opens an ETH long from a new account with 50,000 USDC: the pool becomes short. */
+async function aliceBuysEth(sys: Awaited<ReturnType<typeof fixture>>["sys"], size: bigint): Promise<void> {
+  const trader = await sdkClient(sys, sys.alice);
+  await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
+  const { accountId } = await createAccount(trader, {});
+  await deposit(trader, { accountId, token: "USDC", amount: 50_000n * USDC });
+  await modifyPosition(trader, { accountId, marketId: sys.markets.ETH, sizeDelta: size });
+}
+
 describe("SDK liquidity actions", function () {
   it("reads the pool's share price, limits and an LP's position", async function () {
     const { sys, lp } = await loadFixture(fixture);
@@ -65,11 +74,7 @@ describe("SDK liquidity actions", function () {
 
   it("prices the shares at the pool's equity: a trader's loss raises them", async function () {
     const { sys, bob } = await loadFixture(fixture);
-    const trader = await sdkClient(sys, sys.alice);
-    await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
-    const { accountId } = await createAccount(trader, {});
-    await deposit(trader, { accountId, token: "USDC", amount: 50_000n * USDC });
-    await modifyPosition(trader, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("10") });
+    await aliceBuysEth(sys, wad("10"));
     await setFeedPrice(sys.feeds.ETH, "2900"); // the pool is short the 10 ETH: +1,000 USD
     const pool = await getPoolState(bob);
     expect(pool.totalAssets).to.be.greaterThan(POOL_CAPITAL + 1_000n * USDC);
@@ -78,11 +83,7 @@ describe("SDK liquidity actions", function () {
 
   it("throws the oracle's error while a feed under the pool's book is stale", async function () {
     const { sys, bob } = await loadFixture(fixture);
-    const trader = await sdkClient(sys, sys.alice);
-    await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
-    const { accountId } = await createAccount(trader, {});
-    await deposit(trader, { accountId, token: "USDC", amount: 50_000n * USDC });
-    await modifyPosition(trader, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("1") });
+    await aliceBuysEth(sys, wad("1"));
     await time.increase(3_700);
     await getPoolState(bob).then(
       () => expect.fail("expected StalePrice"),
