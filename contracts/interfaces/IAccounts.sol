@@ -17,8 +17,9 @@ import {IERC721Enumerable} from "@openzeppelin/contracts/token/ERC721/extensions
 /// or bid with it, and the grant lapses when the account changes hands. Its trades spend the allowance
 /// by what they can cost the account at a constant price (fees, the perp skew premium, the option
 /// spread, and an option long's time value), because a trader that makes the account pay those costs
-/// can collect them with its own account (docs/decisions.md); the position risk it takes is not
-/// bounded, so grant it to keys you trust.
+/// can collect them with its own account (docs/decisions.md). Not bounded: the market risk of the
+/// positions it opens and the funding they pay while held (which can lead to a liquidation a trader
+/// could bid on), so grant it to keys you trust.
 interface IAccounts is IERC721Enumerable {
     /// @notice How an account's risk is pooled.
     /// @dev CROSS: one collateral pool backs any number of markets (up to the engine's cap).

@@ -392,11 +392,11 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     }
 
     /// @dev What a trade costs the account at a constant spot, before fees (USD WAD·contracts): what a
-    /// trader's allowance is charged. Contracts that close a position cost the premium beyond the mark
-    /// they remove (a short at `high`, a long at `low`); contracts that open a short cost `high` less
-    /// the premium; contracts that open a long cost the premium above intrinsic value, which the long
-    /// loses by expiry if spot stays where it is (its time value, and the step of its mark to intrinsic
-    /// in the last hour).
+    /// trader's allowance is charged. A contract bought opens a long at the premium above intrinsic value
+    /// (what the long loses by expiry if spot stays where it is: its time value, and the step of its mark
+    /// to intrinsic in the last hour), or buys back a short at the premium above `low` (the short is
+    /// marked at `high`, but in the last hour that is the one-hour value, above what it is worth). A
+    /// contract sold opens a short at `high` less the premium, or sells a long at `low` less it.
     function _tradingCost(
         Valuation memory v,
         Series storage s,
@@ -411,7 +411,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         uint256 closeCost;
         uint256 openCost;
         if (buy) {
-            closeCost = _saturatingSub(premium, v.high);
+            closeCost = _saturatingSub(premium, v.low);
             openCost = _saturatingSub(premium, _intrinsic(s.isCall, s.strike, spot));
         } else {
             closeCost = _saturatingSub(v.low, premium);

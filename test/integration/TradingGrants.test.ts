@@ -126,6 +126,30 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     expect(lost).to.be.at.most(spent * QUOTE_UNIT);
   });
 
+  it("charges a buy-back in the last hour what it pays above the short's value (review round 4)", async function () {
+    // Alice wrote 30 at-the-money calls; ten minutes before expiry her bot buys them back. A short is
+    // marked at the model's one-hour value in its last hour, above what it is worth: charged only the
+    // spread beyond that mark, the buy-back left her 8.5× the charge below holding to expiry.
+    const { sys, alice, bot } = await loadFixture(grantedBot);
+    const expiry = await fromNow(2n * HOUR);
+    const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+    await tradeOption(sys.options, sys.alice, alice, call, -wad("30"));
+    await advanceTo(sys, expiry - 600n);
+    await ethers.provider.send("evm_mine", []);
+    const held = await ethers.provider.send("evm_snapshot", []);
+    await advanceTo(sys, expiry + 1n);
+    await ethers.provider.send("evm_mine", []);
+    const holding = await equityAtMarks(sys, alice); // the calls expire worthless at 3,000
+    await ethers.provider.send("evm_revert", [held]);
+    await tradeOption(sys.options, bot, alice, call, wad("30"));
+    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
+    await advanceTo(sys, expiry + 1n);
+    await ethers.provider.send("evm_mine", []);
+    const lost = holding - (await equityAtMarks(sys, alice));
+    expect(lost).to.be.greaterThan(0n);
+    expect(lost).to.be.at.most(spent * QUOTE_UNIT);
+  });
+
   it("charges every trade at least one quote unit, however small", async function () {
     const { sys, alice, carol, call, bot } = await loadFixture(grantedBot);
     await trade(sys.perps, bot, carol, sys.markets.ETH, wad("5")); // a skew for Alice's trades to cross

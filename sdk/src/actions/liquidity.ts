@@ -2,7 +2,7 @@ import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { erc4626 } from "../contracts";
 import { type ApprovalMode, type ApprovalUsed, ensureAllowance } from "./internal/allowance";
-import { eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
+import { blockAt, eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
 
 /** The liquidity pool as an LP sees it (quote-token units; shares in the pool's 12 decimals for USDC). */
 export interface PoolState {
@@ -11,7 +11,7 @@ export interface PoolState {
   totalSupply: bigint;
   /** Quote units one whole share (10^decimals) redeems for at the current share price, rounded down. */
   assetsPerShare: bigint;
-  /** What may be deposited now: 0 while the pool is under water, near an option settlement, or unpriced. */
+  /** What may be deposited now: 0 while the pool is under water or near an option settlement. */
   maxDeposit: bigint;
   /** Whether the pool holds a series about to settle (deposits and withdrawals wait for settlement). */
   settlementPending: boolean;
@@ -28,7 +28,7 @@ export interface PoolState {
 }
 
 /**
- * Reads the pool's share price and limits, and `owner`'s position in it. Throws the oracle's error
+ * Reads the pool's share price and limits, and `owner`'s position in it, all at one block. Throws the oracle's error
  * (e.g. XMarginError "StalePrice") while a feed under the pool's book fails: there is no share price
  * then (the contract's `max*` read 0, its `totalAssets` reverts).
  * @example
@@ -39,21 +39,22 @@ export async function getPoolState(client: XMarginClient, owner?: string): Promi
   const pool = erc4626(client.deployment.contracts.liquidityPool, client.provider);
   const lp = client.contracts.liquidityPool;
   return read(client, async () => {
+    const at = { blockTag: (await blockAt(client)).number };
     const decimals = await pool.decimals();
     const [totalAssets, totalSupply, assetsPerShare, maxDeposit, settlementPending] = await Promise.all([
-      pool.totalAssets(),
-      pool.totalSupply(),
-      pool.convertToAssets(10n ** decimals),
-      pool.maxDeposit(owner ?? client.deployment.contracts.liquidityPool),
-      lp.settlementPending(),
+      pool.totalAssets(at),
+      pool.totalSupply(at),
+      pool.convertToAssets(10n ** decimals, at),
+      pool.maxDeposit(owner ?? client.deployment.contracts.liquidityPool, at),
+      lp.settlementPending(at),
     ]);
     const state: PoolState = { totalAssets, totalSupply, assetsPerShare, maxDeposit, settlementPending };
     if (owner !== undefined) {
-      const shares = await pool.balanceOf(owner);
+      const shares = await pool.balanceOf(owner, at);
       const [assets, maxWithdraw, maxRedeem] = await Promise.all([
-        pool.convertToAssets(shares),
-        pool.maxWithdraw(owner),
-        pool.maxRedeem(owner),
+        pool.convertToAssets(shares, at),
+        pool.maxWithdraw(owner, at),
+        pool.maxRedeem(owner, at),
       ]);
       state.owner = { address: owner, shares, assets, maxWithdraw, maxRedeem };
     }
@@ -144,7 +145,7 @@ function movedBy(
   pool: ReturnType<typeof erc4626>,
   event: "Deposit" | "Withdraw",
 ): { assets: bigint; shares: bigint } {
-  const [log] = eventsOf(receipt, pool.interface, event);
-  if (!log) throw new Error(`no ${event} event in ${receipt.hash}`);
+  const [log] = eventsOf(receipt, pool.interface, event, String(pool.target));
+  if (!log) throw new Error(`no ${event} event of the pool in ${receipt.hash}`);
   return { assets: log.args.assets as bigint, shares: log.args.shares as bigint };
 }

@@ -26,7 +26,8 @@ export interface SetTraderParameters {
  * own bots, and what a keeper grants the liquidation auction so that `bidAndClose` can close its
  * slice. Each trade spends the allowance by what it can cost the account at a constant price, which bounds what a
  * compromised key can move out through premiums it collects with its own account; the positions it
- * opens still carry market risk, so grant it to keys you control. What is left:
+ * opens still carry market risk and pay funding while held (not charged to the allowance), so grant it
+ * to keys you control. What is left:
  * `client.contracts.accounts.traderAllowance(accountId, trader)`.
  * @example
  * await setTrader(client, { accountId, trader: botAddress, allowance: 500n * 10n ** 6n }); // 500 USDC

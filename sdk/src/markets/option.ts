@@ -352,10 +352,9 @@ export function applyOptionTrade(
 
 /**
  * What an option trade costs the account at a constant spot, before fees (USD WAD·contracts), as
- * OptionMarket._tradingCost: contracts that close a position cost the premium beyond the mark they
- * remove (a short at `high`, a long at `low`); contracts that open a short cost `high` less the
- * premium; contracts that open a long cost the premium above intrinsic value (what the long loses by
- * expiry if spot stays where it is).
+ * OptionMarket._tradingCost: a contract bought opens a long at the premium above intrinsic value
+ * (what the long loses by expiry if spot stays where it is) or buys back a short at the premium above
+ * `low`; a contract sold opens a short at `high` less the premium, or sells a long at `low` less it.
  * @example
  * optionTradingCost(v, series, 3000n * WAD, 0n, WAD, premium); // premium − intrinsic, one long
  */
@@ -371,7 +370,7 @@ export function optionTradingCost(
   const buy = sizeDelta > 0n;
   const closing = oldSize > 0n !== buy ? min(size, abs(oldSize)) : 0n;
   const positive = (x: bigint): bigint => (x > 0n ? x : 0n);
-  const closeCost = buy ? positive(premium - v.high) : positive(v.low - premium);
+  const closeCost = positive(buy ? premium - v.low : v.low - premium);
   const openCost = buy ? positive(premium - intrinsicValue(m.isCall, m.strike, spot)) : v.high - premium;
   return closing * closeCost + (size - closing) * openCost;
 }

@@ -70,14 +70,16 @@ export async function send(
   }
 }
 
-/** Every log of `receipt` that `iface` parses as event `name`. */
+/** Every log of `receipt` that `iface` parses as event `name` (emitted by `address`, when given). */
 export function eventsOf(
   receipt: ContractTransactionReceipt,
   iface: Interface,
   name: string,
+  address?: string,
 ): LogDescription[] {
   const out: LogDescription[] = [];
   for (const log of receipt.logs) {
+    if (address !== undefined && log.address.toLowerCase() !== address.toLowerCase()) continue;
     try {
       const parsed = iface.parseLog(log);
       if (parsed?.name === name) out.push(parsed);
