@@ -10,10 +10,10 @@ import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 /// @notice Margin sub-accounts as ERC-721 tokens ("xmargin Account", XMA). Ids start at 1 and are
 /// never reused; accounts are never burned, so an id that exists once exists forever.
 /// @dev No admin: creating accounts is permissionless and nothing about an account can be changed
-/// except by its owner (ownership, approvals, trading grants). The deployer's one power is binding the
-/// margin engine once, whose registered markets spend trading allowances. Accounts are minted with `_mint`, not
-/// `_safeMint`: an owner contract does not need `onERC721Received` to operate its account, and
-/// creation makes no external call (no reentrancy).
+/// except by its owner (ownership, approvals, trading grants). The deployer's one power is binding
+/// the margin engine once, whose registered markets spend trading allowances. Accounts are minted
+/// with `_mint`, not `_safeMint`: an owner contract does not need `onERC721Received` to operate its
+/// account, and creation makes no external call (no reentrancy).
 contract Accounts is ERC721Enumerable, IAccounts {
     /// @dev The last id minted; the next account gets `_lastId + 1`.
     uint256 private _lastId;

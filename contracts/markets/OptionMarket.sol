@@ -154,7 +154,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         uint256 premium; // per contract
         uint256 premiumQuote;
         uint256 feeQuote;
-        uint256 costQuote; // fee + premium beyond the engine's mark (long at low, short at high)
+        uint256 costQuote; // fee + _tradingCost: what a trader's allowance is charged
         int256 oldSize;
         int256 newSize;
         uint256 oldLong;
@@ -312,8 +312,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
             maintenanceBefore = engine.health(accountId).maintenanceRequirement;
         }
         Trade memory t = _price(seriesId, s, accountId, sizeDelta, limitPrice);
-        // After pricing: a trader's trade spends its allowance by what it costs the account at the
-        // engine's marks (PerpMarket does the same).
+        // After pricing: a trader's trade spends its allowance by what it can cost the account at a
+        // constant spot (`_tradingCost`; PerpMarket does the same).
         accounts.authorizeTrade(accountId, msg.sender, t.costQuote);
 
         // Effects.
