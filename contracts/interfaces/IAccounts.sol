@@ -32,7 +32,7 @@ interface IAccounts is IERC721Enumerable {
     /// @notice The account id does not exist.
     error UnknownAccount(uint256 accountId);
     /// @notice `caller` is not the owner of `accountId`, an approved operator of it, or (where trading
-    /// is all that is asked) a trader it granted.
+    /// is all that is asked) a trader with allowance left: a grant spent to 0 ends like a revoked one.
     error NotAuthorized(uint256 accountId, address caller);
 
     /// @notice Emitted when an account is created.

@@ -348,7 +348,9 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   // Accounts
   UnknownAccount: (a) => `account ${str(a, "accountId")} does not exist`,
   NotAuthorized: (a) =>
-    `${str(a, "caller")} is not the owner of account ${str(a, "accountId")}, an approved operator of it, or (for trades) its trader`,
+    `${str(a, "caller")} is not the owner of account ${str(a, "accountId")}, an approved operator of it, or (for trades) a trader with allowance left (a grant spent to 0 ends like a revoked one)`,
+  TraderAllowanceExceeded: (a, ctx) =>
+    `the trade costs account ${str(a, "accountId")} ${quoteAmount(big(a, "cost"), ctx)} (fees, premium beyond the mark, an option long's time value), more than the ${quoteAmount(big(a, "allowance"), ctx)} left of ${str(a, "trader")}'s trading allowance: the owner can raise it with setTrader, or trade itself`,
   // PerpMarket
   UnknownMarket: (a) => `perp market ${str(a, "marketId")} does not exist`,
   ZeroSizeDelta: () => "the trade's size is zero (or there is no position to close)",
@@ -412,6 +414,14 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   ERC2612InvalidSigner: (a) =>
     `the permit was signed by ${str(a, "signer")}, not by the owner ${str(a, "owner")}`,
   ERC721NonexistentToken: (a) => `account ${str(a, "tokenId")} does not exist`,
+  ERC4626ExceededMaxDeposit: (a, ctx) =>
+    `the pool accepts at most ${quoteAmount(big(a, "max"), ctx)} now (none while it is under water or an option series it holds is about to settle)`,
+  ERC4626ExceededMaxMint: (a) =>
+    `the pool mints at most ${str(a, "max")} shares now (none while it is under water or an option series it holds is about to settle)`,
+  ERC4626ExceededMaxWithdraw: (a, ctx) =>
+    `${str(a, "owner")} may withdraw at most ${quoteAmount(big(a, "max"), ctx)} now: its shares' value, capped by the pool's free margin and the quote traders owe it (none while a series it holds is about to settle)`,
+  ERC4626ExceededMaxRedeem: (a) =>
+    `${str(a, "owner")} may redeem at most ${str(a, "max")} shares now: capped by the pool's free margin and the quote traders owe it (none while a series it holds is about to settle)`,
 };
 
 function describe(name: XMarginErrorName, args: Args, ctx: ErrorContext): string {

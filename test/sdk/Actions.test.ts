@@ -6,6 +6,7 @@ import {
   accountHealth,
   approveOperator,
   setTrader,
+  getTraderAllowance,
   bid,
   closePosition,
   createAccount,
@@ -95,7 +96,7 @@ describe("SDK actions", function () {
         "NotAuthorized",
       );
       expect(e.message).to.equal(
-        `${sys.bob.address} is not the owner of account ${accountId}, an approved operator of it, or (for trades) its trader`,
+        `${sys.bob.address} is not the owner of account ${accountId}, an approved operator of it, or (for trades) a trader with allowance left (a grant spent to 0 ends like a revoked one)`,
       );
       await approveOperator(alice, { all: true, operator: sys.bob.address });
       expect(await sys.accounts.isApprovedForAll(sys.alice.address, sys.bob.address)).to.equal(true);
@@ -190,6 +191,28 @@ describe("SDK actions", function () {
         modifyPosition(bob, { accountId, marketId: sys.markets.ETH, sizeDelta: -wad("1") }),
         "NotAuthorized",
       );
+    });
+
+    it("reads what is left with getTraderAllowance, and says in USD when a trade costs more", async function () {
+      const { sys, alice, bob } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
+      await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
+      await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 2n * USDC });
+      expect(await getTraderAllowance(bob, { accountId, trader: sys.bob.address })).to.equal(2n * USDC);
+      // 1 ETH costs 3.00075 USDC (see above), more than the 2 left.
+      const error = await modifyPosition(bob, {
+        accountId,
+        marketId: sys.markets.ETH,
+        sizeDelta: wad("1"),
+      }).then(
+        () => expect.fail("expected TraderAllowanceExceeded"),
+        (e: unknown) => e,
+      );
+      expect(isXMarginError(error) && error.name).to.equal("TraderAllowanceExceeded");
+      expect((error as Error).message)
+        .to.contain("3.00 USD")
+        .and.to.contain("2.00 USD left");
     });
 
     it("refuses an allowance outside uint256 before sending", async function () {

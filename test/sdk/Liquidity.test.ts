@@ -36,7 +36,7 @@ async function aliceBuysEth(sys: Awaited<ReturnType<typeof fixture>>["sys"], siz
 describe("SDK liquidity actions", function () {
   it("reads the pool's share price, limits and an LP's position", async function () {
     const { sys, lp } = await loadFixture(fixture);
-    const pool = await getPoolState(lp, sys.lp.address);
+    const pool = await getPoolState(lp, { owner: sys.lp.address });
     expect(pool).to.deep.include({
       totalAssets: POOL_CAPITAL,
       totalSupply: POOL_CAPITAL * 10n ** 6n,
@@ -66,7 +66,7 @@ describe("SDK liquidity actions", function () {
 
     const out = await withdrawLiquidity(bob, { assets: 4_000n * USDC });
     expect(out).to.deep.include({ assets: 4_000n * USDC, shares: 4_000n * USDC * 10n ** 6n });
-    const rest = (await getPoolState(bob, sys.bob.address)).owner!.maxRedeem;
+    const rest = (await getPoolState(bob, { owner: sys.bob.address })).owner!.maxRedeem;
     const redeemed = await withdrawLiquidity(bob, { shares: rest });
     expect(redeemed.assets).to.equal(6_000n * USDC);
     expect(await sys.usdc.balanceOf(sys.bob.address)).to.equal(10_000n * USDC);

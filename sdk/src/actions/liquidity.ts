@@ -32,10 +32,14 @@ export interface PoolState {
  * (e.g. XMarginError "StalePrice") while a feed under the pool's book fails: there is no share price
  * then (the contract's `max*` read 0, its `totalAssets` reverts).
  * @example
- * const pool = await getPoolState(client, lpAddress);
+ * const pool = await getPoolState(client, { owner: lpAddress });
  * console.log(pool.assetsPerShare, pool.owner?.maxWithdraw);
  */
-export async function getPoolState(client: XMarginClient, owner?: string): Promise<PoolState> {
+export async function getPoolState(
+  client: XMarginClient,
+  params: { owner?: string } = {},
+): Promise<PoolState> {
+  const { owner } = params;
   const pool = erc4626(client.deployment.contracts.liquidityPool, client.provider);
   const lp = client.contracts.liquidityPool;
   return read(client, async () => {
@@ -122,7 +126,7 @@ export type WithdrawLiquidityParameters = ({ assets: bigint } | { shares: bigint
  * it throws XMarginError "ERC4626ExceededMaxWithdraw" / "ERC4626ExceededMaxRedeem".
  * @example
  * await withdrawLiquidity(client, { assets: 1_000n * 10n ** 6n });
- * await withdrawLiquidity(client, { shares: (await getPoolState(client, me)).owner!.maxRedeem });
+ * await withdrawLiquidity(client, { shares: (await getPoolState(client, { owner: me })).owner!.maxRedeem });
  */
 export async function withdrawLiquidity(
   client: XMarginClient,

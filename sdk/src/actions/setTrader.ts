@@ -1,6 +1,6 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
-import { requireSigner, send } from "./internal/chain";
+import { read, requireSigner, send } from "./internal/chain";
 
 /** An allowance that is never spent (`type(uint256).max`): for contracts you trust with every trade. */
 export const UNLIMITED_TRADING_ALLOWANCE = 2n ** 256n - 1n;
@@ -44,4 +44,19 @@ export async function setTrader(
   return send(client, () =>
     client.contracts.accounts.setTrader(params.accountId, params.trader, params.allowance),
   );
+}
+
+/**
+ * What `trader` may still charge `accountId` in trading costs, quote-token units: 0 without a grant
+ * from the account's current owner (or once it is spent), `UNLIMITED_TRADING_ALLOWANCE` when
+ * unlimited. Compare it with a preview's `tradingCost` before a trader's trade: the preview does not
+ * check the allowance, and closing a position spends it too.
+ * @example
+ * const left = await getTraderAllowance(client, { accountId, trader: botAddress });
+ */
+export async function getTraderAllowance(
+  client: XMarginClient,
+  params: { accountId: bigint; trader: string },
+): Promise<bigint> {
+  return read(client, () => client.contracts.accounts.traderAllowance(params.accountId, params.trader));
 }

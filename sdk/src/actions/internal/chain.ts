@@ -53,13 +53,16 @@ export async function read<T>(client: XMarginClient, call: () => Promise<T>): Pr
   }
 }
 
-/** Sends a transaction (after the chain check), waits for it and decodes reverts. */
+/**
+ * Sends a transaction (after the chain check), waits for it and decodes reverts (the quote token's
+ * decimals are read once per client first, so that amounts in error messages read as USD).
+ */
 export async function send(
   client: XMarginClient,
   submit: () => Promise<ContractTransactionResponse>,
   confirmations = 1,
 ): Promise<ContractTransactionReceipt> {
-  await ensureChain(client);
+  await Promise.all([ensureChain(client), quoteUnit(client)]);
   try {
     const tx = await submit();
     const receipt = await tx.wait(confirmations);
