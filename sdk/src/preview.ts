@@ -99,9 +99,10 @@ export interface SimulationResult {
   option?: OptionFill;
   /**
    * The error the chain would revert with, as far as the snapshot can tell (margin, balances, caps,
-   * pause, freeze); undefined when the action should pass. Checks needing data outside the snapshot
-   * (authorisation, deposit caps, allowances, the vault's pause and liquidity, the pool's option vega
-   * limit — it tracks each series' vega as of its last trade, which no view exposes) are not predicted.
+   * pause, freeze; for a trade previewed by a client with a signer, the signer's authorisation and
+   * trading allowance); undefined when the action should pass. Checks needing data outside the snapshot
+   * (deposit caps, ERC-20 allowances, the vault's pause and liquidity, the pool's option vega limit — it
+   * tracks each series' vega as of its last trade, which no view exposes) are not predicted.
    */
   revert?: XMarginError;
 }
@@ -494,7 +495,9 @@ export interface PreviewOptions extends SimulateOptions {
 
 /**
  * The account's health after `action`, without sending it: reads a snapshot (`getAccountState`, with the
- * token or market the action needs) and applies the action with the pure math (`simulate`).
+ * token or market the action needs) and applies the action with the pure math (`simulate`). A trade
+ * previewed by a client with a signer also checks that the signer may send it: an owner or operator, or
+ * a trader whose allowance covers the trade's `tradingCost`.
  * @example
  * const r = await preview(client, accountId, { type: "trade", marketId: 1n, sizeDelta: parseEther("2") });
  * console.log(formatUsd(r.health.initialRequirement), r.trade?.fillPrice, r.revert?.message);
@@ -519,6 +522,10 @@ export async function preview(
   const state = await getAccountState(client, { accountId, blockTag: opts.blockTag, tokens, markets });
   const resolved: PreviewAction =
     action.type === "deposit" || action.type === "withdraw" ? { ...action, token: tokens[0] } : action;
+  if (markets.length !== 0 && client.signer) {
+    const result = simulate(state, resolved, opts);
+    return { ...result, revert: await tradeAuthorisation(client, state, result) };
+  }
   if (action.type === "deposit" && opts.depositLimit === undefined) {
     const vault = client.contracts.vault;
     const [config, totalDeposits] = await Promise.all([
@@ -528,4 +535,43 @@ export async function preview(
     return simulate(state, resolved, { ...opts, depositLimit: { cap: config.depositCap, totalDeposits } });
   }
   return simulate(state, resolved, opts);
+}
+
+/** Errors the markets raise after `Accounts.authorizeTrade`: an authorisation failure comes first. */
+const CHECKED_AFTER_AUTHORISATION = new Set([
+  "InsufficientMargin",
+  "AccountFrozen",
+  "RiskIncreased",
+  "InsolventAfterTrade",
+  "MaintenanceShortfallIncreased",
+  "TooManyMarkets",
+  "IsolatedAccountMarketTaken",
+]);
+
+/**
+ * The revert of a previewed trade sent by the client's signer, with the authorisation the markets check
+ * between pricing and margin (`Accounts.authorizeTrade`): owners and operators trade at any cost, a
+ * trader up to its allowance, anyone else not at all. Read at the snapshot's block.
+ */
+async function tradeAuthorisation(
+  client: XMarginClient,
+  state: AccountState,
+  result: SimulationResult,
+): Promise<XMarginError | undefined> {
+  const cost = result.trade?.tradingCost ?? result.option?.tradingCost;
+  if (cost === undefined || (result.revert && !CHECKED_AFTER_AUTHORISATION.has(result.revert.name))) {
+    return result.revert;
+  }
+  const caller = await client.signer!.getAddress();
+  const at = { blockTag: state.blockNumber };
+  const [authorized, allowance] = await Promise.all([
+    client.contracts.accounts.isAuthorized(state.accountId, caller, at),
+    client.contracts.accounts.traderAllowance(state.accountId, caller, at),
+  ]);
+  if (authorized || allowance === 2n ** 256n - 1n) return result.revert;
+  if (allowance === 0n) return makeXMarginError("NotAuthorized", [state.accountId, caller]);
+  if (cost > allowance) {
+    return makeXMarginError("TraderAllowanceExceeded", [state.accountId, caller, cost, allowance]);
+  }
+  return result.revert;
 }

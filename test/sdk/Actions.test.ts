@@ -215,6 +215,27 @@ describe("SDK actions", function () {
         .and.to.contain("2.00 USD left");
     });
 
+    it("predicts a trade's authorisation for the client's signer: owner, trader within or beyond its allowance, stranger", async function () {
+      const { sys, alice, bob } = await loadFixture(fixture);
+      const { accountId } = await createAccount(alice);
+      await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
+      await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
+      const stranger = await sdkClient(sys, sys.carol);
+      const action = { type: "trade", marketId: sys.markets.ETH, sizeDelta: wad("1") } as const;
+      const predicted = async (client: XMarginClient) =>
+        (await preview(client, accountId, action)).revert?.name;
+      expect(await predicted(alice)).to.equal(undefined);
+      expect(await predicted(stranger)).to.equal("NotAuthorized");
+      await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 2n * USDC });
+      expect(await predicted(bob)).to.equal("TraderAllowanceExceeded"); // costs 3.00075 USDC
+      await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 4n * USDC });
+      expect(await predicted(bob)).to.equal(undefined);
+      // Margin comes after authorisation on chain, and in the prediction.
+      const big = { ...action, sizeDelta: wad("100") };
+      expect((await preview(stranger, accountId, big)).revert?.name).to.equal("NotAuthorized");
+      expect((await preview(alice, accountId, big)).revert?.name).to.equal("InsufficientMargin");
+    });
+
     it("refuses an allowance outside uint256 before sending", async function () {
       const { alice } = await loadFixture(fixture);
       const { accountId } = await createAccount(alice);

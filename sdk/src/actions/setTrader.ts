@@ -49,8 +49,8 @@ export async function setTrader(
 /**
  * What `trader` may still charge `accountId` in trading costs, quote-token units: 0 without a grant
  * from the account's current owner (or once it is spent), `UNLIMITED_TRADING_ALLOWANCE` when
- * unlimited. Compare it with a preview's `tradingCost` before a trader's trade: the preview does not
- * check the allowance, and closing a position spends it too.
+ * unlimited. A preview by the trader's client compares it with the trade's `tradingCost`; closing a
+ * position spends it too.
  * @example
  * const left = await getTraderAllowance(client, { accountId, trader: botAddress });
  */
