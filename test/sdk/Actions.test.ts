@@ -165,11 +165,17 @@ describe("SDK actions", function () {
   });
 
   describe("trading grants", function () {
-    it("lets a trader trade (not withdraw), spending the previewed trading cost, until revoked", async function () {
-      const { sys, alice, bob } = await loadFixture(fixture);
+    /** A new account of Alice's holding 10,000 USDC. */
+    async function aliceWith10kUsdc(sys: Awaited<ReturnType<typeof fixture>>["sys"], alice: XMarginClient) {
       const { accountId } = await createAccount(alice);
       await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
       await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
+      return accountId;
+    }
+
+    it("lets a trader trade (not withdraw), spending the previewed trading cost, until revoked", async function () {
+      const { sys, alice, bob } = await loadFixture(fixture);
+      const accountId = await aliceWith10kUsdc(sys, alice);
       await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 100n * USDC });
       const T = BigInt(await time.latest()) + 1n;
       const action = { type: "trade", marketId: sys.markets.ETH, sizeDelta: wad("1") } as const;
@@ -195,9 +201,7 @@ describe("SDK actions", function () {
 
     it("reads what is left with getTraderAllowance, and says in USD when a trade costs more", async function () {
       const { sys, alice, bob } = await loadFixture(fixture);
-      const { accountId } = await createAccount(alice);
-      await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
-      await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
+      const accountId = await aliceWith10kUsdc(sys, alice);
       await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 2n * USDC });
       expect(await getTraderAllowance(bob, { accountId, trader: sys.bob.address })).to.equal(2n * USDC);
       // 1 ETH costs 3.00075 USDC (see above), more than the 2 left.
@@ -217,9 +221,7 @@ describe("SDK actions", function () {
 
     it("predicts a trade's authorisation for the client's signer: owner, trader within or beyond its allowance, stranger", async function () {
       const { sys, alice, bob } = await loadFixture(fixture);
-      const { accountId } = await createAccount(alice);
-      await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
-      await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
+      const accountId = await aliceWith10kUsdc(sys, alice);
       const stranger = await sdkClient(sys, sys.carol);
       const action = { type: "trade", marketId: sys.markets.ETH, sizeDelta: wad("1") } as const;
       const predicted = async (client: XMarginClient) =>
