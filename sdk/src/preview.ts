@@ -7,6 +7,7 @@ import type { BlockTag } from "ethers";
 import type { XMarginClient } from "./client";
 import { getAccountState } from "./actions/getAccountState";
 import { resolveToken } from "./actions/internal/chain";
+import { UNLIMITED_TRADING_ALLOWANCE } from "./actions/setTrader";
 import { type XMarginError, makeXMarginError } from "./errors";
 import { WAD, abs, mulDiv } from "./math/fixedPoint";
 import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValue } from "./math/health";
@@ -568,7 +569,7 @@ async function tradeAuthorisation(
     client.contracts.accounts.isAuthorized(state.accountId, caller, at),
     client.contracts.accounts.traderAllowance(state.accountId, caller, at),
   ]);
-  if (authorized || allowance === 2n ** 256n - 1n) return result.revert;
+  if (authorized || allowance === UNLIMITED_TRADING_ALLOWANCE) return result.revert;
   if (allowance === 0n) return makeXMarginError("NotAuthorized", [state.accountId, caller]);
   if (cost > allowance) {
     return makeXMarginError("TraderAllowanceExceeded", [state.accountId, caller, cost, allowance]);

@@ -13,8 +13,7 @@ export interface SetTraderParameters {
   /**
    * The trading costs, in quote-token units, the trader's trades may charge the account (fees, the perp
    * skew premium, the option spread, an option long's time value: `tradingCost` in a preview). Replaces
-   * what was left; 0 revokes;
-   * `UNLIMITED_TRADING_ALLOWANCE` is never spent.
+   * what was left; 0 revokes; `UNLIMITED_TRADING_ALLOWANCE` is never spent.
    */
   allowance: bigint;
 }
@@ -24,11 +23,10 @@ export interface SetTraderParameters {
  * nothing else: it cannot withdraw, bid with the account or transfer it, and the grant ends when the
  * account changes hands (`Accounts.setTrader`). The narrow alternative to `approveOperator` for your
  * own bots, and what a keeper grants the liquidation auction so that `bidAndClose` can close its
- * slice. Each trade spends the allowance by what it can cost the account at a constant price, which bounds what a
- * compromised key can move out through premiums it collects with its own account; the positions it
- * opens still carry market risk and pay funding while held (not charged to the allowance), so grant it
- * to keys you control. What is left:
- * `client.contracts.accounts.traderAllowance(accountId, trader)`.
+ * slice. Each trade spends the allowance by what it can cost the account at a constant price, which
+ * bounds what a compromised key can move out through premiums it collects with its own account; the
+ * positions it opens still carry market risk and pay funding while held (not charged to the allowance),
+ * so grant it to keys you control. `getTraderAllowance` reads what is left.
  * @example
  * await setTrader(client, { accountId, trader: botAddress, allowance: 500n * 10n ** 6n }); // 500 USDC
  * await setTrader(client, { accountId, trader: botAddress, allowance: 0n }); // revoke

@@ -274,12 +274,23 @@ export function optionQuote(
   sizeDelta: bigint,
   quoteUnit: bigint,
 ): { premium: bigint; fee: bigint } {
+  const v = tradableValuation(m, spot, volatility, timestamp, sizeDelta);
+  const { premium, feeQuote } = premiumAndFee(v, m.params, spot, sizeDelta, quoteUnit);
+  return { premium, fee: feeQuote * quoteUnit };
+}
+
+/** The series' valuation for a trade, after the checks the market makes before pricing one. */
+function tradableValuation(
+  m: OptionMarketState,
+  spot: bigint,
+  volatility: bigint,
+  timestamp: bigint,
+  sizeDelta: bigint,
+): OptionValuation {
   if (sizeDelta === 0n) throw new RangeError("ZeroSizeDelta");
   if (m.settled) throw new RangeError(`SeriesAlreadySettled(${m.marketId})`);
   if (timestamp >= m.expiry) throw new RangeError(`SeriesExpired(${m.marketId}, ${m.expiry})`);
-  const v = optionValuation(m, spot, volatility, timestamp);
-  const { premium, feeQuote } = premiumAndFee(v, m.params, spot, sizeDelta, quoteUnit);
-  return { premium, fee: feeQuote * quoteUnit };
+  return optionValuation(m, spot, volatility, timestamp);
 }
 
 /** Everything an option trade changes, as OptionMarket.trade computes it. */
@@ -324,10 +335,9 @@ export function applyOptionTrade(
   timestamp: bigint,
   quoteUnit: bigint,
 ): OptionTradeResult {
-  const { premium, fee } = optionQuote(m, spot, volatility, timestamp, sizeDelta, quoteUnit);
-  const feeQuote = fee / quoteUnit;
+  const v = tradableValuation(m, spot, volatility, timestamp, sizeDelta);
+  const { premium, feeQuote } = premiumAndFee(v, m.params, spot, sizeDelta, quoteUnit);
   const premiumQuote = mulDiv(abs(sizeDelta), premium, WAD * quoteUnit, sizeDelta > 0n ? "ceil" : "floor");
-  const v = optionValuation(m, spot, volatility, timestamp);
   const cost = optionTradingCost(v, m, spot, pos.size, sizeDelta, premium);
   const tradingCost = feeQuote + ceilDiv(cost, WAD * quoteUnit);
   const oldSize = pos.size;
