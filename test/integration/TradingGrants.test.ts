@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
-import { advanceTo, trade } from "../shared/perps";
+import { advanceTo, mineAt, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
@@ -26,6 +26,11 @@ async function grantedBot() {
 
 type System = Awaited<ReturnType<typeof grantedBot>>["sys"];
 
+/** What the bot's trades have spent of the allowance Alice's account granted it. */
+async function spentOf(sys: System, alice: bigint, bot: { address: string }): Promise<bigint> {
+  return ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
+}
+
 /** The account's equity at the engine's marks (USDC collateral only: weight 1 at both levels). */
 async function equityAtMarks(sys: System, accountId: bigint): Promise<bigint> {
   return (await sys.engine.health(accountId)).equityMaintenance;
@@ -46,7 +51,7 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     const { sys, alice, bot } = await loadFixture(grantedBot);
     const before = await equityAtMarks(sys, alice);
     await trade(sys.perps, bot, alice, sys.markets.ETH, wad("2"));
-    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
+    const spent = await spentOf(sys, alice, bot);
     const drop = before - (await equityAtMarks(sys, alice));
     // The same to a quote unit either way: the allowance rounds fee and premium up to quote units, the
     // balance and the engine's marks round each on their own.
@@ -71,7 +76,7 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
       .filter((e) => e?.name === "OptionTraded");
     const [premiumQuote, fee] = [traded!.args.premium / QUOTE_UNIT, traded!.args.fee / QUOTE_UNIT];
     // At the money (strike = spot = 3,000) the whole premium is time value.
-    expect(ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address))).to.equal(premiumQuote + fee);
+    expect(await spentOf(sys, alice, bot)).to.equal(premiumQuote + fee);
   });
 
   it("charges option sells and buy-backs what they cost at the marks they add or remove", async function () {
@@ -101,9 +106,8 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     const dayCall = await listSeries(sys.options, "ETH", "3000", await fromNow(DAY), true);
     const before = await equityAtMarks(sys, alice);
     await tradeOption(sys.options, bot, alice, dayCall, wad("10"));
-    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
-    await advanceTo(sys, (await sys.options.series(dayCall)).expiry + 1n);
-    await ethers.provider.send("evm_mine", []);
+    const spent = await spentOf(sys, alice, bot);
+    await mineAt(sys, (await sys.options.series(dayCall)).expiry + 1n);
     const lost = before - (await equityAtMarks(sys, alice));
     expect(lost).to.be.greaterThan(0n);
     expect(lost).to.be.at.most(spent * QUOTE_UNIT);
@@ -118,9 +122,8 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     await advanceTo(sys, expiry - HOUR - 2n);
     const before = await equityAtMarks(sys, alice);
     await tradeOption(sys.options, bot, alice, call, wad("50"));
-    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
-    await advanceTo(sys, expiry - HOUR + 2n);
-    await ethers.provider.send("evm_mine", []);
+    const spent = await spentOf(sys, alice, bot);
+    await mineAt(sys, expiry - HOUR + 2n);
     const lost = before - (await equityAtMarks(sys, alice));
     expect(lost).to.be.greaterThan(0n);
     expect(lost).to.be.at.most(spent * QUOTE_UNIT);
@@ -134,17 +137,14 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     const expiry = await fromNow(2n * HOUR);
     const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
     await tradeOption(sys.options, sys.alice, alice, call, -wad("30"));
-    await advanceTo(sys, expiry - 600n);
-    await ethers.provider.send("evm_mine", []);
+    await mineAt(sys, expiry - 600n);
     const held = await ethers.provider.send("evm_snapshot", []);
-    await advanceTo(sys, expiry + 1n);
-    await ethers.provider.send("evm_mine", []);
+    await mineAt(sys, expiry + 1n);
     const holding = await equityAtMarks(sys, alice); // the calls expire worthless at 3,000
     await ethers.provider.send("evm_revert", [held]);
     await tradeOption(sys.options, bot, alice, call, wad("30"));
-    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
-    await advanceTo(sys, expiry + 1n);
-    await ethers.provider.send("evm_mine", []);
+    const spent = await spentOf(sys, alice, bot);
+    await mineAt(sys, expiry + 1n);
     const lost = holding - (await equityAtMarks(sys, alice));
     expect(lost).to.be.greaterThan(0n);
     expect(lost).to.be.at.most(spent * QUOTE_UNIT);
@@ -159,7 +159,7 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
       await trade(sys.perps, bot, alice, sys.markets.ETH, size);
       await tradeOption(sys.options, bot, alice, call, size);
     }
-    const spent = ALLOWANCE - (await sys.accounts.traderAllowance(alice, bot.address));
+    const spent = await spentOf(sys, alice, bot);
     expect(spent).to.be.at.least(20n);
     expect(spent * QUOTE_UNIT).to.be.at.least(before - (await equityAtMarks(sys, alice)));
   });

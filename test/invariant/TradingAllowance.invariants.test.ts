@@ -3,7 +3,7 @@ import { ethers } from "hardhat";
 import fc from "fast-check";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
-import { advanceTo, marketParams, trade } from "../shared/perps";
+import { marketParams, mineAt, trade } from "../shared/perps";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
 /**
@@ -69,8 +69,7 @@ const seen = { trades: 0, optionTrades: 0 };
 async function act(w: Awaited<ReturnType<typeof world>>, a: Action): Promise<boolean> {
   const { sys, alice, series, bot } = w;
   if (a.kind === "time") {
-    await advanceTo(sys, BigInt(await time.latest()) + BigInt(a.seconds));
-    await ethers.provider.send("evm_mine", []);
+    await mineAt(sys, BigInt(await time.latest()) + BigInt(a.seconds));
     return false;
   }
   if (a.kind === "perp")

@@ -34,7 +34,7 @@ import {
 } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { advanceTo, marketParams, trade } from "../shared/perps";
+import { marketParams, mineAt, trade } from "../shared/perps";
 import { sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
@@ -385,8 +385,7 @@ describe("SDK actions", function () {
       const { accountId: bidder } = await createAccount(keeper);
       await sys.usdc.mint(sys.keeper.address, 20_000n * USDC);
       await deposit(keeper, { accountId: bidder, token: "USDC", amount: 20_000n * USDC });
-      await advanceTo(sys, start + 900n);
-      await ethers.provider.send("evm_mine", []);
+      await mineAt(sys, start + 900n);
       const q = await quoteBid(keeper, { accountId: victim, fraction: WAD });
       const [startDiscount, maxDiscount, penalty, duration, flagReward] = await sys.auction.params();
       const pure = quoteBidFromHealth(

@@ -25,7 +25,7 @@ import {
   worstScenarioLoss,
 } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
-import { advanceTo, trade } from "../shared/perps";
+import { mineAt, trade } from "../shared/perps";
 import { sdkClient } from "../shared/sdk";
 
 const SEED = 20_250_602;
@@ -212,15 +212,13 @@ describe("SDK math", function () {
       // Long skew of 300 (30% of skewScale): the rate drifts up 0.03/day and hits the 0.01 cap after 8 h.
       await trade(sys.perps, sys.alice, id, market, wad("300"));
       for (const dt of [3_600n, 7n * 3_600n, 5n * 86_400n]) {
-        await advanceTo(sys, BigInt(await sys.perps.market(market).then((x) => x.lastFundingTime)) + dt);
-        await ethers.provider.send("evm_mine", []);
+        await mineAt(sys, BigInt(await sys.perps.market(market).then((x) => x.lastFundingTime)) + dt);
         await compare();
       }
       // Flip the skew to −200: from +0.01 the rate drifts down through zero to the −0.01 clamp.
       await trade(sys.perps, sys.alice, id, market, -wad("500"));
       for (const dt of [600n, 12n * 3_600n, 3n * 86_400n]) {
-        await advanceTo(sys, BigInt(await sys.perps.market(market).then((x) => x.lastFundingTime)) + dt);
-        await ethers.provider.send("evm_mine", []);
+        await mineAt(sys, BigInt(await sys.perps.market(market).then((x) => x.lastFundingTime)) + dt);
         await compare();
       }
       expect(await sys.perps.currentFundingRate(market)).to.equal(-wad("0.01"));

@@ -19,7 +19,7 @@ import {
 } from "../../sdk/src";
 import { deploySystem, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { advanceTo } from "../shared/perps";
+import { mineAt } from "../shared/perps";
 import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { sdkClient } from "../shared/sdk";
 
@@ -145,8 +145,7 @@ describe("SDK option actions", function () {
     await buyOption(alice, { accountId, seriesId: call, size: wad("2") });
     await (await sys.feeds.ETH.updateAnswer(3_500n * 10n ** 8n)).wait();
     // advanceTo refreshes the feeds 30 s before its target: that round is the first at or after expiry.
-    await advanceTo(sys, expiry + 60n);
-    await ethers.provider.send("evm_mine", []);
+    await mineAt(sys, expiry + 60n);
     expect((await getOptionSeries(alice, { seriesId: call })).status).to.equal("expired");
     await expectXMarginError(quoteOption(alice, { seriesId: call, sizeDelta: wad("1") }), "SeriesExpired");
     const p = await preview(alice, accountId, { type: "optionClose", seriesId: call });

@@ -22,7 +22,7 @@ import {
   tradeOption,
 } from "../../sdk/src";
 import { MarginMode, WAD, openAccount, wad, type System } from "../shared/system";
-import { advanceTo, applyMarketMove, type MarketMove } from "../shared/perps";
+import { advanceTo, applyMarketMove, mineAt, type MarketMove } from "../shared/perps";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { sdkClient } from "../shared/sdk";
 import type { OptionMarket } from "../../typechain-types";
@@ -514,8 +514,7 @@ describe("SDK differential: options against the engine", function () {
               const expiry = expiries[step.series % Math.min(expiries.length, 2)];
               const target = expiry - BigInt(step.before);
               if (target <= BigInt(await time.latest()) + 60n) break;
-              await advanceTo(sys, target);
-              await ethers.provider.send("evm_mine", []);
+              await mineAt(sys, target);
               await check(accounts);
               break;
             }

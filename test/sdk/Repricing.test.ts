@@ -25,7 +25,7 @@ import {
 } from "../../sdk/src";
 import { wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { advanceTo, trade } from "../shared/perps";
+import { mineAt, trade } from "../shared/perps";
 import {
   DAY,
   HOUR,
@@ -84,12 +84,6 @@ type Fixture = Awaited<ReturnType<typeof fixture>>;
 /** The market contract of a position: the chain's `exposure` and `scenarioPnls`. */
 function chainMarket(f: Fixture, kind: "perp" | "option") {
   return kind === "perp" ? f.sys.perps : f.sys.options;
-}
-
-/** Mines a block `seconds` later with fresh feeds. */
-async function wait(f: Fixture, until: bigint): Promise<void> {
-  await advanceTo(f.sys, until);
-  await ethers.provider.send("evm_mine", []);
 }
 
 /**
@@ -203,10 +197,10 @@ describe("SDK scenario repricing against the engine", function () {
       regimes[regime] = await compareScenarioPnls(f, state, numRuns);
     };
     await run("model", 80);
-    await wait(f, f.soon - HOUR / 2n);
+    await mineAt(f.sys, f.soon - HOUR / 2n);
     await run("lastHour", 40);
     // advanceTo refreshes the feeds 30 s before its target: that round is the first at or after expiry.
-    await wait(f, f.soon + 60n);
+    await mineAt(f.sys, f.soon + 60n);
     await run("expired", 40);
     const feed = await ethers.getContractAt("MockV3Aggregator", await f.sys.router.primaryFeed(ETH));
     const round = (await feed.latestRoundData()).roundId;
@@ -290,10 +284,10 @@ describe("SDK scenario repricing against the engine", function () {
       h = await checkHealth(f);
       expect(h.groups[ETH].repricedInitial).to.equal(2);
     }
-    await wait(f, f.soon - HOUR / 2n);
+    await mineAt(f.sys, f.soon - HOUR / 2n);
     h = await checkHealth(f);
     expect(h.groups[ETH].repricedMaintenance).to.equal(2);
-    await wait(f, f.soon + 60n);
+    await mineAt(f.sys, f.soon + 60n);
     h = await checkHealth(f);
     expect([h.groups[ETH].repricedInitial, h.groups[ETH].repricedMaintenance]).to.deep.equal([2, 2]);
   });

@@ -152,6 +152,12 @@ export async function advanceTo(sys: Pick<System, "feeds" | "volFeeds">, timesta
   await time.setNextBlockTimestamp(timestamp);
 }
 
+/** Mines a block at exactly `timestamp`, with fresh feeds (`advanceTo`, then the block). */
+export async function mineAt(sys: Pick<System, "feeds" | "volFeeds">, timestamp: bigint): Promise<void> {
+  await advanceTo(sys, timestamp);
+  await ethers.provider.send("evm_mine", []);
+}
+
 /** A market-wide move of the random-sequence tests: an oracle price, a volatility, or time passing. */
 export type MarketMove =
   | { kind: "price"; asset: "ETH" | "BTC" | "USDC"; permille: number }
@@ -179,8 +185,7 @@ export async function applyMarketMove(
       await (await sys.volFeeds[move.asset].updateAnswer(BigInt(move.percent) * 10n ** 6n)).wait();
       return;
     case "time":
-      await advanceTo(sys, BigInt(await time.latest()) + BigInt(move.dt));
-      await ethers.provider.send("evm_mine", []);
+      await mineAt(sys, BigInt(await time.latest()) + BigInt(move.dt));
       return;
   }
 }
