@@ -44,6 +44,7 @@ contract Accounts is ERC721Enumerable, IAccounts {
         if (engine == address(0)) revert ZeroMarginEngine();
         marginEngine = engine;
         delete _deployer;
+        emit MarginEngineBound(engine);
     }
 
     /// @inheritdoc IAccounts

@@ -48,6 +48,8 @@ interface IAccounts is IERC721Enumerable {
 
     /// @notice Emitted when the owner sets `trader`'s trading allowance (0 revokes the grant).
     event TraderSet(uint256 indexed accountId, address indexed trader, uint256 allowance);
+    /// @notice Emitted once, when the deployer binds the margin engine whose markets spend allowances.
+    event MarginEngineBound(address indexed marginEngine);
     /// @notice Emitted when a trader's trade spends `cost` of a limited allowance, leaving `remaining`.
     event TraderAllowanceSpent(
         uint256 indexed accountId,

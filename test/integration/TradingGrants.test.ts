@@ -50,8 +50,11 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
   it("charges a perp trade what it costs the account at the oracle price: fee and skew premium", async function () {
     const { sys, alice, bot } = await loadFixture(grantedBot);
     const before = await equityAtMarks(sys, alice);
-    await trade(sys.perps, bot, alice, sys.markets.ETH, wad("2"));
+    const sent = await trade(sys.perps, bot, alice, sys.markets.ETH, wad("2"));
     const spent = await spentOf(sys, alice, bot);
+    await expect(sent)
+      .to.emit(sys.accounts, "TraderAllowanceSpent")
+      .withArgs(alice, bot.address, spent, ALLOWANCE - spent);
     const drop = before - (await equityAtMarks(sys, alice));
     // The same to a quote unit either way: the allowance rounds fee and premium up to quote units, the
     // balance and the engine's marks round each on their own.

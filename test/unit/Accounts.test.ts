@@ -238,7 +238,9 @@ describe("Accounts", function () {
         accounts,
         "ZeroMarginEngine",
       );
-      await accounts.bindMarginEngine(stranger.address);
+      await expect(accounts.bindMarginEngine(stranger.address))
+        .to.emit(accounts, "MarginEngineBound")
+        .withArgs(stranger.address);
       expect(await accounts.marginEngine()).to.equal(stranger.address);
       await expect(accounts.bindMarginEngine(deployer.address))
         .to.be.revertedWithCustomError(accounts, "NotDeployer")
