@@ -158,6 +158,26 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc ILiquidationAuction
+    function absorb(uint256 accountId) external nonReentrant returns (uint256 filled, uint256 payment) {
+        Auction memory auction = auctions[accountId];
+        if (!auction.active) revert AuctionNotActive(accountId);
+        AuctionParams memory p = params;
+        uint256 availableAt = uint256(auction.startTime) + p.duration;
+        if (block.timestamp < availableAt) revert AbsorbTooEarly(accountId, availableAt);
+        IMarginEngine.Health memory h = engine.health(accountId);
+        if (!_liquidatable(h))
+            revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
+        uint256 pool = engine.poolAccountId();
+        if (h.equityMark <= 0) {
+            // The pool takes no premium for an insolvent book: it is not a bidder that needs paying to
+            // show up, and what the fund does not pay it comes out of the same LPs.
+            _takeInsolvent(accountId, pool, h, _deficitOf(h.equityMark), p.maxDiscount);
+            return (WAD, 0);
+        }
+        return _sell(accountId, pool, h, WAD, type(uint256).max, p.maxDiscount, p.penalty);
+    }
+
+    /// @inheritdoc ILiquidationAuction
     function endAuction(uint256 accountId) external nonReentrant {
         if (!auctions[accountId].active) revert AuctionNotActive(accountId);
         if (_liquidatable(engine.health(accountId))) revert AccountNotHealthy(accountId);
@@ -223,18 +243,36 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 discount = _discount(auction.startTime, p);
 
         if (h.equityMark <= 0) {
-            _takeInsolvent(accountId, bidderAccountId, h, auction.startTime, p);
-            emit AuctionBid(accountId, bidderAccountId, WAD, 0, 0, discount);
+            _takeInsolvent(
+                accountId,
+                bidderAccountId,
+                h,
+                _insolvencyPayout(h, auction.startTime, p),
+                discount
+            );
             return (WAD, 0);
         }
+        return _sell(accountId, bidderAccountId, h, fraction, maxPayment, discount, p.penalty);
+    }
 
-        filled = Math.min(fraction, LiquidationMath.restoringFraction(h, discount, p.penalty));
+    /// @dev Sells up to `fraction` of a solvent account's portfolio at `discount`, capped at the
+    /// restoring fraction, and ends the auction if that restored the account.
+    function _sell(
+        uint256 accountId,
+        uint256 bidderAccountId,
+        IMarginEngine.Health memory h,
+        uint256 fraction,
+        uint256 maxPayment,
+        uint256 discount,
+        uint256 penaltyRate
+    ) internal returns (uint256 filled, uint256 payment) {
+        filled = Math.min(fraction, LiquidationMath.restoringFraction(h, discount, penaltyRate));
         payment = _payment(h, filled, discount);
         if (payment > maxPayment) revert PaymentAboveLimit(payment, maxPayment);
         // The account pays the penalty on the slice's MtM, rounded up (against the account).
         uint256 penalty = Math.mulDiv(
             Math.mulDiv(uint256(h.equityMark), filled, WAD, Math.Rounding.Ceil),
-            p.penalty,
+            penaltyRate,
             WAD * quoteUnit,
             Math.Rounding.Ceil
         );
@@ -252,26 +290,27 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         }
     }
 
-    /// @dev The bidder takes the whole book; the fund pays it a payout growing over the auction, and
-    /// what the fund cannot pay is charged to the pool's account (its LPs' share price).
+    /// @dev The bidder takes the whole book and `payout`: the fund pays what it can, and the rest is
+    /// charged to the pool's account (its LPs' share price). When the pool is the bidder, that rest is
+    /// the part of the deficit it keeps.
     function _takeInsolvent(
         uint256 accountId,
         uint256 bidderAccountId,
         IMarginEngine.Health memory h,
-        uint64 startTime,
-        AuctionParams memory p
+        uint256 payout,
+        uint256 discount
     ) internal {
-        uint256 payout = _insolvencyPayout(h, startTime, p);
         engine.transferSlice(accountId, bidderAccountId, WAD);
         uint256 fromFund = Math.min(payout, insuranceFund.balance());
         engine.transferQuote(engine.insuranceAccountId(), bidderAccountId, fromFund);
         uint256 socialised = payout - fromFund;
         if (socialised != 0) {
-            engine.transferQuote(engine.poolAccountId(), bidderAccountId, socialised);
+            uint256 pool = engine.poolAccountId();
+            if (bidderAccountId != pool) engine.transferQuote(pool, bidderAccountId, socialised);
             emit SocialisedLoss(accountId, socialised);
         }
-        uint256 deficit = Math.ceilDiv(uint256(-h.equityMark), quoteUnit);
-        emit InsolvencyCovered(accountId, bidderAccountId, deficit, fromFund, socialised);
+        emit AuctionBid(accountId, bidderAccountId, WAD, 0, 0, discount);
+        emit InsolvencyCovered(accountId, bidderAccountId, _deficitOf(h.equityMark), fromFund, socialised);
         _end(accountId, 2);
     }
 

@@ -11,7 +11,9 @@ import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 /// at the smallest one that brings the account back to equity_IM ≥ IM, so liquidations are partial.
 /// An account whose mark-to-market equity is ≤ 0 is insolvent: the bidder takes everything and the
 /// insurance fund pays it an amount growing over the auction; what the fund cannot pay is charged to
-/// the liquidity pool as socialised loss.
+/// the liquidity pool as socialised loss. An auction nobody bid on by the end of its duration is the
+/// pool's to absorb at the maximum discount: liquidations complete even where no bidder can unwind the
+/// book at a profit.
 interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Auction parameters. Fractions are WAD.
     /// @param startDiscount d0, the discount at the start.
@@ -61,6 +63,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     error AccountNotHealthy(uint256 accountId);
     /// @notice `bidAndClose` needs a bidder account without positions, so only the slice is closed.
     error BidderHasPositions(uint256 bidderAccountId);
+    /// @notice `absorb` before the auction's discount has reached its maximum: bidders come first.
+    error AbsorbTooEarly(uint256 accountId, uint256 availableAt);
 
     /// @notice Emitted when an auction starts (or a stale one restarts).
     event AuctionStarted(
@@ -131,6 +135,23 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 fraction,
         uint256 maxPayment
     ) external returns (uint256 filled, uint256 payment);
+
+    /// @notice The pool's backstop: once `accountId`'s auction has run its duration (the discount is at
+    /// `maxDiscount`) and the account is still below maintenance, the liquidity pool's account buys the
+    /// slice a bid would fill at that discount, with the same payment and penalty. Its perp slices close
+    /// against the pool at the oracle price and its option slices leave the traders' open interest (the
+    /// pool already holds the other side of both), with no fee, skew premium or pool limit; its
+    /// collateral joins the pool's account. An insolvent account's whole book goes to the pool, the
+    /// insurance fund pays the pool the deficit, and what the fund cannot pay is the pool's socialised
+    /// loss. Anyone may call it; it pays no reward. Emits AuctionBid (and for an insolvent account
+    /// InsolvencyCovered) with the pool's account as the bidder. Reverts with AuctionNotActive,
+    /// AbsorbTooEarly or AccountHealthy.
+    /// @dev Keepers bid only when the discount pays for closing the slice; in a shallow market the skew
+    /// premium of the close can exceed any discount the auction offers, and without a backstop the account
+    /// would stay below maintenance until it is insolvent (docs/reliability.md §3, finding 3).
+    /// @return filled The fraction the pool took.
+    /// @return payment Quote units the pool paid the account (0 when insolvent).
+    function absorb(uint256 accountId) external returns (uint256 filled, uint256 payment);
 
     /// @notice Ends the auction of an account that is healthy again (e.g. after an owner top-up).
     function endAuction(uint256 accountId) external;

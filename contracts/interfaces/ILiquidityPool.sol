@@ -14,6 +14,12 @@ interface ILiquidityPool {
     /// when traders are winning).
     function positionValue() external view returns (int256);
 
+    /// @notice USD value (WAD, at the oracle price, unhaircut) of the collateral other than the quote
+    /// token in the pool's account: what it took over from liquidated accounts
+    /// (`ILiquidationAuction.absorb`). Part of `totalAssets`; LPs deposit and withdraw only the quote
+    /// token.
+    function absorbedCollateralValue() external view returns (uint256);
+
     /// @notice Quote units of the open insolvent auctions' deficits (`ILiquidationAuction.pendingDeficit`)
     /// beyond the insurance fund's balance: the loss the pool will be charged when the books are taken,
     /// already deducted from `totalAssets`.

@@ -85,7 +85,9 @@ interface IMarket {
     /// @notice Moves `fraction` (WAD) of `fromAccountId`'s position to `toAccountId` at the position's
     /// entry price: the receiver takes over the slice's unrealised PnL, the sender realises nothing,
     /// no fee is charged and the market's skew is unchanged. Funding is settled for both first.
-    /// Engine only (liquidations).
+    /// To the pool's account (`LiquidationAuction.absorb`), whose position is minus the traders' net,
+    /// the slice leaves the traders' book instead: the skew moves and the pool takes the slice's
+    /// unrealised PnL, still with no fee, premium or limit. Engine only (liquidations).
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,

@@ -190,8 +190,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// entry price (see IMarket). Funding of both is settled first; the slice is rounded toward zero
     /// (the sender keeps the dust); where it offsets the receiver's own position, the receiver realises
     /// PnL at that price exactly as in a trade. Open-interest caps, the pause and margin checks do not
-    /// apply: the engine and the auction check the accounts. Neither account may be the pool's. Engine
-    /// only.
+    /// apply: the engine and the auction check the accounts. The sender may not be the pool's account;
+    /// a slice moved to it leaves the book (see IMarket). Engine only.
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,

@@ -8,6 +8,7 @@ import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IER
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
@@ -73,17 +74,27 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
 
     /// @dev `totalAssets` before it is clamped at zero.
     function _equity() internal view returns (int256) {
-        return _equityWith(positionValue());
+        return _equityWith(positionValue() + SafeCast.toInt256(absorbedCollateralValue()));
     }
 
-    /// @dev `_equity` with the positions' value given (USD WAD).
+    /// @dev `_equity` with the value of the positions and absorbed collateral given (USD WAD).
     function _equityWith(int256 value) internal view returns (int256) {
         int256 balance = vault.balanceOf(accountId, asset());
-        // Round the positions' value down (floor division for negatives) so LPs never over-count.
+        // Round the value down (floor division for negatives) so LPs never over-count.
         int256 valueInQuote = value / int256(quoteScale);
         if (value < 0 && value % int256(quoteScale) != 0) valueInQuote -= 1;
         // Interest traders' quote debts owe the pool counts as its own, as it counts in their equity.
         return balance + valueInQuote + int256(vault.interestReceivable()) - int256(uncoveredDeficit());
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function absorbedCollateralValue() public view returns (uint256 total) {
+        address[] memory tokens = vault.collateralTokens(accountId);
+        address quote = asset();
+        for (uint256 i; i < tokens.length; ++i) {
+            if (tokens[i] == quote) continue;
+            total += vault.tokenValue(tokens[i], uint256(vault.balanceOf(accountId, tokens[i])));
+        }
     }
 
     /// @inheritdoc ILiquidityPool
@@ -215,10 +226,15 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     function _underwater() internal view returns (bool) {
         int256 value;
         if (_acting) {
-            value = positionValue();
+            value = positionValue() + SafeCast.toInt256(absorbedCollateralValue());
         } else {
             try engine.positionsValue(accountId) returns (int256 priced) {
                 value = priced;
+            } catch {
+                return true;
+            }
+            try this.absorbedCollateralValue() returns (uint256 collateral) {
+                value += SafeCast.toInt256(collateral);
             } catch {
                 return true;
             }

@@ -565,8 +565,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     /// @inheritdoc IOptionMarket
     function settleAccounts(uint256[] calldata accountIds, uint256 seriesId) external nonReentrant {
         Series storage s = _settled(seriesId);
+        // The pool's own slot is always 0: its payouts are settled with each account's.
         for (uint256 i; i < accountIds.length; ++i) {
-            if (accountIds[i] != poolAccountId) _settlePosition(s, accountIds[i], seriesId);
+            _settlePosition(s, accountIds[i], seriesId);
         }
     }
 
@@ -769,14 +770,15 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
 
     /// @inheritdoc IMarket
     /// @dev Moves floor(|size|·fraction) contracts with the position's sign. No premium, no fee; the
-    /// pool's position (the traders' net) is unchanged. Works on expired and settled series too.
+    /// pool's position (the traders' net) is unchanged, except by a slice moved to it. Works on expired
+    /// and settled series too.
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 seriesId,
         uint256 fraction
     ) external onlyEngine nonReentrant {
-        if (fromAccountId == poolAccountId || toAccountId == poolAccountId) revert PoolAccountCannotTrade();
+        // The pool's own slot is always 0, so a transfer from it moves nothing.
         Series storage s = _existing(seriesId);
         int256 fromSize = _positions[seriesId][fromAccountId];
         uint256 movedAbs = Math.mulDiv(SignedMath.abs(fromSize), Math.min(fraction, WAD), WAD);
@@ -784,9 +786,13 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         // bids; this keeps the market sound on its own, as PerpMarket does).
         if (movedAbs == 0 || fromAccountId == toAccountId) return;
         int256 moved = fromSize > 0 ? int256(movedAbs) : -int256(movedAbs);
+        // The pool's position is the traders' net (its slot stays 0): the slice it takes over leaves the
+        // traders' open interest.
+        bool toPool = toAccountId == poolAccountId;
+        bool poolHeld = s.longOpenInterest != s.shortOpenInterest;
         int256 toSize = _positions[seriesId][toAccountId];
         int256 newFrom = fromSize - moved;
-        int256 newTo = toSize + moved;
+        int256 newTo = toPool ? int256(0) : toSize + moved;
 
         // Effects: open interest counts each side once, so it changes when the receiver was opposite.
         s.longOpenInterest = uint128(
@@ -808,7 +814,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
 
         // Interactions.
         if (newFrom == 0) engine.notePositionClosed(fromAccountId, seriesId);
-        if (toSize == 0) engine.notePositionOpened(toAccountId, seriesId, s.underlying);
+        if (toPool)
+            _notePoolHolding(seriesId, s.underlying, poolHeld, s.longOpenInterest != s.shortOpenInterest);
+        else if (toSize == 0) engine.notePositionOpened(toAccountId, seriesId, s.underlying);
         else if (newTo == 0) engine.notePositionClosed(toAccountId, seriesId);
         emit PositionTransferred(fromAccountId, toAccountId, seriesId, moved);
     }

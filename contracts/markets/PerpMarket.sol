@@ -208,7 +208,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 fraction
     ) external nonReentrant {
         if (msg.sender != address(engine)) revert NotEngine(msg.sender);
-        if (fromAccountId == poolAccountId || toAccountId == poolAccountId) revert PoolAccountCannotTrade();
+        if (fromAccountId == poolAccountId) revert PoolAccountCannotTrade();
         if (fraction > WAD) revert InvalidFraction(fraction);
         Market storage m = _market(marketId);
         Position storage from = _positions[marketId][fromAccountId];
@@ -225,19 +225,24 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         f.newSize = f.oldSize - moved;
         f.newEntry = f.newSize == 0 ? 0 : f.oldEntry;
         f.fundingRaw = f.oldSize * (index - from.fundingIndex);
-        // The receiver takes the slice as if it traded `moved` at the sender's entry price.
+        // The receiver takes the slice as if it traded `moved` at the sender's entry price. The pool (the
+        // auction's backstop) holds −skew and no position of its own: the slice leaves the traders'
+        // book, which hands the pool its unrealised PnL, as it would any receiver. Its `t` stays empty.
+        bool toPool = toAccountId == poolAccountId;
         Position storage to = _positions[marketId][toAccountId];
         Trade memory t;
         t.index = index;
-        t.fill = f.oldEntry;
-        t.oldSize = to.size;
-        t.oldEntry = to.entryPrice;
-        t.newSize = t.oldSize + moved;
-        t.fundingRaw = t.oldSize * (index - to.fundingIndex);
-        _applyFill(t, moved);
+        if (!toPool) {
+            t.fill = f.oldEntry;
+            t.oldSize = to.size;
+            t.oldEntry = to.entryPrice;
+            t.newSize = t.oldSize + moved;
+            t.fundingRaw = t.oldSize * (index - to.fundingIndex);
+            _applyFill(t, moved);
+        }
 
         // Open interest moves between the accounts and shrinks where the slice offsets the receiver's
-        // position; the skew is unchanged.
+        // position; the skew is unchanged, except for a slice the pool takes over.
         uint256 longOi = m.longOpenInterest;
         uint256 shortOi = m.shortOpenInterest;
         f.newLong =
@@ -256,11 +261,13 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         m.shortOpenInterest = uint128(f.newShort);
         m.entryBasis += _basisChange(f, from.fundingIndex) + _basisChange(t, to.fundingIndex);
         _store(from, f);
-        _store(to, t);
+        if (!toPool) _store(to, t);
 
         if (f.newSize == 0) engine.notePositionClosed(fromAccountId, marketId);
-        if (t.oldSize == 0) engine.notePositionOpened(toAccountId, marketId, m.underlying);
-        else if (t.newSize == 0) engine.notePositionClosed(toAccountId, marketId);
+        if (!toPool) {
+            if (t.oldSize == 0) engine.notePositionOpened(toAccountId, marketId, m.underlying);
+            else if (t.newSize == 0) engine.notePositionClosed(toAccountId, marketId);
+        }
         if (f.newLong + f.newShort == 0) engine.notePositionClosed(poolAccountId, marketId);
         _settle(fromAccountId, -f.fundingRaw);
         _settle(toAccountId, t.realizedRaw - t.fundingRaw);

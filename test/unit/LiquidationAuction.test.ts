@@ -13,6 +13,7 @@ import {
 } from "../shared/system";
 import { addPerpUnderlying, marketParams, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
+import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { underCoverage } from "../shared/coverage";
 
 const USDC = 10n ** 6n;
@@ -62,6 +63,13 @@ async function started<T extends { sys: System; alice: bigint }>(
   return { ...f, start: BigInt(await time.latest()) };
 }
 const startedCrash = () => started(crashed);
+
+/** Alice deposits `amount` USDC into her account (an owner's cure). */
+async function topUp(sys: System, alice: bigint, amount: bigint): Promise<void> {
+  await sys.usdc.mint(sys.alice, amount);
+  await sys.usdc.connect(sys.alice).approve(sys.vault, amount);
+  await sys.vault.connect(sys.alice).deposit(alice, sys.usdc, amount);
+}
 const startedInsolvent = () => started(insolvent);
 
 describe("LiquidationAuction", function () {
@@ -274,9 +282,7 @@ describe("LiquidationAuction", function () {
         sys.auction,
         "AccountNotHealthy",
       );
-      await sys.usdc.mint(sys.alice, 2_000n * USDC);
-      await sys.usdc.connect(sys.alice).approve(sys.vault, 2_000n * USDC);
-      await sys.vault.connect(sys.alice).deposit(alice, sys.usdc, 2_000n * USDC);
+      await topUp(sys, alice, 2_000n * USDC);
       await expect(sys.auction.endAuction(alice)).to.emit(sys.auction, "AuctionEnded").withArgs(alice, 0);
       expect(await sys.auction.isFrozen(alice)).to.equal(false);
       await sys.vault.connect(sys.alice).withdraw(alice, sys.usdc, USDC, sys.alice.address);
@@ -435,6 +441,112 @@ describe("LiquidationAuction", function () {
       expect(await sys.pool.totalAssets()).to.equal(assetsBefore - reward);
       expect(reward).to.be.gt(0n);
       expect(reward).to.be.lt(socialised / 5n);
+    });
+  });
+
+  describe("absorb", function () {
+    it("waits for bidders: reverts until an auction has run its duration, and on healthy accounts", async function () {
+      const { sys, alice, bob, start } = await loadFixture(startedCrash);
+      await expect(sys.auction.absorb(bob))
+        .to.be.revertedWithCustomError(sys.auction, "AuctionNotActive")
+        .withArgs(bob);
+      await time.setNextBlockTimestamp(start + DURATION - 1n);
+      await expect(sys.auction.absorb(alice))
+        .to.be.revertedWithCustomError(sys.auction, "AbsorbTooEarly")
+        .withArgs(alice, start + DURATION);
+      // The owner cures the account after the auction's duration: nothing is left to absorb.
+      await time.increaseTo(start + DURATION);
+      await topUp(sys, alice, 2_000n * USDC);
+      const h = await sys.engine.health(alice);
+      await expect(sys.auction.absorb(alice))
+        .to.be.revertedWithCustomError(sys.auction, "AccountHealthy")
+        .withArgs(alice, h.equityMaintenance, h.maintenanceRequirement);
+    });
+
+    it("has the pool buy the restoring slice at the maximum discount, its perps leaving the traders' book", async function () {
+      const { sys, alice, start } = await loadFixture(startedCrash);
+      await time.setNextBlockTimestamp(start + DURATION);
+      const h = await sys.engine.health(alice);
+      const size = await sys.perps.positionSize(alice, sys.markets.ETH);
+      const assetsBefore = await sys.pool.totalAssets();
+      // The bid a bidder would place at dmax: f = ceil((IM − E) / (IM − E + M·(1 − dmax − p))),
+      // payment = ceil(ceil(M·f)·(1 − dmax) / quoteUnit).
+      const shortfall = h.initialRequirement - h.equityInitial;
+      const f = ceilDiv(shortfall * WAD, shortfall + (h.equityMark * (WAD - DMAX - PENALTY)) / WAD);
+      const sliceMark = ceilDiv(h.equityMark * f, WAD);
+      const payment = ceilDiv(sliceMark * (WAD - DMAX), WAD * QUOTE_UNIT);
+      await expect(sys.auction.connect(sys.keeper).absorb(alice))
+        .to.emit(sys.auction, "AuctionBid")
+        .withArgs(alice, sys.poolAccountId, f, payment, (x: bigint) => x > 0n, DMAX)
+        .and.to.emit(sys.perps, "PositionTransferred")
+        .withArgs(alice, sys.poolAccountId, sys.markets.ETH, (size * f) / WAD, anyValue, 0n, 0n, 0n)
+        .and.to.emit(sys.auction, "AuctionEnded")
+        .withArgs(alice, 0);
+      // The slice left the traders' book: the pool's position (−skew) is minus alice's remainder.
+      const left = size - (size * f) / WAD;
+      expect(await sys.perps.positionSize(alice, sys.markets.ETH)).to.equal(left);
+      expect(await sys.perps.positionSize(sys.poolAccountId, sys.markets.ETH)).to.equal(-left);
+      const after = await sys.engine.health(alice);
+      expect(after.equityInitial).to.be.gte(after.initialRequirement);
+      // LPs bought M·f for (1 − dmax) of it, and the smaller skew owes less premium at close-out.
+      const discountUnits = (sliceMark - payment * QUOTE_UNIT) / QUOTE_UNIT;
+      expect(await sys.pool.totalAssets()).to.be.gte(assetsBefore + discountUnits - 1n);
+    });
+
+    it("takes an insolvent book whole, the insurance fund paying the pool its deficit", async function () {
+      const { sys, alice, start } = await loadFixture(startedInsolvent);
+      await fundInsurance(sys, 10_000n * USDC);
+      const fundBefore = await sys.insuranceFund.balance();
+      await time.setNextBlockTimestamp(start + DURATION);
+      const h = await sys.engine.health(alice);
+      const deficit = ceilDiv(-h.equityMark, QUOTE_UNIT);
+      const assetsBefore = await sys.pool.totalAssets();
+      await expect(sys.auction.absorb(alice))
+        .to.emit(sys.auction, "InsolvencyCovered")
+        .withArgs(alice, sys.poolAccountId, deficit, deficit, 0n)
+        .and.to.emit(sys.auction, "AuctionBid")
+        .withArgs(alice, sys.poolAccountId, WAD, 0n, 0n, DMAX)
+        .and.to.emit(sys.auction, "AuctionEnded")
+        .withArgs(alice, 2);
+      expect(await sys.engine.accountMarkets(alice)).to.have.length(0);
+      expect(await sys.insuranceFund.balance()).to.equal(fundBefore - deficit);
+      // The fund paid for the loss the pool's book counted as its gain; what is left is the close-out
+      // premium of alice's long 2 the pool no longer owes: 2300·2²/(2·1000) = 4.6 USDC (± rounding).
+      const change = (await sys.pool.totalAssets()) - assetsBefore;
+      expect(change).to.be.within(4_600_000n - 2n, 4_600_000n + 2n);
+    });
+
+    it("leaves what the exhausted fund cannot pay on the pool, moving the share price by no more than it already deducted", async function () {
+      const { sys, alice, start } = await loadFixture(startedInsolvent);
+      const fund = await sys.insuranceFund.balance();
+      const deficit = await sys.auction.pendingDeficit();
+      await time.setNextBlockTimestamp(start + DURATION);
+      const assetsBefore = await sys.pool.totalAssets();
+      await expect(sys.auction.absorb(alice))
+        .to.emit(sys.auction, "SocialisedLoss")
+        .withArgs(alice, deficit - fund)
+        .and.to.emit(sys.auction, "InsolvencyCovered")
+        .withArgs(alice, sys.poolAccountId, deficit, fund, deficit - fund);
+      expect(await sys.insuranceFund.balance()).to.equal(0n);
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      const change = (await sys.pool.totalAssets()) - assetsBefore;
+      expect(change).to.be.within(4_600_000n - 2n, 4_600_000n + 2n);
+    });
+
+    it("counts the collateral it absorbs in the LP share price", async function () {
+      const sys = await loadFixture(deploySystem);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("0.5")]]);
+      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+      await trade(sys.perps, sys.alice, alice, sys.markets.BTC, -wad("0.1"));
+      await setFeedPrice(sys.feeds.BTC, "75000");
+      await sys.auction.startAuction(alice);
+      await time.increase(DURATION);
+      expect(await sys.pool.absorbedCollateralValue()).to.equal(0n);
+      await sys.auction.absorb(alice);
+      const held = await sys.vault.balanceOf(sys.poolAccountId, sys.weth);
+      expect(held).to.be.gt(0n);
+      expect(held).to.equal(wad("0.5") - (await sys.vault.balanceOf(alice, sys.weth)));
+      expect(await sys.pool.absorbedCollateralValue()).to.equal(await sys.vault.tokenValue(sys.weth, held));
     });
   });
 
