@@ -18,16 +18,19 @@ export function isLiquidatable(h: Pick<HealthLike, "equityMaintenance" | "mainte
   return h.equityMaintenance < 0n || h.equityMaintenance < h.maintenanceRequirement;
 }
 
-export type AuctionStatus = "none" | "running" | "stale";
+export type AuctionStatus = "none" | "running" | "absorbable";
 
-/** An auction older than 2·duration may be restarted (LiquidationAuction.startAuction). */
+/**
+ * An auction that has run its duration is at its maximum discount and the pool may absorb it
+ * (LiquidationAuction.absorb); it stays open to bids until then and after.
+ */
 export function auctionStatus(
   auction: { active: boolean; startTime: bigint },
   now: bigint,
   duration: bigint,
 ): AuctionStatus {
   if (!auction.active) return "none";
-  return now >= auction.startTime + 2n * duration ? "stale" : "running";
+  return now >= auction.startTime + duration ? "absorbable" : "running";
 }
 
 /** What to do with an account this block. */
@@ -39,7 +42,7 @@ export function chooseAction(
 ): Action {
   if (!isLiquidatable(h)) return "none";
   // A stale auction stays open to bids at the maximum discount; restarting it pays no reward and
-  // would lower the discount, so the keeper bids on it instead.
+  // would lower the discount, so the keeper bids on it (or has the pool absorb it) instead.
   return status === "none" ? "start" : "bid";
 }
 

@@ -261,7 +261,10 @@ export async function keeperStep(
   return report;
 }
 
-/** Starts an auction where none runs, then bids when it pays. */
+/**
+ * Starts an auction where none runs, then bids when it pays; when no bid pays and the auction has run
+ * its duration, has the pool absorb the slice.
+ */
 async function liquidate(
   s: Session,
   accountId: bigint,
@@ -272,7 +275,8 @@ async function liquidate(
   log: Logger,
 ): Promise<void> {
   const c = s.contracts;
-  const action = chooseAction(h, await auctionOf(c, accountId, now, s.auctionDuration));
+  const status = await auctionOf(c, accountId, now, s.auctionDuration);
+  const action = chooseAction(h, status);
   const fields = {
     accountId,
     equityMaintenance: h.equityMaintenance,
@@ -290,26 +294,46 @@ async function liquidate(
   if (isDeficitStale((await c.auction.auctions(accountId)).deficit, deficit)) {
     await sender.send("updateDeficit", tx(c.auction, "updateDeficit", [accountId]), { ...fields, deficit });
   }
-  if (s.keeperAccountId === null) return;
+  if (
+    s.keeperAccountId !== null &&
+    (await bidIfProfitable(s, s.keeperAccountId, accountId, cfg, sender, log))
+  ) {
+    return;
+  }
+  // No bid pays for closing the slice (a shallow market's skew premium can exceed any discount): once
+  // the discount is at its maximum, the pool takes the slice over instead of leaving the account to
+  // sink towards insolvency.
+  if (status === "absorbable") await sender.send("absorb", tx(c.auction, "absorb", [accountId]), fields);
+}
 
-  const assessment = await assessBid(c, sender, {
+/** Sends `bidAndClose` when the simulated bid clears the keeper's minimum profit; false if it does not. */
+async function bidIfProfitable(
+  s: Session,
+  keeperAccountId: bigint,
+  accountId: bigint,
+  cfg: KeeperConfig,
+  sender: TxSender,
+  log: Logger,
+): Promise<boolean> {
+  const assessment = await assessBid(s.contracts, sender, {
     accountId,
-    keeperAccountId: s.keeperAccountId,
+    keeperAccountId,
     quoteUnit: s.quoteUnit,
     nativeAssetId: encodeBytes32String(s.deployment.nativeAsset),
   });
   if ("skip" in assessment) {
-    log.info("no bid", { ...fields, reason: assessment.skip, ...assessment.detail });
-    return;
+    log.info("no bid", { accountId, reason: assessment.skip, ...assessment.detail });
+    return false;
   }
   const { economics, quote, request, gasUnits } = assessment.plan;
-  const bidFields = { ...fields, ...quote, ...economics };
+  const bidFields = { accountId, ...quote, ...economics };
   if (!isBidProfitable(economics, cfg.minProfitUsd)) {
     log.info("bid not profitable", { ...bidFields, minProfitUsd: cfg.minProfitUsd });
-    return;
+    return false;
   }
   // Simulated again (one eth_call) right before sending: another keeper may have bid in between.
   await sender.send("bidAndClose", request, bidFields, { gasEstimate: gasUnits });
+  return true;
 }
 
 /**

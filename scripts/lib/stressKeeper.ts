@@ -3,9 +3,10 @@
  * loop (scripts/keeper/loop.ts) does on a new block — health of every account through `healthMany` in
  * batches, `chooseAction` per liquidatable account, `startAuction`, then the keeper's own bid
  * assessment (`assessBid`: quote, closing costs, simulated gas) and `isBidProfitable` before a
- * `bidAndClose` from its flat account (options priced at the engine's mark). Where the keeper skips an
- * account (a series expired and awaiting settlement, a simulation that reverts), a backstop bidder
- * takes the slice with a plain `bid` once the discount has reached its maximum.
+ * `bidAndClose` from its flat account (options priced at the engine's mark). Where no bid pays (closing
+ * costs above the discount) or the keeper skips an account (a series expired and awaiting settlement,
+ * a simulation that reverts), it has the pool `absorb` the slice once the discount has reached its
+ * maximum, as the keeper loop does.
  *
  * No process is spawned: the strategies run against the Hardhat network through a sender that
  * simulates with `eth_estimateGas` and sends with the keeper's Hardhat signer.
@@ -15,7 +16,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import type { TransactionReceipt } from "ethers";
 import { connectContracts, type Contracts } from "../keeper/chain";
 import { assessBid, auctionOf } from "../keeper/liquidation";
-import { WAD, chooseAction, chunk, isBidProfitable, isLiquidatable, maxPaymentFor } from "../keeper/logic";
+import { chooseAction, chunk, isBidProfitable, isLiquidatable } from "../keeper/logic";
 import type { TxRequest, TxSender } from "../keeper/sender";
 import type { Deployment } from "../../deploy/deployment";
 import type { LiquidationAuction, MarginEngine } from "../../typechain-types";
@@ -24,7 +25,8 @@ export interface KeeperStats {
   passes: number;
   auctionsStarted: number;
   bids: number;
-  backstopBids: number;
+  /** `LiquidationAuction.absorb` calls that went through (the pool took the slice). */
+  absorbs: number;
   insolvencies: number;
   /** Quote units: deficits of insolvent accounts, what the fund paid, what the pool absorbed. */
   deficit: bigint;
@@ -42,7 +44,7 @@ export function newKeeperStats(): KeeperStats {
     passes: 0,
     auctionsStarted: 0,
     bids: 0,
-    backstopBids: 0,
+    absorbs: 0,
     insolvencies: 0,
     deficit: 0n,
     paidByInsurance: 0n,
@@ -62,8 +64,6 @@ export async function createStressKeeper(opts: {
   addresses: Deployment["contracts"];
   keeper: HardhatEthersSigner;
   keeperAccountId: bigint;
-  backstop: HardhatEthersSigner;
-  backstopAccountId: bigint;
   engine: MarginEngine;
   auction: LiquidationAuction;
   /** Called before every transaction (the scenario pins block timestamps). */
@@ -150,33 +150,22 @@ export async function createStressKeeper(opts: {
       nativeAssetId: ethers.encodeBytes32String("ETH"),
     });
     const before = await opts.engine.health(accountId);
-    if ("plan" in assessment) {
-      if (!isBidProfitable(assessment.plan.economics, 0n)) {
-        stats.skipped["not profitable"] = (stats.skipped["not profitable"] ?? 0) + 1;
-        return;
-      }
+    if ("plan" in assessment && isBidProfitable(assessment.plan.economics, 0n)) {
       if (await send(opts.keeper, assessment.plan.request)) {
         stats.bids++;
         if (!isLiquidatable(before)) stats.healthyLiquidated++;
       }
       return;
     }
-    stats.skipped[assessment.skip] = (stats.skipped[assessment.skip] ?? 0) + 1;
-    // Accounts the keeper cannot price (options): the backstop takes them at the maximum discount.
-    const [startTime, active] = await opts.auction.auctions(accountId);
-    if (!active || now < startTime + duration) return;
-    const [, payment] = await opts.auction.quoteBid(accountId, WAD);
-    const receipt = await send(opts.backstop, {
+    const reason = "plan" in assessment ? "not profitable" : assessment.skip;
+    stats.skipped[reason] = (stats.skipped[reason] ?? 0) + 1;
+    if ((await auctionOf(c, accountId, now, duration)) !== "absorbable") return;
+    const receipt = await send(opts.keeper, {
       to: await opts.auction.getAddress(),
-      data: auctionIface.encodeFunctionData("bid", [
-        accountId,
-        opts.backstopAccountId,
-        WAD,
-        maxPaymentFor(payment, 50n),
-      ]),
+      data: auctionIface.encodeFunctionData("absorb", [accountId]),
     });
     if (receipt) {
-      stats.backstopBids++;
+      stats.absorbs++;
       if (!isLiquidatable(before)) stats.healthyLiquidated++;
     }
   }

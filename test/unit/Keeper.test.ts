@@ -71,16 +71,21 @@ describe("Keeper logic", function () {
 
   describe("auctionStatus and chooseAction", function () {
     const duration = 1800n;
-    it("reports no auction, a running one, and a stale one from 2·duration on", function () {
+    it("reports no auction, a running one, and one the pool may absorb from its duration on", function () {
       expect(auctionStatus({ active: false, startTime: 0n }, 5000n, duration)).to.equal("none");
-      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 3599n, duration)).to.equal("running");
-      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 3600n, duration)).to.equal("stale");
+      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 1799n, duration)).to.equal("running");
+      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 1800n, duration)).to.equal(
+        "absorbable",
+      );
+      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 3600n, duration)).to.equal(
+        "absorbable",
+      );
     });
-    it("starts an auction for a liquidatable account without one, bids on a running or stale one, leaves healthy ones", function () {
+    it("starts an auction for a liquidatable account without one, bids on a running or absorbable one, leaves healthy ones", function () {
       const sick = { equityMaintenance: usd("1"), maintenanceRequirement: usd("2") };
       const fine = { equityMaintenance: usd("2"), maintenanceRequirement: usd("2") };
       expect(chooseAction(sick, "none")).to.equal("start");
-      expect(chooseAction(sick, "stale")).to.equal("bid");
+      expect(chooseAction(sick, "absorbable")).to.equal("bid");
       expect(chooseAction(sick, "running")).to.equal("bid");
       expect(chooseAction(fine, "running")).to.equal("none");
       expect(chooseAction(fine, "none")).to.equal("none");

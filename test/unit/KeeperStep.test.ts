@@ -151,6 +151,38 @@ describe("Keeper step", function () {
     });
   });
 
+  describe("an auction no bid pays for", function () {
+    it("is left to bidders for its duration, then absorbed by the pool", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      // A keeper whose minimum profit no bid reaches, as when closing into a shallow market costs more
+      // than the auction's discount.
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      const bids = () => sys.auction.queryFilter(sys.auction.filters.AuctionBid());
+
+      await keeper.step();
+      expect((await sys.auction.auctions(victim)).active).to.equal(true);
+      expect(await bids()).to.deep.equal([]);
+      expect(keeper.lines.filter((l) => l.msg === "bid not profitable")).to.have.length(1);
+
+      const { duration } = await sys.auction.params();
+      await time.increase(duration);
+      await setFeedPrice(sys.feeds.ETH, "2600"); // fresh rounds after the wait
+      await setFeedPrice(sys.volFeeds.ETH, "0.6");
+      await setFeedPrice(sys.feeds.USDC, "1");
+      await keeper.step();
+
+      expect((await bids()).map((e) => [e.args.accountId, e.args.bidderAccountId])).to.deep.equal([
+        [victim, await sys.engine.poolAccountId()],
+      ]);
+      expect((await sys.auction.auctions(victim)).active).to.equal(false);
+      const h = await sys.engine.health(victim);
+      expect(h.equityInitial).to.be.gte(h.initialRequirement);
+    });
+  });
+
   describe("a running auction whose account became insolvent since it started", function () {
     /** Long 10 ETH on 5,000 USDC, auction started at 2,600 (solvent), then ETH at 2,400: −1,000. */
     async function insolventSinceStart() {
