@@ -180,6 +180,12 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 fraction
     ) external view returns (uint256 filled, uint256 payment, uint256 insurancePayout);
 
+    /// @notice The auction parameters (see AuctionParams).
+    function params()
+        external
+        view
+        returns (uint64 startDiscount, uint64 maxDiscount, uint64 penalty, uint32 duration, uint128 flagReward);
+
     /// @notice The auction state of `accountId`.
     function auctions(
         uint256 accountId

@@ -388,6 +388,8 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `the payment ${quoteAmount(big(a, "payment"), ctx)} is above the limit ${quoteAmount(big(a, "maxPayment"), ctx)}`,
   PoolNotLiquidatable: () => "the pool account is never auctioned",
   AccountNotHealthy: (a) => `account ${str(a, "accountId")} is still liquidatable`,
+  AbsorbTooEarly: (a) =>
+    `the auction of account ${str(a, "accountId")} is open to bidders until ${new Date(Number(big(a, "availableAt")) * 1000).toISOString()}; the pool may absorb it from then`,
   BidderHasPositions: (a) =>
     `bidAndClose needs a bidder account without positions; account ${str(a, "bidderAccountId")} has some`,
   // OracleRouter

@@ -3,13 +3,14 @@ import { ethers } from "hardhat";
 import fc from "fast-check";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, deploySystem, fundInsurance, openAccount, wad, type System } from "../shared/system";
-import { trade } from "../shared/perps";
+import { mineAt, trade } from "../shared/perps";
 
 /**
  * ARCHITECTURE.md invariants 3 and 5 over random portfolios and price paths:
  *   3. a healthy account (equity_MM ≥ MM) can never be liquidated;
  *   5. a bid never lowers the liquidated account's health ratio and never leaves the bidder below its
  *      initial requirement.
+ * The pool's backstop (`absorb`, once an auction has run its duration) is held to both as well.
  */
 const USDC = 10n ** 6n;
 const RUNS = Number(process.env.INVARIANT_RUNS ?? 10);
@@ -33,6 +34,8 @@ const pathArb = fc.array(
     eth: fc.integer({ min: -25, max: 25 }),
     btc: fc.integer({ min: -25, max: 25 }),
     fraction: fc.integer({ min: 1, max: 100 }),
+    /** Let the auction run its duration and have the pool absorb it instead of bidding. */
+    absorb: fc.boolean(),
   }),
   { minLength: 1, maxLength: 6 },
 );
@@ -62,6 +65,7 @@ const liquidatable = (h: { equityMaintenance: bigint; maintenanceRequirement: bi
 describe("Invariants: liquidation", function () {
   it("never liquidates a healthy account; bids never lower health or leave the bidder under IM (3, 5)", async function () {
     let bids = 0;
+    let absorbs = 0;
     let refusals = 0;
     await fc.assert(
       fc.asyncProperty(fc.array(bookArb, { minLength: 1, maxLength: 3 }), pathArb, async (books, path) => {
@@ -96,6 +100,27 @@ describe("Invariants: liquidation", function () {
               continue;
             }
             if (!active) await sys.auction.startAuction(id);
+            if (move.absorb) {
+              const { startTime } = await sys.auction.auctions(id);
+              const { duration } = await sys.auction.params();
+              const latest = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+              if (latest < startTime + duration) await mineAt(sys, startTime + duration);
+              // Funding accrued while the auction ran: the account is judged as it is now.
+              const due = await sys.engine.health(id);
+              if (!liquidatable(due)) {
+                await expect(sys.auction.absorb(id)).to.be.revertedWithCustomError(
+                  sys.auction,
+                  "AccountHealthy",
+                );
+                refusals++;
+                continue;
+              }
+              await sys.auction.absorb(id);
+              absorbs++;
+              const after = await sys.engine.health(id);
+              expect(after.healthRatio, "an absorb never lowers the health ratio").to.be.gte(due.healthRatio);
+              continue;
+            }
             const fraction = (wad("1") * BigInt(move.fraction)) / 100n;
             await sys.auction.connect(sys.keeper).bid(id, bidder, fraction, ethers.MaxUint256);
             bids++;
@@ -112,6 +137,7 @@ describe("Invariants: liquidation", function () {
     );
     // The campaign must exercise both sides of the rule, or it proves nothing.
     expect(bids, "bids placed").to.be.gt(0);
+    expect(absorbs, "auctions absorbed").to.be.gt(0);
     expect(refusals, "healthy accounts refused").to.be.gt(0);
   });
 });

@@ -19,6 +19,7 @@ import {
   isXMarginError,
   listAccounts,
   listAuctions,
+  absorb,
   maxWithdrawable,
   modifyPosition,
   openPosition,
@@ -358,13 +359,20 @@ describe("SDK actions", function () {
   });
 
   describe("liquidations", function () {
-    it("starts an auction, lists it from events, quotes a bid like the pure math and bids", async function () {
-      const { sys, bob, keeper } = await loadFixture(fixture);
+    /** Bob's account, long 2 ETH on 1,000 USDC, below maintenance once ETH is at 2,650. */
+    async function liquidatableVictim({ sys, bob }: Awaited<ReturnType<typeof fixture>>): Promise<bigint> {
       await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
       const { accountId: victim } = await createAccount(bob);
       await sys.usdc.mint(sys.bob.address, 1_000n * USDC);
       await deposit(bob, { accountId: victim, token: "USDC", amount: 1_000n * USDC });
       await openPosition(bob, { accountId: victim, marketId: sys.markets.ETH, size: wad("2") });
+      return victim;
+    }
+
+    it("starts an auction, lists it from events, quotes a bid like the pure math and bids", async function () {
+      const f = await loadFixture(fixture);
+      const { sys, keeper } = f;
+      const victim = await liquidatableVictim(f);
       await expectXMarginError(startAuction(keeper, { accountId: victim }), "AccountHealthy");
       await sys.feeds.ETH.updateAnswer(2_650n * 10n ** 8n);
       await startAuction(keeper, { accountId: victim });
@@ -376,6 +384,7 @@ describe("SDK actions", function () {
         startTime: start,
         starter: sys.keeper.address,
         discount: wad("0.02"),
+        absorbableAt: start + 1800n,
       });
       expect(
         await listAuctions(keeper, { fromBlock: (await ethers.provider.getBlockNumber()) + 1 }),
@@ -413,6 +422,24 @@ describe("SDK actions", function () {
         wad("0.06"),
       ]);
       // The bid restored the account, which ended the auction.
+      expect(await listAuctions(keeper)).to.deep.equal([]);
+    });
+
+    it("has the pool absorb an auction nobody bid on, once its discount is at its maximum", async function () {
+      const f = await loadFixture(fixture);
+      const { sys, keeper } = f;
+      const victim = await liquidatableVictim(f);
+      await sys.feeds.ETH.updateAnswer(2_650n * 10n ** 8n);
+      await startAuction(keeper, { accountId: victim });
+      const [{ absorbableAt }] = await listAuctions(keeper);
+      await expectXMarginError(absorb(keeper, { accountId: victim }), "AbsorbTooEarly");
+
+      await mineAt(sys, absorbableAt);
+      const q = await quoteBid(keeper, { accountId: victim, fraction: WAD });
+      await sameSecond();
+      const r = await absorb(keeper, { accountId: victim });
+      // The pool's bid is the one a bidder would place at dmax.
+      expect([r.filled, r.payment, r.discount]).to.deep.equal([q.filled, q.payment, wad("0.10")]);
       expect(await listAuctions(keeper)).to.deep.equal([]);
     });
 

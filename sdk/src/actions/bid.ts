@@ -51,8 +51,17 @@ export async function bid(client: XMarginClient, params: BidParameters): Promise
       ? auction.bidAndClose(params.accountId, params.bidderAccountId, params.fraction, limit)
       : auction.bid(params.accountId, params.bidderAccountId, params.fraction, limit),
   );
-  const [event] = eventsOf(receipt, auction.interface, "AuctionBid");
-  if (!event) throw new Error("bid: no AuctionBid event in the receipt");
+  return bidFromReceipt(client, receipt, "bid");
+}
+
+/** The AuctionBid event of a bid's (or an absorb's) receipt. */
+export function bidFromReceipt(
+  client: XMarginClient,
+  receipt: ContractTransactionReceipt,
+  action: string,
+): BidReturnType {
+  const [event] = eventsOf(receipt, client.contracts.liquidationAuction.interface, "AuctionBid");
+  if (!event) throw new Error(`${action}: no AuctionBid event in the receipt`);
   return {
     receipt,
     filled: event.args.fraction as bigint,

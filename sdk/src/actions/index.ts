@@ -22,6 +22,7 @@ export * from "./startAuction";
 export * from "./listAuctions";
 export * from "./quoteBid";
 export * from "./bid";
+export * from "./absorb";
 export * from "./listOptionSeries";
 export * from "./getOptionSeries";
 export * from "./quoteOption";

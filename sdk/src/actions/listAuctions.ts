@@ -23,6 +23,8 @@ export interface AuctionInfo {
   maintenanceRequirement: bigint;
   /** The discount now (WAD). */
   discount: bigint;
+  /** When the discount reaches its maximum and the pool may absorb the auction (`absorb`). */
+  absorbableAt: bigint;
 }
 
 /**
@@ -39,9 +41,10 @@ export async function listAuctions(
   return read(client, async () => {
     const toBlock = params.toBlock ?? (await client.provider.getBlockNumber());
     const fromBlock = params.fromBlock ?? client.deployment.startBlock ?? 0;
-    const [started, ended] = await Promise.all([
+    const [started, ended, auctionParams] = await Promise.all([
       auction.queryFilter(auction.filters.AuctionStarted(), fromBlock, toBlock),
       auction.queryFilter(auction.filters.AuctionEnded(), fromBlock, toBlock),
+      auction.params({ blockTag: toBlock }),
     ]);
     type Started = (typeof started)[number];
     type Entry = { block: number; index: number } & ({ started: Started } | { ended: bigint });
@@ -67,6 +70,7 @@ export async function listAuctions(
           equityMaintenance: e.args.equityMaintenance,
           maintenanceRequirement: e.args.maintenanceRequirement,
           discount: await auction.currentDiscount(accountId, { blockTag: toBlock }),
+          absorbableAt: startTime + auctionParams.duration,
         };
       }),
     );

@@ -1,0 +1,26 @@
+import type { XMarginClient } from "../client";
+import { requireSigner, send } from "./internal/chain";
+import { bidFromReceipt, type BidReturnType } from "./bid";
+
+/** Parameters of `absorb`. */
+export interface AbsorbParameters {
+  /** An account whose auction has run its duration (`AuctionInfo.absorbableAt`) and is still liquidatable. */
+  accountId: bigint;
+}
+
+/**
+ * The pool's backstop: has the liquidity pool take the slice of an auction nobody bid on by its maximum
+ * discount (an insolvent account's whole book, the insurance fund paying the pool its deficit). Anyone
+ * may send it; it pays no reward. Throws XMarginError "AbsorbTooEarly" before `absorbableAt`,
+ * "AccountHealthy" once the account is no longer liquidatable.
+ * @returns The pool's bid, from its AuctionBid event (the bidder is the pool's account).
+ * @example
+ * const [auction] = await listAuctions(client);
+ * if (now >= auction.absorbableAt) await absorb(client, { accountId: auction.accountId });
+ */
+export async function absorb(client: XMarginClient, params: AbsorbParameters): Promise<BidReturnType> {
+  requireSigner(client);
+  const auction = client.contracts.liquidationAuction;
+  const receipt = await send(client, () => auction.absorb(params.accountId));
+  return bidFromReceipt(client, receipt, "absorb");
+}
