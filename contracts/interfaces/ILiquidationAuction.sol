@@ -184,7 +184,13 @@ interface ILiquidationAuction is IUpdateThrottle {
     function params()
         external
         view
-        returns (uint64 startDiscount, uint64 maxDiscount, uint64 penalty, uint32 duration, uint128 flagReward);
+        returns (
+            uint64 startDiscount,
+            uint64 maxDiscount,
+            uint64 penalty,
+            uint32 duration,
+            uint128 flagReward
+        );
 
     /// @notice The auction state of `accountId`.
     function auctions(
