@@ -9,7 +9,7 @@ import { ethers, network, run } from "hardhat";
 import { TASK_NODE_CREATE_SERVER } from "hardhat/builtin-tasks/task-names";
 import { JsonRpcProvider, type ContractTransactionResponse } from "ethers";
 import { MarginMode, deploySystem, openAccount, wad, type System } from "../test/shared/system";
-import { addPerpUnderlying, marketParams, trade } from "../test/shared/perps";
+import { addPerpUnderlying, marketParams, mineAt, trade } from "../test/shared/perps";
 import { mintAndApprove } from "../test/shared/tokens";
 import { startLatencyProxy } from "./lib/latencyProxy";
 import type { MarginEngine } from "../typechain-types";
@@ -170,6 +170,12 @@ async function auctions(): Promise<void> {
       gas["auction.bidAndClose.k1"] = await used(
         sys.auction.connect(sys.keeper).bidAndClose(victims[1], closer, wad("0.05"), ethers.MaxUint256),
       );
+    }
+    if (k <= 4) {
+      // The rest of the first auction, nobody else bidding: the pool absorbs it at dmax.
+      const { startTime } = await sys.auction.auctions(victims[0]);
+      await mineAt(sys, startTime + BigInt((await sys.auction.params()).duration));
+      gas[`auction.absorb.k${k}`] = await used(sys.auction.absorb(victims[0]));
     }
   }
 }

@@ -630,6 +630,21 @@ export const ROWS: Row[] = [
   },
   {
     kind: "frozen accounts",
+    input: "auction still open to bidders (before its duration)",
+    call: "LiquidationAuction.absorb",
+    error: "AbsorbTooEarly",
+    arrange: freezeCarol,
+    act: (w) => w.auction.absorb(w.carolId),
+  },
+  {
+    kind: "frozen accounts",
+    input: "no auction running",
+    call: "LiquidationAuction.absorb",
+    error: "AuctionNotActive",
+    act: (w) => w.auction.absorb(w.aliceId),
+  },
+  {
+    kind: "frozen accounts",
     input: "auction of a still-liquidatable account",
     call: "LiquidationAuction.endAuction",
     error: "AccountNotHealthy",
