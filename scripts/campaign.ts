@@ -82,6 +82,7 @@ async function main(): Promise<void> {
         sdkComparisons: stats.sdkCompared,
         worstDustWad: stats.worstDust.toString(),
         worstOptionBandWad: stats.worstOptionBand.toString(),
+        absorbs: stats.absorbs,
         unchangedSteps: stats.unchanged,
         reverts: stats.reverts,
       },

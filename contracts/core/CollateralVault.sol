@@ -167,7 +167,9 @@ contract CollateralVault is
 
     /// @notice Lists `token` as collateral (LISTING role).
     /// @dev Reads the token's decimals once (and, for an ERC-4626 share, its asset's decimals). Reverts
-    /// with TokenAlreadyListed if the token was ever listed (use `relistCollateral`), UnpricedAsset if
+    /// with TokenAlreadyListed if the token was ever listed (use `relistCollateral`), CollateralListFull
+    /// once MAX_COLLATERALS_PER_ACCOUNT − 1 tokens besides the quote token were listed (delisted ones
+    /// included: accounts may still hold them), UnpricedAsset if
     /// the oracle has no price for `oracleAsset`, ParameterOutOfBounds for decimals above
     /// MAX_DECIMALS, weights outside MIN_INITIAL_WEIGHT ≤ initial ≤ maintenance ≤ MAX_WEIGHT, or a
     /// cap of zero or above MAX_DEPOSIT_CAP.
@@ -187,6 +189,11 @@ contract CollateralVault is
     ) external restricted {
         Config storage config = _configs[token];
         if (config.initialWeight != 0) revert TokenAlreadyListed(token);
+        // Every account, the pool's included, can then hold every listed token: the pool takes the
+        // collateral of the accounts it absorbs, and a token it could not hold would block that.
+        if (token != address(quoteToken) && _listedOtherTokens() == MAX_OTHER_TOKENS) {
+            revert CollateralListFull(MAX_OTHER_TOKENS);
+        }
         if (!oracle.hasPrice(oracleAsset)) revert UnpricedAsset(oracleAsset);
         _checkWeights(initialWeight, maintenanceWeight);
         _checkCap(depositCap);
@@ -834,9 +841,18 @@ contract CollateralVault is
         else set.rest[index - 1] = token;
     }
 
+    /// @dev Listed tokens (delisted ones included) other than the quote token.
+    function _listedOtherTokens() private view returns (uint256 count) {
+        address quote = address(quoteToken);
+        for (uint256 i; i < _listedTokens.length; ++i) {
+            if (_listedTokens[i] != quote) ++count;
+        }
+    }
+
     function _addToken(uint256 accountId, address token) private {
         TokenSet storage set = _tokenSets[accountId];
         uint8 length = set.length;
+        // Unreachable while listings are capped at MAX_OTHER_TOKENS (listCollateral): the set's capacity.
         if (length == MAX_OTHER_TOKENS) revert TooManyCollaterals(accountId);
         if (length == 0) {
             // Both fields in one write: the common first-token case stays a single new slot.

@@ -276,7 +276,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             WAD * quoteUnit,
             Math.Rounding.Ceil
         );
-        engine.transferSlice(accountId, bidderAccountId, filled);
+        // A rebate comes only with the pool's absorb (IMarket.transferPosition): what closing the slice
+        // would have earned the account, which the pool's own valuation gains as it takes the slice.
+        payment += engine.transferSlice(accountId, bidderAccountId, filled);
         engine.transferQuote(bidderAccountId, accountId, payment);
         engine.transferQuote(accountId, engine.insuranceAccountId(), penalty);
         emit AuctionBid(accountId, bidderAccountId, filled, payment, penalty, discount);
@@ -300,7 +302,10 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 payout,
         uint256 discount
     ) internal {
-        engine.transferSlice(accountId, bidderAccountId, WAD);
+        // The pool's rebate (see `_sell`) pays the deficit first; beyond it, it is the account's.
+        uint256 rebate = engine.transferSlice(accountId, bidderAccountId, WAD);
+        if (rebate > payout) engine.transferQuote(bidderAccountId, accountId, rebate - payout);
+        payout = payout > rebate ? payout - rebate : 0;
         uint256 fromFund = Math.min(payout, insuranceFund.balance());
         engine.transferQuote(engine.insuranceAccountId(), bidderAccountId, fromFund);
         uint256 socialised = payout - fromFund;

@@ -240,14 +240,19 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 fraction
-    ) external onlyLiquidator {
+    ) external onlyLiquidator returns (uint256 rebate) {
         // Positions first: moving one settles the sender's accrued funding on its whole position into
         // its quote balance, and that balance must be sliced after it, or the bidder would take f of a
         // balance that still owes the funding while the account paid all of it.
         // Iterate over a copy: transferPosition may close positions and reorder the stored list.
         MarketKey[] memory held = _heldMarkets(fromAccountId);
         for (uint256 i; i < held.length; ++i) {
-            IMarket(held[i].market).transferPosition(fromAccountId, toAccountId, held[i].marketId, fraction);
+            rebate += IMarket(held[i].market).transferPosition(
+                fromAccountId,
+                toAccountId,
+                held[i].marketId,
+                fraction
+            );
         }
         // A debt is sliced with the interest it owes up to now, as its valuation counted it.
         vault.settleInterest(fromAccountId);

@@ -138,17 +138,20 @@ interface ILiquidationAuction is IUpdateThrottle {
 
     /// @notice The pool's backstop: once `accountId`'s auction has run its duration (the discount is at
     /// `maxDiscount`) and the account is still below maintenance, the liquidity pool's account buys the
-    /// slice a bid would fill at that discount, with the same payment and penalty. Its perp slices close
-    /// against the pool at the oracle price and its option slices leave the traders' open interest (the
-    /// pool already holds the other side of both), with no fee, skew premium or pool limit; its
-    /// collateral joins the pool's account. An insolvent account's whole book goes to the pool, the
-    /// insurance fund pays the pool the deficit, and what the fund cannot pay is the pool's socialised
-    /// loss. Anyone may call it; it pays no reward. Emits AuctionBid (and for an insolvent account
+    /// slice a bid would fill at that discount, with the same payment and penalty. Its perp and option
+    /// slices leave the traders' book (the pool already holds the other side of both), with no fee, skew
+    /// premium or pool limit; the account is paid on top what closing its perp slices would have earned
+    /// from the skew (IMarket.transferPosition's rebate), which the pool's valuation gains as it takes
+    /// them, so the pool's share price moves by the discount alone. The slice's collateral joins the
+    /// pool's account. An insolvent account's whole book goes to the pool, the
+    /// insurance fund pays the pool the deficit less the rebate, and what the fund cannot pay is the
+    /// pool's socialised loss. Anyone may call it; it pays no reward. Emits AuctionBid (and for an insolvent account
     /// InsolvencyCovered) with the pool's account as the bidder. Reverts with AuctionNotActive,
     /// AbsorbTooEarly or AccountHealthy.
-    /// @dev Keepers bid only when the discount pays for closing the slice; in a shallow market the skew
-    /// premium of the close can exceed any discount the auction offers, and without a backstop the account
-    /// would stay below maintenance until it is insolvent (docs/reliability.md §3, finding 3).
+    /// @dev Keepers bid only when the discount pays for closing the slice (fees, and where the slice's
+    /// close costs more than the position's valuation already deducts, the difference); without a
+    /// backstop an account nobody bids on stays below maintenance until it is insolvent
+    /// (docs/reliability.md §3, finding 3).
     /// @return filled The fraction the pool took.
     /// @return payment Quote units the pool paid the account (0 when insolvent).
     function absorb(uint256 accountId) external returns (uint256 filled, uint256 payment);

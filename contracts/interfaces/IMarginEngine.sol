@@ -155,7 +155,13 @@ interface IMarginEngine is IUpdateThrottle {
     /// @notice Moves `fraction` (WAD) of every collateral balance and every position of `fromAccountId`
     /// to `toAccountId`: positive balances and positions are moved rounded down, a quote debt is taken
     /// over rounded up. Liquidator only.
-    function transferSlice(uint256 fromAccountId, uint256 toAccountId, uint256 fraction) external;
+    /// @return rebate Σ of the markets' `transferPosition` rebates: quote units closing the slice would
+    /// have earned beyond its valuation, when `toAccountId` is the pool's (IMarket).
+    function transferSlice(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 fraction
+    ) external returns (uint256 rebate);
 
     /// @notice Pays `amount` quote units out of `accountId` to `to` (flag rewards). Liquidator only.
     function payOut(uint256 accountId, address to, uint256 amount) external;

@@ -88,10 +88,14 @@ interface IMarket {
     /// To the pool's account (`LiquidationAuction.absorb`), whose position is minus the traders' net,
     /// the slice leaves the traders' book instead: the skew moves and the pool takes the slice's
     /// unrealised PnL, still with no fee, premium or limit. Engine only (liquidations).
+    /// @return rebate Quote units the sender would have earned beyond its valuation by closing the
+    /// slice at the market's fill (a close that reduces a perp skew fills better than spot, which
+    /// `exposure` does not count), for a slice moved to the pool's account; the auction credits it to
+    /// the sender, since the pool's own valuation gains that much. 0 otherwise.
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external;
+    ) external returns (uint256 rebate);
 }

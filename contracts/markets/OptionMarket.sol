@@ -771,21 +771,30 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     /// @inheritdoc IMarket
     /// @dev Moves floor(|size|·fraction) contracts with the position's sign. No premium, no fee; the
     /// pool's position (the traders' net) is unchanged, except by a slice moved to it. Works on expired
-    /// and settled series too.
+    /// series too; a settled one is paid out instead. No rebate: options have no skew premium.
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 seriesId,
         uint256 fraction
-    ) external onlyEngine nonReentrant {
+    ) external onlyEngine nonReentrant returns (uint256) {
         // The pool's own slot is always 0, so a transfer from it moves nothing.
         Series storage s = _existing(seriesId);
+        // A settled position is paid out first, into the quote balance the slice then shares: the same
+        // value for a bidder, and the pool's payout bookkeeping (poolPremiumHeld) stays exact.
+        if (s.settled) {
+            _settlePosition(s, fromAccountId, seriesId);
+            return 0;
+        }
         int256 fromSize = _positions[seriesId][fromAccountId];
-        uint256 movedAbs = Math.mulDiv(SignedMath.abs(fromSize), Math.min(fraction, WAD), WAD);
-        // A self-transfer would write newTo over newFrom and create contracts (the auction refuses self
-        // bids; this keeps the market sound on its own, as PerpMarket does).
-        if (movedAbs == 0 || fromAccountId == toAccountId) return;
-        int256 moved = fromSize > 0 ? int256(movedAbs) : -int256(movedAbs);
+        int256 moved;
+        {
+            uint256 movedAbs = Math.mulDiv(SignedMath.abs(fromSize), Math.min(fraction, WAD), WAD);
+            // A self-transfer would write newTo over newFrom and create contracts (the auction refuses
+            // self bids; this keeps the market sound on its own, as PerpMarket does).
+            if (movedAbs == 0 || fromAccountId == toAccountId) return 0;
+            moved = fromSize > 0 ? int256(movedAbs) : -int256(movedAbs);
+        }
         // The pool's position is the traders' net (its slot stays 0): the slice it takes over leaves the
         // traders' open interest.
         bool toPool = toAccountId == poolAccountId;

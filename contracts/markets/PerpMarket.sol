@@ -206,7 +206,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external nonReentrant {
+    ) external nonReentrant returns (uint256 rebate) {
         if (msg.sender != address(engine)) revert NotEngine(msg.sender);
         if (fromAccountId == poolAccountId) revert PoolAccountCannotTrade();
         if (fraction > WAD) revert InvalidFraction(fraction);
@@ -214,30 +214,29 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         Position storage from = _positions[marketId][fromAccountId];
         // Rounded toward zero: the liquidated account keeps the dust.
         int256 moved = (int256(from.size) * int256(fraction)) / SWAD;
-        if (moved == 0 || fromAccountId == toAccountId) return;
-        int256 index = _accrue(marketId, m, oracle.getPrice(m.underlying));
-
+        if (moved == 0 || fromAccountId == toAccountId) return 0;
         // The sender settles its funding and keeps its entry price for the rest.
         Trade memory f;
-        f.index = index;
+        f.price = oracle.getPrice(m.underlying);
+        f.index = _accrue(marketId, m, f.price);
         f.oldSize = from.size;
         f.oldEntry = from.entryPrice;
         f.newSize = f.oldSize - moved;
         f.newEntry = f.newSize == 0 ? 0 : f.oldEntry;
-        f.fundingRaw = f.oldSize * (index - from.fundingIndex);
+        f.fundingRaw = f.oldSize * (f.index - from.fundingIndex);
         // The receiver takes the slice as if it traded `moved` at the sender's entry price. The pool (the
         // auction's backstop) holds −skew and no position of its own: the slice leaves the traders'
         // book, which hands the pool its unrealised PnL, as it would any receiver. Its `t` stays empty.
         bool toPool = toAccountId == poolAccountId;
         Position storage to = _positions[marketId][toAccountId];
         Trade memory t;
-        t.index = index;
+        t.index = f.index;
         if (!toPool) {
             t.fill = f.oldEntry;
             t.oldSize = to.size;
             t.oldEntry = to.entryPrice;
             t.newSize = t.oldSize + moved;
-            t.fundingRaw = t.oldSize * (index - to.fundingIndex);
+            t.fundingRaw = t.oldSize * (f.index - to.fundingIndex);
             _applyFill(t, moved);
         }
 
@@ -245,6 +244,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         // position; the skew is unchanged, except for a slice the pool takes over.
         uint256 longOi = m.longOpenInterest;
         uint256 shortOi = m.shortOpenInterest;
+        if (toPool) rebate = _closeRebate(m, f.price, int256(longOi) - int256(shortOi), -moved);
         f.newLong =
             longOi +
             _positive(f.newSize) +
@@ -281,6 +281,21 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
             PerpMath.divCeil(t.fundingRaw, SWAD),
             PerpMath.divFloor(t.realizedRaw, SWAD)
         );
+    }
+
+    /// @dev What closing `sizeDelta` at the market's fill would earn the trader beyond `price` (a close
+    /// that reduces the skew fills better than the oracle), quote units rounded down; 0 when the close
+    /// would pay a premium instead (which the position's value already deducts, see `_exposure`).
+    function _closeRebate(
+        Market storage m,
+        uint256 price,
+        int256 skew,
+        int256 sizeDelta
+    ) internal view returns (uint256) {
+        int256 fill = PerpMath.fillPrice(price, skew, sizeDelta, m.params.skewScale);
+        int256 better = sizeDelta > 0 ? int256(price) - fill : fill - int256(price);
+        if (better <= 0) return 0;
+        return Math.mulDiv(uint256(better), SignedMath.abs(sizeDelta), WAD * quoteUnit);
     }
 
     /// @inheritdoc IPerpMarket
@@ -585,9 +600,18 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         int256 index = _currentIndex(m, spotPrice);
         int256 size = pos.size;
         e.delta = size;
-        // size·(spot − entry) − size·(index − index at last touch), rounded down.
+        // size·(exit − entry) − size·(index − index at last touch), rounded down. The exit is the worse
+        // (for the trader) of spot and the fill of closing the whole position now: a position that
+        // would pay a skew premium to close is worth that much less, and a premium received on entry
+        // (shorting into a long skew fills above spot) is not margin until the skew it balanced is gone.
+        // A rebate the close would earn is not counted: it depends on others keeping the skew.
+        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        int256 fill = PerpMath.fillPrice(spotPrice, skew, -size, m.params.skewScale);
+        int256 exit = size > 0
+            ? SignedMath.min(int256(spotPrice), fill)
+            : SignedMath.max(int256(spotPrice), fill);
         e.value = PerpMath.divFloor(
-            size * (int256(spotPrice) - int256(uint256(pos.entryPrice))) - size * (index - pos.fundingIndex),
+            size * (exit - int256(uint256(pos.entryPrice))) - size * (index - pos.fundingIndex),
             SWAD
         );
         e.notional = Math.mulDiv(SignedMath.abs(size), spotPrice, WAD, Math.Rounding.Ceil);

@@ -71,5 +71,8 @@ describe("Reliability: model-based campaign", function () {
     expect(stats.healthyRefused, "healthy accounts refused liquidation").to.be.gt(0);
     expect(stats.sdkCompared, "SDK comparisons").to.be.gt(0);
     console.log(`      quote debts accruing interest seen in ${stats.interestAccruingSeen} account checks`);
+    console.log(
+      `      absorbs: ${stats.succeeded.absorb ?? 0} of ${stats.attempted.absorb ?? 0} attempted ${JSON.stringify(stats.absorbs)}`,
+    );
   });
 });

@@ -17,7 +17,7 @@ import { createClient, type XMarginClient } from "../../sdk/src";
 import { MarginMode, WAD, fundInsurance, openAccount, wad, type System } from "../shared/system";
 import { deployOptionsSystem, listSeries } from "../shared/options";
 import { assetId, deployMockFeed } from "../shared/oracles";
-import { unwindPremium } from "../shared/perps";
+import { exitHaircut, unwindPremium } from "../shared/perps";
 import { deploymentOf } from "../shared/sdk";
 import {
   BalanceTracker,
@@ -29,6 +29,7 @@ import {
   checkTokenConservation,
   checkValueConservation,
   isLiquidatable,
+  meetsInitial,
   revertName,
   type HealthLike,
 } from "../shared/invariants";
@@ -75,6 +76,7 @@ export type Action =
   | { kind: "startAuction"; trader: number }
   | { kind: "keeper" }
   | { kind: "bid"; trader: number; percent: number; close: boolean }
+  | { kind: "absorb"; trader: number }
   | { kind: "endAuction"; trader: number }
   | { kind: "settle" }
   | { kind: "lpDeposit"; amount: number }
@@ -150,6 +152,7 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       close: fc.boolean(),
     }),
   ),
+  rec(3, fc.record({ kind: fc.constant("absorb" as const), trader })),
   rec(1, fc.record({ kind: fc.constant("endAuction" as const), trader })),
   rec(1, fc.record({ kind: fc.constant("settle" as const) })),
   rec(
@@ -182,6 +185,21 @@ export interface Stats {
   worstDust: bigint;
   /** Most negative option valuation band seen (USD WAD; see checkValueConservation). */
   worstOptionBand: bigint;
+  /** Successful absorbs by kind, and what they left behind (see the `absorb` action). */
+  absorbs: {
+    /** A solvent account's slice (possibly the whole book) went to the pool at the maximum discount. */
+    solvent: number;
+    /** An insolvent account's whole book went to the pool, the fund paying it the deficit. */
+    insolvent: number;
+    /** Insolvent absorbs whose deficit the fund could not cover in full (the pool kept the rest). */
+    socialised: number;
+    /** Absorbs that ended the auction (book taken whole, or the account restored). */
+    ended: number;
+    /** Absorbs that left the pool's account below its initial requirement (absorb does not check it). */
+    poolBelowInitial: number;
+    /** Absorbs that needed the clock moved to the auction's startTime + duration first. */
+    timeMoved: number;
+  };
 }
 
 export function newStats(): Stats {
@@ -197,6 +215,7 @@ export function newStats(): Stats {
     reverts: {},
     worstDust: 0n,
     worstOptionBand: 0n,
+    absorbs: { solvent: 0, insolvent: 0, socialised: 0, ended: 0, poolBelowInitial: 0, timeMoved: 0 },
   };
 }
 
@@ -243,6 +262,8 @@ export interface World {
   oracleCache: bigint[] | null;
   /** Σ option position values per account (part of valueCache; see checkValueConservation). */
   optionValueCache: Map<bigint, bigint>;
+  /** Per account, what valuing its perps at their exit prices takes off their value at spot (USD WAD). */
+  haircutCache: Map<bigint, bigint>;
   /** Σ position values per account as last read from the markets (see checkLedger). */
   valueCache: Map<bigint, bigint>;
   engineAddress: string;
@@ -347,6 +368,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     healthCache: new Map(),
     valueCache: new Map(),
     optionValueCache: new Map(),
+    haircutCache: new Map(),
     oracleCache: null,
     engineAddress: (await sys.engine.getAddress()).toLowerCase(),
     sdkEvery: opts.sdkEvery ?? 1,
@@ -383,6 +405,7 @@ export async function resetWorld(w: World): Promise<void> {
   w.healthCache = new Map();
   w.valueCache = new Map();
   w.optionValueCache = new Map();
+  w.haircutCache = new Map();
   w.oracleCache = null;
   for (const id of w.ids) w.held.set(id, await heldKeys(w, id));
 }
@@ -438,9 +461,12 @@ export const prof = { apply: 0, ledger: 0, sdk: 0, read: 0, readCount: 0 };
 
 /**
  * Actions after which every account is re-read: those that move every account's value (prices, time
- * and funding, outages, expiry) and those whose target is chosen from the chain (keeper, bid).
+ * and funding, outages, expiry, and perp trades: a perp is valued at its exit price, which moves with
+ * the market's skew) and those whose target is chosen from the chain (keeper, bid).
  */
 const MARKET_WIDE = new Set<Action["kind"]>([
+  "perp",
+  "closePerp",
   "time",
   "price",
   "gap",
@@ -449,6 +475,7 @@ const MARKET_WIDE = new Set<Action["kind"]>([
   "settle",
   "keeper",
   "bid",
+  "absorb",
 ]);
 
 /** The accounts an action can change besides the pool and the fund (their counterparties). */
@@ -518,23 +545,33 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
           const u = w.underlyingOf.get(key)!;
           const isPerp = market === w.perpAddress.toLowerCase();
           const e = await (isPerp ? sys.perps : sys.options).exposure(id, BigInt(marketId), spot[u], vol[u]);
-          return isPerp ? { total: e.value, options: 0n } : { total: e.value, options: e.value };
+          if (!isPerp) return { total: e.value, options: e.value, haircut: 0n };
+          // A trader's perp is valued at its exit price; invariant 2 adds back what that takes off.
+          const haircut =
+            id === sys.poolAccountId ? 0n : await exitHaircut(sys.perps, BigInt(marketId), id, spot[u]);
+          return { total: e.value, options: 0n, haircut };
         }),
       );
-      return parts.reduce((a, b) => ({ total: a.total + b.total, options: a.options + b.options }), {
-        total: 0n,
-        options: 0n,
-      });
+      return parts.reduce(
+        (a, b) => ({
+          total: a.total + b.total,
+          options: a.options + b.options,
+          haircut: a.haircut + b.haircut,
+        }),
+        { total: 0n, options: 0n, haircut: 0n },
+      );
     }),
   );
   ids.forEach((id, i) => {
     w.valueCache.set(id, values[i].total);
     w.optionValueCache.set(id, values[i].options);
+    w.haircutCache.set(id, values[i].haircut);
   });
   for (const id of w.ids) {
     if (holds(id)) continue;
     w.valueCache.delete(id);
     w.optionValueCache.delete(id);
+    w.haircutCache.delete(id);
   }
   prof.read += performance.now() - t0;
   prof.readCount += ids.length;
@@ -588,7 +625,8 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     insuranceAccountId: w.insuranceAccountId,
     dust: DUST,
     optionMarks: [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n),
-    closeOutPremiums: premiums.reduce((a, b) => a + b, 0n),
+    closeOutPremiums:
+      premiums.reduce((a, b) => a + b, 0n) + [...w.haircutCache.values()].reduce((a, b) => a + b, 0n),
   });
   if (discrepancy < w.stats.worstDust) w.stats.worstDust = discrepancy;
   const band = [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n);
@@ -779,6 +817,8 @@ async function apply(w: World, a: Action): Promise<boolean> {
       await checkBid(sys.engine, t.id, bidder, before);
       return true;
     }
+    case "absorb":
+      return absorb(w, a.trader);
     case "keeper": {
       // The keeper's pass: every liquidatable trader without a running auction gets one.
       const healths = await sys.engine.healthMany(w.traders.map((x) => x.id));
@@ -829,6 +869,84 @@ async function apply(w: World, a: Action): Promise<boolean> {
       return true;
     }
   }
+}
+
+/**
+ * The pool's backstop: the named trader's running auction (or the first one running) is absorbed
+ * once it has run its duration, the clock moved to startTime + duration if it is not there yet
+ * (feeds refreshed, as every time move does). Invariant 3 (never on an account healthy just before)
+ * and the liquidated half of invariant 5 (its health ratio never falls) apply as to bids; the pool's
+ * account is not held to IM (absorb does not check it), which is counted, not asserted. Absorb moves
+ * quote only between accounts (payment pool → account, penalty → fund, fund → pool, debts and
+ * collateral with the slice), so the net quote flows (deposits less withdrawals and payouts) do not
+ * change: invariant 2 sees it as PnL moved between accounts, the fund's penalty as a fee.
+ */
+async function absorb(w: World, traderIndex: number): Promise<boolean> {
+  const { sys } = w;
+  let t = w.traders[traderIndex];
+  if (!(await sys.auction.isFrozen(t.id))) {
+    for (const other of w.traders) {
+      if (await sys.auction.isFrozen(other.id)) {
+        t = other;
+        break;
+      }
+    }
+  }
+  const auction = await sys.auction.auctions(t.id);
+  let availableAt: bigint | null = null;
+  if (auction.active) {
+    availableAt = auction.startTime + (await sys.auction.params()).duration;
+    if (w.clock < availableAt) {
+      await advance(w, availableAt - w.clock);
+      w.stats.absorbs.timeMoved++;
+    }
+  }
+  // Read at the model clock (the next block's timestamp), as the absorb will see it.
+  const before = await sys.engine.health(t.id);
+  const pool = sys.poolAccountId;
+  const out = await send(w, () => sys.auction.connect(sys.keeper).absorb(t.id, GAS));
+  if (!out.ok) {
+    if (!isLiquidatable(before)) w.stats.healthyRefused++;
+    // Each expected revert only where its condition holds; anything else is a finding.
+    const expected =
+      (out.error === "AuctionNotActive" && !auction.active) ||
+      (out.error === "AbsorbTooEarly" && availableAt !== null && w.clock < availableAt) ||
+      (out.error === "AccountHealthy" && auction.active && !isLiquidatable(before));
+    if (!expected) {
+      throw new Error(
+        `absorb(${t.id}) reverted with ${out.error} (auction active ${auction.active}, clock ${w.clock}, ` +
+          `available at ${availableAt}, equity_MM ${before.equityMaintenance}, MM ${before.maintenanceRequirement})`,
+      );
+    }
+    return false;
+  }
+  checkLiquidatedWasUnhealthy(t.id, before, "absorb");
+  const [after, poolHealth, still] = await Promise.all([
+    sys.engine.health(t.id),
+    sys.engine.health(pool),
+    sys.auction.isFrozen(t.id),
+  ]);
+  if (after.healthRatio < before.healthRatio) {
+    throw new InvariantViolation(
+      5,
+      `absorb of ${t.id} lowered its health ratio from ${before.healthRatio} to ${after.healthRatio}`,
+    );
+  }
+  const bid = parseEvent(w, out.receipt!.logs, "AuctionBid");
+  if (!bid || (bid.args.bidderAccountId as bigint) !== pool || (bid.args.accountId as bigint) !== t.id) {
+    throw new Error(`absorb(${t.id}) emitted no AuctionBid with the pool's account ${pool} as the bidder`);
+  }
+  const covered = parseEvent(w, out.receipt!.logs, "InsolvencyCovered");
+  if (before.equityMark <= 0n) {
+    if (!covered || still) throw new Error(`absorb of insolvent ${t.id} did not take its whole book`);
+    w.stats.absorbs.insolvent++;
+    if ((covered.args.socialisedLoss as bigint) > 0n) w.stats.absorbs.socialised++;
+  } else {
+    w.stats.absorbs.solvent++;
+  }
+  if (!still) w.stats.absorbs.ended++;
+  if (!meetsInitial(poolHealth)) w.stats.absorbs.poolBelowInitial++;
+  return true;
 }
 
 function parseEvent(w: World, logs: readonly { topics: readonly string[]; data: string }[], name: string) {

@@ -35,7 +35,7 @@ import {
 } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { marketParams, mineAt, trade } from "../shared/perps";
+import { closeRebateOf, marketParams, mineAt, trade } from "../shared/perps";
 import { sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
@@ -438,8 +438,11 @@ describe("SDK actions", function () {
       const q = await quoteBid(keeper, { accountId: victim, fraction: WAD });
       await sameSecond();
       const r = await absorb(keeper, { accountId: victim });
-      // The pool's bid is the one a bidder would place at dmax.
-      expect([r.filled, r.payment, r.discount]).to.deep.equal([q.filled, q.payment, wad("0.10")]);
+      // The pool's bid is the one a bidder would place at dmax, plus the rebate selling the slice into
+      // the victim's own skew of 2 would earn (the pool's valuation gains it).
+      const moved = (wad("2") * q.filled) / WAD;
+      const rebate = closeRebateOf(wad("2650"), wad("2"), -moved, wad("1000"), QUOTE_UNIT);
+      expect([r.filled, r.payment, r.discount]).to.deep.equal([q.filled, q.payment + rebate, wad("0.10")]);
       expect(await listAuctions(keeper)).to.deep.equal([]);
     });
 

@@ -7,6 +7,7 @@ import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMa
 // load), so the import cycle is harmless.
 import { DEFAULT_RISK_PARAMS, applyFunctionRoles, type System } from "./system";
 import { addPriceFeed, addVolatilityFeed, assetId } from "./oracles";
+import { exitPrice, fillPrice } from "../../sdk/src/math/perp";
 
 export type MarketParams = IPerpMarket.MarketParamsStruct;
 
@@ -92,6 +93,37 @@ export async function addPerpUnderlying(
  */
 export function unwindPremiumOf(spot: bigint, skew: bigint, skewScale: bigint): bigint {
   return (spot * skew * skew) / (2n * skewScale * 10n ** 18n);
+}
+
+/**
+ * What valuing `accountId`'s perp at its exit price (PerpMarket._exposure: the worse of spot and the
+ * fill of closing it whole) takes off its value at spot, USD WAD rounded down (≥ 0).
+ */
+export async function exitHaircut(
+  perps: PerpMarket,
+  marketId: bigint,
+  accountId: bigint,
+  spot: bigint,
+): Promise<bigint> {
+  const [size, info] = await Promise.all([perps.positionSize(accountId, marketId), perps.market(marketId)]);
+  return (size * (spot - exitPrice(size, spot, info.skew, info.params.skewScale))) / 10n ** 18n;
+}
+
+/**
+ * What closing `sizeDelta` at the fill for `skew` earns beyond `price` (PerpMarket._closeRebate: the
+ * rebate the pool's absorb pays the account), quote units rounded down; 0 when the close pays a premium.
+ */
+export function closeRebateOf(
+  price: bigint,
+  skew: bigint,
+  sizeDelta: bigint,
+  skewScale: bigint,
+  quoteUnit: bigint,
+): bigint {
+  const fill = fillPrice(price, skew, sizeDelta, skewScale);
+  const better = sizeDelta > 0n ? price - fill : fill - price;
+  const size = sizeDelta < 0n ? -sizeDelta : sizeDelta;
+  return better > 0n ? (better * size) / (10n ** 18n * quoteUnit) : 0n;
 }
 
 /** unwindPremiumOf for `marketId`'s current skew and skew scale. */

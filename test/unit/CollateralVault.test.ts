@@ -574,24 +574,29 @@ describe("CollateralVault", function () {
         .withArgs(await fot.getAddress(), e18("100"), e18("99"));
     });
 
-    it("holds at most 7 non-quote tokens plus the quote token per account (TooManyCollaterals)", async function () {
-      const { vault, usdc, weth, wbtc, alice } = await loadFixture(deployVaultFixture);
-      const extra = await listExtraTokens(vault, 6);
-      await fund(vault, weth, alice, 1n, e18("1"));
-      await fund(vault, wbtc, alice, 1n, e8("1"));
-      for (const token of extra.slice(0, 5)) await fund(vault, token, alice, 1n, e18("1"));
-      // 7 non-quote tokens: the 8th place is kept for the quote token.
-      await mintAndApprove(extra[5], alice, await vault.getAddress(), e18("1"));
-      await expect(vault.connect(alice).deposit(1n, extra[5], e18("1")))
-        .to.be.revertedWithCustomError(vault, "TooManyCollaterals")
-        .withArgs(1n);
-      await fund(vault, usdc, alice, 1n, e6("1"));
-      const held = await vault.collateralTokens(1n);
-      expect(held.length).to.equal(8);
-      expect(held[0]).to.equal(await usdc.getAddress());
-      // Another deposit of a token already held is fine.
+    it("lists at most 7 tokens besides the quote token, so every account can hold all of them (CollateralListFull)", async function () {
+      const { vault, usdc, weth, wbtc, engine, alice, bob } = await loadFixture(deployVaultFixture);
+      const extra = await listExtraTokens(vault, 5); // WETH, WBTC and 5 more
+      const eighth = await deployToken("One Too Many", "X8", 18);
+      await expect(vault.listCollateral(eighth, assetId("ETH"), e18("0.8"), e18("0.9"), e18("1000"), false))
+        .to.be.revertedWithCustomError(vault, "CollateralListFull")
+        .withArgs(7n);
+      // Account 1 holds every listed token; more of any, by deposit or from another account, fits.
+      for (const [token, one] of [
+        [weth, e18("1")],
+        [wbtc, e8("1")],
+        [usdc, e6("1")],
+      ] as const) {
+        await fund(vault, token, alice, 1n, one);
+      }
+      for (const token of extra) await fund(vault, token, alice, 1n, e18("1"));
+      expect((await vault.collateralTokens(1n)).length).to.equal(8);
+      expect((await vault.collateralTokens(1n))[0]).to.equal(await usdc.getAddress());
       await fund(vault, weth, alice, 1n, e18("1"));
       expect(await vault.balanceOf(1n, weth)).to.equal(e18("2"));
+      await fund(vault, extra[4], bob, 2n, e18("1"));
+      await vault.connect(await signerFor(engine)).transferBalance(2n, 1n, extra[4], e18("1"));
+      expect(await vault.balanceOf(1n, extra[4])).to.equal(e18("2"));
     });
 
     it("is never paused: deposits work while withdrawals are paused", async function () {
@@ -978,20 +983,6 @@ describe("CollateralVault", function () {
       await mintAndApprove(usdc, alice, await vault.getAddress(), e6("40"));
       expect(await debtAfter(vault.connect(alice).deposit(1n, usdc, e6("40")))).to.equal(e6("5"));
       expect(await vault.balanceOf(1n, usdc)).to.equal(e6("15"));
-    });
-
-    it("transferBalance reverts with TooManyCollaterals when the receiver has no room for the token", async function () {
-      const { vault, usdc, engine, alice, bob } = await loadFixture(deployVaultFixture);
-      const engineSigner = await signerFor(engine);
-      const extra = await listExtraTokens(vault, 8);
-      for (const token of extra.slice(0, 7)) await fund(vault, token, alice, 1n, e18("1"));
-      await fund(vault, extra[7], bob, 2n, e18("1"));
-      await expect(vault.connect(engineSigner).transferBalance(2n, 1n, extra[7], e18("1")))
-        .to.be.revertedWithCustomError(vault, "TooManyCollaterals")
-        .withArgs(1n);
-      // The quote token always has its place.
-      await vault.connect(engineSigner).transferBalance(2n, 1n, usdc, e6("1"));
-      expect((await vault.collateralTokens(1n)).length).to.equal(8);
     });
 
     it("payOutQuote sends quote out of an account, which may go negative, emitting QuotePaidOut", async function () {

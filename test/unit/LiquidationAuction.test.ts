@@ -11,7 +11,7 @@ import {
   wad,
   type System,
 } from "../shared/system";
-import { addPerpUnderlying, marketParams, trade } from "../shared/perps";
+import { addPerpUnderlying, closeRebateOf, marketParams, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { underCoverage } from "../shared/coverage";
@@ -475,9 +475,14 @@ describe("LiquidationAuction", function () {
       const f = ceilDiv(shortfall * WAD, shortfall + (h.equityMark * (WAD - DMAX - PENALTY)) / WAD);
       const sliceMark = ceilDiv(h.equityMark * f, WAD);
       const payment = ceilDiv(sliceMark * (WAD - DMAX), WAD * QUOTE_UNIT);
+      // On top, the rebate selling the slice into alice's own skew of 2 would earn: the pool's
+      // close-out valuation gains it as it takes the slice (2650·(2·2 − moved)/(2·1000) per ETH).
+      const moved = (size * f) / WAD;
+      const rebate = closeRebateOf(wad("2650"), size, -moved, wad("1000"), QUOTE_UNIT);
+      expect(rebate).to.be.gt(0n);
       await expect(sys.auction.connect(sys.keeper).absorb(alice))
         .to.emit(sys.auction, "AuctionBid")
-        .withArgs(alice, sys.poolAccountId, f, payment, (x: bigint) => x > 0n, DMAX)
+        .withArgs(alice, sys.poolAccountId, f, payment + rebate, (x: bigint) => x > 0n, DMAX)
         .and.to.emit(sys.perps, "PositionTransferred")
         .withArgs(alice, sys.poolAccountId, sys.markets.ETH, (size * f) / WAD, anyValue, 0n, 0n, 0n)
         .and.to.emit(sys.auction, "AuctionEnded")
@@ -488,9 +493,13 @@ describe("LiquidationAuction", function () {
       expect(await sys.perps.positionSize(sys.poolAccountId, sys.markets.ETH)).to.equal(-left);
       const after = await sys.engine.health(alice);
       expect(after.equityInitial).to.be.gte(after.initialRequirement);
-      // LPs bought M·f for (1 − dmax) of it, and the smaller skew owes less premium at close-out.
+      // LPs bought M·f for (1 − dmax) of it and paid the rebate their valuation gained: the share price
+      // moves by the discount, M·f·dmax, up to rounding.
       const discountUnits = (sliceMark - payment * QUOTE_UNIT) / QUOTE_UNIT;
-      expect(await sys.pool.totalAssets()).to.be.gte(assetsBefore + discountUnits - 1n);
+      expect((await sys.pool.totalAssets()) - assetsBefore).to.be.within(
+        discountUnits - 2n,
+        discountUnits + 2n,
+      );
     });
 
     it("takes an insolvent book whole, the insurance fund paying the pool its deficit", async function () {
@@ -501,19 +510,21 @@ describe("LiquidationAuction", function () {
       const h = await sys.engine.health(alice);
       const deficit = ceilDiv(-h.equityMark, QUOTE_UNIT);
       const assetsBefore = await sys.pool.totalAssets();
+      // Closing alice's long 2 into her own skew of 2 would earn 2·2300·2/(2·1000) = 4.6 USDC: the
+      // pool's close-out valuation gains it, so it pays that much of the deficit and the fund the rest.
+      const rebate = 4_600_000n;
       await expect(sys.auction.absorb(alice))
         .to.emit(sys.auction, "InsolvencyCovered")
-        .withArgs(alice, sys.poolAccountId, deficit, deficit, 0n)
+        .withArgs(alice, sys.poolAccountId, deficit, deficit - rebate, 0n)
         .and.to.emit(sys.auction, "AuctionBid")
         .withArgs(alice, sys.poolAccountId, WAD, 0n, 0n, DMAX)
         .and.to.emit(sys.auction, "AuctionEnded")
         .withArgs(alice, 2);
       expect(await sys.engine.accountMarkets(alice)).to.have.length(0);
-      expect(await sys.insuranceFund.balance()).to.equal(fundBefore - deficit);
-      // The fund paid for the loss the pool's book counted as its gain; what is left is the close-out
-      // premium of alice's long 2 the pool no longer owes: 2300·2²/(2·1000) = 4.6 USDC (± rounding).
+      expect(await sys.insuranceFund.balance()).to.equal(fundBefore - (deficit - rebate));
+      // The fund paid for the loss the pool's book counted as its gain: the share price is unchanged.
       const change = (await sys.pool.totalAssets()) - assetsBefore;
-      expect(change).to.be.within(4_600_000n - 2n, 4_600_000n + 2n);
+      expect(change).to.be.within(-2n, 2n);
     });
 
     it("leaves what the exhausted fund cannot pay on the pool, moving the share price by no more than it already deducted", async function () {
@@ -522,15 +533,18 @@ describe("LiquidationAuction", function () {
       const deficit = await sys.auction.pendingDeficit();
       await time.setNextBlockTimestamp(start + DURATION);
       const assetsBefore = await sys.pool.totalAssets();
+      const rebate = 4_600_000n; // as above
       await expect(sys.auction.absorb(alice))
         .to.emit(sys.auction, "SocialisedLoss")
-        .withArgs(alice, deficit - fund)
+        .withArgs(alice, deficit - rebate - fund)
         .and.to.emit(sys.auction, "InsolvencyCovered")
-        .withArgs(alice, sys.poolAccountId, deficit, fund, deficit - fund);
+        .withArgs(alice, sys.poolAccountId, deficit, fund, deficit - rebate - fund);
       expect(await sys.insuranceFund.balance()).to.equal(0n);
       expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      // The share price had deducted the uncovered deficit at mark (deficit − fund); the loss the pool
+      // keeps is that less the rebate its close-out valuation gains, so the price rises by the rebate.
       const change = (await sys.pool.totalAssets()) - assetsBefore;
-      expect(change).to.be.within(4_600_000n - 2n, 4_600_000n + 2n);
+      expect(change).to.be.within(rebate - 2n, rebate + 2n);
     });
 
     it("counts the collateral it absorbs in the LP share price", async function () {
@@ -689,9 +703,9 @@ describe("LiquidationAuction", function () {
     // has a pinned timestamp, so the numbers repeat exactly from run to run.
     const BID_DELAY = 300; // seconds from the start to the bids: the discount is d0 + 1/6·(dmax − d0)
     const CEILINGS: Record<number, { start: bigint; bid: bigint; bidAndClose: bigint }> = {
-      1: { start: 238_000n, bid: 399_000n, bidAndClose: 415_000n },
-      4: { start: 472_000n, bid: 1_025_000n, bidAndClose: 1_102_000n },
-      8: { start: 786_000n, bid: 1_869_000n, bidAndClose: 2_049_000n },
+      1: { start: 240_000n, bid: 404_000n, bidAndClose: 419_000n },
+      4: { start: 479_000n, bid: 1_047_000n, bidAndClose: 1_117_000n },
+      8: { start: 800_000n, bid: 1_914_000n, bidAndClose: 2_080_000n },
     };
     it("keeps startAuction, bid and bidAndClose within their gas ceilings for k = 1, 4, 8 markets", async function () {
       if (underCoverage()) this.skip();

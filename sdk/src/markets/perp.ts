@@ -8,6 +8,7 @@ import { WAD, abs, divCeil, divFloor, mulDiv } from "../math/fixedPoint";
 import {
   accrueFunding,
   applyFill,
+  exitPrice,
   fillPrice,
   perpFee,
   perpValue,
@@ -42,9 +43,11 @@ export function perpFundingAt(
 }
 
 /**
- * A trader's perp exposure at `spot` (PerpMarket.exposure): delta = size, value = unrealised PnL minus
- * unsettled funding (rounded down, the funding index accrued at `spot`), notional = |size|·spot (rounded
- * up); no option Greeks (gamma, vega, vanna, volga, σ√τ and model volatility all 0).
+ * A trader's perp exposure at `spot` (PerpMarket.exposure): delta = size, value = unrealised PnL at the
+ * exit price minus unsettled funding (rounded down, the funding index accrued at `spot`), notional =
+ * |size|·spot (rounded up); no option Greeks (gamma, vega, vanna, volga, σ√τ and model volatility all
+ * 0). The exit price is the worse, for the trader, of `spot` and the fill of closing the whole position
+ * at the market's skew (`exitPrice`).
  * @example
  * const e = perpExposure(position, market, 3000n * WAD, state.timestamp);
  */
@@ -59,7 +62,13 @@ export function perpExposure(
   return {
     ...ZERO_EXPOSURE,
     delta: pos.size,
-    value: perpValue(pos.size, pos.entryPrice, pos.fundingIndex, spot, index),
+    value: perpValue(
+      pos.size,
+      pos.entryPrice,
+      pos.fundingIndex,
+      exitPrice(pos.size, spot, m.longOpenInterest - m.shortOpenInterest, m.params.skewScale),
+      index,
+    ),
     notional: mulDiv(abs(pos.size), spot, WAD, "ceil"),
   };
 }

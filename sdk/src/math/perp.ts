@@ -36,6 +36,20 @@ export function fillPrice(price: bigint, skew: bigint, sizeDelta: bigint, skewSc
 }
 
 /**
+ * The price a perp position of `size` is valued at (PerpMarket._exposure): the worse, for its holder, of
+ * `spot` and the fill of closing it whole at `skew`. A close that would pay a skew premium (or give back
+ * one received on entry) lowers the value; a rebate the close would earn is not counted.
+ * @example
+ * // Short 10 with the skew flat, skew scale 1,000: closing buys 10 at 3,015.
+ * exitPrice(-10n * WAD, 3000n * WAD, 0n, 1000n * WAD); // 3015n * WAD
+ */
+export function exitPrice(size: bigint, spot: bigint, skew: bigint, skewScale: bigint): bigint {
+  const fill = fillPrice(spot, skew, -size, skewScale);
+  if (size > 0n) return fill < spot ? fill : spot;
+  return fill > spot ? fill : spot;
+}
+
+/**
  * What a trade pays beyond the oracle price through the skew premium, quote units rounded up:
  * |fill − price|·|sizeDelta| when the fill is worse than `price` for the trader, else 0
  * (PerpMath.premiumPaid). With the fee, what the trade charges a trader's allowance.
