@@ -276,10 +276,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             WAD * quoteUnit,
             Math.Rounding.Ceil
         );
-        // A rebate comes only with the pool's absorb (IMarket.transferPosition): what closing the slice
-        // would have earned the account, which the pool's own valuation gains as it takes the slice.
-        payment += engine.transferSlice(accountId, bidderAccountId, filled);
-        engine.transferQuote(bidderAccountId, accountId, payment);
+        payment = _transferSlice(accountId, bidderAccountId, filled, payment);
         engine.transferQuote(accountId, engine.insuranceAccountId(), penalty);
         emit AuctionBid(accountId, bidderAccountId, filled, payment, penalty, discount);
 
@@ -292,6 +289,24 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         }
     }
 
+    /// @dev Moves the slice and the payment; returns the payment net of the close cost.
+    /// A close cost comes only with the pool's absorb (IMarket.transferPosition): the skew premium
+    /// closing the slice would have paid (or, negative, earned), by which the pool's close-out valuation
+    /// moves as it takes the slice. The account pays it out of the payment, or beyond it.
+    function _transferSlice(
+        uint256 accountId,
+        uint256 bidderAccountId,
+        uint256 fraction,
+        uint256 payment
+    ) internal returns (uint256) {
+        int256 closeCost = engine.transferSlice(accountId, bidderAccountId, fraction);
+        if (closeCost != 0) emit AbsorbCloseCost(accountId, closeCost);
+        int256 net = SafeCast.toInt256(payment) - closeCost;
+        if (net > 0) engine.transferQuote(bidderAccountId, accountId, uint256(net));
+        else if (net < 0) engine.transferQuote(accountId, bidderAccountId, uint256(-net));
+        return net > 0 ? uint256(net) : 0;
+    }
+
     /// @dev The bidder takes the whole book and `payout`: the fund pays what it can, and the rest is
     /// charged to the pool's account (its LPs' share price). When the pool is the bidder, that rest is
     /// the part of the deficit it keeps.
@@ -302,10 +317,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 payout,
         uint256 discount
     ) internal {
-        // The pool's rebate (see `_sell`) pays the deficit first; beyond it, it is the account's.
-        uint256 rebate = engine.transferSlice(accountId, bidderAccountId, WAD);
-        if (rebate > payout) engine.transferQuote(bidderAccountId, accountId, rebate - payout);
-        payout = payout > rebate ? payout - rebate : 0;
+        // The pool's close cost (see `_sell`) deepens the deficit the fund pays it (a rebate pays part
+        // of it, and what is left of a rebate beyond it is the account's).
+        int256 closeCost = engine.transferSlice(accountId, bidderAccountId, WAD);
+        if (closeCost != 0) emit AbsorbCloseCost(accountId, closeCost);
+        int256 owed = SafeCast.toInt256(payout) + closeCost;
+        if (owed < 0) engine.transferQuote(bidderAccountId, accountId, uint256(-owed));
+        payout = owed > 0 ? uint256(owed) : 0;
         uint256 fromFund = Math.min(payout, insuranceFund.balance());
         engine.transferQuote(engine.insuranceAccountId(), bidderAccountId, fromFund);
         uint256 socialised = payout - fromFund;

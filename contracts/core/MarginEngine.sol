@@ -240,14 +240,14 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 fraction
-    ) external onlyLiquidator returns (uint256 rebate) {
+    ) external onlyLiquidator returns (int256 closeCost) {
         // Positions first: moving one settles the sender's accrued funding on its whole position into
         // its quote balance, and that balance must be sliced after it, or the bidder would take f of a
         // balance that still owes the funding while the account paid all of it.
         // Iterate over a copy: transferPosition may close positions and reorder the stored list.
         MarketKey[] memory held = _heldMarkets(fromAccountId);
         for (uint256 i; i < held.length; ++i) {
-            rebate += IMarket(held[i].market).transferPosition(
+            closeCost += IMarket(held[i].market).transferPosition(
                 fromAccountId,
                 toAccountId,
                 held[i].marketId,
@@ -449,6 +449,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         uint256[] groupOf;
         // A margin check after a trade: the maintenance level is not computed.
         bool initialOnly;
+        // Σ of the positions' exit discounts (IMarket.Exposure), deducted from equity_IM only.
+        uint256 exitDiscount;
     }
 
     /// @dev `_requirements` over every position of a group (rather than one position alone).
@@ -500,7 +502,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             h.grossNotional += groups[g].greeks.notional;
         }
         if (scope == Scope.HealthAndStandard) (standardIM, standardMM) = _standardRequirements(book, groups);
-        h.equityInitial = c.initial + positionValue;
+        // What closing the perps would pay the skew is not margin for new risk (IMarket.Exposure).
+        h.equityInitial = c.initial + positionValue - SafeCast.toInt256(book.exitDiscount);
         h.equityMaintenance = c.maintenance + positionValue;
         h.equityMark = c.mark + positionValue;
         if (!book.initialOnly) {
@@ -525,6 +528,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             group.volatility
         );
         book.exposures[i] = e;
+        book.exitDiscount += e.exitDiscount;
         if (e.totalVolatility != 0) group.modelled = true;
         PortfolioMath.Greeks memory sum = group.greeks;
         sum.delta += e.delta;

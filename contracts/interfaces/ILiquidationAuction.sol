@@ -95,6 +95,10 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 paidByInsurance,
         uint256 socialisedLoss
     );
+    /// @notice Emitted when the pool absorbs a slice whose close would have cost the account a skew
+    /// premium (`closeCost` > 0, quote units, which the account paid) or earned it a rebate (< 0, paid
+    /// to it): the amount the pool's close-out valuation moved by as it took the slice.
+    event AbsorbCloseCost(uint256 indexed accountId, int256 closeCost);
     /// @notice Emitted when the pool absorbs a loss the insurance fund could not cover.
     event SocialisedLoss(uint256 indexed accountId, uint256 amount);
     /// @notice Emitted when an auction ends. `reason`: 0 = account healthy/restored, 1 = fully
@@ -139,13 +143,14 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice The pool's backstop: once `accountId`'s auction has run its duration (the discount is at
     /// `maxDiscount`) and the account is still below maintenance, the liquidity pool's account buys the
     /// slice a bid would fill at that discount, with the same payment and penalty. Its perp and option
-    /// slices leave the traders' book (the pool already holds the other side of both), with no fee, skew
-    /// premium or pool limit; the account is paid on top what closing its perp slices would have earned
-    /// from the skew (IMarket.transferPosition's rebate), which the pool's valuation gains as it takes
-    /// them, so the pool's share price moves by the discount alone. The slice's collateral joins the
-    /// pool's account. An insolvent account's whole book goes to the pool, the
-    /// insurance fund pays the pool the deficit less the rebate, and what the fund cannot pay is the
-    /// pool's socialised loss. Anyone may call it; it pays no reward. Emits AuctionBid (and for an insolvent account
+    /// slices leave the traders' book (the pool already holds the other side of both), with no fee or
+    /// pool limit; the account pays the skew premium closing its perp slices would have cost, or is paid
+    /// the rebate it would have earned (IMarket.transferPosition's close cost, AbsorbCloseCost), by
+    /// which the pool's close-out valuation moves as it takes them, so the pool's share price moves by
+    /// the discount alone. AuctionBid's payment is then what the pool paid net of it (0 when the account
+    /// paid the pool). The slice's collateral joins the pool's account. An insolvent account's whole book goes to the pool, the
+    /// insurance fund pays the pool the deficit plus the close cost, and what the fund cannot pay is
+    /// the pool's socialised loss. Anyone may call it; it pays no reward. Emits AuctionBid (and for an insolvent account
     /// InsolvencyCovered) with the pool's account as the bidder. Reverts with AuctionNotActive,
     /// AbsorbTooEarly or AccountHealthy.
     /// @dev Keepers bid only when the discount pays for closing the slice (fees, and where the slice's

@@ -10,7 +10,8 @@ import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 /// goes through it.
 interface IMarginEngine is IUpdateThrottle {
     /// @notice An account's health, all USD WAD.
-    /// @param equityInitial Collateral at initial weights + Σ position values (PnL incl. funding).
+    /// @param equityInitial Collateral at initial weights + Σ position values (PnL incl. funding) − Σ
+    /// exit discounts (the skew premium closing each perp would pay: IMarket.Exposure).
     /// @param equityMaintenance Collateral at maintenance weights + Σ position values.
     /// @param equityMark Collateral without haircuts + Σ position values (mark-to-market).
     /// @param initialRequirement IM.
@@ -155,13 +156,13 @@ interface IMarginEngine is IUpdateThrottle {
     /// @notice Moves `fraction` (WAD) of every collateral balance and every position of `fromAccountId`
     /// to `toAccountId`: positive balances and positions are moved rounded down, a quote debt is taken
     /// over rounded up. Liquidator only.
-    /// @return rebate Σ of the markets' `transferPosition` rebates: quote units closing the slice would
-    /// have earned beyond its valuation, when `toAccountId` is the pool's (IMarket).
+    /// @return closeCost Σ of the markets' `transferPosition` close costs (quote units, negative for a
+    /// rebate), nonzero only when `toAccountId` is the pool's (IMarket).
     function transferSlice(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 fraction
-    ) external returns (uint256 rebate);
+    ) external returns (int256 closeCost);
 
     /// @notice Pays `amount` quote units out of `accountId` to `to` (flag rewards). Liquidator only.
     function payOut(uint256 accountId, address to, uint256 amount) external;

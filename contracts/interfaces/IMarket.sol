@@ -23,6 +23,11 @@ interface IMarket {
     /// exceeds it.
     /// @param modelVolatility The volatility the option is priced at (feed plus skew, WAD; 0 for perps).
     /// The engine reprices a position when a volatility shock exceeds it.
+    /// @param exitDiscount USD (≥ 0, rounded up) by which closing the whole position now would fall
+    /// short of `value`: a perp's skew premium on the close (its own price impact included). The engine
+    /// deducts it from equity for the initial requirement only, so a premium received on entry (shorting
+    /// into a long skew fills above spot) is not margin for new risk or withdrawals, while others moving
+    /// the skew can never make an account liquidatable. 0 for options and the pool.
     struct Exposure {
         int256 delta;
         int256 gamma;
@@ -34,6 +39,7 @@ interface IMarket {
         int256 volga;
         uint256 totalVolatility;
         uint256 modelVolatility;
+        uint256 exitDiscount;
     }
 
     /// @notice The exposure of `accountId` in `marketId`, valued at `spotPrice` and `volatility` (both
@@ -88,14 +94,14 @@ interface IMarket {
     /// To the pool's account (`LiquidationAuction.absorb`), whose position is minus the traders' net,
     /// the slice leaves the traders' book instead: the skew moves and the pool takes the slice's
     /// unrealised PnL, still with no fee, premium or limit. Engine only (liquidations).
-    /// @return rebate Quote units the sender would have earned beyond its valuation by closing the
-    /// slice at the market's fill (a close that reduces a perp skew fills better than spot, which
-    /// `exposure` does not count), for a slice moved to the pool's account; the auction credits it to
-    /// the sender, since the pool's own valuation gains that much. 0 otherwise.
+    /// @return closeCost For a slice moved to the pool's account, quote units closing it at the market's
+    /// fill would have cost the sender beyond `exposure`'s value (a perp's skew premium, rounded up;
+    /// negative for a rebate): the pool's close-out valuation moves by as much as it takes the slice,
+    /// so the auction charges it to the sender (or pays it the rebate). 0 otherwise, and for options.
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external returns (uint256 rebate);
+    ) external returns (int256 closeCost);
 }

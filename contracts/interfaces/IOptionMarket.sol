@@ -227,6 +227,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
 
     /// @notice Settles `accountId`'s position in a settled series: pays size·intrinsic value between
     /// the account and the pool (rounded against the account) and removes the position. Anyone.
+    /// Reverts with NoPosition for an account without one, the pool's included (its position, the
+    /// traders' net, is settled with theirs).
     function settleAccount(uint256 accountId, uint256 seriesId) external;
 
     /// @notice `settleAccount` for many accounts; accounts without a position are skipped.

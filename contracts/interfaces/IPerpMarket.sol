@@ -197,7 +197,7 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external override returns (uint256 rebate);
+    ) external override returns (int256 closeCost);
 
     /// @notice The signed size of `accountId` in `marketId`; −skew for the pool account.
     function positionSize(uint256 accountId, uint256 marketId) external view override returns (int256);

@@ -557,7 +557,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
 
     /// @inheritdoc IOptionMarket
     function settleAccount(uint256 accountId, uint256 seriesId) external nonReentrant {
-        if (accountId == poolAccountId) revert PoolAccountCannotTrade();
+        // The pool's own slot is always 0 (NoPosition): its payouts are settled with each account's.
         Series storage s = _settled(seriesId);
         if (!_settlePosition(s, accountId, seriesId)) revert NoPosition(accountId, seriesId);
     }
@@ -771,13 +771,13 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     /// @inheritdoc IMarket
     /// @dev Moves floor(|size|·fraction) contracts with the position's sign. No premium, no fee; the
     /// pool's position (the traders' net) is unchanged, except by a slice moved to it. Works on expired
-    /// series too; a settled one is paid out instead. No rebate: options have no skew premium.
+    /// series too; a settled one is paid out instead. No close cost: options have no skew premium.
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 seriesId,
         uint256 fraction
-    ) external onlyEngine nonReentrant returns (uint256) {
+    ) external onlyEngine nonReentrant returns (int256) {
         // The pool's own slot is always 0, so a transfer from it moves nothing.
         Series storage s = _existing(seriesId);
         // A settled position is paid out first, into the quote balance the slice then shares: the same

@@ -206,7 +206,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external nonReentrant returns (uint256 rebate) {
+    ) external nonReentrant returns (int256 closeCost) {
         if (msg.sender != address(engine)) revert NotEngine(msg.sender);
         if (fromAccountId == poolAccountId) revert PoolAccountCannotTrade();
         if (fraction > WAD) revert InvalidFraction(fraction);
@@ -244,7 +244,13 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         // position; the skew is unchanged, except for a slice the pool takes over.
         uint256 longOi = m.longOpenInterest;
         uint256 shortOi = m.shortOpenInterest;
-        if (toPool) rebate = _closeRebate(m, f.price, int256(longOi) - int256(shortOi), -moved);
+        if (toPool) {
+            // In quote units, rounded up (against the sender) whichever way it goes.
+            closeCost = PerpMath.divCeil(
+                _closeCost(m, f.price, int256(longOi) - int256(shortOi), -moved),
+                int256(quoteUnit)
+            );
+        }
         f.newLong =
             longOi +
             _positive(f.newSize) +
@@ -283,19 +289,17 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         );
     }
 
-    /// @dev What closing `sizeDelta` at the market's fill would earn the trader beyond `price` (a close
-    /// that reduces the skew fills better than the oracle), quote units rounded down; 0 when the close
-    /// would pay a premium instead (which the position's value already deducts, see `_exposure`).
-    function _closeRebate(
+    /// @dev What trading `sizeDelta` at the market's fill costs the trader beyond `price`, USD WAD
+    /// rounded up (against the trader): the skew premium, negative for a rebate (a trade that reduces
+    /// the skew fills better than the oracle). No fee.
+    function _closeCost(
         Market storage m,
         uint256 price,
         int256 skew,
         int256 sizeDelta
-    ) internal view returns (uint256) {
+    ) internal view returns (int256) {
         int256 fill = PerpMath.fillPrice(price, skew, sizeDelta, m.params.skewScale);
-        int256 better = sizeDelta > 0 ? int256(price) - fill : fill - int256(price);
-        if (better <= 0) return 0;
-        return Math.mulDiv(uint256(better), SignedMath.abs(sizeDelta), WAD * quoteUnit);
+        return PerpMath.divCeil(sizeDelta * (fill - int256(price)), SWAD);
     }
 
     /// @inheritdoc IPerpMarket
@@ -600,20 +604,16 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         int256 index = _currentIndex(m, spotPrice);
         int256 size = pos.size;
         e.delta = size;
-        // size·(exit − entry) − size·(index − index at last touch), rounded down. The exit is the worse
-        // (for the trader) of spot and the fill of closing the whole position now: a position that
-        // would pay a skew premium to close is worth that much less, and a premium received on entry
-        // (shorting into a long skew fills above spot) is not margin until the skew it balanced is gone.
-        // A rebate the close would earn is not counted: it depends on others keeping the skew.
-        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
-        int256 fill = PerpMath.fillPrice(spotPrice, skew, -size, m.params.skewScale);
-        int256 exit = size > 0
-            ? SignedMath.min(int256(spotPrice), fill)
-            : SignedMath.max(int256(spotPrice), fill);
+        // size·(spot − entry) − size·(index − index at last touch), rounded down.
         e.value = PerpMath.divFloor(
-            size * (exit - int256(uint256(pos.entryPrice))) - size * (index - pos.fundingIndex),
+            size * (int256(spotPrice) - int256(uint256(pos.entryPrice))) - size * (index - pos.fundingIndex),
             SWAD
         );
+        // The skew premium closing the whole position now would pay (IMarket.Exposure.exitDiscount): a
+        // premium received on entry, shorting into a long skew, is not margin until that skew is gone.
+        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        int256 cost = _closeCost(m, spotPrice, skew, -size);
+        if (cost > 0) e.exitDiscount = uint256(cost);
         e.notional = Math.mulDiv(SignedMath.abs(size), spotPrice, WAD, Math.Rounding.Ceil);
     }
 

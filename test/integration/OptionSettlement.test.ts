@@ -220,7 +220,7 @@ describe("OptionMarket settlement", function () {
     expect((await engine.accountMarkets(poolAccountId)).map((k) => k.marketId)).to.not.include(put);
   });
 
-  it("reverts with SeriesNotSettled, NoPosition and PoolAccountCannotTrade where settlement does not apply", async function () {
+  it("reverts with SeriesNotSettled and NoPosition where settlement does not apply, the pool's account included", async function () {
     const { options, call, first, carol, poolAccountId, aliceAccount } = await loadFixture(itmBook);
     await expect(options.settleAccount(aliceAccount, call))
       .to.be.revertedWithCustomError(options, "SeriesNotSettled")
@@ -229,10 +229,10 @@ describe("OptionMarket settlement", function () {
     await expect(options.connect(carol).settleAccount(999n, call))
       .to.be.revertedWithCustomError(options, "NoPosition")
       .withArgs(999n, call);
-    await expect(options.settleAccount(poolAccountId, call)).to.be.revertedWithCustomError(
-      options,
-      "PoolAccountCannotTrade",
-    );
+    // The pool's position is the traders' net, settled with each of theirs.
+    await expect(options.settleAccount(poolAccountId, call))
+      .to.be.revertedWithCustomError(options, "NoPosition")
+      .withArgs(poolAccountId, call);
   });
 
   it("refuses to trade a settled series", async function () {

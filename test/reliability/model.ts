@@ -17,7 +17,7 @@ import { createClient, type XMarginClient } from "../../sdk/src";
 import { MarginMode, WAD, fundInsurance, openAccount, wad, type System } from "../shared/system";
 import { deployOptionsSystem, listSeries } from "../shared/options";
 import { assetId, deployMockFeed } from "../shared/oracles";
-import { exitHaircut, unwindPremium } from "../shared/perps";
+import { unwindPremium } from "../shared/perps";
 import { deploymentOf } from "../shared/sdk";
 import {
   BalanceTracker,
@@ -262,8 +262,6 @@ export interface World {
   oracleCache: bigint[] | null;
   /** Σ option position values per account (part of valueCache; see checkValueConservation). */
   optionValueCache: Map<bigint, bigint>;
-  /** Per account, what valuing its perps at their exit prices takes off their value at spot (USD WAD). */
-  haircutCache: Map<bigint, bigint>;
   /** Σ position values per account as last read from the markets (see checkLedger). */
   valueCache: Map<bigint, bigint>;
   engineAddress: string;
@@ -368,7 +366,6 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     healthCache: new Map(),
     valueCache: new Map(),
     optionValueCache: new Map(),
-    haircutCache: new Map(),
     oracleCache: null,
     engineAddress: (await sys.engine.getAddress()).toLowerCase(),
     sdkEvery: opts.sdkEvery ?? 1,
@@ -405,7 +402,6 @@ export async function resetWorld(w: World): Promise<void> {
   w.healthCache = new Map();
   w.valueCache = new Map();
   w.optionValueCache = new Map();
-  w.haircutCache = new Map();
   w.oracleCache = null;
   for (const id of w.ids) w.held.set(id, await heldKeys(w, id));
 }
@@ -461,12 +457,9 @@ export const prof = { apply: 0, ledger: 0, sdk: 0, read: 0, readCount: 0 };
 
 /**
  * Actions after which every account is re-read: those that move every account's value (prices, time
- * and funding, outages, expiry, and perp trades: a perp is valued at its exit price, which moves with
- * the market's skew) and those whose target is chosen from the chain (keeper, bid).
+ * and funding, outages, expiry) and those whose target is chosen from the chain (keeper, bid).
  */
 const MARKET_WIDE = new Set<Action["kind"]>([
-  "perp",
-  "closePerp",
   "time",
   "price",
   "gap",
@@ -545,33 +538,23 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
           const u = w.underlyingOf.get(key)!;
           const isPerp = market === w.perpAddress.toLowerCase();
           const e = await (isPerp ? sys.perps : sys.options).exposure(id, BigInt(marketId), spot[u], vol[u]);
-          if (!isPerp) return { total: e.value, options: e.value, haircut: 0n };
-          // A trader's perp is valued at its exit price; invariant 2 adds back what that takes off.
-          const haircut =
-            id === sys.poolAccountId ? 0n : await exitHaircut(sys.perps, BigInt(marketId), id, spot[u]);
-          return { total: e.value, options: 0n, haircut };
+          return isPerp ? { total: e.value, options: 0n } : { total: e.value, options: e.value };
         }),
       );
-      return parts.reduce(
-        (a, b) => ({
-          total: a.total + b.total,
-          options: a.options + b.options,
-          haircut: a.haircut + b.haircut,
-        }),
-        { total: 0n, options: 0n, haircut: 0n },
-      );
+      return parts.reduce((a, b) => ({ total: a.total + b.total, options: a.options + b.options }), {
+        total: 0n,
+        options: 0n,
+      });
     }),
   );
   ids.forEach((id, i) => {
     w.valueCache.set(id, values[i].total);
     w.optionValueCache.set(id, values[i].options);
-    w.haircutCache.set(id, values[i].haircut);
   });
   for (const id of w.ids) {
     if (holds(id)) continue;
     w.valueCache.delete(id);
     w.optionValueCache.delete(id);
-    w.haircutCache.delete(id);
   }
   prof.read += performance.now() - t0;
   prof.readCount += ids.length;
@@ -625,8 +608,7 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     insuranceAccountId: w.insuranceAccountId,
     dust: DUST,
     optionMarks: [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n),
-    closeOutPremiums:
-      premiums.reduce((a, b) => a + b, 0n) + [...w.haircutCache.values()].reduce((a, b) => a + b, 0n),
+    closeOutPremiums: premiums.reduce((a, b) => a + b, 0n),
   });
   if (discrepancy < w.stats.worstDust) w.stats.worstDust = discrepancy;
   const band = [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n);

@@ -167,6 +167,7 @@ async function compareExposures(f: Fixture, state: AccountState): Promise<void> 
       volga: e.volga,
       totalVolatility: e.totalVolatility,
       modelVolatility: e.modelVolatility,
+      exitDiscount: e.exitDiscount,
     });
   }
 }

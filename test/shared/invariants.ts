@@ -182,9 +182,7 @@ export interface ValueConservationInput {
    * Σ over perp markets of the skew premium a full close-out would pay traders back,
    * spot·skew²/(2·skewScale) rounded down (`unwindPremiumOf` in test/shared/perps.ts). The pool's value
    * leaves it out (PerpMarket._poolExposure rounds it up), so the pool holds exactly minus the traders'
-   * value less this: it is added back here, which keeps the identity to the dust. Traders' perps are
-   * valued at their exit prices (the worse of spot and their close's fill): what that takes off their
-   * value at spot (`exitHaircut`) belongs here too.
+   * value less this: it is added back here, which keeps the identity to the dust.
    */
   closeOutPremiums?: bigint;
 }

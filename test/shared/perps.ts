@@ -7,7 +7,7 @@ import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMa
 // load), so the import cycle is harmless.
 import { DEFAULT_RISK_PARAMS, applyFunctionRoles, type System } from "./system";
 import { addPriceFeed, addVolatilityFeed, assetId } from "./oracles";
-import { exitPrice, fillPrice } from "../../sdk/src/math/perp";
+import { fillPrice } from "../../sdk/src/math/perp";
 
 export type MarketParams = IPerpMarket.MarketParamsStruct;
 
@@ -93,20 +93,6 @@ export async function addPerpUnderlying(
  */
 export function unwindPremiumOf(spot: bigint, skew: bigint, skewScale: bigint): bigint {
   return (spot * skew * skew) / (2n * skewScale * 10n ** 18n);
-}
-
-/**
- * What valuing `accountId`'s perp at its exit price (PerpMarket._exposure: the worse of spot and the
- * fill of closing it whole) takes off its value at spot, USD WAD rounded down (≥ 0).
- */
-export async function exitHaircut(
-  perps: PerpMarket,
-  marketId: bigint,
-  accountId: bigint,
-  spot: bigint,
-): Promise<bigint> {
-  const [size, info] = await Promise.all([perps.positionSize(accountId, marketId), perps.market(marketId)]);
-  return (size * (spot - exitPrice(size, spot, info.skew, info.params.skewScale))) / 10n ** 18n;
 }
 
 /**

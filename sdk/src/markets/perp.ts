@@ -8,15 +8,17 @@ import { WAD, abs, divCeil, divFloor, mulDiv } from "../math/fixedPoint";
 import {
   accrueFunding,
   applyFill,
-  exitPrice,
   fillPrice,
   perpFee,
   perpValue,
   premiumPaid,
   settlementQuoteDelta,
+  skewPremium,
 } from "../math/perp";
 import type { PerpMarketState, PerpPositionState } from "../state";
 import { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
+
+const max0 = (x: bigint): bigint => (x > 0n ? x : 0n);
 
 /**
  * The market's funding rate and index at `timestamp`, accrued at `price` (PerpMarket._currentIndex).
@@ -43,11 +45,10 @@ export function perpFundingAt(
 }
 
 /**
- * A trader's perp exposure at `spot` (PerpMarket.exposure): delta = size, value = unrealised PnL at the
- * exit price minus unsettled funding (rounded down, the funding index accrued at `spot`), notional =
- * |size|·spot (rounded up); no option Greeks (gamma, vega, vanna, volga, σ√τ and model volatility all
- * 0). The exit price is the worse, for the trader, of `spot` and the fill of closing the whole position
- * at the market's skew (`exitPrice`).
+ * A trader's perp exposure at `spot` (PerpMarket.exposure): delta = size, value = unrealised PnL minus
+ * unsettled funding (rounded down, the funding index accrued at `spot`), notional = |size|·spot (rounded
+ * up), exit discount = the skew premium closing it whole now would pay (`skewPremium`, 0 for a
+ * rebate); no option Greeks (gamma, vega, vanna, volga, σ√τ and model volatility all 0).
  * @example
  * const e = perpExposure(position, market, 3000n * WAD, state.timestamp);
  */
@@ -62,14 +63,11 @@ export function perpExposure(
   return {
     ...ZERO_EXPOSURE,
     delta: pos.size,
-    value: perpValue(
-      pos.size,
-      pos.entryPrice,
-      pos.fundingIndex,
-      exitPrice(pos.size, spot, m.longOpenInterest - m.shortOpenInterest, m.params.skewScale),
-      index,
-    ),
+    value: perpValue(pos.size, pos.entryPrice, pos.fundingIndex, spot, index),
     notional: mulDiv(abs(pos.size), spot, WAD, "ceil"),
+    exitDiscount: max0(
+      skewPremium(spot, m.longOpenInterest - m.shortOpenInterest, -pos.size, m.params.skewScale),
+    ),
   };
 }
 

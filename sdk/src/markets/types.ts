@@ -35,6 +35,11 @@ export interface Exposure {
    * perps). The engine reprices the position when a volatility shock exceeds it.
    */
   modelVolatility: bigint;
+  /**
+   * USD (≥ 0, rounded up) by which closing the whole position now would fall short of `value`: a perp's
+   * skew premium on the close. Deducted from equity for the initial requirement only (0 for options).
+   */
+  exitDiscount: bigint;
 }
 
 /** The exposure of no position. */
@@ -49,6 +54,7 @@ export const ZERO_EXPOSURE: Readonly<Exposure> = Object.freeze({
   volga: 0n,
   totalVolatility: 0n,
   modelVolatility: 0n,
+  exitDiscount: 0n,
 });
 
 /**

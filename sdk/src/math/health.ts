@@ -155,6 +155,7 @@ export function accountHealth(state: AccountState): HealthBreakdown {
   const groups: HealthBreakdown["groups"] = {};
   const book: HeldPosition[] = [];
   let positionValue = 0n;
+  let exitDiscount = 0n;
   for (const position of state.positions) {
     const market = state.markets[marketKey(position.market, position.marketId)];
     if (!market) throw new RangeError(`market ${position.market}:${position.marketId} missing in state`);
@@ -165,6 +166,7 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     const e = exposureOf(position, market, spot, u.volatility, state.timestamp);
     book.push({ position, market, underlying, exposure: e });
     positionValue += e.value;
+    exitDiscount += e.exitDiscount;
     const g = (groups[underlying] ??= {
       spot,
       volatility: u.volatility,
@@ -208,7 +210,8 @@ export function accountHealth(state: AccountState): HealthBreakdown {
   }
   const equityMaintenance = c.maintenance + positionValue;
   return {
-    equityInitial: c.initial + positionValue,
+    // What closing the perps would pay the skew is not margin for new risk (IMarket.Exposure).
+    equityInitial: c.initial + positionValue - exitDiscount,
     equityMaintenance,
     equityMark: c.mark + positionValue,
     initialRequirement,

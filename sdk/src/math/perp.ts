@@ -36,17 +36,15 @@ export function fillPrice(price: bigint, skew: bigint, sizeDelta: bigint, skewSc
 }
 
 /**
- * The price a perp position of `size` is valued at (PerpMarket._exposure): the worse, for its holder, of
- * `spot` and the fill of closing it whole at `skew`. A close that would pay a skew premium (or give back
- * one received on entry) lowers the value; a rebate the close would earn is not counted.
+ * What trading `sizeDelta` at the fill for `skew` costs beyond `spot` (PerpMarket._closeCost): the skew
+ * premium, USD WAD rounded up, negative for a rebate. A perp's exit discount is this for closing it
+ * whole, when positive.
  * @example
- * // Short 10 with the skew flat, skew scale 1,000: closing buys 10 at 3,015.
- * exitPrice(-10n * WAD, 3000n * WAD, 0n, 1000n * WAD); // 3015n * WAD
+ * // Buying back a short of 10 with the skew flat, skew scale 1,000: fills at 3,015, 150 USD.
+ * skewPremium(3000n * WAD, 0n, 10n * WAD, 1000n * WAD); // 150n * WAD
  */
-export function exitPrice(size: bigint, spot: bigint, skew: bigint, skewScale: bigint): bigint {
-  const fill = fillPrice(spot, skew, -size, skewScale);
-  if (size > 0n) return fill < spot ? fill : spot;
-  return fill > spot ? fill : spot;
+export function skewPremium(spot: bigint, skew: bigint, sizeDelta: bigint, skewScale: bigint): bigint {
+  return divCeil(sizeDelta * (fillPrice(spot, skew, sizeDelta, skewScale) - spot), WAD);
 }
 
 /**
