@@ -251,18 +251,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
                 int256(quoteUnit)
             );
         }
-        f.newLong =
-            longOi +
-            _positive(f.newSize) +
-            _positive(t.newSize) -
-            _positive(f.oldSize) -
-            _positive(t.oldSize);
-        f.newShort =
-            shortOi +
-            _positive(-f.newSize) +
-            _positive(-t.newSize) -
-            _positive(-f.oldSize) -
-            _positive(-t.oldSize);
+        _transferOpenInterest(f, t, longOi, shortOi);
         m.longOpenInterest = uint128(f.newLong);
         m.shortOpenInterest = uint128(f.newShort);
         m.entryBasis += _basisChange(f, from.fundingIndex) + _basisChange(t, to.fundingIndex);
@@ -287,6 +276,28 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
             PerpMath.divCeil(t.fundingRaw, SWAD),
             PerpMath.divFloor(t.realizedRaw, SWAD)
         );
+    }
+
+    /// @dev Open interest after a transfer from `f` to `t` (into f.newLong and f.newShort): each side
+    /// counts the two positions' new sizes instead of their old ones.
+    function _transferOpenInterest(
+        Trade memory f,
+        Trade memory t,
+        uint256 longOi,
+        uint256 shortOi
+    ) internal pure {
+        f.newLong =
+            longOi +
+            _positive(f.newSize) +
+            _positive(t.newSize) -
+            _positive(f.oldSize) -
+            _positive(t.oldSize);
+        f.newShort =
+            shortOi +
+            _positive(-f.newSize) +
+            _positive(-t.newSize) -
+            _positive(-f.oldSize) -
+            _positive(-t.oldSize);
     }
 
     /// @dev What trading `sizeDelta` at the market's fill costs the trader beyond `price`, USD WAD
