@@ -174,7 +174,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             _takeInsolvent(accountId, pool, h, _deficitOf(h.equityMark), p.maxDiscount);
             return (WAD, 0);
         }
-        return _sell(accountId, pool, h, WAD, type(uint256).max, p.maxDiscount, p.penalty);
+        return _sell(accountId, pool, h, WAD, type(uint256).max, p.maxDiscount, p.penalty, true);
     }
 
     /// @inheritdoc ILiquidationAuction
@@ -252,11 +252,12 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             );
             return (WAD, 0);
         }
-        return _sell(accountId, bidderAccountId, h, fraction, maxPayment, discount, p.penalty);
+        return _sell(accountId, bidderAccountId, h, fraction, maxPayment, discount, p.penalty, false);
     }
 
     /// @dev Sells up to `fraction` of a solvent account's portfolio at `discount`, capped at the
-    /// restoring fraction, and ends the auction if that restored the account.
+    /// restoring fraction, and ends the auction if that restored the account. `absorbing`: the pool is
+    /// the buyer, and the close cost it charges may not leave the account under water.
     function _sell(
         uint256 accountId,
         uint256 bidderAccountId,
@@ -264,7 +265,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 fraction,
         uint256 maxPayment,
         uint256 discount,
-        uint256 penaltyRate
+        uint256 penaltyRate,
+        bool absorbing
     ) internal returns (uint256 filled, uint256 payment) {
         filled = Math.min(fraction, LiquidationMath.restoringFraction(h, discount, penaltyRate));
         payment = _payment(h, filled, discount);
@@ -280,13 +282,15 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         engine.transferQuote(accountId, engine.insuranceAccountId(), penalty);
         emit AuctionBid(accountId, bidderAccountId, filled, payment, penalty, discount);
 
-        if (filled == WAD) {
+        if (filled == WAD && !absorbing) {
             _end(accountId, 1);
-        } else {
-            IMarginEngine.Health memory afterBid = engine.health(accountId);
-            if (_restored(afterBid)) _end(accountId, 0);
-            else _setDeficit(accountId, auctions[accountId], _deficitOf(afterBid.equityMark));
+            return (filled, payment);
         }
+        IMarginEngine.Health memory afterBid = engine.health(accountId);
+        if (absorbing && afterBid.equityMark < 0) revert AbsorbUnaffordable(accountId);
+        if (filled == WAD) _end(accountId, 1);
+        else if (_restored(afterBid)) _end(accountId, 0);
+        else _setDeficit(accountId, auctions[accountId], _deficitOf(afterBid.equityMark));
     }
 
     /// @dev Moves the slice and the payment; returns the payment net of the close cost.
@@ -320,6 +324,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // The pool's close cost (see `_sell`) deepens the deficit the fund pays it (a rebate pays part
         // of it, and what is left of a rebate beyond it is the account's).
         int256 closeCost = engine.transferSlice(accountId, bidderAccountId, WAD);
+        // Only the pool's absorb has a close cost; a premium would deepen the deficit (AbsorbUnaffordable).
+        if (closeCost > 0) revert AbsorbUnaffordable(accountId);
         if (closeCost != 0) emit AbsorbCloseCost(accountId, closeCost);
         int256 owed = SafeCast.toInt256(payout) + closeCost;
         if (owed < 0) engine.transferQuote(bidderAccountId, accountId, uint256(-owed));

@@ -65,6 +65,11 @@ interface ILiquidationAuction is IUpdateThrottle {
     error BidderHasPositions(uint256 bidderAccountId);
     /// @notice `absorb` before the auction's discount has reached its maximum: bidders come first.
     error AbsorbTooEarly(uint256 accountId, uint256 availableAt);
+    /// @notice `absorb` would leave the account under water: the skew premium closing the slice would
+    /// cost is more than the account has. Netting that position would hand the premium to the traders on
+    /// the other side at the LPs' expense, so the pool does not take it; the auction stays open to
+    /// bidders (and the insurance fund's payout for an insolvent book).
+    error AbsorbUnaffordable(uint256 accountId);
 
     /// @notice Emitted when an auction starts (or a stale one restarts).
     event AuctionStarted(
@@ -148,7 +153,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// the rebate it would have earned (IMarket.transferPosition's close cost, AbsorbCloseCost), by
     /// which the pool's close-out valuation moves as it takes them, so the pool's share price moves by
     /// the discount alone. AuctionBid's payment is then what the pool paid net of it (0 when the account
-    /// paid the pool). The slice's collateral joins the pool's account. An insolvent account's whole book goes to the pool, the
+    /// paid the pool). The slice's collateral joins the pool's account. A slice whose close cost the
+    /// account cannot pay (it would end under water) is refused with AbsorbUnaffordable. An insolvent account's whole book goes to the pool, the
     /// insurance fund pays the pool the deficit plus the close cost, and what the fund cannot pay is
     /// the pool's socialised loss. Anyone may call it; it pays no reward. Emits AuctionBid (and for an insolvent account
     /// InsolvencyCovered) with the pool's account as the bidder. Reverts with AuctionNotActive,
