@@ -12,7 +12,7 @@ import type { PerpMarketParams } from "../sdk/src/math/perp";
 
 export type { RiskParams };
 
-export type RoleName = "RISK_MANAGER" | "LISTING" | "GUARDIAN" | "TREASURY";
+export type RoleName = "RISK_MANAGER" | "LISTING" | "GUARDIAN" | "TREASURY" | "BACKSTOP";
 
 /** "deployer" (the deploying account), "timelock" (the module's TimelockController) or an address. */
 export type AccountRef = "deployer" | "timelock" | string;
@@ -287,7 +287,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   const g = r.object(root.governance, "governance");
   const rolesRaw = r.object(g.roles, "governance.roles");
   const roles = {} as Record<RoleName, RoleGrant[]>;
-  for (const role of ["RISK_MANAGER", "LISTING", "GUARDIAN", "TREASURY"] as const) {
+  for (const role of ["RISK_MANAGER", "LISTING", "GUARDIAN", "TREASURY", "BACKSTOP"] as const) {
     const grants = rolesRaw[role] ?? [];
     if (!Array.isArray(grants)) throw r.error(`governance.roles.${role}`, "expected an array");
     roles[role] = grants.map((grant, i) => {

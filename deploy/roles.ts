@@ -9,6 +9,12 @@ export const Role = {
   LISTING: 2n,
   GUARDIAN: 3n,
   TREASURY: 4n,
+  /**
+   * `LiquidationAuction.absorb`, the pool's backstop. Granted to no one at deployment: the review of
+   * 2026-12-02 (docs/reliability.md §4, rows 34–35) showed an open caller can sandwich it, and that a
+   * refused absorb leaves the account to bidders; governance enables it for a trusted keeper.
+   */
+  BACKSTOP: 5n,
 } as const;
 
 export type ContractName =
@@ -58,5 +64,6 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   },
   LiquidationAuction: {
     setAuctionParams: Role.RISK_MANAGER,
+    absorb: Role.BACKSTOP,
   },
 };

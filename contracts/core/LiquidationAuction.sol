@@ -158,7 +158,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc ILiquidationAuction
-    function absorb(uint256 accountId) external nonReentrant returns (uint256 filled, uint256 payment) {
+    function absorb(
+        uint256 accountId
+    ) external restricted nonReentrant returns (uint256 filled, uint256 payment) {
         Auction memory auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
         AuctionParams memory p = params;

@@ -156,8 +156,10 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// paid the pool). The slice's collateral joins the pool's account. A slice whose close cost the
     /// account cannot pay (it would end under water) is refused with AbsorbUnaffordable. An insolvent account's whole book goes to the pool, the
     /// insurance fund pays the pool the deficit plus the close cost, and what the fund cannot pay is
-    /// the pool's socialised loss. Anyone may call it; it pays no reward. Emits AuctionBid (and for an insolvent account
-    /// InsolvencyCovered) with the pool's account as the bidder. Reverts with AuctionNotActive,
+    /// the pool's socialised loss. It pays no reward. Emits AuctionBid (and for an insolvent account
+    /// InsolvencyCovered) with the pool's account as the bidder. Backstop role: granted to no one at
+    /// deployment (an open caller can sandwich it: docs/reliability.md §4, row 34). Reverts with
+    /// AuctionNotActive,
     /// AbsorbTooEarly or AccountHealthy.
     /// @dev Keepers bid only when the discount pays for closing the slice (fees, and where the slice's
     /// close costs more than the position's valuation already deducts, the difference); without a
