@@ -52,6 +52,8 @@ export interface Session {
   poolAccountId: bigint;
   quoteUnit: bigint;
   auctionDuration: bigint;
+  /** Whether this wallet may call `LiquidationAuction.absorb` (the BACKSTOP role, off at deployment). */
+  canAbsorb: boolean;
   options: OptionSettlement | null;
   /** Accounts whose health reverted on the last pass that read them. */
   failing: Set<bigint>;
@@ -303,7 +305,9 @@ async function liquidate(
   // No bid pays for closing the slice (a shallow market's skew premium can exceed any discount): once
   // the discount is at its maximum, the pool takes the slice over instead of leaving the account to
   // sink towards insolvency.
-  if (status === "absorbable") await sender.send("absorb", tx(c.auction, "absorb", [accountId]), fields);
+  if (status === "absorbable" && s.canAbsorb) {
+    await sender.send("absorb", tx(c.auction, "absorb", [accountId]), fields);
+  }
 }
 
 /** Sends `bidAndClose` when the simulated bid clears the keeper's minimum profit; false if it does not. */
@@ -366,14 +370,30 @@ export async function openSession(
   const contracts = connectContracts(deployment, wallet);
   const quoteToken = contracts.erc20(await contracts.vault.quoteToken());
   const quoteUnit = 10n ** (18n - (await quoteToken.decimals()));
-  const auctionParams = new Contract(
+  const auction = new Contract(
     deployment.contracts.liquidationAuction,
     [
       "function params() view returns (uint64 startDiscount, uint64 maxDiscount, uint64 penalty, uint32 duration, uint128 flagReward)",
+      "function authority() view returns (address)",
     ],
     provider,
   );
-  const auctionDuration = BigInt((await auctionParams.params()).duration);
+  const auctionDuration = BigInt((await auction.params()).duration);
+  // The pool's backstop needs the BACKSTOP role, granted to no one at deployment: ask the auction's
+  // AccessManager once, rather than simulate an absorb that reverts on every pass.
+  const manager = new Contract(
+    await auction.authority(),
+    [
+      "function canCall(address caller, address target, bytes4 selector) view returns (bool immediate, uint32 delay)",
+    ],
+    provider,
+  );
+  const absorbSelector = contracts.auction.interface.getFunction("absorb")!.selector;
+  const [canAbsorb] = await manager.canCall(
+    wallet.address,
+    deployment.contracts.liquidationAuction,
+    absorbSelector,
+  );
   const poolAccountId = await contracts.engine.poolAccountId();
   const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun);
   const startBlock = cfg.startBlock ?? deployment.startBlock;
@@ -392,6 +412,7 @@ export async function openSession(
     keeperAccountId,
     startBlock,
     optionSettlement: options !== null,
+    canAbsorb,
   });
   return {
     deployment,
@@ -401,6 +422,7 @@ export async function openSession(
     poolAccountId,
     quoteUnit,
     auctionDuration,
+    canAbsorb,
     options,
     failing: new Set(),
     pass: 0,
