@@ -323,10 +323,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 payout,
         uint256 discount
     ) internal {
-        // The pool's close cost (see `_sell`) deepens the deficit the fund pays it (a rebate pays part
-        // of it, and what is left of a rebate beyond it is the account's).
+        // Only the pool's absorb has a close cost (see `_sell`). A premium would deepen a deficit nobody
+        // pays (AbsorbUnaffordable); a rebate pays part of it, and what is left beyond it is the account's.
         int256 closeCost = engine.transferSlice(accountId, bidderAccountId, WAD);
-        // Only the pool's absorb has a close cost; a premium would deepen the deficit (AbsorbUnaffordable).
         if (closeCost > 0) revert AbsorbUnaffordable(accountId);
         if (closeCost != 0) emit AbsorbCloseCost(accountId, closeCost);
         int256 owed = SafeCast.toInt256(payout) + closeCost;

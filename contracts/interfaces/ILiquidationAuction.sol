@@ -154,9 +154,10 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// which the pool's close-out valuation moves as it takes them, so the pool's share price moves by
     /// the discount alone. AuctionBid's payment is then what the pool paid net of it (0 when the account
     /// paid the pool). The slice's collateral joins the pool's account. A slice whose close cost the
-    /// account cannot pay (it would end under water) is refused with AbsorbUnaffordable. An insolvent account's whole book goes to the pool, the
-    /// insurance fund pays the pool the deficit plus the close cost, and what the fund cannot pay is
-    /// the pool's socialised loss. It pays no reward. Emits AuctionBid (and for an insolvent account
+    /// account cannot pay (it would end under water) is refused with AbsorbUnaffordable. An insolvent
+    /// account's whole book goes to the pool if its close earns a rebate (a premium is refused): the
+    /// insurance fund pays the pool the deficit less the rebate, and what the fund cannot pay is the
+    /// pool's socialised loss. It pays no reward. Emits AuctionBid (and for an insolvent account
     /// InsolvencyCovered) with the pool's account as the bidder. Backstop role: granted to no one at
     /// deployment (an open caller can sandwich it: docs/reliability.md §4, row 34). Reverts with
     /// AuctionNotActive,
