@@ -370,15 +370,12 @@ export async function openSession(
   const contracts = connectContracts(deployment, wallet);
   const quoteToken = contracts.erc20(await contracts.vault.quoteToken());
   const quoteUnit = 10n ** (18n - (await quoteToken.decimals()));
+  const auctionDuration = BigInt((await contracts.auction.params()).duration);
   const auction = new Contract(
     deployment.contracts.liquidationAuction,
-    [
-      "function params() view returns (uint64 startDiscount, uint64 maxDiscount, uint64 penalty, uint32 duration, uint128 flagReward)",
-      "function authority() view returns (address)",
-    ],
+    ["function authority() view returns (address)"],
     provider,
   );
-  const auctionDuration = BigInt((await auction.params()).duration);
   // The pool's backstop needs the BACKSTOP role, granted to no one at deployment: ask the auction's
   // AccessManager once, rather than simulate an absorb that reverts on every pass.
   const manager = new Contract(

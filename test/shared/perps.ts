@@ -7,7 +7,7 @@ import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMa
 // load), so the import cycle is harmless.
 import { DEFAULT_RISK_PARAMS, applyFunctionRoles, type System } from "./system";
 import { addPriceFeed, addVolatilityFeed, assetId } from "./oracles";
-import { fillPrice } from "../../sdk/src/math/perp";
+import { skewPremium } from "../../sdk/src/math/perp";
 
 export type MarketParams = IPerpMarket.MarketParamsStruct;
 
@@ -96,8 +96,9 @@ export function unwindPremiumOf(spot: bigint, skew: bigint, skewScale: bigint): 
 }
 
 /**
- * What closing `sizeDelta` at the fill for `skew` earns beyond `price` (PerpMarket._closeRebate: the
- * rebate the pool's absorb pays the account), quote units rounded down; 0 when the close pays a premium.
+ * What closing `sizeDelta` at the fill for `skew` earns beyond `price` (minus PerpMarket._closeCost in
+ * quote units: the rebate the pool's absorb pays the account), rounded down; 0 when the close pays a
+ * premium. The SDK's `skewPremium` is that close cost in USD.
  */
 export function closeRebateOf(
   price: bigint,
@@ -106,10 +107,9 @@ export function closeRebateOf(
   skewScale: bigint,
   quoteUnit: bigint,
 ): bigint {
-  const fill = fillPrice(price, skew, sizeDelta, skewScale);
-  const better = sizeDelta > 0n ? price - fill : fill - price;
-  const size = sizeDelta < 0n ? -sizeDelta : sizeDelta;
-  return better > 0n ? (better * size) / (10n ** 18n * quoteUnit) : 0n;
+  // bigint division truncates toward zero, as the contract's divCeil does for a negative cost.
+  const cost = skewPremium(price, skew, sizeDelta, skewScale) / quoteUnit;
+  return cost < 0n ? -cost : 0n;
 }
 
 /** unwindPremiumOf for `marketId`'s current skew and skew scale. */

@@ -4,7 +4,7 @@
  * balance (`_price`, `_applyFill`, `_settle`, fee). Pure; mirrors `contracts/markets/PerpMarket.sol`.
  * @packageDocumentation
  */
-import { WAD, abs, divCeil, divFloor, mulDiv } from "../math/fixedPoint";
+import { WAD, abs, divCeil, divFloor, max, mulDiv } from "../math/fixedPoint";
 import {
   accrueFunding,
   applyFill,
@@ -17,8 +17,6 @@ import {
 } from "../math/perp";
 import type { PerpMarketState, PerpPositionState } from "../state";
 import { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
-
-const max0 = (x: bigint): bigint => (x > 0n ? x : 0n);
 
 /**
  * The market's funding rate and index at `timestamp`, accrued at `price` (PerpMarket._currentIndex).
@@ -65,7 +63,8 @@ export function perpExposure(
     delta: pos.size,
     value: perpValue(pos.size, pos.entryPrice, pos.fundingIndex, spot, index),
     notional: mulDiv(abs(pos.size), spot, WAD, "ceil"),
-    exitDiscount: max0(
+    exitDiscount: max(
+      0n,
       skewPremium(spot, m.longOpenInterest - m.shortOpenInterest, -pos.size, m.params.skewScale),
     ),
   };
