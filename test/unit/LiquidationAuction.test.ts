@@ -483,6 +483,8 @@ describe("LiquidationAuction", function () {
       await expect(sys.auction.connect(sys.keeper).absorb(alice))
         .to.emit(sys.auction, "AuctionBid")
         .withArgs(alice, sys.poolAccountId, f, payment + rebate, (x: bigint) => x > 0n, DMAX)
+        .and.to.emit(sys.auction, "AbsorbCloseCost")
+        .withArgs(alice, -rebate)
         .and.to.emit(sys.perps, "PositionTransferred")
         .withArgs(alice, sys.poolAccountId, sys.markets.ETH, (size * f) / WAD, anyValue, 0n, 0n, 0n)
         .and.to.emit(sys.auction, "AuctionEnded")
