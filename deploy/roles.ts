@@ -10,9 +10,9 @@ export const Role = {
   GUARDIAN: 3n,
   TREASURY: 4n,
   /**
-   * `LiquidationAuction.absorb`, the pool's backstop. Granted to no one at deployment: the review of
-   * 2026-12-02 (docs/reliability.md §4, rows 34–35) showed an open caller can sandwich it, and that a
-   * refused absorb leaves the account to bidders; governance enables it for a trusted keeper.
+   * `LiquidationAuction.unwindBackstop`: trades the backstop account's absorbed book back out of the
+   * skew. Granted to no one at deployment: the caller chooses the moment and the limit price, so
+   * governance gives it to a keeper it trusts (`absorb` itself is open to anyone).
    */
   BACKSTOP: 5n,
 } as const;
@@ -64,6 +64,6 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   },
   LiquidationAuction: {
     setAuctionParams: Role.RISK_MANAGER,
-    absorb: Role.BACKSTOP,
+    unwindBackstop: Role.BACKSTOP,
   },
 };

@@ -172,7 +172,7 @@ async function auctions(): Promise<void> {
       );
     }
     if (k <= 4) {
-      // The rest of the first auction, nobody else bidding: the pool absorbs it at dmax.
+      // The rest of the first auction, nobody else bidding: the backstop absorbs it at dmax.
       const { startTime } = await sys.auction.auctions(victims[0]);
       await mineAt(sys, startTime + BigInt((await sys.auction.params()).duration));
       gas[`auction.absorb.k${k}`] = await used(sys.auction.absorb(victims[0]));
@@ -357,7 +357,7 @@ async function main(): Promise<void> {
     "Gas from transaction receipts (21,000 base included); health.* is the smallest gas limit at which an eth_call of MarginEngine.health succeeds (eth_estimateGas, searched to the unit). Every transaction is mined one second after the previous block, so the numbers are the same every run.",
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
     "`perp.open.firstByTrader`: `perp.open.first` placed by a trader whose grant has a limited allowance (the engine's market check, the allowance write and its event; owners, operators and unlimited grants pay neither).",
-    "`auction.absorb.k*`: `LiquidationAuction.absorb` of the auction `auction.bid.k*` left open, once it has run its duration: the pool takes the restoring slice at dmax (perps leave the traders' book, the close cost is charged to the account).",
+    "`auction.absorb.k*`: `LiquidationAuction.absorb` of the auction `auction.bid.k*` left open, once it has run its duration: the backstop account takes the restoring slice at dmax and keeps it (a bid without the bidder's margin check).",
     `\`oracle.read.*\`: one cold \`latestRoundData\` (gasleft() around the call): Chainlink's \`MockV3Aggregator\`, and a production feed's read path (\`EACAggregatorProxy\` in front of an OCR aggregator: two contracts and five slots, replicated in contracts/test/ChainlinkReadReplicas.sol because solc 0.6 cannot be fetched here). A real feed costs \`oracle.read.proxyExtra\` more per read; a health check reads the quote token's price feed plus a price and a volatility feed per underlying, so on a real network \`health.k16\` would be about ${(33 * gas["oracle.read.proxyExtra"]).toLocaleString("en-US")} gas higher.`,
     "`health.options16`: 16 ETH series 30 days from expiry (on their Greeks); `health.options16.repriced`: 16 series 6 hours from expiry, each repriced in the 15 scenarios of both levels (PortfolioMath.needsRepricing).",
     `Keeper scan: N accounts with one perp each; \`healthMany\` in chunks of 250 (median of three scans) vs one \`health\` call per account, sequential eth_calls over HTTP to Hardhat's JSON-RPC server (the one \`hardhat node\` runs) on the in-process chain, request batching off. \`inprocess.*\`: the same scan without a transport. \`scan.rtt${RPC_LATENCY_MS}ms.*\`: the same over a proxy that holds each request ${RPC_LATENCY_MS} ms, as a hosted endpoint a network hop away would (N ≤ 1,000).`,

@@ -255,7 +255,7 @@ async function main(): Promise<void> {
       accountsAuctioned: s.auctioned.size,
       auctions: s.auctionsStarted,
       keeperBids: s.bids,
-      poolAbsorbs: s.absorbs,
+      backstopAbsorbs: s.absorbs,
       insolvent: s.insolvencies,
       badDebt: fmt(s.deficit),
       insurancePaid: fmt(s.paidByInsurance),
@@ -276,9 +276,9 @@ async function main(): Promise<void> {
   const table = [
     `Population: ${ids.length} accounts (seed ${SEED}; ${pop.optionHolders} also hold options), insurance fund`,
     `${fmt6(INSURANCE)} USDC, pool ${fmt6(POOL_EXTRA + 1_000_000n * USDC)} USDC. Amounts in USDC. Keeper bids are`,
-    "`bidAndClose` from the keeper's flat account; absorbs are `LiquidationAuction.absorb` calls, the pool taking the slice of an auction nobody bid on by its maximum discount.",
+    "`bidAndClose` from the keeper's flat account; absorbs are `LiquidationAuction.absorb` calls, the backstop account taking the slice of an auction nobody bid on by its maximum discount (its value is the LPs').",
     "",
-    "| Scenario | Path | Keeper passes | Accounts liquidated | Auctions | Bids (keeper) / pool absorbs | Insolvent | Bad debt | Insurance paid | Beyond insurance (pool) | LP share price | Healthy liquidated | Still liquidatable |",
+    "| Scenario | Path | Keeper passes | Accounts liquidated | Auctions | Bids (keeper) / backstop absorbs | Insolvent | Bad debt | Insurance paid | Beyond insurance (pool) | LP share price | Healthy liquidated | Still liquidatable |",
     "| - | - | - | - | - | - | - | - | - | - | - | - | - |",
     ...rows,
   ].join("\n");

@@ -6,6 +6,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
@@ -48,6 +49,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     uint256 public immutable maxFlagReward;
     /// @notice MAX_FLAG_REWARD_STEP_TOKENS in quote units.
     uint256 public immutable maxFlagRewardStep;
+    /// @inheritdoc ILiquidationAuction
+    uint256 public immutable backstopAccountId;
 
     AuctionParams public params;
     /// @inheritdoc ILiquidationAuction
@@ -69,6 +72,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         quoteUnit = 10 ** (18 - quoteDecimals);
         maxFlagReward = MAX_FLAG_REWARD_TOKENS * 10 ** quoteDecimals;
         maxFlagRewardStep = MAX_FLAG_REWARD_STEP_TOKENS * 10 ** quoteDecimals;
+        // This contract owns the backstop, so only `unwindBackstop` can trade it and nothing withdraws
+        // from it.
+        backstopAccountId = accounts_.createAccount(IAccounts.MarginMode.CROSS);
         _checkBounds(params_);
         params = params_;
         emit AuctionParamsUpdated(params_);
@@ -99,7 +105,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
 
     /// @inheritdoc ILiquidationAuction
     function startAuction(uint256 accountId) external nonReentrant {
-        if (accountId == engine.poolAccountId()) revert PoolNotLiquidatable();
+        if (accountId == engine.poolAccountId() || accountId == backstopAccountId)
+            revert PoolNotLiquidatable();
         Auction storage auction = auctions[accountId];
         AuctionParams memory p = params;
         bool restart = auction.active;
@@ -158,9 +165,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc ILiquidationAuction
-    function absorb(
-        uint256 accountId
-    ) external restricted nonReentrant returns (uint256 filled, uint256 payment) {
+    function absorb(uint256 accountId) external nonReentrant returns (uint256 filled, uint256 payment) {
         Auction memory auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
         AuctionParams memory p = params;
@@ -169,14 +174,33 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         IMarginEngine.Health memory h = engine.health(accountId);
         if (!_liquidatable(h))
             revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
-        uint256 pool = engine.poolAccountId();
         if (h.equityMark <= 0) {
-            // The pool takes no premium for an insolvent book: it is not a bidder that needs paying to
-            // show up, and what the fund does not pay it comes out of the same LPs.
-            _takeInsolvent(accountId, pool, h, _deficitOf(h.equityMark), p.maxDiscount);
+            // The whole deficit, as a bid at the auction's end would be paid: the backstop is the LPs',
+            // and what the fund does not pay comes out of the same LPs.
+            _takeInsolvent(accountId, backstopAccountId, h, _deficitOf(h.equityMark), p.maxDiscount);
             return (WAD, 0);
         }
-        return _sell(accountId, pool, h, WAD, type(uint256).max, p.maxDiscount, p.penalty, true);
+        return _sell(accountId, backstopAccountId, h, WAD, type(uint256).max, p.maxDiscount, p.penalty);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function unwindBackstop(
+        address market,
+        uint256 marketId,
+        int256 sizeDelta,
+        uint256 limitPrice,
+        uint256 deadline
+    ) external restricted nonReentrant {
+        int256 size = IMarket(market).positionSize(backstopAccountId, marketId);
+        // Only a reduction: a trade that adds to the book, or flips it, would be new risk nobody margins.
+        if (
+            sizeDelta == 0 ||
+            (size > 0) == (sizeDelta > 0) ||
+            SignedMath.abs(sizeDelta) > SignedMath.abs(size)
+        ) {
+            revert UnwindNotReducing(market, marketId, size, sizeDelta);
+        }
+        IMarket(market).trade(backstopAccountId, marketId, sizeDelta, limitPrice, deadline);
     }
 
     /// @inheritdoc ILiquidationAuction
@@ -254,12 +278,11 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             );
             return (WAD, 0);
         }
-        return _sell(accountId, bidderAccountId, h, fraction, maxPayment, discount, p.penalty, false);
+        return _sell(accountId, bidderAccountId, h, fraction, maxPayment, discount, p.penalty);
     }
 
     /// @dev Sells up to `fraction` of a solvent account's portfolio at `discount`, capped at the
-    /// restoring fraction, and ends the auction if that restored the account. `absorbing`: the pool is
-    /// the buyer, and the close cost it charges may not leave the account under water.
+    /// restoring fraction, and ends the auction if that restored the account.
     function _sell(
         uint256 accountId,
         uint256 bidderAccountId,
@@ -267,8 +290,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 fraction,
         uint256 maxPayment,
         uint256 discount,
-        uint256 penaltyRate,
-        bool absorbing
+        uint256 penaltyRate
     ) internal returns (uint256 filled, uint256 payment) {
         filled = Math.min(fraction, LiquidationMath.restoringFraction(h, discount, penaltyRate));
         payment = _payment(h, filled, discount);
@@ -280,42 +302,22 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             WAD * quoteUnit,
             Math.Rounding.Ceil
         );
-        payment = _transferSlice(accountId, bidderAccountId, filled, payment);
+        engine.transferSlice(accountId, bidderAccountId, filled);
+        engine.transferQuote(bidderAccountId, accountId, payment);
         engine.transferQuote(accountId, engine.insuranceAccountId(), penalty);
         emit AuctionBid(accountId, bidderAccountId, filled, payment, penalty, discount);
 
-        if (filled == WAD && !absorbing) {
+        if (filled == WAD) {
             _end(accountId, 1);
             return (filled, payment);
         }
         IMarginEngine.Health memory afterBid = engine.health(accountId);
-        if (absorbing && afterBid.equityMark < 0) revert AbsorbUnaffordable(accountId);
-        if (filled == WAD) _end(accountId, 1);
-        else if (_restored(afterBid)) _end(accountId, 0);
+        if (_restored(afterBid)) _end(accountId, 0);
         else _setDeficit(accountId, auctions[accountId], _deficitOf(afterBid.equityMark));
     }
 
-    /// @dev Moves the slice and the payment; returns the payment net of the close cost.
-    /// A close cost comes only with the pool's absorb (IMarket.transferPosition): the skew premium
-    /// closing the slice would have paid (or, negative, earned), by which the pool's close-out valuation
-    /// moves as it takes the slice. The account pays it out of the payment, or beyond it.
-    function _transferSlice(
-        uint256 accountId,
-        uint256 bidderAccountId,
-        uint256 fraction,
-        uint256 payment
-    ) internal returns (uint256) {
-        int256 closeCost = engine.transferSlice(accountId, bidderAccountId, fraction);
-        if (closeCost != 0) emit AbsorbCloseCost(accountId, closeCost);
-        int256 net = SafeCast.toInt256(payment) - closeCost;
-        if (net > 0) engine.transferQuote(bidderAccountId, accountId, uint256(net));
-        else if (net < 0) engine.transferQuote(accountId, bidderAccountId, uint256(-net));
-        return net > 0 ? uint256(net) : 0;
-    }
-
     /// @dev The bidder takes the whole book and `payout`: the fund pays what it can, and the rest is
-    /// charged to the pool's account (its LPs' share price). When the pool is the bidder, that rest is
-    /// the part of the deficit it keeps.
+    /// charged to the pool's account (its LPs' share price).
     function _takeInsolvent(
         uint256 accountId,
         uint256 bidderAccountId,
@@ -323,20 +325,12 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 payout,
         uint256 discount
     ) internal {
-        // Only the pool's absorb has a close cost (see `_sell`). A premium would deepen a deficit nobody
-        // pays (AbsorbUnaffordable); a rebate pays part of it, and what is left beyond it is the account's.
-        int256 closeCost = engine.transferSlice(accountId, bidderAccountId, WAD);
-        if (closeCost > 0) revert AbsorbUnaffordable(accountId);
-        if (closeCost != 0) emit AbsorbCloseCost(accountId, closeCost);
-        int256 owed = SafeCast.toInt256(payout) + closeCost;
-        if (owed < 0) engine.transferQuote(bidderAccountId, accountId, uint256(-owed));
-        payout = owed > 0 ? uint256(owed) : 0;
+        engine.transferSlice(accountId, bidderAccountId, WAD);
         uint256 fromFund = Math.min(payout, insuranceFund.balance());
         engine.transferQuote(engine.insuranceAccountId(), bidderAccountId, fromFund);
         uint256 socialised = payout - fromFund;
         if (socialised != 0) {
-            uint256 pool = engine.poolAccountId();
-            if (bidderAccountId != pool) engine.transferQuote(pool, bidderAccountId, socialised);
+            engine.transferQuote(engine.poolAccountId(), bidderAccountId, socialised);
             emit SocialisedLoss(accountId, socialised);
         }
         emit AuctionBid(accountId, bidderAccountId, WAD, 0, 0, discount);

@@ -50,6 +50,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     Wiring internal _wiring;
     /// @inheritdoc IMarginEngine
     address public insuranceFund;
+    /// @inheritdoc IMarginEngine
+    uint256 public backstopAccountId;
 
     /// @dev A registered market contract's reference, 1-based (0 = not a market), and back: an
     /// account's market list stores the 2-byte reference instead of the 20-byte address.
@@ -131,8 +133,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         emit RiskParamsUpdated(underlying, params);
     }
 
-    /// @notice Wires the pool's margin account, the insurance fund and the liquidation auction, once.
-    /// Admin.
+    /// @notice Wires the pool's margin account, the insurance fund and the liquidation auction (and with
+    /// it the auction's backstop account), once. Admin.
     function initialize(
         uint256 poolAccountId_,
         address insuranceFund_,
@@ -147,6 +149,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             revert AlreadySet();
         }
         insuranceFund = insuranceFund_;
+        backstopAccountId = ILiquidationAuction(liquidator_).backstopAccountId();
         _wiring = Wiring({
             liquidator: liquidator_,
             poolAccountId: SafeCast.toUint48(poolAccountId_),
@@ -196,11 +199,13 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         if (n != 0 && accounts.marginMode(accountId) == IAccounts.MarginMode.ISOLATED) {
             revert IsolatedAccountMarketTaken(accountId);
         }
-        // The pool is the counterparty of every market, so it alone is exempt from the cap (up to what
-        // the count's 16 bits hold).
-        if ((n == MAX_MARKETS_PER_ACCOUNT && accountId != _wiring.poolAccountId) || n == COUNT_MASK) {
-            revert TooManyMarkets(accountId);
-        }
+        // The pool is the counterparty of every market and the backstop takes whatever nobody bid on, so
+        // they are exempt from the cap (up to what the count's 16 bits hold).
+        if (
+            (n == MAX_MARKETS_PER_ACCOUNT &&
+                accountId != _wiring.poolAccountId &&
+                accountId != backstopAccountId) || n == COUNT_MASK
+        ) revert TooManyMarkets(accountId);
         uint32 slot = _underlyingSlot[underlying];
         if (slot == 0) revert UnknownUnderlying(underlying);
         uint256 key = (id << COUNT_BITS) | SafeCast.toUint16(slot - 1);
@@ -240,19 +245,14 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 fraction
-    ) external onlyLiquidator returns (int256 closeCost) {
+    ) external onlyLiquidator {
         // Positions first: moving one settles the sender's accrued funding on its whole position into
         // its quote balance, and that balance must be sliced after it, or the bidder would take f of a
         // balance that still owes the funding while the account paid all of it.
         // Iterate over a copy: transferPosition may close positions and reorder the stored list.
         MarketKey[] memory held = _heldMarkets(fromAccountId);
         for (uint256 i; i < held.length; ++i) {
-            closeCost += IMarket(held[i].market).transferPosition(
-                fromAccountId,
-                toAccountId,
-                held[i].marketId,
-                fraction
-            );
+            IMarket(held[i].market).transferPosition(fromAccountId, toAccountId, held[i].marketId, fraction);
         }
         // A debt is sliced with the interest it owes up to now, as its valuation counted it.
         vault.settleInterest(fromAccountId);

@@ -11,9 +11,9 @@ import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 /// at the smallest one that brings the account back to equity_IM ≥ IM, so liquidations are partial.
 /// An account whose mark-to-market equity is ≤ 0 is insolvent: the bidder takes everything and the
 /// insurance fund pays it an amount growing over the auction; what the fund cannot pay is charged to
-/// the liquidity pool as socialised loss. An auction nobody bid on by the end of its duration is the
-/// pool's to absorb at the maximum discount: liquidations complete even where no bidder can unwind the
-/// book at a profit.
+/// the liquidity pool as socialised loss. An auction nobody bid on by the end of its duration is
+/// absorbed at the maximum discount by the backstop account, a protocol-owned account whose value
+/// belongs to the LPs: liquidations complete even where no bidder can unwind the book at a profit.
 interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Auction parameters. Fractions are WAD.
     /// @param startDiscount d0, the discount at the start.
@@ -56,8 +56,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     error PaymentAboveLimit(uint256 payment, uint256 maxPayment);
     /// @notice The auction parameters are outside their hard bounds or moved more than a max step.
     error AuctionParamsOutOfBounds();
-    /// @notice The pool's account is the counterparty of every trade and is never auctioned; LP
-    /// withdrawals and pool limits keep it solvent.
+    /// @notice The pool's account (the counterparty of every trade) and the backstop account (which
+    /// holds absorbed books for the LPs) are never auctioned: their value is the LPs' share price.
     error PoolNotLiquidatable();
     /// @notice `endAuction` on an account that is still liquidatable.
     error AccountNotHealthy(uint256 accountId);
@@ -65,11 +65,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     error BidderHasPositions(uint256 bidderAccountId);
     /// @notice `absorb` before the auction's discount has reached its maximum: bidders come first.
     error AbsorbTooEarly(uint256 accountId, uint256 availableAt);
-    /// @notice `absorb` would leave the account under water: the skew premium closing the slice would
-    /// cost is more than the account has. Netting that position would hand the premium to the traders on
-    /// the other side at the LPs' expense, so the pool does not take it; the auction stays open to
-    /// bidders (and the insurance fund's payout for an insolvent book).
-    error AbsorbUnaffordable(uint256 accountId);
+    /// @notice `unwindBackstop` of a trade that would not only shrink the backstop's position (it is
+    /// zero, has the position's sign, or would flip it): the backstop reduces its book, never adds.
+    error UnwindNotReducing(address market, uint256 marketId, int256 size, int256 sizeDelta);
 
     /// @notice Emitted when an auction starts (or a stale one restarts).
     event AuctionStarted(
@@ -100,10 +98,6 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 paidByInsurance,
         uint256 socialisedLoss
     );
-    /// @notice Emitted when the pool absorbs a slice whose close would have cost the account a skew
-    /// premium (`closeCost` > 0, quote units, which the account paid) or earned it a rebate (< 0, paid
-    /// to it): the amount the pool's close-out valuation moved by as it took the slice.
-    event AbsorbCloseCost(uint256 indexed accountId, int256 closeCost);
     /// @notice Emitted when the pool absorbs a loss the insurance fund could not cover.
     event SocialisedLoss(uint256 indexed accountId, uint256 amount);
     /// @notice Emitted when an auction ends. `reason`: 0 = account healthy/restored, 1 = fully
@@ -145,30 +139,44 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 maxPayment
     ) external returns (uint256 filled, uint256 payment);
 
-    /// @notice The pool's backstop: once `accountId`'s auction has run its duration (the discount is at
-    /// `maxDiscount`) and the account is still below maintenance, the liquidity pool's account buys the
-    /// slice a bid would fill at that discount, with the same payment and penalty. Its perp and option
-    /// slices leave the traders' book (the pool already holds the other side of both), with no fee or
-    /// pool limit; the account pays the skew premium closing its perp slices would have cost, or is paid
-    /// the rebate it would have earned (IMarket.transferPosition's close cost, AbsorbCloseCost), by
-    /// which the pool's close-out valuation moves as it takes them, so the pool's share price moves by
-    /// the discount alone. AuctionBid's payment is then what the pool paid net of it (0 when the account
-    /// paid the pool). The slice's collateral joins the pool's account. A slice whose close cost the
-    /// account cannot pay (it would end under water) is refused with AbsorbUnaffordable. An insolvent
-    /// account's whole book goes to the pool if its close earns a rebate (a premium is refused): the
-    /// insurance fund pays the pool the deficit less the rebate, and what the fund cannot pay is the
-    /// pool's socialised loss. It pays no reward. Emits AuctionBid (and for an insolvent account
-    /// InsolvencyCovered) with the pool's account as the bidder. Backstop role: granted to no one at
-    /// deployment (an open caller can sandwich it: docs/reliability.md §4, row 34). Reverts with
-    /// AuctionNotActive,
-    /// AbsorbTooEarly or AccountHealthy.
-    /// @dev Keepers bid only when the discount pays for closing the slice (fees, and where the slice's
-    /// close costs more than the position's valuation already deducts, the difference); without a
-    /// backstop an account nobody bids on stays below maintenance until it is insolvent
-    /// (docs/reliability.md §3, finding 3).
-    /// @return filled The fraction the pool took.
-    /// @return payment Quote units the pool paid the account (0 when insolvent).
+    /// @notice The bidder of last resort: once `accountId`'s auction has run its duration (the discount
+    /// is at `maxDiscount`) and the account is still below maintenance, the backstop account
+    /// (`backstopAccountId`) buys the slice a bid would fill at that discount, with the same payment and
+    /// penalty, and keeps it: no trade, so the skew, open interest and every price stay as they were.
+    /// An insolvent account's whole book goes to it; the insurance fund pays it the deficit and what
+    /// the fund cannot pay is moved to it from the pool's account (SocialisedLoss). Anyone may call it;
+    /// it pays no reward. Emits AuctionBid (and for an insolvent account InsolvencyCovered) with the
+    /// backstop as the bidder. Reverts with AuctionNotActive, AbsorbTooEarly or AccountHealthy.
+    /// @dev The backstop needs no capital and has no margin check: the LPs own it (its value is part of
+    /// `LiquidityPool.totalAssets`), and against the pool's account, which holds the other side of every
+    /// position, its perps and options are a hedge. Keepers bid only when the discount pays for closing
+    /// the slice; without a backstop an account nobody bids on stays below maintenance until it is
+    /// insolvent (docs/reliability.md §3, finding 3). Nothing is priced off the skew, so there is
+    /// nothing for a caller to move within the transaction (an earlier design netted the slice into the
+    /// pool's account and could be sandwiched: docs/reliability.md §4, rows 33–35).
+    /// @return filled The fraction the backstop took.
+    /// @return payment Quote units the backstop paid the account (0 when insolvent).
     function absorb(uint256 accountId) external returns (uint256 filled, uint256 payment);
+
+    /// @notice Trades `sizeDelta` of the backstop's position in `marketId` of `market` against the pool,
+    /// at the market's fill with its fees and the given limit and deadline; only a reduction (same
+    /// rules as IMarket.trade otherwise). Backstop role.
+    /// @dev Against the pool the backstop's book is a hedge, so unwinding it moves no value between the
+    /// LPs and the traders beyond the fee's insurance share: it takes the absorbed positions out of the
+    /// skew, which then prices the LPs' real imbalance again. Restricted because the caller chooses the
+    /// moment, and a trader who moved the skew first would earn the premium the unwind then pays
+    /// (bounded by `limitPrice`). Reverts with UnwindNotReducing, or the market's errors.
+    function unwindBackstop(
+        address market,
+        uint256 marketId,
+        int256 sizeDelta,
+        uint256 limitPrice,
+        uint256 deadline
+    ) external;
+
+    /// @notice The backstop account: created by this contract at deployment and owned by it, never
+    /// auctioned, with no margin requirement; it holds what `absorb` takes until `unwindBackstop`.
+    function backstopAccountId() external view returns (uint256);
 
     /// @notice Ends the auction of an account that is healthy again (e.g. after an owner top-up).
     function endAuction(uint256 accountId) external;

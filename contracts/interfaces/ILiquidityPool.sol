@@ -14,19 +14,20 @@ interface ILiquidityPool {
     /// when traders are winning).
     function positionValue() external view returns (int256);
 
-    /// @notice USD value (WAD, at the oracle price, unhaircut) of the collateral other than the quote
-    /// token in the pool's account: what it took over from liquidated accounts
-    /// (`ILiquidationAuction.absorb`). Part of `totalAssets`; LPs deposit and withdraw only the quote
-    /// token.
-    function absorbedCollateralValue() external view returns (uint256);
+    /// @notice The backstop account's mark-to-market equity (USD WAD: collateral unhaircut, less its
+    /// quote debt with interest, plus its positions' value): the books it absorbed from liquidations
+    /// nobody bid on (`ILiquidationAuction.absorb`), which belong to the LPs. Part of `totalAssets`;
+    /// below zero it also lowers what LPs can withdraw (`maxWithdraw`).
+    function backstopValue() external view returns (int256);
 
     /// @notice Quote units of the open insolvent auctions' deficits (`ILiquidationAuction.pendingDeficit`)
     /// beyond the insurance fund's balance: the loss the pool will be charged when the books are taken,
     /// already deducted from `totalAssets`.
     function uncoveredDeficit() external view returns (uint256);
 
-    /// @notice Whether deposits and withdrawals are paused because the pool holds an option series in
-    /// its last hour or expired and not yet settled (`IMarket.nearSettlement`): across those moments the
+    /// @notice Whether deposits and withdrawals are paused because the pool's account or the backstop
+    /// holds an option series in its last hour or expired and not yet settled
+    /// (`IMarket.nearSettlement`): across those moments the
     /// share price jumps by amounts anyone can see coming — the shorts' last hour of time value at
     /// expiry, and the difference between today's spot and the posted settlement round at settlement.
     /// Keepers settle expired series within minutes.

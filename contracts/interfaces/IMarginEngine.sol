@@ -146,6 +146,10 @@ interface IMarginEngine is IUpdateThrottle {
     /// into it, insolvent auctions are paid out of it.
     function insuranceAccountId() external view returns (uint256);
 
+    /// @notice The liquidation auction's backstop account (ILiquidationAuction.absorb), exempt like the
+    /// pool's account from MAX_MARKETS_PER_ACCOUNT: it takes whatever books nobody bid on.
+    function backstopAccountId() external view returns (uint256);
+
     /// @notice The liquidation auction: the only contract that may move portfolio slices.
     function liquidator() external view returns (address);
 
@@ -156,13 +160,7 @@ interface IMarginEngine is IUpdateThrottle {
     /// @notice Moves `fraction` (WAD) of every collateral balance and every position of `fromAccountId`
     /// to `toAccountId`: positive balances and positions are moved rounded down, a quote debt is taken
     /// over rounded up. Liquidator only.
-    /// @return closeCost Σ of the markets' `transferPosition` close costs (quote units, negative for a
-    /// rebate), nonzero only when `toAccountId` is the pool's (IMarket).
-    function transferSlice(
-        uint256 fromAccountId,
-        uint256 toAccountId,
-        uint256 fraction
-    ) external returns (int256 closeCost);
+    function transferSlice(uint256 fromAccountId, uint256 toAccountId, uint256 fraction) external;
 
     /// @notice Pays `amount` quote units out of `accountId` to `to` (flag rewards). Liquidator only.
     function payOut(uint256 accountId, address to, uint256 amount) external;

@@ -91,17 +91,11 @@ interface IMarket {
     /// @notice Moves `fraction` (WAD) of `fromAccountId`'s position to `toAccountId` at the position's
     /// entry price: the receiver takes over the slice's unrealised PnL, the sender realises nothing,
     /// no fee is charged and the market's skew is unchanged. Funding is settled for both first.
-    /// To the pool's account (`LiquidationAuction.absorb`), whose position is minus the traders' net,
-    /// the slice leaves the traders' book instead: the skew moves and the pool takes the slice's
-    /// unrealised PnL, still with no fee, premium or limit. Engine only (liquidations).
-    /// @return closeCost For a slice moved to the pool's account, quote units closing it at the market's
-    /// fill would have cost the sender beyond `exposure`'s value (a perp's skew premium, rounded up;
-    /// negative for a rebate): the pool's close-out valuation moves by as much as it takes the slice,
-    /// so the auction charges it to the sender (or pays it the rebate). 0 otherwise, and for options.
+    /// Engine only (liquidations).
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external returns (int256 closeCost);
+    ) external;
 }

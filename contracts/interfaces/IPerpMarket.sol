@@ -190,14 +190,14 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// entry price (see IMarket). Funding of both is settled first; the slice is rounded toward zero
     /// (the sender keeps the dust); where it offsets the receiver's own position, the receiver realises
     /// PnL at that price exactly as in a trade. Open-interest caps, the pause and margin checks do not
-    /// apply: the engine and the auction check the accounts. The sender may not be the pool's account;
-    /// a slice moved to it leaves the book (see IMarket). Engine only.
+    /// apply: the engine and the auction check the accounts. Neither account may be the pool's. Engine
+    /// only.
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external override returns (int256 closeCost);
+    ) external override;
 
     /// @notice The signed size of `accountId` in `marketId`; −skew for the pool account.
     function positionSize(uint256 accountId, uint256 marketId) external view override returns (int256);

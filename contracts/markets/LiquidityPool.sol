@@ -9,6 +9,7 @@ import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
+import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
@@ -21,9 +22,10 @@ import {IMarket} from "../interfaces/IMarket.sol";
 /// @title LiquidityPool
 /// @notice ERC-4626 vault on the quote token. Every asset it receives is deposited into its own margin
 /// account, which takes the other side of every trade and lends the quote traders owe. The share price
-/// is that account's mark-to-market equity: quote balance plus the unrealised PnL and funding of its
-/// positions and the interest accrued on quote debts, less the deficits of insolvent accounts in
-/// auction that the insurance fund cannot cover.
+/// is that account's mark-to-market equity (quote balance plus the unrealised PnL and funding of its
+/// positions and the interest accrued on quote debts) plus the backstop account's (the books nobody bid
+/// on, ILiquidationAuction.absorb), less the deficits of insolvent accounts in auction that the
+/// insurance fund cannot cover.
 /// @dev LP withdrawals go through the collateral vault, so they pass the engine's initial-margin check
 /// of the pool account: LPs can never pull the capital that backs open interest.
 contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
@@ -74,10 +76,10 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
 
     /// @dev `totalAssets` before it is clamped at zero.
     function _equity() internal view returns (int256) {
-        return _equityWith(positionValue() + SafeCast.toInt256(absorbedCollateralValue()));
+        return _equityWith(positionValue() + backstopValue());
     }
 
-    /// @dev `_equity` with the value of the positions and absorbed collateral given (USD WAD).
+    /// @dev `_equity` with the value of the pool's positions and the backstop given (USD WAD).
     function _equityWith(int256 value) internal view returns (int256) {
         int256 balance = vault.balanceOf(accountId, asset());
         // Round the value down (floor division for negatives) so LPs never over-count.
@@ -88,13 +90,11 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ILiquidityPool
-    function absorbedCollateralValue() public view returns (uint256 total) {
-        address[] memory tokens = vault.collateralTokens(accountId);
-        address quote = asset();
-        for (uint256 i; i < tokens.length; ++i) {
-            if (tokens[i] == quote) continue;
-            total += vault.tokenValue(tokens[i], uint256(vault.balanceOf(accountId, tokens[i])));
-        }
+    function backstopValue() public view returns (int256) {
+        uint256 backstop = engine.backstopAccountId();
+        // Before the engine is wired there is no backstop.
+        if (backstop == 0) return 0;
+        return vault.collateralValue(backstop).mark + engine.positionsValue(backstop);
     }
 
     /// @inheritdoc ILiquidityPool
@@ -155,13 +155,11 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     }
 
     /// @inheritdoc ILiquidityPool
-    /// @dev One call per market the pool holds (at most the perp and live-series caps).
+    /// @dev One call per market the pool's account and the backstop hold. The backstop counts on its
+    /// own: where other traders offset its series the pool's account holds none of it, but the
+    /// backstop's value still jumps.
     function settlementPending() public view returns (bool) {
-        IMarginEngine.MarketKey[] memory held = engine.accountMarkets(accountId);
-        for (uint256 i; i < held.length; ++i) {
-            if (IMarket(held[i].market).nearSettlement(held[i].marketId)) return true;
-        }
-        return false;
+        return _nearSettlement(accountId) || _nearSettlement(engine.backstopAccountId());
     }
 
     function deposit(uint256 assets, address receiver) public override nonReentrant acting returns (uint256) {
@@ -212,6 +210,14 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return 6;
     }
 
+    function _nearSettlement(uint256 holder) internal view returns (bool) {
+        IMarginEngine.MarketKey[] memory held = engine.accountMarkets(holder);
+        for (uint256 i; i < held.length; ++i) {
+            if (IMarket(held[i].market).nearSettlement(held[i].marketId)) return true;
+        }
+        return false;
+    }
+
     function _depositsClosed() internal view returns (bool) {
         return _underwater() || settlementPending();
     }
@@ -226,15 +232,15 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     function _underwater() internal view returns (bool) {
         int256 value;
         if (_acting) {
-            value = positionValue() + SafeCast.toInt256(absorbedCollateralValue());
+            value = positionValue() + backstopValue();
         } else {
             try engine.positionsValue(accountId) returns (int256 priced) {
                 value = priced;
             } catch {
                 return true;
             }
-            try this.absorbedCollateralValue() returns (uint256 collateral) {
-                value += SafeCast.toInt256(collateral);
+            try this.backstopValue() returns (int256 backstop) {
+                value += backstop;
             } catch {
                 return true;
             }
@@ -252,18 +258,30 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     }
 
     /// @dev The pool's free margin in quote units, 0 when its health cannot be priced (see `_acting`).
+    /// A backstop under water lowers it: the pool's account counts the backstop's losses as its gains
+    /// (it holds the other side), which nobody will pay in.
     function _freeQuote() internal view returns (uint256) {
         IMarginEngine.Health memory h;
+        int256 backstop;
         if (_acting) {
             h = engine.health(accountId);
+            backstop = backstopValue();
         } else {
             try engine.health(accountId) returns (IMarginEngine.Health memory priced) {
                 h = priced;
             } catch {
                 return 0;
             }
+            try this.backstopValue() returns (int256 value) {
+                backstop = value;
+            } catch {
+                return 0;
+            }
         }
-        if (h.equityInitial <= 0 || uint256(h.equityInitial) <= h.initialRequirement) return 0;
+        int256 spare = h.equityInitial +
+            SignedMath.min(backstop, 0) -
+            SafeCast.toInt256(h.initialRequirement);
+        if (spare <= 0) return 0;
         // Withdrawing one quote token lowers equity_IM by its price times its initial weight (the weight
         // rounded up): above 1 USD a withdrawal frees fewer tokens than USD of margin.
         address quote = asset();
@@ -274,7 +292,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
             1e18,
             Math.Rounding.Ceil
         );
-        uint256 free = Math.mulDiv(uint256(h.equityInitial) - h.initialRequirement, oneToken, tokenUsd);
+        uint256 free = Math.mulDiv(uint256(spare), oneToken, tokenUsd);
         // Quote that traders owe is part of the pool's balance (their losses paid it) but not in the
         // vault: the pool keeps that much back, so every other account's positive quote stays there.
         int256 balance = vault.balanceOf(accountId, quote);

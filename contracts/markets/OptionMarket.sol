@@ -770,38 +770,31 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
 
     /// @inheritdoc IMarket
     /// @dev Moves floor(|size|·fraction) contracts with the position's sign. No premium, no fee; the
-    /// pool's position (the traders' net) is unchanged, except by a slice moved to it. Works on expired
-    /// series too; a settled one is paid out instead. No close cost: options have no skew premium.
+    /// pool's position (the traders' net) is unchanged. Works on expired series too; a settled one is
+    /// paid out instead.
     function transferPosition(
         uint256 fromAccountId,
         uint256 toAccountId,
         uint256 seriesId,
         uint256 fraction
-    ) external onlyEngine nonReentrant returns (int256) {
-        // The pool's own slot is always 0, so a transfer from it moves nothing.
+    ) external onlyEngine nonReentrant {
+        if (fromAccountId == poolAccountId || toAccountId == poolAccountId) revert PoolAccountCannotTrade();
         Series storage s = _existing(seriesId);
         // A settled position is paid out first, into the quote balance the slice then shares: the same
-        // value for a bidder, and the pool's payout bookkeeping (poolPremiumHeld) stays exact.
+        // value for a bidder, and no settled position is left to be settled twice.
         if (s.settled) {
             _settlePosition(s, fromAccountId, seriesId);
-            return 0;
+            return;
         }
         int256 fromSize = _positions[seriesId][fromAccountId];
-        int256 moved;
-        {
-            uint256 movedAbs = Math.mulDiv(SignedMath.abs(fromSize), Math.min(fraction, WAD), WAD);
-            // A self-transfer would write newTo over newFrom and create contracts (the auction refuses
-            // self bids; this keeps the market sound on its own, as PerpMarket does).
-            if (movedAbs == 0 || fromAccountId == toAccountId) return 0;
-            moved = fromSize > 0 ? int256(movedAbs) : -int256(movedAbs);
-        }
-        // The pool's position is the traders' net (its slot stays 0): the slice it takes over leaves the
-        // traders' open interest.
-        bool toPool = toAccountId == poolAccountId;
-        bool poolHeld = s.longOpenInterest != s.shortOpenInterest;
+        uint256 movedAbs = Math.mulDiv(SignedMath.abs(fromSize), Math.min(fraction, WAD), WAD);
+        // A self-transfer would write newTo over newFrom and create contracts (the auction refuses self
+        // bids; this keeps the market sound on its own, as PerpMarket does).
+        if (movedAbs == 0 || fromAccountId == toAccountId) return;
+        int256 moved = fromSize > 0 ? int256(movedAbs) : -int256(movedAbs);
         int256 toSize = _positions[seriesId][toAccountId];
         int256 newFrom = fromSize - moved;
-        int256 newTo = toPool ? int256(0) : toSize + moved;
+        int256 newTo = toSize + moved;
 
         // Effects: open interest counts each side once, so it changes when the receiver was opposite.
         s.longOpenInterest = uint128(
@@ -823,9 +816,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
 
         // Interactions.
         if (newFrom == 0) engine.notePositionClosed(fromAccountId, seriesId);
-        if (toPool)
-            _notePoolHolding(seriesId, s.underlying, poolHeld, s.longOpenInterest != s.shortOpenInterest);
-        else if (toSize == 0) engine.notePositionOpened(toAccountId, seriesId, s.underlying);
+        if (toSize == 0) engine.notePositionOpened(toAccountId, seriesId, s.underlying);
         else if (newTo == 0) engine.notePositionClosed(toAccountId, seriesId);
         emit PositionTransferred(fromAccountId, toAccountId, seriesId, moved);
     }

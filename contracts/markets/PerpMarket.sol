@@ -206,63 +206,48 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external nonReentrant returns (int256 closeCost) {
+    ) external nonReentrant {
         if (msg.sender != address(engine)) revert NotEngine(msg.sender);
-        if (fromAccountId == poolAccountId) revert PoolAccountCannotTrade();
+        if (fromAccountId == poolAccountId || toAccountId == poolAccountId) revert PoolAccountCannotTrade();
         if (fraction > WAD) revert InvalidFraction(fraction);
         Market storage m = _market(marketId);
         Position storage from = _positions[marketId][fromAccountId];
         // Rounded toward zero: the liquidated account keeps the dust.
         int256 moved = (int256(from.size) * int256(fraction)) / SWAD;
-        if (moved == 0 || fromAccountId == toAccountId) return 0;
+        if (moved == 0 || fromAccountId == toAccountId) return;
+        int256 index = _accrue(marketId, m, oracle.getPrice(m.underlying));
+
         // The sender settles its funding and keeps its entry price for the rest.
         Trade memory f;
-        f.price = oracle.getPrice(m.underlying);
-        f.index = _accrue(marketId, m, f.price);
+        f.index = index;
         f.oldSize = from.size;
         f.oldEntry = from.entryPrice;
         f.newSize = f.oldSize - moved;
         f.newEntry = f.newSize == 0 ? 0 : f.oldEntry;
-        f.fundingRaw = f.oldSize * (f.index - from.fundingIndex);
-        // The receiver takes the slice as if it traded `moved` at the sender's entry price. The pool (the
-        // auction's backstop) holds −skew and no position of its own: the slice leaves the traders'
-        // book, which hands the pool its unrealised PnL, as it would any receiver. Its `t` stays empty.
-        bool toPool = toAccountId == poolAccountId;
+        f.fundingRaw = f.oldSize * (index - from.fundingIndex);
+        // The receiver takes the slice as if it traded `moved` at the sender's entry price.
         Position storage to = _positions[marketId][toAccountId];
         Trade memory t;
-        t.index = f.index;
-        if (!toPool) {
-            t.fill = f.oldEntry;
-            t.oldSize = to.size;
-            t.oldEntry = to.entryPrice;
-            t.newSize = t.oldSize + moved;
-            t.fundingRaw = t.oldSize * (f.index - to.fundingIndex);
-            _applyFill(t, moved);
-        }
+        t.index = index;
+        t.fill = f.oldEntry;
+        t.oldSize = to.size;
+        t.oldEntry = to.entryPrice;
+        t.newSize = t.oldSize + moved;
+        t.fundingRaw = t.oldSize * (index - to.fundingIndex);
+        _applyFill(t, moved);
 
         // Open interest moves between the accounts and shrinks where the slice offsets the receiver's
-        // position; the skew is unchanged, except for a slice the pool takes over.
-        uint256 longOi = m.longOpenInterest;
-        uint256 shortOi = m.shortOpenInterest;
-        if (toPool) {
-            // In quote units, rounded up (against the sender) whichever way it goes.
-            closeCost = PerpMath.divCeil(
-                _closeCost(m, f.price, int256(longOi) - int256(shortOi), -moved),
-                int256(quoteUnit)
-            );
-        }
-        _transferOpenInterest(f, t, longOi, shortOi);
+        // position; the skew is unchanged.
+        _transferOpenInterest(f, t, m.longOpenInterest, m.shortOpenInterest);
         m.longOpenInterest = uint128(f.newLong);
         m.shortOpenInterest = uint128(f.newShort);
         m.entryBasis += _basisChange(f, from.fundingIndex) + _basisChange(t, to.fundingIndex);
         _store(from, f);
-        if (!toPool) _store(to, t);
+        _store(to, t);
 
         if (f.newSize == 0) engine.notePositionClosed(fromAccountId, marketId);
-        if (!toPool) {
-            if (t.oldSize == 0) engine.notePositionOpened(toAccountId, marketId, m.underlying);
-            else if (t.newSize == 0) engine.notePositionClosed(toAccountId, marketId);
-        }
+        if (t.oldSize == 0) engine.notePositionOpened(toAccountId, marketId, m.underlying);
+        else if (t.newSize == 0) engine.notePositionClosed(toAccountId, marketId);
         if (f.newLong + f.newShort == 0) engine.notePositionClosed(poolAccountId, marketId);
         _settle(fromAccountId, -f.fundingRaw);
         _settle(toAccountId, t.realizedRaw - t.fundingRaw);
@@ -302,7 +287,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
 
     /// @dev What trading `sizeDelta` at the market's fill costs the trader beyond `price`, USD WAD
     /// rounded up (against the trader): the skew premium, negative for a rebate (a trade that reduces
-    /// the skew fills better than the oracle). No fee.
+    /// the skew fills better than the oracle). No fee. Prices the exit discount (`_exposure`).
     function _closeCost(
         Market storage m,
         uint256 price,

@@ -14,7 +14,7 @@
  * restarted dev node, a deep reorg) by the hash of the newest block it saw: it then drops every
  * cached fact, re-reads the deployment file and starts over. It stops between steps on `signal`.
  */
-import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider } from "ethers";
+import { Wallet, encodeBytes32String, type JsonRpcProvider } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
@@ -50,10 +50,10 @@ export interface Session {
   discovery: AccountDiscovery;
   keeperAccountId: bigint | null;
   poolAccountId: bigint;
+  /** The auction's backstop account: it holds absorbed books and is never auctioned. */
+  backstopAccountId: bigint;
   quoteUnit: bigint;
   auctionDuration: bigint;
-  /** Whether this wallet may call `LiquidationAuction.absorb` (the BACKSTOP role, off at deployment). */
-  canAbsorb: boolean;
   options: OptionSettlement | null;
   /** Accounts whose health reverted on the last pass that read them. */
   failing: Set<bigint>;
@@ -188,7 +188,9 @@ export async function keeperStep(
       log.info("accounts discovered", { count: found.length, total: s.discovery.accountIds.length });
 
     // check
-    const ids = s.discovery.accountIds.filter((id) => id !== s.poolAccountId && id !== s.keeperAccountId);
+    const ids = s.discovery.accountIds.filter(
+      (id) => id !== s.poolAccountId && id !== s.backstopAccountId && id !== s.keeperAccountId,
+    );
     // An account whose health reverts (a stale feed of an asset it holds) is skipped, not the pass: the
     // failing batch is bisected down to it and every other account is checked (logic.ts). Accounts
     // that reverted on an earlier pass are read apart, so dust deposits of a stale-feed token into many
@@ -265,7 +267,7 @@ export async function keeperStep(
 
 /**
  * Starts an auction where none runs, then bids when it pays; when no bid pays and the auction has run
- * its duration, has the pool absorb the slice.
+ * its duration, has the backstop absorb the slice.
  */
 async function liquidate(
   s: Session,
@@ -303,9 +305,9 @@ async function liquidate(
     return;
   }
   // No bid pays for closing the slice (a shallow market's skew premium can exceed any discount): once
-  // the discount is at its maximum, the pool takes the slice over instead of leaving the account to
+  // the discount is at its maximum, the backstop takes the slice instead of leaving the account to
   // sink towards insolvency.
-  if (status === "absorbable" && s.canAbsorb) {
+  if (status === "absorbable") {
     await sender.send("absorb", tx(c.auction, "absorb", [accountId]), fields);
   }
 }
@@ -371,27 +373,8 @@ export async function openSession(
   const quoteToken = contracts.erc20(await contracts.vault.quoteToken());
   const quoteUnit = 10n ** (18n - (await quoteToken.decimals()));
   const auctionDuration = BigInt((await contracts.auction.params()).duration);
-  const auction = new Contract(
-    deployment.contracts.liquidationAuction,
-    ["function authority() view returns (address)"],
-    provider,
-  );
-  // The pool's backstop needs the BACKSTOP role, granted to no one at deployment: ask the auction's
-  // AccessManager once, rather than simulate an absorb that reverts on every pass.
-  const manager = new Contract(
-    await auction.authority(),
-    [
-      "function canCall(address caller, address target, bytes4 selector) view returns (bool immediate, uint32 delay)",
-    ],
-    provider,
-  );
-  const absorbSelector = contracts.auction.interface.getFunction("absorb")!.selector;
-  const [canAbsorb] = await manager.canCall(
-    wallet.address,
-    deployment.contracts.liquidationAuction,
-    absorbSelector,
-  );
   const poolAccountId = await contracts.engine.poolAccountId();
+  const backstopAccountId = await contracts.auction.backstopAccountId();
   const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun);
   const startBlock = cfg.startBlock ?? deployment.startBlock;
   const discovery = new AccountDiscovery(provider, deployment.contracts.accounts, startBlock, cfg.logRange);
@@ -409,7 +392,6 @@ export async function openSession(
     keeperAccountId,
     startBlock,
     optionSettlement: options !== null,
-    canAbsorb,
   });
   return {
     deployment,
@@ -417,9 +399,9 @@ export async function openSession(
     discovery,
     keeperAccountId,
     poolAccountId,
+    backstopAccountId,
     quoteUnit,
     auctionDuration,
-    canAbsorb,
     options,
     failing: new Set(),
     pass: 0,

@@ -5,7 +5,7 @@
  * assessment (`assessBid`: quote, closing costs, simulated gas) and `isBidProfitable` before a
  * `bidAndClose` from its flat account (options priced at the engine's mark). Where no bid pays (closing
  * costs above the discount) or the keeper skips an account (a series expired and awaiting settlement,
- * a simulation that reverts), it has the pool `absorb` the slice once the discount has reached its
+ * a simulation that reverts), it has the backstop `absorb` the slice once the discount has reached its
  * maximum, as the keeper loop does.
  *
  * No process is spawned: the strategies run against the Hardhat network through a sender that
@@ -25,7 +25,7 @@ export interface KeeperStats {
   passes: number;
   auctionsStarted: number;
   bids: number;
-  /** `LiquidationAuction.absorb` calls that went through (the pool took the slice). */
+  /** `LiquidationAuction.absorb` calls that went through (the backstop took the slice). */
   absorbs: number;
   insolvencies: number;
   /** Quote units: deficits of insolvent accounts, what the fund paid, what the pool absorbed. */

@@ -389,7 +389,7 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   PoolNotLiquidatable: () => "the pool account is never auctioned",
   AccountNotHealthy: (a) => `account ${str(a, "accountId")} is still liquidatable`,
   AbsorbTooEarly: (a) =>
-    `the auction of account ${str(a, "accountId")} is open to bidders until ${new Date(Number(big(a, "availableAt")) * 1000).toISOString()}; the pool may absorb it from then`,
+    `the auction of account ${str(a, "accountId")} is open to bidders until ${new Date(Number(big(a, "availableAt")) * 1000).toISOString()}; the backstop may absorb it from then`,
   BidderHasPositions: (a) =>
     `bidAndClose needs a bidder account without positions; account ${str(a, "bidderAccountId")} has some`,
   // OracleRouter

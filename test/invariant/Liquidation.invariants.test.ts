@@ -10,7 +10,7 @@ import { mineAt, trade } from "../shared/perps";
  *   3. a healthy account (equity_MM ≥ MM) can never be liquidated;
  *   5. a bid never lowers the liquidated account's health ratio and never leaves the bidder below its
  *      initial requirement.
- * The pool's backstop (`absorb`, once an auction has run its duration) is held to both as well.
+ * The backstop's `absorb` (once an auction has run its duration) is held to both as well.
  */
 const USDC = 10n ** 6n;
 const RUNS = Number(process.env.INVARIANT_RUNS ?? 10);
@@ -34,7 +34,7 @@ const pathArb = fc.array(
     eth: fc.integer({ min: -25, max: 25 }),
     btc: fc.integer({ min: -25, max: 25 }),
     fraction: fc.integer({ min: 1, max: 100 }),
-    /** Let the auction run its duration and have the pool absorb it instead of bidding. */
+    /** Let the auction run its duration and have the backstop absorb it instead of bidding. */
     absorb: fc.boolean(),
   }),
   { minLength: 1, maxLength: 6 },

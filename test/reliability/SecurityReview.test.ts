@@ -554,7 +554,7 @@ describe("Security review findings", function () {
   });
 
   // Review round 5 (session 9): the pool's absorb (LiquidationAuction.absorb).
-  describe("the pool's absorb", function () {
+  describe("the backstop's absorb", function () {
     /** Funding off, so that equity does not drift between blocks. */
     async function noFunding(sys: System): Promise<void> {
       await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
@@ -564,6 +564,18 @@ describe("Security review findings", function () {
     async function absorbable(sys: System, accountId: bigint): Promise<void> {
       await sys.auction.connect(sys.keeper).startAuction(accountId);
       await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
+    }
+
+    /** Alice long 100 ETH on 55,000 USDC at 2,790, her auction absorbable; Carol has 500,000 USDC. */
+    async function sandwichable() {
+      const sys = await deploySystem();
+      await noFunding(sys);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 55_000n * USDC]]);
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 500_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
+      await setFeedPrice(sys.feeds.ETH, "2790");
+      await absorbable(sys, alice);
+      return { sys, alice, carol };
     }
 
     // Row 28. The premium a short received on entry counted as margin; absorbed at spot, the pool then
@@ -581,10 +593,12 @@ describe("Security review findings", function () {
       ).to.be.revertedWithCustomError(sys.engine, "InsufficientMargin");
     });
 
-    // Row 33. With margin enough to open, the short's close premium outgrew its maintenance margin: the
-    // absorbs charged it until Alice was insolvent and Bob closed into the skew they had left, +32,509 for
-    // the pair and −32,552 for the LPs. The pool now refuses a slice whose close the account cannot pay.
-    it("the pool does not net a position whose close premium the account cannot pay", async function () {
+    // Rows 33 and 35. When the absorb netted slices into the pool's account, the short's close premium
+    // outgrew its margin: the absorbs charged it until Alice was insolvent and Bob closed into the skew
+    // they had left (+32,509 for the pair, −32,552 for the LPs), and refusing such slices left Alice
+    // unliquidatable while her deficit grew. The backstop keeps the slice: no premium is charged or
+    // refused, the skew stays, and Bob's close pays into it.
+    it("the backstop takes a short whose close premium the account cannot pay, and the pair's round trip loses", async function () {
       const sys = await loadFixture(deploySystem);
       await noFunding(sys);
       const deposits = { bob: 150_000n * USDC, alice: 110_000n * USDC };
@@ -595,22 +609,13 @@ describe("Security review findings", function () {
       await trade(sys.perps, sys.alice, alice, sys.markets.ETH, -wad("200"));
       await setFeedPrice(sys.feeds.ETH, "3650");
       await absorbable(sys, alice);
-      // The pool takes what Alice can pay to close, then refuses the rest.
-      let refused = false;
-      for (let i = 0; i < 5 && !refused && (await sys.auction.isFrozen(alice)); i++) {
-        try {
-          await sys.auction.absorb.staticCall(alice);
-        } catch (error) {
-          expect(sys.auction.interface.parseError((error as { data: string }).data)?.name).to.equal(
-            "AbsorbUnaffordable",
-          );
-          refused = true;
-          break;
-        }
-        await sys.auction.absorb(alice);
-      }
-      expect(refused).to.equal(true);
-      expect((await sys.engine.health(alice)).equityMark).to.be.gte(0n);
+      const skew = (await sys.perps.market(sys.markets.ETH)).skew;
+      await sys.auction.connect(sys.carol).absorb(alice);
+      // One absorb restores the account (or takes all of it); the skew did not move.
+      expect(await sys.auction.isFrozen(alice)).to.equal(false);
+      const h = await sys.engine.health(alice);
+      expect(h.equityMaintenance).to.be.gte(h.maintenanceRequirement);
+      expect((await sys.perps.market(sys.markets.ETH)).skew).to.equal(skew);
       // Bob closes into the skew; Alice closes what is left of her short.
       await closePosition(sys.perps, sys.bob, bob, sys.markets.ETH);
       const rest = await sys.perps.positionSize(alice, sys.markets.ETH);
@@ -623,6 +628,34 @@ describe("Security review findings", function () {
       );
       expect(pair).to.be.lt(0n);
       expect(lp).to.be.gt(0n);
+    });
+
+    // Row 34. The absorb charged the account its slice's close cost at the skew in its own transaction:
+    // an open caller shorted into the skew, absorbed and bought back, and Alice paid the difference
+    // (Alice −29,617 against the baseline, the caller +28,732). The backstop's absorb prices nothing off
+    // the skew; the caller's short still raises Alice's exit discount and with it the restoring fraction
+    // (row 36), but what she loses to that goes to the LPs, and the caller pays for the round trip.
+    it("a caller who trades around an absorb gains nothing: what the account loses goes to the LPs", async function () {
+      const base = await loadFixture(sandwichable);
+      await base.sys.auction.absorb(base.alice);
+      const baseline = {
+        alice: (await base.sys.engine.health(base.alice)).equityMark,
+        lp: await base.sys.pool.totalAssets(),
+      };
+
+      const { sys, alice, carol } = await loadFixture(sandwichable);
+      const carolBefore = (await sys.engine.health(carol)).equityMark;
+      await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("100"));
+      await sys.auction.absorb(alice);
+      await closePosition(sys.perps, sys.carol, carol, sys.markets.ETH);
+      const aliceLoss = (baseline.alice - (await sys.engine.health(alice)).equityMark) / QUOTE_UNIT;
+      const lpGain = (await sys.pool.totalAssets()) - baseline.lp;
+      const carolProfit = ((await sys.engine.health(carol)).equityMark - carolBefore) / QUOTE_UNIT;
+      console.log(
+        `      sandwich: account ${-Number(aliceLoss) / 1e6}, LPs +${Number(lpGain) / 1e6}, caller ${Number(carolProfit) / 1e6} USDC (were −29,617, −, +28,732)`,
+      );
+      expect(carolProfit).to.be.lt(0n);
+      expect(lpGain).to.be.gte(aliceLoss);
     });
 
     // Row 31. Absorbing a settled short option moved it out of the open interest without its payout:
@@ -649,9 +682,34 @@ describe("Security review findings", function () {
       expect(await sys.options.poolPremiumHeld()).to.equal(0n);
     });
 
-    // Row 29. An absorb released the close-out premium of a slice that reduces the skew into the share
-    // price: deposit, absorb, redeem in one block made 4,491 USDC on 1,000,000.
-    it("pays the account the rebate its slice's close would earn, so an LP sandwiching the absorb gets only its share of the discount", async function () {
+    // Found with the backstop account (session 10): the pool closed deposits and withdrawals around a
+    // settlement only for series its own account held. Where other traders offset the backstop's
+    // absorbed series, the pool's account holds none of it, yet the backstop's value still jumps at
+    // expiry and settlement.
+    it("closes the pool around the expiry of a series only the backstop and traders hold", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const expiry = await fromNow(DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 6_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+      await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
+      await tradeOption(sys.options, sys.bob, bob, call, wad("10"));
+      await setFeedPrice(sys.feeds.ETH, "3500");
+      await absorbable(sys, alice);
+      await sys.auction.absorb(alice);
+      const backstop = await sys.auction.backstopAccountId();
+      expect(await sys.options.positionSize(backstop, call)).to.be.lessThan(0n);
+      expect(await sys.engine.accountMarkets(sys.poolAccountId)).to.deep.equal([]);
+      expect(await sys.pool.settlementPending()).to.equal(false);
+      await mineAt(sys, expiry - 120n); // the last hour
+      expect(await sys.pool.settlementPending()).to.equal(true);
+      expect(await sys.pool.maxWithdraw(sys.lp.address)).to.equal(0n);
+    });
+
+    // Row 29. An absorb into the pool's account released the close-out premium of a slice that reduces
+    // the skew into the share price: deposit, absorb, redeem in one block made 4,491 USDC on 1,000,000.
+    // The backstop keeps the slice, so the share price moves by the discount alone.
+    it("an LP sandwiching the absorb gets only its share of the discount", async function () {
       const sys = await loadFixture(deploySystem);
       await noFunding(sys);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 55_000n * USDC]]);
@@ -665,7 +723,7 @@ describe("Security review findings", function () {
       const before = await sys.pool.totalAssets();
       const bid = await auctionEvent(sys, await sys.auction.absorb(alice), "AuctionBid");
       const [, , filled] = bid.args as unknown as bigint[];
-      // The pool's share price moves by the discount on the slice alone (up to rounding): M·f·dmax.
+      // The share price moves by the discount on the slice alone (up to rounding): M·f·dmax.
       const slice = (h.equityMark * filled) / WAD / QUOTE_UNIT;
       const gain = (await sys.pool.totalAssets()) - before;
       expect(gain).to.be.lte((slice * 10n) / 100n + 2n);

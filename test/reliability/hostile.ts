@@ -719,6 +719,27 @@ export const ROWS: Row[] = [
   },
   {
     kind: "account and counterparty misuse",
+    input: "the backstop account",
+    call: "LiquidationAuction.startAuction",
+    error: "PoolNotLiquidatable",
+    act: async (w) => w.auction.startAuction(await w.auction.backstopAccountId()),
+  },
+  {
+    kind: "account and counterparty misuse",
+    input: "the backstop account, by a trader",
+    call: "PerpMarket.trade",
+    error: "NotAuthorized",
+    act: async (w) => trade(w, w.alice, await w.auction.backstopAccountId(), w.markets.ETH, wad("0.1")),
+  },
+  {
+    kind: "account and counterparty misuse",
+    input: "unwinding a position the backstop does not hold",
+    call: "LiquidationAuction.unwindBackstop",
+    error: "UnwindNotReducing",
+    act: (w) => w.auction.unwindBackstop(w.perps, w.markets.ETH, -wad("0.1"), 0n, NO_DEADLINE),
+  },
+  {
+    kind: "account and counterparty misuse",
     input: "bidding with the liquidated account itself",
     call: "LiquidationAuction.bid",
     error: "SelfBid",

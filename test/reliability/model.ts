@@ -195,8 +195,8 @@ export interface Stats {
     socialised: number;
     /** Absorbs that ended the auction (book taken whole, or the account restored). */
     ended: number;
-    /** Absorbs that left the pool's account below its initial requirement (absorb does not check it). */
-    poolBelowInitial: number;
+    /** Absorbs that left the backstop account below its initial requirement (it has none to meet). */
+    backstopBelowInitial: number;
     /** Absorbs that needed the clock moved to the auction's startTime + duration first. */
     timeMoved: number;
   };
@@ -215,7 +215,7 @@ export function newStats(): Stats {
     reverts: {},
     worstDust: 0n,
     worstOptionBand: 0n,
-    absorbs: { solvent: 0, insolvent: 0, socialised: 0, ended: 0, poolBelowInitial: 0, timeMoved: 0 },
+    absorbs: { solvent: 0, insolvent: 0, socialised: 0, ended: 0, backstopBelowInitial: 0, timeMoved: 0 },
   };
 }
 
@@ -231,6 +231,8 @@ export interface World {
   bidderId: bigint;
   /** Bids with `bidAndClose` (always flat between bids). */
   closerId: bigint;
+  /** The auction's backstop account (takes what `absorb` takes). */
+  backstopId: bigint;
   ids: bigint[];
   series: bigint[];
   sequencer: MockV3Aggregator;
@@ -373,6 +375,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     traders,
     bidderId,
     closerId,
+    backstopId: await sys.auction.backstopAccountId(),
     ids,
     series,
     sequencer,
@@ -477,6 +480,7 @@ function touched(w: World, a: Action): bigint[] | null {
   const ids = [w.insuranceAccountId, w.sys.poolAccountId];
   if ("trader" in a) ids.push(w.traders[a.trader].id);
   if (a.kind === "bid") ids.push(w.bidderId, w.closerId);
+  if (a.kind === "absorb") ids.push(w.backstopId);
   return ids;
 }
 
@@ -854,12 +858,12 @@ async function apply(w: World, a: Action): Promise<boolean> {
 }
 
 /**
- * The pool's backstop: the named trader's running auction (or the first one running) is absorbed
+ * The backstop: the named trader's running auction (or the first one running) is absorbed
  * once it has run its duration, the clock moved to startTime + duration if it is not there yet
  * (feeds refreshed, as every time move does). Invariant 3 (never on an account healthy just before)
- * and the liquidated half of invariant 5 (its health ratio never falls) apply as to bids; the pool's
+ * and the liquidated half of invariant 5 (its health ratio never falls) apply as to bids; the backstop
  * account is not held to IM (absorb does not check it), which is counted, not asserted. Absorb moves
- * quote only between accounts (payment pool → account, penalty → fund, fund → pool, debts and
+ * quote only between accounts (payment backstop → account, penalty → fund, fund and pool → backstop, debts and
  * collateral with the slice), so the net quote flows (deposits less withdrawals and payouts) do not
  * change: invariant 2 sees it as PnL moved between accounts, the fund's penalty as a fee.
  */
@@ -885,7 +889,6 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
   }
   // Read at the model clock (the next block's timestamp), as the absorb will see it.
   const before = await sys.engine.health(t.id);
-  const pool = sys.poolAccountId;
   const out = await send(w, () => sys.auction.connect(sys.keeper).absorb(t.id, GAS));
   if (!out.ok) {
     if (!isLiquidatable(before)) w.stats.healthyRefused++;
@@ -903,9 +906,9 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
     return false;
   }
   checkLiquidatedWasUnhealthy(t.id, before, "absorb");
-  const [after, poolHealth, still] = await Promise.all([
+  const [after, backstopHealth, still] = await Promise.all([
     sys.engine.health(t.id),
-    sys.engine.health(pool),
+    sys.engine.health(w.backstopId),
     sys.auction.isFrozen(t.id),
   ]);
   if (after.healthRatio < before.healthRatio) {
@@ -915,8 +918,12 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
     );
   }
   const bid = parseEvent(w, out.receipt!.logs, "AuctionBid");
-  if (!bid || (bid.args.bidderAccountId as bigint) !== pool || (bid.args.accountId as bigint) !== t.id) {
-    throw new Error(`absorb(${t.id}) emitted no AuctionBid with the pool's account ${pool} as the bidder`);
+  if (
+    !bid ||
+    (bid.args.bidderAccountId as bigint) !== w.backstopId ||
+    (bid.args.accountId as bigint) !== t.id
+  ) {
+    throw new Error(`absorb(${t.id}) emitted no AuctionBid with the backstop ${w.backstopId} as the bidder`);
   }
   const covered = parseEvent(w, out.receipt!.logs, "InsolvencyCovered");
   if (before.equityMark <= 0n) {
@@ -927,7 +934,7 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
     w.stats.absorbs.solvent++;
   }
   if (!still) w.stats.absorbs.ended++;
-  if (!meetsInitial(poolHealth)) w.stats.absorbs.poolBelowInitial++;
+  if (!meetsInitial(backstopHealth)) w.stats.absorbs.backstopBelowInitial++;
   return true;
 }
 

@@ -35,7 +35,7 @@ import {
 } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { closeRebateOf, marketParams, mineAt, trade } from "../shared/perps";
+import { marketParams, mineAt, trade } from "../shared/perps";
 import { sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
@@ -73,14 +73,14 @@ describe("SDK actions", function () {
   describe("accounts", function () {
     it("creates CROSS and ISOLATED accounts, for the signer or another owner, and lists them", async function () {
       const { sys, alice } = await loadFixture(fixture);
-      // Accounts 1 and 2 are the insurance fund's and the pool's.
+      // Accounts 1 to 3 are the insurance fund's, the pool's and the auction's backstop.
       const { accountId: cross } = await createAccount(alice);
       const { accountId: isolated } = await createAccount(alice, { mode: "isolated" });
       const { accountId: forBob } = await createAccount(alice, { owner: sys.bob.address });
-      expect([cross, isolated, forBob]).to.deep.equal([3n, 4n, 5n]);
+      expect([cross, isolated, forBob]).to.deep.equal([4n, 5n, 6n]);
       expect(await sys.accounts.marginMode(isolated)).to.equal(MarginMode.ISOLATED);
-      expect(await listAccounts(alice)).to.deep.equal([3n, 4n]);
-      expect(await listAccounts(alice, { owner: sys.bob.address })).to.deep.equal([5n]);
+      expect(await listAccounts(alice)).to.deep.equal([4n, 5n]);
+      expect(await listAccounts(alice, { owner: sys.bob.address })).to.deep.equal([6n]);
     });
 
     it("approves an operator on one account (it may trade) and clears it (NotAuthorized again)", async function () {
@@ -425,7 +425,7 @@ describe("SDK actions", function () {
       expect(await listAuctions(keeper)).to.deep.equal([]);
     });
 
-    it("has the pool absorb an auction nobody bid on, once its discount is at its maximum", async function () {
+    it("has the backstop absorb an auction nobody bid on, once its discount is at its maximum", async function () {
       const f = await loadFixture(fixture);
       const { sys, keeper } = f;
       const victim = await liquidatableVictim(f);
@@ -438,11 +438,8 @@ describe("SDK actions", function () {
       const q = await quoteBid(keeper, { accountId: victim, fraction: WAD });
       await sameSecond();
       const r = await absorb(keeper, { accountId: victim });
-      // The pool's bid is the one a bidder would place at dmax, plus the rebate selling the slice into
-      // the victim's own skew of 2 would earn (the pool's valuation gains it).
-      const moved = (wad("2") * q.filled) / WAD;
-      const rebate = closeRebateOf(wad("2650"), wad("2"), -moved, wad("1000"), QUOTE_UNIT);
-      expect([r.filled, r.payment, r.discount]).to.deep.equal([q.filled, q.payment + rebate, wad("0.10")]);
+      // The backstop's bid is the one a bidder would place at dmax.
+      expect([r.filled, r.payment, r.discount]).to.deep.equal([q.filled, q.payment, wad("0.10")]);
       expect(await listAuctions(keeper)).to.deep.equal([]);
     });
 

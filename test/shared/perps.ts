@@ -7,7 +7,6 @@ import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMa
 // load), so the import cycle is harmless.
 import { DEFAULT_RISK_PARAMS, applyFunctionRoles, type System } from "./system";
 import { addPriceFeed, addVolatilityFeed, assetId } from "./oracles";
-import { skewPremium } from "../../sdk/src/math/perp";
 
 export type MarketParams = IPerpMarket.MarketParamsStruct;
 
@@ -95,23 +94,6 @@ export function unwindPremiumOf(spot: bigint, skew: bigint, skewScale: bigint): 
   return (spot * skew * skew) / (2n * skewScale * 10n ** 18n);
 }
 
-/**
- * What closing `sizeDelta` at the fill for `skew` earns beyond `price` (minus PerpMarket._closeCost in
- * quote units: the rebate the pool's absorb pays the account), rounded down; 0 when the close pays a
- * premium. The SDK's `skewPremium` is that close cost in USD.
- */
-export function closeRebateOf(
-  price: bigint,
-  skew: bigint,
-  sizeDelta: bigint,
-  skewScale: bigint,
-  quoteUnit: bigint,
-): bigint {
-  // bigint division truncates toward zero, as the contract's divCeil does for a negative cost.
-  const cost = skewPremium(price, skew, sizeDelta, skewScale) / quoteUnit;
-  return cost < 0n ? -cost : 0n;
-}
-
 /** unwindPremiumOf for `marketId`'s current skew and skew scale. */
 export async function unwindPremium(perps: PerpMarket, marketId: bigint, spot: bigint): Promise<bigint> {
   const info = await perps.market(marketId);
@@ -138,14 +120,16 @@ export function trade(
     .trade(accountId, marketId, sizeDelta, limitPrice, opts.deadline ?? NO_DEADLINE);
 }
 
-/** Closes the position of `accountId` in `marketId` with no price limit. */
-export function closePosition(
+/** Closes the position of `accountId` in `marketId` with no price limit (0 for a sell, max for a buy). */
+export async function closePosition(
   perps: PerpMarket,
   signer: Signer,
   accountId: bigint,
   marketId: bigint,
 ): Promise<ContractTransactionResponse> {
-  return perps.connect(signer).closePosition(accountId, marketId, 0n, NO_DEADLINE);
+  const size = await perps.positionSize(accountId, marketId);
+  const limitPrice = size > 0n ? 0n : ethers.MaxUint256;
+  return perps.connect(signer).closePosition(accountId, marketId, limitPrice, NO_DEADLINE);
 }
 
 /**

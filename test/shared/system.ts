@@ -167,10 +167,9 @@ export async function deploySystem(): Promise<System> {
     LiquidationAuction: auction,
   });
   await grantOperationalRoles(manager, deployer.address);
-  // The pool's backstop (LiquidationAuction.absorb), off at deployment, on here for the deployer and the
-  // keeper so that tests and the stress keeper can use it.
-  for (const backstop of [deployer.address, keeper.address])
-    await manager.grantRole(Role.BACKSTOP, backstop, 0);
+  // Unwinding the backstop (LiquidationAuction.unwindBackstop), granted to no one at deployment, is the
+  // deployer's here.
+  await manager.grantRole(Role.BACKSTOP, deployer.address, 0);
 
   const perps = await deployPerps({ manager, engine, accounts, router, usdc });
   const markets = { ETH: await listPerpMarket(perps, "ETH"), BTC: await listPerpMarket(perps, "BTC") };

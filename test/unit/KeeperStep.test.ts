@@ -12,7 +12,6 @@ import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import { startInProcessKeeper } from "../shared/keeper";
 import { FAILING_RECHECK_PASSES } from "../../scripts/keeper/loop";
-import { Role } from "../../deploy/roles";
 
 const USDC = 10n ** 6n;
 
@@ -153,25 +152,7 @@ describe("Keeper step", function () {
   });
 
   describe("an auction no bid pays for", function () {
-    it("is not absorbed by a keeper without the BACKSTOP role (off at deployment)", async function () {
-      const sys = await loadFixture(deployOptionsSystem);
-      await sys.manager.revokeRole(Role.BACKSTOP, sys.keeper.address);
-      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-      await setFeedPrice(sys.feeds.ETH, "2600");
-      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
-      expect(keeper.session.canAbsorb).to.equal(false);
-      await keeper.step();
-      await time.increase((await sys.auction.params()).duration);
-      await setFeedPrice(sys.feeds.ETH, "2600");
-      await setFeedPrice(sys.volFeeds.ETH, "0.6");
-      await setFeedPrice(sys.feeds.USDC, "1");
-      await keeper.step();
-      expect(await sys.auction.queryFilter(sys.auction.filters.AuctionBid())).to.deep.equal([]);
-      expect((await sys.auction.auctions(victim)).active).to.equal(true);
-    });
-
-    it("is left to bidders for its duration, then absorbed by the pool", async function () {
+    it("is left to bidders for its duration, then absorbed by the backstop", async function () {
       const sys = await loadFixture(deployOptionsSystem);
       const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
       await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
@@ -194,7 +175,7 @@ describe("Keeper step", function () {
       await keeper.step();
 
       expect((await bids()).map((e) => [e.args.accountId, e.args.bidderAccountId])).to.deep.equal([
-        [victim, await sys.engine.poolAccountId()],
+        [victim, await sys.auction.backstopAccountId()],
       ]);
       expect((await sys.auction.auctions(victim)).active).to.equal(false);
       const h = await sys.engine.health(victim);

@@ -11,7 +11,7 @@ import {
   wad,
   type System,
 } from "../shared/system";
-import { addPerpUnderlying, closeRebateOf, marketParams, trade } from "../shared/perps";
+import { addPerpUnderlying, marketParams, trade, unwindPremium } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { underCoverage } from "../shared/coverage";
@@ -463,67 +463,73 @@ describe("LiquidationAuction", function () {
         .withArgs(alice, h.equityMaintenance, h.maintenanceRequirement);
     });
 
-    it("has the pool buy the restoring slice at the maximum discount, its perps leaving the traders' book", async function () {
+    it("has the backstop buy the restoring slice at the maximum discount and keep it: the skew, open interest and pool's book stay as they were", async function () {
       const { sys, alice, start } = await loadFixture(startedCrash);
+      const backstop = await sys.auction.backstopAccountId();
       await time.setNextBlockTimestamp(start + DURATION);
       const h = await sys.engine.health(alice);
       const size = await sys.perps.positionSize(alice, sys.markets.ETH);
+      const marketBefore = await sys.perps.market(sys.markets.ETH);
       const assetsBefore = await sys.pool.totalAssets();
       // The bid a bidder would place at dmax: f = ceil((IM − E) / (IM − E + M·(1 − dmax − p))),
-      // payment = ceil(ceil(M·f)·(1 − dmax) / quoteUnit).
+      // payment = ceil(ceil(M·f)·(1 − dmax) / quoteUnit), penalty = ceil(ceil(M·f)·p / quoteUnit).
       const shortfall = h.initialRequirement - h.equityInitial;
       const f = ceilDiv(shortfall * WAD, shortfall + (h.equityMark * (WAD - DMAX - PENALTY)) / WAD);
       const sliceMark = ceilDiv(h.equityMark * f, WAD);
       const payment = ceilDiv(sliceMark * (WAD - DMAX), WAD * QUOTE_UNIT);
-      // On top, the rebate selling the slice into alice's own skew of 2 would earn: the pool's
-      // close-out valuation gains it as it takes the slice (2650·(2·2 − moved)/(2·1000) per ETH).
+      const penalty = ceilDiv(sliceMark * PENALTY, WAD * QUOTE_UNIT);
       const moved = (size * f) / WAD;
-      const rebate = closeRebateOf(wad("2650"), size, -moved, wad("1000"), QUOTE_UNIT);
-      expect(rebate).to.be.gt(0n);
-      await expect(sys.auction.connect(sys.keeper).absorb(alice))
+      // Anyone may send it: carol holds no role.
+      await expect(sys.auction.connect(sys.carol).absorb(alice))
         .to.emit(sys.auction, "AuctionBid")
-        .withArgs(alice, sys.poolAccountId, f, payment + rebate, (x: bigint) => x > 0n, DMAX)
-        .and.to.emit(sys.auction, "AbsorbCloseCost")
-        .withArgs(alice, -rebate)
+        .withArgs(alice, backstop, f, payment, penalty, DMAX)
         .and.to.emit(sys.perps, "PositionTransferred")
-        .withArgs(alice, sys.poolAccountId, sys.markets.ETH, (size * f) / WAD, anyValue, 0n, 0n, 0n)
+        .withArgs(alice, backstop, sys.markets.ETH, moved, anyValue, 0n, 0n, 0n)
         .and.to.emit(sys.auction, "AuctionEnded")
         .withArgs(alice, 0);
-      // The slice left the traders' book: the pool's position (−skew) is minus alice's remainder.
-      const left = size - (size * f) / WAD;
-      expect(await sys.perps.positionSize(alice, sys.markets.ETH)).to.equal(left);
-      expect(await sys.perps.positionSize(sys.poolAccountId, sys.markets.ETH)).to.equal(-left);
+      expect(await sys.perps.positionSize(alice, sys.markets.ETH)).to.equal(size - moved);
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(moved);
+      expect(await sys.perps.positionSize(sys.poolAccountId, sys.markets.ETH)).to.equal(-size);
+      const marketAfter = await sys.perps.market(sys.markets.ETH);
+      expect([marketAfter.longOpenInterest, marketAfter.shortOpenInterest]).to.deep.equal([
+        marketBefore.longOpenInterest,
+        marketBefore.shortOpenInterest,
+      ]);
       const after = await sys.engine.health(alice);
       expect(after.equityInitial).to.be.gte(after.initialRequirement);
-      // LPs bought M·f for (1 − dmax) of it and paid the rebate their valuation gained: the share price
-      // moves by the discount, M·f·dmax, up to rounding.
+      // The backstop is worth the slice less the payment: the LPs gain the discount, M·f·dmax, up to
+      // rounding, and nothing else moved.
       const discountUnits = (sliceMark - payment * QUOTE_UNIT) / QUOTE_UNIT;
+      expect((await sys.pool.backstopValue()) / QUOTE_UNIT).to.be.within(
+        discountUnits - 1n,
+        discountUnits + 1n,
+      );
       expect((await sys.pool.totalAssets()) - assetsBefore).to.be.within(
         discountUnits - 2n,
         discountUnits + 2n,
       );
     });
 
-    it("takes an insolvent book whole, the insurance fund paying the pool its deficit", async function () {
+    it("takes an insolvent book whole, the insurance fund paying the backstop its deficit", async function () {
       const { sys, alice, start } = await loadFixture(startedInsolvent);
+      const backstop = await sys.auction.backstopAccountId();
       await fundInsurance(sys, 10_000n * USDC);
       const fundBefore = await sys.insuranceFund.balance();
       await time.setNextBlockTimestamp(start + DURATION);
       const h = await sys.engine.health(alice);
       const deficit = ceilDiv(-h.equityMark, QUOTE_UNIT);
+      const size = await sys.perps.positionSize(alice, sys.markets.ETH);
       const assetsBefore = await sys.pool.totalAssets();
-      // Closing alice's long 2 into her own skew of 2 would earn 2·2300·2/(2·1000) = 4.6 USDC: the
-      // pool's close-out valuation gains it, so it pays that much of the deficit and the fund the rest.
-      const rebate = 4_600_000n;
       await expect(sys.auction.absorb(alice))
         .to.emit(sys.auction, "InsolvencyCovered")
-        .withArgs(alice, sys.poolAccountId, deficit, deficit - rebate, 0n)
+        .withArgs(alice, backstop, deficit, deficit, 0n)
         .and.to.emit(sys.auction, "AuctionBid")
-        .withArgs(alice, sys.poolAccountId, WAD, 0n, 0n, DMAX)
+        .withArgs(alice, backstop, WAD, 0n, 0n, DMAX)
         .and.to.emit(sys.auction, "AuctionEnded")
         .withArgs(alice, 2);
       expect(await sys.engine.accountMarkets(alice)).to.have.length(0);
-      expect(await sys.insuranceFund.balance()).to.equal(fundBefore - (deficit - rebate));
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(size);
+      expect(await sys.insuranceFund.balance()).to.equal(fundBefore - deficit);
       // The fund paid for the loss the pool's book counted as its gain: the share price is unchanged.
       const change = (await sys.pool.totalAssets()) - assetsBefore;
       expect(change).to.be.within(-2n, 2n);
@@ -531,38 +537,109 @@ describe("LiquidationAuction", function () {
 
     it("leaves what the exhausted fund cannot pay on the pool, moving the share price by no more than it already deducted", async function () {
       const { sys, alice, start } = await loadFixture(startedInsolvent);
+      const backstop = await sys.auction.backstopAccountId();
       const fund = await sys.insuranceFund.balance();
       const deficit = await sys.auction.pendingDeficit();
       await time.setNextBlockTimestamp(start + DURATION);
       const assetsBefore = await sys.pool.totalAssets();
-      const rebate = 4_600_000n; // as above
+      const poolQuoteBefore = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
       await expect(sys.auction.absorb(alice))
         .to.emit(sys.auction, "SocialisedLoss")
-        .withArgs(alice, deficit - rebate - fund)
+        .withArgs(alice, deficit - fund)
         .and.to.emit(sys.auction, "InsolvencyCovered")
-        .withArgs(alice, sys.poolAccountId, deficit, fund, deficit - rebate - fund);
+        .withArgs(alice, backstop, deficit, fund, deficit - fund);
       expect(await sys.insuranceFund.balance()).to.equal(0n);
       expect(await sys.auction.pendingDeficit()).to.equal(0n);
-      // The share price had deducted the uncovered deficit at mark (deficit − fund); the loss the pool
-      // keeps is that less the rebate its close-out valuation gains, so the price rises by the rebate.
+      // The pool's account paid the rest into the backstop, whose book is then worth about zero.
+      expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.equal(
+        poolQuoteBefore - (deficit - fund),
+      );
+      expect((await sys.pool.backstopValue()) / QUOTE_UNIT).to.be.within(-1n, 1n);
+      // The share price had deducted the uncovered deficit already.
       const change = (await sys.pool.totalAssets()) - assetsBefore;
-      expect(change).to.be.within(rebate - 2n, rebate + 2n);
+      expect(change).to.be.within(-2n, 2n);
     });
 
-    it("counts the collateral it absorbs in the LP share price", async function () {
+    it("counts the backstop's collateral and positions in the LP share price", async function () {
       const sys = await loadFixture(deploySystem);
+      const backstop = await sys.auction.backstopAccountId();
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("0.5")]]);
-      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
       await trade(sys.perps, sys.alice, alice, sys.markets.BTC, -wad("0.1"));
       await setFeedPrice(sys.feeds.BTC, "75000");
       await sys.auction.startAuction(alice);
       await time.increase(DURATION);
-      expect(await sys.pool.absorbedCollateralValue()).to.equal(0n);
+      expect(await sys.pool.backstopValue()).to.equal(0n);
       await sys.auction.absorb(alice);
-      const held = await sys.vault.balanceOf(sys.poolAccountId, sys.weth);
+      const held = await sys.vault.balanceOf(backstop, sys.weth);
       expect(held).to.be.gt(0n);
       expect(held).to.equal(wad("0.5") - (await sys.vault.balanceOf(alice, sys.weth)));
-      expect(await sys.pool.absorbedCollateralValue()).to.equal(await sys.vault.tokenValue(sys.weth, held));
+      expect(await sys.pool.backstopValue()).to.equal(
+        (await sys.vault.collateralValue(backstop)).mark + (await sys.engine.positionsValue(backstop)),
+      );
+      // BTC's further rise is the backstop's loss on its short and the pool's gain on its long: the
+      // share price does not move with it (funding and the interest on the backstop's debt aside).
+      const assets = await sys.pool.totalAssets();
+      await setFeedPrice(sys.feeds.BTC, "80000");
+      await setFeedPrice(sys.feeds.ETH, "3000");
+      const moved = (await sys.pool.totalAssets()) - assets;
+      expect(moved).to.be.within(-5n * USDC, 5n * USDC);
+    });
+
+    it("is never auctioned itself", async function () {
+      const { sys } = await loadFixture(startedCrash);
+      await expect(
+        sys.auction.startAuction(await sys.auction.backstopAccountId()),
+      ).to.be.revertedWithCustomError(sys.auction, "PoolNotLiquidatable");
+    });
+  });
+
+  describe("unwindBackstop", function () {
+    /** The backstop holds the whole of alice's long 2 ETH (insolvent, absorbed at the auction's end). */
+    async function backstopLong() {
+      const f = await startedInsolvent();
+      await fundInsurance(f.sys, 10_000n * USDC);
+      await time.increase(DURATION);
+      await f.sys.auction.absorb(f.alice);
+      return { ...f, backstop: await f.sys.auction.backstopAccountId() };
+    }
+
+    it("is the BACKSTOP role's and trades only reductions of the backstop's positions", async function () {
+      const { sys, backstop } = await loadFixture(backstopLong);
+      const size = await sys.perps.positionSize(backstop, sys.markets.ETH);
+      const deadline = BigInt(await time.latest()) + 600n;
+      await expect(
+        sys.auction.connect(sys.carol).unwindBackstop(sys.perps, sys.markets.ETH, -size, 0n, deadline),
+      ).to.be.revertedWithCustomError(sys.auction, "AccessManagedUnauthorized");
+      for (const delta of [size, -size - 1n, 0n]) {
+        await expect(sys.auction.unwindBackstop(sys.perps, sys.markets.ETH, delta, 0n, deadline))
+          .to.be.revertedWithCustomError(sys.auction, "UnwindNotReducing")
+          .withArgs(await sys.perps.getAddress(), sys.markets.ETH, size, delta);
+      }
+      await expect(sys.auction.unwindBackstop(sys.perps, sys.markets.BTC, -1n, 0n, deadline))
+        .to.be.revertedWithCustomError(sys.auction, "UnwindNotReducing")
+        .withArgs(await sys.perps.getAddress(), sys.markets.BTC, 0n, -1n);
+    });
+
+    it("takes the backstop's book out of the skew, the LPs paying only the fee's insurance share", async function () {
+      const { sys, backstop } = await loadFixture(backstopLong);
+      const size = await sys.perps.positionSize(backstop, sys.markets.ETH);
+      // The pool's valuation deducts what closing out the skew (the backstop's 2 ETH) would pay back,
+      // 2300·2²/(2·1000) = 4.6 USDC: the unwind pays the backstop that rebate and releases it.
+      const released = (await unwindPremium(sys.perps, sys.markets.ETH, wad("2300"))) / QUOTE_UNIT;
+      expect(released).to.equal(4_600_000n);
+      const assetsBefore = await sys.pool.totalAssets();
+      const insuranceBefore = await sys.vault.balanceOf(await sys.engine.insuranceAccountId(), sys.usdc);
+      const deadline = BigInt(await time.latest()) + 600n;
+      await sys.auction.unwindBackstop(sys.perps, sys.markets.ETH, -size, 0n, deadline);
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(0n);
+      const market = await sys.perps.market(sys.markets.ETH);
+      expect(market.skew).to.equal(0n);
+      // The rebate and the pool's fee share move between the backstop and the pool, both the LPs'.
+      const toInsurance =
+        (await sys.vault.balanceOf(await sys.engine.insuranceAccountId(), sys.usdc)) - insuranceBefore;
+      expect(toInsurance).to.be.gt(0n);
+      const change = (await sys.pool.totalAssets()) - assetsBefore;
+      expect(change).to.be.within(released - toInsurance - 2n, released - toInsurance + 2n);
     });
   });
 

@@ -182,6 +182,38 @@ describe("LiquidityPool limits (what max* promises, the pool pays)", function ()
     await pool.connect(bob).deposit(500n * USDC, bob);
   });
 
+  it("lowers what LPs can withdraw by the backstop's loss, which the pool's account counts as its gain", async function () {
+    const sys = await loadFixture(deploySystem);
+    const { pool, engine, auction, poolAccountId, lp } = sys;
+    // Alice's long 2 ETH on 1,000 USDC is insolvent at 2,300; the backstop takes it at the auction's
+    // end, then ETH falls another 300: the backstop is ~600 USDC under water, the pool's short up as much.
+    const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
+    await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
+    await setFeedPrice(sys.feeds.ETH, "2300");
+    await auction.startAuction(alice);
+    await time.increase((await auction.params()).duration);
+    await setFeedPrice(sys.feeds.ETH, "2300");
+    await setFeedPrice(sys.volFeeds.ETH, "0.6");
+    await setFeedPrice(sys.feeds.USDC, "1");
+    await auction.absorb(alice);
+    await setFeedPrice(sys.feeds.ETH, "2000");
+    // Bob's long 100 gives the pool a requirement above its unrealised gains, so its free margin (not
+    // its quote balance) bounds withdrawals.
+    const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+    await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("100"));
+
+    const backstop = await pool.backstopValue();
+    expect(backstop).to.be.lessThan(-590n * 10n ** 18n);
+    const h = await engine.health(poolAccountId);
+    // The pool's free margin net of the backstop's loss, at USDC = 1 and weight 1 (USD WAD → units).
+    const free = (h.equityInitial + backstop - h.initialRequirement) / 10n ** 12n;
+    expect(await pool.maxWithdraw(lp)).to.equal(free);
+    await expect(pool.connect(lp).withdraw(free + 1n, lp, lp)).to.be.revertedWithCustomError(
+      pool,
+      "ERC4626ExceededMaxWithdraw",
+    );
+  });
+
   // Found by the security review (2026-12-02): a trader's realised loss credits the pool with quote
   // the trader owes but the vault never received; LPs withdrew it out of other depositors' USDC.
   it("keeps back the quote traders owe, so every other depositor can still withdraw theirs", async function () {

@@ -834,28 +834,19 @@ describe("OptionMarket", function () {
   });
 
   describe("transferPosition", function () {
-    it("takes a slice moved to the pool's account out of the traders' open interest (the pool's position is their net)", async function () {
-      const { options, engine, alice, bob, aliceAccount, bobAccount, call, poolAccountId } =
-        await loadFixture(fixture);
+    it("reverts with PoolAccountCannotTrade for a slice to or from the pool's account (its position is the traders' net)", async function () {
+      const { options, engine, alice, aliceAccount, call, poolAccountId } = await loadFixture(fixture);
       await tradeOption(options, alice, aliceAccount, call, wad("2"));
-      await tradeOption(options, bob, bobAccount, call, -wad("1"));
       const asEngine = options.connect(await signerFor(engine));
-      // Long 2, short 1: the pool is short 1. Moving half of alice's longs to the pool leaves long 1,
-      // short 1 and the pool flat, so the engine no longer lists the series for it.
-      await expect(asEngine.transferPosition(aliceAccount, poolAccountId, call, wad("0.5")))
-        .to.emit(options, "PositionTransferred")
-        .withArgs(aliceAccount, poolAccountId, call, wad("1"))
-        .and.to.emit(engine, "PositionClosed")
-        .withArgs(poolAccountId, await options.getAddress(), call);
-      const info = await options.series(call);
-      expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([wad("1"), wad("1")]);
-      expect(await options.positionSize(aliceAccount, call)).to.equal(wad("1"));
-      expect(await options.positionSize(poolAccountId, call)).to.equal(0n);
-      // Bob's short moved to the pool makes the pool short alice's remaining long.
-      await expect(asEngine.transferPosition(bobAccount, poolAccountId, call, WAD))
-        .to.emit(engine, "PositionOpened")
-        .withArgs(poolAccountId, await options.getAddress(), call);
-      expect(await options.positionSize(poolAccountId, call)).to.equal(-wad("1"));
+      for (const [from, to] of [
+        [aliceAccount, poolAccountId],
+        [poolAccountId, aliceAccount],
+      ]) {
+        await expect(asEngine.transferPosition(from, to, call, WAD)).to.be.revertedWithCustomError(
+          options,
+          "PoolAccountCannotTrade",
+        );
+      }
     });
 
     it("reverts with NotMarginEngine for any caller but the engine", async function () {

@@ -827,44 +827,6 @@ describe("PerpMarket", function () {
       expect((await perps.exposure(sys.poolAccountId, ethStatic, wad("3000"), 0n)).value).to.equal(wad("36"));
     });
 
-    it("drops a slice moved to the pool's account from the traders' book, handing the pool its PnL", async function () {
-      const { sys, perps, ethStatic, alice, bob, quote, insurance } = await loadFixture(perpsFixture);
-      await trade(perps, sys.alice, alice, ethStatic, wad("10")); // long at 3000·(1 + 5/1000) = 3015
-      const engine = await signerFor(sys.engine);
-      const [aliceBefore, poolBefore, insuranceBefore] = [
-        await quote(alice),
-        await quote(sys.poolAccountId),
-        await insurance(),
-      ];
-      // The pool holds −skew: 5 of alice's 10 leave the book with no cash moved, no fee and no premium.
-      await expect(perps.connect(engine).transferPosition(alice, sys.poolAccountId, ethStatic, wad("0.5")))
-        .to.emit(perps, "PositionTransferred")
-        .withArgs(alice, sys.poolAccountId, ethStatic, wad("5"), wad("3015"), 0n, 0n, 0n)
-        .and.not.to.emit(sys.engine, "FeeCharged");
-      expect([await quote(alice), await quote(sys.poolAccountId), await insurance()]).to.deep.equal([
-        aliceBefore,
-        poolBefore,
-        insuranceBefore,
-      ]);
-      const info = await perps.market(ethStatic);
-      expect([info.longOpenInterest, info.shortOpenInterest, info.skew]).to.deep.equal([
-        wad("5"),
-        0n,
-        wad("5"),
-      ]);
-      // The pool at 3000: alice's remaining 5·(3000 − 3015) = −75 is +75, less the close-out premium of
-      // the skew of 5 (3000·5²/(2·1000) = 37.5). The slice's −75 it no longer claims from alice is in
-      // the collateral the auction moves with the slice.
-      expect((await perps.exposure(sys.poolAccountId, ethStatic, wad("3000"), 0n)).value).to.equal(
-        wad("37.5"),
-      );
-      // A short moved to the pool adds to the skew without paying its premium, and with no limit.
-      await trade(perps, sys.bob, bob, ethStatic, -wad("2")); // skew 3
-      await perps.connect(engine).transferPosition(bob, sys.poolAccountId, ethStatic, wad("1"));
-      expect((await perps.market(ethStatic)).skew).to.equal(wad("5"));
-      expect(await perps.positionSize(bob, ethStatic)).to.equal(0n);
-    });
-
     it("moves a whole position with fraction 1 and updates the engine's market sets", async function () {
       const { sys, perps, ethStatic, alice } = await loadFixture(perpsFixture);
       const dave = await openAccount(sys, sys.keeper, MarginMode.CROSS);
@@ -911,9 +873,14 @@ describe("PerpMarket", function () {
         .to.be.revertedWithCustomError(perps, "NotEngine")
         .withArgs(await sys.alice.getAddress());
       const engine = await signerFor(sys.engine);
-      await expect(
-        perps.connect(engine).transferPosition(sys.poolAccountId, alice, ethStatic, wad("1")),
-      ).to.be.revertedWithCustomError(perps, "PoolAccountCannotTrade");
+      for (const [from, to] of [
+        [sys.poolAccountId, alice],
+        [alice, sys.poolAccountId],
+      ]) {
+        await expect(
+          perps.connect(engine).transferPosition(from, to, ethStatic, wad("1")),
+        ).to.be.revertedWithCustomError(perps, "PoolAccountCannotTrade");
+      }
       await expect(perps.connect(engine).transferPosition(alice, bob, ethStatic, wad("1") + 1n))
         .to.be.revertedWithCustomError(perps, "InvalidFraction")
         .withArgs(wad("1") + 1n);

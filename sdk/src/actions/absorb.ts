@@ -9,11 +9,11 @@ export interface AbsorbParameters {
 }
 
 /**
- * The pool's backstop: has the liquidity pool take the slice of an auction nobody bid on by its maximum
- * discount (an insolvent account's whole book, the insurance fund paying the pool its deficit). Anyone
- * may send it; it pays no reward. Throws XMarginError "AbsorbTooEarly" before `absorbableAt`,
+ * The bidder of last resort: has the auction's backstop account (owned by the protocol, its value the
+ * LPs') take the slice of an auction nobody bid on by its maximum discount (an insolvent account's whole
+ * book, the insurance fund paying it the deficit). Anyone may send it; it pays no reward. Throws XMarginError "AbsorbTooEarly" before `absorbableAt`,
  * "AccountHealthy" once the account is no longer liquidatable.
- * @returns The pool's bid, from its AuctionBid event (the bidder is the pool's account).
+ * @returns The backstop's bid, from its AuctionBid event (the bidder is `backstopAccountId`).
  * @example
  * const [auction] = await listAuctions(client);
  * if (now >= auction.absorbableAt) await absorb(client, { accountId: auction.accountId });

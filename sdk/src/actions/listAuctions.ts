@@ -23,7 +23,7 @@ export interface AuctionInfo {
   maintenanceRequirement: bigint;
   /** The discount now (WAD). */
   discount: bigint;
-  /** When the discount reaches its maximum and the pool may absorb the auction (`absorb`). */
+  /** When the discount reaches its maximum and anyone may have the backstop absorb the auction (`absorb`). */
   absorbableAt: bigint;
 }
 
