@@ -13,6 +13,7 @@ import {
   deposit,
   getAccountState,
   getHealth,
+  getPoolState,
   getHealthMany,
   getLiquidationPrice,
   isLiquidatable,
@@ -441,6 +442,9 @@ describe("SDK actions", function () {
       // The backstop's bid is the one a bidder would place at dmax.
       expect([r.filled, r.payment, r.discount]).to.deep.equal([q.filled, q.payment, wad("0.10")]);
       expect(await listAuctions(keeper)).to.deep.equal([]);
+      // The backstop holds the slice for the LPs, worth what it paid plus the discount.
+      expect((await getPoolState(keeper)).backstopValue).to.equal(await sys.pool.backstopValue());
+      expect(await sys.pool.backstopValue()).to.be.greaterThan(0n);
     });
 
     it("finds the ETH price at which an account becomes liquidatable, to the feed's precision on chain", async function () {

@@ -39,6 +39,7 @@ describe("SDK liquidity actions", function () {
     const pool = await getPoolState(lp, { owner: sys.lp.address });
     expect(pool).to.deep.include({
       totalAssets: POOL_CAPITAL,
+      backstopValue: 0n, // nothing absorbed yet
       totalSupply: POOL_CAPITAL * 10n ** 6n,
       assetsPerShare: 1n * USDC, // a whole share (12 decimals) is worth 1 USDC at the start
       settlementPending: false,

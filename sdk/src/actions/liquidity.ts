@@ -6,8 +6,16 @@ import { blockAt, eventsOf, quoteToken, read, requireSigner, send } from "./inte
 
 /** The liquidity pool as an LP sees it (quote-token units; shares in the pool's 12 decimals for USDC). */
 export interface PoolState {
-  /** The pool's equity: quote balance, positions at their marks, interest owed to it, less uncovered deficits. */
+  /**
+   * The pool's equity: quote balance, positions at their marks, interest owed to it and the backstop
+   * account's equity, less uncovered deficits.
+   */
   totalAssets: bigint;
+  /**
+   * The backstop account's mark-to-market equity (USD WAD, part of `totalAssets`): the books it absorbed
+   * from liquidations nobody bid on. Below zero it also lowers what LPs may withdraw.
+   */
+  backstopValue: bigint;
   totalSupply: bigint;
   /** Quote units one whole share (10^decimals) redeems for at the current share price, rounded down. */
   assetsPerShare: bigint;
@@ -45,14 +53,23 @@ export async function getPoolState(
   return read(client, async () => {
     const at = { blockTag: (await blockAt(client)).number };
     const decimals = await pool.decimals();
-    const [totalAssets, totalSupply, assetsPerShare, maxDeposit, settlementPending] = await Promise.all([
-      pool.totalAssets(at),
-      pool.totalSupply(at),
-      pool.convertToAssets(10n ** decimals, at),
-      pool.maxDeposit(owner ?? client.deployment.contracts.liquidityPool, at),
-      lp.settlementPending(at),
-    ]);
-    const state: PoolState = { totalAssets, totalSupply, assetsPerShare, maxDeposit, settlementPending };
+    const [totalAssets, backstopValue, totalSupply, assetsPerShare, maxDeposit, settlementPending] =
+      await Promise.all([
+        pool.totalAssets(at),
+        lp.backstopValue(at),
+        pool.totalSupply(at),
+        pool.convertToAssets(10n ** decimals, at),
+        pool.maxDeposit(owner ?? client.deployment.contracts.liquidityPool, at),
+        lp.settlementPending(at),
+      ]);
+    const state: PoolState = {
+      totalAssets,
+      backstopValue,
+      totalSupply,
+      assetsPerShare,
+      maxDeposit,
+      settlementPending,
+    };
     if (owner !== undefined) {
       const shares = await pool.balanceOf(owner, at);
       const [assets, maxWithdraw, maxRedeem] = await Promise.all([
