@@ -311,19 +311,24 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         address liquidator_ = _wiring.liquidator;
         bool frozen = liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId);
         if (!frozen && h.equityInitial >= 0 && uint256(h.equityInitial) >= h.initialRequirement) return;
+        // The backstop has no margin to protect: it trades only through `unwindBackstop`, whose
+        // reductions a role holder prices with a limit. Checked last, so other accounts pay nothing.
+        if (accountId == backstopAccountId) return;
         revert RiskIncreased(accountId, maintenanceBefore, h.maintenanceRequirement);
     }
 
     /// @inheritdoc IMarginEngine
     function requirePremiumAffordable(uint256 accountId, int256 marginBefore) external view {
         Health memory h = health(accountId);
-        if (h.equityMark < 0) revert InsolventAfterTrade(accountId, h.equityMark);
         // A healthy account may spend on the premium while it stays healthy; one below maintenance only
         // if the trade frees more requirement than it costs.
         int256 marginAfter = h.equityMaintenance - SafeCast.toInt256(h.maintenanceRequirement);
-        if (marginAfter < 0 && marginAfter < marginBefore) {
-            revert MaintenanceShortfallIncreased(accountId, marginBefore, marginAfter);
-        }
+        bool shortfallGrew = marginAfter < 0 && marginAfter < marginBefore;
+        // The backstop (see `requireRiskReduced`) may pay a premium to unwind even under water: its
+        // book is the LPs', and the premium goes to the pool, which is theirs too.
+        if ((h.equityMark < 0 || shortfallGrew) && accountId == backstopAccountId) return;
+        if (h.equityMark < 0) revert InsolventAfterTrade(accountId, h.equityMark);
+        if (shortfallGrew) revert MaintenanceShortfallIncreased(accountId, marginBefore, marginAfter);
     }
 
     /// @inheritdoc IMarginEngine

@@ -107,7 +107,8 @@ interface IMarginEngine is IUpdateThrottle {
     /// @notice Check for a trade that reduces one position of an account holding several: passes if the
     /// maintenance requirement did not grow (the trade really reduced risk), or if the account meets its
     /// initial requirement anyway; reverts with RiskIncreased otherwise. Without it, an account margined
-    /// for a hedge could close one leg and be left naked with the hedge's margin.
+    /// for a hedge could close one leg and be left naked with the hedge's margin. The backstop account
+    /// always passes (it has no margin; `ILiquidationAuction.unwindBackstop` allows only reductions).
     function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view;
 
     /// @notice Check for a risk-reducing trade that filled worse than the oracle price, given the
@@ -116,6 +117,7 @@ interface IMarginEngine is IUpdateThrottle {
     /// margin than before. Reducing trades skip the margin check, and a close into an opposite skew can
     /// cost more than it frees; a partner who made that skew takes the premium back when it closes,
     /// and the account's deficit, or its remaining position, is left to the insurance fund and the pool.
+    /// The backstop account always passes (see `requireRiskReduced`).
     function requirePremiumAffordable(uint256 accountId, int256 marginBefore) external view;
 
     /// @notice Whether `accountId` holds, besides `marketId` of `market`, another position on the same

@@ -258,29 +258,38 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     }
 
     /// @dev The pool's free margin in quote units, 0 when its health cannot be priced (see `_acting`).
-    /// A backstop under water lowers it: the pool's account counts the backstop's losses as its gains
-    /// (it holds the other side), which nobody will pay in.
+    /// Net of the backstop's shortfall against its own initial requirement: the backstop has no margin
+    /// of its own and nobody liquidates it, so the LPs' capital is what backs its book. The pool's
+    /// account alone can look flat (traders offsetting the backstop's skew) while the LPs hold the
+    /// backstop's whole position (review of session 10, finding 1). Conservative where the two
+    /// books offset: each is margined as if the other were not there.
     function _freeQuote() internal view returns (uint256) {
         IMarginEngine.Health memory h;
-        int256 backstop;
+        IMarginEngine.Health memory backstop;
+        uint256 backstopId = engine.backstopAccountId();
         if (_acting) {
             h = engine.health(accountId);
-            backstop = backstopValue();
+            // Before the engine is wired there is no backstop (id 0).
+            if (backstopId != 0) backstop = engine.health(backstopId);
         } else {
             try engine.health(accountId) returns (IMarginEngine.Health memory priced) {
                 h = priced;
             } catch {
                 return 0;
             }
-            try this.backstopValue() returns (int256 value) {
-                backstop = value;
-            } catch {
-                return 0;
+            if (backstopId != 0) {
+                try engine.health(backstopId) returns (IMarginEngine.Health memory priced) {
+                    backstop = priced;
+                } catch {
+                    return 0;
+                }
             }
         }
-        int256 spare = h.equityInitial +
-            SignedMath.min(backstop, 0) -
-            SafeCast.toInt256(h.initialRequirement);
+        int256 backstopShortfall = SignedMath.min(
+            backstop.equityInitial - SafeCast.toInt256(backstop.initialRequirement),
+            0
+        );
+        int256 spare = h.equityInitial + backstopShortfall - SafeCast.toInt256(h.initialRequirement);
         if (spare <= 0) return 0;
         // Withdrawing one quote token lowers equity_IM by its price times its initial weight (the weight
         // rounded up): above 1 USD a withdrawal frees fewer tokens than USD of margin.

@@ -12,7 +12,15 @@ import {
   wad,
   type System,
 } from "../shared/system";
-import { advanceTo, closePosition, marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
+import {
+  advanceTo,
+  closePosition,
+  marketParams,
+  mineAt,
+  refreshFeeds,
+  trade,
+  unwindPremium,
+} from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
@@ -732,6 +740,89 @@ describe("Security review findings", function () {
       const profit = (await sys.usdc.balanceOf(sys.carol.address)) - amount;
       console.log(`      sandwich profit ${Number(profit) / 1e6} USDC on 1,000,000 (was 4,490.77)`);
       expect(profit).to.be.lte((gain * amount) / before + 2n);
+    });
+  });
+
+  describe("the backstop account (review round 7)", function () {
+    /**
+     * Alice, long 100 ETH (fill ~3,150) on 50,000 USDC, is ~5,000 insolvent at 2,600; the fund covers
+     * it and the backstop takes her whole long. Funding on or off, and the pool delta ratio, as given.
+     */
+    async function backstopLong100(funding = false) {
+      const sys = await deploySystem();
+      await sys.perps.setMarketParams(
+        sys.markets.ETH,
+        marketParams({ maxFundingVelocity: funding ? wad("0.1") : 0n }),
+      );
+      await fundInsurance(sys, 50_000n * USDC);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      await sys.auction.connect(sys.keeper).startAuction(alice);
+      await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
+      await sys.auction.absorb(alice);
+      const backstop = await sys.auction.backstopAccountId();
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(wad("100"));
+      return { sys, backstop };
+    }
+    const withFunding = () => backstopLong100(true);
+
+    // Row 38 (open). The backstop's position stays in the skew that prices funding: with Carol short 50
+    // against the backstop's long 100, the LPs are really long 50, yet the skew reads +50 and longs pay.
+    it("a delta-neutral short collects funding from the LPs while the backstop's long is in the skew (pinned)", async function () {
+      const { sys } = await loadFixture(withFunding);
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("50"));
+      const carolStart = (await sys.engine.health(carol)).equityMark;
+      const lpStart = await sys.pool.totalAssets();
+      for (let day = 0; day < 10; day++) {
+        await time.increase(DAY);
+        await refreshFeeds(sys);
+        await sys.perps.accrueFunding(sys.markets.ETH);
+      }
+      const carolGain = ((await sys.engine.health(carol)).equityMark - carolStart) / QUOTE_UNIT;
+      const lpChange = (await sys.pool.totalAssets()) - lpStart;
+      console.log(
+        `      10 days at 2,600: Carol (short 50) +${Number(carolGain) / 1e6}, LPs ${Number(lpChange) / 1e6} USDC`,
+      );
+      expect(carolGain).to.be.gt(5_000n * USDC);
+      expect(lpChange).to.be.within(-carolGain - 2n, -carolGain + 2n);
+    });
+
+    // Row 39. Unwinding a backstop under water paid a skew premium the engine's reduction checks refused
+    // (MaintenanceShortfallIncreased at 2,650, InsolventAfterTrade at 2,590 for any size).
+    it("unwinds a backstop under water even when the reduction pays a premium", async function () {
+      const { sys, backstop } = await loadFixture(backstopLong100);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 150_000n * USDC]]);
+      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -wad("200")); // skew −100: selling pays
+      await setFeedPrice(sys.feeds.ETH, "2590");
+      expect(await sys.pool.backstopValue()).to.be.lessThan(0n);
+      const deadline = BigInt(await time.latest()) + 3600n;
+      await sys.auction.unwindBackstop(sys.perps, sys.markets.ETH, -wad("10"), 0n, deadline);
+      await sys.auction.unwindBackstop(sys.perps, sys.markets.ETH, -wad("90"), 0n, deadline);
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(0n);
+    });
+
+    // Row 40 (open, bounded by the role). The pool's valuation deducts what closing out the whole skew
+    // would pay back, the backstop's share included; an unwind of the backstop releases that share into
+    // the share price at once, so an LP who sees it coming deposits before and redeems after.
+    it("an LP sandwiching an unwind keeps its share of the released close-out deduction (pinned)", async function () {
+      const { sys } = await loadFixture(backstopLong100);
+      const amount = 1_000_000n * USDC;
+      await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), amount);
+      await sys.pool.connect(sys.carol).deposit(amount, sys.carol.address);
+      const released = (await unwindPremium(sys.perps, sys.markets.ETH, wad("2600"))) / QUOTE_UNIT;
+      const deadline = BigInt(await time.latest()) + 3600n;
+      await sys.auction.unwindBackstop(sys.perps, sys.markets.ETH, -wad("100"), 0n, deadline);
+      const shares = await sys.pool.balanceOf(sys.carol.address);
+      await sys.pool.connect(sys.carol).redeem(shares, sys.carol.address, sys.carol.address);
+      const profit = (await sys.usdc.balanceOf(sys.carol.address)) - amount;
+      console.log(
+        `      released ${Number(released) / 1e6}; sandwich profit ${Number(profit) / 1e6} on 1,000,000`,
+      );
+      // Half the pool after the deposit: about half the release, less the fee's insurance share.
+      expect(profit).to.be.gt(released / 3n);
+      expect(profit).to.be.lt(released / 2n);
     });
   });
 });

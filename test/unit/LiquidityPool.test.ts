@@ -182,7 +182,7 @@ describe("LiquidityPool limits (what max* promises, the pool pays)", function ()
     await pool.connect(bob).deposit(500n * USDC, bob);
   });
 
-  it("lowers what LPs can withdraw by the backstop's loss, which the pool's account counts as its gain", async function () {
+  it("reserves the backstop's requirement and loss out of what LPs can withdraw", async function () {
     const sys = await loadFixture(deploySystem);
     const { pool, engine, auction, poolAccountId, lp } = sys;
     // Alice's long 2 ETH on 1,000 USDC is insolvent at 2,300; the backstop takes it at the auction's
@@ -202,11 +202,15 @@ describe("LiquidityPool limits (what max* promises, the pool pays)", function ()
     const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
     await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("100"));
 
-    const backstop = await pool.backstopValue();
-    expect(backstop).to.be.lessThan(-590n * 10n ** 18n);
+    expect(await pool.backstopValue()).to.be.lessThan(-590n * 10n ** 18n);
     const h = await engine.health(poolAccountId);
-    // The pool's free margin net of the backstop's loss, at USDC = 1 and weight 1 (USD WAD → units).
-    const free = (h.equityInitial + backstop - h.initialRequirement) / 10n ** 12n;
+    const b = await engine.health(await auction.backstopAccountId());
+    // Nobody margins the backstop: the LPs' capital does. Its shortfall against its own initial
+    // requirement (its loss, its exit discount and the requirement of its long 2) comes off the pool's
+    // free margin, at USDC = 1 and weight 1 (USD WAD → units).
+    const shortfall = b.equityInitial - b.initialRequirement;
+    expect(shortfall).to.be.lessThan(-1_000n * 10n ** 18n);
+    const free = (h.equityInitial + shortfall - h.initialRequirement) / 10n ** 12n;
     expect(await pool.maxWithdraw(lp)).to.equal(free);
     await expect(pool.connect(lp).withdraw(free + 1n, lp, lp)).to.be.revertedWithCustomError(
       pool,
