@@ -293,3 +293,25 @@ export async function findSettlementRound(
 function min(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
+
+/** Basis points of the quoted fill an unwind accepts as slippage (its limit price). */
+export const UNWIND_SLIPPAGE_BPS = 10n;
+
+/**
+ * The backstop's unwind in one perp market (`LiquidationAuction.unwindBackstop`): the reduction that
+ * takes its position out of the skew as far as the skew leans its way, and no further. Such a trade
+ * fills better than the oracle (the skew shrinks), so it costs the LPs nothing beyond the fee's
+ * insurance share; past a flat skew it would pay a premium. 0 when the skew leans the other way.
+ */
+export function backstopUnwindSize(position: bigint, skew: bigint): bigint {
+  if (position === 0n || skew === 0n || position > 0n !== skew > 0n) return 0n;
+  const abs = (x: bigint) => (x < 0n ? -x : x);
+  const size = abs(position) < abs(skew) ? abs(position) : abs(skew);
+  return position > 0n ? -size : size;
+}
+
+/** The limit price for an unwind of `sizeDelta` quoted at `fill`: UNWIND_SLIPPAGE_BPS worse, no more. */
+export function unwindLimitPrice(sizeDelta: bigint, fill: bigint): bigint {
+  const slack = (fill * UNWIND_SLIPPAGE_BPS) / 10_000n;
+  return sizeDelta > 0n ? fill + slack : fill - slack;
+}

@@ -14,13 +14,14 @@
  * restarted dev node, a deep reorg) by the hash of the newest block it saw: it then drops every
  * cached fact, re-reads the deployment file and starts over. It stops between steps on `signal`.
  */
-import { Wallet, encodeBytes32String, type JsonRpcProvider } from "ethers";
+import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
 import { AccountDiscovery } from "./discovery";
 import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
 import {
+  backstopUnwindSize,
   chooseAction,
   deficitOf,
   inBatchesIsolatingFailures,
@@ -28,6 +29,7 @@ import {
   isBidProfitable,
   isLiquidatable,
   isSameChain,
+  unwindLimitPrice,
   type BlockRef,
   type HealthLike,
 } from "./logic";
@@ -44,6 +46,11 @@ const RECHECK_MS = 15_000;
 /** How often accounts that reverted on an earlier pass are bisected again (one call per batch between). */
 export const FAILING_RECHECK_PASSES = 10;
 
+const AUTHORITY_ABI = ["function authority() view returns (address)"];
+const CAN_CALL_ABI = [
+  "function canCall(address caller, address target, bytes4 selector) view returns (bool immediate, uint32 delay)",
+];
+
 export interface Session {
   deployment: Deployment;
   contracts: Contracts;
@@ -52,6 +59,8 @@ export interface Session {
   poolAccountId: bigint;
   /** The auction's backstop account: it holds absorbed books and is never auctioned. */
   backstopAccountId: bigint;
+  /** Whether this wallet may call `LiquidationAuction.unwindBackstop` (the BACKSTOP role). */
+  canUnwind: boolean;
   quoteUnit: bigint;
   auctionDuration: bigint;
   options: OptionSettlement | null;
@@ -153,6 +162,8 @@ export interface StepContext {
 export interface StepReport {
   accounts: number;
   liquidatable: bigint[];
+  /** Perp markets whose backstop position an unwind was sent for (with the BACKSTOP role). */
+  unwound: bigint[];
   /** Accounts whose health reverts on its own (a feed of an asset they hold fails): skipped this pass. */
   unchecked: Skipped<bigint>[];
   options: OptionStepReport | null;
@@ -171,7 +182,7 @@ export async function keeperStep(
   now: bigint,
   { cfg, sender, log, signal }: StepContext,
 ): Promise<StepReport> {
-  const report: StepReport = { accounts: 0, liquidatable: [], unchecked: [], options: null };
+  const report: StepReport = { accounts: 0, liquidatable: [], unwound: [], unchecked: [], options: null };
   const isolated = async (stage: string, run: () => Promise<void>): Promise<void> => {
     try {
       await run();
@@ -256,6 +267,12 @@ export async function keeperStep(
     }
   });
 
+  if (s.canUnwind && !signal?.aborted) {
+    await isolated("backstop unwind", async () => {
+      report.unwound = await unwindBackstop(s, now, sender);
+    });
+  }
+
   const options = s.options;
   if (options && !signal?.aborted) {
     await isolated("option settlement", async () => {
@@ -263,6 +280,42 @@ export async function keeperStep(
     });
   }
   return report;
+}
+
+/**
+ * Takes the backstop's perp positions out of the skew where the skew leans their way (logic's
+ * `backstopUnwindSize`): those unwinds fill better than the oracle, so they cost the LPs nothing, and
+ * until they happen funding and the pool's delta limit read the LPs' exposure wrong (docs/reliability.md
+ * §4, row 38). The limit is the quoted fill less UNWIND_SLIPPAGE_BPS, so a trader who moves the skew
+ * first makes the unwind revert rather than pay. Options are left to expire and settle.
+ */
+async function unwindBackstop(s: Session, now: bigint, sender: TxSender): Promise<bigint[]> {
+  const c = s.contracts;
+  const perpMarket = (await c.perps.getAddress()).toLowerCase();
+  const unwound: bigint[] = [];
+  for (const key of await c.engine.accountMarkets(s.backstopAccountId)) {
+    if (key.market.toLowerCase() !== perpMarket) continue;
+    const [position, info] = await Promise.all([
+      c.perps.positionSize(s.backstopAccountId, key.marketId),
+      c.perps.market(key.marketId),
+    ]);
+    const sizeDelta = backstopUnwindSize(position, info.skew);
+    if (sizeDelta === 0n) continue;
+    const [fill] = await c.perps.quoteTrade(key.marketId, sizeDelta);
+    const sent = await sender.send(
+      "unwindBackstop",
+      tx(c.auction, "unwindBackstop", [
+        perpMarket,
+        key.marketId,
+        sizeDelta,
+        unwindLimitPrice(sizeDelta, fill),
+        now + 600n,
+      ]),
+      { marketId: key.marketId, position, skew: info.skew, sizeDelta },
+    );
+    if (sent.status === "mined") unwound.push(key.marketId);
+  }
+  return unwound;
 }
 
 /**
@@ -375,6 +428,18 @@ export async function openSession(
   const auctionDuration = BigInt((await contracts.auction.params()).duration);
   const poolAccountId = await contracts.engine.poolAccountId();
   const backstopAccountId = await contracts.auction.backstopAccountId();
+  // Unwinding needs the BACKSTOP role (granted to no one at deployment): ask the auction's
+  // AccessManager once, rather than simulate an unwind that reverts on every pass.
+  const manager = new Contract(
+    await new Contract(deployment.contracts.liquidationAuction, AUTHORITY_ABI, provider).authority(),
+    CAN_CALL_ABI,
+    provider,
+  );
+  const [canUnwind] = await manager.canCall(
+    wallet.address,
+    deployment.contracts.liquidationAuction,
+    contracts.auction.interface.getFunction("unwindBackstop")!.selector,
+  );
   const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun);
   const startBlock = cfg.startBlock ?? deployment.startBlock;
   const discovery = new AccountDiscovery(provider, deployment.contracts.accounts, startBlock, cfg.logRange);
@@ -392,6 +457,7 @@ export async function openSession(
     keeperAccountId,
     startBlock,
     optionSettlement: options !== null,
+    canUnwind,
   });
   return {
     deployment,
@@ -400,6 +466,7 @@ export async function openSession(
     keeperAccountId,
     poolAccountId,
     backstopAccountId,
+    canUnwind,
     quoteUnit,
     auctionDuration,
     options,

@@ -20,6 +20,8 @@ import {
   inBatchesIsolatingFailures,
   sliceSize,
   type ItemOutcome,
+  backstopUnwindSize,
+  unwindLimitPrice,
 } from "../../scripts/keeper/logic";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { createLogger } from "../../scripts/keeper/log";
@@ -110,6 +112,25 @@ describe("Keeper logic", function () {
     it("prices a short slice bought back above the oracle as a cost", function () {
       // closing −1 BTC (buying 1) at 60,060 vs 60,000: −1·(60,000 − 60,060) = 60, plus 30 fee
       expect(closeCost(parseEther("-1"), usd("60000"), usd("60060"), usd("30"))).to.equal(usd("90"));
+    });
+  });
+
+  describe("backstopUnwindSize and unwindLimitPrice", function () {
+    it("reduces the backstop's position as far as the skew leans its way, never past a flat skew", function () {
+      const eth = (x: string) => parseEther(x);
+      expect(backstopUnwindSize(eth("10"), eth("4"))).to.equal(eth("-4")); // the skew is the bound
+      expect(backstopUnwindSize(eth("3"), eth("40"))).to.equal(eth("-3")); // the position is
+      expect(backstopUnwindSize(eth("-5"), eth("-2"))).to.equal(eth("2")); // a short is bought back
+    });
+    it("leaves the position alone where the skew leans the other way or is flat (selling would pay)", function () {
+      expect(backstopUnwindSize(parseEther("10"), parseEther("-4"))).to.equal(0n);
+      expect(backstopUnwindSize(parseEther("-10"), parseEther("4"))).to.equal(0n);
+      expect(backstopUnwindSize(parseEther("10"), 0n)).to.equal(0n);
+      expect(backstopUnwindSize(0n, parseEther("4"))).to.equal(0n);
+    });
+    it("accepts 10 basis points below the quoted fill for a sale and above it for a purchase", function () {
+      expect(unwindLimitPrice(-1n, usd("3000"))).to.equal(usd("2997"));
+      expect(unwindLimitPrice(1n, usd("3000"))).to.equal(usd("3003"));
     });
   });
 

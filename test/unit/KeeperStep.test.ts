@@ -11,6 +11,7 @@ import { trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import { startInProcessKeeper } from "../shared/keeper";
+import { Role } from "../../deploy/roles";
 import { FAILING_RECHECK_PASSES } from "../../scripts/keeper/loop";
 
 const USDC = 10n ** 6n;
@@ -180,6 +181,54 @@ describe("Keeper step", function () {
       expect((await sys.auction.auctions(victim)).active).to.equal(false);
       const h = await sys.engine.health(victim);
       expect(h.equityInitial).to.be.gte(h.initialRequirement);
+    });
+  });
+
+  describe("the backstop's absorbed book", function () {
+    /** Alice's long 10 ETH absorbed by the backstop at 2,600 (the auction ran its duration). */
+    async function absorbedLong() {
+      const sys = await deployOptionsSystem();
+      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      await sys.auction.startAuction(victim);
+      await time.increase((await sys.auction.params()).duration);
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      await setFeedPrice(sys.volFeeds.ETH, "0.6");
+      await setFeedPrice(sys.feeds.USDC, "1");
+      await sys.auction.absorb(victim);
+      const backstop = await sys.auction.backstopAccountId();
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.be.greaterThan(0n);
+      return { sys, backstop };
+    }
+
+    it("is left alone by a keeper without the BACKSTOP role (granted to no one at deployment)", async function () {
+      const { sys, backstop } = await loadFixture(absorbedLong);
+      const held = await sys.perps.positionSize(backstop, sys.markets.ETH);
+      const keeper = await startInProcessKeeper(sys);
+      expect(keeper.session.canUnwind).to.equal(false);
+      expect((await keeper.step()).unwound).to.deep.equal([]);
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(held);
+    });
+
+    it("is unwound with the role where the skew leans its way, and only as far as the skew goes", async function () {
+      const { sys, backstop } = await loadFixture(absorbedLong);
+      await sys.manager.grantRole(Role.BACKSTOP, sys.keeper.address, 0);
+      const held = await sys.perps.positionSize(backstop, sys.markets.ETH);
+      // Carol's short makes the skew lean against the backstop's long: selling it would pay a premium.
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("30"));
+      const keeper = await startInProcessKeeper(sys);
+      expect(keeper.session.canUnwind).to.equal(true);
+      expect((await keeper.step()).unwound).to.deep.equal([]);
+
+      // Carol buys back most of it: the skew leans long by 2, so the keeper sells 2 of the backstop's long.
+      const skew = (await sys.perps.market(sys.markets.ETH)).skew;
+      await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -skew + wad("2"));
+      expect((await keeper.step()).unwound).to.deep.equal([sys.markets.ETH]);
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(held - wad("2"));
+      expect((await sys.perps.market(sys.markets.ETH)).skew).to.equal(0n);
+      expect((await keeper.step()).unwound).to.deep.equal([]);
     });
   });
 
