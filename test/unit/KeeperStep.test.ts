@@ -36,6 +36,14 @@ async function staleFeedBesideLiquidatableAccount() {
   return { sys, victim, other, keeper };
 }
 
+/** Alice long 10 ETH on 5,000 USDC, then ETH at 2,600: below maintenance, solvent. */
+async function longBelowMaintenance(sys: Awaited<ReturnType<typeof deployOptionsSystem>>): Promise<bigint> {
+  const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+  await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+  await setFeedPrice(sys.feeds.ETH, "2600");
+  return victim;
+}
+
 describe("Keeper step", function () {
   describe("an account whose health reverts", function () {
     it("is skipped and reported with its revert reason, while the liquidatable account beside it is auctioned and bid on", async function () {
@@ -155,9 +163,7 @@ describe("Keeper step", function () {
   describe("an auction no bid pays for", function () {
     it("is left to bidders for its duration, then absorbed by the backstop", async function () {
       const sys = await loadFixture(deployOptionsSystem);
-      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-      await setFeedPrice(sys.feeds.ETH, "2600");
+      const victim = await longBelowMaintenance(sys);
       // A keeper whose minimum profit no bid reaches, as when closing into a shallow market costs more
       // than the auction's discount.
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
@@ -188,9 +194,7 @@ describe("Keeper step", function () {
     /** Alice's long 10 ETH absorbed by the backstop at 2,600 (the auction ran its duration). */
     async function absorbedLong() {
       const sys = await deployOptionsSystem();
-      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-      await setFeedPrice(sys.feeds.ETH, "2600");
+      const victim = await longBelowMaintenance(sys);
       await sys.auction.startAuction(victim);
       await time.increase((await sys.auction.params()).duration);
       await setFeedPrice(sys.feeds.ETH, "2600");
@@ -236,9 +240,7 @@ describe("Keeper step", function () {
     /** Long 10 ETH on 5,000 USDC, auction started at 2,600 (solvent), then ETH at 2,400: −1,000. */
     async function insolventSinceStart() {
       const sys = await deployOptionsSystem();
-      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-      await setFeedPrice(sys.feeds.ETH, "2600");
+      const victim = await longBelowMaintenance(sys);
       await sys.auction.startAuction(victim);
       await setFeedPrice(sys.feeds.ETH, "2400");
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
