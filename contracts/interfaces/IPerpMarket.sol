@@ -28,8 +28,9 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @param takerFee Fee on the notional of the rest of the trade.
     /// @param insuranceFeeShare Share of every fee paid to the insurance fund; the rest goes to the pool
     /// account (its LPs).
-    /// @param maxPoolDeltaRatio Cap on the pool's net delta in this market relative to the pool
-    /// account's quote balance: |skew|·oracle ≤ maxPoolDeltaRatio·quoteBalance. The quote balance is a
+    /// @param maxPoolDeltaRatio Cap on the LPs' net delta in this market relative to the pool
+    /// account's quote balance: |skew − backstopSize|·oracle ≤ maxPoolDeltaRatio·quoteBalance (the
+    /// pool holds −skew and the backstop account's position is the LPs' too). The quote balance is a
     /// cheap proxy for the pool's equity (it leaves out the pool's unrealised PnL and funding, which
     /// would cost a full portfolio valuation per trade); it checks one market at a time, so the pool's
     /// total exposure is bounded by Σ over markets.
@@ -66,6 +67,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @param fundingRate Funding rate per day at `lastFundingTime` (WAD; > 0: longs pay shorts).
     /// @param fundingIndex Cumulative funding per unit of size (USD WAD) at `lastFundingTime`.
     /// @param lastFundingTime Timestamp of the last accrual.
+    /// @param backstopSize The liquidation backstop account's position (part of `skew`; the LPs' own
+    /// book, so the pool delta limit leaves it out).
     struct MarketInfo {
         bytes32 underlying;
         MarketParams params;
@@ -75,6 +78,7 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
         int256 fundingRate;
         int256 fundingIndex;
         uint256 lastFundingTime;
+        int256 backstopSize;
     }
 
     /// @notice `marketId` was never listed.
@@ -95,8 +99,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     error PoolAccountCannotTrade();
     /// @notice The trade would take one side's open interest above the market's cap.
     error OpenInterestCapExceeded(uint256 marketId, bool isLong, uint256 openInterest, uint256 cap);
-    /// @notice The trade would take the pool's delta (|skew|·price, USD WAD) above its limit
-    /// (maxPoolDeltaRatio · pool quote balance, USD WAD).
+    /// @notice The trade would take the LPs' delta (|skew − backstop position|·price, USD WAD) above its
+    /// limit (maxPoolDeltaRatio · pool quote balance, USD WAD).
     error PoolDeltaLimitExceeded(uint256 marketId, uint256 poolDelta, uint256 limit);
     /// @notice The engine's guardian paused new risk; only risk-reducing trades are accepted.
     error RiskIncreasePaused();

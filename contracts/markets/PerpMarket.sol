@@ -75,6 +75,9 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
     address public immutable quoteToken;
     /// @notice The LiquidityPool's margin account, read from the engine at deployment.
     uint256 public immutable poolAccountId;
+    /// @notice The liquidation auction's backstop account, read from the engine at deployment: its
+    /// position belongs to the LPs, so the pool delta limit nets it against the pool's.
+    uint256 public immutable backstopAccountId;
     /// @notice One quote unit in USD WAD: 10^(18 − quoteDecimals).
     uint256 public immutable quoteUnit;
     /// @dev WAD·quoteUnit: divides a 36-decimal USD amount into quote units.
@@ -137,6 +140,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
             revert InvalidQuoteDecimals(quoteDecimals);
         }
         poolAccountId = pool;
+        backstopAccountId = engine_.backstopAccountId();
         quoteUnit = 10 ** (18 - quoteDecimals);
         rawPerQuoteUnit = WAD * 10 ** (18 - quoteDecimals);
     }
@@ -456,8 +460,10 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         }
     }
 
-    /// @dev Pause, open-interest caps (each side, where it grows) and the pool delta limit (where
-    /// |skew| grows).
+    /// @dev Pause, open-interest caps (each side, where it grows) and the pool delta limit (where the
+    /// LPs' delta grows: the pool holds −skew and the backstop its own position, so theirs is
+    /// backstop − skew). A risk-increasing trade is never the backstop's (it only unwinds), so its
+    /// position is the same before and after.
     function _checkNewRisk(
         uint256 marketId,
         Trade memory t,
@@ -472,9 +478,10 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         if (t.newShort > shortOi && t.newShort > p.maxOpenInterest) {
             revert OpenInterestCapExceeded(marketId, false, t.newShort, p.maxOpenInterest);
         }
-        uint256 newAbsSkew = SignedMath.abs(int256(t.newLong) - int256(t.newShort));
-        if (newAbsSkew > SignedMath.abs(t.skew)) {
-            uint256 poolDelta = Math.mulDiv(newAbsSkew, t.price, WAD, Math.Rounding.Ceil);
+        int256 backstopSize = _positions[marketId][backstopAccountId].size;
+        uint256 newLpDelta = SignedMath.abs(int256(t.newLong) - int256(t.newShort) - backstopSize);
+        if (newLpDelta > SignedMath.abs(t.skew - backstopSize)) {
+            uint256 poolDelta = Math.mulDiv(newLpDelta, t.price, WAD, Math.Rounding.Ceil);
             int256 balance = vault.balanceOf(poolAccountId, quoteToken);
             uint256 limit = balance > 0
                 ? Math.mulDiv(uint256(balance) * quoteUnit, p.maxPoolDeltaRatio, WAD)
@@ -673,6 +680,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         info.fundingRate = m.fundingRate;
         info.fundingIndex = m.fundingIndex;
         info.lastFundingTime = m.lastFundingTime;
+        info.backstopSize = _positions[marketId][backstopAccountId].size;
     }
 
     /// @inheritdoc IPerpMarket

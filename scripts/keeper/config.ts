@@ -12,6 +12,8 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
   --deployment <file>         deployment file written by scripts/deploy.ts (deploy/deployments/<chainId>.json)
   --private-key <hex>         keeper key (or env KEEPER_PRIVATE_KEY)
   --dry-run                   simulate and log every action, never send a transaction
+  --unwind-backstop           unwind the backstop's perps where the skew leans their way (needs the
+                              BACKSTOP role; see README: the unwind moves the LP share price)
   --max-gas-price-gwei <n>    never pay more per gas; wait while the chain is above it (default 100)
   --start-block <n>           scan AccountCreated events from here (default: the deployment's startBlock)
   --poll-ms <n>               how often to poll eth_blockNumber (default 1000)
@@ -27,6 +29,7 @@ export interface KeeperConfig {
   deploymentFile: string;
   privateKey: string;
   dryRun: boolean;
+  unwindBackstop: boolean;
   maxGasPriceWei: bigint;
   startBlock: number | null;
   pollMs: number;
@@ -52,6 +55,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
         deployment: { type: "string" },
         "private-key": { type: "string" },
         "dry-run": { type: "boolean", default: false },
+        "unwind-backstop": { type: "boolean", default: false },
         "max-gas-price-gwei": { type: "string", default: "100" },
         "start-block": { type: "string" },
         "poll-ms": { type: "string", default: "1000" },
@@ -82,6 +86,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
     deploymentFile: values.deployment,
     privateKey: privateKey.startsWith("0x") ? privateKey : `0x${privateKey}`,
     dryRun: values["dry-run"] ?? false,
+    unwindBackstop: values["unwind-backstop"] ?? false,
     maxGasPriceWei: decimal(values["max-gas-price-gwei"]!, "--max-gas-price-gwei", (s) =>
       parseUnits(s, "gwei"),
     ),

@@ -294,8 +294,8 @@ function min(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
 }
 
-/** Basis points of the quoted fill an unwind accepts as slippage (its limit price). */
-export const UNWIND_SLIPPAGE_BPS = 10n;
+/** Smallest backstop unwind worth a transaction, USD WAD of notional (dust leans are left alone). */
+export const MIN_UNWIND_NOTIONAL = 1_000n * WAD;
 
 /**
  * The backstop's unwind in one perp market (`LiquidationAuction.unwindBackstop`): the reduction that
@@ -310,8 +310,8 @@ export function backstopUnwindSize(position: bigint, skew: bigint): bigint {
   return position > 0n ? -size : size;
 }
 
-/** The limit price for an unwind of `sizeDelta` quoted at `fill`: UNWIND_SLIPPAGE_BPS worse, no more. */
-export function unwindLimitPrice(sizeDelta: bigint, fill: bigint): bigint {
-  const slack = (fill * UNWIND_SLIPPAGE_BPS) / 10_000n;
-  return sizeDelta > 0n ? fill + slack : fill - slack;
+/** Whether an unwind of `sizeDelta` at `price` clears MIN_UNWIND_NOTIONAL. */
+export function isUnwindWorthSending(sizeDelta: bigint, price: bigint): boolean {
+  const size = sizeDelta < 0n ? -sizeDelta : sizeDelta;
+  return (size * price) / WAD >= MIN_UNWIND_NOTIONAL;
 }

@@ -29,7 +29,7 @@ import {
   isBidProfitable,
   isLiquidatable,
   isSameChain,
-  unwindLimitPrice,
+  isUnwindWorthSending,
   type BlockRef,
   type HealthLike,
 } from "./logic";
@@ -59,7 +59,7 @@ export interface Session {
   poolAccountId: bigint;
   /** The auction's backstop account: it holds absorbed books and is never auctioned. */
   backstopAccountId: bigint;
-  /** Whether this wallet may call `LiquidationAuction.unwindBackstop` (the BACKSTOP role). */
+  /** `--unwind-backstop` was given and this wallet holds the BACKSTOP role. */
   canUnwind: boolean;
   quoteUnit: bigint;
   auctionDuration: bigint;
@@ -269,7 +269,7 @@ export async function keeperStep(
 
   if (s.canUnwind && !signal?.aborted) {
     await isolated("backstop unwind", async () => {
-      report.unwound = await unwindBackstop(s, now, sender);
+      report.unwound = await unwindBackstop(s, now, sender, log);
     });
   }
 
@@ -285,35 +285,39 @@ export async function keeperStep(
 /**
  * Takes the backstop's perp positions out of the skew where the skew leans their way (logic's
  * `backstopUnwindSize`): those unwinds fill better than the oracle, so they cost the LPs nothing, and
- * until they happen funding and the pool's delta limit read the LPs' exposure wrong (docs/reliability.md
- * §4, row 38). The limit is the quoted fill less UNWIND_SLIPPAGE_BPS, so a trader who moves the skew
- * first makes the unwind revert rather than pay. Options are left to expire and settle.
+ * until they happen funding reads the LPs' exposure wrong (docs/reliability.md §4, row 38). The limit
+ * is the quoted fill itself: a trade that moves the skew first makes the unwind revert instead of
+ * pushing it past a flat skew. Leans below MIN_UNWIND_NOTIONAL are left alone; a market whose quote
+ * reverts (a stale feed) is skipped for the step. Options are left to expire and settle.
  */
-async function unwindBackstop(s: Session, now: bigint, sender: TxSender): Promise<bigint[]> {
+async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Logger): Promise<bigint[]> {
   const c = s.contracts;
   const perpMarket = (await c.perps.getAddress()).toLowerCase();
   const unwound: bigint[] = [];
   for (const key of await c.engine.accountMarkets(s.backstopAccountId)) {
     if (key.market.toLowerCase() !== perpMarket) continue;
-    const [position, info] = await Promise.all([
-      c.perps.positionSize(s.backstopAccountId, key.marketId),
-      c.perps.market(key.marketId),
-    ]);
-    const sizeDelta = backstopUnwindSize(position, info.skew);
-    if (sizeDelta === 0n) continue;
-    const [fill] = await c.perps.quoteTrade(key.marketId, sizeDelta);
-    const sent = await sender.send(
-      "unwindBackstop",
-      tx(c.auction, "unwindBackstop", [
-        perpMarket,
-        key.marketId,
-        sizeDelta,
-        unwindLimitPrice(sizeDelta, fill),
-        now + 600n,
-      ]),
-      { marketId: key.marketId, position, skew: info.skew, sizeDelta },
-    );
-    if (sent.status === "mined") unwound.push(key.marketId);
+    try {
+      const [position, info] = await Promise.all([
+        c.perps.positionSize(s.backstopAccountId, key.marketId),
+        c.perps.market(key.marketId),
+      ]);
+      const sizeDelta = backstopUnwindSize(position, info.skew);
+      if (sizeDelta === 0n) continue;
+      const [fill] = await c.perps.quoteTrade(key.marketId, sizeDelta);
+      if (!isUnwindWorthSending(sizeDelta, fill)) continue;
+      const sent = await sender.send(
+        "unwindBackstop",
+        tx(c.auction, "unwindBackstop", [perpMarket, key.marketId, sizeDelta, fill, now + 600n]),
+        { marketId: key.marketId, position, skew: info.skew, sizeDelta },
+      );
+      if (sent.status === "mined") unwound.push(key.marketId);
+    } catch (error) {
+      if (isTransientError(error)) throw error;
+      log.warn("backstop unwind skipped for a market", {
+        marketId: key.marketId,
+        error: describeError(error),
+      });
+    }
   }
   return unwound;
 }
@@ -435,11 +439,13 @@ export async function openSession(
     CAN_CALL_ABI,
     provider,
   );
-  const [canUnwind] = await manager.canCall(
+  const [hasRole] = await manager.canCall(
     wallet.address,
     deployment.contracts.liquidationAuction,
     contracts.auction.interface.getFunction("unwindBackstop")!.selector,
   );
+  const canUnwind = cfg.unwindBackstop && hasRole;
+  if (cfg.unwindBackstop && !hasRole) log.warn("--unwind-backstop without the BACKSTOP role; not unwinding");
   const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun);
   const startBlock = cfg.startBlock ?? deployment.startBlock;
   const discovery = new AccountDiscovery(provider, deployment.contracts.accounts, startBlock, cfg.logRange);

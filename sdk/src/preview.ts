@@ -315,7 +315,8 @@ function simulatePerpTrade(
   let revert: XMarginError | undefined;
   if (r.increasesRisk) {
     const p = market.params;
-    const newAbsSkew = abs(r.newLong - r.newShort);
+    // The LPs' delta: the pool holds −skew and the backstop its position (PerpMarket._checkNewRisk).
+    const newLpDelta = abs(r.newLong - r.newShort - market.backstopSize);
     if (state.protocol.paused) revert = makeXMarginError("RiskIncreasePaused", []);
     else if (r.newLong > market.longOpenInterest && r.newLong > p.maxOpenInterest) {
       revert = makeXMarginError("OpenInterestCapExceeded", [
@@ -331,8 +332,8 @@ function simulatePerpTrade(
         r.newShort,
         p.maxOpenInterest,
       ]);
-    } else if (newAbsSkew > abs(skew)) {
-      const poolDelta = mulDiv(newAbsSkew, price, WAD, "ceil");
+    } else if (newLpDelta > abs(skew - market.backstopSize)) {
+      const poolDelta = mulDiv(newLpDelta, price, WAD, "ceil");
       const balance = state.protocol.poolQuoteBalance;
       const limit = balance > 0n ? mulDiv(balance * state.protocol.quoteUnit, p.maxPoolDeltaRatio, WAD) : 0n;
       if (poolDelta > limit)

@@ -82,6 +82,8 @@ export interface PerpMarketState {
   fundingRate: bigint;
   fundingIndex: bigint;
   lastFundingTime: bigint;
+  /** The liquidation backstop account's position: the LPs' own, so the pool delta limit nets it. */
+  backstopSize: bigint;
 }
 
 /** Trading parameters of one option series (IOptionMarket.SeriesParams), WAD. */

@@ -748,11 +748,11 @@ describe("Security review findings", function () {
      * Alice, long 100 ETH (fill ~3,150) on 50,000 USDC, is ~5,000 insolvent at 2,600; the fund covers
      * it and the backstop takes her whole long. Funding on or off, and the pool delta ratio, as given.
      */
-    async function backstopLong100(funding = false) {
+    async function backstopLong100(funding = false, maxPoolDeltaRatio = wad("1")) {
       const sys = await deploySystem();
       await sys.perps.setMarketParams(
         sys.markets.ETH,
-        marketParams({ maxFundingVelocity: funding ? wad("0.1") : 0n }),
+        marketParams({ maxFundingVelocity: funding ? wad("0.1") : 0n, maxPoolDeltaRatio }),
       );
       await fundInsurance(sys, 50_000n * USDC);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
@@ -766,6 +766,8 @@ describe("Security review findings", function () {
       return { sys, backstop };
     }
     const withFunding = () => backstopLong100(true);
+    // ~0.35 of the pool's ~1,000,000 USDC: ~134 ETH at 2,600.
+    const tightDeltaLimit = () => backstopLong100(false, wad("0.35"));
 
     // Row 38 (open). The backstop's position stays in the skew that prices funding: with Carol short 50
     // against the backstop's long 100, the LPs are really long 50, yet the skew reads +50 and longs pay.
@@ -787,6 +789,28 @@ describe("Security review findings", function () {
       );
       expect(carolGain).to.be.gt(5_000n * USDC);
       expect(lpChange).to.be.within(-carolGain - 2n, -carolGain + 2n);
+    });
+
+    // Row 38, the limit half. The pool delta limit read |skew|, which counts the backstop's long as a
+    // trader's: shorts that offset it looked like they shrank the LPs' delta, and the LPs ended long
+    // 230 ETH against a limit of ~134. It now reads the LPs' delta, backstop − skew.
+    it("the pool delta limit counts the backstop's book as the LPs'", async function () {
+      const { sys } = await loadFixture(tightDeltaLimit);
+      expect((await sys.perps.market(sys.markets.ETH)).backstopSize).to.equal(wad("100"));
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 400_000n * USDC]]);
+      await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("100")); // the LPs: long 0 → 100
+      const client = await sdkClient(sys, sys.carol);
+      const p = await preview(client, carol, {
+        type: "trade",
+        marketId: sys.markets.ETH,
+        sizeDelta: -wad("130"),
+      });
+      expect(p.revert?.name).to.equal("PoolDeltaLimitExceeded");
+      await expect(
+        trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("130")),
+      ).to.be.revertedWithCustomError(sys.perps, "PoolDeltaLimitExceeded");
+      // What fits under the limit still trades: 30 more takes the LPs to 130 ETH.
+      await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("30"));
     });
 
     // Row 39. Unwinding a backstop under water paid a skew premium the engine's reduction checks refused

@@ -21,7 +21,7 @@ import {
   sliceSize,
   type ItemOutcome,
   backstopUnwindSize,
-  unwindLimitPrice,
+  isUnwindWorthSending,
 } from "../../scripts/keeper/logic";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { createLogger } from "../../scripts/keeper/log";
@@ -115,7 +115,7 @@ describe("Keeper logic", function () {
     });
   });
 
-  describe("backstopUnwindSize and unwindLimitPrice", function () {
+  describe("backstopUnwindSize and isUnwindWorthSending", function () {
     it("reduces the backstop's position as far as the skew leans its way, never past a flat skew", function () {
       const eth = (x: string) => parseEther(x);
       expect(backstopUnwindSize(eth("10"), eth("4"))).to.equal(eth("-4")); // the skew is the bound
@@ -128,9 +128,10 @@ describe("Keeper logic", function () {
       expect(backstopUnwindSize(parseEther("10"), 0n)).to.equal(0n);
       expect(backstopUnwindSize(0n, parseEther("4"))).to.equal(0n);
     });
-    it("accepts 10 basis points below the quoted fill for a sale and above it for a purchase", function () {
-      expect(unwindLimitPrice(-1n, usd("3000"))).to.equal(usd("2997"));
-      expect(unwindLimitPrice(1n, usd("3000"))).to.equal(usd("3003"));
+    it("sends nothing for a lean below MIN_UNWIND_NOTIONAL (1,000 USD)", function () {
+      expect(isUnwindWorthSending(-parseEther("0.3"), usd("3000"))).to.equal(false); // 900 USD
+      expect(isUnwindWorthSending(-parseEther("0.4"), usd("3000"))).to.equal(true); // 1,200 USD
+      expect(isUnwindWorthSending(parseEther("1"), usd("1000"))).to.equal(true);
     });
   });
 
@@ -536,6 +537,7 @@ describe("Keeper command line", function () {
       deploymentFile: "d.json",
       privateKey: KEY,
       dryRun: false,
+      unwindBackstop: false,
       maxGasPriceWei: 100n * GWEI,
       startBlock: null,
       pollMs: 1000,

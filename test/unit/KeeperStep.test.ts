@@ -206,12 +206,19 @@ describe("Keeper step", function () {
       return { sys, backstop };
     }
 
-    it("is left alone by a keeper without the BACKSTOP role (granted to no one at deployment)", async function () {
+    it("is left alone without --unwind-backstop, and without the BACKSTOP role (granted to no one at deployment)", async function () {
       const { sys, backstop } = await loadFixture(absorbedLong);
       const held = await sys.perps.positionSize(backstop, sys.markets.ETH);
-      const keeper = await startInProcessKeeper(sys);
-      expect(keeper.session.canUnwind).to.equal(false);
-      expect((await keeper.step()).unwound).to.deep.equal([]);
+      const withoutRole = await startInProcessKeeper(sys, ["--unwind-backstop"]);
+      expect(withoutRole.session.canUnwind).to.equal(false);
+      expect(withoutRole.lines.map((l) => l.msg)).to.include(
+        "--unwind-backstop without the BACKSTOP role; not unwinding",
+      );
+      expect((await withoutRole.step()).unwound).to.deep.equal([]);
+      await sys.manager.grantRole(Role.BACKSTOP, sys.keeper.address, 0);
+      const withoutFlag = await startInProcessKeeper(sys);
+      expect(withoutFlag.session.canUnwind).to.equal(false);
+      expect((await withoutFlag.step()).unwound).to.deep.equal([]);
       expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(held);
     });
 
@@ -222,7 +229,7 @@ describe("Keeper step", function () {
       // Carol's short makes the skew lean against the backstop's long: selling it would pay a premium.
       const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
       await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("30"));
-      const keeper = await startInProcessKeeper(sys);
+      const keeper = await startInProcessKeeper(sys, ["--unwind-backstop"]);
       expect(keeper.session.canUnwind).to.equal(true);
       expect((await keeper.step()).unwound).to.deep.equal([]);
 
@@ -233,6 +240,38 @@ describe("Keeper step", function () {
       expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(held - wad("2"));
       expect((await sys.perps.market(sys.markets.ETH)).skew).to.equal(0n);
       expect((await keeper.step()).unwound).to.deep.equal([]);
+    });
+
+    // Review of the keeper's unwind: one market's reverting quote stopped every other market's unwind.
+    it("skips a market whose feed is stale and unwinds the others", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const backstop = await sys.auction.backstopAccountId();
+      // Bob long 1 BTC on 10,000 and Alice long 10 ETH on 5,000, both below maintenance after −13%.
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await trade(sys.perps, sys.bob, bob, sys.markets.BTC, wad("1"));
+      const alice = await longBelowMaintenance(sys);
+      await setFeedPrice(sys.feeds.BTC, "52000");
+      for (const id of [bob, alice]) await sys.auction.startAuction(id);
+      await time.increase((await sys.auction.params()).duration);
+      const fresh = [
+        [sys.feeds.BTC, "52000"],
+        [sys.volFeeds.BTC, "0.5"],
+        [sys.feeds.ETH, "2600"],
+        [sys.volFeeds.ETH, "0.6"],
+        [sys.feeds.USDC, "1"],
+      ] as const;
+      for (const [feed, value] of fresh) await setFeedPrice(feed, value);
+      for (const id of [bob, alice]) await sys.auction.absorb(id); // BTC first in the backstop's list
+      await sys.manager.grantRole(Role.BACKSTOP, sys.keeper.address, 0);
+      const keeper = await startInProcessKeeper(sys, ["--unwind-backstop"]);
+      // The BTC feeds miss their heartbeat; ETH and USDC stay fresh.
+      await time.increase(3700);
+      for (const [feed, value] of fresh.slice(2)) await setFeedPrice(feed, value);
+
+      expect((await keeper.step()).unwound).to.deep.equal([sys.markets.ETH]);
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(0n);
+      expect(await sys.perps.positionSize(backstop, sys.markets.BTC)).to.be.greaterThan(0n);
+      expect(keeper.lines.filter((l) => l.msg === "backstop unwind skipped for a market")).to.have.length(1);
     });
   });
 

@@ -51,6 +51,7 @@ const perpReader: MarketReader = {
       fundingRate: info.fundingRate,
       fundingIndex: info.fundingIndex,
       lastFundingTime: info.lastFundingTime,
+      backstopSize: info.backstopSize,
     };
   },
   async readPosition(client, accountId, marketId, blockTag): Promise<PerpPositionState> {
