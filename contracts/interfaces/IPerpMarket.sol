@@ -22,7 +22,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @param skewScale Skew (underlying units, WAD) at which the fill premium reaches 100%: fill =
     /// oracle·(1 + (skew + sizeDelta/2)/skewScale). Also normalises the funding velocity.
     /// @param maxFundingVelocity Change of the daily funding rate per day at full skew (|skew| ≥
-    /// skewScale): rate' = rate + maxFundingVelocity·clamp(skew/skewScale, −1, 1)·dt/1 day.
+    /// skewScale): rate' = rate + maxFundingVelocity·clamp(s/skewScale, −1, 1)·dt/1 day, where s is
+    /// the skew without the backstop account's position (the LPs' own book: s is minus their delta).
     /// @param maxFundingRate Clamp on |funding rate| per day.
     /// @param makerFee Fee on the notional of the part of a trade that moves the skew toward zero.
     /// @param takerFee Fee on the notional of the rest of the trade.

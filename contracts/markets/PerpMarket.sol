@@ -516,23 +516,29 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 last = m.lastFundingTime;
         if (last == block.timestamp) return index;
         int256 rate;
-        (rate, index) = _fundingAt(m, price, block.timestamp - last);
+        (rate, index) = _fundingAt(marketId, m, price, block.timestamp - last);
         m.fundingIndex = index.toInt128();
         m.fundingRate = int64(rate); // |rate| ≤ maxFundingRate ≤ MAX_FUNDING_RATE
         m.lastFundingTime = uint40(block.timestamp);
         emit FundingAccrued(marketId, rate, index);
     }
 
+    /// @dev Funding is driven by the traders' net position without the backstop's: the LPs hold minus
+    /// that (the pool −skew, the backstop its own), and funding pays whoever takes their other side.
+    /// Counting the backstop's book as a trader's would have a hedged trader collect funding from the
+    /// LPs while their real exposure is the trader's own side (docs/reliability.md §4, row 38).
     function _fundingAt(
+        uint256 marketId,
         Market storage m,
         uint256 price,
         uint256 dt
     ) internal view returns (int256 rate, int256 index) {
+        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
         return
             PerpMath.accrueFunding(
                 m.fundingRate,
                 m.fundingIndex,
-                int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest)),
+                skew - _positions[marketId][backstopAccountId].size,
                 m.params.skewScale,
                 m.params.maxFundingVelocity,
                 m.params.maxFundingRate,
@@ -542,10 +548,14 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
     }
 
     /// @dev The funding index as of now, valued at `price`, without writing it.
-    function _currentIndex(Market storage m, uint256 price) internal view returns (int256 index) {
+    function _currentIndex(
+        uint256 marketId,
+        Market storage m,
+        uint256 price
+    ) internal view returns (int256 index) {
         uint256 last = m.lastFundingTime;
         if (last == block.timestamp) return m.fundingIndex;
-        (, index) = _fundingAt(m, price, block.timestamp - last);
+        (, index) = _fundingAt(marketId, m, price, block.timestamp - last);
     }
 
     // ---------------------------------------------------------------- engine
@@ -601,10 +611,10 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 marketId,
         uint256 spotPrice
     ) internal view returns (Exposure memory e) {
-        if (accountId == poolAccountId) return _poolExposure(m, spotPrice);
+        if (accountId == poolAccountId) return _poolExposure(m, marketId, spotPrice);
         Position memory pos = _positions[marketId][accountId];
         if (pos.size == 0) return e;
-        int256 index = _currentIndex(m, spotPrice);
+        int256 index = _currentIndex(marketId, m, spotPrice);
         int256 size = pos.size;
         e.delta = size;
         // size·(spot − entry) − size·(index − index at last touch), rounded down.
@@ -627,11 +637,15 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
     /// spot·(b² − a²)/(2·skewScale)), so whoever closes the skew gets spot·skew²/(2·skewScale) back.
     /// Counting it would let a trader lift the LP share price with a skewing trade, redeem LP shares at
     /// that price and close for the premium back. The delta stays −skew: it is the pool's position.
-    function _poolExposure(Market storage m, uint256 spotPrice) internal view returns (Exposure memory e) {
+    function _poolExposure(
+        Market storage m,
+        uint256 marketId,
+        uint256 spotPrice
+    ) internal view returns (Exposure memory e) {
         int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
         int256 basis = m.entryBasis;
         if (skew == 0 && basis == 0) return e;
-        int256 index = _currentIndex(m, spotPrice);
+        int256 index = _currentIndex(marketId, m, spotPrice);
         uint256 absSkew = SignedMath.abs(skew);
         // 36 decimals like the basis, rounded up (against the pool); 0 when skew is 0 (no param read).
         uint256 unwind = skew == 0
@@ -689,13 +703,13 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 last = m.lastFundingTime;
         if (last == block.timestamp) return m.fundingRate;
         // The rate does not depend on the price.
-        (rate, ) = _fundingAt(m, 0, block.timestamp - last);
+        (rate, ) = _fundingAt(marketId, m, 0, block.timestamp - last);
     }
 
     /// @inheritdoc IPerpMarket
     function currentFundingIndex(uint256 marketId) public view returns (int256) {
         Market storage m = _market(marketId);
-        return _currentIndex(m, oracle.getPrice(m.underlying));
+        return _currentIndex(marketId, m, oracle.getPrice(m.underlying));
     }
 
     /// @inheritdoc IPerpMarket

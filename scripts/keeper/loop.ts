@@ -285,7 +285,8 @@ export async function keeperStep(
 /**
  * Takes the backstop's perp positions out of the skew where the skew leans their way (logic's
  * `backstopUnwindSize`): those unwinds fill better than the oracle, so they cost the LPs nothing, and
- * until they happen funding reads the LPs' exposure wrong (docs/reliability.md §4, row 38). The limit
+ * until they happen fill premiums read the backstop's book as a trader's (funding and the pool delta
+ * limit net it already: docs/reliability.md §4, row 38). The limit
  * is the quoted fill itself: a trade that moves the skew first makes the unwind revert instead of
  * pushing it past a flat skew. Leans below MIN_UNWIND_NOTIONAL are left alone; a market whose quote
  * reverts (a stale feed) is skipped for the step. Options are left to expire and settle.

@@ -25,7 +25,7 @@ import { assetId, setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { sdkClient } from "../shared/sdk";
-import { preview } from "../../sdk/src";
+import { accountHealth, getAccountState, preview } from "../../sdk/src";
 
 /**
  * Bugs found by the security review of 2026-12-02, each kept as a regression test of the attack that
@@ -769,9 +769,11 @@ describe("Security review findings", function () {
     // ~0.35 of the pool's ~1,000,000 USDC: ~134 ETH at 2,600.
     const tightDeltaLimit = () => backstopLong100(false, wad("0.35"));
 
-    // Row 38 (open). The backstop's position stays in the skew that prices funding: with Carol short 50
-    // against the backstop's long 100, the LPs are really long 50, yet the skew reads +50 and longs pay.
-    it("a delta-neutral short collects funding from the LPs while the backstop's long is in the skew (pinned)", async function () {
+    // Row 38. Funding read the skew, which counts the backstop's long as a trader's: with Carol short 50
+    // against the backstop's long 100, the LPs were really long 50, yet the skew read +50 and longs paid:
+    // Carol collected 11,754 from the LPs in 10 days. Funding now reads the skew without the backstop
+    // (−50): Carol, short on the side the LPs need taken, pays.
+    it("a short against the backstop's long pays funding to the LPs, whose real exposure is long", async function () {
       const { sys } = await loadFixture(withFunding);
       const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
       await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("50"));
@@ -782,13 +784,21 @@ describe("Security review findings", function () {
         await refreshFeeds(sys);
         await sys.perps.accrueFunding(sys.markets.ETH);
       }
+      expect((await sys.perps.market(sys.markets.ETH)).fundingRate).to.be.lessThan(0n); // shorts pay
       const carolGain = ((await sys.engine.health(carol)).equityMark - carolStart) / QUOTE_UNIT;
       const lpChange = (await sys.pool.totalAssets()) - lpStart;
       console.log(
-        `      10 days at 2,600: Carol (short 50) +${Number(carolGain) / 1e6}, LPs ${Number(lpChange) / 1e6} USDC`,
+        `      10 days at 2,600: Carol (short 50) ${Number(carolGain) / 1e6}, LPs +${Number(lpChange) / 1e6} USDC (were +11,754 and −11,754)`,
       );
-      expect(carolGain).to.be.gt(5_000n * USDC);
+      expect(carolGain).to.be.lessThan(-5_000n * USDC);
       expect(lpChange).to.be.within(-carolGain - 2n, -carolGain + 2n);
+      // The SDK accrues funding the same way: an hour after the last accrual, its health of Carol is
+      // the engine's at the same block.
+      await time.increase(3600);
+      await refreshFeeds(sys);
+      const state = await getAccountState(await sdkClient(sys, sys.carol), { accountId: carol });
+      const chain = await sys.engine.health(carol, { blockTag: state.blockNumber });
+      expect(accountHealth(state).equityMark).to.equal(chain.equityMark);
     });
 
     // Row 38, the limit half. The pool delta limit read |skew|, which counts the backstop's long as a

@@ -782,9 +782,9 @@ describe("LiquidationAuction", function () {
     // has a pinned timestamp, so the numbers repeat exactly from run to run.
     const BID_DELAY = 300; // seconds from the start to the bids: the discount is d0 + 1/6·(dmax − d0)
     const CEILINGS: Record<number, { start: bigint; bid: bigint; bidAndClose: bigint }> = {
-      1: { start: 240_000n, bid: 404_000n, bidAndClose: 419_000n },
-      4: { start: 479_000n, bid: 1_047_000n, bidAndClose: 1_117_000n },
-      8: { start: 800_000n, bid: 1_914_000n, bidAndClose: 2_080_000n },
+      1: { start: 243_000n, bid: 404_000n, bidAndClose: 419_000n },
+      4: { start: 491_000n, bid: 1_047_000n, bidAndClose: 1_117_000n },
+      8: { start: 825_000n, bid: 1_914_000n, bidAndClose: 2_080_000n },
     };
     it("keeps startAuction, bid and bidAndClose within their gas ceilings for k = 1, 4, 8 markets", async function () {
       if (underCoverage()) this.skip();

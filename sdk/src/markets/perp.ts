@@ -32,7 +32,8 @@ export function perpFundingAt(
   const { newRate, newIndex } = accrueFunding({
     rate: m.fundingRate,
     index: m.fundingIndex,
-    skew: m.longOpenInterest - m.shortOpenInterest,
+    // The backstop's book is the LPs': funding reads the traders' net without it (PerpMarket._fundingAt).
+    skew: m.longOpenInterest - m.shortOpenInterest - m.backstopSize,
     skewScale: m.params.skewScale,
     maxFundingVelocity: m.params.maxFundingVelocity,
     maxFundingRate: m.params.maxFundingRate,
