@@ -257,6 +257,17 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return cap > total ? cap - total : 0;
     }
 
+    /// @dev `engine.health(id)`, and false for `priced` where it reverts outside an action (see
+    /// `_acting`); inside one the revert is the caller's.
+    function _healthOf(uint256 id) internal view returns (bool priced, IMarginEngine.Health memory h) {
+        if (_acting) return (true, engine.health(id));
+        try engine.health(id) returns (IMarginEngine.Health memory result) {
+            return (true, result);
+        } catch {
+            return (false, h);
+        }
+    }
+
     /// @dev The pool's free margin in quote units, 0 when its health cannot be priced (see `_acting`).
     /// Net of the backstop's shortfall against its own initial requirement: the backstop has no margin
     /// of its own and nobody liquidates it, so the LPs' capital is what backs its book. The pool's
@@ -264,26 +275,14 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     /// backstop's whole position (review of session 10, finding 1). Conservative where the two
     /// books offset: each is margined as if the other were not there.
     function _freeQuote() internal view returns (uint256) {
-        IMarginEngine.Health memory h;
+        (bool priced, IMarginEngine.Health memory h) = _healthOf(accountId);
+        if (!priced) return 0;
         IMarginEngine.Health memory backstop;
         uint256 backstopId = engine.backstopAccountId();
-        if (_acting) {
-            h = engine.health(accountId);
-            // Before the engine is wired there is no backstop (id 0).
-            if (backstopId != 0) backstop = engine.health(backstopId);
-        } else {
-            try engine.health(accountId) returns (IMarginEngine.Health memory priced) {
-                h = priced;
-            } catch {
-                return 0;
-            }
-            if (backstopId != 0) {
-                try engine.health(backstopId) returns (IMarginEngine.Health memory priced) {
-                    backstop = priced;
-                } catch {
-                    return 0;
-                }
-            }
+        // Before the engine is wired there is no backstop (id 0).
+        if (backstopId != 0) {
+            (priced, backstop) = _healthOf(backstopId);
+            if (!priced) return 0;
         }
         int256 backstopShortfall = SignedMath.min(
             backstop.equityInitial - SafeCast.toInt256(backstop.initialRequirement),
