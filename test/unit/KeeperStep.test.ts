@@ -7,7 +7,7 @@ import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
-import { trade } from "../shared/perps";
+import { refreshFeeds, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import { startInProcessKeeper } from "../shared/keeper";
@@ -176,9 +176,7 @@ describe("Keeper step", function () {
 
       const { duration } = await sys.auction.params();
       await time.increase(duration);
-      await setFeedPrice(sys.feeds.ETH, "2600"); // fresh rounds after the wait
-      await setFeedPrice(sys.volFeeds.ETH, "0.6");
-      await setFeedPrice(sys.feeds.USDC, "1");
+      await refreshFeeds(sys); // fresh rounds after the wait
       await keeper.step();
 
       expect((await bids()).map((e) => [e.args.accountId, e.args.bidderAccountId])).to.deep.equal([
@@ -197,9 +195,7 @@ describe("Keeper step", function () {
       const victim = await longBelowMaintenance(sys);
       await sys.auction.startAuction(victim);
       await time.increase((await sys.auction.params()).duration);
-      await setFeedPrice(sys.feeds.ETH, "2600");
-      await setFeedPrice(sys.volFeeds.ETH, "0.6");
-      await setFeedPrice(sys.feeds.USDC, "1");
+      await refreshFeeds(sys);
       await sys.auction.absorb(victim);
       const backstop = await sys.auction.backstopAccountId();
       expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.be.greaterThan(0n);

@@ -3,7 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
-import { trade } from "../shared/perps";
+import { refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
@@ -192,9 +192,7 @@ describe("LiquidityPool limits (what max* promises, the pool pays)", function ()
     await setFeedPrice(sys.feeds.ETH, "2300");
     await auction.startAuction(alice);
     await time.increase((await auction.params()).duration);
-    await setFeedPrice(sys.feeds.ETH, "2300");
-    await setFeedPrice(sys.volFeeds.ETH, "0.6");
-    await setFeedPrice(sys.feeds.USDC, "1");
+    await refreshFeeds(sys);
     await auction.absorb(alice);
     await setFeedPrice(sys.feeds.ETH, "2000");
     // Bob's long 100 gives the pool a requirement above its unrealised gains, so its free margin (not
