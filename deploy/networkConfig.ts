@@ -108,7 +108,13 @@ export interface NetworkDeployConfig {
   optionMarket: OptionMarketConfig;
   auction: AuctionParams;
   /** The pool's token, and how the rate traders' quote debts pay it follows utilisation (WAD). */
-  liquidityPool: { name: string; symbol: string; interestRateModel: InterestRateModel };
+  liquidityPool: {
+    name: string;
+    symbol: string;
+    /** Seconds minted LP shares stay locked (`LiquidityPool.setHoldingPeriod`, at most 7 days). */
+    holdingPeriod: number;
+    interestRateModel: InterestRateModel;
+  };
   governance: {
     timelockMinDelay: number;
     proposers: AccountRef[];
@@ -319,6 +325,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     liquidityPool: {
       name: r.string(lp.name, "liquidityPool.name"),
       symbol: r.string(lp.symbol, "liquidityPool.symbol"),
+      holdingPeriod: r.int(lp.holdingPeriod, "liquidityPool.holdingPeriod"),
       interestRateModel,
     },
     governance: {

@@ -24,6 +24,7 @@ export type ContractName =
   | "PerpMarket"
   | "OptionMarket"
   | "InsuranceFund"
+  | "LiquidityPool"
   | "LiquidationAuction";
 
 /**
@@ -61,6 +62,9 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   },
   InsuranceFund: {
     withdraw: Role.TREASURY,
+  },
+  LiquidityPool: {
+    setHoldingPeriod: Role.RISK_MANAGER,
   },
   LiquidationAuction: {
     setAuctionParams: Role.RISK_MANAGER,

@@ -8,7 +8,15 @@ import { writeFileSync, mkdirSync } from "node:fs";
 import { ethers, network, run } from "hardhat";
 import { TASK_NODE_CREATE_SERVER } from "hardhat/builtin-tasks/task-names";
 import { JsonRpcProvider, type ContractTransactionResponse } from "ethers";
-import { MarginMode, deploySystem, openAccount, wad, type System } from "../test/shared/system";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+import {
+  HOLDING_PERIOD,
+  MarginMode,
+  deploySystem,
+  openAccount,
+  wad,
+  type System,
+} from "../test/shared/system";
 import { addPerpUnderlying, marketParams, mineAt, trade } from "../test/shared/perps";
 import { mintAndApprove } from "../test/shared/tokens";
 import { startLatencyProxy } from "./lib/latencyProxy";
@@ -237,6 +245,8 @@ async function liquidityPool(sys: System): Promise<void> {
   const amount = 1_000n * USDC;
   await mintAndApprove(sys.usdc, sys.alice, await sys.pool.getAddress(), amount);
   gas["lp.deposit"] = await used(sys.pool.connect(sys.alice).deposit(amount, sys.alice.address));
+  // The new shares are free after the holding period.
+  await mineAt(sys, BigInt(await time.latest()) + HOLDING_PERIOD);
   gas["lp.withdraw"] = await used(
     sys.pool.connect(sys.alice).withdraw(amount / 2n, sys.alice.address, sys.alice.address),
   );

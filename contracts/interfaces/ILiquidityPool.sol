@@ -7,6 +7,26 @@ pragma solidity ^0.8.28;
 /// accounts in auction that the insurance fund cannot cover (`uncoveredDeficit`).
 /// The pool is also a standard ERC-4626 vault (deposit, mint, withdraw, redeem, previews).
 interface ILiquidityPool {
+    /// @notice Shares minted to an LP and not yet free to leave its address (redeemed, withdrawn or
+    /// transferred), and when they become free: the pool's minimum holding period.
+    /// @param shares Shares minted while the lock was running, in the pool's decimals.
+    /// @param unlocksAt When they all become free (seconds); a lock with unlocksAt ≤ now is over.
+    struct SharesLock {
+        uint192 shares;
+        uint64 unlocksAt;
+    }
+
+    /// @notice The holding period of newly minted shares changed (seconds). Shares already locked
+    /// keep the time they were given.
+    event HoldingPeriodSet(uint256 holdingPeriod);
+
+    /// @notice `owner` tried to move `amount` shares while only `unlocked` of its balance are free;
+    /// the rest unlock at `unlocksAt`.
+    error SharesLocked(address owner, uint256 amount, uint256 unlocked, uint256 unlocksAt);
+
+    /// @notice A holding period above `MAX_HOLDING_PERIOD`.
+    error HoldingPeriodTooLong(uint256 holdingPeriod);
+
     /// @notice The pool's margin account id.
     function accountId() external view returns (uint256);
 
@@ -24,6 +44,26 @@ interface ILiquidityPool {
     /// beyond the insurance fund's balance: the loss the pool will be charged when the books are taken,
     /// already deducted from `totalAssets`.
     function uncoveredDeficit() external view returns (uint256);
+
+    /// @notice Seconds newly minted shares stay locked: an LP cannot redeem (or transfer) shares in the
+    /// block it got them, so the share price's foreseeable jumps — an oracle round in the mempool, the
+    /// backstop's unwind releasing the pool's close-out deduction — cannot be bought just before and
+    /// sold just after.
+    function holdingPeriod() external view returns (uint256);
+
+    /// @notice The longest holding period governance can set (7 days).
+    function MAX_HOLDING_PERIOD() external view returns (uint256);
+
+    /// @notice Sets the holding period of shares minted from now on; locks already running keep
+    /// their time. Governance (`Roles.RISK_MANAGER`) only.
+    /// @dev Reverts with HoldingPeriodTooLong above `MAX_HOLDING_PERIOD`.
+    function setHoldingPeriod(uint256 holdingPeriod) external;
+
+    /// @notice The lock on `owner`'s most recently minted shares (see `SharesLock`).
+    function sharesLock(address owner) external view returns (uint192 shares, uint64 unlocksAt);
+
+    /// @notice `owner`'s shares free to leave its address now: its balance less a running lock.
+    function unlockedShares(address owner) external view returns (uint256);
 
     /// @notice Whether deposits and withdrawals are paused because the pool's account or the backstop
     /// holds an option series in its last hour or expired and not yet settled

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BUSL-1.1
 pragma solidity ^0.8.28;
 
+import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {ERC4626} from "@openzeppelin/contracts/token/ERC20/extensions/ERC4626.sol";
 import {ERC20} from "@openzeppelin/contracts/token/ERC20/ERC20.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -27,9 +28,14 @@ import {IMarket} from "../interfaces/IMarket.sol";
 /// on, ILiquidationAuction.absorb), less the deficits of insolvent accounts in auction that the
 /// insurance fund cannot cover.
 /// @dev LP withdrawals go through the collateral vault, so they pass the engine's initial-margin check
-/// of the pool account: LPs can never pull the capital that backs open interest.
-contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
+/// of the pool account: LPs can never pull the capital that backs open interest. Minted shares are held
+/// for `holdingPeriod` before they can leave the LP's address.
+contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using SafeCast for uint256;
+
+    /// @inheritdoc ILiquidityPool
+    uint256 public constant MAX_HOLDING_PERIOD = 7 days;
 
     ICollateralVault public immutable vault;
     IMarginEngine public immutable engine;
@@ -37,6 +43,11 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     uint256 public immutable accountId;
     /// @dev 10^(18 − quote decimals): one quote unit in USD WAD.
     uint256 internal immutable quoteScale;
+
+    /// @inheritdoc ILiquidityPool
+    uint256 public holdingPeriod;
+    /// @inheritdoc ILiquidityPool
+    mapping(address owner => SharesLock) public sharesLock;
 
     /// @dev True inside deposit, mint, withdraw and redeem. There a valuation that fails (a stale or
     /// broken feed under the pool's book) reverts with the feed's error, so the caller learns why; in
@@ -51,17 +62,33 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
     }
 
     constructor(
+        address authority,
         ICollateralVault vault_,
         IAccounts accounts,
         IMarginEngine engine_,
         string memory name_,
         string memory symbol_
-    ) ERC20(name_, symbol_) ERC4626(vault_.quoteToken()) {
+    ) AccessManaged(authority) ERC20(name_, symbol_) ERC4626(vault_.quoteToken()) {
         vault = vault_;
         engine = engine_;
         accountId = accounts.createAccount(IAccounts.MarginMode.CROSS);
         quoteScale = 10 ** (18 - IERC20Metadata(address(vault_.quoteToken())).decimals());
         IERC20(asset()).forceApprove(address(vault_), type(uint256).max);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function setHoldingPeriod(uint256 holdingPeriod_) external restricted {
+        if (holdingPeriod_ > MAX_HOLDING_PERIOD) revert HoldingPeriodTooLong(holdingPeriod_);
+        holdingPeriod = holdingPeriod_;
+        emit HoldingPeriodSet(holdingPeriod_);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function unlockedShares(address owner) public view returns (uint256) {
+        uint256 balance = balanceOf(owner);
+        SharesLock memory lock = sharesLock[owner];
+        if (lock.unlocksAt <= block.timestamp) return balance;
+        return balance > lock.shares ? balance - lock.shares : 0;
     }
 
     /// @notice Quote balance plus the value of the pool's positions and the interest owed to it, less
@@ -134,7 +161,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         return room == type(uint256).max ? room : _convertToShares(room, Math.Rounding.Floor);
     }
 
-    /// @notice Assets `owner` can withdraw now: its share, capped by the pool's free margin
+    /// @notice Assets `owner` can withdraw now: its unlocked shares' worth, capped by the pool's free margin
     /// (equity_IM − IM, in quote units at the quote's price and initial weight) and by its quote balance
     /// less the vault's `quoteDebt`; none while the vault is paused or `settlementPending`.
     /// @dev The debt cap makes the pool the lender of the quote traders owe: their realised losses
@@ -144,14 +171,14 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         if (_withdrawalsClosed()) return 0;
         // Free margin first: when it is 0 (or unpriced) the owner's share needs no share price.
         uint256 free = _freeQuote();
-        return free == 0 ? 0 : Math.min(super.maxWithdraw(owner), free);
+        return free == 0 ? 0 : Math.min(_convertToAssets(unlockedShares(owner), Math.Rounding.Floor), free);
     }
 
     /// @notice Shares `owner` can redeem now (see maxWithdraw).
     function maxRedeem(address owner) public view override returns (uint256) {
         if (_withdrawalsClosed()) return 0;
         uint256 free = _freeQuote();
-        return free == 0 ? 0 : Math.min(super.maxRedeem(owner), _convertToShares(free, Math.Rounding.Floor));
+        return free == 0 ? 0 : Math.min(unlockedShares(owner), _convertToShares(free, Math.Rounding.Floor));
     }
 
     /// @inheritdoc ILiquidityPool
@@ -175,6 +202,8 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         address receiver,
         address owner
     ) public override nonReentrant acting returns (uint256) {
+        // A running lock is the likelier reason to refuse: name it rather than the max* it lowered.
+        if (sharesLock[owner].unlocksAt > block.timestamp) _requireUnlocked(owner, previewWithdraw(assets));
         return super.withdraw(assets, receiver, owner);
     }
 
@@ -183,6 +212,7 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         address receiver,
         address owner
     ) public override nonReentrant acting returns (uint256) {
+        _requireUnlocked(owner, shares);
         return super.redeem(shares, receiver, owner);
     }
 
@@ -203,6 +233,36 @@ contract LiquidityPool is ILiquidityPool, ERC4626, ReentrancyGuardTransient {
         // The vault debits the pool account, runs the engine's initial-margin check, then pays out.
         vault.withdraw(accountId, asset(), assets, receiver);
         emit Withdraw(caller, receiver, owner, assets, shares);
+    }
+
+    /// @dev Shares leave an address (transfer, redeem, withdraw) only out of its unlocked balance; minted
+    /// shares join the receiver's lock.
+    function _update(address from, address to, uint256 value) internal override {
+        if (from != address(0)) _requireUnlocked(from, value);
+        super._update(from, to, value);
+        if (from == address(0)) _lock(to, value);
+    }
+
+    /// @dev Locks `shares` minted to `owner` for the holding period. A running lock takes the
+    /// share-weighted average of its unlock time and the new one: a gift of dust cannot hold an LP's
+    /// deposit back, and new shares only unlock early in proportion to the locked shares beside them
+    /// (to buy a jump with 1,000,000 for a minute, an LP would need 1,440 times that locked for a day).
+    function _lock(address owner, uint256 shares) internal {
+        uint256 period = holdingPeriod;
+        if (period == 0 || shares == 0) return;
+        SharesLock memory lock = sharesLock[owner];
+        uint256 unlocksAt = block.timestamp + period;
+        if (lock.unlocksAt > block.timestamp) {
+            uint256 total = shares + lock.shares;
+            unlocksAt = Math.ceilDiv(shares * unlocksAt + uint256(lock.shares) * lock.unlocksAt, total);
+            shares = total;
+        }
+        sharesLock[owner] = SharesLock({shares: shares.toUint192(), unlocksAt: uint64(unlocksAt)});
+    }
+
+    function _requireUnlocked(address owner, uint256 shares) internal view {
+        uint256 unlocked = unlockedShares(owner);
+        if (shares > unlocked) revert SharesLocked(owner, shares, unlocked, sharesLock[owner].unlocksAt);
     }
 
     /// @dev Virtual shares make the first-depositor inflation attack unprofitable.

@@ -179,6 +179,7 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
 
     const insuranceFund = m.contract("InsuranceFund", [accessManager, vault, accounts]);
     const liquidityPool = m.contract("LiquidityPool", [
+      accessManager,
       vault,
       accounts,
       engine,
@@ -192,6 +193,7 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       insuranceFund,
       { ...config.auction },
     ]);
+    configured.push(m.call(liquidityPool, "setHoldingPeriod", [config.liquidityPool.holdingPeriod]));
     const poolAccountId = m.staticCall(liquidityPool, "accountId", []);
     const initialized = m.call(engine, "initialize", [poolAccountId, insuranceFund, liquidationAuction]);
     configured.push(initialized);
@@ -260,6 +262,7 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       PerpMarket: perpMarket,
       OptionMarket: optionMarket,
       InsuranceFund: insuranceFund,
+      LiquidityPool: liquidityPool,
       LiquidationAuction: liquidationAuction,
     };
     const wired: Future[] = [];

@@ -8,6 +8,7 @@ import { ErrorFragment, Interface, type Result, decodeBytes32String } from "ethe
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
 import { ICollateralVault__factory } from "../../typechain-types/factories/contracts/interfaces/ICollateralVault__factory";
 import { IInsuranceFund__factory } from "../../typechain-types/factories/contracts/interfaces/IInsuranceFund__factory";
+import { ILiquidityPool__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidityPool__factory";
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
 import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
 import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
@@ -32,6 +33,7 @@ type ErrorAbi =
   | typeof ILiquidationAuction__factory.abi
   | typeof IOracleRouter__factory.abi
   | typeof IInsuranceFund__factory.abi
+  | typeof ILiquidityPool__factory.abi
   | typeof IAccessManaged__factory.abi
   | typeof IERC721Errors__factory.abi
   | typeof ERC20Permit__factory.abi
@@ -49,6 +51,7 @@ const ERROR_ABIS: readonly ErrorAbi[] = [
   ILiquidationAuction__factory.abi,
   IOracleRouter__factory.abi,
   IInsuranceFund__factory.abi,
+  ILiquidityPool__factory.abi,
   IAccessManaged__factory.abi,
   IERC721Errors__factory.abi,
   ERC20Permit__factory.abi,
@@ -424,6 +427,8 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `${str(a, "owner")} may withdraw at most ${quoteAmount(big(a, "max"), ctx)} now: its shares' value, capped by the pool's free margin and the quote traders owe it (none while a series it holds is about to settle)`,
   ERC4626ExceededMaxRedeem: (a) =>
     `${str(a, "owner")} may redeem at most ${str(a, "max")} shares now: capped by the pool's free margin and the quote traders owe it (none while a series it holds is about to settle)`,
+  SharesLocked: (a) =>
+    `${str(a, "owner")} may move ${str(a, "unlocked")} of its pool shares now, not ${str(a, "amount")}: the rest are within the pool's holding period until ${new Date(Number(big(a, "unlocksAt")) * 1000).toISOString()}`,
 };
 
 function describe(name: XMarginErrorName, args: Args, ctx: ErrorContext): string {

@@ -4,6 +4,7 @@ import fc from "fast-check";
 import type { ContractTransactionResponse } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
+  HOLDING_PERIOD,
   MarginMode,
   WAD,
   deploySystem,
@@ -57,6 +58,9 @@ async function insolventAuction() {
   await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
   await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), 1_000_000n * USDC);
   await sys.pool.connect(sys.carol).deposit(1_000_000n * USDC, sys.carol.address);
+  // Carol's shares are past their holding period before anything happens.
+  await time.increase(HOLDING_PERIOD);
+  await refreshFeeds(sys);
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
   const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
@@ -347,7 +351,7 @@ describe("Security review findings", function () {
       await sys.options.settleAccount(sys.alice, sys.call);
       expect(await pool.settlementPending()).to.equal(false);
       await pool.connect(bob).deposit(1_000_000n * USDC, bob.address);
-      expect(await pool.maxRedeem(bob.address)).to.be.greaterThan(0n);
+      expect(await pool.maxRedeem(lp.address)).to.be.greaterThan(0n);
     });
   });
 
@@ -391,6 +395,8 @@ describe("Security review findings", function () {
     it("an LP cannot profit by depositing, skewing the market and redeeming", async function () {
       const sys = await loadFixture(deploySystem);
       const { pool, usdc, carol, lp } = sys;
+      // The share price alone, without the holding period (which refuses the redeem in any case).
+      await pool.setHoldingPeriod(0n);
       const lpAssetsBefore = await pool.convertToAssets(await pool.balanceOf(lp));
 
       // Attacker capital (flash-loanable: it all comes back within the sequence).
@@ -726,6 +732,8 @@ describe("Security review findings", function () {
       await absorbable(sys, alice);
       const h = await sys.engine.health(alice);
       const amount = 1_000_000n * USDC;
+      // The share price alone, without the holding period (which refuses the redeem in any case).
+      await sys.pool.setHoldingPeriod(0n);
       await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), amount);
       await sys.pool.connect(sys.carol).deposit(amount, sys.carol.address);
       const before = await sys.pool.totalAssets();
@@ -837,11 +845,12 @@ describe("Security review findings", function () {
       expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(0n);
     });
 
-    // Row 40 (open, bounded by the role). The pool's valuation deducts what closing out the whole skew
-    // would pay back, the backstop's share included; an unwind of the backstop releases that share into
-    // the share price at once, so an LP who sees it coming deposits before and redeems after.
-    it("an LP sandwiching an unwind keeps its share of the released close-out deduction (pinned)", async function () {
+    // Row 40. The pool's valuation deducts what closing out the whole skew would pay back, the
+    // backstop's share included; an unwind of the backstop releases that share into the share price at
+    // once, so an LP who sees it coming deposits before and redeems after.
+    it("without the holding period, an LP sandwiching an unwind keeps its share of the released close-out deduction", async function () {
       const { sys } = await loadFixture(backstopLong100);
+      await sys.pool.setHoldingPeriod(0n);
       const amount = 1_000_000n * USDC;
       await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), amount);
       await sys.pool.connect(sys.carol).deposit(amount, sys.carol.address);
@@ -857,6 +866,24 @@ describe("Security review findings", function () {
       // Half the pool after the deposit: about half the release, less the fee's insurance share.
       expect(profit).to.be.gt(released / 3n);
       expect(profit).to.be.lt(released / 2n);
+    });
+
+    it("with the holding period, the sandwich cannot redeem after the unwind: it holds the pool's book for a day", async function () {
+      const { sys } = await loadFixture(backstopLong100);
+      const amount = 1_000_000n * USDC;
+      await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), amount);
+      await sys.pool.connect(sys.carol).deposit(amount, sys.carol.address);
+      const unlocksAt = BigInt(await time.latest()) + HOLDING_PERIOD;
+      const deadline = BigInt(await time.latest()) + 3600n;
+      await sys.auction.unwindBackstop(sys.perps, sys.markets.ETH, -wad("100"), 0n, deadline);
+      const shares = await sys.pool.balanceOf(sys.carol.address);
+      await expect(sys.pool.connect(sys.carol).redeem(shares, sys.carol.address, sys.carol.address))
+        .to.be.revertedWithCustomError(sys.pool, "SharesLocked")
+        .withArgs(sys.carol.address, shares, 0n, unlocksAt);
+      // Nor can the shares leave for an address that could redeem them.
+      await expect(
+        sys.pool.connect(sys.carol).transfer(sys.bob.address, shares),
+      ).to.be.revertedWithCustomError(sys.pool, "SharesLocked");
     });
   });
 });

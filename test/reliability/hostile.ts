@@ -16,6 +16,7 @@ import { MarginMode, deploySystem, fundInsurance, openAccount, wad, type System 
 import { deployOptions, listSeries } from "../shared/options";
 import { assetId, deployMockFeed } from "../shared/oracles";
 import { refreshFeeds } from "../shared/perps";
+import { mintAndApprove } from "../shared/tokens";
 
 const USDC = 10n ** 6n;
 const NO_DEADLINE = 2n ** 64n;
@@ -260,6 +261,25 @@ export const ROWS: Row[] = [
     call: "LiquidityPool.withdraw",
     error: "ERC4626ExceededMaxWithdraw",
     act: (w) => w.pool.connect(w.lp).withdraw(1_000_000n * USDC, w.lp.address, w.lp.address),
+  },
+  {
+    kind: "zero / max amounts",
+    input: "redeem shares minted a block ago (holding period 1 day)",
+    call: "LiquidityPool.redeem",
+    error: "SharesLocked",
+    arrange: async (w) => {
+      await mintAndApprove(w.usdc, w.alice, await w.pool.getAddress(), 1_000n * USDC);
+      await w.pool.connect(w.alice).deposit(1_000n * USDC, w.alice.address);
+    },
+    act: async (w) =>
+      w.pool.connect(w.alice).redeem(await w.pool.balanceOf(w.alice), w.alice.address, w.alice.address),
+  },
+  {
+    kind: "zero / max amounts",
+    input: "holding period 7 days + 1 second",
+    call: "LiquidityPool.setHoldingPeriod",
+    error: "HoldingPeriodTooLong",
+    act: (w) => w.pool.setHoldingPeriod(7n * 86_400n + 1n),
   },
   // ---------------------------------------------------------------- unlisted tokens and markets
   {

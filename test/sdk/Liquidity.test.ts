@@ -9,7 +9,7 @@ import {
   modifyPosition,
   withdrawLiquidity,
 } from "../../sdk/src";
-import { deploySystem, wad } from "../shared/system";
+import { HOLDING_PERIOD, deploySystem, wad } from "../shared/system";
 import { refreshFeeds } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { sdkClient } from "../shared/sdk";
@@ -43,11 +43,14 @@ describe("SDK liquidity actions", function () {
       totalSupply: POOL_CAPITAL * 10n ** 6n,
       assetsPerShare: 1n * USDC, // a whole share (12 decimals) is worth 1 USDC at the start
       settlementPending: false,
+      holdingPeriod: HOLDING_PERIOD,
     });
     expect(pool.owner).to.deep.equal({
       address: sys.lp.address,
       shares: POOL_CAPITAL * 10n ** 6n,
       assets: POOL_CAPITAL,
+      lockedShares: 0n, // the seed capital is past its holding period
+      unlocksAt: 0n,
       maxWithdraw: POOL_CAPITAL,
       maxRedeem: POOL_CAPITAL * 10n ** 6n,
     });
@@ -55,7 +58,7 @@ describe("SDK liquidity actions", function () {
     expect(await sys.pool.decimals()).to.equal(12n);
   });
 
-  it("deposits with an approval it grants itself, and withdraws by assets or by shares", async function () {
+  it("deposits with an approval it grants itself, and withdraws by assets or by shares after the holding period", async function () {
     const { sys, bob } = await loadFixture(fixture);
     const added = await depositLiquidity(bob, { amount: 10_000n * USDC });
     expect(added).to.deep.include({
@@ -64,6 +67,22 @@ describe("SDK liquidity actions", function () {
       approval: "approve",
     });
     expect(await sys.pool.balanceOf(sys.bob.address)).to.equal(added.shares);
+    const unlocksAt = BigInt(await time.latest()) + HOLDING_PERIOD;
+    expect((await getPoolState(bob, { owner: sys.bob.address })).owner).to.deep.include({
+      lockedShares: added.shares,
+      unlocksAt,
+      maxWithdraw: 0n,
+      maxRedeem: 0n,
+    });
+    await withdrawLiquidity(bob, { assets: 4_000n * USDC }).then(
+      () => expect.fail("expected SharesLocked"),
+      (e: unknown) => {
+        expect(isXMarginError(e, "SharesLocked") && e.args.unlocksAt).to.equal(unlocksAt);
+        expect((e as Error).message).to.include(new Date(Number(unlocksAt) * 1000).toISOString());
+      },
+    );
+    await time.increaseTo(unlocksAt);
+    await refreshFeeds(sys);
 
     const out = await withdrawLiquidity(bob, { assets: 4_000n * USDC });
     expect(out).to.deep.include({ assets: 4_000n * USDC, shares: 4_000n * USDC * 10n ** 6n });

@@ -79,6 +79,9 @@ export interface System {
   poolAccountId: bigint;
 }
 
+/** The LP shares' holding period of every network's deploy config (`LiquidityPool.holdingPeriod`). */
+export const HOLDING_PERIOD = 86_400n;
+
 /**
  * Maps every restricted function of `contracts` to its role (deploy/roles.ts) and grants the
  * operational roles to `operator` with no delay. Production grants them to multisigs with delays,
@@ -148,7 +151,14 @@ export async function deploySystem(): Promise<System> {
   await engine.listUnderlying(assetId("BTC"), DEFAULT_RISK_PARAMS);
 
   const insuranceFund = await ethers.deployContract("InsuranceFund", [authority, vault, accounts]);
-  const pool = await ethers.deployContract("LiquidityPool", [vault, accounts, engine, "xmargin LP", "xLP"]);
+  const pool = await ethers.deployContract("LiquidityPool", [
+    authority,
+    vault,
+    accounts,
+    engine,
+    "xmargin LP",
+    "xLP",
+  ]);
   const poolAccountId = await pool.accountId();
   const auction = await ethers.deployContract("LiquidationAuction", [
     authority,
@@ -164,6 +174,7 @@ export async function deploySystem(): Promise<System> {
     CollateralVault: vault,
     MarginEngine: engine,
     InsuranceFund: insuranceFund,
+    LiquidityPool: pool,
     LiquidationAuction: auction,
   });
   await grantOperationalRoles(manager, deployer.address);
@@ -177,6 +188,9 @@ export async function deploySystem(): Promise<System> {
   const poolCapital = 1_000_000n * 10n ** 6n;
   await mintAndApprove(usdc, lp, await pool.getAddress(), poolCapital);
   await pool.connect(lp).deposit(poolCapital, lp.address);
+  // The seed capital is deposited before the holding period is set, as if long ago: tests of LP
+  // withdrawals start from free shares, and shares minted in a test are locked as in production.
+  await pool.setHoldingPeriod(HOLDING_PERIOD);
 
   return {
     deployer,

@@ -4,7 +4,7 @@ import path from "node:path";
 import { parseEther, parseUnits } from "ethers";
 import { loadNetworkConfig, parseNetworkConfig } from "../../deploy/networkConfig";
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
-import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS } from "../shared/system";
+import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS, HOLDING_PERIOD } from "../shared/system";
 import { DEFAULT_MARKET_PARAMS } from "../shared/perps";
 import { DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
 import { FUNCTION_ROLES, type ContractName } from "../../deploy/roles";
@@ -69,6 +69,7 @@ describe("Deployment configs and the Ignition module", function () {
       PerpMarket: "markets/PerpMarket.sol",
       OptionMarket: "markets/OptionMarket.sol",
       InsuranceFund: "core/InsuranceFund.sol",
+      LiquidityPool: "markets/LiquidityPool.sol",
       LiquidationAuction: "core/LiquidationAuction.sol",
     };
     for (const [name, file] of Object.entries(sources) as [ContractName, string][]) {
@@ -114,6 +115,7 @@ describe("Deployment configs and the Ignition module", function () {
       expect(config.perpMarkets[underlying].params).to.deep.equal(DEFAULT_MARKET_PARAMS);
     }
     expect(config.auction).to.deep.equal({ ...DEFAULT_AUCTION_PARAMS, duration: 1800n });
+    expect(BigInt(config.liquidityPool.holdingPeriod)).to.equal(HOLDING_PERIOD);
     expect(config.optionMarket.poolVegaRatio).to.deep.equal({
       ETH: DEFAULT_POOL_VEGA_RATIO,
       BTC: DEFAULT_POOL_VEGA_RATIO,

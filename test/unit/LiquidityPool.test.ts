@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
+import { HOLDING_PERIOD, MarginMode, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
-import { refreshFeeds, trade } from "../shared/perps";
+import { advanceTo, refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
@@ -27,11 +27,14 @@ describe("LiquidityPool", function () {
     expect(await pool.totalAssets()).to.equal(POOL_CAPITAL + 500n * USDC);
   });
 
-  it("mints exact shares with mint() and redeems them back", async function () {
-    const { pool, usdc, alice } = await loadFixture(deploySystem);
+  it("mints exact shares with mint() and redeems them back after the holding period", async function () {
+    const sys = await loadFixture(deploySystem);
+    const { pool, usdc, alice } = sys;
     const shares = 250n * USDC * 10n ** 6n;
     await mintAndApprove(usdc, alice, await pool.getAddress(), 250n * USDC);
     await pool.connect(alice).mint(shares, alice);
+    await time.increase(HOLDING_PERIOD);
+    await refreshFeeds(sys);
     await expect(pool.connect(alice).redeem(shares, alice, alice)).to.changeTokenBalance(
       usdc,
       alice,
@@ -75,8 +78,15 @@ describe("LiquidityPool", function () {
   });
 
   it("makes a first-depositor donation attack unprofitable (virtual shares)", async function () {
-    const { vault, accounts, engine, usdc, alice, bob } = await loadFixture(deploySystem);
-    const fresh = await ethers.deployContract("LiquidityPool", [vault, accounts, engine, "fresh", "F"]);
+    const { manager, vault, accounts, engine, usdc, alice, bob } = await loadFixture(deploySystem);
+    const fresh = await ethers.deployContract("LiquidityPool", [
+      manager,
+      vault,
+      accounts,
+      engine,
+      "fresh",
+      "F",
+    ]);
     // Attacker deposits 1 wei, then donates 10,000 USDC to the pool's margin account.
     await mintAndApprove(usdc, alice, await fresh.getAddress(), 1n);
     await fresh.connect(alice).deposit(1n, alice);
@@ -86,6 +96,117 @@ describe("LiquidityPool", function () {
     await mintAndApprove(usdc, bob, await fresh.getAddress(), 1_000n * USDC);
     await fresh.connect(bob).deposit(1_000n * USDC, bob);
     expect(await fresh.convertToAssets(await fresh.balanceOf(bob))).to.be.gte(999n * USDC);
+  });
+});
+
+describe("LiquidityPool holding period", function () {
+  /** Alice deposits 1,000 USDC: her shares are locked for a day. */
+  async function aliceDeposited() {
+    const sys = await deploySystem();
+    await mintAndApprove(sys.usdc, sys.alice, await sys.pool.getAddress(), 1_000n * USDC);
+    await sys.pool.connect(sys.alice).deposit(1_000n * USDC, sys.alice);
+    return { sys, mintedAt: BigInt(await time.latest()), shares: await sys.pool.balanceOf(sys.alice) };
+  }
+
+  it("locks minted shares: redeem, withdraw and transfer revert with SharesLocked until the period ends", async function () {
+    const { sys, mintedAt, shares } = await loadFixture(aliceDeposited);
+    const { pool, usdc, alice, bob } = sys;
+    const unlocksAt = mintedAt + HOLDING_PERIOD;
+    expect(await pool.sharesLock(alice)).to.deep.equal([shares, unlocksAt]);
+    expect([
+      await pool.unlockedShares(alice),
+      await pool.maxRedeem(alice),
+      await pool.maxWithdraw(alice),
+    ]).to.deep.equal([0n, 0n, 0n]);
+    const attempts = [
+      () => pool.connect(alice).redeem(shares, alice, alice),
+      () => pool.connect(alice).withdraw(1_000n * USDC, alice, alice),
+      () => pool.connect(alice).transfer(bob, shares),
+    ];
+    for (const attempt of attempts) {
+      await expect(attempt())
+        .to.be.revertedWithCustomError(pool, "SharesLocked")
+        .withArgs(alice.address, shares, 0n, unlocksAt);
+    }
+    // One second before the end they are still locked; at the end they are free.
+    await advanceTo(sys, unlocksAt - 1n);
+    await expect(pool.connect(alice).redeem(1n, alice, alice))
+      .to.be.revertedWithCustomError(pool, "SharesLocked")
+      .withArgs(alice.address, 1n, 0n, unlocksAt);
+    await time.setNextBlockTimestamp(unlocksAt);
+    await expect(pool.connect(alice).redeem(shares, alice, alice)).to.changeTokenBalance(
+      usdc,
+      alice,
+      1_000n * USDC,
+    );
+  });
+
+  it("locks only the new shares: an LP's older shares stay free, and shares received by transfer are free", async function () {
+    const { sys, shares } = await loadFixture(aliceDeposited);
+    const { pool, usdc, lp, bob } = sys;
+    const seed = await pool.balanceOf(lp);
+    await mintAndApprove(usdc, lp, await pool.getAddress(), 500n * USDC);
+    await pool.connect(lp).deposit(500n * USDC, lp);
+    expect(await pool.unlockedShares(lp)).to.equal(seed);
+    expect(await pool.maxRedeem(lp)).to.equal(seed);
+    await pool.connect(lp).transfer(bob, seed / 2n);
+    expect(await pool.unlockedShares(bob)).to.equal(seed / 2n);
+    await expect(pool.connect(lp).transfer(bob, seed / 2n + 1n))
+      .to.be.revertedWithCustomError(pool, "SharesLocked")
+      .withArgs(lp.address, seed / 2n + 1n, seed / 2n, BigInt(await time.latest()) + HOLDING_PERIOD);
+    expect(shares).to.be.greaterThan(0n);
+  });
+
+  it("averages a running lock's end by shares, so a gift of dust barely moves it", async function () {
+    const { sys, mintedAt, shares } = await loadFixture(aliceDeposited);
+    const { pool, usdc, alice, bob } = sys;
+    await time.increaseTo(mintedAt + HOLDING_PERIOD / 2n);
+    await refreshFeeds(sys);
+    // Bob deposits 1 USDC for Alice half-way: (shares·(t0 + P) + dust·(t0 + 1.5·P)) / (shares + dust), up.
+    await mintAndApprove(usdc, bob, await pool.getAddress(), 1n * USDC);
+    await pool.connect(bob).deposit(1n * USDC, alice);
+    const giftedAt = BigInt(await time.latest());
+    const dust = (await pool.balanceOf(alice)) - shares;
+    const weighted = shares * (mintedAt + HOLDING_PERIOD) + dust * (giftedAt + HOLDING_PERIOD);
+    const unlocksAt = (weighted + shares + dust - 1n) / (shares + dust);
+    expect(await pool.sharesLock(alice)).to.deep.equal([shares + dust, unlocksAt]);
+    // 1 USDC beside 1,000 adds a thousandth of the half day left: 44 seconds, not a day.
+    expect(unlocksAt - (mintedAt + HOLDING_PERIOD)).to.equal(44n);
+  });
+
+  it("starts a new lock once the last one is over", async function () {
+    const { sys, mintedAt, shares } = await loadFixture(aliceDeposited);
+    const { pool, usdc, alice } = sys;
+    await time.increaseTo(mintedAt + HOLDING_PERIOD);
+    await refreshFeeds(sys);
+    await mintAndApprove(usdc, alice, await pool.getAddress(), 1_000n * USDC);
+    await pool.connect(alice).deposit(1_000n * USDC, alice);
+    const fresh = (await pool.balanceOf(alice)) - shares;
+    expect(await pool.sharesLock(alice)).to.deep.equal([fresh, BigInt(await time.latest()) + HOLDING_PERIOD]);
+    expect(await pool.unlockedShares(alice)).to.equal(shares);
+  });
+
+  it("is set by the risk manager only, up to 7 days; locks already running keep their time", async function () {
+    const { sys, mintedAt, shares } = await loadFixture(aliceDeposited);
+    const { pool, usdc, alice, bob } = sys;
+    await expect(pool.connect(alice).setHoldingPeriod(0n)).to.be.revertedWithCustomError(
+      pool,
+      "AccessManagedUnauthorized",
+    );
+    await expect(pool.setHoldingPeriod(7n * HOLDING_PERIOD + 1n))
+      .to.be.revertedWithCustomError(pool, "HoldingPeriodTooLong")
+      .withArgs(7n * HOLDING_PERIOD + 1n);
+    await expect(pool.setHoldingPeriod(0n)).to.emit(pool, "HoldingPeriodSet").withArgs(0n);
+    expect(await pool.sharesLock(alice)).to.deep.equal([shares, mintedAt + HOLDING_PERIOD]);
+    // With no holding period a new deposit is free at once.
+    await mintAndApprove(usdc, bob, await pool.getAddress(), 1_000n * USDC);
+    await pool.connect(bob).deposit(1_000n * USDC, bob);
+    await expect(pool.connect(bob).redeem(await pool.balanceOf(bob), bob, bob)).to.changeTokenBalance(
+      usdc,
+      bob,
+      1_000n * USDC,
+    );
+    await expect(pool.setHoldingPeriod(7n * HOLDING_PERIOD)).to.emit(pool, "HoldingPeriodSet");
   });
 });
 

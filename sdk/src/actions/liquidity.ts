@@ -23,13 +23,25 @@ export interface PoolState {
   maxDeposit: bigint;
   /** Whether the pool holds a series about to settle (deposits and withdrawals wait for settlement). */
   settlementPending: boolean;
+  /** Seconds newly deposited shares stay locked before they can be redeemed or transferred. */
+  holdingPeriod: bigint;
   /** The LP's position, when an owner was given. */
   owner?: {
     address: string;
     shares: bigint;
     /** What the shares are worth at the share price, rounded down. */
     assets: bigint;
-    /** What the LP may withdraw now: its assets, capped by the pool's free margin and the quote lent out. */
+    /**
+     * Shares minted within the pool's holding period (`holdingPeriod`), which may not be redeemed,
+     * withdrawn or transferred before `unlocksAt`; 0 once the lock is over.
+     */
+    lockedShares: bigint;
+    /** When the locked shares become free (seconds since the epoch); 0 when none are locked. */
+    unlocksAt: bigint;
+    /**
+     * What the LP may withdraw now: its unlocked shares' worth, capped by the pool's free margin and the
+     * quote lent out.
+     */
     maxWithdraw: bigint;
     maxRedeem: bigint;
   };
@@ -53,15 +65,23 @@ export async function getPoolState(
   return read(client, async () => {
     const at = { blockTag: (await blockAt(client)).number };
     const decimals = await pool.decimals();
-    const [totalAssets, backstopValue, totalSupply, assetsPerShare, maxDeposit, settlementPending] =
-      await Promise.all([
-        pool.totalAssets(at),
-        lp.backstopValue(at),
-        pool.totalSupply(at),
-        pool.convertToAssets(10n ** decimals, at),
-        pool.maxDeposit(owner ?? client.deployment.contracts.liquidityPool, at),
-        lp.settlementPending(at),
-      ]);
+    const [
+      totalAssets,
+      backstopValue,
+      totalSupply,
+      assetsPerShare,
+      maxDeposit,
+      settlementPending,
+      holdingPeriod,
+    ] = await Promise.all([
+      pool.totalAssets(at),
+      lp.backstopValue(at),
+      pool.totalSupply(at),
+      pool.convertToAssets(10n ** decimals, at),
+      pool.maxDeposit(owner ?? client.deployment.contracts.liquidityPool, at),
+      lp.settlementPending(at),
+      lp.holdingPeriod(at),
+    ]);
     const state: PoolState = {
       totalAssets,
       backstopValue,
@@ -69,15 +89,20 @@ export async function getPoolState(
       assetsPerShare,
       maxDeposit,
       settlementPending,
+      holdingPeriod,
     };
     if (owner !== undefined) {
       const shares = await pool.balanceOf(owner, at);
-      const [assets, maxWithdraw, maxRedeem] = await Promise.all([
+      const [assets, unlocked, lock, maxWithdraw, maxRedeem] = await Promise.all([
         pool.convertToAssets(shares, at),
+        lp.unlockedShares(owner, at),
+        lp.sharesLock(owner, at),
         pool.maxWithdraw(owner, at),
         pool.maxRedeem(owner, at),
       ]);
-      state.owner = { address: owner, shares, assets, maxWithdraw, maxRedeem };
+      const lockedShares = shares - unlocked;
+      const unlocksAt = lockedShares === 0n ? 0n : lock.unlocksAt;
+      state.owner = { address: owner, shares, assets, lockedShares, unlocksAt, maxWithdraw, maxRedeem };
     }
     return state;
   });
@@ -105,7 +130,8 @@ export interface LiquidityReturnType {
 /**
  * Deposits `amount` of the quote token into the liquidity pool (ERC-4626 `deposit`), granting the pool
  * the allowance first if needed. The pool becomes the counterparty of every trade with it: its shares
- * carry the traders' losses and gains. Throws XMarginError "ERC4626ExceededMaxDeposit" above
+ * carry the traders' losses and gains. The new shares are locked for the pool's holding period
+ * (`getPoolState`'s `holdingPeriod`; shared with a lock still running, by weighted average). Throws XMarginError "ERC4626ExceededMaxDeposit" above
  * `maxDeposit` (see `getPoolState`).
  * @example
  * const { shares } = await depositLiquidity(client, { amount: 10_000n * 10n ** 6n });
@@ -138,9 +164,10 @@ export type WithdrawLiquidityParameters = ({ assets: bigint } | { shares: bigint
 
 /**
  * Takes quote out of the liquidity pool: `assets` exactly (ERC-4626 `withdraw`, burning the shares
- * that cost) or all of `shares` (`redeem`). Withdrawals never take the pool below its initial
- * requirement nor take quote traders owe it: beyond `maxWithdraw` / `maxRedeem` (see `getPoolState`)
- * it throws XMarginError "ERC4626ExceededMaxWithdraw" / "ERC4626ExceededMaxRedeem".
+ * that cost) or all of `shares` (`redeem`). Shares deposited within the pool's holding period cannot
+ * leave yet: XMarginError "SharesLocked" (see `getPoolState`'s `owner.unlocksAt`). Withdrawals never
+ * take the pool below its initial requirement nor take quote traders owe it: beyond `maxWithdraw` /
+ * `maxRedeem` it throws XMarginError "ERC4626ExceededMaxWithdraw" / "ERC4626ExceededMaxRedeem".
  * @example
  * await withdrawLiquidity(client, { assets: 1_000n * 10n ** 6n });
  * await withdrawLiquidity(client, { shares: (await getPoolState(client, { owner: me })).owner!.maxRedeem });
