@@ -5,7 +5,10 @@ pragma solidity ^0.8.28;
 /// @notice An ERC-4626 vault on the quote token whose margin account is the counterparty to every
 /// trade. LPs own shares of that account's mark-to-market equity, less the deficits of insolvent
 /// accounts in auction that the insurance fund cannot cover (`uncoveredDeficit`).
-/// The pool is also a standard ERC-4626 vault (deposit, mint, withdraw, redeem, previews).
+/// The pool is also a standard ERC-4626 vault (deposit, mint, withdraw, redeem, previews), with
+/// `...WithLimit` variants (ERC-5143's bounds, named so as not to overload ERC-4626's functions) that
+/// bound what an action may cost: the share price moves with every
+/// trader's PnL, so an LP action waiting in the mempool can land at another price.
 interface ILiquidityPool {
     /// @notice Shares minted to an LP and not yet free to leave its address (redeemed, withdrawn or
     /// transferred), and when they become free: the pool's minimum holding period.
@@ -26,6 +29,40 @@ interface ILiquidityPool {
 
     /// @notice A holding period above `MAX_HOLDING_PERIOD`.
     error HoldingPeriodTooLong(uint256 holdingPeriod);
+
+    /// @notice The share price moved past the caller's limit before the transaction landed: `amount`
+    /// (shares minted or burned, assets paid or received) is worse than `limit`.
+    error SlippageExceeded(uint256 amount, uint256 limit);
+
+    /// @notice ERC-4626 `deposit` that reverts with SlippageExceeded if it mints fewer than `minShares`.
+    function depositWithLimit(
+        uint256 assets,
+        address receiver,
+        uint256 minShares
+    ) external returns (uint256 shares);
+
+    /// @notice ERC-4626 `mint` that reverts with SlippageExceeded if it costs more than `maxAssets`.
+    function mintWithLimit(
+        uint256 shares,
+        address receiver,
+        uint256 maxAssets
+    ) external returns (uint256 assets);
+
+    /// @notice ERC-4626 `withdraw` that reverts with SlippageExceeded if it burns more than `maxShares`.
+    function withdrawWithLimit(
+        uint256 assets,
+        address receiver,
+        address owner,
+        uint256 maxShares
+    ) external returns (uint256 shares);
+
+    /// @notice ERC-4626 `redeem` that reverts with SlippageExceeded if it pays less than `minAssets`.
+    function redeemWithLimit(
+        uint256 shares,
+        address receiver,
+        address owner,
+        uint256 minAssets
+    ) external returns (uint256 assets);
 
     /// @notice The pool's margin account id.
     function accountId() external view returns (uint256);

@@ -216,6 +216,48 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         return super.redeem(shares, receiver, owner);
     }
 
+    /// @inheritdoc ILiquidityPool
+    function depositWithLimit(
+        uint256 assets,
+        address receiver,
+        uint256 minShares
+    ) external returns (uint256 shares) {
+        shares = deposit(assets, receiver);
+        if (shares < minShares) revert SlippageExceeded(shares, minShares);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function mintWithLimit(
+        uint256 shares,
+        address receiver,
+        uint256 maxAssets
+    ) external returns (uint256 assets) {
+        assets = mint(shares, receiver);
+        if (assets > maxAssets) revert SlippageExceeded(assets, maxAssets);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function withdrawWithLimit(
+        uint256 assets,
+        address receiver,
+        address owner,
+        uint256 maxShares
+    ) external returns (uint256 shares) {
+        shares = withdraw(assets, receiver, owner);
+        if (shares > maxShares) revert SlippageExceeded(shares, maxShares);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function redeemWithLimit(
+        uint256 shares,
+        address receiver,
+        address owner,
+        uint256 minAssets
+    ) external returns (uint256 assets) {
+        assets = redeem(shares, receiver, owner);
+        if (assets < minAssets) revert SlippageExceeded(assets, minAssets);
+    }
+
     function _deposit(address caller, address receiver, uint256 assets, uint256 shares) internal override {
         super._deposit(caller, receiver, assets, shares);
         vault.deposit(accountId, asset(), assets);

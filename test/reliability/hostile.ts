@@ -281,6 +281,17 @@ export const ROWS: Row[] = [
     error: "HoldingPeriodTooLong",
     act: (w) => w.pool.setHoldingPeriod(7n * 86_400n + 1n),
   },
+  {
+    kind: "zero / max amounts",
+    input: "minShares one above what the deposit mints",
+    call: "LiquidityPool.deposit",
+    error: "SlippageExceeded",
+    arrange: async (w) => mintAndApprove(w.usdc, w.lp, await w.pool.getAddress(), USDC),
+    act: async (w) => {
+      const shares = await w.pool.previewDeposit(USDC);
+      return w.pool.connect(w.lp).depositWithLimit(USDC, w.lp.address, shares + 1n);
+    },
+  },
   // ---------------------------------------------------------------- unlisted tokens and markets
   {
     kind: "unlisted tokens and markets",

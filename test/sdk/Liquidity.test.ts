@@ -92,6 +92,22 @@ describe("SDK liquidity actions", function () {
     expect(await sys.usdc.balanceOf(sys.bob.address)).to.equal(10_000n * USDC);
   });
 
+  it("bounds a deposit by the previewed shares: past an explicit minShares it throws SlippageExceeded", async function () {
+    const { sys, bob } = await loadFixture(fixture);
+    await aliceBuysEth(sys, wad("10"));
+    const amount = 1_000n * USDC;
+    const quoted = await sys.pool.previewDeposit(amount);
+    await setFeedPrice(sys.feeds.ETH, "2900"); // the pool gains 1,000: a share costs ~0.1% more
+    await depositLiquidity(bob, { amount, minShares: quoted }).then(
+      () => expect.fail("expected SlippageExceeded"),
+      (e: unknown) => expect(isXMarginError(e, "SlippageExceeded") && e.args.limit).to.equal(quoted),
+    );
+    // By default the limit is the preview at sending less 0.5%.
+    const added = await depositLiquidity(bob, { amount });
+    expect(added.shares).to.be.lessThan(quoted);
+    expect(added.assets).to.equal(amount);
+  });
+
   it("prices the shares at the pool's equity: a trader's loss raises them", async function () {
     const { sys, bob } = await loadFixture(fixture);
     await aliceBuysEth(sys, wad("10"));

@@ -210,6 +210,61 @@ describe("LiquidityPool holding period", function () {
   });
 });
 
+describe("LiquidityPool slippage limits", function () {
+  /** Alice is long 10 ETH against the pool; Bob holds 10,000 USDC approved to the pool. */
+  async function poolShortTen() {
+    const sys = await deploySystem();
+    const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+    await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad("10"));
+    await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 10_000n * USDC);
+    return sys;
+  }
+
+  it("refuses a deposit or a mint that the share price moved past the limit, and fills one within it", async function () {
+    const { pool, feeds, bob } = await loadFixture(poolShortTen);
+    const amount = 1_000n * USDC;
+    const quotedShares = await pool.previewDeposit(amount);
+    const quotedAssets = await pool.previewMint(quotedShares);
+    // Alice's long loses 1,000 USD: the pool gains it and a share costs more than quoted.
+    await setFeedPrice(feeds.ETH, "2900");
+    await time.setNextBlockTimestamp(await time.latest()); // no funding between the views and the trades
+    const shares = await pool.previewDeposit(amount);
+    expect(shares).to.be.lessThan(quotedShares);
+    await expect(pool.connect(bob).depositWithLimit(amount, bob, quotedShares))
+      .to.be.revertedWithCustomError(pool, "SlippageExceeded")
+      .withArgs(shares, quotedShares);
+    await time.setNextBlockTimestamp(await time.latest());
+    await expect(pool.connect(bob).mintWithLimit(quotedShares, bob, quotedAssets))
+      .to.be.revertedWithCustomError(pool, "SlippageExceeded")
+      .withArgs(await pool.previewMint(quotedShares), quotedAssets);
+    await time.setNextBlockTimestamp(await time.latest());
+    await expect(pool.connect(bob).depositWithLimit(amount, bob, shares))
+      .to.emit(pool, "Deposit")
+      .withArgs(bob.address, bob.address, amount, shares);
+  });
+
+  it("refuses a withdrawal or a redemption that the share price moved past the limit, and fills one within it", async function () {
+    const { pool, feeds, lp } = await loadFixture(poolShortTen);
+    const amount = 1_000n * USDC;
+    const quotedShares = await pool.previewWithdraw(amount);
+    const quotedAssets = await pool.previewRedeem(quotedShares);
+    // Alice's long gains 1,000 USD: the pool loses it and a share is worth less than quoted.
+    await setFeedPrice(feeds.ETH, "3100");
+    await time.setNextBlockTimestamp(await time.latest());
+    await expect(pool.connect(lp).withdrawWithLimit(amount, lp, lp, quotedShares))
+      .to.be.revertedWithCustomError(pool, "SlippageExceeded")
+      .withArgs(await pool.previewWithdraw(amount), quotedShares);
+    await time.setNextBlockTimestamp(await time.latest());
+    const assets = await pool.previewRedeem(quotedShares);
+    expect(assets).to.be.lessThan(quotedAssets);
+    await expect(pool.connect(lp).redeemWithLimit(quotedShares, lp, lp, quotedAssets))
+      .to.be.revertedWithCustomError(pool, "SlippageExceeded")
+      .withArgs(assets, quotedAssets);
+    await time.setNextBlockTimestamp(await time.latest());
+    await expect(pool.connect(lp).redeemWithLimit(quotedShares, lp, lp, assets)).to.emit(pool, "Withdraw");
+  });
+});
+
 describe("LiquidityPool under water", function () {
   /** Alice holds the largest long the pool allows (net delta ≤ its 1M capital) and ETH more than doubles. */
   async function underwaterPool() {

@@ -118,6 +118,10 @@ export interface DepositLiquidityParameters {
   approval?: ApprovalMode;
   /** Seconds a permit stays valid (default 3,600). */
   permitValidity?: number;
+  /** Fewest shares to accept; default the previewed shares less `slippageBps`. */
+  minShares?: bigint;
+  /** How far the share price may move against the deposit before it lands (default 50 = 0.5%). */
+  slippageBps?: number;
 }
 
 /** A pool deposit or withdrawal: the receipt and what moved, from the ERC-4626 event. */
@@ -130,9 +134,11 @@ export interface LiquidityReturnType {
 /**
  * Deposits `amount` of the quote token into the liquidity pool (ERC-4626 `deposit`), granting the pool
  * the allowance first if needed. The pool becomes the counterparty of every trade with it: its shares
- * carry the traders' losses and gains. The new shares are locked for the pool's holding period
- * (`getPoolState`'s `holdingPeriod`; shared with a lock still running, by weighted average). Throws XMarginError "ERC4626ExceededMaxDeposit" above
- * `maxDeposit` (see `getPoolState`).
+ * carry the traders' losses and gains, so the share price moves while a deposit waits to land: it
+ * reverts with XMarginError "SlippageExceeded" below `minShares` (by default the previewed shares less
+ * `slippageBps`). The new shares are locked for the pool's holding period (`getPoolState`'s
+ * `holdingPeriod`; shared with a lock still running, by weighted average). Throws XMarginError
+ * "ERC4626ExceededMaxDeposit" above `maxDeposit` (see `getPoolState`).
  * @example
  * const { shares } = await depositLiquidity(client, { amount: 10_000n * 10n ** 6n });
  */
@@ -152,7 +158,12 @@ export async function depositLiquidity(
   );
   const receiver = params.receiver ?? (await signer.getAddress());
   const pool = erc4626(poolAddress, signer);
-  const receipt = await send(client, () => pool.deposit(params.amount, receiver));
+  const minShares =
+    params.minShares ??
+    lessSlippage(await read(client, () => pool.previewDeposit(params.amount)), params.slippageBps);
+  const receipt = await send(client, () =>
+    client.contracts.liquidityPool.depositWithLimit(params.amount, receiver, minShares),
+  );
   return { ...movedBy(receipt, pool, "Deposit"), receipt, approval };
 }
 
@@ -160,6 +171,13 @@ export async function depositLiquidity(
 export type WithdrawLiquidityParameters = ({ assets: bigint } | { shares: bigint }) & {
   /** Who receives the quote; default the signer. */
   receiver?: string;
+  /**
+   * The worst the share price may reach: most shares to burn for `assets`, fewest assets to receive for
+   * `shares`. Default the preview moved by `slippageBps`.
+   */
+  limit?: bigint;
+  /** How far the share price may move against the withdrawal before it lands (default 50 = 0.5%). */
+  slippageBps?: number;
 };
 
 /**
@@ -167,7 +185,8 @@ export type WithdrawLiquidityParameters = ({ assets: bigint } | { shares: bigint
  * that cost) or all of `shares` (`redeem`). Shares deposited within the pool's holding period cannot
  * leave yet: XMarginError "SharesLocked" (see `getPoolState`'s `owner.unlocksAt`). Withdrawals never
  * take the pool below its initial requirement nor take quote traders owe it: beyond `maxWithdraw` /
- * `maxRedeem` it throws XMarginError "ERC4626ExceededMaxWithdraw" / "ERC4626ExceededMaxRedeem".
+ * `maxRedeem` it throws XMarginError "ERC4626ExceededMaxWithdraw" / "ERC4626ExceededMaxRedeem". Past
+ * `limit` (by default the preview moved `slippageBps` against the LP) it reverts with "SlippageExceeded".
  * @example
  * await withdrawLiquidity(client, { assets: 1_000n * 10n ** 6n });
  * await withdrawLiquidity(client, { shares: (await getPoolState(client, { owner: me })).owner!.maxRedeem });
@@ -180,12 +199,29 @@ export async function withdrawLiquidity(
   const owner = await signer.getAddress();
   const receiver = params.receiver ?? owner;
   const pool = erc4626(client.deployment.contracts.liquidityPool, signer);
-  const receipt = await send(client, () =>
-    "assets" in params
-      ? pool.withdraw(params.assets, receiver, owner)
-      : pool.redeem(params.shares, receiver, owner),
-  );
+  const lp = client.contracts.liquidityPool;
+  const bps = params.slippageBps;
+  let receipt: ContractTransactionReceipt;
+  if ("assets" in params) {
+    const maxShares =
+      params.limit ?? plusSlippage(await read(client, () => pool.previewWithdraw(params.assets)), bps);
+    receipt = await send(client, () => lp.withdrawWithLimit(params.assets, receiver, owner, maxShares));
+  } else {
+    const minAssets =
+      params.limit ?? lessSlippage(await read(client, () => pool.previewRedeem(params.shares)), bps);
+    receipt = await send(client, () => lp.redeemWithLimit(params.shares, receiver, owner, minAssets));
+  }
   return { ...movedBy(receipt, pool, "Withdraw"), receipt };
+}
+
+/** `amount` less `bps` basis points (default 50), rounded down: the fewest the LP accepts. */
+function lessSlippage(amount: bigint, bps = 50): bigint {
+  return (amount * (10_000n - BigInt(bps))) / 10_000n;
+}
+
+/** `amount` plus `bps` basis points (default 50), rounded up: the most the LP pays. */
+function plusSlippage(amount: bigint, bps = 50): bigint {
+  return (amount * (10_000n + BigInt(bps)) + 9_999n) / 10_000n;
 }
 
 function movedBy(
