@@ -48,6 +48,8 @@ describe("Reliability findings", function () {
     await sys.auction.startAuction(victim);
     const before = await sys.engine.health(victim);
     const fraction = wad("0.1");
+    // Views run at the latest block's time; the victim's long pays funding every second after it.
+    await time.setNextBlockTimestamp(await time.latest());
     const tx = await sys.auction.connect(sys.keeper).bid(victim, bidder, fraction, ethers.MaxUint256);
     const receipt = await tx.wait();
     const bid = receipt!.logs

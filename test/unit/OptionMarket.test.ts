@@ -140,8 +140,9 @@ describe("OptionMarket", function () {
     it("reverts with InvalidExpiry less than one hour or more than two years away", async function () {
       const { options } = await loadFixture(fixture);
       const now = BigInt(await time.latest());
-      // Blocks may share a timestamp (hardhat.config.ts), so the next one may still be at `now`.
-      for (const expiry of [now, now + HOUR - 1n, now + 2n * 365n * DAY + 10n]) {
+      // Each attempt is mined at `now` (blocks may share a timestamp: hardhat.config.ts).
+      for (const expiry of [now, now + HOUR - 1n, now + 2n * 365n * DAY + 1n]) {
+        await time.setNextBlockTimestamp(now);
         await expect(options.listSeries(ETH, STRIKE, expiry, true, DEFAULT_SERIES_PARAMS))
           .to.be.revertedWithCustomError(options, "InvalidExpiry")
           .withArgs(expiry);

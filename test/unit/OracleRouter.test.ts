@@ -66,9 +66,14 @@ async function multiSourceInput(
   };
 }
 
-/** Posts a round on `feed` whose answer was last updated `age` seconds before the latest block. */
+/**
+ * Posts a round on `feed` whose answer was last updated `age` seconds before the latest block, in a
+ * block at that same time: views right after read it exactly `age` seconds old.
+ */
 async function setRoundWithAge(feed: MockV3Aggregator, roundId: number, answer: bigint, age: number) {
-  const updatedAt = (await time.latest()) - age;
+  const now = await time.latest();
+  const updatedAt = now - age;
+  await time.setNextBlockTimestamp(now);
   await feed.updateRoundData(roundId, answer, updatedAt, updatedAt);
   return updatedAt;
 }

@@ -172,17 +172,21 @@ describe("Quote interest (CollateralVault)", function () {
     // compounded a debtor's debt (64.81% a year paid at a 50% rate).
     it("owes the same however often anyone settles it (up to a unit per settlement)", async function () {
       const { sys, alice, debt } = await loadFixture(debtor);
-      // Bob owes exactly what Alice owes and is left alone; a keeper settles Alice every day.
+      const owes = async (id: bigint) =>
+        -(await sys.vault.balanceOf(id, sys.usdc)) + (await sys.vault.accruedInterest(id));
+      // Bob owes exactly what Alice owes and is left alone; a keeper settles Alice every day. Alice's
+      // interest has run since the fixture, so Bob borrows her debt with it, read at the latest block's
+      // time and lent in a block at that time.
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("10")]]);
+      const aliceOwesNow = await owes(alice);
+      await time.setNextBlockTimestamp(await time.latest());
       await sys.vault
         .connect(await signerFor(sys.engine))
-        .transferBalance(bob, sys.poolAccountId, sys.usdc, debt);
+        .transferBalance(bob, sys.poolAccountId, sys.usdc, aliceOwesNow);
       for (let day = 0; day < 30; day++) {
         await time.increase(DAY);
         await sys.vault.connect(sys.keeper).settleInterest(alice);
       }
-      const owes = async (id: bigint) =>
-        -(await sys.vault.balanceOf(id, sys.usdc)) + (await sys.vault.accruedInterest(id));
       const [aliceOwes, bobOwes] = [await owes(alice), await owes(bob)];
       expect(aliceOwes - debt).to.be.greaterThan(0n);
       expect(aliceOwes - bobOwes).to.be.within(0n, 30n);
@@ -206,7 +210,8 @@ describe("Quote interest (CollateralVault)", function () {
       // Put the pool's account into debt: the engine pays 1,000 USDC more than it holds to Bob.
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS);
       const poolQuote = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
-      await time.setNextBlockTimestamp(modelSetAt + 1n);
+      // In the latest block's second (modelSetAt + 1 is already past if opening Bob's account took longer).
+      await time.setNextBlockTimestamp(await time.latest());
       await sys.vault
         .connect(await signerFor(sys.engine))
         .transferBalance(sys.poolAccountId, bob, sys.usdc, poolQuote + 1_000n * USDC);
