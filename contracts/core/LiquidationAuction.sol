@@ -11,6 +11,7 @@ import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
+import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {LiquidationMath} from "../libraries/LiquidationMath.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
@@ -57,6 +58,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     mapping(uint256 accountId => Auction) public auctions;
     /// @inheritdoc ILiquidationAuction
     uint256 public pendingDeficit;
+    /// @inheritdoc ILiquidationAuction
+    uint64 public lastAbsorbAt;
 
     constructor(
         address authority,
@@ -174,6 +177,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         IMarginEngine.Health memory h = engine.health(accountId);
         if (!_liquidatable(h))
             revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
+        // The collateral the book brings starts its Dutch auction now (all of the backstop's with it).
+        lastAbsorbAt = uint64(block.timestamp);
         if (h.equityMark <= 0) {
             // The whole deficit, as a bid at the auction's end would be paid: the backstop is the LPs',
             // and what the fund does not pay comes out of the same LPs.
@@ -201,6 +206,45 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             revert UnwindNotReducing(market, marketId, size, sizeDelta);
         }
         IMarket(market).trade(backstopAccountId, marketId, sizeDelta, limitPrice, deadline);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function buyBackstopCollateral(
+        uint256 buyerAccountId,
+        address token,
+        uint256 amount,
+        uint256 maxPayment
+    ) external nonReentrant returns (uint256 payment) {
+        accounts.requireAuthorized(buyerAccountId, msg.sender);
+        uint256 discount;
+        (payment, discount) = backstopCollateralQuote(token, amount);
+        if (payment > maxPayment) revert PaymentAboveLimit(payment, maxPayment);
+        engine.transferQuote(buyerAccountId, backstopAccountId, payment);
+        engine.transferCollateral(backstopAccountId, buyerAccountId, token, amount);
+        engine.requireInitialMargin(buyerAccountId);
+        emit BackstopCollateralSold(buyerAccountId, token, amount, payment, discount);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function backstopCollateralQuote(
+        address token,
+        uint256 amount
+    ) public view returns (uint256 payment, uint256 discount) {
+        ICollateralVault vault = engine.vault();
+        int256 held = token == address(vault.quoteToken())
+            ? int256(0)
+            : vault.balanceOf(backstopAccountId, token);
+        uint256 available = held > 0 ? uint256(held) : 0;
+        if (amount == 0 || amount > available) revert InvalidCollateralPurchase(token, amount, available);
+        AuctionParams memory p = params;
+        discount = LiquidationMath.discount(0, p.maxDiscount, block.timestamp - lastAbsorbAt, p.duration);
+        // Rounded up: the buyer pays the last unit.
+        payment = Math.mulDiv(
+            vault.tokenValue(token, amount),
+            WAD - discount,
+            WAD * quoteUnit,
+            Math.Rounding.Ceil
+        );
     }
 
     /// @inheritdoc ILiquidationAuction

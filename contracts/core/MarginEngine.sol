@@ -271,6 +271,16 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     }
 
     /// @inheritdoc IMarginEngine
+    function transferCollateral(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        address token,
+        uint256 amount
+    ) external onlyLiquidator {
+        vault.transferBalance(fromAccountId, toAccountId, token, amount);
+    }
+
+    /// @inheritdoc IMarginEngine
     function payOut(uint256 accountId, address to, uint256 amount) external onlyLiquidator {
         vault.payOutQuote(accountId, to, amount);
     }

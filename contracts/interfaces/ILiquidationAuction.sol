@@ -68,6 +68,19 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice `unwindBackstop` of a trade that would not only shrink the backstop's position (it is
     /// zero, has the position's sign, or would flip it): the backstop reduces its book, never adds.
     error UnwindNotReducing(address market, uint256 marketId, int256 size, int256 sizeDelta);
+    /// @notice `buyBackstopCollateral` of nothing, of the quote token, or of more of `token` than the
+    /// backstop holds (`available`).
+    error InvalidCollateralPurchase(address token, uint256 amount, uint256 available);
+
+    /// @notice `buyerAccountId` bought `amount` of `token` from the backstop for `payment` quote units,
+    /// at the oracle's value less `discount` (WAD).
+    event BackstopCollateralSold(
+        uint256 indexed buyerAccountId,
+        address indexed token,
+        uint256 amount,
+        uint256 payment,
+        uint256 discount
+    );
 
     /// @notice Emitted when an auction starts (or a stale one restarts).
     event AuctionStarted(
@@ -175,8 +188,36 @@ interface ILiquidationAuction is IUpdateThrottle {
     ) external;
 
     /// @notice The backstop account: created by this contract at deployment and owned by it, never
-    /// auctioned, with no margin requirement; it holds what `absorb` takes until `unwindBackstop`.
+    /// auctioned, with no margin requirement; it holds what `absorb` takes until `unwindBackstop`
+    /// (positions) and `buyBackstopCollateral` (collateral) take it out.
     function backstopAccountId() external view returns (uint256);
+
+    /// @notice Sells `amount` of a collateral token the backstop holds (anything but the quote token) to
+    /// `buyerAccountId`, which pays its value at the oracle less the current backstop discount in quote
+    /// from its balance and must meet its initial requirement after. Anyone authorised for the account.
+    /// @dev A Dutch auction: the discount grows from 0 at the backstop's last absorb to the auction's
+    /// `maxDiscount` over its `duration` (`backstopCollateralQuote`), so the collateral sells at the
+    /// smallest discount a buyer takes. Held, it is the LPs' exposure to the token's price, taken from
+    /// accounts that were liquidated when that price was falling. Reverts with
+    /// InvalidCollateralPurchase, PaymentAboveLimit above `maxPayment`, the vault's and oracle's errors,
+    /// and the engine's InsufficientMargin or AccountFrozen for the buyer.
+    /// @return payment Quote units paid to the backstop.
+    function buyBackstopCollateral(
+        uint256 buyerAccountId,
+        address token,
+        uint256 amount,
+        uint256 maxPayment
+    ) external returns (uint256 payment);
+
+    /// @notice What `buyBackstopCollateral(…, token, amount, …)` would pay now, and at which discount.
+    /// Reverts as it does for the amount and the price.
+    function backstopCollateralQuote(
+        address token,
+        uint256 amount
+    ) external view returns (uint256 payment, uint256 discount);
+
+    /// @notice When the backstop last absorbed a book: its collateral's discount starts from 0 there.
+    function lastAbsorbAt() external view returns (uint64);
 
     /// @notice Ends the auction of an account that is healthy again (e.g. after an owner top-up).
     function endAuction(uint256 accountId) external;

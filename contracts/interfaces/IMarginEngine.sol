@@ -164,6 +164,15 @@ interface IMarginEngine is IUpdateThrottle {
     /// over rounded up. Liquidator only.
     function transferSlice(uint256 fromAccountId, uint256 toAccountId, uint256 fraction) external;
 
+    /// @notice Moves `amount` of collateral `token` (not below zero) between accounts: the backstop's
+    /// collateral sales. Liquidator only.
+    function transferCollateral(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        address token,
+        uint256 amount
+    ) external;
+
     /// @notice Pays `amount` quote units out of `accountId` to `to` (flag rewards). Liquidator only.
     function payOut(uint256 accountId, address to, uint256 amount) external;
 

@@ -427,6 +427,8 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `${str(a, "owner")} may withdraw at most ${quoteAmount(big(a, "max"), ctx)} now: its shares' value, capped by the pool's free margin and the quote traders owe it (none while a series it holds is about to settle)`,
   ERC4626ExceededMaxRedeem: (a) =>
     `${str(a, "owner")} may redeem at most ${str(a, "max")} shares now: capped by the pool's free margin and the quote traders owe it (none while a series it holds is about to settle)`,
+  InvalidCollateralPurchase: (a, ctx) =>
+    `the backstop sells none of ${tokenLabel(str(a, "token"), ctx)} in that amount: it holds ${tokenAmount(big(a, "available"), str(a, "token"), ctx)} (never the quote token), and the amount must be above 0`,
   SharesLocked: (a) =>
     `${str(a, "owner")} may move ${str(a, "unlocked")} of its pool shares now, not ${str(a, "amount")}: the rest are within the pool's holding period until ${new Date(Number(big(a, "unlocksAt")) * 1000).toISOString()}`,
 };

@@ -282,6 +282,13 @@ export const ROWS: Row[] = [
     act: (w) => w.pool.setHoldingPeriod(7n * 86_400n + 1n),
   },
   {
+    kind: "unlisted tokens and markets",
+    input: "the quote token (the backstop never sells it)",
+    call: "LiquidationAuction.buyBackstopCollateral",
+    error: "InvalidCollateralPurchase",
+    act: (w) => w.auction.connect(w.alice).buyBackstopCollateral(w.aliceId, w.usdc, USDC, MAX),
+  },
+  {
     kind: "zero / max amounts",
     input: "minShares one above what the deposit mints",
     call: "LiquidityPool.deposit",

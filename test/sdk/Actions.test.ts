@@ -21,6 +21,8 @@ import {
   listAccounts,
   listAuctions,
   absorb,
+  buyBackstopCollateral,
+  quoteBackstopCollateral,
   maxWithdrawable,
   modifyPosition,
   openPosition,
@@ -445,6 +447,39 @@ describe("SDK actions", function () {
       // The backstop holds the slice for the LPs, worth what it paid plus the discount.
       expect((await getPoolState(keeper)).backstopValue).to.equal(await sys.pool.backstopValue());
       expect(await sys.pool.backstopValue()).to.be.greaterThan(0n);
+    });
+
+    it("buys the backstop's absorbed collateral at the quoted Dutch discount", async function () {
+      const { sys, bob, keeper } = await loadFixture(fixture);
+      // Bob's 0.5 WETH backs a short 0.1 BTC; BTC at 75,000 makes it liquidatable and nobody bids.
+      const { accountId: victim } = await createAccount(bob);
+      await sys.weth.mint(sys.bob.address, wad("0.5"));
+      await deposit(bob, { accountId: victim, token: "WETH", amount: wad("0.5") });
+      await openPosition(bob, { accountId: victim, marketId: sys.markets.BTC, size: -wad("0.1") });
+      await sys.feeds.BTC.updateAnswer(75_000n * 10n ** 8n);
+      await startAuction(keeper, { accountId: victim });
+      const [{ absorbableAt }] = await listAuctions(keeper);
+      await mineAt(sys, absorbableAt);
+      await absorb(keeper, { accountId: victim });
+      const absorbedAt = BigInt(await time.latest());
+      const held = await sys.vault.balanceOf(await sys.auction.backstopAccountId(), sys.weth);
+      expect(held).to.be.greaterThan(0n);
+
+      const { accountId: buyer } = await createAccount(keeper);
+      await sys.usdc.mint(sys.keeper.address, 5_000n * USDC);
+      await deposit(keeper, { accountId: buyer, token: "USDC", amount: 5_000n * USDC });
+      await mineAt(sys, absorbedAt + 900n);
+      const q = await quoteBackstopCollateral(keeper, { token: "WETH", amount: held });
+      expect(q.discount).to.equal(wad("0.05")); // half the auction's duration: half of dmax
+      await sameSecond();
+      const r = await buyBackstopCollateral(keeper, { accountId: buyer, token: "WETH", amount: held });
+      expect([r.payment, r.discount]).to.deep.equal([q.payment, q.discount]);
+      expect(await sys.vault.balanceOf(buyer, sys.weth)).to.equal(held);
+      expect(await sys.vault.balanceOf(buyer, sys.usdc)).to.equal(5_000n * USDC - q.payment);
+      await expectXMarginError(
+        quoteBackstopCollateral(keeper, { token: "WETH", amount: 1n }),
+        "InvalidCollateralPurchase",
+      );
     });
 
     it("finds the ETH price at which an account becomes liquidatable, to the feed's precision on chain", async function () {

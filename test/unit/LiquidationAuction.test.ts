@@ -11,7 +11,7 @@ import {
   wad,
   type System,
 } from "../shared/system";
-import { addPerpUnderlying, marketParams, trade, unwindPremium } from "../shared/perps";
+import { addPerpUnderlying, marketParams, mineAt, refreshFeeds, trade, unwindPremium } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { underCoverage } from "../shared/coverage";
@@ -640,6 +640,101 @@ describe("LiquidationAuction", function () {
       expect(toInsurance).to.be.gt(0n);
       const change = (await sys.pool.totalAssets()) - assetsBefore;
       expect(change).to.be.within(released - toInsurance - 2n, released - toInsurance + 2n);
+    });
+  });
+
+  describe("buyBackstopCollateral", function () {
+    /**
+     * Alice's 0.5 WETH backed a short 0.1 BTC; BTC rose to 75,000 and nobody bid, so the backstop
+     * absorbed the restoring slice, WETH included. Bob (20,000 USDC) and the empty keeper account buy.
+     */
+    async function backstopHoldsWeth() {
+      const sys = await deploySystem();
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("0.5")]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+      const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS);
+      await trade(sys.perps, sys.alice, alice, sys.markets.BTC, -wad("0.1"));
+      await setFeedPrice(sys.feeds.BTC, "75000");
+      await sys.auction.startAuction(alice);
+      await time.increase(DURATION);
+      await refreshFeeds(sys);
+      await sys.auction.absorb(alice);
+      const backstop = await sys.auction.backstopAccountId();
+      return {
+        sys,
+        bob,
+        keeper,
+        backstop,
+        absorbedAt: BigInt(await time.latest()),
+        held: await sys.vault.balanceOf(backstop, sys.weth),
+      };
+    }
+
+    it("prices at the oracle less a discount growing from 0 at the last absorb to dmax over the duration", async function () {
+      const { sys, absorbedAt, held } = await loadFixture(backstopHoldsWeth);
+      expect(held).to.be.gt(0n);
+      expect(await sys.auction.lastAbsorbAt()).to.equal(absorbedAt);
+      for (const [elapsed, discount] of [
+        [0n, 0n],
+        [DURATION / 4n, DMAX / 4n],
+        [DURATION, DMAX],
+        [3n * DURATION, DMAX],
+      ]) {
+        if (elapsed > 0n) await mineAt(sys, absorbedAt + elapsed);
+        const value = await sys.vault.tokenValue(sys.weth, held);
+        // payment = ⌈value·(1 − d) / 1e12⌉ quote units
+        const payment = ceilDiv(value * (WAD - discount), WAD * QUOTE_UNIT);
+        expect(await sys.auction.backstopCollateralQuote(sys.weth, held)).to.deep.equal([payment, discount]);
+      }
+    });
+
+    it("moves the tokens to the buyer and its quote to the backstop; the LPs give up exactly the discount", async function () {
+      const { sys, bob, backstop, absorbedAt, held } = await loadFixture(backstopHoldsWeth);
+      await mineAt(sys, absorbedAt + DURATION / 2n);
+      const amount = held / 2n;
+      const [payment, discount] = await sys.auction.backstopCollateralQuote(sys.weth, amount);
+      expect(discount).to.equal(DMAX / 2n);
+      const value = await sys.vault.tokenValue(sys.weth, amount);
+      const backstopValue = await sys.pool.backstopValue();
+      const bobUsdc = await sys.vault.balanceOf(bob, sys.usdc);
+      await time.setNextBlockTimestamp(await time.latest()); // the quote's second
+      await expect(sys.auction.connect(sys.bob).buyBackstopCollateral(bob, sys.weth, amount, payment))
+        .to.emit(sys.auction, "BackstopCollateralSold")
+        .withArgs(bob, await sys.weth.getAddress(), amount, payment, discount);
+      expect(await sys.vault.balanceOf(backstop, sys.weth)).to.equal(held - amount);
+      expect(await sys.vault.balanceOf(bob, sys.weth)).to.equal(amount);
+      expect(await sys.vault.balanceOf(bob, sys.usdc)).to.equal(bobUsdc - payment);
+      // The backstop traded `value` of WETH for `payment`: its value (the LPs') falls by the discount.
+      expect((await sys.pool.backstopValue()) - backstopValue).to.equal(payment * QUOTE_UNIT - value);
+    });
+
+    it("refuses the quote token, nothing, more than the backstop holds, a stranger, a payment above the limit and a buyer below its initial requirement", async function () {
+      const { sys, bob, keeper, held } = await loadFixture(backstopHoldsWeth);
+      const weth = await sys.weth.getAddress();
+      const usdc = await sys.usdc.getAddress();
+      for (const [token, amount, available] of [
+        [usdc, 1n, 0n],
+        [weth, 0n, held],
+        [weth, held + 1n, held],
+      ] as const) {
+        await expect(
+          sys.auction.connect(sys.bob).buyBackstopCollateral(bob, token, amount, ethers.MaxUint256),
+        )
+          .to.be.revertedWithCustomError(sys.auction, "InvalidCollateralPurchase")
+          .withArgs(token, amount, available);
+      }
+      await expect(
+        sys.auction.connect(sys.carol).buyBackstopCollateral(bob, weth, held, ethers.MaxUint256),
+      ).to.be.revertedWithCustomError(sys.accounts, "NotAuthorized");
+      await time.setNextBlockTimestamp(await time.latest());
+      const [payment] = await sys.auction.backstopCollateralQuote(weth, held);
+      await expect(sys.auction.connect(sys.bob).buyBackstopCollateral(bob, weth, held, payment - 1n))
+        .to.be.revertedWithCustomError(sys.auction, "PaymentAboveLimit")
+        .withArgs(payment, payment - 1n);
+      // The keeper's empty account would owe the whole price for WETH counted at 0.9 of it.
+      await expect(
+        sys.auction.connect(sys.keeper).buyBackstopCollateral(keeper, weth, held, ethers.MaxUint256),
+      ).to.be.revertedWithCustomError(sys.engine, "InsufficientMargin");
     });
   });
 

@@ -1,6 +1,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { eventsOf, requireSigner, send } from "./internal/chain";
+import { plusSlippage } from "./internal/slippage";
 import { quoteBid } from "./quoteBid";
 
 /** Parameters of `bid`. */
@@ -42,8 +43,7 @@ export async function bid(client: XMarginClient, params: BidParameters): Promise
   let maxPayment = params.maxPayment;
   if (maxPayment === undefined) {
     const q = await quoteBid(client, { accountId: params.accountId, fraction: params.fraction });
-    const bps = BigInt(params.slippageBps ?? 50);
-    maxPayment = (q.payment * (10_000n + bps) + 9_999n) / 10_000n;
+    maxPayment = plusSlippage(q.payment, params.slippageBps);
   }
   const limit = maxPayment;
   const receipt = await send(client, () =>

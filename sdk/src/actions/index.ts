@@ -23,6 +23,7 @@ export * from "./listAuctions";
 export * from "./quoteBid";
 export * from "./bid";
 export * from "./absorb";
+export * from "./buyBackstopCollateral";
 export * from "./listOptionSeries";
 export * from "./getOptionSeries";
 export * from "./quoteOption";

@@ -3,6 +3,7 @@ import type { XMarginClient } from "../client";
 import { erc4626 } from "../contracts";
 import { type ApprovalMode, type ApprovalUsed, ensureAllowance } from "./internal/allowance";
 import { blockAt, eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
+import { lessSlippage, plusSlippage } from "./internal/slippage";
 
 /** The liquidity pool as an LP sees it (quote-token units; shares in the pool's 12 decimals for USDC). */
 export interface PoolState {
@@ -212,16 +213,6 @@ export async function withdrawLiquidity(
     receipt = await send(client, () => lp.redeemWithLimit(params.shares, receiver, owner, minAssets));
   }
   return { ...movedBy(receipt, pool, "Withdraw"), receipt };
-}
-
-/** `amount` less `bps` basis points (default 50), rounded down: the fewest the LP accepts. */
-function lessSlippage(amount: bigint, bps = 50): bigint {
-  return (amount * (10_000n - BigInt(bps))) / 10_000n;
-}
-
-/** `amount` plus `bps` basis points (default 50), rounded up: the most the LP pays. */
-function plusSlippage(amount: bigint, bps = 50): bigint {
-  return (amount * (10_000n + BigInt(bps)) + 9_999n) / 10_000n;
 }
 
 function movedBy(

@@ -1,0 +1,84 @@
+import type { ContractTransactionReceipt } from "ethers";
+import type { XMarginClient } from "../client";
+import { eventsOf, read, requireSigner, resolveToken, send, tokenInfo } from "./internal/chain";
+import { plusSlippage } from "./internal/slippage";
+
+/** Parameters of `quoteBackstopCollateral`. */
+export interface QuoteBackstopCollateralParameters {
+  /** A symbol of the deployment or a token address (any collateral but the quote token). */
+  token: string;
+  /** Token units; at most what the backstop holds. */
+  amount: bigint;
+}
+
+/** What buying collateral from the backstop costs now. */
+export interface BackstopCollateralQuote {
+  /** Quote units the buyer's account pays: the oracle value less the discount, rounded up. */
+  payment: bigint;
+  /** The discount on the oracle value (WAD), growing from 0 at the backstop's last absorb. */
+  discount: bigint;
+}
+
+/**
+ * Prices `amount` of `token` from the backstop account (the collateral of books it absorbed): its
+ * oracle value less a discount that grows from 0 at the last absorb to the auction's `maxDiscount`
+ * over its `duration`. Throws XMarginError "InvalidCollateralPurchase" for the quote token, 0, or more
+ * than the backstop holds, and the oracle's errors.
+ * @example
+ * const { payment, discount } = await quoteBackstopCollateral(client, { token: "WETH", amount: parseEther("1") });
+ */
+export async function quoteBackstopCollateral(
+  client: XMarginClient,
+  params: QuoteBackstopCollateralParameters,
+): Promise<BackstopCollateralQuote> {
+  const token = resolveToken(client, params.token);
+  await tokenInfo(client, token); // for readable error messages
+  const [payment, discount] = await read(client, () =>
+    client.contracts.liquidationAuction.backstopCollateralQuote(token, params.amount),
+  );
+  return { payment, discount };
+}
+
+/** Parameters of `buyBackstopCollateral`. */
+export interface BuyBackstopCollateralParameters extends QuoteBackstopCollateralParameters {
+  /** The account that pays (from its quote balance, which may go into debt) and receives the tokens. */
+  accountId: bigint;
+  /** Most quote units to pay; default the quote's payment plus `slippageBps`. */
+  maxPayment?: bigint;
+  /** Default 50 (0.5%): room for the oracle moving before the transaction lands. */
+  slippageBps?: number;
+}
+
+/** A purchase from the backstop, from its BackstopCollateralSold event. */
+export interface BuyBackstopCollateralReturnType extends BackstopCollateralQuote {
+  receipt: ContractTransactionReceipt;
+}
+
+/**
+ * Buys `amount` of `token` from the backstop into `accountId` at `quoteBackstopCollateral`'s price
+ * (the tokens count as the account's collateral at once). The account must meet its initial
+ * requirement afterwards (XMarginError "InsufficientMargin"); above `maxPayment` the call reverts with
+ * "PaymentAboveLimit".
+ * @example
+ * const { payment } = await buyBackstopCollateral(client, { accountId, token: "WETH", amount: parseEther("1") });
+ */
+export async function buyBackstopCollateral(
+  client: XMarginClient,
+  params: BuyBackstopCollateralParameters,
+): Promise<BuyBackstopCollateralReturnType> {
+  requireSigner(client);
+  const auction = client.contracts.liquidationAuction;
+  const token = resolveToken(client, params.token);
+  let maxPayment = params.maxPayment;
+  if (maxPayment === undefined) {
+    const { payment } = await quoteBackstopCollateral(client, params);
+    maxPayment = plusSlippage(payment, params.slippageBps);
+  }
+  const limit = maxPayment;
+  const receipt = await send(client, () =>
+    auction.buyBackstopCollateral(params.accountId, token, params.amount, limit),
+  );
+  const [sold] = eventsOf(receipt, auction.interface, "BackstopCollateralSold", String(auction.target));
+  if (!sold) throw new Error(`no BackstopCollateralSold event in ${receipt.hash}`);
+  return { receipt, payment: sold.args.payment as bigint, discount: sold.args.discount as bigint };
+}
