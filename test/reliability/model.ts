@@ -77,6 +77,7 @@ export type Action =
   | { kind: "keeper" }
   | { kind: "bid"; trader: number; percent: number; close: boolean }
   | { kind: "absorb"; trader: number }
+  | { kind: "buyBackstop"; trader: number; percent: number }
   | { kind: "endAuction"; trader: number }
   | { kind: "settle" }
   | { kind: "lpDeposit"; amount: number }
@@ -153,6 +154,14 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     }),
   ),
   rec(3, fc.record({ kind: fc.constant("absorb" as const), trader })),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("buyBackstop" as const),
+      trader,
+      percent: fc.integer({ min: 1, max: 100 }),
+    }),
+  ),
   rec(1, fc.record({ kind: fc.constant("endAuction" as const), trader })),
   rec(1, fc.record({ kind: fc.constant("settle" as const) })),
   rec(
@@ -480,7 +489,7 @@ function touched(w: World, a: Action): bigint[] | null {
   const ids = [w.insuranceAccountId, w.sys.poolAccountId];
   if ("trader" in a) ids.push(w.traders[a.trader].id);
   if (a.kind === "bid") ids.push(w.bidderId, w.closerId);
-  if (a.kind === "absorb") ids.push(w.backstopId);
+  if (a.kind === "absorb" || a.kind === "buyBackstop") ids.push(w.backstopId);
   return ids;
 }
 
@@ -831,6 +840,8 @@ async function apply(w: World, a: Action): Promise<boolean> {
     }
     case "settle":
       return settle(w);
+    case "buyBackstop":
+      return buyBackstop(w, a.trader, a.percent);
     case "lpDeposit": {
       const amount = BigInt(a.amount) * USDC;
       const out = await send(w, () => sys.pool.connect(sys.lp).deposit(amount, sys.lp.address, GAS));
@@ -935,6 +946,42 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
   }
   if (!still) w.stats.absorbs.ended++;
   if (!meetsInitial(backstopHealth)) w.stats.absorbs.backstopBelowInitial++;
+  return true;
+}
+
+/**
+ * A trader buys `percent` of the backstop's WETH at the Dutch price: the payment must be the oracle
+ * value less the discount the time since the last absorb gives (rounded up), and the buyer must meet
+ * its initial requirement after. Refused only for nothing to buy, a frozen buyer or its margin.
+ */
+async function buyBackstop(w: World, traderIndex: number, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const t = w.traders[traderIndex];
+  const held = await sys.vault.balanceOf(w.backstopId, sys.weth);
+  const amount = (held * BigInt(percent)) / 100n;
+  const out = await send(w, () =>
+    sys.auction.connect(t.signer).buyBackstopCollateral(t.id, sys.weth, amount, ethers.MaxUint256, GAS),
+  );
+  if (!out.ok) {
+    const expected =
+      (out.error === "InvalidCollateralPurchase" && amount === 0n) ||
+      (out.error === "AccountFrozen" && (await sys.auction.isFrozen(t.id))) ||
+      out.error === "InsufficientMargin";
+    if (!expected) throw new Error(`buyBackstopCollateral(${t.id}, ${amount}) reverted with ${out.error}`);
+    return false;
+  }
+  const sold = parseEvent(w, out.receipt!.logs, "BackstopCollateralSold")!;
+  const [p, lastAbsorbAt] = [await sys.auction.params(), await sys.auction.lastAbsorbAt()];
+  const elapsed = w.clock - lastAbsorbAt;
+  const discount = elapsed >= p.duration ? p.maxDiscount : (p.maxDiscount * elapsed) / p.duration;
+  const value = await sys.vault.tokenValue(sys.weth, amount);
+  const payment = (value * (WAD - discount) + WAD * QUOTE_TO_WAD - 1n) / (WAD * QUOTE_TO_WAD);
+  if (sold.args.discount !== discount || sold.args.payment !== payment) {
+    throw new Error(
+      `backstop sale of ${amount} WETH paid ${sold.args.payment} at ${sold.args.discount}, expected ${payment} at ${discount}`,
+    );
+  }
+  await checkInitialMargin(sys.engine, t.id, `backstop purchase of ${amount} WETH`);
   return true;
 }
 
