@@ -10,15 +10,6 @@ pragma solidity ^0.8.28;
 /// bound what an action may cost: the share price moves with every
 /// trader's PnL, so an LP action waiting in the mempool can land at another price.
 interface ILiquidityPool {
-    /// @notice Shares minted to an LP and not yet free to leave its address (redeemed, withdrawn or
-    /// transferred), and when they become free: the pool's minimum holding period.
-    /// @param shares Shares minted while the lock was running, in the pool's decimals.
-    /// @param unlocksAt When they all become free (seconds); a lock with unlocksAt ≤ now is over.
-    struct SharesLock {
-        uint192 shares;
-        uint64 unlocksAt;
-    }
-
     /// @notice The holding period of newly minted shares changed (seconds). Shares already locked
     /// keep the time they were given.
     event HoldingPeriodSet(uint256 holdingPeriod);
@@ -96,8 +87,10 @@ interface ILiquidityPool {
     /// @dev Reverts with HoldingPeriodTooLong above `MAX_HOLDING_PERIOD`.
     function setHoldingPeriod(uint256 holdingPeriod) external;
 
-    /// @notice The lock on `owner`'s most recently minted shares (see `SharesLock`).
-    function sharesLock(address owner) external view returns (uint192 shares, uint64 unlocksAt);
+    /// @notice The lock on `owner`'s recently minted shares: how many, and when they all become free
+    /// (seconds; a lock with unlocksAt ≤ now is over). Shares minted while a lock runs join it, at the
+    /// share-weighted average of the two ends.
+    function sharesLock(address owner) external view returns (uint256 shares, uint256 unlocksAt);
 
     /// @notice `owner`'s shares free to leave its address now: its balance less a running lock.
     function unlockedShares(address owner) external view returns (uint256);

@@ -46,8 +46,16 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @inheritdoc ILiquidityPool
     uint256 public holdingPeriod;
-    /// @inheritdoc ILiquidityPool
-    mapping(address owner => SharesLock) public sharesLock;
+    /// @dev The lock's end is kept in 2^-32 seconds: averaged in, a mint of dust then moves it by about
+    /// 2^-32 s. In whole seconds, rounding up made every 1-wei mint a second, so one per block held
+    /// any LP's deposit back for as long as the griefer paid gas (review of session 11, finding 1).
+    struct Lock {
+        uint160 shares;
+        uint96 unlocksAtX32;
+    }
+
+    uint256 internal constant LOCK_TIME_SCALE = 2 ** 32;
+    mapping(address owner => Lock) internal _locks;
 
     /// @dev True inside deposit, mint, withdraw and redeem. There a valuation that fails (a stale or
     /// broken feed under the pool's book) reverts with the feed's error, so the caller learns why; in
@@ -86,9 +94,15 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// @inheritdoc ILiquidityPool
     function unlockedShares(address owner) public view returns (uint256) {
         uint256 balance = balanceOf(owner);
-        SharesLock memory lock = sharesLock[owner];
-        if (lock.unlocksAt <= block.timestamp) return balance;
+        Lock memory lock = _locks[owner];
+        if (lock.unlocksAtX32 <= block.timestamp * LOCK_TIME_SCALE) return balance;
         return balance > lock.shares ? balance - lock.shares : 0;
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function sharesLock(address owner) public view returns (uint256 shares, uint256 unlocksAt) {
+        Lock memory lock = _locks[owner];
+        return (lock.shares, Math.ceilDiv(lock.unlocksAtX32, LOCK_TIME_SCALE));
     }
 
     /// @notice Quote balance plus the value of the pool's positions and the interest owed to it, less
@@ -203,7 +217,14 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         address owner
     ) public override nonReentrant acting returns (uint256) {
         // A running lock is the likelier reason to refuse: name it rather than the max* it lowered.
-        if (sharesLock[owner].unlocksAt > block.timestamp) _requireUnlocked(owner, previewWithdraw(assets));
+        // (Beyond the owner's whole balance ERC-4626's own check refuses it, and previewWithdraw of
+        // an absurd amount would overflow.)
+        if (
+            _locks[owner].unlocksAtX32 > block.timestamp * LOCK_TIME_SCALE &&
+            assets <= _convertToAssets(balanceOf(owner), Math.Rounding.Floor)
+        ) {
+            _requireUnlocked(owner, previewWithdraw(assets));
+        }
         return super.withdraw(assets, receiver, owner);
     }
 
@@ -292,19 +313,23 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     function _lock(address owner, uint256 shares) internal {
         uint256 period = holdingPeriod;
         if (period == 0 || shares == 0) return;
-        SharesLock memory lock = sharesLock[owner];
-        uint256 unlocksAt = block.timestamp + period;
-        if (lock.unlocksAt > block.timestamp) {
+        Lock memory lock = _locks[owner];
+        uint256 unlocksAt = (block.timestamp + period) * LOCK_TIME_SCALE;
+        if (lock.unlocksAtX32 > block.timestamp * LOCK_TIME_SCALE) {
             uint256 total = shares + lock.shares;
-            unlocksAt = Math.ceilDiv(shares * unlocksAt + uint256(lock.shares) * lock.unlocksAt, total);
+            // Rounded up (against the minter), by at most 2^-32 s.
+            unlocksAt = Math.ceilDiv(shares * unlocksAt + uint256(lock.shares) * lock.unlocksAtX32, total);
             shares = total;
         }
-        sharesLock[owner] = SharesLock({shares: shares.toUint192(), unlocksAt: uint64(unlocksAt)});
+        _locks[owner] = Lock({shares: shares.toUint160(), unlocksAtX32: uint96(unlocksAt)});
     }
 
     function _requireUnlocked(address owner, uint256 shares) internal view {
         uint256 unlocked = unlockedShares(owner);
-        if (shares > unlocked) revert SharesLocked(owner, shares, unlocked, sharesLock[owner].unlocksAt);
+        if (shares > unlocked) {
+            (, uint256 unlocksAt) = sharesLock(owner);
+            revert SharesLocked(owner, shares, unlocked, unlocksAt);
+        }
     }
 
     /// @dev Virtual shares make the first-depositor inflation attack unprofitable.

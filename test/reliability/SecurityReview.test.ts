@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import fc from "fast-check";
 import type { ContractTransactionResponse } from "ethers";
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   HOLDING_PERIOD,
   MarginMode,
@@ -884,6 +884,55 @@ describe("Security review findings", function () {
       await expect(
         sys.pool.connect(sys.carol).transfer(sys.bob.address, shares),
       ).to.be.revertedWithCustomError(sys.pool, "SharesLocked");
+    });
+  });
+
+  describe("the holding period (review round 9)", function () {
+    /**
+     * Two LPs: the seed LP (1,000,000) and Carol (500,000, past her holding period). Alice is long
+     * 100 ETH from 3,000 against the pool; an oracle round to 3,150 (the pool loses ~15,000) is coming.
+     */
+    async function poolShortBeforeRound() {
+      const sys = await deploySystem();
+      await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), 500_000n * USDC);
+      await sys.pool.connect(sys.carol).deposit(500_000n * USDC, sys.carol);
+      const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad("100"));
+      await time.increase(HOLDING_PERIOD);
+      await refreshFeeds(sys);
+      return sys;
+    }
+
+    // Row 46 (open). The lock binds shares after they are minted, so the downward side of a
+    // foreseeable jump is still there for an LP whose shares are free: out before, back in after.
+    it("an LP with free shares who redeems before a losing round and deposits after skips its share of the loss (pinned)", async function () {
+      const sys = await loadFixture(poolShortBeforeRound);
+      const { pool, usdc, feeds, carol } = sys;
+      const shares = await pool.balanceOf(carol);
+      const round = BigInt(await time.latest()) + 10n;
+      const passive = await (async () => {
+        const snapshot = await takeSnapshot();
+        await time.setNextBlockTimestamp(round);
+        await setFeedPrice(feeds.ETH, "3150");
+        const value = await pool.convertToAssets(shares);
+        await snapshot.restore();
+        return value;
+      })();
+      await time.setNextBlockTimestamp(round - 1n);
+      await pool.connect(carol).redeem(await pool.maxRedeem(carol), carol, carol);
+      await time.setNextBlockTimestamp(round);
+      await setFeedPrice(feeds.ETH, "3150");
+      const cash = await usdc.balanceOf(carol);
+      await usdc.connect(carol).approve(await pool.getAddress(), cash);
+      await time.setNextBlockTimestamp(round);
+      await pool.connect(carol).deposit(cash, carol);
+      const sandwiched = await pool.convertToAssets(await pool.balanceOf(carol));
+      console.log(
+        `      holding through: ${Number(passive) / 1e6}; out and back in: ${Number(sandwiched) / 1e6} USDC`,
+      );
+      // About a third of the ~15,000 loss (her share of the pool) moves to the other LP.
+      expect(sandwiched - passive).to.be.greaterThan(5_000n * USDC);
+      expect(await pool.unlockedShares(carol)).to.equal(0n); // locked again, which costs a stayer nothing
     });
   });
 });

@@ -102,6 +102,10 @@ describe("SDK liquidity actions", function () {
       () => expect.fail("expected SlippageExceeded"),
       (e: unknown) => expect(isXMarginError(e, "SlippageExceeded") && e.args.limit).to.equal(quoted),
     );
+    await depositLiquidity(bob, { amount, slippageBps: 10_001 }).then(
+      () => expect.fail("expected a RangeError"),
+      (e: unknown) => expect(e).to.be.instanceOf(RangeError),
+    );
     // By default the limit is the preview at sending less 0.5%.
     const added = await depositLiquidity(bob, { amount });
     expect(added.shares).to.be.lessThan(quoted);

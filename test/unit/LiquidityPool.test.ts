@@ -128,6 +128,11 @@ describe("LiquidityPool holding period", function () {
         .to.be.revertedWithCustomError(pool, "SharesLocked")
         .withArgs(alice.address, shares, 0n, unlocksAt);
     }
+    // More than the whole balance is ERC-4626's refusal, lock or not.
+    await expect(pool.connect(alice).withdraw(ethers.MaxUint256, alice, alice)).to.be.revertedWithCustomError(
+      pool,
+      "ERC4626ExceededMaxWithdraw",
+    );
     // One second before the end they are still locked; at the end they are free.
     await advanceTo(sys, unlocksAt - 1n);
     await expect(pool.connect(alice).redeem(1n, alice, alice))
@@ -172,6 +177,21 @@ describe("LiquidityPool holding period", function () {
     expect(await pool.sharesLock(alice)).to.deep.equal([shares + dust, unlocksAt]);
     // 1 USDC beside 1,000 adds a thousandth of the half day left: 44 seconds, not a day.
     expect(unlocksAt - (mintedAt + HOLDING_PERIOD)).to.equal(44n);
+  });
+
+  // Review of session 11, finding 1: with the end kept in whole seconds and rounded up, every 1-share
+  // mint (1 wei of USDC) pushed it back a second, so one per block held any deposit back for ever.
+  it("cannot be held back by mints of dust: 100 one-share mints to Alice move her end by under a second", async function () {
+    const { sys, mintedAt, shares } = await loadFixture(aliceDeposited);
+    const { pool, usdc, alice, bob } = sys;
+    const unlocksAt = mintedAt + HOLDING_PERIOD;
+    await mintAndApprove(usdc, bob, await pool.getAddress(), 1n * USDC);
+    await advanceTo(sys, unlocksAt - 100n);
+    for (let i = 0; i < 100; i++) await pool.connect(bob).mint(1n, alice);
+    // The end moved by 100 × ~2^-32 s; the view rounds it up to the next whole second.
+    expect(await pool.sharesLock(alice)).to.deep.equal([shares + 100n, unlocksAt + 1n]);
+    await time.setNextBlockTimestamp(unlocksAt + 1n);
+    await expect(pool.connect(alice).redeem(shares + 100n, alice, alice)).to.emit(pool, "Withdraw");
   });
 
   it("starts a new lock once the last one is over", async function () {

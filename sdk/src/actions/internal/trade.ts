@@ -2,6 +2,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../../client";
 import { blockAt, eventsOf, read, requireSigner, send } from "./chain";
+import { lessSlippage, plusSlippage } from "./slippage";
 
 /** Slippage and deadline of a trade. */
 export interface TradeOptions {
@@ -32,18 +33,12 @@ export interface TradeReturnType {
   deadline: bigint;
 }
 
-const BPS = 10_000n;
-
 /**
  * The limit price `slippageBps` worse than `fillPrice`: above it for a buy (rounded up), below for a
  * sell (rounded down).
  */
 export function limitPriceFor(fillPrice: bigint, sizeDelta: bigint, slippageBps: number): bigint {
-  if (!Number.isInteger(slippageBps) || slippageBps < 0 || slippageBps > 10_000) {
-    throw new RangeError("slippageBps must be an integer in [0, 10000]");
-  }
-  const bps = BigInt(slippageBps);
-  return sizeDelta > 0n ? (fillPrice * (BPS + bps) + BPS - 1n) / BPS : (fillPrice * (BPS - bps)) / BPS;
+  return sizeDelta > 0n ? plusSlippage(fillPrice, slippageBps) : lessSlippage(fillPrice, slippageBps);
 }
 
 /**
