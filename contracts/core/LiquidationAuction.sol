@@ -3,6 +3,7 @@ pragma solidity ^0.8.28;
 
 import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
@@ -216,10 +217,19 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 maxPayment
     ) external nonReentrant returns (uint256 payment) {
         accounts.requireAuthorized(buyerAccountId, msg.sender);
+        ICollateralVault vault = engine.vault();
+        // The oracle price the sale uses is the one the guardian may have paused over.
+        if (engine.paused() || Pausable(address(vault)).paused()) revert BackstopSalePaused();
         uint256 discount;
         (payment, discount) = backstopCollateralQuote(token, amount);
         if (payment > maxPayment) revert PaymentAboveLimit(payment, maxPayment);
-        engine.transferQuote(buyerAccountId, backstopAccountId, payment);
+        // Cash, not debt: bought on quote debt at the maximum discount, the tokens' initial weight
+        // (0.9) left the buyer's margin as it was, and a fall the buyer risked nothing on became the
+        // LPs' bad debt (review of session 11, M1).
+        int256 cash = vault.balanceOf(buyerAccountId, address(vault.quoteToken()));
+        if (cash < SafeCast.toInt256(payment)) revert PaymentAboveQuoteBalance(buyerAccountId, cash, payment);
+        // Into the pool's account, where LPs can withdraw it; the backstop's value is theirs as well.
+        engine.transferQuote(buyerAccountId, engine.poolAccountId(), payment);
         engine.transferCollateral(backstopAccountId, buyerAccountId, token, amount);
         engine.requireInitialMargin(buyerAccountId);
         emit BackstopCollateralSold(buyerAccountId, token, amount, payment, discount);
@@ -238,13 +248,12 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         if (amount == 0 || amount > available) revert InvalidCollateralPurchase(token, amount, available);
         AuctionParams memory p = params;
         discount = LiquidationMath.discount(0, p.maxDiscount, block.timestamp - lastAbsorbAt, p.duration);
-        // Rounded up: the buyer pays the last unit.
-        payment = Math.mulDiv(
-            vault.tokenValue(token, amount),
-            WAD - discount,
-            WAD * quoteUnit,
-            Math.Rounding.Ceil
-        );
+        // USD to quote at the quote's own price (a depegged quote must not buy the collateral below its
+        // value), rounded up twice: the buyer pays the last unit.
+        uint256 usd = Math.mulDiv(vault.tokenValue(token, amount), WAD - discount, WAD, Math.Rounding.Ceil);
+        uint256 oneQuoteToken = WAD / quoteUnit;
+        uint256 quotePrice = vault.tokenValue(address(vault.quoteToken()), oneQuoteToken);
+        payment = Math.mulDiv(usd, oneQuoteToken, quotePrice, Math.Rounding.Ceil);
     }
 
     /// @inheritdoc ILiquidationAuction

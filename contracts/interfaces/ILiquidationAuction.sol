@@ -71,6 +71,11 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice `buyBackstopCollateral` of nothing, of the quote token, or of more of `token` than the
     /// backstop holds (`available`).
     error InvalidCollateralPurchase(address token, uint256 amount, uint256 available);
+    /// @notice `buyBackstopCollateral` for more than the buyer's positive quote balance: the backstop
+    /// sells for cash, never on credit.
+    error PaymentAboveQuoteBalance(uint256 buyerAccountId, int256 quoteBalance, uint256 payment);
+    /// @notice `buyBackstopCollateral` while the engine or the vault is paused.
+    error BackstopSalePaused();
 
     /// @notice `buyerAccountId` bought `amount` of `token` from the backstop for `payment` quote units,
     /// at the oracle's value less `discount` (WAD).
@@ -193,14 +198,17 @@ interface ILiquidationAuction is IUpdateThrottle {
     function backstopAccountId() external view returns (uint256);
 
     /// @notice Sells `amount` of a collateral token the backstop holds (anything but the quote token) to
-    /// `buyerAccountId`, which pays its value at the oracle less the current backstop discount in quote
-    /// from its balance and must meet its initial requirement after. Anyone authorised for the account.
+    /// `buyerAccountId`, which pays its value at the oracle less the current backstop discount, in quote
+    /// at the quote's price, out of its positive quote balance (never on credit) into the pool's
+    /// account, and must meet its initial requirement after. Anyone authorised for the account; not
+    /// while the engine or the vault is paused.
     /// @dev A Dutch auction: the discount grows from 0 at the backstop's last absorb to the auction's
     /// `maxDiscount` over its `duration` (`backstopCollateralQuote`), so the collateral sells at the
     /// smallest discount a buyer takes. Held, it is the LPs' exposure to the token's price, taken from
     /// accounts that were liquidated when that price was falling. Reverts with
-    /// InvalidCollateralPurchase, PaymentAboveLimit above `maxPayment`, the vault's and oracle's errors,
-    /// and the engine's InsufficientMargin or AccountFrozen for the buyer.
+    /// InvalidCollateralPurchase, BackstopSalePaused, PaymentAboveLimit above `maxPayment`,
+    /// PaymentAboveQuoteBalance, the vault's and oracle's errors, and the engine's InsufficientMargin
+    /// or AccountFrozen for the buyer.
     /// @return payment Quote units paid to the backstop.
     function buyBackstopCollateral(
         uint256 buyerAccountId,

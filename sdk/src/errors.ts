@@ -429,6 +429,9 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `${str(a, "owner")} may redeem at most ${str(a, "max")} shares now: capped by the pool's free margin and the quote traders owe it (none while a series it holds is about to settle)`,
   InvalidCollateralPurchase: (a, ctx) =>
     `the backstop sells none of ${tokenLabel(str(a, "token"), ctx)} in that amount: it holds ${tokenAmount(big(a, "available"), str(a, "token"), ctx)} (never the quote token), and the amount must be above 0`,
+  PaymentAboveQuoteBalance: (a, ctx) =>
+    `account ${str(a, "buyerAccountId")} holds ${quoteAmount(big(a, "quoteBalance") > 0n ? big(a, "quoteBalance") : 0n, ctx)} of quote, less than the ${quoteAmount(big(a, "payment"), ctx)} the purchase costs: the backstop sells for cash, not on credit`,
+  BackstopSalePaused: () => "the backstop sells no collateral while the protocol is paused",
   SharesLocked: (a) =>
     `${str(a, "owner")} may move ${str(a, "unlocked")} of its pool shares now, not ${str(a, "amount")}: the rest are within the pool's holding period until ${new Date(Number(big(a, "unlocksAt")) * 1000).toISOString()}`,
 };

@@ -619,6 +619,16 @@ export const ROWS: Row[] = [
     },
     act: (w) => w.vault.connect(w.alice).withdraw(w.aliceId, w.usdc, USDC, w.alice.address),
   },
+  {
+    kind: "paused protocol",
+    input: "engine paused by the guardian",
+    call: "LiquidationAuction.buyBackstopCollateral",
+    error: "BackstopSalePaused",
+    arrange: async (w) => {
+      await (await w.engine.pause()).wait();
+    },
+    act: (w) => w.auction.connect(w.alice).buyBackstopCollateral(w.aliceId, w.weth, 1n, MAX),
+  },
   // ---------------------------------------------------------------- frozen accounts
   {
     kind: "frozen accounts",

@@ -951,20 +951,25 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
 
 /**
  * A trader buys `percent` of the backstop's WETH at the Dutch price: the payment must be the oracle
- * value less the discount the time since the last absorb gives (rounded up), and the buyer must meet
- * its initial requirement after. Refused only for nothing to buy, a frozen buyer or its margin.
+ * value less the discount the time since the last absorb gives (rounded up), paid from the buyer's
+ * cash, and the buyer must meet its initial requirement after. Refused only for nothing to buy, too
+ * little cash, a frozen buyer or its margin.
  */
 async function buyBackstop(w: World, traderIndex: number, percent: number): Promise<boolean> {
   const { sys } = w;
   const t = w.traders[traderIndex];
   const held = await sys.vault.balanceOf(w.backstopId, sys.weth);
   const amount = (held * BigInt(percent)) / 100n;
+  const cash = await sys.vault.balanceOf(t.id, sys.usdc);
   const out = await send(w, () =>
     sys.auction.connect(t.signer).buyBackstopCollateral(t.id, sys.weth, amount, ethers.MaxUint256, GAS),
   );
   if (!out.ok) {
+    // The payment is at most the oracle value (discount 0): cash below it may fall short.
+    const atMost = (await sys.vault.tokenValue(sys.weth, amount)) / QUOTE_TO_WAD + 1n;
     const expected =
       (out.error === "InvalidCollateralPurchase" && amount === 0n) ||
+      (out.error === "PaymentAboveQuoteBalance" && cash < atMost) ||
       (out.error === "AccountFrozen" && (await sys.auction.isFrozen(t.id))) ||
       out.error === "InsufficientMargin";
     if (!expected) throw new Error(`buyBackstopCollateral(${t.id}, ${amount}) reverted with ${out.error}`);

@@ -688,15 +688,18 @@ describe("LiquidationAuction", function () {
       }
     });
 
-    it("moves the tokens to the buyer and its quote to the backstop; the LPs give up exactly the discount", async function () {
+    it("moves the tokens to the buyer and its quote to the pool's account; the LPs give up exactly the discount", async function () {
       const { sys, bob, backstop, absorbedAt, held } = await loadFixture(backstopHoldsWeth);
       await mineAt(sys, absorbedAt + DURATION / 2n);
       const amount = held / 2n;
       const [payment, discount] = await sys.auction.backstopCollateralQuote(sys.weth, amount);
       expect(discount).to.equal(DMAX / 2n);
       const value = await sys.vault.tokenValue(sys.weth, amount);
-      const backstopValue = await sys.pool.backstopValue();
-      const bobUsdc = await sys.vault.balanceOf(bob, sys.usdc);
+      const [assets, poolQuote, bobUsdc] = [
+        await sys.pool.totalAssets(),
+        await sys.vault.balanceOf(sys.poolAccountId, sys.usdc),
+        await sys.vault.balanceOf(bob, sys.usdc),
+      ];
       await time.setNextBlockTimestamp(await time.latest()); // the quote's second
       await expect(sys.auction.connect(sys.bob).buyBackstopCollateral(bob, sys.weth, amount, payment))
         .to.emit(sys.auction, "BackstopCollateralSold")
@@ -704,11 +707,27 @@ describe("LiquidationAuction", function () {
       expect(await sys.vault.balanceOf(backstop, sys.weth)).to.equal(held - amount);
       expect(await sys.vault.balanceOf(bob, sys.weth)).to.equal(amount);
       expect(await sys.vault.balanceOf(bob, sys.usdc)).to.equal(bobUsdc - payment);
-      // The backstop traded `value` of WETH for `payment`: its value (the LPs') falls by the discount.
-      expect((await sys.pool.backstopValue()) - backstopValue).to.equal(payment * QUOTE_UNIT - value);
+      // The proceeds are the pool's, where LPs can withdraw them.
+      expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.equal(poolQuote + payment);
+      // `value` of WETH left the LPs' backstop for `payment` of quote: the share price falls by the
+      // discount (up to the unit totalAssets rounds the positions' value down by).
+      const change = (await sys.pool.totalAssets()) - assets;
+      expect(change - (payment - value / QUOTE_UNIT)).to.be.within(-1n, 1n);
     });
 
-    it("refuses the quote token, nothing, more than the backstop holds, a stranger, a payment above the limit and a buyer below its initial requirement", async function () {
+    it("charges the quote at its own price: at USDC 0.95 the same WETH costs 1/0.95 as many USDC", async function () {
+      const { sys, absorbedAt, held } = await loadFixture(backstopHoldsWeth);
+      await setFeedPrice(sys.feeds.USDC, "0.95");
+      const now = BigInt(await time.latest());
+      const discount = (DMAX * (now - absorbedAt)) / DURATION;
+      const value = await sys.vault.tokenValue(sys.weth, held);
+      // payment = ⌈⌈value·(1 − d)⌉ · 10^6 / 0.95e18⌉ USDC units (USD WAD per whole USDC: 0.95e18)
+      const payment = ceilDiv(ceilDiv(value * (WAD - discount), WAD) * 10n ** 6n, wad("0.95"));
+      expect(await sys.auction.backstopCollateralQuote(sys.weth, held)).to.deep.equal([payment, discount]);
+      expect(payment).to.be.greaterThan((value * (WAD - discount)) / WAD / QUOTE_UNIT);
+    });
+
+    it("refuses the quote token, nothing, more than the backstop holds, a stranger, a payment above the limit or the buyer's cash, and sales while paused", async function () {
       const { sys, bob, keeper, held } = await loadFixture(backstopHoldsWeth);
       const weth = await sys.weth.getAddress();
       const usdc = await sys.usdc.getAddress();
@@ -731,9 +750,37 @@ describe("LiquidationAuction", function () {
       await expect(sys.auction.connect(sys.bob).buyBackstopCollateral(bob, weth, held, payment - 1n))
         .to.be.revertedWithCustomError(sys.auction, "PaymentAboveLimit")
         .withArgs(payment, payment - 1n);
-      // The keeper's empty account would owe the whole price for WETH counted at 0.9 of it.
+      // Never on credit: the keeper's empty account cannot pay with quote debt.
+      await time.setNextBlockTimestamp(await time.latest());
       await expect(
         sys.auction.connect(sys.keeper).buyBackstopCollateral(keeper, weth, held, ethers.MaxUint256),
+      )
+        .to.be.revertedWithCustomError(sys.auction, "PaymentAboveQuoteBalance")
+        .withArgs(keeper, 0n, payment);
+      for (const paused of [sys.engine, sys.vault]) {
+        await paused.pause();
+        await expect(
+          sys.auction.connect(sys.bob).buyBackstopCollateral(bob, weth, held, ethers.MaxUint256),
+        ).to.be.revertedWithCustomError(sys.auction, "BackstopSalePaused");
+        await paused.unpause();
+      }
+    });
+
+    it("keeps the buyer above its initial requirement: a swap of cash for WETH at 0.9 weight can end below it", async function () {
+      const { sys, bob, held } = await loadFixture(backstopHoldsWeth);
+      // Bob's long 0.2 BTC ties up margin; he withdraws all but 5% of the WETH's value of what is free.
+      await trade(sys.perps, sys.bob, bob, sys.markets.BTC, wad("0.2"));
+      const value = await sys.vault.tokenValue(sys.weth, held);
+      const h = await sys.engine.health(bob);
+      const spare = (h.equityInitial - h.initialRequirement - value / 20n) / QUOTE_UNIT;
+      await sys.vault.connect(sys.bob).withdraw(bob, sys.usdc, spare, sys.bob);
+      // The purchase in the absorb's minute swaps ~value of cash for WETH counted at 0.9·value: −0.1·value.
+      await time.setNextBlockTimestamp(await time.latest());
+      const [payment] = await sys.auction.backstopCollateralQuote(sys.weth, held);
+      expect(await sys.vault.balanceOf(bob, sys.usdc)).to.be.greaterThan(payment);
+      await time.setNextBlockTimestamp(await time.latest());
+      await expect(
+        sys.auction.connect(sys.bob).buyBackstopCollateral(bob, sys.weth, held, ethers.MaxUint256),
       ).to.be.revertedWithCustomError(sys.engine, "InsufficientMargin");
     });
   });

@@ -22,7 +22,7 @@ export interface BackstopCollateralQuote {
 /**
  * Prices `amount` of `token` from the backstop account (the collateral of books it absorbed): its
  * oracle value less a discount that grows from 0 at the last absorb to the auction's `maxDiscount`
- * over its `duration`. Throws XMarginError "InvalidCollateralPurchase" for the quote token, 0, or more
+ * over its `duration`, in quote at the quote token's oracle price. Throws XMarginError "InvalidCollateralPurchase" for the quote token, 0, or more
  * than the backstop holds, and the oracle's errors.
  * @example
  * const { payment, discount } = await quoteBackstopCollateral(client, { token: "WETH", amount: parseEther("1") });
@@ -56,9 +56,10 @@ export interface BuyBackstopCollateralReturnType extends BackstopCollateralQuote
 
 /**
  * Buys `amount` of `token` from the backstop into `accountId` at `quoteBackstopCollateral`'s price
- * (the tokens count as the account's collateral at once). The account must meet its initial
- * requirement afterwards (XMarginError "InsufficientMargin"); above `maxPayment` the call reverts with
- * "PaymentAboveLimit".
+ * (the tokens count as the account's collateral at once), paid out of the account's quote balance
+ * into the pool's account: never on credit ("PaymentAboveQuoteBalance"). The account must meet its
+ * initial requirement afterwards ("InsufficientMargin"); above `maxPayment` the call reverts with
+ * "PaymentAboveLimit", and while the protocol is paused with "BackstopSalePaused".
  * @example
  * const { payment } = await buyBackstopCollateral(client, { accountId, token: "WETH", amount: parseEther("1") });
  */
