@@ -225,7 +225,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         if (payment > maxPayment) revert PaymentAboveLimit(payment, maxPayment);
         // Cash, not debt: bought on quote debt at the maximum discount, the tokens' initial weight
         // (0.9) left the buyer's margin as it was, and a fall the buyer risked nothing on became the
-        // LPs' bad debt (review of session 11, M1).
+        // LPs' bad debt (docs/reliability.md §4, row 47).
         int256 cash = vault.balanceOf(buyerAccountId, address(vault.quoteToken()));
         if (cash < SafeCast.toInt256(payment)) revert PaymentAboveQuoteBalance(buyerAccountId, cash, payment);
         // Into the pool's account, where LPs can withdraw it; the backstop's value is theirs as well.

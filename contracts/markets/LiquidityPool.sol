@@ -48,7 +48,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     uint256 public holdingPeriod;
     /// @dev The lock's end is kept in 2^-32 seconds: averaged in, a mint of dust then moves it by about
     /// 2^-32 s. In whole seconds, rounding up made every 1-wei mint a second, so one per block held
-    /// any LP's deposit back for as long as the griefer paid gas (review of session 11, finding 1).
+    /// any LP's deposit back for as long as the griefer paid gas (docs/reliability.md §4, row 45).
     struct Lock {
         uint160 shares;
         uint96 unlocksAtX32;

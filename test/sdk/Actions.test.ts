@@ -22,6 +22,7 @@ import {
   listAuctions,
   absorb,
   buyBackstopCollateral,
+  listBackstopCollateral,
   quoteBackstopCollateral,
   maxWithdrawable,
   modifyPosition,
@@ -465,6 +466,14 @@ describe("SDK actions", function () {
       const held = await sys.vault.balanceOf(await sys.auction.backstopAccountId(), sys.weth);
       expect(held).to.be.greaterThan(0n);
 
+      expect(await listBackstopCollateral(keeper)).to.deep.equal([
+        {
+          token: (await sys.weth.getAddress()).toLowerCase(),
+          symbol: "WETH",
+          amount: held,
+          ...(await quoteBackstopCollateral(keeper, { token: "WETH", amount: held })),
+        },
+      ]);
       const { accountId: buyer } = await createAccount(keeper);
       await sys.usdc.mint(sys.keeper.address, 5_000n * USDC);
       await deposit(keeper, { accountId: buyer, token: "USDC", amount: 5_000n * USDC });
@@ -480,6 +489,7 @@ describe("SDK actions", function () {
         quoteBackstopCollateral(keeper, { token: "WETH", amount: 1n }),
         "InvalidCollateralPurchase",
       );
+      expect(await listBackstopCollateral(keeper)).to.deep.equal([]);
     });
 
     it("finds the ETH price at which an account becomes liquidatable, to the feed's precision on chain", async function () {

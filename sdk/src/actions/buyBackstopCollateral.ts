@@ -1,6 +1,15 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
-import { eventsOf, read, requireSigner, resolveToken, send, tokenInfo } from "./internal/chain";
+import {
+  blockAt,
+  eventsOf,
+  quoteToken,
+  read,
+  requireSigner,
+  resolveToken,
+  send,
+  tokenInfo,
+} from "./internal/chain";
 import { plusSlippage } from "./internal/slippage";
 
 /** Parameters of `quoteBackstopCollateral`. */
@@ -37,6 +46,41 @@ export async function quoteBackstopCollateral(
     client.contracts.liquidationAuction.backstopCollateralQuote(token, params.amount),
   );
   return { payment, discount };
+}
+
+/** Collateral the backstop holds for sale, priced now. */
+export interface BackstopCollateralLot extends BackstopCollateralQuote {
+  /** The token's address (lower case). */
+  token: string;
+  symbol: string;
+  /** Token units the backstop holds (all of them are for sale). */
+  amount: bigint;
+}
+
+/**
+ * What the backstop has for sale: every collateral token it holds but the quote token, with the price
+ * of all of it now (`quoteBackstopCollateral`), all read at one block. Empty when it holds none.
+ * @example
+ * for (const lot of await listBackstopCollateral(client)) console.log(lot.symbol, lot.amount, lot.discount);
+ */
+export async function listBackstopCollateral(client: XMarginClient): Promise<BackstopCollateralLot[]> {
+  const { vault, liquidationAuction: auction } = client.contracts;
+  return read(client, async () => {
+    const at = { blockTag: (await blockAt(client)).number };
+    const [backstop, quote] = await Promise.all([auction.backstopAccountId(at), quoteToken(client)]);
+    const lots: BackstopCollateralLot[] = [];
+    for (const token of await vault.collateralTokens(backstop, at)) {
+      if (token.toLowerCase() === quote) continue;
+      const [amount, info] = await Promise.all([
+        vault.balanceOf(backstop, token, at),
+        tokenInfo(client, token),
+      ]);
+      if (amount <= 0n) continue;
+      const [payment, discount] = await auction.backstopCollateralQuote(token, amount, at);
+      lots.push({ token: info.address, symbol: info.symbol, amount, payment, discount });
+    }
+    return lots;
+  });
 }
 
 /** Parameters of `buyBackstopCollateral`. */
