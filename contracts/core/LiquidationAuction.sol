@@ -45,6 +45,10 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     IMarginEngine public immutable engine;
     IAccounts public immutable accounts;
     IInsuranceFund public immutable insuranceFund;
+    /// @dev The engine's vault and its quote token, read once: the backstop's collateral sales price
+    /// and move balances there.
+    ICollateralVault internal immutable vault;
+    address internal immutable quote;
     /// @dev One quote unit in USD WAD.
     uint256 internal immutable quoteUnit;
     /// @notice MAX_FLAG_REWARD_TOKENS in quote units.
@@ -72,7 +76,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         engine = engine_;
         accounts = accounts_;
         insuranceFund = insuranceFund_;
-        uint8 quoteDecimals = IERC20Metadata(address(engine_.vault().quoteToken())).decimals();
+        vault = engine_.vault();
+        quote = address(vault.quoteToken());
+        uint8 quoteDecimals = IERC20Metadata(quote).decimals();
         quoteUnit = 10 ** (18 - quoteDecimals);
         maxFlagReward = MAX_FLAG_REWARD_TOKENS * 10 ** quoteDecimals;
         maxFlagRewardStep = MAX_FLAG_REWARD_STEP_TOKENS * 10 ** quoteDecimals;
@@ -217,7 +223,6 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 maxPayment
     ) external nonReentrant returns (uint256 payment) {
         accounts.requireAuthorized(buyerAccountId, msg.sender);
-        ICollateralVault vault = engine.vault();
         // The oracle price the sale uses is the one the guardian may have paused over.
         if (engine.paused() || Pausable(address(vault)).paused()) revert BackstopSalePaused();
         uint256 discount;
@@ -226,7 +231,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // Cash, not debt: bought on quote debt at the maximum discount, the tokens' initial weight
         // (0.9) left the buyer's margin as it was, and a fall the buyer risked nothing on became the
         // LPs' bad debt (docs/reliability.md §4, row 47).
-        int256 cash = vault.balanceOf(buyerAccountId, address(vault.quoteToken()));
+        int256 cash = vault.balanceOf(buyerAccountId, quote);
         if (cash < SafeCast.toInt256(payment)) revert PaymentAboveQuoteBalance(buyerAccountId, cash, payment);
         // Into the pool's account, where LPs can withdraw it; the backstop's value is theirs as well.
         engine.transferQuote(buyerAccountId, engine.poolAccountId(), payment);
@@ -240,10 +245,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         address token,
         uint256 amount
     ) public view returns (uint256 payment, uint256 discount) {
-        ICollateralVault vault = engine.vault();
-        int256 held = token == address(vault.quoteToken())
-            ? int256(0)
-            : vault.balanceOf(backstopAccountId, token);
+        int256 held = token == quote ? int256(0) : vault.balanceOf(backstopAccountId, token);
         uint256 available = held > 0 ? uint256(held) : 0;
         if (amount == 0 || amount > available) revert InvalidCollateralPurchase(token, amount, available);
         AuctionParams memory p = params;
@@ -252,7 +254,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // value), rounded up twice: the buyer pays the last unit.
         uint256 usd = Math.mulDiv(vault.tokenValue(token, amount), WAD - discount, WAD, Math.Rounding.Ceil);
         uint256 oneQuoteToken = WAD / quoteUnit;
-        uint256 quotePrice = vault.tokenValue(address(vault.quoteToken()), oneQuoteToken);
+        uint256 quotePrice = vault.tokenValue(quote, oneQuoteToken);
         payment = Math.mulDiv(usd, oneQuoteToken, quotePrice, Math.Rounding.Ceil);
     }
 

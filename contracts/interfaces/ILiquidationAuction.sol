@@ -209,7 +209,7 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// InvalidCollateralPurchase, BackstopSalePaused, PaymentAboveLimit above `maxPayment`,
     /// PaymentAboveQuoteBalance, the vault's and oracle's errors, and the engine's InsufficientMargin
     /// or AccountFrozen for the buyer.
-    /// @return payment Quote units paid to the backstop.
+    /// @return payment Quote units paid into the pool's account.
     function buyBackstopCollateral(
         uint256 buyerAccountId,
         address token,

@@ -40,12 +40,12 @@ export interface BidReturnType {
 export async function bid(client: XMarginClient, params: BidParameters): Promise<BidReturnType> {
   requireSigner(client);
   const auction = client.contracts.liquidationAuction;
-  let maxPayment = params.maxPayment;
-  if (maxPayment === undefined) {
-    const q = await quoteBid(client, { accountId: params.accountId, fraction: params.fraction });
-    maxPayment = plusSlippage(q.payment, params.slippageBps);
-  }
-  const limit = maxPayment;
+  const limit =
+    params.maxPayment ??
+    plusSlippage(
+      (await quoteBid(client, { accountId: params.accountId, fraction: params.fraction })).payment,
+      params.slippageBps,
+    );
   const receipt = await send(client, () =>
     params.close
       ? auction.bidAndClose(params.accountId, params.bidderAccountId, params.fraction, limit)

@@ -31,8 +31,9 @@ export interface BackstopCollateralQuote {
 /**
  * Prices `amount` of `token` from the backstop account (the collateral of books it absorbed): its
  * oracle value less a discount that grows from 0 at the last absorb to the auction's `maxDiscount`
- * over its `duration`, in quote at the quote token's oracle price. Throws XMarginError "InvalidCollateralPurchase" for the quote token, 0, or more
- * than the backstop holds, and the oracle's errors.
+ * over its `duration`, in quote at the quote token's oracle price. Throws XMarginError
+ * "InvalidCollateralPurchase" for the quote token, 0, or more than the backstop holds, and the
+ * oracle's errors.
  * @example
  * const { payment, discount } = await quoteBackstopCollateral(client, { token: "WETH", amount: parseEther("1") });
  */
@@ -85,7 +86,7 @@ export async function listBackstopCollateral(client: XMarginClient): Promise<Bac
 
 /** Parameters of `buyBackstopCollateral`. */
 export interface BuyBackstopCollateralParameters extends QuoteBackstopCollateralParameters {
-  /** The account that pays (from its quote balance, which may go into debt) and receives the tokens. */
+  /** The account that pays (out of its positive quote balance, never on credit) and receives the tokens. */
   accountId: bigint;
   /** Most quote units to pay; default the quote's payment plus `slippageBps`. */
   maxPayment?: bigint;
@@ -114,12 +115,9 @@ export async function buyBackstopCollateral(
   requireSigner(client);
   const auction = client.contracts.liquidationAuction;
   const token = resolveToken(client, params.token);
-  let maxPayment = params.maxPayment;
-  if (maxPayment === undefined) {
-    const { payment } = await quoteBackstopCollateral(client, params);
-    maxPayment = plusSlippage(payment, params.slippageBps);
-  }
-  const limit = maxPayment;
+  const limit =
+    params.maxPayment ??
+    plusSlippage((await quoteBackstopCollateral(client, params)).payment, params.slippageBps);
   const receipt = await send(client, () =>
     auction.buyBackstopCollateral(params.accountId, token, params.amount, limit),
   );

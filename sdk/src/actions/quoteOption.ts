@@ -57,7 +57,7 @@ export async function quoteOption(
   return {
     premium,
     fee,
-    limitPrice: limitPriceFor(premium, params.sizeDelta, params.slippageBps ?? 50),
+    limitPrice: limitPriceFor(premium, params.sizeDelta, params.slippageBps),
     preview: simulated,
   };
 }

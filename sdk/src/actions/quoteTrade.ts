@@ -38,5 +38,5 @@ export async function quoteTrade(
       blockTag: params.blockTag ?? "latest",
     }),
   );
-  return { fillPrice, fee, limitPrice: limitPriceFor(fillPrice, params.sizeDelta, params.slippageBps ?? 50) };
+  return { fillPrice, fee, limitPrice: limitPriceFor(fillPrice, params.sizeDelta, params.slippageBps) };
 }

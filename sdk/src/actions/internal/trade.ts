@@ -2,7 +2,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../../client";
 import { blockAt, eventsOf, read, requireSigner, send } from "./chain";
-import { lessSlippage, plusSlippage } from "./slippage";
+import { DEFAULT_SLIPPAGE_BPS, lessSlippage, plusSlippage } from "./slippage";
 
 /** Slippage and deadline of a trade. */
 export interface TradeOptions {
@@ -37,7 +37,11 @@ export interface TradeReturnType {
  * The limit price `slippageBps` worse than `fillPrice`: above it for a buy (rounded up), below for a
  * sell (rounded down).
  */
-export function limitPriceFor(fillPrice: bigint, sizeDelta: bigint, slippageBps: number): bigint {
+export function limitPriceFor(
+  fillPrice: bigint,
+  sizeDelta: bigint,
+  slippageBps: number = DEFAULT_SLIPPAGE_BPS,
+): bigint {
   return sizeDelta > 0n ? plusSlippage(fillPrice, slippageBps) : lessSlippage(fillPrice, slippageBps);
 }
 
@@ -51,7 +55,7 @@ export async function tradeBounds(
   opts: TradeOptions,
   quotePrice: () => Promise<bigint>,
 ): Promise<{ limitPrice: bigint; deadline: bigint }> {
-  const limitPrice = opts.limitPrice ?? limitPriceFor(await quotePrice(), delta, opts.slippageBps ?? 50);
+  const limitPrice = opts.limitPrice ?? limitPriceFor(await quotePrice(), delta, opts.slippageBps);
   const deadline = opts.deadline ?? (await blockAt(client)).timestamp + BigInt(opts.validity ?? 600);
   return { limitPrice, deadline };
 }
