@@ -21,6 +21,46 @@ interface ILiquidityPool {
     /// @notice A holding period above `MAX_HOLDING_PERIOD`.
     error HoldingPeriodTooLong(uint256 holdingPeriod);
 
+    /// @notice The delay between an LP's redeem request and its claim changed (seconds). Requests
+    /// already made keep the time they were given.
+    event ExitDelaySet(uint256 exitDelay);
+
+    /// @notice `owner` moved `shares` out of its balance to redeem them, worth `assets` (quote units)
+    /// at this share price; it can claim them from `claimableAt` for `CLAIM_WINDOW`.
+    event RedeemRequested(address indexed owner, uint256 shares, uint256 assets, uint256 claimableAt);
+
+    /// @notice `owner` took back the `shares` of its request.
+    event RedeemRequestCancelled(address indexed owner, uint256 shares);
+
+    /// @notice An exit delay above `MAX_EXIT_DELAY`.
+    error ExitDelayTooLong(uint256 exitDelay);
+
+    /// @notice `withdraw` or `redeem` while LPs exit through a request (`exitDelay` > 0): call
+    /// `requestRedeem`, then `claimRedeem` once the delay has passed.
+    error RedeemRequestRequired(uint256 exitDelay);
+
+    /// @notice `owner` already has a request; claim or cancel it first.
+    error RedeemRequestPending(address owner, uint256 claimableAt);
+
+    /// @notice `owner` has no redeem request.
+    error NoRedeemRequest(address owner);
+
+    /// @notice A request of shares worth nothing now (0 shares, dust, or a pool under water: the claim
+    /// would pay nothing at any later price), a claim of 0 shares, or of more than the `requested` ones.
+    error InvalidRedeemShares(uint256 shares, uint256 requested);
+
+    /// @notice A claim outside the request's window [claimableAt, claimableUntil].
+    error NotClaimable(address owner, uint256 claimableAt, uint256 claimableUntil);
+
+    /// @notice A cancellation inside the request's claim window [claimableAt, claimableUntil]: a
+    /// request that could be taken back while claimable would let its owner wait, with a claim at the
+    /// request's price in hand, for a loss it can see coming.
+    error NotCancellable(address owner, uint256 claimableAt, uint256 claimableUntil);
+
+    /// @notice A claim of `assets` while the pool can pay out only `available` now (its free margin,
+    /// 0 while the vault is paused or `settlementPending`).
+    error ClaimUnavailable(uint256 assets, uint256 available);
+
     /// @notice The share price moved past the caller's limit before the transaction landed: `amount`
     /// (shares minted or burned, assets paid or received) is worse than `limit`.
     error SlippageExceeded(uint256 amount, uint256 limit);
@@ -54,6 +94,52 @@ interface ILiquidityPool {
         address owner,
         uint256 minAssets
     ) external returns (uint256 assets);
+
+    /// @notice Moves `shares` of the caller's unlocked balance into the pool to redeem them after
+    /// `exitDelay`; returns their worth now (quote units, rounded down), the most the claim will pay.
+    /// @dev Reverts with InvalidRedeemShares for shares worth nothing, RedeemRequestPending while the caller has a
+    /// request, SharesLocked beyond its unlocked shares, and with the feed's error while the share
+    /// price cannot be read.
+    function requestRedeem(uint256 shares) external returns (uint256 assets);
+
+    /// @notice Redeems `shares` of the caller's matured request (all of it or a part) to `receiver`
+    /// at the lower of the share price at the request and now: an exit cannot dodge a loss that lands
+    /// between the two. Reverts with NotClaimable outside [claimableAt, claimableAt + CLAIM_WINDOW],
+    /// ClaimUnavailable beyond the pool's free margin, SlippageExceeded below `minAssets`.
+    function claimRedeem(
+        uint256 shares,
+        address receiver,
+        uint256 minAssets
+    ) external returns (uint256 assets);
+
+    /// @notice Gives the caller's request shares back: before the request matures or once its claim
+    /// window has passed (NotCancellable inside it).
+    function cancelRedeemRequest() external returns (uint256 shares);
+
+    /// @notice `owner`'s request: shares in the pool, their worth when requested (quote units), and
+    /// the window in which it can be claimed (all zero without a request).
+    function redeemRequest(
+        address owner
+    ) external view returns (uint256 shares, uint256 assets, uint256 claimableAt, uint256 claimableUntil);
+
+    /// @notice What claiming `shares` of `owner`'s request would pay now, before the free-margin cap.
+    function previewClaim(address owner, uint256 shares) external view returns (uint256 assets);
+
+    /// @notice Seconds between an LP's redeem request and its claim; 0 lets LPs exit at once through
+    /// ERC-4626's `withdraw` and `redeem` (which revert with RedeemRequestRequired otherwise). An exit
+    /// paid at the lower of two share prices that far apart cannot step out before a loss the LP
+    /// sees coming (an oracle round in the mempool) and step back in after it.
+    function exitDelay() external view returns (uint256);
+
+    /// @notice The longest exit delay governance can set (7 days).
+    function MAX_EXIT_DELAY() external view returns (uint256);
+
+    /// @notice How long a matured request can be claimed (1 day); after that it can only be cancelled.
+    function CLAIM_WINDOW() external view returns (uint256);
+
+    /// @notice Sets the exit delay of requests made from now on. Governance (`Roles.RISK_MANAGER`) only.
+    /// @dev Reverts with ExitDelayTooLong above `MAX_EXIT_DELAY`.
+    function setExitDelay(uint256 exitDelay) external;
 
     /// @notice The pool's margin account id.
     function accountId() external view returns (uint256);

@@ -29,13 +29,18 @@ import {IMarket} from "../interfaces/IMarket.sol";
 /// insurance fund cannot cover.
 /// @dev LP withdrawals go through the collateral vault, so they pass the engine's initial-margin check
 /// of the pool account: LPs can never pull the capital that backs open interest. Minted shares are held
-/// for `holdingPeriod` before they can leave the LP's address.
+/// for `holdingPeriod` before they can leave the LP's address; with an `exitDelay`, LPs leave through a
+/// request claimed later at the lower of the two share prices (`requestRedeem`, `claimRedeem`).
 contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
     /// @inheritdoc ILiquidityPool
     uint256 public constant MAX_HOLDING_PERIOD = 7 days;
+    /// @inheritdoc ILiquidityPool
+    uint256 public constant MAX_EXIT_DELAY = 7 days;
+    /// @inheritdoc ILiquidityPool
+    uint256 public constant CLAIM_WINDOW = 1 days;
 
     ICollateralVault public immutable vault;
     IMarginEngine public immutable engine;
@@ -56,6 +61,19 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     uint256 internal constant LOCK_TIME_SCALE = 2 ** 32;
     mapping(address owner => Lock) internal _locks;
+
+    /// @inheritdoc ILiquidityPool
+    uint256 public exitDelay;
+
+    /// @dev Shares moved into the pool to be redeemed, their worth then (quote units) and when they can
+    /// be claimed.
+    struct RedeemRequest {
+        uint128 shares;
+        uint128 assets;
+        uint64 claimableAt;
+    }
+
+    mapping(address owner => RedeemRequest) internal _redeemRequests;
 
     /// @dev True inside deposit, mint, withdraw and redeem. There a valuation that fails (a stale or
     /// broken feed under the pool's book) reverts with the feed's error, so the caller learns why; in
@@ -89,6 +107,13 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         if (holdingPeriod_ > MAX_HOLDING_PERIOD) revert HoldingPeriodTooLong(holdingPeriod_);
         holdingPeriod = holdingPeriod_;
         emit HoldingPeriodSet(holdingPeriod_);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function setExitDelay(uint256 exitDelay_) external restricted {
+        if (exitDelay_ > MAX_EXIT_DELAY) revert ExitDelayTooLong(exitDelay_);
+        exitDelay = exitDelay_;
+        emit ExitDelaySet(exitDelay_);
     }
 
     /// @inheritdoc ILiquidityPool
@@ -177,20 +202,21 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @notice Assets `owner` can withdraw now: its unlocked shares' worth, capped by the pool's free margin
     /// (equity_IM − IM, in quote units at the quote's price and initial weight) and by its quote balance
-    /// less the vault's `quoteDebt`; none while the vault is paused or `settlementPending`.
+    /// less the vault's `quoteDebt`; none while the vault is paused or `settlementPending`, or while LPs
+    /// exit through requests (`exitDelay` > 0).
     /// @dev The debt cap makes the pool the lender of the quote traders owe: their realised losses
     /// credited the pool in quote the vault never received, and without the cap LPs could withdraw
     /// other depositors' USDC in its place, leaving the last of them unable to withdraw their own.
     function maxWithdraw(address owner) public view override returns (uint256) {
-        if (_withdrawalsClosed()) return 0;
+        if (exitDelay != 0 || _withdrawalsClosed()) return 0;
         // Free margin first: when it is 0 (or unpriced) the owner's share needs no share price.
         uint256 free = _freeQuote();
         return free == 0 ? 0 : Math.min(_convertToAssets(unlockedShares(owner), Math.Rounding.Floor), free);
     }
 
-    /// @notice Shares `owner` can redeem now (see maxWithdraw).
+    /// @notice Shares `owner` can redeem now (see maxWithdraw); 0 while LPs exit through requests.
     function maxRedeem(address owner) public view override returns (uint256) {
-        if (_withdrawalsClosed()) return 0;
+        if (exitDelay != 0 || _withdrawalsClosed()) return 0;
         uint256 free = _freeQuote();
         return free == 0 ? 0 : Math.min(unlockedShares(owner), _convertToShares(free, Math.Rounding.Floor));
     }
@@ -216,6 +242,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         address receiver,
         address owner
     ) public override nonReentrant acting returns (uint256) {
+        _requireSynchronousExit();
         // A running lock is the likelier reason to refuse: name it rather than the max* it lowered.
         // (Beyond the owner's whole balance ERC-4626's own check refuses it, and previewWithdraw of
         // an absurd amount would overflow.)
@@ -233,8 +260,88 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         address receiver,
         address owner
     ) public override nonReentrant acting returns (uint256) {
+        _requireSynchronousExit();
         _requireUnlocked(owner, shares);
         return super.redeem(shares, receiver, owner);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function requestRedeem(uint256 shares) external nonReentrant acting returns (uint256 assets) {
+        RedeemRequest memory pending = _redeemRequests[msg.sender];
+        if (pending.shares != 0) revert RedeemRequestPending(msg.sender, pending.claimableAt);
+        assets = _convertToAssets(shares, Math.Rounding.Floor);
+        // Shares worth nothing now (dust, or a pool under water) would be paid nothing at any later
+        // price: the claim never pays more than the request's worth.
+        if (assets == 0) revert InvalidRedeemShares(shares, 0);
+        uint256 claimableAt = block.timestamp + exitDelay;
+        // Out of the unlocked balance only (`_update`): the request cannot free locked shares.
+        _transfer(msg.sender, address(this), shares);
+        _redeemRequests[msg.sender] = RedeemRequest({
+            shares: shares.toUint128(),
+            assets: assets.toUint128(),
+            claimableAt: claimableAt.toUint64()
+        });
+        emit RedeemRequested(msg.sender, shares, assets, claimableAt);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function claimRedeem(
+        uint256 shares,
+        address receiver,
+        uint256 minAssets
+    ) external nonReentrant acting returns (uint256 assets) {
+        RedeemRequest memory request = _claimableRequest(msg.sender);
+        uint256 requestedAssets;
+        (assets, requestedAssets) = _claimValue(request, shares);
+        uint256 available = _withdrawalsClosed() ? 0 : _freeQuote();
+        if (assets > available) revert ClaimUnavailable(assets, available);
+        if (assets < minAssets) revert SlippageExceeded(assets, minAssets);
+        if (shares == request.shares) {
+            delete _redeemRequests[msg.sender];
+        } else {
+            // Both shrink by the claimed part: what remains keeps its price at the request.
+            _redeemRequests[msg.sender].shares = request.shares - uint128(shares);
+            _redeemRequests[msg.sender].assets = request.assets - uint128(requestedAssets);
+        }
+        // What the shares were worth above `assets` stays in the pool, with the LPs who carried it.
+        _burn(address(this), shares);
+        vault.withdraw(accountId, asset(), assets, receiver);
+        emit Withdraw(msg.sender, receiver, msg.sender, assets, shares);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function cancelRedeemRequest() external nonReentrant returns (uint256 shares) {
+        RedeemRequest memory request = _redeemRequests[msg.sender];
+        if (request.shares == 0) revert NoRedeemRequest(msg.sender);
+        uint256 until = uint256(request.claimableAt) + CLAIM_WINDOW;
+        if (block.timestamp >= request.claimableAt && block.timestamp <= until) {
+            revert NotCancellable(msg.sender, request.claimableAt, until);
+        }
+        shares = request.shares;
+        delete _redeemRequests[msg.sender];
+        _transfer(address(this), msg.sender, shares);
+        emit RedeemRequestCancelled(msg.sender, shares);
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function redeemRequest(
+        address owner
+    ) external view returns (uint256 shares, uint256 assets, uint256 claimableAt, uint256 claimableUntil) {
+        RedeemRequest memory request = _redeemRequests[owner];
+        if (request.shares == 0) return (0, 0, 0, 0);
+        return (
+            request.shares,
+            request.assets,
+            request.claimableAt,
+            uint256(request.claimableAt) + CLAIM_WINDOW
+        );
+    }
+
+    /// @inheritdoc ILiquidityPool
+    function previewClaim(address owner, uint256 shares) external view returns (uint256 assets) {
+        RedeemRequest memory request = _redeemRequests[owner];
+        if (request.shares == 0) revert NoRedeemRequest(owner);
+        (assets, ) = _claimValue(request, shares);
     }
 
     /// @inheritdoc ILiquidityPool
@@ -300,10 +407,11 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @dev Shares leave an address (transfer, redeem, withdraw) only out of its unlocked balance; minted
     /// shares join the receiver's lock.
+    /// The pool's own address holds requests' shares, which no lock binds.
     function _update(address from, address to, uint256 value) internal override {
-        if (from != address(0)) _requireUnlocked(from, value);
+        if (from != address(0) && from != address(this)) _requireUnlocked(from, value);
         super._update(from, to, value);
-        if (from == address(0)) _lock(to, value);
+        if (from == address(0) && to != address(this)) _lock(to, value);
     }
 
     /// @dev Locks `shares` minted to `owner` for the holding period. A running lock takes the
@@ -322,6 +430,32 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
             shares = total;
         }
         _locks[owner] = Lock({shares: shares.toUint160(), unlocksAtX32: uint96(unlocksAt)});
+    }
+
+    function _requireSynchronousExit() internal view {
+        uint256 delay = exitDelay;
+        if (delay != 0) revert RedeemRequestRequired(delay);
+    }
+
+    /// @dev `owner`'s request, reverting unless it is in its claim window.
+    function _claimableRequest(address owner) internal view returns (RedeemRequest memory request) {
+        request = _redeemRequests[owner];
+        if (request.shares == 0) revert NoRedeemRequest(owner);
+        uint256 until = uint256(request.claimableAt) + CLAIM_WINDOW;
+        if (block.timestamp < request.claimableAt || block.timestamp > until) {
+            revert NotClaimable(owner, request.claimableAt, until);
+        }
+    }
+
+    /// @dev What `shares` of `request` pay now: the lower of their part of the request's assets
+    /// (`requestedAssets`, rounded down) and their worth at today's share price.
+    function _claimValue(
+        RedeemRequest memory request,
+        uint256 shares
+    ) internal view returns (uint256 assets, uint256 requestedAssets) {
+        if (shares == 0 || shares > request.shares) revert InvalidRedeemShares(shares, request.shares);
+        requestedAssets = Math.mulDiv(request.assets, shares, request.shares);
+        assets = Math.min(requestedAssets, _convertToAssets(shares, Math.Rounding.Floor));
     }
 
     function _requireUnlocked(address owner, uint256 shares) internal view {

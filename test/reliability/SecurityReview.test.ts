@@ -4,6 +4,7 @@ import fc from "fast-check";
 import type { ContractTransactionResponse } from "ethers";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
+  EXIT_DELAY,
   HOLDING_PERIOD,
   MarginMode,
   WAD,
@@ -903,9 +904,9 @@ describe("Security review findings", function () {
       return sys;
     }
 
-    // Row 46 (open). The lock binds shares after they are minted, so the downward side of a
-    // foreseeable jump is still there for an LP whose shares are free: out before, back in after.
-    it("an LP with free shares who redeems before a losing round and deposits after skips its share of the loss (pinned)", async function () {
+    // Row 46. The lock binds shares after they are minted, so without an exit delay the downward side
+    // of a foreseeable jump is still there for an LP whose shares are free: out before, back in after.
+    it("without an exit delay, an LP with free shares who redeems before a losing round and deposits after skips its share of the loss", async function () {
       const sys = await loadFixture(poolShortBeforeRound);
       const { pool, usdc, feeds, carol } = sys;
       const shares = await pool.balanceOf(carol);
@@ -933,6 +934,31 @@ describe("Security review findings", function () {
       // About a third of the ~15,000 loss (her share of the pool) moves to the other LP.
       expect(sandwiched - passive).to.be.greaterThan(5_000n * USDC);
       expect(await pool.unlockedShares(carol)).to.equal(0n); // locked again, which costs a stayer nothing
+    });
+
+    it("with the deployments' exit delay, an LP who asks to leave before a losing round is paid the share price after it", async function () {
+      const sys = await loadFixture(poolShortBeforeRound);
+      const { pool, usdc, feeds, carol } = sys;
+      await pool.setExitDelay(EXIT_DELAY);
+      const shares = await pool.balanceOf(carol);
+      const round = BigInt(await time.latest()) + 10n;
+      await time.setNextBlockTimestamp(round - 1n);
+      await pool.connect(carol).requestRedeem(shares);
+      const [, requested, claimableAt] = await pool.redeemRequest(carol);
+      await time.setNextBlockTimestamp(round);
+      await setFeedPrice(feeds.ETH, "3150");
+      await mineAt(sys, claimableAt);
+      // What her shares are worth at the claim's second had she held them (the pool's short has
+      // earned an hour of funding since the round).
+      const held = await pool.convertToAssets(shares);
+      await time.setNextBlockTimestamp(claimableAt);
+      await pool.connect(carol).claimRedeem(shares, carol, 0n);
+      const paid = await usdc.balanceOf(carol);
+      console.log(
+        `      asked for at the old price: ${Number(requested) / 1e6}; paid: ${Number(paid) / 1e6}; held: ${Number(held) / 1e6} USDC`,
+      );
+      expect(paid).to.equal(held); // not a unit more than staying in
+      expect(requested - paid).to.be.greaterThan(5_000n * USDC); // her third of the ~15,000 loss
     });
   });
 });

@@ -81,6 +81,12 @@ export interface System {
 
 /** The LP shares' holding period of every network's deploy config (`LiquidityPool.holdingPeriod`). */
 export const HOLDING_PERIOD = 86_400n;
+/**
+ * The LP exit delay of every network's deploy config (`LiquidityPool.exitDelay`). The fixture leaves it
+ * at 0 (ERC-4626's immediate exits, which most tests of the pool's limits use); tests of the requests
+ * set it.
+ */
+export const EXIT_DELAY = 3_600n;
 
 /**
  * Maps every restricted function of `contracts` to its role (deploy/roles.ts) and grants the

@@ -1,9 +1,17 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { HOLDING_PERIOD, MarginMode, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
+import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
+import {
+  EXIT_DELAY,
+  HOLDING_PERIOD,
+  MarginMode,
+  deploySystem,
+  fundInsurance,
+  openAccount,
+  wad,
+} from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
-import { advanceTo, refreshFeeds, trade } from "../shared/perps";
+import { advanceTo, mineAt, refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
@@ -226,6 +234,193 @@ describe("LiquidityPool holding period", function () {
       1_000n * USDC,
     );
     await expect(pool.setHoldingPeriod(7n * HOLDING_PERIOD)).to.emit(pool, "HoldingPeriodSet");
+  });
+});
+
+describe("LiquidityPool redeem requests (exit delay)", function () {
+  const CLAIM_WINDOW = 86_400n;
+
+  /**
+   * The deployments' one-hour exit delay; Alice is long 10 ETH against the pool, so the share price
+   * moves with ETH; the LP (1,000,000 USDC, free shares) asks for 100,000 USDC worth of shares.
+   */
+  async function lpRequested() {
+    const sys = await deploySystem();
+    await sys.pool.setExitDelay(EXIT_DELAY);
+    const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+    await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad("10"));
+    const shares = await sys.pool.convertToShares(100_000n * USDC);
+    await time.setNextBlockTimestamp(await time.latest());
+    await sys.pool.connect(sys.lp).requestRedeem(shares);
+    const [, assets, claimableAt] = await sys.pool.redeemRequest(sys.lp);
+    return { sys, shares, assets, claimableAt };
+  }
+
+  it("replaces ERC-4626's immediate exits: withdraw and redeem revert with RedeemRequestRequired, max* read 0", async function () {
+    const { sys } = await loadFixture(lpRequested);
+    const { pool, lp } = sys;
+    expect([await pool.maxWithdraw(lp), await pool.maxRedeem(lp)]).to.deep.equal([0n, 0n]);
+    await expect(pool.connect(lp).withdraw(USDC, lp, lp))
+      .to.be.revertedWithCustomError(pool, "RedeemRequestRequired")
+      .withArgs(EXIT_DELAY);
+    await expect(pool.connect(lp).redeem(1n, lp, lp))
+      .to.be.revertedWithCustomError(pool, "RedeemRequestRequired")
+      .withArgs(EXIT_DELAY);
+  });
+
+  it("moves the requested shares into the pool at their worth then, claimable after the delay for a day", async function () {
+    const { sys, shares, assets, claimableAt } = await loadFixture(lpRequested);
+    const { pool, lp } = sys;
+    const requestedAt = BigInt(await time.latest());
+    expect(claimableAt).to.equal(requestedAt + EXIT_DELAY);
+    expect(await pool.redeemRequest(lp)).to.deep.equal([
+      shares,
+      assets,
+      claimableAt,
+      claimableAt + CLAIM_WINDOW,
+    ]);
+    expect(await pool.balanceOf(await pool.getAddress())).to.equal(shares);
+    // Worth 100,000 USDC to the unit when asked (convertToShares rounds down, so a unit less at most).
+    expect(100_000n * USDC - assets <= 1n).to.equal(true);
+    await expect(pool.connect(lp).claimRedeem(shares, lp, 0n))
+      .to.be.revertedWithCustomError(pool, "NotClaimable")
+      .withArgs(lp.address, claimableAt, claimableAt + CLAIM_WINDOW);
+  });
+
+  it("pays the share price of the request when it has risen since: the rise stays with the LPs who carried the risk", async function () {
+    const { sys, shares, assets, claimableAt } = await loadFixture(lpRequested);
+    const { pool, usdc, feeds, lp } = sys;
+    // Alice's long loses 1,000 USD: the pool gains it, and the requested shares are worth more now.
+    await setFeedPrice(feeds.ETH, "2900");
+    await mineAt(sys, claimableAt);
+    const before = await pool.totalAssets();
+    expect(await pool.convertToAssets(shares)).to.be.greaterThan(assets);
+    await time.setNextBlockTimestamp(claimableAt); // the views' second: no funding in between
+    await expect(pool.connect(lp).claimRedeem(shares, lp, assets)).to.changeTokenBalance(usdc, lp, assets);
+    expect(await pool.totalAssets()).to.equal(before - assets);
+    expect(await pool.redeemRequest(lp)).to.deep.equal([0n, 0n, 0n, 0n]);
+    expect(await pool.balanceOf(await pool.getAddress())).to.equal(0n);
+  });
+
+  it("pays today's lower share price when a loss landed between the request and the claim", async function () {
+    const { sys, shares, assets, claimableAt } = await loadFixture(lpRequested);
+    const { pool, usdc, feeds, lp } = sys;
+    // Alice's long gains 1,000 USD: the pool loses it.
+    await setFeedPrice(feeds.ETH, "3100");
+    await advanceTo(sys, claimableAt + 60n);
+    await ethers.provider.send("evm_mine", []);
+    const now = await pool.convertToAssets(shares);
+    expect(now).to.be.lessThan(assets);
+    expect(await pool.previewClaim(lp, shares)).to.equal(now);
+    await time.setNextBlockTimestamp(await time.latest());
+    await expect(pool.connect(lp).claimRedeem(shares, lp, now + 1n))
+      .to.be.revertedWithCustomError(pool, "SlippageExceeded")
+      .withArgs(now, now + 1n);
+    await time.setNextBlockTimestamp(await time.latest());
+    const claim = pool.connect(lp).claimRedeem(shares, lp, now);
+    await expect(claim).to.emit(pool, "Withdraw").withArgs(lp.address, lp.address, lp.address, now, shares);
+    await expect(claim).to.changeTokenBalance(usdc, lp, now);
+  });
+
+  it("claims part of a request at the request's price per share and keeps the rest claimable", async function () {
+    const { sys, shares, assets, claimableAt } = await loadFixture(lpRequested);
+    const { pool, feeds, bob, lp } = sys;
+    await setFeedPrice(feeds.ETH, "2900"); // the price at the request is the lower one
+    await advanceTo(sys, claimableAt);
+    await pool.connect(lp).claimRedeem(shares / 4n, bob, 0n);
+    const part = (assets * (shares / 4n)) / shares;
+    expect(await sys.usdc.balanceOf(bob)).to.equal(part);
+    expect(await pool.redeemRequest(lp)).to.deep.equal([
+      shares - shares / 4n,
+      assets - part,
+      claimableAt,
+      claimableAt + CLAIM_WINDOW,
+    ]);
+    await expect(pool.connect(lp).claimRedeem(shares, lp, 0n))
+      .to.be.revertedWithCustomError(pool, "InvalidRedeemShares")
+      .withArgs(shares, shares - shares / 4n);
+  });
+
+  it("can be cancelled before it matures and after its claim window, never inside it", async function () {
+    const { sys, shares, claimableAt } = await loadFixture(lpRequested);
+    const { pool, lp } = sys;
+    const balance = await pool.balanceOf(lp);
+    const snapshot = await takeSnapshot();
+    await expect(pool.connect(lp).cancelRedeemRequest())
+      .to.emit(pool, "RedeemRequestCancelled")
+      .withArgs(lp.address, shares);
+    expect(await pool.balanceOf(lp)).to.equal(balance + shares);
+    await snapshot.restore();
+    const until = claimableAt + CLAIM_WINDOW;
+    for (const at of [claimableAt, until]) {
+      await time.setNextBlockTimestamp(at);
+      await expect(pool.connect(lp).cancelRedeemRequest())
+        .to.be.revertedWithCustomError(pool, "NotCancellable")
+        .withArgs(lp.address, claimableAt, until);
+    }
+    // Past the window the request can no longer be claimed, only taken back.
+    await advanceTo(sys, until + 1n);
+    await expect(pool.connect(lp).claimRedeem(shares, lp, 0n))
+      .to.be.revertedWithCustomError(pool, "NotClaimable")
+      .withArgs(lp.address, claimableAt, until);
+    await pool.connect(lp).cancelRedeemRequest();
+    expect(await pool.balanceOf(lp)).to.equal(balance + shares);
+    await expect(pool.connect(lp).cancelRedeemRequest())
+      .to.be.revertedWithCustomError(pool, "NoRedeemRequest")
+      .withArgs(lp.address);
+  });
+
+  it("refuses a second request, zero shares and locked shares", async function () {
+    const { sys, claimableAt } = await loadFixture(lpRequested);
+    const { pool, usdc, alice, lp } = sys;
+    await expect(pool.connect(lp).requestRedeem(1n))
+      .to.be.revertedWithCustomError(pool, "RedeemRequestPending")
+      .withArgs(lp.address, claimableAt);
+    await expect(pool.connect(alice).requestRedeem(0n))
+      .to.be.revertedWithCustomError(pool, "InvalidRedeemShares")
+      .withArgs(0n, 0n);
+    await mintAndApprove(usdc, alice, await pool.getAddress(), 1_000n * USDC);
+    await pool.connect(alice).deposit(1_000n * USDC, alice);
+    await expect(
+      pool.connect(alice).requestRedeem(await pool.balanceOf(alice)),
+    ).to.be.revertedWithCustomError(pool, "SharesLocked");
+    await expect(pool.connect(alice).claimRedeem(1n, alice, 0n))
+      .to.be.revertedWithCustomError(pool, "NoRedeemRequest")
+      .withArgs(alice.address);
+  });
+
+  it("refuses a request worth nothing, which no later share price could pay", async function () {
+    const { pool, lp } = await loadFixture(deploySystem);
+    // One share is 1e-12 USDC: 0 units at any price the pool can reach.
+    await expect(pool.connect(lp).requestRedeem(1n))
+      .to.be.revertedWithCustomError(pool, "InvalidRedeemShares")
+      .withArgs(1n, 0n);
+  });
+
+  it("pays a claim only out of the pool's free margin, and nothing while the vault is paused", async function () {
+    const { sys, shares, claimableAt } = await loadFixture(lpRequested);
+    const { pool, vault, lp } = sys;
+    await advanceTo(sys, claimableAt);
+    await vault.pause();
+    const assets = await pool.previewClaim(lp, shares);
+    await time.setNextBlockTimestamp(claimableAt);
+    await expect(pool.connect(lp).claimRedeem(shares, lp, 0n))
+      .to.be.revertedWithCustomError(pool, "ClaimUnavailable")
+      .withArgs(assets, 0n);
+  });
+
+  it("is set by the risk manager only, up to 7 days", async function () {
+    const { pool, alice } = await loadFixture(deploySystem);
+    await expect(pool.connect(alice).setExitDelay(EXIT_DELAY)).to.be.revertedWithCustomError(
+      pool,
+      "AccessManagedUnauthorized",
+    );
+    await expect(pool.setExitDelay(7n * 86_400n + 1n))
+      .to.be.revertedWithCustomError(pool, "ExitDelayTooLong")
+      .withArgs(7n * 86_400n + 1n);
+    await expect(pool.setExitDelay(7n * 86_400n))
+      .to.emit(pool, "ExitDelaySet")
+      .withArgs(7n * 86_400n);
   });
 });
 
