@@ -113,6 +113,11 @@ export interface NetworkDeployConfig {
     symbol: string;
     /** Seconds minted LP shares stay locked (`LiquidityPool.setHoldingPeriod`, at most 7 days). */
     holdingPeriod: number;
+    /**
+     * Seconds between an LP's redeem request and its claim (`LiquidityPool.setExitDelay`, at most 7
+     * days); 0 lets LPs exit at once through ERC-4626's withdraw and redeem.
+     */
+    exitDelay: number;
     interestRateModel: InterestRateModel;
   };
   governance: {
@@ -326,6 +331,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       name: r.string(lp.name, "liquidityPool.name"),
       symbol: r.string(lp.symbol, "liquidityPool.symbol"),
       holdingPeriod: r.int(lp.holdingPeriod, "liquidityPool.holdingPeriod"),
+      exitDelay: r.int(lp.exitDelay, "liquidityPool.exitDelay"),
       interestRateModel,
     },
     governance: {

@@ -65,6 +65,7 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   },
   LiquidityPool: {
     setHoldingPeriod: Role.RISK_MANAGER,
+    setExitDelay: Role.RISK_MANAGER,
   },
   LiquidationAuction: {
     setAuctionParams: Role.RISK_MANAGER,

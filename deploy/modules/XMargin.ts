@@ -194,6 +194,7 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       { ...config.auction },
     ]);
     configured.push(m.call(liquidityPool, "setHoldingPeriod", [config.liquidityPool.holdingPeriod]));
+    configured.push(m.call(liquidityPool, "setExitDelay", [config.liquidityPool.exitDelay]));
     const poolAccountId = m.staticCall(liquidityPool, "accountId", []);
     const initialized = m.call(engine, "initialize", [poolAccountId, insuranceFund, liquidationAuction]);
     configured.push(initialized);

@@ -4,7 +4,7 @@ import path from "node:path";
 import { parseEther, parseUnits } from "ethers";
 import { loadNetworkConfig, parseNetworkConfig } from "../../deploy/networkConfig";
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
-import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS, HOLDING_PERIOD } from "../shared/system";
+import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS, EXIT_DELAY, HOLDING_PERIOD } from "../shared/system";
 import { DEFAULT_MARKET_PARAMS } from "../shared/perps";
 import { DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
 import { FUNCTION_ROLES, type ContractName } from "../../deploy/roles";
@@ -116,6 +116,7 @@ describe("Deployment configs and the Ignition module", function () {
     }
     expect(config.auction).to.deep.equal({ ...DEFAULT_AUCTION_PARAMS, duration: 1800n });
     expect(BigInt(config.liquidityPool.holdingPeriod)).to.equal(HOLDING_PERIOD);
+    expect(BigInt(config.liquidityPool.exitDelay)).to.equal(EXIT_DELAY);
     expect(config.optionMarket.poolVegaRatio).to.deep.equal({
       ETH: DEFAULT_POOL_VEGA_RATIO,
       BTC: DEFAULT_POOL_VEGA_RATIO,
