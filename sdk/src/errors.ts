@@ -432,6 +432,16 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   PaymentAboveQuoteBalance: (a, ctx) =>
     `account ${str(a, "buyerAccountId")} holds ${quoteAmount(big(a, "quoteBalance") > 0n ? big(a, "quoteBalance") : 0n, ctx)} of quote, less than the ${quoteAmount(big(a, "payment"), ctx)} the purchase costs: the backstop sells for cash, not on credit`,
   BackstopSalePaused: () => "the backstop sells no collateral while the protocol is paused",
+  RedeemRequestRequired: (a) =>
+    `the pool pays LPs out through a request claimed ${str(a, "exitDelay")} s later (requestRedeem, then claimRedeem), not at once`,
+  RedeemRequestPending: (a) =>
+    `${str(a, "owner")} already has a redeem request (claimable from ${new Date(Number(big(a, "claimableAt")) * 1000).toISOString()}): claim or cancel it first`,
+  NotClaimable: (a) =>
+    `the redeem request of ${str(a, "owner")} can be claimed only from ${new Date(Number(big(a, "claimableAt")) * 1000).toISOString()} to ${new Date(Number(big(a, "claimableUntil")) * 1000).toISOString()}`,
+  NotCancellable: (a) =>
+    `the redeem request of ${str(a, "owner")} is claimable until ${new Date(Number(big(a, "claimableUntil")) * 1000).toISOString()}: it can be claimed, not cancelled, until then`,
+  ClaimUnavailable: (a, ctx) =>
+    `the pool can pay out ${quoteAmount(big(a, "available"), ctx)} now, less than the ${quoteAmount(big(a, "assets"), ctx)} claimed: its free margin (none while the vault is paused or a series it holds is about to settle)`,
   SharesLocked: (a) =>
     `${str(a, "owner")} may move ${str(a, "unlocked")} of its pool shares now, not ${str(a, "amount")}: the rest are within the pool's holding period until ${new Date(Number(big(a, "unlocksAt")) * 1000).toISOString()}`,
 };

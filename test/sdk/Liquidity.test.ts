@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   createAccount,
@@ -8,9 +9,12 @@ import {
   isXMarginError,
   modifyPosition,
   withdrawLiquidity,
+  requestRedeem,
+  claimRedeem,
+  cancelRedeemRequest,
 } from "../../sdk/src";
-import { HOLDING_PERIOD, deploySystem, wad } from "../shared/system";
-import { refreshFeeds } from "../shared/perps";
+import { EXIT_DELAY, HOLDING_PERIOD, deploySystem, wad } from "../shared/system";
+import { advanceTo, refreshFeeds } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { sdkClient } from "../shared/sdk";
 
@@ -44,6 +48,7 @@ describe("SDK liquidity actions", function () {
       assetsPerShare: 1n * USDC, // a whole share (12 decimals) is worth 1 USDC at the start
       settlementPending: false,
       holdingPeriod: HOLDING_PERIOD,
+      exitDelay: 0n, // the fixture's pool pays LPs out at once
     });
     expect(pool.owner).to.deep.equal({
       address: sys.lp.address,
@@ -90,6 +95,53 @@ describe("SDK liquidity actions", function () {
     const redeemed = await withdrawLiquidity(bob, { shares: rest });
     expect(redeemed.assets).to.equal(6_000n * USDC);
     expect(await sys.usdc.balanceOf(sys.bob.address)).to.equal(10_000n * USDC);
+  });
+
+  it("exits through a redeem request where the pool has an exit delay: request, claim at the lower share price, cancel", async function () {
+    const { sys, lp } = await loadFixture(fixture);
+    await sys.pool.setExitDelay(EXIT_DELAY);
+    await aliceBuysEth(sys, wad("10"));
+    await withdrawLiquidity(lp, { assets: 1_000n * USDC }).then(
+      () => expect.fail("expected RedeemRequestRequired"),
+      (e: unknown) => {
+        expect(isXMarginError(e, "RedeemRequestRequired") && e.args.exitDelay).to.equal(EXIT_DELAY);
+        expect((e as Error).message).to.include("requestRedeem, then claimRedeem");
+      },
+    );
+    const shares = await sys.pool.convertToShares(100_000n * USDC);
+    const requested = await requestRedeem(lp, { shares });
+    expect(requested.shares).to.equal(shares);
+    expect(requested.claimableAt).to.equal(BigInt(await time.latest()) + EXIT_DELAY);
+    await requestRedeem(lp, { shares: 1n }).then(
+      () => expect.fail("expected RedeemRequestPending"),
+      (e: unknown) => expect(isXMarginError(e) && e.name).to.equal("RedeemRequestPending"),
+    );
+    await claimRedeem(lp, {}).then(
+      () => expect.fail("expected NotClaimable"),
+      (e: unknown) =>
+        expect(isXMarginError(e, "NotClaimable") && e.args.claimableAt).to.equal(requested.claimableAt),
+    );
+    // Alice's long gains 1,000 USD, so the pool's share price falls below the request's.
+    await setFeedPrice(sys.feeds.ETH, "3100");
+    await advanceTo(sys, requested.claimableAt);
+    await ethers.provider.send("evm_mine", []);
+    const { redeemRequest } = (await getPoolState(lp, { owner: sys.lp.address })).owner!;
+    expect(redeemRequest).to.deep.include({
+      shares,
+      requestedAssets: requested.assets,
+      claimableAt: requested.claimableAt,
+      claimableUntil: requested.claimableAt + 86_400n,
+    });
+    expect(redeemRequest!.claimableAssets).to.equal(await sys.pool.convertToAssets(shares));
+    expect(redeemRequest!.claimableAssets).to.be.lessThan(requested.assets);
+    // Half now, at today's price; the rest taken back once the window has passed.
+    const half = await claimRedeem(lp, { shares: shares / 2n });
+    expect(half.shares).to.equal(shares / 2n);
+    expect(half.assets).to.be.lessThan(requested.assets / 2n);
+    await advanceTo(sys, requested.claimableAt + 86_401n);
+    const cancelled = await cancelRedeemRequest(lp);
+    expect(cancelled.shares).to.equal(shares - shares / 2n);
+    expect((await getPoolState(lp, { owner: sys.lp.address })).owner!.redeemRequest).to.equal(undefined);
   });
 
   it("bounds a deposit by the previewed shares: past an explicit minShares it throws SlippageExceeded", async function () {

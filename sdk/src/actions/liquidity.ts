@@ -26,6 +26,11 @@ export interface PoolState {
   settlementPending: boolean;
   /** Seconds newly deposited shares stay locked before they can be redeemed or transferred. */
   holdingPeriod: bigint;
+  /**
+   * Seconds between a redeem request and its claim (`requestRedeem`, `claimRedeem`); 0 lets LPs exit at
+   * once with `withdrawLiquidity`.
+   */
+  exitDelay: bigint;
   /** The LP's position, when an owner was given. */
   owner?: {
     address: string;
@@ -45,7 +50,22 @@ export interface PoolState {
      */
     maxWithdraw: bigint;
     maxRedeem: bigint;
+    /** The LP's pending redeem request, if any. */
+    redeemRequest?: RedeemRequestState;
   };
+}
+
+/** A pending redeem request (`requestRedeem`). */
+export interface RedeemRequestState {
+  /** Shares moved into the pool to be redeemed. */
+  shares: bigint;
+  /** What they were worth at the request (quote units): the most the claim pays. */
+  requestedAssets: bigint;
+  /** What a claim of all of them pays at this block: the lower of `requestedAssets` and their worth now. */
+  claimableAssets: bigint;
+  /** The window in which it can be claimed (seconds since the epoch); after it, only cancelled. */
+  claimableAt: bigint;
+  claimableUntil: bigint;
 }
 
 /**
@@ -74,6 +94,7 @@ export async function getPoolState(
       maxDeposit,
       settlementPending,
       holdingPeriod,
+      exitDelay,
     ] = await Promise.all([
       pool.totalAssets(at),
       lp.backstopValue(at),
@@ -82,6 +103,7 @@ export async function getPoolState(
       pool.maxDeposit(owner ?? client.deployment.contracts.liquidityPool, at),
       lp.settlementPending(at),
       lp.holdingPeriod(at),
+      lp.exitDelay(at),
     ]);
     const state: PoolState = {
       totalAssets,
@@ -91,19 +113,30 @@ export async function getPoolState(
       maxDeposit,
       settlementPending,
       holdingPeriod,
+      exitDelay,
     };
     if (owner !== undefined) {
       const shares = await pool.balanceOf(owner, at);
-      const [assets, unlocked, lock, maxWithdraw, maxRedeem] = await Promise.all([
+      const [assets, unlocked, lock, maxWithdraw, maxRedeem, request] = await Promise.all([
         pool.convertToAssets(shares, at),
         lp.unlockedShares(owner, at),
         lp.sharesLock(owner, at),
         pool.maxWithdraw(owner, at),
         pool.maxRedeem(owner, at),
+        lp.redeemRequest(owner, at),
       ]);
       const lockedShares = shares - unlocked;
       const unlocksAt = lockedShares === 0n ? 0n : lock.unlocksAt;
       state.owner = { address: owner, shares, assets, lockedShares, unlocksAt, maxWithdraw, maxRedeem };
+      if (request.shares !== 0n) {
+        state.owner.redeemRequest = {
+          shares: request.shares,
+          requestedAssets: request.assets,
+          claimableAssets: await lp.previewClaim(owner, request.shares, at),
+          claimableAt: request.claimableAt,
+          claimableUntil: request.claimableUntil,
+        };
+      }
     }
     return state;
   });
@@ -182,7 +215,9 @@ export type WithdrawLiquidityParameters = ({ assets: bigint } | { shares: bigint
 };
 
 /**
- * Takes quote out of the liquidity pool: `assets` exactly (ERC-4626 `withdraw`, burning the shares
+ * Takes quote out of the liquidity pool at once, where the pool has no exit delay (`getPoolState`'s
+ * `exitDelay` is 0; otherwise XMarginError "RedeemRequestRequired": use `requestRedeem` and
+ * `claimRedeem`): `assets` exactly (ERC-4626 `withdraw`, burning the shares
  * that cost) or all of `shares` (`redeem`). Shares deposited within the pool's holding period cannot
  * leave yet: XMarginError "SharesLocked" (see `getPoolState`'s `owner.unlocksAt`). Withdrawals never
  * take the pool below its initial requirement nor take quote traders owe it: beyond `maxWithdraw` /
@@ -223,4 +258,91 @@ function movedBy(
   const [log] = eventsOf(receipt, pool.interface, event, String(pool.target));
   if (!log) throw new Error(`no ${event} event of the pool in ${receipt.hash}`);
   return { assets: log.args.assets as bigint, shares: log.args.shares as bigint };
+}
+
+/** What `requestRedeem` moved into the pool, and when it can be claimed. */
+export interface RedeemRequestReturnType {
+  receipt: ContractTransactionReceipt;
+  shares: bigint;
+  /** Their worth at the request (quote units): the most the claim pays. */
+  assets: bigint;
+  claimableAt: bigint;
+}
+
+/**
+ * Asks to redeem `shares` of the signer's unlocked pool shares (all of them by default): they move into
+ * the pool now and can be claimed with `claimRedeem` after the pool's `exitDelay`, for a day, at the
+ * lower of the share price now and at the claim. Throws XMarginError "RedeemRequestPending" while a
+ * request is pending (claim or cancel it first) and "SharesLocked" for shares within their holding
+ * period.
+ * @example
+ * const { claimableAt } = await requestRedeem(client, {});
+ */
+export async function requestRedeem(
+  client: XMarginClient,
+  params: { shares?: bigint },
+): Promise<RedeemRequestReturnType> {
+  const signer = requireSigner(client);
+  const lp = client.contracts.liquidityPool;
+  const shares =
+    params.shares ?? (await read(client, async () => lp.unlockedShares(await signer.getAddress())));
+  const receipt = await send(client, () => lp.requestRedeem(shares));
+  const [log] = eventsOf(receipt, lp.interface, "RedeemRequested", String(lp.target));
+  if (!log) throw new Error(`no RedeemRequested event of the pool in ${receipt.hash}`);
+  return {
+    receipt,
+    shares: log.args.shares as bigint,
+    assets: log.args.assets as bigint,
+    claimableAt: log.args.claimableAt as bigint,
+  };
+}
+
+/** Parameters of `claimRedeem`. */
+export interface ClaimRedeemParameters {
+  /** Shares of the request to claim; default all of them. */
+  shares?: bigint;
+  /** Who receives the quote; default the signer. */
+  receiver?: string;
+  /** Fewest assets to accept; default what the claim pays at sending less `slippageBps`. */
+  minAssets?: bigint;
+  /** How far the share price may fall before the claim lands (default 50 = 0.5%). */
+  slippageBps?: number;
+}
+
+/**
+ * Claims the signer's matured redeem request (or `shares` of it): pays the lower of the share price at
+ * the request and now. Throws XMarginError "NotClaimable" outside its window, "ClaimUnavailable" beyond
+ * the pool's free margin (or while the vault is paused or a series the pool holds is about to settle),
+ * "SlippageExceeded" below `minAssets`.
+ * @example
+ * const { assets } = await claimRedeem(client, {});
+ */
+export async function claimRedeem(
+  client: XMarginClient,
+  params: ClaimRedeemParameters = {},
+): Promise<LiquidityReturnType> {
+  const signer = requireSigner(client);
+  const owner = await signer.getAddress();
+  const lp = client.contracts.liquidityPool;
+  const shares = params.shares ?? (await read(client, () => lp.redeemRequest(owner))).shares;
+  const minAssets =
+    params.minAssets ??
+    lessSlippage(await read(client, () => lp.previewClaim(owner, shares)), params.slippageBps);
+  const receipt = await send(client, () => lp.claimRedeem(shares, params.receiver ?? owner, minAssets));
+  return { ...movedBy(receipt, erc4626(String(lp.target), client.provider), "Withdraw"), receipt };
+}
+
+/**
+ * Takes the signer's redeem request back: its shares return to the signer's balance. Only before the
+ * request matures or after its claim window (XMarginError "NotCancellable" inside it).
+ */
+export async function cancelRedeemRequest(
+  client: XMarginClient,
+): Promise<{ receipt: ContractTransactionReceipt; shares: bigint }> {
+  requireSigner(client);
+  const lp = client.contracts.liquidityPool;
+  const receipt = await send(client, () => lp.cancelRedeemRequest());
+  const [log] = eventsOf(receipt, lp.interface, "RedeemRequestCancelled", String(lp.target));
+  if (!log) throw new Error(`no RedeemRequestCancelled event of the pool in ${receipt.hash}`);
+  return { receipt, shares: log.args.shares as bigint };
 }
