@@ -10,6 +10,7 @@ import { TASK_NODE_CREATE_SERVER } from "hardhat/builtin-tasks/task-names";
 import { JsonRpcProvider, type ContractTransactionResponse } from "ethers";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import {
+  EXIT_DELAY,
   HOLDING_PERIOD,
   MarginMode,
   deploySystem,
@@ -250,6 +251,14 @@ async function liquidityPool(sys: System): Promise<void> {
   gas["lp.withdraw"] = await used(
     sys.pool.connect(sys.alice).withdraw(amount / 2n, sys.alice.address, sys.alice.address),
   );
+  // The deployments' exit: a request, claimed after the exit delay.
+  await sys.pool.setExitDelay(EXIT_DELAY);
+  gas["lp.requestRedeem"] = await used(
+    sys.pool.connect(sys.alice).requestRedeem(await sys.pool.balanceOf(sys.alice)),
+  );
+  const [shares, , claimableAt] = await sys.pool.redeemRequest(sys.alice);
+  await mineAt(sys, claimableAt);
+  gas["lp.claimRedeem"] = await used(sys.pool.connect(sys.alice).claimRedeem(shares, sys.alice.address, 0n));
 }
 
 /** Sends `n` eth_calls (one per item of `calls`) one after another and returns the elapsed milliseconds. */

@@ -299,6 +299,80 @@ export const ROWS: Row[] = [
       return w.pool.connect(w.lp).depositWithLimit(USDC, w.lp.address, shares + 1n);
     },
   },
+  {
+    kind: "zero / max amounts",
+    input: "exit delay 7 days + 1 second",
+    call: "LiquidityPool.setExitDelay",
+    error: "ExitDelayTooLong",
+    act: (w) => w.pool.setExitDelay(7n * 86_400n + 1n),
+  },
+  {
+    kind: "zero / max amounts",
+    input: "redeem request of 0 shares",
+    call: "LiquidityPool.requestRedeem",
+    error: "InvalidRedeemShares",
+    act: (w) => w.pool.connect(w.lp).requestRedeem(0n),
+  },
+  {
+    kind: "limits and deadlines",
+    input: "immediate withdrawal while the pool has an exit delay (1 hour)",
+    call: "LiquidityPool.withdraw",
+    error: "RedeemRequestRequired",
+    arrange: async (w) => {
+      await w.pool.setExitDelay(3_600n);
+    },
+    act: (w) => w.pool.connect(w.lp).withdraw(USDC, w.lp.address, w.lp.address),
+  },
+  {
+    kind: "limits and deadlines",
+    input: "claim before the exit delay (1 hour) has passed",
+    call: "LiquidityPool.claimRedeem",
+    error: "NotClaimable",
+    arrange: async (w) => {
+      await w.pool.setExitDelay(3_600n);
+      await w.pool.connect(w.lp).requestRedeem(10n ** 12n);
+    },
+    act: (w) => w.pool.connect(w.lp).claimRedeem(10n ** 12n, w.lp.address, 0n),
+  },
+  {
+    kind: "limits and deadlines",
+    input: "cancelling a request inside its claim window",
+    call: "LiquidityPool.cancelRedeemRequest",
+    error: "NotCancellable",
+    // No delay: the request is claimable at once.
+    arrange: async (w) => {
+      await w.pool.connect(w.lp).requestRedeem(10n ** 12n);
+    },
+    act: (w) => w.pool.connect(w.lp).cancelRedeemRequest(),
+  },
+  {
+    kind: "limits and deadlines",
+    input: "a second redeem request while one is pending",
+    call: "LiquidityPool.requestRedeem",
+    error: "RedeemRequestPending",
+    arrange: async (w) => {
+      await w.pool.connect(w.lp).requestRedeem(10n ** 12n);
+    },
+    act: (w) => w.pool.connect(w.lp).requestRedeem(10n ** 12n),
+  },
+  {
+    kind: "limits and deadlines",
+    input: "claim without a redeem request",
+    call: "LiquidityPool.claimRedeem",
+    error: "NoRedeemRequest",
+    act: (w) => w.pool.connect(w.alice).claimRedeem(1n, w.alice.address, 0n),
+  },
+  {
+    kind: "paused protocol",
+    input: "vault paused by the guardian",
+    call: "LiquidityPool.claimRedeem",
+    error: "ClaimUnavailable",
+    arrange: async (w) => {
+      await w.pool.connect(w.lp).requestRedeem(10n ** 12n);
+      await w.vault.pause();
+    },
+    act: (w) => w.pool.connect(w.lp).claimRedeem(10n ** 12n, w.lp.address, 0n),
+  },
   // ---------------------------------------------------------------- unlisted tokens and markets
   {
     kind: "unlisted tokens and markets",

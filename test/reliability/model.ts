@@ -81,7 +81,9 @@ export type Action =
   | { kind: "endAuction"; trader: number }
   | { kind: "settle" }
   | { kind: "lpDeposit"; amount: number }
-  | { kind: "lpWithdraw"; amount: number };
+  | { kind: "lpWithdraw"; amount: number }
+  | { kind: "lpRequest"; percent: number }
+  | { kind: "lpClaim"; percent: number };
 
 const trader = fc.nat(TRADERS - 1);
 const asset = fc.constantFrom<Asset>("ETH", "BTC");
@@ -172,6 +174,8 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     1,
     fc.record({ kind: fc.constant("lpWithdraw" as const), amount: fc.integer({ min: 1, max: 400_000 }) }),
   ),
+  rec(1, fc.record({ kind: fc.constant("lpRequest" as const), percent: fc.integer({ min: 1, max: 40 }) })),
+  rec(1, fc.record({ kind: fc.constant("lpClaim" as const), percent: fc.integer({ min: 1, max: 100 }) })),
 );
 
 export const describeAction = (a: Action): string => JSON.stringify(a);
@@ -865,7 +869,82 @@ async function apply(w: World, a: Action): Promise<boolean> {
       await checkInitialMargin(sys.engine, sys.poolAccountId, `LP withdrawal ${amount}`);
       return true;
     }
+    case "lpRequest":
+      return lpRequest(w, a.percent);
+    case "lpClaim":
+      return lpClaim(w, a.percent);
   }
+}
+
+/**
+ * The LP asks to redeem `percent` of its unlocked shares (the fixture's pool has no exit delay, so the
+ * request is claimable at once, for a day). The request must record exactly the shares' worth at its
+ * second; it may be refused only while another is pending or the share price cannot be read.
+ */
+async function lpRequest(w: World, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const shares = ((await sys.pool.unlockedShares(sys.lp.address)) * BigInt(percent)) / 100n;
+  const worth = await sys.pool.convertToAssets(shares).catch(() => null);
+  const out = await send(w, () => sys.pool.connect(sys.lp).requestRedeem(shares, GAS));
+  if (!out.ok) {
+    const pending = (await sys.pool.redeemRequest(sys.lp.address))[0] !== 0n;
+    const expected =
+      (out.error === "RedeemRequestPending" && pending) ||
+      (out.error === "InvalidRedeemShares" && worth === 0n) ||
+      worth === null;
+    if (!expected) throw new Error(`requestRedeem(${shares}) reverted with ${out.error}`);
+    return false;
+  }
+  const [requested, assets] = await sys.pool.redeemRequest(sys.lp.address);
+  if (requested !== shares || assets !== worth) {
+    throw new Error(`request of ${shares} shares recorded ${requested} worth ${assets}, expected ${worth}`);
+  }
+  return true;
+}
+
+/**
+ * The LP claims `percent` of its request: it must be paid exactly the lower of the request's price and
+ * today's for those shares, never more, and the pool's account must still meet its initial requirement.
+ * A claim may be refused only outside the request's window (then the LP cancels it), beyond the pool's
+ * free margin, or while the share price cannot be read.
+ */
+async function lpClaim(w: World, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const lp = sys.lp.address;
+  const [requested, requestedAssets, , claimableUntil] = await sys.pool.redeemRequest(lp);
+  if (requested === 0n) return false;
+  const shares = (requested * BigInt(percent) + 99n) / 100n;
+  const now = await sys.pool.convertToAssets(shares).catch(() => null);
+  const partOfRequest = (requestedAssets * shares) / requested;
+  const expected = now === null ? null : now < partOfRequest ? now : partOfRequest;
+  const out = await send(w, () => sys.pool.connect(sys.lp).claimRedeem(shares, lp, 0n, GAS));
+  if (!out.ok) {
+    if (out.error === "NotClaimable" && w.clock > claimableUntil) {
+      const cancel = await send(w, () => sys.pool.connect(sys.lp).cancelRedeemRequest(GAS));
+      if (!cancel.ok) throw new Error(`cancelling an expired request reverted with ${cancel.error}`);
+      return true;
+    }
+    const known = out.error === "ClaimUnavailable" || expected === null;
+    if (!known) throw new Error(`claimRedeem(${shares}) reverted with ${out.error}`);
+    return false;
+  }
+  const paid = out
+    .receipt!.logs.map((log) => {
+      try {
+        return sys.pool.interface.parseLog(log);
+      } catch {
+        return null;
+      }
+    })
+    .find((parsed) => parsed?.name === "Withdraw")!.args.assets as bigint;
+  if (paid !== expected) {
+    throw new Error(
+      `claim of ${shares} shares paid ${paid}, expected ${expected} (request ${partOfRequest})`,
+    );
+  }
+  w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! - paid);
+  await checkInitialMargin(sys.engine, sys.poolAccountId, `LP claim ${paid}`);
+  return true;
 }
 
 /**
