@@ -620,6 +620,42 @@ contract CollateralVault is
     }
 
     /// @inheritdoc ICollateralVault
+    function markInQuote(
+        uint256 accountId
+    ) external view returns (int256 inQuote, int256 usdMark, uint256 quotePrice) {
+        PriceCache memory cache = _priceCache(_listedTokens.length);
+        usdMark = _collateralValue(accountId, cache).mark;
+        address quote = address(quoteToken);
+        Config storage quoteConfig = _configs[quote];
+        quotePrice = _cachedPrice(quoteConfig, quote, cache);
+        int256 quoteBalance = _balances[accountId][quote];
+        if (quoteBalance < 0) {
+            uint256 owed = uint256(-quoteBalance);
+            quoteBalance = -(owed + _accruedInterest(accountId, owed)).toInt256();
+        }
+        inQuote = quoteBalance * int256(10 ** (18 - quoteConfig.decimals));
+        inQuote += _othersInQuote(accountId, quotePrice, cache).toInt256();
+    }
+
+    /// @dev Σ over `accountId`'s tokens other than the quote of their USD mark over `quotePrice`
+    /// (each rounded down), in quote WAD.
+    function _othersInQuote(
+        uint256 accountId,
+        uint256 quotePrice,
+        PriceCache memory cache
+    ) private view returns (uint256 total) {
+        TokenSet storage set = _tokenSets[accountId];
+        uint256 length = set.length;
+        for (uint256 i = 0; i < length; ++i) {
+            address token = _tokenAt(set, i);
+            Config storage config = _configs[token];
+            uint256 amount = uint256(_balances[accountId][token]);
+            uint256 usd = Math.mulDiv(amount, _cachedPrice(config, token, cache), 10 ** config.decimals);
+            total += Math.mulDiv(usd, WAD, quotePrice);
+        }
+    }
+
+    /// @inheritdoc ICollateralVault
     /// @dev Reverts with TokenNotListed for a token that was never listed.
     function tokenValue(address token, uint256 amount) external view returns (uint256) {
         Config storage config = _knownConfig(token);

@@ -123,16 +123,17 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         if (restart && block.timestamp < auction.startTime + 2 * uint256(p.duration)) {
             revert AuctionAlreadyActive(accountId);
         }
-        IMarginEngine.Health memory h = engine.health(accountId);
+        Valuation memory v = _valuation(accountId);
+        IMarginEngine.Health memory h = v.health;
         if (!_liquidatable(h))
             revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
         auction.startTime = uint64(block.timestamp);
         auction.active = true;
-        // An insolvent account pays no flag reward (below), so its deficit after the start is h's.
-        _setDeficit(accountId, auction, _deficitOf(h.equityMark));
+        // An insolvent account pays no flag reward (below), so its deficit after the start is v's.
+        _setDeficit(accountId, auction, _deficitOf(v.mark));
         // The reward pays for finding the account once: restarting a stale auction every 2·duration
         // must not drain an account nobody bids on (the 24-hour crash restarted 16 auctions 243 times).
-        uint256 reward = restart ? 0 : _flagReward(h, p.flagReward);
+        uint256 reward = restart ? 0 : _flagReward(v.mark, p.flagReward);
         if (reward != 0) engine.payOut(accountId, msg.sender, reward);
         emit AuctionStarted(accountId, msg.sender, h.equityMaintenance, h.maintenanceRequirement, reward);
     }
@@ -181,18 +182,18 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         AuctionParams memory p = params;
         uint256 availableAt = uint256(auction.startTime) + p.duration;
         if (block.timestamp < availableAt) revert AbsorbTooEarly(accountId, availableAt);
-        IMarginEngine.Health memory h = engine.health(accountId);
-        if (!_liquidatable(h))
-            revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
+        Valuation memory v = _valuation(accountId);
+        if (!_liquidatable(v.health))
+            revert AccountHealthy(accountId, v.health.equityMaintenance, v.health.maintenanceRequirement);
         // The collateral the book brings starts its Dutch auction now (all of the backstop's with it).
         lastAbsorbAt = uint64(block.timestamp);
-        if (h.equityMark <= 0) {
+        if (v.mark <= 0) {
             // The whole deficit, as a bid at the auction's end would be paid: the backstop is the LPs',
             // and what the fund does not pay comes out of the same LPs.
-            _takeInsolvent(accountId, backstopAccountId, h, _deficitOf(h.equityMark), p.maxDiscount);
+            _takeInsolvent(accountId, backstopAccountId, v, _deficitOf(v.mark), p.maxDiscount);
             return (WAD, 0);
         }
-        return _sell(accountId, backstopAccountId, h, WAD, type(uint256).max, p.maxDiscount, p.penalty);
+        return _sell(accountId, backstopAccountId, v, WAD, type(uint256).max, p.maxDiscount, p.penalty);
     }
 
     /// @inheritdoc ILiquidationAuction
@@ -269,7 +270,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     function updateDeficit(uint256 accountId) external nonReentrant {
         Auction storage auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
-        uint256 deficit = _deficitOf(engine.health(accountId).equityMark);
+        uint256 deficit = _deficitOf(_valuation(accountId).mark);
         // Only up: a free way down would let anyone deposit LP at the depressed share price, lower the
         // record and redeem in one transaction. Lower records come with touches that cost the caller.
         if (deficit > auction.deficit) _setDeficit(accountId, auction, deficit);
@@ -295,13 +296,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         Auction memory auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
         AuctionParams memory p = params;
-        IMarginEngine.Health memory h = engine.health(accountId);
+        Valuation memory v = _valuation(accountId);
         uint256 discount = _discount(auction.startTime, p);
-        if (h.equityMark <= 0) {
-            return (WAD, 0, _insolvencyPayout(h, auction.startTime, p));
+        if (v.mark <= 0) {
+            return (WAD, 0, _insolvencyPayout(v, auction.startTime, p));
         }
-        filled = Math.min(fraction, LiquidationMath.restoringFraction(h, discount, p.penalty));
-        payment = _payment(h, filled, discount);
+        filled = Math.min(fraction, _restoringFraction(v, discount, p.penalty));
+        payment = _payment(v, filled, discount);
     }
 
     // ---------------------------------------------------------------- internals
@@ -318,22 +319,22 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         if (bidderAccountId == accountId) revert SelfBid(accountId);
         accounts.requireAuthorized(bidderAccountId, msg.sender);
         AuctionParams memory p = params;
-        IMarginEngine.Health memory h = engine.health(accountId);
-        if (!_liquidatable(h))
-            revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
+        Valuation memory v = _valuation(accountId);
+        if (!_liquidatable(v.health))
+            revert AccountHealthy(accountId, v.health.equityMaintenance, v.health.maintenanceRequirement);
         uint256 discount = _discount(auction.startTime, p);
 
-        if (h.equityMark <= 0) {
+        if (v.mark <= 0) {
             _takeInsolvent(
                 accountId,
                 bidderAccountId,
-                h,
-                _insolvencyPayout(h, auction.startTime, p),
+                v,
+                _insolvencyPayout(v, auction.startTime, p),
                 discount
             );
             return (WAD, 0);
         }
-        return _sell(accountId, bidderAccountId, h, fraction, maxPayment, discount, p.penalty);
+        return _sell(accountId, bidderAccountId, v, fraction, maxPayment, discount, p.penalty);
     }
 
     /// @dev Sells up to `fraction` of a solvent account's portfolio at `discount`, capped at the
@@ -341,18 +342,18 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     function _sell(
         uint256 accountId,
         uint256 bidderAccountId,
-        IMarginEngine.Health memory h,
+        Valuation memory v,
         uint256 fraction,
         uint256 maxPayment,
         uint256 discount,
         uint256 penaltyRate
     ) internal returns (uint256 filled, uint256 payment) {
-        filled = Math.min(fraction, LiquidationMath.restoringFraction(h, discount, penaltyRate));
-        payment = _payment(h, filled, discount);
+        filled = Math.min(fraction, _restoringFraction(v, discount, penaltyRate));
+        payment = _payment(v, filled, discount);
         if (payment > maxPayment) revert PaymentAboveLimit(payment, maxPayment);
         // The account pays the penalty on the slice's MtM, rounded up (against the account).
         uint256 penalty = Math.mulDiv(
-            Math.mulDiv(uint256(h.equityMark), filled, WAD, Math.Rounding.Ceil),
+            Math.mulDiv(uint256(v.mark), filled, WAD, Math.Rounding.Ceil),
             penaltyRate,
             WAD * quoteUnit,
             Math.Rounding.Ceil
@@ -366,9 +367,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             _end(accountId, 1);
             return (filled, payment);
         }
-        IMarginEngine.Health memory afterBid = engine.health(accountId);
-        if (_restored(afterBid)) _end(accountId, 0);
-        else _setDeficit(accountId, auctions[accountId], _deficitOf(afterBid.equityMark));
+        Valuation memory afterBid = _valuation(accountId);
+        if (_restored(afterBid.health)) _end(accountId, 0);
+        else _setDeficit(accountId, auctions[accountId], _deficitOf(afterBid.mark));
     }
 
     /// @dev The bidder takes the whole book and `payout`: the fund pays what it can, and the rest is
@@ -376,7 +377,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     function _takeInsolvent(
         uint256 accountId,
         uint256 bidderAccountId,
-        IMarginEngine.Health memory h,
+        Valuation memory v,
         uint256 payout,
         uint256 discount
     ) internal {
@@ -389,7 +390,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             emit SocialisedLoss(accountId, socialised);
         }
         emit AuctionBid(accountId, bidderAccountId, WAD, 0, 0, discount);
-        emit InsolvencyCovered(accountId, bidderAccountId, _deficitOf(h.equityMark), fromFund, socialised);
+        emit InsolvencyCovered(accountId, bidderAccountId, _deficitOf(v.mark), fromFund, socialised);
         _end(accountId, 2);
     }
 
@@ -399,9 +400,39 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         emit AuctionEnded(accountId, reason);
     }
 
-    /// @dev −equity at mark in quote units, rounded up (as InsolvencyCovered reports it); 0 when solvent.
-    function _deficitOf(int256 equityMark) internal view returns (uint256) {
-        return equityMark < 0 ? Math.ceilDiv(uint256(-equityMark), quoteUnit) : 0;
+    /// @dev −`mark` (quote WAD) in quote units, rounded up (as InsolvencyCovered reports it); 0 when
+    /// solvent.
+    function _deficitOf(int256 mark) internal view returns (uint256) {
+        return mark < 0 ? Math.ceilDiv(uint256(-mark), quoteUnit) : 0;
+    }
+
+    /// @dev An account's health, and its book's worth in the quote token every payment settles in.
+    struct Valuation {
+        IMarginEngine.Health health;
+        /// Mark-to-market equity in quote WAD: positions at their value (they settle in quote 1:1) and
+        /// collateral counted in quote (`ICollateralVault.markInQuote`). The engine's equityMark counts
+        /// the quote itself at its oracle price: in a depeg to 0.95 a payment of f·equityMark bought the
+        /// account's USDC at 0.95 USDC each, and an account whose book was worth more USDC than it
+        /// owed read as insolvent and was paid for by the fund (review round 11, F2).
+        int256 mark;
+        /// USD WAD price of one quote token: what a payment is worth to the account's margin.
+        uint256 quotePrice;
+    }
+
+    function _valuation(uint256 accountId) internal view returns (Valuation memory v) {
+        v.health = engine.health(accountId);
+        (int256 inQuote, int256 usdMark, uint256 quotePrice) = vault.markInQuote(accountId);
+        v.mark = v.health.equityMark - usdMark + inQuote;
+        v.quotePrice = quotePrice;
+    }
+
+    function _restoringFraction(
+        Valuation memory v,
+        uint256 discount,
+        uint256 penaltyRate
+    ) internal pure returns (uint256) {
+        uint256 markValue = Math.mulDiv(uint256(v.mark), v.quotePrice, WAD);
+        return LiquidationMath.restoringFraction(v.health, markValue, discount, penaltyRate);
     }
 
     /// @dev Records the open auction's deficit as of this touch and keeps `pendingDeficit` their sum.
@@ -416,23 +447,19 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         emit PendingDeficitUpdated(accountId, deficit, total);
     }
 
-    function _payment(
-        IMarginEngine.Health memory h,
-        uint256 filled,
-        uint256 discount
-    ) internal view returns (uint256) {
-        return LiquidationMath.payment(uint256(h.equityMark), filled, discount, quoteUnit);
+    function _payment(Valuation memory v, uint256 filled, uint256 discount) internal view returns (uint256) {
+        return LiquidationMath.payment(uint256(v.mark), filled, discount, quoteUnit);
     }
 
     function _insolvencyPayout(
-        IMarginEngine.Health memory h,
+        Valuation memory v,
         uint64 startTime,
         AuctionParams memory p
     ) internal view returns (uint256) {
         return
             LiquidationMath.insolvencyPayout(
-                uint256(-h.equityMark),
-                h.maintenanceRequirement,
+                uint256(-v.mark),
+                v.health.maintenanceRequirement,
                 p.maxDiscount,
                 block.timestamp - startTime,
                 p.duration,
@@ -443,9 +470,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     /// @dev The flag reward, capped at the account's mark-to-market equity (rounded down): what the
     /// account pays beyond its equity would deepen its deficit, which the insurance fund (or the pool)
     /// pays, and the owner of an insolvent account could flag it to collect that from them.
-    function _flagReward(IMarginEngine.Health memory h, uint256 flagReward) internal view returns (uint256) {
-        if (h.equityMark <= 0) return 0;
-        return Math.min(flagReward, uint256(h.equityMark) / quoteUnit);
+    function _flagReward(int256 mark, uint256 flagReward) internal view returns (uint256) {
+        if (mark <= 0) return 0;
+        return Math.min(flagReward, uint256(mark) / quoteUnit);
     }
 
     function _discount(uint64 startTime, AuctionParams memory p) internal view returns (uint256) {

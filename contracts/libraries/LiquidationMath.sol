@@ -5,8 +5,8 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 
 /// @title LiquidationMath
-/// @notice Pure arithmetic of the Dutch auction. WAD fractions; USD amounts in WAD; payments in quote
-/// units (one unit = `quoteUnit` USD WAD).
+/// @notice Pure arithmetic of the Dutch auction. WAD fractions; USD amounts in WAD; books' worth in
+/// quote WAD (quote tokens, 18 decimals) and payments in quote units (one unit = `quoteUnit` quote WAD).
 library LiquidationMath {
     uint256 internal constant WAD = 1e18;
 
@@ -24,18 +24,20 @@ library LiquidationMath {
     /// @notice The smallest fraction f after which the account meets its initial requirement.
     /// @dev Selling f of everything scales equity_IM and IM by (1 − f) (the requirement is homogeneous
     /// in position size at fixed shocks, and shocks only shrink with size), and the account receives
-    /// f·M·(1 − d) while paying the penalty f·M·p, M = mark-to-market equity. Solving
+    /// f·M·(1 − d) while paying the penalty f·M·p, M = mark-to-market equity as its margin counts the
+    /// payments: `markValue`, USD WAD (the book's worth in quote times the quote's price). Solving
     ///   (1 − f)·E + f·M·(1 − d − p) ≥ (1 − f)·IM   for f gives
     ///   f ≥ (IM − E) / (IM − E + M·(1 − d − p)),
     /// rounded up so the cap never stops short of the target.
     function restoringFraction(
         IMarginEngine.Health memory h,
+        uint256 markValue,
         uint256 discount_,
         uint256 penalty
     ) internal pure returns (uint256) {
         int256 shortfall = int256(h.initialRequirement) - h.equityInitial;
         if (shortfall <= 0) return 0;
-        uint256 proceeds = Math.mulDiv(uint256(h.equityMark), WAD - discount_ - penalty, WAD);
+        uint256 proceeds = Math.mulDiv(markValue, WAD - discount_ - penalty, WAD);
         uint256 f = Math.mulDiv(uint256(shortfall), WAD, uint256(shortfall) + proceeds, Math.Rounding.Ceil);
         return f > WAD ? WAD : f;
     }

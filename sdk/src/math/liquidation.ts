@@ -35,14 +35,20 @@ export function discount(
 
 /**
  * The smallest fraction f (WAD, rounded up, at most 1) after which the account meets its initial
- * requirement: f = (IM − E)/(IM − E + M·(1 − d − p)).
+ * requirement: f = (IM − E)/(IM − E + M·(1 − d − p)), M = `markValue`: the book's worth in quote times
+ * the quote's price, USD WAD (`h.equityMark` when the quote is at 1 USD).
  * @example
  * restoringFraction(health, 6n * 10n ** 16n, 10n ** 16n);
  */
-export function restoringFraction(h: Health, discount_: bigint, penalty: bigint): bigint {
+export function restoringFraction(
+  h: Health,
+  discount_: bigint,
+  penalty: bigint,
+  markValue: bigint = h.equityMark,
+): bigint {
   const shortfall = h.initialRequirement - h.equityInitial;
   if (shortfall <= 0n) return 0n;
-  const proceeds = mulDiv(h.equityMark, WAD - discount_ - penalty, WAD);
+  const proceeds = mulDiv(markValue, WAD - discount_ - penalty, WAD);
   const f = mulDiv(shortfall, WAD, shortfall + proceeds, "ceil");
   return f > WAD ? WAD : f;
 }
@@ -106,8 +112,20 @@ export interface BidQuote {
 }
 
 /**
+ * The book's worth in the quote token (`ICollateralVault.markInQuote` with the positions' value):
+ * what liquidation payments are computed on. Equal to the health's `equityMark` while the quote is at 1 USD.
+ */
+export interface QuoteValuation {
+  /** Mark-to-market equity in quote WAD (quote tokens, 18 decimals). */
+  mark: bigint;
+  /** USD WAD price of one quote token. */
+  quotePrice: bigint;
+}
+
+/**
  * The pure `quoteBid`: what a bid of `fraction` fills and pays for an account of health `h` whose
- * auction has run `elapsed` seconds.
+ * auction has run `elapsed` seconds; `valuation` is the book's worth in quote (default: the quote at 1
+ * USD, so `h.equityMark`).
  * @example
  * quoteBidFromHealth(h, WAD, 600n, params, 10n ** 12n);
  */
@@ -117,11 +135,13 @@ export function quoteBidFromHealth(
   elapsed: bigint,
   p: AuctionParams,
   quoteUnit: bigint,
+  valuation: QuoteValuation = { mark: h.equityMark, quotePrice: WAD },
 ): BidQuote {
   const d = discount(p.startDiscount, p.maxDiscount, elapsed, p.duration);
-  if (h.equityMark <= 0n) {
+  const mark = valuation.mark;
+  if (mark <= 0n) {
     const payout = insolvencyPayout(
-      -h.equityMark,
+      -mark,
       h.maintenanceRequirement,
       p.maxDiscount,
       elapsed,
@@ -130,13 +150,14 @@ export function quoteBidFromHealth(
     );
     return { filled: WAD, payment: 0n, insurancePayout: payout, discount: d, penalty: 0n };
   }
-  const filled = min(fraction, restoringFraction(h, d, p.penalty));
+  const markValue = mulDiv(mark, valuation.quotePrice, WAD);
+  const filled = min(fraction, restoringFraction(h, d, p.penalty, markValue));
   return {
     filled,
-    payment: payment(h.equityMark, filled, d, quoteUnit),
+    payment: payment(mark, filled, d, quoteUnit),
     insurancePayout: 0n,
     discount: d,
-    penalty: penaltyPayment(h.equityMark, filled, p.penalty, quoteUnit),
+    penalty: penaltyPayment(mark, filled, p.penalty, quoteUnit),
   };
 }
 
