@@ -29,8 +29,9 @@ interface ILiquidityPool {
     /// at this share price; it can claim them from `claimableAt` for `CLAIM_WINDOW`.
     event RedeemRequested(address indexed owner, uint256 shares, uint256 assets, uint256 claimableAt);
 
-    /// @notice `owner` took back the `shares` of its request.
-    event RedeemRequestCancelled(address indexed owner, uint256 shares);
+    /// @notice `owner` cancelled its request: `shares` came back, `burned` (what the shares gained since
+    /// the request) stayed with the LPs.
+    event RedeemRequestCancelled(address indexed owner, uint256 shares, uint256 burned);
 
     /// @notice An exit delay above `MAX_EXIT_DELAY`.
     error ExitDelayTooLong(uint256 exitDelay);
@@ -51,11 +52,6 @@ interface ILiquidityPool {
 
     /// @notice A claim outside the request's window [claimableAt, claimableUntil].
     error NotClaimable(address owner, uint256 claimableAt, uint256 claimableUntil);
-
-    /// @notice A cancellation inside the request's claim window [claimableAt, claimableUntil]: a
-    /// request that could be taken back while claimable would let its owner wait, with a claim at the
-    /// request's price in hand, for a loss it can see coming.
-    error NotCancellable(address owner, uint256 claimableAt, uint256 claimableUntil);
 
     /// @notice A claim of `assets` while the pool can pay out only `available` now (its free margin,
     /// 0 while the vault is paused or `settlementPending`).
@@ -112,8 +108,9 @@ interface ILiquidityPool {
         uint256 minAssets
     ) external returns (uint256 assets);
 
-    /// @notice Gives the caller's request shares back: before the request matures or once its claim
-    /// window has passed (NotCancellable inside it).
+    /// @notice Gives the caller's request back, at any time, as shares worth at most what the request
+    /// was (rounded down): if the share price rose since, fewer shares than were requested, the rest
+    /// burned. A request is a decision to leave at the request's price; only a later loss lowers it.
     function cancelRedeemRequest() external returns (uint256 shares);
 
     /// @notice `owner`'s request: shares in the pool, their worth when requested (quote units), and
@@ -134,7 +131,9 @@ interface ILiquidityPool {
     /// @notice The longest exit delay governance can set (7 days).
     function MAX_EXIT_DELAY() external view returns (uint256);
 
-    /// @notice How long a matured request can be claimed (1 day); after that it can only be cancelled.
+    /// @notice How long a matured request can be claimed (1 hour); after that it can only be cancelled.
+    /// Short next to the exit delay: a matured request is an exit its owner may time, so an LP asking
+    /// again and again would hold one for window / (delay + window) of the time.
     function CLAIM_WINDOW() external view returns (uint256);
 
     /// @notice Sets the exit delay of requests made from now on. Governance (`Roles.RISK_MANAGER`) only.
@@ -148,8 +147,9 @@ interface ILiquidityPool {
     /// when traders are winning).
     function positionValue() external view returns (int256);
 
-    /// @notice The backstop account's mark-to-market equity (USD WAD: collateral unhaircut, less its
-    /// quote debt with interest, plus its positions' value): the books it absorbed from liquidations
+    /// @notice The backstop account's mark-to-market equity counted in the quote token, 18 decimals
+    /// (`ICollateralVault.markInQuote`: its quote balance at face less a debt with interest, other
+    /// collateral at its oracle value in quote, plus its positions' value, which settles in quote 1:1): the books it absorbed from liquidations
     /// nobody bid on (`ILiquidationAuction.absorb`), which belong to the LPs. Part of `totalAssets`;
     /// below zero it also lowers what LPs can withdraw (`maxWithdraw`).
     function backstopValue() external view returns (int256);

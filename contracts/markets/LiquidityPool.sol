@@ -40,7 +40,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// @inheritdoc ILiquidityPool
     uint256 public constant MAX_EXIT_DELAY = 7 days;
     /// @inheritdoc ILiquidityPool
-    uint256 public constant CLAIM_WINDOW = 1 days;
+    uint256 public constant CLAIM_WINDOW = 1 hours;
 
     ICollateralVault public immutable vault;
     IMarginEngine public immutable engine;
@@ -160,7 +160,11 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         uint256 backstop = engine.backstopAccountId();
         // Before the engine is wired there is no backstop.
         if (backstop == 0) return 0;
-        return vault.collateralValue(backstop).mark + engine.positionsValue(backstop);
+        // Collateral counted in the quote token, as the pool's own balance is: valued in USD at the
+        // quote's oracle price, a depeg moved the share price by the backstop's USDC though none moved
+        // (review round 11, F1). Positions settle in quote at 1 USD each.
+        (int256 collateral, , ) = vault.markInQuote(backstop);
+        return collateral + engine.positionsValue(backstop);
     }
 
     /// @inheritdoc ILiquidityPool
@@ -310,17 +314,17 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     /// @inheritdoc ILiquidityPool
-    function cancelRedeemRequest() external nonReentrant returns (uint256 shares) {
+    function cancelRedeemRequest() external nonReentrant acting returns (uint256 shares) {
         RedeemRequest memory request = _redeemRequests[msg.sender];
         if (request.shares == 0) revert NoRedeemRequest(msg.sender);
-        uint256 until = uint256(request.claimableAt) + CLAIM_WINDOW;
-        if (block.timestamp >= request.claimableAt && block.timestamp <= until) {
-            revert NotCancellable(msg.sender, request.claimableAt, until);
-        }
-        shares = request.shares;
+        // Back at most what the request was worth: a request that gave its gains back when unused was
+        // a free option — ask every day, cancel when the price rose, claim when a loss is coming
+        // (review round 12, F1). What the shares gained stays with the LPs, as a claim leaves it.
+        shares = _sharesWorth(request);
         delete _redeemRequests[msg.sender];
         _transfer(address(this), msg.sender, shares);
-        emit RedeemRequestCancelled(msg.sender, shares);
+        if (shares < request.shares) _burn(address(this), request.shares - shares);
+        emit RedeemRequestCancelled(msg.sender, shares, request.shares - shares);
     }
 
     /// @inheritdoc ILiquidityPool
@@ -445,6 +449,17 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         if (block.timestamp < request.claimableAt || block.timestamp > until) {
             revert NotClaimable(owner, request.claimableAt, until);
         }
+    }
+
+    /// @dev The most of `request`'s shares worth no more than its assets once the rest are burned (the
+    /// burn raises the share price, theirs too): s' with s'·T / (S − s + s') ≤ A, T and S counting the
+    /// virtual assets and shares; all of them when they are worth less than A now.
+    function _sharesWorth(RedeemRequest memory request) internal view returns (uint256) {
+        uint256 supply = totalSupply() + 10 ** _decimalsOffset();
+        uint256 assets = totalAssets() + 1;
+        if (request.assets >= assets) return request.shares;
+        uint256 worth = Math.mulDiv(request.assets, supply - request.shares, assets - request.assets);
+        return Math.min(request.shares, worth);
     }
 
     /// @dev What `shares` of `request` pay now: the lower of their part of the request's assets
