@@ -438,8 +438,6 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `${str(a, "owner")} already has a redeem request (claimable from ${new Date(Number(big(a, "claimableAt")) * 1000).toISOString()}): claim or cancel it first`,
   NotClaimable: (a) =>
     `the redeem request of ${str(a, "owner")} can be claimed only from ${new Date(Number(big(a, "claimableAt")) * 1000).toISOString()} to ${new Date(Number(big(a, "claimableUntil")) * 1000).toISOString()}`,
-  NotCancellable: (a) =>
-    `the redeem request of ${str(a, "owner")} is claimable until ${new Date(Number(big(a, "claimableUntil")) * 1000).toISOString()}: it can be claimed, not cancelled, until then`,
   ClaimUnavailable: (a, ctx) =>
     `the pool can pay out ${quoteAmount(big(a, "available"), ctx)} now, less than the ${quoteAmount(big(a, "assets"), ctx)} claimed: its free margin (none while the vault is paused or a series it holds is about to settle)`,
   SharesLocked: (a) =>

@@ -958,7 +958,128 @@ describe("Security review findings", function () {
         `      asked for at the old price: ${Number(requested) / 1e6}; paid: ${Number(paid) / 1e6}; held: ${Number(held) / 1e6} USDC`,
       );
       expect(paid).to.equal(held); // not a unit more than staying in
-      expect(requested - paid).to.be.greaterThan(5_000n * USDC); // her third of the ~15,000 loss
+      // Her third of the ~15,000 loss, less the day's funding her shares earned.
+      expect(requested - paid).to.be.greaterThan(4_000n * USDC);
+    });
+
+    // Review round 12, F1: a request cancelled after its window gave every share back, gains included,
+    // so an unused request cost nothing and an LP could hold one at all times, an exit at the request's
+    // price ready for a loss it saw coming (4,656.25 moved onto the other LP in the review's test).
+    it("an unused redeem request is no free option: cancelled, it comes back worth what it asked, the rise staying with the LPs", async function () {
+      const sys = await loadFixture(poolShortBeforeRound);
+      const { pool, feeds, lp, carol } = sys;
+      await pool.setExitDelay(EXIT_DELAY);
+      const shares = await pool.balanceOf(carol);
+      await pool.connect(carol).requestRedeem(shares);
+      const [, requested, claimableAt, claimableUntil] = await pool.redeemRequest(carol);
+      // Alice's long loses 15,000 to the pool (ETH 3,000 → 2,850); Carol lets the window pass.
+      await setFeedPrice(feeds.ETH, "2850");
+      await mineAt(sys, claimableUntil + 1n);
+      const lpBefore = await pool.convertToAssets(await pool.balanceOf(lp));
+      await time.setNextBlockTimestamp(claimableUntil + 1n);
+      await pool.connect(carol).cancelRedeemRequest();
+      const carolAfter = await pool.convertToAssets(await pool.balanceOf(carol));
+      const lpAfter = await pool.convertToAssets(await pool.balanceOf(lp));
+      console.log(
+        `      requested ${Number(requested) / 1e6}, back after the window ${Number(carolAfter) / 1e6}; the other LP +${Number(lpAfter - lpBefore) / 1e6} USDC`,
+      );
+      expect(carolAfter).to.be.lte(requested);
+      expect(lpAfter - lpBefore).to.be.greaterThan(4_000n * USDC); // her part of the 15,000 gain
+      expect(claimableUntil - claimableAt).to.equal(3_600n);
+    });
+  });
+
+  describe("a quote depeg (review round 11)", function () {
+    const QUOTE_UNIT = 10n ** 12n;
+
+    /** Funding off, so that values do not drift between blocks. */
+    async function withoutFunding() {
+      const sys = await deploySystem();
+      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+      return sys;
+    }
+
+    // Finding F1: the backstop's collateral was valued in USD (its USDC at the oracle's 0.95) and added
+    // to the pool's own USDC at 1:1. Alice (60,000 USDC, long 100 ETH) is absorbed insolvent at 2,400:
+    // the backstop holds 75,000 USDC. Carol deposited 1,000,000 at USDC 0.95 and redeemed at 1.00 for
+    // +1,820.94, taken from the seed LP.
+    it("the LP share price counts the backstop's USDC at face: a depeg moves nothing, and a deposit during it gains nothing", async function () {
+      const sys = await loadFixture(withoutFunding);
+      await fundInsurance(sys, 50_000n * USDC);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 60_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
+      await setFeedPrice(sys.feeds.ETH, "2400");
+      await sys.auction.startAuction(alice);
+      await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
+      await sys.auction.absorb(alice);
+      const backstop = await sys.auction.backstopAccountId();
+      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.be.greaterThan(70_000n * USDC);
+
+      const atPeg = await sys.pool.totalAssets();
+      await setFeedPrice(sys.feeds.USDC, "0.95");
+      expect(await sys.pool.totalAssets()).to.equal(atPeg);
+      const amount = 1_000_000n * USDC;
+      await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), amount);
+      await sys.pool.connect(sys.carol).deposit(amount, sys.carol.address);
+      await time.increase(HOLDING_PERIOD);
+      await refreshFeeds(sys);
+      await setFeedPrice(sys.feeds.USDC, "1");
+      const shares = await sys.pool.balanceOf(sys.carol.address);
+      await sys.pool.connect(sys.carol).redeem(shares, sys.carol.address, sys.carol.address);
+      // Rounding only (virtual shares): not a unit of profit.
+      expect(await sys.usdc.balanceOf(sys.carol.address)).to.be.within(amount - 1n, amount);
+    });
+
+    // Finding F2: payments were f·equityMark with the account's USDC at 0.95 in it, converted to USDC
+    // at 1:1. A depeg alone made Alice liquidatable, and a 2% discount gave the bidder 1,052.35
+    // instead of ~123.
+    it("a bid during a depeg pays the slice's worth in USDC: the bidder gains the discount, not the depeg", async function () {
+      const sys = await loadFixture(withoutFunding);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 60_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
+      await setFeedPrice(sys.feeds.ETH, "2780");
+      await setFeedPrice(sys.feeds.USDC, "0.95");
+      await sys.auction.startAuction(alice);
+      await setFeedPrice(sys.feeds.USDC, "1");
+      const bobBefore = (await sys.engine.health(bob)).equityMark / QUOTE_UNIT;
+      await setFeedPrice(sys.feeds.USDC, "0.95");
+      await time.setNextBlockTimestamp(await time.latest());
+      const [filled, payment] = await sys.auction.quoteBid(alice, WAD);
+      const discount = await sys.auction.currentDiscount(alice);
+      await time.setNextBlockTimestamp(await time.latest());
+      await sys.auction.connect(sys.bob).bid(alice, bob, WAD, payment);
+      await setFeedPrice(sys.feeds.USDC, "1");
+      const bobGain = (await sys.engine.health(bob)).equityMark / QUOTE_UNIT - bobBefore;
+      // The slice is worth payment / (1 − d) in USDC; the bidder keeps d of it.
+      const intended = (payment * discount) / (WAD - discount);
+      expect(filled).to.be.greaterThan(0n);
+      expect(bobGain).to.be.closeTo(intended, 2n);
+    });
+
+    // Finding F2, insolvency: at USDC 0.95 an account whose book was worth +842.50 USDC read as
+    // insolvent, and the fund paid the bidder 4,083.69.
+    it("a book worth more USDC than it owes is sold, not paid for by the fund, during a depeg", async function () {
+      const sys = await loadFixture(withoutFunding);
+      await fundInsurance(sys, 50_000n * USDC);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 60_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
+      await setFeedPrice(sys.feeds.ETH, "2560");
+      await setFeedPrice(sys.feeds.USDC, "0.95");
+      expect((await sys.engine.health(alice)).equityMark).to.be.lessThan(0n); // in USD, at 0.95
+      await sys.auction.startAuction(alice);
+      await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
+      const fundBefore = await sys.insuranceFund.balance();
+      const [, payment, payout] = await sys.auction.quoteBid(alice, WAD);
+      expect(payout).to.equal(0n);
+      expect(payment).to.be.greaterThan(0n);
+      await expect(sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256)).not.to.emit(
+        sys.auction,
+        "InsolvencyCovered",
+      );
+      // The fund only receives the penalty.
+      expect(await sys.insuranceFund.balance()).to.be.greaterThan(fundBefore);
     });
   });
 });

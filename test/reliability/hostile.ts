@@ -336,17 +336,6 @@ export const ROWS: Row[] = [
   },
   {
     kind: "limits and deadlines",
-    input: "cancelling a request inside its claim window",
-    call: "LiquidityPool.cancelRedeemRequest",
-    error: "NotCancellable",
-    // No delay: the request is claimable at once.
-    arrange: async (w) => {
-      await w.pool.connect(w.lp).requestRedeem(10n ** 12n);
-    },
-    act: (w) => w.pool.connect(w.lp).cancelRedeemRequest(),
-  },
-  {
-    kind: "limits and deadlines",
     input: "a second redeem request while one is pending",
     call: "LiquidityPool.requestRedeem",
     error: "RedeemRequestPending",

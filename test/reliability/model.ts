@@ -920,23 +920,22 @@ async function lpClaim(w: World, percent: number): Promise<boolean> {
   const out = await send(w, () => sys.pool.connect(sys.lp).claimRedeem(shares, lp, 0n, GAS));
   if (!out.ok) {
     if (out.error === "NotClaimable" && w.clock > claimableUntil) {
+      // Missed: cancelled, for at most the shares the request's worth buys now.
+      const worth = await sys.pool.convertToShares(requestedAssets);
+      const back = worth < requested ? worth : requested;
       const cancel = await send(w, () => sys.pool.connect(sys.lp).cancelRedeemRequest(GAS));
       if (!cancel.ok) throw new Error(`cancelling an expired request reverted with ${cancel.error}`);
+      const event = parseEvent(w, cancel.receipt!.logs, "RedeemRequestCancelled", sys.pool)!;
+      if (event.args.shares !== back || event.args.burned !== requested - back) {
+        throw new Error(`cancel gave back ${event.args.shares} of ${requested} shares, expected ${back}`);
+      }
       return true;
     }
     const known = out.error === "ClaimUnavailable" || expected === null;
     if (!known) throw new Error(`claimRedeem(${shares}) reverted with ${out.error}`);
     return false;
   }
-  const paid = out
-    .receipt!.logs.map((log) => {
-      try {
-        return sys.pool.interface.parseLog(log);
-      } catch {
-        return null;
-      }
-    })
-    .find((parsed) => parsed?.name === "Withdraw")!.args.assets as bigint;
+  const paid = parseEvent(w, out.receipt!.logs, "Withdraw", sys.pool)!.args.assets as bigint;
   if (paid !== expected) {
     throw new Error(
       `claim of ${shares} shares paid ${paid}, expected ${expected} (request ${partOfRequest})`,
@@ -1069,10 +1068,15 @@ async function buyBackstop(w: World, traderIndex: number, percent: number): Prom
   return true;
 }
 
-function parseEvent(w: World, logs: readonly { topics: readonly string[]; data: string }[], name: string) {
+function parseEvent(
+  w: World,
+  logs: readonly { topics: readonly string[]; data: string }[],
+  name: string,
+  contract: { interface: Interface } = w.sys.auction,
+) {
   for (const log of logs) {
     try {
-      const parsed = w.sys.auction.interface.parseLog(log);
+      const parsed = contract.interface.parseLog(log);
       if (parsed?.name === name) return parsed;
     } catch {
       // another contract's event

@@ -86,7 +86,7 @@ export const HOLDING_PERIOD = 86_400n;
  * at 0 (ERC-4626's immediate exits, which most tests of the pool's limits use); tests of the requests
  * set it.
  */
-export const EXIT_DELAY = 3_600n;
+export const EXIT_DELAY = 86_400n;
 
 /**
  * Maps every restricted function of `contracts` to its role (deploy/roles.ts) and grants the

@@ -238,10 +238,10 @@ describe("LiquidityPool holding period", function () {
 });
 
 describe("LiquidityPool redeem requests (exit delay)", function () {
-  const CLAIM_WINDOW = 86_400n;
+  const CLAIM_WINDOW = 3_600n;
 
   /**
-   * The deployments' one-hour exit delay; Alice is long 10 ETH against the pool, so the share price
+   * The deployments' one-day exit delay; Alice is long 10 ETH against the pool, so the share price
    * moves with ETH; the LP (1,000,000 USDC, free shares) asks for 100,000 USDC worth of shares.
    */
   async function lpRequested() {
@@ -268,7 +268,7 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
       .withArgs(EXIT_DELAY);
   });
 
-  it("moves the requested shares into the pool at their worth then, claimable after the delay for a day", async function () {
+  it("moves the requested shares into the pool at their worth then, claimable after the delay for an hour", async function () {
     const { sys, shares, assets, claimableAt } = await loadFixture(lpRequested);
     const { pool, lp } = sys;
     const requestedAt = BigInt(await time.latest());
@@ -341,33 +341,45 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
       .withArgs(shares, shares - shares / 4n);
   });
 
-  it("can be cancelled before it matures and after its claim window, never inside it", async function () {
-    const { sys, shares, claimableAt } = await loadFixture(lpRequested);
-    const { pool, lp } = sys;
+  it("can be cancelled at any time for the shares it is worth: after a loss all of them, after a rise fewer", async function () {
+    const { sys, shares, assets, claimableAt } = await loadFixture(lpRequested);
+    const { pool, feeds, lp } = sys;
     const balance = await pool.balanceOf(lp);
     const snapshot = await takeSnapshot();
+    // Alice's long gains 1,000: the pool loses, and the requested shares are worth less than asked.
+    await setFeedPrice(feeds.ETH, "3100");
     await expect(pool.connect(lp).cancelRedeemRequest())
       .to.emit(pool, "RedeemRequestCancelled")
-      .withArgs(lp.address, shares);
+      .withArgs(lp.address, shares, 0n);
     expect(await pool.balanceOf(lp)).to.equal(balance + shares);
     await snapshot.restore();
+    // Alice's long loses 1,000: the pool gains. Cancelled in its claim window, the request comes back as
+    // the shares its 100,000 USDC buy now; the rest are burned, their gain left with the other LPs.
+    await setFeedPrice(feeds.ETH, "2900");
+    await mineAt(sys, claimableAt);
+    await time.setNextBlockTimestamp(claimableAt);
+    const receipt = await (await pool.connect(lp).cancelRedeemRequest()).wait();
+    const [, back, burned] = pool.interface.parseLog(receipt!.logs.at(-1)!)!.args;
+    expect(back + burned).to.equal(shares);
+    expect(burned).to.be.greaterThan(0n);
+    expect(await pool.balanceOf(lp)).to.equal(balance + back);
+    // Worth the request's 100,000 USDC after the burn, to the unit.
+    expect(assets - (await pool.convertToAssets(back))).to.be.within(0n, 1n);
+    await expect(pool.connect(lp).cancelRedeemRequest())
+      .to.be.revertedWithCustomError(pool, "NoRedeemRequest")
+      .withArgs(lp.address);
+  });
+
+  it("cannot be claimed after its one-hour window, only cancelled", async function () {
+    const { sys, shares, claimableAt } = await loadFixture(lpRequested);
+    const { pool, lp } = sys;
     const until = claimableAt + CLAIM_WINDOW;
-    for (const at of [claimableAt, until]) {
-      await time.setNextBlockTimestamp(at);
-      await expect(pool.connect(lp).cancelRedeemRequest())
-        .to.be.revertedWithCustomError(pool, "NotCancellable")
-        .withArgs(lp.address, claimableAt, until);
-    }
-    // Past the window the request can no longer be claimed, only taken back.
+    expect(await pool.redeemRequest(lp)).to.deep.include.members([claimableAt, until]);
     await advanceTo(sys, until + 1n);
     await expect(pool.connect(lp).claimRedeem(shares, lp, 0n))
       .to.be.revertedWithCustomError(pool, "NotClaimable")
       .withArgs(lp.address, claimableAt, until);
-    await pool.connect(lp).cancelRedeemRequest();
-    expect(await pool.balanceOf(lp)).to.equal(balance + shares);
-    await expect(pool.connect(lp).cancelRedeemRequest())
-      .to.be.revertedWithCustomError(pool, "NoRedeemRequest")
-      .withArgs(lp.address);
+    await expect(pool.connect(lp).cancelRedeemRequest()).to.emit(pool, "RedeemRequestCancelled");
   });
 
   it("refuses a second request, zero shares and locked shares", async function () {

@@ -13,7 +13,8 @@ export interface PoolState {
    */
   totalAssets: bigint;
   /**
-   * The backstop account's mark-to-market equity (USD WAD, part of `totalAssets`): the books it absorbed
+   * The backstop account's mark-to-market equity in the quote token, 18 decimals (part of `totalAssets`;
+   * its collateral converted at the quote's oracle price, positions 1:1): the books it absorbed
    * from liquidations nobody bid on. Below zero it also lowers what LPs may withdraw.
    */
   backstopValue: bigint;
@@ -271,7 +272,7 @@ export interface RedeemRequestReturnType {
 
 /**
  * Asks to redeem `shares` of the signer's unlocked pool shares (all of them by default): they move into
- * the pool now and can be claimed with `claimRedeem` after the pool's `exitDelay`, for a day, at the
+ * the pool now and can be claimed with `claimRedeem` after the pool's `exitDelay`, for an hour, at the
  * lower of the share price now and at the claim. Throws XMarginError "RedeemRequestPending" while a
  * request is pending (claim or cancel it first) and "SharesLocked" for shares within their holding
  * period.
@@ -333,16 +334,17 @@ export async function claimRedeem(
 }
 
 /**
- * Takes the signer's redeem request back: its shares return to the signer's balance. Only before the
- * request matures or after its claim window (XMarginError "NotCancellable" inside it).
+ * Takes the signer's redeem request back, at any time: its shares return to the signer's balance, at
+ * most as many as are worth what the request was (if the share price rose since, the rest are burned:
+ * `burned`). A request missed in its claim window is cancelled and asked again.
  */
 export async function cancelRedeemRequest(
   client: XMarginClient,
-): Promise<{ receipt: ContractTransactionReceipt; shares: bigint }> {
+): Promise<{ receipt: ContractTransactionReceipt; shares: bigint; burned: bigint }> {
   requireSigner(client);
   const lp = client.contracts.liquidityPool;
   const receipt = await send(client, () => lp.cancelRedeemRequest());
   const [log] = eventsOf(receipt, lp.interface, "RedeemRequestCancelled", String(lp.target));
   if (!log) throw new Error(`no RedeemRequestCancelled event of the pool in ${receipt.hash}`);
-  return { receipt, shares: log.args.shares as bigint };
+  return { receipt, shares: log.args.shares as bigint, burned: log.args.burned as bigint };
 }
