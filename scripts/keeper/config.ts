@@ -20,6 +20,8 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
   --health-batch <n>          accounts per engine.healthMany call (default 100)
   --log-range <n>             blocks per eth_getLogs request (default 5000)
   --min-profit-usd <x>        bid only when the bid nets at least this after fees and gas (default 1)
+  --funding-interval <s>      accrue a perp market's funding once it is this many seconds old (default
+                              3600; 0 = never), so nobody prices days of it at a well-chosen spot
   --tx-timeout-ms <n>         give up waiting for a receipt after this long (default 60000)
   --log-level <level>         debug | info | warn | error (default info)
   --help                      print this text`;
@@ -36,6 +38,7 @@ export interface KeeperConfig {
   healthBatch: number;
   logRange: number;
   minProfitUsd: bigint;
+  fundingInterval: number;
   txTimeoutMs: number;
   logLevel: Level;
 }
@@ -62,6 +65,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
         "health-batch": { type: "string", default: "100" },
         "log-range": { type: "string", default: "5000" },
         "min-profit-usd": { type: "string", default: "1" },
+        "funding-interval": { type: "string", default: "3600" },
         "tx-timeout-ms": { type: "string", default: "60000" },
         "log-level": { type: "string", default: "info" },
         help: { type: "boolean", default: false },
@@ -96,6 +100,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
     healthBatch: integer(values["health-batch"]!, "--health-batch", 1),
     logRange: integer(values["log-range"]!, "--log-range", 1),
     minProfitUsd: decimal(values["min-profit-usd"]!, "--min-profit-usd", parseEther),
+    fundingInterval: integer(values["funding-interval"]!, "--funding-interval", 0),
     txTimeoutMs: integer(values["tx-timeout-ms"]!, "--tx-timeout-ms", 1_000),
     logLevel: level,
   };

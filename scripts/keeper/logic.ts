@@ -117,11 +117,37 @@ export function isBidProfitable(economics: BidEconomics, minProfitUsd: bigint): 
 }
 
 /**
- * The deficit (quote units) an auction should record for an account with equity at mark `equityMark`
- * (USD WAD): −equity rounded up, 0 while solvent — what `LiquidationAuction.updateDeficit` would write.
+ * The deficit (quote units) an auction should record for an account whose book is worth `mark` in the
+ * quote token (quote WAD: its equity at mark with the collateral counted in quote,
+ * `ICollateralVault.markInQuote`): −mark rounded up, 0 while solvent — what
+ * `LiquidationAuction.updateDeficit` would write.
  */
-export function deficitOf(equityMark: bigint, quoteUnit: bigint): bigint {
-  return equityMark < 0n ? (-equityMark + quoteUnit - 1n) / quoteUnit : 0n;
+export function deficitOf(mark: bigint, quoteUnit: bigint): bigint {
+  return mark < 0n ? (-mark + quoteUnit - 1n) / quoteUnit : 0n;
+}
+
+/** A perp market as the funding stage reads it (`PerpMarket.market`). */
+export interface FundingState {
+  marketId: bigint;
+  lastFundingTime: bigint;
+  /** Long plus short open interest. */
+  openInterest: bigint;
+}
+
+/**
+ * The perp markets whose funding to accrue now: open interest on either side, and funding last accrued
+ * `interval` seconds ago or more. `accrueFunding` prices the whole stretch since the last accrual at
+ * the spot of whoever calls it, so a payer could wait for a dip to accrue days of funding
+ * (docs/reliability.md §4, row 52); a keeper accruing every `interval` bounds the stretch.
+ */
+export function staleFundingMarkets(
+  markets: readonly FundingState[],
+  now: bigint,
+  interval: bigint,
+): bigint[] {
+  return markets
+    .filter((m) => m.openInterest > 0n && now - m.lastFundingTime >= interval)
+    .map((m) => m.marketId);
 }
 
 /**

@@ -25,6 +25,7 @@ import {
   chooseAction,
   deficitOf,
   inBatchesIsolatingFailures,
+  staleFundingMarkets,
   isDeficitStale,
   isBidProfitable,
   isLiquidatable,
@@ -166,6 +167,8 @@ export interface StepReport {
   unwound: bigint[];
   /** Accounts whose health reverts on its own (a feed of an asset they hold fails): skipped this pass. */
   unchecked: Skipped<bigint>[];
+  /** Perp markets whose funding was accrued (older than `--funding-interval`). */
+  fundingAccrued: bigint[];
   options: OptionStepReport | null;
 }
 
@@ -182,7 +185,14 @@ export async function keeperStep(
   now: bigint,
   { cfg, sender, log, signal }: StepContext,
 ): Promise<StepReport> {
-  const report: StepReport = { accounts: 0, liquidatable: [], unwound: [], unchecked: [], options: null };
+  const report: StepReport = {
+    accounts: 0,
+    liquidatable: [],
+    unwound: [],
+    unchecked: [],
+    fundingAccrued: [],
+    options: null,
+  };
   const isolated = async (stage: string, run: () => Promise<void>): Promise<void> => {
     try {
       await run();
@@ -279,7 +289,48 @@ export async function keeperStep(
       report.options = await options.step(head, now);
     });
   }
+
+  // After settlement, which is due at the first round after expiry; funding can wait for it.
+  if (cfg.fundingInterval > 0 && !signal?.aborted) {
+    await isolated("funding accrual", async () => {
+      report.fundingAccrued = await accrueStaleFunding(s, now, BigInt(cfg.fundingInterval), sender, log);
+    });
+  }
   return report;
+}
+
+/**
+ * Accrues the funding of every perp market with open interest whose funding is `interval` seconds old
+ * or more (logic's `staleFundingMarkets`). A market whose accrual reverts (a stale feed) is skipped
+ * for the step.
+ */
+async function accrueStaleFunding(
+  s: Session,
+  now: bigint,
+  interval: bigint,
+  sender: TxSender,
+  log: Logger,
+): Promise<bigint[]> {
+  const perps = s.contracts.perps;
+  const ids = Array.from({ length: Number(await perps.marketCount()) }, (_, i) => BigInt(i + 1));
+  const markets = await Promise.all(
+    ids.map(async (marketId) => {
+      const info = await perps.market(marketId);
+      const openInterest = info.longOpenInterest + info.shortOpenInterest;
+      return { marketId, lastFundingTime: info.lastFundingTime, openInterest };
+    }),
+  );
+  const accrued: bigint[] = [];
+  for (const marketId of staleFundingMarkets(markets, now, interval)) {
+    try {
+      const sent = await sender.send("accrueFunding", tx(perps, "accrueFunding", [marketId]), { marketId });
+      if (sent.status === "mined") accrued.push(marketId);
+    } catch (error) {
+      if (isTransientError(error)) throw error;
+      log.warn("funding accrual skipped for a market", { marketId, error: describeError(error) });
+    }
+  }
+  return accrued;
 }
 
 /**
@@ -352,7 +403,9 @@ async function liquidate(
       return;
   }
   // An auction records its deficit only when touched; keep the LP share price's deduction current.
-  const deficit = deficitOf(h.equityMark, s.quoteUnit);
+  // The auction values the book in quote: its collateral by the vault's markInQuote, positions 1:1.
+  const [inQuote, usdMark] = await c.vault.markInQuote(accountId);
+  const deficit = deficitOf(h.equityMark - usdMark + inQuote, s.quoteUnit);
   if (isDeficitStale((await c.auction.auctions(accountId)).deficit, deficit)) {
     await sender.send("updateDeficit", tx(c.auction, "updateDeficit", [accountId]), { ...fields, deficit });
   }

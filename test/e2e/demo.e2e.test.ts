@@ -42,12 +42,15 @@ describe("npm run demo", function () {
     // Only Bob's isolated 20 ETH long is liquidatable at 2,650; the keeper flags it and bids.
     expect(summary.liquidated).to.have.length(1);
     expect(summary.liquidationTxs).to.deep.equal(["startAuction", "bidAndClose"]);
-    // Two 2-hour series, each settled then paid out: four keeper transactions, four blocks.
+    // Two 2-hour series, each settled then paid out: four keeper transactions, four blocks; then the
+    // funding of the two perp markets, two hours old.
     expect(summary.settlementTxs).to.deep.equal([
       "settleSeries",
       "settleAccounts",
       "settleSeries",
       "settleAccounts",
+      "accrueFunding",
+      "accrueFunding",
     ]);
     expect(summary.settlementBlocks).to.equal(4);
     expect(summary.txsAfterSettlement).to.equal(0);

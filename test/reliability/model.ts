@@ -920,8 +920,14 @@ async function lpClaim(w: World, percent: number): Promise<boolean> {
   const out = await send(w, () => sys.pool.connect(sys.lp).claimRedeem(shares, lp, 0n, GAS));
   if (!out.ok) {
     if (out.error === "NotClaimable" && w.clock > claimableUntil) {
-      // Missed: cancelled, for at most the shares the request's worth buys now.
-      const worth = await sys.pool.convertToShares(requestedAssets);
+      // Missed: cancelled, for the most shares worth no more than the request once the rest are burned:
+      // s'·T / (S − s + s') ≤ A, with the pool's virtual assets (1) and shares (10^6).
+      const supply = (await sys.pool.totalSupply()) + 10n ** 6n;
+      const total = (await sys.pool.totalAssets()) + 1n;
+      const worth =
+        requestedAssets >= total
+          ? requested
+          : (requestedAssets * (supply - requested)) / (total - requestedAssets);
       const back = worth < requested ? worth : requested;
       const cancel = await send(w, () => sys.pool.connect(sys.lp).cancelRedeemRequest(GAS));
       if (!cancel.ok) throw new Error(`cancelling an expired request reverted with ${cancel.error}`);

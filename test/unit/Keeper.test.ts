@@ -19,6 +19,7 @@ import {
   findSettlementRound,
   inBatchesIsolatingFailures,
   sliceSize,
+  staleFundingMarkets,
   type ItemOutcome,
   backstopUnwindSize,
   isUnwindWorthSending,
@@ -34,6 +35,19 @@ const GWEI = 10n ** 9n;
 const KEY = `0x${"11".repeat(32)}`;
 
 describe("Keeper logic", function () {
+  describe("funding accrual", function () {
+    it("accrues markets with open interest whose funding is at least the interval old", function () {
+      const now = 10_000n;
+      const markets = [
+        { marketId: 1n, lastFundingTime: now - 3_600n, openInterest: 1n }, // exactly the interval
+        { marketId: 2n, lastFundingTime: now - 3_599n, openInterest: 5n }, // a second short of it
+        { marketId: 3n, lastFundingTime: 0n, openInterest: 0n }, // nobody to pay or receive
+        { marketId: 4n, lastFundingTime: now - 86_400n, openInterest: 2n },
+      ];
+      expect(staleFundingMarkets(markets, now, 3_600n)).to.deep.equal([1n, 4n]);
+    });
+  });
+
   describe("auction deficits", function () {
     it("records −equity at mark in quote units rounded up, 0 while solvent", function () {
       const quoteUnit = 10n ** 12n; // USDC
@@ -544,6 +558,7 @@ describe("Keeper command line", function () {
       healthBatch: 100,
       logRange: 5000,
       minProfitUsd: usd("1"),
+      fundingInterval: 3600,
       txTimeoutMs: 60_000,
       logLevel: "info",
     });
@@ -566,6 +581,8 @@ describe("Keeper command line", function () {
         "7",
         "--min-profit-usd",
         "0.25",
+        "--funding-interval",
+        "0",
       ],
       { KEEPER_PRIVATE_KEY: KEY },
     );
@@ -575,6 +592,7 @@ describe("Keeper command line", function () {
       startBlock: 42,
       pollMs: 250,
       healthBatch: 7,
+      fundingInterval: 0,
     });
     expect(cfg === "help" ? 0n : cfg.maxGasPriceWei).to.equal(parseUnits("1.5", "gwei"));
     expect(cfg === "help" ? 0n : cfg.minProfitUsd).to.equal(usd("0.25"));

@@ -302,4 +302,22 @@ describe("Keeper step", function () {
       expect((await updates()).length).to.equal(count);
     });
   });
+
+  describe("perp markets whose funding nobody accrued for an hour", function () {
+    it("has their funding accrued (those with open interest only), and nothing the next pass", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const trader = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await trade(sys.perps, sys.alice, trader, sys.markets.ETH, wad("1")); // BTC keeps no open interest
+      const keeper = await startInProcessKeeper(sys);
+      await time.increase(3_600);
+      await refreshFeeds(sys);
+
+      const report = await keeper.step();
+
+      expect(report.fundingAccrued).to.deep.equal([sys.markets.ETH]);
+      const eth = await sys.perps.market(sys.markets.ETH);
+      expect(eth.lastFundingTime).to.equal(BigInt(await time.latest()));
+      expect((await keeper.step()).fundingAccrued).to.deep.equal([]);
+    });
+  });
 });
