@@ -9,6 +9,9 @@ import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 /// every position and every collateral balance, pro rata — for f·MtM·(1 − d(t)), where the discount
 /// d(t) grows linearly from `startDiscount` to `maxDiscount` over `duration`. The fraction is capped
 /// at the smallest one that brings the account back to equity_IM ≥ IM, so liquidations are partial.
+/// MtM here, and in every payment, penalty and deficit, is the book counted in the quote token the
+/// payments move (`ICollateralVault.markInQuote` plus the positions' value, which settles in quote
+/// 1:1); the engine's equityMark counts the quote at its oracle price, which only a depeg tells apart.
 /// An account whose mark-to-market equity is ≤ 0 is insolvent: the bidder takes everything and the
 /// insurance fund pays it an amount growing over the auction; what the fund cannot pay is charged to
 /// the liquidity pool as socialised loss. An auction nobody bid on by the end of its duration is
