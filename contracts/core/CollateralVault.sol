@@ -620,21 +620,23 @@ contract CollateralVault is
     }
 
     /// @inheritdoc ICollateralVault
-    function markInQuote(
-        uint256 accountId
-    ) external view returns (int256 inQuote, int256 usdMark, uint256 quotePrice) {
-        PriceCache memory cache = _priceCache(_listedTokens.length);
+    /// @dev Reads no price for an account holding only the quote token (an empty backstop, read by
+    /// every LP deposit and withdrawal): its balance counts at face.
+    function markInQuote(uint256 accountId) external view returns (int256 inQuote, int256 usdMark) {
+        PriceCache memory cache = _priceCache(MAX_COLLATERALS_PER_ACCOUNT);
         usdMark = _collateralValue(accountId, cache).mark;
         address quote = address(quoteToken);
         Config storage quoteConfig = _configs[quote];
-        quotePrice = _cachedPrice(quoteConfig, quote, cache);
         int256 quoteBalance = _balances[accountId][quote];
         if (quoteBalance < 0) {
             uint256 owed = uint256(-quoteBalance);
             quoteBalance = -(owed + _accruedInterest(accountId, owed)).toInt256();
         }
         inQuote = quoteBalance * int256(10 ** (18 - quoteConfig.decimals));
-        inQuote += _othersInQuote(accountId, quotePrice, cache).toInt256();
+        if (_tokenSets[accountId].length != 0) {
+            uint256 quotePrice = _cachedPrice(quoteConfig, quote, cache);
+            inQuote += _othersInQuote(accountId, quotePrice, cache).toInt256();
+        }
     }
 
     /// @dev Σ over `accountId`'s tokens other than the quote of their USD mark over `quotePrice`

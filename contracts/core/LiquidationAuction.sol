@@ -415,23 +415,24 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         /// account's USDC at 0.95 USDC each, and an account whose book was worth more USDC than it
         /// owed read as insolvent and was paid for by the fund (review round 11, F2).
         int256 mark;
-        /// USD WAD price of one quote token: what a payment is worth to the account's margin.
-        uint256 quotePrice;
     }
 
     function _valuation(uint256 accountId) internal view returns (Valuation memory v) {
         v.health = engine.health(accountId);
-        (int256 inQuote, int256 usdMark, uint256 quotePrice) = vault.markInQuote(accountId);
+        (int256 inQuote, int256 usdMark) = vault.markInQuote(accountId);
         v.mark = v.health.equityMark - usdMark + inQuote;
-        v.quotePrice = quotePrice;
     }
 
+    /// @dev The restoring fraction of a solvent book: the payment's worth to the account's margin is
+    /// its quote at the quote's price.
     function _restoringFraction(
         Valuation memory v,
         uint256 discount,
         uint256 penaltyRate
-    ) internal pure returns (uint256) {
-        uint256 markValue = Math.mulDiv(uint256(v.mark), v.quotePrice, WAD);
+    ) internal view returns (uint256) {
+        // USD WAD per whole quote token.
+        uint256 quotePrice = vault.tokenValue(quote, WAD / quoteUnit);
+        uint256 markValue = Math.mulDiv(uint256(v.mark), quotePrice, WAD);
         return LiquidationMath.restoringFraction(v.health, markValue, discount, penaltyRate);
     }
 

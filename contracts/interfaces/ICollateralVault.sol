@@ -207,13 +207,11 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice The account's collateral at mark counted in the quote token, 18 decimals: its quote
     /// balance at face (a debt with the interest it owes now), every other token at its oracle value
     /// converted at the quote's oracle price (rounded down). Also the same collateral's USD mark
-    /// (`collateralValue(accountId).mark`) and the quote's USD WAD price, from the same reads.
+    /// (`collateralValue(accountId).mark`), from the same reads.
     /// @dev What the account's collateral is worth in the unit every PnL, premium and payment settles
     /// in: the engine values the quote at its oracle price (a depeg is a loss for margin), but a
     /// liquidation payment or the LP share price must not buy or count the quote token at 0.95 of itself.
-    function markInQuote(
-        uint256 accountId
-    ) external view returns (int256 inQuote, int256 usdMark, uint256 quotePrice);
+    function markInQuote(uint256 accountId) external view returns (int256 inQuote, int256 usdMark);
 
     /// @notice `collateralValue` of every account in `accountIds`, in order, reading each price once.
     function collateralValues(uint256[] calldata accountIds) external view returns (CollateralValue[] memory);

@@ -163,7 +163,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         // Collateral counted in the quote token, as the pool's own balance is: valued in USD at the
         // quote's oracle price, a depeg moved the share price by the backstop's USDC though none moved
         // (review round 11, F1). Positions settle in quote at 1 USD each.
-        (int256 collateral, , ) = vault.markInQuote(backstop);
+        (int256 collateral, ) = vault.markInQuote(backstop);
         return collateral + engine.positionsValue(backstop);
     }
 
