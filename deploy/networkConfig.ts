@@ -115,7 +115,7 @@ export interface NetworkDeployConfig {
     holdingPeriod: number;
     /**
      * Seconds between an LP's redeem request and its claim (`LiquidityPool.setExitDelay`, at most 7
-     * days, claimable for 1 hour after it); 0 lets LPs exit at once through ERC-4626's withdraw and redeem.
+     * days, claimable for 2 hours after it); 0 lets LPs exit at once through ERC-4626's withdraw and redeem.
      */
     exitDelay: number;
     interestRateModel: InterestRateModel;

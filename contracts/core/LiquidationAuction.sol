@@ -430,10 +430,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 discount,
         uint256 penaltyRate
     ) internal view returns (uint256) {
-        // USD WAD per whole quote token.
-        uint256 quotePrice = vault.tokenValue(quote, WAD / quoteUnit);
-        uint256 markValue = Math.mulDiv(uint256(v.mark), quotePrice, WAD);
+        uint256 markValue = Math.mulDiv(uint256(v.mark), _quotePrice(), WAD);
         return LiquidationMath.restoringFraction(v.health, markValue, discount, penaltyRate);
+    }
+
+    /// @dev USD WAD per whole quote token.
+    function _quotePrice() internal view returns (uint256) {
+        return vault.tokenValue(quote, WAD / quoteUnit);
     }
 
     /// @dev Records the open auction's deficit as of this touch and keeps `pendingDeficit` their sum.
@@ -460,7 +463,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return
             LiquidationMath.insolvencyPayout(
                 uint256(-v.mark),
-                v.health.maintenanceRequirement,
+                // The premium dmax·MM is USD; paid in quote at the quote's price (review round 13).
+                Math.mulDiv(v.health.maintenanceRequirement, WAD, _quotePrice()),
                 p.maxDiscount,
                 block.timestamp - startTime,
                 p.duration,

@@ -131,9 +131,11 @@ interface ILiquidityPool {
     /// @notice The longest exit delay governance can set (7 days).
     function MAX_EXIT_DELAY() external view returns (uint256);
 
-    /// @notice How long a matured request can be claimed (1 hour); after that it can only be cancelled.
+    /// @notice How long a matured request can be claimed (2 hours); after that it can only be cancelled.
     /// Short next to the exit delay: a matured request is an exit its owner may time, so an LP asking
-    /// again and again would hold one for window / (delay + window) of the time.
+    /// again and again would hold one for window / (delay + window) of the time. Longer than the hour
+    /// before an option expiry in which LP exits wait for settlement (`settlementPending`), so an expiry
+    /// cannot close a whole window.
     function CLAIM_WINDOW() external view returns (uint256);
 
     /// @notice Sets the exit delay of requests made from now on. Governance (`Roles.RISK_MANAGER`) only.

@@ -54,7 +54,8 @@ library LiquidationMath {
     }
 
     /// @notice What the insurance fund pays the bidder of an insolvent account:
-    /// min(1, elapsed/duration)·(deficit + dmax·MM), in quote units rounded down.
+    /// min(1, elapsed/duration)·(deficit + dmax·MM), in quote units rounded down (deficit and MM in
+    /// quote WAD).
     /// @dev It starts at zero, so the first bidder who can absorb the book takes it at the lowest cost
     /// to the fund. Paying only the deficit would leave the bidder a book worth zero at mark that still
     /// costs fees and price impact to unwind, so nobody would take it; the premium on top is the largest

@@ -40,7 +40,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// @inheritdoc ILiquidityPool
     uint256 public constant MAX_EXIT_DELAY = 7 days;
     /// @inheritdoc ILiquidityPool
-    uint256 public constant CLAIM_WINDOW = 1 hours;
+    uint256 public constant CLAIM_WINDOW = 2 hours;
 
     ICollateralVault public immutable vault;
     IMarginEngine public immutable engine;

@@ -129,22 +129,25 @@ export async function assessBid(
 ): Promise<BidAssessment> {
   const { accountId } = opts;
   const [perpMarket, optionMarket] = await Promise.all([c.perps.getAddress(), c.options.getAddress()]);
-  const [quoteResult, health, held] = await Promise.all([
+  const [quoteResult, health, [inQuote, usdMark], held, quoteToken] = await Promise.all([
     c.auction.quoteBid(accountId, WAD),
     c.engine.health(accountId),
+    c.vault.markInQuote(accountId),
     c.engine.accountMarkets(accountId),
+    c.vault.quoteToken(),
   ]);
   const quote: BidQuote = {
     filled: quoteResult.filled,
     payment: quoteResult.payment,
     insurancePayout: quoteResult.insurancePayout,
   };
-  let closeCostUsd = 0n;
+  // Quote WAD, as PnL settles: perps and options close at 1 quote unit per USD of PnL.
+  let closeCostQuote = 0n;
   for (const key of held) {
     if (key.market === optionMarket) {
       const cost = await optionCloseCost(c, accountId, key.marketId, quote.filled);
       if (cost === null) return { skip: "option series not tradable (expired, awaiting settlement)" };
-      closeCostUsd += cost;
+      closeCostQuote += cost;
       continue;
     }
     if (key.market !== perpMarket) {
@@ -157,7 +160,7 @@ export async function assessBid(
       c.perps.market(key.marketId),
     ]);
     const oracle = await c.router.getPrice(info.underlying);
-    closeCostUsd += closeCost(size, oracle, fillPrice, fee);
+    closeCostQuote += closeCost(size, oracle, fillPrice, fee);
   }
 
   const request = tx(c.auction, "bidAndClose", [
@@ -175,12 +178,16 @@ export async function assessBid(
   }
   const fees = await sender.fees();
   if (fees === null) return { skip: "gas price above cap" };
-  const nativeUsd = await c.router.getPrice(opts.nativeAssetId);
+  const [nativeUsd, quotePrice] = await Promise.all([
+    c.router.getPrice(opts.nativeAssetId),
+    c.vault.tokenValue(quoteToken, WAD / opts.quoteUnit),
+  ]);
   const economics = bidEconomics({
     quote,
-    equityMark: health.equityMark,
+    mark: health.equityMark - usdMark + inQuote,
+    quotePrice,
     quoteUnit: opts.quoteUnit,
-    closeCostUsd,
+    closeCost: closeCostQuote,
     gasUnits,
     gasPriceWei: fees.expectedPrice,
     nativeUsd,

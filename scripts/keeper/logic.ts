@@ -80,29 +80,32 @@ export interface BidEconomics {
 }
 
 /**
- * The keeper's result of `bidAndClose`: it receives f·MtM of value (MtM = equityMark, positions at
- * the oracle, collateral unhaircut), pays `payment`, receives `insurancePayout`, pays the closing costs
- * and the gas. Rounding: the quote amounts are exact units; the slice value rounds down (against us).
+ * The keeper's result of `bidAndClose`: it receives f·`mark` of value, pays `payment`, receives
+ * `insurancePayout` and pays the closing costs (all quote WAD: the book counted in the quote token as
+ * the auction counts it, `ICollateralVault.markInQuote` plus positions, which settle in quote 1:1),
+ * then the gas (USD). Quote amounts become USD at `quotePrice` (USD WAD per quote token): off peg the
+ * engine's USD equityMark is not what the slice is worth in the quote the payment is made in (review
+ * round 13: at USDC 0.95 the keeper saw −995 where a bid made +282). Rounding: the quote amounts are
+ * exact units; the slice value rounds down (against us).
  */
 export function bidEconomics(args: {
   quote: BidQuote;
-  equityMark: bigint;
+  mark: bigint;
+  quotePrice: bigint;
   quoteUnit: bigint;
-  closeCostUsd: bigint;
+  closeCost: bigint;
   gasUnits: bigint;
   gasPriceWei: bigint;
   nativeUsd: bigint;
 }): BidEconomics {
-  const { quote, equityMark, quoteUnit } = args;
-  const sliceUsd = (equityMark * quote.filled) / WAD;
-  const discountUsd = sliceUsd - quote.payment * quoteUnit + quote.insurancePayout * quoteUnit;
+  const { quote, mark, quotePrice, quoteUnit } = args;
+  const slice = (mark * quote.filled) / WAD;
+  const discount = slice - quote.payment * quoteUnit + quote.insurancePayout * quoteUnit;
+  const toUsd = (x: bigint): bigint => (x * quotePrice) / WAD;
+  const discountUsd = toUsd(discount);
+  const closeCostUsd = toUsd(args.closeCost);
   const gasUsd = gasCostUsd(args.gasUnits, args.gasPriceWei, args.nativeUsd);
-  return {
-    discountUsd,
-    closeCostUsd: args.closeCostUsd,
-    gasUsd,
-    netUsd: discountUsd - args.closeCostUsd - gasUsd,
-  };
+  return { discountUsd, closeCostUsd, gasUsd, netUsd: discountUsd - closeCostUsd - gasUsd };
 }
 
 /** Gas cost in USD WAD: units·price (wei) · native price (USD WAD per 1e18 wei), rounded up. */

@@ -27,7 +27,7 @@ import { assetId, setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { sdkClient } from "../shared/sdk";
-import { accountHealth, getAccountState, preview } from "../../sdk/src";
+import { accountHealth, getAccountState, preview, quoteBidFromHealth } from "../../sdk/src";
 
 /**
  * Bugs found by the security review of 2026-12-02, each kept as a regression test of the attack that
@@ -985,7 +985,7 @@ describe("Security review findings", function () {
       );
       expect(carolAfter).to.be.lte(requested);
       expect(lpAfter - lpBefore).to.be.greaterThan(4_000n * USDC); // her part of the 15,000 gain
-      expect(claimableUntil - claimableAt).to.equal(3_600n);
+      expect(claimableUntil - claimableAt).to.equal(7_200n);
     });
   });
 
@@ -1056,6 +1056,45 @@ describe("Security review findings", function () {
       expect(filled).to.be.greaterThan(0n);
       expect(bobGain).to.be.closeTo(intended, 2n);
     });
+
+    // Review round 13, F5: the insolvency premium dmax·MM is USD and was paid as USDC 1:1. The SDK's
+    // pure quote, given the book's worth in quote and the quote's price, must match the chain to the
+    // unit both off peg and on it, for a solvent and an insolvent book.
+    for (const usdcPrice of ["1.05", "0.95"]) {
+      it(`quotes bids in USDC at USDC ${usdcPrice}: the SDK's pure quote matches the chain to the unit`, async function () {
+        const sys = await loadFixture(withoutFunding);
+        // Insolvent at 2,400 (about −1,000 USDC on 60,000); solvent below maintenance at 2,560.
+        for (const eth of ["2400", "2560"]) {
+          const snapshot = await takeSnapshot();
+          const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 60_000n * USDC]]);
+          await trade(sys.perps, sys.alice, id, sys.markets.ETH, wad("100"));
+          await setFeedPrice(sys.feeds.ETH, eth);
+          await setFeedPrice(sys.feeds.USDC, usdcPrice);
+          await sys.auction.startAuction(id);
+          await mineAt(sys, BigInt(await time.latest()) + 600n);
+          const [inQuote, usdMark] = await sys.vault.markInQuote(id);
+          const h = await sys.engine.health(id);
+          const { startTime } = await sys.auction.auctions(id);
+          const [startDiscount, maxDiscount, penalty, duration, flagReward] = await sys.auction.params();
+          const pure = quoteBidFromHealth(
+            h,
+            WAD,
+            BigInt(await time.latest()) - startTime,
+            { startDiscount, maxDiscount, penalty, duration, flagReward },
+            QUOTE_UNIT,
+            { mark: h.equityMark - usdMark + inQuote, quotePrice: wad(usdcPrice) },
+          );
+          const [filled, payment, insurancePayout] = await sys.auction.quoteBid(id, WAD);
+          expect([filled, payment, insurancePayout]).to.deep.equal([
+            pure.filled,
+            pure.payment,
+            pure.insurancePayout,
+          ]);
+          expect(payment + insurancePayout).to.be.greaterThan(0n);
+          await snapshot.restore();
+        }
+      });
+    }
 
     // Finding F2, insolvency: at USDC 0.95 an account whose book was worth +842.50 USDC read as
     // insolvent, and the fund paid the bidder 4,083.69.

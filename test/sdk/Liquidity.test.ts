@@ -130,7 +130,7 @@ describe("SDK liquidity actions", function () {
       shares,
       requestedAssets: requested.assets,
       claimableAt: requested.claimableAt,
-      claimableUntil: requested.claimableAt + 3_600n,
+      claimableUntil: requested.claimableAt + 7_200n,
     });
     expect(redeemRequest!.claimableAssets).to.equal(await sys.pool.convertToAssets(shares));
     expect(redeemRequest!.claimableAssets).to.be.lessThan(requested.assets);
@@ -138,7 +138,7 @@ describe("SDK liquidity actions", function () {
     const half = await claimRedeem(lp, { shares: shares / 2n });
     expect(half.shares).to.equal(shares / 2n);
     expect(half.assets).to.be.lessThan(requested.assets / 2n);
-    await advanceTo(sys, requested.claimableAt + 3_601n);
+    await advanceTo(sys, requested.claimableAt + 7_201n);
     const cancelled = await cancelRedeemRequest(lp);
     // Below the request's price: every share comes back, none burned.
     expect(cancelled).to.deep.include({ shares: shares - shares / 2n, burned: 0n });

@@ -156,9 +156,10 @@ describe("Keeper logic", function () {
       // Close costs 5 USD. Gas 400,000 · 2 gwei = 0.0008 ETH at 2,500 USD = 2 USD. Net 13 USD.
       const e = bidEconomics({
         quote: { filled: parseEther("0.5"), payment: 980n * 10n ** 6n, insurancePayout: 0n },
-        equityMark: usd("2000"),
+        mark: usd("2000"),
+        quotePrice: WAD,
         quoteUnit: QUOTE_UNIT,
-        closeCostUsd: usd("5"),
+        closeCost: usd("5"),
         gasUnits: 400_000n,
         gasPriceWei: 2n * GWEI,
         nativeUsd: usd("2500"),
@@ -172,13 +173,34 @@ describe("Keeper logic", function () {
       expect(isBidProfitable(e, usd("13"))).to.equal(true);
       expect(isBidProfitable(e, usd("13.000000000000000001"))).to.equal(false);
     });
+    it("values the slice in the quote token and converts it at the quote's price off peg", function () {
+      // At USDC 0.95 a book worth 2,000 USDC; half of it for 980 USDC: 20 USDC = 19 USD of discount.
+      // Close costs 5 USDC = 4.75 USD; gas 2 USD; net 12.25 USD.
+      const e = bidEconomics({
+        quote: { filled: parseEther("0.5"), payment: 980n * 10n ** 6n, insurancePayout: 0n },
+        mark: usd("2000"),
+        quotePrice: usd("0.95"),
+        quoteUnit: QUOTE_UNIT,
+        closeCost: usd("5"),
+        gasUnits: 400_000n,
+        gasPriceWei: 2n * GWEI,
+        nativeUsd: usd("2500"),
+      });
+      expect(e).to.deep.equal({
+        discountUsd: usd("19"),
+        closeCostUsd: usd("4.75"),
+        gasUsd: usd("2"),
+        netUsd: usd("12.25"),
+      });
+    });
     it("counts the insurance payout of an insolvent account against its negative equity", function () {
       // Whole book (filled 1) at −300 USD, payment 0, insurance pays 450 USDC: 150 USD before costs.
       const e = bidEconomics({
         quote: { filled: WAD, payment: 0n, insurancePayout: 450n * 10n ** 6n },
-        equityMark: usd("-300"),
+        mark: usd("-300"),
+        quotePrice: WAD,
         quoteUnit: QUOTE_UNIT,
-        closeCostUsd: usd("-10"),
+        closeCost: usd("-10"),
         gasUnits: 0n,
         gasPriceWei: 0n,
         nativeUsd: usd("2500"),

@@ -7,7 +7,8 @@ import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
-import { refreshFeeds, trade } from "../shared/perps";
+import { marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
+import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import { startInProcessKeeper } from "../shared/keeper";
@@ -318,6 +319,46 @@ describe("Keeper step", function () {
       const eth = await sys.perps.market(sys.markets.ETH);
       expect(eth.lastFundingTime).to.equal(BigInt(await time.latest()));
       expect((await keeper.step()).fundingAccrued).to.deep.equal([]);
+    });
+  });
+
+  describe("an auction during a quote depeg", function () {
+    /**
+     * Review round 13: Alice (60,000 USDC, long 100 ETH beside Bob's short 77.5, so closing a slice
+     * costs about the fee) at ETH 2,532 and USDC 0.95, liquidatable; the keeper's account holds 200,000
+     * USDC. Priced on the engine's USD equity the keeper saw a 995 USD loss in every bid, nobody bid,
+     * and the backstop absorbed at the 10% maximum discount (Alice gave up 953 USDC instead of 191).
+     */
+    async function depegAuction() {
+      const sys = await deployOptionsSystem();
+      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
+      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -wad("77.5"));
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 60_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+      await mintAndApprove(sys.usdc, sys.carol, await sys.vault.getAddress(), 200_000n * USDC);
+      await sys.vault.connect(sys.carol).deposit(keeper.session.keeperAccountId!, sys.usdc, 200_000n * USDC);
+      await setFeedPrice(sys.feeds.ETH, "2532");
+      await setFeedPrice(sys.feeds.USDC, "0.95");
+      return { sys, alice, keeper };
+    }
+
+    it("is bid on by the keeper, which values the slice in USDC as the auction charges it", async function () {
+      const { sys, alice, keeper } = await loadFixture(depegAuction);
+      const duration = BigInt((await sys.auction.params()).duration);
+      const bids = () => sys.auction.queryFilter(sys.auction.filters.AuctionBid());
+      await keeper.step(); // starts the auction, and bids if the slice pays already
+      const [started] = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
+      expect(started.args.accountId).to.equal(alice);
+      const startTime = BigInt((await started.getBlock()).timestamp);
+      for (let dt = 60n; (await bids()).length === 0 && dt < duration; dt += 60n) {
+        await mineAt(sys, startTime + dt);
+        await keeper.step();
+      }
+      const [bid] = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
+      expect(bid.args.bidderAccountId).to.equal(keeper.session.keeperAccountId);
+      expect(bid.args.discount).to.be.lessThan(wad("0.1")); // before the backstop's maximum discount
     });
   });
 });

@@ -238,7 +238,7 @@ describe("LiquidityPool holding period", function () {
 });
 
 describe("LiquidityPool redeem requests (exit delay)", function () {
-  const CLAIM_WINDOW = 3_600n;
+  const CLAIM_WINDOW = 7_200n;
 
   /**
    * The deployments' one-day exit delay; Alice is long 10 ETH against the pool, so the share price
@@ -268,7 +268,7 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
       .withArgs(EXIT_DELAY);
   });
 
-  it("moves the requested shares into the pool at their worth then, claimable after the delay for an hour", async function () {
+  it("moves the requested shares into the pool at their worth then, claimable after the delay for two hours", async function () {
     const { sys, shares, assets, claimableAt } = await loadFixture(lpRequested);
     const { pool, lp } = sys;
     const requestedAt = BigInt(await time.latest());
@@ -370,7 +370,7 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
       .withArgs(lp.address);
   });
 
-  it("cannot be claimed after its one-hour window, only cancelled", async function () {
+  it("cannot be claimed after its two-hour window, only cancelled", async function () {
     const { sys, shares, claimableAt } = await loadFixture(lpRequested);
     const { pool, lp } = sys;
     const until = claimableAt + CLAIM_WINDOW;

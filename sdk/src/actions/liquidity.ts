@@ -272,7 +272,7 @@ export interface RedeemRequestReturnType {
 
 /**
  * Asks to redeem `shares` of the signer's unlocked pool shares (all of them by default): they move into
- * the pool now and can be claimed with `claimRedeem` after the pool's `exitDelay`, for an hour, at the
+ * the pool now and can be claimed with `claimRedeem` after the pool's `exitDelay`, for two hours, at the
  * lower of the share price now and at the claim. Throws XMarginError "RedeemRequestPending" while a
  * request is pending (claim or cancel it first) and "SharesLocked" for shares within their holding
  * period.

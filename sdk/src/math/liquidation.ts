@@ -142,7 +142,7 @@ export function quoteBidFromHealth(
   if (mark <= 0n) {
     const payout = insolvencyPayout(
       -mark,
-      h.maintenanceRequirement,
+      mulDiv(h.maintenanceRequirement, WAD, valuation.quotePrice),
       p.maxDiscount,
       elapsed,
       p.duration,
