@@ -8,6 +8,7 @@
  *             running auction -> bidAndClose from the keeper's account when the discount beats closing
  *             costs and gas (simulated first: a lost race costs a call, not a transaction);
  *             expired option series -> settle (only when the deployment has an OptionMarket)
+ *   funding   perp markets with open interest whose funding is --funding-interval old -> accrueFunding
  *
  * Every decision is re-derived from chain state, so a step that failed halfway is simply run again.
  * The loop survives the RPC going away (backoff and retry) and notices a chain that was replaced (a
@@ -25,12 +26,12 @@ import {
   chooseAction,
   deficitOf,
   inBatchesIsolatingFailures,
-  staleFundingMarkets,
   isDeficitStale,
   isBidProfitable,
   isLiquidatable,
   isSameChain,
   isUnwindWorthSending,
+  staleFundingMarkets,
   type BlockRef,
   type HealthLike,
 } from "./logic";
@@ -174,7 +175,7 @@ export interface StepReport {
 
 /**
  * One pass of the keeper over the chain at block `head` (timestamp `now`): discover, check, act, settle
- * options. The loop runs it every block; the demo runs it in-process. An account whose health reverts
+ * options, accrue stale funding. The loop runs it every block; the demo runs it in-process. An account whose health reverts
  * (a stale feed of an asset it holds) is reported in `unchecked` and skipped; every other account is
  * checked and acted on. The two strategies are isolated: anything else that reverts in one is logged and
  * does not hold up the other; transport errors fail the whole step, which the loop retries.
