@@ -240,7 +240,10 @@ describe("Invariants: quote-debt interest (CollateralVault)", function () {
       }),
       {
         numRuns: RUNS,
-        // One sequence known to reach both a charged debtor and a lender in debt, then random ones.
+        // One sequence known to reach both a charged debtor and a lender in debt, then random ones. It
+        // ends a day after the debtor's last repayment (which pays the interest due then), so the final
+        // settlement charges interest whatever the random sequences do: without that last day the
+        // check below depended on the random runs and failed about one run in a few.
         examples: [
           [
             [
@@ -249,6 +252,7 @@ describe("Invariants: quote-debt interest (CollateralVault)", function () {
               { kind: "transfer", from: 3, to: 2, amount: 1_500_000 },
               { kind: "time", seconds: 10 * 86_400 },
               { kind: "deposit", account: 0, amount: 5_000 },
+              { kind: "time", seconds: 86_400 },
             ],
           ],
         ],
