@@ -596,9 +596,7 @@ contract CollateralVault is
             _addValue(value, quote, uint256(quoteBalance), cache);
         } else if (quoteBalance < 0) {
             Config storage config = _configs[quote];
-            // Interest accrued since the debtor last paid is owed already.
-            uint256 owed = uint256(-quoteBalance);
-            owed += _accruedInterest(accountId, owed);
+            uint256 owed = _owedWithInterest(accountId, uint256(-quoteBalance));
             int256 debt = Math
                 .mulDiv(
                     owed,
@@ -628,15 +626,17 @@ contract CollateralVault is
         address quote = address(quoteToken);
         Config storage quoteConfig = _configs[quote];
         int256 quoteBalance = _balances[accountId][quote];
-        if (quoteBalance < 0) {
-            uint256 owed = uint256(-quoteBalance);
-            quoteBalance = -(owed + _accruedInterest(accountId, owed)).toInt256();
-        }
+        if (quoteBalance < 0) quoteBalance = -_owedWithInterest(accountId, uint256(-quoteBalance)).toInt256();
         inQuote = quoteBalance * int256(10 ** (18 - quoteConfig.decimals));
         if (_tokenSets[accountId].length != 0) {
             uint256 quotePrice = _cachedPrice(quoteConfig, quote, cache);
             inQuote += _othersInQuote(accountId, quotePrice, cache).toInt256();
         }
+    }
+
+    /// @dev A quote debt with the interest accrued since the debtor last paid, which is owed already.
+    function _owedWithInterest(uint256 accountId, uint256 debt) private view returns (uint256) {
+        return debt + _accruedInterest(accountId, debt);
     }
 
     /// @dev Σ over `accountId`'s tokens other than the quote of their USD mark over `quotePrice`

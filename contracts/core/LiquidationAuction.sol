@@ -254,9 +254,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // USD to quote at the quote's own price (a depegged quote must not buy the collateral below its
         // value), rounded up twice: the buyer pays the last unit.
         uint256 usd = Math.mulDiv(vault.tokenValue(token, amount), WAD - discount, WAD, Math.Rounding.Ceil);
-        uint256 oneQuoteToken = WAD / quoteUnit;
-        uint256 quotePrice = vault.tokenValue(quote, oneQuoteToken);
-        payment = Math.mulDiv(usd, oneQuoteToken, quotePrice, Math.Rounding.Ceil);
+        payment = Math.mulDiv(usd, WAD / quoteUnit, _quotePrice(), Math.Rounding.Ceil);
     }
 
     /// @inheritdoc ILiquidationAuction

@@ -315,8 +315,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @inheritdoc ILiquidityPool
     function cancelRedeemRequest() external nonReentrant acting returns (uint256 shares) {
-        RedeemRequest memory request = _redeemRequests[msg.sender];
-        if (request.shares == 0) revert NoRedeemRequest(msg.sender);
+        RedeemRequest memory request = _pendingRequest(msg.sender);
         // Back at most what the request was worth: a request that gave its gains back when unused was
         // a free option — ask every day, cancel when the price rose, claim when a loss is coming
         // (review round 12, F1). What the shares gained stays with the LPs, as a claim leaves it.
@@ -343,9 +342,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @inheritdoc ILiquidityPool
     function previewClaim(address owner, uint256 shares) external view returns (uint256 assets) {
-        RedeemRequest memory request = _redeemRequests[owner];
-        if (request.shares == 0) revert NoRedeemRequest(owner);
-        (assets, ) = _claimValue(request, shares);
+        (assets, ) = _claimValue(_pendingRequest(owner), shares);
     }
 
     /// @inheritdoc ILiquidityPool
@@ -441,10 +438,15 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         if (delay != 0) revert RedeemRequestRequired(delay);
     }
 
-    /// @dev `owner`'s request, reverting unless it is in its claim window.
-    function _claimableRequest(address owner) internal view returns (RedeemRequest memory request) {
+    /// @dev `owner`'s request, reverting with NoRedeemRequest when it has none.
+    function _pendingRequest(address owner) internal view returns (RedeemRequest memory request) {
         request = _redeemRequests[owner];
         if (request.shares == 0) revert NoRedeemRequest(owner);
+    }
+
+    /// @dev `owner`'s request, reverting unless it is in its claim window.
+    function _claimableRequest(address owner) internal view returns (RedeemRequest memory request) {
+        request = _pendingRequest(owner);
         uint256 until = uint256(request.claimableAt) + CLAIM_WINDOW;
         if (block.timestamp < request.claimableAt || block.timestamp > until) {
             revert NotClaimable(owner, request.claimableAt, until);

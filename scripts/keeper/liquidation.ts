@@ -8,6 +8,7 @@ import {
   WAD,
   auctionStatus,
   bidEconomics,
+  bookInQuote,
   closeCost,
   maxPaymentFor,
   sliceSize,
@@ -184,7 +185,7 @@ export async function assessBid(
   ]);
   const economics = bidEconomics({
     quote,
-    mark: health.equityMark - usdMark + inQuote,
+    mark: bookInQuote(health.equityMark, inQuote, usdMark),
     quotePrice,
     quoteUnit: opts.quoteUnit,
     closeCost: closeCostQuote,

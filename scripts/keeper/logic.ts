@@ -129,6 +129,16 @@ export function deficitOf(mark: bigint, quoteUnit: bigint): bigint {
   return mark < 0n ? (-mark + quoteUnit - 1n) / quoteUnit : 0n;
 }
 
+/**
+ * An account's book counted in the quote token (quote WAD), as the auction values it for payments and
+ * deficits: its equity at mark (USD WAD) with the collateral's USD mark `usdMark` replaced by the same
+ * collateral counted in quote, `inQuote` (both from `ICollateralVault.markInQuote`); positions settle
+ * in quote 1:1.
+ */
+export function bookInQuote(equityMark: bigint, inQuote: bigint, usdMark: bigint): bigint {
+  return equityMark - usdMark + inQuote;
+}
+
 /** A perp market as the funding stage reads it (`PerpMarket.market`). */
 export interface FundingState {
   marketId: bigint;

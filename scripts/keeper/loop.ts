@@ -23,6 +23,7 @@ import { AccountDiscovery } from "./discovery";
 import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
 import {
   backstopUnwindSize,
+  bookInQuote,
   chooseAction,
   deficitOf,
   inBatchesIsolatingFailures,
@@ -406,7 +407,7 @@ async function liquidate(
   // An auction records its deficit only when touched; keep the LP share price's deduction current.
   // The auction values the book in quote: its collateral by the vault's markInQuote, positions 1:1.
   const [inQuote, usdMark] = await c.vault.markInQuote(accountId);
-  const deficit = deficitOf(h.equityMark - usdMark + inQuote, s.quoteUnit);
+  const deficit = deficitOf(bookInQuote(h.equityMark, inQuote, usdMark), s.quoteUnit);
   if (isDeficitStale((await c.auction.auctions(accountId)).deficit, deficit)) {
     await sender.send("updateDeficit", tx(c.auction, "updateDeficit", [accountId]), { ...fields, deficit });
   }

@@ -5,6 +5,7 @@ import {
   auctionStatus,
   bidEconomics,
   blockRanges,
+  bookInQuote,
   chooseAction,
   chooseFees,
   chunk,
@@ -49,6 +50,10 @@ describe("Keeper logic", function () {
   });
 
   describe("auction deficits", function () {
+    it("values the book in quote: the collateral's USD mark replaced by its worth in quote", function () {
+      // Equity 1,000 USD of which collateral 950 USD (1,000 USDC at 0.95): 1,050 in quote WAD.
+      expect(bookInQuote(usd("1000"), usd("1000"), usd("950"))).to.equal(usd("1050"));
+    });
     it("records −equity at mark in quote units rounded up, 0 while solvent", function () {
       const quoteUnit = 10n ** 12n; // USDC
       expect(deficitOf(-usd("1.0000001"), quoteUnit)).to.equal(1_000_001n);
@@ -151,19 +156,21 @@ describe("Keeper logic", function () {
 
   describe("bidEconomics", function () {
     const QUOTE_UNIT = 10n ** 12n; // USDC
+    /** Half of a 2,000 book for 980 USDC, 5 of closing costs, 400,000 gas at 2 gwei, ETH at 2,500. */
+    const halfOfBook = {
+      quote: { filled: parseEther("0.5"), payment: 980n * 10n ** 6n, insurancePayout: 0n },
+      mark: usd("2000"),
+      quotePrice: WAD,
+      quoteUnit: QUOTE_UNIT,
+      closeCost: usd("5"),
+      gasUnits: 400_000n,
+      gasPriceWei: 2n * GWEI,
+      nativeUsd: usd("2500"),
+    };
     it("nets the slice's mark value minus payment, closing costs and gas", function () {
       // Slice 0.5 of a 2,000 USD book = 1,000 USD; payment 980 USDC (2% discount) -> 20 USD.
       // Close costs 5 USD. Gas 400,000 · 2 gwei = 0.0008 ETH at 2,500 USD = 2 USD. Net 13 USD.
-      const e = bidEconomics({
-        quote: { filled: parseEther("0.5"), payment: 980n * 10n ** 6n, insurancePayout: 0n },
-        mark: usd("2000"),
-        quotePrice: WAD,
-        quoteUnit: QUOTE_UNIT,
-        closeCost: usd("5"),
-        gasUnits: 400_000n,
-        gasPriceWei: 2n * GWEI,
-        nativeUsd: usd("2500"),
-      });
+      const e = bidEconomics(halfOfBook);
       expect(e).to.deep.equal({
         discountUsd: usd("20"),
         closeCostUsd: usd("5"),
@@ -176,16 +183,7 @@ describe("Keeper logic", function () {
     it("values the slice in the quote token and converts it at the quote's price off peg", function () {
       // At USDC 0.95 a book worth 2,000 USDC; half of it for 980 USDC: 20 USDC = 19 USD of discount.
       // Close costs 5 USDC = 4.75 USD; gas 2 USD; net 12.25 USD.
-      const e = bidEconomics({
-        quote: { filled: parseEther("0.5"), payment: 980n * 10n ** 6n, insurancePayout: 0n },
-        mark: usd("2000"),
-        quotePrice: usd("0.95"),
-        quoteUnit: QUOTE_UNIT,
-        closeCost: usd("5"),
-        gasUnits: 400_000n,
-        gasPriceWei: 2n * GWEI,
-        nativeUsd: usd("2500"),
-      });
+      const e = bidEconomics({ ...halfOfBook, quotePrice: usd("0.95") });
       expect(e).to.deep.equal({
         discountUsd: usd("19"),
         closeCostUsd: usd("4.75"),

@@ -399,6 +399,9 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
     await expect(pool.connect(alice).claimRedeem(1n, alice, 0n))
       .to.be.revertedWithCustomError(pool, "NoRedeemRequest")
       .withArgs(alice.address);
+    await expect(pool.previewClaim(alice, 1n))
+      .to.be.revertedWithCustomError(pool, "NoRedeemRequest")
+      .withArgs(alice.address);
   });
 
   it("refuses a request worth nothing, which no later share price could pay", async function () {
