@@ -343,7 +343,9 @@ contract CollateralVault is
     /// @dev Reverts with ZeroAmount, UnknownAccount, TokenNotListed, DepositCapExceeded, or
     /// TransferAmountMismatch when the vault's balance grew by anything other than `amount`. A quote
     /// deposit that leaves the account's quote balance ≤ 0 only repays debt and is not capped; nor is
-    /// a deposit into an account in auction (a cure).
+    /// a quote deposit into an account in auction (a cure, which the quote always serves). Other
+    /// tokens stay capped in auction: an owner could otherwise put its own account in auction, deposit
+    /// past the cap and end the auction (§4 of docs/reliability.md, row 55).
     function deposit(uint256 accountId, address token, uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
         // Reverts with UnknownAccount: credits to an id that does not exist would be lost.
@@ -367,8 +369,8 @@ contract CollateralVault is
         int256 balanceAfter = balanceBefore + amount.toInt256();
         uint256 totalAfter = totalDeposits[token] + amount;
         uint256 cap = config.depositCap;
-        // An owner curing an account in auction is never capped: ARCHITECTURE.md counts top-ups.
-        if (totalAfter > cap && balanceAfter > 0 && !_inAuction(accountId)) {
+        // An owner curing an account in auction in quote is never capped: ARCHITECTURE.md counts top-ups.
+        if (totalAfter > cap && balanceAfter > 0 && !(isQuote && _inAuction(accountId))) {
             revert DepositCapExceeded(token, totalAfter, cap);
         }
 

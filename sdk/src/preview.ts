@@ -201,9 +201,11 @@ export function simulate(
       if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
       else if (!c.listed) revert = makeXMarginError("TokenNotListed", [c.token]);
       else if (opts.depositLimit) {
-        // CollateralVault.deposit: capped unless it only repays debt or cures an account in auction.
+        // CollateralVault.deposit: capped unless it only repays debt or cures an account in auction
+        // in the quote token.
         const totalAfter = opts.depositLimit.totalDeposits + action.amount;
-        if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n && !state.frozen) {
+        const quoteCure = state.frozen && c.token.toLowerCase() === state.quoteToken;
+        if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n && !quoteCure) {
           revert = makeXMarginError("DepositCapExceeded", [c.token, totalAfter, opts.depositLimit.cap]);
         }
       }

@@ -168,6 +168,28 @@ describe("Security review findings", function () {
       await sys.auction.endAuction(account); // cured
       expect(await sys.auction.isFrozen(account)).to.equal(false);
     });
+
+    // Review round 14 (row 55): with every deposit into an account in auction uncapped, an owner put a
+    // small account of its own in auction (the flag reward came back to it), deposited 1,000 WBTC
+    // against a 10 WBTC cap and ended the auction, all in one transaction. Only quote cures are uncapped.
+    it("keeps capping other tokens in auction: a self-flagged account cannot take WETH past its cap", async function () {
+      const sys = await deploySystem();
+      const { vault, weth, alice } = sys;
+      const account = await openAccount(sys, alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, alice, account, sys.markets.ETH, wad("10"));
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      await sys.auction.connect(alice).startAuction(account);
+      await vault.setDepositCap(weth, wad("10"));
+      await mintAndApprove(weth, alice, await vault.getAddress(), wad("1000"));
+      const client = await sdkClient(sys, alice);
+      const weths = { type: "deposit", token: await weth.getAddress(), amount: wad("1000") } as const;
+      expect((await preview(client, account, weths)).revert?.name).to.equal("DepositCapExceeded");
+      await expect(vault.connect(alice).deposit(account, weth, wad("1000"))).to.be.revertedWithCustomError(
+        vault,
+        "DepositCapExceeded",
+      );
+      expect(await vault.balanceOf(account, weth)).to.equal(0n);
+    });
   });
 
   describe("PerpMarket closing trades", function () {
