@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BUSL-1.1
 pragma solidity ^0.8.28;
 
+import {IUpdateThrottle} from "./IUpdateThrottle.sol";
+
 /// @title ILiquidityPool
 /// @notice An ERC-4626 vault on the quote token whose margin account is the counterparty to every
 /// trade. LPs own shares of that account's mark-to-market equity, less the deficits of insolvent
@@ -9,7 +11,7 @@ pragma solidity ^0.8.28;
 /// `...WithLimit` variants (ERC-5143's bounds, named so as not to overload ERC-4626's functions) that
 /// bound what an action may cost: the share price moves with every
 /// trader's PnL, so an LP action waiting in the mempool can land at another price.
-interface ILiquidityPool {
+interface ILiquidityPool is IUpdateThrottle {
     /// @notice The holding period of newly minted shares changed (seconds). Shares already locked
     /// keep the time they were given.
     event HoldingPeriodSet(uint256 holdingPeriod);
@@ -35,6 +37,11 @@ interface ILiquidityPool {
 
     /// @notice An exit delay above `MAX_EXIT_DELAY`.
     error ExitDelayTooLong(uint256 exitDelay);
+
+    /// @notice A cut of `parameter` ("holdingPeriod" or "exitDelay", a bytes32 string) from `current`
+    /// to `requested` seconds beyond one step: a cut may at most halve the value, or take it to 0 from
+    /// `MAX_CUT_TO_ZERO` or less (and is throttled to one a day: `IUpdateThrottle.UpdateTooSoon`).
+    error ProtectionCutTooLarge(bytes32 parameter, uint256 current, uint256 requested);
 
     /// @notice `withdraw` or `redeem` while LPs exit through a request (`exitDelay` > 0): call
     /// `requestRedeem`, then `claimRedeem` once the delay has passed.
@@ -139,8 +146,15 @@ interface ILiquidityPool {
     function CLAIM_WINDOW() external view returns (uint256);
 
     /// @notice Sets the exit delay of requests made from now on. Governance (`Roles.RISK_MANAGER`) only.
-    /// @dev Reverts with ExitDelayTooLong above `MAX_EXIT_DELAY`.
+    /// @dev Reverts with ExitDelayTooLong above `MAX_EXIT_DELAY`. A raise is free; a cut may at most
+    /// halve the delay (or take it to 0 from `MAX_CUT_TO_ZERO` or less) and only once a day
+    /// (`ProtectionCutTooLarge`, `UpdateTooSoon("exitDelay", 0, …)`): cut to 0 for one block, it let an
+    /// LP step out before a loss it saw coming.
     function setExitDelay(uint256 exitDelay) external;
+
+    /// @notice The largest holding period or exit delay a single cut may take to 0 (1 hour): from 1 day,
+    /// six daily cuts (12 h, 6 h, 3 h, 1.5 h, 45 min, 0).
+    function MAX_CUT_TO_ZERO() external view returns (uint256);
 
     /// @notice The pool's margin account id.
     function accountId() external view returns (uint256);
@@ -172,7 +186,8 @@ interface ILiquidityPool {
 
     /// @notice Sets the holding period of shares minted from now on; locks already running keep
     /// their time. Governance (`Roles.RISK_MANAGER`) only.
-    /// @dev Reverts with HoldingPeriodTooLong above `MAX_HOLDING_PERIOD`.
+    /// @dev Reverts with HoldingPeriodTooLong above `MAX_HOLDING_PERIOD`; cuts are stepped and throttled
+    /// as the exit delay's (`setExitDelay`, `UpdateTooSoon("holdingPeriod", 0, …)`).
     function setHoldingPeriod(uint256 holdingPeriod) external;
 
     /// @notice The lock on `owner`'s recently minted shares: how many, and when they all become free

@@ -19,6 +19,7 @@ import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ILiquidationAuction} from "../interfaces/ILiquidationAuction.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
+import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
 /// @title LiquidityPool
 /// @notice ERC-4626 vault on the quote token. Every asset it receives is deposited into its own margin
@@ -31,7 +32,7 @@ import {IMarket} from "../interfaces/IMarket.sol";
 /// of the pool account: LPs can never pull the capital that backs open interest. Minted shares are held
 /// for `holdingPeriod` before they can leave the LP's address; with an `exitDelay`, LPs leave through a
 /// request claimed later at the lower of the two share prices (`requestRedeem`, `claimRedeem`).
-contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuardTransient {
+contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuardTransient, UpdateThrottle {
     using SafeERC20 for IERC20;
     using SafeCast for uint256;
 
@@ -41,6 +42,8 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     uint256 public constant MAX_EXIT_DELAY = 7 days;
     /// @inheritdoc ILiquidityPool
     uint256 public constant CLAIM_WINDOW = 2 hours;
+    /// @inheritdoc ILiquidityPool
+    uint256 public constant MAX_CUT_TO_ZERO = 1 hours;
 
     ICollateralVault public immutable vault;
     IMarginEngine public immutable engine;
@@ -105,6 +108,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// @inheritdoc ILiquidityPool
     function setHoldingPeriod(uint256 holdingPeriod_) external restricted {
         if (holdingPeriod_ > MAX_HOLDING_PERIOD) revert HoldingPeriodTooLong(holdingPeriod_);
+        _checkCut("holdingPeriod", holdingPeriod, holdingPeriod_);
         holdingPeriod = holdingPeriod_;
         emit HoldingPeriodSet(holdingPeriod_);
     }
@@ -112,8 +116,21 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// @inheritdoc ILiquidityPool
     function setExitDelay(uint256 exitDelay_) external restricted {
         if (exitDelay_ > MAX_EXIT_DELAY) revert ExitDelayTooLong(exitDelay_);
+        _checkCut("exitDelay", exitDelay, exitDelay_);
         exitDelay = exitDelay_;
         emit ExitDelaySet(exitDelay_);
+    }
+
+    /// @dev The holding period and the exit delay protect the LPs from each other; cut at once, they
+    /// reopen what they closed for whoever knows the cut is coming (§4, row 56: a cut to 0 for one
+    /// block made 5,225 for an LP stepping out before a loss). A cut may at most halve the value, or
+    /// take it to 0 from `MAX_CUT_TO_ZERO` or less, once a day; a raise only protects more, and is free.
+    function _checkCut(bytes32 parameter, uint256 current, uint256 next) internal {
+        if (next >= current) return;
+        if (next == 0 ? current > MAX_CUT_TO_ZERO : next < current / 2) {
+            revert ProtectionCutTooLarge(parameter, current, next);
+        }
+        _throttle(parameter, bytes32(0), MIN_UPDATE_INTERVAL);
     }
 
     /// @inheritdoc ILiquidityPool

@@ -9,6 +9,7 @@ import {
   MarginMode,
   WAD,
   deploySystem,
+  deploySystemWithoutHoldingPeriod,
   fundInsurance,
   openAccount,
   wad,
@@ -416,10 +417,9 @@ describe("Security review findings", function () {
     // took 186,562.5 USDC from the honest LP (1,000,000 → 813,175). Fixed: PerpMarket._poolExposure
     // subtracts spot·skew²/(2·skewScale), rounded against the pool.
     it("an LP cannot profit by depositing, skewing the market and redeeming", async function () {
-      const sys = await loadFixture(deploySystem);
-      const { pool, usdc, carol, lp } = sys;
       // The share price alone, without the holding period (which refuses the redeem in any case).
-      await pool.setHoldingPeriod(0n);
+      const sys = await loadFixture(deploySystemWithoutHoldingPeriod);
+      const { pool, usdc, carol, lp } = sys;
       const lpAssetsBefore = await pool.convertToAssets(await pool.balanceOf(lp));
 
       // Attacker capital (flash-loanable: it all comes back within the sequence).
@@ -747,7 +747,8 @@ describe("Security review findings", function () {
     // the skew into the share price: deposit, absorb, redeem in one block made 4,491 USDC on 1,000,000.
     // The backstop keeps the slice, so the share price moves by the discount alone.
     it("an LP sandwiching the absorb gets only its share of the discount", async function () {
-      const sys = await loadFixture(deploySystem);
+      // The share price alone, without the holding period (which refuses the redeem in any case).
+      const sys = await loadFixture(deploySystemWithoutHoldingPeriod);
       await noFunding(sys);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 55_000n * USDC]]);
       await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
@@ -755,8 +756,6 @@ describe("Security review findings", function () {
       await absorbable(sys, alice);
       const h = await sys.engine.health(alice);
       const amount = 1_000_000n * USDC;
-      // The share price alone, without the holding period (which refuses the redeem in any case).
-      await sys.pool.setHoldingPeriod(0n);
       await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), amount);
       await sys.pool.connect(sys.carol).deposit(amount, sys.carol.address);
       const before = await sys.pool.totalAssets();
@@ -779,8 +778,12 @@ describe("Security review findings", function () {
      * Alice, long 100 ETH (fill ~3,150) on 50,000 USDC, is ~5,000 insolvent at 2,600; the fund covers
      * it and the backstop takes her whole long. Funding on or off, and the pool delta ratio, as given.
      */
-    async function backstopLong100(funding = false, maxPoolDeltaRatio = wad("1")) {
-      const sys = await deploySystem();
+    async function backstopLong100(
+      funding = false,
+      maxPoolDeltaRatio = wad("1"),
+      holdingPeriod = HOLDING_PERIOD,
+    ) {
+      const sys = await deploySystem({ holdingPeriod });
       await sys.perps.setMarketParams(
         sys.markets.ETH,
         marketParams({ maxFundingVelocity: funding ? wad("0.1") : 0n, maxPoolDeltaRatio }),
@@ -799,6 +802,7 @@ describe("Security review findings", function () {
     const withFunding = () => backstopLong100(true);
     // ~0.35 of the pool's ~1,000,000 USDC: ~134 ETH at 2,600.
     const tightDeltaLimit = () => backstopLong100(false, wad("0.35"));
+    const withoutHoldingPeriod = () => backstopLong100(false, wad("1"), 0n);
 
     // Row 38. Funding read the skew, which counts the backstop's long as a trader's: with Carol short 50
     // against the backstop's long 100, the LPs were really long 50, yet the skew read +50 and longs paid:
@@ -872,8 +876,7 @@ describe("Security review findings", function () {
     // backstop's share included; an unwind of the backstop releases that share into the share price at
     // once, so an LP who sees it coming deposits before and redeems after.
     it("without the holding period, an LP sandwiching an unwind keeps its share of the released close-out deduction", async function () {
-      const { sys } = await loadFixture(backstopLong100);
-      await sys.pool.setHoldingPeriod(0n);
+      const { sys } = await loadFixture(withoutHoldingPeriod);
       const amount = 1_000_000n * USDC;
       await mintAndApprove(sys.usdc, sys.carol, await sys.pool.getAddress(), amount);
       await sys.pool.connect(sys.carol).deposit(amount, sys.carol.address);

@@ -116,13 +116,19 @@ export async function grantOperationalRoles(manager: AccessManager, operator: st
   }
 }
 
+/** `deploySystem` without the LP holding period, for tests of the LP share price alone. */
+export async function deploySystemWithoutHoldingPeriod(): Promise<System> {
+  return deploySystem({ holdingPeriod: 0n });
+}
+
 /**
  * Deploys the whole protocol on the in-process chain: governance, oracles (Chainlink mocks),
  * accounts, vault with USDC/WETH/WBTC/sWETH collateral, engine with ETH and BTC underlyings, perp
  * markets on both, insurance fund, liquidation auction and a liquidity pool holding 1,000,000 USDC.
- * Use with `loadFixture`.
+ * Use with `loadFixture`. `holdingPeriod` (default `HOLDING_PERIOD`): tests of the share price alone
+ * deploy without one, since a cut is stepped once a day (`LiquidityPool.setHoldingPeriod`).
  */
-export async function deploySystem(): Promise<System> {
+export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Promise<System> {
   const [deployer, alice, bob, carol, keeper, lp] = await ethers.getSigners();
   const manager = await ethers.deployContract("AccessManager", [deployer.address]);
   const authority = await manager.getAddress();
@@ -196,7 +202,8 @@ export async function deploySystem(): Promise<System> {
   await pool.connect(lp).deposit(poolCapital, lp.address);
   // The seed capital is deposited before the holding period is set, as if long ago: tests of LP
   // withdrawals start from free shares, and shares minted in a test are locked as in production.
-  await pool.setHoldingPeriod(HOLDING_PERIOD);
+  const holdingPeriod = options.holdingPeriod ?? HOLDING_PERIOD;
+  if (holdingPeriod !== 0n) await pool.setHoldingPeriod(holdingPeriod);
 
   return {
     deployer,

@@ -9,10 +9,12 @@ import {
   fundInsurance,
   openAccount,
   wad,
+  type System,
 } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { advanceTo, mineAt, refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
+import { DAY } from "../shared/options";
 
 const USDC = 10n ** 6n;
 // The fixture's LP deposited 1,000,000 USDC; with 6 virtual decimals a share is 1e-12 USDC.
@@ -223,9 +225,28 @@ describe("LiquidityPool holding period", function () {
     await expect(pool.setHoldingPeriod(7n * HOLDING_PERIOD + 1n))
       .to.be.revertedWithCustomError(pool, "HoldingPeriodTooLong")
       .withArgs(7n * HOLDING_PERIOD + 1n);
-    await expect(pool.setHoldingPeriod(0n)).to.emit(pool, "HoldingPeriodSet").withArgs(0n);
+    const half = HOLDING_PERIOD / 2n;
+    await expect(pool.setHoldingPeriod(half)).to.emit(pool, "HoldingPeriodSet").withArgs(half);
     expect(await pool.sharesLock(alice)).to.deep.equal([shares, mintedAt + HOLDING_PERIOD]);
-    // With no holding period a new deposit is free at once.
+    // A new deposit gets the new period.
+    await mintAndApprove(usdc, bob, await pool.getAddress(), 1_000n * USDC);
+    await pool.connect(bob).deposit(1_000n * USDC, bob);
+    expect((await pool.sharesLock(bob))[1]).to.equal(BigInt(await time.latest()) + half);
+    await expect(pool.setHoldingPeriod(7n * HOLDING_PERIOD)).to.emit(pool, "HoldingPeriodSet");
+  });
+
+  it("reaches 0 only in daily halving cuts: then a new deposit is free at once", async function () {
+    const { sys } = await loadFixture(aliceDeposited);
+    const { pool, usdc, bob } = sys;
+    // 12 h, 6 h, 3 h, 1.5 h, 45 min, 0: six days.
+    let period = HOLDING_PERIOD;
+    while (period !== 0n) {
+      period = period > 3_600n ? period / 2n : 0n;
+      await pool.setHoldingPeriod(period);
+      await time.increase(DAY);
+    }
+    expect(await pool.holdingPeriod()).to.equal(0n);
+    await refreshFeeds(sys);
     await mintAndApprove(usdc, bob, await pool.getAddress(), 1_000n * USDC);
     await pool.connect(bob).deposit(1_000n * USDC, bob);
     await expect(pool.connect(bob).redeem(await pool.balanceOf(bob), bob, bob)).to.changeTokenBalance(
@@ -233,7 +254,6 @@ describe("LiquidityPool holding period", function () {
       bob,
       1_000n * USDC,
     );
-    await expect(pool.setHoldingPeriod(7n * HOLDING_PERIOD)).to.emit(pool, "HoldingPeriodSet");
   });
 });
 
@@ -739,4 +759,36 @@ describe("LiquidityPool while a feed under its book is stale", function () {
       1_000n * USDC,
     );
   });
+});
+
+// Review round 14 (docs/reliability.md §4, row 56): the risk manager cut the exit delay to 0 for one
+// block and an LP stepped out before a losing oracle round and back in after it (+5,224.98 USDC).
+describe("LiquidityPool protection cuts (holding period, exit delay)", function () {
+  const setters = [
+    ["holdingPeriod", (sys: System, v: bigint) => sys.pool.setHoldingPeriod(v)],
+    ["exitDelay", (sys: System, v: bigint) => sys.pool.setExitDelay(v)],
+  ] as const;
+
+  for (const [name, set] of setters) {
+    it(`${name}: a cut at most halves it, once a day, and reaches 0 only from an hour or less; raises are free`, async function () {
+      const sys = await loadFixture(deploySystem);
+      const parameter = ethers.encodeBytes32String(name);
+      await set(sys, DAY); // a raise (from 0 for the exit delay)
+      await expect(set(sys, 0n))
+        .to.be.revertedWithCustomError(sys.pool, "ProtectionCutTooLarge")
+        .withArgs(parameter, DAY, 0n);
+      await expect(set(sys, DAY / 2n - 1n))
+        .to.be.revertedWithCustomError(sys.pool, "ProtectionCutTooLarge")
+        .withArgs(parameter, DAY, DAY / 2n - 1n);
+      await set(sys, DAY / 2n);
+      const nextAt = BigInt(await time.latest()) + DAY;
+      expect(await sys.pool.nextUpdateAt(parameter, ethers.ZeroHash)).to.equal(nextAt);
+      await expect(set(sys, DAY / 4n))
+        .to.be.revertedWithCustomError(sys.pool, "UpdateTooSoon")
+        .withArgs(parameter, ethers.ZeroHash, nextAt);
+      await set(sys, 7n * DAY); // raising back is never held up
+      await time.increaseTo(nextAt);
+      await expect(set(sys, (7n * DAY) / 2n)).to.not.be.reverted; // the next day, the next halving
+    });
+  }
 });
