@@ -71,6 +71,14 @@ contract CollateralVault is
     /// @notice Bounds of the model's kink utilisation.
     uint256 public constant MIN_KINK = 0.5e18;
     uint256 public constant MAX_KINK = 0.99e18;
+    /// @notice Lowest rate the model may charge at full utilisation (50% a year): below it, borrowing
+    /// every USDC in the vault and locking the LPs out costs next to nothing (§4, rows 20 and 57).
+    uint256 public constant MIN_MAX_RATE = 0.5e18;
+    /// @notice Largest move of any rate in one update (25 points a year; updates are a day apart): one
+    /// call took every debtor from 2.6% to 300% a year, or the full-utilisation rate to 0 (row 57).
+    uint256 public constant MAX_RATE_STEP = 0.25e18;
+    /// @notice Largest move of the kink utilisation in one update (10 points).
+    uint256 public constant MAX_KINK_STEP = 0.1e18;
 
     /// @dev Non-quote tokens an account may hold; one place is kept for the quote token.
     uint256 private constant MAX_OTHER_TOKENS = MAX_COLLATERALS_PER_ACCOUNT - 1;
@@ -294,7 +302,9 @@ contract CollateralVault is
 
     /// @inheritdoc ICollateralVault
     function setInterestRateModel(InterestRateModel calldata model) external restricted {
-        if (model.maxRate > MAX_QUOTE_BORROW_RATE) revert ParameterOutOfBounds("maxRate", model.maxRate);
+        if (model.maxRate > MAX_QUOTE_BORROW_RATE || model.maxRate < MIN_MAX_RATE) {
+            revert ParameterOutOfBounds("maxRate", model.maxRate);
+        }
         if (model.kinkRate > model.maxRate) revert ParameterOutOfBounds("kinkRate", model.kinkRate);
         if (model.baseRate > model.kinkRate) revert ParameterOutOfBounds("baseRate", model.baseRate);
         if (model.kinkUtilization < MIN_KINK || model.kinkUtilization > MAX_KINK) {
@@ -308,6 +318,22 @@ contract CollateralVault is
             // The lender pays itself nothing: a debt it already has leaves the receivable.
             int256 balance = _balances[lender][address(quoteToken)];
             if (balance < 0) _scaledDebt -= InterestMath.scaled(uint256(-balance), _paidIndex[lender]);
+        }
+        InterestRateModel memory current = _model;
+        // The first model is a listing (maxRate ≥ MIN_MAX_RATE once set): no step from nothing.
+        if (current.maxRate != 0) {
+            if (_absDiff(model.baseRate, current.baseRate) > MAX_RATE_STEP) {
+                revert ParameterOutOfBounds("baseRateStep", model.baseRate);
+            }
+            if (_absDiff(model.kinkRate, current.kinkRate) > MAX_RATE_STEP) {
+                revert ParameterOutOfBounds("kinkRateStep", model.kinkRate);
+            }
+            if (_absDiff(model.maxRate, current.maxRate) > MAX_RATE_STEP) {
+                revert ParameterOutOfBounds("maxRateStep", model.maxRate);
+            }
+            if (_absDiff(model.kinkUtilization, current.kinkUtilization) > MAX_KINK_STEP) {
+                revert ParameterOutOfBounds("kinkUtilizationStep", model.kinkUtilization);
+            }
         }
         _throttle("interestRateModel", bytes32(0), MIN_UPDATE_INTERVAL);
         _model = model;

@@ -29,6 +29,7 @@ const MODEL = {
   kinkUtilization: wad("0.8"),
 };
 const RUNS = Number(process.env.INVARIANT_RUNS ?? 12);
+const [RATE_STEP, KINK_STEP] = [wad("0.25"), wad("0.1")];
 const STEPS = Number(process.env.INVARIANT_STEPS ?? 14);
 
 type Action =
@@ -180,11 +181,16 @@ async function apply(
       {
         await time.increase(86_400); // one change a day
         const pct = (n: number) => (BigInt(n) * WAD) / 100n;
+        // Governance moves toward the drawn model within one day's steps (CollateralVault.MAX_*_STEP);
+        // clamping is monotone, so the order baseRate ≤ kinkRate ≤ maxRate survives it.
+        const current = await sys.vault.interestRateModel();
+        const toward = (target: bigint, from: bigint, step: bigint) =>
+          target > from + step ? from + step : target < from - step ? from - step : target;
         const model = {
-          baseRate: pct(a.base),
-          kinkRate: pct(a.kink),
-          maxRate: pct(a.max),
-          kinkUtilization: pct(a.kinkUtilization),
+          baseRate: toward(pct(a.base), current.baseRate, RATE_STEP),
+          kinkRate: toward(pct(a.kink), current.kinkRate, RATE_STEP),
+          maxRate: toward(pct(a.max), current.maxRate, RATE_STEP),
+          kinkUtilization: toward(pct(a.kinkUtilization), current.kinkUtilization, KINK_STEP),
         };
         await send(sys.vault.setInterestRateModel(model));
         break;

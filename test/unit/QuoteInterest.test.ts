@@ -70,10 +70,21 @@ describe("Quote interest (CollateralVault)", function () {
         [{ ...MODEL, baseRate: wad("0.11") }, "baseRate"],
         [{ ...MODEL, kinkUtilization: wad("0.49") }, "kinkUtilization"],
         [{ ...MODEL, kinkUtilization: wad("0.995") }, "kinkUtilization"],
+        // Review round 14 (row 57): every rate at 0 made borrowing the whole vault free again.
+        [{ baseRate: 0n, kinkRate: 0n, maxRate: 0n, kinkUtilization: MODEL.kinkUtilization }, "maxRate"],
+        [{ ...MODEL, maxRate: wad("0.5") - 1n }, "maxRate"],
+        // One call took every debtor from ~2.6% to 300% a year: each rate moves ≤ 25 points a day.
+        [{ ...MODEL, baseRate: wad("0.27") + 1n, kinkRate: wad("0.3") }, "baseRateStep"],
+        [{ ...MODEL, kinkRate: wad("0.35") + 1n }, "kinkRateStep"],
+        [{ ...MODEL, maxRate: wad("1.25") - 1n }, "maxRateStep"],
+        [{ ...MODEL, kinkUtilization: wad("0.9") + 1n }, "kinkUtilizationStep"],
       ] as const) {
         await expect(sys.vault.setInterestRateModel(bad))
           .to.be.revertedWithCustomError(sys.vault, "ParameterOutOfBounds")
-          .withArgs(ethers.encodeBytes32String(name), (bad as Record<string, bigint>)[name]);
+          .withArgs(
+            ethers.encodeBytes32String(name),
+            (bad as Record<string, bigint>)[name.replace(/Step$/, "")],
+          );
       }
       await expect(sys.vault.connect(sys.alice).setInterestRateModel(MODEL)).to.be.revertedWithCustomError(
         sys.vault,
