@@ -307,6 +307,35 @@ export const ROWS: Row[] = [
     act: (w) => w.pool.setExitDelay(7n * 86_400n + 1n),
   },
   {
+    kind: "limits and deadlines",
+    input: "holding period cut from 1 day to 0 in one change",
+    call: "LiquidityPool.setHoldingPeriod",
+    error: "ProtectionCutTooLarge",
+    act: (w) => w.pool.setHoldingPeriod(0n),
+  },
+  {
+    kind: "limits and deadlines",
+    input: "quote interest model: base rate up 26 points in one change",
+    call: "CollateralVault.setInterestRateModel",
+    error: "ParameterOutOfBounds",
+    arrange: async (w) => {
+      const model = {
+        baseRate: wad("0.02"),
+        kinkRate: wad("0.1"),
+        maxRate: wad("1.5"),
+        kinkUtilization: wad("0.8"),
+      };
+      await (await w.vault.setInterestRateModel(model)).wait();
+    },
+    act: (w) =>
+      w.vault.setInterestRateModel({
+        baseRate: wad("0.28"),
+        kinkRate: wad("0.3"),
+        maxRate: wad("1.5"),
+        kinkUtilization: wad("0.8"),
+      }),
+  },
+  {
     kind: "zero / max amounts",
     input: "redeem request of 0 shares",
     call: "LiquidityPool.requestRedeem",
@@ -700,6 +729,18 @@ export const ROWS: Row[] = [
     error: "AccountFrozen",
     arrange: freezeCarol,
     act: (w) => trade(w, w.carol, w.carolId, w.markets.ETH, wad("0.1")),
+  },
+  {
+    kind: "frozen accounts",
+    input: "WBTC above its cap into an account in auction (only quote cures are uncapped)",
+    call: "CollateralVault.deposit",
+    error: "DepositCapExceeded",
+    arrange: async (w) => {
+      await freezeCarol(w);
+      await (await w.wbtc.mint(w.carol.address, 10_001n * 10n ** 8n)).wait();
+      await (await w.wbtc.connect(w.carol).approve(w.vault, MAX)).wait();
+    },
+    act: (w) => w.vault.connect(w.carol).deposit(w.carolId, w.wbtc, 10_001n * 10n ** 8n),
   },
   {
     kind: "frozen accounts",
