@@ -74,11 +74,10 @@ contract CollateralVault is
     /// @notice Lowest rate the model may charge at full utilisation (50% a year): below it, borrowing
     /// every USDC in the vault and locking the LPs out costs next to nothing (§4, rows 20 and 57).
     uint256 public constant MIN_MAX_RATE = 0.5e18;
-    /// @notice Largest move of any rate in one update (25 points a year; updates are a day apart): one
-    /// call took every debtor from 2.6% to 300% a year, or the full-utilisation rate to 0 (row 57).
+    /// @notice Largest move of the rate at any utilisation in one update (25 points a year; updates are
+    /// a day apart): one call took every debtor from 2.6% to 300% a year, or the full-utilisation rate
+    /// to 0 (row 57).
     uint256 public constant MAX_RATE_STEP = 0.25e18;
-    /// @notice Largest move of the kink utilisation in one update (10 points).
-    uint256 public constant MAX_KINK_STEP = 0.1e18;
 
     /// @dev Non-quote tokens an account may hold; one place is kept for the quote token.
     uint256 private constant MAX_OTHER_TOKENS = MAX_COLLATERALS_PER_ACCOUNT - 1;
@@ -319,27 +318,28 @@ contract CollateralVault is
             int256 balance = _balances[lender][address(quoteToken)];
             if (balance < 0) _scaledDebt -= InterestMath.scaled(uint256(-balance), _paidIndex[lender]);
         }
-        InterestRateModel memory current = _model;
         // The first model is a listing (maxRate ≥ MIN_MAX_RATE once set): no step from nothing.
-        if (current.maxRate != 0) {
-            if (_absDiff(model.baseRate, current.baseRate) > MAX_RATE_STEP) {
-                revert ParameterOutOfBounds("baseRateStep", model.baseRate);
-            }
-            if (_absDiff(model.kinkRate, current.kinkRate) > MAX_RATE_STEP) {
-                revert ParameterOutOfBounds("kinkRateStep", model.kinkRate);
-            }
-            if (_absDiff(model.maxRate, current.maxRate) > MAX_RATE_STEP) {
-                revert ParameterOutOfBounds("maxRateStep", model.maxRate);
-            }
-            if (_absDiff(model.kinkUtilization, current.kinkUtilization) > MAX_KINK_STEP) {
-                revert ParameterOutOfBounds("kinkUtilizationStep", model.kinkUtilization);
-            }
-        }
+        if (_model.maxRate != 0) _checkRateStep(_model, model);
         _throttle("interestRateModel", bytes32(0), MIN_UPDATE_INTERVAL);
         _model = model;
         // What accrued so far stays at the old rate; the new one applies from now.
         _recordRate();
         emit InterestRateModelUpdated(model);
+    }
+
+    /// @dev Reverts with ParameterOutOfBounds("rateStep", u) if the rate at some utilisation u moves by
+    /// more than MAX_RATE_STEP. Both curves are linear between 0, the two kinks and 1, so their gap is
+    /// largest at one of those four points. Stepping each field alone was not enough: moving the kink
+    /// took the rate at 90% utilisation from 80% to 0 in one call (review round 15).
+    function _checkRateStep(InterestRateModel memory current, InterestRateModel memory next) private pure {
+        uint256[4] memory points = [0, uint256(current.kinkUtilization), uint256(next.kinkUtilization), WAD];
+        for (uint256 i = 0; i < points.length; ++i) {
+            uint256 rateBefore = InterestMath.rateAt(current, points[i]);
+            uint256 rateAfter = InterestMath.rateAt(next, points[i]);
+            if ((rateBefore > rateAfter ? rateBefore - rateAfter : rateAfter - rateBefore) > MAX_RATE_STEP) {
+                revert ParameterOutOfBounds("rateStep", points[i]);
+            }
+        }
     }
 
     /// @notice Pauses withdrawals (GUARDIAN role). Deposits and engine operations are never paused.

@@ -154,8 +154,8 @@ interface ICollateralVault is IUpdateThrottle {
     /// Interest accrued so far stays at the old rate.
     /// @dev Reverts with ParameterOutOfBounds unless baseRate ≤ kinkRate ≤ maxRate, MIN_MAX_RATE ≤
     /// maxRate ≤ MAX_QUOTE_BORROW_RATE and MIN_KINK ≤ kinkUtilization ≤ MAX_KINK, and (after the first
-    /// model) unless every rate moves by at most MAX_RATE_STEP and the kink by at most MAX_KINK_STEP
-    /// ("baseRateStep", …); MarginEngineNotSet before the engine knows the pool's account,
+    /// model) unless the rate at every utilisation u moves by at most MAX_RATE_STEP ("rateStep", u);
+    /// MarginEngineNotSet before the engine knows the pool's account,
     /// UpdateTooSoon within a day of the last change.
     /// @param model The new model.
     function setInterestRateModel(InterestRateModel calldata model) external;

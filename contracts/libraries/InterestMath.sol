@@ -32,7 +32,14 @@ library InterestMath {
         uint256 debt,
         uint256 cash
     ) internal pure returns (uint256) {
-        uint256 utilisation = debt == 0 ? 0 : Math.mulDiv(debt, WAD, debt + cash);
+        return rateAt(model, debt == 0 ? 0 : Math.mulDiv(debt, WAD, debt + cash));
+    }
+
+    /// @notice The model's annual rate at `utilisation` (WAD, at most 1e18), rounded down.
+    function rateAt(
+        ICollateralVault.InterestRateModel memory model,
+        uint256 utilisation
+    ) internal pure returns (uint256) {
         uint256 kink = model.kinkUtilization;
         if (utilisation <= kink) {
             // A zero kink is the model before governance sets one: every rate is zero then.

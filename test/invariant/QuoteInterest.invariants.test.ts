@@ -29,7 +29,17 @@ const MODEL = {
   kinkUtilization: wad("0.8"),
 };
 const RUNS = Number(process.env.INVARIANT_RUNS ?? 12);
-const [RATE_STEP, KINK_STEP] = [wad("0.25"), wad("0.1")];
+const RATE_STEP = wad("0.25");
+
+type Model = { baseRate: bigint; kinkRate: bigint; maxRate: bigint; kinkUtilization: bigint };
+/** CollateralVault's step rule: the two curves differ by ≤ RATE_STEP at 0, both kinks and 1. */
+function withinRateStep(from: Model, to: Model): boolean {
+  const rateAt = (m: Model, u: bigint) => borrowRate(m, u, WAD - u);
+  return [0n, from.kinkUtilization, to.kinkUtilization, WAD].every((u) => {
+    const gap = rateAt(to, u) - rateAt(from, u);
+    return (gap < 0n ? -gap : gap) <= RATE_STEP;
+  });
+}
 const STEPS = Number(process.env.INVARIANT_STEPS ?? 14);
 
 type Action =
@@ -181,17 +191,25 @@ async function apply(
       {
         await time.increase(86_400); // one change a day
         const pct = (n: number) => (BigInt(n) * WAD) / 100n;
-        // Governance moves toward the drawn model within one day's steps (CollateralVault.MAX_*_STEP);
-        // clamping is monotone, so the order baseRate ≤ kinkRate ≤ maxRate survives it.
-        const current = await sys.vault.interestRateModel();
-        const toward = (target: bigint, from: bigint, step: bigint) =>
-          target > from + step ? from + step : target < from - step ? from - step : target;
-        const model = {
-          baseRate: toward(pct(a.base), current.baseRate, RATE_STEP),
-          kinkRate: toward(pct(a.kink), current.kinkRate, RATE_STEP),
-          maxRate: toward(pct(a.max), current.maxRate, RATE_STEP),
-          kinkUtilization: toward(pct(a.kinkUtilization), current.kinkUtilization, KINK_STEP),
+        // Governance moves toward the drawn model within one day's step (CollateralVault.MAX_RATE_STEP:
+        // the rate at every utilisation moves ≤ 25 points): halfway, and halfway again, until it fits.
+        // Midpoints keep baseRate ≤ kinkRate ≤ maxRate and every bound.
+        const [baseRate, kinkRate, maxRate, kinkUtilization] = await sys.vault.interestRateModel();
+        const current = { baseRate, kinkRate, maxRate, kinkUtilization };
+        let model = {
+          baseRate: pct(a.base),
+          kinkRate: pct(a.kink),
+          maxRate: pct(a.max),
+          kinkUtilization: pct(a.kinkUtilization),
         };
+        while (!withinRateStep(current, model)) {
+          model = {
+            baseRate: (model.baseRate + current.baseRate) / 2n,
+            kinkRate: (model.kinkRate + current.kinkRate) / 2n,
+            maxRate: (model.maxRate + current.maxRate) / 2n,
+            kinkUtilization: (model.kinkUtilization + current.kinkUtilization) / 2n,
+          };
+        }
         await send(sys.vault.setInterestRateModel(model));
         break;
       }

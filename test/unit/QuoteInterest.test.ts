@@ -64,27 +64,31 @@ describe("Quote interest (CollateralVault)", function () {
   describe("setInterestRateModel", function () {
     it("bounds the model, limits it to the risk manager and to one change a day", async function () {
       const { sys } = await loadFixture(debtor);
-      for (const [bad, name] of [
-        [{ ...MODEL, maxRate: wad("3") + 1n }, "maxRate"],
-        [{ ...MODEL, kinkRate: wad("1.6") }, "kinkRate"],
-        [{ ...MODEL, baseRate: wad("0.11") }, "baseRate"],
-        [{ ...MODEL, kinkUtilization: wad("0.49") }, "kinkUtilization"],
-        [{ ...MODEL, kinkUtilization: wad("0.995") }, "kinkUtilization"],
+      for (const [bad, name, value] of [
+        [{ ...MODEL, maxRate: wad("3") + 1n }, "maxRate", wad("3") + 1n],
+        [{ ...MODEL, kinkRate: wad("1.6") }, "kinkRate", wad("1.6")],
+        [{ ...MODEL, baseRate: wad("0.11") }, "baseRate", wad("0.11")],
+        [{ ...MODEL, kinkUtilization: wad("0.49") }, "kinkUtilization", wad("0.49")],
+        [{ ...MODEL, kinkUtilization: wad("0.995") }, "kinkUtilization", wad("0.995")],
         // Review round 14 (row 57): every rate at 0 made borrowing the whole vault free again.
-        [{ baseRate: 0n, kinkRate: 0n, maxRate: 0n, kinkUtilization: MODEL.kinkUtilization }, "maxRate"],
-        [{ ...MODEL, maxRate: wad("0.5") - 1n }, "maxRate"],
-        // One call took every debtor from ~2.6% to 300% a year: each rate moves ≤ 25 points a day.
-        [{ ...MODEL, baseRate: wad("0.27") + 1n, kinkRate: wad("0.3") }, "baseRateStep"],
-        [{ ...MODEL, kinkRate: wad("0.35") + 1n }, "kinkRateStep"],
-        [{ ...MODEL, maxRate: wad("1.25") - 1n }, "maxRateStep"],
-        [{ ...MODEL, kinkUtilization: wad("0.9") + 1n }, "kinkUtilizationStep"],
+        [{ baseRate: 0n, kinkRate: 0n, maxRate: 0n, kinkUtilization: MODEL.kinkUtilization }, "maxRate", 0n],
+        [{ ...MODEL, maxRate: wad("0.5") - 1n }, "maxRate", wad("0.5") - 1n],
+        // One call took every debtor from ~2.6% to 300% a year: the rate at any utilisation moves ≤ 25
+        // points a day, checked at 0, both kinks and 1 (the value is the utilisation that moved too far).
+        [{ ...MODEL, baseRate: wad("0.27") + 1n, kinkRate: wad("0.3") }, "rateStep", 0n],
+        [{ ...MODEL, kinkRate: wad("0.35") + 1n }, "rateStep", wad("0.8")],
+        [{ ...MODEL, maxRate: wad("1.25") - 1n }, "rateStep", WAD],
+        // Round 15: each field within its step, the kink moved 0.8 → 0.9: at 90% utilisation the rate
+        // fell from 80% to 0.
+        [
+          { baseRate: 0n, kinkRate: 0n, maxRate: wad("1.25"), kinkUtilization: wad("0.9") },
+          "rateStep",
+          wad("0.9"),
+        ],
       ] as const) {
         await expect(sys.vault.setInterestRateModel(bad))
           .to.be.revertedWithCustomError(sys.vault, "ParameterOutOfBounds")
-          .withArgs(
-            ethers.encodeBytes32String(name),
-            (bad as Record<string, bigint>)[name.replace(/Step$/, "")],
-          );
+          .withArgs(ethers.encodeBytes32String(name), value);
       }
       await expect(sys.vault.connect(sys.alice).setInterestRateModel(MODEL)).to.be.revertedWithCustomError(
         sys.vault,
