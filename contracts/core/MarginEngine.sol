@@ -551,19 +551,22 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         sum.vega += e.vega;
         sum.vanna += e.vanna;
         sum.volga += e.volga;
-        sum.optionSize += e.optionSize > 0 ? _coveringContracts(e.optionSize, e.value, group) : e.optionSize;
+        sum.optionSize += e.optionSize > 0
+            ? _coveringContracts(e.optionSize, e.timeValue, group)
+            : e.optionSize;
         sum.notional += e.notional;
         return e.value;
     }
 
     /// @dev How many of a long option position's `size` contracts offset short ones in the short-option
-    /// floor: all of them when the position is worth at least the floor it removes (shortOptionFloor ·
-    /// spot per contract), proportionally fewer when it is worth less (rounded down). Netting contracts
-    /// keeps the floor parity-consistent (a conversion pays none), but a long worth next to nothing — far
-    /// out of the money — hedges no short's gap risk and must not cancel its floor.
+    /// floor: all of them when the position's time value is at least the floor it removes (shortOptionFloor
+    /// · spot per contract), proportionally fewer when it is less (rounded down). Netting contracts keeps
+    /// the floor parity-consistent (a conversion pays none), but what hedges a short's gap risk is a
+    /// long's time value: a long worth next to nothing (far out of the money, §4 row 14) or worth little
+    /// beyond its intrinsic value (deep in the money: a forward, row 58) must not cancel its floor.
     function _coveringContracts(
         int256 size,
-        int256 value,
+        uint256 timeValue,
         Group memory group
     ) internal view returns (int256) {
         uint256 floorPerContract = group.floorPerContract;
@@ -573,8 +576,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             if (floorPerContract == 0) return size; // no floor to offset
             group.floorPerContract = floorPerContract;
         }
-        if (value <= 0) return 0;
-        uint256 covering = (uint256(value) * WAD) / floorPerContract; // < 2^256: |size| < 2^128, prices < 2^120
+        uint256 covering = (timeValue * WAD) / floorPerContract; // < 2^256: |size| < 2^128, prices < 2^120
         return covering < uint256(size) ? int256(covering) : size;
     }
 

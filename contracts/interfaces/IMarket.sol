@@ -28,6 +28,10 @@ interface IMarket {
     /// deducts it from equity for the initial requirement only, so a premium received on entry (shorting
     /// into a long skew fills above spot) is not margin for new risk or withdrawals, while others moving
     /// the skew can never make an account liquidatable. 0 for options and the pool.
+    /// @param timeValue A long option's value beyond its intrinsic value at spot (USD, ≥ 0, rounded
+    /// down): what the engine lets it offset of short options' floor. Intrinsic value is a forward's
+    /// worth (by parity an in-the-money call is a perp, an out-of-the-money put and cash) and protects
+    /// nothing against a gap. 0 for perps, short options and settled series.
     struct Exposure {
         int256 delta;
         int256 gamma;
@@ -40,6 +44,7 @@ interface IMarket {
         uint256 totalVolatility;
         uint256 modelVolatility;
         uint256 exitDiscount;
+        uint256 timeValue;
     }
 
     /// @notice The exposure of `accountId` in `marketId`, valued at `spotPrice` and `volatility` (both

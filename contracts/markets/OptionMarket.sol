@@ -630,6 +630,11 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         if (s.settled) return e; // a fixed amount owed: no risk, no notional
         e.notional = Math.mulDiv(SignedMath.abs(size), spotPrice, WAD, Math.Rounding.Ceil);
         e.optionSize = size;
+        if (size > 0) {
+            // Rounded as the value is (down), so an option at intrinsic value has no time value.
+            uint256 intrinsic = Math.mulDiv(uint256(size), _intrinsic(s.isCall, s.strike, spotPrice), WAD);
+            if (e.value > int256(intrinsic)) e.timeValue = uint256(e.value) - intrinsic;
+        }
         // Expired but unsettled, the position still pays max(0, ±(S − K)) at a price the settlement
         // round fixes, not today's spot: its delta of 0 or ±1 would let a writer near the strike
         // withdraw everything before that round is posted. A nonzero σ√τ has the engine reprice it

@@ -322,6 +322,45 @@ describe("Security review findings", function () {
       // The puts offset the floor only as far as they are worth it: at most what they cost.
       expect(before.initialRequirement - after.initialRequirement).to.be.at.most(spent);
     });
+
+    // Review round 15 (row 58), the parity twin of row 14. Alice: short 10 ATM puts, long 10 calls
+    // struck at 1,500 and short 10 perps; Bob: short 10 ATM puts, long 10 puts struck at 1,500. The books
+    // pay the same at every spot (C(1,500) = S − 1,500 + P(1,500)), but the calls were covering by their
+    // whole value (~14,850, mostly intrinsic): IM 2,736.73 against Bob's 4,175.48, the puts' whole floor
+    // (1,500 USD) gone for ~174 of fees, and at its IM Alice's book left bad debt after a −16% gap
+    // where Bob's stayed solvent. A long now covers by its time value only.
+    it("is not cancelled by deep in-the-money longs: parity twins need the same floor", async function () {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(30n * DAY);
+      const put3000 = await listSeries(sys.options, "ETH", "3000", expiry, false);
+      const call1500 = await listSeries(sys.options, "ETH", "1500", expiry, true);
+      const put1500 = await listSeries(sys.options, "ETH", "1500", expiry, false);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await tradeOption(sys.options, sys.alice, alice, put3000, -wad("10"));
+      await tradeOption(sys.options, sys.bob, bob, put3000, -wad("10"));
+      await tradeOption(sys.options, sys.alice, alice, call1500, wad("10"));
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, -wad("10"));
+      await tradeOption(sys.options, sys.bob, bob, put1500, wad("10"));
+      const [a, b] = [await sys.engine.health(alice), await sys.engine.health(bob)];
+      // The same floor (1,500 USD) in both; what is left apart is the Taylor grid on different Greeks.
+      const floor = wad("1500");
+      for (const [x, y] of [
+        [a.initialRequirement, b.initialRequirement],
+        [a.maintenanceRequirement, b.maintenanceRequirement],
+      ]) {
+        expect(x > y ? x - y : y - x).to.be.lessThan(floor / 10n);
+      }
+      // And the calls' own exposure says why: worth ~14,850, of which ~13 USD is time value.
+      const e = await sys.options.exposure(
+        alice,
+        call1500,
+        wad("3000"),
+        await sys.router.getVolatility(assetId("ETH")),
+      );
+      expect(e.value).to.be.greaterThan(wad("14800"));
+      expect(e.timeValue).to.be.lessThan(e.value - wad("14800"));
+    });
   });
 
   describe("LiquidityPool around an option expiry", function () {

@@ -168,6 +168,7 @@ async function compareExposures(f: Fixture, state: AccountState): Promise<void> 
       totalVolatility: e.totalVolatility,
       modelVolatility: e.modelVolatility,
       exitDiscount: e.exitDiscount,
+      timeValue: e.timeValue,
     });
   }
 }

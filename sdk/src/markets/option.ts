@@ -184,6 +184,11 @@ export function optionExposure(
   if (m.settled) return e;
   e.notional = mulDiv(abs(size), spot, WAD, "ceil");
   e.optionSize = size;
+  if (size > 0n) {
+    // Rounded as the value is (down), so an option at intrinsic value has no time value.
+    const intrinsic = mulDiv(size, intrinsicValue(m.isCall, m.strike, spot), WAD);
+    if (e.value > intrinsic) e.timeValue = e.value - intrinsic;
+  }
   // Expired but unsettled: the settlement round decides the payoff, so the engine reprices it.
   if (timestamp >= m.expiry) e.totalVolatility = 1n;
   return e;

@@ -40,6 +40,11 @@ export interface Exposure {
    * skew premium on the close. Deducted from equity for the initial requirement only (0 for options).
    */
   exitDiscount: bigint;
+  /**
+   * A long option's value beyond its intrinsic value at spot (USD, ≥ 0, rounded down): what it offsets
+   * of short options' floor (intrinsic value is a forward's worth). 0 for perps, shorts and settled series.
+   */
+  timeValue: bigint;
 }
 
 /** The exposure of no position. */
@@ -55,6 +60,7 @@ export const ZERO_EXPOSURE: Readonly<Exposure> = Object.freeze({
   totalVolatility: 0n,
   modelVolatility: 0n,
   exitDiscount: 0n,
+  timeValue: 0n,
 });
 
 /**

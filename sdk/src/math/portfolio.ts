@@ -214,17 +214,17 @@ function volatilityPnl(g: Greeks, vannaDS: bigint, dv: bigint): bigint {
 
 /**
  * How many of a long option position's `size` contracts offset short ones in the short-option floor
- * (MarginEngine._coveringContracts): all when the position (worth `value`, USD WAD) is worth at least the
- * floor it removes, ⌈spot·shortOptionFloor⌉ per contract, proportionally fewer when it is worth less
- * (rounded down): a nearly worthless far-out-of-the-money long cannot cancel a short's floor.
+ * (MarginEngine._coveringContracts): all when the position's time value (USD WAD) is at least the floor
+ * it removes, ⌈spot·shortOptionFloor⌉ per contract, proportionally fewer when it is less (rounded down):
+ * neither a nearly worthless far-out-of-the-money long nor a deep in-the-money one (a forward) can
+ * cancel a short's floor.
  * @example
  * coveringContracts(10n * WAD, 15n * WAD, 3000n * WAD, params); // 0.1 contract with a 5% floor
  */
-export function coveringContracts(size: bigint, value: bigint, spot: bigint, p: RiskParams): bigint {
+export function coveringContracts(size: bigint, timeValue: bigint, spot: bigint, p: RiskParams): bigint {
   const floorPerContract = mulDivUp(spot, p.shortOptionFloor, WAD);
   if (floorPerContract === 0n) return size;
-  if (value <= 0n) return 0n;
-  const covering = (value * WAD) / floorPerContract;
+  const covering = (timeValue * WAD) / floorPerContract;
   return covering < size ? covering : size;
 }
 
