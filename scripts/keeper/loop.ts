@@ -19,7 +19,7 @@ import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider } from "eth
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
-import { AccountDiscovery } from "./discovery";
+import { AccountDiscovery, AuctionTracker } from "./discovery";
 import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
 import {
   backstopUnwindSize,
@@ -58,6 +58,8 @@ export interface Session {
   deployment: Deployment;
   contracts: Contracts;
   discovery: AccountDiscovery;
+  /** The auctions running, so that those whose account recovered are ended. */
+  auctions: AuctionTracker;
   keeperAccountId: bigint | null;
   poolAccountId: bigint;
   /** The auction's backstop account: it holds absorbed books and is never auctioned. */
@@ -171,12 +173,14 @@ export interface StepReport {
   unchecked: Skipped<bigint>[];
   /** Perp markets whose funding was accrued (older than `--funding-interval`). */
   fundingAccrued: bigint[];
+  /** Accounts whose auction an `endAuction` was sent for: in auction, no longer liquidatable. */
+  ended: bigint[];
   options: OptionStepReport | null;
 }
 
 /**
- * One pass of the keeper over the chain at block `head` (timestamp `now`): discover, check, act, settle
- * options, accrue stale funding. The loop runs it every block; the demo runs it in-process. An account whose health reverts
+ * One pass of the keeper over the chain at block `head` (timestamp `now`): discover, check, end the
+ * auctions of recovered accounts, act, settle options, accrue stale funding. The loop runs it every block; the demo runs it in-process. An account whose health reverts
  * (a stale feed of an asset it holds) is reported in `unchecked` and skipped; every other account is
  * checked and acted on. The two strategies are isolated: anything else that reverts in one is logged and
  * does not hold up the other; transport errors fail the whole step, which the loop retries.
@@ -193,6 +197,7 @@ export async function keeperStep(
     unwound: [],
     unchecked: [],
     fundingAccrued: [],
+    ended: [],
     options: null,
   };
   const isolated = async (stage: string, run: () => Promise<void>): Promise<void> => {
@@ -264,6 +269,18 @@ export async function keeperStep(
       liquidatable: unhealthy.length,
       unchecked: report.unchecked.length,
     });
+
+    // Nothing ends an auction whose account recovered (a top-up, prices moving back): it would stay
+    // frozen, its recorded deficit still deducted from the LP share price.
+    await s.auctions.scanTo(head);
+    for (const accountId of s.auctions.accountIds) {
+      const o = byId.get(accountId);
+      if (signal?.aborted || !o?.ok || isLiquidatable(o.result)) continue;
+      const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
+        accountId,
+      });
+      if (sent.status === "mined" || sent.status === "dry-run") report.ended.push(accountId);
+    }
 
     // act
     for (const [accountId, h] of unhealthy) {
@@ -505,6 +522,12 @@ export async function openSession(
   const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun);
   const startBlock = cfg.startBlock ?? deployment.startBlock;
   const discovery = new AccountDiscovery(provider, deployment.contracts.accounts, startBlock, cfg.logRange);
+  const auctions = new AuctionTracker(
+    provider,
+    deployment.contracts.liquidationAuction,
+    startBlock,
+    cfg.logRange,
+  );
   const options = createOptionSettlement(deployment.contracts.optionMarket, {
     contracts,
     provider,
@@ -525,6 +548,7 @@ export async function openSession(
     deployment,
     contracts,
     discovery,
+    auctions,
     keeperAccountId,
     poolAccountId,
     backstopAccountId,

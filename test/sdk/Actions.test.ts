@@ -31,6 +31,7 @@ import {
   quoteBidFromHealth,
   quoteTrade,
   startAuction,
+  endAuction,
   withPrice,
   withdraw,
   preview,
@@ -448,6 +449,24 @@ describe("SDK actions", function () {
       // The backstop holds the slice for the LPs, worth what it paid plus the discount.
       expect((await getPoolState(keeper)).backstopValue).to.equal(await sys.pool.backstopValue());
       expect(await sys.pool.backstopValue()).to.be.greaterThan(0n);
+    });
+
+    // Review round 16: nothing ended an auction whose account recovered, so it stayed frozen and its
+    // recorded deficit stayed in the LP share price.
+    it("ends the auction of an account its owner cured: unfrozen, listed no more", async function () {
+      const f = await loadFixture(fixture);
+      const { sys, bob, keeper } = f;
+      const victim = await liquidatableVictim(f);
+      await sys.feeds.ETH.updateAnswer(2_650n * 10n ** 8n);
+      await startAuction(keeper, { accountId: victim });
+      await expectXMarginError(endAuction(keeper, { accountId: victim }), "AccountNotHealthy");
+      await sys.usdc.mint(sys.bob.address, 1_000n * USDC);
+      await deposit(bob, { accountId: victim, token: "USDC", amount: 1_000n * USDC });
+      expect(await sys.auction.isFrozen(victim)).to.equal(true);
+      await endAuction(keeper, { accountId: victim });
+      expect(await sys.auction.isFrozen(victim)).to.equal(false);
+      expect(await listAuctions(keeper)).to.deep.equal([]);
+      await expectXMarginError(endAuction(keeper, { accountId: victim }), "AuctionNotActive");
     });
 
     it("buys the backstop's absorbed collateral at the quoted Dutch discount", async function () {

@@ -304,6 +304,25 @@ describe("Keeper step", function () {
     });
   });
 
+  describe("a running auction whose account recovered", function () {
+    // Review round 16: nothing ended it, so the account stayed frozen for days and its recorded deficit
+    // (409 USDC in the review) stayed deducted from the LP share price.
+    it("is ended on the next pass, started by someone else and after a keeper restart alike", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const victim = await longBelowMaintenance(sys);
+      await sys.auction.startAuction(victim); // not the keeper's
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      expect((await keeper.step()).ended).to.deep.equal([]); // still liquidatable: no bid pays
+      await setFeedPrice(sys.feeds.ETH, "3000");
+      expect(await sys.auction.isFrozen(victim)).to.equal(true);
+
+      const restarted = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      expect((await restarted.step()).ended).to.deep.equal([victim]);
+      expect(await sys.auction.isFrozen(victim)).to.equal(false);
+      expect((await restarted.step()).ended).to.deep.equal([]);
+    });
+  });
+
   describe("perp markets whose funding nobody accrued for an hour", function () {
     it("has their funding accrued (those with open interest only), and nothing the next pass", async function () {
       const sys = await loadFixture(deployOptionsSystem);

@@ -19,6 +19,7 @@ export * from "./getHealthMany";
 export * from "./getAccountState";
 export * from "./getLiquidationPrice";
 export * from "./startAuction";
+export * from "./endAuction";
 export * from "./listAuctions";
 export * from "./quoteBid";
 export * from "./bid";
