@@ -145,13 +145,18 @@ export interface FundingState {
   lastFundingTime: bigint;
   /** Long plus short open interest. */
   openInterest: bigint;
+  /** The funding rate at `lastFundingTime` (> 0: longs pay). */
+  fundingRate: bigint;
+  /** Whether the rate moves: a funding velocity and a skew without the backstop's position. */
+  rateMoving: boolean;
 }
 
 /**
  * The perp markets whose funding to accrue now: open interest on either side, and funding last accrued
  * `interval` seconds ago or more. `accrueFunding` prices the whole stretch since the last accrual at
  * the spot of whoever calls it, so a payer could wait for a dip to accrue days of funding
- * (docs/reliability.md §4, row 52); a keeper accruing every `interval` bounds the stretch.
+ * (docs/reliability.md §4, row 52); a keeper accruing every `interval` bounds the stretch. A market
+ * whose rate is 0 and does not move accrues nothing, and is left alone.
  */
 export function staleFundingMarkets(
   markets: readonly FundingState[],
@@ -159,7 +164,10 @@ export function staleFundingMarkets(
   interval: bigint,
 ): bigint[] {
   return markets
-    .filter((m) => m.openInterest > 0n && now - m.lastFundingTime >= interval)
+    .filter(
+      (m) =>
+        m.openInterest > 0n && (m.fundingRate !== 0n || m.rateMoving) && now - m.lastFundingTime >= interval,
+    )
     .map((m) => m.marketId);
 }
 

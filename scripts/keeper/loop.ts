@@ -335,8 +335,13 @@ async function accrueStaleFunding(
   const markets = await Promise.all(
     ids.map(async (marketId) => {
       const info = await perps.market(marketId);
-      const openInterest = info.longOpenInterest + info.shortOpenInterest;
-      return { marketId, lastFundingTime: info.lastFundingTime, openInterest };
+      return {
+        marketId,
+        lastFundingTime: info.lastFundingTime,
+        openInterest: info.longOpenInterest + info.shortOpenInterest,
+        fundingRate: info.fundingRate,
+        rateMoving: info.params.maxFundingVelocity !== 0n && info.skew !== info.backstopSize,
+      };
     }),
   );
   const accrued: bigint[] = [];

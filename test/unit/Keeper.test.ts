@@ -37,13 +37,28 @@ const KEY = `0x${"11".repeat(32)}`;
 
 describe("Keeper logic", function () {
   describe("funding accrual", function () {
-    it("accrues markets with open interest whose funding is at least the interval old", function () {
+    it("accrues markets with open interest and moving funding whose funding is at least the interval old", function () {
       const now = 10_000n;
+      const moving = { fundingRate: 0n, rateMoving: true };
       const markets = [
-        { marketId: 1n, lastFundingTime: now - 3_600n, openInterest: 1n }, // exactly the interval
-        { marketId: 2n, lastFundingTime: now - 3_599n, openInterest: 5n }, // a second short of it
-        { marketId: 3n, lastFundingTime: 0n, openInterest: 0n }, // nobody to pay or receive
-        { marketId: 4n, lastFundingTime: now - 86_400n, openInterest: 2n },
+        { marketId: 1n, lastFundingTime: now - 3_600n, openInterest: 1n, ...moving }, // exactly the interval
+        { marketId: 2n, lastFundingTime: now - 3_599n, openInterest: 5n, ...moving }, // a second short of it
+        { marketId: 3n, lastFundingTime: 0n, openInterest: 0n, ...moving }, // nobody to pay or receive
+        {
+          marketId: 4n,
+          lastFundingTime: now - 86_400n,
+          openInterest: 2n,
+          fundingRate: 1n,
+          rateMoving: false,
+        },
+        // Review round 16: a rate of 0 that does not move (a flat skew) accrues nothing: no transaction.
+        {
+          marketId: 5n,
+          lastFundingTime: now - 86_400n,
+          openInterest: 2n,
+          fundingRate: 0n,
+          rateMoving: false,
+        },
       ];
       expect(staleFundingMarkets(markets, now, 3_600n)).to.deep.equal([1n, 4n]);
     });
