@@ -132,8 +132,11 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // An insolvent account pays no flag reward (below), so its deficit after the start is v's.
         _setDeficit(accountId, auction, _deficitOf(v.mark));
         // The reward pays for finding the account once: restarting a stale auction every 2·duration
-        // must not drain an account nobody bids on (the 24-hour crash restarted 16 auctions 243 times).
-        uint256 reward = restart ? 0 : _flagReward(v.mark, p.flagReward);
+        // must not drain an account nobody bids on (the 24-hour crash restarted 16 auctions 243 times),
+        // nor ending and starting again an account hovering at maintenance (5 crossings took 50 USDC
+        // of flag rewards where one auction took 10: review round 17).
+        bool sameEpisode = restart || block.timestamp < uint256(auction.endedAt) + p.duration;
+        uint256 reward = sameEpisode ? 0 : _flagReward(v.mark, p.flagReward);
         if (reward != 0) engine.payOut(accountId, msg.sender, reward);
         emit AuctionStarted(accountId, msg.sender, h.equityMaintenance, h.maintenanceRequirement, reward);
     }
@@ -393,8 +396,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     function _end(uint256 accountId, uint8 reason) internal {
-        _setDeficit(accountId, auctions[accountId], 0);
-        delete auctions[accountId];
+        Auction storage auction = auctions[accountId];
+        _setDeficit(accountId, auction, 0);
+        (auction.startTime, auction.active, auction.endedAt) = (0, false, uint40(block.timestamp));
         emit AuctionEnded(accountId, reason);
     }
 

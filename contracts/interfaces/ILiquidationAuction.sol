@@ -39,10 +39,13 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @param deficit Quote units by which the account's mark-to-market equity was negative at the
     /// auction's last touch (start, restart, or a bid that left it open); 0 while solvent. Part of
     /// `pendingDeficit`.
+    /// @param endedAt When the account's last auction ended (0 if none has): a start within `duration`
+    /// of it continues the same episode and pays no flag reward.
     struct Auction {
         uint64 startTime;
         bool active;
         uint128 deficit;
+        uint40 endedAt;
     }
 
     /// @notice The account is not liquidatable (equity_MM ≥ MM).
@@ -134,7 +137,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Starts (or restarts a stale) auction of `accountId`; reverts with AccountHealthy unless
     /// equity_MM < MM. A start pays the caller the flag reward from the account, capped at its
     /// mark-to-market equity (zero when insolvent); a restart pays nothing (a stale auction stays open to
-    /// bids at the maximum discount, so restarting is rarely useful).
+    /// bids at the maximum discount, so restarting is rarely useful), and neither does a start within
+    /// `duration` of the account's last auction ending: an account hovering at its maintenance line
+    /// would otherwise pay the reward on every crossing (`endAuction` is open to anyone).
     function startAuction(uint256 accountId) external;
 
     /// @notice Buys up to `fraction` (WAD) of `accountId`'s portfolio into `bidderAccountId`, paying at
@@ -272,7 +277,7 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice The auction state of `accountId`.
     function auctions(
         uint256 accountId
-    ) external view returns (uint64 startTime, bool active, uint128 deficit);
+    ) external view returns (uint64 startTime, bool active, uint128 deficit, uint40 endedAt);
 
     /// @notice Σ of the deficits of open auctions, in quote units: for each insolvent account, −equity
     /// at mark as of its auction's last touch (start, restart, a bid that left it open, or

@@ -148,6 +148,34 @@ describe("LiquidationAuction", function () {
       expect((await sys.auction.auctions(alice)).startTime).to.equal(await time.latest());
     });
 
+    // Review round 17: once the keeper ended the auctions of recovered accounts, an account hovering
+    // at its maintenance line (ETH 2,690 ↔ 2,750) paid the reward on every crossing: 5 auctions, 50 USDC.
+    it("pays no flag reward for a start within the auction duration of the account's last auction ending", async function () {
+      const { sys, alice } = await loadFixture(startedCrash);
+      await setFeedPrice(sys.feeds.ETH, "3000"); // back above maintenance
+      await sys.auction.endAuction(alice);
+      const endedAt = BigInt(await time.latest());
+      expect((await sys.auction.auctions(alice)).endedAt).to.equal(endedAt);
+      await setFeedPrice(sys.feeds.ETH, "2650"); // and below it again
+      const again = sys.auction.connect(sys.keeper).startAuction(alice);
+      await expect(again).to.emit(sys.auction, "AuctionStarted");
+      await expect(again).to.changeTokenBalance(sys.usdc, sys.keeper, 0n);
+      expect(BigInt(await time.latest())).to.be.lessThan(endedAt + DURATION);
+
+      // A new episode, a duration after the last end, pays it again.
+      await setFeedPrice(sys.feeds.ETH, "3000");
+      await sys.auction.endAuction(alice);
+      await time.increaseTo(BigInt(await time.latest()) + DURATION);
+      await setFeedPrice(sys.feeds.USDC, "1");
+      await sys.volFeeds.ETH.updateAnswer(await sys.volFeeds.ETH.latestAnswer());
+      await setFeedPrice(sys.feeds.ETH, "2650");
+      await expect(sys.auction.connect(sys.keeper).startAuction(alice)).to.changeTokenBalance(
+        sys.usdc,
+        sys.keeper,
+        10n * USDC,
+      );
+    });
+
     it("never auctions the pool's account", async function () {
       const { sys } = await loadFixture(crashed);
       await expect(sys.auction.startAuction(sys.poolAccountId)).to.be.revertedWithCustomError(
