@@ -58,6 +58,10 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     /// @inheritdoc ILiquidationAuction
     uint256 public immutable backstopAccountId;
 
+    /// @notice A start within this long of the account's last auction ending pays no flag reward: the
+    /// reward pays for finding an account, not for each crossing of its maintenance line.
+    uint256 public constant FLAG_REWARD_COOLDOWN = 1 days;
+
     AuctionParams public params;
     /// @inheritdoc ILiquidationAuction
     mapping(uint256 accountId => Auction) public auctions;
@@ -134,8 +138,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // The reward pays for finding the account once: restarting a stale auction every 2·duration
         // must not drain an account nobody bids on (the 24-hour crash restarted 16 auctions 243 times),
         // nor ending and starting again an account hovering at maintenance (5 crossings took 50 USDC
-        // of flag rewards where one auction took 10: review round 17).
-        bool sameEpisode = restart || block.timestamp < uint256(auction.endedAt) + p.duration;
+        // of flag rewards where one auction took 10: review round 17). Ending at the maintenance line
+        // stays right: left running, the auction's discount would greet the next dip at its maximum.
+        bool sameEpisode = restart || block.timestamp < uint256(auction.endedAt) + FLAG_REWARD_COOLDOWN;
         uint256 reward = sameEpisode ? 0 : _flagReward(v.mark, p.flagReward);
         if (reward != 0) engine.payOut(accountId, msg.sender, reward);
         emit AuctionStarted(accountId, msg.sender, h.equityMaintenance, h.maintenanceRequirement, reward);

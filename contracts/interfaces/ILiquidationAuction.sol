@@ -39,8 +39,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @param deficit Quote units by which the account's mark-to-market equity was negative at the
     /// auction's last touch (start, restart, or a bid that left it open); 0 while solvent. Part of
     /// `pendingDeficit`.
-    /// @param endedAt When the account's last auction ended (0 if none has): a start within `duration`
-    /// of it continues the same episode and pays no flag reward.
+    /// @param endedAt When the account's last auction ended (0 if none has): a start within
+    /// `FLAG_REWARD_COOLDOWN` (1 day) of it pays no flag reward.
     struct Auction {
         uint64 startTime;
         bool active;
@@ -137,9 +137,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Starts (or restarts a stale) auction of `accountId`; reverts with AccountHealthy unless
     /// equity_MM < MM. A start pays the caller the flag reward from the account, capped at its
     /// mark-to-market equity (zero when insolvent); a restart pays nothing (a stale auction stays open to
-    /// bids at the maximum discount, so restarting is rarely useful), and neither does a start within
-    /// `duration` of the account's last auction ending: an account hovering at its maintenance line
-    /// would otherwise pay the reward on every crossing (`endAuction` is open to anyone).
+    /// bids at the maximum discount, so restarting is rarely useful), and neither does a start within a
+    /// day (`FLAG_REWARD_COOLDOWN`) of the account's last auction ending: an account hovering at its
+    /// maintenance line would otherwise pay the reward on every crossing (`endAuction` is open to anyone).
     function startAuction(uint256 accountId) external;
 
     /// @notice Buys up to `fraction` (WAD) of `accountId`'s portfolio into `bidderAccountId`, paying at

@@ -8,8 +8,6 @@ export const WAD = 10n ** 18n;
 
 /** The fields of IMarginEngine.Health the keeper reads. */
 export interface HealthLike {
-  equityInitial: bigint;
-  initialRequirement: bigint;
   equityMaintenance: bigint;
   maintenanceRequirement: bigint;
   equityMark: bigint;
@@ -18,17 +16,6 @@ export interface HealthLike {
 /** LiquidationAuction._liquidatable: equity_MM < MM (a negative equity is always below). */
 export function isLiquidatable(h: Pick<HealthLike, "equityMaintenance" | "maintenanceRequirement">): boolean {
   return h.equityMaintenance < 0n || h.equityMaintenance < h.maintenanceRequirement;
-}
-
-/**
- * Whether to end a running auction (`endAuction`, which only needs equity_MM ≥ MM): once the account
- * meets its initial requirement (the auction's own target, LiquidationAuction._restored), or once it is
- * no longer liquidatable while a recorded deficit weighs on the LP share price. Ending at the
- * maintenance line would have an account hovering there flagged again on every dip.
- */
-export function shouldEndAuction(h: HealthLike, recordedDeficit: bigint): boolean {
-  if (isLiquidatable(h)) return false;
-  return recordedDeficit > 0n || (h.equityInitial >= 0n && h.equityInitial >= h.initialRequirement);
 }
 
 export type AuctionStatus = "none" | "running" | "absorbable";

@@ -35,7 +35,6 @@ import {
   staleFundingMarkets,
   type BlockRef,
   type HealthLike,
-  shouldEndAuction,
 } from "./logic";
 import { describeError, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
@@ -277,8 +276,6 @@ export async function keeperStep(
     for (const accountId of s.auctions.accountIds) {
       const o = byId.get(accountId);
       if (signal?.aborted || !o?.ok || isLiquidatable(o.result)) continue;
-      const { deficit } = await s.contracts.auction.auctions(accountId);
-      if (!shouldEndAuction(o.result, deficit)) continue;
       const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
         accountId,
       });

@@ -43,14 +43,17 @@ describe("npm run demo", function () {
     expect(summary.liquidated).to.have.length(1);
     expect(summary.liquidationTxs).to.deep.equal(["startAuction", "bidAndClose"]);
     // Two 2-hour series, each settled then paid out: four keeper transactions, four blocks; then the
-    // funding of the two perp markets, two hours old.
-    expect(summary.settlementTxs).to.deep.equal([
+    // funding of the perp markets, two hours old: ETH's, and BTC's unless its rate is 0 and cannot move
+    // (its seeding trades, which net to a flat skew, landed within one second).
+    expect(summary.settlementTxs.slice(0, 4)).to.deep.equal([
       "settleSeries",
       "settleAccounts",
       "settleSeries",
       "settleAccounts",
-      "accrueFunding",
-      "accrueFunding",
+    ]);
+    expect(summary.settlementTxs.slice(4)).to.be.oneOf([
+      ["accrueFunding"],
+      ["accrueFunding", "accrueFunding"],
     ]);
     expect(summary.settlementBlocks).to.equal(4);
     expect(summary.txsAfterSettlement).to.equal(0);

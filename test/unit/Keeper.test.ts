@@ -21,7 +21,6 @@ import {
   inBatchesIsolatingFailures,
   sliceSize,
   staleFundingMarkets,
-  shouldEndAuction,
   type ItemOutcome,
   backstopUnwindSize,
   isUnwindWorthSending,
@@ -62,26 +61,6 @@ describe("Keeper logic", function () {
         },
       ];
       expect(staleFundingMarkets(markets, now, 3_600n)).to.deep.equal([1n, 4n]);
-    });
-  });
-
-  describe("ending auctions", function () {
-    const health = (equityInitial: string, im: string, equityMaintenance: string, mm: string) => ({
-      equityInitial: usd(equityInitial),
-      initialRequirement: usd(im),
-      equityMaintenance: usd(equityMaintenance),
-      maintenanceRequirement: usd(mm),
-      equityMark: usd(equityMaintenance),
-    });
-    it("ends one once the account meets its initial requirement, not at the maintenance line", function () {
-      expect(shouldEndAuction(health("3100", "3000", "3200", "2000"), 0n)).to.equal(true);
-      // Above maintenance, below initial: a dip would flag it again, so the auction keeps running.
-      expect(shouldEndAuction(health("2500", "3000", "2600", "2000"), 0n)).to.equal(false);
-      expect(shouldEndAuction(health("1500", "3000", "1900", "2000"), 0n)).to.equal(false);
-    });
-    it("ends one above maintenance with a recorded deficit, which would stay in the LP share price", function () {
-      expect(shouldEndAuction(health("2500", "3000", "2600", "2000"), 1n)).to.equal(true);
-      expect(shouldEndAuction(health("1500", "3000", "1900", "2000"), 1n)).to.equal(false);
     });
   });
 

@@ -22,6 +22,7 @@ const D0 = wad("0.02");
 const DMAX = wad("0.10");
 const PENALTY = wad("0.01");
 const DURATION = 1800n;
+const DAY = 86_400n;
 
 const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
 
@@ -150,7 +151,7 @@ describe("LiquidationAuction", function () {
 
     // Review round 17: once the keeper ended the auctions of recovered accounts, an account hovering
     // at its maintenance line (ETH 2,690 ↔ 2,750) paid the reward on every crossing: 5 auctions, 50 USDC.
-    it("pays no flag reward for a start within the auction duration of the account's last auction ending", async function () {
+    it("pays no flag reward for a start within a day of the account's last auction ending", async function () {
       const { sys, alice } = await loadFixture(startedCrash);
       await setFeedPrice(sys.feeds.ETH, "3000"); // back above maintenance
       await sys.auction.endAuction(alice);
@@ -160,12 +161,12 @@ describe("LiquidationAuction", function () {
       const again = sys.auction.connect(sys.keeper).startAuction(alice);
       await expect(again).to.emit(sys.auction, "AuctionStarted");
       await expect(again).to.changeTokenBalance(sys.usdc, sys.keeper, 0n);
-      expect(BigInt(await time.latest())).to.be.lessThan(endedAt + DURATION);
+      expect(BigInt(await time.latest())).to.be.lessThan(endedAt + DAY);
 
-      // A new episode, a duration after the last end, pays it again.
+      // A day after the last end, a start pays it again.
       await setFeedPrice(sys.feeds.ETH, "3000");
       await sys.auction.endAuction(alice);
-      await time.increaseTo(BigInt(await time.latest()) + DURATION);
+      await time.increaseTo(BigInt(await time.latest()) + DAY);
       await setFeedPrice(sys.feeds.USDC, "1");
       await sys.volFeeds.ETH.updateAnswer(await sys.volFeeds.ETH.latestAnswer());
       await setFeedPrice(sys.feeds.ETH, "2650");
