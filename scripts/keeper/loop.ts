@@ -276,10 +276,16 @@ export async function keeperStep(
     for (const accountId of s.auctions.accountIds) {
       const o = byId.get(accountId);
       if (signal?.aborted || !o?.ok || isLiquidatable(o.result)) continue;
-      const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
-        accountId,
-      });
-      if (sent.status === "mined" || sent.status === "dry-run") report.ended.push(accountId);
+      try {
+        const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
+          accountId,
+        });
+        if (sent.status === "mined" || sent.status === "dry-run") report.ended.push(accountId);
+      } catch (error) {
+        // As in the liquidations below: one account's failure must not hold up the pass.
+        if (isTransientError(error)) throw error;
+        log.warn("ending an auction failed; next account", { accountId, error: describeError(error) });
+      }
     }
 
     // act
