@@ -34,11 +34,11 @@ abstract class EventScan {
     return this.next;
   }
 
-  /** Takes in one event (called in block and log order). */
-  protected abstract apply(log: Log): void;
-
-  /** Scans up to `head` (inclusive). A failed range is retried next time. */
-  protected async scan(head: number): Promise<void> {
+  /**
+   * Scans up to `head` (inclusive), handing each event to `apply` in block and log order. A failed
+   * range is retried next time.
+   */
+  protected async scan(head: number, apply: (log: Log) => void): Promise<void> {
     for (const [fromBlock, toBlock] of blockRanges(this.next, head, this.logRange)) {
       const logs = await this.provider.getLogs({
         address: this.address,
@@ -46,7 +46,7 @@ abstract class EventScan {
         fromBlock,
         toBlock,
       });
-      for (const log of logs) this.apply(log);
+      for (const log of logs) apply(log);
       this.next = toBlock + 1;
     }
   }
@@ -55,7 +55,6 @@ abstract class EventScan {
 /** Every account created, from `Accounts.AccountCreated`. */
 export class AccountDiscovery extends EventScan {
   private readonly ids = new Set<bigint>();
-  private found: bigint[] = [];
 
   constructor(provider: JsonRpcProvider, accountsAddress: string, startBlock: number, logRange: number) {
     super(provider, accountsAddress, [ACCOUNT_CREATED], startBlock, logRange);
@@ -68,17 +67,15 @@ export class AccountDiscovery extends EventScan {
 
   /** Scans up to `head` (inclusive). Returns the ids found in this call. */
   async scanTo(head: number): Promise<bigint[]> {
-    this.found = [];
-    await this.scan(head);
-    return this.found;
-  }
-
-  protected apply(log: Log): void {
-    const id = BigInt(log.topics[1]);
-    if (!this.ids.has(id)) {
-      this.ids.add(id);
-      this.found.push(id);
-    }
+    const found: bigint[] = [];
+    await this.scan(head, (log) => {
+      const id = BigInt(log.topics[1]);
+      if (!this.ids.has(id)) {
+        this.ids.add(id);
+        found.push(id);
+      }
+    });
+    return found;
   }
 }
 
@@ -100,12 +97,10 @@ export class AuctionTracker extends EventScan {
 
   /** Scans up to `head` (inclusive). */
   async scanTo(head: number): Promise<void> {
-    await this.scan(head);
-  }
-
-  protected apply(log: Log): void {
-    const id = BigInt(log.topics[1]);
-    if (log.topics[0] === AUCTION_STARTED) this.running.add(id);
-    else this.running.delete(id);
+    await this.scan(head, (log) => {
+      const id = BigInt(log.topics[1]);
+      if (log.topics[0] === AUCTION_STARTED) this.running.add(id);
+      else this.running.delete(id);
+    });
   }
 }
