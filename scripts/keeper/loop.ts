@@ -200,14 +200,8 @@ export async function keeperStep(
     ended: [],
     options: null,
   };
-  const isolated = async (stage: string, run: () => Promise<void>): Promise<void> => {
-    try {
-      await run();
-    } catch (error) {
-      if (isTransientError(error)) throw error;
-      log.warn(`${stage} failed; other strategies go on`, { block: head, error: describeError(error) });
-    }
-  };
+  const isolated = (stage: string, run: () => Promise<void>): Promise<void> =>
+    skippingReverts(log, `${stage} failed; other strategies go on`, { block: head }, run);
 
   await isolated("liquidation check", async () => {
     // discover
@@ -276,29 +270,21 @@ export async function keeperStep(
     for (const accountId of s.auctions.accountIds) {
       const o = byId.get(accountId);
       if (signal?.aborted || !o?.ok || isLiquidatable(o.result)) continue;
-      try {
+      await skippingReverts(log, "ending an auction failed; next account", { accountId }, async () => {
         const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
           accountId,
         });
         if (sent.status === "mined" || sent.status === "dry-run") report.ended.push(accountId);
-      } catch (error) {
-        // As in the liquidations below: one account's failure must not hold up the pass.
-        if (isTransientError(error)) throw error;
-        log.warn("ending an auction failed; next account", { accountId, error: describeError(error) });
-      }
+      });
     }
 
     // act
     for (const [accountId, h] of unhealthy) {
       if (signal?.aborted) break;
-      try {
-        await liquidate(s, accountId, h, now, cfg, sender, log);
-      } catch (error) {
-        // One account's revert (its auction ended meanwhile, ...) must not hold up the others; an
-        // RPC outage fails the step.
-        if (isTransientError(error)) throw error;
-        log.warn("liquidation failed; next account", { accountId, error: describeError(error) });
-      }
+      // One account's revert (its auction ended meanwhile, ...) must not hold up the others.
+      await skippingReverts(log, "liquidation failed; next account", { accountId }, () =>
+        liquidate(s, accountId, h, now, cfg, sender, log),
+      );
     }
   });
 
@@ -322,6 +308,25 @@ export async function keeperStep(
     });
   }
   return report;
+}
+
+/**
+ * Runs `act` for one item (an account, a market, a strategy): a revert is logged as `message` with
+ * `fields` and the caller goes on to the next, so one item cannot hold up the others; a transport
+ * error fails the step, which the loop retries.
+ */
+async function skippingReverts(
+  log: Logger,
+  message: string,
+  fields: Record<string, unknown>,
+  act: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await act();
+  } catch (error) {
+    if (isTransientError(error)) throw error;
+    log.warn(message, { ...fields, error: describeError(error) });
+  }
 }
 
 /**
@@ -352,13 +357,10 @@ async function accrueStaleFunding(
   );
   const accrued: bigint[] = [];
   for (const marketId of staleFundingMarkets(markets, now, interval)) {
-    try {
+    await skippingReverts(log, "funding accrual skipped for a market", { marketId }, async () => {
       const sent = await sender.send("accrueFunding", tx(perps, "accrueFunding", [marketId]), { marketId });
       if (sent.status === "mined") accrued.push(marketId);
-    } catch (error) {
-      if (isTransientError(error)) throw error;
-      log.warn("funding accrual skipped for a market", { marketId, error: describeError(error) });
-    }
+    });
   }
   return accrued;
 }
@@ -378,28 +380,27 @@ async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Lo
   const unwound: bigint[] = [];
   for (const key of await c.engine.accountMarkets(s.backstopAccountId)) {
     if (key.market.toLowerCase() !== perpMarket) continue;
-    try {
-      const [position, info] = await Promise.all([
-        c.perps.positionSize(s.backstopAccountId, key.marketId),
-        c.perps.market(key.marketId),
-      ]);
-      const sizeDelta = backstopUnwindSize(position, info.skew);
-      if (sizeDelta === 0n) continue;
-      const [fill] = await c.perps.quoteTrade(key.marketId, sizeDelta);
-      if (!isUnwindWorthSending(sizeDelta, fill)) continue;
-      const sent = await sender.send(
-        "unwindBackstop",
-        tx(c.auction, "unwindBackstop", [perpMarket, key.marketId, sizeDelta, fill, now + 600n]),
-        { marketId: key.marketId, position, skew: info.skew, sizeDelta },
-      );
-      if (sent.status === "mined") unwound.push(key.marketId);
-    } catch (error) {
-      if (isTransientError(error)) throw error;
-      log.warn("backstop unwind skipped for a market", {
-        marketId: key.marketId,
-        error: describeError(error),
-      });
-    }
+    await skippingReverts(
+      log,
+      "backstop unwind skipped for a market",
+      { marketId: key.marketId },
+      async () => {
+        const [position, info] = await Promise.all([
+          c.perps.positionSize(s.backstopAccountId, key.marketId),
+          c.perps.market(key.marketId),
+        ]);
+        const sizeDelta = backstopUnwindSize(position, info.skew);
+        if (sizeDelta === 0n) return;
+        const [fill] = await c.perps.quoteTrade(key.marketId, sizeDelta);
+        if (!isUnwindWorthSending(sizeDelta, fill)) return;
+        const sent = await sender.send(
+          "unwindBackstop",
+          tx(c.auction, "unwindBackstop", [perpMarket, key.marketId, sizeDelta, fill, now + 600n]),
+          { marketId: key.marketId, position, skew: info.skew, sizeDelta },
+        );
+        if (sent.status === "mined") unwound.push(key.marketId);
+      },
+    );
   }
   return unwound;
 }
