@@ -126,16 +126,21 @@ export type BidAssessment = { plan: BidPlan } | { skip: string; detail?: Record<
 export async function assessBid(
   c: Contracts,
   sender: TxSender,
-  opts: { accountId: bigint; keeperAccountId: bigint; quoteUnit: bigint; nativeAssetId: string },
+  opts: {
+    accountId: bigint;
+    keeperAccountId: bigint;
+    quoteToken: string;
+    quoteUnit: bigint;
+    nativeAssetId: string;
+  },
 ): Promise<BidAssessment> {
   const { accountId } = opts;
   const [perpMarket, optionMarket] = await Promise.all([c.perps.getAddress(), c.options.getAddress()]);
-  const [quoteResult, health, [inQuote, usdMark], held, quoteToken] = await Promise.all([
+  const [quoteResult, health, [inQuote, usdMark], held] = await Promise.all([
     c.auction.quoteBid(accountId, WAD),
     c.engine.health(accountId),
     c.vault.markInQuote(accountId),
     c.engine.accountMarkets(accountId),
-    c.vault.quoteToken(),
   ]);
   const quote: BidQuote = {
     filled: quoteResult.filled,
@@ -181,7 +186,7 @@ export async function assessBid(
   if (fees === null) return { skip: "gas price above cap" };
   const [nativeUsd, quotePrice] = await Promise.all([
     c.router.getPrice(opts.nativeAssetId),
-    c.vault.tokenValue(quoteToken, WAD / opts.quoteUnit),
+    c.vault.tokenValue(opts.quoteToken, WAD / opts.quoteUnit),
   ]);
   const economics = bidEconomics({
     quote,

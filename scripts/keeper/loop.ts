@@ -66,6 +66,8 @@ export interface Session {
   backstopAccountId: bigint;
   /** `--unwind-backstop` was given and this wallet holds the BACKSTOP role. */
   canUnwind: boolean;
+  /** The quote token's address, and one of its units in WAD. */
+  quoteToken: string;
   quoteUnit: bigint;
   auctionDuration: bigint;
   options: OptionSettlement | null;
@@ -466,6 +468,7 @@ async function bidIfProfitable(
   const assessment = await assessBid(s.contracts, sender, {
     accountId,
     keeperAccountId,
+    quoteToken: s.quoteToken,
     quoteUnit: s.quoteUnit,
     nativeAssetId: encodeBytes32String(s.deployment.nativeAsset),
   });
@@ -512,8 +515,8 @@ export async function openSession(
     }
   }
   const contracts = connectContracts(deployment, wallet);
-  const quoteToken = contracts.erc20(await contracts.vault.quoteToken());
-  const quoteUnit = 10n ** (18n - (await quoteToken.decimals()));
+  const quoteToken = await contracts.vault.quoteToken();
+  const quoteUnit = 10n ** (18n - (await contracts.erc20(quoteToken).decimals()));
   const auctionDuration = BigInt((await contracts.auction.params()).duration);
   const poolAccountId = await contracts.engine.poolAccountId();
   const backstopAccountId = await contracts.auction.backstopAccountId();
@@ -565,6 +568,7 @@ export async function openSession(
     poolAccountId,
     backstopAccountId,
     canUnwind,
+    quoteToken,
     quoteUnit,
     auctionDuration,
     options,

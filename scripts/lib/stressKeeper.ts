@@ -72,6 +72,7 @@ export async function createStressKeeper(opts: {
   const c: Contracts = connectContracts({ contracts: opts.addresses } as Deployment, opts.keeper);
   const duration = BigInt((await opts.auction.params()).duration);
   const quoteUnit = 10n ** 12n;
+  const quoteToken = await c.vault.quoteToken();
   const stats = newKeeperStats();
   const sender = {
     address: opts.keeper.address,
@@ -146,6 +147,7 @@ export async function createStressKeeper(opts: {
     const assessment = await assessBid(c, sender, {
       accountId,
       keeperAccountId: opts.keeperAccountId,
+      quoteToken,
       quoteUnit,
       nativeAssetId: ethers.encodeBytes32String("ETH"),
     });

@@ -71,6 +71,7 @@ describe("Keeper bids on accounts holding options", function () {
     const assessment = await assessBid(contracts, sender, {
       accountId: victim,
       keeperAccountId: bidder,
+      quoteToken: await sys.usdc.getAddress(),
       quoteUnit: 10n ** 12n,
       nativeAssetId: assetId("ETH"),
     });
