@@ -100,8 +100,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     error WrongRoundHint(uint80 roundId);
     /// @notice The trade would take one side's open interest above the series' cap.
     error OpenInterestCapExceeded(uint256 seriesId, bool isLong, uint256 openInterest, uint256 cap);
-    /// @notice The trade would take the pool's |net vega| on the underlying (USD per 1.0 of volatility)
-    /// above its limit (maxPoolVegaRatio · max(0, pool quote balance − max(0, poolPremiumHeld)), USD WAD).
+    /// @notice The trade would take a side of the traders' vega on the underlying (`traderVega`, USD per
+    /// 1.0 of volatility: the pool's net vega once the other side has closed) above its limit
+    /// (maxPoolVegaRatio · max(0, pool quote balance − max(0, poolPremiumHeld)), USD WAD).
     error PoolVegaLimitExceeded(bytes32 underlying, uint256 poolVega, uint256 limit);
     /// @notice The engine's guardian paused new risk; only risk-reducing trades are accepted.
     error RiskIncreasePaused();
@@ -250,9 +251,11 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice Number of series listed and not yet settled (at most `MAX_LIVE_SERIES`).
     function liveSeriesCount() external view returns (uint256);
 
-    /// @notice The pool's net vega on `underlying` as tracked for its limit (USD per 1.0 of volatility):
-    /// Σ over series of pool size · vega per contract at the series' last trade.
-    function poolNetVega(bytes32 underlying) external view returns (int256);
+    /// @notice The traders' vega on `underlying` per side as tracked for the pool vega limit (USD per 1.0
+    /// of volatility): Σ over live series of long (short) open interest · vega per contract at the
+    /// series' last trade. Each side is the pool's net vega once the other side has closed, so each is
+    /// bounded where a trade grows it.
+    function traderVega(bytes32 underlying) external view returns (uint256 longVega, uint256 shortVega);
 
     /// @notice The pool vega limit ratio of `underlying` (0 = not configured).
     function poolVegaRatio(bytes32 underlying) external view returns (uint256);

@@ -29,12 +29,15 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @param takerFee Fee on the notional of the rest of the trade.
     /// @param insuranceFeeShare Share of every fee paid to the insurance fund; the rest goes to the pool
     /// account (its LPs).
-    /// @param maxPoolDeltaRatio Cap on the LPs' net delta in this market relative to the pool
-    /// account's quote balance: |skew − backstopSize|·oracle ≤ maxPoolDeltaRatio·quoteBalance (the
-    /// pool holds −skew and the backstop account's position is the LPs' too). The quote balance is a
-    /// cheap proxy for the pool's equity (it leaves out the pool's unrealised PnL and funding, which
-    /// would cost a full portfolio valuation per trade); it checks one market at a time, so the pool's
-    /// total exposure is bounded by Σ over markets.
+    /// @param maxPoolDeltaRatio Cap on the LPs' delta in this market relative to the pool account's
+    /// quote balance, in the worst state the traders can reach by closing alone: each side of the
+    /// traders' open interest (without the backstop account's position, which is the LPs' own) is
+    /// bounded by maxPoolDeltaRatio·quoteBalance/oracle where a trade grows it. Closes are never
+    /// refused, so one side's traders can always leave the pool holding the whole other side; a bound
+    /// on the net would be broken by closes alone. The quote balance is a cheap proxy for the pool's
+    /// equity (it leaves out the pool's unrealised PnL and funding, which would cost a full portfolio
+    /// valuation per trade); it checks one market at a time, so the pool's total exposure is bounded
+    /// by Σ over markets.
     /// @param maxOpenInterest Cap on the open interest of each side (Σ long sizes, Σ |short sizes|),
     /// underlying units (WAD); at most skewScale.
     struct MarketParams {
@@ -100,8 +103,9 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     error PoolAccountCannotTrade();
     /// @notice The trade would take one side's open interest above the market's cap.
     error OpenInterestCapExceeded(uint256 marketId, bool isLong, uint256 openInterest, uint256 cap);
-    /// @notice The trade would take the LPs' delta (|skew − backstop position|·price, USD WAD) above its
-    /// limit (maxPoolDeltaRatio · pool quote balance, USD WAD).
+    /// @notice The trade would take one side of the traders' open interest (without the backstop's
+    /// position; USD WAD at the oracle price: the LPs' delta if the other side closed) above its limit
+    /// (maxPoolDeltaRatio · pool quote balance, USD WAD).
     error PoolDeltaLimitExceeded(uint256 marketId, uint256 poolDelta, uint256 limit);
     /// @notice The engine's guardian paused new risk; only risk-reducing trades are accepted.
     error RiskIncreasePaused();

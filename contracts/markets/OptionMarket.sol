@@ -44,12 +44,16 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 /// - settled: intrinsic value at the settlement price, no Greeks, no notional.
 /// The traded premium adds a spread of k·vega per contract (k = `spreadFactor`, a volatility spread).
 ///
-/// Pool vega limit. The pool's net vega on an underlying is tracked incrementally: each series keeps
-/// the pool's vega in it as of its last trade (pool size · vega per contract then), and the underlying
-/// keeps their sum. Revaluing every series of the underlying on each trade would cost a Black-Scholes
-/// evaluation per series; the tracked sum is a cheap proxy whose untouched terms drift with spot and
-/// time (vega shrinks as √τ, so the drift mostly overstates). A risk-increasing trade that increases
-/// |net vega| must keep it within maxPoolVegaRatio · max(0, B − max(0, H)): B is the pool's quote
+/// Pool vega limit. It bounds each side of the traders' book, not the pool's net vega: closes are never
+/// refused, so the buyers (writers) can always leave the pool holding every option the writers (buyers)
+/// hold, and a net bound would be broken by closes alone (a partner's buy-back took the pool to 3.41×
+/// it). The traders' long and short vega on an underlying are tracked incrementally: each series keeps
+/// its vega per contract as of its last trade, and the underlying keeps Σ open interest · that vega per
+/// side (updated whenever open interest moves). Revaluing every series of the underlying on each trade
+/// would cost a Black-Scholes evaluation per series; the tracked sums are a cheap proxy whose untouched
+/// terms drift with spot and time (vega shrinks as √τ, so the drift mostly overstates). A
+/// risk-increasing trade must keep each side it grows within maxPoolVegaRatio · max(0, B − max(0, H)):
+/// B is the pool's quote
 /// balance, H (`poolPremiumHeld`) the quote it holds against options — per live series the net premium
 /// received (the exact amounts moved: in on buys, out on sales), per settled series the net payout still
 /// due (rounded against the pool), paid down as accounts settle. Premiums pay for the options the pool
@@ -122,16 +126,20 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         uint256 settlementPrice;
         uint128 longOpenInterest;
         uint128 shortOpenInterest;
-        // The pool's vega in this series at its last trade (pool size · vega per contract), USD per 1.0,
-        // and the net premium it received for the series (quote units). One slot: both are written on
-        // every trade. |vega| < 1.7e38 is 1.7e20 USD per vol point; a trade beyond it reverts (SafeCast).
-        int128 poolVega;
+        // The vega per contract at the series' last trade (USD per 1.0 of volatility, < S·0.4·√2), the
+        // rate at which its open interest counts in the underlying's side vegas, and the net premium the
+        // pool received for the series (quote units). One slot: both are written on every trade.
+        uint128 vegaPerContract;
         int128 poolPremium;
         SeriesParams params;
     }
 
+    /// @dev longVega (shortVega): Σ over live series of long (short) open interest · the series'
+    /// vegaPerContract, USD per 1.0 of volatility (each term rounded down, so the sums subtract exactly).
+    /// Beyond 1.7e20 USD per vol point a trade reverts (SafeCast).
     struct Underlying {
-        int256 poolNetVega;
+        uint128 longVega;
+        uint128 shortVega;
         uint256 maxPoolVegaRatio;
     }
 
@@ -441,33 +449,50 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         feeQuote = Math.mulDiv(notional, p.fee, rawPerQuoteUnit, Math.Rounding.Ceil);
     }
 
-    /// @dev Refreshes the series' pool vega at the current vega per contract and, for risk-increasing
-    /// trades, enforces the pool vega limit on the part of the change the trade itself causes (a stale
-    /// term being refreshed is not the trader's doing).
+    /// @dev Refreshes the series' terms in the underlying's side vegas at the current vega per contract
+    /// and, for risk-increasing trades, enforces the pool vega limit on each side the trade grows (a stale
+    /// term of another series counts as it stands: the limit is a snapshot proxy).
     function _updatePoolVega(Series storage s, Trade memory t, uint256 vegaPerContract) internal {
-        Underlying storage u = _underlyings[s.underlying];
-        int256 vega = int256(vegaPerContract); // ≤ S·0.4·√2 < 1e36
-        int256 oldPoolSize = int256(t.oldShort) - int256(t.oldLong);
-        int256 newPoolSize = int256(t.newShort) - int256(t.newLong);
-        int256 others = u.poolNetVega - s.poolVega;
-        int256 seriesVega = newPoolSize.mulWadDown(vega);
-        int256 net = others + seriesVega;
+        // The series' open interest is still t.oldLong/t.oldShort (trade writes it after pricing).
+        (uint256 longVega, uint256 shortVega) = _recountVega(s, t.newLong, t.newShort, vegaPerContract);
         int256 held = poolPremiumHeld;
-        if (t.increasesRisk && SignedMath.abs(net) > SignedMath.abs(others + oldPoolSize.mulWadDown(vega))) {
-            uint256 poolVega = SignedMath.abs(net);
+        if (t.increasesRisk) {
+            uint256 grownSide = Math.max(
+                t.newLong > t.oldLong ? longVega : 0,
+                t.newShort > t.oldShort ? shortVega : 0
+            );
             // Premiums pay for the options the pool wrote: they do not back more (see the contract NatSpec).
             int256 base = vault.balanceOf(poolAccountId, quoteToken) - SignedMath.max(held, 0);
-            uint256 limit = base > 0 ? Math.mulDiv(uint256(base) * quoteUnit, u.maxPoolVegaRatio, WAD) : 0;
-            if (poolVega > limit) revert PoolVegaLimitExceeded(s.underlying, poolVega, limit);
+            uint256 ratio = _underlyings[s.underlying].maxPoolVegaRatio;
+            uint256 limit = base > 0 ? Math.mulDiv(uint256(base) * quoteUnit, ratio, WAD) : 0;
+            if (grownSide > limit) revert PoolVegaLimitExceeded(s.underlying, grownSide, limit);
         }
         // The premium this trade moves (the exact amount transferred): in on a buy, out on a sale.
         int256 premium = t.newSize > t.oldSize ? int256(t.premiumQuote) : -int256(t.premiumQuote);
-        (s.poolVega, s.poolPremium) = (
-            SafeCast.toInt128(seriesVega),
-            SafeCast.toInt128(s.poolPremium + premium)
-        );
+        s.poolPremium = SafeCast.toInt128(s.poolPremium + premium);
         poolPremiumHeld = held + premium;
-        u.poolNetVega = net;
+    }
+
+    /// @dev Replaces the series' terms in its underlying's side vegas (its current open interest at its
+    /// last vega per contract) by `newLong`/`newShort` at `vegaPerContract`, and remembers that rate.
+    /// Every change of open interest goes through here, so each term subtracts exactly what was added.
+    function _recountVega(
+        Series storage s,
+        uint256 newLong,
+        uint256 newShort,
+        uint256 vegaPerContract
+    ) internal returns (uint256 longVega, uint256 shortVega) {
+        Underlying storage u = _underlyings[s.underlying];
+        uint256 oldVega = s.vegaPerContract;
+        longVega = u.longVega - _vegaOf(s.longOpenInterest, oldVega) + _vegaOf(newLong, vegaPerContract);
+        shortVega = u.shortVega - _vegaOf(s.shortOpenInterest, oldVega) + _vegaOf(newShort, vegaPerContract);
+        (u.longVega, u.shortVega) = (SafeCast.toUint128(longVega), SafeCast.toUint128(shortVega));
+        s.vegaPerContract = uint128(vegaPerContract); // < S·0.4·√2 < 1e36 in the model's domain, else 0
+    }
+
+    /// @dev A side's open interest at `vegaPerContract`, as the side vegas count it (rounded down).
+    function _vegaOf(uint256 openInterest, uint256 vegaPerContract) internal pure returns (uint256) {
+        return Math.mulDiv(openInterest, vegaPerContract, WAD);
     }
 
     /// @dev Tells the engine which series the trader and the pool hold (the pool: while its size, the
@@ -541,17 +566,17 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         s.settled = true;
         s.settlementPrice = price;
         --liveSeriesCount;
-        // The series' vega is gone: take it out of the pool's tracked net vega. Its premiums no longer
+        // The series' vega is gone: take it out of the underlying's side vegas. Its premiums no longer
         // stand for what the pool holds against it: the payouts now do, owed to the longs (rounded up) net
         // of the shorts' debts (rounded down), released as accounts settle. Removing the premiums alone
         // would free, until the accounts are settled, cash the pool still owes.
-        _underlyings[s.underlying].poolNetVega -= s.poolVega;
+        _recountVega(s, 0, 0, 0);
         uint256 value = _intrinsic(s.isCall, s.strike, price);
         poolPremiumHeld +=
             int256(Math.mulDiv(s.longOpenInterest, value, rawPerQuoteUnit, Math.Rounding.Ceil)) -
             int256(Math.mulDiv(s.shortOpenInterest, value, rawPerQuoteUnit)) -
             s.poolPremium;
-        (s.poolVega, s.poolPremium) = (0, 0);
+        s.poolPremium = 0;
         emit SeriesSettled(seriesId, roundId, price, updatedAt);
     }
 
@@ -801,21 +826,8 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         int256 newFrom = fromSize - moved;
         int256 newTo = toSize + moved;
 
-        // Effects: open interest counts each side once, so it changes when the receiver was opposite.
-        s.longOpenInterest = uint128(
-            s.longOpenInterest -
-                _positive(fromSize) -
-                _positive(toSize) +
-                _positive(newFrom) +
-                _positive(newTo)
-        );
-        s.shortOpenInterest = uint128(
-            s.shortOpenInterest -
-                _positive(-fromSize) -
-                _positive(-toSize) +
-                _positive(-newFrom) +
-                _positive(-newTo)
-        );
+        // Effects.
+        _netOpenInterest(s, fromSize, toSize, movedAbs);
         _positions[seriesId][fromAccountId] = newFrom;
         _positions[seriesId][toAccountId] = newTo;
 
@@ -824,6 +836,18 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         if (toSize == 0) engine.notePositionOpened(toAccountId, seriesId, s.underlying);
         else if (newTo == 0) engine.notePositionClosed(toAccountId, seriesId);
         emit PositionTransferred(fromAccountId, toAccountId, seriesId, moved);
+    }
+
+    /// @dev Open interest after a transfer of `movedAbs` contracts: each side counts once, so both sides
+    /// fall by what the receiver's opposite position nets away, and the side vegas with them at the
+    /// series' last vega per contract.
+    function _netOpenInterest(Series storage s, int256 fromSize, int256 toSize, uint256 movedAbs) internal {
+        if (toSize == 0 || (toSize > 0) == (fromSize > 0)) return;
+        uint256 netted = Math.min(movedAbs, SignedMath.abs(toSize));
+        uint256 newLong = s.longOpenInterest - netted;
+        uint256 newShort = s.shortOpenInterest - netted;
+        _recountVega(s, newLong, newShort, s.vegaPerContract);
+        (s.longOpenInterest, s.shortOpenInterest) = (uint128(newLong), uint128(newShort));
     }
 
     // ---------------------------------------------------------------- views
@@ -857,8 +881,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     }
 
     /// @inheritdoc IOptionMarket
-    function poolNetVega(bytes32 underlying) external view returns (int256) {
-        return _underlyings[underlying].poolNetVega;
+    function traderVega(bytes32 underlying) external view returns (uint256 longVega, uint256 shortVega) {
+        Underlying storage u = _underlyings[underlying];
+        return (u.longVega, u.shortVega);
     }
 
     /// @inheritdoc IOptionMarket

@@ -76,7 +76,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
     /// @notice The LiquidityPool's margin account, read from the engine at deployment.
     uint256 public immutable poolAccountId;
     /// @notice The liquidation auction's backstop account, read from the engine at deployment: its
-    /// position belongs to the LPs, so the pool delta limit nets it against the pool's.
+    /// position belongs to the LPs, so the pool delta limit leaves it out of the traders' sides.
     uint256 public immutable backstopAccountId;
     /// @notice One quote unit in USD WAD: 10^(18 − quoteDecimals).
     uint256 public immutable quoteUnit;
@@ -460,10 +460,12 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         }
     }
 
-    /// @dev Pause, open-interest caps (each side, where it grows) and the pool delta limit (where the
-    /// LPs' delta grows: the pool holds −skew and the backstop its own position, so theirs is
-    /// backstop − skew). A risk-increasing trade is never the backstop's (it only unwinds), so its
-    /// position is the same before and after.
+    /// @dev Pause, open-interest caps and the pool delta limit, each on a side of the book where it grows.
+    /// The delta limit bounds each side of the traders' book (without the backstop's position, which is
+    /// the LPs' own) rather than the LPs' net delta: closes are never refused, so the traders on one side
+    /// can always leave the LPs holding the whole other side. A net limit would be exceeded by closes
+    /// alone (one partner's close took the pool to 2.95× it). A risk-increasing trade is never the
+    /// backstop's (it only unwinds), so its position is the same before and after.
     function _checkNewRisk(
         uint256 marketId,
         Trade memory t,
@@ -479,15 +481,19 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
             revert OpenInterestCapExceeded(marketId, false, t.newShort, p.maxOpenInterest);
         }
         int256 backstopSize = _positions[marketId][backstopAccountId].size;
-        uint256 newLpDelta = SignedMath.abs(int256(t.newLong) - int256(t.newShort) - backstopSize);
-        if (newLpDelta > SignedMath.abs(t.skew - backstopSize)) {
-            uint256 poolDelta = Math.mulDiv(newLpDelta, t.price, WAD, Math.Rounding.Ceil);
-            int256 balance = vault.balanceOf(poolAccountId, quoteToken);
-            uint256 limit = balance > 0
-                ? Math.mulDiv(uint256(balance) * quoteUnit, p.maxPoolDeltaRatio, WAD)
-                : 0;
-            if (poolDelta > limit) revert PoolDeltaLimitExceeded(marketId, poolDelta, limit);
+        uint256 grownSide;
+        if (t.newLong > longOi) grownSide = t.newLong - SafeCast.toUint256(SignedMath.max(backstopSize, 0));
+        if (t.newShort > shortOi) {
+            grownSide = Math.max(
+                grownSide,
+                t.newShort - SafeCast.toUint256(SignedMath.max(-backstopSize, 0))
+            );
         }
+        if (grownSide == 0) return;
+        uint256 poolDelta = Math.mulDiv(grownSide, t.price, WAD, Math.Rounding.Ceil);
+        int256 balance = vault.balanceOf(poolAccountId, quoteToken);
+        uint256 limit = balance > 0 ? Math.mulDiv(uint256(balance) * quoteUnit, p.maxPoolDeltaRatio, WAD) : 0;
+        if (poolDelta > limit) revert PoolDeltaLimitExceeded(marketId, poolDelta, limit);
     }
 
     /// @dev Tells the engine which markets the trader and the pool hold. The pool holds the market

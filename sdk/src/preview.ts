@@ -9,7 +9,7 @@ import { getAccountState } from "./actions/getAccountState";
 import { resolveToken } from "./actions/internal/chain";
 import { UNLIMITED_TRADING_ALLOWANCE } from "./actions/setTrader";
 import { type XMarginError, makeXMarginError } from "./errors";
-import { WAD, abs, mulDiv } from "./math/fixedPoint";
+import { WAD, max, mulDiv } from "./math/fixedPoint";
 import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValue } from "./math/health";
 import { fillPrice } from "./math/perp";
 import { accruedInterestAt, interestIndexAt } from "./math/interest";
@@ -317,29 +317,34 @@ function simulatePerpTrade(
   let revert: XMarginError | undefined;
   if (r.increasesRisk) {
     const p = market.params;
-    // The LPs' delta: the pool holds −skew and the backstop its position (PerpMarket._checkNewRisk).
-    const newLpDelta = abs(r.newLong - r.newShort - market.backstopSize);
+    // Each side of the traders' book that grows, without the backstop's position, is the LPs' delta
+    // once the other side has closed (PerpMarket._checkNewRisk).
+    const longGrows = r.newLong > market.longOpenInterest;
+    const shortGrows = r.newShort > market.shortOpenInterest;
+    const grownSide = max(
+      longGrows ? r.newLong - max(market.backstopSize, 0n) : 0n,
+      shortGrows ? r.newShort - max(-market.backstopSize, 0n) : 0n,
+    );
+    const poolDelta = mulDiv(grownSide, price, WAD, "ceil");
+    const balance = state.protocol.poolQuoteBalance;
+    const limit = balance > 0n ? mulDiv(balance * state.protocol.quoteUnit, p.maxPoolDeltaRatio, WAD) : 0n;
     if (state.protocol.paused) revert = makeXMarginError("RiskIncreasePaused", []);
-    else if (r.newLong > market.longOpenInterest && r.newLong > p.maxOpenInterest) {
+    else if (longGrows && r.newLong > p.maxOpenInterest) {
       revert = makeXMarginError("OpenInterestCapExceeded", [
         market.marketId,
         true,
         r.newLong,
         p.maxOpenInterest,
       ]);
-    } else if (r.newShort > market.shortOpenInterest && r.newShort > p.maxOpenInterest) {
+    } else if (shortGrows && r.newShort > p.maxOpenInterest) {
       revert = makeXMarginError("OpenInterestCapExceeded", [
         market.marketId,
         false,
         r.newShort,
         p.maxOpenInterest,
       ]);
-    } else if (newLpDelta > abs(skew - market.backstopSize)) {
-      const poolDelta = mulDiv(newLpDelta, price, WAD, "ceil");
-      const balance = state.protocol.poolQuoteBalance;
-      const limit = balance > 0n ? mulDiv(balance * state.protocol.quoteUnit, p.maxPoolDeltaRatio, WAD) : 0n;
-      if (poolDelta > limit)
-        revert = makeXMarginError("PoolDeltaLimitExceeded", [market.marketId, poolDelta, limit]);
+    } else if (grownSide > 0n && poolDelta > limit) {
+      revert = makeXMarginError("PoolDeltaLimitExceeded", [market.marketId, poolDelta, limit]);
     }
   }
   revert ??= marginChecks(state, before, after, health, r.increasesRisk, held, others !== 0);

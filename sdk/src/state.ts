@@ -82,7 +82,7 @@ export interface PerpMarketState {
   fundingRate: bigint;
   fundingIndex: bigint;
   lastFundingTime: bigint;
-  /** The liquidation backstop account's position: the LPs' own, so the pool delta limit nets it. */
+  /** The liquidation backstop account's position: the LPs' own, so the pool delta limit leaves it out. */
   backstopSize: bigint;
 }
 

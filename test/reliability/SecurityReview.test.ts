@@ -18,6 +18,7 @@ import {
 import {
   advanceTo,
   closePosition,
+  listPerpMarket,
   marketParams,
   mineAt,
   refreshFeeds,
@@ -194,9 +195,13 @@ describe("Security review findings", function () {
   });
 
   describe("PerpMarket closing trades", function () {
-    /** Alice long 300 ETH, frozen in an auction at 2,800; Bob has 400,000 USDC to make the skew. */
+    /**
+     * Alice long 300 ETH, frozen in an auction at 2,800; Bob has 400,000 USDC to make the skew. The pool
+     * delta ratio is 2, so that Bob's short side of 500 ETH (1,400,000 USD) fits under its limit.
+     */
     async function frozenLongAndPartner() {
       const sys = await deploySystem();
+      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxPoolDeltaRatio: wad("2") }));
       const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 235_000n * USDC]]);
       await trade(sys.perps, sys.alice, a, sys.markets.ETH, wad("300"));
       await setFeedPrice(sys.feeds.ETH, "2800");
@@ -1183,6 +1188,59 @@ describe("Security review findings", function () {
       );
       // The fund only receives the penalty.
       expect(await sys.insuranceFund.balance()).to.be.greaterThan(fundBefore);
+    });
+  });
+
+  describe("the pool's limits when a partner closes (review rounds 15 and 17)", function () {
+    // Row 63. The delta limit bounded the LPs' net, and closes are never refused: Alice long 330, Bob
+    // shorted the skew flat, Alice bought 330 more and Bob bought back, twice: the LPs were short 990
+    // ETH against a 334.6 ETH limit (2.95×). Each side of the traders' book is now bounded on its own.
+    it("a perp trader cannot use a partner's short to take the LPs past their delta limit", async function () {
+      const sys = await loadFixture(deploySystem);
+      const { perps } = sys;
+      // A deep market, so the premium does not stand in the way: only the limit (~333 ETH at 3,000).
+      const eth = await listPerpMarket(
+        perps,
+        "ETH",
+        marketParams({ skewScale: wad("1000000"), maxOpenInterest: wad("5000") }),
+      );
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
+      await trade(perps, sys.alice, alice, eth, wad("330"));
+      await trade(perps, sys.bob, bob, eth, -wad("330")); // the book is flat
+      await expect(trade(perps, sys.alice, alice, eth, wad("330"))).to.be.revertedWithCustomError(
+        perps,
+        "PoolDeltaLimitExceeded",
+      );
+      await trade(perps, sys.bob, bob, eth, wad("330")); // Bob's close is never refused
+      const lpDelta = -(await perps.market(eth)).skew;
+      const limit =
+        ((await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)) * QUOTE_UNIT * WAD) / wad("3000");
+      expect(-lpDelta).to.equal(wad("330"));
+      expect(-lpDelta).to.be.at.most(limit);
+    });
+
+    // Row 59. The same with options: Bob wrote calls, Alice bought against them and Bob bought his back,
+    // twice: the pool was short 1,000 calls against a ~290-call vega limit (3.41×).
+    it("an option buyer cannot use a partner's writing to take the pool past its vega limit", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const { options } = sys;
+      const call = await listSeries(options, "ETH", "3000", await fromNow(365n * DAY), true);
+      await options.setPoolVegaRatio(assetId("ETH"), wad("0.35")); // ~300 one-year ATM calls
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+      await tradeOption(options, sys.alice, alice, call, wad("250"));
+      await tradeOption(options, sys.bob, bob, call, -wad("250")); // the pool is flat
+      await expect(tradeOption(options, sys.alice, alice, call, wad("270"))).to.be.revertedWithCustomError(
+        options,
+        "PoolVegaLimitExceeded",
+      );
+      await tradeOption(options, sys.bob, bob, call, wad("250")); // Bob's buy-back is never refused
+      const [longVega, shortVega] = await options.traderVega(assetId("ETH"));
+      expect(shortVega).to.equal(0n);
+      const base =
+        (await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)) - (await options.poolPremiumHeld());
+      expect(longVega).to.be.at.most((base * QUOTE_UNIT * wad("0.35")) / WAD);
     });
   });
 });

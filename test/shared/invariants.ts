@@ -261,7 +261,7 @@ export async function checkSdkHealth(
  * contract declares its errors in its interface), or "revert" / the message when none matches.
  */
 export function revertName(error: unknown, interfaces: Interface[]): string {
-  const data = findData(error);
+  const data = findData(error) ?? returnDataInMessage(error);
   if (data && data.length >= 10) {
     for (const iface of interfaces) {
       try {
@@ -277,6 +277,15 @@ export function revertName(error: unknown, interfaces: Interface[]): string {
   const panic = /reverted with panic code (0x[0-9a-f]+)/i.exec(message);
   if (panic) return `Panic(${panic[1]})`;
   return message.split("\n")[0].slice(0, 120);
+}
+
+/**
+ * Hardhat names a custom error from its own trace of the contract, which it cannot build for a contract
+ * compiled with the IR pipeline (OptionMarket): it then quotes the raw return data in the message.
+ */
+function returnDataInMessage(error: unknown): string | undefined {
+  const message = error instanceof Error ? error.message : String(error);
+  return /unrecognized custom error \(return data: (0x[0-9a-f]+)\)/i.exec(message)?.[1];
 }
 
 function findData(error: unknown): string | undefined {

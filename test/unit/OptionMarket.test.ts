@@ -488,7 +488,7 @@ describe("OptionMarket", function () {
         .withArgs(call, false, wad("10") + 1n, wad("10"));
     });
 
-    it("tracks the pool's net vega and caps it at ratio × (pool quote balance − premiums held)", async function () {
+    it("tracks the traders' vega per side and caps each side it grows at ratio × (pool quote balance − premiums held)", async function () {
       const {
         options,
         vault,
@@ -509,19 +509,33 @@ describe("OptionMarket", function () {
       const tte = await pinNextBlock(expiry);
       const vega = (await modelBounds(bs, SPOT, STRIKE, tte, VOL, true)).vega;
       await tradeOption(options, alice, aliceAccount, call, WAD);
-      expect(await options.poolNetVega(ETH)).to.equal(-vega); // the pool is short one call
+      expect(await options.traderVega(ETH)).to.deep.equal([vega, 0n]); // the pool is short one call
 
-      // Another 0.6 puts bought: |−343 − 0.6·343| ≈ 549 > 500. The call's premium is not in the base.
+      // Another 0.6 puts bought: 343 + 0.6·343 ≈ 549 > 500. The call's premium is not in the base.
       const base = (await vault.balanceOf(poolAccountId, usdc)) - (await options.poolPremiumHeld());
       const limit = (base * QUOTE_UNIT * wad("0.0005")) / WAD;
       expect(limit).to.be.closeTo(wad("500"), wad("0.1"));
       await expect(tradeOption(options, alice, aliceAccount, put, wad("0.6")))
         .to.be.revertedWithCustomError(options, "PoolVegaLimitExceeded")
         .withArgs(ETH, anyValue, limit);
-      // Selling puts gives the pool long vega, which nets the call's; then the put buy fits.
+      // Bob writes a put: the pool is flat in vega, but Bob may buy it back at any time and leave the
+      // pool short Alice's options alone, so the buyers' side still counts on its own.
       await tradeOption(options, bob, bobAccount, put, -WAD);
-      expect(abs(await options.poolNetVega(ETH))).to.be.lessThan(wad("0.01"));
-      await tradeOption(options, alice, aliceAccount, put, wad("0.6"));
+      const [longVega, shortVega] = await options.traderVega(ETH);
+      expect(abs(shortVega - longVega)).to.be.lessThan(wad("0.01"));
+      await expect(tradeOption(options, alice, aliceAccount, put, wad("0.6")))
+        .to.be.revertedWithCustomError(options, "PoolVegaLimitExceeded")
+        .withArgs(ETH, anyValue, anyValue);
+      // The writers' side has its own room: 0.4 more puts written (≈ 480) fit, 0.6 (≈ 549) do not.
+      await expect(tradeOption(options, bob, bobAccount, put, -wad("0.6"))).to.be.revertedWithCustomError(
+        options,
+        "PoolVegaLimitExceeded",
+      );
+      await tradeOption(options, bob, bobAccount, put, -wad("0.4"));
+      // Buying back takes the writers' side down whatever the limit (closes are never refused).
+      await options.setPoolVegaRatio(ETH, wad("0.0001"));
+      await tradeOption(options, bob, bobAccount, put, wad("1.4"));
+      expect((await options.traderVega(ETH))[1]).to.equal(0n);
     });
 
     it("reverts with SeriesExpired at and after expiry", async function () {
@@ -617,7 +631,7 @@ describe("OptionMarket", function () {
       await expect(tradeOption(options, sys.alice, sys.aliceAccount, run.refused!, wad("250")))
         .to.be.revertedWithCustomError(options, "PoolVegaLimitExceeded")
         .withArgs(ETH, anyValue, base * QUOTE_UNIT); // ratio 1
-      const vega = -(await options.poolNetVega(ETH));
+      const [vega] = await options.traderVega(ETH); // the buyers' side: the pool's short vega
       const equity = await pool.totalAssets();
       expect(vega).to.be.at.most(base * QUOTE_UNIT);
       expect(vega).to.be.at.most(equity * QUOTE_UNIT);
@@ -648,7 +662,7 @@ describe("OptionMarket", function () {
       await expect(tradeOption(options, sys.alice, sys.aliceAccount, run.refused!, wad("250")))
         .to.be.revertedWithCustomError(options, "PoolVegaLimitExceeded")
         .withArgs(ETH, anyValue, base * QUOTE_UNIT);
-      expect(-(await options.poolNetVega(ETH))).to.be.at.most((await pool.totalAssets()) * QUOTE_UNIT);
+      expect((await options.traderVega(ETH))[0]).to.be.at.most((await pool.totalAssets()) * QUOTE_UNIT);
     });
 
     it("premium the pool paid for options it holds is not added to its balance", async function () {
@@ -855,6 +869,22 @@ describe("OptionMarket", function () {
       await expect(options.connect(alice).transferPosition(aliceAccount, bobAccount, call, WAD))
         .to.be.revertedWithCustomError(options, "NotMarginEngine")
         .withArgs(alice.address);
+    });
+
+    it("nets open interest and the traders' side vegas at the series' last vega when the receiver is opposite", async function () {
+      const { options, engine, alice, bob, aliceAccount, bobAccount, call } = await loadFixture(fixture);
+      await tradeOption(options, alice, aliceAccount, call, wad("2"));
+      await tradeOption(options, bob, bobAccount, call, -WAD);
+      const [long0, short0] = await options.traderVega(ETH);
+      const vega = short0; // one contract written: the vega per contract at the last trade
+      expect(long0).to.equal(2n * vega);
+      // Half of Alice's 2 moves to Bob, who is short 1: both sides fall by 1 contract.
+      await options
+        .connect(await signerFor(engine))
+        .transferPosition(aliceAccount, bobAccount, call, wad("0.5"));
+      const info = await options.series(call);
+      expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([WAD, 0n]);
+      expect(await options.traderVega(ETH)).to.deep.equal([vega, 0n]);
     });
 
     it("leaves a position and the open interest as they are when moved to the same account", async function () {

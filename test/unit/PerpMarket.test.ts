@@ -685,7 +685,7 @@ describe("PerpMarket", function () {
         .withArgs(capped, true, wad("16"), wad("10"));
     });
 
-    it("reverts with PoolDeltaLimitExceeded where |skew|·price grows above ratio·pool quote balance", async function () {
+    it("reverts with PoolDeltaLimitExceeded where a side of the traders' book grows above ratio·pool quote balance", async function () {
       const { sys, perps, alice, bob } = await loadFixture(perpsFixture);
       const m = await listPerpMarket(perps, "ETH", marketParams({ maxPoolDeltaRatio: wad("0.01") }));
       // Pool quote balance 1,000,000 USDC → limit 10,000 USD; 4 ETH·3000 = 12,000.
@@ -695,15 +695,22 @@ describe("PerpMarket", function () {
       // 3 ETH = 9,000 fits; fill 3000·(1 + 1.5/1000) = 3004.5, fee 3·3004.5·0.0005 = 4.50675 →
       // 3.605400 USDC to the pool.
       await trade(perps, sys.alice, alice, m, wad("3"));
-      await perps.setMarketParams(m, marketParams({ maxPoolDeltaRatio: wad("0.005") }));
-      // Bob sells 1 at skew 3: fill 3000·(1 + 2.5/1000) = 3007.5, maker fee 0.6015 → 0.4812 to the
-      // pool. |skew| shrinks, so the lowered limit does not apply.
-      await trade(perps, sys.bob, bob, m, -wad("1"));
-      // Pool balance 1,000,000 + 3.6054 + 0.4812 = 1,000,004.0866 → limit ·0.005 = 5,000.020433;
-      // alice buys 0.1 → |skew| 2.1 → 6,300.
-      await expect(trade(perps, sys.alice, alice, m, wad("0.1")))
+      // Bob sells 3 into the skew: fill 3000·(1 + 1.5/1000) = 3004.5, maker fee 3·3004.5·0.0002 =
+      // 1.8027 → 1.44216 to the pool. The shorts' side, 9,000, fits too; the pool is flat.
+      await trade(perps, sys.bob, bob, m, -wad("3"));
+      expect((await perps.market(m)).skew).to.equal(0n);
+      // A flat book buys no capacity: Bob may close at any time and leave the LPs short Alice's 4.
+      // Pool balance 1,000,000 + 3.6054 + 1.44216 = 1,000,005.04756 → limit 10,000.0504756.
+      await expect(trade(perps, sys.alice, alice, m, wad("1")))
         .to.be.revertedWithCustomError(perps, "PoolDeltaLimitExceeded")
-        .withArgs(m, wad("6300"), wad("5000.020433"));
+        .withArgs(m, wad("12000"), wad("10000.0504756"));
+      // A lowered limit binds only trades that grow a side: Bob's close goes through.
+      await perps.setMarketParams(m, marketParams({ maxPoolDeltaRatio: wad("0.001") }));
+      await trade(perps, sys.bob, bob, m, wad("1"));
+      await expect(trade(perps, sys.bob, bob, m, -wad("0.1"))).to.be.revertedWithCustomError(
+        perps,
+        "PoolDeltaLimitExceeded",
+      );
     });
 
     it("reverts risk-increasing trades with RiskIncreasePaused while the engine is paused, not reductions", async function () {
