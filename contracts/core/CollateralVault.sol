@@ -92,6 +92,10 @@ contract CollateralVault is
 
     /// @notice The margin engine, the only contract that moves balances between accounts; set once.
     IMarginEngine public marginEngine;
+    /// @dev The pool's and the backstop's accounts (`setProtocolAccounts`), in the engine's slot: a
+    /// deposit of a non-quote token reads them for one cold slot (the 110,000 budget of a first deposit).
+    uint48 internal _poolAccountId;
+    uint48 internal _backstopAccountId;
 
     /// @dev A token's configuration in three slots, packed by who reads them: the oracle asset and the
     /// pricing slot (weights, decimals, ERC-4626 flag) for valuations; the deposit cap with the
@@ -366,7 +370,8 @@ contract CollateralVault is
     // ---------------------------------------------------------------------------------------------
 
     /// @inheritdoc ICollateralVault
-    /// @dev Reverts with ZeroAmount, UnknownAccount, TokenNotListed, DepositCapExceeded, or
+    /// @dev Reverts with ZeroAmount, UnknownAccount, TokenNotListed, ProtocolAccountCollateral,
+    /// DepositCapExceeded, or
     /// TransferAmountMismatch when the vault's balance grew by anything other than `amount`. A quote
     /// deposit that leaves the account's quote balance ≤ 0 only repays debt and is not capped; nor is
     /// a quote deposit into an account in auction (a cure, which the quote always serves). Other
@@ -378,6 +383,8 @@ contract CollateralVault is
         accounts.marginMode(accountId);
         Config storage config = _configs[token];
         if (!config.listed) revert TokenNotListed(token);
+        bool isQuote = token == address(quoteToken);
+        if (!isQuote) _requireOwnCollateral(accountId, token);
 
         // The amount received decides what is credited, so the pull comes first. Balances are read
         // only after it: a token's transfer hook runs in between, and although every balance-moving
@@ -388,7 +395,6 @@ contract CollateralVault is
         uint256 received = IERC20(token).balanceOf(address(this)) - held;
         if (received != amount) revert TransferAmountMismatch(token, amount, received);
 
-        bool isQuote = token == address(quoteToken);
         // A repayment pays the interest first, as every quote movement does.
         bool debtMoved = isQuote && _settleInterest(accountId);
         int256 balanceBefore = _balances[accountId][token];
@@ -516,6 +522,15 @@ contract CollateralVault is
         if (debtMoved || quoteDebt != 0) _recordRate();
         emit QuotePaidOut(accountId, to, amount);
         quoteToken.safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc ICollateralVault
+    /// @dev The engine calls it once, from `initialize` (itself once).
+    function setProtocolAccounts(uint256 poolAccountId, uint256 backstopAccountId) external onlyMarginEngine {
+        (_poolAccountId, _backstopAccountId) = (
+            SafeCast.toUint48(poolAccountId),
+            SafeCast.toUint48(backstopAccountId)
+        );
     }
 
     /// @inheritdoc ICollateralVault
@@ -842,6 +857,14 @@ contract CollateralVault is
         uint256 total = totalDeposits[token];
         if (total < amount) revert InsufficientLiquidity(token, total, amount);
         totalDeposits[token] = total - amount;
+    }
+
+    /// @dev Only the quote token may be deposited into the pool's and the backstop's accounts (the
+    /// backstop receives collateral through liquidations alone).
+    function _requireOwnCollateral(uint256 accountId, address token) private view {
+        if (accountId == _poolAccountId || accountId == _backstopAccountId) {
+            revert ProtocolAccountCollateral(accountId, token);
+        }
     }
 
     /// @dev Adds the value of a positive balance to the three sums, each rounded down.

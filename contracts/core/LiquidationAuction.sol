@@ -142,6 +142,10 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // stays right: left running, the auction's discount would greet the next dip at its maximum.
         bool sameEpisode = restart || block.timestamp < uint256(auction.endedAt) + FLAG_REWARD_COOLDOWN;
         uint256 reward = sameEpisode ? 0 : _flagReward(v.mark, p.flagReward);
+        // The reward leaves the vault in tokens: capped at the quote the vault holds, so that a vault
+        // whose USDC is lent out still starts auctions (InsufficientLiquidity refused them: review
+        // round 19, F3).
+        reward = Math.min(reward, vault.totalDeposits(quote));
         if (reward != 0) engine.payOut(accountId, msg.sender, reward);
         emit AuctionStarted(accountId, msg.sender, h.equityMaintenance, h.maintenanceRequirement, reward);
     }
@@ -307,8 +311,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         if (v.mark <= 0) {
             return (WAD, 0, _insolvencyPayout(v, auction.startTime, p));
         }
-        filled = Math.min(fraction, _restoringFraction(v, discount, p.penalty));
-        payment = _payment(v, filled, discount);
+        uint256 held = _heldBack(v, auction.paidIn);
+        filled = Math.min(fraction, _restoringFraction(v, held, discount, p.penalty));
+        payment = _payment(v, held, filled, discount);
     }
 
     // ---------------------------------------------------------------- internals
@@ -343,8 +348,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return _sell(accountId, bidderAccountId, v, fraction, maxPayment, discount, p.penalty);
     }
 
-    /// @dev Sells up to `fraction` of a solvent account's portfolio at `discount`, capped at the
-    /// restoring fraction, and ends the auction if that restored the account.
+    /// @dev Sells up to `fraction` of a solvent account's portfolio (without what earlier bids paid in) at
+    /// `discount`, capped at the restoring fraction, and ends the auction if that restored the account.
     function _sell(
         uint256 accountId,
         uint256 bidderAccountId,
@@ -354,17 +359,19 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 discount,
         uint256 penaltyRate
     ) internal returns (uint256 filled, uint256 payment) {
-        filled = Math.min(fraction, _restoringFraction(v, discount, penaltyRate));
-        payment = _payment(v, filled, discount);
+        Auction storage auction = auctions[accountId];
+        uint256 held = _heldBack(v, auction.paidIn);
+        filled = Math.min(fraction, _restoringFraction(v, held, discount, penaltyRate));
+        payment = _payment(v, held, filled, discount);
         if (payment > maxPayment) revert PaymentAboveLimit(payment, maxPayment);
         // The account pays the penalty on the slice's MtM, rounded up (against the account).
         uint256 penalty = Math.mulDiv(
-            Math.mulDiv(uint256(v.mark), filled, WAD, Math.Rounding.Ceil),
+            Math.mulDiv(_soldMark(v, held), filled, WAD, Math.Rounding.Ceil),
             penaltyRate,
             WAD * quoteUnit,
             Math.Rounding.Ceil
         );
-        engine.transferSlice(accountId, bidderAccountId, filled);
+        engine.transferSlice(accountId, bidderAccountId, filled, held);
         engine.transferQuote(bidderAccountId, accountId, payment);
         engine.transferQuote(accountId, engine.insuranceAccountId(), penalty);
         emit AuctionBid(accountId, bidderAccountId, filled, payment, penalty, discount);
@@ -374,8 +381,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             return (filled, payment);
         }
         Valuation memory afterBid = _valuation(accountId);
-        if (_restored(afterBid.health)) _end(accountId, 0);
-        else _setDeficit(accountId, auctions[accountId], _deficitOf(afterBid.mark));
+        if (_restored(afterBid.health)) {
+            _end(accountId, 0);
+            return (filled, payment);
+        }
+        _setDeficit(accountId, auction, _deficitOf(afterBid.mark));
+        // payment ≥ penalty: both are rounded up from f·M, at rates 1 − d > p.
+        auction.paidIn = SafeCast.toUint128(held + payment - Math.min(penalty, payment));
     }
 
     /// @dev The bidder takes the whole book and `payout`: the fund pays what it can, and the rest is
@@ -387,7 +399,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 payout,
         uint256 discount
     ) internal {
-        engine.transferSlice(accountId, bidderAccountId, WAD);
+        // The whole account, what earlier bids paid in included: it stands against the deficit.
+        engine.transferSlice(accountId, bidderAccountId, WAD, 0);
         uint256 fromFund = Math.min(payout, insuranceFund.balance());
         engine.transferQuote(engine.insuranceAccountId(), bidderAccountId, fromFund);
         uint256 socialised = payout - fromFund;
@@ -404,6 +417,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         Auction storage auction = auctions[accountId];
         _setDeficit(accountId, auction, 0);
         (auction.startTime, auction.active, auction.endedAt) = (0, false, uint40(block.timestamp));
+        auction.paidIn = 0;
         emit AuctionEnded(accountId, reason);
     }
 
@@ -430,15 +444,30 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         v.mark = v.health.equityMark - usdMark + inQuote;
     }
 
+    /// @dev What a bid holds back from the solvent book it slices (quote units): what earlier bids paid
+    /// in, while the rest of the book is worth more than 0. A book under water without it is sold with
+    /// it, as before any bid: its slices would otherwise cost the bidder nothing or less.
+    function _heldBack(Valuation memory v, uint256 paidIn) internal view returns (uint256) {
+        return uint256(v.mark) > paidIn * quoteUnit ? paidIn : 0;
+    }
+
+    /// @dev The mark of the book a bid slices (quote WAD, > 0): the account's less what is held back.
+    function _soldMark(Valuation memory v, uint256 held) internal view returns (uint256) {
+        return uint256(v.mark) - held * quoteUnit;
+    }
+
     /// @dev The restoring fraction of a solvent book: the payment's worth to the account's margin is
-    /// its quote at the quote's price.
+    /// its quote at the quote's price, and so is the quote held back.
     function _restoringFraction(
         Valuation memory v,
+        uint256 held,
         uint256 discount,
         uint256 penaltyRate
     ) internal view returns (uint256) {
-        uint256 markValue = Math.mulDiv(uint256(v.mark), _quotePrice(), WAD);
-        return LiquidationMath.restoringFraction(v.health, markValue, discount, penaltyRate);
+        uint256 quotePrice = _quotePrice();
+        uint256 markValue = Math.mulDiv(_soldMark(v, held), quotePrice, WAD);
+        uint256 heldValue = Math.mulDiv(held * quoteUnit, quotePrice, WAD);
+        return LiquidationMath.restoringFraction(v.health, markValue, heldValue, discount, penaltyRate);
     }
 
     /// @dev USD WAD per whole quote token.
@@ -458,8 +487,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         emit PendingDeficitUpdated(accountId, deficit, total);
     }
 
-    function _payment(Valuation memory v, uint256 filled, uint256 discount) internal view returns (uint256) {
-        return LiquidationMath.payment(uint256(v.mark), filled, discount, quoteUnit);
+    function _payment(
+        Valuation memory v,
+        uint256 held,
+        uint256 filled,
+        uint256 discount
+    ) internal view returns (uint256) {
+        return LiquidationMath.payment(_soldMark(v, held), filled, discount, quoteUnit);
     }
 
     function _insolvencyPayout(

@@ -150,6 +150,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         }
         insuranceFund = insuranceFund_;
         backstopAccountId = ILiquidationAuction(liquidator_).backstopAccountId();
+        vault.setProtocolAccounts(poolAccountId_, backstopAccountId);
         _wiring = Wiring({
             liquidator: liquidator_,
             poolAccountId: SafeCast.toUint48(poolAccountId_),
@@ -244,7 +245,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     function transferSlice(
         uint256 fromAccountId,
         uint256 toAccountId,
-        uint256 fraction
+        uint256 fraction,
+        uint256 quoteHeldBack
     ) external onlyLiquidator {
         // Positions first: moving one settles the sender's accrued funding on its whole position into
         // its quote balance, and that balance must be sliced after it, or the bidder would take f of a
@@ -257,16 +259,39 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         // A debt is sliced with the interest it owes up to now, as its valuation counted it.
         vault.settleInterest(fromAccountId);
         address[] memory tokens = vault.collateralTokens(fromAccountId);
+        int256 heldBack = SafeCast.toInt256(quoteHeldBack);
+        // The quote is listed first while its balance is nonzero. At zero, what is held back is still
+        // the sold book's (it spent the quote the auction paid in: a debt of the book).
+        if (heldBack != 0 && (tokens.length == 0 || tokens[0] != quote)) {
+            _sliceBalance(fromAccountId, toAccountId, quote, -heldBack, fraction);
+        }
         for (uint256 i; i < tokens.length; ++i) {
             int256 balance = vault.balanceOf(fromAccountId, tokens[i]);
-            if (balance > 0) {
-                uint256 amount = Math.mulDiv(uint256(balance), fraction, WAD);
-                vault.transferBalance(fromAccountId, toAccountId, tokens[i], amount);
-            } else if (balance < 0) {
-                // The bidder takes over its share of the debt, rounded up: it pays the account.
-                uint256 debt = Math.mulDiv(uint256(-balance), fraction, WAD, Math.Rounding.Ceil);
-                vault.transferBalance(toAccountId, fromAccountId, tokens[i], debt);
-            }
+            _sliceBalance(
+                fromAccountId,
+                toAccountId,
+                tokens[i],
+                tokens[i] == quote ? balance - heldBack : balance,
+                fraction
+            );
+        }
+    }
+
+    /// @dev Moves `fraction` of a balance of `balance` (rounded down), or has the receiver take over
+    /// that share of a debt (rounded up: it pays the account).
+    function _sliceBalance(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        address token,
+        int256 balance,
+        uint256 fraction
+    ) internal {
+        if (balance > 0) {
+            uint256 amount = Math.mulDiv(uint256(balance), fraction, WAD);
+            vault.transferBalance(fromAccountId, toAccountId, token, amount);
+        } else if (balance < 0) {
+            uint256 debt = Math.mulDiv(uint256(-balance), fraction, WAD, Math.Rounding.Ceil);
+            vault.transferBalance(toAccountId, fromAccountId, token, debt);
         }
     }
 

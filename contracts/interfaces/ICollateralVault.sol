@@ -62,6 +62,10 @@ interface ICollateralVault is IUpdateThrottle {
     error CollateralListFull(uint256 max);
     /// @notice The deposit would take the token's total deposits above its cap.
     error DepositCapExceeded(address token, uint256 totalAfter, uint256 cap);
+    /// @notice The liquidity pool's and the backstop's accounts take no deposits but the quote token:
+    /// their collateral is valued in every LP deposit and exit, so a donated token would tie those to
+    /// its price feed (a stale BTC feed blocked every LP exit of a pool holding 1 satoshi).
+    error ProtocolAccountCollateral(uint256 accountId, address token);
     /// @notice The account holds less of the token than requested.
     error InsufficientBalance(uint256 accountId, address token, int256 balance, uint256 amount);
     /// @notice The vault received a different amount than was sent (fee-on-transfer, rebasing).
@@ -144,6 +148,10 @@ interface ICollateralVault is IUpdateThrottle {
         address token,
         uint256 amount
     ) external;
+
+    /// @notice Records the liquidity pool's and the backstop's accounts, which take no deposits but the
+    /// quote token (`ProtocolAccountCollateral`); engine only, from its one-time initialisation.
+    function setProtocolAccounts(uint256 poolAccountId, uint256 backstopAccountId) external;
 
     /// @notice Sends `amount` of quote token out of `accountId` to `to` (fees to the insurance fund);
     /// engine only. The balance may go negative.

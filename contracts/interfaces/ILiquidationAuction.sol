@@ -9,6 +9,10 @@ import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 /// every position and every collateral balance, pro rata — for f·MtM·(1 − d(t)), where the discount
 /// d(t) grows linearly from `startDiscount` to `maxDiscount` over `duration`. The fraction is capped
 /// at the smallest one that brings the account back to equity_IM ≥ IM, so liquidations are partial.
+/// What earlier bids of the same auction paid into the account (`Auction.paidIn`) is not part of the
+/// portfolio later bids buy: sold again at a discount and charged the penalty again, it made eleven
+/// 10% bids take 71% more from an account than one restoring bid (review round 19). With it held back,
+/// the account loses the same however a liquidation is split.
 /// MtM here, and in every payment, penalty and deficit, is the book counted in the quote token the
 /// payments move (`ICollateralVault.markInQuote` plus the positions' value, which settles in quote
 /// 1:1); the engine's equityMark counts the quote at its oracle price, which only a depeg tells apart.
@@ -41,11 +45,15 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// `pendingDeficit`.
     /// @param endedAt When the account's last auction ended (0 if none has): a start within
     /// `FLAG_REWARD_COOLDOWN` (1 day) of it pays no flag reward.
+    /// @param paidIn Quote units this auction's bids paid into the account, net of penalties: held
+    /// back from the portfolio later bids buy, while the rest of the book is worth more than 0 (a book
+    /// under water without it is sold with it, as before any bid).
     struct Auction {
         uint64 startTime;
         bool active;
         uint128 deficit;
         uint40 endedAt;
+        uint128 paidIn;
     }
 
     /// @notice The account is not liquidatable (equity_MM ≥ MM).
@@ -136,7 +144,8 @@ interface ILiquidationAuction is IUpdateThrottle {
 
     /// @notice Starts (or restarts a stale) auction of `accountId`; reverts with AccountHealthy unless
     /// equity_MM < MM. A start pays the caller the flag reward from the account, capped at its
-    /// mark-to-market equity (zero when insolvent); a restart pays nothing (a stale auction stays open to
+    /// mark-to-market equity (zero when insolvent) and at the quote tokens the vault holds (lent out,
+    /// they must not stop a liquidation); a restart pays nothing (a stale auction stays open to
     /// bids at the maximum discount, so restarting is rarely useful), and neither does a start within a
     /// day (`FLAG_REWARD_COOLDOWN`) of the account's last auction ending: an account hovering at its
     /// maintenance line would otherwise pay the reward on every crossing (`endAuction` is open to anyone).
@@ -277,7 +286,7 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice The auction state of `accountId`.
     function auctions(
         uint256 accountId
-    ) external view returns (uint64 startTime, bool active, uint128 deficit, uint40 endedAt);
+    ) external view returns (uint64 startTime, bool active, uint128 deficit, uint40 endedAt, uint128 paidIn);
 
     /// @notice Σ of the deficits of open auctions, in quote units: for each insolvent account, −equity
     /// at mark as of its auction's last touch (start, restart, a bid that left it open, or

@@ -160,9 +160,15 @@ interface IMarginEngine is IUpdateThrottle {
     function isMarket(address market) external view returns (bool);
 
     /// @notice Moves `fraction` (WAD) of every collateral balance and every position of `fromAccountId`
-    /// to `toAccountId`: positive balances and positions are moved rounded down, a quote debt is taken
-    /// over rounded up. Liquidator only.
-    function transferSlice(uint256 fromAccountId, uint256 toAccountId, uint256 fraction) external;
+    /// to `toAccountId`: positive balances and positions are moved rounded down, a debt is taken over
+    /// rounded up. The quote balance is sliced less `quoteHeldBack` quote units (what the auction paid
+    /// the account for earlier slices: not part of the portfolio sold). Liquidator only.
+    function transferSlice(
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        uint256 fraction,
+        uint256 quoteHeldBack
+    ) external;
 
     /// @notice Moves `amount` of collateral `token` (not below zero) between accounts: the backstop's
     /// collateral sales. Liquidator only.

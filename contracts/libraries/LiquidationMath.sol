@@ -22,22 +22,25 @@ library LiquidationMath {
     }
 
     /// @notice The smallest fraction f after which the account meets its initial requirement.
-    /// @dev Selling f of everything scales equity_IM and IM by (1 − f) (the requirement is homogeneous
-    /// in position size at fixed shocks, and shocks only shrink with size), and the account receives
-    /// f·M·(1 − d) while paying the penalty f·M·p, M = mark-to-market equity as its margin counts the
-    /// payments: `markValue`, USD WAD (the book's worth in quote times the quote's price). Solving
-    ///   (1 − f)·E + f·M·(1 − d − p) ≥ (1 − f)·IM   for f gives
-    ///   f ≥ (IM − E) / (IM − E + M·(1 − d − p)),
+    /// @dev A bid sells f of the book without the quote H held back (what earlier bids paid in). Selling
+    /// f of it scales its equity_IM, E − H, and IM by (1 − f) (the requirement is homogeneous in position
+    /// size at fixed shocks, and shocks only shrink with size), and the account receives f·M·(1 − d)
+    /// while paying the penalty f·M·p, M = the sold book's mark-to-market equity as its margin counts the
+    /// payments: `markValue`, USD WAD (the book's worth in quote times the quote's price); H is
+    /// `heldValue`, USD WAD likewise. Solving
+    ///   H + (1 − f)·(E − H) + f·M·(1 − d − p) ≥ (1 − f)·IM   for f gives
+    ///   f ≥ (IM − E) / (IM − E + H + M·(1 − d − p)),
     /// rounded up so the cap never stops short of the target.
     function restoringFraction(
         IMarginEngine.Health memory h,
         uint256 markValue,
+        uint256 heldValue,
         uint256 discount_,
         uint256 penalty
     ) internal pure returns (uint256) {
         int256 shortfall = int256(h.initialRequirement) - h.equityInitial;
         if (shortfall <= 0) return 0;
-        uint256 proceeds = Math.mulDiv(markValue, WAD - discount_ - penalty, WAD);
+        uint256 proceeds = heldValue + Math.mulDiv(markValue, WAD - discount_ - penalty, WAD);
         uint256 f = Math.mulDiv(uint256(shortfall), WAD, uint256(shortfall) + proceeds, Math.Rounding.Ceil);
         return f > WAD ? WAD : f;
     }

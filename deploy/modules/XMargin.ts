@@ -196,7 +196,10 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     configured.push(m.call(liquidityPool, "setHoldingPeriod", [config.liquidityPool.holdingPeriod]));
     configured.push(m.call(liquidityPool, "setExitDelay", [config.liquidityPool.exitDelay]));
     const poolAccountId = m.staticCall(liquidityPool, "accountId", []);
-    const initialized = m.call(engine, "initialize", [poolAccountId, insuranceFund, liquidationAuction]);
+    // initialize tells the vault the pool's and the backstop's accounts: the vault must know the engine.
+    const initialized = m.call(engine, "initialize", [poolAccountId, insuranceFund, liquidationAuction], {
+      after: [marginEngineSet],
+    });
     configured.push(initialized);
     // The vault reads the lender (the pool's account) from the engine when the model is first set.
     configured.push(

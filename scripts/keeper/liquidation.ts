@@ -3,6 +3,7 @@
  * bid decision (quote, closing costs, gas). The decisions themselves are in logic.ts.
  */
 import { MaxUint256 } from "ethers";
+import { heldBack } from "../../sdk/src/math/liquidation";
 import type { Contracts } from "./chain";
 import {
   WAD,
@@ -136,11 +137,12 @@ export async function assessBid(
 ): Promise<BidAssessment> {
   const { accountId } = opts;
   const [perpMarket, optionMarket] = await Promise.all([c.perps.getAddress(), c.options.getAddress()]);
-  const [quoteResult, health, [inQuote, usdMark], held] = await Promise.all([
+  const [quoteResult, health, [inQuote, usdMark], held, auction] = await Promise.all([
     c.auction.quoteBid(accountId, WAD),
     c.engine.health(accountId),
     c.vault.markInQuote(accountId),
     c.engine.accountMarkets(accountId),
+    c.auction.auctions(accountId),
   ]);
   const quote: BidQuote = {
     filled: quoteResult.filled,
@@ -188,9 +190,11 @@ export async function assessBid(
     c.router.getPrice(opts.nativeAssetId),
     c.vault.tokenValue(opts.quoteToken, WAD / opts.quoteUnit),
   ]);
+  const book = bookInQuote(health.equityMark, inQuote, usdMark);
   const economics = bidEconomics({
     quote,
-    mark: bookInQuote(health.equityMark, inQuote, usdMark),
+    // The slice is of the book without what earlier bids paid in (LiquidationAuction._heldBack).
+    mark: book - heldBack(book, auction.paidIn, opts.quoteUnit) * opts.quoteUnit,
     quotePrice,
     quoteUnit: opts.quoteUnit,
     closeCost: closeCostQuote,

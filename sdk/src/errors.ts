@@ -339,6 +339,8 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   TokenNotListed: (a, ctx) => `${tokenLabel(str(a, "token"), ctx)} is not listed as collateral`,
   DepositCapExceeded: (a, ctx) =>
     `the deposit would take total ${tokenLabel(str(a, "token"), ctx)} deposits to ${tokenAmount(big(a, "totalAfter"), str(a, "token"), ctx)}, above the cap of ${tokenAmount(big(a, "cap"), str(a, "token"), ctx)}`,
+  ProtocolAccountCollateral: (a, ctx) =>
+    `account ${str(a, "accountId")} is the liquidity pool's or the backstop's: it takes no ${tokenLabel(str(a, "token"), ctx)}, only the quote token`,
   InsufficientBalance: (a, ctx) =>
     `account ${str(a, "accountId")} holds ${tokenAmount(big(a, "balance"), str(a, "token"), ctx)}, less than the ${tokenAmount(big(a, "amount"), str(a, "token"), ctx)} requested`,
   TransferAmountMismatch: (a, ctx) =>

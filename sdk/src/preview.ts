@@ -200,7 +200,10 @@ export function simulate(
       let revert: XMarginError | undefined;
       if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
       else if (!c.listed) revert = makeXMarginError("TokenNotListed", [c.token]);
-      else if (opts.depositLimit) {
+      else if (id === state.protocol.poolAccountId && c.token.toLowerCase() !== state.quoteToken) {
+        // CollateralVault._requireOwnCollateral (the backstop's account is refused too; nobody previews it).
+        revert = makeXMarginError("ProtocolAccountCollateral", [id, c.token]);
+      } else if (opts.depositLimit) {
         // CollateralVault.deposit: capped unless it only repays debt or cures an account in auction
         // in the quote token.
         const totalAfter = opts.depositLimit.totalDeposits + action.amount;

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { ethers } from "hardhat";
 import fc from "fast-check";
 import type { ContractTransactionResponse } from "ethers";
@@ -1241,6 +1242,97 @@ describe("Security review findings", function () {
       const base =
         (await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)) - (await options.poolPremiumHeld());
       expect(longVega).to.be.at.most((base * QUOTE_UNIT * wad("0.35")) / WAD);
+    });
+  });
+
+  describe("liquidations (review round 19)", function () {
+    /** Alice: 10,000 USDC, long 20 ETH (fill 3,030), no funding; at 2,600 her auction is started. */
+    async function liquidatableLong() {
+      const sys = await deploySystem();
+      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      await sys.auction.connect(sys.keeper).startAuction(alice);
+      return { sys, alice, bob, startedAt: BigInt(await time.latest()) };
+    }
+
+    // Row 66. Each bid bought f of the whole account, the USDC earlier bids had just paid into it
+    // included: sold again at the discount and charged the penalty again. At the 10% maximum discount,
+    // eleven 10% bids and a last restoring one took 195.61 USD from Alice where one restoring bid took
+    // 114.49 (+71%). What the auction paid in is now held back from later slices.
+    it("a liquidation split into many bids takes no more from the account than one restoring bid", async function () {
+      const { sys, alice, bob, startedAt } = await loadFixture(liquidatableLong);
+      const at = startedAt + 1800n; // the maximum discount, the same for every bid
+      const before = (await sys.engine.health(alice)).equityMark;
+      const bidAt = async (fraction: bigint) => {
+        await time.setNextBlockTimestamp(at);
+        await sys.auction.connect(sys.bob).bid(alice, bob, fraction, ethers.MaxUint256);
+      };
+
+      const snapshot = await takeSnapshot();
+      await bidAt(WAD);
+      const singleLoss = before - (await sys.engine.health(alice)).equityMark;
+      await snapshot.restore();
+
+      // Pieces of 10% while a piece leaves her liquidatable (bids need equity_MM < MM), then the rest.
+      let bids = 0;
+      for (;;) {
+        const piece = await takeSnapshot();
+        await bidAt(wad("0.1"));
+        const h = await sys.engine.health(alice);
+        if (h.equityMaintenance >= h.maintenanceRequirement) {
+          await piece.restore();
+          break;
+        }
+        bids++;
+      }
+      // The SDK's pure quote holds back what the bids paid in, as the chain does.
+      const [inQuote, usdMark] = await sys.vault.markInQuote(alice);
+      const h = await sys.engine.health(alice);
+      const { startTime, paidIn } = await sys.auction.auctions(alice);
+      expect(paidIn).to.be.greaterThan(0n);
+      const [startDiscount, maxDiscount, penalty, duration, flagReward] = await sys.auction.params();
+      const pure = quoteBidFromHealth(
+        h,
+        WAD,
+        at - startTime,
+        { startDiscount, maxDiscount, penalty, duration, flagReward },
+        QUOTE_UNIT,
+        { mark: h.equityMark - usdMark + inQuote, quotePrice: WAD, paidIn },
+      );
+      const [filled, payment] = await sys.auction.quoteBid(alice, WAD);
+      expect([filled, payment]).to.deep.equal([pure.filled, pure.payment]);
+      await bidAt(WAD);
+      const after = await sys.engine.health(alice);
+      expect((await sys.auction.auctions(alice)).active).to.equal(false);
+      expect(after.equityInitial).to.be.at.least(after.initialRequirement);
+      const splitLoss = before - after.equityMark;
+      console.log(
+        `      Alice loses ${Number(singleLoss / 10n ** 14n) / 1e4} USD to one bid, ${Number(splitLoss / 10n ** 14n) / 1e4} to ${bids + 1} (was 114.49 and 195.61)`,
+      );
+      expect(bids).to.be.at.least(5);
+      expect(splitLoss).to.be.at.most(singleLoss + wad("0.01"));
+    });
+
+    // Row 68. The flag reward is paid in tokens out of the vault, whose USDC quote debt lends out: once
+    // the LPs had withdrawn the rest, startAuction reverted (InsufficientLiquidity(6.06, 10)) for a
+    // solvent, liquidatable account. The reward is now capped at the quote the vault holds.
+    it("starts an auction when the vault's USDC is lent out, paying the flag reward it can", async function () {
+      const sys = await loadFixture(deploySystem);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("10")]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20")); // the fee is quote debt
+      await setFeedPrice(sys.feeds.ETH, "2150");
+      const h = await sys.engine.health(alice);
+      expect(h.equityMaintenance).to.be.lessThan(h.maintenanceRequirement);
+      expect(h.equityMark).to.be.greaterThan(0n);
+      await sys.pool.connect(sys.lp).withdraw(await sys.pool.maxWithdraw(sys.lp), sys.lp, sys.lp);
+      const held = await sys.usdc.balanceOf(sys.vault);
+      expect(held).to.be.lessThan(10n * USDC); // less than the 10 USDC flag reward
+      await expect(sys.auction.connect(sys.keeper).startAuction(alice))
+        .to.emit(sys.auction, "AuctionStarted")
+        .withArgs(alice, sys.keeper.address, anyValue, anyValue, held);
     });
   });
 });

@@ -112,6 +112,12 @@ async function freezeCarol(w: HostileWorld): Promise<void> {
   await (await w.auction.connect(w.keeper).startAuction(w.carolId)).wait();
 }
 
+/** Alice holds 1 WETH more, approved to the vault. */
+async function mintWethToAlice(w: HostileWorld): Promise<void> {
+  await (await w.weth.mint(w.alice.address, wad("1"))).wait();
+  await (await w.weth.connect(w.alice).approve(w.vault, MAX)).wait();
+}
+
 async function sequencer(w: HostileWorld, status: 0 | 1, sinceSeconds: bigint): Promise<void> {
   const now = BigInt(await time.latest());
   const feed = await deployMockFeed(0, 0n);
@@ -875,6 +881,22 @@ export const ROWS: Row[] = [
     call: "LiquidationAuction.startAuction",
     error: "PoolNotLiquidatable",
     act: async (w) => w.auction.startAuction(await w.auction.backstopAccountId()),
+  },
+  {
+    kind: "account and counterparty misuse",
+    input: "1 wei of WETH donated to the pool's account",
+    call: "CollateralVault.deposit",
+    error: "ProtocolAccountCollateral",
+    arrange: mintWethToAlice,
+    act: (w) => w.vault.connect(w.alice).deposit(w.poolAccountId, w.weth, 1n),
+  },
+  {
+    kind: "account and counterparty misuse",
+    input: "1 wei of WETH donated to the backstop account",
+    call: "CollateralVault.deposit",
+    error: "ProtocolAccountCollateral",
+    arrange: mintWethToAlice,
+    act: async (w) => w.vault.connect(w.alice).deposit(await w.auction.backstopAccountId(), w.weth, 1n),
   },
   {
     kind: "account and counterparty misuse",

@@ -33,13 +33,29 @@ describe("MarginEngine", function () {
 
     it("lets only the liquidation auction move slices and pay rewards", async function () {
       const { engine, alice } = await loadFixture(deploySystem);
-      await expect(engine.connect(alice).transferSlice(1n, 2n, wad("0.5")))
+      await expect(engine.connect(alice).transferSlice(1n, 2n, wad("0.5"), 0n))
         .to.be.revertedWithCustomError(engine, "NotLiquidator")
         .withArgs(alice.address);
       await expect(engine.connect(alice).payOut(1n, alice.address, 1n)).to.be.revertedWithCustomError(
         engine,
         "NotLiquidator",
       );
+    });
+
+    it("slices the quote balance less what the auction holds back, a zero balance included", async function () {
+      const sys = await loadFixture(deploySystem);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("2")]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
+      const asAuction = sys.engine.connect(await signerFor(sys.auction));
+      // No quote at all, 100 USDC held back: the sold book owes 100, so the bidder pays half of it.
+      await asAuction.transferSlice(alice, bob, wad("0.5"), 100n * USDC);
+      expect(await sys.vault.balanceOf(alice, sys.usdc)).to.equal(50n * USDC);
+      expect(await sys.vault.balanceOf(bob, sys.usdc)).to.equal(950n * USDC);
+      expect(await sys.vault.balanceOf(bob, sys.weth)).to.equal(wad("1"));
+      // 50 USDC, 20 held back: half of the other 30 moves.
+      await asAuction.transferSlice(alice, bob, wad("0.5"), 20n * USDC);
+      expect(await sys.vault.balanceOf(alice, sys.usdc)).to.equal(35n * USDC);
+      expect(await sys.vault.balanceOf(bob, sys.usdc)).to.equal(965n * USDC);
     });
 
     it("registers a market once and is initialised once", async function () {

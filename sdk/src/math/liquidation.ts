@@ -35,8 +35,9 @@ export function discount(
 
 /**
  * The smallest fraction f (WAD, rounded up, at most 1) after which the account meets its initial
- * requirement: f = (IM − E)/(IM − E + M·(1 − d − p)), M = `markValue`: the book's worth in quote times
- * the quote's price, USD WAD (`h.equityMark` when the quote is at 1 USD).
+ * requirement: f = (IM − E)/(IM − E + H + M·(1 − d − p)), M = `markValue`: the sold book's worth in
+ * quote times the quote's price, USD WAD (`h.equityMark` when the quote is at 1 USD and nothing is held
+ * back); H = `heldValue`: the quote held back from the slice (what earlier bids paid in), USD WAD.
  * @example
  * restoringFraction(health, 6n * 10n ** 16n, 10n ** 16n);
  */
@@ -45,10 +46,11 @@ export function restoringFraction(
   discount_: bigint,
   penalty: bigint,
   markValue: bigint = h.equityMark,
+  heldValue = 0n,
 ): bigint {
   const shortfall = h.initialRequirement - h.equityInitial;
   if (shortfall <= 0n) return 0n;
-  const proceeds = mulDiv(markValue, WAD - discount_ - penalty, WAD);
+  const proceeds = heldValue + mulDiv(markValue, WAD - discount_ - penalty, WAD);
   const f = mulDiv(shortfall, WAD, shortfall + proceeds, "ceil");
   return f > WAD ? WAD : f;
 }
@@ -120,6 +122,21 @@ export interface QuoteValuation {
   mark: bigint;
   /** USD WAD price of one quote token. */
   quotePrice: bigint;
+  /**
+   * Quote units the auction's earlier bids paid into the account (`auctions(id).paidIn`): held back
+   * from the book a bid buys while the rest is worth more than 0. Default 0 (no bid yet).
+   */
+  paidIn?: bigint;
+}
+
+/**
+ * What a bid holds back from a solvent book (quote units): `paidIn` while the account's `mark` (quote
+ * WAD) exceeds it, else 0 (LiquidationAuction._heldBack).
+ * @example
+ * heldBack(1_000n * 10n ** 18n, 200_000_000n, 10n ** 12n); // 200_000_000n
+ */
+export function heldBack(mark: bigint, paidIn: bigint, quoteUnit: bigint): bigint {
+  return mark > paidIn * quoteUnit ? paidIn : 0n;
 }
 
 /**
@@ -150,14 +167,17 @@ export function quoteBidFromHealth(
     );
     return { filled: WAD, payment: 0n, insurancePayout: payout, discount: d, penalty: 0n };
   }
-  const markValue = mulDiv(mark, valuation.quotePrice, WAD);
-  const filled = min(fraction, restoringFraction(h, d, p.penalty, markValue));
+  const held = heldBack(mark, valuation.paidIn ?? 0n, quoteUnit);
+  const sold = mark - held * quoteUnit;
+  const markValue = mulDiv(sold, valuation.quotePrice, WAD);
+  const heldValue = mulDiv(held * quoteUnit, valuation.quotePrice, WAD);
+  const filled = min(fraction, restoringFraction(h, d, p.penalty, markValue, heldValue));
   return {
     filled,
-    payment: payment(mark, filled, d, quoteUnit),
+    payment: payment(sold, filled, d, quoteUnit),
     insurancePayout: 0n,
     discount: d,
-    penalty: penaltyPayment(mark, filled, p.penalty, quoteUnit),
+    penalty: penaltyPayment(sold, filled, p.penalty, quoteUnit),
   };
 }
 
