@@ -40,14 +40,21 @@ abstract class EventScan {
    */
   protected async scan(head: number, apply: (log: Log) => void): Promise<void> {
     for (const [fromBlock, toBlock] of blockRanges(this.next, head, this.logRange)) {
+      await this.read(fromBlock, toBlock, apply);
+      this.next = toBlock + 1;
+    }
+  }
+
+  /** Hands the events of blocks `fromBlock`..`toBlock` to `apply`, without moving the scan. */
+  protected async read(fromBlock: number, toBlock: number, apply: (log: Log) => void): Promise<void> {
+    for (const [from, to] of blockRanges(fromBlock, toBlock, this.logRange)) {
       const logs = await this.provider.getLogs({
         address: this.address,
         topics: [this.topics],
-        fromBlock,
-        toBlock,
+        fromBlock: from,
+        toBlock: to,
       });
       for (const log of logs) apply(log);
-      this.next = toBlock + 1;
     }
   }
 }
@@ -80,13 +87,28 @@ export class AccountDiscovery extends EventScan {
 }
 
 /**
+ * Blocks the auction tracker reads again on every scan: a reorg up to this deep that drops or adds an
+ * `AuctionEnded` is seen on the next pass (§4 row 65: an `endAuction` dropped by a reorg left the
+ * auction running, unseen, until a restart).
+ */
+export const REORG_DEPTH = 64;
+
+/**
  * The accounts whose auction runs, from `AuctionStarted` and `AuctionEnded`: nothing ends an auction
- * on its own when its account recovers, so the keeper ends those (`endAuction`).
+ * on its own when its account recovers, so the keeper ends those (`endAuction`). Events older than
+ * `reorgDepth` blocks are applied once; the newer ones are read again on every scan, on top of those.
  */
 export class AuctionTracker extends EventScan {
-  private readonly running = new Set<bigint>();
+  private readonly settled = new Set<bigint>();
+  private running = new Set<bigint>();
 
-  constructor(provider: JsonRpcProvider, auctionAddress: string, startBlock: number, logRange: number) {
+  constructor(
+    provider: JsonRpcProvider,
+    auctionAddress: string,
+    startBlock: number,
+    logRange: number,
+    private readonly reorgDepth = REORG_DEPTH,
+  ) {
     super(provider, auctionAddress, [AUCTION_STARTED, AUCTION_ENDED], startBlock, logRange);
   }
 
@@ -97,10 +119,15 @@ export class AuctionTracker extends EventScan {
 
   /** Scans up to `head` (inclusive). */
   async scanTo(head: number): Promise<void> {
-    await this.scan(head, (log) => {
-      const id = BigInt(log.topics[1]);
-      if (log.topics[0] === AUCTION_STARTED) this.running.add(id);
-      else this.running.delete(id);
-    });
+    await this.scan(head - this.reorgDepth, (log) => track(this.settled, log));
+    const running = new Set(this.settled);
+    await this.read(this.nextBlock, head, (log) => track(running, log));
+    this.running = running;
   }
+}
+
+function track(running: Set<bigint>, log: Log): void {
+  const id = BigInt(log.topics[1]);
+  if (log.topics[0] === AUCTION_STARTED) running.add(id);
+  else running.delete(id);
 }

@@ -4,7 +4,7 @@
  */
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, mine, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
@@ -320,6 +320,26 @@ describe("Keeper step", function () {
       expect((await restarted.step()).ended).to.deep.equal([victim]);
       expect(await sys.auction.isFrozen(victim)).to.equal(false);
       expect((await restarted.step()).ended).to.deep.equal([]);
+    });
+
+    // Review round 17 (row 65): the tracker applied each block once, so a reorg that dropped the keeper's
+    // endAuction left the auction running and unseen until a restart. The last blocks are read again on
+    // every pass.
+    it("is ended again when a reorg drops the pass's endAuction", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const victim = await longBelowMaintenance(sys);
+      await sys.auction.startAuction(victim);
+      await setFeedPrice(sys.feeds.ETH, "3000");
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      const beforeEnding = await takeSnapshot();
+      expect((await keeper.step()).ended).to.deep.equal([victim]);
+      const seen = await ethers.provider.getBlockNumber();
+      expect((await keeper.step()).ended).to.deep.equal([]); // the tracker has read AuctionEnded
+      await beforeEnding.restore(); // the reorg: the block with endAuction is gone
+      await mine(seen + 2 - (await ethers.provider.getBlockNumber()));
+      expect(await sys.auction.isFrozen(victim)).to.equal(true);
+      expect((await keeper.step()).ended).to.deep.equal([victim]);
+      expect(await sys.auction.isFrozen(victim)).to.equal(false);
     });
   });
 
