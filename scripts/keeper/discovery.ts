@@ -1,7 +1,8 @@
 /**
  * What the keeper learns from events, in bounded, resumable `eth_getLogs` scans (a catch-up from the
- * start block, then one incremental scan per new block): the accounts (`Accounts.AccountCreated`) and
- * the auctions running (`LiquidationAuction.AuctionStarted`, `AuctionEnded`).
+ * start block, then one incremental scan per pass, the last `REORG_DEPTH` blocks read again each time):
+ * the accounts (`Accounts.AccountCreated`) and the auctions running (`LiquidationAuction.AuctionStarted`,
+ * `AuctionEnded`).
  */
 import type { JsonRpcProvider, Log } from "ethers";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
@@ -15,7 +16,10 @@ const AUCTION_ENDED = AUCTION.getEvent("AuctionEnded").topicHash;
 
 const ascending = (ids: Iterable<bigint>): bigint[] => [...ids].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
 
-/** Scans one contract's events of some topics, in order, each block once. */
+/**
+ * Scans one contract's events of some topics, in order: `scan` applies each block once, up to the
+ * height its caller trusts not to be reorganised; `read` reads the blocks above it again each time.
+ */
 abstract class EventScan {
   private next: number;
 
@@ -59,11 +63,28 @@ abstract class EventScan {
   }
 }
 
-/** Every account created, from `Accounts.AccountCreated`. */
+/**
+ * Blocks the event scans read again on every pass: a reorg up to this deep that drops or adds an event
+ * is seen on the next pass (§4 row 65: an `endAuction` dropped by a reorg left the auction running,
+ * unseen, until a restart).
+ */
+export const REORG_DEPTH = 64;
+
+/**
+ * Every account created, from `Accounts.AccountCreated`. Accounts are only ever added: one a reorg
+ * dropped stays listed (its health reads as empty), one it added in a block already scanned is found
+ * by reading the last `reorgDepth` blocks again.
+ */
 export class AccountDiscovery extends EventScan {
   private readonly ids = new Set<bigint>();
 
-  constructor(provider: JsonRpcProvider, accountsAddress: string, startBlock: number, logRange: number) {
+  constructor(
+    provider: JsonRpcProvider,
+    accountsAddress: string,
+    startBlock: number,
+    logRange: number,
+    private readonly reorgDepth = REORG_DEPTH,
+  ) {
     super(provider, accountsAddress, [ACCOUNT_CREATED], startBlock, logRange);
   }
 
@@ -75,23 +96,18 @@ export class AccountDiscovery extends EventScan {
   /** Scans up to `head` (inclusive). Returns the ids found in this call. */
   async scanTo(head: number): Promise<bigint[]> {
     const found: bigint[] = [];
-    await this.scan(head, (log) => {
+    const add = (log: Log): void => {
       const id = BigInt(log.topics[1]);
       if (!this.ids.has(id)) {
         this.ids.add(id);
         found.push(id);
       }
-    });
+    };
+    await this.scan(head - this.reorgDepth, add);
+    await this.read(this.nextBlock, head, add);
     return found;
   }
 }
-
-/**
- * Blocks the auction tracker reads again on every scan: a reorg up to this deep that drops or adds an
- * `AuctionEnded` is seen on the next pass (§4 row 65: an `endAuction` dropped by a reorg left the
- * auction running, unseen, until a restart).
- */
-export const REORG_DEPTH = 64;
 
 /**
  * The accounts whose auction runs, from `AuctionStarted` and `AuctionEnded`: nothing ends an auction
