@@ -386,8 +386,11 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             return (filled, payment);
         }
         _setDeficit(accountId, auction, _deficitOf(afterBid.mark));
+        // What was paid in stays held back: all of it, or, where this bid sold it with the book (held
+        // = 0), the part the slice did not take (review round 20: forgetting it sold it again later).
+        uint256 kept = held != 0 ? held : Math.mulDiv(auction.paidIn, WAD - filled, WAD);
         // payment ≥ penalty: both are rounded up from f·M, at rates 1 − d > p.
-        auction.paidIn = SafeCast.toUint128(held + payment - Math.min(penalty, payment));
+        auction.paidIn = SafeCast.toUint128(kept + payment - Math.min(penalty, payment));
     }
 
     /// @dev The bidder takes the whole book and `payout`: the fund pays what it can, and the rest is

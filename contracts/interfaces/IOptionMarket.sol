@@ -252,9 +252,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     function liveSeriesCount() external view returns (uint256);
 
     /// @notice The traders' vega on `underlying` per side as tracked for the pool vega limit (USD per 1.0
-    /// of volatility): Σ over live series of long (short) open interest · vega per contract at the
-    /// series' last trade. Each side is the pool's net vega once the other side has closed, so each is
-    /// bounded where a trade grows it.
+    /// of volatility): Σ over live series of long (short) open interest, without the backstop account's
+    /// position (the LPs' own), · vega per contract at the series' last trade. Each side is the LPs' net
+    /// vega once the other side has closed, so each is bounded where a trade grows it.
     function traderVega(bytes32 underlying) external view returns (uint256 longVega, uint256 shortVega);
 
     /// @notice The pool vega limit ratio of `underlying` (0 = not configured).

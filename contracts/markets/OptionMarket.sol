@@ -49,7 +49,8 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 /// hold, and a net bound would be broken by closes alone (a partner's buy-back took the pool to 3.41×
 /// it). The traders' long and short vega on an underlying are tracked incrementally: each series keeps
 /// its vega per contract as of its last trade, and the underlying keeps Σ open interest · that vega per
-/// side (updated whenever open interest moves). Revaluing every series of the underlying on each trade
+/// side (updated whenever open interest or the backstop's position moves), the backstop account's
+/// positions left out: they are the LPs' own, as in PerpMarket's delta limit. Revaluing every series of the underlying on each trade
 /// would cost a Black-Scholes evaluation per series; the tracked sums are a cheap proxy whose untouched
 /// terms drift with spot and time (vega shrinks as √τ, so the drift mostly overstates). A
 /// risk-increasing trade must keep each side it grows within maxPoolVegaRatio · max(0, B − max(0, H)):
@@ -110,6 +111,9 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     address public immutable quoteToken;
     /// @notice The LiquidityPool's margin account, read from the engine at deployment.
     uint256 public immutable poolAccountId;
+    /// @notice The liquidation auction's backstop account, read from the engine at deployment: its
+    /// positions are the LPs' own, so the pool vega limit leaves them out of the traders' sides.
+    uint256 public immutable backstopAccountId;
     /// @notice One quote unit in USD WAD: 10^(18 − quoteDecimals).
     uint256 public immutable quoteUnit;
     /// @dev WAD·quoteUnit: divides a 36-decimal USD amount into quote units.
@@ -209,6 +213,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         vault = engine_.vault();
         quoteToken = address(vault.quoteToken());
         poolAccountId = pool;
+        backstopAccountId = engine_.backstopAccountId();
         quoteUnit = 10 ** (18 - quoteDecimals);
         rawPerQuoteUnit = WAD * 10 ** (18 - quoteDecimals);
     }
@@ -396,7 +401,11 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
                 revert OpenInterestCapExceeded(seriesId, false, t.newShort, p.maxOpenInterest);
             }
         }
-        _updatePoolVega(s, t, v.vega);
+        // The backstop only unwinds (a reduction: no limit to check), but its position leaves the sides.
+        int256 backstop = accountId == backstopAccountId
+            ? t.oldSize
+            : _positions[seriesId][backstopAccountId];
+        _updatePoolVega(s, t, v.vega, backstop, accountId == backstopAccountId ? t.newSize : backstop);
     }
 
     /// @dev What a trade costs the account at a constant spot, before fees (USD WAD·contracts): what a
@@ -452,9 +461,23 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     /// @dev Refreshes the series' terms in the underlying's side vegas at the current vega per contract
     /// and, for risk-increasing trades, enforces the pool vega limit on each side the trade grows (a stale
     /// term of another series counts as it stands: the limit is a snapshot proxy).
-    function _updatePoolVega(Series storage s, Trade memory t, uint256 vegaPerContract) internal {
-        // The series' open interest is still t.oldLong/t.oldShort (trade writes it after pricing).
-        (uint256 longVega, uint256 shortVega) = _recountVega(s, t.newLong, t.newShort, vegaPerContract);
+    function _updatePoolVega(
+        Series storage s,
+        Trade memory t,
+        uint256 vegaPerContract,
+        int256 backstopBefore,
+        int256 backstopAfter
+    ) internal {
+        (uint256 oldLong, uint256 oldShort) = _traderSides(t.oldLong, t.oldShort, backstopBefore);
+        (uint256 newLong, uint256 newShort) = _traderSides(t.newLong, t.newShort, backstopAfter);
+        (uint256 longVega, uint256 shortVega) = _recountVega(
+            s,
+            oldLong,
+            oldShort,
+            newLong,
+            newShort,
+            vegaPerContract
+        );
         int256 held = poolPremiumHeld;
         if (t.increasesRisk) {
             uint256 grownSide = Math.max(
@@ -473,21 +496,33 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         poolPremiumHeld = held + premium;
     }
 
-    /// @dev Replaces the series' terms in its underlying's side vegas (its current open interest at its
-    /// last vega per contract) by `newLong`/`newShort` at `vegaPerContract`, and remembers that rate.
-    /// Every change of open interest goes through here, so each term subtracts exactly what was added.
+    /// @dev Replaces the series' terms in its underlying's side vegas, the traders' sides `oldLong` and
+    /// `oldShort` at its last vega per contract, by `newLong`/`newShort` at `vegaPerContract`, and
+    /// remembers that rate. Every change of open interest or of the backstop's position goes through
+    /// here, so each term subtracts exactly what was added.
     function _recountVega(
         Series storage s,
+        uint256 oldLong,
+        uint256 oldShort,
         uint256 newLong,
         uint256 newShort,
         uint256 vegaPerContract
     ) internal returns (uint256 longVega, uint256 shortVega) {
         Underlying storage u = _underlyings[s.underlying];
         uint256 oldVega = s.vegaPerContract;
-        longVega = u.longVega - _vegaOf(s.longOpenInterest, oldVega) + _vegaOf(newLong, vegaPerContract);
-        shortVega = u.shortVega - _vegaOf(s.shortOpenInterest, oldVega) + _vegaOf(newShort, vegaPerContract);
+        longVega = u.longVega - _vegaOf(oldLong, oldVega) + _vegaOf(newLong, vegaPerContract);
+        shortVega = u.shortVega - _vegaOf(oldShort, oldVega) + _vegaOf(newShort, vegaPerContract);
         (u.longVega, u.shortVega) = (SafeCast.toUint128(longVega), SafeCast.toUint128(shortVega));
         s.vegaPerContract = uint128(vegaPerContract); // < S·0.4·√2 < 1e36 in the model's domain, else 0
+    }
+
+    /// @dev The traders' open interest on each side: the series' without the backstop's position.
+    function _traderSides(
+        uint256 longOpenInterest,
+        uint256 shortOpenInterest,
+        int256 backstopSize
+    ) internal pure returns (uint256, uint256) {
+        return (longOpenInterest - _positive(backstopSize), shortOpenInterest - _positive(-backstopSize));
     }
 
     /// @dev A side's open interest at `vegaPerContract`, as the side vegas count it (rounded down).
@@ -570,7 +605,12 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         // stand for what the pool holds against it: the payouts now do, owed to the longs (rounded up) net
         // of the shorts' debts (rounded down), released as accounts settle. Removing the premiums alone
         // would free, until the accounts are settled, cash the pool still owes.
-        _recountVega(s, 0, 0, 0);
+        (uint256 long, uint256 short) = _traderSides(
+            s.longOpenInterest,
+            s.shortOpenInterest,
+            _positions[seriesId][backstopAccountId]
+        );
+        _recountVega(s, long, short, 0, 0, 0);
         uint256 value = _intrinsic(s.isCall, s.strike, price);
         poolPremiumHeld +=
             int256(Math.mulDiv(s.longOpenInterest, value, rawPerQuoteUnit, Math.Rounding.Ceil)) -
@@ -827,7 +867,7 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         int256 newTo = toSize + moved;
 
         // Effects.
-        _netOpenInterest(s, fromSize, toSize, movedAbs);
+        _moveOpenInterest(s, seriesId, fromAccountId, toAccountId, fromSize, toSize, moved);
         _positions[seriesId][fromAccountId] = newFrom;
         _positions[seriesId][toAccountId] = newTo;
 
@@ -838,15 +878,39 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         emit PositionTransferred(fromAccountId, toAccountId, seriesId, moved);
     }
 
-    /// @dev Open interest after a transfer of `movedAbs` contracts: each side counts once, so both sides
-    /// fall by what the receiver's opposite position nets away, and the side vegas with them at the
-    /// series' last vega per contract.
-    function _netOpenInterest(Series storage s, int256 fromSize, int256 toSize, uint256 movedAbs) internal {
-        if (toSize == 0 || (toSize > 0) == (fromSize > 0)) return;
-        uint256 netted = Math.min(movedAbs, SignedMath.abs(toSize));
-        uint256 newLong = s.longOpenInterest - netted;
-        uint256 newShort = s.shortOpenInterest - netted;
-        _recountVega(s, newLong, newShort, s.vegaPerContract);
+    /// @dev Open interest after a transfer of `moved` contracts, and the side vegas with it at the series'
+    /// last vega per contract. Each side counts once, so both fall by what the receiver's opposite
+    /// position nets away; the sides the vegas count also move when the backstop takes a slice.
+    function _moveOpenInterest(
+        Series storage s,
+        uint256 seriesId,
+        uint256 fromAccountId,
+        uint256 toAccountId,
+        int256 fromSize,
+        int256 toSize,
+        int256 moved
+    ) internal {
+        uint256 netted = toSize != 0 && (toSize > 0) != (fromSize > 0)
+            ? Math.min(SignedMath.abs(moved), SignedMath.abs(toSize))
+            : 0;
+        uint256 backstop = backstopAccountId;
+        bool backstopMoves = fromAccountId == backstop || toAccountId == backstop;
+        if (netted == 0 && !backstopMoves) return;
+        int256 backstopBefore = fromAccountId == backstop
+            ? fromSize
+            : (toAccountId == backstop ? toSize : _positions[seriesId][backstop]);
+        int256 backstopAfter = fromAccountId == backstop
+            ? fromSize - moved
+            : (toAccountId == backstop ? toSize + moved : backstopBefore);
+        (uint256 oldLong, uint256 oldShort) = (s.longOpenInterest, s.shortOpenInterest);
+        (uint256 newLong, uint256 newShort) = (oldLong - netted, oldShort - netted);
+        (uint256 tradersLong, uint256 tradersShort) = _traderSides(oldLong, oldShort, backstopBefore);
+        (uint256 tradersLongAfter, uint256 tradersShortAfter) = _traderSides(
+            newLong,
+            newShort,
+            backstopAfter
+        );
+        _recountVega(s, tradersLong, tradersShort, tradersLongAfter, tradersShortAfter, s.vegaPerContract);
         (s.longOpenInterest, s.shortOpenInterest) = (uint128(newLong), uint128(newShort));
     }
 

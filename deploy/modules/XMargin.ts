@@ -151,23 +151,6 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     const marginEngineSet = m.call(vault, "setMarginEngine", [engine]);
     configured.push(marginEngineSet, m.call(accounts, "bindMarginEngine", [engine]));
 
-    for (const [symbol, token] of Object.entries(config.tokens)) {
-      configured.push(
-        m.call(
-          vault,
-          "listCollateral",
-          [
-            tokenAddress[symbol],
-            assetId(token.oracleAsset),
-            token.initialWeight,
-            token.maintenanceWeight,
-            token.depositCap,
-            token.isErc4626,
-          ],
-          { id: idOf("listCollateral", symbol), after: [assetConfigured[token.oracleAsset]] },
-        ),
-      );
-    }
     const underlyingListed: Record<string, Future> = {};
     for (const [symbol, params] of Object.entries(config.underlyings)) {
       underlyingListed[symbol] = m.call(engine, "listUnderlying", [assetId(symbol), { ...params }], {
@@ -201,6 +184,25 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       after: [marginEngineSet],
     });
     configured.push(initialized);
+    // Collateral is listed once the vault knows the pool's and the backstop's accounts: listed before,
+    // a token donated to the pool's account would stay there for good (review round 20).
+    for (const [symbol, token] of Object.entries(config.tokens)) {
+      configured.push(
+        m.call(
+          vault,
+          "listCollateral",
+          [
+            tokenAddress[symbol],
+            assetId(token.oracleAsset),
+            token.initialWeight,
+            token.maintenanceWeight,
+            token.depositCap,
+            token.isErc4626,
+          ],
+          { id: idOf("listCollateral", symbol), after: [assetConfigured[token.oracleAsset], initialized] },
+        ),
+      );
+    }
     // The vault reads the lender (the pool's account) from the engine when the model is first set.
     configured.push(
       m.call(vault, "setInterestRateModel", [{ ...config.liquidityPool.interestRateModel }], {

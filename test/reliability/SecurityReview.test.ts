@@ -1243,9 +1243,39 @@ describe("Security review findings", function () {
         (await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)) - (await options.poolPremiumHeld());
       expect(longVega).to.be.at.most((base * QUOTE_UNIT * wad("0.35")) / WAD);
     });
+
+    // Row 71. The traders' vega sides counted the backstop's absorbed options as a trader's: after the
+    // backstop took 118 of Alice's 250 written calls, Carol's write of 100 was refused (417,132 against
+    // a 289,161 limit) although the traders' short side without the backstop, the LPs' whole net vega
+    // then, was 276,419. The backstop's positions are the LPs' own, as in the perps' delta limit.
+    it("leaves the backstop's absorbed options out of the traders' vega sides", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const { options } = sys;
+      const eth = assetId("ETH");
+      const call = await listSeries(options, "ETH", "3000", await fromNow(365n * DAY), true);
+      await options.setPoolVegaRatio(eth, wad("0.35"));
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 170_000n * USDC]]);
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+      await tradeOption(options, sys.alice, alice, call, -wad("250"));
+      await setFeedPrice(sys.feeds.ETH, "3400");
+      await sys.auction.connect(sys.keeper).startAuction(alice);
+      await mineAt(sys, BigInt(await time.latest()) + 1800n);
+      await sys.auction.absorb(alice);
+      const backstopSize = await options.positionSize(await sys.auction.backstopAccountId(), call);
+      expect(backstopSize).to.be.lessThan(0n);
+      const aliceSize = await options.positionSize(alice, call);
+      expect((await options.series(call)).shortOpenInterest).to.equal(-aliceSize - backstopSize);
+      await tradeOption(options, sys.carol, carol, call, -wad("100"));
+      // The writers' side counts Alice's rest and Carol's 100 at today's vega, not the backstop's calls.
+      const [spot, vol] = await sys.router.getPriceAndVolatility(eth);
+      const carolVega = -(await options.exposure(carol, call, spot, vol)).vega; // 100 contracts
+      const [, shortVega] = await options.traderVega(eth);
+      const expected = (carolVega * (-aliceSize + wad("100"))) / wad("100");
+      expect(shortVega).to.be.closeTo(expected, expected / 10n ** 12n);
+    });
   });
 
-  describe("liquidations (review round 19)", function () {
+  describe("liquidations (review rounds 19 and 20)", function () {
     /** Alice: 10,000 USDC, long 20 ETH (fill 3,030), no funding; at 2,600 her auction is started. */
     async function liquidatableLong() {
       const sys = await deploySystem();
@@ -1314,6 +1344,27 @@ describe("Security review findings", function () {
       );
       expect(bids).to.be.at.least(5);
       expect(splitLoss).to.be.at.most(singleLoss + wad("0.01"));
+    });
+
+    // Row 69. Where the book without what was paid in is under water, a bid sells it with the book; the
+    // auction then forgot the part the slice left: after three 10% bids, a dip to 2,530 and a 10% bid,
+    // paidIn fell from 327.95 to 26.57 while 321.72 was still in the account, and the restoring bid took
+    // 88.39 USD from Alice, not 65.78.
+    it("keeps holding back what a bid sold with an under-water book did not take", async function () {
+      const { sys, alice, bob, startedAt } = await loadFixture(liquidatableLong);
+      await mineAt(sys, startedAt + 1800n); // the 10% maximum discount
+      const bid = (fraction: bigint) =>
+        sys.auction.connect(sys.bob).bid(alice, bob, fraction, ethers.MaxUint256);
+      for (let i = 0; i < 3; i++) await bid(wad("0.1"));
+      const paidBefore = (await sys.auction.auctions(alice)).paidIn;
+      await setFeedPrice(sys.feeds.ETH, "2530");
+      const [inQuote, usdMark] = await sys.vault.markInQuote(alice);
+      const mark = (await sys.engine.health(alice)).equityMark - usdMark + inQuote;
+      expect(mark).to.be.at.most(paidBefore * QUOTE_UNIT); // the fallback: nothing held back
+      const sold = (await auctionEvent(sys, await bid(wad("0.1")), "AuctionBid"))!.args;
+      expect((await sys.auction.auctions(alice)).paidIn).to.equal(
+        (paidBefore * 9n) / 10n + sold.payment - sold.penalty,
+      );
     });
 
     // Row 68. The flag reward is paid in tokens out of the vault, whose USDC quote debt lends out: once
