@@ -1273,6 +1273,51 @@ describe("Security review findings", function () {
       const expected = (carolVega * (-aliceSize + wad("100"))) / wad("100");
       expect(shortVega).to.be.closeTo(expected, expected / 10n ** 12n);
     });
+
+    // Review round 21: every path that moves open interest or the backstop's position (an absorb that
+    // nets into the backstop's opposite position, its unwind, trades beside it) subtracts what it added.
+    it("returns the traders' vega sides to exactly 0 after absorbs into the backstop, its unwind and every close", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const { options } = sys;
+      const call = await listSeries(options, "ETH", "3000", await fromNow(365n * DAY), true);
+      const backstop = await sys.auction.backstopAccountId();
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 170_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 80_000n * USDC]]);
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+      await tradeOption(options, sys.alice, alice, call, -wad("250"));
+      await tradeOption(options, sys.bob, bob, call, wad("150"));
+      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("20"));
+      await tradeOption(options, sys.carol, carol, call, -wad("40"));
+      const absorbAt = async (eth: string, id: bigint) => {
+        await setFeedPrice(sys.feeds.ETH, eth);
+        await sys.auction.connect(sys.keeper).startAuction(id);
+        await mineAt(sys, BigInt(await time.latest()) + 1800n);
+        await sys.auction.absorb(id);
+      };
+      await absorbAt("3400", alice); // the backstop goes short Alice's calls
+      const short = await options.positionSize(backstop, call);
+      expect(short).to.be.lessThan(0n);
+      await absorbAt("2500", bob); // Bob's long calls net into the backstop's short
+      const netted = await options.positionSize(backstop, call);
+      expect(netted).to.be.greaterThan(short);
+      await tradeOption(options, sys.carol, carol, call, wad("15"));
+      const deadline = BigInt(await time.latest()) + 3600n;
+      for (const part of [netted / 2n, netted - netted / 2n]) {
+        await sys.auction.unwindBackstop(options, call, -part, part > 0n ? 0n : ethers.MaxUint256, deadline);
+      }
+      expect(await options.positionSize(backstop, call)).to.equal(0n);
+      for (const [signer, id] of [
+        [sys.alice, alice],
+        [sys.bob, bob],
+        [sys.carol, carol],
+      ] as const) {
+        const size = await options.positionSize(id, call);
+        if (size !== 0n) await tradeOption(options, signer, id, call, -size);
+      }
+      const info = await options.series(call);
+      expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([0n, 0n]);
+      expect(await options.traderVega(assetId("ETH"))).to.deep.equal([0n, 0n]);
+    });
   });
 
   describe("liquidations (review rounds 19 and 20)", function () {
