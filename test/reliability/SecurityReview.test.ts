@@ -1318,6 +1318,40 @@ describe("Security review findings", function () {
       expect([info.longOpenInterest, info.shortOpenInterest]).to.deep.equal([0n, 0n]);
       expect(await options.traderVega(assetId("ETH"))).to.deep.equal([0n, 0n]);
     });
+
+    // The same at settlement: a series whose writers' side is partly the backstop's leaves both sums.
+    it("takes a settled series out of the traders' vega sides with the backstop still holding it", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const { options } = sys;
+      const eth = assetId("ETH");
+      const expiry = await fromNow(30n * DAY);
+      const call = await listSeries(options, "ETH", "3000", expiry, true);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 23_000n * USDC]]);
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+      await tradeOption(options, sys.alice, alice, call, -wad("50"));
+      await tradeOption(options, sys.carol, carol, call, wad("15"));
+      await setFeedPrice(sys.feeds.ETH, "3400");
+      await sys.auction.connect(sys.keeper).startAuction(alice);
+      await mineAt(sys, BigInt(await time.latest()) + 1800n);
+      await sys.auction.absorb(alice);
+      const backstop = await sys.auction.backstopAccountId();
+      expect(await options.positionSize(backstop, call)).to.be.lessThan(0n);
+
+      await advanceTo(sys, expiry);
+      const round = (await sys.feeds.ETH.latestRound()) + 1n;
+      await setFeedPrice(sys.feeds.ETH, "3300");
+      await options.settleSeries(call, round);
+      expect(await options.traderVega(eth)).to.deep.equal([0n, 0n]);
+      await options.settleAccounts([alice, carol, backstop], call);
+      // A new series on the underlying counts alone.
+      const next = await listSeries(options, "ETH", "3300", await fromNow(30n * DAY), true);
+      await tradeOption(options, sys.carol, carol, next, -wad("10"));
+      const [spot, vol] = await sys.router.getPriceAndVolatility(eth);
+      const carolVega = -(await options.exposure(carol, next, spot, vol)).vega;
+      const [longVega, shortVega] = await options.traderVega(eth);
+      expect(longVega).to.equal(0n);
+      expect(shortVega).to.be.closeTo(carolVega, 10n);
+    });
   });
 
   describe("liquidations (review rounds 19 and 20)", function () {
