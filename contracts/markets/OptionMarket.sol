@@ -50,12 +50,11 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 /// it). The traders' long and short vega on an underlying are tracked incrementally: each series keeps
 /// its vega per contract as of its last trade, and the underlying keeps Σ open interest · that vega per
 /// side (updated whenever open interest or the backstop's position moves), the backstop account's
-/// positions left out: they are the LPs' own, as in PerpMarket's delta limit. Revaluing every series of the underlying on each trade
-/// would cost a Black-Scholes evaluation per series; the tracked sums are a cheap proxy whose untouched
-/// terms drift with spot and time (vega shrinks as √τ, so the drift mostly overstates). A
-/// risk-increasing trade must keep each side it grows within maxPoolVegaRatio · max(0, B − max(0, H)):
-/// B is the pool's quote
-/// balance, H (`poolPremiumHeld`) the quote it holds against options — per live series the net premium
+/// positions left out: they are the LPs' own, as in PerpMarket's delta limit. Revaluing every series of
+/// the underlying on each trade would cost a Black-Scholes evaluation per series; the tracked sums are a
+/// cheap proxy whose untouched terms drift with spot and time (vega shrinks as √τ, so the drift mostly
+/// overstates). A risk-increasing trade must keep each side it grows within
+/// maxPoolVegaRatio · max(0, B − max(0, H)): B is the pool's quote balance, H (`poolPremiumHeld`) the quote it holds against options — per live series the net premium
 /// received (the exact amounts moved: in on buys, out on sales), per settled series the net payout still
 /// due (rounded against the pool), paid down as accounts settle. Premiums pay for the options the pool
 /// wrote: counted in the base, each option written raised the cap on writing more (docs/decisions.md).

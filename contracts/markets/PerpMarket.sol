@@ -482,13 +482,8 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         }
         int256 backstopSize = _positions[marketId][backstopAccountId].size;
         uint256 grownSide;
-        if (t.newLong > longOi) grownSide = t.newLong - SafeCast.toUint256(SignedMath.max(backstopSize, 0));
-        if (t.newShort > shortOi) {
-            grownSide = Math.max(
-                grownSide,
-                t.newShort - SafeCast.toUint256(SignedMath.max(-backstopSize, 0))
-            );
-        }
+        if (t.newLong > longOi) grownSide = t.newLong - _positive(backstopSize);
+        if (t.newShort > shortOi) grownSide = Math.max(grownSide, t.newShort - _positive(-backstopSize));
         if (grownSide == 0) return;
         uint256 poolDelta = Math.mulDiv(grownSide, t.price, WAD, Math.Rounding.Ceil);
         int256 balance = vault.balanceOf(poolAccountId, quoteToken);

@@ -3,7 +3,7 @@
  * bid decision (quote, closing costs, gas). The decisions themselves are in logic.ts.
  */
 import { MaxUint256 } from "ethers";
-import { heldBack } from "../../sdk/src/math/liquidation";
+import { soldMark } from "../../sdk/src/math/liquidation";
 import type { Contracts } from "./chain";
 import {
   WAD,
@@ -190,11 +190,10 @@ export async function assessBid(
     c.router.getPrice(opts.nativeAssetId),
     c.vault.tokenValue(opts.quoteToken, WAD / opts.quoteUnit),
   ]);
-  const book = bookInQuote(health.equityMark, inQuote, usdMark);
   const economics = bidEconomics({
     quote,
-    // The slice is of the book without what earlier bids paid in (LiquidationAuction._heldBack).
-    mark: book - heldBack(book, auction.paidIn, opts.quoteUnit) * opts.quoteUnit,
+    // The slice is of the book without what earlier bids paid in (LiquidationAuction._soldMark).
+    mark: soldMark(bookInQuote(health.equityMark, inQuote, usdMark), auction.paidIn, opts.quoteUnit),
     quotePrice,
     quoteUnit: opts.quoteUnit,
     closeCost: closeCostQuote,

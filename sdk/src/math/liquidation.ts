@@ -140,6 +140,16 @@ export function heldBack(mark: bigint, paidIn: bigint, quoteUnit: bigint): bigin
 }
 
 /**
+ * The mark (quote WAD) of the book a bid slices: the account's `mark` less what is held back
+ * (LiquidationAuction._soldMark).
+ * @example
+ * soldMark(1_000n * 10n ** 18n, 200_000_000n, 10n ** 12n); // 800n * 10n ** 18n
+ */
+export function soldMark(mark: bigint, paidIn: bigint, quoteUnit: bigint): bigint {
+  return mark - heldBack(mark, paidIn, quoteUnit) * quoteUnit;
+}
+
+/**
  * The pure `quoteBid`: what a bid of `fraction` fills and pays for an account of health `h` whose
  * auction has run `elapsed` seconds; `valuation` is the book's worth in quote (default: the quote at 1
  * USD, so `h.equityMark`).
@@ -167,10 +177,9 @@ export function quoteBidFromHealth(
     );
     return { filled: WAD, payment: 0n, insurancePayout: payout, discount: d, penalty: 0n };
   }
-  const held = heldBack(mark, valuation.paidIn ?? 0n, quoteUnit);
-  const sold = mark - held * quoteUnit;
+  const sold = soldMark(mark, valuation.paidIn ?? 0n, quoteUnit);
   const markValue = mulDiv(sold, valuation.quotePrice, WAD);
-  const heldValue = mulDiv(held * quoteUnit, valuation.quotePrice, WAD);
+  const heldValue = mulDiv(mark - sold, valuation.quotePrice, WAD);
   const filled = min(fraction, restoringFraction(h, d, p.penalty, markValue, heldValue));
   return {
     filled,
