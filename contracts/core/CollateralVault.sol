@@ -531,6 +531,7 @@ contract CollateralVault is
             SafeCast.toUint48(poolAccountId),
             SafeCast.toUint48(backstopAccountId)
         );
+        emit ProtocolAccountsSet(poolAccountId, backstopAccountId);
     }
 
     /// @inheritdoc ICollateralVault

@@ -123,6 +123,8 @@ interface ICollateralVault is IUpdateThrottle {
     event QuotePaidOut(uint256 indexed accountId, address indexed to, uint256 amount);
     /// @notice Emitted once, when the margin engine is wired in.
     event MarginEngineSet(address indexed marginEngine);
+    /// @notice Emitted once, when the engine records the pool's and the backstop's accounts.
+    event ProtocolAccountsSet(uint256 poolAccountId, uint256 backstopAccountId);
     /// @notice Emitted when governance sets the interest rate model of quote debt.
     event InterestRateModelUpdated(InterestRateModel model);
     /// @notice Emitted when a debtor pays the interest its quote debt accrued since it last paid (the

@@ -58,8 +58,12 @@ describe("MarginEngine", function () {
       expect(await sys.vault.balanceOf(bob, sys.usdc)).to.equal(965n * USDC);
     });
 
-    it("registers a market once and is initialised once", async function () {
-      const { engine, perps, alice } = await loadFixture(deploySystem);
+    it("registers a market once and is initialised once, telling the vault the protocol accounts", async function () {
+      const { engine, perps, alice, vault, auction, poolAccountId } = await loadFixture(deploySystem);
+      const recorded = await vault.queryFilter(vault.filters.ProtocolAccountsSet());
+      expect(recorded.map((e) => [e.args.poolAccountId, e.args.backstopAccountId])).to.deep.equal([
+        [poolAccountId, await auction.backstopAccountId()],
+      ]);
       await expect(engine.registerMarket(perps)).to.be.revertedWithCustomError(
         engine,
         "MarketAlreadyRegistered",
