@@ -47,6 +47,30 @@ interface IMarket {
         uint256 timeValue;
     }
 
+    /// @notice The trade's size delta is zero (also: closing a position that does not exist).
+    error ZeroSizeDelta();
+    /// @notice `block.timestamp` is past the trade's deadline.
+    error DeadlineExpired(uint256 deadline);
+    /// @notice The fill (a perp's fill price, an option's premium per contract) is worse than the
+    /// trader's limit: above it for a buy, below it for a sell.
+    error PriceLimitExceeded(uint256 price, uint256 limitPrice);
+    /// @notice The pool account is the counterparty of every trade; it cannot trade, be settled or
+    /// receive transferred positions itself (its position is derived from the traders').
+    error PoolAccountCannotTrade();
+    /// @notice The trade would take one side's open interest above the market's (or series') cap.
+    error OpenInterestCapExceeded(uint256 marketId, bool isLong, uint256 openInterest, uint256 cap);
+    /// @notice The engine's guardian paused new risk; only risk-reducing trades are accepted.
+    error RiskIncreasePaused();
+    /// @notice The underlying has no risk parameters in the engine, or no price (or, for options, no
+    /// volatility feed) in the oracle.
+    error UnknownUnderlying(bytes32 underlying);
+    /// @notice Only the margin engine may move positions between accounts.
+    error NotMarginEngine(address caller);
+    /// @notice The engine has no pool account yet; deploy the market after `engine.initialize`.
+    error PoolAccountNotSet();
+    /// @notice `quoteDecimals` is not the quote token's `decimals()` (or exceeds 18).
+    error InvalidQuoteDecimals(uint8 decimals);
+
     /// @notice The exposure of `accountId` in `marketId`, valued at `spotPrice` and `volatility` (both
     /// WAD, read once per underlying by the engine and passed in so every market of one underlying
     /// uses the same prices within a health check).

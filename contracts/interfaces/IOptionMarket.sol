@@ -59,9 +59,6 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
 
     /// @notice `seriesId` was never listed.
     error UnknownSeries(uint256 seriesId);
-    /// @notice The underlying has no risk parameters in the engine, or no price or volatility feed in
-    /// the oracle.
-    error UnknownUnderlying(bytes32 underlying);
     /// @notice The underlying has no pool vega limit yet (`setPoolVegaRatio` first).
     error UnderlyingNotConfigured(bytes32 underlying);
     /// @notice A series with these terms is already listed.
@@ -76,16 +73,6 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     error SkewOutOfBounds(int256 skew);
     /// @notice The pool vega ratio is 0, above MAX_POOL_VEGA_RATIO, or more than doubled.
     error PoolVegaRatioOutOfBounds(uint256 ratio);
-    /// @notice The trade's size delta is zero.
-    error ZeroSizeDelta();
-    /// @notice `block.timestamp` is past the trade's deadline.
-    error DeadlineExpired(uint256 deadline);
-    /// @notice The premium per contract is worse than the trader's limit: above it for a buy, below it
-    /// for a sell.
-    error PriceLimitExceeded(uint256 premium, uint256 limitPrice);
-    /// @notice The pool account is the counterparty of every trade; it cannot trade, be settled or
-    /// receive transferred positions itself (its position is derived from the traders').
-    error PoolAccountCannotTrade();
     /// @notice The series is at or past its expiry: it can no longer be traded, only settled.
     error SeriesExpired(uint256 seriesId, uint256 expiry);
     /// @notice The series is already settled.
@@ -98,22 +85,12 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// before expiry (too early), or the previous round of its phase is missing, incomplete or not
     /// before expiry (too late, or unprovable).
     error WrongRoundHint(uint80 roundId);
-    /// @notice The trade would take one side's open interest above the series' cap.
-    error OpenInterestCapExceeded(uint256 seriesId, bool isLong, uint256 openInterest, uint256 cap);
     /// @notice The trade would take a side of the traders' vega on the underlying (`traderVega`, USD per
     /// 1.0 of volatility: the pool's net vega once the other side has closed) above its limit
     /// (maxPoolVegaRatio · max(0, pool quote balance − max(0, poolPremiumHeld)), USD WAD).
     error PoolVegaLimitExceeded(bytes32 underlying, uint256 poolVega, uint256 limit);
-    /// @notice The engine's guardian paused new risk; only risk-reducing trades are accepted.
-    error RiskIncreasePaused();
-    /// @notice Only the margin engine may move positions between accounts.
-    error NotMarginEngine(address caller);
     /// @notice The account holds no position in the series.
     error NoPosition(uint256 accountId, uint256 seriesId);
-    /// @notice The engine has no pool account yet; deploy the market after `engine.initialize`.
-    error PoolAccountNotSet();
-    /// @notice The quote token has more than 18 decimals.
-    error InvalidQuoteDecimals(uint8 decimals);
 
     /// @notice Emitted when a series is listed.
     event SeriesListed(

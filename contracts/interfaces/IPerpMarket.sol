@@ -89,37 +89,17 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     error UnknownMarket(uint256 marketId);
     /// @notice `maxMarkets` markets are listed already.
     error MarketLimitReached(uint256 maxMarkets);
-    /// @notice The underlying has no risk parameters in the engine or no price in the oracle.
-    error UnknownUnderlying(bytes32 underlying);
     /// @notice A market parameter is outside its hard bounds or moved more than its max step.
     error MarketParamOutOfBounds(bytes32 parameter);
-    /// @notice The trade's size delta is zero (also: closing a position that does not exist).
-    error ZeroSizeDelta();
-    /// @notice `block.timestamp` is past the trade's deadline.
-    error DeadlineExpired(uint256 deadline);
-    /// @notice The fill is worse than the trader's limit: above it for a buy, below it for a sell.
-    error PriceLimitExceeded(uint256 fillPrice, uint256 limitPrice);
-    /// @notice The pool account is the counterparty of every trade and cannot trade itself.
-    error PoolAccountCannotTrade();
-    /// @notice The trade would take one side's open interest above the market's cap.
-    error OpenInterestCapExceeded(uint256 marketId, bool isLong, uint256 openInterest, uint256 cap);
     /// @notice The trade would take one side of the traders' open interest (without the backstop's
     /// position; USD WAD at the oracle price: the LPs' delta if the other side closed) above its limit
     /// (maxPoolDeltaRatio · pool quote balance, USD WAD).
     error PoolDeltaLimitExceeded(uint256 marketId, uint256 poolDelta, uint256 limit);
-    /// @notice The engine's guardian paused new risk; only risk-reducing trades are accepted.
-    error RiskIncreasePaused();
     /// @notice The skew premium would make the fill price zero or negative (only possible after
     /// governance shrank skewScale below the open interest).
     error InvalidFillPrice(int256 fillPrice);
-    /// @notice The engine has no pool account yet; deploy the market after `engine.initialize`.
-    error PoolAccountNotSet();
-    /// @notice The caller is not the margin engine.
-    error NotEngine(address caller);
     /// @notice A liquidation slice fraction above 1 (WAD).
     error InvalidFraction(uint256 fraction);
-    /// @notice `quoteDecimals` is not the quote token's `decimals()` (or exceeds 18).
-    error InvalidQuoteDecimals(uint8 decimals);
 
     /// @notice Emitted when a market is listed.
     event MarketListed(uint256 indexed marketId, bytes32 indexed underlying, MarketParams params);

@@ -16,6 +16,7 @@ import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {BlackScholes} from "../libraries/BlackScholes.sol";
 import {SignedWadMath} from "../libraries/SignedWadMath.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
+import {MarketBase} from "./MarketBase.sol";
 
 /// @title OptionMarket
 /// @notice European, cash-settled options against the LiquidityPool's margin account. See IOptionMarket.
@@ -71,10 +72,9 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 /// run to cash settlement, and liquidations move them with `transferPosition`, which works at any time.
 /// (`bidAndClose` closes a slice by trading it, so it cannot close an expired series: liquidators bid,
 /// or settle the series first.)
-contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
+contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     using SignedWadMath for int256;
 
-    uint256 internal constant WAD = 1e18;
 
     // Hard bounds of SeriesParams (WAD unless stated).
     uint256 public constant MAX_SPREAD_FACTOR = 0.1e18; // 10 vol points each side
@@ -102,21 +102,6 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     /// one 5-point step per 12 hours gives it the same 10 points a day that mmVolShock may move, where
     /// a day would leave the desk one adjustment a day and an hour would allow 100 points in 20 hours.
     uint256 public constant MIN_SKEW_UPDATE_INTERVAL = 12 hours;
-
-    IMarginEngine public immutable engine;
-    IAccounts public immutable accounts;
-    IOracleRouter public immutable oracle;
-    ICollateralVault public immutable vault;
-    address public immutable quoteToken;
-    /// @notice The LiquidityPool's margin account, read from the engine at deployment.
-    uint256 public immutable poolAccountId;
-    /// @notice The liquidation auction's backstop account, read from the engine at deployment: its
-    /// positions are the LPs' own, so the pool vega limit leaves them out of the traders' sides.
-    uint256 public immutable backstopAccountId;
-    /// @notice One quote unit in USD WAD: 10^(18 − quoteDecimals).
-    uint256 public immutable quoteUnit;
-    /// @dev WAD·quoteUnit: divides a 36-decimal USD amount into quote units.
-    uint256 internal immutable rawPerQuoteUnit;
 
     /// @dev Six slots; `exposure` reads slot 1 (and slot 2 once settled).
     struct Series {
@@ -186,36 +171,18 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
     /// @inheritdoc IOptionMarket
     int256 public poolPremiumHeld;
 
-    modifier onlyEngine() {
-        if (msg.sender != address(engine)) revert NotMarginEngine(msg.sender);
-        _;
-    }
-
     /// @param authority The protocol's AccessManager.
     /// @param engine_ The margin engine (already initialised with its pool account).
     /// @param accounts_ The account registry (trade authorisation).
     /// @param oracle_ The oracle router (prices, volatilities, settlement rounds).
-    /// @param quoteDecimals The quote token's decimals (≤ 18).
+    /// @param quoteDecimals The quote token's decimals (checked against the token).
     constructor(
         address authority,
         IMarginEngine engine_,
         IAccounts accounts_,
         IOracleRouter oracle_,
         uint8 quoteDecimals
-    ) AccessManaged(authority) {
-        if (quoteDecimals > 18) revert InvalidQuoteDecimals(quoteDecimals);
-        uint256 pool = engine_.poolAccountId();
-        if (pool == 0) revert PoolAccountNotSet();
-        engine = engine_;
-        accounts = accounts_;
-        oracle = oracle_;
-        vault = engine_.vault();
-        quoteToken = address(vault.quoteToken());
-        poolAccountId = pool;
-        backstopAccountId = engine_.backstopAccountId();
-        quoteUnit = 10 ** (18 - quoteDecimals);
-        rawPerQuoteUnit = WAD * 10 ** (18 - quoteDecimals);
-    }
+    ) MarketBase(engine_, accounts_, oracle_, quoteDecimals) AccessManaged(authority) {}
 
     // ---------------------------------------------------------------- governance
 
@@ -1098,10 +1065,6 @@ contract OptionMarket is IOptionMarket, AccessManaged, ReentrancyGuardTransient,
         return
             newSize != 0 &&
             ((oldSize >= 0) != (newSize >= 0) || SignedMath.abs(newSize) > SignedMath.abs(oldSize));
-    }
-
-    function _positive(int256 x) internal pure returns (uint256) {
-        return x > 0 ? uint256(x) : 0;
     }
 
     function _checkBounds(SeriesParams calldata p) internal pure {

@@ -3,7 +3,6 @@ pragma solidity ^0.8.28;
 
 import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
@@ -15,6 +14,7 @@ import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
+import {MarketBase} from "./MarketBase.sol";
 
 /// @title PerpMarket
 /// @notice Perpetual futures against the LiquidityPool's margin account, many markets per contract.
@@ -42,11 +42,10 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 /// perps and options, on one underlying) and leave the account naked on the hedge's margin: such a
 /// trade must not raise the maintenance requirement unless the account meets its initial requirement
 /// afterwards (`engine.requireRiskReduced`).
-contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
+contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     using SafeCast for uint256;
     using SafeCast for int256;
 
-    uint256 internal constant WAD = 1e18;
     int256 internal constant SWAD = 1e18;
 
     // Hard bounds of MarketParams (WAD unless stated).
@@ -67,21 +66,6 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
     uint256 public constant MAX_INSURANCE_FEE_SHARE_STEP = 0.1e18;
     uint256 public constant MAX_FUNDING_VELOCITY_STEP = 1e18;
     uint256 public constant MAX_FUNDING_RATE_STEP = 0.01e18;
-
-    IMarginEngine public immutable engine;
-    IAccounts public immutable accounts;
-    IOracleRouter public immutable oracle;
-    ICollateralVault public immutable vault;
-    address public immutable quoteToken;
-    /// @notice The LiquidityPool's margin account, read from the engine at deployment.
-    uint256 public immutable poolAccountId;
-    /// @notice The liquidation auction's backstop account, read from the engine at deployment: its
-    /// position belongs to the LPs, so the pool delta limit leaves it out of the traders' sides.
-    uint256 public immutable backstopAccountId;
-    /// @notice One quote unit in USD WAD: 10^(18 − quoteDecimals).
-    uint256 public immutable quoteUnit;
-    /// @dev WAD·quoteUnit: divides a 36-decimal USD amount into quote units.
-    uint256 internal immutable rawPerQuoteUnit;
 
     /// @dev Seven slots: funding (0), open interest (1), entry basis (2), params (3-5), underlying (6).
     struct Market {
@@ -121,29 +105,18 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         bool increasesRisk;
     }
 
+    /// @param authority The protocol's AccessManager.
+    /// @param engine_ The margin engine (already initialised with its pool account).
+    /// @param accounts_ The account registry (trade authorisation).
+    /// @param oracle_ The oracle router.
+    /// @param quoteDecimals The quote token's decimals (checked against the token).
     constructor(
         address authority,
         IMarginEngine engine_,
         IAccounts accounts_,
         IOracleRouter oracle_,
         uint8 quoteDecimals
-    ) AccessManaged(authority) {
-        uint256 pool = engine_.poolAccountId();
-        if (pool == 0) revert PoolAccountNotSet();
-        engine = engine_;
-        accounts = accounts_;
-        oracle = oracle_;
-        vault = engine_.vault();
-        quoteToken = address(vault.quoteToken());
-        // A wrong value would mis-scale every settlement by powers of ten.
-        if (quoteDecimals > 18 || quoteDecimals != IERC20Metadata(quoteToken).decimals()) {
-            revert InvalidQuoteDecimals(quoteDecimals);
-        }
-        poolAccountId = pool;
-        backstopAccountId = engine_.backstopAccountId();
-        quoteUnit = 10 ** (18 - quoteDecimals);
-        rawPerQuoteUnit = WAD * 10 ** (18 - quoteDecimals);
-    }
+    ) MarketBase(engine_, accounts_, oracle_, quoteDecimals) AccessManaged(authority) {}
 
     // ---------------------------------------------------------------- governance
 
@@ -210,8 +183,7 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
         uint256 toAccountId,
         uint256 marketId,
         uint256 fraction
-    ) external nonReentrant {
-        if (msg.sender != address(engine)) revert NotEngine(msg.sender);
+    ) external onlyEngine nonReentrant {
         if (fromAccountId == poolAccountId || toAccountId == poolAccountId) revert PoolAccountCannotTrade();
         if (fraction > WAD) revert InvalidFraction(fraction);
         Market storage m = _market(marketId);
@@ -740,10 +712,6 @@ contract PerpMarket is IPerpMarket, AccessManaged, ReentrancyGuardTransient, Upd
     function _market(uint256 marketId) internal view returns (Market storage m) {
         m = _markets[marketId];
         if (m.underlying == bytes32(0)) revert UnknownMarket(marketId);
-    }
-
-    function _positive(int256 x) internal pure returns (uint256) {
-        return x > 0 ? uint256(x) : 0;
     }
 
     function _checkBounds(MarketParams calldata p) internal pure {

@@ -983,7 +983,6 @@ export const AUTH_ERRORS = new Set([
   "NotMarket",
   "NotLiquidator",
   "NotMarginEngine",
-  "NotEngine",
   "NotDeployer",
 ]);
 

@@ -106,6 +106,14 @@ describe("OptionMarket", function () {
         .withArgs(3n, ETH, wad("3500"), later, true, Object.values(DEFAULT_SERIES_PARAMS));
     });
 
+    it("reverts deployment with InvalidQuoteDecimals when the decimals are not the quote token's", async function () {
+      const { manager, engine, accounts, router, options } = await loadFixture(fixture);
+      // A wrong value would scale every premium, fee and payout by a power of ten.
+      await expect(ethers.deployContract("OptionMarket", [manager, engine, accounts, router, 18]))
+        .to.be.revertedWithCustomError(options, "InvalidQuoteDecimals")
+        .withArgs(18);
+    });
+
     it("reverts with SeriesAlreadyListed for the terms of a listed series", async function () {
       const { options, expiry } = await loadFixture(fixture);
       await expect(options.listSeries(ETH, STRIKE, expiry, false, DEFAULT_SERIES_PARAMS))

@@ -873,11 +873,11 @@ describe("PerpMarket", function () {
       expect(await perps.positionSize(bob, ethStatic)).to.equal(-6666666666666666670n);
     });
 
-    it("reverts with NotEngine, PoolAccountCannotTrade and InvalidFraction; ignores empty slices", async function () {
+    it("reverts with NotMarginEngine, PoolAccountCannotTrade and InvalidFraction; ignores empty slices", async function () {
       const { sys, perps, ethStatic, alice, bob } = await loadFixture(perpsFixture);
       await trade(perps, sys.alice, alice, ethStatic, wad("1"));
       await expect(perps.connect(sys.alice).transferPosition(alice, bob, ethStatic, wad("1")))
-        .to.be.revertedWithCustomError(perps, "NotEngine")
+        .to.be.revertedWithCustomError(perps, "NotMarginEngine")
         .withArgs(await sys.alice.getAddress());
       const engine = await signerFor(sys.engine);
       for (const [from, to] of [
