@@ -75,7 +75,6 @@ import {MarketBase} from "./MarketBase.sol";
 contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     using SignedWadMath for int256;
 
-
     // Hard bounds of SeriesParams (WAD unless stated).
     uint256 public constant MAX_SPREAD_FACTOR = 0.1e18; // 10 vol points each side
     uint256 public constant MAX_FEE = 0.005e18; // of the underlying notional
