@@ -22,6 +22,8 @@ library RiskParamsLib {
     uint256 internal constant MAX_VOL_SHOCK_STEP = 0.1e18;
     uint256 internal constant MAX_CONTINGENCY_STEP = 0.01e18;
 
+    uint256 private constant WAD = 1e18;
+
     /// @notice Reverts with RiskParamOutOfBounds unless every parameter is inside its hard bounds and
     /// every IM parameter is at least its MM counterpart (so IM ≥ MM).
     function checkBounds(IMarginEngine.RiskParams memory p) internal pure {
@@ -36,7 +38,8 @@ library RiskParamsLib {
         _require(p.sizeScale == 0 || p.sizeScale >= MIN_SIZE_SCALE, "sizeScale");
     }
 
-    /// @notice Reverts with RiskParamOutOfBounds if any parameter moves more than its max step.
+    /// @notice Reverts with RiskParamOutOfBounds if any parameter moves more than its max step, or if the
+    /// moves that raise the maintenance requirement add up to more than one step (`maintenanceRise`).
     function checkSteps(
         IMarginEngine.RiskParams memory old,
         IMarginEngine.RiskParams memory p
@@ -58,6 +61,35 @@ library RiskParamsLib {
                 2 * uint256(p.sizeScale) >= old.sizeScale,
             "sizeScale"
         );
+        _require(maintenanceRise(old, p) <= WAD, "maintenanceStep");
+    }
+
+    /// @notice How far an update raises the maintenance requirement, in max steps (WAD): each move that
+    /// raises it (a maintenance shock or its cap, z, the horizon, the volatility shock, the short-option
+    /// floor, the contingency; a smaller size scale) as a fraction of that field's max step, summed.
+    /// @dev `checkSteps` allows at most one (WAD): one update moves the requirement by at most what one
+    /// field's step does, the size each step was chosen for. Bounded one field at a time, a single call
+    /// could take all eight their full step at once and made an account with twice its maintenance
+    /// requirement liquidatable at an unchanged price (review round 22). IM-only fields are left out:
+    /// raising IM blocks new risk, it liquidates nobody.
+    function maintenanceRise(
+        IMarginEngine.RiskParams memory old,
+        IMarginEngine.RiskParams memory p
+    ) internal pure returns (uint256) {
+        return
+            _rise(old.mmShockFloor, p.mmShockFloor, MAX_SHOCK_STEP) +
+            _rise(old.maxShock, p.maxShock, MAX_SHOCK_STEP) +
+            _rise(old.mmZ, p.mmZ, MAX_Z_STEP) +
+            _rise(old.horizon, p.horizon, old.horizon) + // a doubling is one step
+            _rise(old.mmVolShock, p.mmVolShock, MAX_VOL_SHOCK_STEP) +
+            _rise(old.shortOptionFloor, p.shortOptionFloor, MAX_SHOCK_STEP) +
+            _rise(old.contingency, p.contingency, MAX_CONTINGENCY_STEP) +
+            _rise(p.sizeScale, old.sizeScale, p.sizeScale); // a halving is one step
+    }
+
+    /// @dev (b − a)/step in WAD when b > a, else 0.
+    function _rise(uint256 a, uint256 b, uint256 step) private pure returns (uint256) {
+        return b > a ? ((b - a) * WAD) / step : 0;
     }
 
     function _within(uint256 a, uint256 b, uint256 step) private pure returns (bool) {

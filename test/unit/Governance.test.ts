@@ -4,7 +4,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { Role } from "../../deploy/roles";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { marketParams } from "../shared/perps";
+import { marketParams, trade } from "../shared/perps";
 
 const TIMELOCK_DELAY = 2 * 86_400;
 const RISK_DELAY = 86_400;
@@ -165,8 +165,8 @@ describe("MarginEngine risk parameters", function () {
     const next = {
       ...DEFAULT_RISK_PARAMS,
       imShockFloor: wad("0.12"),
-      mmZ: wad("3"),
-      contingency: wad("0.01"),
+      mmZ: wad("2.83"), // half of its max step
+      contingency: wad("0.006"), // 0.4 of its max step: 0.9 of one step in all
     };
     await expect(engine.setRiskParams(assetId("ETH"), next)).to.emit(engine, "RiskParamsUpdated");
     expect((await engine.riskParams(assetId("ETH"))).imShockFloor).to.equal(wad("0.12"));
@@ -191,6 +191,51 @@ describe("MarginEngine risk parameters", function () {
       await expect(engine.setRiskParams(assetId("ETH"), { ...DEFAULT_RISK_PARAMS, ...change }))
         .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
         .withArgs(ethers.encodeBytes32String(name));
+    });
+  }
+
+  // Each maintenance field at its full max step (IM fields follow where IM ≥ MM requires it).
+  const maintenanceSteps: [string, Partial<typeof DEFAULT_RISK_PARAMS>][] = [
+    ["mmShockFloor", { mmShockFloor: wad("0.10") }],
+    ["maxShock", { maxShock: wad("0.55") }],
+    ["mmZ", { mmZ: wad("3.33") }],
+    ["horizon", { horizon: 2n * 86_400n }],
+    ["mmVolShock", { mmVolShock: wad("0.25") }],
+    ["shortOptionFloor", { shortOptionFloor: wad("0.10") }],
+    ["contingency", { contingency: wad("0.012") }],
+    ["sizeScale", { sizeScale: wad("25000000") }],
+  ];
+
+  // Review round 22: bounded one field at a time, one call took all eight their full step and made an
+  // account at twice its maintenance requirement liquidatable at an unchanged price.
+  it("refuses an update whose maintenance-raising moves add up to more than one max step", async function () {
+    const { engine } = await loadFixture(deploySystem);
+    const everyStep = Object.assign({ ...DEFAULT_RISK_PARAMS }, ...maintenanceSteps.map(([, c]) => c));
+    await expect(engine.setRiskParams(assetId("ETH"), everyStep))
+      .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
+      .withArgs(ethers.encodeBytes32String("maintenanceStep"));
+    // Two half steps make one; a raise paid for by lowering other fields counts only its own step.
+    const halves = { ...DEFAULT_RISK_PARAMS, mmShockFloor: wad("0.075"), contingency: wad("0.007") };
+    const justOver = { ...halves, contingency: wad("0.0070001") };
+    await expect(engine.setRiskParams(assetId("ETH"), justOver))
+      .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
+      .withArgs(ethers.encodeBytes32String("maintenanceStep"));
+    await expect(engine.setRiskParams(assetId("ETH"), halves)).to.emit(engine, "RiskParamsUpdated");
+    const { engine: fresh } = await loadFixture(deploySystem);
+    const traded = { ...DEFAULT_RISK_PARAMS, mmShockFloor: wad("0.10"), mmZ: wad("1.33"), contingency: 0n };
+    await expect(fresh.setRiskParams(assetId("ETH"), traded)).to.emit(fresh, "RiskParamsUpdated");
+  });
+
+  for (const [name, change] of maintenanceSteps) {
+    it(`keeps an account at twice its maintenance requirement healthy through a full ${name} step`, async function () {
+      const sys = await loadFixture(deploySystem);
+      const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
+      await trade(sys.perps, sys.alice, id, sys.markets.ETH, wad("20")); // 60,000 USD long
+      const before = await sys.engine.health(id);
+      expect(before.healthRatio).to.be.gte(wad("2"));
+      await sys.engine.setRiskParams(assetId("ETH"), { ...DEFAULT_RISK_PARAMS, ...change });
+      const after = await sys.engine.health(id);
+      expect(after.equityMaintenance).to.be.gte(after.maintenanceRequirement);
     });
   }
 
