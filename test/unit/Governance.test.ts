@@ -198,7 +198,7 @@ describe("MarginEngine risk parameters", function () {
   const maintenanceSteps: [string, Partial<typeof DEFAULT_RISK_PARAMS>][] = [
     ["mmShockFloor", { mmShockFloor: wad("0.10") }],
     ["maxShock", { maxShock: wad("0.55") }],
-    ["mmZ", { mmZ: wad("3.33") }],
+    ["mmZ", { mmZ: wad("3.33"), imZ: wad("3.33") }],
     ["horizon", { horizon: 2n * 86_400n }],
     ["mmVolShock", { mmVolShock: wad("0.25") }],
     ["shortOptionFloor", { shortOptionFloor: wad("0.10") }],
