@@ -32,7 +32,12 @@ export type ContractName =
  * move balances. `MarginEngine.registerMarket` (a registered market can move any account's quote),
  * `OracleRouter.configureAsset`, `configureVolatilityFeed` and `configureSequencerFeed` (they replace
  * live feeds and bounds), `CollateralVault.listCollateral` and `relistCollateral` (a token valued at any
- * configured asset's price), and `OptionMarket.settleSeriesAtPhaseStart` (picks a settlement round).
+ * configured asset's price), `OptionMarket.settleSeriesAtPhaseStart` (picks a settlement round), and
+ * `MarginEngine.listUnderlying` and `PerpMarket.listMarket`: first risk parameters and a new market's
+ * parameters have no step to respect, so a listing could set the LPs' exposure at the hard bounds in one
+ * call (review round 22: a second ETH market at 10× the delta limit cost the LPs 991,633 of 1,000,000 on
+ * a 10% move). Option series stay with LISTING: their risk is bounded per underlying by the pool's vega
+ * limit, which only the risk manager moves, a step at a time.
  */
 export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   OracleRouter: {},
@@ -45,13 +50,11 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
     unpause: Role.GUARDIAN,
   },
   MarginEngine: {
-    listUnderlying: Role.LISTING,
     setRiskParams: Role.RISK_MANAGER,
     pause: Role.GUARDIAN,
     unpause: Role.GUARDIAN,
   },
   PerpMarket: {
-    listMarket: Role.LISTING,
     setMarketParams: Role.RISK_MANAGER,
   },
   OptionMarket: {

@@ -238,8 +238,8 @@ contract CollateralVault is
         emit CollateralDelisted(token);
     }
 
-    /// @notice Accepts deposits of a delisted `token` again, with its configuration unchanged (LISTING
-    /// role).
+    /// @notice Accepts deposits of a delisted `token` again, with its configuration unchanged
+    /// (governance only: the timelock).
     /// @dev Reverts with TokenNotListed if the token was never listed, TokenAlreadyListed if it is
     /// listed. The oracle asset is not checked again: it was priced at listing, the router has no way
     /// to remove a price, and a price that fails makes every valuation revert (fail closed) anyway.

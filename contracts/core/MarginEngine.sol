@@ -111,7 +111,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         return _marketRef[market] != 0;
     }
 
-    /// @notice Lists `underlying` with its first risk parameters (hard bounds only). Listing role.
+    /// @notice Lists `underlying` with its first risk parameters (hard bounds only). Governance only (the
+    /// timelock): first parameters have no step to respect, so they may be as loose as the bounds allow.
     function listUnderlying(bytes32 underlying, RiskParams calldata params) external restricted {
         if (_underlyingSlot[underlying] != 0) revert UnderlyingAlreadyListed(underlying);
         RiskParamsLib.checkBounds(params);

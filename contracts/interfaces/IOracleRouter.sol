@@ -107,7 +107,7 @@ interface IOracleRouter {
     /// @notice Emitted when the L2 sequencer-uptime feed or its grace period changes.
     event SequencerFeedConfigured(address indexed feed, uint32 gracePeriod);
 
-    /// @notice Sets (or replaces) the price sources of `asset`. Listing role.
+    /// @notice Sets (or replaces) the price sources of `asset`. Governance only (the timelock).
     /// @dev Reverts with `InvalidConfig` unless: the primary is set; at most two secondaries, each
     /// with a heartbeat, all feeds distinct; every heartbeat in (0, 2 days]; every feed's
     /// `decimals()` ≤ 36; 0 < minPrice < maxPrice ≤ type(uint120).max; maxDeviation in
@@ -115,7 +115,7 @@ interface IOracleRouter {
     function configureAsset(bytes32 asset, AssetInput calldata input) external;
 
     /// @notice Sets (or replaces) the annualised volatility feed of `underlying` (WAD after scaling,
-    /// 0.8e18 = 80%). Listing role.
+    /// 0.8e18 = 80%). Governance only (the timelock).
     /// @dev Reverts with `InvalidConfig` unless the feed is set, heartbeat in (0, 2 days],
     /// `decimals()` ≤ 36 and 0 < minVol < maxVol ≤ 10e18 (1000%).
     function configureVolatilityFeed(
@@ -126,7 +126,8 @@ interface IOracleRouter {
         uint256 maxVol
     ) external;
 
-    /// @notice Sets the L2 sequencer-uptime feed (address(0) on L1) and its grace period. Listing role.
+    /// @notice Sets the L2 sequencer-uptime feed (address(0) on L1) and its grace period. Governance
+    /// only (the timelock).
     /// @dev Reverts with `InvalidConfig` unless the grace period is in (0, 1 day] with a
     /// feed, and 0 without one.
     function configureSequencerFeed(AggregatorV3Interface feed, uint32 gracePeriod) external;

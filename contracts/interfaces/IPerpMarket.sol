@@ -148,7 +148,10 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     );
 
     /// @notice Lists a perpetual market on `underlying` (which the engine must know and the oracle
-    /// must price). Several markets may share an underlying; at most `MAX_MARKETS` in all. Listing role.
+    /// must price); at most `MAX_MARKETS` in all. Governance only (the timelock): a listing sets the
+    /// LPs' exposure (open-interest cap, skew scale, delta limit) in one call, where `setMarketParams`
+    /// moves it a step a day. Each market has its own delta limit, so a second market on an underlying
+    /// adds to what the LPs may hold of it.
     /// @return marketId The new market's id (sequential from 1).
     function listMarket(bytes32 underlying, MarketParams calldata params) external returns (uint256 marketId);
 

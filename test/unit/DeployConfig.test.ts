@@ -29,7 +29,8 @@ function restrictedFunctions(file: string): string[] {
 const ADMIN_ONLY: Partial<Record<ContractName, string[]>> = {
   OracleRouter: ["configureAsset", "configureVolatilityFeed", "configureSequencerFeed"],
   CollateralVault: ["setMarginEngine", "listCollateral", "relistCollateral"],
-  MarginEngine: ["initialize", "registerMarket"],
+  MarginEngine: ["initialize", "registerMarket", "listUnderlying"],
+  PerpMarket: ["listMarket"],
   OptionMarket: ["settleSeriesAtPhaseStart"],
 };
 

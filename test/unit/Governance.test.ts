@@ -110,8 +110,8 @@ describe("Governance", function () {
   // Found by the security review of 2026-12-02: with these on LISTING (no delay), the role registered
   // itself as a market and moved 909,000 USDC out of the pool and an account in four transactions, or
   // replaced ETH's live feed and liquidated a healthy account.
-  it("leaves feeds, collateral listings and market registration to the timelock, not the listing role", async function () {
-    const { router, vault, engine, perps, weth, lister } = await loadFixture(governedSystem);
+  it("leaves feeds, collateral listings, market registration and listings of underlyings and perp markets to the timelock, not the listing role", async function () {
+    const { router, vault, engine, perps, weth, wbtc, lister } = await loadFixture(governedSystem);
     const feed = await ethers.deployContract("MockV3Aggregator", [8, 1n]);
     const eth = assetId("ETH");
     const attempts = [
@@ -130,12 +130,16 @@ describe("Governance", function () {
       () => router.connect(lister).configureSequencerFeed(ethers.ZeroAddress, 0),
       () => vault.connect(lister).listCollateral(feed, eth, wad("0.9"), wad("0.95"), 1n, false),
       () => vault.connect(lister).relistCollateral(weth),
+      // Review round 22: first parameters have no step, so the role listed a second ETH market at 10×
+      // the delta limit the risk manager could only reach in ten daily steps (LPs −991,633 on +10%).
+      () => engine.connect(lister).listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS),
+      () => perps.connect(lister).listMarket(eth, marketParams()),
     ];
     for (const attempt of attempts) {
       await expect(attempt()).to.be.revertedWithCustomError(engine, "AccessManagedUnauthorized");
     }
-    // What the role is for still works: listing a market on an asset the timelock configured.
-    await expect(perps.connect(lister).listMarket(eth, marketParams())).to.emit(perps, "MarketListed");
+    // What the role is for still works: taking a token out of new deposits.
+    await expect(vault.connect(lister).delistCollateral(wbtc)).to.emit(vault, "CollateralDelisted");
   });
 
   it("keeps every restricted function closed to callers without its role", async function () {
