@@ -191,8 +191,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     ) external;
 
     /// @notice Records the settlement price of an expired series: the answer of the primary price feed's
-    /// first round at or after expiry. `roundIdHint` must be that round (its `updatedAt` ≥ expiry and the
-    /// previous round of the same phase has `updatedAt` < expiry). Anyone may call it.
+    /// first round at or after expiry. `roundIdHint` must be that round in the proxy's current phase (its
+    /// `updatedAt` ≥ expiry and the previous round of the same phase has `updatedAt` < expiry). Anyone
+    /// may call it.
     function settleSeries(uint256 seriesId, uint80 roundIdHint) external;
 
     /// @notice Settles an expired series at `roundId`, the first round of a feed phase (after the

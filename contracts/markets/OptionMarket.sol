@@ -519,6 +519,12 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         // and be before expiry. The first round of a phase has no such round: it cannot be proven first.
         if (uint64(roundIdHint) <= 1) revert WrongRoundHint(roundIdHint);
         AggregatorV3Interface feed = AggregatorV3Interface(oracle.primaryFeed(s.underlying));
+        // Only the proxy's current phase (the high 16 bits): while a feed migrates, the old and the new
+        // aggregator both transmit, each with its own first round after expiry, and the settler picked
+        // the price (review round 22). A phase change that leaves no such round in the current phase is
+        // governance's (`settleSeriesAtPhaseStart`).
+        (uint80 latestRound, , , , ) = feed.latestRoundData();
+        if (roundIdHint >> 64 != latestRound >> 64) revert WrongRoundHint(roundIdHint);
         try feed.getRoundData(roundIdHint - 1) returns (
             uint80,
             int256,

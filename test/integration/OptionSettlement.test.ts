@@ -82,6 +82,29 @@ describe("OptionMarket settlement", function () {
       .withArgs(phaseStart);
   });
 
+  // Review round 22: mid-migration, the old aggregator (phase 1) and the new one (phase 2, the proxy's
+  // current phase) each had a first round after expiry, and the settler chose: the longs took the old
+  // aggregator's 3,015 (150 USDC on 10 calls) where the current phase said 3,000 (worthless).
+  it("settles only at a round of the feed's current phase, whatever an older aggregator posted", async function () {
+    const { options, feeds, call, expiry } = await loadFixture(atStrikeBook);
+    const phaseRound = (phase: bigint, round: bigint) => (phase << 64n) | round;
+    const price = (usd: bigint) => usd * 10n ** 8n;
+    await time.increaseTo(expiry + 700n);
+    await feeds.ETH.updateRoundData(phaseRound(1n, 5n), price(3_000n), expiry - 30n, expiry - 30n);
+    await feeds.ETH.updateRoundData(phaseRound(1n, 6n), price(3_015n), expiry + 10n, expiry + 10n);
+    await feeds.ETH.updateRoundData(phaseRound(2n, 7n), price(3_000n), expiry - 20n, expiry - 20n);
+    await feeds.ETH.updateRoundData(phaseRound(2n, 8n), price(3_000n), expiry + 600n, expiry + 600n);
+    const now = BigInt(await time.latest());
+    await feeds.ETH.updateRoundData(phaseRound(2n, 9n), price(3_000n), now, now); // the proxy's latest
+
+    await expect(options.settleSeries(call, phaseRound(1n, 6n)))
+      .to.be.revertedWithCustomError(options, "WrongRoundHint")
+      .withArgs(phaseRound(1n, 6n));
+    await expect(options.settleSeries(call, phaseRound(2n, 8n)))
+      .to.emit(options, "SeriesSettled")
+      .withArgs(call, phaseRound(2n, 8n), wad("3000"), expiry + 600n);
+  });
+
   it("settles at the first round of a new phase only through governance, and only at or after expiry", async function () {
     // The proxy moved to a new aggregator between the last round before expiry and the first after:
     // no hint can pass `settleSeries` (the new phase's round 1 has no previous round in its phase, and
