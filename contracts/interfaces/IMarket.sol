@@ -53,7 +53,7 @@ interface IMarket {
     error DeadlineExpired(uint256 deadline);
     /// @notice The fill (a perp's fill price, an option's premium per contract) is worse than the
     /// trader's limit: above it for a buy, below it for a sell.
-    error PriceLimitExceeded(uint256 price, uint256 limitPrice);
+    error PriceLimitExceeded(uint256 fillPrice, uint256 limitPrice);
     /// @notice The pool account is the counterparty of every trade; it cannot trade, be settled or
     /// receive transferred positions itself (its position is derived from the traders').
     error PoolAccountCannotTrade();

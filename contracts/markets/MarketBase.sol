@@ -15,10 +15,15 @@ import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 abstract contract MarketBase {
     uint256 internal constant WAD = 1e18;
 
+    /// @notice The margin engine: account lists, margin checks and every quote movement.
     IMarginEngine public immutable engine;
+    /// @notice The account registry: who may trade an account, and the traders' allowances.
     IAccounts public immutable accounts;
+    /// @notice The oracle router: spot prices, volatilities and settlement rounds.
     IOracleRouter public immutable oracle;
+    /// @notice The collateral vault, read from the engine.
     ICollateralVault public immutable vault;
+    /// @notice The token every premium, fee, PnL and payout settles in, read from the vault.
     address public immutable quoteToken;
     /// @notice The LiquidityPool's margin account, read from the engine at deployment.
     uint256 public immutable poolAccountId;

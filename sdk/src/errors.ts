@@ -356,21 +356,22 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `${str(a, "caller")} is not the owner of account ${str(a, "accountId")}, an approved operator of it, or (for trades) a trader with allowance left (a grant spent to 0 ends like a revoked one)`,
   TraderAllowanceExceeded: (a, ctx) =>
     `the trade costs account ${str(a, "accountId")} ${quoteAmount(big(a, "cost"), ctx)} (fees, premium beyond the mark, an option long's time value), more than the ${quoteAmount(big(a, "allowance"), ctx)} left of ${str(a, "trader")}'s trading allowance: the owner can raise it with setTrader, or trade itself`,
-  // PerpMarket
-  UnknownMarket: (a) => `perp market ${str(a, "marketId")} does not exist`,
+  // Both markets (IMarket)
   ZeroSizeDelta: () => "the trade's size is zero (or there is no position to close)",
   DeadlineExpired: (a) =>
     `the trade's deadline ${new Date(Number(big(a, "deadline")) * 1000).toISOString()} has passed`,
   PriceLimitExceeded: (a) =>
     `the fill price ${price(big(a, "fillPrice"))} is beyond the limit ${price(big(a, "limitPrice"))} (slippage)`,
   PoolAccountCannotTrade: () => "the pool account cannot trade",
+  RiskIncreasePaused: () => "new risk is paused by the guardian; only risk-reducing trades are accepted",
   OpenInterestCapExceeded: (a) =>
-    `the trade would take ${a.isLong ? "long" : "short"} open interest of market ${str(a, "marketId")} to ${formatFixed(big(a, "openInterest"), 18, 4)}, above the cap of ${formatFixed(big(a, "cap"), 18, 4)}`,
+    `the trade would take ${a.isLong ? "long" : "short"} open interest of market (or option series) ${str(a, "marketId")} to ${formatFixed(big(a, "openInterest"), 18, 4)}, above the cap of ${formatFixed(big(a, "cap"), 18, 4)}`,
+  // PerpMarket
+  UnknownMarket: (a) => `perp market ${str(a, "marketId")} does not exist`,
   PoolDeltaLimitExceeded: (a) =>
     `the trade would take the pool's delta in market ${str(a, "marketId")} to ${usd(big(a, "poolDelta"))}, above its limit of ${usd(big(a, "limit"))}`,
-  RiskIncreasePaused: () => "new risk is paused by the guardian; only risk-reducing trades are accepted",
   InvalidFillPrice: (a) => `the skew premium would make the fill price ${price(big(a, "fillPrice"))}`,
-  // OptionMarket (ZeroSizeDelta, DeadlineExpired, PriceLimitExceeded, OpenInterestCapExceeded: as above)
+  // OptionMarket
   UnknownSeries: (a) => `option series ${str(a, "seriesId")} does not exist`,
   SeriesExpired: (a) =>
     `option series ${str(a, "seriesId")} expired at ${new Date(Number(big(a, "expiry")) * 1000).toISOString()}: it can only be settled`,

@@ -39,11 +39,17 @@ async function fixture() {
 }
 
 /** Expects `promise` to reject with the protocol error `name`. */
-async function expectXMarginError(promise: Promise<unknown>, name: string): Promise<void> {
-  await promise.then(
-    () => expect.fail(`expected ${name}`),
-    (e: unknown) => expect(isXMarginError(e) ? e.name : e).to.equal(name),
-  );
+async function expectXMarginError(promise: Promise<unknown>, name: string) {
+  try {
+    await promise;
+  } catch (e) {
+    if (isXMarginError(e)) {
+      expect(e.name).to.equal(name);
+      return e;
+    }
+    throw e;
+  }
+  expect.fail(`expected ${name}`);
 }
 
 describe("SDK option actions", function () {
@@ -125,10 +131,13 @@ describe("SDK option actions", function () {
     );
     const premium = p.option?.premium ?? 0n;
     await time.setNextBlockTimestamp(T);
-    await expectXMarginError(
+    const e = await expectXMarginError(
       buyOption(alice, { accountId, seriesId: call, size: wad("1"), limitPrice: premium - 1n, deadline: T }),
       "PriceLimitExceeded",
     );
+    // One error for both markets (IMarket): an option's fill price is its premium per contract.
+    expect(e.args.fillPrice).to.equal(premium);
+    expect(e.message).to.match(/^the fill price [1-9][\d,]*\.\d{4} is beyond the limit/);
     await expectXMarginError(
       buyOption(alice, {
         accountId,
