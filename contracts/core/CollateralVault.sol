@@ -92,10 +92,12 @@ contract CollateralVault is
 
     /// @notice The margin engine, the only contract that moves balances between accounts; set once.
     IMarginEngine public marginEngine;
-    /// @dev The pool's and the backstop's accounts (`setProtocolAccounts`), in the engine's slot: a
-    /// deposit of a non-quote token reads them for one cold slot (the 110,000 budget of a first deposit).
-    uint48 internal _poolAccountId;
-    uint48 internal _backstopAccountId;
+    /// @dev The pool's, the backstop's and the insurance fund's accounts (`setProtocolAccounts`), in the
+    /// engine's slot: a deposit of a non-quote token reads them for one cold slot (the 110,000 budget of a
+    /// first deposit). Created at deployment, before any user's, so 32 bits hold them.
+    uint32 internal _poolAccountId;
+    uint32 internal _backstopAccountId;
+    uint32 internal _insuranceAccountId;
 
     /// @dev A token's configuration in three slots, packed by who reads them: the oracle asset and the
     /// pricing slot (weights, decimals, ERC-4626 flag) for valuations; the deposit cap with the
@@ -526,12 +528,17 @@ contract CollateralVault is
 
     /// @inheritdoc ICollateralVault
     /// @dev The engine calls it once, from `initialize` (itself once).
-    function setProtocolAccounts(uint256 poolAccountId, uint256 backstopAccountId) external onlyMarginEngine {
-        (_poolAccountId, _backstopAccountId) = (
-            SafeCast.toUint48(poolAccountId),
-            SafeCast.toUint48(backstopAccountId)
+    function setProtocolAccounts(
+        uint256 poolAccountId,
+        uint256 backstopAccountId,
+        uint256 insuranceAccountId
+    ) external onlyMarginEngine {
+        (_poolAccountId, _backstopAccountId, _insuranceAccountId) = (
+            SafeCast.toUint32(poolAccountId),
+            SafeCast.toUint32(backstopAccountId),
+            SafeCast.toUint32(insuranceAccountId)
         );
-        emit ProtocolAccountsSet(poolAccountId, backstopAccountId);
+        emit ProtocolAccountsSet(poolAccountId, backstopAccountId, insuranceAccountId);
     }
 
     /// @inheritdoc ICollateralVault
@@ -860,10 +867,13 @@ contract CollateralVault is
         totalDeposits[token] = total - amount;
     }
 
-    /// @dev Only the quote token may be deposited into the pool's and the backstop's accounts (the
-    /// backstop receives collateral through liquidations alone).
+    /// @dev Only the quote token may be deposited into the protocol's accounts (the backstop receives
+    /// collateral through liquidations alone): the pool and the fund pay out the quote token only, so
+    /// another token would stay for good and tie their withdrawals to its feed (review rounds 19, 24).
     function _requireOwnCollateral(uint256 accountId, address token) private view {
-        if (accountId == _poolAccountId || accountId == _backstopAccountId) {
+        if (
+            accountId == _poolAccountId || accountId == _backstopAccountId || accountId == _insuranceAccountId
+        ) {
             revert ProtocolAccountCollateral(accountId, token);
         }
     }

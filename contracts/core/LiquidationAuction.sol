@@ -146,7 +146,14 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // whose USDC is lent out still starts auctions (InsufficientLiquidity refused them: review
         // round 19, F3).
         reward = Math.min(reward, vault.totalDeposits(quote));
-        if (reward != 0) engine.payOut(accountId, msg.sender, reward);
+        // A quote token that refuses the transfer (USDC paused, the starter blacklisted) must not stop
+        // the liquidation: the start goes on without the reward, nothing debited (review round 24: a
+        // pause kept every solvent account from auction until it was 4,630 USDC insolvent).
+        if (reward != 0) {
+            try engine.payOut(accountId, msg.sender, reward) {} catch {
+                reward = 0;
+            }
+        }
         emit AuctionStarted(accountId, msg.sender, h.equityMaintenance, h.maintenanceRequirement, reward);
     }
 

@@ -151,11 +151,12 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         }
         insuranceFund = insuranceFund_;
         backstopAccountId = ILiquidationAuction(liquidator_).backstopAccountId();
-        vault.setProtocolAccounts(poolAccountId_, backstopAccountId);
+        uint256 insuranceAccountId = IInsuranceFund(insuranceFund_).accountId();
+        vault.setProtocolAccounts(poolAccountId_, backstopAccountId, insuranceAccountId);
         _wiring = Wiring({
             liquidator: liquidator_,
             poolAccountId: SafeCast.toUint48(poolAccountId_),
-            insuranceAccountId: SafeCast.toUint48(IInsuranceFund(insuranceFund_).accountId())
+            insuranceAccountId: SafeCast.toUint48(insuranceAccountId)
         });
     }
 

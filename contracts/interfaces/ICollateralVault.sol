@@ -123,8 +123,9 @@ interface ICollateralVault is IUpdateThrottle {
     event QuotePaidOut(uint256 indexed accountId, address indexed to, uint256 amount);
     /// @notice Emitted once, when the margin engine is wired in.
     event MarginEngineSet(address indexed marginEngine);
-    /// @notice Emitted once, when the engine records the pool's and the backstop's accounts.
-    event ProtocolAccountsSet(uint256 poolAccountId, uint256 backstopAccountId);
+    /// @notice Emitted once, when the engine records the pool's, the backstop's and the insurance fund's
+    /// accounts.
+    event ProtocolAccountsSet(uint256 poolAccountId, uint256 backstopAccountId, uint256 insuranceAccountId);
     /// @notice Emitted when governance sets the interest rate model of quote debt.
     event InterestRateModelUpdated(InterestRateModel model);
     /// @notice Emitted when a debtor pays the interest its quote debt accrued since it last paid (the
@@ -151,9 +152,14 @@ interface ICollateralVault is IUpdateThrottle {
         uint256 amount
     ) external;
 
-    /// @notice Records the liquidity pool's and the backstop's accounts, which take no deposits but the
-    /// quote token (`ProtocolAccountCollateral`); engine only, from its one-time initialisation.
-    function setProtocolAccounts(uint256 poolAccountId, uint256 backstopAccountId) external;
+    /// @notice Records the liquidity pool's, the backstop's and the insurance fund's accounts, which take
+    /// no deposits but the quote token (`ProtocolAccountCollateral`); engine only, from its one-time
+    /// initialisation.
+    function setProtocolAccounts(
+        uint256 poolAccountId,
+        uint256 backstopAccountId,
+        uint256 insuranceAccountId
+    ) external;
 
     /// @notice Sends `amount` of quote token out of `accountId` to `to` (fees to the insurance fund);
     /// engine only. The balance may go negative.

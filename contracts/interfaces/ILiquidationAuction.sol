@@ -149,6 +149,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// bids at the maximum discount, so restarting is rarely useful), and neither does a start within a
     /// day (`FLAG_REWARD_COOLDOWN`) of the account's last auction ending: an account hovering at its
     /// maintenance line would otherwise pay the reward on every crossing (`endAuction` is open to anyone).
+    /// The reward leaves the vault in tokens; if the quote token refuses the transfer (paused, or the
+    /// caller blacklisted) the auction starts without it.
     function startAuction(uint256 accountId) external;
 
     /// @notice Buys up to `fraction` (WAD) of `accountId`'s portfolio into `bidderAccountId`, paying at

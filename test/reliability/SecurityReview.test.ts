@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import { ethers } from "hardhat";
+import { ethers, network } from "hardhat";
 import fc from "fast-check";
 import type { ContractTransactionResponse } from "ethers";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
@@ -1463,6 +1463,41 @@ describe("Security review findings", function () {
       await expect(sys.auction.connect(sys.keeper).startAuction(alice))
         .to.emit(sys.auction, "AuctionStarted")
         .withArgs(alice, sys.keeper.address, anyValue, anyValue, held);
+    });
+  });
+
+  describe("a quote token that refuses transfers (review round 24)", function () {
+    // The flag reward was the liquidation path's one token transfer: while USDC was paused every start
+    // of a solvent account reverted, so no auction ran and traders kept adding risk; Alice's book was
+    // first auctionable at 2,300, 4,630.30 USDC insolvent, the fund and the LPs paying.
+    it("starts the auction of a solvent account while USDC is paused, without the flag reward", async function () {
+      const sys = await loadFixture(deploySystem);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      const h = await sys.engine.health(alice);
+      expect(h.equityMaintenance).to.be.lessThan(h.maintenanceRequirement);
+      expect(h.equityMark).to.be.greaterThan(0n);
+
+      const usdc = await sys.usdc.getAddress();
+      const live = await ethers.provider.getCode(usdc);
+      const paused = await ethers.deployContract("PausedERC20Mock", [6]);
+      await network.provider.send("hardhat_setCode", [usdc, await ethers.provider.getCode(paused)]);
+      await expect(sys.usdc.transfer(sys.bob, 1n)).to.be.revertedWithCustomError(paused, "TransfersPaused");
+
+      const balance = await sys.vault.balanceOf(alice, sys.usdc);
+      await expect(sys.auction.connect(sys.keeper).startAuction(alice))
+        .to.emit(sys.auction, "AuctionStarted")
+        .withArgs(alice, sys.keeper.address, anyValue, anyValue, 0n);
+      expect(await sys.vault.balanceOf(alice, sys.usdc)).to.equal(balance); // nothing debited
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      // Bids move balances inside the vault: the liquidation runs its course while the token is paused.
+      await expect(sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256)).to.emit(
+        sys.auction,
+        "AuctionEnded",
+      );
+      await network.provider.send("hardhat_setCode", [usdc, live]);
     });
   });
 });

@@ -900,6 +900,14 @@ export const ROWS: Row[] = [
   },
   {
     kind: "account and counterparty misuse",
+    input: "1 wei of WETH donated to the insurance fund's account",
+    call: "CollateralVault.deposit",
+    error: "ProtocolAccountCollateral",
+    arrange: mintWethToAlice,
+    act: async (w) => w.vault.connect(w.alice).deposit(await w.engine.insuranceAccountId(), w.weth, 1n),
+  },
+  {
+    kind: "account and counterparty misuse",
     input: "the backstop account, by a trader",
     call: "PerpMarket.trade",
     error: "NotAuthorized",

@@ -59,10 +59,11 @@ describe("MarginEngine", function () {
     });
 
     it("registers a market once and is initialised once, telling the vault the protocol accounts", async function () {
-      const { engine, perps, alice, vault, auction, poolAccountId } = await loadFixture(deploySystem);
+      const { engine, perps, alice, vault, auction, insuranceFund, poolAccountId } =
+        await loadFixture(deploySystem);
       const recorded = await vault.queryFilter(vault.filters.ProtocolAccountsSet());
-      expect(recorded.map((e) => [e.args.poolAccountId, e.args.backstopAccountId])).to.deep.equal([
-        [poolAccountId, await auction.backstopAccountId()],
+      expect(recorded.map((e) => [...e.args])).to.deep.equal([
+        [poolAccountId, await auction.backstopAccountId(), await insuranceFund.accountId()],
       ]);
       await expect(engine.registerMarket(perps)).to.be.revertedWithCustomError(
         engine,
