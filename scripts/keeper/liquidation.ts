@@ -9,11 +9,13 @@ import {
   WAD,
   auctionStatus,
   bidEconomics,
+  bidderAccountUnfit,
   bookInQuote,
   closeCost,
   maxPaymentFor,
   sliceSize,
   type AuctionStatus,
+  type BidderAccountFacts,
   type BidEconomics,
   type BidQuote,
 } from "./logic";
@@ -24,8 +26,14 @@ import type { SendResult, TxRequest, TxSender } from "./sender";
 const CROSS = 0n;
 
 /**
- * The keeper's bidder account: an existing CROSS account of the keeper without positions that the
- * auction may trade (bidAndClose closes the slice with it; granted with `setTrader`), or a new one. Null in a dry run when none exists yet.
+ * The keeper's bidder account: the first of the keeper's accounts that it can bid from
+ * (`logic.bidderAccountUnfit`: CROSS, no positions, not frozen, equity at mark ≥ 0), granted to the
+ * auction if it is not yet (bidAndClose closes the slice with it; `setTrader`), or a new one. The
+ * keeper's accounts are read one at a time in their ERC-721 enumeration order (`balanceOf`, then
+ * `tokenOfOwnerByIndex`), stopping at the first that fits: its own account, created on its first start,
+ * comes first unless others were sent to it before, so a restart reads one. Not `accountsOf`: anyone can
+ * mint accounts to the keeper (`createAccountFor`), and past ~10,000 that single call no longer fits an
+ * eth_call (review round 23). Null in a dry run when none exists yet.
  */
 export async function ensureKeeperAccount(
   c: Contracts,
@@ -35,9 +43,15 @@ export async function ensureKeeperAccount(
 ): Promise<bigint | null> {
   const auction = await c.auction.getAddress();
   const owner = sender.address;
-  for (const id of await c.accounts.accountsOf(owner)) {
-    if ((await c.accounts.marginMode(id)) !== CROSS) continue;
-    if ((await c.engine.accountMarkets(id)).length !== 0) continue;
+  const quoteToken = await c.vault.quoteToken();
+  const count = await c.accounts.balanceOf(owner);
+  for (let index = 0n; index < count; index++) {
+    const id = await c.accounts.tokenOfOwnerByIndex(owner, index);
+    const unfit = await bidderAccountUnfitness(c, id, quoteToken);
+    if (unfit !== null) {
+      log.debug("keeper account skipped", { accountId: id, reason: unfit });
+      continue;
+    }
     const canTrade =
       (await c.accounts.traderAllowance(id, auction)) === MaxUint256 ||
       (await c.accounts.getApproved(id)) === auction ||
@@ -65,6 +79,35 @@ export async function ensureKeeperAccount(
   await grantAuction(c, sender, id, auction);
   log.info("keeper account", { accountId: id, created: true });
   return id;
+}
+
+/**
+ * Reads what `bidderAccountUnfit` needs of account `id` (one round of parallel calls) and returns its
+ * verdict. A health read that reverts (not a transport failure, which is thrown) is reported as such
+ * rather than stopping the keeper's start.
+ */
+async function bidderAccountUnfitness(c: Contracts, id: bigint, quoteToken: string): Promise<string | null> {
+  const [mode, markets, frozen, quoteBalance, equityMark] = await Promise.all([
+    c.accounts.marginMode(id),
+    c.engine.accountMarkets(id),
+    c.auction.isFrozen(id),
+    c.vault.balanceOf(id, quoteToken),
+    c.engine.health(id).then(
+      (h) => h.equityMark,
+      (error: unknown) => {
+        if (isTransientError(error)) throw error;
+        return null;
+      },
+    ),
+  ]);
+  const facts: BidderAccountFacts = {
+    isolated: mode !== CROSS,
+    markets: markets.length,
+    frozen,
+    quoteBalance,
+    equityMark,
+  };
+  return bidderAccountUnfit(facts);
 }
 
 /**

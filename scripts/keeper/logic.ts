@@ -18,6 +18,39 @@ export function isLiquidatable(h: Pick<HealthLike, "equityMaintenance" | "mainte
   return h.equityMaintenance < 0n || h.equityMaintenance < h.maintenanceRequirement;
 }
 
+/** What the keeper reads of one of its own accounts before bidding from it (`ensureKeeperAccount`). */
+export interface BidderAccountFacts {
+  /** Accounts.marginMode is ISOLATED (one market only: a multi-market slice could not land). */
+  isolated: boolean;
+  /** MarginEngine.accountMarkets(id).length: the markets it holds positions in. */
+  markets: number;
+  /** LiquidationAuction.isFrozen(id): in a running auction, so every bid from it reverts AccountFrozen. */
+  frozen: boolean;
+  /** CollateralVault.balanceOf(id, quote token), quote units: the only balance that can be negative. */
+  quoteBalance: bigint;
+  /** MarginEngine.health(id).equityMark; null when that read reverted (e.g. a collateral's stale feed). */
+  equityMark: bigint | null;
+}
+
+/**
+ * Why the keeper cannot bid from one of its accounts, or null when it can: it must be CROSS, hold no
+ * positions, not be frozen by an auction, and not be insolvent (equity at mark ≥ 0: a negative equity
+ * must be filled before any bid meets its initial margin). A quote debt alone is fine when the other
+ * collateral covers it: it is what a bid that leaves the slice's WETH in the account against its quote
+ * payment produces, so the keeper's own account can hold one. Anyone can send the keeper an account
+ * (ERC-721 transfer) before its first start, so an adopted account is checked, not trusted.
+ */
+export function bidderAccountUnfit(f: BidderAccountFacts): string | null {
+  if (f.isolated) return "isolated";
+  if (f.markets !== 0) return "holds positions";
+  if (f.frozen) return "frozen by an auction";
+  // Without positions or a quote debt the equity cannot be negative, whatever the feeds say.
+  if (f.quoteBalance >= 0n) return null;
+  if (f.equityMark === null) return "equity unreadable";
+  if (f.equityMark < 0n) return "negative equity";
+  return null;
+}
+
 export type AuctionStatus = "none" | "running" | "absorbable";
 
 /**

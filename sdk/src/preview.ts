@@ -3,10 +3,10 @@
  * sending anything. `simulate` is the pure part; `preview` reads the snapshot first.
  * @packageDocumentation
  */
-import type { BlockTag } from "ethers";
+import { type BlockTag, ZeroAddress } from "ethers";
 import type { XMarginClient } from "./client";
 import { getAccountState } from "./actions/getAccountState";
-import { resolveToken } from "./actions/internal/chain";
+import { read, resolveToken } from "./actions/internal/chain";
 import { UNLIMITED_TRADING_ALLOWANCE } from "./actions/setTrader";
 import { type XMarginError, makeXMarginError } from "./errors";
 import { WAD, max, mulDiv } from "./math/fixedPoint";
@@ -35,7 +35,11 @@ export const MAX_MARKETS_PER_ACCOUNT = 16;
 /** An action to preview. Tokens are symbols of the deployment or addresses. */
 export type PreviewAction =
   | { type: "deposit"; token: string; amount: bigint }
-  | { type: "withdraw"; token: string; amount: bigint }
+  /**
+   * A withdrawal of `amount` to `to` (default: the account's owner, as `withdraw` sends it). An
+   * operator may only send to the owner (`InvalidRecipient`); the zero address is refused for anyone.
+   */
+  | { type: "withdraw"; token: string; amount: bigint; to?: string }
   /** A perp trade of `sizeDelta` (> 0 buy, < 0 sell) in `marketId` of the deployment's PerpMarket. */
   | { type: "trade"; marketId: bigint; sizeDelta: bigint }
   /** Closes the whole perp position in `marketId`. */
@@ -101,7 +105,8 @@ export interface SimulationResult {
   /**
    * The error the chain would revert with, as far as the snapshot can tell (margin, balances, caps,
    * pause, freeze; for a trade previewed by a client with a signer, the signer's authorisation and
-   * trading allowance); undefined when the action should pass. Checks needing data outside the snapshot
+   * trading allowance; for a withdrawal previewed by a client with a signer, the signer's authorisation
+   * and the recipient); undefined when the action should pass. Checks needing data outside the snapshot
    * (deposit caps, ERC-20 allowances, the vault's pause and liquidity, the pool's option vega limit — it
    * tracks each series' vega as of its last trade, which no view exposes) are not predicted.
    */
@@ -200,8 +205,11 @@ export function simulate(
       let revert: XMarginError | undefined;
       if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
       else if (!c.listed) revert = makeXMarginError("TokenNotListed", [c.token]);
-      else if (id === state.protocol.poolAccountId && c.token.toLowerCase() !== state.quoteToken) {
-        // CollateralVault._requireOwnCollateral (the backstop's account is refused too; nobody previews it).
+      else if (
+        state.protocol.quoteOnlyAccountIds.includes(id) &&
+        c.token.toLowerCase() !== state.quoteToken
+      ) {
+        // CollateralVault._requireOwnCollateral.
         revert = makeXMarginError("ProtocolAccountCollateral", [id, c.token]);
       } else if (opts.depositLimit) {
         // CollateralVault.deposit: capped unless it only repays debt or cures an account in auction
@@ -218,6 +226,10 @@ export function simulate(
       const c = findCollateral(state, action.token);
       if (action.amount === 0n)
         return { before, health: before, state, revert: makeXMarginError("ZeroAmount", []) };
+      // CollateralVault.withdraw refuses the zero address before it looks at the sender.
+      if (action.to !== undefined && sameAddress(action.to, ZeroAddress)) {
+        return { before, health: before, state, revert: makeXMarginError("InvalidRecipient", [action.to]) };
+      }
       if (c.balance < action.amount) {
         const revert = makeXMarginError("InsufficientBalance", [id, c.token, c.balance, action.amount]);
         return { before, health: before, state, revert };
@@ -509,12 +521,17 @@ export interface PreviewOptions extends SimulateOptions {
  * The account's health after `action`, without sending it: reads a snapshot (`getAccountState`, with the
  * token or market the action needs) and applies the action with the pure math (`simulate`). A trade
  * previewed by a client with a signer also checks that the signer may send it: an owner or operator, or
- * a trader whose allowance covers the trade's `tradingCost`.
+ * a trader whose allowance covers the trade's `tradingCost`. So does a withdrawal: the owner may send it
+ * anywhere, an operator only to the owner (`InvalidRecipient`; `to` defaults to the owner, as in
+ * `withdraw`), anyone else not at all (`NotAuthorized`: a trading grant does not cover withdrawals).
+ * Without a signer the sender is not checked.
  * @example
  * const r = await preview(client, accountId, { type: "trade", marketId: 1n, sizeDelta: parseEther("2") });
  * console.log(formatUsd(r.health.initialRequirement), r.trade?.fillPrice, r.revert?.message);
  * const o = await preview(client, accountId, { type: "optionTrade", seriesId: 1n, sizeDelta: -parseEther("1") });
  * console.log(o.option?.premium, formatUsd(o.health.maintenanceRequirement));
+ * const w = await preview(operator, accountId, { type: "withdraw", token: "USDC", amount: 10n ** 9n, to });
+ * w.revert?.name; // "InvalidRecipient" unless `to` is the owner
  */
 export async function preview(
   client: XMarginClient,
@@ -537,6 +554,10 @@ export async function preview(
   if (markets.length !== 0 && client.signer) {
     const result = simulate(state, resolved, opts);
     return { ...result, revert: await tradeAuthorisation(client, state, result) };
+  }
+  if (action.type === "withdraw" && client.signer) {
+    const result = simulate(state, resolved, opts);
+    return { ...result, revert: await withdrawalAuthorisation(client, state, action.to, result) };
   }
   if (action.type === "deposit" && opts.depositLimit === undefined) {
     const vault = client.contracts.vault;
@@ -586,4 +607,71 @@ async function tradeAuthorisation(
     return makeXMarginError("TraderAllowanceExceeded", [state.accountId, caller, cost, allowance]);
   }
   return result.revert;
+}
+
+/** Errors CollateralVault.withdraw raises after it has checked the sender and the recipient. */
+const WITHDRAWAL_CHECKED_AFTER_AUTHORISATION = new Set([
+  "InsufficientBalance",
+  "InsufficientMargin",
+  "AccountFrozen",
+]);
+
+/** Who sends a withdrawal and where to, with what the account registry says of them (one block). */
+export interface WithdrawalSender {
+  accountId: bigint;
+  /** `Accounts.ownerOf(accountId)`. */
+  owner: string;
+  /** The withdrawal's sender (`msg.sender`). */
+  caller: string;
+  /** `Accounts.isAuthorized(accountId, caller)`: the owner or an ERC-721 operator of the account. */
+  authorized: boolean;
+  /** The recipient; default the owner (as `withdraw` sends it). */
+  to?: string;
+}
+
+/**
+ * The revert `CollateralVault.withdraw` raises for its sender and recipient, in the vault's order: the
+ * owner may withdraw to any address, anyone else must be authorised on the account (owner or ERC-721
+ * operator: a trader's grant does not count; else `NotAuthorized`) and may only withdraw to the owner
+ * (else `InvalidRecipient`). Undefined when the sender may send it. The zero recipient, refused before
+ * these checks, is `simulate`'s. Pure.
+ * @example
+ * withdrawalSenderRevert({ accountId: 4n, owner: alice, caller: bob, authorized: false })?.name; // "NotAuthorized"
+ */
+export function withdrawalSenderRevert(s: WithdrawalSender): XMarginError | undefined {
+  if (sameAddress(s.caller, s.owner)) return undefined;
+  if (!s.authorized) return makeXMarginError("NotAuthorized", [s.accountId, s.caller]);
+  if (s.to !== undefined && !sameAddress(s.to, s.owner)) return makeXMarginError("InvalidRecipient", [s.to]);
+  return undefined;
+}
+
+/**
+ * The revert of a previewed withdrawal sent by the client's signer to `to`: the simulated revert, unless
+ * it comes before the vault checks the sender (ZeroAmount, InvalidRecipient of the zero address) or the
+ * sender's check fails first (`withdrawalSenderRevert`). Owner and authorisation read at the snapshot's
+ * block.
+ */
+async function withdrawalAuthorisation(
+  client: XMarginClient,
+  state: AccountState,
+  to: string | undefined,
+  result: SimulationResult,
+): Promise<XMarginError | undefined> {
+  if (result.revert && !WITHDRAWAL_CHECKED_AFTER_AUTHORISATION.has(result.revert.name)) return result.revert;
+  const caller = await client.signer!.getAddress();
+  const at = { blockTag: state.blockNumber };
+  const [owner, authorized] = await read(client, () =>
+    Promise.all([
+      client.contracts.accounts.ownerOf(state.accountId, at),
+      client.contracts.accounts.isAuthorized(state.accountId, caller, at),
+    ]),
+  );
+  return (
+    withdrawalSenderRevert({ accountId: state.accountId, owner, caller, authorized, to }) ?? result.revert
+  );
+}
+
+/** Whether two addresses are the same (any capitalisation). */
+function sameAddress(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
 }

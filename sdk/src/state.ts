@@ -144,6 +144,11 @@ export type MarketState = PerpMarketState | OptionMarketState;
 export interface ProtocolState {
   /** The LiquidityPool's margin account: the counterparty of every trade. */
   poolAccountId: bigint;
+  /**
+   * The protocol's accounts (the pool's, the liquidation backstop's, the insurance fund's), which take
+   * no deposit but the quote token (`ProtocolAccountCollateral`).
+   */
+  quoteOnlyAccountIds: bigint[];
   /** The engine's guardian pause on new risk. */
   paused: boolean;
   /** The pool account's quote balance (quote units): the base of the pool delta limit. */

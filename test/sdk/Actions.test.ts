@@ -36,9 +36,11 @@ import {
   withdraw,
   preview,
   UNLIMITED_TRADING_ALLOWANCE,
+  type PreviewAction,
   type XMarginClient,
 } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { assetId } from "../shared/oracles";
 import { marketParams, mineAt, trade } from "../shared/perps";
 import { sdkClient } from "../shared/sdk";
@@ -109,6 +111,36 @@ describe("SDK actions", function () {
     });
   });
 
+  describe("listAccounts", function () {
+    // Review round 23: anyone can mint accounts to anyone (`createAccountFor`), and past ~10,800 of them
+    // the one-call `accountsOf` runs out of a 30M-gas eth_call: listAccounts reads one id per call.
+    it("lists an owner's accounts with balanceOf and one tokenOfOwnerByIndex per id, never accountsOf", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      await mintAccountsTo(sys.accounts, sys.carol, sys.bob.address, 250); // accounts 4 to 253
+      const ids = Array.from({ length: 250 }, (_, i) => 4n + BigInt(i));
+      const iface = sys.accounts.interface;
+      const { result, calls } = await recordCalls(() => listAccounts(alice, { owner: sys.bob.address }));
+      expect(result).to.deep.equal(ids);
+      expect(callsTo(calls, iface, "accountsOf")).to.equal(0);
+      expect(callsTo(calls, iface, "balanceOf")).to.equal(1);
+      expect(callsTo(calls, iface, "tokenOfOwnerByIndex")).to.equal(250);
+    });
+
+    it("returns a page of at most count ids from start, reading only those", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      await mintAccountsTo(sys.accounts, sys.carol, sys.bob.address, 250);
+      const owner = sys.bob.address;
+      const iface = sys.accounts.interface;
+      const page = await recordCalls(() => listAccounts(alice, { owner, start: 100, count: 20 }));
+      expect(page.result).to.deep.equal(Array.from({ length: 20 }, (_, i) => 104n + BigInt(i)));
+      expect(callsTo(page.calls, iface, "tokenOfOwnerByIndex")).to.equal(20);
+      expect(await listAccounts(alice, { owner, start: 240, count: 20 })).to.have.length(10); // the last 10
+      expect(await listAccounts(alice, { owner, start: 250 })).to.deep.equal([]);
+      expect(await listAccounts(alice, { owner, count: 0 })).to.deep.equal([]);
+      await expect(listAccounts(alice, { owner, start: -1 })).to.be.rejectedWith(RangeError);
+    });
+  });
+
   describe("deposit", function () {
     it("approves the exact amount for a token without permits, then uses an allowance that covers it", async function () {
       const { sys, alice } = await loadFixture(fixture);
@@ -141,6 +173,26 @@ describe("SDK actions", function () {
       // 500 pUSD at 1 USD, weight 1.
       expect((await getHealth(alice, { accountId })).equityInitial).to.equal(wad("500"));
     });
+
+    it("previews ProtocolAccountCollateral for any token but the quote into the pool's, the backstop's and the fund's accounts, as the vault refuses it", async function () {
+      const { sys, alice } = await loadFixture(fixture);
+      const protocolAccounts = [
+        sys.poolAccountId,
+        await sys.auction.backstopAccountId(),
+        await sys.insuranceFund.accountId(),
+      ];
+      await sys.weth.mint(sys.alice.address, 1n);
+      await sys.weth.connect(sys.alice).approve(sys.vault, 1n);
+      for (const accountId of protocolAccounts) {
+        const weth = await preview(alice, accountId, { type: "deposit", token: "WETH", amount: 1n });
+        expect(weth.revert?.name).to.equal("ProtocolAccountCollateral");
+        await expect(sys.vault.connect(sys.alice).deposit(accountId, sys.weth, 1n))
+          .to.be.revertedWithCustomError(sys.vault, "ProtocolAccountCollateral")
+          .withArgs(accountId, sys.weth);
+        const usdc = await preview(alice, accountId, { type: "deposit", token: "USDC", amount: USDC });
+        expect(usdc.revert).to.equal(undefined);
+      }
+    });
   });
 
   describe("withdraw and maxWithdrawable", function () {
@@ -167,6 +219,80 @@ describe("SDK actions", function () {
       // Less than one more wei of WETH (2.7e-15 USD at the initial weight) is left over.
       expect(h.equityInitial - h.initialRequirement < 3000n).to.equal(true);
       expect(await maxWithdrawable(alice, { accountId, token: "WETH" })).to.equal(0n);
+    });
+  });
+
+  describe("withdrawal previews: who sends it and where to", function () {
+    // Review round 23: the preview checked the amount, balance and margin only, while the vault also
+    // refuses anyone but the owner and its operators, and an operator's withdrawal anywhere but to the
+    // owner. Alice's account holds 10,000 USDC; Bob trades it with a 1,000 USDC grant, Carol is an
+    // ERC-721 operator of it, the LP a stranger to it.
+    async function withdrawalSenders() {
+      const base = await fixture();
+      const { sys, alice } = base;
+      const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 1_000n * USDC });
+      await approveOperator(alice, { accountId, operator: sys.carol.address });
+      const carol = await sdkClient(sys, sys.carol);
+      const stranger = await sdkClient(sys, sys.lp);
+      return { ...base, carol, stranger, accountId };
+    }
+    const amount = 1_000n * USDC;
+    const action = { type: "withdraw", token: "USDC", amount } as const;
+
+    it("predicts NotAuthorized for a trader's and a stranger's withdrawal, as the vault reverts", async function () {
+      const { bob, stranger, accountId } = await loadFixture(withdrawalSenders);
+      for (const client of [bob, stranger]) {
+        const predicted = (await preview(client, accountId, action)).revert;
+        expect(predicted?.name).to.equal("NotAuthorized");
+        expect(predicted?.args).to.have.property("caller", await client.signer!.getAddress());
+        await expectXMarginError(withdraw(client, { accountId, token: "USDC", amount }), "NotAuthorized");
+      }
+    });
+
+    it("predicts InvalidRecipient for an operator's withdrawal anywhere but to the owner, as the vault reverts", async function () {
+      const { sys, carol, accountId } = await loadFixture(withdrawalSenders);
+      const toCarol = { ...action, to: sys.carol.address };
+      expect((await preview(carol, accountId, toCarol)).revert?.name).to.equal("InvalidRecipient");
+      await expectXMarginError(withdraw(carol, { accountId, ...toCarol }), "InvalidRecipient");
+    });
+
+    it("sends an operator's withdrawal to the owner by default, which the preview passes", async function () {
+      const { sys, carol, accountId } = await loadFixture(withdrawalSenders);
+      expect((await preview(carol, accountId, action)).revert).to.equal(undefined);
+      expect((await preview(carol, accountId, { ...action, to: sys.alice.address })).revert).to.equal(
+        undefined,
+      );
+      const before = await sys.usdc.balanceOf(sys.alice.address);
+      await withdraw(carol, { accountId, token: "USDC", amount });
+      expect(await sys.vault.balanceOf(accountId, sys.usdc)).to.equal(9_000n * USDC);
+      expect(await sys.usdc.balanceOf(sys.alice.address)).to.equal(before + amount);
+    });
+
+    it("passes the owner's withdrawal to any address but the zero address", async function () {
+      const { sys, alice, accountId } = await loadFixture(withdrawalSenders);
+      expect((await preview(alice, accountId, { ...action, to: sys.carol.address })).revert).to.equal(
+        undefined,
+      );
+      const toZero = { ...action, to: ethers.ZeroAddress };
+      expect((await preview(alice, accountId, toZero)).revert?.name).to.equal("InvalidRecipient");
+      await expectXMarginError(withdraw(alice, { accountId, ...toZero }), "InvalidRecipient");
+      const before = await sys.usdc.balanceOf(sys.carol.address);
+      await withdraw(alice, { accountId, token: "USDC", amount, to: sys.carol.address });
+      expect(await sys.usdc.balanceOf(sys.carol.address)).to.equal(before + amount);
+    });
+
+    it("predicts the vault's order: a zero amount first, then the sender, then the balance and margin", async function () {
+      const { carol, stranger, accountId } = await loadFixture(withdrawalSenders);
+      const predicted = async (client: XMarginClient, a: PreviewAction) =>
+        (await preview(client, accountId, a)).revert?.name;
+      expect(await predicted(stranger, { ...action, amount: 0n })).to.equal("ZeroAmount");
+      // 20,000 USDC is more than the balance: the sender's check comes first.
+      const tooMuch = { ...action, amount: 20_000n * USDC };
+      expect(await predicted(stranger, tooMuch)).to.equal("NotAuthorized");
+      await expectXMarginError(withdraw(stranger, { accountId, ...tooMuch }), "NotAuthorized");
+      expect(await predicted(carol, tooMuch)).to.equal("InsufficientBalance");
+      await expectXMarginError(withdraw(carol, { accountId, ...tooMuch }), "InsufficientBalance");
     });
   });
 

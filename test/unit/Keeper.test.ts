@@ -4,6 +4,7 @@ import {
   WAD,
   auctionStatus,
   bidEconomics,
+  bidderAccountUnfit,
   blockRanges,
   bookInQuote,
   chooseAction,
@@ -102,6 +103,33 @@ describe("Keeper logic", function () {
     });
     it("is false for an account without positions (MM 0, equity 0)", function () {
       expect(isLiquidatable({ equityMaintenance: 0n, maintenanceRequirement: 0n })).to.equal(false);
+    });
+  });
+
+  describe("bidderAccountUnfit", function () {
+    // A fresh account: CROSS, flat, not frozen, nothing deposited.
+    const fresh = { isolated: false, markets: 0, frozen: false, quoteBalance: 0n, equityMark: 0n };
+
+    it("takes a flat, unfrozen CROSS account with no quote debt, even if its health cannot be read", function () {
+      expect(bidderAccountUnfit(fresh)).to.equal(null);
+      expect(bidderAccountUnfit({ ...fresh, quoteBalance: 500n, equityMark: null })).to.equal(null);
+    });
+    it("takes one whose quote debt its other collateral covers (a bid's WETH left against its quote payment)", function () {
+      expect(bidderAccountUnfit({ ...fresh, quoteBalance: -1_000n, equityMark: usd("1") })).to.equal(null);
+      expect(bidderAccountUnfit({ ...fresh, quoteBalance: -1_000n, equityMark: 0n })).to.equal(null);
+    });
+    it("refuses an isolated account, one holding positions, and one frozen by an auction", function () {
+      expect(bidderAccountUnfit({ ...fresh, isolated: true })).to.equal("isolated");
+      expect(bidderAccountUnfit({ ...fresh, markets: 1 })).to.equal("holds positions");
+      expect(bidderAccountUnfit({ ...fresh, frozen: true })).to.equal("frozen by an auction");
+    });
+    it("refuses an insolvent one (equity at mark below 0), and one with a quote debt whose health reverts", function () {
+      expect(bidderAccountUnfit({ ...fresh, quoteBalance: -1_000n, equityMark: -1n })).to.equal(
+        "negative equity",
+      );
+      expect(bidderAccountUnfit({ ...fresh, quoteBalance: -1_000n, equityMark: null })).to.equal(
+        "equity unreadable",
+      );
     });
   });
 

@@ -12,6 +12,7 @@ import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import { startInProcessKeeper } from "../shared/keeper";
+import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { Role } from "../../deploy/roles";
 import { FAILING_RECHECK_PASSES } from "../../scripts/keeper/loop";
 
@@ -398,6 +399,63 @@ describe("Keeper step", function () {
       const [bid] = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
       expect(bid.args.bidderAccountId).to.equal(keeper.session.keeperAccountId);
       expect(bid.args.discount).to.be.lessThan(wad("0.1")); // before the backstop's maximum discount
+    });
+  });
+
+  describe("the keeper's bidder account", function () {
+    const keeperAddress = hardhatWallet(4).address;
+
+    // Review round 23: anyone can mint accounts to the keeper (`createAccountFor`); the keeper enumerated
+    // them with `accountsOf`, one call that runs out of gas past ~10,800 accounts, so it could not restart.
+    it("is found again on a restart after a stranger minted 300 accounts to the keeper, reading one id and never accountsOf", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const first = await startInProcessKeeper(sys);
+      const keeperAccountId = first.session.keeperAccountId!;
+      await mintAccountsTo(sys.accounts, sys.carol, keeperAddress, 300);
+      expect(await sys.accounts.balanceOf(keeperAddress)).to.equal(301n);
+
+      const { result: restarted, calls } = await recordCalls(() => startInProcessKeeper(sys));
+      expect(restarted.session.keeperAccountId).to.equal(keeperAccountId);
+      const iface = sys.accounts.interface;
+      expect(callsTo(calls, iface, "accountsOf")).to.equal(0);
+      expect(callsTo(calls, iface, "tokenOfOwnerByIndex")).to.equal(1);
+      const adopted = restarted.lines.find((l) => l.msg === "keeper account");
+      expect(adopted?.fields).to.deep.include({ accountId: String(keeperAccountId), created: false });
+    });
+
+    // Review round 23 (unproven there): before the keeper's first start, anyone can transfer it an
+    // account it cannot bid from; it adopted the first flat CROSS one it found.
+    it("is a new one when the accounts sent to the keeper before its first start are frozen or insolvent", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      // Alice: long 10 ETH on 5,000 USDC, auctioned at 2,600, then closed (allowed while frozen): flat,
+      // solvent, frozen until someone ends the auction.
+      const frozen = await longBelowMaintenance(sys);
+      await sys.auction.startAuction(frozen);
+      await trade(sys.perps, sys.alice, frozen, sys.markets.ETH, -wad("10"));
+      // Bob: long 10 ETH on 5,000 USDC closed at 2,400: flat, owing more USDC than it holds.
+      const insolvent = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await setFeedPrice(sys.feeds.ETH, "3000");
+      await trade(sys.perps, sys.bob, insolvent, sys.markets.ETH, wad("10"));
+      await setFeedPrice(sys.feeds.ETH, "2400");
+      await trade(sys.perps, sys.bob, insolvent, sys.markets.ETH, -wad("10"));
+      expect(await sys.auction.isFrozen(frozen)).to.equal(true);
+      expect((await sys.engine.health(insolvent)).equityMark).to.be.lessThan(0n);
+      for (const id of [frozen, insolvent]) expect(await sys.engine.accountMarkets(id)).to.deep.equal([]);
+      await sys.accounts.connect(sys.alice).transferFrom(sys.alice.address, keeperAddress, frozen);
+      await sys.accounts.connect(sys.bob).transferFrom(sys.bob.address, keeperAddress, insolvent);
+
+      const keeper = await startInProcessKeeper(sys);
+      const own = keeper.session.keeperAccountId!;
+      expect(await sys.accounts.ownerOf(own)).to.equal(keeperAddress);
+      expect([frozen, insolvent]).to.not.include(own);
+      expect(await sys.accounts.traderAllowance(own, sys.auction)).to.equal(ethers.MaxUint256);
+      const skipped = keeper.lines.filter((l) => l.msg === "keeper account skipped").map((l) => l.fields);
+      expect(skipped).to.deep.equal([
+        { accountId: String(frozen), reason: "frozen by an auction" },
+        { accountId: String(insolvent), reason: "negative equity" },
+      ]);
+      const created = keeper.lines.find((l) => l.msg === "keeper account");
+      expect(created?.fields).to.deep.include({ accountId: String(own), created: true });
     });
   });
 });

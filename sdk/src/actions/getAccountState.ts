@@ -58,14 +58,17 @@ export async function getAccountState(
       lenderAccountId: interest.lenderAccountId,
     };
     const timestamp = BigInt(block.timestamp);
-    const [mode, heldTokens, keys, frozen, paused, poolAccountId] = await Promise.all([
-      client.contracts.accounts.marginMode(accountId, { blockTag }),
-      vault.collateralTokens(accountId, { blockTag }),
-      engine.accountMarkets(accountId, { blockTag }),
-      liquidationAuction.isFrozen(accountId, { blockTag }),
-      engine.paused({ blockTag }),
-      engine.poolAccountId({ blockTag }),
-    ]);
+    const [mode, heldTokens, keys, frozen, paused, poolAccountId, backstopAccountId, insuranceAccountId] =
+      await Promise.all([
+        client.contracts.accounts.marginMode(accountId, { blockTag }),
+        vault.collateralTokens(accountId, { blockTag }),
+        engine.accountMarkets(accountId, { blockTag }),
+        liquidationAuction.isFrozen(accountId, { blockTag }),
+        engine.paused({ blockTag }),
+        engine.poolAccountId({ blockTag }),
+        engine.backstopAccountId({ blockTag }),
+        engine.insuranceAccountId({ blockTag }),
+      ]);
 
     const tokenSet = new Set<string>([quote, ...heldTokens.map((t) => t.toLowerCase())]);
     for (const t of params.tokens ?? []) tokenSet.add(resolveToken(client, t).toLowerCase());
@@ -135,7 +138,14 @@ export async function getAccountState(
       markets,
       frozen,
       marginMode: mode === 1n ? "isolated" : "cross",
-      protocol: { poolAccountId, paused, poolQuoteBalance, quoteUnit: unit, quoteInterest },
+      protocol: {
+        poolAccountId,
+        quoteOnlyAccountIds: [poolAccountId, backstopAccountId, insuranceAccountId],
+        paused,
+        poolQuoteBalance,
+        quoteUnit: unit,
+        quoteInterest,
+      },
     };
   });
 }

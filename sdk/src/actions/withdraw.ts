@@ -1,6 +1,6 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
-import { requireSigner, resolveToken, send, tokenInfo } from "./internal/chain";
+import { read, requireSigner, resolveToken, send, tokenInfo } from "./internal/chain";
 
 /** Parameters of `withdraw`. */
 export interface WithdrawParameters {
@@ -9,13 +9,18 @@ export interface WithdrawParameters {
   token: string;
   /** Token units. */
   amount: bigint;
-  /** Recipient; default the signer (an operator may only send to the owner). */
+  /**
+   * Recipient; default the account's owner (read before sending), which is also the only recipient an
+   * operator may send to (else the vault reverts with `InvalidRecipient`). The owner may send anywhere.
+   */
   to?: string;
 }
 
 /**
- * Withdraws `amount` of `token` from `accountId`. The account must meet its initial requirement
- * afterwards, or the call throws XMarginError "InsufficientMargin" (see `maxWithdrawable`).
+ * Withdraws `amount` of `token` from `accountId` to `to` (default: the account's owner). The signer must
+ * be the owner or an ERC-721 operator of the account (a trading grant does not cover withdrawals:
+ * "NotAuthorized"). The account must meet its initial requirement afterwards, or the call throws
+ * XMarginError "InsufficientMargin" (see `maxWithdrawable`; `preview` predicts all three).
  * @example
  * await withdraw(client, { accountId, token: "USDC", amount: 500n * 10n ** 6n });
  */
@@ -23,9 +28,9 @@ export async function withdraw(
   client: XMarginClient,
   params: WithdrawParameters,
 ): Promise<ContractTransactionReceipt> {
-  const signer = requireSigner(client);
+  requireSigner(client);
   const token = resolveToken(client, params.token);
   await tokenInfo(client, token); // for readable error messages
-  const to = params.to ?? (await signer.getAddress());
+  const to = params.to ?? (await read(client, () => client.contracts.accounts.ownerOf(params.accountId)));
   return send(client, () => client.contracts.vault.withdraw(params.accountId, token, params.amount, to));
 }
