@@ -43,7 +43,7 @@ import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { assetId } from "../shared/oracles";
 import { marketParams, mineAt, trade } from "../shared/perps";
-import { sdkClient } from "../shared/sdk";
+import { expectXMarginError, sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
@@ -55,20 +55,6 @@ async function fixture() {
   const bob = await sdkClient(sys, sys.bob);
   const keeper = await sdkClient(sys, sys.keeper);
   return { sys, alice, bob, keeper };
-}
-
-/** Expects `promise` to reject with the protocol error `name`; returns it. */
-async function expectXMarginError(promise: Promise<unknown>, name: string) {
-  try {
-    await promise;
-  } catch (e) {
-    if (isXMarginError(e)) {
-      expect(e.name).to.equal(name);
-      return e;
-    }
-    throw e;
-  }
-  expect.fail(`expected ${name}`);
 }
 
 /** Runs the next transaction in the same second as the latest block (no funding accrues in between). */

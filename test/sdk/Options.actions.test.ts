@@ -21,7 +21,7 @@ import { deploySystem, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { mineAt } from "../shared/perps";
 import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
-import { sdkClient } from "../shared/sdk";
+import { expectXMarginError, sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
@@ -39,18 +39,6 @@ async function fixture() {
 }
 
 /** Expects `promise` to reject with the protocol error `name`. */
-async function expectXMarginError(promise: Promise<unknown>, name: string) {
-  try {
-    await promise;
-  } catch (e) {
-    if (isXMarginError(e)) {
-      expect(e.name).to.equal(name);
-      return e;
-    }
-    throw e;
-  }
-  expect.fail(`expected ${name}`);
-}
 
 describe("SDK option actions", function () {
   it("throws MissingContractError from every option action when the deployment has no OptionMarket", async function () {

@@ -1,6 +1,7 @@
 import type { BaseContract, Signer } from "ethers";
 import { ethers } from "hardhat";
-import { type Deployment, type XMarginClient, createClient } from "../../sdk/src";
+import { expect } from "chai";
+import { type Deployment, type XMarginClient, createClient, isXMarginError } from "../../sdk/src";
 import type { System } from "./system";
 
 /** What `deploymentOf` reads: a system, with its OptionMarket when it has one (`deployOptionsSystem`). */
@@ -34,4 +35,18 @@ export async function deploymentOf(sys: SdkSystem): Promise<Deployment> {
 /** An SDK client for `sys` acting as `signer`. */
 export async function sdkClient(sys: SdkSystem, signer: Signer): Promise<XMarginClient> {
   return createClient({ runner: signer, deployment: await deploymentOf(sys) });
+}
+
+/** Expects `promise` to reject with the protocol error `name` (an `XMarginError`); returns it. */
+export async function expectXMarginError(promise: Promise<unknown>, name: string) {
+  try {
+    await promise;
+  } catch (e) {
+    if (isXMarginError(e)) {
+      expect(e.name).to.equal(name);
+      return e;
+    }
+    throw e;
+  }
+  expect.fail(`expected ${name}`);
 }
