@@ -66,12 +66,16 @@ library RiskParamsLib {
 
     /// @notice How far an update raises the maintenance requirement, in max steps (WAD): each move that
     /// raises it (a maintenance shock or its cap, z, the horizon, the volatility shock, the short-option
-    /// floor, the contingency; a smaller size scale) as a fraction of that field's max step, summed.
-    /// @dev `checkSteps` allows at most one (WAD): one update moves the requirement by at most what one
-    /// field's step does, the size each step was chosen for. Bounded one field at a time, a single call
-    /// could take all eight their full step at once and made an account with twice its maintenance
-    /// requirement liquidatable at an unchanged price (review round 22). IM-only fields are left out:
-    /// raising IM blocks new risk, it liquidates nobody.
+    /// floor, the contingency; a smaller size scale), summed. A raise counts as its fraction of the
+    /// field's max step or of the field's current value (at least a fifth of the max step), whichever
+    /// is more: a doubling is one step (the horizon and the size scale count only that way).
+    /// @dev `checkSteps` allows at most one (WAD). Bounded one field at a time, a single call could take
+    /// all eight their full step at once and made an account at twice its maintenance requirement
+    /// liquidatable at an unchanged price (review round 22); and a full absolute step of a small value
+    /// multiplies it: the contingency's 0.002 → 0.012 took a hedged book, whose MM is nearly all
+    /// contingency, from 4× its MM to 0.67× (round 25). With a doubling at most, an account at twice
+    /// the requirement a field drives stays at or above it. IM-only fields are left out: raising IM
+    /// blocks new risk, it liquidates nobody.
     function maintenanceRise(
         IMarginEngine.RiskParams memory old,
         IMarginEngine.RiskParams memory p
@@ -80,16 +84,19 @@ library RiskParamsLib {
             _rise(old.mmShockFloor, p.mmShockFloor, MAX_SHOCK_STEP) +
             _rise(old.maxShock, p.maxShock, MAX_SHOCK_STEP) +
             _rise(old.mmZ, p.mmZ, MAX_Z_STEP) +
-            _rise(old.horizon, p.horizon, old.horizon) + // a doubling is one step
+            _rise(old.horizon, p.horizon, old.horizon) +
             _rise(old.mmVolShock, p.mmVolShock, MAX_VOL_SHOCK_STEP) +
             _rise(old.shortOptionFloor, p.shortOptionFloor, MAX_SHOCK_STEP) +
             _rise(old.contingency, p.contingency, MAX_CONTINGENCY_STEP) +
-            _rise(p.sizeScale, old.sizeScale, p.sizeScale); // a halving is one step
+            _rise(p.sizeScale, old.sizeScale, p.sizeScale);
     }
 
-    /// @dev (b − a)/step in WAD when b > a, else 0.
+    /// @dev A move from `a` up to `b` in steps (WAD): (b − a) over the smaller of `step` and
+    /// max(a, step / 5); 0 when b ≤ a.
     function _rise(uint256 a, uint256 b, uint256 step) private pure returns (uint256) {
-        return b > a ? ((b - a) * WAD) / step : 0;
+        if (b <= a) return 0;
+        uint256 base = a > step / 5 ? a : step / 5;
+        return ((b - a) * WAD) / (base < step ? base : step);
     }
 
     function _within(uint256 a, uint256 b, uint256 step) private pure returns (bool) {

@@ -4,7 +4,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { Role } from "../../deploy/roles";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { marketParams, trade } from "../shared/perps";
+import { listPerpMarket, marketParams, trade } from "../shared/perps";
 
 const TIMELOCK_DELAY = 2 * 86_400;
 const RISK_DELAY = 86_400;
@@ -170,7 +170,7 @@ describe("MarginEngine risk parameters", function () {
       ...DEFAULT_RISK_PARAMS,
       imShockFloor: wad("0.12"),
       mmZ: wad("2.83"), // half of its max step
-      contingency: wad("0.006"), // 0.4 of its max step: 0.9 of one step in all
+      contingency: wad("0.0028"), // 0.4 of its current value: 0.9 of one step in all
     };
     await expect(engine.setRiskParams(assetId("ETH"), next)).to.emit(engine, "RiskParamsUpdated");
     expect((await engine.riskParams(assetId("ETH"))).imShockFloor).to.equal(wad("0.12"));
@@ -206,7 +206,7 @@ describe("MarginEngine risk parameters", function () {
     ["horizon", { horizon: 2n * 86_400n }],
     ["mmVolShock", { mmVolShock: wad("0.25") }],
     ["shortOptionFloor", { shortOptionFloor: wad("0.10") }],
-    ["contingency", { contingency: wad("0.012") }],
+    ["contingency", { contingency: wad("0.004") }], // a doubling: 0.002 is below the 0.01 max step
     ["sizeScale", { sizeScale: wad("25000000") }],
   ];
 
@@ -219,8 +219,8 @@ describe("MarginEngine risk parameters", function () {
       .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
       .withArgs(ethers.encodeBytes32String("maintenanceStep"));
     // Two half steps make one; a raise paid for by lowering other fields counts only its own step.
-    const halves = { ...DEFAULT_RISK_PARAMS, mmShockFloor: wad("0.075"), contingency: wad("0.007") };
-    const justOver = { ...halves, contingency: wad("0.0070001") };
+    const halves = { ...DEFAULT_RISK_PARAMS, mmShockFloor: wad("0.075"), contingency: wad("0.003") };
+    const justOver = { ...halves, contingency: wad("0.0030001") };
     await expect(engine.setRiskParams(assetId("ETH"), justOver))
       .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
       .withArgs(ethers.encodeBytes32String("maintenanceStep"));
@@ -230,18 +230,50 @@ describe("MarginEngine risk parameters", function () {
     await expect(fresh.setRiskParams(assetId("ETH"), traded)).to.emit(fresh, "RiskParamsUpdated");
   });
 
+  /** A naked long (its MM the shock's) and a hedge across two ETH markets (its MM nearly all contingency). */
+  async function booksAtTwiceMaintenance() {
+    const sys = await deploySystem();
+    const naked = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
+    await trade(sys.perps, sys.alice, naked, sys.markets.ETH, wad("20")); // 60,000 USD long
+    // Deep markets (little skew premium to close), then the margin withdrawn down to 2.5× MM.
+    const deep = marketParams({ skewScale: wad("1000000"), maxOpenInterest: wad("1000") });
+    const [ethA, ethB] = [
+      await listPerpMarket(sys.perps, "ETH", deep),
+      await listPerpMarket(sys.perps, "ETH", deep),
+    ];
+    const hedged = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
+    await trade(sys.perps, sys.bob, hedged, ethA, wad("20"));
+    await trade(sys.perps, sys.bob, hedged, ethB, -wad("20"));
+    const h = await sys.engine.health(hedged);
+    const excess = h.equityMaintenance - (h.maintenanceRequirement * 5n) / 2n;
+    await sys.vault.connect(sys.bob).withdraw(hedged, sys.usdc, excess / 10n ** 12n, sys.bob);
+    return { sys, books: [naked, hedged] };
+  }
+
   for (const [name, change] of maintenanceSteps) {
-    it(`keeps an account at twice its maintenance requirement healthy through a full ${name} step`, async function () {
-      const sys = await loadFixture(deploySystem);
-      const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
-      await trade(sys.perps, sys.alice, id, sys.markets.ETH, wad("20")); // 60,000 USD long
-      const before = await sys.engine.health(id);
-      expect(before.healthRatio).to.be.gte(wad("2"));
+    it(`keeps a naked and a hedged account at twice their maintenance requirement healthy through a full ${name} step`, async function () {
+      const { sys, books } = await loadFixture(booksAtTwiceMaintenance);
+      for (const id of books)
+        expect((await sys.engine.health(id)).healthRatio).to.be.within(wad("2"), wad("3"));
       await sys.engine.setRiskParams(assetId("ETH"), { ...DEFAULT_RISK_PARAMS, ...change });
-      const after = await sys.engine.health(id);
-      expect(after.equityMaintenance).to.be.gte(after.maintenanceRequirement);
+      for (const id of books) {
+        const after = await sys.engine.health(id);
+        expect(after.equityMaintenance).to.be.gte(after.maintenanceRequirement);
+      }
     });
   }
+
+  // Review round 25: a full absolute step of a small value multiplied it. The contingency's 0.002 →
+  // 0.012 took the hedge from 4× its MM to 0.67×; a raise now also counts against the current value.
+  it("counts a raise of a small value against that value: the contingency at most doubles in one update", async function () {
+    const { engine } = await loadFixture(deploySystem);
+    await expect(engine.setRiskParams(assetId("ETH"), { ...DEFAULT_RISK_PARAMS, contingency: wad("0.012") }))
+      .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
+      .withArgs(ethers.encodeBytes32String("maintenanceStep"));
+    await expect(
+      engine.setRiskParams(assetId("ETH"), { ...DEFAULT_RISK_PARAMS, contingency: wad("0.004") }),
+    ).to.emit(engine, "RiskParamsUpdated");
+  });
 
   const bounds: [string, Partial<typeof DEFAULT_RISK_PARAMS>][] = [
     ["mmShockFloor", { mmShockFloor: wad("0.001") }],
