@@ -11,6 +11,8 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
   --rpc <url>                 JSON-RPC endpoint (http)
   --deployment <file>         deployment file written by scripts/deploy.ts (deploy/deployments/<chainId>.json)
   --private-key <hex>         keeper key (or env KEEPER_PRIVATE_KEY)
+  --account-id <n>            the keeper's bidder account, checked first (default: the first usable
+                              account of the keeper, found by reading its accounts one at a time)
   --dry-run                   simulate and log every action, never send a transaction
   --unwind-backstop           unwind the backstop's perps where the skew leans their way (needs the
                               BACKSTOP role; see README: the unwind moves the LP share price)
@@ -30,6 +32,8 @@ export interface KeeperConfig {
   rpcUrl: string;
   deploymentFile: string;
   privateKey: string;
+  /** `--account-id`: the bidder account to try before scanning the keeper's accounts. */
+  accountId: bigint | null;
   dryRun: boolean;
   unwindBackstop: boolean;
   maxGasPriceWei: bigint;
@@ -57,6 +61,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
         rpc: { type: "string" },
         deployment: { type: "string" },
         "private-key": { type: "string" },
+        "account-id": { type: "string" },
         "dry-run": { type: "boolean", default: false },
         "unwind-backstop": { type: "boolean", default: false },
         "max-gas-price-gwei": { type: "string", default: "100" },
@@ -89,6 +94,8 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
     rpcUrl: values.rpc,
     deploymentFile: values.deployment,
     privateKey: privateKey.startsWith("0x") ? privateKey : `0x${privateKey}`,
+    accountId:
+      values["account-id"] === undefined ? null : BigInt(integer(values["account-id"], "--account-id", 1)),
     dryRun: values["dry-run"] ?? false,
     unwindBackstop: values["unwind-backstop"] ?? false,
     maxGasPriceWei: decimal(values["max-gas-price-gwei"]!, "--max-gas-price-gwei", (s) =>

@@ -24,6 +24,8 @@ import { isTransientError } from "./retry";
 import type { SendResult, TxRequest, TxSender } from "./sender";
 
 const CROSS = 0n;
+/** Accounts read before the usable one past which the keeper suggests `--account-id`. */
+const SCAN_HINT_AFTER = 16n;
 
 /**
  * The keeper's bidder account: the first of the keeper's accounts that it can bid from
@@ -40,10 +42,31 @@ export async function ensureKeeperAccount(
   sender: TxSender,
   log: Logger,
   dryRun: boolean,
+  pinned: bigint | null = null,
 ): Promise<bigint | null> {
   const auction = await c.auction.getAddress();
   const owner = sender.address;
   const quoteToken = await c.vault.quoteToken();
+  const adopt = async (id: bigint): Promise<bigint> => {
+    const canTrade =
+      (await c.accounts.traderAllowance(id, auction)) === MaxUint256 ||
+      (await c.accounts.getApproved(id)) === auction ||
+      (await c.accounts.isApprovedForAll(owner, auction));
+    if (!canTrade) await grantAuction(c, sender, id, auction);
+    log.info("keeper account", { accountId: id, created: false });
+    return id;
+  };
+  // `--account-id`: one check instead of a scan whose length whoever mints accounts to the keeper sets
+  // (review round 25: 300 isolated accounts minted before its first start were read on every restart).
+  if (pinned !== null) {
+    const owned = await c.accounts.ownerOf(pinned).then(
+      (o) => o.toLowerCase() === owner.toLowerCase(),
+      () => false,
+    );
+    const unfit = owned ? await bidderAccountUnfitness(c, pinned, quoteToken) : "not the keeper's";
+    if (unfit === null) return adopt(pinned);
+    log.warn("--account-id not usable; looking for another", { accountId: pinned, reason: unfit });
+  }
   const count = await c.accounts.balanceOf(owner);
   for (let index = 0n; index < count; index++) {
     const id = await c.accounts.tokenOfOwnerByIndex(owner, index);
@@ -52,13 +75,9 @@ export async function ensureKeeperAccount(
       log.debug("keeper account skipped", { accountId: id, reason: unfit });
       continue;
     }
-    const canTrade =
-      (await c.accounts.traderAllowance(id, auction)) === MaxUint256 ||
-      (await c.accounts.getApproved(id)) === auction ||
-      (await c.accounts.isApprovedForAll(owner, auction));
-    if (!canTrade) await grantAuction(c, sender, id, auction);
-    log.info("keeper account", { accountId: id, created: false });
-    return id;
+    if (index >= SCAN_HINT_AFTER)
+      log.warn("pass --account-id to skip this scan", { accountId: id, read: index + 1n });
+    return adopt(id);
   }
   if (dryRun) {
     log.info("dry run: would create and approve a keeper account", { owner });

@@ -534,7 +534,7 @@ export async function openSession(
   );
   const canUnwind = cfg.unwindBackstop && hasRole;
   if (cfg.unwindBackstop && !hasRole) log.warn("--unwind-backstop without the BACKSTOP role; not unwinding");
-  const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun);
+  const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun, cfg.accountId);
   const startBlock = cfg.startBlock ?? deployment.startBlock;
   const discovery = new AccountDiscovery(provider, deployment.contracts.accounts, startBlock, cfg.logRange);
   const auctions = new AuctionTracker(

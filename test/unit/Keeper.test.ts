@@ -613,6 +613,7 @@ describe("Keeper command line", function () {
       rpcUrl: "http://127.0.0.1:8545",
       deploymentFile: "d.json",
       privateKey: KEY,
+      accountId: null,
       dryRun: false,
       unwindBackstop: false,
       maxGasPriceWei: 100n * GWEI,

@@ -423,6 +423,38 @@ describe("Keeper step", function () {
       expect(adopted?.fields).to.deep.include({ accountId: String(keeperAccountId), created: false });
     });
 
+    // Review round 25: accounts minted to the keeper before its first start stay in front of its own,
+    // and every restart read them all (300 isolated ones: 301 tokenOfOwnerByIndex calls per start).
+    it("restarts with one check of --account-id, and falls back to the scan when that account is not usable", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      await mintAccountsTo(sys.accounts, sys.carol, keeperAddress, 40, 1); // ISOLATED: never usable
+      const first = await startInProcessKeeper(sys);
+      const own = first.session.keeperAccountId!;
+      expect(first.lines.find((l) => l.msg === "keeper account")?.fields).to.deep.include({ created: true });
+
+      const iface = sys.accounts.interface;
+      const pinned = await recordCalls(() => startInProcessKeeper(sys, ["--account-id", String(own)]));
+      expect(pinned.result.session.keeperAccountId).to.equal(own);
+      expect(callsTo(pinned.calls, iface, "tokenOfOwnerByIndex")).to.equal(0);
+
+      const unscanned = await recordCalls(() => startInProcessKeeper(sys));
+      expect(unscanned.result.session.keeperAccountId).to.equal(own);
+      expect(callsTo(unscanned.calls, iface, "tokenOfOwnerByIndex")).to.equal(41);
+      expect(unscanned.result.lines.some((l) => l.msg === "pass --account-id to skip this scan")).to.equal(
+        true,
+      );
+
+      const junk = await sys.accounts.tokenOfOwnerByIndex(keeperAddress, 0);
+      const wrong = await startInProcessKeeper(sys, ["--account-id", String(junk)]);
+      expect(wrong.session.keeperAccountId).to.equal(own);
+      expect(
+        wrong.lines.find((l) => l.msg === "--account-id not usable; looking for another")?.fields,
+      ).to.deep.equal({
+        accountId: String(junk),
+        reason: "isolated",
+      });
+    });
+
     // Review round 23 (unproven there): before the keeper's first start, anyone can transfer it an
     // account it cannot bid from; it adopted the first flat CROSS one it found.
     it("is a new one when the accounts sent to the keeper before its first start are frozen or insolvent", async function () {
