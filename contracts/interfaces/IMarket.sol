@@ -86,7 +86,7 @@ interface IMarket {
     /// and volatility, signed WAD), at index i·volMoves.length + j. The engine asks for it where a
     /// Taylor expansion in the position's Greeks around today's spot would be unreliable (see
     /// `Exposure.totalVolatility`). Every spot move is repriced; a market may apply volatility moves no
-    /// larger than the position's model volatility to second order at the moved spot (OptionMarket).
+    /// larger than half the position's model volatility to second order at the moved spot (OptionMarket).
     /// @dev The moves keep spot ≥ 0 (the engine's shocks are at most 100%).
     function scenarioPnls(
         uint256 accountId,

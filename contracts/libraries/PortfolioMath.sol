@@ -11,7 +11,7 @@ import {SignedWadMath} from "./SignedWadMath.sol";
 /// aggregated Greeks, as the second-order Taylor estimate
 ///     Δ·dS + ½·Γ·dS² + vega·dσ + vanna·dS·dσ + ½·volga·dσ²;
 /// the others (an option whose own σ√τ is smaller than the spot shock, or whose volatility is smaller
-/// than the volatility shock: near expiry, or at low volatility) are repriced in every scenario by their
+/// than twice the volatility shock: near expiry, or at low volatility) are repriced in every scenario by their
 /// market and enter as exact PnLs. The requirement is the worst loss over the grid, plus a floor for
 /// net short options and a contingency on gross notional.
 library PortfolioMath {
@@ -76,16 +76,18 @@ library PortfolioMath {
     }
 
     /// @notice Whether a position with σ√τ `totalVolatility` and model volatility `modelVolatility` must
-    /// be repriced under `k` rather than enter through its Greeks: its Greeks are local, and a shock
-    /// larger than the option's own one-standard-deviation move (in log spot until expiry, or in
-    /// volatility) takes it where they say little (docs/portfolio-margin-accuracy.md measures it).
-    /// Linear positions (`totalVolatility` 0) never need it.
+    /// be repriced under `k` rather than enter through its Greeks: its Greeks are local, and a spot shock
+    /// larger than the option's own one-standard-deviation move in log spot until expiry, or a
+    /// volatility shock larger than half its volatility, takes it where they say little: a 25-point
+    /// fall from 30% put an adversarial book's loss at 4.4× its IM, and a long's IM below its MM
+    /// (review round 26; docs/portfolio-margin-accuracy.md measures it). Linear positions
+    /// (`totalVolatility` 0) never need it.
     function needsRepricing(
         uint256 totalVolatility,
         uint256 modelVolatility,
         Shocks memory k
     ) internal pure returns (bool) {
-        return totalVolatility != 0 && (k.spotShock > totalVolatility || k.volShock > modelVolatility);
+        return totalVolatility != 0 && (k.spotShock > totalVolatility || 2 * k.volShock > modelVolatility);
     }
 
     /// @notice The grid's moves at `spot` under `k`: spot moves (USD WAD) fullMove·{−1, −½, 0, ½, 1},

@@ -680,8 +680,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
 
     /// @inheritdoc IMarket
     /// @dev Every spot move reprices the series with `_valuation` (every regime: the model, the last
-    /// hour, far from the money, expired, settled). Volatility moves no larger than the series' model
-    /// volatility (feed plus skew) are applied to that repricing to second order — the position's
+    /// hour, far from the money, expired, settled). Volatility moves no larger than half the series'
+    /// model volatility (feed plus skew) are applied to that repricing to second order — the position's
     /// vega·dσ + ½·volga·dσ² at the moved spot, each term rounded down — one valuation per spot move
     /// instead of one per scenario; larger moves, where the expansion in σ fails, and series outside
     /// the model reprice every scenario at the moved feed volatility plus skew, clamped into the model's
@@ -697,7 +697,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         pnls = new int256[](spotMoves.length * volMoves.length);
         Holding memory h = _holding(seriesId, accountId, spotPrice, volatility);
         if (h.size == 0) return pnls;
-        bool exactVolatility = _largestMove(volMoves) > h.scratch.modelVolatility;
+        bool exactVolatility = 2 * _largestMove(volMoves) > h.scratch.modelVolatility;
         for (uint256 i; i < spotMoves.length; ++i) {
             uint256 spot = uint256(int256(spotPrice) + spotMoves[i]);
             uint256 offset = i * volMoves.length;

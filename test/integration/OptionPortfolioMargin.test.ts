@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { MarginEngine, OptionMarket, PortfolioMathHarness } from "../../typechain-types";
-import { MarginMode, openAccount, wad } from "../shared/system";
+import { MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { exposureGreeks } from "../../sdk/src/math/health";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
@@ -259,5 +259,66 @@ describe("MarginEngine with options", function () {
       [],
     );
     expect((await engine.health(accountId)).initialRequirement).to.equal(withoutFloor);
+  });
+  describe("at low volatility (review round 26)", function () {
+    const YEAR = 365n * DAY;
+
+    /** ETH at 3,000 and 30% volatility: a 25-point IM volatility shock takes most of it away. */
+    async function lowVolatility() {
+      const sys = await deployOptionsSystem();
+      await sys.volFeeds.ETH.updateAnswer(30_000_000n); // 8 decimals
+      return sys;
+    }
+
+    /** Withdraws all the USDC the engine lets the owner take: the account ends at its IM. */
+    async function withdrawToInitial(sys: Awaited<ReturnType<typeof lowVolatility>>, accountId: bigint) {
+      const owner = sys.alice;
+      const h = await sys.engine.health(accountId);
+      const free = (h.equityInitial - h.initialRequirement) / 10n ** 12n - 1n;
+      const balance = await sys.vault.balanceOf(accountId, sys.usdc);
+      await sys.vault.connect(owner).withdraw(accountId, sys.usdc, free < balance ? free : balance, owner);
+      return sys.engine.health(accountId);
+    }
+
+    // The volatility expansion of a long far out of the money has its vertex inside the IM shock: it
+    // read a 25-point fall as a gain (+1,780.8) where the 15-point one lost 1,509.9, so IM (1,964.68)
+    // fell below MM (2,720.14) and an account withdrawn to its IM was auctionable at once.
+    it("keeps MM at or below IM for a long far out of the money: an account at its IM is not liquidatable", async function () {
+      const sys = await loadFixture(lowVolatility);
+      const call = await listSeries(sys.options, "ETH", "5000", await fromNow(YEAR), true);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+      await tradeOption(sys.options, sys.alice, alice, call, wad("100"));
+      const h = await withdrawToInitial(sys, alice);
+      expect(h.maintenanceRequirement).to.be.at.most(h.initialRequirement);
+      expect(h.equityMaintenance).to.be.at.least(h.maintenanceRequirement);
+      await expect(sys.auction.startAuction(alice)).to.be.revertedWithCustomError(
+        sys.auction,
+        "AccountHealthy",
+      );
+    });
+
+    // A book chosen by a linear program against the expansion: on Greeks, its IM (1,417.42) covered under
+    // a quarter of its own IM grid's corner, and the corner left it 4,756.99 insolvent.
+    it("reprices options whose volatility the shock would halve: an adversarial book's IM covers its own grid's corner", async function () {
+      const sys = await loadFixture(lowVolatility);
+      const legs: [string, bigint, boolean, bigint][] = [
+        ["4200", 180n * DAY, true, wad("14.8")],
+        ["2700", YEAR, false, wad("41.7")],
+        ["3300", YEAR, true, -wad("10.2")],
+        ["3300", YEAR, false, -wad("33.3")],
+      ];
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
+      for (const [strike, life, isCall, size] of legs) {
+        const series = await listSeries(sys.options, "ETH", strike, await fromNow(life), isCall);
+        await tradeOption(sys.options, sys.alice, alice, series, size);
+      }
+      const h = await withdrawToInitial(sys, alice);
+      const [imShock] = await sys.engine.spotShocks(ETH, h.grossNotional);
+      // The IM grid's corner: spot −s, volatility −25 points (30% → 5%).
+      await sys.feeds.ETH.updateAnswer(3_000n * 10n ** 8n - (3_000n * 10n ** 8n * imShock) / WAD);
+      await sys.volFeeds.ETH.updateAnswer(5_000_000n);
+      const loss = h.equityMark - (await sys.engine.health(alice)).equityMark;
+      expect(loss).to.be.at.most(h.initialRequirement);
+    });
   });
 });

@@ -236,9 +236,9 @@ describe("SDK scenario repricing against the engine", function () {
     // Repricing matters: the Taylor estimate over all positions gives another requirement.
     expect(requirement(h.groups[ETH].greeks, h.groups[ETH].spot, im)).to.not.equal(h.groups[ETH].initial);
 
-    // A 20% feed: the 180-day call (σ√τ ≈ 0.14, above both spot shocks) is repriced at IM for its
-    // volatility (20% < 25%), not at MM (20% > 15%).
-    await (await f.sys.volFeeds.ETH.updateAnswer(20n * 10n ** 6n)).wait();
+    // A 40% feed: the 180-day call (σ√τ ≈ 0.28, above both spot shocks) is repriced at IM for its
+    // volatility (40% < 2 × 25 points), not at MM (40% > 2 × 15 points).
+    await (await f.sys.volFeeds.ETH.updateAnswer(40n * 10n ** 6n)).wait();
     h = await checkHealth(f);
     expect([h.groups[ETH].repricedInitial, h.groups[ETH].repricedMaintenance]).to.deep.equal([3, 2]);
     state = await getAccountState(f.client, { accountId: f.accountId });
@@ -248,8 +248,10 @@ describe("SDK scenario repricing against the engine", function () {
     const market = state.markets[marketKey(long.market, long.marketId)];
     const e = exposureOf(long, market, state.prices[ETH], u.volatility, state.timestamp);
     const shocks = shocksFor(u.risk, u.volatility, h.groups[ETH].greeks.notional);
-    expect(e.modelVolatility).to.equal(wad("0.2"));
-    expect(e.totalVolatility > shocks.im.spotShock && e.modelVolatility < shocks.im.volShock).to.equal(true);
+    expect(e.modelVolatility).to.equal(wad("0.4"));
+    expect(e.totalVolatility > shocks.im.spotShock && e.modelVolatility < 2n * shocks.im.volShock).to.equal(
+      true,
+    );
     expect(needsRepricing(e.totalVolatility, e.modelVolatility, shocks.im)).to.equal(true);
     expect(needsRepricing(e.totalVolatility, e.modelVolatility, shocks.mm)).to.equal(false);
 

@@ -145,16 +145,16 @@ export function portfolioGreeks(p: Portfolio): Greeks {
 
 /**
  * Whether the engine reprices `leg` under `g` instead of using its Greeks (PortfolioMath.needsRepricing):
- * a spot shock beyond the option's σ√τ, or a volatility shock beyond its volatility.
+ * a spot shock beyond the option's σ√τ, or a volatility shock beyond half its volatility.
  */
 export function needsRepricing(p: Portfolio, leg: OptionLeg, g: GridParams): boolean {
   const totalVolatility = p.volatility * Math.sqrt(leg.timeToExpiry / (365 * 86_400));
-  return g.spotShock > totalVolatility || g.volShock > p.volatility;
+  return g.spotShock > totalVolatility || 2 * g.volShock > p.volatility;
 }
 
 /**
  * The engine's model in float64 (for cross-checks of the on-chain requirement). A repriced option is
- * repriced at each moved spot; volatility moves no larger than its volatility are applied to second order
+ * repriced at each moved spot; volatility moves no larger than half its volatility are applied to second order
  * at that spot (vega and volga there), larger ones reprice every cell (OptionMarket.scenarioPnls).
  */
 export function engineModelRequirement(p: Portfolio, g: GridParams): Requirement {
@@ -163,7 +163,7 @@ export function engineModelRequirement(p: Portfolio, g: GridParams): Requirement
     ...p,
     options: p.options.filter((o) => !needsRepricing(p, o, g)),
   });
-  const exactVolatility = g.volShock > p.volatility;
+  const exactVolatility = 2 * g.volShock > p.volatility;
   let worst = 0;
   for (const s of scenarioGrid(g.spotShock, g.volShock)) {
     const dS = s.spotMove * p.spot;

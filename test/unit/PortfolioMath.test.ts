@@ -155,12 +155,14 @@ describe("PortfolioMath", function () {
   });
 
   describe("needsRepricing", function () {
-    it("reprices an option when a shock exceeds its σ√τ or its volatility, never a linear position", async function () {
+    it("reprices an option when a shock exceeds its σ√τ or half its volatility, never a linear position", async function () {
       const math = await loadFixture(harness);
       // s = 10%, v = 25 points
       expect(await math.needsRepricing(wad("0.0999"), wad("0.6"), gridOnly)).to.equal(true); // near expiry
       expect(await math.needsRepricing(wad("0.17"), wad("0.2"), gridOnly)).to.equal(true); // low volatility
-      expect(await math.needsRepricing(wad("0.1"), wad("0.25"), gridOnly)).to.equal(false); // at both bounds
+      // Review round 26: a 25-point fall from 30% took the expansion where it says nothing.
+      expect(await math.needsRepricing(wad("0.17"), wad("0.3"), gridOnly)).to.equal(true); // 2·25 > 30 points
+      expect(await math.needsRepricing(wad("0.1"), wad("0.5"), gridOnly)).to.equal(false); // at both bounds
       expect(await math.needsRepricing(0n, 0n, gridOnly)).to.equal(false); // perps, expired, settled
     });
   });

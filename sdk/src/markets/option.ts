@@ -223,7 +223,7 @@ export function optionScenarioPnls(
   const now = optionValuation(m, spot, volatility, timestamp);
   const base = optionPositionValue(size, now);
   const largestMove = volMoves.reduce((largest, dv) => max(largest, abs(dv)), 0n);
-  const exactVolatility = largestMove > now.modelVolatility;
+  const exactVolatility = 2n * largestMove > now.modelVolatility;
   for (let i = 0; i < spotMoves.length; i++) {
     const moved = movedSpot(spot, spotMoves[i]);
     const unmoved = spotMoves[i] === 0n;

@@ -15,7 +15,7 @@ import {
   type PositionState,
   marketKey,
 } from "../state";
-import { WAD, mulDiv, type Rounding } from "./fixedPoint";
+import { WAD, min, mulDiv, type Rounding } from "./fixedPoint";
 import {
   CELLS,
   type Greeks,
@@ -259,7 +259,8 @@ function requirements(
   const maintenance = levelRequirement(state, group, greeks, mm, members);
   return {
     initial: initial.requirement,
-    maintenance: maintenance.requirement,
+    // Capped at IM, as the engine caps it (MarginEngine._requirements).
+    maintenance: min(maintenance.requirement, initial.requirement),
     repricedInitial: initial.repriced,
     repricedMaintenance: maintenance.repriced,
   };

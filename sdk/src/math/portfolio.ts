@@ -7,7 +7,7 @@
  * dσ ∈ {−v, 0, +v}. Positions whose Greeks describe them well over that range enter through their
  * aggregated Greeks, as the second-order Taylor estimate Δ·dS + ½·Γ·dS² + vega·dσ + vanna·dS·dσ +
  * ½·volga·dσ²; the others (`needsRepricing`: an option whose σ√τ is below the spot shock or whose
- * volatility is below the volatility shock) are repriced in every cell by their market
+ * volatility is below twice the volatility shock) are repriced in every cell by their market
  * (`scenarioPnlsOf`) and enter as exact PnLs. The requirement is the worst loss over the 15 cells, plus
  * a floor on net short options and a contingency on gross notional.
  * @packageDocumentation
@@ -140,14 +140,14 @@ export function shocksFor(
  * Whether a position with σ√τ `totalVolatility` and model volatility `modelVolatility` must be repriced
  * under `k` rather than enter through its Greeks (PortfolioMath.needsRepricing): a spot shock larger than
  * the option's own one-standard-deviation move in log spot until expiry, or a volatility shock larger
- * than its volatility. Linear positions (`totalVolatility` 0) never need it.
+ * than half its volatility. Linear positions (`totalVolatility` 0) never need it.
  * @example
  * // A call with 4 hours left at 60%: σ√τ = 0.6·√(4/8760) ≈ 0.0128 < a 10% spot shock.
  * const im = { spotShock: WAD / 10n, volShock: WAD / 4n, shortOptionFloor: 0n, contingency: 0n };
  * needsRepricing(12821000000000000n, 6n * 10n ** 17n, im); // true
  */
 export function needsRepricing(totalVolatility: bigint, modelVolatility: bigint, k: Shocks): boolean {
-  return totalVolatility !== 0n && (k.spotShock > totalVolatility || k.volShock > modelVolatility);
+  return totalVolatility !== 0n && (k.spotShock > totalVolatility || 2n * k.volShock > modelVolatility);
 }
 
 /**
