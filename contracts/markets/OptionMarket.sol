@@ -11,7 +11,6 @@ import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
-import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {BlackScholes} from "../libraries/BlackScholes.sol";
 import {SignedWadMath} from "../libraries/SignedWadMath.sol";

@@ -10,7 +10,6 @@ import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
-import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {PerpMath} from "../libraries/PerpMath.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
