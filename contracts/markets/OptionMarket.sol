@@ -54,9 +54,10 @@ import {MarketBase} from "./MarketBase.sol";
 /// the underlying on each trade would cost a Black-Scholes evaluation per series; the tracked sums are a
 /// cheap proxy whose untouched terms drift with spot and time (vega shrinks as √τ, so the drift mostly
 /// overstates). A risk-increasing trade must keep each side it grows within
-/// maxPoolVegaRatio · max(0, B − max(0, H)): B is the pool's quote balance, H (`poolPremiumHeld`) the quote it holds against options — per live series the net premium
-/// received (the exact amounts moved: in on buys, out on sales), per settled series the net payout still
-/// due (rounded against the pool), paid down as accounts settle. Premiums pay for the options the pool
+/// maxPoolVegaRatio · max(0, B − max(0, H)): B is the pool's quote balance, H (`poolPremiumHeld`) the
+/// quote it holds against options — per live series the net premium received (the exact amounts moved:
+/// in on buys, out on sales), per settled series the net payout still due (rounded against the pool),
+/// paid down as accounts settle. Premiums pay for the options the pool
 /// wrote: counted in the base, each option written raised the cap on writing more (docs/decisions.md).
 /// B − H is the pool's equity if its options are worth what was paid for them, a snapshot proxy like the
 /// vega terms (no health check per trade); H is floored at 0 so options the pool bought never lift the

@@ -11,7 +11,15 @@ import {
   type UnderlyingState,
   marketKey,
 } from "../state";
-import { blockAt, quoteToken, quoteUnit, read, resolveToken, tokenInfo } from "./internal/chain";
+import {
+  blockAt,
+  protocolAccounts,
+  quoteToken,
+  quoteUnit,
+  read,
+  resolveToken,
+  tokenInfo,
+} from "./internal/chain";
 import { readerFor } from "./internal/readers";
 
 /** Parameters of `getAccountState`. */
@@ -46,10 +54,11 @@ export async function getAccountState(
   return read(client, async () => {
     const block = await blockAt(client, params.blockTag);
     const blockTag = block.number;
-    const [quote, unit, interest] = await Promise.all([
+    const [quote, unit, interest, protocol] = await Promise.all([
       quoteToken(client),
       quoteUnit(client),
       vault.quoteInterest({ blockTag }),
+      protocolAccounts(client),
     ]);
     const quoteInterest: QuoteInterestState = {
       index: interest.index,
@@ -58,17 +67,14 @@ export async function getAccountState(
       lenderAccountId: interest.lenderAccountId,
     };
     const timestamp = BigInt(block.timestamp);
-    const [mode, heldTokens, keys, frozen, paused, poolAccountId, backstopAccountId, insuranceAccountId] =
-      await Promise.all([
-        client.contracts.accounts.marginMode(accountId, { blockTag }),
-        vault.collateralTokens(accountId, { blockTag }),
-        engine.accountMarkets(accountId, { blockTag }),
-        liquidationAuction.isFrozen(accountId, { blockTag }),
-        engine.paused({ blockTag }),
-        engine.poolAccountId({ blockTag }),
-        engine.backstopAccountId({ blockTag }),
-        engine.insuranceAccountId({ blockTag }),
-      ]);
+    const poolAccountId = protocol.pool;
+    const [mode, heldTokens, keys, frozen, paused] = await Promise.all([
+      client.contracts.accounts.marginMode(accountId, { blockTag }),
+      vault.collateralTokens(accountId, { blockTag }),
+      engine.accountMarkets(accountId, { blockTag }),
+      liquidationAuction.isFrozen(accountId, { blockTag }),
+      engine.paused({ blockTag }),
+    ]);
 
     const tokenSet = new Set<string>([quote, ...heldTokens.map((t) => t.toLowerCase())]);
     for (const t of params.tokens ?? []) tokenSet.add(resolveToken(client, t).toLowerCase());
@@ -140,7 +146,7 @@ export async function getAccountState(
       marginMode: mode === 1n ? "isolated" : "cross",
       protocol: {
         poolAccountId,
-        quoteOnlyAccountIds: [poolAccountId, backstopAccountId, insuranceAccountId],
+        quoteOnlyAccountIds: [protocol.pool, protocol.backstop, protocol.insurance],
         paused,
         poolQuoteBalance,
         quoteUnit: unit,

@@ -1,5 +1,6 @@
 import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
+import { min } from "../math/fixedPoint";
 import { read } from "./internal/chain";
 
 /** Ids read in parallel per round by `listAccounts` (one `tokenOfOwnerByIndex` call each). */
@@ -55,8 +56,4 @@ export async function listAccounts(
     );
   }
   return ids;
-}
-
-function min(a: bigint, b: bigint): bigint {
-  return a < b ? a : b;
 }

@@ -110,6 +110,21 @@ export function quoteToken(client: XMarginClient): Promise<string> {
   return client.memo("quoteToken", async () => (await client.contracts.vault.quoteToken()).toLowerCase());
 }
 
+/** The protocol's accounts, which `MarginEngine.initialize` sets once: memoised. */
+export function protocolAccounts(
+  client: XMarginClient,
+): Promise<{ pool: bigint; backstop: bigint; insurance: bigint }> {
+  return client.memo("protocolAccounts", async () => {
+    const { engine } = client.contracts;
+    const [pool, backstop, insurance] = await Promise.all([
+      engine.poolAccountId(),
+      engine.backstopAccountId(),
+      engine.insuranceAccountId(),
+    ]);
+    return { pool, backstop, insurance };
+  });
+}
+
 /** One quote unit in USD WAD, 10^(18 − quote decimals), memoised. */
 export async function quoteUnit(client: XMarginClient): Promise<bigint> {
   const info = await tokenInfo(client, await quoteToken(client));
