@@ -676,6 +676,17 @@ describe("Keeper command line", function () {
     ).to.throw(UsageError);
     expect(() => parseKeeperArgs([...base, "--bogus"], { KEEPER_PRIVATE_KEY: KEY })).to.throw(UsageError);
     expect(() => parseKeeperArgs(base, { KEEPER_PRIVATE_KEY: "0x1234" })).to.throw(UsageError, "32 bytes");
+    for (const id of ["0", "abc", "-1"]) {
+      expect(() => parseKeeperArgs([...base, "--account-id", id], { KEEPER_PRIVATE_KEY: KEY })).to.throw(
+        UsageError,
+        "--account-id",
+      );
+    }
+  });
+
+  it("takes the bidder account to check first from --account-id", function () {
+    const cfg = parseKeeperArgs([...base, "--account-id", "7"], { KEEPER_PRIVATE_KEY: KEY });
+    expect(cfg === "help" ? null : cfg.accountId).to.equal(7n);
   });
 
   it("answers --help without other arguments", function () {
