@@ -168,7 +168,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Like `bid`, then closes every position of the slice against the pool in the same
     /// transaction, so a keeper needs capital only for the moment of the trade and keeps the discount
     /// (less trading fees). The caller must have approved this contract as operator of
-    /// `bidderAccountId` (ERC-721 approval), which must hold no positions before the bid.
+    /// `bidderAccountId` (ERC-721 approval), which must hold no positions before the bid. The closes skip
+    /// the markets' per-trade reduction checks (closing one leg of a hedged slice raises the requirement
+    /// of the rest); the account, flat after the last close, must meet its initial requirement.
     function bidAndClose(
         uint256 accountId,
         uint256 bidderAccountId,

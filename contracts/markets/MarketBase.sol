@@ -30,6 +30,13 @@ abstract contract MarketBase {
     /// @notice The liquidation auction's backstop account, read from the engine at deployment: its
     /// positions are the LPs' own, so the pool's limits leave them out of the traders' sides.
     uint256 public immutable backstopAccountId;
+    /// @dev The liquidation auction, read from the engine at deployment. Its `bidAndClose` closes every
+    /// position of a bidder account that holds nothing else and then requires the flat account to meet
+    /// its initial requirement, so the per-trade reduction checks are skipped for its trades: run leg by
+    /// leg they refused a capital-light keeper the first leg of any hedge (a covered call, a spread) and
+    /// priced the bidder's whole remaining book twice per leg (review round 28). `unwindBackstop`, its
+    /// other caller, trades the backstop, which those checks already let through.
+    address internal immutable liquidator;
     /// @notice One quote unit in USD WAD: 10^(18 − quoteDecimals).
     uint256 public immutable quoteUnit;
     /// @dev WAD·quoteUnit: divides a 36-decimal USD amount into quote units.
@@ -58,6 +65,7 @@ abstract contract MarketBase {
         }
         poolAccountId = pool;
         backstopAccountId = engine_.backstopAccountId();
+        liquidator = engine_.liquidator();
         quoteUnit = 10 ** (18 - quoteDecimals);
         rawPerQuoteUnit = WAD * 10 ** (18 - quoteDecimals);
     }

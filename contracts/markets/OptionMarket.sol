@@ -68,8 +68,9 @@ import {MarketBase} from "./MarketBase.sol";
 /// a reduction in an account holding other positions on the same underlying must not raise the
 /// maintenance requirement unless the account meets its initial requirement afterwards
 /// (`engine.requireRiskReduced`): closing the long call of a conversion or the long leg of a spread
-/// unwinds a hedge. An expired series cannot be traded at all (no model price exists for it): positions
-/// run to cash settlement, and liquidations move them with `transferPosition`, which works at any time.
+/// unwinds a hedge (the auction's `bidAndClose` closes skip it, as in PerpMarket). An expired series
+/// cannot be traded at all (no model price exists for it): positions run to cash settlement, and
+/// liquidations move them with `transferPosition`, which works at any time.
 /// (`bidAndClose` closes a slice by trading it, so it cannot close an expired series: liquidators bid,
 /// or settle the series first.)
 contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
@@ -285,6 +286,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         int256 oldSize = _positions[seriesId][accountId];
         if (
             !_increasesRisk(oldSize, oldSize + sizeDelta) &&
+            msg.sender != liquidator &&
             engine.hasOtherOnUnderlying(accountId, address(this), seriesId)
         ) {
             maintenanceBefore = engine.health(accountId).maintenanceRequirement;

@@ -40,7 +40,9 @@ import {MarketBase} from "./MarketBase.sol";
 /// A reduction in an account that holds other positions may unwind one leg of a hedge (two perps, or
 /// perps and options, on one underlying) and leave the account naked on the hedge's margin: such a
 /// trade must not raise the maintenance requirement unless the account meets its initial requirement
-/// afterwards (`engine.requireRiskReduced`).
+/// afterwards (`engine.requireRiskReduced`). The auction's closes (`bidAndClose`) skip this check and
+/// the premium check: they empty a bidder account that held nothing before the bid, which must then meet
+/// its initial requirement flat (`MarketBase.liquidator`).
 contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     using SafeCast for uint256;
     using SafeCast for int256;
@@ -296,7 +298,9 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         // the account at the oracle price (fee and skew premium), which is what a trader could collect
         // with its own account on the other side.
         uint256 premiumQuote = PerpMath.premiumPaid(t.price, t.fill, sizeDelta, quoteUnit);
-        bool paysPremium = premiumQuote != 0;
+        // The auction's closes (`bidAndClose`) are checked once, flat, after the last one (MarketBase).
+        bool checked = !t.increasesRisk && msg.sender != liquidator;
+        bool paysPremium = checked && premiumQuote != 0;
         accounts.authorizeTrade(accountId, msg.sender, t.feeQuote + premiumQuote);
         // Reductions skip the initial-margin check, with two exceptions that need the account's health
         // before the trade. One in an account holding other positions on the same underlying may unwind
@@ -306,7 +310,7 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         // the account through it and leave its remaining position, or its deficit, to the pool.
         bool hedged;
         IMarginEngine.Health memory before;
-        if (!t.increasesRisk) {
+        if (checked) {
             hedged = engine.hasOtherOnUnderlying(accountId, address(this), marketId);
             if (hedged || paysPremium) before = engine.health(accountId);
         }
