@@ -77,6 +77,12 @@ export interface OptionMarketConfig {
    * an underlying without one cannot list series. Every key must be an underlying.
    */
   poolVegaRatio: Record<string, bigint>;
+  /**
+   * Pool delta limit of the option market per underlying (each side of the traders' option delta, in
+   * notional, ≤ ratio · the vega limit's base), set at deployment; an underlying without one cannot list
+   * series. Every key must be an underlying.
+   */
+  poolDeltaRatio: Record<string, bigint>;
 }
 
 export interface RoleGrant {
@@ -268,15 +274,15 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   });
 
   const o = r.object(root.optionMarket, "optionMarket");
-  const optionMarket = {
-    poolVegaRatio: mapValues(r.object(o.poolVegaRatio, "optionMarket.poolVegaRatio"), (v, k) => {
-      const at = `optionMarket.poolVegaRatio.${k}`;
+  const ratios = (key: "poolVegaRatio" | "poolDeltaRatio") =>
+    mapValues(r.object(o[key], `optionMarket.${key}`), (v, k) => {
+      const at = `optionMarket.${key}.${k}`;
       if (!(k in underlyings)) throw r.error(at, `not an underlying: ${k}`);
       const ratio = r.wad(v, at);
       if (ratio === 0n) throw r.error(at, "must be positive");
       return ratio;
-    }),
-  };
+    });
+  const optionMarket = { poolVegaRatio: ratios("poolVegaRatio"), poolDeltaRatio: ratios("poolDeltaRatio") };
 
   const a = r.object(root.auction, "auction");
   const auction = {

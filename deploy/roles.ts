@@ -37,7 +37,7 @@ export type ContractName =
  * parameters have no step to respect, so a listing could set the LPs' exposure at the hard bounds in one
  * call (review round 22: a second ETH market at 10× the delta limit cost the LPs 991,633 of 1,000,000 on
  * a 10% move). Option series stay with LISTING: their risk is bounded per underlying by the pool's vega
- * limit, which only the risk manager moves, a step at a time.
+ * and delta limits, which only the risk manager moves, a step at a time.
  */
 export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   OracleRouter: {},
@@ -62,6 +62,7 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
     setSeriesParams: Role.RISK_MANAGER,
     setSkew: Role.RISK_MANAGER,
     setPoolVegaRatio: Role.RISK_MANAGER,
+    setPoolDeltaRatio: Role.RISK_MANAGER,
   },
   InsuranceFund: {
     withdraw: Role.TREASURY,

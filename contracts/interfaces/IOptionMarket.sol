@@ -59,7 +59,7 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
 
     /// @notice `seriesId` was never listed.
     error UnknownSeries(uint256 seriesId);
-    /// @notice The underlying has no pool vega limit yet (`setPoolVegaRatio` first).
+    /// @notice The underlying has no pool vega or delta limit yet (`setPoolVegaRatio`, `setPoolDeltaRatio`).
     error UnderlyingNotConfigured(bytes32 underlying);
     /// @notice A series with these terms is already listed.
     error SeriesAlreadyListed(uint256 seriesId);
@@ -71,8 +71,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     error SeriesParamOutOfBounds(bytes32 parameter);
     /// @notice The skew is outside ±MAX_SKEW or moved more than MAX_SKEW_STEP.
     error SkewOutOfBounds(int256 skew);
-    /// @notice The pool vega ratio is 0, above MAX_POOL_VEGA_RATIO, or more than doubled.
-    error PoolVegaRatioOutOfBounds(uint256 ratio);
+    /// @notice A pool limit ratio (`parameter`: "poolVegaRatio" or "poolDeltaRatio") is 0, above its
+    /// maximum (MAX_POOL_VEGA_RATIO; 10 for delta, PerpMarket's), or more than doubled.
+    error PoolRatioOutOfBounds(bytes32 parameter, uint256 ratio);
     /// @notice The series is at or past its expiry: it can no longer be traded, only settled.
     error SeriesExpired(uint256 seriesId, uint256 expiry);
     /// @notice The series is already settled.
@@ -89,6 +90,10 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// 1.0 of volatility: the pool's net vega once the other side has closed) above its limit
     /// (maxPoolVegaRatio · max(0, pool quote balance − max(0, poolPremiumHeld)), USD WAD).
     error PoolVegaLimitExceeded(bytes32 underlying, uint256 poolVega, uint256 limit);
+    /// @notice The trade would take a side of the traders' delta on the underlying (see `setPoolDeltaRatio`)
+    /// times the oracle price, USD (the pool's delta in notional once the other side has closed), above
+    /// its limit: maxPoolDeltaRatio · the pool vega limit's base, USD WAD.
+    error PoolOptionDeltaLimitExceeded(bytes32 underlying, uint256 poolDelta, uint256 limit);
     /// @notice The account holds no position in the series.
     error NoPosition(uint256 accountId, uint256 seriesId);
 
@@ -107,6 +112,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     event SkewUpdated(uint256 indexed seriesId, int256 skew);
     /// @notice Emitted when an underlying's pool vega limit changes.
     event PoolVegaRatioUpdated(bytes32 indexed underlying, uint256 ratio);
+    /// @notice Emitted when an underlying's pool delta limit changes.
+    event PoolDeltaRatioUpdated(bytes32 indexed underlying, uint256 ratio);
     /// @notice Emitted on every trade.
     /// @param sizeDelta Contracts traded (> 0 buy, < 0 sell).
     /// @param premiumPerContract Premium per contract, spread included (USD WAD).
@@ -169,12 +176,21 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// underlying, next)). Risk-manager role.
     function setPoolVegaRatio(bytes32 underlying, uint256 ratio) external;
 
+    /// @notice Sets `underlying`'s pool delta limit (review round 27): each side of the traders' delta —
+    /// Σ over live series of the open interest long (long calls, short puts) or short (short calls,
+    /// long puts) the underlying, without the backstop's position, · |delta| per contract at the series'
+    /// last trade — times the oracle price must stay within ratio · the vega limit's base where a
+    /// risk-increasing trade grows it. Like a second perp market's, this limit adds to the perp markets'.
+    /// Bounds (at most 10, PerpMarket's) and steps as `setPoolVegaRatio` (UpdateTooSoon("poolDeltaRatio",
+    /// underlying, next)). Series are listed only on underlyings with both ratios set. Risk-manager role.
+    function setPoolDeltaRatio(bytes32 underlying, uint256 ratio) external;
+
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` contracts of `seriesId` for
     /// `accountId` against the pool. The caller must be the account's owner or an approved operator.
     /// @dev The premium moves between the account and the pool through the engine, the fee is charged
     /// through the engine. Risk-increasing trades (|new size| > |old size|, or a sign flip) revert while
-    /// the engine is paused, must respect the open-interest caps and the pool vega limit where they
-    /// increase them, and must leave the account at or above its initial requirement; reductions skip
+    /// the engine is paused, must respect the open-interest caps and the pool vega and delta limits where
+    /// they increase them, and must leave the account at or above its initial requirement; reductions skip
     /// all of these, except that in an account holding other positions on the same underlying a reduction
     /// may not raise the maintenance requirement unless the account meets its initial requirement
     /// afterwards (the engine's `requireRiskReduced`: unwinding one leg of a hedge). No trading at or

@@ -64,6 +64,15 @@ import {MarketBase} from "./MarketBase.sol";
 /// base above its balance. An expired series keeps its last terms until it is settled, so keepers
 /// should settle promptly.
 ///
+/// Pool delta limit (review round 27). Deep in-the-money options carry delta ±1 and almost no vega, so
+/// the vega limit alone let a buyer of 2,000 such calls leave the LPs short 1,993 ETH, six times what
+/// the perp market's delta limit allows. The traders' delta is tracked per side like their vega (each
+/// series' |delta| per contract as of its last trade, the backstop's positions left out): the long side
+/// holds long calls and short puts, the short side short calls and long puts. A risk-increasing trade
+/// must keep each side it grows, times the oracle price, within maxPoolDeltaRatio · max(0, B − max(0,
+/// H)), the vega limit's base. Like a second perp market's, this limit adds to the perp markets' on
+/// the underlying (docs/decisions.md).
+///
 /// Why reducing trades skip the pause, the caps and the initial-margin check: see PerpMarket. As there,
 /// a reduction in an account holding other positions on the same underlying must not raise the
 /// maintenance requirement unless the account meets its initial requirement afterwards
@@ -85,6 +94,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     uint256 public constant MAX_SKEW = 0.5e18;
     /// @notice Largest pool vega ratio: a 20-point volatility move costs at most the pool's balance.
     uint256 public constant MAX_POOL_VEGA_RATIO = 5e18;
+    /// @dev Largest pool delta ratio, PerpMarket's MAX_POOL_DELTA_RATIO.
+    uint256 internal constant MAX_POOL_DELTA_RATIO = 10e18;
     /// @notice Most series listed and not yet settled, over all underlyings. The pool holds every traded
     /// series and, unlike an account, has no market cap in the engine: this bounds the gas of its health
     /// (each near-expiry series is repriced in every scenario, ~185,000 gas), which every LP withdrawal
@@ -93,10 +104,10 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
 
     // Max steps per update after listing. Open-interest caps and the pool vega ratio may fall freely
     // (that only reduces risk) and at most double per update.
-    uint256 public constant MAX_SPREAD_FACTOR_STEP = 0.01e18;
-    uint256 public constant MAX_FEE_STEP = 0.001e18;
-    uint256 public constant MAX_INSURANCE_FEE_SHARE_STEP = 0.1e18;
-    uint256 public constant MAX_SKEW_STEP = 0.05e18;
+    uint256 internal constant MAX_SPREAD_FACTOR_STEP = 0.01e18;
+    uint256 internal constant MAX_FEE_STEP = 0.001e18;
+    uint256 internal constant MAX_INSURANCE_FEE_SHARE_STEP = 0.1e18;
+    uint256 internal constant MAX_SKEW_STEP = 0.05e18;
     /// @notice Minimum time between two skew changes of one series. The skew marks every position of
     /// the series (value moves by vega·Δskew), as mmVolShock moves its requirement by vega·ΔmmVolShock;
     /// one 5-point step per 12 hours gives it the same 10 points a day that mmVolShock may move, where
@@ -119,16 +130,28 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         // pool received for the series (quote units). One slot: both are written on every trade.
         uint128 vegaPerContract;
         int128 poolPremium;
+        // |delta| per contract at the series' last trade (WAD, ≤ 1e18), the rate at which its open
+        // interest counts in the underlying's side deltas.
+        uint256 deltaPerContract;
         SeriesParams params;
     }
 
-    /// @dev longVega (shortVega): Σ over live series of long (short) open interest · the series'
-    /// vegaPerContract, USD per 1.0 of volatility (each term rounded down, so the sums subtract exactly).
-    /// Beyond 1.7e20 USD per vol point a trade reverts (SafeCast).
+    /// @dev The traders' two sides of one Greek on an underlying. Vega: Σ over live series of long
+    /// (short) open interest · the series' vegaPerContract, USD per 1.0 of volatility. Delta: Σ over
+    /// live series of the open interest long (short) the underlying — long calls and short puts (short
+    /// calls and long puts) — · the series' deltaPerContract, units of the underlying. Each term is
+    /// rounded down, so the sums subtract exactly; beyond 2^128 a trade reverts (SafeCast).
+    struct Sides {
+        uint128 long;
+        uint128 short;
+    }
+
+    /// @dev Three slots: the ratios share one, read together by every risk-increasing trade.
     struct Underlying {
-        uint128 longVega;
-        uint128 shortVega;
-        uint256 maxPoolVegaRatio;
+        Sides vega;
+        Sides delta;
+        uint128 maxPoolVegaRatio;
+        uint128 maxPoolDeltaRatio;
     }
 
     /// @dev What the market knows of one contract's value: bounds and Greeks (see the contract NatSpec).
@@ -194,10 +217,10 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         bool isCall,
         SeriesParams calldata params
     ) external restricted returns (uint256 seriesId) {
-        // Reverts with the engine's UnknownUnderlying if the engine has no risk parameters for it.
-        engine.riskParams(underlying);
+        _requireListed(underlying);
         if (!oracle.hasPrice(underlying)) revert UnknownUnderlying(underlying);
-        if (_underlyings[underlying].maxPoolVegaRatio == 0) revert UnderlyingNotConfigured(underlying);
+        Underlying storage u = _underlyings[underlying];
+        if (u.maxPoolVegaRatio == 0 || u.maxPoolDeltaRatio == 0) revert UnderlyingNotConfigured(underlying);
         if (
             expiry < block.timestamp + BlackScholes.MIN_TIME_TO_EXPIRY ||
             expiry > block.timestamp + BlackScholes.MAX_TIME_TO_EXPIRY
@@ -251,17 +274,42 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
 
     /// @inheritdoc IOptionMarket
     function setPoolVegaRatio(bytes32 underlying, uint256 ratio) external restricted {
-        engine.riskParams(underlying);
         Underlying storage u = _underlyings[underlying];
-        uint256 old = u.maxPoolVegaRatio;
-        if (ratio == 0 || ratio > MAX_POOL_VEGA_RATIO || (old != 0 && ratio > 2 * old)) {
-            revert PoolVegaRatioOutOfBounds(ratio);
-        }
-        // Doubling chains like any step; the first value (old = 0) configures the underlying and
-        // cuts only reduce the pool's risk, so neither is throttled.
-        if (old != 0 && ratio > old) _throttle("poolVegaRatio", underlying, MIN_UPDATE_INTERVAL);
-        u.maxPoolVegaRatio = ratio;
+        _checkPoolRatio(underlying, "poolVegaRatio", u.maxPoolVegaRatio, ratio, MAX_POOL_VEGA_RATIO);
+        u.maxPoolVegaRatio = uint128(ratio);
         emit PoolVegaRatioUpdated(underlying, ratio);
+    }
+
+    /// @inheritdoc IOptionMarket
+    function setPoolDeltaRatio(bytes32 underlying, uint256 ratio) external restricted {
+        Underlying storage u = _underlyings[underlying];
+        _checkPoolRatio(underlying, "poolDeltaRatio", u.maxPoolDeltaRatio, ratio, MAX_POOL_DELTA_RATIO);
+        u.maxPoolDeltaRatio = uint128(ratio);
+        emit PoolDeltaRatioUpdated(underlying, ratio);
+    }
+
+    /// @dev Reverts with the engine's UnknownUnderlying unless the engine lists `underlying` (the risk
+    /// parameters themselves are not needed, so the call's return data is left undecoded).
+    function _requireListed(bytes32 underlying) internal view {
+        (bool listed, ) = address(engine).staticcall(abi.encodeCall(IMarginEngine.riskParams, (underlying)));
+        if (!listed) revert UnknownUnderlying(underlying);
+    }
+
+    /// @dev Checks a pool limit ratio against its bounds and its doubling step, and throttles raises.
+    /// The first value (old = 0) configures the underlying and cuts only reduce the pool's risk, so
+    /// neither is throttled; doubling chains like any step.
+    function _checkPoolRatio(
+        bytes32 underlying,
+        bytes32 parameter,
+        uint256 old,
+        uint256 ratio,
+        uint256 maxRatio
+    ) internal {
+        _requireListed(underlying);
+        if (ratio == 0 || ratio > maxRatio || (old != 0 && ratio > 2 * old)) {
+            revert PoolRatioOutOfBounds(parameter, ratio);
+        }
+        if (old != 0 && ratio > old) _throttle(parameter, underlying, MIN_UPDATE_INTERVAL);
     }
 
     // ---------------------------------------------------------------- trading
@@ -372,7 +420,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         int256 backstop = accountId == backstopAccountId
             ? t.oldSize
             : _positions[seriesId][backstopAccountId];
-        _updatePoolVega(s, t, v.vega, backstop, accountId == backstopAccountId ? t.newSize : backstop);
+        _updatePoolVega(s, t, v, backstop, accountId == backstopAccountId ? t.newSize : backstop);
     }
 
     /// @dev What a trade costs the account at a constant spot, before fees (USD WAD·contracts): what a
@@ -431,31 +479,30 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     function _updatePoolVega(
         Series storage s,
         Trade memory t,
-        uint256 vegaPerContract,
+        Valuation memory v,
         int256 backstopBefore,
         int256 backstopAfter
     ) internal {
         (uint256 oldLong, uint256 oldShort) = _traderSides(t.oldLong, t.oldShort, backstopBefore);
         (uint256 newLong, uint256 newShort) = _traderSides(t.newLong, t.newShort, backstopAfter);
-        (uint256 longVega, uint256 shortVega) = _recountVega(
-            s,
-            oldLong,
-            oldShort,
-            newLong,
-            newShort,
-            vegaPerContract
-        );
+        _recountVega(s, oldLong, oldShort, newLong, newShort, v.vega, SignedMath.abs(v.delta));
         int256 held = poolPremiumHeld;
         if (t.increasesRisk) {
-            uint256 grownSide = Math.max(
-                t.newLong > t.oldLong ? longVega : 0,
-                t.newShort > t.oldShort ? shortVega : 0
-            );
+            Underlying storage u = _underlyings[s.underlying];
+            bool longGrows = t.newLong > t.oldLong;
+            bool shortGrows = t.newShort > t.oldShort;
             // Premiums pay for the options the pool wrote: they do not back more (see the contract NatSpec).
             int256 base = vault.balanceOf(poolAccountId, quoteToken) - SignedMath.max(held, 0);
-            uint256 ratio = _underlyings[s.underlying].maxPoolVegaRatio;
-            uint256 limit = base > 0 ? Math.mulDiv(uint256(base) * quoteUnit, ratio, WAD) : 0;
-            if (grownSide > limit) revert PoolVegaLimitExceeded(s.underlying, grownSide, limit);
+            uint256 equity = base > 0 ? uint256(base) * quoteUnit : 0;
+            uint256 limit = Math.mulDiv(equity, u.maxPoolVegaRatio, WAD);
+            uint256 grown = _grownSide(u.vega, longGrows, shortGrows, WAD);
+            if (grown > limit) revert PoolVegaLimitExceeded(s.underlying, grown, limit);
+            // Delta, in notional at the oracle price: a long call or a short put grows the traders' long
+            // side (the pool's short delta once the other side has closed), as a perp long does.
+            if (!s.isCall) (longGrows, shortGrows) = (shortGrows, longGrows);
+            grown = _grownSide(u.delta, longGrows, shortGrows, t.spot);
+            limit = Math.mulDiv(equity, u.maxPoolDeltaRatio, WAD);
+            if (grown > limit) revert PoolOptionDeltaLimitExceeded(s.underlying, grown, limit);
         }
         // The premium this trade moves (the exact amount transferred): in on a buy, out on a sale.
         int256 premium = t.newSize > t.oldSize ? int256(t.premiumQuote) : -int256(t.premiumQuote);
@@ -473,14 +520,51 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         uint256 oldShort,
         uint256 newLong,
         uint256 newShort,
-        uint256 vegaPerContract
-    ) internal returns (uint256 longVega, uint256 shortVega) {
+        uint256 vegaPerContract,
+        uint256 deltaPerContract
+    ) internal {
         Underlying storage u = _underlyings[s.underlying];
-        uint256 oldVega = s.vegaPerContract;
-        longVega = u.longVega - _vegaOf(oldLong, oldVega) + _vegaOf(newLong, vegaPerContract);
-        shortVega = u.shortVega - _vegaOf(oldShort, oldVega) + _vegaOf(newShort, vegaPerContract);
-        (u.longVega, u.shortVega) = (SafeCast.toUint128(longVega), SafeCast.toUint128(shortVega));
+        _recount(u.vega, oldLong, oldShort, newLong, newShort, s.vegaPerContract, vegaPerContract);
         s.vegaPerContract = uint128(vegaPerContract); // < S·0.4·√2 < 1e36 in the model's domain, else 0
+        // A put's long side is short the underlying.
+        if (!s.isCall) (oldLong, oldShort, newLong, newShort) = (oldShort, oldLong, newShort, newLong);
+        _recount(u.delta, oldLong, oldShort, newLong, newShort, s.deltaPerContract, deltaPerContract);
+        s.deltaPerContract = deltaPerContract;
+    }
+
+    /// @dev Replaces a series' terms in one Greek's sides: `oldLong`/`oldShort` at `oldRate` by
+    /// `newLong`/`newShort` at `newRate`.
+    function _recount(
+        Sides storage sides,
+        uint256 oldLong,
+        uint256 oldShort,
+        uint256 newLong,
+        uint256 newShort,
+        uint256 oldRate,
+        uint256 newRate
+    ) internal {
+        sides.long = SafeCast.toUint128(
+            sides.long - _sideTerm(oldLong, oldRate) + _sideTerm(newLong, newRate)
+        );
+        sides.short = SafeCast.toUint128(
+            sides.short - _sideTerm(oldShort, oldRate) + _sideTerm(newShort, newRate)
+        );
+    }
+
+    /// @dev The larger of the sides a trade grows, times `price` (1 for vega, the oracle price for delta).
+    function _grownSide(
+        Sides storage sides,
+        bool longGrows,
+        bool shortGrows,
+        uint256 price
+    ) internal view returns (uint256) {
+        return
+            Math.mulDiv(
+                Math.max(longGrows ? sides.long : 0, shortGrows ? sides.short : 0),
+                price,
+                WAD,
+                Math.Rounding.Ceil
+            );
     }
 
     /// @dev The traders' open interest on each side: the series' without the backstop's position.
@@ -492,9 +576,9 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         return (longOpenInterest - _positive(backstopSize), shortOpenInterest - _positive(-backstopSize));
     }
 
-    /// @dev A side's open interest at `vegaPerContract`, as the side vegas count it (rounded down).
-    function _vegaOf(uint256 openInterest, uint256 vegaPerContract) internal pure returns (uint256) {
-        return Math.mulDiv(openInterest, vegaPerContract, WAD);
+    /// @dev A side's open interest at a Greek per contract, as the sides count it (rounded down).
+    function _sideTerm(uint256 openInterest, uint256 perContract) internal pure returns (uint256) {
+        return Math.mulDiv(openInterest, perContract, WAD);
     }
 
     /// @dev Tells the engine which series the trader and the pool hold (the pool: while its size, the
@@ -583,7 +667,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             s.shortOpenInterest,
             _positions[seriesId][backstopAccountId]
         );
-        _recountVega(s, long, short, 0, 0, 0);
+        _recountVega(s, long, short, 0, 0, 0, 0);
         uint256 value = _intrinsic(s.isCall, s.strike, price);
         poolPremiumHeld +=
             int256(Math.mulDiv(s.longOpenInterest, value, rawPerQuoteUnit, Math.Rounding.Ceil)) -
@@ -883,7 +967,15 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             newShort,
             backstopAfter
         );
-        _recountVega(s, tradersLong, tradersShort, tradersLongAfter, tradersShortAfter, s.vegaPerContract);
+        _recountVega(
+            s,
+            tradersLong,
+            tradersShort,
+            tradersLongAfter,
+            tradersShortAfter,
+            s.vegaPerContract,
+            s.deltaPerContract
+        );
         (s.longOpenInterest, s.shortOpenInterest) = (uint128(newLong), uint128(newShort));
     }
 
@@ -919,8 +1011,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
 
     /// @inheritdoc IOptionMarket
     function traderVega(bytes32 underlying) external view returns (uint256 longVega, uint256 shortVega) {
-        Underlying storage u = _underlyings[underlying];
-        return (u.longVega, u.shortVega);
+        Sides storage sides = _underlyings[underlying].vega;
+        return (sides.long, sides.short);
     }
 
     /// @inheritdoc IOptionMarket

@@ -245,6 +245,14 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
         }),
       );
     }
+    for (const [symbol, ratio] of Object.entries(config.optionMarket.poolDeltaRatio)) {
+      configured.push(
+        m.call(optionMarket, "setPoolDeltaRatio", [assetId(symbol), ratio], {
+          id: idOf("setPoolDeltaRatio", symbol),
+          after: [underlyingListed[symbol]],
+        }),
+      );
+    }
 
     // ------------------------------------------------------------------ governance (final)
     const resolve = (ref: AccountRef) => (ref === "deployer" ? deployer : ref);

@@ -381,6 +381,8 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   SeriesNotSettled: (a) => `option series ${str(a, "seriesId")} has no settlement price yet`,
   PoolVegaLimitExceeded: (a) =>
     `the trade would take the pool's net vega on ${bytes32(a.underlying)} to ${usd(big(a, "poolVega"))} per 1.0 of volatility, above its limit of ${usd(big(a, "limit"))}`,
+  PoolOptionDeltaLimitExceeded: (a) =>
+    `the trade would take a side of the traders' option delta on ${bytes32(a.underlying)} to ${usd(big(a, "poolDelta"))} of notional, above the pool's limit of ${usd(big(a, "limit"))}`,
   NoPosition: (a) =>
     `account ${str(a, "accountId")} holds no position in option series ${str(a, "seriesId")}`,
   // LiquidationAuction

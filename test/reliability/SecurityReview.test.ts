@@ -370,9 +370,12 @@ describe("Security review findings", function () {
   });
 
   describe("LiquidityPool around an option expiry", function () {
-    /** Alice buys 1,000 one-day ATM calls from the pool (pool short 1,000); Bob has 1M USDC for LP. */
+    /**
+     * Alice buys 1,000 one-day ATM calls from the pool (pool short 1,000); Bob has 1M USDC for LP. The
+     * pool delta ratio is 2: ~506 ETH of delta is beyond the default 1 (review round 27).
+     */
     async function poolShortCalls() {
-      const sys = await deployOptionsSystem();
+      const sys = await deployOptionsSystem({ poolDeltaRatio: wad("2") });
       const expiry = await fromNow(DAY);
       const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 500_000n * USDC]]);

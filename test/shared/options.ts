@@ -27,6 +27,12 @@ export const DEFAULT_SERIES_PARAMS: SeriesParams = {
 /** Pool vega limit: |pool net vega| ≤ 1 · pool quote balance (a 100-point vol move costs the balance). */
 export const DEFAULT_POOL_VEGA_RATIO = wad("1");
 
+/**
+ * Pool delta limit of the option market: each side of the traders' option delta, in notional, ≤ 1 ·
+ * the vega limit's base (as the perp markets' maxPoolDeltaRatio).
+ */
+export const DEFAULT_POOL_DELTA_RATIO = wad("1");
+
 /** DEFAULT_SERIES_PARAMS with some fields replaced. */
 export function seriesParams(overrides: Partial<SeriesParams> = {}): SeriesParams {
   return { ...DEFAULT_SERIES_PARAMS, ...overrides };
@@ -37,10 +43,13 @@ export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "rout
 
 /**
  * Deploys OptionMarket, registers it with the engine, maps its restricted functions to their roles
- * (deploy/roles.ts) and sets DEFAULT_POOL_VEGA_RATIO on ETH and BTC. The engine must already know its
+ * (deploy/roles.ts) and sets DEFAULT_POOL_VEGA_RATIO and DEFAULT_POOL_DELTA_RATIO on ETH and BTC. The engine must already know its
  * pool account (`engine.initialize`).
  */
-export async function deployOptions(sys: OptionsDeps): Promise<OptionMarket> {
+export async function deployOptions(
+  sys: OptionsDeps,
+  opts: { poolDeltaRatio?: bigint } = {},
+): Promise<OptionMarket> {
   const options = await ethers.deployContract("OptionMarket", [
     await sys.manager.getAddress(),
     await sys.engine.getAddress(),
@@ -53,14 +62,22 @@ export async function deployOptions(sys: OptionsDeps): Promise<OptionMarket> {
   await applyFunctionRoles(sys.manager, { OptionMarket: options });
   for (const symbol of ["ETH", "BTC"]) {
     await (await options.setPoolVegaRatio(assetId(symbol), DEFAULT_POOL_VEGA_RATIO)).wait();
+    await (
+      await options.setPoolDeltaRatio(assetId(symbol), opts.poolDeltaRatio ?? DEFAULT_POOL_DELTA_RATIO)
+    ).wait();
   }
   return options;
 }
 
-/** The system fixture plus the option market (use with `loadFixture`). */
-export async function deployOptionsSystem(): Promise<System & { options: OptionMarket }> {
+/**
+ * The system fixture plus the option market (use with `loadFixture`). `poolDeltaRatio` (default
+ * DEFAULT_POOL_DELTA_RATIO): tests of the vega limit alone set a delta ratio that does not bind.
+ */
+export async function deployOptionsSystem(
+  opts: { poolDeltaRatio?: bigint } = {},
+): Promise<System & { options: OptionMarket }> {
   const sys = await deploySystem();
-  return { ...sys, options: await deployOptions(sys) };
+  return { ...sys, options: await deployOptions(sys, opts) };
 }
 
 /** Lists a series on `symbol`; `strike` in USD (a decimal string or WAD); returns its id. */

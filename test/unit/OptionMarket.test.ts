@@ -165,7 +165,7 @@ describe("OptionMarket", function () {
       ).to.be.revertedWithCustomError(bs, "MoneynessOutOfRange");
     });
 
-    it("reverts with UnderlyingNotConfigured before the underlying has a pool vega ratio", async function () {
+    it("reverts with UnderlyingNotConfigured before the underlying has a pool vega and a pool delta ratio", async function () {
       const { options, router, engine, expiry } = await loadFixture(fixture);
       await addPriceFeed(router, "SOL", "150");
       await addVolatilityFeed(router, "SOL", "0.9");
@@ -174,16 +174,25 @@ describe("OptionMarket", function () {
         .to.be.revertedWithCustomError(options, "UnderlyingNotConfigured")
         .withArgs(assetId("SOL"));
       await options.setPoolVegaRatio(assetId("SOL"), wad("1"));
+      await expect(options.listSeries(assetId("SOL"), wad("150"), expiry, true, DEFAULT_SERIES_PARAMS))
+        .to.be.revertedWithCustomError(options, "UnderlyingNotConfigured")
+        .withArgs(assetId("SOL"));
+      await options.setPoolDeltaRatio(assetId("SOL"), wad("1"));
       await expect(
         options.listSeries(assetId("SOL"), wad("150"), expiry, true, DEFAULT_SERIES_PARAMS),
       ).to.emit(options, "SeriesListed");
     });
 
-    it("reverts with the engine's UnknownUnderlying for an underlying the engine does not list", async function () {
-      const { options, engine, expiry } = await loadFixture(fixture);
-      await expect(
-        options.listSeries(assetId("DOGE"), wad("1"), expiry, true, DEFAULT_SERIES_PARAMS),
-      ).to.be.revertedWithCustomError(engine, "UnknownUnderlying");
+    it("reverts with UnknownUnderlying for an underlying the engine does not list", async function () {
+      const { options, expiry } = await loadFixture(fixture);
+      await expect(options.listSeries(assetId("DOGE"), wad("1"), expiry, true, DEFAULT_SERIES_PARAMS))
+        .to.be.revertedWithCustomError(options, "UnknownUnderlying")
+        .withArgs(assetId("DOGE"));
+      for (const setRatio of [options.setPoolVegaRatio, options.setPoolDeltaRatio]) {
+        await expect(setRatio(assetId("DOGE"), wad("1")))
+          .to.be.revertedWithCustomError(options, "UnknownUnderlying")
+          .withArgs(assetId("DOGE"));
+      }
     });
 
     it("reverts with SeriesParamOutOfBounds outside the hard bounds", async function () {
@@ -210,6 +219,7 @@ describe("OptionMarket", function () {
         () => stranger.setSeriesParams(call, DEFAULT_SERIES_PARAMS),
         () => stranger.setSkew(call, wad("0.01")),
         () => stranger.setPoolVegaRatio(ETH, wad("1")),
+        () => stranger.setPoolDeltaRatio(ETH, wad("1")),
       ];
       for (const check of checks) {
         await expect(check()).to.be.revertedWithCustomError(options, "AccessManagedUnauthorized");
@@ -272,20 +282,129 @@ describe("OptionMarket", function () {
       const { options } = await loadFixture(fixture);
       for (const ratio of [0n, wad("2") + 1n]) {
         await expect(options.setPoolVegaRatio(ETH, ratio))
-          .to.be.revertedWithCustomError(options, "PoolVegaRatioOutOfBounds")
-          .withArgs(ratio);
+          .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
+          .withArgs(ethers.encodeBytes32String("poolVegaRatio"), ratio);
       }
       await options.setPoolVegaRatio(ETH, wad("0.01"));
       await expect(options.setPoolVegaRatio(ETH, wad("0.03"))).to.be.revertedWithCustomError(
         options,
-        "PoolVegaRatioOutOfBounds",
+        "PoolRatioOutOfBounds",
       );
       await expect(options.setPoolVegaRatio(ETH, wad("0.02")))
         .to.emit(options, "PoolVegaRatioUpdated")
         .withArgs(ETH, wad("0.02"));
     });
+
+    it("bounds the pool delta ratio: nonzero, at most 10, at most doubled, raised once a day", async function () {
+      const { options } = await loadFixture(fixture);
+      for (const ratio of [0n, wad("2") + 1n]) {
+        await expect(options.setPoolDeltaRatio(ETH, ratio))
+          .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
+          .withArgs(ethers.encodeBytes32String("poolDeltaRatio"), ratio);
+      }
+      await options.setPoolDeltaRatio(ETH, wad("2"));
+      await expect(options.setPoolDeltaRatio(ETH, wad("4"))).to.be.revertedWithCustomError(
+        options,
+        "UpdateTooSoon",
+      );
+      await expect(options.setPoolDeltaRatio(ETH, wad("0.5")))
+        .to.emit(options, "PoolDeltaRatioUpdated")
+        .withArgs(ETH, wad("0.5"));
+      await time.increase(DAY);
+      await expect(options.setPoolDeltaRatio(ETH, wad("1")))
+        .to.emit(options, "PoolDeltaRatioUpdated")
+        .withArgs(ETH, wad("1"));
+    });
   });
 
+  describe("pool delta limit (review round 27)", function () {
+    /**
+     * 30-day calls struck at 1,500 and 2,000 and a put at 4,500, deep in the money at ETH 3,000 (delta ≈ ±1,
+     * vega ≈ 0); Alice and Bob with 1,500,000 USDC each. The pool delta ratio is 1: each side of the
+     * traders' option delta may reach the pool's premium-free balance in notional (~333 ETH).
+     */
+    async function deepBook() {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(30n * DAY);
+      const call1500 = await listSeries(sys.options, "ETH", "1500", expiry, true);
+      const call2000 = await listSeries(sys.options, "ETH", "2000", expiry, true);
+      const put4500 = await listSeries(sys.options, "ETH", "4500", expiry, false);
+      const aliceAccount = await openAccount(sys, sys.alice, MarginMode.CROSS, [
+        [sys.usdc, 1_500_000n * USDC],
+      ]);
+      const bobAccount = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_500_000n * USDC]]);
+      return { ...sys, call1500, call2000, put4500, aliceAccount, bobAccount };
+    }
+    type DeepBook = Awaited<ReturnType<typeof deepBook>>;
+
+    /** The pool's ETH delta over its option series (the pool account's exposure, underlying units WAD). */
+    async function poolOptionDelta(sys: DeepBook): Promise<bigint> {
+      const spot = await sys.router.getPrice(ETH);
+      const vol = await sys.router.getVolatility(ETH);
+      let delta = 0n;
+      for (const id of [sys.call1500, sys.call2000, sys.put4500]) {
+        delta += (await sys.options.exposure(sys.poolAccountId, id, spot, vol)).delta;
+      }
+      return delta;
+    }
+
+    /** The limit at ratio 1: the pool's quote balance less max(0, premium held), USD WAD. */
+    async function deltaLimit(sys: DeepBook): Promise<bigint> {
+      const held = await sys.options.poolPremiumHeld();
+      const balance = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
+      return (balance - (held > 0n ? held : 0n)) * QUOTE_UNIT;
+    }
+
+    it("stops deep in-the-money call buyers at the limit, summed over the underlying's series", async function () {
+      const sys = await loadFixture(deepBook);
+      const { options, alice, aliceAccount, call1500, call2000 } = sys;
+      // The review's trade (1,000 calls, pool short ~1,000 ETH) is refused; the vega limit never saw it.
+      await expect(tradeOption(options, alice, aliceAccount, call1500, wad("1000")))
+        .to.be.revertedWithCustomError(options, "PoolOptionDeltaLimitExceeded")
+        .withArgs(ETH, anyValue, await deltaLimit(sys));
+      await tradeOption(options, alice, aliceAccount, call1500, wad("200"));
+      await tradeOption(options, alice, aliceAccount, call2000, wad("120"));
+      // A second series adds to the same side: 200 + 120 + 20 contracts ≈ 340 ETH > 333.
+      await expect(tradeOption(options, alice, aliceAccount, call2000, wad("20")))
+        .to.be.revertedWithCustomError(options, "PoolOptionDeltaLimitExceeded")
+        .withArgs(ETH, anyValue, await deltaLimit(sys));
+      const delta = await poolOptionDelta(sys);
+      expect(-delta * (await sys.router.getPrice(ETH))).to.be.at.most((await deltaLimit(sys)) * WAD);
+      expect(-delta).to.be.greaterThan(wad("315"));
+    });
+
+    it("counts short puts with long calls and long puts with short calls, and a partner's opposite side adds nothing", async function () {
+      const sys = await loadFixture(deepBook);
+      const { options, alice, bob, aliceAccount, bobAccount, call1500, put4500 } = sys;
+      // Bob writes deep puts: long the underlying, the side of a call buyer.
+      await tradeOption(options, bob, bobAccount, put4500, -wad("200"));
+      await expect(tradeOption(options, alice, aliceAccount, call1500, wad("200")))
+        .to.be.revertedWithCustomError(options, "PoolOptionDeltaLimitExceeded")
+        .withArgs(ETH, anyValue, await deltaLimit(sys));
+      // Alice buying deep puts is the other side: it does not free room on Bob's (each side is bounded).
+      await tradeOption(options, alice, aliceAccount, put4500, wad("200"));
+      await expect(tradeOption(options, bob, bobAccount, put4500, -wad("150")))
+        .to.be.revertedWithCustomError(options, "PoolOptionDeltaLimitExceeded")
+        .withArgs(ETH, anyValue, await deltaLimit(sys));
+      // Closes are never refused.
+      await tradeOption(options, bob, bobAccount, put4500, wad("200"));
+      await tradeOption(options, alice, aliceAccount, put4500, -wad("200"));
+      expect(await poolOptionDelta(sys)).to.equal(0n);
+    });
+
+    it("recounts a series at its new delta on every trade", async function () {
+      const sys = await loadFixture(deepBook);
+      const { options, alice, aliceAccount, call1500, feeds } = sys;
+      await tradeOption(options, alice, aliceAccount, call1500, wad("300"));
+      await expect(
+        tradeOption(options, alice, aliceAccount, call1500, wad("400")),
+      ).to.be.revertedWithCustomError(options, "PoolOptionDeltaLimitExceeded");
+      // ETH halves: the calls are at the money (delta ~0.5); the tracked term is stale until the next
+      // trade, which recounts all 300 at the new delta and leaves room for more.
+      await setFeedPrice(feeds.ETH, "1500");
+      await expect(tradeOption(options, alice, aliceAccount, call1500, wad("400"))).to.not.be.reverted;
+    });
+  });
   describe("trading", function () {
     it("charges a buyer the model price plus its error margin and k·vega, rounded up, plus the fee", async function () {
       const { options, engine, vault, usdc, bs, expiry, call, alice, aliceAccount, poolAccountId } =
@@ -557,9 +676,12 @@ describe("OptionMarket", function () {
   });
 
   describe("pool vega limit", function () {
-    /** One-year ETH calls (strikes 2,600 … 3,800 and a deep in-the-money 300), Alice with 20M USDC. */
+    /**
+     * One-year ETH calls (strikes 2,600 … 3,800 and a deep in-the-money 300), Alice with 20M USDC. The
+     * pool delta ratio is at its bound (10) so that the vega limit is the one tested.
+     */
     async function yearBook() {
-      const sys = await deployOptionsSystem();
+      const sys = await deployOptionsSystem({ poolDeltaRatio: wad("10") });
       const bs = await ethers.deployContract("BlackScholesHarness");
       const expiry = await fromNow(365n * DAY);
       const calls = new Map<string, bigint>();
