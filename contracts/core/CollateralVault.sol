@@ -64,6 +64,12 @@ contract CollateralVault is
     /// @notice Largest accepted `decimals()` of a collateral token (and of an ERC-4626's asset), so
     /// that `10 ** decimals` and the price arithmetic stay far from overflow.
     uint8 public constant MAX_DECIMALS = 36;
+    /// @notice Most a token's smallest unit may be worth at listing (USD WAD: one cent). A liquidation
+    /// slices every balance in whole units, rounded down, while the bidder pays for the exact fraction:
+    /// with a 0-decimal token worth 3,000 USD a unit, a bid for 47% of a book holding one unit moved
+    /// none of it and the bidder (or the LPs, through the backstop's absorb) paid ~1,400 USD for it
+    /// (review round 29). At a cent a unit, a slice misses at most a cent per token.
+    uint256 public constant MAX_UNIT_VALUE = 0.01e18;
 
     /// @notice Highest annual interest rate on quote debt the model may reach (300%, compounded
     /// continuously: a debt left at full utilisation for a year grows twentyfold).
@@ -184,8 +190,9 @@ contract CollateralVault is
     /// once MAX_COLLATERALS_PER_ACCOUNT − 1 tokens besides the quote token were listed (delisted ones
     /// included: accounts may still hold them), UnpricedAsset if
     /// the oracle has no price for `oracleAsset`, ParameterOutOfBounds for decimals above
-    /// MAX_DECIMALS, weights outside MIN_INITIAL_WEIGHT ≤ initial ≤ maintenance ≤ MAX_WEIGHT, or a
-    /// cap of zero or above MAX_DEPOSIT_CAP.
+    /// MAX_DECIMALS, weights outside MIN_INITIAL_WEIGHT ≤ initial ≤ maintenance ≤ MAX_WEIGHT, a
+    /// cap of zero or above MAX_DEPOSIT_CAP, or ("unitValue", USD WAD) a smallest unit worth more than
+    /// MAX_UNIT_VALUE at the oracle's price now.
     /// @param token The ERC-20 (or ERC-4626 share) to list.
     /// @param oracleAsset The oracle asset pricing one whole token (for a share: its underlying).
     /// @param initialWeight Weight counted towards the initial requirement (WAD).
@@ -220,6 +227,9 @@ contract CollateralVault is
         config.decimals = decimals;
         config.assetDecimals = assetDecimals;
         config.isErc4626 = isErc4626;
+        // Liquidations slice balances in whole units (see MAX_UNIT_VALUE).
+        uint256 unitValue = Math.ceilDiv(_price(config, token, Math.Rounding.Ceil), 10 ** decimals);
+        if (unitValue > MAX_UNIT_VALUE) revert ParameterOutOfBounds("unitValue", unitValue);
         // Bounded by _checkCap.
         config.depositCap = uint248(depositCap);
         config.listed = true;

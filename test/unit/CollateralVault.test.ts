@@ -240,6 +240,35 @@ describe("CollateralVault", function () {
         .withArgs(b32("decimals"), 37n);
     });
 
+    // Review round 29 (F1): liquidations slice balances in whole units, rounded down, and the bidder
+    // pays for the exact fraction: a 0-decimal token worth 3,000 USD a unit moved none of a 47% slice
+    // (the bidder paid 1,387 USD for nothing; through the backstop's absorb, the LPs 1,403).
+    it("reverts with ParameterOutOfBounds for a smallest unit worth more than a cent (MAX_UNIT_VALUE)", async function () {
+      const { vault, router } = await loadFixture(deployVaultFixture);
+      const cases: [number, string, bigint][] = [
+        [0, "ETH", usd("2000")], // a whole ether per unit
+        [2, "ETH", usd("20")],
+        [6, "BTC", usd("0.06123456789012")], // a BTC token with 6 decimals: 6 cents a unit
+      ];
+      for (const [decimals, asset, unitValue] of cases) {
+        const token = await deployToken("Coarse", `C${decimals}`, decimals);
+        await expect(vault.listCollateral(token, assetId(asset), usd("0.5"), usd("0.6"), 1n, false))
+          .to.be.revertedWithCustomError(vault, "ParameterOutOfBounds")
+          .withArgs(b32("unitValue"), unitValue);
+      }
+      // A cent a unit is accepted: a 2-decimal dollar, and a 0-decimal token worth a cent.
+      await addPriceFeed(router, "PENNY", "0.01");
+      for (const [decimals, asset] of [
+        [2, "DAI"],
+        [0, "PENNY"],
+      ] as const) {
+        const token = await deployToken("Fine", `F${decimals}`, decimals);
+        await expect(vault.listCollateral(token, assetId(asset), usd("0.5"), usd("0.6"), 1n, false)).not.to.be
+          .reverted;
+      }
+      expect(await vault.MAX_UNIT_VALUE()).to.equal(usd("0.01"));
+    });
+
     it("reverts with AccessManagedUnauthorized for a caller without the listing role", async function () {
       const { vault, stranger } = await loadFixture(deployVaultFixture);
       const token = await deployToken("Link", "LINK", 18);
