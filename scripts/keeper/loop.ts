@@ -205,6 +205,16 @@ export async function keeperStep(
   const isolated = (stage: string, run: () => Promise<void>): Promise<void> =>
     skippingReverts(log, `${stage} failed; other strategies go on`, { block: head }, run);
 
+  // Settlement first: until a series is settled the engine marks it at today's spot, so an account
+  // whose expired options settle worthless could read as liquidatable and be flagged (the reward taken
+  // from it) and sold at that mark (docs/reliability.md §4, row 86).
+  const options = s.options;
+  if (options && !signal?.aborted) {
+    await isolated("option settlement", async () => {
+      report.options = await options.step(head, now);
+    });
+  }
+
   await isolated("liquidation check", async () => {
     // discover
     const found = await s.discovery.scanTo(head);
@@ -293,13 +303,6 @@ export async function keeperStep(
   if (s.canUnwind && !signal?.aborted) {
     await isolated("backstop unwind", async () => {
       report.unwound = await unwindBackstop(s, now, sender, log);
-    });
-  }
-
-  const options = s.options;
-  if (options && !signal?.aborted) {
-    await isolated("option settlement", async () => {
-      report.options = await options.step(head, now);
     });
   }
 

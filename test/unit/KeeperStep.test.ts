@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { ethers, network } from "hardhat";
 import { loadFixture, mine, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
-import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
+import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
@@ -159,6 +159,36 @@ describe("Keeper step", function () {
       expect(
         keeper.lines.filter((l) => l.msg === "option series reverted; skipped this step"),
       ).to.have.length(1);
+    });
+  });
+
+  describe("an account whose expired options are not settled yet", function () {
+    it("is not flagged: the series is settled first, and at its settlement round the account is healthy", async function () {
+      // Alice wrote 10 ETH-3000 calls on 20,000 USDC, withdrawn to her initial requirement. After expiry
+      // the feed posts 2,950 (the settlement round: worthless) and then 3,150, where the engine, marking
+      // an unsettled series at today's spot, reads her as liquidatable (review round 28).
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+      await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
+      const h = await sys.engine.health(alice);
+      const free = (h.equityInitial - BigInt(h.initialRequirement)) / 10n ** 12n;
+      await sys.vault.connect(sys.alice).withdraw(alice, sys.usdc, free - 1n, sys.alice.address);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+      await mineAt(sys, expiry);
+      await setFeedPrice(sys.feeds.ETH, "2950");
+      await setFeedPrice(sys.feeds.ETH, "3150");
+      const atSpot = await sys.engine.health(alice);
+      expect(atSpot.equityMaintenance).to.be.lt(atSpot.maintenanceRequirement);
+
+      const report = await keeper.step();
+
+      expect(report.options?.seriesSettled).to.deep.equal([call]);
+      expect(report.liquidatable).to.deep.equal([]);
+      expect((await sys.auction.auctions(alice)).active).to.equal(false);
+      const settled = await sys.engine.health(alice);
+      expect(settled.maintenanceRequirement).to.equal(0n);
     });
   });
 
