@@ -10,7 +10,7 @@ import { assetId, setFeedPrice } from "../shared/oracles";
 /**
  * Review round 28: liquidation of option-heavy portfolios (LiquidationAuction, LiquidationMath,
  * MarginEngine.transferSlice, OptionMarket.transferPosition, absorb, bidAndClose). Every number the
- * report quotes is printed here. Run: npx hardhat test test/reliability/Round28.test.ts
+ * report quotes is printed here. Run: npx hardhat test test/reliability/OptionBookLiquidation.test.ts
  */
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
@@ -64,7 +64,7 @@ async function whatIf<T>(body: () => Promise<T>): Promise<T> {
   }
 }
 
-describe("Review round 28: liquidation of option-heavy portfolios", function () {
+describe("Liquidation of option books (review round 28)", function () {
   // ------------------------------------------------------------------------------------------ F1
   describe("F1: bidAndClose ran the markets' reduction checks on every leg of the slice", function () {
     /**
