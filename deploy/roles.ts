@@ -32,7 +32,8 @@ export type ContractName =
  * move balances. `MarginEngine.registerMarket` (a registered market can move any account's quote),
  * `OracleRouter.configureAsset`, `configureVolatilityFeed` and `configureSequencerFeed` (they replace
  * live feeds and bounds), `CollateralVault.listCollateral` and `relistCollateral` (a token valued at any
- * configured asset's price), `OptionMarket.settleSeriesAtPhaseStart` (picks a settlement round), and
+ * configured asset's price), `OptionMarket.settleSeriesAtPhaseStart` (picks a settlement round),
+ * `PerpMarket.setOptionMarket` (the base of every perp market's delta limit), and
  * `MarginEngine.listUnderlying` and `PerpMarket.listMarket`: first risk parameters and a new market's
  * parameters have no step to respect, so a listing could set the LPs' exposure at the hard bounds in one
  * call (review round 22: a second ETH market at 10× the delta limit cost the LPs 991,633 of 1,000,000 on

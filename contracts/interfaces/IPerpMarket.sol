@@ -29,15 +29,15 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @param takerFee Fee on the notional of the rest of the trade.
     /// @param insuranceFeeShare Share of every fee paid to the insurance fund; the rest goes to the pool
     /// account (its LPs).
-    /// @param maxPoolDeltaRatio Cap on the LPs' delta in this market relative to the pool account's
-    /// quote balance, in the worst state the traders can reach by closing alone: each side of the
-    /// traders' open interest (without the backstop account's position, which is the LPs' own) is
-    /// bounded by maxPoolDeltaRatio·quoteBalance/oracle where a trade grows it. Closes are never
-    /// refused, so one side's traders can always leave the pool holding the whole other side; a bound
-    /// on the net would be broken by closes alone. The quote balance is a cheap proxy for the pool's
-    /// equity (it leaves out the pool's unrealised PnL and funding, which would cost a full portfolio
-    /// valuation per trade); it checks one market at a time, so the pool's total exposure is bounded
-    /// by Σ over markets.
+    /// @param maxPoolDeltaRatio Cap on the LPs' delta in this market relative to `poolDeltaBase` (the
+    /// pool account's quote balance less the option premiums it holds), in the worst state the traders
+    /// can reach by closing alone: each side of the traders' open interest (without the backstop
+    /// account's position, which is the LPs' own) is bounded by maxPoolDeltaRatio·base/oracle where a
+    /// trade grows it. Closes are never refused, so one side's traders can always leave the pool
+    /// holding the whole other side; a bound on the net would be broken by closes alone. The base is a
+    /// cheap proxy for the pool's equity (it leaves out the pool's unrealised PnL and funding, which
+    /// would cost a full portfolio valuation per trade); it checks one market at a time, so the pool's
+    /// total exposure is bounded by Σ over markets (the option market's delta limit included).
     /// @param maxOpenInterest Cap on the open interest of each side (Σ long sizes, Σ |short sizes|),
     /// underlying units (WAD); at most skewScale.
     struct MarketParams {
@@ -93,8 +93,10 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     error MarketParamOutOfBounds(bytes32 parameter);
     /// @notice The trade would take one side of the traders' open interest (without the backstop's
     /// position; USD WAD at the oracle price: the LPs' delta if the other side closed) above its limit
-    /// (maxPoolDeltaRatio · pool quote balance, USD WAD).
+    /// (maxPoolDeltaRatio · `poolDeltaBase`, USD WAD).
     error PoolDeltaLimitExceeded(uint256 marketId, uint256 poolDelta, uint256 limit);
+    /// @notice `optionMarket` is neither zero nor a market registered in the engine.
+    error NotRegisteredMarket(address optionMarket);
     /// @notice The skew premium would make the fill price zero or negative (only possible after
     /// governance shrank skewScale below the open interest).
     error InvalidFillPrice(int256 fillPrice);
@@ -105,6 +107,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     event MarketListed(uint256 indexed marketId, bytes32 indexed underlying, MarketParams params);
     /// @notice Emitted when a market's parameters change.
     event MarketParamsUpdated(uint256 indexed marketId, MarketParams params);
+    /// @notice Emitted when the option market whose premiums the delta limit leaves out changes.
+    event OptionMarketSet(address optionMarket);
     /// @notice Emitted when funding accrues (at most once per market per block).
     /// @param rate The funding rate per day after the accrual (WAD).
     /// @param index The funding index after the accrual (USD WAD per unit of size).
@@ -154,6 +158,17 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// adds to what the LPs may hold of it.
     /// @return marketId The new market's id (sequential from 1).
     function listMarket(bytes32 underlying, MarketParams calldata params) external returns (uint256 marketId);
+
+    /// @notice Sets the option market whose premiums the pool delta limit leaves out of its base
+    /// (`poolDeltaBase`); zero for none. It must be registered in the engine (NotRegisteredMarket).
+    /// Governance only (the timelock): it sets the base of every market's delta limit.
+    function setOptionMarket(address optionMarket) external;
+
+    /// @notice The base of the pool delta limit, quote units: the pool account's quote balance less the
+    /// premiums it holds for open options (max(0, `IOptionMarket.poolPremiumHeld`) of `optionMarket`),
+    /// which pay for the options it wrote and must not back more delta (review round 27: 1,000 deep
+    /// calls took ETH's limit from 333 to 834 ETH). The limit is 0 where this is ≤ 0.
+    function poolDeltaBase() external view returns (int256);
 
     /// @notice Updates a market's parameters within hard bounds and max steps. Accrues funding with the
     /// old parameters first (so it needs a valid oracle price) and clamps the current rate to the new

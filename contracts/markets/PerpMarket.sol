@@ -7,6 +7,7 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
+import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
@@ -85,6 +86,8 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
     uint256 public marketCount;
     mapping(uint256 marketId => Market) internal _markets;
     mapping(uint256 marketId => mapping(uint256 accountId => Position)) internal _positions;
+    /// @notice The option market whose premiums the delta limit's base leaves out (zero: none).
+    IOptionMarket public optionMarket;
 
     /// @dev Intermediate values of one trade (a memory struct keeps the stack shallow).
     struct Trade {
@@ -120,6 +123,15 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
     ) MarketBase(engine_, accounts_, oracle_, quoteDecimals) AccessManaged(authority) {}
 
     // ---------------------------------------------------------------- governance
+
+    /// @inheritdoc IPerpMarket
+    function setOptionMarket(address optionMarket_) external restricted {
+        if (optionMarket_ != address(0) && !engine.isMarket(optionMarket_)) {
+            revert NotRegisteredMarket(optionMarket_);
+        }
+        optionMarket = IOptionMarket(optionMarket_);
+        emit OptionMarketSet(optionMarket_);
+    }
 
     /// @inheritdoc IPerpMarket
     function listMarket(
@@ -461,8 +473,8 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         if (t.newShort > shortOi) grownSide = Math.max(grownSide, t.newShort - _positive(-backstopSize));
         if (grownSide == 0) return;
         uint256 poolDelta = Math.mulDiv(grownSide, t.price, WAD, Math.Rounding.Ceil);
-        int256 balance = vault.balanceOf(poolAccountId, quoteToken);
-        uint256 limit = balance > 0 ? Math.mulDiv(uint256(balance) * quoteUnit, p.maxPoolDeltaRatio, WAD) : 0;
+        int256 base = poolDeltaBase();
+        uint256 limit = base > 0 ? Math.mulDiv(uint256(base) * quoteUnit, p.maxPoolDeltaRatio, WAD) : 0;
         if (poolDelta > limit) revert PoolDeltaLimitExceeded(marketId, poolDelta, limit);
     }
 
@@ -702,6 +714,13 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         fee =
             PerpMath.fee(skew, sizeDelta, fillPrice, m.params.makerFee, m.params.takerFee, quoteUnit) *
             quoteUnit;
+    }
+
+    /// @inheritdoc IPerpMarket
+    function poolDeltaBase() public view returns (int256 base) {
+        base = vault.balanceOf(poolAccountId, quoteToken);
+        IOptionMarket options = optionMarket;
+        if (address(options) != address(0)) base -= SignedMath.max(options.poolPremiumHeld(), 0);
     }
 
     /// @inheritdoc IPerpMarket

@@ -236,7 +236,14 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       [accessManager, engine, accounts, oracleRouter, config.tokens[config.quoteToken].decimals],
       { after: [initialized] },
     );
-    configured.push(m.call(engine, "registerMarket", [optionMarket], { id: "registerOptionMarket" }));
+    const optionMarketRegistered = m.call(engine, "registerMarket", [optionMarket], {
+      id: "registerOptionMarket",
+    });
+    configured.push(optionMarketRegistered);
+    // The perp markets' delta limits leave out the premiums the pool holds for open options.
+    configured.push(
+      m.call(perpMarket, "setOptionMarket", [optionMarket], { after: [optionMarketRegistered] }),
+    );
     for (const [symbol, ratio] of Object.entries(config.optionMarket.poolVegaRatio)) {
       configured.push(
         m.call(optionMarket, "setPoolVegaRatio", [assetId(symbol), ratio], {

@@ -341,8 +341,8 @@ function simulatePerpTrade(
       shortGrows ? r.newShort - max(-market.backstopSize, 0n) : 0n,
     );
     const poolDelta = mulDiv(grownSide, price, WAD, "ceil");
-    const balance = state.protocol.poolQuoteBalance;
-    const limit = balance > 0n ? mulDiv(balance * state.protocol.quoteUnit, p.maxPoolDeltaRatio, WAD) : 0n;
+    const base = state.protocol.poolDeltaBase;
+    const limit = base > 0n ? mulDiv(base * state.protocol.quoteUnit, p.maxPoolDeltaRatio, WAD) : 0n;
     if (state.protocol.paused) revert = makeXMarginError("RiskIncreasePaused", []);
     else if (longGrows && r.newLong > p.maxOpenInterest) {
       revert = makeXMarginError("OpenInterestCapExceeded", [

@@ -151,8 +151,11 @@ export interface ProtocolState {
   quoteOnlyAccountIds: bigint[];
   /** The engine's guardian pause on new risk. */
   paused: boolean;
-  /** The pool account's quote balance (quote units): the base of the pool delta limit. */
-  poolQuoteBalance: bigint;
+  /**
+   * The base of the perps' pool delta limit (quote units, `PerpMarket.poolDeltaBase`): the pool
+   * account's quote balance less the premiums it holds for open options.
+   */
+  poolDeltaBase: bigint;
   /** One quote unit in USD WAD: 10^(18 − quote decimals). */
   quoteUnit: bigint;
   /** How quote debts accrue interest (`CollateralVault.quoteInterest`). */

@@ -378,7 +378,9 @@ describe("Keeper end to end on a hardhat node", function () {
     console.log(
       `      option settlement: ${lastBlock - roundBlock} blocks from the round to the last payout`,
     );
-    expect(settledCall[0].blockNumber).to.be.lte(roundBlock + 1);
+    // Settlement opens each pass (before the health check, which must not read an expired series at
+    // today's spot): a round that lands while a pass is under way is settled by the next one.
+    expect(settledCall[0].blockNumber).to.be.lte(roundBlock + 2);
     expect(lastBlock).to.be.lte(roundBlock + 3);
 
     // Payouts at 2,900: the 3,000 calls expire worthless; each 3,000 put pays 100 USD.

@@ -39,12 +39,13 @@ export function seriesParams(overrides: Partial<SeriesParams> = {}): SeriesParam
 }
 
 /** What deployOptions needs from the system. */
-export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "router" | "usdc">;
+export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "router" | "usdc" | "perps">;
 
 /**
- * Deploys OptionMarket, registers it with the engine, maps its restricted functions to their roles
- * (deploy/roles.ts) and sets DEFAULT_POOL_VEGA_RATIO and DEFAULT_POOL_DELTA_RATIO on ETH and BTC. The engine must already know its
- * pool account (`engine.initialize`).
+ * Deploys OptionMarket, registers it with the engine, tells the perp market (whose delta limits leave
+ * its premiums out), maps its restricted functions to their roles (deploy/roles.ts) and sets
+ * DEFAULT_POOL_VEGA_RATIO and DEFAULT_POOL_DELTA_RATIO on ETH and BTC. The engine must already know
+ * its pool account (`engine.initialize`).
  */
 export async function deployOptions(
   sys: OptionsDeps,
@@ -59,6 +60,7 @@ export async function deployOptions(
   ]);
   await options.waitForDeployment();
   await (await sys.engine.registerMarket(options)).wait();
+  await (await sys.perps.setOptionMarket(options)).wait();
   await applyFunctionRoles(sys.manager, { OptionMarket: options });
   for (const symbol of ["ETH", "BTC"]) {
     await (await options.setPoolVegaRatio(assetId(symbol), DEFAULT_POOL_VEGA_RATIO)).wait();

@@ -30,7 +30,7 @@ const ADMIN_ONLY: Partial<Record<ContractName, string[]>> = {
   OracleRouter: ["configureAsset", "configureVolatilityFeed", "configureSequencerFeed"],
   CollateralVault: ["setMarginEngine", "listCollateral", "relistCollateral"],
   MarginEngine: ["initialize", "registerMarket", "listUnderlying"],
-  PerpMarket: ["listMarket"],
+  PerpMarket: ["listMarket", "setOptionMarket"],
   OptionMarket: ["settleSeriesAtPhaseStart"],
 };
 
@@ -87,7 +87,7 @@ describe("Deployment configs and the Ignition module", function () {
     expect(managed).to.deep.equal(Object.values(sources).sort());
   });
 
-  it("wires OptionMarket in the module: engine registration, pool vega limits, its roles", function () {
+  it("wires OptionMarket in the module: engine registration, pool vega and delta limits, the perp delta limit's base, its roles", function () {
     const module = buildXMarginModule(loadNetworkConfig("localhost"));
     const ids = [...module.futures].map((f) => f.id.replace(/^XMargin#/, ""));
     expect(ids).to.include.members([
@@ -95,7 +95,10 @@ describe("Deployment configs and the Ignition module", function () {
       "registerOptionMarket",
       "setPoolVegaRatio_ETH",
       "setPoolVegaRatio_BTC",
-      "setTargetFunctionRole_OptionMarket_1", // RISK_MANAGER: setSeriesParams, setSkew, setPoolVegaRatio
+      "setPoolDeltaRatio_ETH",
+      "setPoolDeltaRatio_BTC",
+      "PerpMarket.setOptionMarket",
+      "setTargetFunctionRole_OptionMarket_1", // RISK_MANAGER: setSeriesParams, setSkew, the pool ratios
       "setTargetFunctionRole_OptionMarket_2", // LISTING: listSeries
     ]);
   });

@@ -17,7 +17,7 @@ import {
   seriesParams,
   tradeOption,
 } from "../shared/options";
-import { advanceTo } from "../shared/perps";
+import { advanceTo, trade } from "../shared/perps";
 
 const ETH = assetId("ETH");
 const USDC = 10n ** 6n;
@@ -403,6 +403,46 @@ describe("OptionMarket", function () {
       // trade, which recounts all 300 at the new delta and leaves room for more.
       await setFeedPrice(feeds.ETH, "1500");
       await expect(tradeOption(options, alice, aliceAccount, call1500, wad("400"))).to.not.be.reverted;
+    });
+
+    it("leaves the premiums the pool holds out of the perp markets' delta limit too", async function () {
+      const sys = await loadFixture(deepBook);
+      const { options, perps, alice, bob, aliceAccount, bobAccount, call1500 } = sys;
+      const balance = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
+      expect(await perps.poolDeltaBase()).to.equal(balance);
+      // 330 deep calls within the option limit pay the pool ~495,000 USDC of premium, on Alice's debt.
+      await tradeOption(options, alice, aliceAccount, call1500, wad("330"));
+      const held = await options.poolPremiumHeld();
+      expect(held).to.be.greaterThan(490_000n * USDC);
+      expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.be.greaterThan(balance + held);
+      expect(await perps.poolDeltaBase()).to.equal(
+        (await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)) - held,
+      );
+      // The perp limit stays ~333 ETH (it was 498 ETH with the premium counted): a 340 ETH long is refused.
+      const price = await sys.router.getPrice(ETH);
+      const limit = ((await perps.poolDeltaBase()) * QUOTE_UNIT * WAD) / WAD;
+      await expect(trade(perps, bob, bobAccount, sys.markets.ETH, wad("340")))
+        .to.be.revertedWithCustomError(perps, "PoolDeltaLimitExceeded")
+        .withArgs(sys.markets.ETH, anyValue, limit);
+      expect((limit * WAD) / price).to.be.lessThan(wad("340"));
+      await trade(perps, bob, bobAccount, sys.markets.ETH, wad("300"));
+    });
+
+    it("lets only the timelock point the perp market at a registered option market", async function () {
+      const sys = await loadFixture(deepBook);
+      const { perps, options, carol } = sys;
+      expect(await perps.optionMarket()).to.equal(await options.getAddress());
+      await expect(perps.setOptionMarket(carol.address))
+        .to.be.revertedWithCustomError(perps, "NotRegisteredMarket")
+        .withArgs(carol.address);
+      await expect(perps.connect(carol).setOptionMarket(ethers.ZeroAddress)).to.be.revertedWithCustomError(
+        perps,
+        "AccessManagedUnauthorized",
+      );
+      await expect(perps.setOptionMarket(ethers.ZeroAddress))
+        .to.emit(perps, "OptionMarketSet")
+        .withArgs(ethers.ZeroAddress);
+      expect(await perps.poolDeltaBase()).to.equal(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc));
     });
   });
   describe("trading", function () {

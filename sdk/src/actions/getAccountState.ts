@@ -40,7 +40,7 @@ export type GetAccountStateReturnType = AccountState;
  * Reads everything the pure math needs to evaluate `accountId`, all at one block: collateral balances
  * and configurations, ERC-4626 conversion rates, oracle prices and volatilities, risk parameters, the
  * markets the engine says the account holds and its positions in them, plus the engine's pause, the
- * auction freeze and the pool's quote balance (for revert predictions).
+ * auction freeze and the base of the perps' pool delta limit (for revert predictions).
  * @example
  * const state = await getAccountState(client, { accountId: 1n });
  * const health = accountHealth(state); // equals getHealth(client, { accountId: 1n, blockTag: state.blockNumber })
@@ -130,7 +130,7 @@ export async function getAccountState(
         prices[asset] = await oracleRouter.getPrice(asset, { blockTag });
       }),
     );
-    const poolQuoteBalance = await vault.balanceOf(poolAccountId, quote, { blockTag });
+    const poolDeltaBase = await client.contracts.perpMarket.poolDeltaBase({ blockTag });
 
     return {
       accountId,
@@ -148,7 +148,7 @@ export async function getAccountState(
         poolAccountId,
         quoteOnlyAccountIds: [protocol.pool, protocol.backstop, protocol.insurance],
         paused,
-        poolQuoteBalance,
+        poolDeltaBase,
         quoteUnit: unit,
         quoteInterest,
       },
