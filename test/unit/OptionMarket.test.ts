@@ -278,42 +278,30 @@ describe("OptionMarket", function () {
       await options.setSeriesParams(call, { ...next, maxOpenInterest: 1n });
     });
 
-    it("bounds the pool vega ratio: nonzero, at most MAX_POOL_VEGA_RATIO, at most doubled", async function () {
+    it("bounds each pool limit ratio: nonzero, at most doubled, raised at most once a day", async function () {
       const { options } = await loadFixture(fixture);
-      for (const ratio of [0n, wad("2") + 1n]) {
-        await expect(options.setPoolVegaRatio(ETH, ratio))
+      for (const [setRatio, parameter, event] of [
+        [options.setPoolVegaRatio, "poolVegaRatio", "PoolVegaRatioUpdated"],
+        [options.setPoolDeltaRatio, "poolDeltaRatio", "PoolDeltaRatioUpdated"],
+      ] as const) {
+        await expect(setRatio(ETH, 0n))
           .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
-          .withArgs(ethers.encodeBytes32String("poolVegaRatio"), ratio);
-      }
-      await options.setPoolVegaRatio(ETH, wad("0.01"));
-      await expect(options.setPoolVegaRatio(ETH, wad("0.03"))).to.be.revertedWithCustomError(
-        options,
-        "PoolRatioOutOfBounds",
-      );
-      await expect(options.setPoolVegaRatio(ETH, wad("0.02")))
-        .to.emit(options, "PoolVegaRatioUpdated")
-        .withArgs(ETH, wad("0.02"));
-    });
-
-    it("bounds the pool delta ratio: nonzero, at most 10, at most doubled, raised once a day", async function () {
-      const { options } = await loadFixture(fixture);
-      for (const ratio of [0n, wad("2") + 1n]) {
-        await expect(options.setPoolDeltaRatio(ETH, ratio))
+          .withArgs(ethers.encodeBytes32String(parameter), 0n);
+        // Cuts are free; a raise may at most double, and comes once a day.
+        await expect(setRatio(ETH, wad("0.01")))
+          .to.emit(options, event)
+          .withArgs(ETH, wad("0.01"));
+        await expect(setRatio(ETH, wad("0.03")))
           .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
-          .withArgs(ethers.encodeBytes32String("poolDeltaRatio"), ratio);
+          .withArgs(ethers.encodeBytes32String(parameter), wad("0.03"));
+        await expect(setRatio(ETH, wad("0.02")))
+          .to.emit(options, event)
+          .withArgs(ETH, wad("0.02"));
+        await expect(setRatio(ETH, wad("0.04"))).to.be.revertedWithCustomError(options, "UpdateTooSoon");
       }
-      await options.setPoolDeltaRatio(ETH, wad("2"));
-      await expect(options.setPoolDeltaRatio(ETH, wad("4"))).to.be.revertedWithCustomError(
-        options,
-        "UpdateTooSoon",
-      );
-      await expect(options.setPoolDeltaRatio(ETH, wad("0.5")))
-        .to.emit(options, "PoolDeltaRatioUpdated")
-        .withArgs(ETH, wad("0.5"));
       await time.increase(DAY);
-      await expect(options.setPoolDeltaRatio(ETH, wad("1")))
-        .to.emit(options, "PoolDeltaRatioUpdated")
-        .withArgs(ETH, wad("1"));
+      await expect(options.setPoolVegaRatio(ETH, wad("0.04"))).to.emit(options, "PoolVegaRatioUpdated");
+      await expect(options.setPoolDeltaRatio(ETH, wad("0.04"))).to.emit(options, "PoolDeltaRatioUpdated");
     });
   });
 
