@@ -64,12 +64,14 @@ contract CollateralVault is
     /// @notice Largest accepted `decimals()` of a collateral token (and of an ERC-4626's asset), so
     /// that `10 ** decimals` and the price arithmetic stay far from overflow.
     uint8 public constant MAX_DECIMALS = 36;
-    /// @notice Most a token's smallest unit may be worth at listing (USD WAD: one cent). A liquidation
+    /// @notice Most a token's smallest unit may be worth at listing (USD WAD: ten cents). A liquidation
     /// slices every balance in whole units, rounded down, while the bidder pays for the exact fraction:
     /// with a 0-decimal token worth 3,000 USD a unit, a bid for 47% of a book holding one unit moved
     /// none of it and the bidder (or the LPs, through the backstop's absorb) paid ~1,400 USD for it
-    /// (review round 29). At a cent a unit, a slice misses at most a cent per token.
-    uint256 public constant MAX_UNIT_VALUE = 0.01e18;
+    /// (review round 29). At ten cents a unit a slice misses at most that per token, and 2-decimal
+    /// stablecoins (a euro at 1.08 USD: 1.08 cents a unit) and 6-decimal BTC still list (review round
+    /// 30: a one-cent bound refused a 2-decimal dollar at 1.0001).
+    uint256 public constant MAX_UNIT_VALUE = 0.1e18;
 
     /// @notice Highest annual interest rate on quote debt the model may reach (300%, compounded
     /// continuously: a debt left at full utilisation for a year grows twentyfold).

@@ -95,8 +95,9 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// position; USD WAD at the oracle price: the LPs' delta if the other side closed) above its limit
     /// (maxPoolDeltaRatio · `poolDeltaBase`, USD WAD).
     error PoolDeltaLimitExceeded(uint256 marketId, uint256 poolDelta, uint256 limit);
-    /// @notice `optionMarket` is neither zero nor a market registered in the engine.
-    error NotRegisteredMarket(address optionMarket);
+    /// @notice `optionMarket` is neither zero nor a market registered in the engine that reports
+    /// `poolPremiumHeld`.
+    error InvalidOptionMarket(address optionMarket);
     /// @notice The skew premium would make the fill price zero or negative (only possible after
     /// governance shrank skewScale below the open interest).
     error InvalidFillPrice(int256 fillPrice);
@@ -160,7 +161,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     function listMarket(bytes32 underlying, MarketParams calldata params) external returns (uint256 marketId);
 
     /// @notice Sets the option market whose premiums the pool delta limit leaves out of its base
-    /// (`poolDeltaBase`); zero for none. It must be registered in the engine (NotRegisteredMarket).
+    /// (`poolDeltaBase`); zero for none. It must be registered in the engine and report
+    /// `poolPremiumHeld` (InvalidOptionMarket).
     /// Governance only (the timelock): it sets the base of every market's delta limit.
     function setOptionMarket(address optionMarket) external;
 

@@ -126,8 +126,12 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
 
     /// @inheritdoc IPerpMarket
     function setOptionMarket(address optionMarket_) external restricted {
-        if (optionMarket_ != address(0) && !engine.isMarket(optionMarket_)) {
-            revert NotRegisteredMarket(optionMarket_);
+        if (optionMarket_ != address(0)) {
+            if (!engine.isMarket(optionMarket_)) revert InvalidOptionMarket(optionMarket_);
+            // Read once here: a market without it (this one, say) would revert every new perp risk.
+            try IOptionMarket(optionMarket_).poolPremiumHeld() returns (int256) {} catch {
+                revert InvalidOptionMarket(optionMarket_);
+            }
         }
         optionMarket = IOptionMarket(optionMarket_);
         emit OptionMarketSet(optionMarket_);

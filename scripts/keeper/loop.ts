@@ -205,13 +205,14 @@ export async function keeperStep(
   const isolated = (stage: string, run: () => Promise<void>): Promise<void> =>
     skippingReverts(log, `${stage} failed; other strategies go on`, { block: head }, run);
 
-  // Settlement first: until a series is settled the engine marks it at today's spot, so an account
-  // whose expired options settle worthless could read as liquidatable and be flagged (the reward taken
-  // from it) and sold at that mark (docs/reliability.md §4, row 86).
+  // Series settlement first: until a series is settled the engine marks it at today's spot, so an
+  // account whose expired options settle worthless could read as liquidatable and be flagged (the
+  // reward taken from it) and sold at that mark (docs/reliability.md §4, row 87). The payouts, one
+  // transaction per 50 holders, wait until after the liquidations.
   const options = s.options;
   if (options && !signal?.aborted) {
-    await isolated("option settlement", async () => {
-      report.options = await options.step(head, now);
+    await isolated("option series settlement", async () => {
+      report.options = await options.step(head, now, { payouts: false });
     });
   }
 
@@ -303,6 +304,16 @@ export async function keeperStep(
   if (s.canUnwind && !signal?.aborted) {
     await isolated("backstop unwind", async () => {
       report.unwound = await unwindBackstop(s, now, sender, log);
+    });
+  }
+
+  if (options && !signal?.aborted) {
+    await isolated("option settlement", async () => {
+      const late = await options.step(head, now);
+      report.options = {
+        ...late,
+        seriesSettled: [...(report.options?.seriesSettled ?? []), ...late.seriesSettled],
+      };
     });
   }
 

@@ -4,9 +4,12 @@
  *
  * Per expired, unsettled series: find the primary feed's first round at or after expiry
  * (logic.findSettlementRound: one read in the common case, a binary search otherwise) and send
- * `settleSeries(id, roundHint)`. Per settled series (in the same step once the settlement is mined):
- * settle the positions still open with `settleAccounts(holders, id)`, holders being the accounts that
- * traded or received the series (OptionTraded / PositionTransferred events) and still hold it.
+ * `settleSeries(id, roundHint)`. Per settled series (in a step with `payouts`, once the settlement is
+ * mined): settle the positions still open with `settleAccounts(holders, id)`, holders being the accounts
+ * that traded or received the series (OptionTraded / PositionTransferred events) and still hold it.
+ * The keeper runs a step without payouts before its health check (a settled series is marked at its
+ * settlement price, an unsettled one at today's spot) and one with them after its liquidations, so the
+ * payouts never hold up an auction.
  *
  * No wasted transactions: the series' state is read first (settled by someone else: nothing to send),
  * and every transaction is simulated right before it is signed (TxSender.send), so a keeper that lost
@@ -36,7 +39,8 @@ export interface OptionStepReport {
 }
 
 export interface OptionSettlement {
-  step(head: number, now: bigint): Promise<OptionStepReport>;
+  /** Settles the expired series that can be; with `payouts`, also the positions still open in them. */
+  step(head: number, now: bigint, opts?: { payouts?: boolean }): Promise<OptionStepReport>;
 }
 
 export function createOptionSettlement(
@@ -57,6 +61,8 @@ export function createOptionSettlement(
   const holders = new Map<bigint, Set<bigint>>();
   /** Settled series without open positions: nothing can happen to them any more. */
   const done = new Set<bigint>();
+  /** Expiries read so far (a series' terms never change): a live series costs no read per step. */
+  const expiries = new Map<bigint, bigint>();
   let scanned = deps.startBlock;
 
   async function scanHolders(head: number): Promise<void> {
@@ -93,8 +99,11 @@ export function createOptionSettlement(
   }
 
   /** Settles series `id` (price, then open positions) when it has expired; adds what it did to `report`. */
-  async function settle(id: bigint, now: bigint, report: OptionStepReport): Promise<void> {
+  async function settle(id: bigint, now: bigint, report: OptionStepReport, payouts: boolean): Promise<void> {
+    const knownExpiry = expiries.get(id);
+    if (knownExpiry !== undefined && knownExpiry > now) return;
     const s = await market.series(id);
+    expiries.set(id, s.expiry);
     if (s.expiry > now) return;
     if (!s.settled) {
       const hint = await roundHint(s.underlying, s.expiry);
@@ -111,6 +120,7 @@ export function createOptionSettlement(
       if (sent.status !== "mined") return;
       report.seriesSettled.push(id);
     }
+    if (!payouts) return;
     const open: bigint[] = [];
     for (const account of holders.get(id) ?? []) {
       if ((await market.positionSize(account, id)) !== 0n) open.push(account);
@@ -130,21 +140,22 @@ export function createOptionSettlement(
   }
 
   return {
-    async step(head: number, now: bigint): Promise<OptionStepReport> {
+    async step(head: number, now: bigint, { payouts = true } = {}): Promise<OptionStepReport> {
       const report: OptionStepReport = { seriesSettled: [], positionsSettled: 0, skipped: [] };
-      await scanHolders(head);
+      if (payouts) await scanHolders(head);
       const count = await market.seriesCount();
       for (let id = 1n; id <= count; id++) {
         if (done.has(id)) continue;
         try {
-          await settle(id, now, report);
+          await settle(id, now, report, payouts);
         } catch (error) {
           // A read of this series reverts (its underlying's feed fails, say): skip it, not the others.
           if (isTransientError(error)) throw error;
           report.skipped.push({ key: id, reason: revertReason(error) });
         }
       }
-      if (report.skipped.length) {
+      // Logged once per pass, by its payouts step (the series step before it skips the same series).
+      if (report.skipped.length && payouts) {
         log.warn("option series reverted; skipped this step", {
           count: report.skipped.length,
           reasons: groupByReason(report.skipped).map(({ keys, ...reason }) => ({

@@ -42,13 +42,14 @@ describe("npm run demo", function () {
     // Only Bob's isolated 20 ETH long is liquidatable at 2,650; the keeper flags it and bids.
     expect(summary.liquidated).to.have.length(1);
     expect(summary.liquidationTxs).to.deep.equal(["startAuction", "bidAndClose"]);
-    // Two 2-hour series, each settled then paid out: four keeper transactions, four blocks; then the
-    // funding of the perp markets, two hours old: ETH's, and BTC's unless its rate is 0 and cannot move
-    // (its seeding trades, which net to a flat skew, landed within one second).
+    // Two 2-hour series, both settled before the health check and paid out after the liquidations:
+    // four keeper transactions, four blocks; then the funding of the perp markets, two hours old: ETH's,
+    // and BTC's unless its rate is 0 and cannot move (its seeding trades, which net to a flat skew,
+    // landed within one second).
     expect(summary.settlementTxs.slice(0, 4)).to.deep.equal([
       "settleSeries",
-      "settleAccounts",
       "settleSeries",
+      "settleAccounts",
       "settleAccounts",
     ]);
     const accruals = summary.settlementTxs.slice(4);

@@ -240,15 +240,15 @@ describe("CollateralVault", function () {
         .withArgs(b32("decimals"), 37n);
     });
 
-    // Review round 29 (F1): liquidations slice balances in whole units, rounded down, and the bidder
+    // Review rounds 29 and 30: liquidations slice balances in whole units, rounded down, and the bidder
     // pays for the exact fraction: a 0-decimal token worth 3,000 USD a unit moved none of a 47% slice
     // (the bidder paid 1,387 USD for nothing; through the backstop's absorb, the LPs 1,403).
-    it("reverts with ParameterOutOfBounds for a smallest unit worth more than a cent (MAX_UNIT_VALUE)", async function () {
+    it("reverts with ParameterOutOfBounds for a smallest unit worth more than ten cents (MAX_UNIT_VALUE)", async function () {
       const { vault, router } = await loadFixture(deployVaultFixture);
       const cases: [number, string, bigint][] = [
         [0, "ETH", usd("2000")], // a whole ether per unit
         [2, "ETH", usd("20")],
-        [6, "BTC", usd("0.06123456789012")], // a BTC token with 6 decimals: 6 cents a unit
+        [5, "BTC", usd("0.6123456789012")], // a BTC token with 5 decimals: 61 cents a unit
       ];
       for (const [decimals, asset, unitValue] of cases) {
         const token = await deployToken("Coarse", `C${decimals}`, decimals);
@@ -256,17 +256,20 @@ describe("CollateralVault", function () {
           .to.be.revertedWithCustomError(vault, "ParameterOutOfBounds")
           .withArgs(b32("unitValue"), unitValue);
       }
-      // A cent a unit is accepted: a 2-decimal dollar, and a 0-decimal token worth a cent.
-      await addPriceFeed(router, "PENNY", "0.01");
+      // Up to ten cents a unit is accepted: a 2-decimal euro at 1.08 USD, 6-decimal BTC (6 cents), and
+      // a 0-decimal token worth exactly ten cents.
+      await addPriceFeed(router, "EUR", "1.08");
+      await addPriceFeed(router, "DIME", "0.1");
       for (const [decimals, asset] of [
-        [2, "DAI"],
-        [0, "PENNY"],
+        [2, "EUR"],
+        [6, "BTC"],
+        [0, "DIME"],
       ] as const) {
-        const token = await deployToken("Fine", `F${decimals}`, decimals);
+        const token = await deployToken("Fine", `F${decimals}${asset}`, decimals);
         await expect(vault.listCollateral(token, assetId(asset), usd("0.5"), usd("0.6"), 1n, false)).not.to.be
           .reverted;
       }
-      expect(await vault.MAX_UNIT_VALUE()).to.equal(usd("0.01"));
+      expect(await vault.MAX_UNIT_VALUE()).to.equal(usd("0.1"));
     });
 
     it("reverts with AccessManagedUnauthorized for a caller without the listing role", async function () {

@@ -190,6 +190,37 @@ describe("Keeper step", function () {
       const settled = await sys.engine.health(alice);
       expect(settled.maintenanceRequirement).to.equal(0n);
     });
+
+    it("is settled before the health check, and its holders are paid after the liquidations", async function () {
+      // Two writers of ETH-3000 calls, and Bob long 10 ETH perps on 5,000 USDC. After expiry the feed
+      // posts 2,950 (the settlement round: worthless) and ETH crashes to 2,600 (Bob below maintenance).
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+      await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+      await tradeOption(sys.options, sys.carol, carol, call, -wad("5"));
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("10"));
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+      await mineAt(sys, expiry);
+      await setFeedPrice(sys.feeds.ETH, "2950");
+      await setFeedPrice(sys.feeds.ETH, "2600");
+
+      const report = await keeper.step();
+
+      expect(report.options?.seriesSettled).to.deep.equal([call]);
+      expect(report.options?.positionsSettled).to.equal(2);
+      expect(report.liquidatable).to.deep.equal([bob]);
+      const [seriesSettled] = await sys.options.queryFilter(sys.options.filters.SeriesSettled());
+      const [auctionStarted] = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
+      const payouts = await sys.options.queryFilter(sys.options.filters.PositionSettled());
+      expect(auctionStarted.args.accountId).to.equal(bob);
+      // The payouts (one transaction per 50 holders) never hold up an auction.
+      expect(seriesSettled.blockNumber).to.be.lessThan(auctionStarted.blockNumber);
+      expect(payouts.map((e) => e.blockNumber > auctionStarted.blockNumber)).to.deep.equal([true, true]);
+    });
   });
 
   describe("an auction no bid pays for", function () {

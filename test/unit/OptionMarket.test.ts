@@ -416,13 +416,17 @@ describe("OptionMarket", function () {
       await trade(perps, bob, bobAccount, sys.markets.ETH, wad("300"));
     });
 
-    it("lets only the timelock point the perp market at a registered option market", async function () {
+    it("lets only the timelock point the perp market at a registered option market, or at none", async function () {
       const sys = await loadFixture(deepBook);
       const { perps, options, carol } = sys;
       expect(await perps.optionMarket()).to.equal(await options.getAddress());
-      await expect(perps.setOptionMarket(carol.address))
-        .to.be.revertedWithCustomError(perps, "NotRegisteredMarket")
-        .withArgs(carol.address);
+      // Neither an address the engine does not know nor a registered market without poolPremiumHeld
+      // (which would revert every risk-increasing perp trade).
+      for (const wrong of [carol.address, await perps.getAddress()]) {
+        await expect(perps.setOptionMarket(wrong))
+          .to.be.revertedWithCustomError(perps, "InvalidOptionMarket")
+          .withArgs(wrong);
+      }
       await expect(perps.connect(carol).setOptionMarket(ethers.ZeroAddress)).to.be.revertedWithCustomError(
         perps,
         "AccessManagedUnauthorized",
