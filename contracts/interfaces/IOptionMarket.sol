@@ -251,8 +251,18 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// vega once the other side has closed, so each is bounded where a trade grows it.
     function traderVega(bytes32 underlying) external view returns (uint256 longVega, uint256 shortVega);
 
+    /// @notice The traders' delta on `underlying` per side as tracked for the pool delta limit (units of
+    /// the underlying, WAD): Σ over live series of the open interest long the underlying (long calls,
+    /// short puts) or short it (short calls, long puts), without the backstop account's position, ·
+    /// |delta| per contract at the series' last trade. Each side is the LPs' delta once the other side
+    /// has closed.
+    function traderDelta(bytes32 underlying) external view returns (uint256 longDelta, uint256 shortDelta);
+
     /// @notice The pool vega limit ratio of `underlying` (0 = not configured).
     function poolVegaRatio(bytes32 underlying) external view returns (uint256);
+
+    /// @notice The pool delta limit ratio of `underlying` (0 = not configured).
+    function poolDeltaRatio(bytes32 underlying) external view returns (uint256);
 
     /// @notice Quote the pool account holds against options, over all underlyings (quote units, signed):
     /// for each live series the net premium the pool received (buys in, sales out); for each settled

@@ -114,7 +114,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// a day would leave the desk one adjustment a day and an hour would allow 100 points in 20 hours.
     uint256 public constant MIN_SKEW_UPDATE_INTERVAL = 12 hours;
 
-    /// @dev Six slots; `exposure` reads slot 1 (and slot 2 once settled).
+    /// @dev Eight slots; `exposure` reads slot 1 (and slot 2 once settled).
     struct Series {
         bytes32 underlying;
         uint128 strike;
@@ -1016,8 +1016,19 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc IOptionMarket
+    function traderDelta(bytes32 underlying) external view returns (uint256 longDelta, uint256 shortDelta) {
+        Sides storage sides = _underlyings[underlying].delta;
+        return (sides.long, sides.short);
+    }
+
+    /// @inheritdoc IOptionMarket
     function poolVegaRatio(bytes32 underlying) external view returns (uint256) {
         return _underlyings[underlying].maxPoolVegaRatio;
+    }
+
+    /// @inheritdoc IOptionMarket
+    function poolDeltaRatio(bytes32 underlying) external view returns (uint256) {
+        return _underlyings[underlying].maxPoolDeltaRatio;
     }
 
     // ---------------------------------------------------------------- valuation

@@ -302,6 +302,8 @@ describe("OptionMarket", function () {
       await time.increase(DAY);
       await expect(options.setPoolVegaRatio(ETH, wad("0.04"))).to.emit(options, "PoolVegaRatioUpdated");
       await expect(options.setPoolDeltaRatio(ETH, wad("0.04"))).to.emit(options, "PoolDeltaRatioUpdated");
+      expect(await options.poolVegaRatio(ETH)).to.equal(wad("0.04"));
+      expect(await options.poolDeltaRatio(ETH)).to.equal(wad("0.04"));
     });
   });
 
@@ -366,6 +368,9 @@ describe("OptionMarket", function () {
       const { options, alice, bob, aliceAccount, bobAccount, call1500, put4500 } = sys;
       // Bob writes deep puts: long the underlying, the side of a call buyer.
       await tradeOption(options, bob, bobAccount, put4500, -wad("200"));
+      const [long, short] = await options.traderDelta(ETH);
+      expect(short).to.equal(0n);
+      expect(long).to.be.within(wad("190"), wad("200")); // 200 · |delta| ≈ 0.99
       await expect(tradeOption(options, alice, aliceAccount, call1500, wad("200")))
         .to.be.revertedWithCustomError(options, "PoolOptionDeltaLimitExceeded")
         .withArgs(ETH, anyValue, await deltaLimit(sys));
@@ -378,6 +383,7 @@ describe("OptionMarket", function () {
       await tradeOption(options, bob, bobAccount, put4500, wad("200"));
       await tradeOption(options, alice, aliceAccount, put4500, -wad("200"));
       expect(await poolOptionDelta(sys)).to.equal(0n);
+      expect(await options.traderDelta(ETH)).to.deep.equal([0n, 0n]);
     });
 
     it("recounts a series at its new delta on every trade", async function () {
