@@ -126,7 +126,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         uint128 longOpenInterest;
         uint128 shortOpenInterest;
         // The vega per contract at the series' last trade (USD per 1.0 of volatility, < S·0.4·√2), the
-        // rate at which its open interest counts in the underlying's side vegas, and the net premium the
+        // rate at which its open interest counts in the underlying's vega sides, and the net premium the
         // pool received for the series (quote units). One slot: both are written on every trade.
         uint128 vegaPerContract;
         int128 poolPremium;
@@ -420,7 +420,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         int256 backstop = accountId == backstopAccountId
             ? t.oldSize
             : _positions[seriesId][backstopAccountId];
-        _updatePoolVega(s, t, v, backstop, accountId == backstopAccountId ? t.newSize : backstop);
+        _updatePoolLimits(s, t, v, backstop, accountId == backstopAccountId ? t.newSize : backstop);
     }
 
     /// @dev What a trade costs the account at a constant spot, before fees (USD WAD·contracts): what a
@@ -473,10 +473,10 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         feeQuote = Math.mulDiv(notional, p.fee, rawPerQuoteUnit, Math.Rounding.Ceil);
     }
 
-    /// @dev Refreshes the series' terms in the underlying's side vegas at the current vega per contract
-    /// and, for risk-increasing trades, enforces the pool vega limit on each side the trade grows (a stale
-    /// term of another series counts as it stands: the limit is a snapshot proxy).
-    function _updatePoolVega(
+    /// @dev Refreshes the series' terms in the underlying's vega and delta sides at the current Greeks
+    /// and, for risk-increasing trades, enforces the pool vega and delta limits on each side the trade
+    /// grows (a stale term of another series counts as it stands: the limits are snapshot proxies).
+    function _updatePoolLimits(
         Series storage s,
         Trade memory t,
         Valuation memory v,
@@ -485,7 +485,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     ) internal {
         (uint256 oldLong, uint256 oldShort) = _traderSides(t.oldLong, t.oldShort, backstopBefore);
         (uint256 newLong, uint256 newShort) = _traderSides(t.newLong, t.newShort, backstopAfter);
-        _recountVega(s, oldLong, oldShort, newLong, newShort, v.vega, SignedMath.abs(v.delta));
+        _recountSides(s, oldLong, oldShort, newLong, newShort, v.vega, SignedMath.abs(v.delta));
         int256 held = poolPremiumHeld;
         if (t.increasesRisk) {
             Underlying storage u = _underlyings[s.underlying];
@@ -510,11 +510,12 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         poolPremiumHeld = held + premium;
     }
 
-    /// @dev Replaces the series' terms in its underlying's side vegas, the traders' sides `oldLong` and
-    /// `oldShort` at its last vega per contract, by `newLong`/`newShort` at `vegaPerContract`, and
-    /// remembers that rate. Every change of open interest or of the backstop's position goes through
-    /// here, so each term subtracts exactly what was added.
-    function _recountVega(
+    /// @dev Replaces the series' terms in its underlying's vega and delta sides, the traders' sides
+    /// `oldLong` and `oldShort` at its last vega and delta per contract, by `newLong`/`newShort` at
+    /// `vegaPerContract` and `deltaPerContract`, and remembers those rates. Every change of open
+    /// interest or of the backstop's position goes through here, so each term subtracts exactly what
+    /// was added.
+    function _recountSides(
         Series storage s,
         uint256 oldLong,
         uint256 oldShort,
@@ -658,7 +659,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         s.settled = true;
         s.settlementPrice = price;
         --liveSeriesCount;
-        // The series' vega is gone: take it out of the underlying's side vegas. Its premiums no longer
+        // The series' vega and delta are gone: take them out of the underlying's sides. Its premiums no longer
         // stand for what the pool holds against it: the payouts now do, owed to the longs (rounded up) net
         // of the shorts' debts (rounded down), released as accounts settle. Removing the premiums alone
         // would free, until the accounts are settled, cash the pool still owes.
@@ -667,7 +668,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             s.shortOpenInterest,
             _positions[seriesId][backstopAccountId]
         );
-        _recountVega(s, long, short, 0, 0, 0, 0);
+        _recountSides(s, long, short, 0, 0, 0, 0);
         uint256 value = _intrinsic(s.isCall, s.strike, price);
         poolPremiumHeld +=
             int256(Math.mulDiv(s.longOpenInterest, value, rawPerQuoteUnit, Math.Rounding.Ceil)) -
@@ -935,9 +936,9 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         emit PositionTransferred(fromAccountId, toAccountId, seriesId, moved);
     }
 
-    /// @dev Open interest after a transfer of `moved` contracts, and the side vegas with it at the series'
-    /// last vega per contract. Each side counts once, so both fall by what the receiver's opposite
-    /// position nets away; the sides the vegas count also move when the backstop takes a slice.
+    /// @dev Open interest after a transfer of `moved` contracts, and the vega and delta sides with it at
+    /// the series' last Greeks per contract. Each side counts once, so both fall by what the receiver's
+    /// opposite position nets away; the sides also move when the backstop takes a slice.
     function _moveOpenInterest(
         Series storage s,
         uint256 seriesId,
@@ -967,7 +968,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             newShort,
             backstopAfter
         );
-        _recountVega(
+        _recountSides(
             s,
             tradersLong,
             tradersShort,
