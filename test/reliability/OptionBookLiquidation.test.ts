@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, fundInsurance, openAccount, wad } from "../shared/system";
+import { MarginMode, WAD, fundInsurance, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { marketParams, mineAt, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
@@ -25,16 +25,6 @@ async function optionsNoFunding(): Promise<Sys> {
   const sys = await deployOptionsSystem();
   await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
   return sys;
-}
-
-/** Withdraws `account`'s USDC down to its initial requirement (less one unit of slack). */
-async function withdrawToIM(sys: Sys, account: bigint): Promise<void> {
-  const h = await sys.engine.health(account);
-  const free = (h.equityInitial - BigInt(h.initialRequirement)) / QUOTE_UNIT;
-  const cash = await sys.vault.balanceOf(account, sys.usdc);
-  const amount = free < cash ? free : cash;
-  if (amount > 2n)
-    await sys.vault.connect(sys.alice).withdraw(account, sys.usdc, amount - 1n, sys.alice.address);
 }
 
 const liquidatable = (h: { equityMaintenance: bigint; maintenanceRequirement: bigint }) =>
@@ -80,7 +70,7 @@ describe("Liquidation of option books (review round 28)", function () {
       if (perpFirst) await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
       await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
       if (!perpFirst) await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
-      await withdrawToIM(sys, alice);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
       await setFeedPrice(sys.feeds.ETH, "2750");
       await sys.auction.startAuction(alice);
       await mineAt(sys, BigInt(await time.latest()) + 120n);
@@ -155,7 +145,7 @@ describe("Liquidation of option books (review round 28)", function () {
         const series = await listSeries(sys.options, "ETH", strike, expiry, i % 2 === 0);
         await tradeOption(sys.options, sys.alice, alice, series, -wad("2"));
       }
-      await withdrawToIM(sys, alice);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
       // Volatility 60% → 80%: σ√τ of every series (9.4%) is now below the IM shock (10%), so each is
       // repriced in every scenario (~150,000 gas per series and health check), and Alice is liquidatable.
       await sys.volFeeds.ETH.updateAnswer(80n * 10n ** 6n);
@@ -236,7 +226,7 @@ describe("Liquidation of option books (review round 28)", function () {
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
       await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
-      await withdrawToIM(sys, alice);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
       await mineAt(sys, expiry);
       const round = (await sys.feeds.ETH.latestRound()) + 1n;
       await setFeedPrice(sys.feeds.ETH, "2950");
@@ -337,7 +327,7 @@ describe("Liquidation of option books (review round 28)", function () {
         const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 500_000n * USDC]]);
         const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
         await book.build(sys, a);
-        await withdrawToIM(sys, a);
+        await withdrawToInitialMargin(sys, sys.alice, a);
         for (const px of book.prices) {
           await setFeedPrice(sys.feeds.ETH, px);
           if (liquidatable(await sys.engine.health(a))) break;
@@ -484,7 +474,7 @@ describe("Liquidation of option books (review round 28)", function () {
       const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
       await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
-      await withdrawToIM(sys, alice);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
       await mineAt(sys, expiry - 30n * 60n);
       for (const px of ["3050", "3100", "3150", "3200", "3300"]) {
         await setFeedPrice(sys.feeds.ETH, px);
@@ -514,7 +504,7 @@ describe("Liquidation of option books (review round 28)", function () {
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
       await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
       await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
-      await withdrawToIM(sys, alice);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
       await mineAt(sys, expiry);
       const round = (await sys.feeds.ETH.latestRound()) + 1n;
       await setFeedPrice(sys.feeds.ETH, "2700");
@@ -553,7 +543,7 @@ describe("Liquidation of option books (review round 28)", function () {
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
       await tradeOption(sys.options, sys.alice, alice, call, -wad("20"));
-      await withdrawToIM(sys, alice);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
       await setFeedPrice(sys.feeds.ETH, "3600");
       await sys.auction.startAuction(alice);
       return { sys, alice, bob, call, expiry, start: BigInt(await time.latest()) };

@@ -252,6 +252,20 @@ export async function openAccount(
   return accountId;
 }
 
+/**
+ * Withdraws `accountId`'s USDC down to its initial requirement, less one unit of slack (nothing when
+ * there are at most two units to take): the account then sits at its IM, as a trader who used all
+ * its margin would.
+ */
+export async function withdrawToInitialMargin(sys: System, owner: Signer, accountId: bigint): Promise<void> {
+  const h = await sys.engine.health(accountId);
+  const quoteUnit = 10n ** (18n - (await sys.usdc.decimals()));
+  const free = (h.equityInitial - BigInt(h.initialRequirement)) / quoteUnit;
+  const cash = await sys.vault.balanceOf(accountId, sys.usdc);
+  const amount = free < cash ? free : cash;
+  if (amount > 2n) await sys.vault.connect(owner).withdraw(accountId, sys.usdc, amount - 1n, owner);
+}
+
 /** Tops up the insurance fund: a deposit into its margin account (anyone may deposit into any account). */
 export async function fundInsurance(sys: System, amount: bigint): Promise<void> {
   await mintAndApprove(sys.usdc, sys.deployer, await sys.vault.getAddress(), amount);

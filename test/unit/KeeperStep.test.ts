@@ -5,7 +5,7 @@
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
 import { loadFixture, mine, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, openAccount, wad } from "../shared/system";
+import { MarginMode, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
@@ -172,9 +172,7 @@ describe("Keeper step", function () {
       const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
       await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
-      const h = await sys.engine.health(alice);
-      const free = (h.equityInitial - BigInt(h.initialRequirement)) / 10n ** 12n;
-      await sys.vault.connect(sys.alice).withdraw(alice, sys.usdc, free - 1n, sys.alice.address);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
       await mineAt(sys, expiry);
       await setFeedPrice(sys.feeds.ETH, "2950");

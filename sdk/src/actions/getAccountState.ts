@@ -68,12 +68,13 @@ export async function getAccountState(
     };
     const timestamp = BigInt(block.timestamp);
     const poolAccountId = protocol.pool;
-    const [mode, heldTokens, keys, frozen, paused] = await Promise.all([
+    const [mode, heldTokens, keys, frozen, paused, poolDeltaBase] = await Promise.all([
       client.contracts.accounts.marginMode(accountId, { blockTag }),
       vault.collateralTokens(accountId, { blockTag }),
       engine.accountMarkets(accountId, { blockTag }),
       liquidationAuction.isFrozen(accountId, { blockTag }),
       engine.paused({ blockTag }),
+      client.contracts.perpMarket.poolDeltaBase({ blockTag }),
     ]);
 
     const tokenSet = new Set<string>([quote, ...heldTokens.map((t) => t.toLowerCase())]);
@@ -130,7 +131,6 @@ export async function getAccountState(
         prices[asset] = await oracleRouter.getPrice(asset, { blockTag });
       }),
     );
-    const poolDeltaBase = await client.contracts.perpMarket.poolDeltaBase({ blockTag });
 
     return {
       accountId,
