@@ -44,6 +44,10 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @param longOpenInterest Σ long trader sizes.
     /// @param shortOpenInterest Σ |short trader sizes|; the pool holds shortOpenInterest − longOpenInterest.
     /// @param params The series' trading parameters.
+    /// @param vegaPerContract The vega per contract at the series' last trade (USD WAD per 1.0 of
+    /// volatility): the rate at which its traders' open interest counts in the underlying's vega sides.
+    /// @param deltaPerContract |delta| per contract at the series' last trade (WAD): the rate at which its
+    /// traders' open interest counts in the underlying's delta sides.
     struct SeriesInfo {
         bytes32 underlying;
         uint256 strike;
@@ -55,6 +59,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
         uint256 longOpenInterest;
         uint256 shortOpenInterest;
         SeriesParams params;
+        uint256 vegaPerContract;
+        uint256 deltaPerContract;
     }
 
     /// @notice `seriesId` was never listed.

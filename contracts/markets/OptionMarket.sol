@@ -1008,6 +1008,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         info.longOpenInterest = s.longOpenInterest;
         info.shortOpenInterest = s.shortOpenInterest;
         info.params = s.params;
+        info.vegaPerContract = s.vegaPerContract;
+        info.deltaPerContract = s.deltaPerContract;
     }
 
     /// @inheritdoc IOptionMarket

@@ -19,15 +19,24 @@ export {
   modelVolatility,
   optionExposure,
   optionIncreasesRisk,
+  optionPoolLimits,
   optionPositionValue,
   optionQuote,
   optionScenarioPnls,
   optionValuation,
   premiumAndFee,
+  recountOptionPool,
   seriesStatus,
   settlementPayout,
 } from "./markets";
-export type { Exposure, PerpTradeResult, OptionTradeResult, OptionValuation, SeriesStatus } from "./markets";
+export type {
+  Exposure,
+  PerpTradeResult,
+  OptionTradeResult,
+  OptionValuation,
+  PoolLimitUse,
+  SeriesStatus,
+} from "./markets";
 export * from "./state";
 export * from "./deployment";
 export * from "./client";

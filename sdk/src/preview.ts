@@ -14,7 +14,7 @@ import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValu
 import { fillPrice } from "./math/perp";
 import { accruedInterestAt, interestIndexAt } from "./math/interest";
 import { applyPerpTrade } from "./markets/perp";
-import { applyOptionTrade } from "./markets/option";
+import { applyOptionTrade, optionPoolLimits, recountOptionPool } from "./markets/option";
 import { MissingContractError } from "./errors";
 import {
   type AccountState,
@@ -107,8 +107,8 @@ export interface SimulationResult {
    * pause, freeze; for a trade previewed by a client with a signer, the signer's authorisation and
    * trading allowance; for a withdrawal previewed by a client with a signer, the signer's authorisation
    * and the recipient); undefined when the action should pass. Checks needing data outside the snapshot
-   * (deposit caps, ERC-20 allowances, the vault's pause and liquidity, the pool's option vega limit — it
-   * tracks each series' vega as of its last trade, which no view exposes) are not predicted.
+   * (deposit caps, ERC-20 allowances, the vault's pause and liquidity; the pool's option vega and delta
+   * limits when the snapshot has no `optionPool` for the underlying) are not predicted.
    */
   revert?: XMarginError;
 }
@@ -450,7 +450,14 @@ function simulateOptionTrade(
     state.timestamp,
     state.protocol.quoteUnit,
   );
-  const after = applyTradeResult(state, key, r);
+  // The backstop's own trades (unwinds) move the position the pool limits leave out.
+  const series: OptionMarketState =
+    id === state.protocol.backstopAccountId ? { ...r.market, backstopSize: r.position.size } : r.market;
+  const pool = u.optionPool && recountOptionPool(u.optionPool, market, series, r.valuation);
+  const traded = applyTradeResult(state, key, { ...r, market: series });
+  const after: AccountState = pool
+    ? { ...traded, underlyings: { ...traded.underlyings, [market.underlying]: { ...u, optionPool: pool } } }
+    : traded;
   const health = toHealth(accountHealth(after));
   const option: OptionFill = {
     seriesId: market.marketId,
@@ -470,6 +477,27 @@ function simulateOptionTrade(
       revert = makeXMarginError("OpenInterestCapExceeded", [market.marketId, true, r.newLong, cap]);
     } else if (r.newShort > market.shortOpenInterest && r.newShort > cap) {
       revert = makeXMarginError("OpenInterestCapExceeded", [market.marketId, false, r.newShort, cap]);
+    } else if (pool) {
+      const { protocol } = state;
+      const use = optionPoolLimits(
+        pool,
+        market,
+        r.newLong,
+        r.newShort,
+        spot,
+        protocol.poolDeltaBase,
+        protocol.quoteUnit,
+      );
+      const underlying = market.underlying;
+      if (use.vega.grown > use.vega.limit) {
+        revert = makeXMarginError("PoolVegaLimitExceeded", [underlying, use.vega.grown, use.vega.limit]);
+      } else if (use.delta.grown > use.delta.limit) {
+        revert = makeXMarginError("PoolOptionDeltaLimitExceeded", [
+          underlying,
+          use.delta.grown,
+          use.delta.limit,
+        ]);
+      }
     }
   }
   const hasOthers = othersOnUnderlying(state, key, market.underlying) !== 0;

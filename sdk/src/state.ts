@@ -51,11 +51,35 @@ export interface CollateralState {
   debt?: { recordedBalance: bigint; paidIndex: bigint };
 }
 
+/** The traders' two sides of one Greek on an underlying, backstop left out (OptionMarket.Sides). */
+export interface OptionSides {
+  long: bigint;
+  short: bigint;
+}
+
+/**
+ * The option market's pool limits on one underlying: the traders' vega sides (USD per 1.0 of volatility,
+ * `traderVega`) and delta sides (units of the underlying, `traderDelta`), each side no more than a ratio
+ * (WAD) of the pool's quote balance less the premiums it holds, the delta side at the oracle price.
+ */
+export interface OptionPoolState {
+  vega: OptionSides;
+  delta: OptionSides;
+  maxPoolVegaRatio: bigint;
+  maxPoolDeltaRatio: bigint;
+}
+
 /** Volatility and risk parameters of one underlying. */
 export interface UnderlyingState {
   /** Annualised volatility (WAD) from the oracle's volatility feed. */
   volatility: bigint;
   risk: RiskParams;
+  /**
+   * The option market's pool limits on the underlying: read for the underlyings of option series in the
+   * snapshot; without them a preview does not predict `PoolVegaLimitExceeded` or
+   * `PoolOptionDeltaLimitExceeded`.
+   */
+  optionPool?: OptionPoolState;
 }
 
 /** A perp position (IPerpMarket.Position). */
@@ -129,6 +153,14 @@ export interface OptionMarketState {
   longOpenInterest: bigint;
   shortOpenInterest: bigint;
   params: OptionSeriesParams;
+  /** The liquidation backstop account's position: the LPs' own, so the pool limits leave it out. */
+  backstopSize: bigint;
+  /**
+   * Vega (USD WAD per 1.0 of volatility) and |delta| (WAD) per contract at the series' last trade: the
+   * rates at which its traders' open interest counts in the underlying's `OptionPoolState` sides.
+   */
+  vegaPerContract: bigint;
+  deltaPerContract: bigint;
 }
 
 /**
@@ -144,6 +176,8 @@ export type MarketState = PerpMarketState | OptionMarketState;
 export interface ProtocolState {
   /** The LiquidityPool's margin account: the counterparty of every trade. */
   poolAccountId: bigint;
+  /** The liquidation auction's backstop account (its positions are the LPs' own). */
+  backstopAccountId: bigint;
   /**
    * The protocol's accounts (the pool's, the liquidation backstop's, the insurance fund's), which take
    * no deposit but the quote token (`ProtocolAccountCollateral`).
@@ -152,7 +186,7 @@ export interface ProtocolState {
   /** The engine's guardian pause on new risk. */
   paused: boolean;
   /**
-   * The base of the perps' pool delta limit (quote units, `PerpMarket.poolDeltaBase`): the pool
+   * The base of the pool's delta and vega limits (quote units, `PerpMarket.poolDeltaBase`): the pool
    * account's quote balance less the premiums it holds for open options.
    */
   poolDeltaBase: bigint;

@@ -131,6 +131,9 @@ async function levelRequirement(
         longOpenInterest: 0n,
         shortOpenInterest: 0n,
         params: { spreadFactor: 0n, fee: 0n, insuranceFeeShare: 0n, maxOpenInterest: 0n },
+        backstopSize: 0n,
+        vegaPerContract: 0n,
+        deltaPerContract: 0n,
       };
       const position = { kind: "option" as const, market: "", marketId: 0n, size: l.size };
       optionScenarioPnls(position, series, spot, volatility, 0n, spotMoves, volMoves).forEach((pnl, c) => {

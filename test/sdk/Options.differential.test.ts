@@ -25,6 +25,7 @@ import { MarginMode, WAD, openAccount, wad, type System } from "../shared/system
 import { advanceTo, applyMarketMove, mineAt, type MarketMove } from "../shared/perps";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { sdkClient } from "../shared/sdk";
+import { assetId } from "../shared/oracles";
 import type { OptionMarket } from "../../typechain-types";
 
 /**
@@ -42,8 +43,9 @@ import type { OptionMarket } from "../../typechain-types";
  *   - optionQuote on the snapshot equals options.quoteTrade (premium and fee), exactly;
  *   - the preview of an option trade at the next block's timestamp equals engine.health after it is sent,
  *     and its premium, fee and new size equal the OptionTraded event; the trade is sent with the previewed
- *     premium as its limit, so a premium one wei worse would revert. When the preview predicts a revert,
- *     the chain reverts with that error and nothing else.
+ *     premium as its limit, so a premium one wei worse would revert, and its pool vega and delta sides
+ *     equal the market's after the trade. When the preview predicts a revert, the chain reverts with that
+ *     error and nothing else; the pool's limits (POOL_RATIOS) are tight enough to refuse some trades.
  * Every comparison is exact (0 wei): the SDK ports the contracts' integer algorithms.
  */
 
@@ -61,6 +63,15 @@ const SERIES: readonly { underlying: Underlying; strike: string; expiresIn: bigi
   { underlying: "BTC", strike: "55000", expiresIn: 30n * DAY, isCall: false },
 ];
 
+/**
+ * The pool's option vega and delta limits, as ratios of its 1,000,000 USDC: tight enough that the
+ * scripts' trades (a few contracts each, up to four accounts) run into them now and then.
+ */
+const POOL_RATIOS: Record<Underlying, { vega: string; delta: string }> = {
+  ETH: { vega: "0.004", delta: "0.04" },
+  BTC: { vega: "0.06", delta: "0.4" },
+};
+
 async function optionsFixture(): Promise<System & { options: OptionMarket; seriesIds: bigint[] }> {
   const sys = await deployOptionsSystem();
   const seriesIds: bigint[] = [];
@@ -68,6 +79,10 @@ async function optionsFixture(): Promise<System & { options: OptionMarket; serie
     seriesIds.push(
       await listSeries(sys.options, s.underlying, s.strike, await fromNow(s.expiresIn), s.isCall),
     );
+  }
+  for (const [symbol, ratio] of Object.entries(POOL_RATIOS)) {
+    await (await sys.options.setPoolVegaRatio(assetId(symbol), wad(ratio.vega))).wait();
+    await (await sys.options.setPoolDeltaRatio(assetId(symbol), wad(ratio.delta))).wait();
   }
   return { ...sys, seriesIds };
 }
@@ -255,6 +270,9 @@ describe("SDK differential: options against the engine", function () {
       repricedInitial: 0,
       repricedMaintenance: 0,
       taylorOptions: 0,
+      // Trades the pool's option vega and delta limits refuse (predicted, then sent).
+      vegaLimit: 0,
+      deltaLimit: 0,
     };
 
     await fc.assert(
@@ -363,10 +381,20 @@ describe("SDK differential: options against the engine", function () {
                 });
           if (p.revert) {
             stats.predictedReverts += 1;
+            if (p.revert.name === "PoolVegaLimitExceeded") seen.vegaLimit += 1;
+            if (p.revert.name === "PoolOptionDeltaLimitExceeded") seen.deltaLimit += 1;
             await expectPredictedRevert(sent, p);
           } else {
             const r = await sent;
             expect(await chainHealth(sys, account.id)).to.deep.equal(p.health);
+            // The preview's pool sides are the market's after the trade, to the wei.
+            const pool = p.state.underlyings[series.underlying].optionPool;
+            expect(
+              pool && [pool.vega.long, pool.vega.short, pool.delta.long, pool.delta.short],
+            ).to.deep.equal([
+              ...(await sys.options.traderVega(series.underlying)),
+              ...(await sys.options.traderDelta(series.underlying)),
+            ]);
             const unit = state.protocol.quoteUnit;
             expect({
               premiumPerContract: r.premiumPerContract,
@@ -521,7 +549,7 @@ describe("SDK differential: options against the engine", function () {
           }
         }
       }),
-      { seed: 20_250_604, numRuns: 7, endOnFailure: true },
+      { seed: 20_250_604, numRuns: 9, endOnFailure: true },
     );
 
     console.log("      options differential:", JSON.stringify(stats), JSON.stringify(seen));

@@ -7,12 +7,14 @@ import {
   type AccountState,
   type CollateralState,
   type MarketState,
+  type OptionPoolState,
   type PositionState,
   type UnderlyingState,
   marketKey,
 } from "../state";
 import {
   blockAt,
+  optionMarketOf,
   protocolAccounts,
   quoteToken,
   quoteUnit,
@@ -114,14 +116,18 @@ export async function getAccountState(
     );
 
     const underlyingIds = new Set(Object.values(markets).map((m) => m.underlying));
+    const optionUnderlyings = new Set(
+      Object.values(markets).flatMap((m) => (m.kind === "option" ? [m.underlying] : [])),
+    );
     const underlyings: Record<string, UnderlyingState> = {};
     await Promise.all(
       [...underlyingIds].map(async (u) => {
-        const [volatility, risk] = await Promise.all([
+        const [volatility, risk, optionPool] = await Promise.all([
           oracleRouter.getVolatility(u, { blockTag }),
           engine.riskParams(u, { blockTag }),
+          optionUnderlyings.has(u) ? readOptionPool(client, u, blockTag) : undefined,
         ]);
-        underlyings[u] = { volatility, risk: riskParams(risk) };
+        underlyings[u] = { volatility, risk: riskParams(risk), optionPool };
       }),
     );
     const assets = new Set<string>([...underlyingIds, ...collateral.map((c) => c.oracleAsset)]);
@@ -146,6 +152,7 @@ export async function getAccountState(
       marginMode: mode === 1n ? "isolated" : "cross",
       protocol: {
         poolAccountId,
+        backstopAccountId: protocol.backstop,
         quoteOnlyAccountIds: [protocol.pool, protocol.backstop, protocol.insurance],
         paused,
         poolDeltaBase,
@@ -154,6 +161,27 @@ export async function getAccountState(
       },
     };
   });
+}
+
+/** The option market's pool limits on `underlying` (only series trade against them). */
+async function readOptionPool(
+  client: XMarginClient,
+  underlying: string,
+  blockTag: number,
+): Promise<OptionPoolState> {
+  const market = optionMarketOf(client);
+  const [vega, delta, maxPoolVegaRatio, maxPoolDeltaRatio] = await Promise.all([
+    market.traderVega(underlying, { blockTag }),
+    market.traderDelta(underlying, { blockTag }),
+    market.poolVegaRatio(underlying, { blockTag }),
+    market.poolDeltaRatio(underlying, { blockTag }),
+  ]);
+  return {
+    vega: { long: vega.longVega, short: vega.shortVega },
+    delta: { long: delta.longDelta, short: delta.shortDelta },
+    maxPoolVegaRatio,
+    maxPoolDeltaRatio,
+  };
 }
 
 function riskParams(r: RiskParams): RiskParams {

@@ -17,7 +17,7 @@ import {
   blackScholes,
 } from "../math/blackScholes";
 import { WAD, abs, ceilDiv, divFloor, max, min, mulDiv, mulWadDown } from "../math/fixedPoint";
-import type { OptionMarketState, OptionPositionState } from "../state";
+import type { OptionMarketState, OptionPoolState, OptionPositionState, OptionSides } from "../state";
 import { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
 
 /**
@@ -321,6 +321,8 @@ export interface OptionTradeResult {
   oldSize: bigint;
   newLong: bigint;
   newShort: bigint;
+  /** The valuation the trade was priced at: its vega and |delta| become the series' per-contract rates. */
+  valuation: OptionValuation;
 }
 
 /**
@@ -347,11 +349,17 @@ export function applyOptionTrade(
   const tradingCost = feeQuote + ceilDiv(cost, WAD * quoteUnit);
   const oldSize = pos.size;
   const newSize = oldSize + sizeDelta;
-  const pos0 = (x: bigint): bigint => (x > 0n ? x : 0n);
-  const newLong = m.longOpenInterest - pos0(oldSize) + pos0(newSize);
-  const newShort = m.shortOpenInterest - pos0(-oldSize) + pos0(-newSize);
+  const newLong = m.longOpenInterest - positive(oldSize) + positive(newSize);
+  const newShort = m.shortOpenInterest - positive(-oldSize) + positive(-newSize);
   return {
-    market: { ...m, longOpenInterest: newLong, shortOpenInterest: newShort },
+    // The series' per-contract rates become the trade's (OptionMarket._recountSides).
+    market: {
+      ...m,
+      longOpenInterest: newLong,
+      shortOpenInterest: newShort,
+      vegaPerContract: v.vega,
+      deltaPerContract: abs(v.delta),
+    },
     position: { ...pos, size: newSize },
     premium,
     premiumQuote,
@@ -362,7 +370,94 @@ export function applyOptionTrade(
     oldSize,
     newLong,
     newShort,
+    valuation: v,
   };
+}
+
+/**
+ * The underlying's pool sides after a trade in series `m` (OptionMarket._recountSides): the series' old
+ * terms (its traders' open interest, backstop left out, at its last vega and |delta| per contract) are
+ * replaced by its new ones at the trade's valuation `v`, each term rounded down. A put's long side is
+ * short the underlying. `after` is the series after the trade (open interest, backstop position).
+ * @example
+ * const pool = recountOptionPool(state.underlyings[u].optionPool!, series, afterTrade, r.valuation);
+ */
+export function recountOptionPool(
+  pool: OptionPoolState,
+  before: OptionMarketState,
+  after: OptionMarketState,
+  v: OptionValuation,
+): OptionPoolState {
+  const traders = (m: OptionMarketState): OptionSides => ({
+    long: m.longOpenInterest - positive(m.backstopSize),
+    short: m.shortOpenInterest - positive(-m.backstopSize),
+  });
+  const [old, now] = [traders(before), traders(after)];
+  const vega = recountSides(pool.vega, old, now, before.vegaPerContract, v.vega);
+  const flip = (x: OptionSides): OptionSides => (before.isCall ? x : { long: x.short, short: x.long });
+  const delta = recountSides(pool.delta, flip(old), flip(now), before.deltaPerContract, abs(v.delta));
+  return { ...pool, vega, delta };
+}
+
+function recountSides(
+  sides: OptionSides,
+  old: OptionSides,
+  now: OptionSides,
+  oldRate: bigint,
+  newRate: bigint,
+): OptionSides {
+  const term = (openInterest: bigint, rate: bigint): bigint => mulDiv(openInterest, rate, WAD);
+  return {
+    long: sides.long - term(old.long, oldRate) + term(now.long, newRate),
+    short: sides.short - term(old.short, oldRate) + term(now.short, newRate),
+  };
+}
+
+/** A side of the traders' vega or delta against its limit, USD WAD. */
+export interface PoolLimitUse {
+  grown: bigint;
+  limit: bigint;
+}
+
+/**
+ * What a risk-increasing trade in series `m` checks against the pool's limits on its underlying
+ * (OptionMarket._updatePoolLimits), with `pool` the sides after the trade: the larger side the trade
+ * grows (long when its long open interest grows, short when its short does), vega as it is, delta at
+ * `spot` (rounded up; a put's long side is short the underlying), each against its ratio of `base` (the
+ * pool's quote balance less the premiums it holds, quote units; none when ≤ 0).
+ * @example
+ * const { vega, delta } = optionPoolLimits(pool, series, r.newLong, r.newShort, spot, base, quoteUnit);
+ * if (vega.grown > vega.limit) console.log("PoolVegaLimitExceeded");
+ */
+export function optionPoolLimits(
+  pool: OptionPoolState,
+  m: OptionMarketState,
+  newLong: bigint,
+  newShort: bigint,
+  spot: bigint,
+  base: bigint,
+  quoteUnit: bigint,
+): { vega: PoolLimitUse; delta: PoolLimitUse } {
+  const longGrows = newLong > m.longOpenInterest;
+  const shortGrows = newShort > m.shortOpenInterest;
+  const grownSide = (sides: OptionSides, long: boolean, short: boolean, price: bigint): bigint =>
+    mulDiv(max(long ? sides.long : 0n, short ? sides.short : 0n), price, WAD, "ceil");
+  const equity = base > 0n ? base * quoteUnit : 0n;
+  const [deltaLong, deltaShort] = m.isCall ? [longGrows, shortGrows] : [shortGrows, longGrows];
+  return {
+    vega: {
+      grown: grownSide(pool.vega, longGrows, shortGrows, WAD),
+      limit: mulDiv(equity, pool.maxPoolVegaRatio, WAD),
+    },
+    delta: {
+      grown: grownSide(pool.delta, deltaLong, deltaShort, spot),
+      limit: mulDiv(equity, pool.maxPoolDeltaRatio, WAD),
+    },
+  };
+}
+
+function positive(x: bigint): bigint {
+  return x > 0n ? x : 0n;
 }
 
 /**
@@ -384,7 +479,6 @@ export function optionTradingCost(
   const size = abs(sizeDelta);
   const buy = sizeDelta > 0n;
   const closing = oldSize > 0n !== buy ? min(size, abs(oldSize)) : 0n;
-  const positive = (x: bigint): bigint => (x > 0n ? x : 0n);
   const closeCost = positive(buy ? premium - v.low : v.low - premium);
   const openCost = buy ? positive(premium - intrinsicValue(m.isCall, m.strike, spot)) : v.high - premium;
   return closing * closeCost + (size - closing) * openCost;

@@ -12,7 +12,7 @@ import type {
   PerpPositionState,
   PositionState,
 } from "../../state";
-import { optionMarketOf } from "./chain";
+import { optionMarketOf, protocolAccounts } from "./chain";
 
 /** Reads one market type's state and positions. */
 export interface MarketReader {
@@ -70,7 +70,12 @@ const perpReader: MarketReader = {
 const optionReader: MarketReader = {
   kind: "option",
   async readMarket(client, seriesId, blockTag): Promise<OptionMarketState> {
-    const s = await optionMarketOf(client).series(seriesId, { blockTag });
+    const market = optionMarketOf(client);
+    const { backstop } = await protocolAccounts(client);
+    const [s, backstopSize] = await Promise.all([
+      market.series(seriesId, { blockTag }),
+      market.positionSize(backstop, seriesId, { blockTag }),
+    ]);
     const p = s.params;
     return {
       kind: "option",
@@ -91,6 +96,9 @@ const optionReader: MarketReader = {
         insuranceFeeShare: p.insuranceFeeShare,
         maxOpenInterest: p.maxOpenInterest,
       },
+      backstopSize,
+      vegaPerContract: s.vegaPerContract,
+      deltaPerContract: s.deltaPerContract,
     };
   },
   async readPosition(client, accountId, seriesId, blockTag): Promise<OptionPositionState> {
