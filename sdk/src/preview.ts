@@ -231,7 +231,9 @@ export function simulate(
         return { before, health: before, state, revert: makeXMarginError("InvalidRecipient", [action.to]) };
       }
       if (c.balance < action.amount) {
-        const revert = makeXMarginError("InsufficientBalance", [id, c.token, c.balance, action.amount]);
+        // The vault reports the balance it records: a debt without the interest accrued since it paid.
+        const recorded = c.debt?.recordedBalance ?? c.balance;
+        const revert = makeXMarginError("InsufficientBalance", [id, c.token, recorded, action.amount]);
         return { before, health: before, state, revert };
       }
       const after = setBalance(state, c.token, c.balance - action.amount);

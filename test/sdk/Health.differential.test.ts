@@ -10,7 +10,6 @@ import {
   accountHealth,
   deposit,
   getAccountState,
-  isXMarginError,
   marketKey,
   modifyPosition,
   perpQuote,
@@ -20,7 +19,7 @@ import {
 } from "../../sdk/src";
 import { MarginMode, WAD, deploySystem, openAccount, type System } from "../shared/system";
 import { advanceTo, applyMarketMove, type MarketMove } from "../shared/perps";
-import { sdkClient } from "../shared/sdk";
+import { expectPredictedRevert, sdkClient } from "../shared/sdk";
 
 /**
  * Differential test of the SDK's pure model against the chain. Random scripts (fast-check, fixed seed)
@@ -298,11 +297,7 @@ describe("SDK differential: pure health and previews against the engine", functi
               const sent = withdraw(account.client, { accountId: account.id, token: address, amount });
               if (p.revert) {
                 stats.predictedReverts += 1;
-                await sent.then(
-                  () => expect.fail(`withdraw should revert with ${p.revert?.name}`),
-                  (e: unknown) => expect(isXMarginError(e) && e.name, String(e)).to.equal(p.revert?.name),
-                );
-                await ethers.provider.send("evm_mine", []);
+                await expectPredictedRevert(sent, p.revert);
               } else {
                 await sent;
                 expect(await chainHealth(sys, account.id)).to.deep.equal(p.health);
@@ -353,11 +348,7 @@ describe("SDK differential: pure health and previews against the engine", functi
               });
               if (p.revert) {
                 stats.predictedReverts += 1;
-                await sent.then(
-                  () => expect.fail(`trade should revert with ${p.revert?.name}`),
-                  (e: unknown) => expect(isXMarginError(e) && e.name, String(e)).to.equal(p.revert?.name),
-                );
-                await ethers.provider.send("evm_mine", []);
+                await expectPredictedRevert(sent, p.revert);
               } else {
                 const r = await sent;
                 expect(await chainHealth(sys, account.id)).to.deep.equal(p.health);

@@ -6,13 +6,11 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import {
   type AccountState,
   type OptionMarketState,
-  type SimulationResult,
   type XMarginClient,
   accountHealth,
   closeOption,
   deposit,
   getAccountState,
-  isXMarginError,
   marketKey,
   modifyPosition,
   optionQuote,
@@ -24,7 +22,7 @@ import {
 import { MarginMode, WAD, openAccount, wad, type System } from "../shared/system";
 import { advanceTo, applyMarketMove, mineAt, type MarketMove } from "../shared/perps";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
-import { sdkClient } from "../shared/sdk";
+import { expectPredictedRevert, sdkClient } from "../shared/sdk";
 import { assetId } from "../shared/oracles";
 import type { OptionMarket } from "../../typechain-types";
 
@@ -237,15 +235,6 @@ async function chainHealth(sys: System, id: bigint, blockTag?: number) {
   return toHealth(await sys.engine.health(id, blockTag === undefined ? {} : { blockTag }));
 }
 
-/** Sends `sent` and asserts it reverts with the preview's predicted error (then mines the pinned block). */
-async function expectPredictedRevert(sent: Promise<unknown>, p: SimulationResult): Promise<void> {
-  await sent.then(
-    () => expect.fail(`should revert with ${p.revert?.name}`),
-    (e: unknown) => expect(isXMarginError(e) && e.name, String(e)).to.equal(p.revert?.name),
-  );
-  await ethers.provider.send("evm_mine", []);
-}
-
 describe("SDK differential: options against the engine", function () {
   it("matches engine.health, standardRequirements, quoteTrade and post-trade health exactly over ≥ 200 random states with options and perps", async function () {
     this.timeout(300_000);
@@ -383,7 +372,7 @@ describe("SDK differential: options against the engine", function () {
             stats.predictedReverts += 1;
             if (p.revert.name === "PoolVegaLimitExceeded") seen.vegaLimit += 1;
             if (p.revert.name === "PoolOptionDeltaLimitExceeded") seen.deltaLimit += 1;
-            await expectPredictedRevert(sent, p);
+            await expectPredictedRevert(sent, p.revert);
           } else {
             const r = await sent;
             expect(await chainHealth(sys, account.id)).to.deep.equal(p.health);
@@ -432,7 +421,7 @@ describe("SDK differential: options against the engine", function () {
           });
           if (p.revert) {
             stats.predictedReverts += 1;
-            await expectPredictedRevert(sent, p);
+            await expectPredictedRevert(sent, p.revert);
           } else {
             await sent;
             expect(await chainHealth(sys, account.id)).to.deep.equal(p.health);

@@ -1,7 +1,13 @@
 import type { BaseContract, Signer } from "ethers";
 import { ethers } from "hardhat";
 import { expect } from "chai";
-import { type Deployment, type XMarginClient, createClient, isXMarginError } from "../../sdk/src";
+import {
+  type Deployment,
+  type XMarginClient,
+  type XMarginError,
+  createClient,
+  isXMarginError,
+} from "../../sdk/src";
 import type { System } from "./system";
 
 /** What `deploymentOf` reads: a system, with its OptionMarket when it has one (`deployOptionsSystem`). */
@@ -49,4 +55,19 @@ export async function expectXMarginError(promise: Promise<unknown>, name: string
     throw e;
   }
   expect.fail(`expected ${name}`);
+}
+
+/**
+ * Expects `sent` (an action a preview said would revert) to revert with exactly the predicted error, its
+ * arguments included, then mines the block the failed transaction left pinned.
+ */
+export async function expectPredictedRevert(sent: Promise<unknown>, predicted: XMarginError): Promise<void> {
+  await sent.then(
+    () => expect.fail(`should revert with ${predicted.name}`),
+    (e: unknown) => {
+      if (!isXMarginError(e)) throw e;
+      expect({ name: e.name, args: e.args }).to.deep.equal({ name: predicted.name, args: predicted.args });
+    },
+  );
+  await ethers.provider.send("evm_mine", []);
 }
