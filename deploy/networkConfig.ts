@@ -136,6 +136,23 @@ export interface NetworkDeployConfig {
 
 const CONFIG_DIR = path.join(__dirname, "config");
 
+/**
+ * The timelock's least delay: docs/decisions.md (Governance) makes whatever is the timelock's alone (feeds,
+ * collateral listings, market registration, role grants, the treasury) "a decision made in public, two
+ * days ahead". Review round 32: every config had 60 s or 3,600 s, and the deployer, their only proposer,
+ * could register itself as a market and take the pool's USDC a minute after scheduling it.
+ */
+export const MIN_TIMELOCK_DELAY = 2 * 86_400;
+
+/**
+ * Roles that act at once and can close a user's exit: GUARDIAN pauses withdrawals and LP claims,
+ * RISK_MANAGER raises the LPs' exit delay and holding period to 7 days, LISTING lists series whose
+ * settlement closes LP exits. An account holding one of them with an execution delay below the timelock's
+ * may not propose to the timelock: it could close the exits for the whole delay of its own proposal, which
+ * is then no warning to anyone (review round 32).
+ */
+const EXIT_CLOSING_ROLES = ["GUARDIAN", "RISK_MANAGER", "LISTING"] as const;
+
 /** Hardhat's in-process network deploys what a local node does. */
 const CONFIG_ALIASES: Record<string, string> = { hardhat: "localhost" };
 
@@ -320,6 +337,23 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     return value.map((v, i) => r.accountRef(v, `${at}[${i}]`));
   };
 
+  const timelockMinDelay = r.int(g.timelockMinDelay, "governance.timelockMinDelay");
+  if (timelockMinDelay < MIN_TIMELOCK_DELAY) {
+    throw r.error("governance.timelockMinDelay", `at least ${MIN_TIMELOCK_DELAY} s (two days)`);
+  }
+  const proposers = refs(g.proposers, "governance.proposers");
+  const same = (a: AccountRef, b: AccountRef) => a.toLowerCase() === b.toLowerCase();
+  for (const role of EXIT_CLOSING_ROLES) {
+    roles[role].forEach((grant, i) => {
+      if (grant.executionDelay < timelockMinDelay && proposers.some((p) => same(p, grant.account))) {
+        throw r.error(
+          `governance.roles.${role}[${i}]`,
+          `${grant.account} proposes to the timelock: it may hold ${role} only with an execution delay of at least the timelock's`,
+        );
+      }
+    });
+  }
+
   return {
     network: r.string(root.network, "network"),
     chainId: r.int(root.chainId, "chainId"),
@@ -341,8 +375,8 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       interestRateModel,
     },
     governance: {
-      timelockMinDelay: r.int(g.timelockMinDelay, "governance.timelockMinDelay"),
-      proposers: refs(g.proposers, "governance.proposers"),
+      timelockMinDelay,
+      proposers,
       executors: refs(g.executors, "governance.executors"),
       roles,
     },

@@ -388,7 +388,8 @@ contract CollateralVault is
     /// DepositCapExceeded, or
     /// TransferAmountMismatch when the vault's balance grew by anything other than `amount`. A quote
     /// deposit that leaves the account's quote balance ≤ 0 only repays debt and is not capped; nor is
-    /// a quote deposit into an account in auction (a cure, which the quote always serves). Other
+    /// a quote deposit into an account in auction or below its initial requirement (a cure, which the
+    /// quote always serves: a cap cut is immediate, and must not take away an owner's time to top up). Other
     /// tokens stay capped in auction: an owner could otherwise put its own account in auction, deposit
     /// past the cap and end the auction (§4 of docs/reliability.md, row 55).
     function deposit(uint256 accountId, address token, uint256 amount) external nonReentrant {
@@ -415,8 +416,10 @@ contract CollateralVault is
         int256 balanceAfter = balanceBefore + amount.toInt256();
         uint256 totalAfter = totalDeposits[token] + amount;
         uint256 cap = config.depositCap;
-        // An owner curing an account in auction in quote is never capped: ARCHITECTURE.md counts top-ups.
-        if (totalAfter > cap && balanceAfter > 0 && !(isQuote && _inAuction(accountId))) {
+        // An owner curing an account in quote is never capped: in auction (ARCHITECTURE.md counts top-ups),
+        // or below its initial requirement, before it is liquidatable: a cap cut is immediate and
+        // unthrottled, and the day between risk steps is the owners' time to top up (review round 32).
+        if (totalAfter > cap && balanceAfter > 0 && !(isQuote && _quoteCure(accountId))) {
             revert DepositCapExceeded(token, totalAfter, cap);
         }
 
@@ -750,6 +753,16 @@ contract CollateralVault is
     // ---------------------------------------------------------------------------------------------
     // Internals
     // ---------------------------------------------------------------------------------------------
+
+    /// @dev Whether a quote deposit into `accountId` cures it, which the cap does not bind: the account is
+    /// in auction or below its initial requirement (its health is read only once the cap is passed).
+    function _quoteCure(uint256 accountId) internal view returns (bool) {
+        if (_inAuction(accountId)) return true;
+        IMarginEngine engine = marginEngine;
+        if (address(engine) == address(0)) return false;
+        IMarginEngine.Health memory h = engine.health(accountId);
+        return h.equityInitial < h.initialRequirement.toInt256();
+    }
 
     /// @dev Whether `accountId` is frozen by a liquidation auction (false before the engine is wired).
     function _inAuction(uint256 accountId) internal view returns (bool) {

@@ -109,16 +109,6 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
       );
       configured.push(volConfigured[symbol]);
     }
-    let sequencerFeed: ContractFuture | undefined;
-    if (config.sequencerUptimeFeed) {
-      const { source, gracePeriod } = config.sequencerUptimeFeed;
-      // A mock uptime feed answers 0 (up) with startedAt = its deployment, as Chainlink's do after a
-      // status change: the grace period runs from there.
-      if ("mock" in source)
-        sequencerFeed = m.contract("MockV3Aggregator", [0, 0n], { id: "SequencerUptimeFeed" });
-      const feed = "mock" in source ? sequencerFeed! : source.address;
-      configured.push(m.call(oracleRouter, "configureSequencerFeed", [feed, gracePeriod]));
-    }
 
     // ------------------------------------------------------------------ tokens
     const tokenAddress: Record<string, ContractFuture | string> = {};
@@ -258,6 +248,22 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
           id: idOf("setPoolDeltaRatio", symbol),
           after: [underlyingListed[symbol]],
         }),
+      );
+    }
+
+    // The sequencer-uptime feed is the last of the configuration: once configured, every price read
+    // (listCollateral values a token's smallest unit) waits out the grace period, which a mock uptime
+    // feed starts at its own deployment (review round 32: the L2 configs could not deploy in one run).
+    let sequencerFeed: ContractFuture | undefined;
+    if (config.sequencerUptimeFeed) {
+      const { source, gracePeriod } = config.sequencerUptimeFeed;
+      // A mock uptime feed answers 0 (up) with startedAt = its deployment, as Chainlink's do after a
+      // status change: the grace period runs from there.
+      if ("mock" in source)
+        sequencerFeed = m.contract("MockV3Aggregator", [0, 0n], { id: "SequencerUptimeFeed" });
+      const feed = "mock" in source ? sequencerFeed! : source.address;
+      configured.push(
+        m.call(oracleRouter, "configureSequencerFeed", [feed, gracePeriod], { after: [...configured] }),
       );
     }
 

@@ -212,10 +212,11 @@ export function simulate(
         // CollateralVault._requireOwnCollateral.
         revert = makeXMarginError("ProtocolAccountCollateral", [id, c.token]);
       } else if (opts.depositLimit) {
-        // CollateralVault.deposit: capped unless it only repays debt or cures an account in auction
-        // in the quote token.
+        // CollateralVault.deposit: capped unless it only repays debt, or cures in the quote token an
+        // account in auction or below its initial requirement.
         const totalAfter = opts.depositLimit.totalDeposits + action.amount;
-        const quoteCure = state.frozen && c.token.toLowerCase() === state.quoteToken;
+        const quoteCure =
+          (state.frozen || !meetsInitialMargin(before)) && c.token.toLowerCase() === state.quoteToken;
         if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n && !quoteCure) {
           revert = makeXMarginError("DepositCapExceeded", [c.token, totalAfter, opts.depositLimit.cap]);
         }

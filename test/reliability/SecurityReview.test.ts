@@ -149,25 +149,45 @@ describe("Security review findings", function () {
     // Found by the last review round: a cap cut is immediate and raising it back is ×2 a day, so one
     // cut to 1 wei refused an owner's 10,000 USDC cure of an account in auction for the 40 days it took
     // to undo. ARCHITECTURE.md counts owner top-ups: deposits into an account in auction are not capped.
-    it("never refuses an owner's top-up of an account in auction, whatever the cap", async function () {
+    // Review round 32 (row 95): nor into an account below its initial requirement. The cut still refused
+    // the top-up of an account the next price step would make liquidatable: the day between risk steps
+    // is the owners' time to top up, and an unthrottled cut took it away.
+    it("never refuses an owner's USDC top-up of an account below its initial requirement or in auction, whatever the cap", async function () {
       const sys = await deploySystem();
       const { vault, usdc, alice } = sys;
       const account = await openAccount(sys, alice, MarginMode.CROSS, [[usdc, 5_000n * USDC]]);
       await trade(sys.perps, alice, account, sys.markets.ETH, wad("10"));
       await vault.setDepositCap(usdc, 1n);
-      await setFeedPrice(sys.feeds.ETH, "2600");
-      await mintAndApprove(usdc, alice, await vault.getAddress(), 10_000n * USDC);
+      await mintAndApprove(usdc, alice, await vault.getAddress(), 30_000n * USDC);
       // The SDK's preview checks the cap as the vault does.
       const client = await sdkClient(sys, alice);
       const topUp = { type: "deposit", token: await usdc.getAddress(), amount: 10_000n * USDC } as const;
-      expect((await preview(client, account, topUp)).revert?.name).to.equal("DepositCapExceeded");
-      await expect(vault.connect(alice).deposit(account, usdc, 10_000n * USDC)).to.be.revertedWithCustomError(
-        vault,
-        "DepositCapExceeded",
-      );
+      const topUpRefused = async (refused: boolean) => {
+        expect((await preview(client, account, topUp)).revert?.name).to.equal(
+          refused ? "DepositCapExceeded" : undefined,
+        );
+        if (refused) {
+          await expect(
+            vault.connect(alice).deposit(account, usdc, topUp.amount),
+          ).to.be.revertedWithCustomError(vault, "DepositCapExceeded");
+        } else await vault.connect(alice).deposit(account, usdc, topUp.amount);
+      };
+      // Above its initial requirement, more USDC is idle and the cap binds.
+      await topUpRefused(true);
+      // ETH falls until the account is below its initial requirement, though not yet liquidatable.
+      let price = 3_000;
+      let h = await sys.engine.health(account);
+      while (h.equityInitial >= h.initialRequirement) {
+        price -= 10;
+        await setFeedPrice(sys.feeds.ETH, String(price));
+        h = await sys.engine.health(account);
+      }
+      expect(h.equityMaintenance).to.be.at.least(h.maintenanceRequirement);
+      await topUpRefused(false);
+      // In auction (the top-up above has 15,000 USDC facing a 10 ETH long: ETH 1,600 takes 14,000).
+      await setFeedPrice(sys.feeds.ETH, "1600");
       await sys.auction.connect(sys.keeper).startAuction(account);
-      expect((await preview(client, account, topUp)).revert).to.equal(undefined);
-      await vault.connect(alice).deposit(account, usdc, 10_000n * USDC);
+      await topUpRefused(false);
       await sys.auction.endAuction(account); // cured
       expect(await sys.auction.isFrozen(account)).to.equal(false);
     });

@@ -176,6 +176,43 @@ describe("Deployment configs and the Ignition module", function () {
     );
   });
 
+  // Review round 32 (row 93): every config had a 60 s or one-hour timelock whose only proposer was the
+  // deployer, who also held GUARDIAN: it could register itself as a market and take the pool's USDC a
+  // minute after scheduling it, or pause withdrawals for the whole delay of its proposal.
+  it("refuses a timelock under two days, and a proposer holding GUARDIAN, RISK_MANAGER or LISTING without that delay", function () {
+    const withGovernance = (governance: object) => {
+      const config = raw("sepolia");
+      return { ...config, governance: { ...config.governance, ...governance } };
+    };
+    expect(() => parseNetworkConfig(withGovernance({ timelockMinDelay: 172_799 }))).to.throw(
+      "governance.timelockMinDelay: at least 172800 s (two days)",
+    );
+    // The deployer may propose once each of those roles it holds waits as long as the timelock.
+    const EXIT_CLOSING = ["GUARDIAN", "RISK_MANAGER", "LISTING"];
+    const proposing = (delays: Record<string, number>) =>
+      parseNetworkConfig(
+        withGovernance({
+          proposers: ["deployer"],
+          roles: {
+            ...raw("sepolia").governance.roles,
+            ...Object.fromEntries(
+              EXIT_CLOSING.map((role) => [
+                role,
+                [{ account: "deployer", executionDelay: delays[role] ?? 172_800 }],
+              ]),
+            ),
+          },
+        }),
+      );
+    expect(() => proposing({})).not.to.throw();
+    for (const role of EXIT_CLOSING) {
+      expect(() => proposing({ [role]: 172_799 }), role).to.throw(`governance.roles.${role}[0]`);
+    }
+    for (const network of ["localhost", "sepolia", "arbitrumSepolia", "baseSepolia"]) {
+      expect(loadNetworkConfig(network).governance.timelockMinDelay, network).to.equal(172_800);
+    }
+  });
+
   it("scales fractions to WAD and token amounts to the token's decimals exactly", function () {
     const config = loadNetworkConfig("localhost");
     expect(config.tokens.WETH.initialWeight).to.equal(parseEther("0.9"));
