@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { MarginEngine, OptionMarket, PortfolioMathHarness } from "../../typechain-types";
-import { MarginMode, WAD, openAccount, wad } from "../shared/system";
+import { MarginMode, WAD, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { exposureGreeks } from "../../sdk/src/math/health";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
@@ -270,16 +270,6 @@ describe("MarginEngine with options", function () {
       return sys;
     }
 
-    /** Withdraws all the USDC the engine lets the owner take: the account ends at its IM. */
-    async function withdrawToInitial(sys: Awaited<ReturnType<typeof lowVolatility>>, accountId: bigint) {
-      const owner = sys.alice;
-      const h = await sys.engine.health(accountId);
-      const free = (h.equityInitial - h.initialRequirement) / 10n ** 12n - 1n;
-      const balance = await sys.vault.balanceOf(accountId, sys.usdc);
-      await sys.vault.connect(owner).withdraw(accountId, sys.usdc, free < balance ? free : balance, owner);
-      return sys.engine.health(accountId);
-    }
-
     // The volatility expansion of a long far out of the money has its vertex inside the IM shock: it
     // read a 25-point fall as a gain (+1,780.8) where the 15-point one lost 1,509.9, so IM (1,964.68)
     // fell below MM (2,720.14) and an account withdrawn to its IM was auctionable at once.
@@ -288,7 +278,8 @@ describe("MarginEngine with options", function () {
       const call = await listSeries(sys.options, "ETH", "5000", await fromNow(YEAR), true);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
       await tradeOption(sys.options, sys.alice, alice, call, wad("100"));
-      const h = await withdrawToInitial(sys, alice);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
+      const h = await sys.engine.health(alice);
       expect(h.maintenanceRequirement).to.be.at.most(h.initialRequirement);
       expect(h.equityMaintenance).to.be.at.least(h.maintenanceRequirement);
       await expect(sys.auction.startAuction(alice)).to.be.revertedWithCustomError(
@@ -312,7 +303,8 @@ describe("MarginEngine with options", function () {
         const series = await listSeries(sys.options, "ETH", strike, await fromNow(life), isCall);
         await tradeOption(sys.options, sys.alice, alice, series, size);
       }
-      const h = await withdrawToInitial(sys, alice);
+      await withdrawToInitialMargin(sys, sys.alice, alice);
+      const h = await sys.engine.health(alice);
       const [imShock] = await sys.engine.spotShocks(ETH, h.grossNotional);
       // The IM grid's corner: spot −s, volatility −25 points (30% → 5%).
       await sys.feeds.ETH.updateAnswer(3_000n * 10n ** 8n - (3_000n * 10n ** 8n * imShock) / WAD);
