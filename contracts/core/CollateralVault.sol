@@ -441,7 +441,8 @@ contract CollateralVault is
     /// registry's errors for an unknown account or an unauthorised caller, InvalidRecipient for an
     /// operator sending elsewhere than to the owner, InsufficientBalance (also for the quote token: a
     /// withdrawal never creates debt), InsufficientLiquidity, MarginEngineNotSet, and the engine's
-    /// InsufficientMargin.
+    /// AccountFrozen or InsufficientMargin. An account with no position and no quote debt is not
+    /// margin-checked, so it reads no price (it withdraws while a feed fails or the sequencer is down).
     function withdraw(
         uint256 accountId,
         address token,
@@ -471,8 +472,16 @@ contract CollateralVault is
 
         IMarginEngine engine = marginEngine;
         if (address(engine) == address(0)) revert MarginEngineNotSet();
-        // Checked on the debited state, before any token leaves.
-        engine.requireInitialMargin(accountId);
+        // Checked on the debited state, before any token leaves. An account with no position and no
+        // quote debt needs no price: its requirement is 0 and its equity, a sum of balances ≥ 0 at
+        // any price, stays ≥ 0. Reading prices anyway locked its owner out for as long as any feed of
+        // a token it holds failed (the sequencer down and its grace period, a stale or out-of-bounds
+        // USDC feed: review round 33). A frozen account still goes to the engine (`AccountFrozen`).
+        if (
+            _balances[accountId][address(quoteToken)] < 0 ||
+            engine.accountMarkets(accountId).length != 0 ||
+            _inAuction(accountId)
+        ) engine.requireInitialMargin(accountId);
 
         emit Withdrawn(accountId, token, to, amount);
         IERC20(token).safeTransfer(to, amount);

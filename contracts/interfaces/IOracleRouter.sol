@@ -12,11 +12,15 @@ interface IOracleRouter {
     /// @notice One Chainlink-compatible source.
     /// @param aggregator The feed (a proxy on live networks).
     /// @param heartbeat Maximum age of an answer, in seconds, before it counts as stale.
-    /// @param decimals The feed's `decimals()`, read once when the source is configured.
+    /// @param decimals The feed's `decimals()`, read when the source is configured.
+    /// @param phaseId The proxy's phase then (a Chainlink round id's high 16 bits; 0 for a feed that is
+    /// not a proxy). A round of another phase comes from another aggregator, whose decimals may differ:
+    /// it is scaled with the feed's current `decimals()` instead.
     struct Source {
         AggregatorV3Interface aggregator;
         uint32 heartbeat;
         uint8 decimals;
+        uint16 phaseId;
     }
 
     /// @notice Configuration input for one asset's price.
@@ -55,8 +59,9 @@ interface IOracleRouter {
     /// @param aggregator The source (or sequencer-uptime feed) that answered.
     /// @param roundId The round it reported.
     error IncompleteRound(address aggregator, uint80 roundId);
-    /// @notice A source's `latestRoundData()` call reverted. With three sources such a source is
-    /// dropped like any other failing one.
+    /// @notice A source's `latestRoundData()` call reverted; or, for a round of a phase other than the
+    /// configured one, its `decimals()` call reverted or answered above 36. With three sources such a
+    /// source is dropped like any other failing one.
     /// @param aggregator The source that failed.
     error SourceUnavailable(address aggregator);
     /// @notice The scaled price (or volatility) is outside the asset's configured bounds.
@@ -111,13 +116,17 @@ interface IOracleRouter {
     /// @dev Reverts with `InvalidConfig` unless: the primary is set; at most two secondaries, each
     /// with a heartbeat, all feeds distinct; every heartbeat in (0, 2 days]; every feed's
     /// `decimals()` ≤ 36; 0 < minPrice < maxPrice ≤ type(uint120).max; maxDeviation in
-    /// (0, 0.5e18] with secondaries and 0 without (a single source has nothing to deviate from).
+    /// (0, 0.5e18] with secondaries and 0 without (a single source has nothing to deviate from); and,
+    /// for every feed that exposes its aggregator's circuit breaker (`aggregator()` with `minAnswer()`
+    /// and `maxAnswer()`), minPrice above its floor and maxPrice below its ceiling (scaled to WAD), so
+    /// a feed stuck at its floor or ceiling reads as `PriceOutOfBounds`, never as a price.
     function configureAsset(bytes32 asset, AssetInput calldata input) external;
 
     /// @notice Sets (or replaces) the annualised volatility feed of `underlying` (WAD after scaling,
     /// 0.8e18 = 80%). Governance only (the timelock).
     /// @dev Reverts with `InvalidConfig` unless the feed is set, heartbeat in (0, 2 days],
-    /// `decimals()` ≤ 36 and 0 < minVol < maxVol ≤ 10e18 (1000%).
+    /// `decimals()` ≤ 36, 0 < minVol < maxVol ≤ 10e18 (1000%), and [minVol, maxVol] strictly inside
+    /// the feed's circuit breaker where it exposes one (as `configureAsset`).
     function configureVolatilityFeed(
         bytes32 underlying,
         AggregatorV3Interface aggregator,

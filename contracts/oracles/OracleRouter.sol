@@ -6,14 +6,27 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 
+/// @dev The parts of a Chainlink feed behind its proxy that `AggregatorV3Interface` does not expose:
+/// the proxy's current aggregator and that aggregator's circuit breaker (OCR aggregators refuse
+/// reports outside [minAnswer, maxAnswer], so the feed stays at or near the floor while the market is
+/// below it).
+interface IChainlinkProxy {
+    function aggregator() external view returns (address);
+}
+
+interface IChainlinkCircuitBreaker {
+    function minAnswer() external view returns (int192);
+    function maxAnswer() external view returns (int192);
+}
+
 /// @title OracleRouter
 /// @notice Validated Chainlink prices and volatilities, scaled to WAD. See `IOracleRouter`.
 /// @dev Order of checks on one source: round complete (`updatedAt != 0`, not in the future,
 /// `answeredInRound >= roundId`), answer positive, age within the heartbeat, scaled value within
-/// bounds. Completeness goes first because a missing round reads as answer 0, and "incomplete" is
-/// the truer error for it. Each check is written once, in `_tryLatest`, which returns the failure as
-/// ABI-encoded custom error instead of reverting: single and dual sources revert with it, the
-/// three-source median drops the source.
+/// bounds (with the decimals of the round's phase: `_decimalsOf`). Completeness goes first because a
+/// missing round reads as answer 0, and "incomplete" is the truer error for it. Each check is written
+/// once, in `_tryLatest`, which returns the failure as ABI-encoded custom error instead of reverting:
+/// single and dual sources revert with it, the three-source median drops the source.
 contract OracleRouter is IOracleRouter, AccessManaged {
     /// @notice Longest accepted heartbeat: Chainlink's slowest feeds update every 24 h, plus slack.
     uint32 public constant MAX_HEARTBEAT = 2 days;
@@ -28,8 +41,8 @@ contract OracleRouter is IOracleRouter, AccessManaged {
 
     uint256 private constant WAD = 1e18;
 
-    /// @dev Five slots. A single-source price reads two of them: `sources[0]` (aggregator, heartbeat
-    /// and decimals share one slot) and the slot holding the count and bounds. Bounds are uint120
+    /// @dev Five slots. A single-source price reads two of them: `sources[0]` (aggregator, heartbeat,
+    /// decimals and phase share one slot) and the slot holding the count and bounds. Bounds are uint120
     /// (1.3e18 USD in WAD) so they fit beside the count, and so the deviation arithmetic cannot overflow.
     struct AssetConfig {
         uint8 sourceCount; // 1, 2 or 3; 0 = unknown asset
@@ -76,13 +89,18 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         config.minPrice = uint120(input.minPrice);
         config.maxPrice = uint120(input.maxPrice);
         config.maxDeviation = uint64(input.maxDeviation);
-        config.sources[0] = _newSource(input.primary, input.primaryHeartbeat);
+        config.sources[0] = _newSource(input.primary, input.primaryHeartbeat, input.minPrice, input.maxPrice);
         for (uint256 i = 0; i < 2; ++i) {
             if (i < secondaryCount) {
                 AggregatorV3Interface feed = input.secondaries[i];
                 // The same feed twice would make the deviation check and the median meaningless.
                 if (feed == input.primary || (i == 1 && feed == input.secondaries[0])) revert InvalidConfig();
-                config.sources[i + 1] = _newSource(feed, input.secondaryHeartbeats[i]);
+                config.sources[i + 1] = _newSource(
+                    feed,
+                    input.secondaryHeartbeats[i],
+                    input.minPrice,
+                    input.maxPrice
+                );
             } else {
                 delete config.sources[i + 1]; // a replaced configuration may have had more sources
             }
@@ -107,7 +125,7 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     ) external restricted {
         if (minVol == 0 || minVol >= maxVol || maxVol > MAX_VOLATILITY) revert InvalidConfig();
         _volatilities[underlying] = VolatilityConfig({
-            source: _newSource(aggregator, heartbeat),
+            source: _newSource(aggregator, heartbeat, minVol, maxVol),
             minVol: uint128(minVol),
             maxVol: uint128(maxVol)
         });
@@ -162,7 +180,13 @@ contract OracleRouter is IOracleRouter, AccessManaged {
             answeredInRound
         );
         if (failure.length == 0) {
-            (price, failure) = _scale(asset, answer, primary.decimals, config.minPrice, config.maxPrice);
+            uint8 decimals;
+            // Settlement reads rounds of the proxy's current phase only (OptionMarket.settleSeries), whose
+            // decimals are the current ones.
+            (decimals, failure) = _decimalsOf(primary, id);
+            if (failure.length == 0) {
+                (price, failure) = _scale(asset, answer, decimals, config.minPrice, config.maxPrice);
+            }
         }
         if (failure.length != 0) _revertWith(failure);
         return (price, roundUpdatedAt);
@@ -263,15 +287,66 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         return _latest(source, underlying, config.minVol, config.maxVol);
     }
 
-    /// @dev Validates a source at configuration and reads its decimals once.
+    /// @dev Validates a source at configuration and records its decimals with the proxy's phase (see
+    /// `_decimalsOf`). Where the feed exposes its circuit breaker (a Chainlink proxy's `aggregator()`
+    /// with `minAnswer()`/`maxAnswer()`), the bounds [minValue, maxValue] must lie strictly inside it:
+    /// an OCR aggregator refuses reports outside its band, so a crash through the floor leaves the feed
+    /// at or near it (LUNA: 0.10 USD while the market traded far below). With the router's floor above
+    /// the aggregator's, an answer at the aggregator's floor reads as `PriceOutOfBounds` (fail closed)
+    /// rather than as a price (review round 33). A proxy upgraded to an aggregator with another band is
+    /// the timelock's to reconfigure, like any feed change.
     function _newSource(
         AggregatorV3Interface aggregator,
-        uint32 heartbeat
+        uint32 heartbeat,
+        uint256 minValue,
+        uint256 maxValue
     ) private view returns (Source memory) {
         if (address(aggregator) == address(0) || !_inRange(heartbeat, MAX_HEARTBEAT)) revert InvalidConfig();
         uint8 decimals = aggregator.decimals();
         if (decimals > MAX_DECIMALS) revert InvalidConfig();
-        return Source({aggregator: aggregator, heartbeat: heartbeat, decimals: decimals});
+        (bool known, int256 minAnswer, int256 maxAnswer) = _circuitBreaker(aggregator);
+        if (known) {
+            if (minAnswer > 0 && minValue <= _scaled(minAnswer, decimals)) revert InvalidConfig();
+            if (maxAnswer <= 0 || maxValue >= _scaled(maxAnswer, decimals)) revert InvalidConfig();
+        }
+        uint16 phaseId;
+        try aggregator.latestRoundData() returns (uint80 roundId, int256, uint256, uint256, uint80) {
+            phaseId = uint16(roundId >> 64);
+        } catch {} // no round yet: phase 0, and rounds of a later phase read the live decimals
+        return Source({aggregator: aggregator, heartbeat: heartbeat, decimals: decimals, phaseId: phaseId});
+    }
+
+    /// @dev The band of the aggregator behind `feed` (`known` false when the feed does not expose one:
+    /// not a Chainlink proxy, or an aggregator without a circuit breaker).
+    function _circuitBreaker(
+        AggregatorV3Interface feed
+    ) private view returns (bool known, int256 minAnswer, int256 maxAnswer) {
+        try IChainlinkProxy(address(feed)).aggregator() returns (address current) {
+            if (current.code.length == 0) return (false, 0, 0);
+            try IChainlinkCircuitBreaker(current).minAnswer() returns (int192 low) {
+                try IChainlinkCircuitBreaker(current).maxAnswer() returns (int192 high) {
+                    return (true, low, high);
+                } catch {}
+            } catch {}
+        } catch {}
+    }
+
+    /// @dev The decimals of `source`'s round `roundId`, as failure data when they cannot be read. A
+    /// Chainlink proxy answers with its current aggregator, and `confirmAggregator` starts a new phase
+    /// (the round id's high 16 bits) whose aggregator may have other decimals; scaled with the recorded
+    /// ones, an 8 → 10 upgrade read ETH at 300,000 and paid a 1 ETH long 297,087 USDC of the pool's
+    /// money (review round 33). A round of the recorded phase uses the recorded decimals (no call); one
+    /// of another phase reads the feed's current `decimals()` (~1,000 gas until the timelock
+    /// reconfigures the source). A feed that is not a proxy keeps phase 0 and its recorded decimals.
+    function _decimalsOf(
+        Source memory source,
+        uint80 roundId
+    ) private view returns (uint8 decimals, bytes memory failure) {
+        if (roundId >> 64 == source.phaseId) return (source.decimals, failure);
+        try source.aggregator.decimals() returns (uint8 live) {
+            if (live <= MAX_DECIMALS) return (live, failure);
+        } catch {}
+        return (0, abi.encodeWithSelector(SourceUnavailable.selector, source.aggregator));
     }
 
     /// @dev Chainlink's uptime feed: answer 0 = up, anything else = down; `startedAt` = when the
@@ -329,7 +404,10 @@ contract OracleRouter is IOracleRouter, AccessManaged {
                     )
                 );
             }
-            return _scale(asset, answer, source.decimals, minValue, maxValue);
+            uint8 decimals;
+            (decimals, failure) = _decimalsOf(source, roundId);
+            if (failure.length != 0) return (0, failure);
+            return _scale(asset, answer, decimals, minValue, maxValue);
         } catch {
             return (0, abi.encodeWithSelector(SourceUnavailable.selector, source.aggregator));
         }
@@ -360,12 +438,18 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         uint256 minValue,
         uint256 maxValue
     ) private pure returns (uint256 value, bytes memory failure) {
-        value = decimals <= 18
-            ? Math.saturatingMul(uint256(answer), 10 ** (18 - uint256(decimals)))
-            : uint256(answer) / 10 ** (uint256(decimals) - 18);
+        value = _scaled(answer, decimals);
         if (value < minValue || value > maxValue) {
             return (0, abi.encodeWithSelector(PriceOutOfBounds.selector, asset, value, minValue, maxValue));
         }
+    }
+
+    /// @dev A positive `answer` with `decimals` in WAD, rounded down, saturating at `type(uint256).max`.
+    function _scaled(int256 answer, uint8 decimals) private pure returns (uint256) {
+        return
+            decimals <= 18
+                ? Math.saturatingMul(uint256(answer), 10 ** (18 - uint256(decimals)))
+                : uint256(answer) / 10 ** (uint256(decimals) - 18);
     }
 
     /// @dev Reverts with `PriceDeviation` if |a − b| / min(a, b) > maxDeviation. Evaluated exactly by

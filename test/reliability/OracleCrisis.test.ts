@@ -1,0 +1,251 @@
+import { expect } from "chai";
+import { ethers, network } from "hardhat";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import type { MockV3Aggregator } from "../../typechain-types";
+import { MarginMode, deploySystem, openAccount, wad, type System } from "../shared/system";
+import { closePosition, trade } from "../shared/perps";
+import { assetId, deployMockFeed, setFeedPrice } from "../shared/oracles";
+import { deployToken, mintAndApprove } from "../shared/tokens";
+
+/**
+ * The oracle router in a crisis, and Chainlink's behaviour behind a proxy (review round 33,
+ * docs/reliability.md §4 rows 98–101): an aggregator upgrade that changes the feed's decimals, an
+ * aggregator's circuit breaker holding a crashed price at its floor, and users with nothing at risk
+ * locked out while a feed or the sequencer fails. Each test failed before the fix, with the numbers
+ * in its title.
+ */
+const USDC = 10n ** 6n;
+const ETH = assetId("ETH");
+
+/**
+ * Swaps the aggregator behind a proxy for one with `decimals`, as Chainlink's `confirmAggregator` does:
+ * the proxy then answers with the new aggregator's `decimals()`, and its rounds carry the next phase id
+ * in their high 16 bits (`(phaseId << 64) | aggregatorRoundId`). The mock is its own proxy: its
+ * `decimals` slot (slot 0 of MockV3Aggregator) is rewritten, then the new phase's first round is posted
+ * in the new decimals.
+ */
+async function upgradeDecimals(feed: MockV3Aggregator, decimals: number, priceUsd: string): Promise<void> {
+  await network.provider.send("hardhat_setStorageAt", [
+    await feed.getAddress(),
+    "0x0",
+    ethers.toBeHex(decimals, 32),
+  ]);
+  const phase = ((await feed.latestRound()) >> 64n) + 1n;
+  const now = BigInt(await time.latest()) + 1n;
+  await time.setNextBlockTimestamp(now);
+  await (
+    await feed.updateRoundData((phase << 64n) | 1n, ethers.parseUnits(priceUsd, decimals), now, now)
+  ).wait();
+}
+
+/** Configures an L2 sequencer-uptime feed answering `status` (0 up, 1 down) since `sinceSeconds` ago. */
+async function sequencer(sys: System, status: number, sinceSeconds: bigint): Promise<void> {
+  const now = BigInt(await time.latest());
+  const feed = await deployMockFeed(0, 0n);
+  await (await feed.updateRoundData(2, status, now - sinceSeconds, now - sinceSeconds)).wait();
+  await (await sys.router.configureSequencerFeed(feed, 3_600)).wait();
+}
+
+describe("Oracle failures and feed upgrades", function () {
+  describe("F1: decimals changed by an aggregator upgrade behind the proxy", function () {
+    it("prices ETH at 3,000 after an 8 → 10 decimals upgrade, and a 1 ETH long closes for ~0, not 297,087 USDC", async function () {
+      const sys = await loadFixture(deploySystem);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("1"));
+
+      await upgradeDecimals(sys.feeds.ETH, 10, "3000");
+      // Before the fix: the recorded 8 decimals scaled 3000e10 to 300,000 (inside [3, 3,000,000]).
+      expect(await sys.router.getPrice(ETH)).to.equal(wad("3000"));
+      const round = await sys.feeds.ETH.latestRound();
+      expect((await sys.router.getPriceAtRound(ETH, round)).price).to.equal(wad("3000"));
+
+      await closePosition(sys.perps, sys.alice, alice, sys.markets.ETH);
+      const balance = await sys.vault.balanceOf(alice, sys.usdc);
+      // Before the fix: 307,086.97 USDC (297,087 of the pool's money for a 1 ETH long).
+      expect(balance).to.be.lessThan(10_000n * USDC);
+      expect(balance).to.be.greaterThan(9_950n * USDC);
+    });
+
+    it("prices ETH at 3,000 after an 8 → 6 decimals upgrade, so a healthy long is not liquidated at 30", async function () {
+      const sys = await loadFixture(deploySystem);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("10"));
+
+      await upgradeDecimals(sys.feeds.ETH, 6, "3000");
+      // Before the fix: 3000e6 scaled ×1e10 read 30 USD, and Bob (equity 9,850 on 10 ETH) was auctionable.
+      expect(await sys.router.getPrice(ETH)).to.equal(wad("3000"));
+      await expect(sys.auction.connect(sys.keeper).startAuction(bob)).to.be.revertedWithCustomError(
+        sys.auction,
+        "AccountHealthy",
+      );
+    });
+  });
+
+  describe("F2: router bounds outside the aggregator's circuit breaker (minAnswer / maxAnswer)", function () {
+    /**
+     * "LUNA" at 80 USD on a feed whose OCR aggregator accepts [0.10, 1,000,000]; the deployments'
+     * bounds convention is [price / 1000, price · 1000] = [0.08, 80,000], below the aggregator's floor.
+     */
+    async function lunaFeed() {
+      const sys = await loadFixture(deploySystem);
+      const feed = await ethers.deployContract("CircuitBreakerAggregatorMock", [
+        8,
+        80n * 10n ** 8n,
+        10n ** 7n, // minAnswer 0.10
+        10n ** 14n, // maxAnswer 1,000,000
+      ]);
+      const input = (minPrice: bigint, maxPrice: bigint) => ({
+        primary: feed,
+        primaryHeartbeat: 86_400,
+        secondaries: [],
+        secondaryHeartbeats: [],
+        minPrice,
+        maxPrice,
+        maxDeviation: 0n,
+      });
+      return { sys, feed, input };
+    }
+
+    it("refuses a floor at or below the aggregator's, so the crash cannot read as a price of 0.10", async function () {
+      const { sys, feed, input } = await lunaFeed();
+      const LUNA = assetId("LUNA");
+      // Before the fix: accepted; after the crash the feed sits at 0.10 and the router returns 0.10,
+      // so 1,000,000 LUNA bought at 0.005 (5,000 USD) counted 80,000 USD of initial margin (weight 0.8).
+      await expect(
+        sys.router.configureAsset(LUNA, input(wad("0.08"), wad("80000"))),
+      ).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
+      await expect(
+        sys.router.configureAsset(LUNA, input(wad("0.1"), wad("80000"))),
+      ).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
+      // A ceiling at or above the aggregator's is refused for the same reason.
+      await expect(
+        sys.router.configureAsset(LUNA, input(wad("0.2"), wad("1000000"))),
+      ).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
+
+      // Inside the band: accepted, and the crash fails closed instead of pricing at the floor.
+      await sys.router.configureAsset(LUNA, input(wad("0.2"), wad("80000")));
+      expect(await sys.router.getPrice(LUNA)).to.equal(wad("80"));
+      await (await feed.report(5n * 10n ** 5n)).wait(); // market 0.005: the feed reports its floor, 0.10
+      expect(await feed.latestAnswer()).to.equal(10n ** 7n);
+      await expect(sys.router.getPrice(LUNA)).to.be.revertedWithCustomError(sys.router, "PriceOutOfBounds");
+    });
+
+    it("applies the same rule to a volatility feed's bounds", async function () {
+      const { sys } = await lunaFeed();
+      const vol = await ethers.deployContract("CircuitBreakerAggregatorMock", [
+        8,
+        6n * 10n ** 7n, // 60%
+        10n ** 6n, // minAnswer 1%
+        5n * 10n ** 8n, // maxAnswer 500%
+      ]);
+      await expect(
+        sys.router.configureVolatilityFeed(assetId("LUNA"), vol, 3_600, wad("0.01"), wad("5")),
+      ).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
+      await sys.router.configureVolatilityFeed(assetId("LUNA"), vol, 3_600, wad("0.02"), wad("4"));
+    });
+  });
+
+  describe("F3: an account with nothing at risk cannot withdraw while a feed or the sequencer fails", function () {
+    it("lets a flat, debt-free account with two tokens withdraw while the sequencer is down and in its grace period", async function () {
+      const sys = await loadFixture(deploySystem);
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [
+        [sys.usdc, 10_000n * USDC],
+        [sys.weth, wad("2")],
+      ]);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("1"));
+
+      await sequencer(sys, 1, 0n); // down
+      // Control: an account with a position still fails closed.
+      await expect(
+        sys.vault.connect(sys.alice).withdraw(alice, sys.usdc, 1_000n * USDC, sys.alice.address),
+      ).to.be.revertedWithCustomError(sys.router, "SequencerDown");
+      // Before the fix: SequencerDown for Carol too, though no price can change what she may take; each
+      // whole-balance withdrawal still valued the other token, so she could take nothing out at all.
+      await sys.vault.connect(sys.carol).withdraw(carol, sys.weth, wad("2"), sys.carol.address);
+      await sys.vault.connect(sys.carol).withdraw(carol, sys.usdc, 4_000n * USDC, sys.carol.address);
+
+      await sequencer(sys, 0, 600n); // up 10 minutes, grace 1 hour
+      await sys.vault.connect(sys.carol).withdraw(carol, sys.usdc, 3_000n * USDC, sys.carol.address);
+      expect(await sys.usdc.balanceOf(sys.carol.address)).to.equal(7_000n * USDC);
+      expect(await sys.weth.balanceOf(sys.carol.address)).to.equal(wad("2"));
+    });
+
+    it("lets a flat account withdraw part of its USDC while the USDC feed is stale, and part of its WETH while ETH is out of bounds", async function () {
+      const sys = await loadFixture(deploySystem);
+      const dave = await openAccount(sys, sys.bob, MarginMode.CROSS, [
+        [sys.weth, wad("10")],
+        [sys.usdc, 5_000n * USDC],
+      ]);
+      // ETH crashes through the router's floor (3 USD): the feed fails closed with PriceOutOfBounds.
+      await setFeedPrice(sys.feeds.ETH, "2");
+      await expect(sys.router.getPrice(ETH)).to.be.revertedWithCustomError(sys.router, "PriceOutOfBounds");
+      // Before the fix: PriceOutOfBounds until the timelock reconfigured the bounds (2 days).
+      await sys.vault.connect(sys.bob).withdraw(dave, sys.weth, wad("4"), sys.bob.address);
+      await sys.vault.connect(sys.bob).withdraw(dave, sys.usdc, 1_000n * USDC, sys.bob.address);
+
+      // A USDC feed past its heartbeat (1 h in the fixture; 24 h on the deployments).
+      await time.increase(3_601);
+      await expect(sys.router.getPrice(assetId("USDC"))).to.be.revertedWithCustomError(
+        sys.router,
+        "StalePrice",
+      );
+      await sys.vault.connect(sys.bob).withdraw(dave, sys.usdc, 1_000n * USDC, sys.bob.address);
+      expect(await sys.usdc.balanceOf(sys.bob.address)).to.equal(2_000n * USDC);
+      expect(await sys.weth.balanceOf(sys.bob.address)).to.equal(wad("4"));
+    });
+
+    it("still margin-checks an account with quote debt", async function () {
+      const sys = await loadFixture(deploySystem);
+      // Erin: WETH collateral, a perp loss realised into quote debt, then flat.
+      const erin = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("2")]]);
+      await trade(sys.perps, sys.alice, erin, sys.markets.ETH, wad("1"));
+      await setFeedPrice(sys.feeds.ETH, "2900");
+      await closePosition(sys.perps, sys.alice, erin, sys.markets.ETH);
+      expect(await sys.vault.balanceOf(erin, sys.usdc)).to.be.lessThan(0n);
+      await sequencer(sys, 1, 0n);
+      await expect(
+        sys.vault.connect(sys.alice).withdraw(erin, sys.weth, wad("1"), sys.alice.address),
+      ).to.be.revertedWithCustomError(sys.router, "SequencerDown");
+    });
+  });
+
+  describe("F2 in numbers: what the floor price buys on the code before the fix", function () {
+    it("counts 1,000,000 LUNA bought at 0.005 as no more than their floor-free value", async function () {
+      const sys = await loadFixture(deploySystem);
+      const feed = await ethers.deployContract("CircuitBreakerAggregatorMock", [
+        8,
+        80n * 10n ** 8n,
+        10n ** 7n,
+        10n ** 14n,
+      ]);
+      const LUNA = assetId("LUNA");
+      const luna = await deployToken("Terra", "LUNA", 18);
+      // The deployments' convention, price / 1000: before the fix accepted; after it refused, so the
+      // listing uses a floor above the aggregator's.
+      const configure = (minPrice: bigint) =>
+        sys.router.configureAsset(LUNA, {
+          primary: feed,
+          primaryHeartbeat: 86_400,
+          secondaries: [],
+          secondaryHeartbeats: [],
+          minPrice,
+          maxPrice: wad("80000"),
+          maxDeviation: 0n,
+        });
+      await configure(wad("0.08")).catch(() => configure(wad("0.2")));
+      await sys.vault.listCollateral(luna, LUNA, wad("0.8"), wad("0.85"), wad("10000000"), false);
+      await (await feed.report(5n * 10n ** 5n)).wait(); // the market at 0.005; the feed at its floor
+
+      const mallory = await openAccount(sys, sys.carol, MarginMode.CROSS, []);
+      await mintAndApprove(luna, sys.carol, await sys.vault.getAddress(), wad("1000000"));
+      await sys.vault.connect(sys.carol).deposit(mallory, luna, wad("1000000"));
+      // Before the fix: equity_IM 80,000 USD (1,000,000 × 0.10 × 0.8) backing new risk against the pool,
+      // for 5,000 USD of tokens. After it: the price fails closed, and so does any use of it.
+      await expect(sys.engine.health(mallory)).to.be.revertedWithCustomError(sys.router, "PriceOutOfBounds");
+      await expect(
+        trade(sys.perps, sys.carol, mallory, sys.markets.ETH, wad("100")),
+      ).to.be.revertedWithCustomError(sys.router, "PriceOutOfBounds");
+    });
+  });
+});
