@@ -153,6 +153,34 @@ export const MIN_TIMELOCK_DELAY = 2 * 86_400;
  */
 const EXIT_CLOSING_ROLES = ["GUARDIAN", "RISK_MANAGER", "LISTING"] as const;
 
+/**
+ * The first grant of GUARDIAN, RISK_MANAGER or LISTING with an execution delay below the timelock's to an
+ * account that also proposes to the timelock, or undefined. With `deployer` (the deploying account's
+ * address) the alias "deployer" and that address are the same account: the parser, which does not know
+ * the address, compares references as written, so `deployXMargin` checks again once it does (review
+ * round 34: proposers ["0xf39F…"] beside GUARDIAN for "deployer" passed the parser and deployed).
+ */
+export function proposingExitCloser(
+  governance: Pick<NetworkDeployConfig["governance"], "timelockMinDelay" | "proposers" | "roles">,
+  deployer?: string,
+): { at: string; message: string } | undefined {
+  const resolve = (ref: AccountRef) => (ref === "deployer" && deployer ? deployer : ref).toLowerCase();
+  const proposers = governance.proposers.map(resolve);
+  for (const role of EXIT_CLOSING_ROLES) {
+    const grants = governance.roles[role];
+    for (let i = 0; i < grants.length; ++i) {
+      const grant = grants[i];
+      if (grant.executionDelay < governance.timelockMinDelay && proposers.includes(resolve(grant.account))) {
+        return {
+          at: `governance.roles.${role}[${i}]`,
+          message: `${grant.account} proposes to the timelock: it may hold ${role} only with an execution delay of at least the timelock's`,
+        };
+      }
+    }
+  }
+  return undefined;
+}
+
 /** Hardhat's in-process network deploys what a local node does. */
 const CONFIG_ALIASES: Record<string, string> = { hardhat: "localhost" };
 
@@ -342,17 +370,8 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     throw r.error("governance.timelockMinDelay", `at least ${MIN_TIMELOCK_DELAY} s (two days)`);
   }
   const proposers = refs(g.proposers, "governance.proposers");
-  const same = (a: AccountRef, b: AccountRef) => a.toLowerCase() === b.toLowerCase();
-  for (const role of EXIT_CLOSING_ROLES) {
-    roles[role].forEach((grant, i) => {
-      if (grant.executionDelay < timelockMinDelay && proposers.some((p) => same(p, grant.account))) {
-        throw r.error(
-          `governance.roles.${role}[${i}]`,
-          `${grant.account} proposes to the timelock: it may hold ${role} only with an execution delay of at least the timelock's`,
-        );
-      }
-    });
-  }
+  const conflict = proposingExitCloser({ timelockMinDelay, proposers, roles });
+  if (conflict) throw r.error(conflict.at, conflict.message);
 
   return {
     network: r.string(root.network, "network"),

@@ -388,7 +388,8 @@ contract CollateralVault is
     /// DepositCapExceeded, or
     /// TransferAmountMismatch when the vault's balance grew by anything other than `amount`. A quote
     /// deposit that leaves the account's quote balance ≤ 0 only repays debt and is not capped; nor is
-    /// a quote deposit into an account in auction or below its initial requirement (a cure, which the
+    /// a quote deposit into an account in auction, or one into an account below its initial requirement
+    /// whose part past the cap is worth (at initial weight) no more than the shortfall (a cure, which the
     /// quote always serves: a cap cut is immediate, and must not take away an owner's time to top up). Other
     /// tokens stay capped in auction: an owner could otherwise put its own account in auction, deposit
     /// past the cap and end the auction (§4 of docs/reliability.md, row 55).
@@ -417,9 +418,14 @@ contract CollateralVault is
         uint256 totalAfter = totalDeposits[token] + amount;
         uint256 cap = config.depositCap;
         // An owner curing an account in quote is never capped: in auction (ARCHITECTURE.md counts top-ups),
-        // or below its initial requirement, before it is liquidatable: a cap cut is immediate and
-        // unthrottled, and the day between risk steps is the owners' time to top up (review round 32).
-        if (totalAfter > cap && balanceAfter > 0 && !(isQuote && _quoteCure(accountId))) {
+        // or below its initial requirement, before it is liquidatable, up to its shortfall: a cap cut is
+        // immediate and unthrottled, and the day between risk steps is the owners' time to top up (review
+        // round 32); beyond the shortfall a deposit is not a cure (review round 34).
+        if (
+            totalAfter > cap &&
+            balanceAfter > 0 &&
+            !(isQuote && _quoteCure(accountId, config, Math.min(amount, totalAfter - cap)))
+        ) {
             revert DepositCapExceeded(token, totalAfter, cap);
         }
 
@@ -763,14 +769,24 @@ contract CollateralVault is
     // Internals
     // ---------------------------------------------------------------------------------------------
 
-    /// @dev Whether a quote deposit into `accountId` cures it, which the cap does not bind: the account is
-    /// in auction or below its initial requirement (its health is read only once the cap is passed).
-    function _quoteCure(uint256 accountId) internal view returns (bool) {
+    /// @dev Whether a quote deposit into `accountId` whose part past the cap is `excess` cures it, which the
+    /// cap does not bind: the account is in auction, or below its initial requirement by at least the
+    /// excess's initial value (its health is read only once the cap is passed). Without that bound any
+    /// account a tick under its requirement took any amount past the cap (review round 34: 1,000,000 USDC
+    /// past a cut cap behind a 1 ETH long, which then refused every other USDC deposit and the LPs').
+    function _quoteCure(
+        uint256 accountId,
+        Config storage config,
+        uint256 excess
+    ) internal view returns (bool) {
         if (_inAuction(accountId)) return true;
         IMarginEngine engine = marginEngine;
         if (address(engine) == address(0)) return false;
         IMarginEngine.Health memory h = engine.health(accountId);
-        return h.equityInitial < h.initialRequirement.toInt256();
+        int256 shortfall = h.initialRequirement.toInt256() - h.equityInitial;
+        if (shortfall <= 0) return false;
+        uint256 cure = Math.mulDiv(_value(config, address(quoteToken), excess), config.initialWeight, WAD);
+        return cure <= uint256(shortfall);
     }
 
     /// @dev Whether `accountId` is frozen by a liquidation auction (false before the engine is wired).

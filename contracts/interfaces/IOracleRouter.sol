@@ -118,15 +118,16 @@ interface IOracleRouter {
     /// `decimals()` ≤ 36; 0 < minPrice < maxPrice ≤ type(uint120).max; maxDeviation in
     /// (0, 0.5e18] with secondaries and 0 without (a single source has nothing to deviate from); and,
     /// for every feed that exposes its aggregator's circuit breaker (`aggregator()` with `minAnswer()`
-    /// and `maxAnswer()`), minPrice above its floor and maxPrice below its ceiling (scaled to WAD), so
-    /// a feed stuck at its floor or ceiling reads as `PriceOutOfBounds`, never as a price.
+    /// and `maxAnswer()`), minPrice above 1.1 × its floor and 1.1 × maxPrice below its ceiling (scaled
+    /// to WAD), so a feed stuck at or near its floor or ceiling (an OCR aggregator keeps the last median
+    /// inside its band) reads as `PriceOutOfBounds`, never as a price.
     function configureAsset(bytes32 asset, AssetInput calldata input) external;
 
     /// @notice Sets (or replaces) the annualised volatility feed of `underlying` (WAD after scaling,
     /// 0.8e18 = 80%). Governance only (the timelock).
     /// @dev Reverts with `InvalidConfig` unless the feed is set, heartbeat in (0, 2 days],
-    /// `decimals()` ≤ 36, 0 < minVol < maxVol ≤ 10e18 (1000%), and [minVol, maxVol] strictly inside
-    /// the feed's circuit breaker where it exposes one (as `configureAsset`).
+    /// `decimals()` ≤ 36, 0 < minVol < maxVol ≤ 10e18 (1000%), and [minVol, maxVol] inside the feed's
+    /// circuit breaker with a tenth to spare where it exposes one (as `configureAsset`).
     function configureVolatilityFeed(
         bytes32 underlying,
         AggregatorV3Interface aggregator,

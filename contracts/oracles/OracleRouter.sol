@@ -40,6 +40,10 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     uint256 public constant MAX_VOLATILITY = 10e18;
 
     uint256 private constant WAD = 1e18;
+    /// @dev A source's bounds keep 1/10 of the aggregator's band edge clear of it: an OCR aggregator refuses
+    /// a median outside its band, so the feed stops at the last median inside it, near but above the
+    /// floor (LUNA's stopped at 0.107 on a 0.10 floor), not at the floor (review round 34).
+    uint256 private constant CIRCUIT_BREAKER_MARGIN = 10;
 
     /// @dev Five slots. A single-source price reads two of them: `sources[0]` (aggregator, heartbeat,
     /// decimals and phase share one slot) and the slot holding the count and bounds. Bounds are uint120
@@ -289,11 +293,12 @@ contract OracleRouter is IOracleRouter, AccessManaged {
 
     /// @dev Validates a source at configuration and records its decimals with the proxy's phase (see
     /// `_decimalsOf`). Where the feed exposes its circuit breaker (a Chainlink proxy's `aggregator()`
-    /// with `minAnswer()`/`maxAnswer()`), the bounds [minValue, maxValue] must lie strictly inside it:
-    /// an OCR aggregator refuses reports outside its band, so a crash through the floor leaves the feed
-    /// at or near it (LUNA: 0.10 USD while the market traded far below). With the router's floor above
-    /// the aggregator's, an answer at the aggregator's floor reads as `PriceOutOfBounds` (fail closed)
-    /// rather than as a price (review round 33). A proxy upgraded to an aggregator with another band is
+    /// with `minAnswer()`/`maxAnswer()`), the bounds [minValue, maxValue] must lie inside it with a
+    /// tenth to spare (above 1.1 × floor, 1.1 × maxValue below the ceiling): an OCR aggregator refuses
+    /// reports outside its band, so a crash through the floor leaves the feed at the last median inside
+    /// it (LUNA: 0.107 USD on a 0.10 floor while the market traded far below). With the router's floor
+    /// that far above the aggregator's, such an answer reads as `PriceOutOfBounds` (fail closed) rather
+    /// than as a price (review rounds 33, 34). A proxy upgraded to an aggregator with another band is
     /// the timelock's to reconfigure, like any feed change.
     function _newSource(
         AggregatorV3Interface aggregator,
@@ -306,8 +311,14 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         if (decimals > MAX_DECIMALS) revert InvalidConfig();
         (bool known, int256 minAnswer, int256 maxAnswer) = _circuitBreaker(aggregator);
         if (known) {
-            if (minAnswer > 0 && minValue <= _scaled(minAnswer, decimals)) revert InvalidConfig();
-            if (maxAnswer <= 0 || maxValue >= _scaled(maxAnswer, decimals)) revert InvalidConfig();
+            // int192 answers scale below 2^256 / 1.1, so neither margin can overflow.
+            uint256 floor = minAnswer > 0 ? _scaled(minAnswer, decimals) : 0;
+            if (minValue <= floor + floor / CIRCUIT_BREAKER_MARGIN) revert InvalidConfig();
+            if (
+                maxAnswer <= 0 || maxValue + maxValue / CIRCUIT_BREAKER_MARGIN >= _scaled(maxAnswer, decimals)
+            ) {
+                revert InvalidConfig();
+            }
         }
         uint16 phaseId;
         try aggregator.latestRoundData() returns (uint80 roundId, int256, uint256, uint256, uint80) {

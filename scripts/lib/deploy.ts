@@ -15,7 +15,7 @@ import path from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types";
 import { buildXMarginModule, assetId } from "../../deploy/modules/XMargin";
 import { deployModule } from "../../deploy/ignition";
-import { loadNetworkConfig } from "../../deploy/networkConfig";
+import { configPath, loadNetworkConfig, proposingExitCloser } from "../../deploy/networkConfig";
 import type { Deployment } from "../../deploy/deployment";
 import { IPerpMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IPerpMarket__factory";
 
@@ -64,6 +64,10 @@ export async function deployXMargin(
 ): Promise<DeployResult> {
   const network = hre.network.name;
   const config = loadNetworkConfig(network);
+  // The parser compares account references as written; "deployer" is known here (review round 34).
+  const [deployer] = await hre.ethers.getSigners();
+  const conflict = proposingExitCloser(config.governance, deployer.address);
+  if (conflict) throw new Error(`${configPath(network)}: ${conflict.at}: ${conflict.message}`);
   const chainId = Number(await hre.network.provider.request({ method: "eth_chainId" }));
   if (chainId !== config.chainId) {
     throw new Error(`network ${network} answers chain ${chainId}, its config says ${config.chainId}`);

@@ -9,7 +9,7 @@ import { getAccountState } from "./actions/getAccountState";
 import { read, resolveToken } from "./actions/internal/chain";
 import { UNLIMITED_TRADING_ALLOWANCE } from "./actions/setTrader";
 import { type XMarginError, makeXMarginError } from "./errors";
-import { WAD, max, mulDiv } from "./math/fixedPoint";
+import { WAD, max, min, mulDiv } from "./math/fixedPoint";
 import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValue } from "./math/health";
 import { fillPrice } from "./math/perp";
 import { accruedInterestAt, interestIndexAt } from "./math/interest";
@@ -213,10 +213,15 @@ export function simulate(
         revert = makeXMarginError("ProtocolAccountCollateral", [id, c.token]);
       } else if (opts.depositLimit) {
         // CollateralVault.deposit: capped unless it only repays debt, or cures in the quote token an
-        // account in auction or below its initial requirement.
+        // account in auction, or one below its initial requirement by at least the initial value of the
+        // deposit's part past the cap (CollateralVault._quoteCure).
         const totalAfter = opts.depositLimit.totalDeposits + action.amount;
-        const quoteCure =
-          (state.frozen || !meetsInitialMargin(before)) && c.token.toLowerCase() === state.quoteToken;
+        const excess = max(min(action.amount, totalAfter - opts.depositLimit.cap), 0n);
+        const shortfall = before.initialRequirement - before.equityInitial;
+        const cures =
+          state.frozen ||
+          (shortfall > 0n && mulDiv(tokenValue(c, state.prices, excess), c.initialWeight, WAD) <= shortfall);
+        const quoteCure = cures && c.token.toLowerCase() === state.quoteToken;
         if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n && !quoteCure) {
           revert = makeXMarginError("DepositCapExceeded", [c.token, totalAfter, opts.depositLimit.cap]);
         }

@@ -1,4 +1,7 @@
 import { expect } from "chai";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import hre, { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { ZeroHash, parseUnits } from "ethers";
@@ -10,7 +13,7 @@ import { Role } from "../../deploy/roles";
 
 /**
  * What the deployer and governance hold after a real deployment: the Ignition module run on the
- * in-process chain with each shipped config (review round 32, docs/reliability.md §4 rows 93, 94 and 97).
+ * in-process chain with each shipped config (review rounds 32 and 34, docs/reliability.md §4 rows 93, 94, 97 and 104).
  * docs/decisions.md (Governance) makes whatever is the timelock's alone — feeds, collateral listings,
  * market registration, role grants, the treasury — "a decision made in public, two days ahead".
  */
@@ -68,6 +71,27 @@ describe("Governance of a deployment", function () {
           );
         }
       }
+    }
+  });
+
+  // Review round 34 (row 104): the parser compared account references as written, so the deployer's own
+  // address as proposer passed beside GUARDIAN for "deployer"; the deploy script checks again with the
+  // deployer's address.
+  it("refuses to deploy a config whose proposer is the deployer's address while 'deployer' holds GUARDIAN without delay", async function () {
+    const [deployer] = await ethers.getSigners();
+    const raw = JSON.parse(
+      fs.readFileSync(path.join(__dirname, "../../deploy/config/localhost.json"), "utf8"),
+    );
+    raw.governance.proposers = [deployer.address];
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "xmargin-governance-")), "localhost.json");
+    fs.writeFileSync(file, JSON.stringify(raw));
+    process.env.XMARGIN_DEPLOY_CONFIG = file;
+    try {
+      await expect(
+        deployXMargin(hre, { deploymentId: "governance-alias", displayUi: false }),
+      ).to.be.rejectedWith("governance.roles.GUARDIAN[0]: deployer proposes to the timelock");
+    } finally {
+      delete process.env.XMARGIN_DEPLOY_CONFIG;
     }
   });
 

@@ -9,7 +9,7 @@ import { deployToken, mintAndApprove } from "../shared/tokens";
 
 /**
  * The oracle router in a crisis, and Chainlink's behaviour behind a proxy (review round 33,
- * docs/reliability.md §4 rows 98–101): an aggregator upgrade that changes the feed's decimals, an
+ * docs/reliability.md §4 rows 98–101 and 103): an aggregator upgrade that changes the feed's decimals, an
  * aggregator's circuit breaker holding a crashed price at its floor, and users with nothing at risk
  * locked out while a feed or the sequencer fails. Each test failed before the fix, with the numbers
  * in its title.
@@ -143,6 +143,40 @@ describe("Oracle failures and feed upgrades", function () {
       ).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
       await sys.router.configureVolatilityFeed(assetId("LUNA"), vol, 3_600, wad("0.02"), wad("4"));
     });
+  });
+
+  // Review round 34 (row 103): an OCR aggregator refuses a median outside its band and keeps the last one
+  // inside it — LUNA/USD stopped at 0.107 on a 0.10 floor — so a router floor just above the aggregator's
+  // read 0.107 as a price: 1,000,000 LUNA worth 5,000 USD counted 85,600 USD of initial margin.
+  it("refuses bounds within a tenth of the aggregator's band, so a feed stopped at 0.107 on a 0.10 floor reads PriceOutOfBounds", async function () {
+    const sys = await loadFixture(deploySystem);
+    const feed = await ethers.deployContract("CircuitBreakerAggregatorMock", [
+      8,
+      80n * 10n ** 8n,
+      10n ** 7n, // minAnswer 0.10
+      10n ** 14n, // maxAnswer 1,000,000
+    ]);
+    const LUNA = assetId("LUNA");
+    const configure = (minPrice: bigint, maxPrice = wad("80000")) =>
+      sys.router.configureAsset(LUNA, {
+        primary: feed,
+        primaryHeartbeat: 86_400,
+        secondaries: [],
+        secondaryHeartbeats: [],
+        minPrice,
+        maxPrice,
+        maxDeviation: 0n,
+      });
+    for (const [minPrice, maxPrice] of [
+      [wad("0.1000001"), wad("80000")],
+      [wad("0.11"), wad("80000")],
+      [wad("0.2"), wad("950000")],
+    ]) {
+      await expect(configure(minPrice, maxPrice)).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
+    }
+    await configure(wad("0.12"));
+    await (await feed.updateAnswer(10_700_000n)).wait(); // 0.107: the last median OCR accepted
+    await expect(sys.router.getPrice(LUNA)).to.be.revertedWithCustomError(sys.router, "PriceOutOfBounds");
   });
 
   describe("F3: an account with nothing at risk cannot withdraw while a feed or the sequencer fails", function () {

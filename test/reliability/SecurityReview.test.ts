@@ -183,10 +183,17 @@ describe("Security review findings", function () {
         h = await sys.engine.health(account);
       }
       expect(h.equityMaintenance).to.be.at.least(h.maintenanceRequirement);
-      await topUpRefused(false);
-      // In auction (the top-up above has 15,000 USDC facing a 10 ETH long: ETH 1,600 takes 14,000).
+      // Review round 34: up to its shortfall. 10,000 USDC is far past it (more would be idle, and any
+      // account a tick under its requirement took any amount past the cap), the shortfall itself passes.
+      await topUpRefused(true);
+      const shortfall = (BigInt(h.initialRequirement) - h.equityInitial) / 10n ** 12n;
+      const cure = { ...topUp, amount: shortfall };
+      expect((await preview(client, account, cure)).revert).to.equal(undefined);
+      await vault.connect(alice).deposit(account, usdc, shortfall);
+      // In auction, uncapped (two top-ups: 25,000 USDC facing a 10 ETH long: ETH 1,600 takes 14,000).
       await setFeedPrice(sys.feeds.ETH, "1600");
       await sys.auction.connect(sys.keeper).startAuction(account);
+      await topUpRefused(false);
       await topUpRefused(false);
       await sys.auction.endAuction(account); // cured
       expect(await sys.auction.isFrozen(account)).to.equal(false);
