@@ -417,8 +417,8 @@ contract CollateralVault is
         int256 balanceAfter = balanceBefore + amount.toInt256();
         uint256 totalAfter = totalDeposits[token] + amount;
         uint256 cap = config.depositCap;
-        // An owner curing an account in quote is never capped: in auction (ARCHITECTURE.md counts top-ups),
-        // or below its initial requirement, before it is liquidatable, up to its shortfall: a cap cut is
+        // A quote cure is not capped: into an account in auction (ARCHITECTURE.md counts top-ups), or into
+        // one below its initial requirement, before it is liquidatable, up to its shortfall: a cap cut is
         // immediate and unthrottled, and the day between risk steps is the owners' time to top up (review
         // round 32); beyond the shortfall a deposit is not a cure (review round 34).
         if (
@@ -447,8 +447,8 @@ contract CollateralVault is
     /// registry's errors for an unknown account or an unauthorised caller, InvalidRecipient for an
     /// operator sending elsewhere than to the owner, InsufficientBalance (also for the quote token: a
     /// withdrawal never creates debt), InsufficientLiquidity, MarginEngineNotSet, and the engine's
-    /// AccountFrozen or InsufficientMargin. An account with no position and no quote debt is not
-    /// margin-checked, so it reads no price (it withdraws while a feed fails or the sequencer is down).
+    /// AccountFrozen or InsufficientMargin. An account with no position, no quote debt and no auction is
+    /// not margin-checked, so it reads no price (it withdraws while a feed fails or the sequencer is down).
     function withdraw(
         uint256 accountId,
         address token,

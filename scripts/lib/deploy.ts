@@ -66,7 +66,7 @@ export async function deployXMargin(
   const config = loadNetworkConfig(network);
   // The parser compares account references as written; "deployer" is known here (review round 34).
   const [deployer] = await hre.ethers.getSigners();
-  const conflict = proposingExitCloser(config.governance, deployer.address);
+  const conflict = proposingExitCloser(config.governance, deployer?.address);
   if (conflict) throw new Error(`${configPath(network)}: ${conflict.at}: ${conflict.message}`);
   const chainId = Number(await hre.network.provider.request({ method: "eth_chainId" }));
   if (chainId !== config.chainId) {
