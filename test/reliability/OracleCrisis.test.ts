@@ -46,14 +46,19 @@ async function sequencer(sys: System, status: number, sinceSeconds: bigint): Pro
   await (await sys.router.configureSequencerFeed(feed, 3_600)).wait();
 }
 
+/** An account with 10,000 USDC long `size` ETH, then the ETH feed upgraded to `decimals` at 3,000. */
+async function longThroughUpgrade(size: string, decimals: number) {
+  const sys = await loadFixture(deploySystem);
+  const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+  await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad(size));
+  await upgradeDecimals(sys.feeds.ETH, decimals, "3000");
+  return { sys, account };
+}
+
 describe("Oracle failures and feed upgrades", function () {
   describe("F1: decimals changed by an aggregator upgrade behind the proxy", function () {
     it("prices ETH at 3,000 after an 8 → 10 decimals upgrade, and a 1 ETH long closes for ~0, not 297,087 USDC", async function () {
-      const sys = await loadFixture(deploySystem);
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
-      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("1"));
-
-      await upgradeDecimals(sys.feeds.ETH, 10, "3000");
+      const { sys, account: alice } = await longThroughUpgrade("1", 10);
       // Before the fix: the recorded 8 decimals scaled 3000e10 to 300,000 (inside [3, 3,000,000]).
       expect(await sys.router.getPrice(ETH)).to.equal(wad("3000"));
       const round = await sys.feeds.ETH.latestRound();
@@ -67,14 +72,10 @@ describe("Oracle failures and feed upgrades", function () {
     });
 
     it("prices ETH at 3,000 after an 8 → 6 decimals upgrade, so a healthy long is not liquidated at 30", async function () {
-      const sys = await loadFixture(deploySystem);
-      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
-      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("10"));
-
-      await upgradeDecimals(sys.feeds.ETH, 6, "3000");
-      // Before the fix: 3000e6 scaled ×1e10 read 30 USD, and Bob (equity 9,850 on 10 ETH) was auctionable.
+      const { sys, account } = await longThroughUpgrade("10", 6);
+      // Before the fix: 3000e6 scaled ×1e10 read 30 USD, and the account (equity 9,850 on 10 ETH) was auctionable.
       expect(await sys.router.getPrice(ETH)).to.equal(wad("3000"));
-      await expect(sys.auction.connect(sys.keeper).startAuction(bob)).to.be.revertedWithCustomError(
+      await expect(sys.auction.connect(sys.keeper).startAuction(account)).to.be.revertedWithCustomError(
         sys.auction,
         "AccountHealthy",
       );
@@ -143,40 +144,26 @@ describe("Oracle failures and feed upgrades", function () {
       ).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
       await sys.router.configureVolatilityFeed(assetId("LUNA"), vol, 3_600, wad("0.02"), wad("4"));
     });
-  });
 
-  // Review round 34 (row 103): an OCR aggregator refuses a median outside its band and keeps the last one
-  // inside it — LUNA/USD stopped at 0.107 on a 0.10 floor — so a router floor just above the aggregator's
-  // read 0.107 as a price: 1,000,000 LUNA worth 5,000 USD counted 85,600 USD of initial margin.
-  it("refuses bounds within a tenth of the aggregator's band, so a feed stopped at 0.107 on a 0.10 floor reads PriceOutOfBounds", async function () {
-    const sys = await loadFixture(deploySystem);
-    const feed = await ethers.deployContract("CircuitBreakerAggregatorMock", [
-      8,
-      80n * 10n ** 8n,
-      10n ** 7n, // minAnswer 0.10
-      10n ** 14n, // maxAnswer 1,000,000
-    ]);
-    const LUNA = assetId("LUNA");
-    const configure = (minPrice: bigint, maxPrice = wad("80000")) =>
-      sys.router.configureAsset(LUNA, {
-        primary: feed,
-        primaryHeartbeat: 86_400,
-        secondaries: [],
-        secondaryHeartbeats: [],
-        minPrice,
-        maxPrice,
-        maxDeviation: 0n,
-      });
-    for (const [minPrice, maxPrice] of [
-      [wad("0.1000001"), wad("80000")],
-      [wad("0.11"), wad("80000")],
-      [wad("0.2"), wad("950000")],
-    ]) {
-      await expect(configure(minPrice, maxPrice)).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
-    }
-    await configure(wad("0.12"));
-    await (await feed.updateAnswer(10_700_000n)).wait(); // 0.107: the last median OCR accepted
-    await expect(sys.router.getPrice(LUNA)).to.be.revertedWithCustomError(sys.router, "PriceOutOfBounds");
+    // Review round 34 (row 103): an OCR aggregator refuses a median outside its band and keeps the last
+    // one inside it — LUNA/USD stopped at 0.107 on a 0.10 floor — so a router floor just above the
+    // aggregator's read 0.107 as a price: 1,000,000 LUNA worth 5,000 USD counted 85,600 of initial margin.
+    it("refuses bounds within a tenth of the band, so a feed stopped at 0.107 on a 0.10 floor reads PriceOutOfBounds", async function () {
+      const { sys, feed, input } = await lunaFeed();
+      const LUNA = assetId("LUNA");
+      for (const [minPrice, maxPrice] of [
+        [wad("0.1000001"), wad("80000")],
+        [wad("0.11"), wad("80000")],
+        [wad("0.2"), wad("950000")],
+      ]) {
+        await expect(
+          sys.router.configureAsset(LUNA, input(minPrice, maxPrice)),
+        ).to.be.revertedWithCustomError(sys.router, "InvalidConfig");
+      }
+      await sys.router.configureAsset(LUNA, input(wad("0.12"), wad("80000")));
+      await (await feed.updateAnswer(10_700_000n)).wait(); // 0.107: the last median OCR accepted
+      await expect(sys.router.getPrice(LUNA)).to.be.revertedWithCustomError(sys.router, "PriceOutOfBounds");
+    });
   });
 
   describe("F3: an account with nothing at risk cannot withdraw while a feed or the sequencer fails", function () {
