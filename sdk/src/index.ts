@@ -9,6 +9,7 @@ export {
   exposureOf,
   scenarioPnlsOf,
   movedSpot,
+  poolLimit,
   perpExposure,
   perpFundingAt,
   perpQuote,

@@ -14,6 +14,7 @@ import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValu
 import { fillPrice } from "./math/perp";
 import { accruedInterestAt, interestIndexAt } from "./math/interest";
 import { applyPerpTrade } from "./markets/perp";
+import { poolLimit } from "./markets/types";
 import { applyOptionTrade, optionPoolLimits, recountOptionPool } from "./markets/option";
 import { MissingContractError } from "./errors";
 import {
@@ -138,6 +139,11 @@ function withTimestamp(state: AccountState, timestamp: bigint | undefined): Acco
   return { ...state, timestamp, collateral };
 }
 
+/** What `amount` of `c` adds to equity_IM: its value at the initial weight, rounded down. */
+function initialValue(c: CollateralState, prices: Record<string, bigint>, amount: bigint): bigint {
+  return mulDiv(tokenValue(c, prices, amount), c.initialWeight, WAD);
+}
+
 function findCollateral(state: AccountState, token: string): CollateralState {
   const c = state.collateral.find((x) => x.token === token.toLowerCase());
   if (!c) throw new RangeError(`token ${token} is not in the snapshot (pass it in getAccountState's tokens)`);
@@ -218,9 +224,7 @@ export function simulate(
         const totalAfter = opts.depositLimit.totalDeposits + action.amount;
         const excess = max(min(action.amount, totalAfter - opts.depositLimit.cap), 0n);
         const shortfall = before.initialRequirement - before.equityInitial;
-        const cures =
-          state.frozen ||
-          (shortfall > 0n && mulDiv(tokenValue(c, state.prices, excess), c.initialWeight, WAD) <= shortfall);
+        const cures = state.frozen || (shortfall > 0n && initialValue(c, state.prices, excess) <= shortfall);
         const quoteCure = cures && c.token.toLowerCase() === state.quoteToken;
         if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n && !quoteCure) {
           revert = makeXMarginError("DepositCapExceeded", [c.token, totalAfter, opts.depositLimit.cap]);
@@ -349,8 +353,7 @@ function simulatePerpTrade(
       shortGrows ? r.newShort - max(-market.backstopSize, 0n) : 0n,
     );
     const poolDelta = mulDiv(grownSide, price, WAD, "ceil");
-    const base = state.protocol.poolDeltaBase;
-    const limit = base > 0n ? mulDiv(base * state.protocol.quoteUnit, p.maxPoolDeltaRatio, WAD) : 0n;
+    const limit = poolLimit(state.protocol.poolDeltaBase, state.protocol.quoteUnit, p.maxPoolDeltaRatio);
     if (state.protocol.paused) revert = makeXMarginError("RiskIncreasePaused", []);
     else if (longGrows && r.newLong > p.maxOpenInterest) {
       revert = makeXMarginError("OpenInterestCapExceeded", [
@@ -530,7 +533,7 @@ export function maxWithdrawableFromState(state: AccountState, token: string, tot
     h.equityInitial - collateralValue(state.collateral, state.quoteToken, state.prices).initial;
   const ok = (x: bigint): boolean => {
     const left = c.balance - x;
-    const own = mulDiv(tokenValue(c, state.prices, left), c.initialWeight, WAD);
+    const own = initialValue(c, state.prices, left);
     return othersInitial + own + positionValue >= h.initialRequirement;
   };
   if (!ok(0n)) return 0n;

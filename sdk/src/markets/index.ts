@@ -11,7 +11,7 @@ import { optionExposure, optionScenarioPnls } from "./option";
 import { perpExposure, perpScenarioPnls } from "./perp";
 import type { Exposure } from "./types";
 
-export { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
+export { type Exposure, ZERO_EXPOSURE, movedSpot, poolLimit } from "./types";
 export {
   applyPerpTrade,
   perpExposure,

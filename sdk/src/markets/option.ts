@@ -18,7 +18,7 @@ import {
 } from "../math/blackScholes";
 import { WAD, abs, ceilDiv, divFloor, max, min, mulDiv, mulWadDown } from "../math/fixedPoint";
 import type { OptionMarketState, OptionPoolState, OptionPositionState, OptionSides } from "../state";
-import { type Exposure, ZERO_EXPOSURE, movedSpot } from "./types";
+import { type Exposure, ZERO_EXPOSURE, movedSpot, poolLimit } from "./types";
 
 /**
  * What the market knows of one long contract's value: bounds bracketing it (longs are marked and sellers
@@ -442,16 +442,15 @@ export function optionPoolLimits(
   const shortGrows = newShort > m.shortOpenInterest;
   const grownSide = (sides: OptionSides, long: boolean, short: boolean, price: bigint): bigint =>
     mulDiv(max(long ? sides.long : 0n, short ? sides.short : 0n), price, WAD, "ceil");
-  const equity = base > 0n ? base * quoteUnit : 0n;
   const [deltaLong, deltaShort] = m.isCall ? [longGrows, shortGrows] : [shortGrows, longGrows];
   return {
     vega: {
       grown: grownSide(pool.vega, longGrows, shortGrows, WAD),
-      limit: mulDiv(equity, pool.maxPoolVegaRatio, WAD),
+      limit: poolLimit(base, quoteUnit, pool.maxPoolVegaRatio),
     },
     delta: {
       grown: grownSide(pool.delta, deltaLong, deltaShort, spot),
-      limit: mulDiv(equity, pool.maxPoolDeltaRatio, WAD),
+      limit: poolLimit(base, quoteUnit, pool.maxPoolDeltaRatio),
     },
   };
 }

@@ -1,7 +1,9 @@
 /**
- * What every market type reports to the engine about one position (IMarket.Exposure), all WAD.
+ * What every market type reports to the engine about one position (IMarket.Exposure), all WAD, and the
+ * pool limit every market type checks new risk against.
  * @packageDocumentation
  */
+import { WAD, mulDiv } from "../math/fixedPoint";
 
 /** Risk and value of one position (IMarket.Exposure). */
 export interface Exposure {
@@ -73,4 +75,15 @@ export function movedSpot(spot: bigint, move: bigint): bigint {
   const moved = spot + move;
   if (moved < 0n) throw new RangeError(`spot ${spot} moved by ${move} is below 0`);
   return moved;
+}
+
+/**
+ * A pool limit, USD WAD: `ratio` (WAD) of the pool's base in quote units (its quote balance less the
+ * premiums it holds for open options, `PerpMarket.poolDeltaBase`), none when the base is ≤ 0. The perp
+ * markets' delta limit and the option market's vega and delta limits are all this, at their own ratios.
+ * @example
+ * poolLimit(1_000_000n * 10n ** 6n, 10n ** 12n, WAD); // 1,000,000 USD
+ */
+export function poolLimit(base: bigint, quoteUnit: bigint, ratio: bigint): bigint {
+  return base > 0n ? mulDiv(base * quoteUnit, ratio, WAD) : 0n;
 }
