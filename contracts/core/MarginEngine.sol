@@ -334,7 +334,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             accountId,
             vault.collateralValue(accountId),
             Scope.InitialOnly,
-            _marketDataCache(0)
+            _marketDataCache(0, false)
         );
         if (h.equityInitial < 0 || uint256(h.equityInitial) < h.initialRequirement) {
             revert InsufficientMargin(accountId, h.equityInitial, h.initialRequirement);
@@ -343,7 +343,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
 
     /// @inheritdoc IMarginEngine
     function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view {
-        Health memory h = health(accountId);
+        Health memory h = _health(accountId, false);
         if (h.maintenanceRequirement <= maintenanceBefore) return;
         address liquidator_ = _wiring.liquidator;
         bool frozen = liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId);
@@ -356,7 +356,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
 
     /// @inheritdoc IMarginEngine
     function requirePremiumAffordable(uint256 accountId, int256 marginBefore) external view {
-        Health memory h = health(accountId);
+        Health memory h = _health(accountId, false);
         // A healthy account may spend on the premium while it stays healthy; one below maintenance only
         // if the trade frees more requirement than it costs.
         int256 marginAfter = h.equityMaintenance - SafeCast.toInt256(h.maintenanceRequirement);
@@ -387,8 +387,20 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     }
 
     /// @inheritdoc IMarginEngine
-    function health(uint256 accountId) public view returns (Health memory h) {
-        (h, , ) = _evaluate(accountId, vault.collateralValue(accountId), Scope.Health, _marketDataCache(0));
+    /// @dev A volatility feed that fails leaves its group at the floor shocks (`volatilityUnavailable`):
+    /// a lower bound of the requirements at any volatility, so an account this view calls liquidatable
+    /// is liquidatable whatever the feed would read; the checks on new risk keep failing closed.
+    function health(uint256 accountId) external view returns (Health memory) {
+        return _health(accountId, true);
+    }
+
+    function _health(uint256 accountId, bool volatilityFallback) internal view returns (Health memory h) {
+        (h, , ) = _evaluate(
+            accountId,
+            vault.collateralValue(accountId),
+            Scope.Health,
+            _marketDataCache(0, volatilityFallback)
+        );
     }
 
     /// @inheritdoc IMarginEngine
@@ -397,7 +409,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     function healthMany(uint256[] calldata accountIds) external view returns (Health[] memory result) {
         result = new Health[](accountIds.length);
         ICollateralVault.CollateralValue[] memory collateral = vault.collateralValues(accountIds);
-        MarketDataCache memory cache = _marketDataCache(underlyings.length);
+        MarketDataCache memory cache = _marketDataCache(underlyings.length, true);
         for (uint256 i; i < accountIds.length; ++i) {
             // Each evaluation allocates its groups and exposures; copy the result into the slot
             // allocated above and give the scratch memory back, so memory (and its quadratic cost)
@@ -415,6 +427,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             slot.maintenanceRequirement = h.maintenanceRequirement;
             slot.healthRatio = h.healthRatio;
             slot.grossNotional = h.grossNotional;
+            slot.volatilityUnavailable = h.volatilityUnavailable;
             assembly ("memory-safe") {
                 mstore(0x40, freeMemory)
             }
@@ -424,7 +437,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     /// @inheritdoc IMarginEngine
     function positionsValue(uint256 accountId) external view returns (int256 value) {
         MarketKey[] memory held = _heldMarkets(accountId);
-        MarketDataCache memory cache = _marketDataCache(underlyings.length);
+        MarketDataCache memory cache = _marketDataCache(underlyings.length, false);
         for (uint256 i; i < held.length; ++i) {
             uint32 index = held[i].underlyingIndex;
             (uint256 spot, uint256 volatility) = _marketData(index, _underlyingAt(index), cache);
@@ -440,7 +453,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             accountId,
             vault.collateralValue(accountId),
             Scope.HealthAndStandard,
-            _marketDataCache(0)
+            _marketDataCache(0, false)
         );
     }
 
@@ -453,20 +466,6 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     function riskParams(bytes32 underlying) external view returns (RiskParams memory) {
         if (_underlyingSlot[underlying] == 0) revert UnknownUnderlying(underlying);
         return _riskParams[underlying];
-    }
-
-    /// @inheritdoc IMarginEngine
-    function spotShocks(
-        bytes32 underlying,
-        uint256 grossNotional
-    ) external view returns (uint256 imShock, uint256 mmShock) {
-        if (_underlyingSlot[underlying] == 0) revert UnknownUnderlying(underlying);
-        (PortfolioMath.Shocks memory im, PortfolioMath.Shocks memory mm) = _shocks(
-            _riskParams[underlying],
-            oracle.getVolatility(underlying),
-            grossNotional
-        );
-        return (im.spotShock, mm.spotShock);
     }
 
     /// @dev One underlying's positions, priced once.
@@ -499,14 +498,24 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     uint256 private constant WHOLE_GROUP = type(uint256).max;
 
     /// @dev Spot and volatility per underlying index, read once per call (`healthMany`); empty arrays
-    /// for a single account, whose groups already read each underlying once.
+    /// for a single account, whose groups already read each underlying once. With `volatilityFallback`
+    /// a failed volatility feed reads as 0 (the floor shocks) instead of reverting (see `health`).
     struct MarketDataCache {
         uint256[] spots;
         uint256[] volatilities;
+        bool volatilityFallback;
     }
 
-    function _marketDataCache(uint256 underlyingCount) internal pure returns (MarketDataCache memory) {
-        return MarketDataCache(new uint256[](underlyingCount), new uint256[](underlyingCount));
+    function _marketDataCache(
+        uint256 underlyingCount,
+        bool volatilityFallback
+    ) internal pure returns (MarketDataCache memory) {
+        return
+            MarketDataCache(
+                new uint256[](underlyingCount),
+                new uint256[](underlyingCount),
+                volatilityFallback
+            );
     }
 
     /// @dev What an evaluation computes: the initial level alone (a margin check after a trade), both
@@ -542,6 +551,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             h.initialRequirement += im;
             h.maintenanceRequirement += mm;
             h.grossNotional += groups[g].greeks.notional;
+            if (groups[g].volatility == 0) h.volatilityUnavailable = true;
         }
         if (scope == Scope.HealthAndStandard) (standardIM, standardMM) = _standardRequirements(book, groups);
         // What closing the perps would pay the skew is not margin for new risk (IMarket.Exposure).
@@ -571,7 +581,12 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         );
         book.exposures[i] = e;
         book.exitDiscount += e.exitDiscount;
-        if (e.totalVolatility != 0) group.modelled = true;
+        if (e.totalVolatility != 0) {
+            group.modelled = true;
+            // An option's value and Greeks need its volatility, which no floor bounds: a failed feed
+            // reverts here with its own error.
+            if (group.volatility == 0) _requireVolatility(group.underlying);
+        }
         PortfolioMath.Greeks memory sum = group.greeks;
         sum.delta += e.delta;
         sum.gamma += e.gamma;
@@ -652,8 +667,15 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     ) internal view returns (uint256 spot, uint256 volatility) {
         bool cached = index < cache.spots.length;
         if (cached && cache.spots[index] != 0) return (cache.spots[index], cache.volatilities[index]);
-        (spot, volatility) = oracle.getPriceAndVolatility(underlying);
+        (spot, volatility) = oracle.getPriceAndVolatilityOrZero(underlying);
+        // Outside the health views a failed volatility feed reverts with its own error.
+        if (volatility == 0 && !cache.volatilityFallback) _requireVolatility(underlying);
         if (cached) (cache.spots[index], cache.volatilities[index]) = (spot, volatility);
+    }
+
+    /// @dev Reverts with the error of `underlying`'s failed volatility feed (called when it read 0).
+    function _requireVolatility(bytes32 underlying) internal view {
+        oracle.getVolatility(underlying);
     }
 
     /// @dev IM and (unless `book.initialOnly`) MM of the positions of group `g` with Greeks `greeks`

@@ -19,6 +19,9 @@ interface IMarginEngine is IUpdateThrottle {
     /// @param healthRatio equityMaintenance / MM (WAD); type(uint256).max when MM is 0; 0 when
     /// equityMaintenance ≤ 0.
     /// @param grossNotional Σ |position notional| (USD WAD): the size of the book.
+    /// @param volatilityUnavailable The volatility feed of a held underlying failed its checks: that
+    /// underlying's shocks are at their floors, so both requirements are lower bounds (`health`,
+    /// `healthMany`: enough to liquidate on; every check on new risk reverts with the feed's error).
     struct Health {
         int256 equityInitial;
         int256 equityMaintenance;
@@ -27,6 +30,7 @@ interface IMarginEngine is IUpdateThrottle {
         uint256 maintenanceRequirement;
         uint256 healthRatio;
         uint256 grossNotional;
+        bool volatilityUnavailable;
     }
 
     /// @notice Portfolio-margin parameters of one underlying. Fractions are WAD (0.1e18 = 10%).
@@ -101,7 +105,11 @@ interface IMarginEngine is IUpdateThrottle {
     /// @notice Reverts with InsufficientMargin unless equity_IM ≥ IM.
     function requireInitialMargin(uint256 accountId) external view;
 
-    /// @notice The account's health breakdown.
+    /// @notice The account's health breakdown: what liquidation acts on. A failed volatility feed of a
+    /// group without options margins it at its floor shocks (`Health.volatilityUnavailable`) rather
+    /// than reverting, so a volatility outage does not stop liquidations; a group with options, and
+    /// every check on new risk (`requireInitialMargin`, `requireRiskReduced`, ...), revert with the
+    /// feed's error.
     function health(uint256 accountId) external view returns (Health memory);
 
     /// @notice Check for a trade that reduces one position of an account holding several: passes if the
@@ -201,7 +209,7 @@ interface IMarginEngine is IUpdateThrottle {
     /// `toInsurance` to the insurance fund's account. Market only.
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external;
 
-    /// @notice Health of many accounts in one call (keepers, frontends).
+    /// @notice Health of many accounts in one call (keepers, frontends), each as `health` computes it.
     function healthMany(uint256[] calldata accountIds) external view returns (Health[] memory);
 
     /// @notice Σ of the account's position values, as `health` counts them in its equity (marked to
@@ -220,10 +228,4 @@ interface IMarginEngine is IUpdateThrottle {
 
     /// @notice The risk parameters of `underlying`.
     function riskParams(bytes32 underlying) external view returns (RiskParams memory);
-
-    /// @notice The spot shocks (IM, MM) applied to `underlying` for a group of `grossNotional` USD.
-    function spotShocks(
-        bytes32 underlying,
-        uint256 grossNotional
-    ) external view returns (uint256 imShock, uint256 mmShock);
 }

@@ -168,6 +168,14 @@ interface IOracleRouter {
         bytes32 underlying
     ) external view returns (uint256 price, uint256 volatility);
 
+    /// @notice `getPriceAndVolatility`, except that a volatility feed failing its checks (stale, out of
+    /// bounds, incomplete, zero) reads as volatility 0 instead of reverting. The price, the sequencer and
+    /// a configured volatility feed are required as there. What the engine's health views read: a
+    /// group of perps margins at its floor shocks while its volatility feed is down (see MarginEngine).
+    function getPriceAndVolatilityOrZero(
+        bytes32 underlying
+    ) external view returns (uint256 price, uint256 volatility);
+
     /// @notice Reverts unless the L2 sequencer is up and past its grace period (no-op on L1).
     function checkSequencer() external view;
 

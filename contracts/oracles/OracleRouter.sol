@@ -165,6 +165,21 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     }
 
     /// @inheritdoc IOracleRouter
+    function getPriceAndVolatilityOrZero(
+        bytes32 underlying
+    ) external view returns (uint256 price, uint256 volatility) {
+        _checkSequencer();
+        price = _price(underlying);
+        VolatilityConfig storage config = _volatilities[underlying];
+        (volatility, ) = _tryLatest(
+            _volatilitySource(config, underlying),
+            underlying,
+            config.minVol,
+            config.maxVol
+        );
+    }
+
+    /// @inheritdoc IOracleRouter
     function getPriceAtRound(
         bytes32 asset,
         uint80 roundId
@@ -286,9 +301,15 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     /// @dev `getVolatility` without the sequencer check.
     function _volatility(bytes32 underlying) private view returns (uint256) {
         VolatilityConfig storage config = _volatilities[underlying];
-        Source memory source = config.source;
+        return _latest(_volatilitySource(config, underlying), underlying, config.minVol, config.maxVol);
+    }
+
+    function _volatilitySource(
+        VolatilityConfig storage config,
+        bytes32 underlying
+    ) private view returns (Source memory source) {
+        source = config.source;
         if (address(source.aggregator) == address(0)) revert UnknownAsset(underlying);
-        return _latest(source, underlying, config.minVol, config.maxVol);
     }
 
     /// @dev Validates a source at configuration and records its decimals with the proxy's phase (see

@@ -24,6 +24,11 @@ export interface Health {
   healthRatio: bigint;
   /** Σ |position notional|. */
   grossNotional: bigint;
+  /**
+   * A held underlying's volatility feed failed its checks: its group is margined at the floor shocks,
+   * so both requirements are lower bounds. Liquidations act on them; every check on new risk reverts.
+   */
+  volatilityUnavailable: boolean;
 }
 
 /** One collateral balance of an account with the token's configuration. */

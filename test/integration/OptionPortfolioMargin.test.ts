@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { MarginEngine, OptionMarket, PortfolioMathHarness } from "../../typechain-types";
-import { MarginMode, WAD, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
+import { MarginMode, WAD, openAccount, spotShocks, wad, withdrawToInitialMargin } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { exposureGreeks } from "../../sdk/src/math/health";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
@@ -47,7 +47,9 @@ async function groupRequirement(
     of.reduce((total, e) => total + pick(e), 0n);
   const notional = sum((e) => e.notional);
   const p = await engine.riskParams(underlying);
-  const [imShock, mmShock] = await engine.spotShocks(underlying, notional);
+  const shock = (floor: bigint, z: bigint) =>
+    math.spotShock(floor, z, volatility, p.horizon, p.maxShock, p.sizeScale, notional);
+  const [imShock, mmShock] = [await shock(p.imShockFloor, p.imZ), await shock(p.mmShockFloor, p.mmZ)];
   const level = async (spotShock: bigint, volShock: bigint) => {
     const k = { spotShock, volShock, shortOptionFloor: p.shortOptionFloor, contingency: p.contingency };
     const reprice = await Promise.all(
@@ -107,7 +109,7 @@ describe("MarginEngine with options", function () {
   });
 
   it("reprices a short-dated option whose Greeks cannot see the shocked strike", async function () {
-    const { engine, options, math, alice, accountId } = await loadFixture(fixture);
+    const { engine, router, options, math, alice, accountId } = await loadFixture(fixture);
     // Short 10 puts 5% out of the money with 6 hours left at 60% volatility: σ√τ = 0.6·√(6/8760) ≈ 1.6%,
     // far below the 10% IM and 5% MM spot shocks, so both levels reprice it. Its Greeks at 3,000 are
     // nearly zero, yet a 10% fall puts it 150 in the money: ≈ 10 · 150 = 1,500 of loss that a Taylor
@@ -132,7 +134,7 @@ describe("MarginEngine with options", function () {
     expect(h.initialRequirement).to.be.greaterThan(wad("1500") + wad("1400"));
     // The Greeks-only grid of the same position: the floor and little more.
     const e = await options.exposure(accountId, put, wad("3000"), wad("0.6"));
-    const [imShock] = await engine.spotShocks(ETH, e.notional);
+    const [imShock] = await spotShocks({ engine, router }, ETH, e.notional);
     const greeksOnly = await math.requirement(
       exposureGreeks(e),
       wad("3000"),
@@ -226,7 +228,8 @@ describe("MarginEngine with options", function () {
   });
 
   it("charges the short-option floor on net short contracts only", async function () {
-    const { engine, options, math, alice, accountId, ethCall3000, ethPut3000 } = await loadFixture(fixture);
+    const { engine, router, options, math, alice, accountId, ethCall3000, ethPut3000 } =
+      await loadFixture(fixture);
     // Short 3 calls, long 3 puts: net option size 0, so no floor.
     await tradeOption(options, alice, accountId, ethCall3000, -wad("3"));
     await tradeOption(options, alice, accountId, ethPut3000, wad("3"));
@@ -246,7 +249,7 @@ describe("MarginEngine with options", function () {
     }
     // A synthetic short forward: −3·N(d1) + 3·(N(d1) − 1) = −3 exactly; gamma and vega cancel exactly.
     expect([g.delta, g.gamma, g.vega, g.optionSize]).to.deep.equal([-wad("3"), 0n, 0n, 0n]);
-    const [imShock] = await engine.spotShocks(ETH, g.notional);
+    const [imShock] = await spotShocks({ engine, router }, ETH, g.notional);
     const withoutFloor = await math.requirement(
       g,
       wad("3000"),
@@ -305,7 +308,7 @@ describe("MarginEngine with options", function () {
       }
       await withdrawToInitialMargin(sys, sys.alice, alice);
       const h = await sys.engine.health(alice);
-      const [imShock] = await sys.engine.spotShocks(ETH, h.grossNotional);
+      const [imShock] = await spotShocks(sys, ETH, h.grossNotional);
       // The IM grid's corner: spot −s, volatility −25 points (30% → 5%).
       await sys.feeds.ETH.updateAnswer(3_000n * 10n ** 8n - (3_000n * 10n ** 8n * imShock) / WAD);
       await sys.volFeeds.ETH.updateAnswer(5_000_000n);

@@ -2,17 +2,18 @@ import { expect } from "chai";
 import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { MockV3Aggregator } from "../../typechain-types";
-import { MarginMode, deploySystem, openAccount, wad, type System } from "../shared/system";
-import { closePosition, trade } from "../shared/perps";
+import { HOLDING_PERIOD, MarginMode, deploySystem, openAccount, wad, type System } from "../shared/system";
+import { closePosition, refreshFeeds, trade } from "../shared/perps";
 import { assetId, deployMockFeed, setFeedPrice } from "../shared/oracles";
 import { deployToken, mintAndApprove } from "../shared/tokens";
+import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
 /**
  * The oracle router in a crisis, and Chainlink's behaviour behind a proxy (review round 33,
  * docs/reliability.md §4 rows 98–101 and 103): an aggregator upgrade that changes the feed's decimals, an
- * aggregator's circuit breaker holding a crashed price at its floor, and users with nothing at risk
- * locked out while a feed or the sequencer fails. Each test failed before the fix, with the numbers
- * in its title.
+ * aggregator's circuit breaker holding a crashed price at its floor, users with nothing at risk
+ * locked out while a feed or the sequencer fails, and liquidations stopped by a stale volatility feed.
+ * Each test failed before the fix, with the numbers in its title.
  */
 const USDC = 10n ** 6n;
 const ETH = assetId("ETH");
@@ -53,6 +54,34 @@ async function longThroughUpgrade(size: string, decimals: number) {
   await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad(size));
   await upgradeDecimals(sys.feeds.ETH, decimals, "3000");
   return { sys, account };
+}
+
+/**
+ * Bob: 10,000 USDC, long 20 ETH bought at 3,000; then ETH at `priceUsd` and the ETH volatility feed past
+ * its one-hour heartbeat while every price feed is fresh. Carol: a flat keeper account with 50,000 USDC.
+ */
+async function longWithStaleVolatility(priceUsd: string) {
+  const sys = await deploySystem();
+  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
+  await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("20"));
+  await time.increase(HOLDING_PERIOD); // the LP's shares unlock
+  await refreshFeeds(sys);
+  await setFeedPrice(sys.feeds.ETH, priceUsd);
+  const healthWithVolatility = await sys.engine.health(bob);
+  await time.increase(3_601);
+  for (const feed of Object.values(sys.feeds))
+    await (await feed.updateAnswer(await feed.latestAnswer())).wait();
+  return { sys, bob, carol, healthWithVolatility };
+}
+
+/** ⌈20 · spot · s⌉ + ⌈0.2% of 20 · spot⌉, with s = ⌈floor · (1 + notional / 50,000,000)⌉ (RiskMath). */
+function floorRequirement(spot: bigint, floor: bigint): bigint {
+  const notional = 20n * spot;
+  const shock =
+    (floor * (wad("1") + (notional * wad("1") + wad("50000000") - 1n) / wad("50000000")) + wad("1") - 1n) /
+    wad("1");
+  return 20n * ((spot * shock + wad("1") - 1n) / wad("1")) + (notional * 2n + 999n) / 1000n;
 }
 
 describe("Oracle failures and feed upgrades", function () {
@@ -228,6 +257,87 @@ describe("Oracle failures and feed upgrades", function () {
       await expect(
         sys.vault.connect(sys.alice).withdraw(erin, sys.weth, wad("1"), sys.alice.address),
       ).to.be.revertedWithCustomError(sys.router, "SequencerDown");
+    });
+  });
+
+  describe("F4: a stale volatility feed stops the liquidation of a perp book", function () {
+    const fixture2600 = () => longWithStaleVolatility("2600");
+
+    it("auctions Bob (long 20 ETH, equity_MM 1,313.28 at 2,600) below even the floor shocks' MM of 2,706.70, where startAuction reverted StalePrice", async function () {
+      const { sys, bob, carol } = await loadFixture(fixture2600);
+      await expect(sys.router.getVolatility(ETH)).to.be.revertedWithCustomError(sys.router, "StalePrice");
+      const h = await sys.engine.health(bob);
+      expect(h.volatilityUnavailable).to.equal(true);
+      // MM at the 5% floor: 20 · ⌈2,600 · 0.050052⌉ + 0.2% of 52,000 = 2,602.704 + 104 = 2,706.704.
+      expect(h.maintenanceRequirement).to.equal(floorRequirement(wad("2600"), wad("0.05")));
+      expect(h.maintenanceRequirement).to.equal(wad("2706.704"));
+      expect(h.equityMaintenance).to.be.closeTo(wad("1313.28"), wad("0.01"));
+      expect((await sys.engine.healthMany([bob]))[0].volatilityUnavailable).to.equal(true);
+
+      await expect(sys.auction.connect(sys.keeper).startAuction(bob)).to.emit(sys.auction, "AuctionStarted");
+      // A keeper with a flat account takes a slice and closes it in the same transaction.
+      await sys.accounts.connect(sys.carol).approve(sys.auction, carol);
+      await time.increase(600);
+      for (const feed of Object.values(sys.feeds))
+        await (await feed.updateAnswer(await feed.latestAnswer())).wait();
+      await expect(sys.auction.connect(sys.carol).bidAndClose(bob, carol, wad("1"), 2n ** 255n)).to.emit(
+        sys.auction,
+        "AuctionBid",
+      );
+      expect(await sys.perps.positionSize(bob, sys.markets.ETH)).to.be.lessThan(wad("20"));
+      expect(await sys.engine.accountMarkets(carol)).to.deep.equal([]);
+    });
+
+    it("keeps every check on new risk failing closed: Bob's increase and withdrawal, a plain bid, the LPs' exits", async function () {
+      const { sys, bob, carol } = await loadFixture(fixture2600);
+      await expect(trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("1"))).to.be.revertedWithCustomError(
+        sys.router,
+        "StalePrice",
+      );
+      await expect(
+        sys.vault.connect(sys.bob).withdraw(bob, sys.usdc, 1n, sys.bob),
+      ).to.be.revertedWithCustomError(sys.router, "StalePrice");
+      await sys.auction.connect(sys.keeper).startAuction(bob);
+      // A bid leaves Carol holding ETH: her initial requirement needs the volatility.
+      await expect(
+        sys.auction.connect(sys.carol).bid(bob, carol, wad("0.1"), 2n ** 255n),
+      ).to.be.revertedWithCustomError(sys.router, "StalePrice");
+      // The pool holds Bob's other side: its requirement is only a lower bound, so nothing is free.
+      expect((await sys.engine.health(sys.poolAccountId)).volatilityUnavailable).to.equal(true);
+      expect(await sys.pool.maxWithdraw(sys.lp)).to.equal(0n);
+      await expect(sys.pool.connect(sys.lp).withdraw(1n, sys.lp, sys.lp)).to.be.revertedWithCustomError(
+        sys.router,
+        "StalePrice",
+      );
+    });
+
+    it("does not auction an account the floor shocks call healthy, though the feed's volatility would (ETH 2,720)", async function () {
+      const { sys, bob, healthWithVolatility } = await longWithStaleVolatility("2720");
+      // With σ = 60%, MM takes s = 2.33 · 0.6 · √(1/365) = 7.32%: Bob is below it.
+      expect(healthWithVolatility.equityMaintenance).to.be.lessThan(
+        healthWithVolatility.maintenanceRequirement,
+      );
+      const h = await sys.engine.health(bob);
+      // At the 5% floor, the lower bound of any volatility's requirement, he is not.
+      expect(h.maintenanceRequirement).to.equal(floorRequirement(wad("2720"), wad("0.05")));
+      expect(h.equityMaintenance).to.be.greaterThanOrEqual(h.maintenanceRequirement);
+      await expect(sys.auction.connect(sys.keeper).startAuction(bob)).to.be.revertedWithCustomError(
+        sys.auction,
+        "AccountHealthy",
+      );
+    });
+
+    it("keeps a book with options failing closed: an option's value needs its volatility", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      const call = await listSeries(sys.options, "ETH", wad("3000"), await fromNow(7n * DAY), true);
+      await tradeOption(sys.options, sys.alice, alice, call, wad("1"));
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, -wad("1"));
+      await time.increase(3_601);
+      for (const feed of Object.values(sys.feeds))
+        await (await feed.updateAnswer(await feed.latestAnswer())).wait();
+      await expect(sys.engine.health(alice)).to.be.revertedWithCustomError(sys.router, "StalePrice");
+      await expect(sys.engine.healthMany([alice])).to.be.revertedWithCustomError(sys.router, "StalePrice");
     });
   });
 

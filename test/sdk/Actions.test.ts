@@ -470,6 +470,7 @@ describe("SDK actions", function () {
           maintenanceRequirement: h.maintenanceRequirement,
           healthRatio: h.healthRatio,
           grossNotional: h.grossNotional,
+          volatilityUnavailable: h.volatilityUnavailable,
         });
       }
     });

@@ -178,6 +178,7 @@ async function expectSameHealth(account: Account, sys: System): Promise<AccountS
       maintenanceRequirement: chain.maintenanceRequirement,
       healthRatio: chain.healthRatio,
       grossNotional: chain.grossNotional,
+      volatilityUnavailable: chain.volatilityUnavailable,
     },
   );
   return state;
@@ -193,6 +194,7 @@ async function chainHealth(sys: System, id: bigint) {
     maintenanceRequirement: h.maintenanceRequirement,
     healthRatio: h.healthRatio,
     grossNotional: h.grossNotional,
+    volatilityUnavailable: h.volatilityUnavailable,
   };
 }
 

@@ -271,3 +271,21 @@ export async function fundInsurance(sys: System, amount: bigint): Promise<void> 
   await mintAndApprove(sys.usdc, sys.deployer, await sys.vault.getAddress(), amount);
   await sys.vault.deposit(await sys.insuranceFund.accountId(), sys.usdc, amount);
 }
+
+/**
+ * The spot shocks [IM, MM] the engine applies to `underlying` for a group of `grossNotional` USD
+ * (`MarginEngine._shocks`): the underlying's risk parameters and the router's volatility through
+ * PortfolioMath, as the engine combines them.
+ */
+export async function spotShocks(
+  sys: Pick<System, "engine" | "router">,
+  underlying: string,
+  grossNotional: bigint,
+): Promise<[bigint, bigint]> {
+  const p = await sys.engine.riskParams(underlying);
+  const volatility = await sys.router.getVolatility(underlying);
+  const math = await ethers.deployContract("PortfolioMathHarness");
+  const shock = (floor: bigint, z: bigint) =>
+    math.spotShock(floor, z, volatility, p.horizon, p.maxShock, p.sizeScale, grossNotional);
+  return [await shock(p.imShockFloor, p.imZ), await shock(p.mmShockFloor, p.mmZ)];
+}

@@ -218,6 +218,8 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     maintenanceRequirement,
     healthRatio: healthRatio(equityMaintenance, maintenanceRequirement),
     grossNotional,
+    // The snapshot reads each volatility with its checks (`getAccountState` throws on a failed feed).
+    volatilityUnavailable: Object.values(groups).some((g) => g.volatility === 0n),
     standardInitial,
     standardMaintenance,
     groups,
@@ -339,7 +341,7 @@ export function isLiquidatable(h: Health): boolean {
 }
 
 /**
- * The seven Health fields of a HealthBreakdown, or of the engine's Health struct (an ethers Result).
+ * The eight Health fields of a HealthBreakdown, or of the engine's Health struct (an ethers Result).
  * @example
  * toHealth(accountHealth(state));
  */
@@ -352,5 +354,6 @@ export function toHealth(h: Health): Health {
     maintenanceRequirement: h.maintenanceRequirement,
     healthRatio: h.healthRatio,
     grossNotional: h.grossNotional,
+    volatilityUnavailable: h.volatilityUnavailable,
   };
 }
