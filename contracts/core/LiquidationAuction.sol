@@ -20,8 +20,10 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 /// @title LiquidationAuction
 /// @notice Dutch auctions of portfolio slices of accounts below their maintenance requirement.
 /// @dev The rules are in ILiquidationAuction; the arithmetic is in LiquidationMath. Every price the
-/// auction uses comes from `engine.health`, which reverts on a stale or broken oracle and while the L2
-/// sequencer is down or in its grace period: no liquidation runs on a bad price.
+/// auction uses comes from `engine.health`, which reverts on a stale or broken price and while the L2
+/// sequencer is down or in its grace period: no liquidation runs on a bad price. A failed volatility
+/// feed does not stop it: the health then margins a group of perps at its floor shocks, a lower bound
+/// at any volatility (`IMarginEngine.Health.volatilityUnavailable`).
 contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     uint256 internal constant WAD = 1e18;
     uint256 public constant MAX_DISCOUNT = 0.5e18;
