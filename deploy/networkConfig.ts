@@ -83,6 +83,14 @@ export interface OptionMarketConfig {
    * series. Every key must be an underlying.
    */
   poolDeltaRatio: Record<string, bigint>;
+  /**
+   * Series expire at `expiry % expiryPeriod == expiryOffset` (seconds: the period at most 7 days, the
+   * offset below it; OptionMarket's constructor). The testnets: 86,400 and 28,800 (08:00 UTC daily), which
+   * bounds how long settlements close LP exits to about an hour a day; localhost: 1 (any second), so the
+   * demo's series expire exactly two hours after seeding.
+   */
+  expiryPeriod: number;
+  expiryOffset: number;
 }
 
 export interface RoleGrant {
@@ -327,7 +335,18 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       if (ratio === 0n) throw r.error(at, "must be positive");
       return ratio;
     });
-  const optionMarket = { poolVegaRatio: ratios("poolVegaRatio"), poolDeltaRatio: ratios("poolDeltaRatio") };
+  const expiryPeriod = r.int(o.expiryPeriod, "optionMarket.expiryPeriod");
+  const expiryOffset = r.int(o.expiryOffset, "optionMarket.expiryOffset");
+  if (expiryPeriod < 1 || expiryPeriod > 7 * 86_400) {
+    throw r.error("optionMarket.expiryPeriod", "must be between 1 second and 7 days");
+  }
+  if (expiryOffset >= expiryPeriod) throw r.error("optionMarket.expiryOffset", "must be below expiryPeriod");
+  const optionMarket = {
+    poolVegaRatio: ratios("poolVegaRatio"),
+    poolDeltaRatio: ratios("poolDeltaRatio"),
+    expiryPeriod,
+    expiryOffset,
+  };
 
   const a = r.object(root.auction, "auction");
   const auction = {

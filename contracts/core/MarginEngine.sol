@@ -394,6 +394,11 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         return _health(accountId, true);
     }
 
+    /// @inheritdoc IMarginEngine
+    function maintenanceRequirement(uint256 accountId) external view returns (uint256) {
+        return _health(accountId, false).maintenanceRequirement;
+    }
+
     function _health(uint256 accountId, bool volatilityFallback) internal view returns (Health memory h) {
         (h, , ) = _evaluate(
             accountId,

@@ -209,6 +209,11 @@ interface IMarginEngine is IUpdateThrottle {
     /// `toInsurance` to the insurance fund's account. Market only.
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external;
 
+    /// @notice The account's maintenance requirement (`health`'s), reverting with the feed's error
+    /// where a volatility feed it needs fails: what a market records before a reduction that may unwind
+    /// a hedge, for `requireRiskReduced`.
+    function maintenanceRequirement(uint256 accountId) external view returns (uint256);
+
     /// @notice Health of many accounts in one call (keepers, frontends), each as `health` computes it.
     function healthMany(uint256[] calldata accountIds) external view returns (Health[] memory);
 

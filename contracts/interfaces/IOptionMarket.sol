@@ -71,8 +71,12 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     error SeriesAlreadyListed(uint256 seriesId);
     /// @notice `maxLiveSeries` series are listed and not settled: settle an expired one first.
     error TooManyLiveSeries(uint256 maxLiveSeries);
-    /// @notice The expiry is less than one hour or more than two years away (the model's domain).
+    /// @notice The expiry is less than one hour or more than two years away (the model's domain), or off
+    /// the deployment's expiry grid (e.g. 08:00 UTC daily).
     error InvalidExpiry(uint256 expiry);
+    /// @notice The expiry grid's period is 0 or above `MAX_EXPIRY_PERIOD` (a week), or its offset not
+    /// below the period.
+    error InvalidExpiryGrid(uint256 period, uint256 offset);
     /// @notice A series parameter is outside its hard bounds or moved more than its max step.
     error SeriesParamOutOfBounds(bytes32 parameter);
     /// @notice The skew is outside ±MAX_SKEW or moved more than MAX_SKEW_STEP.
@@ -154,7 +158,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     event PositionSettled(uint256 indexed accountId, uint256 indexed seriesId, int256 size, int256 payout);
 
     /// @notice Lists a series on `underlying` (an engine underlying with price and volatility feeds and a
-    /// pool vega limit). The expiry must be between one hour and two years away and the strike within
+    /// pool vega limit). The expiry must be on the deployment's grid (e.g. 08:00 UTC daily), between one
+    /// hour and two years away, and the strike within
     /// the model's domain at the current spot, and fewer than `MAX_LIVE_SERIES` series may be live
     /// (listed, not settled). Listing role.
     /// @return seriesId The new series' id (sequential from 1).

@@ -101,6 +101,16 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// (each near-expiry series is repriced in every scenario, ~185,000 gas), which every LP withdrawal
     /// pays.
     uint256 public constant MAX_LIVE_SERIES = 32;
+    /// @notice Longest expiry grid period: weekly expiries.
+    uint256 public constant MAX_EXPIRY_PERIOD = 7 days;
+    /// @dev Series expire on a grid, `expiry % expiryPeriod == expiryOffset` (the testnet deployments:
+    /// 08:00 UTC daily, as option venues list; set at deployment, see deploy/config). The pool closes LP exits from a held series' last hour until
+    /// it is settled, so with expiries at any second the listing role could list a series every hour
+    /// and keep exits closed for good (review round 32); on a daily grid they close about an hour a day.
+    uint256 internal immutable expiryPeriod;
+    /// @dev Seconds after each multiple of `expiryPeriod` at which series expire (< expiryPeriod). No
+    /// getters: the contract is at the size limit.
+    uint256 internal immutable expiryOffset;
 
     // Max steps per update after listing. Open-interest caps and the pool vega ratio may fall freely
     // (that only reduces risk) and at most double per update.
@@ -204,8 +214,16 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         IMarginEngine engine_,
         IAccounts accounts_,
         IOracleRouter oracle_,
-        uint8 quoteDecimals
-    ) MarketBase(engine_, accounts_, oracle_, quoteDecimals) AccessManaged(authority) {}
+        uint8 quoteDecimals,
+        uint256 expiryPeriod_,
+        uint256 expiryOffset_
+    ) MarketBase(engine_, accounts_, oracle_, quoteDecimals) AccessManaged(authority) {
+        if (expiryPeriod_ == 0 || expiryPeriod_ > MAX_EXPIRY_PERIOD || expiryOffset_ >= expiryPeriod_) {
+            revert InvalidExpiryGrid(expiryPeriod_, expiryOffset_);
+        }
+        expiryPeriod = expiryPeriod_;
+        expiryOffset = expiryOffset_;
+    }
 
     // ---------------------------------------------------------------- governance
 
@@ -223,7 +241,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         if (u.maxPoolVegaRatio == 0 || u.maxPoolDeltaRatio == 0) revert UnderlyingNotConfigured(underlying);
         if (
             expiry < block.timestamp + BlackScholes.MIN_TIME_TO_EXPIRY ||
-            expiry > block.timestamp + BlackScholes.MAX_TIME_TO_EXPIRY
+            expiry > block.timestamp + BlackScholes.MAX_TIME_TO_EXPIRY ||
+            expiry % expiryPeriod != expiryOffset
         ) revert InvalidExpiry(expiry);
         _checkBounds(params);
         // The strike must be priceable now (BlackScholes' own errors otherwise); this also proves the
@@ -337,7 +356,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             msg.sender != liquidator &&
             engine.hasOtherOnUnderlying(accountId, address(this), seriesId)
         ) {
-            maintenanceBefore = engine.health(accountId).maintenanceRequirement;
+            maintenanceBefore = engine.maintenanceRequirement(accountId);
         }
         Trade memory t = _price(seriesId, s, accountId, sizeDelta, limitPrice);
         // After pricing: a trader's trade spends its allowance by what it can cost the account at a

@@ -220,10 +220,18 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
 
     // OptionMarket also reads the pool account in its constructor. It prices on the oracle's volatility
     // feeds (configured above); series are listed afterwards by the listing role, since their expiries
-    // are dates, not deployment parameters.
+    // are dates, not deployment parameters: the deployment fixes only their grid (08:00 UTC daily).
     const optionMarket = m.contract(
       "OptionMarket",
-      [accessManager, engine, accounts, oracleRouter, config.tokens[config.quoteToken].decimals],
+      [
+        accessManager,
+        engine,
+        accounts,
+        oracleRouter,
+        config.tokens[config.quoteToken].decimals,
+        config.optionMarket.expiryPeriod,
+        config.optionMarket.expiryOffset,
+      ],
       { after: [initialized] },
     );
     const optionMarketRegistered = m.call(engine, "registerMarket", [optionMarket], {

@@ -10,10 +10,12 @@ import { deployModule } from "../../deploy/ignition";
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
 import { loadNetworkConfig } from "../../deploy/networkConfig";
 import { Role } from "../../deploy/roles";
+import { assetId } from "../shared/oracles";
+import { DAY, DEFAULT_SERIES_PARAMS, HOUR } from "../shared/options";
 
 /**
  * What the deployer and governance hold after a real deployment: the Ignition module run on the
- * in-process chain with each shipped config (review rounds 32 and 34, docs/reliability.md §4 rows 93, 94, 97 and 104).
+ * in-process chain with each shipped config (review rounds 32 and 34, docs/reliability.md §4 rows 93, 94, 96, 97 and 104).
  * docs/decisions.md (Governance) makes whatever is the timelock's alone — feeds, collateral listings,
  * market registration, role grants, the treasury — "a decision made in public, two days ahead".
  */
@@ -71,6 +73,21 @@ describe("Governance of a deployment", function () {
           );
         }
       }
+      // LISTING's series close LP exits from an hour before expiry until settled: on the testnets they
+      // expire at 08:00 UTC only, so listings cannot follow each other into every hour (row 96).
+      const options = await ethers.getContractAt("OptionMarket", r.optionMarket);
+      const eightAm = (BigInt(await time.latest()) / DAY + 2n) * DAY + 8n * HOUR;
+      const list = (expiry: bigint) =>
+        options.listSeries(assetId("ETH"), parseUnits("3000", 18), expiry, true, DEFAULT_SERIES_PARAMS);
+      if (network === "localhost") await (await list(eightAm + 55n * 60n)).wait();
+      else {
+        await expect(list(eightAm + 55n * 60n), network).to.be.revertedWithCustomError(
+          options,
+          "InvalidExpiry",
+        );
+      }
+      await time.increase(601); // past the L2 configs' sequencer grace period (600 s)
+      await expect(list(eightAm), network).to.emit(options, "SeriesListed");
     }
   });
 

@@ -10,6 +10,8 @@ export type SeriesParams = IOptionMarket.SeriesParamsStruct;
 
 export const HOUR = 3_600n;
 export const DAY = 86_400n;
+/** The testnet deployments' expiry grid: 08:00 UTC daily (OptionMarket's `expiryPeriod`, `expiryOffset`). */
+export const DAILY_EXPIRY_GRID: [bigint, bigint] = [DAY, 8n * HOUR];
 const NO_DEADLINE = 2n ** 64n;
 
 /**
@@ -39,24 +41,30 @@ export function seriesParams(overrides: Partial<SeriesParams> = {}): SeriesParam
 }
 
 /** What deployOptions needs from the system. */
+/** The option market's deployment choices (see `deployOptions`). */
+export interface OptionsOptions {
+  poolDeltaRatio?: bigint;
+  expiryGrid?: [period: bigint, offset: bigint];
+}
+
 export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "router" | "usdc" | "perps">;
 
 /**
  * Deploys OptionMarket, registers it with the engine, tells the perp market (whose delta limits leave
  * its premiums out), maps its restricted functions to their roles (deploy/roles.ts) and sets
  * DEFAULT_POOL_VEGA_RATIO and DEFAULT_POOL_DELTA_RATIO on ETH and BTC. The engine must already know
- * its pool account (`engine.initialize`).
+ * its pool account (`engine.initialize`). Series may expire at any second (`expiryGrid` [1, 0]), so tests
+ * choose their time to expiry; the deployments' grid is 08:00 UTC daily (DAILY_EXPIRY_GRID).
  */
-export async function deployOptions(
-  sys: OptionsDeps,
-  opts: { poolDeltaRatio?: bigint } = {},
-): Promise<OptionMarket> {
+export async function deployOptions(sys: OptionsDeps, opts: OptionsOptions = {}): Promise<OptionMarket> {
   const options = await ethers.deployContract("OptionMarket", [
     await sys.manager.getAddress(),
     await sys.engine.getAddress(),
     await sys.accounts.getAddress(),
     await sys.router.getAddress(),
     await sys.usdc.decimals(),
+    opts.expiryGrid?.[0] ?? 1n,
+    opts.expiryGrid?.[1] ?? 0n,
   ]);
   await options.waitForDeployment();
   await (await sys.engine.registerMarket(options)).wait();
@@ -73,10 +81,11 @@ export async function deployOptions(
 
 /**
  * The system fixture plus the option market (use with `loadFixture`). `poolDeltaRatio` (default
- * DEFAULT_POOL_DELTA_RATIO): tests of the vega limit alone set a delta ratio that does not bind.
+ * DEFAULT_POOL_DELTA_RATIO): tests of the vega limit alone set a delta ratio that does not bind;
+ * `expiryGrid` (default any second): tests of the grid set the deployments' (DAILY_EXPIRY_GRID).
  */
 export async function deployOptionsSystem(
-  opts: { poolDeltaRatio?: bigint } = {},
+  opts: OptionsOptions = {},
 ): Promise<System & { options: OptionMarket }> {
   const sys = await deploySystem();
   return { ...sys, options: await deployOptions(sys, opts) };

@@ -8,6 +8,7 @@ import type { BlackScholesHarness, OptionMarket } from "../../typechain-types";
 import { DEFAULT_RISK_PARAMS, MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { addPriceFeed, addVolatilityFeed, assetId, setFeedPrice } from "../shared/oracles";
 import {
+  DAILY_EXPIRY_GRID,
   DAY,
   DEFAULT_SERIES_PARAMS,
   HOUR,
@@ -76,6 +77,11 @@ async function fixture() {
   return { ...sys, bs, expiry, call, put, aliceAccount, bobAccount };
 }
 
+/** The option market on the deployments' expiry grid (08:00 UTC daily). */
+function dailyGridFixture() {
+  return deployOptionsSystem({ expiryGrid: DAILY_EXPIRY_GRID });
+}
+
 /** Time to expiry the next transaction will see, after pinning its timestamp 10 s ahead. */
 async function pinNextBlock(expiry: bigint): Promise<bigint> {
   const next = BigInt(await time.latest()) + 10n;
@@ -109,7 +115,7 @@ describe("OptionMarket", function () {
     it("reverts deployment with InvalidQuoteDecimals when the decimals are not the quote token's", async function () {
       const { manager, engine, accounts, router, options } = await loadFixture(fixture);
       // A wrong value would scale every premium, fee and payout by a power of ten.
-      await expect(ethers.deployContract("OptionMarket", [manager, engine, accounts, router, 18]))
+      await expect(ethers.deployContract("OptionMarket", [manager, engine, accounts, router, 18, 1, 0]))
         .to.be.revertedWithCustomError(options, "InvalidQuoteDecimals")
         .withArgs(18);
     });
@@ -154,6 +160,36 @@ describe("OptionMarket", function () {
         await expect(options.listSeries(ETH, STRIKE, expiry, true, DEFAULT_SERIES_PARAMS))
           .to.be.revertedWithCustomError(options, "InvalidExpiry")
           .withArgs(expiry);
+      }
+    });
+
+    it("lists only on its expiry grid: 08:00 UTC daily on the deployments, InvalidExpiry off it", async function () {
+      const { options } = await loadFixture(dailyGridFixture);
+      // Two days ahead at 08:00 UTC, then one second and 55 minutes past it.
+      const onGrid = (BigInt(await time.latest()) / DAY + 2n) * DAY + 8n * HOUR;
+      for (const expiry of [onGrid + 1n, onGrid + 55n * 60n, onGrid - HOUR]) {
+        await expect(options.listSeries(ETH, STRIKE, expiry, true, DEFAULT_SERIES_PARAMS))
+          .to.be.revertedWithCustomError(options, "InvalidExpiry")
+          .withArgs(expiry);
+      }
+      await expect(options.listSeries(ETH, STRIKE, onGrid, true, DEFAULT_SERIES_PARAMS)).to.emit(
+        options,
+        "SeriesListed",
+      );
+    });
+
+    it("reverts deployment with InvalidExpiryGrid for a zero period, one over a week, or an offset not below it", async function () {
+      const { manager, engine, accounts, router, options } = await loadFixture(fixture);
+      for (const [period, offset] of [
+        [0n, 0n],
+        [7n * DAY + 1n, 0n],
+        [DAY, DAY],
+      ]) {
+        await expect(
+          ethers.deployContract("OptionMarket", [manager, engine, accounts, router, 6, period, offset]),
+        )
+          .to.be.revertedWithCustomError(options, "InvalidExpiryGrid")
+          .withArgs(period, offset);
       }
     });
 
