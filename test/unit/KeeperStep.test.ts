@@ -125,6 +125,36 @@ describe("Keeper step", function () {
     });
   });
 
+  describe("a perp book whose volatility feed is stale", function () {
+    it("is auctioned and bid on at the floor shocks, the health it reads flagged volatilityUnavailable", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+      // An hour and more later every price is posted again, the ETH volatility is not.
+      await time.increase(3700);
+      await setFeedPrice(sys.feeds.USDC, "1");
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      await expect(sys.router.getVolatility(assetId("ETH"))).to.be.revertedWithCustomError(
+        sys.router,
+        "StalePrice",
+      );
+      const [h] = await sys.engine.healthMany([victim]);
+      expect(h.volatilityUnavailable).to.equal(true);
+      expect(h.equityMaintenance).to.be.lessThan(h.maintenanceRequirement);
+
+      const report = await keeper.step();
+
+      expect(report.liquidatable).to.deep.equal([victim]);
+      const bids = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
+      expect(bids.map((e) => [e.args.accountId, e.args.bidderAccountId])).to.deep.equal([
+        [victim, keeper.session.keeperAccountId],
+      ]);
+      // bidAndClose: the keeper's account is flat again.
+      expect(await sys.engine.accountMarkets(keeper.session.keeperAccountId)).to.deep.equal([]);
+    });
+  });
+
   describe("an expired option series whose underlying's feed reverts", function () {
     it("is skipped and reported, while the series after it is settled", async function () {
       const sys = await deployOptionsSystem();
