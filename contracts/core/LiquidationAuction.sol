@@ -279,9 +279,14 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc ILiquidationAuction
+    /// @dev A health at the floor shocks (a volatility feed down: `volatilityUnavailable`) bounds the
+    /// requirement from below: it can show an account liquidatable, never recovered. The engine's strict
+    /// read then reverts with the feed's error, and the auction keeps its discount until the feed returns.
     function endAuction(uint256 accountId) external nonReentrant {
         if (!auctions[accountId].active) revert AuctionNotActive(accountId);
-        if (_liquidatable(engine.health(accountId))) revert AccountNotHealthy(accountId);
+        IMarginEngine.Health memory h = engine.health(accountId);
+        if (h.volatilityUnavailable) engine.positionsValue(accountId);
+        if (_liquidatable(h)) revert AccountNotHealthy(accountId);
         _end(accountId, 0);
     }
 
@@ -542,8 +547,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return h.equityMaintenance < 0 || uint256(h.equityMaintenance) < h.maintenanceRequirement;
     }
 
+    /// @dev Never on a health at the floor shocks (see `endAuction`): a bid that meets the floor's initial
+    /// requirement leaves the auction open, and its next bid waits for the feed.
     function _restored(IMarginEngine.Health memory h) internal pure returns (bool) {
-        return h.equityInitial >= 0 && uint256(h.equityInitial) >= h.initialRequirement;
+        return
+            !h.volatilityUnavailable &&
+            h.equityInitial >= 0 &&
+            uint256(h.equityInitial) >= h.initialRequirement;
     }
 
     function _checkBounds(AuctionParams memory p) internal view {

@@ -248,7 +248,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice When the backstop last absorbed a book: its collateral's discount starts from 0 there.
     function lastAbsorbAt() external view returns (uint64);
 
-    /// @notice Ends the auction of an account that is healthy again (e.g. after an owner top-up).
+    /// @notice Ends the auction of an account that is healthy again (e.g. after an owner top-up). While a
+    /// volatility feed of the account's book fails, its health is a lower bound that cannot show it
+    /// healthy: reverts with the feed's error (a bid's restoration does not end the auction either).
     function endAuction(uint256 accountId) external;
 
     /// @notice Raises the recorded deficit of `accountId`'s running auction to its deficit now (−equity at

@@ -278,11 +278,12 @@ export async function keeperStep(
     });
 
     // Nothing ends an auction whose account recovered (a top-up, prices moving back): it would stay
-    // frozen, its recorded deficit still deducted from the LP share price.
+    // frozen, its recorded deficit still deducted from the LP share price. A health at the floor shocks
+    // (a volatility feed down) cannot show a recovery, and the auction refuses it: left for the feed.
     await s.auctions.scanTo(head);
     for (const accountId of s.auctions.accountIds) {
       const o = byId.get(accountId);
-      if (signal?.aborted || !o?.ok || isLiquidatable(o.result)) continue;
+      if (signal?.aborted || !o?.ok || isLiquidatable(o.result) || o.result.volatilityUnavailable) continue;
       await skippingReverts(log, "ending an auction failed; next account", { accountId }, async () => {
         const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
           accountId,

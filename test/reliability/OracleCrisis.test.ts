@@ -3,16 +3,17 @@ import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { MockV3Aggregator } from "../../typechain-types";
 import { HOLDING_PERIOD, MarginMode, deploySystem, openAccount, wad, type System } from "../shared/system";
-import { closePosition, refreshFeeds, trade } from "../shared/perps";
+import { closePosition, refreshFeeds, refreshPrices, trade } from "../shared/perps";
 import { assetId, deployMockFeed, setFeedPrice } from "../shared/oracles";
 import { deployToken, mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
 /**
  * The oracle router in a crisis, and Chainlink's behaviour behind a proxy (review round 33,
- * docs/reliability.md §4 rows 98–101 and 103): an aggregator upgrade that changes the feed's decimals, an
+ * docs/reliability.md §4 rows 98–101, 103 and 106): an aggregator upgrade that changes the feed's decimals, an
  * aggregator's circuit breaker holding a crashed price at its floor, users with nothing at risk
- * locked out while a feed or the sequencer fails, and liquidations stopped by a stale volatility feed.
+ * locked out while a feed or the sequencer fails, and liquidations stopped by a stale volatility feed, and auctions ended on the floor-shock health that
+ * replaced it (round 35).
  * Each test failed before the fix, with the numbers in its title.
  */
 const USDC = 10n ** 6n;
@@ -56,23 +57,43 @@ async function longThroughUpgrade(size: string, decimals: number) {
   return { sys, account };
 }
 
+/** One hour on: the volatility feeds are past their heartbeat, every price feed is posted again. */
+async function volatilityStale(sys: Pick<System, "feeds">): Promise<void> {
+  await time.increase(3_601);
+  await refreshPrices(sys);
+}
+
 /**
- * Bob: 10,000 USDC, long 20 ETH bought at 3,000; then ETH at `priceUsd` and the ETH volatility feed past
- * its one-hour heartbeat while every price feed is fresh. Carol: a flat keeper account with 50,000 USDC.
+ * Bob: 10,000 USDC, long 20 ETH bought at 3,000; a day later ETH volatility `sigma` and ETH at
+ * `priceUsd`. Carol: a flat keeper account with 50,000 USDC that the auction may trade (bidAndClose).
  */
-async function longWithStaleVolatility(priceUsd: string) {
+async function bobLong(priceUsd: string, sigma = "0.6") {
   const sys = await deploySystem();
   const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
   const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
   await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("20"));
+  await sys.accounts.connect(sys.carol).approve(sys.auction, carol);
   await time.increase(HOLDING_PERIOD); // the LP's shares unlock
   await refreshFeeds(sys);
+  await setFeedPrice(sys.volFeeds.ETH, sigma);
   await setFeedPrice(sys.feeds.ETH, priceUsd);
+  return { sys, bob, carol };
+}
+
+/** `bobLong` at σ 60%, then the ETH volatility feed stale; with Bob's health before it went stale. */
+async function longWithStaleVolatility(priceUsd: string) {
+  const { sys, bob, carol } = await bobLong(priceUsd);
   const healthWithVolatility = await sys.engine.health(bob);
-  await time.increase(3_601);
-  for (const feed of Object.values(sys.feeds))
-    await (await feed.updateAnswer(await feed.latestAnswer())).wait();
+  await volatilityStale(sys);
   return { sys, bob, carol, healthWithVolatility };
+}
+
+/** Bob at ETH 2,720 (σ 60%) is auctioned while the feed is fresh; then the volatility feed goes stale. */
+async function auctionedThenStale() {
+  const { sys, bob, carol } = await bobLong("2720");
+  await sys.auction.connect(sys.keeper).startAuction(bob);
+  await volatilityStale(sys);
+  return { sys, bob, carol };
 }
 
 /** ⌈20 · spot · s⌉ + ⌈0.2% of 20 · spot⌉, with s = ⌈floor · (1 + notional / 50,000,000)⌉ (RiskMath). */
@@ -338,6 +359,68 @@ describe("Oracle failures and feed upgrades", function () {
         await (await feed.updateAnswer(await feed.latestAnswer())).wait();
       await expect(sys.engine.health(alice)).to.be.revertedWithCustomError(sys.router, "StalePrice");
       await expect(sys.engine.healthMany([alice])).to.be.revertedWithCustomError(sys.router, "StalePrice");
+    });
+  });
+
+  describe("F5 (round 35): an auction ended on a health at the floor shocks", function () {
+    it("keeps Bob's auction (equity_MM 3,700.67: below the feed's MM 4,093.83, above the floor's 2,831.76) open through the outage, where anyone's endAuction ended it", async function () {
+      const { sys, bob, carol } = await loadFixture(auctionedThenStale);
+      const h = await sys.engine.health(bob);
+      expect(h.volatilityUnavailable).to.equal(true);
+      expect(h.maintenanceRequirement).to.equal(wad("2831.75936"));
+      expect(h.equityMaintenance).to.be.closeTo(wad("3700.67"), wad("0.01"));
+      expect(await sys.auction.currentDiscount(bob)).to.equal(wad("0.1")); // 30 minutes: at its maximum
+
+      await expect(sys.auction.connect(sys.alice).endAuction(bob)).to.be.revertedWithCustomError(
+        sys.router,
+        "StalePrice",
+      );
+      expect(await sys.auction.isFrozen(bob)).to.equal(true);
+
+      // The feed returns (σ 60%): Bob is below his MM, and the auction goes on at its 10% discount.
+      await setFeedPrice(sys.volFeeds.ETH, "0.6");
+      const back = await sys.engine.health(bob);
+      expect(back.maintenanceRequirement).to.be.closeTo(wad("4093.83"), wad("0.01"));
+      expect(back.equityMaintenance).to.be.lessThan(back.maintenanceRequirement);
+      await expect(sys.auction.connect(sys.carol).bidAndClose(bob, carol, wad("1"), 2n ** 255n))
+        .to.emit(sys.auction, "AuctionBid")
+        .withArgs(
+          bob,
+          carol,
+          (f: bigint) => f > 0n,
+          (p: bigint) => p > 0n,
+          (x: bigint) => x > 0n,
+          wad("0.1"),
+        );
+    });
+
+    it("leaves the auction open after a bidAndClose that meets only the floor's IM (σ 100%: 76.01% sold, equity_MM 1,273.56 still under the feed's MM 1,546.52)", async function () {
+      const { sys, bob, carol } = await bobLong("2600", "1");
+      await volatilityStale(sys);
+      await sys.auction.connect(sys.keeper).startAuction(bob);
+      await expect(sys.auction.connect(sys.carol).bidAndClose(bob, carol, wad("1"), 2n ** 255n))
+        .to.emit(sys.auction, "AuctionBid")
+        .withArgs(bob, carol, 760132337203744545n, 970848343n, 9906616n, wad("0.02"));
+      // At the floor shocks the rest meets its initial requirement (1,272.57 ≤ 1,273.56)...
+      const floor = await sys.engine.health(bob);
+      expect(floor.equityInitial).to.be.closeTo(wad("1273.56"), wad("0.01"));
+      expect(floor.initialRequirement).to.be.closeTo(wad("1272.57"), wad("0.01"));
+      // ...but no auction ends on a lower bound: Bob stays frozen, and no further bid fills meanwhile.
+      expect(await sys.auction.isFrozen(bob)).to.equal(true);
+      await expect(
+        sys.auction.connect(sys.carol).bidAndClose(bob, carol, wad("1"), 2n ** 255n),
+      ).to.be.revertedWithCustomError(sys.auction, "AccountHealthy");
+
+      // The feed returns at σ 100%: Bob is liquidatable, and his auction is there to bid on.
+      await setFeedPrice(sys.volFeeds.ETH, "1");
+      const back = await sys.engine.health(bob);
+      expect(back.maintenanceRequirement).to.be.closeTo(wad("1546.52"), wad("0.01"));
+      expect(back.equityMaintenance).to.be.lessThan(back.maintenanceRequirement);
+      expect(await sys.auction.isFrozen(bob)).to.equal(true);
+      await expect(sys.auction.connect(sys.carol).bidAndClose(bob, carol, wad("1"), 2n ** 255n)).to.emit(
+        sys.auction,
+        "AuctionEnded",
+      );
     });
   });
 

@@ -142,6 +142,12 @@ export async function refreshFeeds(sys: Pick<System, "feeds" | "volFeeds">): Pro
   }
 }
 
+/** Posts each price feed's current answer again, leaving the volatility feeds to go stale. */
+export async function refreshPrices(sys: Pick<System, "feeds">): Promise<void> {
+  for (const feed of Object.values(sys.feeds))
+    await (await feed.updateAnswer(await feed.latestAnswer())).wait();
+}
+
 /**
  * Moves the chain to exactly `timestamp` for the next transaction, with fresh feeds: for a jump of a
  * minute or more, refreshes them half a minute before; then pins the next block's timestamp.

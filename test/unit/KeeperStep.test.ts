@@ -7,7 +7,7 @@ import { ethers, network } from "hardhat";
 import { loadFixture, mine, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
-import { marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
+import { marketParams, mineAt, refreshFeeds, refreshPrices, trade } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
@@ -151,7 +151,34 @@ describe("Keeper step", function () {
         [victim, keeper.session.keeperAccountId],
       ]);
       // bidAndClose: the keeper's account is flat again.
-      expect(await sys.engine.accountMarkets(keeper.session.keeperAccountId)).to.deep.equal([]);
+      const keeperAccount = keeper.session.keeperAccountId;
+      if (keeperAccount === null) expect.fail("the keeper has no account");
+      expect(await sys.engine.accountMarkets(keeperAccount)).to.deep.equal([]);
+    });
+
+    it("has the keeper leave a running auction alone during the outage (Alice long 10 ETH at 2,680: equity_MM 1,624.83 under the feed's MM 2,015.73, above the floor's 1,394.32), where its step sent endAuction", async function () {
+      const sys = await deployOptionsSystem();
+      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+      await time.increase(3_700);
+      await refreshFeeds(sys);
+      await setFeedPrice(sys.feeds.ETH, "2680");
+      const fresh = await sys.engine.health(victim);
+      expect(fresh.maintenanceRequirement).to.be.closeTo(wad("2015.73"), wad("0.01"));
+      await sys.auction.connect(sys.bob).startAuction(victim);
+      await time.increase(3_601); // the volatility feeds go stale; every price is posted again
+      await refreshPrices(sys);
+      const h = await sys.engine.health(victim);
+      expect([h.volatilityUnavailable, h.maintenanceRequirement]).to.deep.equal([true, wad("1394.31824")]);
+      expect(h.equityMaintenance).to.be.closeTo(wad("1624.83"), wad("0.01"));
+
+      const report = await keeper.step();
+
+      expect(report.ended).to.deep.equal([]);
+      expect(await sys.auction.isFrozen(victim)).to.equal(true);
+      // Not even simulated (the fixed auction refuses it: "simulation reverted; not sending" each block).
+      expect(keeper.lines.filter((l) => l.fields.action === "endAuction")).to.deep.equal([]);
     });
   });
 

@@ -12,7 +12,8 @@ export interface EndAuctionParameters {
  * Ends the auction of an account that has recovered (a top-up, or prices moving back): it unfreezes the
  * account and clears its recorded deficit from the LP share price. Nothing ends an auction on its own;
  * anyone may call this. Throws XMarginError "AccountNotHealthy" while the account is still
- * liquidatable, "AuctionNotActive" when no auction runs.
+ * liquidatable, "AuctionNotActive" when no auction runs, and the feed's error (e.g. "StalePrice") while
+ * a volatility feed of its book fails (`Health.volatilityUnavailable`: no recovery can be shown).
  * @example
  * await deposit(client, { accountId: 7n, token: "USDC", amount: 5_000n * 10n ** 6n });
  * await endAuction(client, { accountId: 7n });
