@@ -10,8 +10,16 @@ import { read, resolveToken } from "./actions/internal/chain";
 import { UNLIMITED_TRADING_ALLOWANCE } from "./actions/setTrader";
 import { type XMarginError, makeXMarginError } from "./errors";
 import { WAD, max, min, mulDiv } from "./math/fixedPoint";
-import { accountHealth, collateralValue, meetsInitialMargin, toHealth, tokenValue } from "./math/health";
-import { fillPrice } from "./math/perp";
+import {
+  accountHealth,
+  collateralValue,
+  meetsInitialMargin,
+  toHealth,
+  tokenValue,
+  volatilityErrorOf,
+  volatilityFailure,
+} from "./math/health";
+import { fillPrice, increasesRisk } from "./math/perp";
 import { accruedInterestAt, interestIndexAt } from "./math/interest";
 import { applyPerpTrade } from "./markets/perp";
 import { poolLimit } from "./markets/types";
@@ -299,6 +307,8 @@ function perpMarketAddress(state: AccountState): string {
 
 function requireInitialMargin(state: AccountState, h: Health): XMarginError | undefined {
   if (state.frozen) return makeXMarginError("AccountFrozen", [state.accountId]);
+  const failure = volatilityFailure(state);
+  if (failure) return failure;
   if (!meetsInitialMargin(h)) {
     return makeXMarginError("InsufficientMargin", [state.accountId, h.equityInitial, h.initialRequirement]);
   }
@@ -380,6 +390,8 @@ function simulatePerpTrade(
   if (!r.increasesRisk && paysPremium && revert === undefined) {
     const marginBefore = before.equityMaintenance - before.maintenanceRequirement;
     const marginAfter = health.equityMaintenance - health.maintenanceRequirement;
+    revert = volatilityFailure(after); // requirePremiumAffordable evaluates the account strictly
+    if (revert) return { before, health, state: after, trade, revert };
     if (health.equityMark < 0n) revert = makeXMarginError("InsolventAfterTrade", [id, health.equityMark]);
     else if (marginAfter < 0n && marginAfter < marginBefore) {
       revert = makeXMarginError("MaintenanceShortfallIncreased", [id, marginBefore, marginAfter]);
@@ -412,6 +424,9 @@ function marginChecks(
     }
     return requireInitialMargin(after, health);
   }
+  // requireRiskReduced evaluates the account strictly: a failed volatility feed reverts it.
+  const failure = hasOthers ? volatilityFailure(after) : undefined;
+  if (failure) return failure;
   if (hasOthers && health.maintenanceRequirement > before.maintenanceRequirement) {
     if (state.frozen || !meetsInitialMargin(health)) {
       return makeXMarginError("RiskIncreased", [
@@ -452,6 +467,13 @@ function simulateOptionTrade(
   const u = state.underlyings[market.underlying];
   if (spot === undefined || !u) throw new RangeError(`underlying ${market.underlying} missing in state`);
   const key = marketKey(market.market, market.marketId);
+  const hasOthers = othersOnUnderlying(state, key, market.underlying) !== 0;
+  // A reduction next to another position reads the maintenance requirement before the trade, and the
+  // trade prices the series: both read volatilities strictly (OptionMarket.trade).
+  const strictBefore =
+    hasOthers && !increasesRisk(position.size, sizeDelta) ? volatilityFailure(state) : undefined;
+  if (strictBefore) return fail(strictBefore);
+  if (u.volatility === 0n) return fail(volatilityErrorOf(u, market.underlying));
   const r = applyOptionTrade(
     market,
     position,
@@ -511,7 +533,6 @@ function simulateOptionTrade(
       }
     }
   }
-  const hasOthers = othersOnUnderlying(state, key, market.underlying) !== 0;
   revert ??= marginChecks(state, before, after, health, r.increasesRisk, position.size !== 0n, hasOthers);
   return { before, health, state: after, option, revert };
 }
@@ -525,7 +546,8 @@ function simulateOptionTrade(
  */
 export function maxWithdrawableFromState(state: AccountState, token: string, totalDeposits?: bigint): bigint {
   const c = findCollateral(state, token);
-  if (state.frozen || c.balance <= 0n) return 0n;
+  // Any withdrawal from an account holding positions is margin-checked strictly.
+  if (state.frozen || c.balance <= 0n || volatilityFailure(state)) return 0n;
   const h = accountHealth(state);
   const others = state.collateral.filter((x) => x.token !== c.token);
   const othersInitial = collateralValue(others, state.quoteToken, state.prices).initial;

@@ -7,6 +7,7 @@
 import type { RiskParams } from "./math/portfolio";
 import type { PerpMarketParams } from "./math/perp";
 import type { QuoteInterestState } from "./math/interest";
+import type { XMarginError } from "./errors";
 
 /** An account's health, all USD WAD (IMarginEngine.Health). */
 export interface Health {
@@ -76,8 +77,14 @@ export interface OptionPoolState {
 
 /** Volatility and risk parameters of one underlying. */
 export interface UnderlyingState {
-  /** Annualised volatility (WAD) from the oracle's volatility feed. */
+  /** Annualised volatility (WAD) from the oracle's volatility feed; 0 while the feed fails its checks. */
   volatility: bigint;
+  /**
+   * The volatility feed's error (e.g. `StalePrice`) while it fails its checks. The engine's health then
+   * margins a group of perps at its floor shocks (`Health.volatilityUnavailable`); every check on new
+   * risk, and any valuation of a live option on the underlying, reverts with this error.
+   */
+  volatilityError?: XMarginError;
   risk: RiskParams;
   /**
    * The option market's pool limits on the underlying: read for the underlyings of option series in the

@@ -12,8 +12,10 @@ import {
   type UnderlyingState,
   marketKey,
 } from "../state";
+import { decodeError } from "../errors";
 import {
   blockAt,
+  errorContext,
   optionMarketOf,
   protocolAccounts,
   quoteToken,
@@ -123,11 +125,11 @@ export async function getAccountState(
     await Promise.all(
       [...underlyingIds].map(async (u) => {
         const [volatility, risk, optionPool] = await Promise.all([
-          oracleRouter.getVolatility(u, { blockTag }),
+          readVolatility(client, u, blockTag),
           engine.riskParams(u, { blockTag }),
           optionUnderlyings.has(u) ? readOptionPool(client, u, blockTag) : undefined,
         ]);
-        underlyings[u] = { volatility, risk: riskParams(risk), optionPool };
+        underlyings[u] = { ...volatility, risk: riskParams(risk), optionPool };
       }),
     );
     const assets = new Set<string>([...underlyingIds, ...collateral.map((c) => c.oracleAsset)]);
@@ -161,6 +163,28 @@ export async function getAccountState(
       },
     };
   });
+}
+
+/**
+ * The volatility of `underlying` as the engine's health reads it (`getPriceAndVolatilityOrZero`): 0 while
+ * its feed fails its checks, with the error the strict read (`getVolatility`) reverts with.
+ */
+async function readVolatility(
+  client: XMarginClient,
+  underlying: string,
+  blockTag: number,
+): Promise<Pick<UnderlyingState, "volatility" | "volatilityError">> {
+  const { oracleRouter } = client.contracts;
+  const [, volatility] = await oracleRouter.getPriceAndVolatilityOrZero(underlying, { blockTag });
+  if (volatility !== 0n) return { volatility };
+  try {
+    await oracleRouter.getVolatility(underlying, { blockTag });
+  } catch (error) {
+    const volatilityError = decodeError(error, errorContext(client));
+    if (volatilityError) return { volatility, volatilityError };
+    throw error;
+  }
+  throw new Error(`the volatility of ${underlying} read 0 and then passed its checks at one block`);
 }
 
 /** The option market's pool limits on `underlying` (only series trade against them). */

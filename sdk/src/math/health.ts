@@ -13,8 +13,10 @@ import {
   type Health,
   type MarketState,
   type PositionState,
+  type UnderlyingState,
   marketKey,
 } from "../state";
+import type { XMarginError } from "../errors";
 import { WAD, min, mulDiv, type Rounding } from "./fixedPoint";
 import {
   CELLS,
@@ -164,6 +166,9 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     const u = state.underlyings[underlying];
     if (spot === undefined || !u) throw new RangeError(`underlying ${underlying} missing in state`);
     const e = exposureOf(position, market, spot, u.volatility, state.timestamp);
+    // A live option's value needs its volatility, which no floor bounds: the engine reverts with the
+    // feed's error (MarginEngine._addExposure).
+    if (e.totalVolatility !== 0n && u.volatility === 0n) throw volatilityErrorOf(u, underlying);
     book.push({ position, market, underlying, exposure: e });
     positionValue += e.value;
     exitDiscount += e.exitDiscount;
@@ -218,7 +223,6 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     maintenanceRequirement,
     healthRatio: healthRatio(equityMaintenance, maintenanceRequirement),
     grossNotional,
-    // The snapshot reads each volatility with its checks (`getAccountState` throws on a failed feed).
     volatilityUnavailable: Object.values(groups).some((g) => g.volatility === 0n),
     standardInitial,
     standardMaintenance,
@@ -338,6 +342,30 @@ export function meetsInitialMargin(h: Health): boolean {
  */
 export function isLiquidatable(h: Health): boolean {
   return h.equityMaintenance < 0n || h.equityMaintenance < h.maintenanceRequirement;
+}
+
+/**
+ * The error of the first underlying the account holds whose volatility feed fails (volatility 0), in the
+ * engine's order of its markets: what every check on new risk (`requireInitialMargin`,
+ * `requireRiskReduced`, `requirePremiumAffordable`) reverts with. Undefined when every one is available.
+ * @example
+ * const failure = volatilityFailure(state); // e.g. StalePrice of the ETH volatility feed
+ */
+export function volatilityFailure(state: AccountState): XMarginError | undefined {
+  for (const position of state.positions) {
+    const underlying = state.markets[marketKey(position.market, position.marketId)]?.underlying;
+    if (underlying === undefined) continue;
+    const u = state.underlyings[underlying];
+    if (u?.volatility === 0n) return volatilityErrorOf(u, underlying);
+  }
+  return undefined;
+}
+
+/** The error of `underlying`'s failed volatility feed (`u.volatility` is 0), from the snapshot. */
+export function volatilityErrorOf(u: UnderlyingState, underlying: string): XMarginError {
+  if (!u.volatilityError)
+    throw new RangeError(`the volatility of ${underlying} is 0 with no error in the snapshot`);
+  return u.volatilityError;
 }
 
 /**
