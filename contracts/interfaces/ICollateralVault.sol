@@ -17,7 +17,9 @@ interface ICollateralVault is IUpdateThrottle {
     /// @param maintenanceWeight Haircut applied for the maintenance requirement; ≥ initialWeight.
     /// @param depositCap Maximum total deposits of the token, in token units.
     /// @param decimals The token's decimals, read once at listing.
-    /// @param isErc4626 Priced as `convertToAssets(1 share)` units of the underlying.
+    /// @param isErc4626 Priced as `convertToAssets(1 share)` units of the underlying, each unit of the
+    /// share counted for at most `MAX_UNIT_VALUE` (a donation to a share vault with next to no supply
+    /// can grow it past the listing bound).
     /// @param listed Whether new deposits are accepted (delisted tokens still count as collateral).
     struct CollateralConfig {
         bytes32 oracleAsset;
