@@ -103,10 +103,11 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     uint256 public constant MAX_LIVE_SERIES = 32;
     /// @notice Longest expiry grid period: weekly expiries.
     uint256 public constant MAX_EXPIRY_PERIOD = 7 days;
-    /// @dev Series expire on a grid, `expiry % expiryPeriod == expiryOffset` (the testnet deployments:
-    /// 08:00 UTC daily, as option venues list; set at deployment, see deploy/config). The pool closes LP exits from a held series' last hour until
-    /// it is settled, so with expiries at any second the listing role could list a series every hour
-    /// and keep exits closed for good (review round 32); on a daily grid they close about an hour a day.
+    /// @dev Series expire on a grid, `expiry % expiryPeriod == expiryOffset`, set at deployment (the
+    /// testnet configs: 08:00 UTC daily, as option venues list). The pool closes LP exits from a held
+    /// series' last hour until it is settled, so with expiries at any second the listing role could list
+    /// a series every hour and keep exits closed for good (review round 32); on a daily grid they close
+    /// about an hour a day.
     uint256 internal immutable expiryPeriod;
     /// @dev Seconds after each multiple of `expiryPeriod` at which series expire (< expiryPeriod). No
     /// getters: the contract is at the size limit.
