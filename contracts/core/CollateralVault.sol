@@ -70,10 +70,15 @@ contract CollateralVault is
     /// none of it and the bidder (or the LPs, through the backstop's absorb) paid ~1,400 USD for it
     /// (review round 29). At ten cents a unit a slice misses at most that per token, and 2-decimal
     /// stablecoins (a euro at 1.08 USD: 1.08 cents a unit) and 6-decimal BTC still list (review round
-    /// 30: a one-cent bound refused a 2-decimal dollar at 1.0001). An ERC-4626 share's unit also counts
-    /// for at most this much in every valuation, since a donation can grow it past the bound later
-    /// (`_price`).
+    /// 30: a one-cent bound refused a 2-decimal dollar at 1.0001).
     uint256 public constant MAX_UNIT_VALUE = 0.1e18;
+
+    /// @notice Most one unit of an ERC-4626 share counts for in any valuation (USD WAD): a hundred times
+    /// the listing bound, room for the underlying's price and the share's rate to grow a hundredfold
+    /// since listing. A donation to a share vault with next to no supply can grow its unit without limit
+    /// after listing (`_price`); at the listing bound itself an honest 6-decimal BTC share lost a sixth
+    /// of its value when BTC doubled (review round 37).
+    uint256 public constant MAX_SHARE_UNIT_VALUE = 10e18;
 
     /// @notice Highest annual interest rate on quote debt the model may reach (300%, compounded
     /// continuously: a debt left at full utilisation for a year grows twentyfold).
@@ -967,15 +972,15 @@ contract CollateralVault is
 
     /// @dev USD WAD price of one whole token. For an ERC-4626 share: the underlying's price times the
     /// assets one whole share converts to (`convertToAssets` rounds down, per ERC-4626), over
-    /// 10^assetDecimals; rounded down, as every valuation reads it, at most MAX_UNIT_VALUE per unit (the
+    /// 10^assetDecimals; rounded down, as every valuation reads it, at most MAX_SHARE_UNIT_VALUE per unit (the
     /// listing bound reads it rounded up, uncapped). The bound holds a share's unit only at listing, and
     /// a donation to a share vault with next to no supply multiplies the unit afterwards: the first
     /// depositor of an empty vault (1 wei of WETH, then 20 WETH sent to it) held one unit worth 30,000
     /// USD, and since slices move whole units, rounded down, every bid on her account paid for its share
     /// of that unit without getting any (review round 36: the backstop's absorb of 47% of her book took
-    /// 11,902.94 USDC from the LPs, and she kept the unit for the next one). Counted at ten cents, such a
-    /// unit backs nothing and a slice misses at most that much of it; a share vault with real supply is
-    /// nowhere near the bound (an 18-decimal ETH share: 3e-15 USD a unit).
+    /// 11,902.94 USDC from the LPs, and she kept the unit for the next one). Counted at ten dollars, such
+    /// a unit backs next to nothing and a slice misses at most that much of it; a share vault with real
+    /// supply is nowhere near the bound (an 18-decimal ETH share: 3e-15 USD a unit).
     function _price(
         Config storage config,
         address token,
@@ -986,7 +991,7 @@ contract CollateralVault is
             uint256 oneShare = 10 ** config.decimals;
             uint256 assetsPerShare = IERC4626(token).convertToAssets(oneShare);
             price = Math.mulDiv(price, assetsPerShare, 10 ** config.assetDecimals, rounding);
-            if (rounding == Math.Rounding.Floor) price = Math.min(price, MAX_UNIT_VALUE * oneShare);
+            if (rounding == Math.Rounding.Floor) price = Math.min(price, MAX_SHARE_UNIT_VALUE * oneShare);
         }
     }
 

@@ -18,7 +18,7 @@ interface ICollateralVault is IUpdateThrottle {
     /// @param depositCap Maximum total deposits of the token, in token units.
     /// @param decimals The token's decimals, read once at listing.
     /// @param isErc4626 Priced as `convertToAssets(1 share)` units of the underlying, each unit of the
-    /// share counted for at most `MAX_UNIT_VALUE` (a donation to a share vault with next to no supply
+    /// share counted for at most `MAX_SHARE_UNIT_VALUE` (a donation to a share vault with next to no supply
     /// can grow it past the listing bound).
     /// @param listed Whether new deposits are accepted (delisted tokens still count as collateral).
     struct CollateralConfig {

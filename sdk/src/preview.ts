@@ -120,6 +120,13 @@ export interface SimulationResult {
    * limits when the snapshot has no `optionPool` for the underlying) are not predicted.
    */
   revert?: XMarginError;
+  /**
+   * For a deposit into a book the engine cannot value (a live option on an underlying whose volatility
+   * feed fails): the feed's error, which `engine.health` reverts with. The vault reads the health only
+   * for a quote deposit past the cap (`revert` is then this error); any other deposit goes through, and
+   * `before` and `health` are placeholders (zeros, `volatilityUnavailable`).
+   */
+  healthError?: XMarginError;
 }
 
 /** Options of `simulate`. */
@@ -175,8 +182,8 @@ function setBalance(state: AccountState, token: string, balance: bigint): Accoun
 
 /**
  * The snapshot after a trade in market `key`: its quote flow settled into the quote balance, the
- * position replaced (the engine's list of held markets: a market joins on open and leaves on close),
- * the market's new state recorded.
+ * position replaced in the engine's list of held markets (it joins at the end on open and leaves by
+ * swap-and-pop on close), the market's new state recorded.
  */
 function applyTradeResult(
   state: AccountState,
@@ -184,8 +191,17 @@ function applyTradeResult(
   r: { position: PositionState; market: MarketState; quoteDelta: bigint },
 ): AccountState {
   const quote = findCollateral(state, state.quoteToken);
-  const positions = state.positions.filter((p) => marketKey(p.market, p.marketId) !== key);
-  if (r.position.size !== 0n) positions.push(r.position);
+  // In the engine's order, which decides which failed volatility feed a strict check reverts with: a
+  // position keeps its slot, a new one is appended, a closed one is swapped with the last and popped.
+  const positions = [...state.positions];
+  const i = positions.findIndex((p) => marketKey(p.market, p.marketId) === key);
+  if (i < 0) {
+    if (r.position.size !== 0n) positions.push(r.position);
+  } else if (r.position.size !== 0n) positions[i] = r.position;
+  else {
+    positions[i] = positions[positions.length - 1];
+    positions.pop();
+  }
   return {
     ...setBalance(state, quote.token, quote.balance + r.quoteDelta),
     positions,
@@ -207,39 +223,12 @@ export function simulate(
   opts: SimulateOptions = {},
 ): SimulationResult {
   const state = withTimestamp(snapshot, opts.timestamp);
+  if (action.type === "deposit") return simulateDeposit(state, action, opts);
   const before = toHealth(accountHealth(state));
   const id = state.accountId;
   switch (action.type) {
     case "none":
       return { before, health: before, state };
-    case "deposit": {
-      const c = findCollateral(state, action.token);
-      const after = setBalance(state, c.token, c.balance + action.amount);
-      const health = toHealth(accountHealth(after));
-      let revert: XMarginError | undefined;
-      if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
-      else if (!c.listed) revert = makeXMarginError("TokenNotListed", [c.token]);
-      else if (
-        state.protocol.quoteOnlyAccountIds.includes(id) &&
-        c.token.toLowerCase() !== state.quoteToken
-      ) {
-        // CollateralVault._requireOwnCollateral.
-        revert = makeXMarginError("ProtocolAccountCollateral", [id, c.token]);
-      } else if (opts.depositLimit) {
-        // CollateralVault.deposit: capped unless it only repays debt, or cures in the quote token an
-        // account in auction, or one below its initial requirement by at least the initial value of the
-        // deposit's part past the cap (CollateralVault._quoteCure).
-        const totalAfter = opts.depositLimit.totalDeposits + action.amount;
-        const excess = max(min(action.amount, totalAfter - opts.depositLimit.cap), 0n);
-        const shortfall = before.initialRequirement - before.equityInitial;
-        const cures = state.frozen || (shortfall > 0n && initialValue(c, state.prices, excess) <= shortfall);
-        const quoteCure = cures && c.token.toLowerCase() === state.quoteToken;
-        if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n && !quoteCure) {
-          revert = makeXMarginError("DepositCapExceeded", [c.token, totalAfter, opts.depositLimit.cap]);
-        }
-      }
-      return { before, health, state: after, revert };
-    }
     case "withdraw": {
       const c = findCollateral(state, action.token);
       if (action.amount === 0n)
@@ -437,6 +426,69 @@ function marginChecks(
     }
   }
   return undefined;
+}
+
+/** The health of `state`, or the volatility feed's error the engine's health reverts with on its book. */
+function healthOrVolatilityError(state: AccountState): { health: Health; error?: XMarginError } {
+  try {
+    return { health: toHealth(accountHealth(state)) };
+  } catch (error) {
+    const failed = Object.values(state.underlyings).some((u) => u.volatilityError === error);
+    if (!failed) throw error;
+    const zero: Health = {
+      equityInitial: 0n,
+      equityMaintenance: 0n,
+      equityMark: 0n,
+      initialRequirement: 0n,
+      maintenanceRequirement: 0n,
+      healthRatio: 0n,
+      grossNotional: 0n,
+      volatilityUnavailable: true,
+    };
+    return { health: zero, error: error as XMarginError };
+  }
+}
+
+/**
+ * CollateralVault.deposit: it reads the account's health only to tell a quote cure past the cap, so a
+ * book the engine cannot value (a live option on an underlying whose volatility feed fails) still takes
+ * every other deposit.
+ */
+function simulateDeposit(
+  state: AccountState,
+  action: Extract<PreviewAction, { type: "deposit" }>,
+  opts: SimulateOptions,
+): SimulationResult {
+  const id = state.accountId;
+  const { health: before, error: healthError } = healthOrVolatilityError(state);
+  const c = findCollateral(state, action.token);
+  const after = setBalance(state, c.token, c.balance + action.amount);
+  const health = healthError ? before : toHealth(accountHealth(after));
+  let revert: XMarginError | undefined;
+  if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
+  else if (!c.listed) revert = makeXMarginError("TokenNotListed", [c.token]);
+  else if (state.protocol.quoteOnlyAccountIds.includes(id) && c.token.toLowerCase() !== state.quoteToken) {
+    // CollateralVault._requireOwnCollateral.
+    revert = makeXMarginError("ProtocolAccountCollateral", [id, c.token]);
+  } else if (opts.depositLimit) {
+    // CollateralVault.deposit: capped unless it only repays debt, or cures in the quote token an
+    // account in auction, or one below its initial requirement by at least the initial value of the
+    // deposit's part past the cap (CollateralVault._quoteCure, which reads the health only there).
+    const totalAfter = opts.depositLimit.totalDeposits + action.amount;
+    const isQuote = c.token.toLowerCase() === state.quoteToken;
+    if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n) {
+      if (isQuote && !state.frozen && healthError) revert = healthError;
+      else {
+        const excess = max(min(action.amount, totalAfter - opts.depositLimit.cap), 0n);
+        const shortfall = before.initialRequirement - before.equityInitial;
+        const cures = state.frozen || (shortfall > 0n && initialValue(c, state.prices, excess) <= shortfall);
+        if (!(cures && isQuote)) {
+          revert = makeXMarginError("DepositCapExceeded", [c.token, totalAfter, opts.depositLimit.cap]);
+        }
+      }
+    }
+  }
+  return { before, health, state: after, revert, healthError };
 }
 
 /** Positions of the account on `underlying` other than in `key`. */
@@ -653,7 +705,12 @@ async function tradeAuthorisation(
   result: SimulationResult,
 ): Promise<XMarginError | undefined> {
   const cost = result.trade?.tradingCost ?? result.option?.tradingCost;
-  if (cost === undefined || (result.revert && !CHECKED_AFTER_AUTHORISATION.has(result.revert.name))) {
+  // A priced trade's volatility failure is the margin check's after it (the option market's own strict
+  // reads, before pricing, return no fill): authorizeTrade comes first.
+  const afterAuthorisation =
+    result.revert !== undefined &&
+    (CHECKED_AFTER_AUTHORISATION.has(result.revert.name) || isVolatilityFailure(state, result.revert));
+  if (cost === undefined || (result.revert && !afterAuthorisation)) {
     return result.revert;
   }
   const caller = await client.signer!.getAddress();
@@ -718,7 +775,13 @@ async function withdrawalAuthorisation(
   to: string | undefined,
   result: SimulationResult,
 ): Promise<XMarginError | undefined> {
-  if (result.revert && !WITHDRAWAL_CHECKED_AFTER_AUTHORISATION.has(result.revert.name)) return result.revert;
+  // A volatility failure is requireInitialMargin's, after the sender's checks.
+  if (
+    result.revert &&
+    !WITHDRAWAL_CHECKED_AFTER_AUTHORISATION.has(result.revert.name) &&
+    !isVolatilityFailure(state, result.revert)
+  )
+    return result.revert;
   const caller = await client.signer!.getAddress();
   const at = { blockTag: state.blockNumber };
   const [owner, authorized] = await read(client, () =>
@@ -730,6 +793,11 @@ async function withdrawalAuthorisation(
   return (
     withdrawalSenderRevert({ accountId: state.accountId, owner, caller, authorized, to }) ?? result.revert
   );
+}
+
+/** Whether `revert` is the error of a volatility feed the snapshot read as failed. */
+function isVolatilityFailure(state: AccountState, revert: XMarginError): boolean {
+  return Object.values(state.underlyings).some((u) => u.volatilityError === revert);
 }
 
 /** Whether two addresses are the same (any capitalisation). */

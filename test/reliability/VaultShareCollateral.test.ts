@@ -3,15 +3,16 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
 import { refreshFeeds, trade } from "../shared/perps";
-import { setFeedPrice } from "../shared/oracles";
+import { assetId, setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 import { sdkClient } from "../shared/sdk";
 import { accountHealth, getAccountState } from "../../sdk/src";
 
 /**
  * ERC-4626 shares as collateral after a donation (review round 36, docs/reliability.md §4 row 107): the
- * listing bound holds a share's unit to ten cents only when it is listed. Each test replays the attack
- * end to end and must now fail or gain nothing.
+ * listing bound holds a share's unit to ten cents only when it is listed, so every valuation counts a
+ * share's unit at most MAX_SHARE_UNIT_VALUE (ten dollars: a hundredfold room for the underlying's price
+ * and the share's rate). The attacks must now fail or gain nothing; an honest share keeps its value.
  */
 const USDC = 10n ** 6n;
 
@@ -41,12 +42,12 @@ async function inflatedUnit(sys: System, donation: bigint): Promise<{ mallory: b
 
 describe("ERC-4626 collateral", function () {
   describe("a donation grows a share's unit past the listing bound, and slices miss it (row 107)", function () {
-    it("counts a unit at most MAX_UNIT_VALUE, so an inflated one backs no position", async function () {
+    it("counts a unit at most MAX_SHARE_UNIT_VALUE, so an inflated one backs no position", async function () {
       const sys = await loadFixture(deploySystem);
       // 20 WETH sent to a vault holding 1 wei: Mallory's one unit converts to 10 WETH (30,000 USD).
       const { mallory } = await inflatedUnit(sys, wad("20"));
-      const cap = await sys.vault.MAX_UNIT_VALUE();
-      expect(cap).to.equal(wad("0.1"));
+      const cap = await sys.vault.MAX_SHARE_UNIT_VALUE();
+      expect(cap).to.equal(wad("10"));
       // Before the fix the unit counted 30,000 USD (25,500 of initial margin), and a 60 ETH long went
       // through on it (IM 18,424.80).
       expect(await sys.vault.tokenValue(sys.sweth, 1n)).to.equal(cap);
@@ -99,8 +100,28 @@ describe("ERC-4626 collateral", function () {
       const received = (await sys.engine.health(backstop)).equityMark - before + paidUsd;
       // A fair slice costs at most 90% of what it brings. Before the fix the payment also covered 90% of
       // the slice's share of the unit it did not get: 4,927.48 USDC for 3,969.44 USD, 1,354.98 over 90%
-      // (f = 57.91% of a 2,600 USD unit); now at most 90% of 10 cents of it (0.06).
-      expect(paidUsd).to.be.at.most((received * 9n) / 10n + wad("0.1"));
+      // (f = 57.91% of a 2,600 USD unit); now at most 90% of the ten dollars it counts for (≤ 9).
+      expect(paidUsd).to.be.at.most((received * 9n) / 10n + wad("10"));
     });
+  });
+
+  // Review round 37: at the listing bound itself (ten cents) the cap cut an honest 6-decimal BTC share by
+  // a sixth when BTC doubled (1,000,000 USD for 10 BTC against 1,200,000 unwrapped).
+  it("values an honest share in full after its underlying doubles (a 6-decimal BTC share, BTC 60,000 → 120,000)", async function () {
+    const sys = await loadFixture(deploySystem);
+    const btc6 = await ethers.deployContract("MockERC20", ["BTC (6 decimals)", "BTC6", 6]);
+    const share = await ethers.deployContract("MockERC4626", [btc6, "BTC6 vault", "sBTC6", 0]);
+    // Real supply: 100 BTC6 deposited, 1:1.
+    await btc6.mint(sys.deployer.address, 100n * 10n ** 6n);
+    await btc6.approve(await share.getAddress(), 100n * 10n ** 6n);
+    await share.deposit(100n * 10n ** 6n, sys.deployer.address);
+    // At BTC 60,000 one unit of either is 0.06 USD: both list under the ten-cent bound.
+    await sys.vault.listCollateral(btc6, assetId("BTC"), wad("0.9"), wad("0.95"), 10n ** 12n, false);
+    await sys.vault.listCollateral(share, assetId("BTC"), wad("0.9"), wad("0.95"), 10n ** 12n, true);
+    const tenBtc = 10n * 10n ** 6n;
+    expect(await sys.vault.tokenValue(share, tenBtc)).to.equal(wad("600000"));
+    await setFeedPrice(sys.feeds.BTC, "120000");
+    expect(await sys.vault.tokenValue(btc6, tenBtc)).to.equal(wad("1200000"));
+    expect(await sys.vault.tokenValue(share, tenBtc)).to.equal(wad("1200000"));
   });
 });

@@ -3,6 +3,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   accountHealth,
   closePosition,
+  deposit,
   getAccountState,
   maxWithdrawable,
   modifyPosition,
@@ -43,6 +44,20 @@ async function ethVolatilityStale() {
     aliceClient: await sdkClient(sys, sys.alice),
     bobClient: await sdkClient(sys, sys.bob),
   };
+}
+
+/**
+ * Alice: 10,000 USDC, long 2 ETH then short 0.1 BTC perps (the engine holds [ETH, BTC] in that order).
+ * An hour later every price is posted again, but neither volatility feed: both are stale.
+ */
+async function bothVolatilitiesStale() {
+  const sys = await deployOptionsSystem();
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
+  await trade(sys.perps, sys.alice, alice, sys.markets.BTC, -wad("0.1"));
+  await time.increase(3_601);
+  await refreshPrices(sys);
+  return { sys, alice, aliceClient: await sdkClient(sys, sys.alice) };
 }
 
 describe("SDK during a volatility outage", function () {
@@ -110,5 +125,61 @@ describe("SDK during a volatility outage", function () {
       Promise.resolve().then(() => accountHealth(state)),
       "StalePrice",
     );
+  });
+
+  it("names, with two failed feeds, the one the chain reverts with: the first the account holds", async function () {
+    const { sys, alice, aliceClient } = await loadFixture(bothVolatilitiesStale);
+    const ethVolFeed = await sys.volFeeds.ETH.getAddress();
+    // The engine evaluates its held list in order ([ETH, BTC]): the strict check reverts with ETH's feed.
+    const state = await getAccountState(aliceClient, { accountId: alice });
+    expect(state.positions.map((p) => p.marketId)).to.deep.equal([sys.markets.ETH, sys.markets.BTC]);
+
+    // Growing the ETH long (requireInitialMargin after the trade): the engine's list stays [ETH, BTC].
+    const grow = { type: "trade" as const, marketId: sys.markets.ETH, sizeDelta: wad("0.1") };
+    const p = await preview(aliceClient, alice, grow);
+    expect(p.revert?.name).to.equal("StalePrice");
+    expect(p.revert?.args).to.deep.include({ aggregator: ethVolFeed });
+    await expectPredictedRevert(
+      modifyPosition(aliceClient, { accountId: alice, marketId: sys.markets.ETH, sizeDelta: wad("0.1") }),
+      p.revert!,
+    );
+  });
+
+  it("predicts NotAuthorized before the feed's error for a withdrawal by someone not authorised", async function () {
+    const { alice, bobClient } = await loadFixture(ethVolatilityStale);
+    // Bob's client previews a withdrawal from Alice's account (Bob is neither her owner nor her operator).
+    const p = await preview(bobClient, alice, { type: "withdraw", token: "USDC", amount: USDC });
+    expect(p.revert?.name).to.equal("NotAuthorized");
+    await expectPredictedRevert(
+      withdraw(bobClient, { accountId: alice, token: "USDC", amount: USDC }),
+      p.revert!,
+    );
+  });
+
+  it("predicts NotAuthorized before the feed's error for a perp trade by someone without a grant", async function () {
+    const { sys, alice, bobClient } = await loadFixture(ethVolatilityStale);
+    for (const sizeDelta of [-wad("0.1"), wad("0.1")]) {
+      // BTC grows (requireInitialMargin), then ETH grows: both strict checks run after authorizeTrade.
+      const marketId = sizeDelta < 0n ? sys.markets.BTC : sys.markets.ETH;
+      const p = await preview(bobClient, alice, { type: "trade", marketId, sizeDelta });
+      expect(p.revert?.name).to.equal("NotAuthorized");
+      await expectPredictedRevert(
+        modifyPosition(bobClient, { accountId: alice, marketId, sizeDelta }),
+        p.revert!,
+      );
+    }
+  });
+
+  it("previews a deposit into a book holding a live option on the failed underlying, as the chain takes it", async function () {
+    const { sys, bob, bobClient } = await loadFixture(ethVolatilityStale);
+    await (await sys.usdc.mint(sys.bob.address, 1_000n * USDC)).wait();
+    // Under the cap the vault reads no health: the top-up goes through.
+    const p = await preview(bobClient, bob, { type: "deposit", token: "USDC", amount: 1_000n * USDC });
+    expect(p.revert).to.equal(undefined);
+    expect(p.healthError?.name).to.equal("StalePrice");
+    const usdc = await sys.usdc.getAddress();
+    const balance = await sys.vault.balanceOf(bob, usdc);
+    await deposit(bobClient, { accountId: bob, token: "USDC", amount: 1_000n * USDC });
+    expect(await sys.vault.balanceOf(bob, usdc)).to.equal(balance + 1_000n * USDC);
   });
 });

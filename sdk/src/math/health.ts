@@ -53,13 +53,13 @@ export function healthRatio(equity: bigint, req: bigint): bigint {
   return mulDiv(equity, WAD, req);
 }
 
-/** Most one unit of an ERC-4626 share counts for in a valuation, USD WAD (CollateralVault.MAX_UNIT_VALUE). */
-export const MAX_UNIT_VALUE = WAD / 10n;
+/** Most one unit of an ERC-4626 share counts for in a valuation, USD WAD (CollateralVault.MAX_SHARE_UNIT_VALUE). */
+export const MAX_SHARE_UNIT_VALUE = 10n * WAD;
 
 /**
  * USD WAD price of one whole token: the oracle price, times `convertToAssets` for an ERC-4626 share
  * (CollateralVault._price). Rounded down, as valuations read it, a share's price is at most
- * MAX_UNIT_VALUE per unit: a donation to a share vault with next to no supply can grow its unit past
+ * MAX_SHARE_UNIT_VALUE per unit: a donation to a share vault with next to no supply can grow its unit past
  * the listing bound.
  * @example
  * tokenPrice(wethCollateral, prices, "floor"); // 3000n * WAD
@@ -69,7 +69,7 @@ export function tokenPrice(c: CollateralState, prices: Record<string, bigint>, r
   if (price === undefined) throw new RangeError(`no price for ${c.oracleAsset}`);
   if (!c.erc4626) return price;
   const share = mulDiv(price, c.erc4626.assetsPerShare, 10n ** BigInt(c.erc4626.assetDecimals), rounding);
-  return rounding === "floor" ? min(share, MAX_UNIT_VALUE * 10n ** BigInt(c.decimals)) : share;
+  return rounding === "floor" ? min(share, MAX_SHARE_UNIT_VALUE * 10n ** BigInt(c.decimals)) : share;
 }
 
 /**
