@@ -134,7 +134,7 @@ describe("MarginEngine with options", function () {
     expect(h.initialRequirement).to.be.greaterThan(wad("1500") + wad("1400"));
     // The Greeks-only grid of the same position: the floor and little more.
     const e = await options.exposure(accountId, put, wad("3000"), wad("0.6"));
-    const [imShock] = await spotShocks({ engine, router }, ETH, e.notional);
+    const [imShock] = await spotShocks({ engine, router }, math, ETH, e.notional);
     const greeksOnly = await math.requirement(
       exposureGreeks(e),
       wad("3000"),
@@ -249,7 +249,7 @@ describe("MarginEngine with options", function () {
     }
     // A synthetic short forward: −3·N(d1) + 3·(N(d1) − 1) = −3 exactly; gamma and vega cancel exactly.
     expect([g.delta, g.gamma, g.vega, g.optionSize]).to.deep.equal([-wad("3"), 0n, 0n, 0n]);
-    const [imShock] = await spotShocks({ engine, router }, ETH, g.notional);
+    const [imShock] = await spotShocks({ engine, router }, math, ETH, g.notional);
     const withoutFloor = await math.requirement(
       g,
       wad("3000"),
@@ -270,7 +270,7 @@ describe("MarginEngine with options", function () {
     async function lowVolatility() {
       const sys = await deployOptionsSystem();
       await sys.volFeeds.ETH.updateAnswer(30_000_000n); // 8 decimals
-      return sys;
+      return { ...sys, math: await ethers.deployContract("PortfolioMathHarness") };
     }
 
     // The volatility expansion of a long far out of the money has its vertex inside the IM shock: it
@@ -308,7 +308,7 @@ describe("MarginEngine with options", function () {
       }
       await withdrawToInitialMargin(sys, sys.alice, alice);
       const h = await sys.engine.health(alice);
-      const [imShock] = await spotShocks(sys, ETH, h.grossNotional);
+      const [imShock] = await spotShocks(sys, sys.math, ETH, h.grossNotional);
       // The IM grid's corner: spot −s, volatility −25 points (30% → 5%).
       await sys.feeds.ETH.updateAnswer(3_000n * 10n ** 8n - (3_000n * 10n ** 8n * imShock) / WAD);
       await sys.volFeeds.ETH.updateAnswer(5_000_000n);

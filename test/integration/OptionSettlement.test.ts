@@ -290,6 +290,7 @@ describe("OptionMarket settlement", function () {
 
     it("is valued at intrinsic value at the current spot, repriced in every scenario, with its floor", async function () {
       const { options, bobAccount, call, engine, router, vault, usdc } = await loadFixture(unsettledShort);
+      const math = await ethers.deployContract("PortfolioMathHarness");
       const e = await options.exposure(bobAccount, call, wad("4900"), wad("0.6"));
       expect([e.value, e.delta, e.gamma, e.vega, e.notional, e.optionSize]).to.deep.equal([
         -wad("1900"),
@@ -308,7 +309,7 @@ describe("OptionMarket settlement", function () {
       // MM: the worst repriced loss, at 4,900 + ⌈4,900·s⌉ with s = 2.33·0.6·√(1/365) = 7.3175% (rounded up
       // as the engine does): 1 short call deep in the money loses the whole move; plus the short-option
       // floor on 1 contract at 4,900, plus the 0.2% contingency on 4,900.
-      const [, mmShock] = await spotShocks({ engine, router }, assetId("ETH"), wad("4900"));
+      const [, mmShock] = await spotShocks({ engine, router }, math, assetId("ETH"), wad("4900"));
       const fullMove = (wad("4900") * mmShock + WAD - 1n) / WAD;
       const { shortOptionFloor } = await engine.riskParams(assetId("ETH"));
       const floor = (wad("4900") * shortOptionFloor + WAD - 1n) / WAD;

@@ -14,6 +14,7 @@ import type {
   MockV3Aggregator,
   OracleRouter,
   PerpMarket,
+  PortfolioMathHarness,
 } from "../../typechain-types";
 import type { IMarginEngine } from "../../typechain-types/contracts/core/MarginEngine";
 import type { ILiquidationAuction } from "../../typechain-types/contracts/core/LiquidationAuction";
@@ -275,16 +276,17 @@ export async function fundInsurance(sys: System, amount: bigint): Promise<void> 
 /**
  * The spot shocks [IM, MM] the engine applies to `underlying` for a group of `grossNotional` USD
  * (`MarginEngine._shocks`): the underlying's risk parameters and the router's volatility through
- * PortfolioMath, as the engine combines them.
+ * PortfolioMath (`math`, deployed by the caller: a deployment here would mine a block between the
+ * caller's reads).
  */
 export async function spotShocks(
   sys: Pick<System, "engine" | "router">,
+  math: PortfolioMathHarness,
   underlying: string,
   grossNotional: bigint,
 ): Promise<[bigint, bigint]> {
   const p = await sys.engine.riskParams(underlying);
   const volatility = await sys.router.getVolatility(underlying);
-  const math = await ethers.deployContract("PortfolioMathHarness");
   const shock = (floor: bigint, z: bigint) =>
     math.spotShock(floor, z, volatility, p.horizon, p.maxShock, p.sizeScale, grossNotional);
   return [await shock(p.imShockFloor, p.imZ), await shock(p.mmShockFloor, p.mmZ)];

@@ -184,7 +184,8 @@ describe("MarginEngine", function () {
       expect((await engine.riskParams(assetId("ETH"))).imShockFloor).to.equal(
         DEFAULT_RISK_PARAMS.imShockFloor,
       );
-      const [im, mm] = await spotShocks(sys, assetId("ETH"), 0n);
+      const math = await ethers.deployContract("PortfolioMathHarness");
+      const [im, mm] = await spotShocks(sys, math, assetId("ETH"), 0n);
       // σ = 0.6: IM max(0.10, 3·0.6·√(1/365) = 0.0942) = 0.10; MM 2.33·0.6·0.05234 ≈ 0.0732 > 0.05.
       expect(im).to.equal(wad("0.1"));
       expect(mm).to.be.closeTo(wad("0.0731747"), wad("0.0000001"));
