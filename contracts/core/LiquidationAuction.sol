@@ -285,7 +285,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     function endAuction(uint256 accountId) external nonReentrant {
         if (!auctions[accountId].active) revert AuctionNotActive(accountId);
         IMarginEngine.Health memory h = engine.health(accountId);
-        if (h.volatilityUnavailable) engine.positionsValue(accountId);
+        if (h.volatilityUnavailable) engine.maintenanceRequirement(accountId);
         if (_liquidatable(h)) revert AccountNotHealthy(accountId);
         _end(accountId, 0);
     }

@@ -210,8 +210,9 @@ interface IMarginEngine is IUpdateThrottle {
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external;
 
     /// @notice The account's maintenance requirement (`health`'s), reverting with the feed's error
-    /// where a volatility feed it needs fails: what a market records before a reduction that may unwind
-    /// a hedge, for `requireRiskReduced`.
+    /// where a volatility feed it needs fails, where `health` falls back to the floor shocks: what a
+    /// market records before a reduction that may unwind a hedge (for `requireRiskReduced`), and the
+    /// strict read through which the auction and the pool surface a failed feed's error.
     function maintenanceRequirement(uint256 accountId) external view returns (uint256);
 
     /// @notice Health of many accounts in one call (keepers, frontends), each as `health` computes it.

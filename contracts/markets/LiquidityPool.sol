@@ -555,11 +555,12 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// @dev `engine.health(id)`, and false for `priced` where it reverts outside an action (see
     /// `_acting`); inside one the revert is the caller's. A health at the floor shocks (a volatility
     /// feed down: `volatilityUnavailable`) is a lower bound of the requirement, no measure of free
-    /// margin: unpriced too, and inside an action the engine's strict check reverts with the feed's error.
+    /// margin: unpriced too, and inside an action the engine's strict read (`maintenanceRequirement`) reverts
+    /// with the feed's error.
     function _healthOf(uint256 id) internal view returns (bool priced, IMarginEngine.Health memory h) {
         if (_acting) {
             h = engine.health(id);
-            if (h.volatilityUnavailable) engine.requireInitialMargin(id);
+            if (h.volatilityUnavailable) engine.maintenanceRequirement(id);
             return (true, h);
         }
         try engine.health(id) returns (IMarginEngine.Health memory result) {

@@ -170,13 +170,7 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     ) external view returns (uint256 price, uint256 volatility) {
         _checkSequencer();
         price = _price(underlying);
-        VolatilityConfig storage config = _volatilities[underlying];
-        (volatility, ) = _tryLatest(
-            _volatilitySource(config, underlying),
-            underlying,
-            config.minVol,
-            config.maxVol
-        );
+        (volatility, ) = _tryVolatility(underlying);
     }
 
     /// @inheritdoc IOracleRouter
@@ -299,17 +293,18 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     }
 
     /// @dev `getVolatility` without the sequencer check.
-    function _volatility(bytes32 underlying) private view returns (uint256) {
-        VolatilityConfig storage config = _volatilities[underlying];
-        return _latest(_volatilitySource(config, underlying), underlying, config.minVol, config.maxVol);
+    function _volatility(bytes32 underlying) private view returns (uint256 volatility) {
+        bytes memory failure;
+        (volatility, failure) = _tryVolatility(underlying);
+        if (failure.length != 0) _revertWith(failure);
     }
 
-    function _volatilitySource(
-        VolatilityConfig storage config,
-        bytes32 underlying
-    ) private view returns (Source memory source) {
-        source = config.source;
+    /// @dev `_tryLatest` of `underlying`'s volatility source (an unknown one still reverts).
+    function _tryVolatility(bytes32 underlying) private view returns (uint256, bytes memory) {
+        VolatilityConfig storage config = _volatilities[underlying];
+        Source memory source = config.source;
         if (address(source.aggregator) == address(0)) revert UnknownAsset(underlying);
+        return _tryLatest(source, underlying, config.minVol, config.maxVol);
     }
 
     /// @dev Validates a source at configuration and records its decimals with the proxy's phase (see

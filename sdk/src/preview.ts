@@ -433,8 +433,7 @@ function healthOrVolatilityError(state: AccountState): { health: Health; error?:
   try {
     return { health: toHealth(accountHealth(state)) };
   } catch (error) {
-    const failed = Object.values(state.underlyings).some((u) => u.volatilityError === error);
-    if (!failed) throw error;
+    if (!isVolatilityFailure(state, error)) throw error;
     const zero: Health = {
       equityInitial: 0n,
       equityMaintenance: 0n,
@@ -445,7 +444,7 @@ function healthOrVolatilityError(state: AccountState): { health: Health; error?:
       grossNotional: 0n,
       volatilityUnavailable: true,
     };
-    return { health: zero, error: error as XMarginError };
+    return { health: zero, error };
   }
 }
 
@@ -795,9 +794,9 @@ async function withdrawalAuthorisation(
   );
 }
 
-/** Whether `revert` is the error of a volatility feed the snapshot read as failed. */
-function isVolatilityFailure(state: AccountState, revert: XMarginError): boolean {
-  return Object.values(state.underlyings).some((u) => u.volatilityError === revert);
+/** Whether `error` is the error of a volatility feed the snapshot read as failed. */
+function isVolatilityFailure(state: AccountState, error: unknown): error is XMarginError {
+  return Object.values(state.underlyings).some((u) => u.volatilityError === error);
 }
 
 /** Whether two addresses are the same (any capitalisation). */

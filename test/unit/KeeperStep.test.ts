@@ -128,13 +128,11 @@ describe("Keeper step", function () {
   describe("a perp book whose volatility feed is stale", function () {
     it("is auctioned and bid on at the floor shocks, the health it reads flagged volatilityUnavailable", async function () {
       const sys = await loadFixture(deployOptionsSystem);
-      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+      const victim = await longBelowMaintenance(sys);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
       // An hour and more later every price is posted again, the ETH volatility is not.
       await time.increase(3700);
-      await setFeedPrice(sys.feeds.USDC, "1");
-      await setFeedPrice(sys.feeds.ETH, "2600");
+      await refreshPrices(sys);
       await expect(sys.router.getVolatility(assetId("ETH"))).to.be.revertedWithCustomError(
         sys.router,
         "StalePrice",
