@@ -692,6 +692,34 @@ describe("OracleRouter", function () {
     });
   });
 
+  describe("getPriceAndVolatilityOrZero", function () {
+    it("reads a failed volatility feed as 0 beside a valid price, and a valid one as getVolatility does", async function () {
+      const { router } = await loadFixture(deployRouterFixture);
+      await addPriceFeed(router, "ETH", "3000");
+      const feed = await addVolatilityFeed(router, "ETH", "0.65", { heartbeat: 600 });
+      expect(await router.getPriceAndVolatilityOrZero(ETH)).to.deep.equal([wad("3000"), wad("0.65")]);
+      await setRoundWithAge(feed, 2, e8("0.65"), 601);
+      await expect(router.getVolatility(ETH)).to.be.revertedWithCustomError(router, "StalePrice");
+      expect(await router.getPriceAndVolatilityOrZero(ETH)).to.deep.equal([wad("3000"), 0n]);
+      await setFeedPrice(feed, "5.00000001");
+      expect(await router.getPriceAndVolatilityOrZero(ETH)).to.deep.equal([wad("3000"), 0n]);
+    });
+
+    it("reverts with UnknownAsset for an underlying without a volatility feed, and on a failed price", async function () {
+      const { router } = await loadFixture(deployRouterFixture);
+      const price = await addPriceFeed(router, "ETH", "3000");
+      await expect(router.getPriceAndVolatilityOrZero(ETH))
+        .to.be.revertedWithCustomError(router, "UnknownAsset")
+        .withArgs(ETH);
+      await addVolatilityFeed(router, "ETH", "0.65");
+      await setRoundWithAge(price, 2, e8("3000"), 3 * HOUR);
+      await expect(router.getPriceAndVolatilityOrZero(ETH)).to.be.revertedWithCustomError(
+        router,
+        "StalePrice",
+      );
+    });
+  });
+
   describe("getVolatility", function () {
     it("returns the feed's annualised volatility in WAD and emits VolatilityFeedConfigured", async function () {
       const { router } = await loadFixture(deployRouterFixture);
