@@ -1,4 +1,5 @@
 import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { BaseContract, Signer } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type {
@@ -264,7 +265,11 @@ export async function withdrawToInitialMargin(sys: System, owner: Signer, accoun
   const free = (h.equityInitial - BigInt(h.initialRequirement)) / quoteUnit;
   const cash = await sys.vault.balanceOf(accountId, sys.usdc);
   const amount = free < cash ? free : cash;
-  if (amount > 2n) await sys.vault.connect(owner).withdraw(accountId, sys.usdc, amount - 1n, owner);
+  if (amount <= 2n) return;
+  // A view runs at the latest block's timestamp and the next block would come later by the wall clock:
+  // options decay in between, so the withdrawal is pinned to the time the health was read at.
+  await time.setNextBlockTimestamp(await time.latest());
+  await sys.vault.connect(owner).withdraw(accountId, sys.usdc, amount - 1n, owner);
 }
 
 /** Tops up the insurance fund: a deposit into its margin account (anyone may deposit into any account). */
