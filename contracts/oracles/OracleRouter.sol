@@ -12,6 +12,7 @@ import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 /// below it).
 interface IChainlinkProxy {
     function aggregator() external view returns (address);
+    function phaseAggregators(uint16 phaseId) external view returns (address);
 }
 
 interface IChainlinkCircuitBreaker {
@@ -194,9 +195,7 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         );
         if (failure.length == 0) {
             uint8 decimals;
-            // Settlement reads rounds of the proxy's current phase only (OptionMarket.settleSeries), whose
-            // decimals are the current ones.
-            (decimals, failure) = _decimalsOf(primary, id);
+            (decimals, failure) = _decimalsAtRound(primary, id);
             if (failure.length == 0) {
                 (price, failure) = _scale(asset, answer, decimals, config.minPrice, config.maxPrice);
             }
@@ -374,6 +373,31 @@ contract OracleRouter is IOracleRouter, AccessManaged {
             if (live <= MAX_DECIMALS) return (live, failure);
         } catch {}
         return (0, abi.encodeWithSelector(SourceUnavailable.selector, source.aggregator));
+    }
+
+    /// @dev `_decimalsOf` for a round that may belong to an older phase than the proxy's current one:
+    /// governance settles a series at the first round of a phase (`settleSeriesAtPhaseStart`) that a
+    /// second upgrade may have left behind, and that round is in its own aggregator's decimals, read
+    /// through the proxy's `phaseAggregators` (review round 34). A feed without phases reads as
+    /// `_decimalsOf`.
+    function _decimalsAtRound(
+        Source memory source,
+        uint80 roundId
+    ) private view returns (uint8 decimals, bytes memory failure) {
+        uint16 phase = uint16(roundId >> 64);
+        if (phase != source.phaseId) {
+            try IChainlinkProxy(address(source.aggregator)).phaseAggregators(phase) returns (
+                address aggregator
+            ) {
+                if (aggregator.code.length != 0) {
+                    try AggregatorV3Interface(aggregator).decimals() returns (uint8 phaseDecimals) {
+                        if (phaseDecimals <= MAX_DECIMALS) return (phaseDecimals, failure);
+                    } catch {}
+                }
+                return (0, abi.encodeWithSelector(SourceUnavailable.selector, source.aggregator));
+            } catch {}
+        }
+        return _decimalsOf(source, roundId);
     }
 
     /// @dev Chainlink's uptime feed: answer 0 = up, anything else = down; `startedAt` = when the

@@ -1,13 +1,15 @@
 import { expect } from "chai";
+import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, openAccount, spotShocks, wad } from "../shared/system";
-import { assetId, setFeedPrice } from "../shared/oracles";
+import { assetId, deployMockFeed, setFeedPrice } from "../shared/oracles";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { advanceTo } from "../shared/perps";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
+const ETH = assetId("ETH");
 
 /**
  * Alice is long 2 calls and 1 put, Bob short 2 calls and 1 put (strike 3,000, 7 days). Then the chain
@@ -129,6 +131,40 @@ describe("OptionMarket settlement", function () {
       .to.emit(options, "SeriesSettled")
       .withArgs(call, phaseStart, wad("3250"), expiry + 5n);
     expect(await options.liveSeriesCount()).to.equal(1n); // the put is still live
+  });
+
+  // Review round 34 (row 105): two aggregator upgrades within the timelock's delay left the first round
+  // after expiry in a phase that is no longer the proxy's current one, and the router scaled it with the
+  // current decimals: 3,300 posted with 6 decimals read as 33 under the next 8-decimal aggregator, and
+  // Alice's call (strike 3,000) settled worthless instead of at 300 USDC a contract.
+  it("settles at a phase start in that phase's decimals after two aggregator upgrades (8 → 6 → 8)", async function () {
+    const sys = await loadFixture(deployOptionsSystem);
+    const { options, router } = sys;
+    const proxy = await ethers.deployContract("AggregatorProxyMock", [
+      await deployMockFeed(8, 3_000n * 10n ** 8n),
+    ]);
+    const current = await router.assetConfig(ETH);
+    await router.configureAsset(ETH, {
+      primary: await proxy.getAddress(),
+      primaryHeartbeat: current.sources[0].heartbeat,
+      secondaries: [],
+      secondaryHeartbeats: [],
+      minPrice: current.minPrice,
+      maxPrice: current.maxPrice,
+      maxDeviation: 0n,
+    });
+    const expiry = await fromNow(DAY);
+    const call = await listSeries(options, "ETH", "3000", expiry, true);
+    const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+    await tradeOption(options, sys.alice, alice, call, WAD);
+
+    await time.increaseTo(expiry);
+    await proxy.confirmAggregator(await deployMockFeed(6, 3_300n * 10n ** 6n)); // phase 2 opens at 3,300
+    await proxy.confirmAggregator(await deployMockFeed(8, 3_400n * 10n ** 8n)); // phase 3, current
+    const phaseTwoStart = (2n << 64n) | 1n;
+    await expect(options.settleSeriesAtPhaseStart(call, phaseTwoStart))
+      .to.emit(options, "SeriesSettled")
+      .withArgs(call, phaseTwoStart, wad("3300"), anyValue);
   });
 
   it("reverts with SeriesNotExpired before expiry", async function () {
@@ -309,9 +345,9 @@ describe("OptionMarket settlement", function () {
       // MM: the worst repriced loss, at 4,900 + ⌈4,900·s⌉ with s = 2.33·0.6·√(1/365) = 7.3175% (rounded up
       // as the engine does): 1 short call deep in the money loses the whole move; plus the short-option
       // floor on 1 contract at 4,900, plus the 0.2% contingency on 4,900.
-      const [, mmShock] = await spotShocks({ engine, router }, math, assetId("ETH"), wad("4900"));
+      const [, mmShock] = await spotShocks({ engine, router }, math, ETH, wad("4900"));
       const fullMove = (wad("4900") * mmShock + WAD - 1n) / WAD;
-      const { shortOptionFloor } = await engine.riskParams(assetId("ETH"));
+      const { shortOptionFloor } = await engine.riskParams(ETH);
       const floor = (wad("4900") * shortOptionFloor + WAD - 1n) / WAD;
       expect(h.maintenanceRequirement).to.equal(fullMove + floor + wad("9.8"));
     });
