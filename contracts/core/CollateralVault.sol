@@ -20,7 +20,8 @@ import {InterestMath} from "../libraries/InterestMath.sol";
 
 /// @title CollateralVault
 /// @notice Custody of all ERC-20 collateral of xmargin accounts, with per-account, per-token balances.
-/// Anyone may deposit into any account at any time (deposits are never paused); withdrawals need the
+/// Anyone may deposit the quote token into any account at any time, other collateral only the owner or
+/// an operator (deposits are never paused); withdrawals need the
 /// owner or an operator (who may only send to the owner) and must leave the account above its initial
 /// requirement, as checked by the margin engine. Only the engine moves balances between accounts.
 /// @dev Accounting: `totalDeposits[token]` is the sum of all account balances of `token`, i.e. what
@@ -391,8 +392,9 @@ contract CollateralVault is
     // ---------------------------------------------------------------------------------------------
 
     /// @inheritdoc ICollateralVault
-    /// @dev Reverts with ZeroAmount, UnknownAccount, TokenNotListed, ProtocolAccountCollateral,
-    /// DepositCapExceeded, or
+    /// @dev Reverts with ZeroAmount, UnknownAccount (quote), TokenNotListed, ProtocolAccountCollateral,
+    /// NotAuthorized (another token, from a sender that is neither the owner nor an operator, or into an
+    /// unknown account), DepositCapExceeded, or
     /// TransferAmountMismatch when the vault's balance grew by anything other than `amount`. A quote
     /// deposit that leaves the account's quote balance ≤ 0 only repays debt and is not capped; nor is
     /// a quote deposit into an account in auction, or one into an account below its initial requirement
@@ -402,12 +404,19 @@ contract CollateralVault is
     /// past the cap and end the auction (§4 of docs/reliability.md, row 55).
     function deposit(uint256 accountId, address token, uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
+        bool isQuote = token == address(quoteToken);
         // Reverts with UnknownAccount: credits to an id that does not exist would be lost.
-        accounts.marginMode(accountId);
+        if (isQuote) accounts.marginMode(accountId);
         Config storage config = _configs[token];
         if (!config.listed) revert TokenNotListed(token);
-        bool isQuote = token == address(quoteToken);
-        if (!isQuote) _requireOwnCollateral(accountId, token);
+        if (!isQuote) {
+            _requireOwnCollateral(accountId, token);
+            // Anyone may pay the quote into any account (cures, LP and insurance top-ups), but only the
+            // owner or an operator chooses its other collateral: every margin check prices each token an
+            // account holds, so a stranger's 1 satoshi of WBTC tied its owner's withdrawals, premium-paying
+            // closes and liquidation to the BTC feed (review round 39). An unknown id authorises nobody.
+            accounts.requireAuthorized(accountId, msg.sender);
+        }
 
         // The amount received decides what is credited, so the pull comes first. Balances are read
         // only after it: a token's transfer hook runs in between, and although every balance-moving

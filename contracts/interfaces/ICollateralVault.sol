@@ -137,8 +137,9 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice The settlement asset; its balances may be negative.
     function quoteToken() external view returns (IERC20);
 
-    /// @notice Deposits `amount` of `token` from the caller into `accountId`. Anyone may deposit into
-    /// any account; never paused.
+    /// @notice Deposits `amount` of `token` from the caller into `accountId`. Anyone may deposit the quote
+    /// token into any account; other collateral only the account's owner or an operator (ERC-721
+    /// approval). Never paused.
     function deposit(uint256 accountId, address token, uint256 amount) external;
 
     /// @notice Withdraws `amount` of `token` from `accountId` to `to`. The owner may send anywhere;

@@ -170,7 +170,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// (less trading fees). The caller must have approved this contract as operator of
     /// `bidderAccountId` (ERC-721 approval), which must hold no positions before the bid. The closes skip
     /// the markets' per-trade reduction checks (closing one leg of a hedged slice raises the requirement
-    /// of the rest); the account, flat after the last close, must meet its initial requirement.
+    /// of the rest); the account, flat after the last close, must meet its initial requirement. A flat
+    /// account without quote debt and not in auction meets it at any price, so it is not priced then:
+    /// a token someone deposited into the bidder account cannot tie the bid to that token's feed.
     function bidAndClose(
         uint256 accountId,
         uint256 bidderAccountId,

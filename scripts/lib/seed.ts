@@ -169,7 +169,7 @@ export async function seedLiquidity(deployment: Deployment, signers: SeedSigners
   await wait(pool.deposit(poolCapital, await signers.lp.getAddress(), GAS));
   const lpShares = await pool.balanceOf(await signers.lp.getAddress());
 
-  // Anyone may deposit into any account: top up the insurance fund's.
+  // Anyone may deposit the quote token into any account: top up the insurance fund's.
   const fund = IInsuranceFund__factory.connect(d.contracts.insuranceFund, signers.deployer);
   const topUp = await units(usdc, "10000");
   await mintTo(usdc, signers.deployer, d.contracts.vault, topUp);

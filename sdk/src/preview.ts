@@ -635,7 +635,8 @@ export interface PreviewOptions extends SimulateOptions {
  * previewed by a client with a signer also checks that the signer may send it: an owner or operator, or
  * a trader whose allowance covers the trade's `tradingCost`. So does a withdrawal: the owner may send it
  * anywhere, an operator only to the owner (`InvalidRecipient`; `to` defaults to the owner, as in
- * `withdraw`), anyone else not at all (`NotAuthorized`: a trading grant does not cover withdrawals).
+ * `withdraw`), anyone else not at all (`NotAuthorized`: a trading grant does not cover withdrawals). A
+ * deposit of a token other than the quote also needs the owner or an operator (`NotAuthorized`).
  * Without a signer the sender is not checked.
  * @example
  * const r = await preview(client, accountId, { type: "trade", marketId: 1n, sizeDelta: parseEther("2") });
@@ -671,15 +672,41 @@ export async function preview(
     const result = simulate(state, resolved, opts);
     return { ...result, revert: await withdrawalAuthorisation(client, state, action.to, result) };
   }
-  if (action.type === "deposit" && opts.depositLimit === undefined) {
-    const vault = client.contracts.vault;
-    const [config, totalDeposits] = await Promise.all([
-      vault.collateralConfig(tokens[0], { blockTag: state.blockNumber }),
-      vault.totalDeposits(tokens[0], { blockTag: state.blockNumber }),
-    ]);
-    return simulate(state, resolved, { ...opts, depositLimit: { cap: config.depositCap, totalDeposits } });
+  if (action.type === "deposit") {
+    let depositLimit = opts.depositLimit;
+    if (depositLimit === undefined) {
+      const vault = client.contracts.vault;
+      const [config, totalDeposits] = await Promise.all([
+        vault.collateralConfig(tokens[0], { blockTag: state.blockNumber }),
+        vault.totalDeposits(tokens[0], { blockTag: state.blockNumber }),
+      ]);
+      depositLimit = { cap: config.depositCap, totalDeposits };
+    }
+    const result = simulate(state, resolved, { ...opts, depositLimit });
+    if (!client.signer) return result;
+    return { ...result, revert: await depositAuthorisation(client, state, tokens[0], result) };
   }
   return simulate(state, resolved, opts);
+}
+
+/**
+ * The revert of a previewed deposit sent by the client's signer: anyone may deposit the quote token, but
+ * another token only the owner or an operator (`NotAuthorized`, checked after the listing and the
+ * protocol accounts' rule and before the cap). Read at the snapshot's block.
+ */
+async function depositAuthorisation(
+  client: XMarginClient,
+  state: AccountState,
+  token: string,
+  result: SimulationResult,
+): Promise<XMarginError | undefined> {
+  if (sameAddress(token, state.quoteToken)) return result.revert;
+  if (result.revert && result.revert.name !== "DepositCapExceeded") return result.revert;
+  const caller = await client.signer!.getAddress();
+  const authorized = await read(client, () =>
+    client.contracts.accounts.isAuthorized(state.accountId, caller, { blockTag: state.blockNumber }),
+  );
+  return authorized ? result.revert : makeXMarginError("NotAuthorized", [state.accountId, caller]);
 }
 
 /** Errors the markets raise after `Accounts.authorizeTrade`: an authorisation failure comes first. */

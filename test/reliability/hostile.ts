@@ -908,6 +908,14 @@ export const ROWS: Row[] = [
   },
   {
     kind: "account and counterparty misuse",
+    input: "1 wei of WETH put into another owner's account by a stranger",
+    call: "CollateralVault.deposit",
+    error: "NotAuthorized",
+    arrange: mintWethToAlice,
+    act: (w) => w.vault.connect(w.alice).deposit(w.bobId, w.weth, 1n),
+  },
+  {
+    kind: "account and counterparty misuse",
     input: "the backstop account, by a trader",
     call: "PerpMarket.trade",
     error: "NotAuthorized",

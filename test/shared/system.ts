@@ -272,7 +272,7 @@ export async function withdrawToInitialMargin(sys: System, owner: Signer, accoun
   await sys.vault.connect(owner).withdraw(accountId, sys.usdc, amount - 1n, owner);
 }
 
-/** Tops up the insurance fund: a deposit into its margin account (anyone may deposit into any account). */
+/** Tops up the insurance fund: a deposit into its margin account (anyone may deposit the quote token into any account). */
 export async function fundInsurance(sys: System, amount: bigint): Promise<void> {
   await mintAndApprove(sys.usdc, sys.deployer, await sys.vault.getAddress(), amount);
   await sys.vault.deposit(await sys.insuranceFund.accountId(), sys.usdc, amount);

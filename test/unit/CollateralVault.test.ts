@@ -546,7 +546,7 @@ describe("CollateralVault", function () {
       expect(await weth.balanceOf(alice)).to.equal(0n);
     });
 
-    it("lets anyone deposit into any account", async function () {
+    it("lets anyone deposit the quote token into any account", async function () {
       const { vault, usdc, bob } = await loadFixture(deployVaultFixture);
       await mintAndApprove(usdc, bob, await vault.getAddress(), e6("250"));
       await expect(vault.connect(bob).deposit(1n, usdc, e6("250")))
@@ -554,6 +554,25 @@ describe("CollateralVault", function () {
         .withArgs(1n, await usdc.getAddress(), bob.address, e6("250"));
       expect(await vault.balanceOf(1n, usdc)).to.equal(e6("250"));
       expect(await vault.balanceOf(2n, usdc)).to.equal(0n);
+    });
+
+    // Review round 39: every margin check prices each token an account holds, so a stranger's dust of
+    // another token tied the owner's withdrawals and closes to that token's feed.
+    it("takes other collateral only from the owner or an operator: a stranger's WETH reverts NotAuthorized and changes nothing", async function () {
+      const { vault, weth, accounts, alice, bob, operator } = await loadFixture(deployVaultFixture);
+      for (const signer of [bob, operator])
+        await mintAndApprove(weth, signer, await vault.getAddress(), e18("1"));
+      await expect(vault.connect(bob).deposit(1n, weth, e18("1")))
+        .to.be.revertedWithCustomError(accounts, "NotAuthorized")
+        .withArgs(1n, bob.address);
+      expect(await vault.collateralTokens(1n)).to.deep.equal([]);
+      expect(await weth.balanceOf(bob)).to.equal(e18("1"));
+
+      await accounts.connect(alice).setApprovalForAll(operator, true);
+      await expect(vault.connect(operator).deposit(1n, weth, e18("1")))
+        .to.emit(vault, "Deposited")
+        .withArgs(1n, await weth.getAddress(), operator.address, e18("1"));
+      expect(await vault.balanceOf(1n, weth)).to.equal(e18("1"));
     });
 
     it("reverts with ZeroAmount for a zero amount", async function () {
@@ -565,13 +584,18 @@ describe("CollateralVault", function () {
     });
 
     it("reverts with UnknownAccount for an account that does not exist", async function () {
-      const { vault, weth, alice, accounts } = await loadFixture(deployVaultFixture);
+      const { vault, usdc, weth, alice, accounts } = await loadFixture(deployVaultFixture);
       await mintAndApprove(weth, alice, await vault.getAddress(), e18("1"));
+      await mintAndApprove(usdc, alice, await vault.getAddress(), e6("1"));
       for (const id of [0n, 4n]) {
-        await expect(vault.connect(alice).deposit(id, weth, e18("1")))
+        await expect(vault.connect(alice).deposit(id, usdc, e6("1")))
           .to.be.revertedWithCustomError(accounts, "UnknownAccount")
           .withArgs(id);
       }
+      // Another token is refused by its sender check: an unknown account authorises nobody.
+      await expect(vault.connect(alice).deposit(4n, weth, e18("1")))
+        .to.be.revertedWithCustomError(accounts, "NotAuthorized")
+        .withArgs(4n, alice.address);
     });
 
     it("reverts with TokenNotListed for a token never listed", async function () {

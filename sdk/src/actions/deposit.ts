@@ -32,7 +32,7 @@ export interface DepositReturnType {
 /**
  * Deposits `amount` of `token` from the signer into `accountId`, granting the vault the allowance
  * first if needed: by EIP-2612 permit when the token supports it, else by `approve` (exact amount).
- * Anyone may deposit into any account.
+ * Anyone may deposit the quote token into any account; another token only the owner or an operator.
  * @example
  * await deposit(client, { accountId, token: "USDC", amount: 10_000n * 10n ** 6n });
  */
