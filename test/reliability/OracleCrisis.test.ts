@@ -2,7 +2,15 @@ import { expect } from "chai";
 import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { MockV3Aggregator } from "../../typechain-types";
-import { HOLDING_PERIOD, MarginMode, deploySystem, openAccount, wad, type System } from "../shared/system";
+import {
+  HOLDING_PERIOD,
+  MarginMode,
+  atLatestTimestamp,
+  deploySystem,
+  openAccount,
+  wad,
+  type System,
+} from "../shared/system";
 import { closePosition, refreshFeeds, refreshPrices, trade } from "../shared/perps";
 import { assetId, deployMockFeed, setFeedPrice } from "../shared/oracles";
 import { deployToken, mintAndApprove } from "../shared/tokens";
@@ -57,25 +65,33 @@ async function longThroughUpgrade(size: string, decimals: number) {
   return { sys, account };
 }
 
-/** One hour on: the volatility feeds are past their heartbeat, every price feed is posted again. */
+/**
+ * One hour on: the volatility feeds are past their heartbeat, every price feed is posted again (at that
+ * second: Bob's funding runs by the second, and the tests read his equity to the cent).
+ */
 async function volatilityStale(sys: Pick<System, "feeds">): Promise<void> {
   await time.increase(3_601);
-  await refreshPrices(sys);
+  await refreshPrices(sys, { atLatest: true });
 }
 
 /**
  * Bob: 10,000 USDC, long 20 ETH bought at 3,000; a day later ETH volatility `sigma` and ETH at
  * `priceUsd`. Carol: a flat keeper account with 50,000 USDC that the auction may trade (bidAndClose).
+ * Every block after Bob's trade is pinned (exactly a day later, and no time between the updates): his
+ * funding accrues by the second, so the wall clock's seconds would otherwise move his equity.
  */
 async function bobLong(priceUsd: string, sigma = "0.6") {
   const sys = await deploySystem();
   const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
   const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
   await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("20"));
+  await atLatestTimestamp();
   await sys.accounts.connect(sys.carol).approve(sys.auction, carol);
   await time.increase(HOLDING_PERIOD); // the LP's shares unlock
-  await refreshFeeds(sys);
+  await refreshFeeds(sys, { atLatest: true });
+  await atLatestTimestamp();
   await setFeedPrice(sys.volFeeds.ETH, sigma);
+  await atLatestTimestamp();
   await setFeedPrice(sys.feeds.ETH, priceUsd);
   return { sys, bob, carol };
 }
@@ -91,6 +107,7 @@ async function longWithStaleVolatility(priceUsd: string) {
 /** Bob at ETH 2,720 (σ 60%) is auctioned while the feed is fresh; then the volatility feed goes stale. */
 async function auctionedThenStale() {
   const { sys, bob, carol } = await bobLong("2720");
+  await atLatestTimestamp();
   await sys.auction.connect(sys.keeper).startAuction(bob);
   await volatilityStale(sys);
   return { sys, bob, carol };
@@ -397,7 +414,11 @@ describe("Oracle failures and feed upgrades", function () {
     it("leaves the auction open after a bidAndClose that meets only the floor's IM (σ 100%: 76.01% sold, equity_MM 1,273.56 still under the feed's MM 1,546.52)", async function () {
       const { sys, bob, carol } = await bobLong("2600", "1");
       await volatilityStale(sys);
+      // Start and bid in the second the prices were posted: the exact fill below is the auction's first
+      // second (a 2% discount, growing by the second) on Bob's equity then.
+      await atLatestTimestamp();
       await sys.auction.connect(sys.keeper).startAuction(bob);
+      await atLatestTimestamp();
       await expect(sys.auction.connect(sys.carol).bidAndClose(bob, carol, wad("1"), 2n ** 255n))
         .to.emit(sys.auction, "AuctionBid")
         .withArgs(bob, carol, 760132337203744545n, 970848343n, 9906616n, wad("0.02"));

@@ -1024,6 +1024,9 @@ describe("Security review findings", function () {
       await time.setNextBlockTimestamp(round);
       await setFeedPrice(feeds.ETH, "3150");
       const cash = await usdc.balanceOf(carol);
+      // The approval's block is pinned too: unpinned, it takes the wall clock's next second whenever one
+      // ticks over, and the deposit's pin to `round` is then refused as going back in time.
+      await time.setNextBlockTimestamp(round);
       await usdc.connect(carol).approve(await pool.getAddress(), cash);
       await time.setNextBlockTimestamp(round);
       await pool.connect(carol).deposit(cash, carol);

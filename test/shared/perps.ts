@@ -5,7 +5,7 @@ import type { MockV3Aggregator, PerpMarket } from "../../typechain-types";
 import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMarket";
 // system.ts will import deployPerps from here: use its exports only inside functions (never at module
 // load), so the import cycle is harmless.
-import { DEFAULT_RISK_PARAMS, applyFunctionRoles, type System } from "./system";
+import { DEFAULT_RISK_PARAMS, applyFunctionRoles, atLatestTimestamp, type System } from "./system";
 import { addPriceFeed, addVolatilityFeed, assetId } from "./oracles";
 
 export type MarketParams = IPerpMarket.MarketParamsStruct;
@@ -132,20 +132,36 @@ export async function closePosition(
   return perps.connect(signer).closePosition(accountId, marketId, limitPrice, NO_DEADLINE);
 }
 
+/** How the feed refreshes below time their blocks. */
+export interface RefreshOptions {
+  /**
+   * Mines every update at the latest block's timestamp (`atLatestTimestamp`), so the refresh takes no
+   * chain time: for tests whose numbers move with time (funding, decay) after a jump to an exact time.
+   * Without it each update's block takes the wall clock's time.
+   */
+  atLatest?: boolean;
+}
+
 /**
  * Posts each mock feed's current answer again, so prices stay fresh (heartbeat 1 hour) after the
  * test moves time forward.
  */
-export async function refreshFeeds(sys: Pick<System, "feeds" | "volFeeds">): Promise<void> {
+export async function refreshFeeds(
+  sys: Pick<System, "feeds" | "volFeeds">,
+  opts: RefreshOptions = {},
+): Promise<void> {
   for (const feed of [...Object.values(sys.feeds), ...Object.values(sys.volFeeds)]) {
+    if (opts.atLatest) await atLatestTimestamp();
     await (await feed.updateAnswer(await feed.latestAnswer())).wait();
   }
 }
 
 /** Posts each price feed's current answer again, leaving the volatility feeds to go stale. */
-export async function refreshPrices(sys: Pick<System, "feeds">): Promise<void> {
-  for (const feed of Object.values(sys.feeds))
+export async function refreshPrices(sys: Pick<System, "feeds">, opts: RefreshOptions = {}): Promise<void> {
+  for (const feed of Object.values(sys.feeds)) {
+    if (opts.atLatest) await atLatestTimestamp();
     await (await feed.updateAnswer(await feed.latestAnswer())).wait();
+  }
 }
 
 /**

@@ -268,8 +268,18 @@ export async function withdrawToInitialMargin(sys: System, owner: Signer, accoun
   if (amount <= 2n) return;
   // A view runs at the latest block's timestamp and the next block would come later by the wall clock:
   // options decay in between, so the withdrawal is pinned to the time the health was read at.
-  await time.setNextBlockTimestamp(await time.latest());
+  await atLatestTimestamp();
   await sys.vault.connect(owner).withdraw(accountId, sys.usdc, amount - 1n, owner);
+}
+
+/**
+ * Pins the next block to the latest block's timestamp, as if no time passed since it. Unpinned, a block
+ * takes the wall clock's time (never earlier than the latest block's): whatever moves with time (perp
+ * funding, option decay, quote interest, an auction's discount) then moves by however many seconds the
+ * machine took between the two, which a test asserting exact numbers must not depend on.
+ */
+export async function atLatestTimestamp(): Promise<void> {
+  await time.setNextBlockTimestamp(await time.latest());
 }
 
 /** Tops up the insurance fund: a deposit into its margin account (anyone may deposit the quote token into any account). */

@@ -162,13 +162,16 @@ describe("LiquidityPool holding period", function () {
     const seed = await pool.balanceOf(lp);
     await mintAndApprove(usdc, lp, await pool.getAddress(), 500n * USDC);
     await pool.connect(lp).deposit(500n * USDC, lp);
+    // The new shares' lock ends a holding period after the deposit's block (not the latest block's: the
+    // transfer below takes the wall clock's next second whenever one ticks over in between).
+    const depositedAt = BigInt(await time.latest());
     expect(await pool.unlockedShares(lp)).to.equal(seed);
     expect(await pool.maxRedeem(lp)).to.equal(seed);
     await pool.connect(lp).transfer(bob, seed / 2n);
     expect(await pool.unlockedShares(bob)).to.equal(seed / 2n);
     await expect(pool.connect(lp).transfer(bob, seed / 2n + 1n))
       .to.be.revertedWithCustomError(pool, "SharesLocked")
-      .withArgs(lp.address, seed / 2n + 1n, seed / 2n, BigInt(await time.latest()) + HOLDING_PERIOD);
+      .withArgs(lp.address, seed / 2n + 1n, seed / 2n, depositedAt + HOLDING_PERIOD);
   });
 
   it("averages a running lock's end by shares, so a gift of dust barely moves it", async function () {

@@ -56,7 +56,7 @@ async function debtor() {
 /** Mines a block at exactly `timestamp` with fresh feeds, so views read that block's time. */
 async function mineAt(sys: System, timestamp: bigint): Promise<void> {
   await time.increaseTo(timestamp - 10n);
-  await refreshFeeds(sys);
+  await refreshFeeds(sys, { atLatest: true });
   await time.increaseTo(timestamp);
 }
 
