@@ -1,6 +1,7 @@
 import { HardhatUserConfig, subtask, vars } from "hardhat/config";
 import { TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD } from "hardhat/builtin-tasks/task-names";
 import "@nomicfoundation/hardhat-toolbox";
+import "./scripts/lib/timeJitter"; // inert unless STRESS_JITTER is set (npm run test:jitter)
 
 const SOLC_VERSION = "0.8.28";
 

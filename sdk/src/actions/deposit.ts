@@ -1,7 +1,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { type ApprovalMode, type ApprovalUsed, ensureAllowance } from "./internal/allowance";
-import { requireSigner, resolveToken, send } from "./internal/chain";
+import { read, requireSigner, resolveToken, send } from "./internal/chain";
 
 export { permitDomain } from "./internal/allowance";
 export type { ApprovalMode, ApprovalUsed } from "./internal/allowance";
@@ -32,7 +32,9 @@ export interface DepositReturnType {
 /**
  * Deposits `amount` of `token` from the signer into `accountId`, granting the vault the allowance
  * first if needed: by EIP-2612 permit when the token supports it, else by `approve` (exact amount).
- * Anyone may deposit the quote token into any account; another token only the owner or an operator.
+ * Anyone may deposit the quote token into any account; another token only the owner or an operator:
+ * any other sender gets the vault's revert (`NotAuthorized`, or an error the vault checks before it:
+ * `ZeroAmount`, `TokenNotListed`, `ProtocolAccountCollateral`) before an approval or permit is sent.
  * @example
  * await deposit(client, { accountId, token: "USDC", amount: 10_000n * 10n ** 6n });
  */
@@ -40,6 +42,7 @@ export async function deposit(client: XMarginClient, params: DepositParameters):
   requireSigner(client);
   const token = resolveToken(client, params.token);
   const vault = client.deployment.contracts.vault;
+  await requireDepositor(client, params.accountId, token, params.amount);
   const approval = await ensureAllowance(
     client,
     token,
@@ -52,4 +55,25 @@ export async function deposit(client: XMarginClient, params: DepositParameters):
     client.contracts.vault.deposit(params.accountId, token, params.amount),
   );
   return { receipt, approval };
+}
+
+/**
+ * Throws the vault's revert when the signer may not deposit `token` into `accountId` (another token
+ * than the quote, from neither the owner nor an operator), before any allowance is granted: an approval
+ * or permit sent first was mined and left the vault an allowance for a deposit that could not happen.
+ * Such a deposit reverts before the vault pulls the tokens, so a static call names the vault's first
+ * error (ZeroAmount, TokenNotListed, ProtocolAccountCollateral, NotAuthorized) without an allowance.
+ */
+async function requireDepositor(
+  client: XMarginClient,
+  accountId: bigint,
+  token: string,
+  amount: bigint,
+): Promise<void> {
+  const { vault, accounts } = client.contracts;
+  const quote = await read(client, () => vault.quoteToken());
+  if (token.toLowerCase() === quote.toLowerCase()) return;
+  const caller = await requireSigner(client).getAddress();
+  if (await read(client, () => accounts.isAuthorized(accountId, caller))) return;
+  await read(client, () => vault.deposit.staticCall(accountId, token, amount));
 }
