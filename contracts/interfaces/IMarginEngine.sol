@@ -224,7 +224,9 @@ interface IMarginEngine is IUpdateThrottle {
     function positionsValue(uint256 accountId) external view returns (int256 value);
 
     /// @notice For comparison: the requirements if every position were margined on its own and summed
-    /// (no netting between positions).
+    /// (no netting between positions). This is also the isolated requirement of ARCHITECTURE.md: what the
+    /// same positions need in ISOLATED accounts, one each (`MarginComparison.test.ts`). Isolation differs
+    /// from it in equity, not in requirement: one position's gains no longer cover another's losses.
     function standardRequirements(
         uint256 accountId
     ) external view returns (uint256 initial, uint256 maintenance);

@@ -179,27 +179,6 @@ describe("SDK actions", function () {
         expect(usdc.revert).to.equal(undefined);
       }
     });
-    // Review round 39: another token than the quote only from the owner or an operator.
-    it("predicts NotAuthorized for a stranger's WETH deposit, as the vault reverts, and passes its USDC and an operator's WETH", async function () {
-      const { sys, alice, bob } = await loadFixture(fixture);
-      const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-      await sys.weth.mint(sys.bob.address, wad("2"));
-      await sys.usdc.mint(sys.bob.address, USDC);
-      const weth = { type: "deposit", token: "WETH", amount: wad("1") } as const;
-      const predicted = (await preview(bob, accountId, weth)).revert;
-      expect(predicted?.name).to.equal("NotAuthorized");
-      expect(predicted?.args).to.have.property("caller", sys.bob.address);
-      await expectXMarginError(deposit(bob, { accountId, token: "WETH", amount: wad("1") }), "NotAuthorized");
-      expect(
-        (await preview(bob, accountId, { type: "deposit", token: "USDC", amount: USDC })).revert,
-      ).to.equal(undefined);
-      await deposit(bob, { accountId, token: "USDC", amount: USDC });
-
-      await approveOperator(alice, { accountId, operator: sys.bob.address });
-      expect((await preview(bob, accountId, weth)).revert).to.equal(undefined);
-      await deposit(bob, { accountId, token: "WETH", amount: wad("1") });
-      expect(await sys.vault.balanceOf(accountId, sys.weth)).to.equal(wad("1"));
-    });
   });
 
   describe("withdraw and maxWithdrawable", function () {

@@ -1,7 +1,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { type ApprovalMode, type ApprovalUsed, ensureAllowance } from "./internal/allowance";
-import { read, requireSigner, resolveToken, send } from "./internal/chain";
+import { quoteToken, read, requireSigner, resolveToken, send } from "./internal/chain";
 
 export { permitDomain } from "./internal/allowance";
 export type { ApprovalMode, ApprovalUsed } from "./internal/allowance";
@@ -71,8 +71,7 @@ async function requireDepositor(
   amount: bigint,
 ): Promise<void> {
   const { vault, accounts } = client.contracts;
-  const quote = await read(client, () => vault.quoteToken());
-  if (token.toLowerCase() === quote.toLowerCase()) return;
+  if (token.toLowerCase() === (await read(client, () => quoteToken(client)))) return;
   const caller = await requireSigner(client).getAddress();
   if (await read(client, () => accounts.isAuthorized(accountId, caller))) return;
   await read(client, () => vault.deposit.staticCall(accountId, token, amount));
