@@ -63,7 +63,9 @@ interface IAccounts is IERC721Enumerable {
     /// @return accountId The new account's id (ids start at 1).
     function createAccount(MarginMode mode) external returns (uint256 accountId);
 
-    /// @notice Creates an account owned by `owner` (e.g. a dApp creating one for its user).
+    /// @notice Creates an account owned by `owner` (e.g. a dApp creating one for its user). The creator
+    /// may then fund it with the quote token only; other collateral needs the owner or an operator
+    /// (`CollateralVault.deposit`).
     function createAccountFor(address owner, MarginMode mode) external returns (uint256 accountId);
 
     /// @notice The margin mode of `accountId`; reverts with UnknownAccount if it does not exist.
