@@ -84,8 +84,8 @@ export interface OptionMarketConfig {
    */
   poolDeltaRatio: Record<string, bigint>;
   /**
-   * Series expire at `expiry % expiryPeriod == expiryOffset` (seconds: the period at most 7 days, the
-   * offset below it; OptionMarket's constructor). The testnets: 86,400 and 28,800 (08:00 UTC daily), which
+   * Series expire at `expiry % expiryPeriod == expiryOffset` (seconds: the period at most 7 days and, off the
+   * local chain, at least one (`MIN_EXPIRY_PERIOD`); the offset below it; OptionMarket's constructor). The testnets: 86,400 and 28,800 (08:00 UTC daily), which
    * bounds how long settlements close LP exits to about an hour a day; localhost: 1 (any second), so the
    * demo's series expire exactly two hours after seeding.
    */
@@ -151,6 +151,12 @@ const CONFIG_DIR = path.join(__dirname, "config");
  * could register itself as a market and take the pool's USDC a minute after scheduling it.
  */
 export const MIN_TIMELOCK_DELAY = 2 * 86_400;
+
+/** The finest option expiry grid a public network's config may set (`optionMarket.expiryPeriod`). */
+export const MIN_EXPIRY_PERIOD = 86_400;
+
+/** Hardhat's chain id (the in-process network and `hardhat node`): the one config with a finer grid. */
+export const LOCAL_CHAIN_ID = 31_337;
 
 /**
  * Roles that act at once and can close a user's exit: GUARDIAN pauses withdrawals and LP claims,
@@ -340,6 +346,13 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   if (expiryPeriod < 1 || expiryPeriod > 7 * 86_400) {
     throw r.error("optionMarket.expiryPeriod", "must be between 1 second and 7 days");
   }
+  // Each held series closes LP exits for its last hour until it is settled: on a grid finer than a day,
+  // LISTING (no delay) could keep them closed around the clock (review round 32, row 96). Only the local
+  // chain, whose demo series expire two hours after seeding, lists on a finer one.
+  const chainId = r.int(root.chainId, "chainId");
+  if (chainId !== LOCAL_CHAIN_ID && expiryPeriod < MIN_EXPIRY_PERIOD) {
+    throw r.error("optionMarket.expiryPeriod", `at least ${MIN_EXPIRY_PERIOD} s (a day) off the local chain`);
+  }
   if (expiryOffset >= expiryPeriod) throw r.error("optionMarket.expiryOffset", "must be below expiryPeriod");
   const optionMarket = {
     poolVegaRatio: ratios("poolVegaRatio"),
@@ -394,7 +407,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
 
   return {
     network: r.string(root.network, "network"),
-    chainId: r.int(root.chainId, "chainId"),
+    chainId,
     quoteToken,
     nativeAsset: r.string(root.nativeAsset, "nativeAsset"),
     feeds,

@@ -176,6 +176,28 @@ describe("Deployment configs and the Ignition module", function () {
     );
   });
 
+  // Row 96: a held series closes LP exits for its last hour until settled, so a grid finer than a day
+  // let LISTING keep exits closed around the clock; only the local chain's demo lists on a finer one.
+  it("refuses an option expiry grid finer than a day except on the local chain", function () {
+    const withGrid = (network: string, expiryPeriod: number, expiryOffset = 0) => {
+      const config = raw(network);
+      return { ...config, optionMarket: { ...config.optionMarket, expiryPeriod, expiryOffset } };
+    };
+    expect(() => parseNetworkConfig(withGrid("sepolia", 3_600))).to.throw(
+      "optionMarket.expiryPeriod: at least 86400 s (a day) off the local chain",
+    );
+    expect(parseNetworkConfig(withGrid("sepolia", 86_400, 28_800)).optionMarket.expiryPeriod).to.equal(
+      86_400,
+    );
+    expect(parseNetworkConfig(withGrid("localhost", 1)).optionMarket.expiryPeriod).to.equal(1);
+    expect(() => parseNetworkConfig(withGrid("localhost", 8 * 86_400))).to.throw(
+      "optionMarket.expiryPeriod: must be between 1 second and 7 days",
+    );
+    expect(() => parseNetworkConfig(withGrid("sepolia", 86_400, 86_400))).to.throw(
+      "optionMarket.expiryOffset: must be below expiryPeriod",
+    );
+  });
+
   // Review round 32 (row 93): every config had a 60 s or one-hour timelock whose only proposer was the
   // deployer, who also held GUARDIAN: it could register itself as a market and take the pool's USDC a
   // minute after scheduling it, or pause withdrawals for the whole delay of its proposal.
