@@ -16,6 +16,7 @@ import {
   meetsInitialMargin,
   toHealth,
   tokenValue,
+  priceFailure,
   volatilityErrorOf,
   volatilityFailure,
 } from "./math/health";
@@ -122,9 +123,11 @@ export interface SimulationResult {
   revert?: XMarginError;
   /**
    * For a deposit into a book the engine cannot value (a live option on an underlying whose volatility
-   * feed fails): the feed's error, which `engine.health` reverts with. The vault reads the health only
-   * for a quote deposit past the cap (`revert` is then this error); any other deposit goes through, and
-   * `before` and `health` are placeholders (zeros, `volatilityUnavailable`).
+   * feed fails), or a deposit or withdrawal of an account with nothing at risk whose collateral price
+   * feed fails (`AccountState.priceErrors`): the feed's error, which `engine.health` reverts with. The
+   * vault reads the health only for a quote deposit past the cap (`revert` is then this error), and not
+   * at all for such a withdrawal; the action otherwise goes through, and `before` and `health` are
+   * placeholders (zeros, `volatilityUnavailable`).
    */
   healthError?: XMarginError;
 }
@@ -224,29 +227,11 @@ export function simulate(
 ): SimulationResult {
   const state = withTimestamp(snapshot, opts.timestamp);
   if (action.type === "deposit") return simulateDeposit(state, action, opts);
+  if (action.type === "withdraw") return simulateWithdrawal(state, action);
   const before = toHealth(accountHealth(state));
-  const id = state.accountId;
   switch (action.type) {
     case "none":
       return { before, health: before, state };
-    case "withdraw": {
-      const c = findCollateral(state, action.token);
-      if (action.amount === 0n)
-        return { before, health: before, state, revert: makeXMarginError("ZeroAmount", []) };
-      // CollateralVault.withdraw refuses the zero address before it looks at the sender.
-      if (action.to !== undefined && sameAddress(action.to, ZeroAddress)) {
-        return { before, health: before, state, revert: makeXMarginError("InvalidRecipient", [action.to]) };
-      }
-      if (c.balance < action.amount) {
-        // The vault reports the balance it records: a debt without the interest accrued since it paid.
-        const recorded = c.debt?.recordedBalance ?? c.balance;
-        const revert = makeXMarginError("InsufficientBalance", [id, c.token, recorded, action.amount]);
-        return { before, health: before, state, revert };
-      }
-      const after = setBalance(state, c.token, c.balance - action.amount);
-      const health = toHealth(accountHealth(after));
-      return { before, health, state: after, revert: requireInitialMargin(after, health) };
-    }
     case "trade":
     case "close": {
       const key = marketKey(perpMarketAddress(state), action.marketId);
@@ -429,23 +414,61 @@ function marginChecks(
 }
 
 /** The health of `state`, or the volatility feed's error the engine's health reverts with on its book. */
-function healthOrVolatilityError(state: AccountState): { health: Health; error?: XMarginError } {
+function healthOrFeedError(state: AccountState): { health: Health; error?: XMarginError } {
   try {
     return { health: toHealth(accountHealth(state)) };
   } catch (error) {
-    if (!isVolatilityFailure(state, error)) throw error;
-    const zero: Health = {
-      equityInitial: 0n,
-      equityMaintenance: 0n,
-      equityMark: 0n,
-      initialRequirement: 0n,
-      maintenanceRequirement: 0n,
-      healthRatio: 0n,
-      grossNotional: 0n,
-      volatilityUnavailable: true,
-    };
-    return { health: zero, error };
+    const feedError = isVolatilityFailure(state, error) ? error : priceFailure(state);
+    if (feedError === undefined || feedError !== error) throw error;
+    return { health: UNPRICED_HEALTH, error: feedError };
   }
+}
+
+/** The placeholder health of a preview whose account the engine cannot value (`healthError`). */
+const UNPRICED_HEALTH: Health = {
+  equityInitial: 0n,
+  equityMaintenance: 0n,
+  equityMark: 0n,
+  initialRequirement: 0n,
+  maintenanceRequirement: 0n,
+  healthRatio: 0n,
+  grossNotional: 0n,
+  volatilityUnavailable: true,
+};
+
+/**
+ * CollateralVault.withdraw, after the sender's checks: the amount, the zero recipient, the balance, then
+ * the margin, which an account with nothing at risk skips (it reads no price: a snapshot with
+ * `priceErrors` is such an account, and previews its withdrawals with placeholder healths).
+ */
+function simulateWithdrawal(
+  state: AccountState,
+  action: Extract<PreviewAction, { type: "withdraw" }>,
+): SimulationResult {
+  const healthError = priceFailure(state);
+  const before = healthError ? UNPRICED_HEALTH : toHealth(accountHealth(state));
+  const fail = (revert: XMarginError): SimulationResult => ({
+    before,
+    health: before,
+    state,
+    revert,
+    healthError,
+  });
+  const c = findCollateral(state, action.token);
+  if (action.amount === 0n) return fail(makeXMarginError("ZeroAmount", []));
+  // CollateralVault.withdraw refuses the zero address before it looks at the sender.
+  if (action.to !== undefined && sameAddress(action.to, ZeroAddress)) {
+    return fail(makeXMarginError("InvalidRecipient", [action.to]));
+  }
+  if (c.balance < action.amount) {
+    // The vault reports the balance it records: a debt without the interest accrued since it paid.
+    const recorded = c.debt?.recordedBalance ?? c.balance;
+    return fail(makeXMarginError("InsufficientBalance", [state.accountId, c.token, recorded, action.amount]));
+  }
+  const after = setBalance(state, c.token, c.balance - action.amount);
+  if (healthError) return { before, health: before, state: after, healthError };
+  const health = toHealth(accountHealth(after));
+  return { before, health, state: after, revert: requireInitialMargin(after, health) };
 }
 
 /**
@@ -459,7 +482,7 @@ function simulateDeposit(
   opts: SimulateOptions,
 ): SimulationResult {
   const id = state.accountId;
-  const { health: before, error: healthError } = healthOrVolatilityError(state);
+  const { health: before, error: healthError } = healthOrFeedError(state);
   const c = findCollateral(state, action.token);
   const after = setBalance(state, c.token, c.balance + action.amount);
   const health = healthError ? before : toHealth(accountHealth(after));
@@ -597,8 +620,14 @@ function simulateOptionTrade(
  */
 export function maxWithdrawableFromState(state: AccountState, token: string, totalDeposits?: bigint): bigint {
   const c = findCollateral(state, token);
+  if (state.frozen || c.balance <= 0n) return 0n;
+  const cap = (amount: bigint) =>
+    totalDeposits !== undefined && totalDeposits < amount ? totalDeposits : amount;
+  // Nothing at risk: the vault checks no margin and reads no price (a failed feed included).
+  const quote = findCollateral(state, state.quoteToken);
+  if (state.positions.length === 0 && quote.balance >= 0n) return cap(c.balance);
   // Any withdrawal from an account holding positions is margin-checked strictly.
-  if (state.frozen || c.balance <= 0n || volatilityFailure(state)) return 0n;
+  if (volatilityFailure(state)) return 0n;
   const h = accountHealth(state);
   const others = state.collateral.filter((x) => x.token !== c.token);
   const othersInitial = collateralValue(others, state.quoteToken, state.prices).initial;
@@ -620,7 +649,7 @@ export function maxWithdrawableFromState(state: AccountState, token: string, tot
       else hi = mid;
     }
   }
-  return totalDeposits !== undefined && totalDeposits < lo ? totalDeposits : lo;
+  return cap(lo);
 }
 
 /** Options of `preview`. */

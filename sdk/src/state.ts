@@ -220,6 +220,14 @@ export interface AccountState {
   collateral: CollateralState[];
   /** Oracle prices (WAD) by asset id: every underlying and every collateral's oracle asset. */
   prices: Record<string, bigint>;
+  /**
+   * Only for an account with nothing at risk (no position, no quote debt, no auction), which the vault
+   * lets withdraw without a margin check: the errors of the collateral price feeds that failed (e.g.
+   * `StalePrice`, `SequencerDown`), by asset id, those assets missing from `prices`. Its health does not
+   * read (`accountHealth` throws the first error, as `engine.health` reverts); withdrawals and deposits
+   * under the cap still preview. Any other account's snapshot throws the feed's error instead.
+   */
+  priceErrors?: Record<string, XMarginError>;
   /** Every underlying of a held (or previewed) market. */
   underlyings: Record<string, UnderlyingState>;
   /** One entry per market the engine says the account holds. */

@@ -12,7 +12,7 @@ import {
   type UnderlyingState,
   marketKey,
 } from "../state";
-import { decodeError } from "../errors";
+import { type XMarginError, decodeError } from "../errors";
 import {
   blockAt,
   errorContext,
@@ -134,9 +134,19 @@ export async function getAccountState(
     );
     const assets = new Set<string>([...underlyingIds, ...collateral.map((c) => c.oracleAsset)]);
     const prices: Record<string, bigint> = {};
+    const priceErrors: Record<string, XMarginError> = {};
+    // An account with nothing at risk withdraws without a price (CollateralVault.withdraw): its snapshot
+    // keeps a failed feed's error; any other account's needs every price, as the engine does.
+    const nothingAtRisk = keys.length === 0 && quoteCollateral.balance >= 0n && !frozen;
     await Promise.all(
       [...assets].map(async (asset) => {
-        prices[asset] = await oracleRouter.getPrice(asset, { blockTag });
+        try {
+          prices[asset] = await oracleRouter.getPrice(asset, { blockTag });
+        } catch (error) {
+          const decoded = nothingAtRisk ? decodeError(error, errorContext(client)) : undefined;
+          if (!decoded) throw error;
+          priceErrors[asset] = decoded;
+        }
       }),
     );
 
@@ -147,6 +157,7 @@ export async function getAccountState(
       quoteToken: quote,
       collateral,
       prices,
+      ...(Object.keys(priceErrors).length !== 0 ? { priceErrors } : {}),
       underlyings,
       positions,
       markets,

@@ -155,6 +155,8 @@ interface HeldPosition {
  * const h = accountHealth(state); // equals await getHealth(client, accountId)
  */
 export function accountHealth(state: AccountState): HealthBreakdown {
+  const unpriced = priceFailure(state);
+  if (unpriced) throw unpriced;
   if (state.accountId === state.protocol.poolAccountId && state.positions.length !== 0) {
     // The pool's positions are valued from the market's entry basis, which no view exposes.
     throw new RangeError("the pool account's positions are not modelled: use getHealth");
@@ -363,6 +365,22 @@ export function volatilityFailure(state: AccountState): XMarginError | undefined
     if (underlying === undefined) continue;
     const u = state.underlyings[underlying];
     if (u?.volatility === 0n) return volatilityErrorOf(u, underlying);
+  }
+  return undefined;
+}
+
+/**
+ * The error of the first token the account holds (a nonzero balance, in the vault's order) whose price
+ * feed fails: what `engine.health` reverts with. Only a snapshot of an account with nothing at risk
+ * keeps such errors (`AccountState.priceErrors`); undefined when every held token is priced.
+ * @example
+ * const failure = priceFailure(state); // e.g. StalePrice of the WBTC price feed
+ */
+export function priceFailure(state: AccountState): XMarginError | undefined {
+  if (!state.priceErrors) return undefined;
+  for (const c of state.collateral) {
+    const error = state.priceErrors[c.oracleAsset];
+    if (c.balance !== 0n && error) return error;
   }
   return undefined;
 }
