@@ -21,9 +21,9 @@ import {InterestMath} from "../libraries/InterestMath.sol";
 /// @title CollateralVault
 /// @notice Custody of all ERC-20 collateral of xmargin accounts, with per-account, per-token balances.
 /// Anyone may deposit the quote token into any account at any time, other collateral only the owner or
-/// an operator (deposits are never paused); withdrawals need the
-/// owner or an operator (who may only send to the owner) and must leave the account above its initial
-/// requirement, as checked by the margin engine. Only the engine moves balances between accounts.
+/// an operator (deposits are never paused); withdrawals need the owner or an operator (who may only
+/// send to the owner) and must leave the account above its initial requirement, as checked by the
+/// margin engine. Only the engine moves balances between accounts.
 /// @dev Accounting: `totalDeposits[token]` is the sum of all account balances of `token`, i.e. what
 /// the vault holds for accounts (tokens sent to the vault without `deposit` are not counted). For
 /// non-quote tokens every balance is ≥ 0. The quote token's balances may be negative (debts); its

@@ -195,8 +195,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         }
         // Flat and without quote debt, the bidder meets its IM (0) at any price, as a withdrawal from
         // such an account does (CollateralVault.withdraw): pricing its collateral anyway tied every
-        // keeper bid to the feed of any token a stranger deposited into the keeper's account (1 satoshi
-        // of WBTC stopped bidAndClose on ETH books while the BTC feed was stale; review round 39).
+        // keeper bid to the feed of each token its account holds, such as the collateral of the slices
+        // it took (1 satoshi of WBTC stopped bidAndClose on ETH books while the BTC feed was stale;
+        // review round 39).
         if (
             auctions[bidderAccountId].active ||
             vault.balanceOf(bidderAccountId, quote) < 0 ||

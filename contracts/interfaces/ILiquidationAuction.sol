@@ -172,7 +172,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// the markets' per-trade reduction checks (closing one leg of a hedged slice raises the requirement
     /// of the rest); the account, flat after the last close, must meet its initial requirement. A flat
     /// account without quote debt and not in auction meets it at any price, so it is not priced then:
-    /// a token someone deposited into the bidder account cannot tie the bid to that token's feed.
+    /// another token in the bidder account (the collateral of earlier slices) cannot tie the bid to
+    /// that token's feed.
     function bidAndClose(
         uint256 accountId,
         uint256 bidderAccountId,

@@ -14,9 +14,9 @@ import {
   accountHealth,
   collateralValue,
   meetsInitialMargin,
+  priceFailure,
   toHealth,
   tokenValue,
-  priceFailure,
   volatilityErrorOf,
   volatilityFailure,
 } from "./math/health";
@@ -413,7 +413,10 @@ function marginChecks(
   return undefined;
 }
 
-/** The health of `state`, or the volatility feed's error the engine's health reverts with on its book. */
+/**
+ * The health of `state`, or the error of the volatility or price feed the engine's health reverts with
+ * on its book (with placeholder healths).
+ */
 function healthOrFeedError(state: AccountState): { health: Health; error?: XMarginError } {
   try {
     return { health: toHealth(accountHealth(state)) };
@@ -614,7 +617,9 @@ function simulateOptionTrade(
 /**
  * The most of `token` the account can withdraw now: its balance, capped so that equity_IM ≥ IM holds
  * afterwards (found by bisection on the pure collateral valuation, exact to the unit) and, if given,
- * by what the vault holds for accounts (`totalDeposits`). Zero for a frozen account or one below IM.
+ * by what the vault holds for accounts (`totalDeposits`). Zero for a frozen account or one below IM;
+ * the whole balance for an account with nothing at risk, which the vault does not margin-check (even
+ * while a price feed fails: `AccountState.priceErrors`).
  * @example
  * const max = maxWithdrawableFromState(state, usdcAddress);
  */
