@@ -19,8 +19,18 @@ async function main(): Promise<void> {
     throw new Error(`${file} is for chain ${deployment.chainId}, not ${chainId}`);
   const [deployer, alice, bob, carol, , lp] = await hre.ethers.getSigners();
   const result = await seedDemo(deployment, { deployer, alice, bob, carol, lp });
+  // Raw integers for scripts, and the same in readable units: `lpShares` is in the pool's share units
+  // (the quote's decimals plus its offset, 12 for USDC), the expiries are Unix seconds.
+  const pool = await hre.ethers.getContractAt("IERC20Metadata", deployment.contracts.liquidityPool);
+  const readable = {
+    lpSharesWhole: hre.ethers.formatUnits(result.lpShares, await pool.decimals()),
+    expiriesUtc: {
+      soon: new Date(Number(result.expiries.soon) * 1000).toISOString(),
+      month: new Date(Number(result.expiries.month) * 1000).toISOString(),
+    },
+  };
   console.log(
-    JSON.stringify({ msg: "seeded", chainId, ...result }, (_k, v) =>
+    JSON.stringify({ msg: "seeded", chainId, ...result, ...readable }, (_k, v) =>
       typeof v === "bigint" ? v.toString() : v,
     ),
   );

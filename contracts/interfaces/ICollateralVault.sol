@@ -60,7 +60,7 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice The token is already listed.
     error TokenAlreadyListed(address token);
     /// @notice `max` tokens besides the quote token are listed already (delisted ones included), as many
-    /// as an account can hold: the pool takes the collateral of the accounts it absorbs.
+    /// as an account can hold: the backstop account takes the collateral of the books it absorbs.
     error CollateralListFull(uint256 max);
     /// @notice The deposit would take the token's total deposits above its cap.
     error DepositCapExceeded(address token, uint256 totalAfter, uint256 cap);

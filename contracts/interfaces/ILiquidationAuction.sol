@@ -167,13 +167,14 @@ interface ILiquidationAuction is IUpdateThrottle {
 
     /// @notice Like `bid`, then closes every position of the slice against the pool in the same
     /// transaction, so a keeper needs capital only for the moment of the trade and keeps the discount
-    /// (less trading fees). The caller must have approved this contract as operator of
-    /// `bidderAccountId` (ERC-721 approval), which must hold no positions before the bid. The closes skip
-    /// the markets' per-trade reduction checks (closing one leg of a hedged slice raises the requirement
-    /// of the rest); the account, flat after the last close, must meet its initial requirement. A flat
-    /// account without quote debt and not in auction meets it at any price, so it is not priced then:
-    /// another token in the bidder account (the collateral of earlier slices) cannot tie the bid to
-    /// that token's feed.
+    /// (less trading fees). The caller must be authorised on `bidderAccountId` (as for `bid`), and this
+    /// contract must be allowed to trade it: a trading grant (`IAccounts.setTrader`, unlimited, what the
+    /// keeper gives) or an ERC-721 approval. The account must hold no positions before the bid
+    /// (BidderHasPositions). The closes skip the markets' per-trade reduction checks (closing one leg of
+    /// a hedged slice raises the requirement of the rest); the account, flat after the last close, must
+    /// meet its initial requirement. A flat account without quote debt and not in auction meets it at
+    /// any price, so it is not priced then: another token in the bidder account (the collateral of
+    /// earlier slices) cannot tie the bid to that token's feed.
     function bidAndClose(
         uint256 accountId,
         uint256 bidderAccountId,

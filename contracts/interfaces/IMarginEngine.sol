@@ -102,7 +102,9 @@ interface IMarginEngine is IUpdateThrottle {
     /// @notice Emitted when a fee is charged; `toPool` goes to the pool account, `toInsurance` to the fund.
     event FeeCharged(uint256 indexed accountId, uint256 toPool, uint256 toInsurance);
 
-    /// @notice Reverts with InsufficientMargin unless equity_IM ≥ IM.
+    /// @notice Reverts with AccountFrozen while the account is in a liquidation auction, else with
+    /// InsufficientMargin unless equity_IM ≥ IM (the initial level only; a failed feed reverts with its
+    /// error).
     function requireInitialMargin(uint256 accountId) external view;
 
     /// @notice The account's health breakdown: what liquidation acts on. A failed volatility feed of a
@@ -114,8 +116,9 @@ interface IMarginEngine is IUpdateThrottle {
 
     /// @notice Check for a trade that reduces one position of an account holding several: passes if the
     /// maintenance requirement did not grow (the trade really reduced risk), or if the account meets its
-    /// initial requirement anyway; reverts with RiskIncreased otherwise. Without it, an account margined
-    /// for a hedge could close one leg and be left naked with the hedge's margin. The backstop account
+    /// initial requirement anyway and is not frozen by an auction; reverts with RiskIncreased otherwise.
+    /// Without it, an account margined for a hedge could close one leg and be left naked with the
+    /// hedge's margin. The backstop account
     /// always passes (it has no margin; `ILiquidationAuction.unwindBackstop` allows only reductions).
     function requireRiskReduced(uint256 accountId, uint256 maintenanceBefore) external view;
 

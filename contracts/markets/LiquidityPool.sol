@@ -250,14 +250,19 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         return _nearSettlement(accountId) || _nearSettlement(engine.backstopAccountId());
     }
 
+    /// @notice ERC-4626 `deposit`. The shares minted to `receiver` are locked for `holdingPeriod`
+    /// (`SharesLocked`); where a feed under the pool's book fails it reverts with that feed's error.
     function deposit(uint256 assets, address receiver) public override nonReentrant acting returns (uint256) {
         return super.deposit(assets, receiver);
     }
 
+    /// @notice ERC-4626 `mint`, locked and reverting as `deposit`.
     function mint(uint256 shares, address receiver) public override nonReentrant acting returns (uint256) {
         return super.mint(shares, receiver);
     }
 
+    /// @notice ERC-4626 `withdraw`: reverts with RedeemRequestRequired while `exitDelay` > 0 (LPs leave
+    /// through `requestRedeem`), and with SharesLocked for shares still in their holding period.
     function withdraw(
         uint256 assets,
         address receiver,
@@ -276,6 +281,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         return super.withdraw(assets, receiver, owner);
     }
 
+    /// @notice ERC-4626 `redeem`, reverting as `withdraw`.
     function redeem(
         uint256 shares,
         address receiver,

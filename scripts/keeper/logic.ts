@@ -75,7 +75,7 @@ export function chooseAction(
 ): Action {
   if (!isLiquidatable(h)) return "none";
   // A stale auction stays open to bids at the maximum discount; restarting it pays no reward and
-  // would lower the discount, so the keeper bids on it (or has the pool absorb it) instead.
+  // would lower the discount, so the keeper bids on it (or has the backstop absorb it) instead.
   return status === "none" ? "start" : "bid";
 }
 
