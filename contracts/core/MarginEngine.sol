@@ -151,12 +151,12 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         }
         insuranceFund = insuranceFund_;
         backstopAccountId = ILiquidationAuction(liquidator_).backstopAccountId();
-        uint256 insuranceAccountId = IInsuranceFund(insuranceFund_).accountId();
-        vault.setProtocolAccounts(poolAccountId_, backstopAccountId, insuranceAccountId);
+        uint256 fundAccountId = IInsuranceFund(insuranceFund_).accountId();
+        vault.setProtocolAccounts(poolAccountId_, backstopAccountId, fundAccountId);
         _wiring = Wiring({
             liquidator: liquidator_,
             poolAccountId: SafeCast.toUint48(poolAccountId_),
-            insuranceAccountId: SafeCast.toUint48(insuranceAccountId)
+            insuranceAccountId: SafeCast.toUint48(fundAccountId)
         });
     }
 
