@@ -14,6 +14,7 @@ import {
   accountHealth,
   collateralValue,
   meetsInitialMargin,
+  hasNothingAtRisk,
   priceFailure,
   toHealth,
   tokenValue,
@@ -124,9 +125,11 @@ export interface SimulationResult {
   /**
    * For a deposit into a book the engine cannot value (a live option on an underlying whose volatility
    * feed fails), or a deposit or withdrawal of an account with nothing at risk whose collateral price
-   * feed fails (`AccountState.priceErrors`): the feed's error, which `engine.health` reverts with. The
-   * vault reads the health only for a quote deposit past the cap (`revert` is then this error), and not
-   * at all for such a withdrawal; the action otherwise goes through, and `before` and `health` are
+   * feed fails (`AccountState.priceErrors`; for a deposit, also one that brings in such a token, the quote
+   * at a zero balance included): the feed's error, which `engine.health` reverts with before (or, for a
+   * token the deposit brings in, after) the action. The vault reads the health only for a quote deposit
+   * past the cap, before crediting it (`revert` is then the error of the health before), and not at all
+   * for such a withdrawal; the action otherwise goes through, and the healths that cannot be valued are
    * placeholders (zeros, `volatilityUnavailable`).
    */
   healthError?: XMarginError;
@@ -302,6 +305,8 @@ function simulatePerpTrade(
   if (sizeDelta === 0n) return fail(makeXMarginError("ZeroSizeDelta", []));
   if (id === state.protocol.poolAccountId) return fail(makeXMarginError("PoolAccountCannotTrade", []));
   const price = state.prices[market.underlying];
+  const unpriced = state.priceErrors?.[market.underlying];
+  if (unpriced) return fail(unpriced); // the market prices the trade first
   const key = marketKey(market.market, market.marketId);
   // A reduction next to another position on the same underlying may unwind a hedge (requireRiskReduced).
   const others = othersOnUnderlying(state, key, market.underlying);
@@ -421,9 +426,8 @@ function healthOrFeedError(state: AccountState): { health: Health; error?: XMarg
   try {
     return { health: toHealth(accountHealth(state)) };
   } catch (error) {
-    const feedError = isVolatilityFailure(state, error) ? error : priceFailure(state);
-    if (feedError === undefined || feedError !== error) throw error;
-    return { health: UNPRICED_HEALTH, error: feedError };
+    if (!isFeedFailure(state, error)) throw error;
+    return { health: UNPRICED_HEALTH, error };
   }
 }
 
@@ -441,8 +445,8 @@ const UNPRICED_HEALTH: Health = {
 
 /**
  * CollateralVault.withdraw, after the sender's checks: the amount, the zero recipient, the balance, then
- * the margin, which an account with nothing at risk skips (it reads no price: a snapshot with
- * `priceErrors` is such an account, and previews its withdrawals with placeholder healths).
+ * the margin, which an account with nothing at risk skips (it reads no price, so it goes through while a
+ * feed fails). Where a feed fails, `before` and `health` are placeholders and `healthError` its error.
  */
 function simulateWithdrawal(
   state: AccountState,
@@ -469,9 +473,14 @@ function simulateWithdrawal(
     return fail(makeXMarginError("InsufficientBalance", [state.accountId, c.token, recorded, action.amount]));
   }
   const after = setBalance(state, c.token, c.balance - action.amount);
-  if (healthError) return { before, health: before, state: after, healthError };
+  if (healthError && hasNothingAtRisk(state)) return { before, health: before, state: after, healthError };
+  // requireInitialMargin values the debited account: the freeze first, then the first failed feed it
+  // meets (none, when the withdrawal takes out the whole balance of the token whose feed failed).
+  const afterError = priceFailure(after);
+  if (afterError)
+    return fail(state.frozen ? makeXMarginError("AccountFrozen", [state.accountId]) : afterError);
   const health = toHealth(accountHealth(after));
-  return { before, health, state: after, revert: requireInitialMargin(after, health) };
+  return { before, health, state: after, revert: requireInitialMargin(after, health), healthError };
 }
 
 /**
@@ -485,10 +494,15 @@ function simulateDeposit(
   opts: SimulateOptions,
 ): SimulationResult {
   const id = state.accountId;
-  const { health: before, error: healthError } = healthOrFeedError(state);
+  // The vault reads the health before the deposit (a quote deposit past the cap); the health after it
+  // may fail too, when the deposit brings in a token whose price feed fails (the quote at zero included).
+  const { health: before, error: beforeError } = healthOrFeedError(state);
   const c = findCollateral(state, action.token);
   const after = setBalance(state, c.token, c.balance + action.amount);
-  const health = healthError ? before : toHealth(accountHealth(after));
+  const { health, error: afterError } = beforeError
+    ? { health: before, error: undefined }
+    : healthOrFeedError(after);
+  const healthError = beforeError ?? afterError;
   let revert: XMarginError | undefined;
   if (action.amount === 0n) revert = makeXMarginError("ZeroAmount", []);
   else if (!c.listed) revert = makeXMarginError("TokenNotListed", [c.token]);
@@ -502,7 +516,7 @@ function simulateDeposit(
     const totalAfter = opts.depositLimit.totalDeposits + action.amount;
     const isQuote = c.token.toLowerCase() === state.quoteToken;
     if (totalAfter > opts.depositLimit.cap && c.balance + action.amount > 0n) {
-      if (isQuote && !state.frozen && healthError) revert = healthError;
+      if (isQuote && !state.frozen && beforeError) revert = beforeError;
       else {
         const excess = max(min(action.amount, totalAfter - opts.depositLimit.cap), 0n);
         const shortfall = before.initialRequirement - before.equityInitial;
@@ -541,6 +555,8 @@ function simulateOptionTrade(
     return fail(makeXMarginError("SeriesExpired", [market.marketId, market.expiry]));
   }
   const spot = state.prices[market.underlying];
+  const unpriced = state.priceErrors?.[market.underlying];
+  if (unpriced) return fail(unpriced); // the market prices the trade first
   const u = state.underlyings[market.underlying];
   if (spot === undefined || !u) throw new RangeError(`underlying ${market.underlying} missing in state`);
   const key = marketKey(market.market, market.marketId);
@@ -629,8 +645,7 @@ export function maxWithdrawableFromState(state: AccountState, token: string, tot
   const cap = (amount: bigint) =>
     totalDeposits !== undefined && totalDeposits < amount ? totalDeposits : amount;
   // Nothing at risk: the vault checks no margin and reads no price (a failed feed included).
-  const quote = findCollateral(state, state.quoteToken);
-  if (state.positions.length === 0 && quote.balance >= 0n) return cap(c.balance);
+  if (hasNothingAtRisk(state)) return cap(c.balance);
   // Any withdrawal from an account holding positions is margin-checked strictly.
   if (volatilityFailure(state)) return 0n;
   const h = accountHealth(state);
@@ -769,7 +784,7 @@ async function tradeAuthorisation(
   // reads, before pricing, return no fill): authorizeTrade comes first.
   const afterAuthorisation =
     result.revert !== undefined &&
-    (CHECKED_AFTER_AUTHORISATION.has(result.revert.name) || isVolatilityFailure(state, result.revert));
+    (CHECKED_AFTER_AUTHORISATION.has(result.revert.name) || isFeedFailure(state, result.revert));
   if (cost === undefined || (result.revert && !afterAuthorisation)) {
     return result.revert;
   }
@@ -839,7 +854,7 @@ async function withdrawalAuthorisation(
   if (
     result.revert &&
     !WITHDRAWAL_CHECKED_AFTER_AUTHORISATION.has(result.revert.name) &&
-    !isVolatilityFailure(state, result.revert)
+    !isFeedFailure(state, result.revert)
   )
     return result.revert;
   const caller = await client.signer!.getAddress();
@@ -855,9 +870,12 @@ async function withdrawalAuthorisation(
   );
 }
 
-/** Whether `error` is the error of a volatility feed the snapshot read as failed. */
-function isVolatilityFailure(state: AccountState, error: unknown): error is XMarginError {
-  return Object.values(state.underlyings).some((u) => u.volatilityError === error);
+/** Whether `error` is the error of a volatility or price feed the snapshot read as failed. */
+function isFeedFailure(state: AccountState, error: unknown): error is XMarginError {
+  return (
+    Object.values(state.underlyings).some((u) => u.volatilityError === error) ||
+    Object.values(state.priceErrors ?? {}).includes(error as XMarginError)
+  );
 }
 
 /** Whether two addresses are the same (any capitalisation). */

@@ -221,11 +221,12 @@ export interface AccountState {
   /** Oracle prices (WAD) by asset id: every underlying and every collateral's oracle asset. */
   prices: Record<string, bigint>;
   /**
-   * Only for an account with nothing at risk (no position, no quote debt, no auction), which the vault
-   * lets withdraw without a margin check: the errors of the collateral price feeds that failed (e.g.
-   * `StalePrice`, `SequencerDown`), by asset id, those assets missing from `prices`. Its health does not
-   * read (`accountHealth` throws the first error, as `engine.health` reverts); withdrawals and deposits
-   * under the cap still preview. Any other account's snapshot throws the feed's error instead.
+   * The errors of the price feeds that failed at the snapshot's block (e.g. `StalePrice`,
+   * `SequencerDown`), by asset id; those assets are missing from `prices`. `accountHealth` then throws
+   * the one `engine.health` reverts with (`priceFailure`), and so does every preview that needs a
+   * price; deposits preview (the vault reads no price for them but a quote cure past the cap), and so
+   * do withdrawals of an account with nothing at risk (no position, no quote debt, no auction), which
+   * the vault does not margin-check.
    */
   priceErrors?: Record<string, XMarginError>;
   /** Every underlying of a held (or previewed) market. */

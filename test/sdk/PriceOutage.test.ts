@@ -11,7 +11,8 @@ import {
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { trade } from "../shared/perps";
 import { assetId } from "../shared/oracles";
-import { expectXMarginError, sdkClient } from "../shared/sdk";
+import { sdkClient } from "../shared/sdk";
+import { mintAndApprove } from "../shared/tokens";
 
 const USDC = 10n ** 6n;
 const ETH = assetId("ETH").toLowerCase();
@@ -46,9 +47,9 @@ async function ethFeedStale(sys: Awaited<ReturnType<typeof ethPriceStale>>["sys"
   return { aggregator: await sys.feeds.ETH.getAddress(), updatedAt, heartbeat: 3_600n };
 }
 
-// Review round 34 (row 105): the vault lets an account with nothing at risk withdraw while a feed of a
-// token it holds fails (row 100), but the SDK's snapshot read every price and threw, so a frontend that
-// previews before sending showed the owner no way out.
+// Review rounds 34 and 42 (row 105): the vault lets an account with nothing at risk withdraw while a feed
+// of a token it holds fails (row 100), and takes anyone's deposits without a price, but the SDK's
+// snapshot read every price and threw, so a frontend that previews before sending showed no way out.
 describe("SDK during a price outage", function () {
   it("previews a flat account's withdrawals while its WETH price is stale, as the vault sends them", async function () {
     const { sys, alice, aliceClient } = await loadFixture(ethPriceStale);
@@ -76,17 +77,28 @@ describe("SDK during a price outage", function () {
     expect(await sys.vault.collateralTokens(alice)).to.deep.equal([]);
   });
 
-  it("still throws the feed's error for an account with a position, as the engine reverts", async function () {
+  it("values an account with a position only as the engine does, and previews its cure and withdrawal as the vault decides them", async function () {
     const { sys, bob, bobClient } = await loadFixture(ethPriceStale);
     const stale = await ethFeedStale(sys);
     await expect(sys.engine.health(bob))
       .to.be.revertedWithCustomError(sys.router, "StalePrice")
       .withArgs(stale.aggregator, stale.updatedAt, stale.heartbeat);
-    const error = await expectXMarginError(getAccountState(bobClient, { accountId: bob }), "StalePrice");
-    expect(error.args).to.deep.include(stale);
-    await expectXMarginError(
-      preview(bobClient, bob, { type: "withdraw", token: "USDC", amount: USDC }),
-      "StalePrice",
-    );
+    const state = await getAccountState(bobClient, { accountId: bob });
+    expect(() => accountHealth(state))
+      .to.throw()
+      .that.deep.includes({ name: "StalePrice", args: stale });
+    // A withdrawal is margin-checked: it meets the feed; a USDC top-up reads no price and goes through.
+    const out = await preview(bobClient, bob, { type: "withdraw", token: "USDC", amount: USDC });
+    expect({ name: out.revert?.name, args: out.revert?.args }).to.deep.equal({
+      name: "StalePrice",
+      args: stale,
+    });
+    await expect(sys.vault.connect(sys.bob).withdraw(bob, sys.usdc, USDC, sys.bob))
+      .to.be.revertedWithCustomError(sys.router, "StalePrice")
+      .withArgs(stale.aggregator, stale.updatedAt, stale.heartbeat);
+    const cure = await preview(bobClient, bob, { type: "deposit", token: "USDC", amount: USDC });
+    expect(cure.revert).to.equal(undefined);
+    await mintAndApprove(sys.usdc, sys.bob, await sys.vault.getAddress(), USDC);
+    await sys.vault.connect(sys.bob).deposit(bob, sys.usdc, USDC);
   });
 });

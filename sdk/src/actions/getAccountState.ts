@@ -121,35 +121,39 @@ export async function getAccountState(
     const optionUnderlyings = new Set(
       Object.values(markets).flatMap((m) => (m.kind === "option" ? [m.underlying] : [])),
     );
-    const underlyings: Record<string, UnderlyingState> = {};
-    await Promise.all(
-      [...underlyingIds].map(async (u) => {
-        const [volatility, risk, optionPool] = await Promise.all([
-          readVolatility(client, u, blockTag),
-          engine.riskParams(u, { blockTag }),
-          optionUnderlyings.has(u) ? readOptionPool(client, u, blockTag) : undefined,
-        ]);
-        underlyings[u] = { ...volatility, risk: riskParams(risk), optionPool };
-      }),
-    );
     const assets = new Set<string>([...underlyingIds, ...collateral.map((c) => c.oracleAsset)]);
     const prices: Record<string, bigint> = {};
     const priceErrors: Record<string, XMarginError> = {};
-    // An account with nothing at risk withdraws without a price (CollateralVault.withdraw): its snapshot
-    // keeps a failed feed's error; any other account's needs every price, as the engine does.
-    const nothingAtRisk = keys.length === 0 && quoteCollateral.balance >= 0n && !frozen;
+    // A failed feed's error stays in the snapshot (`priceErrors`), as it stays out of the vault's checks
+    // that read no price: deposits, and withdrawals by an account with nothing at risk. `accountHealth`
+    // throws the one the engine meets first (`priceFailure`). Read before the volatilities: an
+    // underlying's volatility read reverts with its price feed's error.
     await Promise.all(
       [...assets].map(async (asset) => {
         try {
           prices[asset] = await oracleRouter.getPrice(asset, { blockTag });
         } catch (error) {
-          const decoded = nothingAtRisk ? decodeError(error, errorContext(client)) : undefined;
+          const decoded = decodeError(error, errorContext(client));
           if (!decoded) throw error;
           priceErrors[asset] = decoded;
         }
       }),
     );
 
+    const underlyings: Record<string, UnderlyingState> = {};
+    await Promise.all(
+      [...underlyingIds].map(async (u) => {
+        // Without a price the engine's volatility read reverts with the price's error, the strict checks'
+        // error for the underlying.
+        const unpriced = priceErrors[u];
+        const [volatility, risk, optionPool] = await Promise.all([
+          unpriced ? { volatility: 0n, volatilityError: unpriced } : readVolatility(client, u, blockTag),
+          engine.riskParams(u, { blockTag }),
+          optionUnderlyings.has(u) ? readOptionPool(client, u, blockTag) : undefined,
+        ]);
+        underlyings[u] = { ...volatility, risk: riskParams(risk), optionPool };
+      }),
+    );
     return {
       accountId,
       blockNumber: block.number,

@@ -370,19 +370,30 @@ export function volatilityFailure(state: AccountState): XMarginError | undefined
 }
 
 /**
- * The error of the first token the account holds (a nonzero balance, in the vault's order) whose price
- * feed fails: what `engine.health` reverts with. Only a snapshot of an account with nothing at risk
- * keeps such errors (`AccountState.priceErrors`); undefined when every held token is priced.
+ * The error of the first failed price feed `engine.health` meets (`AccountState.priceErrors`): the
+ * tokens the account holds (a nonzero balance, in the vault's order), then the underlyings of its
+ * markets (in the engine's order). Undefined when every price the health needs is there.
  * @example
  * const failure = priceFailure(state); // e.g. StalePrice of the WBTC price feed
  */
 export function priceFailure(state: AccountState): XMarginError | undefined {
-  if (!state.priceErrors) return undefined;
+  const errors = state.priceErrors;
+  if (!errors) return undefined;
   for (const c of state.collateral) {
-    const error = state.priceErrors[c.oracleAsset];
-    if (c.balance !== 0n && error) return error;
+    if (c.balance !== 0n && errors[c.oracleAsset]) return errors[c.oracleAsset];
+  }
+  for (const position of state.positions) {
+    const underlying = state.markets[marketKey(position.market, position.marketId)]?.underlying;
+    if (underlying !== undefined && errors[underlying]) return errors[underlying];
   }
   return undefined;
+}
+
+/** Whether the account has nothing at risk (no position, no quote debt, no auction): the vault lets it
+ * withdraw without a margin check, so without a price. */
+export function hasNothingAtRisk(state: AccountState): boolean {
+  const quote = state.collateral.find((c) => c.token === state.quoteToken);
+  return state.positions.length === 0 && (quote?.balance ?? 0n) >= 0n && !state.frozen;
 }
 
 /** The error of `underlying`'s failed volatility feed (`u.volatility` is 0), from the snapshot. */

@@ -44,7 +44,7 @@ export function liquidationPrice(
 ): LiquidationPrices {
   const key = asset.toLowerCase();
   const spot = state.prices[key];
-  if (spot === undefined) throw new RangeError(`no price for ${asset} in state`);
+  if (spot === undefined) throw state.priceErrors?.[key] ?? new RangeError(`no price for ${asset} in state`);
   const liquidatableAt = (price: bigint): boolean =>
     isLiquidatable(accountHealth(withPrice(state, key, price)));
   if (liquidatableAt(spot)) return { spot, down: spot, up: spot };
