@@ -494,16 +494,11 @@ contract CollateralVault is
 
         IMarginEngine engine = marginEngine;
         if (address(engine) == address(0)) revert MarginEngineNotSet();
-        // Checked on the debited state, before any token leaves. An account with no position and no
-        // quote debt needs no price: its requirement is 0 and its equity, a sum of balances ≥ 0 at
-        // any price, stays ≥ 0. Reading prices anyway locked its owner out for as long as any feed of
-        // a token it holds failed (the sequencer down and its grace period, a stale or out-of-bounds
-        // USDC feed: review round 33). A frozen account still goes to the engine (`AccountFrozen`).
-        if (
-            _balances[accountId][address(quoteToken)] < 0 ||
-            engine.accountMarkets(accountId).length != 0 ||
-            _inAuction(accountId)
-        ) engine.requireInitialMargin(accountId);
+        // Checked on the debited state, before any token leaves. An account with nothing at risk needs
+        // no price: reading prices anyway locked its owner out for as long as any feed of a token it
+        // holds failed (the sequencer down and its grace period, a stale or out-of-bounds USDC feed:
+        // review round 33). A frozen account still goes to the engine (`AccountFrozen`).
+        if (!hasNothingAtRisk(accountId)) engine.requireInitialMargin(accountId);
 
         emit Withdrawn(accountId, token, to, amount);
         IERC20(token).safeTransfer(to, amount);
@@ -803,6 +798,14 @@ contract CollateralVault is
         if (shortfall <= 0) return false;
         uint256 cure = Math.mulDiv(_value(config, address(quoteToken), excess), config.initialWeight, WAD);
         return cure <= uint256(shortfall);
+    }
+
+    /// @inheritdoc ICollateralVault
+    function hasNothingAtRisk(uint256 accountId) public view returns (bool) {
+        return
+            _balances[accountId][address(quoteToken)] >= 0 &&
+            marginEngine.accountMarkets(accountId).length == 0 &&
+            !_inAuction(accountId);
     }
 
     /// @dev Whether `accountId` is frozen by a liquidation auction (false before the engine is wired).

@@ -193,16 +193,11 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
                 block.timestamp
             );
         }
-        // Flat and without quote debt, the bidder meets its IM (0) at any price, as a withdrawal from
-        // such an account does (CollateralVault.withdraw): pricing its collateral anyway tied every
-        // keeper bid to the feed of each token its account holds, such as the collateral of the slices
-        // it took (1 satoshi of WBTC stopped bidAndClose on ETH books while the BTC feed was stale;
-        // review round 39).
-        if (
-            auctions[bidderAccountId].active ||
-            vault.balanceOf(bidderAccountId, quote) < 0 ||
-            engine.accountMarkets(bidderAccountId).length != 0
-        ) engine.requireInitialMargin(bidderAccountId);
+        // A bidder left with nothing at risk meets its IM (0) at any price, as a withdrawal from such an
+        // account does: pricing its collateral anyway tied every keeper bid to the feed of each token its
+        // account holds, such as the collateral of the slices it took (1 satoshi of WBTC stopped
+        // bidAndClose on ETH books while the BTC feed was stale; review round 39).
+        if (!vault.hasNothingAtRisk(bidderAccountId)) engine.requireInitialMargin(bidderAccountId);
     }
 
     /// @inheritdoc ILiquidationAuction

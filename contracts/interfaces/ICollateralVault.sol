@@ -146,6 +146,12 @@ interface ICollateralVault is IUpdateThrottle {
     /// an operator only to the owner. Afterwards the account must satisfy its initial requirement.
     function withdraw(uint256 accountId, address token, uint256 amount, address to) external;
 
+    /// @notice Whether `accountId` has nothing at risk: no position, no quote debt, no auction. Its
+    /// requirement is then 0 and its equity, a sum of balances ≥ 0, meets it at any price, so the
+    /// margin checks that must not read a price when they cannot fail (a withdrawal, a keeper's flat
+    /// bidder account) skip it.
+    function hasNothingAtRisk(uint256 accountId) external view returns (bool);
+
     /// @notice Moves `amount` of `token` between accounts; engine only. The quote token may go
     /// negative on `fromAccountId`; other tokens may not.
     function transferBalance(

@@ -94,6 +94,11 @@ describe("Account boundaries", function () {
       await expect(
         sys.auction.connect(sys.lp).bidAndClose(bob, dave, wad("0.0001"), 2n ** 255n),
       ).to.be.revertedWithCustomError(sys.router, "StalePrice");
+      // The one rule both the vault's withdrawals and the auction's bidders follow: nothing at risk means
+      // no position, no quote debt and no auction, whatever else the account holds.
+      expect(await sys.vault.hasNothingAtRisk(carol)).to.equal(true);
+      expect(await sys.vault.hasNothingAtRisk(dave)).to.equal(false); // quote debt
+      expect(await sys.vault.hasNothingAtRisk(bob)).to.equal(false); // a position, in auction
     });
     it("spares Bob the backstop's 10%: with the WBTC in the keeper's account, its bid a minute into the auction takes 32.46 USD of his mark equity, the absorb it left to the backstop 113.31 (before the fix the bid reverted)", async function () {
       const { sys, bob, carol } = await loadFixture(bobAt2600);

@@ -389,8 +389,11 @@ export function priceFailure(state: AccountState): XMarginError | undefined {
   return undefined;
 }
 
-/** Whether the account has nothing at risk (no position, no quote debt, no auction): the vault lets it
- * withdraw without a margin check, so without a price. */
+/**
+ * Whether the account has nothing at risk (no position, no quote debt, no auction;
+ * `CollateralVault.hasNothingAtRisk`): the vault lets it withdraw without a margin check, so without a
+ * price.
+ */
 export function hasNothingAtRisk(state: AccountState): boolean {
   const quote = state.collateral.find((c) => c.token === state.quoteToken);
   return state.positions.length === 0 && (quote?.balance ?? 0n) >= 0n && !state.frozen;
