@@ -284,7 +284,8 @@ function perpMarketAddress(state: AccountState): string {
 
 function requireInitialMargin(state: AccountState, h: Health): XMarginError | undefined {
   if (state.frozen) return makeXMarginError("AccountFrozen", [state.accountId]);
-  const failure = volatilityFailure(state);
+  // The valuation meets a failed price feed (collateral, then underlyings) before any volatility.
+  const failure = priceFailure(state) ?? volatilityFailure(state);
   if (failure) return failure;
   if (!meetsInitialMargin(h)) {
     return makeXMarginError("InsufficientMargin", [state.accountId, h.equityInitial, h.initialRequirement]);
@@ -474,13 +475,12 @@ function simulateWithdrawal(
   }
   const after = setBalance(state, c.token, c.balance - action.amount);
   if (healthError && hasNothingAtRisk(state)) return { before, health: before, state: after, healthError };
-  // requireInitialMargin values the debited account: the freeze first, then the first failed feed it
-  // meets (none, when the withdrawal takes out the whole balance of the token whose feed failed).
+  // requireInitialMargin values the debited account, which may meet no failed feed any more (the
+  // withdrawal took out the whole balance of the token whose feed failed).
   const afterError = priceFailure(after);
-  if (afterError)
-    return fail(state.frozen ? makeXMarginError("AccountFrozen", [state.accountId]) : afterError);
-  const health = toHealth(accountHealth(after));
-  return { before, health, state: after, revert: requireInitialMargin(after, health), healthError };
+  const health = afterError ? UNPRICED_HEALTH : toHealth(accountHealth(after));
+  const revert = requireInitialMargin(after, health);
+  return { before, health, state: after, revert, healthError: healthError ?? afterError };
 }
 
 /**
