@@ -12,7 +12,7 @@ import {
   type System,
 } from "../shared/system";
 import { closePosition, refreshFeeds, refreshPrices, trade } from "../shared/perps";
-import { assetId, deployMockFeed, setFeedPrice } from "../shared/oracles";
+import { assetId, configureSequencer, setFeedPrice } from "../shared/oracles";
 import { deployToken, mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 
@@ -46,14 +46,6 @@ async function upgradeDecimals(feed: MockV3Aggregator, decimals: number, priceUs
   await (
     await feed.updateRoundData((phase << 64n) | 1n, ethers.parseUnits(priceUsd, decimals), now, now)
   ).wait();
-}
-
-/** Configures an L2 sequencer-uptime feed answering `status` (0 up, 1 down) since `sinceSeconds` ago. */
-async function sequencer(sys: System, status: number, sinceSeconds: bigint): Promise<void> {
-  const now = BigInt(await time.latest());
-  const feed = await deployMockFeed(0, 0n);
-  await (await feed.updateRoundData(2, status, now - sinceSeconds, now - sinceSeconds)).wait();
-  await (await sys.router.configureSequencerFeed(feed, 3_600)).wait();
 }
 
 /** An account with 10,000 USDC long `size` ETH, then the ETH feed upgraded to `decimals` at 3,000. */
@@ -243,7 +235,7 @@ describe("Oracle failures and feed upgrades", function () {
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
       await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("1"));
 
-      await sequencer(sys, 1, 0n); // down
+      await configureSequencer(sys.router, 1, 0n); // down
       // Control: an account with a position still fails closed.
       await expect(
         sys.vault.connect(sys.alice).withdraw(alice, sys.usdc, 1_000n * USDC, sys.alice.address),
@@ -253,7 +245,7 @@ describe("Oracle failures and feed upgrades", function () {
       await sys.vault.connect(sys.carol).withdraw(carol, sys.weth, wad("2"), sys.carol.address);
       await sys.vault.connect(sys.carol).withdraw(carol, sys.usdc, 4_000n * USDC, sys.carol.address);
 
-      await sequencer(sys, 0, 600n); // up 10 minutes, grace 1 hour
+      await configureSequencer(sys.router, 0, 600n); // up 10 minutes, grace 1 hour
       await sys.vault.connect(sys.carol).withdraw(carol, sys.usdc, 3_000n * USDC, sys.carol.address);
       expect(await sys.usdc.balanceOf(sys.carol.address)).to.equal(7_000n * USDC);
       expect(await sys.weth.balanceOf(sys.carol.address)).to.equal(wad("2"));
@@ -291,7 +283,7 @@ describe("Oracle failures and feed upgrades", function () {
       await setFeedPrice(sys.feeds.ETH, "2900");
       await closePosition(sys.perps, sys.alice, erin, sys.markets.ETH);
       expect(await sys.vault.balanceOf(erin, sys.usdc)).to.be.lessThan(0n);
-      await sequencer(sys, 1, 0n);
+      await configureSequencer(sys.router, 1, 0n);
       await expect(
         sys.vault.connect(sys.alice).withdraw(erin, sys.weth, wad("1"), sys.alice.address),
       ).to.be.revertedWithCustomError(sys.router, "SequencerDown");

@@ -14,7 +14,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import type { OptionMarket } from "../../typechain-types";
 import { MarginMode, deploySystem, fundInsurance, openAccount, wad, type System } from "../shared/system";
 import { deployOptions, listSeries } from "../shared/options";
-import { assetId, deployMockFeed } from "../shared/oracles";
+import { assetId, configureSequencer } from "../shared/oracles";
 import { refreshFeeds } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
 
@@ -116,13 +116,6 @@ async function freezeCarol(w: HostileWorld): Promise<void> {
 async function mintWethToAlice(w: HostileWorld): Promise<void> {
   await (await w.weth.mint(w.alice.address, wad("1"))).wait();
   await (await w.weth.connect(w.alice).approve(w.vault, MAX)).wait();
-}
-
-async function sequencer(w: HostileWorld, status: 0 | 1, sinceSeconds: bigint): Promise<void> {
-  const now = BigInt(await time.latest());
-  const feed = await deployMockFeed(0, 0n);
-  await (await feed.updateRoundData(2, status, now - sinceSeconds, now - sinceSeconds)).wait();
-  await (await w.router.configureSequencerFeed(feed, 3_600)).wait();
 }
 
 /** Replaces ETH's primary feed by a ConfigurableAggregatorMock answering the given round. */
@@ -623,7 +616,7 @@ export const ROWS: Row[] = [
     input: "L2 sequencer down",
     call: "PerpMarket.trade",
     error: "SequencerDown",
-    arrange: (w) => sequencer(w, 1, 10n),
+    arrange: (w) => configureSequencer(w.router, 1, 10n),
     act: (w) => trade(w, w.alice, w.aliceId, w.markets.ETH, wad("0.1")),
   },
   {
@@ -631,7 +624,7 @@ export const ROWS: Row[] = [
     input: "L2 sequencer down",
     call: "LiquidationAuction.startAuction",
     error: "SequencerDown",
-    arrange: (w) => sequencer(w, 1, 10n),
+    arrange: (w) => configureSequencer(w.router, 1, 10n),
     act: (w) => w.auction.startAuction(w.aliceId),
   },
   {
@@ -639,7 +632,7 @@ export const ROWS: Row[] = [
     input: "sequencer up 10 minutes (grace 1 hour)",
     call: "CollateralVault.withdraw",
     error: "GracePeriodNotOver",
-    arrange: (w) => sequencer(w, 0, 600n),
+    arrange: (w) => configureSequencer(w.router, 0, 600n),
     act: (w) => w.vault.connect(w.alice).withdraw(w.aliceId, w.usdc, USDC, w.alice.address),
   },
   {
@@ -647,7 +640,7 @@ export const ROWS: Row[] = [
     input: "sequencer up 10 minutes (grace 1 hour)",
     call: "OptionMarket.trade",
     error: "GracePeriodNotOver",
-    arrange: (w) => sequencer(w, 0, 600n),
+    arrange: (w) => configureSequencer(w.router, 0, 600n),
     act: (w) => w.options.connect(w.alice).trade(w.aliceId, w.callId, wad("0.1"), MAX, NO_DEADLINE),
   },
   // ---------------------------------------------------------------- odd tokens

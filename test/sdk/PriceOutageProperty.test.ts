@@ -16,7 +16,7 @@ import {
 } from "../../sdk/src";
 import { MarginMode, type System, atLatestTimestamp, deploySystem, openAccount, wad } from "../shared/system";
 import { trade } from "../shared/perps";
-import { deployMockFeed, setFeedPrice } from "../shared/oracles";
+import { configureSequencer, setFeedPrice } from "../shared/oracles";
 import { sdkClient } from "../shared/sdk";
 
 /**
@@ -65,14 +65,6 @@ async function sdkOutcome<T>(
   }
 }
 
-/** Configures an L2 sequencer-uptime feed answering `status` (0 up, 1 down) since `sinceSeconds` ago. */
-async function sequencer(sys: System, status: number, sinceSeconds: bigint): Promise<void> {
-  const now = BigInt(await time.latest());
-  const feed = await deployMockFeed(0, 0n);
-  await (await feed.updateRoundData(2, status, now - sinceSeconds, now - sinceSeconds)).wait();
-  await (await sys.router.configureSequencerFeed(feed, 3_600)).wait();
-}
-
 const PRICE_SYMBOLS = ["USDC", "ETH", "BTC"] as const;
 type PriceSymbol = (typeof PRICE_SYMBOLS)[number];
 type FeedFault = "ok" | "stale" | "high" | "low";
@@ -96,8 +88,8 @@ async function breakFeeds(sys: System, faults: Record<PriceSymbol, FeedFault>, s
     if (faults[s] === "high") await setFeedPrice(sys.feeds[s], String(base[s] * 2000));
     if (faults[s] === "low") await setFeedPrice(sys.feeds[s], String(base[s] / 4000));
   }
-  if (seq === "down") await sequencer(sys, 1, 0n);
-  if (seq === "grace") await sequencer(sys, 0, 600n);
+  if (seq === "down") await configureSequencer(sys.router, 1, 0n);
+  if (seq === "grace") await configureSequencer(sys.router, 0, 600n);
 }
 
 /**

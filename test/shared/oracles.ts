@@ -1,4 +1,5 @@
 import { ethers } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { MockV3Aggregator, OracleRouter } from "../../typechain-types";
 
 /** Decimals of the mock USD price and volatility feeds (as Chainlink's USD feeds). */
@@ -104,4 +105,19 @@ function toDecimalString(value: number | string): string {
     throw new Error(`oracles: pass ${text} as a decimal string`);
   }
   return text;
+}
+
+/**
+ * Configures a fresh L2 sequencer-uptime feed on `router` (grace period one hour) answering `status`
+ * (0 up, 1 down) since `sinceSeconds` ago: down, or up but still in its grace period.
+ */
+export async function configureSequencer(
+  router: OracleRouter,
+  status: 0 | 1,
+  sinceSeconds: bigint,
+): Promise<void> {
+  const now = BigInt(await time.latest());
+  const feed = await deployMockFeed(0, 0n);
+  await (await feed.updateRoundData(2, status, now - sinceSeconds, now - sinceSeconds)).wait();
+  await (await router.configureSequencerFeed(feed, 3_600)).wait();
 }
