@@ -1,7 +1,15 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
+import {
+  MarginMode,
+  WAD,
+  deploySystem,
+  fundInsurance,
+  openAccount,
+  wad,
+  atLatestTimestamp,
+} from "../shared/system";
 import { refreshFeeds, trade } from "../shared/perps";
 
 /**
@@ -49,7 +57,7 @@ describe("Reliability findings", function () {
     const before = await sys.engine.health(victim);
     const fraction = wad("0.1");
     // Views run at the latest block's time; the victim's long pays funding every second after it.
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     const tx = await sys.auction.connect(sys.keeper).bid(victim, bidder, fraction, ethers.MaxUint256);
     const receipt = await tx.wait();
     const bid = receipt!.logs

@@ -15,6 +15,7 @@ import {
   openAccount,
   wad,
   type System,
+  atLatestTimestamp,
 } from "../shared/system";
 import {
   advanceTo,
@@ -1147,10 +1148,10 @@ describe("Security review findings", function () {
       await setFeedPrice(sys.feeds.USDC, "1");
       const bobBefore = (await sys.engine.health(bob)).equityMark / QUOTE_UNIT;
       await setFeedPrice(sys.feeds.USDC, "0.95");
-      await time.setNextBlockTimestamp(await time.latest());
+      await atLatestTimestamp();
       const [filled, payment] = await sys.auction.quoteBid(alice, WAD);
       const discount = await sys.auction.currentDiscount(alice);
-      await time.setNextBlockTimestamp(await time.latest());
+      await atLatestTimestamp();
       await sys.auction.connect(sys.bob).bid(alice, bob, WAD, payment);
       await setFeedPrice(sys.feeds.USDC, "1");
       const bobGain = (await sys.engine.health(bob)).equityMark / QUOTE_UNIT - bobBefore;

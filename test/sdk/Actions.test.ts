@@ -39,7 +39,7 @@ import {
   type PreviewAction,
   type XMarginClient,
 } from "../../sdk/src";
-import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { MarginMode, deploySystem, openAccount, wad, atLatestTimestamp } from "../shared/system";
 import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { assetId } from "../shared/oracles";
 import { marketParams, mineAt, trade } from "../shared/perps";
@@ -55,11 +55,6 @@ async function fixture() {
   const bob = await sdkClient(sys, sys.bob);
   const keeper = await sdkClient(sys, sys.keeper);
   return { sys, alice, bob, keeper };
-}
-
-/** Runs the next transaction in the same second as the latest block (no funding accrues in between). */
-async function sameSecond(): Promise<void> {
-  await time.setNextBlockTimestamp(await time.latest());
 }
 
 describe("SDK actions", function () {
@@ -192,13 +187,13 @@ describe("SDK actions", function () {
       // equity_IM = 10·3000·0.9 − 15.075 fee − 150 premium = 26,834.925; IM = 3,061.8 (see the engine
       // tests); the free 23,773.125 USD at 2,700 per WETH is ≈ 8.8049 WETH.
       expect(max).to.be.closeTo(wad("8.8049"), wad("0.0001"));
-      await sameSecond();
+      await atLatestTimestamp();
       const e = await expectXMarginError(
         withdraw(alice, { accountId, token: "WETH", amount: max + 1n }),
         "InsufficientMargin",
       );
       expect(e.args).to.have.property("initialRequirement", wad("3061.8"));
-      await sameSecond();
+      await atLatestTimestamp();
       await withdraw(alice, { accountId, token: "WETH", amount: max });
       const h = await getHealth(alice, { accountId });
       expect(h.equityInitial >= BigInt(h.initialRequirement)).to.equal(true);
@@ -531,7 +526,7 @@ describe("SDK actions", function () {
       });
       expect(q.filled > 0n && q.filled < WAD).to.equal(true); // partial: capped at the restoring fraction
 
-      await sameSecond();
+      await atLatestTimestamp();
       const r = await bid(keeper, { accountId: victim, bidderAccountId: bidder, fraction: WAD });
       expect([r.filled, r.payment, r.penalty, r.discount]).to.deep.equal([
         q.filled,
@@ -554,7 +549,7 @@ describe("SDK actions", function () {
 
       await mineAt(sys, absorbableAt);
       const q = await quoteBid(keeper, { accountId: victim, fraction: WAD });
-      await sameSecond();
+      await atLatestTimestamp();
       const r = await absorb(keeper, { accountId: victim });
       // The backstop's bid is the one a bidder would place at dmax.
       expect([r.filled, r.payment, r.discount]).to.deep.equal([q.filled, q.payment, wad("0.10")]);
@@ -612,7 +607,7 @@ describe("SDK actions", function () {
       await mineAt(sys, absorbedAt + 900n);
       const q = await quoteBackstopCollateral(keeper, { token: "WETH", amount: held });
       expect(q.discount).to.equal(wad("0.05")); // half the auction's duration: half of dmax
-      await sameSecond();
+      await atLatestTimestamp();
       const r = await buyBackstopCollateral(keeper, { accountId: buyer, token: "WETH", amount: held });
       expect([r.payment, r.discount]).to.deep.equal([q.payment, q.discount]);
       expect(await sys.vault.balanceOf(buyer, sys.weth)).to.equal(held);
@@ -644,10 +639,10 @@ describe("SDK actions", function () {
       expect(isLiquidatable(accountHealth(withPrice(state, ETH, down + 1n)))).to.equal(false);
       // On chain, at the 8-decimal feed prices just below and just above it (same second: no funding).
       const feedUnit = 10n ** 10n;
-      await sameSecond();
+      await atLatestTimestamp();
       await sys.feeds.ETH.updateAnswer(down / feedUnit);
       expect(isLiquidatable(await getHealth(alice, { accountId }))).to.equal(true);
-      await sameSecond();
+      await atLatestTimestamp();
       await sys.feeds.ETH.updateAnswer(down / feedUnit + 1n);
       expect(isLiquidatable(await getHealth(alice, { accountId }))).to.equal(false);
     });

@@ -10,6 +10,7 @@ import {
   openAccount,
   wad,
   type System,
+  atLatestTimestamp,
 } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { advanceTo, mineAt, refreshFeeds, trade } from "../shared/perps";
@@ -273,7 +274,7 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
     const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
     await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad("10"));
     const shares = await sys.pool.convertToShares(100_000n * USDC);
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     await sys.pool.connect(sys.lp).requestRedeem(shares);
     const [, assets, claimableAt] = await sys.pool.redeemRequest(sys.lp);
     return { sys, shares, assets, claimableAt };
@@ -335,11 +336,11 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
     const now = await pool.convertToAssets(shares);
     expect(now).to.be.lessThan(assets);
     expect(await pool.previewClaim(lp, shares)).to.equal(now);
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     await expect(pool.connect(lp).claimRedeem(shares, lp, now + 1n))
       .to.be.revertedWithCustomError(pool, "SlippageExceeded")
       .withArgs(now, now + 1n);
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     const claim = pool.connect(lp).claimRedeem(shares, lp, now);
     await expect(claim).to.emit(pool, "Withdraw").withArgs(lp.address, lp.address, lp.address, now, shares);
     await expect(claim).to.changeTokenBalance(usdc, lp, now);
@@ -479,17 +480,17 @@ describe("LiquidityPool slippage limits", function () {
     const quotedAssets = await pool.previewMint(quotedShares);
     // Alice's long loses 1,000 USD: the pool gains it and a share costs more than quoted.
     await setFeedPrice(feeds.ETH, "2900");
-    await time.setNextBlockTimestamp(await time.latest()); // no funding between the views and the trades
+    await atLatestTimestamp(); // no funding between the views and the trades
     const shares = await pool.previewDeposit(amount);
     expect(shares).to.be.lessThan(quotedShares);
     await expect(pool.connect(bob).depositWithLimit(amount, bob, quotedShares))
       .to.be.revertedWithCustomError(pool, "SlippageExceeded")
       .withArgs(shares, quotedShares);
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     await expect(pool.connect(bob).mintWithLimit(quotedShares, bob, quotedAssets))
       .to.be.revertedWithCustomError(pool, "SlippageExceeded")
       .withArgs(await pool.previewMint(quotedShares), quotedAssets);
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     await expect(pool.connect(bob).depositWithLimit(amount, bob, shares))
       .to.emit(pool, "Deposit")
       .withArgs(bob.address, bob.address, amount, shares);
@@ -502,17 +503,17 @@ describe("LiquidityPool slippage limits", function () {
     const quotedAssets = await pool.previewRedeem(quotedShares);
     // Alice's long gains 1,000 USD: the pool loses it and a share is worth less than quoted.
     await setFeedPrice(feeds.ETH, "3100");
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     await expect(pool.connect(lp).withdrawWithLimit(amount, lp, lp, quotedShares))
       .to.be.revertedWithCustomError(pool, "SlippageExceeded")
       .withArgs(await pool.previewWithdraw(amount), quotedShares);
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     const assets = await pool.previewRedeem(quotedShares);
     expect(assets).to.be.lessThan(quotedAssets);
     await expect(pool.connect(lp).redeemWithLimit(quotedShares, lp, lp, quotedAssets))
       .to.be.revertedWithCustomError(pool, "SlippageExceeded")
       .withArgs(assets, quotedAssets);
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     await expect(pool.connect(lp).redeemWithLimit(quotedShares, lp, lp, assets)).to.emit(pool, "Withdraw");
   });
 });
@@ -590,7 +591,7 @@ describe("LiquidityPool limits (what max* promises, the pool pays)", function ()
     await setFeedPrice(feeds.USDC, "1.01");
     const max = await pool.maxRedeem(lp);
     // Views run at the latest block's time; the pool's short earns funding every second after it.
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     await pool.connect(lp).redeem(max, lp, lp);
     expect(await pool.maxWithdraw(lp)).to.be.lessThan(USDC);
   });
@@ -642,7 +643,7 @@ describe("LiquidityPool limits (what max* promises, the pool pays)", function ()
     const free = (h.equityInitial + shortfall - h.initialRequirement) / 10n ** 12n;
     expect(await pool.maxWithdraw(lp)).to.equal(free);
     // Views run at the latest block's time; the pool's short earns funding every second after it.
-    await time.setNextBlockTimestamp(await time.latest());
+    await atLatestTimestamp();
     await expect(pool.connect(lp).withdraw(free + 1n, lp, lp)).to.be.revertedWithCustomError(
       pool,
       "ERC4626ExceededMaxWithdraw",

@@ -3,7 +3,14 @@ import hre, { ethers, network } from "hardhat";
 import { loadFixture, mine, time } from "@nomicfoundation/hardhat-network-helpers";
 import { signerFor } from "../shared/impersonate";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import {
+  DEFAULT_RISK_PARAMS,
+  MarginMode,
+  deploySystem,
+  openAccount,
+  wad,
+  atLatestTimestamp,
+} from "../shared/system";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import {
   DEFAULT_MARKET_PARAMS,
@@ -786,7 +793,7 @@ describe("PerpMarket", function () {
     it("moves a slice at the sender's entry price after settling both accounts' funding", async function () {
       const { sys, perps, ethFunding, alice, bob, quote } = await loadFixture(perpsFixture);
       await trade(perps, sys.alice, alice, ethFunding, wad("10")); // long at 3015
-      await time.setNextBlockTimestamp(await time.latest()); // no funding between the two trades
+      await atLatestTimestamp(); // no funding between the two trades
       await trade(perps, sys.bob, bob, ethFunding, wad("2")); // long at 3000·(1 + 11/1000) = 3033
       const t0 = (await perps.market(ethFunding)).lastFundingTime;
       const engine = await signerFor(sys.engine);
@@ -909,7 +916,7 @@ describe("PerpMarket", function () {
       const empty = await perps.exposure(sys.poolAccountId, ethFunding, wad("3000"), 0n);
       expect([empty.delta, empty.value, empty.notional]).to.deep.equal([0n, 0n, 0n]);
       await trade(perps, sys.alice, alice, ethFunding, wad("10")); // long at 3015
-      await time.setNextBlockTimestamp(await time.latest()); // no funding between the two trades
+      await atLatestTimestamp(); // no funding between the two trades
       await trade(perps, sys.bob, bob, ethFunding, -wad("4")); // short at 3000·(1 + 8/1000) = 3024
       const t0 = (await perps.market(ethFunding)).lastFundingTime;
       await advanceTo(sys, t0 + DAY);
