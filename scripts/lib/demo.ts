@@ -218,13 +218,15 @@ export async function runDemo(output: Pick<Console, "log" | "table"> = console):
     ["Carol cross: −0.3 BTC perp, −1 ETH-3000 put", seeded.accounts.carol],
     ["Carol isolated: +2 ETH-3000 puts", seeded.accounts.carolOptions],
   ];
-  out.table(await healthRows(sys, seededAccounts));
+  // The keeper opens its account now, so the table below and the crash's "health before" are one
+  // reading of one block (a block later, the books' options have decayed by a few seconds).
+  const keeper = await startInProcessKeeper(sys);
+  const before = await healthRows(sys, seededAccounts);
+  out.table(before);
   out.log(`  ${await protocolLine(sys)}`);
 
   // ---------------------------------------------------------------- 6. crash and the keeper
-  const keeper = await startInProcessKeeper(sys);
   out.log("\nETH crashes 11.7% to 2,650.");
-  const before = await healthRows(sys, seededAccounts);
   await setFeedPrice(sys.feeds.ETH, "2650");
   const crashBlock = await ethers.provider.getBlockNumber();
   out.table(
