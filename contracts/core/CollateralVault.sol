@@ -84,8 +84,9 @@ contract CollateralVault is
     /// @notice Highest annual interest rate on quote debt the model may reach (300%, compounded
     /// continuously: a debt left at full utilisation for a year grows twentyfold).
     uint256 public constant MAX_QUOTE_BORROW_RATE = 3e18;
-    /// @notice Bounds of the model's kink utilisation.
+    /// @notice Lowest kink utilisation of the rate model.
     uint256 public constant MIN_KINK = 0.5e18;
+    /// @notice Highest kink utilisation of the rate model.
     uint256 public constant MAX_KINK = 0.99e18;
     /// @notice Lowest rate the model may charge at full utilisation (50% a year): below it, borrowing
     /// every USDC in the vault and locking the LPs out costs next to nothing (§4, rows 20 and 57).

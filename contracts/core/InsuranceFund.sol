@@ -11,6 +11,7 @@ import {IAccounts} from "../interfaces/IAccounts.sol";
 /// penalties are internal balance moves (no token transfer on every trade) and the vault's token
 /// balance always equals the sum of account balances.
 contract InsuranceFund is IInsuranceFund, AccessManaged {
+    /// @notice The vault holding the fund's quote balance.
     ICollateralVault public immutable vault;
     /// @inheritdoc IInsuranceFund
     uint256 public immutable accountId;

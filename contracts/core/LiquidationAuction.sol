@@ -26,10 +26,17 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 /// at any volatility (`IMarginEngine.Health.volatilityUnavailable`).
 contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     uint256 internal constant WAD = 1e18;
+    /// @notice Largest discount an auction may reach (its `maxDiscount`), as a fraction of the slice's
+    /// mark.
     uint256 public constant MAX_DISCOUNT = 0.5e18;
+    /// @notice Largest liquidation penalty: the account pays this fraction of each slice's mark to the
+    /// insurance fund.
     uint256 public constant MAX_PENALTY = 0.05e18;
+    /// @notice Shortest auction: the discount must have time to grow before the backstop may absorb.
     uint256 public constant MIN_DURATION = 1 minutes;
+    /// @notice Longest auction: an unhealthy account must not stay frozen for days.
     uint256 public constant MAX_DURATION = 1 days;
+    /// @notice Largest change of the start or maximum discount per update (five points).
     uint256 public constant MAX_DISCOUNT_STEP = 0.05e18;
     /// @notice Largest change of the penalty per update: one point of every slice's MtM.
     uint256 public constant MAX_PENALTY_STEP = 0.01e18;
@@ -44,8 +51,11 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     /// four updates).
     uint256 public constant MAX_FLAG_REWARD_STEP_TOKENS = 25;
 
+    /// @notice The margin engine whose health decides when an auction starts and ends.
     IMarginEngine public immutable engine;
+    /// @notice The account registry (a bidder's ownership and trading grants).
     IAccounts public immutable accounts;
+    /// @notice The fund that pays the bidders of insolvent auctions and receives the penalties.
     IInsuranceFund public immutable insuranceFund;
     /// @dev The engine's vault and its quote token, read once: the backstop's collateral sales price
     /// and move balances there.

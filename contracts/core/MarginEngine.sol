@@ -34,8 +34,11 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     uint256 private constant KEY_MASK = (1 << KEY_BITS) - 1;
     uint256 private constant COUNT_MASK = (1 << COUNT_BITS) - 1;
 
+    /// @notice The vault holding every account's collateral and quote balance.
     ICollateralVault public immutable vault;
+    /// @notice The account registry (existence, ownership, margin mode).
     IAccounts public immutable accounts;
+    /// @notice The price and volatility source of every underlying.
     IOracleRouter public immutable oracle;
     address internal immutable quote;
 

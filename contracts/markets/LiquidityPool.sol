@@ -45,7 +45,9 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// @inheritdoc ILiquidityPool
     uint256 public constant MAX_CUT_TO_ZERO = 1 hours;
 
+    /// @notice The vault holding the pool account's balances (the LPs' assets).
     ICollateralVault public immutable vault;
+    /// @notice The engine that values the pool's account and checks its requirement on every exit.
     IMarginEngine public immutable engine;
     /// @inheritdoc ILiquidityPool
     uint256 public immutable accountId;

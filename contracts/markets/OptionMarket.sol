@@ -86,10 +86,14 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     using SignedWadMath for int256;
 
     // Hard bounds of SeriesParams (WAD unless stated).
-    uint256 public constant MAX_SPREAD_FACTOR = 0.1e18; // 10 vol points each side
-    uint256 public constant MAX_FEE = 0.005e18; // of the underlying notional
+    /// @notice Largest spread factor: 10 volatility points each side of the model price.
+    uint256 public constant MAX_SPREAD_FACTOR = 0.1e18;
+    /// @notice Largest fee: half a percent of the underlying notional.
+    uint256 public constant MAX_FEE = 0.005e18;
+    /// @notice Largest share of a fee paid to the insurance fund: the pool keeps at least half.
     uint256 public constant MAX_INSURANCE_FEE_SHARE = 0.5e18;
-    uint256 public constant MAX_OPEN_INTEREST = 1e30; // 10^12 contracts
+    /// @notice Largest open-interest cap of a series: 10^12 contracts.
+    uint256 public constant MAX_OPEN_INTEREST = 1e30;
     /// @notice Largest |skew|: 50 vol points.
     uint256 public constant MAX_SKEW = 0.5e18;
     /// @notice Largest pool vega ratio: a 20-point volatility move costs at most the pool's balance.

@@ -51,11 +51,18 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
     int256 internal constant SWAD = 1e18;
 
     // Hard bounds of MarketParams (WAD unless stated).
-    uint256 public constant MAX_SKEW_SCALE = 1e30; // 10^12 units of the underlying
+    /// @notice Largest skew scale: 10^12 units of the underlying (a larger one prices no skew at all).
+    uint256 public constant MAX_SKEW_SCALE = 1e30;
+    /// @notice Largest maker or taker fee: 1% of the notional.
     uint256 public constant MAX_FEE = 0.01e18;
+    /// @notice Largest share of a fee paid to the insurance fund: the pool keeps at least half.
     uint256 public constant MAX_INSURANCE_FEE_SHARE = 0.5e18;
-    uint256 public constant MAX_FUNDING_VELOCITY = 10e18; // rate change per day, per day, at full skew
-    uint256 public constant MAX_FUNDING_RATE = 0.1e18; // per day
+    /// @notice Largest funding velocity: the rate's change per day, per day, at full skew.
+    uint256 public constant MAX_FUNDING_VELOCITY = 10e18;
+    /// @notice Largest |funding rate|: 10% of the notional per day.
+    uint256 public constant MAX_FUNDING_RATE = 0.1e18;
+    /// @notice Largest `maxPoolDeltaRatio`: the LPs' delta in a market at most ten times the pool's
+    /// base.
     uint256 public constant MAX_POOL_DELTA_RATIO = 10e18;
     /// @notice Most markets this contract lists. The pool holds every market with open interest and,
     /// unlike an account, has no market cap in the engine: this bounds its health check (~75,000 gas
@@ -64,9 +71,13 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
 
     // Max steps per update after listing. skewScale moves by at most ×2 or ÷2; open-interest caps and
     // the pool delta ratio may fall freely (that only reduces risk) and at most double per update.
+    /// @notice Largest change of a maker or taker fee per update (a quarter point).
     uint256 public constant MAX_FEE_STEP = 0.0025e18;
+    /// @notice Largest change of the insurance fee share per update (ten points).
     uint256 public constant MAX_INSURANCE_FEE_SHARE_STEP = 0.1e18;
+    /// @notice Largest change of the funding velocity per update.
     uint256 public constant MAX_FUNDING_VELOCITY_STEP = 1e18;
+    /// @notice Largest change of the funding rate clamp per update (one point a day).
     uint256 public constant MAX_FUNDING_RATE_STEP = 0.01e18;
 
     /// @dev Seven slots: funding (0), open interest (1), entry basis (2), params (3-5), underlying (6).
