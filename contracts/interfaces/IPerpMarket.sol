@@ -98,8 +98,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @notice `optionMarket` is neither zero nor a market registered in the engine that reports
     /// `poolPremiumHeld`.
     error InvalidOptionMarket(address optionMarket);
-    /// @notice The skew premium would make the fill price zero or negative (only possible after
-    /// governance shrank skewScale below the open interest).
+    /// @notice The skew premium would make the fill price zero or negative (a trade larger than the
+    /// skew scale allows; `setMarketParams` keeps skewScale at or above the open |skew|).
     error InvalidFillPrice(int256 fillPrice);
     /// @notice A liquidation slice fraction above 1 (WAD).
     error InvalidFraction(uint256 fraction);
@@ -175,7 +175,9 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @notice Updates a market's parameters within hard bounds and max steps. Accrues funding with the
     /// old parameters first (so it needs a valid oracle price) and clamps the current rate to the new
     /// maxFundingRate. At most once per market per MIN_UPDATE_INTERVAL (UpdateTooSoon("marketParams",
-    /// marketId, next) otherwise; the first update after listing is free). Risk-manager role.
+    /// marketId, next) otherwise; the first update after listing is free). Refuses a skewScale below
+    /// the open |skew| (MarketParamOutOfBounds("skewScale")): fills would turn negative. Risk-manager
+    /// role.
     function setMarketParams(uint256 marketId, MarketParams calldata params) external;
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` for `accountId` against the pool:

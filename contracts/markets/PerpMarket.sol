@@ -174,6 +174,10 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         // The steps are measured from the current values: without the interval they chain.
         _throttle("marketParams", bytes32(marketId), MIN_UPDATE_INTERVAL);
         _accrue(marketId, m, oracle.getPrice(m.underlying));
+        // Fills stay positive only while |skew| ≤ skewScale (see _checkBounds): a cut below the skew
+        // open now would make every small reduction of the crowded side revert InvalidFillPrice
+        // (closes and auction slices alike) and sell the rest at a premium above 100% (review round 43).
+        _require(SignedMath.abs(_skew(m)) <= params.skewScale, "skewScale");
         m.params = params;
         int256 maxRate = int256(uint256(params.maxFundingRate));
         int256 rate = m.fundingRate;
@@ -536,7 +540,7 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         uint256 price,
         uint256 dt
     ) internal view returns (int256 rate, int256 index) {
-        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        int256 skew = _skew(m);
         return
             PerpMath.accrueFunding(
                 m.fundingRate,
@@ -627,7 +631,7 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         );
         // The skew premium closing the whole position now would pay (IMarket.Exposure.exitDiscount): a
         // premium received on entry, shorting into a long skew, is not margin until that skew is gone.
-        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        int256 skew = _skew(m);
         int256 cost = _closeCost(m, spotPrice, skew, -size);
         if (cost > 0) e.exitDiscount = uint256(cost);
         e.notional = Math.mulDiv(SignedMath.abs(size), spotPrice, WAD, Math.Rounding.Ceil);
@@ -645,7 +649,7 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         uint256 marketId,
         uint256 spotPrice
     ) internal view returns (Exposure memory e) {
-        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        int256 skew = _skew(m);
         int256 basis = m.entryBasis;
         if (skew == 0 && basis == 0) return e;
         int256 index = _currentIndex(marketId, m, spotPrice);
@@ -722,7 +726,7 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
     ) external view returns (uint256 fillPrice, uint256 fee) {
         Market storage m = _market(marketId);
         if (sizeDelta == 0) revert ZeroSizeDelta();
-        int256 skew = int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
+        int256 skew = _skew(m);
         int256 fill = PerpMath.fillPrice(oracle.getPrice(m.underlying), skew, sizeDelta, m.params.skewScale);
         if (fill <= 0) revert InvalidFillPrice(fill);
         fillPrice = uint256(fill);
@@ -749,6 +753,11 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
     function _market(uint256 marketId) internal view returns (Market storage m) {
         m = _markets[marketId];
         if (m.underlying == bytes32(0)) revert UnknownMarket(marketId);
+    }
+
+    /// @dev Traders' net open interest: what the fill premium and funding price.
+    function _skew(Market storage m) internal view returns (int256) {
+        return int256(uint256(m.longOpenInterest)) - int256(uint256(m.shortOpenInterest));
     }
 
     function _checkBounds(MarketParams calldata p) internal pure {

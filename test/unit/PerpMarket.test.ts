@@ -767,25 +767,33 @@ describe("PerpMarket", function () {
       expect((await perps.position(dave, ethStatic)).size).to.equal(wad("5"));
     });
 
-    it("reverts with InvalidFillPrice when a shrunken skewScale would push the fill to zero or below", async function () {
+    it("refuses a skewScale below the open skew, so every reducing fill stays positive", async function () {
       const { sys, perps, bob } = await loadFixture(perpsFixture);
       const m = await listPerpMarket(
         perps,
         "ETH",
-        marketParams({ skewScale: wad("10"), maxOpenInterest: wad("10"), maxFundingVelocity: 0n }),
+        marketParams({ skewScale: wad("15"), maxOpenInterest: wad("10"), maxFundingVelocity: 0n }),
       );
-      await trade(perps, sys.bob, bob, m, -wad("10")); // fill 3000·(1 − 5/10) = 1500
-      await perps.setMarketParams(
-        m,
-        marketParams({ skewScale: wad("5"), maxOpenInterest: wad("5"), maxFundingVelocity: 0n }),
-      );
-      // Buy 1 at skew −10: fill = 3000·(1 + (−10 + 0.5)/5) = 3000 − 5700 = −2700.
-      await expect(trade(perps, sys.bob, bob, m, wad("1")))
+      await trade(perps, sys.bob, bob, m, -wad("10")); // skew −10
+      // A cut to 9.99 (within the ÷2 step) would leave |skew| above the scale: a 1 ETH buy-back would fill
+      // at 3000·(1 + (−10 + 0.5)/9.99) < 0.
+      const cut = (skewScale: bigint) =>
+        perps.setMarketParams(
+          m,
+          marketParams({ skewScale, maxOpenInterest: wad("9"), maxFundingVelocity: 0n }),
+        );
+      await expect(cut(wad("9.99")))
+        .to.be.revertedWithCustomError(perps, "MarketParamOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("skewScale"));
+      await cut(wad("10"));
+      // At |skew| = skewScale the smallest buy-back still fills above 0: 3000·(1 + (−10 + 0.5)/10) = 150.
+      expect((await perps.quoteTrade(m, wad("1"))).fillPrice).to.equal(wad("150"));
+      // A sell past the scale is what InvalidFillPrice still guards: 3000·(1 + (−10 − 0.5)/10) = −150.
+      await expect(perps.quoteTrade(m, -wad("1")))
         .to.be.revertedWithCustomError(perps, "InvalidFillPrice")
-        .withArgs(-wad("2700"));
-      await expect(perps.quoteTrade(m, wad("1")))
-        .to.be.revertedWithCustomError(perps, "InvalidFillPrice")
-        .withArgs(-wad("2700"));
+        .withArgs(-wad("150"));
+      await trade(perps, sys.bob, bob, m, wad("1"));
+      expect((await perps.position(bob, m)).size).to.equal(-wad("9"));
     });
   });
 
