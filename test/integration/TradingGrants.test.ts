@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, openAccount, wad } from "../shared/system";
+import { MarginMode, openAccount, wad, eventOf } from "../shared/system";
 import { advanceTo, mineAt, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
@@ -62,10 +62,8 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
     // Selling 1 back into the account's own skew fills above the oracle: only the fee is charged, and
     // the premium it earns is not credited back.
     const receipt = await (await trade(sys.perps, bot, alice, sys.markets.ETH, -wad("1"))).wait();
-    const [modified] = receipt!.logs
-      .map((log) => sys.perps.interface.parseLog(log))
-      .filter((e) => e?.name === "PositionModified");
-    const fee = modified!.args.fee as bigint;
+    const modified = eventOf(receipt, sys.perps, "PositionModified");
+    const fee = modified.args.fee as bigint;
     expect(await sys.accounts.traderAllowance(alice, bot.address)).to.equal(
       ALLOWANCE - spent - fee / QUOTE_UNIT,
     );
@@ -74,10 +72,8 @@ describe("Trading grants (Accounts.setTrader) across the protocol", function () 
   it("charges an option long its premium above intrinsic value: what it loses by expiry at a constant spot", async function () {
     const { sys, alice, call, bot } = await loadFixture(grantedBot);
     const receipt = await (await tradeOption(sys.options, bot, alice, call, wad("3"))).wait();
-    const [traded] = receipt!.logs
-      .map((log) => sys.options.interface.parseLog(log))
-      .filter((e) => e?.name === "OptionTraded");
-    const [premiumQuote, fee] = [traded!.args.premium / QUOTE_UNIT, traded!.args.fee / QUOTE_UNIT];
+    const traded = eventOf(receipt, sys.options, "OptionTraded");
+    const [premiumQuote, fee] = [traded.args.premium / QUOTE_UNIT, traded.args.fee / QUOTE_UNIT];
     // At the money (strike = spot = 3,000) the whole premium is time value.
     expect(await spentOf(sys, alice, bot)).to.equal(premiumQuote + fee);
   });

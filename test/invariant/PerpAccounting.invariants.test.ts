@@ -20,6 +20,7 @@ import {
   openAccount,
   wad,
   type System,
+  eventOf,
 } from "../shared/system";
 import { listPerpMarket, marketParams, mineAt, refreshFeeds, trade, unwindPremiumOf } from "../shared/perps";
 import { assetId } from "../shared/oracles";
@@ -200,15 +201,7 @@ async function tradeStep(
     return;
   }
   expect(r.revert?.name, `${label}: SDK predicted a revert the chain did not raise`).to.equal(undefined);
-  const ev = receipt!.logs
-    .map((l) => {
-      try {
-        return sys.perps.interface.parseLog(l);
-      } catch {
-        return null;
-      }
-    })
-    .find((x) => x?.name === "PositionModified")!;
+  const ev = eventOf(receipt, sys.perps, "PositionModified");
   expect(ev.args.fillPrice, `${label}: fill`).to.equal(r.trade!.fillPrice);
   expect(ev.args.realizedPnl, `${label}: realised`).to.equal(r.trade!.realizedPnl);
   expect(ev.args.fundingPaid, `${label}: funding`).to.equal(r.trade!.fundingPaid);
@@ -376,9 +369,7 @@ describe("Perp accounting: hand-computed edges", function () {
     await ethers.provider.send("evm_setAutomine", [true]);
     const r = await (await close).wait();
     await (await open).wait();
-    const ev = r!.logs
-      .map((l) => sys.perps.interface.parseLog(l))
-      .find((x) => x?.name === "PositionModified")!;
+    const ev = eventOf(r, sys.perps, "PositionModified");
     expect(ev.args.fundingPaid).to.equal(0n);
     // Alice closes; with no open interest the index moves but nobody holds a position, and the pool
     // keeps no basis: its exposure is empty.

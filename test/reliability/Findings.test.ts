@@ -9,6 +9,7 @@ import {
   openAccount,
   wad,
   atLatestTimestamp,
+  eventOf,
 } from "../shared/system";
 import { refreshFeeds, trade } from "../shared/perps";
 
@@ -60,15 +61,7 @@ describe("Reliability findings", function () {
     await atLatestTimestamp();
     const tx = await sys.auction.connect(sys.keeper).bid(victim, bidder, fraction, ethers.MaxUint256);
     const receipt = await tx.wait();
-    const bid = receipt!.logs
-      .map((l) => {
-        try {
-          return sys.auction.interface.parseLog(l);
-        } catch {
-          return null;
-        }
-      })
-      .find((e) => e?.name === "AuctionBid")!;
+    const bid = eventOf(receipt, sys.auction, "AuctionBid");
     const after = await sys.engine.health(victim);
     // The account keeps (1 − f) of its mark-to-market equity, receives the payment and pays the
     // penalty (both quote units, 1e12 WAD each); a few wei of rounding at most.

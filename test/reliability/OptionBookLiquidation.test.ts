@@ -2,7 +2,15 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, fundInsurance, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
+import {
+  MarginMode,
+  WAD,
+  fundInsurance,
+  openAccount,
+  wad,
+  withdrawToInitialMargin,
+  findEvent,
+} from "../shared/system";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { marketParams, mineAt, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
@@ -32,16 +40,7 @@ const liquidatable = (h: { equityMaintenance: bigint; maintenanceRequirement: bi
 
 /** The first `name` event of the auction in a transaction. */
 async function auctionEvent(sys: Sys, tx: ContractTransactionResponse, name: string) {
-  const receipt = await tx.wait();
-  for (const log of receipt!.logs) {
-    try {
-      const parsed = sys.auction.interface.parseLog(log);
-      if (parsed?.name === name) return parsed;
-    } catch {
-      // another contract's log
-    }
-  }
-  return undefined;
+  return findEvent((await tx.wait())!.logs, sys.auction, name);
 }
 
 /** Runs `body` on a snapshot and restores it: a what-if that leaves the chain as it was. */

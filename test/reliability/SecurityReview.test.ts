@@ -16,6 +16,7 @@ import {
   wad,
   type System,
   atLatestTimestamp,
+  eventOf,
 } from "../shared/system";
 import {
   advanceTo,
@@ -42,16 +43,7 @@ const QUOTE_UNIT = 10n ** 12n;
 
 /** The auction event `name` of a transaction's receipt. */
 async function auctionEvent(sys: System, tx: ContractTransactionResponse, name: string) {
-  const receipt = await tx.wait();
-  return receipt!.logs
-    .map((l) => {
-      try {
-        return sys.auction.interface.parseLog(l);
-      } catch {
-        return null;
-      }
-    })
-    .find((e) => e?.name === name)!;
+  return eventOf(await tx.wait(), sys.auction, name);
 }
 
 /**

@@ -14,7 +14,7 @@ import type { ContractTransactionResponse, Interface } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { MockV3Aggregator, OptionMarket } from "../../typechain-types";
 import { createClient, type XMarginClient } from "../../sdk/src";
-import { MarginMode, WAD, fundInsurance, openAccount, wad, type System } from "../shared/system";
+import { MarginMode, WAD, fundInsurance, openAccount, wad, type System, findEvent } from "../shared/system";
 import { deployOptionsSystem, listSeries } from "../shared/options";
 import { assetId, deployMockFeed } from "../shared/oracles";
 import { unwindPremium } from "../shared/perps";
@@ -1080,15 +1080,7 @@ function parseEvent(
   name: string,
   contract: { interface: Interface } = w.sys.auction,
 ) {
-  for (const log of logs) {
-    try {
-      const parsed = contract.interface.parseLog(log);
-      if (parsed?.name === name) return parsed;
-    } catch {
-      // another contract's event
-    }
-  }
-  return undefined;
+  return findEvent(logs, contract, name);
 }
 
 /**

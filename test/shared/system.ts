@@ -1,6 +1,6 @@
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import type { BaseContract, Signer } from "ethers";
+import type { BaseContract, ContractTransactionReceipt, Interface, LogDescription, Signer } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type {
   AccessManager,
@@ -234,6 +234,38 @@ export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Pr
   };
 }
 
+/**
+ * The first event `name` that `contract`'s ABI decodes in `logs`, if any (logs it cannot decode, such
+ * as another contract's event with the same topic but other indexed fields, are skipped).
+ */
+export function findEvent(
+  logs: readonly { topics: readonly string[]; data: string }[],
+  contract: { interface: Interface },
+  name: string,
+): LogDescription | undefined {
+  for (const log of logs) {
+    let parsed: LogDescription | null = null;
+    try {
+      parsed = contract.interface.parseLog(log);
+    } catch {
+      continue;
+    }
+    if (parsed?.name === name) return parsed;
+  }
+  return undefined;
+}
+
+/** The first event `name` of `contract` in a transaction's receipt; throws if there is none. */
+export function eventOf(
+  receipt: ContractTransactionReceipt | null,
+  contract: { interface: Interface },
+  name: string,
+): LogDescription {
+  const event = findEvent(receipt?.logs ?? [], contract, name);
+  if (!event) throw new Error(`no ${name} event in the receipt`);
+  return event;
+}
+
 /** Creates an account for `owner` and deposits each `[token, amount]` into it. Returns its id. */
 export async function openAccount(
   sys: System,
@@ -242,11 +274,7 @@ export async function openAccount(
   deposits: [MockERC20, bigint][] = [],
 ): Promise<bigint> {
   const tx = await sys.accounts.connect(owner).createAccount(mode);
-  const receipt = await tx.wait();
-  const event = receipt!.logs
-    .map((log) => sys.accounts.interface.parseLog(log))
-    .find((parsed) => parsed?.name === "AccountCreated");
-  const accountId = event!.args.accountId as bigint;
+  const accountId = eventOf(await tx.wait(), sys.accounts, "AccountCreated").args.accountId as bigint;
   for (const [token, amount] of deposits) {
     await mintAndApprove(token, owner, await sys.vault.getAddress(), amount);
     await sys.vault.connect(owner).deposit(accountId, token, amount);

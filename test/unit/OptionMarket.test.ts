@@ -5,7 +5,7 @@ import { signerFor } from "../shared/impersonate";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import type { ContractTransactionResponse } from "ethers";
 import type { BlackScholesHarness, OptionMarket } from "../../typechain-types";
-import { DEFAULT_RISK_PARAMS, MarginMode, WAD, openAccount, wad } from "../shared/system";
+import { DEFAULT_RISK_PARAMS, MarginMode, WAD, openAccount, wad, eventOf } from "../shared/system";
 import { addPriceFeed, addVolatilityFeed, assetId, setFeedPrice } from "../shared/oracles";
 import {
   DAILY_EXPIRY_GRID,
@@ -774,10 +774,7 @@ describe("OptionMarket", function () {
 
     /** Premium and fee (quote units) of a trade, from its OptionTraded event. */
     async function traded(options: OptionMarket, tx: ContractTransactionResponse) {
-      const receipt = (await tx.wait())!;
-      const log = receipt.logs
-        .map((l) => options.interface.parseLog(l))
-        .find((parsed) => parsed?.name === "OptionTraded")!;
+      const log = eventOf(await tx.wait(), options, "OptionTraded");
       return { premiumQuote: log.args.premium / QUOTE_UNIT, feeQuote: log.args.fee / QUOTE_UNIT };
     }
 
@@ -1119,9 +1116,7 @@ describe("OptionMarket", function () {
       const receipt = (await (
         await auction.connect(carol).bid(bobAccount, carolAccount, WAD, ethers.MaxUint256)
       ).wait())!;
-      const bid = receipt.logs
-        .map((log) => auction.interface.parseLog(log))
-        .find((parsed) => parsed?.name === "AuctionBid")!;
+      const bid = eventOf(receipt, auction, "AuctionBid");
       const filled = bid.args.fraction as bigint;
       const moved = (WAD * filled) / WAD; // floor(|size| · fraction) with |size| = 1 contract
       expect(filled).to.be.greaterThan(0n);

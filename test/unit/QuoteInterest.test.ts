@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
+import { MarginMode, WAD, deploySystem, openAccount, wad, type System, eventOf } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
 import { refreshFeeds, trade } from "../shared/perps";
@@ -242,9 +242,7 @@ describe("Quote interest (CollateralVault)", function () {
       // Alice's interest still reaches it, and pays its debt down.
       await time.setNextBlockTimestamp(modelSetAt + 30n * DAY + 10n);
       const tx = await sys.vault.settleInterest(alice);
-      const charged = (await tx.wait())!.logs
-        .map((log) => sys.vault.interface.parseLog(log))
-        .find((e) => e?.name === "QuoteInterestCharged")!.args.amount as bigint;
+      const charged = eventOf(await tx.wait(), sys.vault, "QuoteInterestCharged").args.amount as bigint;
       expect(charged).to.be.greaterThan(0n);
       expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.equal(-1_000n * USDC + charged);
       const debts = [
