@@ -17,8 +17,9 @@ interface IMarket {
     /// @param vanna ∂delta/∂σ in underlying units per 1.0 of volatility (0 for perps).
     /// @param volga ∂vega/∂σ in USD per 1.0 of volatility squared (0 for perps).
     /// @param totalVolatility σ√τ of the option's model (WAD), the move in log spot over which its Greeks
-    /// stay meaningful; 0 when the value is linear in spot (perps; settled or far from the money
-    /// options); 1 wei for an expired, unsettled option, whose kink must be repriced in every scenario.
+    /// stay meaningful; 0 when the value is linear in spot (perps; settled options); 1 wei for an
+    /// expired, unsettled option, whose kink must be repriced in every scenario, and for one too far
+    /// from the money for the model (priced from the nearest strike inside it, whose Greeks are not its).
     /// The engine reprices a position (`scenarioPnls`) instead of using its Greeks when a spot shock
     /// exceeds it.
     /// @param modelVolatility The volatility the option is priced at (feed plus skew, WAD; 0 for perps).

@@ -1031,7 +1031,7 @@ describe("OptionMarket", function () {
   });
 
   describe("outside the model's domain", function () {
-    it("values a series whose strike is more than 100× the spot without reverting", async function () {
+    it("values a series whose strike is more than 100× the spot without reverting, from the model at 100× spot", async function () {
       const { options, engine, feeds, call, put, alice, bob, aliceAccount, bobAccount } =
         await loadFixture(fixture);
       await tradeOption(options, alice, aliceAccount, call, WAD);
@@ -1040,11 +1040,15 @@ describe("OptionMarket", function () {
       const spot = wad("25");
       const longCall = await options.exposure(aliceAccount, call, spot, VOL);
       expect([longCall.value, longCall.delta, longCall.gamma, longCall.vega]).to.deep.equal([0n, 0n, 0n, 0n]);
-      // Short put: intrinsic 2,975 plus at most min(S, K) = 25 of time value; delta of a long put is −1.
+      // Short put: priced at K' = 100·S = 2,500 (2,475 of intrinsic value, no time value left) plus the
+      // 500 of strike beyond it (review round 44: intrinsic + min(S, K) = 3,000 jumped at the edge);
+      // delta of a long put is −1; σ√τ 1 wei, so the engine reprices it in every scenario.
       const shortPut = await options.exposure(bobAccount, put, spot, VOL);
-      expect(shortPut.value).to.equal(-wad("3000"));
+      expect(shortPut.value).to.be.closeTo(-wad("2975"), 10n ** 6n);
+      expect(shortPut.value).to.be.lessThan(-wad("2975"));
       expect(shortPut.delta).to.equal(WAD);
       expect(shortPut.optionSize).to.equal(-WAD);
+      expect(shortPut.totalVolatility).to.equal(1n);
       await engine.health(bobAccount); // does not revert
     });
   });

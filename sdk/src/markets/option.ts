@@ -32,7 +32,7 @@ export interface OptionValuation {
   vega: bigint;
   vanna: bigint;
   volga: bigint;
-  /** σ√τ of the Black-Scholes model; 0 outside the model (settled, expired, far from the money). */
+  /** σ√τ of the Black-Scholes model; 0 when settled or expired, 1 wei far from the money (repriced). */
   totalVolatility: bigint;
   /** The volatility passed to Black-Scholes (feed + skew + move, clamped); 0 outside the model. */
   modelVolatility: bigint;
@@ -81,8 +81,10 @@ export function modelVolatility(volatility: bigint, skew: bigint): bigint {
 /**
  * Bounds and Greeks of one long contract of `m` at `spot`, feed `volatility` and `timestamp`
  * (OptionMarket._valuation): Black-Scholes ± (1e-17·(S + K) + 10 wei) with τ clamped to one hour (low =
- * intrinsic value in the last hour); intrinsic value (+ min(S, K) on the high side) outside the model's
- * moneyness range; intrinsic value at the current spot after expiry; at the settlement price once settled.
+ * intrinsic value in the last hour); outside the model's moneyness range, the model at the nearest strike K'
+ * inside it, widened by |K − K'| (high in the money, low out of it; low ≥ intrinsic value), with σ√τ
+ * reported as 1 wei so that the engine reprices it; intrinsic value at the current spot after expiry (and
+ * + min(S, K) on the high side for a spot of 0 or beyond the model); at the settlement price once settled.
  * `volMove` (a margin scenario's volatility move, signed WAD; 0 otherwise) is added to the series' skew
  * before the model volatility is clamped into [1%, 500%].
  * @example
@@ -112,12 +114,7 @@ export function optionValuation(
   }
   const intrinsic = intrinsicValue(m.isCall, m.strike, spot);
   const expired = timestamp >= m.expiry;
-  if (
-    expired ||
-    spot > BS_MAX_PRICE ||
-    m.strike * BS_MAX_MONEYNESS < spot ||
-    m.strike > spot * BS_MAX_MONEYNESS
-  ) {
+  if (expired || spot === 0n || spot > BS_MAX_PRICE) {
     v.low = intrinsic;
     v.high = expired ? intrinsic : intrinsic + min(spot, m.strike);
     if (intrinsic !== 0n) v.delta = m.isCall ? WAD : -WAD;
@@ -125,11 +122,21 @@ export function optionValuation(
   }
   const timeToExpiry = m.expiry - timestamp;
   const sigma = modelVolatility(volatility, m.skew + volMove);
-  const bs = blackScholes(spot, m.strike, max(timeToExpiry, BS_MIN_TIME_TO_EXPIRY), sigma, m.isCall);
+  // Too far from the money for the model: the nearest strike K' inside its range (OptionMarket._modelStrike).
+  let strike = m.strike;
+  let gap = 0n;
+  if (strike * BS_MAX_MONEYNESS < spot) {
+    strike = (spot - 1n) / BS_MAX_MONEYNESS + 1n;
+    gap = strike - m.strike;
+  } else if (strike > spot * BS_MAX_MONEYNESS) {
+    strike = spot * BS_MAX_MONEYNESS;
+    gap = m.strike - strike;
+  }
+  const bs = blackScholes(spot, strike, max(timeToExpiry, BS_MIN_TIME_TO_EXPIRY), sigma, m.isCall);
   // The library's error margin: 1e-17·(S + K) + 10 wei.
-  const margin = (spot + m.strike) / 10n ** 17n + 10n;
-  return {
-    low: timeToExpiry < BS_MIN_TIME_TO_EXPIRY ? intrinsic : bs.price > margin ? bs.price - margin : 0n,
+  const margin = (spot + strike) / 10n ** 17n + 10n;
+  const out: OptionValuation = {
+    low: bs.price > margin ? bs.price - margin : 0n,
     high: bs.price + margin,
     delta: bs.delta,
     gamma: bs.gamma,
@@ -139,6 +146,16 @@ export function optionValuation(
     totalVolatility: bs.totalVolatility,
     modelVolatility: sigma,
   };
+  if (gap !== 0n) {
+    // OptionMarket._beyondModel: in the money beyond K', high + gap; out of the money, low − gap (at
+    // least 0); low at least intrinsic value; repriced in every scenario.
+    if (m.isCall === m.strike < strike) out.high += gap;
+    else out.low = out.low > gap ? out.low - gap : 0n;
+    if (out.low < intrinsic) out.low = intrinsic;
+    [out.totalVolatility, out.modelVolatility] = [1n, 0n];
+  }
+  if (timeToExpiry < BS_MIN_TIME_TO_EXPIRY) out.low = intrinsic;
+  return out;
 }
 
 /**

@@ -28,7 +28,8 @@ export interface Exposure {
   volga: bigint;
   /**
    * σ√τ of the option's model: the move in log spot over which its Greeks stay meaningful. 0 when the
-   * value is linear in spot (perps; expired, settled or far from the money options). The engine
+   * value is linear in spot (perps; settled options); 1 wei for an option the engine must reprice
+   * whatever the shock (expired and unsettled, or far from the money). The engine
    * reprices the position (`scenarioPnls`) instead of using its Greeks when a spot shock exceeds it.
    */
   totalVolatility: bigint;
