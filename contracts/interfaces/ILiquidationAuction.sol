@@ -101,6 +101,9 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 discount
     );
 
+    /// @notice The backstop's positive quote balance (`amount` quote units) moved to the pool's account.
+    event BackstopQuoteSwept(uint256 amount);
+
     /// @notice Emitted when an auction starts (or a stale one restarts).
     event AuctionStarted(
         uint256 indexed accountId,
@@ -209,6 +212,7 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// skew, which then prices the LPs' real imbalance again. Restricted because the caller chooses the
     /// moment, and a trader who moved the skew first would earn the premium the unwind then pays
     /// (bounded by `limitPrice`). Reverts with UnwindNotReducing, or the market's errors.
+    /// @dev Ends by sweeping the backstop's positive quote balance to the pool (`sweepBackstopQuote`).
     function unwindBackstop(
         address market,
         uint256 marketId,
@@ -216,6 +220,18 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 limitPrice,
         uint256 deadline
     ) external;
+
+    /// @notice Moves the backstop's whole positive quote balance to the pool's account. Anyone, at any
+    /// time; a no-op at a balance ≤ 0.
+    /// @dev The backstop's quote (the cash of the books it absorbed, its discount, its unwinds' gains, the
+    /// fund's payouts) is the LPs' and counts in `LiquidityPool.totalAssets`, but LPs withdraw only from
+    /// the pool's account: left in the backstop it was out of every LP's reach for good (review round 45:
+    /// after an absorb and an unwind, 6,785.58 USDC of the only LP's 1,006,819.54 could not be redeemed).
+    /// Value does not move (both accounts are the LPs'), so the share price is unchanged; the backstop
+    /// needs no cash (no margin check: a later loss is a quote debt to the vault like any other), and
+    /// the pool's free margin still deducts the backstop's shortfall against its own initial requirement.
+    /// @return amount Quote units moved.
+    function sweepBackstopQuote() external returns (uint256 amount);
 
     /// @notice The backstop account: created by this contract at deployment and owned by it, never
     /// auctioned, with no margin requirement; it holds what `absorb` takes until `unwindBackstop`
@@ -272,7 +288,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice The discount d(t) of `accountId`'s auction now (WAD).
     function currentDiscount(uint256 accountId) external view returns (uint256);
 
-    /// @notice What a bid of `fraction` would fill and pay now (for keepers and frontends).
+    /// @notice What a bid of `fraction` would fill and pay now (for keepers and frontends). Reverts
+    /// where `bid` would before pricing: AuctionNotActive, InvalidFraction (0 or above 1), AccountHealthy
+    /// (equity_MM ≥ MM, though the auction still runs).
     /// @return filled Fraction after the cap.
     /// @return payment Quote units the bidder would pay (0 when insolvent).
     /// @return insurancePayout Quote units the bidder would receive for taking an insolvent account.

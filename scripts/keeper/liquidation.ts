@@ -200,17 +200,22 @@ export async function assessBid(
   const { accountId } = opts;
   const [perpMarket, optionMarket] = await Promise.all([c.perps.getAddress(), c.options.getAddress()]);
   const [quoteResult, health, [inQuote, usdMark], held, auction] = await Promise.all([
-    c.auction.quoteBid(accountId, WAD),
+    c.auction.quoteBid(accountId, WAD).then(
+      (q) => ({ quote: { filled: q.filled, payment: q.payment, insurancePayout: q.insurancePayout } }),
+      (error: unknown) => {
+        if (isTransientError(error)) throw error;
+        return { error };
+      },
+    ),
     c.engine.health(accountId),
     c.vault.markInQuote(accountId),
     c.engine.accountMarkets(accountId),
     c.auction.auctions(accountId),
   ]);
-  const quote: BidQuote = {
-    filled: quoteResult.filled,
-    payment: quoteResult.payment,
-    insurancePayout: quoteResult.insurancePayout,
-  };
+  // `quoteBid` refuses what `bid` refuses (an account back above its maintenance line since the
+  // health pass): nothing to bid on, as a reverted simulation below.
+  if ("error" in quoteResult) return { skip: "bid quote reverted", detail: { error: quoteResult.error } };
+  const quote: BidQuote = quoteResult.quote;
   // Quote WAD, as PnL settles: perps and options close at 1 quote unit per USD of PnL.
   let closeCostQuote = 0n;
   for (const key of held) {

@@ -25,6 +25,9 @@ export interface QuoteBidReturnType {
 
 /**
  * What a bid of `fraction` on `accountId`'s auction fills and pays now (`LiquidationAuction.quoteBid`).
+ * Throws where `bid` would revert before pricing, with the same typed errors: AuctionNotActive,
+ * InvalidFraction (0 or above 1e18), AccountHealthy (back above its maintenance line while the auction
+ * still runs: end it with `endAuction`).
  * @example
  * const q = await quoteBid(client, { accountId: 7n, fraction: parseEther("1") });
  */
