@@ -15,7 +15,7 @@ import type { OptionMarket } from "../../typechain-types";
 import { MarginMode, deploySystem, fundInsurance, openAccount, wad, type System } from "../shared/system";
 import { deployOptions, listSeries } from "../shared/options";
 import { assetId, configureSequencer } from "../shared/oracles";
-import { refreshFeeds } from "../shared/perps";
+import { listPerpMarket, marketParams, refreshFeeds } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
 
 const USDC = 10n ** 6n;
@@ -95,6 +95,9 @@ async function staleEthFeed(w: HostileWorld): Promise<void> {
     await (await feed.updateAnswer(await feed.latestAnswer())).wait();
   }
 }
+
+/** Market parameters with `skewScale` and an open-interest cap at it. */
+const skewScaleOf = (skewScale: bigint) => marketParams({ skewScale, maxOpenInterest: skewScale });
 
 const trade = (w: HostileWorld, signer: HardhatEthersSigner, id: bigint, market: bigint, size: bigint) =>
   w.perps.connect(signer).trade(id, market, size, size > 0n ? MAX : 0n, NO_DEADLINE);
@@ -981,6 +984,17 @@ export const ROWS: Row[] = [
     error: "PaymentAboveLimit",
     arrange: freezeCarol,
     act: (w) => w.auction.connect(w.keeper).bid(w.carolId, w.keeperId, wad("0.01"), 0),
+  },
+  {
+    kind: "limits and deadlines",
+    input: "skew scale cut below the open skew (13 ETH long, 20 → 12)",
+    call: "PerpMarket.setMarketParams",
+    error: "MarketParamOutOfBounds",
+    arrange: async (w) => {
+      const market = await listPerpMarket(w.perps, "ETH", skewScaleOf(wad("20")));
+      await (await trade(w, w.keeper, w.keeperId, market, wad("13"))).wait();
+    },
+    act: async (w) => w.perps.setMarketParams(await w.perps.marketCount(), skewScaleOf(wad("12"))),
   },
 ];
 
