@@ -257,10 +257,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return _sweepBackstopQuote();
     }
 
-    /// @dev The backstop's positive quote balance to the pool's account, where LPs withdraw. Every unwind
-    /// ends with it; an absorb does not (the backstop keeps the slice as a bidder would, cash included,
-    /// until it is unwound or anyone sweeps).
+    /// @dev The backstop's positive quote balance to the pool's account, where LPs withdraw, once it holds
+    /// no position. Every unwind ends with it; an absorb does not (the backstop keeps the slice as a
+    /// bidder would, cash included). While a book is held its cash pays the book's losses: swept before,
+    /// a loss became a backstop quote debt that nothing repays, in every borrower's utilisation for good
+    /// (review round 46: 9,198.82 USDC of debt instead of 2,511.66).
     function _sweepBackstopQuote() internal returns (uint256 amount) {
+        if (engine.accountMarkets(backstopAccountId).length != 0) return 0;
         int256 balance = vault.balanceOf(backstopAccountId, quote);
         if (balance <= 0) return 0;
         amount = uint256(balance);

@@ -212,7 +212,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// skew, which then prices the LPs' real imbalance again. Restricted because the caller chooses the
     /// moment, and a trader who moved the skew first would earn the premium the unwind then pays
     /// (bounded by `limitPrice`). Reverts with UnwindNotReducing, or the market's errors.
-    /// @dev Ends by sweeping the backstop's positive quote balance to the pool (`sweepBackstopQuote`).
+    /// @dev Ends by sweeping the backstop's positive quote balance to the pool once it holds no position
+    /// (`sweepBackstopQuote`).
     function unwindBackstop(
         address market,
         uint256 marketId,
@@ -221,8 +222,9 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 deadline
     ) external;
 
-    /// @notice Moves the backstop's whole positive quote balance to the pool's account. Anyone, at any
-    /// time; a no-op at a balance ≤ 0.
+    /// @notice Moves the backstop's whole positive quote balance to the pool's account once the backstop
+    /// holds no position. Anyone, at any time; a no-op (0) while it holds one (its cash pays that book's
+    /// losses; swept before, a loss became a quote debt nothing repays) or at a balance ≤ 0.
     /// @dev The backstop's quote (the cash of the books it absorbed, its discount, its unwinds' gains, the
     /// fund's payouts) is the LPs' and counts in `LiquidityPool.totalAssets`, but LPs withdraw only from
     /// the pool's account: left in the backstop it was out of every LP's reach for good (review round 45:

@@ -105,8 +105,9 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     uint256 internal constant MAX_POOL_DELTA_RATIO = 10e18;
     /// @notice Most series listed and not yet settled, over all underlyings. The pool holds every traded
     /// series and, unlike an account, has no market cap in the engine: this bounds the gas of its health
-    /// (each near-expiry series is repriced in every scenario, ~185,000 gas), which every LP withdrawal
-    /// pays.
+    /// (a series near expiry or beyond the model's moneyness range is repriced in every scenario: up to
+    /// ~275,000 gas each, the most beyond the range, where every cell of both grids is repriced with its
+    /// Greeks), which every LP withdrawal pays.
     uint256 public constant MAX_LIVE_SERIES = 32;
     /// @notice Longest expiry grid period: weekly expiries.
     uint256 public constant MAX_EXPIRY_PERIOD = 7 days;
@@ -181,7 +182,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         uint256 vega;
         int256 vanna;
         int256 volga;
-        uint256 totalVolatility; // 0 outside the model (settled, expired, far from the money)
+        uint256 totalVolatility; // 0 settled or expired; 1 wei beyond the moneyness range (repriced)
         uint256 modelVolatility;
     }
 
