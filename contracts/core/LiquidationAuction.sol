@@ -257,17 +257,37 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return _sweepBackstopQuote();
     }
 
-    /// @dev The backstop's positive quote balance to the pool's account, where LPs withdraw, once it holds
-    /// no position. Every unwind ends with it; an absorb does not (the backstop keeps the slice as a
-    /// bidder would, cash included). While a book is held its cash pays the book's losses: swept before,
-    /// a loss became a backstop quote debt that nothing repays, in every borrower's utilisation for good
-    /// (review round 46: 9,198.82 USDC of debt instead of 2,511.66).
+    /// @dev The backstop's positive quote balance to the pool's account, where LPs withdraw: all of it
+    /// once it holds no position, else what it holds above its book's initial requirement. Every unwind
+    /// ends with it; an absorb does not (the backstop keeps the slice as a bidder would, cash included).
+    /// The cash the requirement needs stays to pay the book's losses: swept, a loss became a backstop
+    /// quote debt that nothing repays, in every borrower's utilisation for good (review round 46: 9,198.82
+    /// USDC of debt instead of 2,511.66); and the pool's free margin deducts the backstop's shortfall
+    /// against that requirement, so sweeping it freed nothing for the LPs. A health that does not read
+    /// (a failed feed) or rests on the floor shocks (volatility unavailable) sweeps nothing.
     function _sweepBackstopQuote() internal returns (uint256 amount) {
-        if (engine.accountMarkets(backstopAccountId).length != 0) return 0;
-        int256 balance = vault.balanceOf(backstopAccountId, quote);
+        uint256 backstop = backstopAccountId;
+        int256 balance = vault.balanceOf(backstop, quote);
         if (balance <= 0) return 0;
         amount = uint256(balance);
-        engine.transferQuote(backstopAccountId, engine.poolAccountId(), amount);
+        if (engine.accountMarkets(backstop).length != 0) {
+            try engine.health(backstop) returns (IMarginEngine.Health memory h) {
+                int256 surplus = h.equityInitial - SafeCast.toInt256(h.initialRequirement);
+                if (surplus <= 0 || h.volatilityUnavailable) return 0;
+                // A quote token taken out lowers equity_IM by its price times its initial weight.
+                uint256 tokenValue = Math.mulDiv(
+                    _quotePrice(),
+                    vault.collateralConfig(quote).initialWeight,
+                    WAD,
+                    Math.Rounding.Ceil
+                );
+                amount = Math.min(amount, Math.mulDiv(uint256(surplus), WAD / quoteUnit, tokenValue));
+            } catch {
+                return 0;
+            }
+            if (amount == 0) return 0;
+        }
+        engine.transferQuote(backstop, engine.poolAccountId(), amount);
         emit BackstopQuoteSwept(amount);
     }
 

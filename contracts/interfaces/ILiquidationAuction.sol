@@ -212,7 +212,7 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// skew, which then prices the LPs' real imbalance again. Restricted because the caller chooses the
     /// moment, and a trader who moved the skew first would earn the premium the unwind then pays
     /// (bounded by `limitPrice`). Reverts with UnwindNotReducing, or the market's errors.
-    /// @dev Ends by sweeping the backstop's positive quote balance to the pool once it holds no position
+    /// @dev Ends by sweeping the backstop's quote above what its remaining book requires to the pool
     /// (`sweepBackstopQuote`).
     function unwindBackstop(
         address market,
@@ -222,9 +222,11 @@ interface ILiquidationAuction is IUpdateThrottle {
         uint256 deadline
     ) external;
 
-    /// @notice Moves the backstop's whole positive quote balance to the pool's account once the backstop
-    /// holds no position. Anyone, at any time; a no-op (0) while it holds one (its cash pays that book's
-    /// losses; swept before, a loss became a quote debt nothing repays) or at a balance ≤ 0.
+    /// @notice Moves the backstop's positive quote balance to the pool's account: all of it once the
+    /// backstop holds no position, else what it holds above its book's initial requirement (the rest
+    /// pays that book's losses; swept, a loss became a quote debt nothing repays). Anyone, at any time;
+    /// moves nothing (returns 0) at a balance ≤ 0, without a surplus, or while the backstop's health does
+    /// not read or rests on the floor shocks (a failed price or volatility feed).
     /// @dev The backstop's quote (the cash of the books it absorbed, its discount, its unwinds' gains, the
     /// fund's payouts) is the LPs' and counts in `LiquidityPool.totalAssets`, but LPs withdraw only from
     /// the pool's account: left in the backstop it was out of every LP's reach for good (review round 45:

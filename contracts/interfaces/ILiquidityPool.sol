@@ -129,6 +129,12 @@ interface ILiquidityPool is IUpdateThrottle {
     /// @notice What claiming `shares` of `owner`'s request would pay now, before the free-margin cap.
     function previewClaim(address owner, uint256 shares) external view returns (uint256 assets);
 
+    /// @notice The most shares of `owner`'s request `claimRedeem` takes now: all of them, or the part
+    /// the pool's free margin pays; 0 outside the claim window, while LP exits are closed (a paused vault,
+    /// `settlementPending`) or the pool cannot be priced. Never reverts. With an exit delay, ERC-4626's
+    /// `maxRedeem` reads 0 (its `redeem` refuses), and this is the limit a frontend sizes a claim with.
+    function maxClaim(address owner) external view returns (uint256 shares);
+
     /// @notice Seconds between an LP's redeem request and its claim; 0 lets LPs exit at once through
     /// ERC-4626's `withdraw` and `redeem` (which revert with RedeemRequestRequired otherwise). An exit
     /// paid at the lower of two share prices that far apart cannot step out before a loss the LP

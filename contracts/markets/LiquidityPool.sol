@@ -371,6 +371,25 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     /// @inheritdoc ILiquidityPool
+    /// @dev The claim of s shares pays min(⌊A·s/S⌋, ⌊s·T/N⌋) (T, N with the virtual assets and shares),
+    /// which is at most `free` when either term is: s ≤ ((free+1)·S − 1)/A or s ≤ ((free+1)·N − 1)/T.
+    /// Without it a frontend could not size a partial claim of a request above the free margin, and the
+    /// SDK's default whole claim reverted `ClaimUnavailable` for the whole window (review round 47, F2).
+    function maxClaim(address owner) external view returns (uint256) {
+        RedeemRequest memory request = _redeemRequests[owner];
+        if (request.shares == 0 || block.timestamp < request.claimableAt) return 0;
+        if (block.timestamp > uint256(request.claimableAt) + CLAIM_WINDOW || _withdrawalsClosed()) return 0;
+        // Free margin first: when it is 0 (or unpriced) the share price is not read (see `_acting`).
+        uint256 free = _freeQuote();
+        if (free == 0) return 0;
+        uint256 supply = totalSupply() + 10 ** _decimalsOffset();
+        uint256 assets = totalAssets() + 1;
+        uint256 byRequest = ((free + 1) * request.shares - 1) / request.assets;
+        uint256 byPrice = ((free + 1) * supply - 1) / assets;
+        return Math.min(request.shares, Math.max(byRequest, byPrice));
+    }
+
+    /// @inheritdoc ILiquidityPool
     function depositWithLimit(
         uint256 assets,
         address receiver,

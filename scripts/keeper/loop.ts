@@ -33,6 +33,7 @@ import {
   isSameChain,
   isUnwindWorthSending,
   staleFundingMarkets,
+  WAD,
   type BlockRef,
   type HealthLike,
 } from "./logic";
@@ -45,15 +46,18 @@ import { TxSender } from "./sender";
 /** Re-run a step after this long even without a new block. */
 const RECHECK_MS = 15_000;
 
-/** What the keeper knows about one chain; rebuilt from scratch after a reset. */
 /** How often accounts that reverted on an earlier pass are bisected again (one call per batch between). */
 export const FAILING_RECHECK_PASSES = 10;
+
+/** The smallest backstop sweep the keeper sends, in whole quote tokens: it pays the gas, the LPs gain. */
+export const SWEEP_MIN_TOKENS = 100n;
 
 const AUTHORITY_ABI = ["function authority() view returns (address)"];
 const CAN_CALL_ABI = [
   "function canCall(address caller, address target, bytes4 selector) view returns (bool immediate, uint32 delay)",
 ];
 
+/** What the keeper knows about one chain; rebuilt from scratch after a reset. */
 export interface Session {
   deployment: Deployment;
   contracts: Contracts;
@@ -171,6 +175,12 @@ export interface StepReport {
   liquidatable: bigint[];
   /** Perp markets whose backstop position an unwind was sent for (with the BACKSTOP role). */
   unwound: bigint[];
+  /**
+   * Quote units moved from the backstop to the pool's account (`sweepBackstopQuote`, open to anyone): an
+   * absorbed book's cash is in the share price but out of every LP's exit until it is swept (§4, row 115;
+   * review round 47, F1). 0 when there was none.
+   */
+  swept: bigint;
   /** Accounts whose health reverts on its own (a feed of an asset they hold fails): skipped this pass. */
   unchecked: Skipped<bigint>[];
   /** Perp markets whose funding was accrued (older than `--funding-interval`). */
@@ -197,6 +207,7 @@ export async function keeperStep(
     accounts: 0,
     liquidatable: [],
     unwound: [],
+    swept: 0n,
     unchecked: [],
     fundingAccrued: [],
     ended: [],
@@ -305,6 +316,28 @@ export async function keeperStep(
   if (s.canUnwind && !signal?.aborted) {
     await isolated("backstop unwind", async () => {
       report.unwound = await unwindBackstop(s, now, sender, log);
+    });
+  }
+
+  // After the absorbs and unwinds (an unwind sweeps on its own): the cash an absorb left in the backstop
+  // counts in the LP share price, but LPs withdraw from the pool's account only. Moving it changes no
+  // value and can only raise the pool's free margin. The contract keeps what the backstop's book
+  // requires, so the keeper asks it what would move and sends only from SWEEP_MIN_TOKENS up (a book's
+  // funding would otherwise cost a transaction every pass for cents).
+  if (!signal?.aborted) {
+    await isolated("backstop sweep", async () => {
+      const cash = await s.contracts.vault.balanceOf(s.backstopAccountId, s.quoteToken);
+      if (cash <= 0n) return;
+      const amount = await s.contracts.auction.sweepBackstopQuote.staticCall();
+      if (amount * s.quoteUnit < SWEEP_MIN_TOKENS * WAD) return;
+      const sent = await sender.send(
+        "sweepBackstopQuote",
+        tx(s.contracts.auction, "sweepBackstopQuote", []),
+        {
+          amount,
+        },
+      );
+      if (sent.status === "mined" || sent.status === "dry-run") report.swept = amount;
     });
   }
 

@@ -753,12 +753,12 @@ describe("Money through liquidations: the backstop and bid quotes", function () 
     return { sys, backstop: await sys.auction.backstopAccountId() };
   }
 
-  it("row 118: the backstop's cash stays with the book it holds, pays its loss at the unwind, and only what is left is swept", async function () {
+  it("row 118: the backstop keeps the cash its book's initial requirement needs (all of it here) and pays the book's loss with it at the unwind", async function () {
     const { sys, backstop } = await loadFixture(absorbed);
     const cash = await sys.vault.balanceOf(backstop, sys.usdc);
     expect(cash, "cash the absorb left in the backstop").to.be.gt(0n);
-    // A sweep while the book is held moves nothing (before the fix it moved all 6,687 USDC, and the
-    // loss below became a backstop debt of 9,198.82 that nothing repays, in everyone's utilisation).
+    // The book's IM needs all of it, so a sweep now moves nothing (before the fix it moved all 6,687 USDC,
+    // and the loss below became a backstop debt of 9,198.82 that nothing repays, in everyone's utilisation).
     await expect(sys.auction.connect(sys.carol).sweepBackstopQuote()).to.not.emit(
       sys.auction,
       "BackstopQuoteSwept",

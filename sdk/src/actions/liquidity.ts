@@ -64,6 +64,11 @@ export interface RedeemRequestState {
   requestedAssets: bigint;
   /** What a claim of all of them pays at this block: the lower of `requestedAssets` and their worth now. */
   claimableAssets: bigint;
+  /**
+   * The most of them `claimRedeem` takes at this block (`LiquidityPool.maxClaim`): all, or the part the
+   * pool's free margin pays; 0 outside the window, while exits are closed or the pool cannot be priced.
+   */
+  claimableShares: bigint;
   /** The window in which it can be claimed (seconds since the epoch); after it, only cancelled. */
   claimableAt: bigint;
   claimableUntil: bigint;
@@ -134,6 +139,7 @@ export async function getPoolState(
           shares: request.shares,
           requestedAssets: request.assets,
           claimableAssets: await lp.previewClaim(owner, request.shares, at),
+          claimableShares: await lp.maxClaim(owner, at),
           claimableAt: request.claimableAt,
           claimableUntil: request.claimableUntil,
         };
@@ -300,7 +306,10 @@ export async function requestRedeem(
 
 /** Parameters of `claimRedeem`. */
 export interface ClaimRedeemParameters {
-  /** Shares of the request to claim; default all of them. */
+  /**
+   * Shares of the request to claim; default all of them, or the part the pool's free margin pays now
+   * when that is less (`maxClaim`; the rest stays claimable at the request's price until the window ends).
+   */
   shares?: bigint;
   /** Who receives the quote; default the signer. */
   receiver?: string;
@@ -311,8 +320,9 @@ export interface ClaimRedeemParameters {
 }
 
 /**
- * Claims the signer's matured redeem request (or `shares` of it): pays the lower of the share price at
- * the request and now. Throws XMarginError "NotClaimable" outside its window, "ClaimUnavailable" beyond
+ * Claims the signer's matured redeem request (or `shares` of it; by default as much of it as the pool's
+ * free margin pays now, `getPoolState`'s `redeemRequest.claimableShares`): pays the lower of the share
+ * price at the request and now. Throws XMarginError "NotClaimable" outside its window, "ClaimUnavailable" beyond
  * the pool's free margin (or while the vault is paused or a series the pool holds is about to settle),
  * "SlippageExceeded" below `minAssets`.
  * @example
@@ -325,7 +335,13 @@ export async function claimRedeem(
   const signer = requireSigner(client);
   const owner = await signer.getAddress();
   const lp = client.contracts.liquidityPool;
-  const shares = params.shares ?? (await read(client, () => lp.redeemRequest(owner))).shares;
+  const shares =
+    params.shares ??
+    (await read(client, async () => {
+      const [request, claimable] = await Promise.all([lp.redeemRequest(owner), lp.maxClaim(owner)]);
+      // Nothing claimable now: ask for all, so the chain says why (NotClaimable, ClaimUnavailable).
+      return claimable === 0n || claimable > request.shares ? request.shares : claimable;
+    }));
   const minAssets =
     params.minAssets ??
     lessSlippage(await read(client, () => lp.previewClaim(owner, shares)), params.slippageBps);
