@@ -231,9 +231,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// fund's payouts) is the LPs' and counts in `LiquidityPool.totalAssets`, but LPs withdraw only from
     /// the pool's account: left in the backstop it was out of every LP's reach for good (review round 45:
     /// after an absorb and an unwind, 6,785.58 USDC of the only LP's 1,006,819.54 could not be redeemed).
-    /// Value does not move (both accounts are the LPs'), so the share price is unchanged; the backstop
-    /// needs no cash (no margin check: a later loss is a quote debt to the vault like any other), and
-    /// the pool's free margin still deducts the backstop's shortfall against its own initial requirement.
+    /// Value does not move (both accounts are the LPs'), so the share price is unchanged. What stays is
+    /// what the pool's free margin deducts anyway (the backstop's shortfall against the same initial
+    /// requirement), so the LPs' free margin rises by what moves.
     /// @return amount Quote units moved.
     function sweepBackstopQuote() external returns (uint256 amount);
 

@@ -46,6 +46,9 @@ const KEEPER = hardhatWallet(4);
 const USDC = 10n ** 6n;
 const FLAG_REWARD = 10n * USDC; // deploy/config/localhost.json auction.flagReward
 
+/** Gas for a mock feed's `updateAnswer` (~100,000 at most), above any estimate a second can move. */
+const FEED_UPDATE_GAS = 200_000n;
+
 describe("Keeper end to end on a hardhat node", function () {
   this.timeout(120_000);
 
@@ -91,7 +94,10 @@ describe("Keeper end to end on a hardhat node", function () {
   /** Posts a new ETH price on the mock feed; returns the block it landed in. */
   async function setEthPrice(usd: string): Promise<number> {
     const feed = MockV3Aggregator__factory.connect(deployment.feeds.ETH, await provider.getSigner(0));
-    const receipt = await (await feed.updateAnswer(parseUnits(usd, 8))).wait();
+    // A fixed gas limit: the estimate runs at the latest block's second, and a round posted in that same
+    // second rewrites the stored timestamp at no cost there; mined a second later, the write costs
+    // ~2,900 more and an exact estimate ran out of gas (seen once in a full run).
+    const receipt = await (await feed.updateAnswer(parseUnits(usd, 8), { gasLimit: FEED_UPDATE_GAS })).wait();
     return receipt!.blockNumber;
   }
 
@@ -340,7 +346,7 @@ describe("Keeper end to end on a hardhat node", function () {
       [feeds.volETH, "0.6"],
       [feeds.volBTC, "0.5"],
     ] as const) {
-      await (await feed.updateAnswer(parseUnits(answer, 8))).wait();
+      await (await feed.updateAnswer(parseUnits(answer, 8), { gasLimit: FEED_UPDATE_GAS })).wait();
     }
     const before = await balances();
 
@@ -350,7 +356,7 @@ describe("Keeper end to end on a hardhat node", function () {
     await provider.send("evm_setAutomine", [false]);
     let settlePut: ContractTransactionResponse | undefined;
     try {
-      await feeds.ETH.updateAnswer(parseUnits("2900", 8), { gasLimit: 200_000n });
+      await feeds.ETH.updateAnswer(parseUnits("2900", 8), { gasLimit: FEED_UPDATE_GAS });
       settlePut = await options.settleSeries(put, roundId, { gasLimit: 500_000n });
       await provider.send("evm_mine", []);
     } finally {
