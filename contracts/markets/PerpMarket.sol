@@ -51,7 +51,7 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
     int256 internal constant SWAD = 1e18;
 
     // Hard bounds of MarketParams (WAD unless stated).
-    /// @notice Largest skew scale: 10^12 units of the underlying (a larger one prices no skew at all).
+    /// @notice Largest skew scale: 10^12 units of the underlying.
     uint256 public constant MAX_SKEW_SCALE = 1e30;
     /// @notice Largest maker or taker fee: 1% of the notional.
     uint256 public constant MAX_FEE = 0.01e18;
