@@ -33,6 +33,7 @@ import type { OptionMarket } from "../typechain-types";
 import type { Deployment } from "../deploy/deployment";
 import { createStressKeeper } from "./lib/stressKeeper";
 import { writeSection } from "./lib/docSections";
+import { mulberry32 } from "./lib/random";
 
 const USDC = 10n ** 6n;
 const NO_DEADLINE = 2n ** 64n;
@@ -42,18 +43,6 @@ const SEED = Number(process.env.STRESS_SEED ?? 8);
 const ONLY = process.env.STRESS_ONLY?.split(",");
 const INSURANCE = 20_000n * USDC;
 const POOL_EXTRA = 9_000_000n * USDC;
-
-/** mulberry32: a small seeded PRNG, so a seed rebuilds the same population. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Population {
   sys: System & { options: OptionMarket };
@@ -79,7 +68,7 @@ async function populate(): Promise<Population> {
     await listSeries(options, "ETH", "3300", now + 14n * 86_400n, true),
   ];
 
-  const random = rng(SEED);
+  const random = mulberry32(SEED);
   const owners = signers.slice(6);
   const ids: bigint[] = [];
   let optionHolders = 0;

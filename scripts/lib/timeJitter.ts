@@ -6,6 +6,7 @@
  * round 38 found five such tests after CI failed on one. STRESS_SEED makes a run reproducible.
  */
 import { extendEnvironment } from "hardhat/config";
+import { mulberry32 } from "./random";
 
 interface RequestArguments {
   method: string;
@@ -20,16 +21,8 @@ interface LazyProvider {
 }
 
 const maxSeconds = Number(process.env.STRESS_JITTER ?? "0");
-let seed = Number(process.env.STRESS_SEED ?? Date.now() % 1_000_000) >>> 0;
-
-/** mulberry32: a small seeded generator, uniform in [0, 1). */
-function random(): number {
-  seed = (seed + 0x6d2b79f5) >>> 0;
-  let t = seed;
-  t = Math.imul(t ^ (t >>> 15), t | 1);
-  t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const seed = Number(process.env.STRESS_SEED ?? Date.now() % 1_000_000) >>> 0;
+const random = mulberry32(seed);
 
 if (maxSeconds > 0) {
   console.log(`[jitter] 0..${maxSeconds} s before each unpinned block, seed ${seed}`);

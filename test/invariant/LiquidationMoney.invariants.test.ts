@@ -18,7 +18,15 @@ import {
   findEvent,
   type System,
 } from "../shared/system";
-import { listPerpMarket, marketParams, mineAt, refreshFeeds, trade, unwindPremiumOf } from "../shared/perps";
+import {
+  hotMarketParams,
+  listPerpMarket,
+  marketParams,
+  mineAt,
+  refreshFeeds,
+  trade,
+  unwindPremiumOf,
+} from "../shared/perps";
 import { assetId } from "../shared/oracles";
 import { deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import type { OptionMarket } from "../../typechain-types";
@@ -48,16 +56,7 @@ const QTW = 10n ** 12n;
 const RUNS = Number(process.env.INVARIANT_RUNS ?? 12);
 const STEPS = Number(process.env.INVARIANT_STEPS ?? 24);
 
-const HOT = marketParams({
-  skewScale: wad("200"),
-  maxFundingVelocity: wad("5"),
-  maxFundingRate: wad("0.05"),
-  makerFee: wad("0.001"),
-  takerFee: wad("0.003"),
-  insuranceFeeShare: wad("0.3"),
-  maxPoolDeltaRatio: wad("1"),
-  maxOpenInterest: wad("100"),
-});
+const HOT = hotMarketParams(wad("200"), wad("100"));
 
 interface World {
   sys: System & { options: OptionMarket };

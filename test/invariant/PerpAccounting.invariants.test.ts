@@ -22,7 +22,14 @@ import {
   type System,
   eventOf,
 } from "../shared/system";
-import { listPerpMarket, marketParams, mineAt, refreshFeeds, trade, unwindPremiumOf } from "../shared/perps";
+import {
+  hotMarketParams,
+  listPerpMarket,
+  mineAt,
+  refreshFeeds,
+  trade,
+  unwindPremiumOf,
+} from "../shared/perps";
 import { assetId } from "../shared/oracles";
 import { sdkClient } from "../shared/sdk";
 
@@ -45,16 +52,7 @@ const QUOTE_TO_WAD = 10n ** 12n;
 const RUNS = Number(process.env.INVARIANT_RUNS ?? 10);
 const STEPS = Number(process.env.INVARIANT_STEPS ?? 14);
 
-const HOT = marketParams({
-  skewScale: wad("100"),
-  maxFundingVelocity: wad("5"),
-  maxFundingRate: wad("0.05"),
-  makerFee: wad("0.001"),
-  takerFee: wad("0.003"),
-  insuranceFeeShare: wad("0.3"),
-  maxPoolDeltaRatio: wad("1"),
-  maxOpenInterest: wad("60"),
-});
+const HOT = hotMarketParams(wad("100"), wad("60"));
 
 interface World {
   sys: System;

@@ -14,6 +14,7 @@ import { accountHealth, getAccountState, toHealth } from "../../sdk/src";
 import { sdkClient } from "../shared/sdk";
 import { optionExposure, optionScenarioPnls, optionValuation } from "../../sdk/src/markets/option";
 import { price as referencePrice } from "../shared/blackScholesReference";
+import { mulberry32 } from "../../scripts/lib/random";
 
 const USDC = 10n ** 6n;
 
@@ -24,22 +25,10 @@ async function optionsFixture() {
   return { ...sys, aliceAccount: alice, bobAccount: bob };
 }
 
-/** A small deterministic PRNG (mulberry32). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 describe("Options beyond the model's moneyness range", function () {
   describe("prices and exposure: chain = SDK to the wei", function () {
     it("the bounds beyond the edge bracket the true value (zero-rate Black-Scholes at the option's own strike): bid ≤ value ≤ ask, calls and puts, both edges, every τ regime", function () {
-      const rand = rng(4646);
+      const rand = mulberry32(4646);
       const now = 10_000_000n;
       let cases = 0;
       let worstLowSlack = 0;
@@ -125,7 +114,7 @@ describe("Options beyond the model's moneyness range", function () {
         await tradeOption(options, alice, short, id, -wad("1")); // short 1
         holders.set(id, [long, short]);
       }
-      const rand = rng(46);
+      const rand = mulberry32(46);
       const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
       let cases = 0;
       let beyond = 0;

@@ -28,6 +28,24 @@ export const DEFAULT_MARKET_PARAMS: MarketParams = {
   maxOpenInterest: wad("500"),
 };
 
+/**
+ * A "hot" market for property tests: a small skew scale (open interest capped at `maxOpenInterest`),
+ * fast funding and high fees, so random sequences reach the funding-rate bounds within hours, cross the
+ * skew's zero and run traders into quote debt.
+ */
+export function hotMarketParams(skewScale: bigint, maxOpenInterest: bigint): MarketParams {
+  return marketParams({
+    skewScale,
+    maxFundingVelocity: wad("5"),
+    maxFundingRate: wad("0.05"),
+    makerFee: wad("0.001"),
+    takerFee: wad("0.003"),
+    insuranceFeeShare: wad("0.3"),
+    maxPoolDeltaRatio: wad("1"),
+    maxOpenInterest,
+  });
+}
+
 /** DEFAULT_MARKET_PARAMS with some fields replaced. */
 export function marketParams(overrides: Partial<MarketParams> = {}): MarketParams {
   return { ...DEFAULT_MARKET_PARAMS, ...overrides };
