@@ -33,7 +33,7 @@ import type { OptionMarket } from "../../typechain-types";
 
 /**
  * Money through liquidations, several markets, funding accruing between every step (review round 45;
- * docs/reliability.md §4, rows 115–116).
+ * docs/reliability.md §4, rows 115, 116 and 118).
  *
  * Random books over three perp markets (ETH, BTC and a "hot" ETH market with a small skew scale and
  * fast funding) and two ETH option series (a call and a put), random price paths (moves against a
