@@ -1117,8 +1117,10 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             return;
         }
         uint256 timeToExpiry = t.expiry - block.timestamp;
-        // Too far from the money for the model: priced at the nearest strike inside it (`_modelStrike`).
-        _modelValue(v, spot, t.strike, t.isCall, timeToExpiry, _modelVolatility(volatility, t.skew));
+        // Too far from the money for the model: priced at the nearest strike inside it, then widened.
+        (uint256 modelStrike, uint256 gap) = _modelStrike(t.strike, spot);
+        _modelValue(v, spot, modelStrike, t.isCall, timeToExpiry, _modelVolatility(volatility, t.skew));
+        if (gap != 0) _beyondModel(v, t.isCall == (t.strike < modelStrike), gap, intrinsic);
         // In the last hour the price with one hour left is the upper bound; intrinsic value the lower.
         if (timeToExpiry < BlackScholes.MIN_TIME_TO_EXPIRY) v.low = intrinsic;
     }
@@ -1155,18 +1157,17 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         (v.totalVolatility, v.modelVolatility) = (1, 0);
     }
 
-    /// @dev Black-Scholes bounds (and Greeks) into `v`, with the time to expiry clamped to one hour and the
-    /// strike to the model's moneyness range (`_beyondModel` then widens the bounds).
+    /// @dev Black-Scholes bounds (and Greeks) at `strike` into `v`, with the time to expiry clamped to one
+    /// hour.
     function _modelValue(
         Valuation memory v,
         uint256 spot,
-        uint256 optionStrike,
+        uint256 strike,
         bool isCall,
         uint256 timeToExpiry,
         uint256 volatility
     ) internal pure {
         timeToExpiry = Math.max(timeToExpiry, BlackScholes.MIN_TIME_TO_EXPIRY);
-        (uint256 strike, uint256 gap) = _modelStrike(optionStrike, spot);
         BlackScholes.Valuation memory bs = BlackScholes.valuation(
             spot,
             strike,
@@ -1186,8 +1187,6 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         uint256 margin = (spot + strike) / 1e17 + 10;
         v.high = price + margin;
         v.low = price > margin ? price - margin : 0;
-        if (gap != 0)
-            _beyondModel(v, isCall == (optionStrike < strike), gap, _intrinsic(isCall, optionStrike, spot));
     }
 
     /// @dev Feed volatility plus skew, clamped into the model's domain [1%, 500%].
