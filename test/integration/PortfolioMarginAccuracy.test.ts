@@ -7,7 +7,7 @@ import type { BlackScholesHarness, PortfolioMathHarness } from "../../typechain-
 import { DEFAULT_RISK_PARAMS, WAD } from "../shared/system";
 import { underCoverage } from "../shared/coverage";
 import { optionScenarioPnls } from "../../sdk/src/markets/option";
-import type { OptionMarketState } from "../../sdk/src/state";
+import { unsettledSeries } from "../shared/options";
 import type { Greeks } from "../../sdk/src/math/portfolio";
 import {
   distribution,
@@ -117,24 +117,7 @@ async function levelRequirement(
       taylor.volga -= mulWadDown(l.size, l.valuation.volga);
       // OptionMarket.scenarioPnls through the SDK's mirror (equal to the chain to the wei:
       // test/sdk/Repricing.test.ts), the series expiring `timeToExpiry` after timestamp 0.
-      const series: OptionMarketState = {
-        kind: "option",
-        market: "",
-        marketId: 0n,
-        underlying: "",
-        strike: l.strike,
-        expiry: BigInt(l.timeToExpiry),
-        isCall: l.isCall,
-        settled: false,
-        skew: 0n,
-        settlementPrice: 0n,
-        longOpenInterest: 0n,
-        shortOpenInterest: 0n,
-        params: { spreadFactor: 0n, fee: 0n, insuranceFeeShare: 0n, maxOpenInterest: 0n },
-        backstopSize: 0n,
-        vegaPerContract: 0n,
-        deltaPerContract: 0n,
-      };
+      const series = unsettledSeries(l.strike, BigInt(l.timeToExpiry), l.isCall);
       const position = { kind: "option" as const, market: "", marketId: 0n, size: l.size };
       optionScenarioPnls(position, series, spot, volatility, 0n, spotMoves, volMoves).forEach((pnl, c) => {
         repricedPnls[c] += pnl;

@@ -8,7 +8,15 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { advanceTo } from "../shared/perps";
-import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import {
+  DAY,
+  HOUR,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+  tradeOption,
+  unsettledSeries,
+} from "../shared/options";
 import { setFeedPrice } from "../shared/oracles";
 import { accountHealth, getAccountState, toHealth } from "../../sdk/src";
 import { sdkClient } from "../shared/sdk";
@@ -43,15 +51,7 @@ describe("Options beyond the model's moneyness range", function () {
         const spot = BigInt(Math.round(S * 1e6)) * 10n ** 12n;
         const strike = BigInt(Math.round(K * 1e6)) * 10n ** 12n;
         if (spot === 0n || strike === 0n) continue;
-        const m = {
-          kind: "option",
-          strike,
-          expiry: now + BigInt(tauS),
-          isCall,
-          settled: false,
-          skew: 0n,
-          settlementPrice: 0n,
-        } as never as Parameters<typeof optionValuation>[0];
+        const m = unsettledSeries(strike, now + BigInt(tauS), isCall);
         const v = optionValuation(m, spot, BigInt(Math.round(sigma * 1e6)) * 10n ** 12n, now);
         const s = Number(spot) / 1e18;
         const k = Number(strike) / 1e18;

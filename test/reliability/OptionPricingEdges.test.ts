@@ -15,7 +15,15 @@ import {
   withdrawToInitialMargin,
 } from "../shared/system";
 import { assetId, setFeedPrice } from "../shared/oracles";
-import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import {
+  DAY,
+  HOUR,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+  tradeOption,
+  unsettledSeries,
+} from "../shared/options";
 import { advanceTo } from "../shared/perps";
 import { blackScholes as sdkBlackScholes } from "../../sdk/src/math/blackScholes";
 import {
@@ -236,15 +244,7 @@ describe("Option pricing at the edges", function () {
               for (const size of [WAD, -WAD]) {
                 const K = BigInt(Math.round(3000 * Math.pow(10, -2 + (4 * i) / 60) * 1e6)) * 10n ** 12n;
                 if (K * 100n < S || K > S * 100n) continue;
-                const m = {
-                  kind: "option",
-                  strike: K,
-                  expiry: now + BigInt(tau),
-                  isCall,
-                  settled: false,
-                  skew: 0n,
-                  settlementPrice: 0n,
-                } as never as Parameters<typeof optionValuation>[0];
+                const m = unsettledSeries(K, now + BigInt(tau), isCall);
                 const pos = { size } as never as Parameters<typeof optionExposure>[0];
                 const sigma = wad(vol);
                 const e = optionExposure(pos, m, S, sigma, now);
@@ -348,15 +348,7 @@ describe("Option pricing at the edges", function () {
       for (const isCall of [true, false])
         for (const tau of [HOUR - 1n, HOUR, DAY, 30n * DAY, 2n * YEAR])
           for (const vol2 of [wad("0.01"), vol, wad("5")]) {
-            const m = {
-              kind: "option",
-              strike: 0n,
-              expiry: now + tau,
-              isCall,
-              settled: false,
-              skew: 0n,
-              settlementPrice: 0n,
-            } as never as Parameters<typeof optionValuation>[0];
+            const m = unsettledSeries(0n, now + tau, isCall);
             for (const edge of [S * 100n, S / 100n]) {
               const at = optionValuation({ ...m, strike: edge }, S, vol2, now);
               const past = optionValuation(

@@ -3,6 +3,7 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionResponse, Signer } from "ethers";
 import type { OptionMarket } from "../../typechain-types";
 import type { IOptionMarket } from "../../typechain-types/contracts/markets/OptionMarket";
+import type { OptionMarketState } from "../../sdk/src/state";
 import { applyFunctionRoles, deploySystem, wad, type System } from "./system";
 import { assetId } from "./oracles";
 
@@ -126,4 +127,34 @@ export function tradeOption(
   return options
     .connect(signer)
     .trade(accountId, seriesId, sizeDelta, limitPrice, opts.deadline ?? NO_DEADLINE);
+}
+
+/**
+ * The SDK's state of an unsettled series (struck at `strike`, expiring at `expiry`, skew 0 unless
+ * given), for the pure option model (`optionValuation`, `optionExposure`): a series no chain holds.
+ */
+export function unsettledSeries(
+  strike: bigint,
+  expiry: bigint,
+  isCall: boolean,
+  skew = 0n,
+): OptionMarketState {
+  return {
+    kind: "option",
+    market: ethers.ZeroAddress,
+    marketId: 0n,
+    underlying: assetId("ETH").toLowerCase(),
+    strike,
+    expiry,
+    isCall,
+    settled: false,
+    skew,
+    settlementPrice: 0n,
+    longOpenInterest: 0n,
+    shortOpenInterest: 0n,
+    params: { spreadFactor: 0n, fee: 0n, insuranceFeeShare: 0n, maxOpenInterest: 0n },
+    backstopSize: 0n,
+    vegaPerContract: 0n,
+    deltaPerContract: 0n,
+  };
 }
