@@ -758,6 +758,20 @@ contract CollateralVault is
     }
 
     /// @inheritdoc ICollateralVault
+    function quoteForMargin(uint256 marginUsd) external view returns (uint256) {
+        address quote = address(quoteToken);
+        Config storage config = _configs[quote];
+        uint256 oneToken = 10 ** config.decimals;
+        uint256 tokenMargin = Math.mulDiv(
+            _value(config, quote, oneToken),
+            config.initialWeight,
+            WAD,
+            Math.Rounding.Ceil
+        );
+        return Math.mulDiv(marginUsd, oneToken, tokenMargin);
+    }
+
+    /// @inheritdoc ICollateralVault
     function collateralConfig(address token) external view returns (CollateralConfig memory) {
         Config storage config = _configs[token];
         return

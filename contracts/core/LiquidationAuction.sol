@@ -274,14 +274,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             try engine.health(backstop) returns (IMarginEngine.Health memory h) {
                 int256 surplus = h.equityInitial - SafeCast.toInt256(h.initialRequirement);
                 if (surplus <= 0 || h.volatilityUnavailable) return 0;
-                // A quote token taken out lowers equity_IM by its price times its initial weight.
-                uint256 tokenValue = Math.mulDiv(
-                    _quotePrice(),
-                    vault.collateralConfig(quote).initialWeight,
-                    WAD,
-                    Math.Rounding.Ceil
-                );
-                amount = Math.min(amount, Math.mulDiv(uint256(surplus), WAD / quoteUnit, tokenValue));
+                amount = Math.min(amount, vault.quoteForMargin(uint256(surplus)));
             } catch {
                 return 0;
             }

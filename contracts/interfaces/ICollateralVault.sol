@@ -246,6 +246,12 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice The USD value (WAD) of `amount` units of `token`, unweighted, rounded down.
     function tokenValue(address token, uint256 amount) external view returns (uint256);
 
+    /// @notice The most quote units an account can give up for `marginUsd` (USD WAD) of equity_IM: each
+    /// whole quote token counts at its oracle price times its initial weight (rounded up), so above 1 USD
+    /// fewer tokens than USD of margin. What the pool's free margin lets LPs withdraw, and what the
+    /// backstop's surplus over its requirement lets a sweep move.
+    function quoteForMargin(uint256 marginUsd) external view returns (uint256);
+
     /// @notice The configuration of `token` (zeroed if never listed).
     function collateralConfig(address token) external view returns (CollateralConfig memory);
 

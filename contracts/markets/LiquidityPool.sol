@@ -619,17 +619,9 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         );
         int256 spare = h.equityInitial + backstopShortfall - SafeCast.toInt256(h.initialRequirement);
         if (spare <= 0) return 0;
-        // Withdrawing one quote token lowers equity_IM by its price times its initial weight (the weight
-        // rounded up): above 1 USD a withdrawal frees fewer tokens than USD of margin.
+        // Withdrawing one quote token lowers equity_IM by its price times its initial weight.
         address quote = asset();
-        uint256 oneToken = 1e18 / quoteScale;
-        uint256 tokenUsd = Math.mulDiv(
-            vault.tokenValue(quote, oneToken),
-            vault.collateralConfig(quote).initialWeight,
-            1e18,
-            Math.Rounding.Ceil
-        );
-        uint256 free = Math.mulDiv(uint256(spare), oneToken, tokenUsd);
+        uint256 free = vault.quoteForMargin(uint256(spare));
         // Quote that traders owe is part of the pool's balance (their losses paid it) but not in the
         // vault: the pool keeps that much back, so every other account's positive quote stays there.
         int256 balance = vault.balanceOf(accountId, quote);

@@ -1087,6 +1087,17 @@ describe("CollateralVault", function () {
       expect(await vault.tokenValue(weth, e18("1.5"))).to.equal(usd("3000"));
     });
 
+    it("converts margin to quote units at the quote's price times its initial weight (quoteForMargin)", async function () {
+      const { vault, usdcFeed } = await loadFixture(deployVaultFixture);
+      // At 1 USD and weight 1: 1,000 USD of margin is 1,000 USDC.
+      expect(await vault.quoteForMargin(usd("1000"))).to.equal(1_000_000_000n);
+      // At 1.25 USD (weight 0.9 after one step): a token counts 1.125 USD, so 1,000 USD is 888.888888
+      // USDC, rounded down (fewer tokens than USD of margin above 1 USD).
+      await setFeedPrice(usdcFeed, "1.25");
+      await vault.setCollateralWeights(await vault.quoteToken(), usd("0.9"), usd("1"));
+      expect(await vault.quoteForMargin(usd("1000"))).to.equal(888_888_888n);
+    });
+
     it("sums balance·price·weight per account, rounding each term down", async function () {
       const { vault, usdc, weth, wbtc, alice } = await loadFixture(deployVaultFixture);
       await fund(vault, usdc, alice, 1n, 1_234_567_891n);
