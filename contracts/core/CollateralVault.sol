@@ -276,7 +276,8 @@ contract CollateralVault is
     }
 
     /// @notice Sets the weights of a (listed or delisted) token (RISK_MANAGER role).
-    /// @dev Same bounds as at listing, and each weight may move by at most MAX_WEIGHT_STEP per update;
+    /// @dev Same bounds as at listing, and each weight may move by at most MAX_WEIGHT_STEP per update,
+    /// the maintenance weight never below the current initial weight (cut the initial weight first);
     /// a step violation reverts with ParameterOutOfBounds("initialWeightStep" or
     /// "maintenanceWeightStep", proposed weight). At most one update per token per
     /// MIN_UPDATE_INTERVAL (UpdateTooSoon("collateralWeights", token, next)), in either direction:
@@ -294,7 +295,13 @@ contract CollateralVault is
         if (_absDiff(initialWeight, config.initialWeight) > MAX_WEIGHT_STEP) {
             revert ParameterOutOfBounds("initialWeightStep", initialWeight);
         }
-        if (_absDiff(maintenanceWeight, config.maintenanceWeight) > MAX_WEIGHT_STEP) {
+        // Nor below the current initial weight: an account meeting its initial requirement is then not
+        // liquidatable after the update at unchanged prices. A 0.1 cut from WETH's 0.90 / 0.95 to 0.85
+        // took a debtor with 950 USD of free initial margin to −550 of maintenance equity (review round 49).
+        if (
+            _absDiff(maintenanceWeight, config.maintenanceWeight) > MAX_WEIGHT_STEP ||
+            maintenanceWeight < config.initialWeight
+        ) {
             revert ParameterOutOfBounds("maintenanceWeightStep", maintenanceWeight);
         }
         // The steps are measured from the current weights: without the interval they chain.

@@ -16,8 +16,8 @@ interface IMarginEngine is IUpdateThrottle {
     /// @param equityMark Collateral without haircuts + Σ position values (mark-to-market).
     /// @param initialRequirement IM.
     /// @param maintenanceRequirement MM.
-    /// @param healthRatio equityMaintenance / MM (WAD); type(uint256).max when MM is 0; 0 when
-    /// equityMaintenance ≤ 0.
+    /// @param healthRatio equityMaintenance / MM (WAD); 0 when equityMaintenance < 0, else
+    /// type(uint256).max when MM is 0.
     /// @param grossNotional Σ |position notional| (USD WAD): the size of the book.
     /// @param volatilityUnavailable The volatility feed of a held underlying failed its checks: that
     /// underlying's shocks are at their floors, so both requirements are lower bounds (`health`,

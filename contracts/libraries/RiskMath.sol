@@ -9,11 +9,13 @@ import {SignedWadMath} from "./SignedWadMath.sol";
 library RiskMath {
     uint256 internal constant WAD = 1e18;
 
-    /// @notice equity / requirement as WAD, rounded down; `type(uint256).max` with no requirement,
-    /// 0 when equity is not positive.
+    /// @notice equity / requirement as WAD, rounded down; 0 when equity is negative (whatever the
+    /// requirement: such an account is liquidatable), else `type(uint256).max` with no requirement.
+    /// @dev Negative equity first: a debtor with nothing but collateral has no requirement, and read
+    /// as infinitely healthy while its auction ran (review round 49).
     function healthRatio(int256 equity, uint256 requirement) internal pure returns (uint256) {
+        if (equity < 0) return 0;
         if (requirement == 0) return type(uint256).max;
-        if (equity <= 0) return 0;
         return Math.mulDiv(uint256(equity), WAD, requirement);
     }
 

@@ -66,7 +66,8 @@ library RiskParamsLib {
 
     /// @notice How far an update raises the maintenance requirement, in max steps (WAD): each move that
     /// raises it (a maintenance shock or its cap, z, the horizon, the volatility shock, the short-option
-    /// floor, the contingency; a smaller size scale), summed. A raise counts as its fraction of the
+    /// floor, the contingency), summed, then compounded with a smaller size scale's (the size factor
+    /// multiplies the shock: (1 + sum)·(1 + size) − 1). A raise counts as its fraction of the
     /// field's max step or of the field's current value (at least a fifth of the max step), whichever
     /// is more: a doubling is one step (the horizon and the size scale count only that way).
     /// @dev `checkSteps` allows at most one (WAD). Bounded one field at a time, a single call could take
@@ -80,15 +81,18 @@ library RiskParamsLib {
         IMarginEngine.RiskParams memory old,
         IMarginEngine.RiskParams memory p
     ) internal pure returns (uint256) {
-        return
-            _rise(old.mmShockFloor, p.mmShockFloor, MAX_SHOCK_STEP) +
+        uint256 rise = _rise(old.mmShockFloor, p.mmShockFloor, MAX_SHOCK_STEP) +
             _rise(old.maxShock, p.maxShock, MAX_SHOCK_STEP) +
             _rise(old.mmZ, p.mmZ, MAX_Z_STEP) +
             _rise(old.horizon, p.horizon, old.horizon) +
             _rise(old.mmVolShock, p.mmVolShock, MAX_VOL_SHOCK_STEP) +
             _rise(old.shortOptionFloor, p.shortOptionFloor, MAX_SHOCK_STEP) +
-            _rise(old.contingency, p.contingency, MAX_CONTINGENCY_STEP) +
-            _rise(p.sizeScale, old.sizeScale, p.sizeScale);
+            _rise(old.contingency, p.contingency, MAX_CONTINGENCY_STEP);
+        // The size scale multiplies the shock the others set ((1 + N/sizeScale)), so its raise compounds
+        // with theirs: (1 + rise)·(1 + sized) − 1. Added, a floor ×1.65 and a size scale ÷1.35 counted as
+        // one step and multiplied a large book's MM by 2.1 (review round 49).
+        uint256 sized = _rise(p.sizeScale, old.sizeScale, p.sizeScale);
+        return rise + sized + (rise * sized) / WAD;
     }
 
     /// @dev A move from `a` up to `b` in steps (WAD): (b − a) over the smaller of `step` and

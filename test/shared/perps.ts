@@ -5,8 +5,16 @@ import type { MockV3Aggregator, PerpMarket } from "../../typechain-types";
 import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMarket";
 // system.ts will import deployPerps from here: use its exports only inside functions (never at module
 // load), so the import cycle is harmless.
-import { DEFAULT_RISK_PARAMS, applyFunctionRoles, atLatestTimestamp, type System } from "./system";
-import { addPriceFeed, addVolatilityFeed, assetId } from "./oracles";
+import {
+  DEFAULT_RISK_PARAMS,
+  MarginMode,
+  applyFunctionRoles,
+  atLatestTimestamp,
+  deploySystem,
+  openAccount,
+  type System,
+} from "./system";
+import { addPriceFeed, addVolatilityFeed, assetId, setFeedPrice } from "./oracles";
 
 export type MarketParams = IPerpMarket.MarketParamsStruct;
 
@@ -148,6 +156,20 @@ export async function closePosition(
   const size = await perps.positionSize(accountId, marketId);
   const limitPrice = size > 0n ? 0n : ethers.MaxUint256;
   return perps.connect(signer).closePosition(accountId, marketId, limitPrice, NO_DEADLINE);
+}
+
+/**
+ * The system with Bob holding 10 WETH (30,000 USD at WETH's 0.90 / 0.95 weights) and owing ~26,050 USDC
+ * from a closed 1 BTC long (60,000 → 34,000): no position, no requirement, and ~950 USD of free
+ * initial margin (review round 49's debtor). A fixture: pass it to `loadFixture`.
+ */
+export async function wethDebtorSystem(): Promise<System & { debtorId: bigint }> {
+  const sys = await deploySystem();
+  const debtorId = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("10")]]);
+  await trade(sys.perps, sys.bob, debtorId, sys.markets.BTC, wad("1"));
+  await setFeedPrice(sys.feeds.BTC, "34000");
+  await closePosition(sys.perps, sys.bob, debtorId, sys.markets.BTC);
+  return { ...sys, debtorId };
 }
 
 /** How the feed refreshes below time their blocks. */

@@ -394,11 +394,12 @@ describe("CollateralVault", function () {
   describe("setCollateralWeights", function () {
     it("moves each weight by up to 0.1 per update, emitting CollateralWeightsUpdated", async function () {
       const { vault, weth } = await loadFixture(deployVaultFixture);
-      // 0.90/0.95 → 0.80/0.85: both steps exactly 0.1.
-      await expect(vault.setCollateralWeights(weth, usd("0.8"), usd("0.85")))
+      // 0.90/0.95 → 0.80/0.90: the initial weight a step of exactly 0.1, the maintenance weight down to
+      // the current initial weight (never below it: review round 49).
+      await expect(vault.setCollateralWeights(weth, usd("0.8"), usd("0.9")))
         .to.emit(vault, "CollateralWeightsUpdated")
-        .withArgs(await weth.getAddress(), usd("0.8"), usd("0.85"));
-      // Upwards too, a day later (one update per token per day): 0.80/0.85 → 0.90/0.95.
+        .withArgs(await weth.getAddress(), usd("0.8"), usd("0.9"));
+      // Upwards too, a day later (one update per token per day): 0.80/0.90 → 0.90/0.95.
       await time.increase(await vault.MIN_UPDATE_INTERVAL());
       await vault.setCollateralWeights(weth, usd("0.9"), usd("0.95"));
       const config = await vault.collateralConfig(weth);

@@ -12,7 +12,8 @@ import {
   wad,
 } from "../shared/system";
 import { assetId, setFeedPrice } from "../shared/oracles";
-import { advanceTo, marketParams, trade } from "../shared/perps";
+import { advanceTo, listPerpMarket, marketParams, trade, wethDebtorSystem } from "../shared/perps";
+import { mintAndApprove } from "../shared/tokens";
 import { deployOptionsSystem, fromNow, listSeries, seriesParams } from "../shared/options";
 
 const DAY = 86_400n;
@@ -39,6 +40,37 @@ async function system() {
   const aliceId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
   await trade(sys.perps, sys.alice, aliceId, sys.markets.ETH, wad("10"));
   return { ...sys, risk, aliceId };
+}
+
+/**
+ * A whale long 62,500 ETH (187.5M USD, 3.75 × ETH's 50M size scale) in a deep ETH market, volatility 5%
+ * so that the shock floors bind, on 92.1M USDC: above its initial requirement and at ~2.05× its
+ * maintenance requirement (review round 49).
+ */
+async function whale() {
+  const sys = await deploySystem();
+  const { usdc, vault, engine, perps, deployer, alice, volFeeds } = sys;
+  await setFeedPrice(volFeeds.ETH, "0.05");
+  const deep = await listPerpMarket(
+    perps,
+    "ETH",
+    marketParams({
+      skewScale: wad("1000000000"),
+      maxOpenInterest: wad("1000000"),
+      maxPoolDeltaRatio: wad("10"),
+      maxFundingVelocity: 0n,
+    }),
+  );
+  // The pool's delta limit: 10 × its quote balance.
+  const poolTopUp = 20_000_000n * USDC;
+  await mintAndApprove(usdc, deployer, await vault.getAddress(), poolTopUp);
+  await vault.deposit(sys.poolAccountId, usdc, poolTopUp);
+  const id = await openAccount(sys, alice, MarginMode.CROSS, [[usdc, 92_100_000n * USDC]]);
+  await trade(perps, alice, id, deep, wad("62500"));
+  const h = await engine.health(id);
+  expect(h.equityInitial).to.be.gte(h.initialRequirement);
+  expect(h.healthRatio).to.be.within(wad("2.04"), wad("2.06"));
+  return { ...sys, id };
 }
 
 /** The option market with one ETH call a month out; the deployer holds every role. */
@@ -139,20 +171,48 @@ describe("GovernanceBounds", function () {
         .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
         .withArgs(set("mmShockFloor"));
     });
+
+    it("compounds a size-scale cut with the other raises: half steps on both that more than double a large book's MM are refused", async function () {
+      const { engine, id } = await loadFixture(whale);
+      // 0.65 of a step (0.05 → 0.0825) plus 0.35 (50M → 37.04M): 0.9999 by the sum. Without the fix it
+      // passes and takes the whale's MM from 44.91M to 94.13M USD, above its 92.0M equity.
+      const combined = { ...DEFAULT_RISK_PARAMS, mmShockFloor: wad("0.0825"), sizeScale: wad("37040000") };
+      await expect(engine.setRiskParams(ETH, combined))
+        .to.be.revertedWithCustomError(engine, "RiskParamOutOfBounds")
+        .withArgs(set("maintenanceStep"));
+      const h = await engine.health(id);
+      expect(h.equityMaintenance).to.be.gte(h.maintenanceRequirement);
+      // Still accepted: each full step alone, and raises whose product is a doubling; the whale stays
+      // healthy through each.
+      const updates = [
+        { mmShockFloor: wad("0.10") }, // one step: the floor doubles
+        { sizeScale: wad("25000000") }, // one step: the size scale halves
+        { mmShockFloor: wad("0.075"), sizeScale: wad("37500000") }, // ×1.5 · ×4/3 = ×2
+      ];
+      for (const change of updates) {
+        const { engine: fresh, id: whaleId } = await loadFixture(whale);
+        await expect(fresh.setRiskParams(ETH, { ...DEFAULT_RISK_PARAMS, ...change })).to.emit(
+          fresh,
+          "RiskParamsUpdated",
+        );
+        const after = await fresh.health(whaleId);
+        expect(after.equityMaintenance).to.be.gte(after.maintenanceRequirement);
+      }
+    });
   });
 
   describe("CollateralVault.setCollateralWeights and setDepositCap", function () {
     it("refuses a second collateral-weight change within a day and accepts it a day later", async function () {
       const { vault, weth, risk } = await loadFixture(system);
-      await vault.connect(risk).setCollateralWeights(weth, wad("0.8"), wad("0.85"));
+      await vault.connect(risk).setCollateralWeights(weth, wad("0.8"), wad("0.9"));
       const t = BigInt(await time.latest());
       const id = ethers.zeroPadValue(await weth.getAddress(), 32);
       await time.setNextBlockTimestamp(t + DAY - 1n);
-      await expect(vault.connect(risk).setCollateralWeights(weth, wad("0.7"), wad("0.75")))
+      await expect(vault.connect(risk).setCollateralWeights(weth, wad("0.7"), wad("0.8")))
         .to.be.revertedWithCustomError(vault, "UpdateTooSoon")
         .withArgs(set("collateralWeights"), id, t + DAY);
       await time.setNextBlockTimestamp(t + DAY);
-      await expect(vault.connect(risk).setCollateralWeights(weth, wad("0.7"), wad("0.75"))).to.emit(
+      await expect(vault.connect(risk).setCollateralWeights(weth, wad("0.7"), wad("0.8"))).to.emit(
         vault,
         "CollateralWeightsUpdated",
       );
@@ -165,23 +225,24 @@ describe("GovernanceBounds", function () {
       const bobId = await openAccount(sys, bob, MarginMode.CROSS, [[weth, wad("10")]]);
       await trade(sys.perps, bob, bobId, sys.markets.ETH, wad("40"));
       const statuses = await inOneBlock(8, risk, (i, nonce) => {
-        const mm = wad("0.95") - BigInt(i + 1) * wad("0.1");
+        // Each cut the largest one allowed from the last: the maintenance weight to the initial one.
+        const mm = wad("1") - BigInt(i + 1) * wad("0.1");
         const im = wad("0.9") - BigInt(i + 1) * wad("0.1");
         return vault
           .connect(risk)
           .setCollateralWeights(weth, im < wad("0.1") ? wad("0.1") : im, mm, { nonce, gasLimit: 200_000 });
       });
-      // Only the first cut lands: 0.95 → 0.85, not 0.15.
+      // Only the first cut lands: 0.95 → 0.90, not 0.20.
       expect(statuses).to.deep.equal([1, 0, 0, 0, 0, 0, 0, 0]);
-      expect((await vault.collateralConfig(weth)).maintenanceWeight).to.equal(wad("0.85"));
+      expect((await vault.collateralConfig(weth)).maintenanceWeight).to.equal(wad("0.9"));
       const h = await engine.health(bobId);
       expect(h.equityMaintenance).to.be.gt(h.maintenanceRequirement);
     });
 
     it("throttles the weights and the deposit cap of each token separately", async function () {
       const { vault, weth, wbtc, risk } = await loadFixture(system);
-      await vault.connect(risk).setCollateralWeights(weth, wad("0.8"), wad("0.85"));
-      await expect(vault.connect(risk).setCollateralWeights(wbtc, wad("0.8"), wad("0.85"))).to.emit(
+      await vault.connect(risk).setCollateralWeights(weth, wad("0.8"), wad("0.9"));
+      await expect(vault.connect(risk).setCollateralWeights(wbtc, wad("0.8"), wad("0.9"))).to.emit(
         vault,
         "CollateralWeightsUpdated",
       );
@@ -207,6 +268,34 @@ describe("GovernanceBounds", function () {
       );
       await time.setNextBlockTimestamp(t + DAY);
       await expect(vault.connect(risk).setDepositCap(weth, cap / 2n)).to.emit(vault, "DepositCapUpdated");
+    });
+
+    it("refuses a maintenance-weight cut below the current initial weight: an account meeting its IM is not liquidated by one update", async function () {
+      const {
+        vault,
+        weth,
+        usdc,
+        auction,
+        engine,
+        keeper,
+        debtorId: id,
+      } = await loadFixture(wethDebtorSystem);
+      expect(await vault.balanceOf(id, usdc)).to.be.lt(-25_000n * USDC);
+      const before = await engine.health(id);
+      expect(before.equityInitial).to.be.gte(before.initialRequirement);
+      // One 0.1 step of both weights (0.80 / 0.85) would take his equity_MM from 2,449.9 to −550.1 USD.
+      await expect(vault.setCollateralWeights(weth, wad("0.8"), wad("0.85")))
+        .to.be.revertedWithCustomError(vault, "ParameterOutOfBounds")
+        .withArgs(set("maintenanceWeightStep"), wad("0.85"));
+      // The same day's largest cut: the initial weight by a step, the maintenance weight to the old
+      // initial one. Bob no longer meets his initial requirement (he has a day to top up) but is healthy.
+      await vault.setCollateralWeights(weth, wad("0.8"), wad("0.9"));
+      const h = await engine.health(id);
+      expect(h.equityMaintenance).to.be.gte(h.maintenanceRequirement);
+      await expect(auction.connect(keeper).startAuction(id)).to.be.revertedWithCustomError(
+        auction,
+        "AccountHealthy",
+      );
     });
   });
 

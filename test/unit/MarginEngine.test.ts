@@ -9,8 +9,8 @@ import {
   spotShocks,
   wad,
 } from "../shared/system";
-import { assetId } from "../shared/oracles";
-import { trade } from "../shared/perps";
+import { assetId, setFeedPrice } from "../shared/oracles";
+import { trade, wethDebtorSystem } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
 
@@ -132,6 +132,20 @@ describe("MarginEngine", function () {
       expect(many[0]).to.deep.equal(await sys.engine.health(a));
       expect(many[1]).to.deep.equal(await sys.engine.health(b));
       expect(many[1].healthRatio).to.equal(ethers.MaxUint256); // no requirement
+    });
+
+    it("reads a debtor whose collateral no longer covers its debt at health 0, although it holds no position", async function () {
+      const sys = await loadFixture(wethDebtorSystem);
+      // 10 WETH at 2,500 × 0.95 = 23,750 USD against ~26,050 of USDC debt; no requirement at all.
+      await setFeedPrice(sys.feeds.ETH, "2500");
+      const h = await sys.engine.health(sys.debtorId);
+      expect(h.maintenanceRequirement).to.equal(0n);
+      expect(h.equityMaintenance).to.be.lt(0n);
+      expect(h.healthRatio).to.equal(0n); // not "no requirement": it is liquidatable
+      await expect(sys.auction.connect(sys.keeper).startAuction(sys.debtorId)).to.emit(
+        sys.auction,
+        "AuctionStarted",
+      );
     });
 
     it("reads each price once for a batch and still returns each account's own health", async function () {

@@ -42,14 +42,14 @@ export interface CollateralValue {
 }
 
 /**
- * equity / requirement as WAD, rounded down; 2^256 − 1 with no requirement, 0 when equity ≤ 0
- * (RiskMath.healthRatio).
+ * equity / requirement as WAD, rounded down; 0 when equity is negative, else 2^256 − 1 with no
+ * requirement (RiskMath.healthRatio).
  * @example
  * healthRatio(3n * WAD, 2n * WAD); // 1_500_000_000_000_000_000n
  */
 export function healthRatio(equity: bigint, req: bigint): bigint {
+  if (equity < 0n) return 0n;
   if (req === 0n) return MAX_UINT256;
-  if (equity <= 0n) return 0n;
   return mulDiv(equity, WAD, req);
 }
 
