@@ -354,9 +354,20 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     throw r.error("optionMarket.expiryPeriod", `at least ${MIN_EXPIRY_PERIOD} s (a day) off the local chain`);
   }
   if (expiryOffset >= expiryPeriod) throw r.error("optionMarket.expiryOffset", "must be below expiryPeriod");
+  const poolVegaRatio = ratios("poolVegaRatio");
+  const poolDeltaRatio = ratios("poolDeltaRatio");
+  // One call configures both limits of an underlying (`OptionMarket.configureUnderlying`).
+  for (const k of new Set([...Object.keys(poolVegaRatio), ...Object.keys(poolDeltaRatio)])) {
+    if (!(k in poolVegaRatio) || !(k in poolDeltaRatio)) {
+      throw r.error(
+        `optionMarket.${k in poolVegaRatio ? "poolDeltaRatio" : "poolVegaRatio"}.${k}`,
+        "missing",
+      );
+    }
+  }
   const optionMarket = {
-    poolVegaRatio: ratios("poolVegaRatio"),
-    poolDeltaRatio: ratios("poolDeltaRatio"),
+    poolVegaRatio,
+    poolDeltaRatio,
     expiryPeriod,
     expiryOffset,
   };

@@ -37,8 +37,9 @@ export type ContractName =
  * `MarginEngine.listUnderlying` and `PerpMarket.listMarket`: first risk parameters and a new market's
  * parameters have no step to respect, so a listing could set the LPs' exposure at the hard bounds in one
  * call (review round 22: a second ETH market at 10× the delta limit cost the LPs 991,633 of 1,000,000 on
- * a 10% move). Option series stay with LISTING: their risk is bounded per underlying by the pool's vega
- * and delta limits, which only the risk manager moves, a step at a time.
+ * a 10% move). For the same reason `OptionMarket.configureUnderlying`, an underlying's first pool vega
+ * and delta limits (review round 49). Option series stay with LISTING: their risk is bounded per
+ * underlying by those limits, which the risk manager then moves a step at a time.
  */
 export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   OracleRouter: {},

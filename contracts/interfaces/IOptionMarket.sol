@@ -65,7 +65,7 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
 
     /// @notice `seriesId` was never listed.
     error UnknownSeries(uint256 seriesId);
-    /// @notice The underlying has no pool vega or delta limit yet (`setPoolVegaRatio`, `setPoolDeltaRatio`).
+    /// @notice The underlying has no pool vega and delta limits yet (`configureUnderlying`).
     error UnderlyingNotConfigured(bytes32 underlying);
     /// @notice A series with these terms is already listed.
     error SeriesAlreadyListed(uint256 seriesId);
@@ -180,10 +180,16 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// seriesId, next)). Risk-manager role.
     function setSkew(uint256 seriesId, int256 skew) external;
 
+    /// @notice Sets `underlying`'s pool vega and delta limits (`setPoolVegaRatio`, `setPoolDeltaRatio`)
+    /// within their hard bounds, without steps or throttle: the first configuration of an underlying the
+    /// engine lists, after which series can be listed on it. The timelock's (like a perp market's
+    /// listing): from nothing no step bounds the values.
+    function configureUnderlying(bytes32 underlying, uint256 vegaRatio, uint256 deltaRatio) external;
+
     /// @notice Sets `underlying`'s pool vega limit: |pool net vega| ≤ ratio · max(0, pool quote balance −
-    /// max(0, `poolPremiumHeld`)), the balance less the premiums it holds for open options. The
-    /// first value only needs to be within bounds; later ones may fall freely and at most double, and
-    /// rise at most once per underlying per MIN_UPDATE_INTERVAL (UpdateTooSoon("poolVegaRatio",
+    /// max(0, `poolPremiumHeld`)), the balance less the premiums it holds for open options. Reverts with
+    /// UnderlyingNotConfigured before `configureUnderlying`; a value may fall freely and at most double,
+    /// and rise at most once per underlying per MIN_UPDATE_INTERVAL (UpdateTooSoon("poolVegaRatio",
     /// underlying, next)). Risk-manager role.
     function setPoolVegaRatio(bytes32 underlying, uint256 ratio) external;
 
@@ -193,7 +199,7 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// last trade — times the oracle price must stay within ratio · the vega limit's base where a
     /// risk-increasing trade grows it. Like a second perp market's, this limit adds to the perp markets'.
     /// Bounds (at most 10, PerpMarket's) and steps as `setPoolVegaRatio` (UpdateTooSoon("poolDeltaRatio",
-    /// underlying, next)). Series are listed only on underlyings with both ratios set. Risk-manager role.
+    /// underlying, next)). Series are listed only on configured underlyings. Risk-manager role.
     function setPoolDeltaRatio(bytes32 underlying, uint256 ratio) external;
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` contracts of `seriesId` for

@@ -247,7 +247,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         _requireListed(underlying);
         if (!oracle.hasPrice(underlying)) revert UnknownUnderlying(underlying);
         Underlying storage u = _underlyings[underlying];
-        if (u.maxPoolVegaRatio == 0 || u.maxPoolDeltaRatio == 0) revert UnderlyingNotConfigured(underlying);
+        // `configureUnderlying` sets both limits, and no setter takes one back to 0.
+        if (u.maxPoolVegaRatio == 0) revert UnderlyingNotConfigured(underlying);
         if (
             expiry < block.timestamp + BlackScholes.MIN_TIME_TO_EXPIRY ||
             expiry > block.timestamp + BlackScholes.MAX_TIME_TO_EXPIRY ||
@@ -301,6 +302,21 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc IOptionMarket
+    function configureUnderlying(
+        bytes32 underlying,
+        uint256 vegaRatio,
+        uint256 deltaRatio
+    ) external restricted {
+        _requireListed(underlying);
+        _checkRatioBounds("poolVegaRatio", vegaRatio, MAX_POOL_VEGA_RATIO);
+        _checkRatioBounds("poolDeltaRatio", deltaRatio, MAX_POOL_DELTA_RATIO);
+        Underlying storage u = _underlyings[underlying];
+        (u.maxPoolVegaRatio, u.maxPoolDeltaRatio) = (uint128(vegaRatio), uint128(deltaRatio));
+        emit PoolVegaRatioUpdated(underlying, vegaRatio);
+        emit PoolDeltaRatioUpdated(underlying, deltaRatio);
+    }
+
+    /// @inheritdoc IOptionMarket
     function setPoolVegaRatio(bytes32 underlying, uint256 ratio) external restricted {
         Underlying storage u = _underlyings[underlying];
         _checkPoolRatio(underlying, "poolVegaRatio", u.maxPoolVegaRatio, ratio, MAX_POOL_VEGA_RATIO);
@@ -324,8 +340,10 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     }
 
     /// @dev Checks a pool limit ratio against its bounds and its doubling step, and throttles raises.
-    /// The first value (old = 0) configures the underlying and cuts only reduce the pool's risk, so
-    /// neither is throttled; doubling chains like any step.
+    /// The first values are the timelock's (`configureUnderlying`): from 0 no step bounds a value, and
+    /// the risk role, without a delay, could open an underlying's limits at the hard bounds in one call
+    /// (review round 49). Cuts only reduce the pool's risk, so they are not throttled; doublings chain
+    /// like any step.
     function _checkPoolRatio(
         bytes32 underlying,
         bytes32 parameter,
@@ -333,11 +351,15 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         uint256 ratio,
         uint256 maxRatio
     ) internal {
-        _requireListed(underlying);
-        if (ratio == 0 || ratio > maxRatio || (old != 0 && ratio > 2 * old)) {
-            revert PoolRatioOutOfBounds(parameter, ratio);
-        }
-        if (old != 0 && ratio > old) _throttle(parameter, underlying, MIN_UPDATE_INTERVAL);
+        if (old == 0) revert UnderlyingNotConfigured(underlying); // configured: listed by the engine
+        _checkRatioBounds(parameter, ratio, maxRatio);
+        if (ratio > 2 * old) revert PoolRatioOutOfBounds(parameter, ratio);
+        if (ratio > old) _throttle(parameter, underlying, MIN_UPDATE_INTERVAL);
+    }
+
+    /// @dev Reverts with PoolRatioOutOfBounds unless 0 < `ratio` ≤ `maxRatio`.
+    function _checkRatioBounds(bytes32 parameter, uint256 ratio, uint256 maxRatio) private pure {
+        if (ratio == 0 || ratio > maxRatio) revert PoolRatioOutOfBounds(parameter, ratio);
     }
 
     // ---------------------------------------------------------------- trading

@@ -242,20 +242,16 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     configured.push(
       m.call(perpMarket, "setOptionMarket", [optionMarket], { after: [optionMarketRegistered] }),
     );
-    for (const [symbol, ratio] of Object.entries(config.optionMarket.poolVegaRatio)) {
+    // An underlying's first option limits are the timelock's (`configureUnderlying`); the risk role
+    // steps them afterwards.
+    for (const [symbol, vegaRatio] of Object.entries(config.optionMarket.poolVegaRatio)) {
       configured.push(
-        m.call(optionMarket, "setPoolVegaRatio", [assetId(symbol), ratio], {
-          id: idOf("setPoolVegaRatio", symbol),
-          after: [underlyingListed[symbol]],
-        }),
-      );
-    }
-    for (const [symbol, ratio] of Object.entries(config.optionMarket.poolDeltaRatio)) {
-      configured.push(
-        m.call(optionMarket, "setPoolDeltaRatio", [assetId(symbol), ratio], {
-          id: idOf("setPoolDeltaRatio", symbol),
-          after: [underlyingListed[symbol]],
-        }),
+        m.call(
+          optionMarket,
+          "configureUnderlying",
+          [assetId(symbol), vegaRatio, config.optionMarket.poolDeltaRatio[symbol]],
+          { id: idOf("configureOptionUnderlying", symbol), after: [underlyingListed[symbol]] },
+        ),
       );
     }
 

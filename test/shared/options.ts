@@ -72,10 +72,8 @@ export async function deployOptions(sys: OptionsDeps, opts: OptionsOptions = {})
   await (await sys.perps.setOptionMarket(options)).wait();
   await applyFunctionRoles(sys.manager, { OptionMarket: options });
   for (const symbol of ["ETH", "BTC"]) {
-    await (await options.setPoolVegaRatio(assetId(symbol), DEFAULT_POOL_VEGA_RATIO)).wait();
-    await (
-      await options.setPoolDeltaRatio(assetId(symbol), opts.poolDeltaRatio ?? DEFAULT_POOL_DELTA_RATIO)
-    ).wait();
+    const deltaRatio = opts.poolDeltaRatio ?? DEFAULT_POOL_DELTA_RATIO;
+    await (await options.configureUnderlying(assetId(symbol), DEFAULT_POOL_VEGA_RATIO, deltaRatio)).wait();
   }
   return options;
 }

@@ -31,7 +31,7 @@ const ADMIN_ONLY: Partial<Record<ContractName, string[]>> = {
   CollateralVault: ["setMarginEngine", "listCollateral", "relistCollateral"],
   MarginEngine: ["initialize", "registerMarket", "listUnderlying"],
   PerpMarket: ["listMarket", "setOptionMarket"],
-  OptionMarket: ["settleSeriesAtPhaseStart"],
+  OptionMarket: ["settleSeriesAtPhaseStart", "configureUnderlying"],
 };
 
 describe("Deployment configs and the Ignition module", function () {
@@ -93,10 +93,8 @@ describe("Deployment configs and the Ignition module", function () {
     expect(ids).to.include.members([
       "OptionMarket",
       "registerOptionMarket",
-      "setPoolVegaRatio_ETH",
-      "setPoolVegaRatio_BTC",
-      "setPoolDeltaRatio_ETH",
-      "setPoolDeltaRatio_BTC",
+      "configureOptionUnderlying_ETH",
+      "configureOptionUnderlying_BTC",
       "PerpMarket.setOptionMarket",
       "setTargetFunctionRole_OptionMarket_1", // RISK_MANAGER: setSeriesParams, setSkew, the pool ratios
       "setTargetFunctionRole_OptionMarket_2", // LISTING: listSeries
@@ -174,6 +172,9 @@ describe("Deployment configs and the Ignition module", function () {
     expect(() => parseNetworkConfig(noUnderlying)).to.throw(
       "optionMarket.poolVegaRatio.SOL: not an underlying: SOL",
     );
+    const halfConfigured = raw("localhost");
+    delete halfConfigured.optionMarket.poolDeltaRatio.BTC;
+    expect(() => parseNetworkConfig(halfConfigured)).to.throw("optionMarket.poolDeltaRatio.BTC: missing");
   });
 
   // Row 96: a held series closes LP exits for its last hour until settled, so a grid finer than a day

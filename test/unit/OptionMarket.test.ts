@@ -19,6 +19,7 @@ import {
   tradeOption,
 } from "../shared/options";
 import { advanceTo, trade } from "../shared/perps";
+import { Role } from "../../deploy/roles";
 
 const ETH = assetId("ETH");
 const USDC = 10n ** 6n;
@@ -201,22 +202,51 @@ describe("OptionMarket", function () {
       ).to.be.revertedWithCustomError(bs, "MoneynessOutOfRange");
     });
 
-    it("reverts with UnderlyingNotConfigured before the underlying has a pool vega and a pool delta ratio", async function () {
-      const { options, router, engine, expiry } = await loadFixture(fixture);
+    it("lists series on an underlying only once the timelock has configured its pool vega and delta limits", async function () {
+      const { options, router, engine, manager, expiry } = await loadFixture(fixture);
+      const SOL = assetId("SOL");
       await addPriceFeed(router, "SOL", "150");
       await addVolatilityFeed(router, "SOL", "0.9");
-      await engine.listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS);
-      await expect(options.listSeries(assetId("SOL"), wad("150"), expiry, true, DEFAULT_SERIES_PARAMS))
+      await engine.listUnderlying(SOL, DEFAULT_RISK_PARAMS);
+      await expect(options.listSeries(SOL, wad("150"), expiry, true, DEFAULT_SERIES_PARAMS))
         .to.be.revertedWithCustomError(options, "UnderlyingNotConfigured")
-        .withArgs(assetId("SOL"));
-      await options.setPoolVegaRatio(assetId("SOL"), wad("1"));
-      await expect(options.listSeries(assetId("SOL"), wad("150"), expiry, true, DEFAULT_SERIES_PARAMS))
-        .to.be.revertedWithCustomError(options, "UnderlyingNotConfigured")
-        .withArgs(assetId("SOL"));
-      await options.setPoolDeltaRatio(assetId("SOL"), wad("1"));
-      await expect(
-        options.listSeries(assetId("SOL"), wad("150"), expiry, true, DEFAULT_SERIES_PARAMS),
-      ).to.emit(options, "SeriesListed");
+        .withArgs(SOL);
+      // The risk role steps limits that exist; it cannot open an underlying's (round 49: from 0 no step
+      // bounds the first value).
+      for (const setRatio of [options.setPoolVegaRatio, options.setPoolDeltaRatio]) {
+        await expect(setRatio(SOL, wad("1")))
+          .to.be.revertedWithCustomError(options, "UnderlyingNotConfigured")
+          .withArgs(SOL);
+      }
+      const risk = (await ethers.getSigners())[11];
+      await manager.grantRole(Role.RISK_MANAGER, risk.address, 0);
+      await expect(options.connect(risk).configureUnderlying(SOL, wad("1"), wad("1")))
+        .to.be.revertedWithCustomError(options, "AccessManagedUnauthorized")
+        .withArgs(risk.address);
+      await expect(options.configureUnderlying(SOL, wad("5") + 1n, wad("1")))
+        .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("poolVegaRatio"), wad("5") + 1n);
+      await expect(options.configureUnderlying(SOL, wad("1"), 0n))
+        .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("poolDeltaRatio"), 0n);
+      await expect(options.configureUnderlying(SOL, wad("0.5"), wad("2")))
+        .to.emit(options, "PoolVegaRatioUpdated")
+        .withArgs(SOL, wad("0.5"))
+        .and.to.emit(options, "PoolDeltaRatioUpdated")
+        .withArgs(SOL, wad("2"));
+      expect([await options.poolVegaRatio(SOL), await options.poolDeltaRatio(SOL)]).to.deep.equal([
+        wad("0.5"),
+        wad("2"),
+      ]);
+      await expect(options.listSeries(SOL, wad("150"), expiry, true, DEFAULT_SERIES_PARAMS)).to.emit(
+        options,
+        "SeriesListed",
+      );
+      // From here the risk role's steps apply: at most a doubling.
+      await expect(options.connect(risk).setPoolVegaRatio(SOL, wad("1"))).to.emit(
+        options,
+        "PoolVegaRatioUpdated",
+      );
     });
 
     it("reverts with UnknownUnderlying for an underlying the engine does not list", async function () {
@@ -224,11 +254,9 @@ describe("OptionMarket", function () {
       await expect(options.listSeries(assetId("DOGE"), wad("1"), expiry, true, DEFAULT_SERIES_PARAMS))
         .to.be.revertedWithCustomError(options, "UnknownUnderlying")
         .withArgs(assetId("DOGE"));
-      for (const setRatio of [options.setPoolVegaRatio, options.setPoolDeltaRatio]) {
-        await expect(setRatio(assetId("DOGE"), wad("1")))
-          .to.be.revertedWithCustomError(options, "UnknownUnderlying")
-          .withArgs(assetId("DOGE"));
-      }
+      await expect(options.configureUnderlying(assetId("DOGE"), wad("1"), wad("1")))
+        .to.be.revertedWithCustomError(options, "UnknownUnderlying")
+        .withArgs(assetId("DOGE"));
     });
 
     it("reverts with SeriesParamOutOfBounds outside the hard bounds", async function () {
@@ -256,6 +284,7 @@ describe("OptionMarket", function () {
         () => stranger.setSkew(call, wad("0.01")),
         () => stranger.setPoolVegaRatio(ETH, wad("1")),
         () => stranger.setPoolDeltaRatio(ETH, wad("1")),
+        () => stranger.configureUnderlying(ETH, wad("1"), wad("1")),
       ];
       for (const check of checks) {
         await expect(check()).to.be.revertedWithCustomError(options, "AccessManagedUnauthorized");
