@@ -52,14 +52,35 @@ abstract class EventScan {
   /** Hands the events of blocks `fromBlock`..`toBlock` to `apply`, without moving the scan. */
   protected async read(fromBlock: number, toBlock: number, apply: (log: Log) => void): Promise<void> {
     for (const [from, to] of blockRanges(fromBlock, toBlock, this.logRange)) {
-      const logs = await this.provider.getLogs({
-        address: this.address,
-        topics: [this.topics],
-        fromBlock: from,
-        toBlock: to,
-      });
-      for (const log of logs) apply(log);
+      const filter = { address: this.address, topics: [this.topics] };
+      for (const log of await getLogsSplitting(this.provider, filter, from, to)) apply(log);
     }
+  }
+}
+
+/**
+ * `eth_getLogs` over blocks `from`..`to`, halving a range the node refuses until it answers. Hosted RPCs
+ * refuse an answer of more than 10,000 logs (Infura's -32005; Alchemy's past 2,000 blocks) and some a
+ * range of more than a few thousand blocks; ethers reports those as UNKNOWN_ERROR, which the keeper
+ * takes for a transport failure, so the same range failed every step for good: 10,001 accounts minted in
+ * one `--log-range` (a few dollars of L2 gas) stopped every liquidation (review round 48). A single
+ * block that still fails throws, as before.
+ */
+export async function getLogsSplitting(
+  provider: JsonRpcProvider,
+  filter: { address: string; topics: (string | string[])[] },
+  from: number,
+  to: number,
+): Promise<Log[]> {
+  try {
+    return await provider.getLogs({ ...filter, fromBlock: from, toBlock: to });
+  } catch (error) {
+    if (from >= to) throw error;
+    const mid = Math.floor((from + to) / 2);
+    return [
+      ...(await getLogsSplitting(provider, filter, from, mid)),
+      ...(await getLogsSplitting(provider, filter, mid + 1, to)),
+    ];
   }
 }
 

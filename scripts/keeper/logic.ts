@@ -248,6 +248,29 @@ export function chooseFees(quote: FeeQuote, capWei: bigint): TxFees | null {
   return { type: 0, gasPrice: quote.gasPrice, expectedPrice: quote.gasPrice };
 }
 
+/**
+ * Fees for a transaction that replaces one of ours still waiting in the mempool at the same nonce (sent
+ * at `previous`, no receipt: the base fee rose past its max fee, say). Nodes take a replacement only when
+ * it raises both the max fee and the tip (or the gas price) by at least 10% (geth's price bump, Hardhat's
+ * too), so each is the larger of today's and 9/8 of the previous one, rounded up. Null when that is above
+ * the cap: then nothing of ours can be mined before the waiting one, whatever is sent.
+ */
+export function replacementFees(current: TxFees, previous: TxFees, capWei: bigint): TxFees | null {
+  const bump = (x: bigint): bigint => (x * 9n + 7n) / 8n;
+  if (current.type === 2 && previous.type === 2) {
+    const tip = max(current.maxPriorityFeePerGas, bump(previous.maxPriorityFeePerGas));
+    const maxFeePerGas = max(current.maxFeePerGas, bump(previous.maxFeePerGas));
+    if (maxFeePerGas > capWei) return null;
+    const base = current.expectedPrice - current.maxPriorityFeePerGas;
+    return { type: 2, maxFeePerGas, maxPriorityFeePerGas: tip, expectedPrice: min(maxFeePerGas, base + tip) };
+  }
+  if (current.type === 0 && previous.type === 0) {
+    const gasPrice = max(current.gasPrice, bump(previous.gasPrice));
+    return gasPrice > capWei ? null : { type: 0, gasPrice, expectedPrice: gasPrice };
+  }
+  return current;
+}
+
 export interface BlockRef {
   number: number;
   hash: string;
@@ -372,6 +395,10 @@ export async function findSettlementRound(
 
 function min(a: bigint, b: bigint): bigint {
   return a < b ? a : b;
+}
+
+function max(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }
 
 /** Smallest backstop unwind worth a transaction, USD WAD of notional (dust leans are left alone). */

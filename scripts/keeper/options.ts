@@ -21,6 +21,7 @@
 import type { JsonRpcProvider } from "ethers";
 import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import type { Contracts } from "./chain";
+import { getLogsSplitting } from "./discovery";
 import { blockRanges, chunk, findSettlementRound } from "./logic";
 import type { Logger } from "./log";
 import { isTransientError } from "./retry";
@@ -73,7 +74,7 @@ export function createOptionSettlement(
       ],
     ];
     for (const [fromBlock, toBlock] of blockRanges(scanned, head, deps.logRange)) {
-      const logs = await deps.provider.getLogs({ address, topics, fromBlock, toBlock });
+      const logs = await getLogsSplitting(deps.provider, { address: to, topics }, fromBlock, toBlock);
       for (const entry of logs) {
         const parsed = market.interface.parseLog(entry);
         if (!parsed) continue;
@@ -105,6 +106,13 @@ export function createOptionSettlement(
     const s = await market.series(id);
     expiries.set(id, s.expiry);
     if (s.expiry > now) return;
+    // Settled and paid out (no open interest left on either side): nothing to read holder by holder. A
+    // keeper restart, and a session rebuilt after a reorg at its newest block, read every holder of every
+    // series ever settled here, one call each, before the next pass (review round 48).
+    if (s.settled && s.longOpenInterest === 0n && s.shortOpenInterest === 0n) {
+      done.add(id);
+      return;
+    }
     if (!s.settled) {
       const hint = await roundHint(s.underlying, s.expiry);
       if (hint === null) {

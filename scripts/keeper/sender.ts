@@ -10,10 +10,13 @@
  *   same bytes and looks the hash up: a transaction that did get through is never sent a second time
  *   under a new nonce.
  * - Gas cap: fees come from `chooseFees`; above the cap nothing is sent.
+ * - No queue behind a stuck transaction: one that got no receipt before the timeout (its max fee below
+ *   a base fee that rose since) still holds its nonce, so the next transaction takes that nonce with
+ *   fees raised enough to replace it (`replacementFees`) instead of waiting behind it (review round 48).
  * - Dry run: everything up to the signature, then a log line instead of the broadcast.
  */
 import { keccak256, type JsonRpcProvider, type TransactionReceipt, type Wallet } from "ethers";
-import { chooseFees, type TxFees } from "./logic";
+import { chooseFees, replacementFees, type TxFees } from "./logic";
 import { describeError, type Fields, type Logger } from "./log";
 import { isTransientError, sleep } from "./retry";
 
@@ -42,6 +45,9 @@ export interface SenderOptions {
 const NONCE_USED = /nonce too low|already known|known transaction|nonce has already been used|NONCE_EXPIRED/i;
 
 export class TxSender {
+  /** Our last transaction that had no receipt before the timeout: its nonce and fees, while not mined. */
+  private unconfirmed: { nonce: number; fees: TxFees } | null = null;
+
   constructor(
     private readonly wallet: Wallet,
     private readonly provider: JsonRpcProvider,
@@ -122,20 +128,44 @@ export class TxSender {
       return { status: "dry-run", gasLimit, fees };
     }
 
-    const nonce = await this.provider.getTransactionCount(this.wallet.address, "pending");
+    let nonce = await this.provider.getTransactionCount(this.wallet.address, "pending");
+    let txFees = fees;
+    const stuck = this.unconfirmed;
+    if (
+      stuck &&
+      stuck.nonce <= nonce && // else not on this chain (a restarted dev node): its nonce would be a gap
+      (await this.provider.getTransactionCount(this.wallet.address, "latest")) <= stuck.nonce
+    ) {
+      // Still waiting (its max fee below today's base fee, say): every later nonce would wait behind it,
+      // or be refused as an underpriced replacement where the pending count leaves it out. Replace it:
+      // everything is re-derived from chain state, so what it was meant to do is done again if still due.
+      const bumped = replacementFees(fees, stuck.fees, this.opts.maxGasPriceWei);
+      if (bumped === null) {
+        this.log.warn("gas price above cap; not sending", {
+          action: label,
+          ...fields,
+          capWei: this.opts.maxGasPriceWei,
+          waitingNonce: stuck.nonce,
+        });
+        return { status: "gas-above-cap", baseFeePerGas: null };
+      }
+      nonce = stuck.nonce;
+      txFees = bumped;
+    }
     const signed = await this.wallet.signTransaction({
       ...tx,
       chainId: this.chainId,
       nonce,
       gasLimit,
-      ...(fees.type === 2
-        ? { type: 2, maxFeePerGas: fees.maxFeePerGas, maxPriorityFeePerGas: fees.maxPriorityFeePerGas }
-        : { type: 0, gasPrice: fees.gasPrice }),
+      ...(txFees.type === 2
+        ? { type: 2, maxFeePerGas: txFees.maxFeePerGas, maxPriorityFeePerGas: txFees.maxPriorityFeePerGas }
+        : { type: 0, gasPrice: txFees.gasPrice }),
     });
     const hash = keccak256(signed);
     this.log.info("sending", { action: label, ...fields, hash, nonce, gasLimit });
     await this.broadcast(label, signed, hash);
     const receipt = await this.waitForReceipt(hash);
+    this.unconfirmed = receipt === null ? { nonce, fees: txFees } : null;
     if (receipt === null) {
       this.log.error("no receipt before timeout", {
         action: label,

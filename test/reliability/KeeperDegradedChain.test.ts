@@ -1,0 +1,368 @@
+/**
+ * The keeper against a degraded chain: a base-fee spike, an RPC that refuses large log answers, a
+ * one-block reorg (review round 48; docs/reliability.md §4, rows 126–128).
+ */
+import { expect } from "chai";
+import { ethers, network } from "hardhat";
+import fs from "node:fs";
+import http from "node:http";
+import type net from "node:net";
+import path from "node:path";
+import { MarginMode, openAccount, wad } from "../shared/system";
+import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import { mineAt, trade } from "../shared/perps";
+import { setFeedPrice } from "../shared/oracles";
+import { hardhatWallet, tempDir, waitFor } from "../shared/e2e";
+import { keeperDeploymentOf, startInProcessKeeper, type LogLine } from "../shared/keeper";
+import { mintAccountsTo } from "../shared/accounts";
+import { parseKeeperArgs } from "../../scripts/keeper/config";
+import { createLogger } from "../../scripts/keeper/log";
+import { runKeeper } from "../../scripts/keeper/loop";
+import { chooseFees, replacementFees } from "../../scripts/keeper/logic";
+
+const USDC = 10n ** 6n;
+const GWEI = 10n ** 9n;
+const KEEPER = hardhatWallet(4).address;
+
+type Request = (args: { method: string; params?: unknown[] }) => Promise<unknown>;
+
+/**
+ * Interval mining on the in-process chain (automine off, a block every 50 ms) while `run` runs; while
+ * `spike.on`, every block is given a base fee of `spike.baseFee`. Automine is restored afterwards.
+ */
+async function withIntervalMining<T>(
+  spike: { on: boolean; baseFee: bigint },
+  run: () => Promise<T>,
+): Promise<T> {
+  const request: Request = network.provider.request.bind(network.provider);
+  await request({ method: "evm_setAutomine", params: [false] });
+  let mining = true;
+  const miner = (async () => {
+    while (mining) {
+      if (spike.on)
+        await request({
+          method: "hardhat_setNextBlockBaseFeePerGas",
+          params: [ethers.toQuantity(spike.baseFee)],
+        });
+      await request({ method: "evm_mine", params: [] });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  })();
+  try {
+    return await run();
+  } finally {
+    mining = false;
+    await miner;
+    await request({ method: "evm_setAutomine", params: [true] });
+  }
+}
+
+/** Runs `run` with `hook` called before every request of `method` the in-process chain answers. */
+async function onRequest<T>(method: string, hook: () => void, run: () => Promise<T>): Promise<T> {
+  const original = network.provider.request.bind(network.provider);
+  network.provider.request = ((args: { method: string; params?: unknown[] }) => {
+    if (args.method === method) hook();
+    return original(args);
+  }) as typeof network.provider.request;
+  try {
+    return await run();
+  } finally {
+    network.provider.request = original;
+  }
+}
+
+/** The keeper's transactions mined in blocks [from, latest], with their receipts' status. */
+async function keeperTransactions(from: number) {
+  const out: { hash: string; nonce: number; status: number; to: string | null }[] = [];
+  const head = await ethers.provider.getBlockNumber();
+  for (let n = from; n <= head; n++) {
+    const block = await ethers.provider.getBlock(n, true);
+    for (const tx of block!.prefetchedTransactions) {
+      if (tx.from !== KEEPER) continue;
+      const receipt = await ethers.provider.getTransactionReceipt(tx.hash);
+      out.push({ hash: tx.hash, nonce: tx.nonce, status: receipt!.status!, to: tx.to });
+    }
+  }
+  return out;
+}
+
+describe("Keeper against a degraded chain", function () {
+  describe("a transaction the base fee left behind", function () {
+    it("is replaced at fees 9/8 of its own at least (nodes want +10% on both), never above the cap", function () {
+      const cap = 100n * GWEI;
+      // The test below: sent at ~1 gwei, the base fee then at 5 gwei.
+      const waiting = chooseFees(
+        { baseFeePerGas: 73_069n, maxPriorityFeePerGas: GWEI, gasPrice: null },
+        cap,
+      )!;
+      const now = chooseFees({ baseFeePerGas: 5n * GWEI, maxPriorityFeePerGas: GWEI, gasPrice: null }, cap)!;
+      expect(replacementFees(now, waiting, cap)).to.deep.equal({
+        type: 2,
+        maxFeePerGas: 11n * GWEI,
+        maxPriorityFeePerGas: 1_125_000_000n,
+        expectedPrice: 6_125_000_000n,
+      });
+      // Fees fell since: 9/8 of the waiting one's, rounded up.
+      const high = {
+        type: 2 as const,
+        maxFeePerGas: 21n * GWEI,
+        maxPriorityFeePerGas: GWEI + 1n,
+        expectedPrice: 0n,
+      };
+      expect(replacementFees(now, high, cap)).to.deep.equal({
+        type: 2,
+        maxFeePerGas: 23_625_000_000n,
+        maxPriorityFeePerGas: 1_125_000_002n,
+        expectedPrice: 6_125_000_002n,
+      });
+      expect(replacementFees(now, { ...high, maxFeePerGas: 89n * GWEI }, cap)).to.equal(null);
+      const legacy = { type: 0 as const, gasPrice: 10n * GWEI, expectedPrice: 10n * GWEI };
+      expect(replacementFees(legacy, legacy, cap)).to.deep.equal({
+        type: 0,
+        gasPrice: 11_250_000_000n,
+        expectedPrice: 11_250_000_000n,
+      });
+    });
+
+    it("is replaced by the keeper's next one instead of holding back every later transaction", async function () {
+      const sys = await deployOptionsSystem();
+      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+      const keeper = await startInProcessKeeper(sys, [
+        "--min-profit-usd",
+        "1000000", // start only: no bid, so the step sends one transaction per pass
+        "--tx-timeout-ms",
+        "1000",
+      ]);
+      await setFeedPrice(sys.feeds.ETH, "2600"); // Alice: equity_MM 834.93 against MM 1,955.53
+      const from = (await ethers.provider.getBlockNumber()) + 1;
+      const nonce = await ethers.provider.getTransactionCount(KEEPER);
+
+      // The base fee jumps to 5 gwei (the keeper's cap is 100) just after the keeper priced its
+      // startAuction at ~2·base + 1 gwei tip, ~1 gwei: it is not mined and the wait times out.
+      const spike = { on: false, baseFee: 5n * GWEI };
+      const { first, second } = await withIntervalMining(spike, async () => {
+        const first = await onRequest(
+          "eth_sendRawTransaction",
+          () => (spike.on = true),
+          () => keeper.step(),
+        );
+        expect(await sys.auction.isFrozen(victim)).to.equal(false);
+        const stuck = keeper.lines.filter((l) => l.msg === "no receipt before timeout");
+        expect(stuck).to.have.length(1);
+        const stuckTx = await ethers.provider.getTransaction(String(stuck[0].fields.hash));
+        expect(stuckTx!.nonce).to.equal(nonce);
+        expect(stuckTx!.maxFeePerGas).to.be.lessThan(spike.baseFee);
+
+        // The next pass, base fee still 5 gwei, well under the cap: the keeper is willing to pay it.
+        const second = await keeper.step();
+        const frozen = await sys.auction.isFrozen(victim);
+        spike.on = false; // the spike ends; whatever waits in the mempool is mined
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        return { first, second: { report: second, frozen } };
+      });
+      expect(first.liquidatable).to.deep.equal([victim]);
+      // Before the fix the second startAuction went out at the stuck one's nonce (Hardhat's pending count
+      // leaves a transaction it cannot mine out; geth's counts it, and the new one waits behind it) with
+      // the same 1 gwei tip: refused as an underpriced replacement, and nothing of the keeper's was mined
+      // until the base fee fell back under ~1 gwei.
+      expect(
+        keeper.lines.filter((l) => JSON.stringify(l.fields).includes("REPLACEMENT_UNDERPRICED")),
+      ).to.deep.equal([]);
+      expect(second.frozen, "the auction started during the spike").to.equal(true);
+      const [started] = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted(victim));
+      expect(started.args.starter).to.equal(KEEPER);
+      // One transaction at that nonce: the replacement, not a reverted second start.
+      const sent = await keeperTransactions(from);
+      expect(sent.map((t) => [t.nonce, t.status])).to.deep.equal([[nonce, 1]]);
+    });
+  });
+});
+
+/**
+ * A JSON-RPC server over HTTP on 127.0.0.1 answering from the in-process chain, so that the keeper's own
+ * loop (`runKeeper`, which reads a URL) runs against it; counts the eth_calls by selector.
+ */
+async function startBridge() {
+  const calls = new Map<string, number>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", async () => {
+      const { id, method, params } = JSON.parse(Buffer.concat(chunks).toString()) as {
+        id: number;
+        method: string;
+        params?: unknown[];
+      };
+      if (method === "eth_call") {
+        const tx = (params?.[0] ?? {}) as { data?: string; input?: string };
+        const selector = (tx.data ?? tx.input ?? "").slice(0, 10);
+        calls.set(selector, (calls.get(selector) ?? 0) + 1);
+      }
+      let body: unknown;
+      try {
+        body = { jsonrpc: "2.0", id, result: await network.provider.request({ method, params }) };
+      } catch (e) {
+        const error = e as { code?: number; message?: string; data?: unknown };
+        body = {
+          jsonrpc: "2.0",
+          id,
+          error: { code: error.code ?? -32603, message: error.message, data: error.data },
+        };
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as net.AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    calls,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+describe("Keeper event scans", function () {
+  describe("an eth_getLogs range the RPC refuses for its size", function () {
+    // Infura refuses an eth_getLogs answer of more than 10,000 logs (-32005), Alchemy past 2,000 blocks
+    // the same; scaled here to 50. Anyone can mint accounts to anyone (`createAccountFor`).
+    const CAP = 50;
+    async function refusingLargeLogAnswers<T>(run: () => Promise<T>): Promise<T> {
+      const original = network.provider.request.bind(network.provider);
+      network.provider.request = (async (args: { method: string; params?: unknown[] }) => {
+        const result = await original(args);
+        if (args.method === "eth_getLogs" && (result as unknown[]).length > CAP) {
+          throw Object.assign(new Error(`query returned more than ${CAP} results`), { code: -32005 });
+        }
+        return result;
+      }) as typeof network.provider.request;
+      try {
+        return await run();
+      } finally {
+        network.provider.request = original;
+      }
+    }
+
+    it("is split until the node answers, so 51 accounts minted in one stretch of blocks stop no liquidation", async function () {
+      const sys = await deployOptionsSystem();
+      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+      // Mallory mints CAP + 1 empty accounts to herself: a few dollars of L2 gas for Infura's 10,001.
+      await mintAccountsTo(sys.accounts, sys.carol, sys.carol.address, CAP + 1);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      await setFeedPrice(sys.feeds.ETH, "2600"); // Alice below maintenance
+
+      // Before the fix the account scan asked for blocks 0..head−64 in one request (--log-range 5000),
+      // the refusal was taken for a transport failure and failed the whole step, on every retry: no
+      // account was ever checked, Alice never auctioned.
+      const report = await refusingLargeLogAnswers(() => keeper.step());
+      expect(report.liquidatable).to.deep.equal([victim]);
+      expect(report.accounts).to.equal(CAP + 1 + 2); // Mallory's, Alice's, the insurance fund's
+      const [started] = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted(victim));
+      expect(started.args.starter).to.equal(KEEPER);
+    });
+
+    it("is split in the option holders' scan too: 52 trades of an expired series, every holder paid", async function () {
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      const holders: bigint[] = [];
+      for (let i = 0; i < CAP / 2 + 1; i++) {
+        const account = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
+        await tradeOption(sys.options, sys.carol, account, call, wad("0.01"));
+        await tradeOption(sys.options, sys.carol, account, call, wad("0.01"));
+        holders.push(account);
+      }
+      const keeper = await startInProcessKeeper(sys);
+      await mineAt(sys, expiry);
+      await setFeedPrice(sys.feeds.ETH, "3100"); // the settlement round: 100 a contract
+
+      // Before the fix the payouts' scan of OptionTraded asked for all 52 at once and failed the step
+      // after its liquidations, on every retry: the series was settled, no holder ever paid.
+      const report = await refusingLargeLogAnswers(() => keeper.step());
+      expect(report.options?.seriesSettled).to.deep.equal([call]);
+      expect(report.options?.positionsSettled).to.equal(holders.length);
+      for (const account of holders) expect(await sys.options.positionSize(account, call)).to.equal(0n);
+    });
+  });
+});
+
+describe("Keeper loop", function () {
+  describe("a one-block reorg", function () {
+    it("rebuilds the session, and the rebuilt session no longer reads every holder of every settled series", async function () {
+      // 40 holders of one ETH-3000 call expiring in a day, all paid out by the keeper.
+      const HOLDERS = 40;
+      const sys = await deployOptionsSystem();
+      const expiry = await fromNow(DAY);
+      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+      for (let i = 0; i < HOLDERS; i++) {
+        const account = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
+        await tradeOption(sys.options, sys.carol, account, call, wad("0.01"));
+      }
+      await mineAt(sys, expiry);
+      await setFeedPrice(sys.feeds.ETH, "3100");
+
+      const scratch = tempDir("xmargin-reorg-");
+      const deploymentFile = path.join(scratch.dir, "deployment.json");
+      fs.writeFileSync(deploymentFile, JSON.stringify(await keeperDeploymentOf(sys)));
+      const bridge = await startBridge();
+      const lines: LogLine[] = [];
+      const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line) as LogLine) });
+      const cfg = parseKeeperArgs(
+        ["--rpc", bridge.url, "--deployment", deploymentFile, "--poll-ms", "20", "--log-level", "debug"],
+        { KEEPER_PRIVATE_KEY: hardhatWallet(4).privateKey },
+      );
+      if (cfg === "help") throw new Error("unreachable");
+      const stop = new AbortController();
+      const running = runKeeper(cfg, log, stop.signal);
+      const positionSize = sys.options.interface.getFunction("positionSize").selector;
+      const passes = () => lines.filter((l) => l.msg === "health checked").length;
+      try {
+        await waitFor(
+          "every holder paid",
+          async () =>
+            (await sys.options.queryFilter(sys.options.filters.PositionSettled())).length === HOLDERS,
+          60_000,
+        );
+        await waitFor("a quiet pass after the payouts", () => passes() >= 3, 30_000);
+        expect(lines.filter((l) => l.msg === "session ready")).to.have.length(1);
+
+        // The reorg: the keeper's newest block is replaced (evm_revert), and the new chain is one longer.
+        const before = await ethers.provider.getBlockNumber();
+        const fork = (await network.provider.request({ method: "evm_snapshot", params: [] })) as string;
+        await network.provider.request({ method: "evm_mine", params: [] });
+        const seen = passes();
+        await waitFor("the keeper's pass on the new block", () => passes() > seen, 30_000);
+        await network.provider.request({ method: "evm_revert", params: [fork] });
+        // The new chain's blocks come 7 s later than the one they replace (another hash).
+        const latest = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+        for (const dt of [7n, 8n])
+          await network.provider.request({ method: "evm_mine", params: [Number(latest + dt)] });
+        expect(await ethers.provider.getBlockNumber()).to.equal(before + 2);
+
+        const readsBefore = bridge.calls.get(positionSize) ?? 0;
+        await waitFor(
+          "the rebuild",
+          () => lines.some((l) => l.msg === "chain reset detected; rebuilding state"),
+          30_000,
+        );
+        const rebuilt = passes();
+        await waitFor("a full pass of the rebuilt session", () => passes() >= rebuilt + 2, 30_000);
+        expect(lines.filter((l) => l.msg === "session ready")).to.have.length(2);
+        // Before the fix: the rebuilt session read positionSize once per holder of the settled, paid-out
+        // series (40 here; a year of daily series with 20 holders each: ~73,000 sequential calls in the
+        // pass, before the next liquidation check).
+        expect((bridge.calls.get(positionSize) ?? 0) - readsBefore).to.equal(0);
+      } finally {
+        stop.abort();
+        await running;
+        await bridge.close();
+        scratch.remove();
+      }
+    });
+  });
+});
