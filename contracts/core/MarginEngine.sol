@@ -485,7 +485,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         bytes32 underlying;
         uint256 spot;
         uint256 volatility;
-        // ⌈spot·shortOptionFloor⌉, read when the group's first long option needs it (0 until then).
+        // ⌈spot·COVERING_TIME_VALUE⌉, computed when the group's first long option needs it (0 until then).
         uint256 floorPerContract;
         PortfolioMath.Greeks greeks;
     }
@@ -608,22 +608,28 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         return e.value;
     }
 
+    /// @dev A long contract covers a short one in full when its time value is at least this fraction of
+    /// spot (the default short-option floor).
+    uint256 private constant COVERING_TIME_VALUE = 0.05e18;
+
     /// @dev How many of a long option position's `size` contracts offset short ones in the short-option
-    /// floor: all of them when the position's time value is at least the floor it removes (shortOptionFloor
-    /// · spot per contract), proportionally fewer when it is less (rounded down). Netting contracts keeps
-    /// the floor parity-consistent (a conversion pays none), but what hedges a short's gap risk is a
-    /// long's time value: a long worth next to nothing (far out of the money, §4 row 14) or worth little
-    /// beyond its intrinsic value (deep in the money: a forward, row 58) must not cancel its floor.
+    /// floor: all of them when the position's time value is at least COVERING_TIME_VALUE · spot per
+    /// contract, proportionally fewer when it is less (rounded down). Netting contracts keeps the floor
+    /// parity-consistent (a conversion pays none), but what hedges a short's gap risk is a long's time
+    /// value: a long worth next to nothing (far out of the money, §4 row 14) or worth little beyond its
+    /// intrinsic value (deep in the money: a forward, row 58) must not cancel its floor. The measure is a
+    /// constant, not `shortOptionFloor`: measured by the floor, a raise of it also uncovered contracts, so
+    /// a doubling (one step) multiplied a covered book's floor by up to 6 (review round 50); this way the
+    /// floor is shortOptionFloor · spot · uncovered contracts, linear in the parameter.
     function _coveringContracts(
         int256 size,
         uint256 timeValue,
         Group memory group
-    ) internal view returns (int256) {
+    ) internal pure returns (int256) {
         uint256 floorPerContract = group.floorPerContract;
         if (floorPerContract == 0) {
-            // Plain products (as in PortfolioMath): spot < 2^120 (the router's bound), the floor < 2^64.
-            floorPerContract = Math.ceilDiv(group.spot * _riskParams[group.underlying].shortOptionFloor, WAD);
-            if (floorPerContract == 0) return size; // no floor to offset
+            // Plain products (as in PortfolioMath): spot < 2^120 (the router's bound); ≥ 1 as spot > 0.
+            floorPerContract = Math.ceilDiv(group.spot * COVERING_TIME_VALUE, WAD);
             group.floorPerContract = floorPerContract;
         }
         uint256 covering = (timeValue * WAD) / floorPerContract; // < 2^256: |size| < 2^128, prices < 2^120

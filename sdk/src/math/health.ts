@@ -195,7 +195,7 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     g.greeks.vanna += e.vanna;
     g.greeks.volga += e.volga;
     g.greeks.optionSize +=
-      e.optionSize > 0n ? coveringContracts(e.optionSize, e.timeValue, spot, u.risk) : e.optionSize;
+      e.optionSize > 0n ? coveringContracts(e.optionSize, e.timeValue, spot) : e.optionSize;
     g.greeks.notional += e.notional;
   }
   let initialRequirement = 0n;

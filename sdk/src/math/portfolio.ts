@@ -212,18 +212,20 @@ function volatilityPnl(g: Greeks, vannaDS: bigint, dv: bigint): bigint {
   );
 }
 
+/** A long contract covers a short one in full from this much time value per unit of spot (MarginEngine). */
+export const COVERING_TIME_VALUE = 5n * 10n ** 16n;
+
 /**
  * How many of a long option position's `size` contracts offset short ones in the short-option floor
- * (MarginEngine._coveringContracts): all when the position's time value (USD WAD) is at least the floor
- * it removes, ⌈spot·shortOptionFloor⌉ per contract, proportionally fewer when it is less (rounded down):
- * neither a nearly worthless far-out-of-the-money long nor a deep in-the-money one (a forward) can
- * cancel a short's floor.
+ * (MarginEngine._coveringContracts): all when the position's time value (USD WAD) is at least
+ * ⌈spot·COVERING_TIME_VALUE⌉ (5% of spot) per contract, proportionally fewer when it is less (rounded
+ * down): neither a nearly worthless far-out-of-the-money long nor a deep in-the-money one (a forward) can
+ * cancel a short's floor. The measure does not move with `shortOptionFloor`, so the floor is linear in it.
  * @example
- * coveringContracts(10n * WAD, 15n * WAD, 3000n * WAD, params); // 0.1 contract with a 5% floor
+ * coveringContracts(10n * WAD, 15n * WAD, 3000n * WAD); // 0.1 contract
  */
-export function coveringContracts(size: bigint, timeValue: bigint, spot: bigint, p: RiskParams): bigint {
-  const floorPerContract = mulDivUp(spot, p.shortOptionFloor, WAD);
-  if (floorPerContract === 0n) return size;
+export function coveringContracts(size: bigint, timeValue: bigint, spot: bigint): bigint {
+  const floorPerContract = mulDivUp(spot, COVERING_TIME_VALUE, WAD);
   const covering = (timeValue * WAD) / floorPerContract;
   return covering < size ? covering : size;
 }
