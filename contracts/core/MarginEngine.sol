@@ -588,7 +588,18 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             group.volatility
         );
         book.exposures[i] = e;
-        book.exitDiscount += e.exitDiscount;
+        // One volatility step of the series alone (the option market's skew step; each series has its own
+        // clock) marks the position by vega·SERIES_VOLATILITY_STEP, which the grid, moving the feed under
+        // every series at once, does not see on a calendar's net vega: held back from margin for new
+        // risk, so an account meeting its IM survives a step of every series it holds (§4 row 131).
+        book.exitDiscount +=
+            e.exitDiscount +
+            Math.mulDiv(
+                uint256(e.vega < 0 ? -e.vega : e.vega),
+                SERIES_VOLATILITY_STEP,
+                WAD,
+                Math.Rounding.Ceil
+            );
         if (e.totalVolatility != 0) {
             group.modelled = true;
             // An option's value and Greeks need its volatility, which no floor bounds: a failed feed
@@ -607,6 +618,10 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         sum.notional += e.notional;
         return e.value;
     }
+
+    /// @dev The option market's skew step (`OptionMarket.MAX_SKEW_STEP`): how far one series' volatility
+    /// may move alone in one governance update.
+    uint256 private constant SERIES_VOLATILITY_STEP = 0.05e18;
 
     /// @dev A long contract covers a short one in full when its time value is at least this fraction of
     /// spot (the default short-option floor).

@@ -11,7 +11,8 @@ import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 interface IMarginEngine is IUpdateThrottle {
     /// @notice An account's health, all USD WAD.
     /// @param equityInitial Collateral at initial weights + Σ position values (PnL incl. funding) − Σ
-    /// exit discounts (the skew premium closing each perp would pay: IMarket.Exposure).
+    /// exit discounts (the skew premium closing each perp would pay: IMarket.Exposure) − Σ |vega|·0.05
+    /// over option positions (one skew step of each series, which the risk role may move alone).
     /// @param equityMaintenance Collateral at maintenance weights + Σ position values.
     /// @param equityMark Collateral without haircuts + Σ position values (mark-to-market).
     /// @param initialRequirement IM.

@@ -202,14 +202,21 @@ describe("MarginEngine with options", function () {
     const [standardIm, standardMm] = await engine.standardRequirements(accountId);
     expect(h.initialRequirement).to.be.lessThan(standardIm);
     expect(h.maintenanceRequirement).to.be.lessThan(standardMm);
-    // Equity counts the long leg at its lower bound and the short at its upper bound.
-    const values = await Promise.all(
-      [ethCall3000, ethCall3300].map(
-        async (id) => (await options.exposure(accountId, id, wad("3000"), wad("0.6"))).value,
-      ),
+    // Equity counts the long leg at its lower bound and the short at its upper bound; for new risk it
+    // holds back one skew step of each series, ⌈|vega|·0.05⌉ per leg.
+    const exposures = await Promise.all(
+      [ethCall3000, ethCall3300].map((id) => options.exposure(accountId, id, wad("3000"), wad("0.6"))),
     );
+    const holdback = (vega: bigint) => ((vega < 0n ? -vega : vega) * wad("0.05") + WAD - 1n) / WAD;
     const c = await vault.collateralValue(accountId);
-    expect(h.equityInitial).to.equal(c.initial + values[0] + values[1]);
+    expect(h.equityInitial).to.equal(
+      c.initial +
+        exposures[0].value +
+        exposures[1].value -
+        holdback(exposures[0].vega) -
+        holdback(exposures[1].vega),
+    );
+    expect(h.equityMaintenance).to.equal(c.maintenance + exposures[0].value + exposures[1].value);
   });
 
   it("keeps IM above MM for long, short and mixed option books", async function () {

@@ -145,9 +145,10 @@ describe("Liquidation of option books (review round 28)", function () {
         await tradeOption(sys.options, sys.alice, alice, series, -wad("2"));
       }
       await withdrawToInitialMargin(sys, sys.alice, alice);
-      // Volatility 60% → 80%: σ√τ of every series (9.4%) is now below the IM shock (10%), so each is
-      // repriced in every scenario (~150,000 gas per series and health check), and Alice is liquidatable.
-      await sys.volFeeds.ETH.updateAnswer(80n * 10n ** 6n);
+      // Volatility 60% → 85%: σ√τ of every series (9.95%) is now below the IM shock (10%), so each is
+      // repriced in every scenario (~150,000 gas per series and health check), and Alice is liquidatable
+      // (she kept one skew step, 5 points of vega, above her IM).
+      await sys.volFeeds.ETH.updateAnswer(85n * 10n ** 6n);
       const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
       await sys.accounts.connect(sys.keeper).approve(sys.auction, keeper);
       await sys.auction.startAuction(alice);

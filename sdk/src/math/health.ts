@@ -28,6 +28,7 @@ import {
   needsRepricing,
   requirement,
   scenarioMoves,
+  seriesVolatilityHoldback,
   shocksFor,
 } from "./portfolio";
 
@@ -179,7 +180,7 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     if (e.totalVolatility !== 0n && u.volatility === 0n) throw volatilityErrorOf(u, underlying);
     book.push({ position, market, underlying, exposure: e });
     positionValue += e.value;
-    exitDiscount += e.exitDiscount;
+    exitDiscount += e.exitDiscount + seriesVolatilityHoldback(e.vega);
     const g = (groups[underlying] ??= {
       spot,
       volatility: u.volatility,

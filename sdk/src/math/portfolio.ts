@@ -212,6 +212,20 @@ function volatilityPnl(g: Greeks, vannaDS: bigint, dv: bigint): bigint {
   );
 }
 
+/** How far one option series' volatility may move alone in one governance update (the skew step). */
+export const SERIES_VOLATILITY_STEP = 5n * 10n ** 16n;
+
+/**
+ * What the engine holds back from a position's equity for new risk for one skew step of its series:
+ * ⌈|vega|·SERIES_VOLATILITY_STEP⌉ (MarginEngine._addExposure), so an account meeting its IM survives a
+ * step of every series it holds. 0 for perps (no vega).
+ * @example
+ * seriesVolatilityHoldback(-400n * WAD); // 20n * WAD: a short with 400 USD of vega per 1.0 of volatility
+ */
+export function seriesVolatilityHoldback(vega: bigint): bigint {
+  return mulDivUp(vega < 0n ? -vega : vega, SERIES_VOLATILITY_STEP, WAD);
+}
+
 /** A long contract covers a short one in full from this much time value per unit of spot (MarginEngine). */
 export const COVERING_TIME_VALUE = 5n * 10n ** 16n;
 
