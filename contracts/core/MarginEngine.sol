@@ -591,15 +591,10 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         // One volatility step of the series alone (the option market's skew step; each series has its own
         // clock) marks the position by vega·SERIES_VOLATILITY_STEP, which the grid, moving the feed under
         // every series at once, does not see on a calendar's net vega: held back from margin for new
-        // risk, so an account meeting its IM survives a step of every series it holds (§4 row 131).
-        book.exitDiscount +=
-            e.exitDiscount +
-            Math.mulDiv(
-                uint256(e.vega < 0 ? -e.vega : e.vega),
-                SERIES_VOLATILITY_STEP,
-                WAD,
-                Math.Rounding.Ceil
-            );
+        // risk, so an account meeting its IM survives a step of every series it holds (§4 row 131). A plain
+        // product: |vega| < 1e48 (per contract < 1e36 in the model's domain, sizes under the caps).
+        uint256 vega = uint256(e.vega < 0 ? -e.vega : e.vega);
+        book.exitDiscount += e.exitDiscount + Math.ceilDiv(vega * SERIES_VOLATILITY_STEP, WAD);
         if (e.totalVolatility != 0) {
             group.modelled = true;
             // An option's value and Greeks need its volatility, which no floor bounds: a failed feed

@@ -6,12 +6,13 @@ import {
   FetchRequest,
   JsonRpcProvider,
   Network,
+  makeError,
   type JsonRpcPayload,
   type JsonRpcResult,
   type Signer,
 } from "ethers";
 import type { Deployment } from "../../deploy/deployment";
-import { isTransientError, withRetry, type RetryOptions } from "./retry";
+import { isProviderErrorAnswer, isTransientError, withRetry, type RetryOptions } from "./retry";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
 import { ICollateralVault__factory } from "../../typechain-types/factories/contracts/interfaces/ICollateralVault__factory";
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
@@ -27,7 +28,8 @@ export type Contracts = ReturnType<typeof connectContracts>;
 /**
  * A JSON-RPC provider that retries transport failures (connection refused or reset, HTTP 5xx,
  * timeouts) with exponential backoff, below every call the keeper makes: contract reads, logs, code,
- * receipts. JSON-RPC error answers (reverts, "nonce too low") are answers and pass through. Raw
+ * receipts, and error answers that say nothing about the call (`isProviderErrorAnswer`: a rate limit, "header
+ * not found"). Other JSON-RPC error answers (reverts, "nonce too low") are answers and pass through. Raw
  * transaction sends are not retried here: TxSender re-sends them itself, knowing the hash.
  */
 export class RetryingProvider extends JsonRpcProvider {
@@ -48,11 +50,37 @@ export class RetryingProvider extends JsonRpcProvider {
   override _send(payload: JsonRpcPayload | JsonRpcPayload[]): Promise<JsonRpcResult[]> {
     const single = Array.isArray(payload) ? payload[0] : payload;
     if (single?.method === "eth_sendRawTransaction") return super._send(payload);
-    return withRetry(() => super._send(payload), {
-      ...this.retry,
-      isRetryable: isTransientError,
-      onRetry: (error, attempt, delayMs) => this.retry.onRetry?.(error, attempt, delayMs, single?.method),
-    });
+    return withRetry(
+      async () => {
+        const results = await super._send(payload);
+        // An error answer that says nothing about the call (a rate limit in an HTTP 200, a node behind the
+        // others): retried like a transport failure, and thrown as one once the attempts are spent (a
+        // SERVER_ERROR, or a TIMEOUT for the node's own timeout, which a lighter call may pass; the answer
+        // in `info.rpcError`), never left to ethers, which makes every error answer to eth_call a revert
+        // (review round 52, N2).
+        for (const r of results as { error?: { code?: unknown; message?: unknown } }[]) {
+          if (r.error && isProviderErrorAnswer(single?.method ?? "", r.error)) {
+            const message = `${single?.method}: ${String(r.error.message)}`;
+            throw /timeout|timed out/i.test(message)
+              ? makeError(message, "TIMEOUT", {
+                  operation: single?.method ?? "",
+                  reason: "timeout",
+                  info: { rpcError: r.error },
+                })
+              : makeError(message, "SERVER_ERROR", {
+                  request: single?.method ?? "",
+                  info: { rpcError: r.error },
+                });
+          }
+        }
+        return results;
+      },
+      {
+        ...this.retry,
+        isRetryable: isTransientError,
+        onRetry: (error, attempt, delayMs) => this.retry.onRetry?.(error, attempt, delayMs, single?.method),
+      },
+    );
   }
 }
 

@@ -8,6 +8,7 @@ import type { JsonRpcProvider, Log } from "ethers";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
 import { blockRanges } from "./logic";
+import { isThrottledOrUnreachable } from "./retry";
 
 const ACCOUNT_CREATED = IAccounts__factory.createInterface().getEvent("AccountCreated").topicHash;
 const AUCTION = ILiquidationAuction__factory.createInterface();
@@ -75,7 +76,9 @@ export async function getLogsSplitting(
   try {
     return await provider.getLogs({ ...filter, fromBlock: from, toBlock: to });
   } catch (error) {
-    if (from >= to) throw error;
+    // A rate limit or a node that is down is not about the range: halving would ask again log2(range)
+    // times, each retried by the provider (review round 52).
+    if (from >= to || isThrottledOrUnreachable(error)) throw error;
     const mid = Math.floor((from + to) / 2);
     return [
       ...(await getLogsSplitting(provider, filter, from, mid)),

@@ -302,7 +302,8 @@ export type ItemOutcome<T, R> = { ok: true; item: T; result: R } | { ok: false; 
  * the whole call with it (one account holding an asset whose feed is stale makes `healthMany` revert).
  * An item that still fails alone is returned with its error; every other item gets its result, so one
  * bad item never hides the rest. Errors `isFatal` accepts (transport failures, which say nothing about
- * the items) propagate at once, unsplit.
+ * the items) propagate at once, unsplit, unless `split` accepts them too (a timeout: the batch is halved,
+ * and an item that still times out alone propagates it).
  *
  * Cost: one call per batch when nothing fails; each failing item adds about 2·log2(size) calls; a batch
  * whose every item fails (a stale feed every account depends on) costs 2·size − 1 calls. With
@@ -314,7 +315,7 @@ export async function inBatchesIsolatingFailures<T, R>(
   size: number,
   call: (batch: T[]) => Promise<R[]>,
   isFatal: (error: unknown) => boolean,
-  { bisect = true }: { bisect?: boolean } = {},
+  { bisect = true, split }: { bisect?: boolean; split?: (error: unknown) => boolean } = {},
 ): Promise<ItemOutcome<T, R>[]> {
   const out: ItemOutcome<T, R>[] = [];
   const run = async (batch: T[]): Promise<void> => {
@@ -322,7 +323,8 @@ export async function inBatchesIsolatingFailures<T, R>(
     try {
       results = await call(batch);
     } catch (error) {
-      if (isFatal(error)) throw error;
+      // `split`: a fatal error that a smaller batch may not meet (an HTTP timeout on a heavy batch).
+      if (isFatal(error) && !(bisect && batch.length > 1 && split?.(error))) throw error;
       if (batch.length === 1 || !bisect) {
         for (const item of batch) out.push({ ok: false, item, error });
         return;

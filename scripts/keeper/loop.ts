@@ -39,7 +39,7 @@ import {
 } from "./logic";
 import { describeError, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
-import { backoffMs, isTransientError, sleep } from "./retry";
+import { backoffMs, isTimeoutError, isTransientError, sleep } from "./retry";
 import { groupByReason, revertReason, type Skipped } from "./reverts";
 import { TxSender } from "./sender";
 
@@ -252,9 +252,11 @@ export async function keeperStep(
           cfg.healthBatch,
           read,
           isTransientError,
+          { split: isTimeoutError },
         )),
         ...(await inBatchesIsolatingFailures(known, cfg.healthBatch, read, isTransientError, {
           bisect: s.pass % FAILING_RECHECK_PASSES === 0,
+          split: isTimeoutError,
         })),
       ].map((o) => [o.item, o]),
     );

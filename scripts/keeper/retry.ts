@@ -27,10 +27,65 @@ export function isTransientError(error: unknown): boolean {
   if (isError(error, "NETWORK_ERROR") || isError(error, "SERVER_ERROR") || isError(error, "TIMEOUT"))
     return true;
   if (isError(error, "BAD_DATA") || isError(error, "UNKNOWN_ERROR")) return true;
+  // A body that is not JSON (a load balancer's HTML page in an HTTP 200): ethers' bodyJson refuses it.
+  if (isError(error, "UNSUPPORTED_OPERATION") && error.operation === "bodyJson") return true;
   const text =
     error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
   return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|fetch failed|other side closed/i.test(text);
 }
+
+/**
+ * A failure that is not about the request's size: a rate limit (an error answer `isProviderErrorAnswer`
+ * recognises, which RetryingProvider retries and then throws as a SERVER_ERROR or TIMEOUT marked
+ * `rpcError`; an HTTP 429 ethers gave up retrying, or its throttling ran past the request's timeout) or a
+ * node that cannot be reached. Halving the request cannot help.
+ */
+export function isThrottledOrUnreachable(error: unknown): boolean {
+  if (isError(error, "SERVER_ERROR") || isError(error, "TIMEOUT")) {
+    const info = (error.info ?? {}) as { rpcError?: unknown; responseStatus?: unknown };
+    if (info.rpcError !== undefined && !isError(error, "TIMEOUT")) return true;
+    if (/(^|\D)429(\D|$)/.test(String(info.responseStatus ?? ""))) return true;
+    if (isError(error, "TIMEOUT") && error.operation === "request.send") return true; // ethers' throttle
+  }
+  const text =
+    error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
+  return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/i.test(text);
+}
+
+/**
+ * A request the node, or the HTTP client waiting for its answer, gave up on for time: a lighter one may
+ * pass. Not ethers' own throttling (HTTP 429s) running out of time.
+ */
+export function isTimeoutError(error: unknown): boolean {
+  return isError(error, "TIMEOUT") && error.operation !== "request.send";
+}
+
+/**
+ * A JSON-RPC error answer (in an HTTP 200) that says nothing about the call: a rate limit (Infura's
+ * -32005 "limit exceeded", a 429 in the body), a load-balanced node behind the others ("header not
+ * found", "unknown block", "missing trie node"), the node's own timeout ("execution aborted (timeout =
+ * 5s)"). ethers makes every error answer to eth_call and eth_estimateGas a CALL_EXCEPTION, the keeper's
+ * "revert" (review round 52, N2). Never a revert (revert data, or "revert" in the message). For
+ * eth_getLogs only an unambiguous rate limit or lagging node: Infura's -32005 also refuses an answer of
+ * more than 10,000 logs, and a node's timeout there is about the range too; getLogsSplitting splits those.
+ */
+export function isProviderErrorAnswer(
+  method: string,
+  error: { code?: unknown; message?: unknown; data?: unknown },
+): boolean {
+  const message = typeof error.message === "string" ? error.message : "";
+  const data = error.data as { data?: unknown } | string | undefined;
+  const revertData = typeof data === "string" ? data : data?.data;
+  if ((typeof revertData === "string" && /^0x/i.test(revertData)) || /revert/i.test(message)) return false;
+  if (error.code === 429 || RATE_LIMITED.test(message) || NODE_BEHIND.test(message)) return true;
+  if (method === "eth_getLogs") return false;
+  return error.code === -32005 || NODE_ERROR.test(message);
+}
+
+const RATE_LIMITED = /rate.?limit|too many requests|request rate|per second|compute units|capacity/i;
+const NODE_BEHIND = /header not found|unknown block|missing trie node/i;
+const NODE_ERROR =
+  /limit exceeded|request limit|execution aborted|timeout|timed out|temporarily unavailable|service unavailable|bad gateway|upstream|try again|overloaded|busy/i;
 
 /**
  * An eth_call the node stopped for gas: its gas cap (geth: 50M by default; Hardhat: the block gas limit)

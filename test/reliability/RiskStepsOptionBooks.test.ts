@@ -1,7 +1,15 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
-import { DEFAULT_RISK_PARAMS, MarginMode, WAD, atLatestTimestamp, openAccount, wad } from "../shared/system";
+import {
+  DEFAULT_RISK_PARAMS,
+  MarginMode,
+  WAD,
+  atLatestTimestamp,
+  openAccount,
+  wad,
+  withdrawToInitialMargin,
+} from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { marketParams, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
@@ -254,16 +262,12 @@ describe("Risk-parameter steps against option books", function () {
   });
 
   describe("a covered short against one accepted shock step at the default parameters", function () {
-    it("mmShockFloor 0.05 → 0.10 (accepted: one step) multiplies a delta-hedged covered short put's MM by 2.15: an account at twice its MM would be liquidated", async function () {
+    it("mmShockFloor 0.05 → 0.10 (accepted: one step) multiplies a delta-hedged covered short put's MM by 2.15: one at twice its MM would be liquidated, one near its IM is not", async function () {
       const sys = await loadFixture(optionsNoFunding);
       const id = await coveredShortBook(sys);
       // Down to its initial requirement; then ETH 3,000 → 2,999 takes it 4 USD below it (no more
       // withdrawals or new risk), at 2.39× its MM.
-      const h = await sys.engine.health(id);
-      await atLatestTimestamp();
-      await sys.vault
-        .connect(sys.alice)
-        .withdraw(id, sys.usdc, (h.equityInitial - h.initialRequirement) / QUOTE_UNIT - 1n, sys.alice);
+      await withdrawToInitialMargin(sys, sys.alice, id);
       await setFeedPrice(sys.feeds.ETH, "2999");
       const h0 = await sys.engine.health(id);
       expect(h0.healthRatio).to.be.gt(wad("2"));
@@ -292,20 +296,6 @@ describe("Risk-parameter steps against option books", function () {
       expect(m).to.be.gt(wad("2.1"));
       expect(h1.equityMaintenance).to.be.gte(h1.maintenanceRequirement);
     });
-
-    it("an account meeting its IM is not liquidated by the same step (the IM shock floor is already 0.10)", async function () {
-      const sys = await loadFixture(optionsNoFunding);
-      const id = await coveredShortBook(sys);
-      const h = await sys.engine.health(id);
-      await atLatestTimestamp();
-      await sys.vault
-        .connect(sys.alice)
-        .withdraw(id, sys.usdc, (h.equityInitial - h.initialRequirement) / QUOTE_UNIT - 1n, sys.alice);
-      await atLatestTimestamp();
-      await sys.engine.setRiskParams(ETH, { ...P, mmShockFloor: wad("0.10") });
-      const h1 = await sys.engine.health(id);
-      expect(h1.equityMaintenance).to.be.gte(h1.maintenanceRequirement);
-    });
   });
 
   describe("a skew step against a calendar spread", function () {
@@ -324,11 +314,7 @@ describe("Risk-parameter steps against option books", function () {
       const long = await listSeries(sys.options, "ETH", "3000", await fromNow(360n * DAY), true);
       await tradeOption(sys.options, sys.alice, id, short, wad("-10"));
       await tradeOption(sys.options, sys.alice, id, long, wad("10"));
-      const h = await sys.engine.health(id);
-      await atLatestTimestamp();
-      await sys.vault
-        .connect(sys.alice)
-        .withdraw(id, sys.usdc, (h.equityInitial - h.initialRequirement) / QUOTE_UNIT - 1n, sys.alice);
+      await withdrawToInitialMargin(sys, sys.alice, id);
       const h0 = await sys.engine.health(id);
       expect(h0.equityInitial).to.be.gte(h0.initialRequirement);
 

@@ -1280,7 +1280,7 @@ describe("Security review findings", function () {
       const eth = assetId("ETH");
       const call = await listSeries(options, "ETH", "3000", await fromNow(365n * DAY), true);
       await options.setPoolVegaRatio(eth, wad("0.35"));
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 170_000n * USDC]]);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 180_000n * USDC]]);
       const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
       await tradeOption(options, sys.alice, alice, call, -wad("250"));
       await setFeedPrice(sys.feeds.ETH, "3400");
@@ -1307,8 +1307,8 @@ describe("Security review findings", function () {
       const { options } = sys;
       const call = await listSeries(options, "ETH", "3000", await fromNow(365n * DAY), true);
       const backstop = await sys.auction.backstopAccountId();
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 170_000n * USDC]]);
-      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 80_000n * USDC]]);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 180_000n * USDC]]);
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 88_000n * USDC]]);
       const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
       await tradeOption(options, sys.alice, alice, call, -wad("250"));
       await tradeOption(options, sys.bob, bob, call, wad("150"));
@@ -1352,7 +1352,7 @@ describe("Security review findings", function () {
       const eth = assetId("ETH");
       const expiry = await fromNow(30n * DAY);
       const call = await listSeries(options, "ETH", "3000", expiry, true);
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 23_000n * USDC]]);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 23_200n * USDC]]);
       const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
       await tradeOption(options, sys.alice, alice, call, -wad("50"));
       await tradeOption(options, sys.carol, carol, call, wad("15"));

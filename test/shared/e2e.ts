@@ -322,11 +322,17 @@ export async function startFlakyProxy(targetPort: number, failEvery: number): Pr
       }
     });
   });
+  return { ...(await listenOnLoopback(server)), stats };
+}
+
+/** Starts `server` on a free port of 127.0.0.1: its URL, and a close that drops open connections. */
+export async function listenOnLoopback(
+  server: http.Server,
+): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as net.AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    stats,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

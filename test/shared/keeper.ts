@@ -4,6 +4,7 @@
  * account #4 as the keeper key, the command line's defaults (or the given arguments).
  */
 import { ethers, network } from "hardhat";
+import http from "node:http";
 import { Wallet } from "ethers";
 import type { Deployment } from "../../deploy/deployment";
 import { Eip1193JsonRpcProvider } from "../../scripts/keeper/chain";
@@ -12,7 +13,7 @@ import { createLogger, type Fields } from "../../scripts/keeper/log";
 import { keeperStep, openSession, type Session, type StepReport } from "../../scripts/keeper/loop";
 import { TxSender } from "../../scripts/keeper/sender";
 import type { OptionMarket } from "../../typechain-types";
-import { hardhatWallet } from "./e2e";
+import { hardhatWallet, listenOnLoopback } from "./e2e";
 import type { System } from "./system";
 
 export interface LogLine {
@@ -97,4 +98,72 @@ export async function startInProcessKeeper(
       return keeperStep(session, head, BigInt(block!.timestamp), { cfg, sender, log });
     },
   };
+}
+
+/** One JSON-RPC request the bridge received; for an eth_call or eth_estimateGas, its calldata too. */
+export interface BridgedCall {
+  method: string;
+  params: unknown[];
+  /** The call's 4-byte selector and calldata (eth_call, eth_estimateGas). */
+  selector?: string;
+  data?: string;
+}
+
+/** What a bridge answers instead of the chain (undefined: the chain's answer). */
+export type Misbehaviour =
+  | { error: { code: number; message: string; data?: unknown } }
+  | { status: number; html: string }
+  | { delayMs: number };
+
+/**
+ * A JSON-RPC server over HTTP on 127.0.0.1 answering from the in-process chain, so that the keeper's
+ * own code, which reads a URL (`runKeeper`, `createProvider`), runs against it; `hook` may answer a
+ * request otherwise (an error answer, an HTML page, a delay), and `calls` records every request.
+ */
+export async function startRpcBridge(
+  hook: (call: BridgedCall, calls: BridgedCall[]) => Misbehaviour | undefined = () => undefined,
+): Promise<{ url: string; calls: BridgedCall[]; close(): Promise<void> }> {
+  const calls: BridgedCall[] = [];
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", async () => {
+      const request = JSON.parse(Buffer.concat(chunks).toString()) as {
+        id: number;
+        method: string;
+        params?: unknown[];
+      };
+      const { id, method, params = [] } = request;
+      const call: BridgedCall = { method, params };
+      if (method === "eth_call" || method === "eth_estimateGas") {
+        const tx = (params[0] ?? {}) as { data?: string; input?: string };
+        call.data = tx.data ?? tx.input ?? "";
+        call.selector = call.data.slice(0, 10);
+      }
+      calls.push(call);
+      const bad = hook(call, calls);
+      if (bad && "html" in bad) {
+        res.writeHead(bad.status, { "content-type": "text/html" }).end(bad.html);
+        return;
+      }
+      if (bad && "delayMs" in bad) await new Promise((resolve) => setTimeout(resolve, bad.delayMs));
+      let body: unknown;
+      if (bad && "error" in bad) body = { jsonrpc: "2.0", id, error: bad.error };
+      else {
+        try {
+          body = { jsonrpc: "2.0", id, result: await network.provider.request({ method, params }) };
+        } catch (e) {
+          const error = e as { code?: number; message?: string; data?: unknown };
+          body = {
+            jsonrpc: "2.0",
+            id,
+            error: { code: error.code ?? -32603, message: error.message, data: error.data },
+          };
+        }
+      }
+      if (!res.destroyed)
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(body));
+    });
+  });
+  return { ...(await listenOnLoopback(server)), calls };
 }

@@ -30,7 +30,15 @@ import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { createLogger } from "../../scripts/keeper/log";
 import { groupByReason, revertReason } from "../../scripts/keeper/reverts";
 import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
-import { backoffMs, isOutOfGasError, isTransientError, withRetry } from "../../scripts/keeper/retry";
+import {
+  backoffMs,
+  isOutOfGasError,
+  isProviderErrorAnswer,
+  isThrottledOrUnreachable,
+  isTimeoutError,
+  isTransientError,
+  withRetry,
+} from "../../scripts/keeper/retry";
 
 const usd = (x: string) => parseEther(x);
 const GWEI = 10n ** 9n;
@@ -564,6 +572,37 @@ describe("Keeper retries", function () {
     ).to.equal(true);
     expect(isTransientError(makeError("execution reverted", "CALL_EXCEPTION"))).to.equal(false);
     expect(isTransientError(makeError("bad", "INVALID_ARGUMENT"))).to.equal(false);
+  });
+
+  it("tells an error answer that says nothing about the call from a revert or an eth_getLogs refusal (review round 52)", function () {
+    const answer = (method: string, code: number, message: string, data?: unknown) =>
+      isProviderErrorAnswer(method, { code, message, data });
+    expect(answer("eth_call", -32005, "limit exceeded")).to.equal(true);
+    expect(answer("eth_call", -32000, "header not found")).to.equal(true);
+    expect(answer("eth_estimateGas", -32000, "execution aborted (timeout = 5s)")).to.equal(true);
+    expect(answer("eth_getBalance", 429, "Too Many Requests")).to.equal(true);
+    // Reverts, with data or without, and the node's out-of-gas stay answers.
+    expect(answer("eth_call", 3, "execution reverted", "0x91b46fd2")).to.equal(false);
+    expect(answer("eth_call", -32000, "execution reverted")).to.equal(false);
+    expect(
+      answer("eth_call", -32603, "Error: VM Exception while processing transaction", { data: "0x" }),
+    ).to.equal(false);
+    expect(answer("eth_call", -32000, "gas required exceeds allowance (50000000)")).to.equal(false);
+    expect(answer("eth_estimateGas", -32000, "nonce too low")).to.equal(false);
+    // eth_getLogs: Infura's -32005 also refuses a large answer; those are split, not retried.
+    expect(answer("eth_getLogs", -32005, "query returned more than 10000 results")).to.equal(false);
+    expect(answer("eth_getLogs", -32005, "limit exceeded")).to.equal(false);
+    expect(answer("eth_getLogs", -32005, "daily request count exceeded, request rate limited")).to.equal(
+      true,
+    );
+    // A timeout of the HTTP client or the node is worth splitting a batch for; ethers' 429 throttling is not.
+    expect(isTimeoutError(makeError("request timeout", "TIMEOUT"))).to.equal(true);
+    const throttled = makeError("timeout", "TIMEOUT", { operation: "request.send", reason: "timeout" });
+    expect([isTimeoutError(throttled), isThrottledOrUnreachable(throttled)]).to.deep.equal([false, true]);
+    expect(isThrottledOrUnreachable(makeError("request timeout", "TIMEOUT"))).to.equal(false);
+    expect(
+      isThrottledOrUnreachable(makeError("query returned more than 10000 results", "UNKNOWN_ERROR")),
+    ).to.equal(false);
   });
 
   it("returns the first success after transient failures and rethrows a revert at once", async function () {

@@ -1,0 +1,261 @@
+/**
+ * The keeper's own code (session, step, sender, retrying HTTP provider) against a
+ * JSON-RPC endpoint that misbehaves: rate limits and node errors answered in an HTTP 200, an HTML page
+ * from a load balancer, a health batch too heavy to answer before the HTTP timeout, an eth_getLogs that
+ * is throttled rather than too large.
+ */
+import { expect } from "chai";
+import { network } from "hardhat";
+import { Wallet } from "ethers";
+import { MarginMode, openAccount, wad } from "../shared/system";
+import { deployOptionsSystem } from "../shared/options";
+import { trade } from "../shared/perps";
+import { setFeedPrice } from "../shared/oracles";
+import { hardhatWallet } from "../shared/e2e";
+import {
+  keeperDeploymentOf,
+  startRpcBridge,
+  type BridgedCall,
+  type LogLine,
+  type Misbehaviour,
+} from "../shared/keeper";
+import { createProvider } from "../../scripts/keeper/chain";
+import { parseKeeperArgs } from "../../scripts/keeper/config";
+import { createLogger } from "../../scripts/keeper/log";
+import { keeperStep, openSession } from "../../scripts/keeper/loop";
+import { TxSender } from "../../scripts/keeper/sender";
+import { IMarginEngine__factory } from "../../typechain-types/factories/contracts/interfaces/IMarginEngine__factory";
+
+const USDC = 10n ** 6n;
+const ENGINE = IMarginEngine__factory.createInterface();
+const HEALTH_MANY = ENGINE.getFunction("healthMany").selector;
+
+type Call = BridgedCall;
+
+/** The number of accounts in a healthMany call (undefined for any other). */
+const accountsIn = (call: Call): number | undefined =>
+  call.selector === HEALTH_MANY
+    ? (ENGINE.decodeFunctionData("healthMany", call.data!)[0] as bigint[]).length
+    : undefined;
+
+/**
+ * Alice long 10 ETH on 5,000 USDC, then ETH at 2,600 (below maintenance), beside `others` healthy
+ * accounts; the keeper's session opened over HTTP through a bridge that misbehaves per `hook` once
+ * `armed` (the session's own reads go through untouched), with `--health-batch 8`.
+ */
+async function keeperOverBridge(
+  hook: (call: Call, calls: Call[]) => Misbehaviour | undefined,
+  { others = 5, timeoutMs = 10_000, args = [] as string[] } = {},
+) {
+  const sys = await deployOptionsSystem();
+  const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+  await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+  for (let i = 0; i < others; i++)
+    await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
+  await setFeedPrice(sys.feeds.ETH, "2600");
+  const deployment = await keeperDeploymentOf(sys);
+  const state = { armed: false };
+  const bridge = await startRpcBridge((call, calls) => (state.armed ? hook(call, calls) : undefined));
+  const key = hardhatWallet(4).privateKey;
+  const cfg = parseKeeperArgs(
+    [
+      "--rpc",
+      bridge.url,
+      "--deployment",
+      "(in memory)",
+      "--min-profit-usd",
+      "1000000",
+      "--health-batch",
+      "8",
+      ...args,
+    ],
+    { KEEPER_PRIVATE_KEY: key },
+  );
+  if (cfg === "help") throw new Error("unreachable");
+  const lines: LogLine[] = [];
+  const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line) as LogLine) });
+  // The keeper's own provider (runKeeper's retry settings, shorter backoff), over HTTP.
+  const provider = createProvider(
+    bridge.url,
+    deployment.chainId,
+    { attempts: 5, baseMs: 5, maxMs: 20 },
+    timeoutMs,
+  );
+  const wallet = new Wallet(key, provider);
+  const sender = new TxSender(wallet, provider, deployment.chainId, log, {
+    maxGasPriceWei: cfg.maxGasPriceWei,
+    dryRun: false,
+    txTimeoutMs: 5_000,
+    pollMs: 10,
+  });
+  const session = (await openSession(cfg, provider, wallet, sender, log, deployment))!;
+  const step = async () => {
+    const head = await provider.getBlockNumber();
+    const block = await provider.getBlock(head);
+    state.armed = true;
+    bridge.calls.length = 0;
+    try {
+      return await keeperStep(session, head, BigInt(block!.timestamp), { cfg, sender, log });
+    } finally {
+      state.armed = false;
+    }
+  };
+  const close = async () => {
+    provider.destroy();
+    await bridge.close();
+  };
+  return { sys, victim, bridge, lines, step, close };
+}
+
+const healthCalls = (calls: Call[]) => calls.filter((c) => c.selector === HEALTH_MANY);
+
+describe("Keeper against a flaky JSON-RPC endpoint", function () {
+  describe("an error answer to eth_call that is not a revert", function () {
+    const answers = [
+      { code: -32005, message: "limit exceeded" }, // Infura's rate limit, in an HTTP 200
+      { code: -32000, message: "header not found" }, // a load-balanced node behind the others
+      { code: -32000, message: "execution aborted (timeout = 5s)" }, // geth's RPC EVM timeout
+    ];
+    for (const error of answers) {
+      it(`(${error.code} "${error.message}") on the health batch is retried, not bisected into 'failing' accounts`, async function () {
+        // The first four healthMany calls of the pass get the error answer, then the node answers.
+        const k = await keeperOverBridge((call, calls) =>
+          call.selector === HEALTH_MANY && healthCalls(calls).length <= 4 ? { error } : undefined,
+        );
+        try {
+          const report = await k.step();
+          // Before the fix: CALL_EXCEPTION, so the batch of 7 was bisected (7, 4, 2, 1, 1, 2, 3 accounts) and
+          // account 1, alone when the fourth answer came, reported and skipped as reverting ("missing revert
+          // data"), then kept among the failing accounts.
+          expect(report.unchecked.map((u) => u.key)).to.deep.equal([]);
+          expect(report.liquidatable).to.deep.equal([k.victim]);
+          expect(await k.sys.auction.isFrozen(k.victim)).to.equal(true);
+          // One batch of 7 accounts (Bob's 5, Alice's, the insurance fund's), sent five times: no bisection.
+          expect(healthCalls(k.bridge.calls).map(accountsIn)).to.deep.equal([7, 7, 7, 7, 7]);
+        } finally {
+          await k.close();
+        }
+      });
+    }
+
+    it("from an endpoint throttling the whole pass fails the pass (retried by the loop), instead of 2n − 1 calls that skip every account", async function () {
+      const k = await keeperOverBridge((call) =>
+        call.selector === HEALTH_MANY ? { error: { code: -32005, message: "limit exceeded" } } : undefined,
+      );
+      try {
+        const failed = await k.step().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        // Before the fix: 13 healthMany calls (2·7 − 1) into the throttled endpoint, all 7 accounts, the
+        // liquidatable one too, reported as reverting and skipped; the pass "succeeded" having checked none.
+        expect(failed, "the pass fails, and the loop retries it with backoff").to.be.instanceOf(Error);
+        expect(healthCalls(k.bridge.calls).map(accountsIn)).to.deep.equal([7, 7, 7, 7, 7]);
+      } finally {
+        await k.close();
+      }
+    });
+
+    it("on the simulation of a transaction is retried, not taken for a revert that skips the send", async function () {
+      const k = await keeperOverBridge((call, calls) =>
+        call.method === "eth_estimateGas" && calls.filter((c) => c.method === "eth_estimateGas").length === 1
+          ? { error: { code: -32005, message: "limit exceeded" } }
+          : undefined,
+      );
+      try {
+        await k.step();
+        // Before the fix: "simulation reverted; not sending" for startAuction, no auction this pass.
+        expect(k.lines.filter((l) => l.msg === "simulation reverted; not sending")).to.deep.equal([]);
+        expect(await k.sys.auction.isFrozen(k.victim)).to.equal(true);
+      } finally {
+        await k.close();
+      }
+    });
+
+    it("on another call (the nonce read) is retried, instead of failing the whole pass", async function () {
+      const k = await keeperOverBridge((call, calls) =>
+        call.method === "eth_getTransactionCount" &&
+        calls.filter((c) => c.method === "eth_getTransactionCount").length === 1
+          ? { error: { code: -32005, message: "limit exceeded" } }
+          : undefined,
+      );
+      try {
+        // Before the fix the step threw UNKNOWN_ERROR "could not coalesce error" after the startAuction's
+        // simulation: the pass was abandoned and re-run from the start.
+        const report = await k.step();
+        expect(report.liquidatable).to.deep.equal([k.victim]);
+        expect(await k.sys.auction.isFrozen(k.victim)).to.equal(true);
+      } finally {
+        await k.close();
+      }
+    });
+  });
+
+  describe("a response body that is not JSON", function () {
+    const html = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
+    it("(an HTML page in an HTTP 200) is retried, not taken for a revert of the accounts in the batch", async function () {
+      const k = await keeperOverBridge((call, calls) =>
+        call.selector === HEALTH_MANY && healthCalls(calls).length === 1 ? { status: 200, html } : undefined,
+      );
+      try {
+        const report = await k.step();
+        // Before the fix: UNSUPPORTED_OPERATION "response body is not valid JSON", the batch bisected and
+        // accounts reported as reverting ("error":"UNSUPPORTED_OPERATION").
+        expect(report.unchecked.map((u) => u.key)).to.deep.equal([]);
+        expect(report.liquidatable).to.deep.equal([k.victim]);
+        expect(healthCalls(k.bridge.calls).map(accountsIn)).to.deep.equal([7, 7]);
+      } finally {
+        await k.close();
+      }
+    });
+  });
+
+  describe("a health batch too heavy to answer before the HTTP timeout", function () {
+    it("is split until it answers, instead of failing every pass on the same batch", async function () {
+      // A node that needs longer than the keeper's HTTP timeout (300 ms here, 10 s in runKeeper) for a
+      // healthMany of more than 3 accounts.
+      const k = await keeperOverBridge(
+        (call) => (call.selector === HEALTH_MANY && accountsIn(call)! > 3 ? { delayMs: 700 } : undefined),
+        { timeoutMs: 300 },
+      );
+      try {
+        // Before the fix: TIMEOUT after the provider's retries, the liquidation stage failed, and the
+        // next pass sent the same batch of 7 again.
+        const report = await k.step();
+        expect(report.unchecked.map((u) => u.key)).to.deep.equal([]);
+        expect(report.liquidatable).to.deep.equal([k.victim]);
+        expect(await k.sys.auction.isFrozen(k.victim)).to.equal(true);
+      } finally {
+        await k.close();
+      }
+    });
+  });
+
+  describe("an eth_getLogs refusal that is not about size", function () {
+    it("does not halve a throttled range: the request is retried, then the pass fails", async function () {
+      // Every eth_getLogs is rate limited for the pass (Infura's wording).
+      const k = await keeperOverBridge((call) =>
+        call.method === "eth_getLogs"
+          ? { error: { code: -32005, message: "daily request count exceeded, request rate limited" } }
+          : undefined,
+      );
+      try {
+        // The pass fails (the loop retries it with backoff): nothing can be scanned while throttled.
+        const failed = await k.step().then(
+          () => null,
+          (error: unknown) => error,
+        );
+        expect(failed).to.be.instanceOf(Error);
+        const head = Number(await network.provider.request({ method: "eth_blockNumber", params: [] }));
+        const logCalls = k.bridge.calls.filter((c) => c.method === "eth_getLogs").length;
+        // Before the fix: the account scan's range 0..head−64 was halved depth-first down to block 0, one
+        // request per halving (11 for 752 blocks; 14 for --log-range 5000), none retried: a rate limit
+        // answered with more requests, and a node that is down cost 13 rounds of provider retries a pass.
+        expect(head).to.be.greaterThan(100);
+        expect(logCalls, `eth_getLogs requests (head ${head})`).to.be.at.most(5);
+      } finally {
+        await k.close();
+      }
+    });
+  });
+});
