@@ -181,9 +181,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     function setSkew(uint256 seriesId, int256 skew) external;
 
     /// @notice Sets `underlying`'s pool vega and delta limits (`setPoolVegaRatio`, `setPoolDeltaRatio`)
-    /// within their hard bounds, without steps or throttle: the first configuration of an underlying the
-    /// engine lists, after which series can be listed on it. The timelock's (like a perp market's
-    /// listing): from nothing no step bounds the values.
+    /// within their hard bounds, without steps or throttle: an underlying the engine lists is configured
+    /// by it before series can be listed on it, and may be reset by it later. The timelock's (like a perp
+    /// market's listing): from nothing no step bounds the values, so each call is made in public, ahead.
     function configureUnderlying(bytes32 underlying, uint256 vegaRatio, uint256 deltaRatio) external;
 
     /// @notice Sets `underlying`'s pool vega limit: |pool net vega| ≤ ratio · max(0, pool quote balance −
