@@ -29,9 +29,9 @@ export function isTransientError(error: unknown): boolean {
   if (isError(error, "BAD_DATA") || isError(error, "UNKNOWN_ERROR")) return true;
   // A body that is not JSON (a load balancer's HTML page in an HTTP 200): ethers' bodyJson refuses it.
   if (isError(error, "UNSUPPORTED_OPERATION") && error.operation === "bodyJson") return true;
-  const text =
-    error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
-  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|fetch failed|other side closed/i.test(text);
+  return /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|socket hang up|fetch failed|other side closed/i.test(
+    messageAndCause(error),
+  );
 }
 
 /**
@@ -47,9 +47,7 @@ export function isThrottledOrUnreachable(error: unknown): boolean {
     if (/(^|\D)429(\D|$)/.test(String(info.responseStatus ?? ""))) return true;
     if (isError(error, "TIMEOUT") && error.operation === "request.send") return true; // ethers' throttle
   }
-  const text =
-    error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
-  return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/i.test(text);
+  return /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|fetch failed/i.test(messageAndCause(error));
 }
 
 /**
@@ -95,9 +93,7 @@ const NODE_ERROR =
  */
 export function isOutOfGasError(error: unknown): boolean {
   if (isTransientError(error)) return false;
-  const text =
-    error instanceof Error ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}` : "";
-  return /out of gas|gas required exceeds|gas cap|gas limit reached/i.test(text);
+  return /out of gas|gas required exceeds|gas cap|gas limit reached/i.test(messageAndCause(error));
 }
 
 export interface RetryOptions {
@@ -136,4 +132,11 @@ export async function withRetry<T>(fn: () => Promise<T>, opts: RetryOptions = {}
       await sleep(delay, opts.signal);
     }
   }
+}
+
+/** An error's message and its cause's (transport errors say what failed in the cause), for matching. */
+function messageAndCause(error: unknown): string {
+  return error instanceof Error
+    ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}`
+    : "";
 }

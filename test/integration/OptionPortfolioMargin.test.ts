@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { MarginEngine, OptionMarket, PortfolioMathHarness } from "../../typechain-types";
+import { seriesVolatilityHoldback } from "../../sdk/src/math";
 import { MarginMode, WAD, openAccount, spotShocks, wad, withdrawToInitialMargin } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { exposureGreeks } from "../../sdk/src/math/health";
@@ -207,14 +208,13 @@ describe("MarginEngine with options", function () {
     const exposures = await Promise.all(
       [ethCall3000, ethCall3300].map((id) => options.exposure(accountId, id, wad("3000"), wad("0.6"))),
     );
-    const holdback = (vega: bigint) => ((vega < 0n ? -vega : vega) * wad("0.05") + WAD - 1n) / WAD;
     const c = await vault.collateralValue(accountId);
     expect(h.equityInitial).to.equal(
       c.initial +
         exposures[0].value +
         exposures[1].value -
-        holdback(exposures[0].vega) -
-        holdback(exposures[1].vega),
+        seriesVolatilityHoldback(exposures[0].vega) -
+        seriesVolatilityHoldback(exposures[1].vega),
     );
     expect(h.equityMaintenance).to.equal(c.maintenance + exposures[0].value + exposures[1].value);
   });

@@ -11,8 +11,16 @@ import {
   withdrawToInitialMargin,
   findEvent,
 } from "../shared/system";
-import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
-import { marketParams, mineAt, trade } from "../shared/perps";
+import {
+  DAY,
+  HOUR,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+  tradeOption,
+  deployOptionsSystemWithoutFunding,
+} from "../shared/options";
+import { mineAt, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 
 /**
@@ -28,12 +36,6 @@ const usd = (x: bigint) => (Number(x) / 1e18).toFixed(2);
 const pct = (x: bigint) => ((Number(x) / 1e18) * 100).toFixed(4) + "%";
 
 type Sys = Awaited<ReturnType<typeof deployOptionsSystem>>;
-
-async function optionsNoFunding(): Promise<Sys> {
-  const sys = await deployOptionsSystem();
-  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
-  return sys;
-}
 
 const liquidatable = (h: { equityMaintenance: bigint; maintenanceRequirement: bigint }) =>
   h.equityMaintenance < h.maintenanceRequirement;
@@ -63,7 +65,7 @@ describe("Liquidation of option books (review round 28)", function () {
      * USDC; the auction is two minutes old.
      */
     async function deepCoveredCall(perpFirst: boolean) {
-      const sys = await optionsNoFunding();
+      const sys = await deployOptionsSystemWithoutFunding();
       const call = await listSeries(sys.options, "ETH", "2500", await fromNow(30n * DAY), true);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
       if (perpFirst) await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
@@ -323,7 +325,7 @@ describe("Liquidation of option books (review round 28)", function () {
     ];
     for (const book of books) {
       it(`caps a bid at a fraction that restores the account, within 0.1%: ${book.label}`, async function () {
-        const sys = await loadFixture(optionsNoFunding);
+        const sys = await loadFixture(deployOptionsSystemWithoutFunding);
         const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 500_000n * USDC]]);
         const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
         await book.build(sys, a);
@@ -369,7 +371,7 @@ describe("Liquidation of option books (review round 28)", function () {
      * quote debt, withdrawn to her IM; ETH falls to 2,750: liquidatable, solvent.
      */
     async function oddBook() {
-      const sys = await optionsNoFunding();
+      const sys = await deployOptionsSystemWithoutFunding();
       const e = await fromNow(30n * DAY);
       const call = await listSeries(sys.options, "ETH", "3000", e, true);
       const put = await listSeries(sys.options, "ETH", "2900", e, false);
@@ -498,7 +500,7 @@ describe("Liquidation of option books (review round 28)", function () {
     });
 
     it("an expired, unsettled series refuses bidAndClose (SeriesExpired), not bid or absorb; settled, it closes", async function () {
-      const sys = await loadFixture(optionsNoFunding);
+      const sys = await loadFixture(deployOptionsSystemWithoutFunding);
       const expiry = await fromNow(DAY);
       const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);

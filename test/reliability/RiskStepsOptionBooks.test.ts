@@ -10,8 +10,15 @@ import {
   wad,
   withdrawToInitialMargin,
 } from "../shared/system";
-import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
-import { marketParams, trade } from "../shared/perps";
+import {
+  DAY,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+  tradeOption,
+  deployOptionsSystemWithoutFunding,
+} from "../shared/options";
+import { trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 
 /**
@@ -29,12 +36,6 @@ type Params = typeof P;
 
 /** One leg: a call or put struck at `k`·3,000 expiring in `days`, or an ETH perp; `size` in contracts. */
 type Leg = { kind: "C" | "P" | "perp"; k?: number; days?: number; size: number };
-
-async function optionsNoFunding(): Promise<Sys> {
-  const sys = await deployOptionsSystem();
-  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
-  return sys;
-}
 
 /** Opens `legs` for Alice on 1,000,000 USDC at ETH 3,000 and volatility `vol`; returns her account. */
 async function openBook(sys: Sys, vol: string, legs: Leg[]): Promise<bigint> {
@@ -138,7 +139,7 @@ describe("Risk-parameter steps against option books", function () {
     ];
     for (const [name, vol, legs] of books) {
       it(`keeps a ${name} at twice its MM healthy through shortOptionFloor 0.05 → 0.10`, async function () {
-        const sys = await loadFixture(optionsNoFunding);
+        const sys = await loadFixture(deployOptionsSystemWithoutFunding);
         const id = await openBook(sys, vol, legs);
         await toTwiceMaintenance(sys, id);
         const h0 = await sys.engine.health(id);
@@ -220,14 +221,14 @@ describe("Risk-parameter steps against option books", function () {
     }
 
     it("at the default parameters no accepted update takes an option book's MM past ×2 (the short-option floor bounds the convexity)", async function () {
-      const sys = await loadFixture(optionsNoFunding);
+      const sys = await loadFixture(deployOptionsSystemWithoutFunding);
       const max = await worst(sys, P, ["0.2", "1.5"], [1, 30]);
       console.log(`      worst: ${x(max.m)} (${max.what})`);
       expect(max.m).to.be.lt(wad("2"));
     });
 
     it("with the short-option floor lowered to 1% (a free cut), one accepted shock step liquidates a 1×2 ratio at twice its MM", async function () {
-      const sys = await loadFixture(optionsNoFunding);
+      const sys = await loadFixture(deployOptionsSystemWithoutFunding);
       const low = { ...P, shortOptionFloor: wad("0.01") };
       await sys.engine.setRiskParams(ETH, low); // a cut: no step to pay
       await time.increase(DAY);
@@ -263,7 +264,7 @@ describe("Risk-parameter steps against option books", function () {
 
   describe("a covered short against one accepted shock step at the default parameters", function () {
     it("mmShockFloor 0.05 → 0.10 (accepted: one step) multiplies a delta-hedged covered short put's MM by 2.15: one at twice its MM would be liquidated, one near its IM is not", async function () {
-      const sys = await loadFixture(optionsNoFunding);
+      const sys = await loadFixture(deployOptionsSystemWithoutFunding);
       const id = await coveredShortBook(sys);
       // Down to its initial requirement; then ETH 3,000 → 2,999 takes it 4 USD below it (no more
       // withdrawals or new risk), at 2.39× its MM.
@@ -307,7 +308,7 @@ describe("Risk-parameter steps against option books", function () {
      * one step of every series it holds.
      */
     it("keeps an account meeting its IM at or above its MM through a 5-point step of each leg (short 300-day, long 360-day calls)", async function () {
-      const sys = await loadFixture(optionsNoFunding);
+      const sys = await loadFixture(deployOptionsSystemWithoutFunding);
       await setFeedPrice(sys.volFeeds.ETH, "0.4");
       const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
       const short = await listSeries(sys.options, "ETH", "3000", await fromNow(300n * DAY), true);

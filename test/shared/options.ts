@@ -6,6 +6,7 @@ import type { IOptionMarket } from "../../typechain-types/contracts/markets/Opti
 import type { OptionMarketState } from "../../sdk/src/state";
 import { applyFunctionRoles, deploySystem, wad, type System } from "./system";
 import { assetId } from "./oracles";
+import { marketParams } from "./perps";
 
 export type SeriesParams = IOptionMarket.SeriesParamsStruct;
 
@@ -88,6 +89,16 @@ export async function deployOptionsSystem(
 ): Promise<System & { options: OptionMarket }> {
   const sys = await deploySystem();
   return { ...sys, options: await deployOptions(sys, opts) };
+}
+
+/**
+ * `deployOptionsSystem` with the ETH perp market's funding off, so that values are exact between blocks.
+ * A fixture: pass it to `loadFixture`.
+ */
+export async function deployOptionsSystemWithoutFunding(): Promise<System & { options: OptionMarket }> {
+  const sys = await deployOptionsSystem();
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+  return sys;
 }
 
 /** Lists a series on `symbol`; `strike` in USD (a decimal string or WAD); returns its id. */
