@@ -18,6 +18,29 @@ export function isLiquidatable(h: Pick<HealthLike, "equityMaintenance" | "mainte
   return h.equityMaintenance < 0n || h.equityMaintenance < h.maintenanceRequirement;
 }
 
+type Requirement = Pick<HealthLike, "equityMaintenance" | "maintenanceRequirement">;
+
+/**
+ * Orders liquidatable accounts closest to insolvency first: equity_MM ÷ MM ascending. MM is about a
+ * shock times the book's notional, so this ratio is how far, in shocks, the equity is from zero: MM 100
+ * with equity 10 goes insolvent on a tenth of the move that MM 1,000,000 with equity 950,000 needs; and
+ * with one transaction at a time, the order decides whose losses reach the insurance fund. A debt
+ * without a requirement (ratio −∞) comes first; ties go to the larger requirement. Stable.
+ */
+export function byUrgency<T, H extends Requirement>(accounts: readonly (readonly [T, H])[]): [T, H][] {
+  return accounts.map(([id, h]): [T, H] => [id, h]).sort(([, a], [, b]) => compareUrgency(a, b));
+}
+
+/** Negative when `a` is closer to insolvency than `b` (see `byUrgency`); exact, no division. */
+export function compareUrgency(a: Requirement, b: Requirement): number {
+  const sign = (x: bigint): number => (x < 0n ? -1 : x > 0n ? 1 : 0);
+  const [ma, mb] = [a.maintenanceRequirement, b.maintenanceRequirement];
+  if (ma === 0n || mb === 0n) {
+    return ma !== mb ? (ma === 0n ? -1 : 1) : sign(a.equityMaintenance - b.equityMaintenance);
+  }
+  return sign(a.equityMaintenance * mb - b.equityMaintenance * ma) || sign(mb - ma);
+}
+
 /** What the keeper reads of one of its own accounts before bidding from it (`ensureKeeperAccount`). */
 export interface BidderAccountFacts {
   /** Accounts.marginMode is ISOLATED (one market only: a multi-market slice could not land). */

@@ -4,7 +4,8 @@
  *   discover  new accounts from AccountCreated events (catch-up from the start block, then incremental)
  *   check     their health with engine.healthMany, in batches; an account whose health reverts on its
  *             own (a stale feed of an asset it holds) is bisected out, reported and skipped
- *   act       liquidatable account without a running auction -> startAuction;
+ *   act       closest to insolvency first (equity_MM ÷ MM ascending);
+ *             liquidatable account without a running auction -> startAuction;
  *             running auction -> bidAndClose from the keeper's account when the discount beats closing
  *             costs and gas (simulated first: a lost race costs a call, not a transaction);
  *             expired option series -> settle (only when the deployment has an OptionMarket)
@@ -24,6 +25,7 @@ import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
 import {
   backstopUnwindSize,
   bookInQuote,
+  byUrgency,
   chooseAction,
   deficitOf,
   inBatchesIsolatingFailures,
@@ -305,8 +307,8 @@ export async function keeperStep(
       });
     }
 
-    // act
-    for (const [accountId, h] of unhealthy) {
+    // act: closest to insolvency first (logic.byUrgency), since transactions go out one at a time
+    for (const [accountId, h] of byUrgency(unhealthy)) {
       if (signal?.aborted) break;
       // One account's revert (its auction ended meanwhile, ...) must not hold up the others.
       await skippingReverts(log, "liquidation failed; next account", { accountId }, () =>

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import fc from "fast-check";
 import { makeError, parseEther, parseUnits, type CallExceptionError } from "ethers";
 import {
   WAD,
@@ -7,6 +8,7 @@ import {
   bidderAccountUnfit,
   blockRanges,
   bookInQuote,
+  byUrgency,
   chooseAction,
   chooseFees,
   chunk,
@@ -111,6 +113,59 @@ describe("Keeper logic", function () {
     });
     it("is false for an account without positions (MM 0, equity 0)", function () {
       expect(isLiquidatable({ equityMaintenance: 0n, maintenanceRequirement: 0n })).to.equal(false);
+    });
+  });
+
+  describe("byUrgency", function () {
+    const h = (equity: string, requirement: string) => ({
+      equityMaintenance: usd(equity),
+      maintenanceRequirement: usd(requirement),
+    });
+
+    it("puts the account closest to insolvency first: MM 100 with equity 10 before MM 1,000,000 with equity 950,000", function () {
+      const ordered = byUrgency([
+        ["whale", h("950000", "1000000")],
+        ["small", h("10", "100")],
+      ]);
+      expect(ordered.map(([id]) => id)).to.deep.equal(["small", "whale"]);
+    });
+
+    it("puts a debt without a requirement first, then negative equity by its ratio", function () {
+      const ordered = byUrgency([
+        ["under", h("50", "100")],
+        ["insolvent", h("-20", "100")],
+        ["deeper", h("-40", "100")],
+        ["debt", h("-1", "0")],
+      ]);
+      expect(ordered.map(([id]) => id)).to.deep.equal(["debt", "deeper", "insolvent", "under"]);
+    });
+
+    it("breaks a tie of ratios by the larger requirement, and keeps the order of equal accounts", function () {
+      const ordered = byUrgency([
+        ["a", h("50", "100")],
+        ["b", h("500", "1000")],
+        ["c", h("50", "100")],
+      ]);
+      expect(ordered.map(([id]) => id)).to.deep.equal(["b", "a", "c"]);
+    });
+
+    it("orders any book by equity_MM ÷ MM ascending (fast-check against the float ratio)", function () {
+      const account = fc.record({
+        equityMaintenance: fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }),
+        maintenanceRequirement: fc.bigInt({ min: 1n, max: 10n ** 30n }),
+      });
+      fc.assert(
+        fc.property(fc.array(account, { maxLength: 20 }), (book) => {
+          const ordered = byUrgency(book.map((a, i) => [i, a] as const));
+          expect(ordered.map(([i]) => i).sort((x, y) => x - y)).to.deep.equal(book.map((_, i) => i));
+          const ratio = ([, a]: (typeof ordered)[number]) =>
+            Number(a.equityMaintenance) / Number(a.maintenanceRequirement);
+          for (let i = 1; i < ordered.length; i++) {
+            const [before, after] = [ratio(ordered[i - 1]), ratio(ordered[i])];
+            expect(before - after).to.be.at.most(1e-12 * Math.abs(after));
+          }
+        }),
+      );
     });
   });
 

@@ -276,6 +276,37 @@ describe("Keeper step", function () {
     });
   });
 
+  describe("several liquidatable accounts", function () {
+    it("are auctioned and bid on closest to insolvency first, not in id order", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      // The same book on 400 USDC less, opened after Alice's (a higher id): at ETH 2,600 Alice has
+      // equity_MM 834.93 against MM 1,955.53 (ratio 0.43), Bob 134.78 (0.07: his fill paid the skew Alice left).
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
+      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 4_600n * USDC]]);
+      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("10"));
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      const [a, b] = [await sys.engine.health(alice), await sys.engine.health(bob)];
+      expect([a.equityMaintenance, a.maintenanceRequirement]).to.deep.equal([
+        wad("834.925"),
+        wad("1955.530595293300922"),
+      ]);
+      expect([b.equityMaintenance, b.maintenanceRequirement]).to.deep.equal([
+        wad("134.775"),
+        wad("1955.530595293300922"),
+      ]);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+
+      const report = await keeper.step();
+
+      expect(report.liquidatable).to.deep.equal([alice, bob]); // found in id order
+      const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
+      expect(started.map((e) => e.args.accountId)).to.deep.equal([bob, alice]);
+      const bids = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
+      expect(bids.map((e) => e.args.accountId)).to.deep.equal([bob, alice]);
+    });
+  });
+
   describe("an auction no bid pays for", function () {
     it("is left to bidders for its duration, then absorbed by the backstop", async function () {
       const sys = await loadFixture(deployOptionsSystem);
