@@ -308,6 +308,26 @@ export function isSameChain(anchor: BlockRef, hashNow: string | null): boolean {
   return hashNow !== null && hashNow === anchor.hash;
 }
 
+/**
+ * Accounts per health batch for the next pass. After a pass on which a batch of `timedOut` accounts
+ * timed out (the smallest such), half of it, as the split that answered: every retry of a batch the
+ * endpoint cannot answer in time costs the HTTP timeout (5 attempts × 10 s in runKeeper), so sending the
+ * configured size again would cost that on every pass. After `growAfter` passes without a timeout,
+ * twice the current size, up to `configured` (the endpoint's load may have passed).
+ */
+export function nextHealthBatch(args: {
+  current: number;
+  configured: number;
+  timedOut: number | null;
+  cleanPasses: number;
+  growAfter: number;
+}): number {
+  const { current, configured, timedOut, cleanPasses, growAfter } = args;
+  if (timedOut !== null) return Math.max(1, Math.min(current, Math.ceil(timedOut / 2)));
+  if (cleanPasses > 0 && cleanPasses % growAfter === 0) return Math.min(configured, current * 2);
+  return current;
+}
+
 export function chunk<T>(items: readonly T[], size: number): T[][] {
   if (size < 1) throw new Error("chunk size must be positive");
   const out: T[][] = [];

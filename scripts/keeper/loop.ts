@@ -34,6 +34,7 @@ import {
   isLiquidatable,
   isSameChain,
   isUnwindWorthSending,
+  nextHealthBatch,
   staleFundingMarkets,
   WAD,
   type BlockRef,
@@ -48,7 +49,10 @@ import { TxSender } from "./sender";
 /** Re-run a step after this long even without a new block. */
 const RECHECK_MS = 15_000;
 
-/** How often accounts that reverted on an earlier pass are bisected again (one call per batch between). */
+/**
+ * How often accounts that reverted on an earlier pass are bisected again (one call per batch between),
+ * and after how many passes without a timeout the health batch grows back.
+ */
 export const FAILING_RECHECK_PASSES = 10;
 
 /** The smallest backstop sweep the keeper sends, in whole quote tokens: it pays the gas, the LPs gain. */
@@ -81,6 +85,10 @@ export interface Session {
   failing: Set<bigint>;
   /** Passes run in this session. */
   pass: number;
+  /** Accounts per healthMany call: `--health-batch`, lowered after a timeout (`logic.nextHealthBatch`). */
+  healthBatch: number;
+  /** Passes since a health batch last timed out. */
+  passesWithoutTimeout: number;
 }
 
 export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSignal): Promise<void> {
@@ -244,24 +252,43 @@ export async function keeperStep(
     // that reverted on an earlier pass are read apart, so dust deposits of a stale-feed token into many
     // accounts cannot make every pass bisect the whole book: one call per batch of them, bisected again
     // every FAILING_RECHECK_PASSES passes.
-    const read = async (batch: bigint[]) => [...(await s.contracts.engine.healthMany(batch))];
+    let timedOut: number | null = null;
+    const read = async (batch: bigint[]) => {
+      try {
+        return [...(await s.contracts.engine.healthMany(batch))];
+      } catch (error) {
+        if (isTimeoutError(error)) timedOut = Math.min(timedOut ?? batch.length, batch.length);
+        throw error;
+      }
+    };
     s.pass += 1;
     const known = ids.filter((id) => s.failing.has(id));
     const byId = new Map(
       [
         ...(await inBatchesIsolatingFailures(
           ids.filter((id) => !s.failing.has(id)),
-          cfg.healthBatch,
+          s.healthBatch,
           read,
           isTransientError,
           { split: isTimeoutError },
         )),
-        ...(await inBatchesIsolatingFailures(known, cfg.healthBatch, read, isTransientError, {
+        ...(await inBatchesIsolatingFailures(known, s.healthBatch, read, isTransientError, {
           bisect: s.pass % FAILING_RECHECK_PASSES === 0,
           split: isTimeoutError,
         })),
       ].map((o) => [o.item, o]),
     );
+    s.passesWithoutTimeout = timedOut === null ? s.passesWithoutTimeout + 1 : 0;
+    const batch = nextHealthBatch({
+      current: s.healthBatch,
+      configured: cfg.healthBatch,
+      timedOut,
+      cleanPasses: s.passesWithoutTimeout,
+      growAfter: FAILING_RECHECK_PASSES,
+    });
+    if (batch !== s.healthBatch)
+      log.info("health batch resized", { from: s.healthBatch, to: batch, timedOut });
+    s.healthBatch = batch;
     const outcomes = ids.map((id) => byId.get(id)!);
     const unhealthy: [bigint, HealthLike][] = [];
     for (const o of outcomes) {
@@ -626,5 +653,7 @@ export async function openSession(
     options,
     failing: new Set(),
     pass: 0,
+    healthBatch: cfg.healthBatch,
+    passesWithoutTimeout: 0,
   };
 }

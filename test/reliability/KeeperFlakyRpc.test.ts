@@ -45,7 +45,7 @@ const accountsIn = (call: Call): number | undefined =>
  */
 async function keeperOverBridge(
   hook: (call: Call, calls: Call[]) => Misbehaviour | undefined,
-  { others = 5, timeoutMs = 10_000, args = [] as string[] } = {},
+  { others = 5, timeoutMs = 10_000, attempts = 5, args = [] as string[] } = {},
 ) {
   const sys = await deployOptionsSystem();
   const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
@@ -78,7 +78,7 @@ async function keeperOverBridge(
   const provider = createProvider(
     bridge.url,
     deployment.chainId,
-    { attempts: 5, baseMs: 5, maxMs: 20 },
+    { attempts, baseMs: 5, maxMs: 20 },
     timeoutMs,
   );
   const wallet = new Wallet(key, provider);
@@ -212,11 +212,11 @@ describe("Keeper against a flaky JSON-RPC endpoint", function () {
 
   describe("a health batch too heavy to answer before the HTTP timeout", function () {
     it("is split until it answers, instead of failing every pass on the same batch", async function () {
-      // A node that needs longer than the keeper's HTTP timeout (300 ms here, 10 s in runKeeper) for a
-      // healthMany of more than 3 accounts.
+      // A node that needs longer than the keeper's HTTP timeout (1 s here, 10 s in runKeeper) for a
+      // healthMany of more than 3 accounts; the provider tries each call twice (5 times in runKeeper).
       const k = await keeperOverBridge(
-        (call) => (call.selector === HEALTH_MANY && accountsIn(call)! > 3 ? { delayMs: 700 } : undefined),
-        { timeoutMs: 300 },
+        (call) => (call.selector === HEALTH_MANY && accountsIn(call)! > 3 ? { delayMs: 5_000 } : undefined),
+        { timeoutMs: 1_000, attempts: 2 },
       );
       try {
         // Before the fix: TIMEOUT after the provider's retries, the liquidation stage failed, and the
@@ -225,6 +225,15 @@ describe("Keeper against a flaky JSON-RPC endpoint", function () {
         expect(report.unchecked.map((u) => u.key)).to.deep.equal([]);
         expect(report.liquidatable).to.deep.equal([k.victim]);
         expect(await k.sys.auction.isFrozen(k.victim)).to.equal(true);
+        expect(healthCalls(k.bridge.calls).map(accountsIn)).to.deep.equal([7, 7, 4, 4, 2, 2, 3]);
+
+        // The session keeps the size that answered: the next pass sends no batch the endpoint times out
+        // on (before: 7, then 4, again every pass, each timing out after the provider's retries).
+        await k.step();
+        expect(healthCalls(k.bridge.calls).map(accountsIn)).to.deep.equal([2, 2, 2, 1]);
+        expect(k.lines.filter((l) => l.msg === "health batch resized").map((l) => l.fields)).to.deep.equal([
+          { from: 8, to: 2, timedOut: 4 },
+        ]);
       } finally {
         await k.close();
       }

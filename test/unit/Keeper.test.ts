@@ -20,6 +20,7 @@ import {
   isLiquidatable,
   isSameChain,
   maxPaymentFor,
+  nextHealthBatch,
   findSettlementRound,
   inBatchesIsolatingFailures,
   sliceSize,
@@ -166,6 +167,26 @@ describe("Keeper logic", function () {
           }
         }),
       );
+    });
+  });
+
+  describe("nextHealthBatch", function () {
+    const at = (current: number, timedOut: number | null, cleanPasses: number) =>
+      nextHealthBatch({ current, configured: 100, timedOut, cleanPasses, growAfter: 10 });
+
+    it("halves below the smallest batch that timed out, as the split that answered, down to 1", function () {
+      expect(at(100, 100, 0)).to.equal(50);
+      expect(at(100, 7, 0)).to.equal(4);
+      expect(at(4, 100, 0)).to.equal(4); // never grows on a timeout
+      expect(at(1, 1, 0)).to.equal(1);
+    });
+
+    it("doubles back towards --health-batch every 10 passes without a timeout, and never past it", function () {
+      expect(at(4, null, 9)).to.equal(4);
+      expect(at(4, null, 10)).to.equal(8);
+      expect(at(8, null, 15)).to.equal(8);
+      expect(at(64, null, 20)).to.equal(100);
+      expect(at(100, null, 30)).to.equal(100);
     });
   });
 
