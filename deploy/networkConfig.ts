@@ -272,13 +272,14 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     } else if (o.mockVault !== undefined) {
       const m = r.object(o.mockVault, `${at}.mockVault`);
       const asset = r.string(m.asset, `${at}.mockVault.asset`);
-      if (!(asset in tokensRaw)) throw r.error(`${at}.mockVault.asset`, `unknown token ${asset}`);
+      if (!Object.hasOwn(tokensRaw, asset)) throw r.error(`${at}.mockVault.asset`, `unknown token ${asset}`);
       source = { mockVault: { name: r.string(m.name, `${at}.mockVault.name`), asset } };
     } else {
       source = { address: r.address(o.address, `${at}.address`), decimals };
     }
     const oracleAsset = r.string(o.oracleAsset, `${at}.oracleAsset`);
-    if (!(oracleAsset in feeds)) throw r.error(`${at}.oracleAsset`, `no price feed for ${oracleAsset}`);
+    if (!Object.hasOwn(feeds, oracleAsset))
+      throw r.error(`${at}.oracleAsset`, `no price feed for ${oracleAsset}`);
     return {
       source,
       decimals,
@@ -289,12 +290,12 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       isErc4626: "mockVault" in source || o.erc4626 === true,
     };
   });
-  if (!(quoteToken in tokens)) throw r.error("quoteToken", `not in tokens: ${quoteToken}`);
+  if (!Object.hasOwn(tokens, quoteToken)) throw r.error("quoteToken", `not in tokens: ${quoteToken}`);
 
   const underlyings = mapValues(r.object(root.underlyings, "underlyings"), (v, k) => {
     const o = r.object(v, `underlyings.${k}`);
     const at = `underlyings.${k}`;
-    if (!(k in feeds) || !(k in volatilityFeeds)) {
+    if (!Object.hasOwn(feeds, k) || !Object.hasOwn(volatilityFeeds, k)) {
       throw r.error(at, `an underlying needs a price feed and a volatility feed`);
     }
     return {
@@ -316,7 +317,8 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     const o = r.object(v, `perpMarkets.${k}`);
     const at = `perpMarkets.${k}`;
     const underlying = r.string(o.underlying, `${at}.underlying`);
-    if (!(underlying in underlyings)) throw r.error(`${at}.underlying`, `not an underlying: ${underlying}`);
+    if (!Object.hasOwn(underlyings, underlying))
+      throw r.error(`${at}.underlying`, `not an underlying: ${underlying}`);
     return {
       underlying,
       params: {
@@ -336,7 +338,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   const ratios = (key: "poolVegaRatio" | "poolDeltaRatio") =>
     mapValues(r.object(o[key], `optionMarket.${key}`), (v, k) => {
       const at = `optionMarket.${key}.${k}`;
-      if (!(k in underlyings)) throw r.error(at, `not an underlying: ${k}`);
+      if (!Object.hasOwn(underlyings, k)) throw r.error(at, `not an underlying: ${k}`);
       const ratio = r.wad(v, at);
       if (ratio === 0n) throw r.error(at, "must be positive");
       return ratio;
@@ -358,7 +360,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   const poolDeltaRatio = ratios("poolDeltaRatio");
   // One call configures both limits of an underlying (`OptionMarket.configureUnderlying`).
   for (const k of new Set([...Object.keys(poolVegaRatio), ...Object.keys(poolDeltaRatio)])) {
-    if (!(k in poolVegaRatio) || !(k in poolDeltaRatio)) {
+    if (!Object.hasOwn(poolVegaRatio, k) || !Object.hasOwn(poolDeltaRatio, k)) {
       throw r.error(
         `optionMarket.${k in poolVegaRatio ? "poolDeltaRatio" : "poolVegaRatio"}.${k}`,
         "missing",

@@ -164,6 +164,15 @@ describe("Deployment configs and the Ignition module", function () {
     const unpriced = raw("localhost");
     unpriced.tokens.WETH.oracleAsset = "SOL";
     expect(() => parseNetworkConfig(unpriced)).to.throw("tokens.WETH.oracleAsset: no price feed for SOL");
+    // A name every object inherits is not a key of the config (`in` took it for one).
+    const inherited = raw("localhost");
+    inherited.tokens.WETH.oracleAsset = "constructor";
+    expect(() => parseNetworkConfig(inherited)).to.throw(
+      "tokens.WETH.oracleAsset: no price feed for constructor",
+    );
+    const inheritedQuote = raw("localhost");
+    inheritedQuote.quoteToken = "toString";
+    expect(() => parseNetworkConfig(inheritedQuote)).to.throw("quoteToken: not in tokens: toString");
     const tooPrecise = raw("localhost");
     tooPrecise.auction.flagReward = "0.0000001";
     expect(() => parseNetworkConfig(tooPrecise)).to.throw("auction.flagReward: more than 6 decimals");
