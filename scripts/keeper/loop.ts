@@ -252,12 +252,17 @@ export async function keeperStep(
     // that reverted on an earlier pass are read apart, so dust deposits of a stale-feed token into many
     // accounts cannot make every pass bisect the whole book: one call per batch of them, bisected again
     // every FAILING_RECHECK_PASSES passes.
-    let timedOut: number | null = null;
+    let timedOut = false;
     const read = async (batch: bigint[]) => {
       try {
         return [...(await s.contracts.engine.healthMany(batch))];
       } catch (error) {
-        if (isTimeoutError(error)) timedOut = Math.min(timedOut ?? batch.length, batch.length);
+        // Remembered at once: a pass that then fails (an account that times out alone) still leaves the
+        // next one the smaller batch.
+        if (isTimeoutError(error)) {
+          timedOut = true;
+          resizeHealthBatch(s, cfg, log, batch.length);
+        }
         throw error;
       }
     };
@@ -278,17 +283,7 @@ export async function keeperStep(
         })),
       ].map((o) => [o.item, o]),
     );
-    s.passesWithoutTimeout = timedOut === null ? s.passesWithoutTimeout + 1 : 0;
-    const batch = nextHealthBatch({
-      current: s.healthBatch,
-      configured: cfg.healthBatch,
-      timedOut,
-      cleanPasses: s.passesWithoutTimeout,
-      growAfter: FAILING_RECHECK_PASSES,
-    });
-    if (batch !== s.healthBatch)
-      log.info("health batch resized", { from: s.healthBatch, to: batch, timedOut });
-    s.healthBatch = batch;
+    if (!timedOut) resizeHealthBatch(s, cfg, log, null);
     const outcomes = ids.map((id) => byId.get(id)!);
     const unhealthy: [bigint, HealthLike][] = [];
     for (const o of outcomes) {
@@ -389,6 +384,23 @@ export async function keeperStep(
     });
   }
   return report;
+}
+
+/**
+ * Applies `logic.nextHealthBatch` to the session: after a health batch of `timedOut` accounts timed out,
+ * or after a pass without a timeout (null).
+ */
+function resizeHealthBatch(s: Session, cfg: KeeperConfig, log: Logger, timedOut: number | null): void {
+  s.passesWithoutTimeout = timedOut === null ? s.passesWithoutTimeout + 1 : 0;
+  const size = nextHealthBatch({
+    current: s.healthBatch,
+    configured: cfg.healthBatch,
+    timedOut,
+    cleanPasses: s.passesWithoutTimeout,
+    growAfter: FAILING_RECHECK_PASSES,
+  });
+  if (size !== s.healthBatch) log.info("health batch resized", { from: s.healthBatch, to: size, timedOut });
+  s.healthBatch = size;
 }
 
 /**

@@ -232,7 +232,8 @@ describe("Keeper against a flaky JSON-RPC endpoint", function () {
         await k.step();
         expect(healthCalls(k.bridge.calls).map(accountsIn)).to.deep.equal([2, 2, 2, 1]);
         expect(k.lines.filter((l) => l.msg === "health batch resized").map((l) => l.fields)).to.deep.equal([
-          { from: 8, to: 2, timedOut: 4 },
+          { from: 8, to: 4, timedOut: 7 },
+          { from: 4, to: 2, timedOut: 4 },
         ]);
       } finally {
         await k.close();
