@@ -342,8 +342,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         Auction storage auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
         uint256 deficit = _deficitOf(_valuation(accountId).mark);
-        // Only up: a free way down would let anyone deposit LP at the depressed share price, lower the
-        // record and redeem in one transaction. Lower records come with touches that cost the caller.
+        // Only up: the way down is a bid, which pays at least a quote unit (the LP holding period, not
+        // that cost, stops a deposit, lowering and redeem in one transaction).
         if (deficit > auction.deficit) _setDeficit(accountId, auction, deficit);
     }
 

@@ -280,9 +280,10 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice Raises the recorded deficit of `accountId`'s running auction to its deficit now (−equity at
     /// mark), keeping `pendingDeficit` and the LP share price current between bids: an auction started
     /// while the account was solvent otherwise records nothing however far prices then move. Never
-    /// lowers it: a free way down would let anyone deposit LP at the depressed price, lower the record
-    /// and redeem in one transaction (a bid, a restart or the auction's end lower it). Anyone may call
-    /// it (keepers do before bidding). Reverts with AuctionNotActive.
+    /// lowers it, though a bid (even of one wei of the book, for one quote unit), a restart or the
+    /// auction's end does: what keeps anyone from depositing LP at the price a stale record depresses,
+    /// lowering it and redeeming at once is the pool's holding period and exit delay. Anyone may call it
+    /// (keepers do before bidding). Reverts with AuctionNotActive.
     function updateDeficit(uint256 accountId) external;
 
     /// @notice Whether `accountId` is frozen by a running auction (deposits and risk-reducing actions

@@ -178,7 +178,8 @@ interface ILiquidityPool is IUpdateThrottle {
 
     /// @notice Quote units of the open insolvent auctions' deficits (`ILiquidationAuction.pendingDeficit`)
     /// beyond the insurance fund's balance: the loss the pool will be charged when the books are taken,
-    /// already deducted from `totalAssets`.
+    /// already deducted from `totalAssets`, and from the free margin LPs can withdraw (`maxWithdraw`,
+    /// `maxClaim`): the pool's equity counts those traders' losses in full.
     function uncoveredDeficit() external view returns (uint256);
 
     /// @notice Seconds newly minted shares stay locked: an LP cannot redeem (or transfer) shares in the

@@ -224,7 +224,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     /// @notice Assets `owner` can withdraw now: its unlocked shares' worth, capped by the pool's free margin
-    /// (equity_IM − IM, in quote units at the quote's price and initial weight) and by its quote balance
+    /// (equity_IM − IM, in quote units at the quote's price and initial weight, less `uncoveredDeficit`) and by its quote balance
     /// less the vault's `quoteDebt`; none while the vault is paused or `settlementPending`, or while LPs
     /// exit through requests (`exitDelay` > 0).
     /// @dev The debt cap makes the pool the lender of the quote traders owe: their realised losses
@@ -597,7 +597,8 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         }
     }
 
-    /// @dev The pool's free margin in quote units, 0 when its health cannot be priced (see `_acting`).
+    /// @dev The pool's free margin in quote units, 0 when its health cannot be priced (see `_acting`),
+    /// less the uncovered deficit the pool will pay when the insolvent books are taken (`uncoveredDeficit`).
     /// Net of the backstop's shortfall against its own initial requirement: the backstop has no margin
     /// of its own and nobody liquidates it, so the LPs' capital is what backs its book. The pool's
     /// account alone can look flat (traders offsetting the backstop's skew) while the LPs hold the
@@ -622,6 +623,13 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         // Withdrawing one quote token lowers equity_IM by its price times its initial weight.
         address quote = asset();
         uint256 free = vault.quoteForMargin(uint256(spare));
+        // The pool's equity counts an insolvent trader's whole loss as its gain, but the part the fund
+        // cannot cover leaves its balance when the book is taken: that quote cannot be withdrawn first
+        // (review round 53: the only LP withdrew all but the requirement, and the take left the pool
+        // 4,910.05 USDC below it).
+        uint256 uncovered = uncoveredDeficit();
+        if (free <= uncovered) return 0;
+        free -= uncovered;
         // Quote that traders owe is part of the pool's balance (their losses paid it) but not in the
         // vault: the pool keeps that much back, so every other account's positive quote stays there.
         int256 balance = vault.balanceOf(accountId, quote);

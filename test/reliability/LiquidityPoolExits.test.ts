@@ -9,6 +9,7 @@ import { sdkClient } from "../shared/sdk";
 import {
   EXIT_DELAY,
   MarginMode,
+  WAD,
   atLatestTimestamp,
   deploySystem,
   eventOf,
@@ -17,14 +18,14 @@ import {
   type System,
 } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
-import { refreshFeeds, trade } from "../shared/perps";
+import { marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
 import { configureSequencer, setFeedPrice } from "../shared/oracles";
 import { deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { startInProcessKeeper } from "../shared/keeper";
 
 /**
  * The LP vault (LiquidityPool): ERC-4626 conformance, redeem requests and exits under stress (review
- * round 47; docs/reliability.md §4, rows 119–121).
+ * rounds 47 and 53; docs/reliability.md §4, rows 119–121 and 137).
  */
 const USDC = 10n ** 6n;
 const RUNS = Number(process.env.INVARIANT_RUNS ?? 6);
@@ -660,5 +661,75 @@ describe("LiquidityPool: redeem requests", function () {
       { numRuns: RUNS, seed: Number(process.env.INVARIANT_SEED ?? 4747), endOnFailure: true },
     );
     console.log("      request property:", JSON.stringify(rstats));
+  });
+});
+
+/**
+ * Carol (300,000 USDC, long 10 BTC) gives the pool a large initial requirement; Alice (10,000 USDC,
+ * long 20 ETH at ~3,000) is insolvent at ETH 2,300 and in auction, the insurance fund nearly empty:
+ * 4,563.94 USDC of her deficit is the pool's to pay when her book is taken. Funding off.
+ */
+async function insolventAuctionWhilePoolIsUsed() {
+  const sys = await deploySystem({ holdingPeriod: 0n });
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
+  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 300_000n * USDC]]);
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+  await sys.perps.setMarketParams(sys.markets.BTC, marketParams({ maxFundingVelocity: 0n }));
+  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, ethers.parseEther("20"));
+  await trade(sys.perps, sys.carol, carol, sys.markets.BTC, ethers.parseEther("10"));
+  await setFeedPrice(sys.feeds.ETH, "2300");
+  await sys.auction.startAuction(alice);
+  expect(await sys.pool.uncoveredDeficit()).to.equal(4_563_940_000n);
+  return { sys, alice, bob };
+}
+
+/** The pool account's equity_IM − IM in quote units (USDC at 1 USD, initial weight 1), rounded down. */
+async function poolFreeMargin(sys: System): Promise<bigint> {
+  const h = await sys.engine.health(sys.poolAccountId);
+  const spare = h.equityInitial - BigInt(h.initialRequirement);
+  const unit = 10n ** 12n;
+  return spare >= 0n ? spare / unit : -((-spare + unit - 1n) / unit);
+}
+
+describe("LiquidityPool exits: the uncovered deficit of an open insolvent auction stays in the pool (row 137)", function () {
+  it("caps a withdrawal so that the pool still meets its IM after paying the deficit; the take leaves it short by the bidder's premium only", async function () {
+    const { sys, alice, bob } = await loadFixture(insolventAuctionWhilePoolIsUsed);
+    const uncovered = await sys.pool.uncoveredDeficit();
+    // The only LP takes everything the pool lets it: its free margin binds, not its shares' worth.
+    const max = await sys.pool.maxWithdraw(sys.lp);
+    expect(max).to.be.lessThan(await sys.pool.convertToAssets(await sys.pool.balanceOf(sys.lp)));
+    expect(max).to.be.closeTo(943_225_270_000n, 10_000n); // before the fix 947,789.21: the deficit too
+    await sys.pool.connect(sys.lp).withdraw(max, sys.lp, sys.lp);
+    expect(await poolFreeMargin(sys)).to.be.greaterThanOrEqual(uncovered);
+
+    // Bob takes the book at the auction's end: the fund pays what it has, the pool the rest.
+    const { startTime } = await sys.auction.auctions(alice);
+    await mineAt(sys, startTime + (await sys.auction.params()).duration);
+    const receipt = await (await sys.auction.connect(sys.bob).bid(alice, bob, WAD, 0n)).wait();
+    const { deficit, paidByInsurance, socialisedLoss } = eventOf(
+      receipt,
+      sys.auction,
+      "InsolvencyCovered",
+    ).args;
+    // Beyond the deficit the bidder's premium (dmax·MM, 346.11), charged when the book is taken
+    // (docs/decisions.md, Liquidation): the only amount by which the pool may end under its IM.
+    const premium = paidByInsurance + socialisedLoss - deficit;
+    expect(premium).to.be.closeTo(346_110_000n, 10_000n);
+    const after = await poolFreeMargin(sys);
+    expect(after).to.be.lessThan(0n);
+    expect(-after).to.be.lessThanOrEqual(premium); // before the fix −4,910.05
+  });
+
+  it("caps a redeem request's claim the same way (the deployments' exit path)", async function () {
+    const { sys } = await loadFixture(insolventAuctionWhilePoolIsUsed);
+    await sys.pool.setExitDelay(3_600n);
+    await sys.pool.connect(sys.lp).requestRedeem(await sys.pool.balanceOf(sys.lp));
+    const { claimableAt } = await sys.pool.redeemRequest(sys.lp);
+    await mineAt(sys, claimableAt);
+    const uncovered = await sys.pool.uncoveredDeficit();
+    expect(uncovered).to.equal(4_563_940_000n); // the auction still open
+    await sys.pool.connect(sys.lp).claimRedeem(await sys.pool.maxClaim(sys.lp), sys.lp, 0n);
+    expect(await poolFreeMargin(sys)).to.be.greaterThanOrEqual(uncovered); // before the fix 0
   });
 });

@@ -620,8 +620,10 @@ describe("Security review findings", function () {
     // Found by the review of the fixes: with updateDeficit free in both directions, once ETH recovered
     // from 2,300 to 2,550 (Alice solvent again, still under maintenance) anyone could deposit 2M at the
     // share price the stale deficit depressed, lower the record and redeem: +2,309.53 USDC in one block.
-    it("nobody can lower a recorded deficit for free to redeem above the price they deposited at", async function () {
-      const { sys, alice } = await loadFixture(insolventAuction);
+    // updateDeficit now only raises; a bid lowers the record to the truth, and a bid of one wei of the
+    // book costs one quote unit (review round 53), so what stops the round trip is the holding period.
+    it("cannot lower a stale deficit record and redeem in the block of the deposit: updateDeficit only raises, and a 1-wei bid's lowering meets the holding period", async function () {
+      const { sys, alice, bob } = await loadFixture(insolventAuction);
       const recorded = await sys.auction.pendingDeficit();
       await setFeedPrice(sys.feeds.ETH, "2550");
       expect((await sys.engine.health(alice)).equityMark).to.be.gt(0n);
@@ -632,6 +634,15 @@ describe("Security review findings", function () {
       expect(await sys.auction.pendingDeficit()).to.equal(recorded);
       const shares = await sys.pool.balanceOf(sys.bob.address);
       expect(await sys.pool.previewRedeem(shares)).to.be.at.most(capital);
+
+      const paid = await sys.vault.balanceOf(bob, sys.usdc);
+      await sys.auction.connect(sys.bob).bid(alice, bob, 1n, 10n);
+      expect(paid - (await sys.vault.balanceOf(bob, sys.usdc))).to.equal(1n);
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      expect(await sys.pool.previewRedeem(shares)).to.be.closeTo(capital + 2_309_530_000n, 10_000n); // +2,309.53
+      await expect(
+        sys.pool.connect(sys.bob).redeem(shares, sys.bob.address, sys.bob.address),
+      ).to.be.revertedWithCustomError(sys.pool, "SharesLocked");
     });
   });
 
