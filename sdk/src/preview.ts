@@ -631,15 +631,24 @@ function simulateOptionTrade(
 }
 
 /**
- * The most of `token` the account can withdraw now: its balance, capped so that equity_IM ≥ IM holds
+ * The most of `token` the account can withdraw: its balance, capped so that equity_IM ≥ IM holds
  * afterwards (found by bisection on the pure collateral valuation, exact to the unit) and, if given,
  * by what the vault holds for accounts (`totalDeposits`). Zero for a frozen account or one below IM;
  * the whole balance for an account with nothing at risk, which the vault does not margin-check (even
- * while a price feed fails: `AccountState.priceErrors`).
+ * while a price feed fails: `AccountState.priceErrors`). Evaluated at `timestamp` (default the
+ * snapshot's), as `simulate` is: a withdrawal lands at least a block later, and a quote debt's interest,
+ * perp funding and options' decay move the maximum in between, so pass the time it is expected to be
+ * mined (the maximum at the snapshot's time then reverts `InsufficientMargin`).
  * @example
- * const max = maxWithdrawableFromState(state, usdcAddress);
+ * const max = maxWithdrawableFromState(state, usdcAddress, undefined, state.timestamp + 24n);
  */
-export function maxWithdrawableFromState(state: AccountState, token: string, totalDeposits?: bigint): bigint {
+export function maxWithdrawableFromState(
+  snapshot: AccountState,
+  token: string,
+  totalDeposits?: bigint,
+  timestamp?: bigint,
+): bigint {
+  const state = withTimestamp(snapshot, timestamp);
   const c = findCollateral(state, token);
   if (state.frozen || c.balance <= 0n) return 0n;
   const cap = (amount: bigint) =>

@@ -10,14 +10,21 @@ export interface MaxWithdrawableParameters {
   /** A symbol of the deployment or a token address. */
   token: string;
   blockTag?: BlockTag;
+  /**
+   * Evaluate at this timestamp (≥ the snapshot's; default the snapshot's): the time the withdrawal is
+   * expected to be mined. A quote debt's interest, perp funding and options' decay lower the maximum
+   * from one block to the next, so the maximum at the snapshot's block reverts a block later.
+   */
+  timestamp?: bigint;
 }
 
 /**
- * The most of `token` that `accountId` can withdraw now (token units): its balance, capped so the
- * account still meets its initial requirement and by what the vault holds for accounts; 0 while a
- * liquidation auction freezes the account.
+ * The most of `token` that `accountId` can withdraw (token units): its balance, capped so the account
+ * still meets its initial requirement and by what the vault holds for accounts; 0 while a liquidation
+ * auction freezes the account. At the snapshot's block unless given the `timestamp` the withdrawal is
+ * expected to be mined at.
  * @example
- * const max = await maxWithdrawable(client, { accountId, token: "WETH" });
+ * const max = await maxWithdrawable(client, { accountId, token: "WETH", timestamp: now + 24n });
  */
 export async function maxWithdrawable(
   client: XMarginClient,
@@ -32,5 +39,5 @@ export async function maxWithdrawable(
   const total = await read(client, () =>
     client.contracts.vault.totalDeposits(token, { blockTag: state.blockNumber }),
   );
-  return maxWithdrawableFromState(state, token, total);
+  return maxWithdrawableFromState(state, token, total, params.timestamp);
 }

@@ -27,11 +27,19 @@ export function withPrice(state: AccountState, asset: string, price: bigint): Ac
   return { ...state, prices: { ...state.prices, [asset.toLowerCase()]: price } };
 }
 
+/** Steps of the outward scan on each side of spot (`liquidationPrice`). */
+export const LIQUIDATION_PRICE_SCAN_STEPS = 256;
+
 /**
- * Liquidation prices of `asset` (an oracle asset id, e.g. an underlying), by bisection to 1 wei
- * between the current price and `minPrice` (default 1 wei) below, `maxPrice` (default 100× spot)
- * above. Bisection finds a crossing between a safe and a liquidatable price; with perps and collateral
- * only, equity − MM is concave in the price, so each side has at most one and it is the one found. An
+ * Liquidation prices of `asset` (an oracle asset id, e.g. an underlying): the nearest prices below and
+ * above the current one at which the account is liquidatable, between `minPrice` (default 1 wei) and
+ * `maxPrice` (default 100× spot). Each side is scanned outward from spot (below: 256 equal steps of
+ * (spot − minPrice)/256; above: 256 steps growing geometrically to `maxPrice`, ~1.8% each at the
+ * default) for the first liquidatable price, then bisected to 1 wei against the safe price before it.
+ * With perps and collateral only, equity − MM is concave in the price, so each side has at most one
+ * crossing and it is found exactly. An option book is not: a calendar or a covered short can be
+ * liquidatable on a band of prices and safe again beyond it (at 1 wei, or far above), so the range's
+ * ends say nothing; the scan finds the band nearest to spot, unless it is narrower than a step. An
  * account liquidatable now gets `down = up = spot`.
  * @example
  * const { down } = liquidationPrice(state, ethers.encodeBytes32String("ETH"));
@@ -50,28 +58,46 @@ export function liquidationPrice(
   if (liquidatableAt(spot)) return { spot, down: spot, up: spot };
   const minPrice = opts.minPrice ?? 1n;
   const maxPrice = opts.maxPrice ?? spot * 100n;
+  const steps = LIQUIDATION_PRICE_SCAN_STEPS;
+  const below: bigint[] = [];
+  for (let k = 1; k <= steps && minPrice < spot; k++)
+    below.push(spot - ((spot - minPrice) * BigInt(k)) / BigInt(steps));
+  const above: bigint[] = [];
+  const ratio = Math.pow(Number(maxPrice) / Number(spot), 1 / steps);
+  for (let k = 1; k <= steps && maxPrice > spot; k++) {
+    const stepped = BigInt(Math.floor(Number(spot) * Math.pow(ratio, k)));
+    above.push(k === steps || stepped > maxPrice ? maxPrice : stepped);
+  }
+  return {
+    spot,
+    down: nearestLiquidatable(spot, below, liquidatableAt),
+    up: nearestLiquidatable(spot, above, liquidatableAt),
+  };
+}
 
-  let down: bigint | null = null;
-  if (minPrice < spot && liquidatableAt(minPrice)) {
-    let lo = minPrice; // liquidatable
-    let hi = spot; // safe
-    while (hi - lo > 1n) {
-      const mid = (lo + hi) / 2n;
-      if (liquidatableAt(mid)) lo = mid;
-      else hi = mid;
+/**
+ * The liquidatable price nearest the safe `spot` along `path` (prices moving away from it): the first
+ * liquidatable one on the path, bisected to 1 wei against the safe price before it; null if none is.
+ */
+function nearestLiquidatable(
+  spot: bigint,
+  path: readonly bigint[],
+  liquidatableAt: (price: bigint) => boolean,
+): bigint | null {
+  let safe = spot;
+  for (const price of path) {
+    if (price === safe) continue;
+    if (!liquidatableAt(price)) {
+      safe = price;
+      continue;
     }
-    down = lo;
-  }
-  let up: bigint | null = null;
-  if (maxPrice > spot && liquidatableAt(maxPrice)) {
-    let lo = spot; // safe
-    let hi = maxPrice; // liquidatable
-    while (hi - lo > 1n) {
-      const mid = (lo + hi) / 2n;
-      if (liquidatableAt(mid)) hi = mid;
-      else lo = mid;
+    let liquidatable = price;
+    while (liquidatable - safe > 1n || safe - liquidatable > 1n) {
+      const mid = (safe + liquidatable) / 2n;
+      if (liquidatableAt(mid)) liquidatable = mid;
+      else safe = mid;
     }
-    up = hi;
+    return liquidatable;
   }
-  return { spot, down, up };
+  return null;
 }
