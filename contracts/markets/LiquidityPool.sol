@@ -225,7 +225,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @notice Assets `owner` can withdraw now: its unlocked shares' worth, capped by the pool's free margin
     /// (equity_IM − IM, in quote units at the quote's price and initial weight, less `uncoveredDeficit`) and by its quote balance
-    /// less the vault's `quoteDebt`; none while the vault is paused or `settlementPending`, or while LPs
+    /// less the vault's `quoteDebt` and `uncoveredDeficit` (the take pays it from that balance); none while the vault is paused or `settlementPending`, or while LPs
     /// exit through requests (`exitDelay` > 0).
     /// @dev The debt cap makes the pool the lender of the quote traders owe: their realised losses
     /// credited the pool in quote the vault never received, and without the cap LPs could withdraw
@@ -632,8 +632,11 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         free -= uncovered;
         // Quote that traders owe is part of the pool's balance (their losses paid it) but not in the
         // vault: the pool keeps that much back, so every other account's positive quote stays there.
+        // The uncovered deficit too: the take pays it out of this balance, not out of the pool's
+        // unrealised gains (review round 57: with the margin roomy, the only LP withdrew the whole
+        // balance and the take left the pool 4,970.35 USDC in debt, the vault that much short).
         int256 balance = vault.balanceOf(accountId, quote);
-        uint256 lent = vault.quoteDebt();
-        return balance > 0 && uint256(balance) > lent ? Math.min(free, uint256(balance) - lent) : 0;
+        uint256 kept = vault.quoteDebt() + uncovered;
+        return balance > 0 && uint256(balance) > kept ? Math.min(free, uint256(balance) - kept) : 0;
     }
 }

@@ -351,11 +351,14 @@ export type ItemOutcome<T, R> = { ok: true; item: T; result: R } | { ok: false; 
  * Cost: one call per batch when nothing fails; each failing item adds about 2·log2(size) calls; a batch
  * whose every item fails (a stale feed every account depends on) costs 2·size − 1 calls. With
  * `bisect: false` a failing batch fails all of its items (one call per batch, for items already known to
- * fail).
+ * fail). `size` may be a function, read before each batch: the keeper lowers its health batch when one
+ * times out, and the rest of the same pass then goes out at the lowered size (review round 57: a
+ * thousand accounts in batches of 100 on an endpoint answering 40 cost 30 timeouts in the first pass,
+ * three per batch, ~50 s each in runKeeper; now 3).
  */
 export async function inBatchesIsolatingFailures<T, R>(
   items: readonly T[],
-  size: number,
+  size: number | (() => number),
   call: (batch: T[]) => Promise<R[]>,
   isFatal: (error: unknown) => boolean,
   { bisect = true, split }: { bisect?: boolean; split?: (error: unknown) => boolean } = {},
@@ -382,7 +385,12 @@ export async function inBatchesIsolatingFailures<T, R>(
     }
     results.forEach((result, i) => out.push({ ok: true, item: batch[i], result }));
   };
-  for (const batch of chunk(items, size)) await run(batch);
+  for (let start = 0; start < items.length; ) {
+    const n = typeof size === "function" ? size() : size;
+    if (!Number.isInteger(n) || n < 1) throw new Error("chunk size must be positive");
+    await run(items.slice(start, start + n));
+    start += n;
+  }
   return out;
 }
 

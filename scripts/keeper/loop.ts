@@ -272,12 +272,12 @@ export async function keeperStep(
       [
         ...(await inBatchesIsolatingFailures(
           ids.filter((id) => !s.failing.has(id)),
-          s.healthBatch,
+          () => s.healthBatch,
           read,
           isTransientError,
           { split: isTimeoutError },
         )),
-        ...(await inBatchesIsolatingFailures(known, s.healthBatch, read, isTransientError, {
+        ...(await inBatchesIsolatingFailures(known, () => s.healthBatch, read, isTransientError, {
           bisect: s.pass % FAILING_RECHECK_PASSES === 0,
           split: isTimeoutError,
         })),

@@ -6,14 +6,16 @@
  */
 import { expect } from "chai";
 import { network } from "hardhat";
-import { Wallet } from "ethers";
+import { Wallet, makeError } from "ethers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { deployOptionsSystem } from "../shared/options";
 import { trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
+import { mintAccountsTo } from "../shared/accounts";
 import {
   keeperDeploymentOf,
+  startInProcessKeeper,
   startRpcBridge,
   type BridgedCall,
   type LogLine,
@@ -238,6 +240,36 @@ describe("Keeper against a flaky JSON-RPC endpoint", function () {
       } finally {
         await k.close();
       }
+    });
+
+    it("lowers the batch for the rest of the pass that met the timeout: 3 timeouts over 33 accounts, not 3 per batch of 8 (row 141)", async function () {
+      const sys = await deployOptionsSystem();
+      await mintAccountsTo(sys.accounts, sys.carol, await sys.carol.getAddress(), 32);
+      const keeper = await startInProcessKeeper(sys, ["--health-batch", "8"]);
+      const engine = keeper.session.contracts.engine;
+      const sizes: number[] = [];
+      let timeouts = 0;
+      const healthMany = async (ids: bigint[]) => {
+        sizes.push(ids.length);
+        if (ids.length > 3) {
+          timeouts += 1;
+          throw makeError("request timeout", "TIMEOUT");
+        }
+        return engine.healthMany(ids);
+      };
+      keeper.session.contracts.engine = new Proxy(engine, {
+        get: (target, key) => (key === "healthMany" ? healthMany : Reflect.get(target, key)),
+      });
+
+      const report = await keeper.step();
+      expect(report.unchecked).to.deep.equal([]);
+      expect(report.accounts).to.equal(33); // Carol's 32 and one the fixture opened
+      expect(keeper.session.healthBatch).to.equal(2);
+      // Before the fix: every batch of 8 was sent as chunked at the pass's start, each timing out with
+      // both its halves: 12 timeouts (~10 minutes in runKeeper, 5 attempts × 10 s each) for 33 accounts.
+      expect(timeouts).to.equal(3);
+      expect(sizes.slice(0, 5)).to.deep.equal([8, 4, 2, 2, 4]);
+      expect(sizes.slice(7).every((n) => n <= 2)).to.equal(true);
     });
   });
 

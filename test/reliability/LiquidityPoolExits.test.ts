@@ -692,7 +692,24 @@ async function poolFreeMargin(sys: System): Promise<bigint> {
   return spare >= 0n ? spare / unit : -((-spare + unit - 1n) / unit);
 }
 
-describe("LiquidityPool exits: the uncovered deficit of an open insolvent auction stays in the pool (row 137)", function () {
+/**
+ * Alice (10,000 USDC, long 20 ETH at ~3,000) is insolvent at ETH 2,300 and in auction, the insurance
+ * fund nearly empty; nobody else gives the pool a requirement, so its unrealised gain on Alice's book
+ * leaves its margin roomy and its quote balance (less the vault's quote debt) is what caps an LP's
+ * withdrawal. Funding off.
+ */
+async function insolventAuctionWithRoomyMargin() {
+  const sys = await deploySystem({ holdingPeriod: 0n });
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, ethers.parseEther("20"));
+  await setFeedPrice(sys.feeds.ETH, "2300");
+  await sys.auction.startAuction(alice);
+  return { sys, alice, bob };
+}
+
+describe("LiquidityPool exits: the uncovered deficit of an open insolvent auction stays in the pool (rows 137, 140)", function () {
   it("caps a withdrawal so that the pool still meets its IM after paying the deficit; the take leaves it short by the bidder's premium only", async function () {
     const { sys, alice, bob } = await loadFixture(insolventAuctionWhilePoolIsUsed);
     const uncovered = await sys.pool.uncoveredDeficit();
@@ -731,5 +748,33 @@ describe("LiquidityPool exits: the uncovered deficit of an open insolvent auctio
     expect(uncovered).to.equal(4_563_940_000n); // the auction still open
     await sys.pool.connect(sys.lp).claimRedeem(await sys.pool.maxClaim(sys.lp), sys.lp, 0n);
     expect(await poolFreeMargin(sys)).to.be.greaterThanOrEqual(uncovered); // before the fix 0
+  });
+
+  it("keeps the deficit in the pool's quote balance too where the margin is roomy: the take leaves the pool at −premium, not 4,970.35 in debt (row 140)", async function () {
+    const { sys, alice, bob } = await loadFixture(insolventAuctionWithRoomyMargin);
+    const uncovered = await sys.pool.uncoveredDeficit();
+    expect(uncovered).to.equal(4_624_240_000n);
+    const balance = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
+    expect(balance).to.equal(1_000_024_240_000n);
+    expect(await sys.vault.quoteDebt()).to.equal(0n);
+    // The margin term is not what binds (the pool's gain on Alice's book): the balance cap is.
+    const max = await sys.pool.maxWithdraw(sys.lp);
+    expect(max).to.equal(balance - uncovered); // before the fix: the whole balance, 1,000,024.24
+    await sys.pool.connect(sys.lp).withdraw(max, sys.lp, sys.lp);
+
+    // Bob takes the book at the auction's end: the fund pays what it has, the pool the rest.
+    const { startTime } = await sys.auction.auctions(alice);
+    await mineAt(sys, startTime + (await sys.auction.params()).duration);
+    const receipt = await (await sys.auction.connect(sys.bob).bid(alice, bob, WAD, 0n)).wait();
+    const { deficit, paidByInsurance, socialisedLoss } = eventOf(
+      receipt,
+      sys.auction,
+      "InsolvencyCovered",
+    ).args;
+    const premium = paidByInsurance + socialisedLoss - deficit;
+    expect(premium).to.equal(346_113_131n); // dmax·MM: not in `uncoveredDeficit` (row 137)
+    const after = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
+    // Before the fix −4,970.35: the pool in debt and the vault that much short of the positive balances.
+    expect(after).to.equal(-premium);
   });
 });
