@@ -259,7 +259,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
 
     /// @dev The backstop's positive quote balance to the pool's account, where LPs withdraw: all of it
     /// once it holds no position, else what it holds above its book's initial requirement. Every unwind
-    /// ends with it; an absorb does not (the backstop keeps the slice as a bidder would, cash included).
+    /// and collateral sale ends with it; an absorb does not (the backstop keeps the slice as a bidder
+    /// would, cash included).
     /// The cash the requirement needs stays to pay the book's losses: swept, a loss became a backstop
     /// quote debt that nothing repays, in every borrower's utilisation for good (review round 46: 9,198.82
     /// USDC of debt instead of 2,511.66); and the pool's free margin deducts the backstop's shortfall
@@ -302,11 +303,17 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // LPs' bad debt (docs/reliability.md §4, row 47).
         int256 cash = vault.balanceOf(buyerAccountId, quote);
         if (cash < SafeCast.toInt256(payment)) revert PaymentAboveQuoteBalance(buyerAccountId, cash, payment);
-        // Into the pool's account, where LPs can withdraw it; the backstop's value is theirs as well.
-        engine.transferQuote(buyerAccountId, engine.poolAccountId(), payment);
+        // Into the backstop, which the collateral leaves: a sweep counted that collateral (at its initial
+        // weight) as the margin of the backstop's book, so the cash replaces it there; the sweep below
+        // then moves what the book does not need to the pool's account, where LPs withdraw. Paid to the
+        // pool, the sale left the book without margin and its loss became a backstop quote debt nothing
+        // repays (review round 56: 5,921.23 USDC after BTC fell 8%, none now). It repays a backstop
+        // debt first.
+        engine.transferQuote(buyerAccountId, backstopAccountId, payment);
         engine.transferCollateral(backstopAccountId, buyerAccountId, token, amount);
         engine.requireInitialMargin(buyerAccountId);
         emit BackstopCollateralSold(buyerAccountId, token, amount, payment, discount);
+        _sweepBackstopQuote();
     }
 
     /// @inheritdoc ILiquidationAuction
@@ -376,7 +383,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             revert AccountHealthy(accountId, v.health.equityMaintenance, v.health.maintenanceRequirement);
         uint256 discount = _discount(auction.startTime, p);
         if (v.mark <= 0) {
-            return (WAD, 0, _insolvencyPayout(v, auction.startTime, p));
+            insurancePayout = _insolvencyPayout(v, auction.startTime, p);
+            return (WAD, _insolventCost(v, insurancePayout), insurancePayout);
         }
         uint256 held = _heldBack(v, auction.paidIn);
         filled = Math.min(fraction, _restoringFraction(v, held, discount, p.penalty));
@@ -403,13 +411,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 discount = _discount(auction.startTime, p);
 
         if (v.mark <= 0) {
-            _takeInsolvent(
-                accountId,
-                bidderAccountId,
-                v,
-                _insolvencyPayout(v, auction.startTime, p),
-                discount
-            );
+            uint256 payout = _insolvencyPayout(v, auction.startTime, p);
+            // The bidder takes on the whole deficit for the payout: what that costs it at mark is what
+            // `maxPayment` bounds (review round 56: a bid sent with the 2.75 USDC quote for 1% of a
+            // solvent book, mined after the account turned insolvent, took its 419 USDC deficit).
+            uint256 cost = _insolventCost(v, payout);
+            if (cost > maxPayment) revert PaymentAboveLimit(cost, maxPayment);
+            _takeInsolvent(accountId, bidderAccountId, v, payout, discount);
             return (WAD, 0);
         }
         return _sell(accountId, bidderAccountId, v, fraction, maxPayment, discount, p.penalty);
@@ -495,6 +503,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     /// solvent.
     function _deficitOf(int256 mark) internal view returns (uint256) {
         return mark < 0 ? Math.ceilDiv(uint256(-mark), quoteUnit) : 0;
+    }
+
+    /// @dev What taking an insolvent book for `payout` costs the bidder at mark (quote units): its deficit
+    /// less the payout, 0 once the payout covers it. A bid's `maxPayment` bounds it.
+    function _insolventCost(Valuation memory v, uint256 payout) internal view returns (uint256) {
+        uint256 deficit = _deficitOf(v.mark);
+        return deficit > payout ? deficit - payout : 0;
     }
 
     /// @dev An account's health, and its book's worth in the quote token every payment settles in.

@@ -158,9 +158,11 @@ interface ILiquidationAuction is IUpdateThrottle {
 
     /// @notice Buys up to `fraction` (WAD) of `accountId`'s portfolio into `bidderAccountId`, paying at
     /// most `maxPayment` quote units. The caller must be authorised on `bidderAccountId`, which must
-    /// satisfy its initial requirement afterwards.
+    /// satisfy its initial requirement afterwards. An insolvent account's book is taken whole, whatever
+    /// `fraction`, with its deficit and the fund's payout: `maxPayment` then bounds the deficit less the
+    /// payout (what the take costs the bidder at mark; `quoteBid`'s payment), PaymentAboveLimit above it.
     /// @return filled The fraction actually bought (capped at the restoring fraction).
-    /// @return payment Quote units paid.
+    /// @return payment Quote units paid (0 when insolvent).
     function bid(
         uint256 accountId,
         uint256 bidderAccountId,
@@ -213,7 +215,7 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// moment, and a trader who moved the skew first would earn the premium the unwind then pays
     /// (bounded by `limitPrice`). Reverts with UnwindNotReducing, or the market's errors.
     /// @dev Ends by sweeping the backstop's quote above what its remaining book requires to the pool
-    /// (`sweepBackstopQuote`).
+    /// (`sweepBackstopQuote`), as a collateral sale does.
     function unwindBackstop(
         address market,
         uint256 marketId,
@@ -244,8 +246,10 @@ interface ILiquidationAuction is IUpdateThrottle {
 
     /// @notice Sells `amount` of a collateral token the backstop holds (anything but the quote token) to
     /// `buyerAccountId`, which pays its value at the oracle less the current backstop discount, in quote
-    /// at the quote's price, out of its positive quote balance (never on credit) into the pool's
-    /// account, and must meet its initial requirement after. Anyone authorised for the account; not
+    /// at the quote's price, out of its positive quote balance (never on credit) into the backstop (the
+    /// cash replaces the collateral as its book's margin), and must meet its initial requirement after;
+    /// the sale ends with `sweepBackstopQuote`, which moves what the book does not need to the pool's
+    /// account. Anyone authorised for the account; not
     /// while the engine or the vault is paused.
     /// @dev A Dutch auction: the discount grows from 0 at the backstop's last absorb to the auction's
     /// `maxDiscount` over its `duration` (`backstopCollateralQuote`), so the collateral sells at the
@@ -254,7 +258,7 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// InvalidCollateralPurchase, BackstopSalePaused, PaymentAboveLimit above `maxPayment`,
     /// PaymentAboveQuoteBalance, the vault's and oracle's errors, and the engine's InsufficientMargin
     /// or AccountFrozen for the buyer.
-    /// @return payment Quote units paid into the pool's account.
+    /// @return payment Quote units paid into the backstop.
     function buyBackstopCollateral(
         uint256 buyerAccountId,
         address token,
@@ -297,7 +301,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// where `bid` would before pricing: AuctionNotActive, InvalidFraction (0 or above 1), AccountHealthy
     /// (equity_MM ≥ MM, though the auction still runs).
     /// @return filled Fraction after the cap.
-    /// @return payment Quote units the bidder would pay (0 when insolvent).
+    /// @return payment Quote units the bidder would pay; for an insolvent account, the deficit less the
+    /// payout (0 once the payout covers it): not paid to anyone, but what the take costs the bidder at
+    /// mark and what `maxPayment` must cover.
     /// @return insurancePayout Quote units the bidder would receive for taking an insolvent account.
     function quoteBid(
         uint256 accountId,

@@ -238,6 +238,8 @@ export async function assessBid(
     closeCostQuote += closeCost(size, oracle, fillPrice, fee);
   }
 
+  // For an insolvent book the quoted payment is its deficit less the fund's payout (0 once the payout
+  // covers it), so the limit also refuses a take that a further fall made dearer than the quote.
   const request = tx(c.auction, "bidAndClose", [
     accountId,
     opts.keeperAccountId,

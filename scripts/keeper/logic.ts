@@ -120,7 +120,10 @@ export function closeCost(size: bigint, oraclePrice: bigint, fillPrice: bigint, 
 export interface BidQuote {
   /** Fraction the auction will fill (capped at the restoring fraction), WAD. */
   filled: bigint;
-  /** Quote units the bidder pays. */
+  /**
+   * Quote units the bidder pays; for an insolvent account (`mark` ≤ 0) the deficit less the payout, a
+   * bound for `maxPayment` that moves nothing (the book's mark already counts the deficit).
+   */
   payment: bigint;
   /** Quote units the insurance fund pays the bidder (insolvent accounts). */
   insurancePayout: bigint;
@@ -156,7 +159,9 @@ export function bidEconomics(args: {
 }): BidEconomics {
   const { quote, mark, quotePrice, quoteUnit } = args;
   const slice = (mark * quote.filled) / WAD;
-  const discount = slice - quote.payment * quoteUnit + quote.insurancePayout * quoteUnit;
+  // An insolvent book is taken for nothing: its quoted payment is the deficit (in `slice`) less the payout.
+  const paid = mark > 0n ? quote.payment : 0n;
+  const discount = slice - paid * quoteUnit + quote.insurancePayout * quoteUnit;
   const toUsd = (x: bigint): bigint => (x * quotePrice) / WAD;
   const discountUsd = toUsd(discount);
   const closeCostUsd = toUsd(args.closeCost);

@@ -405,7 +405,9 @@ async function checkedBid(
   const insolvent = events.some((e) => e.name === "InsolvencyCovered");
   if (kind !== "absorb" || !insolvent) {
     expect(bidEvent.args.fraction, `${label}: filled = quoteBid`).to.equal(insolvent ? WAD : quoted.filled);
-    expect(bidEvent.args.payment, `${label}: payment = quoteBid`).to.equal(quoted.payment);
+    // An insolvent take pays the account nothing; its quoted payment is the deficit less the payout, the
+    // least limit that goes through (review round 56).
+    expect(bidEvent.args.payment, `${label}: payment = quoteBid`).to.equal(insolvent ? 0n : quoted.payment);
   }
   if (!insolvent) {
     expect(bidEvent.args.penalty, `${label}: penalty = SDK`).to.equal(
@@ -424,6 +426,9 @@ async function checkedBid(
         cover.args.paidByInsurance + cover.args.socialisedLoss,
         `${label}: insolvency payout = quoteBid`,
       ).to.equal(quoted.insurancePayout);
+      const cost =
+        cover.args.deficit > quoted.insurancePayout ? cover.args.deficit - quoted.insurancePayout : 0n;
+      expect(quoted.payment, `${label}: quoted payment = deficit − payout`).to.equal(cost);
     }
     expect(cover.args.paidByInsurance, `${label}: fund pays what it has`).to.equal(
       fundBefore < cover.args.paidByInsurance + cover.args.socialisedLoss

@@ -431,7 +431,13 @@ describe("LiquidationAuction", function () {
       const expectedPayout =
         ((deficit + (h.maintenanceRequirement * DMAX) / WAD) * (WAD / 2n)) / (WAD * QUOTE_UNIT);
       const bobBefore = await sys.vault.balanceOf(bob, sys.usdc);
-      await expect(sys.auction.connect(sys.bob).bid(alice, bob, wad("0.01"), 0n))
+      // The take costs Bob the deficit less the payout, which his limit must cover (review round 56).
+      const cost = ceilDiv(deficit, QUOTE_UNIT) - expectedPayout;
+      await expect(sys.auction.connect(sys.bob).bid(alice, bob, wad("0.01"), cost - 1n))
+        .to.be.revertedWithCustomError(sys.auction, "PaymentAboveLimit")
+        .withArgs(cost, cost - 1n);
+      await time.setNextBlockTimestamp(start + DURATION / 2n);
+      await expect(sys.auction.connect(sys.bob).bid(alice, bob, wad("0.01"), cost))
         .to.emit(sys.auction, "InsolvencyCovered")
         .withArgs(alice, bob, ceilDiv(deficit, QUOTE_UNIT), expectedPayout, 0n)
         .and.to.emit(sys.auction, "AuctionEnded")
@@ -717,17 +723,18 @@ describe("LiquidationAuction", function () {
       }
     });
 
-    it("moves the tokens to the buyer and its quote to the pool's account; the LPs give up exactly the discount", async function () {
+    it("moves the tokens to the buyer and its quote to the backstop, which sweeps what its book does not need to the pool's account; the LPs give up exactly the discount", async function () {
       const { sys, bob, backstop, absorbedAt, held } = await loadFixture(backstopHoldsWeth);
       await mineAt(sys, absorbedAt + DURATION / 2n);
       const amount = held / 2n;
       const [payment, discount] = await sys.auction.backstopCollateralQuote(sys.weth, amount);
       expect(discount).to.equal(DMAX / 2n);
       const value = await sys.vault.tokenValue(sys.weth, amount);
-      const [assets, poolQuote, bobUsdc] = [
+      const [assets, poolQuote, bobUsdc, backstopQuote] = [
         await sys.pool.totalAssets(),
         await sys.vault.balanceOf(sys.poolAccountId, sys.usdc),
         await sys.vault.balanceOf(bob, sys.usdc),
+        await sys.vault.balanceOf(backstop, sys.usdc),
       ];
       await time.setNextBlockTimestamp(await time.latest()); // the quote's second
       await expect(sys.auction.connect(sys.bob).buyBackstopCollateral(bob, sys.weth, amount, payment))
@@ -736,8 +743,13 @@ describe("LiquidationAuction", function () {
       expect(await sys.vault.balanceOf(backstop, sys.weth)).to.equal(held - amount);
       expect(await sys.vault.balanceOf(bob, sys.weth)).to.equal(amount);
       expect(await sys.vault.balanceOf(bob, sys.usdc)).to.equal(bobUsdc - payment);
-      // The proceeds are the pool's, where LPs can withdraw them.
-      expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.equal(poolQuote + payment);
+      // The proceeds replace the WETH as the margin of the backstop's book (here they repay the debt its
+      // absorb ran up); a sweep moves what the book does not need to the pool's account (review round 56).
+      const swept = (await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)) - poolQuote;
+      expect(swept).to.be.gte(0n);
+      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(backstopQuote + payment - swept);
+      const h = await sys.engine.health(backstop);
+      if (swept > 0n) expect(h.equityInitial).to.be.gte(h.initialRequirement);
       // `value` of WETH left the LPs' backstop for `payment` of quote: the share price falls by the
       // discount (up to the unit totalAssets rounds the positions' value down by).
       const change = (await sys.pool.totalAssets()) - assets;

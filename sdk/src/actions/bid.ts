@@ -12,7 +12,10 @@ export interface BidParameters {
   bidderAccountId: bigint;
   /** Fraction to buy (WAD); capped by the auction at the restoring fraction. */
   fraction: bigint;
-  /** Most quote units to pay; default the quote's payment plus `slippageBps`. */
+  /**
+   * Most quote units to pay; default the quote's payment plus `slippageBps`. For an insolvent account
+   * (taken whole) it bounds the deficit less the fund's payout.
+   */
   maxPayment?: bigint;
   /** Headroom over the quoted payment, basis points (default 50). */
   slippageBps?: number;

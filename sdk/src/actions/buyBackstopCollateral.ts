@@ -102,7 +102,8 @@ export interface BuyBackstopCollateralReturnType extends BackstopCollateralQuote
 /**
  * Buys `amount` of `token` from the backstop into `accountId` at `quoteBackstopCollateral`'s price
  * (the tokens count as the account's collateral at once), paid out of the account's quote balance
- * into the pool's account: never on credit ("PaymentAboveQuoteBalance"). The account must meet its
+ * into the backstop, which then sweeps what its book does not need to the pool's account: never on
+ * credit ("PaymentAboveQuoteBalance"). The account must meet its
  * initial requirement afterwards ("InsufficientMargin"); above `maxPayment` the call reverts with
  * "PaymentAboveLimit", and while the protocol is paused with "BackstopSalePaused".
  * @example

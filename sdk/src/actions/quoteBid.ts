@@ -15,7 +15,11 @@ export interface QuoteBidParameters {
 export interface QuoteBidReturnType {
   /** Fraction after the cap (WAD). */
   filled: bigint;
-  /** Quote units the bidder pays (0 when insolvent). */
+  /**
+   * Quote units the bidder pays; for an insolvent account (whose book a bid takes whole) the deficit less
+   * `insurancePayout`, 0 once the payout covers it: what the take costs the bidder at mark, and the
+   * least `maxPayment` that goes through.
+   */
   payment: bigint;
   /** Quote units the bidder receives for taking an insolvent account. */
   insurancePayout: bigint;

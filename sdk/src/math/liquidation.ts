@@ -103,7 +103,11 @@ export function insolvencyPayout(
 export interface BidQuote {
   /** Fraction bought, after the restoring-fraction cap (WAD). */
   filled: bigint;
-  /** Quote units the bidder pays (0 when insolvent). */
+  /**
+   * Quote units the bidder pays; for an insolvent account the deficit less `insurancePayout` (0 once the
+   * payout covers it): paid to no one, but what the take costs the bidder at mark, which `maxPayment`
+   * bounds.
+   */
   payment: bigint;
   /** Quote units the bidder receives for taking an insolvent account. */
   insurancePayout: bigint;
@@ -175,7 +179,9 @@ export function quoteBidFromHealth(
       p.duration,
       quoteUnit,
     );
-    return { filled: WAD, payment: 0n, insurancePayout: payout, discount: d, penalty: 0n };
+    const deficit = insolvencyDeficit(mark, quoteUnit);
+    const cost = deficit > payout ? deficit - payout : 0n;
+    return { filled: WAD, payment: cost, insurancePayout: payout, discount: d, penalty: 0n };
   }
   const sold = soldMark(mark, valuation.paidIn ?? 0n, quoteUnit);
   const markValue = mulDiv(sold, valuation.quotePrice, WAD);
