@@ -684,6 +684,20 @@ async function insolventAuctionWhilePoolIsUsed() {
   return { sys, alice, bob };
 }
 
+/**
+ * Bob takes Alice's insolvent book at the auction's end, the fund paying what it has and the pool the
+ * rest; returns the bidder's premium beyond the deficit (dmax·MM, quote units).
+ */
+async function takeAtAuctionEnd(sys: System, alice: bigint, bob: bigint): Promise<bigint> {
+  const { startTime } = await sys.auction.auctions(alice);
+  await mineAt(sys, startTime + (await sys.auction.params()).duration);
+  const receipt = await (await sys.auction.connect(sys.bob).bid(alice, bob, WAD, 0n)).wait();
+  const covered = eventOf(receipt, sys.auction, "InsolvencyCovered").args;
+  return (
+    (covered.paidByInsurance as bigint) + (covered.socialisedLoss as bigint) - (covered.deficit as bigint)
+  );
+}
+
 /** The pool account's equity_IM − IM in quote units (USDC at 1 USD, initial weight 1), rounded down. */
 async function poolFreeMargin(sys: System): Promise<bigint> {
   const h = await sys.engine.health(sys.poolAccountId);
@@ -720,18 +734,9 @@ describe("LiquidityPool exits: the uncovered deficit of an open insolvent auctio
     await sys.pool.connect(sys.lp).withdraw(max, sys.lp, sys.lp);
     expect(await poolFreeMargin(sys)).to.be.greaterThanOrEqual(uncovered);
 
-    // Bob takes the book at the auction's end: the fund pays what it has, the pool the rest.
-    const { startTime } = await sys.auction.auctions(alice);
-    await mineAt(sys, startTime + (await sys.auction.params()).duration);
-    const receipt = await (await sys.auction.connect(sys.bob).bid(alice, bob, WAD, 0n)).wait();
-    const { deficit, paidByInsurance, socialisedLoss } = eventOf(
-      receipt,
-      sys.auction,
-      "InsolvencyCovered",
-    ).args;
     // Beyond the deficit the bidder's premium (dmax·MM, 346.11), charged when the book is taken
     // (docs/decisions.md, Liquidation): the only amount by which the pool may end under its IM.
-    const premium = paidByInsurance + socialisedLoss - deficit;
+    const premium = await takeAtAuctionEnd(sys, alice, bob);
     expect(premium).to.be.closeTo(346_110_000n, 10_000n);
     const after = await poolFreeMargin(sys);
     expect(after).to.be.lessThan(0n);
@@ -762,16 +767,7 @@ describe("LiquidityPool exits: the uncovered deficit of an open insolvent auctio
     expect(max).to.equal(balance - uncovered); // before the fix: the whole balance, 1,000,024.24
     await sys.pool.connect(sys.lp).withdraw(max, sys.lp, sys.lp);
 
-    // Bob takes the book at the auction's end: the fund pays what it has, the pool the rest.
-    const { startTime } = await sys.auction.auctions(alice);
-    await mineAt(sys, startTime + (await sys.auction.params()).duration);
-    const receipt = await (await sys.auction.connect(sys.bob).bid(alice, bob, WAD, 0n)).wait();
-    const { deficit, paidByInsurance, socialisedLoss } = eventOf(
-      receipt,
-      sys.auction,
-      "InsolvencyCovered",
-    ).args;
-    const premium = paidByInsurance + socialisedLoss - deficit;
+    const premium = await takeAtAuctionEnd(sys, alice, bob);
     expect(premium).to.equal(346_113_131n); // dmax·MM: not in `uncoveredDeficit` (row 137)
     const after = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
     // Before the fix −4,970.35: the pool in debt and the vault that much short of the positive balances.
