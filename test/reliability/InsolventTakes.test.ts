@@ -174,6 +174,54 @@ describe("Insolvent takes and backstop collateral sales", function () {
       expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.be.gte(0n);
       expect(await sys.vault.quoteDebt()).to.equal(0n); // before the fix 5,921.23 USDC nothing repays
     });
+
+    it("still sells while the backstop's BTC price feed is stale: the sweep cannot read its health, so the cash stays in the backstop", async function () {
+      const { sys, carol, backstop } = await loadFixture(absorbedWethBook);
+      const weth = await sys.vault.balanceOf(backstop, sys.weth);
+      expect(await sys.perps.positionSize(backstop, sys.markets.BTC)).to.not.equal(0n);
+      // Past the BTC heartbeat; ETH and USDC fresh again (the sale prices WETH in USDC).
+      await time.increase(3_700);
+      await setFeedPrice(sys.feeds.ETH, "3000");
+      await setFeedPrice(sys.feeds.USDC, "1");
+      await expect(sys.engine.health(backstop)).to.be.reverted;
+      const cashBefore = await sys.vault.balanceOf(backstop, sys.usdc);
+      const [payment] = await sys.auction.backstopCollateralQuote(sys.weth, weth);
+      await time.setNextBlockTimestamp(await time.latest());
+      const tx = sys.auction.connect(sys.carol).buyBackstopCollateral(carol, sys.weth, weth, payment);
+      await expect(tx).to.emit(sys.auction, "BackstopCollateralSold");
+      await expect(tx).to.not.emit(sys.auction, "BackstopQuoteSwept");
+      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(cashBefore + payment);
+    });
+
+    it("still sells while the BTC volatility feed is stale (health at the floor shocks): nothing swept", async function () {
+      const { sys, carol, backstop } = await loadFixture(absorbedWethBook);
+      const weth = await sys.vault.balanceOf(backstop, sys.weth);
+      await time.increase(3_700);
+      for (const feed of Object.values(sys.feeds)) await feed.updateAnswer(await feed.latestAnswer());
+      await sys.volFeeds.ETH.updateAnswer(await sys.volFeeds.ETH.latestAnswer());
+      expect((await sys.engine.health(backstop)).volatilityUnavailable).to.equal(true);
+      const cashBefore = await sys.vault.balanceOf(backstop, sys.usdc);
+      const [payment] = await sys.auction.backstopCollateralQuote(sys.weth, weth);
+      await time.setNextBlockTimestamp(await time.latest());
+      const tx = sys.auction.connect(sys.carol).buyBackstopCollateral(carol, sys.weth, weth, payment);
+      await expect(tx).to.not.emit(sys.auction, "BackstopQuoteSwept");
+      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(cashBefore + payment);
+    });
+
+    it("still sells while the backstop is below its IM: the cash stays, nothing swept", async function () {
+      const { sys, carol, backstop } = await loadFixture(absorbedWethBook);
+      // BTC at 40,000: the absorbed long is far below its IM.
+      await setFeedPrice(sys.feeds.BTC, "40000");
+      const h = await sys.engine.health(backstop);
+      expect(h.equityInitial).to.be.lt(h.initialRequirement);
+      const weth = (await sys.vault.balanceOf(backstop, sys.weth)) / 2n;
+      const cashBefore = await sys.vault.balanceOf(backstop, sys.usdc);
+      const [payment] = await sys.auction.backstopCollateralQuote(sys.weth, weth);
+      await time.setNextBlockTimestamp(await time.latest());
+      const tx = sys.auction.connect(sys.carol).buyBackstopCollateral(carol, sys.weth, weth, payment);
+      await expect(tx).to.not.emit(sys.auction, "BackstopQuoteSwept");
+      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(cashBefore + payment);
+    });
   });
 });
 
