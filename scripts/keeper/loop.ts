@@ -252,16 +252,23 @@ export async function keeperStep(
     // that reverted on an earlier pass are read apart, so dust deposits of a stale-feed token into many
     // accounts cannot make every pass bisect the whole book: one call per batch of them, bisected again
     // every FAILING_RECHECK_PASSES passes.
+    // A timeout lowers the batch once a smaller batch answers: then it was the endpoint's capacity
+    // (lowered at once, so the rest of the pass and a pass that then fails use it); a node answering
+    // nothing (an outage) would otherwise leave the session at 1 account a call.
     let timedOut = false;
+    let smallestTimedOut: number | null = null;
     const read = async (batch: bigint[]) => {
       try {
-        return [...(await s.contracts.engine.healthMany(batch))];
+        const result = [...(await s.contracts.engine.healthMany(batch))];
+        if (smallestTimedOut !== null && batch.length < smallestTimedOut) {
+          resizeHealthBatch(s, cfg, log, smallestTimedOut);
+          smallestTimedOut = null;
+        }
+        return result;
       } catch (error) {
-        // Remembered at once: a pass that then fails (an account that times out alone) still leaves the
-        // next one the smaller batch.
         if (isTimeoutError(error)) {
           timedOut = true;
-          resizeHealthBatch(s, cfg, log, batch.length);
+          smallestTimedOut = Math.min(smallestTimedOut ?? batch.length, batch.length);
         }
         throw error;
       }

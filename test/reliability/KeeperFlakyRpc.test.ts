@@ -111,6 +111,33 @@ async function keeperOverBridge(
 
 const healthCalls = (calls: Call[]) => calls.filter((c) => c.selector === HEALTH_MANY);
 
+/** A keeper session (`--health-batch 8`) over 33 accounts: Carol's 32 and one the fixture opened. */
+async function keeperOver33Accounts() {
+  const sys = await deployOptionsSystem();
+  await mintAccountsTo(sys.accounts, sys.carol, await sys.carol.getAddress(), 32);
+  return { sys, keeper: await startInProcessKeeper(sys, ["--health-batch", "8"]) };
+}
+
+/**
+ * Has the keeper session's `healthMany` answer through `endpoint` (throw to fail the call; `real` asks
+ * the chain), as an endpoint with limits would without an HTTP bridge; returns each call's size.
+ */
+function stubHealthMany(
+  keeper: Awaited<ReturnType<typeof startInProcessKeeper>>,
+  endpoint: (ids: bigint[], real: (ids: bigint[]) => Promise<unknown>) => Promise<unknown>,
+): number[] {
+  const engine = keeper.session.contracts.engine;
+  const sizes: number[] = [];
+  const healthMany = async (ids: bigint[]) => {
+    sizes.push(ids.length);
+    return endpoint(ids, (batch) => engine.healthMany(batch));
+  };
+  keeper.session.contracts.engine = new Proxy(engine, {
+    get: (target, key) => (key === "healthMany" ? healthMany : Reflect.get(target, key)),
+  });
+  return sizes;
+}
+
 describe("Keeper against a flaky JSON-RPC endpoint", function () {
   describe("an error answer to eth_call that is not a revert", function () {
     const answers = [
@@ -234,8 +261,7 @@ describe("Keeper against a flaky JSON-RPC endpoint", function () {
         await k.step();
         expect(healthCalls(k.bridge.calls).map(accountsIn)).to.deep.equal([2, 2, 2, 1]);
         expect(k.lines.filter((l) => l.msg === "health batch resized").map((l) => l.fields)).to.deep.equal([
-          { from: 8, to: 4, timedOut: 7 },
-          { from: 4, to: 2, timedOut: 4 },
+          { from: 8, to: 2, timedOut: 4 },
         ]);
       } finally {
         await k.close();
@@ -243,33 +269,42 @@ describe("Keeper against a flaky JSON-RPC endpoint", function () {
     });
 
     it("lowers the batch for the rest of the pass that met the timeout: 3 timeouts over 33 accounts, not 3 per batch of 8 (row 141)", async function () {
-      const sys = await deployOptionsSystem();
-      await mintAccountsTo(sys.accounts, sys.carol, await sys.carol.getAddress(), 32);
-      const keeper = await startInProcessKeeper(sys, ["--health-batch", "8"]);
-      const engine = keeper.session.contracts.engine;
-      const sizes: number[] = [];
+      const { sys, keeper } = await keeperOver33Accounts();
       let timeouts = 0;
-      const healthMany = async (ids: bigint[]) => {
-        sizes.push(ids.length);
-        if (ids.length > 3) {
-          timeouts += 1;
-          throw makeError("request timeout", "TIMEOUT");
-        }
-        return engine.healthMany(ids);
-      };
-      keeper.session.contracts.engine = new Proxy(engine, {
-        get: (target, key) => (key === "healthMany" ? healthMany : Reflect.get(target, key)),
+      const sizes = stubHealthMany(keeper, (ids, real) => {
+        if (ids.length <= 3) return real(ids);
+        timeouts += 1;
+        throw makeError("request timeout", "TIMEOUT");
       });
 
       const report = await keeper.step();
       expect(report.unchecked).to.deep.equal([]);
       expect(report.accounts).to.equal(33); // Carol's 32 and one the fixture opened
+      expect(await sys.accounts.balanceOf(sys.carol)).to.equal(32n);
       expect(keeper.session.healthBatch).to.equal(2);
       // Before the fix: every batch of 8 was sent as chunked at the pass's start, each timing out with
       // both its halves: 12 timeouts (~10 minutes in runKeeper, 5 attempts × 10 s each) for 33 accounts.
       expect(timeouts).to.equal(3);
       expect(sizes.slice(0, 5)).to.deep.equal([8, 4, 2, 2, 4]);
       expect(sizes.slice(7).every((n) => n <= 2)).to.equal(true);
+    });
+
+    it("keeps its batch through an outage that answers nothing: the next pass sends --health-batch again, not one account a call", async function () {
+      const { keeper } = await keeperOver33Accounts();
+      let down = true;
+      const sizes = stubHealthMany(keeper, (ids, real) => {
+        if (!down) return real(ids);
+        throw makeError("request timeout", "TIMEOUT");
+      });
+      // 8, 4, 2, 1 time out: the pass fails (the loop retries it), and no smaller batch ever answered.
+      await expect(keeper.step()).to.be.rejectedWith("request timeout");
+      expect(sizes).to.deep.equal([8, 4, 2, 1]);
+
+      down = false;
+      sizes.length = 0;
+      await keeper.step();
+      expect(keeper.session.healthBatch).to.equal(8); // before: 1, and 70 clean passes to grow back
+      expect(sizes).to.deep.equal([8, 8, 8, 8, 1]);
     });
   });
 
