@@ -224,9 +224,10 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     /// @notice Assets `owner` can withdraw now: its unlocked shares' worth, capped by the pool's free margin
-    /// (equity_IM − IM, in quote units at the quote's price and initial weight, less `uncoveredDeficit`) and by its quote balance
-    /// less the vault's `quoteDebt` and `uncoveredDeficit` (the take pays it from that balance); none while the vault is paused or `settlementPending`, or while LPs
-    /// exit through requests (`exitDelay` > 0).
+    /// (equity_IM − IM, in quote units at the quote's price and initial weight) and by its quote balance
+    /// less the vault's `quoteDebt`, each less `uncoveredDeficit` (the insolvent books' takes will pay it
+    /// out of that balance); none while the vault is paused or `settlementPending`, or while LPs exit
+    /// through requests (`exitDelay` > 0).
     /// @dev The debt cap makes the pool the lender of the quote traders owe: their realised losses
     /// credited the pool in quote the vault never received, and without the cap LPs could withdraw
     /// other depositors' USDC in its place, leaving the last of them unable to withdraw their own.

@@ -20,7 +20,8 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
   --start-block <n>           scan AccountCreated events from here (default: the deployment's startBlock)
   --poll-ms <n>               how often to poll eth_blockNumber (default 1000)
   --health-batch <n>          accounts per engine.healthMany call (default 100; halved for the session
-                              below a batch the RPC timed out on, regrown after 10 passes without one)
+                              below a batch the RPC timed out on where a smaller one answered, regrown
+                              after 10 passes without a timeout)
   --log-range <n>             blocks per eth_getLogs request (default 5000)
   --min-profit-usd <x>        bid only when the bid nets at least this after fees and gas (default 1)
   --funding-interval <s>      accrue a perp market's funding once it is this many seconds old (default

@@ -314,8 +314,8 @@ export function isSameChain(anchor: BlockRef, hashNow: string | null): boolean {
 }
 
 /**
- * Accounts per health batch for the next pass. After a pass on which a batch of `timedOut` accounts
- * timed out (the smallest such), half of it, as the split that answered: every retry of a batch the
+ * Accounts per health batch from now on. After a batch of `timedOut` accounts timed out (the smallest
+ * such) and a smaller one answered, half of it, as the split that answered: every retry of a batch the
  * endpoint cannot answer in time costs the HTTP timeout (5 attempts × 10 s in runKeeper), so sending the
  * configured size again would cost that on every pass. After `growAfter` passes without a timeout,
  * twice the current size, up to `configured` (the endpoint's load may have passed).
