@@ -33,14 +33,14 @@ export const LIQUIDATION_PRICE_SCAN_STEPS = 256;
 /**
  * Liquidation prices of `asset` (an oracle asset id, e.g. an underlying): the nearest prices below and
  * above the current one at which the account is liquidatable, between `minPrice` (default 1 wei) and
- * `maxPrice` (default 100× spot). Each side is scanned outward from spot (below: 256 equal steps of
- * (spot − minPrice)/256; above: 256 steps growing geometrically to `maxPrice`, ~1.8% each at the
- * default) for the first liquidatable price, then bisected to 1 wei against the safe price before it.
- * With perps and collateral only, equity − MM is concave in the price, so each side has at most one
- * crossing and it is found exactly. An option book is not: a calendar or a covered short can be
- * liquidatable on a band of prices and safe again beyond it (at 1 wei, or far above), so the range's
- * ends say nothing; the scan finds the band nearest to spot, unless it is narrower than a step. An
- * account liquidatable now gets `down = up = spot`.
+ * `maxPrice` (default 100× spot), to 1 wei by bisection against the safe price before each. With perps
+ * and collateral only, equity − MM is concave in the price, so each side has at most one crossing, and
+ * it lies before the side's end if the account is liquidatable there. An option book is not: a
+ * calendar or a covered short can be liquidatable on a band of prices and safe again beyond it (at 1
+ * wei, or far above), so with options each side is scanned outward from spot for its first
+ * liquidatable price (below: 256 equal steps of (spot − minPrice)/256; above: 256 steps growing
+ * geometrically to `maxPrice`, ~1.8% each at the default), which finds the band nearest to spot unless
+ * it is narrower than a step. An account liquidatable now gets `down = up = spot`.
  * @example
  * const { down } = liquidationPrice(state, ethers.encodeBytes32String("ETH"));
  * if (down !== null) console.log(`liquidated if ETH falls to ${ethers.formatEther(down)}`);
@@ -58,7 +58,9 @@ export function liquidationPrice(
   if (liquidatableAt(spot)) return { spot, down: spot, up: spot };
   const minPrice = opts.minPrice ?? 1n;
   const maxPrice = opts.maxPrice ?? spot * 100n;
-  const steps = LIQUIDATION_PRICE_SCAN_STEPS;
+  // Without options equity − MM is concave in the price: each side's end says whether it has a crossing,
+  // so the path is that end alone (one evaluation instead of up to 256 before the bisection).
+  const steps = state.positions.some((p) => p.kind === "option") ? LIQUIDATION_PRICE_SCAN_STEPS : 1;
   const below: bigint[] = [];
   for (let k = 1; k <= steps && minPrice < spot; k++)
     below.push(spot - ((spot - minPrice) * BigInt(k)) / BigInt(steps));
