@@ -175,6 +175,17 @@ describe("Insolvent takes and backstop collateral sales", function () {
       expect(await sys.vault.quoteDebt()).to.equal(0n); // before the fix 5,921.23 USDC nothing repays
     });
 
+    /** Carol buys `amount` WETH at the quote: the sale goes through, nothing is swept, the backstop keeps the cash. */
+    async function expectSaleKeptInBackstop(sys: System, carol: bigint, backstop: bigint, amount: bigint) {
+      const cashBefore = await sys.vault.balanceOf(backstop, sys.usdc);
+      const [payment] = await sys.auction.backstopCollateralQuote(sys.weth, amount);
+      await time.setNextBlockTimestamp(await time.latest());
+      const tx = sys.auction.connect(sys.carol).buyBackstopCollateral(carol, sys.weth, amount, payment);
+      await expect(tx).to.emit(sys.auction, "BackstopCollateralSold");
+      await expect(tx).to.not.emit(sys.auction, "BackstopQuoteSwept");
+      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(cashBefore + payment);
+    }
+
     it("still sells while the backstop's BTC price feed is stale: the sweep cannot read its health, so the cash stays in the backstop", async function () {
       const { sys, carol, backstop } = await loadFixture(absorbedWethBook);
       const weth = await sys.vault.balanceOf(backstop, sys.weth);
@@ -184,13 +195,7 @@ describe("Insolvent takes and backstop collateral sales", function () {
       await setFeedPrice(sys.feeds.ETH, "3000");
       await setFeedPrice(sys.feeds.USDC, "1");
       await expect(sys.engine.health(backstop)).to.be.reverted;
-      const cashBefore = await sys.vault.balanceOf(backstop, sys.usdc);
-      const [payment] = await sys.auction.backstopCollateralQuote(sys.weth, weth);
-      await time.setNextBlockTimestamp(await time.latest());
-      const tx = sys.auction.connect(sys.carol).buyBackstopCollateral(carol, sys.weth, weth, payment);
-      await expect(tx).to.emit(sys.auction, "BackstopCollateralSold");
-      await expect(tx).to.not.emit(sys.auction, "BackstopQuoteSwept");
-      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(cashBefore + payment);
+      await expectSaleKeptInBackstop(sys, carol, backstop, weth);
     });
 
     it("still sells while the BTC volatility feed is stale (health at the floor shocks): nothing swept", async function () {
@@ -200,12 +205,7 @@ describe("Insolvent takes and backstop collateral sales", function () {
       for (const feed of Object.values(sys.feeds)) await feed.updateAnswer(await feed.latestAnswer());
       await sys.volFeeds.ETH.updateAnswer(await sys.volFeeds.ETH.latestAnswer());
       expect((await sys.engine.health(backstop)).volatilityUnavailable).to.equal(true);
-      const cashBefore = await sys.vault.balanceOf(backstop, sys.usdc);
-      const [payment] = await sys.auction.backstopCollateralQuote(sys.weth, weth);
-      await time.setNextBlockTimestamp(await time.latest());
-      const tx = sys.auction.connect(sys.carol).buyBackstopCollateral(carol, sys.weth, weth, payment);
-      await expect(tx).to.not.emit(sys.auction, "BackstopQuoteSwept");
-      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(cashBefore + payment);
+      await expectSaleKeptInBackstop(sys, carol, backstop, weth);
     });
 
     it("still sells while the backstop is below its IM: the cash stays, nothing swept", async function () {
@@ -215,12 +215,7 @@ describe("Insolvent takes and backstop collateral sales", function () {
       const h = await sys.engine.health(backstop);
       expect(h.equityInitial).to.be.lt(h.initialRequirement);
       const weth = (await sys.vault.balanceOf(backstop, sys.weth)) / 2n;
-      const cashBefore = await sys.vault.balanceOf(backstop, sys.usdc);
-      const [payment] = await sys.auction.backstopCollateralQuote(sys.weth, weth);
-      await time.setNextBlockTimestamp(await time.latest());
-      const tx = sys.auction.connect(sys.carol).buyBackstopCollateral(carol, sys.weth, weth, payment);
-      await expect(tx).to.not.emit(sys.auction, "BackstopQuoteSwept");
-      expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(cashBefore + payment);
+      await expectSaleKeptInBackstop(sys, carol, backstop, weth);
     });
   });
 });
