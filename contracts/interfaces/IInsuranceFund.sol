@@ -9,6 +9,12 @@ interface IInsuranceFund {
     /// @notice The amount is zero or the recipient is the zero address.
     error InvalidWithdrawal();
 
+    /// @notice The fund's contract holds no quote token outside its account.
+    error NothingHeld();
+
+    /// @notice Emitted when quote the contract held is deposited into the fund's account.
+    event HeldDeposited(address indexed caller, uint256 amount);
+
     /// @notice Emitted when governance moves money out of the fund.
     event FundsWithdrawn(address indexed to, uint256 amount);
 
@@ -17,6 +23,11 @@ interface IInsuranceFund {
 
     /// @notice The fund's quote balance (quote units); never negative.
     function balance() external view returns (uint256);
+
+    /// @notice Deposits all quote token held by this contract (sent to it directly, outside the fund's
+    /// account) into the fund's account. Anyone may call it: it only adds to the fund.
+    /// @return amount The quote units deposited.
+    function depositHeld() external returns (uint256 amount);
 
     /// @notice Sends `amount` of quote token to `to`. Treasury role (the timelock).
     function withdraw(address to, uint256 amount) external;

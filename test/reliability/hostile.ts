@@ -259,6 +259,13 @@ export const ROWS: Row[] = [
   },
   {
     kind: "zero / max amounts",
+    input: "no quote token held outside the fund's account",
+    call: "InsuranceFund.depositHeld",
+    error: "NothingHeld",
+    act: (w) => w.insuranceFund.connect(w.outsider).depositHeld(),
+  },
+  {
+    kind: "zero / max amounts",
     input: "withdraw more than the pool's free margin",
     call: "LiquidityPool.withdraw",
     error: "ERC4626ExceededMaxWithdraw",

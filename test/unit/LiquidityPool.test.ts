@@ -706,6 +706,25 @@ describe("InsuranceFund", function () {
     expect(await insuranceFund.balance()).to.equal(30n * USDC);
   });
 
+  it("lets anyone move quote sent straight to the fund's contract into its account", async function () {
+    const sys = await loadFixture(deploySystem);
+    const { insuranceFund, usdc, vault, alice, bob } = sys;
+    await fundInsurance(sys, 50n * USDC);
+    // A donation to the contract's address, not into its vault account, covers nothing yet.
+    await usdc.mint(alice, 70n * USDC);
+    await usdc.connect(alice).transfer(insuranceFund, 70n * USDC);
+    expect(await insuranceFund.balance()).to.equal(50n * USDC);
+    const held = await vault.totalDeposits(usdc);
+    await expect(insuranceFund.connect(bob).depositHeld())
+      .to.emit(insuranceFund, "HeldDeposited")
+      .withArgs(bob.address, 70n * USDC);
+    // 50 + 70: the vault holds the tokens and the fund's account counts them.
+    expect(await insuranceFund.balance()).to.equal(120n * USDC);
+    expect(await vault.totalDeposits(usdc)).to.equal(held + 70n * USDC);
+    expect(await usdc.balanceOf(insuranceFund)).to.equal(0n);
+    await expect(insuranceFund.depositHeld()).to.be.revertedWithCustomError(insuranceFund, "NothingHeld");
+  });
+
   it("rejects a zero amount or the zero address", async function () {
     const { insuranceFund, alice } = await loadFixture(deploySystem);
     await expect(insuranceFund.withdraw(alice, 0n)).to.be.revertedWithCustomError(
