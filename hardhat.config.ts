@@ -26,6 +26,8 @@ subtask(TASK_COMPILE_SOLIDITY_GET_SOLC_BUILD, async (args: { solcVersion: string
 const deployerAccounts = (): string[] =>
   vars.has("DEPLOYER_PRIVATE_KEY") ? [vars.get("DEPLOYER_PRIVATE_KEY")] : [];
 
+const SERIAL_TESTS = process.env.REPORT_GAS === "true" || process.argv.includes("coverage");
+
 const config: HardhatUserConfig = {
   solidity: {
     compilers: [
@@ -87,6 +89,11 @@ const config: HardhatUserConfig = {
   },
   mocha: {
     timeout: 120_000,
+    // Two workers, one per core of the 2-core machines `npm test` must finish on in 10 minutes: each test
+    // file runs on its own in-process chain, so files share nothing. Coverage and the gas reporter
+    // collect from one chain and run serially.
+    parallel: !SERIAL_TESTS,
+    jobs: 2,
   },
 };
 
