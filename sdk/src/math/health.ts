@@ -270,8 +270,17 @@ function requirements(
 ): { initial: bigint; maintenance: bigint; repricedInitial: number; repricedMaintenance: number } {
   const u = state.underlyings[underlying];
   const { im, mm } = shocksFor(u.risk, u.volatility, greeks.notional);
-  const initial = levelRequirement(state, group, greeks, im, members);
-  const maintenance = levelRequirement(state, group, greeks, mm, members);
+  // The spot shocks before the size factor decide which positions stay on their Greeks; those the size
+  // factor alone reprices make the level the larger of both grids (MarginEngine._sizedRequirement).
+  const base = shocksFor(u.risk, u.volatility, 0n);
+  const sized = (k: Shocks, baseSpotShock: bigint) => {
+    const first = levelRequirement(state, group, greeks, k, members, baseSpotShock);
+    if (!first.sizeInduced) return first;
+    const second = levelRequirement(state, group, greeks, k, members, k.spotShock);
+    return second.requirement > first.requirement ? second : first;
+  };
+  const initial = sized(im, base.im.spotShock);
+  const maintenance = sized(mm, base.mm.spotShock);
   return {
     initial: initial.requirement,
     // Capped at IM, as the engine caps it (MarginEngine._requirements).
@@ -293,14 +302,20 @@ function levelRequirement(
   greeks: Greeks,
   k: Shocks,
   members: readonly HeldPosition[],
-): { requirement: bigint; repriced: number } {
+  decideSpotShock: bigint = k.spotShock,
+): { requirement: bigint; repriced: number; sizeInduced: boolean } {
   const taylor: Greeks = { ...greeks };
   const { spotMoves, volMoves } = scenarioMoves(group.spot, k);
   const pnls: bigint[] = [];
   let repriced = 0;
+  let sizeInduced = false;
   for (const p of members) {
     const e = p.exposure;
     if (!needsRepricing(e.totalVolatility, e.modelVolatility, k)) continue;
+    if (e.totalVolatility >= decideSpotShock && 2n * k.volShock <= e.modelVolatility) {
+      sizeInduced = true;
+      continue;
+    }
     if (repriced++ === 0) pnls.push(...new Array<bigint>(CELLS).fill(0n));
     taylor.delta -= e.delta;
     taylor.gamma -= e.gamma;
@@ -329,9 +344,10 @@ function levelRequirement(
     return {
       requirement: linearRequirement(taylor.delta, taylor.notional, group.spot, k.spotShock, k.contingency),
       repriced,
+      sizeInduced,
     };
   }
-  return { requirement: requirement(taylor, group.spot, k, pnls), repriced };
+  return { requirement: requirement(taylor, group.spot, k, pnls), repriced, sizeInduced };
 }
 
 /**

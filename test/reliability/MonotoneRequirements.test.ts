@@ -1,0 +1,116 @@
+/**
+ * The requirement grows with risk (review round 59, docs/reliability.md row 144).
+ * A position the size factor alone takes from its Greeks to repricing (its σ√τ between the shock
+ * before and after the size factor) lowered IM where the Taylor estimate was the larger: a larger
+ * position needed less. The properties that hold (perp books scaled by λ, a perp book under a higher
+ * volatility, IM ≥ MM, the SDK's mirror) are kept as regression tests.
+ */
+import { expect } from "chai";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import fc from "fast-check";
+import { MarginMode, openAccount, wad } from "../shared/system";
+import { setFeedPrice } from "../shared/oracles";
+import { trade } from "../shared/perps";
+import { deployOptionsSystem, listSeries, tradeOption } from "../shared/options";
+import { accountHealth, getAccountState, toHealth } from "../../sdk/src";
+import { sdkClient } from "../shared/sdk";
+
+const USDC = 10n ** 6n;
+
+async function fixture() {
+  const sys = await deployOptionsSystem();
+  const now = BigInt(await time.latest());
+  // σ√τ ≈ 0.1005 at the feed's 60%: just above the 10% IM shock floor, so the size factor
+  // 1 + notional/50M takes the IM shock past it from ~250,000 USD of notional (~84 contracts).
+  const expiry = now + BigInt(Math.round((0.1005 / 0.6) ** 2 * 365 * 86400));
+  const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+  const put = await listSeries(sys.options, "ETH", "3000", expiry, false);
+  const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 2_000_000n * USDC]]);
+  const b = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 2_000_000n * USDC]]);
+  return { ...sys, call, put, a, b };
+}
+
+describe("Requirements grow with risk", function () {
+  for (const [name, series, sign] of [
+    ["long calls", "call", 1n],
+    ["short calls", "call", -1n],
+    ["long puts", "put", 1n],
+    ["short puts", "put", -1n],
+  ] as const) {
+    it(`a larger position of ${name} never needs less (the size factor's switch to repricing)`, async function () {
+      const sys = await loadFixture(fixture);
+      const id = series === "call" ? sys.call : sys.put;
+      let held = 0n;
+      let previous = { im: 0n, mm: 0n };
+      // Before the fix: long calls 82 → 84, IM 12,323.71 → 10,560.83; short calls 34,880.90 → 34,078.53;
+      // long puts 11,745.43 → 10,458.70; short puts 33,477.70 → 32,950.78.
+      for (const n of [80n, 82n, 84n, 86n]) {
+        await tradeOption(sys.options, sys.alice, sys.a, id, sign * wad((n - held).toString()));
+        held = n;
+        const h = await sys.engine.health(sys.a);
+        expect(h.initialRequirement, `IM at ${n}`).to.be.greaterThanOrEqual(previous.im);
+        expect(h.maintenanceRequirement, `MM at ${n}`).to.be.greaterThanOrEqual(previous.mm);
+        expect(h.initialRequirement).to.be.greaterThanOrEqual(h.maintenanceRequirement);
+        previous = { im: h.initialRequirement, mm: h.maintenanceRequirement };
+      }
+      // The SDK's preview equals the engine past the switch.
+      const state = await getAccountState(await sdkClient(sys, sys.alice), { accountId: sys.a });
+      expect(toHealth(accountHealth(state))).to.deep.equal(toHealth(await sys.engine.health(sys.a)));
+    });
+  }
+
+  it("keeps 84 long calls on the grid they had at 82, instead of lowering IM by 14% (row 144)", async function () {
+    const sys = await loadFixture(fixture);
+    await tradeOption(sys.options, sys.alice, sys.a, sys.call, wad("82"));
+    const at82 = (await sys.engine.health(sys.a)).initialRequirement;
+    await tradeOption(sys.options, sys.alice, sys.a, sys.call, wad("2"));
+    const at84 = (await sys.engine.health(sys.a)).initialRequirement;
+    expect(at82).to.be.closeTo(wad("12323.7"), wad("1"));
+    // Was 10,560.83 (the 84 calls repriced alone); now the grid they had on their Greeks: ~12,624.63.
+    expect(at84).to.be.greaterThan(at82);
+    expect(at84).to.be.closeTo(wad("12624.6"), wad("1"));
+  });
+
+  it("property: a perp book scaled by λ > 1 never needs less, and its health never rises", async function () {
+    const sys = await loadFixture(fixture);
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: -40, max: 40 }).filter((x) => x !== 0),
+        fc.integer({ min: -3, max: 3 }),
+        fc.integer({ min: 2, max: 4 }),
+        async (eth, btc, lambda) => {
+          const id = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+          await trade(sys.perps, sys.bob, id, sys.markets.ETH, wad(String(eth)));
+          if (btc !== 0) await trade(sys.perps, sys.bob, id, sys.markets.BTC, wad(String(btc)));
+          const before = await sys.engine.health(id);
+          await trade(sys.perps, sys.bob, id, sys.markets.ETH, wad(String(eth * (lambda - 1))));
+          if (btc !== 0)
+            await trade(sys.perps, sys.bob, id, sys.markets.BTC, wad(String(btc * (lambda - 1))));
+          const after = await sys.engine.health(id);
+          expect(after.initialRequirement).to.be.greaterThanOrEqual(before.initialRequirement);
+          expect(after.maintenanceRequirement).to.be.greaterThanOrEqual(before.maintenanceRequirement);
+          expect(after.healthRatio).to.be.lessThanOrEqual(before.healthRatio);
+          expect(after.initialRequirement).to.be.greaterThanOrEqual(after.maintenanceRequirement);
+          // Close both so the next run starts from a flat pool.
+          await trade(sys.perps, sys.bob, id, sys.markets.ETH, -wad(String(eth * lambda)));
+          if (btc !== 0) await trade(sys.perps, sys.bob, id, sys.markets.BTC, -wad(String(btc * lambda)));
+        },
+      ),
+      { numRuns: 8, seed: 59 },
+    );
+  });
+
+  it("property: a higher volatility never lowers a perp book's requirement", async function () {
+    const sys = await loadFixture(fixture);
+    await trade(sys.perps, sys.bob, sys.b, sys.markets.ETH, wad("-30"));
+    let previous = { im: 0n, mm: 0n };
+    for (const vol of ["0.2", "0.45", "0.6", "0.9", "1.5", "3"]) {
+      await setFeedPrice(sys.volFeeds.ETH, vol);
+      const h = await sys.engine.health(sys.b);
+      expect(h.initialRequirement, `IM at ${vol}`).to.be.greaterThanOrEqual(previous.im);
+      expect(h.maintenanceRequirement, `MM at ${vol}`).to.be.greaterThanOrEqual(previous.mm);
+      expect(h.initialRequirement).to.be.greaterThanOrEqual(h.maintenanceRequirement);
+      previous = { im: h.initialRequirement, mm: h.maintenanceRequirement };
+    }
+  });
+});
