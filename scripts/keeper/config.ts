@@ -24,6 +24,9 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
                               after 10 passes without a timeout)
   --log-range <n>             blocks per eth_getLogs request (default 5000)
   --min-profit-usd <x>        bid only when the bid nets at least this after fees and gas (default 1)
+  --min-stake-usd <x>         always auction an account whose maintenance requirement is at least this
+                              (USD, default 100), those first; a smaller one only when its flag reward
+                              pays twice the start's gas (dust under water is not flagged at a loss)
   --funding-interval <s>      accrue a perp market's funding once it is this many seconds old (default
                               3600; 0 = never), so nobody prices days of it at a well-chosen spot
   --tx-timeout-ms <n>         give up waiting for a receipt after this long (default 60000)
@@ -44,6 +47,8 @@ export interface KeeperConfig {
   healthBatch: number;
   logRange: number;
   minProfitUsd: bigint;
+  /** `--min-stake-usd`: accounts with MM at least this are always auctioned, first (review round 60). */
+  minStakeUsd: bigint;
   fundingInterval: number;
   txTimeoutMs: number;
   logLevel: Level;
@@ -72,6 +77,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
         "health-batch": { type: "string", default: "100" },
         "log-range": { type: "string", default: "5000" },
         "min-profit-usd": { type: "string", default: "1" },
+        "min-stake-usd": { type: "string", default: "100" },
         "funding-interval": { type: "string", default: "3600" },
         "tx-timeout-ms": { type: "string", default: "60000" },
         "log-level": { type: "string", default: "info" },
@@ -109,6 +115,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
     healthBatch: integer(values["health-batch"]!, "--health-batch", 1),
     logRange: integer(values["log-range"]!, "--log-range", 1),
     minProfitUsd: decimal(values["min-profit-usd"]!, "--min-profit-usd", parseEther),
+    minStakeUsd: decimal(values["min-stake-usd"]!, "--min-stake-usd", parseEther),
     fundingInterval: integer(values["funding-interval"]!, "--funding-interval", 0),
     txTimeoutMs: integer(values["tx-timeout-ms"]!, "--tx-timeout-ms", 1_000),
     logLevel: level,

@@ -105,14 +105,18 @@ export async function ensureKeeperAccount(
  * verdict. A health read that reverts (not a transport failure, which is thrown) is reported as such
  * rather than stopping the keeper's start.
  */
-async function bidderAccountUnfitness(c: Contracts, id: bigint, quoteToken: string): Promise<string | null> {
-  const [mode, markets, frozen, quoteBalance, equityMark] = await Promise.all([
+export async function bidderAccountUnfitness(
+  c: Contracts,
+  id: bigint,
+  quoteToken: string,
+): Promise<string | null> {
+  const [mode, markets, frozen, quoteBalance, health] = await Promise.all([
     c.accounts.marginMode(id),
     c.engine.accountMarkets(id),
     c.auction.isFrozen(id),
     c.vault.balanceOf(id, quoteToken),
     c.engine.health(id).then(
-      (h) => h.equityMark,
+      (h) => h,
       (error: unknown) => {
         if (isTransientError(error)) throw error;
         return null;
@@ -124,7 +128,10 @@ async function bidderAccountUnfitness(c: Contracts, id: bigint, quoteToken: stri
     markets: markets.length,
     frozen,
     quoteBalance,
-    equityMark,
+    equityMark: health?.equityMark ?? null,
+    belowInitial:
+      health !== null &&
+      (health.equityInitial < 0n || BigInt(health.equityInitial) < health.initialRequirement),
   };
   return bidderAccountUnfit(facts);
 }

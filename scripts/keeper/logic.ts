@@ -53,12 +53,18 @@ export interface BidderAccountFacts {
   quoteBalance: bigint;
   /** MarginEngine.health(id).equityMark; null when that read reverted (e.g. a collateral's stale feed). */
   equityMark: bigint | null;
+  /**
+   * MarginEngine.health(id): equity_IM < IM. With a quote debt every `bidAndClose` from the account must
+   * end above its initial requirement, so such an account can bid on nothing (review round 60).
+   */
+  belowInitial?: boolean;
 }
 
 /**
  * Why the keeper cannot bid from one of its accounts, or null when it can: it must be CROSS, hold no
- * positions, not be frozen by an auction, and not be insolvent (equity at mark ≥ 0: a negative equity
- * must be filled before any bid meets its initial margin). A quote debt alone is fine when the other
+ * positions, not be frozen by an auction, not be insolvent (equity at mark ≥ 0: a negative equity
+ * must be filled before any bid meets its initial margin), and with a quote debt meet its initial
+ * requirement (else every bid from it reverts). A quote debt alone is fine when the other
  * collateral covers it: it is what a bid that leaves the slice's WETH in the account against its quote
  * payment produces, so the keeper's own account can hold one. Anyone can send the keeper an account
  * (ERC-721 transfer) before its first start, so an adopted account is checked, not trusted.
@@ -71,6 +77,9 @@ export function bidderAccountUnfit(f: BidderAccountFacts): string | null {
   if (f.quoteBalance >= 0n) return null;
   if (f.equityMark === null) return "equity unreadable";
   if (f.equityMark < 0n) return "negative equity";
+  // A quote debt against collateral that fell since (a WETH slice's, say): every bid reverts until the
+  // keeper's owner repays it; another account bids meanwhile (review round 60).
+  if (f.belowInitial) return "below its initial requirement with a quote debt";
   return null;
 }
 
@@ -479,4 +488,77 @@ export function backstopUnwindSize(position: bigint, skew: bigint): bigint {
 export function isUnwindWorthSending(sizeDelta: bigint, price: bigint): boolean {
   const size = sizeDelta < 0n ? -sizeDelta : sizeDelta;
   return (size * price) / WAD >= MIN_UNWIND_NOTIONAL;
+}
+
+/**
+ * The flag reward `startAuction` would pay now (quote units), as `LiquidationAuction` computes it: the
+ * auction's `flagReward` capped at the book's mark in quote (`markQuote`, quote WAD, rounded down), 0 for
+ * an insolvent book, and 0 within `cooldown` seconds of the account's last auction ending (`endedAt`, 0
+ * if none has). Also capped by the vault's quote liquidity on chain, which only lowers it.
+ */
+export function expectedFlagReward(args: {
+  flagReward: bigint;
+  markQuote: bigint;
+  quoteUnit: bigint;
+  now: bigint;
+  endedAt: bigint;
+  cooldown: bigint;
+}): bigint {
+  const { flagReward, markQuote, quoteUnit, now, endedAt, cooldown } = args;
+  if (markQuote <= 0n) return 0n;
+  if (endedAt !== 0n && now < endedAt + cooldown) return 0n;
+  const equity = markQuote / quoteUnit;
+  return equity < flagReward ? equity : flagReward;
+}
+
+/**
+ * Whether an account matters on its own (review round 60): its maintenance requirement, about the loss
+ * of one shock on its book, is at least `minStakeUsd`. Such an account is always auctioned, and before
+ * any account that does not, whatever a start costs or pays.
+ */
+export function isMaterial(h: Pick<HealthLike, "maintenanceRequirement">, minStakeUsd: bigint): boolean {
+  return h.maintenanceRequirement >= minStakeUsd;
+}
+
+/**
+ * Whether to send `startAuction` for a liquidatable account (review round 60): always for a material one
+ * (`isMaterial`); for any other, only when the flag reward pays for the start's gas counted twice, as
+ * an auction the keeper starts and nobody bids on costs an `absorb` after it (no reward), of about the
+ * same gas. Dust pushed under water (1 USD at maximum leverage, flag reward capped at its equity of
+ * cents) is otherwise a transaction at a loss per account, ahead of the books that matter.
+ */
+export function isStartWorthSending(args: { material: boolean; rewardUsd: bigint; gasUsd: bigint }): boolean {
+  return args.material || args.rewardUsd >= 2n * args.gasUsd;
+}
+
+/**
+ * `byUrgency` with the material accounts (`isMaterial`) first: a flood of dust under water, each closer
+ * to insolvency than a large book, cannot make the large book wait behind one transaction per dust
+ * account (review round 60). Among themselves, each group keeps the urgency order.
+ */
+export function byStakeThenUrgency<T, H extends Requirement>(
+  accounts: readonly (readonly [T, H])[],
+  minStakeUsd: bigint,
+): [T, H][] {
+  const sorted = byUrgency(accounts);
+  return [
+    ...sorted.filter(([, h]) => isMaterial(h, minStakeUsd)),
+    ...sorted.filter(([, h]) => !isMaterial(h, minStakeUsd)),
+  ];
+}
+
+/**
+ * Whether to send `updateDeficit` (review round 60): the deficit is stale (`isDeficitStale`, more than
+ * 1% above the record) and the rise is worth the transaction's gas. A dust book a few cents under water
+ * moves by more than 1% with every tick of its price; recording each tick cost a transaction per pass
+ * for cents of LP share price.
+ */
+export function isDeficitWorthRecording(args: {
+  recorded: bigint;
+  current: bigint;
+  /** The rise (current − recorded) in USD WAD. */
+  riseUsd: bigint;
+  gasUsd: bigint;
+}): boolean {
+  return isDeficitStale(args.recorded, args.current) && args.riseUsd >= args.gasUsd;
 }

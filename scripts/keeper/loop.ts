@@ -21,16 +21,21 @@ import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
 import { AccountDiscovery, AuctionTracker } from "./discovery";
-import { assessBid, auctionOf, ensureKeeperAccount, tx } from "./liquidation";
+import { assessBid, auctionOf, bidderAccountUnfitness, ensureKeeperAccount, tx } from "./liquidation";
 import {
   backstopUnwindSize,
   bookInQuote,
-  byUrgency,
+  byStakeThenUrgency,
   chooseAction,
   deficitOf,
+  expectedFlagReward,
+  gasCostUsd,
   inBatchesIsolatingFailures,
   isDeficitStale,
+  isDeficitWorthRecording,
   isBidProfitable,
+  isMaterial,
+  isStartWorthSending,
   isLiquidatable,
   isSameChain,
   isUnwindWorthSending,
@@ -74,6 +79,8 @@ export interface Session {
   poolAccountId: bigint;
   /** The auction's backstop account: it holds absorbed books and is never auctioned. */
   backstopAccountId: bigint;
+  /** LiquidationAuction.FLAG_REWARD_COOLDOWN: a start this soon after the account's last auction ended pays nothing. */
+  flagRewardCooldown: bigint;
   /** `--unwind-backstop` was given and this wallet holds the BACKSTOP role. */
   canUnwind: boolean;
   /** The quote token's address, and one of its units in WAD. */
@@ -197,6 +204,11 @@ export interface StepReport {
   fundingAccrued: bigint[];
   /** Accounts whose auction an `endAuction` was sent for: in auction, no longer liquidatable. */
   ended: bigint[];
+  /**
+   * Liquidatable accounts without an auction that the keeper did not start: not material (maintenance
+   * requirement below `--min-stake-usd`) and a flag reward below twice the start's gas (review round 60).
+   */
+  notStarted: bigint[];
   options: OptionStepReport | null;
 }
 
@@ -221,6 +233,7 @@ export async function keeperStep(
     unchecked: [],
     fundingAccrued: [],
     ended: [],
+    notStarted: [],
     options: null,
   };
   const isolated = (stage: string, run: () => Promise<void>): Promise<void> =>
@@ -336,13 +349,25 @@ export async function keeperStep(
       });
     }
 
-    // act: closest to insolvency first (logic.byUrgency), since transactions go out one at a time
-    for (const [accountId, h] of byUrgency(unhealthy)) {
+    // act: the material accounts first, each group closest to insolvency first
+    // (logic.byStakeThenUrgency), since transactions go out one at a time
+    const gas = gasPricing(s, sender);
+    if (unhealthy.length && !signal?.aborted) await checkKeeperAccount(s, cfg, sender, log);
+    for (const [accountId, h] of byStakeThenUrgency(unhealthy, cfg.minStakeUsd)) {
       if (signal?.aborted) break;
       // One account's revert (its auction ended meanwhile, ...) must not hold up the others.
-      await skippingReverts(log, "liquidation failed; next account", { accountId }, () =>
-        liquidate(s, accountId, h, now, cfg, sender, log),
-      );
+      await skippingReverts(log, "liquidation failed; next account", { accountId }, async () => {
+        if ((await liquidate(s, accountId, h, now, cfg, sender, log, gas)) === "not-started")
+          report.notStarted.push(accountId);
+      });
+    }
+    if (report.notStarted.length) {
+      log.info("auctions not started: flag reward below twice the start's gas", {
+        block: head,
+        count: report.notStarted.length,
+        minStakeUsd: cfg.minStakeUsd,
+        accountIds: report.notStarted,
+      });
     }
   });
 
@@ -517,7 +542,8 @@ async function liquidate(
   cfg: KeeperConfig,
   sender: TxSender,
   log: Logger,
-): Promise<void> {
+  gas: GasPricing,
+): Promise<"not-started" | void> {
   const c = s.contracts;
   const status = await auctionOf(c, accountId, now, s.auctionDuration);
   const action = chooseAction(h, status);
@@ -527,6 +553,7 @@ async function liquidate(
     maintenanceRequirement: h.maintenanceRequirement,
   };
   if (action === "start") {
+    if (!(await startWorthSending(s, accountId, h, now, cfg, sender, log, gas))) return "not-started";
     const started = await sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), fields);
     if (started.status === "dry-run") return; // no auction to bid on
     // Not ours (lost the race, or it failed): bid anyway if someone else's auction is running.
@@ -537,8 +564,23 @@ async function liquidate(
   // The auction values the book in quote: its collateral by the vault's markInQuote, positions 1:1.
   const [inQuote, usdMark] = await c.vault.markInQuote(accountId);
   const deficit = deficitOf(bookInQuote(h.equityMark, inQuote, usdMark), s.quoteUnit);
-  if (isDeficitStale((await c.auction.auctions(accountId)).deficit, deficit)) {
-    await sender.send("updateDeficit", tx(c.auction, "updateDeficit", [accountId]), { ...fields, deficit });
+  const recorded = (await c.auction.auctions(accountId)).deficit;
+  if (isDeficitStale(recorded, deficit)) {
+    // Worth its gas (review round 60): a dust book cents under water moves by 1% every tick.
+    const request = tx(c.auction, "updateDeficit", [accountId]);
+    const gasUsd = await gas.costUsd(request);
+    const riseUsd = await gas.quoteToUsd((deficit - recorded) * s.quoteUnit);
+    if (gasUsd === null || isDeficitWorthRecording({ recorded, current: deficit, riseUsd, gasUsd })) {
+      await sender.send("updateDeficit", request, { ...fields, deficit });
+    } else {
+      log.debug("deficit rise below its gas; not recorded", {
+        ...fields,
+        deficit,
+        recorded,
+        riseUsd,
+        gasUsd,
+      });
+    }
   }
   if (
     s.keeperAccountId !== null &&
@@ -552,6 +594,124 @@ async function liquidate(
   if (status === "absorbable") {
     await sender.send("absorb", tx(c.auction, "absorb", [accountId]), fields);
   }
+}
+
+/**
+ * Before a pass's bids: can the keeper still bid from its account? A bid that leaves a slice's WETH in
+ * it against a quote debt (README: the float) needs ETH not to fall: below its initial requirement every
+ * later `bidAndClose` from it reverts, the quote-collateral books included, and the keeper would only
+ * absorb, at the maximum discount (review round 60). Then it takes another account (a new one: no
+ * capital needed for a quote book) and says which account to repay; the old account is scanned like
+ * any other from then on (only the current bidder account is left out of the scan).
+ */
+async function checkKeeperAccount(
+  s: Session,
+  cfg: KeeperConfig,
+  sender: TxSender,
+  log: Logger,
+): Promise<void> {
+  const id = s.keeperAccountId;
+  if (id === null) return;
+  const unfit = await bidderAccountUnfitness(s.contracts, id, s.quoteToken);
+  if (unfit === null) return;
+  const h = await s.contracts.engine.health(id).catch(() => null);
+  log.error("keeper account cannot bid; bidding from another (repay its debt or top it up)", {
+    accountId: id,
+    reason: unfit,
+    quoteBalance: await s.contracts.vault.balanceOf(id, s.quoteToken),
+    equityInitial: h?.equityInitial,
+    initialRequirement: h?.initialRequirement,
+    equityMaintenance: h?.equityMaintenance,
+  });
+  s.keeperAccountId = await ensureKeeperAccount(s.contracts, sender, log, cfg.dryRun, null);
+}
+
+/** Gas and quote prices read at most once per pass (`gasPricing`). */
+interface GasPricing {
+  /**
+   * The USD cost of sending `request` now (USD WAD), or null when it cannot be priced (its simulation
+   * reverts, or the gas price is above the cap): the sender then reports why it is not sent.
+   */
+  costUsd(request: TxRequestLike): Promise<bigint | null>;
+  /** Quote WAD to USD WAD at the quote token's price. */
+  quoteToUsd(quoteWad: bigint): Promise<bigint>;
+}
+
+type TxRequestLike = Parameters<TxSender["estimateGas"]>[0];
+
+/** The pass's gas pricing: fees, the gas token's and the quote's price, each read once when first needed. */
+function gasPricing(s: Session, sender: TxSender): GasPricing {
+  let prices: Promise<{ fee: bigint | null; nativeUsd: bigint; quotePrice: bigint }> | null = null;
+  const read = () =>
+    (prices ??= Promise.all([
+      sender.fees(),
+      s.contracts.router.getPrice(encodeBytes32String(s.deployment.nativeAsset)),
+      s.contracts.vault.tokenValue(s.quoteToken, WAD / s.quoteUnit),
+    ]).then(([fees, nativeUsd, quotePrice]) => ({
+      fee: fees?.expectedPrice ?? null,
+      nativeUsd,
+      quotePrice,
+    })));
+  return {
+    async costUsd(request) {
+      let units: bigint;
+      try {
+        units = await sender.estimateGas(request);
+      } catch (error) {
+        if (isTransientError(error)) throw error;
+        return null;
+      }
+      const { fee, nativeUsd } = await read();
+      return fee === null ? null : gasCostUsd(units, fee, nativeUsd);
+    },
+    async quoteToUsd(quoteWad) {
+      return (quoteWad * (await read()).quotePrice) / WAD;
+    },
+  };
+}
+
+/**
+ * Whether to start `accountId`'s auction (logic.isStartWorthSending): always when it is material
+ * (`--min-stake-usd`); else only when the flag reward the start would pay covers twice its gas (the
+ * start, and the absorb that follows when nobody bids). An insolvent book, or one whose last auction
+ * ended less than FLAG_REWARD_COOLDOWN ago, pays no reward: such a dust account is not started.
+ */
+async function startWorthSending(
+  s: Session,
+  accountId: bigint,
+  h: HealthLike,
+  now: bigint,
+  cfg: KeeperConfig,
+  sender: TxSender,
+  log: Logger,
+  gas: GasPricing,
+): Promise<boolean> {
+  if (isMaterial(h, cfg.minStakeUsd)) return true;
+  const c = s.contracts;
+  const [[inQuote, usdMark], auction, params] = await Promise.all([
+    c.vault.markInQuote(accountId),
+    c.auction.auctions(accountId),
+    c.auction.params(),
+  ]);
+  const reward = expectedFlagReward({
+    flagReward: params.flagReward,
+    markQuote: bookInQuote(h.equityMark, inQuote, usdMark),
+    quoteUnit: s.quoteUnit,
+    now,
+    endedAt: BigInt(auction.endedAt),
+    cooldown: s.flagRewardCooldown,
+  });
+  const fields = { accountId, maintenanceRequirement: h.maintenanceRequirement, reward };
+  if (reward === 0n) {
+    log.debug("start not worth its gas: no flag reward", fields);
+    return false;
+  }
+  const gasUsd = await gas.costUsd(tx(c.auction, "startAuction", [accountId]));
+  if (gasUsd === null) return true; // the sender reports the revert or the cap
+  const rewardUsd = await gas.quoteToUsd(reward * s.quoteUnit);
+  const worth = isStartWorthSending({ material: false, rewardUsd, gasUsd });
+  if (!worth) log.debug("start not worth its gas", { ...fields, rewardUsd, gasUsd });
+  return worth;
 }
 
 /** Sends `bidAndClose` when the simulated bid clears the keeper's minimum profit; false if it does not. */
@@ -618,6 +778,11 @@ export async function openSession(
   const auctionDuration = BigInt((await contracts.auction.params()).duration);
   const poolAccountId = await contracts.engine.poolAccountId();
   const backstopAccountId = await contracts.auction.backstopAccountId();
+  const flagRewardCooldown: bigint = await new Contract(
+    deployment.contracts.liquidationAuction,
+    ["function FLAG_REWARD_COOLDOWN() view returns (uint256)"],
+    provider,
+  ).FLAG_REWARD_COOLDOWN();
   // Unwinding needs the BACKSTOP role (granted to no one at deployment): ask the auction's
   // AccessManager once, rather than simulate an unwind that reverts on every pass.
   const manager = new Contract(
@@ -665,6 +830,7 @@ export async function openSession(
     keeperAccountId,
     poolAccountId,
     backstopAccountId,
+    flagRewardCooldown,
     canUnwind,
     quoteToken,
     quoteUnit,

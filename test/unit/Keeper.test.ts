@@ -737,6 +737,7 @@ describe("Keeper command line", function () {
       healthBatch: 100,
       logRange: 5000,
       minProfitUsd: usd("1"),
+      minStakeUsd: usd("100"),
       fundingInterval: 3600,
       txTimeoutMs: 60_000,
       logLevel: "info",
