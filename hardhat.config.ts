@@ -41,12 +41,6 @@ const config: HardhatUserConfig = {
       },
     ],
     overrides: {
-      // MarginEngine had 13 bytes left under EIP-170 at runs 200; the size-independent repricing
-      // decision (review round 59) needs more: at runs 1 it builds in 24,530 bytes (46 to spare).
-      "contracts/core/MarginEngine.sol": {
-        version: SOLC_VERSION,
-        settings: { optimizer: { enabled: true, runs: 1 }, evmVersion: "cancun" },
-      },
       // The legacy pipeline builds OptionMarket past the 24,576-byte limit of EIP-170 (24,730 bytes);
       // the IR pipeline builds it in 24,204 (372 bytes to spare; it takes ~30 s). Review round 44 found that
       // the IR optimizer specialised `_value` on its literal arguments: one call shape saved ~700 bytes.

@@ -137,7 +137,11 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     // ------------------------------------------------------------------ core
     const accounts = m.contract("Accounts", []);
     const vault = m.contract("CollateralVault", [accessManager, accounts, oracleRouter, quote]);
-    const engine = m.contract("MarginEngine", [accessManager, vault, accounts, oracleRouter]);
+    // The engine's risk-parameter checks are a linked library (they do not fit in its 24,576 bytes).
+    const riskParamsLib = m.library("RiskParamsLib");
+    const engine = m.contract("MarginEngine", [accessManager, vault, accounts, oracleRouter], {
+      libraries: { RiskParamsLib: riskParamsLib },
+    });
     const marginEngineSet = m.call(vault, "setMarginEngine", [engine]);
     configured.push(marginEngineSet, m.call(accounts, "bindMarginEngine", [engine]));
 

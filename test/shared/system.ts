@@ -1,6 +1,13 @@
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import type { BaseContract, ContractTransactionReceipt, Interface, LogDescription, Signer } from "ethers";
+import type {
+  AddressLike,
+  BaseContract,
+  ContractTransactionReceipt,
+  Interface,
+  LogDescription,
+  Signer,
+} from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type {
   AccessManager,
@@ -118,6 +125,22 @@ export async function grantOperationalRoles(manager: AccessManager, operator: st
   }
 }
 
+/**
+ * Deploys a MarginEngine linked to a fresh RiskParamsLib (its risk-parameter checks are an external
+ * library: kept inline they did not fit under EIP-170).
+ */
+export async function deployMarginEngine(
+  authority: AddressLike,
+  vault: AddressLike,
+  accounts: AddressLike,
+  router: AddressLike,
+): Promise<MarginEngine> {
+  const riskParamsLib = await ethers.deployContract("RiskParamsLib");
+  return ethers.deployContract("MarginEngine", [authority, vault, accounts, router], {
+    libraries: { RiskParamsLib: await riskParamsLib.getAddress() },
+  });
+}
+
 /** `deploySystem` without the LP holding period, for tests of the LP share price alone. */
 export async function deploySystemWithoutHoldingPeriod(): Promise<System> {
   return deploySystem({ holdingPeriod: 0n });
@@ -153,7 +176,7 @@ export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Pr
 
   const accounts = await ethers.deployContract("Accounts");
   const vault = await ethers.deployContract("CollateralVault", [authority, accounts, router, usdc]);
-  const engine = await ethers.deployContract("MarginEngine", [authority, vault, accounts, router]);
+  const engine = await deployMarginEngine(authority, vault, accounts, router);
   await vault.setMarginEngine(engine);
   await accounts.bindMarginEngine(engine);
 

@@ -5,6 +5,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import type { CollateralVault, MarginEngine, MockERC20 } from "../../typechain-types";
 import { deployToken, mintAndApprove, type MintableToken } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
+import { deployMarginEngine } from "../shared/system";
 import { addPriceFeed, assetId, deployOracleRouter, setFeedPrice } from "../shared/oracles";
 
 const WAD = 10n ** 18n;
@@ -41,7 +42,7 @@ async function deployVaultFixture() {
 
   const accounts = await ethers.deployContract("Accounts");
   const vault = await ethers.deployContract("CollateralVault", [authority, accounts, router, usdc]);
-  const engine = await ethers.deployContract("MarginEngine", [authority, vault, accounts, router]);
+  const engine = await deployMarginEngine(authority, vault, accounts, router);
   await vault.setMarginEngine(engine);
 
   await vault.listCollateral(usdc, assetId("USDC"), WAD, WAD, e6("10000000"), false);

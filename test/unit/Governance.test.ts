@@ -281,6 +281,7 @@ describe("MarginEngine risk parameters", function () {
     ["maxShock", { maxShock: wad("1.01") }],
     ["imZ", { imZ: wad("2") }],
     ["horizon", { horizon: 60n }],
+    ["mmVolShock", { mmVolShock: wad("0.049") }], // review round 59: no lower bound before
     ["imVolShock", { imVolShock: wad("0.1") }],
     ["shortOptionFloor", { shortOptionFloor: wad("0.6") }],
     ["contingency", { contingency: wad("0.2") }],

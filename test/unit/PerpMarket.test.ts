@@ -6,6 +6,7 @@ import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import {
   DEFAULT_RISK_PARAMS,
   MarginMode,
+  deployMarginEngine,
   deploySystem,
   openAccount,
   wad,
@@ -130,12 +131,7 @@ describe("PerpMarket", function () {
 
     it("reverts deployment with PoolAccountNotSet before the engine knows its pool account", async function () {
       const { sys, perps } = await loadFixture(perpsFixture);
-      const engine = await ethers.deployContract("MarginEngine", [
-        sys.manager,
-        sys.vault,
-        sys.accounts,
-        sys.router,
-      ]);
+      const engine = await deployMarginEngine(sys.manager, sys.vault, sys.accounts, sys.router);
       await expect(
         ethers.deployContract("PerpMarket", [sys.manager, engine, sys.accounts, sys.router, 6]),
       ).to.be.revertedWithCustomError(perps, "PoolAccountNotSet");
@@ -1030,8 +1026,10 @@ describe("PerpMarket", function () {
     // → 309,901 for the four reads of a first position.)
     const FIRST_POSITION_CEILING = 312_000n;
     // (Each perp's funding reads the backstop's position: one more cold slot per market.)
-    const PER_MARKET_TRADE_CEILING = 84_000n;
-    const PER_MARKET_HEALTH_CEILING = 84_000n;
+    // (Review round 59: the sized-requirement decision computes each group's shocks before the size
+    // factor: +~600 gas per market on a health check, 83,744 → 84,348.)
+    const PER_MARKET_TRADE_CEILING = 85_000n;
+    const PER_MARKET_HEALTH_CEILING = 85_000n;
 
     beforeEach(function () {
       // solidity-coverage instruments the bytecode, which inflates gas: the numbers hold for real builds.
