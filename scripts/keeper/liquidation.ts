@@ -262,9 +262,10 @@ export async function assessBid(
   }
   const fees = await sender.fees();
   if (fees === null) return { skip: "gas price above cap" };
-  const [nativeUsd, quotePrice] = await Promise.all([
+  const [nativeUsd, quotePrice, l1FeeWei] = await Promise.all([
     c.router.getPrice(opts.nativeAssetId),
     c.vault.tokenValue(opts.quoteToken, WAD / opts.quoteUnit),
+    sender.l1DataFee(request),
   ]);
   const economics = bidEconomics({
     quote,
@@ -275,6 +276,7 @@ export async function assessBid(
     closeCost: closeCostQuote,
     gasUnits,
     gasPriceWei: fees.expectedPrice,
+    l1FeeWei,
     nativeUsd,
   });
   return { plan: { request, gasUnits, quote, economics } };

@@ -164,6 +164,8 @@ export function bidEconomics(args: {
   closeCost: bigint;
   gasUnits: bigint;
   gasPriceWei: bigint;
+  /** The L1 data fee (wei) on OP-stack chains; 0 (the default) elsewhere (`TxSender.l1DataFee`). */
+  l1FeeWei?: bigint;
   nativeUsd: bigint;
 }): BidEconomics {
   const { quote, mark, quotePrice, quoteUnit } = args;
@@ -174,13 +176,16 @@ export function bidEconomics(args: {
   const toUsd = (x: bigint): bigint => (x * quotePrice) / WAD;
   const discountUsd = toUsd(discount);
   const closeCostUsd = toUsd(args.closeCost);
-  const gasUsd = gasCostUsd(args.gasUnits, args.gasPriceWei, args.nativeUsd);
+  const gasUsd = gasCostUsd(args.gasUnits, args.gasPriceWei, args.nativeUsd, args.l1FeeWei);
   return { discountUsd, closeCostUsd, gasUsd, netUsd: discountUsd - closeCostUsd - gasUsd };
 }
 
-/** Gas cost in USD WAD: units·price (wei) · native price (USD WAD per 1e18 wei), rounded up. */
-export function gasCostUsd(gasUnits: bigint, gasPriceWei: bigint, nativeUsd: bigint): bigint {
-  const wei = gasUnits * gasPriceWei;
+/**
+ * Gas cost in USD WAD: (units·price + the L1 data fee, wei) · native price (USD WAD per 1e18 wei),
+ * rounded up.
+ */
+export function gasCostUsd(gasUnits: bigint, gasPriceWei: bigint, nativeUsd: bigint, l1FeeWei = 0n): bigint {
+  const wei = gasUnits * gasPriceWei + l1FeeWei;
   return (wei * nativeUsd + WAD - 1n) / WAD;
 }
 

@@ -661,8 +661,8 @@ function gasPricing(s: Session, sender: TxSender): GasPricing {
         if (isTransientError(error)) throw error;
         return null;
       }
-      const { fee, nativeUsd } = await read();
-      return fee === null ? null : gasCostUsd(units, fee, nativeUsd);
+      const [{ fee, nativeUsd }, l1FeeWei] = await Promise.all([read(), sender.l1DataFee(request)]);
+      return fee === null ? null : gasCostUsd(units, fee, nativeUsd, l1FeeWei);
     },
     async quoteToUsd(quoteWad) {
       return (quoteWad * (await read()).quotePrice) / WAD;

@@ -15,7 +15,14 @@
  *   fees raised enough to replace it (`replacementFees`) instead of waiting behind it (review round 48).
  * - Dry run: everything up to the signature, then a log line instead of the broadcast.
  */
-import { keccak256, type JsonRpcProvider, type TransactionReceipt, type Wallet } from "ethers";
+import {
+  Interface,
+  Transaction,
+  keccak256,
+  type JsonRpcProvider,
+  type TransactionReceipt,
+  type Wallet,
+} from "ethers";
 import { chooseFees, replacementFees, type TxFees } from "./logic";
 import { describeError, type Fields, type Logger } from "./log";
 import { isTransientError, sleep } from "./retry";
@@ -41,12 +48,21 @@ export interface SenderOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * The GasPriceOracle predeploy of OP-stack chains (OP Mainnet, Base and their testnets): a transaction
+ * there pays an L1 data fee on top of its gas, which `eth_gasPrice` and `eth_estimateGas` leave out.
+ */
+export const OP_GAS_PRICE_ORACLE = "0x420000000000000000000000000000000000000F";
+const GAS_PRICE_ORACLE = new Interface(["function getL1Fee(bytes) view returns (uint256)"]);
+
 /** Nonce errors that mean "this nonce is used": ours already got in, or someone else's did. */
 const NONCE_USED = /nonce too low|already known|known transaction|nonce has already been used|NONCE_EXPIRED/i;
 
 export class TxSender {
   /** Our last transaction that had no receipt before the timeout: its nonce and fees, while not mined. */
   private unconfirmed: { nonce: number; fees: TxFees } | null = null;
+  /** Whether the chain has the OP-stack GasPriceOracle, read once (`l1DataFee`). */
+  private opStack: Promise<boolean> | null = null;
 
   constructor(
     private readonly wallet: Wallet,
@@ -80,6 +96,39 @@ export class TxSender {
   /** Simulates the call from the keeper's address; returns the gas it needs or throws the revert. */
   estimateGas(tx: TxRequest): Promise<bigint> {
     return this.provider.estimateGas({ from: this.wallet.address, to: tx.to, data: tx.data });
+  }
+
+  /**
+   * The L1 data fee (wei) sending `tx` would pay on top of its gas: the OP-stack GasPriceOracle's
+   * `getL1Fee` of the unsigned transaction, 0 on chains without the predeploy (Arbitrum counts its L1
+   * component in `eth_estimateGas` already). The placeholder nonce, gas and fees change the serialised
+   * size by a few bytes of the ~200 the calldata takes. An oracle that reverts is priced at 0 (with a
+   * warning): a liquidation is better sent on the gas alone than never.
+   */
+  async l1DataFee(tx: TxRequest): Promise<bigint> {
+    this.opStack ??= this.provider.getCode(OP_GAS_PRICE_ORACLE).then((code) => code !== "0x");
+    if (!(await this.opStack)) return 0n;
+    const unsigned = Transaction.from({
+      type: 2,
+      chainId: this.chainId,
+      to: tx.to,
+      data: tx.data,
+      nonce: 1_000,
+      gasLimit: 3_000_000n,
+      maxFeePerGas: 10n ** 9n,
+      maxPriorityFeePerGas: 10n ** 6n,
+    }).unsignedSerialized;
+    try {
+      const answer = await this.provider.call({
+        to: OP_GAS_PRICE_ORACLE,
+        data: GAS_PRICE_ORACLE.encodeFunctionData("getL1Fee", [unsigned]),
+      });
+      return GAS_PRICE_ORACLE.decodeFunctionResult("getL1Fee", answer)[0] as bigint;
+    } catch (error) {
+      if (isTransientError(error)) throw error;
+      this.log.warn("L1 data fee unreadable; priced at 0", { error: describeError(error) });
+      return 0n;
+    }
   }
 
   /** Runs the call (eth_call) against the latest state from the keeper's address; throws the revert. */

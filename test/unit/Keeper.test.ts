@@ -307,6 +307,12 @@ describe("Keeper logic", function () {
       expect(isBidProfitable(e, usd("13"))).to.equal(true);
       expect(isBidProfitable(e, usd("13.000000000000000001"))).to.equal(false);
     });
+    it("adds an OP-stack chain's L1 data fee to the gas", function () {
+      // 400,000 · 2 gwei + 0.0004 ETH of L1 data fee = 0.0012 ETH at 2,500 USD = 3 USD. Net 12 USD.
+      const e = bidEconomics({ ...halfOfBook, l1FeeWei: 4n * 10n ** 14n });
+      expect(e.gasUsd).to.equal(usd("3"));
+      expect(e.netUsd).to.equal(usd("12"));
+    });
     it("values the slice in the quote token and converts it at the quote's price off peg", function () {
       // At USDC 0.95 a book worth 2,000 USDC; half of it for 980 USDC: 20 USDC = 19 USD of discount.
       // Close costs 5 USDC = 4.75 USD; gas 2 USD; net 12.25 USD.

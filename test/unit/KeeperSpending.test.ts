@@ -22,6 +22,7 @@ import {
   isDeficitWorthRecording,
   isStartWorthSending,
 } from "../../scripts/keeper/logic";
+import { OP_GAS_PRICE_ORACLE } from "../../scripts/keeper/sender";
 
 const USDC = 10n ** 6n;
 const DUST = 10;
@@ -161,6 +162,36 @@ describe("Keeper spending: gas and capital go where the money is", function () {
       // Before the fix: 5 updateDeficit transactions, one per 10-USD tick (each raises the deficit by 0.004 USDC, about 2%).
       expect(sent).to.equal(0);
       expect(spentWei).to.equal(0n);
+    });
+  });
+
+  describe("on an OP-stack chain (an L1 data fee on top of the gas)", function () {
+    it("counts the fee in a bid's cost: a bid the fee eats is not sent, and is once the fee falls", async function () {
+      const { sys, alice } = await loadFixture(dustBesideAlice);
+      // The GasPriceOracle predeploy, charging 0.001 ETH a byte: ~0.2 ETH (~500 USD) for a bid's bytes.
+      const mock = await ethers.deployContract("GasPriceOracleMock");
+      await ethers.provider.send("hardhat_setCode", [
+        OP_GAS_PRICE_ORACLE,
+        await ethers.provider.getCode(mock),
+      ]);
+      const oracle = await ethers.getContractAt("GasPriceOracleMock", OP_GAS_PRICE_ORACLE);
+      await oracle.setFeePerByte(10n ** 15n);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+
+      let from = keeper.lines.length;
+      await keeper.step();
+      // Alice's book matters, so it is started whatever it costs; the bid would lose the fee.
+      expect(keeperTxs(keeper, from).map((t) => t.action)).to.deep.equal(["startAuction"]);
+      const refused = keeper.lines.slice(from).find((l) => l.msg === "bid not profitable");
+      expect(refused?.fields.accountId).to.equal(alice.toString());
+      expect(BigInt(refused?.fields.gasUsd as string)).to.be.greaterThan(wad("400"));
+
+      await oracle.setFeePerByte(0n);
+      from = keeper.lines.length;
+      await keeper.step();
+      expect(keeperTxs(keeper, from).map((t) => [t.action, t.accountId])).to.deep.equal([
+        ["bidAndClose", alice.toString()],
+      ]);
     });
   });
 
