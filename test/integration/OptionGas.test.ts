@@ -18,8 +18,8 @@ const USDC = 10n ** 6n;
  * floor). Review round 27's pool delta limit added ≈ 12.2k (the series' delta per contract, the
  * underlying's delta sides and ratio: three cold slots), ≈ 32k on a series' first trade (its delta slot
  * goes from zero). Review round 59's sized-requirement decision (the shocks before the size factor) added
- * ≈ 1.6k (the bench's option.open.k4 421,066 → 422,633). These ceilings are the measured values plus a little headroom, kept as
- * regression bounds.
+ * ≈ 1.6k (the bench's option.open.k4 421,066 → 422,633). These ceilings are the measured values plus a
+ * little headroom, kept as regression bounds.
  */
 const OPEN_BUDGET = 424_000n;
 const OPEN_NEW_SERIES_BUDGET = 501_000n;
