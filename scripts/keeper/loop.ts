@@ -553,7 +553,7 @@ async function liquidate(
     maintenanceRequirement: h.maintenanceRequirement,
   };
   if (action === "start") {
-    if (!(await startWorthSending(s, accountId, h, now, cfg, sender, log, gas))) return "not-started";
+    if (!(await startWorthSending(s, accountId, h, now, cfg.minStakeUsd, gas, log))) return "not-started";
     const started = await sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), fields);
     if (started.status === "dry-run") return; // no auction to bid on
     // Not ours (lost the race, or it failed): bid anyway if someone else's auction is running.
@@ -681,12 +681,11 @@ async function startWorthSending(
   accountId: bigint,
   h: HealthLike,
   now: bigint,
-  cfg: KeeperConfig,
-  sender: TxSender,
-  log: Logger,
+  minStakeUsd: bigint,
   gas: GasPricing,
+  log: Logger,
 ): Promise<boolean> {
-  if (isMaterial(h, cfg.minStakeUsd)) return true;
+  if (isMaterial(h, minStakeUsd)) return true;
   const c = s.contracts;
   const [[inQuote, usdMark], auction, params] = await Promise.all([
     c.vault.markInQuote(accountId),
