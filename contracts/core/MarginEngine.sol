@@ -482,14 +482,13 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         // Whether any position is priced by a model (an option before expiry): only those can need
         // repricing, so perps-only groups skip the search.
         bool modelled;
-        // Whether the size factor alone took a position to repricing (`_levelRequirement`).
-        bool sizeInduced;
         bytes32 underlying;
         uint256 spot;
         uint256 volatility;
         // ⌈spot·COVERING_TIME_VALUE⌉, computed when the group's first long option needs it (0 until then).
         uint256 floorPerContract;
-        // The spot shock up to which a position's σ√τ keeps it on its Greeks (`_sizedRequirement`).
+        // The spot shock before the size factor, which decides which positions leave their Greeks
+        // outright (`_levelRequirement`).
         uint256 decideSpotShock;
         PortfolioMath.Greeks greeks;
     }
@@ -732,41 +731,33 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
                 mmBase = PortfolioMath.spotShock(p.mmShockFloor, p.mmZ, sigma, p.maxShock, 0, 0);
             }
         }
-        im = _sizedRequirement(book, group, greeks, imShocks, imBase, g, only);
+        group.decideSpotShock = imBase;
+        im = _levelRequirement(book, group, greeks, imShocks, g, only);
         if (!book.initialOnly) {
-            mm = Math.min(_sizedRequirement(book, group, greeks, mmShocks, mmBase, g, only), im);
+            group.decideSpotShock = mmBase;
+            mm = Math.min(_levelRequirement(book, group, greeks, mmShocks, g, only), im);
         }
     }
 
-    /// @dev One level's requirement, never lowered by the size factor's switch of a position from its
-    /// Greeks to repricing: the grid at the sized shocks `k` with the positions the shock before the size
-    /// factor (`baseSpotShock`) reprices, and, if the size factor reprices more, the larger of that and
-    /// the grid with those repriced too. Where the Taylor estimate was the larger, the switch alone
-    /// lowered the requirement and a larger position needed less (review round 59: a long 84 calls'
-    /// IM 10,560.83 under 82 calls' 12,323.71). The grid they leave is the one they had before the
-    /// switch, so crossing it never lowers the requirement. Only such books pay the second grid.
-    function _sizedRequirement(
-        Book memory book,
-        Group memory group,
-        PortfolioMath.Greeks memory greeks,
-        PortfolioMath.Shocks memory k,
-        uint256 baseSpotShock,
-        uint256 g,
-        uint256 only
-    ) internal view returns (uint256 requirement) {
-        group.decideSpotShock = baseSpotShock;
-        group.sizeInduced = false;
-        requirement = _levelRequirement(book, group, greeks, k, g, only);
-        if (group.sizeInduced) {
-            group.decideSpotShock = k.spotShock;
-            requirement = Math.max(requirement, _levelRequirement(book, group, greeks, k, g, only));
-        }
+    /// @dev A level's grid while it is built: the group's Greeks less those of the repriced positions, and
+    /// the repriced positions' PnLs in every cell (empty until the first).
+    struct Grid {
+        PortfolioMath.Greeks taylor;
+        int256[] repriced;
+        int256[] spotMoves;
+        int256[] volMoves;
     }
 
     /// @dev One level's requirement: positions whose Greeks cannot be trusted over the shocks
     /// (`PortfolioMath.needsRepricing`) leave the Taylor estimate and are repriced by their market in
-    /// every cell of the grid; those that need it only because the spot shock exceeds
-    /// `group.decideSpotShock` stay on their Greeks, and set `group.sizeInduced`.
+    /// every cell of the grid. Those that need it only because the size factor took the spot shock past
+    /// their σ√τ (the shock before it, `group.decideSpotShock`, keeps them on their Greeks) leave one σ√τ
+    /// at a time, least first, and the level is the largest of those grids: where the Taylor estimate was
+    /// the larger, the switch alone lowered the requirement and a larger position needed less (review
+    /// round 59: 84 long calls' IM 10,560.83 under 82 calls' 12,323.71; round 61: a calendar whose legs
+    /// cross at different sizes, 7,427.20 → 5,283.35). Positions enter that band in σ√τ order as the book
+    /// grows, so every grid a smaller book had is still among those compared. Each position is repriced
+    /// once; only books with such positions pay the extra grids.
     function _levelRequirement(
         Book memory book,
         Group memory group,
@@ -774,41 +765,87 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         PortfolioMath.Shocks memory k,
         uint256 g,
         uint256 only
-    ) internal view returns (uint256) {
-        PortfolioMath.Greeks memory taylor = greeks;
-        int256[] memory repriced;
-        int256[] memory spotMoves;
-        int256[] memory volMoves;
-        uint256 end = group.modelled ? book.held.length : 0;
+    ) internal view returns (uint256 requirement) {
+        if (!group.modelled) {
+            int256[] memory nothingRepriced;
+            return _gridRequirement(greeks, nothingRepriced, group.spot, k);
+        }
+        Grid memory grid;
+        grid.taylor = greeks;
+        uint256 end = book.held.length;
+        // The positions only the size factor reprices, in σ√τ order (an insertion sort of a few).
+        uint256[] memory band = new uint256[](end);
+        uint256 inBand;
         for (uint256 i; i < end; ++i) {
             if (only == WHOLE_GROUP ? book.groupOf[i] != g : i != only) continue;
             IMarket.Exposure memory e = book.exposures[i];
             if (!PortfolioMath.needsRepricing(e.totalVolatility, e.modelVolatility, k)) continue;
             if (e.totalVolatility >= group.decideSpotShock && 2 * k.volShock <= e.modelVolatility) {
-                group.sizeInduced = true;
-                continue;
+                uint256 j = inBand++;
+                for (; j > 0 && book.exposures[band[j - 1]].totalVolatility > e.totalVolatility; --j) {
+                    band[j] = band[j - 1];
+                }
+                band[j] = i;
+            } else {
+                _reprice(book, i, group, k, grid);
             }
-            if (repriced.length == 0) {
-                repriced = new int256[](PortfolioMath.CELLS);
-                (spotMoves, volMoves) = PortfolioMath.scenarioMoves(group.spot, k);
-                // The first repriced position: work on a copy, `greeks` is the group's.
-                taylor = PortfolioMath.Greeks(
-                    greeks.delta,
-                    greeks.gamma,
-                    greeks.vega,
-                    greeks.optionSize,
-                    greeks.notional,
-                    greeks.vanna,
-                    greeks.volga
-                );
-            }
-            taylor.delta -= e.delta;
-            taylor.gamma -= e.gamma;
-            taylor.vega -= e.vega;
-            taylor.vanna -= e.vanna;
-            taylor.volga -= e.volga;
-            _addRepricedPnls(book, i, group, spotMoves, volMoves, repriced);
         }
+        requirement = _gridRequirement(grid.taylor, grid.repriced, group.spot, k);
+        for (uint256 b; b < inBand; ++b) {
+            _reprice(book, band[b], group, k, grid);
+            // Positions of one σ√τ cross together: only the grid with all of them is one a book can have.
+            if (
+                b + 1 == inBand ||
+                book.exposures[band[b + 1]].totalVolatility != book.exposures[band[b]].totalVolatility
+            )
+                requirement = Math.max(
+                    requirement,
+                    _gridRequirement(grid.taylor, grid.repriced, group.spot, k)
+                );
+        }
+    }
+
+    /// @dev Moves position `i` from the grid's Taylor estimate to repricing.
+    function _reprice(
+        Book memory book,
+        uint256 i,
+        Group memory group,
+        PortfolioMath.Shocks memory k,
+        Grid memory grid
+    ) internal view {
+        if (grid.repriced.length == 0) {
+            grid.repriced = new int256[](PortfolioMath.CELLS);
+            (grid.spotMoves, grid.volMoves) = PortfolioMath.scenarioMoves(group.spot, k);
+            // The first repriced position: work on a copy, the Greeks are the group's.
+            PortfolioMath.Greeks memory greeks = grid.taylor;
+            grid.taylor = PortfolioMath.Greeks(
+                greeks.delta,
+                greeks.gamma,
+                greeks.vega,
+                greeks.optionSize,
+                greeks.notional,
+                greeks.vanna,
+                greeks.volga
+            );
+        }
+        IMarket.Exposure memory e = book.exposures[i];
+        PortfolioMath.Greeks memory taylor = grid.taylor;
+        taylor.delta -= e.delta;
+        taylor.gamma -= e.gamma;
+        taylor.vega -= e.vega;
+        taylor.vanna -= e.vanna;
+        taylor.volga -= e.volga;
+        _addRepricedPnls(book, i, group, grid.spotMoves, grid.volMoves, grid.repriced);
+    }
+
+    /// @dev The requirement of a grid: the linear fast path for a group left linear with nothing
+    /// repriced (perps only: the same numbers as the scenario grid for a fraction of the gas).
+    function _gridRequirement(
+        PortfolioMath.Greeks memory taylor,
+        int256[] memory repriced,
+        uint256 spot,
+        PortfolioMath.Shocks memory k
+    ) internal pure returns (uint256) {
         if (
             repriced.length == 0 &&
             taylor.gamma == 0 &&
@@ -816,18 +853,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             taylor.vanna == 0 &&
             taylor.volga == 0 &&
             taylor.optionSize == 0
-        ) {
-            // Perps-only (linear) group: the same numbers as the scenario grid for a fraction of the gas.
-            return
-                RiskMath.linearRequirement(
-                    taylor.delta,
-                    taylor.notional,
-                    group.spot,
-                    k.spotShock,
-                    k.contingency
-                );
-        }
-        return PortfolioMath.requirement(taylor, group.spot, k, repriced);
+        ) return RiskMath.linearRequirement(taylor.delta, taylor.notional, spot, k.spotShock, k.contingency);
+        return PortfolioMath.requirement(taylor, spot, k, repriced);
     }
 
     /// @dev Adds position `i`'s PnL in every cell of the grid `spotMoves` × `volMoves` to `repriced`.

@@ -692,22 +692,28 @@ async function startWorthSending(
     c.auction.auctions(accountId),
     c.auction.params(),
   ]);
+  const markQuote = bookInQuote(h.equityMark, inQuote, usdMark);
   const reward = expectedFlagReward({
     flagReward: params.flagReward,
-    markQuote: bookInQuote(h.equityMark, inQuote, usdMark),
+    markQuote,
     quoteUnit: s.quoteUnit,
     now,
     endedAt: BigInt(auction.endedAt),
     cooldown: s.flagRewardCooldown,
   });
   const fields = { accountId, maintenanceRequirement: h.maintenanceRequirement, reward };
-  if (reward === 0n) {
+  // An insolvent book pays no reward, but its deficit is the insurance fund's and grows with every
+  // tick until it is auctioned: what the start saves is then about its MM (one shock's loss), not the
+  // reward. Without this, a book split into accounts below the stake was never started once under
+  // water (review round 61).
+  const insolvent = markQuote <= 0n;
+  if (reward === 0n && !insolvent) {
     log.debug("start not worth its gas: no flag reward", fields);
     return false;
   }
   const gasUsd = await gas.costUsd(tx(c.auction, "startAuction", [accountId]));
   if (gasUsd === null) return true; // the sender reports the revert or the cap
-  const rewardUsd = await gas.quoteToUsd(reward * s.quoteUnit);
+  const rewardUsd = insolvent ? h.maintenanceRequirement : await gas.quoteToUsd(reward * s.quoteUnit);
   const worth = isStartWorthSending({ material: false, rewardUsd, gasUsd });
   if (!worth) log.debug("start not worth its gas", { ...fields, rewardUsd, gasUsd });
   return worth;

@@ -1,8 +1,8 @@
 /**
- * The requirement grows with risk (review round 59, docs/reliability.md row 144).
+ * The requirement grows with risk (review rounds 59 and 61, docs/reliability.md rows 144 and 151).
  * A position the size factor alone takes from its Greeks to repricing (its σ√τ between the shock
  * before and after the size factor) lowered IM where the Taylor estimate was the larger: a larger
- * position needed less. The properties that hold (perp books scaled by λ, a perp book under a higher
+ * position needed less; and with two crossing at different sizes, the second's crossing did. The properties that hold (perp books scaled by λ, a perp book under a higher
  * volatility, IM ≥ MM, the SDK's mirror) are kept as regression tests.
  */
 import { expect } from "chai";
@@ -112,5 +112,79 @@ describe("Requirements grow with risk", function () {
       expect(h.initialRequirement).to.be.greaterThanOrEqual(h.maintenanceRequirement);
       previous = { im: h.initialRequirement, mm: h.maintenanceRequirement };
     }
+  });
+});
+
+/** Two calls crossing the IM switch at different sizes (A before B) and a put crossing the MM one. */
+async function twoCrossings() {
+  const sys = await deployOptionsSystem();
+  const now = BigInt(await time.latest());
+  // Expiry at which the feed's 60% gives σ√τ = `sv`.
+  const expiry = (sv: number) => now + BigInt(Math.round((sv / 0.6) ** 2 * 365 * 86400));
+  // IM shock before the size factor: the 10% floor. A crosses it at ~250,000 USD of notional, B at ~750,000.
+  const A = await listSeries(sys.options, "ETH", "3000", expiry(0.1005), true);
+  const B = await listSeries(sys.options, "ETH", "3000", expiry(0.1015), true);
+  // MM shock before the size factor: 2.33·0.6·√(1/365) ≈ 0.0732; C crosses it at ~200,000 USD.
+  const C = await listSeries(sys.options, "ETH", "3000", expiry(0.0735), false);
+  const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+  return { ...sys, A, B, C, a, expiry };
+}
+
+async function expectSdkEqualsEngine(sys: Awaited<ReturnType<typeof twoCrossings>>, id: bigint) {
+  const state = await getAccountState(await sdkClient(sys, sys.alice), { accountId: id });
+  expect(toHealth(accountHealth(state))).to.deep.equal(toHealth(await sys.engine.health(id)));
+}
+
+describe("Requirements grow with risk: positions crossing the switch at different sizes", function () {
+  it("a calendar whose two legs cross at different sizes never needs less (row 151)", async function () {
+    const sys = await loadFixture(twoCrossings);
+    // Long 120 A, short 120 B: 720,000 USD of notional, IM shock ≈ 0.10144: A past the switch, B not.
+    await tradeOption(sys.options, sys.alice, sys.a, sys.A, wad("120"));
+    await tradeOption(sys.options, sys.alice, sys.a, sys.B, wad("-120"));
+    const before = await sys.engine.health(sys.a);
+    // Long 125 A, short 125 B: 750,000 USD, IM shock 0.1015: B past it too.
+    await tradeOption(sys.options, sys.alice, sys.a, sys.A, wad("5"));
+    await tradeOption(sys.options, sys.alice, sys.a, sys.B, wad("-5"));
+    const after = await sys.engine.health(sys.a);
+    // Before the fix: 7,427.20 → 5,283.35 (−29%): the grid with A alone repriced (the larger) was
+    // dropped once B crossed, for the grids with both on their Greeks and both repriced.
+    expect(before.initialRequirement).to.be.closeTo(wad("7427.2"), wad("1"));
+    expect(after.initialRequirement, "IM at 125/−125").to.be.greaterThanOrEqual(before.initialRequirement);
+    expect(after.maintenanceRequirement).to.be.greaterThanOrEqual(before.maintenanceRequirement);
+    await expectSdkEqualsEngine(sys, sys.a);
+  });
+
+  it("the SDK equals the engine to the wei on a mixed book where both grids cross", async function () {
+    const sys = await loadFixture(twoCrossings);
+    // C (puts) past the MM switch, A past the IM switch, B past it too, plus perps and a BTC perp.
+    await tradeOption(sys.options, sys.alice, sys.a, sys.C, wad("-40"));
+    await tradeOption(sys.options, sys.alice, sys.a, sys.A, wad("60"));
+    await tradeOption(sys.options, sys.alice, sys.a, sys.B, wad("-90"));
+    await trade(sys.perps, sys.alice, sys.a, sys.markets.ETH, wad("12"));
+    await trade(sys.perps, sys.alice, sys.a, sys.markets.BTC, wad("-1"));
+    await expectSdkEqualsEngine(sys, sys.a);
+    const [, standardMaintenance] = await sys.engine.standardRequirements(sys.a);
+    expect(standardMaintenance).to.be.greaterThan(0n);
+  });
+
+  it("gas: 11 series in the band, each at its own σ√τ, are each repriced once", async function () {
+    const sys = await loadFixture(twoCrossings);
+    const now = BigInt(await time.latest());
+    const id = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+    // σ√τ from 0.1002 to 0.1016, one contract each (33,000 USD: IM shock 0.100066, none in the band).
+    for (let i = 0; i < 11; i++) {
+      const sv = 0.1002 + i * 0.00014;
+      const expiry = now + BigInt(Math.round((sv / 0.6) ** 2 * 365 * 86400));
+      const s = await listSeries(sys.options, "ETH", "3000", expiry, i % 2 === 0);
+      await tradeOption(sys.options, sys.bob, id, s, wad(i % 4 < 2 ? "1" : "-1"));
+    }
+    // A 300 ETH perp (900,000 USD) takes the IM shock to ~0.10187: the 11 series all in the band.
+    await trade(sys.perps, sys.bob, id, sys.markets.ETH, wad("300"));
+    // Two grids (row 144's fix): 1,205,683. A grid per σ√τ with every prefix repriced again: 5,278,453
+    // (a bid on 15 such series ran out of block gas). Each position repriced once and a grid per σ√τ
+    // (`_levelRequirement`): 1,447,523.
+    const gas = await sys.engine.health.estimateGas(id);
+    expect(gas).to.be.lessThan(2_000_000n);
+    await expectSdkEqualsEngine(sys, id);
   });
 });

@@ -292,3 +292,36 @@ describe("Keeper spending: gas and capital go where the money is", function () {
     });
   });
 });
+
+describe("Keeper spending: an insolvent book split below the stake (row 152)", function () {
+  /**
+   * Four accounts of one owner, each long 0.4 ETH on 150 USDC (a 1.6 ETH book split below the
+   * --min-stake-usd 100: each MM ≈ 75 USD at ETH 2,500), all insolvent once ETH is at 2,500.
+   */
+  async function splitBook() {
+    const sys = await deployOptionsSystem();
+    const ids: bigint[] = [];
+    for (let i = 0; i < 4; i++) {
+      const id = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 150n * USDC]]);
+      await trade(sys.perps, sys.bob, id, sys.markets.ETH, wad("0.4"));
+      ids.push(id);
+    }
+    await setFeedPrice(sys.feeds.ETH, "2500");
+    return { sys, ids };
+  }
+
+  it("is started: its deficit is the fund's and grows with every tick, not left unflagged", async function () {
+    const { sys, ids } = await loadFixture(splitBook);
+    const h = await sys.engine.health(ids[0]);
+    expect(h.equityMark).to.be.lessThan(0n);
+    expect(h.maintenanceRequirement).to.be.lessThan(wad("100"));
+    expect(h.maintenanceRequirement).to.be.greaterThan(wad("50"));
+    const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+    const report = await keeper.step();
+    const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
+    // Before the fix: none started (flag reward 0 for an insolvent book, and below the stake), all four
+    // in `notStarted`; at ETH 2,000 their deficit would be 4 × 0.4 × 500 more (800 USD) for the fund.
+    expect(started.map((e) => e.args.accountId)).to.have.members(ids);
+    expect(report.notStarted).to.deep.equal([]);
+  });
+});

@@ -17,7 +17,7 @@ import {
   marketKey,
 } from "../state";
 import type { XMarginError } from "../errors";
-import { WAD, min, mulDiv, type Rounding } from "./fixedPoint";
+import { WAD, max, min, mulDiv, type Rounding } from "./fixedPoint";
 import {
   CELLS,
   type Greeks,
@@ -270,17 +270,11 @@ function requirements(
 ): { initial: bigint; maintenance: bigint; repricedInitial: number; repricedMaintenance: number } {
   const u = state.underlyings[underlying];
   const { im, mm } = shocksFor(u.risk, u.volatility, greeks.notional);
-  // The spot shocks before the size factor decide which positions stay on their Greeks; those the size
-  // factor alone reprices make the level the larger of both grids (MarginEngine._sizedRequirement).
+  // The spot shocks before the size factor decide which positions leave their Greeks outright
+  // (MarginEngine._levelRequirement).
   const base = shocksFor(u.risk, u.volatility, 0n);
-  const sized = (k: Shocks, baseSpotShock: bigint) => {
-    const first = levelRequirement(state, group, greeks, k, members, baseSpotShock);
-    if (!first.sizeInduced) return first;
-    const second = levelRequirement(state, group, greeks, k, members, k.spotShock);
-    return second.requirement > first.requirement ? second : first;
-  };
-  const initial = sized(im, base.im.spotShock);
-  const maintenance = sized(mm, base.mm.spotShock);
+  const initial = levelRequirement(state, group, greeks, im, members, base.im.spotShock);
+  const maintenance = levelRequirement(state, group, greeks, mm, members, base.mm.spotShock);
   return {
     initial: initial.requirement,
     // Capped at IM, as the engine caps it (MarginEngine._requirements).
@@ -294,7 +288,10 @@ function requirements(
  * One level's requirement (MarginEngine._levelRequirement): the members that need repricing under `k`
  * leave the Taylor estimate (their delta, gamma, vega, vanna and volga subtracted; optionSize and
  * notional stay) and enter with their market's PnL in every cell of the grid; a book left linear with
- * nothing repriced takes the linear fast path.
+ * nothing repriced takes the linear fast path. Members that need it only because the size factor took
+ * the spot shock past their σ√τ (`decideSpotShock`, the shock before it, keeps them on their Greeks)
+ * leave one σ√τ at a time, least first, and the level is the largest of those grids: a larger book
+ * never needs less for the switch (review rounds 59 and 61).
  */
 function levelRequirement(
   state: AccountState,
@@ -302,20 +299,14 @@ function levelRequirement(
   greeks: Greeks,
   k: Shocks,
   members: readonly HeldPosition[],
-  decideSpotShock: bigint = k.spotShock,
-): { requirement: bigint; repriced: number; sizeInduced: boolean } {
+  decideSpotShock: bigint,
+): { requirement: bigint; repriced: number } {
   const taylor: Greeks = { ...greeks };
   const { spotMoves, volMoves } = scenarioMoves(group.spot, k);
   const pnls: bigint[] = [];
   let repriced = 0;
-  let sizeInduced = false;
-  for (const p of members) {
+  const reprice = (p: HeldPosition): void => {
     const e = p.exposure;
-    if (!needsRepricing(e.totalVolatility, e.modelVolatility, k)) continue;
-    if (e.totalVolatility >= decideSpotShock && 2n * k.volShock <= e.modelVolatility) {
-      sizeInduced = true;
-      continue;
-    }
     if (repriced++ === 0) pnls.push(...new Array<bigint>(CELLS).fill(0n));
     taylor.delta -= e.delta;
     taylor.gamma -= e.gamma;
@@ -332,22 +323,40 @@ function levelRequirement(
       volMoves,
     );
     for (let c = 0; c < CELLS; c++) pnls[c] += cells[c];
-  }
-  if (
+  };
+  const grid = (): bigint =>
     repriced === 0 &&
     taylor.gamma === 0n &&
     taylor.vega === 0n &&
     taylor.vanna === 0n &&
     taylor.volga === 0n &&
     taylor.optionSize === 0n
-  ) {
-    return {
-      requirement: linearRequirement(taylor.delta, taylor.notional, group.spot, k.spotShock, k.contingency),
-      repriced,
-      sizeInduced,
-    };
+      ? linearRequirement(taylor.delta, taylor.notional, group.spot, k.spotShock, k.contingency)
+      : requirement(taylor, group.spot, k, pnls);
+  const band: HeldPosition[] = [];
+  for (const p of members) {
+    const e = p.exposure;
+    if (!needsRepricing(e.totalVolatility, e.modelVolatility, k)) continue;
+    if (e.totalVolatility >= decideSpotShock && 2n * k.volShock <= e.modelVolatility) band.push(p);
+    else reprice(p);
   }
-  return { requirement: requirement(taylor, group.spot, k, pnls), repriced, sizeInduced };
+  // A stable sort, as the engine's insertion sort: equal σ√τ keep the book's order.
+  band.sort((a, b) =>
+    a.exposure.totalVolatility < b.exposure.totalVolatility
+      ? -1
+      : a.exposure.totalVolatility > b.exposure.totalVolatility
+        ? 1
+        : 0,
+  );
+  let level = grid();
+  band.forEach((p, i) => {
+    reprice(p);
+    // Positions of one σ√τ cross together: only the grid with all of them is one a book can have.
+    const next = band[i + 1];
+    if (next === undefined || next.exposure.totalVolatility !== p.exposure.totalVolatility)
+      level = max(level, grid());
+  });
+  return { requirement: level, repriced };
 }
 
 /**
