@@ -6,9 +6,10 @@
  * volatility, IM ≥ MM, the SDK's mirror) are kept as regression tests.
  */
 import { expect } from "chai";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import fc from "fast-check";
-import { MarginMode, openAccount, wad } from "../shared/system";
+import { MarginMode, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
 import { setFeedPrice } from "../shared/oracles";
 import { trade } from "../shared/perps";
 import { deployOptionsSystem, listSeries, tradeOption } from "../shared/options";
@@ -16,6 +17,8 @@ import { accountHealth, getAccountState, toHealth } from "../../sdk/src";
 import { sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
+const WAD = 10n ** 18n;
+const usd = (x: bigint) => (Number(x) / 1e18).toFixed(2);
 
 async function fixture() {
   const sys = await deployOptionsSystem();
@@ -130,7 +133,9 @@ async function twoCrossings() {
   return { ...sys, A, B, C, a, expiry };
 }
 
-async function expectSdkEqualsEngine(sys: Awaited<ReturnType<typeof twoCrossings>>, id: bigint) {
+type Sys = Awaited<ReturnType<typeof deployOptionsSystem>>;
+
+async function expectSdkEqualsEngine(sys: Sys, id: bigint) {
   const state = await getAccountState(await sdkClient(sys, sys.alice), { accountId: id });
   expect(toHealth(accountHealth(state))).to.deep.equal(toHealth(await sys.engine.health(id)));
 }
@@ -186,5 +191,182 @@ describe("Requirements grow with risk: positions crossing the switch at differen
     const gas = await sys.engine.health.estimateGas(id);
     expect(gas).to.be.lessThan(2_000_000n);
     await expectSdkEqualsEngine(sys, id);
+  });
+});
+
+/** An account with 20,000,000 USDC and `expiry(σ√τ)`, the expiry at which the feed gives that σ√τ. */
+async function base(poolDeltaRatio?: bigint) {
+  const sys = await deployOptionsSystem(poolDeltaRatio ? { poolDeltaRatio } : {});
+  const now = BigInt(await time.latest());
+  // Expiry at which the feed's `vol` gives σ√τ = `sv`.
+  const expiry = (sv: number, vol = 0.6) => now + BigInt(Math.round((sv / vol) ** 2 * 365 * 86400));
+  const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000_000n * USDC]]);
+  return { ...sys, a, expiry };
+}
+
+/** Three series crossing the IM switch (10% floor) at three sizes. */
+async function threeCrossings() {
+  const sys = await base();
+  const A = await listSeries(sys.options, "ETH", "3000", sys.expiry(0.1005), true);
+  const B = await listSeries(sys.options, "ETH", "3000", sys.expiry(0.101), true);
+  const C = await listSeries(sys.options, "ETH", "3000", sys.expiry(0.1015), true);
+  // Ties: the call and the put of one expiry and strike (one σ√τ), and MM-band series (MM base ≈ 0.0732).
+  const T = sys.expiry(0.1008);
+  const Tc = await listSeries(sys.options, "ETH", "3000", T, true);
+  const Tp = await listSeries(sys.options, "ETH", "3000", T, false);
+  const M1 = await listSeries(sys.options, "ETH", "3000", sys.expiry(0.0734), false);
+  const M2 = await listSeries(sys.options, "ETH", "3100", sys.expiry(0.0738), true);
+  return { ...sys, A, B, C, Tc, Tp, M1, M2 };
+}
+
+describe("Requirements grow with risk: three crossings, ties and the gas of a full band", function () {
+  for (const [label, signs] of [
+    ["long A, short B, long C", [1n, -1n, 1n]],
+    ["short A, long B, short C", [-1n, 1n, -1n]],
+    ["long A, long B, long C", [1n, 1n, 1n]],
+  ] as const) {
+    it(`a larger book never needs less across 3 IM crossings (${label}), SDK to the wei`, async function () {
+      const sys = await loadFixture(threeCrossings);
+      const ids = [sys.A, sys.B, sys.C];
+      const held = [0n, 0n, 0n];
+      let prev = { im: 0n, mm: 0n, n: 0 };
+      const seen: string[] = [];
+      // Gross notional 9,000·n: A crosses at n ≈ 28, B at ≈ 56, C at ≈ 83.
+      for (let n = 20; n <= 92; n += 4) {
+        for (let j = 0; j < 3; j++) {
+          const target = signs[j] * BigInt(n) * WAD;
+          await tradeOption(sys.options, sys.alice, sys.a, ids[j], target - held[j]);
+          held[j] = target;
+        }
+        const h = await sys.engine.health(sys.a);
+        seen.push(`${n}:${usd(h.initialRequirement)}`);
+        expect(h.initialRequirement, `IM ${prev.n} → ${n}: ${seen.join(" ")}`).to.be.gte(prev.im);
+        expect(h.maintenanceRequirement, `MM ${prev.n} → ${n}`).to.be.gte(prev.mm);
+        prev = { im: h.initialRequirement, mm: h.maintenanceRequirement, n };
+      }
+      await expectSdkEqualsEngine(sys, sys.a);
+    });
+  }
+
+  it("a growing perp takes 3 option series across the IM switch: the requirement never falls", async function () {
+    const sys = await loadFixture(threeCrossings);
+    await tradeOption(sys.options, sys.alice, sys.a, sys.A, wad("10"));
+    await tradeOption(sys.options, sys.alice, sys.a, sys.B, wad("-10"));
+    await tradeOption(sys.options, sys.alice, sys.a, sys.C, wad("10"));
+    let prev = 0n;
+    let perp = 0n;
+    // Perp notional 3,000·p + 90,000 of options: A crosses at p ≈ 53, B ≈ 137, C ≈ 220.
+    for (const p of [40n, 60n, 100n, 140n, 180n, 230n]) {
+      await trade(sys.perps, sys.alice, sys.a, sys.markets.ETH, wad(String(p - perp)));
+      perp = p;
+      const h = await sys.engine.health(sys.a);
+      expect(h.initialRequirement, `IM at perp ${p}`).to.be.gte(prev);
+      prev = h.initialRequirement;
+    }
+    await expectSdkEqualsEngine(sys, sys.a);
+  });
+
+  it("ties (a call and a put of one σ√τ), both levels' bands, two underlyings: SDK equals engine", async function () {
+    const sys = await loadFixture(threeCrossings);
+    const btcExp = sys.expiry(0.1006, 0.5);
+    const Bc = await listSeries(sys.options, "BTC", "60000", btcExp, true);
+    const Bp = await listSeries(sys.options, "BTC", "60000", btcExp, false);
+    const Bq = await listSeries(sys.options, "BTC", "61000", sys.expiry(0.1012, 0.5), false);
+    for (const [s, n] of [
+      [sys.A, "40"],
+      [sys.Tc, "-30"],
+      [sys.Tp, "30"],
+      [sys.B, "-25"],
+      [sys.C, "20"],
+      [sys.M1, "-35"],
+      [sys.M2, "30"],
+    ] as const)
+      await tradeOption(sys.options, sys.alice, sys.a, s, wad(n));
+    for (const [s, n] of [
+      [Bc, "4"],
+      [Bp, "-4"],
+      [Bq, "3"],
+    ] as const)
+      await tradeOption(sys.options, sys.alice, sys.a, s, wad(n));
+    await trade(sys.perps, sys.alice, sys.a, sys.markets.ETH, wad("150"));
+    await trade(sys.perps, sys.alice, sys.a, sys.markets.BTC, wad("-12"));
+    await expectSdkEqualsEngine(sys, sys.a);
+    const [si, sm] = await sys.engine.standardRequirements(sys.a);
+    expect(si).to.be.gte(sm);
+  });
+
+  it("gas: 16 series in the band (8 at each level): health and a liquidation bid stay within bounds", async function () {
+    const sys = await base();
+    const now = BigInt(await time.latest());
+    const exp = (sv: number) => now + BigInt(Math.round((sv / 0.6) ** 2 * 365 * 86400));
+    for (let i = 0; i < 16; i++) {
+      // 8 series in the IM band (σ√τ 0.1002 … 0.1016), 8 in the MM band (0.0733 … 0.0740).
+      const sv = i < 8 ? 0.1002 + i * 0.0002 : 0.0733 + (i - 8) * 0.0001;
+      const s = await listSeries(sys.options, "ETH", String(2900 + 25 * i), exp(sv), i % 2 === 0);
+      await tradeOption(sys.options, sys.alice, sys.a, s, wad(i % 4 < 2 ? "-20" : "20"));
+    }
+    const h = await sys.engine.health(sys.a);
+    expect(h.grossNotional).to.be.gt(wad("900000")); // IM shock past 0.1016, MM past 0.0740
+    // Measured in review round 62: health 2,559,257 gas, the bid below 6,870,493.
+    const healthGas = await sys.engine.health.estimateGas(sys.a);
+    await expectSdkEqualsEngine(sys, sys.a);
+    expect(healthGas).to.be.lt(6_000_000n);
+    // Liquidatable: withdraw to IM, then ETH +6%.
+    await withdrawToInitialMargin(sys, sys.alice, sys.a);
+    let spot = 3000;
+    let after = await sys.engine.health(sys.a);
+    while (after.equityMaintenance >= BigInt(after.maintenanceRequirement) && spot < 3600) {
+      spot += 60;
+      await setFeedPrice(sys.feeds.ETH, String(spot));
+      after = await sys.engine.health(sys.a);
+    }
+    expect(after.equityMaintenance).to.be.lt(after.maintenanceRequirement);
+    const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+    await sys.accounts.connect(sys.keeper).approve(sys.auction, keeper);
+    await sys.auction.startAuction(sys.a);
+    const r = await (
+      await sys.auction
+        .connect(sys.keeper)
+        .bid(sys.a, keeper, WAD, ethers.MaxUint256, { gasLimit: 16_777_216n })
+    ).wait();
+    expect(r!.gasUsed).to.be.lt(16_777_216n);
+  });
+  it("gas: 16 series in both levels' bands at once (24M USD of notional): health and a bid", async function () {
+    const sys = await base(wad("10"));
+    const now = BigInt(await time.latest());
+    const exp = (sv: number) => now + BigInt(Math.round((sv / 0.6) ** 2 * 365 * 86400));
+    for (let i = 0; i < 16; i++) {
+      const s = await listSeries(
+        sys.options,
+        "ETH",
+        String(2900 + 25 * i),
+        exp(0.1002 + i * 0.0002),
+        i % 2 === 0,
+      );
+      await tradeOption(sys.options, sys.alice, sys.a, s, wad(i % 4 < 2 ? "-500" : "500"));
+    }
+    // Measured in review round 62: health 3,483,940 gas, the bid below 9,560,164 (bidAndClose 8,801,718).
+    const healthGas = await sys.engine.health.estimateGas(sys.a);
+    await expectSdkEqualsEngine(sys, sys.a);
+    expect(healthGas).to.be.lt(6_000_000n);
+    await withdrawToInitialMargin(sys, sys.alice, sys.a);
+    let spot = 3000;
+    let after = await sys.engine.health(sys.a);
+    while (after.equityMaintenance >= BigInt(after.maintenanceRequirement) && spot < 3600) {
+      spot += 110;
+      await setFeedPrice(sys.feeds.ETH, String(spot));
+      after = await sys.engine.health(sys.a);
+    }
+    expect(after.equityMaintenance).to.be.lt(after.maintenanceRequirement);
+    const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 20_000_000n * USDC]]);
+    await sys.accounts.connect(sys.keeper).approve(sys.auction, keeper);
+    await sys.auction.startAuction(sys.a);
+    const r = await (
+      await sys.auction
+        .connect(sys.keeper)
+        .bid(sys.a, keeper, WAD, ethers.MaxUint256, { gasLimit: 16_777_216n })
+    ).wait();
+    expect(r!.gasUsed).to.be.lt(16_777_216n);
+    // bidAndClose of the whole slice, measured once in review: 8,801,718 gas.
   });
 });
