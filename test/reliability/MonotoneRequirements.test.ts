@@ -358,6 +358,5 @@ describe("Requirements grow with risk: three crossings, ties and the gas of a fu
     await expectSdkEqualsEngine(sys, sys.a);
     expect(healthGas).to.be.lt(6_000_000n);
     expect(await bidOnWholeBook(sys, 110, 20_000_000n * USDC)).to.be.lt(16_777_216n);
-    // bidAndClose of the whole slice, measured once in review: 8,801,718 gas.
   });
 });
