@@ -106,7 +106,14 @@ export class TxSender {
    * warning): a liquidation is better sent on the gas alone than never.
    */
   async l1DataFee(tx: TxRequest): Promise<bigint> {
-    this.opStack ??= this.provider.getCode(OP_GAS_PRICE_ORACLE).then((code) => code !== "0x");
+    // A failed read is asked again next time: kept, one transport failure would fail every later bid.
+    this.opStack ??= this.provider.getCode(OP_GAS_PRICE_ORACLE).then(
+      (code) => code !== "0x",
+      (error: unknown) => {
+        this.opStack = null;
+        throw error;
+      },
+    );
     if (!(await this.opStack)) return 0n;
     const unsigned = Transaction.from({
       type: 2,

@@ -22,7 +22,9 @@ import {
   isDeficitWorthRecording,
   isStartWorthSending,
 } from "../../scripts/keeper/logic";
-import { OP_GAS_PRICE_ORACLE } from "../../scripts/keeper/sender";
+import { OP_GAS_PRICE_ORACLE, TxSender } from "../../scripts/keeper/sender";
+import { createLogger } from "../../scripts/keeper/log";
+import { Wallet, type JsonRpcProvider } from "ethers";
 
 const USDC = 10n ** 6n;
 const DUST = 10;
@@ -192,6 +194,34 @@ describe("Keeper spending: gas and capital go where the money is", function () {
       expect(keeperTxs(keeper, from).map((t) => [t.action, t.accountId])).to.deep.equal([
         ["bidAndClose", alice.toString()],
       ]);
+    });
+  });
+
+  describe("on a chain whose answer to the OP-stack check is lost", function () {
+    it("asks again on the next bid instead of failing every later one with the same error", async function () {
+      let reads = 0;
+      const provider = {
+        getCode: async () => {
+          if (reads++ === 0) throw new Error("connect ECONNREFUSED 127.0.0.1:8545");
+          return "0x";
+        },
+      } as unknown as JsonRpcProvider;
+      const log = createLogger({ level: "error", write: () => {} });
+      const sender = new TxSender(Wallet.createRandom() as unknown as Wallet, provider, 31_337, log, {
+        maxGasPriceWei: 1n,
+        dryRun: true,
+        txTimeoutMs: 1_000,
+        pollMs: 10,
+      });
+      const request = { to: OP_GAS_PRICE_ORACLE, data: "0x" };
+      const first = await sender.l1DataFee(request).then(
+        () => "answered",
+        (error: Error) => error.message,
+      );
+      expect(first).to.match(/ECONNREFUSED/);
+      // Before the fix: the rejected check was kept, and this threw ECONNREFUSED again, for good.
+      expect(await sender.l1DataFee(request)).to.equal(0n);
+      expect(reads).to.equal(2);
     });
   });
 
