@@ -129,9 +129,8 @@ export async function bidderAccountUnfitness(
     frozen,
     quoteBalance,
     equityMark: health?.equityMark ?? null,
-    belowInitial:
-      health !== null &&
-      (health.equityInitial < 0n || BigInt(health.equityInitial) < health.initialRequirement),
+    // The requirement is never negative, so a negative equity is below it too.
+    belowInitial: health !== null && health.equityInitial < health.initialRequirement,
   };
   return bidderAccountUnfit(facts);
 }
