@@ -8,7 +8,7 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { deployOptionsSystem } from "../shared/options";
 import { trade } from "../shared/perps";
@@ -104,16 +104,20 @@ describe("Keeper spending: gas and capital go where the money is", function () {
       const sys = await deployOptionsSystem();
       const small = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50n * USDC]]);
       await trade(sys.perps, sys.alice, small, sys.markets.ETH, wad("0.1"));
+      const traded = BigInt(await time.latest());
       await setFeedPrice(sys.feeds.ETH, "2600");
-      return { sys, small };
+      return { sys, small, traded };
     }
 
     it("is restarted only when the restart pays: within the cooldown it pays nothing, so it is not", async function () {
-      const { sys, small } = await loadFixture(hovering);
+      const { sys, small, traded } = await loadFixture(hovering);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      // The reward is the book's mark, which funding moves by the second since the trade: the start, the
+      // step's first transaction, is mined a minute after it.
+      await time.setNextBlockTimestamp(traded + 60n);
       await keeper.step();
       let started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
-      expect(started.map((e) => [e.args.accountId, e.args.flagReward])).to.deep.equal([[small, 9_834_992n]]);
+      expect(started.map((e) => [e.args.accountId, e.args.flagReward])).to.deep.equal([[small, 9_834_991n]]);
 
       await mintAndApprove(sys.usdc, sys.alice, await sys.vault.getAddress(), 30n * USDC);
       await sys.vault.connect(sys.alice).deposit(small, sys.usdc, 30n * USDC);
