@@ -94,6 +94,8 @@ const config: HardhatUserConfig = {
     // collect from one chain and run serially.
     parallel: !SERIAL_TESTS,
     jobs: 2,
+    // hardhat/register first, so that the TypeScript helper loads after ts-node.
+    require: ["hardhat/register", "./test/shared/parallelFailures.ts"],
   },
 };
 
