@@ -13,6 +13,9 @@
  * - No queue behind a stuck transaction: one that got no receipt before the timeout (its max fee below
  *   a base fee that rose since) still holds its nonce, so the next transaction takes that nonce with
  *   fees raised enough to replace it (`replacementFees`) instead of waiting behind it (review round 48).
+ *   After a restart the keeper no longer knows that transaction's fees: one the node counts as pending
+ *   is assumed to have today's, and a replacement the node refuses as underpriced is remembered, so the
+ *   next transaction offers 9/8 of it again, up to the cap.
  * - Dry run: everything up to the signature, then a log line instead of the broadcast.
  */
 import {
@@ -38,7 +41,9 @@ export type SendResult =
   | { status: "simulation-failed"; error: unknown }
   | { status: "gas-above-cap"; baseFeePerGas: bigint | null }
   | { status: "dry-run"; gasLimit: bigint; fees: TxFees }
-  | { status: "dropped"; hash: string };
+  | { status: "dropped"; hash: string }
+  /** A waiting transaction of ours (an earlier run's) holds the nonce at higher fees; the next send offers more. */
+  | { status: "replacement-underpriced"; nonce: number };
 
 export interface SenderOptions {
   maxGasPriceWei: bigint;
@@ -57,6 +62,8 @@ const GAS_PRICE_ORACLE = new Interface(["function getL1Fee(bytes) view returns (
 
 /** Nonce errors that mean "this nonce is used": ours already got in, or someone else's did. */
 const NONCE_USED = /nonce too low|already known|known transaction|nonce has already been used|NONCE_EXPIRED/i;
+/** The node refuses a replacement whose fees are not enough above those of the transaction it replaces. */
+const UNDERPRICED = /replacement transaction underpriced|replacement fee too low|REPLACEMENT_UNDERPRICED/i;
 
 export class TxSender {
   /** Our last transaction that had no receipt before the timeout: its nonce and fees, while not mined. */
@@ -186,12 +193,18 @@ export class TxSender {
 
     let nonce = await this.provider.getTransactionCount(this.wallet.address, "pending");
     let txFees = fees;
-    const stuck = this.unconfirmed;
-    if (
-      stuck &&
-      stuck.nonce <= nonce && // else not on this chain (a restarted dev node): its nonce would be a gap
-      (await this.provider.getTransactionCount(this.wallet.address, "latest")) <= stuck.nonce
-    ) {
+    const mined = await this.provider.getTransactionCount(this.wallet.address, "latest");
+    // A transaction of ours still waiting: the one this run saw time out (unless not on this chain — a
+    // restarted dev node — where its nonce would be a gap), or one the node counts as pending that an
+    // earlier run of the keeper left behind, whose fees are unknown: assume today's.
+    const known = this.unconfirmed;
+    const stuck =
+      known && known.nonce <= nonce && mined <= known.nonce
+        ? known
+        : mined < nonce
+          ? { nonce: mined, fees }
+          : null;
+    if (stuck) {
       // Still waiting (its max fee below today's base fee, say): every later nonce would wait behind it,
       // or be refused as an underpriced replacement where the pending count leaves it out. Replace it:
       // everything is re-derived from chain state, so what it was meant to do is done again if still due.
@@ -219,7 +232,21 @@ export class TxSender {
     });
     const hash = keccak256(signed);
     this.log.info("sending", { action: label, ...fields, hash, nonce, gasLimit });
-    await this.broadcast(label, signed, hash);
+    try {
+      await this.broadcast(label, signed, hash);
+    } catch (error) {
+      if (!UNDERPRICED.test(error instanceof Error ? error.message : String(error))) throw error;
+      // A transaction this run does not know (an earlier run's, whose fees it could only guess) holds
+      // the nonce at higher fees: remember what was refused, so that the next send offers 9/8 of it.
+      this.unconfirmed = { nonce, fees: txFees };
+      this.log.warn("an earlier transaction holds the nonce at higher fees", {
+        action: label,
+        ...fields,
+        nonce,
+        error: describeError(error),
+      });
+      return { status: "replacement-underpriced", nonce };
+    }
     const receipt = await this.waitForReceipt(hash);
     this.unconfirmed = receipt === null ? { nonce, fees: txFees } : null;
     if (receipt === null) {
@@ -265,6 +292,8 @@ export class TxSender {
           this.log.warn("nonce already used", { action: label, hash, error: describeError(error) });
           return;
         }
+        // The same bytes would be refused again: the caller offers more next time.
+        if (UNDERPRICED.test(text)) throw error;
         if (!isTransientError(error) || attempt >= 6 || this.opts.signal?.aborted) throw error;
         const delayMs = Math.min(2_000, 100 * 2 ** attempt);
         this.log.warn("send failed; re-sending the same transaction", {

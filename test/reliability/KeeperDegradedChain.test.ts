@@ -1,17 +1,24 @@
 /**
  * The keeper against a degraded chain: a base-fee spike, an RPC that refuses large log answers, a
- * one-block reorg (review round 48; docs/reliability.md §4, rows 126–128).
+ * one-block reorg (review round 48; docs/reliability.md §4, rows 126–128), a restart while a transaction
+ * waits (row 153).
  */
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
 import fs from "node:fs";
 import path from "node:path";
-import { MarginMode, openAccount, wad } from "../shared/system";
+import { MarginMode, openAccount, wad, type System } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { mineAt, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet, tempDir, waitFor } from "../shared/e2e";
-import { keeperDeploymentOf, startInProcessKeeper, startRpcBridge, type LogLine } from "../shared/keeper";
+import {
+  keeperDeploymentOf,
+  startInProcessKeeper,
+  startRpcBridge,
+  type InProcessKeeper,
+  type LogLine,
+} from "../shared/keeper";
 import { mintAccountsTo } from "../shared/accounts";
 import { parseKeeperArgs } from "../../scripts/keeper/config";
 import { createLogger } from "../../scripts/keeper/log";
@@ -84,6 +91,77 @@ async function keeperTransactions(from: number) {
   return out;
 }
 
+/** Start auctions only: no bid, so a keeper pass sends one transaction; a 1 s receipt timeout. */
+const START_ONLY = ["--min-profit-usd", "1000000", "--tx-timeout-ms", "1000"];
+
+/** Alice's 10 ETH long on 5,000 USDC after ETH falls to 2,600 (equity_MM 834.93 against MM 1,955.53). */
+async function aliceUnderWater() {
+  const sys = await deployOptionsSystem();
+  const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+  await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+  const keeper = await startInProcessKeeper(sys, START_ONLY);
+  // The same key in a process started later (the keeper restarted): it knows nothing `keeper` sent.
+  const restarted = await startInProcessKeeper(sys, START_ONLY);
+  await setFeedPrice(sys.feeds.ETH, "2600");
+  const from = (await ethers.provider.getBlockNumber()) + 1;
+  const nonce = await ethers.provider.getTransactionCount(KEEPER);
+  return { sys, victim, keeper, restarted, nonce, from };
+}
+
+/**
+ * A keeper pass whose startAuction the base fee leaves behind: it jumps to `spike.baseFee` (the cap is
+ * 100 gwei) just after the keeper priced the transaction at ~2·base + 1 gwei tip, ~1 gwei, so it is
+ * not mined and the wait times out. Run under `withIntervalMining(spike, …)`.
+ */
+async function leaveStartBehind(keeper: InProcessKeeper, spike: { on: boolean }, nonce: number) {
+  const report = await onRequest(
+    "eth_sendRawTransaction",
+    () => (spike.on = true),
+    () => keeper.step(),
+  );
+  const stuck = keeper.lines.filter((l) => l.msg === "no receipt before timeout");
+  expect(stuck).to.have.length(1);
+  const stuckTx = await ethers.provider.getTransaction(String(stuck[0].fields.hash));
+  expect(stuckTx!.nonce).to.equal(nonce);
+  expect(stuckTx!.maxFeePerGas).to.be.lessThan(5n * GWEI);
+  return report;
+}
+
+/** The spike ends: whatever waits in the mempool is mined. */
+async function endSpike(spike: { on: boolean }): Promise<void> {
+  spike.on = false;
+  await new Promise((resolve) => setTimeout(resolve, 1_000));
+}
+
+/** The auction on `victim` was started by the keeper, with one transaction at `nonce` (the replacement). */
+async function expectOneStartAt(sys: System, victim: bigint, nonce: number, from: number): Promise<void> {
+  const [started] = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted(victim));
+  expect(started.args.starter).to.equal(KEEPER);
+  const sent = await keeperTransactions(from);
+  expect(sent.map((t) => [t.nonce, t.status])).to.deep.equal([[nonce, 1]]);
+}
+
+/**
+ * Runs `run` with the chain's pending count of the keeper including its transaction at `nonce` that
+ * cannot be mined, as geth's does (Hardhat's leaves such a transaction out).
+ */
+async function countingWaitingAsPending<T>(nonce: number, run: () => Promise<T>): Promise<T> {
+  const original = network.provider.request.bind(network.provider);
+  network.provider.request = (async (args: { method: string; params?: unknown[] }) => {
+    const answer = await original(args);
+    const pendingOfKeeper =
+      args.method === "eth_getTransactionCount" &&
+      args.params?.[1] === "pending" &&
+      String(args.params?.[0]).toLowerCase() === KEEPER.toLowerCase();
+    return pendingOfKeeper && Number(answer) === nonce ? ethers.toQuantity(nonce + 1) : answer;
+  }) as typeof network.provider.request;
+  try {
+    return await run();
+  } finally {
+    network.provider.request = original;
+  }
+}
+
 describe("Keeper against a degraded chain", function () {
   describe("a transaction the base fee left behind", function () {
     it("is replaced at fees 9/8 of its own at least (nodes want +10% on both), never above the cap", function () {
@@ -123,40 +201,14 @@ describe("Keeper against a degraded chain", function () {
     });
 
     it("is replaced by the keeper's next one instead of holding back every later transaction", async function () {
-      const sys = await deployOptionsSystem();
-      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-      const keeper = await startInProcessKeeper(sys, [
-        "--min-profit-usd",
-        "1000000", // start only: no bid, so the step sends one transaction per pass
-        "--tx-timeout-ms",
-        "1000",
-      ]);
-      await setFeedPrice(sys.feeds.ETH, "2600"); // Alice: equity_MM 834.93 against MM 1,955.53
-      const from = (await ethers.provider.getBlockNumber()) + 1;
-      const nonce = await ethers.provider.getTransactionCount(KEEPER);
-
-      // The base fee jumps to 5 gwei (the keeper's cap is 100) just after the keeper priced its
-      // startAuction at ~2·base + 1 gwei tip, ~1 gwei: it is not mined and the wait times out.
+      const { sys, victim, keeper, nonce, from } = await aliceUnderWater();
       const spike = { on: false, baseFee: 5n * GWEI };
       const { first, second } = await withIntervalMining(spike, async () => {
-        const first = await onRequest(
-          "eth_sendRawTransaction",
-          () => (spike.on = true),
-          () => keeper.step(),
-        );
-        expect(await sys.auction.isFrozen(victim)).to.equal(false);
-        const stuck = keeper.lines.filter((l) => l.msg === "no receipt before timeout");
-        expect(stuck).to.have.length(1);
-        const stuckTx = await ethers.provider.getTransaction(String(stuck[0].fields.hash));
-        expect(stuckTx!.nonce).to.equal(nonce);
-        expect(stuckTx!.maxFeePerGas).to.be.lessThan(spike.baseFee);
-
+        const first = await leaveStartBehind(keeper, spike, nonce);
         // The next pass, base fee still 5 gwei, well under the cap: the keeper is willing to pay it.
         const second = await keeper.step();
         const frozen = await sys.auction.isFrozen(victim);
-        spike.on = false; // the spike ends; whatever waits in the mempool is mined
-        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        await endSpike(spike);
         return { first, second: { report: second, frozen } };
       });
       expect(first.liquidatable).to.deep.equal([victim]);
@@ -168,11 +220,49 @@ describe("Keeper against a degraded chain", function () {
         keeper.lines.filter((l) => JSON.stringify(l.fields).includes("REPLACEMENT_UNDERPRICED")),
       ).to.deep.equal([]);
       expect(second.frozen, "the auction started during the spike").to.equal(true);
-      const [started] = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted(victim));
-      expect(started.args.starter).to.equal(KEEPER);
-      // One transaction at that nonce: the replacement, not a reverted second start.
-      const sent = await keeperTransactions(from);
-      expect(sent.map((t) => [t.nonce, t.status])).to.deep.equal([[nonce, 1]]);
+      await expectOneStartAt(sys, victim, nonce, from);
+    });
+
+    describe("after a restart, when the keeper no longer knows its fees", function () {
+      it("offers 9/8 of the fees the node refused, where the pending count leaves it out (Hardhat)", async function () {
+        const { sys, victim, keeper, restarted, nonce, from } = await aliceUnderWater();
+        const spike = { on: false, baseFee: 5n * GWEI };
+        const passes = await withIntervalMining(spike, async () => {
+          await leaveStartBehind(keeper, spike, nonce);
+          await restarted.step();
+          const frozenAfterFirst = await sys.auction.isFrozen(victim);
+          await restarted.step();
+          const frozenAfterSecond = await sys.auction.isFrozen(victim);
+          await endSpike(spike);
+          return { frozenAfterFirst, frozenAfterSecond };
+        });
+        // Its first try, at today's fees and the same 1 gwei tip, is refused; before the fix every later
+        // pass was refused the same way until the spike ended.
+        const refused = restarted.lines.filter(
+          (l) => l.msg === "an earlier transaction holds the nonce at higher fees",
+        );
+        expect(passes.frozenAfterSecond, "the auction started during the spike").to.equal(true);
+        expect(passes.frozenAfterFirst).to.equal(false);
+        expect(refused.map((l) => l.fields.nonce)).to.deep.equal([nonce]);
+        await expectOneStartAt(sys, victim, nonce, from);
+      });
+
+      it("takes the waiting nonce at once where the pending count includes it (geth)", async function () {
+        const { sys, victim, keeper, restarted, nonce, from } = await aliceUnderWater();
+        const spike = { on: false, baseFee: 5n * GWEI };
+        const frozen = await withIntervalMining(spike, async () => {
+          await leaveStartBehind(keeper, spike, nonce);
+          return countingWaitingAsPending(nonce, async () => {
+            await restarted.step();
+            const frozen = await sys.auction.isFrozen(victim);
+            await endSpike(spike);
+            return frozen;
+          });
+        });
+        // Before the fix it went out at the next nonce, behind the stuck one, and timed out there.
+        expect(frozen, "the auction started during the spike").to.equal(true);
+        await expectOneStartAt(sys, victim, nonce, from);
+      });
     });
   });
 });
