@@ -284,8 +284,9 @@ export async function assessBid(
 /**
  * What closing the `filled` slice of an option position costs: the slice is in the auction's MtM at the
  * value the engine marks it at (`exposure(...).value`, per contract), and closes at the market's quote
- * (model price ± spread) plus fee. Null when the series no longer trades (expired: the settlement
- * strategy settles it first, then the account can be bid on).
+ * (model price ± spread) plus fee; 0 for a settled series (paid out, not moved). Null when an expired
+ * series is not settled yet (bidAndClose cannot close it: the settlement strategy settles it first, then
+ * the account can be bid on).
  */
 async function optionCloseCost(
   c: Contracts,
@@ -297,6 +298,11 @@ async function optionCloseCost(
   const size = sliceSize(held, filled);
   if (size === 0n) return 0n;
   const info = await c.options.series(seriesId);
+  // Settled: the slice does not move it, `transferPosition` pays the account's whole position out into
+  // its quote balance (in the mark already), so there is nothing to close. `quoteTrade` refuses a settled
+  // series, and read as "awaiting settlement" it skipped every holder's bid in the pass that settled the
+  // series, until after that pass's payouts (review round 64).
+  if (info.settled) return 0n;
   const [spot, volatility] = await Promise.all([
     c.router.getPrice(info.underlying),
     c.router.getVolatility(info.underlying),
