@@ -185,6 +185,9 @@ export interface BidPlan {
 
 export type BidAssessment = { plan: BidPlan } | { skip: string; detail?: Record<string, unknown> };
 
+/** What `assessBid` asks of the sender: the bid's gas, today's fees and, on OP-stack chains, the L1 fee. */
+export type BidPricing = Pick<TxSender, "estimateGas" | "fees" | "l1DataFee">;
+
 /**
  * Everything a bid decision needs, read from the chain: what the auction would fill and charge now,
  * what closing the slice against the pool would cost (each market's quoteTrade per position: perps at
@@ -194,7 +197,7 @@ export type BidAssessment = { plan: BidPlan } | { skip: string; detail?: Record<
  */
 export async function assessBid(
   c: Contracts,
-  sender: TxSender,
+  sender: BidPricing,
   opts: {
     accountId: bigint;
     keeperAccountId: bigint;

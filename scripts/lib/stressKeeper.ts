@@ -15,9 +15,9 @@ import { ethers } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { TransactionReceipt } from "ethers";
 import { connectContracts, type Contracts } from "../keeper/chain";
-import { assessBid, auctionOf } from "../keeper/liquidation";
+import { assessBid, auctionOf, type BidPricing } from "../keeper/liquidation";
 import { chooseAction, chunk, isBidProfitable, isLiquidatable } from "../keeper/logic";
-import type { TxRequest, TxSender } from "../keeper/sender";
+import type { TxRequest } from "../keeper/sender";
 import type { Deployment } from "../../deploy/deployment";
 import type { LiquidationAuction, MarginEngine } from "../../typechain-types";
 
@@ -74,8 +74,7 @@ export async function createStressKeeper(opts: {
   const quoteUnit = 10n ** 12n;
   const quoteToken = await c.vault.quoteToken();
   const stats = newKeeperStats();
-  const sender = {
-    address: opts.keeper.address,
+  const sender: BidPricing = {
     estimateGas: (tx: TxRequest) => ethers.provider.estimateGas({ from: opts.keeper.address, ...tx }),
     // A quiet L2: 0.01 gwei. The keeper's profit check prices gas with it.
     fees: async () => ({
@@ -84,7 +83,9 @@ export async function createStressKeeper(opts: {
       maxPriorityFeePerGas: 0n,
       expectedPrice: 10n ** 7n,
     }),
-  } as unknown as TxSender;
+    // Hardhat's chain has no OP-stack GasPriceOracle, where `TxSender.l1DataFee` reads 0 too.
+    l1DataFee: async () => 0n,
+  };
 
   const auctionIface = opts.auction.interface;
   function record(receipt: TransactionReceipt | null): void {
