@@ -48,6 +48,21 @@ async function sdkMatches(sys: Sys, ids: bigint[]): Promise<void> {
   }
 }
 
+/**
+ * Alice: 20,000 USDC, short 10 ETH-3000 calls expiring at `expiry` (Carol holds them), long 20 ETH perp,
+ * withdrawn to her initial requirement.
+ */
+async function writerAtInitialMargin(sys: Sys, expiry: bigint) {
+  const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
+  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+  await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
+  await tradeOption(sys.options, sys.carol, carol, call, wad("10"));
+  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
+  await withdrawToInitialMargin(sys, sys.alice, alice);
+  return { alice, carol, call };
+}
+
 describe("Seams around an auction", function () {
   describe("the ERC-721 account in auction", function () {
     /** Alice: 10,000 USDC, long 20 ETH at 3,000; Carol her operator and a 1,000 USDC trader; ETH 2,600. */
@@ -99,14 +114,8 @@ describe("Seams around an auction", function () {
       const sys = await deployOptionsSystemWithoutFunding();
       await fundInsurance(sys, 10_000n * USDC);
       const expiry = await fromNow(90n * 60n);
-      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      const { alice, carol, call } = await writerAtInitialMargin(sys, expiry);
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
-      await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
-      await tradeOption(sys.options, sys.carol, carol, call, wad("10"));
-      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
-      await withdrawToInitialMargin(sys, sys.alice, alice);
       await mineAt(sys, expiry - 20n * 60n);
       await setFeedPrice(sys.feeds.ETH, "2800");
       expect(liquidatable(await sys.engine.health(alice))).to.equal(true);
@@ -242,13 +251,7 @@ describe("Seams around an auction", function () {
     async function settledWriter() {
       const sys = await deployOptionsSystemWithoutFunding();
       const expiry = await fromNow(DAY);
-      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
-      await tradeOption(sys.options, sys.alice, alice, call, -wad("10"));
-      await tradeOption(sys.options, sys.carol, carol, call, wad("10"));
-      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
-      await withdrawToInitialMargin(sys, sys.alice, alice);
+      const { alice, call } = await writerAtInitialMargin(sys, expiry);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
       await mineAt(sys, expiry);
       await setFeedPrice(sys.feeds.ETH, "3100");
