@@ -25,6 +25,13 @@ export interface PriceFeedConfig {
   heartbeat: number;
   minPrice: bigint;
   maxPrice: bigint;
+  /**
+   * The feed's published deviation threshold (a fraction: 0.005 = 0.5%), when given: a trader who sees a
+   * round coming opens at the old answer and closes at the new one, so every perp market on the asset
+   * must charge at least this much for a round trip (makerFee + takerFee; review round 65). Required for
+   * a feed given by address off the local chain and the testnets (`TESTNET_CHAIN_IDS`).
+   */
+  deviationThreshold?: bigint;
 }
 
 export interface VolatilityFeedConfig {
@@ -159,6 +166,13 @@ export const MIN_EXPIRY_PERIOD = 86_400;
 export const LOCAL_CHAIN_ID = 31_337;
 
 /**
+ * Sepolia, Arbitrum Sepolia, Base Sepolia: their tokens are open-mint mocks, so a feed there may leave
+ * out its `deviationThreshold` (nothing of value to take through its lag). Everywhere else a live feed
+ * states it and the perp fees must cover it (review round 65, docs/decisions.md "Oracle lag").
+ */
+export const TESTNET_CHAIN_IDS: readonly number[] = [11_155_111, 421_614, 84_532];
+
+/**
  * Roles that act at once and can close a user's exit: GUARDIAN pauses withdrawals and LP claims,
  * RISK_MANAGER raises the LPs' exit delay and holding period to 7 days, LISTING lists series whose
  * settlement closes LP exits. An account holding one of them with an execution delay below the timelock's
@@ -221,14 +235,25 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   const tokensRaw = r.object(root.tokens, "tokens");
   const quoteToken = r.string(root.quoteToken, "quoteToken");
 
+  const chainId = r.int(root.chainId, "chainId");
   const feeds = mapValues(r.object(root.feeds, "feeds"), (v, k) => {
     const o = r.object(v, `feeds.${k}`);
-    return {
-      source: r.feedSource(o, `feeds.${k}`),
+    const source = r.feedSource(o, `feeds.${k}`);
+    const feed: PriceFeedConfig = {
+      source,
       heartbeat: r.int(o.heartbeat, `feeds.${k}.heartbeat`),
       minPrice: r.wad(o.minPrice, `feeds.${k}.minPrice`),
       maxPrice: r.wad(o.maxPrice, `feeds.${k}.maxPrice`),
     };
+    if (o.deviationThreshold !== undefined) {
+      feed.deviationThreshold = r.wad(o.deviationThreshold, `feeds.${k}.deviationThreshold`);
+    } else if ("address" in source && chainId !== LOCAL_CHAIN_ID && !TESTNET_CHAIN_IDS.includes(chainId)) {
+      throw r.error(
+        `feeds.${k}.deviationThreshold`,
+        "missing: a live feed states its deviation threshold, which the perp fees must cover (review round 65)",
+      );
+    }
+    return feed;
   });
   const volatilityFeeds = mapValues(r.object(root.volatilityFeeds, "volatilityFeeds"), (v, k) => {
     const o = r.object(v, `volatilityFeeds.${k}`);
@@ -319,6 +344,17 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     const underlying = r.string(o.underlying, `${at}.underlying`);
     if (!Object.hasOwn(underlyings, underlying))
       throw r.error(`${at}.underlying`, `not an underlying: ${underlying}`);
+    // A round seen coming (in the mempool, or a feed lagging the market inside its threshold) is a
+    // riskless round trip worth size·price·(threshold − round-trip fee); the cheapest round trip pays
+    // makerFee + takerFee (review round 65: 5,014.93 USDC a 0.5% round at the pool's delta limit).
+    const threshold = feeds[underlying].deviationThreshold;
+    const roundTripFee = r.wad(o.makerFee, `${at}.makerFee`) + r.wad(o.takerFee, `${at}.takerFee`);
+    if (threshold !== undefined && roundTripFee < threshold) {
+      throw r.error(
+        `${at}.takerFee`,
+        `makerFee + takerFee below the ${underlying} feed's deviation threshold: a round seen coming is a riskless round trip (review round 65)`,
+      );
+    }
     return {
       underlying,
       params: {
@@ -351,7 +387,6 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   // Each held series closes LP exits for its last hour until it is settled: on a grid finer than a day,
   // LISTING (no delay) could keep them closed around the clock (review round 32, row 96). Only the local
   // chain, whose demo series expire two hours after seeding, lists on a finer one.
-  const chainId = r.int(root.chainId, "chainId");
   if (chainId !== LOCAL_CHAIN_ID && expiryPeriod < MIN_EXPIRY_PERIOD) {
     throw r.error("optionMarket.expiryPeriod", `at least ${MIN_EXPIRY_PERIOD} s (a day) off the local chain`);
   }

@@ -251,4 +251,36 @@ describe("Deployment configs and the Ignition module", function () {
     expect(config.tokens.WBTC.depositCap).to.equal(10_000n * 10n ** 8n);
     expect(config.auction.flagReward).to.equal(10n * 10n ** 6n);
   });
+
+  describe("ties the perp fees to the feeds' deviation thresholds (review round 65, OracleLag.test.ts)", function () {
+    /** Sepolia's config as if for Ethereum (chain id 1), with the feeds' published thresholds. */
+    function onMainnet(thresholds: Record<string, string>, fees?: [maker: string, taker: string]) {
+      const config = raw("sepolia");
+      config.chainId = 1;
+      for (const [feed, threshold] of Object.entries(thresholds))
+        config.feeds[feed].deviationThreshold = threshold;
+      if (fees)
+        for (const market of Object.values(config.perpMarkets) as { makerFee: string; takerFee: string }[])
+          [market.makerFee, market.takerFee] = fees;
+      return config;
+    }
+    const ETHEREUM_THRESHOLDS = { USDC: "0.0025", ETH: "0.005", BTC: "0.005" };
+
+    it("refuses 2 / 5 bp of fees on a 0.5% feed: a round seen coming takes 5,014.93 USDC at the delta limit", function () {
+      expect(() => parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS))).to.throw(
+        "perpMarkets.ETH.takerFee: makerFee + takerFee below the ETH feed's deviation threshold",
+      );
+    });
+
+    it("refuses a live feed that does not state its threshold, off the local chain and the testnets", function () {
+      expect(() => parseNetworkConfig(onMainnet({}))).to.throw("feeds.USDC.deviationThreshold: missing");
+    });
+
+    it("accepts fees that cover the threshold: 25 bp a side on 0.5% feeds, today's fees on 0.05% ones", function () {
+      const l1 = parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS, ["0.0025", "0.0025"]));
+      expect(l1.feeds.ETH.deviationThreshold).to.equal(parseEther("0.005"));
+      const arbitrum = parseNetworkConfig(onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" }));
+      expect(arbitrum.perpMarkets.ETH.params.takerFee).to.equal(parseEther("0.0005"));
+    });
+  });
 });
