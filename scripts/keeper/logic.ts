@@ -313,6 +313,40 @@ export function replacementFees(current: TxFees, previous: TxFees, capWei: bigin
   return current;
 }
 
+/**
+ * Fees for a transaction that replaces one waiting at its nonce whose fees are not known: one an earlier
+ * run left (`refused` null: assume today's), or one whose last replacement the node refused as
+ * underpriced at `refused` (its fees are above those). 9/8 of that, at least today's; the cap where that
+ * is above it, since the waiting one may well be below the cap (review round 67, row 160: a guess at
+ * today's max fee, clamped to the cap while the base fee is above half of it, sent nothing). Null only
+ * once an offer at the cap was refused.
+ */
+export function replacementFeesForUnknown(
+  current: TxFees,
+  refused: TxFees | null,
+  capWei: bigint,
+): TxFees | null {
+  const previous = refused ?? current;
+  const bumped = replacementFees(current, previous, capWei);
+  if (bumped !== null) return bumped;
+  if (refused !== null && (refused.type === 2 ? refused.maxFeePerGas : refused.gasPrice) >= capWei)
+    return null;
+  if (current.type === 2 && previous.type === 2) {
+    const tip = min(
+      max(current.maxPriorityFeePerGas, (previous.maxPriorityFeePerGas * 9n + 7n) / 8n),
+      capWei,
+    );
+    const base = current.expectedPrice - current.maxPriorityFeePerGas;
+    return {
+      type: 2,
+      maxFeePerGas: capWei,
+      maxPriorityFeePerGas: tip,
+      expectedPrice: min(capWei, base + tip),
+    };
+  }
+  return { type: 0, gasPrice: capWei, expectedPrice: capWei };
+}
+
 export interface BlockRef {
   number: number;
   hash: string;

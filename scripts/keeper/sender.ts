@@ -14,8 +14,9 @@
  *   a base fee that rose since) still holds its nonce, so the next transaction takes that nonce with
  *   fees raised enough to replace it (`replacementFees`) instead of waiting behind it (review round 48).
  *   After a restart the keeper no longer knows that transaction's fees: one the node counts as pending
- *   is assumed to have today's, and a replacement the node refuses as underpriced is remembered, so the
- *   next transaction offers 9/8 of it again, up to the cap.
+ *   (which this run did not send) is waited behind for the receipt timeout, then assumed to have today's,
+ *   and a replacement the node refuses as underpriced is remembered, so the next transaction offers 9/8
+ *   of it again, or the cap, until an offer at the cap is refused (review round 67).
  * - Dry run: everything up to the signature, then a log line instead of the broadcast.
  */
 import {
@@ -26,7 +27,7 @@ import {
   type TransactionReceipt,
   type Wallet,
 } from "ethers";
-import { chooseFees, replacementFees, type TxFees } from "./logic";
+import { chooseFees, replacementFees, replacementFeesForUnknown, type TxFees } from "./logic";
 import { describeError, type Fields, type Logger } from "./log";
 import { isTransientError, sleep } from "./retry";
 
@@ -43,7 +44,13 @@ export type SendResult =
   | { status: "dry-run"; gasLimit: bigint; fees: TxFees }
   | { status: "dropped"; hash: string }
   /** A waiting transaction of ours (an earlier run's) holds the nonce at higher fees; the next send offers more. */
-  | { status: "replacement-underpriced"; nonce: number };
+  | { status: "replacement-underpriced"; nonce: number }
+  /**
+   * A transaction this run did not send holds the nonce, seen for less than the receipt timeout: it may
+   * be mined in the next block, or be the operator's (same key). Nothing sent; replaced once it has waited
+   * the timeout (review round 67, row 159).
+   */
+  | { status: "waiting-behind"; nonce: number };
 
 export interface SenderOptions {
   maxGasPriceWei: bigint;
@@ -63,11 +70,20 @@ const GAS_PRICE_ORACLE = new Interface(["function getL1Fee(bytes) view returns (
 /** Nonce errors that mean "this nonce is used": ours already got in, or someone else's did. */
 const NONCE_USED = /nonce too low|already known|known transaction|nonce has already been used|NONCE_EXPIRED/i;
 /** The node refuses a replacement whose fees are not enough above those of the transaction it replaces. */
-const UNDERPRICED = /replacement transaction underpriced|replacement fee too low|REPLACEMENT_UNDERPRICED/i;
+const UNDERPRICED =
+  // geth, reth, Anvil, Besu, Hardhat ("Replacement transaction underpriced. …"), ethers' REPLACEMENT_UNDERPRICED;
+  // Erigon ("could not replace existing tx") and Nethermind ("ReplacementNotAllowed"), which ethers leaves
+  // an UNKNOWN_ERROR, read as transient (review round 67, row 161).
+  /replacement transaction underpriced|replacement fee too low|REPLACEMENT_UNDERPRICED|could not replace existing tx|ReplacementNotAllowed/i;
 
 export class TxSender {
-  /** Our last transaction that had no receipt before the timeout: its nonce and fees, while not mined. */
-  private unconfirmed: { nonce: number; fees: TxFees } | null = null;
+  /**
+   * Our last transaction that had no receipt before the timeout (`sent`: its fees), or whose replacement
+   * the node refused as underpriced (`refused`: the waiting one's fees are above these), while not mined.
+   */
+  private unconfirmed: { nonce: number; fees: TxFees; refused: boolean } | null = null;
+  /** A transaction this run did not send, waiting at `nonce` since `since` (ms): replaced after the timeout. */
+  private unknownWaiting: { nonce: number; since: number } | null = null;
   /** Whether the chain has the OP-stack GasPriceOracle, read once (`l1DataFee`). */
   private opStack: Promise<boolean> | null = null;
 
@@ -191,24 +207,46 @@ export class TxSender {
       return { status: "dry-run", gasLimit, fees };
     }
 
-    let nonce = await this.provider.getTransactionCount(this.wallet.address, "pending");
+    // Both counts at once: one round trip per send, as before the restart logic (review round 67, row 162).
+    const [pending, mined] = await Promise.all([
+      this.provider.getTransactionCount(this.wallet.address, "pending"),
+      this.provider.getTransactionCount(this.wallet.address, "latest"),
+    ]);
+    let nonce = pending;
     let txFees = fees;
-    const mined = await this.provider.getTransactionCount(this.wallet.address, "latest");
-    // A transaction of ours still waiting: the one this run saw time out (unless not on this chain — a
-    // restarted dev node — where its nonce would be a gap), or one the node counts as pending that an
-    // earlier run of the keeper left behind, whose fees are unknown: assume today's.
+    // A transaction of ours still waiting: the one this run saw time out or refused (unless not on this
+    // chain — a restarted dev node — where its nonce would be a gap), or one the node counts as pending
+    // that this run did not send (an earlier run's, or the operator's from the same key), fees unknown.
     const known = this.unconfirmed;
-    const stuck =
-      known && known.nonce <= nonce && mined <= known.nonce
-        ? known
-        : mined < nonce
-          ? { nonce: mined, fees }
-          : null;
+    let stuck: { nonce: number; fees: TxFees | null; exact: boolean } | null = null;
+    if (known && known.nonce <= nonce && mined <= known.nonce) {
+      stuck = { nonce: known.nonce, fees: known.fees, exact: !known.refused };
+    } else if (mined < nonce) {
+      // Replaced only once it has waited as long as one of ours may: before that it may be mined in the
+      // next block (the replacement then waits the whole timeout for a receipt that never comes) or be
+      // the operator's deposit, dropped (review round 67, row 159).
+      const now = Date.now();
+      if (this.unknownWaiting?.nonce !== mined) this.unknownWaiting = { nonce: mined, since: now };
+      if (now - this.unknownWaiting.since < this.opts.txTimeoutMs) {
+        this.log.info("a transaction this run did not send holds the nonce; waiting behind it", {
+          action: label,
+          ...fields,
+          waitingNonce: mined,
+          waitedMs: now - this.unknownWaiting.since,
+        });
+        return { status: "waiting-behind", nonce: mined };
+      }
+      stuck = { nonce: mined, fees: null, exact: false };
+    }
     if (stuck) {
       // Still waiting (its max fee below today's base fee, say): every later nonce would wait behind it,
       // or be refused as an underpriced replacement where the pending count leaves it out. Replace it:
       // everything is re-derived from chain state, so what it was meant to do is done again if still due.
-      const bumped = replacementFees(fees, stuck.fees, this.opts.maxGasPriceWei);
+      // Fees known: 9/8 of them. Unknown (an earlier run's: assume today's) or refused: 9/8, or the cap.
+      const bumped =
+        stuck.exact && stuck.fees
+          ? replacementFees(fees, stuck.fees, this.opts.maxGasPriceWei)
+          : replacementFeesForUnknown(fees, stuck.fees, this.opts.maxGasPriceWei);
       if (bumped === null) {
         this.log.warn("gas price above cap; not sending", {
           action: label,
@@ -238,7 +276,7 @@ export class TxSender {
       if (!UNDERPRICED.test(error instanceof Error ? error.message : String(error))) throw error;
       // A transaction this run does not know (an earlier run's, whose fees it could only guess) holds
       // the nonce at higher fees: remember what was refused, so that the next send offers 9/8 of it.
-      this.unconfirmed = { nonce, fees: txFees };
+      this.unconfirmed = { nonce, fees: txFees, refused: true };
       this.log.warn("an earlier transaction holds the nonce at higher fees", {
         action: label,
         ...fields,
@@ -248,7 +286,7 @@ export class TxSender {
       return { status: "replacement-underpriced", nonce };
     }
     const receipt = await this.waitForReceipt(hash);
-    this.unconfirmed = receipt === null ? { nonce, fees: txFees } : null;
+    this.unconfirmed = receipt === null ? { nonce, fees: txFees, refused: false } : null;
     if (receipt === null) {
       this.log.error("no receipt before timeout", {
         action: label,

@@ -1,0 +1,189 @@
+/**
+ * The keeper's sender against a scripted node (`ScriptedNode`): what it answers is what geth, Nethermind
+ * or Erigon answer, and the errors are those ethers' JsonRpcProvider makes of their error answers. After a
+ * restart, a transaction the run did not send is waited behind before it is replaced, then offered 9/8 of
+ * what was refused or the cap (review round 67; docs/reliability.md §4, rows 159–162).
+ */
+import { expect } from "chai";
+import { JsonRpcProvider, Transaction, Wallet } from "ethers";
+import { TxSender, type SendResult } from "../../scripts/keeper/sender";
+import { createLogger } from "../../scripts/keeper/log";
+
+const GWEI = 10n ** 9n;
+const KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
+const TARGET = "0x000000000000000000000000000000000000dEaD";
+
+/** What ethers' JsonRpcProvider throws for a node's error answer to eth_sendRawTransaction. */
+function ethersErrorFor(message: string, code = -32000): Error {
+  const rpc = new JsonRpcProvider("http://127.0.0.1:1", 1, { staticNetwork: true });
+  const payload = { method: "eth_sendRawTransaction", params: ["0x02"], id: 1, jsonrpc: "2.0" as const };
+  const error = rpc.getRpcError(payload, { id: 1, error: { code, message } });
+  rpc.destroy();
+  return error;
+}
+
+/** A node for one sender: its mined and pending counts, base fee, and what it does with a raw tx. */
+class ScriptedNode {
+  mined = 7;
+  pending = 7;
+  baseFee = GWEI;
+  tip = GWEI;
+  /** Each eth_sendRawTransaction: the decoded transaction. */
+  sent: Transaction[] = [];
+  /** Answer to a raw transaction: throw to refuse it. */
+  onSend: (tx: Transaction) => void = () => {};
+  /** Receipts: none (the wait times out) unless set. */
+  receipt: ((hash: string) => unknown) | null = null;
+  /** Largest number of eth_getTransactionCount calls in flight at once, and the calls made. */
+  countsInFlight = 0;
+  maxCountsInFlight = 0;
+  countCalls = 0;
+
+  provider(): JsonRpcProvider {
+    const node = this;
+    return {
+      estimateGas: async () => 100_000n,
+      call: async () => "0x",
+      getCode: async () => "0x",
+      getBlock: async () => ({ baseFeePerGas: node.baseFee }),
+      getTransaction: async () => null,
+      getTransactionReceipt: async (hash: string) => (node.receipt ? node.receipt(hash) : null),
+      async getTransactionCount(_address: string, tag: string) {
+        node.countCalls++;
+        node.countsInFlight++;
+        node.maxCountsInFlight = Math.max(node.maxCountsInFlight, node.countsInFlight);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        node.countsInFlight--;
+        return tag === "pending" ? node.pending : node.mined;
+      },
+      async send(method: string, params: unknown[]) {
+        if (method === "eth_maxPriorityFeePerGas") return `0x${node.tip.toString(16)}`;
+        if (method === "eth_gasPrice") return `0x${(node.baseFee + node.tip).toString(16)}`;
+        if (method === "eth_sendRawTransaction") {
+          const tx = Transaction.from(params[0] as string);
+          node.sent.push(tx);
+          node.onSend(tx);
+          return tx.hash;
+        }
+        throw new Error(`unexpected ${method}`);
+      },
+    } as unknown as JsonRpcProvider;
+  }
+}
+
+function senderOn(node: ScriptedNode, opts: { txTimeoutMs?: number; capGwei?: bigint } = {}) {
+  const lines: { msg: string; fields: Record<string, unknown> }[] = [];
+  const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
+  const sender = new TxSender(new Wallet(KEY), node.provider(), 1, log, {
+    maxGasPriceWei: (opts.capGwei ?? 100n) * GWEI,
+    dryRun: false,
+    txTimeoutMs: opts.txTimeoutMs ?? 50,
+    pollMs: 10,
+  });
+  const send = (): Promise<SendResult> => sender.send("startAuction", { to: TARGET, data: "0x" });
+  return { sender, send, lines };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe("TxSender after a restart", function () {
+  it("does not replace a waiting transaction it does not know the moment it sees one (about to be mined, or the operator's)", async function () {
+    // Nonce 7 waits (the operator's deposit from the keeper's key, say: deploy/README asks for one), at
+    // fees that will get it into the next block. The keeper's next send used to take nonce 7 at 9/8 of
+    // today's fees at once: the deposit was dropped, or, mined first, the replacement got "nonce too low"
+    // and the keeper waited its whole --tx-timeout-ms (60 s) for a receipt that never came.
+    const node = new ScriptedNode();
+    node.pending = 8;
+    const { send } = senderOn(node, { txTimeoutMs: 200 });
+    const first = await send();
+    expect(
+      node.sent.map((t) => t.nonce),
+      "nothing replaces nonce 7 at first sight",
+    ).to.deep.equal([]);
+    expect(first.status).to.equal("waiting-behind");
+    // Mined meanwhile: the next send takes the next nonce, at today's fees.
+    node.mined = 8;
+    node.receipt = () => ({ status: 1, blockNumber: 1, gasUsed: 1n });
+    const second = await send();
+    expect(second.status).to.equal("mined");
+    expect(node.sent.map((t) => [t.nonce, t.maxFeePerGas])).to.deep.equal([[8, 3n * GWEI]]);
+  });
+
+  it("replaces it once it has waited the receipt timeout (a restart's stuck transaction)", async function () {
+    const node = new ScriptedNode();
+    node.pending = 8;
+    const { send } = senderOn(node, { txTimeoutMs: 50 });
+    expect((await send()).status).to.equal("waiting-behind");
+    await sleep(80);
+    expect((await send()).status).to.equal("dropped"); // no receipt in the scripted node
+    // 9/8 of today's 3 gwei max fee and 1 gwei tip, rounded up.
+    expect(node.sent.map((t) => [t.nonce, t.maxFeePerGas, t.maxPriorityFeePerGas])).to.deep.equal([
+      [7, 3_375_000_000n, 1_125_000_000n],
+    ]);
+  });
+
+  it("offers the cap for a waiting transaction whose fees it only guessed, where 9/8 of today's is above it", async function () {
+    // Base fee 60 gwei under a 100 gwei cap: today's max fee is the cap (2·60 + 1 clamped), so 9/8 of
+    // the guess is above it and the keeper sent nothing ("gas price above cap") until the base fee fell
+    // below the waiting one's max fee, although an offer at the cap would replace it.
+    const node = new ScriptedNode();
+    node.baseFee = 60n * GWEI;
+    node.pending = 8;
+    const { send } = senderOn(node, { txTimeoutMs: 20 });
+    await send();
+    await sleep(40);
+    const result = await send();
+    expect(result.status).to.not.equal("gas-above-cap");
+    expect(node.sent.map((t) => [t.nonce, t.maxFeePerGas])).to.deep.equal([[7, 100n * GWEI]]);
+  });
+
+  it("offers the cap once more after a refusal below it, then stops at the cap", async function () {
+    const node = new ScriptedNode();
+    node.baseFee = 40n * GWEI; // today's max fee 81 gwei; 9/8 of it is 91.125
+    node.onSend = () => {
+      throw ethersErrorFor("replacement transaction underpriced");
+    };
+    const { send } = senderOn(node);
+    expect((await send()).status).to.equal("replacement-underpriced"); // 81 gwei refused
+    expect((await send()).status).to.equal("replacement-underpriced"); // 91.125 refused
+    expect((await send()).status).to.equal("replacement-underpriced"); // 102.5 > cap: the cap
+    expect((await send()).status).to.equal("gas-above-cap"); // the cap was refused: nothing more
+    expect(node.sent.map((t) => t.maxFeePerGas)).to.deep.equal([81n * GWEI, 91_125_000_000n, 100n * GWEI]);
+  });
+
+  for (const [client, message, code] of [
+    ["Nethermind", "ReplacementNotAllowed", -32010],
+    ["Erigon", "INTERNAL_ERROR: could not replace existing tx", -32000],
+  ] as const) {
+    it(`reads ${client}'s refusal ("${message}") as an underpriced replacement, sent once`, async function () {
+      this.timeout(20_000);
+      const node = new ScriptedNode();
+      node.onSend = () => {
+        throw ethersErrorFor(message, code);
+      };
+      const { send } = senderOn(node);
+      // Before: ethers makes it an UNKNOWN_ERROR, which the keeper takes for transient: the same bytes
+      // went out 6 times over ~3 s, then the step failed, on every pass, with no bump remembered.
+      const first = await send().catch((error: unknown) => ({ status: `threw: ${String(error)}` }));
+      expect(first.status).to.equal("replacement-underpriced");
+      expect(node.sent).to.have.length(1);
+      node.onSend = () => {};
+      await send();
+      expect(node.sent.map((t) => [t.nonce, t.maxFeePerGas])).to.deep.equal([
+        [7, 3n * GWEI],
+        [7, 3_375_000_000n],
+      ]);
+    });
+  }
+
+  it("reads the pending and the mined count together (no extra round trip per send)", async function () {
+    const node = new ScriptedNode();
+    node.receipt = () => ({ status: 1, blockNumber: 1, gasUsed: 1n });
+    const { send } = senderOn(node);
+    expect((await send()).status).to.equal("mined");
+    expect(node.countCalls).to.equal(2);
+    expect(node.maxCountsInFlight, "the two counts one after the other: a round trip more per send").to.equal(
+      2,
+    );
+  });
+});
