@@ -29,7 +29,7 @@ export interface PriceFeedConfig {
    * The feed's published deviation threshold (a fraction: 0.005 = 0.5%), when given: a trader who sees a
    * round coming opens at the old answer and closes at the new one, so every perp market on the asset
    * must charge at least this much for a round trip (makerFee + takerFee; review round 65). Required for
-   * a feed given by address off the local chain and the testnets (`TESTNET_CHAIN_IDS`).
+   * every feed, live or mock, off the local chain and the testnets (`TESTNET_CHAIN_IDS`); above 0, below 1.
    */
   deviationThreshold?: bigint;
 }
@@ -246,8 +246,13 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       maxPrice: r.wad(o.maxPrice, `feeds.${k}.maxPrice`),
     };
     if (o.deviationThreshold !== undefined) {
-      feed.deviationThreshold = r.wad(o.deviationThreshold, `feeds.${k}.deviationThreshold`);
-    } else if ("address" in source && chainId !== LOCAL_CHAIN_ID && !TESTNET_CHAIN_IDS.includes(chainId)) {
+      const threshold = r.wad(o.deviationThreshold, `feeds.${k}.deviationThreshold`);
+      // 0 would exempt the feed's perp markets from the rule below; a whole 100% is no threshold either.
+      if (threshold === 0n || threshold >= 10n ** 18n)
+        throw r.error(`feeds.${k}.deviationThreshold`, "a fraction above 0 and below 1 (0.005 = 0.5%)");
+      feed.deviationThreshold = threshold;
+    } else if (chainId !== LOCAL_CHAIN_ID && !TESTNET_CHAIN_IDS.includes(chainId)) {
+      // A mock too: whoever posts its rounds can be seen doing so (review round 67, row 163).
       throw r.error(
         `feeds.${k}.deviationThreshold`,
         "missing: a live feed states its deviation threshold, which the perp fees must cover (review round 65)",

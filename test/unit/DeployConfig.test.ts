@@ -282,5 +282,30 @@ describe("Deployment configs and the Ignition module", function () {
       const arbitrum = parseNetworkConfig(onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" }));
       expect(arbitrum.perpMarkets.ETH.params.takerFee).to.equal(parseEther("0.0005"));
     });
+
+    it("asks a threshold of a mock feed too, off the local chain and the testnets (its poster is seen)", function () {
+      // A mock feed is posted by whoever holds it: its rounds are as visible in the mempool as a live
+      // feed's. Given as a mock on chain id 1, the ETH feed skipped the rule and 2 / 5 bp fees passed.
+      const config = onMainnet({ USDC: "0.001", BTC: "0.0005" });
+      config.feeds.ETH = {
+        mock: { decimals: 8, answer: "3000" },
+        heartbeat: 3600,
+        minPrice: "1",
+        maxPrice: "1000000",
+      };
+      expect(() => parseNetworkConfig(config)).to.throw("feeds.ETH.deviationThreshold: missing");
+    });
+
+    it("refuses a threshold of 0, or of 1 and above: neither is a threshold", function () {
+      expect(() => parseNetworkConfig(onMainnet({ ...ETHEREUM_THRESHOLDS, ETH: "0", BTC: "0.0" }))).to.throw(
+        "feeds.ETH.deviationThreshold: a fraction above 0 and below 1",
+      );
+      expect(() => parseNetworkConfig(onMainnet({ ...ETHEREUM_THRESHOLDS, ETH: "1" }))).to.throw(
+        "feeds.ETH.deviationThreshold: a fraction above 0 and below 1",
+      );
+      // What the rule is for still holds.
+      const ok = onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" });
+      expect(parseNetworkConfig(ok).feeds.ETH.deviationThreshold).to.equal(parseEther("0.0005"));
+    });
   });
 });
