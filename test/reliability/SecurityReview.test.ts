@@ -20,6 +20,7 @@ import {
 } from "../shared/system";
 import {
   advanceTo,
+  frozenLongAndPartner,
   closePosition,
   listPerpMarket,
   marketParams,
@@ -216,21 +217,6 @@ describe("Security review findings", function () {
   });
 
   describe("PerpMarket closing trades", function () {
-    /**
-     * Alice long 300 ETH, frozen in an auction at 2,800; Bob has 400,000 USDC to make the skew. The pool
-     * delta ratio is 2, so that Bob's short side of 500 ETH (1,400,000 USD) fits under its limit.
-     */
-    async function frozenLongAndPartner() {
-      const sys = await deploySystem();
-      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxPoolDeltaRatio: wad("2") }));
-      const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 235_000n * USDC]]);
-      await trade(sys.perps, sys.alice, a, sys.markets.ETH, wad("300"));
-      await setFeedPrice(sys.feeds.ETH, "2800");
-      await sys.auction.connect(sys.carol).startAuction(a);
-      const b = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 400_000n * USDC]]);
-      return { sys, a, b };
-    }
-
     // Reducing trades ran no check, so once Bob swung the skew from +300 to −200 the frozen account
     // closed at ~1,820 (oracle 2,800): equity at mark +39,482 → −254,800. Bob bought his short back at
     // the premium's other end and withdrew 184,320 USDC more than the pair put in; the pool paid it.

@@ -253,3 +253,20 @@ export async function applyMarketMove(
       return;
   }
 }
+
+/**
+ * Alice long 300 ETH on 235,000 USDC, frozen in an auction at 2,800; Bob (`b`) has 400,000 USDC to make
+ * the skew. The pool delta ratio is 2, so that a short of 500 ETH (1,400,000 USD) fits under its limit.
+ * A fixture: pass it to `loadFixture`.
+ */
+export async function frozenLongAndPartner() {
+  const usdc = 10n ** 6n;
+  const sys = await deploySystem();
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxPoolDeltaRatio: 2n * 10n ** 18n }));
+  const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 235_000n * usdc]]);
+  await trade(sys.perps, sys.alice, a, sys.markets.ETH, 300n * 10n ** 18n);
+  await setFeedPrice(sys.feeds.ETH, "2800");
+  await sys.auction.connect(sys.carol).startAuction(a);
+  const b = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 400_000n * usdc]]);
+  return { sys, a, b };
+}

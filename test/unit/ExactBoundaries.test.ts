@@ -9,7 +9,7 @@ import { ethers } from "hardhat";
 import type { ContractTransactionReceipt } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
-import { marketParams, mineAt, trade } from "../shared/perps";
+import { frozenLongAndPartner, marketParams, mineAt, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { collateralValue } from "../../sdk/src/math/health";
 
@@ -101,19 +101,9 @@ describe("Exact thresholds and roundings", function () {
   });
 
   describe("MarginEngine.requirePremiumAffordable", function () {
-    /**
-     * SecurityReview's frozen long: Alice long 300 ETH on 235,000 USDC, in auction at 2,800; Bob's short
-     * of 500 ETH swings the skew from +300 to −200, so a sell fills ~20% under the oracle
-     * (2,800·(1 − 200/1,000) = 2,240). The pool delta ratio is 2 so that Bob's short fits.
-     */
+    /** `frozenLongAndPartner`, with Bob's short of 500 ETH swinging the skew from +300 to −200. */
     async function frozenLongIntoSwungSkew() {
-      const sys = await deploySystem();
-      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxPoolDeltaRatio: wad("2") }));
-      const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 235_000n * USDC]]);
-      await trade(sys.perps, sys.alice, a, sys.markets.ETH, wad("300"));
-      await setFeedPrice(sys.feeds.ETH, "2800");
-      await sys.auction.connect(sys.carol).startAuction(a);
-      const b = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 400_000n * USDC]]);
+      const { sys, a, b } = await frozenLongAndPartner();
       await trade(sys.perps, sys.bob, b, sys.markets.ETH, -wad("500"));
       return { sys, a };
     }
