@@ -78,8 +78,9 @@ const UNDERPRICED =
 
 export class TxSender {
   /**
-   * Our last transaction that had no receipt before the timeout (`sent`: its fees), or whose replacement
-   * the node refused as underpriced (`refused`: the waiting one's fees are above these), while not mined.
+   * Our last transaction that had no receipt before the timeout (`refused` false: `fees` are its fees), or
+   * whose replacement the node refused as underpriced (`refused` true: the waiting one's are above
+   * `fees`), while not mined.
    */
   private unconfirmed: { nonce: number; fees: TxFees; refused: boolean } | null = null;
   /** A transaction this run did not send, waiting at `nonce` since `since` (ms): replaced after the timeout. */
