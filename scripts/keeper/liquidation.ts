@@ -100,16 +100,19 @@ export async function ensureKeeperAccount(
   return id;
 }
 
+/** What the engine's `health` view returns. */
+type EngineHealth = Awaited<ReturnType<Contracts["engine"]["health"]>>;
+
 /**
  * Reads what `bidderAccountUnfit` needs of account `id` (one round of parallel calls) and returns its
- * verdict. A health read that reverts (not a transport failure, which is thrown) is reported as such
- * rather than stopping the keeper's start.
+ * verdict, with the quote balance and health it read (null when the health read reverts: a transport
+ * failure is thrown instead), so that a caller can say why without reading them again.
  */
-export async function bidderAccountUnfitness(
+export async function readBidderAccount(
   c: Contracts,
   id: bigint,
   quoteToken: string,
-): Promise<string | null> {
+): Promise<{ unfit: string | null; quoteBalance: bigint; health: EngineHealth | null }> {
   const [mode, markets, frozen, quoteBalance, health] = await Promise.all([
     c.accounts.marginMode(id),
     c.engine.accountMarkets(id),
@@ -132,7 +135,16 @@ export async function bidderAccountUnfitness(
     // The requirement is never negative, so a negative equity is below it too.
     belowInitial: health !== null && health.equityInitial < health.initialRequirement,
   };
-  return bidderAccountUnfit(facts);
+  return { unfit: bidderAccountUnfit(facts), quoteBalance, health };
+}
+
+/** `readBidderAccount`'s verdict alone: why account `id` cannot bid, or null when it can. */
+export async function bidderAccountUnfitness(
+  c: Contracts,
+  id: bigint,
+  quoteToken: string,
+): Promise<string | null> {
+  return (await readBidderAccount(c, id, quoteToken)).unfit;
 }
 
 /**

@@ -21,7 +21,7 @@ import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
 import { AccountDiscovery, AuctionTracker } from "./discovery";
-import { assessBid, auctionOf, bidderAccountUnfitness, ensureKeeperAccount, tx } from "./liquidation";
+import { assessBid, auctionOf, ensureKeeperAccount, readBidderAccount, tx } from "./liquidation";
 import {
   backstopUnwindSize,
   bookInQuote,
@@ -612,13 +612,12 @@ async function checkKeeperAccount(
 ): Promise<void> {
   const id = s.keeperAccountId;
   if (id === null) return;
-  const unfit = await bidderAccountUnfitness(s.contracts, id, s.quoteToken);
+  const { unfit, quoteBalance, health: h } = await readBidderAccount(s.contracts, id, s.quoteToken);
   if (unfit === null) return;
-  const h = await s.contracts.engine.health(id).catch(() => null);
   log.error("keeper account cannot bid; bidding from another (repay its debt or top it up)", {
     accountId: id,
     reason: unfit,
-    quoteBalance: await s.contracts.vault.balanceOf(id, s.quoteToken),
+    quoteBalance,
     equityInitial: h?.equityInitial,
     initialRequirement: h?.initialRequirement,
     equityMaintenance: h?.equityMaintenance,
