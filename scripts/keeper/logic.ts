@@ -290,6 +290,9 @@ export function chooseFees(quote: FeeQuote, capWei: bigint): TxFees | null {
   return { type: 0, gasPrice: quote.gasPrice, expectedPrice: quote.gasPrice };
 }
 
+/** 9/8 of a fee, rounded up: above the +10% nodes want of a replacement (`replacementFees`). */
+const bump = (x: bigint): bigint => (x * 9n + 7n) / 8n;
+
 /**
  * Fees for a transaction that replaces one of ours still waiting in the mempool at the same nonce (sent
  * at `previous`, no receipt: the base fee rose past its max fee, say). Nodes take a replacement only when
@@ -298,7 +301,6 @@ export function chooseFees(quote: FeeQuote, capWei: bigint): TxFees | null {
  * the cap: then nothing of ours can be mined before the waiting one, whatever is sent.
  */
 export function replacementFees(current: TxFees, previous: TxFees, capWei: bigint): TxFees | null {
-  const bump = (x: bigint): bigint => (x * 9n + 7n) / 8n;
   if (current.type === 2 && previous.type === 2) {
     const tip = max(current.maxPriorityFeePerGas, bump(previous.maxPriorityFeePerGas));
     const maxFeePerGas = max(current.maxFeePerGas, bump(previous.maxFeePerGas));
@@ -332,10 +334,7 @@ export function replacementFeesForUnknown(
   if (refused !== null && (refused.type === 2 ? refused.maxFeePerGas : refused.gasPrice) >= capWei)
     return null;
   if (current.type === 2 && previous.type === 2) {
-    const tip = min(
-      max(current.maxPriorityFeePerGas, (previous.maxPriorityFeePerGas * 9n + 7n) / 8n),
-      capWei,
-    );
+    const tip = min(max(current.maxPriorityFeePerGas, bump(previous.maxPriorityFeePerGas)), capWei);
     const base = current.expectedPrice - current.maxPriorityFeePerGas;
     return {
       type: 2,
