@@ -131,18 +131,36 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
 
     /// @inheritdoc ILiquidationAuction
     function startAuction(uint256 accountId) external nonReentrant {
+        (StartRefusal refusal, IMarginEngine.Health memory h) = _startAuction(accountId);
+        if (refusal == StartRefusal.ProtocolAccount) revert PoolNotLiquidatable();
+        if (refusal == StartRefusal.Running) revert AuctionAlreadyActive(accountId);
+        if (refusal == StartRefusal.Healthy)
+            revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function startAuctions(uint256[] calldata accountIds) external nonReentrant returns (uint256 started) {
+        for (uint256 i; i < accountIds.length; ++i) {
+            (StartRefusal refusal, ) = _startAuction(accountIds[i]);
+            if (refusal == StartRefusal.None) ++started;
+        }
+    }
+
+    /// @dev Starts `accountId`'s auction, or says why not without reverting: a batch skips the accounts
+    /// another keeper started or a price move cured since the caller's scan, where one of them would
+    /// otherwise revert the whole batch. What a valuation refuses (a stale feed) still reverts.
+    function _startAuction(uint256 accountId) private returns (StartRefusal, IMarginEngine.Health memory h) {
         if (accountId == engine.poolAccountId() || accountId == backstopAccountId)
-            revert PoolNotLiquidatable();
+            return (StartRefusal.ProtocolAccount, h);
         Auction storage auction = auctions[accountId];
         AuctionParams memory p = params;
         bool restart = auction.active;
         if (restart && block.timestamp < auction.startTime + 2 * uint256(p.duration)) {
-            revert AuctionAlreadyActive(accountId);
+            return (StartRefusal.Running, h);
         }
         Valuation memory v = _valuation(accountId);
-        IMarginEngine.Health memory h = v.health;
-        if (!_liquidatable(h))
-            revert AccountHealthy(accountId, h.equityMaintenance, h.maintenanceRequirement);
+        h = v.health;
+        if (!_liquidatable(h)) return (StartRefusal.Healthy, h);
         auction.startTime = uint64(block.timestamp);
         auction.active = true;
         // An insolvent account pays no flag reward (below), so its deficit after the start is v's.
@@ -167,6 +185,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             }
         }
         emit AuctionStarted(accountId, msg.sender, h.equityMaintenance, h.maintenanceRequirement, reward);
+        return (StartRefusal.None, h);
     }
 
     /// @inheritdoc ILiquidationAuction
@@ -510,6 +529,14 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     function _insolventCost(Valuation memory v, uint256 payout) internal view returns (uint256) {
         uint256 deficit = _deficitOf(v.mark);
         return deficit > payout ? deficit - payout : 0;
+    }
+
+    /// @dev Why `_startAuction` did not start an auction (None: it did).
+    enum StartRefusal {
+        None,
+        ProtocolAccount,
+        Running,
+        Healthy
     }
 
     /// @dev An account's health, and its book's worth in the quote token every payment settles in.

@@ -156,6 +156,14 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// caller blacklisted) the auction starts without it.
     function startAuction(uint256 accountId) external;
 
+    /// @notice Starts the auction of each of `accountIds` as `startAuction` would, paying the caller each
+    /// start's flag reward, and skips an account `startAuction` would refuse (the pool or backstop, an
+    /// auction running and not stale, an account not liquidatable) instead of reverting: in a crash a
+    /// keeper opens many auctions in one transaction, and a rival's start or a price move since its scan
+    /// does not cost it the rest. A valuation that reverts (a stale or broken feed) reverts the batch.
+    /// @return started How many auctions started (or stale ones restarted); AuctionStarted says which.
+    function startAuctions(uint256[] calldata accountIds) external returns (uint256 started);
+
     /// @notice Buys up to `fraction` (WAD) of `accountId`'s portfolio into `bidderAccountId`, paying at
     /// most `maxPayment` quote units. The caller must be authorised on `bidderAccountId`, which must
     /// satisfy its initial requirement afterwards. An insolvent account's book is taken whole, whatever

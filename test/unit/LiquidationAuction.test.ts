@@ -73,6 +73,15 @@ async function topUp(sys: System, alice: bigint, amount: bigint): Promise<void> 
 }
 const startedInsolvent = () => started(insolvent);
 
+/** `crashed`, with a second account of Alice's holding the same book (opened after the first). */
+async function twoCrashed() {
+  const f = await unhealthyAlice();
+  const alice2 = await openAccount(f.sys, f.sys.alice, MarginMode.CROSS, [[f.sys.usdc, 1_000n * USDC]]);
+  await trade(f.sys.perps, f.sys.alice, alice2, f.sys.markets.ETH, wad("2"));
+  await setFeedPrice(f.sys.feeds.ETH, "2650");
+  return { ...f, alice2 };
+}
+
 describe("LiquidationAuction", function () {
   describe("startAuction", function () {
     it("reverts with AccountHealthy while equity_MM ≥ MM", async function () {
@@ -199,6 +208,48 @@ describe("LiquidationAuction", function () {
         sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256),
       ).to.be.revertedWithCustomError(sys.router, "SequencerDown");
       await expect(sys.auction.startAuction(bob)).to.be.revertedWithCustomError(sys.router, "SequencerDown");
+    });
+  });
+
+  describe("startAuctions", function () {
+    it("starts every liquidatable account of the batch and pays each start's flag reward", async function () {
+      const { sys, alice, alice2 } = await loadFixture(twoCrashed);
+      const [h1, h2] = [await sys.engine.health(alice), await sys.engine.health(alice2)];
+      expect(await sys.auction.startAuctions.staticCall([alice, alice2])).to.equal(2n);
+      const tx = sys.auction.connect(sys.keeper).startAuctions([alice, alice2]);
+      await expect(tx)
+        .to.emit(sys.auction, "AuctionStarted")
+        .withArgs(alice, sys.keeper.address, h1.equityMaintenance, h1.maintenanceRequirement, 10n * USDC)
+        .and.to.emit(sys.auction, "AuctionStarted")
+        .withArgs(alice2, sys.keeper.address, h2.equityMaintenance, h2.maintenanceRequirement, 10n * USDC);
+      await expect(tx).to.changeTokenBalance(sys.usdc, sys.keeper, 20n * USDC);
+      expect([await sys.auction.isFrozen(alice), await sys.auction.isFrozen(alice2)]).to.deep.equal([
+        true,
+        true,
+      ]);
+    });
+
+    it("skips what startAuction refuses: a healthy account, the pool's, a running auction, a repeat", async function () {
+      const { sys, alice, alice2, bob } = await loadFixture(twoCrashed);
+      await sys.auction.startAuction(alice);
+      const batch = [bob, sys.poolAccountId, await sys.auction.backstopAccountId(), alice, alice2, alice2];
+      expect(await sys.auction.startAuctions.staticCall(batch)).to.equal(1n);
+      const receipt = await (await sys.auction.startAuctions(batch)).wait();
+      const starts = receipt!.logs
+        .map((log) => sys.auction.interface.parseLog(log))
+        .filter((e) => e?.name === "AuctionStarted");
+      expect(starts.map((e) => e!.args.accountId)).to.deep.equal([alice2]);
+      expect(await sys.auction.isFrozen(bob)).to.equal(false);
+      expect(await sys.auction.startAuctions.staticCall([])).to.equal(0n);
+    });
+
+    it("reverts the whole batch while a price it needs is stale", async function () {
+      const { sys, alice, alice2 } = await loadFixture(twoCrashed);
+      await time.increase(3601);
+      await expect(sys.auction.startAuctions([alice, alice2])).to.be.revertedWithCustomError(
+        sys.router,
+        "StalePrice",
+      );
     });
   });
 
