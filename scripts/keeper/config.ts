@@ -27,6 +27,8 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
   --min-stake-usd <x>         always auction an account whose maintenance requirement is at least this
                               (USD, default 100), those first; a smaller one only when its flag reward
                               pays twice the start's gas (dust under water is not flagged at a loss)
+  --start-batch <n>           auctions started per startAuctions transaction, most urgent first
+                              (default 20; a batch above 10M gas or one a stale feed reverts is halved)
   --funding-interval <s>      accrue a perp market's funding once it is this many seconds old (default
                               3600; 0 = never), so nobody prices days of it at a well-chosen spot
   --tx-timeout-ms <n>         give up waiting for a receipt after this long (default 60000)
@@ -49,6 +51,8 @@ export interface KeeperConfig {
   minProfitUsd: bigint;
   /** `--min-stake-usd`: accounts with MM at least this are always auctioned, first (review round 60). */
   minStakeUsd: bigint;
+  /** `--start-batch`: auctions started per `startAuctions` transaction. */
+  startBatch: number;
   fundingInterval: number;
   txTimeoutMs: number;
   logLevel: Level;
@@ -78,6 +82,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
         "log-range": { type: "string", default: "5000" },
         "min-profit-usd": { type: "string", default: "1" },
         "min-stake-usd": { type: "string", default: "100" },
+        "start-batch": { type: "string", default: "20" },
         "funding-interval": { type: "string", default: "3600" },
         "tx-timeout-ms": { type: "string", default: "60000" },
         "log-level": { type: "string", default: "info" },
@@ -116,6 +121,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
     logRange: integer(values["log-range"]!, "--log-range", 1),
     minProfitUsd: decimal(values["min-profit-usd"]!, "--min-profit-usd", parseEther),
     minStakeUsd: decimal(values["min-stake-usd"]!, "--min-stake-usd", parseEther),
+    startBatch: integer(values["start-batch"]!, "--start-batch", 1),
     fundingInterval: integer(values["funding-interval"]!, "--funding-interval", 0),
     txTimeoutMs: integer(values["tx-timeout-ms"]!, "--tx-timeout-ms", 1_000),
     logLevel: level,

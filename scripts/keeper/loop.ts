@@ -5,7 +5,8 @@
  *   check     their health with engine.healthMany, in batches; an account whose health reverts on its
  *             own (a stale feed of an asset it holds) is bisected out, reported and skipped
  *   act       closest to insolvency first (equity_MM ÷ MM ascending);
- *             liquidatable account without a running auction -> startAuction;
+ *             liquidatable accounts without a running auction -> startAuctions, in batches, before
+ *             any bid;
  *             running auction -> bidAndClose from the keeper's account when the discount beats closing
  *             costs and gas (simulated first: a lost race costs a call, not a transaction);
  *             expired option series -> settle (only when the deployment has an OptionMarket)
@@ -16,7 +17,7 @@
  * restarted dev node, a deep reorg) by the hash of the newest block it saw: it then drops every
  * cached fact, re-reads the deployment file and starts over. It stops between steps on `signal`.
  */
-import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider } from "ethers";
+import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider, type TransactionReceipt } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
@@ -42,6 +43,7 @@ import {
   nextHealthBatch,
   staleFundingMarkets,
   WAD,
+  type AuctionStatus,
   type BlockRef,
   type HealthLike,
 } from "./logic";
@@ -350,16 +352,36 @@ export async function keeperStep(
     }
 
     // act: the material accounts first, each group closest to insolvency first
-    // (logic.byStakeThenUrgency), since transactions go out one at a time
+    // (logic.byStakeThenUrgency), since transactions go out one at a time. Every start goes out before
+    // any bid, in batches: a discount grows from its auction's start, and one start per transaction
+    // left the last of 200 books in a crash 200 blocks behind the first (40 minutes at 12 s).
     const gas = gasPricing(s, sender);
     if (unhealthy.length && !signal?.aborted) await checkKeeperAccount(s, cfg, sender, log);
+    const due: { accountId: bigint; h: HealthLike; status: AuctionStatus }[] = [];
     for (const [accountId, h] of byStakeThenUrgency(unhealthy, cfg.minStakeUsd)) {
       if (signal?.aborted) break;
-      // One account's revert (its auction ended meanwhile, ...) must not hold up the others.
+      // One account's revert (a stale feed of its book, ...) must not hold up the others.
       await skippingReverts(log, "liquidation failed; next account", { accountId }, async () => {
-        if ((await liquidate(s, accountId, h, now, cfg, sender, log, gas)) === "not-started")
+        const status = await auctionOf(s.contracts, accountId, now, s.auctionDuration);
+        if (
+          chooseAction(h, status) === "start" &&
+          !(await startWorthSending(s, accountId, h, now, cfg.minStakeUsd, gas, log))
+        ) {
           report.notStarted.push(accountId);
+          return;
+        }
+        due.push({ accountId, h, status });
       });
+    }
+    const toStart = due.filter((d) => chooseAction(d.h, d.status) === "start");
+    const running = await startAuctions(s, toStart, now, cfg.startBatch, sender, log, signal);
+    for (const { accountId, h, status } of due) {
+      if (signal?.aborted) break;
+      // Not started (a dry run, a lost race that left no auction, a revert): nothing to bid on.
+      if (chooseAction(h, status) === "start" && !running.has(accountId)) continue;
+      await skippingReverts(log, "liquidation failed; next account", { accountId }, () =>
+        liquidate(s, accountId, h, status, cfg, sender, log, gas),
+      );
     }
     if (report.notStarted.length) {
       log.info("auctions not started: flag reward below twice the start's gas", {
@@ -531,35 +553,100 @@ async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Lo
 }
 
 /**
- * Starts an auction where none runs, then bids when it pays; when no bid pays and the auction has run
- * its duration, has the backstop absorb the slice.
+ * Starts the auctions of `due` (most urgent first) in `startAuctions` batches of up to `batchSize`
+ * (`startAuction` for one), and returns the accounts whose auction runs now, whoever started it. A batch
+ * whose simulation reverts (a stale feed of one book's underlying) or whose gas is above
+ * START_BATCH_GAS is halved until its parts go through, so one book cannot hold up the others.
+ */
+async function startAuctions(
+  s: Session,
+  due: readonly { accountId: bigint; h: HealthLike }[],
+  now: bigint,
+  batchSize: number,
+  sender: TxSender,
+  log: Logger,
+  signal: AbortSignal | undefined,
+): Promise<Set<bigint>> {
+  const c = s.contracts;
+  const running = new Set<bigint>();
+  const send = async (batch: readonly { accountId: bigint; h: HealthLike }[]): Promise<void> => {
+    const ids = batch.map((d) => d.accountId);
+    let sent;
+    if (batch.length === 1) {
+      const [{ accountId, h }] = batch;
+      sent = await sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), {
+        accountId,
+        equityMaintenance: h.equityMaintenance,
+        maintenanceRequirement: h.maintenanceRequirement,
+      });
+    } else {
+      const request = tx(c.auction, "startAuctions", [ids]);
+      const gasUnits = await estimateOrNull(sender, request);
+      if (gasUnits === null || gasUnits > START_BATCH_GAS) {
+        log.debug("start batch halved", { accountIds: ids, gasUnits });
+        const half = Math.ceil(batch.length / 2);
+        await send(batch.slice(0, half));
+        await send(batch.slice(half));
+        return;
+      }
+      sent = await sender.send("startAuctions", request, { accountIds: ids }, { gasEstimate: gasUnits });
+    }
+    if (sent.status === "dry-run") return; // no auction to bid on
+    const ours = sent.status === "mined" ? startedIn(c, sent.receipt) : new Set<bigint>();
+    for (const id of ids) {
+      // Not ours (a rival started it, or it failed): bid anyway if someone else's auction runs.
+      if (ours.has(id) || (await auctionOf(c, id, now, s.auctionDuration)) === "running") running.add(id);
+    }
+  };
+  for (let i = 0; i < due.length && !signal?.aborted; i += batchSize) await send(due.slice(i, i + batchSize));
+  return running;
+}
+
+/** Gas above this splits a start batch: under any chain's block limit, with room for other transactions. */
+const START_BATCH_GAS = 10_000_000n;
+
+/** The gas `request` simulates to, or null when the simulation reverts (transport errors rethrown). */
+async function estimateOrNull(sender: TxSender, request: TxRequestLike): Promise<bigint | null> {
+  try {
+    return await sender.estimateGas(request);
+  } catch (error) {
+    if (isTransientError(error)) throw error;
+    return null;
+  }
+}
+
+/** The accounts whose AuctionStarted is in `receipt`. */
+function startedIn(c: Contracts, receipt: TransactionReceipt): Set<bigint> {
+  const auction = (c.auction.target as string).toLowerCase();
+  const started = new Set<bigint>();
+  for (const entry of receipt.logs) {
+    if (entry.address.toLowerCase() !== auction) continue;
+    const event = c.auction.interface.parseLog(entry);
+    if (event?.name === "AuctionStarted") started.add(event.args.accountId as bigint);
+  }
+  return started;
+}
+
+/**
+ * An account in auction: records its deficit when stale, then bids when it pays; when no bid pays and
+ * the auction has run its duration, has the backstop absorb the slice.
  */
 async function liquidate(
   s: Session,
   accountId: bigint,
   h: HealthLike,
-  now: bigint,
+  status: AuctionStatus,
   cfg: KeeperConfig,
   sender: TxSender,
   log: Logger,
   gas: GasPricing,
-): Promise<"not-started" | void> {
+): Promise<void> {
   const c = s.contracts;
-  const status = await auctionOf(c, accountId, now, s.auctionDuration);
-  const action = chooseAction(h, status);
   const fields = {
     accountId,
     equityMaintenance: h.equityMaintenance,
     maintenanceRequirement: h.maintenanceRequirement,
   };
-  if (action === "start") {
-    if (!(await startWorthSending(s, accountId, h, now, cfg.minStakeUsd, gas, log))) return "not-started";
-    const started = await sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), fields);
-    if (started.status === "dry-run") return; // no auction to bid on
-    // Not ours (lost the race, or it failed): bid anyway if someone else's auction is running.
-    if (started.status !== "mined" && (await auctionOf(c, accountId, now, s.auctionDuration)) !== "running")
-      return;
-  }
   // An auction records its deficit only when touched; keep the LP share price's deduction current.
   // The auction values the book in quote: its collateral by the vault's markInQuote, positions 1:1.
   const [inQuote, usdMark] = await c.vault.markInQuote(accountId);

@@ -14,6 +14,7 @@ import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet, tempDir, waitFor } from "../shared/e2e";
 import {
   keeperDeploymentOf,
+  onRequest,
   startInProcessKeeper,
   startRpcBridge,
   type InProcessKeeper,
@@ -59,23 +60,6 @@ async function withIntervalMining<T>(
     mining = false;
     await miner;
     await request({ method: "evm_setAutomine", params: [true] });
-  }
-}
-
-/**
- * Runs `run` with `hook` called, and awaited, before every request of `method` the in-process chain
- * answers.
- */
-async function onRequest<T>(method: string, hook: () => unknown, run: () => Promise<T>): Promise<T> {
-  const original = network.provider.request.bind(network.provider);
-  network.provider.request = (async (args: { method: string; params?: unknown[] }) => {
-    if (args.method === method) await hook();
-    return original(args);
-  }) as typeof network.provider.request;
-  try {
-    return await run();
-  } finally {
-    network.provider.request = original;
   }
 }
 

@@ -174,3 +174,24 @@ export async function startRpcBridge(
   });
   return { ...(await listenOnLoopback(server)), calls };
 }
+
+/**
+ * Runs `run` with `hook` called, and awaited, before every request of `method` the in-process chain
+ * answers (with the request's params).
+ */
+export async function onRequest<T>(
+  method: string,
+  hook: (params: unknown[]) => unknown,
+  run: () => Promise<T>,
+): Promise<T> {
+  const original = network.provider.request.bind(network.provider);
+  network.provider.request = (async (args: { method: string; params?: unknown[] }) => {
+    if (args.method === method) await hook(args.params ?? []);
+    return original(args);
+  }) as typeof network.provider.request;
+  try {
+    return await run();
+  } finally {
+    network.provider.request = original;
+  }
+}

@@ -744,6 +744,7 @@ describe("Keeper command line", function () {
       logRange: 5000,
       minProfitUsd: usd("1"),
       minStakeUsd: usd("100"),
+      startBatch: 20,
       fundingInterval: 3600,
       txTimeoutMs: 60_000,
       logLevel: "info",
@@ -767,6 +768,8 @@ describe("Keeper command line", function () {
         "7",
         "--min-profit-usd",
         "0.25",
+        "--start-batch",
+        "5",
         "--funding-interval",
         "0",
       ],
@@ -778,6 +781,7 @@ describe("Keeper command line", function () {
       startBlock: 42,
       pollMs: 250,
       healthBatch: 7,
+      startBatch: 5,
       fundingInterval: 0,
     });
     expect(cfg === "help" ? 0n : cfg.maxGasPriceWei).to.equal(parseUnits("1.5", "gwei"));
@@ -797,6 +801,10 @@ describe("Keeper command line", function () {
       parseKeeperArgs([...base, "--max-gas-price-gwei", "-1"], { KEEPER_PRIVATE_KEY: KEY }),
     ).to.throw(UsageError);
     expect(() => parseKeeperArgs([...base, "--bogus"], { KEEPER_PRIVATE_KEY: KEY })).to.throw(UsageError);
+    expect(() => parseKeeperArgs([...base, "--start-batch", "0"], { KEEPER_PRIVATE_KEY: KEY })).to.throw(
+      UsageError,
+      "--start-batch",
+    );
     expect(() => parseKeeperArgs(base, { KEEPER_PRIVATE_KEY: "0x1234" })).to.throw(UsageError, "32 bytes");
     for (const id of ["0", "abc", "-1"]) {
       expect(() => parseKeeperArgs([...base, "--account-id", id], { KEEPER_PRIVATE_KEY: KEY })).to.throw(

@@ -18,7 +18,7 @@ import { marketParams, mineAt, refreshFeeds, refreshPrices, trade } from "../sha
 import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
-import { startInProcessKeeper } from "../shared/keeper";
+import { onRequest, startInProcessKeeper } from "../shared/keeper";
 import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { Role } from "../../deploy/roles";
 import { FAILING_RECHECK_PASSES } from "../../scripts/keeper/loop";
@@ -313,6 +313,87 @@ describe("Keeper step", function () {
       expect(started.map((e) => e.args.accountId)).to.deep.equal([bob, alice]);
       const bids = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
       expect(bids.map((e) => e.args.accountId)).to.deep.equal([bob, alice]);
+    });
+  });
+
+  describe("auctions due in the same pass", function () {
+    /** Alice, Bob and Carol long 10 ETH each on 5,000 USDC (later fills pay more skew); ETH then at 2,600. */
+    async function threeLongsUnderWater() {
+      const sys = await deployOptionsSystemWithoutFunding();
+      const ids: bigint[] = [];
+      for (const signer of [sys.alice, sys.bob, sys.carol]) {
+        const id = await openAccount(sys, signer, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
+        await trade(sys.perps, signer, id, sys.markets.ETH, wad("10"));
+        ids.push(id);
+      }
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      return { sys, ids };
+    }
+
+    /** The keeper's start transactions (their hashes) and the accounts each started, in order. */
+    async function startTransactions(sys: Awaited<ReturnType<typeof threeLongsUnderWater>>["sys"]) {
+      const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
+      const byTx = new Map<string, bigint[]>();
+      for (const e of started)
+        byTx.set(e.transactionHash, [...(byTx.get(e.transactionHash) ?? []), e.args.accountId]);
+      return [...byTx.values()];
+    }
+
+    it("are started in one startAuctions transaction, most urgent first, before the first bid", async function () {
+      const { sys, ids } = await loadFixture(threeLongsUnderWater);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+
+      await keeper.step();
+
+      // Carol's fill paid the most skew: she is closest to insolvency, then Bob, then Alice.
+      expect(await startTransactions(sys)).to.deep.equal([[ids[2], ids[1], ids[0]]]);
+      const [lastStart] = (await sys.auction.queryFilter(sys.auction.filters.AuctionStarted())).slice(-1);
+      const [firstBid] = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
+      expect(firstBid.blockNumber).to.be.greaterThan(lastStart.blockNumber);
+    });
+
+    it("go out --start-batch at a time", async function () {
+      const { sys, ids } = await loadFixture(threeLongsUnderWater);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000", "--start-batch", "2"]);
+
+      await keeper.step();
+
+      expect(await startTransactions(sys)).to.deep.equal([[ids[2], ids[1]], [ids[0]]]);
+    });
+
+    it("are halved around a book whose start reverts, so a feed failing after the health check holds up only that book", async function () {
+      const { sys, ids } = await loadFixture(threeLongsUnderWater);
+      // A fourth book, long 1 BTC on 7,000 USDC, BTC at 56,000: under water too.
+      const dave = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 7_000n * USDC]]);
+      await trade(sys.perps, sys.alice, dave, sys.markets.BTC, wad("1"));
+      await setFeedPrice(sys.feeds.BTC, "56000");
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      const startAuctions = sys.auction.interface.getFunction("startAuctions").selector;
+      let broken = false;
+
+      // The BTC feed breaks between the health check and the first simulated batch.
+      const report = await onRequest(
+        "eth_estimateGas",
+        async (params) => {
+          const data = (params[0] as { data?: string; input?: string }).data ?? "";
+          if (broken || !data.startsWith(startAuctions)) return;
+          broken = true;
+          await sys.feeds.BTC.updateAnswer(0);
+        },
+        () => keeper.step(),
+      );
+
+      expect(report.liquidatable).to.have.members([...ids, dave]);
+      // Urgency puts the BTC book last (equity_MM 2,939.99 against MM 3,530.64: ratio 0.83): the batch of
+      // four reverts, its first half goes out, the second is halved again; the BTC book's own start is
+      // simulated, reverts, and is not sent.
+      expect(await startTransactions(sys)).to.deep.equal([[ids[2], ids[1]], [ids[0]]]);
+      expect(await sys.auction.isFrozen(dave)).to.equal(false);
+      const notSent = keeper.lines.filter((l) => l.msg === "simulation reverted; not sending");
+      expect(notSent.map((l) => [l.fields.action, l.fields.accountId])).to.deep.equal([
+        ["startAuction", `${dave}`],
+      ]);
+      expect(keeper.lines.filter((l) => l.msg === "start batch halved")).to.have.length(2);
     });
   });
 
