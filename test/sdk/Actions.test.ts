@@ -31,6 +31,7 @@ import {
   quoteBidFromHealth,
   quoteTrade,
   startAuction,
+  startAuctions,
   endAuction,
   withPrice,
   withdraw,
@@ -481,6 +482,17 @@ describe("SDK actions", function () {
       await openPosition(bob, { accountId: victim, marketId: sys.markets.ETH, size: wad("2") });
       return victim;
     }
+
+    it("starts several auctions in one transaction, skipping an account that is not liquidatable", async function () {
+      const f = await loadFixture(fixture);
+      const { sys, keeper } = f;
+      const victim = await liquidatableVictim(f);
+      const healthy = (await createAccount(f.bob)).accountId;
+      await sys.feeds.ETH.updateAnswer(2_650n * 10n ** 8n);
+      const { started } = await startAuctions(keeper, { accountIds: [healthy, victim] });
+      expect(started).to.deep.equal([victim]);
+      expect((await listAuctions(keeper)).map((a) => a.accountId)).to.deep.equal([victim]);
+    });
 
     it("starts an auction, lists it from events, quotes a bid like the pure math and bids", async function () {
       const f = await loadFixture(fixture);

@@ -1,6 +1,6 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
-import { requireSigner, send } from "./internal/chain";
+import { eventsOf, requireSigner, send } from "./internal/chain";
 
 /** Parameters of `startAuction`. */
 export interface StartAuctionParameters {
@@ -20,4 +20,37 @@ export async function startAuction(
 ): Promise<ContractTransactionReceipt> {
   requireSigner(client);
   return send(client, () => client.contracts.liquidationAuction.startAuction(params.accountId));
+}
+
+/** Parameters of `startAuctions`. */
+export interface StartAuctionsParameters {
+  /** Accounts to auction, most urgent first; those `startAuction` would refuse are skipped. */
+  accountIds: readonly bigint[];
+}
+
+/** What `startAuctions` started. */
+export interface StartAuctionsReturnType {
+  receipt: ContractTransactionReceipt;
+  /** The accounts whose auction started (or stale auction restarted), in order. */
+  started: bigint[];
+}
+
+/**
+ * Starts the auctions of several accounts in one transaction, each paying the signer its flag reward.
+ * An account that is not liquidatable, already in a running auction, or the pool's or the backstop's
+ * is skipped rather than failing the rest; a stale or broken price feed fails the whole transaction.
+ * @example
+ * const { started } = await startAuctions(client, { accountIds: [7n, 9n, 12n] });
+ */
+export async function startAuctions(
+  client: XMarginClient,
+  params: StartAuctionsParameters,
+): Promise<StartAuctionsReturnType> {
+  requireSigner(client);
+  const auction = client.contracts.liquidationAuction;
+  const receipt = await send(client, () => auction.startAuctions([...params.accountIds]));
+  const started = eventsOf(receipt, auction.interface, "AuctionStarted", String(auction.target)).map(
+    (event) => event.args.accountId as bigint,
+  );
+  return { receipt, started };
 }
