@@ -189,6 +189,21 @@ async function auctions(): Promise<void> {
   }
 }
 
+/** Twenty one-market books under water started in one `startAuctions` (the keeper's batch) vs one each. */
+async function startBatch(): Promise<void> {
+  const sys = await deploySystem();
+  const victims: bigint[] = [];
+  for (let i = 0; i < 21; i++) {
+    const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 150n * USDC]]);
+    await trade(sys.perps, sys.alice, id, sys.markets.ETH, wad("0.3333"));
+    victims.push(id);
+  }
+  await sys.feeds.ETH.updateAnswer(((await sys.feeds.ETH.latestAnswer()) * 90n) / 100n);
+  gas["auction.start.single"] = await used(sys.auction.startAuction(victims[20]));
+  gas["auction.startAuctions.n20"] = await used(sys.auction.startAuctions(victims.slice(0, 20)));
+  gas["auction.startAuctions.perAccount"] = Math.round(gas["auction.startAuctions.n20"] / 20);
+}
+
 /** Option open with 4 series held, health with 16 series on one underlying, and one settlement. */
 async function options(): Promise<void> {
   const sys = await deployOptionsSystem();
@@ -363,6 +378,7 @@ async function main(): Promise<void> {
   await accountsAndCollateral(await deploySystem());
   await perpsScaling(await deploySystem());
   await auctions();
+  await startBatch();
   await options();
   await liquidityPool(await deploySystem());
   await feedReads();
@@ -377,6 +393,7 @@ async function main(): Promise<void> {
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
     "`perp.open.firstByTrader`: `perp.open.first` placed by a trader whose grant has a limited allowance (the engine's market check, the allowance write and its event; owners, operators and unlimited grants pay neither).",
     "`auction.absorb.k*`: `LiquidationAuction.absorb` of the auction `auction.bid.k*` left open, once it has run its duration: the backstop account takes the restoring slice at dmax and keeps it (a bid without the bidder's margin check).",
+    "`auction.startAuctions.n20`: twenty accounts long 0.3333 ETH on 150 USDC each, ETH down 10%, started in one `startAuctions` (the keeper's default `--start-batch`); `auction.start.single`: a 21st such account's own `startAuction`.",
     "`lp.withdraw`: ERC-4626's immediate `withdraw` (the test fixture's pool, exit delay 0); `lp.requestRedeem` and `lp.claimRedeem`: the deployments' exit of the same LP's remaining shares, a request claimed after the exit delay at the lower of the two share prices.",
     `\`oracle.read.*\`: one cold \`latestRoundData\` (gasleft() around the call): Chainlink's \`MockV3Aggregator\`, and a production feed's read path (\`EACAggregatorProxy\` in front of an OCR aggregator: two contracts and five slots, replicated in contracts/test/ChainlinkReadReplicas.sol because solc 0.6 cannot be fetched here). A real feed costs \`oracle.read.proxyExtra\` more per read; a health check reads the quote token's price feed plus a price and a volatility feed per underlying, so on a real network \`health.k16\` would be about ${(33 * gas["oracle.read.proxyExtra"]).toLocaleString("en-US")} gas higher.`,
     "`health.options16`: 16 ETH series 30 days from expiry (on their Greeks); `health.options16.repriced`: 16 series 6 hours from expiry, each repriced in the 15 scenarios of both levels (PortfolioMath.needsRepricing).",
