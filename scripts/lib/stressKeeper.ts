@@ -1,7 +1,7 @@
 /**
  * The keeper, in-process, for the crash scenarios (scripts/stress.ts): one `pass` is what the keeper
  * loop (scripts/keeper/loop.ts) does on a new block — health of every account through `healthMany` in
- * batches, `chooseAction` per liquidatable account, `startAuction`, then the keeper's own bid
+ * batches, `chooseAction` per liquidatable account, `startAuctions` in batches, then the keeper's own bid
  * assessment (`assessBid`: quote, closing costs, simulated gas) and `isBidProfitable` before a
  * `bidAndClose` from its flat account (options priced at the engine's mark). Where no bid pays (closing
  * costs above the discount) or the keeper skips an account (a series expired and awaiting settlement,
@@ -88,6 +88,7 @@ export async function createStressKeeper(opts: {
   };
 
   const auctionIface = opts.auction.interface;
+  const auctionAddress = await opts.auction.getAddress();
   function record(receipt: TransactionReceipt | null): void {
     for (const log of receipt?.logs ?? []) {
       let parsed;
@@ -126,22 +127,37 @@ export async function createStressKeeper(opts: {
         if (isLiquidatable(h)) due.push([batch[i], h]);
       });
     }
+    // Every start before the first bid, in the keeper's default batches of 20 (`--start-batch`).
+    const toStart: bigint[] = [];
     for (const [accountId, h] of due) {
-      const status = await auctionOf(c, accountId, now, duration);
-      const action = chooseAction(h, status);
-      if (action === "start") {
-        const fresh = await opts.engine.health(accountId);
-        const started = await send(opts.keeper, {
-          to: await opts.auction.getAddress(),
-          data: auctionIface.encodeFunctionData("startAuction", [accountId]),
-        });
-        if (!started) continue;
-        if (!isLiquidatable(fresh)) stats.healthyLiquidated++;
+      if (chooseAction(h, await auctionOf(c, accountId, now, duration)) === "start") toStart.push(accountId);
+    }
+    const notStarted = new Set(toStart);
+    for (const batch of chunk(toStart, 20)) {
+      const fresh = await opts.engine.healthMany(batch);
+      const receipt = await send(opts.keeper, {
+        to: await opts.auction.getAddress(),
+        data: auctionIface.encodeFunctionData("startAuctions", [batch]),
+      });
+      const started = startedIn(receipt);
+      for (const [i, accountId] of batch.entries()) {
+        if (!started.has(accountId)) continue;
+        notStarted.delete(accountId);
+        if (!isLiquidatable(fresh[i])) stats.healthyLiquidated++;
         stats.auctionsStarted++;
         stats.auctioned.add(accountId);
       }
-      await bid(accountId, now);
     }
+    for (const [accountId] of due) if (!notStarted.has(accountId)) await bid(accountId, now);
+  }
+
+  function startedIn(receipt: TransactionReceipt | null): Set<bigint> {
+    const started = new Set<bigint>();
+    for (const log of receipt?.logs ?? []) {
+      const parsed = log.address === auctionAddress ? auctionIface.parseLog(log) : null;
+      if (parsed?.name === "AuctionStarted") started.add(parsed.args.accountId as bigint);
+    }
+    return started;
   }
 
   async function bid(accountId: bigint, now: bigint): Promise<void> {
