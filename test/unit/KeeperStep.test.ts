@@ -285,8 +285,8 @@ describe("Keeper step", function () {
 
   describe("several liquidatable accounts", function () {
     it("are auctioned and bid on closest to insolvency first, not in id order", async function () {
-      // Funding off: a view runs at the wall clock, so with it on the equities below moved by a loaded
-      // machine's extra second between the trades and the read.
+      // Funding off: blocks are mined at the wall clock, so with it on the equities below moved when a
+      // loaded machine crossed a second between the trades and the price update.
       const sys = await loadFixture(deployOptionsSystemWithoutFunding);
       // The same book on 400 USDC less, opened after Alice's (a higher id): at ETH 2,600 Alice has
       // equity_MM 834.93 against MM 1,955.53 (ratio 0.43), Bob 134.78 (0.07: his fill paid the skew Alice left).
