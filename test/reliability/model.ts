@@ -819,20 +819,31 @@ async function apply(w: World, a: Action): Promise<boolean> {
     case "absorb":
       return absorb(w, a.trader);
     case "keeper": {
-      // The keeper's pass: every liquidatable trader without a running auction gets one.
-      const healths = await sys.engine.healthMany(w.traders.map((x) => x.id));
-      let any = false;
-      for (let i = 0; i < w.traders.length; i++) {
-        if (!isLiquidatable(healths[i]) || (await sys.auction.isFrozen(w.traders[i].id))) continue;
-        const id = w.traders[i].id;
-        const out = await send(w, () => sys.auction.connect(sys.keeper).startAuction(id, GAS));
-        if (!out.ok) continue;
-        checkLiquidatedWasUnhealthy(id, healths[i], "keeper startAuction");
-        const started = parseEvent(w, out.receipt!.logs, "AuctionStarted");
-        if (started) w.netQuote.set(id, w.netQuote.get(id)! - (started.args.flagReward as bigint));
-        any = true;
+      // The keeper's pass: one startAuctions over every trader, which must start each liquidatable one
+      // without a running auction and skip the rest (healthy, or in auction already).
+      const ids = w.traders.map((x) => x.id);
+      const [healths, frozen] = await Promise.all([
+        sys.engine.healthMany(ids),
+        Promise.all(ids.map((id) => sys.auction.isFrozen(id))),
+      ]);
+      const out = await send(w, () => sys.auction.connect(sys.keeper).startAuctions(ids, GAS));
+      if (!out.ok) return false;
+      const started = new Set<bigint>();
+      for (const log of out.receipt!.logs) {
+        const event = findEvent([log], sys.auction, "AuctionStarted");
+        if (!event) continue;
+        const id = event.args.accountId as bigint;
+        checkLiquidatedWasUnhealthy(id, healths[ids.indexOf(id)], "keeper startAuctions");
+        w.netQuote.set(id, w.netQuote.get(id)! - (event.args.flagReward as bigint));
+        started.add(id);
       }
-      return any;
+      // Read at the batch's block: a skipped account the batch left alone is as the batch saw it.
+      const after = await sys.engine.healthMany(ids);
+      ids.forEach((id, i) => {
+        if (!frozen[i] && !started.has(id) && isLiquidatable(after[i]))
+          throw new Error(`startAuctions skipped liquidatable account ${id}`);
+      });
+      return started.size > 0;
     }
     case "endAuction": {
       const t = w.traders[a.trader];
