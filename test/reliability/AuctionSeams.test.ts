@@ -4,6 +4,7 @@ import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-networ
 import {
   MarginMode,
   WAD,
+  atLatestTimestamp,
   openAccount,
   wad,
   withdrawToInitialMargin,
@@ -272,11 +273,13 @@ describe("Seams around an auction", function () {
       const { sys, alice, call } = await loadFixture(settledWriter);
       const round = (await sys.feeds.ETH.latestRound()) - 1n;
       await sys.options.settleSeries(call, round);
-      await sys.auction.connect(sys.keeper).startAuction(alice);
       const bidder = await openAccount(sys, sys.bob, MarginMode.CROSS);
       await sys.accounts.connect(sys.bob).approve(sys.auction, bidder);
+      await sys.auction.connect(sys.keeper).startAuction(alice);
       const loss = async () => {
         const before = (await sys.engine.health(alice)).equityMark;
+        // The bid at the second its health was read: the discount moves by the second.
+        await atLatestTimestamp();
         const tx = await sys.auction.connect(sys.bob).bidAndClose(alice, bidder, WAD, ethers.MaxUint256);
         const ev = eventOf(await tx.wait(), sys.auction, "AuctionBid");
         return {

@@ -1,6 +1,14 @@
 import { expect } from "chai";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
+import {
+  MarginMode,
+  WAD,
+  atLatestTimestamp,
+  deploySystem,
+  openAccount,
+  wad,
+  type System,
+} from "../shared/system";
 import { marketParams, mineAt, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { quoteBidFromHealth } from "../../sdk/src";
@@ -149,6 +157,8 @@ describe("Insolvent takes and backstop collateral sales", function () {
       const { startTime } = await sys.auction.auctions(alice);
       await mineAt(sys, startTime + DURATION);
       await sys.auction.absorb(alice);
+      // At the absorb's second: the collateral's sale discount starts from 0 there.
+      await atLatestTimestamp();
       await setFeedPrice(sys.feeds.BTC, "60000");
       return { sys, carol, backstop: await sys.auction.backstopAccountId() };
     }
@@ -158,7 +168,10 @@ describe("Insolvent takes and backstop collateral sales", function () {
       const weth = await sys.vault.balanceOf(backstop, sys.weth);
       const btc = await sys.perps.positionSize(backstop, sys.markets.BTC);
       expect(weth).to.be.gt(0n);
-      // The sweep counts the WETH at its initial weight and moves the cash above the book's IM.
+      // The sweep counts the WETH at its initial weight and moves the cash above the book's IM. The sweep
+      // and the sale are pinned to the absorb's second: the WETH sells at a 0 discount, so the LPs' value
+      // holds (each second later, the discount took 0.16–0.51 USDC off it under a skewed clock).
+      await atLatestTimestamp();
       await sys.auction.sweepBackstopQuote();
       // Carol buys all the WETH: the LPs' value does not move, and the backstop keeps its book's IM.
       const assets = await sys.pool.totalAssets();
