@@ -354,12 +354,20 @@ export async function keeperStep(
     // act: the material accounts first, each group closest to insolvency first
     // (logic.byStakeThenUrgency), since transactions go out one at a time. Every start goes out before
     // any bid, in batches: a discount grows from its auction's start, and one start per transaction
-    // left the last of 200 books in a crash 200 blocks behind the first (40 minutes at 12 s).
+    // left the last of 200 books in a crash 200 blocks behind the first (40 minutes at 12 s). A batch
+    // goes out once full, and the material accounts' before the dust is assessed (reads and a
+    // simulation per dust account: review round 69).
     const gas = gasPricing(s, sender);
     if (unhealthy.length && !signal?.aborted) await checkKeeperAccount(s, cfg, sender, log);
     const due: { accountId: bigint; h: HealthLike; status: AuctionStatus }[] = [];
+    const starts = new StartBatches(s, now, cfg.startBatch, sender, log, signal);
+    let materialGroup = true;
     for (const [accountId, h] of byStakeThenUrgency(unhealthy, cfg.minStakeUsd)) {
       if (signal?.aborted) break;
+      if (materialGroup && !isMaterial(h, cfg.minStakeUsd)) {
+        materialGroup = false;
+        await starts.flush();
+      }
       // One account's revert (a stale feed of its book, ...) must not hold up the others.
       await skippingReverts(log, "liquidation failed; next account", { accountId }, async () => {
         const status = await auctionOf(s.contracts, accountId, now, s.auctionDuration);
@@ -371,10 +379,11 @@ export async function keeperStep(
           return;
         }
         due.push({ accountId, h, status });
+        if (chooseAction(h, status) === "start") await starts.add({ accountId, h });
       });
     }
-    const toStart = due.filter((d) => chooseAction(d.h, d.status) === "start");
-    const running = await startAuctions(s, toStart, now, cfg.startBatch, sender, log, signal);
+    await starts.flush();
+    const running = starts.running;
     for (const { accountId, h, status } of due) {
       if (signal?.aborted) break;
       // Not started (a dry run, a lost race that left no auction, a revert): nothing to bid on.
@@ -553,65 +562,112 @@ async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Lo
 }
 
 /**
- * Starts the auctions of `due` (most urgent first) in `startAuctions` batches of up to `batchSize`
- * (`startAuction` for one), and returns the accounts whose auction runs now, whoever started it. A batch
- * whose simulation reverts (a stale feed of one book's underlying) or whose gas is above
- * START_BATCH_GAS is halved until its parts go through, so one book cannot hold up the others.
+ * Starts the auctions added (most urgent first) in `startAuctions` batches of up to `batchSize`
+ * (`startAuction` for one), each sent once it is full or flushed; `running` holds the accounts whose
+ * auction runs now, whoever started it. A batch whose simulation reverts (a stale feed of one book's
+ * underlying), times out, or whose gas is above START_BATCH_GAS is halved until its parts go through, so
+ * one book cannot hold up the others. A batch that would start nothing (a rival started all of it, or
+ * prices cured it) is not sent: a lost race costs calls, not a transaction. A batch that fails otherwise
+ * is logged and skipped: the bids of the pass still go out (review round 69).
  */
-async function startAuctions(
-  s: Session,
-  due: readonly { accountId: bigint; h: HealthLike }[],
-  now: bigint,
-  batchSize: number,
-  sender: TxSender,
-  log: Logger,
-  signal: AbortSignal | undefined,
-): Promise<Set<bigint>> {
-  const c = s.contracts;
-  const running = new Set<bigint>();
-  const send = async (batch: readonly { accountId: bigint; h: HealthLike }[]): Promise<void> => {
+class StartBatches {
+  readonly running = new Set<bigint>();
+  private pending: { accountId: bigint; h: HealthLike }[] = [];
+
+  constructor(
+    private readonly s: Session,
+    private readonly now: bigint,
+    private readonly batchSize: number,
+    private readonly sender: TxSender,
+    private readonly log: Logger,
+    private readonly signal: AbortSignal | undefined,
+  ) {}
+
+  async add(due: { accountId: bigint; h: HealthLike }): Promise<void> {
+    this.pending.push(due);
+    if (this.pending.length >= this.batchSize) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    if (!batch.length || this.signal?.aborted) return;
+    await skippingReverts(
+      this.log,
+      "start batch failed; next batch",
+      { accountIds: batch.map((d) => d.accountId) },
+      () => this.send(batch),
+    );
+  }
+
+  private async send(batch: readonly { accountId: bigint; h: HealthLike }[]): Promise<void> {
+    if (this.signal?.aborted) return;
+    const c = this.s.contracts;
     const ids = batch.map((d) => d.accountId);
     let sent;
     if (batch.length === 1) {
       const [{ accountId, h }] = batch;
-      sent = await sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), {
+      sent = await this.sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), {
         accountId,
         equityMaintenance: h.equityMaintenance,
         maintenanceRequirement: h.maintenanceRequirement,
       });
     } else {
       const request = tx(c.auction, "startAuctions", [ids]);
-      const gasUnits = await estimateOrNull(sender, request);
-      if (gasUnits === null || gasUnits > START_BATCH_GAS) {
-        log.debug("start batch halved", { accountIds: ids, gasUnits });
+      const outcome = await simulateStartBatch(this.sender, c, request);
+      if (outcome === "split" || outcome.gasUnits > START_BATCH_GAS) {
+        this.log.debug("start batch halved", {
+          accountIds: ids,
+          gasUnits: outcome === "split" ? null : outcome.gasUnits,
+        });
         const half = Math.ceil(batch.length / 2);
-        await send(batch.slice(0, half));
-        await send(batch.slice(half));
+        await this.send(batch.slice(0, half));
+        await this.send(batch.slice(half));
         return;
       }
-      sent = await sender.send("startAuctions", request, { accountIds: ids }, { gasEstimate: gasUnits });
+      if (outcome.started === 0n) {
+        this.log.info("start batch would start nothing; not sending", { accountIds: ids });
+      } else {
+        sent = await this.sender.send(
+          "startAuctions",
+          request,
+          { accountIds: ids },
+          { gasEstimate: outcome.gasUnits },
+        );
+      }
     }
-    if (sent.status === "dry-run") return; // no auction to bid on
-    const ours = sent.status === "mined" ? startedIn(c, sent.receipt) : new Set<bigint>();
+    if (sent?.status === "dry-run") return; // no auction to bid on
+    const ours = sent?.status === "mined" ? startedIn(c, sent.receipt) : new Set<bigint>();
     for (const id of ids) {
       // Not ours (a rival started it, or it failed): bid anyway if someone else's auction runs.
-      if (ours.has(id) || (await auctionOf(c, id, now, s.auctionDuration)) === "running") running.add(id);
+      if (ours.has(id) || (await auctionOf(c, id, this.now, this.s.auctionDuration)) === "running")
+        this.running.add(id);
     }
-  };
-  for (let i = 0; i < due.length && !signal?.aborted; i += batchSize) await send(due.slice(i, i + batchSize));
-  return running;
+  }
 }
 
 /** Gas above this splits a start batch: under any chain's block limit, with room for other transactions. */
 const START_BATCH_GAS = 10_000_000n;
 
-/** The gas `request` simulates to, or null when the simulation reverts (transport errors rethrown). */
-async function estimateOrNull(sender: TxSender, request: TxRequestLike): Promise<bigint | null> {
+/**
+ * What a start batch would do: the auctions it would start (its return value) and its gas, or "split"
+ * when its simulation reverts or times out (a heavy batch on a slow endpoint: halving helps, as it does
+ * a health batch). Other transport errors are rethrown.
+ */
+async function simulateStartBatch(
+  sender: TxSender,
+  c: Contracts,
+  request: TxRequestLike,
+): Promise<{ started: bigint; gasUnits: bigint } | "split"> {
   try {
-    return await sender.estimateGas(request);
+    const answer = await sender.call(request);
+    const [started] = c.auction.interface.decodeFunctionResult("startAuctions", answer) as unknown as [
+      bigint,
+    ];
+    return { started, gasUnits: await sender.estimateGas(request) };
   } catch (error) {
-    if (isTransientError(error)) throw error;
-    return null;
+    if (isTransientError(error) && !isTimeoutError(error)) throw error;
+    return "split";
   }
 }
 

@@ -26,8 +26,8 @@ export interface InProcessKeeper {
   session: Session;
   /** Every line the keeper logged, parsed. */
   lines: LogLine[];
-  /** One keeper step at the latest block. */
-  step(): Promise<StepReport>;
+  /** One keeper step at the latest block (stopping between actions once `signal` aborts). */
+  step(signal?: AbortSignal): Promise<StepReport>;
 }
 
 /** The deployment file the keeper would read for `sys` (governance: its AccessManager and a timelock). */
@@ -92,10 +92,10 @@ export async function startInProcessKeeper(
   return {
     session,
     lines,
-    async step() {
+    async step(signal) {
       const head = await provider.getBlockNumber();
       const block = await provider.getBlock(head);
-      return keeperStep(session, head, BigInt(block!.timestamp), { cfg, sender, log });
+      return keeperStep(session, head, BigInt(block!.timestamp), { cfg, sender, log, signal });
     },
   };
 }
@@ -176,17 +176,16 @@ export async function startRpcBridge(
 }
 
 /**
- * Runs `run` with `hook` called, and awaited, before every request of `method` the in-process chain
- * answers (with the request's params).
+ * Runs `run` with `hook` called, and awaited, before every request the in-process chain answers (with
+ * the request's method and params); a hook that throws answers the request with its error.
  */
-export async function onRequest<T>(
-  method: string,
-  hook: (params: unknown[]) => unknown,
+export async function onRequests<T>(
+  hook: (method: string, params: unknown[]) => unknown,
   run: () => Promise<T>,
 ): Promise<T> {
   const original = network.provider.request.bind(network.provider);
   network.provider.request = (async (args: { method: string; params?: unknown[] }) => {
-    if (args.method === method) await hook(args.params ?? []);
+    await hook(args.method, args.params ?? []);
     return original(args);
   }) as typeof network.provider.request;
   try {
@@ -194,4 +193,19 @@ export async function onRequest<T>(
   } finally {
     network.provider.request = original;
   }
+}
+
+/** `onRequests` for the requests of one `method`. */
+export function onRequest<T>(
+  method: string,
+  hook: (params: unknown[]) => unknown,
+  run: () => Promise<T>,
+): Promise<T> {
+  return onRequests((m, params) => (m === method ? hook(params) : undefined), run);
+}
+
+/** The calldata of an eth_call or eth_estimateGas request's params. */
+export function callDataOf(params: unknown[]): string {
+  const request = (params[0] ?? {}) as { data?: string; input?: string };
+  return request.data ?? request.input ?? "";
 }

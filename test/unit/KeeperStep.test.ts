@@ -4,6 +4,7 @@
  */
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
+import { Transaction } from "ethers";
 import { loadFixture, mine, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
 import {
@@ -18,7 +19,7 @@ import { marketParams, mineAt, refreshFeeds, refreshPrices, trade } from "../sha
 import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
-import { onRequest, startInProcessKeeper } from "../shared/keeper";
+import { callDataOf, onRequest, onRequests, startInProcessKeeper } from "../shared/keeper";
 import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { Role } from "../../deploy/roles";
 import { FAILING_RECHECK_PASSES } from "../../scripts/keeper/loop";
@@ -330,6 +331,41 @@ describe("Keeper step", function () {
       return { sys, ids };
     }
 
+    /** `threeLongsUnderWater` and a fourth book, long 1 BTC on 7,000 USDC, BTC at 56,000: under water too. */
+    async function withBtcBook() {
+      const f = await threeLongsUnderWater();
+      const btcBook = await openAccount(f.sys, f.sys.alice, MarginMode.CROSS, [[f.sys.usdc, 7_000n * USDC]]);
+      await trade(f.sys.perps, f.sys.alice, btcBook, f.sys.markets.BTC, wad("1"));
+      await setFeedPrice(f.sys.feeds.BTC, "56000");
+      return { ...f, btcBook };
+    }
+
+    /** `threeLongsUnderWater` and three dust books under water (long 0.1 ETH on 50 USDC: MM far below 100 USD). */
+    async function withDust() {
+      const f = await threeLongsUnderWater();
+      await setFeedPrice(f.sys.feeds.ETH, "3000");
+      const dust: bigint[] = [];
+      for (let i = 0; i < 3; i++) {
+        const id = await openAccount(f.sys, f.sys.bob, MarginMode.CROSS, [[f.sys.usdc, 50n * USDC]]);
+        await trade(f.sys.perps, f.sys.bob, id, f.sys.markets.ETH, wad("0.1"));
+        dust.push(id);
+      }
+      await setFeedPrice(f.sys.feeds.ETH, "2600");
+      return { ...f, dust };
+    }
+
+    /** Breaks the BTC feed at the keeper's first look at a start batch (its eth_call or estimate). */
+    function breakBtcAtFirstBatch(sys: Awaited<ReturnType<typeof withBtcBook>>["sys"]) {
+      const selector = sys.auction.interface.getFunction("startAuctions").selector;
+      let broken = false;
+      return async (method: string, params: unknown[]) => {
+        if (broken || !["eth_call", "eth_estimateGas"].includes(method)) return;
+        if (!callDataOf(params).startsWith(selector)) return;
+        broken = true;
+        await sys.feeds.BTC.updateAnswer(0);
+      };
+    }
+
     /** The keeper's start transactions (their hashes) and the accounts each started, in order. */
     async function startTransactions(sys: Awaited<ReturnType<typeof threeLongsUnderWater>>["sys"]) {
       const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
@@ -362,38 +398,132 @@ describe("Keeper step", function () {
     });
 
     it("are halved around a book whose start reverts, so a feed failing after the health check holds up only that book", async function () {
-      const { sys, ids } = await loadFixture(threeLongsUnderWater);
-      // A fourth book, long 1 BTC on 7,000 USDC, BTC at 56,000: under water too.
-      const dave = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 7_000n * USDC]]);
-      await trade(sys.perps, sys.alice, dave, sys.markets.BTC, wad("1"));
-      await setFeedPrice(sys.feeds.BTC, "56000");
+      const { sys, ids, btcBook } = await loadFixture(withBtcBook);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
-      const startAuctions = sys.auction.interface.getFunction("startAuctions").selector;
-      let broken = false;
 
-      // The BTC feed breaks between the health check and the first simulated batch.
-      const report = await onRequest(
-        "eth_estimateGas",
-        async (params) => {
-          const data = (params[0] as { data?: string; input?: string }).data ?? "";
-          if (broken || !data.startsWith(startAuctions)) return;
-          broken = true;
-          await sys.feeds.BTC.updateAnswer(0);
-        },
-        () => keeper.step(),
-      );
+      const report = await onRequests(breakBtcAtFirstBatch(sys), () => keeper.step());
 
-      expect(report.liquidatable).to.have.members([...ids, dave]);
+      expect(report.liquidatable).to.have.members([...ids, btcBook]);
       // Urgency puts the BTC book last (equity_MM 2,939.99 against MM 3,530.64: ratio 0.83): the batch of
       // four reverts, its first half goes out, the second is halved again; the BTC book's own start is
       // simulated, reverts, and is not sent.
       expect(await startTransactions(sys)).to.deep.equal([[ids[2], ids[1]], [ids[0]]]);
-      expect(await sys.auction.isFrozen(dave)).to.equal(false);
+      expect(await sys.auction.isFrozen(btcBook)).to.equal(false);
       const notSent = keeper.lines.filter((l) => l.msg === "simulation reverted; not sending");
       expect(notSent.map((l) => [l.fields.action, l.fields.accountId])).to.deep.equal([
-        ["startAuction", `${dave}`],
+        ["startAuction", `${btcBook}`],
       ]);
       expect(keeper.lines.filter((l) => l.msg === "start batch halved")).to.have.length(2);
+    });
+
+    it("stop at an abort, the halves of a split batch included", async function () {
+      const { sys, ids, btcBook } = await loadFixture(withBtcBook);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      const shutdown = new AbortController();
+      const breakBtc = breakBtcAtFirstBatch(sys);
+      let sentAfterAbort = 0;
+
+      // Shutdown is asked while the first half goes out.
+      await onRequests(
+        async (method, params) => {
+          await breakBtc(method, params);
+          if (method !== "eth_sendRawTransaction") return;
+          if (shutdown.signal.aborted) sentAfterAbort++;
+          else shutdown.abort();
+        },
+        () => keeper.step(shutdown.signal),
+      );
+
+      expect(await startTransactions(sys)).to.deep.equal([[ids[2], ids[1]]]);
+      // Review round 69 (row 168): the second half (Alice, then the BTC book alone) still went out.
+      expect(sentAfterAbort).to.equal(0);
+      expect([await sys.auction.isFrozen(ids[0]), await sys.auction.isFrozen(btcBook)]).to.deep.equal([
+        false,
+        false,
+      ]);
+    });
+
+    it("are not sent as a batch a rival started whole: a lost race costs calls, not a transaction", async function () {
+      const { sys, ids } = await loadFixture(threeLongsUnderWater);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      const selector = sys.auction.interface.getFunction("startAuctions").selector;
+      let raced = false;
+
+      // A rival's batch is mined between the keeper's health check and its first look at its batch.
+      await onRequests(
+        async (method, params) => {
+          if (raced || !["eth_call", "eth_estimateGas"].includes(method)) return;
+          if (!callDataOf(params).startsWith(selector)) return;
+          raced = true;
+          await sys.auction.connect(sys.deployer).startAuctions(ids);
+        },
+        () => keeper.step(),
+      );
+
+      // Review round 69 (row 165): the batch simulated fine (each account skipped: running) and went out,
+      // its gas paid for no start and no flag reward.
+      expect(raced).to.equal(true);
+      expect(
+        keeper.lines.filter((l) => l.msg === "start batch would start nothing; not sending"),
+      ).to.have.length(1);
+      const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
+      expect(started.map((e) => e.args.starter)).to.deep.equal([
+        sys.deployer.address,
+        sys.deployer.address,
+        sys.deployer.address,
+      ]);
+    });
+
+    it("that cannot be sent leave the pass's bids going", async function () {
+      const { sys, ids } = await loadFixture(threeLongsUnderWater);
+      await sys.auction.connect(sys.deployer).startAuction(ids[0]); // a rival's; Bob's and Carol's are due
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+      const selector = sys.auction.interface.getFunction("startAuctions").selector;
+
+      await onRequest(
+        "eth_sendRawTransaction",
+        (params) => {
+          if (!Transaction.from(params[0] as string).data.startsWith(selector)) return;
+          throw Object.assign(new Error("insufficient funds for gas * price + value"), { code: -32000 });
+        },
+        () => keeper.step(),
+      );
+
+      // Review round 69 (row 166): the failed batch ended the liquidation stage, no bid went out.
+      expect(keeper.lines.filter((l) => l.msg === "start batch failed; next batch")).to.have.length(1);
+      const bids = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
+      expect(bids.map((e) => e.args.accountId)).to.deep.equal([ids[0]]);
+    });
+
+    it("go out for the accounts that matter before the dust is assessed", async function () {
+      const { sys, ids, dust } = await loadFixture(withDust);
+      for (const id of dust) {
+        const h = await sys.engine.health(id);
+        expect(h.equityMaintenance < BigInt(h.maintenanceRequirement)).to.equal(true);
+        expect(h.maintenanceRequirement < wad("100")).to.equal(true); // below --min-stake-usd
+      }
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      const single = sys.auction.interface.getFunction("startAuction");
+      const batch = sys.auction.interface.getFunction("startAuctions").selector;
+      const seen: string[] = [];
+
+      await onRequests(
+        (method, params) => {
+          if (method === "eth_estimateGas" && callDataOf(params).startsWith(single.selector)) {
+            const [id] = sys.auction.interface.decodeFunctionData(single, callDataOf(params));
+            if (dust.includes(id as bigint)) seen.push("dust assessed");
+          } else if (method === "eth_sendRawTransaction") {
+            if (Transaction.from(params[0] as string).data.startsWith(batch)) seen.push("batch sent");
+          }
+        },
+        () => keeper.step(),
+      );
+
+      // Review round 69 (row 167): every dust account's reward-vs-gas check (reads and an estimate each)
+      // came before the first start.
+      expect(seen[0]).to.equal("batch sent");
+      expect(seen).to.include("dust assessed");
+      expect(await startTransactions(sys)).to.deep.include([ids[2], ids[1], ids[0]]);
     });
   });
 

@@ -194,6 +194,23 @@ describe("LiquidationAuction", function () {
       );
     });
 
+    // Review round 69: the batch shares startAuction's checks; a single start keeps its errors and their
+    // order (the running auction before the valuation).
+    it("says AuctionAlreadyActive for a running auction even while its feed is broken", async function () {
+      const { sys, alice } = await loadFixture(startedCrash);
+      await sys.feeds.ETH.updateAnswer(0);
+      await expect(sys.auction.startAuction(alice))
+        .to.be.revertedWithCustomError(sys.auction, "AuctionAlreadyActive")
+        .withArgs(alice);
+    });
+
+    it("says PoolNotLiquidatable for the backstop's account too", async function () {
+      const { sys } = await loadFixture(crashed);
+      await expect(
+        sys.auction.startAuction(await sys.auction.backstopAccountId()),
+      ).to.be.revertedWithCustomError(sys.auction, "PoolNotLiquidatable");
+    });
+
     it("does not start while the price is stale", async function () {
       const { sys, alice } = await loadFixture(crashed);
       await time.increase(3601);
@@ -243,13 +260,35 @@ describe("LiquidationAuction", function () {
       expect(await sys.auction.startAuctions.staticCall([])).to.equal(0n);
     });
 
-    it("reverts the whole batch while a price it needs is stale", async function () {
+    it("reverts the whole batch while a price it needs is stale: nothing started, nothing paid", async function () {
       const { sys, alice, alice2 } = await loadFixture(twoCrashed);
       await time.increase(3601);
-      await expect(sys.auction.startAuctions([alice, alice2])).to.be.revertedWithCustomError(
-        sys.router,
-        "StalePrice",
+      const balance = await sys.usdc.balanceOf(sys.keeper);
+      await expect(
+        sys.auction.connect(sys.keeper).startAuctions([alice, alice2]),
+      ).to.be.revertedWithCustomError(sys.router, "StalePrice");
+      expect([await sys.auction.isFrozen(alice), await sys.auction.isFrozen(alice2)]).to.deep.equal([
+        false,
+        false,
+      ]);
+      expect(await sys.usdc.balanceOf(sys.keeper)).to.equal(balance);
+    });
+
+    it("pays one flag reward per account however often it is named, and none for a restart", async function () {
+      const { sys, alice } = await loadFixture(crashed);
+      await expect(
+        sys.auction.connect(sys.keeper).startAuctions([alice, alice, alice]),
+      ).to.changeTokenBalance(sys.usdc, sys.keeper, 10n * USDC);
+      await time.increase(2n * DURATION);
+      await refreshFeeds(sys);
+      await setFeedPrice(sys.feeds.ETH, "2650");
+      const restart = sys.auction.connect(sys.keeper).startAuctions([alice, alice]);
+      await expect(restart).to.changeTokenBalance(sys.usdc, sys.keeper, 0n);
+      const receipt = await (await restart).wait();
+      const starts = receipt!.logs.filter(
+        (l) => sys.auction.interface.parseLog(l)?.name === "AuctionStarted",
       );
+      expect(starts).to.have.length(1);
     });
   });
 
