@@ -614,27 +614,31 @@ class StartBatches {
       });
     } else {
       const request = tx(c.auction, "startAuctions", [ids]);
-      const outcome = await simulateStartBatch(this.sender, c, request);
-      if (outcome === "split" || outcome.gasUnits > START_BATCH_GAS) {
+      const gasUnits = await estimateStartBatch(this.sender, request);
+      if (gasUnits === "split" || gasUnits > START_BATCH_GAS) {
         this.log.debug("start batch halved", {
           accountIds: ids,
-          gasUnits: outcome === "split" ? null : outcome.gasUnits,
+          gasUnits: gasUnits === "split" ? null : gasUnits,
         });
         const half = Math.ceil(batch.length / 2);
         await this.send(batch.slice(0, half));
         await this.send(batch.slice(half));
         return;
       }
-      if (outcome.started === 0n) {
-        this.log.info("start batch would start nothing; not sending", { accountIds: ids });
-      } else {
-        sent = await this.sender.send(
-          "startAuctions",
-          request,
-          { accountIds: ids },
-          { gasEstimate: outcome.gasUnits },
-        );
-      }
+      // The number it would start is read at the send's own simulation, the last read before the fees:
+      // read before the estimate, a rival's batch mined in between went out anyway (review round 70).
+      sent = await this.sender.send(
+        "startAuctions",
+        request,
+        { accountIds: ids },
+        {
+          gasEstimate: gasUnits,
+          unless: (answer) => {
+            const [started] = c.auction.interface.decodeFunctionResult("startAuctions", answer);
+            return started === 0n ? "start batch would start nothing; not sending" : null;
+          },
+        },
+      );
     }
     if (sent?.status === "dry-run") return; // no auction to bid on
     const ours = sent?.status === "mined" ? startedIn(c, sent.receipt) : new Set<bigint>();
@@ -650,21 +654,12 @@ class StartBatches {
 const START_BATCH_GAS = 10_000_000n;
 
 /**
- * What a start batch would do: the auctions it would start (its return value) and its gas, or "split"
- * when its simulation reverts or times out (a heavy batch on a slow endpoint: halving helps, as it does
- * a health batch). Other transport errors are rethrown.
+ * A start batch's gas, or "split" when its estimate reverts or times out (a heavy batch on a slow
+ * endpoint: halving helps, as it does a health batch). Other transport errors are rethrown.
  */
-async function simulateStartBatch(
-  sender: TxSender,
-  c: Contracts,
-  request: TxRequestLike,
-): Promise<{ started: bigint; gasUnits: bigint } | "split"> {
+async function estimateStartBatch(sender: TxSender, request: TxRequestLike): Promise<bigint | "split"> {
   try {
-    const answer = await sender.call(request);
-    const [started] = c.auction.interface.decodeFunctionResult("startAuctions", answer) as unknown as [
-      bigint,
-    ];
-    return { started, gasUnits: await sender.estimateGas(request) };
+    return await sender.estimateGas(request);
   } catch (error) {
     if (isTransientError(error) && !isTimeoutError(error)) throw error;
     return "split";

@@ -50,7 +50,12 @@ export type SendResult =
    * be mined in the next block, or be the operator's (same key). Nothing sent; replaced once it has waited
    * the timeout (review round 67, row 159).
    */
-  | { status: "waiting-behind"; nonce: number };
+  | { status: "waiting-behind"; nonce: number }
+  /**
+   * The simulation passed but its return data says the transaction would do nothing (`unless`): a
+   * `startAuctions` a rival's starts emptied skips rather than reverts (review round 70, row 170).
+   */
+  | { status: "nothing-to-do" };
 
 export interface SenderOptions {
   maxGasPriceWei: bigint;
@@ -174,20 +179,24 @@ export class TxSender {
 
   /**
    * Simulates, prices and sends `tx`, then waits for its receipt. With `gasEstimate` (the caller just
-   * estimated the same call) the simulation is a single eth_call instead of another estimation.
+   * estimated the same call) the simulation is a single eth_call instead of another estimation. With
+   * `unless`, that eth_call's return data is handed to it (after the estimate, when no `gasEstimate`):
+   * a message back means the call would do nothing, and it is logged instead of sending. It is the last
+   * read before the fees, as a revert is for a call that reverts when it has nothing to do.
    */
   async send(
     label: string,
     tx: TxRequest,
     fields: Fields = {},
-    opts: { gasEstimate?: bigint } = {},
+    opts: { gasEstimate?: bigint; unless?: (returnData: string) => string | null } = {},
   ): Promise<SendResult> {
     let gas: bigint;
+    let skip: string | null = null;
     try {
-      if (opts.gasEstimate === undefined) gas = await this.estimateGas(tx);
-      else {
-        await this.simulate(tx);
-        gas = opts.gasEstimate;
+      gas = opts.gasEstimate ?? (await this.estimateGas(tx));
+      if (opts.gasEstimate !== undefined || opts.unless) {
+        const answer = await this.call(tx);
+        skip = opts.unless?.(answer) ?? null;
       }
     } catch (error) {
       if (isTransientError(error)) throw error;
@@ -197,6 +206,10 @@ export class TxSender {
         error: describeError(error),
       });
       return { status: "simulation-failed", error };
+    }
+    if (skip !== null) {
+      this.log.info(skip, { action: label, ...fields });
+      return { status: "nothing-to-do" };
     }
     const fees = await this.fees();
     if (fees === null) {

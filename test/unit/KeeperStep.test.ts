@@ -449,7 +449,7 @@ describe("Keeper step", function () {
       const selector = sys.auction.interface.getFunction("startAuctions").selector;
       let raced = false;
 
-      // A rival's batch is mined between the keeper's health check and its first look at its batch.
+      // A rival's batch is mined between the keeper's health check and its estimate of its own batch.
       await onRequests(
         async (method, params) => {
           if (raced || !["eth_call", "eth_estimateGas"].includes(method)) return;
@@ -472,6 +472,26 @@ describe("Keeper step", function () {
         sys.deployer.address,
         sys.deployer.address,
       ]);
+    });
+
+    it("cost one estimate and one eth_call a batch, the count it would start read at the last before sending", async function () {
+      const { sys, ids } = await loadFixture(threeLongsUnderWater);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
+      const selector = sys.auction.interface.getFunction("startAuctions").selector;
+      const reads: string[] = [];
+
+      await onRequests(
+        (method, params) => {
+          if (["eth_call", "eth_estimateGas"].includes(method) && callDataOf(params).startsWith(selector))
+            reads.push(method);
+        },
+        () => keeper.step(),
+      );
+
+      expect((await startTransactions(sys)).flat()).to.have.members(ids);
+      // Review round 70 (row 170): the count was read before the estimate, so a rival's batch mined
+      // during the estimate still let an empty batch go out; and the send simulated a third time.
+      expect(reads).to.deep.equal(["eth_estimateGas", "eth_call"]);
     });
 
     it("that cannot be sent leave the pass's bids going", async function () {
