@@ -371,15 +371,13 @@ export async function keeperStep(
       // One account's revert (a stale feed of its book, ...) must not hold up the others.
       await skippingReverts(log, "liquidation failed; next account", { accountId }, async () => {
         const status = await auctionOf(s.contracts, accountId, now, s.auctionDuration);
-        if (
-          chooseAction(h, status) === "start" &&
-          !(await startWorthSending(s, accountId, h, now, cfg.minStakeUsd, gas, log))
-        ) {
+        const needsStart = chooseAction(h, status) === "start";
+        if (needsStart && !(await startWorthSending(s, accountId, h, now, cfg.minStakeUsd, gas, log))) {
           report.notStarted.push(accountId);
           return;
         }
         due.push({ accountId, h, status });
-        if (chooseAction(h, status) === "start") await starts.add({ accountId, h });
+        if (needsStart) await starts.add({ accountId, h });
       });
     }
     await starts.flush();
