@@ -2,7 +2,7 @@
  * Liquidation I/O for the loop: the keeper's own bidder account, auction state, and the data behind a
  * bid decision (quote, closing costs, gas). The decisions themselves are in logic.ts.
  */
-import { MaxUint256 } from "ethers";
+import { MaxUint256, type TransactionReceipt } from "ethers";
 import { soldMark } from "../../sdk/src/math/liquidation";
 import type { Contracts } from "./chain";
 import {
@@ -176,6 +176,18 @@ export function tx(
   args: readonly unknown[],
 ): TxRequest {
   return { to: contract.target as string, data: contract.interface.encodeFunctionData(fn, args) };
+}
+
+/** The accounts whose AuctionStarted is in `receipt` (none without one). */
+export function startedIn(c: Contracts, receipt: TransactionReceipt | null): Set<bigint> {
+  const auction = (c.auction.target as string).toLowerCase();
+  const started = new Set<bigint>();
+  for (const entry of receipt?.logs ?? []) {
+    if (entry.address.toLowerCase() !== auction) continue;
+    const event = c.auction.interface.parseLog(entry);
+    if (event?.name === "AuctionStarted") started.add(event.args.accountId as bigint);
+  }
+  return started;
 }
 
 export async function auctionOf(

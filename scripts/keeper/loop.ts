@@ -17,12 +17,12 @@
  * restarted dev node, a deep reorg) by the hash of the newest block it saw: it then drops every
  * cached fact, re-reads the deployment file and starts over. It stops between steps on `signal`.
  */
-import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider, type TransactionReceipt } from "ethers";
+import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
 import { AccountDiscovery, AuctionTracker } from "./discovery";
-import { assessBid, auctionOf, ensureKeeperAccount, readBidderAccount, tx } from "./liquidation";
+import { assessBid, auctionOf, ensureKeeperAccount, readBidderAccount, startedIn, tx } from "./liquidation";
 import {
   backstopUnwindSize,
   bookInQuote,
@@ -662,18 +662,6 @@ async function estimateStartBatch(sender: TxSender, request: TxRequestLike): Pro
     if (isTransientError(error) && !isTimeoutError(error)) throw error;
     return "split";
   }
-}
-
-/** The accounts whose AuctionStarted is in `receipt`. */
-function startedIn(c: Contracts, receipt: TransactionReceipt): Set<bigint> {
-  const auction = (c.auction.target as string).toLowerCase();
-  const started = new Set<bigint>();
-  for (const entry of receipt.logs) {
-    if (entry.address.toLowerCase() !== auction) continue;
-    const event = c.auction.interface.parseLog(entry);
-    if (event?.name === "AuctionStarted") started.add(event.args.accountId as bigint);
-  }
-  return started;
 }
 
 /**

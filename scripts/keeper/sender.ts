@@ -167,12 +167,10 @@ export class TxSender {
     }
   }
 
-  /** Runs the call (eth_call) against the latest state from the keeper's address; throws the revert. */
-  async simulate(tx: TxRequest): Promise<void> {
-    await this.call(tx);
-  }
-
-  /** `simulate`, returning the call's return data. */
+  /**
+   * Runs the call (eth_call) against the latest state from the keeper's address and returns its return
+   * data; throws the revert.
+   */
   call(tx: TxRequest): Promise<string> {
     return this.provider.call({ from: this.wallet.address, to: tx.to, data: tx.data });
   }

@@ -15,7 +15,7 @@ import { ethers } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { TransactionReceipt } from "ethers";
 import { connectContracts, type Contracts } from "../keeper/chain";
-import { assessBid, auctionOf, type BidPricing } from "../keeper/liquidation";
+import { assessBid, auctionOf, startedIn, type BidPricing } from "../keeper/liquidation";
 import { chooseAction, chunk, isBidProfitable, isLiquidatable } from "../keeper/logic";
 import type { TxRequest } from "../keeper/sender";
 import type { Deployment } from "../../deploy/deployment";
@@ -88,7 +88,6 @@ export async function createStressKeeper(opts: {
   };
 
   const auctionIface = opts.auction.interface;
-  const auctionAddress = await opts.auction.getAddress();
   function record(receipt: TransactionReceipt | null): void {
     for (const log of receipt?.logs ?? []) {
       let parsed;
@@ -139,7 +138,7 @@ export async function createStressKeeper(opts: {
         to: await opts.auction.getAddress(),
         data: auctionIface.encodeFunctionData("startAuctions", [batch]),
       });
-      const started = startedIn(receipt);
+      const started = startedIn(c, receipt);
       for (const [i, accountId] of batch.entries()) {
         if (!started.has(accountId)) continue;
         notStarted.delete(accountId);
@@ -149,15 +148,6 @@ export async function createStressKeeper(opts: {
       }
     }
     for (const [accountId] of due) if (!notStarted.has(accountId)) await bid(accountId, now);
-  }
-
-  function startedIn(receipt: TransactionReceipt | null): Set<bigint> {
-    const started = new Set<bigint>();
-    for (const log of receipt?.logs ?? []) {
-      const parsed = log.address === auctionAddress ? auctionIface.parseLog(log) : null;
-      if (parsed?.name === "AuctionStarted") started.add(parsed.args.accountId as bigint);
-    }
-    return started;
   }
 
   async function bid(accountId: bigint, now: bigint): Promise<void> {
