@@ -136,8 +136,7 @@ export async function startRpcBridge(
       const { id, method, params = [] } = request;
       const call: BridgedCall = { method, params };
       if (method === "eth_call" || method === "eth_estimateGas") {
-        const tx = (params[0] ?? {}) as { data?: string; input?: string };
-        call.data = tx.data ?? tx.input ?? "";
+        call.data = callDataOf(params);
         call.selector = call.data.slice(0, 10);
       }
       calls.push(call);

@@ -3,7 +3,7 @@
  * some accounts' health, or some option series' settlement round, cannot be read.
  */
 import { expect } from "chai";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import { Transaction } from "ethers";
 import { loadFixture, mine, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
@@ -97,27 +97,24 @@ describe("Keeper step", function () {
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
       const healthMany = sys.engine.interface.getFunction("healthMany").selector;
       let calls = 0;
-      const original = network.provider.request.bind(network.provider);
-      const counting = async (args: { method: string; params?: unknown[] }) => {
-        const tx = (args.params?.[0] ?? {}) as { data?: string; input?: string };
-        if (args.method === "eth_call" && (tx.data ?? tx.input ?? "").startsWith(healthMany)) calls += 1;
-        return original(args);
-      };
-      network.provider.request = counting as typeof network.provider.request;
-      try {
-        const perPass: number[] = [];
-        for (let pass = 1; pass <= FAILING_RECHECK_PASSES; pass++) {
-          calls = 0;
-          const report = await keeper.step();
-          expect(report.unchecked.map((u) => u.key)).to.deep.equal([other]);
-          perPass.push(calls);
-        }
-        // Pass 1 bisects the batch holding it (the batch, then its two halves); after that one call
-        // for the others and one for it; pass 10 bisects its (single-account) batch again: one call.
-        expect(perPass).to.deep.equal([3, ...Array(FAILING_RECHECK_PASSES - 1).fill(2)]);
-      } finally {
-        network.provider.request = original;
-      }
+      const perPass: number[] = [];
+      await onRequest(
+        "eth_call",
+        (params) => {
+          if (callDataOf(params).startsWith(healthMany)) calls += 1;
+        },
+        async () => {
+          for (let pass = 1; pass <= FAILING_RECHECK_PASSES; pass++) {
+            calls = 0;
+            const report = await keeper.step();
+            expect(report.unchecked.map((u) => u.key)).to.deep.equal([other]);
+            perPass.push(calls);
+          }
+        },
+      );
+      // Pass 1 bisects the batch holding it (the batch, then its two halves); after that one call
+      // for the others and one for it; pass 10 bisects its (single-account) batch again: one call.
+      expect(perPass).to.deep.equal([3, ...Array(FAILING_RECHECK_PASSES - 1).fill(2)]);
     });
 
     it("is read again every pass, and checked as usual once its feed is fresh", async function () {
