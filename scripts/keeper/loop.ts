@@ -359,7 +359,7 @@ export async function keeperStep(
     // simulation per dust account: review round 69).
     const gas = gasPricing(s, sender);
     if (unhealthy.length && !signal?.aborted) await checkKeeperAccount(s, cfg, sender, log);
-    const due: { accountId: bigint; h: HealthLike; status: AuctionStatus }[] = [];
+    const due: (DueStart & { status: AuctionStatus })[] = [];
     const starts = new StartBatches(s, now, cfg.startBatch, sender, log, signal);
     let materialGroup = true;
     for (const [accountId, h] of byStakeThenUrgency(unhealthy, cfg.minStakeUsd)) {
@@ -568,9 +568,12 @@ async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Lo
  * prices cured it) is not sent: a lost race costs calls, not a transaction. A batch that fails otherwise
  * is logged and skipped: the bids of the pass still go out (review round 69).
  */
+/** An account due an auction start, with the health the pass read. */
+type DueStart = { accountId: bigint; h: HealthLike };
+
 class StartBatches {
   readonly running = new Set<bigint>();
-  private pending: { accountId: bigint; h: HealthLike }[] = [];
+  private pending: DueStart[] = [];
 
   constructor(
     private readonly s: Session,
@@ -581,7 +584,7 @@ class StartBatches {
     private readonly signal: AbortSignal | undefined,
   ) {}
 
-  async add(due: { accountId: bigint; h: HealthLike }): Promise<void> {
+  async add(due: DueStart): Promise<void> {
     this.pending.push(due);
     if (this.pending.length >= this.batchSize) await this.flush();
   }
@@ -598,7 +601,7 @@ class StartBatches {
     );
   }
 
-  private async send(batch: readonly { accountId: bigint; h: HealthLike }[]): Promise<void> {
+  private async send(batch: readonly DueStart[]): Promise<void> {
     if (this.signal?.aborted) return;
     const c = this.s.contracts;
     const ids = batch.map((d) => d.accountId);
