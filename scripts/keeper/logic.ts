@@ -11,6 +11,8 @@ export interface HealthLike {
   equityMaintenance: bigint;
   maintenanceRequirement: bigint;
   equityMark: bigint;
+  /** The volatility feed is down and the shocks are at their floors: a recovery cannot be shown. */
+  volatilityUnavailable: boolean;
 }
 
 /** LiquidationAuction._liquidatable: equity_MM < MM (a negative equity is always below). */

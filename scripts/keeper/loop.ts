@@ -17,39 +17,29 @@
  * restarted dev node, a deep reorg) by the hash of the newest block it saw: it then drops every
  * cached fact, re-reads the deployment file and starts over. It stops between steps on `signal`.
  */
-import { Contract, Wallet, encodeBytes32String, type JsonRpcProvider } from "ethers";
+import { Contract, Wallet, type JsonRpcProvider } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
 import { AccountDiscovery, AuctionTracker } from "./discovery";
-import { assessBid, auctionOf, ensureKeeperAccount, readBidderAccount, startedIn, tx } from "./liquidation";
+import { ensureKeeperAccount, tx } from "./liquidation";
 import {
   backstopUnwindSize,
-  bookInQuote,
-  byStakeThenUrgency,
-  chooseAction,
-  deficitOf,
-  expectedFlagReward,
-  gasCostUsd,
   inBatchesIsolatingFailures,
-  isDeficitStale,
-  isDeficitWorthRecording,
-  isBidProfitable,
-  isMaterial,
-  isStartWorthSending,
   isLiquidatable,
   isSameChain,
   isUnwindWorthSending,
   nextHealthBatch,
   staleFundingMarkets,
   WAD,
-  type AuctionStatus,
   type BlockRef,
   type HealthLike,
+  type ItemOutcome,
 } from "./logic";
 import { describeError, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
-import { backoffMs, isTimeoutError, isTransientError, sleep } from "./retry";
+import { liquidateAll } from "./liquidator";
+import { backoffMs, isTimeoutError, isTransientError, skippingReverts, sleep } from "./retry";
 import { groupByReason, revertReason, type Skipped } from "./reverts";
 import { TxSender } from "./sender";
 
@@ -216,9 +206,9 @@ export interface StepReport {
 
 /**
  * One pass of the keeper over the chain at block `head` (timestamp `now`): discover, check, end the
- * auctions of recovered accounts, act, settle options, accrue stale funding. The loop runs it every block; the demo runs it in-process. An account whose health reverts
- * (a stale feed of an asset it holds) is reported in `unchecked` and skipped; every other account is
- * checked and acted on. The two strategies are isolated: anything else that reverts in one is logged and
+ * auctions of recovered accounts, act (liquidator.ts), settle options, accrue stale funding. The loop
+ * runs it every block; the demo runs it in-process. An account whose health reverts (a stale feed of an
+ * asset it holds) is reported in `unchecked` and skipped; every other account is checked and acted on. The two strategies are isolated: anything else that reverts in one is logged and
  * does not hold up the other; transport errors fail the whole step, which the loop retries.
  */
 export async function keeperStep(
@@ -262,50 +252,7 @@ export async function keeperStep(
     const ids = s.discovery.accountIds.filter(
       (id) => id !== s.poolAccountId && id !== s.backstopAccountId && id !== s.keeperAccountId,
     );
-    // An account whose health reverts (a stale feed of an asset it holds) is skipped, not the pass: the
-    // failing batch is bisected down to it and every other account is checked (logic.ts). Accounts
-    // that reverted on an earlier pass are read apart, so dust deposits of a stale-feed token into many
-    // accounts cannot make every pass bisect the whole book: one call per batch of them, bisected again
-    // every FAILING_RECHECK_PASSES passes.
-    // A timeout lowers the batch once a smaller batch answers: then it was the endpoint's capacity
-    // (lowered at once, so the rest of the pass and a pass that then fails use it); a node answering
-    // nothing (an outage) would otherwise leave the session at 1 account a call.
-    let timedOut = false;
-    let smallestTimedOut: number | null = null;
-    const read = async (batch: bigint[]) => {
-      try {
-        const result = [...(await s.contracts.engine.healthMany(batch))];
-        if (smallestTimedOut !== null && batch.length < smallestTimedOut) {
-          resizeHealthBatch(s, cfg, log, smallestTimedOut);
-          smallestTimedOut = null;
-        }
-        return result;
-      } catch (error) {
-        if (isTimeoutError(error)) {
-          timedOut = true;
-          smallestTimedOut = Math.min(smallestTimedOut ?? batch.length, batch.length);
-        }
-        throw error;
-      }
-    };
-    s.pass += 1;
-    const known = ids.filter((id) => s.failing.has(id));
-    const byId = new Map(
-      [
-        ...(await inBatchesIsolatingFailures(
-          ids.filter((id) => !s.failing.has(id)),
-          () => s.healthBatch,
-          read,
-          isTransientError,
-          { split: isTimeoutError },
-        )),
-        ...(await inBatchesIsolatingFailures(known, () => s.healthBatch, read, isTransientError, {
-          bisect: s.pass % FAILING_RECHECK_PASSES === 0,
-          split: isTimeoutError,
-        })),
-      ].map((o) => [o.item, o]),
-    );
-    if (!timedOut) resizeHealthBatch(s, cfg, log, null);
+    const byId = await readHealth(s, ids, cfg, log);
     const outcomes = ids.map((id) => byId.get(id)!);
     const unhealthy: [bigint, HealthLike][] = [];
     for (const o of outcomes) {
@@ -336,68 +283,9 @@ export async function keeperStep(
       unchecked: report.unchecked.length,
     });
 
-    // Nothing ends an auction whose account recovered (a top-up, prices moving back): it would stay
-    // frozen, its recorded deficit still deducted from the LP share price. A health at the floor shocks
-    // (a volatility feed down) cannot show a recovery, and the auction refuses it: left for the feed.
-    await s.auctions.scanTo(head);
-    for (const accountId of s.auctions.accountIds) {
-      const o = byId.get(accountId);
-      if (signal?.aborted || !o?.ok || isLiquidatable(o.result) || o.result.volatilityUnavailable) continue;
-      await skippingReverts(log, "ending an auction failed; next account", { accountId }, async () => {
-        const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
-          accountId,
-        });
-        if (sent.status === "mined" || sent.status === "dry-run") report.ended.push(accountId);
-      });
-    }
+    report.ended = await endRecoveredAuctions(s, byId, head, { cfg, sender, log, signal });
 
-    // act: the material accounts first, each group closest to insolvency first
-    // (logic.byStakeThenUrgency), since transactions go out one at a time. Every start goes out before
-    // any bid, in batches: a discount grows from its auction's start, and one start per transaction
-    // left the last of 200 books in a crash 200 blocks behind the first (40 minutes at 12 s). A batch
-    // goes out once full, and the material accounts' before the dust is assessed (reads and a
-    // simulation per dust account: review round 69).
-    const gas = gasPricing(s, sender);
-    if (unhealthy.length && !signal?.aborted) await checkKeeperAccount(s, cfg, sender, log);
-    const due: (DueStart & { status: AuctionStatus })[] = [];
-    const starts = new StartBatches(s, now, cfg.startBatch, sender, log, signal);
-    let materialGroup = true;
-    for (const [accountId, h] of byStakeThenUrgency(unhealthy, cfg.minStakeUsd)) {
-      if (signal?.aborted) break;
-      if (materialGroup && !isMaterial(h, cfg.minStakeUsd)) {
-        materialGroup = false;
-        await starts.flush();
-      }
-      // One account's revert (a stale feed of its book, ...) must not hold up the others.
-      await skippingReverts(log, "liquidation failed; next account", { accountId }, async () => {
-        const status = await auctionOf(s.contracts, accountId, now, s.auctionDuration);
-        const needsStart = chooseAction(h, status) === "start";
-        if (needsStart && !(await startWorthSending(s, accountId, h, now, cfg.minStakeUsd, gas, log))) {
-          report.notStarted.push(accountId);
-          return;
-        }
-        due.push({ accountId, h, status });
-        if (needsStart) await starts.add({ accountId, h });
-      });
-    }
-    await starts.flush();
-    const running = starts.running;
-    for (const { accountId, h, status } of due) {
-      if (signal?.aborted) break;
-      // Not started (a dry run, a lost race that left no auction, a revert): nothing to bid on.
-      if (chooseAction(h, status) === "start" && !running.has(accountId)) continue;
-      await skippingReverts(log, "liquidation failed; next account", { accountId }, () =>
-        liquidate(s, accountId, h, status, cfg, sender, log, gas),
-      );
-    }
-    if (report.notStarted.length) {
-      log.info("auctions not started: flag reward below twice the start's gas", {
-        block: head,
-        count: report.notStarted.length,
-        minStakeUsd: cfg.minStakeUsd,
-        accountIds: report.notStarted,
-      });
-    }
+    report.notStarted = await liquidateAll(s, unhealthy, head, now, { cfg, sender, log, signal });
   });
 
   if (s.canUnwind && !signal?.aborted) {
@@ -406,25 +294,10 @@ export async function keeperStep(
     });
   }
 
-  // After the absorbs and unwinds (an unwind sweeps on its own): the cash an absorb left in the backstop
-  // counts in the LP share price, but LPs withdraw from the pool's account only. Moving it changes no
-  // value and can only raise the pool's free margin. The contract keeps what the backstop's book
-  // requires, so the keeper asks it what would move and sends only from SWEEP_MIN_TOKENS up (a book's
-  // funding would otherwise cost a transaction every pass for cents).
+  // After the absorbs and unwinds (an unwind sweeps on its own).
   if (!signal?.aborted) {
     await isolated("backstop sweep", async () => {
-      const cash = await s.contracts.vault.balanceOf(s.backstopAccountId, s.quoteToken);
-      if (cash <= 0n) return;
-      const amount = await s.contracts.auction.sweepBackstopQuote.staticCall();
-      if (amount * s.quoteUnit < SWEEP_MIN_TOKENS * WAD) return;
-      const sent = await sender.send(
-        "sweepBackstopQuote",
-        tx(s.contracts.auction, "sweepBackstopQuote", []),
-        {
-          amount,
-        },
-      );
-      if (sent.status === "mined" || sent.status === "dry-run") report.swept = amount;
+      report.swept = await sweepBackstop(s, sender);
     });
   }
 
@@ -465,22 +338,105 @@ function resizeHealthBatch(s: Session, cfg: KeeperConfig, log: Logger, timedOut:
 }
 
 /**
- * Runs `act` for one item (an account, a market, a strategy): a revert is logged as `message` with
- * `fields` and the caller goes on to the next, so one item cannot hold up the others; a transport
- * error fails the step, which the loop retries.
+ * The health of `ids`, by account: `engine.healthMany` in batches of the session's health batch.
+ * An account whose health reverts (a stale feed of an asset it holds) is skipped, not the pass: the
+ * failing batch is bisected down to it and every other account is checked (logic.ts). Accounts
+ * that reverted on an earlier pass are read apart, so dust deposits of a stale-feed token into many
+ * accounts cannot make every pass bisect the whole book: one call per batch of them, bisected again
+ * every FAILING_RECHECK_PASSES passes.
+ * A timeout lowers the batch once a smaller batch answers: then it was the endpoint's capacity
+ * (lowered at once, so the rest of the pass and a pass that then fails use it); a node answering
+ * nothing (an outage) would otherwise leave the session at 1 account a call.
  */
-async function skippingReverts(
+async function readHealth(
+  s: Session,
+  ids: readonly bigint[],
+  cfg: KeeperConfig,
   log: Logger,
-  message: string,
-  fields: Record<string, unknown>,
-  act: () => Promise<unknown>,
-): Promise<void> {
-  try {
-    await act();
-  } catch (error) {
-    if (isTransientError(error)) throw error;
-    log.warn(message, { ...fields, error: describeError(error) });
+): Promise<Map<bigint, ItemOutcome<bigint, HealthLike>>> {
+  let timedOut = false;
+  let smallestTimedOut: number | null = null;
+  const read = async (batch: bigint[]) => {
+    try {
+      const result = [...(await s.contracts.engine.healthMany(batch))];
+      if (smallestTimedOut !== null && batch.length < smallestTimedOut) {
+        resizeHealthBatch(s, cfg, log, smallestTimedOut);
+        smallestTimedOut = null;
+      }
+      return result;
+    } catch (error) {
+      if (isTimeoutError(error)) {
+        timedOut = true;
+        smallestTimedOut = Math.min(smallestTimedOut ?? batch.length, batch.length);
+      }
+      throw error;
+    }
+  };
+  s.pass += 1;
+  const known = ids.filter((id) => s.failing.has(id));
+  const byId = new Map(
+    [
+      ...(await inBatchesIsolatingFailures(
+        ids.filter((id) => !s.failing.has(id)),
+        () => s.healthBatch,
+        read,
+        isTransientError,
+        { split: isTimeoutError },
+      )),
+      ...(await inBatchesIsolatingFailures(known, () => s.healthBatch, read, isTransientError, {
+        bisect: s.pass % FAILING_RECHECK_PASSES === 0,
+        split: isTimeoutError,
+      })),
+    ].map((o) => [o.item, o]),
+  );
+  if (!timedOut) resizeHealthBatch(s, cfg, log, null);
+  return byId;
+}
+
+/**
+ * Ends the auctions whose account recovered (a top-up, prices moving back), by the health `byId` read
+ * this pass; returns their accounts. Nothing else ends them: the account would stay frozen, its recorded
+ * deficit still deducted from the LP share price. A health at the floor shocks (a volatility feed down)
+ * cannot show a recovery, and the auction refuses it: left for the feed.
+ */
+async function endRecoveredAuctions(
+  s: Session,
+  byId: ReadonlyMap<bigint, ItemOutcome<bigint, HealthLike>>,
+  head: number,
+  { sender, log, signal }: StepContext,
+): Promise<bigint[]> {
+  const ended: bigint[] = [];
+  await s.auctions.scanTo(head);
+  for (const accountId of s.auctions.accountIds) {
+    const o = byId.get(accountId);
+    if (signal?.aborted || !o?.ok || isLiquidatable(o.result) || o.result.volatilityUnavailable) continue;
+    await skippingReverts(log, "ending an auction failed; next account", { accountId }, async () => {
+      const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
+        accountId,
+      });
+      if (sent.status === "mined" || sent.status === "dry-run") ended.push(accountId);
+    });
   }
+  return ended;
+}
+
+/**
+ * Moves the backstop's spare quote to the pool's account (`sweepBackstopQuote`, open to anyone); returns
+ * the amount (quote units), 0 when nothing was sent. The cash an absorb left in the backstop counts in
+ * the LP share price, but LPs withdraw from the pool's account only. Moving it changes no value and can
+ * only raise the pool's free margin. The contract keeps what the backstop's book requires, so the keeper
+ * asks it what would move and sends only from SWEEP_MIN_TOKENS up (a book's funding would otherwise cost
+ * a transaction every pass for cents).
+ */
+async function sweepBackstop(s: Session, sender: TxSender): Promise<bigint> {
+  const cash = await s.contracts.vault.balanceOf(s.backstopAccountId, s.quoteToken);
+  if (cash <= 0n) return 0n;
+  const amount = await s.contracts.auction.sweepBackstopQuote.staticCall();
+  if (amount * s.quoteUnit < SWEEP_MIN_TOKENS * WAD) return 0n;
+  const sent = await sender.send("sweepBackstopQuote", tx(s.contracts.auction, "sweepBackstopQuote", []), {
+    amount,
+  });
+  return sent.status === "mined" || sent.status === "dry-run" ? amount : 0n;
 }
 
 /**
@@ -557,323 +513,6 @@ async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Lo
     );
   }
   return unwound;
-}
-
-/**
- * Starts the auctions added (most urgent first) in `startAuctions` batches of up to `batchSize`
- * (`startAuction` for one), each sent once it is full or flushed; `running` holds the accounts whose
- * auction runs now, whoever started it. A batch whose simulation reverts (a stale feed of one book's
- * underlying), times out, or whose gas is above START_BATCH_GAS is halved until its parts go through, so
- * one book cannot hold up the others. A batch that would start nothing (a rival started all of it, or
- * prices cured it) is not sent: a lost race costs calls, not a transaction. A batch that fails otherwise
- * is logged and skipped: the bids of the pass still go out (review round 69).
- */
-/** An account due an auction start, with the health the pass read. */
-type DueStart = { accountId: bigint; h: HealthLike };
-
-class StartBatches {
-  readonly running = new Set<bigint>();
-  private pending: DueStart[] = [];
-
-  constructor(
-    private readonly s: Session,
-    private readonly now: bigint,
-    private readonly batchSize: number,
-    private readonly sender: TxSender,
-    private readonly log: Logger,
-    private readonly signal: AbortSignal | undefined,
-  ) {}
-
-  async add(due: DueStart): Promise<void> {
-    this.pending.push(due);
-    if (this.pending.length >= this.batchSize) await this.flush();
-  }
-
-  async flush(): Promise<void> {
-    const batch = this.pending;
-    this.pending = [];
-    if (!batch.length || this.signal?.aborted) return;
-    await skippingReverts(
-      this.log,
-      "start batch failed; next batch",
-      { accountIds: batch.map((d) => d.accountId) },
-      () => this.send(batch),
-    );
-  }
-
-  private async send(batch: readonly DueStart[]): Promise<void> {
-    if (this.signal?.aborted) return;
-    const c = this.s.contracts;
-    const ids = batch.map((d) => d.accountId);
-    let sent;
-    if (batch.length === 1) {
-      const [{ accountId, h }] = batch;
-      sent = await this.sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), {
-        accountId,
-        equityMaintenance: h.equityMaintenance,
-        maintenanceRequirement: h.maintenanceRequirement,
-      });
-    } else {
-      const request = tx(c.auction, "startAuctions", [ids]);
-      const gasUnits = await estimateStartBatch(this.sender, request);
-      if (gasUnits === "split" || gasUnits > START_BATCH_GAS) {
-        this.log.debug("start batch halved", {
-          accountIds: ids,
-          gasUnits: gasUnits === "split" ? null : gasUnits,
-        });
-        const half = Math.ceil(batch.length / 2);
-        await this.send(batch.slice(0, half));
-        await this.send(batch.slice(half));
-        return;
-      }
-      // The number it would start is read at the send's own simulation, the last read before the fees:
-      // read before the estimate, a rival's batch mined in between went out anyway (review round 70).
-      sent = await this.sender.send(
-        "startAuctions",
-        request,
-        { accountIds: ids },
-        {
-          gasEstimate: gasUnits,
-          unless: (answer) => {
-            const [started] = c.auction.interface.decodeFunctionResult("startAuctions", answer);
-            return started === 0n ? "start batch would start nothing; not sending" : null;
-          },
-        },
-      );
-    }
-    if (sent?.status === "dry-run") return; // no auction to bid on
-    const ours = sent?.status === "mined" ? startedIn(c, sent.receipt) : new Set<bigint>();
-    for (const id of ids) {
-      // Not ours (a rival started it, or it failed): bid anyway if someone else's auction runs.
-      if (ours.has(id) || (await auctionOf(c, id, this.now, this.s.auctionDuration)) === "running")
-        this.running.add(id);
-    }
-  }
-}
-
-/** Gas above this splits a start batch: under any chain's block limit, with room for other transactions. */
-const START_BATCH_GAS = 10_000_000n;
-
-/**
- * A start batch's gas, or "split" when its estimate reverts or times out (a heavy batch on a slow
- * endpoint: halving helps, as it does a health batch). Other transport errors are rethrown.
- */
-async function estimateStartBatch(sender: TxSender, request: TxRequestLike): Promise<bigint | "split"> {
-  try {
-    return await sender.estimateGas(request);
-  } catch (error) {
-    if (isTransientError(error) && !isTimeoutError(error)) throw error;
-    return "split";
-  }
-}
-
-/**
- * An account in auction: records its deficit when stale, then bids when it pays; when no bid pays and
- * the auction has run its duration, has the backstop absorb the slice.
- */
-async function liquidate(
-  s: Session,
-  accountId: bigint,
-  h: HealthLike,
-  status: AuctionStatus,
-  cfg: KeeperConfig,
-  sender: TxSender,
-  log: Logger,
-  gas: GasPricing,
-): Promise<void> {
-  const c = s.contracts;
-  const fields = {
-    accountId,
-    equityMaintenance: h.equityMaintenance,
-    maintenanceRequirement: h.maintenanceRequirement,
-  };
-  // An auction records its deficit only when touched; keep the LP share price's deduction current.
-  // The auction values the book in quote: its collateral by the vault's markInQuote, positions 1:1.
-  const [inQuote, usdMark] = await c.vault.markInQuote(accountId);
-  const deficit = deficitOf(bookInQuote(h.equityMark, inQuote, usdMark), s.quoteUnit);
-  const recorded = (await c.auction.auctions(accountId)).deficit;
-  if (isDeficitStale(recorded, deficit)) {
-    // Worth its gas (review round 60): a dust book cents under water moves by 1% every tick.
-    const request = tx(c.auction, "updateDeficit", [accountId]);
-    const gasUsd = await gas.costUsd(request);
-    const riseUsd = await gas.quoteToUsd((deficit - recorded) * s.quoteUnit);
-    if (gasUsd === null || isDeficitWorthRecording({ recorded, current: deficit, riseUsd, gasUsd })) {
-      await sender.send("updateDeficit", request, { ...fields, deficit });
-    } else {
-      log.debug("deficit rise below its gas; not recorded", {
-        ...fields,
-        deficit,
-        recorded,
-        riseUsd,
-        gasUsd,
-      });
-    }
-  }
-  if (
-    s.keeperAccountId !== null &&
-    (await bidIfProfitable(s, s.keeperAccountId, accountId, cfg, sender, log))
-  ) {
-    return;
-  }
-  // No bid pays for closing the slice (a shallow market's skew premium can exceed any discount): once
-  // the discount is at its maximum, the backstop takes the slice instead of leaving the account to
-  // sink towards insolvency.
-  if (status === "absorbable") {
-    await sender.send("absorb", tx(c.auction, "absorb", [accountId]), fields);
-  }
-}
-
-/**
- * Before a pass's bids: can the keeper still bid from its account? A bid that leaves a slice's WETH in
- * it against a quote debt (README: the float) needs ETH not to fall: below its initial requirement every
- * later `bidAndClose` from it reverts, the quote-collateral books included, and the keeper would only
- * absorb, at the maximum discount (review round 60). Then it takes another account (a new one: no
- * capital needed for a quote book) and says which account to repay; the old account is scanned like
- * any other from then on (only the current bidder account is left out of the scan).
- */
-async function checkKeeperAccount(
-  s: Session,
-  cfg: KeeperConfig,
-  sender: TxSender,
-  log: Logger,
-): Promise<void> {
-  const id = s.keeperAccountId;
-  if (id === null) return;
-  const { unfit, quoteBalance, health: h } = await readBidderAccount(s.contracts, id, s.quoteToken);
-  if (unfit === null) return;
-  log.error("keeper account cannot bid; bidding from another (repay its debt or top it up)", {
-    accountId: id,
-    reason: unfit,
-    quoteBalance,
-    equityInitial: h?.equityInitial,
-    initialRequirement: h?.initialRequirement,
-    equityMaintenance: h?.equityMaintenance,
-  });
-  s.keeperAccountId = await ensureKeeperAccount(s.contracts, sender, log, cfg.dryRun, null);
-}
-
-/** Gas and quote prices read at most once per pass (`gasPricing`). */
-interface GasPricing {
-  /**
-   * The USD cost of sending `request` now (USD WAD), or null when it cannot be priced (its simulation
-   * reverts, or the gas price is above the cap): the sender then reports why it is not sent.
-   */
-  costUsd(request: TxRequestLike): Promise<bigint | null>;
-  /** Quote WAD to USD WAD at the quote token's price. */
-  quoteToUsd(quoteWad: bigint): Promise<bigint>;
-}
-
-type TxRequestLike = Parameters<TxSender["estimateGas"]>[0];
-
-/** The pass's gas pricing: fees, the gas token's and the quote's price, each read once when first needed. */
-function gasPricing(s: Session, sender: TxSender): GasPricing {
-  let prices: Promise<{ fee: bigint | null; nativeUsd: bigint; quotePrice: bigint }> | null = null;
-  const read = () =>
-    (prices ??= Promise.all([
-      sender.fees(),
-      s.contracts.router.getPrice(encodeBytes32String(s.deployment.nativeAsset)),
-      s.contracts.vault.tokenValue(s.quoteToken, WAD / s.quoteUnit),
-    ]).then(([fees, nativeUsd, quotePrice]) => ({
-      fee: fees?.expectedPrice ?? null,
-      nativeUsd,
-      quotePrice,
-    })));
-  return {
-    async costUsd(request) {
-      let units: bigint;
-      try {
-        units = await sender.estimateGas(request);
-      } catch (error) {
-        if (isTransientError(error)) throw error;
-        return null;
-      }
-      const [{ fee, nativeUsd }, l1FeeWei] = await Promise.all([read(), sender.l1DataFee(request)]);
-      return fee === null ? null : gasCostUsd(units, fee, nativeUsd, l1FeeWei);
-    },
-    async quoteToUsd(quoteWad) {
-      return (quoteWad * (await read()).quotePrice) / WAD;
-    },
-  };
-}
-
-/**
- * Whether to start `accountId`'s auction (logic.isStartWorthSending): always when it is material
- * (`--min-stake-usd`); else only when the flag reward the start would pay covers twice its gas (the
- * start, and the absorb that follows when nobody bids). An insolvent book, or one whose last auction
- * ended less than FLAG_REWARD_COOLDOWN ago, pays no reward: such a dust account is not started.
- */
-async function startWorthSending(
-  s: Session,
-  accountId: bigint,
-  h: HealthLike,
-  now: bigint,
-  minStakeUsd: bigint,
-  gas: GasPricing,
-  log: Logger,
-): Promise<boolean> {
-  if (isMaterial(h, minStakeUsd)) return true;
-  const c = s.contracts;
-  const [[inQuote, usdMark], auction, params] = await Promise.all([
-    c.vault.markInQuote(accountId),
-    c.auction.auctions(accountId),
-    c.auction.params(),
-  ]);
-  const markQuote = bookInQuote(h.equityMark, inQuote, usdMark);
-  const reward = expectedFlagReward({
-    flagReward: params.flagReward,
-    markQuote,
-    quoteUnit: s.quoteUnit,
-    now,
-    endedAt: BigInt(auction.endedAt),
-    cooldown: s.flagRewardCooldown,
-  });
-  const fields = { accountId, maintenanceRequirement: h.maintenanceRequirement, reward };
-  // An insolvent book pays no reward, but its deficit is the insurance fund's and grows with every
-  // tick until it is auctioned: what the start saves is then about its MM (one shock's loss), not the
-  // reward. Without this, a book split into accounts below the stake was never started once under
-  // water (review round 61).
-  const insolvent = markQuote <= 0n;
-  if (reward === 0n && !insolvent) {
-    log.debug("start not worth its gas: no flag reward", fields);
-    return false;
-  }
-  const gasUsd = await gas.costUsd(tx(c.auction, "startAuction", [accountId]));
-  if (gasUsd === null) return true; // the sender reports the revert or the cap
-  const rewardUsd = insolvent ? h.maintenanceRequirement : await gas.quoteToUsd(reward * s.quoteUnit);
-  const worth = isStartWorthSending({ material: false, rewardUsd, gasUsd });
-  if (!worth) log.debug("start not worth its gas", { ...fields, rewardUsd, gasUsd });
-  return worth;
-}
-
-/** Sends `bidAndClose` when the simulated bid clears the keeper's minimum profit; false if it does not. */
-async function bidIfProfitable(
-  s: Session,
-  keeperAccountId: bigint,
-  accountId: bigint,
-  cfg: KeeperConfig,
-  sender: TxSender,
-  log: Logger,
-): Promise<boolean> {
-  const assessment = await assessBid(s.contracts, sender, {
-    accountId,
-    keeperAccountId,
-    quoteToken: s.quoteToken,
-    quoteUnit: s.quoteUnit,
-    nativeAssetId: encodeBytes32String(s.deployment.nativeAsset),
-  });
-  if ("skip" in assessment) {
-    log.info("no bid", { accountId, reason: assessment.skip, ...assessment.detail });
-    return false;
-  }
-  const { economics, quote, request, gasUnits } = assessment.plan;
-  const bidFields = { accountId, ...quote, ...economics };
-  if (!isBidProfitable(economics, cfg.minProfitUsd)) {
-    log.info("bid not profitable", { ...bidFields, minProfitUsd: cfg.minProfitUsd });
-    return false;
-  }
-  // Simulated again (one eth_call) right before sending: another keeper may have bid in between.
-  await sender.send("bidAndClose", request, bidFields, { gasEstimate: gasUnits });
-  return true;
 }
 
 /**

@@ -3,6 +3,7 @@
  * and server errors are retried.
  */
 import { isError } from "ethers";
+import { describeError, type Logger } from "./log";
 
 /** Delay before retry number `attempt` (1-based): base·2^(attempt−1), capped, with ±25% jitter. */
 export function backoffMs(
@@ -139,4 +140,23 @@ function messageAndCause(error: unknown): string {
   return error instanceof Error
     ? `${error.message} ${String((error as { cause?: unknown }).cause ?? "")}`
     : "";
+}
+
+/**
+ * Runs `act` for one item (an account, a market, a strategy): a revert is logged as `message` with
+ * `fields` and the caller goes on to the next, so one item cannot hold up the others; a transport
+ * error fails the step, which the loop retries.
+ */
+export async function skippingReverts(
+  log: Logger,
+  message: string,
+  fields: Record<string, unknown>,
+  act: () => Promise<unknown>,
+): Promise<void> {
+  try {
+    await act();
+  } catch (error) {
+    if (isTransientError(error)) throw error;
+    log.warn(message, { ...fields, error: describeError(error) });
+  }
 }
