@@ -208,8 +208,10 @@ export interface StepReport {
  * One pass of the keeper over the chain at block `head` (timestamp `now`): discover, check, end the
  * auctions of recovered accounts, act (liquidator.ts), settle options, accrue stale funding. The loop
  * runs it every block; the demo runs it in-process. An account whose health reverts (a stale feed of an
- * asset it holds) is reported in `unchecked` and skipped; every other account is checked and acted on. The two strategies are isolated: anything else that reverts in one is logged and
- * does not hold up the other; transport errors fail the whole step, which the loop retries.
+ * asset it holds) is reported in `unchecked` and skipped; every other account is checked and acted on.
+ * The stages are isolated (option settlement, the liquidation check, the backstop's unwind and sweep,
+ * funding): anything else that reverts in one is logged and does not hold up the others; transport
+ * errors fail the whole step, which the loop retries.
  */
 export async function keeperStep(
   s: Session,
