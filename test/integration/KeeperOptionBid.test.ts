@@ -1,17 +1,13 @@
 import { expect } from "chai";
-import { ethers, network } from "hardhat";
-import { Wallet } from "ethers";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
-import { Eip1193JsonRpcProvider, connectContracts } from "../../scripts/keeper/chain";
+import { keeperConnection } from "../shared/keeper";
 import { assessBid } from "../../scripts/keeper/liquidation";
-import { TxSender } from "../../scripts/keeper/sender";
-import { createLogger } from "../../scripts/keeper/log";
-import type { Deployment } from "../../deploy/deployment";
 
 const USDC = 10n ** 6n;
 
@@ -34,28 +30,7 @@ async function optionAccountInAuction() {
   const bidder = await openAccount(sys, keeperSigner, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
   await sys.accounts.connect(keeperSigner).approve(sys.auction, bidder);
 
-  const chainId = Number((await ethers.provider.getNetwork()).chainId);
-  const provider = new Eip1193JsonRpcProvider(network.provider, chainId);
-  const wallet = new Wallet(key.privateKey, provider);
-  const log = createLogger({ level: "error", write: () => {} });
-  const sender = new TxSender(wallet, provider, chainId, log, {
-    maxGasPriceWei: 10n ** 12n,
-    dryRun: false,
-    txTimeoutMs: 10_000,
-    pollMs: 10,
-  });
-  const addresses = {
-    accounts: await sys.accounts.getAddress(),
-    vault: await sys.vault.getAddress(),
-    engine: await sys.engine.getAddress(),
-    perpMarket: await sys.perps.getAddress(),
-    optionMarket: await sys.options.getAddress(),
-    liquidityPool: await sys.pool.getAddress(),
-    liquidationAuction: await sys.auction.getAddress(),
-    oracleRouter: await sys.router.getAddress(),
-    insuranceFund: await sys.insuranceFund.getAddress(),
-  };
-  const contracts = connectContracts({ contracts: addresses } as Deployment, wallet);
+  const { contracts, sender } = await keeperConnection(sys, key);
   return { sys, victim, call3300, bidder, keeperSigner, contracts, sender };
 }
 

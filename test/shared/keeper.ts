@@ -5,9 +5,9 @@
  */
 import { ethers, network } from "hardhat";
 import http from "node:http";
-import { Wallet } from "ethers";
+import { Wallet, type HDNodeWallet } from "ethers";
 import type { Deployment } from "../../deploy/deployment";
-import { Eip1193JsonRpcProvider } from "../../scripts/keeper/chain";
+import { Eip1193JsonRpcProvider, connectContracts, type Contracts } from "../../scripts/keeper/chain";
 import { parseKeeperArgs } from "../../scripts/keeper/config";
 import { createLogger, type Fields } from "../../scripts/keeper/log";
 import { keeperStep, openSession, type Session, type StepReport } from "../../scripts/keeper/loop";
@@ -30,6 +30,22 @@ export interface InProcessKeeper {
   step(signal?: AbortSignal): Promise<StepReport>;
 }
 
+/** The addresses of the protocol's contracts in `sys`, as a deployment file names them. */
+async function protocolAddresses(sys: System & { options: OptionMarket }) {
+  const address = (c: { getAddress(): Promise<string> }): Promise<string> => c.getAddress();
+  return {
+    accounts: await address(sys.accounts),
+    vault: await address(sys.vault),
+    engine: await address(sys.engine),
+    perpMarket: await address(sys.perps),
+    optionMarket: await address(sys.options),
+    liquidityPool: await address(sys.pool),
+    liquidationAuction: await address(sys.auction),
+    oracleRouter: await address(sys.router),
+    insuranceFund: await address(sys.insuranceFund),
+  };
+}
+
 /** The deployment file the keeper would read for `sys` (governance: its AccessManager and a timelock). */
 export async function keeperDeploymentOf(sys: System & { options: OptionMarket }): Promise<Deployment> {
   const address = (c: { getAddress(): Promise<string> }): Promise<string> => c.getAddress();
@@ -42,15 +58,7 @@ export async function keeperDeploymentOf(sys: System & { options: OptionMarket }
     nativeAsset: "ETH",
     quoteToken: "USDC",
     contracts: {
-      accounts: await address(sys.accounts),
-      vault: await address(sys.vault),
-      engine: await address(sys.engine),
-      perpMarket: await address(sys.perps),
-      optionMarket: await address(sys.options),
-      liquidityPool: await address(sys.pool),
-      liquidationAuction: await address(sys.auction),
-      oracleRouter: await address(sys.router),
-      insuranceFund: await address(sys.insuranceFund),
+      ...(await protocolAddresses(sys)),
       accessManager: await address(sys.manager),
       timelock: await address(timelock),
     },
@@ -64,6 +72,28 @@ export async function keeperDeploymentOf(sys: System & { options: OptionMarket }
     sequencerUptimeFeed: null,
     markets: { ETH: Number(sys.markets.ETH), BTC: Number(sys.markets.BTC) },
   };
+}
+
+/**
+ * The keeper's sender and contracts for `key` on the in-process chain, without a session: what
+ * `assessBid` and the sender need. Sends nothing (no timelock deployed, unlike `keeperDeploymentOf`), so a
+ * fixture's blocks and timestamps stay as it left them.
+ */
+export async function keeperConnection(
+  sys: System & { options: OptionMarket },
+  key: HDNodeWallet,
+): Promise<{ contracts: Contracts; sender: TxSender }> {
+  const chainId = Number((await ethers.provider.getNetwork()).chainId);
+  const provider = new Eip1193JsonRpcProvider(network.provider, chainId);
+  const wallet = new Wallet(key.privateKey, provider);
+  const sender = new TxSender(wallet, provider, chainId, createLogger({ level: "error", write: () => {} }), {
+    maxGasPriceWei: 10n ** 12n,
+    dryRun: false,
+    txTimeoutMs: 10_000,
+    pollMs: 10,
+  });
+  const contracts = connectContracts({ contracts: await protocolAddresses(sys) } as Deployment, wallet);
+  return { contracts, sender };
 }
 
 /** Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`. */

@@ -4,7 +4,7 @@
  * bugs into the keeper one at a time; these are the rules no test pinned (each comment names the bug).
  */
 import { expect } from "chai";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import { Transaction, Wallet, type JsonRpcProvider } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
@@ -21,14 +21,12 @@ import { mintAccountsTo } from "../shared/accounts";
 import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
-import { callDataOf, onRequest, startInProcessKeeper } from "../shared/keeper";
-import { Eip1193JsonRpcProvider, connectContracts } from "../../scripts/keeper/chain";
+import { callDataOf, keeperConnection, onRequest, startInProcessKeeper } from "../shared/keeper";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { assessBid } from "../../scripts/keeper/liquidation";
 import { WAD, isStartWorthSending, maxPaymentFor } from "../../scripts/keeper/logic";
 import { createLogger } from "../../scripts/keeper/log";
 import { TxSender } from "../../scripts/keeper/sender";
-import type { Deployment } from "../../deploy/deployment";
 import { Role } from "../../deploy/roles";
 
 const USDC = 10n ** 6n;
@@ -164,33 +162,7 @@ describe("The keeper's bids", function () {
     const keeperSigner = await ethers.getSigner(key.address);
     const bidder = await openAccount(sys, keeperSigner, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
     await sys.accounts.connect(keeperSigner).approve(sys.auction, bidder);
-    const chainId = Number((await ethers.provider.getNetwork()).chainId);
-    const provider = new Eip1193JsonRpcProvider(network.provider, chainId);
-    const wallet = new Wallet(key.privateKey, provider);
-    const sender = new TxSender(
-      wallet,
-      provider,
-      chainId,
-      createLogger({ level: "error", write: () => {} }),
-      {
-        maxGasPriceWei: 10n ** 12n,
-        dryRun: false,
-        txTimeoutMs: 10_000,
-        pollMs: 10,
-      },
-    );
-    const addresses = {
-      accounts: await sys.accounts.getAddress(),
-      vault: await sys.vault.getAddress(),
-      engine: await sys.engine.getAddress(),
-      perpMarket: await sys.perps.getAddress(),
-      optionMarket: await sys.options.getAddress(),
-      liquidityPool: await sys.pool.getAddress(),
-      liquidationAuction: await sys.auction.getAddress(),
-      oracleRouter: await sys.router.getAddress(),
-      insuranceFund: await sys.insuranceFund.getAddress(),
-    };
-    const contracts = connectContracts({ contracts: addresses } as Deployment, wallet);
+    const { contracts, sender } = await keeperConnection(sys, key);
     return { sys, victim, bidder, keeperSigner, contracts, sender };
   }
 
