@@ -3,6 +3,7 @@
  * bid decision (quote, closing costs, gas). The decisions themselves are in logic.ts.
  */
 import { MaxUint256, type TransactionReceipt } from "ethers";
+import { eventsOf } from "../../sdk/src/actions/internal/chain";
 import { soldMark } from "../../sdk/src/math/liquidation";
 import type { Contracts } from "./chain";
 import {
@@ -180,14 +181,9 @@ export function tx(
 
 /** The accounts whose AuctionStarted is in `receipt` (none without one). */
 export function startedIn(c: Contracts, receipt: TransactionReceipt | null): Set<bigint> {
-  const auction = (c.auction.target as string).toLowerCase();
-  const started = new Set<bigint>();
-  for (const entry of receipt?.logs ?? []) {
-    if (entry.address.toLowerCase() !== auction) continue;
-    const event = c.auction.interface.parseLog(entry);
-    if (event?.name === "AuctionStarted") started.add(event.args.accountId as bigint);
-  }
-  return started;
+  if (receipt === null) return new Set();
+  const events = eventsOf(receipt, c.auction.interface, "AuctionStarted", c.auction.target as string);
+  return new Set(events.map((event) => event.args.accountId as bigint));
 }
 
 export async function auctionOf(

@@ -25,7 +25,7 @@ import {
 import type { Logger } from "./log";
 import type { Session, StepContext } from "./loop";
 import { isTimeoutError, isTransientError, skippingReverts } from "./retry";
-import type { TxSender } from "./sender";
+import type { SendResult, TxSender } from "./sender";
 
 /**
  * Liquidates the accounts of `unhealthy` (the pass at block `head`, timestamp `now`); returns those left
@@ -134,7 +134,7 @@ class StartBatches {
     if (this.signal?.aborted) return;
     const c = this.s.contracts;
     const ids = batch.map((d) => d.accountId);
-    let sent;
+    let sent: SendResult;
     if (batch.length === 1) {
       const [{ accountId, h }] = batch;
       sent = await this.sender.send("startAuction", tx(c.auction, "startAuction", [accountId]), {
@@ -170,8 +170,8 @@ class StartBatches {
         },
       );
     }
-    if (sent?.status === "dry-run") return; // no auction to bid on
-    const ours = sent?.status === "mined" ? startedIn(c, sent.receipt) : new Set<bigint>();
+    if (sent.status === "dry-run") return; // no auction to bid on
+    const ours = sent.status === "mined" ? startedIn(c, sent.receipt) : new Set<bigint>();
     for (const id of ids) {
       // Not ours (a rival started it, or it failed): bid anyway if someone else's auction runs.
       if (ours.has(id) || (await auctionOf(c, id, this.now, this.s.auctionDuration)) === "running")

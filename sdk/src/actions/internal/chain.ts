@@ -7,6 +7,7 @@ import type {
   ContractTransactionReceipt,
   ContractTransactionResponse,
   Interface,
+  Log,
   LogDescription,
   Signer,
 } from "ethers";
@@ -75,7 +76,7 @@ export async function send(
 
 /** Every log of `receipt` that `iface` parses as event `name` (emitted by `address`, when given). */
 export function eventsOf(
-  receipt: ContractTransactionReceipt,
+  receipt: { readonly logs: readonly Log[] },
   iface: Interface,
   name: string,
   address?: string,
