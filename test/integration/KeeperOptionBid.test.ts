@@ -5,8 +5,7 @@ import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
-import { hardhatWallet } from "../shared/e2e";
-import { keeperConnection } from "../shared/keeper";
+import { keeperBidder } from "../shared/keeper";
 import { assessBid } from "../../scripts/keeper/liquidation";
 
 const USDC = 10n ** 6n;
@@ -25,12 +24,7 @@ async function optionAccountInAuction() {
   await sys.auction.startAuction(victim);
   await time.increase(120);
 
-  const key = hardhatWallet(4);
-  const keeperSigner = await ethers.getSigner(key.address);
-  const bidder = await openAccount(sys, keeperSigner, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
-  await sys.accounts.connect(keeperSigner).approve(sys.auction, bidder);
-
-  const { contracts, sender } = await keeperConnection(sys, key);
+  const { keeperSigner, bidder, contracts, sender } = await keeperBidder(sys);
   return { sys, victim, call3300, bidder, keeperSigner, contracts, sender };
 }
 

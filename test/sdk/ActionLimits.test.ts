@@ -19,19 +19,11 @@ import {
   soldMark,
   startAuction,
 } from "../../sdk/src";
-import { deploySystem, wad } from "../shared/system";
+import { wad } from "../shared/system";
 import { marketParams, mineAt } from "../shared/perps";
-import { sdkClient } from "../shared/sdk";
+import { systemWithClients } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
-
-async function fixture() {
-  const sys = await deploySystem();
-  const alice = await sdkClient(sys, sys.alice);
-  const bob = await sdkClient(sys, sys.bob);
-  const keeper = await sdkClient(sys, sys.keeper);
-  return { sys, alice, bob, keeper };
-}
 
 /** The calldata of the transaction behind `receipt`, as it went out. */
 async function sentData(receipt: { hash: string }): Promise<string> {
@@ -42,7 +34,7 @@ async function sentData(receipt: { hash: string }): Promise<string> {
 
 describe("What the SDK's actions send", function () {
   it("sells with a limit slippageBps below the quoted fill (rounded down), and a deadline 600 s after the latest block", async function () {
-    const { sys, alice } = await loadFixture(fixture);
+    const { sys, alice } = await loadFixture(systemWithClients);
     const { accountId } = await createAccount(alice);
     await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
     await deposit(alice, { accountId, token: "USDC", amount: 50_000n * USDC });
@@ -67,7 +59,7 @@ describe("What the SDK's actions send", function () {
   });
 
   it("bids with a limit from the quote of the fraction it bids for, plus slippageBps, or the caller's maxPayment as given", async function () {
-    const { sys, bob, keeper } = await loadFixture(fixture);
+    const { sys, bob, keeper } = await loadFixture(systemWithClients);
     await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
     const { accountId: victim } = await createAccount(bob);
     await sys.usdc.mint(sys.bob.address, 1_000n * USDC);
@@ -108,7 +100,7 @@ describe("What the SDK's actions send", function () {
   });
 
   it("refuses a slippage above 100% before sending anything, on a buy as on a sell", async function () {
-    const { sys, alice } = await loadFixture(fixture);
+    const { sys, alice } = await loadFixture(systemWithClients);
     const { accountId } = await createAccount(alice);
     await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
     await deposit(alice, { accountId, token: "USDC", amount: 50_000n * USDC });

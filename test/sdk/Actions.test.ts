@@ -40,28 +40,20 @@ import {
   type PreviewAction,
   type XMarginClient,
 } from "../../sdk/src";
-import { MarginMode, deploySystem, openAccount, wad, atLatestTimestamp } from "../shared/system";
+import { MarginMode, openAccount, wad, atLatestTimestamp } from "../shared/system";
 import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { assetId } from "../shared/oracles";
 import { marketParams, mineAt, trade } from "../shared/perps";
-import { expectXMarginError, sdkClient } from "../shared/sdk";
+import { expectXMarginError, sdkClient, systemWithClients } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
 const ETH = assetId("ETH");
 
-async function fixture() {
-  const sys = await deploySystem();
-  const alice = await sdkClient(sys, sys.alice);
-  const bob = await sdkClient(sys, sys.bob);
-  const keeper = await sdkClient(sys, sys.keeper);
-  return { sys, alice, bob, keeper };
-}
-
 describe("SDK actions", function () {
   describe("accounts", function () {
     it("creates CROSS and ISOLATED accounts, for the signer or another owner, and lists them", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       // Accounts 1 to 3 are the insurance fund's, the pool's and the auction's backstop.
       const { accountId: cross } = await createAccount(alice);
       const { accountId: isolated } = await createAccount(alice, { mode: "isolated" });
@@ -73,7 +65,7 @@ describe("SDK actions", function () {
     });
 
     it("approves an operator on one account (it may trade) and clears it (NotAuthorized again)", async function () {
-      const { sys, alice, bob } = await loadFixture(fixture);
+      const { sys, alice, bob } = await loadFixture(systemWithClients);
       const { accountId } = await createAccount(alice);
       await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
       await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
@@ -97,7 +89,7 @@ describe("SDK actions", function () {
     // Review round 23: anyone can mint accounts to anyone (`createAccountFor`), and past ~10,800 of them
     // the one-call `accountsOf` runs out of a 30M-gas eth_call: listAccounts reads one id per call.
     it("lists an owner's accounts with balanceOf and one tokenOfOwnerByIndex per id, never accountsOf", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       await mintAccountsTo(sys.accounts, sys.carol, sys.bob.address, 250); // accounts 4 to 253
       const ids = Array.from({ length: 250 }, (_, i) => 4n + BigInt(i));
       const iface = sys.accounts.interface;
@@ -109,7 +101,7 @@ describe("SDK actions", function () {
     });
 
     it("returns a page of at most count ids from start, reading only those", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       await mintAccountsTo(sys.accounts, sys.carol, sys.bob.address, 250);
       const owner = sys.bob.address;
       const iface = sys.accounts.interface;
@@ -125,7 +117,7 @@ describe("SDK actions", function () {
 
   describe("deposit", function () {
     it("approves the exact amount for a token without permits, then uses an allowance that covers it", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       const { accountId } = await createAccount(alice);
       await sys.usdc.mint(sys.alice.address, 3_000n * USDC);
       const first = await deposit(alice, { accountId, token: "USDC", amount: 1_000n * USDC });
@@ -142,7 +134,7 @@ describe("SDK actions", function () {
     });
 
     it("signs an EIP-2612 permit when the token supports one (no approve transaction)", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       const token = await ethers.deployContract("MockERC20Permit", ["Permit Dollar", "pUSD", 6]);
       await sys.vault.listCollateral(token, assetId("USDC"), wad("1"), wad("1"), 10n ** 15n, false);
       const { accountId } = await createAccount(alice);
@@ -157,7 +149,7 @@ describe("SDK actions", function () {
     });
 
     it("previews ProtocolAccountCollateral for any token but the quote into the pool's, the backstop's and the fund's accounts, as the vault refuses it", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       const protocolAccounts = [
         sys.poolAccountId,
         await sys.auction.backstopAccountId(),
@@ -179,7 +171,7 @@ describe("SDK actions", function () {
 
   describe("withdraw and maxWithdrawable", function () {
     it("withdraws exactly the maximum; one unit more reverts with InsufficientMargin", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       const { accountId } = await createAccount(alice);
       await sys.weth.mint(sys.alice.address, wad("10"));
       await deposit(alice, { accountId, token: "WETH", amount: wad("10") });
@@ -210,7 +202,7 @@ describe("SDK actions", function () {
     // owner. Alice's account holds 10,000 USDC; Bob trades it with a 1,000 USDC grant, Carol is an
     // ERC-721 operator of it, the LP a stranger to it.
     async function withdrawalSenders() {
-      const base = await fixture();
+      const base = await systemWithClients();
       const { sys, alice } = base;
       const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
       await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 1_000n * USDC });
@@ -280,7 +272,10 @@ describe("SDK actions", function () {
 
   describe("trading grants", function () {
     /** A new account of Alice's holding 10,000 USDC. */
-    async function aliceWith10kUsdc(sys: Awaited<ReturnType<typeof fixture>>["sys"], alice: XMarginClient) {
+    async function aliceWith10kUsdc(
+      sys: Awaited<ReturnType<typeof systemWithClients>>["sys"],
+      alice: XMarginClient,
+    ) {
       const { accountId } = await createAccount(alice);
       await sys.usdc.mint(sys.alice.address, 10_000n * USDC);
       await deposit(alice, { accountId, token: "USDC", amount: 10_000n * USDC });
@@ -288,7 +283,7 @@ describe("SDK actions", function () {
     }
 
     it("lets a trader trade (not withdraw), spending the previewed trading cost, until revoked", async function () {
-      const { sys, alice, bob } = await loadFixture(fixture);
+      const { sys, alice, bob } = await loadFixture(systemWithClients);
       const accountId = await aliceWith10kUsdc(sys, alice);
       await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 100n * USDC });
       const T = BigInt(await time.latest()) + 1n;
@@ -314,7 +309,7 @@ describe("SDK actions", function () {
     });
 
     it("reads what is left with getTraderAllowance, and says in USD when a trade costs more", async function () {
-      const { sys, alice, bob } = await loadFixture(fixture);
+      const { sys, alice, bob } = await loadFixture(systemWithClients);
       const accountId = await aliceWith10kUsdc(sys, alice);
       await setTrader(alice, { accountId, trader: sys.bob.address, allowance: 2n * USDC });
       expect(await getTraderAllowance(bob, { accountId, trader: sys.bob.address })).to.equal(2n * USDC);
@@ -334,7 +329,7 @@ describe("SDK actions", function () {
     });
 
     it("predicts a trade's authorisation for the client's signer: owner, trader within or beyond its allowance, stranger", async function () {
-      const { sys, alice, bob } = await loadFixture(fixture);
+      const { sys, alice, bob } = await loadFixture(systemWithClients);
       const accountId = await aliceWith10kUsdc(sys, alice);
       const stranger = await sdkClient(sys, sys.carol);
       const action = { type: "trade", marketId: sys.markets.ETH, sizeDelta: wad("1") } as const;
@@ -353,7 +348,7 @@ describe("SDK actions", function () {
     });
 
     it("refuses an allowance outside uint256 before sending", async function () {
-      const { alice } = await loadFixture(fixture);
+      const { alice } = await loadFixture(systemWithClients);
       const { accountId } = await createAccount(alice);
       for (const allowance of [-1n, UNLIMITED_TRADING_ALLOWANCE + 1n]) {
         await expect(
@@ -365,7 +360,7 @@ describe("SDK actions", function () {
 
   describe("trades", function () {
     it("quotes, opens with a limit from slippage, modifies and closes a position", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       const { accountId } = await createAccount(alice);
       await sys.usdc.mint(sys.alice.address, 50_000n * USDC);
       await deposit(alice, { accountId, token: "USDC", amount: 50_000n * USDC });
@@ -422,7 +417,7 @@ describe("SDK actions", function () {
   describe("getHealthMany", function () {
     it("returns the health of 100 accounts in one healthMany call, equal to engine.health of each (halving calls that run out of gas)", async function () {
       this.timeout(300_000);
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       const ids: bigint[] = [];
       for (let i = 0; i < 100; i++) {
         const deposits: [typeof sys.usdc, bigint][] = [[sys.usdc, BigInt(1_000 + i * 37) * USDC]];
@@ -474,7 +469,10 @@ describe("SDK actions", function () {
 
   describe("liquidations", function () {
     /** Bob's account, long 2 ETH on 1,000 USDC, below maintenance once ETH is at 2,650. */
-    async function liquidatableVictim({ sys, bob }: Awaited<ReturnType<typeof fixture>>): Promise<bigint> {
+    async function liquidatableVictim({
+      sys,
+      bob,
+    }: Awaited<ReturnType<typeof systemWithClients>>): Promise<bigint> {
       await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
       const { accountId: victim } = await createAccount(bob);
       await sys.usdc.mint(sys.bob.address, 1_000n * USDC);
@@ -484,7 +482,7 @@ describe("SDK actions", function () {
     }
 
     it("starts several auctions in one transaction, skipping an account that is not liquidatable", async function () {
-      const f = await loadFixture(fixture);
+      const f = await loadFixture(systemWithClients);
       const { sys, keeper } = f;
       const victim = await liquidatableVictim(f);
       const healthy = (await createAccount(f.bob)).accountId;
@@ -495,7 +493,7 @@ describe("SDK actions", function () {
     });
 
     it("starts an auction, lists it from events, quotes a bid like the pure math and bids", async function () {
-      const f = await loadFixture(fixture);
+      const f = await loadFixture(systemWithClients);
       const { sys, keeper } = f;
       const victim = await liquidatableVictim(f);
       await expectXMarginError(startAuction(keeper, { accountId: victim }), "AccountHealthy");
@@ -551,7 +549,7 @@ describe("SDK actions", function () {
     });
 
     it("has the backstop absorb an auction nobody bid on, once its discount is at its maximum", async function () {
-      const f = await loadFixture(fixture);
+      const f = await loadFixture(systemWithClients);
       const { sys, keeper } = f;
       const victim = await liquidatableVictim(f);
       await sys.feeds.ETH.updateAnswer(2_650n * 10n ** 8n);
@@ -574,7 +572,7 @@ describe("SDK actions", function () {
     // Review round 16: nothing ended an auction whose account recovered, so it stayed frozen and its
     // recorded deficit stayed in the LP share price.
     it("ends the auction of an account its owner cured: unfrozen, listed no more", async function () {
-      const f = await loadFixture(fixture);
+      const f = await loadFixture(systemWithClients);
       const { sys, bob, keeper } = f;
       const victim = await liquidatableVictim(f);
       await sys.feeds.ETH.updateAnswer(2_650n * 10n ** 8n);
@@ -590,7 +588,7 @@ describe("SDK actions", function () {
     });
 
     it("buys the backstop's absorbed collateral at the quoted Dutch discount", async function () {
-      const { sys, bob, keeper } = await loadFixture(fixture);
+      const { sys, bob, keeper } = await loadFixture(systemWithClients);
       // Bob's 0.5 WETH backs a short 0.1 BTC; BTC at 75,000 makes it liquidatable and nobody bids.
       const { accountId: victim } = await createAccount(bob);
       await sys.weth.mint(sys.bob.address, wad("0.5"));
@@ -632,7 +630,7 @@ describe("SDK actions", function () {
     });
 
     it("finds the ETH price at which an account becomes liquidatable, to the feed's precision on chain", async function () {
-      const { sys, alice } = await loadFixture(fixture);
+      const { sys, alice } = await loadFixture(systemWithClients);
       const { accountId } = await createAccount(alice);
       await sys.weth.mint(sys.alice.address, wad("2"));
       await sys.usdc.mint(sys.alice.address, 1_000n * USDC);

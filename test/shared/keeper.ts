@@ -5,7 +5,8 @@
  */
 import { ethers, network } from "hardhat";
 import http from "node:http";
-import { Wallet, type HDNodeWallet } from "ethers";
+import { Wallet } from "ethers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { Deployment } from "../../deploy/deployment";
 import { Eip1193JsonRpcProvider, connectContracts, type Contracts } from "../../scripts/keeper/chain";
 import { parseKeeperArgs } from "../../scripts/keeper/config";
@@ -14,7 +15,11 @@ import { keeperStep, openSession, type Session, type StepReport } from "../../sc
 import { TxSender } from "../../scripts/keeper/sender";
 import type { OptionMarket } from "../../typechain-types";
 import { hardhatWallet, listenOnLoopback } from "./e2e";
-import type { System } from "./system";
+import { deploymentOf } from "./sdk";
+import { deployOptionsSystemWithoutFunding } from "./options";
+import { setFeedPrice } from "./oracles";
+import { trade } from "./perps";
+import { MarginMode, openAccount, wad, type System } from "./system";
 
 export interface LogLine {
   level: string;
@@ -30,22 +35,6 @@ export interface InProcessKeeper {
   step(signal?: AbortSignal): Promise<StepReport>;
 }
 
-/** The addresses of the protocol's contracts in `sys`, as a deployment file names them. */
-async function protocolAddresses(sys: System & { options: OptionMarket }) {
-  const address = (c: { getAddress(): Promise<string> }): Promise<string> => c.getAddress();
-  return {
-    accounts: await address(sys.accounts),
-    vault: await address(sys.vault),
-    engine: await address(sys.engine),
-    perpMarket: await address(sys.perps),
-    optionMarket: await address(sys.options),
-    liquidityPool: await address(sys.pool),
-    liquidationAuction: await address(sys.auction),
-    oracleRouter: await address(sys.router),
-    insuranceFund: await address(sys.insuranceFund),
-  };
-}
-
 /** The deployment file the keeper would read for `sys` (governance: its AccessManager and a timelock). */
 export async function keeperDeploymentOf(sys: System & { options: OptionMarket }): Promise<Deployment> {
   const address = (c: { getAddress(): Promise<string> }): Promise<string> => c.getAddress();
@@ -58,7 +47,8 @@ export async function keeperDeploymentOf(sys: System & { options: OptionMarket }
     nativeAsset: "ETH",
     quoteToken: "USDC",
     contracts: {
-      ...(await protocolAddresses(sys)),
+      ...(await deploymentOf(sys)).contracts,
+      optionMarket: await address(sys.options),
       accessManager: await address(sys.manager),
       timelock: await address(timelock),
     },
@@ -75,14 +65,21 @@ export async function keeperDeploymentOf(sys: System & { options: OptionMarket }
 }
 
 /**
- * The keeper's sender and contracts for `key` on the in-process chain, without a session: what
- * `assessBid` and the sender need. Sends nothing (no timelock deployed, unlike `keeperDeploymentOf`), so a
- * fixture's blocks and timestamps stay as it left them.
+ * The keeper (Hardhat's account #4) ready to bid without a session: its own CROSS account with 50,000
+ * USDC approved for the auction, and the sender and contracts `assessBid` needs. Sends only those two
+ * transactions (no timelock deployed, unlike `keeperDeploymentOf`), so a fixture's blocks and timestamps
+ * stay as it left them.
  */
-export async function keeperConnection(
-  sys: System & { options: OptionMarket },
-  key: HDNodeWallet,
-): Promise<{ contracts: Contracts; sender: TxSender }> {
+export async function keeperBidder(sys: System & { options: OptionMarket }): Promise<{
+  keeperSigner: HardhatEthersSigner;
+  bidder: bigint;
+  contracts: Contracts;
+  sender: TxSender;
+}> {
+  const key = hardhatWallet(4);
+  const keeperSigner = await ethers.getSigner(key.address);
+  const bidder = await openAccount(sys, keeperSigner, MarginMode.CROSS, [[sys.usdc, 50_000n * 10n ** 6n]]);
+  await sys.accounts.connect(keeperSigner).approve(sys.auction, bidder);
   const chainId = Number((await ethers.provider.getNetwork()).chainId);
   const provider = new Eip1193JsonRpcProvider(network.provider, chainId);
   const wallet = new Wallet(key.privateKey, provider);
@@ -92,8 +89,21 @@ export async function keeperConnection(
     txTimeoutMs: 10_000,
     pollMs: 10,
   });
-  const contracts = connectContracts({ contracts: await protocolAddresses(sys) } as Deployment, wallet);
-  return { contracts, sender };
+  const contracts = connectContracts((await deploymentOf(sys)) as Deployment, wallet);
+  return { keeperSigner, bidder, contracts, sender };
+}
+
+/** Alice, Bob and Carol long 10 ETH each on 5,000 USDC (later fills pay more skew); ETH then at 2,600. */
+export async function threeLongsUnderWater() {
+  const sys = await deployOptionsSystemWithoutFunding();
+  const ids: bigint[] = [];
+  for (const signer of [sys.alice, sys.bob, sys.carol]) {
+    const id = await openAccount(sys, signer, MarginMode.CROSS, [[sys.usdc, 5_000n * 10n ** 6n]]);
+    await trade(sys.perps, signer, id, sys.markets.ETH, wad("10"));
+    ids.push(id);
+  }
+  await setFeedPrice(sys.feeds.ETH, "2600");
+  return { sys, ids };
 }
 
 /** Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`. */

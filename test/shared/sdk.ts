@@ -8,7 +8,7 @@ import {
   createClient,
   isXMarginError,
 } from "../../sdk/src";
-import type { System } from "./system";
+import { deploySystem, type System } from "./system";
 
 /** What `deploymentOf` reads: a system, with its OptionMarket when it has one (`deployOptionsSystem`). */
 export type SdkSystem = System & { options?: BaseContract };
@@ -41,6 +41,15 @@ export async function deploymentOf(sys: SdkSystem): Promise<Deployment> {
 /** An SDK client for `sys` acting as `signer`. */
 export async function sdkClient(sys: SdkSystem, signer: Signer): Promise<XMarginClient> {
   return createClient({ runner: signer, deployment: await deploymentOf(sys) });
+}
+
+/** `deploySystem` with SDK clients for Alice, Bob and the keeper account. */
+export async function systemWithClients() {
+  const sys = await deploySystem();
+  const alice = await sdkClient(sys, sys.alice);
+  const bob = await sdkClient(sys, sys.bob);
+  const keeper = await sdkClient(sys, sys.keeper);
+  return { sys, alice, bob, keeper };
 }
 
 /** Expects `promise` to reject with the protocol error `name` (an `XMarginError`); returns it. */

@@ -21,7 +21,13 @@ import { mintAccountsTo } from "../shared/accounts";
 import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
-import { callDataOf, keeperConnection, onRequest, startInProcessKeeper } from "../shared/keeper";
+import {
+  callDataOf,
+  keeperBidder,
+  onRequest,
+  startInProcessKeeper,
+  threeLongsUnderWater,
+} from "../shared/keeper";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { assessBid } from "../../scripts/keeper/liquidation";
 import { WAD, isStartWorthSending, maxPaymentFor } from "../../scripts/keeper/logic";
@@ -30,19 +36,6 @@ import { TxSender } from "../../scripts/keeper/sender";
 import { Role } from "../../deploy/roles";
 
 const USDC = 10n ** 6n;
-
-/** Alice, Bob and Carol long 10 ETH each on 5,000 USDC (later fills pay more skew); ETH then at 2,600. */
-async function threeLongsUnderWater() {
-  const sys = await deployOptionsSystemWithoutFunding();
-  const ids: bigint[] = [];
-  for (const signer of [sys.alice, sys.bob, sys.carol]) {
-    const id = await openAccount(sys, signer, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-    await trade(sys.perps, signer, id, sys.markets.ETH, wad("10"));
-    ids.push(id);
-  }
-  await setFeedPrice(sys.feeds.ETH, "2600");
-  return { sys, ids };
-}
 
 describe("The keeper's spending rules", function () {
   it("starts a dust account only when its flag reward pays twice the start's gas (the start, and the absorb after it)", function () {
@@ -149,21 +142,12 @@ describe("The keeper's bids", function () {
    * has a funded bidder account approved for the auction.
    */
   async function afterARivalsPartialBid() {
-    const sys = await deployOptionsSystemWithoutFunding();
-    const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-    await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-    await setFeedPrice(sys.feeds.ETH, "2600");
+    const { sys, victim } = await longBelowMaintenance();
     await sys.auction.startAuction(victim);
     await time.increase(120);
     const rival = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
     await sys.auction.connect(sys.bob).bid(victim, rival, WAD / 20n, ethers.MaxUint256);
-
-    const key = hardhatWallet(4);
-    const keeperSigner = await ethers.getSigner(key.address);
-    const bidder = await openAccount(sys, keeperSigner, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
-    await sys.accounts.connect(keeperSigner).approve(sys.auction, bidder);
-    const { contracts, sender } = await keeperConnection(sys, key);
-    return { sys, victim, bidder, keeperSigner, contracts, sender };
+    return { sys, victim, ...(await keeperBidder(sys)) };
   }
 
   it("values the slice without the quote earlier bids paid in, and predicts what bidAndClose leaves it", async function () {

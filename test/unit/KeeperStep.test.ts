@@ -19,7 +19,13 @@ import { marketParams, mineAt, refreshFeeds, refreshPrices, trade } from "../sha
 import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
-import { callDataOf, onRequest, onRequests, startInProcessKeeper } from "../shared/keeper";
+import {
+  callDataOf,
+  onRequest,
+  onRequests,
+  startInProcessKeeper,
+  threeLongsUnderWater,
+} from "../shared/keeper";
 import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { Role } from "../../deploy/roles";
 import { FAILING_RECHECK_PASSES } from "../../scripts/keeper/loop";
@@ -315,19 +321,6 @@ describe("Keeper step", function () {
   });
 
   describe("auctions due in the same pass", function () {
-    /** Alice, Bob and Carol long 10 ETH each on 5,000 USDC (later fills pay more skew); ETH then at 2,600. */
-    async function threeLongsUnderWater() {
-      const sys = await deployOptionsSystemWithoutFunding();
-      const ids: bigint[] = [];
-      for (const signer of [sys.alice, sys.bob, sys.carol]) {
-        const id = await openAccount(sys, signer, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-        await trade(sys.perps, signer, id, sys.markets.ETH, wad("10"));
-        ids.push(id);
-      }
-      await setFeedPrice(sys.feeds.ETH, "2600");
-      return { sys, ids };
-    }
-
     /** `threeLongsUnderWater` and a fourth book, long 1 BTC on 7,000 USDC, BTC at 56,000: under water too. */
     async function withBtcBook() {
       const f = await threeLongsUnderWater();
