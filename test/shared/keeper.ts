@@ -6,10 +6,13 @@
 import { ethers, network } from "hardhat";
 import http from "node:http";
 import { Wallet } from "ethers";
+import { expect } from "chai";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { Deployment } from "../../deploy/deployment";
 import { Eip1193JsonRpcProvider, connectContracts, type Contracts } from "../../scripts/keeper/chain";
 import { parseKeeperArgs } from "../../scripts/keeper/config";
+import { assessBid, type BidPlan } from "../../scripts/keeper/liquidation";
 import { createLogger, type Fields } from "../../scripts/keeper/log";
 import { keeperStep, openSession, type Session, type StepReport } from "../../scripts/keeper/loop";
 import { TxSender } from "../../scripts/keeper/sender";
@@ -17,9 +20,9 @@ import type { OptionMarket } from "../../typechain-types";
 import { hardhatWallet, listenOnLoopback } from "./e2e";
 import { deploymentOf } from "./sdk";
 import { deployOptionsSystemWithoutFunding } from "./options";
-import { setFeedPrice } from "./oracles";
+import { assetId, setFeedPrice } from "./oracles";
 import { trade } from "./perps";
-import { MarginMode, openAccount, wad, type System } from "./system";
+import { MarginMode, WAD, openAccount, wad, type System } from "./system";
 
 export interface LogLine {
   level: string;
@@ -91,6 +94,37 @@ export async function keeperBidder(sys: System & { options: OptionMarket }): Pro
   });
   const contracts = connectContracts((await deploymentOf(sys)) as Deployment, wallet);
   return { keeperSigner, bidder, contracts, sender };
+}
+
+/** The keeper ready to bid, as `keeperBidder` sets it up. */
+export type KeeperBidder = Awaited<ReturnType<typeof keeperBidder>>;
+
+/**
+ * The keeper's whole bid on `victim`, predicted and then taken: `assessBid`'s plan (it must not skip),
+ * then `bidAndClose` for the whole slice in a block at the second the plan was read, so the discount,
+ * funding and theta it priced are the ones the bid executes at. `realisedUsd` is the change in the
+ * bidder's equity at mark.
+ */
+export async function predictedAndRealisedBid(
+  sys: System,
+  keeper: KeeperBidder,
+  victim: bigint,
+): Promise<{ plan: BidPlan; realisedUsd: bigint }> {
+  const now = await time.latest();
+  const assessment = await assessBid(keeper.contracts, keeper.sender, {
+    accountId: victim,
+    keeperAccountId: keeper.bidder,
+    quoteToken: await sys.usdc.getAddress(),
+    quoteUnit: 10n ** 12n,
+    nativeAssetId: assetId("ETH"),
+  });
+  if (!("plan" in assessment)) expect.fail(`skipped: ${assessment.skip}`);
+  const { plan } = assessment;
+  const before = (await sys.engine.health(keeper.bidder)).equityMark;
+  await time.setNextBlockTimestamp(now);
+  await sys.auction.connect(keeper.keeperSigner).bidAndClose(victim, keeper.bidder, WAD, plan.quote.payment);
+  const after = (await sys.engine.health(keeper.bidder)).equityMark;
+  return { plan, realisedUsd: after - before };
 }
 
 /** Alice, Bob and Carol long 10 ETH each on 5,000 USDC (later fills pay more skew); ETH then at 2,600. */

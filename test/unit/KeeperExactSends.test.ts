@@ -19,17 +19,17 @@ import {
 import { mineAt, refreshFeeds, trade } from "../shared/perps";
 import { mintAccountsTo } from "../shared/accounts";
 import { mintAndApprove } from "../shared/tokens";
-import { assetId, setFeedPrice } from "../shared/oracles";
+import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import {
   callDataOf,
   keeperBidder,
   onRequest,
+  predictedAndRealisedBid,
   startInProcessKeeper,
   threeLongsUnderWater,
 } from "../shared/keeper";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
-import { assessBid } from "../../scripts/keeper/liquidation";
 import { WAD, isStartWorthSending, maxPaymentFor } from "../../scripts/keeper/logic";
 import { createLogger } from "../../scripts/keeper/log";
 import { TxSender } from "../../scripts/keeper/sender";
@@ -147,34 +147,19 @@ describe("The keeper's bids", function () {
     await time.increase(120);
     const rival = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
     await sys.auction.connect(sys.bob).bid(victim, rival, WAD / 20n, ethers.MaxUint256);
-    return { sys, victim, ...(await keeperBidder(sys)) };
+    return { sys, victim, keeper: await keeperBidder(sys) };
   }
 
   it("values the slice without the quote earlier bids paid in, and predicts what bidAndClose leaves it", async function () {
-    const { sys, victim, bidder, keeperSigner, contracts, sender } =
-      await loadFixture(afterARivalsPartialBid);
+    const { sys, victim, keeper } = await loadFixture(afterARivalsPartialBid);
     expect((await sys.auction.auctions(victim)).paidIn).to.be.greaterThan(0n);
 
-    const now = BigInt(await time.latest());
-    const assessment = await assessBid(contracts, sender, {
-      accountId: victim,
-      keeperAccountId: bidder,
-      quoteToken: await sys.usdc.getAddress(),
-      quoteUnit: 10n ** 12n,
-      nativeAssetId: assetId("ETH"),
-    });
-    if (!("plan" in assessment)) expect.fail(`skipped: ${assessment.skip}`);
-    const { economics, quote } = assessment.plan;
-    expect(quote.filled).to.be.greaterThan(0n);
-
-    const before = (await sys.engine.health(bidder)).equityMark;
-    await time.setNextBlockTimestamp(now);
-    await sys.auction.connect(keeperSigner).bidAndClose(victim, bidder, WAD, quote.payment);
-    const after = (await sys.engine.health(bidder)).equityMark;
+    const { plan, realisedUsd } = await predictedAndRealisedBid(sys, keeper, victim);
+    expect(plan.quote.filled).to.be.greaterThan(0n);
     // The slice's discount less its closing cost, each cash flow rounded to whole USDC units against the
     // bidder: within 100 units (1e-4 USDC) of the prediction.
-    const predicted = economics.discountUsd - economics.closeCostUsd;
-    expect(after - before - predicted).to.be.within(-100n * 10n ** 12n, 100n * 10n ** 12n);
+    const predicted = plan.economics.discountUsd - plan.economics.closeCostUsd;
+    expect(realisedUsd - predicted).to.be.within(-100n * 10n ** 12n, 100n * 10n ** 12n);
   });
 
   it("bids on a book whose expired series the same pass settled, before that pass's payouts close it", async function () {
