@@ -14,6 +14,7 @@ import type { ContractTransactionResponse, Interface } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { MockV3Aggregator, OptionMarket } from "../../typechain-types";
 import { createClient, type XMarginClient } from "../../sdk/src";
+import { eventsOf } from "../../sdk/src/actions/internal/chain";
 import { MarginMode, WAD, fundInsurance, openAccount, wad, type System, findEvent } from "../shared/system";
 import { deployOptionsSystem, listSeries } from "../shared/options";
 import { assetId, deployMockFeed } from "../shared/oracles";
@@ -829,9 +830,7 @@ async function apply(w: World, a: Action): Promise<boolean> {
       const out = await send(w, () => sys.auction.connect(sys.keeper).startAuctions(ids, GAS));
       if (!out.ok) return false;
       const started = new Set<bigint>();
-      for (const log of out.receipt!.logs) {
-        const event = findEvent([log], sys.auction, "AuctionStarted");
-        if (!event) continue;
+      for (const event of eventsOf(out.receipt!, sys.auction.interface, "AuctionStarted")) {
         const id = event.args.accountId as bigint;
         checkLiquidatedWasUnhealthy(id, healths[ids.indexOf(id)], "keeper startAuctions");
         w.netQuote.set(id, w.netQuote.get(id)! - (event.args.flagReward as bigint));
