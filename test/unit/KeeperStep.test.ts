@@ -344,20 +344,26 @@ describe("Keeper step", function () {
       return { ...f, dust };
     }
 
-    /** Breaks the BTC feed at the keeper's first look at a start batch (its eth_call or estimate). */
-    function breakBtcAtFirstBatch(sys: Awaited<ReturnType<typeof withBtcBook>>["sys"]) {
+    type Sys = Awaited<ReturnType<typeof threeLongsUnderWater>>["sys"];
+
+    /** Whether a request is the keeper's look at a start batch: its eth_call or its gas estimate. */
+    function readsStartBatch(sys: Sys, method: string, params: unknown[]): boolean {
       const selector = sys.auction.interface.getFunction("startAuctions").selector;
+      return ["eth_call", "eth_estimateGas"].includes(method) && callDataOf(params).startsWith(selector);
+    }
+
+    /** Breaks the BTC feed at the keeper's first look at a start batch. */
+    function breakBtcAtFirstBatch(sys: Sys) {
       let broken = false;
       return async (method: string, params: unknown[]) => {
-        if (broken || !["eth_call", "eth_estimateGas"].includes(method)) return;
-        if (!callDataOf(params).startsWith(selector)) return;
+        if (broken || !readsStartBatch(sys, method, params)) return;
         broken = true;
         await sys.feeds.BTC.updateAnswer(0);
       };
     }
 
     /** The keeper's start transactions (their hashes) and the accounts each started, in order. */
-    async function startTransactions(sys: Awaited<ReturnType<typeof threeLongsUnderWater>>["sys"]) {
+    async function startTransactions(sys: Sys) {
       const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
       const byTx = new Map<string, bigint[]>();
       for (const e of started)
@@ -436,14 +442,12 @@ describe("Keeper step", function () {
     it("are not sent as a batch a rival started whole: a lost race costs calls, not a transaction", async function () {
       const { sys, ids } = await loadFixture(threeLongsUnderWater);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
-      const selector = sys.auction.interface.getFunction("startAuctions").selector;
       let raced = false;
 
       // A rival's batch is mined between the keeper's health check and its estimate of its own batch.
       await onRequests(
         async (method, params) => {
-          if (raced || !["eth_call", "eth_estimateGas"].includes(method)) return;
-          if (!callDataOf(params).startsWith(selector)) return;
+          if (raced || !readsStartBatch(sys, method, params)) return;
           raced = true;
           await sys.auction.connect(sys.deployer).startAuctions(ids);
         },
@@ -467,13 +471,11 @@ describe("Keeper step", function () {
     it("cost one estimate and one eth_call a batch, the count it would start read at the last before sending", async function () {
       const { sys, ids } = await loadFixture(threeLongsUnderWater);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
-      const selector = sys.auction.interface.getFunction("startAuctions").selector;
       const reads: string[] = [];
 
       await onRequests(
         (method, params) => {
-          if (["eth_call", "eth_estimateGas"].includes(method) && callDataOf(params).startsWith(selector))
-            reads.push(method);
+          if (readsStartBatch(sys, method, params)) reads.push(method);
         },
         () => keeper.step(),
       );
