@@ -15,6 +15,7 @@ import { addPerpUnderlying, marketParams, mineAt, refreshFeeds, trade, unwindPre
 import { setFeedPrice } from "../shared/oracles";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { underCoverage } from "../shared/coverage";
+import { eventsOf } from "../../sdk/src/actions/internal/chain";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n; // one USDC unit in USD WAD
@@ -252,10 +253,8 @@ describe("LiquidationAuction", function () {
       const batch = [bob, sys.poolAccountId, await sys.auction.backstopAccountId(), alice, alice2, alice2];
       expect(await sys.auction.startAuctions.staticCall(batch)).to.equal(1n);
       const receipt = await (await sys.auction.startAuctions(batch)).wait();
-      const starts = receipt!.logs
-        .map((log) => sys.auction.interface.parseLog(log))
-        .filter((e) => e?.name === "AuctionStarted");
-      expect(starts.map((e) => e!.args.accountId)).to.deep.equal([alice2]);
+      const starts = eventsOf(receipt!, sys.auction.interface, "AuctionStarted");
+      expect(starts.map((e) => e.args.accountId)).to.deep.equal([alice2]);
       expect(await sys.auction.isFrozen(bob)).to.equal(false);
       expect(await sys.auction.startAuctions.staticCall([])).to.equal(0n);
     });
@@ -285,10 +284,7 @@ describe("LiquidationAuction", function () {
       const restart = sys.auction.connect(sys.keeper).startAuctions([alice, alice]);
       await expect(restart).to.changeTokenBalance(sys.usdc, sys.keeper, 0n);
       const receipt = await (await restart).wait();
-      const starts = receipt!.logs.filter(
-        (l) => sys.auction.interface.parseLog(l)?.name === "AuctionStarted",
-      );
-      expect(starts).to.have.length(1);
+      expect(eventsOf(receipt!, sys.auction.interface, "AuctionStarted")).to.have.length(1);
     });
   });
 
