@@ -91,6 +91,18 @@ export interface OptionMarketConfig {
    */
   poolDeltaRatio: Record<string, bigint>;
   /**
+   * The floor of every series' fee on the underlying (one side, a fraction of notional, at most 0.005):
+   * LISTING lists no series below it and the risk role lowers none below it (`configureUnderlying`).
+   * 2 · minFee must cover the price feed's `deviationThreshold` where one is stated (a deep in-the-money
+   * series moves like a perp). Same keys as `poolVegaRatio`.
+   */
+  minFee: Record<string, bigint>;
+  /**
+   * The floor of every series' spread factor on the underlying (at most 0.1): 2 · minSpreadFactor
+   * should cover the largest step the volatility feed makes in one round. Same keys as `poolVegaRatio`.
+   */
+  minSpreadFactor: Record<string, bigint>;
+  /**
    * Series expire at `expiry % expiryPeriod == expiryOffset` (seconds: the period at most 7 days and, off the
    * local chain, at least one (`MIN_EXPIRY_PERIOD`); the offset below it; OptionMarket's constructor). The testnets: 86,400 and 28,800 (08:00 UTC daily), which
    * bounds how long settlements close LP exits to about an hour a day; localhost: 1 (any second), so the
@@ -158,6 +170,13 @@ const CONFIG_DIR = path.join(__dirname, "config");
  * could register itself as a market and take the pool's USDC a minute after scheduling it.
  */
 export const MIN_TIMELOCK_DELAY = 2 * 86_400;
+
+/** OptionMarket's hard bounds on a series' fee and spread factor (its MAX_FEE, MAX_SPREAD_FACTOR). */
+const MAX_OPTION_FEE = 5n * 10n ** 15n;
+const MAX_OPTION_SPREAD_FACTOR = 10n ** 17n;
+
+/** The option market's settings kept per underlying. */
+type OptionUnderlyingKey = "poolVegaRatio" | "poolDeltaRatio" | "minFee" | "minSpreadFactor";
 
 /** The finest option expiry grid a public network's config may set (`optionMarket.expiryPeriod`). */
 export const MIN_EXPIRY_PERIOD = 86_400;
@@ -376,13 +395,17 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   });
 
   const o = r.object(root.optionMarket, "optionMarket");
-  const ratios = (key: "poolVegaRatio" | "poolDeltaRatio") =>
+  const perUnderlying = (
+    key: OptionUnderlyingKey,
+    check: (value: bigint, underlying: string) => string | undefined,
+  ) =>
     mapValues(r.object(o[key], `optionMarket.${key}`), (v, k) => {
       const at = `optionMarket.${key}.${k}`;
       if (!Object.hasOwn(underlyings, k)) throw r.error(at, `not an underlying: ${k}`);
-      const ratio = r.wad(v, at);
-      if (ratio === 0n) throw r.error(at, "must be positive");
-      return ratio;
+      const value = r.wad(v, at);
+      const problem = check(value, k);
+      if (problem) throw r.error(at, problem);
+      return value;
     });
   const expiryPeriod = r.int(o.expiryPeriod, "optionMarket.expiryPeriod");
   const expiryOffset = r.int(o.expiryOffset, "optionMarket.expiryOffset");
@@ -396,23 +419,31 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     throw r.error("optionMarket.expiryPeriod", `at least ${MIN_EXPIRY_PERIOD} s (a day) off the local chain`);
   }
   if (expiryOffset >= expiryPeriod) throw r.error("optionMarket.expiryOffset", "must be below expiryPeriod");
-  const poolVegaRatio = ratios("poolVegaRatio");
-  const poolDeltaRatio = ratios("poolDeltaRatio");
-  // One call configures both limits of an underlying (`OptionMarket.configureUnderlying`).
-  for (const k of new Set([...Object.keys(poolVegaRatio), ...Object.keys(poolDeltaRatio)])) {
-    if (!Object.hasOwn(poolVegaRatio, k) || !Object.hasOwn(poolDeltaRatio, k)) {
-      throw r.error(
-        `optionMarket.${k in poolVegaRatio ? "poolDeltaRatio" : "poolVegaRatio"}.${k}`,
-        "missing",
-      );
+  const positive = (ratio: bigint) => (ratio === 0n ? "must be positive" : undefined);
+  const atMost = (max: bigint, label: string) => (value: bigint) =>
+    value > max ? `at most ${label} (OptionMarket's bound)` : undefined;
+  const optionLimits = {
+    poolVegaRatio: perUnderlying("poolVegaRatio", positive),
+    poolDeltaRatio: perUnderlying("poolDeltaRatio", positive),
+    // A deep in-the-money series moves like a perp: the same rule as the perp markets' fees, on one
+    // side's fee (a round trip pays two), enforced on-chain for every series LISTING lists.
+    minFee: perUnderlying("minFee", (fee, underlying) => {
+      const threshold = feeds[underlying].deviationThreshold;
+      if (threshold !== undefined && 2n * fee < threshold) {
+        return `2 × minFee below the ${underlying} feed's deviation threshold: a round seen coming is a riskless round trip through a deep in-the-money series (review round 65)`;
+      }
+      return atMost(MAX_OPTION_FEE, "0.005")(fee);
+    }),
+    minSpreadFactor: perUnderlying("minSpreadFactor", atMost(MAX_OPTION_SPREAD_FACTOR, "0.1")),
+  };
+  // One call configures an underlying's limits and floors (`OptionMarket.configureUnderlying`).
+  const configured = new Set(Object.values(optionLimits).flatMap((m) => Object.keys(m)));
+  for (const k of configured) {
+    for (const [key, values] of Object.entries(optionLimits)) {
+      if (!Object.hasOwn(values, k)) throw r.error(`optionMarket.${key}.${k}`, "missing");
     }
   }
-  const optionMarket = {
-    poolVegaRatio,
-    poolDeltaRatio,
-    expiryPeriod,
-    expiryOffset,
-  };
+  const optionMarket = { ...optionLimits, expiryPeriod, expiryOffset };
 
   const a = r.object(root.auction, "auction");
   const auction = {

@@ -77,7 +77,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice The expiry grid's period is 0 or above `MAX_EXPIRY_PERIOD` (a week), or its offset not
     /// below the period.
     error InvalidExpiryGrid(uint256 period, uint256 offset);
-    /// @notice A series parameter is outside its hard bounds or moved more than its max step.
+    /// @notice A series parameter is outside its hard bounds, below its underlying's listing floor or
+    /// moved more than its max step (also a floor above its bound in `configureUnderlying`).
     error SeriesParamOutOfBounds(bytes32 parameter);
     /// @notice The skew is outside ±MAX_SKEW or moved more than MAX_SKEW_STEP.
     error SkewOutOfBounds(int256 skew);
@@ -124,6 +125,16 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     event PoolVegaRatioUpdated(bytes32 indexed underlying, uint256 ratio);
     /// @notice Emitted when an underlying's pool delta limit changes.
     event PoolDeltaRatioUpdated(bytes32 indexed underlying, uint256 ratio);
+
+    /// @notice Emitted when the timelock sets `underlying`'s pool limit ratios and the floors of its series
+    /// fee and spread factor (`configureUnderlying`).
+    event UnderlyingConfigured(
+        bytes32 indexed underlying,
+        uint256 vegaRatio,
+        uint256 deltaRatio,
+        uint256 minFee,
+        uint256 minSpreadFactor
+    );
     /// @notice Emitted on every trade.
     /// @param sizeDelta Contracts traded (> 0 buy, < 0 sell).
     /// @param premiumPerContract Premium per contract, spread included (USD WAD).
@@ -184,7 +195,20 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// within their hard bounds, without steps or throttle: an underlying the engine lists is configured
     /// by it before series can be listed on it, and may be reset by it later. The timelock's (like a perp
     /// market's listing): from nothing no step bounds the values, so each call is made in public, ahead.
-    function configureUnderlying(bytes32 underlying, uint256 vegaRatio, uint256 deltaRatio) external;
+    /// The same call sets the floors of every series' fee and spread factor on the underlying (at most
+    /// their hard bounds, 0.005 and 0.1): the listing role, acting without delay, lists below neither, and the
+    /// risk role lowers no series below them (a series already below a raised floor may only rise).
+    /// Why: a deep in-the-money series moves like a perp, so a round trip cheaper than the price feed's
+    /// deviation threshold is riskless against the pool when a round is seen coming (2·minFee ≥ the
+    /// threshold); the spread does the same for the volatility feed's steps (2·minSpreadFactor ≥ the
+    /// largest step a round makes). `docs/decisions.md`, "Oracle lag".
+    function configureUnderlying(
+        bytes32 underlying,
+        uint256 vegaRatio,
+        uint256 deltaRatio,
+        uint256 minFee,
+        uint256 minSpreadFactor
+    ) external;
 
     /// @notice Sets `underlying`'s pool vega limit: |pool net vega| ≤ ratio · max(0, pool quote balance −
     /// max(0, `poolPremiumHeld`)), the balance less the premiums it holds for open options. Reverts with
@@ -275,11 +299,14 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// has closed.
     function traderDelta(bytes32 underlying) external view returns (uint256 longDelta, uint256 shortDelta);
 
-    /// @notice The pool vega limit ratio of `underlying` (0 = not configured).
-    function poolVegaRatio(bytes32 underlying) external view returns (uint256);
-
-    /// @notice The pool delta limit ratio of `underlying` (0 = not configured).
-    function poolDeltaRatio(bytes32 underlying) external view returns (uint256);
+    /// @notice `underlying`'s pool vega and delta limit ratios (0 = not configured) and the floors of its
+    /// series fee and spread factor, all WAD (`configureUnderlying`).
+    function underlyingLimits(
+        bytes32 underlying
+    )
+        external
+        view
+        returns (uint256 poolVegaRatio, uint256 poolDeltaRatio, uint256 minFee, uint256 minSpreadFactor);
 
     /// @notice Quote the pool account holds against options, over all underlyings (quote units, signed):
     /// for each live series the net premium the pool received (buys in, sales out); for each settled

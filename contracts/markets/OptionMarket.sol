@@ -89,18 +89,18 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     using SignedWadMath for int256;
 
     // Hard bounds of SeriesParams (WAD unless stated).
-    /// @notice Largest spread factor: 10 volatility points each side of the model price.
-    uint256 public constant MAX_SPREAD_FACTOR = 0.1e18;
-    /// @notice Largest fee: half a percent of the underlying notional.
-    uint256 public constant MAX_FEE = 0.005e18;
-    /// @notice Largest share of a fee paid to the insurance fund: the pool keeps at least half.
-    uint256 public constant MAX_INSURANCE_FEE_SHARE = 0.5e18;
-    /// @notice Largest open-interest cap of a series: 10^12 contracts.
-    uint256 public constant MAX_OPEN_INTEREST = 1e30;
-    /// @notice Largest |skew|: 50 vol points.
-    uint256 public constant MAX_SKEW = 0.5e18;
-    /// @notice Largest pool vega ratio: a 20-point volatility move costs at most the pool's balance.
-    uint256 public constant MAX_POOL_VEGA_RATIO = 5e18;
+    /// @dev Largest spread factor: 10 volatility points each side of the model price.
+    uint256 internal constant MAX_SPREAD_FACTOR = 0.1e18;
+    /// @dev Largest fee: half a percent of the underlying notional.
+    uint256 internal constant MAX_FEE = 0.005e18;
+    /// @dev Largest share of a fee paid to the insurance fund: the pool keeps at least half.
+    uint256 internal constant MAX_INSURANCE_FEE_SHARE = 0.5e18;
+    /// @dev Largest open-interest cap of a series: 10^12 contracts.
+    uint256 internal constant MAX_OPEN_INTEREST = 1e30;
+    /// @dev Largest |skew|: 50 vol points.
+    uint256 internal constant MAX_SKEW = 0.5e18;
+    /// @dev Largest pool vega ratio: a 20-point volatility move costs at most the pool's balance.
+    uint256 internal constant MAX_POOL_VEGA_RATIO = 5e18;
     /// @dev Largest pool delta ratio, PerpMarket's MAX_POOL_DELTA_RATIO.
     uint256 internal constant MAX_POOL_DELTA_RATIO = 10e18;
     /// @notice Most series listed and not yet settled, over all underlyings. The pool holds every traded
@@ -109,8 +109,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// ~275,000 gas each, the most beyond the range, where every cell of both grids is repriced with its
     /// Greeks), which every LP withdrawal pays.
     uint256 public constant MAX_LIVE_SERIES = 32;
-    /// @notice Longest expiry grid period: weekly expiries.
-    uint256 public constant MAX_EXPIRY_PERIOD = 7 days;
+    /// @dev Longest expiry grid period: weekly expiries.
+    uint256 internal constant MAX_EXPIRY_PERIOD = 7 days;
     /// @dev Series expire on a grid, `expiry % expiryPeriod == expiryOffset`, set at deployment (the
     /// testnet configs: 08:00 UTC daily, as option venues list). The pool closes LP exits from a held
     /// series' last hour until it is settled, so with expiries at any second the listing role could list
@@ -131,7 +131,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// the series (value moves by vega·Δskew), as mmVolShock moves its requirement by vega·ΔmmVolShock;
     /// one 5-point step per 12 hours gives it the same 10 points a day that mmVolShock may move, where
     /// a day would leave the desk one adjustment a day and an hour would allow 100 points in 20 hours.
-    uint256 public constant MIN_SKEW_UPDATE_INTERVAL = 12 hours;
+    uint256 internal constant MIN_SKEW_UPDATE_INTERVAL = 12 hours;
 
     /// @dev Eight slots; `exposure` reads slot 1 (and slot 2 once settled).
     struct Series {
@@ -165,12 +165,15 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         uint128 short;
     }
 
-    /// @dev Three slots: the ratios share one, read together by every risk-increasing trade.
+    /// @dev Three slots: the ratios share one, read together by every risk-increasing trade, with the
+    /// listing floors (WAD, ≤ MAX_FEE and MAX_SPREAD_FACTOR: all four fit 64 bits).
     struct Underlying {
         Sides vega;
         Sides delta;
-        uint128 maxPoolVegaRatio;
-        uint128 maxPoolDeltaRatio;
+        uint64 maxPoolVegaRatio;
+        uint64 maxPoolDeltaRatio;
+        uint64 minFee;
+        uint64 minSpreadFactor;
     }
 
     /// @dev What the market knows of one contract's value: bounds and Greeks (see the contract NatSpec).
@@ -255,6 +258,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             expiry % expiryPeriod != expiryOffset
         ) revert InvalidExpiry(expiry);
         _checkBounds(params);
+        _checkFloors(u, params, type(uint64).max, type(uint64).max);
         // The strike must be priceable now (BlackScholes' own errors otherwise); this also proves the
         // volatility feed exists.
         BlackScholes.checkDomain(
@@ -284,6 +288,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         Series storage s = _existing(seriesId);
         _checkBounds(params);
         _checkSteps(s.params, params);
+        _checkFloors(_underlyings[s.underlying], params, s.params.fee, s.params.spreadFactor);
         // The steps are measured from the current values: without the interval they chain.
         _throttle("seriesParams", bytes32(seriesId), MIN_UPDATE_INTERVAL);
         s.params = params;
@@ -305,22 +310,26 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     function configureUnderlying(
         bytes32 underlying,
         uint256 vegaRatio,
-        uint256 deltaRatio
+        uint256 deltaRatio,
+        uint256 minFee,
+        uint256 minSpreadFactor
     ) external restricted {
         _requireListed(underlying);
         _checkRatioBounds("poolVegaRatio", vegaRatio, MAX_POOL_VEGA_RATIO);
         _checkRatioBounds("poolDeltaRatio", deltaRatio, MAX_POOL_DELTA_RATIO);
+        _require(minFee <= MAX_FEE, "fee");
+        _require(minSpreadFactor <= MAX_SPREAD_FACTOR, "spreadFactor");
         Underlying storage u = _underlyings[underlying];
-        (u.maxPoolVegaRatio, u.maxPoolDeltaRatio) = (uint128(vegaRatio), uint128(deltaRatio));
-        emit PoolVegaRatioUpdated(underlying, vegaRatio);
-        emit PoolDeltaRatioUpdated(underlying, deltaRatio);
+        (u.maxPoolVegaRatio, u.maxPoolDeltaRatio) = (uint64(vegaRatio), uint64(deltaRatio));
+        (u.minFee, u.minSpreadFactor) = (uint64(minFee), uint64(minSpreadFactor));
+        emit UnderlyingConfigured(underlying, vegaRatio, deltaRatio, minFee, minSpreadFactor);
     }
 
     /// @inheritdoc IOptionMarket
     function setPoolVegaRatio(bytes32 underlying, uint256 ratio) external restricted {
         Underlying storage u = _underlyings[underlying];
         _checkPoolRatio(underlying, "poolVegaRatio", u.maxPoolVegaRatio, ratio, MAX_POOL_VEGA_RATIO);
-        u.maxPoolVegaRatio = uint128(ratio);
+        u.maxPoolVegaRatio = uint64(ratio); // ≤ MAX_POOL_VEGA_RATIO
         emit PoolVegaRatioUpdated(underlying, ratio);
     }
 
@@ -328,7 +337,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     function setPoolDeltaRatio(bytes32 underlying, uint256 ratio) external restricted {
         Underlying storage u = _underlyings[underlying];
         _checkPoolRatio(underlying, "poolDeltaRatio", u.maxPoolDeltaRatio, ratio, MAX_POOL_DELTA_RATIO);
-        u.maxPoolDeltaRatio = uint128(ratio);
+        u.maxPoolDeltaRatio = uint64(ratio); // ≤ MAX_POOL_DELTA_RATIO
         emit PoolDeltaRatioUpdated(underlying, ratio);
     }
 
@@ -1077,13 +1086,15 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc IOptionMarket
-    function poolVegaRatio(bytes32 underlying) external view returns (uint256) {
-        return _underlyings[underlying].maxPoolVegaRatio;
-    }
-
-    /// @inheritdoc IOptionMarket
-    function poolDeltaRatio(bytes32 underlying) external view returns (uint256) {
-        return _underlyings[underlying].maxPoolDeltaRatio;
+    function underlyingLimits(
+        bytes32 underlying
+    )
+        external
+        view
+        returns (uint256 poolVegaRatio, uint256 poolDeltaRatio, uint256 minFee, uint256 minSpreadFactor)
+    {
+        Underlying storage u = _underlyings[underlying];
+        return (u.maxPoolVegaRatio, u.maxPoolDeltaRatio, u.minFee, u.minSpreadFactor);
     }
 
     // ---------------------------------------------------------------- valuation
@@ -1255,6 +1266,18 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         _require(p.fee <= MAX_FEE, "fee");
         _require(p.insuranceFeeShare <= MAX_INSURANCE_FEE_SHARE, "insuranceFeeShare");
         _require(p.maxOpenInterest != 0 && p.maxOpenInterest <= MAX_OPEN_INTEREST, "maxOpenInterest");
+    }
+
+    /// @dev A fee or spread below the underlying's floor is refused, except where a series already below
+    /// it (a floor raised after listing) is not lowered further: its steps toward the floor stay open.
+    function _checkFloors(
+        Underlying storage u,
+        SeriesParams calldata p,
+        uint256 oldFee,
+        uint256 oldSpreadFactor
+    ) internal view {
+        _require(p.fee >= Math.min(u.minFee, oldFee), "fee");
+        _require(p.spreadFactor >= Math.min(u.minSpreadFactor, oldSpreadFactor), "spreadFactor");
     }
 
     function _checkSteps(SeriesParams storage old, SeriesParams calldata p) internal view {

@@ -246,14 +246,15 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     configured.push(
       m.call(perpMarket, "setOptionMarket", [optionMarket], { after: [optionMarketRegistered] }),
     );
-    // An underlying's first option limits are the timelock's (`configureUnderlying`); the risk role
-    // steps them afterwards.
+    // An underlying's first option limits and its series' fee and spread floors are the timelock's
+    // (`configureUnderlying`); the risk role steps the limits afterwards.
     for (const [symbol, vegaRatio] of Object.entries(config.optionMarket.poolVegaRatio)) {
+      const { poolDeltaRatio, minFee, minSpreadFactor } = config.optionMarket;
       configured.push(
         m.call(
           optionMarket,
           "configureUnderlying",
-          [assetId(symbol), vegaRatio, config.optionMarket.poolDeltaRatio[symbol]],
+          [assetId(symbol), vegaRatio, poolDeltaRatio[symbol], minFee[symbol], minSpreadFactor[symbol]],
           { id: idOf("configureOptionUnderlying", symbol), after: [underlyingListed[symbol]] },
         ),
       );

@@ -6,7 +6,8 @@
  * one takes the move, less what a round trip costs. Measured at the pool's limits with the fixture's
  * parameters (those of deploy/config: perps 2 / 5 bp maker / taker, skew scale 1,000; series 3 bp and
  * 1 volatility point of spread; pool delta and vega ratios 1; a 1,000,000-USDC pool; ETH 3,000 at 60%).
- * The deployment's rule that bounds the perp side is tested in `DeployConfig.test.ts`.
+ * The deployment's rule that bounds the perp side, and the option fee floor's, are tested in
+ * `DeployConfig.test.ts`; the floor itself is OptionMarket's (`configureUnderlying`).
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -14,7 +15,17 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad, type System } from "../shared/system";
 import { setFeedPrice } from "../shared/oracles";
 import { closePosition, trade } from "../shared/perps";
-import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import {
+  DAY,
+  DEFAULT_POOL_DELTA_RATIO,
+  DEFAULT_POOL_VEGA_RATIO,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+  seriesParams,
+  tradeOption,
+} from "../shared/options";
+import { assetId } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
 /** The pool's perp delta limit in ETH: maxPoolDeltaRatio 1 · 1,000,000 USDC / 3,000, to 0.1 ETH. */
@@ -116,6 +127,40 @@ describe("Oracle lag: a round seen coming, traded against the pool", function ()
       });
       // 5,014.93 from the perp, 4,393.56 from the calls (333 · 3,000 · (0.005 − 2 · 0.0003), less rounding).
       expect(take.trader).to.be.closeTo(9_408_480_000n, 100n * USDC);
+    });
+
+    it("a fee floor of half the feed's threshold, enforced at listing, leaves the deep call's round trip nothing", async function () {
+      // The timelock sets ETH's floor for a 0.5% feed: 25 bp a side. LISTING's 3 bp series is refused.
+      const sys = await loadFixture(deployOptionsSystem);
+      const floors = [wad("0.0025"), wad("0.005")] as const;
+      await sys.options.configureUnderlying(
+        assetId("ETH"),
+        DEFAULT_POOL_VEGA_RATIO,
+        DEFAULT_POOL_DELTA_RATIO,
+        ...floors,
+      );
+      const expiry = await fromNow(30n * DAY);
+      await expect(listSeries(sys.options, "ETH", "1500", expiry, true))
+        .to.be.revertedWithCustomError(sys.options, "SeriesParamOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("fee"));
+      const deepCall = await listSeries(
+        sys.options,
+        "ETH",
+        "1500",
+        expiry,
+        true,
+        seriesParams({ fee: floors[0] }),
+      );
+      const account = await frontRunner(sys);
+      const take = await measure(sys, account, async () => {
+        await tradeOption(sys.options, sys.bob, account, deepCall, wad("333"));
+        await setFeedPrice(sys.feeds.ETH, movedBy(0.005));
+        await tradeOption(sys.options, sys.bob, account, deepCall, -wad("333"));
+      });
+      // 333 · 3,000 · 0.005 = 4,995 gained against 2,497.50 + 2,509.99 of fees (−12.49), and the call's
+      // delta just under 1: −13.03 USDC. The fund's 20% of the fees (1,001.50) is still the LPs'.
+      expect(take.trader).to.be.within(-20n * USDC, 0n);
+      expect(take.fund).to.equal(1_001_497_500n);
     });
 
     it("a volatility round pays once past twice the spread: straddles lose at +2 points, take at +5", async function () {

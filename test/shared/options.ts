@@ -37,6 +37,12 @@ export const DEFAULT_POOL_VEGA_RATIO = wad("1");
  */
 export const DEFAULT_POOL_DELTA_RATIO = wad("1");
 
+/**
+ * The floors of a series' fee and spread factor on ETH and BTC (`configureUnderlying`), as the
+ * deployments': 2 × 2.5 bp covers a 0.05% price feed threshold, 2 × 0.005 a one-point volatility step.
+ */
+export const DEFAULT_LISTING_FLOORS = { minFee: wad("0.00025"), minSpreadFactor: wad("0.005") };
+
 /** DEFAULT_SERIES_PARAMS with some fields replaced. */
 export function seriesParams(overrides: Partial<SeriesParams> = {}): SeriesParams {
   return { ...DEFAULT_SERIES_PARAMS, ...overrides };
@@ -46,6 +52,7 @@ export function seriesParams(overrides: Partial<SeriesParams> = {}): SeriesParam
 /** The option market's deployment choices (see `deployOptions`). */
 export interface OptionsOptions {
   poolDeltaRatio?: bigint;
+  listingFloors?: typeof DEFAULT_LISTING_FLOORS;
   expiryGrid?: [period: bigint, offset: bigint];
 }
 
@@ -54,7 +61,7 @@ export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "rout
 /**
  * Deploys OptionMarket, registers it with the engine, tells the perp market (whose delta limits leave
  * its premiums out), maps its restricted functions to their roles (deploy/roles.ts) and sets
- * DEFAULT_POOL_VEGA_RATIO and DEFAULT_POOL_DELTA_RATIO on ETH and BTC. The engine must already know
+ * DEFAULT_POOL_VEGA_RATIO, DEFAULT_POOL_DELTA_RATIO and DEFAULT_LISTING_FLOORS on ETH and BTC. The engine must already know
  * its pool account (`engine.initialize`). Series may expire at any second (`expiryGrid` [1, 0]), so tests
  * choose their time to expiry; the deployments' grid is 08:00 UTC daily (DAILY_EXPIRY_GRID).
  */
@@ -74,7 +81,15 @@ export async function deployOptions(sys: OptionsDeps, opts: OptionsOptions = {})
   await applyFunctionRoles(sys.manager, { OptionMarket: options });
   for (const symbol of ["ETH", "BTC"]) {
     const deltaRatio = opts.poolDeltaRatio ?? DEFAULT_POOL_DELTA_RATIO;
-    await (await options.configureUnderlying(assetId(symbol), DEFAULT_POOL_VEGA_RATIO, deltaRatio)).wait();
+    const { minFee, minSpreadFactor } = opts.listingFloors ?? DEFAULT_LISTING_FLOORS;
+    const configure = options.configureUnderlying(
+      assetId(symbol),
+      DEFAULT_POOL_VEGA_RATIO,
+      deltaRatio,
+      minFee,
+      minSpreadFactor,
+    );
+    await (await configure).wait();
   }
   return options;
 }

@@ -6,7 +6,7 @@ import { loadNetworkConfig, parseNetworkConfig } from "../../deploy/networkConfi
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
 import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS, EXIT_DELAY, HOLDING_PERIOD } from "../shared/system";
 import { DEFAULT_MARKET_PARAMS } from "../shared/perps";
-import { DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
+import { DEFAULT_LISTING_FLOORS, DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
 import { FUNCTION_ROLES, type ContractName } from "../../deploy/roles";
 
 const CONFIG_DIR = path.join(__dirname, "../../deploy/config");
@@ -123,6 +123,12 @@ describe("Deployment configs and the Ignition module", function () {
       ETH: DEFAULT_POOL_VEGA_RATIO,
       BTC: DEFAULT_POOL_VEGA_RATIO,
     });
+    for (const underlying of ["ETH", "BTC"]) {
+      const { minFee, minSpreadFactor } = config.optionMarket;
+      expect({ minFee: minFee[underlying], minSpreadFactor: minSpreadFactor[underlying] }).to.deep.equal(
+        DEFAULT_LISTING_FLOORS,
+      );
+    }
     const module = buildXMarginModule(config);
     expect(Object.keys(module.results)).to.include.members([
       "token_USDC",
@@ -184,6 +190,16 @@ describe("Deployment configs and the Ignition module", function () {
     const halfConfigured = raw("localhost");
     delete halfConfigured.optionMarket.poolDeltaRatio.BTC;
     expect(() => parseNetworkConfig(halfConfigured)).to.throw("optionMarket.poolDeltaRatio.BTC: missing");
+    const noFloor = raw("localhost");
+    delete noFloor.optionMarket.minSpreadFactor.ETH;
+    expect(() => parseNetworkConfig(noFloor)).to.throw("optionMarket.minSpreadFactor.ETH: missing");
+    // The floors are OptionMarket's hard bounds at most (configureUnderlying would revert mid-deployment).
+    const feeFloor = raw("localhost");
+    feeFloor.optionMarket.minFee.BTC = "0.0051";
+    expect(() => parseNetworkConfig(feeFloor)).to.throw("optionMarket.minFee.BTC: at most 0.005");
+    const spreadFloor = raw("localhost");
+    spreadFloor.optionMarket.minSpreadFactor.BTC = "0.11";
+    expect(() => parseNetworkConfig(spreadFloor)).to.throw("optionMarket.minSpreadFactor.BTC: at most 0.1");
   });
 
   // Row 96: a held series closes LP exits for its last hour until settled, so a grid finer than a day
@@ -252,9 +268,13 @@ describe("Deployment configs and the Ignition module", function () {
     expect(config.auction.flagReward).to.equal(10n * 10n ** 6n);
   });
 
-  describe("ties the perp fees to the feeds' deviation thresholds (review round 65, OracleLag.test.ts)", function () {
+  describe("ties the perp fees and the option fee floors to the feeds' deviation thresholds (review round 65, OracleLag.test.ts)", function () {
     /** Sepolia's config as if for Ethereum (chain id 1), with the feeds' published thresholds. */
-    function onMainnet(thresholds: Record<string, string>, fees?: [maker: string, taker: string]) {
+    function onMainnet(
+      thresholds: Record<string, string>,
+      fees?: [maker: string, taker: string],
+      optionMinFee?: string,
+    ) {
       const config = raw("sepolia");
       config.chainId = 1;
       for (const [feed, threshold] of Object.entries(thresholds))
@@ -262,6 +282,7 @@ describe("Deployment configs and the Ignition module", function () {
       if (fees)
         for (const market of Object.values(config.perpMarkets) as { makerFee: string; takerFee: string }[])
           [market.makerFee, market.takerFee] = fees;
+      if (optionMinFee) config.optionMarket.minFee = { ETH: optionMinFee, BTC: optionMinFee };
       return config;
     }
     const ETHEREUM_THRESHOLDS = { USDC: "0.0025", ETH: "0.005", BTC: "0.005" };
@@ -272,12 +293,21 @@ describe("Deployment configs and the Ignition module", function () {
       );
     });
 
+    it("refuses an option fee floor whose round trip is below the threshold: a deep in-the-money series is a perp", function () {
+      // Today's 2.5 bp floor covers a 0.05% feed (2 × 2.5 bp) and no 0.5% one.
+      expect(() => parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS, ["0.0025", "0.0025"]))).to.throw(
+        "optionMarket.minFee.ETH: 2 × minFee below the ETH feed's deviation threshold",
+      );
+      const arbitrum = parseNetworkConfig(onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" }));
+      expect(arbitrum.optionMarket.minFee.ETH).to.equal(parseEther("0.00025"));
+    });
+
     it("refuses a live feed that does not state its threshold, off the local chain and the testnets", function () {
       expect(() => parseNetworkConfig(onMainnet({}))).to.throw("feeds.USDC.deviationThreshold: missing");
     });
 
     it("accepts fees that cover the threshold: 25 bp a side on 0.5% feeds, today's fees on 0.05% ones", function () {
-      const l1 = parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS, ["0.0025", "0.0025"]));
+      const l1 = parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS, ["0.0025", "0.0025"], "0.0025"));
       expect(l1.feeds.ETH.deviationThreshold).to.equal(parseEther("0.005"));
       const arbitrum = parseNetworkConfig(onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" }));
       expect(arbitrum.perpMarkets.ETH.params.takerFee).to.equal(parseEther("0.0005"));

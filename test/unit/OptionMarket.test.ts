@@ -220,23 +220,26 @@ describe("OptionMarket", function () {
       }
       const risk = (await ethers.getSigners())[11];
       await manager.grantRole(Role.RISK_MANAGER, risk.address, 0);
-      await expect(options.connect(risk).configureUnderlying(SOL, wad("1"), wad("1")))
+      const [minFee, minSpreadFactor] = [wad("0.00025"), wad("0.005")];
+      await expect(
+        options.connect(risk).configureUnderlying(SOL, wad("1"), wad("1"), minFee, minSpreadFactor),
+      )
         .to.be.revertedWithCustomError(options, "AccessManagedUnauthorized")
         .withArgs(risk.address);
-      await expect(options.configureUnderlying(SOL, wad("5") + 1n, wad("1")))
+      await expect(options.configureUnderlying(SOL, wad("5") + 1n, wad("1"), minFee, minSpreadFactor))
         .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
         .withArgs(ethers.encodeBytes32String("poolVegaRatio"), wad("5") + 1n);
-      await expect(options.configureUnderlying(SOL, wad("1"), 0n))
+      await expect(options.configureUnderlying(SOL, wad("1"), 0n, minFee, minSpreadFactor))
         .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
         .withArgs(ethers.encodeBytes32String("poolDeltaRatio"), 0n);
-      await expect(options.configureUnderlying(SOL, wad("0.5"), wad("2")))
-        .to.emit(options, "PoolVegaRatioUpdated")
-        .withArgs(SOL, wad("0.5"))
-        .and.to.emit(options, "PoolDeltaRatioUpdated")
-        .withArgs(SOL, wad("2"));
-      expect([await options.poolVegaRatio(SOL), await options.poolDeltaRatio(SOL)]).to.deep.equal([
+      await expect(options.configureUnderlying(SOL, wad("0.5"), wad("2"), minFee, minSpreadFactor))
+        .to.emit(options, "UnderlyingConfigured")
+        .withArgs(SOL, wad("0.5"), wad("2"), minFee, minSpreadFactor);
+      expect(await options.underlyingLimits(SOL)).to.deep.equal([
         wad("0.5"),
         wad("2"),
+        minFee,
+        minSpreadFactor,
       ]);
       await expect(options.listSeries(SOL, wad("150"), expiry, true, DEFAULT_SERIES_PARAMS)).to.emit(
         options,
@@ -254,7 +257,7 @@ describe("OptionMarket", function () {
       await expect(options.listSeries(assetId("DOGE"), wad("1"), expiry, true, DEFAULT_SERIES_PARAMS))
         .to.be.revertedWithCustomError(options, "UnknownUnderlying")
         .withArgs(assetId("DOGE"));
-      await expect(options.configureUnderlying(assetId("DOGE"), wad("1"), wad("1")))
+      await expect(options.configureUnderlying(assetId("DOGE"), wad("1"), wad("1"), 0n, 0n))
         .to.be.revertedWithCustomError(options, "UnknownUnderlying")
         .withArgs(assetId("DOGE"));
     });
@@ -275,6 +278,45 @@ describe("OptionMarket", function () {
       }
     });
 
+    it("refuses a series whose fee or spread factor is below its underlying's floor, and lists one at the floors", async function () {
+      // The fixture's floors on ETH: a 2.5 bp fee (a round trip covers a 0.05% feed threshold) and a
+      // half-point spread factor.
+      const { options, expiry } = await loadFixture(fixture);
+      const [minFee, minSpreadFactor] = [wad("0.00025"), wad("0.005")];
+      expect((await options.underlyingLimits(ETH)).slice(2)).to.deep.equal([minFee, minSpreadFactor]);
+      for (const [name, change] of [
+        ["fee", { fee: minFee - 1n }],
+        ["spreadFactor", { spreadFactor: minSpreadFactor - 1n }],
+      ] as const) {
+        await expect(options.listSeries(ETH, wad("3100"), expiry, true, seriesParams(change)))
+          .to.be.revertedWithCustomError(options, "SeriesParamOutOfBounds")
+          .withArgs(ethers.encodeBytes32String(name));
+      }
+      await expect(
+        options.listSeries(
+          ETH,
+          wad("3100"),
+          expiry,
+          true,
+          seriesParams({ fee: minFee, spreadFactor: minSpreadFactor }),
+        ),
+      ).to.emit(options, "SeriesListed");
+    });
+
+    it("refuses floors above the hard bounds of a series' fee and spread factor", async function () {
+      const { options } = await loadFixture(fixture);
+      for (const [name, minFee, minSpreadFactor] of [
+        ["fee", wad("0.005") + 1n, 0n],
+        ["spreadFactor", 0n, wad("0.1") + 1n],
+      ] as const) {
+        await expect(options.configureUnderlying(ETH, wad("1"), wad("1"), minFee, minSpreadFactor))
+          .to.be.revertedWithCustomError(options, "SeriesParamOutOfBounds")
+          .withArgs(ethers.encodeBytes32String(name));
+      }
+      await options.configureUnderlying(ETH, wad("1"), wad("1"), wad("0.005"), wad("0.1"));
+      expect((await options.underlyingLimits(ETH)).slice(2)).to.deep.equal([wad("0.005"), wad("0.1")]);
+    });
+
     it("keeps listing, parameters, skew and the vega ratio closed to callers without their role", async function () {
       const { options, carol, expiry, call } = await loadFixture(fixture);
       const stranger = options.connect(carol);
@@ -284,7 +326,7 @@ describe("OptionMarket", function () {
         () => stranger.setSkew(call, wad("0.01")),
         () => stranger.setPoolVegaRatio(ETH, wad("1")),
         () => stranger.setPoolDeltaRatio(ETH, wad("1")),
-        () => stranger.configureUnderlying(ETH, wad("1"), wad("1")),
+        () => stranger.configureUnderlying(ETH, wad("1"), wad("1"), 0n, 0n),
       ];
       for (const check of checks) {
         await expect(check()).to.be.revertedWithCustomError(options, "AccessManagedUnauthorized");
@@ -302,7 +344,7 @@ describe("OptionMarket", function () {
         .to.be.revertedWithCustomError(options, "SkewOutOfBounds")
         .withArgs(wad("0.1") + 1n);
       // One step per series per MIN_SKEW_UPDATE_INTERVAL (12 hours).
-      const interval = await options.MIN_SKEW_UPDATE_INTERVAL();
+      const interval = 12n * HOUR;
       for (let step = 2n; step <= 10n; step++) {
         await time.increase(interval);
         await options.setSkew(call, wad("0.05") * step);
@@ -343,6 +385,43 @@ describe("OptionMarket", function () {
       await options.setSeriesParams(call, { ...next, maxOpenInterest: 1n });
     });
 
+    it("lowers no series below its underlying's floors, and steps one below a raised floor only up", async function () {
+      const { options, call } = await loadFixture(fixture);
+      const interval = await options.MIN_UPDATE_INTERVAL();
+      for (const [name, change] of [
+        ["fee", { fee: wad("0.00025") - 1n }],
+        ["spreadFactor", { spreadFactor: wad("0.005") - 1n }],
+      ] as const) {
+        await expect(options.setSeriesParams(call, seriesParams(change)))
+          .to.be.revertedWithCustomError(options, "SeriesParamOutOfBounds")
+          .withArgs(ethers.encodeBytes32String(name));
+      }
+      // The timelock raises ETH's floors above the series' 3 bp fee and one-point spread.
+      await options.configureUnderlying(ETH, wad("1"), wad("1"), wad("0.001"), wad("0.02"));
+      for (const [name, change] of [
+        ["fee", { fee: wad("0.0003") - 1n }],
+        ["spreadFactor", { spreadFactor: wad("0.01") - 1n }],
+      ] as const) {
+        await expect(options.setSeriesParams(call, seriesParams(change)))
+          .to.be.revertedWithCustomError(options, "SeriesParamOutOfBounds")
+          .withArgs(ethers.encodeBytes32String(name));
+      }
+      // Unchanged, or one step toward the floors (fee +0.0005, spread +0.005), is accepted.
+      await options.setSeriesParams(call, DEFAULT_SERIES_PARAMS);
+      await time.increase(interval);
+      const stepUp = seriesParams({ fee: wad("0.0008"), spreadFactor: wad("0.015") });
+      await expect(options.setSeriesParams(call, stepUp)).to.emit(options, "SeriesParamsUpdated");
+      // Once at or above a floor, a series stays there.
+      await time.increase(interval);
+      await options.setSeriesParams(call, seriesParams({ fee: wad("0.001"), spreadFactor: wad("0.02") }));
+      await time.increase(interval);
+      await expect(
+        options.setSeriesParams(call, seriesParams({ fee: wad("0.001") - 1n, spreadFactor: wad("0.02") })),
+      )
+        .to.be.revertedWithCustomError(options, "SeriesParamOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("fee"));
+    });
+
     it("bounds each pool limit ratio: nonzero, at most doubled, raised at most once a day", async function () {
       const { options } = await loadFixture(fixture);
       for (const [setRatio, parameter, event] of [
@@ -367,8 +446,8 @@ describe("OptionMarket", function () {
       await time.increase(DAY);
       await expect(options.setPoolVegaRatio(ETH, wad("0.04"))).to.emit(options, "PoolVegaRatioUpdated");
       await expect(options.setPoolDeltaRatio(ETH, wad("0.04"))).to.emit(options, "PoolDeltaRatioUpdated");
-      expect(await options.poolVegaRatio(ETH)).to.equal(wad("0.04"));
-      expect(await options.poolDeltaRatio(ETH)).to.equal(wad("0.04"));
+      const limits = await options.underlyingLimits(ETH);
+      expect([limits.poolVegaRatio, limits.poolDeltaRatio]).to.deep.equal([wad("0.04"), wad("0.04")]);
     });
   });
 

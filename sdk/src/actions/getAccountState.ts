@@ -209,17 +209,16 @@ async function readOptionPool(
   blockTag: number,
 ): Promise<OptionPoolState> {
   const market = optionMarketOf(client);
-  const [vega, delta, maxPoolVegaRatio, maxPoolDeltaRatio] = await Promise.all([
+  const [vega, delta, limits] = await Promise.all([
     market.traderVega(underlying, { blockTag }),
     market.traderDelta(underlying, { blockTag }),
-    market.poolVegaRatio(underlying, { blockTag }),
-    market.poolDeltaRatio(underlying, { blockTag }),
+    market.underlyingLimits(underlying, { blockTag }),
   ]);
   return {
     vega: { long: vega.longVega, short: vega.shortVega },
     delta: { long: delta.longDelta, short: delta.shortDelta },
-    maxPoolVegaRatio,
-    maxPoolDeltaRatio,
+    maxPoolVegaRatio: limits.poolVegaRatio,
+    maxPoolDeltaRatio: limits.poolDeltaRatio,
   };
 }
 
