@@ -229,6 +229,9 @@ export function simulate(
   opts: SimulateOptions = {},
 ): SimulationResult {
   const state = withTimestamp(snapshot, opts.timestamp);
+  if ((action.type === "deposit" || action.type === "withdraw") && action.amount < 0n) {
+    throw new RangeError(`simulate: a ${action.type}'s amount must not be negative (token units)`);
+  }
   if (action.type === "deposit") return simulateDeposit(state, action, opts);
   if (action.type === "withdraw") return simulateWithdrawal(state, action);
   const before = toHealth(accountHealth(state));

@@ -10,8 +10,12 @@ export interface CloseOptionParameters extends TradeOptions {
 
 /**
  * Closes the whole position in a series before expiry (trades its opposite), with a limit from the
- * quote and a deadline. Closing reduces risk: it is allowed while paused or frozen. After expiry a
- * position cannot be traded: it is paid at settlement.
+ * quote and a deadline. Closing is allowed while paused or frozen, but a close that unwinds a hedge
+ * (another position on the same underlying, say a long call next to a short put) and raises the
+ * maintenance requirement reverts `RiskIncreased` unless the account meets its initial requirement
+ * afterwards (never while frozen): on a book withdrawn to its maximum, close the short legs first
+ * (`preview`'s `optionClose` predicts it). After expiry a position cannot be traded: it is paid at
+ * settlement.
  * @example
  * await closeOption(client, { accountId, seriesId: 1n });
  */

@@ -17,7 +17,8 @@ export interface CreateAccountReturnType {
 }
 
 /**
- * Creates a margin account (an ERC-721 token) owned by the signer or by `owner`.
+ * Creates a margin account (an ERC-721 token) owned by the signer or by `owner`. A `mode` other than
+ * "cross" or "isolated" (say "ISOLATED") is a RangeError, before anything is sent.
  * @example
  * const { accountId } = await createAccount(client, { mode: "cross" });
  */
@@ -27,6 +28,9 @@ export async function createAccount(
 ): Promise<CreateAccountReturnType> {
   requireSigner(client);
   const { accounts } = client.contracts;
+  if (params.mode !== undefined && params.mode !== "cross" && params.mode !== "isolated") {
+    throw new RangeError(`createAccount: mode must be "cross" or "isolated", not ${String(params.mode)}`);
+  }
   const mode = params.mode === "isolated" ? 1 : 0;
   const receipt = await send(client, () =>
     params.owner === undefined ? accounts.createAccount(mode) : accounts.createAccountFor(params.owner, mode),

@@ -1,7 +1,9 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { type ApprovalMode, type ApprovalUsed, ensureAllowance } from "./internal/allowance";
-import { quoteToken, read, requireSigner, resolveToken, send } from "./internal/chain";
+import { erc20 } from "../contracts";
+import { decodeError, makeXMarginError } from "../errors";
+import { errorContext, read, requireSigner, resolveToken, send } from "./internal/chain";
 
 export { permitDomain } from "./internal/allowance";
 export type { ApprovalMode, ApprovalUsed } from "./internal/allowance";
@@ -34,12 +36,16 @@ export interface DepositReturnType {
  * first if needed: by EIP-2612 permit when the token supports it, else by `approve` (exact amount).
  * Anyone may deposit the quote token into any account; another token only the owner or an operator:
  * any other sender gets the vault's revert (`NotAuthorized`, or an error the vault checks before it:
- * `ZeroAmount`, `TokenNotListed`, `ProtocolAccountCollateral`) before an approval or permit is sent.
+ * `ZeroAmount`, `TokenNotListed`, `ProtocolAccountCollateral`) before an approval or permit is sent. So
+ * does any sender whose deposit the vault refuses before it pulls the tokens (`ZeroAmount`,
+ * `UnknownAccount` for the quote into an id that does not exist, `TokenNotListed`), and a signer holding
+ * less than `amount` (`ERC20InsufficientBalance`). A negative `amount` is a RangeError.
  * @example
  * await deposit(client, { accountId, token: "USDC", amount: 10_000n * 10n ** 6n });
  */
 export async function deposit(client: XMarginClient, params: DepositParameters): Promise<DepositReturnType> {
   requireSigner(client);
+  if (params.amount < 0n) throw new RangeError("deposit: amount must not be negative (token units)");
   const token = resolveToken(client, params.token);
   const vault = client.deployment.contracts.vault;
   await requireDepositor(client, params.accountId, token, params.amount);
@@ -58,11 +64,12 @@ export async function deposit(client: XMarginClient, params: DepositParameters):
 }
 
 /**
- * Throws the vault's revert when the signer may not deposit `token` into `accountId` (another token
- * than the quote, from neither the owner nor an operator), before any allowance is granted: an approval
+ * Throws the vault's revert when the deposit cannot happen, before any allowance is granted: an approval
  * or permit sent first was mined and left the vault an allowance for a deposit that could not happen.
- * Such a deposit reverts before the vault pulls the tokens, so a static call names the vault's first
- * error (ZeroAmount, TokenNotListed, ProtocolAccountCollateral, NotAuthorized) without an allowance.
+ * The vault's checks before it pulls the tokens (ZeroAmount; UnknownAccount for the quote; TokenNotListed;
+ * then, for another token than the quote, ProtocolAccountCollateral and NotAuthorized) are named by a
+ * static call, which otherwise fails at the pull for want of an allowance (ignored here); then a signer
+ * short of `amount` gets ERC20InsufficientBalance, as the pull would revert with once approved.
  */
 async function requireDepositor(
   client: XMarginClient,
@@ -70,9 +77,27 @@ async function requireDepositor(
   token: string,
   amount: bigint,
 ): Promise<void> {
-  const { vault, accounts } = client.contracts;
-  if (token.toLowerCase() === (await read(client, () => quoteToken(client)))) return;
+  const { vault } = client.contracts;
   const caller = await requireSigner(client).getAddress();
-  if (await read(client, () => accounts.isAuthorized(accountId, caller))) return;
-  await read(client, () => vault.deposit.staticCall(accountId, token, amount));
+  try {
+    await vault.deposit.staticCall(accountId, token, amount, { from: caller });
+  } catch (error) {
+    const decoded = decodeError(error, errorContext(client));
+    // Anything else is the pull failing for want of an allowance (the token's own error), which the
+    // allowance granted next removes; a later revert (a deposit cap) reaches the caller from the send.
+    if (decoded && BEFORE_PULL.has(decoded.name)) throw decoded;
+  }
+  const balance = await read(client, () => erc20(token, client.provider).balanceOf(caller));
+  if (balance < amount) {
+    throw makeXMarginError("ERC20InsufficientBalance", [caller, balance, amount], errorContext(client));
+  }
 }
+
+/** CollateralVault.deposit's errors before it pulls the tokens (Accounts' for the sender and the id). */
+const BEFORE_PULL = new Set([
+  "ZeroAmount",
+  "UnknownAccount",
+  "TokenNotListed",
+  "ProtocolAccountCollateral",
+  "NotAuthorized",
+]);

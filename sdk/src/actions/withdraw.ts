@@ -29,6 +29,7 @@ export async function withdraw(
   params: WithdrawParameters,
 ): Promise<ContractTransactionReceipt> {
   requireSigner(client);
+  if (params.amount < 0n) throw new RangeError("withdraw: amount must not be negative (token units)");
   const token = resolveToken(client, params.token);
   await tokenInfo(client, token); // for readable error messages
   const to = params.to ?? (await read(client, () => client.contracts.accounts.ownerOf(params.accountId)));

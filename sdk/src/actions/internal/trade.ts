@@ -10,11 +10,21 @@ export interface TradeOptions {
   slippageBps?: number;
   /** An explicit limit price (WAD) instead of one from the quote and `slippageBps`. */
   limitPrice?: bigint;
-  /** Last timestamp the trade may execute at; default the latest block's timestamp + `validity`. */
+  /**
+   * Last timestamp the trade may execute at, in seconds (a block timestamp, not `Date.now()`'s
+   * milliseconds: a value from 10^11 on is a RangeError); default the latest block's timestamp +
+   * `validity`.
+   */
   deadline?: bigint;
   /** Seconds from the latest block to the default deadline (default 600). */
   validity?: number;
 }
+
+/**
+ * 10^11 seconds is the year 5138; a millisecond timestamp of today is ~1.8·10^12: a deadline from here
+ * on is milliseconds passed for seconds, which the contract would take as no deadline at all.
+ */
+const MAX_DEADLINE_SECONDS = 10n ** 11n;
 
 /** A sent trade, from its PositionModified event. */
 export interface TradeReturnType {
@@ -55,6 +65,11 @@ export async function tradeBounds(
   opts: TradeOptions,
   quotePrice: () => Promise<bigint>,
 ): Promise<{ limitPrice: bigint; deadline: bigint }> {
+  if (opts.deadline !== undefined && (opts.deadline <= 0n || opts.deadline >= MAX_DEADLINE_SECONDS)) {
+    throw new RangeError(
+      `deadline ${opts.deadline} is not a timestamp in seconds (Date.now() is milliseconds: divide by 1000)`,
+    );
+  }
   const limitPrice = opts.limitPrice ?? limitPriceFor(await quotePrice(), delta, opts.slippageBps);
   const deadline = opts.deadline ?? (await blockAt(client)).timestamp + BigInt(opts.validity ?? 600);
   return { limitPrice, deadline };
