@@ -638,6 +638,8 @@ describe("SDK actions", function () {
       await deposit(alice, { accountId, token: "USDC", amount: 1_000n * USDC });
       await openPosition(alice, { accountId, marketId: sys.markets.ETH, size: wad("5") });
       const { spot, down, up } = await getLiquidationPrice(alice, { accountId, asset: ETH });
+      // The symbol, as listPerpMarkets names the underlying, is the same asset.
+      expect(await getLiquidationPrice(alice, { accountId, asset: "ETH" })).to.deep.equal({ spot, down, up });
       expect(spot).to.equal(wad("3000"));
       expect(up).to.equal(null); // a net long gains as ETH rises
       if (down === null) expect.fail("a leveraged long has a liquidation price");

@@ -1,7 +1,16 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { buyOption, createAccount, deposit, openPosition, preview, withdraw } from "../../sdk/src";
+import {
+  bid,
+  buyOption,
+  createAccount,
+  deposit,
+  openPosition,
+  preview,
+  quoteBid,
+  withdraw,
+} from "../../sdk/src";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { expectXMarginError, sdkClient, systemWithClients } from "../shared/sdk";
@@ -139,6 +148,15 @@ describe("SDK actions: what is refused before anything is sent", function () {
         RangeError,
         /negative/,
       );
+      expect(await sys.alice.getNonce()).to.equal(nonce);
+    });
+
+    it("quoteBid and bid refuse a negative fraction with a RangeError, not ethers' ABI error", async function () {
+      const { sys, alice, accountId } = await loadFixture(owner);
+      const nonce = await sys.alice.getNonce();
+      await expect(quoteBid(alice, { accountId, fraction: -1n })).to.be.rejectedWith(RangeError, /negative/);
+      const bidding = bid(alice, { accountId, bidderAccountId: accountId, fraction: -1n, maxPayment: 0n });
+      await expect(sent(bidding)).to.be.rejectedWith(RangeError, /negative/);
       expect(await sys.alice.getNonce()).to.equal(nonce);
     });
   });

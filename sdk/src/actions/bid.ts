@@ -42,6 +42,7 @@ export interface BidReturnType {
  */
 export async function bid(client: XMarginClient, params: BidParameters): Promise<BidReturnType> {
   requireSigner(client);
+  if (params.fraction < 0n) throw new RangeError("bid: fraction must not be negative (WAD)");
   const auction = client.contracts.liquidationAuction;
   const limit =
     params.maxPayment ??

@@ -1,4 +1,4 @@
-import type { BlockTag } from "ethers";
+import { type BlockTag, encodeBytes32String, isHexString } from "ethers";
 import type { XMarginClient } from "../client";
 import { type LiquidationPrices, liquidationPrice as pureLiquidationPrice } from "../math/liquidationPrice";
 import { getAccountState } from "./getAccountState";
@@ -6,7 +6,7 @@ import { getAccountState } from "./getAccountState";
 /** Parameters of `getLiquidationPrice`. */
 export interface GetLiquidationPriceParameters {
   accountId: bigint;
-  /** The oracle asset id (bytes32) of the underlying, e.g. `encodeBytes32String("ETH")`. */
+  /** The underlying: its oracle asset id (bytes32, `encodeBytes32String("ETH")`) or its symbol ("ETH"). */
   asset: string;
   blockTag?: BlockTag;
   minPrice?: bigint;
@@ -24,5 +24,7 @@ export async function getLiquidationPrice(
   params: GetLiquidationPriceParameters,
 ): Promise<LiquidationPrices> {
   const state = await getAccountState(client, { accountId: params.accountId, blockTag: params.blockTag });
-  return pureLiquidationPrice(state, params.asset, params);
+  // A symbol, as `listPerpMarkets` names underlyings, is its asset id.
+  const asset = isHexString(params.asset, 32) ? params.asset : encodeBytes32String(params.asset);
+  return pureLiquidationPrice(state, asset, params);
 }

@@ -30,7 +30,7 @@ export interface QuoteBidReturnType {
 /**
  * What a bid of `fraction` on `accountId`'s auction fills and pays now (`LiquidationAuction.quoteBid`).
  * Throws where `bid` would revert before pricing, with the same typed errors: AuctionNotActive,
- * InvalidFraction (0 or above 1e18), AccountHealthy (back above its maintenance line while the auction
+ * InvalidFraction (0 or above 1e18; a negative one is a RangeError), AccountHealthy (back above its maintenance line while the auction
  * still runs: end it with `endAuction`).
  * @example
  * const q = await quoteBid(client, { accountId: 7n, fraction: parseEther("1") });
@@ -39,6 +39,7 @@ export async function quoteBid(
   client: XMarginClient,
   params: QuoteBidParameters,
 ): Promise<QuoteBidReturnType> {
+  if (params.fraction < 0n) throw new RangeError("quoteBid: fraction must not be negative (WAD)");
   const auction = client.contracts.liquidationAuction;
   const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
   return read(client, async () => {
