@@ -171,8 +171,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice Lists a series on `underlying` (an engine underlying with price and volatility feeds and a
     /// pool vega limit). The expiry must be on the deployment's grid (e.g. 08:00 UTC daily), between one
     /// hour and two years away, and the strike within
-    /// the model's domain at the current spot, and fewer than `MAX_LIVE_SERIES` series may be live
-    /// (listed, not settled). Listing role.
+    /// the model's domain at the current spot, the fee and spread factor at least the underlying's floors
+    /// (`configureUnderlying`), and fewer than `MAX_LIVE_SERIES` series may be live (listed, not settled).
+    /// Listing role.
     /// @return seriesId The new series' id (sequential from 1).
     function listSeries(
         bytes32 underlying,
@@ -182,7 +183,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
         SeriesParams calldata params
     ) external returns (uint256 seriesId);
 
-    /// @notice Updates a series' trading parameters within hard bounds and max steps, at most once per
+    /// @notice Updates a series' trading parameters within hard bounds, its underlying's floors (a series
+    /// below a raised floor may only rise toward it) and max steps, at most once per
     /// series per MIN_UPDATE_INTERVAL (UpdateTooSoon("seriesParams", seriesId, next)). Risk-manager role.
     function setSeriesParams(uint256 seriesId, SeriesParams calldata params) external;
 

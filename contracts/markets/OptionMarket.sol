@@ -258,6 +258,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             expiry % expiryPeriod != expiryOffset
         ) revert InvalidExpiry(expiry);
         _checkBounds(params);
+        // A new series has no values to step up from: the floors hold as they are.
         _checkFloors(u, params, type(uint64).max, type(uint64).max);
         // The strike must be priceable now (BlackScholes' own errors otherwise); this also proves the
         // volatility feed exists.
