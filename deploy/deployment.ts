@@ -67,11 +67,34 @@ export function writeDeployment(file: string, deployment: Deployment): void {
   fs.renameSync(tmp, file);
 }
 
+/** A deployment file that is missing or malformed: the message names the file and the field. */
+export class DeploymentFileError extends Error {}
+
 /** Reads and checks a deployment file; addresses come back checksummed. */
 export function readDeployment(file: string): Deployment {
-  const raw = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<Deployment>;
   const fail = (what: string): never => {
-    throw new Error(`${file}: ${what}`);
+    throw new DeploymentFileError(`${file}: ${what}`);
+  };
+  // Each failure names the file and the field (review round 74, row 179): "invalid address" or
+  // "Unexpected token" alone did not say which.
+  let raw: Partial<Deployment> = {};
+  try {
+    raw = JSON.parse(fs.readFileSync(file, "utf8")) as Partial<Deployment>;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException;
+    fail(
+      e.code === "ENOENT"
+        ? "no such file (scripts/deploy.ts writes deploy/deployments/<chainId>.json)"
+        : `not a deployment file (${e.message.split("\n")[0]})`,
+    );
+  }
+  if (typeof raw !== "object" || raw === null) fail("not a deployment file (expected a JSON object)");
+  const checked = (value: string, at: string): string => {
+    try {
+      return getAddress(value);
+    } catch {
+      return fail(`${at}: not an address (${JSON.stringify(value)})`);
+    }
   };
   if (typeof raw.chainId !== "number") fail("chainId missing");
   if (typeof raw.contracts !== "object" || raw.contracts === null) fail("contracts missing");
@@ -79,10 +102,10 @@ export function readDeployment(file: string): Deployment {
   for (const key of CONTRACT_KEYS) {
     const value = raw.contracts![key];
     if (typeof value !== "string") fail(`contracts.${key} missing`);
-    contracts[key] = getAddress(value!);
+    contracts[key] = checked(value!, `contracts.${key}`);
   }
-  const addresses = (record: Record<string, string> | undefined) =>
-    Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, getAddress(v)]));
+  const addresses = (record: Record<string, string> | undefined, at: string) =>
+    Object.fromEntries(Object.entries(record ?? {}).map(([k, v]) => [k, checked(v, `${at}.${k}`)]));
   return {
     chainId: raw.chainId!,
     network: raw.network ?? "unknown",
@@ -91,10 +114,12 @@ export function readDeployment(file: string): Deployment {
     nativeAsset: raw.nativeAsset ?? "ETH",
     quoteToken: raw.quoteToken ?? "USDC",
     contracts,
-    tokens: addresses(raw.tokens),
-    feeds: addresses(raw.feeds),
-    volatilityFeeds: addresses(raw.volatilityFeeds),
-    sequencerUptimeFeed: raw.sequencerUptimeFeed ? getAddress(raw.sequencerUptimeFeed) : null,
+    tokens: addresses(raw.tokens, "tokens"),
+    feeds: addresses(raw.feeds, "feeds"),
+    volatilityFeeds: addresses(raw.volatilityFeeds, "volatilityFeeds"),
+    sequencerUptimeFeed: raw.sequencerUptimeFeed
+      ? checked(raw.sequencerUptimeFeed, "sequencerUptimeFeed")
+      : null,
     markets: raw.markets ?? {},
   };
 }

@@ -241,22 +241,47 @@ export function configPath(network: string): string {
 /** Reads and checks the deployment parameters of `network`; throws with the offending field's path. */
 export function loadNetworkConfig(network: string): NetworkDeployConfig {
   const file = configPath(network);
-  if (!fs.existsSync(file)) throw new Error(`no deployment config for network "${network}" (${file})`);
+  if (!fs.existsSync(file)) throw new ConfigError(`no deployment config for network "${network}" (${file})`);
   return parseNetworkConfig(JSON.parse(fs.readFileSync(file, "utf8")), file);
 }
 
 type Json = Record<string, unknown>;
 
+/** A deployment config that does not parse: the message names the file and the field. */
+export class ConfigError extends Error {}
+
 /** Parses a config object (as read from JSON). Exported for tests. */
 export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeployConfig {
   const r = new Reader(where);
-  const root = r.object(raw, "");
+  const root = r.only(r.object(raw, ""), "", [
+    "network",
+    "chainId",
+    "quoteToken",
+    "nativeAsset",
+    "feeds",
+    "volatilityFeeds",
+    "sequencerUptimeFeed",
+    "tokens",
+    "underlyings",
+    "perpMarkets",
+    "optionMarket",
+    "auction",
+    "liquidityPool",
+    "governance",
+  ]);
   const tokensRaw = r.object(root.tokens, "tokens");
   const quoteToken = r.string(root.quoteToken, "quoteToken");
 
   const chainId = r.int(root.chainId, "chainId");
   const feeds = mapValues(r.object(root.feeds, "feeds"), (v, k) => {
-    const o = r.object(v, `feeds.${k}`);
+    const o = r.only(r.object(v, `feeds.${k}`), `feeds.${k}`, [
+      "address",
+      "mock",
+      "heartbeat",
+      "minPrice",
+      "maxPrice",
+      "deviationThreshold",
+    ]);
     const source = r.feedSource(o, `feeds.${k}`);
     const feed: PriceFeedConfig = {
       source,
@@ -280,7 +305,13 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     return feed;
   });
   const volatilityFeeds = mapValues(r.object(root.volatilityFeeds, "volatilityFeeds"), (v, k) => {
-    const o = r.object(v, `volatilityFeeds.${k}`);
+    const o = r.only(r.object(v, `volatilityFeeds.${k}`), `volatilityFeeds.${k}`, [
+      "address",
+      "mock",
+      "heartbeat",
+      "minVol",
+      "maxVol",
+    ]);
     return {
       source: r.feedSource(o, `volatilityFeeds.${k}`),
       heartbeat: r.int(o.heartbeat, `volatilityFeeds.${k}.heartbeat`),
@@ -291,7 +322,14 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
 
   let sequencerUptimeFeed: SequencerFeedConfig | null = null;
   if (root.sequencerUptimeFeed !== null && root.sequencerUptimeFeed !== undefined) {
-    const o = r.object(root.sequencerUptimeFeed, "sequencerUptimeFeed");
+    const o = r.only(r.object(root.sequencerUptimeFeed, "sequencerUptimeFeed"), "sequencerUptimeFeed", [
+      "address",
+      "mock",
+      "mainnetAddress",
+      "gracePeriod",
+    ]);
+    if (o.mock !== undefined && o.address !== undefined)
+      throw r.error("sequencerUptimeFeed", 'give "address" or "mock", not both');
     sequencerUptimeFeed = {
       source:
         o.mock === true ? { mock: true } : { address: r.address(o.address, "sequencerUptimeFeed.address") },
@@ -311,8 +349,20 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   };
 
   const tokens = mapValues(tokensRaw, (v, k) => {
-    const o = r.object(v, `tokens.${k}`);
     const at = `tokens.${k}`;
+    const o = r.only(r.object(v, at), at, [
+      "address",
+      "decimals",
+      "mock",
+      "mockVault",
+      "erc4626",
+      "oracleAsset",
+      "initialWeight",
+      "maintenanceWeight",
+      "depositCap",
+    ]);
+    if ([o.address, o.mock, o.mockVault].filter((x) => x !== undefined).length > 1)
+      throw r.error(at, 'give one of "address", "mock" and "mockVault"');
     const decimals = decimalsOf(k);
     let source: TokenSource;
     if (o.mock !== undefined) {
@@ -342,8 +392,20 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   if (!Object.hasOwn(tokens, quoteToken)) throw r.error("quoteToken", `not in tokens: ${quoteToken}`);
 
   const underlyings = mapValues(r.object(root.underlyings, "underlyings"), (v, k) => {
-    const o = r.object(v, `underlyings.${k}`);
     const at = `underlyings.${k}`;
+    const o = r.only(r.object(v, at), at, [
+      "mmShockFloor",
+      "imShockFloor",
+      "mmZ",
+      "imZ",
+      "horizon",
+      "maxShock",
+      "mmVolShock",
+      "imVolShock",
+      "shortOptionFloor",
+      "contingency",
+      "sizeScale",
+    ]);
     if (!Object.hasOwn(feeds, k) || !Object.hasOwn(volatilityFeeds, k)) {
       throw r.error(at, `an underlying needs a price feed and a volatility feed`);
     }
@@ -363,8 +425,18 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   });
 
   const perpMarkets = mapValues(r.object(root.perpMarkets, "perpMarkets"), (v, k) => {
-    const o = r.object(v, `perpMarkets.${k}`);
     const at = `perpMarkets.${k}`;
+    const o = r.only(r.object(v, at), at, [
+      "underlying",
+      "skewScale",
+      "maxFundingVelocity",
+      "maxFundingRate",
+      "makerFee",
+      "takerFee",
+      "insuranceFeeShare",
+      "maxPoolDeltaRatio",
+      "maxOpenInterest",
+    ]);
     const underlying = r.string(o.underlying, `${at}.underlying`);
     if (!Object.hasOwn(underlyings, underlying))
       throw r.error(`${at}.underlying`, `not an underlying: ${underlying}`);
@@ -394,7 +466,14 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     };
   });
 
-  const o = r.object(root.optionMarket, "optionMarket");
+  const o = r.only(r.object(root.optionMarket, "optionMarket"), "optionMarket", [
+    "poolVegaRatio",
+    "poolDeltaRatio",
+    "minFee",
+    "minSpreadFactor",
+    "expiryPeriod",
+    "expiryOffset",
+  ]);
   const perUnderlying = (
     key: OptionUnderlyingKey,
     check: (value: bigint, underlying: string) => string | undefined,
@@ -445,7 +524,13 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   }
   const optionMarket = { ...optionLimits, expiryPeriod, expiryOffset };
 
-  const a = r.object(root.auction, "auction");
+  const a = r.only(r.object(root.auction, "auction"), "auction", [
+    "startDiscount",
+    "maxDiscount",
+    "penalty",
+    "duration",
+    "flagReward",
+  ]);
   const auction = {
     startDiscount: r.wad(a.startDiscount, "auction.startDiscount"),
     maxDiscount: r.wad(a.maxDiscount, "auction.maxDiscount"),
@@ -454,22 +539,47 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     flagReward: r.units(a.flagReward, tokens[quoteToken].decimals, "auction.flagReward"),
   };
 
-  const lp = r.object(root.liquidityPool, "liquidityPool");
-  const irm = r.object(lp.interestRateModel, "liquidityPool.interestRateModel");
+  const lp = r.only(r.object(root.liquidityPool, "liquidityPool"), "liquidityPool", [
+    "name",
+    "symbol",
+    "holdingPeriod",
+    "exitDelay",
+    "interestRateModel",
+  ]);
+  const irm = r.only(
+    r.object(lp.interestRateModel, "liquidityPool.interestRateModel"),
+    "liquidityPool.interestRateModel",
+    ["baseRate", "kinkRate", "maxRate", "kinkUtilization"],
+  );
   const interestRateModel = {
     baseRate: r.wad(irm.baseRate, "liquidityPool.interestRateModel.baseRate"),
     kinkRate: r.wad(irm.kinkRate, "liquidityPool.interestRateModel.kinkRate"),
     maxRate: r.wad(irm.maxRate, "liquidityPool.interestRateModel.maxRate"),
     kinkUtilization: r.wad(irm.kinkUtilization, "liquidityPool.interestRateModel.kinkUtilization"),
   };
-  const g = r.object(root.governance, "governance");
-  const rolesRaw = r.object(g.roles, "governance.roles");
+  const g = r.only(r.object(root.governance, "governance"), "governance", [
+    "timelockMinDelay",
+    "proposers",
+    "executors",
+    "roles",
+  ]);
+  // A role spelt otherwise ("BACKSTOPS", "backstop") granted nothing, silently (review round 74, row 177).
+  const rolesRaw = r.only(r.object(g.roles, "governance.roles"), "governance.roles", [
+    "RISK_MANAGER",
+    "LISTING",
+    "GUARDIAN",
+    "TREASURY",
+    "BACKSTOP",
+  ]);
   const roles = {} as Record<RoleName, RoleGrant[]>;
   for (const role of ["RISK_MANAGER", "LISTING", "GUARDIAN", "TREASURY", "BACKSTOP"] as const) {
     const grants = rolesRaw[role] ?? [];
     if (!Array.isArray(grants)) throw r.error(`governance.roles.${role}`, "expected an array");
     roles[role] = grants.map((grant, i) => {
-      const o = r.object(grant, `governance.roles.${role}[${i}]`);
+      const o = r.only(r.object(grant, `governance.roles.${role}[${i}]`), `governance.roles.${role}[${i}]`, [
+        "account",
+        "executionDelay",
+      ]);
       return {
         account: r.accountRef(o.account, `governance.roles.${role}[${i}].account`),
         executionDelay: r.int(o.executionDelay, `governance.roles.${role}[${i}].executionDelay`),
@@ -531,7 +641,7 @@ class Reader {
   constructor(private readonly where: string) {}
 
   error(at: string, message: string): Error {
-    return new Error(`${this.where}: ${at || "<root>"}: ${message}`);
+    return new ConfigError(`${this.where}: ${at || "<root>"}: ${message}`);
   }
 
   object(value: unknown, at: string): Json {
@@ -577,12 +687,30 @@ class Reader {
 
   accountRef(value: unknown, at: string): AccountRef {
     const s = this.string(value, at);
-    return s === "deployer" || s === "timelock" ? s : this.address(s, at);
+    if (s === "deployer" || s === "timelock") return s;
+    const address = this.address(s, at);
+    if (BigInt(address) === 0n) throw this.error(at, "the zero address: nobody would hold the role");
+    return address;
+  }
+
+  /**
+   * `o` itself, once every key of it is one of `keys` (or a `$comment`): a misspelt key was read as
+   * absent, so an optional setting was silently left out (review round 74, row 177).
+   */
+  only(o: Json, at: string, keys: readonly string[]): Json {
+    for (const key of Object.keys(o)) {
+      if (!key.startsWith("$") && !keys.includes(key))
+        throw this.error(at ? `${at}.${key}` : key, `unknown key (expected one of ${keys.join(", ")})`);
+    }
+    return o;
   }
 
   feedSource(o: Json, at: string): FeedSource {
+    // With both, the mock won: a feed anyone may post to, where the config named Chainlink's (row 177).
+    if (o.mock !== undefined && o.address !== undefined)
+      throw this.error(at, 'give "address" or "mock", not both');
     if (o.mock !== undefined) {
-      const m = this.object(o.mock, `${at}.mock`);
+      const m = this.only(this.object(o.mock, `${at}.mock`), `${at}.mock`, ["decimals", "answer"]);
       const decimals = this.int(m.decimals, `${at}.mock.decimals`);
       return { mock: { decimals, answer: this.units(m.answer, decimals, `${at}.mock.answer`) } };
     }

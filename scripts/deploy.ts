@@ -16,10 +16,18 @@ import fs from "node:fs";
 import path from "node:path";
 import hre from "hardhat";
 import { defaultDeploymentFile, readDeployment, writeDeployment } from "../deploy/deployment";
-import { deployXMargin } from "./lib/deploy";
+import { OperatorError, operatorMessage } from "./lib/operatorErrors";
 
 async function main(): Promise<void> {
+  // Imported here, first: loading the module parses the network's config, whose mistakes main's caller
+  // reports in a line, before any RPC is asked.
+  const { deployXMargin } = await import("./lib/deploy");
   const network = hre.network.name;
+  // Before Hardhat's own "HH117: Empty string `` for network or forking URL", which names no variable.
+  const url = (hre.network.config as { url?: string }).url;
+  const rpcVar = `${network.replace(/([a-z])([A-Z])/g, "$1_$2").toUpperCase()}_RPC_URL`;
+  if (url === "")
+    throw new OperatorError(`no RPC URL for --network ${network}: npx hardhat vars set ${rpcVar}`);
   const chainId = Number(await hre.network.provider.request({ method: "eth_chainId" }));
   const outFile = path.resolve(process.env.XMARGIN_DEPLOYMENT_FILE ?? defaultDeploymentFile(chainId));
   // An unreadable former file (another format, another deployment) just loses its start block.
@@ -28,6 +36,12 @@ async function main(): Promise<void> {
     previous = fs.existsSync(outFile) ? readDeployment(outFile) : undefined;
   } catch {
     previous = undefined;
+  }
+
+  if (network !== "hardhat" && (await hre.ethers.getSigners()).length === 0) {
+    throw new OperatorError(
+      `no deployer key for --network ${network}: npx hardhat vars set DEPLOYER_PRIVATE_KEY`,
+    );
   }
 
   const { deployment, journal, blocks } = await deployXMargin(hre, {
@@ -50,6 +64,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  console.error(operatorMessage("deploy", error));
   process.exitCode = 1;
 });

@@ -9,6 +9,7 @@
  */
 import hre from "hardhat";
 import { defaultDeploymentFile, readDeployment } from "../deploy/deployment";
+import { OperatorError, operatorMessage } from "./lib/operatorErrors";
 import { seedDemo } from "./lib/seed";
 
 async function main(): Promise<void> {
@@ -16,7 +17,7 @@ async function main(): Promise<void> {
   const file = process.env.XMARGIN_DEPLOYMENT_FILE ?? defaultDeploymentFile(chainId);
   const deployment = readDeployment(file);
   if (deployment.chainId !== chainId)
-    throw new Error(`${file} is for chain ${deployment.chainId}, not ${chainId}`);
+    throw new OperatorError(`${file} is for chain ${deployment.chainId}, not ${chainId}`);
   const [deployer, alice, bob, carol, , lp] = await hre.ethers.getSigners();
   const result = await seedDemo(deployment, { deployer, alice, bob, carol, lp });
   // Raw integers for scripts, and the same in readable units: `lpShares` is in the pool's share units
@@ -37,6 +38,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  console.error(error);
+  console.error(operatorMessage("seed", error));
   process.exitCode = 1;
 });

@@ -2,6 +2,8 @@
  * Structured logs: one JSON object per line, `{ ts, level, msg, fields }`. Bigints are written as
  * decimal strings, errors as their code and short message.
  */
+import { decodeRevertData, findRevertData } from "../../sdk/src/errors";
+
 export type Level = "debug" | "info" | "warn" | "error";
 
 export type Fields = Record<string, unknown>;
@@ -17,14 +19,30 @@ const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 
 export const LEVELS = Object.keys(RANK) as Level[];
 
-/** A short, serialisable description of an error (ethers errors carry `code` and `shortMessage`). */
+/**
+ * A short, serialisable description of an error (ethers errors carry `code` and `shortMessage`). What
+ * ethers leaves out is added (review round 74, row 176): the node's own answer behind an `UNKNOWN_ERROR`
+ * ("could not coalesce error": Hardhat's "Sender doesn't have enough funds", "invalid chainId") as
+ * `rpcMessage`, and a protocol custom error by name with its readable message (`InsufficientMargin`,
+ * where ethers says "unknown custom error") as `revert`.
+ */
 export function describeError(error: unknown): Fields {
   if (!(error instanceof Error)) return { message: String(error) };
-  const e = error as Error & { code?: unknown; shortMessage?: string; reason?: string | null };
+  const e = error as Error & {
+    code?: unknown;
+    shortMessage?: string;
+    reason?: string | null;
+    error?: { message?: unknown };
+  };
+  const data = findRevertData(error);
+  const decoded = data === undefined ? undefined : decodeRevertData(data);
+  const rpcMessage = typeof e.error?.message === "string" ? e.error.message.slice(0, 300) : undefined;
   return {
     ...(e.code !== undefined ? { code: e.code } : {}),
-    message: e.shortMessage ?? e.message.split("\n")[0].slice(0, 300),
+    message: decoded?.message ?? e.shortMessage ?? e.message.split("\n")[0].slice(0, 300),
+    ...(decoded ? { revert: decoded.name } : {}),
     ...(e.reason ? { reason: e.reason } : {}),
+    ...(rpcMessage && rpcMessage !== e.shortMessage ? { rpcMessage } : {}),
   };
 }
 

@@ -43,6 +43,15 @@ import { backoffMs, isTimeoutError, isTransientError, skippingReverts, sleep } f
 import { groupByReason, revertReason, type Skipped } from "./reverts";
 import { TxSender } from "./sender";
 
+/**
+ * A mistake in the keeper's setup that no retry mends (the deployment file is for another chain than
+ * the RPC's): the loop stops on it and the process exits 1 with the message.
+ */
+export class KeeperSetupError extends Error {}
+
+/** About the gas of one `bidAndClose` (bench/results.md): a wallet below its cost is reported at start. */
+const BID_GAS = 700_000n;
+
 /** Re-run a step after this long even without a new block. */
 const RECHECK_MS = 15_000;
 
@@ -162,6 +171,10 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
       failures = 0;
       await sleep(cfg.pollMs, signal);
     } catch (error) {
+      if (error instanceof KeeperSetupError) {
+        provider.destroy();
+        throw error;
+      }
       failures++;
       const retryInMs = backoffMs(failures, cfg.pollMs, 5_000);
       log.warn("step failed; retrying", { failures, retryInMs, error: describeError(error) });
@@ -531,11 +544,28 @@ export async function openSession(
   log: Logger,
   deployment: Deployment = readDeployment(cfg.deploymentFile),
 ): Promise<Session | null> {
-  const network = await provider.getNetwork();
-  if (BigInt(deployment.chainId) !== network.chainId) {
-    throw new Error(
-      `${cfg.deploymentFile} is for chain ${deployment.chainId}, the RPC serves ${network.chainId}`,
+  // Asked of the node: the provider's network is the deployment's chain id, fixed (`staticNetwork`), so
+  // `getNetwork()` would compare the file with itself (review round 74, row 175).
+  const served = Number(await provider.send("eth_chainId", []));
+  if (served !== deployment.chainId) {
+    throw new KeeperSetupError(
+      `${cfg.deploymentFile} is for chain ${deployment.chainId}, but ${cfg.rpcUrl} serves chain ${served}: ` +
+        `point --rpc at a node of chain ${deployment.chainId}, or --deployment at chain ${served}'s file ` +
+        `(deploy/deployments/${served}.json)`,
     );
+  }
+  // Every transaction needs gas: say so once, rather than a refused send on every pass (row 176).
+  const [balance, gasPrice] = await Promise.all([
+    provider.getBalance(wallet.address),
+    provider.send("eth_gasPrice", []).then(BigInt),
+  ]);
+  const oneBidWei = gasPrice * BID_GAS;
+  if (balance < oneBidWei) {
+    log.error("keeper wallet cannot pay for gas; fund it", {
+      address: wallet.address,
+      balanceWei: balance,
+      oneBidWei,
+    });
   }
   // A dev node that restarted is empty until someone redeploys: wait until every contract is there.
   for (const [name, address] of Object.entries(deployment.contracts)) {

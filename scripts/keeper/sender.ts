@@ -81,6 +81,15 @@ const UNDERPRICED =
   // an UNKNOWN_ERROR, read as transient (review round 67, row 161).
   /replacement transaction underpriced|replacement fee too low|REPLACEMENT_UNDERPRICED|could not replace existing tx|ReplacementNotAllowed/i;
 
+/** The node refuses a transaction its sender cannot pay for (geth, Erigon, Nethermind; Hardhat). */
+const NO_FUNDS = /insufficient funds|doesn't have enough funds/i;
+
+/** The node's own answer behind an ethers error (an UNKNOWN_ERROR keeps it in `error`). */
+function nodeMessage(error: unknown): string {
+  const message = (error as { error?: { message?: unknown } } | null)?.error?.message;
+  return typeof message === "string" ? message : "";
+}
+
 export class TxSender {
   /**
    * Our last transaction that had no receipt before the timeout (`refused` false: `fees` are its fees), or
@@ -349,6 +358,9 @@ export class TxSender {
         }
         // The same bytes would be refused again: the caller offers more next time.
         if (UNDERPRICED.test(text)) throw error;
+        // Nor would re-sending them pay for them: Hardhat's refusal reaches ethers as an UNKNOWN_ERROR,
+        // which reads as transient (review round 74, row 176: six sends a pass from an empty wallet).
+        if (NO_FUNDS.test(`${text} ${nodeMessage(error)}`)) throw error;
         if (!isTransientError(error) || attempt >= 6 || this.opts.signal?.aborted) throw error;
         const delayMs = Math.min(2_000, 100 * 2 ** attempt);
         this.log.warn("send failed; re-sending the same transaction", {

@@ -17,6 +17,7 @@ import { buildXMarginModule, assetId } from "../../deploy/modules/XMargin";
 import { deployModule } from "../../deploy/ignition";
 import { configPath, loadNetworkConfig, proposingExitCloser } from "../../deploy/networkConfig";
 import type { Deployment } from "../../deploy/deployment";
+import { OperatorError } from "./operatorErrors";
 import { IPerpMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IPerpMarket__factory";
 
 export const DEV_CHAINS = new Set([31337, 1337]);
@@ -38,7 +39,7 @@ async function checkJournal(
   const onChain = addresses.length > 0 && (await hre.ethers.provider.getCode(addresses[0])) !== "0x";
   if (onChain) return "kept";
   if (!DEV_CHAINS.has(chainId)) {
-    throw new Error(
+    throw new OperatorError(
       `Ignition journal ${dir} does not match chain ${chainId} (its first contract has no code). ` +
         `Check the RPC URL, or move the journal away to redeploy.`,
     );
@@ -67,10 +68,12 @@ export async function deployXMargin(
   // The parser compares account references as written; "deployer" is known here (review round 34).
   const [deployer] = await hre.ethers.getSigners();
   const conflict = proposingExitCloser(config.governance, deployer?.address);
-  if (conflict) throw new Error(`${configPath(network)}: ${conflict.at}: ${conflict.message}`);
+  if (conflict) throw new OperatorError(`${configPath(network)}: ${conflict.at}: ${conflict.message}`);
   const chainId = Number(await hre.network.provider.request({ method: "eth_chainId" }));
   if (chainId !== config.chainId) {
-    throw new Error(`network ${network} answers chain ${chainId}, its config says ${config.chainId}`);
+    throw new OperatorError(
+      `network ${network} answers chain ${chainId}, its config (${configPath(network)}) says ${config.chainId}`,
+    );
   }
   const deploymentId = opts.deploymentId ?? `chain-${chainId}`;
   const journal = network === "hardhat" ? "none" : await checkJournal(hre, deploymentId, chainId);

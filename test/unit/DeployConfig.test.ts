@@ -202,6 +202,63 @@ describe("Deployment configs and the Ignition module", function () {
     expect(() => parseNetworkConfig(spreadFloor)).to.throw("optionMarket.minSpreadFactor.BTC: at most 0.1");
   });
 
+  it("refuses a misspelt or contradictory key, naming it, instead of deploying without it (row 177)", function () {
+    const sepolia = () => raw("sepolia");
+    const refused = (mutate: (c: Record<string, any>) => void): string => {
+      const c = sepolia();
+      mutate(c);
+      try {
+        parseNetworkConfig(c, "sepolia.json");
+      } catch (error) {
+        return (error as Error).message;
+      }
+      return "accepted";
+    };
+    // The shipped configs still parse, their $comments included.
+    for (const network of ["localhost", "sepolia", "arbitrumSepolia", "baseSepolia"]) {
+      expect(() => parseNetworkConfig(raw(network), network)).to.not.throw();
+    }
+    // A role spelt otherwise granted nothing: the keeper never got BACKSTOP.
+    expect(
+      refused((c) => (c.governance.roles.BACKSTOPS = [{ account: "deployer", executionDelay: 0 }])),
+    ).to.contain("governance.roles.BACKSTOPS: unknown key");
+    expect(
+      refused((c) => (c.governance.roles.backstop = [{ account: "deployer", executionDelay: 0 }])),
+    ).to.contain("governance.roles.backstop: unknown key");
+    // A misspelt threshold skipped the fee check it exists for.
+    expect(
+      refused((c) => {
+        c.feeds.ETH.deviationTreshold = "0.005";
+      }),
+    ).to.contain("feeds.ETH.deviationTreshold: unknown key");
+    // Spelt right, the same threshold is refused against 2 + 5 bp of fees (held before the round).
+    expect(refused((c) => (c.feeds.ETH.deviationThreshold = "0.005"))).to.contain(
+      "perpMarkets.ETH.takerFee: makerFee + takerFee below the ETH feed's deviation threshold",
+    );
+    // Chainlink's address and a mock: the mock won, a price feed anyone may post to.
+    expect(refused((c) => (c.feeds.ETH.mock = { decimals: 8, answer: "3000" }))).to.contain(
+      'feeds.ETH: give "address" or "mock", not both',
+    );
+    expect(refused((c) => (c.tokens.WETH.address = "0x7b79995e5f793a07bc00c21412e50ecae098e7f9"))).to.contain(
+      'tokens.WETH: give one of "address", "mock" and "mockVault"',
+    );
+    // A market parameter under another name.
+    expect(
+      refused((c) => {
+        c.perpMarkets.ETH.takerFees = c.perpMarkets.ETH.takerFee;
+      }),
+    ).to.contain("perpMarkets.ETH.takerFees: unknown key");
+    // A role for the zero address is held by nobody.
+    expect(
+      refused(
+        (c) =>
+          (c.governance.roles.BACKSTOP = [
+            { account: "0x0000000000000000000000000000000000000000", executionDelay: 0 },
+          ]),
+      ),
+    ).to.contain("governance.roles.BACKSTOP[0].account: the zero address");
+  });
+
   // Row 96: a held series closes LP exits for its last hour until settled, so a grid finer than a day
   // let LISTING keep exits closed around the clock; only the local chain's demo lists on a finer one.
   it("refuses an option expiry grid finer than a day except on the local chain", function () {
