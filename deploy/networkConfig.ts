@@ -67,6 +67,12 @@ export interface TokenConfig {
 export interface PerpMarketConfig {
   underlying: string;
   params: PerpMarketParams;
+  /**
+   * The floor of makerFee + takerFee (`PerpMarket.listMarket`), which the risk role cannot take the fees
+   * below: at most the listed round trip and at least the price feed's `deviationThreshold` where one is
+   * stated. Only the timelock moves it (`setMinRoundTripFee`).
+   */
+  minRoundTripFee: bigint;
 }
 
 export interface AuctionParams {
@@ -436,6 +442,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       "insuranceFeeShare",
       "maxPoolDeltaRatio",
       "maxOpenInterest",
+      "minRoundTripFee",
     ]);
     const underlying = r.string(o.underlying, `${at}.underlying`);
     if (!Object.hasOwn(underlyings, underlying))
@@ -451,8 +458,19 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
         `makerFee + takerFee below the ${underlying} feed's deviation threshold: a round seen coming is a riskless round trip (review round 65)`,
       );
     }
+    // The same rule after deployment: the risk role steps fees without delay, down to this floor.
+    const minRoundTripFee = r.wad(o.minRoundTripFee, `${at}.minRoundTripFee`);
+    if (minRoundTripFee > roundTripFee)
+      throw r.error(`${at}.minRoundTripFee`, "above makerFee + takerFee (PerpMarket.listMarket refuses it)");
+    if (threshold !== undefined && minRoundTripFee < threshold) {
+      throw r.error(
+        `${at}.minRoundTripFee`,
+        `below the ${underlying} feed's deviation threshold: the risk role could lower the fees to a riskless round trip`,
+      );
+    }
     return {
       underlying,
+      minRoundTripFee,
       params: {
         skewScale: r.wad(o.skewScale, `${at}.skewScale`),
         maxFundingVelocity: r.wad(o.maxFundingVelocity, `${at}.maxFundingVelocity`),

@@ -38,7 +38,9 @@ export type ContractName =
  * parameters have no step to respect, so a listing could set the LPs' exposure at the hard bounds in one
  * call (review round 22: a second ETH market at 10× the delta limit cost the LPs 991,633 of 1,000,000 on
  * a 10% move). For the same reason `OptionMarket.configureUnderlying`, an underlying's first pool vega
- * and delta limits (review round 49). Option series stay with LISTING: their risk is bounded per
+ * and delta limits (review round 49), with the floors of its series' fee and spread factor, and
+ * `PerpMarket.setMinRoundTripFee`: the floors below which the risk role cannot take the fees (session 27,
+ * review round 65's oracle-lag take). Option series stay with LISTING: their risk is bounded per
  * underlying by those limits, which the risk manager then moves a step at a time.
  */
 export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {

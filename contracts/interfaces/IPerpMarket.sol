@@ -83,6 +83,7 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
         int256 fundingIndex;
         uint256 lastFundingTime;
         int256 backstopSize;
+        uint256 minRoundTripFee;
     }
 
     /// @notice `marketId` was never listed.
@@ -108,6 +109,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     event MarketListed(uint256 indexed marketId, bytes32 indexed underlying, MarketParams params);
     /// @notice Emitted when a market's parameters change.
     event MarketParamsUpdated(uint256 indexed marketId, MarketParams params);
+    /// @notice Emitted when the timelock sets the floor of a market's round-trip fee (at listing too).
+    event MinRoundTripFeeSet(uint256 indexed marketId, uint256 minRoundTripFee);
     /// @notice Emitted when the option market whose premiums the delta limit leaves out changes.
     event OptionMarketSet(address optionMarket);
     /// @notice Emitted when funding accrues (at most once per market per block).
@@ -157,8 +160,20 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// LPs' exposure (open-interest cap, skew scale, delta limit) in one call, where `setMarketParams`
     /// moves it a step a day. Each market has its own delta limit, so a second market on an underlying
     /// adds to what the LPs may hold of it.
+    /// @param minRoundTripFee The floor of makerFee + takerFee (WAD; at most the listed round trip), which
+    /// the risk role cannot lower the market's fees below (`setMarketParams`): a round trip cheaper than
+    /// the price feed's deviation threshold is riskless against the pool when a round is seen coming.
     /// @return marketId The new market's id (sequential from 1).
-    function listMarket(bytes32 underlying, MarketParams calldata params) external returns (uint256 marketId);
+    function listMarket(
+        bytes32 underlying,
+        MarketParams calldata params,
+        uint256 minRoundTripFee
+    ) external returns (uint256 marketId);
+
+    /// @notice Sets the floor of `marketId`'s makerFee + takerFee (WAD, at most 2·MAX_FEE), without
+    /// steps: governance only (the timelock), each change public ahead. A market whose fees are below
+    /// a raised floor keeps them, and the risk role may only raise them toward it.
+    function setMinRoundTripFee(uint256 marketId, uint256 minRoundTripFee) external;
 
     /// @notice Sets the option market whose premiums the pool delta limit leaves out of its base
     /// (`poolDeltaBase`); zero for none. It must be registered in the engine and report
@@ -176,8 +191,9 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// old parameters first (so it needs a valid oracle price) and clamps the current rate to the new
     /// maxFundingRate. At most once per market per MIN_UPDATE_INTERVAL (UpdateTooSoon("marketParams",
     /// marketId, next) otherwise; the first update after listing is free). Refuses a skewScale below
-    /// the open |skew| (MarketParamOutOfBounds("skewScale")): fills would turn negative. Risk-manager
-    /// role.
+    /// the open |skew| (MarketParamOutOfBounds("skewScale")): fills would turn negative. Refuses a
+    /// makerFee + takerFee below the market's `minRoundTripFee` unless the fees were below it already
+    /// and do not fall (MarketParamOutOfBounds("minRoundTripFee")). Risk-manager role.
     function setMarketParams(uint256 marketId, MarketParams calldata params) external;
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` for `accountId` against the pool:

@@ -80,7 +80,8 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
     /// @notice Largest change of the funding rate clamp per update (one point a day).
     uint256 public constant MAX_FUNDING_RATE_STEP = 0.01e18;
 
-    /// @dev Seven slots: funding (0), open interest (1), entry basis (2), params (3-5), underlying (6).
+    /// @dev Eight slots: funding (0), open interest (1), entry basis (2), params (3-5), underlying (6),
+    /// the fee floor (7: read by governance only, never by a trade).
     struct Market {
         int128 fundingIndex;
         int64 fundingRate;
@@ -91,6 +92,7 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         int256 entryBasis;
         MarketParams params;
         bytes32 underlying;
+        uint64 minRoundTripFee; // ≤ 2·MAX_FEE
     }
 
     /// @inheritdoc IPerpMarket
@@ -151,19 +153,31 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
     /// @inheritdoc IPerpMarket
     function listMarket(
         bytes32 underlying,
-        MarketParams calldata params
+        MarketParams calldata params,
+        uint256 minRoundTripFee
     ) external restricted returns (uint256 marketId) {
         // Reverts with the engine's UnknownUnderlying if the engine has no risk parameters for it.
         engine.riskParams(underlying);
         if (underlying == bytes32(0) || !oracle.hasPrice(underlying)) revert UnknownUnderlying(underlying);
         _checkBounds(params);
+        _require(minRoundTripFee <= uint256(params.makerFee) + params.takerFee, "minRoundTripFee");
         if (marketCount == MAX_MARKETS) revert MarketLimitReached(MAX_MARKETS);
         marketId = ++marketCount;
         Market storage m = _markets[marketId];
         m.underlying = underlying;
         m.params = params;
         m.lastFundingTime = uint40(block.timestamp);
+        m.minRoundTripFee = uint64(minRoundTripFee); // ≤ 2·MAX_FEE
         emit MarketListed(marketId, underlying, params);
+        emit MinRoundTripFeeSet(marketId, minRoundTripFee);
+    }
+
+    /// @inheritdoc IPerpMarket
+    function setMinRoundTripFee(uint256 marketId, uint256 minRoundTripFee) external restricted {
+        Market storage m = _market(marketId);
+        _require(minRoundTripFee <= 2 * MAX_FEE, "minRoundTripFee");
+        m.minRoundTripFee = uint64(minRoundTripFee);
+        emit MinRoundTripFeeSet(marketId, minRoundTripFee);
     }
 
     /// @inheritdoc IPerpMarket
@@ -171,6 +185,13 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         Market storage m = _market(marketId);
         _checkBounds(params);
         _checkSteps(m.params, params);
+        // A round trip below the floor is the oracle-lag take of review round 65; fees already below a
+        // floor the timelock raised may only rise toward it.
+        uint256 oldRoundTrip = uint256(m.params.makerFee) + m.params.takerFee;
+        _require(
+            uint256(params.makerFee) + params.takerFee >= Math.min(m.minRoundTripFee, oldRoundTrip),
+            "minRoundTripFee"
+        );
         // The steps are measured from the current values: without the interval they chain.
         _throttle("marketParams", bytes32(marketId), MIN_UPDATE_INTERVAL);
         _accrue(marketId, m, oracle.getPrice(m.underlying));
@@ -702,6 +723,7 @@ contract PerpMarket is IPerpMarket, MarketBase, AccessManaged, ReentrancyGuardTr
         info.fundingIndex = m.fundingIndex;
         info.lastFundingTime = m.lastFundingTime;
         info.backstopSize = _positions[marketId][backstopAccountId].size;
+        info.minRoundTripFee = m.minRoundTripFee;
     }
 
     /// @inheritdoc IPerpMarket

@@ -215,7 +215,8 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     configured.push(previous);
     for (const [symbol, market] of Object.entries(config.perpMarkets)) {
       // One after the other, so market ids follow the config's order.
-      previous = m.call(perpMarket, "listMarket", [assetId(market.underlying), { ...market.params }], {
+      const listing = [assetId(market.underlying), { ...market.params }, market.minRoundTripFee];
+      previous = m.call(perpMarket, "listMarket", listing, {
         id: idOf("listPerpMarket", symbol),
         after: [previous, underlyingListed[market.underlying]],
       });

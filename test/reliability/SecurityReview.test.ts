@@ -512,6 +512,7 @@ describe("Security review findings", function () {
       // premium a trade pays is exactly the change of the close-out premium (∫ spot·x/skewScale dx).
       const fixture = async () => {
         const sys = await deploySystem();
+        await sys.perps.setMinRoundTripFee(sys.markets.ETH, 0n); // the timelock's: fees may go to 0
         await sys.perps.setMarketParams(
           sys.markets.ETH,
           marketParams({ makerFee: 0n, takerFee: 0n, maxFundingVelocity: 0n }),

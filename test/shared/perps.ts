@@ -81,13 +81,20 @@ export async function deployPerps(sys: PerpsDeps): Promise<PerpMarket> {
   return perps;
 }
 
+/**
+ * The floor of a market's makerFee + takerFee (`listMarket`), as the deployments': a 0.05% price feed's
+ * deviation threshold, under today's 2 + 5 bp.
+ */
+export const DEFAULT_MIN_ROUND_TRIP_FEE = wad("0.0005");
+
 /** Lists a market on `symbol` (already an engine underlying with a price feed); returns its id. */
 export async function listPerpMarket(
   perps: PerpMarket,
   symbol: string,
   params: MarketParams = DEFAULT_MARKET_PARAMS,
+  minRoundTripFee = DEFAULT_MIN_ROUND_TRIP_FEE,
 ): Promise<bigint> {
-  await (await perps.listMarket(assetId(symbol), params)).wait();
+  await (await perps.listMarket(assetId(symbol), params, minRoundTripFee)).wait();
   return perps.marketCount();
 }
 

@@ -1,11 +1,11 @@
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
-import { parseEther, parseUnits } from "ethers";
+import { formatEther, parseEther, parseUnits } from "ethers";
 import { loadNetworkConfig, parseNetworkConfig } from "../../deploy/networkConfig";
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
 import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS, EXIT_DELAY, HOLDING_PERIOD } from "../shared/system";
-import { DEFAULT_MARKET_PARAMS } from "../shared/perps";
+import { DEFAULT_MARKET_PARAMS, DEFAULT_MIN_ROUND_TRIP_FEE } from "../shared/perps";
 import { DEFAULT_LISTING_FLOORS, DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
 import { FUNCTION_ROLES, type ContractName } from "../../deploy/roles";
 
@@ -30,7 +30,7 @@ const ADMIN_ONLY: Partial<Record<ContractName, string[]>> = {
   OracleRouter: ["configureAsset", "configureVolatilityFeed", "configureSequencerFeed"],
   CollateralVault: ["setMarginEngine", "listCollateral", "relistCollateral"],
   MarginEngine: ["initialize", "registerMarket", "listUnderlying"],
-  PerpMarket: ["listMarket", "setOptionMarket"],
+  PerpMarket: ["listMarket", "setOptionMarket", "setMinRoundTripFee"],
   OptionMarket: ["settleSeriesAtPhaseStart", "configureUnderlying"],
 };
 
@@ -115,6 +115,7 @@ describe("Deployment configs and the Ignition module", function () {
     for (const underlying of ["ETH", "BTC"]) {
       expect(config.underlyings[underlying]).to.deep.equal({ ...DEFAULT_RISK_PARAMS, horizon: 86_400n });
       expect(config.perpMarkets[underlying].params).to.deep.equal(DEFAULT_MARKET_PARAMS);
+      expect(config.perpMarkets[underlying].minRoundTripFee).to.equal(DEFAULT_MIN_ROUND_TRIP_FEE);
     }
     expect(config.auction).to.deep.equal({ ...DEFAULT_AUCTION_PARAMS, duration: 1800n });
     expect(BigInt(config.liquidityPool.holdingPeriod)).to.equal(HOLDING_PERIOD);
@@ -336,9 +337,13 @@ describe("Deployment configs and the Ignition module", function () {
       config.chainId = 1;
       for (const [feed, threshold] of Object.entries(thresholds))
         config.feeds[feed].deviationThreshold = threshold;
-      if (fees)
-        for (const market of Object.values(config.perpMarkets) as { makerFee: string; takerFee: string }[])
+      if (fees) {
+        type Market = { makerFee: string; takerFee: string; minRoundTripFee: string };
+        for (const market of Object.values(config.perpMarkets) as Market[]) {
           [market.makerFee, market.takerFee] = fees;
+          market.minRoundTripFee = formatEther(parseEther(fees[0]) + parseEther(fees[1]));
+        }
+      }
       if (optionMinFee) config.optionMarket.minFee = { ETH: optionMinFee, BTC: optionMinFee };
       return config;
     }
@@ -357,6 +362,24 @@ describe("Deployment configs and the Ignition module", function () {
       );
       const arbitrum = parseNetworkConfig(onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" }));
       expect(arbitrum.optionMarket.minFee.ETH).to.equal(parseEther("0.00025"));
+    });
+
+    it("refuses a perp fee floor below the threshold (the risk role could step the fees down to it) or above the round trip", function () {
+      const arbitrum = onMainnet(
+        { USDC: "0.001", ETH: "0.0015", BTC: "0.0005" },
+        ["0.0005", "0.001"],
+        "0.00075",
+      );
+      arbitrum.perpMarkets.ETH.minRoundTripFee = "0.0014";
+      expect(() => parseNetworkConfig(arbitrum)).to.throw(
+        "perpMarkets.ETH.minRoundTripFee: below the ETH feed's deviation threshold",
+      );
+      arbitrum.perpMarkets.ETH.minRoundTripFee = "0.0016";
+      expect(() => parseNetworkConfig(arbitrum)).to.throw(
+        "perpMarkets.ETH.minRoundTripFee: above makerFee + takerFee",
+      );
+      arbitrum.perpMarkets.ETH.minRoundTripFee = "0.0015";
+      expect(parseNetworkConfig(arbitrum).perpMarkets.ETH.minRoundTripFee).to.equal(parseEther("0.0015"));
     });
 
     it("refuses a live feed that does not state its threshold, off the local chain and the testnets", function () {

@@ -133,7 +133,7 @@ describe("Governance", function () {
       // Review round 22: first parameters have no step, so the role listed a second ETH market at 10×
       // the delta limit the risk manager could only reach in ten daily steps (LPs −991,633 on +10%).
       () => engine.connect(lister).listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS),
-      () => perps.connect(lister).listMarket(eth, marketParams()),
+      () => perps.connect(lister).listMarket(eth, marketParams(), 0n),
     ];
     for (const attempt of attempts) {
       await expect(attempt()).to.be.revertedWithCustomError(engine, "AccessManagedUnauthorized");

@@ -99,7 +99,7 @@ describe("PerpMarket", function () {
   describe("listing and parameters", function () {
     it("lists markets with sequential ids and stores their parameters", async function () {
       const { sys, perps } = await loadFixture(perpsFixture);
-      await expect(perps.listMarket(assetId("BTC"), DEFAULT_MARKET_PARAMS))
+      await expect(perps.listMarket(assetId("BTC"), DEFAULT_MARKET_PARAMS, 0n))
         .to.emit(perps, "MarketListed")
         .withArgs(4n, assetId("BTC"), anyValue);
       const info = await perps.market(4n);
@@ -114,8 +114,9 @@ describe("PerpMarket", function () {
     it("reverts with MarketLimitReached beyond MAX_MARKETS markets, listing nothing", async function () {
       const { perps } = await loadFixture(perpsFixture);
       const max = await perps.MAX_MARKETS();
-      while ((await perps.marketCount()) < max) await perps.listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS);
-      await expect(perps.listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS))
+      while ((await perps.marketCount()) < max)
+        await perps.listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS, 0n);
+      await expect(perps.listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS, 0n))
         .to.be.revertedWithCustomError(perps, "MarketLimitReached")
         .withArgs(max);
       expect(await perps.marketCount()).to.equal(max);
@@ -139,14 +140,14 @@ describe("PerpMarket", function () {
 
     it("reverts listing from an account without the listing role", async function () {
       const { sys, perps } = await loadFixture(perpsFixture);
-      await expect(perps.connect(sys.bob).listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS))
+      await expect(perps.connect(sys.bob).listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS, 0n))
         .to.be.revertedWithCustomError(perps, "AccessManagedUnauthorized")
         .withArgs(await sys.bob.getAddress());
     });
 
     it("reverts with the engine's UnknownUnderlying when the engine has no risk parameters for it", async function () {
       const { sys, perps } = await loadFixture(perpsFixture);
-      await expect(perps.listMarket(assetId("SOL"), DEFAULT_MARKET_PARAMS))
+      await expect(perps.listMarket(assetId("SOL"), DEFAULT_MARKET_PARAMS, 0n))
         .to.be.revertedWithCustomError(sys.engine, "UnknownUnderlying")
         .withArgs(assetId("SOL"));
     });
@@ -154,7 +155,7 @@ describe("PerpMarket", function () {
     it("reverts with UnknownUnderlying when the oracle has no price for it", async function () {
       const { sys, perps } = await loadFixture(perpsFixture);
       await sys.engine.listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS);
-      await expect(perps.listMarket(assetId("SOL"), DEFAULT_MARKET_PARAMS))
+      await expect(perps.listMarket(assetId("SOL"), DEFAULT_MARKET_PARAMS, 0n))
         .to.be.revertedWithCustomError(perps, "UnknownUnderlying")
         .withArgs(assetId("SOL"));
     });
@@ -175,7 +176,7 @@ describe("PerpMarket", function () {
     for (const [name, override] of outOfBounds) {
       it(`reverts with MarketParamOutOfBounds("${name}") outside its hard bounds (${Object.values(override)[0]})`, async function () {
         const { perps } = await loadFixture(perpsFixture);
-        await expect(perps.listMarket(assetId("ETH"), marketParams(override)))
+        await expect(perps.listMarket(assetId("ETH"), marketParams(override), 0n))
           .to.be.revertedWithCustomError(perps, "MarketParamOutOfBounds")
           .withArgs(enc(name));
         await expect(perps.setMarketParams(2n, marketParams(override)))
@@ -236,6 +237,56 @@ describe("PerpMarket", function () {
       await expect(perps.setMarketParams(99n, DEFAULT_MARKET_PARAMS))
         .to.be.revertedWithCustomError(perps, "UnknownMarket")
         .withArgs(99n);
+    });
+
+    it("lowers no market's fees below its round-trip floor, and raises fees below a raised floor only toward it", async function () {
+      // Market 2 lists 2 + 5 bp over the fixture's 5 bp floor (a 0.05% feed's deviation threshold).
+      const { sys, perps } = await loadFixture(perpsFixture);
+      expect((await perps.market(2n)).minRoundTripFee).to.equal(wad("0.0005"));
+      // One update a day per market; the update accrues funding at a fresh price.
+      const nextDay = async () => {
+        await time.increase(await perps.MIN_UPDATE_INTERVAL());
+        await setFeedPrice(sys.feeds.ETH, "3000");
+      };
+      await expect(perps.setMarketParams(2n, marketParams({ makerFee: 0n, takerFee: wad("0.0005") - 1n })))
+        .to.be.revertedWithCustomError(perps, "MarketParamOutOfBounds")
+        .withArgs(enc("minRoundTripFee"));
+      await perps.setMarketParams(2n, marketParams({ makerFee: 0n, takerFee: wad("0.0005") }));
+      // The timelock raises the floor to 10 bp: 5 bp stays, may not fall, and steps up toward it.
+      await expect(perps.setMinRoundTripFee(2n, wad("0.001")))
+        .to.emit(perps, "MinRoundTripFeeSet")
+        .withArgs(2n, wad("0.001"));
+      await nextDay();
+      await expect(perps.setMarketParams(2n, marketParams({ makerFee: 0n, takerFee: wad("0.0005") - 1n })))
+        .to.be.revertedWithCustomError(perps, "MarketParamOutOfBounds")
+        .withArgs(enc("minRoundTripFee"));
+      await perps.setMarketParams(2n, marketParams({ makerFee: 0n, takerFee: wad("0.0005") }));
+      await nextDay();
+      await perps.setMarketParams(2n, marketParams({ makerFee: wad("0.0002"), takerFee: wad("0.0008") }));
+      await nextDay();
+      await expect(
+        perps.setMarketParams(2n, marketParams({ makerFee: wad("0.0002"), takerFee: wad("0.0008") - 1n })),
+      )
+        .to.be.revertedWithCustomError(perps, "MarketParamOutOfBounds")
+        .withArgs(enc("minRoundTripFee"));
+    });
+
+    it("lists a floor up to the listed round trip, and leaves it to the timelock within 2·MAX_FEE", async function () {
+      const { sys, perps } = await loadFixture(perpsFixture);
+      const roundTrip = wad("0.0007"); // DEFAULT_MARKET_PARAMS: 2 + 5 bp
+      await expect(perps.listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS, roundTrip + 1n))
+        .to.be.revertedWithCustomError(perps, "MarketParamOutOfBounds")
+        .withArgs(enc("minRoundTripFee"));
+      await expect(perps.listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS, roundTrip))
+        .to.emit(perps, "MinRoundTripFeeSet")
+        .withArgs(4n, roundTrip);
+      await expect(perps.setMinRoundTripFee(4n, wad("0.02") + 1n))
+        .to.be.revertedWithCustomError(perps, "MarketParamOutOfBounds")
+        .withArgs(enc("minRoundTripFee"));
+      await expect(perps.setMinRoundTripFee(99n, 0n)).to.be.revertedWithCustomError(perps, "UnknownMarket");
+      await expect(perps.connect(sys.bob).setMinRoundTripFee(4n, 0n))
+        .to.be.revertedWithCustomError(perps, "AccessManagedUnauthorized")
+        .withArgs(await sys.bob.getAddress());
     });
 
     it("accrues funding with the old parameters before an update and clamps the rate to the new maximum", async function () {
@@ -322,7 +373,7 @@ describe("PerpMarket", function () {
 
     it("charges no fee and emits no FeeCharged when both fees are zero", async function () {
       const { sys, perps, alice, quote } = await loadFixture(perpsFixture);
-      const free = await listPerpMarket(perps, "ETH", marketParams({ makerFee: 0n, takerFee: 0n }));
+      const free = await listPerpMarket(perps, "ETH", marketParams({ makerFee: 0n, takerFee: 0n }), 0n);
       await expect(trade(perps, sys.alice, alice, free, wad("1"))).to.not.emit(sys.engine, "FeeCharged");
       expect(await quote(alice)).to.equal(usdc("100000"));
     });
