@@ -346,9 +346,12 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   const decimalsOf = (symbol: string, seen: string[] = []): number => {
     if (seen.includes(symbol)) throw r.error(`tokens.${symbol}`, "vault token cycle");
     const o = r.object(tokensRaw[symbol], `tokens.${symbol}`);
-    if (o.mock !== undefined) return r.int(r.object(o.mock, `tokens.${symbol}.mock`).decimals, "decimals");
+    const at = `tokens.${symbol}`;
+    if (o.mock !== undefined) return r.int(r.object(o.mock, `${at}.mock`).decimals, `${at}.mock.decimals`);
     if (o.mockVault !== undefined) {
-      const asset = r.string(r.object(o.mockVault, `tokens.${symbol}.mockVault`).asset, "asset");
+      // Checked here, before the recursion reads the asset's entry (which reported tokens.<asset>).
+      const asset = r.string(r.object(o.mockVault, `${at}.mockVault`).asset, `${at}.mockVault.asset`);
+      if (!Object.hasOwn(tokensRaw, asset)) throw r.error(`${at}.mockVault.asset`, `unknown token ${asset}`);
       return decimalsOf(asset, [...seen, symbol]);
     }
     return r.int(o.decimals, `tokens.${symbol}.decimals`);
@@ -376,8 +379,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       source = { mock: { name: r.string(m.name, `${at}.mock.name`), decimals } };
     } else if (o.mockVault !== undefined) {
       const m = r.object(o.mockVault, `${at}.mockVault`);
-      const asset = r.string(m.asset, `${at}.mockVault.asset`);
-      if (!Object.hasOwn(tokensRaw, asset)) throw r.error(`${at}.mockVault.asset`, `unknown token ${asset}`);
+      const asset = r.string(m.asset, `${at}.mockVault.asset`); // a listed token: checked by decimalsOf
       source = { mockVault: { name: r.string(m.name, `${at}.mockVault.name`), asset } };
     } else {
       source = { address: r.address(o.address, `${at}.address`), decimals };
