@@ -115,9 +115,11 @@ interface ILiquidityPool is IUpdateThrottle {
         uint256 minAssets
     ) external returns (uint256 assets);
 
-    /// @notice Gives the caller's request back, at any time, as shares worth at most what the request
-    /// was (rounded down): if the share price rose since, fewer shares than were requested, the rest
-    /// burned. A request is a decision to leave at the request's price; only a later loss lowers it.
+    /// @notice Gives the caller's request back, at any time the share price can be read, as shares worth
+    /// at most what the request was (rounded down): if the share price rose since, fewer shares than were
+    /// requested, the rest burned. A request is a decision to leave at the request's price; only a later
+    /// loss lowers it. Reverts with NoRedeemRequest without one, and with the feed's error while a feed
+    /// under the pool's book fails (no price to measure the request against; the shares stay requested).
     function cancelRedeemRequest() external returns (uint256 shares);
 
     /// @notice `owner`'s request: shares in the pool, their worth when requested (quote units), and
@@ -148,7 +150,11 @@ interface ILiquidityPool is IUpdateThrottle {
     /// Short next to the exit delay: a matured request is an exit its owner may time, so an LP asking
     /// again and again would hold one for window / (delay + window) of the time. Longer than the hour
     /// before an option expiry in which LP exits wait for settlement (`settlementPending`), so an expiry
-    /// cannot close a whole window.
+    /// settled within an hour cannot close a whole window. Settlement needs the price feed's first round
+    /// at or after expiry, up to a heartbeat later (1 hour on Chainlink's L1 ETH/USD; the testnet configs
+    /// accept 24), and across a feed phase change the timelock's `settleSeriesAtPhaseStart` (days):
+    /// settled later than an hour after expiry, the windows of requests made in between pass closed
+    /// whole, and those requests are cancelled and asked again.
     function CLAIM_WINDOW() external view returns (uint256);
 
     /// @notice Sets the exit delay of requests made from now on. Governance (`Roles.RISK_MANAGER`) only.

@@ -126,8 +126,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice Emitted when an underlying's pool delta limit changes.
     event PoolDeltaRatioUpdated(bytes32 indexed underlying, uint256 ratio);
 
-    /// @notice Emitted when the timelock sets `underlying`'s pool limit ratios and the floors of its series
-    /// fee and spread factor (`configureUnderlying`).
+    /// @notice Emitted when the timelock sets `underlying`'s floors of its series fee and spread factor
+    /// (`configureUnderlying`), with the pool limit ratios in force after it (set by the first call only).
     event UnderlyingConfigured(
         bytes32 indexed underlying,
         uint256 vegaRatio,
@@ -193,10 +193,14 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// seriesId, next)). Risk-manager role.
     function setSkew(uint256 seriesId, int256 skew) external;
 
-    /// @notice Sets `underlying`'s pool vega and delta limits (`setPoolVegaRatio`, `setPoolDeltaRatio`)
+    /// @notice Sets `underlying`'s first pool vega and delta limits (`setPoolVegaRatio`, `setPoolDeltaRatio`)
     /// within their hard bounds, without steps or throttle: an underlying the engine lists is configured
-    /// by it before series can be listed on it, and may be reset by it later. The timelock's (like a perp
-    /// market's listing): from nothing no step bounds the values, so each call is made in public, ahead.
+    /// by it before series can be listed on it. The timelock's (like a perp market's listing): from
+    /// nothing no step bounds the values, so each call is made in public, ahead. Once configured, the
+    /// limits are the risk role's (stepped, cuts free): a later call checks the two ratios against their
+    /// bounds but keeps the limits in force, and `UnderlyingConfigured` reports those. A floors change
+    /// scheduled two days ahead restates the day's limits, and executed after the risk role's cut it undid
+    /// the cut (review round 76: 0.25 back to 1, then 2 at once).
     /// The same call sets the floors of every series' fee and spread factor on the underlying (at most
     /// their hard bounds, 0.005 and 0.1): the listing role, acting without delay, lists below neither, and the
     /// risk role lowers no series below them (a series already below a raised floor may only rise).

@@ -321,9 +321,20 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         _require(minFee <= MAX_FEE, "fee");
         _require(minSpreadFactor <= MAX_SPREAD_FACTOR, "spreadFactor");
         Underlying storage u = _underlyings[underlying];
-        (u.maxPoolVegaRatio, u.maxPoolDeltaRatio) = (uint64(vegaRatio), uint64(deltaRatio));
+        // Once configured, the limits are the risk role's: a later call (a floors change) keeps them.
+        // Scheduled two days ahead, it restated the day's limits and, executed after the risk role's
+        // cut, undid it (review round 76).
+        if (u.maxPoolVegaRatio == 0) {
+            (u.maxPoolVegaRatio, u.maxPoolDeltaRatio) = (uint64(vegaRatio), uint64(deltaRatio));
+        }
         (u.minFee, u.minSpreadFactor) = (uint64(minFee), uint64(minSpreadFactor));
-        emit UnderlyingConfigured(underlying, vegaRatio, deltaRatio, minFee, minSpreadFactor);
+        emit UnderlyingConfigured(
+            underlying,
+            u.maxPoolVegaRatio,
+            u.maxPoolDeltaRatio,
+            minFee,
+            minSpreadFactor
+        );
     }
 
     /// @inheritdoc IOptionMarket

@@ -1,8 +1,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
-import { type ApprovalMode, type ApprovalUsed, ensureAllowance } from "./internal/allowance";
-import { erc20 } from "../contracts";
-import { decodeError, makeXMarginError } from "../errors";
+import { type ApprovalMode, type ApprovalUsed, ensureAllowance, requireBalance } from "./internal/allowance";
+import { decodeError } from "../errors";
 import { errorContext, read, requireSigner, resolveToken, send } from "./internal/chain";
 
 export { permitDomain } from "./internal/allowance";
@@ -87,10 +86,7 @@ async function requireDepositor(
     // allowance granted next removes; a later revert (a deposit cap) reaches the caller from the send.
     if (decoded && BEFORE_PULL.has(decoded.name)) throw decoded;
   }
-  const balance = await read(client, () => erc20(token, client.provider).balanceOf(caller));
-  if (balance < amount) {
-    throw makeXMarginError("ERC20InsufficientBalance", [caller, balance, amount], errorContext(client));
-  }
+  await requireBalance(client, token, caller, amount);
 }
 
 /** CollateralVault.deposit's errors before it pulls the tokens (Accounts' for the sender and the id). */

@@ -1,8 +1,9 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { erc4626 } from "../contracts";
-import { type ApprovalMode, type ApprovalUsed, ensureAllowance } from "./internal/allowance";
-import { blockAt, eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
+import { decodeError } from "../errors";
+import { type ApprovalMode, type ApprovalUsed, ensureAllowance, requireBalance } from "./internal/allowance";
+import { blockAt, errorContext, eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
 import { lessSlippage, plusSlippage } from "./internal/slippage";
 
 /** The liquidity pool as an LP sees it (quote-token units; shares in the pool's 12 decimals for USDC). */
@@ -47,7 +48,9 @@ export interface PoolState {
     unlocksAt: bigint;
     /**
      * What the LP may withdraw now: its unlocked shares' worth, capped by the pool's free margin and the
-     * quote lent out.
+     * quote lent out. 0 while the pool has an exit delay (every deployment: LPs leave through
+     * `requestRedeem`, and `redeemRequest.claimableShares` is what a claim takes), is paused or
+     * `settlementPending`.
      */
     maxWithdraw: bigint;
     maxRedeem: bigint;
@@ -179,7 +182,10 @@ export interface LiquidityReturnType {
  * reverts with XMarginError "SlippageExceeded" below `minShares` (by default the previewed shares less
  * `slippageBps`). The new shares are locked for the pool's holding period (`getPoolState`'s
  * `holdingPeriod`; shared with a lock still running, by weighted average). Throws XMarginError
- * "ERC4626ExceededMaxDeposit" above `maxDeposit` (see `getPoolState`).
+ * "ERC4626ExceededMaxDeposit" above `maxDeposit` (see `getPoolState`: 0 while the pool holds a series
+ * in its last hour or awaiting settlement, or is under water), with the feed's error while the share
+ * price cannot be read, and "ERC20InsufficientBalance" beyond the signer's balance: all of them before
+ * any approval or permit is sent. A negative `amount` is a RangeError.
  * @example
  * const { shares } = await depositLiquidity(client, { amount: 10_000n * 10n ** 6n });
  */
@@ -188,16 +194,20 @@ export async function depositLiquidity(
   params: DepositLiquidityParameters,
 ): Promise<LiquidityReturnType & { approval: ApprovalUsed }> {
   const signer = requireSigner(client);
+  if (params.amount < 0n) throw new RangeError("depositLiquidity: amount must not be negative (quote units)");
   const poolAddress = client.deployment.contracts.liquidityPool;
+  const owner = await signer.getAddress();
+  const receiver = params.receiver ?? owner;
+  const quote = await quoteToken(client);
+  await requirePoolDeposit(client, owner, receiver, quote, params.amount);
   const approval = await ensureAllowance(
     client,
-    await quoteToken(client),
+    quote,
     poolAddress,
     params.amount,
     params.approval,
     params.permitValidity,
   );
-  const receiver = params.receiver ?? (await signer.getAddress());
   const pool = erc4626(poolAddress, signer);
   const minShares =
     params.minShares ??
@@ -207,6 +217,34 @@ export async function depositLiquidity(
   );
   return { ...movedBy(receipt, pool, "Deposit"), receipt, approval };
 }
+
+/**
+ * Throws the pool's refusal before any allowance is granted: an approval sent first was mined and left
+ * the pool an allowance for a deposit that could not happen (review round 76: every day in the hour
+ * before an option expiry). A static call of `deposit` names what the pool refuses before it pulls the
+ * tokens (ERC4626ExceededMaxDeposit, the feed's error, the vault's ZeroAmount); the pull failing for want
+ * of an allowance or of tokens is ignored there, and a signer short of `amount` gets
+ * ERC20InsufficientBalance.
+ */
+async function requirePoolDeposit(
+  client: XMarginClient,
+  owner: string,
+  receiver: string,
+  quote: string,
+  amount: bigint,
+): Promise<void> {
+  try {
+    const pool = erc4626(client.deployment.contracts.liquidityPool, client.provider);
+    await pool.deposit.staticCall(amount, receiver, { from: owner });
+  } catch (error) {
+    const decoded = decodeError(error, errorContext(client));
+    if (decoded && !AT_THE_PULL.has(decoded.name)) throw decoded;
+  }
+  await requireBalance(client, quote, owner, amount);
+}
+
+/** The quote token's errors at the pool's pull, which the allowance (or the balance check) settles. */
+const AT_THE_PULL = new Set(["ERC20InsufficientAllowance", "ERC20InsufficientBalance"]);
 
 /** Parameters of `withdrawLiquidity`: an amount of quote to receive, or a number of shares to burn. */
 export type WithdrawLiquidityParameters = ({ assets: bigint } | { shares: bigint }) & {
@@ -350,9 +388,10 @@ export async function claimRedeem(
 }
 
 /**
- * Takes the signer's redeem request back, at any time: its shares return to the signer's balance, at
- * most as many as are worth what the request was (if the share price rose since, the rest are burned:
- * `burned`). A request missed in its claim window is cancelled and asked again.
+ * Takes the signer's redeem request back, at any time the share price can be read (the feed's error,
+ * e.g. XMarginError "StalePrice", while a feed under the pool's book fails): its shares return to the
+ * signer's balance, at most as many as are worth what the request was (if the share price rose since,
+ * the rest are burned: `burned`). A request missed in its claim window is cancelled and asked again.
  */
 export async function cancelRedeemRequest(
   client: XMarginClient,

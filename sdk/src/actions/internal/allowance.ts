@@ -5,7 +5,8 @@
 import { Signature, TypedDataEncoder, type TypedDataDomain } from "ethers";
 import type { XMarginClient } from "../../client";
 import { eip5267, erc20, erc20Permit } from "../../contracts";
-import { blockAt, requireSigner, send } from "./chain";
+import { makeXMarginError } from "../../errors";
+import { blockAt, errorContext, read, requireSigner, send } from "./chain";
 
 /**
  * How to grant the allowance when it is short: "auto" signs an EIP-2612 permit when the token supports
@@ -65,6 +66,23 @@ export async function permitDomain(
  * Makes sure `spender` may pull `amount` of `token` from the signer: an allowance that covers it is
  * used as it is, otherwise a permit or an exact `approve` per `mode`.
  */
+/**
+ * Throws ERC20InsufficientBalance (the OpenZeppelin error the pull would revert with once approved) when
+ * `owner` holds less than `amount` of `token`: checked before an approval or permit is sent, which would
+ * otherwise be mined for a transfer that cannot happen (review rounds 73 and 76).
+ */
+export async function requireBalance(
+  client: XMarginClient,
+  token: string,
+  owner: string,
+  amount: bigint,
+): Promise<void> {
+  const balance = await read(client, () => erc20(token, client.provider).balanceOf(owner));
+  if (balance < amount) {
+    throw makeXMarginError("ERC20InsufficientBalance", [owner, balance, amount], errorContext(client));
+  }
+}
+
 export async function ensureAllowance(
   client: XMarginClient,
   token: string,
