@@ -3,7 +3,7 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import hre, { ethers } from "hardhat";
-import { formatEther, parseEther } from "ethers";
+import { parseEther } from "ethers";
 import type { Future } from "@nomicfoundation/ignition-core";
 import { deployModule } from "../../deploy/ignition";
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
@@ -16,37 +16,16 @@ import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { sdkClient } from "../shared/sdk";
+import { rawConfig, sepoliaOn } from "../shared/configs";
 
 /**
  * What a deployment holds and which configs the parser refuses: each specification here caught a small
  * bug the other deployment tests (DeployConfig.test.ts, GovernanceDeployment.test.ts) let through
  * (review round 75, mutation testing of deploy/ and the SDK's state readers).
  */
-const CONFIG_DIR = path.join(__dirname, "../../deploy/config");
-const raw = (network: string) =>
-  JSON.parse(fs.readFileSync(path.join(CONFIG_DIR, `${network}.json`), "utf8"));
+const raw = rawConfig;
 
-/** Sepolia's config on `chainId`, with every feed's threshold and every perp market's fees given. */
-function onChain(
-  chainId: number,
-  thresholds: Record<string, string>,
-  fees?: [maker: string, taker: string],
-  optionMinFee?: string,
-) {
-  const config = raw("sepolia");
-  config.chainId = chainId;
-  for (const [feed, threshold] of Object.entries(thresholds))
-    config.feeds[feed].deviationThreshold = threshold;
-  if (fees) {
-    type Market = { makerFee: string; takerFee: string; minRoundTripFee: string };
-    for (const market of Object.values(config.perpMarkets) as Market[]) {
-      [market.makerFee, market.takerFee] = fees;
-      market.minRoundTripFee = formatEther(parseEther(fees[0]) + parseEther(fees[1]));
-    }
-  }
-  if (optionMinFee) config.optionMarket.minFee = { ETH: optionMinFee, BTC: optionMinFee };
-  return config;
-}
+const onChain = sepoliaOn;
 const HALF_PERCENT = { USDC: "0.0025", ETH: "0.005", BTC: "0.005" };
 
 describe("Deployment: what the parser refuses and what a deployment holds", function () {

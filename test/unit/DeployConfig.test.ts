@@ -1,17 +1,16 @@
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
-import { formatEther, parseEther, parseUnits } from "ethers";
+import { parseEther, parseUnits } from "ethers";
 import { loadNetworkConfig, parseNetworkConfig } from "../../deploy/networkConfig";
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
 import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS, EXIT_DELAY, HOLDING_PERIOD } from "../shared/system";
 import { DEFAULT_MARKET_PARAMS, DEFAULT_MIN_ROUND_TRIP_FEE } from "../shared/perps";
 import { DEFAULT_LISTING_FLOORS, DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
 import { FUNCTION_ROLES, type ContractName } from "../../deploy/roles";
+import { rawConfig, sepoliaOn } from "../shared/configs";
 
-const CONFIG_DIR = path.join(__dirname, "../../deploy/config");
-const raw = (network: string) =>
-  JSON.parse(fs.readFileSync(path.join(CONFIG_DIR, `${network}.json`), "utf8"));
+const raw = rawConfig;
 
 const CONTRACTS_DIR = path.join(__dirname, "../../contracts");
 
@@ -328,25 +327,8 @@ describe("Deployment configs and the Ignition module", function () {
 
   describe("ties the perp fees and the option fee floors to the feeds' deviation thresholds (review round 65, OracleLag.test.ts)", function () {
     /** Sepolia's config as if for Ethereum (chain id 1), with the feeds' published thresholds. */
-    function onMainnet(
-      thresholds: Record<string, string>,
-      fees?: [maker: string, taker: string],
-      optionMinFee?: string,
-    ) {
-      const config = raw("sepolia");
-      config.chainId = 1;
-      for (const [feed, threshold] of Object.entries(thresholds))
-        config.feeds[feed].deviationThreshold = threshold;
-      if (fees) {
-        type Market = { makerFee: string; takerFee: string; minRoundTripFee: string };
-        for (const market of Object.values(config.perpMarkets) as Market[]) {
-          [market.makerFee, market.takerFee] = fees;
-          market.minRoundTripFee = formatEther(parseEther(fees[0]) + parseEther(fees[1]));
-        }
-      }
-      if (optionMinFee) config.optionMarket.minFee = { ETH: optionMinFee, BTC: optionMinFee };
-      return config;
-    }
+    const onMainnet = (thresholds: Record<string, string>, fees?: [string, string], optionMinFee?: string) =>
+      sepoliaOn(1, thresholds, fees, optionMinFee);
     const ETHEREUM_THRESHOLDS = { USDC: "0.0025", ETH: "0.005", BTC: "0.005" };
 
     it("refuses 2 / 5 bp of fees on a 0.5% feed: a round seen coming takes 5,014.93 USDC at the delta limit", function () {

@@ -2,7 +2,7 @@ import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { type ApprovalMode, type ApprovalUsed, ensureAllowance, requireBalance } from "./internal/allowance";
 import { decodeError } from "../errors";
-import { errorContext, read, requireSigner, resolveToken, send } from "./internal/chain";
+import { errorContext, requireSigner, resolveToken, send } from "./internal/chain";
 
 export { permitDomain } from "./internal/allowance";
 export type { ApprovalMode, ApprovalUsed } from "./internal/allowance";
