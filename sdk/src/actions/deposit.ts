@@ -1,8 +1,12 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
-import { type ApprovalMode, type ApprovalUsed, ensureAllowance, requireBalance } from "./internal/allowance";
-import { decodeError } from "../errors";
-import { errorContext, requireSigner, resolveToken, send } from "./internal/chain";
+import {
+  type ApprovalMode,
+  type ApprovalUsed,
+  ensureAllowance,
+  requireAcceptedDeposit,
+} from "./internal/allowance";
+import { requireSigner, resolveToken, send } from "./internal/chain";
 
 export { permitDomain } from "./internal/allowance";
 export type { ApprovalMode, ApprovalUsed } from "./internal/allowance";
@@ -63,12 +67,10 @@ export async function deposit(client: XMarginClient, params: DepositParameters):
 }
 
 /**
- * Throws the vault's revert when the deposit cannot happen, before any allowance is granted: an approval
- * or permit sent first was mined and left the vault an allowance for a deposit that could not happen.
- * The vault's checks before it pulls the tokens (ZeroAmount; UnknownAccount for the quote; TokenNotListed;
- * then, for another token than the quote, ProtocolAccountCollateral and NotAuthorized) are named by a
- * static call, which otherwise fails at the pull for want of an allowance (ignored here); then a signer
- * short of `amount` gets ERC20InsufficientBalance, as the pull would revert with once approved.
+ * Throws the vault's revert when the deposit cannot happen, or the signer's short balance, before any
+ * allowance is granted (`requireAcceptedDeposit`). The vault's checks before it pulls the tokens are
+ * `BEFORE_PULL`; anything else is the pull failing for want of an allowance (the token's own error), and
+ * a revert after the pull (a deposit cap) reaches the caller from the send.
  */
 async function requireDepositor(
   client: XMarginClient,
@@ -76,20 +78,21 @@ async function requireDepositor(
   token: string,
   amount: bigint,
 ): Promise<void> {
-  const { vault } = client.contracts;
-  const caller = await requireSigner(client).getAddress();
-  try {
-    await vault.deposit.staticCall(accountId, token, amount, { from: caller });
-  } catch (error) {
-    const decoded = decodeError(error, errorContext(client));
-    // Anything else is the pull failing for want of an allowance (the token's own error), which the
-    // allowance granted next removes; a later revert (a deposit cap) reaches the caller from the send.
-    if (decoded && BEFORE_PULL.has(decoded.name)) throw decoded;
-  }
-  await requireBalance(client, token, caller, amount);
+  const owner = await requireSigner(client).getAddress();
+  await requireAcceptedDeposit(client, {
+    simulate: () => client.contracts.vault.deposit.staticCall(accountId, token, amount, { from: owner }),
+    isRefusal: (name) => BEFORE_PULL.has(name),
+    token,
+    owner,
+    amount,
+  });
 }
 
-/** CollateralVault.deposit's errors before it pulls the tokens (Accounts' for the sender and the id). */
+/**
+ * CollateralVault.deposit's errors before it pulls the tokens: ZeroAmount; UnknownAccount for the quote
+ * (Accounts'); TokenNotListed; for another token than the quote, ProtocolAccountCollateral and
+ * NotAuthorized.
+ */
 const BEFORE_PULL = new Set([
   "ZeroAmount",
   "UnknownAccount",

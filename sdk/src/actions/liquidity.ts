@@ -1,9 +1,13 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { erc4626 } from "../contracts";
-import { decodeError } from "../errors";
-import { type ApprovalMode, type ApprovalUsed, ensureAllowance, requireBalance } from "./internal/allowance";
-import { blockAt, errorContext, eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
+import {
+  type ApprovalMode,
+  type ApprovalUsed,
+  ensureAllowance,
+  requireAcceptedDeposit,
+} from "./internal/allowance";
+import { blockAt, eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
 import { lessSlippage, plusSlippage } from "./internal/slippage";
 
 /** The liquidity pool as an LP sees it (quote-token units; shares in the pool's 12 decimals for USDC). */
@@ -199,7 +203,16 @@ export async function depositLiquidity(
   const owner = await signer.getAddress();
   const receiver = params.receiver ?? owner;
   const quote = await quoteToken(client);
-  await requirePoolDeposit(client, owner, receiver, quote, params.amount);
+  // The pool's refusal (ERC4626ExceededMaxDeposit, the feed's error, ZeroAmount) before any approval:
+  // every day in the hour before an option expiry (review round 76).
+  await requireAcceptedDeposit(client, {
+    simulate: () =>
+      erc4626(poolAddress, client.provider).deposit.staticCall(params.amount, receiver, { from: owner }),
+    isRefusal: (name) => !AT_THE_PULL.has(name),
+    token: quote,
+    owner,
+    amount: params.amount,
+  });
   const approval = await ensureAllowance(
     client,
     quote,
@@ -216,31 +229,6 @@ export async function depositLiquidity(
     client.contracts.liquidityPool.depositWithLimit(params.amount, receiver, minShares),
   );
   return { ...movedBy(receipt, pool, "Deposit"), receipt, approval };
-}
-
-/**
- * Throws the pool's refusal before any allowance is granted: an approval sent first was mined and left
- * the pool an allowance for a deposit that could not happen (review round 76: every day in the hour
- * before an option expiry). A static call of `deposit` names what the pool refuses before it pulls the
- * tokens (ERC4626ExceededMaxDeposit, the feed's error, the vault's ZeroAmount); the pull failing for want
- * of an allowance or of tokens is ignored there, and a signer short of `amount` gets
- * ERC20InsufficientBalance.
- */
-async function requirePoolDeposit(
-  client: XMarginClient,
-  owner: string,
-  receiver: string,
-  quote: string,
-  amount: bigint,
-): Promise<void> {
-  try {
-    const pool = erc4626(client.deployment.contracts.liquidityPool, client.provider);
-    await pool.deposit.staticCall(amount, receiver, { from: owner });
-  } catch (error) {
-    const decoded = decodeError(error, errorContext(client));
-    if (decoded && !AT_THE_PULL.has(decoded.name)) throw decoded;
-  }
-  await requireBalance(client, quote, owner, amount);
 }
 
 /** The quote token's errors at the pool's pull, which the allowance (or the balance check) settles. */

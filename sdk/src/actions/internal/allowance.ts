@@ -5,7 +5,7 @@
 import { Signature, TypedDataEncoder, type TypedDataDomain } from "ethers";
 import type { XMarginClient } from "../../client";
 import { eip5267, erc20, erc20Permit } from "../../contracts";
-import { makeXMarginError } from "../../errors";
+import { decodeError, makeXMarginError } from "../../errors";
 import { blockAt, errorContext, read, requireSigner, send } from "./chain";
 
 /**
@@ -62,27 +62,42 @@ export async function permitDomain(
   return TypedDataEncoder.hashDomain(domain) === separator ? domain : null;
 }
 
+/** A deposit to check before its allowance is granted (`requireAcceptedDeposit`). */
+export interface DepositCheck {
+  /** A static call of the deposit itself, from `owner`, without the allowance. */
+  simulate: () => Promise<unknown>;
+  /** Whether a revert the simulation decodes to is the spender's refusal, not the pull's want of an allowance. */
+  isRefusal: (errorName: string) => boolean;
+  token: string;
+  owner: string;
+  amount: bigint;
+}
+
 /**
- * Makes sure `spender` may pull `amount` of `token` from the signer: an allowance that covers it is
- * used as it is, otherwise a permit or an exact `approve` per `mode`.
+ * Throws what a deposit would be refused for, before an approval or permit is sent: one sent first was
+ * mined and left the spender an allowance for a deposit that could not happen (review rounds 73 and 76).
+ * The spender's own refusal comes from a static call of the deposit, which otherwise fails at the pull
+ * for want of the allowance (ignored here); then a signer holding less than `amount` gets
+ * ERC20InsufficientBalance, the OpenZeppelin error the pull would revert with once approved.
  */
-/**
- * Throws ERC20InsufficientBalance (the OpenZeppelin error the pull would revert with once approved) when
- * `owner` holds less than `amount` of `token`: checked before an approval or permit is sent, which would
- * otherwise be mined for a transfer that cannot happen (review rounds 73 and 76).
- */
-export async function requireBalance(
-  client: XMarginClient,
-  token: string,
-  owner: string,
-  amount: bigint,
-): Promise<void> {
+export async function requireAcceptedDeposit(client: XMarginClient, check: DepositCheck): Promise<void> {
+  try {
+    await check.simulate();
+  } catch (error) {
+    const decoded = decodeError(error, errorContext(client));
+    if (decoded && check.isRefusal(decoded.name)) throw decoded;
+  }
+  const { token, owner, amount } = check;
   const balance = await read(client, () => erc20(token, client.provider).balanceOf(owner));
   if (balance < amount) {
     throw makeXMarginError("ERC20InsufficientBalance", [owner, balance, amount], errorContext(client));
   }
 }
 
+/**
+ * Makes sure `spender` may pull `amount` of `token` from the signer: an allowance that covers it is
+ * used as it is, otherwise a permit or an exact `approve` per `mode`.
+ */
 export async function ensureAllowance(
   client: XMarginClient,
   token: string,
