@@ -19,6 +19,12 @@ const RANK: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 }
 
 export const LEVELS = Object.keys(RANK) as Level[];
 
+/** The node's own answer behind an ethers error (an UNKNOWN_ERROR keeps it in `error`), or "". */
+export function nodeMessage(error: unknown): string {
+  const message = (error as { error?: { message?: unknown } } | null)?.error?.message;
+  return typeof message === "string" ? message : "";
+}
+
 /**
  * A short, serialisable description of an error (ethers errors carry `code` and `shortMessage`). What
  * ethers leaves out is added (review round 74, row 176): the node's own answer behind an `UNKNOWN_ERROR`
@@ -28,15 +34,10 @@ export const LEVELS = Object.keys(RANK) as Level[];
  */
 export function describeError(error: unknown): Fields {
   if (!(error instanceof Error)) return { message: String(error) };
-  const e = error as Error & {
-    code?: unknown;
-    shortMessage?: string;
-    reason?: string | null;
-    error?: { message?: unknown };
-  };
+  const e = error as Error & { code?: unknown; shortMessage?: string; reason?: string | null };
   const data = findRevertData(error);
   const decoded = data === undefined ? undefined : decodeRevertData(data);
-  const rpcMessage = typeof e.error?.message === "string" ? e.error.message.slice(0, 300) : undefined;
+  const rpcMessage = nodeMessage(error).slice(0, 300);
   return {
     ...(e.code !== undefined ? { code: e.code } : {}),
     message: decoded?.message ?? e.shortMessage ?? e.message.split("\n")[0].slice(0, 300),

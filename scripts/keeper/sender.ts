@@ -28,7 +28,7 @@ import {
   type Wallet,
 } from "ethers";
 import { chooseFees, replacementFees, replacementFeesForUnknown, type TxFees } from "./logic";
-import { describeError, type Fields, type Logger } from "./log";
+import { describeError, nodeMessage, type Fields, type Logger } from "./log";
 import { isTransientError, sleep } from "./retry";
 
 export interface TxRequest {
@@ -83,12 +83,6 @@ const UNDERPRICED =
 
 /** The node refuses a transaction its sender cannot pay for (geth, Erigon, Nethermind; Hardhat). */
 const NO_FUNDS = /insufficient funds|doesn't have enough funds/i;
-
-/** The node's own answer behind an ethers error (an UNKNOWN_ERROR keeps it in `error`). */
-function nodeMessage(error: unknown): string {
-  const message = (error as { error?: { message?: unknown } } | null)?.error?.message;
-  return typeof message === "string" ? message : "";
-}
 
 export class TxSender {
   /**
