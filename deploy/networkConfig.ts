@@ -259,7 +259,7 @@ export class ConfigError extends Error {}
 /** Parses a config object (as read from JSON). Exported for tests. */
 export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeployConfig {
   const r = new Reader(where);
-  const root = r.only(r.object(raw, ""), "", [
+  const root = r.fields(raw, "", [
     "network",
     "chainId",
     "quoteToken",
@@ -280,7 +280,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
 
   const chainId = r.int(root.chainId, "chainId");
   const feeds = mapValues(r.object(root.feeds, "feeds"), (v, k) => {
-    const o = r.only(r.object(v, `feeds.${k}`), `feeds.${k}`, [
+    const o = r.fields(v, `feeds.${k}`, [
       "address",
       "mock",
       "heartbeat",
@@ -311,13 +311,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     return feed;
   });
   const volatilityFeeds = mapValues(r.object(root.volatilityFeeds, "volatilityFeeds"), (v, k) => {
-    const o = r.only(r.object(v, `volatilityFeeds.${k}`), `volatilityFeeds.${k}`, [
-      "address",
-      "mock",
-      "heartbeat",
-      "minVol",
-      "maxVol",
-    ]);
+    const o = r.fields(v, `volatilityFeeds.${k}`, ["address", "mock", "heartbeat", "minVol", "maxVol"]);
     return {
       source: r.feedSource(o, `volatilityFeeds.${k}`),
       heartbeat: r.int(o.heartbeat, `volatilityFeeds.${k}.heartbeat`),
@@ -328,7 +322,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
 
   let sequencerUptimeFeed: SequencerFeedConfig | null = null;
   if (root.sequencerUptimeFeed !== null && root.sequencerUptimeFeed !== undefined) {
-    const o = r.only(r.object(root.sequencerUptimeFeed, "sequencerUptimeFeed"), "sequencerUptimeFeed", [
+    const o = r.fields(root.sequencerUptimeFeed, "sequencerUptimeFeed", [
       "address",
       "mock",
       "mainnetAddress",
@@ -359,7 +353,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
 
   const tokens = mapValues(tokensRaw, (v, k) => {
     const at = `tokens.${k}`;
-    const o = r.only(r.object(v, at), at, [
+    const o = r.fields(v, at, [
       "address",
       "decimals",
       "mock",
@@ -401,7 +395,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
 
   const underlyings = mapValues(r.object(root.underlyings, "underlyings"), (v, k) => {
     const at = `underlyings.${k}`;
-    const o = r.only(r.object(v, at), at, [
+    const o = r.fields(v, at, [
       "mmShockFloor",
       "imShockFloor",
       "mmZ",
@@ -434,7 +428,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
 
   const perpMarkets = mapValues(r.object(root.perpMarkets, "perpMarkets"), (v, k) => {
     const at = `perpMarkets.${k}`;
-    const o = r.only(r.object(v, at), at, [
+    const o = r.fields(v, at, [
       "underlying",
       "skewScale",
       "maxFundingVelocity",
@@ -486,7 +480,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     };
   });
 
-  const o = r.only(r.object(root.optionMarket, "optionMarket"), "optionMarket", [
+  const o = r.fields(root.optionMarket, "optionMarket", [
     "poolVegaRatio",
     "poolDeltaRatio",
     "minFee",
@@ -544,7 +538,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   }
   const optionMarket = { ...optionLimits, expiryPeriod, expiryOffset };
 
-  const a = r.only(r.object(root.auction, "auction"), "auction", [
+  const a = r.fields(root.auction, "auction", [
     "startDiscount",
     "maxDiscount",
     "penalty",
@@ -559,32 +553,28 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     flagReward: r.units(a.flagReward, tokens[quoteToken].decimals, "auction.flagReward"),
   };
 
-  const lp = r.only(r.object(root.liquidityPool, "liquidityPool"), "liquidityPool", [
+  const lp = r.fields(root.liquidityPool, "liquidityPool", [
     "name",
     "symbol",
     "holdingPeriod",
     "exitDelay",
     "interestRateModel",
   ]);
-  const irm = r.only(
-    r.object(lp.interestRateModel, "liquidityPool.interestRateModel"),
-    "liquidityPool.interestRateModel",
-    ["baseRate", "kinkRate", "maxRate", "kinkUtilization"],
-  );
+  const irm = r.fields(lp.interestRateModel, "liquidityPool.interestRateModel", [
+    "baseRate",
+    "kinkRate",
+    "maxRate",
+    "kinkUtilization",
+  ]);
   const interestRateModel = {
     baseRate: r.wad(irm.baseRate, "liquidityPool.interestRateModel.baseRate"),
     kinkRate: r.wad(irm.kinkRate, "liquidityPool.interestRateModel.kinkRate"),
     maxRate: r.wad(irm.maxRate, "liquidityPool.interestRateModel.maxRate"),
     kinkUtilization: r.wad(irm.kinkUtilization, "liquidityPool.interestRateModel.kinkUtilization"),
   };
-  const g = r.only(r.object(root.governance, "governance"), "governance", [
-    "timelockMinDelay",
-    "proposers",
-    "executors",
-    "roles",
-  ]);
+  const g = r.fields(root.governance, "governance", ["timelockMinDelay", "proposers", "executors", "roles"]);
   // A role spelt otherwise ("BACKSTOPS", "backstop") granted nothing, silently (review round 74, row 177).
-  const rolesRaw = r.only(r.object(g.roles, "governance.roles"), "governance.roles", [
+  const rolesRaw = r.fields(g.roles, "governance.roles", [
     "RISK_MANAGER",
     "LISTING",
     "GUARDIAN",
@@ -596,10 +586,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     const grants = rolesRaw[role] ?? [];
     if (!Array.isArray(grants)) throw r.error(`governance.roles.${role}`, "expected an array");
     roles[role] = grants.map((grant, i) => {
-      const o = r.only(r.object(grant, `governance.roles.${role}[${i}]`), `governance.roles.${role}[${i}]`, [
-        "account",
-        "executionDelay",
-      ]);
+      const o = r.fields(grant, `governance.roles.${role}[${i}]`, ["account", "executionDelay"]);
       return {
         account: r.accountRef(o.account, `governance.roles.${role}[${i}].account`),
         executionDelay: r.int(o.executionDelay, `governance.roles.${role}[${i}].executionDelay`),
@@ -714,10 +701,11 @@ class Reader {
   }
 
   /**
-   * `o` itself, once every key of it is one of `keys` (or a `$comment`): a misspelt key was read as
+   * `value` as an object whose every key is one of `keys` (or a `$comment`): a misspelt key was read as
    * absent, so an optional setting was silently left out (review round 74, row 177).
    */
-  only(o: Json, at: string, keys: readonly string[]): Json {
+  fields(value: unknown, at: string, keys: readonly string[]): Json {
+    const o = this.object(value, at);
     for (const key of Object.keys(o)) {
       if (!key.startsWith("$") && !keys.includes(key))
         throw this.error(at ? `${at}.${key}` : key, `unknown key (expected one of ${keys.join(", ")})`);
@@ -730,7 +718,7 @@ class Reader {
     if (o.mock !== undefined && o.address !== undefined)
       throw this.error(at, 'give "address" or "mock", not both');
     if (o.mock !== undefined) {
-      const m = this.only(this.object(o.mock, `${at}.mock`), `${at}.mock`, ["decimals", "answer"]);
+      const m = this.fields(o.mock, `${at}.mock`, ["decimals", "answer"]);
       const decimals = this.int(m.decimals, `${at}.mock.decimals`);
       return { mock: { decimals, answer: this.units(m.answer, decimals, `${at}.mock.answer`) } };
     }
