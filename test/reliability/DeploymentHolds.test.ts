@@ -26,6 +26,8 @@ import { rawConfig, sepoliaOn } from "../shared/configs";
 const raw = rawConfig;
 
 const onChain = sepoliaOn;
+/** A distinct, valid address for each `n`. */
+const address = (n: number) => `0x${n.toString(16).padStart(40, "0")}`;
 const HALF_PERCENT = { USDC: "0.0025", ETH: "0.005", BTC: "0.005" };
 
 describe("Deployment: what the parser refuses and what a deployment holds", function () {
@@ -156,7 +158,6 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
   });
 
   it("reads back every address of a deployment file it wrote, checksummed: the governance contracts and the uptime feed too", function () {
-    const address = (n: number) => `0x${n.toString(16).padStart(40, "0")}`;
     const lower = "0x83f20f44975d03b1b09e64809b757c47f942beea";
     const contracts = Object.fromEntries(
       [
@@ -379,21 +380,21 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
   });
 
   describe("the SDK's deployment parser", function () {
-    const address = (n: number) => `0x${n.toString(16).padStart(40, "0")}`;
+    /** Every contract the SDK's actions call: required in a deployment (OptionMarket is optional). */
+    const REQUIRED = [
+      "accounts",
+      "vault",
+      "engine",
+      "perpMarket",
+      "liquidityPool",
+      "liquidationAuction",
+      "oracleRouter",
+      "insuranceFund",
+    ];
     const deployment = () => ({
       chainId: 31_337,
       contracts: Object.fromEntries(
-        [
-          "accounts",
-          "vault",
-          "engine",
-          "perpMarket",
-          "liquidityPool",
-          "liquidationAuction",
-          "oracleRouter",
-          "insuranceFund",
-          "optionMarket",
-        ].map((k, i) => [k, address(i + 1)]),
+        [...REQUIRED, "optionMarket"].map((k, i) => [k, address(i + 1)]),
       ) as Record<string, unknown>,
       tokens: { USDC: address(20) } as Record<string, unknown>,
       startBlock: 3 as unknown,
@@ -409,16 +410,7 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
     });
 
     it("names the first field that is missing or not an address: every contract the actions call", function () {
-      for (const key of [
-        "accounts",
-        "vault",
-        "engine",
-        "perpMarket",
-        "liquidityPool",
-        "liquidationAuction",
-        "oracleRouter",
-        "insuranceFund",
-      ]) {
+      for (const key of REQUIRED) {
         const missing = deployment();
         delete missing.contracts[key];
         expect(() => parseDeployment(missing), key).to.throw(
