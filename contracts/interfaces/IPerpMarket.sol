@@ -90,7 +90,8 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     error UnknownMarket(uint256 marketId);
     /// @notice `maxMarkets` markets are listed already.
     error MarketLimitReached(uint256 maxMarkets);
-    /// @notice A market parameter is outside its hard bounds or moved more than its max step.
+    /// @notice A market parameter is outside its hard bounds or moved more than its max step, or the fees
+    /// fall below the market's `minRoundTripFee` ("minRoundTripFee", also a floor above its bound).
     error MarketParamOutOfBounds(bytes32 parameter);
     /// @notice The trade would take one side of the traders' open interest (without the backstop's
     /// position; USD WAD at the oracle price: the LPs' delta if the other side closed) above its limit
