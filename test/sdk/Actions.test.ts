@@ -167,6 +167,14 @@ describe("SDK actions", function () {
         expect(usdc.revert).to.equal(undefined);
       }
     });
+
+    it("previews TokenNotListed for an address without code, as the vault refuses it (no BAD_DATA from its decimals)", async function () {
+      const { alice } = await loadFixture(systemWithClients);
+      const { accountId } = await createAccount(alice);
+      const noCode = "0x000000000000000000000000000000000000dEaD";
+      const r = await preview(alice, accountId, { type: "deposit", token: noCode, amount: 1n });
+      expect(r.revert?.name).to.equal("TokenNotListed");
+    });
   });
 
   describe("withdraw and maxWithdrawable", function () {
@@ -446,7 +454,8 @@ describe("SDK actions", function () {
       } finally {
         provider.call = original;
       }
-      expect(calls).to.equal(1);
+      // One healthMany call, and one accountCount read that refuses ids no account has.
+      expect(calls).to.equal(2);
       expect(many).to.have.length(100);
       // A call that runs out of gas is retried in halves: 100 accounts need ~6M gas, so with 2M per
       // call they go in four calls of 25, with the same result.
@@ -464,6 +473,34 @@ describe("SDK actions", function () {
           volatilityUnavailable: h.volatilityUnavailable,
         });
       }
+    });
+  });
+
+  describe("health of an id that does not exist", function () {
+    it("throws UnknownAccount from getHealth and getHealthMany, where the engine's view reads an empty, healthy account", async function () {
+      const { sys, alice } = await loadFixture(systemWithClients);
+      const { accountId } = await createAccount(alice);
+      const next = accountId + 1n;
+      // The view: zeros and an unbounded ratio, which a dashboard would show as "healthy".
+      expect((await sys.engine.health(next)).healthRatio).to.equal(ethers.MaxUint256);
+      const single = await expectXMarginError(getHealth(alice, { accountId: next }), "UnknownAccount");
+      const many = await expectXMarginError(
+        getHealthMany(alice, { accountIds: [accountId, next] }),
+        "UnknownAccount",
+      );
+      const zero = await expectXMarginError(getHealthMany(alice, { accountIds: [0n] }), "UnknownAccount");
+      expect([single.args, many.args, zero.args]).to.deep.equal([
+        { accountId: next },
+        { accountId: next },
+        { accountId: 0n },
+      ]);
+      // At an earlier block the account did not exist yet.
+      const before = (await ethers.provider.getBlockNumber()) - 1;
+      await expectXMarginError(
+        getHealthMany(alice, { accountIds: [accountId], blockTag: before }),
+        "UnknownAccount",
+      );
+      expect(await getHealthMany(alice, { accountIds: [accountId] })).to.have.length(1);
     });
   });
 

@@ -248,8 +248,10 @@ async function readCollateral(
   const [balance, config] = await Promise.all([
     vault.balanceOf(accountId, token, { blockTag }),
     vault.collateralConfig(token, { blockTag }),
-    tokenInfo(client, token),
   ]);
+  // The symbol is for error messages; a token the vault never listed may not be an ERC-20 at all (an
+  // address without code answers no `decimals`), and its preview is the vault's TokenNotListed.
+  if (config.listed || balance !== 0n) await tokenInfo(client, token);
   const state: CollateralState = {
     token,
     balance,

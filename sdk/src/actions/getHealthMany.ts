@@ -1,9 +1,9 @@
 import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
 import type { Health } from "../state";
-import { isXMarginError } from "../errors";
+import { isXMarginError, makeXMarginError } from "../errors";
 import { toHealth } from "../math/health";
-import { read } from "./internal/chain";
+import { errorContext, read } from "./internal/chain";
 
 /** Default accounts per healthMany call (see `GetHealthManyParameters.chunkSize`). */
 export const DEFAULT_CHUNK_SIZE = 200;
@@ -29,6 +29,8 @@ export interface GetHealthManyParameters {
 /**
  * The health of many accounts through `MarginEngine.healthMany` (keepers, dashboards), in the order of
  * `accountIds`: one call for up to `chunkSize` (200) accounts, parallel calls at one block beyond.
+ * Throws `UnknownAccount` for an id no account had at that block (the view reads it as an empty,
+ * healthy account); ids run from 1 to `Accounts.accountCount()` and are never burnt.
  * @example
  * const healths = await getHealthMany(client, { accountIds: [1n, 2n, 3n] });
  */
@@ -41,6 +43,9 @@ export async function getHealthMany(
   if (!Number.isInteger(size) || size < 1) throw new RangeError("chunkSize must be a positive integer");
   // A block number pins every chunk to the same state.
   const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
+  const count = await read(client, () => client.contracts.accounts.accountCount({ blockTag }));
+  const unknown = ids.find((id) => id < 1n || id > count);
+  if (unknown !== undefined) throw makeXMarginError("UnknownAccount", [unknown], errorContext(client));
   const chunks: bigint[][] = [];
   for (let i = 0; i < ids.length; i += size) chunks.push(ids.slice(i, i + size));
   const call = async (chunk: bigint[]): Promise<Health[]> => {
