@@ -67,3 +67,27 @@ export function createLogger(
     };
   return { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") };
 }
+
+/**
+ * `log` without the repeats of a message (at one level) already written in the last `intervalMs`, whatever
+ * their fields (a gas price moves between retries); the first line after the interval says how many were
+ * dropped (`repeated`). For notices a retry loop would otherwise write every few seconds (a deployment
+ * not yet on chain, an empty wallet).
+ */
+export function withoutRepeats(log: Logger, intervalMs: number, now: () => number = Date.now): Logger {
+  const seen = new Map<string, { writtenAt: number; dropped: number }>();
+  const filter =
+    (level: Level) =>
+    (msg: string, fields: Fields = {}): void => {
+      const key = `${level} ${msg}`;
+      const last = seen.get(key);
+      const t = now();
+      if (last && t - last.writtenAt < intervalMs) {
+        last.dropped++;
+        return;
+      }
+      seen.set(key, { writtenAt: t, dropped: 0 });
+      log[level](msg, last?.dropped ? { ...fields, repeated: last.dropped } : fields);
+    };
+  return { debug: filter("debug"), info: filter("info"), warn: filter("warn"), error: filter("error") };
+}

@@ -36,7 +36,7 @@ import {
   type HealthLike,
   type ItemOutcome,
 } from "./logic";
-import { describeError, type Logger } from "./log";
+import { describeError, withoutRepeats, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
 import { liquidateAll } from "./liquidator";
 import { backoffMs, isTimeoutError, isTransientError, skippingReverts, sleep } from "./retry";
@@ -54,6 +54,9 @@ const BID_GAS = 700_000n;
 
 /** Re-run a step after this long even without a new block. */
 const RECHECK_MS = 15_000;
+
+/** A setup notice repeated by the retry loop (a deployment not on chain, an empty wallet) is written once in this long. */
+const SETUP_NOTICE_MS = 60_000;
 
 /**
  * How often accounts that reverted on an earlier pass are bisected again (one call per batch between),
@@ -128,6 +131,7 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
   });
 
   let session: Session | null = null;
+  const setupNotices = withoutRepeats(log, SETUP_NOTICE_MS);
   /** The newest block seen on the session's chain: if its hash changes, the chain was replaced. */
   let anchor: BlockRef | null = null;
   /** The newest block a step completed on. */
@@ -156,7 +160,7 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
       if (!block?.hash) throw new Error(`block ${head} not available`);
       anchor = { number: head, hash: block.hash };
 
-      session ??= await openSession(cfg, provider, wallet, sender, log);
+      session ??= await openSession(cfg, provider, wallet, sender, log, undefined, setupNotices);
       if (!session) {
         failures++;
         await sleep(backoffMs(failures, cfg.pollMs, 2_000), signal);
@@ -534,7 +538,8 @@ async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Lo
  * Reads the deployment and everything the loop needs that only changes with the chain: pool account,
  * quote unit, auction duration, the keeper's bidder account. Null while the contracts are not on the
  * chain (a restarted dev node before its redeploy). The deployment is read from `cfg.deploymentFile`
- * unless given.
+ * unless given. `setupNotices` takes what a retry would repeat, the waiting deployment and an empty
+ * wallet: `runKeeper` passes one that writes each once a minute (about 30 lines a minute before).
  */
 export async function openSession(
   cfg: KeeperConfig,
@@ -543,6 +548,7 @@ export async function openSession(
   sender: TxSender,
   log: Logger,
   deployment: Deployment = readDeployment(cfg.deploymentFile),
+  setupNotices: Logger = log,
 ): Promise<Session | null> {
   // Asked of the node: the provider's network is the deployment's chain id, fixed (`staticNetwork`), so
   // `getNetwork()` would compare the file with itself (review round 74, row 175).
@@ -561,7 +567,7 @@ export async function openSession(
   ]);
   const oneBidWei = gasPrice * BID_GAS;
   if (balance < oneBidWei) {
-    log.error("keeper wallet cannot pay for gas; fund it", {
+    setupNotices.error("keeper wallet cannot pay for gas; fund it", {
       address: wallet.address,
       balanceWei: balance,
       oneBidWei,
@@ -570,7 +576,7 @@ export async function openSession(
   // A dev node that restarted is empty until someone redeploys: wait until every contract is there.
   for (const [name, address] of Object.entries(deployment.contracts)) {
     if ((await provider.getCode(address)) === "0x") {
-      log.warn("deployment not on chain; waiting", { contract: name, address });
+      setupNotices.warn("deployment not on chain; waiting", { contract: name, address });
       return null;
     }
   }

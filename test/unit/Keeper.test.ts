@@ -30,7 +30,7 @@ import {
   isUnwindWorthSending,
 } from "../../scripts/keeper/logic";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
-import { createLogger } from "../../scripts/keeper/log";
+import { createLogger, withoutRepeats } from "../../scripts/keeper/log";
 import { groupByReason, revertReason } from "../../scripts/keeper/reverts";
 import { IOracleRouter__factory } from "../../typechain-types/factories/contracts/interfaces/IOracleRouter__factory";
 import {
@@ -837,5 +837,29 @@ describe("Keeper logs", function () {
       msg: "bid",
       fields: { accountId: "5", error: { code: "CALL_EXCEPTION", message: "execution reverted" } },
     });
+  });
+
+  it("writes a setup notice once a minute while a retry repeats it, then says how many it dropped", function () {
+    const lines: string[] = [];
+    let clock = 0;
+    const log = withoutRepeats(createLogger({ write: (l) => lines.push(l) }), 60_000, () => clock);
+    // A retry every 2 s for 2 minutes (the keeper's backoff while a dev node waits for its redeploy).
+    for (; clock <= 120_000; clock += 2_000) {
+      log.warn("deployment not on chain; waiting", { contract: "engine" });
+      log.error("keeper wallet cannot pay for gas; fund it", { oneBidWei: BigInt(clock) });
+    }
+    log.info("session ready");
+    const written = lines.map((l) => JSON.parse(l) as { msg: string; fields: Record<string, unknown> });
+    expect(written.map((l) => [l.msg, l.fields.repeated])).to.deep.equal([
+      ["deployment not on chain; waiting", undefined],
+      ["keeper wallet cannot pay for gas; fund it", undefined],
+      ["deployment not on chain; waiting", 29],
+      ["keeper wallet cannot pay for gas; fund it", 29],
+      ["deployment not on chain; waiting", 29],
+      ["keeper wallet cannot pay for gas; fund it", 29],
+      ["session ready", undefined],
+    ]);
+    // The line written carries the fields of its own moment, not the first one's.
+    expect(written[3].fields.oneBidWei).to.equal("60000");
   });
 });
