@@ -6,14 +6,7 @@
  * option settlement test runs last: it moves the node's clock two hours ahead.
  */
 import { expect } from "chai";
-import fs from "node:fs";
-import path from "node:path";
-import {
-  parseUnits,
-  type ContractTransactionResponse,
-  type JsonRpcProvider,
-  type TransactionReceipt,
-} from "ethers";
+import { parseUnits, type ContractTransactionResponse, type TransactionReceipt } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { seedDemo, type SeedResult } from "../../scripts/lib/seed";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
@@ -26,17 +19,13 @@ import { MockV3Aggregator__factory } from "../../typechain-types/factories/@chai
 import { AccessManager__factory } from "../../typechain-types/factories/@openzeppelin/contracts/access/manager/AccessManager__factory";
 import { Role } from "../../deploy/roles";
 import {
-  REPO_ROOT,
-  Processes,
-  freePort,
   hardhatWallet,
+  nodeForSuite,
   nodeProvider,
-  runDeploy,
   sleep,
   startFlakyProxy,
   startKeeper,
   startNode,
-  tempDir,
   waitFor,
   waitForLog,
   type Proc,
@@ -52,40 +41,16 @@ const FEED_UPDATE_GAS = 200_000n;
 describe("Keeper end to end on a hardhat node", function () {
   this.timeout(120_000);
 
-  const procs = new Processes();
-  const scratch = tempDir("xmargin-e2e-");
-  const deploymentFile = path.join(scratch.dir, "deployment.json");
-  let port: number;
-  let deploymentId: string;
-  let node: Proc;
-  let provider: JsonRpcProvider;
+  const e2e = nodeForSuite("e2e");
+  const { procs, deploymentFile } = e2e;
   let deployment: Deployment;
   /** What the latest seeding created (on the current chain). */
   let seeded: SeedResult;
 
-  before(async function () {
-    port = await freePort();
-    deploymentId = `e2e-${process.pid}-${port}`;
-    node = await startNode(procs, port);
-    provider = nodeProvider(port);
-  });
-
-  afterEach(function () {
-    if (this.currentTest?.state === "failed") console.log(procs.report());
-    procs.kill("keeper"); // never two keepers with one key, whatever the previous test left
-  });
-
-  after(async function () {
-    provider?.destroy();
-    await procs.stopAll();
-    scratch.remove();
-    fs.rmSync(path.join(REPO_ROOT, "deploy", "deployments", deploymentId), { recursive: true, force: true });
-  });
-
   /** Seeds demo accounts with the node's unlocked accounts. */
   async function seed(): Promise<SeedResult> {
     const [deployer, alice, bob, carol, lp] = await Promise.all(
-      [0, 1, 2, 3, 5].map((i) => provider.getSigner(i)),
+      [0, 1, 2, 3, 5].map((i) => e2e.provider.getSigner(i)),
     );
     seeded = await seedDemo(deployment, { deployer, alice, bob, carol, lp });
     return seeded;
@@ -93,7 +58,7 @@ describe("Keeper end to end on a hardhat node", function () {
 
   /** Posts a new ETH price on the mock feed; returns the block it landed in. */
   async function setEthPrice(usd: string): Promise<number> {
-    const feed = MockV3Aggregator__factory.connect(deployment.feeds.ETH, await provider.getSigner(0));
+    const feed = MockV3Aggregator__factory.connect(deployment.feeds.ETH, await e2e.provider.getSigner(0));
     // A fixed gas limit: the estimate runs at the latest block's second, and a round posted in that same
     // second rewrites the stored timestamp at no cost there; mined a second later, the write costs
     // ~2,900 more and an exact estimate ran out of gas (seen once in a full run).
@@ -102,17 +67,17 @@ describe("Keeper end to end on a hardhat node", function () {
   }
 
   const auction = () =>
-    ILiquidationAuction__factory.connect(deployment.contracts.liquidationAuction, provider);
-  const engine = () => IMarginEngine__factory.connect(deployment.contracts.engine, provider);
+    ILiquidationAuction__factory.connect(deployment.contracts.liquidationAuction, e2e.provider);
+  const engine = () => IMarginEngine__factory.connect(deployment.contracts.engine, e2e.provider);
 
   /** Receipts of every transaction `from` sent in blocks [fromBlock, head]. */
   async function receiptsFrom(from: string, fromBlock: number): Promise<TransactionReceipt[]> {
-    const head = await provider.getBlockNumber();
+    const head = await e2e.provider.getBlockNumber();
     const receipts: TransactionReceipt[] = [];
     for (let n = fromBlock; n <= head; n++) {
-      const block = await provider.getBlock(n, true);
+      const block = await e2e.provider.getBlock(n, true);
       for (const tx of block!.prefetchedTransactions) {
-        if (tx.from === from) receipts.push((await provider.getTransactionReceipt(tx.hash))!);
+        if (tx.from === from) receipts.push((await e2e.provider.getTransactionReceipt(tx.hash))!);
       }
     }
     return receipts;
@@ -141,28 +106,28 @@ describe("Keeper end to end on a hardhat node", function () {
   }
 
   async function keeperAccountId(): Promise<bigint> {
-    const ids = await IAccounts__factory.connect(deployment.contracts.accounts, provider).accountsOf(
+    const ids = await IAccounts__factory.connect(deployment.contracts.accounts, e2e.provider).accountsOf(
       KEEPER.address,
     );
     return ids[ids.length - 1];
   }
 
   it("deploys the Ignition module twice in a row on a fresh node: the second run sends nothing", async function () {
-    const first = await runDeploy(procs, { port, deploymentId, deploymentFile });
+    const first = await e2e.deploy();
     expect(first.journal).to.equal("none");
     expect(first.blocks).to.be.greaterThan(40);
     const afterFirst = readDeployment(deploymentFile);
 
-    const blockBefore = await provider.getBlockNumber();
-    const second = await runDeploy(procs, { port, deploymentId, deploymentFile });
+    const blockBefore = await e2e.provider.getBlockNumber();
+    const second = await e2e.deploy();
     expect(second.journal).to.equal("kept");
     expect(second.blocks).to.equal(0);
-    expect(await provider.getBlockNumber()).to.equal(blockBefore);
+    expect(await e2e.provider.getBlockNumber()).to.equal(blockBefore);
     deployment = readDeployment(deploymentFile);
     expect(deployment).to.deep.equal(afterFirst);
 
     // The handover happened: the timelock is the only admin, the deployer kept its operational roles.
-    const manager = AccessManager__factory.connect(deployment.contracts.accessManager, provider);
+    const manager = AccessManager__factory.connect(deployment.contracts.accessManager, e2e.provider);
     const deployer = hardhatWallet(0).address;
     expect((await manager.hasRole(Role.ADMIN, deployment.contracts.timelock))[0]).to.equal(true);
     expect((await manager.hasRole(Role.ADMIN, deployer))[0]).to.equal(false);
@@ -179,15 +144,15 @@ describe("Keeper end to end on a hardhat node", function () {
   it("auctions and bids on the account a price crash made liquidatable within 5 blocks, and leaves healthy accounts alone", async function () {
     const seeded = await seed();
     const keeper = startKeeper(procs, {
-      rpcUrl: `http://127.0.0.1:${port}`,
+      rpcUrl: e2e.rpcUrl,
       deploymentFile,
       key: KEEPER,
       args: ["--poll-ms", "100"],
     });
     await waitForLog(keeper, "session ready", 30_000);
     const keeperAccount = await keeperAccountId();
-    const usdc = MockERC20__factory.connect(deployment.tokens.USDC, provider);
-    const vault = ICollateralVault__factory.connect(deployment.contracts.vault, provider);
+    const usdc = MockERC20__factory.connect(deployment.tokens.USDC, e2e.provider);
+    const vault = ICollateralVault__factory.connect(deployment.contracts.vault, e2e.provider);
     expect(await vault.balanceOf(keeperAccount, usdc)).to.equal(0n);
     const walletBefore = await usdc.balanceOf(KEEPER.address);
 
@@ -222,7 +187,7 @@ describe("Keeper end to end on a hardhat node", function () {
   it("liquidates through an RPC that fails every 4th request and loses a send's answer, without sending twice", async function () {
     await setEthPrice("3000");
     const seeded = await seed();
-    const proxy = await startFlakyProxy(port, 4);
+    const proxy = await startFlakyProxy(e2e.port, 4);
     try {
       const keeper = startKeeper(procs, {
         rpcUrl: proxy.url,
@@ -231,7 +196,7 @@ describe("Keeper end to end on a hardhat node", function () {
         args: ["--poll-ms", "100"],
       });
       await waitForLog(keeper, "session ready", 30_000);
-      const nonceBefore = await provider.getTransactionCount(KEEPER.address);
+      const nonceBefore = await e2e.provider.getTransactionCount(KEEPER.address);
 
       const crashBlock = await setEthPrice("2650");
       const { started, bids } = await waitForLiquidation(seeded.accounts.bob, crashBlock);
@@ -244,7 +209,7 @@ describe("Keeper end to end on a hardhat node", function () {
       // answer to the first eth_sendRawTransaction was lost on the way back.
       const receipts = await receiptsFrom(KEEPER.address, crashBlock);
       expect(receipts.map((r) => r.status)).to.deep.equal([1, 1]);
-      expect(await provider.getTransactionCount(KEEPER.address)).to.equal(nonceBefore + 2);
+      expect(await e2e.provider.getTransactionCount(KEEPER.address)).to.equal(nonceBefore + 2);
       expect(proxy.stats.failedAfterForwarding).to.equal(1);
       expect(proxy.stats.failedBeforeForwarding).to.be.greaterThan(3);
       const logs = keeper.json();
@@ -259,7 +224,7 @@ describe("Keeper end to end on a hardhat node", function () {
 
   it("survives the node restarting: retries while the RPC is down, then liquidates on the redeployed chain", async function () {
     const keeper = startKeeper(procs, {
-      rpcUrl: `http://127.0.0.1:${port}`,
+      rpcUrl: e2e.rpcUrl,
       deploymentFile,
       key: KEEPER,
       args: ["--poll-ms", "100"],
@@ -268,18 +233,18 @@ describe("Keeper end to end on a hardhat node", function () {
     const oldAddresses = deployment.contracts;
 
     // The node dies: the keeper keeps retrying and stays up.
-    node.kill();
-    await node.exited;
-    provider.destroy();
+    e2e.node.kill();
+    await e2e.node.exited;
+    e2e.provider.destroy();
     const linesBefore = keeper.lines.length;
     await waitForLog(keeper, "step failed; retrying", 15_000, linesBefore);
     await sleep(500);
     expect(keeper.running).to.equal(true);
 
     // A new node on the same port has lost everything: redeploy (the stale journal is wiped) and reseed.
-    node = await startNode(procs, port);
-    provider = nodeProvider(port);
-    const redeploy = await runDeploy(procs, { port, deploymentId, deploymentFile });
+    e2e.node = await startNode(procs, e2e.port);
+    e2e.provider = nodeProvider(e2e.port);
+    const redeploy = await e2e.deploy();
     expect(redeploy.journal).to.equal("wiped");
     deployment = readDeployment(deploymentFile);
     expect(deployment.contracts).to.deep.equal(oldAddresses); // same deployer, same nonces
@@ -295,6 +260,12 @@ describe("Keeper end to end on a hardhat node", function () {
       30_000,
     );
 
+    // While the new node had no contracts (a redeploy of ~10 s), the keeper said so once, not every retry.
+    const waiting = keeper
+      .json()
+      .slice(linesBefore)
+      .filter((l) => l.msg === "deployment not on chain; waiting");
+    expect(waiting.length).to.be.at.most(1);
     const crashBlock = await setEthPrice("2650");
     const { started, bids } = await waitForLiquidation(seeded.accounts.bob, crashBlock);
     expect(started.map((e) => e.args.accountId)).to.deep.equal([seeded.accounts.bob]);
@@ -305,7 +276,7 @@ describe("Keeper end to end on a hardhat node", function () {
     // startAuction and one bidAndClose, all successful.
     const all = await receiptsFrom(KEEPER.address, 1);
     expect(all.map((r) => r.status)).to.deep.equal([1, 1, 1, 1]);
-    expect(await provider.getTransactionCount(KEEPER.address)).to.equal(4);
+    expect(await e2e.provider.getTransactionCount(KEEPER.address)).to.equal(4);
 
     await stopGracefully(keeper);
   });
@@ -313,15 +284,15 @@ describe("Keeper end to end on a hardhat node", function () {
     // Funding accrual off: the two-hour jump below makes every market's funding stale, and accruals
     // sent in the pass that overlaps the round's block would be counted as settlement latency.
     const keeper = startKeeper(procs, {
-      rpcUrl: `http://127.0.0.1:${port}`,
+      rpcUrl: e2e.rpcUrl,
       deploymentFile,
       key: KEEPER,
       args: ["--poll-ms", "100", "--funding-interval", "0"],
     });
     await waitForLog(keeper, "session ready", 30_000);
-    const deployer = await provider.getSigner(0);
+    const deployer = await e2e.provider.getSigner(0);
     const options = IOptionMarket__factory.connect(deployment.contracts.optionMarket, deployer);
-    const vault = ICollateralVault__factory.connect(deployment.contracts.vault, provider);
+    const vault = ICollateralVault__factory.connect(deployment.contracts.vault, e2e.provider);
     const feeds = {
       USDC: MockV3Aggregator__factory.connect(deployment.feeds.USDC, deployer),
       BTC: MockV3Aggregator__factory.connect(deployment.feeds.BTC, deployer),
@@ -338,8 +309,8 @@ describe("Keeper end to end on a hardhat node", function () {
 
     // Two hours pass: the series expire, every feed is past its one-hour heartbeat and is re-posted;
     // meanwhile ETH's latest round is still before expiry, so there is nothing to settle yet.
-    const now = BigInt((await provider.getBlock("latest"))!.timestamp);
-    await provider.send("evm_increaseTime", [Number(seeded.expiries.soon - now + 60n)]);
+    const now = BigInt((await e2e.provider.getBlock("latest"))!.timestamp);
+    await e2e.provider.send("evm_increaseTime", [Number(seeded.expiries.soon - now + 60n)]);
     for (const [feed, answer] of [
       [feeds.USDC, "1"],
       [feeds.BTC, "60000"],
@@ -353,14 +324,14 @@ describe("Keeper end to end on a hardhat node", function () {
     // One block holds ETH's first round after expiry (2,900) and another keeper's settlement of the
     // put series at that round.
     const roundId = (await feeds.ETH.latestRound()) + 1n;
-    await provider.send("evm_setAutomine", [false]);
+    await e2e.provider.send("evm_setAutomine", [false]);
     let settlePut: ContractTransactionResponse | undefined;
     try {
       await feeds.ETH.updateAnswer(parseUnits("2900", 8), { gasLimit: FEED_UPDATE_GAS });
       settlePut = await options.settleSeries(put, roundId, { gasLimit: 500_000n });
-      await provider.send("evm_mine", []);
+      await e2e.provider.send("evm_mine", []);
     } finally {
-      await provider.send("evm_setAutomine", [true]);
+      await e2e.provider.send("evm_setAutomine", [true]);
     }
     // The block that holds the round, from the receipt: the keeper may have mined another since.
     const roundBlock = (await settlePut!.wait())!.blockNumber;
@@ -422,7 +393,7 @@ describe("Keeper end to end on a hardhat node", function () {
     );
     const calls = await Promise.all(
       sent.map(async (r) => {
-        const tx = await provider.getTransaction(r.hash);
+        const tx = await e2e.provider.getTransaction(r.hash);
         const parsed = options.interface.parseTransaction({ data: tx!.data });
         return [r.status, tx!.to, parsed?.name, parsed?.args[parsed.name === "settleSeries" ? 0 : 1]];
       }),

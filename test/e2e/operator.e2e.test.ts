@@ -7,20 +7,17 @@
 import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
-import { Wallet, parseUnits, type JsonRpcProvider } from "ethers";
+import { Wallet, parseUnits } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { seedDemo } from "../../scripts/lib/seed";
 import { MockV3Aggregator__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/tests/MockV3Aggregator__factory";
 import {
   REPO_ROOT,
   Processes,
-  freePort,
   hardhatWallet,
-  nodeProvider,
-  runDeploy,
+  nodeForSuite,
   sleep,
   startKeeper,
-  startNode,
   tempDir,
   waitFor,
   waitForLog,
@@ -138,46 +135,25 @@ describe("Operator runs: deploying and keeping from the documentation", function
   });
 
   describe("on a hardhat node", function () {
-    const procs = new Processes();
-    const scratch = tempDir("xmargin-r74-node-");
-    const deploymentFile = path.join(scratch.dir, "deployment.json");
-    let port: number;
-    let deploymentId: string;
-    let provider: JsonRpcProvider;
+    const e2e = nodeForSuite("r74");
+    const { procs, deploymentFile } = e2e;
     let deployment: Deployment;
 
     before(async function () {
-      port = await freePort();
-      deploymentId = `r74-${process.pid}-${port}`;
-      await startNode(procs, port);
-      provider = nodeProvider(port);
-      await runDeploy(procs, { port, deploymentId, deploymentFile });
+      await e2e.deploy();
       deployment = readDeployment(deploymentFile);
-    });
-    afterEach(function () {
-      if (this.currentTest?.state === "failed") console.log(procs.report());
-      procs.kill("keeper");
-    });
-    after(async function () {
-      provider?.destroy();
-      await procs.stopAll();
-      scratch.remove();
-      fs.rmSync(path.join(REPO_ROOT, "deploy", "deployments", deploymentId), {
-        recursive: true,
-        force: true,
-      });
     });
 
     it("refuses a deployment file for another chain than the RPC's at start (exit 1, both chain ids named), having sent nothing", async function () {
       // Sepolia's file, say, against this node: same deployer and nonces, so the same addresses exist here.
-      const other = path.join(scratch.dir, "other-chain.json");
+      const other = path.join(e2e.dir, "other-chain.json");
       fs.writeFileSync(
         other,
         JSON.stringify({ ...JSON.parse(fs.readFileSync(deploymentFile, "utf8")), chainId: 11155111 }),
       );
-      const nonceBefore = await provider.getTransactionCount(KEEPER.address);
+      const nonceBefore = await e2e.provider.getTransactionCount(KEEPER.address);
       const keeper = startKeeper(procs, {
-        rpcUrl: `http://127.0.0.1:${port}`,
+        rpcUrl: e2e.rpcUrl,
         deploymentFile: other,
         key: KEEPER,
       });
@@ -189,13 +165,13 @@ describe("Operator runs: deploying and keeping from the documentation", function
         keeper.json().some((l) => l.msg === "session ready"),
         "no session on the wrong chain",
       ).to.equal(false);
-      expect(await provider.getTransactionCount(KEEPER.address)).to.equal(nonceBefore);
+      expect(await e2e.provider.getTransactionCount(KEEPER.address)).to.equal(nonceBefore);
     });
 
     it("reports a keeper key without funds at start, and logs the node's refusal in its own words, once a pass", async function () {
       const empty = Wallet.createRandom();
       const keeper = startKeeper(procs, {
-        rpcUrl: `http://127.0.0.1:${port}`,
+        rpcUrl: e2e.rpcUrl,
         deploymentFile,
         key: empty,
         args: ["--poll-ms", "100"],
@@ -213,11 +189,11 @@ describe("Operator runs: deploying and keeping from the documentation", function
 
     it("logs a bid the keeper's account cannot pay for with the contract's error by name, not 'unknown custom error'", async function () {
       const [deployer, alice, bob, carol, lp] = await Promise.all(
-        [0, 1, 2, 3, 5].map((i) => provider.getSigner(i)),
+        [0, 1, 2, 3, 5].map((i) => e2e.provider.getSigner(i)),
       );
       const seeded = await seedDemo(deployment, { deployer, alice, bob, carol, lp });
       const keeper = startKeeper(procs, {
-        rpcUrl: `http://127.0.0.1:${port}`,
+        rpcUrl: e2e.rpcUrl,
         deploymentFile,
         key: KEEPER,
         args: ["--poll-ms", "100"],
@@ -252,7 +228,7 @@ describe("Operator runs: deploying and keeping from the documentation", function
           "ts-node/register/transpile-only",
           "scripts/keeper/main.ts",
           "--rpc",
-          `http://127.0.0.1:${port}`,
+          e2e.rpcUrl,
           "--deployment",
           deploymentFile,
         ],

@@ -351,3 +351,70 @@ export function tempDir(prefix: string): { dir: string; remove(): void } {
 export function nodeProvider(port: number): JsonRpcProvider {
   return new JsonRpcProvider(`http://127.0.0.1:${port}`, 31337, { staticNetwork: true, cacheTimeout: -1 });
 }
+
+/** One `hardhat node` shared by the tests of a describe block (`nodeForSuite`). */
+export class SuiteNode {
+  /** Every process the block starts; all stopped in its `after`, a keeper after each test. */
+  readonly procs = new Processes();
+  private readonly scratch: { dir: string; remove(): void };
+  /** Where the deploy script writes the deployment (in the scratch directory). */
+  readonly deploymentFile: string;
+  /** Set in `before`: the node's port, its Ignition deployment id, the node and a provider for it. */
+  port = 0;
+  deploymentId = "";
+  node!: Proc;
+  provider!: JsonRpcProvider;
+
+  constructor(readonly name: string) {
+    this.scratch = tempDir(`xmargin-${name}-`);
+    this.deploymentFile = path.join(this.scratch.dir, "deployment.json");
+  }
+
+  /** A scratch directory, removed in `after`. */
+  get dir(): string {
+    return this.scratch.dir;
+  }
+
+  /** `http://127.0.0.1:<port>`. */
+  get rpcUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Runs the deploy script against the node (`runDeploy`). */
+  deploy(): Promise<DeployRun> {
+    return runDeploy(this.procs, this);
+  }
+
+  async start(): Promise<void> {
+    this.port = await freePort();
+    this.deploymentId = `${this.name}-${process.pid}-${this.port}`;
+    this.node = await startNode(this.procs, this.port);
+    this.provider = nodeProvider(this.port);
+  }
+
+  async stop(): Promise<void> {
+    this.provider?.destroy();
+    await this.procs.stopAll();
+    this.scratch.remove();
+    if (this.deploymentId) {
+      const journal = path.join(REPO_ROOT, "deploy", "deployments", this.deploymentId);
+      fs.rmSync(journal, { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * Registers the hooks of a describe block whose tests share one `hardhat node`: started in `before`; a
+ * failed test prints every process's output, and a keeper left running is killed (never two keepers on
+ * one key); `after` stops everything and removes the scratch directory and the Ignition journal.
+ */
+export function nodeForSuite(name: string): SuiteNode {
+  const suite = new SuiteNode(name);
+  before(() => suite.start());
+  afterEach(function () {
+    if (this.currentTest?.state === "failed") console.log(suite.procs.report());
+    suite.procs.kill("keeper");
+  });
+  after(() => suite.stop());
+  return suite;
+}
