@@ -50,7 +50,9 @@ interface IAccounts is IERC721Enumerable {
     event TraderSet(uint256 indexed accountId, address indexed trader, uint256 allowance);
     /// @notice Emitted once, when the deployer binds the margin engine whose markets spend allowances.
     event MarginEngineBound(address indexed marginEngine);
-    /// @notice Emitted when a trader's trade spends `cost` of a limited allowance, leaving `remaining`.
+    /// @notice Emitted when a trader's trade spends `cost` of a limited allowance, leaving `remaining`
+    /// (quote-token units). A transfer of the account ends every grant without a TraderSet event: the
+    /// ERC-721 Transfer is the signal.
     event TraderAllowanceSpent(
         uint256 indexed accountId,
         address indexed trader,
@@ -82,7 +84,9 @@ interface IAccounts is IERC721Enumerable {
     /// account `allowance` quote-token units, or stops it (`allowance` 0); owner only. Sets the remaining
     /// allowance (like an ERC-20 approval, it replaces what was left). `type(uint256).max` is unlimited
     /// and never spent: what a keeper grants the liquidation auction for `bidAndClose`. The grant holds
-    /// until revoked, spent, or the account is transferred.
+    /// until revoked, spent, or the account is transferred. As with ERC-20 `approve`, a trader that sees
+    /// the change in the mempool can spend what is left first (a revocation too): grant only what you
+    /// accept being spent.
     /// @dev Reverts with NotAuthorized unless the caller owns the account (approved operators could
     /// take the account anyway, but the grant is the owner's statement).
     /// @param accountId The account.

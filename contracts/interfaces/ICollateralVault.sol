@@ -110,18 +110,21 @@ interface ICollateralVault is IUpdateThrottle {
     event CollateralWeightsUpdated(address indexed token, uint64 initialWeight, uint64 maintenanceWeight);
     /// @notice Emitted when a token's deposit cap changes.
     event DepositCapUpdated(address indexed token, uint256 depositCap);
-    /// @notice Emitted on every deposit.
+    /// @notice Emitted on every deposit; `amount` in the token's units (its decimals, not WAD).
     event Deposited(uint256 indexed accountId, address indexed token, address indexed from, uint256 amount);
-    /// @notice Emitted on every withdrawal.
+    /// @notice Emitted on every withdrawal; `amount` in the token's units (its decimals, not WAD).
     event Withdrawn(uint256 indexed accountId, address indexed token, address indexed to, uint256 amount);
-    /// @notice Emitted when the engine moves a balance between accounts (PnL, fees, liquidations).
+    /// @notice Emitted when the engine moves a balance between accounts (PnL, fees, interest,
+    /// liquidations); `amount` in the token's units. With Deposited, Withdrawn and QuotePaidOut it is
+    /// every change of a recorded balance (`balanceOf`), so an indexer rebuilds balances from these four.
     event BalanceTransferred(
         uint256 indexed fromAccountId,
         uint256 indexed toAccountId,
         address indexed token,
         uint256 amount
     );
-    /// @notice Emitted when the engine pays quote tokens out of an account to an external address.
+    /// @notice Emitted when the engine pays quote tokens out of an account to an external address
+    /// (`amount` in quote units).
     event QuotePaidOut(uint256 indexed accountId, address indexed to, uint256 amount);
     /// @notice Emitted once, when the margin engine is wired in.
     event MarginEngineSet(address indexed marginEngine);
@@ -130,8 +133,8 @@ interface ICollateralVault is IUpdateThrottle {
     event ProtocolAccountsSet(uint256 poolAccountId, uint256 backstopAccountId, uint256 insuranceAccountId);
     /// @notice Emitted when governance sets the interest rate model of quote debt.
     event InterestRateModelUpdated(InterestRateModel model);
-    /// @notice Emitted when a debtor pays the interest its quote debt accrued since it last paid (the
-    /// lender's side is the `BalanceTransferred` event beside it).
+    /// @notice Emitted when a debtor pays the interest its quote debt accrued since it last paid, `amount`
+    /// in quote units (the lender's side is the `BalanceTransferred` event beside it).
     event QuoteInterestCharged(uint256 indexed accountId, uint256 lenderAccountId, uint256 amount);
 
     /// @notice The settlement asset; its balances may be negative.

@@ -104,7 +104,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice The backstop's positive quote balance (`amount` quote units) moved to the pool's account.
     event BackstopQuoteSwept(uint256 amount);
 
-    /// @notice Emitted when an auction starts (or a stale one restarts).
+    /// @notice Emitted when an auction starts (or a stale one restarts). `equityMaintenance` and
+    /// `maintenanceRequirement` are USD WAD, `flagReward` (what the starter was paid: 0 on a restart,
+    /// within the cooldown, or when the transfer failed) quote units.
     event AuctionStarted(
         uint256 indexed accountId,
         address indexed starter,
@@ -169,6 +171,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// satisfy its initial requirement afterwards. An insolvent account's book is taken whole, whatever
     /// `fraction`, with its deficit and the fund's payout: `maxPayment` then bounds the deficit less the
     /// payout (what the take costs the bidder at mark; `quoteBid`'s payment), PaymentAboveLimit above it.
+    /// The bidder account takes every market of the slice: an ISOLATED bidder refuses a book of two
+    /// markets or more, or of another market than its own (the engine's IsolatedAccountMarketTaken), and
+    /// a CROSS one beyond MAX_MARKETS_PER_ACCOUNT (TooManyMarkets).
     /// @return filled The fraction actually bought (capped at the restoring fraction).
     /// @return payment Quote units paid (0 when insolvent).
     function bid(
@@ -187,7 +192,10 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// a hedged slice raises the requirement of the rest); the account, flat after the last close, must
     /// meet its initial requirement. A flat account without quote debt and not in auction meets it at
     /// any price, so it is not priced then: another token in the bidder account (the collateral of
-    /// earlier slices) cannot tie the bid to that token's feed.
+    /// earlier slices) cannot tie the bid to that token's feed. A book holding an option series past its
+    /// expiry and not yet settled cannot be closed (the option market's SeriesExpired): `bidAndClose`
+    /// reverts until `settleSeries` (anyone) records its price, while `bid` takes the slice (a settled,
+    /// unpaid position is paid out as its slice moves). The bidder-account limits of `bid` apply.
     function bidAndClose(
         uint256 accountId,
         uint256 bidderAccountId,

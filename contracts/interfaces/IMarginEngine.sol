@@ -100,7 +100,9 @@ interface IMarginEngine is IUpdateThrottle {
     event PositionOpened(uint256 indexed accountId, address indexed market, uint256 indexed marketId);
     /// @notice Emitted when an account stops holding a market.
     event PositionClosed(uint256 indexed accountId, address indexed market, uint256 indexed marketId);
-    /// @notice Emitted when a fee is charged; `toPool` goes to the pool account, `toInsurance` to the fund.
+    /// @notice Emitted when a fee is charged; `toPool` goes to the pool account, `toInsurance` to the fund,
+    /// both in quote-token units (the markets' `PositionModified.fee` / `OptionTraded.fee` state the same
+    /// fee in USD WAD: 10^12 times larger for a 6-decimal quote).
     event FeeCharged(uint256 indexed accountId, uint256 toPool, uint256 toInsurance);
 
     /// @notice Reverts with AccountFrozen while the account is in a liquidation auction, else with
@@ -112,7 +114,10 @@ interface IMarginEngine is IUpdateThrottle {
     /// group without options margins it at its floor shocks (`Health.volatilityUnavailable`) rather
     /// than reverting, so a volatility outage does not stop liquidations; a group with options, and
     /// every check on new risk (`requireInitialMargin`, `requireRiskReduced`, ...), revert with the
-    /// feed's error.
+    /// feed's error. A failed price feed (of an underlying the account holds, of a collateral token it
+    /// holds, or of the quote token) has no fallback: `health` reverts with the router's error
+    /// (`StalePrice`, ...), also for a flat account, which can still withdraw (`ICollateralVault.withdraw`
+    /// reads no price for it). A contract that needs a number (a vault's NAV) must `try` it.
     function health(uint256 accountId) external view returns (Health memory);
 
     /// @notice Check for a trade that reduces one position of an account holding several: passes if the
@@ -219,7 +224,8 @@ interface IMarginEngine is IUpdateThrottle {
     /// strict read through which the auction and the pool surface a failed feed's error.
     function maintenanceRequirement(uint256 accountId) external view returns (uint256);
 
-    /// @notice Health of many accounts in one call (keepers, frontends), each as `health` computes it.
+    /// @notice Health of many accounts in one call (keepers, frontends), each as `health` computes it:
+    /// one account's failed price feed reverts the whole batch.
     function healthMany(uint256[] calldata accountIds) external view returns (Health[] memory);
 
     /// @notice Σ of the account's position values, as `health` counts them in its equity (marked to

@@ -109,7 +109,9 @@ interface IMarket {
     function nearSettlement(uint256 marketId) external view returns (bool);
 
     /// @notice Trades `sizeDelta` for `accountId` against the pool; buys fill at most `limitPrice`,
-    /// sells at least. The caller must be authorised on the account.
+    /// sells at least. The caller must be authorised on the account (`IAccounts.isAuthorized`) or hold a
+    /// trading grant on it (`IAccounts.setTrader`), whose allowance the trade spends
+    /// (`IAccounts.authorizeTrade`: NotAuthorized, TraderAllowanceExceeded).
     function trade(
         uint256 accountId,
         uint256 marketId,

@@ -233,7 +233,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     function setPoolDeltaRatio(bytes32 underlying, uint256 ratio) external;
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` contracts of `seriesId` for
-    /// `accountId` against the pool. The caller must be the account's owner or an approved operator.
+    /// `accountId` against the pool. The caller must be the account's owner, an approved operator, or a
+    /// trader with a grant (`IAccounts.setTrader`), whose allowance the trade spends by its trading cost
+    /// (`IAccounts.authorizeTrade`: NotAuthorized, TraderAllowanceExceeded).
     /// @dev The premium moves between the account and the pool through the engine, the fee is charged
     /// through the engine. Risk-increasing trades (|new size| > |old size|, or a sign flip) revert while
     /// the engine is paused, must respect the open-interest caps and the pool vega and delta limits where

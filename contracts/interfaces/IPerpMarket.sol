@@ -199,7 +199,9 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` for `accountId` against the pool:
     /// opens, increases, reduces, flips or closes its position. The caller must be the account's owner
-    /// or an approved operator (e.g. the liquidation auction, for a bidder that approved it).
+    /// or an approved operator, or a trader with a grant (`IAccounts.setTrader`; e.g. the liquidation
+    /// auction, for a bidder that granted it `bidAndClose`), whose allowance the trade spends by its fee
+    /// and skew premium (`IAccounts.authorizeTrade`: NotAuthorized, TraderAllowanceExceeded).
     /// @dev Risk-increasing trades (|new size| > |old size|, or a sign flip) revert while the engine is
     /// paused, must respect the open-interest caps and the pool delta limit where they increase them,
     /// and must leave the account at or above its initial requirement. Reducing trades skip all of
