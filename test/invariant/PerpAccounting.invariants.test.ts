@@ -4,7 +4,6 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import {
-  type PerpMarketState,
   accrueFunding as sdkAccrueFunding,
   getAccountState,
   marketKey,

@@ -4,7 +4,7 @@ import fc from "fast-check";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, deploySystem, openAccount, type System } from "../shared/system";
 import { refreshFeeds, trade, unwindPremium } from "../shared/perps";
-import { assetId, setFeedPrice } from "../shared/oracles";
+import { assetId } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 
 /**

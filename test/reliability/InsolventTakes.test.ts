@@ -107,7 +107,7 @@ describe("Insolvent takes and backstop collateral sales", function () {
         await mineAt(sys, T);
         const { deficit, payout, cost, h } = await insolventCost(sys, alice, start, T);
         const q = await sys.auction.quoteBid(alice, WAD);
-        expect([q.filled, q.payment, q.insurancePayout]).to.deep.equal([WAD, cost, payout]);
+        expect([q.filled, q.payment, q.insurancePayout], label).to.deep.equal([WAD, cost, payout]);
         const sdk = quoteBidFromHealth(h, WAD, elapsed, params, QUOTE_UNIT);
         expect([sdk.filled, sdk.payment, sdk.insurancePayout]).to.deep.equal([WAD, cost, payout]);
         // The keeper's economics count the book's mark and the payout once, whatever the quote's payment.

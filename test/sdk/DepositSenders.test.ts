@@ -1,5 +1,4 @@
 import { expect } from "chai";
-import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { UNLIMITED_TRADING_ALLOWANCE, deposit, preview, setTrader } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";

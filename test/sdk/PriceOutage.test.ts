@@ -1,13 +1,6 @@
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import {
-  accountHealth,
-  getAccountState,
-  isXMarginError,
-  maxWithdrawable,
-  preview,
-  withdraw,
-} from "../../sdk/src";
+import { accountHealth, getAccountState, maxWithdrawable, preview, withdraw } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { trade } from "../shared/perps";
 import { assetId } from "../shared/oracles";

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import hre, { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { CollateralVault, MarginEngine, MockERC20 } from "../../typechain-types";
+import type { CollateralVault, MockERC20 } from "../../typechain-types";
 import { deployToken, mintAndApprove, type MintableToken } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
 import { deployMarginEngine } from "../shared/system";

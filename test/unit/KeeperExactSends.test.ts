@@ -22,7 +22,6 @@ import { mintAndApprove } from "../shared/tokens";
 import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import {
-  callDataOf,
   keeperBidder,
   onRequest,
   predictedAndRealisedBid,

@@ -163,7 +163,6 @@ describe("Keeper spending: gas and capital go where the money is", function () {
       }
 
       const sent = (await updates()).length - before;
-      const recorded = (await sys.auction.auctions(id)).deficit;
       const spentWei = eth0 - (await ethers.provider.getBalance(KEEPER));
       // Before the fix: 5 updateDeficit transactions, one per 10-USD tick (each raises the deficit by 0.004 USDC, about 2%).
       expect(sent).to.equal(0);
@@ -270,9 +269,6 @@ describe("Keeper spending: gas and capital go where the money is", function () {
       const aliceBids = (await sys.auction.queryFilter(sys.auction.filters.AuctionBid(alice))).map(
         (e) => e.args.bidderAccountId,
       );
-      const reverted = keeper.lines
-        .slice(from)
-        .filter((l) => l.msg === "no bid" && l.fields.accountId === alice.toString()).length;
       // Before the fix: Alice's auction started, her bid's simulation reverted (the keeper account's
       // InsufficientMargin), and every later bid too until someone repaid the keeper's debt: her book
       // would go to the backstop at the maximum discount after 30 minutes.

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { IOracleRouter, MockV3Aggregator, OracleRouter } from "../../typechain-types";
+import type { IOracleRouter, MockV3Aggregator } from "../../typechain-types";
 import {
   ORACLE_DECIMALS,
   addPriceFeed,
@@ -447,7 +447,7 @@ describe("OracleRouter", function () {
     });
 
     it("measures the deviation against the lower price", async function () {
-      const { router, primary, secondary } = await loadFixture(twoSourcesFixture);
+      const { router, primary } = await loadFixture(twoSourcesFixture);
       // Primary 2040, secondary 2000: 40 / 2000 = 2%: accepted, and the primary's price is returned.
       await setFeedPrice(primary, "2040");
       expect(await router.getPrice(ETH)).to.equal(wad("2040"));
