@@ -391,7 +391,13 @@ async function bidIfProfitable(
     nativeAssetId: encodeBytes32String(s.deployment.nativeAsset),
   });
   if ("skip" in assessment) {
-    log.info("no bid", { accountId, reason: assessment.skip, ...assessment.detail });
+    // The bidder is named: a revert like InsufficientMargin is usually the keeper's own account's.
+    log.info("no bid", {
+      accountId,
+      bidderAccountId: keeperAccountId,
+      reason: assessment.skip,
+      ...assessment.detail,
+    });
     return false;
   }
   const { economics, quote, request, gasUnits } = assessment.plan;

@@ -210,6 +210,9 @@ describe("Operator runs: deploying and keeping from the documentation", function
         30_000,
       );
       const error = noBid.fields.error as { revert?: string; message?: string };
+      // The line names the keeper's own account, the one short of margin.
+      const ready = keeper.json().find((l) => l.msg === "session ready");
+      expect(noBid.fields.bidderAccountId).to.equal(ready?.fields.keeperAccountId);
       expect(error.revert).to.equal("InsufficientMargin");
       expect(error.message).to.match(/below the initial requirement/);
     });
