@@ -28,6 +28,7 @@ import {
   refreshFeeds,
   trade,
   unwindPremium,
+  backstopLong100,
 } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
@@ -840,35 +841,10 @@ describe("Security review findings", function () {
   });
 
   describe("the backstop account (review round 7)", function () {
-    /**
-     * Alice, long 100 ETH (fill ~3,150) on 50,000 USDC, is ~5,000 insolvent at 2,600; the fund covers
-     * it and the backstop takes her whole long. Funding on or off, and the pool delta ratio, as given.
-     */
-    async function backstopLong100(
-      funding = false,
-      maxPoolDeltaRatio = wad("1"),
-      holdingPeriod = HOLDING_PERIOD,
-    ) {
-      const sys = await deploySystem({ holdingPeriod });
-      await sys.perps.setMarketParams(
-        sys.markets.ETH,
-        marketParams({ maxFundingVelocity: funding ? wad("0.1") : 0n, maxPoolDeltaRatio }),
-      );
-      await fundInsurance(sys, 50_000n * USDC);
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
-      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
-      await setFeedPrice(sys.feeds.ETH, "2600");
-      await sys.auction.connect(sys.keeper).startAuction(alice);
-      await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
-      await sys.auction.absorb(alice);
-      const backstop = await sys.auction.backstopAccountId();
-      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(wad("100"));
-      return { sys, backstop };
-    }
-    const withFunding = () => backstopLong100(true);
+    const withFunding = () => backstopLong100({ funding: true });
     // ~0.35 of the pool's ~1,000,000 USDC: ~134 ETH at 2,600.
-    const tightDeltaLimit = () => backstopLong100(false, wad("0.35"));
-    const withoutHoldingPeriod = () => backstopLong100(false, wad("1"), 0n);
+    const tightDeltaLimit = () => backstopLong100({ maxPoolDeltaRatio: wad("0.35") });
+    const withoutHoldingPeriod = () => backstopLong100({ holdingPeriod: 0n });
 
     // Row 38. Funding read the skew, which counts the backstop's long as a trader's: with Carol short 50
     // against the backstop's long 100, the LPs were really long 50, yet the skew read +50 and longs paid:

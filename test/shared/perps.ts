@@ -7,10 +7,12 @@ import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMa
 // load), so the import cycle is harmless.
 import {
   DEFAULT_RISK_PARAMS,
+  HOLDING_PERIOD,
   MarginMode,
   applyFunctionRoles,
   atLatestTimestamp,
   deploySystem,
+  fundInsurance,
   openAccount,
   type System,
 } from "./system";
@@ -276,4 +278,34 @@ export async function frozenLongAndPartner() {
   await sys.auction.connect(sys.carol).startAuction(a);
   const b = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 400_000n * usdc]]);
   return { sys, a, b };
+}
+
+/**
+ * The backstop long 100 ETH (review round 7): Alice, long 100 ETH (fill ~3,150) on 50,000 USDC, is
+ * ~5,000 insolvent at 2,600; the fund (50,000 USDC) covers it and the backstop absorbs her whole long.
+ * Funding on or off, the ETH market's pool delta ratio and the pool's holding period as given.
+ */
+export async function backstopLong100(
+  opts: { funding?: boolean; maxPoolDeltaRatio?: bigint; holdingPeriod?: bigint } = {},
+): Promise<{ sys: System; backstop: bigint }> {
+  const usdc = 10n ** 6n;
+  const sys = await deploySystem({ holdingPeriod: opts.holdingPeriod ?? HOLDING_PERIOD });
+  await sys.perps.setMarketParams(
+    sys.markets.ETH,
+    marketParams({
+      maxFundingVelocity: opts.funding ? ethers.parseEther("0.1") : 0n,
+      maxPoolDeltaRatio: opts.maxPoolDeltaRatio ?? ethers.parseEther("1"),
+    }),
+  );
+  await fundInsurance(sys, 50_000n * usdc);
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * usdc]]);
+  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, ethers.parseEther("100"));
+  await setFeedPrice(sys.feeds.ETH, "2600");
+  await sys.auction.connect(sys.keeper).startAuction(alice);
+  await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
+  await sys.auction.absorb(alice);
+  const backstop = await sys.auction.backstopAccountId();
+  if ((await sys.perps.positionSize(backstop, sys.markets.ETH)) !== ethers.parseEther("100"))
+    throw new Error("the backstop did not absorb Alice's 100 ETH");
+  return { sys, backstop };
 }

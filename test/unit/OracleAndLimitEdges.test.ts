@@ -14,10 +14,16 @@ import {
   assetId,
   deployMockFeed,
   deployOracleRouter,
-  setFeedPrice,
 } from "../shared/oracles";
-import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, fundInsurance, openAccount } from "../shared/system";
-import { deployPerps, listPerpMarket, marketParams, mineAt, trade, wethDebtorSystem } from "../shared/perps";
+import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount } from "../shared/system";
+import {
+  backstopLong100,
+  deployPerps,
+  listPerpMarket,
+  marketParams,
+  trade,
+  wethDebtorSystem,
+} from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
 
 const HOUR = 3600;
@@ -130,31 +136,12 @@ describe("PerpMarket", function () {
     expect((await perps.market(m)).longOpenInterest).to.equal(wad("3"));
   });
 
-  /**
-   * Alice, long 100 ETH on 50,000 USDC, is insolvent at 2,600; the fund covers it and the backstop takes
-   * her long. Pool delta ratio 0.35 of the pool's ~1,000,000 USDC: ~350,000 USD, ~134 ETH at 2,600.
-   */
-  async function backstopLong100() {
-    const sys = await deploySystem();
-    await sys.perps.setMarketParams(
-      sys.markets.ETH,
-      marketParams({ maxFundingVelocity: 0n, maxPoolDeltaRatio: wad("0.35") }),
-    );
-    await fundInsurance(sys, usdc("50000"));
-    const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, usdc("50000")]]);
-    await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
-    await setFeedPrice(sys.feeds.ETH, "2600");
-    await sys.auction.connect(sys.keeper).startAuction(alice);
-    await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
-    await sys.auction.absorb(alice);
-    const backstop = await sys.auction.backstopAccountId();
-    expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(wad("100"));
-    return { sys };
-  }
+  /** The backstop long 100 ETH; pool delta ratio 0.35 of the pool's ~1,000,000 USDC: ~134 ETH at 2,600. */
+  const tightDeltaLimit = () => backstopLong100({ maxPoolDeltaRatio: wad("0.35") });
 
   // P19: the long side's growth counted with the backstop's long (the LPs' own book) in it.
   it("leaves the backstop's long out of the traders' long side that the pool delta limit bounds", async function () {
-    const { sys } = await loadFixture(backstopLong100);
+    const { sys } = await loadFixture(tightDeltaLimit);
     const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, usdc("300000")]]);
     // The traders' longs grow 0 → 100 ETH: 260,000 USD under the ~350,000 limit (with the backstop's
     // 100 it would read 520,000 and be refused).
