@@ -172,6 +172,27 @@ describe("Requirements grow with risk: positions crossing the switch at differen
     expect(standardMaintenance).to.be.greaterThan(0n);
   });
 
+  it("takes a band's grids in rising σ√τ, as the engine does: SDK equals engine for each sign of two band series", async function () {
+    // A (σ√τ 0.1005) and B (0.1015) both in the IM band behind a 300 ETH perp (IM shock ~0.1019). The
+    // level is the highest grid of A alone repriced and of both: taken largest σ√τ first (B alone), a
+    // book where repricing A raises the loss and B lowers it would preview a lower IM than the engine's
+    // (review round 79, mutant H10).
+    for (const [a, b] of [
+      ["10", "10"],
+      ["10", "-10"],
+      ["-10", "10"],
+      ["-10", "-10"],
+      ["30", "-5"],
+      ["-5", "30"],
+    ] as const) {
+      const sys = await loadFixture(twoCrossings);
+      await tradeOption(sys.options, sys.alice, sys.a, sys.A, wad(a));
+      await tradeOption(sys.options, sys.alice, sys.a, sys.B, wad(b));
+      await trade(sys.perps, sys.alice, sys.a, sys.markets.ETH, wad("300"));
+      await expectSdkEqualsEngine(sys, sys.a);
+    }
+  });
+
   it("gas: 11 series in the band, each at its own σ√τ, are each repriced once", async function () {
     const sys = await loadFixture(twoCrossings);
     const now = BigInt(await time.latest());
