@@ -34,10 +34,11 @@ import { advanceTo, marketParams, trade } from "../shared/perps";
 
 /**
  * The SDK's pure math and previews at exact bounds and roundings (review round 79: 50 small bugs put one
- * at a time into sdk/src/math, sdk/src/markets and sdk/src/preview.ts; 30 caught by the suite before these
- * tests, 47 after with the band-order test in MonotoneRequirements.test.ts, one equivalent): each test fails on a plausible one-token bug — a rounding direction,
- * an inclusive bound, a dropped term, a predicted revert's arguments. Pure where the rule needs no chain;
- * against the contracts where the number is theirs.
+ * at a time into sdk/src/math, sdk/src/markets and sdk/src/preview.ts; 30 caught by the suite before
+ * these tests, 47 after, with the band-order test in MonotoneRequirements.test.ts; one equivalent). Each
+ * test fails on a plausible one-token bug: a rounding direction, an inclusive bound, a dropped term, a
+ * predicted revert's arguments. Pure where the rule needs no chain; against the contracts where the
+ * number is theirs.
  */
 
 /** A Health with the given equity and requirement at both levels (the other fields do not matter). */
