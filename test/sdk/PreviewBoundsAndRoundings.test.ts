@@ -30,12 +30,12 @@ import { MarginMode, deploySystem, openAccount } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { setFeedPrice } from "../shared/oracles";
 import { expectPredictedRevert, sdkClient } from "../shared/sdk";
-import { advanceTo, marketParams, trade } from "../shared/perps";
+import { advanceTo, listPerpMarket, marketParams, trade } from "../shared/perps";
 
 /**
  * The SDK's pure math and previews at exact bounds and roundings (review round 79: 50 small bugs put one
  * at a time into sdk/src/math, sdk/src/markets and sdk/src/preview.ts; 30 caught by the suite before
- * these tests, 47 after, with the band-order test in MonotoneRequirements.test.ts; one equivalent). Each
+ * these tests, 48 after, with the band-order test in MonotoneRequirements.test.ts; one equivalent). Each
  * test fails on a plausible one-token bug: a rounding direction, an inclusive bound, a dropped term, a
  * predicted revert's arguments. Pure where the rule needs no chain; against the contracts where the
  * number is theirs.
@@ -173,6 +173,46 @@ describe("SDK perp math", function () {
 });
 
 describe("SDK previews", function () {
+  /**
+   * Alice, 4,000 USDC, long 10 ETH in one ETH market and short 5 in a second (net 5 long), frozen in an
+   * auction at 2,300 and back above her initial requirement at 3,300 with the auction still open.
+   */
+  async function frozenHedgeAboveInitial() {
+    const sys = await deploySystem();
+    const ethB = await listPerpMarket(sys.perps, "ETH");
+    const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 4_000n * 10n ** 6n]]);
+    await trade(sys.perps, sys.alice, accountId, sys.markets.ETH, 10n * WAD);
+    await trade(sys.perps, sys.alice, accountId, ethB, -5n * WAD);
+    await setFeedPrice(sys.feeds.ETH, "2300");
+    await sys.auction.connect(sys.keeper).startAuction(accountId);
+    await setFeedPrice(sys.feeds.ETH, "3300");
+    const h = await sys.engine.health(accountId);
+    expect(h.equityInitial).to.be.greaterThan(h.initialRequirement);
+    expect(await sys.auction.isFrozen(accountId)).to.equal(true);
+    return { sys, ethB, accountId, alice: await sdkClient(sys, sys.alice) };
+  }
+
+  // Mutant V8 (round 79): only `!meetsInitialMargin` refused a reduction that raises MM.
+  it("predicts RiskIncreased for a frozen account unwinding a hedge leg, though it meets its initial requirement", async function () {
+    const { sys, ethB, accountId, alice } = await loadFixture(frozenHedgeAboveInitial);
+    const T = BigInt(await time.latest()) + 60n;
+    await advanceTo(sys, T);
+    const p = await preview(alice, accountId, { type: "close", marketId: ethB }, { timestamp: T });
+    expect(p.revert?.name).to.equal("RiskIncreased");
+    expect(meetsInitialMargin(p.health)).to.equal(true);
+    await time.setNextBlockTimestamp(T);
+    await expectPredictedRevert(
+      modifyPosition(alice, {
+        accountId,
+        marketId: ethB,
+        sizeDelta: 5n * WAD,
+        slippageBps: 100,
+        deadline: T,
+      }),
+      p.revert!,
+    );
+  });
+
   /** Alice with 3,000,000 USDC; the ETH pool delta ratio is 2, so 500 ETH (the OI cap) fits under it. */
   async function openInterestCap() {
     const sys = await deploySystem();
