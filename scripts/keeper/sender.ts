@@ -57,6 +57,9 @@ export type SendResult =
    */
   | { status: "nothing-to-do" };
 
+/** EIP-7825 (Osaka): the most gas one transaction may carry; a node refuses a larger gas limit. */
+export const TX_GAS_CAP = 16_777_216n;
+
 export interface SenderOptions {
   maxGasPriceWei: bigint;
   dryRun: boolean;
@@ -125,9 +128,27 @@ export class TxSender {
     );
   }
 
-  /** Simulates the call from the keeper's address; returns the gas it needs or throws the revert. */
-  estimateGas(tx: TxRequest): Promise<bigint> {
-    return this.provider.estimateGas({ from: this.wallet.address, to: tx.to, data: tx.data });
+  /**
+   * Simulates the call from the keeper's address; returns the gas it needs or throws the revert. An
+   * estimator that searches above EIP-7825's cap fails, without revert data, calls that run under it
+   * (Hardhat's EDR asked 37.3M for a 12.2M absorb of a 16-series book: review round 80). Such a failure
+   * is checked with one eth_call at the cap: a call that succeeds there is sent with the cap; otherwise,
+   * and for every revert with data, the estimate's error is thrown.
+   */
+  async estimateGas(tx: TxRequest): Promise<bigint> {
+    const request = { from: this.wallet.address, to: tx.to, data: tx.data };
+    try {
+      return await this.provider.estimateGas(request);
+    } catch (error) {
+      const data = (error as { data?: unknown }).data;
+      if (isTransientError(error) || (typeof data === "string" && data !== "0x")) throw error;
+      try {
+        await this.provider.call({ ...request, gasLimit: TX_GAS_CAP });
+      } catch {
+        throw error;
+      }
+      return TX_GAS_CAP;
+    }
   }
 
   /**
@@ -221,7 +242,11 @@ export class TxSender {
       });
       return { status: "gas-above-cap", baseFeePerGas: null };
     }
-    const gasLimit = (gas * 12n) / 10n + 10_000n;
+    // 20% above the estimate, but never above the per-transaction cap of EIP-7825 (Osaka; many L2s and
+    // nodes cap the same) when the estimate fits under it: padded, a bid on a 16-series book (14.6M gas)
+    // asked for 17.6M and was refused by the node, though 14.6M would have run (review round 80).
+    const padded = (gas * 12n) / 10n + 10_000n;
+    const gasLimit = padded > TX_GAS_CAP && gas <= TX_GAS_CAP ? TX_GAS_CAP : padded;
     if (this.opts.dryRun) {
       this.log.info("dry run: would send", { action: label, ...fields, gasLimit, ...fees });
       return { status: "dry-run", gasLimit, fees };

@@ -1,0 +1,338 @@
+/**
+ * Review round 80: the heaviest account the limits allow, and whether it can still be liquidated within
+ * EIP-7825's 2^24 gas per transaction. Mallory holds MAX_MARKETS_PER_ACCOUNT (16) option series on 16
+ * underlyings (each with its own price and volatility feed): 15 long calls struck at 99x spot that a 5%
+ * fall takes beyond the model's moneyness range (repriced in every cell of both grids, with Greeks), and
+ * a short ETH put that a 20% fall makes liquidatable; and MAX_COLLATERALS_PER_ACCOUNT (8) tokens, three
+ * of them ERC-4626 shares. Carol holds the other 15 calls (98x) and the same put; the pool holds all
+ * MAX_LIVE_SERIES (32) series and 16 perps. Run: npx hardhat test test/reliability/HeaviestAccount.test.ts
+ */
+import { expect } from "chai";
+import { ethers } from "hardhat";
+import type { JsonRpcProvider } from "ethers";
+import { Wallet } from "ethers";
+import { TxSender } from "../../scripts/keeper/sender";
+import { createLogger } from "../../scripts/keeper/log";
+import { startInProcessKeeper } from "../shared/keeper";
+import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
+import { MarginMode, WAD, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
+import {
+  DAY,
+  DEFAULT_LISTING_FLOORS,
+  DEFAULT_POOL_DELTA_RATIO,
+  DEFAULT_POOL_VEGA_RATIO,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+  tradeOption,
+} from "../shared/options";
+import { addPerpUnderlying, mineAt, trade } from "../shared/perps";
+import { assetId, setFeedPrice } from "../shared/oracles";
+import { deployToken, mintAndApprove } from "../shared/tokens";
+
+const USDC = 10n ** 6n;
+/** EIP-7825 (Osaka): the most gas one transaction may use; the in-process chain (Osaka) enforces it. */
+const CAP = 16_777_216n;
+/** The key of the fixture's `keeper` signer (Hardhat's account #4). */
+const KEEPER_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
+
+async function world() {
+  const sys = await deployOptionsSystem();
+  const und: { sym: string; price: number; feed: any; volFeed: any; perp: bigint }[] = [
+    { sym: "ETH", price: 3000, feed: sys.feeds.ETH, volFeed: sys.volFeeds.ETH, perp: sys.markets.ETH },
+    { sym: "BTC", price: 60000, feed: sys.feeds.BTC, volFeed: sys.volFeeds.BTC, perp: sys.markets.BTC },
+  ];
+  for (let i = 1; i <= 14; i++) {
+    const sym = `U${i}`;
+    const r = await addPerpUnderlying(sys, sys.perps, sym, "100", "0.6");
+    await sys.options.configureUnderlying(
+      assetId(sym),
+      DEFAULT_POOL_VEGA_RATIO,
+      DEFAULT_POOL_DELTA_RATIO,
+      DEFAULT_LISTING_FLOORS.minFee,
+      DEFAULT_LISTING_FLOORS.minSpreadFactor,
+    );
+    und.push({ sym, price: 100, feed: r.feed, volFeed: r.volFeed, perp: r.marketId });
+  }
+  // 4 more collateral tokens: 8 in all (two ERC-4626).
+  const t1 = await deployToken("T1", "T1", 18);
+  const t2 = await deployToken("T2", "T2", 18);
+  const swbtc = await ethers.deployContract("MockERC4626", [sys.wbtc, "sWBTC", "sWBTC", 0]);
+  const st1 = await ethers.deployContract("MockERC4626", [t1, "sT1", "sT1", 0]);
+  await sys.vault.listCollateral(t1, assetId("U1"), wad("0.8"), wad("0.9"), wad("1000000"), false);
+  await sys.vault.listCollateral(t2, assetId("U2"), wad("0.8"), wad("0.9"), wad("1000000"), false);
+  await sys.vault.listCollateral(swbtc, assetId("BTC"), wad("0.8"), wad("0.9"), 10_000n * 10n ** 8n, true);
+  await sys.vault.listCollateral(st1, assetId("U1"), wad("0.8"), wad("0.9"), wad("1000000"), true);
+  return { ...sys, und, t1, t2, swbtc, st1 };
+}
+type W = Awaited<ReturnType<typeof world>>;
+
+async function shares(vault4626: any, asset: any, owner: any, amount: bigint) {
+  await mintAndApprove(asset, owner, await vault4626.getAddress(), amount);
+  await vault4626.connect(owner).deposit(amount, await owner.getAddress());
+}
+
+/** deposits of all 8 collateral tokens into `id`. */
+async function depositAll(w: W, owner: any, id: bigint) {
+  const v = await w.vault.getAddress();
+  const small: [any, bigint][] = [
+    [w.weth, wad("1")],
+    [w.wbtc, 10n ** 6n],
+    [w.t1, wad("10")],
+    [w.t2, wad("10")],
+  ];
+  for (const [t, a] of small) {
+    await mintAndApprove(t, owner, v, a);
+    await w.vault.connect(owner).deposit(id, t, a);
+  }
+  await shares(w.sweth, w.weth, owner, wad("1"));
+  await w.sweth.connect(owner).approve(v, wad("1"));
+  await w.vault.connect(owner).deposit(id, w.sweth, wad("1"));
+  await shares(w.swbtc, w.wbtc, owner, 10n ** 6n);
+  await w.swbtc.connect(owner).approve(v, 10n ** 6n);
+  await w.vault.connect(owner).deposit(id, w.swbtc, 10n ** 6n);
+  await shares(w.st1, w.t1, owner, wad("10"));
+  await w.st1.connect(owner).approve(v, wad("10"));
+  await w.vault.connect(owner).deposit(id, w.st1, wad("10"));
+}
+
+/** Gas used by a transaction sent with the 2^24 cap as its limit. */
+async function gasOf(p: Promise<any>): Promise<bigint> {
+  return (await (await p).wait()).gasUsed as bigint;
+}
+
+/** Runs `body` on a snapshot and restores it. */
+async function whatIf<T>(body: () => Promise<T>): Promise<T> {
+  const snap = await takeSnapshot();
+  try {
+    return await body();
+  } finally {
+    await snap.restore();
+  }
+}
+
+/** Checks `gas` against the cap and logs it with its margin. */
+function within(label: string, gas: bigint): void {
+  console.log(`      ${label}: ${gas} gas (${((Number(gas) / Number(CAP)) * 100).toFixed(1)}% of 2^24)`);
+  expect(gas, label).to.be.lte(CAP);
+}
+
+/** 32 series. ETH: an ATM put (the driver) and a 99x call; every other underlying: calls at 99x and 98x. */
+async function heavy() {
+  const w = await world();
+  const expiry = await fromNow(30n * DAY);
+  const put = await listSeries(w.options, "ETH", "3000", expiry, false);
+  const ethCall = await listSeries(w.options, "ETH", "297000", expiry, true);
+  const c99: bigint[] = [];
+  const c98: bigint[] = [];
+  for (const u of w.und.slice(1)) {
+    c99.push(await listSeries(w.options, u.sym, String(u.price * 99), expiry, true));
+    c98.push(await listSeries(w.options, u.sym, String(u.price * 98), expiry, true));
+  }
+  const mallory = await openAccount(w, w.alice, MarginMode.CROSS, [[w.usdc, 1_000_000n * USDC]]);
+  await depositAll(w, w.alice, mallory);
+  const carolAccount = await openAccount(w, w.carol, MarginMode.CROSS, [[w.usdc, 1_000_000n * USDC]]);
+  await depositAll(w, w.carol, carolAccount);
+  const bobAccount = await openAccount(w, w.bob, MarginMode.CROSS, [[w.usdc, 1_000_000n * USDC]]);
+  for (const [signer, id, calls] of [
+    [w.alice, mallory, c99],
+    [w.carol, carolAccount, c98],
+  ] as const) {
+    await tradeOption(w.options, signer, id, put, -wad("20"));
+    for (const s of calls) await tradeOption(w.options, signer, id, s, wad("1"));
+    await withdrawToInitialMargin(w, signer, id);
+  }
+  await tradeOption(w.options, w.bob, bobAccount, ethCall, wad("1"));
+  const bob2 = await openAccount(w, w.bob, MarginMode.CROSS, [[w.usdc, 1_000_000n * USDC]]);
+  for (const u of w.und) await trade(w.perps, w.bob, bob2, u.perp, u.sym === "BTC" ? wad("0.01") : wad("1"));
+  return { ...w, expiry, put, ethCall, c99, c98, mallory, carolAccount, bobAccount };
+}
+
+async function crash(w: Awaited<ReturnType<typeof heavy>>, ethPrice = "2400") {
+  await setFeedPrice(w.feeds.ETH, ethPrice);
+  for (const u of w.und.slice(1)) await setFeedPrice(u.feed, String((u.price * 95) / 100));
+}
+
+type H = Awaited<ReturnType<typeof heavy>>;
+
+/** The crash, both auctions started a minute ago, a keeper account with 5M USDC and no position. */
+async function auctioned() {
+  const w = await heavy();
+  await crash(w);
+  await w.auction.startAuction(w.mallory, { gasLimit: CAP });
+  await w.auction.startAuction(w.carolAccount, { gasLimit: CAP });
+  const bidder = await openAccount(w, w.keeper, MarginMode.CROSS, [[w.usdc, 5_000_000n * USDC]]);
+  await w.accounts.connect(w.keeper).setApprovalForAll(w.auction, true);
+  await mineAt(w, BigInt(await time.latest()) + 60n);
+  return { ...w, bidder };
+}
+
+/** The keeper's sender in dry-run mode on the in-process chain: the gas limit it would send `tx` with. */
+async function keeperGasLimit(to: string, data: string, gasEstimate: bigint): Promise<bigint> {
+  const sender = new TxSender(
+    new Wallet(KEEPER_KEY),
+    ethers.provider as unknown as JsonRpcProvider,
+    31337,
+    createLogger({ level: "error", write: () => {} }),
+    { maxGasPriceWei: 10n ** 12n, dryRun: true, txTimeoutMs: 1_000, pollMs: 10 },
+  );
+  // The estimate is given, as the keeper's bid paths do after their own estimate (liquidator.ts).
+  const result = await sender.send("bid", { to, data }, {}, { gasEstimate });
+  if (result.status !== "dry-run") throw new Error(`keeper would not send: ${result.status}`);
+  return result.gasLimit;
+}
+
+describe("The heaviest account the limits allow: still liquidated within 2^24 gas a transaction", function () {
+  this.timeout(600_000);
+
+  it("is what the limits allow: 16 series on 16 underlyings, 8 collateral tokens, 32 live series, liquidatable after the crash", async function () {
+    const w: H = await loadFixture(heavy);
+    expect(await w.options.liveSeriesCount()).to.equal(await w.options.MAX_LIVE_SERIES());
+    expect((await w.engine.accountMarkets(w.mallory)).length).to.equal(16);
+    expect((await w.vault.collateralTokens(w.mallory)).length).to.equal(8);
+    await crash(w);
+    const h = await w.engine.health(w.mallory);
+    expect(h.equityMaintenance).to.be.lt(h.maintenanceRequirement);
+    expect(h.equityMark).to.be.gt(0n); // solvent: the bid path, not the insolvent take
+  });
+
+  describe("worst-case gas within 2^24 (fails if a change pushes a liquidation path over the cap)", function () {
+    it("health, a one-account healthMany, startAuction, endAuction after a cure", async function () {
+      const w: H = await loadFixture(heavy);
+      await crash(w);
+      within("engine.health (eth_estimateGas)", await w.engine.health.estimateGas(w.mallory));
+      within(
+        "engine.healthMany([one]) (eth_estimateGas)",
+        await w.engine.healthMany.estimateGas([w.mallory]),
+      );
+      within("startAuction", await gasOf(w.auction.startAuction(w.mallory, { gasLimit: CAP })));
+      within(
+        "deposit by the frozen owner",
+        await whatIf(async () => {
+          await mintAndApprove(w.usdc, w.alice, await w.vault.getAddress(), 1_000n * USDC);
+          return gasOf(w.vault.connect(w.alice).deposit(w.mallory, w.usdc, 1_000n * USDC, { gasLimit: CAP }));
+        }),
+      );
+      within(
+        "owner's risk-reducing close (1 put bought back)",
+        await whatIf(() => gasOf(tradeOption(w.options, w.alice, w.mallory, w.put, wad("1")))),
+      );
+      await mintAndApprove(w.usdc, w.alice, await w.vault.getAddress(), 1_000_000n * USDC);
+      await w.vault.connect(w.alice).deposit(w.mallory, w.usdc, 1_000_000n * USDC);
+      within(
+        "endAuction after the owner's cure",
+        await gasOf(w.auction.endAuction(w.mallory, { gasLimit: CAP })),
+      );
+    });
+
+    it("bid (fraction 1 and 1%), bidAndClose (fraction 1 and 1%) and the backstop's absorb", async function () {
+      const w = await loadFixture(auctioned);
+      const k = w.bidder;
+      within(
+        "bid, fraction 1",
+        await whatIf(() =>
+          gasOf(w.auction.connect(w.keeper).bid(w.mallory, k, WAD, ethers.MaxUint256, { gasLimit: CAP })),
+        ),
+      );
+      within(
+        "bid, fraction 1%",
+        await whatIf(() =>
+          gasOf(
+            w.auction.connect(w.keeper).bid(w.mallory, k, wad("0.01"), ethers.MaxUint256, { gasLimit: CAP }),
+          ),
+        ),
+      );
+      within(
+        "bidAndClose, fraction 1",
+        await whatIf(() =>
+          gasOf(
+            w.auction.connect(w.keeper).bidAndClose(w.mallory, k, WAD, ethers.MaxUint256, { gasLimit: CAP }),
+          ),
+        ),
+      );
+      within(
+        "bidAndClose, fraction 1%",
+        await whatIf(() =>
+          gasOf(
+            w.auction
+              .connect(w.keeper)
+              .bidAndClose(w.mallory, k, wad("0.01"), ethers.MaxUint256, { gasLimit: CAP }),
+          ),
+        ),
+      );
+      await mineAt(w, BigInt(await time.latest()) + 1800n);
+      within("absorb", await gasOf(w.auction.absorb(w.mallory, { gasLimit: CAP })));
+      within(
+        "absorb of a second book into a backstop holding 16 series",
+        await gasOf(w.auction.absorb(w.carolAccount, { gasLimit: CAP })),
+      );
+    });
+  });
+
+  describe("the owner's heaviest reduction within 2^24", function () {
+    it("a premium-paying close of a perp hedged by a put, beside 14 series beyond the range (three health reads)", async function () {
+      const w: H = await loadFixture(heavy);
+      const m = await openAccount(w, w.alice, MarginMode.CROSS, [[w.usdc, 1_000_000n * USDC]]);
+      await depositAll(w, w.alice, m);
+      await tradeOption(w.options, w.alice, m, w.put, -wad("20"));
+      await trade(w.perps, w.alice, m, w.markets.ETH, wad("4"));
+      for (const s of w.c99.slice(0, 14)) await tradeOption(w.options, w.alice, m, s, wad("1"));
+      // A short skew: closing the long fills below the oracle (a premium), so the close runs the health
+      // before, requireRiskReduced (hedged) and requirePremiumAffordable.
+      const shorty = await openAccount(w, w.bob, MarginMode.CROSS, [[w.usdc, 1_000_000n * USDC]]);
+      await trade(w.perps, w.bob, shorty, w.markets.ETH, -wad("100"));
+      await crash(w);
+      expect((await w.engine.accountMarkets(m)).length).to.equal(16);
+      within(
+        "owner's hedged, premium-paying perp close",
+        await gasOf(
+          w.perps.connect(w.alice).trade(m, w.markets.ETH, -wad("1"), 0n, 2n ** 40n, { gasLimit: CAP }),
+        ),
+      );
+    });
+  });
+
+  describe("the keeper's gas limit for a bid the chain can hold (row 215)", function () {
+    it("sends a bid on the heaviest book with a gas limit within 2^24, and the bid goes through (before the fix: 1.2 x 14.6M = 17.6M, refused by an EIP-7825 chain)", async function () {
+      const w = await loadFixture(auctioned);
+      const data = w.auction.interface.encodeFunctionData("bid", [
+        w.mallory,
+        w.bidder,
+        WAD,
+        ethers.MaxUint256,
+      ]);
+      const to = await w.auction.getAddress();
+      // The gas the bid uses, as a node's eth_estimateGas finds it (Hardhat's EDR estimator asks for
+      // 37.3M here and fails on its own cap, although 2^24 runs the bid).
+      const estimate = await whatIf(() => gasOf(w.keeper.sendTransaction({ to, data, gasLimit: CAP })));
+      const gasLimit = await keeperGasLimit(to, data, estimate);
+      console.log(`      bid estimate ${estimate}, keeper's gas limit ${gasLimit}`);
+      expect(estimate).to.be.lte(CAP);
+      expect(gasLimit).to.be.gte(estimate);
+      expect(gasLimit).to.be.lte(CAP);
+      await expect(
+        w.auction.connect(w.keeper).bid(w.mallory, w.bidder, WAD, ethers.MaxUint256, { gasLimit }),
+      ).to.emit(w.auction, "AuctionBid");
+    });
+  });
+
+  describe("the keeper absorbs the heaviest books (row 217)", function () {
+    it("starts both auctions, finds no profitable bid, and has the backstop absorb both after the duration (before the fix: eth_estimateGas asked 37M for a 12.2M absorb, the keeper logged 'simulation reverted; not sending' every pass)", async function () {
+      const w: H = await loadFixture(heavy);
+      await crash(w);
+      const keeper = await startInProcessKeeper(w);
+      await keeper.step();
+      expect(await w.auction.isFrozen(w.mallory)).to.equal(true);
+      expect(await w.auction.isFrozen(w.carolAccount)).to.equal(true);
+      await mineAt(w, BigInt(await time.latest()) + 1860n);
+      await keeper.step();
+      const absorbs = keeper.lines.filter(
+        (l) => l.msg === "transaction mined" && l.fields.action === "absorb",
+      );
+      console.log(`      absorbs mined: ${absorbs.map((l) => String(l.fields.gasUsed)).join(", ")}`);
+      expect(await w.auction.isFrozen(w.mallory)).to.equal(false);
+      expect(await w.auction.isFrozen(w.carolAccount)).to.equal(false);
+      expect((await w.engine.accountMarkets(await w.engine.backstopAccountId())).length).to.equal(31);
+    });
+  });
+});
