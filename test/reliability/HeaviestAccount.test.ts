@@ -14,8 +14,8 @@ import { Wallet } from "ethers";
 import { TxSender } from "../../scripts/keeper/sender";
 import { createLogger } from "../../scripts/keeper/log";
 import { startInProcessKeeper } from "../shared/keeper";
-import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { MarginMode, WAD, openAccount, wad, withdrawToInitialMargin, whatIf } from "../shared/system";
 import {
   DAY,
   DEFAULT_LISTING_FLOORS,
@@ -99,16 +99,6 @@ async function depositAll(w: W, owner: any, id: bigint) {
 /** Gas used by a transaction sent with the 2^24 cap as its limit. */
 async function gasOf(p: Promise<any>): Promise<bigint> {
   return (await (await p).wait()).gasUsed as bigint;
-}
-
-/** Runs `body` on a snapshot and restores it. */
-async function whatIf<T>(body: () => Promise<T>): Promise<T> {
-  const snap = await takeSnapshot();
-  try {
-    return await body();
-  } finally {
-    await snap.restore();
-  }
 }
 
 /** Checks `gas` against the cap and logs it with its margin. */

@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import type { ContractTransactionResponse } from "ethers";
-import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   MarginMode,
   WAD,
@@ -10,6 +10,7 @@ import {
   wad,
   withdrawToInitialMargin,
   findEvent,
+  whatIf,
 } from "../shared/system";
 import {
   DAY,
@@ -43,16 +44,6 @@ const liquidatable = (h: { equityMaintenance: bigint; maintenanceRequirement: bi
 /** The first `name` event of the auction in a transaction. */
 async function auctionEvent(sys: Sys, tx: ContractTransactionResponse, name: string) {
   return findEvent((await tx.wait())!.logs, sys.auction, name);
-}
-
-/** Runs `body` on a snapshot and restores it: a what-if that leaves the chain as it was. */
-async function whatIf<T>(body: () => Promise<T>): Promise<T> {
-  const snap = await takeSnapshot();
-  try {
-    return await body();
-  } finally {
-    await snap.restore();
-  }
 }
 
 describe("Liquidation of option books (review round 28)", function () {

@@ -1,5 +1,5 @@
 import { ethers } from "hardhat";
-import { time } from "@nomicfoundation/hardhat-network-helpers";
+import { takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import type {
   AddressLike,
   BaseContract,
@@ -356,4 +356,14 @@ export async function spotShocks(
   const shock = (floor: bigint, z: bigint) =>
     math.spotShock(floor, z, volatility, p.horizon, p.maxShock, p.sizeScale, grossNotional);
   return [await shock(p.imShockFloor, p.imZ), await shock(p.mmShockFloor, p.mmZ)];
+}
+
+/** Runs `body` on a snapshot and restores it: a what-if that leaves the chain as it was. */
+export async function whatIf<T>(body: () => Promise<T>): Promise<T> {
+  const snap = await takeSnapshot();
+  try {
+    return await body();
+  } finally {
+    await snap.restore();
+  }
 }
