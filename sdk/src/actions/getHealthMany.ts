@@ -44,6 +44,7 @@ export async function getHealthMany(
   // A block number pins every chunk to the same state.
   const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
   const count = await read(client, () => client.contracts.accounts.accountCount({ blockTag }));
+  if (ids.some((id) => id < 0n)) throw new RangeError("account ids are not negative");
   const unknown = ids.find((id) => id < 1n || id > count);
   if (unknown !== undefined) throw makeXMarginError("UnknownAccount", [unknown], errorContext(client));
   const chunks: bigint[][] = [];
