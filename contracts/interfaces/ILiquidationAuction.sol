@@ -105,8 +105,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     event BackstopQuoteSwept(uint256 amount);
 
     /// @notice Emitted when an auction starts (or a stale one restarts). `equityMaintenance` and
-    /// `maintenanceRequirement` are USD WAD, `flagReward` (what the starter was paid: 0 on a restart,
-    /// within the cooldown, or when the transfer failed) quote units.
+    /// `maintenanceRequirement` are USD WAD, `flagReward` (what the starter was paid, quote units: the
+    /// parameter capped at the account's mark-to-market equity and at the vault's quote; 0 for an
+    /// insolvent account, on a restart, within the cooldown, or when the transfer failed).
     event AuctionStarted(
         uint256 indexed accountId,
         address indexed starter,

@@ -116,8 +116,10 @@ interface IMarginEngine is IUpdateThrottle {
     /// every check on new risk (`requireInitialMargin`, `requireRiskReduced`, ...), revert with the
     /// feed's error. A failed price feed (of an underlying the account holds, of a collateral token it
     /// holds, or of the quote token) has no fallback: `health` reverts with the router's error
-    /// (`StalePrice`, ...), also for a flat account, which can still withdraw (`ICollateralVault.withdraw`
-    /// reads no price for it). A contract that needs a number (a vault's NAV) must `try` it.
+    /// (`StalePrice`, ...), also for a flat account. A flat account that owes no quote and is not in an
+    /// auction can still withdraw (`ICollateralVault.withdraw` reads no price for it); one that owes quote
+    /// cannot (its withdrawal checks its initial margin, with the feed's error). A contract that needs a
+    /// number (a vault's NAV) must `try` it.
     function health(uint256 accountId) external view returns (Health memory);
 
     /// @notice Check for a trade that reduces one position of an account holding several: passes if the

@@ -131,7 +131,7 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
   });
 
   let session: Session | null = null;
-  const setupNotices = withoutRepeats(log, SETUP_NOTICE_MS);
+  let setupNotices = withoutRepeats(log, SETUP_NOTICE_MS);
   /** The newest block seen on the session's chain: if its hash changes, the chain was replaced. */
   let anchor: BlockRef | null = null;
   /** The newest block a step completed on. */
@@ -160,11 +160,16 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
       if (!block?.hash) throw new Error(`block ${head} not available`);
       anchor = { number: head, hash: block.hash };
 
-      session ??= await openSession(cfg, provider, wallet, sender, log, undefined, setupNotices);
       if (!session) {
-        failures++;
-        await sleep(backoffMs(failures, cfg.pollMs, 2_000), signal);
-        continue;
+        session = await openSession(cfg, provider, wallet, sender, log, undefined, setupNotices);
+        if (!session) {
+          failures++;
+          await sleep(backoffMs(failures, cfg.pollMs, 2_000), signal);
+          continue;
+        }
+        // A repeat is one of the retries before a session: the next session's notices are new (an empty
+        // wallet after a chain reset would otherwise go unsaid; review round 81, row 201).
+        setupNotices = withoutRepeats(log, SETUP_NOTICE_MS);
       }
       const s: Session = session;
 

@@ -22,6 +22,7 @@
 import {
   Interface,
   Transaction,
+  isError,
   keccak256,
   type JsonRpcProvider,
   type TransactionReceipt,
@@ -133,7 +134,8 @@ export class TxSender {
    * estimator that searches above EIP-7825's cap fails, without revert data, calls that run under it
    * (Hardhat's EDR asked 37.3M for a 12.2M absorb of a 16-series book: review round 80). Such a failure
    * is checked with one eth_call at the cap: a call that succeeds there is sent with the cap; otherwise,
-   * and for every revert with data, the estimate's error is thrown.
+   * for every revert with data, a node's "reverted" without data and a refusal for funds or nonce,
+   * the estimate's error is thrown.
    */
   async estimateGas(tx: TxRequest): Promise<bigint> {
     const request = { from: this.wallet.address, to: tx.to, data: tx.data };
@@ -142,6 +144,12 @@ export class TxSender {
     } catch (error) {
       const data = (error as { data?: unknown }).data;
       if (isTransientError(error) || (typeof data === "string" && data !== "0x")) throw error;
+      // Only a refusal that may be about the estimator's gas search is checked at the cap: a node that
+      // says "reverted" without data (an empty revert; revert data it leaves out) answered the call, and
+      // one refused for funds or a nonce was never run (review round 81, row 200).
+      if (isError(error, "INSUFFICIENT_FUNDS") || isError(error, "NONCE_EXPIRED")) throw error;
+      const said = (error as { info?: { error?: { message?: unknown } } }).info?.error?.message;
+      if (typeof said === "string" && /revert/i.test(said)) throw error;
       try {
         await this.provider.call({ ...request, gasLimit: TX_GAS_CAP });
       } catch {
