@@ -5,25 +5,13 @@
  */
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
-import fs from "node:fs";
-import path from "node:path";
 import { MarginMode, openAccount, wad, type System } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { mineAt, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
-import { hardhatWallet, tempDir, waitFor } from "../shared/e2e";
-import {
-  keeperDeploymentOf,
-  onRequest,
-  startInProcessKeeper,
-  startRpcBridge,
-  type InProcessKeeper,
-  type LogLine,
-} from "../shared/keeper";
+import { hardhatWallet, waitFor } from "../shared/e2e";
+import { onRequest, runKeeperOverBridge, startInProcessKeeper, type InProcessKeeper } from "../shared/keeper";
 import { mintAccountsTo } from "../shared/accounts";
-import { parseKeeperArgs } from "../../scripts/keeper/config";
-import { createLogger } from "../../scripts/keeper/log";
-import { runKeeper } from "../../scripts/keeper/loop";
 import { chooseFees, replacementFees } from "../../scripts/keeper/logic";
 
 const USDC = 10n ** 6n;
@@ -355,19 +343,10 @@ describe("Keeper loop", function () {
       await mineAt(sys, expiry);
       await setFeedPrice(sys.feeds.ETH, "3100");
 
-      const scratch = tempDir("xmargin-reorg-");
-      const deploymentFile = path.join(scratch.dir, "deployment.json");
-      fs.writeFileSync(deploymentFile, JSON.stringify(await keeperDeploymentOf(sys)));
-      const bridge = await startRpcBridge();
-      const lines: LogLine[] = [];
-      const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line) as LogLine) });
-      const cfg = parseKeeperArgs(
-        ["--rpc", bridge.url, "--deployment", deploymentFile, "--poll-ms", "20", "--log-level", "debug"],
-        { KEEPER_PRIVATE_KEY: hardhatWallet(4).privateKey },
-      );
-      if (cfg === "help") throw new Error("unreachable");
-      const stop = new AbortController();
-      const running = runKeeper(cfg, log, stop.signal);
+      const { lines, bridge, stop } = await runKeeperOverBridge(sys, {
+        privateKey: hardhatWallet(4).privateKey,
+        args: ["--log-level", "debug"],
+      });
       const positionSize = sys.options.interface.getFunction("positionSize").selector;
       const passes = () => lines.filter((l) => l.msg === "health checked").length;
       // The loop steps on a new block (or every 15 s without one): mine until `count` passes are logged.
@@ -417,10 +396,7 @@ describe("Keeper loop", function () {
         // pass, before the next liquidation check).
         expect(positionReads() - readsBefore).to.equal(0);
       } finally {
-        stop.abort();
-        await running;
-        await bridge.close();
-        scratch.remove();
+        await stop();
       }
     });
   });

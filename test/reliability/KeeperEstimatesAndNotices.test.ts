@@ -5,20 +5,16 @@
  */
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
-import fs from "node:fs";
-import path from "node:path";
 import { Wallet, isError } from "ethers";
 import { MarginMode, deploySystem, openAccount, wad, type System } from "../shared/system";
 import { wethDebtorSystem } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { deployOptionsSystem } from "../shared/options";
-import { hardhatWallet, tempDir, waitFor } from "../shared/e2e";
-import { keeperDeploymentOf, startRpcBridge, type LogLine, type Misbehaviour } from "../shared/keeper";
+import { hardhatWallet, waitFor } from "../shared/e2e";
+import { runKeeperOverBridge, startRpcBridge, type Misbehaviour } from "../shared/keeper";
 import { createProvider } from "../../scripts/keeper/chain";
-import { parseKeeperArgs } from "../../scripts/keeper/config";
 import { createLogger } from "../../scripts/keeper/log";
-import { runKeeper } from "../../scripts/keeper/loop";
 import { TX_GAS_CAP, TxSender } from "../../scripts/keeper/sender";
 
 /**
@@ -109,20 +105,11 @@ describe("Keeper estimates and setup notices, and withdrawals in a price outage"
   describe("runKeeper's setup notices (row 201)", function () {
     it("writes the empty-wallet error again when a new session opens after a chain reset within the minute (before the fix: dropped as a repeat, and never written for that session)", async function () {
       const sys = await deployOptionsSystem();
-      const scratch = tempDir("xmargin-notices-");
-      const deploymentFile = path.join(scratch.dir, "deployment.json");
-      fs.writeFileSync(deploymentFile, JSON.stringify(await keeperDeploymentOf(sys)));
-      const bridge = await startRpcBridge();
-      const lines: LogLine[] = [];
-      const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line) as LogLine) });
       // A wallet without a wei; a dry run, so that the session opens without its own transactions.
-      const cfg = parseKeeperArgs(
-        ["--rpc", bridge.url, "--deployment", deploymentFile, "--poll-ms", "20", "--dry-run"],
-        { KEEPER_PRIVATE_KEY: Wallet.createRandom().privateKey },
-      );
-      if (cfg === "help") throw new Error("unreachable");
-      const stop = new AbortController();
-      const running = runKeeper(cfg, log, stop.signal);
+      const { lines, bridge, stop } = await runKeeperOverBridge(sys, {
+        privateKey: Wallet.createRandom().privateKey,
+        args: ["--dry-run"],
+      });
       const count = (msg: string) => lines.filter((l) => l.msg === msg).length;
       try {
         await waitFor("the first session", () => count("session ready") === 1, 30_000);
@@ -142,10 +129,7 @@ describe("Keeper estimates and setup notices, and withdrawals in a price outage"
         // The new session's wallet is as empty: the operator is told again.
         expect(count("keeper wallet cannot pay for gas; fund it")).to.equal(2);
       } finally {
-        stop.abort();
-        await running;
-        await bridge.close();
-        scratch.remove();
+        await stop();
       }
     });
   });

@@ -4,7 +4,9 @@
  * account #4 as the keeper key, the command line's defaults (or the given arguments).
  */
 import { ethers, network } from "hardhat";
+import fs from "node:fs";
 import http from "node:http";
+import path from "node:path";
 import { Wallet } from "ethers";
 import { expect } from "chai";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
@@ -14,10 +16,10 @@ import { Eip1193JsonRpcProvider, connectContracts, type Contracts } from "../../
 import { parseKeeperArgs } from "../../scripts/keeper/config";
 import { assessBid, type BidPlan } from "../../scripts/keeper/liquidation";
 import { createLogger, type Fields } from "../../scripts/keeper/log";
-import { keeperStep, openSession, type Session, type StepReport } from "../../scripts/keeper/loop";
+import { keeperStep, openSession, runKeeper, type Session, type StepReport } from "../../scripts/keeper/loop";
 import { TxSender } from "../../scripts/keeper/sender";
 import type { OptionMarket } from "../../typechain-types";
-import { hardhatWallet, listenOnLoopback } from "./e2e";
+import { hardhatWallet, listenOnLoopback, tempDir } from "./e2e";
 import { deploymentOf } from "./sdk";
 import { deployOptionsSystemWithoutFunding } from "./options";
 import { assetId, setFeedPrice } from "./oracles";
@@ -281,4 +283,38 @@ export function onRequest<T>(
 export function callDataOf(params: unknown[]): string {
   const request = (params[0] ?? {}) as { data?: string; input?: string };
   return request.data ?? request.input ?? "";
+}
+
+/**
+ * The keeper CLI's own loop (`runKeeper`) in process, polling every 20 ms through an RPC bridge to the
+ * in-process chain, with `sys` written as its deployment file: its log lines, the bridge's calls, and
+ * `stop`, which ends the loop and cleans up (call it in a `finally`).
+ */
+export async function runKeeperOverBridge(
+  sys: System & { options: OptionMarket },
+  opts: { privateKey: string; args?: string[] },
+): Promise<{ lines: LogLine[]; bridge: Awaited<ReturnType<typeof startRpcBridge>>; stop(): Promise<void> }> {
+  const scratch = tempDir("xmargin-keeper-");
+  const deploymentFile = path.join(scratch.dir, "deployment.json");
+  fs.writeFileSync(deploymentFile, JSON.stringify(await keeperDeploymentOf(sys)));
+  const bridge = await startRpcBridge();
+  const lines: LogLine[] = [];
+  const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line) as LogLine) });
+  const cfg = parseKeeperArgs(
+    ["--rpc", bridge.url, "--deployment", deploymentFile, "--poll-ms", "20", ...(opts.args ?? [])],
+    { KEEPER_PRIVATE_KEY: opts.privateKey },
+  );
+  if (cfg === "help") throw new Error("unreachable");
+  const controller = new AbortController();
+  const running = runKeeper(cfg, log, controller.signal);
+  return {
+    lines,
+    bridge,
+    async stop() {
+      controller.abort();
+      await running;
+      await bridge.close();
+      scratch.remove();
+    },
+  };
 }
