@@ -8,7 +8,7 @@
 import { expect } from "chai";
 import { parseUnits, type ContractTransactionResponse, type TransactionReceipt } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
-import { seedDemo, type SeedResult } from "../../scripts/lib/seed";
+import type { SeedResult } from "../../scripts/lib/seed";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
 import { ICollateralVault__factory } from "../../typechain-types/factories/contracts/interfaces/ICollateralVault__factory";
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
@@ -49,10 +49,7 @@ describe("Keeper end to end on a hardhat node", function () {
 
   /** Seeds demo accounts with the node's unlocked accounts. */
   async function seed(): Promise<SeedResult> {
-    const [deployer, alice, bob, carol, lp] = await Promise.all(
-      [0, 1, 2, 3, 5].map((i) => e2e.provider.getSigner(i)),
-    );
-    seeded = await seedDemo(deployment, { deployer, alice, bob, carol, lp });
+    seeded = await e2e.seed(deployment);
     return seeded;
   }
 

@@ -9,7 +9,6 @@ import fs from "node:fs";
 import path from "node:path";
 import { Wallet, parseUnits } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
-import { seedDemo } from "../../scripts/lib/seed";
 import { MockV3Aggregator__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/tests/MockV3Aggregator__factory";
 import {
   REPO_ROOT,
@@ -188,10 +187,7 @@ describe("Operator runs: deploying and keeping from the documentation", function
     });
 
     it("logs a bid the keeper's account cannot pay for with the contract's error by name, not 'unknown custom error'", async function () {
-      const [deployer, alice, bob, carol, lp] = await Promise.all(
-        [0, 1, 2, 3, 5].map((i) => e2e.provider.getSigner(i)),
-      );
-      const seeded = await seedDemo(deployment, { deployer, alice, bob, carol, lp });
+      const seeded = await e2e.seed(deployment);
       const keeper = startKeeper(procs, {
         rpcUrl: e2e.rpcUrl,
         deploymentFile,
@@ -201,7 +197,7 @@ describe("Operator runs: deploying and keeping from the documentation", function
       await waitForLog(keeper, "session ready", 30_000);
       // ETH 3,000 → 2,300: Bob's book is insolvent, its deficit (~4,190 USDC at the auction's start, before
       // the insurance fund pays) more than the keeper's new, empty account can pay.
-      const feed = MockV3Aggregator__factory.connect(deployment.feeds.ETH, deployer);
+      const feed = MockV3Aggregator__factory.connect(deployment.feeds.ETH, await e2e.provider.getSigner(0));
       await (await feed.updateAnswer(parseUnits("2300", 8), { gasLimit: 200_000n })).wait();
       const noBid = await waitFor(
         "the keeper's 'no bid' on Bob",

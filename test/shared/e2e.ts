@@ -10,6 +10,8 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { HDNodeWallet, JsonRpcProvider, type Wallet } from "ethers";
+import type { Deployment } from "../../deploy/deployment";
+import { seedDemo, type SeedResult } from "../../scripts/lib/seed";
 
 export const REPO_ROOT = path.resolve(__dirname, "../..");
 const HARDHAT_CLI = require.resolve("hardhat/internal/cli/cli.js", { paths: [REPO_ROOT] });
@@ -383,6 +385,14 @@ export class SuiteNode {
   /** Runs the deploy script against the node (`runDeploy`). */
   deploy(): Promise<DeployRun> {
     return runDeploy(this.procs, this);
+  }
+
+  /** Seeds the demo accounts (`seedDemo`) with the node's unlocked accounts 0, 1, 2, 3 and 5. */
+  async seed(deployment: Deployment): Promise<SeedResult> {
+    const [deployer, alice, bob, carol, lp] = await Promise.all(
+      [0, 1, 2, 3, 5].map((i) => this.provider.getSigner(i)),
+    );
+    return seedDemo(deployment, { deployer, alice, bob, carol, lp });
   }
 
   async start(): Promise<void> {
