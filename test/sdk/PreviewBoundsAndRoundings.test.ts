@@ -245,33 +245,39 @@ describe("SDK previews", function () {
     expect((await sys.perps.market(marketId)).longOpenInterest).to.equal(cap);
   });
 
-  it("lets a trade fill the pool delta limit exactly, and refuses one wei of limit less (PerpMarket._checkNewRisk)", async function () {
+  /**
+   * Alice's snapshot beside a 10 ETH buy: `poolDelta` is the LPs' new delta (its notional at the oracle,
+   * on a flat book), and `at(base, fields)` the snapshot with the pool delta base `base`, the ETH market's
+   * `fields`, and a ratio of WAD / quoteUnit, which makes the limit the base itself, to the wei.
+   */
+  async function poolDeltaLimit() {
     const { sys, alice, accountId } = await loadFixture(openInterestCap);
     const marketId = sys.markets.ETH;
     const state = await getAccountState(alice, { accountId, markets: [{ marketId }] });
     const key = marketKey(await sys.perps.getAddress(), marketId);
     const market = state.markets[key] as PerpMarketState;
     const sizeDelta = 10n * WAD;
-    // A flat book: the long side grows by the trade, the LPs' delta by its notional at the oracle.
     const poolDelta = mulDiv(sizeDelta, state.prices[market.underlying], WAD, "ceil");
-    // A ratio of WAD / quoteUnit makes the limit the base itself: base = poolDelta is the limit to the wei.
-    const at = (base: bigint) =>
-      simulate(
-        {
-          ...state,
-          protocol: { ...state.protocol, poolDeltaBase: base },
-          markets: {
-            ...state.markets,
-            [key]: {
-              ...market,
-              params: { ...market.params, maxPoolDeltaRatio: WAD / state.protocol.quoteUnit },
-            },
-          },
+    const at = (base: bigint, fields: Partial<PerpMarketState> = {}): AccountState => ({
+      ...state,
+      protocol: { ...state.protocol, poolDeltaBase: base },
+      markets: {
+        ...state.markets,
+        [key]: {
+          ...market,
+          ...fields,
+          params: { ...market.params, maxPoolDeltaRatio: WAD / state.protocol.quoteUnit },
         },
-        { type: "trade", marketId, sizeDelta },
-      );
-    expect(at(poolDelta).revert).to.equal(undefined);
-    const refused = at(poolDelta - 1n).revert;
+      },
+    });
+    return { marketId, sizeDelta, poolDelta, at };
+  }
+
+  it("lets a trade fill the pool delta limit exactly, and refuses one wei of limit less (PerpMarket._checkNewRisk)", async function () {
+    const { marketId, sizeDelta, poolDelta, at } = await poolDeltaLimit();
+    const trade10 = { type: "trade", marketId, sizeDelta } as const;
+    expect(simulate(at(poolDelta), trade10).revert).to.equal(undefined);
+    const refused = simulate(at(poolDelta - 1n), trade10).revert;
     const expected = makeXMarginError("PoolDeltaLimitExceeded", [marketId, poolDelta, poolDelta - 1n]);
     expect({ name: refused?.name, args: refused?.args }).to.deep.equal({
       name: expected.name,
@@ -351,27 +357,9 @@ describe("SDK previews", function () {
   });
 
   it("counts only the traders' growth against the pool delta limit, not the backstop's long (PerpMarket._checkNewRisk)", async function () {
-    const { sys, alice, accountId } = await loadFixture(openInterestCap);
-    const marketId = sys.markets.ETH;
-    const state = await getAccountState(alice, { accountId, markets: [{ marketId }] });
-    const key = marketKey(await sys.perps.getAddress(), marketId);
-    const market = state.markets[key] as PerpMarketState;
-    const sizeDelta = 10n * WAD;
+    const { marketId, sizeDelta, poolDelta, at } = await poolDeltaLimit();
     // The backstop holds the book's only long, 100; Alice's 10 are the LPs' only new delta.
-    const poolDelta = mulDiv(sizeDelta, state.prices[market.underlying], WAD, "ceil");
-    const withBackstop: AccountState = {
-      ...state,
-      protocol: { ...state.protocol, poolDeltaBase: poolDelta },
-      markets: {
-        ...state.markets,
-        [key]: {
-          ...market,
-          longOpenInterest: 100n * WAD,
-          backstopSize: 100n * WAD,
-          params: { ...market.params, maxPoolDeltaRatio: WAD / state.protocol.quoteUnit },
-        },
-      },
-    };
+    const withBackstop = at(poolDelta, { longOpenInterest: 100n * WAD, backstopSize: 100n * WAD });
     expect(simulate(withBackstop, { type: "trade", marketId, sizeDelta }).revert).to.equal(undefined);
     expect(
       simulate(withBackstop, { type: "trade", marketId, sizeDelta: sizeDelta + 1n }).revert?.name,
