@@ -506,7 +506,13 @@ contract CollateralVault is
         // no price: reading prices anyway locked its owner out for as long as any feed of a token it
         // holds failed (the sequencer down and its grace period, a stale or out-of-bounds USDC feed:
         // review round 33). A frozen account still goes to the engine (`AccountFrozen`).
-        if (!hasNothingAtRisk(accountId)) engine.requireInitialMargin(accountId);
+        // The pool's account (only the pool withdraws from it, and it is never auctioned) is not checked
+        // twice: the pool bounds every exit by its free margin on this same state, net of the
+        // backstop's shortfall, the uncovered deficit and the traders' debt, which is stricter than IM;
+        // a second pricing of the system's heaviest book took LP exits over EIP-7825's 2^24 gas a
+        // transaction (§4 row 198).
+        if (accountId != _poolAccountId && !hasNothingAtRisk(accountId))
+            engine.requireInitialMargin(accountId);
 
         emit Withdrawn(accountId, token, to, amount);
         IERC20(token).safeTransfer(to, amount);

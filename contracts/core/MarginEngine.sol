@@ -332,16 +332,26 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         if (liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId)) {
             revert AccountFrozen(accountId);
         }
-        // Only the initial level decides: skip the maintenance grid.
+        (int256 equityInitial, uint256 initialRequirement) = _initialMargin(accountId);
+        if (equityInitial < 0 || uint256(equityInitial) < initialRequirement) {
+            revert InsufficientMargin(accountId, equityInitial, initialRequirement);
+        }
+    }
+
+    /// @inheritdoc IMarginEngine
+    function initialMargin(uint256 accountId) external view returns (int256, uint256) {
+        return _initialMargin(accountId);
+    }
+
+    /// @dev Only the initial level decides: skip the maintenance grid.
+    function _initialMargin(uint256 accountId) internal view returns (int256, uint256) {
         (Health memory h, , ) = _evaluate(
             accountId,
             vault.collateralValue(accountId),
             Scope.InitialOnly,
             _marketDataCache(0, false)
         );
-        if (h.equityInitial < 0 || uint256(h.equityInitial) < h.initialRequirement) {
-            revert InsufficientMargin(accountId, h.equityInitial, h.initialRequirement);
-        }
+        return (h.equityInitial, h.initialRequirement);
     }
 
     /// @inheritdoc IMarginEngine

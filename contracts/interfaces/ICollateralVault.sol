@@ -146,7 +146,9 @@ interface ICollateralVault is IUpdateThrottle {
     function deposit(uint256 accountId, address token, uint256 amount) external;
 
     /// @notice Withdraws `amount` of `token` from `accountId` to `to`. The owner may send anywhere;
-    /// an operator only to the owner. Afterwards the account must satisfy its initial requirement.
+    /// an operator only to the owner. Afterwards the account must satisfy its initial requirement;
+    /// the pool's account, which only the LiquidityPool withdraws from, is bounded by the pool's own
+    /// stricter rule (its free margin net of the backstop's shortfall, `ILiquidityPool`) instead.
     function withdraw(uint256 accountId, address token, uint256 amount, address to) external;
 
     /// @notice Whether `accountId` has nothing at risk: no position, no quote debt, no auction. Its

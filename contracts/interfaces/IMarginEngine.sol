@@ -110,6 +110,14 @@ interface IMarginEngine is IUpdateThrottle {
     /// error).
     function requireInitialMargin(uint256 accountId) external view;
 
+    /// @notice The account's equity_IM and IM (`health`'s), from the initial level alone: no maintenance
+    /// grid, so about half a `health`'s gas for options repriced in every scenario. Strict like
+    /// `requireInitialMargin`: a failed price or volatility feed reverts with its error (no floor-shock
+    /// fallback). What the pool bounds LP exits by (its account's and the backstop's; §4 row 198).
+    function initialMargin(
+        uint256 accountId
+    ) external view returns (int256 equityInitial, uint256 initialRequirement);
+
     /// @notice The account's health breakdown: what liquidation acts on. A failed volatility feed of a
     /// group without options margins it at its floor shocks (`Health.volatilityUnavailable`) rather
     /// than reverting, so a volatility outage does not stop liquidations; a group with options, and

@@ -580,22 +580,23 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         return cap > total ? cap - total : 0;
     }
 
-    /// @dev `engine.health(id)`, and false for `priced` where it reverts outside an action (see
-    /// `_acting`); inside one the revert is the caller's. A health at the floor shocks (a volatility
-    /// feed down: `volatilityUnavailable`) is a lower bound of the requirement, no measure of free
-    /// margin: unpriced too, and inside an action the engine's strict read (`maintenanceRequirement`) reverts
-    /// with the feed's error.
-    function _healthOf(uint256 id) internal view returns (bool priced, IMarginEngine.Health memory h) {
+    /// @dev `engine.initialMargin(id)` as equity_IM − IM, and false for `priced` where it reverts
+    /// outside an action (see `_acting`); inside one the revert, with the failed feed's error, is the
+    /// caller's. The initial level alone: an exit never needed the maintenance grid, and the pool's and
+    /// the backstop's grids are the heaviest there are (§4 row 198).
+    function _initialMarginOf(uint256 id) internal view returns (bool priced, int256 margin) {
+        int256 equity;
+        uint256 requirement;
         if (_acting) {
-            h = engine.health(id);
-            if (h.volatilityUnavailable) engine.maintenanceRequirement(id);
-            return (true, h);
+            (equity, requirement) = engine.initialMargin(id);
+        } else {
+            try engine.initialMargin(id) returns (int256 e, uint256 r) {
+                (equity, requirement) = (e, r);
+            } catch {
+                return (false, 0);
+            }
         }
-        try engine.health(id) returns (IMarginEngine.Health memory result) {
-            return (!result.volatilityUnavailable, result);
-        } catch {
-            return (false, h);
-        }
+        return (true, equity - SafeCast.toInt256(requirement));
     }
 
     /// @dev The pool's free margin in quote units, 0 when its health cannot be priced (see `_acting`),
@@ -606,20 +607,16 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// backstop's whole position (review of session 10, finding 1). Conservative where the two
     /// books offset: each is margined as if the other were not there.
     function _freeQuote() internal view returns (uint256) {
-        (bool priced, IMarginEngine.Health memory h) = _healthOf(accountId);
+        (bool priced, int256 spare) = _initialMarginOf(accountId);
         if (!priced) return 0;
-        IMarginEngine.Health memory backstop;
         uint256 backstopId = engine.backstopAccountId();
         // Before the engine is wired there is no backstop (id 0).
         if (backstopId != 0) {
-            (priced, backstop) = _healthOf(backstopId);
+            int256 backstopMargin;
+            (priced, backstopMargin) = _initialMarginOf(backstopId);
             if (!priced) return 0;
+            spare += SignedMath.min(backstopMargin, 0);
         }
-        int256 backstopShortfall = SignedMath.min(
-            backstop.equityInitial - SafeCast.toInt256(backstop.initialRequirement),
-            0
-        );
-        int256 spare = h.equityInitial + backstopShortfall - SafeCast.toInt256(h.initialRequirement);
         if (spare <= 0) return 0;
         // Withdrawing one quote token lowers equity_IM by its price times its initial weight.
         address quote = asset();

@@ -15,7 +15,8 @@ import { mintAndApprove } from "../shared/tokens";
  *   2. Σ PnL over all accounts, the pool included, = −fees paid to the insurance fund − the skew
  *      premium a close-out would pay back, which the pool's value leaves out (up to the rounding dust
  *      the protocol keeps: never in the accounts' favour);
- *   4. every successful risk-increasing action leaves equity_IM ≥ IM.
+ *   4. every successful risk-increasing action leaves equity_IM ≥ IM; an LP's withdrawal, the pool's
+ *      account's (the vault leaves that check to the pool's own bound, §4 row 198).
  */
 const USDC = 10n ** 6n;
 const QUOTE_TO_WAD = 10n ** 12n;
@@ -27,7 +28,8 @@ type Action =
   | { kind: "withdraw"; trader: number; token: "usdc" | "weth"; amount: number }
   | { kind: "trade"; trader: number; market: "ETH" | "BTC"; size: number }
   | { kind: "price"; asset: "ETH" | "BTC"; movePct: number }
-  | { kind: "time"; seconds: number };
+  | { kind: "time"; seconds: number }
+  | { kind: "lpWithdraw"; percentOfMax: number };
 
 const actionArb: fc.Arbitrary<Action> = fc.oneof(
   fc.record({
@@ -54,10 +56,15 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     movePct: fc.integer({ min: -15, max: 15 }),
   }),
   fc.record({ kind: fc.constant("time" as const), seconds: fc.integer({ min: 60, max: 3 * 86_400 }) }),
+  // The pool's requirement is small beside its capital: only withdrawals at the bound can cross it.
+  fc.record({
+    kind: fc.constant("lpWithdraw" as const),
+    percentOfMax: fc.oneof(fc.integer({ min: 1, max: 95 }), fc.constantFrom(100, 110)),
+  }),
 );
 
 /** Successful actions across the campaign, so a run where everything reverted cannot pass silently. */
-const succeeded = { trades: 0, withdrawals: 0 };
+const succeeded = { trades: 0, withdrawals: 0, lpWithdrawals: 0 };
 
 interface World {
   sys: System;
@@ -144,6 +151,21 @@ async function apply(w: World, action: Action): Promise<void> {
       await refreshFeeds(sys);
       return;
     }
+    case "lpWithdraw": {
+      const max = await sys.pool.maxWithdraw(sys.lp.address);
+      const amount = (max * BigInt(action.percentOfMax)) / 100n;
+      if (amount === 0n) return;
+      const ok = await succeeds(sys.pool.connect(sys.lp).withdraw(amount, sys.lp.address, sys.lp.address));
+      // One second of funding passes before the withdrawal: only amounts near the bound may go either way.
+      if (action.percentOfMax <= 95) expect(ok, "an LP withdrawal within maxWithdraw").to.equal(true);
+      if (action.percentOfMax > 105) expect(ok, "an LP withdrawal beyond maxWithdraw").to.equal(false);
+      if (ok) {
+        succeeded.lpWithdrawals++;
+        w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! - amount);
+        await expectInitialMarginMet(sys, sys.poolAccountId);
+      }
+      return;
+    }
   }
 }
 
@@ -218,5 +240,6 @@ describe("Invariants: perps, collateral and funding", function () {
     );
     expect(succeeded.trades, "successful trades").to.be.gt(0);
     expect(succeeded.withdrawals, "successful withdrawals").to.be.gt(0);
+    expect(succeeded.lpWithdrawals, "successful LP withdrawals").to.be.gt(0);
   });
 });

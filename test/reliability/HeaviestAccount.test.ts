@@ -101,6 +101,14 @@ async function gasOf(p: Promise<any>): Promise<bigint> {
   return (await (await p).wait()).gasUsed as bigint;
 }
 
+/** Gas of a view, called in a transaction with the 2^24 cap as its limit and rolled back: EDR's
+ * eth_estimateGas searches above the cap and fails for views near it. */
+async function viewGas(contract: any, method: string, args: unknown[]): Promise<bigint> {
+  const data = contract.interface.encodeFunctionData(method, args);
+  const [sender] = await ethers.getSigners();
+  return whatIf(() => gasOf(sender.sendTransaction({ to: contract.target, data, gasLimit: CAP })));
+}
+
 /** Checks `gas` against the cap and logs it with its margin. */
 function within(label: string, gas: bigint): void {
   console.log(`      ${label}: ${gas} gas (${((Number(gas) / Number(CAP)) * 100).toFixed(1)}% of 2^24)`);
@@ -282,7 +290,41 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
     });
   });
 
-  describe("the keeper's gas limit for a bid the chain can hold (row 215)", function () {
+  describe("an LP's exit within 2^24 with every live series beyond the model range (row 198)", function () {
+    it("withdraws with the pool holding 32 series (31 beyond the range) and 16 perps, the backstop empty and then holding both absorbed books (before the fix: out of gas at 2^24; the maxWithdraw view alone 16.68M)", async function () {
+      const w = await loadFixture(auctioned);
+      const pool = w.poolAccountId;
+      const backstop = await w.engine.backstopAccountId();
+      console.log(
+        `      pool: ${(await w.engine.accountMarkets(pool)).length} markets; health ${await viewGas(w.engine, "health", [pool])} gas, initialMargin ${await viewGas(w.engine, "initialMargin", [pool])}`,
+      );
+      within("maxWithdraw, backstop empty", await viewGas(w.pool, "maxWithdraw", [w.lp.address]));
+      within(
+        "LP withdraw of 1,000 USDC, backstop empty",
+        await whatIf(() =>
+          gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
+        ),
+      );
+      await mineAt(w, BigInt(await time.latest()) + 1800n);
+      await w.auction.absorb(w.mallory, { gasLimit: CAP });
+      await w.auction.absorb(w.carolAccount, { gasLimit: CAP });
+      expect((await w.engine.accountMarkets(backstop)).length).to.equal(31);
+      console.log(
+        `      backstop: health ${await viewGas(w.engine, "health", [backstop])} gas, initialMargin ${await viewGas(w.engine, "initialMargin", [backstop])}`,
+      );
+      within("maxWithdraw, backstop full", await viewGas(w.pool, "maxWithdraw", [w.lp.address]));
+      const free = await w.pool.maxWithdraw(w.lp.address);
+      expect(free).to.be.gt(1_000n * USDC);
+      within(
+        "LP withdraw of 1,000 USDC, backstop holding both books",
+        await gasOf(
+          w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP }),
+        ),
+      );
+    });
+  });
+
+  describe("the keeper's gas limit for a bid the chain can hold (row 197)", function () {
     it("sends a bid on the heaviest book with a gas limit within 2^24, and the bid goes through (before the fix: 1.2 x 14.6M = 17.6M, refused by an EIP-7825 chain)", async function () {
       const w = await loadFixture(auctioned);
       const data = w.auction.interface.encodeFunctionData("bid", [
@@ -306,7 +348,7 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
     });
   });
 
-  describe("the keeper absorbs the heaviest books (row 217)", function () {
+  describe("the keeper absorbs the heaviest books (row 199)", function () {
     it("starts both auctions, finds no profitable bid, and has the backstop absorb both after the duration (before the fix: eth_estimateGas asked 37M for a 12.2M absorb, the keeper logged 'simulation reverted; not sending' every pass)", async function () {
       const w: H = await loadFixture(heavy);
       await crash(w);

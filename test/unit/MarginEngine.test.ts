@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   DEFAULT_RISK_PARAMS,
   MarginMode,
@@ -10,7 +10,8 @@ import {
   wad,
 } from "../shared/system";
 import { assetId, setFeedPrice } from "../shared/oracles";
-import { trade, wethDebtorSystem } from "../shared/perps";
+import { refreshPrices, trade, wethDebtorSystem } from "../shared/perps";
+import { HOUR, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
 
@@ -178,6 +179,41 @@ describe("MarginEngine", function () {
       let separateGas = 0n;
       for (const id of ids) separateGas += (await sys.engine.healthMany.estimateGas([id])) - 21_000n;
       expect(batchGas - 21_000n).to.be.lt((separateGas * 7n) / 10n);
+    });
+
+    it("gives an account's initial level alone: health's equity_IM and IM, for less gas, and strict where health falls back to the floor shocks", async function () {
+      const sys = await loadFixture(deployOptionsSystem);
+      const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+      await trade(sys.perps, sys.alice, id, sys.markets.ETH, wad("2"));
+      // Two hours to expiry: repriced in every cell of both grids (σ√τ below the shocks).
+      const put = await listSeries(sys.options, "ETH", "3000", await fromNow(2n * HOUR), false);
+      await tradeOption(sys.options, sys.alice, id, put, -wad("3"));
+      const perpsOnly = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
+      await trade(sys.perps, sys.bob, perpsOnly, sys.markets.BTC, wad("0.1"));
+
+      for (const account of [id, perpsOnly]) {
+        const h = await sys.engine.health(account);
+        expect(h.initialRequirement).to.be.gt(0n);
+        expect(await sys.engine.initialMargin(account)).to.deep.equal([
+          h.equityInitial,
+          h.initialRequirement,
+        ]);
+      }
+      const [initialGas, healthGas] = [
+        await sys.engine.initialMargin.estimateGas(id),
+        await sys.engine.health.estimateGas(id),
+      ];
+      expect(initialGas).to.be.lt(healthGas - (healthGas - 21_000n) / 4n);
+
+      // The volatility feeds past their heartbeat: health margins the perps at the floor shocks, the
+      // initial level (what new risk and LP exits rest on) reverts with the feed's error.
+      await time.increase(3_601);
+      await refreshPrices(sys, { atLatest: true });
+      expect((await sys.engine.health(perpsOnly)).volatilityUnavailable).to.equal(true);
+      await expect(sys.engine.initialMargin(perpsOnly)).to.be.revertedWithCustomError(
+        sys.router,
+        "StalePrice",
+      );
     });
 
     it("compares standard (per-position) requirements with the portfolio's", async function () {
