@@ -199,7 +199,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @inheritdoc ILiquidityPool
     /// @dev The engine's position values alone: a share price needs no requirements, and a withdrawal
-    /// reads it twice before the engine's margin check (which prices the requirements once).
+    /// reads it twice (`maxWithdraw`, `previewWithdraw`) beside its free margin, which prices them.
     function positionValue() public view returns (int256) {
         return engine.positionsValue(accountId);
     }
