@@ -471,8 +471,9 @@ contract CollateralVault is
     /// registry's errors for an unknown account or an unauthorised caller, InvalidRecipient for an
     /// operator sending elsewhere than to the owner, InsufficientBalance (also for the quote token: a
     /// withdrawal never creates debt), InsufficientLiquidity, MarginEngineNotSet, and the engine's
-    /// AccountFrozen or InsufficientMargin. An account with no position, no quote debt and no auction is
-    /// not margin-checked, so it reads no price (it withdraws while a feed fails or the sequencer is down).
+    /// AccountFrozen or InsufficientMargin (never for the pool's account, which the pool bounds). An
+    /// account with no position, no quote debt and no auction is not margin-checked, so it reads no
+    /// price (it withdraws while a feed fails or the sequencer is down).
     function withdraw(
         uint256 accountId,
         address token,

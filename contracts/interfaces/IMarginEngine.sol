@@ -111,9 +111,10 @@ interface IMarginEngine is IUpdateThrottle {
     function requireInitialMargin(uint256 accountId) external view;
 
     /// @notice The account's equity_IM and IM (`health`'s), from the initial level alone: no maintenance
-    /// grid, so about half a `health`'s gas for options repriced in every scenario. Strict like
-    /// `requireInitialMargin`: a failed price or volatility feed reverts with its error (no floor-shock
-    /// fallback). What the pool bounds LP exits by (its account's and the backstop's; §4 row 198).
+    /// grid, so ~60% of a `health`'s gas for options repriced in every scenario. Strict about feeds like
+    /// `requireInitialMargin` (a failed price or volatility feed reverts with its error, no floor-shock
+    /// fallback), but it answers for a frozen account too. What the pool bounds LP exits by (its
+    /// account's and the backstop's; §4 row 198).
     function initialMargin(
         uint256 accountId
     ) external view returns (int256 equityInitial, uint256 initialRequirement);

@@ -472,7 +472,8 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     ) internal override {
         if (caller != owner) _spendAllowance(owner, caller, shares);
         _burn(owner, shares);
-        // The vault debits the pool account, runs the engine's initial-margin check, then pays out.
+        // The vault debits the pool account and pays out; it does not margin-check the pool's account,
+        // whose bound is this pool's (`_freeQuote`, read by every exit before it comes here; §4 row 198).
         vault.withdraw(accountId, asset(), assets, receiver);
         emit Withdraw(caller, receiver, owner, assets, shares);
     }
