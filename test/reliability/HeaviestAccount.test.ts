@@ -165,6 +165,15 @@ async function auctioned() {
   return { ...w, bidder };
 }
 
+/** Both books absorbed by the backstop after the auction's duration: it holds 31 series. */
+async function absorbed() {
+  const w = await auctioned();
+  await mineAt(w, BigInt(await time.latest()) + 1800n);
+  await w.auction.absorb(w.mallory, { gasLimit: CAP });
+  await w.auction.absorb(w.carolAccount, { gasLimit: CAP });
+  return w;
+}
+
 /** The keeper's sender in dry-run mode on the in-process chain: the gas limit it would send `tx` with. */
 async function keeperGasLimit(to: string, data: string, gasEstimate: bigint): Promise<bigint> {
   const sender = new TxSender(
@@ -305,19 +314,20 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
           gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
         ),
       );
-      await mineAt(w, BigInt(await time.latest()) + 1800n);
-      await w.auction.absorb(w.mallory, { gasLimit: CAP });
-      await w.auction.absorb(w.carolAccount, { gasLimit: CAP });
-      expect((await w.engine.accountMarkets(backstop)).length).to.equal(31);
+      // The same books, absorbed (a fixture of its own: the contracts are another deployment's).
+      const full = await loadFixture(absorbed);
+      expect((await full.engine.accountMarkets(backstop)).length).to.equal(31);
       console.log(
-        `      backstop: health ${await viewGas(w.engine, "health", [backstop])} gas, initialMargin ${await viewGas(w.engine, "initialMargin", [backstop])}`,
+        `      backstop: health ${await viewGas(full.engine, "health", [backstop])} gas, initialMargin ${await viewGas(full.engine, "initialMargin", [backstop])}`,
       );
-      const maxWithdrawGas = await viewGas(w.pool, "maxWithdraw", [w.lp.address]);
+      const maxWithdrawGas = await viewGas(full.pool, "maxWithdraw", [full.lp.address]);
       within("maxWithdraw, backstop full", maxWithdrawGas);
-      const free = await w.pool.maxWithdraw(w.lp.address);
+      const free = await full.pool.maxWithdraw(full.lp.address);
       expect(free).to.be.gt(1_000n * USDC);
       const withdrawGas = await gasOf(
-        w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP }),
+        full.pool
+          .connect(full.lp)
+          .withdraw(1_000n * USDC, full.lp.address, full.lp.address, { gasLimit: CAP }),
       );
       within("LP withdraw of 1,000 USDC, backstop holding both books", withdrawGas);
       // The book is valued once: the withdrawal's share price beside maxWithdraw's costs no second
@@ -328,10 +338,7 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
 
   describe("the deployments' LP exit (requestRedeem + claimRedeem) within 2^24 (row 198)", function () {
     it("claims with the backstop holding both absorbed books, after the deployments' one-day exit delay", async function () {
-      const w = await loadFixture(auctioned);
-      await mineAt(w, BigInt(await time.latest()) + 1800n);
-      await w.auction.absorb(w.mallory, { gasLimit: CAP });
-      await w.auction.absorb(w.carolAccount, { gasLimit: CAP });
+      const w = await loadFixture(absorbed);
       await w.pool.setExitDelay(86_400n);
       const shares = await w.pool.convertToShares(1_000n * USDC);
       within(
@@ -355,10 +362,7 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
 
   describe("withdraw and redeem by an LP with shares in their holding period (row 205)", function () {
     it("withdraws and redeems free shares while newer ones are locked, the backstop holding both books (before valuing the book once: withdraw out of gas at 2^24, 16,775,995 used; redeem 14.05M)", async function () {
-      const w = await loadFixture(auctioned);
-      await mineAt(w, BigInt(await time.latest()) + 1800n);
-      await w.auction.absorb(w.mallory, { gasLimit: CAP });
-      await w.auction.absorb(w.carolAccount, { gasLimit: CAP });
+      const w = await loadFixture(absorbed);
       await mintAndApprove(w.usdc, w.lp, await w.pool.getAddress(), 10_000n * USDC);
       await w.pool.connect(w.lp).deposit(10_000n * USDC, w.lp.address, { gasLimit: CAP });
       expect(await w.pool.unlockedShares(w.lp)).to.be.lt(await w.pool.balanceOf(w.lp));
