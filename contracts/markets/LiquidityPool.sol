@@ -93,18 +93,26 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     /// @dev The pool's and the backstop's position values (USD WAD) for the rest of a deposit, mint,
-    /// withdraw or redeem, which read the share price two or three times (max*, preview*, a lock check)
-    /// on one book: no LP action moves a position (the pool's quote balance, which they move, is read
-    /// each time). The heaviest book's values cost ~1.4M gas a read (§4 row 198). A view called from
-    /// inside the action (a transfer hook of the quote token, which USDC does not have) reads these.
+    /// withdraw or redeem once `_valueBook` read them: these read the share price two or three times
+    /// (max*, preview*, a lock check) on one book, and no LP action moves a position (the pool's quote
+    /// balance, which they move, is read each time). The heaviest book's values cost ~1.4M gas a read
+    /// (§4 row 198). A view called from inside the action (a transfer hook of the quote token, which
+    /// USDC does not have) reads these.
     int256 private transient _bookValue;
     bool private transient _bookValued;
 
-    modifier valuedOnce() {
-        _bookValue = positionValue() + backstopValue();
-        _bookValued = true;
+    modifier clearsBookValue() {
         _;
         _bookValued = false;
+    }
+
+    /// @dev Called where an action first needs a share price, after the refusals that need none
+    /// (`RedeemRequestRequired`, a redeem's `SharesLocked`, a paused vault's max* of 0): valued before
+    /// them, a failing feed's error hid the way out and every refusal paid for the whole book (review
+    /// round 84, §4 row 207).
+    function _valueBook() internal {
+        _bookValue = positionValue() + backstopValue();
+        _bookValued = true;
     }
 
     /// @dev The pool's and the backstop's position values: as read at the start of the action, if any.
@@ -278,7 +286,8 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     function deposit(
         uint256 assets,
         address receiver
-    ) public override nonReentrant acting valuedOnce returns (uint256) {
+    ) public override nonReentrant acting clearsBookValue returns (uint256) {
+        _valueBook();
         return super.deposit(assets, receiver);
     }
 
@@ -286,7 +295,8 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     function mint(
         uint256 shares,
         address receiver
-    ) public override nonReentrant acting valuedOnce returns (uint256) {
+    ) public override nonReentrant acting clearsBookValue returns (uint256) {
+        _valueBook();
         return super.mint(shares, receiver);
     }
 
@@ -296,8 +306,9 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         uint256 assets,
         address receiver,
         address owner
-    ) public override nonReentrant acting valuedOnce returns (uint256) {
+    ) public override nonReentrant acting clearsBookValue returns (uint256) {
         _requireSynchronousExit();
+        if (!_vaultPaused()) _valueBook();
         // A running lock is the likelier reason to refuse: name it rather than the max* it lowered.
         // (Beyond the owner's whole balance ERC-4626's own check refuses it, and previewWithdraw of
         // an absurd amount would overflow.)
@@ -315,9 +326,11 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         uint256 shares,
         address receiver,
         address owner
-    ) public override nonReentrant acting valuedOnce returns (uint256) {
+    ) public override nonReentrant acting clearsBookValue returns (uint256) {
         _requireSynchronousExit();
-        _requireUnlocked(owner, shares);
+        // Beyond the owner's balance ERC-4626's own error, not a lock with no unlock time (round 84).
+        if (shares <= balanceOf(owner)) _requireUnlocked(owner, shares);
+        if (!_vaultPaused()) _valueBook();
         return super.redeem(shares, receiver, owner);
     }
 
@@ -573,7 +586,11 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     function _withdrawalsClosed() internal view returns (bool) {
-        return Pausable(address(vault)).paused() || settlementPending();
+        return _vaultPaused() || settlementPending();
+    }
+
+    function _vaultPaused() internal view returns (bool) {
+        return Pausable(address(vault)).paused();
     }
 
     /// @dev Shares outstanding and nothing behind them, or a deficit even with no shares (every LP left

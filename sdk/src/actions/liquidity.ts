@@ -1,4 +1,4 @@
-import type { ContractTransactionReceipt } from "ethers";
+import { MaxUint256, type ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { erc4626 } from "../contracts";
 import {
@@ -271,13 +271,24 @@ export async function withdrawLiquidity(
   const lp = client.contracts.liquidityPool;
   const bps = params.slippageBps;
   let receipt: ContractTransactionReceipt;
+  // The preview is the action itself, simulated without a limit: the same number as previewWithdraw
+  // (previewRedeem), and where it cannot go through, the chain's own refusal in the chain's order
+  // (RedeemRequestRequired before a failed feed's error: review round 84, §4 row 208).
   if ("assets" in params) {
     const maxShares =
-      params.limit ?? plusSlippage(await read(client, () => pool.previewWithdraw(params.assets)), bps);
+      params.limit ??
+      plusSlippage(
+        await read(client, () => lp.withdrawWithLimit.staticCall(params.assets, receiver, owner, MaxUint256)),
+        bps,
+      );
     receipt = await send(client, () => lp.withdrawWithLimit(params.assets, receiver, owner, maxShares));
   } else {
     const minAssets =
-      params.limit ?? lessSlippage(await read(client, () => pool.previewRedeem(params.shares)), bps);
+      params.limit ??
+      lessSlippage(
+        await read(client, () => lp.redeemWithLimit.staticCall(params.shares, receiver, owner, 0n)),
+        bps,
+      );
     receipt = await send(client, () => lp.redeemWithLimit(params.shares, receiver, owner, minAssets));
   }
   return { ...movedBy(receipt, pool, "Withdraw"), receipt };
