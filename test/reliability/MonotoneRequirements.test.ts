@@ -11,7 +11,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import fc from "fast-check";
 import { MarginMode, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
 import { setFeedPrice } from "../shared/oracles";
-import { trade } from "../shared/perps";
+import { mineAt, trade } from "../shared/perps";
 import { deployOptionsSystem, listSeries, tradeOption } from "../shared/options";
 import { accountHealth, getAccountState, toHealth } from "../../sdk/src";
 import { sdkClient } from "../shared/sdk";
@@ -61,6 +61,39 @@ describe("Requirements grow with risk", function () {
       expect(toHealth(accountHealth(state))).to.deep.equal(toHealth(await sys.engine.health(sys.a)));
     });
   }
+
+  it("keeps an option whose σ√τ equals the un-sized IM shock to the wei in the band: IM stays on the larger grid until σ√τ falls below it, on chain and in the SDK", async function () {
+    const sys = await deployOptionsSystem();
+    const t = BigInt(await time.latest()) + 1_000n;
+    // At t, σ√τ = 0.6 · √(876,000 s / 365 days) = 0.6 / 6 = 0.1 exactly (BlackScholes: √(σ²τ/YEAR · 1e54)
+    // / 1e9, every step exact): the 10% IM floor, which 3 · σ√(1 day) = 9.4% does not reach. The size
+    // factor takes the shock past it, so at t the calls are in the band (σ√τ ≥ the un-sized shock).
+    const call = await listSeries(sys.options, "ETH", "3000", t + 876_000n, true);
+    const a = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 2_000_000n * USDC]]);
+    await tradeOption(sys.options, sys.alice, a, call, wad("84"));
+    const client = await sdkClient(sys, sys.alice);
+    const at = async (timestamp: bigint) => {
+      await mineAt(sys, timestamp);
+      const blockTag = await ethers.provider.getBlockNumber();
+      const e = await sys.options.exposure(a, call, wad("3000"), wad("0.6"), { blockTag });
+      const im = (await sys.engine.health(a, { blockTag })).initialRequirement;
+      const state = await getAccountState(client, { accountId: a, blockTag });
+      return { totalVolatility: e.totalVolatility, im, sdk: accountHealth(state).initialRequirement };
+    };
+    const before = await at(t - 1n);
+    const exact = await at(t);
+    const after = await at(t + 1n);
+    expect(exact.totalVolatility).to.equal(wad("0.1"));
+    expect(before.totalVolatility).to.be.greaterThan(wad("0.1"));
+    expect(after.totalVolatility).to.be.lessThan(wad("0.1"));
+    // In the band at t as at t − 1: the larger, Taylor grid (12,576.97; a second's time decay apart).
+    // Below the un-sized shock at t + 1 the calls are repriced outright (10,514.15): a band bound made
+    // exclusive (engine or SDK) gave t's IM that one.
+    expect(exact.im).to.be.closeTo(before.im, wad("0.01"));
+    expect(exact.im).to.be.closeTo(wad("12576.97"), wad("0.01"));
+    expect(after.im).to.be.closeTo(wad("10514.15"), wad("0.01"));
+    for (const point of [before, exact, after]) expect(point.sdk).to.equal(point.im);
+  });
 
   it("keeps 84 long calls on the grid they had at 82, instead of lowering IM by 14% (row 144)", async function () {
     const sys = await loadFixture(fixture);
