@@ -6,7 +6,6 @@ import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IPerpMarket} from "../interfaces/IPerpMarket.sol";
-import {ILiquidityPool} from "../interfaces/ILiquidityPool.sol";
 
 interface IFeed {
     function updateAnswer(int256 answer) external;
@@ -42,12 +41,17 @@ contract LpComposer {
     );
     event Caught(bytes reason);
 
+    /// @notice A caught LP call (kind 7 or 8) that went through.
+    error ExpectedRevert(uint8 kind);
+
     struct Op {
-        uint8 kind; // 0 deposit, 1 mint, 2 withdraw, 3 redeem, 5 trade, 6 feed answer, 7 try-withdraw (caught), 8 try-redeem (caught), 4 read
         uint256 amount; // assets or shares
         uint256 marketId;
         int256 size; // trade size, or the feed answer
         address feed;
+        // 0 deposit, 1 mint, 2 withdraw, 3 redeem, 4 read, 5 trade, 6 feed answer, 7 try-withdraw
+        // (caught), 8 try-redeem (caught)
+        uint8 kind;
     }
 
     constructor(IERC4626 pool_, ICollateralVault vault_, IPerpMarket perps_, IAccounts accounts) {
@@ -113,13 +117,13 @@ contract LpComposer {
                 IFeed(op.feed).updateAnswer(op.size);
             } else if (op.kind == 7) {
                 try pool.withdraw(op.amount, address(this), address(this)) returns (uint256) {
-                    revert("withdraw should fail");
+                    revert ExpectedRevert(op.kind);
                 } catch (bytes memory reason) {
                     emit Caught(reason);
                 }
             } else if (op.kind == 8) {
                 try pool.redeem(op.amount, address(this), address(this)) returns (uint256) {
-                    revert("redeem should fail");
+                    revert ExpectedRevert(op.kind);
                 } catch (bytes memory reason) {
                     emit Caught(reason);
                 }
