@@ -70,37 +70,27 @@ function op(kind: number, o: Partial<Op> = {}): Op {
   };
 }
 
+/** The composer's `name` events in `receipt`, parsed. */
+function composerLogs(composer: LpComposer, receipt: ContractTransactionReceipt | null, name: string) {
+  return receipt!.logs.flatMap((l) => {
+    const parsed = composer.interface.parseLog(l);
+    return parsed?.name === name ? [parsed] : [];
+  });
+}
+
 function steps(composer: LpComposer, receipt: ContractTransactionReceipt | null) {
-  return receipt!.logs
-    .map((l) => {
-      try {
-        return composer.interface.parseLog(l);
-      } catch {
-        return null;
-      }
-    })
-    .filter((p) => p?.name === "Step")
-    .map((p) => ({
-      index: p!.args.index as bigint,
-      kind: Number(p!.args.kind),
-      expected: p!.args.expected as bigint,
-      actual: p!.args.actual as bigint,
-      poolView: p!.args.poolView as bigint,
-      fresh: p!.args.fresh as bigint,
-    }));
+  return composerLogs(composer, receipt, "Step").map((p) => ({
+    index: p.args.index as bigint,
+    kind: Number(p.args.kind),
+    expected: p.args.expected as bigint,
+    actual: p.args.actual as bigint,
+    poolView: p.args.poolView as bigint,
+    fresh: p.args.fresh as bigint,
+  }));
 }
 
 function caught(composer: LpComposer, receipt: ContractTransactionReceipt | null): string[] {
-  return receipt!.logs
-    .map((l) => {
-      try {
-        return composer.interface.parseLog(l);
-      } catch {
-        return null;
-      }
-    })
-    .filter((p) => p?.name === "Caught")
-    .map((p) => p!.args.reason as string);
+  return composerLogs(composer, receipt, "Caught").map((p) => p.args.reason as string);
 }
 
 /** Every LP action returned its fresh preview, and every totalAssets read between actions was fresh. */
