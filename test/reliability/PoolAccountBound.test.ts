@@ -8,12 +8,12 @@ import {
   System,
   atLatestTimestamp,
   deploySystem,
-  fundInsurance,
   openAccount,
   wad,
 } from "../shared/system";
 import { setFeedPrice } from "../shared/oracles";
 import {
+  absorbLong100,
   advanceTo,
   frozenLongAndPartner,
   marketParams,
@@ -61,14 +61,7 @@ async function heavyWorld(): Promise<World> {
   await trade(sys.perps, sys.keeper, debtor, sys.markets.ETH, -wad("20"));
   await setFeedPrice(sys.feeds.ETH, "3000");
   // The backstop absorbs Alice's 100 ETH long at 2,600.
-  await fundInsurance(sys, 50_000n * USDC);
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
-  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
-  await setFeedPrice(sys.feeds.ETH, "2600");
-  await sys.auction.connect(sys.keeper).startAuction(alice);
-  await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
-  await sys.auction.absorb(alice);
-  const backstop = await sys.engine.backstopAccountId();
+  const backstop = await absorbLong100(sys);
   // Options and a skew: Bob sells puts near expiry and buys calls, Carol is long perps.
   const T = BigInt(await time.latest()) + DAY + 10n * 60n;
   const expiry = T + 2n * HOUR + 50n * 60n;

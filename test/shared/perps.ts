@@ -288,7 +288,6 @@ export async function frozenLongAndPartner() {
 export async function backstopLong100(
   opts: { funding?: boolean; maxPoolDeltaRatio?: bigint; holdingPeriod?: bigint } = {},
 ): Promise<{ sys: System; backstop: bigint }> {
-  const usdc = 10n ** 6n;
   const sys = await deploySystem({ holdingPeriod: opts.holdingPeriod ?? HOLDING_PERIOD });
   await sys.perps.setMarketParams(
     sys.markets.ETH,
@@ -297,6 +296,16 @@ export async function backstopLong100(
       maxPoolDeltaRatio: opts.maxPoolDeltaRatio ?? ethers.parseEther("1"),
     }),
   );
+  return { sys, backstop: await absorbLong100(sys) };
+}
+
+/**
+ * `backstopLong100`'s absorb on a system already deployed (ETH at 3,000): the fund gets 50,000 USDC,
+ * Alice goes long 100 ETH on 50,000 USDC, ETH falls to 2,600 and the backstop absorbs her long after
+ * the auction's duration. Returns the backstop's account id.
+ */
+export async function absorbLong100(sys: System): Promise<bigint> {
+  const usdc = 10n ** 6n;
   await fundInsurance(sys, 50_000n * usdc);
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * usdc]]);
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, ethers.parseEther("100"));
@@ -307,5 +316,5 @@ export async function backstopLong100(
   const backstop = await sys.auction.backstopAccountId();
   if ((await sys.perps.positionSize(backstop, sys.markets.ETH)) !== ethers.parseEther("100"))
     throw new Error("the backstop did not absorb Alice's 100 ETH");
-  return { sys, backstop };
+  return backstop;
 }
