@@ -23,6 +23,7 @@ import {
 } from "../shared/options";
 import { mineAt, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
+import { TX_GAS_CAP } from "../../scripts/keeper/sender";
 
 /**
  * Review round 28: liquidation of option-heavy portfolios (LiquidationAuction, LiquidationMath,
@@ -31,8 +32,6 @@ import { assetId, setFeedPrice } from "../shared/oracles";
  */
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
-/** EIP-7825 (Osaka): the most gas one transaction may use; the in-process chain enforces it. */
-const TX_GAS_CAP = 16_777_216n;
 const usd = (x: bigint) => (Number(x) / 1e18).toFixed(2);
 const pct = (x: bigint) => ((Number(x) / 1e18) * 100).toFixed(4) + "%";
 
