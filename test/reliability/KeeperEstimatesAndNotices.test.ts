@@ -18,10 +18,13 @@ import { createLogger } from "../../scripts/keeper/log";
 import { TX_GAS_CAP, TxSender } from "../../scripts/keeper/sender";
 
 /**
- * A TxSender over HTTP through a bridge whose eth_estimateGas answers `estimateAnswer` (every other
- * request reaches the chain); `calls` counts what reached the node.
+ * Runs `body` with a TxSender over HTTP through a bridge whose eth_estimateGas answers `estimateAnswer`
+ * (every other request reaches the chain; `ethCalls` counts the eth_calls that did), then closes both.
  */
-async function senderWithEstimate(estimateAnswer: Extract<Misbehaviour, { error: unknown }>["error"]) {
+async function withEstimateAnswer(
+  estimateAnswer: Extract<Misbehaviour, { error: unknown }>["error"],
+  body: (s: { sender: TxSender; ethCalls: () => number }) => Promise<void>,
+): Promise<void> {
   const bridge = await startRpcBridge((call) =>
     call.method === "eth_estimateGas" ? { error: estimateAnswer } : undefined,
   );
@@ -34,14 +37,12 @@ async function senderWithEstimate(estimateAnswer: Extract<Misbehaviour, { error:
     createLogger({ level: "error", write: () => {} }),
     { maxGasPriceWei: 10n ** 12n, dryRun: true, txTimeoutMs: 1_000, pollMs: 10 },
   );
-  return {
-    sender,
-    ethCalls: () => bridge.calls.filter((c) => c.method === "eth_call").length,
-    async close() {
-      provider.destroy();
-      await bridge.close();
-    },
-  };
+  try {
+    await body({ sender, ethCalls: () => bridge.calls.filter((c) => c.method === "eth_call").length });
+  } finally {
+    provider.destroy();
+    await bridge.close();
+  }
 }
 
 describe("Keeper estimates and setup notices, and withdrawals in a price outage", function () {
@@ -56,49 +57,46 @@ describe("Keeper estimates and setup notices, and withdrawals in a price outage"
     it("throws a node's 'execution reverted' without revert data as it is, without a second eth_call (before the fix: every such revert was run again at the cap)", async function () {
       // A call that reverts (startAuction of an account that does not exist), and a node that leaves the
       // revert data out of its estimate answer (geth for an empty revert; providers that strip `data`).
-      const s = await senderWithEstimate({ code: -32000, message: "execution reverted" });
-      try {
+      await withEstimateAnswer({ code: -32000, message: "execution reverted" }, async (s) => {
         const to = await sys.auction.getAddress();
         const data = sys.auction.interface.encodeFunctionData("startAuction", [999n]);
         await expect(s.sender.estimateGas({ to, data })).to.be.rejected;
         expect(s.ethCalls()).to.equal(0);
-      } finally {
-        await s.close();
-      }
+      });
     });
 
     it("throws an estimate refused for want of funds, rather than answering the cap (before the fix: 16,777,216 gas for a call the node refused to price)", async function () {
-      const s = await senderWithEstimate({
-        code: -32000,
-        message: "insufficient funds for gas * price + value: have 0 want 1000000000000",
-      });
-      try {
-        const to = await sys.accounts.getAddress();
-        const data = sys.accounts.interface.encodeFunctionData("createAccount", [0]);
-        const answer = await s.sender.estimateGas({ to, data }).then(
-          (gas) => gas,
-          (error: unknown) => error,
-        );
-        expect(typeof answer === "bigint" ? `an estimate of ${answer}` : "thrown").to.equal("thrown");
-        expect(isError(answer, "INSUFFICIENT_FUNDS")).to.equal(true);
-      } finally {
-        await s.close();
-      }
+      await withEstimateAnswer(
+        {
+          code: -32000,
+          message: "insufficient funds for gas * price + value: have 0 want 1000000000000",
+        },
+        async (s) => {
+          const to = await sys.accounts.getAddress();
+          const data = sys.accounts.interface.encodeFunctionData("createAccount", [0]);
+          const answer = await s.sender.estimateGas({ to, data }).then(
+            (gas) => gas,
+            (error: unknown) => error,
+          );
+          expect(typeof answer === "bigint" ? `an estimate of ${answer}` : "thrown").to.equal("thrown");
+          expect(isError(answer, "INSUFFICIENT_FUNDS")).to.equal(true);
+        },
+      );
     });
 
     it("still checks an estimate refused for the estimator's own gas cap by one eth_call, and answers the cap (round 80's case, kept)", async function () {
-      const s = await senderWithEstimate({
-        code: -32000,
-        message: "transaction gas limit (37,314,702) is greater than the cap (16,777,216)",
-      });
-      try {
-        const to = await sys.accounts.getAddress();
-        const data = sys.accounts.interface.encodeFunctionData("createAccount", [0]);
-        expect(await s.sender.estimateGas({ to, data })).to.equal(TX_GAS_CAP);
-        expect(s.ethCalls()).to.equal(1);
-      } finally {
-        await s.close();
-      }
+      await withEstimateAnswer(
+        {
+          code: -32000,
+          message: "transaction gas limit (37,314,702) is greater than the cap (16,777,216)",
+        },
+        async (s) => {
+          const to = await sys.accounts.getAddress();
+          const data = sys.accounts.interface.encodeFunctionData("createAccount", [0]);
+          expect(await s.sender.estimateGas({ to, data })).to.equal(TX_GAS_CAP);
+          expect(s.ethCalls()).to.equal(1);
+        },
+      );
     });
   });
 
