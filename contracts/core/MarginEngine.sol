@@ -25,6 +25,13 @@ import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle {
     /// @notice Every health check loops over the markets an account holds; the cap bounds its gas.
     uint256 public constant MAX_MARKETS_PER_ACCOUNT = 16;
+    /// @notice The pool, counterparty of every market, and the backstop are exempt from that cap: what
+    /// bounds their books, which every LP exit prices, is the markets' listing caps and this. Each
+    /// underlying a book spans costs its group's price reads and grid in every evaluation; the heaviest
+    /// books the caps allow (32 perps and 32 live series on 32 underlyings, held by the pool and the
+    /// backstop) cost an LP's withdrawal 14.05M gas, 84% of EIP-7825's 2^24 (§4 row 210). A constant:
+    /// raising it is a gas decision, not a risk one.
+    uint256 public constant MAX_UNDERLYINGS = 32;
     uint256 internal constant WAD = 1e18;
 
     // Layout of an account's market list (see `_held`).
@@ -114,10 +121,12 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         return _marketRef[market] != 0;
     }
 
-    /// @notice Lists `underlying` with its first risk parameters (hard bounds only). Governance only (the
-    /// timelock): first parameters have no step to respect, so they may be as loose as the bounds allow.
+    /// @notice Lists `underlying` with its first risk parameters (hard bounds only), at most
+    /// `MAX_UNDERLYINGS` of them (UnderlyingLimitReached). Governance only (the timelock): first
+    /// parameters have no step to respect, so they may be as loose as the bounds allow.
     function listUnderlying(bytes32 underlying, RiskParams calldata params) external restricted {
         if (_underlyingSlot[underlying] != 0) revert UnderlyingAlreadyListed(underlying);
+        if (underlyings.length == MAX_UNDERLYINGS) revert UnderlyingLimitReached(MAX_UNDERLYINGS);
         RiskParamsLib.checkBounds(params);
         underlyings.push(underlying);
         _underlyingSlot[underlying] = uint32(underlyings.length);
@@ -332,26 +341,23 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         if (liquidator_ != address(0) && ILiquidationAuction(liquidator_).isFrozen(accountId)) {
             revert AccountFrozen(accountId);
         }
-        (int256 equityInitial, uint256 initialRequirement) = _initialMargin(accountId);
+        (int256 equityInitial, uint256 initialRequirement, ) = _initialMargin(accountId);
         if (equityInitial < 0 || uint256(equityInitial) < initialRequirement) {
             revert InsufficientMargin(accountId, equityInitial, initialRequirement);
         }
     }
 
     /// @inheritdoc IMarginEngine
-    function initialMargin(uint256 accountId) external view returns (int256, uint256) {
+    function initialMargin(uint256 accountId) external view returns (int256, uint256, int256) {
         return _initialMargin(accountId);
     }
 
-    /// @dev Only the initial level decides: skip the maintenance grid.
-    function _initialMargin(uint256 accountId) internal view returns (int256, uint256) {
-        (Health memory h, , ) = _evaluate(
-            accountId,
-            vault.collateralValue(accountId),
-            Scope.InitialOnly,
-            _marketDataCache(0, false)
-        );
-        return (h.equityInitial, h.initialRequirement);
+    /// @dev Only the initial level decides: skip the maintenance grid. The positions' value is equity at
+    /// mark less the collateral's mark.
+    function _initialMargin(uint256 accountId) internal view returns (int256, uint256, int256) {
+        ICollateralVault.CollateralValue memory c = vault.collateralValue(accountId);
+        (Health memory h, , ) = _evaluate(accountId, c, Scope.InitialOnly, _marketDataCache(0, false));
+        return (h.equityInitial, h.initialRequirement, h.equityMark - c.mark);
     }
 
     /// @inheritdoc IMarginEngine

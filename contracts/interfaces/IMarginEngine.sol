@@ -70,6 +70,8 @@ interface IMarginEngine is IUpdateThrottle {
     error UnknownUnderlying(bytes32 underlying);
     /// @notice The underlying already has risk parameters.
     error UnderlyingAlreadyListed(bytes32 underlying);
+    /// @notice `MAX_UNDERLYINGS` underlyings are listed already; underlyings are never delisted.
+    error UnderlyingLimitReached(uint256 maxUnderlyings);
     /// @notice The account already holds MAX_MARKETS_PER_ACCOUNT markets.
     error TooManyMarkets(uint256 accountId);
     /// @notice An ISOLATED account may hold one market only.
@@ -114,10 +116,11 @@ interface IMarginEngine is IUpdateThrottle {
     /// grid, so ~60% of a `health`'s gas for options repriced in every scenario. Strict about feeds like
     /// `requireInitialMargin` (a failed price or volatility feed reverts with its error, no floor-shock
     /// fallback), but it answers for a frozen account too. What the pool bounds LP exits by (its
-    /// account's and the backstop's; §4 row 198).
+    /// account's and the backstop's; §4 row 198), with `positionsValue`, the Σ of position values the
+    /// evaluation counted in equity_IM (`positionsValue`'s number), so that an exit prices each book once.
     function initialMargin(
         uint256 accountId
-    ) external view returns (int256 equityInitial, uint256 initialRequirement);
+    ) external view returns (int256 equityInitial, uint256 initialRequirement, int256 positionsValue);
 
     /// @notice The account's health breakdown: what liquidation acts on. A failed volatility feed of a
     /// group without options margins it at its floor shocks (`Health.volatilityUnavailable`) rather

@@ -5,7 +5,9 @@
  * fall takes beyond the model's moneyness range (repriced in every cell of both grids, with Greeks), and
  * a short ETH put that a 20% fall makes liquidatable; and MAX_COLLATERALS_PER_ACCOUNT (8) tokens, three
  * of them ERC-4626 shares. Carol holds the other 15 calls (98x) and the same put; the pool holds all
- * MAX_LIVE_SERIES (32) series and 16 perps. Run: npx hardhat test test/reliability/HeaviestAccount.test.ts
+ * MAX_LIVE_SERIES (32) series and 16 perps. LP exits are measured there and, for row 210, with every perp
+ * market (32) on MAX_UNDERLYINGS (32) underlyings held by the pool and the backstop too (`widest`).
+ * Run: npx hardhat test test/reliability/HeaviestAccount.test.ts
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
@@ -15,7 +17,15 @@ import { TX_GAS_CAP as CAP, TxSender } from "../../scripts/keeper/sender";
 import { createLogger } from "../../scripts/keeper/log";
 import { startInProcessKeeper } from "../shared/keeper";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, openAccount, wad, withdrawToInitialMargin, whatIf } from "../shared/system";
+import {
+  DEFAULT_RISK_PARAMS,
+  MarginMode,
+  WAD,
+  openAccount,
+  wad,
+  withdrawToInitialMargin,
+  whatIf,
+} from "../shared/system";
 import {
   DAY,
   DEFAULT_LISTING_FLOORS,
@@ -170,6 +180,52 @@ async function absorbed() {
   await w.auction.absorb(w.mallory, { gasLimit: CAP });
   await w.auction.absorb(w.carolAccount, { gasLimit: CAP });
   return w;
+}
+
+/**
+ * Row 198's remaining edge: every perp market PerpMarket lists (MAX_MARKETS, 32) held by the pool and by
+ * the backstop beside the option books. 16 more underlyings with a perp each; Dave holds the 16 perps of
+ * the first underlyings (5 ETH long: the 20% fall liquidates him), Erin 10 of each new one (they fall
+ * 20%). The crash, all four auctions started and, after the duration, absorbed: the pool holds 32 series
+ * and 32 perps on 32 underlyings, the backstop 31 series and 32 perps.
+ */
+async function widest() {
+  const w = await heavy();
+  const wide: H["und"] = [];
+  for (let i = 1; i <= 16; i++) {
+    const r = await addPerpUnderlying(w, w.perps, `W${i}`, "100", "0.6");
+    wide.push({ sym: `W${i}`, price: 100, feed: r.feed, volFeed: r.volFeed, perp: r.marketId });
+  }
+  const dave = await openAccount(w, w.bob, MarginMode.CROSS, [[w.usdc, 1_000_000n * USDC]]);
+  for (const u of w.und) {
+    await trade(
+      w.perps,
+      w.bob,
+      dave,
+      u.perp,
+      u.sym === "ETH" ? wad("5") : u.sym === "BTC" ? wad("0.01") : wad("1"),
+    );
+  }
+  const erin = await openAccount(w, w.carol, MarginMode.CROSS, [[w.usdc, 1_000_000n * USDC]]);
+  for (const u of wide) await trade(w.perps, w.carol, erin, u.perp, wad("10"));
+  await withdrawToInitialMargin(w, w.bob, dave);
+  await withdrawToInitialMargin(w, w.carol, erin);
+  await crash(w);
+  for (const u of wide) await setFeedPrice(u.feed, "80");
+  const books = [w.mallory, w.carolAccount, dave, erin];
+  for (const id of books) await w.auction.startAuction(id, { gasLimit: CAP });
+  await mineAt(w, BigInt(await time.latest()) + 1860n);
+  for (const id of books) await w.auction.absorb(id, { gasLimit: CAP });
+  return { ...w, und: [...w.und, ...wide] };
+}
+
+/** A new round of every underlying's price and volatility feed and of the quote's, at their answers. */
+async function refreshAll(w: { und: H["und"]; feeds: H["feeds"] }) {
+  for (const u of w.und) {
+    await (await u.feed.updateAnswer(await u.feed.latestAnswer())).wait();
+    await (await u.volFeed.updateAnswer(await u.volFeed.latestAnswer())).wait();
+  }
+  await (await w.feeds.USDC.updateAnswer(await w.feeds.USDC.latestAnswer())).wait();
 }
 
 /** The keeper's sender in dry-run mode on the in-process chain: the gas limit it would send `tx` with. */
@@ -328,9 +384,60 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
           .withdraw(1_000n * USDC, full.lp.address, full.lp.address, { gasLimit: CAP }),
       );
       within("LP withdraw of 1,000 USDC, backstop holding both books", withdrawGas);
-      // The book is valued once: the withdrawal's share price beside maxWithdraw's costs no second
-      // valuation of the 79 markets (~1.4M gas before).
-      expect(withdrawGas - maxWithdrawGas).to.be.lt(150_000n);
+      // Each book is priced once for the share price and the free margin (row 210): the view prices the
+      // positions three times (the share price, the pool's and the backstop's initial margins).
+      expect(withdrawGas).to.be.lt(maxWithdrawGas - 1_000_000n);
+    });
+  });
+
+  describe("an LP's exit within 2^24 from the heaviest books the listing caps allow (row 210)", function () {
+    it("withdraws, redeems locked and free shares, and claims, the pool holding 32 series and 32 perps on MAX_UNDERLYINGS underlyings, the backstop 31 series and 32 perps (before: withdraw 16.16M, 96%)", async function () {
+      const w = await loadFixture(widest);
+      const backstop = await w.engine.backstopAccountId();
+      expect(await w.perps.marketCount()).to.equal(await w.perps.MAX_MARKETS());
+      expect(await w.options.liveSeriesCount()).to.equal(await w.options.MAX_LIVE_SERIES());
+      await expect(
+        w.engine.listUnderlying(assetId("ONE_MORE"), DEFAULT_RISK_PARAMS),
+      ).to.be.revertedWithCustomError(w.engine, "UnderlyingLimitReached");
+      expect((await w.engine.accountMarkets(w.poolAccountId)).length).to.equal(64);
+      expect((await w.engine.accountMarkets(backstop)).length).to.equal(63);
+      console.log(
+        `      initialMargin: pool ${await viewGas(w.engine, "initialMargin", [w.poolAccountId])} gas, backstop ${await viewGas(w.engine, "initialMargin", [backstop])}`,
+      );
+      within("totalAssets", await viewGas(w.pool, "totalAssets", []));
+      within("maxWithdraw", await viewGas(w.pool, "maxWithdraw", [w.lp.address]));
+      expect(await w.pool.maxWithdraw(w.lp.address)).to.be.gt(1_000n * USDC);
+      within(
+        "LP withdraw of 1,000 USDC",
+        await whatIf(() =>
+          gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
+        ),
+      );
+      // An LP with newer shares locked: its lock check reads the share price again.
+      await mintAndApprove(w.usdc, w.lp, await w.pool.getAddress(), 10_000n * USDC);
+      await w.pool.connect(w.lp).deposit(10_000n * USDC, w.lp.address, { gasLimit: CAP });
+      within(
+        "withdraw by an LP with locked shares",
+        await whatIf(() =>
+          gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
+        ),
+      );
+      const shares = await w.pool.convertToShares(1_000n * USDC);
+      within(
+        "redeem by an LP with locked shares",
+        await whatIf(() =>
+          gasOf(w.pool.connect(w.lp).redeem(shares, w.lp.address, w.lp.address, { gasLimit: CAP })),
+        ),
+      );
+      // The deployments' exit: a request, then a claim after the one-day delay.
+      await w.pool.setExitDelay(86_400n);
+      await w.pool.connect(w.lp).requestRedeem(shares, { gasLimit: CAP });
+      await time.increase(86_400 + 60);
+      await refreshAll(w);
+      within(
+        "claimRedeem",
+        await gasOf(w.pool.connect(w.lp).claimRedeem(shares, w.lp.address, 0n, { gasLimit: CAP })),
+      );
     });
   });
 
@@ -344,11 +451,7 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
         await gasOf(w.pool.connect(w.lp).requestRedeem(shares, { gasLimit: CAP })),
       );
       await time.increase(86_400 + 60);
-      for (const u of w.und) {
-        await (await u.feed.updateAnswer(await u.feed.latestAnswer())).wait();
-        await (await u.volFeed.updateAnswer(await u.volFeed.latestAnswer())).wait();
-      }
-      await (await w.feeds.USDC.updateAnswer(await w.feeds.USDC.latestAnswer())).wait();
+      await refreshAll(w);
       within("maxClaim, backstop full", await viewGas(w.pool, "maxClaim", [w.lp.address]));
       within("totalAssets, backstop full", await viewGas(w.pool, "totalAssets", []));
       within(

@@ -266,7 +266,7 @@ describe("LP exits: the pool's account bounded by the pool alone (the vault does
     });
   });
 
-  describe("initialMargin equals health's (equityInitial, initialRequirement)", function () {
+  describe("initialMargin equals health's (equityInitial, initialRequirement) and positionsValue", function () {
     type Book = {
       mode: 0 | 1;
       collateral: "usdc" | "weth" | "wbtc";
@@ -347,16 +347,17 @@ describe("LP exits: the pool's account bounded by the pool alone (the vault does
             options += held.filter((k) => k.market === w.options.target).length;
             if (book.pastExpiry && (await w.options.positionSize(id, w.series[0])) !== 0n) expired++;
             const h = await w.engine.health(id);
-            const im = await w.engine.initialMargin(id);
-            expect([im[0], im[1]], JSON.stringify(book)).to.deep.equal([
+            expect(await w.engine.initialMargin(id), JSON.stringify(book)).to.deep.equal([
               h.equityInitial,
               h.initialRequirement,
+              await w.engine.positionsValue(id),
             ]);
             for (const sys of [w.poolAccountId, await w.engine.backstopAccountId()]) {
               const hp = await w.engine.health(sys);
               expect(await w.engine.initialMargin(sys)).to.deep.equal([
                 hp.equityInitial,
                 hp.initialRequirement,
+                await w.engine.positionsValue(sys),
               ]);
             }
             compared++;
@@ -377,7 +378,11 @@ describe("LP exits: the pool's account bounded by the pool alone (the vault does
       const { sys, a } = await frozenLongAndPartner();
       expect(await sys.auction.isFrozen(a)).to.equal(true);
       const h = await sys.engine.health(a);
-      expect(await sys.engine.initialMargin(a)).to.deep.equal([h.equityInitial, h.initialRequirement]);
+      expect(await sys.engine.initialMargin(a)).to.deep.equal([
+        h.equityInitial,
+        h.initialRequirement,
+        await sys.engine.positionsValue(a),
+      ]);
       await expect(sys.engine.requireInitialMargin(a)).to.be.revertedWithCustomError(
         sys.engine,
         "AccountFrozen",

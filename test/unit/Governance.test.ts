@@ -307,4 +307,20 @@ describe("MarginEngine risk parameters", function () {
       "UnknownUnderlying",
     );
   });
+
+  it("lists at most MAX_UNDERLYINGS underlyings: the next reverts with UnderlyingLimitReached and lists nothing", async function () {
+    const { engine } = await loadFixture(deploySystem);
+    const max = await engine.MAX_UNDERLYINGS();
+    // The fixture lists ETH and BTC.
+    await expect(engine.underlyings(2n)).to.be.reverted;
+    for (let i = 2n; i < max; i++) await engine.listUnderlying(assetId(`U${i}`), DEFAULT_RISK_PARAMS);
+    await expect(engine.listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS))
+      .to.be.revertedWithCustomError(engine, "UnderlyingLimitReached")
+      .withArgs(max);
+    await expect(engine.riskParams(assetId("SOL"))).to.be.revertedWithCustomError(
+      engine,
+      "UnknownUnderlying",
+    );
+    await expect(engine.underlyings(max)).to.be.reverted;
+  });
 });

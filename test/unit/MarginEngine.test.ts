@@ -197,6 +197,7 @@ describe("MarginEngine", function () {
         expect(await sys.engine.initialMargin(account)).to.deep.equal([
           h.equityInitial,
           h.initialRequirement,
+          await sys.engine.positionsValue(account),
         ]);
       }
       const [initialGas, healthGas] = [
