@@ -186,7 +186,7 @@ async function absorbed() {
  * Row 198's remaining edge: every perp market PerpMarket lists (MAX_MARKETS, 32) held by the pool and by
  * the backstop beside the option books. 16 more underlyings with a perp each; Dave holds the 16 perps of
  * the first underlyings (5 ETH long: the 20% fall liquidates him), Erin 10 of each new one (they fall
- * 20%). The crash, all four auctions started and, after the duration, absorbed: the pool holds 32 series
+ * 20%). The crash, all four auctions started and, after the duration, absorbed (the perp books first): the pool holds 32 series
  * and 32 perps on 32 underlyings, the backstop 31 series and 32 perps.
  */
 async function widest() {
@@ -212,11 +212,13 @@ async function widest() {
   await withdrawToInitialMargin(w, w.carol, erin);
   await crash(w);
   for (const u of wide) await setFeedPrice(u.feed, "80");
-  const books = [w.mallory, w.carolAccount, dave, erin];
+  // The perp books first: the option books' absorbs (the heaviest) then join a backstop holding 32 perps.
+  const books = [dave, erin, w.mallory, w.carolAccount];
   for (const id of books) await w.auction.startAuction(id, { gasLimit: CAP });
   await mineAt(w, BigInt(await time.latest()) + 1860n);
-  for (const id of books) await w.auction.absorb(id, { gasLimit: CAP });
-  return { ...w, und: [...w.und, ...wide] };
+  const absorbGas: bigint[] = [];
+  for (const id of books) absorbGas.push(await gasOf(w.auction.absorb(id, { gasLimit: CAP })));
+  return { ...w, und: [...w.und, ...wide], absorbGas };
 }
 
 /** A new round of every underlying's price and volatility feed and of the quote's, at their answers. */
@@ -391,7 +393,7 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
   });
 
   describe("an LP's exit within 2^24 from the heaviest books the listing caps allow (row 210)", function () {
-    it("withdraws, redeems locked and free shares, and claims, the pool holding 32 series and 32 perps on MAX_UNDERLYINGS underlyings, the backstop 31 series and 32 perps (before: withdraw 16.16M, 96%)", async function () {
+    it("withdraws, redeems locked and free shares, and claims, the pool holding 32 series and 32 perps on MAX_UNDERLYINGS underlyings, the backstop 31 series and 32 perps (before: withdraw 16.16M, 96%); the four absorbs that filled the backstop fit too", async function () {
       const w = await loadFixture(widest);
       const backstop = await w.engine.backstopAccountId();
       expect(await w.perps.marketCount()).to.equal(await w.perps.MAX_MARKETS());
@@ -401,6 +403,11 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
       ).to.be.revertedWithCustomError(w.engine, "UnderlyingLimitReached");
       expect((await w.engine.accountMarkets(w.poolAccountId)).length).to.equal(64);
       expect((await w.engine.accountMarkets(backstop)).length).to.equal(63);
+      const [dave, erin, mallory, carol] = w.absorbGas;
+      within("absorb of 16 perps", dave);
+      within("absorb of 16 perps into a backstop holding 16", erin);
+      within("absorb of 16 series into a backstop holding 32 perps", mallory);
+      within("absorb of 16 series into a backstop holding 32 perps and 16 series", carol);
       console.log(
         `      initialMargin: pool ${await viewGas(w.engine, "initialMargin", [w.poolAccountId])} gas, backstop ${await viewGas(w.engine, "initialMargin", [backstop])}`,
       );
