@@ -377,6 +377,17 @@ describe("Requirements grow with risk: three crossings, ties and the gas of a fu
     expect(si).to.be.gte(sm);
   });
 
+  it("a tie enters the band as one: a long call and a short put of one σ√τ are never margined with only the call repriced (SDK to the wei)", async function () {
+    const sys = await loadFixture(threeCrossings);
+    // 690,000 USD of notional takes the IM shock to ~0.1014, past the pair's σ√τ of 0.1008. Repriced,
+    // the long call loses more in the fall than its Taylor estimate says, the short put less: the grid
+    // with the call alone repriced is the largest (IM 60,994.07 against 60,343.04), but no book has it.
+    await tradeOption(sys.options, sys.alice, sys.a, sys.Tc, wad("40"));
+    await tradeOption(sys.options, sys.alice, sys.a, sys.Tp, wad("-40"));
+    await trade(sys.perps, sys.alice, sys.a, sys.markets.ETH, wad("150"));
+    await expectSdkEqualsEngine(sys, sys.a);
+  });
+
   it("gas: 16 series in the band (8 at each level): health and a liquidation bid stay within bounds", async function () {
     const sys = await base();
     for (let i = 0; i < 16; i++) {
