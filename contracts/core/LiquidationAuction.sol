@@ -245,7 +245,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             revert AccountHealthy(accountId, v.health.equityMaintenance, v.health.maintenanceRequirement);
         // The collateral the book brings starts its Dutch auction now (all of the backstop's with it).
         lastAbsorbAt = uint64(block.timestamp);
-        if (v.mark <= 0) {
+        if (v.mark < 0) {
             // The whole deficit, as a bid at the auction's end would be paid: the backstop is the LPs',
             // and what the fund does not pay comes out of the same LPs.
             _takeInsolvent(accountId, backstopAccountId, v, _deficitOf(v.mark), p.maxDiscount);
@@ -405,7 +405,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         if (!_liquidatable(v.health))
             revert AccountHealthy(accountId, v.health.equityMaintenance, v.health.maintenanceRequirement);
         uint256 discount = _discount(auction.startTime, p);
-        if (v.mark <= 0) {
+        if (v.mark < 0) {
             insurancePayout = _insolvencyPayout(v, auction.startTime, p);
             return (WAD, _insolventCost(v, insurancePayout), insurancePayout);
         }
@@ -433,7 +433,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
             revert AccountHealthy(accountId, v.health.equityMaintenance, v.health.maintenanceRequirement);
         uint256 discount = _discount(auction.startTime, p);
 
-        if (v.mark <= 0) {
+        if (v.mark < 0) {
             uint256 payout = _insolvencyPayout(v, auction.startTime, p);
             // The bidder takes on the whole deficit for the payout: what that costs it at mark is what
             // `maxPayment` bounds (review round 56: a bid sent with the 2.75 USDC quote for 1% of a

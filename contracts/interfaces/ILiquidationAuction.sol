@@ -16,9 +16,12 @@ import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 /// MtM here, and in every payment, penalty and deficit, is the book counted in the quote token the
 /// payments move (`ICollateralVault.markInQuote` plus the positions' value, which settles in quote
 /// 1:1); the engine's equityMark counts the quote at its oracle price, which only a depeg tells apart.
-/// An account whose mark-to-market equity is ≤ 0 is insolvent: the bidder takes everything and the
+/// An account whose mark-to-market equity is < 0 is insolvent: the bidder takes everything and the
 /// insurance fund pays it an amount growing over the auction; what the fund cannot pay is charged to
-/// the liquidity pool as socialised loss. An auction nobody bid on by the end of its duration is
+/// the liquidity pool as socialised loss. A book worth exactly 0 is sold whole for nothing, as any
+/// solvent one at its restoring fraction: an owner's own flag reward takes a mark of at most
+/// `flagReward` in whole quote units to exactly 0, and the fund paid a book there maxDiscount·MM
+/// (docs/reliability.md §4, row 211). An auction nobody bid on by the end of its duration is
 /// absorbed at the maximum discount by the backstop account, a protocol-owned account whose value
 /// belongs to the LPs: liquidations complete even where no bidder can unwind the book at a profit.
 interface ILiquidationAuction is IUpdateThrottle {

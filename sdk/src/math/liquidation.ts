@@ -170,7 +170,7 @@ export function quoteBidFromHealth(
 ): BidQuote {
   const d = discount(p.startDiscount, p.maxDiscount, elapsed, p.duration);
   const mark = valuation.mark;
-  if (mark <= 0n) {
+  if (mark < 0n) {
     const payout = insolvencyPayout(
       -mark,
       mulDiv(h.maintenanceRequirement, WAD, valuation.quotePrice),
