@@ -177,6 +177,13 @@ const CONFIG_DIR = path.join(__dirname, "config");
  */
 export const MIN_TIMELOCK_DELAY = 2 * 86_400;
 
+/**
+ * MarginEngine.MAX_UNDERLYINGS and PerpMarket.MAX_MARKETS: a config beyond them would stop halfway
+ * through a deployment, at the first listing the contract refuses (review round 87).
+ */
+export const MAX_UNDERLYINGS = 32;
+export const MAX_PERP_MARKETS = 32;
+
 /** OptionMarket's hard bounds on a series' fee and spread factor (its MAX_FEE, MAX_SPREAD_FACTOR). */
 const MAX_OPTION_FEE = 5n * 10n ** 15n;
 const MAX_OPTION_SPREAD_FACTOR = 10n ** 17n;
@@ -426,6 +433,9 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     };
   });
 
+  if (Object.keys(underlyings).length > MAX_UNDERLYINGS)
+    throw r.error("underlyings", `at most ${MAX_UNDERLYINGS} (MarginEngine.MAX_UNDERLYINGS)`);
+
   const perpMarkets = mapValues(r.object(root.perpMarkets, "perpMarkets"), (v, k) => {
     const at = `perpMarkets.${k}`;
     const o = r.fields(v, at, [
@@ -479,6 +489,8 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       },
     };
   });
+  if (Object.keys(perpMarkets).length > MAX_PERP_MARKETS)
+    throw r.error("perpMarkets", `at most ${MAX_PERP_MARKETS} (PerpMarket.MAX_MARKETS)`);
 
   const o = r.fields(root.optionMarket, "optionMarket", [
     "poolVegaRatio",

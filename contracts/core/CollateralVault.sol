@@ -725,8 +725,9 @@ contract CollateralVault is
     }
 
     /// @inheritdoc ICollateralVault
-    /// @dev Reads no price for an account holding only the quote token (an empty backstop, read by
-    /// every LP deposit and withdrawal): its balance counts at face.
+    /// @dev `inQuote` counts a quote balance at face, but `usdMark` prices it: an account holding quote
+    /// reads the quote's feed, an empty one (the backstop before its first absorb, read by every LP
+    /// action) reads none (§4 row 218).
     function markInQuote(uint256 accountId) external view returns (int256 inQuote, int256 usdMark) {
         PriceCache memory cache = _priceCache(MAX_COLLATERALS_PER_ACCOUNT);
         usdMark = _collateralValue(accountId, cache).mark;

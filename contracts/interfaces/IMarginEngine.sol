@@ -117,7 +117,8 @@ interface IMarginEngine is IUpdateThrottle {
     /// `requireInitialMargin` (a failed price or volatility feed reverts with its error, no floor-shock
     /// fallback), but it answers for a frozen account too. What the pool bounds LP exits by (its
     /// account's and the backstop's; §4 row 198), with `positionsValue`, the Σ of position values the
-    /// evaluation counted in equity_IM (`positionsValue`'s number), so that an exit prices each book once.
+    /// evaluation counted (`positionsValue`'s number; equity_IM is collateral at initial weight plus
+    /// these less the exit discounts), so that an exit prices each book once.
     function initialMargin(
         uint256 accountId
     ) external view returns (int256 equityInitial, uint256 initialRequirement, int256 positionsValue);

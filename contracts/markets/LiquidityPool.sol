@@ -93,8 +93,8 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     /// @dev The pool's and the backstop's position values (USD WAD) for the rest of a deposit, mint,
-    /// withdraw or redeem once `_valueBook` read them: these read the share price two or three times
-    /// (max*, preview*, a lock check) on one book, and no LP action moves a position (the pool's quote
+    /// withdraw, redeem or claimRedeem once `_valueBook` or `_valueExit` read them: these read the share
+    /// price two or three times (max*, preview*, a lock check) on one book, and no LP action moves a position (the pool's quote
     /// balance, which they move, is read each time). The heaviest book's values cost ~1.4M gas a read
     /// (§4 row 198). A view called from inside the action (a transfer hook of the quote token, which
     /// USDC does not have) reads these.
@@ -122,11 +122,19 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     /// @dev An exit's `_valueBook`: one initial-margin evaluation of each book gives its value and its
-    /// margin. Valued apart, the book's positions were priced three times (the share price, the pool's
-    /// and the backstop's margins): an LP's withdrawal took 16.16M gas, 96% of 2^24, with both books
-    /// holding every perp market and live series (§4 row 210).
+    /// margin. Valued apart, each book's positions were priced twice (for the share price, and in its
+    /// initial-margin evaluation): an LP's withdrawal took 16.16M gas, 96% of 2^24, with both books
+    /// holding every perp market and live series (§4 row 210). Where an evaluation fails but the share
+    /// price may not (a feed only the margin reads: the quote's, the pool's collateral), the book is
+    /// valued alone and the margin left to `_freeQuote`, which names the feed: the refusals before it (a
+    /// lock, a settlement pending) are named as they were before the exit valued both at once (§4 row
+    /// 214).
     function _valueExit() internal {
-        (, int256 spare, int256 positions) = _spareMargin();
+        (bool priced, int256 spare, int256 positions) = _spareMargin(false);
+        if (!priced) {
+            _valueBook();
+            return;
+        }
         uint256 backstop = engine.backstopAccountId();
         _bookValue = backstop == 0 ? positions : positions + _collateralInQuote(backstop);
         _bookValued = true;
@@ -382,6 +390,8 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         uint256 minAssets
     ) external nonReentrant acting clearsBookValue returns (uint256 assets) {
         RedeemRequest memory request = _claimableRequest(msg.sender);
+        // A refusal that needs no price comes before the valuation (§4 rows 207, 213).
+        if (shares == 0 || shares > request.shares) revert InvalidRedeemShares(shares, request.shares);
         bool closed = _withdrawalsClosed();
         if (closed) _valueBook();
         else _valueExit();
@@ -652,15 +662,17 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     }
 
     /// @dev `engine.initialMargin(id)` as equity_IM − IM and the position values it counted, and false for
-    /// `priced` where it reverts outside an action (see `_acting`); inside one the revert, with the
-    /// failed feed's error, is the caller's. The initial level alone: an exit never needed the
-    /// maintenance grid, and the pool's and the backstop's grids are the heaviest there are (§4 row 198).
+    /// `priced` where it reverts and not `strict` (outside an action, see `_acting`; `_valueExit`); when
+    /// `strict` the revert, with the failed feed's error, is the caller's. The initial level alone: an
+    /// exit never needed the maintenance grid, and the pool's and the backstop's grids are the heaviest
+    /// there are (§4 row 198).
     function _initialMarginOf(
-        uint256 id
+        uint256 id,
+        bool strict
     ) internal view returns (bool priced, int256 margin, int256 positions) {
         int256 equity;
         uint256 requirement;
-        if (_acting) {
+        if (strict) {
             (equity, requirement, positions) = engine.initialMargin(id);
         } else {
             try engine.initialMargin(id) returns (int256 e, uint256 r, int256 v) {
@@ -678,12 +690,15 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// pool's account alone can look flat (traders offsetting the backstop's skew) while the LPs hold
     /// the backstop's whole position (review of session 10, finding 1). Conservative where the two
     /// books offset: each is margined as if the other were not there.
-    function _spareMargin() internal view returns (bool priced, int256 spare, int256 positions) {
-        (priced, spare, positions) = _initialMarginOf(accountId);
+    function _spareMargin(bool strict) internal view returns (bool priced, int256 spare, int256 positions) {
+        (priced, spare, positions) = _initialMarginOf(accountId, strict);
         uint256 backstopId = engine.backstopAccountId();
         // Before the engine is wired there is no backstop (id 0).
         if (!priced || backstopId == 0) return (priced, spare, positions);
-        (bool backstopPriced, int256 backstopMargin, int256 backstopPositions) = _initialMarginOf(backstopId);
+        (bool backstopPriced, int256 backstopMargin, int256 backstopPositions) = _initialMarginOf(
+            backstopId,
+            strict
+        );
         if (!backstopPriced) return (false, 0, 0);
         return (true, spare + SignedMath.min(backstopMargin, 0), positions + backstopPositions);
     }
@@ -692,7 +707,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// `_acting`), less the uncovered deficit the pool will pay when the insolvent books are taken
     /// (`uncoveredDeficit`).
     function _freeQuote() internal view returns (uint256) {
-        (bool priced, int256 spare, ) = _spareValued ? (true, _spare, int256(0)) : _spareMargin();
+        (bool priced, int256 spare, ) = _spareValued ? (true, _spare, int256(0)) : _spareMargin(_acting);
         if (!priced || spare <= 0) return 0;
         // Withdrawing one quote token lowers equity_IM by its price times its initial weight.
         address quote = asset();

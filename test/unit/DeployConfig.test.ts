@@ -2,7 +2,12 @@ import { expect } from "chai";
 import fs from "node:fs";
 import path from "node:path";
 import { parseEther, parseUnits } from "ethers";
-import { loadNetworkConfig, parseNetworkConfig } from "../../deploy/networkConfig";
+import {
+  MAX_PERP_MARKETS,
+  MAX_UNDERLYINGS,
+  loadNetworkConfig,
+  parseNetworkConfig,
+} from "../../deploy/networkConfig";
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
 import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS, EXIT_DELAY, HOLDING_PERIOD } from "../shared/system";
 import { DEFAULT_MARKET_PARAMS, DEFAULT_MIN_ROUND_TRIP_FEE } from "../shared/perps";
@@ -200,6 +205,33 @@ describe("Deployment configs and the Ignition module", function () {
     const spreadFloor = raw("localhost");
     spreadFloor.optionMarket.minSpreadFactor.BTC = "0.11";
     expect(() => parseNetworkConfig(spreadFloor)).to.throw("optionMarket.minSpreadFactor.BTC: at most 0.1");
+  });
+
+  it("refuses more underlyings or perp markets than the contracts list, instead of stopping halfway through a deployment", function () {
+    const OPTION_KEYS = ["poolVegaRatio", "poolDeltaRatio", "minFee", "minSpreadFactor"];
+    const config = raw("localhost");
+    for (let i = 0; Object.keys(config.underlyings).length < MAX_UNDERLYINGS; i++) {
+      const sym = `U${i}`;
+      config.feeds[sym] = config.feeds.ETH;
+      config.volatilityFeeds[sym] = config.volatilityFeeds.ETH;
+      config.underlyings[sym] = config.underlyings.ETH;
+      for (const key of OPTION_KEYS) config.optionMarket[key][sym] = config.optionMarket[key].ETH;
+    }
+    expect(Object.keys(parseNetworkConfig(config).underlyings)).to.have.length(MAX_UNDERLYINGS);
+    config.underlyings.SOL = config.underlyings.ETH;
+    config.feeds.SOL = config.feeds.ETH;
+    config.volatilityFeeds.SOL = config.volatilityFeeds.ETH;
+    for (const key of OPTION_KEYS) config.optionMarket[key].SOL = config.optionMarket[key].ETH;
+    expect(() => parseNetworkConfig(config)).to.throw(
+      "underlyings: at most 32 (MarginEngine.MAX_UNDERLYINGS)",
+    );
+
+    const markets = raw("localhost");
+    for (let i = 0; Object.keys(markets.perpMarkets).length < MAX_PERP_MARKETS; i++)
+      markets.perpMarkets[`ETH${i}`] = markets.perpMarkets.ETH;
+    expect(Object.keys(parseNetworkConfig(markets).perpMarkets)).to.have.length(MAX_PERP_MARKETS);
+    markets.perpMarkets.ONE_MORE = markets.perpMarkets.ETH;
+    expect(() => parseNetworkConfig(markets)).to.throw("perpMarkets: at most 32 (PerpMarket.MAX_MARKETS)");
   });
 
   it("refuses a misspelt or contradictory key, naming it, instead of deploying without it (row 177)", function () {

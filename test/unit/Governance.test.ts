@@ -2,6 +2,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { Role } from "../../deploy/roles";
+import { MAX_UNDERLYINGS } from "../../deploy/networkConfig";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { listPerpMarket, marketParams, trade } from "../shared/perps";
@@ -311,6 +312,8 @@ describe("MarginEngine risk parameters", function () {
   it("lists at most MAX_UNDERLYINGS underlyings: the next reverts with UnderlyingLimitReached and lists nothing", async function () {
     const { engine } = await loadFixture(deploySystem);
     const max = await engine.MAX_UNDERLYINGS();
+    // The deployment config's parser refuses more (DeployConfig.test.ts).
+    expect(max).to.equal(BigInt(MAX_UNDERLYINGS));
     // The fixture lists ETH and BTC.
     await expect(engine.underlyings(2n)).to.be.reverted;
     for (let i = 2n; i < max; i++) await engine.listUnderlying(assetId(`U${i}`), DEFAULT_RISK_PARAMS);

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import hre, { ethers, network } from "hardhat";
 import { loadFixture, mine, time } from "@nomicfoundation/hardhat-network-helpers";
 import { signerFor } from "../shared/impersonate";
+import { MAX_PERP_MARKETS } from "../../deploy/networkConfig";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import {
   DEFAULT_RISK_PARAMS,
@@ -114,6 +115,8 @@ describe("PerpMarket", function () {
     it("reverts with MarketLimitReached beyond MAX_MARKETS markets, listing nothing", async function () {
       const { perps } = await loadFixture(perpsFixture);
       const max = await perps.MAX_MARKETS();
+      // The deployment config's parser refuses more (DeployConfig.test.ts).
+      expect(max).to.equal(BigInt(MAX_PERP_MARKETS));
       while ((await perps.marketCount()) < max)
         await perps.listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS, 0n);
       await expect(perps.listMarket(assetId("ETH"), DEFAULT_MARKET_PARAMS, 0n))
