@@ -15,6 +15,7 @@ import { absorbLong100, deployPerps, listPerpMarket, marketParams, trade } from 
 import { setFeedPrice } from "../shared/oracles";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import type { LpComposer } from "../../typechain-types";
+import { LP_OP, type LpOp, composerLogs, deployLpComposer, lpOp } from "../shared/lpComposer";
 
 /**
  * An LP exit (`withdraw`, `redeem`, `claimRedeem`) takes its share price and the pool's free margin from
@@ -25,25 +26,6 @@ import type { LpComposer } from "../../typechain-types";
  */
 const USDC = 10n ** 6n;
 const WAD = 10n ** 18n;
-const K = { deposit: 0, withdraw: 2, redeem: 3, trade: 5, feed: 6, tryWithdraw: 7, tryRedeem: 8 };
-type Op = { kind: number; amount: bigint; marketId: bigint; size: bigint; feed: string };
-
-function op(kind: number, o: Partial<Op> = {}): Op {
-  return {
-    kind,
-    amount: o.amount ?? 0n,
-    marketId: o.marketId ?? 0n,
-    size: o.size ?? 0n,
-    feed: o.feed ?? ethers.ZeroAddress,
-  };
-}
-
-function composerLogs(composer: LpComposer, receipt: ContractTransactionReceipt | null, name: string) {
-  return receipt!.logs.flatMap((l) => {
-    const parsed = composer.interface.parseLog(l);
-    return parsed?.name === name ? [parsed] : [];
-  });
-}
 
 /**
  * The composer alone in the pool (the seed LP redeemed everything) with 2,000,000 USDC, Alice long 2 BTC
@@ -55,22 +37,15 @@ async function composerWorld() {
   await sys.perps.setMarketParams(sys.markets.ETH, noFunding);
   await sys.perps.setMarketParams(sys.markets.BTC, noFunding);
   await sys.pool.connect(sys.lp).redeem(await sys.pool.balanceOf(sys.lp), sys.lp, sys.lp);
-  const composer = (await ethers.deployContract("LpComposer", [
-    await sys.pool.getAddress(),
-    await sys.vault.getAddress(),
-    await sys.perps.getAddress(),
-    await sys.accounts.getAddress(),
-  ])) as unknown as LpComposer;
-  await sys.usdc.mint(await composer.getAddress(), 10_000_000n * USDC);
-  await composer.fund(1_000_000n * USDC);
-  await composer.run([op(K.deposit, { amount: 2_000_000n * USDC })]);
+  const composer = await deployLpComposer(sys);
+  await composer.run([lpOp(LP_OP.deposit, { amount: 2_000_000n * USDC })]);
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 300_000n * USDC]]);
   await trade(sys.perps, sys.alice, alice, sys.markets.BTC, 2n * WAD);
   return { sys, composer };
 }
 
 /** The composer's maxWithdraw and maxRedeem after `prefix` ran in one transaction (then undone). */
-async function maxAfter(sys: System, composer: LpComposer, prefix: Op[]) {
+async function maxAfter(sys: System, composer: LpComposer, prefix: LpOp[]) {
   const snapshot = await takeSnapshot();
   if (prefix.length !== 0) await composer.run(prefix);
   const who = await composer.getAddress();
@@ -84,7 +59,7 @@ async function maxAfter(sys: System, composer: LpComposer, prefix: Op[]) {
 }
 
 /** Runs `ops` in one transaction on a copy of the state: its receipt, or the revert's error. */
-async function runOnCopy(composer: LpComposer, ops: Op[]) {
+async function runOnCopy(composer: LpComposer, ops: LpOp[]) {
   const snapshot = await takeSnapshot();
   try {
     return await (await composer.run(ops)).wait();
@@ -110,7 +85,7 @@ describe("LP exits valued once", function () {
      * `prefix` in the same transaction as the exit moves the pool's free margin; the exit of the fresh
      * maximum goes through at the fresh price, one unit more is refused (ERC4626ExceededMax*).
      */
-    async function exitsAtFreshMax(prefix: Op[], kind: "withdraw" | "redeem") {
+    async function exitsAtFreshMax(prefix: LpOp[], kind: "withdraw" | "redeem") {
       const { sys, composer } = await loadFixture(composerWorld);
       const before = await maxAfter(sys, composer, []);
       const after = await maxAfter(sys, composer, prefix);
@@ -118,10 +93,11 @@ describe("LP exits valued once", function () {
       expect(after.withdraw).to.be.lt(after.worth);
       expect(after.withdraw).to.not.equal(before.withdraw);
       const max = kind === "withdraw" ? after.withdraw : after.redeem;
-      const [exit, tryExit] = kind === "withdraw" ? [K.withdraw, K.tryWithdraw] : [K.redeem, K.tryRedeem];
-      const ok = await runOnCopy(composer, [...prefix, op(exit, { amount: max })]);
-      expectFreshSteps(composer, ok, prefix.filter((o) => o.kind <= K.redeem).length + 1);
-      const refused = await runOnCopy(composer, [...prefix, op(tryExit, { amount: max + 1n })]);
+      const [exit, tryExit] =
+        kind === "withdraw" ? [LP_OP.withdraw, LP_OP.tryWithdraw] : [LP_OP.redeem, LP_OP.tryRedeem];
+      const ok = await runOnCopy(composer, [...prefix, lpOp(exit, { amount: max })]);
+      expectFreshSteps(composer, ok, prefix.filter((o) => o.kind <= LP_OP.redeem).length + 1);
+      const refused = await runOnCopy(composer, [...prefix, lpOp(tryExit, { amount: max + 1n })]);
       const error = kind === "withdraw" ? "ERC4626ExceededMaxWithdraw" : "ERC4626ExceededMaxRedeem";
       expect(caughtSelectors(composer, refused)).to.deep.equal([
         sys.pool.interface.getError(error)!.selector,
@@ -133,7 +109,7 @@ describe("LP exits valued once", function () {
       const { sys } = await loadFixture(composerWorld);
       const btc = await sys.feeds.BTC.getAddress();
       const { before, after } = await exitsAtFreshMax(
-        [op(K.feed, { feed: btc, size: 66_000n * 10n ** 8n })],
+        [lpOp(LP_OP.feed, { feed: btc, size: 66_000n * 10n ** 8n })],
         "withdraw",
       );
       // The pool short 2 BTC lost 12,000 and its requirement grew.
@@ -143,12 +119,12 @@ describe("LP exits valued once", function () {
     it("redeems at the fresh share price and margin after a same-transaction oracle round", async function () {
       const { sys } = await loadFixture(composerWorld);
       const btc = await sys.feeds.BTC.getAddress();
-      await exitsAtFreshMax([op(K.feed, { feed: btc, size: 54_000n * 10n ** 8n })], "redeem");
+      await exitsAtFreshMax([lpOp(LP_OP.feed, { feed: btc, size: 54_000n * 10n ** 8n })], "redeem");
     });
 
     it("withdraws at the fresh margin after a trade against the pool in the same transaction", async function () {
       const { sys } = await loadFixture(composerWorld);
-      await exitsAtFreshMax([op(K.trade, { marketId: sys.markets.BTC, size: 5n * WAD })], "withdraw");
+      await exitsAtFreshMax([lpOp(LP_OP.trade, { marketId: sys.markets.BTC, size: 5n * WAD })], "withdraw");
     });
 
     it("bounds a second withdrawal in the same transaction by the margin the first left (the spare counts the quote that left)", async function () {
@@ -156,9 +132,9 @@ describe("LP exits valued once", function () {
       const btc = await sys.feeds.BTC.getAddress();
       await exitsAtFreshMax(
         [
-          op(K.withdraw, { amount: 500_000n * USDC }),
-          op(K.feed, { feed: btc, size: 63_000n * 10n ** 8n }),
-          op(K.redeem, { amount: 10n ** 6n * 100_000n * USDC }),
+          lpOp(LP_OP.withdraw, { amount: 500_000n * USDC }),
+          lpOp(LP_OP.feed, { feed: btc, size: 63_000n * 10n ** 8n }),
+          lpOp(LP_OP.redeem, { amount: 10n ** 6n * 100_000n * USDC }),
         ],
         "withdraw",
       );
@@ -323,6 +299,17 @@ async function settlingWithStaleUsdc() {
   return sys;
 }
 
+/** The LP's withdraw and redeem are refused by ERC-4626's max checks (their max* read 0). */
+async function expectExitsAtMaxZero(sys: System) {
+  await expect(
+    sys.pool.connect(sys.lp).withdraw(1_000n * USDC, sys.lp, sys.lp),
+  ).to.be.revertedWithCustomError(sys.pool, "ERC4626ExceededMaxWithdraw");
+  await expect(sys.pool.connect(sys.lp).redeem(1_000n, sys.lp, sys.lp)).to.be.revertedWithCustomError(
+    sys.pool,
+    "ERC4626ExceededMaxRedeem",
+  );
+}
+
 describe("LP exits' errors where a feed fails", function () {
   it("with the quote's feed stale an unlocked withdrawal names the feed (the free margin needs it)", async function () {
     const sys = await loadFixture(staleUsdc);
@@ -350,13 +337,7 @@ describe("LP exits' errors where a feed fails", function () {
   it("with the quote's feed stale and the vault paused, withdraw and redeem name ERC4626ExceededMax*", async function () {
     const sys = await loadFixture(staleUsdc);
     await sys.vault.pause();
-    await expect(
-      sys.pool.connect(sys.lp).withdraw(1_000n * USDC, sys.lp, sys.lp),
-    ).to.be.revertedWithCustomError(sys.pool, "ERC4626ExceededMaxWithdraw");
-    await expect(sys.pool.connect(sys.lp).redeem(1_000n, sys.lp, sys.lp)).to.be.revertedWithCustomError(
-      sys.pool,
-      "ERC4626ExceededMaxRedeem",
-    );
+    await expectExitsAtMaxZero(sys);
   });
 
   it("with the quote's feed stale a redeem of locked shares names SharesLocked; one beyond the balance names the feed (its max reads the margin)", async function () {
@@ -385,13 +366,7 @@ describe("LP exits' errors where a feed fails", function () {
     const sys = await loadFixture(settlingWithStaleUsdc);
     expect(await sys.pool.settlementPending()).to.equal(true);
     expect(await sys.pool.totalAssets()).to.be.gt(0n);
-    await expect(
-      sys.pool.connect(sys.lp).withdraw(1_000n * USDC, sys.lp, sys.lp),
-    ).to.be.revertedWithCustomError(sys.pool, "ERC4626ExceededMaxWithdraw");
-    await expect(sys.pool.connect(sys.lp).redeem(1_000n, sys.lp, sys.lp)).to.be.revertedWithCustomError(
-      sys.pool,
-      "ERC4626ExceededMaxRedeem",
-    );
+    await expectExitsAtMaxZero(sys);
   });
 
   it("claimRedeem of no shares or more than requested names InvalidRedeemShares with a feed under the book stale, before valuing the book", async function () {

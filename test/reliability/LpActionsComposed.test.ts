@@ -17,6 +17,7 @@ import { setFeedPrice } from "../shared/oracles";
 import { expectXMarginError, sdkClient } from "../shared/sdk";
 import { withdrawLiquidity } from "../../sdk/src";
 import type { LpComposer } from "../../typechain-types";
+import { LP_OP, composerLogs, deployLpComposer, lpOp } from "../shared/lpComposer";
 
 /**
  * LP actions value the pool's and the backstop's positions once (`LiquidityPool._valueBook`, transient
@@ -26,31 +27,12 @@ import type { LpComposer } from "../../typechain-types";
  */
 const USDC = 10n ** 6n;
 const WAD = 10n ** 18n;
-const K = {
-  deposit: 0,
-  mint: 1,
-  withdraw: 2,
-  redeem: 3,
-  read: 4,
-  trade: 5,
-  feed: 6,
-  tryWithdraw: 7,
-  tryRedeem: 8,
-};
-type Op = { kind: number; amount: bigint; marketId: bigint; size: bigint; feed: string };
 
 async function world(sys: System) {
   await fundInsurance(sys, 20_000n * USDC);
   await mintAndApprove(sys.usdc, sys.lp, await sys.pool.getAddress(), 10n ** 15n);
   await sys.pool.connect(sys.lp).deposit(2_000_000n * USDC, sys.lp.address);
-  const composer = (await ethers.deployContract("LpComposer", [
-    await sys.pool.getAddress(),
-    await sys.vault.getAddress(),
-    await sys.perps.getAddress(),
-    await sys.accounts.getAddress(),
-  ])) as unknown as LpComposer;
-  await sys.usdc.mint(await composer.getAddress(), 10_000_000n * USDC);
-  await composer.fund(1_000_000n * USDC);
+  const composer = await deployLpComposer(sys);
   // A trader on the other side too, so the backstop and the pool both carry something.
   const aliceId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 300_000n * USDC]]);
   await trade(sys.perps, sys.alice, aliceId, sys.markets.BTC, 2n * WAD);
@@ -59,24 +41,6 @@ async function world(sys: System) {
 
 const noHold = async () => world(await deploySystemWithoutHoldingPeriod());
 const withHold = async () => world(await deploySystem());
-
-function op(kind: number, o: Partial<Op> = {}): Op {
-  return {
-    kind,
-    amount: o.amount ?? 0n,
-    marketId: o.marketId ?? 0n,
-    size: o.size ?? 0n,
-    feed: o.feed ?? ethers.ZeroAddress,
-  };
-}
-
-/** The composer's `name` events in `receipt`, parsed. */
-function composerLogs(composer: LpComposer, receipt: ContractTransactionReceipt | null, name: string) {
-  return receipt!.logs.flatMap((l) => {
-    const parsed = composer.interface.parseLog(l);
-    return parsed?.name === name ? [parsed] : [];
-  });
-}
 
 function steps(composer: LpComposer, receipt: ContractTransactionReceipt | null) {
   return composerLogs(composer, receipt, "Step").map((p) => ({
@@ -108,17 +72,17 @@ describe("LP actions composed with trades in one transaction", function () {
     const { sys, composer } = await loadFixture(noHold);
     const eth = await sys.feeds.ETH.getAddress();
     const ops = [
-      op(K.deposit, { amount: 500_000n * USDC }),
-      op(K.read),
-      op(K.trade, { marketId: sys.markets.ETH, size: 100n * WAD }),
-      op(K.read),
-      op(K.feed, { feed: eth, size: 3_300n * 10n ** 8n }),
-      op(K.read),
-      op(K.withdraw, { amount: 100_000n * USDC }),
-      op(K.trade, { marketId: sys.markets.ETH, size: -100n * WAD }),
-      op(K.feed, { feed: eth, size: 2_900n * 10n ** 8n }),
-      op(K.redeem, { amount: 10n ** 9n * 10_000n }),
-      op(K.read),
+      lpOp(LP_OP.deposit, { amount: 500_000n * USDC }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.trade, { marketId: sys.markets.ETH, size: 100n * WAD }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.feed, { feed: eth, size: 3_300n * 10n ** 8n }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.withdraw, { amount: 100_000n * USDC }),
+      lpOp(LP_OP.trade, { marketId: sys.markets.ETH, size: -100n * WAD }),
+      lpOp(LP_OP.feed, { feed: eth, size: 2_900n * 10n ** 8n }),
+      lpOp(LP_OP.redeem, { amount: 10n ** 9n * 10_000n }),
+      lpOp(LP_OP.read),
     ];
     const receipt = await (await composer.run(ops)).wait();
     const s = steps(composer, receipt);
@@ -131,16 +95,16 @@ describe("LP actions composed with trades in one transaction", function () {
   it("trade → deposit → trade back → withdraw (and mint) in one transaction", async function () {
     const { sys, composer } = await loadFixture(noHold);
     const ops = [
-      op(K.trade, { marketId: sys.markets.BTC, size: -3n * WAD }),
-      op(K.deposit, { amount: 250_000n * USDC }),
-      op(K.read),
-      op(K.trade, { marketId: sys.markets.BTC, size: 3n * WAD }),
-      op(K.feed, { feed: await sys.feeds.BTC.getAddress(), size: 61_000n * 10n ** 8n }),
-      op(K.read),
-      op(K.mint, { amount: 10n ** 6n * 1_000n * USDC }),
-      op(K.trade, { marketId: sys.markets.ETH, size: 50n * WAD }),
-      op(K.withdraw, { amount: 200_000n * USDC }),
-      op(K.read),
+      lpOp(LP_OP.trade, { marketId: sys.markets.BTC, size: -3n * WAD }),
+      lpOp(LP_OP.deposit, { amount: 250_000n * USDC }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.trade, { marketId: sys.markets.BTC, size: 3n * WAD }),
+      lpOp(LP_OP.feed, { feed: await sys.feeds.BTC.getAddress(), size: 61_000n * 10n ** 8n }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.mint, { amount: 10n ** 6n * 1_000n * USDC }),
+      lpOp(LP_OP.trade, { marketId: sys.markets.ETH, size: 50n * WAD }),
+      lpOp(LP_OP.withdraw, { amount: 200_000n * USDC }),
+      lpOp(LP_OP.read),
     ];
     const s = steps(composer, await (await composer.run(ops)).wait());
     expect(s.map((x) => x.kind)).to.deep.equal([0, 4, 4, 1, 2, 4]);
@@ -151,18 +115,18 @@ describe("LP actions composed with trades in one transaction", function () {
     const { sys, composer } = await loadFixture(noHold);
     const eth = await sys.feeds.ETH.getAddress();
     const ops = [
-      op(K.deposit, { amount: 300_000n * USDC }),
+      lpOp(LP_OP.deposit, { amount: 300_000n * USDC }),
       // Beyond the composer's balance: the book is valued (cached), then ERC-4626 reverts.
-      op(K.tryWithdraw, { amount: 10n ** 12n * USDC }),
-      op(K.trade, { marketId: sys.markets.ETH, size: 80n * WAD }),
-      op(K.read),
-      op(K.tryRedeem, { amount: 10n ** 30n }),
-      op(K.feed, { feed: eth, size: 3_150n * 10n ** 8n }),
-      op(K.read),
-      op(K.withdraw, { amount: 50_000n * USDC }),
-      op(K.trade, { marketId: sys.markets.ETH, size: -80n * WAD }),
-      op(K.read),
-      op(K.redeem, { amount: 10n ** 6n * 20_000n * USDC }),
+      lpOp(LP_OP.tryWithdraw, { amount: 10n ** 12n * USDC }),
+      lpOp(LP_OP.trade, { marketId: sys.markets.ETH, size: 80n * WAD }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.tryRedeem, { amount: 10n ** 30n }),
+      lpOp(LP_OP.feed, { feed: eth, size: 3_150n * 10n ** 8n }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.withdraw, { amount: 50_000n * USDC }),
+      lpOp(LP_OP.trade, { marketId: sys.markets.ETH, size: -80n * WAD }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.redeem, { amount: 10n ** 6n * 20_000n * USDC }),
     ];
     const receipt = await (await composer.run(ops)).wait();
     const reasons = caught(composer, receipt);
@@ -181,12 +145,12 @@ describe("LP actions composed with trades in one transaction", function () {
   it("with the holding period on: a locked deposit then a trade then a caught SharesLocked withdraw, the price stays fresh", async function () {
     const { sys, composer } = await loadFixture(withHold);
     const ops = [
-      op(K.deposit, { amount: 100_000n * USDC }),
-      op(K.tryWithdraw, { amount: 10_000n * USDC }),
-      op(K.trade, { marketId: sys.markets.ETH, size: 60n * WAD }),
-      op(K.read),
-      op(K.deposit, { amount: 100_000n * USDC }),
-      op(K.read),
+      lpOp(LP_OP.deposit, { amount: 100_000n * USDC }),
+      lpOp(LP_OP.tryWithdraw, { amount: 10_000n * USDC }),
+      lpOp(LP_OP.trade, { marketId: sys.markets.ETH, size: 60n * WAD }),
+      lpOp(LP_OP.read),
+      lpOp(LP_OP.deposit, { amount: 100_000n * USDC }),
+      lpOp(LP_OP.read),
     ];
     const receipt = await (await composer.run(ops)).wait();
     const reasons = caught(composer, receipt);

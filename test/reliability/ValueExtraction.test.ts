@@ -69,20 +69,26 @@ async function liquidatableLong() {
 }
 
 /**
- * A hedged pair: Alice long 20 ETH at her initial requirement, Bob short 20 ETH on 30,000 USDC (the pool
- * flat), Carol's account (20,000 USDC) to take Alice's book; the fund holds 50,000 USDC. Funding off.
+ * Alice long 20 ETH on `aliceUsdc`, Bob short 20 ETH on `bobUsdc` (the pool flat), Carol's account
+ * (20,000 USDC) to take Alice's book; the fund holds 50,000 USDC. Funding off.
  */
-async function hedgedPair() {
+async function pair(aliceUsdc: bigint, bobUsdc: bigint) {
   const sys = await deploySystem();
   await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
   await fundInsurance(sys, 50_000n * USDC);
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 30_000n * USDC]]);
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, aliceUsdc]]);
+  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, bobUsdc]]);
   const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
   await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -wad("20"));
-  await withdrawToInitialMargin(sys, sys.alice, alice);
   return { sys, alice, bob, carol };
+}
+
+/** A hedged pair (`pair`): Alice at her initial requirement, Bob on 30,000 USDC. */
+async function hedgedPair() {
+  const world = await pair(20_000n * USDC, 30_000n * USDC);
+  await withdrawToInitialMargin(world.sys, world.sys.alice, world.alice);
+  return world;
 }
 
 describe("Value extraction by a trader with capital", function () {
@@ -226,16 +232,9 @@ describe("Value extraction by a trader with capital", function () {
      * exactly 10 USDC (7,320 − 30.30 − 20 · 363.985), far below her maintenance requirement (~2,800).
      */
     async function markOfTenUsdc() {
-      const sys = await deploySystem();
-      await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
-      await fundInsurance(sys, 50_000n * USDC);
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 7_320n * USDC]]);
-      const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
-      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -wad("20"));
-      await setFeedPrice(sys.feeds.ETH, "2666.015");
-      return { sys, alice, bob, carol };
+      const world = await pair(7_320n * USDC, 20_000n * USDC);
+      await setFeedPrice(world.sys.feeds.ETH, "2666.015");
+      return world;
     }
 
     /** Bob flags Alice, Carol takes the whole book at the auction's end; the pair's and the fund's change. */
