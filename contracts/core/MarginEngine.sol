@@ -28,11 +28,11 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     /// @notice The pool, counterparty of every market, and the backstop are exempt from that cap: what
     /// bounds their books, which every LP exit prices, is the listing caps of the market contracts
     /// registered (one PerpMarket and one OptionMarket: each further `registerMarket` of a market
-    /// contract adds its own caps to the pool's book) and this. Each
-    /// underlying a book spans costs its group's price reads and grid in every evaluation; the heaviest
-    /// books the caps allow (32 perps and 32 live series on 32 underlyings, held by the pool and the
-    /// backstop) cost an LP's withdrawal 14.05M gas, 84% of EIP-7825's 2^24 (§4 row 210). A constant:
-    /// raising it is a gas decision, not a risk one.
+    /// contract adds its own caps to the pool's book) and this. Each underlying a book spans costs its
+    /// group's price reads and grid in every evaluation; the heaviest books the caps allow (32 perps and
+    /// 32 live series on 32 underlyings, held by the pool and the backstop) cost an LP's withdrawal
+    /// 14.05M gas, 84% of EIP-7825's 2^24 (§4 row 210). A constant: raising it is a gas decision, not a
+    /// risk one.
     uint256 public constant MAX_UNDERLYINGS = 32;
     uint256 internal constant WAD = 1e18;
 

@@ -94,9 +94,9 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @dev The pool's and the backstop's position values (USD WAD) for the rest of a deposit, mint,
     /// withdraw, redeem or claimRedeem once `_valueBook` or `_valueExit` read them: these read the share
-    /// price two or three times (max*, preview*, a lock check) on one book, and no LP action moves a position (the pool's quote
-    /// balance, which they move, is read each time). The heaviest book's values cost ~1.4M gas a read
-    /// (§4 row 198). A view called from inside the action (a transfer hook of the quote token, which
+    /// price two or three times (max*, preview*, a lock check) on one book, and no LP action moves a
+    /// position (the pool's quote balance, which they move, is read each time). The heaviest book's
+    /// values cost ~1.4M gas a read (§4 row 198). A view called from inside the action (a transfer hook of the quote token, which
     /// USDC does not have) reads these.
     int256 private transient _bookValue;
     bool private transient _bookValued;
