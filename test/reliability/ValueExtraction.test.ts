@@ -261,10 +261,6 @@ describe("Value extraction by a trader with capital", function () {
       expect((await sys.engine.health(alice)).equityMark).to.equal(10n * USDC * QUOTE_UNIT);
       // One quote unit more and the reward leaves her a unit: the book is sold solvent, for ~nothing.
       const solvent = await whatIf(async () => {
-        await sys.vault
-          .connect(sys.deployer)
-          .deposit(alice, sys.usdc, 0n)
-          .catch(() => undefined);
         await sys.usdc.mint(sys.alice.address, 1n);
         await sys.usdc.connect(sys.alice).approve(await sys.vault.getAddress(), 1n);
         await sys.vault.connect(sys.alice).deposit(alice, sys.usdc, 1n);
@@ -280,6 +276,24 @@ describe("Value extraction by a trader with capital", function () {
       // The book is worth the same ~nothing either way; the fund must not pay for the one at zero.
       expect(zero.fund).to.be.gte(0n);
       expect(zero.pair).to.be.lte(solvent.pair + 2n);
+    });
+
+    it("is absorbed by the backstop whole for nothing, the fund untouched", async function () {
+      const { sys, alice } = await loadFixture(markOfTenUsdc);
+      await sys.auction.connect(sys.bob).startAuction(alice);
+      expect((await sys.engine.health(alice)).equityMark).to.equal(0n);
+      const fundBefore = await sys.insuranceFund.balance();
+      const { startTime } = await sys.auction.auctions(alice);
+      await mineAt(sys, startTime + BigInt((await sys.auction.params()).duration));
+      const backstop = await sys.engine.backstopAccountId();
+      await expect(sys.auction.absorb(alice))
+        .to.emit(sys.auction, "AuctionBid")
+        .withArgs(alice, backstop, WAD, 0n, 0n, (await sys.auction.params()).maxDiscount)
+        .and.not.to.emit(sys.auction, "InsolvencyCovered");
+      expect(await sys.insuranceFund.balance()).to.equal(fundBefore);
+      expect(await sys.auction.pendingDeficit()).to.equal(0n);
+      expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(wad("20"));
+      expect(await sys.engine.accountMarkets(alice)).to.deep.equal([]);
     });
 
     it("is reached from a liquidatable mark by a reduction that pays a partner's skew", async function () {
