@@ -391,7 +391,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     ) external nonReentrant acting clearsBookValue returns (uint256 assets) {
         RedeemRequest memory request = _claimableRequest(msg.sender);
         // A refusal that needs no price comes before the valuation (§4 rows 207, 213).
-        if (shares == 0 || shares > request.shares) revert InvalidRedeemShares(shares, request.shares);
+        _requireClaimShares(request, shares);
         bool closed = _withdrawalsClosed();
         if (closed) _valueBook();
         else _valueExit();
@@ -443,7 +443,9 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
 
     /// @inheritdoc ILiquidityPool
     function previewClaim(address owner, uint256 shares) external view returns (uint256 assets) {
-        (assets, ) = _claimValue(_pendingRequest(owner), shares);
+        RedeemRequest memory request = _pendingRequest(owner);
+        _requireClaimShares(request, shares);
+        (assets, ) = _claimValue(request, shares);
     }
 
     /// @inheritdoc ILiquidityPool
@@ -586,13 +588,17 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         return Math.min(request.shares, worth);
     }
 
-    /// @dev What `shares` of `request` pay now: the lower of their part of the request's assets
-    /// (`requestedAssets`, rounded down) and their worth at today's share price.
+    /// @dev A claim takes at least one and at most all of its request's shares.
+    function _requireClaimShares(RedeemRequest memory request, uint256 shares) internal pure {
+        if (shares == 0 || shares > request.shares) revert InvalidRedeemShares(shares, request.shares);
+    }
+
+    /// @dev What `shares` of `request` (`_requireClaimShares`) pay now: the lower of their part of the
+    /// request's assets (`requestedAssets`, rounded down) and their worth at today's share price.
     function _claimValue(
         RedeemRequest memory request,
         uint256 shares
     ) internal view returns (uint256 assets, uint256 requestedAssets) {
-        if (shares == 0 || shares > request.shares) revert InvalidRedeemShares(shares, request.shares);
         requestedAssets = Math.mulDiv(request.assets, shares, request.shares);
         assets = Math.min(requestedAssets, _convertToAssets(shares, Math.Rounding.Floor));
     }

@@ -428,6 +428,17 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
       .withArgs(alice.address);
   });
 
+  it("previews a claim of no shares or of more than requested as InvalidRedeemShares, as claimRedeem refuses it", async function () {
+    const { sys, shares } = await loadFixture(lpRequested);
+    const { pool, lp } = sys;
+    await expect(pool.previewClaim(lp, 0n))
+      .to.be.revertedWithCustomError(pool, "InvalidRedeemShares")
+      .withArgs(0n, shares);
+    await expect(pool.previewClaim(lp, shares + 1n))
+      .to.be.revertedWithCustomError(pool, "InvalidRedeemShares")
+      .withArgs(shares + 1n, shares);
+  });
+
   it("refuses a request worth nothing, which no later share price could pay", async function () {
     const { pool, lp } = await loadFixture(deploySystem);
     // One share is 1e-12 USDC: 0 units at any price the pool can reach.
