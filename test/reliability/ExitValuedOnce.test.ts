@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
-import type { ContractTransactionReceipt } from "ethers";
+import type { BaseContract, ContractTransactionReceipt } from "ethers";
 import {
   EXIT_DELAY,
   MarginMode,
@@ -299,27 +299,30 @@ async function settlingWithStaleUsdc() {
   return sys;
 }
 
-/** The LP's withdraw and redeem are refused by ERC-4626's max checks (their max* read 0). */
-async function expectExitsAtMaxZero(sys: System) {
+/** The LP's withdraw of 1,000 USDC and redeem of 1,000 shares revert with `from`'s errors. */
+async function expectExitsRefused(
+  sys: System,
+  from: BaseContract,
+  withdrawError: string,
+  redeemError = withdrawError,
+) {
   await expect(
     sys.pool.connect(sys.lp).withdraw(1_000n * USDC, sys.lp, sys.lp),
-  ).to.be.revertedWithCustomError(sys.pool, "ERC4626ExceededMaxWithdraw");
+  ).to.be.revertedWithCustomError(from, withdrawError);
   await expect(sys.pool.connect(sys.lp).redeem(1_000n, sys.lp, sys.lp)).to.be.revertedWithCustomError(
-    sys.pool,
-    "ERC4626ExceededMaxRedeem",
+    from,
+    redeemError,
   );
 }
+
+/** The LP's withdraw and redeem are refused by ERC-4626's max checks (their max* read 0). */
+const expectExitsAtMaxZero = (sys: System) =>
+  expectExitsRefused(sys, sys.pool, "ERC4626ExceededMaxWithdraw", "ERC4626ExceededMaxRedeem");
 
 describe("LP exits' errors where a feed fails", function () {
   it("with the quote's feed stale an unlocked withdrawal names the feed (the free margin needs it)", async function () {
     const sys = await loadFixture(staleUsdc);
-    await expect(
-      sys.pool.connect(sys.lp).withdraw(1_000n * USDC, sys.lp, sys.lp),
-    ).to.be.revertedWithCustomError(sys.router, "StalePrice");
-    await expect(sys.pool.connect(sys.lp).redeem(1_000n, sys.lp, sys.lp)).to.be.revertedWithCustomError(
-      sys.router,
-      "StalePrice",
-    );
+    await expectExitsRefused(sys, sys.router, "StalePrice");
     expect(await sys.pool.maxWithdraw(sys.lp)).to.equal(0n);
   });
 

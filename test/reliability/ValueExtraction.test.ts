@@ -57,6 +57,17 @@ async function wealth(sys: System, ids: bigint[], wallets: Signer[]): Promise<bi
   return total;
 }
 
+/** What `act` costs the accounts `ids` (`wealth`, no wallets) and what it gains the pool (totalAssets). */
+async function pairAndPool(sys: System, ids: bigint[], act: () => Promise<void>) {
+  const before = await wealth(sys, ids, []);
+  const poolBefore = await sys.pool.totalAssets();
+  await act();
+  return {
+    loss: before - (await wealth(sys, ids, [])),
+    poolGain: BigInt(await sys.pool.totalAssets()) - BigInt(poolBefore),
+  };
+}
+
 /** Alice long 20 ETH on 10,000 USDC (funding off), Bob's second account with 20,000 USDC; ETH at 2,600. */
 async function liquidatableLong() {
   const sys = await deploySystem();
@@ -380,16 +391,13 @@ describe("Value extraction by a trader with capital", function () {
 
     it("gains a pair trading through the pool nothing but the fees it pays", async function () {
       const { sys, alice, bob } = await loadFixture(flatMarket);
-      const pair = () => wealth(sys, [alice, bob], []);
-      const before = await pair();
-      const poolBefore = await sys.pool.totalAssets();
-      // Alice buys the skew up (premium paid), Bob sells into it (premium received), both close.
-      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("300"));
-      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -wad("300"));
-      await closePosition(sys.perps, sys.alice, alice, sys.markets.ETH);
-      await closePosition(sys.perps, sys.bob, bob, sys.markets.ETH);
-      const loss = before - (await pair());
-      const poolGain = BigInt(await sys.pool.totalAssets()) - BigInt(poolBefore);
+      const { loss, poolGain } = await pairAndPool(sys, [alice, bob], async () => {
+        // Alice buys the skew up (premium paid), Bob sells into it (premium received), both close.
+        await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("300"));
+        await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -wad("300"));
+        await closePosition(sys.perps, sys.alice, alice, sys.markets.ETH);
+        await closePosition(sys.perps, sys.bob, bob, sys.markets.ETH);
+      });
       expect(loss).to.be.gt(0n);
       expect(poolGain).to.be.gt(0n);
       console.log(`      pair −${loss} units, pool +${poolGain}`);
@@ -399,21 +407,19 @@ describe("Value extraction by a trader with capital", function () {
       const sys = await loadFixture(deploySystem); // funding on: velocity 0.1 a day at a full skew scale
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
-      const pair = () => wealth(sys, [alice, bob], []);
-      const before = await pair();
-      const poolBefore = await sys.pool.totalAssets();
-      // Alice long 100 for a day: the rate climbs to the 1% cap, the longs paying the pool. Then Bob short
-      // 200 for a day: the rate still positive, the pool (now long) pays the pair's net short back.
-      await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
-      const t0 = BigInt(await time.latest());
-      await mineAt(sys, t0 + DAY);
-      await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -wad("200"));
-      await mineAt(sys, t0 + 2n * DAY);
-      const rate = await sys.perps.currentFundingRate(sys.markets.ETH);
-      await closePosition(sys.perps, sys.alice, alice, sys.markets.ETH);
-      await closePosition(sys.perps, sys.bob, bob, sys.markets.ETH);
-      const loss = before - (await pair());
-      const poolGain = BigInt(await sys.pool.totalAssets()) - BigInt(poolBefore);
+      let rate = 0n;
+      const { loss, poolGain } = await pairAndPool(sys, [alice, bob], async () => {
+        // Alice long 100 for a day: the rate climbs to the 1% cap, the longs paying the pool. Then Bob
+        // short 200 for a day: the rate still positive, the pool (now long) pays the pair's net short back.
+        await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
+        const t0 = BigInt(await time.latest());
+        await mineAt(sys, t0 + DAY);
+        await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -wad("200"));
+        await mineAt(sys, t0 + 2n * DAY);
+        rate = await sys.perps.currentFundingRate(sys.markets.ETH);
+        await closePosition(sys.perps, sys.alice, alice, sys.markets.ETH);
+        await closePosition(sys.perps, sys.bob, bob, sys.markets.ETH);
+      });
       expect(loss).to.be.gt(0n);
       expect(poolGain).to.be.gt(0n);
       console.log(`      funding cycle: pair −${loss} units, pool +${poolGain}, rate at the end ${rate}`);
