@@ -186,8 +186,8 @@ async function absorbed() {
  * Row 198's remaining edge: every perp market PerpMarket lists (MAX_MARKETS, 32) held by the pool and by
  * the backstop beside the option books. 16 more underlyings with a perp each; Dave holds the 16 perps of
  * the first underlyings (5 ETH long: the 20% fall liquidates him), Erin 10 of each new one (they fall
- * 20%). The crash, all four auctions started and, after the duration, absorbed (the perp books first): the pool holds 32 series
- * and 32 perps on 32 underlyings, the backstop 31 series and 32 perps.
+ * 20%). The crash, all four auctions started and, after the duration, absorbed (the perp books first):
+ * the pool holds 32 series and 32 perps on 32 underlyings, the backstop 31 series and 32 perps.
  */
 async function widest() {
   const w = await heavy();
@@ -219,6 +219,34 @@ async function widest() {
   const absorbGas: bigint[] = [];
   for (const id of books) absorbGas.push(await gasOf(w.auction.absorb(id, { gasLimit: CAP })));
   return { ...w, und: [...w.und, ...wide], absorbGas };
+}
+
+/** Gas of the LP's withdrawal of 1,000 USDC, rolled back. */
+function lpWithdrawGas(w: H): Promise<bigint> {
+  return whatIf(() =>
+    gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
+  );
+}
+
+/**
+ * The LP deposits 10,000 USDC (its new shares locked for the holding period, which makes each exit
+ * check the lock at the share price), then withdraws 1,000 USDC and redeems their shares within 2^24,
+ * each rolled back; those shares. Out of gas at 2^24 fails the transaction (EDR refuses a larger limit,
+ * as an Osaka node does).
+ */
+async function lockedLpExitsWithin(w: H): Promise<bigint> {
+  await mintAndApprove(w.usdc, w.lp, await w.pool.getAddress(), 10_000n * USDC);
+  await w.pool.connect(w.lp).deposit(10_000n * USDC, w.lp.address, { gasLimit: CAP });
+  expect(await w.pool.unlockedShares(w.lp)).to.be.lt(await w.pool.balanceOf(w.lp));
+  const shares = await w.pool.convertToShares(1_000n * USDC);
+  within("withdraw by an LP with locked shares", await lpWithdrawGas(w));
+  within(
+    "redeem by an LP with locked shares",
+    await whatIf(() =>
+      gasOf(w.pool.connect(w.lp).redeem(shares, w.lp.address, w.lp.address, { gasLimit: CAP })),
+    ),
+  );
+  return shares;
 }
 
 /** A new round of every underlying's price and volatility feed and of the quote's, at their answers. */
@@ -364,12 +392,7 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
         `      pool: ${(await w.engine.accountMarkets(pool)).length} markets; health ${await viewGas(w.engine, "health", [pool])} gas, initialMargin ${await viewGas(w.engine, "initialMargin", [pool])}`,
       );
       within("maxWithdraw, backstop empty", await viewGas(w.pool, "maxWithdraw", [w.lp.address]));
-      within(
-        "LP withdraw of 1,000 USDC, backstop empty",
-        await whatIf(() =>
-          gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
-        ),
-      );
+      within("LP withdraw of 1,000 USDC, backstop empty", await lpWithdrawGas(w));
       // The same books, absorbed (a fixture of its own: the contracts are another deployment's).
       const full = await loadFixture(absorbed);
       expect((await full.engine.accountMarkets(backstop)).length).to.equal(31);
@@ -386,8 +409,8 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
           .withdraw(1_000n * USDC, full.lp.address, full.lp.address, { gasLimit: CAP }),
       );
       within("LP withdraw of 1,000 USDC, backstop holding both books", withdrawGas);
-      // Each book is priced once for the share price and the free margin (row 210): the view prices the
-      // positions three times (the share price, the pool's and the backstop's initial margins).
+      // Each book is priced once for the share price and the free margin (row 210): the view prices each
+      // book twice (for the share price, and in its own initial-margin evaluation).
       expect(withdrawGas).to.be.lt(maxWithdrawGas - 1_000_000n);
     });
   });
@@ -414,28 +437,8 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
       within("totalAssets", await viewGas(w.pool, "totalAssets", []));
       within("maxWithdraw", await viewGas(w.pool, "maxWithdraw", [w.lp.address]));
       expect(await w.pool.maxWithdraw(w.lp.address)).to.be.gt(1_000n * USDC);
-      within(
-        "LP withdraw of 1,000 USDC",
-        await whatIf(() =>
-          gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
-        ),
-      );
-      // An LP with newer shares locked: its lock check reads the share price again.
-      await mintAndApprove(w.usdc, w.lp, await w.pool.getAddress(), 10_000n * USDC);
-      await w.pool.connect(w.lp).deposit(10_000n * USDC, w.lp.address, { gasLimit: CAP });
-      within(
-        "withdraw by an LP with locked shares",
-        await whatIf(() =>
-          gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
-        ),
-      );
-      const shares = await w.pool.convertToShares(1_000n * USDC);
-      within(
-        "redeem by an LP with locked shares",
-        await whatIf(() =>
-          gasOf(w.pool.connect(w.lp).redeem(shares, w.lp.address, w.lp.address, { gasLimit: CAP })),
-        ),
-      );
+      within("LP withdraw of 1,000 USDC", await lpWithdrawGas(w));
+      const shares = await lockedLpExitsWithin(w);
       // The deployments' exit: a request, then a claim after the one-day delay.
       await w.pool.setExitDelay(86_400n);
       await w.pool.connect(w.lp).requestRedeem(shares, { gasLimit: CAP });
@@ -471,23 +474,7 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
   describe("withdraw and redeem by an LP with shares in their holding period (row 205)", function () {
     it("withdraws and redeems free shares while newer ones are locked, the backstop holding both books (before valuing the book once: withdraw out of gas at 2^24, 16,775,995 used; redeem 14.05M)", async function () {
       const w = await loadFixture(absorbed);
-      await mintAndApprove(w.usdc, w.lp, await w.pool.getAddress(), 10_000n * USDC);
-      await w.pool.connect(w.lp).deposit(10_000n * USDC, w.lp.address, { gasLimit: CAP });
-      expect(await w.pool.unlockedShares(w.lp)).to.be.lt(await w.pool.balanceOf(w.lp));
-      const shares = await w.pool.convertToShares(1_000n * USDC);
-      // Out of gas at 2^24 fails the transaction (EDR refuses a larger limit, as an Osaka node does).
-      within(
-        "withdraw by an LP with locked shares",
-        await whatIf(() =>
-          gasOf(w.pool.connect(w.lp).withdraw(1_000n * USDC, w.lp.address, w.lp.address, { gasLimit: CAP })),
-        ),
-      );
-      within(
-        "redeem by an LP with locked shares",
-        await whatIf(() =>
-          gasOf(w.pool.connect(w.lp).redeem(shares, w.lp.address, w.lp.address, { gasLimit: CAP })),
-        ),
-      );
+      await lockedLpExitsWithin(w);
     });
   });
 
