@@ -4,7 +4,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { setFeedPrice } from "../shared/oracles";
-import { backstopLong100, mineAt, trade } from "../shared/perps";
+import { absorbAfterAuction, backstopLong100, trade } from "../shared/perps";
 import { expWad } from "../../sdk/src";
 
 /**
@@ -31,10 +31,7 @@ async function backstopOnStaleFeed() {
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("5"));
   await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("5"));
   await setFeedPrice(sys.feeds.ETH, "2500");
-  await sys.auction.startAuction(alice);
-  await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
-  await sys.auction.absorb(alice);
-  const backstop = await sys.auction.backstopAccountId();
+  const backstop = await absorbAfterAuction(sys, alice);
   await time.increase(3_700);
   await setFeedPrice(sys.feeds.USDC, "1");
   await setFeedPrice(sys.feeds.ETH, "2500");
@@ -57,9 +54,7 @@ async function emptyPoolBehindLosingBackstop() {
   await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("10"));
   await sys.pool.connect(sys.lp).redeem(await sys.pool.balanceOf(sys.lp), sys.lp, sys.lp);
   await setFeedPrice(sys.feeds.ETH, "2700");
-  await sys.auction.startAuction(alice);
-  await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
-  await sys.auction.absorb(alice);
+  await absorbAfterAuction(sys, alice);
   await setFeedPrice(sys.feeds.ETH, "2000");
   return sys;
 }

@@ -19,6 +19,7 @@ import {
   eventOf,
 } from "../shared/system";
 import {
+  absorbAfterAuction,
   advanceTo,
   frozenLongAndPartner,
   closePosition,
@@ -1079,10 +1080,7 @@ describe("Security review findings", function () {
       const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 60_000n * USDC]]);
       await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("100"));
       await setFeedPrice(sys.feeds.ETH, "2400");
-      await sys.auction.startAuction(alice);
-      await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
-      await sys.auction.absorb(alice);
-      const backstop = await sys.auction.backstopAccountId();
+      const backstop = await absorbAfterAuction(sys, alice);
       expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.be.greaterThan(70_000n * USDC);
 
       const atPeg = await sys.pool.totalAssets();

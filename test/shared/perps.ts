@@ -300,6 +300,17 @@ export async function backstopLong100(
 }
 
 /**
+ * The keeper starts `accountId`'s auction (it must be liquidatable), a block is mined at the end of its
+ * duration and the backstop absorbs the book. Returns the backstop's account id.
+ */
+export async function absorbAfterAuction(sys: System, accountId: bigint): Promise<bigint> {
+  await sys.auction.connect(sys.keeper).startAuction(accountId);
+  await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
+  await sys.auction.absorb(accountId);
+  return sys.auction.backstopAccountId();
+}
+
+/**
  * `backstopLong100`'s absorb on a system already deployed (ETH at 3,000): the fund gets 50,000 USDC,
  * Alice goes long 100 ETH on 50,000 USDC, ETH falls to 2,600 and the backstop absorbs her long after
  * the auction's duration. Returns the backstop's account id.
@@ -310,10 +321,7 @@ export async function absorbLong100(sys: System): Promise<bigint> {
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 50_000n * usdc]]);
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, ethers.parseEther("100"));
   await setFeedPrice(sys.feeds.ETH, "2600");
-  await sys.auction.connect(sys.keeper).startAuction(alice);
-  await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
-  await sys.auction.absorb(alice);
-  const backstop = await sys.auction.backstopAccountId();
+  const backstop = await absorbAfterAuction(sys, alice);
   if ((await sys.perps.positionSize(backstop, sys.markets.ETH)) !== ethers.parseEther("100"))
     throw new Error("the backstop did not absorb Alice's 100 ETH");
   return backstop;
