@@ -211,6 +211,11 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 maxPayment
     ) external nonReentrant returns (uint256 filled, uint256 payment) {
         if (engine.accountMarkets(bidderAccountId).length != 0) revert BidderHasPositions(bidderAccountId);
+        // What the bidder holds of the tokens a slice can bring (the account's, read before a whole sale
+        // empties its list): the bid's gain is priced on their feeds alone, which the valuation reads
+        // anyway, so another token in the bidder account still ties no bid to its feed (review round 39).
+        address[] memory tokens = vault.collateralTokens(accountId);
+        int256[] memory held0 = _holdings(bidderAccountId, tokens);
         (filled, payment) = _bid(accountId, bidderAccountId, fraction, maxPayment);
         IMarginEngine.MarketKey[] memory held = engine.accountMarkets(bidderAccountId);
         for (uint256 i; i < held.length; ++i) {
@@ -231,6 +236,36 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // account holds, such as the collateral of the slices it took (1 satoshi of WBTC stopped
         // bidAndClose on ETH books while the BTC feed was stale; review round 39).
         if (!vault.hasNothingAtRisk(bidderAccountId)) engine.requireInitialMargin(bidderAccountId);
+        // The closes have no price limit and `maxPayment` bounds only the auction's part: a short sold just
+        // before a long slice's close and bought back after took the bidder's free quote (review round 89:
+        // 1,986.04 USDC of a keeper's 2,000 on an insolvent take, where the honest take earned 527.86).
+        _requireNoLoss(bidderAccountId, tokens, held0);
+    }
+
+    /// @dev `accountId`'s quote (net of the interest its debt owes) and its balances of `tokens`.
+    function _holdings(
+        uint256 accountId,
+        address[] memory tokens
+    ) internal view returns (int256[] memory held) {
+        held = new int256[](tokens.length + 1);
+        held[0] = vault.balanceOf(accountId, quote) - SafeCast.toInt256(vault.accruedInterest(accountId));
+        for (uint256 i; i < tokens.length; ++i) {
+            if (tokens[i] != quote) held[i + 1] = vault.balanceOf(accountId, tokens[i]);
+        }
+    }
+
+    /// @dev Reverts with BidAndCloseLoss when `accountId`'s holdings moved from `held0` to less value at the
+    /// oracle. Only the quote can fall; the other tokens only come in with the slice.
+    function _requireNoLoss(uint256 accountId, address[] memory tokens, int256[] memory held0) internal view {
+        int256[] memory held1 = _holdings(accountId, tokens);
+        int256 gain;
+        for (uint256 i; i < held1.length; ++i) {
+            int256 delta = held1[i] - held0[i];
+            if (delta == 0) continue;
+            uint256 value = vault.tokenValue(i == 0 ? quote : tokens[i - 1], SignedMath.abs(delta));
+            gain += delta > 0 ? SafeCast.toInt256(value) : -SafeCast.toInt256(value);
+        }
+        if (gain < 0) revert BidAndCloseLoss(accountId, uint256(-gain));
     }
 
     /// @inheritdoc ILiquidationAuction

@@ -80,6 +80,12 @@ interface ILiquidationAuction is IUpdateThrottle {
     error AccountNotHealthy(uint256 accountId);
     /// @notice `bidAndClose` needs a bidder account without positions, so only the slice is closed.
     error BidderHasPositions(uint256 bidderAccountId);
+    /// @notice `bidAndClose` would leave `bidderAccountId` worth `loss` (USD WAD, at the oracle) less than
+    /// before the bid: its closes cost more than the slice gave it. The closes fill at the market's price
+    /// with no limit, so a trade just before them that moves the skew against them (and its reversal
+    /// just after) took this from the bidder's account, up to the whole of its free quote (review round
+    /// 89).
+    error BidAndCloseLoss(uint256 bidderAccountId, uint256 loss);
     /// @notice `absorb` before the auction's discount has reached its maximum: bidders come first.
     error AbsorbTooEarly(uint256 accountId, uint256 availableAt);
     /// @notice `unwindBackstop` of a trade that would not only shrink the backstop's position (it is
@@ -199,7 +205,10 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// earlier slices) cannot tie the bid to that token's feed. A book holding an option series past its
     /// expiry and not yet settled cannot be closed (the option market's SeriesExpired): `bidAndClose`
     /// reverts until `settleSeries` (anyone) records its price, while `bid` takes the slice (a settled,
-    /// unpaid position is paid out as its slice moves). The bidder-account limits of `bid` apply.
+    /// unpaid position is paid out as its slice moves). The bidder-account limits of `bid` apply. The
+    /// whole call may not leave the bidder worth less at the oracle than before it (BidAndCloseLoss):
+    /// `maxPayment` bounds only the auction's part, and the closes, which take the market's fill with no
+    /// limit, could otherwise be sandwiched for the bidder's quote (a bid at a loss goes through `bid`).
     function bidAndClose(
         uint256 accountId,
         uint256 bidderAccountId,

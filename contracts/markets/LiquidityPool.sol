@@ -729,7 +729,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// @dev `_freeQuote` and `totalAssets` from one initial-margin evaluation of each book, as an exit
     /// reads them (`_valueExit`): the max* views priced each book twice (its margin, then its share
     /// price), `maxWithdraw` 15.65M-16.09M gas on the heaviest books the caps allow, 96% of 2^24 and more
-    /// than the exit itself (§4 row 250). `assets` is 0 where `free` is: the share price is then not read
+    /// than the exit itself (§4 row 221). `assets` is 0 where `free` is: the share price is then not read
     /// (a failed feed gives 0, not its error, as ERC-4626 asks of max*).
     function _exitQuote() internal view returns (uint256 free, uint256 assets) {
         int256 book;

@@ -400,6 +400,8 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `the auction of account ${str(a, "accountId")} is open to bidders until ${new Date(Number(big(a, "availableAt")) * 1000).toISOString()}; the backstop may absorb it from then`,
   BidderHasPositions: (a) =>
     `bidAndClose needs a bidder account without positions; account ${str(a, "bidderAccountId")} has some`,
+  BidAndCloseLoss: (a) =>
+    `bidAndClose would leave account ${str(a, "bidderAccountId")} ${usd(big(a, "loss"))} worse off at the oracle: closing the slice costs more than it gave (a trade just before may have moved the skew against the closes)`,
   // OracleRouter
   StalePrice: (a) =>
     `the price feed ${str(a, "aggregator")} is stale (updated ${new Date(Number(big(a, "updatedAt")) * 1000).toISOString()}, heartbeat ${str(a, "heartbeat")} s)`,

@@ -22,6 +22,9 @@ export interface BidParameters {
   /**
    * `bidAndClose`: close the slice's positions against the pool in the same transaction. The bidder
    * account must hold no positions and let the auction trade it (`setTrader`, or `approveOperator`).
+   * The chain refuses a `bidAndClose` that would leave the bidder worth less at the oracle than before
+   * (`BidAndCloseLoss`): the closes take the market's fill with no limit, and `maxPayment` bounds only
+   * the auction's part.
    */
   close?: boolean;
 }
