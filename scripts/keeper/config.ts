@@ -8,7 +8,7 @@ import { LEVELS, type Level } from "./log";
 
 export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [options]
 
-  --rpc <url>                 JSON-RPC endpoint (http)
+  --rpc <url>                 JSON-RPC endpoint (http or https)
   --deployment <file>         deployment file written by scripts/deploy.ts (deploy/deployments/<chainId>.json)
   --private-key <hex>         keeper key (or env KEEPER_PRIVATE_KEY)
   --account-id <n>            the keeper's bidder account, checked first (default: the first usable

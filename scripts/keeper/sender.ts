@@ -250,9 +250,9 @@ export class TxSender {
       });
       return { status: "gas-above-cap", baseFeePerGas: null };
     }
-    // 20% above the estimate, but never above the per-transaction cap of EIP-7825 (Osaka; many L2s and
-    // nodes cap the same) when the estimate fits under it: padded, a bid on a 16-series book (14.6M gas)
-    // asked for 17.6M and was refused by the node, though 14.6M would have run (review round 80).
+    // 20% and 10,000 gas above the estimate, but never above the per-transaction cap of EIP-7825 (Osaka;
+    // many L2s and nodes cap the same) when the estimate fits under it: padded, a bid on a 16-series book
+    // (14.6M gas) asked for 17.6M and was refused by the node, though 14.6M would have run (review round 80).
     const padded = (gas * 12n) / 10n + 10_000n;
     const gasLimit = padded > TX_GAS_CAP && gas <= TX_GAS_CAP ? TX_GAS_CAP : padded;
     if (this.opts.dryRun) {
