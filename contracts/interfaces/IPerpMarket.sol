@@ -268,6 +268,6 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     ) external view returns (uint256 fillPrice, uint256 fee);
 
     /// @notice The unsettled funding of `accountId` in `marketId` at the current oracle price, USD WAD
-    /// (> 0: owed by the account), not rounded. For keepers and frontends.
+    /// (> 0: owed by the account), rounded up as a trade's `fundingPaid` is. For keepers and frontends.
     function accruedFunding(uint256 accountId, uint256 marketId) external view returns (int256);
 }

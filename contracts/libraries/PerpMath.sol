@@ -67,8 +67,8 @@ library PerpMath {
     /// @notice Advances the funding rate and index by `dt` seconds (velocity model).
     /// @dev The rate drifts linearly at maxFundingVelocity·clamp(skew/skewScale, −1, 1) per day until it
     /// hits ±maxFundingRate, then stays there. The index grows by the exact integral of that piecewise
-    /// linear rate over the interval times `price`: ∫rate dt / 1 day · price. Only ratios of the index
-    /// matter for value (every unit of funding a trader pays the pool receives), so truncation here
+    /// linear rate over the interval times `price`: ∫rate dt / 1 day · price. Only differences of the
+    /// index matter for value (every unit of funding a trader pays the pool receives), so truncation here
     /// moves no value; rounding against the trader happens when funding is settled.
     /// @return newRate The rate per day at the end of the interval (WAD).
     /// @return newIndex The index at the end of the interval (USD WAD per unit of size).
