@@ -318,3 +318,35 @@ export async function runKeeperOverBridge(
     },
   };
 }
+
+/**
+ * Runs `step` with the keeper's gas estimate of every `startAuctions` batch of at least `minSize`
+ * accounts answered by `answer` (return a number, or throw as the node would); other estimates as the
+ * chain gives them.
+ */
+export async function withStartBatchEstimate<T>(
+  sys: System,
+  minSize: number,
+  answer: () => Promise<bigint>,
+  step: () => Promise<T>,
+): Promise<T> {
+  const estimate = TxSender.prototype.estimateGas;
+  TxSender.prototype.estimateGas = async function (this: TxSender, request) {
+    const parsed = sys.auction.interface.parseTransaction({ data: request.data });
+    if (parsed?.name === "startAuctions" && (parsed.args[0] as bigint[]).length >= minSize) return answer();
+    return estimate.call(this, request);
+  };
+  try {
+    return await step();
+  } finally {
+    TxSender.prototype.estimateGas = estimate;
+  }
+}
+
+/** The accounts each `AuctionStarted` transaction on `sys` started, transaction by transaction. */
+export async function startTransactions(sys: System): Promise<bigint[][]> {
+  const byTx = new Map<string, bigint[]>();
+  for (const e of await sys.auction.queryFilter(sys.auction.filters.AuctionStarted()))
+    byTx.set(e.transactionHash, [...(byTx.get(e.transactionHash) ?? []), e.args.accountId]);
+  return [...byTx.values()];
+}

@@ -18,7 +18,9 @@ import {
   onRequest,
   onRequests,
   startInProcessKeeper,
+  startTransactions,
   threeLongsUnderWater,
+  withStartBatchEstimate,
 } from "../shared/keeper";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
@@ -37,6 +39,7 @@ import fs from "node:fs";
 import path from "node:path";
 import { Role } from "../../deploy/roles";
 import { TX_GAS_CAP, TxSender, type SendResult } from "../../scripts/keeper/sender";
+import { GWEI, KEY, ScriptedNode, TARGET, scriptedSender } from "../shared/scriptedNode";
 import { createLogger, type Fields } from "../../scripts/keeper/log";
 import {
   WAD,
@@ -53,76 +56,20 @@ import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { isTransientError, withRetry } from "../../scripts/keeper/retry";
 import { groupByReason, revertReason } from "../../scripts/keeper/reverts";
 
-const GWEI = 10n ** 9n;
-const KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
-const TARGET = "0x000000000000000000000000000000000000dEaD";
-
 /** What ethers throws for a connection the node refused: a transport failure (`isTransientError`). */
 const outage = (): Error =>
   makeError("connect ECONNREFUSED 127.0.0.1:8545", "NETWORK_ERROR", { event: "request" });
 
-/**
- * One sender's node, scripted: every answer can be replaced. Counts the calls the tests are about (eth_call,
- * eth_sendRawTransaction) and never mines unless `receipt` is set.
- */
-class Node {
-  mined = 3;
-  pending = 3;
-  baseFee = GWEI;
-  tip = GWEI;
-  code = "0x";
-  estimate: () => Promise<bigint> = async () => 100_000n;
-  call: (request: { to?: string; data?: string; gasLimit?: bigint }) => Promise<string> = async () => "0x";
-  tipAnswer: () => Promise<string> = async () => `0x${this.tip.toString(16)}`;
-  onSend: (tx: Transaction) => void = () => {};
-  receipt: () => Promise<unknown> = async () => null;
-  calls: { to?: string; data?: string; gasLimit?: bigint }[] = [];
-  sent: Transaction[] = [];
+/** A scripted node at nonce 3 whose counts answer at once. */
+const newNode = () => new ScriptedNode(3, 0);
 
-  provider(): JsonRpcProvider {
-    const node = this;
-    return {
-      estimateGas: () => node.estimate(),
-      async call(request: { to?: string; data?: string; gasLimit?: bigint }) {
-        node.calls.push(request);
-        return node.call(request);
-      },
-      getCode: async () => node.code,
-      getBlock: async () => ({ baseFeePerGas: node.baseFee }),
-      getTransaction: async () => null,
-      getTransactionReceipt: () => node.receipt(),
-      getTransactionCount: async (_address: string, tag: string) =>
-        tag === "pending" ? node.pending : node.mined,
-      async send(method: string, params: unknown[]) {
-        if (method === "eth_maxPriorityFeePerGas") return node.tipAnswer();
-        if (method === "eth_gasPrice") return `0x${(node.baseFee + node.tip).toString(16)}`;
-        if (method === "eth_sendRawTransaction") {
-          const tx = Transaction.from(params[0] as string);
-          node.sent.push(tx);
-          node.onSend(tx);
-          return tx.hash;
-        }
-        throw new Error(`unexpected ${method}`);
-      },
-    } as unknown as JsonRpcProvider;
-  }
-}
-
-function senderOn(node: Node, opts: { dryRun?: boolean; txTimeoutMs?: number } = {}) {
-  const lines: { level: string; msg: string; fields: Fields }[] = [];
-  const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
-  const sender = new TxSender(new Wallet(KEY), node.provider(), 1, log, {
-    maxGasPriceWei: 100n * GWEI,
-    dryRun: opts.dryRun ?? false,
-    txTimeoutMs: opts.txTimeoutMs ?? 50,
-    pollMs: 10,
-  });
-  return { sender, lines, request: { to: TARGET, data: "0x12345678" } };
+function senderOn(node: ScriptedNode, opts: { dryRun?: boolean; txTimeoutMs?: number } = {}) {
+  return { ...scriptedSender(node, opts), request: { to: TARGET, data: "0x12345678" } };
 }
 
 /** The gas limit a dry run of a call estimated at `gas` would send. */
 async function gasLimitFor(gas: bigint): Promise<bigint> {
-  const node = new Node();
+  const node = newNode();
   node.estimate = async () => gas;
   const { sender, request } = senderOn(node, { dryRun: true });
   const result: SendResult = await sender.send("bidAndClose", request);
@@ -246,7 +193,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("checks an estimate refused with empty revert data ('0x') at the cap, and answers the cap when that call runs", async function () {
       // Mutant `typeof data === "string"` (without `!== "0x"`): an empty data field was read as a revert
       // and thrown, so the estimator's own cap failure was never checked.
-      const node = new Node();
+      const node = newNode();
       node.estimate = async () => {
         throw capRefusal("0x");
       };
@@ -259,7 +206,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
       // Mutant: the catch around the eth_call at the cap swallowed its revert and answered 2^24: a call
       // that reverts at any gas was sent (and paid for) at 16,777,216 gas.
       const refusal = capRefusal();
-      const node = new Node();
+      const node = newNode();
       node.estimate = async () => {
         throw refusal;
       };
@@ -279,7 +226,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("fails on a transport failure of eth_maxPriorityFeePerGas instead of pricing at the 1 gwei default tip", async function () {
       // Mutant: every error of the tip read taken for "method not supported" (legacy chains), so an
       // outage priced the transaction with a made-up tip.
-      const node = new Node();
+      const node = newNode();
       node.tipAnswer = async () => {
         throw outage();
       };
@@ -290,7 +237,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("reads the OP-stack check once and asks no GasPriceOracle where there is none", async function () {
       // Mutant `if (!this.opStack)` (the await dropped): the pending promise is truthy, so every bid on
       // Ethereum or Arbitrum asked getL1Fee of an empty address and logged "L1 data fee unreadable".
-      const node = new Node();
+      const node = newNode();
       const { sender, request, lines } = senderOn(node);
       expect(await sender.l1DataFee(request)).to.equal(0n);
       expect(await sender.l1DataFee(request)).to.equal(0n);
@@ -301,7 +248,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("rethrows a transport failure of getL1Fee rather than pricing the L1 fee at 0", async function () {
       // Mutant: the transient-error rethrow dropped: an outage of one call priced a Base bid without
       // its L1 fee (most of its cost there), and the bid went out at a loss.
-      const node = new Node();
+      const node = newNode();
       node.code = "0x6080";
       node.call = async () => {
         throw outage();
@@ -314,7 +261,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("runs a call it was handed an estimate for once more (eth_call) right before signing, and sends nothing when that reverts", async function () {
       // Mutant `if (opts.unless)`: a bidAndClose priced by assessBid went out on the estimate alone, so a
       // rival's bid mined in between cost a reverted transaction instead of an eth_call.
-      const node = new Node();
+      const node = newNode();
       node.call = async () => {
         throw makeError("execution reverted", "CALL_EXCEPTION", { data: "0x4e487b71" } as never);
       };
@@ -328,7 +275,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("fails the step on a transport failure of the simulation instead of reporting a revert", async function () {
       // Mutant: the transient-error rethrow dropped: an outage (after the provider's own retries) read as
       // "simulation reverted; not sending", and the start or bid was silently skipped for the pass.
-      const node = new Node();
+      const node = newNode();
       node.estimate = async () => {
         throw outage();
       };
@@ -338,7 +285,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
 
     it("re-sends the same bytes 6 times in all after transport failures, 200, 400, 800, 1,600 and 2,000 ms apart", async function () {
       // Mutants: `attempt >= 2` (one re-send), and a linear back-off `100 * 2 * attempt` (200 … 1,000 ms).
-      const node = new Node();
+      const node = newNode();
       node.onSend = () => {
         throw outage();
       };
@@ -356,7 +303,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("takes a node's 'already known' for the transaction it has, and waits for its receipt (one broadcast)", async function () {
       // Mutant: "already known" dropped from NONCE_USED (geth's answer to bytes it holds): the send failed
       // the step, and the next pass signed a second transaction for the same action.
-      const node = new Node();
+      const node = newNode();
       node.onSend = () => {
         throw new Error("already known");
       };
@@ -369,7 +316,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("does not re-send a transaction the node refused for funds (Hardhat's UNKNOWN_ERROR), once", async function () {
       // Mutant: the NO_FUNDS check dropped: the refusal reads as transient, re-sent 6 times with 5 s of
       // back-off on every send of every pass from an empty wallet (row 176).
-      const node = new Node();
+      const node = newNode();
       node.onSend = () => {
         throw makeError("could not coalesce error", "UNKNOWN_ERROR", {
           error: { code: -32003, message: "Sender doesn't have enough funds to send tx." },
@@ -383,7 +330,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("fails on a receipt read that errs for another reason than transport, instead of waiting out the timeout", async function () {
       // Mutant: every error of getTransactionReceipt swallowed: the send reported "dropped" after
       // --tx-timeout-ms and the next one replaced a transaction that may well be mined.
-      const node = new Node();
+      const node = newNode();
       node.receipt = async () => {
         throw makeError("invalid hash", "INVALID_ARGUMENT", { argument: "hash", value: "0x" });
       };
@@ -394,7 +341,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("names the nonce it would have replaced when 9/8 of its stuck transaction's fees is above the cap", async function () {
       // Mutant: `waitingNonce` dropped from the warning: the operator reads "gas price above cap" while
       // the chain's fees are under it, without the transaction that holds the keeper back.
-      const node = new Node();
+      const node = newNode();
       node.baseFee = 45n * GWEI; // max fee 91 gwei, 9/8 of it 102.4 > the cap of 100
       node.onSend = () => {
         node.pending = 4;
@@ -702,31 +649,16 @@ describe("The keeper at its exact rules (review round 91)", function () {
     });
   });
   describe("the act stage (liquidator.ts) on three longs under water", function () {
-    type Sys = Awaited<ReturnType<typeof threeLongsUnderWater>>["sys"];
-
-    /** The accounts each AuctionStarted transaction started, in order. */
-    async function startTransactions(sys: Sys): Promise<bigint[][]> {
-      const byTx = new Map<string, bigint[]>();
-      for (const e of await sys.auction.queryFilter(sys.auction.filters.AuctionStarted()))
-        byTx.set(e.transactionHash, [...(byTx.get(e.transactionHash) ?? []), e.args.accountId]);
-      return [...byTx.values()];
-    }
-
     it("sends a start batch estimated at exactly 10,000,000 gas whole (halved only above it)", async function () {
       // Mutant `gasUnits >= START_BATCH_GAS`: README says a batch "that needs more than 10M gas" is halved.
       const { sys, ids } = await loadFixture(threeLongsUnderWater);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
-      const estimate = TxSender.prototype.estimateGas;
-      TxSender.prototype.estimateGas = async function (this: TxSender, request) {
-        const parsed = sys.auction.interface.parseTransaction({ data: request.data });
-        if (parsed?.name === "startAuctions") return 10_000_000n;
-        return estimate.call(this, request);
-      };
-      try {
-        await keeper.step();
-      } finally {
-        TxSender.prototype.estimateGas = estimate;
-      }
+      await withStartBatchEstimate(
+        sys,
+        1,
+        async () => 10_000_000n,
+        () => keeper.step(),
+      );
       expect(await startTransactions(sys)).to.deep.equal([[ids[2], ids[1], ids[0]]]);
     });
 
@@ -735,18 +667,10 @@ describe("The keeper at its exact rules (review round 91)", function () {
       // retried the step, and met the same timeout), so none of its books was ever auctioned.
       const { sys, ids } = await loadFixture(threeLongsUnderWater);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
-      const estimate = TxSender.prototype.estimateGas;
-      TxSender.prototype.estimateGas = async function (this: TxSender, request) {
-        const parsed = sys.auction.interface.parseTransaction({ data: request.data });
-        if (parsed?.name === "startAuctions" && (parsed.args[0] as bigint[]).length >= 3)
-          throw makeError("request timeout", "TIMEOUT", { operation: "request", reason: "timeout" });
-        return estimate.call(this, request);
+      const timeout = async (): Promise<bigint> => {
+        throw makeError("request timeout", "TIMEOUT", { operation: "request", reason: "timeout" });
       };
-      try {
-        await keeper.step();
-      } finally {
-        TxSender.prototype.estimateGas = estimate;
-      }
+      await withStartBatchEstimate(sys, 3, timeout, () => keeper.step());
       expect(await startTransactions(sys)).to.deep.equal([[ids[2], ids[1]], [ids[0]]]);
     });
 

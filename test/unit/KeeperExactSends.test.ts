@@ -26,7 +26,9 @@ import {
   onRequest,
   predictedAndRealisedBid,
   startInProcessKeeper,
+  startTransactions,
   threeLongsUnderWater,
+  withStartBatchEstimate,
 } from "../shared/keeper";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { WAD, isStartWorthSending, maxPaymentFor } from "../../scripts/keeper/logic";
@@ -50,23 +52,13 @@ describe("The keeper's spending rules", function () {
     const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
     // Heavy books (option books repriced in every scenario cost up to ~3M gas of health each): the batch
     // of three is estimated at 10,000,001 gas, its halves as the chain estimates them.
-    const estimate = TxSender.prototype.estimateGas;
-    TxSender.prototype.estimateGas = async function (this: TxSender, request) {
-      const parsed = sys.auction.interface.parseTransaction({ data: request.data });
-      if (parsed?.name === "startAuctions" && (parsed.args[0] as bigint[]).length >= 3) return 10_000_001n;
-      return estimate.call(this, request);
-    };
-    try {
-      await keeper.step();
-    } finally {
-      TxSender.prototype.estimateGas = estimate;
-    }
-
-    const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
-    const byTx = new Map<string, bigint[]>();
-    for (const e of started)
-      byTx.set(e.transactionHash, [...(byTx.get(e.transactionHash) ?? []), e.args.accountId]);
-    expect([...byTx.values()]).to.deep.equal([[ids[2], ids[1]], [ids[0]]]);
+    await withStartBatchEstimate(
+      sys,
+      3,
+      async () => 10_000_001n,
+      () => keeper.step(),
+    );
+    expect(await startTransactions(sys)).to.deep.equal([[ids[2], ids[1]], [ids[0]]]);
   });
 });
 

@@ -5,13 +5,9 @@
  * what was refused or the cap (review round 67; docs/reliability.md §4, rows 159–162).
  */
 import { expect } from "chai";
-import { JsonRpcProvider, Transaction, Wallet } from "ethers";
-import { TxSender, type SendResult } from "../../scripts/keeper/sender";
-import { createLogger } from "../../scripts/keeper/log";
-
-const GWEI = 10n ** 9n;
-const KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a";
-const TARGET = "0x000000000000000000000000000000000000dEaD";
+import { JsonRpcProvider } from "ethers";
+import type { SendResult } from "../../scripts/keeper/sender";
+import { GWEI, ScriptedNode, TARGET, scriptedSender } from "../shared/scriptedNode";
 
 /** What ethers' JsonRpcProvider throws for a node's error answer to eth_sendRawTransaction. */
 function ethersErrorFor(message: string, code = -32000): Error {
@@ -22,64 +18,8 @@ function ethersErrorFor(message: string, code = -32000): Error {
   return error;
 }
 
-/** A node for one sender: its mined and pending counts, base fee, and what it does with a raw tx. */
-class ScriptedNode {
-  mined = 7;
-  pending = 7;
-  baseFee = GWEI;
-  tip = GWEI;
-  /** Each eth_sendRawTransaction: the decoded transaction. */
-  sent: Transaction[] = [];
-  /** Answer to a raw transaction: throw to refuse it. */
-  onSend: (tx: Transaction) => void = () => {};
-  /** Receipts: none (the wait times out) unless set. */
-  receipt: ((hash: string) => unknown) | null = null;
-  /** Largest number of eth_getTransactionCount calls in flight at once, and the calls made. */
-  countsInFlight = 0;
-  maxCountsInFlight = 0;
-  countCalls = 0;
-
-  provider(): JsonRpcProvider {
-    const node = this;
-    return {
-      estimateGas: async () => 100_000n,
-      call: async () => "0x",
-      getCode: async () => "0x",
-      getBlock: async () => ({ baseFeePerGas: node.baseFee }),
-      getTransaction: async () => null,
-      getTransactionReceipt: async (hash: string) => (node.receipt ? node.receipt(hash) : null),
-      async getTransactionCount(_address: string, tag: string) {
-        node.countCalls++;
-        node.countsInFlight++;
-        node.maxCountsInFlight = Math.max(node.maxCountsInFlight, node.countsInFlight);
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        node.countsInFlight--;
-        return tag === "pending" ? node.pending : node.mined;
-      },
-      async send(method: string, params: unknown[]) {
-        if (method === "eth_maxPriorityFeePerGas") return `0x${node.tip.toString(16)}`;
-        if (method === "eth_gasPrice") return `0x${(node.baseFee + node.tip).toString(16)}`;
-        if (method === "eth_sendRawTransaction") {
-          const tx = Transaction.from(params[0] as string);
-          node.sent.push(tx);
-          node.onSend(tx);
-          return tx.hash;
-        }
-        throw new Error(`unexpected ${method}`);
-      },
-    } as unknown as JsonRpcProvider;
-  }
-}
-
 function senderOn(node: ScriptedNode, opts: { txTimeoutMs?: number; capGwei?: bigint } = {}) {
-  const lines: { msg: string; fields: Record<string, unknown> }[] = [];
-  const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
-  const sender = new TxSender(new Wallet(KEY), node.provider(), 1, log, {
-    maxGasPriceWei: (opts.capGwei ?? 100n) * GWEI,
-    dryRun: false,
-    txTimeoutMs: opts.txTimeoutMs ?? 50,
-    pollMs: 10,
-  });
+  const { sender, lines } = scriptedSender(node, opts);
   const send = (): Promise<SendResult> => sender.send("startAuction", { to: TARGET, data: "0x" });
   return { sender, send, lines };
 }
