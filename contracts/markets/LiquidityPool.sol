@@ -732,20 +732,17 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// than the exit itself (§4 row 221). `assets` is 0 where `free` is: the share price is then not read
     /// (a failed feed gives 0, not its error, as ERC-4626 asks of max*).
     function _exitQuote() internal view returns (uint256 free, uint256 assets) {
-        int256 book;
-        if (_spareValued) {
-            // Valued together by `_valueExit`, which sets `_bookValue` with `_spare`.
-            free = _freeQuoteOf(true, _spare);
-            book = _bookValue;
-        } else {
-            (bool priced, int256 spare, int256 positions) = _spareMargin(_acting);
-            free = _freeQuoteOf(priced, spare);
-            if (free == 0) return (0, 0);
-            uint256 backstop = engine.backstopAccountId();
-            if (_bookValued) book = _bookValue;
-            else book = backstop == 0 ? positions : positions + _collateralInQuote(backstop);
-        }
+        (bool priced, int256 spare, int256 positions) = _spareValued
+            ? (true, _spare, int256(0))
+            : _spareMargin(_acting);
+        free = _freeQuoteOf(priced, spare);
         if (free == 0) return (0, 0);
+        // `_valueExit` sets `_bookValue` with `_spare`; otherwise the evaluation just made gives it.
+        int256 book = _bookValue;
+        if (!_bookValued) {
+            uint256 backstop = engine.backstopAccountId();
+            book = backstop == 0 ? positions : positions + _collateralInQuote(backstop);
+        }
         int256 equity = _equityWith(book);
         assets = equity > 0 ? uint256(equity) : 0;
     }
