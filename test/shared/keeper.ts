@@ -7,7 +7,7 @@ import { ethers, network } from "hardhat";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { Wallet } from "ethers";
+import { Transaction, Wallet } from "ethers";
 import { expect } from "chai";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
@@ -349,4 +349,17 @@ export async function startTransactions(sys: System): Promise<bigint[][]> {
   for (const e of await sys.auction.queryFilter(sys.auction.filters.AuctionStarted()))
     byTx.set(e.transactionHash, [...(byTx.get(e.transactionHash) ?? []), e.args.accountId]);
   return [...byTx.values()];
+}
+
+/** Runs `step` with every raw `startAuctions` transaction refused by the node for want of funds. */
+export function withStartBatchesUnfunded<T>(sys: System, step: () => Promise<T>): Promise<T> {
+  const selector = sys.auction.interface.getFunction("startAuctions").selector;
+  return onRequest(
+    "eth_sendRawTransaction",
+    (params) => {
+      if (!Transaction.from(params[0] as string).data.startsWith(selector)) return;
+      throw Object.assign(new Error("insufficient funds for gas * price + value"), { code: -32000 });
+    },
+    step,
+  );
 }

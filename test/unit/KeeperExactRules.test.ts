@@ -5,7 +5,7 @@
  * suite before. Most run against a scripted node (no chain), so the file stays fast.
  */
 import { expect } from "chai";
-import { Transaction, Wallet, makeError, toBeHex, type JsonRpcProvider, type Log } from "ethers";
+import { Wallet, makeError, toBeHex, type JsonRpcProvider, type Log } from "ethers";
 import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
@@ -21,6 +21,7 @@ import {
   startTransactions,
   threeLongsUnderWater,
   withStartBatchEstimate,
+  withStartBatchesUnfunded,
 } from "../shared/keeper";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
@@ -767,15 +768,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
       // ("no bid", "bid quote reverted") as if in auction: three reads and a reverted quote per book.
       const { sys } = await loadFixture(threeLongsUnderWater);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
-      const selector = sys.auction.interface.getFunction("startAuctions").selector;
-      await onRequest(
-        "eth_sendRawTransaction",
-        (params) => {
-          if (!Transaction.from(params[0] as string).data.startsWith(selector)) return;
-          throw Object.assign(new Error("insufficient funds for gas * price + value"), { code: -32000 });
-        },
-        () => keeper.step(),
-      );
+      await withStartBatchesUnfunded(sys, () => keeper.step());
       expect(keeper.lines.filter((l) => l.msg === "start batch failed; next batch")).to.have.length(1);
       expect(keeper.lines.filter((l) => l.msg === "no bid")).to.deep.equal([]);
     });

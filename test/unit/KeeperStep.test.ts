@@ -25,6 +25,7 @@ import {
   onRequests,
   startInProcessKeeper,
   threeLongsUnderWater,
+  withStartBatchesUnfunded,
 } from "../shared/keeper";
 import { callsTo, mintAccountsTo, recordCalls } from "../shared/accounts";
 import { Role } from "../../deploy/roles";
@@ -490,16 +491,8 @@ describe("Keeper step", function () {
       const { sys, ids } = await loadFixture(threeLongsUnderWater);
       await sys.auction.connect(sys.deployer).startAuction(ids[0]); // a rival's; Bob's and Carol's are due
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
-      const selector = sys.auction.interface.getFunction("startAuctions").selector;
 
-      await onRequest(
-        "eth_sendRawTransaction",
-        (params) => {
-          if (!Transaction.from(params[0] as string).data.startsWith(selector)) return;
-          throw Object.assign(new Error("insufficient funds for gas * price + value"), { code: -32000 });
-        },
-        () => keeper.step(),
-      );
+      await withStartBatchesUnfunded(sys, () => keeper.step());
 
       // Review round 69 (row 166): the failed batch ended the liquidation stage, no bid went out.
       expect(keeper.lines.filter((l) => l.msg === "start batch failed; next batch")).to.have.length(1);
