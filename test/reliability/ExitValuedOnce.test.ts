@@ -1,5 +1,4 @@
 import { expect } from "chai";
-import { ethers } from "hardhat";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { BaseContract, ContractTransactionReceipt } from "ethers";
 import {
@@ -7,11 +6,18 @@ import {
   MarginMode,
   deploySystem,
   deploySystemWithoutHoldingPeriod,
+  gasOfRevert,
   openAccount,
   type System,
 } from "../shared/system";
-import { mintAndApprove } from "../shared/tokens";
-import { absorbLong100, deployPerps, listPerpMarket, marketParams, trade } from "../shared/perps";
+import {
+  absorbLong100,
+  deployPerps,
+  listPerpMarket,
+  lockedLpWithStaleFeed,
+  marketParams,
+  trade,
+} from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import type { LpComposer } from "../../typechain-types";
@@ -248,25 +254,7 @@ describe("LP exits valued once", function () {
   });
 });
 
-/**
- * Bob with fresh locked shares, the pool short 0.1 BTC to Alice, the backstop empty (it holds no quote:
- * its collateral reads no price); an hour later every feed is reported again but `stale`'s.
- */
-async function staleFeed(stale: "USDC" | "BTC"): Promise<System> {
-  const sys = await deploySystem();
-  await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 10_000n * USDC);
-  await sys.pool.connect(sys.bob).deposit(5_000n * USDC, sys.bob.address);
-  const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
-  await trade(sys.perps, sys.alice, account, sys.markets.BTC, WAD / 10n);
-  await time.increase(3_700);
-  if (stale !== "USDC") await setFeedPrice(sys.feeds.USDC, "1");
-  if (stale !== "BTC") await setFeedPrice(sys.feeds.BTC, "60000");
-  await setFeedPrice(sys.feeds.ETH, "3000");
-  await setFeedPrice(sys.volFeeds.ETH, "0.6");
-  await setFeedPrice(sys.volFeeds.BTC, "0.5");
-  return sys;
-}
-const staleUsdc = () => staleFeed("USDC");
+const staleUsdc = () => lockedLpWithStaleFeed("USDC");
 
 /** A request of the seed LP's 1,000 USDC of shares, claimable now, and BTC's feed stale. */
 async function claimableWithStaleBtc() {
@@ -389,14 +377,6 @@ describe("LP exits' errors where a feed fails", function () {
 });
 
 describe("LP exits' refusals that need no price cost no valuation", function () {
-  async function gasOfRevert(send: () => Promise<unknown>): Promise<bigint> {
-    await send().catch(() => undefined);
-    const block = await ethers.provider.getBlock("latest");
-    const receipt = await ethers.provider.getTransactionReceipt(block!.transactions[0]);
-    expect(receipt!.status).to.equal(0);
-    return receipt!.gasUsed;
-  }
-
   it("claimRedeem of more shares than requested is refused before the book is valued", async function () {
     const { sys, shares } = await loadFixture(claimableWithStaleBtc);
     await setFeedPrice(sys.feeds.BTC, "60000");

@@ -21,6 +21,7 @@ import {
   DEFAULT_RISK_PARAMS,
   MarginMode,
   WAD,
+  gasOfLatestRevert,
   openAccount,
   wad,
   withdrawToInitialMargin,
@@ -118,10 +119,7 @@ async function gasOfRefused(p: Promise<unknown>): Promise<bigint> {
     await ethers.getContractAt("LiquidationAuction", ethers.ZeroAddress),
     "BidAndCloseLoss",
   );
-  const block = await ethers.provider.getBlock("latest");
-  const receipt = await ethers.provider.getTransactionReceipt(block!.transactions[0]);
-  expect(receipt!.status).to.equal(0);
-  return receipt!.gasUsed;
+  return gasOfLatestRevert();
 }
 
 /** Gas of a view, called in a transaction with the 2^24 cap as its limit and rolled back: EDR's

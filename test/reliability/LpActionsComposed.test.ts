@@ -1,19 +1,18 @@
 import { expect } from "chai";
-import { ethers } from "hardhat";
-import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
+import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionReceipt } from "ethers";
 import {
   EXIT_DELAY,
   MarginMode,
   deploySystem,
   deploySystemWithoutHoldingPeriod,
+  gasOfRevert,
   fundInsurance,
   openAccount,
   type System,
 } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
-import { trade } from "../shared/perps";
-import { setFeedPrice } from "../shared/oracles";
+import { lockedLpWithStaleFeed, trade } from "../shared/perps";
 import { expectXMarginError, sdkClient } from "../shared/sdk";
 import { withdrawLiquidity } from "../../sdk/src";
 import type { LpComposer } from "../../typechain-types";
@@ -160,23 +159,7 @@ describe("LP actions composed with trades in one transaction", function () {
   });
 });
 
-/**
- * The pool short 0.1 BTC to Alice, the LP's shares free, a second LP (Bob) with fresh locked shares; an
- * hour later every feed but BTC's price is reported again.
- */
-async function staleBtc(): Promise<System> {
-  const sys = await deploySystem();
-  await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 10_000n * USDC);
-  await sys.pool.connect(sys.bob).deposit(5_000n * USDC, sys.bob.address);
-  const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
-  await trade(sys.perps, sys.alice, account, sys.markets.BTC, WAD / 10n);
-  await time.increase(3_700);
-  await setFeedPrice(sys.feeds.USDC, "1");
-  await setFeedPrice(sys.feeds.ETH, "3000");
-  await setFeedPrice(sys.volFeeds.ETH, "0.6");
-  await setFeedPrice(sys.volFeeds.BTC, "0.5");
-  return sys;
-}
+const staleBtc = () => lockedLpWithStaleFeed("BTC");
 
 describe("LP exits' refusals that need no price come before the book's valuation (row 207)", function () {
   it("a deposit and an unlocked withdrawal need the price: they name the feed (StalePrice)", async function () {
@@ -226,14 +209,6 @@ describe("LP exits' refusals that need no price come before the book's valuation
 });
 
 describe("the refusal gas of withdraw and redeem under the deployments' exit delay (row 207)", function () {
-  async function gasOfRevert(send: () => Promise<unknown>): Promise<bigint> {
-    await send().catch(() => undefined);
-    const block = await ethers.provider.getBlock("latest");
-    const receipt = await ethers.provider.getTransactionReceipt(block!.transactions[0]);
-    expect(receipt!.status).to.equal(0);
-    return receipt!.gasUsed;
-  }
-
   it("RedeemRequestRequired comes before any valuation of the book (before the fix the whole book was valued first)", async function () {
     const { sys } = await loadFixture(noHold);
     await sys.pool.setExitDelay(EXIT_DELAY);

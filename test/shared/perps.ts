@@ -17,6 +17,7 @@ import {
   type System,
 } from "./system";
 import { addPriceFeed, addVolatilityFeed, assetId, setFeedPrice } from "./oracles";
+import { mintAndApprove } from "./tokens";
 
 export type MarketParams = IPerpMarket.MarketParamsStruct;
 
@@ -325,4 +326,24 @@ export async function absorbLong100(sys: System): Promise<bigint> {
   if ((await sys.perps.positionSize(backstop, sys.markets.ETH)) !== ethers.parseEther("100"))
     throw new Error("the backstop did not absorb Alice's 100 ETH");
   return backstop;
+}
+
+/**
+ * The seed LP's shares free, Bob an LP with fresh locked shares (5,000 USDC), the pool short 0.1 BTC to Alice, the backstop empty (it
+ * holds no quote: its collateral reads no price); an hour later every feed is reported again but
+ * `stale`'s.
+ */
+export async function lockedLpWithStaleFeed(stale: "USDC" | "BTC"): Promise<System> {
+  const sys = await deploySystem();
+  await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 10_000n * 10n ** 6n);
+  await sys.pool.connect(sys.bob).deposit(5_000n * 10n ** 6n, sys.bob.address);
+  const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
+  await trade(sys.perps, sys.alice, account, sys.markets.BTC, 10n ** 17n);
+  await time.increase(3_700);
+  if (stale !== "USDC") await setFeedPrice(sys.feeds.USDC, "1");
+  if (stale !== "BTC") await setFeedPrice(sys.feeds.BTC, "60000");
+  await setFeedPrice(sys.feeds.ETH, "3000");
+  await setFeedPrice(sys.volFeeds.ETH, "0.6");
+  await setFeedPrice(sys.volFeeds.BTC, "0.5");
+  return sys;
 }

@@ -1,3 +1,4 @@
+import { expect } from "chai";
 import { ethers } from "hardhat";
 import { takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import type {
@@ -255,6 +256,23 @@ export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Pr
     volFeeds,
     poolAccountId,
   };
+}
+
+/** The gas used by the latest block's first transaction, which must have reverted. */
+export async function gasOfLatestRevert(): Promise<bigint> {
+  const block = await ethers.provider.getBlock("latest");
+  const receipt = await ethers.provider.getTransactionReceipt(block!.transactions[0]);
+  expect(receipt!.status).to.equal(0);
+  return receipt!.gasUsed;
+}
+
+/**
+ * The gas of the transaction `send` sends, which must be mined and revert (give it a gas limit, so no
+ * estimate refuses it before it is sent).
+ */
+export async function gasOfRevert(send: () => Promise<unknown>): Promise<bigint> {
+  await send().catch(() => undefined);
+  return gasOfLatestRevert();
 }
 
 /**
