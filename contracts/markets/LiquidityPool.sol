@@ -135,11 +135,16 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
             _valueBook();
             return;
         }
-        uint256 backstop = engine.backstopAccountId();
-        _bookValue = backstop == 0 ? positions : positions + _collateralInQuote(backstop);
+        _bookValue = _bookValueWith(positions);
         _bookValued = true;
         _spare = spare;
         _spareValued = true;
+    }
+
+    /// @dev Both books' value from their positions' (`_spareMargin`): the backstop's collateral added.
+    function _bookValueWith(int256 positions) internal view returns (int256) {
+        uint256 backstop = engine.backstopAccountId();
+        return backstop == 0 ? positions : positions + _collateralInQuote(backstop);
     }
 
     /// @dev The pool's and the backstop's position values: as read at the start of the action, if any.
@@ -407,7 +412,8 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         else _valueExit();
         uint256 requestedAssets;
         (assets, requestedAssets) = _claimValue(request, shares);
-        uint256 available = closed ? 0 : _freeQuote();
+        uint256 available;
+        if (!closed) (available, ) = _freeQuote();
         if (assets > available) revert ClaimUnavailable(assets, available);
         if (assets < minAssets) revert SlippageExceeded(assets, minAssets);
         if (shares == request.shares) {
@@ -718,47 +724,24 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         return (true, spare + SignedMath.min(backstopMargin, 0), positions + backstopPositions);
     }
 
-    /// @dev The pool's free margin in quote units (`_spareMargin`), 0 when it cannot be priced (see
-    /// `_acting`), less the uncovered deficit the pool will pay when the insolvent books are taken
-    /// (`uncoveredDeficit`).
-    function _freeQuote() internal view returns (uint256) {
-        (bool priced, int256 spare, ) = _spareValued ? (true, _spare, int256(0)) : _spareMargin(_acting);
-        return _freeQuoteOf(priced, spare);
-    }
-
-    /// @dev `_freeQuote` and `totalAssets` from one initial-margin evaluation of each book, as an exit
-    /// reads them (`_valueExit`): the max* views priced each book twice (its margin, then its share
-    /// price), `maxWithdraw` 15.65M-16.09M gas on the heaviest books the caps allow, 96% of 2^24 and more
-    /// than the exit itself (§4 row 221). `assets` is 0 where `free` is: the share price is then not read
-    /// (a failed feed gives 0, not its error, as ERC-4626 asks of max*).
-    function _exitQuote() internal view returns (uint256 free, uint256 assets) {
-        (bool priced, int256 spare, int256 positions) = _spareValued
-            ? (true, _spare, int256(0))
-            : _spareMargin(_acting);
-        free = _freeQuoteOf(priced, spare);
-        if (free == 0) return (0, 0);
-        // `_valueExit` sets `_bookValue` with `_spare`; otherwise the evaluation just made gives it.
-        int256 book = _bookValue;
-        if (!_bookValued) {
-            uint256 backstop = engine.backstopAccountId();
-            book = backstop == 0 ? positions : positions + _collateralInQuote(backstop);
-        }
-        int256 equity = _equityWith(book);
-        assets = equity > 0 ? uint256(equity) : 0;
-    }
-
-    /// @dev `_freeQuote` of the spare margin `_spareMargin` gave.
-    function _freeQuoteOf(bool priced, int256 spare) internal view returns (uint256) {
-        if (!priced || spare <= 0) return 0;
+    /// @dev The pool's free margin in quote units (`_spareMargin`, or the exit's `_spare`), 0 when it
+    /// cannot be priced (see `_acting`), less the uncovered deficit the pool will pay when the insolvent
+    /// books are taken (`uncoveredDeficit`); and the position values its evaluation counted (0 where
+    /// `_valueExit` made it: `_bookValue` holds them then).
+    function _freeQuote() internal view returns (uint256 free, int256 positions) {
+        bool priced;
+        int256 spare;
+        (priced, spare, positions) = _spareValued ? (true, _spare, int256(0)) : _spareMargin(_acting);
+        if (!priced || spare <= 0) return (0, positions);
         // Withdrawing one quote token lowers equity_IM by its price times its initial weight.
         address quote = asset();
-        uint256 free = vault.quoteForMargin(uint256(spare));
+        free = vault.quoteForMargin(uint256(spare));
         // The pool's equity counts an insolvent trader's whole loss as its gain, but the part the fund
         // cannot cover leaves its balance when the book is taken: that quote cannot be withdrawn first
         // (review round 53: the only LP withdrew all but the requirement, and the take left the pool
         // 4,910.05 USDC below it).
         uint256 uncovered = uncoveredDeficit();
-        if (free <= uncovered) return 0;
+        if (free <= uncovered) return (0, positions);
         free -= uncovered;
         // Quote that traders owe is part of the pool's balance (their losses paid it) but not in the
         // vault: the pool keeps that much back, so every other account's positive quote stays there.
@@ -767,6 +750,19 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         // balance and the take left the pool 4,970.35 USDC in debt, the vault that much short).
         int256 balance = vault.balanceOf(accountId, quote);
         uint256 kept = vault.quoteDebt() + uncovered;
-        return balance > 0 && uint256(balance) > kept ? Math.min(free, uint256(balance) - kept) : 0;
+        free = balance > 0 && uint256(balance) > kept ? Math.min(free, uint256(balance) - kept) : 0;
+    }
+
+    /// @dev `_freeQuote` and `totalAssets` from one initial-margin evaluation of each book, as an exit
+    /// reads them (`_valueExit`): the max* views priced each book twice (its margin, then its share
+    /// price), `maxWithdraw` 15.65M-16.09M gas on the heaviest books the caps allow, 96% of 2^24 and more
+    /// than the exit itself (§4 row 221). `assets` is 0 where `free` is: the share price is then not read
+    /// (a failed feed gives 0, not its error, as ERC-4626 asks of max*).
+    function _exitQuote() internal view returns (uint256 free, uint256 assets) {
+        int256 positions;
+        (free, positions) = _freeQuote();
+        if (free == 0) return (0, 0);
+        int256 equity = _equityWith(_bookValued ? _bookValue : _bookValueWith(positions));
+        assets = equity > 0 ? uint256(equity) : 0;
     }
 }
