@@ -46,8 +46,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @param params The series' trading parameters.
     /// @param vegaPerContract The vega per contract at the series' last trade (USD WAD per 1.0 of
     /// volatility): the rate at which its traders' open interest counts in the underlying's vega sides.
-    /// @param deltaPerContract |delta| per contract at the series' last trade (WAD): the rate at which its
-    /// traders' open interest counts in the underlying's delta sides.
+    /// @param deltaPerContract |delta| per contract at the series' last trade, at least 0.2 (WAD): the rate
+    /// at which its traders' open interest counts in the underlying's delta sides.
     struct SeriesInfo {
         bytes32 underlying;
         uint256 strike;
@@ -303,8 +303,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice The traders' delta on `underlying` per side as tracked for the pool delta limit (units of
     /// the underlying, WAD): Σ over live series of the open interest long the underlying (long calls,
     /// short puts) or short it (short calls, long puts), without the backstop account's position, ·
-    /// |delta| per contract at the series' last trade. Each side is the LPs' delta once the other side
-    /// has closed.
+    /// |delta| per contract at the series' last trade, counted at least 0.2: a contract far from the money
+    /// still pins the pool's short-option floor. Each side is the LPs' delta once the other side has
+    /// closed, or more.
     function traderDelta(bytes32 underlying) external view returns (uint256 longDelta, uint256 shortDelta);
 
     /// @notice `underlying`'s pool vega and delta limit ratios (0 = not configured) and the floors of its

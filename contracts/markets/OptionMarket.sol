@@ -74,7 +74,10 @@ import {MarketBase} from "./MarketBase.sol";
 /// holds long calls and short puts, the short side short calls and long puts. A risk-increasing trade
 /// must keep each side it grows, times the oracle price, within maxPoolDeltaRatio · max(0, B − max(0,
 /// H)), the vega limit's base. Like a second perp market's, this limit adds to the perp markets' on
-/// the underlying (docs/decisions.md).
+/// the underlying (docs/decisions.md). Each contract counts at least MIN_COUNTED_DELTA: a contract the
+/// pool writes pins the short-option floor of its capital (5% of spot by default) however far from the
+/// money it is, and LP exits may not cross that floor; counted at its delta, 6,000 puts at half of spot
+/// pinned 98% of a pool for 0.8% of the pool (review round 89, §4 row 220).
 ///
 /// Why reducing trades skip the pause, the caps and the initial-margin check: see PerpMarket. As there,
 /// a reduction in an account holding other positions on the same underlying must not raise the
@@ -103,6 +106,10 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     uint256 internal constant MAX_POOL_VEGA_RATIO = 5e18;
     /// @dev Largest pool delta ratio, PerpMarket's MAX_POOL_DELTA_RATIO.
     uint256 internal constant MAX_POOL_DELTA_RATIO = 10e18;
+    /// @dev Smallest |delta| per contract the pool delta limit counts. The traders' long contracts on
+    /// each side then pin at most floor / 0.2 · maxPoolDeltaRatio of the limit's base: 25% at the
+    /// default floor (5% of spot) and ratio 1, so LPs keep an exit however many cheap options are bought.
+    uint256 internal constant MIN_COUNTED_DELTA = 0.2e18;
     /// @notice Most series listed and not yet settled, over all underlyings. The pool holds every traded
     /// series and, unlike an account, has no market cap in the engine: this bounds the gas of its health
     /// (a series near expiry or beyond the model's moneyness range is repriced in every scenario: up to
@@ -149,8 +156,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         // pool received for the series (quote units). One slot: both are written on every trade.
         uint128 vegaPerContract;
         int128 poolPremium;
-        // |delta| per contract at the series' last trade (WAD, ≤ 1e18), the rate at which its open
-        // interest counts in the underlying's side deltas.
+        // |delta| per contract at the series' last trade, at least MIN_COUNTED_DELTA (WAD, ≤ 1e18): the
+        // rate at which its open interest counts in the underlying's side deltas.
         uint256 deltaPerContract;
         SeriesParams params;
     }
@@ -556,7 +563,15 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     ) internal {
         (uint256 oldLong, uint256 oldShort) = _traderSides(t.oldLong, t.oldShort, backstopBefore);
         (uint256 newLong, uint256 newShort) = _traderSides(t.newLong, t.newShort, backstopAfter);
-        _recountSides(s, oldLong, oldShort, newLong, newShort, v.vega, SignedMath.abs(v.delta));
+        _recountSides(
+            s,
+            oldLong,
+            oldShort,
+            newLong,
+            newShort,
+            v.vega,
+            Math.max(SignedMath.abs(v.delta), MIN_COUNTED_DELTA)
+        );
         int256 held = poolPremiumHeld;
         if (t.increasesRisk) {
             Underlying storage u = _underlyings[s.underlying];

@@ -168,8 +168,9 @@ export interface OptionMarketState {
   /** The liquidation backstop account's position: the LPs' own, so the pool limits leave it out. */
   backstopSize: bigint;
   /**
-   * Vega (USD WAD per 1.0 of volatility) and |delta| (WAD) per contract at the series' last trade: the
-   * rates at which its traders' open interest counts in the underlying's `OptionPoolState` sides.
+   * Vega (USD WAD per 1.0 of volatility) and |delta| (WAD, at least `MIN_COUNTED_DELTA`) per contract at
+   * the series' last trade: the rates at which its traders' open interest counts in the underlying's
+   * `OptionPoolState` sides.
    */
   vegaPerContract: bigint;
   deltaPerContract: bigint;

@@ -291,14 +291,18 @@ describe("Liveness against griefers", function () {
       }
       // Alice, liquidatable at 2,600, is still taken. The pair's books left the skew flat, so the keeper's
       // close of her long would pay a premium beyond the 2% discount: its bidAndClose is refused as a loss
-      // (it would have lost 308.96 USD of its float before row 219's fix), and after the auction's 30
+      // (it would have lost 308.92 USD of its float before row 219's fix), and after the auction's 30
       // minutes the backstop absorbs, which trades nothing.
       await setFeedPrice(sys.feeds.ETH, "2600");
+      const started = (await time.latest()) + 1;
+      await time.setNextBlockTimestamp(started);
       await sys.auction.connect(sys.carol).startAuction(alice);
       const quote = await sys.auction.quoteBid(alice, WAD);
+      // A second later, whatever the wall clock does: the discount grows with time.
+      await time.setNextBlockTimestamp(started + 1);
       await expect(sys.auction.connect(sys.keeper).bidAndClose(alice, keeper, WAD, quote.payment + 1_000n))
         .to.be.revertedWithCustomError(sys.auction, "BidAndCloseLoss")
-        .withArgs(keeper, 308_958_954_000_000_000_000n);
+        .withArgs(keeper, 308_918_752_000_000_000_000n);
       await time.increase(1_800);
       await setFeedPrice(sys.feeds.ETH, "2600");
       await expect(sys.auction.absorb(alice)).to.emit(sys.auction, "AuctionBid");
@@ -310,35 +314,44 @@ describe("Liveness against griefers", function () {
     });
   });
 
-  describe("LP exits pinned by far out-of-the-money options (row 220, open)", function () {
-    it("1,000 puts in each of six series at 50-67% of spot cost 7,734 USDC and leave LPs 24,089 of 1,000,000", async function () {
+  describe("LP exits and far out-of-the-money options (row 220)", function () {
+    it("counts each contract at 0.2 delta, so puts at 50-67% of spot leave the LP 743,283 of 1,000,000 (24,089 before)", async function () {
       const sys = await deployOptionsSystem();
       const pool = await sys.pool.accountId();
       expect(await sys.pool.maxWithdraw(sys.lp.address)).to.equal(1_000_000n * USDC);
-      const spent: bigint[] = [];
       const mallory = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
       // One block a second from here, whatever the wall clock does: the puts' values decay with time.
       let at = await time.latest();
       const expiry = BigInt(at) + 30n * DAY;
+      const bought: bigint[] = [];
       for (const strike of ["1500", "1600", "1700", "1800", "1900", "2000"]) {
         await time.setNextBlockTimestamp((at += 1));
         const series = await listSeries(sys.options, "ETH", strike, expiry, false);
-        const before = await sys.vault.balanceOf(mallory, sys.usdc);
-        await time.setNextBlockTimestamp((at += 1));
-        // The series' open-interest cap; far out of the money the vega and delta limits barely move.
-        await tradeOption(sys.options, sys.bob, mallory, series, wad("1000"));
-        spent.push(before - (await sys.vault.balanceOf(mallory, sys.usdc)));
+        // As many of the series' 1,000 contracts (its open-interest cap) as the delta limit lets in, by 50.
+        let size = 1_000n;
+        for (; size > 0n; size -= 50n) {
+          await time.setNextBlockTimestamp((at += 1));
+          const sent = tradeOption(sys.options, sys.bob, mallory, series, wad(size.toString()));
+          try {
+            await sent;
+            break;
+          } catch {
+            await expect(sent).to.be.revertedWithCustomError(sys.options, "PoolOptionDeltaLimitExceeded");
+          }
+        }
+        bought.push(size);
       }
-      // Premium + 3 bp fee + spread: 903.00 for the 1,500 puts (0.003 of premium a contract), 2,372.75 for
-      // the 2,000 puts; 7,734.10 USDC in all, of which 5,701 is gone at mark (fees, 80% of them to the LPs).
-      expect(spent.reduce((a, b) => a + b)).to.equal(7_734_103_786n);
-      expect(100_000n - (await markOf(sys, mallory)) / USDC).to.equal(5_701n);
-      // Each contract the pool is short adds the short-option floor (5% of spot: 150 USD) to its initial
-      // requirement, which LP exits may not cross: 979,027 USD for 6,000 contracts, 127 times what they
-      // cost. A seventh series closes every exit (withdraw, redeem, claimRedeem) until expiry, 30 days.
+      // Each put counts 0.2 · 3,000 = 600 USD against the limit, 1 × the pool's balance less the premium it
+      // holds (~1,000,000): 1,650 contracts, where 6,000 went in when they counted at their delta (~0.001).
+      expect(bought).to.deep.equal([1_000n, 650n, 0n, 0n, 0n, 0n]);
+      const [longDelta, shortDelta] = await sys.options.traderDelta(ethers.encodeBytes32String("ETH"));
+      expect([longDelta, shortDelta]).to.deep.equal([0n, wad("330")]);
+      // The short-option floor (5% of spot: 150 USD) of each contract the pool is short is what pins LP
+      // exits: 1,650 contracts pin 247,500 USD of the pool's 257,893 of IM, and the only LP can still take
+      // 743,283 of its 1,000,000 (24,089 before the fix, when 6,000 contracts pinned 979,027).
       const [, im] = await sys.engine.initialMargin(pool);
-      expect(im / WAD).to.equal(979_027n);
-      expect((await sys.pool.maxWithdraw(sys.lp.address)) / USDC).to.equal(24_089n);
+      expect(im / WAD).to.equal(257_893n);
+      expect((await sys.pool.maxWithdraw(sys.lp.address)) / USDC).to.equal(743_283n);
     });
   });
 });

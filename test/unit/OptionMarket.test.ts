@@ -543,6 +543,28 @@ describe("OptionMarket", function () {
       await expect(tradeOption(options, alice, aliceAccount, call1500, wad("400"))).to.not.be.reverted;
     });
 
+    it("counts a contract far from the money at 0.2 delta, the floor it pins of the pool (row 220)", async function () {
+      const sys = await loadFixture(deepBook);
+      const { options, alice, aliceAccount } = sys;
+      const expiry = (await options.series(sys.put4500)).expiry;
+      const put1500 = await listSeries(options, "ETH", "1500", expiry, false);
+      const put1600 = await listSeries(options, "ETH", "1600", expiry, false);
+      await tradeOption(options, alice, aliceAccount, put1500, wad("1000"));
+      // The puts' own delta is ~0.0001 a contract; the limit counts 0.2: 1,000 contracts, 200 ETH short.
+      const spot = await sys.router.getPrice(ETH);
+      const vol = await sys.router.getVolatility(ETH);
+      const exposure = await options.exposure(aliceAccount, put1500, spot, vol);
+      expect(-exposure.delta).to.be.lessThan(wad("1"));
+      expect((await options.series(put1500)).deltaPerContract).to.equal(wad("0.2"));
+      expect(await options.traderDelta(ETH)).to.deep.equal([0n, wad("200")]);
+      // 700 more would make 340 ETH, above the ~333 ETH limit; 600 make 320.
+      await expect(tradeOption(options, alice, aliceAccount, put1600, wad("700")))
+        .to.be.revertedWithCustomError(options, "PoolOptionDeltaLimitExceeded")
+        .withArgs(ETH, wad("340") * 3_000n, await deltaLimit(sys));
+      await tradeOption(options, alice, aliceAccount, put1600, wad("600"));
+      expect(await options.traderDelta(ETH)).to.deep.equal([0n, wad("320")]);
+    });
+
     it("leaves the premiums the pool holds out of the perp markets' delta limit too", async function () {
       const sys = await loadFixture(deepBook);
       const { options, perps, alice, bob, aliceAccount, bobAccount, call1500 } = sys;

@@ -21,6 +21,17 @@ import type { OptionMarketState, OptionPoolState, OptionPositionState, OptionSid
 import { type Exposure, ZERO_EXPOSURE, movedSpot, poolLimit } from "./types";
 
 /**
+ * Smallest |delta| per contract the pool delta limit counts (OptionMarket.MIN_COUNTED_DELTA): a contract
+ * the pool writes pins its short-option floor however far from the money it is.
+ */
+export const MIN_COUNTED_DELTA = 2n * 10n ** 17n;
+
+/** The rate at which a series' open interest counts in its underlying's delta sides. */
+export function countedDelta(v: OptionValuation): bigint {
+  return max(abs(v.delta), MIN_COUNTED_DELTA);
+}
+
+/**
  * What the market knows of one long contract's value: bounds bracketing it (longs are marked and sellers
  * paid at `low`, shorts marked and buyers charged at `high`) and its Greeks, all WAD.
  */
@@ -375,7 +386,7 @@ export function applyOptionTrade(
       longOpenInterest: newLong,
       shortOpenInterest: newShort,
       vegaPerContract: v.vega,
-      deltaPerContract: abs(v.delta),
+      deltaPerContract: countedDelta(v),
     },
     position: { ...pos, size: newSize },
     premium,
@@ -412,7 +423,7 @@ export function recountOptionPool(
   const [old, now] = [traders(before), traders(after)];
   const vega = recountSides(pool.vega, old, now, before.vegaPerContract, v.vega);
   const flip = (x: OptionSides): OptionSides => (before.isCall ? x : { long: x.short, short: x.long });
-  const delta = recountSides(pool.delta, flip(old), flip(now), before.deltaPerContract, abs(v.delta));
+  const delta = recountSides(pool.delta, flip(old), flip(now), before.deltaPerContract, countedDelta(v));
   return { ...pool, vega, delta };
 }
 
