@@ -298,12 +298,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         if (exitDelay != 0 || _withdrawalsClosed()) return 0;
         (uint256 free, uint256 assets) = _exitQuote();
         if (free == 0) return 0;
-        uint256 worth = Math.mulDiv(
-            unlockedShares(owner),
-            assets + 1,
-            totalSupply() + 10 ** _decimalsOffset()
-        );
-        return Math.min(worth, free);
+        return Math.min(Math.mulDiv(unlockedShares(owner), assets + 1, _virtualSupply()), free);
     }
 
     /// @notice Shares `owner` can redeem now (see maxWithdraw); 0 while LPs exit through requests.
@@ -311,11 +306,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         if (exitDelay != 0 || _withdrawalsClosed()) return 0;
         (uint256 free, uint256 assets) = _exitQuote();
         if (free == 0) return 0;
-        return
-            Math.min(
-                unlockedShares(owner),
-                Math.mulDiv(free, totalSupply() + 10 ** _decimalsOffset(), assets + 1)
-            );
+        return Math.min(unlockedShares(owner), Math.mulDiv(free, _virtualSupply(), assets + 1));
     }
 
     /// @inheritdoc ILiquidityPool
@@ -475,7 +466,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         if (block.timestamp > uint256(request.claimableAt) + CLAIM_WINDOW || _withdrawalsClosed()) return 0;
         (uint256 free, uint256 assets) = _exitQuote();
         if (free == 0) return 0;
-        uint256 supply = totalSupply() + 10 ** _decimalsOffset();
+        uint256 supply = _virtualSupply();
         assets += 1;
         uint256 byRequest = ((free + 1) * request.shares - 1) / request.assets;
         uint256 byPrice = ((free + 1) * supply - 1) / assets;
@@ -596,7 +587,7 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     /// burn raises the share price, theirs too): s' with s'·T / (S − s + s') ≤ A, T and S counting the
     /// virtual assets and shares; all of them when they are worth less than A now.
     function _sharesWorth(RedeemRequest memory request) internal view returns (uint256) {
-        uint256 supply = totalSupply() + 10 ** _decimalsOffset();
+        uint256 supply = _virtualSupply();
         uint256 assets = totalAssets() + 1;
         if (request.assets >= assets) return request.shares;
         uint256 worth = Math.mulDiv(request.assets, supply - request.shares, assets - request.assets);
@@ -624,6 +615,13 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
             (, uint256 unlocksAt) = sharesLock(owner);
             revert SharesLocked(owner, shares, unlocked, unlocksAt);
         }
+    }
+
+    /// @dev The share supply with OpenZeppelin's virtual shares, as its conversions count it (with
+    /// totalAssets() + 1, the virtual assets): the max* views convert over a total they have already
+    /// valued, and the claim rules solve for shares, so they write the conversion out.
+    function _virtualSupply() internal view returns (uint256) {
+        return totalSupply() + 10 ** _decimalsOffset();
     }
 
     /// @dev Virtual shares make the first-depositor inflation attack unprofitable.
