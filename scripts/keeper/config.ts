@@ -19,6 +19,8 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
   --max-gas-price-gwei <n>    never pay more per gas; wait while the chain is above it (default 100)
   --start-block <n>           scan AccountCreated events from here (default: the deployment's startBlock)
   --poll-ms <n>               how often to poll eth_blockNumber (default 1000)
+  --recheck-ms <n>            re-run a pass after this long without a new block (default 15000): an
+                              auction's discount and flag reward grow with time, not blocks
   --health-batch <n>          accounts per engine.healthMany call (default 100; halved for the session
                               below a batch the RPC timed out on where a smaller one answered, regrown
                               after 10 passes without a timeout)
@@ -46,6 +48,8 @@ export interface KeeperConfig {
   maxGasPriceWei: bigint;
   startBlock: number | null;
   pollMs: number;
+  /** `--recheck-ms`: a pass runs at least this often, new block or not. */
+  recheckMs: number;
   healthBatch: number;
   logRange: number;
   minProfitUsd: bigint;
@@ -78,6 +82,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
         "max-gas-price-gwei": { type: "string", default: "100" },
         "start-block": { type: "string" },
         "poll-ms": { type: "string", default: "1000" },
+        "recheck-ms": { type: "string", default: "15000" },
         "health-batch": { type: "string", default: "100" },
         "log-range": { type: "string", default: "5000" },
         "min-profit-usd": { type: "string", default: "1" },
@@ -117,6 +122,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
     startBlock:
       values["start-block"] === undefined ? null : integer(values["start-block"], "--start-block", 0),
     pollMs: integer(values["poll-ms"]!, "--poll-ms", 10),
+    recheckMs: integer(values["recheck-ms"]!, "--recheck-ms", 10),
     healthBatch: integer(values["health-batch"]!, "--health-batch", 1),
     logRange: integer(values["log-range"]!, "--log-range", 1),
     minProfitUsd: decimal(values["min-profit-usd"]!, "--min-profit-usd", parseEther),

@@ -52,9 +52,6 @@ export class KeeperSetupError extends Error {}
 /** About the gas of one `bidAndClose` (bench/results.md): a wallet below its cost is reported at start. */
 const BID_GAS = 700_000n;
 
-/** Re-run a step after this long even without a new block. */
-const RECHECK_MS = 15_000;
-
 /** A setup notice repeated by the retry loop (a deployment not on chain, an empty wallet) is written once in this long. */
 const SETUP_NOTICE_MS = 60_000;
 
@@ -151,7 +148,7 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
       }
       // Nothing new on chain: sleep, except for a periodic re-check (an auction's discount grows with
       // time even when no block comes, as on an automining dev node).
-      if (session && head <= processed && Date.now() - lastStepAt < RECHECK_MS) {
+      if (session && head <= processed && Date.now() - lastStepAt < cfg.recheckMs) {
         failures = 0;
         await sleep(cfg.pollMs, signal);
         continue;

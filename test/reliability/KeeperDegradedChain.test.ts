@@ -329,6 +329,29 @@ describe("Keeper event scans", function () {
 });
 
 describe("Keeper loop", function () {
+  describe("without new blocks", function () {
+    it("re-runs a pass every --recheck-ms on the same block, and not sooner", async function () {
+      const sys = await deployOptionsSystem();
+      const { lines, stop } = await runKeeperOverBridge(sys, {
+        privateKey: hardhatWallet(4).privateKey,
+        args: ["--recheck-ms", "200", "--log-level", "debug"],
+      });
+      const passes = () => lines.filter((l) => l.msg === "health checked");
+      try {
+        await waitFor("the first pass", () => passes().length >= 1, 30_000);
+        const head = await ethers.provider.getBlockNumber();
+        await waitFor("three more passes", () => passes().length >= 4, 30_000);
+        // Nothing was mined: the clock alone ran them, at least 200 ms apart (the loop polls every 20 ms,
+        // so without the recheck interval the three would come within ~60 ms).
+        expect(await ethers.provider.getBlockNumber()).to.equal(head);
+        const [first, , , fourth] = passes().map((l) => Date.parse(l.ts));
+        expect(fourth - first).to.be.at.least(500);
+      } finally {
+        await stop();
+      }
+    });
+  });
+
   describe("a one-block reorg", function () {
     it("rebuilds the session, and the rebuilt session no longer reads every holder of every settled series", async function () {
       // 10 holders of one ETH-3000 call expiring in a day, all paid out by the keeper.

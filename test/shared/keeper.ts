@@ -27,6 +27,8 @@ import { trade } from "./perps";
 import { MarginMode, WAD, openAccount, wad, type System } from "./system";
 
 export interface LogLine {
+  /** When the line was written (ISO 8601). */
+  ts: string;
   level: string;
   msg: string;
   fields: Fields;

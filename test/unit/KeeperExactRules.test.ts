@@ -631,7 +631,8 @@ describe("The keeper at its exact rules (review round 91)", function () {
         KEEPER_PRIVATE_KEY: KEY,
       });
 
-    it("refuses a receipt timeout under 1 s and a poll under 10 ms, takes --funding-interval 0 (never)", function () {
+    it("refuses a receipt timeout under 1 s and a poll or recheck under 10 ms, takes --funding-interval 0 (never)", function () {
+      expect(() => parse("--recheck-ms", "9")).to.throw(UsageError, "--recheck-ms must be an integer ≥ 10");
       expect(() => parse("--tx-timeout-ms", "999")).to.throw(
         UsageError,
         "--tx-timeout-ms must be an integer ≥ 1000",
