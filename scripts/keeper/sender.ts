@@ -163,8 +163,9 @@ export class TxSender {
    * The L1 data fee (wei) sending `tx` would pay on top of its gas: the OP-stack GasPriceOracle's
    * `getL1Fee` of the unsigned transaction, 0 on chains without the predeploy (Arbitrum counts its L1
    * component in `eth_estimateGas` already). The placeholder nonce, gas and fees change the serialised
-   * size by a few bytes of the ~200 the calldata takes. An oracle that reverts is priced at 0 (with a
-   * warning): a liquidation is better sent on the gas alone than never.
+   * size by a few bytes of the ~200 the calldata takes. An oracle that reverts or answers something other
+   * than a uint256 is priced at 0 (with a warning): a liquidation is better sent on the gas alone than
+   * never.
    */
   async l1DataFee(tx: TxRequest): Promise<bigint> {
     // A failed read is asked again next time: kept, one transport failure would fail every later bid.
@@ -186,17 +187,29 @@ export class TxSender {
       maxFeePerGas: 10n ** 9n,
       maxPriorityFeePerGas: 10n ** 6n,
     }).unsignedSerialized;
+    let answer: string;
     try {
-      const answer = await this.provider.call({
+      answer = await this.provider.call({
         to: OP_GAS_PRICE_ORACLE,
         data: GAS_PRICE_ORACLE.encodeFunctionData("getL1Fee", [unsigned]),
       });
-      return GAS_PRICE_ORACLE.decodeFunctionResult("getL1Fee", answer)[0] as bigint;
     } catch (error) {
       if (isTransientError(error)) throw error;
-      this.log.warn("L1 data fee unreadable; priced at 0", { error: describeError(error) });
-      return 0n;
+      return this.unreadableL1Fee(error);
     }
+    // Decoded apart from the call: an answer that is not a uint256 (another contract at the predeploy's
+    // address) is ethers' BAD_DATA, which `isTransientError` takes for a broken connection, and every
+    // bid's step would fail on it.
+    try {
+      return GAS_PRICE_ORACLE.decodeFunctionResult("getL1Fee", answer)[0] as bigint;
+    } catch (error) {
+      return this.unreadableL1Fee(error);
+    }
+  }
+
+  private unreadableL1Fee(error: unknown): bigint {
+    this.log.warn("L1 data fee unreadable; priced at 0", { error: describeError(error) });
+    return 0n;
   }
 
   /**

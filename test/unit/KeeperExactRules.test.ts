@@ -257,7 +257,19 @@ describe("The keeper at its exact rules (review round 91)", function () {
       const { sender, request } = senderOn(node);
       await expect(sender.l1DataFee(request)).to.be.rejectedWith(/ECONNREFUSED/);
     });
+
+    it("prices at 0, with a warning, an answer of getL1Fee that is not a uint256 (another contract at the predeploy's address)", async function () {
+      // Before: ethers' decode error (BAD_DATA) was taken for a broken connection and rethrown, and every
+      // bid's step failed on it.
+      const node = newNode();
+      node.code = "0x6080";
+      node.call = async () => "0x1234";
+      const { sender, request, lines } = senderOn(node);
+      expect(await sender.l1DataFee(request)).to.equal(0n);
+      expect(lines.map((l) => l.msg)).to.deep.equal(["L1 data fee unreadable; priced at 0"]);
+    });
   });
+
   describe("TxSender.send", function () {
     it("runs a call it was handed an estimate for once more (eth_call) right before signing, and sends nothing when that reverts", async function () {
       // Mutant `if (opts.unless)`: a bidAndClose priced by assessBid went out on the estimate alone, so a
