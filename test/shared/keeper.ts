@@ -281,6 +281,35 @@ export function onRequest<T>(
   return onRequests((m, params) => (m === method ? hook(params) : undefined), run);
 }
 
+/**
+ * Runs `passes` keeper steps and returns how many `healthMany` calls each made (eth_calls to the engine
+ * whose calldata starts with its selector); `check` sees each step's report.
+ */
+export async function healthManyCallsPerPass(
+  sys: System,
+  keeper: InProcessKeeper,
+  passes: number,
+  check: (report: StepReport) => void = () => {},
+): Promise<number[]> {
+  const healthMany = sys.engine.interface.getFunction("healthMany").selector;
+  let calls = 0;
+  const perPass: number[] = [];
+  await onRequest(
+    "eth_call",
+    (params) => {
+      if (callDataOf(params).startsWith(healthMany)) calls += 1;
+    },
+    async () => {
+      for (let pass = 1; pass <= passes; pass++) {
+        calls = 0;
+        check(await keeper.step());
+        perPass.push(calls);
+      }
+    },
+  );
+  return perPass;
+}
+
 /** The calldata of an eth_call or eth_estimateGas request's params. */
 export function callDataOf(params: unknown[]): string {
   const request = (params[0] ?? {}) as { data?: string; input?: string };

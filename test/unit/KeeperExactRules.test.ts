@@ -17,6 +17,7 @@ import {
   type Misbehaviour,
   onRequest,
   onRequests,
+  healthManyCallsPerPass,
   startInProcessKeeper,
   startTransactions,
   threeLongsUnderWater,
@@ -953,21 +954,8 @@ describe("The keeper at its exact rules (review round 91)", function () {
       await setFeedPrice(sys.feeds.USDC, "1");
       await setFeedPrice(sys.volFeeds.ETH, "0.6");
       await setFeedPrice(sys.feeds.ETH, "3000");
-      const healthMany = sys.engine.interface.getFunction("healthMany").selector;
-      let calls = 0;
-      const perPass: number[] = [];
-      await onRequest(
-        "eth_call",
-        (params) => {
-          if (callDataOf(params).startsWith(healthMany)) calls += 1;
-        },
-        async () => {
-          for (let pass = 1; pass <= 10; pass++) {
-            calls = 0;
-            expect((await keeper.step()).unchecked).to.have.length(2);
-            perPass.push(calls);
-          }
-        },
+      const perPass = await healthManyCallsPerPass(sys, keeper, 10, (report) =>
+        expect(report.unchecked).to.have.length(2),
       );
       // Passes 2–9: one call for the others, one for the two failing; pass 10: the pair, then each alone.
       expect(perPass.slice(1)).to.deep.equal([2, 2, 2, 2, 2, 2, 2, 2, 4]);

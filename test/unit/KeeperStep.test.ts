@@ -21,8 +21,8 @@ import { assetId, setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import {
   callDataOf,
-  onRequest,
   onRequests,
+  healthManyCallsPerPass,
   startInProcessKeeper,
   threeLongsUnderWater,
   withStartBatchesUnfunded,
@@ -102,22 +102,8 @@ describe("Keeper step", function () {
       const { sys, other } = await loadFixture(staleFeedBesideLiquidatableAccount);
       // A session of its own: the fixture's keeper remembers failures from the tests before.
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
-      const healthMany = sys.engine.interface.getFunction("healthMany").selector;
-      let calls = 0;
-      const perPass: number[] = [];
-      await onRequest(
-        "eth_call",
-        (params) => {
-          if (callDataOf(params).startsWith(healthMany)) calls += 1;
-        },
-        async () => {
-          for (let pass = 1; pass <= FAILING_RECHECK_PASSES; pass++) {
-            calls = 0;
-            const report = await keeper.step();
-            expect(report.unchecked.map((u) => u.key)).to.deep.equal([other]);
-            perPass.push(calls);
-          }
-        },
+      const perPass = await healthManyCallsPerPass(sys, keeper, FAILING_RECHECK_PASSES, (report) =>
+        expect(report.unchecked.map((u) => u.key)).to.deep.equal([other]),
       );
       // Pass 1 bisects the batch holding it (the batch, then its two halves); after that one call
       // for the others and one for it; pass 10 bisects its (single-account) batch again: one call.
