@@ -6,7 +6,7 @@
  */
 import fs from "node:fs";
 import path from "node:path";
-import { getAddress, parseUnits } from "ethers";
+import { formatEther, getAddress, parseUnits } from "ethers";
 import type { RiskParams } from "../sdk/src/math/portfolio";
 import type { PerpMarketParams } from "../sdk/src/math/perp";
 
@@ -187,6 +187,17 @@ export const MAX_PERP_MARKETS = 32;
 /** OptionMarket's hard bounds on a series' fee and spread factor (its MAX_FEE, MAX_SPREAD_FACTOR). */
 const MAX_OPTION_FEE = 5n * 10n ** 15n;
 const MAX_OPTION_SPREAD_FACTOR = 10n ** 17n;
+
+/** OptionMarket.MIN_COUNTED_DELTA: the pool delta limit counts every contract at this delta at least. */
+export const MIN_COUNTED_DELTA = 2n * 10n ** 17n;
+
+/**
+ * The most of the pool's balance the short-option floors of far out-of-the-money contracts may pin, over
+ * every side of every underlying: Σ 2 · poolDeltaRatio · shortOptionFloor / MIN_COUNTED_DELTA. Each side
+ * of an underlying pins at most its own term's half; without a pool-wide bound, two underlyings at ratio
+ * 1 let far calls and puts pin all of it and LP exits closed for 30 days (§4 rows 220, 225).
+ */
+export const MAX_FAR_OPTION_PIN = 5n * 10n ** 17n;
 
 /** The option market's settings kept per underlying. */
 type OptionUnderlyingKey = "poolVegaRatio" | "poolDeltaRatio" | "minFee" | "minSpreadFactor";
@@ -547,6 +558,16 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     for (const [key, values] of Object.entries(optionLimits)) {
       if (!Object.hasOwn(values, k)) throw r.error(`optionMarket.${key}.${k}`, "missing");
     }
+  }
+  let farOptionPin = 0n;
+  for (const [k, ratio] of Object.entries(optionLimits.poolDeltaRatio)) {
+    farOptionPin += (2n * ratio * underlyings[k].shortOptionFloor) / MIN_COUNTED_DELTA;
+  }
+  if (farOptionPin > MAX_FAR_OPTION_PIN) {
+    throw r.error(
+      "optionMarket.poolDeltaRatio",
+      `far out-of-the-money options could pin ${formatEther(farOptionPin)} of the pool (Σ 2 × ratio × shortOptionFloor / 0.2), at most ${formatEther(MAX_FAR_OPTION_PIN)}: LP exits must keep the rest`,
+    );
   }
   const optionMarket = { ...optionLimits, expiryPeriod, expiryOffset };
 

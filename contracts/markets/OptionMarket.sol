@@ -106,9 +106,11 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     uint256 internal constant MAX_POOL_VEGA_RATIO = 5e18;
     /// @dev Largest pool delta ratio, PerpMarket's MAX_POOL_DELTA_RATIO.
     uint256 internal constant MAX_POOL_DELTA_RATIO = 10e18;
-    /// @dev Smallest |delta| per contract the pool delta limit counts. The traders' long contracts on
-    /// each side then pin at most floor / 0.2 · maxPoolDeltaRatio of the limit's base: 25% at the
-    /// default floor (5% of spot) and ratio 1, so LPs keep an exit however many cheap options are bought.
+    /// @dev Smallest |delta| per contract the pool delta limit counts. The floor of the traders' long
+    /// contracts on each side of each underlying then pins at most floor / 0.2 · maxPoolDeltaRatio of the
+    /// limit's base at the fill's spot: 25% at the default floor (5% of spot) and ratio 1. Per side and
+    /// per underlying, and the floor only (a contract near the money near expiry also pins its scenario
+    /// loss; the backstop's are left out): the pool-wide budget is the listing runbook's (docs/decisions.md).
     uint256 internal constant MIN_COUNTED_DELTA = 0.2e18;
     /// @notice Most series listed and not yet settled, over all underlyings. The pool holds every traded
     /// series and, unlike an account, has no market cap in the engine: this bounds the gas of its health

@@ -11,7 +11,7 @@ import {
 import { buildXMarginModule } from "../../deploy/modules/XMargin";
 import { DEFAULT_AUCTION_PARAMS, DEFAULT_RISK_PARAMS, EXIT_DELAY, HOLDING_PERIOD } from "../shared/system";
 import { DEFAULT_MARKET_PARAMS, DEFAULT_MIN_ROUND_TRIP_FEE } from "../shared/perps";
-import { DEFAULT_LISTING_FLOORS, DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
+import { DEFAULT_LISTING_FLOORS, DEFAULT_POOL_DELTA_RATIO, DEFAULT_POOL_VEGA_RATIO } from "../shared/options";
 import { FUNCTION_ROLES, type ContractName } from "../../deploy/roles";
 import { rawConfig, sepoliaOn } from "../shared/configs";
 
@@ -128,6 +128,12 @@ describe("Deployment configs and the Ignition module", function () {
       ETH: DEFAULT_POOL_VEGA_RATIO,
       BTC: DEFAULT_POOL_VEGA_RATIO,
     });
+    // Half the fixture's delta ratio: the fixture's tests measure one underlying's limit at 1, and two at 1
+    // break the deployments' bound on what far options pin (the spec above).
+    expect(config.optionMarket.poolDeltaRatio).to.deep.equal({
+      ETH: DEFAULT_POOL_DELTA_RATIO / 2n,
+      BTC: DEFAULT_POOL_DELTA_RATIO / 2n,
+    });
     for (const underlying of ["ETH", "BTC"]) {
       const { minFee, minSpreadFactor } = config.optionMarket;
       expect({ minFee: minFee[underlying], minSpreadFactor: minSpreadFactor[underlying] }).to.deep.equal(
@@ -217,6 +223,9 @@ describe("Deployment configs and the Ignition module", function () {
       config.underlyings[sym] = config.underlyings.ETH;
       for (const key of OPTION_KEYS) config.optionMarket[key][sym] = config.optionMarket[key].ETH;
     }
+    // Small option delta limits, within the bound on what far options pin over all 32 underlyings.
+    for (const sym of Object.keys(config.optionMarket.poolDeltaRatio))
+      config.optionMarket.poolDeltaRatio[sym] = "0.01";
     expect(Object.keys(parseNetworkConfig(config).underlyings)).to.have.length(MAX_UNDERLYINGS);
     config.underlyings.SOL = config.underlyings.ETH;
     config.feeds.SOL = config.feeds.ETH;
@@ -311,6 +320,24 @@ describe("Deployment configs and the Ignition module", function () {
     expect(() => parseNetworkConfig(withGrid("sepolia", 86_400, 86_400))).to.throw(
       "optionMarket.expiryOffset: must be below expiryPeriod",
     );
+  });
+
+  // Rows 220 and 225: each contract counts at least 0.2 delta in the option delta limit, so each side of
+  // an underlying's far contracts pins at most ratio × floor / 0.2 of the pool; ETH and BTC at ratio 1
+  // let far calls and puts on both pin all of it (CountedDelta.test.ts).
+  it("refuses option delta ratios whose far out-of-the-money contracts could pin more than half the pool", function () {
+    const withDeltaRatios = (network: string, ETH: string, BTC: string) => {
+      const config = raw(network);
+      return { ...config, optionMarket: { ...config.optionMarket, poolDeltaRatio: { ETH, BTC } } };
+    };
+    for (const network of ["localhost", "sepolia"]) {
+      expect(() => parseNetworkConfig(withDeltaRatios(network, "1", "1"))).to.throw(
+        "optionMarket.poolDeltaRatio: far out-of-the-money options could pin 1.0 of the pool (Σ 2 × ratio × shortOptionFloor / 0.2), at most 0.5: LP exits must keep the rest",
+      );
+      expect(() => parseNetworkConfig(withDeltaRatios(network, "0.5", "0.51"))).to.throw("could pin 0.505");
+      const limits = parseNetworkConfig(withDeltaRatios(network, "0.75", "0.25")).optionMarket;
+      expect(limits.poolDeltaRatio).to.deep.equal({ ETH: parseEther("0.75"), BTC: parseEther("0.25") });
+    }
   });
 
   // Review round 32 (row 93): every config had a 60 s or one-hour timelock whose only proposer was the
