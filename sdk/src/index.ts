@@ -16,6 +16,8 @@ export {
   perpScenarioPnls,
   applyPerpTrade,
   applyOptionTrade,
+  MIN_COUNTED_DELTA,
+  countedDelta,
   intrinsicValue,
   modelVolatility,
   optionExposure,

@@ -21,7 +21,9 @@ export {
   type PerpTradeResult,
 } from "./perp";
 export {
+  MIN_COUNTED_DELTA,
   applyOptionTrade,
+  countedDelta,
   intrinsicValue,
   modelVolatility,
   optionExposure,
