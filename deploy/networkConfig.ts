@@ -9,6 +9,7 @@ import path from "node:path";
 import { formatEther, getAddress, parseUnits } from "ethers";
 import type { RiskParams } from "../sdk/src/math/portfolio";
 import type { PerpMarketParams } from "../sdk/src/math/perp";
+import { MIN_COUNTED_DELTA } from "../sdk/src/markets/option";
 
 export type { RiskParams };
 
@@ -187,9 +188,6 @@ export const MAX_PERP_MARKETS = 32;
 /** OptionMarket's hard bounds on a series' fee and spread factor (its MAX_FEE, MAX_SPREAD_FACTOR). */
 const MAX_OPTION_FEE = 5n * 10n ** 15n;
 const MAX_OPTION_SPREAD_FACTOR = 10n ** 17n;
-
-/** OptionMarket.MIN_COUNTED_DELTA: the pool delta limit counts every contract at this delta at least. */
-export const MIN_COUNTED_DELTA = 2n * 10n ** 17n;
 
 /**
  * The most of the pool's balance the short-option floors of far out-of-the-money contracts may pin, over
