@@ -6,7 +6,7 @@ import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
 import { addPriceFeed, assetId } from "../shared/oracles";
 import { refreshFeeds } from "../shared/perps";
-import { expWad } from "../../sdk/src";
+import { INTEREST_MODEL, YEAR, compoundIndex, interestRateAt } from "../shared/interest";
 
 /**
  * Review round 95: hand mutation testing of CollateralVault and InterestMath. Each spec fails on at least
@@ -17,15 +17,7 @@ import { expWad } from "../../sdk/src";
 
 const USDC = 10n ** 6n;
 const DAY = 86_400n;
-const YEAR = 365n * DAY;
 const b32 = (name: string): string => ethers.encodeBytes32String(name);
-/** 2% at no utilisation, 10% at 80%, 150% when every USDC in the vault is lent out (QuoteInterest.test.ts). */
-const MODEL = {
-  baseRate: wad("0.02"),
-  kinkRate: wad("0.10"),
-  maxRate: wad("1.5"),
-  kinkUtilization: wad("0.8"),
-};
 
 /**
  * The full system (ETH 3,000, USDC 1, no interest model yet). Alice's CROSS account holds 1 WETH and owes
@@ -41,10 +33,10 @@ async function debtorWorld() {
   return { sys, engineSigner, aliceId, bobId };
 }
 
-/** The world above with MODEL set (the pool's account is the lender). */
+/** The world above with INTEREST_MODEL set (the pool's account is the lender). */
 async function interestWorld() {
   const world = await debtorWorld();
-  await world.sys.vault.setInterestRateModel(MODEL);
+  await world.sys.vault.setInterestRateModel(INTEREST_MODEL);
   return world;
 }
 
@@ -54,20 +46,6 @@ async function payQuote(sys: System, payer: System["carol"], accountId: bigint, 
   return sys.vault.connect(payer).deposit(accountId, sys.usdc, amount);
 }
 
-/** The model's rate at utilisation debt / (debt + cash), written out (InterestMath.borrowRate). */
-function rateAt(debt: bigint, cash: bigint): bigint {
-  const u = (debt * WAD) / (debt + cash);
-  if (u <= MODEL.kinkUtilization)
-    return MODEL.baseRate + ((MODEL.kinkRate - MODEL.baseRate) * u) / MODEL.kinkUtilization;
-  return (
-    MODEL.kinkRate +
-    ((MODEL.maxRate - MODEL.kinkRate) * (u - MODEL.kinkUtilization)) / (WAD - MODEL.kinkUtilization)
-  );
-}
-
-/** index · e^(rate · elapsed / year), rounded down (InterestMath.compound). */
-const compound = (index: bigint, rate: bigint, elapsed: bigint): bigint =>
-  (index * expWad((rate * elapsed) / YEAR)) / WAD;
 /** debt · index / paidIndex − debt, rounded up (InterestMath.owed). */
 const owed = (debt: bigint, index: bigint, paidIndex: bigint): bigint =>
   (debt * index + paidIndex - 1n) / paidIndex - debt;
@@ -75,7 +53,7 @@ const owed = (debt: bigint, index: bigint, paidIndex: bigint): bigint =>
 /** The index at `timestamp`, from the vault's last record. */
 async function indexAt(sys: System, timestamp: bigint): Promise<bigint> {
   const [index, rate, updatedAt] = await sys.vault.quoteInterest();
-  return compound(index, rate, timestamp - updatedAt);
+  return compoundIndex(index, rate, timestamp - updatedAt);
 }
 
 /** Sends `txs` in one block (automining off meanwhile) and returns their receipts. */
@@ -95,7 +73,7 @@ async function inOneBlock(txs: (() => Promise<{ hash: string }>)[]) {
 async function expectRateRecordedNow(sys: System): Promise<void> {
   const [, rate, updatedAt] = await sys.vault.quoteInterest();
   const debt = await sys.vault.quoteDebt();
-  expect(rate).to.equal(rateAt(debt, await sys.vault.totalDeposits(sys.usdc)));
+  expect(rate).to.equal(interestRateAt(debt, await sys.vault.totalDeposits(sys.usdc)));
   expect(updatedAt).to.equal(BigInt(await time.latest()));
 }
 
@@ -156,12 +134,12 @@ describe("CollateralVault's exact rules", function () {
     it("accepts a first interest model at each inclusive bound", async function () {
       const { sys } = await loadFixture(debtorWorld);
       const models = [
-        { ...MODEL, maxRate: wad("3") }, // MAX_QUOTE_BORROW_RATE
-        { ...MODEL, maxRate: wad("0.5") }, // MIN_MAX_RATE
-        { ...MODEL, kinkRate: MODEL.maxRate }, // kinkRate = maxRate
-        { ...MODEL, baseRate: MODEL.kinkRate }, // baseRate = kinkRate
-        { ...MODEL, kinkUtilization: wad("0.5") }, // MIN_KINK
-        { ...MODEL, kinkUtilization: wad("0.99") }, // MAX_KINK
+        { ...INTEREST_MODEL, maxRate: wad("3") }, // MAX_QUOTE_BORROW_RATE
+        { ...INTEREST_MODEL, maxRate: wad("0.5") }, // MIN_MAX_RATE
+        { ...INTEREST_MODEL, kinkRate: INTEREST_MODEL.maxRate }, // kinkRate = maxRate
+        { ...INTEREST_MODEL, baseRate: INTEREST_MODEL.kinkRate }, // baseRate = kinkRate
+        { ...INTEREST_MODEL, kinkUtilization: wad("0.5") }, // MIN_KINK
+        { ...INTEREST_MODEL, kinkUtilization: wad("0.99") }, // MAX_KINK
       ];
       for (const model of models) {
         await whatIf(async () => {
@@ -178,12 +156,12 @@ describe("CollateralVault's exact rules", function () {
       await time.increase(DAY);
       // At 0, 90% and 100% the rates are unchanged (2%, 80%, 150%), but at 80% (the current kink) the
       // rate would jump from 10% to 2% + 78% · 0.8 / 0.9 = 71.3%.
-      const moved = { ...MODEL, kinkRate: wad("0.8"), kinkUtilization: wad("0.9") };
+      const moved = { ...INTEREST_MODEL, kinkRate: wad("0.8"), kinkUtilization: wad("0.9") };
       await expect(sys.vault.setInterestRateModel(moved))
         .to.be.revertedWithCustomError(sys.vault, "ParameterOutOfBounds")
         .withArgs(b32("rateStep"), wad("0.8"));
       // A move of exactly 25 points (at full utilisation) is accepted.
-      await expect(sys.vault.setInterestRateModel({ ...MODEL, maxRate: wad("1.75") })).to.emit(
+      await expect(sys.vault.setInterestRateModel({ ...INTEREST_MODEL, maxRate: wad("1.75") })).to.emit(
         sys.vault,
         "InterestRateModelUpdated",
       );
@@ -327,7 +305,7 @@ describe("CollateralVault's exact rules", function () {
         .connect(engineSigner)
         .transferBalance(sys.poolAccountId, bobId, sys.usdc, 1_001_000n * USDC);
       expect(await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)).to.equal(-1_000n * USDC);
-      await sys.vault.setInterestRateModel(MODEL);
+      await sys.vault.setInterestRateModel(INTEREST_MODEL);
       await time.increase(30n * DAY);
       expect(await sys.vault.accruedInterest(sys.poolAccountId)).to.equal(0n);
       await expect(sys.vault.settleInterest(sys.poolAccountId)).not.to.emit(

@@ -6,34 +6,13 @@ import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
 import { refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
-import { expWad } from "../../sdk/src";
+import { INTEREST_MODEL, compoundIndex, interestRateAt } from "../shared/interest";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n; // one USDC unit in USD WAD
-const YEAR = 365n * 86_400n;
 const DAY = 86_400n;
-/** 2% at no utilisation, 10% at 80%, 150% when every USDC in the vault is lent out. */
-const MODEL = {
-  baseRate: wad("0.02"),
-  kinkRate: wad("0.10"),
-  maxRate: wad("1.5"),
-  kinkUtilization: wad("0.8"),
-};
 
 const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
-/** The model's rate at utilisation debt / (debt + cash), written out (InterestMath.borrowRate). */
-function rateAt(debt: bigint, cash: bigint): bigint {
-  const u = (debt * WAD) / (debt + cash);
-  if (u <= MODEL.kinkUtilization)
-    return MODEL.baseRate + ((MODEL.kinkRate - MODEL.baseRate) * u) / MODEL.kinkUtilization;
-  return (
-    MODEL.kinkRate +
-    ((MODEL.maxRate - MODEL.kinkRate) * (u - MODEL.kinkUtilization)) / (WAD - MODEL.kinkUtilization)
-  );
-}
-/** index · e^(rate · elapsed / year), rounded down (InterestMath.compound). */
-const compound = (index: bigint, rate: bigint, elapsed: bigint): bigint =>
-  (index * expWad((rate * elapsed) / YEAR)) / WAD;
 
 /**
  * Alice's only collateral is 10 WETH; she went long 20 ETH and closed after a 10% fall, so she owes
@@ -46,10 +25,10 @@ async function debtor() {
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("20"));
   await setFeedPrice(sys.feeds.ETH, "2700");
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, -wad("20"));
-  await sys.vault.setInterestRateModel(MODEL);
+  await sys.vault.setInterestRateModel(INTEREST_MODEL);
   const modelSetAt = BigInt(await time.latest());
   const debt = -(await sys.vault.balanceOf(alice, sys.usdc));
-  const rate = rateAt(debt, await sys.vault.totalDeposits(sys.usdc));
+  const rate = interestRateAt(debt, await sys.vault.totalDeposits(sys.usdc));
   return { sys, alice, debt, rate, modelSetAt };
 }
 
@@ -65,19 +44,23 @@ describe("Quote interest (CollateralVault)", function () {
     it("bounds the model, limits it to the risk manager and to one change a day", async function () {
       const { sys } = await loadFixture(debtor);
       for (const [bad, name, value] of [
-        [{ ...MODEL, maxRate: wad("3") + 1n }, "maxRate", wad("3") + 1n],
-        [{ ...MODEL, kinkRate: wad("1.6") }, "kinkRate", wad("1.6")],
-        [{ ...MODEL, baseRate: wad("0.11") }, "baseRate", wad("0.11")],
-        [{ ...MODEL, kinkUtilization: wad("0.49") }, "kinkUtilization", wad("0.49")],
-        [{ ...MODEL, kinkUtilization: wad("0.995") }, "kinkUtilization", wad("0.995")],
+        [{ ...INTEREST_MODEL, maxRate: wad("3") + 1n }, "maxRate", wad("3") + 1n],
+        [{ ...INTEREST_MODEL, kinkRate: wad("1.6") }, "kinkRate", wad("1.6")],
+        [{ ...INTEREST_MODEL, baseRate: wad("0.11") }, "baseRate", wad("0.11")],
+        [{ ...INTEREST_MODEL, kinkUtilization: wad("0.49") }, "kinkUtilization", wad("0.49")],
+        [{ ...INTEREST_MODEL, kinkUtilization: wad("0.995") }, "kinkUtilization", wad("0.995")],
         // Review round 14 (row 57): every rate at 0 made borrowing the whole vault free again.
-        [{ baseRate: 0n, kinkRate: 0n, maxRate: 0n, kinkUtilization: MODEL.kinkUtilization }, "maxRate", 0n],
-        [{ ...MODEL, maxRate: wad("0.5") - 1n }, "maxRate", wad("0.5") - 1n],
+        [
+          { baseRate: 0n, kinkRate: 0n, maxRate: 0n, kinkUtilization: INTEREST_MODEL.kinkUtilization },
+          "maxRate",
+          0n,
+        ],
+        [{ ...INTEREST_MODEL, maxRate: wad("0.5") - 1n }, "maxRate", wad("0.5") - 1n],
         // One call took every debtor from ~2.6% to 300% a year: the rate at any utilisation moves ≤ 25
         // points a day, checked at 0, both kinks and 1 (the value is the utilisation that moved too far).
-        [{ ...MODEL, baseRate: wad("0.27") + 1n, kinkRate: wad("0.3") }, "rateStep", 0n],
-        [{ ...MODEL, kinkRate: wad("0.35") + 1n }, "rateStep", wad("0.8")],
-        [{ ...MODEL, maxRate: wad("1.25") - 1n }, "rateStep", WAD],
+        [{ ...INTEREST_MODEL, baseRate: wad("0.27") + 1n, kinkRate: wad("0.3") }, "rateStep", 0n],
+        [{ ...INTEREST_MODEL, kinkRate: wad("0.35") + 1n }, "rateStep", wad("0.8")],
+        [{ ...INTEREST_MODEL, maxRate: wad("1.25") - 1n }, "rateStep", WAD],
         // Round 15: each field within its step, the kink moved 0.8 → 0.9: at 90% utilisation the rate
         // fell from 80% to 0.
         [
@@ -90,16 +73,15 @@ describe("Quote interest (CollateralVault)", function () {
           .to.be.revertedWithCustomError(sys.vault, "ParameterOutOfBounds")
           .withArgs(ethers.encodeBytes32String(name), value);
       }
-      await expect(sys.vault.connect(sys.alice).setInterestRateModel(MODEL)).to.be.revertedWithCustomError(
-        sys.vault,
-        "AccessManagedUnauthorized",
-      );
-      await expect(sys.vault.setInterestRateModel(MODEL)).to.be.revertedWithCustomError(
+      await expect(
+        sys.vault.connect(sys.alice).setInterestRateModel(INTEREST_MODEL),
+      ).to.be.revertedWithCustomError(sys.vault, "AccessManagedUnauthorized");
+      await expect(sys.vault.setInterestRateModel(INTEREST_MODEL)).to.be.revertedWithCustomError(
         sys.vault,
         "UpdateTooSoon",
       );
       await time.increase(DAY);
-      const next = { ...MODEL, kinkRate: wad("0.2") };
+      const next = { ...INTEREST_MODEL, kinkRate: wad("0.2") };
       await expect(sys.vault.setInterestRateModel(next)).to.emit(sys.vault, "InterestRateModelUpdated");
       expect(await sys.vault.interestRateModel()).to.deep.equal(Object.values(next));
     });
@@ -112,7 +94,7 @@ describe("Quote interest (CollateralVault)", function () {
         [bare.interface.getFunction("setInterestRateModel").selector],
         0n,
       );
-      await expect(bare.connect(deployer).setInterestRateModel(MODEL)).to.be.revertedWithCustomError(
+      await expect(bare.connect(deployer).setInterestRateModel(INTEREST_MODEL)).to.be.revertedWithCustomError(
         bare,
         "MarginEngineNotSet",
       );
@@ -126,19 +108,20 @@ describe("Quote interest (CollateralVault)", function () {
       // ~6,101 lent against ~1,010,000 held: u ≈ 0.6%, so 2% + 8%·u/80% ≈ 2.06%.
       expect((await sys.vault.quoteInterest()).rate).to.equal(rate);
       expect(rate).to.equal(
-        MODEL.baseRate +
-          ((MODEL.kinkRate - MODEL.baseRate) * ((debt * WAD) / (debt + cash))) / MODEL.kinkUtilization,
+        INTEREST_MODEL.baseRate +
+          ((INTEREST_MODEL.kinkRate - INTEREST_MODEL.baseRate) * ((debt * WAD) / (debt + cash))) /
+            INTEREST_MODEL.kinkUtilization,
       );
       // The engine pays 990,000 USDC out of a WETH-only account (as a gain paid in cash would):
       // u = (6,101 + 990,000) / (6,101 + 990,000 + ~20,000) ≈ 98%, above the kink.
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("1000")]]);
       await sys.vault.connect(await signerFor(sys.engine)).payOutQuote(bob, sys.bob.address, 990_000n * USDC);
       const [debtNow, cashNow] = [await sys.vault.quoteDebt(), await sys.vault.totalDeposits(sys.usdc)];
-      expect((await sys.vault.quoteInterest()).rate).to.equal(rateAt(debtNow, cashNow));
+      expect((await sys.vault.quoteInterest()).rate).to.equal(interestRateAt(debtNow, cashNow));
       expect((await sys.vault.quoteInterest()).rate).to.be.greaterThan(wad("1.3"));
       // And the last USDC leaves: every unit in the vault is lent, the rate is the maximum.
       await sys.vault.connect(await signerFor(sys.engine)).payOutQuote(bob, sys.bob.address, cashNow);
-      expect((await sys.vault.quoteInterest()).rate).to.equal(MODEL.maxRate);
+      expect((await sys.vault.quoteInterest()).rate).to.equal(INTEREST_MODEL.maxRate);
     });
   });
 
@@ -149,7 +132,7 @@ describe("Quote interest (CollateralVault)", function () {
       const poolAssets = await sys.pool.totalAssets();
       await mineAt(sys, modelSetAt + 30n * DAY);
       // The index starts at 1: the debt grows by e^(rate · 30/365), rounded up against Alice.
-      const index = compound(WAD, rate, 30n * DAY);
+      const index = compoundIndex(WAD, rate, 30n * DAY);
       const owed = ceilDiv(debt * index, WAD) - debt;
       expect(await sys.vault.accruedInterest(alice)).to.equal(owed);
       const float = Number(debt) * (Math.exp((Number(rate) / 1e18) * (30 / 365)) - 1);
@@ -170,7 +153,7 @@ describe("Quote interest (CollateralVault)", function () {
       const poolQuote = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
       await mintAndApprove(sys.usdc, sys.alice, await sys.vault.getAddress(), 100n * USDC);
       await time.setNextBlockTimestamp(modelSetAt + 30n * DAY);
-      const owed = ceilDiv(debt * compound(WAD, rate, 30n * DAY), WAD) - debt;
+      const owed = ceilDiv(debt * compoundIndex(WAD, rate, 30n * DAY), WAD) - debt;
       await expect(sys.vault.connect(sys.alice).deposit(alice, sys.usdc, 100n * USDC))
         .to.emit(sys.vault, "QuoteInterestCharged")
         .withArgs(alice, sys.poolAccountId, owed);
@@ -210,10 +193,10 @@ describe("Quote interest (CollateralVault)", function () {
     it("keeps what accrued at the old rate when the model changes", async function () {
       const { sys, debt, rate, modelSetAt } = await loadFixture(debtor);
       await time.setNextBlockTimestamp(modelSetAt + 30n * DAY);
-      const faster = { ...MODEL, baseRate: wad("0.05"), kinkRate: wad("0.2") };
+      const faster = { ...INTEREST_MODEL, baseRate: wad("0.05"), kinkRate: wad("0.2") };
       await sys.vault.setInterestRateModel(faster);
       const [index, newRate, updatedAt] = await sys.vault.quoteInterest();
-      expect([index, updatedAt]).to.deep.equal([compound(WAD, rate, 30n * DAY), modelSetAt + 30n * DAY]);
+      expect([index, updatedAt]).to.deep.equal([compoundIndex(WAD, rate, 30n * DAY), modelSetAt + 30n * DAY]);
       const u = (debt * WAD) / (debt + (await sys.vault.totalDeposits(sys.usdc)));
       expect(newRate).to.equal(
         faster.baseRate + ((faster.kinkRate - faster.baseRate) * u) / faster.kinkUtilization,
