@@ -301,6 +301,30 @@ describe("Margin requirement arithmetic, to the wei", function () {
       return { ...sys, math, accountId, hedged, call };
     }
 
+    /**
+     * The IM of `accountId`'s call `e` repriced in every scenario of level `k`: the call leaves the Greeks,
+     * and what is left of it is its (covering, long) size and its notional.
+     */
+    async function repricedCallIM(
+      sys: Awaited<ReturnType<typeof lowVolatilityCall>>,
+      accountId: bigint,
+      e: Exposure,
+      k: typeof noShocks,
+      volatility: bigint,
+    ): Promise<bigint> {
+      const [spotMoves, volMoves] = await sys.math.scenarioMoves(SPOT, k);
+      const pnls = await sys.options.scenarioPnls(
+        accountId,
+        sys.call,
+        SPOT,
+        volatility,
+        [...spotMoves],
+        [...volMoves],
+      );
+      const left = { ...groupGreeks([e], SPOT), delta: 0n, gamma: 0n, vega: 0n, vanna: 0n, volga: 0n };
+      return sys.math.requirement(left, SPOT, k, [...pnls]);
+    }
+
     it("reprices it outright at IM, not only as one of the size factor's band grids", async function () {
       const sys = await loadFixture(lowVolatilityCall);
       const volatility = wad("0.3");
@@ -318,18 +342,7 @@ describe("Margin requirement arithmetic, to the wei", function () {
       expect(e.totalVolatility).to.be.greaterThan(wad("0.1"));
       expect(2n * BigInt(p.imVolShock)).to.be.greaterThan(e.modelVolatility);
       expect(await sys.math.needsRepricing(e.totalVolatility, e.modelVolatility, k)).to.equal(true);
-      const [spotMoves, volMoves] = await sys.math.scenarioMoves(SPOT, k);
-      const pnls = await sys.options.scenarioPnls(
-        sys.accountId,
-        sys.call,
-        SPOT,
-        volatility,
-        [...spotMoves],
-        [...volMoves],
-      );
-      // Repriced, the call leaves the Greeks: what is left is its (covering, long) size and its notional.
-      const left = { ...groupGreeks([e], SPOT), delta: 0n, gamma: 0n, vega: 0n, vanna: 0n, volga: 0n };
-      const repricedIM = await sys.math.requirement(left, SPOT, k, [...pnls]);
+      const repricedIM = await repricedCallIM(sys, sys.accountId, e, k, volatility);
       // On its Greeks the grid reads a larger loss (the Taylor estimate overshoots at low volatility):
       // taking the larger of the two grids, as for a band position, would raise IM above the repriced one.
       const taylorIM = await sys.math.requirement(groupGreeks([e], SPOT), SPOT, k, []);
@@ -352,17 +365,7 @@ describe("Margin requirement arithmetic, to the wei", function () {
       };
       const c = await sys.options.exposure(sys.hedged, sys.call, SPOT, volatility);
       const kCall = await level(c.notional);
-      const [spotMoves, volMoves] = await sys.math.scenarioMoves(SPOT, kCall);
-      const pnls = await sys.options.scenarioPnls(
-        sys.hedged,
-        sys.call,
-        SPOT,
-        volatility,
-        [...spotMoves],
-        [...volMoves],
-      );
-      const callLeft = { ...groupGreeks([c], SPOT), delta: 0n, gamma: 0n, vega: 0n, vanna: 0n, volga: 0n };
-      const callIM = await sys.math.requirement(callLeft, SPOT, kCall, [...pnls]);
+      const callIM = await repricedCallIM(sys, sys.hedged, c, kCall, volatility);
       // The perp alone: |Δ|·⌈spot·s⌉ + 0.2% of its notional, s for its own notional; nothing repriced.
       const f = await sys.perps.exposure(sys.hedged, sys.markets.ETH, SPOT, volatility);
       const perpIM = await sys.math.requirement(groupGreeks([f], SPOT), SPOT, await level(f.notional), []);
