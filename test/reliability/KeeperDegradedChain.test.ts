@@ -334,18 +334,20 @@ describe("Keeper loop", function () {
       const sys = await deployOptionsSystem();
       const { lines, stop } = await runKeeperOverBridge(sys, {
         privateKey: hardhatWallet(4).privateKey,
-        args: ["--recheck-ms", "200", "--log-level", "debug"],
+        args: ["--recheck-ms", "1000", "--log-level", "debug"],
       });
       const passes = () => lines.filter((l) => l.msg === "health checked");
       try {
-        await waitFor("the first pass", () => passes().length >= 1, 30_000);
+        // Setting the keeper up mines two transactions (its bidder account), which the second pass follows.
+        await waitFor("the first two passes", () => passes().length >= 2, 30_000);
         const head = await ethers.provider.getBlockNumber();
-        await waitFor("three more passes", () => passes().length >= 4, 30_000);
-        // Nothing was mined: the clock alone ran them, at least 200 ms apart (the loop polls every 20 ms,
-        // so without the recheck interval the three would come within ~60 ms).
+        await waitFor("two more passes", () => passes().length >= 4, 30_000);
+        // Nothing was mined since: the clock alone ran them, each a second after the last one ended (the
+        // line is written mid-pass, so a gap may come short by what a pass spends after it: a few ms).
+        // The loop polls every 20 ms: without the interval the two would come within a few hundred ms.
         expect(await ethers.provider.getBlockNumber()).to.equal(head);
-        const [first, , , fourth] = passes().map((l) => Date.parse(l.ts));
-        expect(fourth - first).to.be.at.least(500);
+        const [, second, , fourth] = passes().map((l) => Date.parse(l.ts));
+        expect(fourth - second).to.be.at.least(1_700);
       } finally {
         await stop();
       }
