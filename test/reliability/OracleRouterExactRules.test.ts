@@ -12,7 +12,13 @@ import type {
   MockV3Aggregator,
   OracleRouter,
 } from "../../typechain-types";
-import { ORACLE_DECIMALS, assetId, deployMockFeed, deployOracleRouter } from "../shared/oracles";
+import {
+  ORACLE_DECIMALS,
+  assetId,
+  deployMockFeed,
+  deployOracleRouter,
+  sourcesInput,
+} from "../shared/oracles";
 
 type AssetInput = IOracleRouter.AssetInputStruct;
 
@@ -29,19 +35,6 @@ async function routerFixture() {
   return { router };
 }
 
-/** A single source of ETH on `feed`, heartbeat one hour, bounds [1, 1,000,000] USD. */
-async function singleSource(feed: { getAddress(): Promise<string> }): Promise<AssetInput> {
-  return {
-    primary: await feed.getAddress(),
-    primaryHeartbeat: HOUR,
-    secondaries: [],
-    secondaryHeartbeats: [],
-    minPrice: wad("1"),
-    maxPrice: wad("1000000"),
-    maxDeviation: 0n,
-  };
-}
-
 /**
  * ETH on a Chainlink-style proxy (`AggregatorProxyMock`) whose phase 1 is an 8-decimal aggregator at
  * 3,000; the router records decimals 8 with phase 1.
@@ -50,7 +43,7 @@ async function proxyFixture() {
   const { router } = await routerFixture();
   const first = await deployMockFeed(8, e8("3000"));
   const proxy = await ethers.deployContract("AggregatorProxyMock", [await first.getAddress()]);
-  await router.configureAsset(ETH, await singleSource(proxy));
+  await router.configureAsset(ETH, await sourcesInput([proxy]));
   return { router, proxy, first };
 }
 
@@ -82,7 +75,7 @@ async function oddProxy(router: OracleRouter) {
   const feed = ethers.getAddress("0x" + "f00d".padStart(40, "0"));
   await network.provider.send("hardhat_setCode", [feed, ODD_PROXY_CODE]);
   expect(await ethers.provider.getCode(ethers.getAddress("0x" + "dead".padStart(40, "0")))).to.equal("0x");
-  return { feed, input: await singleSource({ getAddress: async () => feed }) };
+  return { feed, input: await sourcesInput([{ getAddress: async () => feed }]) };
 }
 
 /** The first round of `phase` behind a proxy: `(phase << 64) | 1`. */
@@ -118,7 +111,7 @@ describe("OracleRouter's exact rules", function () {
       const secondary = await deployMockFeed(8, e8("2000"));
       await expect(
         router.configureAsset(ETH, {
-          ...(await singleSource(primary)),
+          ...(await sourcesInput([primary])),
           secondaries: [await secondary.getAddress()],
           secondaryHeartbeats: [HOUR],
           maxDeviation: wad("0.03"),
@@ -185,7 +178,7 @@ describe("OracleRouter's exact rules", function () {
         ]);
         await expect(
           router.configureAsset(LUNA, {
-            ...(await singleSource(feed)),
+            ...(await sourcesInput([feed])),
             minPrice: 1n,
             maxPrice: wad("80000"),
           }),
@@ -268,7 +261,7 @@ describe("OracleRouter's exact rules", function () {
     it("reverts with the price's error before looking up the volatility feed, as getPriceAndVolatility does", async function () {
       const { router } = await loadFixture(routerFixture);
       const feed = await deployMockFeed(8, e8("2000"));
-      await router.configureAsset(ETH, await singleSource(feed));
+      await router.configureAsset(ETH, await sourcesInput([feed]));
       await expect(router.getPriceAndVolatilityOrZero(ETH))
         .to.be.revertedWithCustomError(router, "UnknownAsset")
         .withArgs(ETH);
@@ -286,7 +279,7 @@ describe("OracleRouter's exact rules", function () {
     async function sequencerFixture() {
       const { router } = await routerFixture();
       const feed = await deployMockFeed(8, e8("2000"));
-      await router.configureAsset(ETH, await singleSource(feed));
+      await router.configureAsset(ETH, await sourcesInput([feed]));
       const sequencer = await deployMockFeed(0, 0n);
       await router.configureSequencerFeed(await sequencer.getAddress(), 2 * HOUR);
       const startedAt = (await time.latest()) - 86_400;

@@ -1,6 +1,6 @@
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
-import type { MockV3Aggregator, OracleRouter } from "../../typechain-types";
+import type { IOracleRouter, MockV3Aggregator, OracleRouter } from "../../typechain-types";
 
 /** Decimals of the mock USD price and volatility feeds (as Chainlink's USD feeds). */
 export const ORACLE_DECIMALS = 8;
@@ -11,6 +11,26 @@ const WAD_DECIMALS = 18;
 /** The router's id of an asset: the symbol as a bytes32 string, e.g. assetId("ETH"). */
 export function assetId(symbol: string): string {
   return ethers.encodeBytes32String(symbol);
+}
+
+/**
+ * A `configureAsset` input on `feeds` in order (primary first), each with a one-hour heartbeat, bounds
+ * [1, 1,000,000] USD and `maxDeviation` (0: a single source needs none).
+ */
+export async function sourcesInput(
+  feeds: { getAddress(): Promise<string> }[],
+  maxDeviation = 0n,
+): Promise<IOracleRouter.AssetInputStruct> {
+  const [primary, ...secondaries] = await Promise.all(feeds.map((feed) => feed.getAddress()));
+  return {
+    primary,
+    primaryHeartbeat: DEFAULT_HEARTBEAT,
+    secondaries,
+    secondaryHeartbeats: secondaries.map(() => DEFAULT_HEARTBEAT),
+    minPrice: 10n ** 18n,
+    maxPrice: 10n ** 24n,
+    maxDeviation,
+  };
 }
 
 /** Deploys an OracleRouter governed by `authority` (an AccessManager), without a sequencer feed. */

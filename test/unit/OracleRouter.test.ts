@@ -10,6 +10,7 @@ import {
   deployMockFeed,
   deployOracleRouter,
   setFeedPrice,
+  sourcesInput,
 } from "../shared/oracles";
 
 type AssetInput = IOracleRouter.AssetInputStruct;
@@ -45,25 +46,8 @@ async function threeSourcesFixture() {
     await deployMockFeed(ORACLE_DECIMALS, e8("2000")),
     await deployMockFeed(ORACLE_DECIMALS, e8("2000")),
   ];
-  await router.configureAsset(ETH, await multiSourceInput(feeds, wad("0.05")));
+  await router.configureAsset(ETH, await sourcesInput(feeds, wad("0.05")));
   return { router, stranger, feeds };
-}
-
-/** Sources in order (primary first), heartbeat 1 h each, bounds [1, 1e6] USD. */
-async function multiSourceInput(
-  feeds: { getAddress(): Promise<string> }[],
-  maxDeviation: bigint,
-): Promise<AssetInput> {
-  const [primary, ...secondaries] = await Promise.all(feeds.map((feed) => feed.getAddress()));
-  return {
-    primary,
-    primaryHeartbeat: HOUR,
-    secondaries,
-    secondaryHeartbeats: secondaries.map(() => HOUR),
-    minPrice: wad("1"),
-    maxPrice: wad("1000000"),
-    maxDeviation,
-  };
 }
 
 /**
@@ -122,7 +106,7 @@ describe("OracleRouter", function () {
       );
       expect(maxDeviation).to.equal(wad("0.05"));
 
-      const single = await multiSourceInput([feeds[2]], 0n);
+      const single = await sourcesInput([feeds[2]], 0n);
       await expect(router.configureAsset(ETH, single))
         .to.emit(router, "AssetConfigured")
         .withArgs(ETH, await feeds[2].getAddress(), 1n, wad("1"), wad("1000000"), 0n);
@@ -161,7 +145,7 @@ describe("OracleRouter", function () {
           await deployMockFeed(8, e8("2000")),
         ];
         const tooManyDecimals = await deployMockFeed(37, 1n);
-        const valid = await multiSourceInput(feeds.slice(0, 3), wad("0.05"));
+        const valid = await sourcesInput(feeds.slice(0, 3), wad("0.05"));
         return { router, feeds, tooManyDecimals, valid };
       }
 
@@ -255,7 +239,7 @@ describe("OracleRouter", function () {
     it("reverts with AccessManagedUnauthorized when a stranger configures an asset", async function () {
       const { router, stranger } = await loadFixture(deployRouterFixture);
       const feed = await deployMockFeed(8, e8("1"));
-      await expect(router.connect(stranger).configureAsset(ETH, await multiSourceInput([feed], 0n)))
+      await expect(router.connect(stranger).configureAsset(ETH, await sourcesInput([feed], 0n)))
         .to.be.revertedWithCustomError(router, "AccessManagedUnauthorized")
         .withArgs(stranger.address);
     });
@@ -354,15 +338,7 @@ describe("OracleRouter", function () {
       const feed = await ethers.deployContract("ConfigurableAggregatorMock", [8]);
       const now = await time.latest();
       await feed.setRound(7, e8("2000"), now, now, 6);
-      await router.configureAsset(ETH, {
-        primary: await feed.getAddress(),
-        primaryHeartbeat: HOUR,
-        secondaries: [],
-        secondaryHeartbeats: [],
-        minPrice: wad("1"),
-        maxPrice: wad("1000000"),
-        maxDeviation: 0n,
-      });
+      await router.configureAsset(ETH, await sourcesInput([feed]));
       await expect(router.getPrice(ETH))
         .to.be.revertedWithCustomError(router, "IncompleteRound")
         .withArgs(await feed.getAddress(), 7n);
@@ -422,7 +398,7 @@ describe("OracleRouter", function () {
       const feed = await ethers.deployContract("ConfigurableAggregatorMock", [8]);
       const now = await time.latest();
       await feed.setRound(1, e8("2000"), now, now, 1);
-      await router.configureAsset(ETH, await multiSourceInput([feed], 0n));
+      await router.configureAsset(ETH, await sourcesInput([feed], 0n));
       await feed.setBroken(true);
       await expect(router.getPrice(ETH))
         .to.be.revertedWithCustomError(router, "SourceUnavailable")
@@ -435,7 +411,7 @@ describe("OracleRouter", function () {
       const { router } = await deployRouterFixture();
       const primary = await deployMockFeed(8, e8("2000"));
       const secondary = await deployMockFeed(18, wad("2000"));
-      await router.configureAsset(ETH, await multiSourceInput([primary, secondary], wad("0.02")));
+      await router.configureAsset(ETH, await sourcesInput([primary, secondary], wad("0.02")));
       return { router, primary, secondary };
     }
 
@@ -523,7 +499,7 @@ describe("OracleRouter", function () {
       await broken.setRound(1, e8("2000"), now, now, 1);
       const a = await deployMockFeed(8, e8("2000"));
       const b = await deployMockFeed(8, e8("2001"));
-      await router.configureAsset(ETH, await multiSourceInput([broken, a, b], wad("0.05")));
+      await router.configureAsset(ETH, await sourcesInput([broken, a, b], wad("0.05")));
       await broken.setBroken(true);
       // (2000 + 2001) / 2 = 2000.5
       expect(await router.getPrice(ETH)).to.equal(wad("2000.5"));
@@ -547,7 +523,7 @@ describe("OracleRouter", function () {
         await deployMockFeed(18, wad("100") + 2n),
         await deployMockFeed(18, wad("100")),
       ];
-      await router.configureAsset(ETH, await multiSourceInput(feeds, wad("0.05")));
+      await router.configureAsset(ETH, await sourcesInput(feeds, wad("0.05")));
       await feeds[2].updateAnswer(0);
       // (100e18 + 1 + 100e18 + 2) / 2 = 100e18 + 1.5 → 100e18 + 1
       expect(await router.getPrice(ETH)).to.equal(wad("100") + 1n);
