@@ -156,6 +156,27 @@ export function trade(
     .trade(accountId, marketId, sizeDelta, limitPrice, opts.deadline ?? NO_DEADLINE);
 }
 
+/**
+ * Bob's `count` accounts, each long `size` ETH on `deposit` USDC units (CROSS), then ETH at `priceUsd`:
+ * a book split into accounts that go under water together. Returns their ids.
+ */
+export async function bobLongsUnderWater(
+  sys: System,
+  count: number,
+  deposit: bigint,
+  size: bigint,
+  priceUsd: string,
+): Promise<bigint[]> {
+  const ids: bigint[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, deposit]]);
+    await trade(sys.perps, sys.bob, id, sys.markets.ETH, size);
+    ids.push(id);
+  }
+  await setFeedPrice(sys.feeds.ETH, priceUsd);
+  return ids;
+}
+
 /** Closes the position of `accountId` in `marketId` with no price limit (0 for a sell, max for a buy). */
 export async function closePosition(
   perps: PerpMarket,

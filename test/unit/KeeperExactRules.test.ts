@@ -26,7 +26,7 @@ import {
 } from "../shared/keeper";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
-import { mineAt, refreshFeeds, trade } from "../shared/perps";
+import { bobLongsUnderWater, mineAt, refreshFeeds, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { Eip1193JsonRpcProvider } from "../../scripts/keeper/chain";
 import { openSession, runKeeper } from "../../scripts/keeper/loop";
@@ -790,13 +790,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
   describe("the act stage on dust under water (two books of 0.184 USDC, long 0.0004 ETH, ETH at 2,600)", function () {
     async function twoDustBooks() {
       const sys = await deployOptionsSystem();
-      const dust: bigint[] = [];
-      for (let i = 0; i < 2; i++) {
-        const id = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 184_000n]]);
-        await trade(sys.perps, sys.bob, id, sys.markets.ETH, wad("0.0004"));
-        dust.push(id);
-      }
-      await setFeedPrice(sys.feeds.ETH, "2600");
+      const dust = await bobLongsUnderWater(sys, 2, 184_000n, wad("0.0004"), "2600");
       return { sys, dust };
     }
 

@@ -11,7 +11,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { deployOptionsSystem } from "../shared/options";
-import { trade } from "../shared/perps";
+import { bobLongsUnderWater, trade } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
 import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
@@ -333,13 +333,7 @@ describe("Keeper spending: an insolvent book split below the stake (row 152)", f
    */
   async function splitBook() {
     const sys = await deployOptionsSystem();
-    const ids: bigint[] = [];
-    for (let i = 0; i < 4; i++) {
-      const id = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 150n * USDC]]);
-      await trade(sys.perps, sys.bob, id, sys.markets.ETH, wad("0.4"));
-      ids.push(id);
-    }
-    await setFeedPrice(sys.feeds.ETH, "2500");
+    const ids = await bobLongsUnderWater(sys, 4, 150n * USDC, wad("0.4"), "2500");
     return { sys, ids };
   }
 
