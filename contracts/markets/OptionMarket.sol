@@ -13,6 +13,7 @@ import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
 import {BlackScholes} from "../libraries/BlackScholes.sol";
+import {SeriesParamsLib} from "../libraries/SeriesParamsLib.sol";
 import {SignedWadMath} from "../libraries/SignedWadMath.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 import {MarketBase} from "./MarketBase.sol";
@@ -91,15 +92,7 @@ import {MarketBase} from "./MarketBase.sol";
 contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGuardTransient, UpdateThrottle {
     using SignedWadMath for int256;
 
-    // Hard bounds of SeriesParams (WAD unless stated).
-    /// @dev Largest spread factor: 10 volatility points each side of the model price.
-    uint256 internal constant MAX_SPREAD_FACTOR = 0.1e18;
-    /// @dev Largest fee: half a percent of the underlying notional.
-    uint256 internal constant MAX_FEE = 0.005e18;
-    /// @dev Largest share of a fee paid to the insurance fund: the pool keeps at least half.
-    uint256 internal constant MAX_INSURANCE_FEE_SHARE = 0.5e18;
-    /// @dev Largest open-interest cap of a series: 10^12 contracts.
-    uint256 internal constant MAX_OPEN_INTEREST = 1e30;
+    // A series' SeriesParams bounds, floors and steps are SeriesParamsLib's (WAD unless stated).
     /// @dev Largest |skew|: 50 vol points.
     uint256 internal constant MAX_SKEW = 0.5e18;
     /// @dev Largest pool vega ratio: a 20-point volatility move costs at most the pool's balance.
@@ -130,11 +123,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// getters: the grid is in the deployment's config.
     uint256 internal immutable expiryOffset;
 
-    // Max steps per update after listing. Open-interest caps and the pool vega ratio may fall freely
-    // (that only reduces risk) and at most double per update.
-    uint256 internal constant MAX_SPREAD_FACTOR_STEP = 0.01e18;
-    uint256 internal constant MAX_FEE_STEP = 0.001e18;
-    uint256 internal constant MAX_INSURANCE_FEE_SHARE_STEP = 0.1e18;
+    /// @dev Largest skew step per update (the pool ratios may fall freely and at most double).
     uint256 internal constant MAX_SKEW_STEP = 0.05e18;
     /// @notice Minimum time between two skew changes of one series. The skew marks every position of
     /// the series (value moves by vega·Δskew), as mmVolShock moves its requirement by vega·ΔmmVolShock;
@@ -266,9 +255,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
             expiry > block.timestamp + BlackScholes.MAX_TIME_TO_EXPIRY ||
             expiry % expiryPeriod != expiryOffset
         ) revert InvalidExpiry(expiry);
-        _checkBounds(params);
-        // A new series has no values to step up from: the floors hold as they are.
-        _checkFloors(u, params, type(uint64).max, type(uint64).max);
+        SeriesParamsLib.checkListing(params, u.minFee, u.minSpreadFactor);
         // The strike must be priceable now (BlackScholes' own errors otherwise); this also proves the
         // volatility feed exists.
         BlackScholes.checkDomain(
@@ -296,9 +283,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// @inheritdoc IOptionMarket
     function setSeriesParams(uint256 seriesId, SeriesParams calldata params) external restricted {
         Series storage s = _existing(seriesId);
-        _checkBounds(params);
-        _checkSteps(s.params, params);
-        _checkFloors(_underlyings[s.underlying], params, s.params.fee, s.params.spreadFactor);
+        Underlying storage u = _underlyings[s.underlying];
+        SeriesParamsLib.checkUpdate(s.params, params, u.minFee, u.minSpreadFactor);
         // The steps are measured from the current values: without the interval they chain.
         _throttle("seriesParams", bytes32(seriesId), MIN_UPDATE_INTERVAL);
         s.params = params;
@@ -327,8 +313,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         _requireListed(underlying);
         _checkRatioBounds("poolVegaRatio", vegaRatio, MAX_POOL_VEGA_RATIO);
         _checkRatioBounds("poolDeltaRatio", deltaRatio, MAX_POOL_DELTA_RATIO);
-        _require(minFee <= MAX_FEE, "fee");
-        _require(minSpreadFactor <= MAX_SPREAD_FACTOR, "spreadFactor");
+        _require(minFee <= SeriesParamsLib.MAX_FEE, "fee");
+        _require(minSpreadFactor <= SeriesParamsLib.MAX_SPREAD_FACTOR, "spreadFactor");
         Underlying storage u = _underlyings[underlying];
         // Once configured, the limits are the risk role's: a later call (a floors change) keeps them.
         // Scheduled two days ahead, it restated the day's limits and, executed after the risk role's
@@ -1288,39 +1274,6 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         return
             newSize != 0 &&
             ((oldSize >= 0) != (newSize >= 0) || SignedMath.abs(newSize) > SignedMath.abs(oldSize));
-    }
-
-    function _checkBounds(SeriesParams calldata p) internal pure {
-        _require(p.spreadFactor <= MAX_SPREAD_FACTOR, "spreadFactor");
-        _require(p.fee <= MAX_FEE, "fee");
-        _require(p.insuranceFeeShare <= MAX_INSURANCE_FEE_SHARE, "insuranceFeeShare");
-        _require(p.maxOpenInterest != 0 && p.maxOpenInterest <= MAX_OPEN_INTEREST, "maxOpenInterest");
-    }
-
-    /// @dev A fee or spread below the underlying's floor is refused, except where a series already below
-    /// it (a floor raised after listing) is not lowered further: its steps toward the floor stay open.
-    function _checkFloors(
-        Underlying storage u,
-        SeriesParams calldata p,
-        uint256 oldFee,
-        uint256 oldSpreadFactor
-    ) internal view {
-        _require(p.fee >= Math.min(u.minFee, oldFee), "fee");
-        _require(p.spreadFactor >= Math.min(u.minSpreadFactor, oldSpreadFactor), "spreadFactor");
-    }
-
-    function _checkSteps(SeriesParams storage old, SeriesParams calldata p) internal view {
-        _require(_within(old.spreadFactor, p.spreadFactor, MAX_SPREAD_FACTOR_STEP), "spreadFactor");
-        _require(_within(old.fee, p.fee, MAX_FEE_STEP), "fee");
-        _require(
-            _within(old.insuranceFeeShare, p.insuranceFeeShare, MAX_INSURANCE_FEE_SHARE_STEP),
-            "insuranceFeeShare"
-        );
-        _require(p.maxOpenInterest <= 2 * uint256(old.maxOpenInterest), "maxOpenInterest");
-    }
-
-    function _within(uint256 a, uint256 b, uint256 step) private pure returns (bool) {
-        return a > b ? a - b <= step : b - a <= step;
     }
 
     function _require(bool ok, bytes32 parameter) private pure {

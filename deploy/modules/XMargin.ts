@@ -226,6 +226,8 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
     // OptionMarket also reads the pool account in its constructor. It prices on the oracle's volatility
     // feeds (configured above); series are listed afterwards by the listing role, since their expiries
     // are dates, not deployment parameters: the deployment fixes only their grid (08:00 UTC daily).
+    // Its series-parameter checks are a linked library too (they left it 61 bytes under the limit).
+    const seriesParamsLib = m.library("SeriesParamsLib");
     const optionMarket = m.contract(
       "OptionMarket",
       [
@@ -237,7 +239,7 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
         config.optionMarket.expiryPeriod,
         config.optionMarket.expiryOffset,
       ],
-      { after: [initialized] },
+      { after: [initialized], libraries: { SeriesParamsLib: seriesParamsLib } },
     );
     const optionMarketRegistered = m.call(engine, "registerMarket", [optionMarket], {
       id: "registerOptionMarket",

@@ -1,7 +1,7 @@
 import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionResponse, Signer } from "ethers";
-import type { OptionMarket } from "../../typechain-types";
+import type { OptionMarket, OptionMarket__factory } from "../../typechain-types";
 import type { IOptionMarket } from "../../typechain-types/contracts/markets/OptionMarket";
 import type { OptionMarketState } from "../../sdk/src/state";
 import { applyFunctionRoles, deploySystem, wad, type System } from "./system";
@@ -59,6 +59,19 @@ export interface OptionsOptions {
 export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "router" | "usdc" | "perps">;
 
 /**
+ * Deploys an OptionMarket linked to a fresh SeriesParamsLib (its series-parameter checks are an external
+ * library, as the engine's RiskParamsLib) with the constructor's arguments, unregistered and unconfigured.
+ */
+export async function deployOptionMarket(
+  args: Parameters<OptionMarket__factory["deploy"]>,
+): Promise<OptionMarket> {
+  const seriesParamsLib = await ethers.deployContract("SeriesParamsLib");
+  return ethers.deployContract("OptionMarket", args, {
+    libraries: { SeriesParamsLib: await seriesParamsLib.getAddress() },
+  });
+}
+
+/**
  * Deploys OptionMarket, registers it with the engine, tells the perp market (whose delta limits leave
  * its premiums out), maps its restricted functions to their roles (deploy/roles.ts) and sets
  * DEFAULT_POOL_VEGA_RATIO, DEFAULT_POOL_DELTA_RATIO and DEFAULT_LISTING_FLOORS on ETH and BTC. The engine must already know
@@ -66,7 +79,7 @@ export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "rout
  * choose their time to expiry; the deployments' grid is 08:00 UTC daily (DAILY_EXPIRY_GRID).
  */
 export async function deployOptions(sys: OptionsDeps, opts: OptionsOptions = {}): Promise<OptionMarket> {
-  const options = await ethers.deployContract("OptionMarket", [
+  const options = await deployOptionMarket([
     await sys.manager.getAddress(),
     await sys.engine.getAddress(),
     await sys.accounts.getAddress(),

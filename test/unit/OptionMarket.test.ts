@@ -12,6 +12,7 @@ import {
   DAY,
   DEFAULT_SERIES_PARAMS,
   HOUR,
+  deployOptionMarket,
   deployOptionsSystem,
   fromNow,
   listSeries,
@@ -116,7 +117,7 @@ describe("OptionMarket", function () {
     it("reverts deployment with InvalidQuoteDecimals when the decimals are not the quote token's", async function () {
       const { manager, engine, accounts, router, options } = await loadFixture(fixture);
       // A wrong value would scale every premium, fee and payout by a power of ten.
-      await expect(ethers.deployContract("OptionMarket", [manager, engine, accounts, router, 18, 1, 0]))
+      await expect(deployOptionMarket([manager, engine, accounts, router, 18, 1, 0]))
         .to.be.revertedWithCustomError(options, "InvalidQuoteDecimals")
         .withArgs(18);
     });
@@ -186,9 +187,7 @@ describe("OptionMarket", function () {
         [7n * DAY + 1n, 0n],
         [DAY, DAY],
       ]) {
-        await expect(
-          ethers.deployContract("OptionMarket", [manager, engine, accounts, router, 6, period, offset]),
-        )
+        await expect(deployOptionMarket([manager, engine, accounts, router, 6, period, offset]))
           .to.be.revertedWithCustomError(options, "InvalidExpiryGrid")
           .withArgs(period, offset);
       }
