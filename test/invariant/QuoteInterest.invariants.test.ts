@@ -264,6 +264,9 @@ describe("Invariants: quote-debt interest (CollateralVault)", function () {
       }),
       {
         numRuns: RUNS,
+        // A fixed seed, as the other invariant files (INVARIANT_SEED for others): with a random one four
+        // interest mutants of review round 95 were caught by some runs only.
+        seed: Number(process.env.INVARIANT_SEED ?? 20261206),
         // One sequence known to reach both a charged debtor and a lender in debt, then random ones. It
         // ends a day after the debtor's last repayment (which pays the interest due then), so the final
         // settlement charges interest whatever the random sequences do: without that last day the

@@ -4,7 +4,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, deploySystem, openAccount, wad, whatIf, type System } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
-import { addPriceFeed, assetId } from "../shared/oracles";
+import { addPriceFeed, assetId, setFeedPrice } from "../shared/oracles";
 import { refreshFeeds } from "../shared/perps";
 import { INTEREST_MODEL, YEAR, compoundIndex, interestRateAt } from "../shared/interest";
 
@@ -367,6 +367,30 @@ describe("CollateralVault's exact rules", function () {
       await sys.vault.connect(sys.bob).withdraw(bobId, sys.usdc, 100n * USDC, sys.bob.address);
       // An empty account's value in quote reads no feed either (the backstop before its first absorb).
       expect(await sys.vault.markInQuote(emptyId)).to.deep.equal([0n, 0n]);
+    });
+
+    it("still asks the engine for an account its auction froze, once its owner has repaid the debt: AccountFrozen", async function () {
+      const { sys, aliceId } = await loadFixture(debtorWorld);
+      // No position, so no requirement: Alice is liquidatable once her maintenance equity is negative,
+      // 0.95 · 2,900 − 2,800 = −45 USD.
+      await setFeedPrice(sys.feeds.ETH, "2900");
+      await sys.auction.connect(sys.keeper).startAuction(aliceId);
+      // Deposits stay open while frozen: repaying the 2,800 USDC and the 10 USDC flag reward the start
+      // charged leaves no debt, no position and the auction running until someone ends it.
+      expect(await sys.vault.balanceOf(aliceId, sys.usdc)).to.equal(-2_810n * USDC);
+      await payQuote(sys, sys.alice, aliceId, 2_810n * USDC);
+      expect(await sys.vault.balanceOf(aliceId, sys.usdc)).to.equal(0n);
+      expect(await sys.auction.isFrozen(aliceId)).to.equal(true);
+      await expect(sys.vault.connect(sys.alice).withdraw(aliceId, sys.weth, wad("1"), sys.alice.address))
+        .to.be.revertedWithCustomError(sys.engine, "AccountFrozen")
+        .withArgs(aliceId);
+      expect(await sys.vault.hasNothingAtRisk(aliceId)).to.equal(false);
+      // Ended (healthy now), the same withdrawal needs no price and goes through.
+      await sys.auction.endAuction(aliceId);
+      expect(await sys.vault.hasNothingAtRisk(aliceId)).to.equal(true);
+      await expect(
+        sys.vault.connect(sys.alice).withdraw(aliceId, sys.weth, wad("1"), sys.alice.address),
+      ).to.emit(sys.vault, "Withdrawn");
     });
   });
 
