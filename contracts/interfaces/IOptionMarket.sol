@@ -83,7 +83,9 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice The skew is outside ±MAX_SKEW or moved more than MAX_SKEW_STEP.
     error SkewOutOfBounds(int256 skew);
     /// @notice A pool limit ratio (`parameter`: "poolVegaRatio" or "poolDeltaRatio") is 0, above its
-    /// maximum (MAX_POOL_VEGA_RATIO; 10 for delta, PerpMarket's), or more than doubled.
+    /// maximum (MAX_POOL_VEGA_RATIO; 10 for delta, PerpMarket's), or more than doubled; or
+    /// ("totalPoolDeltaRatio", the sum it would make) a delta ratio raise would take the sum of every
+    /// underlying's delta ratio above 1.
     error PoolRatioOutOfBounds(bytes32 parameter, uint256 ratio);
     /// @notice The series is at or past its expiry: it can no longer be traded, only settled.
     error SeriesExpired(uint256 seriesId, uint256 expiry);
@@ -229,7 +231,10 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// last trade — times the oracle price must stay within ratio · the vega limit's base where a
     /// risk-increasing trade grows it. Like a second perp market's, this limit adds to the perp markets'.
     /// Bounds (at most 10, PerpMarket's) and steps as `setPoolVegaRatio` (UpdateTooSoon("poolDeltaRatio",
-    /// underlying, next)). Series are listed only on configured underlyings. Risk-manager role.
+    /// underlying, next)), and a raise may not take the sum of every underlying's delta ratio above 1
+    /// (`totalPoolDeltaRatio`; PoolRatioOutOfBounds("totalPoolDeltaRatio", sum)): far out-of-the-money
+    /// contracts, counted at 0.2 delta each, pin their short-option floor of the pool on each side.
+    /// Series are listed only on configured underlyings. Risk-manager role.
     function setPoolDeltaRatio(bytes32 underlying, uint256 ratio) external;
 
     /// @notice Buys (`sizeDelta` > 0) or sells (< 0) `|sizeDelta|` contracts of `seriesId` for
@@ -322,4 +327,10 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// series the net payout it still owes (longs' gains rounded up, shorts' debts down), reduced as
     /// accounts settle. The pool vega limit's base is the pool's quote balance less max(0, this).
     function poolPremiumHeld() external view returns (int256);
+
+    /// @notice The sum of every configured underlying's pool delta ratio (WAD). The risk role's raises
+    /// keep it at most 1 (at the default short-option floor, far options then pin at most half of the
+    /// pool); the timelock's first values (`configureUnderlying`) add to it unchecked: the deploy scripts
+    /// bound them with the floors.
+    function totalPoolDeltaRatio() external view returns (uint256);
 }

@@ -105,6 +105,12 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// per underlying, and the floor only (a contract near the money near expiry also pins its scenario
     /// loss; the backstop's are left out): the pool-wide budget is the listing runbook's (docs/decisions.md).
     uint256 internal constant MIN_COUNTED_DELTA = 0.2e18;
+    /// @dev Largest sum over underlyings of the delta ratios the risk role's raises may reach: at the
+    /// default short-option floor (5% of spot) far options then pin at most half of the limits' base
+    /// (2 sides · ratio · 0.05 / MIN_COUNTED_DELTA, summed). The timelock's first values may sum to more
+    /// (the deploy scripts refuse that for a config, with its floors: MAX_FAR_OPTION_PIN); without this a
+    /// risk role doubling a ratio a day reopened what the scripts refused (review round 93, §4 row 225).
+    uint256 internal constant MAX_TOTAL_POOL_DELTA_RATIO = 1e18;
     /// @notice Most series listed and not yet settled, over all underlyings. The pool holds every traded
     /// series and, unlike an account, has no market cap in the engine: this bounds the gas of its health
     /// (a series near expiry or beyond the model's moneyness range is repriced in every scenario: up to
@@ -164,7 +170,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     }
 
     /// @dev Three slots: the ratios share one, read together by every risk-increasing trade, with the
-    /// listing floors (WAD, ≤ MAX_FEE and MAX_SPREAD_FACTOR: all four fit 64 bits).
+    /// listing floors (WAD, ≤ SeriesParamsLib's MAX_FEE and MAX_SPREAD_FACTOR: all four fit 64 bits).
     struct Underlying {
         Sides vega;
         Sides delta;
@@ -213,6 +219,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     mapping(bytes32 terms => uint256 seriesId) internal _seriesByTerms;
     /// @inheritdoc IOptionMarket
     int256 public poolPremiumHeld;
+    /// @inheritdoc IOptionMarket
+    uint256 public totalPoolDeltaRatio;
 
     /// @param authority The protocol's AccessManager.
     /// @param engine_ The margin engine (already initialised with its pool account).
@@ -321,6 +329,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
         // cut, undid it (review round 76).
         if (u.maxPoolVegaRatio == 0) {
             (u.maxPoolVegaRatio, u.maxPoolDeltaRatio) = (uint64(vegaRatio), uint64(deltaRatio));
+            totalPoolDeltaRatio += deltaRatio;
         }
         (u.minFee, u.minSpreadFactor) = (uint64(minFee), uint64(minSpreadFactor));
         emit UnderlyingConfigured(
@@ -343,7 +352,13 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// @inheritdoc IOptionMarket
     function setPoolDeltaRatio(bytes32 underlying, uint256 ratio) external restricted {
         Underlying storage u = _underlyings[underlying];
-        _checkPoolRatio(underlying, "poolDeltaRatio", u.maxPoolDeltaRatio, ratio, MAX_POOL_DELTA_RATIO);
+        uint256 old = u.maxPoolDeltaRatio;
+        _checkPoolRatio(underlying, "poolDeltaRatio", old, ratio, MAX_POOL_DELTA_RATIO);
+        uint256 total = totalPoolDeltaRatio - old + ratio;
+        if (ratio > old && total > MAX_TOTAL_POOL_DELTA_RATIO) {
+            revert PoolRatioOutOfBounds("totalPoolDeltaRatio", total);
+        }
+        totalPoolDeltaRatio = total;
         u.maxPoolDeltaRatio = uint64(ratio); // ≤ MAX_POOL_DELTA_RATIO
         emit PoolDeltaRatioUpdated(underlying, ratio);
     }

@@ -136,19 +136,25 @@ describe("The pool delta limit's counted delta", function () {
       const expiry = BigInt(await time.latest()) + 30n * DAY;
       const put = await listSeries(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
       expect(await buyToLimit(sys.options, sys.bob, a, put, 1_000n)).to.equal(1_668n);
+      // Each block a second after the last, whatever the wall clock does: the start's second sets the
+      // puts' value and with it the restoring fraction.
+      await nextSecond();
       await trade(sys.perps, sys.bob, a, sys.markets.ETH, wad("50"));
+      await nextSecond();
       await trade(sys.perps, sys.bob, b, sys.markets.ETH, -wad("50"));
       expect(await pinned(sys)).to.deep.equal([260_440n, 740_841n]);
       // ETH at 2,600: nobody bids in the auction's 30 minutes and the backstop absorbs the restoring
       // fraction, 784.19 of the puts, at their rate (0.2): the traders' short side keeps the rest.
+      await nextSecond();
       await setFeedPrice(sys.feeds.ETH, "2600");
+      await nextSecond();
       const backstop = await absorbAfterAuction(sys, a);
-      expect(await sys.options.positionSize(backstop, put)).to.equal(784_185_785_766_838_613_352n);
-      expect((await sys.options.traderDelta(ETH))[1]).to.equal(176_762_842_846_632_277_329n);
+      expect(await sys.options.positionSize(backstop, put)).to.equal(784_185_809_974_535_128_356n);
+      expect((await sys.options.traderDelta(ETH))[1]).to.equal(176_762_838_005_092_974_328n);
       expect(await pinned(sys)).to.deep.equal([228_892n, 761_561n]);
       // C fills the side again: the pool is short 2,710 far puts, 784 of them beyond the side's bound.
       expect(await buyToLimit(sys.options, sys.bob, c, put, 1_000n)).to.equal(1_042n);
-      expect((await sys.options.traderDelta(ETH))[1]).to.equal(385_162_842_846_632_277_329n);
+      expect((await sys.options.traderDelta(ETH))[1]).to.equal(385_162_838_005_092_974_328n);
       expect(await pinned(sys)).to.deep.equal([372_035n, 619_012n]);
       // For 3,110 USDC of mark over the three accounts (fees, the auction's discount and penalty).
       expect(mark0 - (await marks())).to.equal(3_110n);
@@ -262,7 +268,7 @@ describe("The pool delta limit's counted delta", function () {
       });
     }
 
-    it("is undone by the risk role doubling the ratio, which the griefer refills for as much again and which doubles what far puts pin", async function () {
+    it("is reopened by the risk role only within the delta ratios' sum: a doubling at the fixture's 1 + 1 is refused, and ETH at 0.75 on BTC's budget still holds the filled side shut", async function () {
       const sys = await deployOptionsSystem();
       const mallory = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
       const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
@@ -273,21 +279,20 @@ describe("The pool delta limit's counted delta", function () {
       await expect(
         tradeOption(sys.options, sys.carol, carol, atmPut, wad("1")),
       ).to.be.revertedWithCustomError(sys.options, "PoolOptionDeltaLimitExceeded");
-      // The first raise after configureUnderlying is immediate; the next waits a day (throttled).
-      await sys.options.setPoolDeltaRatio(ETH, wad("2"));
-      await expect(sys.options.setPoolDeltaRatio(ETH, wad("4"))).to.be.revertedWithCustomError(
-        sys.options,
-        "UpdateTooSoon",
-      );
-      await expect(tradeOption(sys.options, sys.carol, carol, atmPut, wad("1"))).to.emit(
-        sys.options,
-        "OptionTraded",
-      );
-      const [mark0, cash0] = await wealth(sys, mallory);
-      expect(await buyToLimit(sys.options, sys.bob, mallory, put, 1_000n)).to.equal(1_671n);
-      const [mark1, cash1] = await wealth(sys, mallory);
-      expect([mark0 - mark1, cash0 - cash1]).to.deep.equal([1_505n, 1_509n]);
-      expect(await pinned(sys)).to.deep.equal([521_824n, 480_556n]);
+      // Before the sum's bound the first raise was immediate: ETH at 2 let the griefer refill 1,671 more
+      // puts for 1,505 USDC of mark and took the LP's maxWithdraw to 480,556 (review round 93).
+      await expect(sys.options.setPoolDeltaRatio(ETH, wad("2")))
+        .to.be.revertedWithCustomError(sys.options, "PoolRatioOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("totalPoolDeltaRatio"), wad("3"));
+      // What BTC gives up ETH may take: BTC 1 → 0.25 and ETH 0.5 → 0.75 (two cuts, then a raise to a sum of 1).
+      await sys.options.setPoolDeltaRatio(BTC, wad("0.25"));
+      await sys.options.setPoolDeltaRatio(ETH, wad("0.5"));
+      await sys.options.setPoolDeltaRatio(ETH, wad("0.75"));
+      // ETH's short side still holds the 1,668 puts, over its new limit: nothing grows it.
+      await expect(
+        tradeOption(sys.options, sys.carol, carol, atmPut, wad("1")),
+      ).to.be.revertedWithCustomError(sys.options, "PoolOptionDeltaLimitExceeded");
+      expect(await pinned(sys)).to.deep.equal([260_440n, 740_755n]);
     });
   });
 

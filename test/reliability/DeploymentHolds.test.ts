@@ -272,6 +272,7 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
       config.liquidityPool.exitDelay = 7_200;
       config.optionMarket.poolVegaRatio.ETH = parseEther("1.5");
       config.optionMarket.poolDeltaRatio.ETH = parseEther("0.5");
+      config.optionMarket.poolDeltaRatio.BTC = parseEther("0.25");
       config.optionMarket.minFee.ETH = parseEther("0.0003");
       config.optionMarket.minSpreadFactor.ETH = parseEther("0.004");
       config.governance.roles.RISK_MANAGER = [{ account: "deployer", executionDelay: 3_600 }];
@@ -287,6 +288,8 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
         parseEther("0.0003"),
         parseEther("0.004"),
       ]);
+      // The sum the risk role's raises keep to 1 starts at the config's ratios.
+      expect(await options.totalPoolDeltaRatio()).to.equal(parseEther("0.75"));
       const router = await ethers.getContractAt("OracleRouter", r.oracleRouter);
       for (const [symbol, feed] of Object.entries(config.feeds)) {
         const [sources, minPrice, maxPrice, maxDeviation] = await router.assetConfig(assetId(symbol));

@@ -23,6 +23,7 @@ import { advanceTo, trade } from "../shared/perps";
 import { Role } from "../../deploy/roles";
 
 const ETH = assetId("ETH");
+const BTC = assetId("BTC");
 const USDC = 10n ** 6n;
 /** USD WAD per quote unit (USDC has 6 decimals), and the divisor of a 36-decimal amount into quote units. */
 const QUOTE_UNIT = 10n ** 12n;
@@ -423,6 +424,8 @@ describe("OptionMarket", function () {
 
     it("bounds each pool limit ratio: nonzero, at most doubled, raised at most once a day", async function () {
       const { options } = await loadFixture(fixture);
+      // Room under the delta ratios' sum (the fixture's ETH and BTC at 1 fill it twice over): a cut.
+      await options.setPoolDeltaRatio(BTC, wad("0.5"));
       for (const [setRatio, parameter, event] of [
         [options.setPoolVegaRatio, "poolVegaRatio", "PoolVegaRatioUpdated"],
         [options.setPoolDeltaRatio, "poolDeltaRatio", "PoolDeltaRatioUpdated"],
@@ -447,6 +450,38 @@ describe("OptionMarket", function () {
       await expect(options.setPoolDeltaRatio(ETH, wad("0.04"))).to.emit(options, "PoolDeltaRatioUpdated");
       const limits = await options.underlyingLimits(ETH);
       expect([limits.poolVegaRatio, limits.poolDeltaRatio]).to.deep.equal([wad("0.04"), wad("0.04")]);
+    });
+
+    it("keeps the delta ratios' sum over underlyings to 1 on raises, counting the timelock's first values, while cuts always go through", async function () {
+      const { options, router, engine } = await loadFixture(fixture);
+      // configureUnderlying's first values add up unchecked (the fixture's 1 + 1; the deploy scripts bound
+      // a config's): the sum tracks them.
+      expect(await options.totalPoolDeltaRatio()).to.equal(wad("2"));
+      const SOL = assetId("SOL");
+      await addPriceFeed(router, "SOL", "150");
+      await engine.listUnderlying(SOL, DEFAULT_RISK_PARAMS);
+      await options.configureUnderlying(SOL, wad("1"), wad("0.25"), 0n, 0n);
+      expect(await options.totalPoolDeltaRatio()).to.equal(wad("2.25"));
+      // A raise above 1 is refused with the sum it would make, even one that only doubles SOL's.
+      await expect(options.setPoolDeltaRatio(SOL, wad("0.5")))
+        .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("totalPoolDeltaRatio"), wad("2.5"));
+      // Cuts go through at any sum: ETH 0.5, BTC 0.25 (the sum 1.0 with SOL's 0.25).
+      await options.setPoolDeltaRatio(ETH, wad("0.5"));
+      await options.setPoolDeltaRatio(BTC, wad("0.25"));
+      expect(await options.totalPoolDeltaRatio()).to.equal(wad("1"));
+      await options.setPoolDeltaRatio(BTC, wad("0.125"));
+      // Raised to exactly 1 (inclusive), and not one wei above it.
+      await expect(options.setPoolDeltaRatio(SOL, wad("0.375") + 1n))
+        .to.be.revertedWithCustomError(options, "PoolRatioOutOfBounds")
+        .withArgs(ethers.encodeBytes32String("totalPoolDeltaRatio"), wad("1") + 1n);
+      await expect(options.setPoolDeltaRatio(SOL, wad("0.375")))
+        .to.emit(options, "PoolDeltaRatioUpdated")
+        .withArgs(SOL, wad("0.375"));
+      expect(await options.totalPoolDeltaRatio()).to.equal(wad("1"));
+      // A floors change restates no ratio and adds nothing to the sum.
+      await options.configureUnderlying(SOL, wad("1"), wad("1"), 0n, 0n);
+      expect(await options.totalPoolDeltaRatio()).to.equal(wad("1"));
     });
   });
 
