@@ -103,7 +103,7 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// contracts on each side of each underlying then pins at most floor / 0.2 · maxPoolDeltaRatio of the
     /// limit's base at the fill's spot: 25% at the default floor (5% of spot) and ratio 1. Per side and
     /// per underlying, and the floor only (a contract near the money near expiry also pins its scenario
-    /// loss; the backstop's are left out): the pool-wide budget is the listing runbook's (docs/decisions.md).
+    /// loss; the backstop's are left out): the pool-wide budget is MAX_TOTAL_POOL_DELTA_RATIO's (below).
     uint256 internal constant MIN_COUNTED_DELTA = 0.2e18;
     /// @dev Largest sum over underlyings of the delta ratios the risk role's raises may reach: at the
     /// default short-option floor (5% of spot) far options then pin at most half of the limits' base
