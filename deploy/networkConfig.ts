@@ -197,6 +197,9 @@ const MAX_OPTION_SPREAD_FACTOR = 10n ** 17n;
  */
 export const MAX_FAR_OPTION_PIN = 5n * 10n ** 17n;
 
+/** OptionMarket's MAX_TOTAL_POOL_DELTA_RATIO: the sum of the delta ratios the risk role's raises keep to. */
+export const MAX_TOTAL_POOL_DELTA_RATIO = 10n ** 18n;
+
 /** The option market's settings kept per underlying. */
 type OptionUnderlyingKey = "poolVegaRatio" | "poolDeltaRatio" | "minFee" | "minSpreadFactor";
 
@@ -565,6 +568,29 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     throw r.error(
       "optionMarket.poolDeltaRatio",
       `far out-of-the-money options could pin ${formatEther(farOptionPin)} of the pool (Σ 2 × ratio × shortOptionFloor / 0.2), at most ${formatEther(MAX_FAR_OPTION_PIN)}: LP exits must keep the rest`,
+    );
+  }
+  // After deployment the risk role moves and raises the delta ratios within OptionMarket's sum of 1
+  // (MAX_TOTAL_POOL_DELTA_RATIO), whatever the floors: all of it on the underlying with the highest
+  // floor pins 2 × 1 × floor / 0.2 of the pool, and a config summing above 1 leaves every cut final (a
+  // raise back is refused until the sum is within 1). Review round 101.
+  let deltaRatioSum = 0n;
+  let highestFloor = 0n;
+  for (const [k, ratio] of Object.entries(optionLimits.poolDeltaRatio)) {
+    deltaRatioSum += ratio;
+    if (underlyings[k].shortOptionFloor > highestFloor) highestFloor = underlyings[k].shortOptionFloor;
+  }
+  if (deltaRatioSum > MAX_TOTAL_POOL_DELTA_RATIO) {
+    throw r.error(
+      "optionMarket.poolDeltaRatio",
+      `the ratios sum to ${formatEther(deltaRatioSum)}, above OptionMarket's ${formatEther(MAX_TOTAL_POOL_DELTA_RATIO)} (totalPoolDeltaRatio): the risk role could not raise a ratio back after a cut`,
+    );
+  }
+  const reachablePin = (2n * MAX_TOTAL_POOL_DELTA_RATIO * highestFloor) / MIN_COUNTED_DELTA;
+  if (reachablePin > MAX_FAR_OPTION_PIN) {
+    throw r.error(
+      "optionMarket.poolDeltaRatio",
+      `the risk role's raises within OptionMarket's ratio sum of ${formatEther(MAX_TOTAL_POOL_DELTA_RATIO)} could let far out-of-the-money options pin ${formatEther(reachablePin)} of the pool at a shortOptionFloor of ${formatEther(highestFloor)}, at most ${formatEther(MAX_FAR_OPTION_PIN)}`,
     );
   }
   const optionMarket = { ...optionLimits, expiryPeriod, expiryOffset };
