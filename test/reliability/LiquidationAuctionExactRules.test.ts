@@ -79,10 +79,18 @@ async function wethBookStarted(btc: string) {
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("0.5")]]);
   const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS);
   await sys.accounts.connect(sys.keeper).approve(sys.auction, keeper);
-  await trade(sys.perps, sys.alice, alice, sys.markets.BTC, -wad("0.1"));
-  await setFeedPrice(sys.feeds.BTC, btc);
-  await sys.auction.connect(sys.keeper).startAuction(alice);
-  return { sys, alice, keeper, start: BigInt(await time.latest()) };
+  // The short, the move and the start in one second, whatever the wall clock does: BTC's funding runs
+  // by the second from the short on.
+  const opened = BigInt(await time.latest()) + 1n;
+  for (const send of [
+    () => trade(sys.perps, sys.alice, alice, sys.markets.BTC, -wad("0.1")),
+    () => setFeedPrice(sys.feeds.BTC, btc),
+    () => sys.auction.connect(sys.keeper).startAuction(alice),
+  ]) {
+    await time.setNextBlockTimestamp(opened);
+    await send();
+  }
+  return { sys, alice, keeper, start: opened };
 }
 const wethBook74k = () => wethBookStarted("74000");
 
@@ -90,6 +98,7 @@ const wethBook74k = () => wethBookStarted("74000");
 async function backstopHoldsWeth() {
   const f = await wethBookStarted("75000");
   await mineAt(f.sys, f.start + DURATION);
+  await time.setNextBlockTimestamp(f.start + DURATION);
   await f.sys.auction.absorb(f.alice);
   return { ...f, absorbedAt: BigInt(await time.latest()) };
 }
@@ -312,6 +321,8 @@ describe("LiquidationAuction, LiquidationMath and InsuranceFund: exact rules", f
       const backstop = await sys.auction.backstopAccountId();
       const size = await sys.perps.positionSize(backstop, sys.markets.BTC);
       const deadline = BigInt(await time.latest()) + 600n;
+      // In the absorb's second, whatever the wall clock does: BTC's funding runs by the second.
+      await time.setNextBlockTimestamp(absorbedAt);
       await sys.auction.unwindBackstop(sys.perps, sys.markets.BTC, -size, ethers.MaxUint256, deadline);
       expect(await sys.vault.balanceOf(backstop, sys.usdc)).to.equal(-1_501_124_925n);
       await mintAndApprove(sys.usdc, sys.deployer, await sys.vault.getAddress(), 5_000n * USDC);

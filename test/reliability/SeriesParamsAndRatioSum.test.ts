@@ -19,7 +19,7 @@ import { parseNetworkConfig } from "../../deploy/networkConfig";
 
 // Review round 101: the session's two OptionMarket changes. SeriesParamsLib (a3a745a) moved the series
 // parameters' bounds, floors and steps into a linked library; totalPoolDeltaRatio (d8f05b5) holds the
-// risk role's delta ratio raises to a sum of 1 over underlyings. Rows 250–251.
+// risk role's delta ratio raises to a sum of 1 over underlyings. Rows 247–248.
 
 const ETH = assetId("ETH");
 const BTC = assetId("BTC");
@@ -304,9 +304,9 @@ describe("OptionMarket.totalPoolDeltaRatio", function () {
     expect(await options.totalPoolDeltaRatio()).to.equal(wad("2.3"));
   });
 
-  // Row 250. The on-chain sum assumes the default floor (5% of spot); a config whose floors are higher
+  // Row 247. The on-chain sum assumes the default floor (5% of spot); a config whose floors are higher
   // passes the scripts' pin bound at deployment, and the risk role's raises within the sum then pin more.
-  it("row 250: within the sum of 1, the risk role takes what far options pin to 0.8 of the pool where SOL's floor is 0.1", async function () {
+  it("within the sum of 1, the risk role takes what far options pin to 0.8 of the pool where SOL's floor is 0.1", async function () {
     const { options, router, engine } = await loadFixture(fixture);
     await addPriceFeed(router, "SOL", "150");
     await engine.listUnderlying(SOL, { ...DEFAULT_RISK_PARAMS, shortOptionFloor: wad("0.1") });
@@ -323,7 +323,7 @@ describe("OptionMarket.totalPoolDeltaRatio", function () {
     expect(pin).to.equal(wad("0.8"));
   });
 
-  it("row 250: the deploy scripts refuse floors at which the risk role's raises within the sum of 1 pin more than half the pool", function () {
+  it("the deploy scripts refuse floors at which the risk role's raises within the sum of 1 pin more than half the pool", function () {
     const config = rawConfig("sepolia");
     config.underlyings.ETH.shortOptionFloor = "0.1";
     config.underlyings.BTC.shortOptionFloor = "0.1";
@@ -340,9 +340,9 @@ describe("OptionMarket.totalPoolDeltaRatio", function () {
     });
   });
 
-  // Row 251. Above the sum of 1 every cut is final: nobody can raise a ratio back (configureUnderlying
+  // Row 248. Above the sum of 1 every cut is final: nobody can raise a ratio back (configureUnderlying
   // keeps a configured underlying's ratios, the risk role's raise is refused), short of a new market.
-  it("row 251: at the timelock's sum of 2, a cut of ETH 1 → 0.5 cannot be undone the next day", async function () {
+  it("at the timelock's sum of 2, a cut of ETH 1 → 0.5 cannot be undone the next day", async function () {
     const { options } = await loadFixture(fixture);
     await options.setPoolDeltaRatio(ETH, wad("0.5"));
     await time.increase(DAY);
@@ -353,7 +353,7 @@ describe("OptionMarket.totalPoolDeltaRatio", function () {
     expect((await options.underlyingLimits(ETH)).poolDeltaRatio).to.equal(wad("0.5"));
   });
 
-  it("row 251: the deploy scripts refuse delta ratios summing above the on-chain 1, even where low floors keep the pin within half", function () {
+  it("the deploy scripts refuse delta ratios summing above the on-chain 1, even where low floors keep the pin within half", function () {
     const config = rawConfig("sepolia");
     config.underlyings.ETH.shortOptionFloor = "0.025";
     config.underlyings.BTC.shortOptionFloor = "0.025";
