@@ -18,7 +18,7 @@ import {
 import { INTEREST_MODEL } from "../shared/interest";
 import { mintAndApprove } from "../shared/tokens";
 import { setFeedPrice } from "../shared/oracles";
-import { advanceTo, mineAt, refreshFeeds, trade, wethDebtorSystem } from "../shared/perps";
+import { advanceTo, mineAt, poolShortTen, refreshFeeds, trade, wethDebtorSystem } from "../shared/perps";
 
 const USDC = 10n ** 6n;
 /** One quote unit (USDC) in USD WAD. */
@@ -38,15 +38,6 @@ function floorDiv(a: bigint, b: bigint): bigint {
 /** The pool with a 1-hour holding period (a raise from 0 at deployment): the lock can be cut to 0 at once. */
 async function hourHoldingPeriod() {
   return deploySystem({ holdingPeriod: MAX_CUT_TO_ZERO });
-}
-
-/** Alice long 10 ETH against the pool (so its share price moves with ETH); Bob holds 10,000 USDC approved to it. */
-async function poolShortTen() {
-  const sys = await deploySystem();
-  const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
-  await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad("10"));
-  await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 10_000n * USDC);
-  return sys;
 }
 
 /** Alice long 100 ETH against the pool: the pool's initial requirement bounds its LP's withdrawals. */

@@ -323,7 +323,7 @@ describe("OptionMarket.totalPoolDeltaRatio", function () {
     expect(pin).to.equal(wad("0.8"));
   });
 
-  it("the deploy scripts refuse floors at which the risk role's raises within the sum of 1 pin more than half the pool", function () {
+  it("is mirrored by the deploy scripts, which refuse floors at which the risk role's raises within the sum of 1 pin more than half the pool", function () {
     const config = rawConfig("sepolia");
     config.underlyings.ETH.shortOptionFloor = "0.1";
     config.underlyings.BTC.shortOptionFloor = "0.1";
@@ -353,7 +353,7 @@ describe("OptionMarket.totalPoolDeltaRatio", function () {
     expect((await options.underlyingLimits(ETH)).poolDeltaRatio).to.equal(wad("0.5"));
   });
 
-  it("the deploy scripts refuse delta ratios summing above the on-chain 1, even where low floors keep the pin within half", function () {
+  it("is mirrored by the deploy scripts, which refuse delta ratios summing above the on-chain 1, even where low floors keep the pin within half", function () {
     const config = rawConfig("sepolia");
     config.underlyings.ETH.shortOptionFloor = "0.025";
     config.underlyings.BTC.shortOptionFloor = "0.025";

@@ -368,3 +368,16 @@ export async function lockedLpWithStaleFeed(stale: "USDC" | "BTC"): Promise<Syst
   await setFeedPrice(sys.volFeeds.BTC, "0.5");
   return sys;
 }
+
+/**
+ * Alice long 10 ETH against the pool on 10,000 USDC (so the LP share price moves with ETH); Bob holds
+ * 10,000 USDC approved to the pool. A fixture (use with `loadFixture`).
+ */
+export async function poolShortTen(): Promise<System> {
+  const sys = await deploySystem();
+  const usdc = 10n ** 6n;
+  const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * usdc]]);
+  await trade(sys.perps, sys.alice, account, sys.markets.ETH, ethers.parseEther("10"));
+  await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 10_000n * usdc);
+  return sys;
+}

@@ -13,7 +13,7 @@ import {
   atLatestTimestamp,
 } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
-import { advanceTo, mineAt, refreshFeeds, trade } from "../shared/perps";
+import { advanceTo, mineAt, poolShortTen, refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { DAY } from "../shared/options";
 
@@ -475,15 +475,6 @@ describe("LiquidityPool redeem requests (exit delay)", function () {
 });
 
 describe("LiquidityPool slippage limits", function () {
-  /** Alice is long 10 ETH against the pool; Bob holds 10,000 USDC approved to the pool. */
-  async function poolShortTen() {
-    const sys = await deploySystem();
-    const account = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
-    await trade(sys.perps, sys.alice, account, sys.markets.ETH, wad("10"));
-    await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 10_000n * USDC);
-    return sys;
-  }
-
   it("refuses a deposit or a mint that the share price moved past the limit, and fills one within it", async function () {
     const { pool, feeds, bob } = await loadFixture(poolShortTen);
     const amount = 1_000n * USDC;
