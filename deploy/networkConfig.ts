@@ -560,25 +560,25 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       if (!Object.hasOwn(values, k)) throw r.error(`optionMarket.${key}.${k}`, "missing");
     }
   }
+  // What far options may pin at the config's ratios, and what the risk role's raises may reach after
+  // deployment within OptionMarket's sum of 1 (MAX_TOTAL_POOL_DELTA_RATIO), whatever the floors: all of
+  // it on the underlying with the highest floor pins 2 × 1 × floor / 0.2 of the pool, and a config
+  // summing above 1 leaves every cut final (a raise back is refused until the sum is within 1). Review
+  // rounds 93 and 101.
   let farOptionPin = 0n;
+  let deltaRatioSum = 0n;
+  let highestFloor = 0n;
   for (const [k, ratio] of Object.entries(optionLimits.poolDeltaRatio)) {
-    farOptionPin += (2n * ratio * underlyings[k].shortOptionFloor) / MIN_COUNTED_DELTA;
+    const floor = underlyings[k].shortOptionFloor;
+    farOptionPin += (2n * ratio * floor) / MIN_COUNTED_DELTA;
+    deltaRatioSum += ratio;
+    if (floor > highestFloor) highestFloor = floor;
   }
   if (farOptionPin > MAX_FAR_OPTION_PIN) {
     throw r.error(
       "optionMarket.poolDeltaRatio",
       `far out-of-the-money options could pin ${formatEther(farOptionPin)} of the pool (Σ 2 × ratio × shortOptionFloor / 0.2), at most ${formatEther(MAX_FAR_OPTION_PIN)}: LP exits must keep the rest`,
     );
-  }
-  // After deployment the risk role moves and raises the delta ratios within OptionMarket's sum of 1
-  // (MAX_TOTAL_POOL_DELTA_RATIO), whatever the floors: all of it on the underlying with the highest
-  // floor pins 2 × 1 × floor / 0.2 of the pool, and a config summing above 1 leaves every cut final (a
-  // raise back is refused until the sum is within 1). Review round 101.
-  let deltaRatioSum = 0n;
-  let highestFloor = 0n;
-  for (const [k, ratio] of Object.entries(optionLimits.poolDeltaRatio)) {
-    deltaRatioSum += ratio;
-    if (underlyings[k].shortOptionFloor > highestFloor) highestFloor = underlyings[k].shortOptionFloor;
   }
   if (deltaRatioSum > MAX_TOTAL_POOL_DELTA_RATIO) {
     throw r.error(
