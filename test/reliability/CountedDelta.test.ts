@@ -38,6 +38,12 @@ async function nextSecond(): Promise<void> {
   await time.setNextBlockTimestamp((await time.latest()) + 1);
 }
 
+/** `listSeries` in the latest block's second, whatever the wall clock does: the trades after it count from it. */
+async function listInSameSecond(...args: Parameters<typeof listSeries>): Promise<bigint> {
+  await time.setNextBlockTimestamp(await time.latest());
+  return listSeries(...args);
+}
+
 /**
  * Buys `series` for `accountId` as the pool limits let in, by `step` contracts, then by a tenth of it, down
  * to 1; each refusal must be the option delta limit's. Returns the contracts bought.
@@ -93,7 +99,7 @@ describe("The pool delta limit's counted delta", function () {
         ["BTC", "30000", false, 100n],
         ["BTC", "120000", true, 100n],
       ] as const) {
-        const series = await listSeries(sys.options, symbol, strike, expiry, isCall, UNCAPPED);
+        const series = await listInSameSecond(sys.options, symbol, strike, expiry, isCall, UNCAPPED);
         bought.push(await buyToLimit(sys.options, sys.bob, mallory, series, step));
         after.push(await pinned(sys));
       }
@@ -134,7 +140,7 @@ describe("The pool delta limit's counted delta", function () {
       };
       const mark0 = await marks();
       const expiry = BigInt(await time.latest()) + 30n * DAY;
-      const put = await listSeries(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
+      const put = await listInSameSecond(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
       expect(await buyToLimit(sys.options, sys.bob, a, put, 1_000n)).to.equal(1_668n);
       // Each block a second after the last, whatever the wall clock does: the start's second sets the
       // puts' value and with it the restoring fraction.
@@ -166,7 +172,7 @@ describe("The pool delta limit's counted delta", function () {
       const sys = await deployOptionsSystem();
       const mallory = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
       const expiry = BigInt(await time.latest()) + 30n * DAY;
-      const put = await listSeries(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
+      const put = await listInSameSecond(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
       expect(await buyToLimit(sys.options, sys.bob, mallory, put, 1_000n)).to.equal(1_668n);
       expect(await pinned(sys)).to.deep.equal([260_440n, 740_755n]);
       // The floor is 5% of today's spot; the count was at the fill's.
@@ -212,7 +218,7 @@ describe("The pool delta limit's counted delta", function () {
         const bought: bigint[] = [];
         const rates: bigint[] = [];
         for (const [strike, isCall] of legs) {
-          const series = await listSeries(sys.options, "ETH", strike, expiry, isCall, UNCAPPED);
+          const series = await listInSameSecond(sys.options, "ETH", strike, expiry, isCall, UNCAPPED);
           bought.push(await buyToLimit(sys.options, sys.bob, mallory, series, 1_000n));
           rates.push((await sys.options.series(series)).deltaPerContract);
         }
@@ -243,7 +249,7 @@ describe("The pool delta limit's counted delta", function () {
         const poolCash0 = await sys.vault.balanceOf(sys.poolAccountId, sys.usdc);
         const [mark0, cash0] = await wealth(sys, mallory);
         const expiry = BigInt(await time.latest()) + 30n * DAY;
-        const put = await listSeries(sys.options, "ETH", strike, expiry, false, UNCAPPED);
+        const put = await listInSameSecond(sys.options, "ETH", strike, expiry, false, UNCAPPED);
         const bought = await buyToLimit(sys.options, sys.bob, mallory, put, 1_000n);
         const [mark1, cash1] = await wealth(sys, mallory);
         const poolGain = ((await sys.vault.balanceOf(sys.poolAccountId, sys.usdc)) - poolCash0) / USDC;
@@ -251,8 +257,9 @@ describe("The pool delta limit's counted delta", function () {
           expected,
         );
         // New long puts and new short calls are shut; the other side stays open.
-        const atmPut = strike === "3000" ? put : await listSeries(sys.options, "ETH", "3000", expiry, false);
-        const atmCall = await listSeries(sys.options, "ETH", "3000", expiry, true);
+        const atmPut =
+          strike === "3000" ? put : await listInSameSecond(sys.options, "ETH", "3000", expiry, false);
+        const atmCall = await listInSameSecond(sys.options, "ETH", "3000", expiry, true);
         for (const [series, size] of [
           [atmPut, wad("1")],
           [atmCall, -wad("1")],
@@ -273,8 +280,8 @@ describe("The pool delta limit's counted delta", function () {
       const mallory = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
       const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
       const expiry = BigInt(await time.latest()) + 30n * DAY;
-      const put = await listSeries(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
-      const atmPut = await listSeries(sys.options, "ETH", "3000", expiry, false);
+      const put = await listInSameSecond(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
+      const atmPut = await listInSameSecond(sys.options, "ETH", "3000", expiry, false);
       expect(await buyToLimit(sys.options, sys.bob, mallory, put, 1_000n)).to.equal(1_668n);
       await expect(
         tradeOption(sys.options, sys.carol, carol, atmPut, wad("1")),
@@ -303,10 +310,10 @@ describe("The pool delta limit's counted delta", function () {
       const optionMarket = await sys.options.getAddress();
       const mallory = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
       const expiry = BigInt(await time.latest()) + 30n * DAY;
-      const far = await listSeries(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
+      const far = await listInSameSecond(sys.options, "ETH", "1500", expiry, false, UNCAPPED);
       // Listed in the model's range (3,000 / 40 < 100), beyond it once ETH is above 4,000.
-      const beyond = await listSeries(sys.options, "ETH", "40", expiry, false, UNCAPPED);
-      const near = await listSeries(sys.options, "ETH", "2960", expiry - 29n * DAY, false, UNCAPPED);
+      const beyond = await listInSameSecond(sys.options, "ETH", "40", expiry, false, UNCAPPED);
+      const near = await listInSameSecond(sys.options, "ETH", "2960", expiry - 29n * DAY, false, UNCAPPED);
       const outcomes: (bigint | [bigint, bigint])[] = [];
       /** Previews, sends at the previewed second, and records the rate filled or the refusal's arguments. */
       const step = async (series: bigint, size: string) => {

@@ -1,7 +1,15 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
+import {
+  MarginMode,
+  WAD,
+  atLatestTimestamp,
+  deploySystem,
+  fundInsurance,
+  openAccount,
+  wad,
+} from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { setFeedPrice } from "../shared/oracles";
 import { absorbAfterAuction, backstopLong100, trade } from "../shared/perps";
@@ -71,6 +79,8 @@ async function poolAtZeroEquity() {
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[usdc, 3_500n * USDC]]);
   const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[usdc, 10_000n * USDC]]);
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
+  // In Alice's second, whatever the wall clock does: a pool short for a second accrues funding.
+  await atLatestTimestamp();
   await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("10"));
   await pool
     .connect(lp)
