@@ -200,7 +200,11 @@ describe("LiquidityPool holding period", function () {
     const unlocksAt = mintedAt + HOLDING_PERIOD;
     await mintAndApprove(usdc, bob, await pool.getAddress(), 1n * USDC);
     await advanceTo(sys, unlocksAt - 100n);
-    for (let i = 0; i < 100; i++) await pool.connect(bob).mint(1n, alice);
+    // One mint a second, whatever the wall clock does: all 100 land before the lock's end.
+    for (let i = 0n; i < 100n; i++) {
+      await time.setNextBlockTimestamp(unlocksAt - 100n + i);
+      await pool.connect(bob).mint(1n, alice);
+    }
     // The end moved by 100 × ~2^-32 s; the view rounds it up to the next whole second.
     expect(await pool.sharesLock(alice)).to.deep.equal([shares + 100n, unlocksAt + 1n]);
     await time.setNextBlockTimestamp(unlocksAt + 1n);
