@@ -9,7 +9,7 @@ import { ethers } from "hardhat";
 import type { ContractTransactionReceipt } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
-import { frozenLongAndPartner, marketParams, mineAt, trade } from "../shared/perps";
+import { advanceTo, frozenLongAndPartner, marketParams, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { collateralValue } from "../../sdk/src/math/health";
 
@@ -73,11 +73,11 @@ describe("Exact thresholds and roundings", function () {
     it("refuses a restart past the auction's duration until twice the duration has passed", async function () {
       const { sys, alice, start } = await loadFixture(liquidatableDebtor);
       // 1,800 s < 3,599 s < 2 · 1,800 s: the discount is at its maximum, the auction is not yet stale.
-      await mineAt(sys, start + 2n * DURATION - 2n);
+      await advanceTo(sys, start + 2n * DURATION - 1n);
       await expect(sys.auction.startAuction(alice))
         .to.be.revertedWithCustomError(sys.auction, "AuctionAlreadyActive")
         .withArgs(alice);
-      await mineAt(sys, start + 2n * DURATION);
+      await advanceTo(sys, start + 2n * DURATION);
       await expect(sys.auction.startAuction(alice)).to.emit(sys.auction, "AuctionStarted");
     });
   });
