@@ -12,10 +12,11 @@ export interface OptionOrderParameters extends TradeOptions {
 
 /**
  * Buys `size` contracts (`tradeOption` with +size): pays at most the quoted premium plus `slippageBps`.
+ * A `size` ≤ 0 rejects the returned promise with a RangeError, before anything is read or sent.
  * @example
  * const r = await buyOption(client, { accountId, seriesId: 1n, size: parseEther("2") });
  */
-export function buyOption(
+export async function buyOption(
   client: XMarginClient,
   params: OptionOrderParameters,
 ): Promise<OptionTradeReturnType> {

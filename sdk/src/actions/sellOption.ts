@@ -4,11 +4,12 @@ import { type OptionTradeReturnType, sendOptionTrade } from "./internal/optionTr
 
 /**
  * Sells `size` contracts (`tradeOption` with −size; writes options beyond a long position): receives at
- * least the quoted premium minus `slippageBps`.
+ * least the quoted premium minus `slippageBps`. A `size` ≤ 0 rejects the returned promise with a
+ * RangeError, before anything is read or sent.
  * @example
  * const r = await sellOption(client, { accountId, seriesId: 1n, size: parseEther("1") });
  */
-export function sellOption(
+export async function sellOption(
   client: XMarginClient,
   params: OptionOrderParameters,
 ): Promise<OptionTradeReturnType> {
