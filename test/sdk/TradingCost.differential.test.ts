@@ -70,4 +70,28 @@ describe("SDK trading cost: previews against the allowance the chain charges", f
     }
     expect(charged).to.be.greaterThan(40);
   });
+
+  // Review round 103, M116: in a series' last hour its value band is [intrinsic value, Black-Scholes at
+  // one hour], and buying back a short costs the premium above the band's low, not above its high.
+  it("previews a short's buy-back in the series' last hour from the band's low, as the chain charges", async function () {
+    const { sys, bot, accountId, series } = await loadFixture(fixture);
+    const atTheMoney = series[2];
+    const expiry = (await sys.options.series(atTheMoney)).expiry;
+    const trade = async (sizeDelta: bigint, T: bigint) => {
+      await advanceTo(sys, T);
+      const action = { type: "optionTrade" as const, seriesId: atTheMoney, sizeDelta };
+      const p = await preview(bot, accountId, action, { timestamp: T });
+      expect(p.revert).to.equal(undefined);
+      const before = await sys.accounts.traderAllowance(accountId, sys.bob.address);
+      await tradeOption(bot, { accountId, ...action, limitPrice: p.option?.premium, deadline: T });
+      const after = await sys.accounts.traderAllowance(accountId, sys.bob.address);
+      return { charged: before - after, previewed: p.option?.tradingCost };
+    };
+    await trade(-wad("1"), BigInt(await time.latest()) + 60n);
+    const buyBack = await trade(wad("1"), expiry - HOUR / 2n);
+    expect(buyBack.charged).to.equal(buyBack.previewed);
+    // ETH at the strike: the low is 0, so the whole premium (Black-Scholes at one hour, 7.80 USD) is the
+    // cost, with the 0.90 fee; counted from the high, only the spread and the fee would be.
+    expect(buyBack.charged).to.equal(8_700_247n);
+  });
 });
