@@ -38,6 +38,20 @@ function sdkError(f: () => unknown): string {
 
 type Input = [spot: bigint, strike: bigint, timeToExpiry: bigint, volatility: bigint];
 
+/** The contract's valuation of `input` in the shape of the SDK's `blackScholes`. */
+async function chainValuation(bs: BlackScholesHarness, input: Input, isCall: boolean) {
+  const v = await bs.valuation(...input, isCall);
+  return {
+    price: v.price,
+    delta: v.delta,
+    gamma: v.gamma,
+    vega: v.vega,
+    vanna: v.vanna,
+    volga: v.volga,
+    totalVolatility: v.totalVolatility,
+  };
+}
+
 describe("BlackScholes exact rules (contract and SDK)", function () {
   describe("domain at its exact bounds", function () {
     // [inputs, the error's name, its arguments]: one wei (or one second) outside each bound.
@@ -93,16 +107,8 @@ describe("BlackScholes exact rules (contract and SDK)", function () {
       for (const input of accepted) {
         expect(sdkError(() => checkDomain(...input))).to.equal("");
         for (const isCall of [true, false]) {
-          const chain = await bs.valuation(...input, isCall);
-          expect(blackScholes(...input, isCall)).to.deep.equal({
-            price: chain.price,
-            delta: chain.delta,
-            gamma: chain.gamma,
-            vega: chain.vega,
-            vanna: chain.vanna,
-            volga: chain.volga,
-            totalVolatility: chain.totalVolatility,
-          });
+          const chain = await chainValuation(bs, input, isCall);
+          expect(blackScholes(...input, isCall)).to.deep.equal(chain);
           expect(await bs.price(...input, isCall)).to.equal(chain.price);
           expect(blackScholesPrice(...input, isCall)).to.equal(chain.price);
         }
@@ -291,16 +297,7 @@ describe("BlackScholes exact rules (contract and SDK)", function () {
       it(`values the ${name} exactly, in the contract and the SDK`, async function () {
         const bs = await loadFixture(harness);
         const expected = { price, delta, gamma, vega, vanna, volga, totalVolatility: w };
-        const chain = await bs.valuation(...input, isCall);
-        expect({
-          price: chain.price,
-          delta: chain.delta,
-          gamma: chain.gamma,
-          vega: chain.vega,
-          vanna: chain.vanna,
-          volga: chain.volga,
-          totalVolatility: chain.totalVolatility,
-        }).to.deep.equal(expected);
+        expect(await chainValuation(bs, input, isCall)).to.deep.equal(expected);
         expect(blackScholes(...input, isCall)).to.deep.equal(expected);
         expect(await bs.price(...input, isCall)).to.equal(price);
       });

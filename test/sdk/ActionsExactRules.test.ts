@@ -43,14 +43,13 @@ import {
   setTrader,
   withdraw,
   withdrawLiquidity,
-  type OptionMarketState,
   type PerpMarketState,
 } from "../../sdk/src";
 import { EXIT_DELAY, HOLDING_PERIOD, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { mineAt, refreshFeeds } from "../shared/perps";
-import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
-import { deploymentOf, sdkClient, systemWithClients } from "../shared/sdk";
+import { DAY, unsettledSeries } from "../shared/options";
+import { deploymentOf, optionTrader, systemWithClients } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 const BPS = 10_000n;
@@ -87,18 +86,11 @@ async function perpTrader() {
   return { sys, alice, bob, accountId };
 }
 
-/** An options system: Alice with 100,000 USDC, a 7-day call and put; the chain a day ahead. */
-async function optionTrader() {
-  const sys = await deployOptionsSystem();
-  const expiry = await fromNow(7n * DAY);
-  const call = await listSeries(sys.options, "ETH", "3200", expiry, true);
-  const put = await listSeries(sys.options, "ETH", "2800", expiry, false);
-  const alice = await sdkClient(sys, sys.alice);
-  await sys.usdc.mint(sys.alice.address, 100_000n * USDC);
-  const { accountId } = await createAccount(alice);
-  await deposit(alice, { accountId, token: "USDC", amount: 100_000n * USDC });
-  await mineAt(sys, BigInt(await time.latest()) + DAY);
-  return { sys, alice, accountId, call, put };
+/** `optionTrader` with the chain a day ahead of the wall clock (fresh feeds). */
+async function optionTraderADayAhead() {
+  const trader = await optionTrader();
+  await mineAt(trader.sys, BigInt(await time.latest()) + DAY);
+  return trader;
 }
 
 /** A size whose fill price is no round number, so that the limit's rounding shows in the last wei. */
@@ -224,7 +216,7 @@ describe("SDK actions: what they sign, exactly", function () {
 
   describe("option trades", function () {
     it("buys with the limit 50 bps above the quoted premium (rounded up) and sells with it below (rounded down), deadline 600 s after the latest block", async function () {
-      const { sys, alice, accountId, call } = await loadFixture(optionTrader);
+      const { sys, alice, accountId, call } = await loadFixture(optionTraderADayAhead);
       const buyQuote = await quoteOption(alice, { seriesId: call, sizeDelta: 2n * WAD });
       expect((buyQuote.premium * (BPS + 50n)) % BPS, "the rounding shows").to.not.equal(0n);
       let latest = BigInt(await time.latest());
@@ -245,7 +237,7 @@ describe("SDK actions: what they sign, exactly", function () {
     });
 
     it("closes a long by selling it whole and a short by buying it back, each with its own side's limit", async function () {
-      const { sys, alice, accountId, call, put } = await loadFixture(optionTrader);
+      const { sys, alice, accountId, call, put } = await loadFixture(optionTraderADayAhead);
       await buyOption(alice, { accountId, seriesId: call, size: 3n * WAD });
       await sellOption(alice, { accountId, seriesId: put, size: 2n * WAD });
       const sellBack = await quoteOption(alice, { seriesId: call, sizeDelta: -3n * WAD });
@@ -260,7 +252,7 @@ describe("SDK actions: what they sign, exactly", function () {
     });
 
     it("returns the OptionTraded event's premium (the total, not per contract) and fee", async function () {
-      const { sys, alice, accountId, put } = await loadFixture(optionTrader);
+      const { sys, alice, accountId, put } = await loadFixture(optionTraderADayAhead);
       const r = await buyOption(alice, { accountId, seriesId: put, size: 3n * WAD });
       const [event] = (
         await sys.options.queryFilter(sys.options.filters.OptionTraded(), r.receipt.blockNumber)
@@ -277,7 +269,7 @@ describe("SDK actions: what they sign, exactly", function () {
     });
 
     it("refuses a buyOption or sellOption of a negative or zero size with a rejected promise (row 270), its own RangeError, sending nothing", async function () {
-      const { sys, alice, accountId, call } = await loadFixture(optionTrader);
+      const { sys, alice, accountId, call } = await loadFixture(optionTraderADayAhead);
       const block = await ethers.provider.getBlockNumber();
       for (const size of [-WAD, 0n]) {
         // A frontend handles every action's refusal on its promise (`.catch`, `await` in a try around
@@ -640,24 +632,7 @@ describe("SDK actions: what they sign, exactly", function () {
   });
 
   describe("market models", function () {
-    const series: OptionMarketState = {
-      kind: "option",
-      market: "0x00000000000000000000000000000000000000b1",
-      marketId: 1n,
-      underlying: "0x00",
-      strike: wad("3000"),
-      expiry: 1_800_000_000n,
-      isCall: true,
-      settled: false,
-      skew: 0n,
-      settlementPrice: 0n,
-      longOpenInterest: 0n,
-      shortOpenInterest: 0n,
-      params: { spreadFactor: 0n, fee: 0n, insuranceFeeShare: 0n, maxOpenInterest: 0n },
-      backstopSize: 0n,
-      vegaPerContract: 0n,
-      deltaPerContract: 0n,
-    };
+    const series = unsettledSeries(wad("3000"), 1_800_000_000n, true);
 
     it("calls a series expired from exactly its expiry, and charges a short's settlement rounded up", function () {
       expect(seriesStatus(series, series.expiry - 1n)).to.equal("active");

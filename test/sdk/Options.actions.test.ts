@@ -5,8 +5,6 @@ import {
   MissingContractError,
   buyOption,
   closeOption,
-  createAccount,
-  deposit,
   getAccountState,
   getOptionSeries,
   isXMarginError,
@@ -20,25 +18,10 @@ import {
 import { deploySystem, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
 import { mineAt } from "../shared/perps";
-import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
-import { expectXMarginError, sdkClient } from "../shared/sdk";
+import { expectXMarginError, optionTrader, sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
-
-async function fixture() {
-  const sys = await deployOptionsSystem();
-  const expiry = await fromNow(7n * DAY);
-  const call = await listSeries(sys.options, "ETH", "3200", expiry, true);
-  const put = await listSeries(sys.options, "ETH", "2800", expiry, false);
-  const alice = await sdkClient(sys, sys.alice);
-  await sys.usdc.mint(sys.alice.address, 100_000n * USDC);
-  const accountId = (await createAccount(alice, {})).accountId;
-  await deposit(alice, { accountId, token: "USDC", amount: 100_000n * USDC });
-  return { sys, alice, accountId, call, put, expiry };
-}
-
-/** Expects `promise` to reject with the protocol error `name`. */
 
 describe("SDK option actions", function () {
   it("throws MissingContractError from every option action when the deployment has no OptionMarket", async function () {
@@ -65,7 +48,7 @@ describe("SDK option actions", function () {
   });
 
   it("lists series with their terms and status, and quotes premium, fee, limit and the health after the trade", async function () {
-    const { sys, alice, accountId, call, put, expiry } = await loadFixture(fixture);
+    const { sys, alice, accountId, call, put, expiry } = await loadFixture(optionTrader);
     const series = await listOptionSeries(alice);
     expect(series.map((s) => [s.marketId, s.symbol, s.strike, s.expiry, s.isCall, s.status])).to.deep.equal([
       [call, "ETH", wad("3200"), expiry, true, "active"],
@@ -87,7 +70,7 @@ describe("SDK option actions", function () {
   });
 
   it("buys with a slippage limit, sells and closes, paying exactly the premium and fee of the OptionTraded event", async function () {
-    const { sys, alice, accountId, put } = await loadFixture(fixture);
+    const { sys, alice, accountId, put } = await loadFixture(optionTrader);
     const before = await sys.vault.balanceOf(accountId, sys.usdc);
     const bought = await buyOption(alice, { accountId, seriesId: put, size: wad("3"), slippageBps: 100 });
     expect(bought.newSize).to.equal(wad("3"));
@@ -109,7 +92,7 @@ describe("SDK option actions", function () {
   });
 
   it("passes the limit and the deadline to the contract: PriceLimitExceeded one wei below the premium, DeadlineExpired", async function () {
-    const { alice, accountId, call } = await loadFixture(fixture);
+    const { alice, accountId, call } = await loadFixture(optionTrader);
     const T = BigInt(await time.latest()) + 1n;
     const p = await preview(
       alice,
@@ -138,7 +121,7 @@ describe("SDK option actions", function () {
   });
 
   it("reports an expired series, refuses to quote it, and after settlement pays what settlementPayout says", async function () {
-    const { sys, alice, accountId, call, expiry } = await loadFixture(fixture);
+    const { sys, alice, accountId, call, expiry } = await loadFixture(optionTrader);
     await buyOption(alice, { accountId, seriesId: call, size: wad("2") });
     await (await sys.feeds.ETH.updateAnswer(3_500n * 10n ** 8n)).wait();
     // advanceTo refreshes the feeds 30 s before its target: that round is the first at or after expiry.

@@ -5,10 +5,13 @@ import {
   type Deployment,
   type XMarginClient,
   type XMarginError,
+  createAccount,
   createClient,
+  deposit,
   isXMarginError,
 } from "../../sdk/src";
 import { deploySystem, type System } from "./system";
+import { DAY, deployOptionsSystem, fromNow, listSeries } from "./options";
 
 /** What `deploymentOf` reads: a system, with its OptionMarket when it has one (`deployOptionsSystem`). */
 export type SdkSystem = System & { options?: BaseContract };
@@ -50,6 +53,23 @@ export async function systemWithClients() {
   const bob = await sdkClient(sys, sys.bob);
   const keeper = await sdkClient(sys, sys.keeper);
   return { sys, alice, bob, keeper };
+}
+
+/**
+ * An options system and Alice's SDK client: her account holds 100,000 USDC; a 7-day ETH 3200 call and
+ * 2800 put are listed.
+ */
+export async function optionTrader() {
+  const sys = await deployOptionsSystem();
+  const expiry = await fromNow(7n * DAY);
+  const call = await listSeries(sys.options, "ETH", "3200", expiry, true);
+  const put = await listSeries(sys.options, "ETH", "2800", expiry, false);
+  const alice = await sdkClient(sys, sys.alice);
+  const usdc = 100_000n * 10n ** 6n;
+  await sys.usdc.mint(sys.alice.address, usdc);
+  const { accountId } = await createAccount(alice);
+  await deposit(alice, { accountId, token: "USDC", amount: usdc });
+  return { sys, alice, accountId, call, put, expiry };
 }
 
 /** Expects `promise` to reject with the protocol error `name` (an `XMarginError`); returns it. */
