@@ -194,7 +194,7 @@ describe("LP exits: the pool's account bounded by the pool alone (the vault does
       const w = { ...sys, backstop: await sys.engine.backstopAccountId() } as unknown as World;
       await expectPoolBound(w, "after the exit");
       // The take at the duration's end exactly, whatever the wall clock does: the pool sits at its IM, so
-      // funding over any later second would move it, not the take.
+      // whatever a later second moves would be counted against the take.
       await advanceTo(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration));
       await sys.auction.absorb(long);
       expect(await spare(sys, sys.poolAccountId), "after the take").to.be.gte(0n);
