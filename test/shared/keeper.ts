@@ -103,18 +103,8 @@ export async function keeperBidder(sys: System & { options: OptionMarket }): Pro
 /** The keeper ready to bid, as `keeperBidder` sets it up. */
 export type KeeperBidder = Awaited<ReturnType<typeof keeperBidder>>;
 
-/**
- * The keeper's whole bid on `victim`, predicted and then taken: `assessBid`'s plan (it must not skip),
- * then `bidAndClose` for the whole slice in a block at the second the plan was read, so the discount,
- * funding and theta it priced are the ones the bid executes at. `realisedUsd` is the change in the
- * bidder's equity at mark.
- */
-export async function predictedAndRealisedBid(
-  sys: System,
-  keeper: KeeperBidder,
-  victim: bigint,
-): Promise<{ plan: BidPlan; realisedUsd: bigint }> {
-  const now = await time.latest();
+/** `assessBid`'s plan for the keeper's bid on `victim` in the test system (USDC quote, ETH native); it must not skip. */
+export async function keeperBidPlan(sys: System, keeper: KeeperBidder, victim: bigint): Promise<BidPlan> {
   const assessment = await assessBid(keeper.contracts, keeper.sender, {
     accountId: victim,
     keeperAccountId: keeper.bidder,
@@ -123,7 +113,21 @@ export async function predictedAndRealisedBid(
     nativeAssetId: assetId("ETH"),
   });
   if (!("plan" in assessment)) expect.fail(`skipped: ${assessment.skip}`);
-  const { plan } = assessment;
+  return assessment.plan;
+}
+
+/**
+ * The keeper's whole bid on `victim`, predicted and then taken: `keeperBidPlan`, then `bidAndClose` for
+ * the whole slice in a block at the second the plan was read, so the discount, funding and theta it
+ * priced are the ones the bid executes at. `realisedUsd` is the change in the bidder's equity at mark.
+ */
+export async function predictedAndRealisedBid(
+  sys: System,
+  keeper: KeeperBidder,
+  victim: bigint,
+): Promise<{ plan: BidPlan; realisedUsd: bigint }> {
+  const now = await time.latest();
+  const plan = await keeperBidPlan(sys, keeper, victim);
   const before = (await sys.engine.health(keeper.bidder)).equityMark;
   await time.setNextBlockTimestamp(now);
   await sys.auction.connect(keeper.keeperSigner).bidAndClose(victim, keeper.bidder, WAD, plan.quote.payment);

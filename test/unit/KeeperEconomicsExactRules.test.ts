@@ -8,14 +8,14 @@
 import { expect } from "chai";
 import { parseEther } from "ethers";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
-import { assessBid } from "../../scripts/keeper/liquidation";
 import {
+  keeperBidPlan,
   keeperBidder,
   predictedAndRealisedBid,
   startInProcessKeeper,
   threeLongsUnderWater,
 } from "../shared/keeper";
-import { assetId, setFeedPrice } from "../shared/oracles";
+import { setFeedPrice } from "../shared/oracles";
 import { MarginMode, openAccount } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { mineAt, trade } from "../shared/perps";
@@ -206,15 +206,8 @@ describe("Keeper economics: the bid it sends", function () {
     const { sys, ids } = await loadFixture(threeLongsUnderWater);
     await sys.auction.connect(sys.deployer).startAuction(ids[0]);
     const keeper = await keeperBidder(sys);
-    const assessment = await assessBid(keeper.contracts, keeper.sender, {
-      accountId: ids[0],
-      keeperAccountId: keeper.bidder,
-      quoteToken: await sys.usdc.getAddress(),
-      quoteUnit: QUOTE_UNIT,
-      nativeAssetId: assetId("ETH"),
-    });
-    if (!("plan" in assessment)) expect.fail(`skipped: ${assessment.skip}`);
-    const { request, quote } = assessment.plan;
+    const plan = await keeperBidPlan(sys, keeper, ids[0]);
+    const { request, quote } = plan;
     const [accountId, bidder, fraction, maxPayment] = sys.auction.interface.decodeFunctionData(
       "bidAndClose",
       request.data,
@@ -238,16 +231,9 @@ describe("Keeper economics: a slice that rounds to nothing", function () {
     await setFeedPrice(sys.feeds.ETH, "2600");
     await sys.auction.startAuction(alice);
     const keeper = await keeperBidder(sys);
-    const assessment = await assessBid(keeper.contracts, keeper.sender, {
-      accountId: alice,
-      keeperAccountId: keeper.bidder,
-      quoteToken: await sys.usdc.getAddress(),
-      quoteUnit: QUOTE_UNIT,
-      nativeAssetId: assetId("ETH"),
-    });
-    if (!("plan" in assessment)) expect.fail(`skipped: ${assessment.skip}`);
-    expect(assessment.plan.quote.filled).to.be.lessThan(WAD);
-    expect(assessment.plan.economics.netUsd).to.be.greaterThan(0n);
+    const plan = await keeperBidPlan(sys, keeper, alice);
+    expect(plan.quote.filled).to.be.lessThan(WAD);
+    expect(plan.economics.netUsd).to.be.greaterThan(0n);
   });
 });
 

@@ -10,6 +10,7 @@ import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   callDataOf,
+  keeperBidPlan,
   keeperBidder,
   keeperDeploymentOf,
   startRpcBridge,
@@ -27,10 +28,10 @@ import {
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { bobLongsUnderWater, mineAt, refreshFeeds, trade } from "../shared/perps";
-import { assetId, setFeedPrice } from "../shared/oracles";
+import { setFeedPrice } from "../shared/oracles";
 import { Eip1193JsonRpcProvider } from "../../scripts/keeper/chain";
 import { openSession, runKeeper } from "../../scripts/keeper/loop";
-import { assessBid, readBidderAccount } from "../../scripts/keeper/liquidation";
+import { readBidderAccount } from "../../scripts/keeper/liquidation";
 import { AccountDiscovery, AuctionTracker, getLogsSplitting } from "../../scripts/keeper/discovery";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
@@ -722,17 +723,10 @@ describe("The keeper at its exact rules (review round 91)", function () {
       const { sys, ids } = await loadFixture(threeLongsUnderWater);
       await sys.auction.connect(sys.deployer).startAuction(ids[0]);
       const keeper = await keeperBidder(sys);
-      const assessment = await assessBid(keeper.contracts, keeper.sender, {
-        accountId: ids[0],
-        keeperAccountId: keeper.bidder,
-        quoteToken: await sys.usdc.getAddress(),
-        quoteUnit: 10n ** 12n,
-        nativeAssetId: assetId("ETH"),
-      });
-      if (!("plan" in assessment)) expect.fail(`skipped: ${assessment.skip}`);
+      const plan = await keeperBidPlan(sys, keeper, ids[0]);
       const base = (await ethers.provider.getBlock("latest"))!.baseFeePerGas!;
       const tip = BigInt(await ethers.provider.send("eth_maxPriorityFeePerGas", []));
-      const { gasUnits, economics } = assessment.plan;
+      const { gasUnits, economics } = plan;
       expect(economics.gasUsd).to.equal((gasUnits * (base + tip) * 2_600n * WAD + WAD - 1n) / WAD);
     });
 
