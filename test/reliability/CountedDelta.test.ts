@@ -9,7 +9,15 @@ import {
   preview,
   tradeOption as sdkTradeOption,
 } from "../../sdk/src";
-import { MarginMode, WAD, fundInsurance, openAccount, wad, type System } from "../shared/system";
+import {
+  MarginMode,
+  WAD,
+  atLatestTimestamp,
+  fundInsurance,
+  openAccount,
+  wad,
+  type System,
+} from "../shared/system";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { absorbAfterAuction, marketParams, trade } from "../shared/perps";
 import { DAY, deployOptionsSystem, listSeries, seriesParams, tradeOption } from "../shared/options";
@@ -40,7 +48,7 @@ async function nextSecond(): Promise<void> {
 
 /** `listSeries` in the latest block's second, whatever the wall clock does: the trades after it count from it. */
 async function listInSameSecond(...args: Parameters<typeof listSeries>): Promise<bigint> {
-  await time.setNextBlockTimestamp(await time.latest());
+  await atLatestTimestamp();
   return listSeries(...args);
 }
 
