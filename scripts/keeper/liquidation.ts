@@ -14,6 +14,7 @@ import {
   bookInQuote,
   closeCost,
   maxPaymentFor,
+  optionMarkPerContract,
   sliceSize,
   type AuctionStatus,
   type BidderAccountFacts,
@@ -338,7 +339,7 @@ async function optionCloseCost(
     return null;
   }
   const { value } = await c.options.exposure(accountId, seriesId, spot, volatility);
-  return closeCost(size, (value * WAD) / held, premium, fee);
+  return closeCost(size, optionMarkPerContract(value, held), premium, fee);
 }
 
 export type { SendResult };

@@ -4,6 +4,8 @@
  *
  * Units: USD amounts and prices are WAD (1e18); quote amounts are in quote-token units; gas in wei.
  */
+import { divCeil, divFloor } from "../../sdk/src/math/fixedPoint";
+
 export const WAD = 10n ** 18n;
 
 /** The fields of IMarginEngine.Health the keeper reads. */
@@ -122,10 +124,21 @@ export function sliceSize(size: bigint, fraction: bigint): bigint {
  * Cost (USD WAD, negative = gain) of closing `size` at `fillPrice` when the oracle marks it at
  * `oraclePrice`, plus `fee`. The slice is valued at the oracle in the auction's MtM, so the close
  * realises (fill − oracle)·size on top of the fee: a long sold below the oracle costs, a long sold
- * above it (a trade that reduces the skew earns its premium) gains.
+ * above it (a trade that reduces the skew earns its premium) gains. Rounded up, against the keeper, as
+ * every other term of its bid economics.
  */
 export function closeCost(size: bigint, oraclePrice: bigint, fillPrice: bigint, fee: bigint): bigint {
-  return fee + (size * (oraclePrice - fillPrice)) / WAD;
+  return fee + divCeil(size * (oraclePrice - fillPrice), WAD);
+}
+
+/**
+ * The engine's mark of one contract (USD WAD) of an option position worth `value` for `held` contracts
+ * (`held` ≠ 0), the oracle price `closeCost` takes for an option slice. Rounded against the keeper: up
+ * for a long position (its slice is sold: a higher mark is a larger cost), down for a short one (bought
+ * back: a lower mark is a larger cost).
+ */
+export function optionMarkPerContract(value: bigint, held: bigint): bigint {
+  return held > 0n ? divCeil(value * WAD, held) : divFloor(-value * WAD, -held);
 }
 
 export interface BidQuote {

@@ -102,6 +102,23 @@ describe("BlackScholes exact rules (contract and SDK)", function () {
       }
     });
 
+    it("names a negative spot or strike in the SDK (the contract's inputs are unsigned) for what it is", function () {
+      // Before: a spot of −1 passed the `=== 0n` check and was refused as MoneynessOutOfRange(-1, S).
+      const negative: [Input, string][] = [
+        [[-1n, S, T, V], "SpotOutOfRange(-1)"],
+        [[-S, S, T, V], `SpotOutOfRange(${-S})`],
+        [[S, -1n, T, V], "StrikeOutOfRange(-1)"],
+        [[S, -S, T, V], `StrikeOutOfRange(${-S})`],
+      ];
+      for (const [input, message] of negative) {
+        expect(sdkError(() => checkDomain(...input))).to.equal(message);
+        for (const isCall of [true, false]) {
+          expect(sdkError(() => blackScholes(...input, isCall))).to.equal(message);
+          expect(sdkError(() => blackScholesPrice(...input, isCall))).to.equal(message);
+        }
+      }
+    });
+
     it("prices every bound itself, the SDK equal to the contract to the wei", async function () {
       const bs = await loadFixture(harness);
       for (const input of accepted) {

@@ -21,6 +21,7 @@ import {
   isSameChain,
   maxPaymentFor,
   nextHealthBatch,
+  optionMarkPerContract,
   findSettlementRound,
   inBatchesIsolatingFailures,
   sliceSize,
@@ -258,6 +259,24 @@ describe("Keeper logic", function () {
     it("prices a short slice bought back above the oracle as a cost", function () {
       // closing −1 BTC (buying 1) at 60,060 vs 60,000: −1·(60,000 − 60,060) = 60, plus 30 fee
       expect(closeCost(parseEther("-1"), usd("60000"), usd("60060"), usd("30"))).to.equal(usd("90"));
+    });
+    it("rounds a cost that is not a whole wei up, against the keeper, and a gain toward zero", function () {
+      // 3 wei of ETH sold 1 wei of USD below the oracle: 3e-18 wei of USD -> 1 wei (not 0)
+      expect(closeCost(3n, 1n, 0n, 0n)).to.equal(1n);
+      // a short of 3 wei bought back 1 wei above: -3·(0 − 1) = 3e-18 -> 1 wei
+      expect(closeCost(-3n, 0n, 1n, 0n)).to.equal(1n);
+      // the same long sold 1 wei above the oracle: a gain of 3e-18 -> 0, never counted as a whole wei
+      expect(closeCost(3n, 0n, 1n, 0n)).to.equal(0n);
+    });
+    it("marks one option contract against the keeper: up for a long position, down for a short one", function () {
+      // 10 USD (1e19 wei) over 3 contracts (3e18): 3.333… USD -> up for a long, 3.333…3 for a short
+      const value = usd("10");
+      const held = parseEther("3");
+      expect(optionMarkPerContract(value, held)).to.equal(3333333333333333334n);
+      expect(optionMarkPerContract(-value, -held)).to.equal(3333333333333333333n);
+      // a whole division is exact either way
+      expect(optionMarkPerContract(usd("9"), held)).to.equal(usd("3"));
+      expect(optionMarkPerContract(usd("-9"), -held)).to.equal(usd("3"));
     });
   });
 

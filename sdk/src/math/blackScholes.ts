@@ -109,8 +109,10 @@ const Q = [
  * checkDomain(3000n * WAD, 3000n * WAD, 1800n, WAD / 2n); // throws RangeError("TimeToExpiryOutOfRange(1800)")
  */
 export function checkDomain(spot: bigint, strike: bigint, timeToExpiry: bigint, volatility: bigint): void {
-  if (spot === 0n || spot > BS_MAX_PRICE) throw new RangeError(`SpotOutOfRange(${spot})`);
-  if (strike === 0n || strike > BS_MAX_PRICE) throw new RangeError(`StrikeOutOfRange(${strike})`);
+  // `<= 0n`, not `=== 0n`: the contract's prices are unsigned, a bigint is not, and a negative spot
+  // must be named for what it is rather than reach the moneyness check.
+  if (spot <= 0n || spot > BS_MAX_PRICE) throw new RangeError(`SpotOutOfRange(${spot})`);
+  if (strike <= 0n || strike > BS_MAX_PRICE) throw new RangeError(`StrikeOutOfRange(${strike})`);
   if (strike * BS_MAX_MONEYNESS < spot || strike > spot * BS_MAX_MONEYNESS) {
     throw new RangeError(`MoneynessOutOfRange(${spot}, ${strike})`);
   }
