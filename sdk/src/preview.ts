@@ -107,7 +107,13 @@ export interface SimulationResult {
   before: Health;
   /** Health after the action. */
   health: Health;
-  /** The account's state after the action. */
+  /**
+   * The account's state after the action. Simulate further actions on it at the same timestamp: it
+   * keeps the quote's borrow rate from the snapshot, while the vault sets a new one on every quote
+   * movement (from its total quote debt and deposits, which the snapshot does not hold), so a debt's
+   * interest at a later timestamp would drift from the chain's. Read a fresh state (`preview` does) to
+   * look later.
+   */
   state: AccountState;
   /** For perp trades: the fill. */
   trade?: TradeFill;
