@@ -9,10 +9,10 @@ import {
   toHealth,
   withPrice,
 } from "../../sdk/src";
-import { MarginMode, atLatestTimestamp, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
+import { MarginMode, atLatestTimestamp, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystemWithoutFunding, fromNow, listSeries, tradeOption } from "../shared/options";
 import { assetId } from "../shared/oracles";
-import { sdkClient } from "../shared/sdk";
+import { calendarAtIM, sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 const ETH = assetId("ETH").toLowerCase();
@@ -24,21 +24,6 @@ const FEED_UNIT = 10n ** 10n;
  * 55; docs/reliability.md §4, rows 138–139).
  */
 describe("SDK previews of option books against the chain", function () {
-  /**
-   * Alice's calendar at ETH 3,000 and 60%: short 10 calls struck at 3,000 expiring in 7 days, long 10
-   * expiring in 90, withdrawn to her initial requirement.
-   */
-  async function calendarAtIM() {
-    const sys = await deployOptionsSystemWithoutFunding();
-    const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
-    const near = await listSeries(sys.options, "ETH", "3000", await fromNow(7n * DAY), true);
-    const far = await listSeries(sys.options, "ETH", "3000", await fromNow(90n * DAY), true);
-    await tradeOption(sys.options, sys.alice, alice, near, -wad("10"));
-    await tradeOption(sys.options, sys.alice, alice, far, wad("10"));
-    await withdrawToInitialMargin(sys, sys.alice, alice);
-    return { sys, alice, client: await sdkClient(sys, sys.alice) };
-  }
-
   it("finds the liquidation price of a calendar that is safe again below its liquidation band (at 1 wei)", async function () {
     // The bisection assumed the account liquidatable at minPrice (1 wei) whenever a price below spot
     // was: a calendar's options are worth nothing there and its requirement is ~0, so `down` was null

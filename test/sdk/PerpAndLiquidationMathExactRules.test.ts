@@ -40,12 +40,11 @@ import {
   soldMark,
   withPrice,
 } from "../../sdk/src";
-import { MarginMode, openAccount, wad, withdrawToInitialMargin } from "../shared/system";
+import { MarginMode, openAccount, wad } from "../shared/system";
 import { YEAR } from "../shared/interest";
 import { trade } from "../shared/perps";
-import { deployOptionsSystemWithoutFunding, fromNow, listSeries, tradeOption } from "../shared/options";
 import { assetId } from "../shared/oracles";
-import { sdkClient } from "../shared/sdk";
+import { calendarAtIM } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 const ETH = assetId("ETH").toLowerCase();
@@ -450,18 +449,11 @@ describe("SDK perp, interest and liquidation math: exact rules", function () {
      * withdrawn to her IM; Bob short 1 ETH perp on 50,000 USDC; Carol long 1 ETH perp on 2,000 USDC.
      */
     async function books() {
-      const sys = await deployOptionsSystemWithoutFunding();
-      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
-      const near = await listSeries(sys.options, "ETH", "3000", await fromNow(7n * DAY), true);
-      const far = await listSeries(sys.options, "ETH", "3000", await fromNow(90n * DAY), true);
-      await tradeOption(sys.options, sys.alice, alice, near, -wad("10"));
-      await tradeOption(sys.options, sys.alice, alice, far, wad("10"));
-      await withdrawToInitialMargin(sys, sys.alice, alice);
+      const { sys, alice, client } = await calendarAtIM();
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
       await trade(sys.perps, sys.bob, bob, sys.markets.ETH, -WAD);
       const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 2_000n * USDC]]);
       await trade(sys.perps, sys.carol, carol, sys.markets.ETH, WAD);
-      const client = await sdkClient(sys, sys.alice);
       const [calendar, short, long] = await Promise.all(
         [alice, bob, carol].map((accountId) => getAccountState(client, { accountId })),
       );

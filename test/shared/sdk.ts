@@ -10,8 +10,15 @@ import {
   deposit,
   isXMarginError,
 } from "../../sdk/src";
-import { deploySystem, type System } from "./system";
-import { DAY, deployOptionsSystem, fromNow, listSeries } from "./options";
+import { MarginMode, deploySystem, openAccount, wad, withdrawToInitialMargin, type System } from "./system";
+import {
+  DAY,
+  deployOptionsSystem,
+  deployOptionsSystemWithoutFunding,
+  fromNow,
+  listSeries,
+  tradeOption,
+} from "./options";
 
 /** What `deploymentOf` reads: a system, with its OptionMarket when it has one (`deployOptionsSystem`). */
 export type SdkSystem = System & { options?: BaseContract };
@@ -70,6 +77,21 @@ export async function optionTrader() {
   const { accountId } = await createAccount(alice);
   await deposit(alice, { accountId, token: "USDC", amount: usdc });
   return { sys, alice, accountId, call, put, expiry };
+}
+
+/**
+ * Alice's calendar at ETH 3,000 and 60% (perp funding off): short 10 calls struck at 3,000 expiring in 7
+ * days, long 10 expiring in 90, on 100,000 USDC withdrawn to her initial requirement; her SDK client.
+ */
+export async function calendarAtIM() {
+  const sys = await deployOptionsSystemWithoutFunding();
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * 10n ** 6n]]);
+  const near = await listSeries(sys.options, "ETH", "3000", await fromNow(7n * DAY), true);
+  const far = await listSeries(sys.options, "ETH", "3000", await fromNow(90n * DAY), true);
+  await tradeOption(sys.options, sys.alice, alice, near, -wad("10"));
+  await tradeOption(sys.options, sys.alice, alice, far, wad("10"));
+  await withdrawToInitialMargin(sys, sys.alice, alice);
+  return { sys, alice, client: await sdkClient(sys, sys.alice) };
 }
 
 /** Expects `promise` to reject with the protocol error `name` (an `XMarginError`); returns it. */
