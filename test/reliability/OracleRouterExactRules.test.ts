@@ -19,13 +19,13 @@ import {
   deployOracleRouter,
   sourcesInput,
 } from "../shared/oracles";
+import { wad } from "../shared/units";
 
 type AssetInput = IOracleRouter.AssetInputStruct;
 
 const HOUR = 3600;
 const ETH = assetId("ETH");
 const LUNA = assetId("LUNA");
-const wad = (value: string): bigint => ethers.parseUnits(value, 18);
 const e8 = (value: string): bigint => ethers.parseUnits(value, ORACLE_DECIMALS);
 
 async function routerFixture() {

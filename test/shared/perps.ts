@@ -18,10 +18,9 @@ import {
 } from "./system";
 import { addPriceFeed, addVolatilityFeed, assetId, setFeedPrice } from "./oracles";
 import { mintAndApprove } from "./tokens";
+import { wad } from "./units";
 
 export type MarketParams = IPerpMarket.MarketParamsStruct;
-
-const wad = (x: string): bigint => ethers.parseEther(x);
 
 /**
  * Market parameters used in tests and the local deployment. Small enough skew scale that premiums

@@ -6,7 +6,6 @@
  * hand-computed numbers; five specifications use the shared chain setups.
  */
 import { expect } from "chai";
-import { parseEther } from "ethers";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import {
   keeperBidPlan,
@@ -16,7 +15,7 @@ import {
   threeLongsUnderWater,
 } from "../shared/keeper";
 import { setFeedPrice } from "../shared/oracles";
-import { MarginMode, openAccount } from "../shared/system";
+import { MarginMode, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { mineAt, trade } from "../shared/perps";
 import {
@@ -34,7 +33,6 @@ import {
   maxPaymentFor,
 } from "../../scripts/keeper/logic";
 
-const wad = (x: string): bigint => parseEther(x);
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n; // quote WAD per USDC unit
 

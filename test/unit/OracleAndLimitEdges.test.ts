@@ -15,7 +15,7 @@ import {
   deployMockFeed,
   deployOracleRouter,
 } from "../shared/oracles";
-import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount } from "../shared/system";
+import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import {
   backstopLong100,
   deployPerps,
@@ -28,7 +28,6 @@ import { mintAndApprove } from "../shared/tokens";
 
 const HOUR = 3600;
 const ETH = assetId("ETH");
-const wad = (value: string): bigint => ethers.parseUnits(value, 18);
 const e8 = (value: string): bigint => ethers.parseUnits(value, ORACLE_DECIMALS);
 const usdc = (value: string): bigint => ethers.parseUnits(value, 6);
 
