@@ -41,7 +41,7 @@ import { createOptionSettlement, type OptionSettlement, type OptionStepReport } 
 import { liquidateAll } from "./liquidator";
 import { backoffMs, isTimeoutError, isTransientError, skippingReverts, sleep } from "./retry";
 import { groupByReason, revertReason, type Skipped } from "./reverts";
-import { TxSender } from "./sender";
+import { TxSender, succeeded } from "./sender";
 
 /**
  * A mistake in the keeper's setup that no retry mends (the deployment file is for another chain than
@@ -198,10 +198,14 @@ export interface StepContext {
   signal?: AbortSignal;
 }
 
+/**
+ * What one pass did: each action counts once its transaction is mined, or, in a dry run, once its
+ * simulation passes (what the keeper would have sent; `sender.succeeded`).
+ */
 export interface StepReport {
   accounts: number;
   liquidatable: bigint[];
-  /** Perp markets whose backstop position an unwind was sent for (with the BACKSTOP role). */
+  /** Perp markets whose backstop position an unwind was mined for (with the BACKSTOP role). */
   unwound: bigint[];
   /**
    * Quote units moved from the backstop to the pool's account (`sweepBackstopQuote`, open to anyone): an
@@ -211,9 +215,9 @@ export interface StepReport {
   swept: bigint;
   /** Accounts whose health reverts on its own (a feed of an asset they hold fails): skipped this pass. */
   unchecked: Skipped<bigint>[];
-  /** Perp markets whose funding was accrued (older than `--funding-interval`). */
+  /** Perp markets whose funding was accrued: older than `--funding-interval`, an `accrueFunding` mined. */
   fundingAccrued: bigint[];
-  /** Accounts whose auction an `endAuction` was sent for: in auction, no longer liquidatable. */
+  /** Accounts whose auction an `endAuction` was mined for: in auction, no longer liquidatable. */
   ended: bigint[];
   /**
    * Liquidatable accounts without an auction that the keeper did not start: not material (maintenance
@@ -327,7 +331,8 @@ export async function keeperStep(
       const late = await options.step(head, now);
       report.options = {
         ...late,
-        seriesSettled: [...(report.options?.seriesSettled ?? []), ...late.seriesSettled],
+        // A dry run reports an unsettled series at both steps; a real one settles it at the first.
+        seriesSettled: [...new Set([...(report.options?.seriesSettled ?? []), ...late.seriesSettled])],
       };
     });
   }
@@ -435,7 +440,7 @@ async function endRecoveredAuctions(
       const sent = await sender.send("endAuction", tx(s.contracts.auction, "endAuction", [accountId]), {
         accountId,
       });
-      if (sent.status === "mined" || sent.status === "dry-run") ended.push(accountId);
+      if (succeeded(sent)) ended.push(accountId);
     });
   }
   return ended;
@@ -457,7 +462,7 @@ async function sweepBackstop(s: Session, sender: TxSender): Promise<bigint> {
   const sent = await sender.send("sweepBackstopQuote", tx(s.contracts.auction, "sweepBackstopQuote", []), {
     amount,
   });
-  return sent.status === "mined" || sent.status === "dry-run" ? amount : 0n;
+  return succeeded(sent) ? amount : 0n;
 }
 
 /**
@@ -490,7 +495,7 @@ async function accrueStaleFunding(
   for (const marketId of staleFundingMarkets(markets, now, interval)) {
     await skippingReverts(log, "funding accrual skipped for a market", { marketId }, async () => {
       const sent = await sender.send("accrueFunding", tx(perps, "accrueFunding", [marketId]), { marketId });
-      if (sent.status === "mined") accrued.push(marketId);
+      if (succeeded(sent)) accrued.push(marketId);
     });
   }
   return accrued;
@@ -529,7 +534,7 @@ async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Lo
           tx(c.auction, "unwindBackstop", [perpMarket, key.marketId, sizeDelta, fill, now + 600n]),
           { marketId: key.marketId, position, skew: info.skew, sizeDelta },
         );
-        if (sent.status === "mined") unwound.push(key.marketId);
+        if (succeeded(sent)) unwound.push(key.marketId);
       },
     );
   }

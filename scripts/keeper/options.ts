@@ -26,12 +26,12 @@ import { blockRanges, chunk, findSettlementRound } from "./logic";
 import type { Logger } from "./log";
 import { isTransientError } from "./retry";
 import { groupByReason, revertReason, type Skipped } from "./reverts";
-import type { TxSender } from "./sender";
+import { succeeded, type TxSender } from "./sender";
 
 const SETTLE_BATCH = 50;
 
 export interface OptionStepReport {
-  /** Series whose settlement price this step recorded. */
+  /** Series whose settlement price this step recorded (in a dry run: would record; no payouts follow). */
   seriesSettled: bigint[];
   /** Positions this step's settleAccounts transactions closed. */
   positionsSettled: number;
@@ -124,9 +124,11 @@ export function createOptionSettlement(
         { to, data: market.interface.encodeFunctionData("settleSeries", [id, hint]) },
         { seriesId: id, roundId: hint, expiry: s.expiry },
       );
-      // Not settled by us (lost the race, dry run, reverted): the next step reads the series again.
-      if (sent.status !== "mined") return;
+      // Not settled by us (lost the race, reverted): the next step reads the series again.
+      if (!succeeded(sent)) return;
       report.seriesSettled.push(id);
+      // A dry run's payouts would be simulated against a series still unsettled, and revert.
+      if (sent.status === "dry-run") return;
     }
     if (!payouts) return;
     const open: bigint[] = [];
@@ -143,7 +145,7 @@ export function createOptionSettlement(
         { to, data: market.interface.encodeFunctionData("settleAccounts", [batch, id]) },
         { seriesId: id, accounts: batch.length },
       );
-      if (sent.status === "mined") report.positionsSettled += batch.length;
+      if (succeeded(sent)) report.positionsSettled += batch.length;
     }
   }
 

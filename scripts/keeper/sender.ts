@@ -58,6 +58,15 @@ export type SendResult =
    */
   | { status: "nothing-to-do" };
 
+/**
+ * Whether a pass reports a send as done: mined, or in a dry run simulated without a revert. A dry run's
+ * report is then what the keeper would have done (review round 110: it listed the auctions it would end
+ * but none of the funding accruals or unwinds it would send).
+ */
+export function succeeded(result: SendResult): boolean {
+  return result.status === "mined" || result.status === "dry-run";
+}
+
 /** EIP-7825 (Osaka): the most gas one transaction may carry; a node refuses a larger gas limit. */
 export const TX_GAS_CAP = 16_777_216n;
 

@@ -883,8 +883,8 @@ describe("The keeper at its exact rules (review round 91)", function () {
     });
 
     it("does not report a series a rival settled between its read and its send as settled by the keeper", async function () {
-      // Mutant: the `sent.status !== "mined"` return dropped: the rival's settlement was counted in the
-      // step's `seriesSettled` (and a dry run's "would send" too).
+      // Mutant: the return on a send that did not succeed dropped: the rival's settlement (the keeper's
+      // own simulation reverted) was counted in the step's `seriesSettled`.
       const { sys, call } = await loadFixture(oneHolder);
       const keeper = await startInProcessKeeper(sys);
       const settle = sys.options.interface.getFunction("settleSeries");
