@@ -43,11 +43,10 @@ import {
   setTrader,
   withdraw,
   withdrawLiquidity,
-  type PerpMarketState,
 } from "../../sdk/src";
 import { EXIT_DELAY, HOLDING_PERIOD, wad } from "../shared/system";
 import { assetId } from "../shared/oracles";
-import { mineAt, refreshFeeds } from "../shared/perps";
+import { mineAt, perpMarketState, refreshFeeds } from "../shared/perps";
 import { DAY, unsettledSeries } from "../shared/options";
 import { deploymentOf, optionTrader, systemWithClients } from "../shared/sdk";
 
@@ -648,28 +647,10 @@ describe("SDK actions: what they sign, exactly", function () {
       expect(optionIncreasesRisk(WAD, -WAD)).to.equal(true);
       expect(optionIncreasesRisk(-WAD, WAD / 2n)).to.equal(true);
       expect(optionIncreasesRisk(-WAD, -WAD / 2n)).to.equal(false);
-      const perp: PerpMarketState = {
-        kind: "perp",
+      const perp = perpMarketState(wad("1000"), {
         market: "0x00000000000000000000000000000000000000b2",
-        marketId: 1n,
         underlying: "0x00",
-        params: {
-          skewScale: wad("1000"),
-          maxFundingVelocity: 0n,
-          maxFundingRate: 0n,
-          makerFee: 0n,
-          takerFee: 0n,
-          insuranceFeeShare: 0n,
-          maxPoolDeltaRatio: 0n,
-          maxOpenInterest: 0n,
-        },
-        longOpenInterest: 0n,
-        shortOpenInterest: 0n,
-        fundingRate: 0n,
-        fundingIndex: 0n,
-        lastFundingTime: 0n,
-        backstopSize: 0n,
-      };
+      });
       // Selling twice the skew scale from no skew: 3000·(1 − 2000/2000) = 0.
       expect(() => perpQuote(perp, wad("3000"), -wad("2000"), 10n ** 12n)).to.throw(
         RangeError,

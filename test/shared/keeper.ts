@@ -21,9 +21,9 @@ import { TxSender } from "../../scripts/keeper/sender";
 import type { OptionMarket } from "../../typechain-types";
 import { hardhatWallet, listenOnLoopback, tempDir } from "./e2e";
 import { deploymentOf } from "./sdk";
-import { deployOptionsSystemWithoutFunding } from "./options";
+import { deployOptionsSystem, deployOptionsSystemWithoutFunding } from "./options";
 import { assetId, setFeedPrice } from "./oracles";
-import { trade } from "./perps";
+import { refreshFeeds, trade } from "./perps";
 import { MarginMode, WAD, openAccount, wad, type System } from "./system";
 
 export interface LogLine {
@@ -148,6 +148,25 @@ export async function threeLongsUnderWater() {
   return { sys, ids };
 }
 
+/** Alice long 10 ETH on 5,000 USDC, ETH then at 2,600 (below maintenance, solvent), her auction started. */
+export async function aliceLongInAuction(sys: System): Promise<bigint> {
+  const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * 10n ** 6n]]);
+  await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
+  await setFeedPrice(sys.feeds.ETH, "2600");
+  await sys.auction.startAuction(victim);
+  return victim;
+}
+
+/** Alice's long 10 ETH absorbed by the backstop at 2,600 (the auction ran its duration). */
+export async function absorbedLong() {
+  const sys = await deployOptionsSystem();
+  const victim = await aliceLongInAuction(sys);
+  await time.increase((await sys.auction.params()).duration);
+  await refreshFeeds(sys);
+  await sys.auction.absorb(victim);
+  return { sys, backstop: await sys.auction.backstopAccountId() };
+}
+
 /** Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`. */
 export async function startInProcessKeeper(
   sys: System & { options: OptionMarket },
@@ -165,7 +184,7 @@ export async function startInProcessKeeper(
   const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line) as LogLine) });
   const sender = new TxSender(wallet, provider, deployment.chainId, log, {
     maxGasPriceWei: cfg.maxGasPriceWei,
-    dryRun: false,
+    dryRun: cfg.dryRun,
     txTimeoutMs: cfg.txTimeoutMs,
     pollMs: 10,
   });
@@ -376,6 +395,25 @@ export async function withStartBatchEstimate<T>(
   } finally {
     TxSender.prototype.estimateGas = estimate;
   }
+}
+
+/**
+ * Runs `step` with a rival starting the auctions of `rivalIds` at the keeper's first gas estimate of a
+ * start batch: between its health read and its send. Returns whether the race ran.
+ */
+export async function withRivalStartAtEstimate(
+  sys: System,
+  rivalIds: bigint[],
+  step: () => Promise<unknown>,
+): Promise<boolean> {
+  const selector = sys.auction.interface.getFunction("startAuctions").selector;
+  let raced = false;
+  await onRequests(async (method, params) => {
+    if (raced || method !== "eth_estimateGas" || !callDataOf(params).startsWith(selector)) return;
+    raced = true;
+    await sys.auction.connect(sys.deployer).startAuctions(rivalIds);
+  }, step);
+  return raced;
 }
 
 /** The accounts each `AuctionStarted` transaction on `sys` started, transaction by transaction. */

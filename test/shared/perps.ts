@@ -3,6 +3,7 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionResponse, Signer } from "ethers";
 import type { MockV3Aggregator, PerpMarket } from "../../typechain-types";
 import type { IPerpMarket } from "../../typechain-types/contracts/markets/PerpMarket";
+import type { PerpMarketState } from "../../sdk/src/state";
 // system.ts will import deployPerps from here: use its exports only inside functions (never at module
 // load), so the import cycle is harmless.
 import {
@@ -381,4 +382,37 @@ export async function poolShortTen(): Promise<System> {
   await trade(sys.perps, sys.alice, account, sys.markets.ETH, ethers.parseEther("10"));
   await mintAndApprove(sys.usdc, sys.bob, await sys.pool.getAddress(), 10_000n * usdc);
   return sys;
+}
+
+/**
+ * The SDK's state of a perp market no chain holds, for the pure perp model (`perpQuote`, `perpExposure`):
+ * no fees, funding, limits, open interest or backstop unless `overrides` gives them.
+ */
+export function perpMarketState(
+  skewScale: bigint,
+  overrides: Partial<PerpMarketState> = {},
+): PerpMarketState {
+  return {
+    kind: "perp",
+    market: ethers.ZeroAddress,
+    marketId: 1n,
+    underlying: assetId("ETH").toLowerCase(),
+    params: {
+      skewScale,
+      maxFundingVelocity: 0n,
+      maxFundingRate: 0n,
+      makerFee: 0n,
+      takerFee: 0n,
+      insuranceFeeShare: 0n,
+      maxPoolDeltaRatio: 0n,
+      maxOpenInterest: 0n,
+    },
+    longOpenInterest: 0n,
+    shortOpenInterest: 0n,
+    fundingRate: 0n,
+    fundingIndex: 0n,
+    lastFundingTime: 0n,
+    backstopSize: 0n,
+    ...overrides,
+  };
 }

@@ -3,6 +3,7 @@ import { ethers } from "hardhat";
 import { expect } from "chai";
 import {
   type Deployment,
+  type Exposure,
   type XMarginClient,
   type XMarginError,
   createAccount,
@@ -19,6 +20,27 @@ import {
   listSeries,
   tradeOption,
 } from "./options";
+
+/**
+ * A market's `exposure` answer (a typechain struct, an array with named fields) as the SDK's `Exposure`:
+ * the named fields alone, so `deep.equal` compares the SDK's model with the chain's field by field.
+ */
+export function sdkExposureOf(e: Exposure): Exposure {
+  return {
+    delta: e.delta,
+    gamma: e.gamma,
+    vega: e.vega,
+    value: e.value,
+    notional: e.notional,
+    optionSize: e.optionSize,
+    vanna: e.vanna,
+    volga: e.volga,
+    totalVolatility: e.totalVolatility,
+    modelVolatility: e.modelVolatility,
+    exitDiscount: e.exitDiscount,
+    timeValue: e.timeValue,
+  };
+}
 
 /** What `deploymentOf` reads: a system, with its OptionMarket when it has one (`deployOptionsSystem`). */
 export type SdkSystem = System & { options?: BaseContract };

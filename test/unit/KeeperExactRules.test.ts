@@ -9,6 +9,7 @@ import { Wallet, makeError, toBeHex, type JsonRpcProvider, type Log } from "ethe
 import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
+  absorbedLong,
   callDataOf,
   keeperBidPlan,
   keeperBidder,
@@ -22,6 +23,7 @@ import {
   startInProcessKeeper,
   startTransactions,
   threeLongsUnderWater,
+  withRivalStartAtEstimate,
   withStartBatchEstimate,
   withStartBatchesUnfunded,
 } from "../shared/keeper";
@@ -756,17 +758,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
       // batch simulated as "would start nothing") left the keeper without a bid until the next pass.
       const { sys, ids } = await loadFixture(threeLongsUnderWater);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
-      const selector = sys.auction.interface.getFunction("startAuctions").selector;
-      let raced = false;
-      await onRequests(
-        async (method, params) => {
-          if (raced || method !== "eth_estimateGas" || !callDataOf(params).startsWith(selector)) return;
-          raced = true;
-          await sys.auction.connect(sys.deployer).startAuctions(ids);
-        },
-        () => keeper.step(),
-      );
-      expect(raced).to.equal(true);
+      expect(await withRivalStartAtEstimate(sys, ids, () => keeper.step())).to.equal(true);
       const bids = await sys.auction.queryFilter(sys.auction.filters.AuctionBid());
       expect(bids.map((e) => e.args.accountId)).to.have.members(ids);
     });
@@ -953,14 +945,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
       // Mutant: the deadline sent as the pass's own block time: in-process Hardhat mines the next block in
       // the same second, so the KeeperStep unwind passed; on a chain whose next block is later, every
       // unwind reverted (DeadlineExpired) and its gas was lost.
-      const sys = await loadFixture(deployOptionsSystem);
-      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-      await setFeedPrice(sys.feeds.ETH, "2600");
-      await sys.auction.startAuction(victim);
-      await time.increase((await sys.auction.params()).duration);
-      await refreshFeeds(sys);
-      await sys.auction.absorb(victim);
+      const { sys } = await loadFixture(absorbedLong);
       await sys.manager.grantRole(Role.BACKSTOP, sys.keeper.address, 0);
       const keeper = await startInProcessKeeper(sys, ["--unwind-backstop", "--min-profit-usd", "1000000"]);
       const passAt = await time.latest();

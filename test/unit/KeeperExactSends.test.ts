@@ -16,12 +16,13 @@ import {
   listSeries,
   tradeOption,
 } from "../shared/options";
-import { mineAt, refreshFeeds, trade } from "../shared/perps";
+import { mineAt, trade } from "../shared/perps";
 import { mintAccountsTo } from "../shared/accounts";
 import { mintAndApprove } from "../shared/tokens";
 import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
 import {
+  absorbedLong,
   keeperBidder,
   onRequest,
   predictedAndRealisedBid,
@@ -211,19 +212,6 @@ describe("The keeper's backstop sweep", function () {
 });
 
 describe("The keeper's backstop unwind", function () {
-  /** Alice's long 10 ETH absorbed by the backstop at 2,600 (the auction ran its duration). */
-  async function absorbedLong() {
-    const sys = await deployOptionsSystem();
-    const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-    await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-    await setFeedPrice(sys.feeds.ETH, "2600");
-    await sys.auction.startAuction(victim);
-    await time.increase((await sys.auction.params()).duration);
-    await refreshFeeds(sys);
-    await sys.auction.absorb(victim);
-    return { sys, backstop: await sys.auction.backstopAccountId() };
-  }
-
   it("sends the unwind with the quoted fill as its limit, so a trade that moves the skew first makes it revert", async function () {
     const { sys, backstop } = await loadFixture(absorbedLong);
     await sys.manager.grantRole(Role.BACKSTOP, sys.keeper.address, 0);

@@ -6,8 +6,8 @@
  * and the command line run without a chain; the pass runs the in-process keeper on the shared setups.
  */
 import { expect } from "chai";
-import { ethers, network } from "hardhat";
-import { Wallet, makeError, toBeHex, type JsonRpcProvider, type Log } from "ethers";
+import { ethers } from "hardhat";
+import { makeError, toBeHex, type JsonRpcProvider, type Log } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { AccountDiscovery, AuctionTracker, getLogsSplitting } from "../../scripts/keeper/discovery";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
@@ -15,19 +15,18 @@ import { IAccounts__factory } from "../../typechain-types/factories/contracts/in
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
 import { KEY, TARGET } from "../shared/scriptedNode";
 import {
+  aliceLongInAuction,
   callDataOf,
   healthManyCallsPerPass,
   onRequests,
   startRpcBridge,
   type Misbehaviour,
-  keeperDeploymentOf,
   startInProcessKeeper,
   threeLongsUnderWater,
+  withRivalStartAtEstimate,
 } from "../shared/keeper";
 import { hardhatWallet } from "../shared/e2e";
-import { Eip1193JsonRpcProvider, createProvider } from "../../scripts/keeper/chain";
-import { createLogger } from "../../scripts/keeper/log";
-import { keeperStep, openSession } from "../../scripts/keeper/loop";
+import { createProvider } from "../../scripts/keeper/chain";
 import { TxSender } from "../../scripts/keeper/sender";
 import { Role } from "../../deploy/roles";
 import { callsTo, recordCalls } from "../shared/accounts";
@@ -37,38 +36,6 @@ import { bobLongsUnderWater, mineAt, refreshFeeds, trade } from "../shared/perps
 import { setFeedPrice } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
-
-/**
- * The keeper (Hardhat's account #4) with `--dry-run`, in process: its sender simulates and logs every
- * action and sends nothing (`startInProcessKeeper`'s sends). `step` runs one pass at the latest block.
- */
-async function startDryRunKeeper(sys: Awaited<ReturnType<typeof deployOptionsSystem>>, args: string[]) {
-  const key = hardhatWallet(4).privateKey;
-  const cfg = parseKeeperArgs(
-    ["--rpc", "http://in-process", "--deployment", "(in memory)", "--dry-run", ...args],
-    {
-      KEEPER_PRIVATE_KEY: key,
-    },
-  );
-  if (cfg === "help") throw new Error("unreachable");
-  const deployment = await keeperDeploymentOf(sys);
-  const provider = new Eip1193JsonRpcProvider(network.provider, deployment.chainId);
-  const wallet = new Wallet(key, provider);
-  const log = createLogger({ level: "error", write: () => {} });
-  const sender = new TxSender(wallet, provider, deployment.chainId, log, {
-    maxGasPriceWei: cfg.maxGasPriceWei,
-    dryRun: true,
-    txTimeoutMs: cfg.txTimeoutMs,
-    pollMs: 10,
-  });
-  const session = await openSession(cfg, provider, wallet, sender, log, deployment);
-  if (!session) throw new Error("the deployment is not on the chain");
-  return async () => {
-    const head = await provider.getBlockNumber();
-    const block = await provider.getBlock(head);
-    return keeperStep(session, head, BigInt(block!.timestamp), { cfg, sender, log });
-  };
-}
 
 /** Bob's healthy account (10,000 USDC, no position) beside the deployment's own; the keeper's session open. */
 async function healthyBook() {
@@ -415,17 +382,7 @@ describe("The keeper's discovery, act stage and pass at their exact rules (revie
       // sending", and that book waited a pass (a block of a crash) for its auction.
       const { sys, ids } = await loadFixture(threeLongsUnderWater);
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
-      const selector = sys.auction.interface.getFunction("startAuctions").selector;
-      let raced = false;
-      await onRequests(
-        async (method, params) => {
-          if (raced || method !== "eth_estimateGas" || !callDataOf(params).startsWith(selector)) return;
-          raced = true;
-          await sys.auction.connect(sys.deployer).startAuctions(ids.slice(0, 2));
-        },
-        () => keeper.step(),
-      );
-      expect(raced).to.equal(true);
+      expect(await withRivalStartAtEstimate(sys, ids.slice(0, 2), () => keeper.step())).to.equal(true);
       const started = await sys.auction.queryFilter(sys.auction.filters.AuctionStarted());
       expect(started.map((e) => [e.args.accountId, e.args.starter])).to.deep.equal([
         [ids[0], sys.deployer.address],
@@ -499,10 +456,7 @@ describe("The keeper's discovery, act stage and pass at their exact rules (revie
       // dollar of ETH) was priced, an eth_estimateGas of updateDeficit per pass; isDeficitWorthRecording
       // still held the send back to "more than 1%".
       const sys = await loadFixture(deployOptionsSystem);
-      const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-      await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-      await setFeedPrice(sys.feeds.ETH, "2600");
-      await sys.auction.startAuction(victim);
+      const victim = await aliceLongInAuction(sys);
       await setFeedPrice(sys.feeds.ETH, "2400");
       const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "1000000"]);
       const updates = () => sys.auction.queryFilter(sys.auction.filters.PendingDeficitUpdated(victim));
@@ -648,7 +602,12 @@ describe("The keeper's discovery, act stage and pass at their exact rules (revie
       // or sweep). Before session 36 `fundingAccrued` and `unwound` did count mined sends only, and a dry
       // run reported neither though both were due (row 263).
       const { sys, bob } = await loadFixture(everyStageDue);
-      const step = await startDryRunKeeper(sys, ["--unwind-backstop", "--min-profit-usd", "1000000"]);
+      const keeper = await startInProcessKeeper(sys, [
+        "--dry-run",
+        "--unwind-backstop",
+        "--min-profit-usd",
+        "1000000",
+      ]);
       const sweepable = await sys.auction.sweepBackstopQuote.staticCall();
       expect(sweepable).to.be.greaterThan(0n);
       const block = await ethers.provider.getBlockNumber();
@@ -661,7 +620,7 @@ describe("The keeper's discovery, act stage and pass at their exact rules (revie
           if (method.startsWith("eth_") && data.startsWith(unwind))
             deadlines.add(sys.auction.interface.decodeFunctionData("unwindBackstop", data)[4] as bigint);
         },
-        () => step(),
+        () => keeper.step(),
       );
       // The unwind it would send: valid 10 minutes from the pass's block (mutant: 60,000 s, a fill price
       // that may be mined most of a day later).
@@ -690,16 +649,16 @@ describe("The keeper's discovery, act stage and pass at their exact rules (revie
 
     it("reports the series it would settle once, without the payouts a settlement must come before, then the payouts of a settled one", async function () {
       const { sys, call, carol } = await loadFixture(expiredCall);
-      const step = await startDryRunKeeper(sys, []);
+      const keeper = await startInProcessKeeper(sys, ["--dry-run"]);
       const block = await ethers.provider.getBlockNumber();
       // Both of the pass's settlement steps find the series unsettled; it is reported once, and no payout
       // is simulated against it (each would revert).
-      expect((await step()).options).to.deep.include({ seriesSettled: [call], positionsSettled: 0 });
+      expect((await keeper.step()).options).to.deep.include({ seriesSettled: [call], positionsSettled: 0 });
       expect(await ethers.provider.getBlockNumber()).to.equal(block);
       expect((await sys.options.series(call)).settled).to.equal(false);
       const [round] = await sys.feeds.ETH.latestRoundData();
       await sys.options.connect(sys.deployer).settleSeries(call, round);
-      expect((await step()).options).to.deep.include({ seriesSettled: [], positionsSettled: 1 });
+      expect((await keeper.step()).options).to.deep.include({ seriesSettled: [], positionsSettled: 1 });
       expect(await sys.options.positionSize(carol, call)).to.equal(-wad("0.01"));
     });
   });
