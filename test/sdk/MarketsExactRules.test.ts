@@ -786,9 +786,16 @@ describe("SDK market models and state reader: exact rules", function () {
     it("reads every field at the block asked for, whatever changed since", async function () {
       const f = await loadFixture(fixture);
       await trade(f.sys.perps, f.sys.alice, f.alice, f.sys.markets.ETH, wad("2"));
+      // 2 sWETH beside her USDC, at 1 WETH a share.
+      const { sweth, vault } = f.sys;
+      await mintAndApprove(f.sys.weth, f.sys.alice, await sweth.getAddress(), wad("2"));
+      await sweth.connect(f.sys.alice).deposit(wad("2"), f.sys.alice.address);
+      await sweth.connect(f.sys.alice).approve(await vault.getAddress(), wad("2"));
+      await vault.connect(f.sys.alice).deposit(f.alice, sweth, wad("2"));
       const before = await getAccountState(f.aliceClient, { accountId: f.alice });
       // Afterwards: perp and option trades by both (Alice in a new market), new prices and volatility, new risk parameters and
-      // pool ratios, the engine paused.
+      // pool ratios, sWETH's weights cut and its share rate up by half (review round 109's G05 and G06:
+      // the collateral's configuration and the share's rate read at the latest block), the engine paused.
       await trade(f.sys.perps, f.sys.alice, f.alice, f.sys.markets.ETH, wad("1"));
       await trade(f.sys.perps, f.sys.bob, f.bob, f.sys.markets.ETH, -wad("9"));
       await tradeOption(f.sys.options, f.sys.alice, f.alice, f.call, WAD);
@@ -802,6 +809,8 @@ describe("SDK market models and state reader: exact rules", function () {
         shortOptionFloor: wad("0.07"),
       });
       await f.sys.options.setPoolVegaRatio(ETH, wad("0.8"));
+      await vault.setCollateralWeights(sweth, wad("0.8"), wad("0.9"));
+      await sweth.simulateYield(wad("1"));
       await f.sys.engine.pause();
       const again = await getAccountState(f.aliceClient, {
         accountId: f.alice,
@@ -820,6 +829,23 @@ describe("SDK market models and state reader: exact rules", function () {
       expect(now.underlyings[ETH].risk).to.not.deep.equal(before.underlyings[ETH].risk);
       expect(now.positions.length).to.equal(before.positions.length + 1);
       expect(now.markets).to.not.deep.equal(before.markets);
+      const swethAddress = (await sweth.getAddress()).toLowerCase();
+      const shares = (state: AccountState) =>
+        state.collateral.find((c) => c.token.toLowerCase() === swethAddress)!;
+      expect(shares(before).balance).to.equal(wad("2"));
+      expect([shares(before).initialWeight, shares(before).maintenanceWeight]).to.deep.equal([
+        wad("0.85"),
+        wad("0.92"),
+      ]);
+      expect([shares(now).initialWeight, shares(now).maintenanceWeight]).to.deep.equal([
+        wad("0.8"),
+        wad("0.9"),
+      ]);
+      expect([shares(before).erc4626?.assetsPerShare, shares(now).erc4626?.assetsPerShare]).to.deep.equal([
+        WAD,
+        // OpenZeppelin's virtual share and asset: ⌊1e18 · (3e18 + 1) / (2e18 + 1)⌋.
+        wad("1.5") - 1n,
+      ]);
     });
   });
 
