@@ -1,4 +1,4 @@
-import { Transaction, Wallet, type JsonRpcProvider } from "ethers";
+import { Transaction, Wallet, makeError, type JsonRpcProvider, type Log } from "ethers";
 import { TxSender } from "../../scripts/keeper/sender";
 import { createLogger, type Fields } from "../../scripts/keeper/log";
 
@@ -92,3 +92,29 @@ export function scriptedSender(
   });
   return { sender, lines };
 }
+
+/**
+ * A node's event log for the scans: `logs` by block, the ranges asked; `refuse` answers a range instead
+ * (throw to refuse it, as a hosted RPC refuses a range of too many logs).
+ */
+export function logNode(refuse: (from: number, to: number) => void = () => {}) {
+  const node = {
+    logs: [] as { blockNumber: number; topics: string[] }[],
+    asked: [] as [number, number][],
+    provider: {
+      async getLogs(filter: { fromBlock: number; toBlock: number }) {
+        node.asked.push([filter.fromBlock, filter.toBlock]);
+        // A split that never ends: fail it as an outage (not split further) rather than hang.
+        if (node.asked.length > 100) throw new Error("fetch failed: 100 eth_getLogs for one scan");
+        refuse(filter.fromBlock, filter.toBlock);
+        return node.logs.filter(
+          (l) => l.blockNumber >= filter.fromBlock && l.blockNumber <= filter.toBlock,
+        ) as unknown as Log[];
+      },
+    } as unknown as JsonRpcProvider,
+  };
+  return node;
+}
+
+/** What ethers makes of Infura's refusal of an answer of more than 10,000 logs. */
+export const tooManyLogs = () => makeError("query returned more than 10000 results", "UNKNOWN_ERROR", {});

@@ -5,7 +5,7 @@
  * suite before. Most run against a scripted node (no chain), so the file stays fast.
  */
 import { expect } from "chai";
-import { Wallet, makeError, toBeHex, type JsonRpcProvider, type Log } from "ethers";
+import { Wallet, makeError, toBeHex } from "ethers";
 import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
@@ -44,7 +44,15 @@ import fs from "node:fs";
 import path from "node:path";
 import { Role } from "../../deploy/roles";
 import { TX_GAS_CAP, TxSender, type SendResult } from "../../scripts/keeper/sender";
-import { GWEI, KEY, ScriptedNode, TARGET, scriptedSender } from "../shared/scriptedNode";
+import {
+  GWEI,
+  KEY,
+  ScriptedNode,
+  TARGET,
+  logNode,
+  scriptedSender,
+  tooManyLogs,
+} from "../shared/scriptedNode";
 import { createLogger, type Fields } from "../../scripts/keeper/log";
 import {
   WAD,
@@ -138,26 +146,6 @@ async function runKeeperWithHook(
   };
 }
 
-/** A node's event log for the scans: `logs` by block, the ranges asked, and ranges above `maxSpan` refused. */
-function logNode(maxSpan = Infinity) {
-  const node = {
-    logs: [] as { blockNumber: number; topics: string[] }[],
-    asked: [] as [number, number][],
-    provider: {
-      async getLogs(filter: { fromBlock: number; toBlock: number }) {
-        node.asked.push([filter.fromBlock, filter.toBlock]);
-        // A split that never ends: fail it as an outage (not split further) rather than hang.
-        if (node.asked.length > 100) throw new Error("fetch failed: 100 eth_getLogs for one scan");
-        if (filter.toBlock - filter.fromBlock + 1 > maxSpan)
-          throw makeError("query returned more than 10000 results", "UNKNOWN_ERROR", {});
-        return node.logs.filter(
-          (l) => l.blockNumber >= filter.fromBlock && l.blockNumber <= filter.toBlock,
-        ) as unknown as Log[];
-      },
-    } as unknown as JsonRpcProvider,
-  };
-  return node;
-}
 const ACCOUNT_CREATED = IAccounts__factory.createInterface().getEvent("AccountCreated").topicHash;
 const AUCTION = ILiquidationAuction__factory.createInterface();
 const idTopic = (id: bigint) => toBeHex(id, 32);
@@ -605,7 +593,9 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("splits a refused range into halves that do not overlap: each block's events once, and it ends", async function () {
       // Mutant: the second half started at `mid` instead of `mid + 1`: the middle block's events came
       // twice, and a refused two-block range split into itself, for ever.
-      const node = logNode(1);
+      const node = logNode((from, to) => {
+        if (to > from) throw tooManyLogs();
+      });
       for (let b = 10; b <= 17; b++)
         node.logs.push({ blockNumber: b, topics: [ACCOUNT_CREATED, idTopic(BigInt(b))] });
       const logs = await getLogsSplitting(node.provider, { address: TARGET, topics: [] }, 10, 17);

@@ -7,13 +7,13 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import { makeError, toBeHex, type JsonRpcProvider, type Log } from "ethers";
+import { makeError, toBeHex } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { AccountDiscovery, AuctionTracker, getLogsSplitting } from "../../scripts/keeper/discovery";
 import { UsageError, parseKeeperArgs } from "../../scripts/keeper/config";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
-import { KEY, TARGET } from "../shared/scriptedNode";
+import { KEY, TARGET, logNode, tooManyLogs } from "../shared/scriptedNode";
 import {
   aliceLongInAuction,
   callDataOf,
@@ -50,32 +50,6 @@ const AUCTION = ILiquidationAuction__factory.createInterface();
 const STARTED = AUCTION.getEvent("AuctionStarted").topicHash;
 const ENDED = AUCTION.getEvent("AuctionEnded").topicHash;
 const idTopic = (id: bigint) => toBeHex(id, 32);
-
-/**
- * A node's event log for the scans: `logs` by block, the ranges asked; `refuse` answers a range instead
- * (throw to refuse it, as a hosted RPC refuses a range of too many logs).
- */
-function logNode(refuse: (from: number, to: number) => void = () => {}) {
-  const node = {
-    logs: [] as { blockNumber: number; topics: string[] }[],
-    asked: [] as [number, number][],
-    provider: {
-      async getLogs(filter: { fromBlock: number; toBlock: number }) {
-        node.asked.push([filter.fromBlock, filter.toBlock]);
-        // A split that never ends: fail it as an outage (not split further) rather than hang.
-        if (node.asked.length > 100) throw new Error("fetch failed: 100 eth_getLogs for one scan");
-        refuse(filter.fromBlock, filter.toBlock);
-        return node.logs.filter(
-          (l) => l.blockNumber >= filter.fromBlock && l.blockNumber <= filter.toBlock,
-        ) as unknown as Log[];
-      },
-    } as unknown as JsonRpcProvider,
-  };
-  return node;
-}
-
-/** What ethers makes of Infura's refusal of an answer of more than 10,000 logs. */
-const tooManyLogs = () => makeError("query returned more than 10000 results", "UNKNOWN_ERROR", {});
 
 describe("The keeper's discovery, act stage and pass at their exact rules (review round 110)", function () {
   describe("event scans (discovery.ts)", function () {
