@@ -23,7 +23,7 @@ import {
 } from "./logic";
 import type { Logger } from "./log";
 import { isTransientError } from "./retry";
-import type { SendResult, TxRequest, TxSender } from "./sender";
+import { succeeded, type SendResult, type TxRequest, type TxSender } from "./sender";
 
 const CROSS = 0n;
 /** Accounts read before the usable one past which the keeper suggests `--account-id`. */
@@ -163,7 +163,7 @@ async function grantAuction(c: Contracts, sender: TxSender, id: bigint, auction:
       accountId: id,
     },
   );
-  if (result.status !== "mined" && result.status !== "dry-run") {
+  if (!succeeded(result)) {
     throw new Error(`could not let the auction trade account ${id}: ${result.status}`);
   }
 }

@@ -59,9 +59,9 @@ export type SendResult =
   | { status: "nothing-to-do" };
 
 /**
- * Whether a pass reports a send as done: mined, or in a dry run simulated without a revert. A dry run's
- * report is then what the keeper would have done (review round 110: it listed the auctions it would end
- * but none of the funding accruals or unwinds it would send).
+ * Whether a send went through: mined, or in a dry run simulated without a revert. A pass reports these
+ * as done, so a dry run's report is what the keeper would have done (review round 110: it listed the
+ * auctions it would end but none of the funding accruals or unwinds it would send).
  */
 export function succeeded(result: SendResult): boolean {
   return result.status === "mined" || result.status === "dry-run";

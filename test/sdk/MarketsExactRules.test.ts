@@ -10,6 +10,7 @@ import {
   type PerpMarketState,
   type PerpPositionState,
   WAD,
+  ZERO_EXPOSURE,
   applyOptionTrade,
   applyPerpTrade,
   blackScholes,
@@ -322,20 +323,7 @@ describe("SDK market models and state reader: exact rules", function () {
       };
       const e = optionExposure(pos, settled, wad("3500"), wad("0.6"), 1_000_000n + DAY);
       // 2 × (3200 − 3000) = 400; no Greeks, notional, size or time value.
-      expect(e).to.deep.equal({
-        delta: 0n,
-        gamma: 0n,
-        vega: 0n,
-        value: wad("400"),
-        notional: 0n,
-        optionSize: 0n,
-        vanna: 0n,
-        volga: 0n,
-        totalVolatility: 0n,
-        modelVolatility: 0n,
-        exitDiscount: 0n,
-        timeValue: 0n,
-      });
+      expect(e).to.deep.equal({ ...ZERO_EXPOSURE, value: wad("400") });
     });
   });
 

@@ -45,12 +45,12 @@ import { YEAR } from "../shared/interest";
 import { trade } from "../shared/perps";
 import { assetId } from "../shared/oracles";
 import { calendarAtIM } from "../shared/sdk";
+import { DAY } from "../shared/options";
 
 const USDC = 10n ** 6n;
 const ETH = assetId("ETH").toLowerCase();
 /** One USDC unit in USD WAD. */
 const USDC_UNIT = 10n ** 12n;
-const DAY = 86_400n;
 
 /**
  * The SDK's copies of the perp, interest and liquidation rules (`sdk/src/math/perp.ts`, `interest.ts`,

@@ -21,9 +21,16 @@ import { TxSender } from "../../scripts/keeper/sender";
 import type { OptionMarket } from "../../typechain-types";
 import { hardhatWallet, listenOnLoopback, tempDir } from "./e2e";
 import { deploymentOf } from "./sdk";
-import { deployOptionsSystem, deployOptionsSystemWithoutFunding } from "./options";
+import {
+  DAY,
+  deployOptionsSystem,
+  deployOptionsSystemWithoutFunding,
+  fromNow,
+  listSeries,
+  tradeOption,
+} from "./options";
 import { assetId, setFeedPrice } from "./oracles";
-import { refreshFeeds, trade } from "./perps";
+import { mineAt, refreshFeeds, trade } from "./perps";
 import { MarginMode, WAD, openAccount, wad, type System } from "./system";
 
 export interface LogLine {
@@ -165,6 +172,25 @@ export async function absorbedLong() {
   await refreshFeeds(sys);
   await sys.auction.absorb(victim);
   return { sys, backstop: await sys.auction.backstopAccountId() };
+}
+
+/**
+ * An ETH-3000 call, a day long, that Carol wrote 0.01 of in each of `holders` accounts, expired; ETH's
+ * first round after expiry at 3,100 (the keeper's settlement round).
+ */
+export async function expiredCallWritten(holders: number) {
+  const sys = await deployOptionsSystem();
+  const expiry = await fromNow(DAY);
+  const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
+  const writers: bigint[] = [];
+  for (let i = 0; i < holders; i++) {
+    const account = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * 10n ** 6n]]);
+    await tradeOption(sys.options, sys.carol, account, call, -wad("0.01"));
+    writers.push(account);
+  }
+  await mineAt(sys, expiry);
+  await setFeedPrice(sys.feeds.ETH, "3100");
+  return { sys, call, writers };
 }
 
 /** Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`. */

@@ -10,6 +10,7 @@ import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   absorbedLong,
+  expiredCallWritten,
   callDataOf,
   keeperBidPlan,
   keeperBidder,
@@ -28,8 +29,8 @@ import {
   withStartBatchesUnfunded,
 } from "../shared/keeper";
 import { MarginMode, openAccount, wad } from "../shared/system";
-import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
-import { bobLongsUnderWater, mineAt, refreshFeeds, trade } from "../shared/perps";
+import { deployOptionsSystem } from "../shared/options";
+import { bobLongsUnderWater, refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { Eip1193JsonRpcProvider } from "../../scripts/keeper/chain";
 import { openSession, runKeeper } from "../../scripts/keeper/loop";
@@ -834,23 +835,8 @@ describe("The keeper at its exact rules (review round 91)", function () {
   });
 
   describe("option settlement (options.ts)", function () {
-    const USDC = 10n ** 6n;
-
-    /** An ETH-3000 call with `holders` writers of 0.01, expired; ETH's first round after expiry at 3,100. */
-    async function expiredSeries(holders: number) {
-      const sys = await deployOptionsSystem();
-      const expiry = await fromNow(DAY);
-      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
-      for (let i = 0; i < holders; i++) {
-        const account = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-        await tradeOption(sys.options, sys.carol, account, call, -wad("0.01"));
-      }
-      await mineAt(sys, expiry);
-      await setFeedPrice(sys.feeds.ETH, "3100");
-      return { sys, call };
-    }
-    const oneHolder = () => expiredSeries(1);
-    const fiftyOneHolders = () => expiredSeries(51);
+    const oneHolder = () => expiredCallWritten(1);
+    const fiftyOneHolders = () => expiredCallWritten(51);
 
     it("pays holders out 50 to a transaction: 51 holders, two settleAccounts of 50 and 1", async function () {
       // Mutant: SETTLE_BATCH 60: one transaction for all 51 (each holder's payout is a position close:

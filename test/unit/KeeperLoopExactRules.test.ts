@@ -16,6 +16,7 @@ import { ILiquidationAuction__factory } from "../../typechain-types/factories/co
 import { KEY, TARGET, logNode, tooManyLogs } from "../shared/scriptedNode";
 import {
   aliceLongInAuction,
+  expiredCallWritten,
   callDataOf,
   healthManyCallsPerPass,
   onRequests,
@@ -30,9 +31,9 @@ import { createProvider } from "../../scripts/keeper/chain";
 import { TxSender } from "../../scripts/keeper/sender";
 import { Role } from "../../deploy/roles";
 import { callsTo, recordCalls } from "../shared/accounts";
-import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import { deployOptionsSystem } from "../shared/options";
 import { MarginMode, openAccount, wad } from "../shared/system";
-import { bobLongsUnderWater, mineAt, refreshFeeds, trade } from "../shared/perps";
+import { bobLongsUnderWater, refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
@@ -609,20 +610,14 @@ describe("The keeper's discovery, act stage and pass at their exact rules (revie
       expect(await sys.auction.isFrozen(bob)).to.equal(true);
     });
 
-    /** An ETH-3000 call Carol wrote 0.01 of, a day long, expired; ETH's first round after expiry at 3,100. */
-    async function expiredCall() {
-      const sys = await deployOptionsSystem();
-      const expiry = await fromNow(DAY);
-      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
-      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-      await tradeOption(sys.options, sys.carol, carol, call, -wad("0.01"));
-      await mineAt(sys, expiry);
-      await setFeedPrice(sys.feeds.ETH, "3100");
-      return { sys, call, carol };
-    }
+    const expiredCall = () => expiredCallWritten(1);
 
     it("reports the series it would settle once, without the payouts a settlement must come before, then the payouts of a settled one", async function () {
-      const { sys, call, carol } = await loadFixture(expiredCall);
+      const {
+        sys,
+        call,
+        writers: [carol],
+      } = await loadFixture(expiredCall);
       const keeper = await startInProcessKeeper(sys, ["--dry-run"]);
       const block = await ethers.provider.getBlockNumber();
       // Both of the pass's settlement steps find the series unsettled; it is reported once, and no payout
