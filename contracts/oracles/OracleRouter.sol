@@ -4,21 +4,8 @@ pragma solidity ^0.8.28;
 import {AccessManaged} from "@openzeppelin/contracts/access/manager/AccessManaged.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+import {IChainlinkCircuitBreaker, IChainlinkProxy} from "../interfaces/IChainlinkFeedInternals.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
-
-/// @dev The parts of a Chainlink feed behind its proxy that `AggregatorV3Interface` does not expose:
-/// the proxy's current aggregator and that aggregator's circuit breaker (OCR aggregators refuse
-/// reports outside [minAnswer, maxAnswer], so the feed stays at or near the floor while the market is
-/// below it).
-interface IChainlinkProxy {
-    function aggregator() external view returns (address);
-    function phaseAggregators(uint16 phaseId) external view returns (address);
-}
-
-interface IChainlinkCircuitBreaker {
-    function minAnswer() external view returns (int192);
-    function maxAnswer() external view returns (int192);
-}
 
 /// @title OracleRouter
 /// @notice Validated Chainlink prices and volatilities, scaled to WAD. See `IOracleRouter`.
