@@ -11,7 +11,14 @@
  */
 import { expect } from "chai";
 import { ethers } from "hardhat";
-import type { JsonRpcProvider } from "ethers";
+import type {
+  BaseContract,
+  ContractTransactionResponse,
+  JsonRpcProvider,
+  Signer,
+  TransactionResponse,
+} from "ethers";
+import type { MockERC4626, MockV3Aggregator } from "../../typechain-types";
 import { Wallet } from "ethers";
 import { TX_GAS_CAP as CAP, TxSender } from "../../scripts/keeper/sender";
 import { createLogger } from "../../scripts/keeper/log";
@@ -39,7 +46,7 @@ import {
 } from "../shared/options";
 import { addPerpUnderlying, mineAt, trade } from "../shared/perps";
 import { assetId, setFeedPrice } from "../shared/oracles";
-import { deployToken, mintAndApprove } from "../shared/tokens";
+import { deployToken, mintAndApprove, type MintableToken } from "../shared/tokens";
 
 const USDC = 10n ** 6n;
 /** The key of the fixture's `keeper` signer (Hardhat's account #4). */
@@ -47,7 +54,13 @@ const KEEPER_KEY = "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a
 
 async function world() {
   const sys = await deployOptionsSystem();
-  const und: { sym: string; price: number; feed: any; volFeed: any; perp: bigint }[] = [
+  const und: {
+    sym: string;
+    price: number;
+    feed: MockV3Aggregator;
+    volFeed: MockV3Aggregator;
+    perp: bigint;
+  }[] = [
     { sym: "ETH", price: 3000, feed: sys.feeds.ETH, volFeed: sys.volFeeds.ETH, perp: sys.markets.ETH },
     { sym: "BTC", price: 60000, feed: sys.feeds.BTC, volFeed: sys.volFeeds.BTC, perp: sys.markets.BTC },
   ];
@@ -76,15 +89,15 @@ async function world() {
 }
 type W = Awaited<ReturnType<typeof world>>;
 
-async function shares(vault4626: any, asset: any, owner: any, amount: bigint) {
+async function shares(vault4626: MockERC4626, asset: MintableToken, owner: Signer, amount: bigint) {
   await mintAndApprove(asset, owner, await vault4626.getAddress(), amount);
   await vault4626.connect(owner).deposit(amount, await owner.getAddress());
 }
 
 /** deposits of all 8 collateral tokens into `id`. */
-async function depositAll(w: W, owner: any, id: bigint) {
+async function depositAll(w: W, owner: Signer, id: bigint) {
   const v = await w.vault.getAddress();
-  const small: [any, bigint][] = [
+  const small: [MintableToken & BaseContract, bigint][] = [
     [w.weth, wad("1")],
     [w.wbtc, 10n ** 6n],
     [w.t1, wad("10")],
@@ -106,8 +119,10 @@ async function depositAll(w: W, owner: any, id: bigint) {
 }
 
 /** Gas used by a transaction sent with the 2^24 cap as its limit. */
-async function gasOf(p: Promise<any>): Promise<bigint> {
-  return (await (await p).wait()).gasUsed as bigint;
+async function gasOf(p: Promise<ContractTransactionResponse | TransactionResponse>): Promise<bigint> {
+  const receipt = await (await p).wait();
+  if (receipt === null) throw new Error("no receipt");
+  return receipt.gasUsed;
 }
 
 /**
@@ -124,7 +139,7 @@ async function gasOfRefused(p: Promise<unknown>): Promise<bigint> {
 
 /** Gas of a view, called in a transaction with the 2^24 cap as its limit and rolled back: EDR's
  * eth_estimateGas searches above the cap and fails for views near it. */
-async function viewGas(contract: any, method: string, args: unknown[]): Promise<bigint> {
+async function viewGas(contract: BaseContract, method: string, args: unknown[]): Promise<bigint> {
   const data = contract.interface.encodeFunctionData(method, args);
   const [sender] = await ethers.getSigners();
   return whatIf(() => gasOf(sender.sendTransaction({ to: contract.target, data, gasLimit: CAP })));
