@@ -195,7 +195,8 @@ contract CollateralVault is
     // Governance
     // ---------------------------------------------------------------------------------------------
 
-    /// @notice Lists `token` as collateral (LISTING role).
+    /// @notice Lists `token` as collateral. Governance only (the timelock): a token is valued at any
+    /// configured asset's price, so a listing is public ahead like a feed change.
     /// @dev Reads the token's decimals once (and, for an ERC-4626 share, its asset's decimals). Reverts
     /// with TokenAlreadyListed if the token was ever listed (use `relistCollateral`), CollateralListFull
     /// once MAX_COLLATERALS_PER_ACCOUNT − 1 tokens besides the quote token were listed (delisted ones

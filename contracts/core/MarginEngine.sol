@@ -109,7 +109,9 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
 
     // ---------------------------------------------------------------- governance
 
-    /// @notice Lets `market` report positions and move quote through the engine. Listing role.
+    /// @notice Lets `market` report positions and move quote through the engine. Governance only (the
+    /// timelock): a registered market can move any account's quote, and each market contract adds its
+    /// own listing caps to the pool's book (see `MAX_UNDERLYINGS`).
     function registerMarket(address market) external restricted {
         if (_marketRef[market] != 0) revert MarketAlreadyRegistered(market);
         uint256 ref = ++_marketCount;
@@ -175,11 +177,12 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     }
 
     /// @notice Pauses new risk: risk-increasing trades. Never deposits, reductions or liquidations.
+    /// GUARDIAN role.
     function pause() external restricted {
         _pause();
     }
 
-    /// @notice Lifts the pause.
+    /// @notice Lifts the pause. GUARDIAN role.
     function unpause() external restricted {
         _unpause();
     }
