@@ -11,6 +11,7 @@ import {
   type PerpPositionState,
   WAD,
   ZERO_EXPOSURE,
+  accountHealth,
   applyOptionTrade,
   applyPerpTrade,
   blackScholes,
@@ -35,6 +36,7 @@ import {
   scenarioPnlsOf,
   seriesStatus,
   settlementPayout,
+  toHealth,
 } from "../../sdk/src";
 import { optionTradingCost } from "../../sdk/src/markets/option";
 import { DEFAULT_RISK_PARAMS, MarginMode, deploySystem, eventOf, openAccount, wad } from "../shared/system";
@@ -48,6 +50,7 @@ import {
   unsettledSeries,
 } from "../shared/options";
 import {
+  absorbAfterAuction,
   backstopLong100,
   frozenLongAndPartner,
   mineAt,
@@ -57,8 +60,9 @@ import {
 } from "../shared/perps";
 import { INTEREST_MODEL } from "../shared/interest";
 import { mintAndApprove } from "../shared/tokens";
-import { assetId } from "../shared/oracles";
+import { assetId, setFeedPrice } from "../shared/oracles";
 import { sdkClient, sdkExposureOf } from "../shared/sdk";
+import { expiredCallWritten } from "../shared/keeper";
 
 const USDC = 10n ** 6n;
 /** One USDC unit in USD WAD. */
@@ -71,8 +75,8 @@ const MAX_PRICE = 10n ** 36n;
  * The SDK's market models (`sdk/src/markets/option.ts`, `perp.ts`, `types.ts`) and its state reader
  * (`actions/getAccountState.ts`, `actions/internal/readers.ts`), pinned to the contracts they copy: the
  * option market's own views (`exposure`, `scenarioPnls`, `quoteTrade`, `series`, `traderVega`) at the
- * edges of every regime, compared to the wei, and the pure rules with hand-worked numbers (review round
- * 109: mutation testing of these files).
+ * edges of every regime, compared to the wei, and the pure rules with hand-worked numbers (review rounds
+ * 109 and 112: mutation testing of these files).
  */
 describe("SDK market models and state reader: exact rules", function () {
   /** A long contract's valuation with the given fields (others 0). */
@@ -975,6 +979,162 @@ describe("SDK market models and state reader: exact rules", function () {
       expect(again).to.deep.equal(before);
       const now = await getAccountState(bob, { accountId: sys.debtorId });
       expect(now.protocol.quoteInterest).to.not.deep.equal(before.protocol.quoteInterest);
+    });
+  });
+
+  describe("state reader with an option book absorbed by the backstop (review round 112: R05, R06)", function () {
+    /**
+     * Alice's 250 written one-year ETH-3000 calls (180,000 USDC) absorbed by the backstop at ETH 3,400
+     * (`absorbAfterAuction`: a slice of her calls, not all), funding off; Carol long 100 of the calls on
+     * 5,000,000 USDC buys 20 more one second after the absorb's block; then the backstop buys back half
+     * of its short (`unwindBackstop`). The three blocks: `absorbed`, `traded`, `unwound`.
+     */
+    async function absorbedCalls() {
+      const sys = await deployOptionsSystemWithoutFunding();
+      const { options } = sys;
+      const call = await listSeries(options, "ETH", "3000", await fromNow(365n * DAY), true);
+      const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 180_000n * USDC]]);
+      const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 5_000_000n * USDC]]);
+      await tradeOption(options, sys.alice, alice, call, -wad("250"));
+      await tradeOption(options, sys.carol, carol, call, wad("100"));
+      await setFeedPrice(sys.feeds.ETH, "3400");
+      const backstop = await absorbAfterAuction(sys, alice);
+      const absorbed = await ethers.provider.getBlockNumber();
+      const short = await options.positionSize(backstop, call);
+      await time.setNextBlockTimestamp((await time.latest()) + 1);
+      await (await tradeOption(options, sys.carol, carol, call, wad("20"))).wait();
+      const traded = await ethers.provider.getBlockNumber();
+      await sys.auction.unwindBackstop(options, call, -short / 2n, ethers.MaxUint256, await fromNow(HOUR));
+      const unwound = await ethers.provider.getBlockNumber();
+      const client = await sdkClient(sys, sys.carol);
+      return { sys, call, carol, backstop, short, absorbed, traded, unwound, client };
+    }
+
+    it("reads the backstop's option position, the series and the pool sides at the block asked for, before and after the backstop unwinds", async function () {
+      const f = await loadFixture(absorbedCalls);
+      const { options } = f.sys;
+      const key = marketKey(await options.getAddress(), f.call);
+      expect(f.short).to.be.lessThan(0n);
+      const sizes: bigint[] = [];
+      // Read after the unwind, each snapshot holds the backstop's position and the series of its block.
+      for (const blockTag of [f.absorbed, f.traded, f.unwound]) {
+        const s = await getAccountState(f.client, { accountId: f.carol, blockTag });
+        const m = s.markets[key] as OptionMarketState;
+        const info = await options.series(f.call, { blockTag });
+        expect(
+          [m.backstopSize, m.longOpenInterest, m.shortOpenInterest, m.vegaPerContract, m.deltaPerContract],
+          `block ${blockTag}`,
+        ).to.deep.equal([
+          await options.positionSize(f.backstop, f.call, { blockTag }),
+          info.longOpenInterest,
+          info.shortOpenInterest,
+          info.vegaPerContract,
+          info.deltaPerContract,
+        ]);
+        const [vega, delta] = await Promise.all([
+          options.traderVega(ETH, { blockTag }),
+          options.traderDelta(ETH, { blockTag }),
+        ]);
+        expect(s.underlyings[ETH].optionPool, `block ${blockTag}`).to.deep.include({
+          vega: { long: vega.longVega, short: vega.shortVega },
+          delta: { long: delta.longDelta, short: delta.shortDelta },
+        });
+        sizes.push(m.backstopSize);
+      }
+      expect(sizes).to.deep.equal([f.short, f.short, f.short - f.short / 2n]);
+    });
+
+    it("values the backstop's absorbed calls and Carol's book as engine.health does at each block", async function () {
+      const f = await loadFixture(absorbedCalls);
+      for (const blockTag of [f.absorbed, f.traded, f.unwound]) {
+        for (const accountId of [f.backstop, f.carol]) {
+          const s = await getAccountState(f.client, { accountId, blockTag });
+          const h = await f.sys.engine.health(accountId, { blockTag });
+          expect(toHealth(accountHealth(s)), `account ${accountId} at block ${blockTag}`).to.deep.equal({
+            equityInitial: h.equityInitial,
+            equityMaintenance: h.equityMaintenance,
+            equityMark: h.equityMark,
+            initialRequirement: h.initialRequirement,
+            maintenanceRequirement: h.maintenanceRequirement,
+            healthRatio: h.healthRatio,
+            grossNotional: h.grossNotional,
+            volatilityUnavailable: h.volatilityUnavailable,
+          });
+        }
+      }
+    });
+
+    it("recounts a trade beside the backstop's short as the market does, from a snapshot read after the unwind", async function () {
+      const f = await loadFixture(absorbedCalls);
+      const { options } = f.sys;
+      const s = await getAccountState(f.client, { accountId: f.carol, blockTag: f.absorbed });
+      const m = s.markets[marketKey(await options.getAddress(), f.call)] as OptionMarketState;
+      const pos = s.positions.find(
+        (p) => p.marketId === f.call && p.kind === "option",
+      ) as OptionPositionState;
+      // Carol's 20 calls, one second after the snapshot: the backstop's short stays out of the traders'
+      // sides, as traderVega and traderDelta at the trade's block say.
+      const r = applyOptionTrade(
+        m,
+        pos,
+        wad("20"),
+        s.prices[ETH],
+        s.underlyings[ETH].volatility,
+        s.timestamp + 1n,
+        USDC_UNIT,
+      );
+      const pool = recountOptionPool(s.underlyings[ETH].optionPool!, m, r.market, r.valuation);
+      const blockTag = f.traded;
+      const [vega, delta, info] = await Promise.all([
+        options.traderVega(ETH, { blockTag }),
+        options.traderDelta(ETH, { blockTag }),
+        options.series(f.call, { blockTag }),
+      ]);
+      expect([pool.vega.long, pool.vega.short, pool.delta.long, pool.delta.short]).to.deep.equal([
+        vega.longVega,
+        vega.shortVega,
+        delta.longDelta,
+        delta.shortDelta,
+      ]);
+      expect([r.newLong, r.newShort, r.market.vegaPerContract]).to.deep.equal([
+        info.longOpenInterest,
+        info.shortOpenInterest,
+        info.vegaPerContract,
+      ]);
+    });
+  });
+
+  describe("a settled series' quote (review round 112: O49)", function () {
+    /** Carol's 0.01 written ETH-3000 call, expired, ETH's first round after expiry at 3,100. */
+    const expiredCall = () => expiredCallWritten(1);
+
+    it("refuses to quote or trade a settled series with SeriesAlreadySettled, as quoteTrade reverts", async function () {
+      const {
+        sys,
+        call,
+        writers: [writer],
+      } = await loadFixture(expiredCall);
+      const [round] = await sys.feeds.ETH.latestRoundData();
+      await sys.options.connect(sys.deployer).settleSeries(call, round);
+      const s = await getAccountState(await sdkClient(sys, sys.carol), { accountId: writer });
+      const m = s.markets[marketKey(await sys.options.getAddress(), call)] as OptionMarketState;
+      const pos = s.positions.find((p) => p.kind === "option") as OptionPositionState;
+      expect([m.settled, s.timestamp >= m.expiry]).to.deep.equal([true, true]);
+      const [spot, vol] = [s.prices[ETH], s.underlyings[ETH].volatility];
+      for (const size of [WAD, -WAD]) {
+        await expect(sys.options.quoteTrade(call, size, { blockTag: s.blockNumber }))
+          .to.be.revertedWithCustomError(sys.options, "SeriesAlreadySettled")
+          .withArgs(call);
+        // Settled is checked before expired, as OptionMarket._tradable does.
+        expect(() => optionQuote(m, spot, vol, s.timestamp, size, USDC_UNIT)).to.throw(
+          RangeError,
+          `SeriesAlreadySettled(${call})`,
+        );
+        expect(() => applyOptionTrade(m, pos, size, spot, vol, s.timestamp, USDC_UNIT)).to.throw(
+          RangeError,
+          `SeriesAlreadySettled(${call})`,
+        );
+      }
     });
   });
 });
