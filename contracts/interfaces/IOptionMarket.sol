@@ -80,7 +80,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// @notice A series parameter is outside its hard bounds, below its underlying's listing floor or
     /// moved more than its max step (also a floor above its bound in `configureUnderlying`).
     error SeriesParamOutOfBounds(bytes32 parameter);
-    /// @notice The skew is outside ±MAX_SKEW or moved more than MAX_SKEW_STEP.
+    /// @notice The skew is outside ±MAX_SKEW or moved more than MAX_SKEW_STEP or twice the series' spread
+    /// factor.
     error SkewOutOfBounds(int256 skew);
     /// @notice A pool limit ratio (`parameter`: "poolVegaRatio" or "poolDeltaRatio") is 0, above its
     /// maximum (MAX_POOL_VEGA_RATIO; 10 for delta, PerpMarket's), or more than doubled; or
@@ -190,9 +191,10 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// series per MIN_UPDATE_INTERVAL (UpdateTooSoon("seriesParams", seriesId, next)). Risk-manager role.
     function setSeriesParams(uint256 seriesId, SeriesParams calldata params) external;
 
-    /// @notice Sets a series' volatility add-on: |skew| ≤ MAX_SKEW, moved at most MAX_SKEW_STEP per
-    /// update and at most once per series per MIN_SKEW_UPDATE_INTERVAL (UpdateTooSoon("skew",
-    /// seriesId, next)). Risk-manager role.
+    /// @notice Sets a series' volatility add-on: |skew| ≤ MAX_SKEW, moved at most MAX_SKEW_STEP and at
+    /// most twice the series' spread factor per update (the step a round trip's spread covers: a step
+    /// seen coming is a volatility round on the series), and at most once per series per
+    /// MIN_SKEW_UPDATE_INTERVAL (UpdateTooSoon("skew", seriesId, next)). Risk-manager role.
     function setSkew(uint256 seriesId, int256 skew) external;
 
     /// @notice Sets `underlying`'s first pool vega and delta limits (`setPoolVegaRatio`, `setPoolDeltaRatio`)

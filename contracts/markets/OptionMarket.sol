@@ -129,7 +129,8 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     /// getters: the grid is in the deployment's config.
     uint256 internal immutable expiryOffset;
 
-    /// @dev Largest skew step per update (the pool ratios may fall freely and at most double).
+    /// @dev Largest skew step per update (the pool ratios may fall freely and at most double); a step is
+    /// also at most twice the series' spread factor (`setSkew`).
     uint256 internal constant MAX_SKEW_STEP = 0.05e18;
     /// @notice Minimum time between two skew changes of one series. The skew marks every position of
     /// the series (value moves by vega·Δskew), as mmVolShock moves its requirement by vega·ΔmmVolShock;
@@ -300,9 +301,13 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
     }
 
     /// @inheritdoc IOptionMarket
+    /// @dev A step moves the series' marks by vega per point, like a volatility round, and is seen coming
+    /// (the risk role's execution delay schedules it in public): a round trip across it costs
+    /// 2·spreadFactor·vega, so a larger step pays whoever bought (or wrote) before it (review round 113).
     function setSkew(uint256 seriesId, int256 skew) external restricted {
         Series storage s = _existing(seriesId);
-        if (SignedMath.abs(skew) > MAX_SKEW || SignedMath.abs(skew - s.skew) > MAX_SKEW_STEP) {
+        uint256 step = Math.min(MAX_SKEW_STEP, 2 * uint256(s.params.spreadFactor));
+        if (SignedMath.abs(skew) > MAX_SKEW || SignedMath.abs(skew - s.skew) > step) {
             revert SkewOutOfBounds(skew);
         }
         _throttle("skew", bytes32(seriesId), MIN_SKEW_UPDATE_INTERVAL);

@@ -10,6 +10,7 @@ import { MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { advanceTo } from "../shared/perps";
 import {
   DAY,
+  FULL_SKEW_STEP_PARAMS,
   HOUR,
   deployOptionsSystem,
   fromNow,
@@ -96,7 +97,7 @@ describe("Options beyond the model's moneyness range", function () {
           ["100", false],
           ["30", false],
         ] as const) {
-          const id = await listSeries(options, "ETH", strike, expiry, isCall);
+          const id = await listSeries(options, "ETH", strike, expiry, isCall, FULL_SKEW_STEP_PARAMS);
           ids.push(id);
         }
       }

@@ -381,7 +381,10 @@ describe("Option pricing at the edges", function () {
         await listSeries(options, "ETH", "3000", expiry, true),
         await listSeries(options, "ETH", "3050", expiry, true),
       ];
-      // The desk leans on the 3,000 calls (one step; an inventory skew, say): +3 vol points.
+      // The desk leans on the 3,000 calls (an inventory skew, say): +3 vol points, in two steps 12 hours
+      // apart (a step is at most twice the series' spread factor, 2 points here: review round 113).
+      await options.setSkew(mid, wad("0.02"));
+      await advanceTo({ feeds, volFeeds }, BigInt(await time.latest()) + 12n * HOUR);
       await options.setSkew(mid, wad("0.03"));
       const n = wad("300");
       const cash0 = await vault.balanceOf(bobAccount, usdc);

@@ -11,6 +11,7 @@ import {
 } from "../shared/system";
 import {
   DAY,
+  FULL_SKEW_STEP_PARAMS,
   deployOptionsSystem,
   fromNow,
   listSeries,
@@ -310,8 +311,11 @@ describe("Risk-parameter steps against option books", function () {
       const sys = await loadFixture(deployOptionsSystemWithoutFunding);
       await setFeedPrice(sys.volFeeds.ETH, "0.4");
       const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000_000n * USDC]]);
-      const short = await listSeries(sys.options, "ETH", "3000", await fromNow(300n * DAY), true);
-      const long = await listSeries(sys.options, "ETH", "3000", await fromNow(360n * DAY), true);
+      // A spread factor of 0.025: a full 5-point step is at most twice it.
+      const [short, long] = [
+        await listSeries(sys.options, "ETH", "3000", await fromNow(300n * DAY), true, FULL_SKEW_STEP_PARAMS),
+        await listSeries(sys.options, "ETH", "3000", await fromNow(360n * DAY), true, FULL_SKEW_STEP_PARAMS),
+      ];
       await tradeOption(sys.options, sys.alice, id, short, wad("-10"));
       await tradeOption(sys.options, sys.alice, id, long, wad("10"));
       await withdrawToInitialMargin(sys, sys.alice, id);

@@ -675,7 +675,7 @@ describe("SDK market models and state reader: exact rules", function () {
       const f = await loadFixture(fixture);
       await f.sys.options.setPoolVegaRatio(ETH, wad("0.8"));
       await f.sys.options.setPoolDeltaRatio(ETH, wad("0.6"));
-      await f.sys.options.setSkew(f.put, -wad("0.05"));
+      await f.sys.options.setSkew(f.put, -wad("0.02"));
       await trade(f.sys.perps, f.sys.alice, f.alice, f.sys.markets.ETH, wad("2"));
       await trade(f.sys.perps, f.sys.bob, f.bob, f.sys.markets.ETH, -wad("7"));
       const isolated = await openAccount(f.sys, f.sys.carol, MarginMode.ISOLATED, [

@@ -21,7 +21,14 @@ import {
 } from "../../sdk/src";
 import { MarginMode, WAD, openAccount, wad, type System } from "../shared/system";
 import { advanceTo, applyMarketMove, mineAt, type MarketMove } from "../shared/perps";
-import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
+import {
+  DAY,
+  FULL_SKEW_STEP_PARAMS,
+  HOUR,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+} from "../shared/options";
 import { expectPredictedRevert, sdkClient } from "../shared/sdk";
 import { assetId } from "../shared/oracles";
 import type { OptionMarket } from "../../typechain-types";
@@ -75,7 +82,15 @@ async function optionsFixture(): Promise<System & { options: OptionMarket; serie
   const seriesIds: bigint[] = [];
   for (const s of SERIES) {
     seriesIds.push(
-      await listSeries(sys.options, s.underlying, s.strike, await fromNow(s.expiresIn), s.isCall),
+      // Skew steps of up to 5 points (`step` below) need a spread factor of 0.025.
+      await listSeries(
+        sys.options,
+        s.underlying,
+        s.strike,
+        await fromNow(s.expiresIn),
+        s.isCall,
+        FULL_SKEW_STEP_PARAMS,
+      ),
     );
   }
   for (const [symbol, ratio] of Object.entries(POOL_RATIOS)) {

@@ -48,6 +48,13 @@ export function seriesParams(overrides: Partial<SeriesParams> = {}): SeriesParam
   return { ...DEFAULT_SERIES_PARAMS, ...overrides };
 }
 
+/**
+ * Series parameters whose spread (2.5 vol points a side) covers OptionMarket's largest skew step, 5
+ * points: a skew step is at most twice the series' spread factor (review round 113), so tests that step
+ * a skew by a full MAX_SKEW_STEP list their series with these.
+ */
+export const FULL_SKEW_STEP_PARAMS: SeriesParams = seriesParams({ spreadFactor: wad("0.025") });
+
 /** What deployOptions needs from the system. */
 /** The option market's deployment choices (see `deployOptions`). */
 export interface OptionsOptions {

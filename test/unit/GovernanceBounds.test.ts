@@ -339,14 +339,15 @@ describe("GovernanceBounds", function () {
     it("moves a series' skew at most once every 12 hours, each series on its own clock", async function () {
       const { options, call, put } = await loadFixture(optionsSystem);
       const interval = 12n * 3600n; // MIN_SKEW_UPDATE_INTERVAL
-      await options.setSkew(call, wad("0.05"));
+      // Steps of 2 points: twice the series' spread factor (0.01), the largest step allowed.
+      await options.setSkew(call, wad("0.02"));
       const t = BigInt(await time.latest());
-      await expect(options.setSkew(call, wad("0.1")))
+      await expect(options.setSkew(call, wad("0.04")))
         .to.be.revertedWithCustomError(options, "UpdateTooSoon")
         .withArgs(set("skew"), idOf(call), t + interval);
-      await expect(options.setSkew(put, wad("0.05"))).to.emit(options, "SkewUpdated");
+      await expect(options.setSkew(put, wad("0.02"))).to.emit(options, "SkewUpdated");
       await time.setNextBlockTimestamp(t + interval);
-      await expect(options.setSkew(call, wad("0.1"))).to.emit(options, "SkewUpdated");
+      await expect(options.setSkew(call, wad("0.04"))).to.emit(options, "SkewUpdated");
     });
 
     it("raises the pool vega ratio at most once a day but lowers it at any time", async function () {

@@ -11,6 +11,7 @@ import {
   DAILY_EXPIRY_GRID,
   DAY,
   DEFAULT_SERIES_PARAMS,
+  FULL_SKEW_STEP_PARAMS,
   HOUR,
   deployOptionMarket,
   deployOptionsSystem,
@@ -335,8 +336,23 @@ describe("OptionMarket", function () {
   });
 
   describe("risk parameters", function () {
+    it("moves the skew by at most twice the series' spread factor per update (review round 113)", async function () {
+      const { options, call, put } = await loadFixture(fixture);
+      // The fixture's series quote one point of spread a side: a round trip across a step covers 2 points.
+      await expect(options.setSkew(call, wad("0.02") + 1n))
+        .to.be.revertedWithCustomError(options, "SkewOutOfBounds")
+        .withArgs(wad("0.02") + 1n);
+      await expect(options.setSkew(call, -wad("0.02") - 1n))
+        .to.be.revertedWithCustomError(options, "SkewOutOfBounds")
+        .withArgs(-wad("0.02") - 1n);
+      await expect(options.setSkew(call, wad("0.02"))).to.emit(options, "SkewUpdated");
+      await expect(options.setSkew(put, -wad("0.02"))).to.emit(options, "SkewUpdated");
+    });
+
     it("moves the skew by at most MAX_SKEW_STEP per update and never beyond ±MAX_SKEW", async function () {
-      const { options, call } = await loadFixture(fixture);
+      const { options, expiry } = await loadFixture(fixture);
+      // A spread factor of 0.025 or more lets a step reach MAX_SKEW_STEP (5 points).
+      const call = await listSeries(options, "ETH", "3100", expiry, true, FULL_SKEW_STEP_PARAMS);
       await expect(options.setSkew(call, wad("0.05")))
         .to.emit(options, "SkewUpdated")
         .withArgs(call, wad("0.05"));
@@ -782,9 +798,9 @@ describe("OptionMarket", function () {
 
     it("adds the series' skew to the feed volatility", async function () {
       const { options, bs, expiry, call, alice, aliceAccount } = await loadFixture(fixture);
-      await options.setSkew(call, -wad("0.05"));
+      await options.setSkew(call, -wad("0.02"));
       await tradeOption(options, alice, aliceAccount, call, WAD);
-      const m = await modelBounds(bs, SPOT, STRIKE, await timeToExpiryNow(expiry), wad("0.55"), true);
+      const m = await modelBounds(bs, SPOT, STRIKE, await timeToExpiryNow(expiry), wad("0.58"), true);
       expect((await options.exposure(aliceAccount, call, SPOT, VOL)).value).to.equal(m.low);
     });
 
