@@ -100,8 +100,10 @@ export interface OptionMarketConfig {
   /**
    * The floor of every series' fee on the underlying (one side, a fraction of notional, at most 0.005):
    * LISTING lists no series below it and the risk role lowers none below it (`configureUnderlying`).
-   * 2 · minFee must cover the price feed's `deviationThreshold` where one is stated (a deep in-the-money
-   * series moves like a perp). Same keys as `poolVegaRatio`.
+   * minFee must cover the price feed's `deviationThreshold` where one is stated: a deep in-the-money
+   * series moves like a perp, and one held to settlement pays a single fee (settlement charges none),
+   * so one fee, not a round trip's two, must cover a round seen coming (review round 113). Same keys
+   * as `poolVegaRatio`.
    */
   minFee: Record<string, bigint>;
   /**
@@ -542,12 +544,13 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   const optionLimits = {
     poolVegaRatio: perUnderlying("poolVegaRatio", positive),
     poolDeltaRatio: perUnderlying("poolDeltaRatio", positive),
-    // A deep in-the-money series moves like a perp: the same rule as the perp markets' fees, on one
-    // side's fee (a round trip pays two), enforced on-chain for every series LISTING lists.
+    // A deep in-the-money series moves like a perp: the perp markets' rule, on one fee, because a
+    // series held to settlement exits without a second (review round 113). Enforced on-chain for every
+    // series LISTING lists.
     minFee: perUnderlying("minFee", (fee, underlying) => {
       const threshold = feeds[underlying].deviationThreshold;
-      if (threshold !== undefined && 2n * fee < threshold) {
-        return `2 × minFee below the ${underlying} feed's deviation threshold: a round seen coming is a riskless round trip through a deep in-the-money series (review round 65)`;
+      if (threshold !== undefined && fee < threshold) {
+        return `minFee below the ${underlying} feed's deviation threshold: a deep in-the-money series bought before a round seen coming and held to settlement pays one fee (review rounds 65, 113)`;
       }
       return atMost(MAX_OPTION_FEE, "0.005")(fee);
     }),

@@ -45,22 +45,22 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
     });
 
     it("charges a perp round trip makerFee + takerFee: 0 / 30 bp is refused on a 0.5% feed, 30 / 20 bp accepted", function () {
-      expect(() => parseNetworkConfig(onChain(1, HALF_PERCENT, ["0", "0.003"], "0.0025"))).to.throw(
+      expect(() => parseNetworkConfig(onChain(1, HALF_PERCENT, ["0", "0.003"], "0.005"))).to.throw(
         "perpMarkets.ETH.takerFee: makerFee + takerFee below the ETH feed's deviation threshold",
       );
-      const ok = parseNetworkConfig(onChain(1, HALF_PERCENT, ["0.003", "0.002"], "0.0025"));
+      const ok = parseNetworkConfig(onChain(1, HALF_PERCENT, ["0.003", "0.002"], "0.005"));
       expect(ok.perpMarkets.ETH.params.makerFee + ok.perpMarkets.ETH.params.takerFee).to.equal(
         parseEther("0.005"),
       );
     });
 
-    it("holds an option fee floor to half the threshold: 20 bp is refused on a 0.5% feed, 25 bp accepted", function () {
-      expect(() => parseNetworkConfig(onChain(1, HALF_PERCENT, ["0.0025", "0.0025"], "0.002"))).to.throw(
-        "optionMarket.minFee.ETH: 2 × minFee below the ETH feed's deviation threshold",
+    it("holds an option fee floor to the threshold (one fee to settlement, review round 113): 49 bp is refused on a 0.5% feed, 50 bp accepted", function () {
+      expect(() => parseNetworkConfig(onChain(1, HALF_PERCENT, ["0.0025", "0.0025"], "0.0049"))).to.throw(
+        "optionMarket.minFee.ETH: minFee below the ETH feed's deviation threshold",
       );
       expect(
-        parseNetworkConfig(onChain(1, HALF_PERCENT, ["0.0025", "0.0025"], "0.0025")).optionMarket.minFee.BTC,
-      ).to.equal(parseEther("0.0025"));
+        parseNetworkConfig(onChain(1, HALF_PERCENT, ["0.0025", "0.0025"], "0.005")).optionMarket.minFee.BTC,
+      ).to.equal(parseEther("0.005"));
     });
 
     it("accepts what OptionMarket accepts at its bounds: a 0.005 fee floor, a 0.1 spread floor, a 7-day expiry grid", function () {

@@ -386,8 +386,11 @@ describe("Deployment configs and the Ignition module", function () {
 
   describe("ties the perp fees and the option fee floors to the feeds' deviation thresholds (review round 65, OracleLag.test.ts)", function () {
     /** Sepolia's config as if for Ethereum (chain id 1), with the feeds' published thresholds. */
-    const onMainnet = (thresholds: Record<string, string>, fees?: [string, string], optionMinFee?: string) =>
-      sepoliaOn(1, thresholds, fees, optionMinFee);
+    const onMainnet = (
+      thresholds: Record<string, string>,
+      fees?: [string, string],
+      optionMinFee = "0.0005",
+    ) => sepoliaOn(1, thresholds, fees, optionMinFee);
     const ETHEREUM_THRESHOLDS = { USDC: "0.0025", ETH: "0.005", BTC: "0.005" };
 
     it("refuses 2 / 5 bp of fees on a 0.5% feed: a round seen coming takes 5,014.93 USDC at the delta limit", function () {
@@ -396,20 +399,23 @@ describe("Deployment configs and the Ignition module", function () {
       );
     });
 
-    it("refuses an option fee floor whose round trip is below the threshold: a deep in-the-money series is a perp", function () {
-      // Today's 2.5 bp floor covers a 0.05% feed (2 × 2.5 bp) and no 0.5% one.
-      expect(() => parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS, ["0.0025", "0.0025"]))).to.throw(
-        "optionMarket.minFee.ETH: 2 × minFee below the ETH feed's deviation threshold",
-      );
+    it("refuses an option fee floor below the threshold: a deep in-the-money series held to settlement pays one fee", function () {
+      // The testnets' 2.5 bp floor covers no 0.05% feed (one fee, review round 113); 5 bp does.
+      expect(() =>
+        parseNetworkConfig(onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" }, undefined, "0.00025")),
+      ).to.throw("optionMarket.minFee.ETH: minFee below the ETH feed's deviation threshold");
+      expect(() =>
+        parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS, ["0.0025", "0.0025"], "0.0025")),
+      ).to.throw("optionMarket.minFee.ETH: minFee below the ETH feed's deviation threshold");
       const arbitrum = parseNetworkConfig(onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" }));
-      expect(arbitrum.optionMarket.minFee.ETH).to.equal(parseEther("0.00025"));
+      expect(arbitrum.optionMarket.minFee.ETH).to.equal(parseEther("0.0005"));
     });
 
     it("refuses a perp fee floor below the threshold (the risk role could step the fees down to it) or above the round trip", function () {
       const arbitrum = onMainnet(
         { USDC: "0.001", ETH: "0.0015", BTC: "0.0005" },
         ["0.0005", "0.001"],
-        "0.00075",
+        "0.0015",
       );
       arbitrum.perpMarkets.ETH.minRoundTripFee = "0.0014";
       expect(() => parseNetworkConfig(arbitrum)).to.throw(
@@ -427,8 +433,8 @@ describe("Deployment configs and the Ignition module", function () {
       expect(() => parseNetworkConfig(onMainnet({}))).to.throw("feeds.USDC.deviationThreshold: missing");
     });
 
-    it("accepts fees that cover the threshold: 25 bp a side on 0.5% feeds, today's fees on 0.05% ones", function () {
-      const l1 = parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS, ["0.0025", "0.0025"], "0.0025"));
+    it("accepts fees that cover the threshold: 25 bp a side and 50 bp of option fee on 0.5% feeds, today's perp fees and 5 bp on 0.05% ones", function () {
+      const l1 = parseNetworkConfig(onMainnet(ETHEREUM_THRESHOLDS, ["0.0025", "0.0025"], "0.005"));
       expect(l1.feeds.ETH.deviationThreshold).to.equal(parseEther("0.005"));
       const arbitrum = parseNetworkConfig(onMainnet({ USDC: "0.001", ETH: "0.0005", BTC: "0.0005" }));
       expect(arbitrum.perpMarkets.ETH.params.takerFee).to.equal(parseEther("0.0005"));
