@@ -44,7 +44,10 @@ export function isTransientError(error: unknown): boolean {
 export function isThrottledOrUnreachable(error: unknown): boolean {
   if (isError(error, "SERVER_ERROR") || isError(error, "TIMEOUT")) {
     const info = (error.info ?? {}) as { rpcError?: unknown; responseStatus?: unknown };
-    if (info.rpcError !== undefined && !isError(error, "TIMEOUT")) return true;
+    // Every answer marked rpcError is a rate limit or a node behind the others, a TIMEOUT too (one that
+    // says it timed out): for eth_getLogs a node's own timeout is left unmarked, as a range to split
+    // (review round 111: a 429 "request timed out" was halved down to single blocks).
+    if (info.rpcError !== undefined) return true;
     if (/(^|\D)429(\D|$)/.test(String(info.responseStatus ?? ""))) return true;
     if (isError(error, "TIMEOUT") && error.operation === "request.send") return true; // ethers' throttle
   }

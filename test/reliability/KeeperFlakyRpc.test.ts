@@ -17,6 +17,7 @@ import {
   keeperDeploymentOf,
   startInProcessKeeper,
   startRpcBridge,
+  stubHealthMany,
   type BridgedCall,
   type LogLine,
   type Misbehaviour,
@@ -116,26 +117,6 @@ async function keeperOver33Accounts() {
   const sys = await deployOptionsSystem();
   await mintAccountsTo(sys.accounts, sys.carol, await sys.carol.getAddress(), 32);
   return { sys, keeper: await startInProcessKeeper(sys, ["--health-batch", "8"]) };
-}
-
-/**
- * Has the keeper session's `healthMany` answer through `endpoint` (throw to fail the call; `real` asks
- * the chain), as an endpoint with limits would without an HTTP bridge; returns each call's size.
- */
-function stubHealthMany(
-  keeper: Awaited<ReturnType<typeof startInProcessKeeper>>,
-  endpoint: (ids: bigint[], real: (ids: bigint[]) => Promise<unknown>) => Promise<unknown>,
-): number[] {
-  const engine = keeper.session.contracts.engine;
-  const sizes: number[] = [];
-  const healthMany = async (ids: bigint[]) => {
-    sizes.push(ids.length);
-    return endpoint(ids, (batch) => engine.healthMany(batch));
-  };
-  keeper.session.contracts.engine = new Proxy(engine, {
-    get: (target, key) => (key === "healthMany" ? healthMany : Reflect.get(target, key)),
-  });
-  return sizes;
 }
 
 describe("Keeper against a flaky JSON-RPC endpoint", function () {

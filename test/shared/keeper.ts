@@ -462,3 +462,23 @@ export function withStartBatchesUnfunded<T>(sys: System, step: () => Promise<T>)
     step,
   );
 }
+
+/**
+ * Has the keeper session's `healthMany` answer through `endpoint` (throw to fail the call; `real` asks
+ * the chain), as an endpoint with limits would without an HTTP bridge; returns each call's size.
+ */
+export function stubHealthMany(
+  keeper: InProcessKeeper,
+  endpoint: (ids: bigint[], real: (ids: bigint[]) => Promise<unknown>) => Promise<unknown>,
+): number[] {
+  const engine = keeper.session.contracts.engine;
+  const sizes: number[] = [];
+  const healthMany = async (ids: bigint[]) => {
+    sizes.push(ids.length);
+    return endpoint(ids, (batch) => engine.healthMany(batch));
+  };
+  keeper.session.contracts.engine = new Proxy(engine, {
+    get: (target, key) => (key === "healthMany" ? healthMany : Reflect.get(target, key)),
+  });
+  return sizes;
+}

@@ -24,6 +24,8 @@ export class ScriptedNode {
   tipAnswer: () => Promise<string> = async () => `0x${this.tip.toString(16)}`;
   /** Answer to a raw transaction: throw to refuse it. */
   onSend: (tx: Transaction) => void = () => {};
+  /** The node's answer to a transaction lookup by hash (`getTransaction`): none unless set. */
+  lookup: (hash: string) => Promise<unknown> = async () => null;
   /** Receipts: none (the wait times out) unless set. */
   receipt: (hash: string) => unknown = () => null;
   calls: CallRequest[] = [];
@@ -52,7 +54,7 @@ export class ScriptedNode {
       },
       getCode: async () => node.code,
       getBlock: async () => ({ baseFeePerGas: node.baseFee }),
-      getTransaction: async () => null,
+      getTransaction: (hash: string) => node.lookup(hash),
       getTransactionReceipt: async (hash: string) => node.receipt(hash),
       async getTransactionCount(_address: string, tag: string) {
         node.countCalls++;
@@ -77,10 +79,10 @@ export class ScriptedNode {
   }
 }
 
-/** A `TxSender` (chain id 1, a 10 ms poll) on `node`, and the log lines it writes. */
+/** A `TxSender` (chain id 1, a 10 ms poll; stopping on `signal`) on `node`, and the log lines it writes. */
 export function scriptedSender(
   node: ScriptedNode,
-  opts: { dryRun?: boolean; txTimeoutMs?: number; capGwei?: bigint } = {},
+  opts: { dryRun?: boolean; txTimeoutMs?: number; capGwei?: bigint; signal?: AbortSignal } = {},
 ) {
   const lines: { level: string; msg: string; fields: Fields }[] = [];
   const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line)) });
@@ -89,6 +91,7 @@ export function scriptedSender(
     dryRun: opts.dryRun ?? false,
     txTimeoutMs: opts.txTimeoutMs ?? 50,
     pollMs: 10,
+    signal: opts.signal,
   });
   return { sender, lines };
 }
