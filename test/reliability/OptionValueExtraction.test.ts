@@ -8,11 +8,11 @@
  * straddles), a series' skew, time and settlement. Measured here with the deployments' parameters (fee and
  * spread at the listing floors, 2.5 bp and 0.005; option delta ratio 0.5, vega ratio 1; a 1,000,000-USDC
  * pool; ETH 3,000 at 60%). The skew is the risk role's (`setSkew`), not the trades': no trade moves it.
- * One attack worked (docs/reliability.md §4, row 276): a skew step is a volatility round on one series
+ * One attack worked (docs/reliability.md §4, row 271): a skew step is a volatility round on one series
  * that the risk role's execution delay schedules in public, and a 5-point step paid a straddle bought
  * before it 7,666.97 USDC of the LPs'; a step is now at most twice the series' spread factor, the step a
  * round trip's spread covers (the rule the listing floors already state for the volatility feed). A
- * second (row 277): settlement charges no fee, so a deep in-the-money series bought before a round seen
+ * second (row 272): settlement charges no fee, so a deep in-the-money series bought before a round seen
  * coming and held to settlement pays one fee; the deploy parser now asks minFee ≥ the feed's threshold
  * (it asked 2 · minFee, a round trip's).
  */
@@ -136,7 +136,7 @@ describe("Option value extraction by a trader with capital", function () {
       expect(putAfter.premiumPerContract).to.be.closeTo(putQuote.premiumPerContract, wad("0.01"));
     });
 
-    it("row 276: refuses a step beyond twice the series' spread factor, which a straddle bought before a 5-point step sold after for 7,666.97 USDC of the LPs'", async function () {
+    it("row 271: refuses a step beyond twice the series' spread factor, which a straddle bought before a 5-point step sold after for 7,666.97 USDC of the LPs'", async function () {
       const f = await loadFixture(book);
       const { sys } = f;
       const take = await straddleAcross(f, f.call, f.put, async () => {
@@ -157,7 +157,7 @@ describe("Option value extraction by a trader with capital", function () {
       expect(take.fund).to.equal(189n * USDC);
     });
 
-    it("row 276: a 5-point step on series whose spread covers it (0.025) still costs the round trip its fees", async function () {
+    it("row 271: a 5-point step on series whose spread covers it (0.025) still costs the round trip its fees", async function () {
       const f = await loadFixture(book);
       const take = await straddleAcross(f, f.wideCall, f.widePut, async () => {
         await f.sys.options.setSkew(f.wideCall, wad("0.05"));
@@ -281,7 +281,7 @@ describe("Option value extraction by a trader with capital", function () {
       });
     }
 
-    it("row 277: a deep call bought before a round that lands after expiry pays one fee, not a round trip's: +124.50 USDC on a 0.05% round at 2.5 bp, the floor the old rule (2 · minFee ≥ threshold) allowed", async function () {
+    it("row 272: a deep call bought before a round that lands after expiry pays one fee, not a round trip's: +124.50 USDC on a 0.05% round at 2.5 bp, the floor the old rule (2 · minFee ≥ threshold) allowed", async function () {
       // 166 · (1.50 − 0.75): the round's move less one fee; the one-hour value above intrinsic, the
       // spread (vega ≈ 0) and the model's error margin round to nothing.
       const take = await deepCallIntoSettlement("0.00025", "3001.5");
@@ -292,7 +292,7 @@ describe("Option value extraction by a trader with capital", function () {
       expect(take.lps).to.be.lessThan(-124n * USDC);
     });
 
-    it("row 277: on an L1 feed (0.5% threshold) at the 25 bp fee the old rule allowed, the same trade takes +1,245 USDC", async function () {
+    it("row 272: on an L1 feed (0.5% threshold) at the 25 bp fee the old rule allowed, the same trade takes +1,245 USDC", async function () {
       const take = await deepCallIntoSettlement("0.0025", "3015");
       console.log(
         `      166 deep calls into a +0.5% settlement round: trader +${take.trader}, LPs ${take.lps} units`,
@@ -300,7 +300,7 @@ describe("Option value extraction by a trader with capital", function () {
       expect(take.trader).to.be.closeTo(1_245_000_000n, 2n * USDC);
     });
 
-    it("row 277: a fee of the whole threshold, the floor the deploy parser now asks (one fee for a one-way trade), leaves it nothing", async function () {
+    it("row 272: a fee of the whole threshold, the floor the deploy parser now asks (one fee for a one-way trade), leaves it nothing", async function () {
       const take = await deepCallIntoSettlement("0.0005", "3001.5");
       expect(take.trader).to.be.within(-USDC, 0n);
     });

@@ -267,7 +267,7 @@ describe("SDK actions: what they sign, exactly", function () {
       expect(r.fee).to.not.equal(r.premium);
     });
 
-    it("refuses a buyOption or sellOption of a negative or zero size with a rejected promise (row 270), its own RangeError, sending nothing", async function () {
+    it("refuses a buyOption or sellOption of a negative or zero size with a rejected promise (row 253), its own RangeError, sending nothing", async function () {
       const { sys, alice, accountId, call } = await loadFixture(optionTraderADayAhead);
       const block = await ethers.provider.getBlockNumber();
       for (const size of [-WAD, 0n]) {

@@ -662,7 +662,7 @@ describe("The keeper's discovery, act stage and pass at their exact rules (revie
 });
 
 /**
- * Review round 111: the survivors round 110 left unpinned (its row 273), each now a rule, and then new
+ * Review round 111: the survivors round 110 left unpinned (row 264), each now a rule, and then new
  * mutants of the sender, the retries, the revert reasons and the logs (sender.ts, retry.ts, reverts.ts,
  * log.ts) that rounds 72, 91 and 110 did not reach. Two of round 110's nine were held elsewhere all along:
  * `--recheck-ms` dropped by KeeperDegradedChain ("re-runs a pass every --recheck-ms…"), KeeperSetupError
