@@ -19,6 +19,7 @@
 import { expect } from "chai";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { EXIT_DELAY, MarginMode, atLatestTimestamp, openAccount, wad, type System } from "../shared/system";
+import { measureTake, type Take } from "../shared/takes";
 import { setFeedPrice } from "../shared/oracles";
 import { closePosition, mineAt, trade } from "../shared/perps";
 import {
@@ -34,30 +35,9 @@ import {
 
 const USDC = 10n ** 6n;
 
-/** What a round trip moved: the trader's quote balance, the LPs' (`totalAssets`) and the fund's. */
-interface Take {
-  trader: bigint;
-  lps: bigint;
-  fund: bigint;
-}
-
-async function measure(sys: System, account: bigint, roundTrip: () => Promise<void>): Promise<Take> {
-  const fundAccount = await sys.insuranceFund.accountId();
-  const balances = async () =>
-    Promise.all([
-      sys.vault.balanceOf(account, sys.usdc),
-      sys.pool.totalAssets(),
-      sys.vault.balanceOf(fundAccount, sys.usdc),
-    ]);
-  const [trader, lps, fund] = await balances();
-  await roundTrip();
-  const after = await balances();
-  const take = { trader: after[0] - trader, lps: after[1] - lps, fund: after[2] - fund };
-  // Nothing is made or lost on the way but a second of the pool's time value: the trader's take is the
-  // LPs' and the fund's loss.
-  expect(take.trader + take.lps + take.fund).to.be.within(-2n * USDC, 2n * USDC);
-  return take;
-}
+/** A round trip here spans a few seconds of the pool's time value: 2 USDC either way. */
+const measure = (sys: System, account: bigint, actions: () => Promise<void>): Promise<Take> =>
+  measureTake(sys, account, actions, { below: 2n * USDC, above: 2n * USDC });
 
 /** The listing floors of the deployments' ETH and BTC: 2.5 bp of spot a contract, 0.005·vega a side. */
 const FLOORS = seriesParams({

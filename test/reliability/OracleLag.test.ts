@@ -13,6 +13,7 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad, type System } from "../shared/system";
+import { measureTake, type Take } from "../shared/takes";
 import { setFeedPrice } from "../shared/oracles";
 import { closePosition, trade } from "../shared/perps";
 import {
@@ -34,43 +35,16 @@ const PERP_LIMIT = wad("333.3");
 /** The feed's answer after a move of `d` from 3,000. */
 const movedBy = (d: number): string => (3000 * (1 + d)).toFixed(4);
 
-interface Take {
-  /** The trader's quote balance change. */
-  trader: bigint;
-  /** The LPs' (the pool's totalAssets) change. */
-  lps: bigint;
-  /** The insurance fund's quote balance change (its share of the fees). */
-  fund: bigint;
-}
-
 /** Bob's account with 3,000,000 USDC, enough that his margin never binds before the pool's limits. */
 async function frontRunner(sys: System): Promise<bigint> {
   return openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 3_000_000n * USDC]]);
-}
-
-/** Who gained and lost what over `roundTrip`; what the trader takes, the LPs and the fund pay. */
-async function measure(sys: System, account: bigint, roundTrip: () => Promise<void>): Promise<Take> {
-  const fundAccount = await sys.insuranceFund.accountId();
-  const balances = async () =>
-    Promise.all([
-      sys.vault.balanceOf(account, sys.usdc),
-      sys.pool.totalAssets(),
-      sys.vault.balanceOf(fundAccount, sys.usdc),
-    ]);
-  const [trader, lps, fund] = await balances();
-  await roundTrip();
-  const after = await balances();
-  const take = { trader: after[0] - trader, lps: after[1] - lps, fund: after[2] - fund };
-  // Nothing is made or lost on the way: the trader's take is the LPs' and the fund's loss, to a unit.
-  expect(take.trader + take.lps + take.fund).to.be.within(-2n * USDC, USDC);
-  return take;
 }
 
 /** A perp round trip at the delta limit: long before a round of `d`, closed after it. */
 async function perpRoundTrip(d: number): Promise<Take> {
   const sys = await loadFixture(deployOptionsSystem);
   const account = await frontRunner(sys);
-  return measure(sys, account, async () => {
+  return measureTake(sys, account, async () => {
     await trade(sys.perps, sys.bob, account, sys.markets.ETH, PERP_LIMIT);
     await setFeedPrice(sys.feeds.ETH, movedBy(d));
     await closePosition(sys.perps, sys.bob, account, sys.markets.ETH);
@@ -84,7 +58,7 @@ async function straddleRoundTrip(size: bigint, points: number): Promise<Take> {
   const expiry = await fromNow(360n * DAY);
   const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
   const put = await listSeries(sys.options, "ETH", "3000", expiry, false);
-  return measure(sys, account, async () => {
+  return measureTake(sys, account, async () => {
     await tradeOption(sys.options, sys.bob, account, call, size);
     await tradeOption(sys.options, sys.bob, account, put, size);
     await setFeedPrice(sys.volFeeds.ETH, (0.6 + points / 100).toFixed(4));
@@ -117,7 +91,7 @@ describe("Oracle lag: a round seen coming, traded against the pool", function ()
       const sys = await loadFixture(deployOptionsSystem);
       const account = await frontRunner(sys);
       const deepCall = await listSeries(sys.options, "ETH", "1500", await fromNow(30n * DAY), true);
-      const take = await measure(sys, account, async () => {
+      const take = await measureTake(sys, account, async () => {
         await trade(sys.perps, sys.bob, account, sys.markets.ETH, PERP_LIMIT);
         // The option delta limit is the perps' again: 333 calls of delta ≈ 1.
         await tradeOption(sys.options, sys.bob, account, deepCall, wad("333"));
@@ -152,7 +126,7 @@ describe("Oracle lag: a round seen coming, traded against the pool", function ()
         seriesParams({ fee: floors[0] }),
       );
       const account = await frontRunner(sys);
-      const take = await measure(sys, account, async () => {
+      const take = await measureTake(sys, account, async () => {
         await tradeOption(sys.options, sys.bob, account, deepCall, wad("333"));
         await setFeedPrice(sys.feeds.ETH, movedBy(0.005));
         await tradeOption(sys.options, sys.bob, account, deepCall, -wad("333"));

@@ -33,6 +33,7 @@ import {
   startAuction,
   startAuctions,
   endAuction,
+  toHealth,
   withPrice,
   withdraw,
   preview,
@@ -462,16 +463,7 @@ describe("SDK actions", function () {
       expect(await getHealthMany(alice, { accountIds: ids, gasLimit: 2_000_000n })).to.deep.equal(many);
       for (let i = 0; i < ids.length; i++) {
         const h = await sys.engine.health(ids[i]);
-        expect(many[i]).to.deep.equal({
-          equityInitial: h.equityInitial,
-          equityMaintenance: h.equityMaintenance,
-          equityMark: h.equityMark,
-          initialRequirement: h.initialRequirement,
-          maintenanceRequirement: h.maintenanceRequirement,
-          healthRatio: h.healthRatio,
-          grossNotional: h.grossNotional,
-          volatilityUnavailable: h.volatilityUnavailable,
-        });
+        expect(many[i]).to.deep.equal(toHealth(h));
       }
     });
   });

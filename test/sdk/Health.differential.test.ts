@@ -169,32 +169,13 @@ async function expectSameHealth(account: Account, sys: System): Promise<AccountS
   const state = await getAccountState(account.client, { accountId: account.id });
   const chain = await sys.engine.health(account.id, { blockTag: state.blockNumber });
   expect(toHealth(accountHealth(state)), `account ${account.id} at block ${state.blockNumber}`).to.deep.equal(
-    {
-      equityInitial: chain.equityInitial,
-      equityMaintenance: chain.equityMaintenance,
-      equityMark: chain.equityMark,
-      initialRequirement: chain.initialRequirement,
-      maintenanceRequirement: chain.maintenanceRequirement,
-      healthRatio: chain.healthRatio,
-      grossNotional: chain.grossNotional,
-      volatilityUnavailable: chain.volatilityUnavailable,
-    },
+    toHealth(chain),
   );
   return state;
 }
 
 async function chainHealth(sys: System, id: bigint) {
-  const h = await sys.engine.health(id);
-  return {
-    equityInitial: h.equityInitial,
-    equityMaintenance: h.equityMaintenance,
-    equityMark: h.equityMark,
-    initialRequirement: h.initialRequirement,
-    maintenanceRequirement: h.maintenanceRequirement,
-    healthRatio: h.healthRatio,
-    grossNotional: h.grossNotional,
-    volatilityUnavailable: h.volatilityUnavailable,
-  };
+  return toHealth(await sys.engine.health(id));
 }
 
 /** The system with high interest rates (30% at no utilisation), so quote debts accrue between steps. */
