@@ -12,7 +12,13 @@ import {
   type Signer,
 } from "ethers";
 import type { Deployment } from "../../deploy/deployment";
-import { isProviderErrorAnswer, isTransientError, withRetry, type RetryOptions } from "./retry";
+import {
+  isProviderErrorAnswer,
+  isRateLimitAnswer,
+  isTransientError,
+  withRetry,
+  type RetryOptions,
+} from "./retry";
 import { IAccounts__factory } from "../../typechain-types/factories/contracts/interfaces/IAccounts__factory";
 import { ICollateralVault__factory } from "../../typechain-types/factories/contracts/interfaces/ICollateralVault__factory";
 import { ILiquidationAuction__factory } from "../../typechain-types/factories/contracts/interfaces/ILiquidationAuction__factory";
@@ -55,13 +61,13 @@ export class RetryingProvider extends JsonRpcProvider {
         const results = await super._send(payload);
         // An error answer that says nothing about the call (a rate limit in an HTTP 200, a node behind the
         // others): retried like a transport failure, and thrown as one once the attempts are spent (a
-        // SERVER_ERROR, or a TIMEOUT for the node's own timeout, which a lighter call may pass; the answer
-        // in `info.rpcError`), never left to ethers, which makes every error answer to eth_call a revert
-        // (review round 52, N2).
+        // SERVER_ERROR, or a TIMEOUT for the node's own timeout, which a lighter call may pass, unless it
+        // is a rate limit that mentions one; the answer in `info.rpcError`), never left to ethers, which
+        // makes every error answer to eth_call a revert (review round 52, N2).
         for (const r of results as { error?: { code?: unknown; message?: unknown } }[]) {
           if (r.error && isProviderErrorAnswer(single?.method ?? "", r.error)) {
             const message = `${single?.method}: ${String(r.error.message)}`;
-            throw /timeout|timed out/i.test(message)
+            throw /timeout|timed out/i.test(message) && !isRateLimitAnswer(r.error)
               ? makeError(message, "TIMEOUT", {
                   operation: single?.method ?? "",
                   reason: "timeout",

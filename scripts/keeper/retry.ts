@@ -79,9 +79,18 @@ export function isProviderErrorAnswer(
   const data = error.data as { data?: unknown } | string | undefined;
   const revertData = typeof data === "string" ? data : data?.data;
   if ((typeof revertData === "string" && /^0x/i.test(revertData)) || /revert/i.test(message)) return false;
-  if (error.code === 429 || RATE_LIMITED.test(message) || NODE_BEHIND.test(message)) return true;
+  if (isRateLimitAnswer(error) || NODE_BEHIND.test(message)) return true;
   if (method === "eth_getLogs") return false;
   return error.code === -32005 || NODE_ERROR.test(message);
+}
+
+/**
+ * A JSON-RPC error answer that is a rate limit (code 429 in the body, or a rate limit's words), whatever
+ * else it says: "rate limited, request timed out" is a throttle, not the node's own timeout that a
+ * lighter call may pass (session 37).
+ */
+export function isRateLimitAnswer(error: { code?: unknown; message?: unknown }): boolean {
+  return error.code === 429 || RATE_LIMITED.test(typeof error.message === "string" ? error.message : "");
 }
 
 const RATE_LIMITED = /rate.?limit|too many requests|request rate|per second|compute units|capacity/i;
