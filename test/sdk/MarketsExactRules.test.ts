@@ -62,7 +62,7 @@ import { INTEREST_MODEL } from "../shared/interest";
 import { mintAndApprove } from "../shared/tokens";
 import { assetId, setFeedPrice } from "../shared/oracles";
 import { sdkClient, sdkExposureOf } from "../shared/sdk";
-import { expiredCallWritten } from "../shared/keeper";
+import { oneExpiredCall } from "../shared/keeper";
 
 const USDC = 10n ** 6n;
 /** One USDC unit in USD WAD. */
@@ -1098,15 +1098,12 @@ describe("SDK market models and state reader: exact rules", function () {
   });
 
   describe("a settled series' quote (review round 112: O49)", function () {
-    /** Carol's 0.01 written ETH-3000 call, expired, ETH's first round after expiry at 3,100. */
-    const expiredCall = () => expiredCallWritten(1);
-
     it("refuses to quote or trade a settled series with SeriesAlreadySettled, as quoteTrade reverts", async function () {
       const {
         sys,
         call,
         writers: [writer],
-      } = await loadFixture(expiredCall);
+      } = await loadFixture(oneExpiredCall);
       const [round] = await sys.feeds.ETH.latestRoundData();
       await sys.options.connect(sys.deployer).settleSeries(call, round);
       const s = await getAccountState(await sdkClient(sys, sys.carol), { accountId: writer });

@@ -193,6 +193,9 @@ export async function expiredCallWritten(holders: number) {
   return { sys, call, writers };
 }
 
+/** `expiredCallWritten` with one holder, as one fixture (one snapshot) for every file that loads it. */
+export const oneExpiredCall = () => expiredCallWritten(1);
+
 /** Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`. */
 export async function startInProcessKeeper(
   sys: System & { options: OptionMarket },

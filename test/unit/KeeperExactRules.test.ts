@@ -11,6 +11,7 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   absorbedLong,
   expiredCallWritten,
+  oneExpiredCall,
   callDataOf,
   keeperBidPlan,
   keeperBidder,
@@ -835,7 +836,6 @@ describe("The keeper at its exact rules (review round 91)", function () {
   });
 
   describe("option settlement (options.ts)", function () {
-    const oneHolder = () => expiredCallWritten(1);
     const fiftyOneHolders = () => expiredCallWritten(51);
 
     it("pays holders out 50 to a transaction: 51 holders, two settleAccounts of 50 and 1", async function () {
@@ -853,7 +853,7 @@ describe("The keeper at its exact rules (review round 91)", function () {
     it("does not report a series a rival settled between its read and its send as settled by the keeper", async function () {
       // Mutant: the return on a send that did not succeed dropped: the rival's settlement (the keeper's
       // own simulation reverted) was counted in the step's `seriesSettled`.
-      const { sys, call } = await loadFixture(oneHolder);
+      const { sys, call } = await loadFixture(oneExpiredCall);
       const keeper = await startInProcessKeeper(sys);
       const settle = sys.options.interface.getFunction("settleSeries");
       let raced = false;

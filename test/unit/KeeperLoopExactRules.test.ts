@@ -17,7 +17,7 @@ import { ILiquidationAuction__factory } from "../../typechain-types/factories/co
 import { KEY, ScriptedNode, TARGET, logNode, scriptedSender, tooManyLogs } from "../shared/scriptedNode";
 import {
   aliceLongInAuction,
-  expiredCallWritten,
+  oneExpiredCall,
   callDataOf,
   healthManyCallsPerPass,
   onRequests,
@@ -628,14 +628,12 @@ describe("The keeper's discovery, act stage and pass at their exact rules (revie
       expect(await sys.auction.isFrozen(bob)).to.equal(true);
     });
 
-    const expiredCall = () => expiredCallWritten(1);
-
     it("reports the series it would settle once, without the payouts a settlement must come before, then the payouts of a settled one", async function () {
       const {
         sys,
         call,
         writers: [carol],
-      } = await loadFixture(expiredCall);
+      } = await loadFixture(oneExpiredCall);
       const keeper = await startInProcessKeeper(sys, ["--dry-run"]);
       const block = await ethers.provider.getBlockNumber();
       // Both of the pass's settlement steps find the series unsettled; it is reported once, and no payout
@@ -789,8 +787,6 @@ describe("The keeper's pass, loop, sender and error reading at the rules earlier
   });
 
   describe("a shutdown asked during a pass on an expired series (loop.ts)", function () {
-    const expiredCall = () => expiredCallWritten(1);
-
     it("settles the series first, then sends no payout after the liquidation check it was asked in", async function () {
       // Mutant: the late option settlement without its abort check: the payouts went out after shutdown
       // was asked (one transaction per 50 holders, each waiting for its receipt).
@@ -798,7 +794,7 @@ describe("The keeper's pass, loop, sender and error reading at the rules earlier
         sys,
         call,
         writers: [carol],
-      } = await loadFixture(expiredCall);
+      } = await loadFixture(oneExpiredCall);
       const keeper = await startInProcessKeeper(sys);
       const controller = new AbortController();
       const healthMany = sys.engine.interface.getFunction("healthMany").selector;
