@@ -36,17 +36,17 @@ export function isTransientError(error: unknown): boolean {
 }
 
 /**
- * A failure that is not about the request's size: a rate limit (an error answer `isProviderErrorAnswer`
- * recognises, which RetryingProvider retries and then throws as a SERVER_ERROR or TIMEOUT marked
- * `rpcError`; an HTTP 429 ethers gave up retrying, or its throttling ran past the request's timeout) or a
- * node that cannot be reached. Halving the request cannot help.
+ * A failure that is not about the request's size: a rate limit or a node behind the others (an error
+ * answer `isProviderErrorAnswer` recognises, which RetryingProvider retries and then throws marked
+ * `rpcError`: a SERVER_ERROR, a rate limit always, or a TIMEOUT where a lagging node's message mentions
+ * one), an HTTP 429 ethers gave up retrying, or its throttling ran past the request's timeout, or a node
+ * that cannot be reached. Halving the request cannot help.
  */
 export function isThrottledOrUnreachable(error: unknown): boolean {
   if (isError(error, "SERVER_ERROR") || isError(error, "TIMEOUT")) {
     const info = (error.info ?? {}) as { rpcError?: unknown; responseStatus?: unknown };
-    // Every answer marked rpcError is a rate limit or a node behind the others, a TIMEOUT too (one that
-    // says it timed out): for eth_getLogs a node's own timeout is left unmarked, as a range to split
-    // (review round 111: a 429 "request timed out" was halved down to single blocks).
+    // Marked answers to eth_getLogs are never about the range: a node's own timeout there is left
+    // unmarked, to be split (`isProviderErrorAnswer`; review round 111 counted marked TIMEOUTs too).
     if (info.rpcError !== undefined) return true;
     if (/(^|\D)429(\D|$)/.test(String(info.responseStatus ?? ""))) return true;
     if (isError(error, "TIMEOUT") && error.operation === "request.send") return true; // ethers' throttle
