@@ -14,6 +14,8 @@ import {IMarket} from "../interfaces/IMarket.sol";
 import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
+import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
+import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 import {LiquidationMath} from "../libraries/LiquidationMath.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
@@ -60,6 +62,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     /// @dev The engine's vault and its quote token, read once: the backstop's collateral sales price
     /// and move balances there.
     ICollateralVault internal immutable vault;
+    /// @dev The engine's router: its sequencer-uptime feed says when the chain last came back (`_elapsed`).
+    IOracleRouter internal immutable oracle;
     address internal immutable quote;
     /// @dev One quote unit in USD WAD.
     uint256 internal immutable quoteUnit;
@@ -93,6 +97,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         accounts = accounts_;
         insuranceFund = insuranceFund_;
         vault = engine_.vault();
+        oracle = engine_.oracle();
         quote = address(vault.quoteToken());
         uint8 quoteDecimals = IERC20Metadata(quote).decimals();
         quoteUnit = 10 ** (18 - quoteDecimals);
@@ -273,7 +278,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         Auction memory auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
         AuctionParams memory p = params;
-        uint256 availableAt = uint256(auction.startTime) + p.duration;
+        uint256 availableAt = _clockStart(auction.startTime) + p.duration;
         if (block.timestamp < availableAt) revert AbsorbTooEarly(accountId, availableAt);
         Valuation memory v = _valuation(accountId);
         if (!_liquidatable(v.health))
@@ -383,7 +388,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         uint256 available = held > 0 ? uint256(held) : 0;
         if (amount == 0 || amount > available) revert InvalidCollateralPurchase(token, amount, available);
         AuctionParams memory p = params;
-        discount = LiquidationMath.discount(0, p.maxDiscount, block.timestamp - lastAbsorbAt, p.duration);
+        discount = LiquidationMath.discount(0, p.maxDiscount, _elapsed(lastAbsorbAt), p.duration);
         // USD to quote at the quote's own price (a depegged quote must not buy the collateral below its
         // value), rounded up twice: the buyer pays the last unit.
         uint256 usd = Math.mulDiv(vault.tokenValue(token, amount), WAD - discount, WAD, Math.Rounding.Ceil);
@@ -650,7 +655,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
                 // The premium dmax·MM is USD; paid in quote at the quote's price (review round 13).
                 Math.mulDiv(v.health.maintenanceRequirement, WAD, _quotePrice()),
                 p.maxDiscount,
-                block.timestamp - startTime,
+                _elapsed(startTime),
                 p.duration,
                 quoteUnit
             );
@@ -665,8 +670,27 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     }
 
     function _discount(uint64 startTime, AuctionParams memory p) internal view returns (uint256) {
-        return
-            LiquidationMath.discount(p.startDiscount, p.maxDiscount, block.timestamp - startTime, p.duration);
+        return LiquidationMath.discount(p.startDiscount, p.maxDiscount, _elapsed(startTime), p.duration);
+    }
+
+    /// @dev Seconds a schedule that started at `start` has run: from the later of `start` and the end of
+    /// the sequencer's last grace period (its uptime feed's `startedAt`, when it last came up, plus the
+    /// grace), 0 before that. While the sequencer is down or in its grace period every health read
+    /// reverts, so nobody can bid, end, absorb or buy: counted from the start, an auction begun a minute
+    /// before two hours down met its first bid at the 10% maximum instead of 2.0044% (Alice 47.50 USDC
+    /// poorer), and an insolvent one paid the whole deficit + dmax·MM (1,345.58 USDC where a second
+    /// into it paid 0.75; review round 115). A restart still counts from the start (2·duration).
+    function _elapsed(uint256 start) internal view returns (uint256) {
+        uint256 from = _clockStart(start);
+        return block.timestamp > from ? block.timestamp - from : 0;
+    }
+
+    /// @dev The later of `start` and the end of the sequencer's last grace period (`start` on L1).
+    function _clockStart(uint256 start) internal view returns (uint256) {
+        (AggregatorV3Interface feed, uint32 grace) = oracle.sequencerConfig();
+        if (address(feed) == address(0)) return start;
+        (, , uint256 upSince, , ) = feed.latestRoundData();
+        return Math.max(start, upSince + grace);
     }
 
     function _liquidatable(IMarginEngine.Health memory h) internal pure returns (bool) {

@@ -2,6 +2,7 @@
 pragma solidity ^0.8.28;
 
 import {ICollateralVault} from "./ICollateralVault.sol";
+import {IOracleRouter} from "./IOracleRouter.sol";
 import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 
 /// @title IMarginEngine
@@ -216,6 +217,9 @@ interface IMarginEngine is IUpdateThrottle {
 
     /// @notice The collateral vault whose balances the engine moves.
     function vault() external view returns (ICollateralVault);
+
+    /// @notice The oracle router every price of the engine's health comes from.
+    function oracle() external view returns (IOracleRouter);
 
     /// @notice Records that `accountId` now holds `marketId` of the calling market; enforces
     /// MAX_MARKETS_PER_ACCOUNT and the single-market rule of ISOLATED accounts. Idempotent. Market only.

@@ -211,7 +211,7 @@ export interface Stats {
     ended: number;
     /** Absorbs that left the backstop account below its initial requirement (it has none to meet). */
     backstopBelowInitial: number;
-    /** Absorbs that needed the clock moved to the auction's startTime + duration first. */
+    /** Absorbs that needed the clock moved to the auction's `clockStart` + duration first. */
     timeMoved: number;
   };
 }
@@ -963,8 +963,17 @@ async function lpClaim(w: World, percent: number): Promise<boolean> {
 }
 
 /**
+ * When an auction clock begun at `start` counts from: the later of it and the end of the sequencer's
+ * last grace period (`LiquidationAuction._clockStart`, review round 115).
+ */
+async function clockStart(w: World, start: bigint): Promise<bigint> {
+  const [, , upSince] = await w.sequencer.latestRoundData();
+  return start > upSince + GRACE ? start : upSince + GRACE;
+}
+
+/**
  * The backstop: the named trader's running auction (or the first one running) is absorbed
- * once it has run its duration, the clock moved to startTime + duration if it is not there yet
+ * once it has run its duration, the clock moved to `clockStart` + duration if it is not there yet
  * (feeds refreshed, as every time move does). Invariant 3 (never on an account healthy just before)
  * and the liquidated half of invariant 5 (its health ratio never falls) apply as to bids; the backstop
  * account is not held to IM (absorb does not check it), which is counted, not asserted. Absorb moves
@@ -986,7 +995,7 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
   const auction = await sys.auction.auctions(t.id);
   let availableAt: bigint | null = null;
   if (auction.active) {
-    availableAt = auction.startTime + (await sys.auction.params()).duration;
+    availableAt = (await clockStart(w, auction.startTime)) + (await sys.auction.params()).duration;
     if (w.clock < availableAt) {
       await advance(w, availableAt - w.clock);
       w.stats.absorbs.timeMoved++;
@@ -1071,7 +1080,8 @@ async function buyBackstop(w: World, traderIndex: number, percent: number): Prom
   }
   const sold = parseEvent(w, out.receipt!.logs, "BackstopCollateralSold")!;
   const [p, lastAbsorbAt] = [await sys.auction.params(), await sys.auction.lastAbsorbAt()];
-  const elapsed = w.clock - lastAbsorbAt;
+  const from = await clockStart(w, lastAbsorbAt);
+  const elapsed = w.clock > from ? w.clock - from : 0n;
   const discount = elapsed >= p.duration ? p.maxDiscount : (p.maxDiscount * elapsed) / p.duration;
   const value = await sys.vault.tokenValue(sys.weth, amount);
   const payment = (value * (WAD - discount) + WAD * QUOTE_TO_WAD - 1n) / (WAD * QUOTE_TO_WAD);
