@@ -275,11 +275,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
 
     /// @inheritdoc ILiquidationAuction
     function absorb(uint256 accountId) external nonReentrant returns (uint256 filled, uint256 payment) {
-        Auction memory auction = auctions[accountId];
-        if (!auction.active) revert AuctionNotActive(accountId);
-        AuctionParams memory p = params;
-        uint256 availableAt = _clockStart(auction.startTime) + p.duration;
+        uint256 availableAt = absorbableAt(accountId);
         if (block.timestamp < availableAt) revert AbsorbTooEarly(accountId, availableAt);
+        AuctionParams memory p = params;
         Valuation memory v = _valuation(accountId);
         if (!_liquidatable(v.health))
             revert AccountHealthy(accountId, v.health.equityMaintenance, v.health.maintenanceRequirement);
@@ -427,6 +425,13 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         Auction memory auction = auctions[accountId];
         if (!auction.active) revert AuctionNotActive(accountId);
         return _discount(auction.startTime, params);
+    }
+
+    /// @inheritdoc ILiquidationAuction
+    function absorbableAt(uint256 accountId) public view returns (uint256) {
+        Auction memory auction = auctions[accountId];
+        if (!auction.active) revert AuctionNotActive(accountId);
+        return _clockStart(auction.startTime) + params.duration;
     }
 
     /// @inheritdoc ILiquidationAuction

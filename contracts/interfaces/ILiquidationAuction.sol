@@ -328,6 +328,12 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @notice The discount d(t) of `accountId`'s auction now (WAD).
     function currentDiscount(uint256 accountId) external view returns (uint256);
 
+    /// @notice The first timestamp at which `absorb` may take `accountId`'s running auction: `duration`
+    /// after the later of its start and the end of the sequencer's last grace period (a time moved by a
+    /// later outage). Reverts with AuctionNotActive when none runs.
+    /// @dev Keepers and the SDK read it rather than adding `duration` to `startTime` themselves.
+    function absorbableAt(uint256 accountId) external view returns (uint256);
+
     /// @notice What a bid of `fraction` would fill and pay now (for keepers and frontends). Reverts
     /// where `bid` would before pricing: AuctionNotActive, InvalidFraction (0 or above 1), AccountHealthy
     /// (equity_MM ≥ MM, though the auction still runs).

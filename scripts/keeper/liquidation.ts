@@ -187,14 +187,10 @@ export function startedIn(c: Contracts, receipt: TransactionReceipt | null): Set
   return new Set(events.map((event) => event.args.accountId as bigint));
 }
 
-export async function auctionOf(
-  c: Contracts,
-  accountId: bigint,
-  now: bigint,
-  duration: bigint,
-): Promise<AuctionStatus> {
-  const [startTime, active] = await c.auction.auctions(accountId);
-  return auctionStatus({ startTime, active }, now, duration);
+export async function auctionOf(c: Contracts, accountId: bigint, now: bigint): Promise<AuctionStatus> {
+  const [, active] = await c.auction.auctions(accountId);
+  const absorbableAt = active ? await c.auction.absorbableAt(accountId) : 0n;
+  return auctionStatus({ active, absorbableAt }, now);
 }
 
 export interface BidPlan {

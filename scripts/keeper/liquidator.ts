@@ -57,7 +57,7 @@ export async function liquidateAll(
       await starts.flush();
     }
     await skippingReverts(log, "liquidation failed; next account", { accountId }, async () => {
-      const status = await auctionOf(s.contracts, accountId, now, s.auctionDuration);
+      const status = await auctionOf(s.contracts, accountId, now);
       const needsStart = chooseAction(h, status) === "start";
       if (needsStart && !(await startWorthSending(s, accountId, h, now, cfg.minStakeUsd, gas, log))) {
         notStarted.push(accountId);
@@ -174,8 +174,7 @@ class StartBatches {
     const ours = sent.status === "mined" ? startedIn(c, sent.receipt) : new Set<bigint>();
     for (const id of ids) {
       // Not ours (a rival started it, or it failed): bid anyway if someone else's auction runs.
-      if (ours.has(id) || (await auctionOf(c, id, this.now, this.s.auctionDuration)) === "running")
-        this.running.add(id);
+      if (ours.has(id) || (await auctionOf(c, id, this.now)) === "running") this.running.add(id);
     }
   }
 }

@@ -91,15 +91,15 @@ export type AuctionStatus = "none" | "running" | "absorbable";
 
 /**
  * An auction that has run its duration is at its maximum discount and the pool may absorb it
- * (LiquidationAuction.absorb); it stays open to bids until then and after.
+ * (LiquidationAuction.absorb) from `absorbableAt` on, the chain's own time (a sequencer outage moves
+ * it: review round 115); it stays open to bids until then and after.
  */
 export function auctionStatus(
-  auction: { active: boolean; startTime: bigint },
+  auction: { active: boolean; absorbableAt: bigint },
   now: bigint,
-  duration: bigint,
 ): AuctionStatus {
   if (!auction.active) return "none";
-  return now >= auction.startTime + duration ? "absorbable" : "running";
+  return now >= auction.absorbableAt ? "absorbable" : "running";
 }
 
 /** What to do with an account this block. */

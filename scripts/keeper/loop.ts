@@ -87,7 +87,6 @@ export interface Session {
   /** The quote token's address, and one of its units in WAD. */
   quoteToken: string;
   quoteUnit: bigint;
-  auctionDuration: bigint;
   options: OptionSettlement | null;
   /** Accounts whose health reverted on the last pass that read them. */
   failing: Set<bigint>;
@@ -590,7 +589,6 @@ export async function openSession(
   const contracts = connectContracts(deployment, wallet);
   const quoteToken = await contracts.vault.quoteToken();
   const quoteUnit = 10n ** (18n - (await contracts.erc20(quoteToken).decimals()));
-  const auctionDuration = BigInt((await contracts.auction.params()).duration);
   const poolAccountId = await contracts.engine.poolAccountId();
   const backstopAccountId = await contracts.auction.backstopAccountId();
   const flagRewardCooldown: bigint = await new Contract(
@@ -649,7 +647,6 @@ export async function openSession(
     canUnwind,
     quoteToken,
     quoteUnit,
-    auctionDuration,
     options,
     failing: new Set(),
     pass: 0,

@@ -70,7 +70,6 @@ export async function createStressKeeper(opts: {
   beforeSend: () => Promise<void>;
 }): Promise<StressKeeper> {
   const c: Contracts = connectContracts({ contracts: opts.addresses } as Deployment, opts.keeper);
-  const duration = BigInt((await opts.auction.params()).duration);
   const quoteUnit = 10n ** 12n;
   const quoteToken = await c.vault.quoteToken();
   const stats = newKeeperStats();
@@ -129,7 +128,7 @@ export async function createStressKeeper(opts: {
     // Every start before the first bid, in the keeper's default batches of 20 (`--start-batch`).
     const toStart: bigint[] = [];
     for (const [accountId, h] of due) {
-      if (chooseAction(h, await auctionOf(c, accountId, now, duration)) === "start") toStart.push(accountId);
+      if (chooseAction(h, await auctionOf(c, accountId, now)) === "start") toStart.push(accountId);
     }
     const notStarted = new Set(toStart);
     for (const batch of chunk(toStart, 20)) {
@@ -168,7 +167,7 @@ export async function createStressKeeper(opts: {
     }
     const reason = "plan" in assessment ? "not profitable" : assessment.skip;
     stats.skipped[reason] = (stats.skipped[reason] ?? 0) + 1;
-    if ((await auctionOf(c, accountId, now, duration)) !== "absorbable") return;
+    if ((await auctionOf(c, accountId, now)) !== "absorbable") return;
     const receipt = await send(opts.keeper, {
       to: await opts.auction.getAddress(),
       data: auctionIface.encodeFunctionData("absorb", [accountId]),

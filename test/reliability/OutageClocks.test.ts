@@ -18,6 +18,11 @@ import { deployMockFeed, setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 import { INTEREST_MODEL } from "../shared/interest";
 import { advanceTo, mineAt, refreshFeeds, trade } from "../shared/perps";
+import { deploymentOf, sdkClient } from "../shared/sdk";
+import { listAuctions } from "../../sdk/src";
+import { connectContracts } from "../../scripts/keeper/chain";
+import { auctionOf } from "../../scripts/keeper/liquidation";
+import type { Deployment } from "../../deploy/deployment";
 
 /**
  * Clocks that run while nobody can act (review round 115, docs/reliability.md §4 rows 280–286): while the
@@ -153,6 +158,18 @@ describe("Clocks that run while nobody can act", function () {
       await expect(sys.auction.absorb(alice))
         .to.emit(sys.auction, "AuctionBid")
         .withArgs(alice, await sys.auction.backstopAccountId(), anyValue, anyValue, anyValue, wad("0.10"));
+    });
+
+    it("tells the SDK's listAuctions and the keeper the absorb time the outage moved", async function () {
+      const { sys, seq, alice, start } = await loadFixture(solventAuction);
+      const { up, open } = await throughOutage(sys, seq, start);
+      await mineAt(sys, open);
+      const [listed] = await listAuctions(await sdkClient(sys, sys.keeper));
+      expect(listed.absorbableAt).to.equal(up + GRACE + DURATION);
+      // The keeper would otherwise try `absorb` at start + duration, and every pass for half an hour.
+      const contracts = connectContracts((await deploymentOf(sys)) as Deployment, sys.keeper);
+      expect(await auctionOf(contracts, alice, open)).to.equal("running");
+      expect(await auctionOf(contracts, alice, up + GRACE + DURATION)).to.equal("absorbable");
     });
 
     it("lets the owner cure with a deposit during the outage: at recovery no bid goes through and anyone ends it", async function () {

@@ -219,16 +219,12 @@ describe("Keeper logic", function () {
   });
 
   describe("auctionStatus and chooseAction", function () {
-    const duration = 1800n;
-    it("reports no auction, a running one, and one the pool may absorb from its duration on", function () {
-      expect(auctionStatus({ active: false, startTime: 0n }, 5000n, duration)).to.equal("none");
-      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 1799n, duration)).to.equal("running");
-      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 1800n, duration)).to.equal(
-        "absorbable",
-      );
-      expect(auctionStatus({ active: true, startTime: 1000n }, 1000n + 3600n, duration)).to.equal(
-        "absorbable",
-      );
+    it("reports no auction, a running one, and one the pool may absorb from the chain's absorbableAt on", function () {
+      const running = { active: true, absorbableAt: 2800n };
+      expect(auctionStatus({ active: false, absorbableAt: 0n }, 5000n)).to.equal("none");
+      expect(auctionStatus(running, 2799n)).to.equal("running");
+      expect(auctionStatus(running, 2800n)).to.equal("absorbable");
+      expect(auctionStatus(running, 4600n)).to.equal("absorbable");
     });
     it("starts an auction for a liquidatable account without one, bids on a running or absorbable one, leaves healthy ones", function () {
       const sick = { equityMaintenance: usd("1"), maintenanceRequirement: usd("2") };

@@ -23,7 +23,10 @@ export interface AuctionInfo {
   maintenanceRequirement: bigint;
   /** The discount now (WAD). */
   discount: bigint;
-  /** When the discount reaches its maximum and anyone may have the backstop absorb the auction (`absorb`). */
+  /**
+   * When the discount reaches its maximum and anyone may have the backstop absorb the auction (`absorb`):
+   * the duration after the later of its start and the end of the sequencer's last grace period.
+   */
   absorbableAt: bigint;
 }
 
@@ -41,10 +44,9 @@ export async function listAuctions(
   return read(client, async () => {
     const toBlock = params.toBlock ?? (await client.provider.getBlockNumber());
     const fromBlock = params.fromBlock ?? client.deployment.startBlock ?? 0;
-    const [started, ended, auctionParams] = await Promise.all([
+    const [started, ended] = await Promise.all([
       auction.queryFilter(auction.filters.AuctionStarted(), fromBlock, toBlock),
       auction.queryFilter(auction.filters.AuctionEnded(), fromBlock, toBlock),
-      auction.params({ blockTag: toBlock }),
     ]);
     type Started = (typeof started)[number];
     type Entry = { block: number; index: number } & ({ started: Started } | { ended: bigint });
@@ -70,7 +72,7 @@ export async function listAuctions(
           equityMaintenance: e.args.equityMaintenance,
           maintenanceRequirement: e.args.maintenanceRequirement,
           discount: await auction.currentDiscount(accountId, { blockTag: toBlock }),
-          absorbableAt: startTime + auctionParams.duration,
+          absorbableAt: await auction.absorbableAt(accountId, { blockTag: toBlock }),
         };
       }),
     );
