@@ -533,7 +533,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         // = 0), the part the slice did not take (review round 20: forgetting it sold it again later).
         uint256 kept = held != 0 ? held : Math.mulDiv(auction.paidIn, WAD - filled, WAD);
         // payment ≥ penalty: both are rounded up from f·M, at rates 1 − d > p.
-        auction.paidIn = SafeCast.toUint128(kept + payment - Math.min(penalty, payment));
+        uint256 paidIn = kept + payment - Math.min(penalty, payment);
+        auction.paidIn = SafeCast.toUint128(paidIn);
+        emit PaidInUpdated(accountId, paidIn);
     }
 
     /// @dev The bidder takes the whole book and `payout`: the fund pays what it can, and the rest is

@@ -149,6 +149,11 @@ interface ILiquidationAuction is IUpdateThrottle {
     );
     /// @notice Emitted when the pool absorbs a loss the insurance fund could not cover.
     event SocialisedLoss(uint256 indexed accountId, uint256 amount);
+    /// @notice Emitted when a bid leaves the auction open: `paidIn` (quote units) is what the account's
+    /// bids paid in, net of their penalties, that the next bid holds back (`auctions(accountId).paidIn`).
+    /// The AuctionBid events alone do not give it: a bid on a book worth no more than it sells it with
+    /// the book and keeps only the unsold part. An auction's end sets it to 0 (AuctionEnded).
+    event PaidInUpdated(uint256 indexed accountId, uint256 paidIn);
     /// @notice Emitted when an auction ends. `reason`: 0 = account healthy/restored, 1 = fully
     /// liquidated, 2 = insolvency resolved.
     event AuctionEnded(uint256 indexed accountId, uint8 reason);

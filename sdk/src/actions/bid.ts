@@ -29,13 +29,20 @@ export interface BidParameters {
   close?: boolean;
 }
 
-/** The bid from its AuctionBid event. */
+/** The bid from its AuctionBid event (and, for an insolvent account, its InsolvencyCovered event). */
 export interface BidReturnType {
   receipt: ContractTransactionReceipt;
   filled: bigint;
+  /** Quote units the bidder paid the account: 0 for an insolvent account, taken whole for a payout. */
   payment: bigint;
   penalty: bigint;
   discount: bigint;
+  /**
+   * Quote units the bidder was paid for taking an insolvent account (the fund's part and, beyond it, the
+   * pool's, from InsolvencyCovered): for a bid what `quoteBid`'s `insurancePayout` quotes at its second,
+   * for an absorb the deficit; 0 for a solvent account.
+   */
+  insurancePayout: bigint;
 }
 
 /**
@@ -69,11 +76,15 @@ export function bidFromReceipt(
 ): BidReturnType {
   const [event] = eventsOf(receipt, client.contracts.liquidationAuction.interface, "AuctionBid");
   if (!event) throw new Error(`${action}: no AuctionBid event in the receipt`);
+  const [covered] = eventsOf(receipt, client.contracts.liquidationAuction.interface, "InsolvencyCovered");
   return {
     receipt,
     filled: event.args.fraction as bigint,
     payment: event.args.payment as bigint,
     penalty: event.args.penalty as bigint,
     discount: event.args.discount as bigint,
+    insurancePayout: covered
+      ? (covered.args.paidByInsurance as bigint) + (covered.args.socialisedLoss as bigint)
+      : 0n,
   };
 }
