@@ -56,7 +56,12 @@ export type SendResult =
    * The simulation passed but its return data says the transaction would do nothing (`unless`): a
    * `startAuctions` a rival's starts emptied skips rather than reverts (review round 70, row 170).
    */
-  | { status: "nothing-to-do" };
+  | { status: "nothing-to-do" }
+  /**
+   * The node refused the nonce as used and it is mined without this transaction: another process on the
+   * key took it (review round 117). Nothing of this send was mined; the pass re-derives what is due.
+   */
+  | { status: "nonce-taken"; nonce: number };
 
 /**
  * Whether a send went through: mined, or in a dry run simulated without a revert. A pass reports these
@@ -76,7 +81,19 @@ export interface SenderOptions {
   txTimeoutMs: number;
   pollMs: number;
   signal?: AbortSignal;
+  /** The most a bid's, a start batch's or an absorb's last check waits, at random (RACE_JITTER_MS). */
+  raceJitterMs?: number;
+  /** The jitter's random source in [0, 1) (`Math.random` unless given). */
+  random?: () => number;
 }
+
+/**
+ * The most the last check of a bid, a start batch or an absorb waits, at random: competing keepers
+ * that saw the same block at the same moment check one after the other, so that the later ones see the
+ * earlier one's transaction in the pending state instead of sending into a revert (review round 117).
+ * Small beside a block; an auction's discount only grows meanwhile.
+ */
+export const RACE_JITTER_MS = 250;
 
 /**
  * The GasPriceOracle predeploy of OP-stack chains (OP Mainnet, Base and their testnets): a transaction
@@ -108,6 +125,8 @@ export class TxSender {
   private unknownWaiting: { nonce: number; since: number } | null = null;
   /** Whether the chain has the OP-stack GasPriceOracle, read once (`l1DataFee`). */
   private opStack: Promise<boolean> | null = null;
+  private readonly raceJitterMs: number;
+  private readonly random: () => number;
 
   constructor(
     private readonly wallet: Wallet,
@@ -115,7 +134,10 @@ export class TxSender {
     private readonly chainId: number,
     private readonly log: Logger,
     private readonly opts: SenderOptions,
-  ) {}
+  ) {
+    this.raceJitterMs = opts.raceJitterMs ?? RACE_JITTER_MS;
+    this.random = opts.random ?? Math.random;
+  }
 
   get address(): string {
     return this.wallet.address;
@@ -222,11 +244,13 @@ export class TxSender {
   }
 
   /**
-   * Runs the call (eth_call) against the latest state from the keeper's address and returns its return
-   * data; throws the revert.
+   * Runs the call (eth_call) from the keeper's address against the pending state (the latest block and
+   * the transactions waiting to be mined, where the node shows them) and returns its return data; throws
+   * the revert. A rival's bid, start or absorb broadcast before this check makes it revert or do nothing
+   * here, not in a mined transaction (review round 117).
    */
   call(tx: TxRequest): Promise<string> {
-    return this.provider.call({ from: this.wallet.address, to: tx.to, data: tx.data });
+    return this.provider.call({ from: this.wallet.address, to: tx.to, data: tx.data, blockTag: "pending" });
   }
 
   /**
@@ -240,13 +264,25 @@ export class TxSender {
     label: string,
     tx: TxRequest,
     fields: Fields = {},
-    opts: { gasEstimate?: bigint; unless?: (returnData: string) => string | null } = {},
+    opts: {
+      gasEstimate?: bigint;
+      unless?: (returnData: string) => string | null;
+      /** A call rivals race for (an absorb): checked like a bid, after the jitter, at the pending state. */
+      raced?: boolean;
+    } = {},
   ): Promise<SendResult> {
     let gas: bigint;
     let skip: string | null = null;
     try {
       gas = opts.gasEstimate ?? (await this.estimateGas(tx));
-      if (opts.gasEstimate !== undefined || opts.unless) {
+      if (opts.gasEstimate !== undefined || opts.unless || opts.raced) {
+        // Keepers that saw the same block at once would all pass this check and all send: the one mined
+        // first wins, the others pay for a revert (bidAndClose: 47,350 gas; absorb: 26,394) or an empty
+        // batch (80,437 for 12 books).
+        // Checked at a random moment within the jitter, against the pending state, a later one sees the
+        // earlier one's transaction and moves on to its next account (review round 117).
+        if (this.raceJitterMs > 0)
+          await sleep(Math.floor(this.random() * this.raceJitterMs), this.opts.signal);
         const answer = await this.call(tx);
         skip = opts.unless?.(answer) ?? null;
       }
@@ -345,10 +381,25 @@ export class TxSender {
     });
     const hash = keccak256(signed);
     this.log.info("sending", { action: label, ...fields, hash, nonce, gasLimit });
+    let broadcast: "sent" | "nonce-used";
     try {
-      await this.broadcast(label, signed, hash);
+      broadcast = await this.broadcast(label, signed, hash);
     } catch (error) {
       if (!UNDERPRICED.test(error instanceof Error ? error.message : String(error))) throw error;
+      // Counted as pending now, though not when this send took the nonce: a transaction sent in between
+      // by another process on this key (a blue/green deploy, a supervisor's restart) that may be mined in
+      // the next block. Replaced at once (below), it was dropped and its process waited --tx-timeout-ms
+      // for a receipt that never came (review round 117): waited behind instead, like any transaction
+      // this run did not send (row 159).
+      if (!stuck && (await this.provider.getTransactionCount(this.wallet.address, "pending")) > nonce) {
+        this.unknownWaiting = { nonce, since: Date.now() };
+        this.log.info("another transaction took the nonce; waiting behind it", {
+          action: label,
+          ...fields,
+          waitingNonce: nonce,
+        });
+        return { status: "waiting-behind", nonce };
+      }
       // A transaction this run does not know (an earlier run's, whose fees it could only guess) holds
       // the nonce at higher fees: remember what was refused, so that the next send offers 9/8 of it.
       this.unconfirmed = { nonce, fees: txFees, refused: true };
@@ -359,6 +410,18 @@ export class TxSender {
         error: describeError(error),
       });
       return { status: "replacement-underpriced", nonce };
+    }
+    // "Nonce too low" with no receipt of ours and the nonce mined: another transaction took it (another
+    // process on this key); waiting --tx-timeout-ms for a receipt that cannot come stalled the keeper
+    // (review round 117). The action is re-derived from chain state on the next pass.
+    if (broadcast === "nonce-used" && (await this.nonceTakenByAnother(nonce, hash))) {
+      this.log.warn("another transaction took the nonce; not sent", {
+        action: label,
+        ...fields,
+        hash,
+        nonce,
+      });
+      return { status: "nonce-taken", nonce };
     }
     const receipt = await this.waitForReceipt(hash);
     this.unconfirmed = receipt === null ? { nonce, fees: txFees, refused: false } : null;
@@ -382,12 +445,24 @@ export class TxSender {
     return { status, receipt };
   }
 
-  /** Sends the signed bytes until the node has them; re-sending identical bytes cannot double-spend. */
-  private async broadcast(label: string, signed: string, hash: string): Promise<void> {
+  /** Whether `nonce` is mined and `hash` has no receipt: another transaction took the nonce. */
+  private async nonceTakenByAnother(nonce: number, hash: string): Promise<boolean> {
+    const [mined, receipt] = await Promise.all([
+      this.provider.getTransactionCount(this.wallet.address, "latest"),
+      this.provider.getTransactionReceipt(hash),
+    ]);
+    return mined > nonce && receipt === null;
+  }
+
+  /**
+   * Sends the signed bytes until the node has them; re-sending identical bytes cannot double-spend.
+   * "nonce-used": the node refused the nonce as used (ours mined already, or another transaction's).
+   */
+  private async broadcast(label: string, signed: string, hash: string): Promise<"sent" | "nonce-used"> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.provider.send("eth_sendRawTransaction", [signed]);
-        return;
+        return "sent";
       } catch (error) {
         // Did it get through anyway (answer lost on the way back)? Then we are done.
         const known = await this.provider.getTransaction(hash).catch(() => null);
@@ -397,13 +472,13 @@ export class TxSender {
             hash,
             error: describeError(error),
           });
-          return;
+          return "sent";
         }
         const text = error instanceof Error ? error.message : String(error);
         if (NONCE_USED.test(text)) {
           // Mined already (getTransaction may lag behind on some nodes), or the nonce was taken.
           this.log.warn("nonce already used", { action: label, hash, error: describeError(error) });
-          return;
+          return "nonce-used";
         }
         // The same bytes would be refused again: the caller offers more next time.
         if (UNDERPRICED.test(text)) throw error;

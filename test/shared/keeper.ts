@@ -196,12 +196,15 @@ export async function expiredCallWritten(holders: number) {
 /** `expiredCallWritten` with one holder, as one fixture (one snapshot) for every file that loads it. */
 export const oneExpiredCall = () => expiredCallWritten(1);
 
-/** Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`. */
+/**
+ * Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`, signing
+ * with `key` (Hardhat's account #4 unless given: another account is a competing keeper).
+ */
 export async function startInProcessKeeper(
   sys: System & { options: OptionMarket },
   args: string[] = [],
+  key: string = hardhatWallet(4).privateKey,
 ): Promise<InProcessKeeper> {
-  const key = hardhatWallet(4).privateKey;
   const cfg = parseKeeperArgs(["--rpc", "http://in-process", "--deployment", "(in memory)", ...args], {
     KEEPER_PRIVATE_KEY: key,
   });
