@@ -29,9 +29,9 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @param startDiscount d0, the discount at the start.
     /// @param maxDiscount dmax, reached after `duration`.
     /// @param duration Seconds from d0 to dmax; an auction older than 2·duration is stale and can be
-    /// restarted. The discount, the insolvency payout, the absorb's wait and the backstop's sale
-    /// discount count from the later of their start and the end of the sequencer's last grace period:
-    /// nobody can act while it is down or in grace (review round 115).
+    /// restarted. The discount, the insolvency payout, the absorb's wait, the backstop's sale discount
+    /// and the staleness count from the later of their start and the end of the sequencer's last grace
+    /// period: nobody can act while it is down or in grace (review rounds 115, 118).
     /// @param penalty Share of the bought slice's MtM the liquidated account pays the insurance fund.
     /// @param flagReward Quote units paid from the liquidated account to whoever starts the auction, at
     /// most the account's mark-to-market equity (nothing from an insolvent account: its deficit is the

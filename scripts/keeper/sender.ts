@@ -31,6 +31,7 @@ import {
 import { chooseFees, replacementFees, replacementFeesForUnknown, type TxFees } from "./logic";
 import { describeError, nodeMessage, type Fields, type Logger } from "./log";
 import { isTransientError, sleep } from "./retry";
+import { findRevertData } from "../../sdk/src/errors";
 
 export interface TxRequest {
   to: string;
@@ -126,6 +127,8 @@ export class TxSender {
   /** Whether the chain has the OP-stack GasPriceOracle, read once (`l1DataFee`). */
   private opStack: Promise<boolean> | null = null;
   private readonly raceJitterMs: number;
+  /** Whether the node refused an eth_call at pending (logged once). */
+  private pendingRefused = false;
   private readonly random: () => number;
 
   constructor(
@@ -249,8 +252,23 @@ export class TxSender {
    * the revert. A rival's bid, start or absorb broadcast before this check makes it revert or do nothing
    * here, not in a mined transaction (review round 117).
    */
-  call(tx: TxRequest): Promise<string> {
-    return this.provider.call({ from: this.wallet.address, to: tx.to, data: tx.data, blockTag: "pending" });
+  async call(tx: TxRequest): Promise<string> {
+    const request = { from: this.wallet.address, to: tx.to, data: tx.data };
+    try {
+      return await this.provider.call({ ...request, blockTag: "pending" });
+    } catch (error) {
+      if (!isPendingRefused(error)) throw error;
+      // A node that serves no pending state answers an error, which ethers makes a CALL_EXCEPTION: read as
+      // a revert, every bid, start batch and absorb was skipped, pass after pass (review round 118).
+      // Checked against the latest block then, as before round 117.
+      if (!this.pendingRefused) {
+        this.pendingRefused = true;
+        this.log.warn("the node refuses eth_call at pending; last checks run at latest", {
+          error: describeError(error),
+        });
+      }
+      return this.provider.call({ ...request, blockTag: "latest" });
+    }
   }
 
   /**
@@ -513,4 +531,15 @@ export class TxSender {
     }
     return null;
   }
+}
+
+/**
+ * An eth_call at pending that failed without reverting: no revert data and no revert in the node's answer
+ * ("pending block is not available", "unknown block", "pending block number is not supported"). A revert
+ * (the contract's error, or "execution reverted" without data) and a transport failure are not.
+ */
+function isPendingRefused(error: unknown): boolean {
+  if (!isError(error, "CALL_EXCEPTION") || findRevertData(error) !== undefined) return false;
+  const answer = (error.info as { error?: { message?: unknown } } | undefined)?.error?.message;
+  return typeof answer === "string" && !/revert/i.test(answer);
 }
