@@ -688,7 +688,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     /// reverts, so nobody can bid, end, absorb or buy: counted from the start, an auction begun a minute
     /// before two hours down met its first bid at the 10% maximum instead of 2.0044% (Alice 47.50 USDC
     /// poorer), and an insolvent one paid the whole deficit + dmax·MM (1,345.58 USDC where a second
-    /// into it paid 0.75; review round 115). A restart still counts from the start (2·duration).
+    /// into it paid 0.75; review round 115). The restart rule (2·duration) counts from the same start.
     function _elapsed(uint256 start) internal view returns (uint256) {
         uint256 from = _clockStart(start);
         return block.timestamp > from ? block.timestamp - from : 0;
