@@ -5,6 +5,7 @@
 import { parseArgs } from "node:util";
 import { parseEther, parseUnits } from "ethers";
 import { LEVELS, type Level } from "./log";
+import { RACE_JITTER_MS } from "./sender";
 
 export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [options]
 
@@ -34,6 +35,9 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
   --funding-interval <s>      accrue a perp market's funding once it is this many seconds old (default
                               3600; 0 = never), so nobody prices days of it at a well-chosen spot
   --tx-timeout-ms <n>         give up waiting for a receipt after this long (default 60000)
+  --race-jitter-ms <n>        wait a random 0–n ms before the last check of a bid, start batch or
+                              absorb, so that competing keepers see each other's pending transaction
+                              instead of sending into a revert (default 250; 0 = no wait)
   --log-level <level>         debug | info | warn | error (default info)
   --help                      print this text`;
 
@@ -59,6 +63,8 @@ export interface KeeperConfig {
   startBatch: number;
   fundingInterval: number;
   txTimeoutMs: number;
+  /** `--race-jitter-ms`: the most the last check of a raced send waits (review round 117). */
+  raceJitterMs: number;
   logLevel: Level;
 }
 
@@ -90,6 +96,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
         "start-batch": { type: "string", default: "20" },
         "funding-interval": { type: "string", default: "3600" },
         "tx-timeout-ms": { type: "string", default: "60000" },
+        "race-jitter-ms": { type: "string", default: String(RACE_JITTER_MS) },
         "log-level": { type: "string", default: "info" },
         help: { type: "boolean", default: false },
       },
@@ -130,6 +137,7 @@ export function parseKeeperArgs(argv: string[], env: NodeJS.ProcessEnv): KeeperC
     startBatch: integer(values["start-batch"]!, "--start-batch", 1),
     fundingInterval: integer(values["funding-interval"]!, "--funding-interval", 0),
     txTimeoutMs: integer(values["tx-timeout-ms"]!, "--tx-timeout-ms", 1_000),
+    raceJitterMs: integer(values["race-jitter-ms"]!, "--race-jitter-ms", 0),
     logLevel: level,
   };
 }

@@ -113,6 +113,7 @@ export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSig
     maxGasPriceWei: cfg.maxGasPriceWei,
     dryRun: cfg.dryRun,
     txTimeoutMs: cfg.txTimeoutMs,
+    raceJitterMs: cfg.raceJitterMs,
     pollMs: cfg.pollMs,
     signal,
   });

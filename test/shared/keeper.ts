@@ -218,6 +218,7 @@ export async function startInProcessKeeper(
     maxGasPriceWei: cfg.maxGasPriceWei,
     dryRun: cfg.dryRun,
     txTimeoutMs: cfg.txTimeoutMs,
+    raceJitterMs: cfg.raceJitterMs,
     pollMs: 10,
   });
   const session = await openSession(cfg, provider, wallet, sender, log, deployment);

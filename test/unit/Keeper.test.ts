@@ -763,6 +763,7 @@ describe("Keeper command line", function () {
       startBatch: 20,
       fundingInterval: 3600,
       txTimeoutMs: 60_000,
+      raceJitterMs: 250,
       logLevel: "info",
     });
   });
@@ -790,6 +791,8 @@ describe("Keeper command line", function () {
         "5",
         "--funding-interval",
         "0",
+        "--race-jitter-ms",
+        "0",
       ],
       { KEEPER_PRIVATE_KEY: KEY },
     );
@@ -802,6 +805,7 @@ describe("Keeper command line", function () {
       healthBatch: 7,
       startBatch: 5,
       fundingInterval: 0,
+      raceJitterMs: 0,
     });
     expect(cfg === "help" ? 0n : cfg.maxGasPriceWei).to.equal(parseUnits("1.5", "gwei"));
     expect(cfg === "help" ? 0n : cfg.minProfitUsd).to.equal(usd("0.25"));
@@ -825,6 +829,10 @@ describe("Keeper command line", function () {
       "--start-batch",
     );
     expect(() => parseKeeperArgs(base, { KEEPER_PRIVATE_KEY: "0x1234" })).to.throw(UsageError, "32 bytes");
+    expect(() => parseKeeperArgs([...base, "--race-jitter-ms", "-1"], { KEEPER_PRIVATE_KEY: KEY })).to.throw(
+      UsageError,
+      "--race-jitter-ms",
+    );
     for (const id of ["0", "abc", "-1"]) {
       expect(() => parseKeeperArgs([...base, "--account-id", id], { KEEPER_PRIVATE_KEY: KEY })).to.throw(
         UsageError,
