@@ -2,7 +2,6 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import type { MockV3Aggregator } from "../../typechain-types";
 import {
   MarginMode,
   WAD,
@@ -14,7 +13,13 @@ import {
   type System,
 } from "../shared/system";
 import { deployOptionsSystemWithoutFunding } from "../shared/options";
-import { deployMockFeed, setFeedPrice } from "../shared/oracles";
+import {
+  SEQUENCER_GRACE,
+  configureSequencer,
+  setFeedPrice,
+  setSequencerStatus,
+  type Sequencer,
+} from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 import { INTEREST_MODEL } from "../shared/interest";
 import { advanceTo, mineAt, refreshFeeds, trade } from "../shared/perps";
@@ -33,30 +38,12 @@ import type { Deployment } from "../../deploy/deployment";
  * start and the end of the last grace period (`LiquidationAuction._elapsed`).
  */
 const USDC = 10n ** 6n;
-const GRACE = 3_600n;
+const GRACE = SEQUENCER_GRACE;
 const DURATION = 1_800n;
 const OUTAGE = 7_200n; // two hours down, then the grace hour
 
-interface Sequencer {
-  feed: MockV3Aggregator;
-  round: bigint;
-}
-
 /** An uptime feed on `sys`'s router, up since two days ago, with the router's one-hour grace. */
-async function sequencerUp(sys: System): Promise<Sequencer> {
-  const now = BigInt(await time.latest());
-  const feed = await deployMockFeed(0, 0n);
-  await (await feed.updateRoundData(1n, 0n, now - 2n * 86_400n, now - 2n * 86_400n)).wait();
-  await (await sys.router.configureSequencerFeed(feed, GRACE)).wait();
-  return { feed, round: 1n };
-}
-
-/** Posts the sequencer's new `status` (0 up, 1 down) in a block at `at`: its `startedAt`. */
-async function setStatus(seq: Sequencer, status: 0n | 1n, at: bigint): Promise<void> {
-  seq.round += 1n;
-  await time.setNextBlockTimestamp(at);
-  await (await seq.feed.updateRoundData(seq.round, status, at, at)).wait();
-}
+const sequencerUp = (sys: System) => configureSequencer(sys.router, 0, 2n * 86_400n);
 
 /** Alice (5,000 USDC) long 10 ETH, ETH then at `priceUsd`, her auction started at `start`; funding off. */
 async function aliceAuctioned(priceUsd: string) {
@@ -84,9 +71,9 @@ async function throughOutage(
   seq: Sequencer,
   start: bigint,
 ): Promise<{ up: bigint; open: bigint }> {
-  await setStatus(seq, 1n, start + 60n);
+  await setSequencerStatus(seq, 1, start + 60n);
   const up = start + 60n + OUTAGE;
-  await setStatus(seq, 0n, up);
+  await setSequencerStatus(seq, 0, up);
   const open = up + GRACE + 1n;
   await advanceTo(sys, open);
   return { up, open };
@@ -108,7 +95,7 @@ describe("Clocks that run while nobody can act", function () {
   describe("a solvent auction started a minute before two hours down and the grace hour", function () {
     it("refuses bids and ends while down and in grace, and takes the owner's deposit", async function () {
       const { sys, seq, alice, carol, start } = await loadFixture(solventAuction);
-      await setStatus(seq, 1n, start + 60n);
+      await setSequencerStatus(seq, 1, start + 60n);
       await mineAt(sys, start + 60n + DURATION);
       await expect(
         sys.auction.connect(sys.carol).bid(alice, carol, WAD, 2n ** 255n),
@@ -116,7 +103,7 @@ describe("Clocks that run while nobody can act", function () {
       await expect(sys.auction.endAuction(alice)).to.be.revertedWithCustomError(sys.router, "SequencerDown");
       await mintAndApprove(sys.usdc, sys.alice, await sys.vault.getAddress(), 1n * USDC);
       await sys.vault.connect(sys.alice).deposit(alice, sys.usdc, 1n * USDC);
-      await setStatus(seq, 0n, start + 60n + OUTAGE);
+      await setSequencerStatus(seq, 0, start + 60n + OUTAGE);
       await advanceTo(sys, start + 60n + OUTAGE + GRACE - 1n);
       await expect(
         sys.auction.connect(sys.carol).bid(alice, carol, WAD, 2n ** 255n),
@@ -174,10 +161,10 @@ describe("Clocks that run while nobody can act", function () {
 
     it("lets the owner cure with a deposit during the outage: at recovery no bid goes through and anyone ends it", async function () {
       const { sys, seq, alice, carol, start } = await loadFixture(solventAuction);
-      await setStatus(seq, 1n, start + 60n);
+      await setSequencerStatus(seq, 1, start + 60n);
       await mintAndApprove(sys.usdc, sys.alice, await sys.vault.getAddress(), 2_000n * USDC);
       await sys.vault.connect(sys.alice).deposit(alice, sys.usdc, 2_000n * USDC);
-      await setStatus(seq, 0n, start + 60n + OUTAGE);
+      await setSequencerStatus(seq, 0, start + 60n + OUTAGE);
       await advanceTo(sys, start + 60n + OUTAGE + GRACE + 1n);
       await expect(
         sys.auction.connect(sys.carol).bid(alice, carol, WAD, 2n ** 255n),
@@ -289,7 +276,7 @@ describe("Clocks that run while nobody can act", function () {
       await trade(sys.perps, sys.alice, alice, sys.markets.ETH, -wad("20"));
       await sys.vault.setInterestRateModel(INTEREST_MODEL);
       const now = BigInt(await time.latest());
-      await setStatus(seq, 1n, now + 1n);
+      await setSequencerStatus(seq, 1, now + 1n);
       await time.increase(86_400);
       const owed = -(await sys.vault.balanceOf(alice, sys.usdc)) + (await sys.vault.accruedInterest(alice));
       expect(await sys.vault.accruedInterest(alice)).to.be.gt(0n);

@@ -3,12 +3,12 @@ import { ethers } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { deployOptionsSystemWithoutFunding } from "../shared/options";
-import { deployMockFeed, setFeedPrice } from "../shared/oracles";
+import { SEQUENCER_GRACE, configureSequencer, setFeedPrice, setSequencerStatus } from "../shared/oracles";
 import { marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
 import { systemWithClients } from "../shared/sdk";
 import { bid } from "../../sdk/src";
 import { hardhatWallet } from "../shared/e2e";
-import { onRequests, startInProcessKeeper, threeLongsUnderWater } from "../shared/keeper";
+import { aliceLongInAuction, onRequests, startInProcessKeeper, threeLongsUnderWater } from "../shared/keeper";
 
 /**
  * Review round 118: the session's changes (rows 280–293). The keeper's last check of a bid, a start
@@ -68,19 +68,20 @@ describe("Keeper on a node without a pending state", function () {
   });
 });
 
+const GRACE = SEQUENCER_GRACE;
+const DURATION = 1_800n;
+
+/** Alice's long 10 ETH auctioned at 2,600 on a chain whose sequencer has been up for a day; funding off. */
+async function aliceAuctionedOnL2() {
+  const sys = await deployOptionsSystemWithoutFunding();
+  const seq = await configureSequencer(sys.router, 0, 86_400n);
+  const alice = await aliceLongInAuction(sys);
+  return { sys, seq, alice };
+}
+
 describe("LiquidationAuction clock after an outage of an auction already at its maximum", function () {
-  const GRACE = 3_600n;
-  const DURATION = 1_800n;
   it("restarts the discount from d0 and moves the absorb by the grace period and a duration (pinned, row 296)", async function () {
-    const sys = await deployOptionsSystemWithoutFunding();
-    const now0 = BigInt(await time.latest());
-    const feed = await deployMockFeed(0, 0n);
-    await (await feed.updateRoundData(1n, 0n, now0 - 86_400n, now0 - 86_400n)).wait();
-    await (await sys.router.configureSequencerFeed(feed, GRACE)).wait();
-    const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * 10n ** 6n]]);
-    await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
-    await setFeedPrice(sys.feeds.ETH, "2600");
-    await sys.auction.connect(sys.keeper).startAuction(alice);
+    const { sys, seq, alice } = await aliceAuctionedOnL2();
     const start = (await sys.auction.auctions(alice)).startTime;
     // Nobody bid: at start + 2·duration the auction is at its maximum and absorbable.
     await time.increaseTo(start + 2n * DURATION);
@@ -89,11 +90,9 @@ describe("LiquidationAuction clock after an outage of an auction already at its 
     expect(await sys.auction.absorbableAt(alice)).to.equal(start + DURATION);
     // The sequencer is down for one minute, then up.
     const down = start + 2n * DURATION + 1n;
-    await time.setNextBlockTimestamp(down);
-    await (await feed.updateRoundData(2n, 1n, down, down)).wait();
+    await setSequencerStatus(seq, 1, down);
     const up = down + 60n;
-    await time.setNextBlockTimestamp(up);
-    await (await feed.updateRoundData(3n, 0n, up, up)).wait();
+    await setSequencerStatus(seq, 0, up);
     await time.increaseTo(up + GRACE + 1n);
     await refreshFeeds(sys);
     // The clock restarted at up + grace: one second of the ramp, the absorb a whole duration away.
@@ -104,25 +103,13 @@ describe("LiquidationAuction clock after an outage of an auction already at its 
 });
 
 describe("LiquidationAuction restart after an outage", function () {
-  const GRACE = 3_600n;
-  const DURATION = 1_800n;
   it("refuses the owner's restart of an auction whose clock restarted at the end of the grace period, until 2·duration after it", async function () {
-    const sys = await deployOptionsSystemWithoutFunding();
-    const now0 = BigInt(await time.latest());
-    const feed = await deployMockFeed(0, 0n);
-    await (await feed.updateRoundData(1n, 0n, now0 - 86_400n, now0 - 86_400n)).wait();
-    await (await sys.router.configureSequencerFeed(feed, GRACE)).wait();
-    const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * 10n ** 6n]]);
-    await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
-    await setFeedPrice(sys.feeds.ETH, "2600");
-    await sys.auction.connect(sys.keeper).startAuction(alice);
+    const { sys, seq, alice } = await aliceAuctionedOnL2();
     const start = (await sys.auction.auctions(alice)).startTime;
     // Down a minute after the start for two hours, then the grace hour.
-    await time.setNextBlockTimestamp(start + 60n);
-    await (await feed.updateRoundData(2n, 1n, start + 60n, start + 60n)).wait();
+    await setSequencerStatus(seq, 1, start + 60n);
     const up = start + 60n + 7_200n;
-    await time.setNextBlockTimestamp(up);
-    await (await feed.updateRoundData(3n, 0n, up, up)).wait();
+    await setSequencerStatus(seq, 0, up);
     // 1,700 s into the clock the outage restarted: the discount near its maximum, the absorb 100 s away.
     const late = up + GRACE + 1_700n;
     await time.increaseTo(late - 5n);

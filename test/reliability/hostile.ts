@@ -626,7 +626,9 @@ export const ROWS: Row[] = [
     input: "L2 sequencer down",
     call: "PerpMarket.trade",
     error: "SequencerDown",
-    arrange: (w) => configureSequencer(w.router, 1, 10n),
+    arrange: async (w) => {
+      await configureSequencer(w.router, 1, 10n);
+    },
     act: (w) => trade(w, w.alice, w.aliceId, w.markets.ETH, wad("0.1")),
   },
   {
@@ -634,7 +636,9 @@ export const ROWS: Row[] = [
     input: "L2 sequencer down",
     call: "LiquidationAuction.startAuction",
     error: "SequencerDown",
-    arrange: (w) => configureSequencer(w.router, 1, 10n),
+    arrange: async (w) => {
+      await configureSequencer(w.router, 1, 10n);
+    },
     act: (w) => w.auction.startAuction(w.aliceId),
   },
   {
@@ -642,7 +646,9 @@ export const ROWS: Row[] = [
     input: "sequencer up 10 minutes (grace 1 hour)",
     call: "CollateralVault.withdraw",
     error: "GracePeriodNotOver",
-    arrange: (w) => configureSequencer(w.router, 0, 600n),
+    arrange: async (w) => {
+      await configureSequencer(w.router, 0, 600n);
+    },
     act: (w) => w.vault.connect(w.alice).withdraw(w.aliceId, w.usdc, USDC, w.alice.address),
   },
   {
@@ -650,7 +656,9 @@ export const ROWS: Row[] = [
     input: "sequencer up 10 minutes (grace 1 hour)",
     call: "OptionMarket.trade",
     error: "GracePeriodNotOver",
-    arrange: (w) => configureSequencer(w.router, 0, 600n),
+    arrange: async (w) => {
+      await configureSequencer(w.router, 0, 600n);
+    },
     act: (w) => w.options.connect(w.alice).trade(w.aliceId, w.callId, wad("0.1"), MAX, NO_DEADLINE),
   },
   // ---------------------------------------------------------------- odd tokens

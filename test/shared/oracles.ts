@@ -127,17 +127,34 @@ function toDecimalString(value: number | string): string {
   return text;
 }
 
+/** A sequencer-uptime feed and the id of its latest round, for posting the next (`setSequencerStatus`). */
+export interface Sequencer {
+  feed: MockV3Aggregator;
+  round: bigint;
+}
+
+/** The grace period `configureSequencer` gives the router, in seconds. */
+export const SEQUENCER_GRACE = 3_600n;
+
 /**
  * Configures a fresh L2 sequencer-uptime feed on `router` (grace period one hour) answering `status`
- * (0 up, 1 down) since `sinceSeconds` ago: down, or up but still in its grace period.
+ * (0 up, 1 down) since `sinceSeconds` ago: down, up but still in its grace period, or up long since.
  */
 export async function configureSequencer(
   router: OracleRouter,
   status: 0 | 1,
   sinceSeconds: bigint,
-): Promise<void> {
+): Promise<Sequencer> {
   const now = BigInt(await time.latest());
   const feed = await deployMockFeed(0, 0n);
   await (await feed.updateRoundData(2, status, now - sinceSeconds, now - sinceSeconds)).wait();
-  await (await router.configureSequencerFeed(feed, 3_600)).wait();
+  await (await router.configureSequencerFeed(feed, SEQUENCER_GRACE)).wait();
+  return { feed, round: 2n };
+}
+
+/** Posts the sequencer's new `status` (0 up, 1 down) in a block at `at`: its `startedAt`. */
+export async function setSequencerStatus(seq: Sequencer, status: 0 | 1, at: bigint): Promise<void> {
+  seq.round += 1n;
+  await time.setNextBlockTimestamp(at);
+  await (await seq.feed.updateRoundData(seq.round, status, at, at)).wait();
 }
