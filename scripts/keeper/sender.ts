@@ -30,7 +30,7 @@ import {
 } from "ethers";
 import { chooseFees, replacementFees, replacementFeesForUnknown, type TxFees } from "./logic";
 import { describeError, nodeMessage, type Fields, type Logger } from "./log";
-import { isTransientError, sleep } from "./retry";
+import { isRateLimitAnswer, isTransientError, sleep } from "./retry";
 import { findRevertData } from "../../sdk/src/errors";
 
 export interface TxRequest {
@@ -258,8 +258,9 @@ export class TxSender {
       return await this.provider.call({ ...request, blockTag: "pending" });
     } catch (error) {
       if (!isPendingRefused(error)) throw error;
-      // A node that serves no pending state answers an error, which ethers makes a CALL_EXCEPTION: read as
-      // a revert, every bid, start batch and absorb was skipped, pass after pass (review round 118).
+      // A node that serves no pending state answers an error: made a CALL_EXCEPTION by ethers, it read as a
+      // revert and every bid, start batch and absorb was skipped, pass after pass (review round 118);
+      // thrown as a node error by the keeper's provider (reth's "unknown block"), it failed every pass.
       // Checked against the latest block then, as before round 117.
       if (!this.pendingRefused) {
         this.pendingRefused = true;
@@ -534,12 +535,18 @@ export class TxSender {
 }
 
 /**
- * An eth_call at pending that failed without reverting: no revert data and no revert in the node's answer
- * ("pending block is not available", "unknown block", "pending block number is not supported"). A revert
- * (the contract's error, or "execution reverted" without data) and a transport failure are not.
+ * An eth_call at pending that the node refused rather than ran: an error answer with no revert data and
+ * no revert in it, whether ethers made it a CALL_EXCEPTION ("pending block is not available", "pending
+ * block number is not supported") or the keeper's provider retried it as a node error and threw it
+ * marked with the answer (`rpcError`: reth's "unknown block"). A revert (the contract's error, or
+ * "execution reverted" without data), a rate limit and a transport failure are not.
  */
 function isPendingRefused(error: unknown): boolean {
-  if (!isError(error, "CALL_EXCEPTION") || findRevertData(error) !== undefined) return false;
-  const answer = (error.info as { error?: { message?: unknown } } | undefined)?.error?.message;
+  if (findRevertData(error) !== undefined) return false;
+  const info = (
+    isError(error, "CALL_EXCEPTION") || isError(error, "SERVER_ERROR") ? error.info : undefined
+  ) as { error?: { message?: unknown }; rpcError?: { code?: unknown; message?: unknown } } | undefined;
+  if (info?.rpcError && isRateLimitAnswer(info.rpcError)) return false;
+  const answer = isError(error, "CALL_EXCEPTION") ? info?.error?.message : info?.rpcError?.message;
   return typeof answer === "string" && !/revert/i.test(answer);
 }

@@ -189,6 +189,29 @@ describe("Keeper against a flaky JSON-RPC endpoint", function () {
       }
     });
 
+    for (const message of ["pending block is not available", "unknown block"]) {
+      it(`(-32000 "${message}") to a bid's last check at pending is checked at latest, not taken for a failure that skips the bid`, async function () {
+        // Nodes that serve no pending state answer so (review round 118: IoTeX, OpenEthereum; reth says
+        // "unknown block", which this provider retries as a node behind and then throws as a node error).
+        const k = await keeperOverBridge(
+          (call) =>
+            call.method === "eth_call" && call.params[1] === "pending"
+              ? { error: { code: -32000, message } }
+              : undefined,
+          { args: ["--min-profit-usd", "0"] },
+        );
+        try {
+          await k.sys.auction.startAuction(k.victim);
+          await k.step();
+          const pending = k.bridge.calls.filter((c) => c.method === "eth_call" && c.params[1] === "pending");
+          expect(pending.length).to.be.greaterThan(0);
+          expect((await k.sys.auction.auctions(k.victim)).active).to.equal(false);
+        } finally {
+          await k.close();
+        }
+      });
+    }
+
     it("on another call (the nonce read) is retried, instead of failing the whole pass", async function () {
       const k = await keeperOverBridge((call, calls) =>
         call.method === "eth_getTransactionCount" &&
