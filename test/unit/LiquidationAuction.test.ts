@@ -571,6 +571,10 @@ describe("LiquidationAuction", function () {
       await expect(sys.auction.absorb(bob))
         .to.be.revertedWithCustomError(sys.auction, "AuctionNotActive")
         .withArgs(bob);
+      await expect(sys.auction.absorbableAt(bob))
+        .to.be.revertedWithCustomError(sys.auction, "AuctionNotActive")
+        .withArgs(bob);
+      expect(await sys.auction.absorbableAt(alice)).to.equal(start + DURATION); // no uptime feed: the start's
       await time.setNextBlockTimestamp(start + DURATION - 1n);
       await expect(sys.auction.absorb(alice))
         .to.be.revertedWithCustomError(sys.auction, "AbsorbTooEarly")
