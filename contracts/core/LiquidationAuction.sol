@@ -160,8 +160,8 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         Auction storage auction = auctions[accountId];
         AuctionParams memory p = params;
         bool restart = auction.active;
-        // Stale 2·duration after its clock's start: an outage restarts the clock (review round 118: counted
-        // from the start, its owner's restart sent it from 9.5% back to 2% 1,700 s after the outage).
+        // Stale 2·duration into its clock, which an outage pauses (review round 118: counted from the start,
+        // its owner's restart sent it from 9.5% back to 2% 1,700 s after the outage).
         if (restart && block.timestamp < _clockStart(auction.startTime) + 2 * uint256(p.duration)) {
             if (strict) revert AuctionAlreadyActive(accountId);
             return false;
@@ -682,24 +682,58 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return LiquidationMath.discount(p.startDiscount, p.maxDiscount, _elapsed(startTime), p.duration);
     }
 
-    /// @dev Seconds a schedule that started at `start` has run: from the later of `start` and the end of
-    /// the sequencer's last grace period (its uptime feed's `startedAt`, when it last came up, plus the
-    /// grace), 0 before that. While the sequencer is down or in its grace period every health read
-    /// reverts, so nobody can bid, end, absorb or buy: counted from the start, an auction begun a minute
-    /// before two hours down met its first bid at the 10% maximum instead of 2.0044% (Alice 47.50 USDC
-    /// poorer), and an insolvent one paid the whole deficit + dmax·MM (1,345.58 USDC where a second
-    /// into it paid 0.75; review round 115). The restart rule (2·duration) counts from the same start.
+    /// @dev Seconds a schedule that started at `start` has run while somebody could act on it: the
+    /// sequencer's last outage and the grace period after it do not count. While the sequencer is down or
+    /// in its grace period every health read reverts, so nobody can bid, end, absorb or buy: counted
+    /// through it, an auction begun a minute before two hours down met its first bid at the 10% maximum
+    /// instead of 2.0044% (Alice 47.50 USDC poorer), and an insolvent one paid the whole deficit + dmax·MM
+    /// (review round 115). The clock pauses rather than restarts: restarted, a one-minute blip sent an
+    /// auction already at its maximum back to d0 and held the backstop's absorb off for 90 minutes
+    /// (round 118, row 296). The restart rule (2·duration) counts on the same clock.
     function _elapsed(uint256 start) internal view returns (uint256) {
         uint256 from = _clockStart(start);
         return block.timestamp > from ? block.timestamp - from : 0;
     }
 
-    /// @dev The later of `start` and the end of the sequencer's last grace period (`start` on L1).
+    /// @dev `start` moved later by the blocked window after it: from the sequencer going down to the end
+    /// of the grace period after it came back (to now while it is down). The window's start is the
+    /// previous round of the uptime feed, which records a round per status change. An auction that began
+    /// inside the window, or where the feed cannot show the sequencer up from before `start` until the
+    /// window (an earlier outage, a round that is missing or not a status change), starts when the
+    /// window ends: the restart the clock had before it paused.
     function _clockStart(uint256 start) internal view returns (uint256) {
         (AggregatorV3Interface feed, uint32 grace) = oracle.sequencerConfig();
         if (address(feed) == address(0)) return start;
-        (, , uint256 upSince, , ) = feed.latestRoundData();
-        return Math.max(start, upSince + grace);
+        (uint80 round, int256 status, uint256 since, , ) = feed.latestRoundData();
+        bool down = status != 0;
+        uint256 blockedUntil = down ? block.timestamp : since + grace;
+        if (start >= blockedUntil) return start;
+        uint256 blockedFrom = since;
+        if (!down) {
+            bool known;
+            (known, blockedFrom) = _previousStatusSince(feed, round, 1, since);
+            if (!known) return blockedUntil;
+            round--;
+        }
+        if (start >= blockedFrom) return blockedUntil;
+        (bool upBefore, uint256 upSince) = _previousStatusSince(feed, round, 0, blockedFrom);
+        if (!upBefore || upSince + grace > start) return blockedUntil;
+        return start + (blockedUntil - blockedFrom);
+    }
+
+    /// @dev When the round before `round` began, if it reported `status` no later than `notAfter`.
+    function _previousStatusSince(
+        AggregatorV3Interface feed,
+        uint80 round,
+        int256 status,
+        uint256 notAfter
+    ) private view returns (bool, uint256) {
+        if (round < 2) return (false, 0);
+        try feed.getRoundData(round - 1) returns (uint80, int256 answer, uint256 startedAt, uint256, uint80) {
+            return (answer == status && startedAt != 0 && startedAt <= notAfter, startedAt);
+        } catch {
+            return (false, 0);
+        }
     }
 
     function _liquidatable(IMarginEngine.Health memory h) internal pure returns (bool) {

@@ -30,8 +30,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     /// @param maxDiscount dmax, reached after `duration`.
     /// @param duration Seconds from d0 to dmax; an auction older than 2·duration is stale and can be
     /// restarted. The discount, the insolvency payout, the absorb's wait, the backstop's sale discount
-    /// and the staleness count from the later of their start and the end of the sequencer's last grace
-    /// period: nobody can act while it is down or in grace (review rounds 115, 118).
+    /// and the staleness pause through the sequencer's last outage and its grace period: nobody can act
+    /// while it is down or in grace (review rounds 115, 118).
     /// @param penalty Share of the bought slice's MtM the liquidated account pays the insurance fund.
     /// @param flagReward Quote units paid from the liquidated account to whoever starts the auction, at
     /// most the account's mark-to-market equity (nothing from an insolvent account: its deficit is the
@@ -334,8 +334,8 @@ interface ILiquidationAuction is IUpdateThrottle {
     function currentDiscount(uint256 accountId) external view returns (uint256);
 
     /// @notice The first timestamp at which `absorb` may take `accountId`'s running auction: `duration`
-    /// after the later of its start and the end of the sequencer's last grace period (a time moved by a
-    /// later outage). Reverts with AuctionNotActive when none runs.
+    /// after its start, plus the sequencer's last outage and grace period if they interrupted it (a time
+    /// a later outage moves). Reverts with AuctionNotActive when none runs.
     /// @dev Keepers and the SDK read it rather than adding `duration` to `startTime` themselves.
     function absorbableAt(uint256 accountId) external view returns (uint256);
 

@@ -34,13 +34,16 @@ import type { Deployment } from "../../deploy/deployment";
  * L2 sequencer is down and then in the router's grace period, `engine.health` reverts, so nobody can bid,
  * end, absorb or buy the backstop's collateral, but the auction's schedules kept counting from the start.
  * The first transaction after the grace period then met an auction at its maximum discount, an insolvent
- * one at its full payout and an absorb already open. The schedules now count from the later of their
- * start and the end of the last grace period (`LiquidationAuction._elapsed`).
+ * one at its full payout and an absorb already open. The schedules now pause from the sequencer going
+ * down to the end of the grace period after it (`LiquidationAuction._elapsed`; round 118, row 296: they
+ * first restarted there, which sent an auction at its maximum back to d0 after a one-minute blip).
  */
 const USDC = 10n ** 6n;
 const GRACE = SEQUENCER_GRACE;
 const DURATION = 1_800n;
 const OUTAGE = 7_200n; // two hours down, then the grace hour
+/** The auction's seconds before the outage (a minute) and after the grace period (one) at `open`. */
+const RAN = 61n;
 
 /** An uptime feed on `sys`'s router, up since two days ago, with the router's one-hour grace. */
 const sequencerUp = (sys: System) => configureSequencer(sys.router, 0, 2n * 86_400n);
@@ -115,33 +118,34 @@ describe("Clocks that run while nobody can act", function () {
       );
     });
 
-    it("prices the first bid after the grace period as a bid one second into the auction (2.0044%), not at the 10% maximum", async function () {
+    it("prices the first bid after the grace period as a bid 61 seconds into the auction (2.2711%), not at the 10% maximum", async function () {
       const { sys, alice, carol, start } = await loadFixture(solventAuction);
-      // Without the outage: Carol bids one second after the start, at the same prices.
-      await advanceTo(sys, start + 1n);
+      // Without the outage: Carol bids the minute before it and the second after the grace period in.
+      await advanceTo(sys, start + RAN);
       const calm = await carolBids(sys, alice, carol);
-      expect(calm.discount).to.equal(wad("0.02") + wad("0.08") / DURATION);
+      expect(calm.discount).to.equal(wad("0.02") + (wad("0.08") * RAN) / DURATION);
 
       const outage = await loadFixture(solventAuction);
       await throughOutage(outage.sys, outage.seq, outage.start);
       const after = await carolBids(outage.sys, outage.alice, outage.carol);
       // Before the fix: 10% (the clock ran through the outage), 71.35% of the book for 529.73 USDC
-      // instead of 69.56% for 562.31: Alice's equity at mark went from 824.93 to 760.18 USDC, not 807.69;
-      // the outage cost her 47.50 USDC (5.8% of her equity) on top of the calm bid's 17.24.
+      // instead of 69.56% for 562.31 a second into the auction: Alice's equity at mark went from 824.93
+      // to 760.18 USDC, not 807.69; the outage cost her 47.50 USDC (5.8% of her equity).
       expect(after.discount).to.equal(calm.discount);
       expect(after.fraction).to.equal(calm.fraction);
       expect(after.payment).to.equal(calm.payment);
       expect(after.aliceMark).to.equal(calm.aliceMark);
     });
 
-    it("opens the backstop's absorb a duration after the grace period, not at once", async function () {
+    it("opens the backstop's absorb once the auction has run its duration outside the outage, not at once", async function () {
       const { sys, seq, alice, start } = await loadFixture(solventAuction);
-      const { up } = await throughOutage(sys, seq, start);
+      await throughOutage(sys, seq, start);
       // Before the fix: the absorb went through here, the whole restoring slice at 10% to the backstop.
+      // Now it waits the 1,740 s of the duration the minute before the outage left.
       await expect(sys.auction.absorb(alice))
         .to.be.revertedWithCustomError(sys.auction, "AbsorbTooEarly")
-        .withArgs(alice, up + GRACE + DURATION);
-      await advanceTo(sys, up + GRACE + DURATION);
+        .withArgs(alice, start + OUTAGE + GRACE + DURATION);
+      await advanceTo(sys, start + OUTAGE + GRACE + DURATION);
       await expect(sys.auction.absorb(alice))
         .to.emit(sys.auction, "AuctionBid")
         .withArgs(alice, await sys.auction.backstopAccountId(), anyValue, anyValue, anyValue, wad("0.10"));
@@ -149,14 +153,15 @@ describe("Clocks that run while nobody can act", function () {
 
     it("tells the SDK's listAuctions and the keeper the absorb time the outage moved", async function () {
       const { sys, seq, alice, start } = await loadFixture(solventAuction);
-      const { up, open } = await throughOutage(sys, seq, start);
+      const { open } = await throughOutage(sys, seq, start);
       await mineAt(sys, open);
+      const absorbableAt = start + OUTAGE + GRACE + DURATION;
       const [listed] = await listAuctions(await sdkClient(sys, sys.keeper));
-      expect(listed.absorbableAt).to.equal(up + GRACE + DURATION);
+      expect(listed.absorbableAt).to.equal(absorbableAt);
       // The keeper would otherwise try `absorb` at start + duration, and every pass for half an hour.
       const contracts = connectContracts((await deploymentOf(sys)) as Deployment, sys.keeper);
       expect(await auctionOf(contracts, alice, open)).to.equal("running");
-      expect(await auctionOf(contracts, alice, up + GRACE + DURATION)).to.equal("absorbable");
+      expect(await auctionOf(contracts, alice, absorbableAt)).to.equal("absorbable");
     });
 
     it("lets the owner cure with a deposit during the outage: at recovery no bid goes through and anyone ends it", async function () {
@@ -174,10 +179,74 @@ describe("Clocks that run while nobody can act", function () {
     });
   });
 
+  describe("what the uptime feed shows of the outage (the clock pauses only for a window it can prove)", function () {
+    const ramp = (seconds: bigint) => wad("0.02") + (wad("0.08") * seconds) / DURATION;
+
+    it("holds the discount and the absorb time where the outage found them while the sequencer is down", async function () {
+      const { sys, seq, alice, start } = await loadFixture(solventAuction);
+      await setSequencerStatus(seq, 1, start + 600n);
+      await ethers.provider.send("evm_mine", []);
+      expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(600n));
+      await time.increaseTo(start + 5_000n);
+      expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(600n));
+      expect(await sys.auction.absorbableAt(alice)).to.equal(start + 5_000n + DURATION - 600n);
+    });
+
+    it("restarts the clock after the grace period when the auction also saw an earlier outage", async function () {
+      const { sys, seq, alice, start } = await loadFixture(solventAuction);
+      // Down at +60 for a minute, then down again at +4,000 (after the first grace hour) for two hours:
+      // the feed's previous rounds show only the last outage, so the first one cannot be paused.
+      await setSequencerStatus(seq, 1, start + 60n);
+      await setSequencerStatus(seq, 0, start + 120n);
+      await setSequencerStatus(seq, 1, start + 4_000n);
+      const up = start + 4_000n + OUTAGE;
+      await setSequencerStatus(seq, 0, up);
+      await mineAt(sys, up + GRACE + 1n);
+      expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(1n));
+      expect(await sys.auction.absorbableAt(alice)).to.equal(up + GRACE + DURATION);
+    });
+
+    it("restarts it when the outage's down round is dated before the auction began (a status that reached the L2 late)", async function () {
+      const { sys, seq, alice, start } = await loadFixture(solventAuction);
+      await time.setNextBlockTimestamp(start + 60n);
+      await seq.feed.updateRoundData((await seq.feed.latestRound()) + 1n, 1, start - 30n, start - 30n);
+      const up = start + 60n + OUTAGE;
+      await setSequencerStatus(seq, 0, up);
+      await mineAt(sys, up + GRACE + 1n);
+      expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(1n));
+    });
+
+    /** Posts round `round` of the uptime feed answering `status` since `at`, in a block at `at`. */
+    async function postRound(seq: Sequencer, round: bigint, status: 0 | 1, at: bigint) {
+      await time.setNextBlockTimestamp(at);
+      await seq.feed.updateRoundData(round, status, at, at);
+    }
+
+    it("restarts it when the round before the outage is missing (round ids after a new aggregator phase)", async function () {
+      const { sys, seq, alice, start } = await loadFixture(solventAuction);
+      const last = await seq.feed.latestRound();
+      // The down round follows a gap in the ids: the round before it reads as zeros, which proves no
+      // uptime before the auction (read as "up since 0" it would pause the clock: 2.2711%).
+      await postRound(seq, last + 5n, 1, start + 60n);
+      await postRound(seq, last + 6n, 0, start + 60n + OUTAGE);
+      await mineAt(sys, start + 60n + OUTAGE + GRACE + 1n);
+      expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(1n));
+    });
+
+    it("restarts it when the round before the latest is no status change (up after up)", async function () {
+      const { sys, seq, alice, start } = await loadFixture(solventAuction);
+      const last = await seq.feed.latestRound();
+      await postRound(seq, last + 1n, 0, start + 60n);
+      await postRound(seq, last + 2n, 0, start + 60n + OUTAGE);
+      await mineAt(sys, start + 60n + OUTAGE + GRACE + 1n);
+      expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(1n));
+    });
+  });
+
   describe("an insolvent auction across the same outage", function () {
-    it("pays the bidder the fund's payout of one second (the calm auction's), not the whole deficit plus dmax·MM", async function () {
+    it("pays the bidder the fund's payout of the auction's 61 seconds outside the outage, not the whole deficit plus dmax·MM", async function () {
       const { sys, alice, start } = await loadFixture(insolventAuction);
-      await advanceTo(sys, start + 1n);
+      await advanceTo(sys, start + RAN);
       await ethers.provider.send("evm_mine", []);
       const [, , calmPayout] = await sys.auction.quoteBid(alice, WAD);
       const h = await sys.engine.health(alice);
@@ -188,11 +257,11 @@ describe("Clocks that run while nobody can act", function () {
       await ethers.provider.send("evm_mine", []);
       const [, , payout] = await outage.sys.auction.quoteBid(outage.alice, WAD);
       // Before the fix: the whole ramp, deficit + dmax·MM = 1,165.08 + 180.50 = 1,345.58 USDC from the
-      // fund at the first block after the grace period, where one second into the calm auction paid 0.75
+      // fund at the first block after the grace period, where 61 seconds into the calm auction pays 45.60
       // and a bidder at cost 0 (payout = deficit) took it for 180.50 less.
       expect(h.equityMark).to.equal(-wad("1165.075"));
       expect(payout).to.equal(calmPayout);
-      expect(calmPayout).to.equal(747_543n);
+      expect(calmPayout).to.equal(45_600_159n);
     });
   });
 
@@ -221,15 +290,15 @@ describe("Clocks that run while nobody can act", function () {
       };
     }
 
-    it("sells the absorbed WETH at the discount of one second after the grace period (0.0056%), not at 10%", async function () {
+    it("sells the absorbed WETH at the discount of the sale's 61 seconds outside the outage (0.3389%), not at 10%", async function () {
       const { sys, seq, absorbedAt, held } = await loadFixture(absorbedWithWeth);
       expect(held).to.be.gt(0n);
       await throughOutage(sys, seq, absorbedAt);
       await ethers.provider.send("evm_mine", []);
       const [payment, discount] = await sys.auction.backstopCollateralQuote(sys.weth, held);
       // Before the fix: 10%, the LPs' 0.1064 WETH (276.62 USD) sold for 27.66 USD under the oracle to the
-      // first buyer after the outage; now 276.60 USDC.
-      expect(discount).to.equal(wad("0.10") / DURATION);
+      // first buyer after the outage; now 275.68 USDC.
+      expect(discount).to.equal((wad("0.10") * RAN) / DURATION);
       const value = await sys.vault.tokenValue(sys.weth, held);
       expect(payment * 10n ** 12n).to.be.gte((value * (WAD - discount)) / WAD);
     });

@@ -4,7 +4,7 @@ import { time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { deployOptionsSystemWithoutFunding } from "../shared/options";
 import { SEQUENCER_GRACE, configureSequencer, setFeedPrice, setSequencerStatus } from "../shared/oracles";
-import { marketParams, mineAt, refreshFeeds, trade } from "../shared/perps";
+import { marketParams, mineAt, trade } from "../shared/perps";
 import { systemWithClients } from "../shared/sdk";
 import { bid } from "../../sdk/src";
 import { hardhatWallet } from "../shared/e2e";
@@ -80,7 +80,7 @@ async function aliceAuctionedOnL2() {
 }
 
 describe("LiquidationAuction clock after an outage of an auction already at its maximum", function () {
-  it("restarts the discount from d0 and moves the absorb by the grace period and a duration (pinned, row 296)", async function () {
+  it("keeps it at its maximum, absorbable, after a one-minute outage and its grace hour (row 296)", async function () {
     const { sys, seq, alice } = await aliceAuctionedOnL2();
     const start = (await sys.auction.auctions(alice)).startTime;
     // Nobody bid: at start + 2·duration the auction is at its maximum and absorbable.
@@ -93,33 +93,33 @@ describe("LiquidationAuction clock after an outage of an auction already at its 
     await setSequencerStatus(seq, 1, down);
     const up = down + 60n;
     await setSequencerStatus(seq, 0, up);
-    await time.increaseTo(up + GRACE + 1n);
-    await refreshFeeds(sys);
-    // The clock restarted at up + grace: one second of the ramp, the absorb a whole duration away.
-    expect(await sys.auction.absorbableAt(alice)).to.equal(up + GRACE + DURATION);
-    const d = await sys.auction.currentDiscount(alice);
-    expect(d < p.startDiscount + (p.maxDiscount - p.startDiscount) / 100n).to.equal(true);
+    await mineAt(sys, up + GRACE + 1n);
+    // The clock paused for the minute and the grace hour. Before the fix it restarted at up + grace:
+    // within 1% of d0, and the absorb a whole duration (90 minutes after the blip) away.
+    expect(await sys.auction.absorbableAt(alice)).to.equal(start + DURATION + 60n + GRACE);
+    expect(await sys.auction.currentDiscount(alice)).to.equal(p.maxDiscount);
+    await expect(sys.auction.absorb(alice)).to.emit(sys.auction, "AuctionBid");
   });
 });
 
 describe("LiquidationAuction restart after an outage", function () {
-  it("refuses the owner's restart of an auction whose clock restarted at the end of the grace period, until 2·duration after it", async function () {
+  it("refuses the owner's restart of an auction whose clock the outage paused, until it has run 2·duration", async function () {
     const { sys, seq, alice } = await aliceAuctionedOnL2();
     const start = (await sys.auction.auctions(alice)).startTime;
     // Down a minute after the start for two hours, then the grace hour.
     await setSequencerStatus(seq, 1, start + 60n);
     const up = start + 60n + 7_200n;
     await setSequencerStatus(seq, 0, up);
-    // 1,700 s into the clock the outage restarted: the discount near its maximum, the absorb 100 s away.
-    const late = up + GRACE + 1_700n;
-    await time.increaseTo(late - 5n);
-    await refreshFeeds(sys);
+    // 1,700 s into the paused clock (60 before the outage, 1,640 after): the discount near its
+    // maximum, the absorb 100 s away.
+    const late = up + GRACE + 1_640n;
+    await mineAt(sys, late - 5n);
     const p = await sys.auction.params();
-    const ramp = p.startDiscount + ((p.maxDiscount - p.startDiscount) * 1_699n) / DURATION;
-    expect(await sys.auction.currentDiscount(alice)).to.be.closeTo(ramp, 10n ** 15n);
-    expect(await sys.auction.absorbableAt(alice)).to.equal(up + GRACE + DURATION);
-    // Before the fix the owner's restart went through (stale by its start, 3·duration + 1,760 s ago):
-    // discount back to d0 (2%, from 9.55%) and the absorb moved 1,700 s later, to late + duration.
+    const ramp = p.startDiscount + ((p.maxDiscount - p.startDiscount) * 1_695n) / DURATION;
+    expect(await sys.auction.currentDiscount(alice)).to.equal(ramp);
+    expect(await sys.auction.absorbableAt(alice)).to.equal(late + 100n);
+    // Before round 118's fix the owner's restart went through (stale by its start, 3·duration + 1,700 s
+    // ago): discount back to d0 (2%, from 9.55%) and the absorb moved 1,700 s later, to late + duration.
     await time.setNextBlockTimestamp(late);
     await expect(sys.auction.connect(sys.alice).startAuction(alice))
       .to.be.revertedWithCustomError(sys.auction, "AuctionAlreadyActive")

@@ -262,6 +262,8 @@ export interface World {
   clock: bigint;
   netQuote: Map<bigint, bigint>;
   sequencerRound: bigint;
+  /** When each sequencer outage of the run happened (down and back up in one step), oldest first. */
+  outages: bigint[];
   stats: Stats;
   /** Account balances from the vault's events; verified against a full read every `verifyEvery` steps. */
   tracker: BalanceTracker;
@@ -403,6 +405,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     clock: baseClock,
     netQuote: new Map(netQuote),
     sequencerRound: 1n,
+    outages: [],
     stats,
   };
 }
@@ -414,6 +417,7 @@ export async function resetWorld(w: World): Promise<void> {
   w.clock = w.baseClock;
   w.netQuote = new Map(w.baseNetQuote);
   w.sequencerRound = 1n;
+  w.outages = [];
   await w.tracker.load(w.ids);
   w.held = new Map();
   w.healthCache = new Map();
@@ -963,12 +967,17 @@ async function lpClaim(w: World, percent: number): Promise<boolean> {
 }
 
 /**
- * When an auction clock begun at `start` counts from: the later of it and the end of the sequencer's
- * last grace period (`LiquidationAuction._clockStart`, review round 115).
+ * When an auction clock begun at `start` counts from, by the model's own record of outages
+ * (`LiquidationAuction._clockStart`, review rounds 115 and 118): paused through the last outage and its
+ * grace period; restarted at the end of that grace period when the auction began inside it or also saw
+ * the outage before.
  */
-async function clockStart(w: World, start: bigint): Promise<bigint> {
-  const [, , upSince] = await w.sequencer.latestRoundData();
-  return start > upSince + GRACE ? start : upSince + GRACE;
+function clockStart(w: World, start: bigint): bigint {
+  const last = w.outages.at(-1);
+  if (last === undefined || start >= last + GRACE) return start;
+  const before = w.outages.at(-2);
+  if (start >= last || (before !== undefined && before + GRACE > start)) return last + GRACE;
+  return start + GRACE;
 }
 
 /**
@@ -995,7 +1004,7 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
   const auction = await sys.auction.auctions(t.id);
   let availableAt: bigint | null = null;
   if (auction.active) {
-    availableAt = (await clockStart(w, auction.startTime)) + (await sys.auction.params()).duration;
+    availableAt = clockStart(w, auction.startTime) + (await sys.auction.params()).duration;
     if (w.clock < availableAt) {
       await advance(w, availableAt - w.clock);
       w.stats.absorbs.timeMoved++;
@@ -1080,7 +1089,7 @@ async function buyBackstop(w: World, traderIndex: number, percent: number): Prom
   }
   const sold = parseEvent(w, out.receipt!.logs, "BackstopCollateralSold")!;
   const [p, lastAbsorbAt] = [await sys.auction.params(), await sys.auction.lastAbsorbAt()];
-  const from = await clockStart(w, lastAbsorbAt);
+  const from = clockStart(w, lastAbsorbAt);
   const elapsed = w.clock > from ? w.clock - from : 0n;
   const discount = elapsed >= p.duration ? p.maxDiscount : (p.maxDiscount * elapsed) / p.duration;
   const value = await sys.vault.tokenValue(sys.weth, amount);
@@ -1150,6 +1159,7 @@ async function sequencerOutage(w: World, traderIndex: number): Promise<boolean> 
 
   w.sequencerRound++;
   await must(w, () => w.sequencer.updateRoundData(w.sequencerRound, 0, w.clock, w.clock, GAS));
+  w.outages.push(w.clock);
   expectFailClosed(await tryTrade(), ["GracePeriodNotOver"], "trade in the sequencer's grace period");
   await advance(w, GRACE + 1n);
   return true;

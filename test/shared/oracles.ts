@@ -127,10 +127,9 @@ function toDecimalString(value: number | string): string {
   return text;
 }
 
-/** A sequencer-uptime feed and the id of its latest round, for posting the next (`setSequencerStatus`). */
+/** A sequencer-uptime feed (Chainlink's: a round per status change, answer 0 up, 1 down). */
 export interface Sequencer {
   feed: MockV3Aggregator;
-  round: bigint;
 }
 
 /** The grace period `configureSequencer` gives the router, in seconds. */
@@ -139,6 +138,8 @@ export const SEQUENCER_GRACE = 3_600n;
 /**
  * Configures a fresh L2 sequencer-uptime feed on `router` (grace period one hour) answering `status`
  * (0 up, 1 down) since `sinceSeconds` ago: down, up but still in its grace period, or up long since.
+ * Its first round (the mock's constructor) is rewritten to the other status a day before, as the
+ * previous status change a real feed would show.
  */
 export async function configureSequencer(
   router: OracleRouter,
@@ -146,15 +147,20 @@ export async function configureSequencer(
   sinceSeconds: bigint,
 ): Promise<Sequencer> {
   const now = BigInt(await time.latest());
+  const since = now - sinceSeconds;
   const feed = await deployMockFeed(0, 0n);
-  await (await feed.updateRoundData(2, status, now - sinceSeconds, now - sinceSeconds)).wait();
+  await (await feed.updateRoundData(1, 1 - status, since - 86_400n, since - 86_400n)).wait();
+  await (await feed.updateRoundData(2, status, since, since)).wait();
   await (await router.configureSequencerFeed(feed, SEQUENCER_GRACE)).wait();
-  return { feed, round: 2n };
+  return { feed };
 }
 
-/** Posts the sequencer's new `status` (0 up, 1 down) in a block at `at`: its `startedAt`. */
+/**
+ * Posts the sequencer's new `status` (0 up, 1 down) as the feed's next round, in a block at `at`: its
+ * `startedAt`. The round id comes from the chain, so a fixture's snapshot cannot skip one.
+ */
 export async function setSequencerStatus(seq: Sequencer, status: 0 | 1, at: bigint): Promise<void> {
-  seq.round += 1n;
+  const round = (await seq.feed.latestRound()) + 1n;
   await time.setNextBlockTimestamp(at);
-  await (await seq.feed.updateRoundData(seq.round, status, at, at)).wait();
+  await (await seq.feed.updateRoundData(round, status, at, at)).wait();
 }

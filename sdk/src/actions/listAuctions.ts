@@ -25,7 +25,7 @@ export interface AuctionInfo {
   discount: bigint;
   /**
    * When the discount reaches its maximum and anyone may have the backstop absorb the auction (`absorb`):
-   * the duration after the later of its start and the end of the sequencer's last grace period.
+   * the duration after its start, plus the sequencer's last outage and grace period if they interrupted it.
    */
   absorbableAt: bigint;
 }
