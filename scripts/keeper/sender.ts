@@ -97,6 +97,14 @@ export interface SenderOptions {
 export const RACE_JITTER_MS = 250;
 
 /**
+ * How long the last checks go straight to latest after the node refused one at pending, before asking
+ * it for pending again (an endpoint can move to a node that serves it). Asked every time, a refusing
+ * node cost every bid's, start batch's and absorb's check a refused call first, and reth's "unknown
+ * block" four of them with 0.7 s of back-off (read as a node behind and retried).
+ */
+export const PENDING_REPROBE_MS = 600_000;
+
+/**
  * The GasPriceOracle predeploy of OP-stack chains (OP Mainnet, Base and their testnets): a transaction
  * there pays an L1 data fee on top of its gas, which `eth_gasPrice` and `eth_estimateGas` leave out.
  */
@@ -127,8 +135,8 @@ export class TxSender {
   /** Whether the chain has the OP-stack GasPriceOracle, read once (`l1DataFee`). */
   private opStack: Promise<boolean> | null = null;
   private readonly raceJitterMs: number;
-  /** Whether the node refused an eth_call at pending (logged once). */
-  private pendingRefused = false;
+  /** When (ms) the node last refused an eth_call at pending; null while it serves them. */
+  private pendingRefusedAt: number | null = null;
   private readonly random: () => number;
 
   constructor(
@@ -254,22 +262,27 @@ export class TxSender {
    */
   async call(tx: TxRequest): Promise<string> {
     const request = { from: this.wallet.address, to: tx.to, data: tx.data };
-    try {
-      return await this.provider.call({ ...request, blockTag: "pending" });
-    } catch (error) {
-      if (!isPendingRefused(error)) throw error;
-      // A node that serves no pending state answers an error: made a CALL_EXCEPTION by ethers, it read as a
-      // revert and every bid, start batch and absorb was skipped, pass after pass (review round 118);
-      // thrown as a node error by the keeper's provider (reth's "unknown block"), it failed every pass.
-      // Checked against the latest block then, as before round 117.
-      if (!this.pendingRefused) {
-        this.pendingRefused = true;
-        this.log.warn("the node refuses eth_call at pending; last checks run at latest", {
-          error: describeError(error),
-        });
+    const refusedAt = this.pendingRefusedAt;
+    if (refusedAt === null || Date.now() - refusedAt >= PENDING_REPROBE_MS) {
+      try {
+        const answer = await this.provider.call({ ...request, blockTag: "pending" });
+        this.pendingRefusedAt = null;
+        return answer;
+      } catch (error) {
+        if (!isPendingRefused(error)) throw error;
+        // A node that serves no pending state answers an error: made a CALL_EXCEPTION by ethers, it read as
+        // a revert and every bid, start batch and absorb was skipped, pass after pass (review round 118);
+        // thrown as a node error by the keeper's provider (reth's "unknown block"), it failed every pass.
+        // Checked against the latest block then, as before round 117.
+        if (refusedAt === null) {
+          this.log.warn("the node refuses eth_call at pending; last checks run at latest", {
+            error: describeError(error),
+          });
+        }
+        this.pendingRefusedAt = Date.now();
       }
-      return this.provider.call({ ...request, blockTag: "latest" });
     }
+    return this.provider.call({ ...request, blockTag: "latest" });
   }
 
   /**

@@ -6,13 +6,14 @@
  */
 import { expect } from "chai";
 import { JsonRpcProvider } from "ethers";
-import type { SendResult } from "../../scripts/keeper/sender";
+import { PENDING_REPROBE_MS, type SendResult } from "../../scripts/keeper/sender";
 import { GWEI, ScriptedNode, TARGET, scriptedSender } from "../shared/scriptedNode";
 
-/** What ethers' JsonRpcProvider throws for a node's error answer to eth_sendRawTransaction. */
-function ethersErrorFor(message: string, code = -32000): Error {
+/** What ethers' JsonRpcProvider throws for a node's error answer to eth_sendRawTransaction (or `method`). */
+function ethersErrorFor(message: string, code = -32000, method = "eth_sendRawTransaction"): Error {
   const rpc = new JsonRpcProvider("http://127.0.0.1:1", 1, { staticNetwork: true });
-  const payload = { method: "eth_sendRawTransaction", params: ["0x02"], id: 1, jsonrpc: "2.0" as const };
+  const params = method === "eth_call" ? [{ to: TARGET, data: "0x" }, "pending"] : ["0x02"];
+  const payload = { method, params, id: 1, jsonrpc: "2.0" as const };
   const error = rpc.getRpcError(payload, { id: 1, error: { code, message } });
   rpc.destroy();
   return error;
@@ -125,5 +126,70 @@ describe("TxSender after a restart", function () {
     expect(node.maxCountsInFlight, "the two counts one after the other: a round trip more per send").to.equal(
       2,
     );
+  });
+});
+
+describe("TxSender on a node without a pending state", function () {
+  /** A node answering eth_call at pending as IoTeX or OpenEthereum do; at latest it answers 0x01. */
+  function refusingPending() {
+    const node = new ScriptedNode();
+    let serves = false;
+    node.call = async (request) => {
+      const tag = (request as { blockTag?: string }).blockTag;
+      if (tag === "pending" && !serves) {
+        throw ethersErrorFor("pending block is not available", -32000, "eth_call");
+      }
+      return "0x01";
+    };
+    const { sender, lines } = senderOn(node);
+    const tags = () => node.calls.map((c) => (c as { blockTag?: string }).blockTag);
+    const check = () => sender.call({ to: TARGET, data: "0x" });
+    return { node, lines, tags, check, servePending: () => (serves = true) };
+  }
+
+  /** Runs `body` with Date.now moved by what it sets `clock.offset` to. */
+  async function withClock(body: (clock: { offset: number }) => Promise<void>) {
+    const realNow = Date.now;
+    const clock = { offset: 0 };
+    Date.now = () => realNow() + clock.offset;
+    try {
+      await body(clock);
+    } finally {
+      Date.now = realNow;
+    }
+  }
+
+  it("asks it for pending once, then makes the last checks at latest, warning once", async function () {
+    const { lines, tags, check } = refusingPending();
+    for (let i = 0; i < 3; i++) expect(await check()).to.equal("0x01");
+    // Before: a refused call at pending before every check (reth's "unknown block": four, with back-off).
+    expect(tags()).to.deep.equal(["pending", "latest", "latest", "latest"]);
+    expect(lines.filter((l) => l.level === "warn").map((l) => l.msg)).to.deep.equal([
+      "the node refuses eth_call at pending; last checks run at latest",
+    ]);
+  });
+
+  it("asks for pending again PENDING_REPROBE_MS after the refusal, and keeps to it once served", async function () {
+    await withClock(async (clock) => {
+      const { tags, check, servePending } = refusingPending();
+      await check();
+      clock.offset = PENDING_REPROBE_MS - 1_000;
+      await check();
+      clock.offset = PENDING_REPROBE_MS + 1_000;
+      await check(); // refused again: latest for another PENDING_REPROBE_MS
+      await check();
+      clock.offset = 2 * PENDING_REPROBE_MS + 2_000;
+      servePending(); // the endpoint moved to a node that serves it
+      await check();
+      await check();
+      expect(tags()).to.deep.equal([
+        ...["pending", "latest"],
+        "latest",
+        ...["pending", "latest"],
+        "latest",
+        "pending",
+        "pending",
+      ]);
+    });
   });
 });
