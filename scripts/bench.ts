@@ -20,6 +20,7 @@ import {
 } from "../test/shared/system";
 import { addPerpUnderlying, marketParams, mineAt, trade } from "../test/shared/perps";
 import { mintAndApprove } from "../test/shared/tokens";
+import { SEQUENCER_GRACE, configureSequencer, setSequencerStatus } from "../test/shared/oracles";
 import { startLatencyProxy } from "./lib/latencyProxy";
 import type { MarginEngine } from "../typechain-types";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../test/shared/options";
@@ -145,33 +146,45 @@ async function perpsScaling(sys: System): Promise<void> {
   gas["perp.open.firstByTrader"] = await used(trade(sys.perps, sys.alice, granted, ids[0], size(0)));
 }
 
+/**
+ * Alice's and Carol's books, each long 1,000 USD in each of k markets on 150·k USDC, every price then
+ * down 10% (both under water); Bob's bidder account with 100,000 USDC.
+ */
+async function booksUnderWater(sys: System, k: number) {
+  const { ids } = await marketsUpTo(sys, Math.max(k, 2));
+  const feeds = [sys.feeds.ETH, sys.feeds.BTC];
+  for (let i = 2; i < k; i++)
+    feeds.push(
+      await ethers.getContractAt(
+        "MockV3Aggregator",
+        await sys.router.primaryFeed(ethers.encodeBytes32String(`X${i}`)),
+      ),
+    );
+  const victims = [];
+  for (const owner of [sys.alice, sys.carol]) {
+    const id = await openAccount(sys, owner, MarginMode.CROSS, [[sys.usdc, 150n * BigInt(k) * USDC]]);
+    for (let i = 0; i < k; i++) {
+      await trade(sys.perps, owner, id, ids[i], (wad(1000) * 10n ** 8n) / (await feeds[i].latestAnswer()));
+    }
+    victims.push(id);
+  }
+  for (const feed of feeds.slice(0, k)) await feed.updateAnswer(((await feed.latestAnswer()) * 90n) / 100n);
+  const bidder = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+  return { victims, bidder };
+}
+
+/** Bob's bid for 5% of `victim`'s book. */
+function bidFivePercent(sys: System, victim: bigint, bidder: bigint) {
+  return sys.auction.connect(sys.bob).bid(victim, bidder, wad("0.05"), ethers.MaxUint256);
+}
+
 async function auctions(): Promise<void> {
   for (const k of [1, 4, 8]) {
     const sys = await deploySystem();
-    const { ids } = await marketsUpTo(sys, Math.max(k, 2));
-    const feeds = [sys.feeds.ETH, sys.feeds.BTC];
-    for (let i = 2; i < k; i++)
-      feeds.push(
-        await ethers.getContractAt(
-          "MockV3Aggregator",
-          await sys.router.primaryFeed(ethers.encodeBytes32String(`X${i}`)),
-        ),
-      );
-    const victims = [];
-    for (const owner of [sys.alice, sys.carol]) {
-      const id = await openAccount(sys, owner, MarginMode.CROSS, [[sys.usdc, 150n * BigInt(k) * USDC]]);
-      for (let i = 0; i < k; i++) {
-        await trade(sys.perps, owner, id, ids[i], (wad(1000) * 10n ** 8n) / (await feeds[i].latestAnswer()));
-      }
-      victims.push(id);
-    }
-    for (const feed of feeds.slice(0, k)) await feed.updateAnswer(((await feed.latestAnswer()) * 90n) / 100n);
-    const bidder = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+    const { victims, bidder } = await booksUnderWater(sys, k);
     const start = await used(sys.auction.startAuction(victims[0]));
     if (k === 1) gas["auction.start"] = start;
-    gas[`auction.bid.k${k}`] = await used(
-      sys.auction.connect(sys.bob).bid(victims[0], bidder, wad("0.05"), ethers.MaxUint256),
-    );
+    gas[`auction.bid.k${k}`] = await used(bidFivePercent(sys, victims[0], bidder));
     if (k === 1) {
       const closer = await openAccount(sys, sys.keeper, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
       await sys.accounts.connect(sys.keeper).approve(sys.auction, closer);
@@ -186,6 +199,29 @@ async function auctions(): Promise<void> {
       await mineAt(sys, startTime + BigInt((await sys.auction.params()).duration));
       gas[`auction.absorb.k${k}`] = await used(sys.auction.absorb(victims[0]));
     }
+  }
+}
+
+/**
+ * The k = 1 bid on an L2 deployment (a sequencer-uptime feed, up for a day): as it is, and as the first
+ * bid after a one-minute outage and its grace hour interrupted the auction, whose clock then reads the
+ * feed's two earlier rounds to pause (`LiquidationAuction._clockStart`).
+ */
+async function l2Auctions(): Promise<void> {
+  for (const interrupted of [false, true]) {
+    const sys = await deploySystem();
+    const sequencer = await configureSequencer(sys.router, 0, DAY);
+    const { victims, bidder } = await booksUnderWater(sys, 1);
+    await sys.auction.startAuction(victims[0]);
+    if (interrupted) {
+      const { startTime } = await sys.auction.auctions(victims[0]);
+      await setSequencerStatus(sequencer, 1, startTime + 60n);
+      await setSequencerStatus(sequencer, 0, startTime + 120n);
+      await mineAt(sys, startTime + 120n + SEQUENCER_GRACE + 1n);
+    }
+    gas[interrupted ? "auction.bid.k1.l2.afterOutage" : "auction.bid.k1.l2"] = await used(
+      bidFivePercent(sys, victims[0], bidder),
+    );
   }
 }
 
@@ -378,6 +414,7 @@ async function main(): Promise<void> {
   await accountsAndCollateral(await deploySystem());
   await perpsScaling(await deploySystem());
   await auctions();
+  await l2Auctions();
   await startBatch();
   await options();
   await liquidityPool(await deploySystem());
@@ -393,6 +430,7 @@ async function main(): Promise<void> {
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
     "`perp.open.firstByTrader`: `perp.open.first` placed by a trader whose grant has a limited allowance (the engine's market check, the allowance write and its event; owners, operators and unlimited grants pay neither).",
     "`auction.absorb.k*`: `LiquidationAuction.absorb` of the auction `auction.bid.k*` left open, once it has run its duration: the backstop account takes the restoring slice at dmax and keeps it (a bid without the bidder's margin check).",
+    "`auction.bid.k1.l2`: `auction.bid.k1` on a deployment with an L2 sequencer-uptime feed (up for a day; the router checks it on every price read). `auction.bid.k1.l2.afterOutage`: the same bid, the first after a one-minute outage and its grace hour interrupted the auction (the clock reads the feed's two earlier rounds to pause through them).",
     "`auction.startAuctions.n20`: twenty accounts long 0.3333 ETH on 150 USDC each, ETH down 10%, started in one `startAuctions` (the keeper's default `--start-batch`); `auction.start.single`: a 21st such account's own `startAuction`.",
     "`lp.withdraw`: ERC-4626's immediate `withdraw` (the test fixture's pool, exit delay 0); `lp.requestRedeem` and `lp.claimRedeem`: the deployments' exit of the same LP's remaining shares, a request claimed after the exit delay at the lower of the two share prices.",
     `\`oracle.read.*\`: one cold \`latestRoundData\` (gasleft() around the call): Chainlink's \`MockV3Aggregator\`, and a production feed's read path (\`EACAggregatorProxy\` in front of an OCR aggregator: two contracts and five slots, replicated in contracts/test/ChainlinkReadReplicas.sol because solc 0.6 cannot be fetched here). A real feed costs \`oracle.read.proxyExtra\` more per read; a health check reads the quote token's price feed plus a price and a volatility feed per underlying, so on a real network \`health.k16\` would be about ${(33 * gas["oracle.read.proxyExtra"]).toLocaleString("en-US")} gas higher.`,
