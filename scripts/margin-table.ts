@@ -51,7 +51,7 @@ short K put (plus cash): the same payoff in every state, the same Δ (1 − N(d1
 The table shows it: the covered 3,300 call and the naked short 3,300 put need the same portfolio IM up
 to the contingency on the perp's extra notional (\`test/integration/MarginComparison.test.ts\` checks
 this). A covered call is a short put, and a 10% fall costs it about what it costs the perp alone, less
-the call's premium decline: selling the 3,300 call removes only about 0.37 of the perp's delta, while
+the call's premium decline: selling the 3,300 call removes only about 0.32 of the perp's delta, while
 the call's short gamma and vega lose in the same spot-down/vol-up corner. Its standard requirement is
 not inflated either: here the perp's own requirement *is* its scenario loss (10%), where brokerage
 "standard" rules charge a linear leg several times its one-day risk (e.g. 50% for stock), which is what

@@ -46,7 +46,8 @@ interface IMarginEngine is IUpdateThrottle {
     /// @param imVolShock Volatility shock for IM (≥ mmVolShock).
     /// @param shortOptionFloor Requirement per unit of net short options, as a fraction of spot.
     /// @param contingency Requirement as a fraction of gross notional.
-    /// @param sizeScale Gross notional (USD WAD) at which the shock doubles: shocks grow with size.
+    /// @param sizeScale Gross notional (USD WAD) at which the shock doubles: shocks grow with size. At
+    /// least 10,000 USD, or 0 for no size term (the shock then stays at max(floor, z·σ√horizon)).
     struct RiskParams {
         uint64 mmShockFloor;
         uint64 imShockFloor;

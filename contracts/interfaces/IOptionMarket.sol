@@ -208,10 +208,11 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// The same call sets the floors of every series' fee and spread factor on the underlying (at most
     /// their hard bounds, 0.005 and 0.1): the listing role, acting without delay, lists below neither, and the
     /// risk role lowers no series below them (a series already below a raised floor may only rise).
-    /// Why: a deep in-the-money series moves like a perp, so a round trip cheaper than the price feed's
-    /// deviation threshold is riskless against the pool when a round is seen coming (2·minFee ≥ the
-    /// threshold); the spread does the same for the volatility feed's steps (2·minSpreadFactor ≥ the
-    /// largest step a round makes). `docs/decisions.md`, "Oracle lag".
+    /// Why: a deep in-the-money series moves like a perp, and one held to settlement pays a single fee
+    /// (settlement charges none), so a fee below the price feed's deviation threshold is riskless against
+    /// the pool when a round is seen coming (minFee ≥ the threshold, review round 113; a round trip's
+    /// 2·minFee until then); the spread does the same for the volatility feed's steps (2·minSpreadFactor
+    /// ≥ the largest step a round makes). `docs/decisions.md`, "Oracle lag".
     function configureUnderlying(
         bytes32 underlying,
         uint256 vegaRatio,

@@ -8,8 +8,8 @@ pragma solidity ^0.8.28;
 /// floor from 5% to 40% at once). A "parameter set" is what one setter writes for one id: the risk
 /// parameters of an underlying, the weights (or deposit cap) of a token, the parameters (or skew) of
 /// a market or series. Listing (the first configuration) is not throttled and does not start the
-/// interval; risk-reducing changes that the setter lets fall freely (deposit caps, the pool vega
-/// ratio) are not throttled either.
+/// interval; risk-reducing changes that the setter lets move freely (deposit caps and the option pool's
+/// vega and delta ratios falling, the LP holding period and exit delay rising) are not throttled either.
 interface IUpdateThrottle {
     /// @notice `parameterSet` of `id` changed less than its minimum interval ago; it may change again
     /// from `nextAllowedAt` (a timestamp, seconds).

@@ -32,7 +32,7 @@ describe("Margin comparison of the reference books", function () {
 
   it("nets the covered call only partly: below standard, but above 1/3 of it (issue target not met)", async function () {
     const r = row(await loadFixture(referenceMarginTable), "covered call");
-    // The short call leaves ~0.6 delta, adds its vega and gamma to the spot-down/vol-up corner and the
+    // The short call leaves ~0.68 delta, adds its vega and gamma to the spot-down/vol-up corner and the
     // 5% floor of one net short contract (150): see docs/margin-comparison.md.
     expect(r.portfolio).to.be.lessThan(r.standard);
     expect(3n * r.portfolio).to.be.greaterThan(r.standard);

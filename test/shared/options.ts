@@ -39,7 +39,8 @@ export const DEFAULT_POOL_DELTA_RATIO = wad("1");
 
 /**
  * The floors of a series' fee and spread factor on ETH and BTC (`configureUnderlying`), as the
- * deployments': 2 × 2.5 bp covers a 0.05% price feed threshold, 2 × 0.005 a one-point volatility step.
+ * deployments': a 2.5 bp fee covers a price feed threshold up to 0.025% (one fee must since review round
+ * 113), 2 × 0.005 a one-point volatility step.
  */
 export const DEFAULT_LISTING_FLOORS = { minFee: wad("0.00025"), minSpreadFactor: wad("0.005") };
 
