@@ -706,7 +706,9 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         if (address(feed) == address(0)) return start;
         (uint80 round, int256 status, uint256 since, , ) = feed.latestRoundData();
         bool down = status != 0;
-        uint256 blockedUntil = down ? block.timestamp : since + grace;
+        // A down round dated after this block (an L1 or off-chain clock ahead of the L2's) pauses from its
+        // date on: until then the clock runs, rather than `blockedUntil - blockedFrom` underflowing.
+        uint256 blockedUntil = down ? Math.max(block.timestamp, since) : since + grace;
         if (start >= blockedUntil) return start;
         uint256 blockedFrom = since;
         if (!down) {

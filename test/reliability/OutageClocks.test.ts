@@ -16,6 +16,7 @@ import { deployOptionsSystemWithoutFunding } from "../shared/options";
 import {
   SEQUENCER_GRACE,
   configureSequencer,
+  postSequencerRound,
   setFeedPrice,
   setSequencerStatus,
   type Sequencer,
@@ -208,27 +209,20 @@ describe("Clocks that run while nobody can act", function () {
 
     it("restarts it when the outage's down round is dated before the auction began (a status that reached the L2 late)", async function () {
       const { sys, seq, alice, start } = await loadFixture(solventAuction);
-      await time.setNextBlockTimestamp(start + 60n);
-      await seq.feed.updateRoundData((await seq.feed.latestRound()) + 1n, 1, start - 30n, start - 30n);
+      await postSequencerRound(seq.feed, (await seq.feed.latestRound()) + 1n, 1, start - 30n, start + 60n);
       const up = start + 60n + OUTAGE;
       await setSequencerStatus(seq, 0, up);
       await mineAt(sys, up + GRACE + 1n);
       expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(1n));
     });
 
-    /** Posts round `round` of the uptime feed answering `status` since `at`, in a block at `at`. */
-    async function postRound(seq: Sequencer, round: bigint, status: 0 | 1, at: bigint) {
-      await time.setNextBlockTimestamp(at);
-      await seq.feed.updateRoundData(round, status, at, at);
-    }
-
     it("restarts it when the round before the outage is missing (round ids after a new aggregator phase)", async function () {
       const { sys, seq, alice, start } = await loadFixture(solventAuction);
       const last = await seq.feed.latestRound();
       // The down round follows a gap in the ids: the round before it reads as zeros, which proves no
       // uptime before the auction (read as "up since 0" it would pause the clock: 2.2711%).
-      await postRound(seq, last + 5n, 1, start + 60n);
-      await postRound(seq, last + 6n, 0, start + 60n + OUTAGE);
+      await postSequencerRound(seq.feed, last + 5n, 1, start + 60n);
+      await postSequencerRound(seq.feed, last + 6n, 0, start + 60n + OUTAGE);
       await mineAt(sys, start + 60n + OUTAGE + GRACE + 1n);
       expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(1n));
     });
@@ -236,8 +230,8 @@ describe("Clocks that run while nobody can act", function () {
     it("restarts it when the round before the latest is no status change (up after up)", async function () {
       const { sys, seq, alice, start } = await loadFixture(solventAuction);
       const last = await seq.feed.latestRound();
-      await postRound(seq, last + 1n, 0, start + 60n);
-      await postRound(seq, last + 2n, 0, start + 60n + OUTAGE);
+      await postSequencerRound(seq.feed, last + 1n, 0, start + 60n);
+      await postSequencerRound(seq.feed, last + 2n, 0, start + 60n + OUTAGE);
       await mineAt(sys, start + 60n + OUTAGE + GRACE + 1n);
       expect(await sys.auction.currentDiscount(alice)).to.equal(ramp(1n));
     });

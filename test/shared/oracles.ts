@@ -160,7 +160,20 @@ export async function configureSequencer(
  * `startedAt`. The round id comes from the chain, so a fixture's snapshot cannot skip one.
  */
 export async function setSequencerStatus(seq: Sequencer, status: 0 | 1, at: bigint): Promise<void> {
-  const round = (await seq.feed.latestRound()) + 1n;
+  await postSequencerRound(seq.feed, (await seq.feed.latestRound()) + 1n, status, at);
+}
+
+/**
+ * Posts uptime-feed round `round` answering `status`, dated `startedAt`, in a block at `at` (the date by
+ * default; a status message can be dated before or after the L2 block that records it).
+ */
+export async function postSequencerRound(
+  feed: MockV3Aggregator,
+  round: bigint,
+  status: 0 | 1,
+  startedAt: bigint,
+  at = startedAt,
+): Promise<void> {
   await time.setNextBlockTimestamp(at);
-  await (await seq.feed.updateRoundData(round, status, at, at)).wait();
+  await (await feed.updateRoundData(round, status, startedAt, startedAt)).wait();
 }
