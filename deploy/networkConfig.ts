@@ -205,6 +205,15 @@ export const MAX_TOTAL_POOL_DELTA_RATIO = 10n ** 18n;
 /** The option market's settings kept per underlying. */
 type OptionUnderlyingKey = "poolVegaRatio" | "poolDeltaRatio" | "minFee" | "minSpreadFactor";
 
+/**
+ * The least grace period with a live sequencer-uptime feed (Chainlink's own examples use an hour). The
+ * feed dates its "up" round with the L1 time of the status change, and the router counts the grace from
+ * that date: a message relayed later than the grace arrives with it already run, and accounts are
+ * liquidatable the moment the sequencer is back, with no time to top up (review round 121). The
+ * testnets' mock feeds, which nothing relays, keep 600 s.
+ */
+export const MIN_LIVE_SEQUENCER_GRACE = 3_600;
+
 /** The finest option expiry grid a public network's config may set (`optionMarket.expiryPeriod`). */
 export const MIN_EXPIRY_PERIOD = 86_400;
 
@@ -356,6 +365,12 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
         o.mock === true ? { mock: true } : { address: r.address(o.address, "sequencerUptimeFeed.address") },
       gracePeriod: r.int(o.gracePeriod, "sequencerUptimeFeed.gracePeriod"),
     };
+    if (o.mock !== true && sequencerUptimeFeed.gracePeriod < MIN_LIVE_SEQUENCER_GRACE) {
+      throw r.error(
+        "sequencerUptimeFeed.gracePeriod",
+        `at least ${MIN_LIVE_SEQUENCER_GRACE} s with a live uptime feed (its up round can arrive late)`,
+      );
+    }
   }
 
   const decimalsOf = (symbol: string, seen: string[] = []): number => {

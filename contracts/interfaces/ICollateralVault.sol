@@ -149,6 +149,7 @@ interface ICollateralVault is IUpdateThrottle {
     /// an operator only to the owner. Afterwards the account must satisfy its initial requirement;
     /// the pool's account, which only the LiquidityPool withdraws from, is bounded by the pool's own
     /// stricter rule (its free margin net of the backstop's shortfall, `ILiquidityPool`) instead.
+    /// Refused with `EnforcedPause` while the guardian has paused the vault (deposits are not).
     function withdraw(uint256 accountId, address token, uint256 amount, address to) external;
 
     /// @notice Whether `accountId` has nothing at risk: no position, no quote debt, no auction. Its

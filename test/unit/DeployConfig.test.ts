@@ -300,6 +300,25 @@ describe("Deployment configs and the Ignition module", function () {
     ).to.contain("governance.roles.BACKSTOP[0].account: the zero address");
   });
 
+  // Review round 121: a live feed's up round is dated with L1's time; relayed late, it arrives with a
+  // short grace already run, and accounts are liquidatable the moment the sequencer is back.
+  it("refuses a live sequencer-uptime feed with a grace period under an hour; a testnet's mock keeps 600 s", function () {
+    const withFeed = (feed: Record<string, unknown>) => ({
+      ...raw("arbitrumSepolia"),
+      sequencerUptimeFeed: feed,
+    });
+    const live = "0xFdB631F5EE196F0ed6FAa767959853A9F217697D";
+    expect(() => parseNetworkConfig(withFeed({ address: live, gracePeriod: 600 }))).to.throw(
+      "sequencerUptimeFeed.gracePeriod: at least 3600 s with a live uptime feed (its up round can arrive late)",
+    );
+    expect(
+      parseNetworkConfig(withFeed({ address: live, gracePeriod: 3_600 })).sequencerUptimeFeed,
+    ).to.deep.equal({ source: { address: live }, gracePeriod: 3_600 });
+    expect(
+      parseNetworkConfig(withFeed({ mock: true, gracePeriod: 600 })).sequencerUptimeFeed?.gracePeriod,
+    ).to.equal(600);
+  });
+
   // Row 96: a held series closes LP exits for its last hour until settled, so a grid finer than a day
   // let LISTING keep exits closed around the clock; only the local chain's demo lists on a finer one.
   it("refuses an option expiry grid finer than a day except on the local chain", function () {
