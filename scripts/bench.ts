@@ -203,11 +203,21 @@ async function auctions(): Promise<void> {
 }
 
 /**
- * The k = 1 bid on an L2 deployment (a sequencer-uptime feed, up for a day): as it is, and as the first
- * bid after a one-minute outage and its grace hour interrupted the auction, whose clock then reads the
- * feed's two earlier rounds to pause (`LiquidationAuction._clockStart`).
+ * `perp.open.first` and the k = 1 bid on an L2 deployment (a sequencer-uptime feed, up for a day, which
+ * the router checks on every price read): the bid as it is, and as the first bid after a one-minute
+ * outage and its grace hour interrupted the auction, whose clock then reads the feed's two earlier rounds
+ * to pause (`LiquidationAuction._clockStart`).
  */
-async function l2Auctions(): Promise<void> {
+async function onL2(): Promise<void> {
+  const l2 = await deploySystem();
+  await configureSequencer(l2.router, 0, DAY);
+  const { ids } = await marketsUpTo(l2, 2);
+  const size = wad(1000) / 3000n;
+  const pioneer = await openAccount(l2, l2.alice, MarginMode.CROSS, [[l2.usdc, 10_000n * USDC]]);
+  await trade(l2.perps, l2.alice, pioneer, ids[0], size);
+  const id = await openAccount(l2, l2.carol, MarginMode.CROSS, [[l2.usdc, 1_000_000n * USDC]]);
+  gas["perp.open.first.l2"] = await used(trade(l2.perps, l2.carol, id, ids[0], size));
+  gas["health.k1.l2"] = await healthGas(l2.engine, id);
   for (const interrupted of [false, true]) {
     const sys = await deploySystem();
     const sequencer = await configureSequencer(sys.router, 0, DAY);
@@ -414,7 +424,7 @@ async function main(): Promise<void> {
   await accountsAndCollateral(await deploySystem());
   await perpsScaling(await deploySystem());
   await auctions();
-  await l2Auctions();
+  await onL2();
   await startBatch();
   await options();
   await liquidityPool(await deploySystem());
@@ -430,7 +440,7 @@ async function main(): Promise<void> {
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
     "`perp.open.firstByTrader`: `perp.open.first` placed by a trader whose grant has a limited allowance (the engine's market check, the allowance write and its event; owners, operators and unlimited grants pay neither).",
     "`auction.absorb.k*`: `LiquidationAuction.absorb` of the auction `auction.bid.k*` left open, once it has run its duration: the backstop account takes the restoring slice at dmax and keeps it (a bid without the bidder's margin check).",
-    "`auction.bid.k1.l2`: `auction.bid.k1` on a deployment with an L2 sequencer-uptime feed (up for a day; the router checks it on every price read). `auction.bid.k1.l2.afterOutage`: the same bid, the first after a one-minute outage and its grace hour interrupted the auction (the clock reads the feed's two earlier rounds to pause through them).",
+    "`*.l2`: the operation on a deployment with an L2 sequencer-uptime feed (up for a day), which the router checks on every price read. `auction.bid.k1.l2`: `auction.bid.k1` on such a deployment with an L2 sequencer-uptime feed (up for a day; the router checks it on every price read). `auction.bid.k1.l2.afterOutage`: the same bid, the first after a one-minute outage and its grace hour interrupted the auction (the clock reads the feed's two earlier rounds to pause through them).",
     "`auction.startAuctions.n20`: twenty accounts long 0.3333 ETH on 150 USDC each, ETH down 10%, started in one `startAuctions` (the keeper's default `--start-batch`); `auction.start.single`: a 21st such account's own `startAuction`.",
     "`lp.withdraw`: ERC-4626's immediate `withdraw` (the test fixture's pool, exit delay 0); `lp.requestRedeem` and `lp.claimRedeem`: the deployments' exit of the same LP's remaining shares, a request claimed after the exit delay at the lower of the two share prices.",
     `\`oracle.read.*\`: one cold \`latestRoundData\` (gasleft() around the call): Chainlink's \`MockV3Aggregator\`, and a production feed's read path (\`EACAggregatorProxy\` in front of an OCR aggregator: two contracts and five slots, replicated in contracts/test/ChainlinkReadReplicas.sol because solc 0.6 cannot be fetched here). A real feed costs \`oracle.read.proxyExtra\` more per read; a health check reads the quote token's price feed plus a price and a volatility feed per underlying, so on a real network \`health.k16\` would be about ${(33 * gas["oracle.read.proxyExtra"]).toLocaleString("en-US")} gas higher.`,
