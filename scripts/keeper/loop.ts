@@ -17,7 +17,7 @@
  * restarted dev node, a deep reorg) by the hash of the newest block it saw: it then drops every
  * cached fact, re-reads the deployment file and starts over. It stops between steps on `signal`.
  */
-import { Contract, Wallet, type JsonRpcProvider } from "ethers";
+import { Contract, Wallet, ZeroAddress, type JsonRpcProvider } from "ethers";
 import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
@@ -40,7 +40,7 @@ import { describeError, withoutRepeats, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
 import { liquidateAll } from "./liquidator";
 import { backoffMs, isTimeoutError, isTransientError, skippingReverts, sleep } from "./retry";
-import { groupByReason, revertReason, type Skipped } from "./reverts";
+import { groupByReason, revertReason, type RevertReason, type Skipped } from "./reverts";
 import { TxSender, succeeded } from "./sender";
 
 /**
@@ -60,6 +60,9 @@ const SETUP_NOTICE_MS = 60_000;
  * and after how many passes without a timeout the health batch grows back.
  */
 export const FAILING_RECHECK_PASSES = 10;
+
+/** The router's reverts of every price while the L2 sequencer is down or in its grace period. */
+const SEQUENCER_REFUSALS = new Set(["SequencerDown", "GracePeriodNotOver"]);
 
 /** The smallest backstop sweep the keeper sends, in whole quote tokens: it pays the gas, the LPs gain. */
 export const SWEEP_MIN_TOKENS = 100n;
@@ -96,6 +99,10 @@ export interface Session {
   healthBatch: number;
   /** Passes since a health batch last timed out. */
   passesWithoutTimeout: number;
+  /** The router has an L2 sequencer-uptime feed (`sequencerConfig`): each pass asks it first. */
+  sequencerFeed: boolean;
+  /** Why the router refused every price at the last pass (`StepReport.pricesRefused`), or null. */
+  pricesRefused: RevertReason | null;
 }
 
 export async function runKeeper(cfg: KeeperConfig, log: Logger, signal: AbortSignal): Promise<void> {
@@ -225,6 +232,15 @@ export interface StepReport {
    */
   notStarted: bigint[];
   options: OptionStepReport | null;
+  /**
+   * Why the router refuses every price this block (`checkSequencer`: `SequencerDown`, `GracePeriodNotOver`),
+   * or null. Then no health, start, bid, absorb, end, unwind, sweep or funding accrual can go through,
+   * and the pass skips them (option settlement still runs): one call a pass instead of every account's
+   * health bisected (2n − 1 calls every 10th pass) and a warning naming every account each pass, and the
+   * outage leaves no account marked failing, which held the whole book unread for up to 9 passes after
+   * it when one account failed on its own (review round 122).
+   */
+  pricesRefused: RevertReason | null;
 }
 
 /**
@@ -252,6 +268,7 @@ export async function keeperStep(
     ended: [],
     notStarted: [],
     options: null,
+    pricesRefused: null,
   };
   const isolated = (stage: string, run: () => Promise<void>): Promise<void> =>
     skippingReverts(log, `${stage} failed; other strategies go on`, { block: head }, run);
@@ -265,6 +282,16 @@ export async function keeperStep(
     await isolated("option series settlement", async () => {
       report.options = await options.step(head, now, { payouts: false });
     });
+  }
+
+  report.pricesRefused = await pricesRefused(s, head, log);
+  if (report.pricesRefused) {
+    if (options && !signal?.aborted) {
+      await isolated("option settlement", async () => {
+        report.options = await options.step(head, now);
+      });
+    }
+    return report;
   }
 
   await isolated("liquidation check", async () => {
@@ -282,8 +309,11 @@ export async function keeperStep(
     const unhealthy: [bigint, HealthLike][] = [];
     for (const o of outcomes) {
       if (!o.ok) {
-        s.failing.add(o.item);
-        report.unchecked.push({ key: o.item, reason: revertReason(o.error) });
+        const reason = revertReason(o.error);
+        // The router refusing every price (the sequencer went down after `pricesRefused` asked) says
+        // nothing about the account: marked failing, the whole book was read unbisected after the outage.
+        if (!SEQUENCER_REFUSALS.has(reason.error)) s.failing.add(o.item);
+        report.unchecked.push({ key: o.item, reason });
       } else {
         s.failing.delete(o.item);
         if (isLiquidatable(o.result)) unhealthy.push([o.item, o.result]);
@@ -344,6 +374,31 @@ export async function keeperStep(
     });
   }
   return report;
+}
+
+/**
+ * Why the router refuses every price at `head` (its sequencer-uptime feed says down, or up within the grace
+ * period: `IOracleRouter.checkSequencer` reverts), or null; null at once without such a feed (L1). Logged
+ * when it starts, changes and ends, not every pass.
+ */
+async function pricesRefused(s: Session, head: number, log: Logger): Promise<RevertReason | null> {
+  let refused: RevertReason | null = null;
+  if (s.sequencerFeed) {
+    try {
+      await s.contracts.router.checkSequencer();
+    } catch (error) {
+      if (isTransientError(error)) throw error;
+      refused = revertReason(error);
+    }
+  }
+  const before = s.pricesRefused;
+  s.pricesRefused = refused;
+  if (refused && refused.error !== before?.error) {
+    log.warn("the oracle router refuses every price; liquidations wait", { block: head, ...refused });
+  } else if (!refused && before) {
+    log.info("the oracle router prices again; liquidations resume", { block: head });
+  }
+  return refused;
 }
 
 /**
@@ -610,6 +665,7 @@ export async function openSession(
     contracts.auction.interface.getFunction("unwindBackstop")!.selector,
   );
   const canUnwind = cfg.unwindBackstop && hasRole;
+  const [sequencerFeed] = await contracts.router.sequencerConfig();
   if (cfg.unwindBackstop && !hasRole) log.warn("--unwind-backstop without the BACKSTOP role; not unwinding");
   const keeperAccountId = await ensureKeeperAccount(contracts, sender, log, cfg.dryRun, cfg.accountId);
   const startBlock = cfg.startBlock ?? deployment.startBlock;
@@ -653,5 +709,7 @@ export async function openSession(
     pass: 0,
     healthBatch: cfg.healthBatch,
     passesWithoutTimeout: 0,
+    sequencerFeed: sequencerFeed !== ZeroAddress,
+    pricesRefused: null,
   };
 }
