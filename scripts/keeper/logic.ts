@@ -418,7 +418,8 @@ export type ItemOutcome<T, R> = { ok: true; item: T; result: R } | { ok: false; 
  * Cost: one call per batch when nothing fails; each failing item adds about 2·log2(size) calls; a batch
  * whose every item fails (a stale feed every account depends on) costs 2·size − 1 calls. With
  * `bisect: false` a failing batch fails all of its items (one call per batch, for items already known to
- * fail). `size` may be a function, read before each batch: the keeper lowers its health batch when one
+ * fail); a function decides by the batch's error (halve only when it is not the one the items are known
+ * to fail with). `size` may be a function, read before each batch: the keeper lowers its health batch when one
  * times out, and the rest of the same pass then goes out at the lowered size (review round 57: a
  * thousand accounts in batches of 100 on an endpoint answering 40 cost 30 timeouts in the first pass,
  * three per batch, ~50 s each in runKeeper; now 3).
@@ -428,7 +429,10 @@ export async function inBatchesIsolatingFailures<T, R>(
   size: number | (() => number),
   call: (batch: T[]) => Promise<R[]>,
   isFatal: (error: unknown) => boolean,
-  { bisect = true, split }: { bisect?: boolean; split?: (error: unknown) => boolean } = {},
+  {
+    bisect = true,
+    split,
+  }: { bisect?: boolean | ((error: unknown) => boolean); split?: (error: unknown) => boolean } = {},
 ): Promise<ItemOutcome<T, R>[]> {
   const out: ItemOutcome<T, R>[] = [];
   const run = async (batch: T[]): Promise<void> => {
@@ -436,9 +440,10 @@ export async function inBatchesIsolatingFailures<T, R>(
     try {
       results = await call(batch);
     } catch (error) {
+      const halves = typeof bisect === "function" ? bisect(error) : bisect;
       // `split`: a fatal error that a smaller batch may not meet (an HTTP timeout on a heavy batch).
-      if (isFatal(error) && !(bisect && batch.length > 1 && split?.(error))) throw error;
-      if (batch.length === 1 || !bisect) {
+      if (isFatal(error) && !(halves && batch.length > 1 && split?.(error))) throw error;
+      if (batch.length === 1 || !halves) {
         for (const item of batch) out.push({ ok: false, item, error });
         return;
       }

@@ -40,7 +40,7 @@ import { describeError, withoutRepeats, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
 import { liquidateAll } from "./liquidator";
 import { backoffMs, isTimeoutError, isTransientError, skippingReverts, sleep } from "./retry";
-import { groupByReason, revertReason, type RevertReason, type Skipped } from "./reverts";
+import { groupByReason, reasonKey, revertReason, type RevertReason, type Skipped } from "./reverts";
 import { TxSender, succeeded } from "./sender";
 
 /**
@@ -91,8 +91,8 @@ export interface Session {
   quoteToken: string;
   quoteUnit: bigint;
   options: OptionSettlement | null;
-  /** Accounts whose health reverted on the last pass that read them. */
-  failing: Set<bigint>;
+  /** Accounts whose health reverted on the last pass that read them, with the reason (`reasonKey`). */
+  failing: Map<bigint, string>;
   /** Passes run in this session. */
   pass: number;
   /** Accounts per healthMany call: `--health-batch`, lowered after a timeout (`logic.nextHealthBatch`). */
@@ -312,7 +312,7 @@ export async function keeperStep(
         const reason = revertReason(o.error);
         // The router refusing every price (the sequencer went down after `pricesRefused` asked) says
         // nothing about the account: marked failing, the whole book was read unbisected after the outage.
-        if (!SEQUENCER_REFUSALS.has(reason.error)) s.failing.add(o.item);
+        if (!SEQUENCER_REFUSALS.has(reason.error)) s.failing.set(o.item, reasonKey(reason));
         report.unchecked.push({ key: o.item, reason });
       } else {
         s.failing.delete(o.item);
@@ -424,7 +424,10 @@ function resizeHealthBatch(s: Session, cfg: KeeperConfig, log: Logger, timedOut:
  * failing batch is bisected down to it and every other account is checked (logic.ts). Accounts
  * that reverted on an earlier pass are read apart, so dust deposits of a stale-feed token into many
  * accounts cannot make every pass bisect the whole book: one call per batch of them, bisected again
- * every FAILING_RECHECK_PASSES passes.
+ * every FAILING_RECHECK_PASSES passes. They are read in groups by the reason they failed with, and a
+ * group that fails with another reason is halved at once: the accounts one stale feed stopped come back
+ * when it returns, whatever still fails on another (one account on a feed still stale hid every account a
+ * stale feed had marked, until the next bisecting pass).
  * A timeout lowers the batch once a smaller batch answers: then it was the endpoint's capacity
  * (lowered at once, so the rest of the pass and a pass that then fails use it); a node answering
  * nothing (an outage) would otherwise leave the session at 1 account a call.
@@ -454,22 +457,29 @@ async function readHealth(
     }
   };
   s.pass += 1;
-  const known = ids.filter((id) => s.failing.has(id));
-  const byId = new Map(
-    [
-      ...(await inBatchesIsolatingFailures(
-        ids.filter((id) => !s.failing.has(id)),
-        () => s.healthBatch,
-        read,
-        isTransientError,
-        { split: isTimeoutError },
-      )),
+  const byReason = new Map<string, bigint[]>();
+  for (const id of ids) {
+    const reason = s.failing.get(id);
+    if (reason !== undefined) byReason.set(reason, [...(byReason.get(reason) ?? []), id]);
+  }
+  const outcomes = await inBatchesIsolatingFailures(
+    ids.filter((id) => !s.failing.has(id)),
+    () => s.healthBatch,
+    read,
+    isTransientError,
+    { split: isTimeoutError },
+  );
+  const recheck = s.pass % FAILING_RECHECK_PASSES === 0;
+  for (const [reason, known] of byReason) {
+    outcomes.push(
       ...(await inBatchesIsolatingFailures(known, () => s.healthBatch, read, isTransientError, {
-        bisect: s.pass % FAILING_RECHECK_PASSES === 0,
+        // A new reason means what stopped them is gone for some: halve to find them.
+        bisect: (error) => recheck || reasonKey(revertReason(error)) !== reason,
         split: isTimeoutError,
       })),
-    ].map((o) => [o.item, o]),
-  );
+    );
+  }
+  const byId = new Map(outcomes.map((o) => [o.item, o]));
   if (!timedOut) resizeHealthBatch(s, cfg, log, null);
   return byId;
 }
@@ -705,7 +715,7 @@ export async function openSession(
     quoteToken,
     quoteUnit,
     options,
-    failing: new Set(),
+    failing: new Map(),
     pass: 0,
     healthBatch: cfg.healthBatch,
     passesWithoutTimeout: 0,

@@ -51,12 +51,17 @@ export function revertReason(error: unknown): RevertReason {
 export function groupByReason<K>(skipped: readonly Skipped<K>[]): (RevertReason & { keys: K[] })[] {
   const groups = new Map<string, RevertReason & { keys: K[] }>();
   for (const { key, reason } of skipped) {
-    const id = JSON.stringify([reason.error, reason.selector ?? null, reason.message]);
+    const id = reasonKey(reason);
     const group = groups.get(id) ?? { ...reason, keys: [] };
     group.keys.push(key);
     groups.set(id, group);
   }
   return [...groups.values()];
+}
+
+/** One string per distinct reason: the same error, selector and message (the same stale feed, say). */
+export function reasonKey(reason: RevertReason): string {
+  return JSON.stringify([reason.error, reason.selector ?? null, reason.message]);
 }
 
 function shortMessage(e: { shortMessage?: string; message?: string }): string {

@@ -301,4 +301,23 @@ describe("The keeper and the SDK through an L2 sequencer outage", function () {
       expect(deposit.healthError?.name).to.equal("SequencerDown");
     });
   });
+
+  describe("after a stale feed (no outage) comes back while another stays stale", function () {
+    it("reads the accounts it had marked failing again at the first pass, though Bob's BTC account still fails (before: all unread until the next 10th pass)", async function () {
+      const { sys, longs, btc } = await loadFixture(bookOnL2);
+      const keeper = await startInProcessKeeper(sys, ["--min-profit-usd", "0"]);
+      await keeper.step();
+      // Every feed passes its one-hour heartbeat: the longs and Bob's BTC account fail on their own.
+      await time.increase(3_700);
+      const stale = await keeper.step();
+      expect(stale.unchecked.map((u) => u.key)).to.include.members([...longs, btc]);
+      // Every feed but BTC's comes back, ETH at 2,600: the longs under water.
+      await refreshAllButBtc(sys);
+      await setFeedPrice(sys.feeds.ETH, "2600");
+      const back = await countedPass(sys, keeper);
+      // Before the fix the marked accounts were read as one batch that BTC's stale feed failed for all.
+      expect(back.report.unchecked.map((u) => [u.key, u.reason.error])).to.deep.equal([[btc, "StalePrice"]]);
+      expect(back.report.liquidatable).to.have.members(longs);
+    });
+  });
 });

@@ -536,6 +536,37 @@ describe("Keeper logic", function () {
       ]);
     });
 
+    it("halves a failing batch only when it fails with another error than the one its items are known for", async function () {
+      // Items 1–4 were stopped by feed A, which is back; item 3 now fails on feed B.
+      const calls: number[][] = [];
+      const out = await inBatchesIsolatingFailures(
+        [1, 2, 3, 4],
+        4,
+        async (batch) => {
+          calls.push(batch);
+          if (batch.includes(3)) throw new Error("feed B");
+          return batch.map((x) => x * 10);
+        },
+        () => false,
+        { bisect: (error) => (error as Error).message !== "feed A" },
+      );
+      expect(calls).to.deep.equal([[1, 2, 3, 4], [1, 2], [3, 4], [3], [4]]);
+      expect(out.filter((o) => !o.ok).map((o) => o.item)).to.deep.equal([3]);
+      // Still stopped by feed A: one call, nothing halved (dust on many accounts costs no bisection).
+      const still: number[][] = [];
+      await inBatchesIsolatingFailures(
+        [1, 2, 3, 4],
+        4,
+        async (batch) => {
+          still.push(batch);
+          throw new Error("feed A");
+        },
+        () => false,
+        { bisect: (error) => (error as Error).message !== "feed A" },
+      );
+      expect(still).to.deep.equal([[1, 2, 3, 4]]);
+    });
+
     it("rethrows a transport failure at once, without splitting the batch", async function () {
       const calls: number[][] = [];
       await expect(
