@@ -40,7 +40,7 @@ import { describeError, withoutRepeats, type Logger } from "./log";
 import { createOptionSettlement, type OptionSettlement, type OptionStepReport } from "./options";
 import { liquidateAll } from "./liquidator";
 import { backoffMs, isTimeoutError, isTransientError, skippingReverts, sleep } from "./retry";
-import { groupByReason, reasonKey, revertReason, type RevertReason, type Skipped } from "./reverts";
+import { failureKey, groupByReason, revertReason, type RevertReason, type Skipped } from "./reverts";
 import { TxSender, succeeded } from "./sender";
 
 /**
@@ -91,7 +91,7 @@ export interface Session {
   quoteToken: string;
   quoteUnit: bigint;
   options: OptionSettlement | null;
-  /** Accounts whose health reverted on the last pass that read them, with the reason (`reasonKey`). */
+  /** Accounts whose health reverted on the last pass that read them, with the reason (`failureKey`). */
   failing: Map<bigint, string>;
   /** Passes run in this session. */
   pass: number;
@@ -312,7 +312,10 @@ export async function keeperStep(
         const reason = revertReason(o.error);
         // The router refusing every price (the sequencer went down after `pricesRefused` asked) says
         // nothing about the account: marked failing, the whole book was read unbisected after the outage.
-        if (!SEQUENCER_REFUSALS.has(reason.error)) s.failing.set(o.item, reasonKey(reason));
+        // It also says the router has an uptime feed, though it had none when the session opened (one
+        // governance added since): without the check every pass bisected the whole book (review round 123).
+        if (SEQUENCER_REFUSALS.has(reason.error)) s.sequencerFeed = true;
+        else s.failing.set(o.item, failureKey(o.error));
         report.unchecked.push({ key: o.item, reason });
       } else {
         s.failing.delete(o.item);
@@ -474,7 +477,7 @@ async function readHealth(
     outcomes.push(
       ...(await inBatchesIsolatingFailures(known, () => s.healthBatch, read, isTransientError, {
         // A new reason means what stopped them is gone for some: halve to find them.
-        bisect: (error) => recheck || reasonKey(revertReason(error)) !== reason,
+        bisect: (error) => recheck || failureKey(error) !== reason,
         split: isTimeoutError,
       })),
     );

@@ -64,6 +64,19 @@ export function reasonKey(reason: RevertReason): string {
   return JSON.stringify([reason.error, reason.selector ?? null, reason.message]);
 }
 
+/**
+ * What an account whose health reverted is marked with, to tell at a later pass whether it fails for
+ * another reason (`loop.readHealth`): the revert's selector and first argument, which for the oracle's
+ * errors is the feed or asset that failed, else `reasonKey`. Not the rest: a price out of its bounds, two
+ * sources' prices or a round id change with every round of the feed, and a key that changed with them
+ * bisected every marked account's group at every pass the feed moved (2k − 1 calls for k accounts
+ * instead of 1; review round 123).
+ */
+export function failureKey(error: unknown): string {
+  const data = findRevertData(error);
+  return data !== undefined ? data.slice(0, 74).toLowerCase() : reasonKey(revertReason(error));
+}
+
 function shortMessage(e: { shortMessage?: string; message?: string }): string {
   return e.shortMessage ?? (e.message ?? "").split("\n")[0].slice(0, 300);
 }
