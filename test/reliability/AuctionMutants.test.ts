@@ -10,8 +10,8 @@ import { ethers } from "hardhat";
 import { loadFixture, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import type { LiquidationMathHarness } from "../../typechain-types";
-import { MarginMode, WAD, deploySystem, openAccount, wad } from "../shared/system";
-import { marketParams, mineAt, refreshFeeds, trade, wethDebtorSystem } from "../shared/perps";
+import { MarginMode, WAD, openAccount, wad } from "../shared/system";
+import { aliceLongTwoEth, mineAt, refreshFeeds, wethDebtorSystem } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 
 const USDC = 10n ** 6n;
@@ -23,20 +23,8 @@ async function harness(): Promise<LiquidationMathHarness> {
   return (await ethers.deployContract("LiquidationMathHarness")) as unknown as LiquidationMathHarness;
 }
 
-/**
- * LiquidationAuction.test's book: Alice long 2 ETH (~3,006 with the skew premium) on 1,000 USDC, funding
- * off, ETH at 2,650 (solvent, below maintenance); Bob has 20,000 USDC, the keeper an empty account.
- */
-async function crashed() {
-  const sys = await deploySystem();
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-  const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS);
-  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
-  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
-  await setFeedPrice(sys.feeds.ETH, "2650");
-  return { sys, alice, bob, keeper };
-}
+/** LiquidationAuction.test's book (`aliceLongTwoEth`), ETH at 2,650 (solvent, below maintenance). */
+const crashed = () => aliceLongTwoEth("2650");
 
 /** `crashed` with Alice's auction started by the keeper; `start` is its second. */
 async function crashedStarted() {

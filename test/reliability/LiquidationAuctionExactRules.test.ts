@@ -19,7 +19,7 @@ import {
   wad,
   type System,
 } from "../shared/system";
-import { marketParams, mineAt, trade, wethDebtorSystem } from "../shared/perps";
+import { aliceLongTwoEth, mineAt, trade, wethDebtorSystem } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 
@@ -32,20 +32,8 @@ const DURATION = 1800n;
 
 const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
 
-/**
- * LiquidationAuction.test's book: Alice long 2 ETH (~3,006 with the skew premium) on 1,000 USDC, funding
- * off; Bob has 20,000 USDC, the keeper an empty account. ETH then at `price`.
- */
-async function aliceAt(price: string) {
-  const sys = await deploySystem();
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-  const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS);
-  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
-  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
-  await setFeedPrice(sys.feeds.ETH, price);
-  return { sys, alice, bob, keeper };
-}
+/** LiquidationAuction.test's book (`aliceLongTwoEth`), ETH then at `price`. */
+const aliceAt = (price: string) => aliceLongTwoEth(price);
 const crashed = () => aliceAt("2650");
 
 /** An owner's cure: Alice deposits `amount` USDC units into her account. */

@@ -177,6 +177,24 @@ export async function bobLongsUnderWater(
   return ids;
 }
 
+/**
+ * The liquidation tests' book: Alice long 2 ETH (bought at ~3,006 with the skew premium) on 1,000 USDC;
+ * Bob and Carol bidders with 20,000 USDC each, the keeper an empty account. Funding off, so equity does
+ * not drift between a read and the next block and numbers are exact. ETH then at `priceUsd` if given
+ * (2,650: below maintenance, solvent; 2,300: insolvent).
+ */
+export async function aliceLongTwoEth(priceUsd?: string) {
+  const sys = await deploySystem();
+  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000n * 10n ** 6n]]);
+  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * 10n ** 6n]]);
+  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 20_000n * 10n ** 6n]]);
+  const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS);
+  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
+  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
+  if (priceUsd !== undefined) await setFeedPrice(sys.feeds.ETH, priceUsd);
+  return { sys, alice, bob, carol, keeper };
+}
+
 /** Closes the position of `accountId` in `marketId` with no price limit (0 for a sell, max for a buy). */
 export async function closePosition(
   perps: PerpMarket,

@@ -11,7 +11,15 @@ import {
   wad,
   type System,
 } from "../shared/system";
-import { addPerpUnderlying, marketParams, mineAt, refreshFeeds, trade, unwindPremium } from "../shared/perps";
+import {
+  addPerpUnderlying,
+  aliceLongTwoEth,
+  marketParams,
+  mineAt,
+  refreshFeeds,
+  trade,
+  unwindPremium,
+} from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { underCoverage } from "../shared/coverage";
@@ -27,35 +35,14 @@ const DAY = 86_400n;
 
 const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
 
-/**
- * Alice holds 1,000 USDC and is long 2 ETH (bought at ~3,006 with the skew premium). Bob and Carol
- * are well-capitalised bidders; the keeper has an empty account.
- */
-async function unhealthyAlice() {
-  const sys = await deploySystem();
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-  const keeper = await openAccount(sys, sys.keeper, MarginMode.CROSS);
-  // Funding off, so equity does not drift between a read and the next block and numbers are exact.
-  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
-  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
-  return { sys, alice, bob, carol, keeper };
-}
+/** Alice's book (`aliceLongTwoEth`) before the fall. */
+const unhealthyAlice = () => aliceLongTwoEth();
 
 /** Same book after ETH falls to 2,650: equity_MM < MM but still positive (solvent). */
-async function crashed() {
-  const f = await unhealthyAlice();
-  await setFeedPrice(f.sys.feeds.ETH, "2650");
-  return f;
-}
+const crashed = () => aliceLongTwoEth("2650");
 
 /** ETH at 2,300: Alice's equity is negative (insolvent). */
-async function insolvent() {
-  const f = await unhealthyAlice();
-  await setFeedPrice(f.sys.feeds.ETH, "2300");
-  return f;
-}
+const insolvent = () => aliceLongTwoEth("2300");
 
 async function started<T extends { sys: System; alice: bigint }>(
   fixture: () => Promise<T>,
