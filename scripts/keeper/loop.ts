@@ -284,13 +284,22 @@ export async function keeperStep(
     });
   }
 
+  // The payouts (and series that could not settle first), after the liquidations.
+  const settleOptions = async (): Promise<void> => {
+    if (!options || signal?.aborted) return;
+    await isolated("option settlement", async () => {
+      const late = await options.step(head, now);
+      report.options = {
+        ...late,
+        // A dry run reports an unsettled series at both steps; a real one settles it at the first.
+        seriesSettled: [...new Set([...(report.options?.seriesSettled ?? []), ...late.seriesSettled])],
+      };
+    });
+  };
+
   report.pricesRefused = await pricesRefused(s, head, log);
   if (report.pricesRefused) {
-    if (options && !signal?.aborted) {
-      await isolated("option settlement", async () => {
-        report.options = await options.step(head, now);
-      });
-    }
+    await settleOptions();
     return report;
   }
 
@@ -359,16 +368,7 @@ export async function keeperStep(
     });
   }
 
-  if (options && !signal?.aborted) {
-    await isolated("option settlement", async () => {
-      const late = await options.step(head, now);
-      report.options = {
-        ...late,
-        // A dry run reports an unsettled series at both steps; a real one settles it at the first.
-        seriesSettled: [...new Set([...(report.options?.seriesSettled ?? []), ...late.seriesSettled])],
-      };
-    });
-  }
+  await settleOptions();
 
   // After settlement, which is due at the first round after expiry; funding can wait for it.
   if (cfg.fundingInterval > 0 && !signal?.aborted) {
@@ -463,7 +463,10 @@ async function readHealth(
   const byReason = new Map<string, bigint[]>();
   for (const id of ids) {
     const reason = s.failing.get(id);
-    if (reason !== undefined) byReason.set(reason, [...(byReason.get(reason) ?? []), id]);
+    if (reason === undefined) continue;
+    const group = byReason.get(reason);
+    if (group) group.push(id);
+    else byReason.set(reason, [id]);
   }
   const outcomes = await inBatchesIsolatingFailures(
     ids.filter((id) => !s.failing.has(id)),
