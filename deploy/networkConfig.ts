@@ -202,6 +202,15 @@ export const MAX_FAR_OPTION_PIN = 5n * 10n ** 17n;
 /** OptionMarket's MAX_TOTAL_POOL_DELTA_RATIO: the sum of the delta ratios the risk role's raises keep to. */
 export const MAX_TOTAL_POOL_DELTA_RATIO = 10n ** 18n;
 
+/**
+ * The quote token's decimals the contracts take: at most 18 (`MarketBase`, `LiquidityPool` and
+ * `LiquidationAuction` scale by 10^(18 − decimals)), at least 2 (the vault lists no token whose unit is
+ * worth more than `MAX_UNIT_VALUE`, ten cents: a 0-decimal dollar is refused at listing, a 1-decimal one
+ * at any price above 1.00). Checked here, not by the first constructor or listing that reverts midway
+ * through a deployment (review round 126).
+ */
+export const QUOTE_DECIMALS_RANGE = [2, 18] as const;
+
 /** The option market's settings kept per underlying. */
 type OptionUnderlyingKey = "poolVegaRatio" | "poolDeltaRatio" | "minFee" | "minSpreadFactor";
 
@@ -428,6 +437,13 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     };
   });
   if (!Object.hasOwn(tokens, quoteToken)) throw r.error("quoteToken", `not in tokens: ${quoteToken}`);
+  const [minQuoteDecimals, maxQuoteDecimals] = QUOTE_DECIMALS_RANGE;
+  const quoteDecimals = tokens[quoteToken].decimals;
+  if (quoteDecimals < minQuoteDecimals || quoteDecimals > maxQuoteDecimals)
+    throw r.error(
+      "quoteToken",
+      `${quoteToken} has ${quoteDecimals} decimals; a quote token needs ${minQuoteDecimals} to ${maxQuoteDecimals}`,
+    );
 
   const underlyings = mapValues(r.object(root.underlyings, "underlyings"), (v, k) => {
     const at = `underlyings.${k}`;

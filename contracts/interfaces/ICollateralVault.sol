@@ -194,10 +194,11 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice The interest rate model of quote debt.
     function interestRateModel() external view returns (InterestRateModel memory);
 
-    /// @notice Charges `accountId` the interest its quote debt accrued since it last paid and credits
-    /// the lender. Anyone may call it; every quote movement of the account does it first anyway, and
-    /// with a compounding index how often it happens does not change what the debt owes (up to one
-    /// quote unit of rounding per call).
+    /// @notice Charges `accountId` the whole quote units of interest its quote debt accrued since it last
+    /// paid (rounded down; the rest stays owed) and credits the lender. Anyone may call it; every quote
+    /// movement of the account settles it first anyway (rounded up), as the engine's call does before a
+    /// liquidation slices the debt, and with a compounding index how often it happens does not change
+    /// what the debt owes.
     /// @param accountId The debtor (a no-op for any other account).
     function settleInterest(uint256 accountId) external;
 

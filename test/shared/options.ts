@@ -62,6 +62,8 @@ export interface OptionsOptions {
   poolDeltaRatio?: bigint;
   listingFloors?: typeof DEFAULT_LISTING_FLOORS;
   expiryGrid?: [period: bigint, offset: bigint];
+  /** The quote token's decimals (`deploySystem`'s `quoteDecimals`; `deployOptionsSystem` only). */
+  quoteDecimals?: number;
 }
 
 export type OptionsDeps = Pick<System, "manager" | "engine" | "accounts" | "router" | "usdc" | "perps">;
@@ -118,12 +120,13 @@ export async function deployOptions(sys: OptionsDeps, opts: OptionsOptions = {})
 /**
  * The system fixture plus the option market (use with `loadFixture`). `poolDeltaRatio` (default
  * DEFAULT_POOL_DELTA_RATIO): tests of the vega limit alone set a delta ratio that does not bind;
- * `expiryGrid` (default any second): tests of the grid set the deployments' (DAILY_EXPIRY_GRID).
+ * `expiryGrid` (default any second): tests of the grid set the deployments' (DAILY_EXPIRY_GRID);
+ * `quoteDecimals` (default 6): tests of other quote tokens.
  */
 export async function deployOptionsSystem(
   opts: OptionsOptions = {},
 ): Promise<System & { options: OptionMarket }> {
-  const sys = await deploySystem();
+  const sys = await deploySystem({ quoteDecimals: opts.quoteDecimals });
   return { ...sys, options: await deployOptions(sys, opts) };
 }
 

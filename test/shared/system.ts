@@ -52,14 +52,27 @@ export const DEFAULT_RISK_PARAMS: IMarginEngine.RiskParamsStruct = {
   sizeScale: wad("50000000"),
 };
 
-/** Dutch auction: 2% → 10% discount over 30 minutes, 1% penalty to the fund, 10 USDC flag reward. */
-export const DEFAULT_AUCTION_PARAMS: ILiquidationAuction.AuctionParamsStruct = {
-  startDiscount: wad("0.02"),
-  maxDiscount: wad("0.10"),
-  penalty: wad("0.01"),
-  duration: 1800,
-  flagReward: 10n * 10n ** 6n,
-};
+/** The test quote token's decimals (6, as USDC on Ethereum and its L2s): `deploySystem`'s default. */
+export const DEFAULT_QUOTE_DECIMALS = 6;
+
+/**
+ * Dutch auction: 2% → 10% discount over 30 minutes, 1% penalty to the fund, a flag reward of 10 quote
+ * tokens (10 USDC) in units of a quote token with `quoteDecimals`.
+ */
+export function auctionParams(
+  quoteDecimals = DEFAULT_QUOTE_DECIMALS,
+): ILiquidationAuction.AuctionParamsStruct {
+  return {
+    startDiscount: wad("0.02"),
+    maxDiscount: wad("0.10"),
+    penalty: wad("0.01"),
+    duration: 1800,
+    flagReward: 10n * 10n ** BigInt(quoteDecimals),
+  };
+}
+
+/** `auctionParams` of the 6-decimal USDC every test but the quote-decimals ones deploys. */
+export const DEFAULT_AUCTION_PARAMS: ILiquidationAuction.AuctionParamsStruct = auctionParams();
 
 export interface System {
   deployer: HardhatEthersSigner;
@@ -147,14 +160,24 @@ export async function deploySystemWithoutHoldingPeriod(): Promise<System> {
   return deploySystem({ holdingPeriod: 0n });
 }
 
+/** The system fixture's deployment choices (see `deploySystem`). */
+export interface SystemOptions {
+  holdingPeriod?: bigint;
+  quoteDecimals?: number;
+}
+
 /**
  * Deploys the whole protocol on the in-process chain: governance, oracles (Chainlink mocks),
  * accounts, vault with USDC/WETH/WBTC/sWETH collateral, engine with ETH and BTC underlyings, perp
  * markets on both, insurance fund, liquidation auction and a liquidity pool holding 1,000,000 USDC.
  * Use with `loadFixture`. `holdingPeriod` (default `HOLDING_PERIOD`): tests of the share price alone
  * deploy without one, since a cut is stepped once a day (`LiquidityPool.setHoldingPeriod`).
+ * `quoteDecimals` (default 6): the quote token's ("USDC") decimals, 2–18, for tests of other quote
+ * tokens (DAI's 18, GUSD's 2); its deposit cap, flag reward and the pool's capital are the same USD.
  */
-export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Promise<System> {
+export async function deploySystem(options: SystemOptions = {}): Promise<System> {
+  const quoteDecimals = options.quoteDecimals ?? DEFAULT_QUOTE_DECIMALS;
+  const quoteToken = 10n ** BigInt(quoteDecimals);
   const [deployer, alice, bob, carol, keeper, lp] = await ethers.getSigners();
   const manager = await ethers.deployContract("AccessManager", [deployer.address]);
   const authority = await manager.getAddress();
@@ -170,7 +193,7 @@ export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Pr
     BTC: await addVolatilityFeed(router, "BTC", "0.5"),
   };
 
-  const usdc = await deployToken("USD Coin", "USDC", 6);
+  const usdc = await deployToken("USD Coin", "USDC", quoteDecimals);
   const weth = await deployToken("Wrapped Ether", "WETH", 18);
   const wbtc = await deployToken("Wrapped Bitcoin", "WBTC", 8);
   const sweth = await ethers.deployContract("MockERC4626", [weth, "Staked Ether Vault", "sWETH", 0]);
@@ -181,7 +204,7 @@ export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Pr
   await vault.setMarginEngine(engine);
   await accounts.bindMarginEngine(engine);
 
-  await vault.listCollateral(usdc, assetId("USDC"), wad("1"), wad("1"), 10n ** 15n, false);
+  await vault.listCollateral(usdc, assetId("USDC"), wad("1"), wad("1"), 1_000_000_000n * quoteToken, false);
   await vault.listCollateral(weth, assetId("ETH"), wad("0.9"), wad("0.95"), wad("100000"), false);
   await vault.listCollateral(wbtc, assetId("BTC"), wad("0.9"), wad("0.95"), 10_000n * 10n ** 8n, false);
   await vault.listCollateral(sweth, assetId("ETH"), wad("0.85"), wad("0.92"), wad("100000"), true);
@@ -203,7 +226,7 @@ export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Pr
     engine,
     accounts,
     insuranceFund,
-    DEFAULT_AUCTION_PARAMS,
+    auctionParams(quoteDecimals),
   ]);
   await engine.initialize(poolAccountId, insuranceFund, auction);
 
@@ -223,7 +246,7 @@ export async function deploySystem(options: { holdingPeriod?: bigint } = {}): Pr
   const perps = await deployPerps({ manager, engine, accounts, router, usdc });
   const markets = { ETH: await listPerpMarket(perps, "ETH"), BTC: await listPerpMarket(perps, "BTC") };
 
-  const poolCapital = 1_000_000n * 10n ** 6n;
+  const poolCapital = 1_000_000n * quoteToken;
   await mintAndApprove(usdc, lp, await pool.getAddress(), poolCapital);
   await pool.connect(lp).deposit(poolCapital, lp.address);
   // The seed capital is deposited before the holding period is set, as if long ago: tests of LP
