@@ -35,9 +35,10 @@ export const USAGE = `Usage: npm run keeper -- --rpc <url> --deployment <file> [
   --funding-interval <s>      accrue a perp market's funding once it is this many seconds old (default
                               3600; 0 = never), so nobody prices days of it at a well-chosen spot
   --tx-timeout-ms <n>         give up waiting for a receipt after this long (default 60000)
-  --race-jitter-ms <n>        wait a random 0–n ms before the last check of a bid, start batch or
-                              absorb, so that competing keepers see each other's pending transaction
-                              instead of sending into a revert (default 250; 0 = no wait)
+  --race-jitter-ms <n>        wait a random 0–n ms before the last check of a transaction a rival may
+                              send first (a bid, start, absorb, end, settlement, sweep, accrual...), so
+                              that competing keepers see each other's pending transaction instead of
+                              sending into a revert or a no-op (default 250; 0 = no wait)
   --log-level <level>         debug | info | warn | error (default info)
   --help                      print this text`;
 
@@ -63,7 +64,7 @@ export interface KeeperConfig {
   startBatch: number;
   fundingInterval: number;
   txTimeoutMs: number;
-  /** `--race-jitter-ms`: the most the last check of a raced send waits (review round 117). */
+  /** `--race-jitter-ms`: the most the last check of a raced send waits (review rounds 117, 124). */
   raceJitterMs: number;
   logLevel: Level;
 }

@@ -13,9 +13,10 @@
  *
  * No wasted transactions: the series' state is read first (settled by someone else: nothing to send),
  * and every transaction is simulated right before it is signed (TxSender.send), so a keeper that lost
- * the race to another one between the read and the send costs an eth_call, not gas. Everything is
- * re-derived from chain state, so a repeated step sends nothing new; a series that is settled and has no
- * open position left is remembered and no longer read. A series whose reads revert (its underlying's
+ * the race to another one between the read and the send costs an eth_call, not gas; checked at the
+ * pending state after the race jitter, so does a rival's settlement or payout still waiting in the pool
+ * (review round 124). Everything is re-derived from chain state, so a repeated step sends nothing new;
+ * a series that is settled and has no open position left is remembered and no longer read. A series whose reads revert (its underlying's
  * feed reverts, say) is logged and skipped for the step; the other series are settled as usual.
  */
 import type { JsonRpcProvider } from "ethers";
@@ -42,6 +43,11 @@ export interface OptionStepReport {
 export interface OptionSettlement {
   /** Settles the expired series that can be; with `payouts`, also the positions still open in them. */
   step(head: number, now: bigint, opts?: { payouts?: boolean }): Promise<OptionStepReport>;
+}
+
+/** A series' open interest, long and short, as one key: any payout changes it. */
+function interestOf(series: { longOpenInterest: bigint; shortOpenInterest: bigint }): string {
+  return `${series.longOpenInterest}/${series.shortOpenInterest}`;
 }
 
 export function createOptionSettlement(
@@ -119,10 +125,13 @@ export function createOptionSettlement(
         log.debug("settlement round not available yet", { seriesId: id, expiry: s.expiry });
         return;
       }
+      // Every keeper sees the expiry's round at once: the later settlements reverted
+      // `SeriesAlreadySettled` (26,433 gas: review round 124).
       const sent = await sender.send(
         "settleSeries",
         { to, data: market.interface.encodeFunctionData("settleSeries", [id, hint]) },
         { seriesId: id, roundId: hint, expiry: s.expiry },
+        { raced: true },
       );
       // Not settled by us (lost the race, reverted): the next step reads the series again.
       if (!succeeded(sent)) return;
@@ -140,10 +149,23 @@ export function createOptionSettlement(
       return;
     }
     for (const batch of chunk(open, SETTLE_BATCH)) {
+      // A batch a rival paid out is mined paying nobody, not reverted (35,136 gas for 3 holders: review
+      // round 124). The last check reads the series at pending: open interest moved since this read is
+      // a rival's payout, and the next pass pays whoever it left.
+      const openInterest = interestOf(await market.series(id));
       const sent = await sender.send(
         "settleAccounts",
         { to, data: market.interface.encodeFunctionData("settleAccounts", [batch, id]) },
         { seriesId: id, accounts: batch.length },
+        {
+          check: { to, data: market.interface.encodeFunctionData("series", [id]) },
+          unless: (answer) => {
+            const [pending] = market.interface.decodeFunctionResult("series", answer);
+            return interestOf(pending) === openInterest
+              ? null
+              : "series being paid out by another; not sending";
+          },
+        },
       );
       if (succeeded(sent)) report.positionsSettled += batch.length;
     }

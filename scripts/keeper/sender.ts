@@ -82,17 +82,18 @@ export interface SenderOptions {
   txTimeoutMs: number;
   pollMs: number;
   signal?: AbortSignal;
-  /** The most a bid's, a start batch's or an absorb's last check waits, at random (RACE_JITTER_MS). */
+  /** The most a raced send's last check waits, at random (RACE_JITTER_MS). */
   raceJitterMs?: number;
   /** The jitter's random source in [0, 1) (`Math.random` unless given). */
   random?: () => number;
 }
 
 /**
- * The most the last check of a bid, a start batch or an absorb waits, at random: competing keepers
- * that saw the same block at the same moment check one after the other, so that the later ones see the
- * earlier one's transaction in the pending state instead of sending into a revert (review round 117).
- * Small beside a block; an auction's discount only grows meanwhile.
+ * The most the last check of a raced send waits, at random: competing keepers that saw the same block
+ * at the same moment check one after the other, so that the later ones see the earlier one's
+ * transaction in the pending state instead of sending into a revert (review round 117: bids, start
+ * batches, absorbs; round 124: every other transaction a rival can do first). Small beside a block; an
+ * auction's discount only grows meanwhile.
  */
 export const RACE_JITTER_MS = 250;
 
@@ -290,7 +291,8 @@ export class TxSender {
    * estimated the same call) the simulation is a single eth_call instead of another estimation. With
    * `unless`, that eth_call's return data is handed to it (after the estimate, when no `gasEstimate`):
    * a message back means the call would do nothing, and it is logged instead of sending. It is the last
-   * read before the fees, as a revert is for a call that reverts when it has nothing to do.
+   * read before the fees, as a revert is for a call that reverts when it has nothing to do. With `check`,
+   * that read is `check` (a view) instead of the call itself.
    */
   async send(
     label: string,
@@ -299,23 +301,32 @@ export class TxSender {
     opts: {
       gasEstimate?: bigint;
       unless?: (returnData: string) => string | null;
-      /** A call rivals race for (an absorb): checked like a bid, after the jitter, at the pending state. */
+      /**
+       * A call rivals race for (an absorb, an auction's end, a settlement): checked like a bid, after
+       * the jitter, at the pending state.
+       */
       raced?: boolean;
+      /**
+       * The view the last check reads (its answer handed to `unless`) in place of the call itself: for a
+       * call that a rival's makes a no-op rather than a revert (an accrual at the same second, a deficit
+       * already recorded, a payout batch already paid), the read that shows the rival's done (round 124).
+       */
+      check?: TxRequest;
     } = {},
   ): Promise<SendResult> {
     let gas: bigint;
     let skip: string | null = null;
     try {
       gas = opts.gasEstimate ?? (await this.estimateGas(tx));
-      if (opts.gasEstimate !== undefined || opts.unless || opts.raced) {
+      if (opts.gasEstimate !== undefined || opts.unless || opts.raced || opts.check) {
         // Keepers that saw the same block at once would all pass this check and all send: the one mined
-        // first wins, the others pay for a revert (bidAndClose: 47,350 gas; absorb: 26,394) or an empty
-        // batch (80,437 for 12 books).
+        // first wins, the others pay for a revert (bidAndClose: 47,350 gas; absorb: 26,394; endAuction:
+        // 24,079) or a no-op (an empty batch: 80,437 for 12 books; updateDeficit: 170,622).
         // Checked at a random moment within the jitter, against the pending state, a later one sees the
-        // earlier one's transaction and moves on to its next account (review round 117).
+        // earlier one's transaction and moves on to its next account (review rounds 117 and 124).
         if (this.raceJitterMs > 0)
           await sleep(Math.floor(this.random() * this.raceJitterMs), this.opts.signal);
-        const answer = await this.call(tx);
+        const answer = await this.call(opts.check ?? tx);
         skip = opts.unless?.(answer) ?? null;
       }
     } catch (error) {

@@ -198,12 +198,14 @@ export const oneExpiredCall = () => expiredCallWritten(1);
 
 /**
  * Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`, signing
- * with `key` (Hardhat's account #4 unless given: another account is a competing keeper).
+ * with `key` (Hardhat's account #4 unless given: another account is a competing keeper). `random` is
+ * its race jitter's random source (`Math.random` unless given: a constant orders racing keepers' checks).
  */
 export async function startInProcessKeeper(
   sys: System & { options: OptionMarket },
   args: string[] = [],
   key: string = hardhatWallet(4).privateKey,
+  random?: () => number,
 ): Promise<InProcessKeeper> {
   const cfg = parseKeeperArgs(["--rpc", "http://in-process", "--deployment", "(in memory)", ...args], {
     KEEPER_PRIVATE_KEY: key,
@@ -219,6 +221,7 @@ export async function startInProcessKeeper(
     dryRun: cfg.dryRun,
     txTimeoutMs: cfg.txTimeoutMs,
     raceJitterMs: cfg.raceJitterMs,
+    random,
     pollMs: 10,
   });
   const session = await openSession(cfg, provider, wallet, sender, log, deployment);

@@ -1,0 +1,248 @@
+/**
+ * Several keepers racing for the transactions round 117 left unchecked (review round 124): ending a
+ * recovered account's auction, a single start, recording a deficit, settling an option series and paying
+ * it out, sweeping and unwinding the backstop, accruing funding. Deterministic: the keepers step at once
+ * on one head with automine off, and a block is mined only when every keeper has sent (its transaction
+ * waits in the pool) or finished its pass; each keeper's race jitter draws a constant, so the order of
+ * their last checks is fixed. RACE_TABLE=1 prints what each race mined and wasted.
+ */
+import { expect } from "chai";
+import { ethers, network } from "hardhat";
+import { time } from "@nomicfoundation/hardhat-network-helpers";
+import type { TransactionReceipt } from "ethers";
+import type { OptionMarket } from "../../typechain-types";
+import { Role } from "../../deploy/roles";
+import { MarginMode, openAccount, wad, type System } from "../shared/system";
+import { deployOptionsSystem, deployOptionsSystemWithoutFunding } from "../shared/options";
+import { refreshFeeds, trade } from "../shared/perps";
+import { setFeedPrice } from "../shared/oracles";
+import { hardhatWallet } from "../shared/e2e";
+import {
+  absorbedLong,
+  aliceLongInAuction,
+  expiredCallWritten,
+  startInProcessKeeper,
+  threeLongsUnderWater,
+  type InProcessKeeper,
+} from "../shared/keeper";
+
+const USDC = 10n ** 6n;
+
+type Sys = System & { options: OptionMarket };
+type Request = (args: { method: string; params?: unknown[] }) => Promise<unknown>;
+
+/** Hardhat's #4 (the keeper's own key) and two competitors' keys (#6, #7: no fixture signs with them). */
+const KEYS = [hardhatWallet(4), hardhatWallet(6), hardhatWallet(7)];
+
+/**
+ * The race jitter the keepers run with here: their constant draws (0, 1/3, 2/3) put their last checks
+ * 200 ms apart, well above an in-process send's time, so that the order does not move with the machine.
+ */
+const JITTER = ["--race-jitter-ms", "600"];
+
+/**
+ * Three keepers on `sys` with `args`, keeper i drawing i/3 for its jitter. Each has run a pass before
+ * (`warm`, unless false): running keepers reach a new block's sends at the same moment, where a first
+ * pass's log scans and cold code paths would spread them by more than the jitter.
+ */
+async function keepers(sys: Sys, args: string[], { warm = true } = {}): Promise<InProcessKeeper[]> {
+  const out: InProcessKeeper[] = [];
+  for (const [i, key] of KEYS.entries())
+    out.push(await startInProcessKeeper(sys, [...JITTER, ...args], key.privateKey, () => i / KEYS.length));
+  if (warm) for (const k of out) await k.step();
+  return out;
+}
+
+/** A keeper transaction mined in the race: what it called, who sent it, and whether it did anything. */
+interface Mined {
+  keeper: number;
+  fn: string;
+  receipt: TransactionReceipt;
+  /** Reverted, or mined without a single event: what a rival's transaction already did. */
+  wasted: boolean;
+}
+
+/**
+ * One pass of every keeper of `ks` at once, on one head: automine off, and a block mined only when each
+ * keeper has finished its pass or has its transaction waiting in the pool (a keeper sends one at a time
+ * and waits for its receipt). So every keeper that would send on this head has sent before the block,
+ * as keepers that saw the same block at the same moment do. Returns the keepers' transactions mined.
+ */
+async function passInLockstep(sys: Sys, ks: InProcessKeeper[]): Promise<Mined[]> {
+  const request: Request = network.provider.request.bind(network.provider);
+  const addresses = KEYS.slice(0, ks.length).map((k) => k.address.toLowerCase());
+  const from = (await ethers.provider.getBlockNumber()) + 1;
+  await request({ method: "evm_setAutomine", params: [false] });
+  // By the pool's nonce, not the pending block: building that block on every poll slowed the chain.
+  const waitingInPool = async (): Promise<Set<string>> => {
+    const counts = await Promise.all(
+      addresses.map(async (a) => [
+        await ethers.provider.getTransactionCount(a, "pending"),
+        await ethers.provider.getTransactionCount(a, "latest"),
+      ]),
+    );
+    return new Set(addresses.filter((_, i) => counts[i][0] > counts[i][1]));
+  };
+  try {
+    const done = ks.map(() => false);
+    const steps = ks.map((k, i) => k.step().finally(() => (done[i] = true)));
+    for (;;) {
+      const waiting = await waitingInPool();
+      if (waiting.size > 0 && addresses.every((a, i) => done[i] || waiting.has(a)))
+        await request({ method: "evm_mine", params: [] });
+      else if (done.every(Boolean)) break;
+      else await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await Promise.all(steps);
+  } finally {
+    await request({ method: "evm_setAutomine", params: [true] });
+  }
+  const mined = await minedBy(sys, from, addresses);
+  printTally(mined);
+  return mined;
+}
+
+/** The transactions of `addresses` mined in blocks [from, latest], named by the function they call. */
+async function minedBy(sys: Sys, from: number, addresses: string[]): Promise<Mined[]> {
+  const interfaces = [
+    sys.auction.interface,
+    sys.options.interface,
+    sys.perps.interface,
+    sys.accounts.interface,
+  ];
+  const out: Mined[] = [];
+  const head = await ethers.provider.getBlockNumber();
+  for (let n = from; n <= head; n++) {
+    const block = await ethers.provider.getBlock(n, true);
+    for (const t of block!.prefetchedTransactions) {
+      const keeper = addresses.indexOf(t.from.toLowerCase());
+      if (keeper < 0) continue;
+      const receipt = (await ethers.provider.getTransactionReceipt(t.hash))!;
+      const fn = interfaces.map((i) => i.parseTransaction({ data: t.data })?.name).find(Boolean) ?? t.data;
+      out.push({ keeper, fn, receipt, wasted: receipt.status !== 1 || receipt.logs.length === 0 });
+    }
+  }
+  return out;
+}
+
+/**
+ * With RACE_TABLE=1, prints per function [mined, wasted, gas wasted] and the gas each keeper wasted:
+ * the review's measurement (run on the code before and after the fix).
+ */
+function printTally(mined: Mined[]): void {
+  if (process.env.RACE_TABLE !== "1") return;
+  const byFn: Record<string, [number, number, bigint]> = {};
+  const perKeeper = KEYS.map(() => 0n);
+  for (const m of mined) {
+    const row = (byFn[m.fn] ??= [0, 0, 0n]);
+    row[0] += 1;
+    if (!m.wasted) continue;
+    row[1] += 1;
+    row[2] += m.receipt.gasUsed;
+    perKeeper[m.keeper] += m.receipt.gasUsed;
+  }
+  console.log(JSON.stringify({ byFn, perKeeper }, (_, v) => (typeof v === "bigint" ? Number(v) : v)));
+}
+
+/** The wasted transactions of `mined` as [function, status, gas used]. */
+function wasted(mined: Mined[]): [string, number, bigint][] {
+  return mined.filter((m) => m.wasted).map((m) => [m.fn, m.receipt.status ?? -1, m.receipt.gasUsed]);
+}
+
+describe("Keepers racing beyond bids (three keepers, one head, every keeper's transaction in the block)", function () {
+  it("end each recovered account's auction once, no endAuction mined to revert", async function () {
+    const { sys, ids } = await threeLongsUnderWater();
+    await sys.auction.startAuctions(ids);
+    // No bid pays: the auctions still run when ETH comes back.
+    const ks = await keepers(sys, ["--min-profit-usd", "1000000"]);
+    await setFeedPrice(sys.feeds.ETH, "3000");
+    const mined = await passInLockstep(sys, ks);
+    for (const id of ids) expect((await sys.auction.auctions(id)).active).to.equal(false);
+    // Before: 9 endAuction mined, 6 of them reverted (AuctionNotActive, 24,079 gas each).
+    expect(mined.filter((m) => m.fn === "endAuction" && !m.wasted)).to.have.length(3);
+    expect(wasted(mined)).to.deep.equal([]);
+  });
+
+  it("start a single account's auction once, no startAuction mined to revert", async function () {
+    const sys = await deployOptionsSystemWithoutFunding();
+    const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * 10n ** 6n]]);
+    await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
+    // No bid pays: the pass starts the auction and does nothing else.
+    const ks = await keepers(sys, ["--min-profit-usd", "1000000"]);
+    await setFeedPrice(sys.feeds.ETH, "2600");
+    const mined = await passInLockstep(sys, ks);
+    expect((await sys.auction.auctions(alice)).active).to.equal(true);
+    // Before: 3 startAuction mined, 2 of them reverted (AuctionAlreadyActive, 39,752 gas each).
+    expect(mined.filter((m) => m.fn === "startAuction" && !m.wasted)).to.have.length(1);
+    expect(wasted(mined)).to.deep.equal([]);
+  });
+
+  it("record a risen deficit once, no updateDeficit mined for nothing", async function () {
+    const sys = await deployOptionsSystemWithoutFunding();
+    const alice = await aliceLongInAuction(sys);
+    const ks = await keepers(sys, ["--min-profit-usd", "1000000"]);
+    await setFeedPrice(sys.feeds.ETH, "2400");
+    const mined = await passInLockstep(sys, ks);
+    expect((await sys.auction.auctions(alice)).deficit).to.be.greaterThan(0n);
+    // Before: 3 updateDeficit mined, 2 of them recording nothing (170,622 gas each).
+    expect(mined.filter((m) => m.fn === "updateDeficit" && !m.wasted)).to.have.length(1);
+    expect(wasted(mined)).to.deep.equal([]);
+  });
+
+  it("settle an expired series and pay it out once, no settlement mined to revert or pay nobody", async function () {
+    const { sys, call, writers } = await expiredCallWritten(3);
+    // Not warmed: the first pass would settle the series.
+    const ks = await keepers(sys, [], { warm: false });
+    const mined = await passInLockstep(sys, ks);
+    expect((await sys.options.series(call)).settled).to.equal(true);
+    for (const w of writers) expect(await sys.options.positionSize(w, call)).to.equal(0n);
+    // Before: 2 of 3 settleSeries reverted (SeriesAlreadySettled, 26,433 gas each) and 2 of 3
+    // settleAccounts paid nobody (35,136 gas each).
+    expect(mined.filter((m) => m.fn === "settleSeries" && !m.wasted)).to.have.length(1);
+    expect(mined.filter((m) => m.fn === "settleAccounts" && !m.wasted)).to.have.length(1);
+    expect(wasted(mined)).to.deep.equal([]);
+  });
+
+  it("sweep the backstop's spare quote once, no sweep mined that moves nothing", async function () {
+    const { sys } = await absorbedLong();
+    const ks = await keepers(sys, []);
+    // ETH back at 3,000: the backstop's long needs less than its cash, and the rest can move.
+    await setFeedPrice(sys.feeds.ETH, "3000");
+    const spare = await sys.auction.sweepBackstopQuote.staticCall();
+    expect(spare).to.be.greaterThanOrEqual(100n * USDC);
+    const mined = await passInLockstep(sys, ks);
+    expect(await sys.auction.sweepBackstopQuote.staticCall()).to.equal(0n);
+    // Before: 2 of 3 sweeps moved nothing, after a health read of the backstop (164,440-167,960 gas each).
+    expect(mined.filter((m) => m.fn === "sweepBackstopQuote" && !m.wasted)).to.have.length(1);
+    expect(wasted(mined)).to.deep.equal([]);
+  });
+
+  it("unwind the backstop once where every keeper holds the BACKSTOP role, no unwind mined to revert", async function () {
+    const { sys, backstop } = await absorbedLong();
+    for (const k of KEYS) await sys.manager.grantRole(Role.BACKSTOP, k.address, 0);
+    // Carol's short makes the skew lean against the backstop's long while the keepers start (no
+    // unwind), then she closes it: the skew leans the backstop's way.
+    const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+    await trade(sys.perps, sys.carol, carol, sys.markets.ETH, -wad("30"));
+    const ks = await keepers(sys, ["--unwind-backstop"]);
+    await trade(sys.perps, sys.carol, carol, sys.markets.ETH, wad("30"));
+    const mined = await passInLockstep(sys, ks);
+    expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(0n);
+    // Before: 2 of 3 unwinds reverted (UnwindNotReducing, 42,802 gas each).
+    expect(mined.filter((m) => m.fn === "unwindBackstop" && !m.wasted)).to.have.length(1);
+    expect(wasted(mined)).to.deep.equal([]);
+  });
+
+  it("accrue a market's stale funding once, no accrueFunding mined for nothing", async function () {
+    const sys = await deployOptionsSystem();
+    const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 50_000n * 10n ** 6n]]);
+    await trade(sys.perps, sys.bob, bob, sys.markets.ETH, wad("10"));
+    const ks = await keepers(sys, ["--funding-interval", "3600"]);
+    await time.increase(3_600);
+    await refreshFeeds(sys);
+    const mined = await passInLockstep(sys, ks);
+    // Before: 2 of 3 accrueFunding accrued nothing, in the block of the first (50,254 gas each).
+    expect(mined.filter((m) => m.fn === "accrueFunding" && !m.wasted)).to.have.length(1);
+    expect(wasted(mined)).to.deep.equal([]);
+  });
+});
