@@ -205,7 +205,13 @@ interface IPerpMarket is IMarket, IUpdateThrottle {
     /// @dev Risk-increasing trades (|new size| > |old size|, or a sign flip) revert while the engine is
     /// paused, must respect the open-interest caps and the pool delta limit where they increase them,
     /// and must leave the account at or above its initial requirement. Reducing trades skip all of
-    /// these so an account can always cut risk (see the contract's NatSpec).
+    /// these, so they go on while the engine is paused or the account frozen (see the contract's
+    /// NatSpec), but for two checks on the account's whole health: next to another position on the
+    /// same underlying a reduction may not raise the maintenance requirement unless the account meets
+    /// its initial requirement afterwards (`requireRiskReduced`), and one filling worse than the oracle
+    /// may not leave the account insolvent nor further below maintenance (`requirePremiumAffordable`).
+    /// Those two value the whole account (every price and volatility it needs), so they revert while
+    /// any of its feeds fails; any other reduction reads only its own market's price.
     /// @param limitPrice Worst acceptable fill: the maximum for a buy, the minimum for a sell (WAD).
     /// @param deadline Last timestamp at which the trade may execute.
     function trade(

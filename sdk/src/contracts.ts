@@ -16,6 +16,7 @@ import { IERC20Metadata__factory } from "../../typechain-types/factories/@openze
 import { IERC20Permit__factory } from "../../typechain-types/factories/@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit__factory";
 import { IERC4626__factory } from "../../typechain-types/factories/@openzeppelin/contracts/interfaces/IERC4626__factory";
 import { IERC5267__factory } from "../../typechain-types/factories/@openzeppelin/contracts/interfaces/IERC5267__factory";
+import { Pausable__factory } from "../../typechain-types/factories/@openzeppelin/contracts/utils/Pausable__factory";
 import type { IAccounts } from "../../typechain-types/contracts/interfaces/IAccounts";
 import type { ICollateralVault } from "../../typechain-types/contracts/interfaces/ICollateralVault";
 import type { IInsuranceFund } from "../../typechain-types/contracts/interfaces/IInsuranceFund";
@@ -29,6 +30,7 @@ import type { IERC20Metadata } from "../../typechain-types/@openzeppelin/contrac
 import type { IERC20Permit } from "../../typechain-types/@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit";
 import type { IERC4626 } from "../../typechain-types/@openzeppelin/contracts/interfaces/IERC4626";
 import type { IERC5267 } from "../../typechain-types/@openzeppelin/contracts/interfaces/IERC5267";
+import type { Pausable } from "../../typechain-types/@openzeppelin/contracts/utils/Pausable";
 import type { Deployment } from "./deployment";
 
 export type {
@@ -45,6 +47,7 @@ export type {
   IERC20Permit,
   IERC4626,
   IERC5267,
+  Pausable,
 };
 
 /** The protocol's contracts, bound to the client's runner. */
@@ -117,4 +120,14 @@ export function eip5267(address: string, runner: ContractRunner): IERC5267 {
  */
 export function erc4626(address: string, runner: ContractRunner): IERC4626 {
   return IERC4626__factory.connect(address, runner);
+}
+
+/**
+ * The OpenZeppelin `Pausable` view of a contract at `address` (the vault's guardian pause of
+ * withdrawals, which `ICollateralVault` does not declare).
+ * @example
+ * const paused = await pausable(client.deployment.contracts.vault, provider).paused();
+ */
+export function pausable(address: string, runner: ContractRunner): Pausable {
+  return Pausable__factory.connect(address, runner);
 }

@@ -27,6 +27,7 @@ import { applyPerpTrade } from "./markets/perp";
 import { poolLimit } from "./markets/types";
 import { applyOptionTrade, optionPoolLimits, recountOptionPool } from "./markets/option";
 import { MissingContractError } from "./errors";
+import { pausable } from "./contracts";
 import {
   type AccountState,
   type CollateralState,
@@ -123,9 +124,10 @@ export interface SimulationResult {
    * The error the chain would revert with, as far as the snapshot can tell (margin, balances, caps,
    * pause, freeze; for a trade previewed by a client with a signer, the signer's authorisation and
    * trading allowance; for a withdrawal previewed by a client with a signer, the signer's authorisation
-   * and the recipient); undefined when the action should pass. Checks needing data outside the snapshot
-   * (deposit caps, ERC-20 allowances, the vault's pause and liquidity; the pool's option vega and delta
-   * limits when the snapshot has no `optionPool` for the underlying) are not predicted.
+   * and the recipient; for a withdrawal previewed with `preview`, the vault's pause); undefined when the
+   * action should pass. Checks needing data outside the snapshot (deposit caps, ERC-20 allowances and
+   * transfer pauses, the vault's pause in `simulate`, the vault's liquidity; the pool's option vega and
+   * delta limits when the snapshot has no `optionPool` for the underlying) are not predicted.
    */
   revert?: XMarginError;
   /**
@@ -136,7 +138,13 @@ export interface SimulationResult {
    * token the deposit brings in, after) the action. The vault reads the health only for a quote deposit
    * past the cap, before crediting it (`revert` is then the error of the health before), and not at all
    * for such a withdrawal; the action otherwise goes through, and the healths that cannot be valued are
-   * placeholders (zeros, `volatilityUnavailable`).
+   * placeholders (zeros, `volatilityUnavailable`). For a trade of an account the engine cannot value (a
+   * failed feed of a token it holds or of another underlying, a live option whose volatility feed fails):
+   * that feed's error, on a trade the chain lets through or refuses first for another reason
+   * (`AccountFrozen`, `IsolatedAccountMarketTaken`). The markets read the account's health only for new
+   * risk, a reduction next to another position on its underlying and a perp reduction that pays a skew
+   * premium: a preview of one of those that meets the failed feed throws its error (as `accountHealth`
+   * does); any other reduction goes through, with placeholder healths.
    */
   healthError?: XMarginError;
 }
@@ -240,9 +248,12 @@ export function simulate(
   }
   if (action.type === "deposit") return simulateDeposit(state, action, opts);
   if (action.type === "withdraw") return simulateWithdrawal(state, action);
-  const before = toHealth(accountHealth(state));
+  // A trade's market reads the account's health only for some trades (new risk, a hedge unwound, a skew
+  // premium paid): one that needs none goes through while a feed the account holds fails.
+  const { health: before, error: beforeError } = healthOrFeedError(state);
   switch (action.type) {
     case "none":
+      if (beforeError) throw beforeError;
       return { before, health: before, state };
     case "trade":
     case "close": {
@@ -261,7 +272,10 @@ export function simulate(
         fundingIndex: 0n,
       };
       const sizeDelta = action.type === "close" ? -position.size : action.sizeDelta;
-      return simulatePerpTrade(state, before, market, position, held !== undefined, sizeDelta);
+      return unvalued(
+        state,
+        simulatePerpTrade(state, before, beforeError, market, position, held !== undefined, sizeDelta),
+      );
     }
     case "optionTrade":
     case "optionClose": {
@@ -280,9 +294,21 @@ export function simulate(
         size: 0n,
       };
       const sizeDelta = action.type === "optionClose" ? -position.size : action.sizeDelta;
-      return simulateOptionTrade(state, before, market, position, sizeDelta);
+      return unvalued(state, simulateOptionTrade(state, before, beforeError, market, position, sizeDelta));
     }
   }
+}
+
+/**
+ * A trade of an account the engine cannot value that the chain refuses on the failed feed throws the
+ * feed's error, as `accountHealth` does (and as previews did before they told the other trades apart);
+ * one the chain refuses first for another reason (a freeze, an isolated account's market) or lets through
+ * (a reduction that reads no price it lacks) returns its result, with `healthError`.
+ */
+function unvalued(state: AccountState, result: SimulationResult): SimulationResult {
+  const { healthError, revert } = result;
+  if (healthError && revert && isFeedFailure(state, revert)) throw revert;
+  return result;
 }
 
 function perpMarketAddress(state: AccountState): string {
@@ -305,13 +331,20 @@ function requireInitialMargin(state: AccountState, h: Health): XMarginError | un
 function simulatePerpTrade(
   state: AccountState,
   before: Health,
+  beforeError: XMarginError | undefined,
   market: PerpMarketState,
   position: PerpPositionState,
   held: boolean,
   sizeDelta: bigint,
 ): SimulationResult {
   const id = state.accountId;
-  const fail = (revert: XMarginError): SimulationResult => ({ before, health: before, state, revert });
+  const fail = (revert: XMarginError): SimulationResult => ({
+    before,
+    health: before,
+    state,
+    revert,
+    healthError: beforeError,
+  });
   if (sizeDelta === 0n) return fail(makeXMarginError("ZeroSizeDelta", []));
   if (id === state.protocol.poolAccountId) return fail(makeXMarginError("PoolAccountCannotTrade", []));
   const price = state.prices[market.underlying];
@@ -326,7 +359,8 @@ function simulatePerpTrade(
 
   const r = applyPerpTrade(market, position, sizeDelta, price, state.timestamp, state.protocol.quoteUnit);
   const after = applyTradeResult(state, key, r);
-  const health = toHealth(accountHealth(after));
+  const { health, error: afterError } = healthOrFeedError(after);
+  const healthError = beforeError ?? afterError;
   const trade: TradeFill = {
     marketId: market.marketId,
     sizeDelta,
@@ -372,21 +406,23 @@ function simulatePerpTrade(
       revert = makeXMarginError("PoolDeltaLimitExceeded", [market.marketId, poolDelta, limit]);
     }
   }
-  revert ??= marginChecks(state, before, after, health, r.increasesRisk, held, others !== 0);
+  revert ??= marginChecks(state, before, after, health, healthError, r.increasesRisk, held, others !== 0);
   // A reduction that fills worse than the oracle (a skew premium) may not leave equity at mark below
   // zero, nor the account further below maintenance than before (MarginEngine.requirePremiumAffordable).
   const paysPremium = sizeDelta > 0n ? r.fillPrice > price : r.fillPrice < price;
   if (!r.increasesRisk && paysPremium && revert === undefined) {
+    // The market reads the health before the trade (every price), and requirePremiumAffordable after it
+    // strictly (every price and volatility).
+    revert = priceFailure(state) ?? priceFailure(after) ?? volatilityFailure(after) ?? healthError;
+    if (revert) return { before, health, state: after, trade, revert, healthError };
     const marginBefore = before.equityMaintenance - before.maintenanceRequirement;
     const marginAfter = health.equityMaintenance - health.maintenanceRequirement;
-    revert = volatilityFailure(after); // requirePremiumAffordable evaluates the account strictly
-    if (revert) return { before, health, state: after, trade, revert };
     if (health.equityMark < 0n) revert = makeXMarginError("InsolventAfterTrade", [id, health.equityMark]);
     else if (marginAfter < 0n && marginAfter < marginBefore) {
       revert = makeXMarginError("MaintenanceShortfallIncreased", [id, marginBefore, marginAfter]);
     }
   }
-  return { before, health, state: after, trade, revert };
+  return { before, health, state: after, trade, revert, healthError };
 }
 
 /**
@@ -399,6 +435,7 @@ function marginChecks(
   before: Health,
   after: AccountState,
   health: Health,
+  healthError: XMarginError | undefined,
   increasesRisk: boolean,
   held: boolean,
   hasOthers: boolean,
@@ -413,10 +450,13 @@ function marginChecks(
     }
     return requireInitialMargin(after, health);
   }
-  // requireRiskReduced evaluates the account strictly: a failed volatility feed reverts it.
-  const failure = hasOthers ? volatilityFailure(after) : undefined;
+  // Only a reduction next to another position on its underlying reads the health: the requirement before
+  // it (every price), then requireRiskReduced strictly (every price and volatility). Any other reduction
+  // reads no price beyond its own market's, so it goes through while another feed fails.
+  if (!hasOthers) return undefined;
+  const failure = priceFailure(state) ?? priceFailure(after) ?? volatilityFailure(after) ?? healthError;
   if (failure) return failure;
-  if (hasOthers && health.maintenanceRequirement > before.maintenanceRequirement) {
+  if (health.maintenanceRequirement > before.maintenanceRequirement) {
     if (state.frozen || !meetsInitialMargin(health)) {
       return makeXMarginError("RiskIncreased", [
         id,
@@ -462,8 +502,9 @@ function simulateWithdrawal(
   state: AccountState,
   action: Extract<PreviewAction, { type: "withdraw" }>,
 ): SimulationResult {
-  const healthError = priceFailure(state);
-  const before = healthError ? UNPRICED_HEALTH : toHealth(accountHealth(state));
+  // A failed volatility feed under a live option fails the valuation too; the vault still refuses a
+  // frozen account first (`requireInitialMargin` reads the auction before any price).
+  const { health: before, error: healthError } = healthOrFeedError(state);
   const fail = (revert: XMarginError): SimulationResult => ({
     before,
     health: before,
@@ -486,8 +527,7 @@ function simulateWithdrawal(
   if (healthError && hasNothingAtRisk(state)) return { before, health: before, state: after, healthError };
   // requireInitialMargin values the debited account, which may meet no failed feed any more (the
   // withdrawal took out the whole balance of the token whose feed failed).
-  const afterError = priceFailure(after);
-  const health = afterError ? UNPRICED_HEALTH : toHealth(accountHealth(after));
+  const { health, error: afterError } = healthOrFeedError(after);
   const revert = requireInitialMargin(after, health);
   return { before, health, state: after, revert, healthError: healthError ?? afterError };
 }
@@ -551,30 +591,40 @@ function othersOnUnderlying(state: AccountState, key: string, underlying: string
 function simulateOptionTrade(
   state: AccountState,
   before: Health,
+  beforeError: XMarginError | undefined,
   market: OptionMarketState,
   position: OptionPositionState,
   sizeDelta: bigint,
 ): SimulationResult {
   const id = state.accountId;
-  const fail = (revert: XMarginError): SimulationResult => ({ before, health: before, state, revert });
+  const fail = (revert: XMarginError): SimulationResult => ({
+    before,
+    health: before,
+    state,
+    revert,
+    healthError: beforeError,
+  });
   if (sizeDelta === 0n) return fail(makeXMarginError("ZeroSizeDelta", []));
   if (id === state.protocol.poolAccountId) return fail(makeXMarginError("PoolAccountCannotTrade", []));
   if (market.settled) return fail(makeXMarginError("SeriesAlreadySettled", [market.marketId]));
   if (state.timestamp >= market.expiry) {
     return fail(makeXMarginError("SeriesExpired", [market.marketId, market.expiry]));
   }
+  const key = marketKey(market.market, market.marketId);
+  const hasOthers = othersOnUnderlying(state, key, market.underlying) !== 0;
+  // A reduction next to another position reads the maintenance requirement before the trade prices the
+  // series, strictly: every price and volatility the account needs (OptionMarket.trade). Any other
+  // reduction reads no price beyond its series' underlying.
+  const strictBefore =
+    hasOthers && !increasesRisk(position.size, sizeDelta)
+      ? (priceFailure(state) ?? volatilityFailure(state))
+      : undefined;
+  if (strictBefore) return fail(strictBefore);
   const spot = state.prices[market.underlying];
   const unpriced = state.priceErrors?.[market.underlying];
   if (unpriced) return fail(unpriced); // the market prices the trade first
   const u = state.underlyings[market.underlying];
   if (spot === undefined || !u) throw new RangeError(`underlying ${market.underlying} missing in state`);
-  const key = marketKey(market.market, market.marketId);
-  const hasOthers = othersOnUnderlying(state, key, market.underlying) !== 0;
-  // A reduction next to another position reads the maintenance requirement before the trade, and the
-  // trade prices the series: both read volatilities strictly (OptionMarket.trade).
-  const strictBefore =
-    hasOthers && !increasesRisk(position.size, sizeDelta) ? volatilityFailure(state) : undefined;
-  if (strictBefore) return fail(strictBefore);
   if (u.volatility === 0n) return fail(volatilityErrorOf(u, market.underlying));
   const r = applyOptionTrade(
     market,
@@ -593,7 +643,8 @@ function simulateOptionTrade(
   const after: AccountState = pool
     ? { ...traded, underlyings: { ...traded.underlyings, [market.underlying]: { ...u, optionPool: pool } } }
     : traded;
-  const health = toHealth(accountHealth(after));
+  const { health, error: afterError } = healthOrFeedError(after);
+  const healthError = beforeError ?? afterError;
   const option: OptionFill = {
     seriesId: market.marketId,
     sizeDelta,
@@ -635,8 +686,17 @@ function simulateOptionTrade(
       }
     }
   }
-  revert ??= marginChecks(state, before, after, health, r.increasesRisk, position.size !== 0n, hasOthers);
-  return { before, health, state: after, option, revert };
+  revert ??= marginChecks(
+    state,
+    before,
+    after,
+    health,
+    healthError,
+    r.increasesRisk,
+    position.size !== 0n,
+    hasOthers,
+  );
+  return { before, health, state: after, option, revert, healthError };
 }
 
 /**
@@ -735,8 +795,14 @@ export async function preview(
     const result = simulate(state, resolved, opts);
     return { ...result, revert: await tradeAuthorisation(client, state, result) };
   }
-  if (action.type === "withdraw" && client.signer) {
+  if (action.type === "withdraw") {
     const result = simulate(state, resolved, opts);
+    // `whenNotPaused` runs before every other check of CollateralVault.withdraw.
+    const vault = pausable(client.deployment.contracts.vault, client.runner);
+    if (await read(client, () => vault.paused({ blockTag: state.blockNumber }))) {
+      return { ...result, revert: makeXMarginError("EnforcedPause", []) };
+    }
+    if (!client.signer) return result;
     return { ...result, revert: await withdrawalAuthorisation(client, state, action.to, result) };
   }
   if (action.type === "deposit") {

@@ -3,6 +3,7 @@ import type { XMarginClient } from "../client";
 import { maxWithdrawableFromState } from "../preview";
 import { getAccountState } from "./getAccountState";
 import { read, resolveToken } from "./internal/chain";
+import { pausable } from "../contracts";
 
 /** Parameters of `maxWithdrawable`. */
 export interface MaxWithdrawableParameters {
@@ -21,8 +22,8 @@ export interface MaxWithdrawableParameters {
 /**
  * The most of `token` that `accountId` can withdraw (token units): its balance, capped so the account
  * still meets its initial requirement and by what the vault holds for accounts; 0 while a liquidation
- * auction freezes the account. At the snapshot's block unless given the `timestamp` the withdrawal is
- * expected to be mined at.
+ * auction freezes the account or the guardian has paused the vault's withdrawals. At the snapshot's
+ * block unless given the `timestamp` the withdrawal is expected to be mined at.
  * @example
  * const max = await maxWithdrawable(client, { accountId, token: "WETH", timestamp: now + 24n });
  */
@@ -36,8 +37,11 @@ export async function maxWithdrawable(
     blockTag: params.blockTag,
     tokens: [token],
   });
-  const total = await read(client, () =>
-    client.contracts.vault.totalDeposits(token, { blockTag: state.blockNumber }),
+  const at = { blockTag: state.blockNumber };
+  const vault = pausable(client.deployment.contracts.vault, client.runner);
+  const [total, paused] = await read(client, () =>
+    Promise.all([client.contracts.vault.totalDeposits(token, at), vault.paused(at)]),
   );
-  return maxWithdrawableFromState(state, token, total, params.timestamp);
+  // `whenNotPaused`: a paused vault refuses every withdrawal.
+  return paused ? 0n : maxWithdrawableFromState(state, token, total, params.timestamp);
 }
