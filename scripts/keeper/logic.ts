@@ -620,3 +620,30 @@ export function isDeficitWorthRecording(args: {
 }): boolean {
   return isDeficitStale(args.recorded, args.current) && args.riseUsd >= args.gasUsd;
 }
+
+/** Open interest, or positions summed by side, in contracts (WAD). */
+export interface Sides {
+  long: bigint;
+  short: bigint;
+}
+
+/** The positions of a payout batch (signed sizes) summed by side: what paying them takes off open interest. */
+export function sidesOf(sizes: readonly bigint[]): Sides {
+  let long = 0n;
+  let short = 0n;
+  for (const size of sizes) {
+    if (size > 0n) long += size;
+    else short -= size;
+  }
+  return { long, short };
+}
+
+/**
+ * Whether open interest fell from `read` to `pending` by at least `batch` on both sides: what a rival's
+ * payout of the batch does. A holder settling their own position (or a bid paying out a liquidated one)
+ * moves it by one position only: read as a rival's payout, it skipped the batch's other holders for the
+ * pass, every batch of the series in turn (review round 128).
+ */
+export function paidOutBy(read: Sides, pending: Sides, batch: Sides): boolean {
+  return read.long - pending.long >= batch.long && read.short - pending.short >= batch.short;
+}

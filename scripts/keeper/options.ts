@@ -23,7 +23,7 @@ import type { JsonRpcProvider } from "ethers";
 import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import type { Contracts } from "./chain";
 import { getLogsSplitting } from "./discovery";
-import { blockRanges, chunk, findSettlementRound } from "./logic";
+import { blockRanges, chunk, findSettlementRound, paidOutBy, sidesOf, type Sides } from "./logic";
 import type { Logger } from "./log";
 import { isTransientError } from "./retry";
 import { groupByReason, revertReason, type Skipped } from "./reverts";
@@ -45,9 +45,9 @@ export interface OptionSettlement {
   step(head: number, now: bigint, opts?: { payouts?: boolean }): Promise<OptionStepReport>;
 }
 
-/** A series' open interest, long and short, as one key: any payout changes it. */
-function interestOf(series: { longOpenInterest: bigint; shortOpenInterest: bigint }): string {
-  return `${series.longOpenInterest}/${series.shortOpenInterest}`;
+/** A series' open interest by side. */
+function interestOf(series: { longOpenInterest: bigint; shortOpenInterest: bigint }): Sides {
+  return { long: series.longOpenInterest, short: series.shortOpenInterest };
 }
 
 export function createOptionSettlement(
@@ -140,19 +140,22 @@ export function createOptionSettlement(
       if (sent.status === "dry-run") return;
     }
     if (!payouts) return;
-    const open: bigint[] = [];
+    const open: { account: bigint; size: bigint }[] = [];
     for (const account of holders.get(id) ?? []) {
-      if ((await market.positionSize(account, id)) !== 0n) open.push(account);
+      const size = await market.positionSize(account, id);
+      if (size !== 0n) open.push({ account, size });
     }
     if (open.length === 0) {
       done.add(id);
       return;
     }
-    for (const batch of chunk(open, SETTLE_BATCH)) {
+    for (const positions of chunk(open, SETTLE_BATCH)) {
+      const batch = positions.map((p) => p.account);
       // A batch a rival paid out is mined paying nobody, not reverted (35,136 gas for 3 holders: review
-      // round 124). The last check reads the series at pending: open interest moved since this read is
-      // a rival's payout, and the next pass pays whoever it left.
+      // round 124). The last check reads the series at pending: open interest fallen since this read by
+      // at least the batch's positions is a rival's payout, and the next pass pays whoever it left.
       const openInterest = interestOf(await market.series(id));
+      const ours = sidesOf(positions.map((p) => p.size));
       const sent = await sender.send(
         "settleAccounts",
         { to, data: market.interface.encodeFunctionData("settleAccounts", [batch, id]) },
@@ -161,13 +164,17 @@ export function createOptionSettlement(
           check: { to, data: market.interface.encodeFunctionData("series", [id]) },
           unless: (answer) => {
             const [pending] = market.interface.decodeFunctionResult("series", answer);
-            return interestOf(pending) === openInterest
-              ? null
-              : "series being paid out by another; not sending";
+            return paidOutBy(openInterest, interestOf(pending), ours)
+              ? "series being paid out by another; not sending"
+              : null;
           },
         },
       );
       if (succeeded(sent)) report.positionsSettled += batch.length;
+      // A rival is paying this series out: its next batches follow, and each of ours would wait its
+      // jitter to skip them too (up to 250 ms a batch, 50 holders each, before the next pass's
+      // liquidations). The next pass pays whoever the rival leaves (review round 128).
+      else if (sent.status === "nothing-to-do") return;
     }
   }
 
