@@ -197,8 +197,9 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice Charges `accountId` the whole quote units of interest its quote debt accrued since it last
     /// paid (rounded down; the rest stays owed) and credits the lender. Anyone may call it; every quote
     /// movement of the account settles it first anyway (rounded up), as the engine's call does before a
-    /// liquidation slices the debt, and with a compounding index how often it happens does not change
-    /// what the debt owes.
+    /// liquidation slices the debt. With a compounding index how often it happens changes what the debt
+    /// owes only through utilisation, which counts settled interest: settling often raises the rate a
+    /// little (2.79% more interest over 30 days settled daily at 89% utilisation).
     /// @param accountId The debtor (a no-op for any other account).
     function settleInterest(uint256 accountId) external;
 
