@@ -75,6 +75,8 @@ const CAN_CALL_ABI = [
 /** What the keeper knows about one chain; rebuilt from scratch after a reset. */
 export interface Session {
   deployment: Deployment;
+  /** The chain's provider: the non-urgent stage asks it for the newest block (`NonUrgentSends`). */
+  provider: JsonRpcProvider;
   contracts: Contracts;
   discovery: AccountDiscovery;
   /** The auctions running, so that those whose account recovered are ended. */
@@ -241,6 +243,46 @@ export interface StepReport {
    * it when one account failed on its own (review round 122).
    */
   pricesRefused: RevertReason | null;
+  /**
+   * The non-urgent stage stopped with sends left (`NonUrgentSends`): a block newer than the pass's head
+   * came while it sent. The next pass sends them after its health checks, starts and bids.
+   */
+  deferred: boolean;
+}
+
+/**
+ * The non-urgent sends of one pass: the backstop's unwinds and sweep, option payouts, funding accruals.
+ * Each waits for its receipt, and the next pass (health checks, starts, bids) waits for the step: 50
+ * payout batches held an account that crossed maintenance during them 50 blocks without an auction
+ * (10 minutes at 12 s; review round 129). So the stage sends while it has sent nothing yet (each pass
+ * makes progress, however fast blocks come) or while no block newer than the pass's `head` exists (one
+ * `eth_blockNumber` before each send after the first); the rest is re-derived by the next pass. A dry
+ * run sends nothing, so it is never held. Urgent and left out: starts, bids, absorbs, the ends of
+ * recovered auctions, deficit updates (the LP share price's deduction for a running auction, read by
+ * every deposit and exit; at most one per auction a pass) and series settlements (an unsettled series is
+ * marked at spot: row 87).
+ */
+export class NonUrgentSends {
+  /** Whether a send was refused this pass: what is left waits for the next. */
+  deferred = false;
+  private readonly broadcastsBefore: number;
+
+  constructor(
+    private readonly provider: JsonRpcProvider,
+    private readonly sender: TxSender,
+    private readonly head: number,
+  ) {
+    this.broadcastsBefore = sender.broadcasts;
+  }
+
+  /** Whether the next non-urgent send may go out now (false from the first refusal on). */
+  async allow(): Promise<boolean> {
+    if (this.deferred) return false;
+    if (this.sender.broadcasts === this.broadcastsBefore) return true;
+    if (Number(await this.provider.send("eth_blockNumber", [])) <= this.head) return true;
+    this.deferred = true;
+    return false;
+  }
 }
 
 /**
@@ -269,6 +311,7 @@ export async function keeperStep(
     notStarted: [],
     options: null,
     pricesRefused: null,
+    deferred: false,
   };
   const isolated = (stage: string, run: () => Promise<void>): Promise<void> =>
     skippingReverts(log, `${stage} failed; other strategies go on`, { block: head }, run);
@@ -284,11 +327,16 @@ export async function keeperStep(
     });
   }
 
+  // The non-urgent stage (after the liquidations) stops once a newer block is out (`NonUrgentSends`).
+  let gate: NonUrgentSends | null = null;
+  const nonUrgent = (): NonUrgentSends => (gate ??= new NonUrgentSends(s.provider, sender, head));
+  const deferred = (): boolean => gate?.deferred ?? false;
+
   // The payouts (and series that could not settle first), after the liquidations.
   const settleOptions = async (): Promise<void> => {
     if (!options || signal?.aborted) return;
     await isolated("option settlement", async () => {
-      const late = await options.step(head, now);
+      const late = await options.step(head, now, { gate: () => nonUrgent().allow() });
       report.options = {
         ...late,
         // A dry run reports an unsettled series at both steps; a real one settles it at the first.
@@ -300,6 +348,7 @@ export async function keeperStep(
   report.pricesRefused = await pricesRefused(s, head, log);
   if (report.pricesRefused) {
     await settleOptions();
+    report.deferred = deferred();
     return report;
   }
 
@@ -357,14 +406,14 @@ export async function keeperStep(
 
   if (s.canUnwind && !signal?.aborted) {
     await isolated("backstop unwind", async () => {
-      report.unwound = await unwindBackstop(s, now, sender, log);
+      report.unwound = await unwindBackstop(s, now, sender, log, nonUrgent());
     });
   }
 
   // After the absorbs and unwinds (an unwind sweeps on its own).
   if (!signal?.aborted) {
     await isolated("backstop sweep", async () => {
-      report.swept = await sweepBackstop(s, sender);
+      report.swept = await sweepBackstop(s, sender, nonUrgent());
     });
   }
 
@@ -373,9 +422,17 @@ export async function keeperStep(
   // After settlement, which is due at the first round after expiry; funding can wait for it.
   if (cfg.fundingInterval > 0 && !signal?.aborted) {
     await isolated("funding accrual", async () => {
-      report.fundingAccrued = await accrueStaleFunding(s, now, BigInt(cfg.fundingInterval), sender, log);
+      report.fundingAccrued = await accrueStaleFunding(
+        s,
+        now,
+        BigInt(cfg.fundingInterval),
+        sender,
+        log,
+        nonUrgent(),
+      );
     });
   }
+  report.deferred = deferred();
   return report;
 }
 
@@ -530,13 +587,14 @@ async function endRecoveredAuctions(
  * asks it what would move and sends only from SWEEP_MIN_TOKENS up (a book's funding would otherwise cost
  * a transaction every pass for cents).
  */
-async function sweepBackstop(s: Session, sender: TxSender): Promise<bigint> {
+async function sweepBackstop(s: Session, sender: TxSender, gate: NonUrgentSends): Promise<bigint> {
+  if (gate.deferred) return 0n;
   const cash = await s.contracts.vault.balanceOf(s.backstopAccountId, s.quoteToken);
   if (cash <= 0n) return 0n;
   const auction = s.contracts.auction;
   const worthSweeping = (amount: bigint): boolean => amount * s.quoteUnit >= SWEEP_MIN_TOKENS * WAD;
   const amount = await auction.sweepBackstopQuote.staticCall();
-  if (!worthSweeping(amount)) return 0n;
+  if (!worthSweeping(amount) || !(await gate.allow())) return 0n;
   // A rival's sweep leaves nothing to move, and the later one is mined moving nothing after a full
   // health read of the backstop: checked at pending by what it would move (review round 124).
   const sent = await sender.send(
@@ -564,6 +622,7 @@ async function accrueStaleFunding(
   interval: bigint,
   sender: TxSender,
   log: Logger,
+  gate: NonUrgentSends,
 ): Promise<bigint[]> {
   const perps = s.contracts.perps;
   const ids = Array.from({ length: Number(await perps.marketCount()) }, (_, i) => BigInt(i + 1));
@@ -581,6 +640,7 @@ async function accrueStaleFunding(
   );
   const accrued: bigint[] = [];
   for (const marketId of staleFundingMarkets(markets, now, interval)) {
+    if (!(await gate.allow())) break;
     const readAt = markets.find((m) => m.marketId === marketId)!.lastFundingTime;
     await skippingReverts(log, "funding accrual skipped for a market", { marketId }, async () => {
       // A second accrual in the block of a rival's does not revert, it accrues nothing (50,254 gas in
@@ -613,12 +673,19 @@ async function accrueStaleFunding(
  * pushing it past a flat skew. Leans below MIN_UNWIND_NOTIONAL are left alone; a market whose quote
  * reverts (a stale feed) is skipped for the step. Options are left to expire and settle.
  */
-async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Logger): Promise<bigint[]> {
+async function unwindBackstop(
+  s: Session,
+  now: bigint,
+  sender: TxSender,
+  log: Logger,
+  gate: NonUrgentSends,
+): Promise<bigint[]> {
   const c = s.contracts;
   const perpMarket = (await c.perps.getAddress()).toLowerCase();
   const unwound: bigint[] = [];
   for (const key of await c.engine.accountMarkets(s.backstopAccountId)) {
     if (key.market.toLowerCase() !== perpMarket) continue;
+    if (gate.deferred) break;
     await skippingReverts(
       log,
       "backstop unwind skipped for a market",
@@ -631,7 +698,7 @@ async function unwindBackstop(s: Session, now: bigint, sender: TxSender, log: Lo
         const sizeDelta = backstopUnwindSize(position, info.skew);
         if (sizeDelta === 0n) return;
         const [fill] = await c.perps.quoteTrade(key.marketId, sizeDelta);
-        if (!isUnwindWorthSending(sizeDelta, fill)) return;
+        if (!isUnwindWorthSending(sizeDelta, fill) || !(await gate.allow())) return;
         // Keepers holding the role all see the lean: the later unwinds reverted (`UnwindNotReducing`,
         // 42,802 gas in review round 124).
         const sent = await sender.send(
@@ -745,6 +812,7 @@ export async function openSession(
   });
   return {
     deployment,
+    provider,
     contracts,
     discovery,
     auctions,

@@ -23,7 +23,7 @@ import type { JsonRpcProvider } from "ethers";
 import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import type { Contracts } from "./chain";
 import { getLogsSplitting } from "./discovery";
-import { blockRanges, chunk, findSettlementRound, paidOutBy, sidesOf, type Sides } from "./logic";
+import { blockRanges, findSettlementRound, paidOutBy, sidesOf, type Sides } from "./logic";
 import type { Logger } from "./log";
 import { isTransientError } from "./retry";
 import { groupByReason, revertReason, type Skipped } from "./reverts";
@@ -41,9 +41,20 @@ export interface OptionStepReport {
 }
 
 export interface OptionSettlement {
-  /** Settles the expired series that can be; with `payouts`, also the positions still open in them. */
-  step(head: number, now: bigint, opts?: { payouts?: boolean }): Promise<OptionStepReport>;
+  /**
+   * Settles the expired series that can be; with `payouts`, also the positions still open in them, a
+   * batch at a time while `gate` answers true (asked before each batch: the pass's non-urgent sends,
+   * `NonUrgentSends.allow`). A batch it refuses is left to a later step.
+   */
+  step(
+    head: number,
+    now: bigint,
+    opts?: { payouts?: boolean; gate?: () => Promise<boolean> },
+  ): Promise<OptionStepReport>;
 }
+
+/** A gate that lets every payout batch out. */
+const always = async (): Promise<boolean> => true;
 
 /** A series' open interest by side. */
 function interestOf(series: { longOpenInterest: bigint; shortOpenInterest: bigint }): Sides {
@@ -68,6 +79,8 @@ export function createOptionSettlement(
   const holders = new Map<bigint, Set<bigint>>();
   /** Settled series without open positions: nothing can happen to them any more. */
   const done = new Set<bigint>();
+  /** Per series being paid out: how many of its holders (in scan order) are known closed. */
+  const paidUpTo = new Map<bigint, number>();
   /** Expiries read so far (a series' terms never change): a live series costs no read per step. */
   const expiries = new Map<bigint, bigint>();
   let scanned = deps.startBlock;
@@ -106,7 +119,13 @@ export function createOptionSettlement(
   }
 
   /** Settles series `id` (price, then open positions) when it has expired; adds what it did to `report`. */
-  async function settle(id: bigint, now: bigint, report: OptionStepReport, payouts: boolean): Promise<void> {
+  async function settle(
+    id: bigint,
+    now: bigint,
+    report: OptionStepReport,
+    payouts: boolean,
+    gate: () => Promise<boolean>,
+  ): Promise<void> {
     const knownExpiry = expiries.get(id);
     if (knownExpiry !== undefined && knownExpiry > now) return;
     const s = await market.series(id);
@@ -140,16 +159,34 @@ export function createOptionSettlement(
       if (sent.status === "dry-run") return;
     }
     if (!payouts) return;
-    const open: { account: bigint; size: bigint }[] = [];
-    for (const account of holders.get(id) ?? []) {
-      const size = await market.positionSize(account, id);
-      if (size !== 0n) open.push({ account, size });
-    }
-    if (open.length === 0) {
-      done.add(id);
-      return;
-    }
-    for (const positions of chunk(open, SETTLE_BATCH)) {
+    await payOut(id, report, gate);
+  }
+
+  /**
+   * Pays out the positions still open in settled series `id`, one batch of SETTLE_BATCH holders per
+   * transaction, while `gate` lets non-urgent sends go out. Holders are read in order from the series'
+   * cursor, one batch at a time: a pass that sends one batch reads about one batch (re-reading every
+   * holder each pass was 2,500 × 50 / 2 calls for 2,500 holders paid over 50 passes). A position of an
+   * expired series never reopens, so the holders before the cursor (read closed, or paid by a mined
+   * batch of ours) are not read again.
+   */
+  async function payOut(id: bigint, report: OptionStepReport, gate: () => Promise<boolean>): Promise<void> {
+    const accounts = [...(holders.get(id) ?? [])];
+    let next = paidUpTo.get(id) ?? 0;
+    /** Every holder before it is closed: read closed, or paid by a mined batch (a dry run's pays nobody). */
+    let closedUpTo = next;
+    while (next < accounts.length) {
+      if (!(await gate())) return;
+      const positions: { account: bigint; size: bigint }[] = [];
+      const batchStart = next;
+      while (next < accounts.length && positions.length < SETTLE_BATCH) {
+        const account = accounts[next++];
+        const size = await market.positionSize(account, id);
+        if (size !== 0n) positions.push({ account, size });
+        else if (positions.length === 0 && closedUpTo === next - 1) closedUpTo = next;
+      }
+      paidUpTo.set(id, closedUpTo);
+      if (positions.length === 0) break;
       const batch = positions.map((p) => p.account);
       // A batch a rival paid out is mined paying nobody, not reverted (35,136 gas for 3 holders: review
       // round 124). The last check reads the series at pending: open interest fallen since this read by
@@ -171,22 +208,29 @@ export function createOptionSettlement(
         },
       );
       if (succeeded(sent)) report.positionsSettled += batch.length;
+      if (sent.status === "mined") {
+        // Only when every holder before this batch is closed: one that failed before it is read again.
+        if (closedUpTo >= batchStart) closedUpTo = next;
+        paidUpTo.set(id, closedUpTo);
+      }
       // A rival is paying this series out: its next batches follow, and each of ours would wait its
       // jitter to skip them too (up to 250 ms a batch, 50 holders each, before the next pass's
       // liquidations). The next pass pays whoever the rival leaves (review round 128).
       else if (sent.status === "nothing-to-do") return;
     }
+    // Read to the end: every holder closed (none open before the cursor either), or a dry run's end.
+    if (closedUpTo === accounts.length) done.add(id);
   }
 
   return {
-    async step(head: number, now: bigint, { payouts = true } = {}): Promise<OptionStepReport> {
+    async step(head: number, now: bigint, { payouts = true, gate = always } = {}): Promise<OptionStepReport> {
       const report: OptionStepReport = { seriesSettled: [], positionsSettled: 0, skipped: [] };
       if (payouts) await scanHolders(head);
       const count = await market.seriesCount();
       for (let id = 1n; id <= count; id++) {
         if (done.has(id)) continue;
         try {
-          await settle(id, now, report, payouts);
+          await settle(id, now, report, payouts, gate);
         } catch (error) {
           // A read of this series reverts (its underlying's feed fails, say): skip it, not the others.
           if (isTransientError(error)) throw error;

@@ -139,6 +139,8 @@ export class TxSender {
   /** When (ms) the node last refused an eth_call at pending; null while it serves them. */
   private pendingRefusedAt: number | null = null;
   private readonly random: () => number;
+  /** Transactions handed to the node so far (each then waited for its receipt): `broadcasts`. */
+  private broadcastCount = 0;
 
   constructor(
     private readonly wallet: Wallet,
@@ -287,6 +289,14 @@ export class TxSender {
   }
 
   /**
+   * How many transactions this sender has handed to the node, each then waited for: a pass's non-urgent
+   * stage counts its own by the difference (`NonUrgentSends`). Dry runs, skips and refusals hand none.
+   */
+  get broadcasts(): number {
+    return this.broadcastCount;
+  }
+
+  /**
    * Simulates, prices and sends `tx`, then waits for its receipt. With `gasEstimate` (the caller just
    * estimated the same call) the simulation is a single eth_call instead of another estimation. With
    * `unless`, that eth_call's return data is handed to it (after the estimate, when no `gasEstimate`):
@@ -427,6 +437,7 @@ export class TxSender {
     let broadcast: "sent" | "nonce-used";
     try {
       broadcast = await this.broadcast(label, signed, hash);
+      this.broadcastCount += 1;
     } catch (error) {
       if (!UNDERPRICED.test(error instanceof Error ? error.message : String(error))) throw error;
       // Counted as pending now, though not when this send took the nonce: a transaction sent in between

@@ -843,7 +843,9 @@ describe("The keeper at its exact rules (review round 91)", function () {
       // the batch bounds a payout transaction's gas).
       const { sys } = await loadFixture(fiftyOneHolders);
       const keeper = await startInProcessKeeper(sys);
-      expect((await keeper.step()).options?.positionsSettled).to.equal(51);
+      // One batch a pass once a newer block is out (each send here mines one: review round 129).
+      const passes = [await keeper.step(), await keeper.step()];
+      expect(passes.map((r) => r.options?.positionsSettled)).to.deep.equal([50, 1]);
       const mined = keeper.lines.filter(
         (l) => l.msg === "transaction mined" && l.fields.action === "settleAccounts",
       );
