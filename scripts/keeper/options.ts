@@ -172,7 +172,12 @@ export function createOptionSettlement(
    */
   async function payOut(id: bigint, report: OptionStepReport, gate: () => Promise<boolean>): Promise<void> {
     const accounts = [...(holders.get(id) ?? [])];
+    // The caller read open interest left: with the cursor past every holder, a batch counted as mined
+    // did not stay mined (a reorg dropped it). Every holder is read again rather than left unpaid.
     let next = paidUpTo.get(id) ?? 0;
+    if (next >= accounts.length) next = 0;
+    const readFromFirst = next === 0;
+    let mined = false;
     /** Every holder before it is closed: read closed, or paid by a mined batch (a dry run's pays nobody). */
     let closedUpTo = next;
     while (next < accounts.length) {
@@ -209,6 +214,7 @@ export function createOptionSettlement(
       );
       if (succeeded(sent)) report.positionsSettled += batch.length;
       if (sent.status === "mined") {
+        mined = true;
         // Only when every holder before this batch is closed: one that failed before it is read again.
         if (closedUpTo >= batchStart) closedUpTo = next;
         paidUpTo.set(id, closedUpTo);
@@ -218,8 +224,9 @@ export function createOptionSettlement(
       // liquidations). The next pass pays whoever the rival leaves (review round 128).
       else if (sent.status === "nothing-to-do") return;
     }
-    // Read to the end: every holder closed (none open before the cursor either), or a dry run's end.
-    if (closedUpTo === accounts.length) done.add(id);
+    // Done only when this step read every holder closed: after a mined batch the next step's read of the
+    // series' open interest says so (one call), and a batch a reorg dropped is then paid (review round 131).
+    if (readFromFirst && !mined && closedUpTo === accounts.length) done.add(id);
   }
 
   return {
