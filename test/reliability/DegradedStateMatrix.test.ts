@@ -374,7 +374,7 @@ const STATES: State[] = [
     differs: ETH_STALE,
   },
   {
-    // Row 330 (left open, documented): Alice's premium-paying ETH reductions (her own, and her trader's)
+    // Row 316 (left open, documented): Alice's premium-paying ETH reductions (her own, and her trader's)
     // read her BTC position's price for the premium check and are refused, though the ETH feed is fine.
     name: "BTC price feed stale",
     arrange: async (w) => makeStale(w.feeds.BTC),
@@ -399,7 +399,7 @@ const STATES: State[] = [
     ]),
   },
   {
-    // Every account holds the quote, which the margin checks price (§4 rows 193, 214). Row 330: every
+    // Every account holds the quote, which the margin checks price (§4 rows 193, 214). Row 316: every
     // premium-paying reduction (Alice's, her trader's, ISOLATED Bob's) and every hedged one (Frank's call
     // next to his short-dated call) is refused; a rebate close and a lone option's close go through. The
     // LPs' share price reads no quote price (deposits, requests, cancels go on); their exits do.
@@ -519,10 +519,75 @@ interface Call {
   sdk?: (w: World) => { signer: HardhatEthersSigner; accountId: bigint; action: PreviewAction };
 }
 
-const perpTrade = (w: World, s: HardhatEthersSigner, id: bigint, market: bigint, size: bigint) =>
-  w.perps.connect(s).trade(id, market, size, size > 0n ? MAX : 0n, NO_DEADLINE);
-const optionTrade = (w: World, s: HardhatEthersSigner, id: bigint, series: bigint, size: bigint) =>
-  w.options.connect(s).trade(id, series, size, size > 0n ? MAX : 0n, NO_DEADLINE);
+/** Who sends a trade: the signer and the account it trades for. */
+type Actor = (w: World) => [HardhatEthersSigner, bigint];
+const alice: Actor = (w) => [w.alice, w.ids.alice];
+const bob: Actor = (w) => [w.bob, w.ids.bob];
+const erin: Actor = (w) => [w.signers.erin, w.ids.erin];
+const tomForAlice: Actor = (w) => [w.signers.tom, w.ids.alice];
+const jack: Actor = (w) => [w.signers.jack, w.ids.jack];
+const frank: Actor = (w) => [w.signers.frank, w.ids.frank];
+const dave: Actor = (w) => [w.signers.dave, w.ids.dave];
+const eth = (w: World) => w.markets.ETH;
+const btc = (w: World) => w.markets.BTC;
+const call = (w: World) => w.series.call;
+const put = (w: World) => w.series.put;
+/** `perpCall`'s size for `closePosition`. */
+const CLOSE = null;
+const REDUCES = true;
+
+/** A perp trade of `size` (`closePosition` for CLOSE), sent and previewed by `actor`. */
+function perpCall(
+  id: string,
+  label: string,
+  actor: Actor,
+  market: (w: World) => bigint,
+  size: bigint | null,
+  reducesRisk = false,
+): Call {
+  return {
+    id,
+    label,
+    reducesRisk,
+    sdk: (w) => {
+      const [signer, accountId] = actor(w);
+      const marketId = market(w);
+      const action: PreviewAction =
+        size === null ? { type: "close", marketId } : { type: "trade", marketId, sizeDelta: size };
+      return { signer, accountId, action };
+    },
+    act: (w) => {
+      const [signer, accountId] = actor(w);
+      const perps = w.perps.connect(signer);
+      if (size === null) return perps.closePosition(accountId, market(w), 0n, NO_DEADLINE);
+      return perps.trade(accountId, market(w), size, size > 0n ? MAX : 0n, NO_DEADLINE);
+    },
+  };
+}
+
+/** An option trade of `size` in `series`, sent and previewed by `actor`. */
+function optionCall(
+  id: string,
+  label: string,
+  actor: Actor,
+  series: (w: World) => bigint,
+  size: bigint,
+  reducesRisk = false,
+): Call {
+  return {
+    id,
+    label,
+    reducesRisk,
+    sdk: (w) => {
+      const [signer, accountId] = actor(w);
+      return { signer, accountId, action: { type: "optionTrade", seriesId: series(w), sizeDelta: size } };
+    },
+    act: (w) => {
+      const [signer, accountId] = actor(w);
+      return w.options.connect(signer).trade(accountId, series(w), size, size > 0n ? MAX : 0n, NO_DEADLINE);
+    },
+  };
+}
 
 const CALLS: Call[] = [
   // CollateralVault
@@ -637,178 +702,49 @@ const CALLS: Call[] = [
         .transferFrom(w.signers.henry.address, w.signers.gina.address, w.ids.henry),
   },
   // PerpMarket
-  {
-    id: "perpIncrease",
-    label: "Alice buys 0.1 ETH more",
-    sdk: (w) => ({
-      signer: w.alice,
-      accountId: w.ids.alice,
-      action: { type: "trade", marketId: w.markets.ETH, sizeDelta: wad("0.1") },
-    }),
-    act: (w) => perpTrade(w, w.alice, w.ids.alice, w.markets.ETH, wad("0.1")),
-  },
-  {
-    id: "perpReducePremium",
-    label: "Alice sells 1 of her 2 ETH (pays a skew premium)",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.alice,
-      accountId: w.ids.alice,
-      action: { type: "trade", marketId: w.markets.ETH, sizeDelta: -wad("1") },
-    }),
-    act: (w) => perpTrade(w, w.alice, w.ids.alice, w.markets.ETH, -wad("1")),
-  },
-  {
-    id: "perpCloseEth",
-    label: "Alice closes her ETH long (closePosition)",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.alice,
-      accountId: w.ids.alice,
-      action: { type: "close", marketId: w.markets.ETH },
-    }),
-    act: (w) => w.perps.connect(w.alice).closePosition(w.ids.alice, w.markets.ETH, 0n, NO_DEADLINE),
-  },
-  {
-    id: "perpCloseBtc",
-    label: "Alice closes her BTC long (a rebate)",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.alice,
-      accountId: w.ids.alice,
-      action: { type: "close", marketId: w.markets.BTC },
-    }),
-    act: (w) => w.perps.connect(w.alice).closePosition(w.ids.alice, w.markets.BTC, 0n, NO_DEADLINE),
-  },
-  {
-    id: "perpReduceRebate",
-    label: "Erin buys back 5 of her 30 ETH short (a rebate)",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.signers.erin,
-      accountId: w.ids.erin,
-      action: { type: "trade", marketId: w.markets.ETH, sizeDelta: wad("5") },
-    }),
-    act: (w) => perpTrade(w, w.signers.erin, w.ids.erin, w.markets.ETH, wad("5")),
-  },
-  {
-    id: "perpFlip",
-    label: "Bob (ISOLATED) flips his 1 ETH long to 1 short",
-    sdk: (w) => ({
-      signer: w.bob,
-      accountId: w.ids.bob,
-      action: { type: "trade", marketId: w.markets.ETH, sizeDelta: -wad("2") },
-    }),
-    act: (w) => perpTrade(w, w.bob, w.ids.bob, w.markets.ETH, -wad("2")),
-  },
-  {
-    id: "perpCloseIsolated",
-    label: "Bob (ISOLATED) closes his ETH long",
-    reducesRisk: true,
-    sdk: (w) => ({ signer: w.bob, accountId: w.ids.bob, action: { type: "close", marketId: w.markets.ETH } }),
-    act: (w) => w.perps.connect(w.bob).closePosition(w.ids.bob, w.markets.ETH, 0n, NO_DEADLINE),
-  },
-  {
-    id: "perpIsolatedSecond",
-    label: "Bob (ISOLATED) opens a BTC position",
-    sdk: (w) => ({
-      signer: w.bob,
-      accountId: w.ids.bob,
-      action: { type: "trade", marketId: w.markets.BTC, sizeDelta: wad("0.01") },
-    }),
-    act: (w) => perpTrade(w, w.bob, w.ids.bob, w.markets.BTC, wad("0.01")),
-  },
-  {
-    id: "perpTraderReduce",
-    label: "Tom (Alice's trader) sells 0.5 of her ETH",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.signers.tom,
-      accountId: w.ids.alice,
-      action: { type: "trade", marketId: w.markets.ETH, sizeDelta: -wad("0.5") },
-    }),
-    act: (w) => perpTrade(w, w.signers.tom, w.ids.alice, w.markets.ETH, -wad("0.5")),
-  },
-  {
-    id: "perpFrozenClose",
-    label: "Jack (frozen) closes his BTC long",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.signers.jack,
-      accountId: w.ids.jack,
-      action: { type: "close", marketId: w.markets.BTC },
-    }),
-    act: (w) => w.perps.connect(w.signers.jack).closePosition(w.ids.jack, w.markets.BTC, 0n, NO_DEADLINE),
-  },
-  {
-    id: "perpFrozenIncrease",
-    label: "Jack (frozen) buys 0.1 BTC more",
-    sdk: (w) => ({
-      signer: w.signers.jack,
-      accountId: w.ids.jack,
-      action: { type: "trade", marketId: w.markets.BTC, sizeDelta: wad("0.1") },
-    }),
-    act: (w) => perpTrade(w, w.signers.jack, w.ids.jack, w.markets.BTC, wad("0.1")),
-  },
+  perpCall("perpIncrease", "Alice buys 0.1 ETH more", alice, eth, wad("0.1")),
+  perpCall(
+    "perpReducePremium",
+    "Alice sells 1 of her 2 ETH (pays a skew premium)",
+    alice,
+    eth,
+    -wad("1"),
+    REDUCES,
+  ),
+  perpCall("perpCloseEth", "Alice closes her ETH long (closePosition)", alice, eth, CLOSE, REDUCES),
+  perpCall("perpCloseBtc", "Alice closes her BTC long (a rebate)", alice, btc, CLOSE, REDUCES),
+  perpCall(
+    "perpReduceRebate",
+    "Erin buys back 5 of her 30 ETH short (a rebate)",
+    erin,
+    eth,
+    wad("5"),
+    REDUCES,
+  ),
+  perpCall("perpFlip", "Bob (ISOLATED) flips his 1 ETH long to 1 short", bob, eth, -wad("2")),
+  perpCall("perpCloseIsolated", "Bob (ISOLATED) closes his ETH long", bob, eth, CLOSE, REDUCES),
+  perpCall("perpIsolatedSecond", "Bob (ISOLATED) opens a BTC position", bob, btc, wad("0.01")),
+  perpCall(
+    "perpTraderReduce",
+    "Tom (Alice's trader) sells 0.5 of her ETH",
+    tomForAlice,
+    eth,
+    -wad("0.5"),
+    REDUCES,
+  ),
+  perpCall("perpFrozenClose", "Jack (frozen) closes his BTC long", jack, btc, CLOSE, REDUCES),
+  perpCall("perpFrozenIncrease", "Jack (frozen) buys 0.1 BTC more", jack, btc, wad("0.1")),
   {
     id: "accrueFunding",
     label: "anyone accrues ETH funding",
     act: (w) => w.perps.accrueFunding(w.markets.ETH),
   },
   // OptionMarket
-  {
-    id: "optionBuy",
-    label: "Frank buys 0.1 more 2-day calls",
-    sdk: (w) => ({
-      signer: w.signers.frank,
-      accountId: w.ids.frank,
-      action: { type: "optionTrade", seriesId: w.series.call, sizeDelta: wad("0.1") },
-    }),
-    act: (w) => optionTrade(w, w.signers.frank, w.ids.frank, w.series.call, wad("0.1")),
-  },
-  {
-    id: "optionSellLong",
-    label: "Frank sells his 2-day call",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.signers.frank,
-      accountId: w.ids.frank,
-      action: { type: "optionTrade", seriesId: w.series.call, sizeDelta: -wad("1") },
-    }),
-    act: (w) => optionTrade(w, w.signers.frank, w.ids.frank, w.series.call, -wad("1")),
-  },
-  {
-    id: "optionBuyBack",
-    label: "Dave buys back his short put",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.signers.dave,
-      accountId: w.ids.dave,
-      action: { type: "optionTrade", seriesId: w.series.put, sizeDelta: wad("1") },
-    }),
-    act: (w) => optionTrade(w, w.signers.dave, w.ids.dave, w.series.put, wad("1")),
-  },
-  {
-    id: "optionWrite",
-    label: "Dave writes 0.1 more puts",
-    sdk: (w) => ({
-      signer: w.signers.dave,
-      accountId: w.ids.dave,
-      action: { type: "optionTrade", seriesId: w.series.put, sizeDelta: -wad("0.1") },
-    }),
-    act: (w) => optionTrade(w, w.signers.dave, w.ids.dave, w.series.put, -wad("0.1")),
-  },
-  {
-    id: "optionFrozenBuyBack",
-    label: "Jack (frozen) buys back his short put",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.signers.jack,
-      accountId: w.ids.jack,
-      action: { type: "optionTrade", seriesId: w.series.put, sizeDelta: wad("0.2") },
-    }),
-    act: (w) => optionTrade(w, w.signers.jack, w.ids.jack, w.series.put, wad("0.2")),
-  },
+  optionCall("optionBuy", "Frank buys 0.1 more 2-day calls", frank, call, wad("0.1")),
+  optionCall("optionSellLong", "Frank sells his 2-day call", frank, call, -wad("1"), REDUCES),
+  optionCall("optionBuyBack", "Dave buys back his short put", dave, put, wad("1"), REDUCES),
+  optionCall("optionWrite", "Dave writes 0.1 more puts", dave, put, -wad("0.1")),
+  optionCall("optionFrozenBuyBack", "Jack (frozen) buys back his short put", jack, put, wad("0.2"), REDUCES),
   {
     id: "settleSeries",
     label: "anyone settles the short-dated series",
@@ -1043,13 +979,13 @@ describe("Reliability: every state-changing call in every degraded state (round 
       await world.restore();
     });
 
-    // Row 330 (left open, documented in docs/decisions.md and IPerpMarket.trade): the premium check values
+    // Row 316 (left open, documented in docs/decisions.md and IPerpMarket.trade): the premium check values
     // the whole account, so a stale feed of another underlying refuses an ETH sale on a fresh ETH price.
     it("refuses Alice's premium-paying sale of 1 ETH with the BTC feed's StalePrice while the ETH feed is fresh, and lets her BTC close through while ETH's is stale", async function () {
       await makeStale(w.feeds.BTC);
       const m = await w.perps.market(w.markets.ETH);
       expect(m.longOpenInterest - m.shortOpenInterest).to.equal(-wad("27")); // so a sale pays a premium
-      await expect(perpTrade(w, w.alice, w.ids.alice, w.markets.ETH, -wad("1")))
+      await expect(perpCall("sale", "Alice sells 1 ETH", alice, eth, -wad("1")).act(w))
         .to.be.revertedWithCustomError(w.router, "StalePrice")
         .withArgs(await w.feeds.BTC.getAddress(), anyValue, 3_600n);
       await world.restore();
@@ -1059,7 +995,7 @@ describe("Reliability: every state-changing call in every degraded state (round 
       ).to.emit(w.perps, "PositionModified");
     });
 
-    // Row 331 (fixed): the preview threw the ETH feed's StalePrice for a close the chain lets through.
+    // Row 317 (fixed): the preview threw the ETH feed's StalePrice for a close the chain lets through.
     it("previews Alice's BTC close while the ETH feed is stale as going through, its healths placeholders and the ETH feed's error given", async function () {
       await makeStale(w.feeds.ETH);
       const client = await sdkClient(w, w.alice);
@@ -1075,7 +1011,7 @@ describe("Reliability: every state-changing call in every degraded state (round 
       ).to.emit(w.perps, "PositionModified");
     });
 
-    // Row 332 (fixed): a paused vault refuses every withdrawal, but the SDK's max and preview said otherwise.
+    // Row 318 (fixed): a paused vault refuses every withdrawal, but the SDK's max and preview said otherwise.
     it("reads maxWithdrawable as 0 and previews EnforcedPause for Henry's withdrawal while the vault is paused (before: 1,000 USDC and a pass)", async function () {
       const client = await sdkClient(w, w.signers.henry);
       expect(await maxWithdrawable(client, { accountId: w.ids.henry, token: "USDC" })).to.equal(
