@@ -528,6 +528,9 @@ const tomForAlice: Actor = (w) => [w.signers.tom, w.ids.alice];
 const jack: Actor = (w) => [w.signers.jack, w.ids.jack];
 const frank: Actor = (w) => [w.signers.frank, w.ids.frank];
 const dave: Actor = (w) => [w.signers.dave, w.ids.dave];
+const gina: Actor = (w) => [w.signers.gina, w.ids.gina];
+const henry: Actor = (w) => [w.signers.henry, w.ids.henry];
+const payerForJack: Actor = (w) => [w.signers.payer, w.ids.jack];
 const eth = (w: World) => w.markets.ETH;
 const btc = (w: World) => w.markets.BTC;
 const call = (w: World) => w.series.call;
@@ -535,6 +538,36 @@ const put = (w: World) => w.series.put;
 /** `perpCall`'s size for `closePosition`. */
 const CLOSE = null;
 const REDUCES = true;
+
+/**
+ * A deposit (a risk-reducing action: the promise lets it through) or a withdrawal of `amount` of
+ * `token` by `actor`, to its own address, previewed by the same SDK action.
+ */
+function vaultCall(
+  id: string,
+  label: string,
+  type: "deposit" | "withdraw",
+  actor: Actor,
+  token: "USDC" | "WETH",
+  amount: bigint,
+): Call {
+  return {
+    id,
+    label,
+    reducesRisk: type === "deposit",
+    sdk: (w) => {
+      const [signer, accountId] = actor(w);
+      return { signer, accountId, action: { type, token, amount } };
+    },
+    act: (w) => {
+      const [signer, accountId] = actor(w);
+      const vault = w.vault.connect(signer);
+      const erc20 = token === "USDC" ? w.usdc : w.weth;
+      if (type === "deposit") return vault.deposit(accountId, erc20, amount);
+      return vault.withdraw(accountId, erc20, amount, signer.address);
+    },
+  };
+}
 
 /** A perp trade of `size` (`closePosition` for CLOSE), sent and previewed by `actor`. */
 function perpCall(
@@ -591,92 +624,28 @@ function optionCall(
 
 const CALLS: Call[] = [
   // CollateralVault
-  {
-    id: "depositQuote",
-    label: "Alice deposits 100 USDC",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.alice,
-      accountId: w.ids.alice,
-      action: { type: "deposit", token: "USDC", amount: 100n * USDC },
-    }),
-    act: (w) => w.vault.connect(w.alice).deposit(w.ids.alice, w.usdc, 100n * USDC),
-  },
-  {
-    id: "depositWeth",
-    label: "Alice deposits 0.1 WETH",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.alice,
-      accountId: w.ids.alice,
-      action: { type: "deposit", token: "WETH", amount: wad("0.1") },
-    }),
-    act: (w) => w.vault.connect(w.alice).deposit(w.ids.alice, w.weth, wad("0.1")),
-  },
-  {
-    id: "repayDebt",
-    label: "Gina repays her quote debt (10 USDC)",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.signers.gina,
-      accountId: w.ids.gina,
-      action: { type: "deposit", token: "USDC", amount: 10n * USDC },
-    }),
-    act: (w) => w.vault.connect(w.signers.gina).deposit(w.ids.gina, w.usdc, 10n * USDC),
-  },
-  {
-    id: "cureFrozen",
-    label: "a stranger pays 100 USDC into Jack's frozen account",
-    reducesRisk: true,
-    sdk: (w) => ({
-      signer: w.signers.payer,
-      accountId: w.ids.jack,
-      action: { type: "deposit", token: "USDC", amount: 100n * USDC },
-    }),
-    act: (w) => w.vault.connect(w.signers.payer).deposit(w.ids.jack, w.usdc, 100n * USDC),
-  },
-  {
-    id: "withdrawQuote",
-    label: "Alice withdraws 100 USDC",
-    sdk: (w) => ({
-      signer: w.alice,
-      accountId: w.ids.alice,
-      action: { type: "withdraw", token: "USDC", amount: 100n * USDC },
-    }),
-    act: (w) => w.vault.connect(w.alice).withdraw(w.ids.alice, w.usdc, 100n * USDC, w.alice.address),
-  },
-  {
-    id: "withdrawWeth",
-    label: "Alice withdraws 0.1 WETH",
-    sdk: (w) => ({
-      signer: w.alice,
-      accountId: w.ids.alice,
-      action: { type: "withdraw", token: "WETH", amount: wad("0.1") },
-    }),
-    act: (w) => w.vault.connect(w.alice).withdraw(w.ids.alice, w.weth, wad("0.1"), w.alice.address),
-  },
-  {
-    id: "withdrawFlat",
-    label: "Henry (nothing at risk) withdraws 100 USDC",
-    sdk: (w) => ({
-      signer: w.signers.henry,
-      accountId: w.ids.henry,
-      action: { type: "withdraw", token: "USDC", amount: 100n * USDC },
-    }),
-    act: (w) =>
-      w.vault.connect(w.signers.henry).withdraw(w.ids.henry, w.usdc, 100n * USDC, w.signers.henry.address),
-  },
-  {
-    id: "withdrawFrozen",
-    label: "Jack (frozen) withdraws 10 USDC",
-    sdk: (w) => ({
-      signer: w.signers.jack,
-      accountId: w.ids.jack,
-      action: { type: "withdraw", token: "USDC", amount: 10n * USDC },
-    }),
-    act: (w) =>
-      w.vault.connect(w.signers.jack).withdraw(w.ids.jack, w.usdc, 10n * USDC, w.signers.jack.address),
-  },
+  vaultCall("depositQuote", "Alice deposits 100 USDC", "deposit", alice, "USDC", 100n * USDC),
+  vaultCall("depositWeth", "Alice deposits 0.1 WETH", "deposit", alice, "WETH", wad("0.1")),
+  vaultCall("repayDebt", "Gina repays her quote debt (10 USDC)", "deposit", gina, "USDC", 10n * USDC),
+  vaultCall(
+    "cureFrozen",
+    "a stranger pays 100 USDC into Jack's frozen account",
+    "deposit",
+    payerForJack,
+    "USDC",
+    100n * USDC,
+  ),
+  vaultCall("withdrawQuote", "Alice withdraws 100 USDC", "withdraw", alice, "USDC", 100n * USDC),
+  vaultCall("withdrawWeth", "Alice withdraws 0.1 WETH", "withdraw", alice, "WETH", wad("0.1")),
+  vaultCall(
+    "withdrawFlat",
+    "Henry (nothing at risk) withdraws 100 USDC",
+    "withdraw",
+    henry,
+    "USDC",
+    100n * USDC,
+  ),
+  vaultCall("withdrawFrozen", "Jack (frozen) withdraws 10 USDC", "withdraw", jack, "USDC", 10n * USDC),
   {
     id: "settleInterest",
     label: "anyone settles Gina's interest",
