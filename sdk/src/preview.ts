@@ -311,6 +311,18 @@ function unvalued(state: AccountState, result: SimulationResult): SimulationResu
   return result;
 }
 
+/**
+ * A refusal before the action changes anything: the snapshot as it was, `before` as the health after,
+ * and the error the account's valuation met, if any.
+ */
+function refusal(
+  state: AccountState,
+  before: Health,
+  healthError: XMarginError | undefined,
+): (revert: XMarginError) => SimulationResult {
+  return (revert) => ({ before, health: before, state, revert, healthError });
+}
+
 function perpMarketAddress(state: AccountState): string {
   const perp = Object.values(state.markets).find((m) => m.kind === "perp");
   if (!perp) throw new RangeError("no perp market in the snapshot");
@@ -338,13 +350,7 @@ function simulatePerpTrade(
   sizeDelta: bigint,
 ): SimulationResult {
   const id = state.accountId;
-  const fail = (revert: XMarginError): SimulationResult => ({
-    before,
-    health: before,
-    state,
-    revert,
-    healthError: beforeError,
-  });
+  const fail = refusal(state, before, beforeError);
   if (sizeDelta === 0n) return fail(makeXMarginError("ZeroSizeDelta", []));
   if (id === state.protocol.poolAccountId) return fail(makeXMarginError("PoolAccountCannotTrade", []));
   const price = state.prices[market.underlying];
@@ -505,13 +511,7 @@ function simulateWithdrawal(
   // A failed volatility feed under a live option fails the valuation too; the vault still refuses a
   // frozen account first (`requireInitialMargin` reads the auction before any price).
   const { health: before, error: healthError } = healthOrFeedError(state);
-  const fail = (revert: XMarginError): SimulationResult => ({
-    before,
-    health: before,
-    state,
-    revert,
-    healthError,
-  });
+  const fail = refusal(state, before, healthError);
   const c = findCollateral(state, action.token);
   if (action.amount === 0n) return fail(makeXMarginError("ZeroAmount", []));
   // CollateralVault.withdraw refuses the zero address before it looks at the sender.
@@ -597,13 +597,7 @@ function simulateOptionTrade(
   sizeDelta: bigint,
 ): SimulationResult {
   const id = state.accountId;
-  const fail = (revert: XMarginError): SimulationResult => ({
-    before,
-    health: before,
-    state,
-    revert,
-    healthError: beforeError,
-  });
+  const fail = refusal(state, before, beforeError);
   if (sizeDelta === 0n) return fail(makeXMarginError("ZeroSizeDelta", []));
   if (id === state.protocol.poolAccountId) return fail(makeXMarginError("PoolAccountCannotTrade", []));
   if (market.settled) return fail(makeXMarginError("SeriesAlreadySettled", [market.marketId]));
