@@ -1,11 +1,11 @@
 import { expect } from "chai";
-import { ethers } from "hardhat";
 import fc from "fast-check";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { MarginMode, WAD, deploySystem, openAccount, wad, type System } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
+import { settleAllAsEngine } from "../shared/interest";
 import { borrowRate, interestIndexAt } from "../../sdk/src";
 
 /**
@@ -245,18 +245,7 @@ describe("Invariants: quote-debt interest (CollateralVault)", function () {
         // nothing is owed or receivable any more, and the lender's balance grew by exactly the interest
         // charged.
         const before = await sys.vault.balanceOf(lender, sys.usdc);
-        await ethers.provider.send("evm_setAutomine", [false]);
-        const txs = [];
-        for (const id of ids) txs.push(await sys.vault.connect(w.engine).settleInterest(id));
-        await ethers.provider.send("evm_mine", []);
-        await ethers.provider.send("evm_setAutomine", [true]);
-        let charged = 0n;
-        for (const tx of txs) {
-          for (const log of (await tx.wait())!.logs) {
-            const parsed = sys.vault.interface.parseLog(log);
-            if (parsed?.name === "QuoteInterestCharged") charged += parsed.args.amount as bigint;
-          }
-        }
+        const charged = await settleAllAsEngine(sys.vault, w.engine, ids);
         const end = await readLedger(sys, count);
         checkLedger(end, lender);
         expect(end.receivable).to.equal(0n);

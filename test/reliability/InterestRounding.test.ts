@@ -6,7 +6,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signer
 import { MarginMode, WAD, deploySystem, openAccount, wad, whatIf, type System } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
-import { INTEREST_MODEL } from "../shared/interest";
+import { INTEREST_MODEL, settleAllAsEngine } from "../shared/interest";
 import { trade, closePosition } from "../shared/perps";
 import { checkSdkHealth } from "../shared/invariants";
 import { sdkClient } from "../shared/sdk";
@@ -371,17 +371,7 @@ describe("Interest settled by anyone, rounded down (review round 127)", function
               // exactly what the debtors were charged.
               const lender = sys.poolAccountId;
               const lenderBefore = await sys.vault.balanceOf(lender, sys.usdc);
-              await ethers.provider.send("evm_setAutomine", [false]);
-              const txs = [];
-              for (const id of ids) txs.push(await sys.vault.connect(w.engine).settleInterest(id));
-              await ethers.provider.send("evm_mine", []);
-              await ethers.provider.send("evm_setAutomine", [true]);
-              let charged = 0n;
-              for (const tx of txs)
-                for (const log of (await tx.wait())!.logs) {
-                  const parsed = sys.vault.interface.parseLog(log);
-                  if (parsed?.name === "QuoteInterestCharged") charged += parsed.args.amount as bigint;
-                }
+              const charged = await settleAllAsEngine(sys.vault, w.engine, ids);
               const end = await snapshot(w);
               checkSnapshot(end);
               expect(end.receivable).to.equal(0n);

@@ -2,7 +2,10 @@
  * The quote-debt interest model the interest tests set, and its math written out (InterestMath) for
  * expected values.
  */
+import { ethers } from "hardhat";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { expWad } from "../../sdk/src";
+import type { CollateralVault } from "../../typechain-types";
 import { WAD, wad } from "./system";
 
 export const YEAR = 365n * 86_400n;
@@ -26,3 +29,28 @@ export function interestRateAt(debt: bigint, cash: bigint): bigint {
 /** index · e^(rate · elapsed / year), rounded down (InterestMath.compound). */
 export const compoundIndex = (index: bigint, rate: bigint, elapsed: bigint): bigint =>
   (index * expWad((rate * elapsed) / YEAR)) / WAD;
+
+/**
+ * Settles every debt of `ids` in one block as the engine does before slicing a debt (to the index now,
+ * rounded up: anyone else's call charges only whole units since review round 126); returns the interest
+ * charged, from the `QuoteInterestCharged` events.
+ */
+export async function settleAllAsEngine(
+  vault: CollateralVault,
+  engine: HardhatEthersSigner,
+  ids: readonly bigint[],
+): Promise<bigint> {
+  await ethers.provider.send("evm_setAutomine", [false]);
+  const txs = [];
+  for (const id of ids) txs.push(await vault.connect(engine).settleInterest(id));
+  await ethers.provider.send("evm_mine", []);
+  await ethers.provider.send("evm_setAutomine", [true]);
+  let charged = 0n;
+  for (const tx of txs) {
+    for (const log of (await tx.wait())!.logs) {
+      const parsed = vault.interface.parseLog(log);
+      if (parsed?.name === "QuoteInterestCharged") charged += parsed.args.amount as bigint;
+    }
+  }
+  return charged;
+}
