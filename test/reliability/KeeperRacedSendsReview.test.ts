@@ -18,6 +18,7 @@ import {
   aliceLongInAuction,
   callDataOf,
   expiredCallWritten,
+  stillOpen,
   onRequests,
   startInProcessKeeper,
   type InProcessKeeper,
@@ -87,13 +88,6 @@ async function staleFunding(sys: Sys): Promise<bigint> {
   await time.increase(3_600);
   await refreshFeeds(sys);
   return bob;
-}
-
-/** Open positions left in series `call` among `accounts`. */
-async function stillOpen(sys: Sys, call: bigint, accounts: bigint[]): Promise<bigint[]> {
-  const open: bigint[] = [];
-  for (const a of accounts) if ((await sys.options.positionSize(a, call)) !== 0n) open.push(a);
-  return open;
 }
 
 describe("Keeper raced sends, review round 128", function () {

@@ -22,6 +22,7 @@ import {
   aliceLongInAuction,
   expiredCallWritten,
   startInProcessKeeper,
+  stillOpen,
   threeLongsUnderWater,
   type InProcessKeeper,
 } from "../shared/keeper";
@@ -195,7 +196,7 @@ describe("Keepers racing beyond bids (three keepers, one head, every keeper's tr
     const ks = await keepers(sys, [], { warm: false });
     const mined = await passInLockstep(sys, ks);
     expect((await sys.options.series(call)).settled).to.equal(true);
-    for (const w of writers) expect(await sys.options.positionSize(w, call)).to.equal(0n);
+    expect(await stillOpen(sys, call, writers)).to.deep.equal([]);
     // Before: 2 of 3 settleSeries reverted (SeriesAlreadySettled, 26,433 gas each) and 2 of 3
     // settleAccounts paid nobody (35,136 gas each).
     expect(mined.filter((m) => m.fn === "settleSeries" && !m.wasted)).to.have.length(1);

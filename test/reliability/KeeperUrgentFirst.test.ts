@@ -24,6 +24,7 @@ import {
   expiredCallWritten,
   onRequests,
   startInProcessKeeper,
+  stillOpen,
   type InProcessKeeper,
 } from "../shared/keeper";
 
@@ -185,7 +186,7 @@ describe("The keeper's liquidations before its non-urgent sends (review round 12
       },
       () => passesUnderMiner(sys, keeper, { maxPasses: 8, until: () => allPaid(sys, call) }),
     );
-    for (const w of writers) expect(await sys.options.positionSize(w, call)).to.equal(0n);
+    expect(await stillOpen(sys, call, writers)).to.deep.equal([]);
     // settleSeries and the first batch, then a batch a pass; each pass but the last leaves the rest.
     expect(passes.map((p) => p.mined.map((m) => m.fn))).to.deep.equal([
       ["settleSeries", "settleAccounts"],

@@ -13,7 +13,13 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad, type System } from "../shared/system";
 import { refreshFeeds, trade } from "../shared/perps";
 import { hardhatWallet } from "../shared/e2e";
-import { callDataOf, expiredCallWritten, onRequests, startInProcessKeeper } from "../shared/keeper";
+import {
+  callDataOf,
+  expiredCallWritten,
+  onRequests,
+  startInProcessKeeper,
+  stillOpen,
+} from "../shared/keeper";
 import type { OptionMarket } from "../../typechain-types";
 
 type Sys = System & { options: OptionMarket };
@@ -60,13 +66,6 @@ async function sinkUntilUnder(sys: Sys, account: bigint): Promise<void> {
     const answer = await sys.feeds.ETH.latestAnswer();
     await sys.feeds.ETH.updateAnswer(answer - 5n * 10n ** 8n);
   }
-}
-
-/** The writers whose position in `call` is still open. */
-async function stillOpen(sys: Sys, call: bigint, writers: bigint[]): Promise<bigint[]> {
-  const open: bigint[] = [];
-  for (const w of writers) if ((await sys.options.positionSize(w, call)) !== 0n) open.push(w);
-  return open;
 }
 
 describe("The keeper's non-urgent gate, review round 131", function () {

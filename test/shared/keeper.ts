@@ -193,6 +193,17 @@ export async function expiredCallWritten(holders: number) {
   return { sys, call, writers };
 }
 
+/** The accounts among `accounts` whose position in option series `series` is still open. */
+export async function stillOpen(
+  sys: System & { options: OptionMarket },
+  series: bigint,
+  accounts: readonly bigint[],
+): Promise<bigint[]> {
+  const open: bigint[] = [];
+  for (const a of accounts) if ((await sys.options.positionSize(a, series)) !== 0n) open.push(a);
+  return open;
+}
+
 /** `expiredCallWritten` with one holder, as one fixture (one snapshot) for every file that loads it. */
 export const oneExpiredCall = () => expiredCallWritten(1);
 
