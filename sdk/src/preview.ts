@@ -417,9 +417,7 @@ function simulatePerpTrade(
   // zero, nor the account further below maintenance than before (MarginEngine.requirePremiumAffordable).
   const paysPremium = sizeDelta > 0n ? r.fillPrice > price : r.fillPrice < price;
   if (!r.increasesRisk && paysPremium && revert === undefined) {
-    // The market reads the health before the trade (every price), and requirePremiumAffordable after it
-    // strictly (every price and volatility).
-    revert = priceFailure(state) ?? priceFailure(after) ?? volatilityFailure(after) ?? healthError;
+    revert = wholeAccountReadFailure(state, after, healthError);
     if (revert) return { before, health, state: after, trade, revert, healthError };
     const marginBefore = before.equityMaintenance - before.maintenanceRequirement;
     const marginAfter = health.equityMaintenance - health.maintenanceRequirement;
@@ -460,7 +458,7 @@ function marginChecks(
   // it (every price), then requireRiskReduced strictly (every price and volatility). Any other reduction
   // reads no price beyond its own market's, so it goes through while another feed fails.
   if (!hasOthers) return undefined;
-  const failure = priceFailure(state) ?? priceFailure(after) ?? volatilityFailure(after) ?? healthError;
+  const failure = wholeAccountReadFailure(state, after, healthError);
   if (failure) return failure;
   if (health.maintenanceRequirement > before.maintenanceRequirement) {
     if (state.frozen || !meetsInitialMargin(health)) {
@@ -472,6 +470,19 @@ function marginChecks(
     }
   }
   return undefined;
+}
+
+/**
+ * The error a reduction that values the whole account meets (requireRiskReduced, requirePremiumAffordable):
+ * the market reads the health before the trade (every price), the engine the health after it strictly
+ * (every price and volatility); `healthError` is the valuation's own failure, if any.
+ */
+function wholeAccountReadFailure(
+  state: AccountState,
+  after: AccountState,
+  healthError: XMarginError | undefined,
+): XMarginError | undefined {
+  return priceFailure(state) ?? priceFailure(after) ?? volatilityFailure(after) ?? healthError;
 }
 
 /**
