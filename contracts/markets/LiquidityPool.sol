@@ -532,7 +532,9 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         // The vault debits the pool account and pays out; it does not margin-check the pool's account,
         // whose bound is this pool's (`_freeQuote`, read by every exit before it comes here; §4 row 198).
         _spareValued = false;
-        vault.withdraw(accountId, asset(), assets, receiver);
+        // Shares worth less than a quote unit redeem for 0, which the vault refuses (`ZeroAmount`): they
+        // are burned for nothing, as ERC-4626 prices them, so `maxRedeem` never names a redeem that reverts.
+        if (assets != 0) vault.withdraw(accountId, asset(), assets, receiver);
         emit Withdraw(caller, receiver, owner, assets, shares);
     }
 
