@@ -225,9 +225,17 @@ async function liquidate(
   };
   // An auction records its deficit only when touched; keep the LP share price's deduction current.
   // The auction values the book in quote: its collateral by the vault's markInQuote, positions 1:1.
-  const [inQuote, usdMark] = await c.vault.markInQuote(accountId);
-  const deficit = deficitOf(bookInQuote(h.equityMark, inQuote, usdMark), s.quoteUnit);
+  const deficitNow = async (equityMark: bigint): Promise<bigint> => {
+    const [inQuote, usdMark] = await c.vault.markInQuote(accountId);
+    return deficitOf(bookInQuote(equityMark, inQuote, usdMark), s.quoteUnit);
+  };
+  let deficit = await deficitNow(h.equityMark);
   const recorded = (await c.auction.auctions(accountId)).deficit;
+  // The health is the pass's read, blocks ago (each send before this account's waited for its receipt)
+  // and the last check at pending reads only the record: prices back up since were mined as an update
+  // recording nothing (165,304 gas in review round 132). Read again, with the collateral, before sending.
+  if (isDeficitStale(recorded, deficit))
+    deficit = await deficitNow((await c.engine.health(accountId)).equityMark);
   if (isDeficitStale(recorded, deficit)) {
     // Worth its gas (review round 60): a dust book cents under water moves by 1% every tick.
     const request = tx(c.auction, "updateDeficit", [accountId]);

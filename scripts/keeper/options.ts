@@ -56,6 +56,11 @@ export interface OptionSettlement {
 /** A gate that lets every payout batch out. */
 const always = async (): Promise<boolean> => true;
 
+/** Whether a series' open interest is 0 on both sides: no open position left. */
+function isPaidOut(openInterest: Sides): boolean {
+  return openInterest.long === 0n && openInterest.short === 0n;
+}
+
 /** A series' open interest by side. */
 function interestOf(series: { longOpenInterest: bigint; shortOpenInterest: bigint }): Sides {
   return { long: series.longOpenInterest, short: series.shortOpenInterest };
@@ -134,7 +139,7 @@ export function createOptionSettlement(
     // Settled and paid out (no open interest left on either side): nothing to read holder by holder. A
     // keeper restart, and a session rebuilt after a reorg at its newest block, read every holder of every
     // series ever settled here, one call each, before the next pass (review round 48).
-    if (s.settled && s.longOpenInterest === 0n && s.shortOpenInterest === 0n) {
+    if (s.settled && isPaidOut(interestOf(s))) {
       done.add(id);
       return;
     }
@@ -180,8 +185,15 @@ export function createOptionSettlement(
     let mined = false;
     /** Every holder before it is closed: read closed, or paid by a mined batch (a dry run's pays nobody). */
     let closedUpTo = next;
+    /** The series' open interest, read before the last batch's holders: its last check's baseline. */
+    let openInterest: Sides | null = null;
     while (next < accounts.length) {
       if (!(await gate())) return;
+      // Read before the holders, not after: a rival's payout mined while they are read then shows at
+      // pending as a fall. Read after, it was in the baseline, and the batch of those read open before
+      // it was mined paying nobody (32,579 gas for 2 holders: review round 132).
+      const baseline = interestOf(await market.series(id));
+      openInterest = baseline;
       const positions: { account: bigint; size: bigint }[] = [];
       const batchStart = next;
       while (next < accounts.length && positions.length < SETTLE_BATCH) {
@@ -194,9 +206,8 @@ export function createOptionSettlement(
       if (positions.length === 0) break;
       const batch = positions.map((p) => p.account);
       // A batch a rival paid out is mined paying nobody, not reverted (35,136 gas for 3 holders: review
-      // round 124). The last check reads the series at pending: open interest fallen since this read by
-      // at least the batch's positions is a rival's payout, and the next pass pays whoever it left.
-      const openInterest = interestOf(await market.series(id));
+      // round 124). The last check reads the series at pending: open interest fallen since the baseline
+      // by at least the batch's positions is a rival's payout, and the next pass pays whoever it left.
       const ours = sidesOf(positions.map((p) => p.size));
       const sent = await sender.send(
         "settleAccounts",
@@ -206,7 +217,7 @@ export function createOptionSettlement(
           check: { to, data: market.interface.encodeFunctionData("series", [id]) },
           unless: (answer) => {
             const [pending] = market.interface.decodeFunctionResult("series", answer);
-            return paidOutBy(openInterest, interestOf(pending), ours)
+            return paidOutBy(baseline, interestOf(pending), ours)
               ? "series being paid out by another; not sending"
               : null;
           },
@@ -226,7 +237,11 @@ export function createOptionSettlement(
     }
     // Done only when this step read every holder closed: after a mined batch the next step's read of the
     // series' open interest says so (one call), and a batch a reorg dropped is then paid (review round 131).
-    if (readFromFirst && !mined && closedUpTo === accounts.length) done.add(id);
+    // And only when the series agrees: the holders are scanned to the pass's head, the positions read at
+    // latest, so one who received a position in a later block (the pass's own absorb) was unknown, every
+    // known holder read closed, and the series was never read again (review round 132).
+    if (readFromFirst && !mined && closedUpTo === accounts.length && openInterest && isPaidOut(openInterest))
+      done.add(id);
   }
 
   return {
