@@ -8,7 +8,9 @@ import { Writable } from "node:stream";
 import { runDemo } from "../../scripts/lib/demo";
 
 describe("npm run demo", function () {
-  this.timeout(120_000);
+  // A net only: the demo's speed is pinned by the CPU time it takes (below), which a loaded machine does
+  // not stretch as it stretches the wall clock.
+  this.timeout(300_000);
 
   it("tells the whole story: Ignition deployment, crash liquidated by the keeper, options settled by it", async function () {
     let text = "";
@@ -18,7 +20,9 @@ describe("npm run demo", function () {
         done();
       },
     });
+    const cpuBefore = process.cpuUsage();
     const summary = await runDemo(new Console({ stdout: sink, stderr: sink }));
+    const cpu = process.cpuUsage(cpuBefore);
 
     for (const line of [
       "xmargin deployed on the in-process chain by the Ignition module deploy/modules/XMargin.ts",
@@ -63,6 +67,11 @@ describe("npm run demo", function () {
       0n,
       200n * 10n ** 18n,
     ]);
-    expect(summary.elapsedMs).to.be.lessThan(60_000);
+    // The demo takes ~10 s (README), under a minute of this process's CPU time (its in-process chain
+    // included). Its wall-clock time, which the test pinned under 60 s before review round 133, measured
+    // the machine instead: 60.1 s in a full run with three mocha workers and other processes on two cores.
+    const cpuMs = (cpu.user + cpu.system) / 1_000;
+    console.log(`      demo: ${Math.round(cpuMs)} ms of CPU, ${summary.elapsedMs} ms of wall-clock time`);
+    expect(cpuMs).to.be.lessThan(60_000);
   });
 });

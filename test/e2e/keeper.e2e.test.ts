@@ -20,6 +20,7 @@ import { AccessManager__factory } from "../../typechain-types/factories/@openzep
 import { Role } from "../../deploy/roles";
 import {
   hardhatWallet,
+  KEEPER_START_MS,
   nodeForSuite,
   nodeProvider,
   sleep,
@@ -39,7 +40,9 @@ const FLAG_REWARD = 10n * USDC; // deploy/config/localhost.json auction.flagRewa
 const FEED_UPDATE_GAS = 200_000n;
 
 describe("Keeper end to end on a hardhat node", function () {
-  this.timeout(120_000);
+  // A net under the tests' own bounded waits (a node start, deploys, a keeper's start: up to 75 s of a
+  // test under load in review round 133).
+  this.timeout(240_000);
 
   const e2e = nodeForSuite("e2e");
   const { procs, deploymentFile } = e2e;
@@ -146,7 +149,7 @@ describe("Keeper end to end on a hardhat node", function () {
       key: KEEPER,
       args: ["--poll-ms", "100"],
     });
-    await waitForLog(keeper, "session ready", 30_000);
+    await waitForLog(keeper, "session ready", KEEPER_START_MS);
     const keeperAccount = await keeperAccountId();
     const usdc = MockERC20__factory.connect(deployment.tokens.USDC, e2e.provider);
     const vault = ICollateralVault__factory.connect(deployment.contracts.vault, e2e.provider);
@@ -192,7 +195,7 @@ describe("Keeper end to end on a hardhat node", function () {
         key: KEEPER,
         args: ["--poll-ms", "100"],
       });
-      await waitForLog(keeper, "session ready", 30_000);
+      await waitForLog(keeper, "session ready", KEEPER_START_MS);
       const nonceBefore = await e2e.provider.getTransactionCount(KEEPER.address);
 
       const crashBlock = await setEthPrice("2650");
@@ -226,7 +229,7 @@ describe("Keeper end to end on a hardhat node", function () {
       key: KEEPER,
       args: ["--poll-ms", "100"],
     });
-    await waitForLog(keeper, "session ready", 30_000);
+    await waitForLog(keeper, "session ready", KEEPER_START_MS);
     const oldAddresses = deployment.contracts;
 
     // The node dies: the keeper keeps retrying and stays up.
@@ -257,12 +260,20 @@ describe("Keeper end to end on a hardhat node", function () {
       30_000,
     );
 
-    // While the new node had no contracts (a redeploy of ~10 s), the keeper said so once, not every retry.
+    // While the new node had no contracts (a redeploy of ~10 s, up to 41 s on a loaded 2-core machine), the keeper
+    // said so at most once a minute, not on every retry (≤ 2 s apart): once, unless the redeploy took more
+    // than a minute, and then a later line counts the retries it stood for. (Before review round 133:
+    // "at most once", which a redeploy past the keeper's one-minute notice interval would fail.)
     const waiting = keeper
       .json()
       .slice(linesBefore)
       .filter((l) => l.msg === "deployment not on chain; waiting");
-    expect(waiting.length).to.be.at.most(1);
+    const gaps = waiting.slice(1).map((l, i) => Date.parse(l.ts) - Date.parse(waiting[i].ts));
+    expect(
+      gaps.filter((ms) => ms < 59_000),
+      "notices less than a minute apart",
+    ).to.deep.equal([]);
+    expect(waiting.slice(1).filter((l) => !(Number(l.fields.repeated) >= 1))).to.deep.equal([]);
     const crashBlock = await setEthPrice("2650");
     const { started, bids } = await waitForLiquidation(seeded.accounts.bob, crashBlock);
     expect(started.map((e) => e.args.accountId)).to.deep.equal([seeded.accounts.bob]);
@@ -286,7 +297,7 @@ describe("Keeper end to end on a hardhat node", function () {
       key: KEEPER,
       args: ["--poll-ms", "100", "--funding-interval", "0"],
     });
-    await waitForLog(keeper, "session ready", 30_000);
+    await waitForLog(keeper, "session ready", KEEPER_START_MS);
     const deployer = await e2e.provider.getSigner(0);
     const options = IOptionMarket__factory.connect(deployment.contracts.optionMarket, deployer);
     const vault = ICollateralVault__factory.connect(deployment.contracts.vault, e2e.provider);

@@ -20,6 +20,8 @@ import {
   tempDir,
   waitFor,
   waitForLog,
+  HARDHAT_RUN_MS,
+  KEEPER_START_MS,
   type Proc,
 } from "../shared/e2e";
 
@@ -42,7 +44,7 @@ async function hardhatRun(
       ...env,
     },
   );
-  const code = await Promise.race([proc.exited, sleep(60_000).then(() => "timeout" as const)]);
+  const code = await Promise.race([proc.exited, sleep(HARDHAT_RUN_MS).then(() => "timeout" as const)]);
   if (code === "timeout") {
     proc.kill();
     throw new Error(`${script} did not finish:\n${proc.output()}`);
@@ -56,7 +58,8 @@ async function exitOf(keeper: Proc, timeoutMs: number): Promise<number | null | 
 }
 
 describe("Operator runs: deploying and keeping from the documentation", function () {
-  this.timeout(120_000);
+  // A net under the tests' own bounded waits (`hardhat run`, a node, a keeper's start; review round 133).
+  this.timeout(240_000);
 
   describe("without a node", function () {
     const procs = new Processes();
@@ -98,7 +101,7 @@ describe("Operator runs: deploying and keeping from the documentation", function
         [path.join(scratch.dir, "missing.json"), ["missing.json", "no such file"]],
       ] as const) {
         const keeper = startKeeper(procs, { rpcUrl: "http://127.0.0.1:9", deploymentFile, key: KEEPER });
-        expect(await exitOf(keeper, 30_000), "the keeper exits 1").to.equal(1);
+        expect(await exitOf(keeper, KEEPER_START_MS), "the keeper exits 1").to.equal(1);
         const failed = keeper.json().find((l) => l.msg === "keeper failed");
         const message = String((failed?.fields.error as { message?: string } | undefined)?.message);
         for (const part of says) expect(message, "the keeper's last words").to.contain(part);
@@ -156,7 +159,7 @@ describe("Operator runs: deploying and keeping from the documentation", function
         deploymentFile: other,
         key: KEEPER,
       });
-      expect(await exitOf(keeper, 20_000), "the keeper exits 1").to.equal(1);
+      expect(await exitOf(keeper, KEEPER_START_MS), "the keeper exits 1").to.equal(1);
       const failed = keeper.json().find((l) => l.msg === "keeper failed");
       const message = String((failed?.fields.error as { message?: string } | undefined)?.message);
       expect(message).to.contain("is for chain 11155111").and.contain("serves chain 31337");
@@ -175,7 +178,7 @@ describe("Operator runs: deploying and keeping from the documentation", function
         key: empty,
         args: ["--poll-ms", "100"],
       });
-      const warning = await waitForLog(keeper, "keeper wallet cannot pay for gas; fund it", 20_000);
+      const warning = await waitForLog(keeper, "keeper wallet cannot pay for gas; fund it", KEEPER_START_MS);
       expect(warning.level).to.equal("error");
       expect(warning.fields).to.include({ address: empty.address, balanceWei: "0" });
       const failed = await waitForLog(keeper, "step failed; retrying", 20_000);
@@ -194,7 +197,7 @@ describe("Operator runs: deploying and keeping from the documentation", function
         key: KEEPER,
         args: ["--poll-ms", "100"],
       });
-      await waitForLog(keeper, "session ready", 30_000);
+      await waitForLog(keeper, "session ready", KEEPER_START_MS);
       // ETH 3,000 → 2,300: Bob's book is insolvent, its deficit (~4,190 USDC at the auction's start, before
       // the insurance fund pays) more than the keeper's new, empty account can pay.
       const feed = MockV3Aggregator__factory.connect(deployment.feeds.ETH, await e2e.provider.getSigner(0));
@@ -235,7 +238,7 @@ describe("Operator runs: deploying and keeping from the documentation", function
           KEEPER_PRIVATE_KEY: KEEPER.privateKey,
         },
       );
-      await waitForLog(keeper, "session ready", 30_000);
+      await waitForLog(keeper, "session ready", KEEPER_START_MS);
       keeper.signal("SIGTERM");
       expect(await exitOf(keeper, 15_000)).to.equal(0);
       expect(keeper.json().some((l) => l.msg === "keeper stopped")).to.equal(true);

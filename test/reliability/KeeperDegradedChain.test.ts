@@ -397,8 +397,15 @@ describe("Keeper loop", function () {
         const before = await ethers.provider.getBlockNumber();
         const fork = (await network.provider.request({ method: "evm_snapshot", params: [] })) as string;
         await network.provider.request({ method: "evm_mine", params: [] });
-        const seen = passes();
-        await waitFor("the keeper's pass on the new block", () => passes() > seen, 30_000);
+        // A pass on that very block (its anchor), not any next pass: one still running on an older block
+        // when this one was mined would leave the old anchor, which the reorg does not replace (review
+        // round 133).
+        const mined = before + 1;
+        await waitFor(
+          "the keeper's pass on the new block",
+          () => lines.some((l) => l.msg === "health checked" && l.fields.block === mined),
+          30_000,
+        );
         await network.provider.request({ method: "evm_revert", params: [fork] });
         // The new chain's blocks come 7 s later than the one they replace (another hash).
         const latest = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);

@@ -104,7 +104,7 @@ describe("Keeper estimates and setup notices, and withdrawals in a price outage"
     it("writes the empty-wallet error again when a new session opens after a chain reset within the minute (before the fix: dropped as a repeat, and never written for that session)", async function () {
       const sys = await deployOptionsSystem();
       // A wallet without a wei; a dry run, so that the session opens without its own transactions.
-      const { lines, bridge, stop } = await runKeeperOverBridge(sys, {
+      const { lines, stop } = await runKeeperOverBridge(sys, {
         privateKey: Wallet.createRandom().privateKey,
         args: ["--dry-run"],
       });
@@ -114,10 +114,16 @@ describe("Keeper estimates and setup notices, and withdrawals in a price outage"
         expect(count("keeper wallet cannot pay for gas; fund it")).to.equal(1);
         // A one-block reorg (as in KeeperDegradedChain.test.ts): the keeper rebuilds its session.
         const fork = (await network.provider.request({ method: "evm_snapshot", params: [] })) as string;
-        const seen = bridge.calls.length;
         await network.provider.request({ method: "evm_mine", params: [] });
-        await waitFor("the keeper on the new block", () => bridge.calls.length > seen + 5, 30_000);
-        await new Promise((resolve) => setTimeout(resolve, 300));
+        // The keeper must have taken the new block as its anchor before it is replaced: its pass on that
+        // block says so. (Five requests and 300 ms were not proof: a 500 ms stall of its read of the block
+        // left the old anchor, the reorg went unseen and the rebuilt session never came; review round 133.)
+        const mined = await ethers.provider.getBlockNumber();
+        await waitFor(
+          "the keeper's pass on the new block",
+          () => lines.some((l) => l.msg === "health checked" && l.fields.block === mined),
+          30_000,
+        );
         await network.provider.request({ method: "evm_revert", params: [fork] });
         const latest = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
         for (const dt of [7n, 8n])

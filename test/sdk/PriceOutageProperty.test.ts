@@ -164,152 +164,161 @@ describe("SDK during a price outage, against the chain (property)", function () 
     expect(await sys.vault.balanceOf(ids.flatNoQuote, tokens.USDC)).to.equal(0n);
   });
 
-  it("property: previews, maxWithdrawable and health during random outages match the chain", async function () {
-    this.timeout(120_000);
-    const CASES = Number(process.env.PRICE_OUTAGE_CASES ?? 60);
-    let seed = Number(process.env.PRICE_OUTAGE_SEED ?? 42);
-    const rand = () => {
-      seed = (seed * 1103515245 + 12345) % 2147483648;
-      return seed / 2147483648;
-    };
-    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
-    const stats: Record<string, number> = {};
-    const count = (k: string) => (stats[k] = (stats[k] ?? 0) + 1);
-    const mismatches: string[] = [];
-    const show = (x: unknown) => JSON.stringify(x, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
-    for (let n = 0; n < CASES; n++) {
-      const { sys, ids, tokens } = await loadFixture(world);
-      const faults = {
-        USDC: pick(["ok", "ok", "stale", "high", "low"] as const),
-        ETH: pick(["ok", "ok", "stale", "high", "low"] as const),
-        BTC: pick(["ok", "ok", "stale", "high", "low"] as const),
-      };
-      const seq = pick(["none", "none", "none", "down", "grace"] as const);
-      await breakFeeds(sys, faults, seq);
-      // Sometimes a token's cap is cut to what the vault holds: every deposit of it is past the cap.
-      const capped = pick([undefined, undefined, "USDC", "WETH", "WBTC", "sWETH"] as const);
-      if (capped) {
-        const total = await sys.vault.totalDeposits(tokens[capped]);
-        await (await sys.vault.setDepositCap(tokens[capped], total)).wait();
-      }
-      const label = `case ${n} ${show({ faults, seq, capped })}`;
-      const names = Object.keys(ids) as (keyof typeof ids)[];
-      const owners: Record<string, Signer> = {};
-      for (const name of names) owners[name] = await ethers.getSigner(await sys.accounts.ownerOf(ids[name]));
-      const clients = new Map<Signer, XMarginClient>();
-      const clientOf = async (s: Signer) => {
-        if (!clients.has(s)) clients.set(s, await sdkClient(sys, s));
-        return clients.get(s)!;
-      };
-      // Nothing at risk (no position, no quote debt, no auction): the vault lets these withdraw unpriced.
-      const flat = (name: string) => name.startsWith("flat") && name !== "flatDebt";
+  // The property's cases (PRICE_OUTAGE_CASES, 60) run in specs of CASES_PER_SPEC, in order, drawn from one
+  // seeded sequence: the same cases as one spec of 60, each spec with its own two minutes. As one spec, 60
+  // cases took more than its 120 s on a loaded 2-core machine (review round 133: 3 of 3 runs under load);
+  // the abandoned spec ran on and broke the fixture snapshots of the two specs after it.
+  const CASES = Number(process.env.PRICE_OUTAGE_CASES ?? 60);
+  const CASES_PER_SPEC = 10;
+  let seed = Number(process.env.PRICE_OUTAGE_SEED ?? 42);
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)];
+  const stats: Record<string, number> = {};
+  const count = (k: string) => (stats[k] = (stats[k] ?? 0) + 1);
+  const show = (x: unknown) => JSON.stringify(x, (_k, v) => (typeof v === "bigint" ? v.toString() : v));
+  for (let first = 0; first < CASES; first += CASES_PER_SPEC) {
+    const end = Math.min(first + CASES_PER_SPEC, CASES);
+    it(`property: previews, maxWithdrawable and health during random outages match the chain (cases ${first}–${end - 1} of ${CASES})`, async function () {
+      this.timeout(120_000);
+      const mismatches: string[] = [];
+      for (let n = first; n < end; n++) {
+        const { sys, ids, tokens } = await loadFixture(world);
+        const faults = {
+          USDC: pick(["ok", "ok", "stale", "high", "low"] as const),
+          ETH: pick(["ok", "ok", "stale", "high", "low"] as const),
+          BTC: pick(["ok", "ok", "stale", "high", "low"] as const),
+        };
+        const seq = pick(["none", "none", "none", "down", "grace"] as const);
+        await breakFeeds(sys, faults, seq);
+        // Sometimes a token's cap is cut to what the vault holds: every deposit of it is past the cap.
+        const capped = pick([undefined, undefined, "USDC", "WETH", "WBTC", "sWETH"] as const);
+        if (capped) {
+          const total = await sys.vault.totalDeposits(tokens[capped]);
+          await (await sys.vault.setDepositCap(tokens[capped], total)).wait();
+        }
+        const label = `case ${n} ${show({ faults, seq, capped })}`;
+        const names = Object.keys(ids) as (keyof typeof ids)[];
+        const owners: Record<string, Signer> = {};
+        for (const name of names)
+          owners[name] = await ethers.getSigner(await sys.accounts.ownerOf(ids[name]));
+        const clients = new Map<Signer, XMarginClient>();
+        const clientOf = async (s: Signer) => {
+          if (!clients.has(s)) clients.set(s, await sdkClient(sys, s));
+          return clients.get(s)!;
+        };
+        // Nothing at risk (no position, no quote debt, no auction): the vault lets these withdraw unpriced.
+        const flat = (name: string) => name.startsWith("flat") && name !== "flatDebt";
 
-      // Health: getHealth (the engine) against the snapshot's accountHealth.
-      for (const name of names) {
-        const client = await clientOf(sys.keeper);
-        const chain = await sdkOutcome(
-          () => getHealth(client, { accountId: ids[name] }),
-          () => undefined,
-        );
-        const sdk = await sdkOutcome(
-          async () => toHealth(accountHealth(await getAccountState(client, { accountId: ids[name] }))),
-          () => undefined,
-        );
-        count(`health ${chain.outcome.ok ? "ok" : "revert"}`);
-        if (show(chain.outcome) !== show(sdk.outcome)) {
-          mismatches.push(`${label} health ${name}: chain ${show(chain.outcome)} sdk ${show(sdk.outcome)}`);
-        } else if (!chain.threw && !sdk.threw && show(chain.result) !== show(sdk.result))
-          mismatches.push(`${label} health ${name}: chain ${show(chain.result)} sdk ${show(sdk.result)}`);
-      }
+        // Health: getHealth (the engine) against the snapshot's accountHealth.
+        for (const name of names) {
+          const client = await clientOf(sys.keeper);
+          const chain = await sdkOutcome(
+            () => getHealth(client, { accountId: ids[name] }),
+            () => undefined,
+          );
+          const sdk = await sdkOutcome(
+            async () => toHealth(accountHealth(await getAccountState(client, { accountId: ids[name] }))),
+            () => undefined,
+          );
+          count(`health ${chain.outcome.ok ? "ok" : "revert"}`);
+          if (show(chain.outcome) !== show(sdk.outcome)) {
+            mismatches.push(`${label} health ${name}: chain ${show(chain.outcome)} sdk ${show(sdk.outcome)}`);
+          } else if (!chain.threw && !sdk.threw && show(chain.result) !== show(sdk.result))
+            mismatches.push(`${label} health ${name}: chain ${show(chain.result)} sdk ${show(sdk.result)}`);
+        }
 
-      // maxWithdrawable: m goes through, m + 1 does not (unless m is the balance or the vault's total).
-      for (let k = 0; k < 2; k++) {
-        const name = pick(names);
-        const token = pick(["USDC", "WETH", "WBTC", "sWETH"] as const);
-        const owner = owners[name];
-        const ownerClient = await clientOf(owner);
-        const sdk = await sdkOutcome(
-          () => maxWithdrawable(ownerClient, { accountId: ids[name], token }),
-          () => undefined,
-        );
-        if (sdk.threw) {
-          // An at-risk account's margin check meets the failed feed: the chain refuses even one unit.
-          count("maxWithdrawable threw");
-          const held = await sys.vault.balanceOf(ids[name], tokens[token]);
-          const one =
-            held > 0n
-              ? await onChain(() => sys.vault.connect(owner).withdraw(ids[name], tokens[token], 1n, owner))
-              : undefined;
-          if (flat(name) || (one !== undefined && show(one) !== show(sdk.outcome)))
-            mismatches.push(
-              `${label} maxWithdrawable ${name} ${token} threw ${show(sdk.outcome)}, chain ${show(one)}`,
+        // maxWithdrawable: m goes through, m + 1 does not (unless m is the balance or the vault's total).
+        for (let k = 0; k < 2; k++) {
+          const name = pick(names);
+          const token = pick(["USDC", "WETH", "WBTC", "sWETH"] as const);
+          const owner = owners[name];
+          const ownerClient = await clientOf(owner);
+          const sdk = await sdkOutcome(
+            () => maxWithdrawable(ownerClient, { accountId: ids[name], token }),
+            () => undefined,
+          );
+          if (sdk.threw) {
+            // An at-risk account's margin check meets the failed feed: the chain refuses even one unit.
+            count("maxWithdrawable threw");
+            const held = await sys.vault.balanceOf(ids[name], tokens[token]);
+            const one =
+              held > 0n
+                ? await onChain(() => sys.vault.connect(owner).withdraw(ids[name], tokens[token], 1n, owner))
+                : undefined;
+            if (flat(name) || (one !== undefined && show(one) !== show(sdk.outcome)))
+              mismatches.push(
+                `${label} maxWithdrawable ${name} ${token} threw ${show(sdk.outcome)}, chain ${show(one)}`,
+              );
+            continue;
+          }
+          const m = sdk.result as bigint;
+          const balance = await sys.vault.balanceOf(ids[name], tokens[token]);
+          const total = await sys.vault.totalDeposits(tokens[token]);
+          const send = (amount: bigint) =>
+            onChain(() => sys.vault.connect(owner).withdraw(ids[name], tokens[token], amount, owner));
+          count(`maxWithdrawable ${m === 0n ? "zero" : m === balance ? "balance" : "partial"}`);
+          if (m > 0n) {
+            const r = await send(m);
+            if (!r.ok) mismatches.push(`${label} maxWithdrawable ${name} ${token} = ${m} reverts ${show(r)}`);
+          }
+          if (balance > 0n && m < balance && m < total) {
+            const r = await send(m + 1n);
+            if (r.ok)
+              mismatches.push(`${label} maxWithdrawable ${name} ${token} = ${m} but ${m + 1n} goes through`);
+          }
+        }
+
+        // Random withdrawals and deposits, previewed by a random sender, then sent by it.
+        for (let k = 0; k < 6; k++) {
+          const name = pick(names);
+          const id = ids[name];
+          const owner = owners[name];
+          const sender = pick([owner, owner, sys.keeper, sys.lp]);
+          const token = pick(["USDC", "USDC", "WETH", "WBTC", "sWETH"] as const);
+          const balance = await sys.vault.balanceOf(id, tokens[token]);
+          const pos = balance > 0n ? balance : 0n;
+          const unit = token === "USDC" ? USDC : token === "WBTC" ? BTC / 1000n : wad("0.01");
+          const amount = pick([0n, unit, pos / 2n, pos, pos + 1n, 1n, 1_000n * unit]);
+          const client = await clientOf(sender);
+          let sdk, chain: Outcome, what: string;
+          if (rand() < 0.5) {
+            const to = pick([
+              undefined,
+              undefined,
+              ethers.ZeroAddress,
+              sys.lp.address,
+              await owner.getAddress(),
+            ]);
+            what = `withdraw ${name} ${token} ${amount} to ${to} by ${await sender.getAddress()}`;
+            sdk = await sdkOutcome(
+              () => preview(client, id, { type: "withdraw", token, amount, to }),
+              (r) => r.revert,
             );
-          continue;
-        }
-        const m = sdk.result as bigint;
-        const balance = await sys.vault.balanceOf(ids[name], tokens[token]);
-        const total = await sys.vault.totalDeposits(tokens[token]);
-        const send = (amount: bigint) =>
-          onChain(() => sys.vault.connect(owner).withdraw(ids[name], tokens[token], amount, owner));
-        count(`maxWithdrawable ${m === 0n ? "zero" : m === balance ? "balance" : "partial"}`);
-        if (m > 0n) {
-          const r = await send(m);
-          if (!r.ok) mismatches.push(`${label} maxWithdrawable ${name} ${token} = ${m} reverts ${show(r)}`);
-        }
-        if (balance > 0n && m < balance && m < total) {
-          const r = await send(m + 1n);
-          if (r.ok)
-            mismatches.push(`${label} maxWithdrawable ${name} ${token} = ${m} but ${m + 1n} goes through`);
+            chain = await onChain(() =>
+              sys.vault.connect(sender).withdraw(id, tokens[token], amount, to ?? owner),
+            );
+          } else {
+            what = `deposit ${name} ${token} ${amount} by ${await sender.getAddress()}`;
+            sdk = await sdkOutcome(
+              () => preview(client, id, { type: "deposit", token, amount }),
+              (r) => r.revert,
+            );
+            chain = await onChain(() => sys.vault.connect(sender).deposit(id, tokens[token], amount));
+          }
+          count(`${what.split(" ")[0]} ${chain.ok ? "ok" : chain.name}`);
+          if (show(sdk.outcome) === show(chain)) continue;
+          mismatches.push(
+            `${label} ${what}: sdk ${sdk.threw ? "threw " : ""}${show(sdk.outcome)} chain ${show(chain)}`,
+          );
         }
       }
-
-      // Random withdrawals and deposits, previewed by a random sender, then sent by it.
-      for (let k = 0; k < 6; k++) {
-        const name = pick(names);
-        const id = ids[name];
-        const owner = owners[name];
-        const sender = pick([owner, owner, sys.keeper, sys.lp]);
-        const token = pick(["USDC", "USDC", "WETH", "WBTC", "sWETH"] as const);
-        const balance = await sys.vault.balanceOf(id, tokens[token]);
-        const pos = balance > 0n ? balance : 0n;
-        const unit = token === "USDC" ? USDC : token === "WBTC" ? BTC / 1000n : wad("0.01");
-        const amount = pick([0n, unit, pos / 2n, pos, pos + 1n, 1n, 1_000n * unit]);
-        const client = await clientOf(sender);
-        let sdk, chain: Outcome, what: string;
-        if (rand() < 0.5) {
-          const to = pick([
-            undefined,
-            undefined,
-            ethers.ZeroAddress,
-            sys.lp.address,
-            await owner.getAddress(),
-          ]);
-          what = `withdraw ${name} ${token} ${amount} to ${to} by ${await sender.getAddress()}`;
-          sdk = await sdkOutcome(
-            () => preview(client, id, { type: "withdraw", token, amount, to }),
-            (r) => r.revert,
-          );
-          chain = await onChain(() =>
-            sys.vault.connect(sender).withdraw(id, tokens[token], amount, to ?? owner),
-          );
-        } else {
-          what = `deposit ${name} ${token} ${amount} by ${await sender.getAddress()}`;
-          sdk = await sdkOutcome(
-            () => preview(client, id, { type: "deposit", token, amount }),
-            (r) => r.revert,
-          );
-          chain = await onChain(() => sys.vault.connect(sender).deposit(id, tokens[token], amount));
-        }
-        count(`${what.split(" ")[0]} ${chain.ok ? "ok" : chain.name}`);
-        if (show(sdk.outcome) === show(chain)) continue;
-        mismatches.push(
-          `${label} ${what}: sdk ${sdk.threw ? "threw " : ""}${show(sdk.outcome)} chain ${show(chain)}`,
-        );
-      }
-    }
-    console.log(`    ${CASES} cases:`, show(stats));
-    expect(mismatches, mismatches.slice(0, 8).join("\n")).to.deep.equal([]);
-  });
+      if (end === CASES) console.log(`    ${CASES} cases:`, show(stats));
+      expect(mismatches, mismatches.slice(0, 8).join("\n")).to.deep.equal([]);
+    });
+  }
 
   // Review round 42, finding 1: a flat account's deposit of a token whose price feed fails and that it does not hold yet
   // (the quote at a zero balance included) threw the feed's error from `preview`, though the vault takes

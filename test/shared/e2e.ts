@@ -36,6 +36,15 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/**
+ * Bounds of the waits on a process's start, safety nets only (each wait ends on its condition). Review
+ * round 133 measured, on 2 cores running three mocha workers and more: a keeper's start to its session
+ * (ts-node transpiles it first) 21 s, a `hardhat run` deploy 43 s: 1.4× and 2.1× under the 30 s and 90 s
+ * bounds they had. A failure still names what it waited for.
+ */
+export const KEEPER_START_MS = 60_000;
+export const HARDHAT_RUN_MS = 180_000;
+
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Polls `fn` until it returns a value other than undefined/false, or throws after `timeoutMs`. */
@@ -215,7 +224,7 @@ export interface DeployRun {
 export async function runDeploy(
   procs: Processes,
   opts: { port: number; deploymentId: string; deploymentFile: string },
-  timeoutMs = 90_000,
+  timeoutMs = HARDHAT_RUN_MS,
 ): Promise<DeployRun> {
   const deploy = procs.spawn(
     `deploy ${opts.deploymentId}`,
