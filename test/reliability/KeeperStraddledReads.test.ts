@@ -8,40 +8,22 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { Transaction } from "ethers";
-import { MarginMode, WAD, openAccount, wad, type System } from "../shared/system";
+import { MarginMode, WAD, openAccount, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { setFeedPrice } from "../shared/oracles";
 import { mineAt, refreshFeeds, trade } from "../shared/perps";
-import { hardhatWallet } from "../shared/e2e";
 import {
   callDataOf,
   expiredCallWritten,
+  minedKeeperCalls,
   onRequests,
   startInProcessKeeper,
   stillOpen,
 } from "../shared/keeper";
-import type { OptionMarket } from "../../typechain-types";
-
-type Sys = System & { options: OptionMarket };
 
 const USDC = 10n ** 6n;
-const KEEPER = hardhatWallet(4).address.toLowerCase();
 /** No bid pays (the keeper starts auctions and sends nothing else for them); no jitter to wait. */
 const QUIET = ["--min-profit-usd", "1000000", "--race-jitter-ms", "0"];
-
-/** The functions of the keeper's transactions mined in blocks (from, to], with their gas, in order. */
-async function keeperTxs(sys: Sys, from: number, to: number): Promise<{ fn: string; gasUsed: bigint }[]> {
-  const interfaces = [sys.auction.interface, sys.options.interface, sys.perps.interface];
-  const out: { fn: string; gasUsed: bigint }[] = [];
-  for (let n = from + 1; n <= to; n++) {
-    for (const t of (await ethers.provider.getBlock(n, true))!.prefetchedTransactions) {
-      if (t.from.toLowerCase() !== KEEPER) continue;
-      const fn = interfaces.map((i) => i.parseTransaction({ data: t.data })?.name).find(Boolean) ?? t.data;
-      out.push({ fn, gasUsed: (await ethers.provider.getTransactionReceipt(t.hash))!.gasUsed });
-    }
-  }
-  return out;
-}
 
 /**
  * Runs `step` with `rival` run once, before the chain answers the pass's first eth_call whose calldata
@@ -158,7 +140,7 @@ describe("Keeper reads straddling blocks: health, then the auction", function ()
     const second = await keeper.step();
 
     expect(second.liquidatable).to.deep.equal([]);
-    expect(await keeperTxs(sys, from, await ethers.provider.getBlockNumber())).to.deep.equal([]);
+    expect(await minedKeeperCalls(sys, from, await ethers.provider.getBlockNumber())).to.deep.equal([]);
   });
 
   it("neither starts nor waits when a rival starts the auction between the health read and the auction read", async function () {
@@ -175,7 +157,7 @@ describe("Keeper reads straddling blocks: health, then the auction", function ()
     expect(
       keeper.lines.some((l) => l.msg === "bid not profitable" && l.fields.accountId === alice.toString()),
     ).to.equal(true);
-    expect(await keeperTxs(sys, from, await ethers.provider.getBlockNumber())).to.deep.equal([]);
+    expect(await minedKeeperCalls(sys, from, await ethers.provider.getBlockNumber())).to.deep.equal([]);
     expect(await sys.auction.queryFilter(sys.auction.filters.AuctionStarted(alice))).to.have.length(1);
   });
 });
@@ -197,7 +179,7 @@ describe("Keeper reads straddling blocks: an auction's deficit", function () {
       () => keeper.step(),
     );
     expect(raced).to.equal(true);
-    expect(await keeperTxs(sys, from, await ethers.provider.getBlockNumber())).to.deep.equal([]);
+    expect(await minedKeeperCalls(sys, from, await ethers.provider.getBlockNumber())).to.deep.equal([]);
   });
 
   it("records the deficit when the fresh read still shows it (no straddle)", async function () {
@@ -208,7 +190,7 @@ describe("Keeper reads straddling blocks: an auction's deficit", function () {
     const keeper = await startInProcessKeeper(sys, QUIET);
     const from = await ethers.provider.getBlockNumber();
     await keeper.step();
-    const sent = await keeperTxs(sys, from, await ethers.provider.getBlockNumber());
+    const sent = await minedKeeperCalls(sys, from, await ethers.provider.getBlockNumber());
     expect(sent.map((t) => t.fn)).to.deep.equal(["updateDeficit"]);
     expect((await sys.auction.auctions(alice)).deficit).to.be.greaterThan(900n * USDC);
   });
@@ -234,7 +216,7 @@ describe("Keeper reads straddling blocks: a payout batch", function () {
     );
     expect(reads).to.be.at.least(3);
     expect(await stillOpen(sys, call, writers)).to.deep.equal([]);
-    const sent = await keeperTxs(sys, from, await ethers.provider.getBlockNumber());
+    const sent = await minedKeeperCalls(sys, from, await ethers.provider.getBlockNumber());
     expect(sent.map((t) => t.fn)).to.deep.equal(["settleSeries"]);
   });
 });

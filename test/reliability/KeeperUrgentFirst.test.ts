@@ -22,6 +22,7 @@ import { hardhatWallet } from "../shared/e2e";
 import {
   callDataOf,
   expiredCallWritten,
+  minedKeeperCalls,
   onRequests,
   startInProcessKeeper,
   stillOpen,
@@ -50,20 +51,6 @@ interface Pass {
   head: number;
   report: StepReport;
   mined: { fn: string; block: number }[];
-}
-
-/** The functions of the keeper's transactions mined in blocks (from, to]. */
-async function keeperTxs(sys: Sys, from: number, to: number): Promise<{ fn: string; block: number }[]> {
-  const interfaces = [sys.auction.interface, sys.options.interface, sys.perps.interface];
-  const out: { fn: string; block: number }[] = [];
-  for (let n = from + 1; n <= to; n++) {
-    for (const t of (await ethers.provider.getBlock(n, true))!.prefetchedTransactions) {
-      if (t.from.toLowerCase() !== KEEPER) continue;
-      const fn = interfaces.map((i) => i.parseTransaction({ data: t.data })?.name).find(Boolean) ?? t.data;
-      out.push({ fn, block: n });
-    }
-  }
-  return out;
 }
 
 /**
@@ -127,7 +114,7 @@ async function passesUnderMiner(
           passes.push({
             head,
             report,
-            mined: await keeperTxs(sys, head, await ethers.provider.getBlockNumber()),
+            mined: await minedKeeperCalls(sys, head, await ethers.provider.getBlockNumber()),
           });
         }
       },

@@ -12,10 +12,10 @@ import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad, type System } from "../shared/system";
 import { refreshFeeds, trade } from "../shared/perps";
-import { hardhatWallet } from "../shared/e2e";
 import {
   callDataOf,
   expiredCallWritten,
+  minedKeeperCalls,
   onRequests,
   startInProcessKeeper,
   stillOpen,
@@ -25,22 +25,8 @@ import type { OptionMarket } from "../../typechain-types";
 type Sys = System & { options: OptionMarket };
 
 const USDC = 10n ** 6n;
-const KEEPER = hardhatWallet(4).address.toLowerCase();
 /** No bid pays (a pass starts auctions and sends nothing else for them); no jitter to wait. */
 const QUIET = ["--min-profit-usd", "1000000", "--race-jitter-ms", "0"];
-
-/** The functions of the keeper's transactions mined in blocks (from, to], in order. */
-async function keeperTxs(sys: Sys, from: number, to: number): Promise<string[]> {
-  const interfaces = [sys.auction.interface, sys.options.interface, sys.perps.interface];
-  const out: string[] = [];
-  for (let n = from + 1; n <= to; n++) {
-    for (const t of (await ethers.provider.getBlock(n, true))!.prefetchedTransactions) {
-      if (t.from.toLowerCase() !== KEEPER) continue;
-      out.push(interfaces.map((i) => i.parseTransaction({ data: t.data })?.name).find(Boolean) ?? t.data);
-    }
-  }
-  return out;
-}
 
 /** Funding an hour old in both perp markets (Alice long ETH, Bob long BTC: each market's rate moves). */
 async function staleFundingInBoth(sys: Sys): Promise<void> {
@@ -80,11 +66,9 @@ describe("The keeper's non-urgent gate, review round 131", function () {
       const report = await keeper.step();
       // settleSeries and startAuction (2 broadcasts, blocks head+1 and head+2) went out before the stage:
       // counted against it, the payout would have been refused; the stage's own first send goes.
-      expect(await keeperTxs(sys, head, await ethers.provider.getBlockNumber())).to.deep.equal([
-        "settleSeries",
-        "startAuction",
-        "settleAccounts",
-      ]);
+      expect(
+        (await minedKeeperCalls(sys, head, await ethers.provider.getBlockNumber())).map((t) => t.fn),
+      ).to.deep.equal(["settleSeries", "startAuction", "settleAccounts"]);
       expect((await sys.auction.auctions(alice)).active).to.equal(true);
       expect(report.options?.positionsSettled).to.equal(3);
       expect(await stillOpen(sys, call, writers)).to.deep.equal([]);
@@ -110,7 +94,9 @@ describe("The keeper's non-urgent gate, review round 131", function () {
         await sinkUntilUnder(sys, book);
         const head = await ethers.provider.getBlockNumber();
         await keeper.step();
-        perPass.push(await keeperTxs(sys, head, await ethers.provider.getBlockNumber()));
+        perPass.push(
+          (await minedKeeperCalls(sys, head, await ethers.provider.getBlockNumber())).map((t) => t.fn),
+        );
       }
       // Every pass started an auction (urgent, counted by the sender) and still sent one non-urgent
       // transaction: the payout batch, then each market's accrual.
@@ -133,10 +119,9 @@ describe("The keeper's non-urgent gate, review round 131", function () {
       const report = await keeper.step();
       // The settlement is urgent (before the stage); the batch is the stage's first send and goes; the
       // only block newer than the head is the batch's own, so the gate answers "newer" to the accrual.
-      expect(await keeperTxs(sys, head, await ethers.provider.getBlockNumber())).to.deep.equal([
-        "settleSeries",
-        "settleAccounts",
-      ]);
+      expect(
+        (await minedKeeperCalls(sys, head, await ethers.provider.getBlockNumber())).map((t) => t.fn),
+      ).to.deep.equal(["settleSeries", "settleAccounts"]);
       // No block but the keeper's own two: none came while the pass ran, yet the accrual waits.
       expect(await ethers.provider.getBlockNumber()).to.equal(head + 2);
       expect(report.fundingAccrued).to.deep.equal([]);

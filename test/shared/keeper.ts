@@ -248,6 +248,28 @@ export async function startInProcessKeeper(
   };
 }
 
+/**
+ * The functions of the in-process keeper's transactions (Hardhat's account #4, `startInProcessKeeper`'s
+ * default key) mined in blocks (from, to], in order, each with its block.
+ */
+export async function minedKeeperCalls(
+  sys: System & { options: OptionMarket },
+  from: number,
+  to: number,
+): Promise<{ fn: string; block: number }[]> {
+  const keeper = hardhatWallet(4).address;
+  const interfaces = [sys.auction.interface, sys.options.interface, sys.perps.interface];
+  const out: { fn: string; block: number }[] = [];
+  for (let n = from + 1; n <= to; n++) {
+    for (const t of (await ethers.provider.getBlock(n, true))!.prefetchedTransactions) {
+      if (t.from !== keeper) continue;
+      const fn = interfaces.map((i) => i.parseTransaction({ data: t.data })?.name).find(Boolean) ?? t.data;
+      out.push({ fn, block: n });
+    }
+  }
+  return out;
+}
+
 /** One JSON-RPC request the bridge received; for an eth_call or eth_estimateGas, its calldata too. */
 export interface BridgedCall {
   method: string;
