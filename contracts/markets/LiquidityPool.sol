@@ -527,6 +527,9 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         uint256 assets,
         uint256 shares
     ) internal override {
+        // An exit that burns nothing moves nothing, and anyone could send it in any owner's name (OZ spends
+        // an allowance of 0): refused as the vault refused it before dust exits were let through (§4 row 346).
+        if (shares == 0) revert ICollateralVault.ZeroAmount();
         if (caller != owner) _spendAllowance(owner, caller, shares);
         _burn(owner, shares);
         // The vault debits the pool account and pays out; it does not margin-check the pool's account,

@@ -61,6 +61,11 @@ function isPaidOut(openInterest: Sides): boolean {
   return openInterest.long === 0n && openInterest.short === 0n;
 }
 
+/** Whether two reads of a series' open interest agree on both sides. */
+function sameSides(a: Sides, b: Sides): boolean {
+  return a.long === b.long && a.short === b.short;
+}
+
 /** A series' open interest by side. */
 function interestOf(series: { longOpenInterest: bigint; shortOpenInterest: bigint }): Sides {
   return { long: series.longOpenInterest, short: series.shortOpenInterest };
@@ -84,6 +89,12 @@ export function createOptionSettlement(
   const holders = new Map<bigint, Set<bigint>>();
   /** Settled series without open positions: nothing can happen to them any more. */
   const done = new Set<bigint>();
+  /**
+   * Settled series whose every known holder a step read closed while their open interest was not 0: a
+   * holder the scan never saw (before `--start-block`, or in a block a reorg replaced below the scan's
+   * cursor) holds it. Their open interest and known holders then: nothing to read again until either moves.
+   */
+  const unaccounted = new Map<bigint, { openInterest: Sides; holders: number }>();
   /** Per series being paid out: how many of its holders (in scan order) are known closed. */
   const paidUpTo = new Map<bigint, number>();
   /** Expiries read so far (a series' terms never change): a live series costs no read per step. */
@@ -144,6 +155,8 @@ export function createOptionSettlement(
       return;
     }
     if (!s.settled) {
+      // Positions move while a series is unsettled (a reorg dropped its settlement): read its holders again.
+      unaccounted.delete(id);
       const hint = await roundHint(s.underlying, s.expiry);
       if (hint === null) {
         log.debug("settlement round not available yet", { seriesId: id, expiry: s.expiry });
@@ -164,7 +177,7 @@ export function createOptionSettlement(
       if (sent.status === "dry-run") return;
     }
     if (!payouts) return;
-    await payOut(id, report, gate);
+    await payOut(id, interestOf(s), report, gate);
   }
 
   /**
@@ -175,8 +188,19 @@ export function createOptionSettlement(
    * expired series never reopens, so the holders before the cursor (read closed, or paid by a mined
    * batch of ours) are not read again.
    */
-  async function payOut(id: bigint, report: OptionStepReport, gate: () => Promise<boolean>): Promise<void> {
+  async function payOut(
+    id: bigint,
+    seriesInterest: Sides,
+    report: OptionStepReport,
+    gate: () => Promise<boolean>,
+  ): Promise<void> {
     const accounts = [...(holders.get(id) ?? [])];
+    // Every known holder read closed and nothing moved since: reading them again finds them closed (3 + N
+    // calls a pass, forever: review round 135). A new holder, or open interest that moved (a payout a
+    // reorg dropped reopens its positions), reads them all again.
+    const missing = unaccounted.get(id);
+    if (missing && missing.holders === accounts.length && sameSides(missing.openInterest, seriesInterest))
+      return;
     // The caller read open interest left: with the cursor past every holder, a batch counted as mined
     // did not stay mined (a reorg dropped it). Every holder is read again rather than left unpaid.
     let next = paidUpTo.get(id) ?? 0;
@@ -240,8 +264,22 @@ export function createOptionSettlement(
     // And only when the series agrees: the holders are scanned to the pass's head, the positions read at
     // latest, so one who received a position in a later block (the pass's own absorb) was unknown, every
     // known holder read closed, and the series was never read again (review round 132).
-    if (readFromFirst && !mined && closedUpTo === accounts.length && openInterest && isPaidOut(openInterest))
+    if (!readFromFirst || mined || closedUpTo !== accounts.length) return;
+    const left = openInterest ?? seriesInterest;
+    if (isPaidOut(left)) {
       done.add(id);
+      unaccounted.delete(id);
+      return;
+    }
+    if (!unaccounted.has(id)) {
+      log.warn("open interest no known holder accounts for; not paid by this keeper", {
+        seriesId: id,
+        longOpenInterest: left.long,
+        shortOpenInterest: left.short,
+        knownHolders: accounts.length,
+      });
+    }
+    unaccounted.set(id, { openInterest: left, holders: accounts.length });
   }
 
   return {
