@@ -132,18 +132,18 @@ async function dustHolder() {
 }
 
 describe("LiquidityPool: shares worth less than a unit, burned for 0", function () {
-  it("lets anyone withdraw 0 for any owner, with no allowance: nothing burned or paid, a Withdraw of 0 and 0", async function () {
-    // OZ's `_spendAllowance` of 0 shares passes with an allowance of 0. Before round 134 the vault's
-    // `ZeroAmount` refused it; the event is the only trace (as in OZ's ERC-4626 on a plain token).
-    const { pool, usdc, bob, carol, dust } = await loadFixture(dustHolder);
+  it("refuses an exit that burns no shares, for any owner, with the vault's ZeroAmount: no Withdraw in another's name", async function () {
+    // OZ's `_spendAllowance` of 0 shares passes with an allowance of 0: with dust burned for 0 (round 134),
+    // withdraw(0) and redeem(0) went through for anyone, emitting Withdraw(carol, carol, bob, 0, 0).
+    const { pool, vault, usdc, bob, carol, dust } = await loadFixture(dustHolder);
     expect(await pool.allowance(bob, carol)).to.equal(0n);
     const [shares, held] = [await pool.totalSupply(), await usdc.balanceOf(carol)];
-    await expect(pool.connect(carol).withdraw(0n, carol, bob))
-      .to.emit(pool, "Withdraw")
-      .withArgs(carol.address, carol.address, bob.address, 0n, 0n);
-    await expect(pool.connect(carol).redeem(0n, carol, bob))
-      .to.emit(pool, "Withdraw")
-      .withArgs(carol.address, carol.address, bob.address, 0n, 0n);
+    for (const exit of [
+      () => pool.connect(carol).withdraw(0n, carol, bob),
+      () => pool.connect(carol).redeem(0n, carol, bob),
+    ])
+      await expect(exit()).to.be.revertedWithCustomError(vault, "ZeroAmount");
+    await expect(pool.connect(bob).redeem(0n, bob, bob)).to.be.revertedWithCustomError(vault, "ZeroAmount");
     expect([await pool.totalSupply(), await usdc.balanceOf(carol), await pool.balanceOf(bob)]).to.deep.equal([
       shares,
       held,
@@ -165,7 +165,7 @@ describe("LiquidityPool: shares worth less than a unit, burned for 0", function 
     expect([await pool.balanceOf(bob), await pool.allowance(bob, carol)]).to.deep.equal([0n, 0n]);
   });
 
-  it("still lists no dust exit while the vault is paused (max* 0, redeem refused), though withdraw(0) goes through", async function () {
+  it("still lists no dust exit while the vault is paused (max* 0, redeem refused)", async function () {
     const sys = await loadFixture(dustHolder);
     const { pool, bob, dust } = sys;
     await sys.vault.pause();
@@ -174,7 +174,6 @@ describe("LiquidityPool: shares worth less than a unit, burned for 0", function 
       pool,
       "ERC4626ExceededMaxRedeem",
     );
-    await expect(pool.connect(bob).withdraw(0n, bob, bob)).to.emit(pool, "Withdraw");
     expect(await pool.balanceOf(bob)).to.equal(dust);
   });
 
