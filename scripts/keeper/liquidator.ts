@@ -229,30 +229,38 @@ async function liquidate(
     const [inQuote, usdMark] = await c.vault.markInQuote(accountId);
     return deficitOf(bookInQuote(equityMark, inQuote, usdMark), s.quoteUnit);
   };
-  let deficit = await deficitNow(h.equityMark);
+  const deficit = await deficitNow(h.equityMark);
   const recorded = (await c.auction.auctions(accountId)).deficit;
-  // The health is the pass's read, blocks ago (each send before this account's waited for its receipt)
-  // and the last check at pending reads only the record: prices back up since were mined as an update
-  // recording nothing (165,304 gas in review round 132). Read again, with the collateral, before sending.
-  if (isDeficitStale(recorded, deficit))
-    deficit = await deficitNow((await c.engine.health(accountId)).equityMark);
   if (isDeficitStale(recorded, deficit)) {
     // Worth its gas (review round 60): a dust book cents under water moves by 1% every tick.
     const request = tx(c.auction, "updateDeficit", [accountId]);
     const gasUsd = await gas.costUsd(request);
     const riseUsd = await gas.quoteToUsd((deficit - recorded) * s.quoteUnit);
     if (gasUsd === null || isDeficitWorthRecording({ recorded, current: deficit, riseUsd, gasUsd })) {
-      // A rival's update makes this one a no-op, not a revert, that still values the whole book (170,622
-      // gas in review round 124): the last check reads the auction at pending.
-      await sender.send(
-        "updateDeficit",
-        request,
-        { ...fields, deficit },
-        {
-          check: tx(c.auction, "auctions", [accountId]),
-          unless: (answer) => deficitRecordedBy(c, answer, deficit),
-        },
-      );
+      // The health is the pass's read, blocks ago (each send before this account's waited for its
+      // receipt), and the last check at pending reads only the record: prices back up since were mined as
+      // an update recording nothing (165,304 gas in review round 132). Read again, with the collateral,
+      // only here: a book whose rise is below its gas costs no reread each pass (review round 135).
+      const current = await deficitNow((await c.engine.health(accountId)).equityMark);
+      if (isDeficitStale(recorded, current)) {
+        // A rival's update makes this one a no-op, not a revert, that still values the whole book (170,622
+        // gas in review round 124): the last check reads the auction at pending.
+        await sender.send(
+          "updateDeficit",
+          request,
+          { ...fields, deficit: current },
+          {
+            check: tx(c.auction, "auctions", [accountId]),
+            unless: (answer) => deficitRecordedBy(c, answer, current),
+          },
+        );
+      } else {
+        log.debug("deficit no longer stale when read again; not recorded", {
+          ...fields,
+          deficit: current,
+          recorded,
+        });
+      }
     } else {
       log.debug("deficit rise below its gas; not recorded", {
         ...fields,
