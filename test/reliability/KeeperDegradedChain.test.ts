@@ -10,7 +10,13 @@ import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../s
 import { mineAt, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet, waitFor } from "../shared/e2e";
-import { onRequest, runKeeperOverBridge, startInProcessKeeper, type InProcessKeeper } from "../shared/keeper";
+import {
+  onRequest,
+  runKeeperOverBridge,
+  startInProcessKeeper,
+  type InProcessKeeper,
+  waitForPassOn,
+} from "../shared/keeper";
 import { mintAccountsTo } from "../shared/accounts";
 import { chooseFees, replacementFees } from "../../scripts/keeper/logic";
 
@@ -401,11 +407,7 @@ describe("Keeper loop", function () {
         // when this one was mined would leave the old anchor, which the reorg does not replace (review
         // round 133).
         const mined = before + 1;
-        await waitFor(
-          "the keeper's pass on the new block",
-          () => lines.some((l) => l.msg === "health checked" && l.fields.block === mined),
-          30_000,
-        );
+        await waitForPassOn(lines, mined);
         await network.provider.request({ method: "evm_revert", params: [fork] });
         // The new chain's blocks come 7 s later than the one they replace (another hash).
         const latest = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);

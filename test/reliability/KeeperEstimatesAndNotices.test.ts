@@ -12,7 +12,7 @@ import { setFeedPrice } from "../shared/oracles";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { deployOptionsSystem } from "../shared/options";
 import { hardhatWallet, waitFor } from "../shared/e2e";
-import { runKeeperOverBridge, startRpcBridge, type Misbehaviour } from "../shared/keeper";
+import { runKeeperOverBridge, startRpcBridge, type Misbehaviour, waitForPassOn } from "../shared/keeper";
 import { createProvider } from "../../scripts/keeper/chain";
 import { createLogger } from "../../scripts/keeper/log";
 import { TX_GAS_CAP, TxSender } from "../../scripts/keeper/sender";
@@ -119,11 +119,7 @@ describe("Keeper estimates and setup notices, and withdrawals in a price outage"
         // block says so. (Five requests and 300 ms were not proof: a 500 ms stall of its read of the block
         // left the old anchor, the reorg went unseen and the rebuilt session never came; review round 133.)
         const mined = await ethers.provider.getBlockNumber();
-        await waitFor(
-          "the keeper's pass on the new block",
-          () => lines.some((l) => l.msg === "health checked" && l.fields.block === mined),
-          30_000,
-        );
+        await waitForPassOn(lines, mined);
         await network.provider.request({ method: "evm_revert", params: [fork] });
         const latest = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
         for (const dt of [7n, 8n])

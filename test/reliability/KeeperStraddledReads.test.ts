@@ -19,11 +19,10 @@ import {
   onRequests,
   startInProcessKeeper,
   stillOpen,
+  QUIET_KEEPER,
 } from "../shared/keeper";
 
 const USDC = 10n ** 6n;
-/** No bid pays (the keeper starts auctions and sends nothing else for them); no jitter to wait. */
-const QUIET = ["--min-profit-usd", "1000000", "--race-jitter-ms", "0"];
 
 /**
  * Runs `step` with `rival` run once, before the chain answers the pass's first eth_call whose calldata
@@ -70,7 +69,7 @@ describe("Keeper reads straddling blocks: option payouts", function () {
     // holder the scan knows, reads closed. The bug: the series was marked done, never read again, and the
     // backstop's calls were never paid by the keeper.
     const { sys, call, alice, backstop } = await expiredWriterAbsorbable();
-    const keeper = await startInProcessKeeper(sys, QUIET);
+    const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const absorb = sys.auction.interface.getFunction("absorb").selector;
     let absorbSent = false;
     let rivalSettled = false;
@@ -121,7 +120,7 @@ describe("Keeper reads straddling blocks: health, then the auction", function ()
     // at pending first (reverts `AccountNotLiquidatable`-like): no transaction, the next pass reads her healthy.
     const { sys, alice, bob } = await aliceUnderWater();
     await sys.auction.startAuction(alice);
-    const keeper = await startInProcessKeeper(sys, QUIET);
+    const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const from = await ethers.provider.getBlockNumber();
     const raced = await withRivalBefore(
       sys.auction.interface.getFunction("auctions").selector,
@@ -146,7 +145,7 @@ describe("Keeper reads straddling blocks: health, then the auction", function ()
   it("neither starts nor waits when a rival starts the auction between the health read and the auction read", async function () {
     // The auction reads "running": the pass goes to its bid (none pays here) in the same pass.
     const { sys, alice } = await aliceUnderWater();
-    const keeper = await startInProcessKeeper(sys, QUIET);
+    const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const from = await ethers.provider.getBlockNumber();
     const raced = await withRivalBefore(
       sys.auction.interface.getFunction("auctions").selector,
@@ -171,7 +170,7 @@ describe("Keeper reads straddling blocks: an auction's deficit", function () {
     const { sys, alice } = await aliceUnderWater();
     await sys.auction.startAuction(alice);
     await setFeedPrice(sys.feeds.ETH, "2400");
-    const keeper = await startInProcessKeeper(sys, QUIET);
+    const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const from = await ethers.provider.getBlockNumber();
     const raced = await withRivalBefore(
       sys.vault.interface.getFunction("markInQuote").selector,
@@ -187,7 +186,7 @@ describe("Keeper reads straddling blocks: an auction's deficit", function () {
     const { sys, alice } = await aliceUnderWater();
     await sys.auction.startAuction(alice);
     await setFeedPrice(sys.feeds.ETH, "2400");
-    const keeper = await startInProcessKeeper(sys, QUIET);
+    const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const from = await ethers.provider.getBlockNumber();
     await keeper.step();
     const sent = await minedKeeperCalls(sys, from, await ethers.provider.getBlockNumber());
@@ -203,7 +202,7 @@ describe("Keeper reads straddling blocks: a payout batch", function () {
     // interest (the last check's baseline) was read after the holders, so it already showed the rival's
     // payout, the check at pending saw no further fall, and the batch was mined paying nobody.
     const { sys, call, writers } = await expiredCallWritten(3);
-    const keeper = await startInProcessKeeper(sys, QUIET);
+    const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const from = await ethers.provider.getBlockNumber();
     const positionSize = sys.options.interface.getFunction("positionSize").selector;
     let reads = 0;

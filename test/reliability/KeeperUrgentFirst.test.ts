@@ -27,6 +27,7 @@ import {
   startInProcessKeeper,
   stillOpen,
   type InProcessKeeper,
+  QUIET_KEEPER,
 } from "../shared/keeper";
 
 type Sys = System & { options: OptionMarket };
@@ -35,8 +36,6 @@ const USDC = 10n ** 6n;
 /** Three payout batches of SETTLE_BATCH (50): 50, 50, 1. */
 const HOLDERS = 101;
 const KEEPER = hardhatWallet(4).address.toLowerCase();
-/** No bid pays (the passes start auctions and send nothing else for them); no jitter to wait. */
-const QUIET = ["--min-profit-usd", "1000000", "--race-jitter-ms", "0"];
 
 /** 101 writers of an expired ETH-3000 call (settlement round at 3,100); Alice long 10 ETH on 5,000 USDC. */
 async function expiredSeriesAndAlice() {
@@ -137,7 +136,7 @@ async function allPaid(sys: Sys, call: bigint): Promise<boolean> {
 describe("The keeper's liquidations before its non-urgent sends (review round 129)", function () {
   it("starts the auction of an account that crossed maintenance in its first payout batch's block in the next block", async function () {
     const { sys, call, alice } = await loadFixture(expiredSeriesAndAlice);
-    const keeper = await startInProcessKeeper(sys, [...QUIET, "--funding-interval", "0"]);
+    const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--funding-interval", "0"]);
     let dropBlock = -1;
     const passes = await passesUnderMiner(sys, keeper, {
       maxPasses: 12,
@@ -164,7 +163,7 @@ describe("The keeper's liquidations before its non-urgent sends (review round 12
 
   it("pays 101 holders out over passes, one batch a pass, reading each holder's position once", async function () {
     const { sys, call, writers } = await loadFixture(expiredSeriesAndAlice);
-    const keeper = await startInProcessKeeper(sys, [...QUIET, "--funding-interval", "0"]);
+    const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--funding-interval", "0"]);
     const positionSize = sys.options.interface.getFunction("positionSize").selector;
     let reads = 0;
     const passes = await onRequests(
@@ -188,7 +187,7 @@ describe("The keeper's liquidations before its non-urgent sends (review round 12
 
   it("starves nothing when a newer block is out before every pass sends: one non-urgent send a pass, payouts then funding", async function () {
     const { sys, call } = await loadFixture(expiredSeriesAndAlice);
-    const keeper = await startInProcessKeeper(sys, [...QUIET, "--funding-interval", "3600"]);
+    const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--funding-interval", "3600"]);
     await time.increase(3_600);
     await refreshFeeds(sys);
     const lastFunding = async () => (await sys.perps.market(sys.markets.ETH)).lastFundingTime;
@@ -212,7 +211,7 @@ describe("The keeper's liquidations before its non-urgent sends (review round 12
   it("sends every payout of a pass when no newer block comes (a dry run): 101 positions in one pass", async function () {
     const { sys, call } = await loadFixture(expiredSeriesAndAlice);
     await sys.options.settleSeries(call, await sys.feeds.ETH.latestRound());
-    const keeper = await startInProcessKeeper(sys, [...QUIET, "--dry-run", "--funding-interval", "0"]);
+    const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--dry-run", "--funding-interval", "0"]);
     const report = await keeper.step();
     expect(report.options?.positionsSettled).to.equal(HOLDERS);
     expect(report.deferred).to.equal(false);

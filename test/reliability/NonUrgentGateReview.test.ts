@@ -19,14 +19,13 @@ import {
   onRequests,
   startInProcessKeeper,
   stillOpen,
+  QUIET_KEEPER,
 } from "../shared/keeper";
 import type { OptionMarket } from "../../typechain-types";
 
 type Sys = System & { options: OptionMarket };
 
 const USDC = 10n ** 6n;
-/** No bid pays (a pass starts auctions and sends nothing else for them); no jitter to wait. */
-const QUIET = ["--min-profit-usd", "1000000", "--race-jitter-ms", "0"];
 
 /** Funding an hour old in both perp markets (Alice long ETH, Bob long BTC: each market's rate moves). */
 async function staleFundingInBoth(sys: Sys): Promise<void> {
@@ -61,7 +60,7 @@ describe("The keeper's non-urgent gate, review round 131", function () {
       await staleFundingInBoth(sys);
       // ETH falls to 2,650: Alice crosses maintenance (the series settles at the round after expiry, 3,100).
       await sys.feeds.ETH.updateAnswer(2_650n * 10n ** 8n);
-      const keeper = await startInProcessKeeper(sys, [...QUIET, "--funding-interval", "3600"]);
+      const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--funding-interval", "3600"]);
       const head = await ethers.provider.getBlockNumber();
       const report = await keeper.step();
       // settleSeries and startAuction (2 broadcasts, blocks head+1 and head+2) went out before the stage:
@@ -88,7 +87,7 @@ describe("The keeper's non-urgent gate, review round 131", function () {
       }
       await sys.options.settleSeries(call, await sys.feeds.ETH.latestRound());
       await staleFundingInBoth(sys);
-      const keeper = await startInProcessKeeper(sys, [...QUIET, "--funding-interval", "3600"]);
+      const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--funding-interval", "3600"]);
       const perPass: string[][] = [];
       for (const book of books) {
         await sinkUntilUnder(sys, book);
@@ -114,7 +113,7 @@ describe("The keeper's non-urgent gate, review round 131", function () {
     it("defers the second non-urgent send of a pass whose first was mined, though no other block came (its own receipt is the newer block)", async function () {
       const { sys, call } = await loadFixture(expiredSeriesAndAlice);
       await staleFundingInBoth(sys);
-      const keeper = await startInProcessKeeper(sys, [...QUIET, "--funding-interval", "3600"]);
+      const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--funding-interval", "3600"]);
       const head = await ethers.provider.getBlockNumber();
       const report = await keeper.step();
       // The settlement is urgent (before the stage); the batch is the stage's first send and goes; the
@@ -134,7 +133,7 @@ describe("The keeper's non-urgent gate, review round 131", function () {
     it("pays holders whose mined batch a one-block reorg dropped, instead of marking their series done", async function () {
       const { sys, call, writers } = await loadFixture(expiredSeriesAndAlice);
       await sys.options.settleSeries(call, await sys.feeds.ETH.latestRound());
-      const keeper = await startInProcessKeeper(sys, [...QUIET, "--funding-interval", "0"]);
+      const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--funding-interval", "0"]);
       const request = network.provider.request.bind(network.provider);
       // The block the pass reads is kept (the loop's anchor would not change); the batch's block is not.
       const snapshot = await request({ method: "evm_snapshot", params: [] });

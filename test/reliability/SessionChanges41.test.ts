@@ -11,10 +11,9 @@ import { mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { setFeedPrice } from "../shared/oracles";
 import { mineAt, refreshFeeds } from "../shared/perps";
-import { callDataOf, onRequest, startInProcessKeeper, stillOpen } from "../shared/keeper";
+import { callDataOf, onRequest, startInProcessKeeper, stillOpen, QUIET_KEEPER } from "../shared/keeper";
 
 const USDC = 10n ** 6n;
-const QUIET = ["--min-profit-usd", "1000000", "--race-jitter-ms", "0"];
 
 /**
  * Three writers of an expired ETH-3000 call, ETH at 3,100; the keeper scans from the block after the
@@ -43,7 +42,7 @@ describe("Keeper: a settled series whose open interest no known holder accounts 
     // below the scan's cursor) never reads 0, so the series is never done. The cost before the fix:
     // every pass read the series twice and every known holder's position again (2 + N calls, forever).
     const { sys, call, writers, startBlock } = await expiredCallWithAnUnknownHolder();
-    const keeper = await startInProcessKeeper(sys, [...QUIET, "--start-block", String(startBlock)]);
+    const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--start-block", String(startBlock)]);
     for (let pass = 0; pass < 4; pass++) {
       await refreshFeeds(sys);
       await keeper.step();
@@ -98,7 +97,7 @@ describe("Keeper: the payout race check's baseline read before the holders", fun
     }
     await mineAt(sys, expiry);
     await setFeedPrice(sys.feeds.ETH, "3100");
-    const keeper = await startInProcessKeeper(sys, QUIET);
+    const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const positionSize = sys.options.interface.getFunction("positionSize").selector;
     let reads = 0;
     await onRequest(

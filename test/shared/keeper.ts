@@ -19,7 +19,7 @@ import { createLogger, type Fields } from "../../scripts/keeper/log";
 import { keeperStep, openSession, runKeeper, type Session, type StepReport } from "../../scripts/keeper/loop";
 import { TxSender } from "../../scripts/keeper/sender";
 import type { OptionMarket } from "../../typechain-types";
-import { hardhatWallet, listenOnLoopback, tempDir } from "./e2e";
+import { hardhatWallet, listenOnLoopback, tempDir, waitFor } from "./e2e";
 import { deploymentOf } from "./sdk";
 import {
   DAY,
@@ -206,6 +206,21 @@ export async function stillOpen(
 
 /** `expiredCallWritten` with one holder, as one fixture (one snapshot) for every file that loads it. */
 export const oneExpiredCall = () => expiredCallWritten(1);
+
+/** Keeper flags under which no bid pays (a pass starts auctions and sends nothing else for them) and no race jitter is waited. */
+export const QUIET_KEEPER = ["--min-profit-usd", "1000000", "--race-jitter-ms", "0"];
+
+/**
+ * Waits for the keeper's pass on `block` ("health checked" at that block, logged once the block is its
+ * anchor): a pass still running on an older block when `block` was mined is no proof (review round 133).
+ */
+export async function waitForPassOn(lines: LogLine[], block: number, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    "the keeper's pass on the new block",
+    () => lines.some((l) => l.msg === "health checked" && l.fields.block === block),
+    timeoutMs,
+  );
+}
 
 /**
  * Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`, signing
