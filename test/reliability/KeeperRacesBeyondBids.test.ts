@@ -37,9 +37,13 @@ const KEYS = [hardhatWallet(4), hardhatWallet(6), hardhatWallet(7)];
 
 /**
  * The race jitter the keepers run with here: their constant draws (0, 1/3, 2/3) put their last checks
- * 200 ms apart, well above an in-process send's time, so that the order does not move with the machine.
+ * 500 ms apart after each keeper reaches its send. The three passes run at once and reach a send at
+ * times that drift with the machine's load: with 200 ms (600 here) a clean-clone CI run with three mocha
+ * workers on two cores had keeper 0 check after keeper 1 had checked but before its unwind reached the
+ * pool, and both were mined (one reverted, 42,802 gas). A wider gap only makes that drift less likely; it
+ * is not a proof.
  */
-const JITTER = ["--race-jitter-ms", "600"];
+const JITTER = ["--race-jitter-ms", "1500"];
 
 /**
  * Three keepers on `sys` with `args`, keeper i drawing i/3 for its jitter. Each has run a pass before
