@@ -2,15 +2,19 @@
  * Several keepers racing for the transactions round 117 left unchecked (review round 124): ending a
  * recovered account's auction, a single start, recording a deficit, settling an option series and paying
  * it out, sweeping and unwinding the backstop, accruing funding. Deterministic: the keepers step at once
- * on one head with automine off, and a block is mined only when every keeper has sent (its transaction
- * waits in the pool) or finished its pass; each keeper's race jitter draws a constant, so the order of
- * their last checks is fixed. RACE_TABLE=1 prints what each race mined and wasted.
+ * on one head with automine off, a block is mined only when every keeper has sent (its transaction waits
+ * in the pool) or finished its pass, and the keepers make their last checks in turn, keeper i's only once
+ * every keeper before it has sent or finished — the order their race jitters give them when the draws
+ * differ, held here by the harness instead of by wall-clock gaps (which a loaded machine closed: with
+ * 200 ms between the draws, a clean-clone CI run under three mocha workers mined two backstop unwinds).
+ * RACE_TABLE=1 prints what each race mined and wasted.
  */
 import { expect } from "chai";
 import { ethers, network } from "hardhat";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { TransactionReceipt } from "ethers";
 import type { OptionMarket } from "../../typechain-types";
+import type { Eip1193Like } from "../../scripts/keeper/chain";
 import { Role } from "../../deploy/roles";
 import { MarginMode, openAccount, wad, type System } from "../shared/system";
 import { deployOptionsSystem, deployOptionsSystemWithoutFunding } from "../shared/options";
@@ -31,29 +35,73 @@ const USDC = 10n ** 6n;
 
 type Sys = System & { options: OptionMarket };
 type Request = (args: { method: string; params?: unknown[] }) => Promise<unknown>;
+const request: Request = network.provider.request.bind(network.provider);
 
 /** Hardhat's #4 (the keeper's own key) and two competitors' keys (#6, #7: no fixture signs with them). */
 const KEYS = [hardhatWallet(4), hardhatWallet(6), hardhatWallet(7)];
+const ADDRESSES = KEYS.map((k) => k.address.toLowerCase());
 
 /**
- * The race jitter the keepers run with here: their constant draws (0, 1/3, 2/3) put their last checks
- * 500 ms apart after each keeper reaches its send. The three passes run at once and reach a send at
- * times that drift with the machine's load: with 200 ms (600 here) a clean-clone CI run with three mocha
- * workers on two cores had keeper 0 check after keeper 1 had checked but before its unwind reached the
- * pool, and both were mined (one reverted, 42,802 gas). A wider gap only makes that drift less likely; it
- * is not a proof.
+ * Per keeper, whether its pass in the running `passInLockstep` has finished; null outside one (the
+ * keepers' warm-up passes, automine on, check without waiting their turn).
  */
-const JITTER = ["--race-jitter-ms", "1500"];
+let passDone: boolean[] | null = null;
+
+const pause = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+/** Which of `addresses` have a transaction waiting in the pool, by the pool's nonce (building the pending block on every poll slowed the chain). */
+async function waitingInPool(addresses: string[]): Promise<Set<string>> {
+  const counts = await Promise.all(
+    addresses.map(async (a) => [
+      await ethers.provider.getTransactionCount(a, "pending"),
+      await ethers.provider.getTransactionCount(a, "latest"),
+    ]),
+  );
+  return new Set(addresses.filter((_, i) => counts[i][0] > counts[i][1]));
+}
 
 /**
- * Three keepers on `sys` with `args`, keeper i drawing i/3 for its jitter. Each has run a pass before
- * (`warm`, unless false): running keepers reach a new block's sends at the same moment, where a first
- * pass's log scans and cold code paths would spread them by more than the jitter.
+ * Returns once keeper `i` may make a last check: every keeper before it has finished its pass or has its
+ * transaction in the pool. Nothing is mined meanwhile (keeper i has neither), so what it then reads at
+ * pending holds every transaction the keepers before it will send on this head.
+ */
+async function turnOf(i: number): Promise<void> {
+  for (;;) {
+    const done = passDone;
+    if (done === null) return;
+    const before = ADDRESSES.slice(0, i);
+    const waiting = await waitingInPool(before);
+    if (before.every((a, j) => done[j] || waiting.has(a))) return;
+    await pause();
+  }
+}
+
+/** Hardhat's provider as keeper `i` sees it: its eth_call at pending (a raced send's last check) waits its turn. */
+function inTurn(i: number): Eip1193Like {
+  return {
+    async request(args) {
+      if (args.method === "eth_call" && args.params?.[1] === "pending") await turnOf(i);
+      return request(args);
+    },
+  };
+}
+
+/**
+ * Three keepers on `sys` with `args`, no jitter (their turns order the checks). Each has run a pass
+ * before (`warm`, unless false), as running keepers have.
  */
 async function keepers(sys: Sys, args: string[], { warm = true } = {}): Promise<InProcessKeeper[]> {
   const out: InProcessKeeper[] = [];
   for (const [i, key] of KEYS.entries())
-    out.push(await startInProcessKeeper(sys, [...JITTER, ...args], key.privateKey, () => i / KEYS.length));
+    out.push(
+      await startInProcessKeeper(
+        sys,
+        ["--race-jitter-ms", "0", ...args],
+        key.privateKey,
+        undefined,
+        inTurn(i),
+      ),
+    );
   if (warm) for (const k of out) await k.step();
   return out;
 }
@@ -74,32 +122,23 @@ interface Mined {
  * as keepers that saw the same block at the same moment do. Returns the keepers' transactions mined.
  */
 async function passInLockstep(sys: Sys, ks: InProcessKeeper[]): Promise<Mined[]> {
-  const request: Request = network.provider.request.bind(network.provider);
-  const addresses = KEYS.slice(0, ks.length).map((k) => k.address.toLowerCase());
+  const addresses = ADDRESSES.slice(0, ks.length);
   const from = (await ethers.provider.getBlockNumber()) + 1;
   await request({ method: "evm_setAutomine", params: [false] });
-  // By the pool's nonce, not the pending block: building that block on every poll slowed the chain.
-  const waitingInPool = async (): Promise<Set<string>> => {
-    const counts = await Promise.all(
-      addresses.map(async (a) => [
-        await ethers.provider.getTransactionCount(a, "pending"),
-        await ethers.provider.getTransactionCount(a, "latest"),
-      ]),
-    );
-    return new Set(addresses.filter((_, i) => counts[i][0] > counts[i][1]));
-  };
+  const done = ks.map(() => false);
+  passDone = done;
   try {
-    const done = ks.map(() => false);
     const steps = ks.map((k, i) => k.step().finally(() => (done[i] = true)));
     for (;;) {
-      const waiting = await waitingInPool();
+      const waiting = await waitingInPool(addresses);
       if (waiting.size > 0 && addresses.every((a, i) => done[i] || waiting.has(a)))
         await request({ method: "evm_mine", params: [] });
       else if (done.every(Boolean)) break;
-      else await new Promise((resolve) => setTimeout(resolve, 10));
+      else await pause();
     }
     await Promise.all(steps);
   } finally {
+    passDone = null;
     await request({ method: "evm_setAutomine", params: [true] });
   }
   const mined = await minedBy(sys, from, addresses);

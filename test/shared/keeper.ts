@@ -12,7 +12,12 @@ import { expect } from "chai";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { Deployment } from "../../deploy/deployment";
-import { Eip1193JsonRpcProvider, connectContracts, type Contracts } from "../../scripts/keeper/chain";
+import {
+  Eip1193JsonRpcProvider,
+  connectContracts,
+  type Contracts,
+  type Eip1193Like,
+} from "../../scripts/keeper/chain";
 import { parseKeeperArgs } from "../../scripts/keeper/config";
 import { assessBid, type BidPlan } from "../../scripts/keeper/liquidation";
 import { createLogger, type Fields } from "../../scripts/keeper/log";
@@ -225,20 +230,22 @@ export async function waitForPassOn(lines: LogLine[], block: number, timeoutMs =
 /**
  * Opens the keeper's session on `sys` (creating and approving its bidder account) with `args`, signing
  * with `key` (Hardhat's account #4 unless given: another account is a competing keeper). `random` is
- * its race jitter's random source (`Math.random` unless given: a constant orders racing keepers' checks).
+ * its race jitter's random source (`Math.random` unless given). `chain` is what it sends its JSON-RPC
+ * requests to (Hardhat's in-process provider unless given: a wrapper can hold or inspect them).
  */
 export async function startInProcessKeeper(
   sys: System & { options: OptionMarket },
   args: string[] = [],
   key: string = hardhatWallet(4).privateKey,
   random?: () => number,
+  chain: Eip1193Like = network.provider,
 ): Promise<InProcessKeeper> {
   const cfg = parseKeeperArgs(["--rpc", "http://in-process", "--deployment", "(in memory)", ...args], {
     KEEPER_PRIVATE_KEY: key,
   });
   if (cfg === "help") throw new Error("unreachable");
   const deployment = await keeperDeploymentOf(sys);
-  const provider = new Eip1193JsonRpcProvider(network.provider, deployment.chainId);
+  const provider = new Eip1193JsonRpcProvider(chain, deployment.chainId);
   const wallet = new Wallet(key, provider);
   const lines: LogLine[] = [];
   const log = createLogger({ level: "debug", write: (line) => lines.push(JSON.parse(line) as LogLine) });
