@@ -17,6 +17,7 @@ import {
   isBidProfitable,
   isDeficitStale,
   isDeficitWorthRecording,
+  isFarBelowMaintenance,
   isMaterial,
   isStartWorthSending,
   WAD,
@@ -374,7 +375,8 @@ function gasPricing(s: Session, sender: TxSender): GasPricing {
  * Whether to start `accountId`'s auction (logic.isStartWorthSending): always when it is material
  * (`--min-stake-usd`); else only when the flag reward the start would pay covers twice its gas (the
  * start, and the absorb that follows when nobody bids). An insolvent book, or one whose last auction
- * ended less than FLAG_REWARD_COOLDOWN ago, pays no reward: such a dust account is not started.
+ * ended less than FLAG_REWARD_COOLDOWN ago, pays no reward: such a dust account is started only for what
+ * the start protects, about its MM — when insolvent, or far below its line (`isFarBelowMaintenance`).
  */
 async function startWorthSending(
   s: Session,
@@ -406,14 +408,16 @@ async function startWorthSending(
   // tick until it is auctioned: what the start saves is then about its MM (one shock's loss), not the
   // reward. Without this, a book split into accounts below the stake was never started once under
   // water (review round 61).
-  const insolvent = markQuote <= 0n;
-  if (reward === 0n && !insolvent) {
+  // The same holds within the cooldown for a solvent book far below its line, falling rather than
+  // hovering: parked until insolvent, its deficit would fall on the fund (review round 137).
+  const protects = markQuote <= 0n || (reward === 0n && isFarBelowMaintenance(h));
+  if (reward === 0n && !protects) {
     log.debug("start not worth its gas: no flag reward", fields);
     return false;
   }
   const gasUsd = await gas.costUsd(tx(c.auction, "startAuction", [accountId]));
   if (gasUsd === null) return true; // the sender reports the revert or the cap
-  const rewardUsd = insolvent ? h.maintenanceRequirement : await gas.quoteToUsd(reward * s.quoteUnit);
+  const rewardUsd = protects ? h.maintenanceRequirement : await gas.quoteToUsd(reward * s.quoteUnit);
   const worth = isStartWorthSending({ material: false, rewardUsd, gasUsd });
   if (!worth) log.debug("start not worth its gas", { ...fields, rewardUsd, gasUsd });
   return worth;

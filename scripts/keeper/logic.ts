@@ -570,6 +570,18 @@ export function expectedFlagReward(args: {
 }
 
 /**
+ * Whether an account below maintenance has lost more than half its maintenance requirement's margin:
+ * equity_MM < MM/2. Such an account is not hovering at its line (row 146: a restart within the flag
+ * reward's cooldown pays nothing, and is not sent for one that is) but falling, as in a crash's next
+ * leg (review round 137); like an insolvent book's, its start is worth what it protects, about its MM.
+ */
+export function isFarBelowMaintenance(
+  h: Pick<HealthLike, "equityMaintenance" | "maintenanceRequirement">,
+): boolean {
+  return h.equityMaintenance < h.maintenanceRequirement / 2n;
+}
+
+/**
  * Whether an account matters on its own (review round 60): its maintenance requirement, about the loss
  * of one shock on its book, is at least `minStakeUsd`. Such an account is always auctioned, and before
  * any account that does not, whatever a start costs or pays.

@@ -20,6 +20,7 @@ import {
   byStakeThenUrgency,
   expectedFlagReward,
   isDeficitWorthRecording,
+  isFarBelowMaintenance,
   isStartWorthSending,
 } from "../../scripts/keeper/logic";
 import { OP_GAS_PRICE_ORACLE, TxSender } from "../../scripts/keeper/sender";
@@ -301,6 +302,11 @@ describe("Keeper spending: gas and capital go where the money is", function () {
         false,
       );
       const h = (e: string, m: string) => ({ equityMaintenance: wad(e), maintenanceRequirement: wad(m) });
+      // Row 360: below half its MM an account is falling, not hovering; exactly half is still hovering.
+      expect(isFarBelowMaintenance(h("45.08", "92.24"))).to.equal(true);
+      expect(isFarBelowMaintenance(h("46.12", "92.24"))).to.equal(false);
+      expect(isFarBelowMaintenance({ equityMaintenance: 49n, maintenanceRequirement: 99n })).to.equal(false);
+      expect(isFarBelowMaintenance({ equityMaintenance: 48n, maintenanceRequirement: 99n })).to.equal(true);
       const order = byStakeThenUrgency(
         [
           [1, h("834.93", "1955.53")],
