@@ -84,7 +84,15 @@ export type Action =
   | { kind: "lpDeposit"; amount: number }
   | { kind: "lpWithdraw"; amount: number }
   | { kind: "lpRequest"; percent: number }
-  | { kind: "lpClaim"; percent: number };
+  | { kind: "lpClaim"; percent: number }
+  | { kind: "lpRedeem"; percent: number }
+  | { kind: "transferAccount"; trader: number; to: number }
+  | { kind: "riskParams"; asset: Asset; field: RiskField; percent: number }
+  | { kind: "backstopKeeper"; trader: number; unwind: number }
+  | { kind: "poke"; trader: number; market: Asset; what: "funding" | "interest" | "close" };
+
+/** Risk-parameter pairs governance moves together (MM field and its IM counterpart). */
+type RiskField = "shock" | "z" | "volShock" | "contingency";
 
 const trader = fc.nat(TRADERS - 1);
 const asset = fc.constantFrom<Asset>("ETH", "BTC");
@@ -177,6 +185,34 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
   ),
   rec(1, fc.record({ kind: fc.constant("lpRequest" as const), percent: fc.integer({ min: 1, max: 40 }) })),
   rec(1, fc.record({ kind: fc.constant("lpClaim" as const), percent: fc.integer({ min: 1, max: 100 }) })),
+  rec(1, fc.record({ kind: fc.constant("lpRedeem" as const), percent: fc.integer({ min: 1, max: 60 }) })),
+  rec(1, fc.record({ kind: fc.constant("transferAccount" as const), trader, to: trader })),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("riskParams" as const),
+      asset,
+      field: fc.constantFrom<RiskField>("shock", "z", "volShock", "contingency"),
+      percent: fc.integer({ min: -100, max: 100 }),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("backstopKeeper" as const),
+      trader,
+      unwind: fc.constantFrom(0, 25, 50, 100),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("poke" as const),
+      trader,
+      market: asset,
+      what: fc.constantFrom("funding" as const, "interest" as const, "close" as const),
+    }),
+  ),
 );
 
 export const describeAction = (a: Action): string => JSON.stringify(a);
@@ -214,6 +250,18 @@ export interface Stats {
     /** Absorbs that needed the clock moved to the auction's `clockStart` + duration first. */
     timeMoved: number;
   };
+  /** Governance risk-parameter updates (see `riskParams`): what they did to the traders' health. */
+  riskUpdates: {
+    /** Traders liquidatable after an update that were not before it. */
+    madeLiquidatable: number;
+    /** Of those, traders that had equity_MM ≥ 2·MM before it (RiskParamsLib's one-step claim). */
+    fromTwiceMaintenance: number;
+  };
+  /** Backstop quote swept to the pool (quote units) and deficits raised by `updateDeficit`. */
+  swept: bigint;
+  deficitsRaised: number;
+  /** Successful `unwindBackstop` reductions. */
+  unwinds: number;
 }
 
 export function newStats(): Stats {
@@ -230,6 +278,10 @@ export function newStats(): Stats {
     worstDust: 0n,
     worstOptionBand: 0n,
     absorbs: { solvent: 0, insolvent: 0, socialised: 0, ended: 0, backstopBelowInitial: 0, timeMoved: 0 },
+    riskUpdates: { madeLiquidatable: 0, fromTwiceMaintenance: 0 },
+    swept: 0n,
+    deficitsRaised: 0,
+    unwinds: 0,
   };
 }
 
@@ -264,6 +316,10 @@ export interface World {
   sequencerRound: bigint;
   /** When each sequencer outage of the run happened (down and back up in one step), oldest first. */
   outages: bigint[];
+  /** Each trader's owner at the world's start (account transfers change `traders[i].signer`). */
+  baseOwners: HardhatEthersSigner[];
+  /** When governance last updated each underlying's risk parameters (throttled to one a day). */
+  riskUpdatedAt: Map<Asset, bigint>;
   stats: Stats;
   /** Account balances from the vault's events; verified against a full read every `verifyEvery` steps. */
   tracker: BalanceTracker;
@@ -406,6 +462,8 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     netQuote: new Map(netQuote),
     sequencerRound: 1n,
     outages: [],
+    baseOwners: traders.map((t) => t.signer),
+    riskUpdatedAt: new Map(),
     stats,
   };
 }
@@ -418,6 +476,8 @@ export async function resetWorld(w: World): Promise<void> {
   w.netQuote = new Map(w.baseNetQuote);
   w.sequencerRound = 1n;
   w.outages = [];
+  w.traders.forEach((t, i) => (t.signer = w.baseOwners[i]));
+  w.riskUpdatedAt = new Map();
   await w.tracker.load(w.ids);
   w.held = new Map();
   w.healthCache = new Map();
@@ -498,7 +558,7 @@ function touched(w: World, a: Action): bigint[] | null {
   const ids = [w.insuranceAccountId, w.sys.poolAccountId];
   if ("trader" in a) ids.push(w.traders[a.trader].id);
   if (a.kind === "bid") ids.push(w.bidderId, w.closerId);
-  if (a.kind === "absorb" || a.kind === "buyBackstop") ids.push(w.backstopId);
+  if (a.kind === "absorb" || a.kind === "buyBackstop" || a.kind === "backstopKeeper") ids.push(w.backstopId);
   return ids;
 }
 
@@ -887,6 +947,16 @@ async function apply(w: World, a: Action): Promise<boolean> {
       return lpRequest(w, a.percent);
     case "lpClaim":
       return lpClaim(w, a.percent);
+    case "lpRedeem":
+      return lpRedeem(w, a.percent);
+    case "transferAccount":
+      return transferAccount(w, a.trader, a.to);
+    case "riskParams":
+      return riskParams(w, a.asset, a.field, a.percent);
+    case "backstopKeeper":
+      return backstopKeeper(w, a.trader, a.unwind);
+    case "poke":
+      return poke(w, a.trader, a.market, a.what);
   }
 }
 
@@ -964,6 +1034,256 @@ async function lpClaim(w: World, percent: number): Promise<boolean> {
   w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! - paid);
   await checkInitialMargin(sys.engine, sys.poolAccountId, `LP claim ${paid}`);
   return true;
+}
+
+/**
+ * The LP redeems `percent` of its unlocked shares synchronously (ERC-4626 `redeem`, rounded the other
+ * way from `withdraw`): it must be paid at least `previewRedeem` (ERC-4626) and never more than the
+ * shares' worth, and the pool's account must still meet its initial requirement. Refused only beyond
+ * `maxRedeem` or while the share price cannot be read.
+ */
+async function lpRedeem(w: World, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const lp = sys.lp.address;
+  const shares = ((await sys.pool.unlockedShares(lp)) * BigInt(percent)) / 100n;
+  if (shares === 0n) return false;
+  const [preview, worth, max] = await Promise.all([
+    sys.pool.previewRedeem(shares).catch(() => null),
+    sys.pool.convertToAssets(shares).catch(() => null),
+    sys.pool.maxRedeem(lp).catch(() => null),
+  ]);
+  const out = await send(w, () => sys.pool.connect(sys.lp).redeem(shares, lp, lp, GAS));
+  if (!out.ok) {
+    if (preview !== null && max !== null && shares <= max)
+      throw new Error(`redeem(${shares}) within maxRedeem ${max} reverted with ${out.error}`);
+    return false;
+  }
+  const paid = parseEvent(w, out.receipt!.logs, "Withdraw", sys.pool)!.args.assets as bigint;
+  if (preview === null || worth === null || paid < preview || paid > worth) {
+    throw new Error(`redeem of ${shares} shares paid ${paid}, preview ${preview}, worth ${worth}`);
+  }
+  w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! - paid);
+  await checkInitialMargin(sys.engine, sys.poolAccountId, `LP redeem ${paid}`);
+  return true;
+}
+
+/**
+ * The trader's owner transfers the account NFT to trader `to`'s owner, having granted a third address
+ * a trading allowance first. The transfer is never refused (not even in auction); afterwards the new
+ * owner acts for the account, the previous owner does not, the grant is void (a new ownership epoch),
+ * and nothing the engine values moves (the ledger invariants run after the step).
+ */
+async function transferAccount(w: World, traderIndex: number, toIndex: number): Promise<boolean> {
+  const { sys } = w;
+  const t = w.traders[traderIndex];
+  const from = t.signer;
+  const to = w.traders[toIndex].signer;
+  const grantee = sys.lp.address;
+  const grant = await send(w, () => sys.accounts.connect(from).setTrader(t.id, grantee, 1_000n * USDC, GAS));
+  if (!grant.ok) throw new Error(`setTrader(${t.id}) by its owner reverted with ${grant.error}`);
+  // Health at the grant's block and at the transfer's: both mined at the model clock.
+  const before = await sys.engine.health(t.id, { blockTag: grant.receipt!.blockNumber });
+  const out = await send(w, () =>
+    sys.accounts.connect(from).transferFrom(from.address, to.address, t.id, GAS),
+  );
+  if (!out.ok) throw new Error(`transfer of account ${t.id} reverted with ${out.error}`);
+  t.signer = to;
+  const [owner, fromActs, toActs, granted, after] = await Promise.all([
+    sys.accounts.ownerOf(t.id),
+    sys.accounts.isAuthorized(t.id, from.address),
+    sys.accounts.isAuthorized(t.id, to.address),
+    sys.accounts.traderAllowance(t.id, grantee),
+    sys.engine.health(t.id, { blockTag: out.receipt!.blockNumber }),
+  ]);
+  const selfTransfer = from.address === to.address;
+  if (owner !== to.address || !toActs || (fromActs && !selfTransfer) || granted !== 0n) {
+    throw new Error(
+      `after transferring ${t.id}: owner ${owner}, new owner acts ${toActs}, old owner acts ${fromActs}, grant ${granted}`,
+    );
+  }
+  if (
+    after.equityMark !== before.equityMark ||
+    after.maintenanceRequirement !== before.maintenanceRequirement
+  ) {
+    throw new Error(`transferring account ${t.id} changed its health`);
+  }
+  return true;
+}
+
+const RISK_FIELDS: Record<
+  RiskField,
+  {
+    mm: "mmShockFloor" | "mmZ" | "mmVolShock" | "contingency";
+    im?: "imShockFloor" | "imZ" | "imVolShock";
+    step: bigint;
+    min: bigint;
+    max: bigint;
+  }
+> = {
+  // The floors' upper bound is the current maxShock (read in `riskParams`).
+  shock: { mm: "mmShockFloor", im: "imShockFloor", step: wad("0.05"), min: wad("0.01"), max: 0n },
+  z: { mm: "mmZ", im: "imZ", step: WAD, min: 0n, max: 10n * WAD },
+  volShock: { mm: "mmVolShock", im: "imVolShock", step: wad("0.1"), min: wad("0.05"), max: 2n * WAD },
+  contingency: { mm: "contingency", step: wad("0.01"), min: 0n, max: wad("0.1") },
+};
+
+/**
+ * Governance moves one MM parameter and its IM counterpart by `percent` of the largest move
+ * RiskParamsLib allows from today's value (a raise is at most one maintenance step), clamped to the
+ * hard bounds. Refused only inside a day of the last update (UpdateTooSoon). What it does to the
+ * traders is counted, not asserted: RiskParamsLib sizes a step so that an account at twice its
+ * requirement "stays at or above it", which holds for a linear requirement, not an option grid's.
+ */
+async function riskParams(w: World, asset: Asset, field: RiskField, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const f = RISK_FIELDS[field];
+  const underlying = assetId(asset);
+  const old = await sys.engine.riskParams(underlying);
+  const keys = ["mmShockFloor", "imShockFloor", "mmZ", "imZ", "horizon", "maxShock", "mmVolShock"] as const;
+  const more = ["imVolShock", "shortOptionFloor", "contingency", "sizeScale"] as const;
+  const p: Record<string, bigint> = Object.fromEntries([...keys, ...more].map((k) => [k, old[k]]));
+  const a = p[f.mm];
+  // RiskParamsLib._rise counts a raise over min(step, max(value, step / 5)): one step is the most.
+  const base = a > f.step / 5n ? a : f.step / 5n;
+  const up = base < f.step ? base : f.step;
+  const delta = (BigInt(percent) * (percent > 0 ? up : f.step)) / 100n;
+  const clamp = (x: bigint, lo: bigint, hi: bigint) => (x < lo ? lo : x > hi ? hi : x);
+  const upper = field === "shock" ? p.maxShock : f.max;
+  p[f.mm] = clamp(a + delta, f.min, f.im ? upper : f.max);
+  if (f.im) p[f.im] = clamp(p[f.im] + delta, p[f.mm], upper);
+  const ids = w.traders.map((x) => x.id);
+  const before = await sys.engine.healthMany(ids);
+  const out = await send(w, () => sys.engine.setRiskParams(underlying, p as never, GAS));
+  const last = w.riskUpdatedAt.get(asset);
+  if (!out.ok) {
+    if (out.error === "UpdateTooSoon" && last !== undefined && w.clock < last + 86_400n) return false;
+    throw new Error(`setRiskParams(${asset}, ${field} ${percent}%) reverted with ${out.error}`);
+  }
+  if (last !== undefined && w.clock < last + 86_400n) {
+    throw new Error(`setRiskParams(${asset}) accepted ${w.clock - last} s after the last update`);
+  }
+  w.riskUpdatedAt.set(asset, w.clock);
+  const after = await sys.engine.healthMany(ids);
+  ids.forEach((_, i) => {
+    if (isLiquidatable(before[i]) || !isLiquidatable(after[i])) return;
+    w.stats.riskUpdates.madeLiquidatable++;
+    if (before[i].equityMaintenance >= 2n * before[i].maintenanceRequirement)
+      w.stats.riskUpdates.fromTwiceMaintenance++;
+  });
+  return true;
+}
+
+/**
+ * The backstop's keeper: unwinds `unwind` percent of the backstop's book first (see `unwindBackstop`),
+ * sweeps the backstop's quote to the pool, then raises the recorded deficit of
+ * the trader's running auction (or the first one running). The sweep is never refused, takes at most
+ * the backstop's positive quote balance (all of it when the backstop holds no position) and leaves a
+ * backstop with positions at or above its initial requirement; `updateDeficit` is never refused on a
+ * running auction and only raises the deficit. Neither moves quote into or out of the system.
+ */
+async function backstopKeeper(w: World, traderIndex: number, unwind: number): Promise<boolean> {
+  const { sys } = w;
+  const unwound = unwind > 0 ? await unwindBackstop(w, unwind) : 0;
+  const balance = await sys.vault.balanceOf(w.backstopId, sys.usdc);
+  const out = await send(w, () => sys.auction.connect(sys.keeper).sweepBackstopQuote(GAS));
+  if (!out.ok) throw new Error(`sweepBackstopQuote reverted with ${out.error}`);
+  const swept = (parseEvent(w, out.receipt!.logs, "BackstopQuoteSwept")?.args.amount as bigint) ?? 0n;
+  const blockTag = out.receipt!.blockNumber;
+  const [markets, health] = await Promise.all([
+    sys.engine.accountMarkets(w.backstopId, { blockTag }),
+    sys.engine.health(w.backstopId, { blockTag }),
+  ]);
+  const positive = balance > 0n ? balance : 0n;
+  if (swept > positive || (markets.length === 0 && swept !== positive)) {
+    throw new Error(`sweep took ${swept} of a backstop quote balance ${balance} (${markets.length} markets)`);
+  }
+  if (swept > 0n && markets.length > 0 && !meetsInitial(health)) {
+    throw new InvariantViolation(
+      4,
+      `sweep of ${swept} left the backstop with equity_IM ${health.equityInitial} < IM ${health.initialRequirement}`,
+    );
+  }
+  w.stats.swept += swept;
+  let t = w.traders[traderIndex];
+  if (!(await sys.auction.isFrozen(t.id))) {
+    for (const other of w.traders) if (await sys.auction.isFrozen(other.id)) t = other;
+  }
+  const auction = await sys.auction.auctions(t.id);
+  if (!auction.active) return swept > 0n || unwound > 0;
+  const update = await send(w, () => sys.auction.connect(sys.keeper).updateDeficit(t.id, GAS));
+  if (!update.ok)
+    throw new Error(`updateDeficit(${t.id}) on a running auction reverted with ${update.error}`);
+  const deficit = (await sys.auction.auctions(t.id)).deficit;
+  if (deficit < auction.deficit) throw new Error(`updateDeficit lowered ${t.id}'s deficit`);
+  if (deficit > auction.deficit) w.stats.deficitsRaised++;
+  return true;
+}
+
+/**
+ * The BACKSTOP role unwinds `percent` of each position the backstop holds (a reduction: the contract
+ * refuses anything else), each unwind ending with a sweep of the backstop's spare quote to the pool.
+ * A reduction may be refused by the market (an expired series, the pool's limits); a successful one
+ * must leave the position smaller, on the same side.
+ */
+async function unwindBackstop(w: World, percent: number): Promise<number> {
+  const { sys } = w;
+  let done = 0;
+  for (const key of [...(w.held.get(w.backstopId) ?? [])]) {
+    const [address, id] = key.split(":");
+    const marketId = BigInt(id);
+    const market = address === w.perpAddress.toLowerCase() ? sys.perps : sys.options;
+    const size = await market.positionSize(w.backstopId, marketId);
+    const delta = -(size * BigInt(percent)) / 100n;
+    if (delta === 0n) continue;
+    const limit = delta > 0n ? ethers.MaxUint256 : 0n;
+    const out = await send(w, () =>
+      sys.auction.unwindBackstop(market, marketId, delta, limit, NO_DEADLINE, GAS),
+    );
+    if (!out.ok) continue;
+    const after = await market.positionSize(w.backstopId, marketId);
+    if (after !== size + delta)
+      throw new Error(`unwind of ${delta} left the backstop at ${after}, not ${size + delta}`);
+    const swept = parseEvent(w, out.receipt!.logs, "BackstopQuoteSwept");
+    if (swept) w.stats.swept += swept.args.amount as bigint;
+    w.stats.unwinds++;
+    done++;
+  }
+  return done;
+}
+
+/**
+ * Anyone's maintenance calls: accrue a perp market's funding, settle a trader's quote-debt interest
+ * (whole units), or close a trader's perp with `closePosition`. Funding and interest are never refused;
+ * a close only for a flat position, a frozen account or the auction's own rules on it.
+ */
+async function poke(
+  w: World,
+  traderIndex: number,
+  market: Asset,
+  what: "funding" | "interest" | "close",
+): Promise<boolean> {
+  const { sys } = w;
+  const t = w.traders[traderIndex];
+  const marketId = sys.markets[market];
+  if (what === "funding") {
+    const out = await send(w, () => sys.perps.connect(sys.keeper).accrueFunding(marketId, GAS));
+    if (!out.ok) throw new Error(`accrueFunding(${market}) reverted with ${out.error}`);
+    return true;
+  }
+  if (what === "interest") {
+    const out = await send(w, () => sys.vault.connect(sys.keeper).settleInterest(t.id, GAS));
+    if (!out.ok) throw new Error(`settleInterest(${t.id}) reverted with ${out.error}`);
+    return true;
+  }
+  const size = await sys.perps.positionSize(t.id, marketId);
+  const out = await send(w, () =>
+    sys.perps
+      .connect(t.signer)
+      .closePosition(t.id, marketId, size > 0n ? 0n : ethers.MaxUint256, NO_DEADLINE, GAS),
+  );
+  if (!out.ok && size !== 0n && out.error !== "AccountFrozen" && out.error !== "InsufficientMargin")
+    throw new Error(`closePosition(${t.id}, ${market}) of ${size} reverted with ${out.error}`);
+  return out.ok;
 }
 
 /**
