@@ -375,8 +375,9 @@ function gasPricing(s: Session, sender: TxSender): GasPricing {
  * Whether to start `accountId`'s auction (logic.isStartWorthSending): always when it is material
  * (`--min-stake-usd`); else only when the flag reward the start would pay covers twice its gas (the
  * start, and the absorb that follows when nobody bids). An insolvent book, or one whose last auction
- * ended less than FLAG_REWARD_COOLDOWN ago, pays no reward: such a dust account is started only for what
- * the start protects, about its MM — when insolvent, or far below its line (`isFarBelowMaintenance`).
+ * ended less than FLAG_REWARD_COOLDOWN ago, pays no reward. An insolvent account, or one far below its
+ * line (`isFarBelowMaintenance`), is valued at what the start protects, about its MM, or at its reward
+ * when that is more.
  */
 async function startWorthSending(
   s: Session,
@@ -408,16 +409,19 @@ async function startWorthSending(
   // tick until it is auctioned: what the start saves is then about its MM (one shock's loss), not the
   // reward. Without this, a book split into accounts below the stake was never started once under
   // water (review round 61).
-  // The same holds within the cooldown for a solvent book far below its line, falling rather than
-  // hovering: parked until insolvent, its deficit would fall on the fund (review round 137).
-  const protects = markQuote <= 0n || (reward === 0n && isFarBelowMaintenance(h));
+  // The same holds for a solvent book far below its line, falling rather than hovering: parked until
+  // insolvent, its deficit would fall on the fund (review round 137). Whatever its flag reward: a reward
+  // capped at a few USD of equity left a never-auctioned book parked where one within the cooldown (no
+  // reward) was started (review round 139).
+  const protects = markQuote <= 0n || isFarBelowMaintenance(h);
   if (reward === 0n && !protects) {
     log.debug("start not worth its gas: no flag reward", fields);
     return false;
   }
   const gasUsd = await gas.costUsd(tx(c.auction, "startAuction", [accountId]));
   if (gasUsd === null) return true; // the sender reports the revert or the cap
-  const rewardUsd = protects ? h.maintenanceRequirement : await gas.quoteToUsd(reward * s.quoteUnit);
+  const paidUsd = reward === 0n ? 0n : await gas.quoteToUsd(reward * s.quoteUnit);
+  const rewardUsd = protects && h.maintenanceRequirement > paidUsd ? h.maintenanceRequirement : paidUsd;
   const worth = isStartWorthSending({ material: false, rewardUsd, gasUsd });
   if (!worth) log.debug("start not worth its gas", { ...fields, rewardUsd, gasUsd });
   return worth;
