@@ -4,7 +4,6 @@
  * keeper spec let through; the mutant it kills is named in a comment (ids as in the round's REPORT.md).
  */
 import { expect } from "chai";
-import { ethers } from "hardhat";
 import { JsonRpcProvider, makeError } from "ethers";
 import { loadFixture, mine, takeSnapshot, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
@@ -487,19 +486,8 @@ describe("Keeper changes since round 111, mutation-tested (review round 136)", f
     it("warns once, not again when the unknown holders' interest moves and every known holder still reads closed (kills O21)", async function () {
       // Three writers, the keeper knowing only the third. Someone pays the first: open interest moves, the
       // known holder is read again (closed), and the series stays unaccounted, which the operator was told.
-      const sys = await deployOptionsSystem();
-      const expiry = await fromNow(DAY);
-      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
-      const writers: bigint[] = [];
-      let startBlock = 0;
-      for (let i = 0; i < 3; i++) {
-        const account = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-        await tradeOption(sys.options, sys.carol, account, call, -wad("0.01"));
-        writers.push(account);
-        if (i === 1) startBlock = (await ethers.provider.getBlockNumber()) + 1;
-      }
-      await mineAt(sys, expiry);
-      await setFeedPrice(sys.feeds.ETH, "3100");
+      const { sys, call, writers, tradeBlocks } = await expiredCallWritten(3);
+      const startBlock = tradeBlocks[1] + 1;
       const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--start-block", String(startBlock)]);
       for (let pass = 0; pass < 3; pass++) await keeper.step();
       await sys.options.connect(sys.carol).settleAccounts([writers[0]], call);
@@ -517,19 +505,8 @@ describe("Keeper changes since round 111, mutation-tested (review round 136)", f
       // unaccounted. A reorg below its newest block drops its payout: the second's position is open again
       // and open interest moves. Skipped for its unchanged holder count, it was never paid again.
       // The writer's reopened short moves the short side only: a comparison of the long sides misses it.
-      const sys = await deployOptionsSystem();
-      const expiry = await fromNow(DAY);
-      const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
-      const writers: bigint[] = [];
-      let startBlock = 0;
-      for (let i = 0; i < 2; i++) {
-        const account = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-        await tradeOption(sys.options, sys.carol, account, call, -wad("0.01"));
-        writers.push(account);
-        if (i === 0) startBlock = (await ethers.provider.getBlockNumber()) + 1;
-      }
-      await mineAt(sys, expiry);
-      await setFeedPrice(sys.feeds.ETH, "3100");
+      const { sys, call, writers, tradeBlocks } = await expiredCallWritten(2);
+      const startBlock = tradeBlocks[0] + 1;
       await sys.options.settleSeries(call, await sys.feeds.ETH.latestRound());
       const keeper = await startInProcessKeeper(sys, [...QUIET_KEEPER, "--start-block", String(startBlock)]);
       const beforePayout = await takeSnapshot();

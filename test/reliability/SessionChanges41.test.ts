@@ -4,14 +4,20 @@
  * burns shares worth less than a quote unit for 0. What each can cost, and what they must not open.
  */
 import { expect } from "chai";
-import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { EXIT_DELAY, MarginMode, deploySystem, openAccount, wad } from "../shared/system";
 import { mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { setFeedPrice } from "../shared/oracles";
 import { mineAt, refreshFeeds } from "../shared/perps";
-import { callDataOf, onRequest, startInProcessKeeper, stillOpen, QUIET_KEEPER } from "../shared/keeper";
+import {
+  callDataOf,
+  expiredCallWritten,
+  onRequest,
+  startInProcessKeeper,
+  stillOpen,
+  QUIET_KEEPER,
+} from "../shared/keeper";
 
 const USDC = 10n ** 6n;
 
@@ -20,20 +26,8 @@ const USDC = 10n ** 6n;
  * first writer's trade (`--start-block`), so it knows the second and third writers only.
  */
 async function expiredCallWithAnUnknownHolder() {
-  const sys = await deployOptionsSystem();
-  const expiry = await fromNow(DAY);
-  const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
-  const writers: bigint[] = [];
-  let startBlock = 0;
-  for (let i = 0; i < 3; i++) {
-    const account = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-    await tradeOption(sys.options, sys.carol, account, call, -wad("0.01"));
-    writers.push(account);
-    if (i === 0) startBlock = (await ethers.provider.getBlockNumber()) + 1;
-  }
-  await mineAt(sys, expiry);
-  await setFeedPrice(sys.feeds.ETH, "3100");
-  return { sys, call, writers, startBlock };
+  const { tradeBlocks, ...written } = await expiredCallWritten(3);
+  return { ...written, startBlock: tradeBlocks[0] + 1 };
 }
 
 describe("Keeper: a settled series whose open interest no known holder accounts for", function () {

@@ -181,21 +181,24 @@ export async function absorbedLong() {
 
 /**
  * An ETH-3000 call, a day long, that Carol wrote 0.01 of in each of `holders` accounts, expired; ETH's
- * first round after expiry at 3,100 (the keeper's settlement round).
+ * first round after expiry at 3,100 (the keeper's settlement round). `tradeBlocks[i]` is the block of
+ * writer i's trade: a keeper started at `--start-block` `tradeBlocks[i] + 1` knows only the writers after i.
  */
 export async function expiredCallWritten(holders: number) {
   const sys = await deployOptionsSystem();
   const expiry = await fromNow(DAY);
   const call = await listSeries(sys.options, "ETH", "3000", expiry, true);
   const writers: bigint[] = [];
+  const tradeBlocks: number[] = [];
   for (let i = 0; i < holders; i++) {
     const account = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * 10n ** 6n]]);
     await tradeOption(sys.options, sys.carol, account, call, -wad("0.01"));
     writers.push(account);
+    tradeBlocks.push(await ethers.provider.getBlockNumber());
   }
   await mineAt(sys, expiry);
   await setFeedPrice(sys.feeds.ETH, "3100");
-  return { sys, call, writers };
+  return { sys, call, writers, tradeBlocks };
 }
 
 /** The accounts among `accounts` whose position in option series `series` is still open. */
