@@ -3,12 +3,12 @@
  * sending anything. `simulate` is the pure part; `preview` reads the snapshot first.
  * @packageDocumentation
  */
-import { type BlockTag, ZeroAddress } from "ethers";
+import { type BlockTag, Interface, ZeroAddress, isError } from "ethers";
 import type { XMarginClient } from "./client";
 import { getAccountState } from "./actions/getAccountState";
 import { read, resolveToken } from "./actions/internal/chain";
 import { UNLIMITED_TRADING_ALLOWANCE } from "./actions/setTrader";
-import { type XMarginError, makeXMarginError } from "./errors";
+import { type XMarginError, findRevertData, makeXMarginError } from "./errors";
 import { WAD, max, min, mulDiv } from "./math/fixedPoint";
 import {
   accountHealth,
@@ -126,10 +126,19 @@ export interface SimulationResult {
    * trading allowance; for a withdrawal previewed by a client with a signer, the signer's authorisation
    * and the recipient; for a withdrawal previewed with `preview`, the vault's pause); undefined when the
    * action should pass. Checks needing data outside the snapshot (deposit caps, ERC-20 allowances and
-   * transfer pauses, the vault's pause in `simulate`, the vault's liquidity; the pool's option vega and
-   * delta limits when the snapshot has no `optionPool` for the underlying) are not predicted.
+   * transfer pauses (for a withdrawal, see `tokenError`), the vault's pause in `simulate`, the vault's
+   * liquidity; the pool's option vega and delta limits when the snapshot has no `optionPool` for the
+   * underlying) are not predicted.
    */
   revert?: XMarginError;
+  /**
+   * For a withdrawal previewed with `preview` that should otherwise pass: the token's own refusal of the
+   * transfer the vault would then make (a paused token, as USDC under `pause()`; a blocklisted recipient
+   * or vault), from a static call of that transfer from the vault's address at the snapshot's block. The
+   * chain reverts with the token's error, which no XMarginError names, so `revert` stays undefined: check
+   * both before sending. Deposits are not asked (the vault's pull needs an allowance a preview precedes).
+   */
+  tokenError?: Error;
   /**
    * For a deposit into a book the engine cannot value (a live option on an underlying whose volatility
    * feed fails), or a deposit or withdrawal of an account with nothing at risk whose collateral price
@@ -807,8 +816,12 @@ export async function preview(
     if (await read(client, () => vault.paused({ blockTag: state.blockNumber }))) {
       return { ...result, revert: makeXMarginError("EnforcedPause", []) };
     }
-    if (!client.signer) return result;
-    return { ...result, revert: await withdrawalAuthorisation(client, state, action.to, result) };
+    const revert = client.signer
+      ? await withdrawalAuthorisation(client, state, action.to, result)
+      : result.revert;
+    if (revert) return { ...result, revert };
+    const tokenError = await withdrawalRefusedByToken(client, state, tokens[0], action);
+    return tokenError ? { ...result, revert, tokenError } : { ...result, revert };
   }
   if (action.type === "deposit") {
     let depositLimit = opts.depositLimit;
@@ -825,6 +838,39 @@ export async function preview(
     return { ...result, revert: await depositAuthorisation(client, state, tokens[0], result) };
   }
   return simulate(state, resolved, opts);
+}
+
+/** ERC-20's `transfer`, to ask a token whether it would send. */
+const ERC20_TRANSFER = new Interface(["function transfer(address to, uint256 amount) returns (bool)"]);
+
+/**
+ * The token's refusal of the transfer `CollateralVault.withdraw` ends with (`safeTransfer` of the amount
+ * from the vault to the recipient, the owner by default): a static call of it from the vault's address at
+ * the snapshot's block. A revert, or a `false` returned, is the token refusing (a pause, a blocklisted
+ * address); undefined when it would send. A failure that is not the call's (the network) is thrown.
+ */
+async function withdrawalRefusedByToken(
+  client: XMarginClient,
+  state: AccountState,
+  token: string,
+  action: Extract<PreviewAction, { type: "withdraw" }>,
+): Promise<Error | undefined> {
+  const blockTag = state.blockNumber;
+  const to =
+    action.to ?? (await read(client, () => client.contracts.accounts.ownerOf(state.accountId, { blockTag })));
+  const data = ERC20_TRANSFER.encodeFunctionData("transfer", [to, action.amount]);
+  const vault = client.deployment.contracts.vault;
+  let returned: string;
+  try {
+    returned = await client.provider.call({ to: token, from: vault, data, blockTag });
+  } catch (error) {
+    // A JSON-RPC provider's CALL_EXCEPTION; others (a test node's) carry the revert data elsewhere.
+    if (isError(error, "CALL_EXCEPTION") || findRevertData(error) !== undefined) return error as Error;
+    throw error;
+  }
+  // SafeERC20 accepts no return data, or a true; anything else reverts `SafeERC20FailedOperation`.
+  if (returned === "0x" || BigInt(returned.slice(0, 66)) === 1n) return undefined;
+  return new Error(`the token ${token} returned false for the vault's transfer of ${action.amount} to ${to}`);
 }
 
 /**

@@ -463,7 +463,8 @@ const STATES: State[] = [
   },
   {
     // The token refuses every transfer (not a protocol error); trades and liquidations move balances
-    // inside the vault and go on (§4 row 77). The SDK reads no token's pause.
+    // inside the vault and go on (§4 row 77). The SDK's preview asks the token about a withdrawal's
+    // transfer (`tokenError`, round 142), not about a deposit's pull.
     name: "USDC transfers paused",
     arrange: async (w) => pauseTransfers(w.usdc),
     differs: all(PAUSED_TRANSFERS, [
@@ -476,13 +477,13 @@ const STATES: State[] = [
       "lpRedeem",
       "lpClaim",
     ]),
-    sdkDiffers: all(OK, ["depositQuote", "repayDebt", "cureFrozen", "withdrawQuote", "withdrawFlat"]),
+    sdkDiffers: all(OK, ["depositQuote", "repayDebt", "cureFrozen"]),
   },
   {
     name: "WETH transfers paused",
     arrange: async (w) => pauseTransfers(w.weth),
     differs: all(PAUSED_TRANSFERS, ["depositWeth", "withdrawWeth"]),
-    sdkDiffers: all(OK, ["depositWeth", "withdrawWeth"]),
+    sdkDiffers: all(OK, ["depositWeth"]),
   },
   {
     // A revoked grant (allowance 0) authorises nothing (IAccounts.setTrader); the owner trades on.
@@ -851,7 +852,9 @@ async function predicted(w: World, call: Call): Promise<string | undefined> {
   clients.set(signer.address, client);
   try {
     const r = await preview(client, accountId, action);
-    return r.revert ? r.revert.name : OK;
+    if (r.revert) return r.revert.name;
+    // A withdrawal the token itself would refuse (its transfer paused): the token's error (round 142).
+    return r.tokenError ? revertName(r.tokenError, interfacesOf(w)) : OK;
   } catch (error) {
     // A preview that cannot value the account throws the feed's error: the same refusal, told earlier.
     return isXMarginError(error) ? error.name : `throws ${String(error).slice(0, 60)}`;
