@@ -87,6 +87,8 @@ async function main(): Promise<void> {
         backstopQuoteSwept: stats.swept.toString(),
         deficitsRaised: stats.deficitsRaised,
         backstopUnwinds: stats.unwinds,
+        governance: stats.governance,
+        poolShares: stats.shares,
         unchangedSteps: stats.unchanged,
         reverts: stats.reverts,
       },

@@ -617,6 +617,10 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
     function _requireUnlocked(address owner, uint256 shares) internal view {
         uint256 unlocked = unlockedShares(owner);
         if (shares > unlocked) {
+            // Beyond the balance, ERC-20's own error, not a lock (review round 141: a transfer was
+            // refused as a lock unlocking in 1970, as row 209's redeem was); read only on this path.
+            uint256 balance = balanceOf(owner);
+            if (shares > balance) revert ERC20InsufficientBalance(owner, balance, shares);
             (, uint256 unlocksAt) = sharesLock(owner);
             revert SharesLocked(owner, shares, unlocked, unlocksAt);
         }

@@ -89,7 +89,17 @@ export type Action =
   | { kind: "transferAccount"; trader: number; to: number }
   | { kind: "riskParams"; asset: Asset; field: RiskField; percent: number }
   | { kind: "backstopKeeper"; trader: number; unwind: number }
-  | { kind: "poke"; trader: number; market: Asset; what: "funding" | "interest" | "close" };
+  | { kind: "poke"; trader: number; market: Asset; what: "funding" | "interest" | "close" }
+  | { kind: "weights"; percent: number }
+  | { kind: "marketParams"; market: Asset; field: MarketField; percent: number }
+  | { kind: "auctionParams"; field: AuctionField; percent: number }
+  | { kind: "pause"; target: "engine" | "vault"; trader: number; market: Asset }
+  | { kind: "lpTransfer"; percent: number; redeem: number };
+
+/** Perp market parameter groups governance moves (fees, OI cap, skew scale, funding). */
+type MarketField = "fees" | "oiCap" | "skewScale" | "funding";
+/** Auction parameter groups governance moves. */
+type AuctionField = "discount" | "penalty" | "duration" | "flagReward";
 
 /** Risk-parameter pairs governance moves together (MM field and its IM counterpart). */
 type RiskField = "shock" | "z" | "volShock" | "contingency";
@@ -213,6 +223,41 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       what: fc.constantFrom("funding" as const, "interest" as const, "close" as const),
     }),
   ),
+  rec(1, fc.record({ kind: fc.constant("weights" as const), percent: fc.integer({ min: -100, max: 100 }) })),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("marketParams" as const),
+      market: asset,
+      field: fc.constantFrom<MarketField>("fees", "oiCap", "skewScale", "funding"),
+      percent: fc.integer({ min: -100, max: 100 }),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("auctionParams" as const),
+      field: fc.constantFrom<AuctionField>("discount", "penalty", "duration", "flagReward"),
+      percent: fc.integer({ min: -100, max: 100 }),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("pause" as const),
+      target: fc.constantFrom("engine" as const, "vault" as const),
+      trader,
+      market: asset,
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("lpTransfer" as const),
+      percent: fc.integer({ min: 1, max: 130 }),
+      redeem: fc.integer({ min: 0, max: 100 }),
+    }),
+  ),
 );
 
 export const describeAction = (a: Action): string => JSON.stringify(a);
@@ -262,6 +307,20 @@ export interface Stats {
   deficitsRaised: number;
   /** Successful `unwindBackstop` reductions. */
   unwinds: number;
+  /** Governance moves of round 141 (see `weights`, `marketParams`, `auctionParams`, `pause`). */
+  governance: {
+    /** Traders liquidatable after a collateral-weight update that were not before it. */
+    weightsMadeLiquidatable: number;
+    /** Positions reduced (or probed) while the engine was paused, and trades refused for risk. */
+    pausedReductions: number;
+    pausedRiskRefused: number;
+    /** Liquidations started while paused. */
+    pausedAuctions: number;
+    /** Perp reductions probed after a market-parameter update (none may be refused for the new caps). */
+    reductionsProbed: number;
+  };
+  /** Pool shares moved to the second holder, refused transfers by cause, the holder's redemptions. */
+  shares: { moved: number; refusedLocked: number; refusedBalance: number; holderRedeemed: number };
 }
 
 export function newStats(): Stats {
@@ -282,6 +341,14 @@ export function newStats(): Stats {
     swept: 0n,
     deficitsRaised: 0,
     unwinds: 0,
+    governance: {
+      weightsMadeLiquidatable: 0,
+      pausedReductions: 0,
+      pausedRiskRefused: 0,
+      pausedAuctions: 0,
+      reductionsProbed: 0,
+    },
+    shares: { moved: 0, refusedLocked: 0, refusedBalance: 0, holderRedeemed: 0 },
   };
 }
 
@@ -320,6 +387,10 @@ export interface World {
   baseOwners: HardhatEthersSigner[];
   /** When governance last updated each underlying's risk parameters (throttled to one a day). */
   riskUpdatedAt: Map<Asset, bigint>;
+  /** When governance last moved each throttled parameter set ("weights", "market:ETH", "auction"). */
+  updatedAt: Map<string, bigint>;
+  /** The second holder of pool shares (gets them by `transfer` from the LP, redeems them). */
+  holder: HardhatEthersSigner;
   stats: Stats;
   /** Account balances from the vault's events; verified against a full read every `verifyEvery` steps. */
   tracker: BalanceTracker;
@@ -464,6 +535,8 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     outages: [],
     baseOwners: traders.map((t) => t.signer),
     riskUpdatedAt: new Map(),
+    updatedAt: new Map(),
+    holder: signers[12],
     stats,
   };
 }
@@ -478,6 +551,7 @@ export async function resetWorld(w: World): Promise<void> {
   w.outages = [];
   w.traders.forEach((t, i) => (t.signer = w.baseOwners[i]));
   w.riskUpdatedAt = new Map();
+  w.updatedAt = new Map();
   await w.tracker.load(w.ids);
   w.held = new Map();
   w.healthCache = new Map();
@@ -550,6 +624,9 @@ const MARKET_WIDE = new Set<Action["kind"]>([
   "keeper",
   "bid",
   "absorb",
+  // Weights move every account's health; a market update accrues its funding for every holder.
+  "weights",
+  "marketParams",
 ]);
 
 /** The accounts an action can change besides the pool and the fund (their counterparties). */
@@ -957,6 +1034,16 @@ async function apply(w: World, a: Action): Promise<boolean> {
       return backstopKeeper(w, a.trader, a.unwind);
     case "poke":
       return poke(w, a.trader, a.market, a.what);
+    case "weights":
+      return weights(w, a.percent);
+    case "marketParams":
+      return marketParams(w, a.market, a.field, a.percent);
+    case "auctionParams":
+      return auctionParams(w, a.field, a.percent);
+    case "pause":
+      return pauseWindow(w, a.target, a.trader, a.market);
+    case "lpTransfer":
+      return lpTransfer(w, a.percent, a.redeem);
   }
 }
 
@@ -1252,6 +1339,18 @@ async function unwindBackstop(w: World, percent: number): Promise<number> {
 }
 
 /**
+ * The engine's refusals of a reduction, none of them about the market's caps: a frozen account, its
+ * initial margin, a hedge leg unwound below IM (RiskIncreased), a skew premium that would leave it
+ * insolvent (InsolventAfterTrade; campaign seeds 14203 and 14206 of round 141 met the last two).
+ */
+const MARGIN_REFUSALS = new Set([
+  "AccountFrozen",
+  "InsufficientMargin",
+  "RiskIncreased",
+  "InsolventAfterTrade",
+]);
+
+/**
  * Anyone's maintenance calls: accrue a perp market's funding, settle a trader's quote-debt interest
  * (whole units), or close a trader's perp with `closePosition`. Funding and interest are never refused;
  * a close only for a flat position, a frozen account or the auction's own rules on it.
@@ -1281,7 +1380,7 @@ async function poke(
       .connect(t.signer)
       .closePosition(t.id, marketId, size > 0n ? 0n : ethers.MaxUint256, NO_DEADLINE, GAS),
   );
-  if (!out.ok && size !== 0n && out.error !== "AccountFrozen" && out.error !== "InsufficientMargin")
+  if (!out.ok && size !== 0n && !MARGIN_REFUSALS.has(out.error))
     throw new Error(`closePosition(${t.id}, ${market}) of ${size} reverted with ${out.error}`);
   return out.ok;
 }
@@ -1515,4 +1614,432 @@ async function settle(w: World): Promise<boolean> {
     any = true;
   }
   return any;
+}
+
+// ------------------------------------------------------------------- governance moves (round 141)
+
+const DAY = 86_400n;
+const clampBig = (x: bigint, lo: bigint, hi: bigint): bigint => (x < lo ? lo : x > hi ? hi : x);
+const maxBig = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);
+
+/**
+ * A throttled setter's outcome against the model's record of `key`'s last update: refused only as
+ * UpdateTooSoon inside a day of it, and never accepted inside that day.
+ */
+function throttled(w: World, key: string, out: Outcome, what: string): out is Extract<Outcome, { ok: true }> {
+  const last = w.updatedAt.get(key);
+  const inside = last !== undefined && w.clock < last + DAY;
+  if (!out.ok) {
+    if (out.error === "UpdateTooSoon" && inside) return false;
+    throw new Error(`${what} reverted with ${out.error}`);
+  }
+  if (inside) throw new Error(`${what} accepted ${w.clock - last!} s after the last update`);
+  w.updatedAt.set(key, w.clock);
+  return true;
+}
+
+/**
+ * The traders' health just before and just after a transaction (its parent block and its own), or
+ * null when the parent block is at another second (the first step of a run): then funding and
+ * interest would differ between the two reads for reasons of their own.
+ */
+async function healthAround(
+  w: World,
+  receipt: { blockNumber: number },
+): Promise<{ before: HealthLike[]; after: HealthLike[] } | null> {
+  const ids = w.traders.map((t) => t.id);
+  const [parent, block] = await Promise.all([
+    ethers.provider.getBlock(receipt.blockNumber - 1),
+    ethers.provider.getBlock(receipt.blockNumber),
+  ]);
+  if (parent!.timestamp !== block!.timestamp) return null;
+  const [before, after] = await Promise.all([
+    w.sys.engine.healthMany(ids, { blockTag: receipt.blockNumber - 1 }),
+    w.sys.engine.healthMany(ids, { blockTag: receipt.blockNumber }),
+  ]);
+  return { before, after };
+}
+
+const MAX_WEIGHT_STEP = wad("0.1");
+const MIN_INITIAL_WEIGHT = wad("0.1");
+
+/**
+ * The risk manager moves WETH's initial and maintenance weights by `percent` of MAX_WEIGHT_STEP, within
+ * the vault's bounds (the maintenance weight never below the current initial weight). Refused only
+ * inside a day of the last update. The vault's claim (review round 49) is asserted: an account that
+ * met its initial requirement before the update is not liquidatable after it at unchanged prices.
+ */
+async function weights(w: World, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const old = await sys.vault.collateralConfig(sys.weth);
+  const oldI = BigInt(old.initialWeight);
+  const oldM = BigInt(old.maintenanceWeight);
+  const delta = (BigInt(percent) * MAX_WEIGHT_STEP) / 100n;
+  const initial = clampBig(oldI + delta, MIN_INITIAL_WEIGHT, WAD);
+  const maintenance = clampBig(oldM + delta, maxBig(initial, oldI), WAD);
+  const out = await send(w, () => sys.vault.setCollateralWeights(sys.weth, initial, maintenance, GAS));
+  if (!throttled(w, "weights", out, `setCollateralWeights(${initial}, ${maintenance})`)) return false;
+  const now = await sys.vault.collateralConfig(sys.weth);
+  if (now.initialWeight !== initial || now.maintenanceWeight !== maintenance)
+    throw new Error(`weights read ${now.initialWeight}/${now.maintenanceWeight} after setting them`);
+  const health = await healthAround(w, out.receipt!);
+  health?.before.forEach((before, i) => {
+    const after = health.after[i];
+    if (isLiquidatable(before) || !isLiquidatable(after)) return;
+    w.stats.governance.weightsMadeLiquidatable++;
+    if (meetsInitial(before)) {
+      throw new Error(
+        `weights ${oldI}/${oldM} → ${initial}/${maintenance} made trader ${i} liquidatable from its initial ` +
+          `requirement (equity_IM ${before.equityInitial} ≥ IM ${before.initialRequirement}; after: ` +
+          `equity_MM ${after.equityMaintenance} < MM ${after.maintenanceRequirement})`,
+      );
+    }
+  });
+  return true;
+}
+
+const MAX_FEE = wad("0.01");
+const MAX_FEE_STEP = wad("0.0025");
+const MAX_SKEW_SCALE = 10n ** 30n;
+
+/**
+ * The risk manager moves one group of a perp market's parameters by `percent` of its largest step:
+ * both fees (MAX_FEE_STEP), the open-interest cap (halved at most, doubled at most), the skew scale
+ * (the same, the cap cut with it to stay within it) or the funding velocity and rate cap. Refused only
+ * for fees below the market's round-trip floor, inside a day of the last update, or a skew scale below
+ * the skew open now, in the contract's order. After it: the parameters read back, the funding rate is
+ * within its new cap, funding was accrued to now, and no holder's reduction is refused for the new caps.
+ */
+async function marketParams(w: World, market: Asset, field: MarketField, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const marketId = sys.markets[market];
+  const info = await sys.perps.market(marketId);
+  const old = info.params;
+  const p = {
+    skewScale: old.skewScale,
+    maxFundingVelocity: old.maxFundingVelocity,
+    maxFundingRate: old.maxFundingRate,
+    makerFee: old.makerFee,
+    takerFee: old.takerFee,
+    insuranceFeeShare: old.insuranceFeeShare,
+    maxPoolDeltaRatio: old.maxPoolDeltaRatio,
+    maxOpenInterest: old.maxOpenInterest,
+  };
+  const pct = BigInt(percent);
+  // A halving at most (rounded up, as the step check multiplies) or a doubling at most.
+  const scaled = (x: bigint) => (pct < 0n ? (x * (200n + pct) + 199n) / 200n : x + (x * pct) / 100n);
+  if (field === "fees") {
+    const delta = (pct * MAX_FEE_STEP) / 100n;
+    p.makerFee = clampBig(old.makerFee + delta, 0n, MAX_FEE);
+    p.takerFee = clampBig(old.takerFee + delta, 0n, MAX_FEE);
+  } else if (field === "oiCap") {
+    p.maxOpenInterest = clampBig(scaled(old.maxOpenInterest), 1n, old.skewScale);
+  } else if (field === "skewScale") {
+    p.skewScale = clampBig(scaled(old.skewScale), 1n, MAX_SKEW_SCALE);
+    p.maxOpenInterest = minBig(old.maxOpenInterest, p.skewScale);
+  } else {
+    p.maxFundingVelocity = clampBig(old.maxFundingVelocity + (pct * WAD) / 100n, 0n, 10n * WAD);
+    p.maxFundingRate = clampBig(old.maxFundingRate + (pct * wad("0.01")) / 100n, 0n, wad("0.1"));
+  }
+  const out = await send(w, () => sys.perps.setMarketParams(marketId, p, GAS));
+  const what = `setMarketParams(${market}, ${field} ${percent}%)`;
+  const floor = minBig(info.minRoundTripFee, old.makerFee + old.takerFee);
+  if (p.makerFee + p.takerFee < floor) {
+    if (out.ok || out.error !== "MarketParamOutOfBounds")
+      throw new Error(`${what}: fees below the round-trip floor ${floor} gave ${out.ok || out.error}`);
+    return false;
+  }
+  const key = `market:${market}`;
+  const last = w.updatedAt.get(key);
+  const inside = last !== undefined && w.clock < last + DAY;
+  if (!inside && abs(info.skew) > p.skewScale) {
+    if (out.ok || out.error !== "MarketParamOutOfBounds")
+      throw new Error(
+        `${what}: skew scale ${p.skewScale} below the skew ${info.skew} gave ${out.ok || out.error}`,
+      );
+    return false;
+  }
+  if (!throttled(w, key, out, what)) return false;
+  const now = await sys.perps.market(marketId);
+  const read = Object.fromEntries(Object.keys(p).map((k) => [k, now.params[k as keyof typeof p]]));
+  if (
+    JSON.stringify(read, (_, v) => (typeof v === "bigint" ? v.toString() : v)) !==
+    JSON.stringify(p, (_, v) => (typeof v === "bigint" ? v.toString() : v))
+  )
+    throw new Error(`${what}: parameters read back differ`);
+  if (abs(now.fundingRate) > now.params.maxFundingRate)
+    throw new Error(`${what}: funding rate ${now.fundingRate} above its cap ${now.params.maxFundingRate}`);
+  if (now.lastFundingTime !== w.clock) throw new Error(`${what}: funding not accrued to the update`);
+  await probeReductions(w, marketId, out.receipt!.blockNumber, what);
+  return true;
+}
+
+/**
+ * Every trader holding `marketId` halves its position at `blockTag` (a call, no state change): a
+ * reduction is never refused for the market's caps or the skew (only a frozen account or its margin).
+ */
+async function probeReductions(w: World, marketId: bigint, blockTag: number, what: string): Promise<void> {
+  const { sys } = w;
+  for (const t of w.traders) {
+    const size = await sys.perps.positionSize(t.id, marketId, { blockTag });
+    if (size === 0n) continue;
+    const delta = size / 2n === 0n ? -size : -size / 2n;
+    const limit = delta > 0n ? ethers.MaxUint256 : 0n;
+    const error = await sys.perps
+      .connect(t.signer)
+      .trade.staticCall(t.id, marketId, delta, limit, NO_DEADLINE, { ...GAS, blockTag })
+      .then(() => null)
+      .catch((e: unknown) => revertName(e, w.interfaces));
+    w.stats.governance.reductionsProbed++;
+    if (error !== null && !MARGIN_REFUSALS.has(error))
+      throw new Error(`${what}: reducing ${t.id}'s ${size} by ${delta} reverted with ${error}`);
+  }
+}
+
+const MAX_DISCOUNT = wad("0.5");
+const MAX_PENALTY = wad("0.05");
+const FLAG_REWARD_STEP = 25n * USDC;
+const MAX_FLAG_REWARD = 100n * USDC;
+
+/**
+ * The risk manager moves one auction parameter by `percent` of its largest step (both discounts by
+ * MAX_DISCOUNT_STEP, the penalty by MAX_PENALTY_STEP, the duration halved or doubled at most, the flag
+ * reward by its step), within the hard bounds. Refused only inside a day of the last update. It may
+ * not touch a running auction's record nor any account's health; later bids and absorbs run under the
+ * new parameters and their own invariants (3, 5).
+ */
+async function auctionParams(w: World, field: AuctionField, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const old = await sys.auction.params();
+  const n = {
+    startDiscount: old.startDiscount,
+    maxDiscount: old.maxDiscount,
+    penalty: old.penalty,
+    duration: old.duration,
+    flagReward: old.flagReward,
+  };
+  const pct = BigInt(percent);
+  if (field === "discount") {
+    const delta = (pct * wad("0.05")) / 100n;
+    n.maxDiscount = clampBig(old.maxDiscount + delta, 0n, MAX_DISCOUNT);
+    n.startDiscount = clampBig(old.startDiscount + delta, 0n, n.maxDiscount);
+  } else if (field === "penalty") {
+    n.penalty = clampBig(old.penalty + (pct * wad("0.01")) / 100n, 0n, MAX_PENALTY);
+  } else if (field === "duration") {
+    const d = old.duration;
+    const next = pct < 0n ? (d * (200n + pct) + 199n) / 200n : d + (d * pct) / 100n;
+    n.duration = clampBig(next, 60n, DAY);
+  } else {
+    n.flagReward = clampBig(old.flagReward + (pct * FLAG_REWARD_STEP) / 100n, 0n, MAX_FLAG_REWARD);
+  }
+  const ids = w.traders.map((t) => t.id);
+  const running = await Promise.all(ids.map((id) => sys.auction.auctions(id)));
+  const out = await send(w, () => sys.auction.setAuctionParams(n, GAS));
+  if (!throttled(w, "auction", out, `setAuctionParams(${field} ${percent}%)`)) return false;
+  const now = await sys.auction.params();
+  if (
+    now.startDiscount !== n.startDiscount ||
+    now.maxDiscount !== n.maxDiscount ||
+    now.penalty !== n.penalty ||
+    now.duration !== n.duration ||
+    now.flagReward !== n.flagReward
+  )
+    throw new Error(`setAuctionParams(${field}): parameters read back differ`);
+  const after = await Promise.all(ids.map((id) => sys.auction.auctions(id)));
+  ids.forEach((id, i) => {
+    if (after[i].toString() !== running[i].toString())
+      throw new Error(`setAuctionParams(${field}) changed ${id}'s auction: ${running[i]} → ${after[i]}`);
+  });
+  const health = await healthAround(w, out.receipt!);
+  health?.before.forEach((before, i) => {
+    const a = health.after[i];
+    if (a.equityMark !== before.equityMark || a.maintenanceRequirement !== before.maintenanceRequirement)
+      throw new Error(`setAuctionParams(${field}) changed trader ${i}'s health`);
+  });
+  return true;
+}
+
+/**
+ * The guardian pauses the engine or the vault, and while paused: a deposit goes through; the backstop
+ * sale is refused (BackstopSalePaused); a liquidatable account's auction still starts. Engine: the
+ * trader's risk-increasing perp and option trades are refused (RiskIncreasePaused), a reduction of its
+ * perp is not refused for the pause. Vault: its withdrawal is refused (EnforcedPause), and so is the
+ * LP's synchronous exit. Then the guardian unpauses; both setters are never refused.
+ */
+async function pauseWindow(
+  w: World,
+  target: "engine" | "vault",
+  traderIndex: number,
+  market: Asset,
+): Promise<boolean> {
+  const { sys } = w;
+  const t = w.traders[traderIndex];
+  const guardian = target === "engine" ? sys.engine : sys.vault;
+  const on = await send(w, () => guardian.pause(GAS));
+  if (!on.ok) throw new Error(`${target}.pause() reverted with ${on.error}`);
+
+  const deposit = await send(w, () => sys.vault.connect(t.signer).deposit(t.id, sys.usdc, USDC, GAS));
+  if (!deposit.ok) throw new Error(`a deposit while the ${target} is paused reverted with ${deposit.error}`);
+  w.netQuote.set(t.id, w.netQuote.get(t.id)! + USDC);
+
+  const sale = await send(w, () =>
+    sys.auction.connect(t.signer).buyBackstopCollateral(t.id, sys.weth, 1n, ethers.MaxUint256, GAS),
+  );
+  expectFailClosed(sale, ["BackstopSalePaused"], `backstop sale while the ${target} is paused`);
+
+  const frozen = await sys.auction.isFrozen(t.id);
+  if (target === "engine") await pausedTrades(w, t, market, frozen);
+  else await pausedExits(w, t);
+
+  const [health, auction] = await Promise.all([sys.engine.health(t.id), sys.auction.auctions(t.id)]);
+  if (isLiquidatable(health) && !auction.active) {
+    const out = await send(w, () => sys.auction.connect(sys.keeper).startAuction(t.id, GAS));
+    if (!out.ok) throw new Error(`startAuction(${t.id}) while the ${target} is paused: ${out.error}`);
+    const started = parseEvent(w, out.receipt!.logs, "AuctionStarted");
+    if (started) w.netQuote.set(t.id, w.netQuote.get(t.id)! - (started.args.flagReward as bigint));
+    w.stats.governance.pausedAuctions++;
+  }
+
+  const off = await send(w, () => guardian.unpause(GAS));
+  if (!off.ok) throw new Error(`${target}.unpause() reverted with ${off.error}`);
+  if (await guardian.paused()) throw new Error(`${target} still paused after unpause`);
+  return true;
+}
+
+/** While the engine is paused: new risk refused (a perp and an option position grown), the perp's reduction not refused for the pause. */
+async function pausedTrades(w: World, t: Trader, market: Asset, frozen: boolean): Promise<void> {
+  const { sys } = w;
+  const marketId = sys.markets[market];
+  const size = await sys.perps.positionSize(t.id, marketId);
+  const refusal = frozen ? ["RiskIncreasePaused", "AccountFrozen"] : ["RiskIncreasePaused"];
+  const more = size < 0n ? -wad("0.01") : wad("0.01");
+  const trade = (delta: bigint) =>
+    send(w, () =>
+      sys.perps
+        .connect(t.signer)
+        .trade(t.id, marketId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
+    );
+  expectFailClosed(await trade(more), refusal, `a perp risk increase while the engine is paused`);
+  w.stats.governance.pausedRiskRefused++;
+  for (const seriesId of w.series) {
+    if ((await sys.options.series(seriesId)).expiry <= w.clock) continue;
+    // Away from zero on the side the trader holds (a purchase against a short would reduce it).
+    const held = await sys.options.positionSize(t.id, seriesId);
+    const delta = held < 0n ? -wad("0.1") : wad("0.1");
+    const limit = delta > 0n ? ethers.MaxUint256 : 0n;
+    const grow = await send(w, () =>
+      sys.options.connect(t.signer).trade(t.id, seriesId, delta, limit, NO_DEADLINE, GAS),
+    );
+    expectFailClosed(grow, refusal, `an option position grown by ${delta} while the engine is paused`);
+    w.stats.governance.pausedRiskRefused++;
+    break;
+  }
+  if (size === 0n) return;
+  const out = await trade(size / 2n === 0n ? -size : -size / 2n);
+  if (!out.ok && out.error === "RiskIncreasePaused")
+    throw new Error(`a reduction of ${t.id}'s ${size} was refused for the engine's pause`);
+  if (out.ok) w.stats.governance.pausedReductions++;
+}
+
+/** While the vault is paused: the trader's withdrawal and the LP's synchronous exit are refused. */
+async function pausedExits(w: World, t: Trader): Promise<void> {
+  const { sys } = w;
+  if ((await sys.vault.balanceOf(t.id, sys.usdc)) > 0n) {
+    const out = await send(w, () =>
+      sys.vault.connect(t.signer).withdraw(t.id, sys.usdc, 1n, t.signer.address, GAS),
+    );
+    expectFailClosed(out, ["EnforcedPause"], "a withdrawal while the vault is paused");
+  }
+  const lp = sys.lp.address;
+  if ((await sys.pool.maxRedeem(lp)) !== 0n) throw new Error("maxRedeem is not 0 while the vault is paused");
+  if ((await sys.pool.balanceOf(lp)) > 0n) {
+    const out = await send(w, () => sys.pool.connect(sys.lp).redeem(1n, lp, lp, GAS));
+    expectFailClosed(
+      out,
+      ["ERC4626ExceededMaxRedeem", "SharesLocked"],
+      "an LP redeem while the vault is paused",
+    );
+  }
+}
+
+/**
+ * The LP transfers `percent` of its share balance to the second holder (ERC-20 `transfer`). It must go
+ * through within the LP's unlocked shares and be refused beyond them: SharesLocked for shares in their
+ * holding period, ERC20InsufficientBalance beyond the balance (an exit request's shares are the pool's
+ * own, outside it). It moves nothing else: supply, the LP's request and the pool's escrow stay, and the
+ * shares arrive unlocked (only minting locks). Then the holder redeems `redeem`% of its shares, paid
+ * as `lpRedeem` is (at least previewRedeem, at most their worth), refused only beyond maxRedeem.
+ */
+async function lpTransfer(w: World, percent: number, redeem: number): Promise<boolean> {
+  const { sys } = w;
+  const lp = sys.lp.address;
+  const holder = w.holder;
+  const poolAddress = await sys.pool.getAddress();
+  const read = () =>
+    Promise.all([
+      sys.pool.balanceOf(lp),
+      sys.pool.unlockedShares(lp),
+      sys.pool.redeemRequest(lp),
+      sys.pool.totalSupply(),
+      sys.pool.balanceOf(holder.address),
+      sys.pool.balanceOf(poolAddress),
+    ]);
+  const [balance, unlocked, request, supply, held, escrow] = await read();
+  const amount = (balance * BigInt(percent)) / 100n;
+  let moved = false;
+  if (amount > 0n) {
+    const out = await send(w, () => sys.pool.connect(sys.lp).transfer(holder.address, amount, GAS));
+    if (!out.ok) {
+      if (amount > balance && out.error === "ERC20InsufficientBalance") w.stats.shares.refusedBalance++;
+      else if (amount > unlocked && amount <= balance && out.error === "SharesLocked")
+        w.stats.shares.refusedLocked++;
+      else throw new Error(`transfer of ${amount} of ${balance} shares (${unlocked} unlocked): ${out.error}`);
+    } else {
+      if (amount > unlocked) throw new Error(`transfer of ${amount} shares beyond the ${unlocked} unlocked`);
+      const [b, , r, s, h, e] = await read();
+      const holderUnlocked = await sys.pool.unlockedShares(holder.address);
+      if (
+        b !== balance - amount ||
+        h !== held + amount ||
+        s !== supply ||
+        e !== escrow ||
+        r.toString() !== request.toString() ||
+        holderUnlocked !== h
+      )
+        throw new Error(
+          `transfer of ${amount} shares moved more than them (holder unlocked ${holderUnlocked})`,
+        );
+      w.stats.shares.moved++;
+      moved = true;
+    }
+  }
+  const redeemed = await holderRedeem(w, holder, redeem);
+  return moved || redeemed;
+}
+
+async function holderRedeem(w: World, holder: HardhatEthersSigner, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const shares = ((await sys.pool.balanceOf(holder.address)) * BigInt(percent)) / 100n;
+  if (shares === 0n) return false;
+  const [preview, worth, max] = await Promise.all([
+    sys.pool.previewRedeem(shares).catch(() => null),
+    sys.pool.convertToAssets(shares).catch(() => null),
+    sys.pool.maxRedeem(holder.address).catch(() => null),
+  ]);
+  const out = await send(w, () =>
+    sys.pool.connect(holder).redeem(shares, holder.address, holder.address, GAS),
+  );
+  if (!out.ok) {
+    if (preview !== null && max !== null && shares <= max)
+      throw new Error(`holder's redeem(${shares}) within maxRedeem ${max} reverted with ${out.error}`);
+    return false;
+  }
+  const paid = parseEvent(w, out.receipt!.logs, "Withdraw", sys.pool)!.args.assets as bigint;
+  if (preview === null || worth === null || paid < preview || paid > worth)
+    throw new Error(`holder's redeem of ${shares} shares paid ${paid}, preview ${preview}, worth ${worth}`);
+  w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! - paid);
+  await checkInitialMargin(sys.engine, sys.poolAccountId, `holder's redeem ${paid}`);
+  w.stats.shares.holderRedeemed++;
+  return true;
 }
