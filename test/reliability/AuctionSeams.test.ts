@@ -10,6 +10,7 @@ import {
   withdrawToInitialMargin,
   eventOf,
   fundInsurance,
+  expectQuoteLedgerBalanced,
 } from "../shared/system";
 import {
   DAY,
@@ -124,24 +125,11 @@ describe("Seams around an auction", function () {
       return { sys, alice, bob, carol, call, expiry };
     }
 
-    async function ledger(sys: Sys) {
-      const n = await sys.accounts.accountCount();
-      let total = 0n;
-      let debt = 0n;
-      for (let id = 1n; id <= n; id++) {
-        const b = await sys.vault.balanceOf(id, sys.usdc);
-        total += b;
-        if (b < 0n) debt -= b;
-      }
-      expect(total, "Σ USDC balances = the vault's USDC").to.equal(await sys.usdc.balanceOf(sys.vault));
-      expect(debt, "quoteDebt = Σ debts").to.equal(await sys.vault.quoteDebt());
-    }
-
     it("a settlement paid into the frozen account between two bids moves neither its mark, the pool's assets nor what the first bid paid in", async function () {
       const { sys, alice, bob, carol, call, expiry } = await loadFixture(writerInAuction);
       await sys.auction.connect(sys.bob).bid(alice, bob, wad("0.2"), ethers.MaxUint256);
       const paidIn1 = (await sys.auction.auctions(alice)).paidIn;
-      await ledger(sys);
+      await expectQuoteLedgerBalanced(sys);
       await mineAt(sys, expiry + 5n);
       const round = (await sys.feeds.ETH.latestRound()) + 1n;
       await setFeedPrice(sys.feeds.ETH, "2790");
@@ -155,13 +143,13 @@ describe("Seams around an auction", function () {
       const after = await sys.engine.health(alice);
       expect(after.equityMark).to.equal(before.equityMark);
       expect(await sys.pool.totalAssets()).to.equal(poolBefore);
-      await ledger(sys);
+      await expectQuoteLedgerBalanced(sys);
       expect((await sys.auction.auctions(alice)).paidIn).to.equal(paidIn1);
       const restoring = await sys.auction.connect(sys.bob).bid(alice, bob, WAD, ethers.MaxUint256);
       await expect(restoring).to.emit(sys.auction, "AuctionEnded").withArgs(alice, 0);
       const h = await sys.engine.health(alice);
       expect(h.equityInitial).to.be.gte(BigInt(h.initialRequirement));
-      await ledger(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
 
     it("a bid's slice of an expired, unsettled series settles for exactly its share", async function () {
@@ -182,7 +170,7 @@ describe("Seams around an auction", function () {
       await sys.options.settleAccount(bob, call);
       const paid = bobQuote - (await sys.vault.balanceOf(bob, sys.usdc));
       expect(paid).to.equal((-slice * 50n * USDC + WAD - 1n) / WAD);
-      await ledger(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
   });
 

@@ -3,7 +3,15 @@ import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
 import { ethers, network } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { AddressLike } from "ethers";
-import { fundInsurance, MarginMode, openAccount, WAD, wad, type System } from "../shared/system";
+import {
+  expectQuoteLedgerBalanced,
+  fundInsurance,
+  MarginMode,
+  openAccount,
+  WAD,
+  wad,
+  type System,
+} from "../shared/system";
 import { advanceTo, refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
@@ -59,20 +67,6 @@ async function world() {
   return { sys, usdc, dave, alice, bob, carol, call, expiry };
 }
 
-/** Σ USDC balances of every account against the vault's USDC, and Σ debts against `quoteDebt`. */
-async function expectLedgerBalanced(sys: Sys): Promise<void> {
-  const n = await sys.accounts.accountCount();
-  let total = 0n;
-  let debt = 0n;
-  for (let id = 1n; id <= n; id++) {
-    const b = await sys.vault.balanceOf(id, sys.usdc);
-    total += b;
-    if (b < 0n) debt -= b;
-  }
-  expect(total, "Σ USDC balances = the vault's USDC").to.equal(await sys.usdc.balanceOf(sys.vault));
-  expect(debt, "quoteDebt = Σ debts").to.equal(await sys.vault.quoteDebt());
-}
-
 async function block(usdc: BlocklistERC20Mock, ...who: AddressLike[]): Promise<void> {
   for (const a of who) await usdc.setBlocklisted(await ethers.resolveAddress(a), true);
 }
@@ -111,7 +105,7 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
       expect(await sys.perps.positionSize(bob, sys.markets.ETH)).to.equal(
         wad("20") - (await sys.perps.positionSize(alice, sys.markets.ETH)),
       );
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
 
     it("starts the auction without the reward, debiting nothing, when the starter is blocklisted", async function () {
@@ -125,7 +119,7 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
         .withArgs(alice, sys.keeper.address, anyValue, anyValue, 0n);
       expect(await sys.vault.balanceOf(alice, sys.usdc)).to.equal(balance);
       expect(await usdc.balanceOf(sys.vault)).to.equal(vaultHeld);
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
 
     it("starts a batch of auctions for a blocklisted keeper, each without its reward", async function () {
@@ -157,7 +151,7 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
         "AuctionEnded",
       );
       expect(await sys.perps.positionSize(bob, sys.markets.ETH)).to.equal(0n);
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
 
     it("raises the deficit and absorbs an insolvent book into the backstop, the fund paying, while Alice, the keeper, the fund, the pool and the vault are all blocklisted", async function () {
@@ -177,7 +171,7 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
       const backstop = await sys.auction.backstopAccountId();
       expect(await sys.perps.positionSize(backstop, sys.markets.ETH)).to.equal(wad("20"));
       expect(await sys.insuranceFund.balance()).to.be.lessThan(fundBefore);
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
   });
 
@@ -198,7 +192,7 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
       // The pool's own address only ever receives an LP's deposit on its way into the vault.
       await mintAndApprove(sys.usdc, erin, await sys.pool.getAddress(), 1_000n * USDC);
       await expect(sys.pool.connect(erin).deposit(1_000n * USDC, erin)).to.be.revertedWith(BLOCKED);
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
 
     it("pays the fund's withdrawal to a clean recipient while the fund's contract is blocklisted, and refuses one to a blocklisted recipient, changing nothing", async function () {
@@ -225,7 +219,7 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
       const before = await sys.vault.balanceOf(carol, sys.usdc);
       await sys.options.connect(sys.keeper).settleAccounts([carol], call);
       expect((await sys.vault.balanceOf(carol, sys.usdc)) - before).to.equal(600n * USDC); // 2 × (3,300 − 3,000)
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
   });
 
@@ -248,7 +242,7 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
       await expect(sys.pool.connect(dave).redeem(10n ** 12n, dave, dave)).to.be.revertedWith(PAUSED);
       await expect(sys.insuranceFund.withdraw(sys.deployer, 1n)).to.be.revertedWith(PAUSED);
       expect(await usdc.balanceOf(sys.vault)).to.equal(held);
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
 
     it("lets trades, a liquidation (its reward lost for the episode), settlement and absorbs run, and leaves the ledger balanced and every owner able to withdraw after the unpause", async function () {
@@ -272,10 +266,10 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
       await setFeedPrice(sys.feeds.ETH, "2500");
       await sys.options.settleSeries(call, round);
       await sys.options.settleAccounts([carol], call);
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
 
       await usdc.setPaused(false);
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
       // The reward the pause refused is not owed later: a start within the flag-reward cooldown pays
       // none (docs/decisions.md: the auction starts without it).
       await setFeedPrice(sys.feeds.ETH, "2000");
@@ -292,7 +286,7 @@ describe("Blocklisting and pausable quote tokens (review round 142)", function (
         await sys.vault.connect(signer).withdraw(id, sys.usdc, 1_000n * USDC, signer);
         expect(await sys.vault.balanceOf(id, sys.usdc)).to.equal(cash - 1_000n * USDC);
       }
-      await expectLedgerBalanced(sys);
+      await expectQuoteLedgerBalanced(sys);
     });
     // A pause longer than the exit delay's claim window (2 hours) costs a queued LP its place, not value:
     // the expired request is cancelled for the shares it is worth and asked again.

@@ -408,3 +408,20 @@ export async function whatIf<T>(body: () => Promise<T>): Promise<T> {
     await snap.restore();
   }
 }
+
+/**
+ * Σ USDC balances of every account equal the vault's USDC, and Σ debts equal `quoteDebt`, to the unit
+ * (ARCHITECTURE.md invariant 1 for the quote token).
+ */
+export async function expectQuoteLedgerBalanced(sys: System): Promise<void> {
+  const n = await sys.accounts.accountCount();
+  let total = 0n;
+  let debt = 0n;
+  for (let id = 1n; id <= n; id++) {
+    const b = await sys.vault.balanceOf(id, sys.usdc);
+    total += b;
+    if (b < 0n) debt -= b;
+  }
+  expect(total, "Σ USDC balances = the vault's USDC").to.equal(await sys.usdc.balanceOf(sys.vault));
+  expect(debt, "quoteDebt = Σ debts").to.equal(await sys.vault.quoteDebt());
+}
