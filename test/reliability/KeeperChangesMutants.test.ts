@@ -58,16 +58,6 @@ const REVERT_DATA = "0x8c5a2b1e" + "1".padStart(64, "0");
 
 const USDC = 10n ** 6n;
 
-/** Alice long 10 ETH on 5,000 USDC, ETH at 2,600 (liquidatable, solvent); Bob's account with 50,000 USDC. */
-async function aliceUnderWater() {
-  const sys = await deployOptionsSystem();
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
-  await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 50_000n * USDC]]);
-  await setFeedPrice(sys.feeds.ETH, "2600");
-  return { sys, alice };
-}
-
 describe("Keeper changes since round 111, mutation-tested (review round 136)", function () {
   describe("TxSender's last check at pending (sender.ts, rounds 117-118)", function () {
     it("throws a revert whose answer carries revert data but no 'revert' word, and makes no call at latest (kills S19)", async function () {
@@ -287,8 +277,8 @@ describe("Keeper changes since round 111, mutation-tested (review round 136)", f
     it("estimates no update when the reread shows the deficit gone, and says why (kills D3)", async function () {
       // ETH back at 2,600 between the pass's health read and its collateral read. Sent on to the last
       // check regardless, the update cost a second estimate (the whole book valued), a jitter and a check.
-      const { sys, alice } = await aliceUnderWater();
-      await sys.auction.startAuction(alice);
+      const sys = await deployOptionsSystem();
+      await aliceLongInAuction(sys);
       await setFeedPrice(sys.feeds.ETH, "2400");
       const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
       const markInQuote = sys.vault.interface.getFunction("markInQuote").selector;

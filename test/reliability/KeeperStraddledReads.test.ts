@@ -13,6 +13,7 @@ import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../s
 import { setFeedPrice } from "../shared/oracles";
 import { mineAt, refreshFeeds, trade } from "../shared/perps";
 import {
+  aliceLongInAuction,
   callDataOf,
   expiredCallWritten,
   minedKeeperCalls,
@@ -167,8 +168,8 @@ describe("Keeper reads straddling blocks: an auction's deficit", function () {
     // water. The pass's healthMany reads that; ETH is back at 2,600 before it reads her collateral. The
     // bug: the deficit was taken from the health read, the last check at pending reads only the record
     // (still 0), and an update recording nothing was mined (165,304 gas: `updateDeficit` only raises).
-    const { sys, alice } = await aliceUnderWater();
-    await sys.auction.startAuction(alice);
+    const sys = await deployOptionsSystem();
+    await aliceLongInAuction(sys);
     await setFeedPrice(sys.feeds.ETH, "2400");
     const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const from = await ethers.provider.getBlockNumber();
@@ -183,8 +184,8 @@ describe("Keeper reads straddling blocks: an auction's deficit", function () {
 
   it("records the deficit when the fresh read still shows it (no straddle)", async function () {
     // What the re-read must not lose: ETH stays at 2,400 and the update goes out, raising the record.
-    const { sys, alice } = await aliceUnderWater();
-    await sys.auction.startAuction(alice);
+    const sys = await deployOptionsSystem();
+    const alice = await aliceLongInAuction(sys);
     await setFeedPrice(sys.feeds.ETH, "2400");
     const keeper = await startInProcessKeeper(sys, QUIET_KEEPER);
     const from = await ethers.provider.getBlockNumber();

@@ -1704,6 +1704,14 @@ const MAX_FEE_STEP = wad("0.0025");
 const MAX_SKEW_SCALE = 10n ** 30n;
 
 /**
+ * `x` moved by `pct` percent of the most a step allows: down to a halving at `pct` = −100 (rounded up,
+ * as the contracts' step checks multiply), up to a doubling at `pct` = 100.
+ */
+function scaledByPercent(x: bigint, pct: bigint): bigint {
+  return pct < 0n ? (x * (200n + pct) + 199n) / 200n : x + (x * pct) / 100n;
+}
+
+/**
  * The risk manager moves one group of a perp market's parameters by `percent` of its largest step:
  * both fees (MAX_FEE_STEP), the open-interest cap (halved at most, doubled at most), the skew scale
  * (the same, the cap cut with it to stay within it) or the funding velocity and rate cap. Refused only
@@ -1727,8 +1735,7 @@ async function marketParams(w: World, market: Asset, field: MarketField, percent
     maxOpenInterest: old.maxOpenInterest,
   };
   const pct = BigInt(percent);
-  // A halving at most (rounded up, as the step check multiplies) or a doubling at most.
-  const scaled = (x: bigint) => (pct < 0n ? (x * (200n + pct) + 199n) / 200n : x + (x * pct) / 100n);
+  const scaled = (x: bigint) => scaledByPercent(x, pct);
   if (field === "fees") {
     const delta = (pct * MAX_FEE_STEP) / 100n;
     p.makerFee = clampBig(old.makerFee + delta, 0n, MAX_FEE);
@@ -1827,9 +1834,7 @@ async function auctionParams(w: World, field: AuctionField, percent: number): Pr
   } else if (field === "penalty") {
     n.penalty = clampBig(old.penalty + (pct * wad("0.01")) / 100n, 0n, MAX_PENALTY);
   } else if (field === "duration") {
-    const d = old.duration;
-    const next = pct < 0n ? (d * (200n + pct) + 199n) / 200n : d + (d * pct) / 100n;
-    n.duration = clampBig(next, 60n, DAY);
+    n.duration = clampBig(scaledByPercent(old.duration, pct), 60n, DAY);
   } else {
     n.flagReward = clampBig(old.flagReward + (pct * FLAG_REWARD_STEP) / 100n, 0n, MAX_FLAG_REWARD);
   }
