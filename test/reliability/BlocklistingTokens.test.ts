@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { anyValue } from "@nomicfoundation/hardhat-chai-matchers/withArgs";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { AddressLike } from "ethers";
 import {
@@ -10,15 +10,14 @@ import {
   openAccount,
   WAD,
   wad,
-  type System,
 } from "../shared/system";
 import { advanceTo, refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
-import { mintAndApprove } from "../shared/tokens";
+import { blocklistingUsdc, mintAndApprove } from "../shared/tokens";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { deploymentOf, sdkClient } from "../shared/sdk";
 import { createClient, preview } from "../../sdk/src";
-import type { BlocklistERC20Mock, OptionMarket } from "../../typechain-types";
+import type { BlocklistERC20Mock } from "../../typechain-types";
 
 /**
  * Review round 142: a quote token that refuses transfers to or from particular addresses (USDC's and
@@ -33,16 +32,6 @@ import type { BlocklistERC20Mock, OptionMarket } from "../../typechain-types";
 const USDC = 10n ** 6n;
 const BLOCKED = "Blacklistable: account is blacklisted";
 const PAUSED = "Pausable: paused";
-
-type Sys = System & { options: OptionMarket };
-
-/** Swaps BlocklistERC20Mock's code into the system's USDC (balances kept, nobody listed, unpaused). */
-async function blocklistingUsdc(sys: Sys): Promise<BlocklistERC20Mock> {
-  const mock = await ethers.deployContract("BlocklistERC20Mock", [6]);
-  const usdc = await sys.usdc.getAddress();
-  await network.provider.send("hardhat_setCode", [usdc, await ethers.provider.getCode(mock)]);
-  return ethers.getContractAt("BlocklistERC20Mock", usdc);
-}
 
 /**
  * The fund holds 100,000 USDC; Alice is long 20 ETH from 3,000 on 10,000 USDC (liquidatable and
@@ -63,7 +52,7 @@ async function world() {
   await tradeOption(sys.options, sys.carol, carol, call, wad("2"));
   await mintAndApprove(sys.usdc, dave, await sys.pool.getAddress(), 50_000n * USDC);
   await sys.pool.connect(dave).deposit(50_000n * USDC, dave.address);
-  const usdc = await blocklistingUsdc(sys);
+  const usdc = await blocklistingUsdc(sys.usdc);
   return { sys, usdc, dave, alice, bob, carol, call, expiry };
 }
 

@@ -7,7 +7,7 @@
  * gwei (an L1 busy hour), where a start costs ≈ 11 USD of gas and the flag reward is capped at 10 USDC.
  */
 import { expect } from "chai";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { deployOptionsSystem } from "../shared/options";
@@ -15,20 +15,10 @@ import { trade } from "../shared/perps";
 import { mintAndApprove } from "../shared/tokens";
 import { setFeedPrice } from "../shared/oracles";
 import { hardhatWallet } from "../shared/e2e";
-import { startInProcessKeeper } from "../shared/keeper";
+import { mineAtBaseFee, startInProcessKeeper } from "../shared/keeper";
 
 const USDC = 10n ** 6n;
 const KEEPER = hardhatWallet(4).address;
-const GWEI = 10n ** 9n;
-
-/** Mines a block whose base fee is `gwei`: the keeper prices its next pass's gas at it. */
-async function baseFeeAt(gwei: bigint): Promise<void> {
-  await network.provider.request({
-    method: "hardhat_setNextBlockBaseFeePerGas",
-    params: ["0x" + (gwei * GWEI).toString(16)],
-  });
-  await network.provider.request({ method: "evm_mine", params: [] });
-}
 
 /**
  * `restarted`: long 0.2 ETH on 100 USDC, started by the keeper at ETH 2,600 (flag reward 10 USDC), topped
@@ -50,7 +40,7 @@ async function smallLongsFallen(withFresh: boolean) {
   const topUp = await (await sys.vault.connect(sys.alice).deposit(restarted, sys.usdc, 60n * USDC)).wait();
   expect((await keeper.step()).ended).to.deep.equal([restarted]);
   await setFeedPrice(sys.feeds.ETH, "2290");
-  await baseFeeAt(20n);
+  await mineAtBaseFee(20n);
   return { sys, keeper, restarted, fresh, topUpGas: topUp!.gasUsed };
 }
 
@@ -82,7 +72,7 @@ describe("Session changes 42: the keeper's start of a small account far below it
   it("leaves a restarted account parked above half its MM, and starts it once it falls below", async function () {
     const { sys, keeper, restarted } = await loadFixture(restartedLongFallen);
     await setFeedPrice(sys.feeds.ETH, "2355");
-    await baseFeeAt(20n);
+    await mineAtBaseFee(20n);
     let h = await sys.engine.health(restarted);
     // equity_MM ≈ 20 against MM ≈ 35: below its line, above half of it (row 146's hovering account).
     expect(h.equityMaintenance * 2n).to.be.greaterThan(h.maintenanceRequirement);
@@ -91,7 +81,7 @@ describe("Session changes 42: the keeper's start of a small account far below it
     expect(await sys.auction.queryFilter(sys.auction.filters.AuctionStarted())).to.have.length(1);
 
     await setFeedPrice(sys.feeds.ETH, "2290");
-    await baseFeeAt(20n);
+    await mineAtBaseFee(20n);
     h = await sys.engine.health(restarted);
     expect(h.equityMaintenance * 2n).to.be.lessThan(h.maintenanceRequirement);
     expect((await keeper.step()).notStarted).to.deep.equal([]);

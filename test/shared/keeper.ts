@@ -550,3 +550,12 @@ export function stubHealthMany(
   });
   return sizes;
 }
+
+/** Mines a block whose base fee is `gwei`: an in-process keeper prices its next pass's gas at it. */
+export async function mineAtBaseFee(gwei: bigint): Promise<void> {
+  await network.provider.request({
+    method: "hardhat_setNextBlockBaseFeePerGas",
+    params: ["0x" + (gwei * 10n ** 9n).toString(16)],
+  });
+  await network.provider.request({ method: "evm_mine", params: [] });
+}

@@ -1,6 +1,6 @@
-import { ethers } from "hardhat";
+import { ethers, network } from "hardhat";
 import type { ContractTransactionResponse, Signer } from "ethers";
-import type { MockERC20 } from "../../typechain-types";
+import type { BlocklistERC20Mock, MockERC20 } from "../../typechain-types";
 
 /** What `mintAndApprove` needs: MockERC20 and the test tokens derived from it all fit. */
 export interface MintableToken {
@@ -26,4 +26,15 @@ export async function mintAndApprove(
 ): Promise<void> {
   await (await token.mint(await owner.getAddress(), amount)).wait();
   await (await token.connect(owner).approve(spender, amount)).wait();
+}
+
+/**
+ * Swaps BlocklistERC20Mock's code into a deployed MockERC20 (`hardhat_setCode`: balances and allowances
+ * kept, nobody listed, unpaused): USDC's blocklist and pause (review round 142).
+ */
+export async function blocklistingUsdc(usdc: MockERC20): Promise<BlocklistERC20Mock> {
+  const mock = await ethers.deployContract("BlocklistERC20Mock", [await usdc.decimals()]);
+  const address = await usdc.getAddress();
+  await network.provider.send("hardhat_setCode", [address, await ethers.provider.getCode(mock)]);
+  return ethers.getContractAt("BlocklistERC20Mock", address);
 }
