@@ -89,6 +89,7 @@ async function main(): Promise<void> {
         backstopUnwinds: stats.unwinds,
         governance: stats.governance,
         poolShares: stats.shares,
+        gaps: { ...stats.gaps, sweptPositive: stats.gaps.sweptPositive.toString() },
         unchangedSteps: stats.unchanged,
         reverts: stats.reverts,
       },

@@ -22,7 +22,8 @@ import {
 const RUNS = Number(process.env.CAMPAIGN_RUNS ?? 4);
 const STEPS = Number(process.env.CAMPAIGN_RUN_LENGTH ?? 40);
 // Round 141 added five action kinds, which changed the sequences: 20261121 no longer met an outage.
-const SEED = Number(process.env.CAMPAIGN_SEED ?? 20261209);
+// Round 143 added five more: 20261209 met no outage; 20261215 meets an outage and every new kind.
+const SEED = Number(process.env.CAMPAIGN_SEED ?? 20261215);
 
 interface Model {
   index: number;
@@ -71,9 +72,16 @@ describe("Reliability: model-based campaign", function () {
     expect(stats.succeeded.outage ?? 0, "oracle outages survived").to.be.gt(0);
     expect(stats.healthyRefused, "healthy accounts refused liquidation").to.be.gt(0);
     expect(stats.sdkCompared, "SDK comparisons").to.be.gt(0);
+    // Round 143's moves: series parameters, WETH's cap or listing, the pool's exit protections, a held
+    // pause, a positive backstop quote swept.
+    for (const kind of ["seriesParams", "collateral", "lpProtection", "hold", "backstopTopUp"])
+      expect(stats.succeeded[kind] ?? 0, kind).to.be.gt(0);
     console.log(`      quote debts accruing interest seen in ${stats.interestAccruingSeen} account checks`);
     console.log(
       `      absorbs: ${stats.succeeded.absorb ?? 0} of ${stats.attempted.absorb ?? 0} attempted ${JSON.stringify(stats.absorbs)}`,
+    );
+    console.log(
+      `      round 143: ${JSON.stringify(stats.gaps, (_, v) => (typeof v === "bigint" ? `${v}` : v))}`,
     );
   });
 });

@@ -94,7 +94,15 @@ export type Action =
   | { kind: "marketParams"; market: Asset; field: MarketField; percent: number }
   | { kind: "auctionParams"; field: AuctionField; percent: number }
   | { kind: "pause"; target: "engine" | "vault"; trader: number; market: Asset }
-  | { kind: "lpTransfer"; percent: number; redeem: number };
+  | { kind: "lpTransfer"; percent: number; redeem: number }
+  | { kind: "seriesParams"; series: number; field: SeriesField; percent: number }
+  | { kind: "collateral"; op: "cap" | "listing"; trader: number; percent: number }
+  | { kind: "lpProtection"; field: "exitDelay" | "holdingPeriod"; seconds: number }
+  | { kind: "hold"; target: "engine" | "vault"; steps: number }
+  | { kind: "backstopTopUp"; trader: number; amount: number; unwind: number };
+
+/** Option series parameter groups the risk manager moves (round 143): spread, fee, OI cap, skew. */
+type SeriesField = "spread" | "fee" | "oiCap" | "skew";
 
 /** Perp market parameter groups governance moves (fees, OI cap, skew scale, funding). */
 type MarketField = "fees" | "oiCap" | "skewScale" | "funding";
@@ -258,6 +266,51 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       redeem: fc.integer({ min: 0, max: 100 }),
     }),
   ),
+  // Round 143: series parameters and skew, WETH's deposit cap and listing, the pool's exit protections,
+  // pauses held across steps, and the backstop's positive quote swept.
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("seriesParams" as const),
+      series: fc.nat(3),
+      field: fc.constantFrom<SeriesField>("spread", "fee", "oiCap", "skew"),
+      percent: fc.integer({ min: -100, max: 100 }),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("collateral" as const),
+      op: fc.constantFrom("cap" as const, "cap" as const, "listing" as const),
+      trader,
+      percent: fc.constantFrom(50, 90, 100, 101, 150, 200, 300),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("lpProtection" as const),
+      field: fc.constantFrom("exitDelay" as const, "exitDelay" as const, "holdingPeriod" as const),
+      seconds: fc.constantFrom(0, 600, 1_800, 3_600, 7_200, 43_200, 86_400),
+    }),
+  ),
+  rec(
+    2,
+    fc.record({
+      kind: fc.constant("hold" as const),
+      target: fc.constantFrom("engine" as const, "vault" as const),
+      steps: fc.integer({ min: 1, max: 10 }),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("backstopTopUp" as const),
+      trader,
+      amount: fc.constantFrom(0, 100, 2_000, 20_000, 200_000),
+      unwind: fc.constantFrom(0, 50, 100),
+    }),
+  ),
 );
 
 export const describeAction = (a: Action): string => JSON.stringify(a);
@@ -321,6 +374,39 @@ export interface Stats {
   };
   /** Pool shares moved to the second holder, refused transfers by cause, the holder's redemptions. */
   shares: { moved: number; refusedLocked: number; refusedBalance: number; holderRedeemed: number };
+  /** Round 143's actions and what other actions met while their state held (see `hold`, `collateral`, …). */
+  gaps: {
+    seriesUpdates: number;
+    skewUpdates: number;
+    seriesReductionsProbed: number;
+    capsSet: number;
+    capRefusedDeposits: number;
+    capCutBelowDeposits: number;
+    delistings: number;
+    relistings: number;
+    delistedRefusedDeposits: number;
+    exitDelaySet: number;
+    holdingPeriodSet: number;
+    requestsWithDelay: number;
+    claimsBeforeWindowRefused: number;
+    cancelsBeforeWindow: number;
+    claimsWithDelay: number;
+    syncExitsRefusedForDelay: number;
+    stepsPaused: number;
+    pausedRefusedRisk: number;
+    pausedRefusedWithdrawals: number;
+    pausedRefusedSales: number;
+    pausedStarts: number;
+    pausedBids: number;
+    pausedAbsorbs: number;
+    staleRestarts: number;
+    staleRestartsInPause: number;
+    notStaleRefused: number;
+    topUps: number;
+    positiveSweeps: number;
+    wholeSweeps: number;
+    sweptPositive: bigint;
+  };
 }
 
 export function newStats(): Stats {
@@ -349,6 +435,38 @@ export function newStats(): Stats {
       reductionsProbed: 0,
     },
     shares: { moved: 0, refusedLocked: 0, refusedBalance: 0, holderRedeemed: 0 },
+    gaps: {
+      seriesUpdates: 0,
+      skewUpdates: 0,
+      seriesReductionsProbed: 0,
+      capsSet: 0,
+      capRefusedDeposits: 0,
+      capCutBelowDeposits: 0,
+      delistings: 0,
+      relistings: 0,
+      delistedRefusedDeposits: 0,
+      exitDelaySet: 0,
+      holdingPeriodSet: 0,
+      requestsWithDelay: 0,
+      claimsBeforeWindowRefused: 0,
+      cancelsBeforeWindow: 0,
+      claimsWithDelay: 0,
+      syncExitsRefusedForDelay: 0,
+      stepsPaused: 0,
+      pausedRefusedRisk: 0,
+      pausedRefusedWithdrawals: 0,
+      pausedRefusedSales: 0,
+      pausedStarts: 0,
+      pausedBids: 0,
+      pausedAbsorbs: 0,
+      staleRestarts: 0,
+      staleRestartsInPause: 0,
+      notStaleRefused: 0,
+      topUps: 0,
+      positiveSweeps: 0,
+      wholeSweeps: 0,
+      sweptPositive: 0n,
+    },
   };
 }
 
@@ -391,6 +509,11 @@ export interface World {
   updatedAt: Map<string, bigint>;
   /** The second holder of pool shares (gets them by `transfer` from the LP, redeems them). */
   holder: HardhatEthersSigner;
+  /** Pauses the guardian holds across steps (`hold`), and whether WETH is delisted (`collateral`). */
+  paused: { engine: boolean; vault: boolean };
+  /** The step index at which the guardian lifts each held pause. */
+  pausedUntil: { engine: number; vault: number };
+  wethDelisted: boolean;
   stats: Stats;
   /** Account balances from the vault's events; verified against a full read every `verifyEvery` steps. */
   tracker: BalanceTracker;
@@ -537,6 +660,9 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     riskUpdatedAt: new Map(),
     updatedAt: new Map(),
     holder: signers[12],
+    paused: { engine: false, vault: false },
+    pausedUntil: { engine: 0, vault: 0 },
+    wethDelisted: false,
     stats,
   };
 }
@@ -552,6 +678,9 @@ export async function resetWorld(w: World): Promise<void> {
   w.traders.forEach((t, i) => (t.signer = w.baseOwners[i]));
   w.riskUpdatedAt = new Map();
   w.updatedAt = new Map();
+  w.paused = { engine: false, vault: false };
+  w.pausedUntil = { engine: 0, vault: 0 };
+  w.wethDelisted = false;
   await w.tracker.load(w.ids);
   w.held = new Map();
   w.healthCache = new Map();
@@ -587,7 +716,11 @@ export async function step(w: World, action: Action, index: number): Promise<voi
   w.current = action.kind;
   w.stats.attempted[action.kind] = (w.stats.attempted[action.kind] ?? 0) + 1;
   let t0 = performance.now();
-  const ok = await apply(w, action);
+  // The guardian lifts a held pause when its steps are over (part of the step, before its action).
+  for (const target of ["engine", "vault"] as const)
+    if (w.paused[target] && index >= w.pausedUntil[target]) await hold(w, target, 0, index);
+  if (w.paused.engine || w.paused.vault) w.stats.gaps.stepsPaused++;
+  const ok = await apply(w, action, index);
   prof.apply += performance.now() - t0;
   t0 = performance.now();
   if (ok) w.stats.succeeded[action.kind] = (w.stats.succeeded[action.kind] ?? 0) + 1;
@@ -627,6 +760,9 @@ const MARKET_WIDE = new Set<Action["kind"]>([
   // Weights move every account's health; a market update accrues its funding for every holder.
   "weights",
   "marketParams",
+  // A skew moves the series' marks for every holder; a pause's liquidations touch any trader.
+  "seriesParams",
+  "hold",
 ]);
 
 /** The accounts an action can change besides the pool and the fund (their counterparties). */
@@ -635,7 +771,13 @@ function touched(w: World, a: Action): bigint[] | null {
   const ids = [w.insuranceAccountId, w.sys.poolAccountId];
   if ("trader" in a) ids.push(w.traders[a.trader].id);
   if (a.kind === "bid") ids.push(w.bidderId, w.closerId);
-  if (a.kind === "absorb" || a.kind === "buyBackstop" || a.kind === "backstopKeeper") ids.push(w.backstopId);
+  if (
+    a.kind === "absorb" ||
+    a.kind === "buyBackstop" ||
+    a.kind === "backstopKeeper" ||
+    a.kind === "backstopTopUp"
+  )
+    ids.push(w.backstopId);
   return ids;
 }
 
@@ -832,16 +974,17 @@ async function advance(w: World, seconds: bigint, except?: MockV3Aggregator): Pr
   await refreshFeeds(w, except);
 }
 
-async function apply(w: World, a: Action): Promise<boolean> {
+async function apply(w: World, a: Action, index: number): Promise<boolean> {
   const { sys } = w;
   switch (a.kind) {
     case "deposit": {
       const t = w.traders[a.trader];
       const token = sys[a.token];
       const amount = a.token === "usdc" ? BigInt(a.amount) * USDC : (BigInt(a.amount) * WAD) / 1000n;
+      if (a.token === "weth") return depositWeth(w, t, amount);
       const out = await send(w, () => sys.vault.connect(t.signer).deposit(t.id, token, amount, GAS));
       if (!out.ok) throw new Error(`deposit must never fail: ${out.error}`);
-      if (a.token === "usdc") w.netQuote.set(t.id, w.netQuote.get(t.id)! + amount);
+      w.netQuote.set(t.id, w.netQuote.get(t.id)! + amount);
       return true;
     }
     case "withdraw": {
@@ -854,6 +997,11 @@ async function apply(w: World, a: Action): Promise<boolean> {
       const out = await send(w, () =>
         sys.vault.connect(t.signer).withdraw(t.id, token, amount, t.signer.address, GAS),
       );
+      if (w.paused.vault) {
+        expectFailClosed(out, ["EnforcedPause"], "a withdrawal while the vault's pause is held");
+        w.stats.gaps.pausedRefusedWithdrawals++;
+        return false;
+      }
       if (!out.ok) return false;
       if (a.token === "usdc") w.netQuote.set(t.id, w.netQuote.get(t.id)! - amount);
       await checkInitialMargin(sys.engine, t.id, `withdraw ${amount}`);
@@ -872,6 +1020,7 @@ async function apply(w: World, a: Action): Promise<boolean> {
           .connect(t.signer)
           .trade(t.id, marketId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
       );
+      checkPausedTrade(w, out, increasesRisk(before, before + delta), `perp trade ${delta}`);
       if (out.ok && increasesRisk(before, before + delta)) {
         await checkInitialMargin(sys.engine, t.id, `perp trade ${delta}`);
       }
@@ -889,6 +1038,7 @@ async function apply(w: World, a: Action): Promise<boolean> {
           .connect(t.signer)
           .trade(t.id, seriesId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
       );
+      checkPausedTrade(w, out, increasesRisk(before, before + delta), `option trade ${delta}`);
       if (out.ok && increasesRisk(before, before + delta)) {
         await checkInitialMargin(sys.engine, t.id, `option trade ${delta}`);
       }
@@ -916,8 +1066,23 @@ async function apply(w: World, a: Action): Promise<boolean> {
       return a.sequencer ? sequencerOutage(w, a.trader) : staleFeed(w, a.asset, a.trader);
     case "startAuction": {
       const t = w.traders[a.trader];
-      const [before, auction] = await Promise.all([sys.engine.health(t.id), sys.auction.auctions(t.id)]);
+      const [before, auction, p] = await Promise.all([
+        sys.engine.health(t.id),
+        sys.auction.auctions(t.id),
+        sys.auction.params(),
+      ]);
+      // A running auction restarts only once stale: 2·duration into its clock (outages pause it; a
+      // guardian's pause does not).
+      const staleAt = auction.active ? clockStart(w, auction.startTime) + 2n * p.duration : null;
+      const stale = staleAt !== null && w.clock >= staleAt;
       const out = await send(w, () => sys.auction.connect(sys.keeper).startAuction(t.id, GAS));
+      if (staleAt !== null && !stale) {
+        expectFailClosed(out, ["AuctionAlreadyActive"], `restart of ${t.id}'s auction before ${staleAt}`);
+        w.stats.gaps.notStaleRefused++;
+        return false;
+      }
+      if (!out.ok && stale && out.error === "AuctionAlreadyActive")
+        throw new Error(`startAuction(${t.id}) refused a restart of an auction stale since ${staleAt}`);
       if (!out.ok) {
         if (!isLiquidatable(before)) {
           w.stats.healthyRefused++;
@@ -932,6 +1097,14 @@ async function apply(w: World, a: Action): Promise<boolean> {
       checkLiquidatedWasUnhealthy(t.id, before, "startAuction");
       const started = parseEvent(w, out.receipt!.logs, "AuctionStarted");
       if (started) w.netQuote.set(t.id, w.netQuote.get(t.id)! - (started.args.flagReward as bigint));
+      if (stale) {
+        // The reward pays for finding the account once: a restart pays none.
+        if (!started || (started.args.flagReward as bigint) !== 0n)
+          throw new Error(`restart of ${t.id}'s stale auction paid ${started?.args.flagReward}`);
+        w.stats.gaps.staleRestarts++;
+        if (w.paused.engine || w.paused.vault) w.stats.gaps.staleRestartsInPause++;
+      }
+      if (w.paused.engine || w.paused.vault) w.stats.gaps.pausedStarts++;
       return true;
     }
     case "bid": {
@@ -951,9 +1124,13 @@ async function apply(w: World, a: Action): Promise<boolean> {
       const fn = a.close ? sys.auction.connect(sys.keeper).bidAndClose : sys.auction.connect(sys.keeper).bid;
       const out = await send(w, () => fn(t.id, bidder, fraction, ethers.MaxUint256, GAS));
       if (!out.ok) {
+        // A guardian's pause stops new risk and withdrawals, never a liquidation's bid.
+        if (PAUSE_REFUSALS.has(out.error))
+          throw new Error(`bid on ${t.id} refused for a pause: ${out.error}`);
         if (!isLiquidatable(before)) w.stats.healthyRefused++;
         return false;
       }
+      if (w.paused.engine || w.paused.vault) w.stats.gaps.pausedBids++;
       checkLiquidatedWasUnhealthy(t.id, before, "bid");
       await checkBid(sys.engine, t.id, bidder, before);
       return true;
@@ -976,6 +1153,7 @@ async function apply(w: World, a: Action): Promise<boolean> {
         checkLiquidatedWasUnhealthy(id, healths[ids.indexOf(id)], "keeper startAuctions");
         w.netQuote.set(id, w.netQuote.get(id)! - (event.args.flagReward as bigint));
         started.add(id);
+        if (w.paused.engine || w.paused.vault) w.stats.gaps.pausedStarts++;
       }
       // Read at the batch's block: a skipped account the batch left alone is as the batch saw it.
       const after = await sys.engine.healthMany(ids);
@@ -1012,9 +1190,12 @@ async function apply(w: World, a: Action): Promise<boolean> {
     }
     case "lpWithdraw": {
       const amount = BigInt(a.amount) * USDC;
+      const delay = await sys.pool.exitDelay();
       const out = await send(w, () =>
         sys.pool.connect(sys.lp).withdraw(amount, sys.lp.address, sys.lp.address, GAS),
       );
+      if (delay > 0n) return refusedForDelay(w, out, `LP withdrawal of ${amount}`);
+      if (out.ok && w.paused.vault) throw new Error(`LP withdrawal of ${amount} while the vault is paused`);
       if (!out.ok) return false;
       w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! - amount);
       await checkInitialMargin(sys.engine, sys.poolAccountId, `LP withdrawal ${amount}`);
@@ -1044,6 +1225,16 @@ async function apply(w: World, a: Action): Promise<boolean> {
       return pauseWindow(w, a.target, a.trader, a.market);
     case "lpTransfer":
       return lpTransfer(w, a.percent, a.redeem);
+    case "seriesParams":
+      return seriesParams(w, a.series, a.field, a.percent);
+    case "collateral":
+      return a.op === "cap" ? depositCap(w, a.trader, a.percent) : listing(w, a.trader);
+    case "lpProtection":
+      return lpProtection(w, a.field, a.seconds);
+    case "hold":
+      return hold(w, a.target, a.steps, index);
+    case "backstopTopUp":
+      return backstopTopUp(w, a.trader, a.amount, a.unwind);
   }
 }
 
@@ -1066,10 +1257,14 @@ async function lpRequest(w: World, percent: number): Promise<boolean> {
     if (!expected) throw new Error(`requestRedeem(${shares}) reverted with ${out.error}`);
     return false;
   }
-  const [requested, assets] = await sys.pool.redeemRequest(sys.lp.address);
+  const [requested, assets, claimableAt] = await sys.pool.redeemRequest(sys.lp.address);
   if (requested !== shares || assets !== worth) {
     throw new Error(`request of ${shares} shares recorded ${requested} worth ${assets}, expected ${worth}`);
   }
+  const delay = await sys.pool.exitDelay();
+  if (claimableAt !== w.clock + delay)
+    throw new Error(`request claimable at ${claimableAt}, not now ${w.clock} + the exit delay ${delay}`);
+  if (delay > 0n) w.stats.gaps.requestsWithDelay++;
   return true;
 }
 
@@ -1082,30 +1277,25 @@ async function lpRequest(w: World, percent: number): Promise<boolean> {
 async function lpClaim(w: World, percent: number): Promise<boolean> {
   const { sys } = w;
   const lp = sys.lp.address;
-  const [requested, requestedAssets, , claimableUntil] = await sys.pool.redeemRequest(lp);
+  const [requested, requestedAssets, claimableAt, claimableUntil] = await sys.pool.redeemRequest(lp);
   if (requested === 0n) return false;
   const shares = (requested * BigInt(percent) + 99n) / 100n;
   const now = await sys.pool.convertToAssets(shares).catch(() => null);
   const partOfRequest = (requestedAssets * shares) / requested;
   const expected = now === null ? null : now < partOfRequest ? now : partOfRequest;
   const out = await send(w, () => sys.pool.connect(sys.lp).claimRedeem(shares, lp, 0n, GAS));
+  if (out.ok && w.paused.vault) throw new Error(`claim of ${shares} shares paid while the vault is paused`);
   if (!out.ok) {
     if (out.error === "NotClaimable" && w.clock > claimableUntil) {
-      // Missed: cancelled, for the most shares worth no more than the request once the rest are burned:
-      // s'·T / (S − s + s') ≤ A, with the pool's virtual assets (1) and shares (10^6).
-      const supply = (await sys.pool.totalSupply()) + 10n ** 6n;
-      const total = (await sys.pool.totalAssets()) + 1n;
-      const worth =
-        requestedAssets >= total
-          ? requested
-          : (requestedAssets * (supply - requested)) / (total - requestedAssets);
-      const back = worth < requested ? worth : requested;
-      const cancel = await send(w, () => sys.pool.connect(sys.lp).cancelRedeemRequest(GAS));
-      if (!cancel.ok) throw new Error(`cancelling an expired request reverted with ${cancel.error}`);
-      const event = parseEvent(w, cancel.receipt!.logs, "RedeemRequestCancelled", sys.pool)!;
-      if (event.args.shares !== back || event.args.burned !== requested - back) {
-        throw new Error(`cancel gave back ${event.args.shares} of ${requested} shares, expected ${back}`);
-      }
+      await cancelRequest(w, requested, requestedAssets, "an expired request");
+      return true;
+    }
+    if (out.error === "NotClaimable" && w.clock < claimableAt) {
+      // Inside the exit delay: refused; the LP gives up on half of these and cancels (round 143).
+      w.stats.gaps.claimsBeforeWindowRefused++;
+      if (percent <= 50) return false;
+      await cancelRequest(w, requested, requestedAssets, "a request inside its exit delay");
+      w.stats.gaps.cancelsBeforeWindow++;
       return true;
     }
     const known = out.error === "ClaimUnavailable" || expected === null;
@@ -1120,7 +1310,37 @@ async function lpClaim(w: World, percent: number): Promise<boolean> {
   }
   w.netQuote.set(sys.poolAccountId, w.netQuote.get(sys.poolAccountId)! - paid);
   await checkInitialMargin(sys.engine, sys.poolAccountId, `LP claim ${paid}`);
+  if (claimableAt > 0n && (await sys.pool.exitDelay()) > 0n) w.stats.gaps.claimsWithDelay++;
   return true;
+}
+
+/**
+ * The LP cancels its request of `requested` shares worth `requestedAssets`: given back the most shares
+ * worth no more than the request once the rest are burned, s'·T / (S − s + s') ≤ A, with the pool's
+ * virtual assets (1) and shares (10^6); the rest burned.
+ */
+async function cancelRequest(
+  w: World,
+  requested: bigint,
+  requestedAssets: bigint,
+  what: string,
+): Promise<void> {
+  const { sys } = w;
+  const supply = (await sys.pool.totalSupply()) + 10n ** 6n;
+  const total = (await sys.pool.totalAssets()) + 1n;
+  const worth =
+    requestedAssets >= total
+      ? requested
+      : (requestedAssets * (supply - requested)) / (total - requestedAssets);
+  const back = worth < requested ? worth : requested;
+  const cancel = await send(w, () => sys.pool.connect(sys.lp).cancelRedeemRequest(GAS));
+  if (!cancel.ok) throw new Error(`cancelling ${what} reverted with ${cancel.error}`);
+  const event = parseEvent(w, cancel.receipt!.logs, "RedeemRequestCancelled", sys.pool)!;
+  if (event.args.shares !== back || event.args.burned !== requested - back) {
+    throw new Error(
+      `cancel of ${what} gave back ${event.args.shares} of ${requested} shares, expected ${back}`,
+    );
+  }
 }
 
 /**
@@ -1139,7 +1359,10 @@ async function lpRedeem(w: World, percent: number): Promise<boolean> {
     sys.pool.convertToAssets(shares).catch(() => null),
     sys.pool.maxRedeem(lp).catch(() => null),
   ]);
+  const delay = await sys.pool.exitDelay();
   const out = await send(w, () => sys.pool.connect(sys.lp).redeem(shares, lp, lp, GAS));
+  if (delay > 0n) return refusedForDelay(w, out, `LP redeem of ${shares} shares`);
+  if (out.ok && w.paused.vault) throw new Error(`LP redeem of ${shares} shares while the vault is paused`);
   if (!out.ok) {
     if (preview !== null && max !== null && shares <= max)
       throw new Error(`redeem(${shares}) within maxRedeem ${max} reverted with ${out.error}`);
@@ -1476,6 +1699,7 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
     w.stats.absorbs.solvent++;
   }
   if (!still) w.stats.absorbs.ended++;
+  if (w.paused.engine || w.paused.vault) w.stats.gaps.pausedAbsorbs++;
   if (!meetsInitial(backstopHealth)) w.stats.absorbs.backstopBelowInitial++;
   return true;
 }
@@ -1495,6 +1719,11 @@ async function buyBackstop(w: World, traderIndex: number, percent: number): Prom
   const out = await send(w, () =>
     sys.auction.connect(t.signer).buyBackstopCollateral(t.id, sys.weth, amount, ethers.MaxUint256, GAS),
   );
+  if (w.paused.engine || w.paused.vault) {
+    expectFailClosed(out, ["BackstopSalePaused"], "a backstop sale while a pause is held");
+    w.stats.gaps.pausedRefusedSales++;
+    return false;
+  }
   if (!out.ok) {
     // The payment is at most the oracle value (discount 0): cash below it may fall short.
     const atMost = (await sys.vault.tokenValue(sys.weth, amount)) / QUOTE_TO_WAD + 1n;
@@ -1545,7 +1774,7 @@ async function staleFeed(w: World, asset: Asset, traderIndex: number): Promise<b
       .connect(t.signer)
       .trade(t.id, sys.markets[asset], wad("0.01"), ethers.MaxUint256, NO_DEADLINE, GAS),
   );
-  expectFailClosed(trade, ["StalePrice"], `trade on ${asset} with a stale feed`);
+  expectFailClosed(trade, withPause(w, ["StalePrice"]), `trade on ${asset} with a stale feed`);
   await must(w, async () => feed.updateAnswer(await feed.latestAnswer(), GAS));
   return true;
 }
@@ -1565,7 +1794,7 @@ async function sequencerOutage(w: World, traderIndex: number): Promise<boolean> 
     );
   w.sequencerRound++;
   await must(w, () => w.sequencer.updateRoundData(w.sequencerRound, 1, w.clock, w.clock, GAS));
-  expectFailClosed(await tryTrade(), ["SequencerDown"], "trade while the sequencer is down");
+  expectFailClosed(await tryTrade(), withPause(w, ["SequencerDown"]), "trade while the sequencer is down");
   expectFailClosed(
     await send(w, () => sys.auction.startAuction(t.id, GAS)),
     // An account whose health needs no price (flat, quote only) is refused as healthy: also closed.
@@ -1579,7 +1808,11 @@ async function sequencerOutage(w: World, traderIndex: number): Promise<boolean> 
   w.sequencerRound++;
   await must(w, () => w.sequencer.updateRoundData(w.sequencerRound, 0, w.clock, w.clock, GAS));
   w.outages.push(w.clock);
-  expectFailClosed(await tryTrade(), ["GracePeriodNotOver"], "trade in the sequencer's grace period");
+  expectFailClosed(
+    await tryTrade(),
+    withPause(w, ["GracePeriodNotOver"]),
+    "trade in the sequencer's grace period",
+  );
   await advance(w, GRACE + 1n);
   return true;
 }
@@ -1627,9 +1860,15 @@ const minBig = (a: bigint, b: bigint): bigint => (a < b ? a : b);
  * A throttled setter's outcome against the model's record of `key`'s last update: refused only as
  * UpdateTooSoon inside a day of it, and never accepted inside that day.
  */
-function throttled(w: World, key: string, out: Outcome, what: string): out is Extract<Outcome, { ok: true }> {
+function throttled(
+  w: World,
+  key: string,
+  out: Outcome,
+  what: string,
+  interval = DAY,
+): out is Extract<Outcome, { ok: true }> {
   const last = w.updatedAt.get(key);
-  const inside = last !== undefined && w.clock < last + DAY;
+  const inside = last !== undefined && w.clock < last + interval;
   if (!out.ok) {
     if (out.error === "UpdateTooSoon" && inside) return false;
     throw new Error(`${what} reverted with ${out.error}`);
@@ -1879,6 +2118,8 @@ async function pauseWindow(
   market: Asset,
 ): Promise<boolean> {
   const { sys } = w;
+  // A pause the guardian holds (`hold`) is not opened again, nor lifted by this window.
+  if (w.paused[target]) return false;
   const t = w.traders[traderIndex];
   const guardian = target === "engine" ? sys.engine : sys.vault;
   const on = await send(w, () => guardian.pause(GAS));
@@ -1962,7 +2203,7 @@ async function pausedExits(w: World, t: Trader): Promise<void> {
     const out = await send(w, () => sys.pool.connect(sys.lp).redeem(1n, lp, lp, GAS));
     expectFailClosed(
       out,
-      ["ERC4626ExceededMaxRedeem", "SharesLocked"],
+      ["ERC4626ExceededMaxRedeem", "SharesLocked", "RedeemRequestRequired"],
       "an LP redeem while the vault is paused",
     );
   }
@@ -2047,4 +2288,396 @@ async function holderRedeem(w: World, holder: HardhatEthersSigner, percent: numb
   await checkInitialMargin(sys.engine, sys.poolAccountId, `holder's redeem ${paid}`);
   w.stats.shares.holderRedeemed++;
   return true;
+}
+
+// ------------------------------------------------------------------------ the campaign's gaps (round 143)
+
+/** Refusals a guardian's pause makes: none may stop a liquidation (start, bid, absorb). */
+const PAUSE_REFUSALS = new Set(["RiskIncreasePaused", "EnforcedPause", "BackstopSalePaused"]);
+
+/** `errors`, and RiskIncreasePaused while the engine's pause is held (new risk is refused for it too). */
+function withPause(w: World, errors: string[]): string[] {
+  return w.paused.engine ? [...errors, "RiskIncreasePaused"] : errors;
+}
+
+/**
+ * A trade's outcome against the engine's pause: while it is held a risk increase never goes through;
+ * RiskIncreasePaused is never the refusal of a reduction, nor of anything while the engine runs.
+ */
+function checkPausedTrade(w: World, out: Outcome, risky: boolean, what: string): void {
+  if (w.paused.engine && risky) {
+    if (out.ok) throw new Error(`${what} increased risk while the engine's pause is held`);
+    if (out.error === "RiskIncreasePaused") w.stats.gaps.pausedRefusedRisk++;
+    return;
+  }
+  if (!out.ok && out.error === "RiskIncreasePaused")
+    throw new Error(`${what} refused RiskIncreasePaused (engine paused ${w.paused.engine}, risky ${risky})`);
+}
+
+/**
+ * A WETH deposit into the trader's account: refused exactly with TokenNotListed while WETH is delisted,
+ * else with DepositCapExceeded exactly when the vault's WETH would pass its cap; otherwise it goes through.
+ */
+async function depositWeth(w: World, t: Trader, amount: bigint): Promise<boolean> {
+  const { sys } = w;
+  const [total, config] = await Promise.all([
+    sys.vault.totalDeposits(sys.weth),
+    sys.vault.collateralConfig(sys.weth),
+  ]);
+  const out = await send(w, () => sys.vault.connect(t.signer).deposit(t.id, sys.weth, amount, GAS));
+  const what = `a deposit of ${amount} WETH (total ${total}, cap ${config.depositCap}, delisted ${w.wethDelisted})`;
+  if (w.wethDelisted) {
+    expectFailClosed(out, ["TokenNotListed"], what);
+    w.stats.gaps.delistedRefusedDeposits++;
+    return false;
+  }
+  if (total + amount > config.depositCap) {
+    expectFailClosed(out, ["DepositCapExceeded"], what);
+    w.stats.gaps.capRefusedDeposits++;
+    return false;
+  }
+  if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  return true;
+}
+
+/** A synchronous LP exit while the pool has an exit delay: refused with RedeemRequestRequired. */
+function refusedForDelay(w: World, out: Outcome, what: string): boolean {
+  expectFailClosed(out, ["RedeemRequestRequired"], `${what} with an exit delay`);
+  w.stats.gaps.syncExitsRefusedForDelay++;
+  return false;
+}
+
+const MAX_SPREAD_FACTOR = wad("0.1");
+const MAX_SERIES_FEE = wad("0.005");
+const MAX_SERIES_OI = 10n ** 30n;
+const MAX_SKEW = wad("0.5");
+const MAX_SKEW_STEP = wad("0.05");
+const SKEW_INTERVAL = 12n * 3_600n;
+
+/**
+ * The risk manager moves one series' spread factor (by `percent` of 0.01), fee (of 0.001), OI cap
+ * (halved … doubled) or skew (of its step, min(0.05, 2·spreadFactor)), within the hard bounds and never
+ * below the underlying's listing floor (or the series' own value, if already below it). Refused only
+ * inside the throttle: a day for the parameters, 12 hours for the skew, per series. After it: the
+ * values read back, and every trader holding the (live) series can still halve its position, refused
+ * only for its margin (the new cap, spread or skew never stops a reduction).
+ */
+async function seriesParams(w: World, index: number, field: SeriesField, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const seriesId = w.series[index];
+  const s = await sys.options.series(seriesId);
+  const pct = BigInt(percent);
+  const what = `series ${seriesId} ${field} ${percent}%`;
+  let out: Outcome;
+  if (field === "skew") {
+    const step = minBig(MAX_SKEW_STEP, 2n * s.params.spreadFactor);
+    const skew = clampBig(s.skew + (pct * step) / 100n, -MAX_SKEW, MAX_SKEW);
+    out = await send(w, () => sys.options.setSkew(seriesId, skew, GAS));
+    if (!throttled(w, `skew:${seriesId}`, out, `setSkew(${what})`, SKEW_INTERVAL)) return false;
+    const now = await sys.options.series(seriesId);
+    if (now.skew !== skew) throw new Error(`setSkew(${what}): skew reads ${now.skew}, not ${skew}`);
+    w.stats.gaps.skewUpdates++;
+  } else {
+    const [, , minFee, minSpread] = await sys.options.underlyingLimits(s.underlying);
+    const old = s.params;
+    const p = {
+      spreadFactor: old.spreadFactor,
+      fee: old.fee,
+      insuranceFeeShare: old.insuranceFeeShare,
+      maxOpenInterest: old.maxOpenInterest,
+    };
+    if (field === "spread") {
+      const floor = minBig(minSpread, old.spreadFactor);
+      p.spreadFactor = clampBig(old.spreadFactor + (pct * wad("0.01")) / 100n, floor, MAX_SPREAD_FACTOR);
+    } else if (field === "fee") {
+      const floor = minBig(minFee, old.fee);
+      p.fee = clampBig(old.fee + (pct * wad("0.001")) / 100n, floor, MAX_SERIES_FEE);
+    } else {
+      p.maxOpenInterest = clampBig(scaledByPercent(old.maxOpenInterest, pct), 1n, MAX_SERIES_OI);
+    }
+    out = await send(w, () => sys.options.setSeriesParams(seriesId, p, GAS));
+    if (!throttled(w, `series:${seriesId}`, out, `setSeriesParams(${what})`)) return false;
+    const now = (await sys.options.series(seriesId)).params;
+    if (
+      now.spreadFactor !== p.spreadFactor ||
+      now.fee !== p.fee ||
+      now.insuranceFeeShare !== p.insuranceFeeShare ||
+      now.maxOpenInterest !== p.maxOpenInterest
+    )
+      throw new Error(`setSeriesParams(${what}): parameters read back differ`);
+    w.stats.gaps.seriesUpdates++;
+  }
+  if (s.expiry > w.clock) await probeSeriesReductions(w, seriesId, out.receipt!.blockNumber, what);
+  return true;
+}
+
+/** Every trader holding `seriesId` halves its position at `blockTag` (a call): refused only for margin. */
+async function probeSeriesReductions(
+  w: World,
+  seriesId: bigint,
+  blockTag: number,
+  what: string,
+): Promise<void> {
+  const { sys } = w;
+  for (const t of w.traders) {
+    const size = await sys.options.positionSize(t.id, seriesId, { blockTag });
+    if (size === 0n) continue;
+    const delta = size / 2n === 0n ? -size : -size / 2n;
+    const limit = delta > 0n ? ethers.MaxUint256 : 0n;
+    const error = await sys.options
+      .connect(t.signer)
+      .trade.staticCall(t.id, seriesId, delta, limit, NO_DEADLINE, { ...GAS, blockTag })
+      .then(() => null)
+      .catch((e: unknown) => revertName(e, w.interfaces));
+    w.stats.gaps.seriesReductionsProbed++;
+    if (error !== null && !MARGIN_REFUSALS.has(error))
+      throw new Error(
+        `${what}: reducing ${t.id}'s ${size} of series ${seriesId} by ${delta} reverted with ${error}`,
+      );
+  }
+}
+
+const MAX_CAP_INCREASE_FACTOR = 2n;
+
+/**
+ * The risk manager sets WETH's deposit cap to `percent` of what the vault holds now (below it at 50
+ * and 90: a cap cut under the deposits). Refused exactly: ParameterOutOfBounds for a zero cap or more
+ * than twice the current one, UpdateTooSoon for a raise inside a day of the last raise (cuts are free
+ * and do not start the day). After it: the cap reads back, no deposit and no trader's health moved,
+ * and the trader's 0.01 WETH deposit is refused exactly when it would pass the new cap.
+ */
+async function depositCap(w: World, traderIndex: number, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const [total, config] = await Promise.all([
+    sys.vault.totalDeposits(sys.weth),
+    sys.vault.collateralConfig(sys.weth),
+  ]);
+  const cap = (total * BigInt(percent)) / 100n;
+  const what = `setDepositCap(WETH, ${cap}) from ${config.depositCap} (deposits ${total})`;
+  const out = await send(w, () => sys.vault.setDepositCap(sys.weth, cap, GAS));
+  if (cap === 0n || cap > config.depositCap * MAX_CAP_INCREASE_FACTOR) {
+    expectFailClosed(out, ["ParameterOutOfBounds"], what);
+    return false;
+  }
+  if (cap > config.depositCap) {
+    if (!throttled(w, "depositCap", out, what)) return false;
+  } else if (!out.ok) throw new Error(`${what}: a cut reverted with ${out.error}`);
+  const [now, after] = await Promise.all([
+    sys.vault.collateralConfig(sys.weth),
+    sys.vault.totalDeposits(sys.weth),
+  ]);
+  if (now.depositCap !== cap || after !== total)
+    throw new Error(`${what}: cap reads ${now.depositCap}, deposits ${after}`);
+  await healthUnchanged(w, out.receipt!, what);
+  w.stats.gaps.capsSet++;
+  if (cap < total) w.stats.gaps.capCutBelowDeposits++;
+  await depositWeth(w, w.traders[traderIndex], wad("0.01"));
+  return true;
+}
+
+/**
+ * The listing role delists WETH (or relists it when delisted): never refused. Delisted, a deposit is
+ * refused with TokenNotListed while balances stay and keep their weights (no trader's health moves),
+ * and a withdrawal is never refused for the listing. Relisted, deposits are back under the cap.
+ */
+async function listing(w: World, traderIndex: number): Promise<boolean> {
+  const { sys } = w;
+  const t = w.traders[traderIndex];
+  const delist = !w.wethDelisted;
+  const what = delist ? "delistCollateral(WETH)" : "relistCollateral(WETH)";
+  const out = await send(w, () =>
+    delist ? sys.vault.delistCollateral(sys.weth, GAS) : sys.vault.relistCollateral(sys.weth, GAS),
+  );
+  if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  w.wethDelisted = delist;
+  await healthUnchanged(w, out.receipt!, what);
+  if (delist) {
+    w.stats.gaps.delistings++;
+    if ((await sys.vault.balanceOf(t.id, sys.weth)) > 0n) {
+      const error = await sys.vault
+        .connect(t.signer)
+        .withdraw.staticCall(t.id, sys.weth, 1n, t.signer.address, GAS)
+        .then(() => null)
+        .catch((e: unknown) => revertName(e, w.interfaces));
+      if (error === "TokenNotListed") throw new Error(`a withdrawal of delisted WETH was refused for it`);
+    }
+  } else w.stats.gaps.relistings++;
+  await depositWeth(w, t, wad("0.01"));
+  return true;
+}
+
+/** No trader's equityMark nor MM moved across the transaction (read at its parent block and its own). */
+async function healthUnchanged(w: World, receipt: { blockNumber: number }, what: string): Promise<void> {
+  const health = await healthAround(w, receipt);
+  health?.before.forEach((before, i) => {
+    const a = health.after[i];
+    if (a.equityMark !== before.equityMark || a.maintenanceRequirement !== before.maintenanceRequirement)
+      throw new Error(`${what} changed trader ${i}'s health`);
+  });
+}
+
+const MAX_CUT_TO_ZERO = 3_600n;
+
+/**
+ * Governance sets the pool's exit delay or shares' holding period to `seconds`. A raise is never
+ * refused; a cut is refused exactly with ProtectionCutTooLarge beyond a halving (or to 0 from above an
+ * hour), and with UpdateTooSoon inside a day of the last cut. After it: the value reads back, the LP's
+ * unlocked shares and pending request are as they were (locks and windows are fixed when made), and
+ * with an exit delay the synchronous exits are closed (maxRedeem = maxWithdraw = 0, a redeem refused
+ * with RedeemRequestRequired). The LP's actions then run through requests, claims and cancels.
+ */
+async function lpProtection(
+  w: World,
+  field: "exitDelay" | "holdingPeriod",
+  seconds: number,
+): Promise<boolean> {
+  const { sys } = w;
+  const lp = sys.lp.address;
+  const read = () => (field === "exitDelay" ? sys.pool.exitDelay() : sys.pool.holdingPeriod());
+  const current = await read();
+  const next = BigInt(seconds);
+  const [unlocked, request] = await Promise.all([sys.pool.unlockedShares(lp), sys.pool.redeemRequest(lp)]);
+  const out = await send(w, () =>
+    field === "exitDelay" ? sys.pool.setExitDelay(next, GAS) : sys.pool.setHoldingPeriod(next, GAS),
+  );
+  const what = `${field} ${current} → ${next}`;
+  if (next < current) {
+    if (next === 0n ? current > MAX_CUT_TO_ZERO : next < current / 2n) {
+      expectFailClosed(out, ["ProtectionCutTooLarge"], what);
+      return false;
+    }
+    if (!throttled(w, `cut:${field}`, out, what)) return false;
+  } else if (!out.ok) throw new Error(`${what}: a raise reverted with ${out.error}`);
+  const [now, unlockedAfter, requestAfter] = await Promise.all([
+    read(),
+    sys.pool.unlockedShares(lp),
+    sys.pool.redeemRequest(lp),
+  ]);
+  if (now !== next) throw new Error(`${what}: reads ${now}`);
+  if (unlockedAfter !== unlocked || requestAfter.toString() !== request.toString())
+    throw new Error(`${what} moved the LP's unlocked shares or its request`);
+  if (field === "exitDelay") {
+    w.stats.gaps.exitDelaySet++;
+    if (next > 0n) {
+      const [maxRedeem, maxWithdraw] = await Promise.all([sys.pool.maxRedeem(lp), sys.pool.maxWithdraw(lp)]);
+      if (maxRedeem !== 0n || maxWithdraw !== 0n)
+        throw new Error(`${what}: maxRedeem ${maxRedeem}, maxWithdraw ${maxWithdraw} with an exit delay`);
+    }
+  } else w.stats.gaps.holdingPeriodSet++;
+  return true;
+}
+
+/**
+ * The guardian pauses the engine or the vault and holds the pause for the `steps` steps that follow (a
+ * `hold` of a held pause lifts it now, as the end of its steps does): never refused, and no trader's
+ * health moves. While held, the other
+ * actions assert what the pause must do: new risk refused with RiskIncreasePaused (engine), withdrawals
+ * refused with EnforcedPause and no LP exit paid (vault), the backstop sale refused (either); and what
+ * it must not: auctions start, restart once stale, take bids and are absorbed.
+ */
+async function hold(w: World, target: "engine" | "vault", steps: number, index: number): Promise<boolean> {
+  const { sys } = w;
+  w.pausedUntil[target] = index + steps;
+  const guardian = target === "engine" ? sys.engine : sys.vault;
+  const on = !w.paused[target];
+  const out = await send(w, () => (on ? guardian.pause(GAS) : guardian.unpause(GAS)));
+  if (!out.ok) throw new Error(`${target}.${on ? "pause" : "unpause"}() reverted with ${out.error}`);
+  if ((await guardian.paused()) !== on) throw new Error(`${target}.paused() is not ${on}`);
+  w.paused[target] = on;
+  await healthUnchanged(w, out.receipt!, `${target} ${on ? "pause" : "unpause"}`);
+  if (on) await liquidateInPause(w, steps, index);
+  return true;
+}
+
+/**
+ * Right after a pause begins (one in three with a 20% ETH crash inside it), the liquidation paths run
+ * inside it under their own actions' assertions: the keeper's pass (every liquidatable trader without an auction started), a start on each running
+ * auction (a restart once stale, AuctionAlreadyActive before; a pause of 8 steps or more first moves
+ * the clock to the auction's stale time), a 10% bid on the first running auction and, for pauses of 6
+ * steps or more, an absorb of it.
+ */
+async function liquidateInPause(w: World, steps: number, index: number): Promise<void> {
+  // One pause in three is the guardian's answer to a crash: ETH gaps 20% down inside it.
+  if (steps % 3 === 0) await apply(w, { kind: "gap", asset: "ETH", percent: -20 }, index);
+  await apply(w, { kind: "keeper" }, index);
+  const duration = (await w.sys.auction.params()).duration;
+  for (let i = 0; i < TRADERS; i++) {
+    const auction = await w.sys.auction.auctions(w.traders[i].id);
+    if (!auction.active) continue;
+    // A long pause (8 steps or more) outlasts the auctions running in it: they go stale inside it.
+    const staleAt = clockStart(w, auction.startTime) + 2n * duration;
+    if (steps >= 8 && w.clock < staleAt) await advance(w, staleAt - w.clock);
+    await apply(w, { kind: "startAuction", trader: i }, index);
+  }
+  await apply(w, { kind: "bid", trader: 0, percent: 10, close: steps % 2 === 0 }, index);
+  if (steps >= 6) await apply(w, { kind: "absorb", trader: 0 }, index);
+}
+
+/**
+ * Builds a positive backstop quote balance and sweeps it: the trader pays `amount` USDC into the
+ * backstop's account (a quote deposit any account accepts; it repays a backstop debt first), the
+ * BACKSTOP role unwinds `unwind`% of its book, then anyone sweeps. The sweep is exactly what
+ * `_sweepBackstopQuote` promises, from the state just before it: nothing from a balance ≤ 0; all of it
+ * from a backstop without positions (left at 0); else min(balance, the quote for its IM surplus), 0
+ * without a surplus or with a floor-shock health. The pool's account gains exactly the sweep, the
+ * backstop loses exactly it, and a backstop with a book still meets its IM (invariant 4).
+ */
+async function backstopTopUp(
+  w: World,
+  traderIndex: number,
+  amount: number,
+  unwind: number,
+): Promise<boolean> {
+  const { sys } = w;
+  const t = w.traders[traderIndex];
+  const b = w.backstopId;
+  let changed = false;
+  const quote = BigInt(amount) * USDC;
+  if (quote > 0n) {
+    const out = await send(w, () => sys.vault.connect(t.signer).deposit(b, sys.usdc, quote, GAS));
+    if (!out.ok) throw new Error(`a quote top-up of the backstop reverted with ${out.error}`);
+    w.netQuote.set(b, (w.netQuote.get(b) ?? 0n) + quote);
+    w.stats.gaps.topUps++;
+    changed = true;
+  }
+  if (unwind > 0 && (await unwindBackstop(w, unwind)) > 0) changed = true;
+  const out = await send(w, () => sys.auction.connect(sys.keeper).sweepBackstopQuote(GAS));
+  if (!out.ok) throw new Error(`sweepBackstopQuote reverted with ${out.error}`);
+  const swept = (parseEvent(w, out.receipt!.logs, "BackstopQuoteSwept")?.args.amount as bigint) ?? 0n;
+  w.stats.swept += swept;
+  const blockTag = out.receipt!.blockNumber;
+  const [parent, block] = await Promise.all([
+    ethers.provider.getBlock(blockTag - 1),
+    ethers.provider.getBlock(blockTag),
+  ]);
+  if (parent!.timestamp !== block!.timestamp) return changed || swept > 0n;
+  const at = { blockTag: blockTag - 1 };
+  const [balance, markets, poolBefore, poolAfter, after] = await Promise.all([
+    sys.vault.balanceOf(b, sys.usdc, at),
+    sys.engine.accountMarkets(b, at),
+    sys.vault.balanceOf(sys.poolAccountId, sys.usdc, at),
+    sys.vault.balanceOf(sys.poolAccountId, sys.usdc, { blockTag }),
+    sys.vault.balanceOf(b, sys.usdc, { blockTag }),
+  ]);
+  let expected = 0n;
+  if (balance > 0n && markets.length === 0) expected = balance;
+  else if (balance > 0n) {
+    const health = await sys.engine.health(b, at).catch(() => null);
+    const surplus = health === null ? 0n : health.equityInitial - health.initialRequirement;
+    if (health !== null && surplus > 0n && !health.volatilityUnavailable)
+      expected = minBig(balance, await sys.vault.quoteForMargin(surplus, at));
+  }
+  if (swept !== expected || poolAfter - poolBefore !== swept || balance - after !== swept)
+    throw new Error(
+      `sweep of a backstop quote ${balance} (${markets.length} markets) took ${swept}, expected ${expected}; ` +
+        `pool ${poolBefore} → ${poolAfter}, backstop → ${after}`,
+    );
+  if (swept > 0n && markets.length > 0 && !meetsInitial(await sys.engine.health(b, { blockTag })))
+    throw new InvariantViolation(4, `sweep of ${swept} left the backstop below its initial requirement`);
+  if (swept > 0n) {
+    w.stats.gaps.positiveSweeps++;
+    w.stats.gaps.sweptPositive += swept;
+    if (markets.length === 0) w.stats.gaps.wholeSweeps++;
+  }
+  return changed || swept > 0n;
 }
