@@ -2017,30 +2017,61 @@ async function marketParams(w: World, market: Asset, field: MarketField, percent
   if (abs(now.fundingRate) > now.params.maxFundingRate)
     throw new Error(`${what}: funding rate ${now.fundingRate} above its cap ${now.params.maxFundingRate}`);
   if (now.lastFundingTime !== w.clock) throw new Error(`${what}: funding not accrued to the update`);
-  await probeReductions(w, marketId, out.receipt!.blockNumber, what);
+  w.stats.governance.reductionsProbed += await probeReductions(
+    w,
+    w.sys.perps,
+    marketId,
+    out.receipt!.blockNumber,
+    what,
+  );
   return true;
 }
 
+/** A market's reads and trade as a reduction probe sees them (the perp and the option market alike). */
+interface ReducibleMarket {
+  positionSize(accountId: bigint, id: bigint, overrides: { blockTag: number }): Promise<bigint>;
+  connect(signer: HardhatEthersSigner): {
+    trade: {
+      staticCall(
+        accountId: bigint,
+        id: bigint,
+        delta: bigint,
+        limit: bigint,
+        deadline: bigint,
+        overrides: object,
+      ): Promise<unknown>;
+    };
+  };
+}
+
 /**
- * Every trader holding `marketId` halves its position at `blockTag` (a call, no state change): a
+ * Every trader holding `id` in `market` halves its position at `blockTag` (a call, no state change): a
  * reduction is never refused for the market's caps or the skew (only a frozen account or its margin).
+ * Returns how many reductions it probed.
  */
-async function probeReductions(w: World, marketId: bigint, blockTag: number, what: string): Promise<void> {
-  const { sys } = w;
+async function probeReductions(
+  w: World,
+  market: ReducibleMarket,
+  id: bigint,
+  blockTag: number,
+  what: string,
+): Promise<number> {
+  let probed = 0;
   for (const t of w.traders) {
-    const size = await sys.perps.positionSize(t.id, marketId, { blockTag });
+    const size = await market.positionSize(t.id, id, { blockTag });
     if (size === 0n) continue;
     const delta = size / 2n === 0n ? -size : -size / 2n;
     const limit = delta > 0n ? ethers.MaxUint256 : 0n;
-    const error = await sys.perps
+    const error = await market
       .connect(t.signer)
-      .trade.staticCall(t.id, marketId, delta, limit, NO_DEADLINE, { ...GAS, blockTag })
+      .trade.staticCall(t.id, id, delta, limit, NO_DEADLINE, { ...GAS, blockTag })
       .then(() => null)
       .catch((e: unknown) => revertName(e, w.interfaces));
-    w.stats.governance.reductionsProbed++;
+    probed++;
     if (error !== null && !MARGIN_REFUSALS.has(error))
-      throw new Error(`${what}: reducing ${t.id}'s ${size} by ${delta} reverted with ${error}`);
+      throw new Error(`${what}: reducing ${t.id}'s ${size} of ${id} by ${delta} reverted with ${error}`);
   }
+  return probed;
 }
 
 const MAX_DISCOUNT = wad("0.5");
@@ -2407,34 +2438,15 @@ async function seriesParams(w: World, index: number, field: SeriesField, percent
       throw new Error(`setSeriesParams(${what}): parameters read back differ`);
     w.stats.gaps.seriesUpdates++;
   }
-  if (s.expiry > w.clock) await probeSeriesReductions(w, seriesId, out.receipt!.blockNumber, what);
+  if (s.expiry > w.clock)
+    w.stats.gaps.seriesReductionsProbed += await probeReductions(
+      w,
+      w.sys.options,
+      seriesId,
+      out.receipt!.blockNumber,
+      what,
+    );
   return true;
-}
-
-/** Every trader holding `seriesId` halves its position at `blockTag` (a call): refused only for margin. */
-async function probeSeriesReductions(
-  w: World,
-  seriesId: bigint,
-  blockTag: number,
-  what: string,
-): Promise<void> {
-  const { sys } = w;
-  for (const t of w.traders) {
-    const size = await sys.options.positionSize(t.id, seriesId, { blockTag });
-    if (size === 0n) continue;
-    const delta = size / 2n === 0n ? -size : -size / 2n;
-    const limit = delta > 0n ? ethers.MaxUint256 : 0n;
-    const error = await sys.options
-      .connect(t.signer)
-      .trade.staticCall(t.id, seriesId, delta, limit, NO_DEADLINE, { ...GAS, blockTag })
-      .then(() => null)
-      .catch((e: unknown) => revertName(e, w.interfaces));
-    w.stats.gaps.seriesReductionsProbed++;
-    if (error !== null && !MARGIN_REFUSALS.has(error))
-      throw new Error(
-        `${what}: reducing ${t.id}'s ${size} of series ${seriesId} by ${delta} reverted with ${error}`,
-      );
-  }
 }
 
 const MAX_CAP_INCREASE_FACTOR = 2n;
