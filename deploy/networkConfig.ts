@@ -60,6 +60,11 @@ export interface TokenConfig {
   oracleAsset: string;
   initialWeight: bigint;
   maintenanceWeight: bigint;
+  /**
+   * The weight the mark counts at while the engine shocks the token with positions on its oracle asset
+   * (`CollateralVault.setShockedWeight`): a haircut for basis and liquidity only. 0 (absent): its weights.
+   */
+  shockedWeight: bigint;
   /** In token units. */
   depositCap: bigint;
   isErc4626: boolean;
@@ -407,6 +412,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       "oracleAsset",
       "initialWeight",
       "maintenanceWeight",
+      "shockedWeight",
       "depositCap",
     ]);
     if ([o.address, o.mock, o.mockVault].filter((x) => x !== undefined).length > 1)
@@ -432,6 +438,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       oracleAsset,
       initialWeight: r.wad(o.initialWeight, `${at}.initialWeight`),
       maintenanceWeight: r.wad(o.maintenanceWeight, `${at}.maintenanceWeight`),
+      shockedWeight: o.shockedWeight === undefined ? 0n : r.wad(o.shockedWeight, `${at}.shockedWeight`),
       depositCap: r.units(o.depositCap, decimals, `${at}.depositCap`),
       isErc4626: "mockVault" in source || o.erc4626 === true,
     };

@@ -48,6 +48,7 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   CollateralVault: {
     delistCollateral: Role.LISTING,
     setCollateralWeights: Role.RISK_MANAGER,
+    setShockedWeight: Role.RISK_MANAGER,
     setDepositCap: Role.RISK_MANAGER,
     setInterestRateModel: Role.RISK_MANAGER,
     pause: Role.GUARDIAN,

@@ -127,6 +127,9 @@ contract CollateralVault is
         // ERC-4626 only: the decimals of `asset()`, read at listing.
         uint8 assetDecimals;
         bool isErc4626;
+        // The weight the mark counts at, at both levels, while a group of the account's positions shocks
+        // the token (0 until set: its weights). Same slot as the weights: valuing reads one slot.
+        uint64 shockedWeight;
         uint248 depositCap;
         bool listed;
     }
@@ -310,6 +313,35 @@ contract CollateralVault is
         config.initialWeight = initialWeight;
         config.maintenanceWeight = maintenanceWeight;
         emit CollateralWeightsUpdated(token, initialWeight, maintenanceWeight);
+    }
+
+    /// @notice Sets the weight a token's mark counts at, at both levels, while the engine shocks it with an
+    /// account's positions on its oracle asset (RISK_MANAGER role). The grid then carries its price risk,
+    /// so this haircut is for basis and liquidity only; each level counts max(its weight, this).
+    /// @dev At most MAX_WEIGHT, and the weight counted at each level may move by at most MAX_WEIGHT_STEP
+    /// per update (ShockedWeightOutOfBounds), at most one update per token per MIN_UPDATE_INTERVAL
+    /// (UpdateTooSoon("shockedWeight", token, next)): a cut liquidates like a weight cut. The engine caps
+    /// each credit at mark · the group's shock floor, so no value range is needed here for the first
+    /// position on an underlying to never free margin (docs/decisions.md, Margin): the floors are the
+    /// engine's, per underlying, and move.
+    /// @param token The token.
+    /// @param shockedWeight The new shocked weight (WAD; 0: the token's weights, no credit).
+    function setShockedWeight(address token, uint64 shockedWeight) external restricted {
+        Config storage config = _knownConfig(token);
+        uint64 old = config.shockedWeight;
+        if (
+            shockedWeight > MAX_WEIGHT ||
+            _shockedStep(old, shockedWeight, config.initialWeight) > MAX_WEIGHT_STEP ||
+            _shockedStep(old, shockedWeight, config.maintenanceWeight) > MAX_WEIGHT_STEP
+        ) revert ShockedWeightOutOfBounds(token, shockedWeight);
+        _throttle("shockedWeight", _tokenId(token), MIN_UPDATE_INTERVAL);
+        config.shockedWeight = shockedWeight;
+        emit ShockedWeightUpdated(token, shockedWeight);
+    }
+
+    /// @dev How far the weight counted at a level of weight `weight` moves from shocked weight `a` to `b`.
+    function _shockedStep(uint64 a, uint64 b, uint64 weight) private pure returns (uint64) {
+        return _absDiff(a > weight ? a : weight, b > weight ? b : weight);
     }
 
     /// @notice Sets the deposit cap of a (listed or delisted) token (RISK_MANAGER role).
@@ -727,9 +759,10 @@ contract CollateralVault is
         }
         TokenSet storage set = _tokenSets[accountId];
         uint256 length = set.length;
+        value.tokenMarks = new TokenMark[](length);
         for (uint256 i = 0; i < length; ++i) {
             address token = _tokenAt(set, i);
-            _addValue(value, token, uint256(_balances[accountId][token]), cache);
+            value.tokenMarks[i] = _addValue(value, token, uint256(_balances[accountId][token]), cache);
         }
     }
 
@@ -803,6 +836,7 @@ contract CollateralVault is
                 oracleAsset: config.oracleAsset,
                 initialWeight: config.initialWeight,
                 maintenanceWeight: config.maintenanceWeight,
+                shockedWeight: config.shockedWeight,
                 decimals: config.decimals,
                 isErc4626: config.isErc4626,
                 listed: config.listed,
@@ -1019,18 +1053,38 @@ contract CollateralVault is
         }
     }
 
-    /// @dev Adds the value of a positive balance to the three sums, each rounded down.
+    /// @dev Adds the value of a positive balance to the three sums, each rounded down; returns its mark and
+    /// the credits of its shocked weight.
     function _addValue(
         CollateralValue memory value,
         address token,
         uint256 amount,
         PriceCache memory cache
-    ) private view {
+    ) private view returns (TokenMark memory) {
         Config storage config = _configs[token];
         uint256 mark = Math.mulDiv(amount, _cachedPrice(config, token, cache), 10 ** config.decimals);
         value.mark += mark.toInt256();
-        value.initial += Math.mulDiv(mark, config.initialWeight, WAD).toInt256();
-        value.maintenance += Math.mulDiv(mark, config.maintenanceWeight, WAD).toInt256();
+        // Each field read once: every read of the (warm) slot costs 100 gas, on every health check.
+        (uint64 initialWeight, uint64 maintenanceWeight, uint64 shocked) = (
+            config.initialWeight,
+            config.maintenanceWeight,
+            config.shockedWeight
+        );
+        value.initial += Math.mulDiv(mark, initialWeight, WAD).toInt256();
+        value.maintenance += Math.mulDiv(mark, maintenanceWeight, WAD).toInt256();
+        return
+            TokenMark(
+                config.oracleAsset,
+                mark,
+                _credit(mark, shocked, initialWeight),
+                _credit(mark, shocked, maintenanceWeight)
+            );
+    }
+
+    /// @dev mark·(shockedWeight − weight), rounded down; 0 unless the shocked weight is above the weight. A
+    /// plain product: marks are far below 2^196 and weights at most 1e18.
+    function _credit(uint256 mark, uint64 shockedWeight, uint64 weight) private pure returns (uint256) {
+        return shockedWeight > weight ? (mark * (shockedWeight - weight)) / WAD : 0;
     }
 
     /// @dev amount·price/10^decimals, rounded down.

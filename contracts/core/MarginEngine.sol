@@ -578,6 +578,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             book.groupOf[i] = g;
             positionValue += _addExposure(book, i, groups[g]);
         }
+        for (uint256 t; t < c.tokenMarks.length; ++t)
+            _addCollateralDelta(groups, groupCount, c.tokenMarks[t], h);
         for (uint256 g; g < groupCount; ++g) {
             (uint256 im, uint256 mm) = _requirements(book, groups[g], groups[g].greeks, g, WHOLE_GROUP);
             h.initialRequirement += im;
@@ -587,8 +589,8 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         }
         if (scope == Scope.HealthAndStandard) (standardIM, standardMM) = _standardRequirements(book, groups);
         // What closing the perps would pay the skew is not margin for new risk (IMarket.Exposure).
-        h.equityInitial = c.initial + positionValue - SafeCast.toInt256(book.exitDiscount);
-        h.equityMaintenance = c.maintenance + positionValue;
+        h.equityInitial += c.initial + positionValue - SafeCast.toInt256(book.exitDiscount);
+        h.equityMaintenance += c.maintenance + positionValue;
         h.equityMark = c.mark + positionValue;
         if (!book.initialOnly) {
             h.healthRatio = RiskMath.healthRatio(h.equityMaintenance, h.maintenanceRequirement);
@@ -636,6 +638,33 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
             : e.optionSize;
         sum.notional += e.notional;
         return e.value;
+    }
+
+    /// @dev Enters a collateral token priced by an underlying the account holds positions on as a long
+    /// delta of that underlying, mark / spot, so that the grid shocks it with the positions: WETH under a
+    /// long ETH perp falls with it (§4 row 420), under a short one it hedges. Its mark then counts at its
+    /// shocked weight (a haircut for basis and liquidity only): `h`'s equity takes the token's credits,
+    /// each at most mark · the group's shock floor, which is the least the grid charges the token alone,
+    /// so that opening the first position on an underlying never frees margin (docs/decisions.md,
+    /// Margin). Tokens of other assets are left to their weights. Plain products: marks are far below
+    /// 2^196, credits below 2^255.
+    function _addCollateralDelta(
+        Group[] memory groups,
+        uint256 count,
+        ICollateralVault.TokenMark memory token,
+        Health memory h
+    ) internal view {
+        for (uint256 g; g < count; ++g) {
+            if (groups[g].underlying == token.oracleAsset) {
+                groups[g].greeks.delta += int256((token.mark * WAD) / groups[g].spot);
+                RiskParams storage p = _riskParams[token.oracleAsset];
+                h.equityInitial += int256(Math.min(token.initialCredit, (token.mark * p.imShockFloor) / WAD));
+                h.equityMaintenance += int256(
+                    Math.min(token.maintenanceCredit, (token.mark * p.mmShockFloor) / WAD)
+                );
+                return;
+            }
+        }
     }
 
     /// @dev The option market's skew step (`OptionMarket.MAX_SKEW_STEP`): how far one series' volatility

@@ -21,10 +21,13 @@ interface ICollateralVault is IUpdateThrottle {
     /// share counted for at most `MAX_SHARE_UNIT_VALUE` (a donation to a share vault with next to no supply
     /// can grow it past the listing bound).
     /// @param listed Whether new deposits are accepted (delisted tokens still count as collateral).
+    /// @param shockedWeight The weight the mark counts at, at both levels, while the engine shocks the
+    /// token with the account's positions on its oracle asset (0: its weights; `setShockedWeight`).
     struct CollateralConfig {
         bytes32 oracleAsset;
         uint64 initialWeight;
         uint64 maintenanceWeight;
+        uint64 shockedWeight;
         uint8 decimals;
         bool isErc4626;
         bool listed;
@@ -47,10 +50,24 @@ interface ICollateralVault is IUpdateThrottle {
     /// @param initial Σ balance·price·initialWeight (debts at full value, rounded against the account).
     /// @param maintenance Σ balance·price·maintenanceWeight.
     /// @param mark Σ balance·price, no haircut.
+    /// @param tokenMarks Each token held other than the quote: its oracle asset, its part of `mark` and what
+    /// its shocked weight adds at each level. The engine shocks the part whose asset is an underlying the
+    /// account holds positions on with them, and only then counts those credits.
     struct CollateralValue {
         int256 initial;
         int256 maintenance;
         int256 mark;
+        TokenMark[] tokenMarks;
+    }
+
+    /// @notice One token's unweighted value (USD WAD), the oracle asset that prices it, and what counting
+    /// it at its shocked weight rather than its weight adds to equity_IM and equity_MM (USD WAD, ≥ 0):
+    /// mark·(max(weight, shockedWeight) − weight) at each level, rounded down.
+    struct TokenMark {
+        bytes32 oracleAsset;
+        uint256 mark;
+        uint256 initialCredit;
+        uint256 maintenanceCredit;
     }
 
     /// @notice The amount is zero.
@@ -92,6 +109,9 @@ interface ICollateralVault is IUpdateThrottle {
     error InsufficientLiquidity(address token, uint256 available, uint256 amount);
     /// @notice The quote token cannot be delisted: deposits of it must stay open so debts can be repaid.
     error CannotDelistQuoteToken();
+    /// @notice A shocked weight above MAX_WEIGHT, or moving the weight it counts at (at either level) by
+    /// more than MAX_WEIGHT_STEP in one update.
+    error ShockedWeightOutOfBounds(address token, uint64 shockedWeight);
 
     /// @notice Emitted when a token is listed as collateral.
     event CollateralListed(
@@ -108,6 +128,8 @@ interface ICollateralVault is IUpdateThrottle {
     event CollateralRelisted(address indexed token);
     /// @notice Emitted when a token's weights change.
     event CollateralWeightsUpdated(address indexed token, uint64 initialWeight, uint64 maintenanceWeight);
+    /// @notice Emitted when a token's shocked weight changes.
+    event ShockedWeightUpdated(address indexed token, uint64 shockedWeight);
     /// @notice Emitted when a token's deposit cap changes.
     event DepositCapUpdated(address indexed token, uint256 depositCap);
     /// @notice Emitted on every deposit; `amount` in the token's units (its decimals, not WAD).

@@ -82,12 +82,16 @@ library RiskParamsLib {
     /// multiplies it: the contingency's 0.002 → 0.012 took a hedged book, whose MM is nearly all
     /// contingency, from 4× its MM to 0.67× (round 25). With a doubling at most, an account at twice
     /// the requirement a field drives stays at or above it. IM-only fields are left out: raising IM
-    /// blocks new risk, it liquidates nobody.
+    /// blocks new risk, it liquidates nobody. A cut of the maintenance shock floor counts too, as its
+    /// fraction of the max step: it lowers the cap on a shocked collateral token's maintenance credit
+    /// (`MarginEngine._addCollateralDelta`), so it takes up to mark·cut from equity_MM (review round 148,
+    /// §4 row 450).
     function maintenanceRise(
         IMarginEngine.RiskParams memory old,
         IMarginEngine.RiskParams memory p
     ) internal pure returns (uint256) {
         uint256 rise = _rise(old.mmShockFloor, p.mmShockFloor, MAX_SHOCK_STEP) +
+            _cut(old.mmShockFloor, p.mmShockFloor, MAX_SHOCK_STEP) +
             _rise(old.maxShock, p.maxShock, MAX_SHOCK_STEP) +
             _rise(old.mmZ, p.mmZ, MAX_Z_STEP) +
             _rise(old.horizon, p.horizon, old.horizon) +
@@ -107,6 +111,12 @@ library RiskParamsLib {
         if (b <= a) return 0;
         uint256 base = a > step / 5 ? a : step / 5;
         return ((b - a) * WAD) / (base < step ? base : step);
+    }
+
+    /// @dev A move from `a` down to `b` in steps (WAD): (a − b) / `step`, absolute because the credit it
+    /// caps is mark·floor; 0 when b ≥ a.
+    function _cut(uint256 a, uint256 b, uint256 step) private pure returns (uint256) {
+        return a > b ? ((a - b) * WAD) / step : 0;
     }
 
     function _within(uint256 a, uint256 b, uint256 step) private pure returns (bool) {

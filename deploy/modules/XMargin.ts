@@ -196,6 +196,14 @@ export function buildXMarginModule(config: NetworkDeployConfig) {
           { id: idOf("listCollateral", symbol), after: [assetConfigured[token.oracleAsset], initialized] },
         ),
       );
+      if (token.shockedWeight !== 0n) {
+        configured.push(
+          m.call(vault, "setShockedWeight", [tokenAddress[symbol], token.shockedWeight], {
+            id: idOf("setShockedWeight", symbol),
+            after: [configured[configured.length - 1]],
+          }),
+        );
+      }
     }
     // The vault reads the lender (the pool's account) from the engine when the model is first set.
     configured.push(

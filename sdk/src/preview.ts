@@ -745,8 +745,15 @@ export function maxWithdrawableFromState(
   const othersInitial = collateralValue(others, state.quoteToken, state.prices).initial;
   const positionValue =
     h.equityInitial - collateralValue(state.collateral, state.quoteToken, state.prices).initial;
+  // A token the account's positions are shocked with moves the requirement too (the grid takes it as
+  // delta: MarginEngine._addCollateralDelta): evaluate the whole health at each amount.
+  const shocked = c.token !== state.quoteToken && h.groups[c.oracleAsset] !== undefined;
   const ok = (x: bigint): boolean => {
     const left = c.balance - x;
+    if (shocked) {
+      const collateral = state.collateral.map((t) => (t === c ? { ...t, balance: left } : t));
+      return meetsInitialMargin(accountHealth({ ...state, collateral }));
+    }
     const own = initialValue(c, state.prices, left);
     return othersInitial + own + positionValue >= h.initialRequirement;
   };

@@ -46,6 +46,11 @@ export interface CollateralState {
   oracleAsset: string;
   initialWeight: bigint;
   maintenanceWeight: bigint;
+  /**
+   * The weight the mark counts at, at both levels, while a group of the account's positions shocks the
+   * token (CollateralVault.setShockedWeight); absent or 0: its weights.
+   */
+  shockedWeight?: bigint;
   /** Whether deposits are accepted (a delisted token still counts as collateral). */
   listed: boolean;
   /** ERC-4626 shares only: `convertToAssets(10^decimals)` and the asset's decimals. */

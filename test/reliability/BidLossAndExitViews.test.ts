@@ -103,7 +103,7 @@ describe("bidAndClose's loss check (row 219) on an honest bid", function () {
     const interest = await sys.vault.accruedInterest(keeper);
     // A year of interest on the ~18,150 USDC debt: 399.70 USDC (13 units a second more for each second
     // the wall clock adds between the fixture's blocks after the year), more than the take earns
-    // (330.01, below), so a measure that missed it (the bid's first quote movement charges it) would
+    // (341.98, below), so a measure that missed it (the bid's first quote movement charges it) would
     // refuse this bid.
     expect(interest).to.be.within(399_697_832n, 399_697_832n + 13n * 30n);
     expect(w0).to.equal(wad("40"));
@@ -130,9 +130,11 @@ describe("bidAndClose's loss check (row 219) on an honest bid", function () {
     expect(gain).to.be.greaterThan(0n);
     // The check's measure is the keeper's mark equity, to the rounding of the debt's value (a unit).
     expect(gain - markGain).to.be.within(-(10n ** 12n), 10n ** 12n);
-    // 330.01 USD: the payout and the rebate of selling 20 ETH into Alice's long skew, less her deficit (a
+    // 341.98 USD: the payout and the rebate of selling 20 ETH into Alice's long skew, less her deficit (a
     // unit more for every ten or so seconds the wall clock adds between the fixture's blocks after the year).
-    expect(gain).to.be.within(330_006_262_000_000_000_000n, 330_006_267_000_000_000_000n);
+    // (330.01 while her WETH sat at its weight alone: the payout's dmax·MM now includes the MM of her 1
+    // WETH, shocked with her long: 2/3 of the ramp × 10% × ~179.6 = 11.97.)
+    expect(gain).to.be.within(341_979_806_000_000_000_000n, 341_979_811_000_000_000_000n);
   });
 
   it("refused once a griefer's front-run makes the closes lose, the book is still taken by bid, which trades nothing", async function () {

@@ -305,6 +305,17 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
           feed.maxVol,
         ]);
       }
+      // Each token's shocked weight (review round 147), set right after its listing.
+      const vault = await ethers.getContractAt("CollateralVault", r.vault);
+      const shocked: Record<string, bigint> = {};
+      for (const token of await vault.listedTokens()) {
+        const symbol = await (await ethers.getContractAt("MockERC20", token)).symbol();
+        shocked[symbol] = (await vault.collateralConfig(token)).shockedWeight;
+      }
+      for (const [symbol, token] of Object.entries(config.tokens)) {
+        expect(shocked[symbol], symbol).to.equal(token.shockedWeight);
+      }
+      expect(shocked.WETH).to.equal(parseEther("0.99"));
       const manager = await ethers.getContractAt("AccessManager", r.accessManager);
       expect(await manager.hasRole(Role.RISK_MANAGER, deployer.address)).to.deep.equal([true, 3_600n]);
       expect(await manager.hasRole(Role.TREASURY, r.timelock)).to.deep.equal([true, 0n]);
@@ -318,6 +329,7 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
           {
             delistCollateral: Role.LISTING,
             setCollateralWeights: Role.RISK_MANAGER,
+            setShockedWeight: Role.RISK_MANAGER,
             setDepositCap: Role.RISK_MANAGER,
             setInterestRateModel: Role.RISK_MANAGER,
             pause: Role.GUARDIAN,

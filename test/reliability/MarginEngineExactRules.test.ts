@@ -171,9 +171,18 @@ describe("Margin requirement arithmetic, to the wei", function () {
   });
 
   describe("MarginEngine on an option book held on its Greeks", function () {
-    /** IM and MM of `exposures` as one group, from PortfolioMath with the engine's shocks; MM capped at IM. */
-    async function expectedRequirements(sys: Awaited<ReturnType<typeof coveredBook>>, exposures: Exposure[]) {
+    /**
+     * IM and MM of `exposures` as one group, from PortfolioMath with the engine's shocks; MM capped at IM.
+     * With `collateralDelta`, the group also holds that long delta (the account's WETH, mark / spot:
+     * MarginEngine._addCollateralDelta); each position margined alone holds none.
+     */
+    async function expectedRequirements(
+      sys: Awaited<ReturnType<typeof coveredBook>>,
+      exposures: Exposure[],
+      collateralDelta = 0n,
+    ) {
       const g = groupGreeks(exposures, SPOT);
+      g.delta += collateralDelta;
       const p = await sys.engine.riskParams(ETH);
       const [imShock, mmShock] = await spotShocks(sys, sys.math, ETH, g.notional);
       const level = (spotShock: bigint, volShock: bigint) => ({
@@ -206,8 +215,9 @@ describe("Margin requirement arithmetic, to the wei", function () {
       expect(coveringContracts(long3000, SPOT)).to.equal(wad("2"));
       const cover4500 = (long4500.timeValue * WAD) / wad("150");
       expect(coveringContracts(long4500, SPOT)).to.equal(cover4500);
-      // Net short: 3 − 2 − timeValue₄₅₀₀/150 contracts; the floor charges 5% of spot on each.
-      const { g, im, mm } = await expectedRequirements(sys, exposures);
+      // Net short: 3 − 2 − timeValue₄₅₀₀/150 contracts; the floor charges 5% of spot on each. The 2 WETH
+      // are a delta of exactly 2 in the group (6,000 of mark over 3,000).
+      const { g, im, mm } = await expectedRequirements(sys, exposures, wad("2"));
       expect(g.optionSize).to.equal(-wad("3") + wad("2") + cover4500);
       expect(short3300.optionSize).to.equal(-wad("3"));
       const h = await sys.engine.health(sys.accountId);

@@ -14,6 +14,7 @@ import {
   spotShocks,
   wad,
   whatIf,
+  withdrawCollateralToInitialMargin,
   withdrawToInitialMargin,
   type System,
 } from "../shared/system";
@@ -34,9 +35,12 @@ import { mintAndApprove } from "../shared/tokens";
  * stranger's is; a pair of opposite USDC-margined legs (perps, CROSS or ISOLATED) or a put writer needs a
  * fall beyond the IM shock (plus the contingency) before the fund pays; velocity funding pays back
  * exactly what pushing it cost. Found (docs/reliability.md §4 rows 420–421 in this round's report):
- * WETH margin on a long ETH perp is not shocked with it, so above ~70% volatility a WETH-margined long
- * at its IM is under water at a fall smaller than its IM shock; and the pair's other leg keeps strangers
- * off the insolvent book, so the insolvency premium dmax·MM goes to the actor's own bidder.
+ * WETH margin on a long ETH perp was not shocked with it, so above ~70% volatility a WETH-margined long
+ * at its IM was under water at a fall smaller than its IM shock (prototype of review round 146: a token
+ * priced by an underlying the account holds positions on enters that group as a long delta, and the
+ * long needs a fall beyond its shock; WETH-margined shorts and covered calls net as hedges); and the
+ * pair's other leg keeps strangers off the insolvent book, so the insolvency premium dmax·MM goes to the
+ * actor's own bidder.
  */
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n;
@@ -274,22 +278,20 @@ describe("One actor with many accounts", function () {
 
     it("needs a jump beyond the IM shock with a WETH-margined long at 60% vol (shock 10% = 1 − WETH's weight)", async function () {
       const pair = await loadFixture(wethPairAt60);
-      // 10.22% against 10.06%: WETH's 0.9 initial weight covers its own 10% fall, no more.
+      // 11.84% against 10.06% (10.22% while WETH sat at its weight alone): its haircut is on top of the shock.
       expect(pair.insolventAt).to.be.gt(pair.imShock);
     });
 
-    it("pays the pair from the fund at a drop smaller than the IM shock once that shock exceeds 1 − WETH's initial weight (WETH-margined long, 100% vol)", async function () {
+    it("needs a fall beyond the IM shock with a WETH-margined long at 100% vol: its WETH is shocked with it (row 420)", async function () {
       const pair = await loadFixture(wethPairAt100);
-      expect(pair.insolventAt).to.be.lt(pair.imShock);
-      const drop = pair.imShock - wad("0.003");
-      const r = await playDrop(pair, drop);
-      expect(r.insolvent).to.equal(true);
-      expect(r.profit).to.be.gt(0n);
-      expect(r.fund).to.be.lt(0n);
-      // Shock 15.80%, under water from 14.86%: at a 15.50% fall the fund pays 5,515.03 (deficit 2,356.91 +
-      // dmax·MM) to her bidder and she keeps 5,108.20 after every fee: 17,027 per 1,000,000 of notional.
-      expect(pair.insolventAt).to.be.closeTo(wad("0.1486"), wad("0.0001"));
-      expect(r.profit).to.be.closeTo(5_108_200_000n, 5_000_000n);
+      expect(pair.insolventAt).to.be.gt(pair.imShock);
+      // The 15.50% fall that paid the pair 5,108.20 from the fund while WETH sat at its weight alone.
+      const r = await playDrop(pair, pair.imShock - wad("0.003"));
+      expect(r.insolvent).to.equal(false);
+      expect(r.profit).to.be.lt(0n);
+      expect(r.fund).to.be.gte(0n);
+      // Shock 15.80%, under water from 18.16% (was 14.86%).
+      expect(pair.insolventAt).to.be.closeTo(wad("0.1816"), wad("0.0001"));
       if (process.env.ONE_ACTOR_TABLE) console.table([formatRow(r)]);
     });
   });
@@ -329,7 +331,7 @@ describe("One actor with many accounts", function () {
   });
 
   describe("the wrong-way gap: a WETH-margined long's insolvency point against its IM shock, by volatility", function () {
-    it("is open (below the IM shock) by 80% volatility and widens with it (0.6 → +0.16, 0.8 → −0.27, 1.0 → −0.94, 1.5 → −3.18 points)", async function () {
+    it("is closed at every volatility: the long is under water only beyond its IM shock (0.6 → +1.78, 0.8 → +2.04, 1.0 → +2.37, 1.5 → +3.18 points; was +0.16, −0.27, −0.94, −3.18)", async function () {
       const gaps: Record<string, bigint> = {};
       for (const [vol, fixture] of [
         ["0.6", wethPairAt60],
@@ -339,12 +341,91 @@ describe("One actor with many accounts", function () {
       ] as const) {
         const pair = await loadFixture(fixture);
         gaps[vol] = pair.insolventAt - pair.imShock;
+        expect(gaps[vol], vol).to.be.gt(0n);
       }
-      expect(gaps["0.6"]).to.be.closeTo(wad("0.0016"), wad("0.0001"));
-      expect(gaps["0.8"]).to.be.closeTo(-wad("0.0027"), wad("0.0001"));
-      expect(gaps["1"]).to.be.lt(gaps["0.8"]);
-      expect(gaps["1.5"]).to.be.lt(gaps["1"]);
+      // At its IM the long holds 0.9·WETH·S + value = s·(size + WETH)·S + c·size·S, so it is under water
+      // at s + (0.1·WETH + c·size)/(size + WETH): beyond s by WETH's haircut and the contingency.
+      expect(gaps["0.6"]).to.be.closeTo(wad("0.0178"), wad("0.0001"));
+      expect(gaps["0.8"]).to.be.closeTo(wad("0.0204"), wad("0.0001"));
+      expect(gaps["1"]).to.be.closeTo(wad("0.0237"), wad("0.0001"));
+      expect(gaps["1.5"]).to.be.closeTo(wad("0.0318"), wad("0.0001"));
       if (process.env.ONE_ACTOR_TABLE) console.table(gaps);
+    });
+  });
+
+  describe("the wrong-way gap with WETH's shocked weight at 0.99 (review round 147)", function () {
+    it("stays closed at every volatility, narrower than on WETH's weights (+0.32 / +0.34 / +0.36 / +0.42 points at 60 / 80 / 100 / 150%)", async function () {
+      const gaps: Record<string, bigint> = {};
+      for (const [vol, fixture] of [
+        ["0.6", shockedPairAt60],
+        ["0.8", shockedPairAt80],
+        ["1", shockedPairAt100],
+        ["1.5", shockedPairAt150],
+      ] as const) {
+        const pair = await loadFixture(fixture);
+        gaps[vol] = pair.insolventAt - pair.imShock;
+        expect(gaps[vol], vol).to.be.gt(0n);
+      }
+      // The long's mark is its IM plus 1% of its WETH (its haircut at the shocked weight) and the skew
+      // premium it paid: under water at s + (0.01·WETH + c·size + premium)/(size + WETH)·S.
+      expect(gaps["0.6"]).to.be.closeTo(wad("0.0032"), wad("0.0001"));
+      expect(gaps["0.8"]).to.be.closeTo(wad("0.0034"), wad("0.0001"));
+      expect(gaps["1"]).to.be.closeTo(wad("0.0036"), wad("0.0001"));
+      expect(gaps["1.5"]).to.be.closeTo(wad("0.0042"), wad("0.0001"));
+      if (process.env.ONE_ACTOR_TABLE) console.table(gaps);
+    });
+
+    it("leaves the pair its fees down at a 15.50% fall at 100% volatility: the long is solvent, the fund pays nothing", async function () {
+      const pair = await loadFixture(shockedPairAt100);
+      const r = await playDrop(pair, pair.imShock - wad("0.003"));
+      // Under water from 16.16% against a 15.80% shock; at 15.50% she closes both legs 406.83 down (fees),
+      // the LPs and the fund keep them.
+      expect(pair.insolventAt).to.be.closeTo(wad("0.1616"), wad("0.0001"));
+      expect(r.insolvent).to.equal(false);
+      expect(r.profit).to.be.closeTo(-406_830_000n, 10_000n);
+      expect(r.fund).to.be.gte(0n);
+    });
+  });
+
+  describe("hedges that net once collateral is shocked with the underlying it tracks (row 420)", function () {
+    it("margins a WETH-margined short ETH perp (cash and carry) at its contingency alone: IM 600 on 100 WETH and short 100 ETH, where USDC margin needs 30,780", async function () {
+      const { sys, wethShort, usdcShort } = await loadFixture(carryAccounts);
+      const weth = await sys.engine.health(wethShort);
+      const usdc = await sys.engine.health(usdcShort);
+      // 100 WETH is a delta of +100 against the short's −100: the grid sees nothing but the contingency
+      // (0.2% of 300,000), at both levels. On USDC: 10.06% of 300,000 + 600 (IM), 22,684.11 (MM).
+      expect(weth.initialRequirement).to.equal(wad("600"));
+      expect(weth.maintenanceRequirement).to.equal(wad("600"));
+      expect(usdc.initialRequirement).to.equal(wad("30780"));
+      expect(usdc.maintenanceRequirement).to.be.closeTo(wad("22684.11"), wad("0.01"));
+      // A 50% move either way leaves it far above its MM: the WETH pays what the short loses.
+      for (const move of [wad("0.5"), wad("1.5")]) {
+        const h = await whatIf(async () => {
+          await setEthPrice(sys, (ETH0 * move) / WAD);
+          return sys.engine.health(wethShort);
+        });
+        expect(h.equityMaintenance).to.be.gt(BigInt(h.maintenanceRequirement) * 100n);
+      }
+    });
+
+    it("leaves WETH at its weight alone in an account without ETH positions: a BTC long's requirements are the same on WETH as on USDC", async function () {
+      const { sys, wethBtc, usdcBtc } = await loadFixture(carryAccounts);
+      const [weth, usdc] = [await sys.engine.health(wethBtc), await sys.engine.health(usdcBtc)];
+      expect(weth.initialRequirement).to.equal(usdc.initialRequirement);
+      expect(weth.maintenanceRequirement).to.equal(usdc.maintenanceRequirement);
+      expect(weth.initialRequirement).to.be.gt(0n);
+    });
+
+    it("margins a WETH-covered call below the same calls written on USDC, as the call covered by a long perp", async function () {
+      const c = await loadFixture(coveredCalls);
+      // Naked on USDC 44,195.02; on 100 WETH 41,266.74; covered by a long perp 41,989.97 (the perp adds
+      // its 600 of contingency and 300,000 to the size factor). The short-option floor stays: by parity a
+      // covered call is a short put.
+      expect(c.weth.im).to.be.lt(c.usdc.im);
+      expect(c.weth.mm).to.be.lt(c.usdc.mm);
+      expect(c.weth.im).to.be.lt(c.perp.im);
+      expect(c.perp.im - c.weth.im).to.be.closeTo(wad("723.23"), wad("1"));
+      expect(c.usdc.im - c.weth.im).to.be.closeTo(wad("2928.28"), wad("1"));
     });
   });
 
@@ -360,7 +441,7 @@ describe("One actor with many accounts", function () {
       const w = await loadFixture(wethPutWriterAt100);
       const fall = await fallToInsolvency(w);
       expect(fall).to.be.gt(w.imShock);
-      // 23.55% against 15.80%: the option's IM cushion covers WETH's uncovered 5.8%.
+      // 26.56% against 15.80% (23.55% while WETH sat at its weight alone): the WETH is shocked with the puts.
     });
   });
 
@@ -457,6 +538,47 @@ async function fallToInsolvency({ sys, writer }: Writer): Promise<bigint> {
   return high;
 }
 
+// ------------------------------------------------------------------------------ 2c. hedges that net
+
+/**
+ * Short 100 ETH perps in a CROSS account on 100 WETH, and the same short on 100,000 USDC (ETH 3,000, 60%);
+ * long 1 BTC in two more, on 100 WETH and on 100,000 USDC.
+ */
+async function carryAccounts() {
+  const sys = await deploySystem();
+  const wethShort = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("100")]]);
+  const usdcShort = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+  await now(() => trade(sys.perps, sys.alice, wethShort, sys.markets.ETH, -PAIR_SIZE));
+  await now(() => trade(sys.perps, sys.alice, usdcShort, sys.markets.ETH, -PAIR_SIZE));
+  // And a 1 BTC long on each: WETH's asset is not BTC.
+  const wethBtc = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("100")]]);
+  const usdcBtc = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
+  await now(() => trade(sys.perps, sys.alice, wethBtc, sys.markets.BTC, WAD));
+  await now(() => trade(sys.perps, sys.alice, usdcBtc, sys.markets.BTC, WAD));
+  return { sys, wethShort, usdcShort, wethBtc, usdcBtc };
+}
+
+/**
+ * 100 at-the-money 30-day ETH calls written (ETH 3,000, 60%) in three CROSS accounts: on 100 WETH, on
+ * 400,000 USDC, and on 400,000 USDC with a long 100 ETH perp. Each account's IM and MM.
+ */
+async function coveredCalls() {
+  const sys = await deploySystem();
+  const options = await deployOptions(sys);
+  const call = await listSeries(options, "ETH", "3000", await fromNow(30n * 86_400n), true);
+  const onWeth = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.weth, wad("100")]]);
+  const onUsdc = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 400_000n * USDC]]);
+  const onPerp = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 400_000n * USDC]]);
+  await trade(sys.perps, sys.alice, onPerp, sys.markets.ETH, PAIR_SIZE);
+  for (const id of [onWeth, onUsdc, onPerp]) await tradeOption(options, sys.alice, id, call, -PUTS);
+  await atLatestTimestamp();
+  const req = async (id: bigint) => {
+    const h = await sys.engine.health(id);
+    return { im: h.initialRequirement as bigint, mm: h.maintenanceRequirement as bigint };
+  };
+  return { weth: await req(onWeth), usdc: await req(onUsdc), perp: await req(onPerp) };
+}
+
 // ------------------------------------------------------------------------------ 3. funding games
 
 const HOUR = 3_600n;
@@ -514,14 +636,9 @@ function formatRow(r: DropResult) {
   };
 }
 
-/** Withdraws `accountId`'s WETH down to its initial requirement (less 1 gwei of WETH). */
-async function withdrawWethToIm(sys: System, accountId: bigint): Promise<void> {
-  const h = await sys.engine.health(accountId);
-  const free = h.equityInitial - BigInt(h.initialRequirement);
-  const price = await sys.router.getPrice(assetId("ETH"));
-  const amount = (free * WAD) / ((price * wad("0.9")) / WAD) - 10n ** 9n;
-  await atLatestTimestamp();
-  await sys.vault.connect(sys.alice).withdraw(accountId, sys.weth, amount, sys.alice);
+/** Withdraws `accountId`'s WETH down to its initial requirement (to 1 gwei of WETH). */
+function withdrawWethToIm(sys: System, accountId: bigint): Promise<void> {
+  return withdrawCollateralToInitialMargin(sys, sys.alice, accountId, sys.weth);
 }
 
 /**
@@ -530,8 +647,9 @@ async function withdrawWethToIm(sys: System, accountId: bigint): Promise<void> {
  * auction may trade; ETH's volatility at `vol`. Funding off (the skew is 0 once both are open). The long
  * paid the short's skew premium (15,000): it is the weak leg, its equity_MM = its IM once the short is in.
  */
-async function opposedPair(mode: number, wethBacked: boolean, vol: string): Promise<Pair> {
+async function opposedPair(mode: number, wethBacked: boolean, vol: string, shocked?: string): Promise<Pair> {
   const sys = await deploySystem();
+  if (shocked) await sys.vault.setShockedWeight(sys.weth, wad(shocked));
   await fundInsurance(sys, FUND);
   await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
   await setFeedPrice(sys.volFeeds.ETH, vol);
@@ -570,6 +688,11 @@ const wethPairAt60 = () => opposedPair(MarginMode.CROSS, true, "0.6");
 const wethPairAt80 = () => opposedPair(MarginMode.CROSS, true, "0.8");
 const wethPairAt100 = () => opposedPair(MarginMode.CROSS, true, "1");
 const wethPairAt150 = () => opposedPair(MarginMode.CROSS, true, "1.5");
+// WETH's shocked weight at 0.99 (its deploy configuration, review round 147).
+const shockedPairAt60 = () => opposedPair(MarginMode.CROSS, true, "0.6", "0.99");
+const shockedPairAt80 = () => opposedPair(MarginMode.CROSS, true, "0.8", "0.99");
+const shockedPairAt100 = () => opposedPair(MarginMode.CROSS, true, "1", "0.99");
+const shockedPairAt150 = () => opposedPair(MarginMode.CROSS, true, "1.5", "0.99");
 
 /**
  * ETH falls by `drop` in one round. Her best play: solvent, she closes both legs herself (the short

@@ -8,6 +8,7 @@ import {
   fundInsurance,
   openAccount,
   wad,
+  withdrawCollateralToInitialMargin,
   withdrawToInitialMargin,
   findEvent,
   whatIf,
@@ -369,12 +370,9 @@ describe("Liquidation of option books (review round 28)", function () {
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 500_000n * USDC]]);
       await tradeOption(sys.options, sys.alice, alice, call, 6_666_666_666_666_666_666n);
       await tradeOption(sys.options, sys.alice, alice, put, -3_333_333_333_333_333_333n);
-      // Withdraw WETH down to the IM, leaving the quote debt.
-      const h = await sys.engine.health(alice);
-      const freeWeth = ((h.equityInitial - h.initialRequirement) * WAD) / ((wad("3000") * 9n) / 10n);
-      await sys.vault
-        .connect(sys.alice)
-        .withdraw(alice, sys.weth, freeWeth - wad("0.001"), sys.alice.address);
+      // Withdraw WETH down to the IM (to 0.001 WETH), leaving the quote debt. The WETH is a long delta in
+      // the options' group: each unit withdrawn lowers the requirement too.
+      await withdrawCollateralToInitialMargin(sys, sys.alice, alice, sys.weth, wad("0.001"));
       await setFeedPrice(sys.feeds.ETH, "2750");
       await sys.auction.startAuction(alice);
       return { sys, alice, bob, call, put, at: BigInt(await time.latest()) + 10n };

@@ -186,15 +186,17 @@ describe("SDK actions", function () {
       await deposit(alice, { accountId, token: "WETH", amount: wad("10") });
       await openPosition(alice, { accountId, marketId: sys.markets.ETH, size: wad("10") });
       const max = await maxWithdrawable(alice, { accountId, token: "WETH" });
-      // equity_IM = 10·3000·0.9 − 15.075 fee − 150 premium = 26,834.925; IM = 3,061.8 (see the engine
-      // tests); the free 23,773.125 USD at 2,700 per WETH is ≈ 8.8049 WETH.
-      expect(max).to.be.closeTo(wad("8.8049"), wad("0.0001"));
+      // equity_IM = 10·3000·0.9 − 15.075 fee − 150 premium = 26,834.925; IM = 3,061.8 for the perp (see
+      // the engine tests) + 300.18 per WETH held (the 10.006% shock: WETH is a long delta in the perp's
+      // group): the free 20,771.325 USD at 2,700 − 300.18 per WETH is ≈ 8.6554 WETH.
+      expect(max).to.be.closeTo(wad("8.6554"), wad("0.0001"));
       await atLatestTimestamp();
       const e = await expectXMarginError(
         withdraw(alice, { accountId, token: "WETH", amount: max + 1n }),
         "InsufficientMargin",
       );
-      expect(e.args).to.have.property("initialRequirement", wad("3061.8"));
+      // 3,061.8 + 300.18 per WETH left (1.3446…).
+      expect(e.args).to.have.property("initialRequirement", 3_465_431_662_999_724_979_099n);
       await atLatestTimestamp();
       await withdraw(alice, { accountId, token: "WETH", amount: max });
       const h = await getHealth(alice, { accountId });
@@ -672,9 +674,10 @@ describe("SDK actions", function () {
       expect(spot).to.equal(wad("3000"));
       expect(up).to.equal(null); // a net long gains as ETH rises
       if (down === null) expect.fail("a leveraged long has a liquidation price");
-      // equity_MM = 2·P·0.95 + 1,000 − 7.52 fee + 5·(P − 3,007.5) = 6.9·P − 14,045; MM ≈ (0.0732 + 0.002)·5·P
-      // = 0.376·P; they meet at P ≈ 14,045 / 6.524 ≈ 2,152.8.
-      expect(down).to.be.closeTo(wad("2152.8"), wad("0.5"));
+      // equity_MM = 2·P·0.95 + 1,000 − 7.52 fee + 5·(P − 3,007.5) = 6.9·P − 14,045; MM ≈ 0.0732·(5 + 2)·P
+      // + 0.002·5·P = 0.5224·P (the 2 WETH are a long delta in the group); they meet at P ≈ 14,045 / 6.3776
+      // ≈ 2,202.2.
+      expect(down).to.be.closeTo(wad("2202.2"), wad("0.5"));
       const state = await getAccountState(alice, { accountId });
       expect(isLiquidatable(accountHealth(withPrice(state, ETH, down)))).to.equal(true);
       expect(isLiquidatable(accountHealth(withPrice(state, ETH, down + 1n)))).to.equal(false);

@@ -188,6 +188,11 @@ async function deployWithInterest(): Promise<System> {
     maxRate: pct(200n),
     kinkUtilization: pct(80n),
   });
+  // Shocked weights as deployed (review round 147): WETH, sWETH and WBTC under ETH or BTC positions count
+  // at them, and the SDK mirrors the credits and their cap at the shock floors.
+  await sys.vault.setShockedWeight(sys.weth, pct(99n));
+  await sys.vault.setShockedWeight(sys.sweth, pct(95n));
+  await sys.vault.setShockedWeight(sys.wbtc, pct(98n));
   return sys;
 }
 

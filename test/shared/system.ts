@@ -365,6 +365,35 @@ export async function withdrawToInitialMargin(sys: System, owner: Signer, accoun
 }
 
 /**
+ * Withdraws `token` from `accountId` down to its initial requirement, to `precision` token units, found by
+ * bisection: a token priced by an underlying the account holds positions on is shocked with them
+ * (MarginEngine._addCollateralDelta), so each unit withdrawn moves the requirement as well as the equity.
+ */
+export async function withdrawCollateralToInitialMargin(
+  sys: System,
+  owner: Signer,
+  accountId: bigint,
+  token: AddressLike,
+  precision = 10n ** 9n,
+): Promise<void> {
+  const meetsIm = async (amount: bigint) =>
+    whatIf(async () => {
+      await atLatestTimestamp();
+      await (await sys.vault.connect(owner).withdraw(accountId, token, amount, owner)).wait();
+      const h = await sys.engine.health(accountId);
+      return h.equityInitial >= BigInt(h.initialRequirement);
+    }).catch(() => false);
+  let [low, high] = [0n, BigInt(await sys.vault.balanceOf(accountId, token))];
+  while (high - low > precision) {
+    const mid = (low + high) / 2n;
+    if (await meetsIm(mid)) low = mid;
+    else high = mid;
+  }
+  await atLatestTimestamp();
+  await sys.vault.connect(owner).withdraw(accountId, token, low, owner);
+}
+
+/**
  * Pins the next block to the latest block's timestamp, as if no time passed since it. Unpinned, a block
  * takes the wall clock's time (never earlier than the latest block's): whatever moves with time (perp
  * funding, option decay, quote interest, an auction's discount) then moves by however many seconds the

@@ -1045,10 +1045,13 @@ describe("LiquidationAuction", function () {
     // 1,118,565 → 1,124,743, k8 2,001,786 → 2,014,463. Review round 115: a bid reads the router's
     // sequencer config for the auction's clock, +1,145 gas with no uptime feed; review round 116: a bid
     // that leaves the auction open emits PaidInUpdated, +1,440: bidAndClose k1 477,799 → 480,406, over
-    // its old ceiling of 478,000.)
+    // its old ceiling of 478,000. Review round 146's prototype: every valuation returns each collateral
+    // token's mark for the engine to shock with its underlying, ~1,130 gas per health check on a USDC
+    // book: bid k1 466,094 → 470,184, over its old ceiling of 470,000. Review round 147: each token's
+    // credits of its shocked weight, +514 more per health on a USDC book: bid k1 471,866, start k4 503,576.)
     const BID_DELAY = 300; // seconds from the start to the bids: the discount is d0 + 1/6·(dmax − d0)
     const CEILINGS: Record<number, { start: bigint; bid: bigint; bidAndClose: bigint }> = {
-      1: { start: 257_000n, bid: 470_000n, bidAndClose: 490_000n },
+      1: { start: 257_000n, bid: 480_000n, bidAndClose: 490_000n },
       4: { start: 506_000n, bid: 1_135_000n, bidAndClose: 1_188_000n },
       8: { start: 839_000n, bid: 2_030_000n, bidAndClose: 2_166_000n },
     };

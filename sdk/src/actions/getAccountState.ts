@@ -259,6 +259,7 @@ async function readCollateral(
     oracleAsset: config.oracleAsset.toLowerCase(),
     initialWeight: config.initialWeight,
     maintenanceWeight: config.maintenanceWeight,
+    shockedWeight: config.shockedWeight,
     listed: config.listed,
   };
   if (config.isErc4626) {

@@ -117,11 +117,18 @@ export interface HealthGroup {
   /** The oracle's spot and volatility of the underlying. */
   spot: bigint;
   volatility: bigint;
-  /** Σ of the positions' Greeks (all of them, repriced ones included). */
+  /** Σ of the positions' Greeks (all of them, repriced ones included), with the delta of the collateral this underlying prices. */
   greeks: Greeks;
   /** IM and MM of the group. */
   initial: bigint;
   maintenance: bigint;
+  /**
+   * What the collateral this underlying prices adds to equity_IM and equity_MM at its shocked weight
+   * rather than its weights (CollateralVault.setShockedWeight), each token's at most its mark times the
+   * underlying's shock floor at that level.
+   */
+  initialCredit: bigint;
+  maintenanceCredit: bigint;
   /**
    * How many of the group's positions were repriced over the scenario grid at the IM and MM shocks
    * (`needsRepricing`) instead of entering through their Greeks.
@@ -187,6 +194,8 @@ export function accountHealth(state: AccountState): HealthBreakdown {
       greeks: { ...ZERO_GREEKS },
       initial: 0n,
       maintenance: 0n,
+      initialCredit: 0n,
+      maintenanceCredit: 0n,
       repricedInitial: 0,
       repricedMaintenance: 0,
     });
@@ -199,18 +208,22 @@ export function accountHealth(state: AccountState): HealthBreakdown {
       e.optionSize > 0n ? coveringContracts(e.optionSize, e.timeValue, spot) : e.optionSize;
     g.greeks.notional += e.notional;
   }
+  addCollateralDeltas(state, groups);
   let initialRequirement = 0n;
   let maintenanceRequirement = 0n;
   let grossNotional = 0n;
+  const credits = { initial: 0n, maintenance: 0n };
   for (const [underlying, g] of Object.entries(groups)) {
     const members = book.filter((p) => p.underlying === underlying);
     const r = requirements(state, underlying, g, g.greeks, members);
     g.initial = r.initial;
     g.maintenance = r.maintenance;
+    credits.initial += g.initialCredit;
+    credits.maintenance += g.maintenanceCredit;
     g.repricedInitial = r.repricedInitial;
     g.repricedMaintenance = r.repricedMaintenance;
-    initialRequirement += r.initial;
-    maintenanceRequirement += r.maintenance;
+    initialRequirement += g.initial;
+    maintenanceRequirement += g.maintenance;
     grossNotional += g.greeks.notional;
   }
   // Each position margined alone: its own Greeks and notional, repriced like in its group if it needs it.
@@ -222,10 +235,10 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     standardInitial += alone.initial;
     standardMaintenance += alone.maintenance;
   }
-  const equityMaintenance = c.maintenance + positionValue;
+  const equityMaintenance = c.maintenance + credits.maintenance + positionValue;
   return {
     // What closing the perps would pay the skew is not margin for new risk (IMarket.Exposure).
-    equityInitial: c.initial + positionValue - exitDiscount,
+    equityInitial: c.initial + credits.initial + positionValue - exitDiscount,
     equityMaintenance,
     equityMark: c.mark + positionValue,
     initialRequirement,
@@ -237,6 +250,37 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     standardMaintenance,
     groups,
   };
+}
+
+/**
+ * Enters each token other than the quote whose oracle asset is an underlying of `groups` as a long delta
+ * of it, its mark over spot rounded down (MarginEngine._addCollateralDelta): the grid shocks WETH with
+ * the ETH positions it margins. Equity takes the credits of its shocked weight (`shockedCredits`), capped
+ * at the group's shock floors; tokens of other assets are left to their weights.
+ */
+function addCollateralDeltas(state: AccountState, groups: Record<string, HealthGroup>): void {
+  for (const c of state.collateral) {
+    const g = groups[c.oracleAsset];
+    if (c.token === state.quoteToken || c.balance <= 0n || !g) continue;
+    const mark = tokenValue(c, state.prices, c.balance);
+    g.greeks.delta += mulDiv(mark, WAD, g.spot);
+    // At most mark · the shock floor, the least the grid charges the token alone: the first position on
+    // an underlying never frees margin (MarginEngine._addCollateralDelta).
+    const credit = shockedCredits(c, mark);
+    const risk = state.underlyings[c.oracleAsset].risk;
+    g.initialCredit += min(credit.initial, (mark * risk.imShockFloor) / WAD);
+    g.maintenanceCredit += min(credit.maintenance, (mark * risk.mmShockFloor) / WAD);
+  }
+}
+
+/**
+ * What counting `mark` of token `c` at its shocked weight rather than its weights adds at each level:
+ * mark·(max(weight, shockedWeight) − weight), rounded down (CollateralVault._credit).
+ */
+export function shockedCredits(c: CollateralState, mark: bigint): { initial: bigint; maintenance: bigint } {
+  const shocked = c.shockedWeight ?? 0n;
+  const credit = (weight: bigint) => (shocked > weight ? (mark * (shocked - weight)) / WAD : 0n);
+  return { initial: credit(c.initialWeight), maintenance: credit(c.maintenanceWeight) };
 }
 
 /**
