@@ -330,19 +330,20 @@ describe("One actor with many accounts", function () {
     });
   });
 
+  /** Each pair's insolvency point minus its IM shock, by ETH volatility (fixtures at 60, 80, 100, 150%). */
+  async function insolvencyGaps(fixtures: readonly (() => Promise<Pair>)[]): Promise<Record<string, bigint>> {
+    const gaps: Record<string, bigint> = {};
+    for (const [vol, fixture] of ["0.6", "0.8", "1", "1.5"].map((v, i) => [v, fixtures[i]] as const)) {
+      const pair = await loadFixture(fixture);
+      gaps[vol] = pair.insolventAt - pair.imShock;
+      expect(gaps[vol], vol).to.be.gt(0n);
+    }
+    return gaps;
+  }
+
   describe("the wrong-way gap: a WETH-margined long's insolvency point against its IM shock, by volatility", function () {
     it("is closed at every volatility: the long is under water only beyond its IM shock (0.6 → +1.78, 0.8 → +2.04, 1.0 → +2.37, 1.5 → +3.18 points; was +0.16, −0.27, −0.94, −3.18)", async function () {
-      const gaps: Record<string, bigint> = {};
-      for (const [vol, fixture] of [
-        ["0.6", wethPairAt60],
-        ["0.8", wethPairAt80],
-        ["1", wethPairAt100],
-        ["1.5", wethPairAt150],
-      ] as const) {
-        const pair = await loadFixture(fixture);
-        gaps[vol] = pair.insolventAt - pair.imShock;
-        expect(gaps[vol], vol).to.be.gt(0n);
-      }
+      const gaps = await insolvencyGaps([wethPairAt60, wethPairAt80, wethPairAt100, wethPairAt150]);
       // At its IM the long holds 0.9·WETH·S + value = s·(size + WETH)·S + c·size·S, so it is under water
       // at s + (0.1·WETH + c·size)/(size + WETH): beyond s by WETH's haircut and the contingency.
       expect(gaps["0.6"]).to.be.closeTo(wad("0.0178"), wad("0.0001"));
@@ -355,17 +356,12 @@ describe("One actor with many accounts", function () {
 
   describe("the wrong-way gap with WETH's shocked weight at 0.99 (review round 147)", function () {
     it("stays closed at every volatility, narrower than on WETH's weights (+0.32 / +0.34 / +0.36 / +0.42 points at 60 / 80 / 100 / 150%)", async function () {
-      const gaps: Record<string, bigint> = {};
-      for (const [vol, fixture] of [
-        ["0.6", shockedPairAt60],
-        ["0.8", shockedPairAt80],
-        ["1", shockedPairAt100],
-        ["1.5", shockedPairAt150],
-      ] as const) {
-        const pair = await loadFixture(fixture);
-        gaps[vol] = pair.insolventAt - pair.imShock;
-        expect(gaps[vol], vol).to.be.gt(0n);
-      }
+      const gaps = await insolvencyGaps([
+        shockedPairAt60,
+        shockedPairAt80,
+        shockedPairAt100,
+        shockedPairAt150,
+      ]);
       // The long's mark is its IM plus 1% of its WETH (its haircut at the shocked weight) and the skew
       // premium it paid: under water at s + (0.01·WETH + c·size + premium)/(size + WETH)·S.
       expect(gaps["0.6"]).to.be.closeTo(wad("0.0032"), wad("0.0001"));
