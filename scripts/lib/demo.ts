@@ -98,6 +98,8 @@ async function collateralTable(sys: System, label: string, accountId: bigint): P
       "value (USD)": fmt(value),
       "initial weight": fmt(config.initialWeight, 18),
       "maint. weight": fmt(config.maintenanceWeight, 18),
+      // Counted at both levels where the account trades the token's underlying: the grid shocks it there.
+      "shocked weight": config.shockedWeight === 0n ? "-" : fmt(config.shockedWeight, 18),
     });
   }
   const total = await sys.vault.collateralValue(accountId);
