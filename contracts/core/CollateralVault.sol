@@ -315,12 +315,16 @@ contract CollateralVault is
         emit CollateralWeightsUpdated(token, initialWeight, maintenanceWeight);
     }
 
-    /// @notice Sets the weight a token's mark counts at, at both levels, while the engine shocks it with an
-    /// account's positions on its oracle asset (RISK_MANAGER role). The grid then carries its price risk,
-    /// so this haircut is for basis and liquidity only; each level counts max(its weight, this).
-    /// @dev At most MAX_WEIGHT, and the weight counted at each level may move by at most MAX_WEIGHT_STEP
-    /// per update (ShockedWeightOutOfBounds), at most one update per token per MIN_UPDATE_INTERVAL
-    /// (UpdateTooSoon("shockedWeight", token, next)): a cut liquidates like a weight cut. The engine caps
+    /// @notice Sets the weight a token's mark counts at while the engine shocks it with an account's
+    /// positions on its oracle asset (RISK_MANAGER role). The grid then carries its price risk, so this
+    /// haircut is for basis and liquidity only: maintenance counts max(its weight, this), initial that less
+    /// the weights' gap (each level its weight plus the same credit), so the two lines stay apart.
+    /// @dev At most MAX_WEIGHT, and max(weight, shockedWeight) at each level may move by at most
+    /// MAX_WEIGHT_STEP per update (ShockedWeightOutOfBounds; the weight counted at either level moves by at
+    /// most the maintenance one's move), and one clock with the weights: at most one update of either per
+    /// token per MIN_UPDATE_INTERVAL (UpdateTooSoon("collateralWeights", token, next)). A cut liquidates
+    /// like a weight cut, and on two clocks a shocked-weight cut and a weight cut in one day took an account
+    /// at its IM below its MM (review round 148). The engine caps
     /// each credit at mark · the group's shock floor, so no value range is needed here for the first
     /// position on an underlying to never free margin (docs/decisions.md, Margin): the floors are the
     /// engine's, per underlying, and move.
@@ -334,7 +338,7 @@ contract CollateralVault is
             _shockedStep(old, shockedWeight, config.initialWeight) > MAX_WEIGHT_STEP ||
             _shockedStep(old, shockedWeight, config.maintenanceWeight) > MAX_WEIGHT_STEP
         ) revert ShockedWeightOutOfBounds(token, shockedWeight);
-        _throttle("shockedWeight", _tokenId(token), MIN_UPDATE_INTERVAL);
+        _throttle("collateralWeights", _tokenId(token), MIN_UPDATE_INTERVAL);
         config.shockedWeight = shockedWeight;
         emit ShockedWeightUpdated(token, shockedWeight);
     }
@@ -1072,13 +1076,12 @@ contract CollateralVault is
         );
         value.initial += Math.mulDiv(mark, initialWeight, WAD).toInt256();
         value.maintenance += Math.mulDiv(mark, maintenanceWeight, WAD).toInt256();
-        return
-            TokenMark(
-                config.oracleAsset,
-                mark,
-                _credit(mark, shocked, initialWeight),
-                _credit(mark, shocked, maintenanceWeight)
-            );
+        // One credit, over the maintenance weight, at both levels: the shocked token keeps its weights' gap
+        // between equity_IM and equity_MM. Counted at the shocked weight at both, a hedged book's two lines
+        // met (IM = MM = its contingency), and one allowed cut of either weight, the shocked weight or the
+        // MM floor liquidated a WETH debtor at 7.8× its MM (review round 148, §4 row 451).
+        uint256 credit = _credit(mark, shocked, maintenanceWeight);
+        return TokenMark(config.oracleAsset, mark, credit, credit);
     }
 
     /// @dev mark·(shockedWeight − weight), rounded down; 0 unless the shocked weight is above the weight. A

@@ -643,9 +643,9 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
     /// @dev Enters a collateral token priced by an underlying the account holds positions on as a long
     /// delta of that underlying, mark / spot, so that the grid shocks it with the positions: WETH under a
     /// long ETH perp falls with it (§4 row 420), under a short one it hedges. Its mark then counts at its
-    /// shocked weight (a haircut for basis and liquidity only): `h`'s equity takes the token's credits,
-    /// each at most mark · the group's shock floor, which is the least the grid charges the token alone,
-    /// so that opening the first position on an underlying never frees margin (docs/decisions.md,
+    /// shocked weight (a haircut for basis and liquidity only): `h`'s equity takes the token's credit at
+    /// both levels, at most mark · the group's MM shock floor, which is the least the grid charges the
+    /// token alone, so that opening the first position on an underlying never frees margin (docs/decisions.md,
     /// Margin). Tokens of other assets are left to their weights. Plain products: marks are far below
     /// 2^196, credits below 2^255.
     function _addCollateralDelta(
@@ -657,11 +657,16 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
         for (uint256 g; g < count; ++g) {
             if (groups[g].underlying == token.oracleAsset) {
                 groups[g].greeks.delta += int256((token.mark * WAD) / groups[g].spot);
-                RiskParams storage p = _riskParams[token.oracleAsset];
-                h.equityInitial += int256(Math.min(token.initialCredit, (token.mark * p.imShockFloor) / WAD));
-                h.equityMaintenance += int256(
-                    Math.min(token.maintenanceCredit, (token.mark * p.mmShockFloor) / WAD)
+                // One credit at both levels, capped at the MM floor (≤ the IM floor): equity_MM − equity_IM
+                // stays the weights' gap, so an account at its IM is not at its MM (review round 148).
+                int256 credit = int256(
+                    Math.min(
+                        token.maintenanceCredit,
+                        (token.mark * _riskParams[token.oracleAsset].mmShockFloor) / WAD
+                    )
                 );
+                h.equityInitial += credit;
+                h.equityMaintenance += credit;
                 return;
             }
         }

@@ -21,8 +21,9 @@ interface ICollateralVault is IUpdateThrottle {
     /// share counted for at most `MAX_SHARE_UNIT_VALUE` (a donation to a share vault with next to no supply
     /// can grow it past the listing bound).
     /// @param listed Whether new deposits are accepted (delisted tokens still count as collateral).
-    /// @param shockedWeight The weight the mark counts at, at both levels, while the engine shocks the
-    /// token with the account's positions on its oracle asset (0: its weights; `setShockedWeight`).
+    /// @param shockedWeight The weight the mark counts at in maintenance while the engine shocks the token
+    /// with the account's positions on its oracle asset, and less the weights' gap in initial (0: its
+    /// weights; `setShockedWeight`).
     struct CollateralConfig {
         bytes32 oracleAsset;
         uint64 initialWeight;
@@ -60,9 +61,10 @@ interface ICollateralVault is IUpdateThrottle {
         TokenMark[] tokenMarks;
     }
 
-    /// @notice One token's unweighted value (USD WAD), the oracle asset that prices it, and what counting
-    /// it at its shocked weight rather than its weight adds to equity_IM and equity_MM (USD WAD, ≥ 0):
-    /// mark·(max(weight, shockedWeight) − weight) at each level, rounded down.
+    /// @notice One token's unweighted value (USD WAD), the oracle asset that prices it, and what its
+    /// shocked weight adds to equity_IM and equity_MM (USD WAD, ≥ 0): at both levels
+    /// mark·(max(maintenanceWeight, shockedWeight) − maintenanceWeight), rounded down, so the weights' gap
+    /// between the levels stays (review round 148).
     struct TokenMark {
         bytes32 oracleAsset;
         uint256 mark;

@@ -84,7 +84,7 @@ library RiskParamsLib {
     /// the requirement a field drives stays at or above it. IM-only fields are left out: raising IM
     /// blocks new risk, it liquidates nobody. A cut of the maintenance shock floor counts too, as its
     /// fraction of the max step: it lowers the cap on a shocked collateral token's maintenance credit
-    /// (`MarginEngine._addCollateralDelta`), so it takes up to mark·cut from equity_MM (review round 148,
+    /// (`MarginEngine._addCollateralDelta`), so it takes up to mark·cut from equity_MM (review round 147,
     /// §4 row 450).
     function maintenanceRise(
         IMarginEngine.RiskParams memory old,

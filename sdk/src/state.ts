@@ -47,8 +47,9 @@ export interface CollateralState {
   initialWeight: bigint;
   maintenanceWeight: bigint;
   /**
-   * The weight the mark counts at, at both levels, while a group of the account's positions shocks the
-   * token (CollateralVault.setShockedWeight); absent or 0: its weights.
+   * The weight the mark counts at in maintenance while a group of the account's positions shocks the
+   * token, and at initial that less the weights' gap (CollateralVault.setShockedWeight); absent or 0: its
+   * weights.
    */
   shockedWeight?: bigint;
   /** Whether deposits are accepted (a delisted token still counts as collateral). */

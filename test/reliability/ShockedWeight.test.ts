@@ -28,8 +28,8 @@ import { sdkClient } from "../shared/sdk";
 /**
  * A collateral token's shocked weight (review round 147, on round 146's prototype of row 420's fix): a
  * token priced by an underlying the account holds positions on is shocked with them by the grid, so its
- * mark counts at max(weight, shockedWeight) at each level instead of its weight, a haircut for basis and
- * liquidity only. The engine caps each token's credit, mark·(shockedWeight − weight), at mark · the group's
+ * mark counts at max(maintenanceWeight, shockedWeight) at MM and that less the weights' gap at IM (review
+ * round 148: the levels stay apart), a haircut for basis and liquidity only. The engine caps each token's credit, mark·(shockedWeight − weight), at mark · the group's
  * shock floor (the least the grid charges the token alone), so opening the first position on an
  * underlying never frees margin, whatever the weights, the shocked weight, the floors.
  */
@@ -126,34 +126,38 @@ describe("Collateral shocked with its underlying, at a weight of its own", funct
       ];
     }
 
-    it("frees margin with a partial hedge (short 30 ETH): 274,387.88 at WETH's shocked weight 0.99, against 247,387.88 on its weights (round 146) and 270,000 with no position", async function () {
+    it("frees more margin with a partial hedge (short 30 ETH) than its weights do: 259,387.88 at WETH's shocked weight 0.99, against 247,387.88 on its weights (round 146)", async function () {
       const r1 = (await free((await loadFixture(r1Weth)).sys, wad("30")))[0];
       const shocked = (await free((await loadFixture(shockedWeth)).sys, wad("30")))[0];
-      // The requirement is the grid's either way (21,217.80: 70 WETH unhedged at 10.06%); equity counts the
-      // 100 WETH at 0.99 instead of 0.90 (+27,000).
+      // The requirement is the grid's either way (21,217.80: 70 WETH unhedged at 10.06%); equity_IM counts
+      // the 100 WETH at 0.90 + 0.04 (the credit over the maintenance weight, review round 148) instead of
+      // 0.90 (+12,000). Round 147 counted it at 0.99 (274,387.88, above the 270,000 of no position), which
+      // left a hedged book no distance between its IM and MM lines (§4 row 451).
       expect(r1).to.equal(wad("247387.875"));
-      expect(shocked).to.equal(wad("274387.875"));
-      expect(shocked).to.be.gt(wad("270000"));
+      expect(shocked).to.equal(wad("259387.875"));
     });
 
-    it("margins cash and carry (short 100 ETH) at its contingency on 0.99 of the WETH: free 281,257.50 (round 146: 254,257.50)", async function () {
+    it("margins cash and carry (short 100 ETH) at its contingency on 0.99 of the WETH at MM and 0.94 at IM: free IM 266,257.50 (round 146: 254,257.50), its MM line 15,000 below its IM line", async function () {
       const { sys } = await loadFixture(shockedWeth);
       const { h } = await whatIfShort(sys, wad("100"));
       expect(h.initialRequirement).to.equal(wad("600"));
       expect(h.maintenanceRequirement).to.equal(wad("600"));
-      // 297,000 (0.99·300,000) less the short's exit discount and fees: 281,857.50.
-      expect(h.equityInitial).to.equal(wad("281857.5"));
-      expect(h.equityMaintenance).to.equal(h.equityInitial);
+      // 282,000 (0.94·300,000) less the short's exit discount and fees: 266,857.50.
+      expect(h.equityInitial).to.equal(wad("266857.5"));
+      // The weights' gap (0.05·300,000) between the levels, as on the weights alone (review round 148).
+      expect(h.equityMaintenance - h.equityInitial).to.equal(wad("15000"));
     });
 
-    it("shrinks the step of the first position (short 1 ETH) from −29,710.78 to −2,710.78 at IM and from −21,743.18 to −9,743.18 at MM; at shocked weight 1 the short hedges (+289.22)", async function () {
+    it("shrinks the step of the first position (short 1 ETH) from −29,710.78 to −17,710.78 at IM and from −21,743.18 to −9,743.18 at MM; at shocked weight 1, −14,710.78 at IM", async function () {
       const steps = async (fixture: typeof r1Weth) => {
         const [im, mm] = await free((await loadFixture(fixture)).sys, WAD);
         return [im - wad("270000"), mm - wad("285000")];
       };
       expect(await steps(r1Weth)).to.deep.equal([-wad("29710.78125"), -wad("21743.178542818445805")]);
-      expect(await steps(shockedWeth)).to.deep.equal([-wad("2710.78125"), -wad("9743.178542818445805")]);
-      expect((await steps(fullWeth))[0]).to.equal(wad("289.21875"));
+      // At IM the credit is the maintenance one (0.04, at 1: 0.05): the IM step keeps the weights' gap
+      // (review round 148; round 147's 0.09 gave −2,710.78, and +289.22 at 1).
+      expect(await steps(shockedWeth)).to.deep.equal([-wad("17710.78125"), -wad("9743.178542818445805")]);
+      expect((await steps(fullWeth))[0]).to.equal(-wad("14710.78125"));
     });
   });
 
@@ -191,15 +195,20 @@ describe("Collateral shocked with its underlying, at a weight of its own", funct
 
   describe("no downward discontinuity: the first position on an underlying never frees margin", function () {
     /**
-     * ETH's IM floor at 0.05 and its volatility at 10% (the IM shock is the floor: 5%), WETH's shocked
-     * weight at 1: the uncapped credit of 100 WETH in an ETH group, 0.10·300,000 = 30,000 at IM, is twice
-     * what the grid charges it (15,000 and a little for the size factor). An account of 100 WETH and
-     * 10,000 USDC long 0.1 BTC.
+     * ETH's IM floor at 0.05, its MM floor at 0.02 and its volatility at 10% (the IM shock is the IM floor:
+     * 5%, the MM shock 2.33·0.1/√365 ≈ 1.2%, raised to the MM floor 2%), WETH's shocked weight at 1: the
+     * uncapped credit of 100 WETH in an ETH group, 0.05·300,000 = 15,000 at both levels (over its 0.95
+     * maintenance weight), is 2.5 times what the grid charges it at MM (6,000 and a little for the size
+     * factor). An account of 100 WETH and 10,000 USDC long 0.1 BTC.
      */
     async function creditAboveShock() {
       const sys = await deploySystem();
       await setFeedPrice(sys.volFeeds.ETH, "0.1");
-      await sys.engine.setRiskParams(ETH, { ...DEFAULT_RISK_PARAMS, imShockFloor: wad("0.05") });
+      await sys.engine.setRiskParams(ETH, {
+        ...DEFAULT_RISK_PARAMS,
+        imShockFloor: wad("0.05"),
+        mmShockFloor: wad("0.02"),
+      });
       await sys.vault.setShockedWeight(sys.weth, wad("1"));
       const id = await openAccount(sys, sys.alice, MarginMode.CROSS, [
         [sys.weth, wad("100")],
@@ -209,7 +218,7 @@ describe("Collateral shocked with its underlying, at a weight of its own", funct
       return { sys, id };
     }
 
-    it("counts 100 WETH's credit at the shock floor (15,000, not 30,000) when a dust ETH perp opens, so requirement − equity does not fall", async function () {
+    it("counts 100 WETH's credit at the MM shock floor (6,000, not 15,000) at both levels when a dust ETH perp opens, so requirement − equity does not fall", async function () {
       const { sys, id } = await loadFixture(creditAboveShock);
       const before = await shortfall(sys, id);
       const equityBefore = (await sys.engine.health(id)).equityInitial;
@@ -219,9 +228,9 @@ describe("Collateral shocked with its underlying, at a weight of its own", funct
       const after = await shortfall(sys, id);
       expect(after[0], "IM").to.be.gte(before[0]);
       expect(after[1], "MM").to.be.gte(before[1]);
-      // Uncapped, the 0.10 credit would have freed 15,000 with a 0.003 USD position.
+      // Uncapped, the 0.05 credit would have freed 9,000 at MM with a 0.003 USD position.
       const credit = (await sys.engine.health(id)).equityInitial - equityBefore;
-      expect(credit).to.be.closeTo(wad("15000"), wad("0.01"));
+      expect(credit).to.be.closeTo(wad("6000"), wad("0.01"));
       // A dust short is a hedge by its size only: ≤ 0.05·10^-6·3,000 USD.
       await atLatestTimestamp();
       await trade(sys.perps, sys.alice, id, sys.markets.ETH, -2n * dust);
@@ -328,8 +337,9 @@ describe("Collateral shocked with its underlying, at a weight of its own", funct
         ),
         { numRuns: 400, seed: 147 },
       );
-      // Without the cap at the shock floor, these books would have freed margin with a dust position.
-      expect(bound).to.be.gt(20);
+      // Without the cap at the shock floor, these books would have freed margin with a dust position (15
+      // of the 400 runs since the IM credit is the maintenance one, review round 148; 20+ before).
+      expect(bound).to.be.gt(10);
     });
   });
 });

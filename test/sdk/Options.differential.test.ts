@@ -97,6 +97,10 @@ async function optionsFixture(): Promise<System & { options: OptionMarket; serie
     await (await sys.options.setPoolVegaRatio(assetId(symbol), wad(ratio.vega))).wait();
     await (await sys.options.setPoolDeltaRatio(assetId(symbol), wad(ratio.delta))).wait();
   }
+  // Shocked weights as deployed (review round 148): the WETH of an account holding ETH options is shocked
+  // with them and credited over its maintenance weight, which the SDK mirrors at every step.
+  await (await sys.vault.setShockedWeight(sys.weth, wad("0.99"))).wait();
+  await (await sys.vault.setShockedWeight(sys.wbtc, wad("0.98"))).wait();
   return { ...sys, seriesIds };
 }
 

@@ -268,19 +268,22 @@ function addCollateralDeltas(state: AccountState, groups: Record<string, HealthG
     // an underlying never frees margin (MarginEngine._addCollateralDelta).
     const credit = shockedCredits(c, mark);
     const risk = state.underlyings[c.oracleAsset].risk;
-    g.initialCredit += min(credit.initial, (mark * risk.imShockFloor) / WAD);
-    g.maintenanceCredit += min(credit.maintenance, (mark * risk.mmShockFloor) / WAD);
+    // One credit at both levels, capped at the MM floor (≤ the IM floor): the levels keep the weights' gap.
+    const capped = min(credit.maintenance, (mark * risk.mmShockFloor) / WAD);
+    g.initialCredit += capped;
+    g.maintenanceCredit += capped;
   }
 }
 
 /**
- * What counting `mark` of token `c` at its shocked weight rather than its weights adds at each level:
- * mark·(max(weight, shockedWeight) − weight), rounded down (CollateralVault._credit).
+ * What the shocked weight of token `c` adds to `mark`'s value at each level: the same at both,
+ * mark·(max(maintenanceWeight, shockedWeight) − maintenanceWeight), rounded down, so the weights' gap
+ * between the levels stays (CollateralVault._addValue, review round 148).
  */
 export function shockedCredits(c: CollateralState, mark: bigint): { initial: bigint; maintenance: bigint } {
   const shocked = c.shockedWeight ?? 0n;
-  const credit = (weight: bigint) => (shocked > weight ? (mark * (shocked - weight)) / WAD : 0n);
-  return { initial: credit(c.initialWeight), maintenance: credit(c.maintenanceWeight) };
+  const credit = shocked > c.maintenanceWeight ? (mark * (shocked - c.maintenanceWeight)) / WAD : 0n;
+  return { initial: credit, maintenance: credit };
 }
 
 /**
