@@ -140,6 +140,12 @@ async function perpsScaling(sys: System): Promise<void> {
   const closer = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
   await trade(sys.perps, sys.alice, closer, ids[0], size(0));
   gas["perp.close"] = await used(sys.perps.connect(sys.alice).closePosition(closer, ids[0], 0n, 2n ** 64n));
+  // The same first position on WETH margin, at WETH's deployed shocked weight: the engine shocks the WETH
+  // with the ETH position (docs/decisions.md, Margin), which USDC margin does not pay for.
+  await sys.vault.setShockedWeight(sys.weth, wad("0.99"));
+  const wethMargined = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad(10)]]);
+  gas["perp.open.first.wethMargined"] = await used(trade(sys.perps, sys.bob, wethMargined, ids[0], size(0)));
+  gas["health.k1.wethMargined"] = await healthGas(sys.engine, wethMargined);
   // `perp.open.first` placed by a trader with a limited allowance (Accounts.authorizeTrade spends it).
   const granted = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
   await sys.accounts.connect(sys.bob).setTrader(granted, sys.alice, 1_000n * USDC);
@@ -438,6 +444,7 @@ async function main(): Promise<void> {
   notes.push(
     "Gas from transaction receipts (21,000 base included); health.* is the smallest gas limit at which an eth_call of MarginEngine.health succeeds (eth_estimateGas, searched to the unit). Every transaction is mined one second after the previous block, so the numbers are the same every run.",
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
+    "`*.wethMargined`: `perp.open.first` and `health.k1` for an account holding 10 WETH (shocked weight 0.99) instead of USDC: its WETH is a long ETH delta in the ETH group, counted at its shocked weight.",
     "`perp.open.firstByTrader`: `perp.open.first` placed by a trader whose grant has a limited allowance (the engine's market check, the allowance write and its event; owners, operators and unlimited grants pay neither).",
     "`auction.absorb.k*`: `LiquidationAuction.absorb` of the auction `auction.bid.k*` left open, once it has run its duration: the backstop account takes the restoring slice at dmax and keeps it (a bid without the bidder's margin check).",
     "`*.l2`: the operation on a deployment with an L2 sequencer-uptime feed (up for a day), which the router checks on every price read. `auction.bid.k1.l2`: `auction.bid.k1` on such a deployment. `auction.bid.k1.l2.afterOutage`: the same bid, the first after a one-minute outage and its grace hour interrupted the auction (the clock reads the feed's two earlier rounds to pause through them).",
