@@ -90,6 +90,7 @@ async function main(): Promise<void> {
         governance: stats.governance,
         poolShares: stats.shares,
         gaps: { ...stats.gaps, sweptPositive: stats.gaps.sweptPositive.toString() },
+        shocked: stats.shocked,
         unchangedSteps: stats.unchanged,
         reverts: stats.reverts,
       },

@@ -23,7 +23,9 @@ const RUNS = Number(process.env.CAMPAIGN_RUNS ?? 4);
 const STEPS = Number(process.env.CAMPAIGN_RUN_LENGTH ?? 40);
 // Round 141 added five action kinds, which changed the sequences: 20261121 no longer met an outage.
 // Round 143 added five more: 20261209 met no outage; 20261215 meets an outage and every new kind.
-const SEED = Number(process.env.CAMPAIGN_SEED ?? 20261215);
+// Round 150 added `shockedWeight` and the floors alone: 20261216-20 miss an outage or a series update;
+// 20261221 meets every kind.
+const SEED = Number(process.env.CAMPAIGN_SEED ?? 20261221);
 
 interface Model {
   index: number;
@@ -76,6 +78,11 @@ describe("Reliability: model-based campaign", function () {
     // pause, a positive backstop quote swept.
     for (const kind of ["seriesParams", "collateral", "lpProtection", "hold", "backstopTopUp"])
       expect(stats.succeeded[kind] ?? 0, kind).to.be.gt(0);
+    // Round 150: WETH's shocked weight (0.99 at setup, as deployed) moved mid-run, and the SDK's ETH
+    // group (delta and capped credits) checked on accounts holding WETH and ETH positions.
+    expect(stats.succeeded.shockedWeight ?? 0, "shockedWeight").to.be.gt(0);
+    expect(stats.shocked.sdkWethEth, "SDK checks of WETH holders with ETH positions").to.be.gt(0);
+    expect(stats.shocked.ledgerWethEth, "full checks of WETH holders with ETH positions").to.be.gt(0);
     console.log(`      quote debts accruing interest seen in ${stats.interestAccruingSeen} account checks`);
     console.log(
       `      absorbs: ${stats.succeeded.absorb ?? 0} of ${stats.attempted.absorb ?? 0} attempted ${JSON.stringify(stats.absorbs)}`,
@@ -83,5 +90,6 @@ describe("Reliability: model-based campaign", function () {
     console.log(
       `      round 143: ${JSON.stringify(stats.gaps, (_, v) => (typeof v === "bigint" ? `${v}` : v))}`,
     );
+    console.log(`      round 150: ${JSON.stringify(stats.shocked)}`);
   });
 });

@@ -13,7 +13,14 @@ import fc from "fast-check";
 import type { ContractTransactionResponse, Interface } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import type { MockV3Aggregator, OptionMarket } from "../../typechain-types";
-import { createClient, type XMarginClient } from "../../sdk/src";
+import {
+  accountHealth,
+  createClient,
+  getAccountState,
+  toHealth,
+  type Health,
+  type XMarginClient,
+} from "../../sdk/src";
 import { eventsOf } from "../../sdk/src/actions/internal/chain";
 import { MarginMode, WAD, fundInsurance, openAccount, wad, type System, findEvent } from "../shared/system";
 import { deployOptionsSystem, listSeries } from "../shared/options";
@@ -26,7 +33,6 @@ import {
   checkBid,
   checkInitialMargin,
   checkLiquidatedWasUnhealthy,
-  checkSdkHealth,
   checkTokenConservation,
   checkValueConservation,
   isLiquidatable,
@@ -99,7 +105,8 @@ export type Action =
   | { kind: "collateral"; op: "cap" | "listing"; trader: number; percent: number }
   | { kind: "lpProtection"; field: "exitDelay" | "holdingPeriod"; seconds: number }
   | { kind: "hold"; target: "engine" | "vault"; steps: number }
-  | { kind: "backstopTopUp"; trader: number; amount: number; unwind: number };
+  | { kind: "backstopTopUp"; trader: number; amount: number; unwind: number }
+  | { kind: "shockedWeight"; percent: number; trader: number };
 
 /** Option series parameter groups the risk manager moves (round 143): spread, fee, OI cap, skew. */
 type SeriesField = "spread" | "fee" | "oiCap" | "skew";
@@ -110,7 +117,7 @@ type MarketField = "fees" | "oiCap" | "skewScale" | "funding";
 type AuctionField = "discount" | "penalty" | "duration" | "flagReward";
 
 /** Risk-parameter pairs governance moves together (MM field and its IM counterpart). */
-type RiskField = "shock" | "z" | "volShock" | "contingency";
+type RiskField = "shock" | "mmShock" | "imShock" | "z" | "volShock" | "contingency";
 
 const trader = fc.nat(TRADERS - 1);
 const asset = fc.constantFrom<Asset>("ETH", "BTC");
@@ -210,7 +217,8 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
     fc.record({
       kind: fc.constant("riskParams" as const),
       asset,
-      field: fc.constantFrom<RiskField>("shock", "z", "volShock", "contingency"),
+      // Round 150: the MM and IM shock floors also move alone (the MM floor caps a shocked token's credit).
+      field: fc.constantFrom<RiskField>("shock", "mmShock", "imShock", "z", "volShock", "contingency"),
       percent: fc.integer({ min: -100, max: 100 }),
     }),
   ),
@@ -311,6 +319,16 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       unwind: fc.constantFrom(0, 50, 100),
     }),
   ),
+  // Round 150: WETH's shocked weight (row 420's fix) moved by up to 1.5 of its step, so some moves are
+  // beyond it; `trader` names the account whose WETH and ETH book the step looks at.
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("shockedWeight" as const),
+      percent: fc.constantFrom(-1_000, -150, -100, -50, -10, 10, 50, 100, 150),
+      trader,
+    }),
+  ),
 );
 
 export const describeAction = (a: Action): string => JSON.stringify(a);
@@ -407,6 +425,34 @@ export interface Stats {
     wholeSweeps: number;
     sweptPositive: bigint;
   };
+  /** Round 150: WETH's shocked weight (row 420's fix), ETH's floors, and the checks of the credits. */
+  shocked: {
+    /** `shockedWeight` updates: raises, cuts, refusals beyond the step, refusals inside a day. */
+    raises: number;
+    cuts: number;
+    refusedStep: number;
+    refusedTooSoon: number;
+    /** Traders withdrawn to their IM before a cut (WETH and ETH books with USDC to spare). */
+    toInitialMargin: number;
+    /** Traders a shocked-weight update made liquidatable; of those, traders that met IM before it. */
+    madeLiquidatable: number;
+    fromInitial: number;
+    /** Successful updates of ETH's MM / IM shock floor, up and down; traders a floor cut made liquidatable. */
+    mmFloorCuts: number;
+    mmFloorRaises: number;
+    imFloorCuts: number;
+    imFloorRaises: number;
+    floorCutMadeLiquidatable: number;
+    /** Full checks (every account's engine health) of accounts holding WETH and an ETH position. */
+    ledgerWethEth: number;
+    /** SDK comparisons (invariant 6 with the ETH group's delta and credits) of such accounts. */
+    sdkWethEth: number;
+    /** Of the SDK comparisons, those where the cap at the MM shock floor bound. */
+    capBound: number;
+    /** Full checks where equity_IM > equity_MM, and where an account met IM while liquidatable. */
+    equityImAboveMm: number;
+    meetsInitialLiquidatable: number;
+  };
 }
 
 export function newStats(): Stats {
@@ -467,6 +513,25 @@ export function newStats(): Stats {
       wholeSweeps: 0,
       sweptPositive: 0n,
     },
+    shocked: {
+      raises: 0,
+      cuts: 0,
+      refusedStep: 0,
+      refusedTooSoon: 0,
+      toInitialMargin: 0,
+      madeLiquidatable: 0,
+      fromInitial: 0,
+      mmFloorCuts: 0,
+      mmFloorRaises: 0,
+      imFloorCuts: 0,
+      imFloorRaises: 0,
+      floorCutMadeLiquidatable: 0,
+      ledgerWethEth: 0,
+      sdkWethEth: 0,
+      capBound: 0,
+      equityImAboveMm: 0,
+      meetsInitialLiquidatable: 0,
+    },
   };
 }
 
@@ -507,6 +572,8 @@ export interface World {
   riskUpdatedAt: Map<Asset, bigint>;
   /** When governance last moved each throttled parameter set ("weights", "market:ETH", "auction"). */
   updatedAt: Map<string, bigint>;
+  /** The throttles set up before the snapshot (WETH's shocked weight, set at deployment). */
+  baseUpdatedAt: Map<string, bigint>;
   /** The second holder of pool shares (gets them by `transfer` from the LP, redeems them). */
   holder: HardhatEthersSigner;
   /** Pauses the guardian holds across steps (`hold`), and whether WETH is delisted (`collateral`). */
@@ -586,6 +653,9 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
   // Quote debts pay interest to the pool, so settlements on every quote movement (trades, bids,
   // repayments) run under every invariant.
   await (await sys.vault.setInterestRateModel(INTEREST_MODEL)).wait();
+  // WETH's shocked weight as deployed (deploy/config: 0.99; the fixture leaves it at 0): the traders'
+  // WETH is shocked with their ETH positions and counts at 0.99 at both levels (row 420's fix).
+  const shockedAt = await setShockedWeight(sys, DEPLOYED_SHOCKED_WEIGHT);
 
   const day = 86_400n;
   const series = [
@@ -658,7 +728,8 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     outages: [],
     baseOwners: traders.map((t) => t.signer),
     riskUpdatedAt: new Map(),
-    updatedAt: new Map(),
+    updatedAt: new Map([["weights", shockedAt]]),
+    baseUpdatedAt: new Map([["weights", shockedAt]]),
     holder: signers[12],
     paused: { engine: false, vault: false },
     pausedUntil: { engine: 0, vault: 0 },
@@ -677,7 +748,7 @@ export async function resetWorld(w: World): Promise<void> {
   w.outages = [];
   w.traders.forEach((t, i) => (t.signer = w.baseOwners[i]));
   w.riskUpdatedAt = new Map();
-  w.updatedAt = new Map();
+  w.updatedAt = new Map(w.baseUpdatedAt);
   w.paused = { engine: false, vault: false };
   w.pausedUntil = { engine: 0, vault: 0 };
   w.wethDelisted = false;
@@ -734,8 +805,16 @@ export async function step(w: World, action: Action, index: number): Promise<voi
   // Invariant 6 on the account the action touched, or on the traders in turn after market-wide moves.
   if (index % w.sdkEvery === 0) {
     const t = "trader" in action ? action.trader : index % TRADERS;
-    await checkSdkHealth(w.client, w.sys.engine, w.traders[t].id);
+    await checkSdk(w, w.traders[t].id);
     w.stats.sdkCompared++;
+    // A move of what a shocked token's credit is made of: every trader holding WETH and ETH positions.
+    if (ok && movesCredits(action)) {
+      for (const other of w.traders) {
+        if (other.id === w.traders[t].id || !(await holdsWethAndEth(w, other.id))) continue;
+        await checkSdk(w, other.id);
+        w.stats.sdkCompared++;
+      }
+    }
   }
   prof.sdk += performance.now() - t0;
 }
@@ -763,6 +842,8 @@ const MARKET_WIDE = new Set<Action["kind"]>([
   // A skew moves the series' marks for every holder; a pause's liquidations touch any trader.
   "seriesParams",
   "hold",
+  // A shocked weight moves the health of every account holding WETH and ETH positions.
+  "shockedWeight",
 ]);
 
 /** The accounts an action can change besides the pool and the fund (their counterparties). */
@@ -870,9 +951,12 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     healthRatio: 0n,
   }));
   if (verify) {
-    const [healths, accrued] = await Promise.all([
+    const [healths, accrued, collateral, wethConfig, ethRisk] = await Promise.all([
       sys.engine.healthMany(w.ids),
       Promise.all(w.ids.map((id) => sys.vault.accruedInterest(id))),
+      sys.vault.collateralValues(w.ids),
+      sys.vault.collateralConfig(sys.weth),
+      sys.engine.riskParams(assetId("ETH")),
     ]);
     w.ids.forEach((id, i) => {
       // The engine counts the interest a debt accrued since it last paid; the ledger (recorded
@@ -886,6 +970,23 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
       }
       if (isLiquidatable(healths[i])) w.stats.liquidatableSeen++;
       if (accrued[i] > 0n) w.stats.interestAccruingSeen++;
+      // Row 420's fix, from the model's own arithmetic: equity_MM is the vault's maintenance value, the
+      // positions' values and WETH's maintenance credit, capped at mark·mmShockFloor, when the account
+      // holds ETH positions (no credit otherwise); IM is never below MM.
+      const wethMark = (all.get(weth)![i] * ethPrice) / WAD;
+      const holdsEth = holdsUnderlying(w, id, "ETH") && all.get(weth)![i] > 0n;
+      const credit = holdsEth
+        ? shockedCredit(wethMark, wethConfig, ethRisk)
+        : { initial: 0n, maintenance: 0n };
+      const engineCredit =
+        healths[i].equityMaintenance - collateral[i].maintenance - (w.valueCache.get(id) ?? 0n);
+      if (engineCredit !== credit.maintenance) {
+        throw new Error(
+          `account ${id}: engine equity_MM − vault maintenance − Σ values = ${engineCredit}, the model's ` +
+            `WETH credit ${credit.maintenance} (WETH mark ${wethMark}, ETH positions ${holdsEth})`,
+        );
+      }
+      checkRequirementOrder(w, id, healths[i], holdsEth);
     });
   }
   const ledger = {
@@ -915,6 +1016,117 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
   const band = [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n);
   if (band < w.stats.worstOptionBand) w.stats.worstOptionBand = band;
 }
+
+/** Whether the account holds a position on `asset` (a market of the engine's events). */
+function holdsUnderlying(w: World, id: bigint, asset: Asset): boolean {
+  return [...(w.held.get(id) ?? [])].some((key) => w.underlyingOf.get(key) === asset);
+}
+
+async function holdsWethAndEth(w: World, id: bigint): Promise<boolean> {
+  return holdsUnderlying(w, id, "ETH") && (await w.sys.vault.balanceOf(id, w.sys.weth)) > 0n;
+}
+
+/** WETH's shocked weight as the deploy configurations set it. */
+const DEPLOYED_SHOCKED_WEIGHT = wad("0.99");
+
+/** Sets WETH's shocked weight at setup; returns the block time (the throttle's start). */
+async function setShockedWeight(sys: System, weight: bigint): Promise<bigint> {
+  const receipt = await (await sys.vault.setShockedWeight(sys.weth, weight)).wait();
+  return BigInt((await ethers.provider.getBlock(receipt!.blockNumber))!.timestamp);
+}
+
+/**
+ * What a token of mark `mark` adds to equity at each level while its underlying's group shocks it, from
+ * the model's own arithmetic (docs/decisions.md, Margin; rows 420, 451): one credit at both levels,
+ * mark·(max(maintenanceWeight, shockedWeight) − maintenanceWeight), rounded down, capped at mark · the MM
+ * shock floor, rounded down.
+ */
+function shockedCredit(
+  mark: bigint,
+  config: { maintenanceWeight: bigint; shockedWeight: bigint },
+  risk: { mmShockFloor: bigint },
+): { initial: bigint; maintenance: bigint; bound: boolean } {
+  const [s, weight] = [BigInt(config.shockedWeight), BigInt(config.maintenanceWeight)];
+  const raw = s > weight ? (mark * (s - weight)) / WAD : 0n;
+  const cap = (mark * BigInt(risk.mmShockFloor)) / WAD;
+  const credit = raw < cap ? raw : cap;
+  return { initial: credit, maintenance: credit, bound: raw > cap };
+}
+
+/**
+ * IM ≥ MM on every account (each IM risk parameter is at least its MM counterpart), and equity_IM ≤
+ * equity_MM (each level's weights are ordered and a shocked token's one credit counts at both, row 451),
+ * so an account meeting its IM is never liquidatable. Counted too: IM's equity above MM's, and accounts
+ * meeting IM while liquidatable (both must stay 0).
+ */
+function checkRequirementOrder(w: World, id: bigint, h: HealthLike, holdsEth: boolean): void {
+  if (BigInt(h.initialRequirement) < BigInt(h.maintenanceRequirement)) {
+    throw new Error(`account ${id}: IM ${h.initialRequirement} < MM ${h.maintenanceRequirement}`);
+  }
+  if (holdsEth) w.stats.shocked.ledgerWethEth++;
+  if (h.equityInitial > h.equityMaintenance) w.stats.shocked.equityImAboveMm++;
+  if (meetsInitial(h) && isLiquidatable(h)) w.stats.shocked.meetsInitialLiquidatable++;
+  if (h.equityInitial > h.equityMaintenance) {
+    throw new Error(
+      `account ${id}: equity_IM ${h.equityInitial} > equity_MM ${h.equityMaintenance} (IM ${h.initialRequirement}, ` +
+        `MM ${h.maintenanceRequirement}, WETH and ETH positions ${holdsEth})`,
+    );
+  }
+}
+
+/**
+ * Invariant 6 on one account (the SDK's health = the engine's, field for field, at one block), and, when
+ * the account holds WETH and ETH positions, the SDK's ETH group against the model's arithmetic: its
+ * delta is the positions' plus WETH's mark / spot (rounded down), its credits WETH's capped credits.
+ */
+async function checkSdk(w: World, id: bigint): Promise<void> {
+  const blockTag = await ethers.provider.getBlockNumber();
+  const [state, chain] = await Promise.all([
+    getAccountState(w.client, { accountId: id, blockTag }),
+    w.sys.engine.health(id, { blockTag }),
+  ]);
+  const breakdown = accountHealth(state);
+  const sdk = toHealth(breakdown);
+  const onChain = toHealth(chain);
+  for (const key of Object.keys(onChain) as (keyof Health)[]) {
+    if (sdk[key] !== onChain[key]) {
+      throw new InvariantViolation(
+        6,
+        `account ${id} at block ${blockTag}: SDK ${key} ${sdk[key]} ≠ engine ${onChain[key]}`,
+      );
+    }
+  }
+  const eth = assetId("ETH").toLowerCase();
+  const wethAddress = (await w.sys.weth.getAddress()).toLowerCase();
+  const token = state.collateral.find((c) => c.token === wethAddress);
+  const group = breakdown.groups[eth];
+  if (!token || token.balance <= 0n || !group) return;
+  w.stats.shocked.sdkWethEth++;
+  const bare = accountHealth({ ...state, collateral: state.collateral.filter((c) => c !== token) });
+  const mark = (token.balance * state.prices[eth]) / WAD;
+  const delta = bare.groups[eth].greeks.delta + (mark * WAD) / group.spot;
+  const credit = shockedCredit(
+    mark,
+    { ...token, shockedWeight: token.shockedWeight ?? 0n },
+    state.underlyings[eth].risk,
+  );
+  if (credit.bound) w.stats.shocked.capBound++;
+  if (
+    group.greeks.delta !== delta ||
+    group.initialCredit !== credit.initial ||
+    group.maintenanceCredit !== credit.maintenance
+  ) {
+    throw new InvariantViolation(
+      6,
+      `account ${id} at block ${blockTag}: SDK ETH group delta ${group.greeks.delta}, credits ` +
+        `${group.initialCredit}/${group.maintenanceCredit}; the model's ${delta}, ${credit.initial}/${credit.maintenance}`,
+    );
+  }
+}
+
+/** Actions that move what a shocked token's credit is made of: its weights, shocked weight, ETH's floors. */
+const movesCredits = (a: Action): boolean =>
+  a.kind === "shockedWeight" || a.kind === "weights" || (a.kind === "riskParams" && a.asset === "ETH");
 
 const marketKey = (market: string, marketId: bigint): string => `${market.toLowerCase()}:${marketId}`;
 
@@ -1235,6 +1447,8 @@ async function apply(w: World, a: Action, index: number): Promise<boolean> {
       return hold(w, a.target, a.steps, index);
     case "backstopTopUp":
       return backstopTopUp(w, a.trader, a.amount, a.unwind);
+    case "shockedWeight":
+      return shockedWeight(w, a.percent, a.trader);
   }
 }
 
@@ -1423,7 +1637,7 @@ async function transferAccount(w: World, traderIndex: number, toIndex: number): 
 const RISK_FIELDS: Record<
   RiskField,
   {
-    mm: "mmShockFloor" | "mmZ" | "mmVolShock" | "contingency";
+    mm: "mmShockFloor" | "imShockFloor" | "mmZ" | "mmVolShock" | "contingency";
     im?: "imShockFloor" | "imZ" | "imVolShock";
     step: bigint;
     min: bigint;
@@ -1432,6 +1646,10 @@ const RISK_FIELDS: Record<
 > = {
   // The floors' upper bound is the current maxShock (read in `riskParams`).
   shock: { mm: "mmShockFloor", im: "imShockFloor", step: wad("0.05"), min: wad("0.01"), max: 0n },
+  // Round 150: one floor alone, the MM one within [0.01, imShockFloor], the IM one within
+  // [mmShockFloor, maxShock] (read in `riskParams`); each caps a shocked token's credit at its level.
+  mmShock: { mm: "mmShockFloor", step: wad("0.05"), min: wad("0.01"), max: 0n },
+  imShock: { mm: "imShockFloor", step: wad("0.05"), min: 0n, max: 0n },
   z: { mm: "mmZ", im: "imZ", step: WAD, min: 0n, max: 10n * WAD },
   volShock: { mm: "mmVolShock", im: "imVolShock", step: wad("0.1"), min: wad("0.05"), max: 2n * WAD },
   contingency: { mm: "contingency", step: wad("0.01"), min: 0n, max: wad("0.1") },
@@ -1459,7 +1677,9 @@ async function riskParams(w: World, asset: Asset, field: RiskField, percent: num
   const delta = (BigInt(percent) * (percent > 0 ? up : f.step)) / 100n;
   const clamp = (x: bigint, lo: bigint, hi: bigint) => (x < lo ? lo : x > hi ? hi : x);
   const upper = field === "shock" ? p.maxShock : f.max;
-  p[f.mm] = clamp(a + delta, f.min, f.im ? upper : f.max);
+  if (field === "mmShock") p[f.mm] = clamp(a + delta, f.min, p.imShockFloor);
+  else if (field === "imShock") p[f.mm] = clamp(a + delta, p.mmShockFloor, p.maxShock);
+  else p[f.mm] = clamp(a + delta, f.min, f.im ? upper : f.max);
   if (f.im) p[f.im] = clamp(p[f.im] + delta, p[f.mm], upper);
   const ids = w.traders.map((x) => x.id);
   const before = await sys.engine.healthMany(ids);
@@ -1474,13 +1694,30 @@ async function riskParams(w: World, asset: Asset, field: RiskField, percent: num
   }
   w.riskUpdatedAt.set(asset, w.clock);
   const after = await sys.engine.healthMany(ids);
+  const floorCut =
+    asset === "ETH" && (p.mmShockFloor < old.mmShockFloor || p.imShockFloor < old.imShockFloor);
+  if (asset === "ETH") countFloorMoves(w, old, p);
   ids.forEach((_, i) => {
     if (isLiquidatable(before[i]) || !isLiquidatable(after[i])) return;
     w.stats.riskUpdates.madeLiquidatable++;
+    if (floorCut) w.stats.shocked.floorCutMadeLiquidatable++;
     if (before[i].equityMaintenance >= 2n * before[i].maintenanceRequirement)
       w.stats.riskUpdates.fromTwiceMaintenance++;
   });
   return true;
+}
+
+/** Counts the moves of ETH's shock floors (the caps of WETH's credits). */
+function countFloorMoves(
+  w: World,
+  old: { mmShockFloor: bigint; imShockFloor: bigint },
+  p: Record<string, bigint>,
+): void {
+  const s = w.stats.shocked;
+  if (p.mmShockFloor < old.mmShockFloor) s.mmFloorCuts++;
+  if (p.mmShockFloor > old.mmShockFloor) s.mmFloorRaises++;
+  if (p.imShockFloor < old.imShockFloor) s.imFloorCuts++;
+  if (p.imShockFloor > old.imShockFloor) s.imFloorRaises++;
 }
 
 /**
@@ -1936,6 +2173,110 @@ async function weights(w: World, percent: number): Promise<boolean> {
     }
   });
   return true;
+}
+
+/**
+ * The risk manager moves WETH's shocked weight by `percent` of MAX_WEIGHT_STEP (−1,000: to 0), within
+ * [0, 1]. Refused exactly when the weight counted at either level, max(weight, shockedWeight), would move
+ * by more than the step (ShockedWeightOutOfBounds, checked before the throttle), else inside a day of the
+ * last update (UpdateTooSoon). At unchanged prices the update moves no requirement (the token's delta is
+ * mark / spot whatever its weight) and moves each trader's equity at each level by exactly the change of
+ * its capped credit (the model's arithmetic). A cut may liquidate, like a weight cut: counted, and how
+ * many of those met IM before it.
+ */
+async function shockedWeight(w: World, percent: number, traderIndex: number): Promise<boolean> {
+  const { sys } = w;
+  // Before a cut, the trader uses its margin: a WETH and ETH book at its IM, which the cut may liquidate.
+  const last = w.updatedAt.get("weights");
+  if (percent < 0 && (last === undefined || w.clock >= last + DAY))
+    await withdrawToInitialMargin(w, w.traders[traderIndex]);
+  const old = await sys.vault.collateralConfig(sys.weth);
+  const from = BigInt(old.shockedWeight);
+  const to = clampBig(from + (BigInt(percent) * MAX_WEIGHT_STEP) / 100n, 0n, WAD);
+  const counted = (x: bigint, weight: bigint) => maxBig(x, BigInt(weight));
+  const move = (weight: bigint) => abs(counted(from, weight) - counted(to, weight));
+  const within = move(old.initialWeight) <= MAX_WEIGHT_STEP && move(old.maintenanceWeight) <= MAX_WEIGHT_STEP;
+  const out = await send(w, () => sys.vault.setShockedWeight(sys.weth, to, GAS));
+  const what = `setShockedWeight(WETH, ${from} → ${to}; weights ${old.initialWeight}/${old.maintenanceWeight})`;
+  if (!within) {
+    if (out.ok || out.error !== "ShockedWeightOutOfBounds")
+      throw new Error(`${what} beyond the step: ${out.ok ? "accepted" : out.error}`);
+    w.stats.shocked.refusedStep++;
+    return false;
+  }
+  if (!throttled(w, "weights", out, what)) {
+    w.stats.shocked.refusedTooSoon++;
+    return false;
+  }
+  const now = await sys.vault.collateralConfig(sys.weth);
+  if (now.shockedWeight !== to) throw new Error(`${what} read back ${now.shockedWeight}`);
+  if (to > from) w.stats.shocked.raises++;
+  if (to < from) w.stats.shocked.cuts++;
+  const health = await healthAround(w, out.receipt!);
+  if (!health) return true;
+  const blockTag = out.receipt!.blockNumber;
+  const [risk, ethPrice] = await Promise.all([
+    sys.engine.riskParams(assetId("ETH"), { blockTag }),
+    sys.router.getPrice(assetId("ETH"), { blockTag }),
+  ]);
+  for (let i = 0; i < w.traders.length; i++) {
+    const [before, after] = [health.before[i], health.after[i]];
+    const id = w.traders[i].id;
+    const balance = await sys.vault.balanceOf(id, sys.weth, { blockTag });
+    const shocked = holdsUnderlying(w, id, "ETH") && balance > 0n;
+    const mark = (balance * ethPrice) / WAD;
+    const [was, is] = shocked
+      ? [shockedCredit(mark, old, risk), shockedCredit(mark, now, risk)]
+      : [
+          { initial: 0n, maintenance: 0n },
+          { initial: 0n, maintenance: 0n },
+        ];
+    if (
+      after.initialRequirement !== before.initialRequirement ||
+      after.maintenanceRequirement !== before.maintenanceRequirement ||
+      after.equityInitial - before.equityInitial !== is.initial - was.initial ||
+      after.equityMaintenance - before.equityMaintenance !== is.maintenance - was.maintenance
+    ) {
+      throw new Error(
+        `${what} moved trader ${i}'s IM ${before.initialRequirement} → ${after.initialRequirement}, MM ` +
+          `${before.maintenanceRequirement} → ${after.maintenanceRequirement}, equity_IM by ` +
+          `${after.equityInitial - before.equityInitial} (credit ${is.initial - was.initial}), equity_MM by ` +
+          `${after.equityMaintenance - before.equityMaintenance} (credit ${is.maintenance - was.maintenance})`,
+      );
+    }
+    if (isLiquidatable(before) || !isLiquidatable(after)) continue;
+    w.stats.shocked.madeLiquidatable++;
+    if (meetsInitial(before)) w.stats.shocked.fromInitial++;
+  }
+  return true;
+}
+
+/**
+ * The trader withdraws its USDC down to its IM (one unit of slack) when it holds WETH and ETH positions.
+ * The withdrawal passed the engine's IM check, so the account must not be liquidatable after it: IM is
+ * stricter than MM (row 451: before its fix, one allowed cut took a hedged WETH book at its IM below MM).
+ */
+async function withdrawToInitialMargin(w: World, t: Trader): Promise<void> {
+  const { sys } = w;
+  if (w.paused.vault || !(await holdsWethAndEth(w, t.id))) return;
+  const [h, cash] = await Promise.all([sys.engine.health(t.id), sys.vault.balanceOf(t.id, sys.usdc)]);
+  const free = (h.equityInitial - h.initialRequirement) / QUOTE_TO_WAD - 1n;
+  const amount = free < cash ? free : cash;
+  if (amount <= 0n) return;
+  const out = await send(w, () =>
+    sys.vault.connect(t.signer).withdraw(t.id, sys.usdc, amount, t.signer.address, GAS),
+  );
+  if (!out.ok) return;
+  w.netQuote.set(t.id, w.netQuote.get(t.id)! - amount);
+  await checkInitialMargin(sys.engine, t.id, `withdrawal to IM of ${amount}`);
+  const after = await sys.engine.health(t.id);
+  if (isLiquidatable(after)) {
+    throw new Error(
+      `account ${t.id} withdrew ${amount} to its IM and is liquidatable: equity_IM ${after.equityInitial} ` +
+        `IM ${after.initialRequirement}, equity_MM ${after.equityMaintenance} MM ${after.maintenanceRequirement}`,
+    );
+  }
+  w.stats.shocked.toInitialMargin++;
 }
 
 const MAX_FEE = wad("0.01");
