@@ -124,8 +124,8 @@ export interface HealthGroup {
   maintenance: bigint;
   /**
    * What the collateral this underlying prices adds to equity_IM and equity_MM at its shocked weight
-   * rather than its weights (CollateralVault.setShockedWeight), each token's at most its mark times the
-   * underlying's shock floor at that level.
+   * rather than its weights (CollateralVault.setShockedWeight): the same at both levels, each token's at
+   * most its mark times the underlying's MM shock floor.
    */
   initialCredit: bigint;
   maintenanceCredit: bigint;
@@ -255,8 +255,8 @@ export function accountHealth(state: AccountState): HealthBreakdown {
 /**
  * Enters each token other than the quote whose oracle asset is an underlying of `groups` as a long delta
  * of it, its mark over spot rounded down (MarginEngine._addCollateralDelta): the grid shocks WETH with
- * the ETH positions it margins. Equity takes the credits of its shocked weight (`shockedCredits`), capped
- * at the group's shock floors; tokens of other assets are left to their weights.
+ * the ETH positions it margins. Equity takes the credit of its shocked weight (`shockedCredits`), capped
+ * at the group's MM shock floor, at both levels; tokens of other assets are left to their weights.
  */
 function addCollateralDeltas(state: AccountState, groups: Record<string, HealthGroup>): void {
   for (const c of state.collateral) {
