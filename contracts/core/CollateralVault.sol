@@ -127,8 +127,9 @@ contract CollateralVault is
         // ERC-4626 only: the decimals of `asset()`, read at listing.
         uint8 assetDecimals;
         bool isErc4626;
-        // The weight the mark counts at, at both levels, while a group of the account's positions shocks
-        // the token (0 until set: its weights). Same slot as the weights: valuing reads one slot.
+        // The weight the mark counts at in maintenance (initial: that less the weights' gap) while a group of
+        // the account's positions shocks the token (0 until set: its weights). Same slot as the weights:
+        // valuing reads one slot.
         uint64 shockedWeight;
         uint248 depositCap;
         bool listed;
@@ -325,7 +326,7 @@ contract CollateralVault is
     /// token per MIN_UPDATE_INTERVAL (UpdateTooSoon("collateralWeights", token, next)). A cut liquidates
     /// like a weight cut, and on two clocks a shocked-weight cut and a weight cut in one day took an account
     /// at its IM below its MM (review round 148). The engine caps
-    /// each credit at mark · the group's shock floor, so no value range is needed here for the first
+    /// the credit at mark · the group's MM shock floor, so no value range is needed here for the first
     /// position on an underlying to never free margin (docs/decisions.md, Margin): the floors are the
     /// engine's, per underlying, and move.
     /// @param token The token.
