@@ -114,6 +114,15 @@ describe("Collateral shocked with its underlying, at a weight of its own", funct
         sys.vault.connect(sys.alice).setShockedWeight(sys.wbtc, wad("0.98")),
       ).to.be.revertedWithCustomError(sys.vault, "AccessManagedUnauthorized");
     });
+
+    it("refuses a token that was never listed (TokenNotListed), storing nothing", async function () {
+      const sys = await loadFixture(deploySystem);
+      const stranger = ethers.Wallet.createRandom().address;
+      await expect(sys.vault.setShockedWeight(stranger, wad("0.99")))
+        .to.be.revertedWithCustomError(sys.vault, "TokenNotListed")
+        .withArgs(stranger);
+      expect((await sys.vault.collateralConfig(stranger)).shockedWeight).to.equal(0n);
+    });
   });
 
   describe("100 WETH at 3,000 and 60% volatility, short ETH perps: free margin (equity − requirement) at IM", function () {
