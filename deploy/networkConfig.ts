@@ -451,6 +451,12 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       "quoteToken",
       `${quoteToken} has ${quoteDecimals} decimals; a quote token needs ${minQuoteDecimals} to ${maxQuoteDecimals}`,
     );
+  // The vault refuses it (QuoteTokenNeverShocked): said here, before anything is deployed.
+  if (tokens[quoteToken].shockedWeight !== 0n)
+    throw r.error(
+      `tokens.${quoteToken}.shockedWeight`,
+      "the quote token prices no underlying and is never shocked",
+    );
 
   const underlyings = mapValues(r.object(root.underlyings, "underlyings"), (v, k) => {
     const at = `underlyings.${k}`;

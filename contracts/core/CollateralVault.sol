@@ -328,10 +328,12 @@ contract CollateralVault is
     /// at its IM below its MM (review round 148). The engine caps
     /// the credit at mark · the group's MM shock floor, so no value range is needed here for the first
     /// position on an underlying to never free margin (docs/decisions.md, Margin): the floors are the
-    /// engine's, per underlying, and move.
+    /// engine's, per underlying, and move. The quote token prices no underlying: refused
+    /// (QuoteTokenNeverShocked) rather than stored to no effect.
     /// @param token The token.
     /// @param shockedWeight The new shocked weight (WAD; 0: the token's weights, no credit).
     function setShockedWeight(address token, uint64 shockedWeight) external restricted {
+        if (token == address(quoteToken)) revert QuoteTokenNeverShocked();
         Config storage config = _knownConfig(token);
         uint64 old = config.shockedWeight;
         if (
@@ -746,7 +748,7 @@ contract CollateralVault is
         address quote = address(quoteToken);
         int256 quoteBalance = _balances[accountId][quote];
         if (quoteBalance > 0) {
-            _addValue(value, quote, uint256(quoteBalance), cache);
+            _addValue(value, _configs[quote], quote, uint256(quoteBalance), cache);
         } else if (quoteBalance < 0) {
             Config storage config = _configs[quote];
             uint256 owed = _owedWithInterest(accountId, uint256(-quoteBalance));
@@ -767,8 +769,20 @@ contract CollateralVault is
         value.tokenMarks = new TokenMark[](length);
         for (uint256 i = 0; i < length; ++i) {
             address token = _tokenAt(set, i);
-            value.tokenMarks[i] = _addValue(value, token, uint256(_balances[accountId][token]), cache);
+            value.tokenMarks[i] = _addTokenValue(value, token, uint256(_balances[accountId][token]), cache);
         }
+    }
+
+    /// @dev `_addValue` for a token other than the quote, which the engine may shock: returns its mark.
+    function _addTokenValue(
+        CollateralValue memory value,
+        address token,
+        uint256 amount,
+        PriceCache memory cache
+    ) private view returns (TokenMark memory) {
+        Config storage config = _configs[token];
+        (uint256 mark, uint256 credit) = _addValue(value, config, token, amount, cache);
+        return TokenMark(config.oracleAsset, mark, credit);
     }
 
     /// @inheritdoc ICollateralVault
@@ -1059,15 +1073,15 @@ contract CollateralVault is
     }
 
     /// @dev Adds the value of a positive balance to the three sums, each rounded down; returns its mark and
-    /// the credits of its shocked weight.
+    /// the credit of its shocked weight (0 for the quote, which is never shocked).
     function _addValue(
         CollateralValue memory value,
+        Config storage config,
         address token,
         uint256 amount,
         PriceCache memory cache
-    ) private view returns (TokenMark memory) {
-        Config storage config = _configs[token];
-        uint256 mark = Math.mulDiv(amount, _cachedPrice(config, token, cache), 10 ** config.decimals);
+    ) private view returns (uint256 mark, uint256 credit) {
+        mark = Math.mulDiv(amount, _cachedPrice(config, token, cache), 10 ** config.decimals);
         value.mark += mark.toInt256();
         // Each field read once: every read of the (warm) slot costs 100 gas, on every health check.
         (uint64 initialWeight, uint64 maintenanceWeight, uint64 shocked) = (
@@ -1081,8 +1095,7 @@ contract CollateralVault is
         // between equity_IM and equity_MM. Counted at the shocked weight at both, a hedged book's two lines
         // met (IM = MM = its contingency), and one allowed cut of either weight, the shocked weight or the
         // MM floor liquidated a WETH debtor at 7.8× its MM (review round 148, §4 row 451).
-        uint256 credit = _credit(mark, shocked, maintenanceWeight);
-        return TokenMark(config.oracleAsset, mark, credit, credit);
+        credit = _credit(mark, shocked, maintenanceWeight);
     }
 
     /// @dev mark·(shockedWeight − weight), rounded down; 0 unless the shocked weight is above the weight. A

@@ -660,10 +660,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
                 // One credit at both levels, capped at the MM floor (≤ the IM floor): equity_MM − equity_IM
                 // stays the weights' gap, so an account at its IM is not at its MM (review round 148).
                 int256 credit = int256(
-                    Math.min(
-                        token.maintenanceCredit,
-                        (token.mark * _riskParams[token.oracleAsset].mmShockFloor) / WAD
-                    )
+                    Math.min(token.credit, (token.mark * _riskParams[token.oracleAsset].mmShockFloor) / WAD)
                 );
                 h.equityInitial += credit;
                 h.equityMaintenance += credit;

@@ -52,7 +52,7 @@ interface ICollateralVault is IUpdateThrottle {
     /// @param maintenance Σ balance·price·maintenanceWeight.
     /// @param mark Σ balance·price, no haircut.
     /// @param tokenMarks Each token held other than the quote: its oracle asset, its part of `mark` and what
-    /// its shocked weight adds at each level. The engine shocks the part whose asset is an underlying the
+    /// its shocked weight adds at both levels. The engine shocks the part whose asset is an underlying the
     /// account holds positions on with them, and only then counts those credits.
     struct CollateralValue {
         int256 initial;
@@ -68,8 +68,7 @@ interface ICollateralVault is IUpdateThrottle {
     struct TokenMark {
         bytes32 oracleAsset;
         uint256 mark;
-        uint256 initialCredit;
-        uint256 maintenanceCredit;
+        uint256 credit;
     }
 
     /// @notice The amount is zero.
@@ -111,6 +110,8 @@ interface ICollateralVault is IUpdateThrottle {
     error InsufficientLiquidity(address token, uint256 available, uint256 amount);
     /// @notice The quote token cannot be delisted: deposits of it must stay open so debts can be repaid.
     error CannotDelistQuoteToken();
+    /// @notice The quote token has no shocked weight: it prices no underlying, so no group ever shocks it.
+    error QuoteTokenNeverShocked();
     /// @notice A shocked weight above MAX_WEIGHT, or moving the weight it counts at (at either level) by
     /// more than MAX_WEIGHT_STEP in one update.
     error ShockedWeightOutOfBounds(address token, uint64 shockedWeight);

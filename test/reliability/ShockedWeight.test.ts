@@ -5,7 +5,7 @@ import { ethers } from "hardhat";
 import {
   accountHealth,
   getAccountState,
-  shockedCredits,
+  shockedCredit,
   tokenValue,
   type AccountState,
   type CollateralState,
@@ -122,6 +122,16 @@ describe("Collateral shocked with its underlying, at a weight of its own", funct
         .to.be.revertedWithCustomError(sys.vault, "TokenNotListed")
         .withArgs(stranger);
       expect((await sys.vault.collateralConfig(stranger)).shockedWeight).to.equal(0n);
+    });
+
+    it("refuses the quote token, which prices no underlying (QuoteTokenNeverShocked), storing nothing", async function () {
+      const sys = await loadFixture(deploySystem);
+      const usdc = await sys.usdc.getAddress();
+      await expect(sys.vault.setShockedWeight(usdc, wad("0.99"))).to.be.revertedWithCustomError(
+        sys.vault,
+        "QuoteTokenNeverShocked",
+      );
+      expect((await sys.vault.collateralConfig(usdc)).shockedWeight).to.equal(0n);
     });
   });
 
@@ -339,9 +349,9 @@ describe("Collateral shocked with its underlying, at a weight of its own", funct
             // What the uncapped credit would have freed: the cases the floor's cap holds.
             const uncapped = collateral
               .filter((c) => c.oracleAsset === ETH.toLowerCase() && c.balance > 0n)
-              .reduce((sum, c) => sum + shockedCredits(c, tokenValue(c, base.prices, c.balance)).initial, 0n);
+              .reduce((sum, c) => sum + shockedCredit(c, tokenValue(c, base.prices, c.balance)), 0n);
             const g = withDust.groups[ETH.toLowerCase()];
-            if (im(withDust) - (uncapped - g.initialCredit) + slack < im(without)) bound++;
+            if (im(withDust) - (uncapped - g.credit) + slack < im(without)) bound++;
           },
         ),
         { numRuns: 400, seed: 147 },

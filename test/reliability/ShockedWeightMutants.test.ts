@@ -142,8 +142,7 @@ describe("Row 420's fix under mutation (review round 149)", function () {
       expect(c.maintenance).to.equal(285_117_283949_550000_002850n - debt);
       // One credit over the maintenance weight at both levels (row 451): (1 − 0.95)·mark = 15,006.17283945e18
       // + 150.05 wei → …150 (over the initial weight it would be 30,012.3456789e18 + 300.1 wei).
-      expect(t.initialCredit).to.equal(15_006_172839_450000_000150n);
-      expect(t.maintenanceCredit).to.equal(15_006_172839_450000_000150n);
+      expect(t.credit).to.equal(15_006_172839_450000_000150n);
     });
 
     it("caps the credit at mark · the MM floor, rounded down, at both levels: 0.03·mark = 9,003.703703670000000090", async function () {
@@ -162,8 +161,7 @@ describe("Row 420's fix under mutation (review round 149)", function () {
       const sdk = accountHealth(state);
       expect(sdk.equityInitial).to.equal(h.equityInitial);
       expect(sdk.equityMaintenance).to.equal(h.equityMaintenance);
-      expect(sdk.groups[ETH.toLowerCase()].initialCredit).to.equal(9_003_703703_670000_000090n);
-      expect(sdk.groups[ETH.toLowerCase()].maintenanceCredit).to.equal(9_003_703703_670000_000090n);
+      expect(sdk.groups[ETH.toLowerCase()].credit).to.equal(9_003_703703_670000_000090n);
     });
   });
 
@@ -200,6 +198,14 @@ describe("Row 420's fix under mutation (review round 149)", function () {
       expect(config.tokens.WETH.shockedWeight).to.equal(wad("0.99"));
       const ids = [...buildXMarginModule(config).futures].map((f) => f.id.replace(/^XMargin#/, ""));
       expect(ids.filter((x) => x.startsWith("setShockedWeight"))).to.deep.equal(["setShockedWeight_WETH"]);
+    });
+
+    it("refuses a shocked weight on the quote token before anything is deployed", function () {
+      const raw = rawConfig("sepolia");
+      raw.tokens.USDC.shockedWeight = "0.99";
+      expect(() => parseNetworkConfig(raw)).to.throw(
+        "tokens.USDC.shockedWeight: the quote token prices no underlying and is never shocked",
+      );
     });
   });
 });

@@ -1113,13 +1113,13 @@ async function checkSdk(w: World, id: bigint): Promise<void> {
   if (credit.bound) w.stats.shocked.capBound++;
   if (
     group.greeks.delta !== delta ||
-    group.initialCredit !== credit.initial ||
-    group.maintenanceCredit !== credit.maintenance
+    group.credit !== credit.initial ||
+    group.credit !== credit.maintenance
   ) {
     throw new InvariantViolation(
       6,
-      `account ${id} at block ${blockTag}: SDK ETH group delta ${group.greeks.delta}, credits ` +
-        `${group.initialCredit}/${group.maintenanceCredit}; the model's ${delta}, ${credit.initial}/${credit.maintenance}`,
+      `account ${id} at block ${blockTag}: SDK ETH group delta ${group.greeks.delta}, credit ` +
+        `${group.credit}; the model's ${delta}, ${credit.initial}/${credit.maintenance}`,
     );
   }
 }

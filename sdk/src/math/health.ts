@@ -123,12 +123,11 @@ export interface HealthGroup {
   initial: bigint;
   maintenance: bigint;
   /**
-   * What the collateral this underlying prices adds to equity_IM and equity_MM at its shocked weight
-   * rather than its weights (CollateralVault.setShockedWeight): the same at both levels, each token's at
-   * most its mark times the underlying's MM shock floor.
+   * What the collateral this underlying prices adds to equity_IM and to equity_MM (the same at both) at
+   * its shocked weight rather than its weights (CollateralVault.setShockedWeight): each token's at most
+   * its mark times the underlying's MM shock floor.
    */
-  initialCredit: bigint;
-  maintenanceCredit: bigint;
+  credit: bigint;
   /**
    * How many of the group's positions were repriced over the scenario grid at the IM and MM shocks
    * (`needsRepricing`) instead of entering through their Greeks.
@@ -194,8 +193,7 @@ export function accountHealth(state: AccountState): HealthBreakdown {
       greeks: { ...ZERO_GREEKS },
       initial: 0n,
       maintenance: 0n,
-      initialCredit: 0n,
-      maintenanceCredit: 0n,
+      credit: 0n,
       repricedInitial: 0,
       repricedMaintenance: 0,
     });
@@ -212,14 +210,13 @@ export function accountHealth(state: AccountState): HealthBreakdown {
   let initialRequirement = 0n;
   let maintenanceRequirement = 0n;
   let grossNotional = 0n;
-  const credits = { initial: 0n, maintenance: 0n };
+  let credit = 0n;
   for (const [underlying, g] of Object.entries(groups)) {
     const members = book.filter((p) => p.underlying === underlying);
     const r = requirements(state, underlying, g, g.greeks, members);
     g.initial = r.initial;
     g.maintenance = r.maintenance;
-    credits.initial += g.initialCredit;
-    credits.maintenance += g.maintenanceCredit;
+    credit += g.credit;
     g.repricedInitial = r.repricedInitial;
     g.repricedMaintenance = r.repricedMaintenance;
     initialRequirement += g.initial;
@@ -235,10 +232,10 @@ export function accountHealth(state: AccountState): HealthBreakdown {
     standardInitial += alone.initial;
     standardMaintenance += alone.maintenance;
   }
-  const equityMaintenance = c.maintenance + credits.maintenance + positionValue;
+  const equityMaintenance = c.maintenance + credit + positionValue;
   return {
     // What closing the perps would pay the skew is not margin for new risk (IMarket.Exposure).
-    equityInitial: c.initial + credits.initial + positionValue - exitDiscount,
+    equityInitial: c.initial + credit + positionValue - exitDiscount,
     equityMaintenance,
     equityMark: c.mark + positionValue,
     initialRequirement,
@@ -255,7 +252,7 @@ export function accountHealth(state: AccountState): HealthBreakdown {
 /**
  * Enters each token other than the quote whose oracle asset is an underlying of `groups` as a long delta
  * of it, its mark over spot rounded down (MarginEngine._addCollateralDelta): the grid shocks WETH with
- * the ETH positions it margins. Equity takes the credit of its shocked weight (`shockedCredits`), capped
+ * the ETH positions it margins. Equity takes the credit of its shocked weight (`shockedCredit`), capped
  * at the group's MM shock floor, at both levels; tokens of other assets are left to their weights.
  */
 function addCollateralDeltas(state: AccountState, groups: Record<string, HealthGroup>): void {
@@ -266,24 +263,21 @@ function addCollateralDeltas(state: AccountState, groups: Record<string, HealthG
     g.greeks.delta += mulDiv(mark, WAD, g.spot);
     // At most mark · the shock floor, the least the grid charges the token alone: the first position on
     // an underlying never frees margin (MarginEngine._addCollateralDelta).
-    const credit = shockedCredits(c, mark);
     const risk = state.underlyings[c.oracleAsset].risk;
     // One credit at both levels, capped at the MM floor (≤ the IM floor): the levels keep the weights' gap.
-    const capped = min(credit.maintenance, (mark * risk.mmShockFloor) / WAD);
-    g.initialCredit += capped;
-    g.maintenanceCredit += capped;
+    g.credit += min(shockedCredit(c, mark), (mark * risk.mmShockFloor) / WAD);
   }
 }
 
 /**
- * What the shocked weight of token `c` adds to `mark`'s value at each level: the same at both,
+ * What the shocked weight of token `c` adds to `mark`'s value at each level, the same at both:
  * mark·(max(maintenanceWeight, shockedWeight) − maintenanceWeight), rounded down, so the weights' gap
- * between the levels stays (CollateralVault._addValue, review round 148).
+ * between the levels stays (CollateralVault._addValue, review round 148). Uncapped: the engine caps it
+ * at mark times the MM shock floor of the underlying that shocks the token.
  */
-export function shockedCredits(c: CollateralState, mark: bigint): { initial: bigint; maintenance: bigint } {
+export function shockedCredit(c: CollateralState, mark: bigint): bigint {
   const shocked = c.shockedWeight ?? 0n;
-  const credit = shocked > c.maintenanceWeight ? (mark * (shocked - c.maintenanceWeight)) / WAD : 0n;
-  return { initial: credit, maintenance: credit };
+  return shocked > c.maintenanceWeight ? (mark * (shocked - c.maintenanceWeight)) / WAD : 0n;
 }
 
 /**
