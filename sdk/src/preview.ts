@@ -3,12 +3,13 @@
  * sending anything. `simulate` is the pure part; `preview` reads the snapshot first.
  * @packageDocumentation
  */
-import { type BlockTag, Interface, ZeroAddress, isError } from "ethers";
+import { type BlockTag, ZeroAddress } from "ethers";
 import type { XMarginClient } from "./client";
 import { getAccountState } from "./actions/getAccountState";
 import { read, resolveToken } from "./actions/internal/chain";
 import { UNLIMITED_TRADING_ALLOWANCE } from "./actions/setTrader";
-import { type XMarginError, findRevertData, makeXMarginError } from "./errors";
+import { type XMarginError, makeXMarginError } from "./errors";
+import { askStatically, tokenRefusal } from "./actions/internal/tokenRefusal";
 import { WAD, max, min, mulDiv } from "./math/fixedPoint";
 import {
   accountHealth,
@@ -27,7 +28,7 @@ import { applyPerpTrade } from "./markets/perp";
 import { poolLimit } from "./markets/types";
 import { applyOptionTrade, optionPoolLimits, recountOptionPool } from "./markets/option";
 import { MissingContractError } from "./errors";
-import { pausable } from "./contracts";
+import { erc20, pausable } from "./contracts";
 import {
   type AccountState,
   type CollateralState,
@@ -126,9 +127,9 @@ export interface SimulationResult {
    * trading allowance; for a withdrawal previewed by a client with a signer, the signer's authorisation
    * and the recipient; for a withdrawal previewed with `preview`, the vault's pause); undefined when the
    * action should pass. Checks needing data outside the snapshot (deposit caps, ERC-20 allowances and
-   * transfer pauses (for a withdrawal, see `tokenError`), the vault's pause in `simulate`, the vault's
-   * liquidity; the pool's option vega and delta limits when the snapshot has no `optionPool` for the
-   * underlying) are not predicted.
+   * transfer pauses (for `preview`, see `tokenError` and `allowance`), the vault's pause in `simulate`,
+   * the vault's liquidity; the pool's option vega and delta limits when the snapshot has no `optionPool`
+   * for the underlying) are not predicted.
    */
   revert?: XMarginError;
   /**
@@ -136,9 +137,22 @@ export interface SimulationResult {
    * transfer the vault would then make (a paused token, as USDC under `pause()`; a blocklisted recipient
    * or vault), from a static call of that transfer from the vault's address at the snapshot's block. The
    * chain reverts with the token's error, which no XMarginError names, so `revert` stays undefined: check
-   * both before sending. Deposits are not asked (the vault's pull needs an allowance a preview precedes).
+   * both before sending. For a deposit previewed with `preview` that should otherwise pass: what the
+   * vault's pull of the tokens from the depositor (the client's signer; without one, the owner) would
+   * meet, at the snapshot's block: the token's pause, a blocklisted depositor or vault, a balance short of
+   * the amount (`ERC20InsufficientBalance`), a `false` returned; and, once `allowance` covers the amount
+   * (the deposit itself is then called statically), what the token delivers: `TransferAmountMismatch` for
+   * a fee-on-transfer or rebasing token. An allowance short of the amount is not a refusal here (`deposit`
+   * grants it first; see `allowance`).
    */
   tokenError?: Error;
+  /**
+   * For a deposit previewed with `preview` that should otherwise pass: the depositor's ERC-20 allowance
+   * to the vault at the snapshot's block. Below the amount, `deposit` grants it (a permit or an `approve`)
+   * before it sends, while a bare `vault.deposit` reverts with the token's allowance error; and a fee the
+   * token would take is only seen (`tokenError`) once it covers the amount.
+   */
+  allowance?: bigint;
   /**
    * For a deposit into a book the engine cannot value (a live option on an underlying whose volatility
    * feed fails), or a deposit or withdrawal of an account with nothing at risk whose collateral price
@@ -785,7 +799,9 @@ export interface PreviewOptions extends SimulateOptions {
  * anywhere, an operator only to the owner (`InvalidRecipient`; `to` defaults to the owner, as in
  * `withdraw`), anyone else not at all (`NotAuthorized`: a trading grant does not cover withdrawals). A
  * deposit of a token other than the quote also needs the owner or an operator (`NotAuthorized`).
- * Without a signer the sender is not checked.
+ * Without a signer the sender is not checked. A withdrawal or deposit that should otherwise pass also
+ * asks the token about the transfer the vault would make (`tokenError`; for a deposit, with the
+ * depositor's `allowance`).
  * @example
  * const r = await preview(client, accountId, { type: "trade", marketId: 1n, sizeDelta: parseEther("2") });
  * console.log(formatUsd(r.health.initialRequirement), r.trade?.fillPrice, r.revert?.message);
@@ -841,20 +857,19 @@ export async function preview(
       depositLimit = { cap: config.depositCap, totalDeposits };
     }
     const result = simulate(state, resolved, { ...opts, depositLimit });
-    if (!client.signer) return result;
-    return { ...result, revert: await depositAuthorisation(client, state, tokens[0], result) };
+    const revert = client.signer
+      ? await depositAuthorisation(client, state, tokens[0], result)
+      : result.revert;
+    if (revert) return { ...result, revert };
+    return { ...result, revert, ...(await depositPull(client, state, tokens[0], action.amount)) };
   }
   return simulate(state, resolved, opts);
 }
 
-/** ERC-20's `transfer`, to ask a token whether it would send. */
-const ERC20_TRANSFER = new Interface(["function transfer(address to, uint256 amount) returns (bool)"]);
-
 /**
  * The token's refusal of the transfer `CollateralVault.withdraw` ends with (`safeTransfer` of the amount
- * from the vault to the recipient, the owner by default): a static call of it from the vault's address at
- * the snapshot's block. A revert, or a `false` returned, is the token refusing (a pause, a blocklisted
- * address); undefined when it would send. A failure that is not the call's (the network) is thrown.
+ * from the vault to the recipient, the owner by default), asked at the snapshot's block
+ * (`tokenRefusal`); undefined when it would send.
  */
 async function withdrawalRefusedByToken(
   client: XMarginClient,
@@ -865,19 +880,59 @@ async function withdrawalRefusedByToken(
   const blockTag = state.blockNumber;
   const to =
     action.to ?? (await read(client, () => client.contracts.accounts.ownerOf(state.accountId, { blockTag })));
-  const data = ERC20_TRANSFER.encodeFunctionData("transfer", [to, action.amount]);
   const vault = client.deployment.contracts.vault;
-  let returned: string;
-  try {
-    returned = await client.provider.call({ to: token, from: vault, data, blockTag });
-  } catch (error) {
-    // A JSON-RPC provider's CALL_EXCEPTION; others (a test node's) carry the revert data elsewhere.
-    if (isError(error, "CALL_EXCEPTION") || findRevertData(error) !== undefined) return error as Error;
-    throw error;
+  return tokenRefusal(
+    client,
+    { token, from: vault, to, amount: action.amount, sender: "the vault" },
+    blockTag,
+  );
+}
+
+/** What a deposit's pull tells a preview: the depositor's allowance and the token's refusal, if any. */
+type DepositPull = Pick<SimulationResult, "allowance" | "tokenError">;
+
+/**
+ * What `CollateralVault.deposit`'s pull (`safeTransferFrom(sender, vault, amount)`, then the vault's
+ * check that it received exactly `amount`) would meet, at the snapshot's block: the depositor's
+ * allowance to the vault, and the token's refusal. With an allowance covering the amount the deposit
+ * itself is called statically from the depositor, which also sees what the token delivers
+ * (`TransferAmountMismatch` for a fee-on-transfer or rebasing token, `SafeERC20FailedOperation` for a
+ * `false`); without one, a static call of the depositor's `transfer` of the amount to the vault (the same
+ * movement less the allowance, which `deposit` grants before it sends) sees the token's pause, blocklist
+ * and balance, but not what a fee would deliver. The depositor is the client's signer, or the account's
+ * owner for a client without one.
+ */
+async function depositPull(
+  client: XMarginClient,
+  state: AccountState,
+  token: string,
+  amount: bigint,
+): Promise<DepositPull> {
+  const blockTag = state.blockNumber;
+  const vault = client.deployment.contracts.vault;
+  const from = client.signer
+    ? await client.signer.getAddress()
+    : await read(client, () => client.contracts.accounts.ownerOf(state.accountId, { blockTag }));
+  const allowance = await read(client, () =>
+    erc20(token, client.provider).allowance(from, vault, { blockTag }),
+  );
+  let tokenError: Error | undefined;
+  if (allowance >= amount) {
+    const data = client.contracts.vault.interface.encodeFunctionData("deposit", [
+      state.accountId,
+      token,
+      amount,
+    ]);
+    const answer = await askStatically(client, { to: vault, from, data, blockTag });
+    tokenError = answer instanceof Error ? answer : undefined;
+  } else {
+    tokenError = await tokenRefusal(
+      client,
+      { token, from, to: vault, amount, sender: "the depositor" },
+      blockTag,
+    );
   }
-  // SafeERC20 accepts no return data, or a true; anything else reverts `SafeERC20FailedOperation`.
-  if (returned === "0x" || BigInt(returned.slice(0, 66)) === 1n) return undefined;
-  return new Error(`the token ${token} returned false for the vault's transfer of ${action.amount} to ${to}`);
+  return tokenError ? { allowance, tokenError } : { allowance };
 }
 
 /**

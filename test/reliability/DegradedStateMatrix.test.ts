@@ -464,7 +464,7 @@ const STATES: State[] = [
   {
     // The token refuses every transfer (not a protocol error); trades and liquidations move balances
     // inside the vault and go on (§4 row 77). The SDK's preview asks the token about a withdrawal's
-    // transfer (`tokenError`, round 142), not about a deposit's pull.
+    // transfer (`tokenError`, round 142) and a deposit's pull (round 152).
     name: "USDC transfers paused",
     arrange: async (w) => pauseTransfers(w.usdc),
     differs: all(PAUSED_TRANSFERS, [
@@ -477,13 +477,11 @@ const STATES: State[] = [
       "lpRedeem",
       "lpClaim",
     ]),
-    sdkDiffers: all(OK, ["depositQuote", "repayDebt", "cureFrozen"]),
   },
   {
     name: "WETH transfers paused",
     arrange: async (w) => pauseTransfers(w.weth),
     differs: all(PAUSED_TRANSFERS, ["depositWeth", "withdrawWeth"]),
-    sdkDiffers: all(OK, ["depositWeth"]),
   },
   {
     // A revoked grant (allowance 0) authorises nothing (IAccounts.setTrader); the owner trades on.
@@ -853,7 +851,8 @@ async function predicted(w: World, call: Call): Promise<string | undefined> {
   try {
     const r = await preview(client, accountId, action);
     if (r.revert) return r.revert.name;
-    // A withdrawal the token itself would refuse (its transfer paused): the token's error (round 142).
+    // A withdrawal or deposit the token itself would refuse (its transfer paused): the token's error
+    // (rounds 142, 152).
     return r.tokenError ? revertName(r.tokenError, interfacesOf(w)) : OK;
   } catch (error) {
     // A preview that cannot value the account throws the feed's error: the same refusal, told earlier.

@@ -41,8 +41,11 @@ export interface DepositReturnType {
  * any other sender gets the vault's revert (`NotAuthorized`, or an error the vault checks before it:
  * `ZeroAmount`, `TokenNotListed`, `ProtocolAccountCollateral`) before an approval or permit is sent. So
  * does any sender whose deposit the vault refuses before it pulls the tokens (`ZeroAmount`,
- * `UnknownAccount` for the quote into an id that does not exist, `TokenNotListed`), and a signer holding
- * less than `amount` (`ERC20InsufficientBalance`). A negative `amount` is a RangeError.
+ * `UnknownAccount` for the quote into an id that does not exist, `TokenNotListed`), a signer holding
+ * less than `amount` (`ERC20InsufficientBalance`), a pull the token itself refuses (a pause, a blocklisted
+ * signer or vault, a `false`: the token's own error), and, where an allowance already covers `amount`, a
+ * token that would deliver another amount (`TransferAmountMismatch`: fee-on-transfer, rebasing). A
+ * negative `amount` is a RangeError.
  * @example
  * await deposit(client, { accountId, token: "USDC", amount: 10_000n * 10n ** 6n });
  */
@@ -67,10 +70,11 @@ export async function deposit(client: XMarginClient, params: DepositParameters):
 }
 
 /**
- * Throws the vault's revert when the deposit cannot happen, or the signer's short balance, before any
- * allowance is granted (`requireAcceptedDeposit`). The vault's checks before it pulls the tokens are
- * `BEFORE_PULL`; anything else is the pull failing for want of an allowance (the token's own error), and
- * a revert after the pull (a deposit cap) reaches the caller from the send.
+ * Throws the vault's revert when the deposit cannot happen, the signer's short balance or the token's
+ * refusal of the pull, before any allowance is granted (`requireAcceptedDeposit`). The vault's checks
+ * before it pulls the tokens are `BEFORE_PULL`; anything else is the pull failing (for want of an
+ * allowance, or the token's refusal, which is then asked of the token itself), and a revert after the
+ * pull (a deposit cap) reaches the caller from the send, but for `TransferAmountMismatch`.
  */
 async function requireDepositor(
   client: XMarginClient,
@@ -84,6 +88,7 @@ async function requireDepositor(
     isRefusal: (name) => BEFORE_PULL.has(name),
     token,
     owner,
+    spender: client.deployment.contracts.vault,
     amount,
   });
 }

@@ -188,8 +188,9 @@ export interface LiquidityReturnType {
  * `holdingPeriod`; shared with a lock still running, by weighted average). Throws XMarginError
  * "ERC4626ExceededMaxDeposit" above `maxDeposit` (see `getPoolState`: 0 while the pool holds a series
  * in its last hour or awaiting settlement, or is under water), with the feed's error while the share
- * price cannot be read, and "ERC20InsufficientBalance" beyond the signer's balance: all of them before
- * any approval or permit is sent. A negative `amount` is a RangeError.
+ * price cannot be read, "ERC20InsufficientBalance" beyond the signer's balance, and the quote token's own
+ * refusal of the pull (a pause, a blocklisted signer or pool): all of them before any approval or permit
+ * is sent. A negative `amount` is a RangeError.
  * @example
  * const { shares } = await depositLiquidity(client, { amount: 10_000n * 10n ** 6n });
  */
@@ -211,6 +212,7 @@ export async function depositLiquidity(
     isRefusal: (name) => !AT_THE_PULL.has(name),
     token: quote,
     owner,
+    spender: poolAddress,
     amount: params.amount,
   });
   const approval = await ensureAllowance(

@@ -7,6 +7,7 @@ import type { XMarginClient } from "../../client";
 import { eip5267, erc20, erc20Permit } from "../../contracts";
 import { decodeError, makeXMarginError } from "../../errors";
 import { blockAt, errorContext, read, requireSigner, send } from "./chain";
+import { tokenRefusal } from "./tokenRefusal";
 
 /**
  * How to grant the allowance when it is short: "auto" signs an EIP-2612 permit when the token supports
@@ -70,28 +71,43 @@ export interface DepositCheck {
   isRefusal: (errorName: string) => boolean;
   token: string;
   owner: string;
+  /** The contract that pulls the tokens (the vault, the pool). */
+  spender: string;
   amount: bigint;
 }
 
 /**
  * Throws what a deposit would be refused for, before an approval or permit is sent: one sent first was
- * mined and left the spender an allowance for a deposit that could not happen (review rounds 73 and 76).
- * The spender's own refusal comes from a static call of the deposit, which otherwise fails at the pull
- * for want of the allowance (ignored here); then a signer holding less than `amount` gets
- * ERC20InsufficientBalance, the OpenZeppelin error the pull would revert with once approved.
+ * mined and left the spender an allowance for a deposit that could not happen (review rounds 73, 76 and
+ * 152). The spender's own refusal comes from a static call of the deposit, which otherwise fails at the
+ * pull for want of the allowance (ignored here); where it already pulls (an allowance covers the amount),
+ * a `TransferAmountMismatch` (a fee-on-transfer token) is thrown too. Where it did not pull: a signer
+ * holding less than `amount` gets ERC20InsufficientBalance, the OpenZeppelin error the pull would revert
+ * with once approved, and then the token is asked about the movement itself (`tokenRefusal` of the
+ * signer's transfer of `amount` to the spender: a pause, a blocklisted signer or spender, a `false`).
  */
 export async function requireAcceptedDeposit(client: XMarginClient, check: DepositCheck): Promise<void> {
   try {
     await check.simulate();
+    return; // it pulled the tokens and went through: nothing to refuse
   } catch (error) {
     const decoded = decodeError(error, errorContext(client));
-    if (decoded && check.isRefusal(decoded.name)) throw decoded;
+    if (decoded && (check.isRefusal(decoded.name) || decoded.name === "TransferAmountMismatch"))
+      throw decoded;
   }
-  const { token, owner, amount } = check;
+  const { token, owner, spender, amount } = check;
   const balance = await read(client, () => erc20(token, client.provider).balanceOf(owner));
   if (balance < amount) {
     throw makeXMarginError("ERC20InsufficientBalance", [owner, balance, amount], errorContext(client));
   }
+  const refusal = await tokenRefusal(client, {
+    token,
+    from: owner,
+    to: spender,
+    amount,
+    sender: "the depositor",
+  });
+  if (refusal) throw refusal;
 }
 
 /**
