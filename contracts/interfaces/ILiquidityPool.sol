@@ -101,8 +101,8 @@ interface ILiquidityPool is IUpdateThrottle {
     /// @notice Moves `shares` of the caller's unlocked balance into the pool to redeem them after
     /// `exitDelay`; returns their worth now (quote units, rounded down), the most the claim will pay.
     /// @dev Reverts with InvalidRedeemShares for shares worth nothing, RedeemRequestPending while the caller has a
-    /// request, SharesLocked beyond its unlocked shares, and with the feed's error while the share
-    /// price cannot be read.
+    /// request, SharesLocked beyond its unlocked shares (ERC20InsufficientBalance beyond its balance), and
+    /// with the feed's error while the share price cannot be read.
     function requestRedeem(uint256 shares) external returns (uint256 assets);
 
     /// @notice Redeems `shares` of the caller's matured request (all of it or a part) to `receiver`

@@ -11,10 +11,13 @@ import {IUpdateThrottle} from "./IUpdateThrottle.sol";
 /// goes through it.
 interface IMarginEngine is IUpdateThrottle {
     /// @notice An account's health, all USD WAD.
-    /// @param equityInitial Collateral at initial weights + Σ position values (PnL incl. funding) − Σ
+    /// @param equityInitial Collateral at initial weights (plus the credit of each token shocked with the
+    /// account's positions on its oracle asset: `ICollateralVault.TokenMark.credit`, at most mark · the MM
+    /// shock floor) + Σ position values (PnL incl. funding) − Σ
     /// exit discounts (the skew premium closing each perp would pay: IMarket.Exposure) − Σ |vega|·0.05
     /// over option positions (one skew step of each series, which the risk role may move alone).
-    /// @param equityMaintenance Collateral at maintenance weights + Σ position values.
+    /// @param equityMaintenance Collateral at maintenance weights (plus the same credits) + Σ position
+    /// values.
     /// @param equityMark Collateral without haircuts + Σ position values (mark-to-market).
     /// @param initialRequirement IM.
     /// @param maintenanceRequirement MM.
@@ -119,8 +122,9 @@ interface IMarginEngine is IUpdateThrottle {
     /// `requireInitialMargin` (a failed price or volatility feed reverts with its error, no floor-shock
     /// fallback), but it answers for a frozen account too. What the pool bounds LP exits by (its
     /// account's and the backstop's; §4 row 198), with `positionsValue`, the Σ of position values the
-    /// evaluation counted (`positionsValue`'s number; equity_IM is collateral at initial weight plus
-    /// these less the exit discounts), so that an exit prices each book once.
+    /// evaluation counted (`positionsValue`'s number; equity_IM is collateral at initial weight, with
+    /// its shocked tokens' credits, plus these less the exit discounts), so that an exit prices each book
+    /// once.
     function initialMargin(
         uint256 accountId
     ) external view returns (int256 equityInitial, uint256 initialRequirement, int256 positionsValue);

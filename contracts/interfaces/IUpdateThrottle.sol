@@ -10,6 +10,8 @@ pragma solidity ^0.8.28;
 /// a market or series. Listing (the first configuration) is not throttled and does not start the
 /// interval; risk-reducing changes that the setter lets move freely (deposit caps and the option pool's
 /// vega and delta ratios falling, the LP holding period and exit delay rising) are not throttled either.
+/// A token's shocked weight is in its weights' set: `setShockedWeight` and `setCollateralWeights` share
+/// one clock per token.
 interface IUpdateThrottle {
     /// @notice `parameterSet` of `id` changed less than its minimum interval ago; it may change again
     /// from `nextAllowedAt` (a timestamp, seconds).

@@ -729,7 +729,8 @@ function simulateOptionTrade(
 
 /**
  * The most of `token` the account can withdraw: its balance, capped so that equity_IM ≥ IM holds
- * afterwards (found by bisection on the pure collateral valuation, exact to the unit) and, if given,
+ * afterwards (found by bisection on the pure collateral valuation, or on `accountHealth` for a token
+ * shocked with the account's positions: its delta moves the requirement; exact to the unit) and, if given,
  * by what the vault holds for accounts (`totalDeposits`). Zero for a frozen account or one below IM;
  * the whole balance for an account with nothing at risk, which the vault does not margin-check (even
  * while a price feed fails: `AccountState.priceErrors`). Evaluated at `timestamp` (default the

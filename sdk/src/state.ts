@@ -11,9 +11,12 @@ import type { XMarginError } from "./errors";
 
 /** An account's health, all USD WAD (IMarginEngine.Health). */
 export interface Health {
-  /** Collateral at initial weights + Σ position values. */
+  /**
+   * Collateral at initial weights (plus each shocked token's credit: `HealthGroup.credit`) + Σ position
+   * values.
+   */
   equityInitial: bigint;
-  /** Collateral at maintenance weights + Σ position values. */
+  /** Collateral at maintenance weights (plus the same credits) + Σ position values. */
   equityMaintenance: bigint;
   /** Collateral without haircuts + Σ position values. */
   equityMark: bigint;
