@@ -194,6 +194,7 @@ export function knownErrorSelectors(): ReadonlySet<string> {
 }
 
 const HEX = /^0x[0-9a-fA-F]*$/;
+const BUILT_IN_ERRORS = new Set(["Error", "Panic"]);
 const SKIP = new Set(["transaction", "tx", "request", "payload", "params", "calldata"]);
 
 /**
@@ -250,7 +251,9 @@ export function decodeRevertData(
 ): XMarginError | undefined {
   if (!HEX.test(data) || data.length < 10) return undefined;
   const fragment = iface.getError(data.slice(0, 10).toLowerCase());
-  if (!fragment) return undefined;
+  // ethers also knows Solidity's built-in Error(string) and Panic(uint256): a token's `require` string is
+  // no protocol error, so it is left to the caller as the node gave it (review round 154, §4 row 497).
+  if (!fragment || BUILT_IN_ERRORS.has(fragment.name)) return undefined;
   let result: Result;
   try {
     result = iface.decodeErrorResult(fragment, data);

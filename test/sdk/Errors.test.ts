@@ -73,6 +73,15 @@ describe("SDK errors", function () {
     expect(decodeRevertData("0xdeadbeef")).to.equal(undefined);
   });
 
+  it("leaves Solidity's built-in Error(string) and Panic(uint256) raw: no protocol error has those names (row 497)", function () {
+    const coder = ethers.AbiCoder.defaultAbiCoder();
+    const error =
+      ethers.id("Error(string)").slice(0, 10) + coder.encode(["string"], ["Pausable: paused"]).slice(2);
+    const panic = ethers.id("Panic(uint256)").slice(0, 10) + coder.encode(["uint256"], [0x11]).slice(2);
+    expect(decodeRevertData(error)).to.equal(undefined);
+    expect(decodeRevertData(panic)).to.equal(undefined);
+  });
+
   it("rethrows a failure that is not a revert unchanged from an action", async function () {
     const { sys, accountId } = await loadFixture(fixture);
     // A signer that cannot sign, as a read-only wallet connection.

@@ -30,9 +30,6 @@ export interface StaticAsk {
   blockTag?: BlockTag;
 }
 
-/** Solidity's built-in reverts, which decode but are no contract's error: a token's `require` strings. */
-const BUILT_IN = new Set(["Error", "Panic"]);
-
 /**
  * What a static call of `ask` returns, or the error it reverts with: a custom error the SDK knows (the
  * protocol's, OpenZeppelin's ERC-20 errors) as an XMarginError, anything else (a token's `require`
@@ -46,7 +43,7 @@ export async function askStatically(client: XMarginClient, ask: StaticAsk): Prom
     // A JSON-RPC provider's CALL_EXCEPTION; others (a test node's) carry the revert data elsewhere.
     if (isError(error, "CALL_EXCEPTION") || findRevertData(error) !== undefined) {
       const decoded = decodeError(error, errorContext(client));
-      return decoded && !BUILT_IN.has(decoded.name) ? decoded : (error as Error);
+      return decoded ?? (error as Error);
     }
     throw error;
   }
