@@ -24,6 +24,7 @@ import { SEQUENCER_GRACE, configureSequencer, setSequencerStatus } from "../test
 import { startLatencyProxy } from "./lib/latencyProxy";
 import type { MarginEngine } from "../typechain-types";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../test/shared/options";
+import { INTEREST_MODEL } from "../test/shared/interest";
 
 const USDC = 10n ** 6n;
 /** Round-trip latency the proxy adds in the "remote RPC" keeper scan (a hosted endpoint nearby). */
@@ -146,6 +147,14 @@ async function perpsScaling(sys: System): Promise<void> {
   const wethMargined = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad(10)]]);
   gas["perp.open.first.wethMargined"] = await used(trade(sys.perps, sys.bob, wethMargined, ids[0], size(0)));
   gas["health.k1.wethMargined"] = await healthGas(sys.engine, wethMargined);
+  // The fixture sets no interest model and that open was the vault's first debt: it wrote the debt totals
+  // and the interest clock from zero, which a deployment pays once. The common case: the model set (deploy/
+  // sets one) and a debt already outstanding.
+  await sys.vault.setInterestRateModel(INTEREST_MODEL);
+  const nextWethMargined = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad(10)]]);
+  gas["perp.open.first.wethMargined.steady"] = await used(
+    trade(sys.perps, sys.bob, nextWethMargined, ids[0], size(0)),
+  );
   // `perp.open.first` placed by a trader with a limited allowance (Accounts.authorizeTrade spends it).
   const granted = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
   await sys.accounts.connect(sys.bob).setTrader(granted, sys.alice, 1_000n * USDC);
@@ -444,7 +453,7 @@ async function main(): Promise<void> {
   notes.push(
     "Gas from transaction receipts (21,000 base included); health.* is the smallest gas limit at which an eth_call of MarginEngine.health succeeds (eth_estimateGas, searched to the unit). Every transaction is mined one second after the previous block, so the numbers are the same every run.",
     "Markets beyond ETH and BTC are synthetic underlyings X2..X16, each with its own price and volatility feed.",
-    "`*.wethMargined`: `perp.open.first` and `health.k1` for an account holding 10 WETH (shocked weight 0.99) instead of USDC: its WETH is a long ETH delta in the ETH group, counted at its shocked weight.",
+    "`*.wethMargined`: `perp.open.first` and `health.k1` for an account holding 10 WETH (shocked weight 0.99) instead of USDC: its WETH is a long ETH delta in the ETH group, counted at its shocked weight. Its fee opens a quote debt; `perp.open.first.wethMargined` is the vault's first (no interest model, no debt before: the debt totals and the interest clock written from zero), `perp.open.first.wethMargined.steady` the next such open with the interest model set and that debt outstanding.",
     "`perp.open.firstByTrader`: `perp.open.first` placed by a trader whose grant has a limited allowance (the engine's market check, the allowance write and its event; owners, operators and unlimited grants pay neither).",
     "`auction.absorb.k*`: `LiquidationAuction.absorb` of the auction `auction.bid.k*` left open, once it has run its duration: the backstop account takes the restoring slice at dmax and keeps it (a bid without the bidder's margin check).",
     "`*.l2`: the operation on a deployment with an L2 sequencer-uptime feed (up for a day), which the router checks on every price read. `auction.bid.k1.l2`: `auction.bid.k1` on such a deployment. `auction.bid.k1.l2.afterOutage`: the same bid, the first after a one-minute outage and its grace hour interrupted the auction (the clock reads the feed's two earlier rounds to pause through them).",

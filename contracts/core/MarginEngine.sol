@@ -331,9 +331,7 @@ contract MarginEngine is IMarginEngine, AccessManaged, Pausable, UpdateThrottle 
 
     /// @inheritdoc IMarginEngine
     function chargeFee(uint256 accountId, uint256 toPool, uint256 toInsurance) external onlyMarket {
-        Wiring memory w = _wiring;
-        if (toPool != 0) vault.transferBalance(accountId, w.poolAccountId, quote, toPool);
-        if (toInsurance != 0) vault.transferBalance(accountId, w.insuranceAccountId, quote, toInsurance);
+        vault.chargeFees(accountId, toPool, toInsurance);
         emit FeeCharged(accountId, toPool, toInsurance);
     }
 

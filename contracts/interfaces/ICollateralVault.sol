@@ -192,6 +192,10 @@ interface ICollateralVault is IUpdateThrottle {
         uint256 amount
     ) external;
 
+    /// @notice Moves a trade's fee from `accountId`: `toPool` quote units to the pool's account and
+    /// `toInsurance` to the insurance fund's; engine only. May take the account's quote negative.
+    function chargeFees(uint256 accountId, uint256 toPool, uint256 toInsurance) external;
+
     /// @notice Records the liquidity pool's, the backstop's and the insurance fund's accounts, which take
     /// no deposits but the quote token (`ProtocolAccountCollateral`); engine only, from its one-time
     /// initialisation.

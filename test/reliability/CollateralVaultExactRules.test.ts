@@ -403,7 +403,7 @@ describe("CollateralVault's exact rules", function () {
       await sys.accounts.connect(sys.carol).setApprovalForAll(hooked, true);
       await refreshFeeds(sys, { atLatest: true });
       // The hook opens a 1 ETH long for Carol from inside her deposit's transferFrom: the trade reaches the
-      // vault only through transferBalance (its fee), whose own guard check must refuse it.
+      // vault only through chargeFees (its fee), whose own guard check must refuse it.
       await hooked.arm(
         sys.perps,
         sys.perps.interface.encodeFunctionData("trade", [
