@@ -91,6 +91,7 @@ async function main(): Promise<void> {
         poolShares: stats.shares,
         gaps: { ...stats.gaps, sweptPositive: stats.gaps.sweptPositive.toString() },
         shocked: stats.shocked,
+        fresh: stats.fresh,
         unchangedSteps: stats.unchanged,
         reverts: stats.reverts,
       },

@@ -25,7 +25,10 @@ const STEPS = Number(process.env.CAMPAIGN_RUN_LENGTH ?? 40);
 // Round 143 added five more: 20261209 met no outage; 20261215 meets an outage and every new kind.
 // Round 150 added `shockedWeight` and the floors alone: 20261216-20 miss an outage or a series update;
 // 20261221 meets every kind.
-const SEED = Number(process.env.CAMPAIGN_SEED ?? 20261221);
+// Round 151 added `listToken`, `token`, `rateModel` and `fund`: 20261221 meets no shocked-weight update
+// after the setup's day; 20264838 meets every kind and an ETH-backed token listed, deposited and held
+// with ETH positions.
+const SEED = Number(process.env.CAMPAIGN_SEED ?? 20264838);
 
 interface Model {
   index: number;
@@ -83,6 +86,14 @@ describe("Reliability: model-based campaign", function () {
     expect(stats.succeeded.shockedWeight ?? 0, "shockedWeight").to.be.gt(0);
     expect(stats.shocked.sdkWethEth, "SDK checks of WETH holders with ETH positions").to.be.gt(0);
     expect(stats.shocked.ledgerWethEth, "full checks of WETH holders with ETH positions").to.be.gt(0);
+    // Round 151: a fresh token listed mid-run and deposited, an ETH-backed one checked with ETH positions,
+    // the treasury's withdrawal from the insurance fund.
+    for (const kind of ["listToken", "token", "fund"]) expect(stats.succeeded[kind] ?? 0, kind).to.be.gt(0);
+    expect(stats.fresh.deposits, "deposits of a fresh token").to.be.gt(0);
+    expect(
+      stats.fresh.ledgerEthBacked,
+      "full checks of fresh ETH-backed holders with ETH positions",
+    ).to.be.gt(0);
     console.log(`      quote debts accruing interest seen in ${stats.interestAccruingSeen} account checks`);
     console.log(
       `      absorbs: ${stats.succeeded.absorb ?? 0} of ${stats.attempted.absorb ?? 0} attempted ${JSON.stringify(stats.absorbs)}`,
@@ -91,5 +102,6 @@ describe("Reliability: model-based campaign", function () {
       `      round 143: ${JSON.stringify(stats.gaps, (_, v) => (typeof v === "bigint" ? `${v}` : v))}`,
     );
     console.log(`      round 150: ${JSON.stringify(stats.shocked)}`);
+    console.log(`      round 151: ${JSON.stringify(stats.fresh)}`);
   });
 });

@@ -12,7 +12,7 @@ import { ethers, network } from "hardhat";
 import fc from "fast-check";
 import type { ContractTransactionResponse, Interface } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
-import type { MockV3Aggregator, OptionMarket } from "../../typechain-types";
+import type { MockERC20, MockV3Aggregator, OptionMarket } from "../../typechain-types";
 import {
   accountHealth,
   createClient,
@@ -24,7 +24,8 @@ import {
 import { eventsOf } from "../../sdk/src/actions/internal/chain";
 import { MarginMode, WAD, fundInsurance, openAccount, wad, type System, findEvent } from "../shared/system";
 import { deployOptionsSystem, listSeries } from "../shared/options";
-import { assetId, deployMockFeed } from "../shared/oracles";
+import { addPriceFeed, assetId, deployMockFeed } from "../shared/oracles";
+import { deployToken } from "../shared/tokens";
 import { unwindPremium } from "../shared/perps";
 import { deploymentOf } from "../shared/sdk";
 import {
@@ -106,7 +107,20 @@ export type Action =
   | { kind: "lpProtection"; field: "exitDelay" | "holdingPeriod"; seconds: number }
   | { kind: "hold"; target: "engine" | "vault"; steps: number }
   | { kind: "backstopTopUp"; trader: number; amount: number; unwind: number }
-  | { kind: "shockedWeight"; percent: number; trader: number };
+  | { kind: "shockedWeight"; percent: number; trader: number }
+  | { kind: "listToken"; token: number; initial: number; gap: number; cap: number }
+  | { kind: "token"; op: TokenOp; token: number; trader: number; percent: number }
+  | { kind: "rateModel"; field: RateField; percent: number }
+  | { kind: "fund"; percent: number; toFund: boolean };
+
+/**
+ * Round 151: what the campaign does with a collateral token listed mid-run (FRESH_TOKENS): deposit,
+ * withdraw, move its own feed, set its weights or shocked weight, delist or relist it, buy the
+ * backstop's holding of it.
+ */
+type TokenOp = "deposit" | "withdraw" | "price" | "weights" | "shocked" | "listing" | "buy";
+/** Round 151: the interest-rate model's fields governance moves (the rates up or down, the kink). */
+type RateField = "base" | "kinkRate" | "maxRate" | "kink";
 
 /** Option series parameter groups the risk manager moves (round 143): spread, fee, OI cap, skew. */
 type SeriesField = "spread" | "fee" | "oiCap" | "skew";
@@ -329,6 +343,58 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       trader,
     }),
   ),
+  // Round 151: collateral listed mid-run (two ETH-backed tokens, two with feeds of their own, one whose
+  // unit is worth too much, one unpriced), then used, repriced, reweighted, delisted and bought back;
+  // the interest-rate model moved; the treasury's withdrawals from the insurance fund.
+  rec(
+    4,
+    fc.record({
+      kind: fc.constant("listToken" as const),
+      token: fc.constantFrom(0, 0, 0, 1, 1, 2, 3, 4, 5),
+      initial: fc.constantFrom(5, 50, 80, 80, 90, 90),
+      gap: fc.constantFrom(0, 5, 5, 10, 20),
+      cap: fc.constantFrom(0, 2, 1_000_000, 1_000_000, 1_000_000),
+    }),
+  ),
+  rec(
+    12,
+    fc.record({
+      kind: fc.constant("token" as const),
+      op: fc.constantFrom<TokenOp>(
+        "deposit",
+        "deposit",
+        "deposit",
+        "deposit",
+        "withdraw",
+        "withdraw",
+        "price",
+        "weights",
+        "shocked",
+        "shocked",
+        "listing",
+        "buy",
+      ),
+      token: fc.constantFrom(0, 0, 0, 1, 1, 2, 3, 4, 5),
+      trader,
+      percent: fc.integer({ min: -150, max: 150 }).filter((x) => x !== 0),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("rateModel" as const),
+      field: fc.constantFrom<RateField>("base", "kinkRate", "maxRate", "kink"),
+      percent: fc.integer({ min: -150, max: 150 }),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("fund" as const),
+      percent: fc.constantFrom(0, 1, 10, 50, 100, 101),
+      toFund: fc.boolean(),
+    }),
+  ),
 );
 
 export const describeAction = (a: Action): string => JSON.stringify(a);
@@ -453,6 +519,42 @@ export interface Stats {
     equityImAboveMm: number;
     meetsInitialLiquidatable: number;
   };
+  /** Round 151: tokens listed mid-run (see `listToken`, `token`), the rate model, the fund's withdrawals. */
+  fresh: FreshStats;
+}
+
+/** Round 151's counters (see `listToken`, `token`, `rateModel`, `fund`). */
+export interface FreshStats {
+  listed: number;
+  listedEthBacked: number;
+  /** Refused listings by error (each one the model predicted). */
+  listingRefused: Record<string, number>;
+  deposits: number;
+  depositsRefused: number;
+  withdrawals: number;
+  withdrawalsRefusedMargin: number;
+  priceMoves: number;
+  weightUpdates: number;
+  weightsRefused: number;
+  shockedUpdates: number;
+  shockedRaisedAboveWeight: number;
+  shockedRefused: number;
+  delistings: number;
+  relistings: number;
+  listingOpsRefused: number;
+  buys: number;
+  /** Full checks and SDK checks of accounts holding a fresh ETH-backed token and ETH positions. */
+  ledgerEthBacked: number;
+  sdkEthBacked: number;
+  /** Of the full checks, those where the fresh token's credit was above 0. */
+  creditPositive: number;
+  /** Traders a fresh token's weight or shocked-weight update made liquidatable. */
+  madeLiquidatable: number;
+  rateUpdates: number;
+  rateRefused: number;
+  fundWithdrawals: number;
+  fundRefused: number;
+  heldDeposited: number;
 }
 
 export function newStats(): Stats {
@@ -532,6 +634,34 @@ export function newStats(): Stats {
       equityImAboveMm: 0,
       meetsInitialLiquidatable: 0,
     },
+    fresh: {
+      listed: 0,
+      listedEthBacked: 0,
+      listingRefused: {},
+      deposits: 0,
+      depositsRefused: 0,
+      withdrawals: 0,
+      withdrawalsRefusedMargin: 0,
+      priceMoves: 0,
+      weightUpdates: 0,
+      weightsRefused: 0,
+      shockedUpdates: 0,
+      shockedRaisedAboveWeight: 0,
+      shockedRefused: 0,
+      delistings: 0,
+      relistings: 0,
+      listingOpsRefused: 0,
+      buys: 0,
+      ledgerEthBacked: 0,
+      sdkEthBacked: 0,
+      creditPositive: 0,
+      madeLiquidatable: 0,
+      rateUpdates: 0,
+      rateRefused: 0,
+      fundWithdrawals: 0,
+      fundRefused: 0,
+      heldDeposited: 0,
+    },
   };
 }
 
@@ -581,9 +711,19 @@ export interface World {
   /** The step index at which the guardian lifts each held pause. */
   pausedUntil: { engine: number; vault: number };
   wethDelisted: boolean;
+  /** Round 151: the tokens deployed (and priced) at setup, never listed before a run lists them. */
+  fresh: FreshToken[];
+  /** Which fresh tokens this run listed, and whether each is listed now or delisted. */
+  freshListing: Map<number, "listed" | "delisted">;
+  /** Non-quote tokens the vault listed at setup (WETH, WBTC, sWETH): CollateralListFull counts them. */
+  baseOtherTokens: bigint;
+  /** Where the treasury's withdrawals from the insurance fund go (when not to the fund itself). */
+  treasury: HardhatEthersSigner;
   stats: Stats;
   /** Account balances from the vault's events; verified against a full read every `verifyEvery` steps. */
   tracker: BalanceTracker;
+  /** The tokens the tracker follows at the start of each run (USDC, WETH); a listing adds its token. */
+  baseTokens: string[];
   verifyEvery: number;
   /** Kind of the action running (for revert statistics). */
   current: string;
@@ -652,7 +792,9 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
   await (await sys.usdc.connect(sys.lp).approve(sys.pool, ethers.MaxUint256)).wait();
   // Quote debts pay interest to the pool, so settlements on every quote movement (trades, bids,
   // repayments) run under every invariant.
-  await (await sys.vault.setInterestRateModel(INTEREST_MODEL)).wait();
+  const rateReceipt = await (await sys.vault.setInterestRateModel(INTEREST_MODEL)).wait();
+  const rateSetAt = BigInt((await ethers.provider.getBlock(rateReceipt!.blockNumber))!.timestamp);
+  const fresh = await deployFreshTokens(sys, owners);
   // WETH's shocked weight as deployed (deploy/config: 0.99; the fixture leaves it at 0): the traders'
   // WETH is shocked with their ETH positions and counts at 0.99 at both levels (row 420's fix).
   const shockedAt = await setShockedWeight(sys, DEPLOYED_SHOCKED_WEIGHT);
@@ -694,6 +836,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     await sys.usdc.getAddress(),
     await sys.weth.getAddress(),
   ]);
+  const baseTokens = [...tracker.tokens];
   const snapshot = (await network.provider.send("evm_snapshot")) as string;
   return {
     tracker,
@@ -728,12 +871,23 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     outages: [],
     baseOwners: traders.map((t) => t.signer),
     riskUpdatedAt: new Map(),
-    updatedAt: new Map([["weights", shockedAt]]),
-    baseUpdatedAt: new Map([["weights", shockedAt]]),
+    updatedAt: new Map([
+      ["weights", shockedAt],
+      ["rateModel", rateSetAt],
+    ]),
+    baseUpdatedAt: new Map([
+      ["weights", shockedAt],
+      ["rateModel", rateSetAt],
+    ]),
     holder: signers[12],
     paused: { engine: false, vault: false },
     pausedUntil: { engine: 0, vault: 0 },
     wethDelisted: false,
+    fresh,
+    freshListing: new Map(),
+    baseOtherTokens: BigInt((await sys.vault.listedTokens()).length) - 1n,
+    baseTokens,
+    treasury: signers[13],
     stats,
   };
 }
@@ -752,6 +906,9 @@ export async function resetWorld(w: World): Promise<void> {
   w.paused = { engine: false, vault: false };
   w.pausedUntil = { engine: 0, vault: 0 };
   w.wethDelisted = false;
+  // Round 151: the fresh tokens are unlisted again, and the tracker follows the base tokens only.
+  w.freshListing = new Map();
+  w.tracker = new BalanceTracker(w.sys.vault, (await w.sys.vault.getAddress()).toLowerCase(), w.baseTokens);
   await w.tracker.load(w.ids);
   w.held = new Map();
   w.healthCache = new Map();
@@ -844,6 +1001,10 @@ const MARKET_WIDE = new Set<Action["kind"]>([
   "hold",
   // A shocked weight moves the health of every account holding WETH and ETH positions.
   "shockedWeight",
+  // Round 151: a fresh token's price, weights or listing move every holder; the rate model every debtor.
+  "listToken",
+  "token",
+  "rateModel",
 ]);
 
 /** The accounts an action can change besides the pool and the fund (their counterparties). */
@@ -902,9 +1063,10 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     ]);
   }
   const [ethPrice, btcPrice, ethVol, btcVol] = w.oracleCache;
-  const [holdings, quoteDebt] = await Promise.all([
+  const [holdings, quoteDebt, tokens] = await Promise.all([
     Promise.all([sys.usdc.balanceOf(sys.vault), sys.weth.balanceOf(sys.vault)]),
     sys.vault.quoteDebt(),
+    readFreshTokens(w, ethPrice),
   ]);
   const spot = { ETH: ethPrice, BTC: btcPrice };
   // The pool's perp values leave out what closing each market's skew pays back; invariant 2 adds it.
@@ -940,8 +1102,11 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
   }
   prof.read += performance.now() - t0;
   prof.readCount += ids.length;
+  // Each token's mark rounded down on its own, as the vault sums them (round 151: fresh tokens too).
+  const freshMark = (i: number) =>
+    tokens.reduce((sum, f) => sum + (all.get(f.address)![i] * f.price) / 10n ** BigInt(f.decimals), 0n);
   const collateralMark = (i: number) =>
-    all.get(usdc)![i] * QUOTE_TO_WAD + (all.get(weth)![i] * ethPrice) / WAD;
+    all.get(usdc)![i] * QUOTE_TO_WAD + (all.get(weth)![i] * ethPrice) / WAD + freshMark(i);
   const ledgerHealths = w.ids.map((id, i) => ({
     equityMark: collateralMark(i) + (w.valueCache.get(id) ?? 0n),
     equityInitial: 0n,
@@ -975,15 +1140,18 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
       // holds ETH positions (no credit otherwise); IM is never below MM.
       const wethMark = (all.get(weth)![i] * ethPrice) / WAD;
       const holdsEth = holdsUnderlying(w, id, "ETH") && all.get(weth)![i] > 0n;
-      const credit = holdsEth
+      const wethCredit = holdsEth
         ? shockedCredit(wethMark, wethConfig, ethRisk)
         : { initial: 0n, maintenance: 0n };
+      // Round 151: each ETH-backed fresh token adds its own capped credit while the account holds ETH.
+      const fresh = freshCredits(w, tokens, all, i, id, ethRisk);
+      const credit = { maintenance: wethCredit.maintenance + fresh };
       const engineCredit =
         healths[i].equityMaintenance - collateral[i].maintenance - (w.valueCache.get(id) ?? 0n);
       if (engineCredit !== credit.maintenance) {
         throw new Error(
           `account ${id}: engine equity_MM − vault maintenance − Σ values = ${engineCredit}, the model's ` +
-            `WETH credit ${credit.maintenance} (WETH mark ${wethMark}, ETH positions ${holdsEth})`,
+            `credits ${credit.maintenance} (WETH mark ${wethMark}, fresh tokens' ${fresh}, ETH positions ${holdsEth})`,
         );
       }
       checkRequirementOrder(w, id, healths[i], holdsEth);
@@ -996,6 +1164,7 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     vaultHoldings: new Map([
       [usdc, holdings[0]],
       [weth, holdings[1]],
+      ...tokens.map((f): [string, bigint] => [f.address, f.held]),
     ]),
     quoteToken: usdc,
     quoteDebt,
@@ -1005,7 +1174,10 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
     ledger,
     quote: usdc,
     quoteToWad: QUOTE_TO_WAD,
-    collateral: [{ token: weth, price: ethPrice, decimals: 18 }],
+    collateral: [
+      { token: weth, price: ethPrice, decimals: 18 },
+      ...tokens.map((f) => ({ token: f.address, price: f.price, decimals: f.decimals })),
+    ],
     netQuote: w.netQuote,
     insuranceAccountId: w.insuranceAccountId,
     dust: DUST,
@@ -1096,6 +1268,8 @@ async function checkSdk(w: World, id: bigint): Promise<void> {
       );
     }
   }
+  // Round 151: an account holding a fresh ETH-backed token has its ETH group checked token by token.
+  if (checkEthBackedGroup(w, id, blockTag, state, breakdown)) return;
   const eth = assetId("ETH").toLowerCase();
   const wethAddress = (await w.sys.weth.getAddress()).toLowerCase();
   const token = state.collateral.find((c) => c.token === wethAddress);
@@ -1174,7 +1348,9 @@ const increasesRisk = (before: bigint, after: bigint): boolean =>
 
 async function refreshFeeds(w: World, except?: MockV3Aggregator): Promise<void> {
   const { feeds, volFeeds } = w.sys;
-  for (const feed of [...Object.values(feeds), ...Object.values(volFeeds)]) {
+  // A fresh token's own feed from its listing on (its listing refreshes it first).
+  const own = w.fresh.flatMap((f, i) => (f.feed && w.freshListing.has(i) ? [f.feed] : []));
+  for (const feed of [...Object.values(feeds), ...Object.values(volFeeds), ...own]) {
     if (feed === except) continue;
     const answer = await feed.latestAnswer();
     await must(w, () => feed.updateAnswer(answer, GAS));
@@ -1449,6 +1625,14 @@ async function apply(w: World, a: Action, index: number): Promise<boolean> {
       return backstopTopUp(w, a.trader, a.amount, a.unwind);
     case "shockedWeight":
       return shockedWeight(w, a.percent, a.trader);
+    case "listToken":
+      return listToken(w, a.token, a.initial, a.gap, a.cap);
+    case "token":
+      return tokenAction(w, a.op, a.token, a.trader, a.percent);
+    case "rateModel":
+      return rateModel(w, a.field, a.percent);
+    case "fund":
+      return fundWithdrawal(w, a.percent, a.toFund);
   }
 }
 
@@ -1947,14 +2131,19 @@ async function absorb(w: World, traderIndex: number): Promise<boolean> {
  * cash, and the buyer must meet its initial requirement after. Refused only for nothing to buy, too
  * little cash, a frozen buyer or its margin.
  */
-async function buyBackstop(w: World, traderIndex: number, percent: number): Promise<boolean> {
+async function buyBackstop(
+  w: World,
+  traderIndex: number,
+  percent: number,
+  token: MockERC20 = w.sys.weth,
+): Promise<boolean> {
   const { sys } = w;
   const t = w.traders[traderIndex];
-  const held = await sys.vault.balanceOf(w.backstopId, sys.weth);
+  const held = await sys.vault.balanceOf(w.backstopId, token);
   const amount = (held * BigInt(percent)) / 100n;
   const cash = await sys.vault.balanceOf(t.id, sys.usdc);
   const out = await send(w, () =>
-    sys.auction.connect(t.signer).buyBackstopCollateral(t.id, sys.weth, amount, ethers.MaxUint256, GAS),
+    sys.auction.connect(t.signer).buyBackstopCollateral(t.id, token, amount, ethers.MaxUint256, GAS),
   );
   if (w.paused.engine || w.paused.vault) {
     expectFailClosed(out, ["BackstopSalePaused"], "a backstop sale while a pause is held");
@@ -1963,10 +2152,10 @@ async function buyBackstop(w: World, traderIndex: number, percent: number): Prom
   }
   if (!out.ok) {
     // The payment is at most the oracle value (discount 0): cash below it may fall short.
-    const atMost = (await sys.vault.tokenValue(sys.weth, amount)) / QUOTE_TO_WAD + 1n;
+    const atMost = async () => (await sys.vault.tokenValue(token, amount)) / QUOTE_TO_WAD + 1n;
     const expected =
       (out.error === "InvalidCollateralPurchase" && amount === 0n) ||
-      (out.error === "PaymentAboveQuoteBalance" && cash < atMost) ||
+      (out.error === "PaymentAboveQuoteBalance" && cash < (await atMost())) ||
       (out.error === "AccountFrozen" && (await sys.auction.isFrozen(t.id))) ||
       out.error === "InsufficientMargin";
     if (!expected) throw new Error(`buyBackstopCollateral(${t.id}, ${amount}) reverted with ${out.error}`);
@@ -1977,14 +2166,15 @@ async function buyBackstop(w: World, traderIndex: number, percent: number): Prom
   const from = clockStart(w, lastAbsorbAt);
   const elapsed = w.clock > from ? w.clock - from : 0n;
   const discount = elapsed >= p.duration ? p.maxDiscount : (p.maxDiscount * elapsed) / p.duration;
-  const value = await sys.vault.tokenValue(sys.weth, amount);
+  const value = await sys.vault.tokenValue(token, amount);
   const payment = (value * (WAD - discount) + WAD * QUOTE_TO_WAD - 1n) / (WAD * QUOTE_TO_WAD);
   if (sold.args.discount !== discount || sold.args.payment !== payment) {
     throw new Error(
-      `backstop sale of ${amount} WETH paid ${sold.args.payment} at ${sold.args.discount}, expected ${payment} at ${discount}`,
+      `backstop sale of ${amount} ${await token.symbol()} paid ${sold.args.payment} at ${sold.args.discount}, expected ${payment} at ${discount}`,
     );
   }
-  await checkInitialMargin(sys.engine, t.id, `backstop purchase of ${amount} WETH`);
+  await checkInitialMargin(sys.engine, t.id, `backstop purchase of ${amount} ${await token.symbol()}`);
+  if (token !== sys.weth) w.stats.fresh.buys++;
   return true;
 }
 
@@ -3033,4 +3223,769 @@ async function backstopTopUp(
     if (markets.length === 0) w.stats.gaps.wholeSweeps++;
   }
   return changed || swept > 0n;
+}
+
+// ------------------------------------------------ collateral listed mid-run, rates, the fund (round 151)
+
+/** A collateral token deployed (and, unless unpriced, given a feed) at setup, listed only by a run. */
+export interface FreshToken {
+  token: MockERC20;
+  /** Lower-case address (the tracker's and the SDK's key). */
+  address: string;
+  symbol: string;
+  decimals: number;
+  /** The router's asset id pricing it: ETH for an ETH-backed token (shocked with ETH positions). */
+  asset: string;
+  ethBacked: boolean;
+  /** Its own feed (null: priced by ETH's, or unpriced). */
+  feed: MockV3Aggregator | null;
+  priced: boolean;
+  /** Token units a deposit moves per percent point of the action. */
+  lot: bigint;
+}
+
+/**
+ * The fresh tokens, by the action's index: two ETH-backed (18 and 8 decimals, as a wrapped or staked
+ * ETH priced by ETH's feed), two with feeds of their own (an 18-decimal LST at 2,500 USD, a 6-decimal
+ * euro at 1.08), one whose smallest unit is worth 50 USD (refused: MAX_UNIT_VALUE), one unpriced.
+ */
+const FRESH_TOKENS: { symbol: string; decimals: number; asset: string; price: string | null; lot: string }[] =
+  [
+    { symbol: "xETH", decimals: 18, asset: "ETH", price: null, lot: "0.01" },
+    { symbol: "yETH", decimals: 8, asset: "ETH", price: null, lot: "0.01" },
+    { symbol: "LST", decimals: 18, asset: "LST", price: "2500", lot: "0.01" },
+    { symbol: "EURX", decimals: 6, asset: "EURX", price: "1.08", lot: "20" },
+    { symbol: "WHOLE", decimals: 0, asset: "WHOLE", price: "50", lot: "1" },
+    { symbol: "NOPX", decimals: 18, asset: "NOPX", price: null, lot: "0.01" },
+  ];
+
+/** Non-quote tokens the vault lists at most (MAX_COLLATERALS_PER_ACCOUNT − 1, delisted ones included). */
+const MAX_OTHER_TOKENS = 7n;
+/** CollateralVault.MAX_UNIT_VALUE: most a token's smallest unit may be worth at listing (USD WAD). */
+const MAX_UNIT_VALUE = wad("0.1");
+
+/** Deploys the fresh tokens and their feeds, and funds every owner's wallet with them (approved). */
+async function deployFreshTokens(sys: System, owners: HardhatEthersSigner[]): Promise<FreshToken[]> {
+  const out: FreshToken[] = [];
+  for (const spec of FRESH_TOKENS) {
+    const token = await deployToken(spec.symbol, spec.symbol, spec.decimals);
+    const ethBacked = spec.asset === "ETH";
+    const feed = spec.price === null ? null : await addPriceFeed(sys.router, spec.asset, spec.price);
+    for (const owner of owners) {
+      await (await token.mint(owner.address, 10n ** 36n)).wait();
+      await (await token.connect(owner).approve(sys.vault, ethers.MaxUint256)).wait();
+    }
+    out.push({
+      token,
+      address: (await token.getAddress()).toLowerCase(),
+      symbol: spec.symbol,
+      decimals: spec.decimals,
+      asset: assetId(spec.asset),
+      ethBacked,
+      feed,
+      priced: ethBacked || feed !== null,
+      lot: ethers.parseUnits(spec.lot, spec.decimals),
+    });
+  }
+  return out;
+}
+
+interface FreshRead {
+  index: number;
+  address: string;
+  decimals: number;
+  ethBacked: boolean;
+  /** USD WAD per whole token, as the vault prices it. */
+  price: bigint;
+  /** What the vault holds of it (ERC-20 balance). */
+  held: bigint;
+  config: { maintenanceWeight: bigint; shockedWeight: bigint };
+}
+
+/** The fresh tokens this run listed: price, the vault's holding and weights, at the latest block. */
+async function readFreshTokens(w: World, ethPrice: bigint): Promise<FreshRead[]> {
+  const { sys } = w;
+  return Promise.all(
+    [...w.freshListing.keys()].map(async (index) => {
+      const f = w.fresh[index];
+      const [price, held, config] = await Promise.all([
+        f.ethBacked ? ethPrice : sys.router.getPrice(f.asset),
+        f.token.balanceOf(sys.vault),
+        sys.vault.collateralConfig(f.token),
+      ]);
+      return { index, address: f.address, decimals: f.decimals, ethBacked: f.ethBacked, price, held, config };
+    }),
+  );
+}
+
+/** Σ of the capped credits of the account's ETH-backed fresh tokens while it holds ETH positions. */
+function freshCredits(
+  w: World,
+  tokens: FreshRead[],
+  all: Map<string, bigint[]>,
+  i: number,
+  id: bigint,
+  risk: { mmShockFloor: bigint },
+): bigint {
+  if (!holdsUnderlying(w, id, "ETH")) return 0n;
+  let sum = 0n;
+  let held = false;
+  for (const f of tokens) {
+    const balance = all.get(f.address)![i];
+    if (!f.ethBacked || balance <= 0n) continue;
+    held = true;
+    sum += shockedCredit((balance * f.price) / 10n ** BigInt(f.decimals), f.config, risk).maintenance;
+  }
+  if (held) w.stats.fresh.ledgerEthBacked++;
+  if (sum > 0n) w.stats.fresh.creditPositive++;
+  return sum;
+}
+
+/** The refusal `listCollateral` must give, in the vault's order, or null when it must list. */
+function expectedListing(
+  w: World,
+  index: number,
+  initial: bigint,
+  maintenance: bigint,
+  cap: bigint,
+  price: bigint | null,
+): string | null {
+  const f = w.fresh[index];
+  if (w.freshListing.has(index)) return "TokenAlreadyListed";
+  if (w.baseOtherTokens + BigInt(w.freshListing.size) >= MAX_OTHER_TOKENS) return "CollateralListFull";
+  if (!f.priced || price === null) return "UnpricedAsset";
+  if (initial < MIN_INITIAL_WEIGHT || maintenance < initial || maintenance > WAD)
+    return "ParameterOutOfBounds";
+  if (cap === 0n) return "ParameterOutOfBounds";
+  const unit = 10n ** BigInt(f.decimals);
+  if ((price + unit - 1n) / unit > MAX_UNIT_VALUE) return "ParameterOutOfBounds";
+  return null;
+}
+
+/**
+ * The timelock lists fresh token `index` mid-run (its own feed refreshed first) with weights
+ * `initial`% / `initial + gap`% and a cap of `capTokens` whole tokens. Refused exactly as the vault
+ * orders its checks: TokenAlreadyListed (listed before in this run, delisted or not), CollateralListFull
+ * (seven non-quote tokens listed), UnpricedAsset, ParameterOutOfBounds (weights, a zero cap, a unit worth
+ * more than ten cents). Listed, its configuration reads back (shocked weight 0, listed) and no trader's
+ * health moved; from then on the ledger counts it in every invariant (token conservation, the marks of
+ * invariant 2, the engine's equityMark and, ETH-backed, the capped credits).
+ */
+async function listToken(
+  w: World,
+  index: number,
+  initialPct: number,
+  gapPct: number,
+  capTokens: number,
+): Promise<boolean> {
+  const { sys } = w;
+  const f = w.fresh[index];
+  const initial = (BigInt(initialPct) * WAD) / 100n;
+  const maintenance = initial + (BigInt(gapPct) * WAD) / 100n;
+  const cap = BigInt(capTokens) * 10n ** BigInt(f.decimals);
+  if (f.feed && !w.freshListing.has(index)) {
+    const feed = f.feed;
+    await must(w, async () => feed.updateAnswer(await feed.latestAnswer(), GAS));
+  }
+  const price = f.priced ? await sys.router.getPrice(f.asset) : null;
+  const expected = expectedListing(w, index, initial, maintenance, cap, price);
+  const what = `listCollateral(${f.symbol}, ${initial}/${maintenance}, cap ${cap}; ${w.freshListing.size} fresh listed)`;
+  const out = await send(w, () =>
+    sys.vault.listCollateral(f.token, f.asset, initial, maintenance, cap, false, GAS),
+  );
+  if (expected !== null) {
+    expectFailClosed(out, [expected], what);
+    const refused = w.stats.fresh.listingRefused;
+    refused[expected] = (refused[expected] ?? 0) + 1;
+    return false;
+  }
+  if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  w.freshListing.set(index, "listed");
+  w.tracker.track(f.address);
+  const c = await sys.vault.collateralConfig(f.token);
+  if (
+    c.oracleAsset !== f.asset ||
+    c.initialWeight !== initial ||
+    c.maintenanceWeight !== maintenance ||
+    c.shockedWeight !== 0n ||
+    c.depositCap !== cap ||
+    !c.listed ||
+    Number(c.decimals) !== f.decimals
+  )
+    throw new Error(`${what}: its configuration reads back ${c}`);
+  await healthUnchanged(w, out.receipt!, what);
+  w.stats.fresh.listed++;
+  if (f.ethBacked) w.stats.fresh.listedEthBacked++;
+  return true;
+}
+
+/**
+ * One of round 151's moves of a fresh token (see TokenOp). A token this run never listed is moved in
+ * one action in four (each move's refusal of it is exact); else the move goes to the first token the
+ * run listed, so that listed tokens are used, repriced and reweighted.
+ */
+async function tokenAction(
+  w: World,
+  op: TokenOp,
+  named: number,
+  traderIndex: number,
+  percent: number,
+): Promise<boolean> {
+  const listed = [...w.freshListing.keys()];
+  const index = w.freshListing.has(named) || listed.length === 0 || percent % 4 === 0 ? named : listed[0];
+  switch (op) {
+    case "deposit":
+      return freshDeposit(w, index, w.traders[traderIndex], percent);
+    case "withdraw":
+      return freshWithdraw(w, index, await holderOf(w, index, traderIndex), percent);
+    case "price":
+      return freshPrice(w, index, percent);
+    case "weights":
+      return freshWeights(w, index, percent);
+    case "shocked":
+      // Mostly raises (five in six), so that the credit is above 0 and capped at the MM floor at times.
+      return freshShockedWeight(w, index, percent > -50 ? Math.abs(percent) : percent);
+    case "listing":
+      return freshListing(w, index);
+    case "buy":
+      return buyBackstop(w, traderIndex, Math.min(100, Math.abs(percent)), w.fresh[index].token);
+  }
+}
+
+/** The named trader, or else the first one holding fresh token `index` (withdrawals of nothing teach nothing). */
+async function holderOf(w: World, index: number, traderIndex: number): Promise<Trader> {
+  const token = w.fresh[index].token;
+  const named = w.traders[traderIndex];
+  if ((await w.sys.vault.balanceOf(named.id, token)) > 0n) return named;
+  for (const t of w.traders) if ((await w.sys.vault.balanceOf(t.id, token)) > 0n) return t;
+  return named;
+}
+
+/**
+ * The trader deposits lot·|percent| of the fresh token: refused exactly with TokenNotListed (never
+ * listed in this run, or delisted), else with DepositCapExceeded beyond its cap; otherwise the account's
+ * health moves by exactly the token's value (see checkOwnTokenMove).
+ */
+async function freshDeposit(w: World, index: number, t: Trader, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const f = w.fresh[index];
+  const amount = f.lot * BigInt(Math.abs(percent));
+  const [total, config] = await Promise.all([
+    sys.vault.totalDeposits(f.token),
+    sys.vault.collateralConfig(f.token),
+  ]);
+  const out = await send(w, () => sys.vault.connect(t.signer).deposit(t.id, f.token, amount, GAS));
+  const listing = w.freshListing.get(index);
+  const what = `a deposit of ${amount} ${f.symbol} (${listing ?? "never listed"}, total ${total}, cap ${config.depositCap})`;
+  const refusal =
+    listing !== "listed"
+      ? "TokenNotListed"
+      : total + amount > config.depositCap
+        ? "DepositCapExceeded"
+        : null;
+  if (refusal !== null) {
+    expectFailClosed(out, [refusal], what);
+    w.stats.fresh.depositsRefused++;
+    return false;
+  }
+  if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  await checkOwnTokenMove(w, out.receipt!, f, t, what);
+  w.stats.fresh.deposits++;
+  return true;
+}
+
+/**
+ * The trader withdraws min(70·|percent|, 10,000) bps of its balance of the fresh token. The refusal is
+ * predicted exactly: EnforcedPause while the vault's pause is held; none for an account with nothing at
+ * risk; AccountFrozen in auction; else InsufficientMargin exactly when the SDK's model of the debited
+ * account (the engine's own arithmetic, invariant 6) misses its IM. Through, the health moves by exactly
+ * the token's value and the account meets its IM (invariant 4). A withdrawal is never refused for a
+ * delisting.
+ */
+async function freshWithdraw(w: World, index: number, t: Trader, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const f = w.fresh[index];
+  const balance = await sys.vault.balanceOf(t.id, f.token);
+  const bps = BigInt(Math.min(10_000, 70 * Math.abs(percent)));
+  const amount = (balance * bps) / 10_000n;
+  if (amount <= 0n) return false;
+  const expected = await expectedWithdrawal(w, t, f, amount);
+  const out = await send(w, () =>
+    sys.vault.connect(t.signer).withdraw(t.id, f.token, amount, t.signer.address, GAS),
+  );
+  const what = `a withdrawal of ${amount} of ${balance} ${f.symbol} from ${t.id} (expected ${expected ?? "through"})`;
+  if (expected !== undefined) {
+    if (expected === null) {
+      if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+    } else expectFailClosed(out, [expected], what);
+  }
+  if (!out.ok) {
+    if (out.error === "InsufficientMargin") w.stats.fresh.withdrawalsRefusedMargin++;
+    else if (expected === undefined && !["AccountFrozen", "EnforcedPause"].includes(out.error))
+      throw new Error(`${what} reverted with ${out.error}`);
+    return false;
+  }
+  await checkInitialMargin(sys.engine, t.id, what);
+  await checkOwnTokenMove(w, out.receipt!, f, t, what);
+  w.stats.fresh.withdrawals++;
+  return true;
+}
+
+/**
+ * The vault's refusal of a withdrawal of `amount` of `f` from `t`, in its order (null: goes through), or
+ * undefined when the chain's clock is not the model's yet (the first step of a run: funding and interest
+ * would differ).
+ */
+async function expectedWithdrawal(
+  w: World,
+  t: Trader,
+  f: FreshToken,
+  amount: bigint,
+): Promise<string | null | undefined> {
+  const { sys } = w;
+  if (w.paused.vault) return "EnforcedPause";
+  if (await sys.vault.hasNothingAtRisk(t.id)) return null;
+  if (await sys.auction.isFrozen(t.id)) return "AccountFrozen";
+  const block = await ethers.provider.getBlock("latest");
+  if (BigInt(block!.timestamp) !== w.clock) return undefined;
+  const state = await getAccountState(w.client, { accountId: t.id, blockTag: block!.number });
+  const collateral = state.collateral.map((c) =>
+    c.token === f.address ? { ...c, balance: c.balance - amount } : c,
+  );
+  const h = toHealth(accountHealth({ ...state, collateral }));
+  return h.equityInitial >= 0n && h.equityInitial >= h.initialRequirement ? null : "InsufficientMargin";
+}
+
+/**
+ * A deposit or withdrawal of `f` by `t` moved its health by exactly the token's value, from the model's
+ * arithmetic at the transaction's block and its parent (same second): equityMark by the change of its
+ * mark (balance·price, rounded down), each equity by that of its weighted value and, ETH-backed with ETH
+ * positions, of its capped credit; the requirements not at all unless the token is shocked (then it is
+ * delta in the grid).
+ */
+async function checkOwnTokenMove(
+  w: World,
+  receipt: { blockNumber: number },
+  f: FreshToken,
+  t: Trader,
+  what: string,
+): Promise<void> {
+  const { sys } = w;
+  const blockTag = receipt.blockNumber;
+  const [parent, block] = await Promise.all([
+    ethers.provider.getBlock(blockTag - 1),
+    ethers.provider.getBlock(blockTag),
+  ]);
+  if (parent!.timestamp !== block!.timestamp) return;
+  const at = [{ blockTag: blockTag - 1 }, { blockTag }];
+  const [[h0, h1], [b0, b1], config, price, risk] = await Promise.all([
+    Promise.all(at.map((o) => sys.engine.health(t.id, o))),
+    Promise.all(at.map((o) => sys.vault.balanceOf(t.id, f.token, o))),
+    sys.vault.collateralConfig(f.token, { blockTag }),
+    sys.router.getPrice(f.asset, { blockTag }),
+    sys.engine.riskParams(assetId("ETH"), { blockTag }),
+  ]);
+  const shocked = f.ethBacked && holdsUnderlying(w, t.id, "ETH");
+  const parts = (balance: bigint) => {
+    const mark = (balance * price) / 10n ** BigInt(f.decimals);
+    const credit = shocked && balance > 0n ? shockedCredit(mark, config, risk).maintenance : 0n;
+    return {
+      mark,
+      initial: (mark * BigInt(config.initialWeight)) / WAD + credit,
+      maintenance: (mark * BigInt(config.maintenanceWeight)) / WAD + credit,
+    };
+  };
+  const [p0, p1] = [parts(b0), parts(b1)];
+  const requirementsMoved =
+    h1.initialRequirement !== h0.initialRequirement ||
+    h1.maintenanceRequirement !== h0.maintenanceRequirement;
+  if (
+    h1.equityMark - h0.equityMark !== p1.mark - p0.mark ||
+    h1.equityInitial - h0.equityInitial !== p1.initial - p0.initial ||
+    h1.equityMaintenance - h0.equityMaintenance !== p1.maintenance - p0.maintenance ||
+    (!shocked && requirementsMoved)
+  )
+    throw new Error(
+      `${what}: balance ${b0} → ${b1} moved equityMark by ${h1.equityMark - h0.equityMark} (model ${p1.mark - p0.mark}), ` +
+        `equity_IM by ${h1.equityInitial - h0.equityInitial} (${p1.initial - p0.initial}), equity_MM by ` +
+        `${h1.equityMaintenance - h0.equityMaintenance} (${p1.maintenance - p0.maintenance}), requirements moved ${requirementsMoved} (shocked ${shocked})`,
+    );
+}
+
+/**
+ * The fresh token's own feed moves by percent/2 permille (±7.5%): the router reads the new answer at
+ * WAD, and the ledger values every holder at it. A token priced by ETH has no feed of its own: ETH's
+ * moves by as much.
+ */
+async function freshPrice(w: World, index: number, percent: number): Promise<boolean> {
+  const f = w.fresh[index];
+  if (f.ethBacked && w.freshListing.has(index)) {
+    // Its backing moves: ETH by percent/2 permille.
+    await apply(w, { kind: "price", asset: "ETH", permille: Math.trunc(percent / 2) }, 0);
+    w.stats.fresh.priceMoves++;
+    return true;
+  }
+  if (!f.feed || !w.freshListing.has(index)) return false;
+  const feed = f.feed;
+  const answer = await feed.latestAnswer();
+  const next = (answer * BigInt(2_000 + percent)) / 2_000n;
+  await must(w, () => feed.updateAnswer(next, GAS));
+  const price = await w.sys.router.getPrice(f.asset);
+  if (price !== next * 10n ** 10n) throw new Error(`${f.symbol}'s feed answers ${next}, the router ${price}`);
+  w.stats.fresh.priceMoves++;
+  return true;
+}
+
+/**
+ * The risk manager moves the fresh token's weights by `percent`% of MAX_WEIGHT_STEP (beyond it from
+ * 101%), within [MIN_INITIAL_WEIGHT, 1] and the maintenance weight not below the new initial one.
+ * Refused exactly: TokenNotListed (never listed), ParameterOutOfBounds beyond a step or a maintenance
+ * weight below the current initial weight, UpdateTooSoon on the token's weights clock (shared with its
+ * shocked weight). After it: the weights read back, every trader's equities move by exactly the model's
+ * arithmetic (checkConfigMove), and one meeting its IM before is not liquidatable after.
+ */
+async function freshWeights(w: World, index: number, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const f = w.fresh[index];
+  const old = await sys.vault.collateralConfig(f.token);
+  const oldI = BigInt(old.initialWeight);
+  const oldM = BigInt(old.maintenanceWeight);
+  const delta = (BigInt(percent) * MAX_WEIGHT_STEP) / 100n;
+  const initial = clampBig(oldI + delta, MIN_INITIAL_WEIGHT, WAD);
+  const maintenance = clampBig(oldM + delta, initial, WAD);
+  const out = await send(w, () => sys.vault.setCollateralWeights(f.token, initial, maintenance, GAS));
+  const what = `setCollateralWeights(${f.symbol}, ${oldI}/${oldM} → ${initial}/${maintenance})`;
+  const refusal = !w.freshListing.has(index)
+    ? "TokenNotListed"
+    : abs(initial - oldI) > MAX_WEIGHT_STEP || abs(maintenance - oldM) > MAX_WEIGHT_STEP || maintenance < oldI
+      ? "ParameterOutOfBounds"
+      : null;
+  if (refusal !== null) {
+    expectFailClosed(out, [refusal], what);
+    w.stats.fresh.weightsRefused++;
+    return false;
+  }
+  if (!throttled(w, `weights:${f.address}`, out, what)) {
+    w.stats.fresh.weightsRefused++;
+    return false;
+  }
+  const now = await sys.vault.collateralConfig(f.token);
+  if (now.initialWeight !== initial || now.maintenanceWeight !== maintenance)
+    throw new Error(`${what}: reads ${now.initialWeight}/${now.maintenanceWeight}`);
+  await checkConfigMove(w, out.receipt!, f, old, now, what, true);
+  w.stats.fresh.weightUpdates++;
+  return true;
+}
+
+/**
+ * The risk manager sets the fresh token's shocked weight to max(shocked, maintenance weight) moved by
+ * `percent`% of MAX_WEIGHT_STEP, within [0, 1]. Refused exactly: TokenNotListed (never listed),
+ * ShockedWeightOutOfBounds when the weight counted at either level moves by more than the step,
+ * UpdateTooSoon on the token's weights clock. After it: it reads back, and every trader's equities
+ * move by exactly its capped credit's change (none unless the token is priced by ETH and the trader
+ * holds ETH positions), no requirement moves (counted: traders it made liquidatable).
+ */
+async function freshShockedWeight(w: World, index: number, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const f = w.fresh[index];
+  const old = await sys.vault.collateralConfig(f.token);
+  const from = BigInt(old.shockedWeight);
+  const base = maxBig(from, BigInt(old.maintenanceWeight));
+  const to = clampBig(base + (BigInt(percent) * MAX_WEIGHT_STEP) / 100n, 0n, WAD);
+  const counted = (x: bigint, weight: bigint) => maxBig(x, BigInt(weight));
+  const move = (weight: bigint) => abs(counted(from, weight) - counted(to, weight));
+  const within = move(old.initialWeight) <= MAX_WEIGHT_STEP && move(old.maintenanceWeight) <= MAX_WEIGHT_STEP;
+  const out = await send(w, () => sys.vault.setShockedWeight(f.token, to, GAS));
+  const what = `setShockedWeight(${f.symbol}, ${from} → ${to}; weights ${old.initialWeight}/${old.maintenanceWeight})`;
+  const refusal = !w.freshListing.has(index) ? "TokenNotListed" : within ? null : "ShockedWeightOutOfBounds";
+  if (refusal !== null) {
+    expectFailClosed(out, [refusal], what);
+    w.stats.fresh.shockedRefused++;
+    return false;
+  }
+  if (!throttled(w, `weights:${f.address}`, out, what)) {
+    w.stats.fresh.shockedRefused++;
+    return false;
+  }
+  const now = await sys.vault.collateralConfig(f.token);
+  if (now.shockedWeight !== to) throw new Error(`${what}: reads ${now.shockedWeight}`);
+  await checkConfigMove(w, out.receipt!, f, old, now, what, false);
+  w.stats.fresh.shockedUpdates++;
+  if (to > BigInt(now.maintenanceWeight)) w.stats.fresh.shockedRaisedAboveWeight++;
+  return true;
+}
+
+type TokenConfig = { initialWeight: bigint; maintenanceWeight: bigint; shockedWeight: bigint };
+
+/**
+ * A weights or shocked-weight update of `f`, from the model's arithmetic at the update's block and its
+ * parent: every trader's equityMark and requirements stay, each equity moves by its value of the token
+ * at the new weight less the old, plus its capped credit's change when shocked. With `claim`, the vault's
+ * promise of a weights update: a trader meeting its IM before is not liquidatable after.
+ */
+async function checkConfigMove(
+  w: World,
+  receipt: { blockNumber: number },
+  f: FreshToken,
+  old: TokenConfig,
+  now: TokenConfig,
+  what: string,
+  claim: boolean,
+): Promise<void> {
+  const { sys } = w;
+  const health = await healthAround(w, receipt);
+  if (!health) return;
+  const blockTag = receipt.blockNumber;
+  const [price, risk, balances] = await Promise.all([
+    sys.router.getPrice(f.asset, { blockTag }),
+    sys.engine.riskParams(assetId("ETH"), { blockTag }),
+    Promise.all(w.traders.map((t) => sys.vault.balanceOf(t.id, f.token, { blockTag }))),
+  ]);
+  w.traders.forEach((t, i) => {
+    const [before, after] = [health.before[i], health.after[i]];
+    const mark = (balances[i] * price) / 10n ** BigInt(f.decimals);
+    const shocked = f.ethBacked && holdsUnderlying(w, t.id, "ETH") && balances[i] > 0n;
+    const value = (c: TokenConfig) => {
+      const credit = shocked ? shockedCredit(mark, c, risk).maintenance : 0n;
+      return {
+        initial: (mark * BigInt(c.initialWeight)) / WAD + credit,
+        maintenance: (mark * BigInt(c.maintenanceWeight)) / WAD + credit,
+      };
+    };
+    const [was, is] = [value(old), value(now)];
+    if (
+      after.equityMark !== before.equityMark ||
+      after.initialRequirement !== before.initialRequirement ||
+      after.maintenanceRequirement !== before.maintenanceRequirement ||
+      after.equityInitial - before.equityInitial !== is.initial - was.initial ||
+      after.equityMaintenance - before.equityMaintenance !== is.maintenance - was.maintenance
+    )
+      throw new Error(
+        `${what} moved trader ${i}'s equity_IM by ${after.equityInitial - before.equityInitial} (model ` +
+          `${is.initial - was.initial}), equity_MM by ${after.equityMaintenance - before.equityMaintenance} ` +
+          `(${is.maintenance - was.maintenance}), IM ${before.initialRequirement} → ${after.initialRequirement}, ` +
+          `MM ${before.maintenanceRequirement} → ${after.maintenanceRequirement} (shocked ${shocked})`,
+      );
+    if (isLiquidatable(before) || !isLiquidatable(after)) return;
+    w.stats.fresh.madeLiquidatable++;
+    if (claim && meetsInitial(before))
+      throw new Error(`${what} made trader ${i} liquidatable from its initial requirement`);
+  });
+}
+
+/**
+ * The listing role delists the fresh token when it is listed; the timelock relists it when delisted.
+ * Refused exactly: TokenNotListed for either on a token never listed in this run. Neither moves any
+ * trader's health; delisted, its deposits are refused (TokenNotListed) and its withdrawals are not.
+ */
+async function freshListing(w: World, index: number): Promise<boolean> {
+  const { sys } = w;
+  const f = w.fresh[index];
+  const listing = w.freshListing.get(index);
+  const delist = listing !== "delisted";
+  const what = `${delist ? "delist" : "relist"}Collateral(${f.symbol}, ${listing ?? "never listed"})`;
+  const out = await send(w, () =>
+    delist ? sys.vault.delistCollateral(f.token, GAS) : sys.vault.relistCollateral(f.token, GAS),
+  );
+  if (listing === undefined) {
+    expectFailClosed(out, ["TokenNotListed"], what);
+    w.stats.fresh.listingOpsRefused++;
+    return false;
+  }
+  if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  w.freshListing.set(index, delist ? "delisted" : "listed");
+  if ((await sys.vault.collateralConfig(f.token)).listed === delist)
+    throw new Error(`${what}: listed reads ${!delist}`);
+  await healthUnchanged(w, out.receipt!, what);
+  if (delist) w.stats.fresh.delistings++;
+  else w.stats.fresh.relistings++;
+  return true;
+}
+
+type RateModel = { baseRate: bigint; kinkRate: bigint; maxRate: bigint; kinkUtilization: bigint };
+
+/** CollateralVault's bounds of the rate model (see setInterestRateModel). */
+const MAX_QUOTE_BORROW_RATE = 3n * WAD;
+const MIN_MAX_RATE = wad("0.5");
+const MIN_KINK = wad("0.5");
+const MAX_KINK = wad("0.99");
+const MAX_RATE_STEP = wad("0.25");
+
+/** InterestMath.rateAt: the model's annual rate at `u` (WAD), each product rounded down. */
+function rateAt(m: RateModel, u: bigint): bigint {
+  if (u <= m.kinkUtilization) {
+    if (m.kinkUtilization === 0n) return m.baseRate;
+    return m.baseRate + ((m.kinkRate - m.baseRate) * u) / m.kinkUtilization;
+  }
+  return m.kinkRate + ((m.maxRate - m.kinkRate) * (u - m.kinkUtilization)) / (WAD - m.kinkUtilization);
+}
+
+/** The vault's refusal of rate model `n` replacing `old`, in its order, or null (throttle aside). */
+function expectedRateModel(old: RateModel, n: RateModel): string | null {
+  if (n.maxRate > MAX_QUOTE_BORROW_RATE || n.maxRate < MIN_MAX_RATE) return "ParameterOutOfBounds";
+  if (n.kinkRate > n.maxRate || n.baseRate > n.kinkRate) return "ParameterOutOfBounds";
+  if (n.kinkUtilization < MIN_KINK || n.kinkUtilization > MAX_KINK) return "ParameterOutOfBounds";
+  for (const u of [0n, old.kinkUtilization, n.kinkUtilization, WAD])
+    if (abs(rateAt(old, u) - rateAt(n, u)) > MAX_RATE_STEP) return "ParameterOutOfBounds";
+  return null;
+}
+
+/**
+ * The risk manager moves one field of the quote's interest-rate model: a rate by `percent`% of
+ * MAX_RATE_STEP (beyond it from 101%), or the kink by `percent`% of 0.2 (beyond its bounds at the
+ * ends). Refused exactly as the vault orders its checks: ParameterOutOfBounds (maxRate, kinkRate,
+ * baseRate, kinkUtilization, the rate's step at 0, both kinks and 1), then UpdateTooSoon inside a day
+ * of the last model (the setup's included). After it: the model reads back; the vault's rate is the new
+ * model's at the utilisation now (debt / (debt + quote deposits), rounded down) and its clock is now;
+ * no account's accrued interest nor any trader's health moved (what accrued stays at the old rate).
+ */
+async function rateModel(w: World, field: RateField, percent: number): Promise<boolean> {
+  const { sys } = w;
+  const m = await sys.vault.interestRateModel();
+  const old: RateModel = {
+    baseRate: m.baseRate,
+    kinkRate: m.kinkRate,
+    maxRate: m.maxRate,
+    kinkUtilization: m.kinkUtilization,
+  };
+  const n = { ...old };
+  const pct = BigInt(percent);
+  const step = (pct * MAX_RATE_STEP) / 100n;
+  if (field === "base") n.baseRate = maxBig(0n, old.baseRate + step);
+  else if (field === "kinkRate") n.kinkRate = maxBig(0n, old.kinkRate + step);
+  else if (field === "maxRate") n.maxRate = maxBig(0n, old.maxRate + step);
+  else n.kinkUtilization = maxBig(0n, old.kinkUtilization + (pct * wad("0.2")) / 100n);
+  const out = await send(w, () => sys.vault.setInterestRateModel(n, GAS));
+  const what = `setInterestRateModel(${field} ${percent}%: ${Object.values(n).join("/")})`;
+  const refusal = expectedRateModel(old, n);
+  if (refusal !== null) {
+    expectFailClosed(out, [refusal], what);
+    w.stats.fresh.rateRefused++;
+    return false;
+  }
+  if (!throttled(w, "rateModel", out, what)) {
+    w.stats.fresh.rateRefused++;
+    return false;
+  }
+  const blockTag = out.receipt!.blockNumber;
+  const [now, interest, debt, cash] = await Promise.all([
+    sys.vault.interestRateModel(),
+    sys.vault.quoteInterest({ blockTag }),
+    sys.vault.quoteDebt({ blockTag }),
+    sys.vault.totalDeposits(sys.usdc, { blockTag }),
+  ]);
+  if (
+    now.baseRate !== n.baseRate ||
+    now.kinkRate !== n.kinkRate ||
+    now.maxRate !== n.maxRate ||
+    now.kinkUtilization !== n.kinkUtilization
+  )
+    throw new Error(`${what}: reads ${now}`);
+  const rate = debt === 0n ? 0n : rateAt(n, (debt * WAD) / (debt + cash));
+  if (interest.rate !== rate || interest.updatedAt !== w.clock)
+    throw new Error(
+      `${what}: rate ${interest.rate} at ${interest.updatedAt}, the model's ${rate} at ${w.clock}`,
+    );
+  const [parent, block] = await Promise.all([
+    ethers.provider.getBlock(blockTag - 1),
+    ethers.provider.getBlock(blockTag),
+  ]);
+  if (parent!.timestamp === block!.timestamp) {
+    const [before, after] = await Promise.all(
+      [blockTag - 1, blockTag].map((tag) =>
+        Promise.all(w.ids.map((id) => sys.vault.accruedInterest(id, { blockTag: tag }))),
+      ),
+    );
+    w.ids.forEach((id, i) => {
+      if (before[i] !== after[i])
+        throw new Error(`${what} moved ${id}'s accrued interest ${before[i]} → ${after[i]}`);
+    });
+  }
+  await healthUnchanged(w, out.receipt!, what);
+  w.stats.fresh.rateUpdates++;
+  return true;
+}
+
+/**
+ * The treasury withdraws `percent`% of the insurance fund's quote (InsuranceFund.withdraw), to itself or
+ * to the fund's own contract, and anyone then deposits what the fund's contract holds (`depositHeld`).
+ * Refused exactly: InvalidWithdrawal for nothing, EnforcedPause while the vault's pause is held,
+ * InsufficientBalance beyond the fund's balance; `depositHeld` with NothingHeld when the contract holds
+ * nothing. Through: the recipient is paid exactly the amount, the fund's account loses exactly it (the
+ * ledger's net quote follows), and a withdrawal to the fund's contract comes back whole with depositHeld.
+ */
+async function fundWithdrawal(w: World, percent: number, toFund: boolean): Promise<boolean> {
+  const { sys } = w;
+  const fundId = w.insuranceAccountId;
+  const fundAddress = await sys.insuranceFund.getAddress();
+  const to = toFund ? fundAddress : w.treasury.address;
+  const balance = await sys.vault.balanceOf(fundId, sys.usdc);
+  const amount = balance > 0n ? (balance * BigInt(percent)) / 100n : 0n;
+  const [wallet, contractHeld] = await Promise.all([sys.usdc.balanceOf(to), sys.usdc.balanceOf(fundAddress)]);
+  const out = await send(w, () => sys.insuranceFund.withdraw(to, amount, GAS));
+  const what = `the treasury's withdrawal of ${amount} of the fund's ${balance} to ${toFund ? "the fund" : "itself"}`;
+  const refusal =
+    amount === 0n
+      ? "InvalidWithdrawal"
+      : w.paused.vault
+        ? "EnforcedPause"
+        : amount > balance
+          ? "InsufficientBalance"
+          : null;
+  if (refusal !== null) expectFailClosed(out, [refusal], what);
+  else if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  if (out.ok) {
+    w.netQuote.set(fundId, w.netQuote.get(fundId)! - amount);
+    const [paid, left] = await Promise.all([sys.usdc.balanceOf(to), sys.vault.balanceOf(fundId, sys.usdc)]);
+    if (paid - wallet !== amount || balance - left !== amount)
+      throw new Error(`${what}: paid ${paid - wallet}, the fund's account ${balance} → ${left}`);
+    w.stats.fresh.fundWithdrawals++;
+  } else w.stats.fresh.fundRefused++;
+  const held = await sys.usdc.balanceOf(fundAddress);
+  const back = await send(w, () => sys.insuranceFund.connect(sys.keeper).depositHeld(GAS));
+  if (held === 0n) {
+    expectFailClosed(back, ["NothingHeld"], "depositHeld with nothing held");
+    return out.ok;
+  }
+  if (!back.ok)
+    throw new Error(`depositHeld of ${held} (held before ${contractHeld}) reverted with ${back.error}`);
+  w.netQuote.set(fundId, w.netQuote.get(fundId)! + held);
+  const after = await sys.vault.balanceOf(fundId, sys.usdc);
+  if (toFund && out.ok && after !== balance + contractHeld)
+    throw new Error(
+      `${what}: the fund's account is ${after} after depositHeld, not ${balance + contractHeld}`,
+    );
+  w.stats.fresh.heldDeposited++;
+  return true;
+}
+
+/**
+ * When the account holds a fresh ETH-backed token and ETH positions (returns true then): the SDK's ETH
+ * group delta is its positions' plus each ETH-priced token's mark / spot, each rounded down (WETH's and
+ * the fresh tokens', as MarginEngine._addCollateralDelta adds them one by one). Its credits are the
+ * engine's (SDK = engine above), which checkLedger derives token by token from the model's arithmetic.
+ */
+function checkEthBackedGroup(
+  w: World,
+  id: bigint,
+  blockTag: number,
+  state: Awaited<ReturnType<typeof getAccountState>>,
+  breakdown: ReturnType<typeof accountHealth>,
+): boolean {
+  const eth = assetId("ETH").toLowerCase();
+  const fresh = new Set(w.fresh.filter((f) => f.ethBacked).map((f) => f.address));
+  const group = breakdown.groups[eth];
+  if (!group || !state.collateral.some((c) => fresh.has(c.token) && c.balance > 0n)) return false;
+  w.stats.fresh.sdkEthBacked++;
+  const priced = state.collateral.filter((c) => c.oracleAsset === eth && !c.erc4626 && c.balance > 0n);
+  const bare = accountHealth({ ...state, collateral: state.collateral.filter((c) => !priced.includes(c)) });
+  const marks = priced.map((c) => (c.balance * state.prices[eth]) / 10n ** BigInt(c.decimals));
+  const delta = marks.reduce((sum, mark) => sum + (mark * WAD) / group.spot, bare.groups[eth].greeks.delta);
+  if (group.greeks.delta !== delta)
+    throw new InvariantViolation(
+      6,
+      `account ${id} at block ${blockTag}: SDK ETH group delta ${group.greeks.delta}, the model's ${delta} ` +
+        `(${priced.length} ETH-priced tokens)`,
+    );
+  return true;
 }

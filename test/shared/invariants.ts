@@ -324,6 +324,14 @@ export class BalanceTracker {
     }
   }
 
+  /**
+   * Follows `token` from now on, every balance 0: a token listed after the tracker was made (the
+   * campaign's listings mid-run), which no account can hold before its listing.
+   */
+  track(token: string): void {
+    if (!this.balances.has(token.toLowerCase())) this.balances.set(token.toLowerCase(), new Map());
+  }
+
   /** Applies the vault events of a receipt. */
   apply(logs: readonly { address: string; topics: readonly string[]; data: string }[]): void {
     for (const log of logs) {
