@@ -22,6 +22,7 @@ import { addPerpUnderlying, marketParams, mineAt, trade } from "../test/shared/p
 import { mintAndApprove } from "../test/shared/tokens";
 import { SEQUENCER_GRACE, configureSequencer, setSequencerStatus } from "../test/shared/oracles";
 import { startLatencyProxy } from "./lib/latencyProxy";
+import { steadyClock } from "./lib/steadyClock";
 import type { MarginEngine } from "../typechain-types";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../test/shared/options";
 import { INTEREST_MODEL } from "../test/shared/interest";
@@ -60,34 +61,6 @@ async function healthGas(engine: MarginEngine, accountId: bigint): Promise<numbe
     }
   }
   return enough;
-}
-
-/**
- * Mines every transaction one second after the previous block (unless the bench set the time itself),
- * whatever the wall clock says. With wall-clock block times a transaction shares its second with the one
- * before it or not, by chance, and some writes happen once per timestamp (a market's funding update);
- * an option's time to expiry, and with it the Black-Scholes arithmetic, depended on how long the setup
- * took. The same operation cost up to ~8,000 gas more or less from one run to the next.
- */
-function steadyClock(): void {
-  const provider = network.provider;
-  const request = provider.request.bind(provider);
-  let timeSet = false;
-  const intercept = async (method: string, params?: unknown[]): Promise<unknown> => {
-    if (method === "evm_setNextBlockTimestamp") timeSet = true;
-    if (["eth_sendTransaction", "eth_sendRawTransaction", "evm_mine", "hardhat_mine"].includes(method)) {
-      if (!timeSet) {
-        const latest = (await request({ method: "eth_getBlockByNumber", params: ["latest", false] })) as {
-          timestamp: string;
-        };
-        await request({ method: "evm_setNextBlockTimestamp", params: [Number(latest.timestamp) + 1] });
-      }
-      timeSet = false;
-    }
-    return request({ method, params });
-  };
-  provider.request = ({ method, params }) => intercept(method, params as unknown[] | undefined);
-  provider.send = (method, params) => intercept(method, params);
 }
 
 /** Markets 1..n on distinct underlyings (ETH, BTC, then X2, X3, ...), funding off for determinism. */

@@ -11,30 +11,9 @@ import { MarginMode, deploySystem, openAccount, wad, type System } from "../test
 import { marketParams, trade } from "../test/shared/perps";
 import { INTEREST_MODEL } from "../test/shared/interest";
 import type { MarginEngine } from "../typechain-types";
+import { steadyClock } from "./lib/steadyClock";
 
 const USDC = 10n ** 6n;
-
-/** scripts/bench.ts's clock: every transaction one second after the previous block. */
-function steadyClock(): void {
-  const provider = network.provider;
-  const request = provider.request.bind(provider);
-  let timeSet = false;
-  const intercept = async (method: string, params?: unknown[]): Promise<unknown> => {
-    if (method === "evm_setNextBlockTimestamp") timeSet = true;
-    if (["eth_sendTransaction", "eth_sendRawTransaction", "evm_mine", "hardhat_mine"].includes(method)) {
-      if (!timeSet) {
-        const latest = (await request({ method: "eth_getBlockByNumber", params: ["latest", false] })) as {
-          timestamp: string;
-        };
-        await request({ method: "evm_setNextBlockTimestamp", params: [Number(latest.timestamp) + 1] });
-      }
-      timeSet = false;
-    }
-    return request({ method, params });
-  };
-  provider.request = ({ method, params }) => intercept(method, params as unknown[] | undefined);
-  provider.send = (method, params) => intercept(method, params);
-}
 
 async function receipt(tx: Promise<ContractTransactionResponse>) {
   return (await (await tx).wait())!;
