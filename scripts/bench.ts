@@ -22,7 +22,7 @@ import { addPerpUnderlying, marketParams, mineAt, trade } from "../test/shared/p
 import { mintAndApprove } from "../test/shared/tokens";
 import { SEQUENCER_GRACE, configureSequencer, setSequencerStatus } from "../test/shared/oracles";
 import { startLatencyProxy } from "./lib/latencyProxy";
-import { steadyClock } from "./lib/steadyClock";
+import { healthGas, steadyClock } from "./lib/gasMeasurement";
 import type { MarginEngine } from "../typechain-types";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../test/shared/options";
 import { INTEREST_MODEL } from "../test/shared/interest";
@@ -36,31 +36,6 @@ const notes: string[] = [];
 
 async function used(tx: Promise<ContractTransactionResponse>): Promise<number> {
   return Number((await (await tx).wait())!.gasUsed);
-}
-
-/**
- * The smallest gas limit at which `engine.health(accountId)` succeeds: what eth_estimateGas means,
- * searched to the unit. Hardhat's own estimate stops its search within a tolerance, and the same view
- * read up to ~35,000 gas apart from one run to the next.
- */
-async function healthGas(engine: MarginEngine, accountId: bigint): Promise<number> {
-  const call = {
-    to: await engine.getAddress(),
-    data: engine.interface.encodeFunctionData("health", [accountId]),
-  };
-  let enough = Number(await ethers.provider.estimateGas(call));
-  await ethers.provider.call({ ...call, gasLimit: enough }); // throws if the estimate were too low
-  let tooLittle = 21_000;
-  while (enough - tooLittle > 1) {
-    const gasLimit = Math.floor((enough + tooLittle) / 2);
-    try {
-      await ethers.provider.call({ ...call, gasLimit });
-      enough = gasLimit;
-    } catch {
-      tooLittle = gasLimit;
-    }
-  }
-  return enough;
 }
 
 /** Markets 1..n on distinct underlyings (ETH, BTC, then X2, X3, ...), funding off for determinism. */

@@ -10,33 +10,12 @@ import type { ContractTransactionResponse } from "ethers";
 import { MarginMode, deploySystem, openAccount, wad, type System } from "../test/shared/system";
 import { marketParams, trade } from "../test/shared/perps";
 import { INTEREST_MODEL } from "../test/shared/interest";
-import type { MarginEngine } from "../typechain-types";
-import { steadyClock } from "./lib/steadyClock";
+import { healthGas, steadyClock } from "./lib/gasMeasurement";
 
 const USDC = 10n ** 6n;
 
 async function receipt(tx: Promise<ContractTransactionResponse>) {
   return (await (await tx).wait())!;
-}
-
-async function healthGas(engine: MarginEngine, accountId: bigint): Promise<number> {
-  const call = {
-    to: await engine.getAddress(),
-    data: engine.interface.encodeFunctionData("health", [accountId]),
-  };
-  let enough = Number(await ethers.provider.estimateGas(call));
-  await ethers.provider.call({ ...call, gasLimit: enough });
-  let tooLittle = 21_000;
-  while (enough - tooLittle > 1) {
-    const gasLimit = Math.floor((enough + tooLittle) / 2);
-    try {
-      await ethers.provider.call({ ...call, gasLimit });
-      enough = gasLimit;
-    } catch {
-      tooLittle = gasLimit;
-    }
-  }
-  return enough;
 }
 
 interface StructLog {

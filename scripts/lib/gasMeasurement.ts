@@ -1,7 +1,9 @@
 /**
- * A deterministic block clock for the gas scripts (`npm run bench`, `scripts/traceFirstOpen.ts`).
+ * What the gas scripts (`npm run bench`, `scripts/traceFirstOpen.ts`) measure with: a deterministic block
+ * clock and the exact gas of the engine's health view.
  */
-import { network } from "hardhat";
+import { ethers, network } from "hardhat";
+import type { MarginEngine } from "../../typechain-types";
 
 /**
  * Mines every transaction one second after the previous block (unless the bench set the time itself),
@@ -29,4 +31,29 @@ export function steadyClock(): void {
   };
   provider.request = ({ method, params }) => intercept(method, params as unknown[] | undefined);
   provider.send = (method, params) => intercept(method, params);
+}
+
+/**
+ * The smallest gas limit at which `engine.health(accountId)` succeeds: what eth_estimateGas means,
+ * searched to the unit. Hardhat's own estimate stops its search within a tolerance, and the same view
+ * read up to ~35,000 gas apart from one run to the next.
+ */
+export async function healthGas(engine: MarginEngine, accountId: bigint): Promise<number> {
+  const call = {
+    to: await engine.getAddress(),
+    data: engine.interface.encodeFunctionData("health", [accountId]),
+  };
+  let enough = Number(await ethers.provider.estimateGas(call));
+  await ethers.provider.call({ ...call, gasLimit: enough }); // throws if the estimate were too low
+  let tooLittle = 21_000;
+  while (enough - tooLittle > 1) {
+    const gasLimit = Math.floor((enough + tooLittle) / 2);
+    try {
+      await ethers.provider.call({ ...call, gasLimit });
+      enough = gasLimit;
+    } catch {
+      tooLittle = gasLimit;
+    }
+  }
+  return enough;
 }
