@@ -2,11 +2,11 @@ import { expect } from "chai";
 import { ethers, network } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import { Interface, type JsonRpcProvider } from "ethers";
-import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
-import { blocklistingUsdc } from "../shared/tokens";
-import { deploymentOf, sdkClient } from "../shared/sdk";
+import { wad } from "../shared/system";
+import { swapTokenCode } from "../shared/tokens";
+import { carolsBlocklistingWallet, deploymentOf, sdkClient } from "../shared/sdk";
 import { createClient, deposit, depositLiquidity, isXMarginError, preview } from "../../sdk/src";
-import type { FeeOnTransferToken, MockERC20, OddERC20 } from "../../typechain-types";
+import type { FeeOnTransferToken, OddERC20 } from "../../typechain-types";
 
 /**
  * Review round 152: the SDK's previews of what moves a user's tokens into the protocol ask the token.
@@ -26,29 +26,6 @@ const PAUSED = "Pausable: paused";
 /** Runtime code answering every call with 32 zero bytes: `transfer`/`transferFrom` return false. */
 const RETURNS_FALSE = "0x600060005260206000f3";
 
-/**
- * Carol owns an account holding 1,000 USDC and a wallet of 10,000 USDC and 10 WETH, with no allowance to
- * the vault; USDC gets BlocklistERC20Mock's code (USDC's pause and blocklist, both off).
- */
-async function world() {
-  const sys = await deploySystem();
-  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-  await sys.usdc.mint(sys.carol.address, 10_000n * USDC);
-  await sys.weth.mint(sys.carol.address, wad("10"));
-  const usdc = await blocklistingUsdc(sys.usdc);
-  const client = await sdkClient(sys, sys.carol);
-  const vault = await sys.vault.getAddress();
-  return { sys, usdc, carol, client, vault };
-}
-
-/** Swaps `name`'s code into the deployed `token` (`hardhat_setCode`, storage kept) and returns it typed. */
-async function swapCode<T>(token: MockERC20, name: string, args: unknown[]): Promise<T> {
-  const mock = await ethers.deployContract(name, args);
-  const address = await token.getAddress();
-  await network.provider.send("hardhat_setCode", [address, await ethers.provider.getCode(mock)]);
-  return (await ethers.getContractAt(name, address)) as T;
-}
-
 /** The name of an error a preview gives: an XMarginError's name, else its message's first line. */
 function nameOf(error: Error | undefined): string | undefined {
   if (error === undefined) return undefined;
@@ -58,7 +35,7 @@ function nameOf(error: Error | undefined): string | undefined {
 describe("Deposits and the token's own refusals (review round 152)", function () {
   describe("preview of a deposit asks the token about the vault's pull", function () {
     it("gives USDC's pause as tokenError, with or without an allowance, while the chain reverts with it", async function () {
-      const { sys, usdc, carol, client, vault } = await loadFixture(world);
+      const { sys, usdc, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
       const action = { type: "deposit", token: "USDC", amount: 100n * USDC } as const;
       expect((await preview(client, carol, action)).tokenError).to.equal(undefined);
 
@@ -77,7 +54,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("gives a blocklisted depositor's and a blocklisted vault's refusal, and none once both are clear", async function () {
-      const { sys, usdc, carol, client, vault } = await loadFixture(world);
+      const { sys, usdc, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
       const action = { type: "deposit", token: "USDC", amount: 100n * USDC } as const;
       await usdc.connect(sys.carol).approve(vault, 100n * USDC);
       for (const listed of [sys.carol.address, vault]) {
@@ -95,7 +72,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("gives a wallet short of the amount as ERC20InsufficientBalance, the token's error on the chain", async function () {
-      const { sys, carol, client, vault } = await loadFixture(world);
+      const { sys, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
       const amount = 10_001n * USDC; // the wallet holds 10,000
       const r = await preview(client, carol, { type: "deposit", token: "USDC", amount });
       expect(r.revert).to.equal(undefined);
@@ -110,7 +87,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("gives the depositor's allowance, short of the amount before `deposit` grants it, with no tokenError for it", async function () {
-      const { sys, carol, client } = await loadFixture(world);
+      const { sys, carol, client } = await loadFixture(carolsBlocklistingWallet);
       const action = { type: "deposit", token: "USDC", amount: 100n * USDC } as const;
       const r = await preview(client, carol, action);
       expect(r.allowance).to.equal(0n);
@@ -123,8 +100,8 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("gives a fee-on-transfer token's short delivery (TransferAmountMismatch) once the allowance covers the amount", async function () {
-      const { sys, carol, client, vault } = await loadFixture(world);
-      await swapCode<FeeOnTransferToken>(sys.weth, "FeeOnTransferToken", ["Wrapped Ether", "WETH", 18]);
+      const { sys, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
+      await swapTokenCode<FeeOnTransferToken>(sys.weth, "FeeOnTransferToken", ["Wrapped Ether", "WETH", 18]);
       await sys.weth.connect(sys.carol).approve(vault, wad("1"));
       const r = await preview(client, carol, { type: "deposit", token: "WETH", amount: wad("1") });
       expect(r.revert).to.equal(undefined);
@@ -139,10 +116,10 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("gives a token's `false` as tokenError, and reads one returning nothing (USDT's) as sending", async function () {
-      const { sys, carol, client, vault } = await loadFixture(world);
+      const { sys, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
       const action = { type: "deposit", token: "USDC", amount: 100n * USDC } as const;
       // OddERC20 (no return value) over USDC: its own slots, its bonus set to none.
-      const odd = await swapCode<OddERC20>(sys.usdc, "OddERC20", ["USD Coin", "USDC", 6]);
+      const odd = await swapTokenCode<OddERC20>(sys.usdc, "OddERC20", ["USD Coin", "USDC", 6]);
       await odd.setBonus(0n);
       await odd.mint(sys.carol.address, 100n * USDC);
       expect((await preview(client, carol, action)).tokenError).to.equal(undefined);
@@ -168,7 +145,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("gives a protocol refusal first, with no tokenError, and asks a read-only client's owner", async function () {
-      const { sys, usdc, carol, client } = await loadFixture(world);
+      const { sys, usdc, carol, client } = await loadFixture(carolsBlocklistingWallet);
       await usdc.setPaused(true);
       const r = await preview(client, carol, { type: "deposit", token: "USDC", amount: 0n });
       expect(r.revert?.name).to.equal("ZeroAmount");
@@ -192,7 +169,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("asks with two calls beyond the protocol's reads (the allowance, one static call), at the snapshot's block", async function () {
-      const { sys, usdc, carol } = await loadFixture(world);
+      const { sys, usdc, carol } = await loadFixture(carolsBlocklistingWallet);
       const usdcAddress = (await sys.usdc.getAddress()).toLowerCase();
       const vaultAddress = (await sys.vault.getAddress()).toLowerCase();
       const asked: string[] = [];
@@ -235,7 +212,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
 
   describe("deposit and depositLiquidity refuse before they approve", function () {
     it("throws USDC's pause out of deposit before any approval: no transaction, no allowance left", async function () {
-      const { sys, usdc, carol, client, vault } = await loadFixture(world);
+      const { sys, usdc, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
       await usdc.setPaused(true);
       const nonce = await sys.carol.getNonce();
       await expect(
@@ -246,7 +223,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("throws a blocklisted LP's refusal out of depositLiquidity before any approval", async function () {
-      const { sys, usdc } = await loadFixture(world);
+      const { sys, usdc } = await loadFixture(carolsBlocklistingWallet);
       const lp = await sdkClient(sys, sys.carol);
       await usdc.setBlocklisted(sys.carol.address, true);
       const nonce = await sys.carol.getNonce();
@@ -259,8 +236,8 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("throws a fee-on-transfer token's TransferAmountMismatch out of deposit before sending, when the allowance covers it", async function () {
-      const { sys, carol, client, vault } = await loadFixture(world);
-      await swapCode<FeeOnTransferToken>(sys.weth, "FeeOnTransferToken", ["Wrapped Ether", "WETH", 18]);
+      const { sys, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
+      await swapTokenCode<FeeOnTransferToken>(sys.weth, "FeeOnTransferToken", ["Wrapped Ether", "WETH", 18]);
       await sys.weth.connect(sys.carol).approve(vault, wad("1"));
       const nonce = await sys.carol.getNonce();
       const error = await deposit(client, { accountId: carol, token: "WETH", amount: wad("1") }).catch(
@@ -271,8 +248,8 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     });
 
     it("still approves, then reverts, a fee-on-transfer deposit whose allowance it must grant (left: no static call sees what the token delivers)", async function () {
-      const { sys, carol, client, vault } = await loadFixture(world);
-      await swapCode<FeeOnTransferToken>(sys.weth, "FeeOnTransferToken", ["Wrapped Ether", "WETH", 18]);
+      const { sys, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
+      await swapTokenCode<FeeOnTransferToken>(sys.weth, "FeeOnTransferToken", ["Wrapped Ether", "WETH", 18]);
       const r = await preview(client, carol, { type: "deposit", token: "WETH", amount: wad("1") });
       expect([r.revert, r.tokenError, r.allowance]).to.deep.equal([undefined, undefined, 0n]);
       const nonce = await sys.carol.getNonce();
@@ -305,7 +282,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
     }
 
     it("tells the three candidates apart on seven token behaviours, against the chain", async function () {
-      const { sys, usdc, carol, vault } = await loadFixture(world);
+      const { sys, usdc, carol, vault } = await loadFixture(carolsBlocklistingWallet);
       const c = sys.carol.address;
       const amount = 100n * USDC;
       const deposits = sys.vault.interface.encodeFunctionData("deposit", [
@@ -347,7 +324,7 @@ describe("Deposits and the token's own refusals (review round 152)", function ()
 
       // A fee-on-transfer token: only the deposit itself sees what arrives.
       await sys.usdc.connect(sys.bob).transfer(c, 9_950n * USDC);
-      await swapCode<FeeOnTransferToken>(sys.usdc, "FeeOnTransferToken", ["USD Coin", "USDC", 6]);
+      await swapTokenCode<FeeOnTransferToken>(sys.usdc, "FeeOnTransferToken", ["USD Coin", "USDC", 6]);
       expect(await candidates()).to.deep.equal(["ok", "ok", "TransferAmountMismatch"]);
       // A token returning false: both token calls see it, the deposit as SafeERC20's error.
       await network.provider.send("hardhat_setCode", [usdcAddress, RETURNS_FALSE]);

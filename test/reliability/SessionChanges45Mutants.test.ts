@@ -23,8 +23,8 @@ import { parseNetworkConfig } from "../../deploy/networkConfig";
 import { rawConfig } from "../shared/configs";
 import { MarginMode, WAD, atLatestTimestamp, deploySystem, openAccount, wad } from "../shared/system";
 import { trade } from "../shared/perps";
-import { blocklistingUsdc, mintAndApprove } from "../shared/tokens";
-import { deploymentOf, sdkClient } from "../shared/sdk";
+import { mintAndApprove } from "../shared/tokens";
+import { carolsBlocklistingWallet, deploymentOf, sdkClient } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 const BLOCKED = "Blacklistable: account is blacklisted";
@@ -51,20 +51,6 @@ async function recordingClient(sys: Awaited<ReturnType<typeof deploySystem>>, to
   }) as unknown as JsonRpcProvider;
   const client = createClient({ runner: sys.carol.connect(provider), deployment: await deploymentOf(sys) });
   return { client, asked };
-}
-
-/**
- * Carol owns an account holding 1,000 USDC and a wallet of 10,000 USDC, with no allowance to the vault or
- * the pool; USDC gets BlocklistERC20Mock's code (USDC's pause and blocklist, both off).
- */
-async function carolsWallet() {
-  const sys = await deploySystem();
-  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-  await sys.usdc.mint(sys.carol.address, 10_000n * USDC);
-  const usdc = await blocklistingUsdc(sys.usdc);
-  const client = await sdkClient(sys, sys.carol);
-  const vault = await sys.vault.getAddress();
-  return { sys, usdc, carol, client, vault };
 }
 
 /**
@@ -98,7 +84,7 @@ describe("Session changes 45: mutants of session 45's changes the earlier specs 
   describe("deposit and depositLiquidity ask the token about the pull into the contract that pulls", function () {
     it("throws a blocklisted vault's refusal out of deposit before any approval: no transaction, no allowance", async function () {
       // Mutants A5 (the token asked about the depositor's transfer to itself) and A7 (to the pool) approved.
-      const { sys, usdc, carol, client, vault } = await loadFixture(carolsWallet);
+      const { sys, usdc, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
       await usdc.setBlocklisted(vault, true);
       const nonce = await sys.carol.getNonce();
       await expect(
@@ -115,7 +101,7 @@ describe("Session changes 45: mutants of session 45's changes the earlier specs 
 
     it("throws a blocklisted pool's refusal out of depositLiquidity before any approval: no transaction, no allowance", async function () {
       // Mutants A8 (the token asked about a transfer to the vault) and A9 (to the LP itself) approved.
-      const { sys, usdc } = await loadFixture(carolsWallet);
+      const { sys, usdc } = await loadFixture(carolsBlocklistingWallet);
       const pool = await sys.pool.getAddress();
       const lp = await sdkClient(sys, sys.carol);
       await usdc.setBlocklisted(pool, true);
@@ -132,7 +118,7 @@ describe("Session changes 45: mutants of session 45's changes the earlier specs 
     it("asks the token nothing more once the deposit's static call pulled the tokens (an allowance covers it)", async function () {
       // Mutant A1 (no return after a passing static deposit) also asked the token's transfer: one more
       // call before each such deposit, and a refusal of a transfer that the pull does not make.
-      const { sys, carol, vault } = await loadFixture(carolsWallet);
+      const { sys, carol, vault } = await loadFixture(carolsBlocklistingWallet);
       const { client, asked } = await recordingClient(sys, await sys.usdc.getAddress());
       await deposit(client, { accountId: carol, token: "USDC", amount: 100n * USDC });
       expect(asked).to.include(TRANSFER); // without the allowance: the pull is asked of the token
@@ -148,7 +134,7 @@ describe("Session changes 45: mutants of session 45's changes the earlier specs 
     it("asks the token's transfer, not the deposit, while the allowance is one unit short: no tokenError", async function () {
       // Mutant V2 (`allowance + 1n >= amount`) called the deposit statically and gave the token's
       // ERC20InsufficientAllowance as a refusal, which `deposit` would have cured with its approval.
-      const { sys, carol, client, vault } = await loadFixture(carolsWallet);
+      const { sys, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
       const amount = 100n * USDC;
       await sys.usdc.connect(sys.carol).approve(vault, amount - 1n);
       const r = await preview(client, carol, { type: "deposit", token: "USDC", amount });
@@ -161,7 +147,7 @@ describe("Session changes 45: mutants of session 45's changes the earlier specs 
     it("reads the allowance and calls the deposit at the snapshot's block, not the latest", async function () {
       // Mutants V6 (the allowance read at latest) and V8 (the deposit's static call at latest) answered
       // for a block the snapshot does not describe: an approval and a pause that came after it.
-      const { sys, usdc, carol, client, vault } = await loadFixture(carolsWallet);
+      const { sys, usdc, carol, client, vault } = await loadFixture(carolsBlocklistingWallet);
       const action = { type: "deposit", token: "USDC", amount: 100n * USDC } as const;
       const beforeApproval = await ethers.provider.getBlockNumber();
       await usdc.connect(sys.carol).approve(vault, 100n * USDC);
@@ -177,7 +163,7 @@ describe("Session changes 45: mutants of session 45's changes the earlier specs 
     it("keeps a read-only client's protocol refusal, with nothing asked of the token", async function () {
       // Mutant V13 (a client without a signer taking `undefined` for the simulation's revert) previewed a
       // zero deposit as passing.
-      const { sys, carol } = await loadFixture(carolsWallet);
+      const { sys, carol } = await loadFixture(carolsBlocklistingWallet);
       const readOnly = createClient({ runner: ethers.provider, deployment: await deploymentOf(sys) });
       const r = await preview(readOnly, carol, { type: "deposit", token: "USDC", amount: 0n });
       expect(r.revert?.name).to.equal("ZeroAmount");
@@ -186,7 +172,7 @@ describe("Session changes 45: mutants of session 45's changes the earlier specs 
 
     it("reads a token returning neither true nor false (the word 2) as refusing, as SafeERC20 does", async function () {
       // Mutant T2 (any non-zero word read as true) gave no tokenError for a deposit the vault reverts.
-      const { sys, carol, client } = await loadFixture(carolsWallet);
+      const { sys, carol, client } = await loadFixture(carolsBlocklistingWallet);
       await network.provider.send("hardhat_setCode", [await sys.usdc.getAddress(), RETURNS_TWO]);
       const r = await preview(client, carol, { type: "deposit", token: "USDC", amount: 100n * USDC });
       expect(r.revert).to.equal(undefined);

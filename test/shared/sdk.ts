@@ -12,6 +12,7 @@ import {
   isXMarginError,
 } from "../../sdk/src";
 import { MarginMode, deploySystem, openAccount, wad, withdrawToInitialMargin, type System } from "./system";
+import { blocklistingUsdc } from "./tokens";
 import {
   DAY,
   deployOptionsSystem,
@@ -143,4 +144,20 @@ export async function expectPredictedRevert(sent: Promise<unknown>, predicted: X
     },
   );
   await ethers.provider.send("evm_mine", []);
+}
+
+/**
+ * Carol owns an account holding 1,000 USDC and a wallet of 10,000 USDC and 10 WETH, with no allowance to
+ * the vault or the pool; USDC gets BlocklistERC20Mock's code (USDC's pause and blocklist, both off).
+ * Her SDK client and the vault's address (review rounds 152 and 155).
+ */
+export async function carolsBlocklistingWallet() {
+  const sys = await deploySystem();
+  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 1_000n * 10n ** 6n]]);
+  await sys.usdc.mint(sys.carol.address, 10_000n * 10n ** 6n);
+  await sys.weth.mint(sys.carol.address, wad("10"));
+  const usdc = await blocklistingUsdc(sys.usdc);
+  const client = await sdkClient(sys, sys.carol);
+  const vault = await sys.vault.getAddress();
+  return { sys, usdc, carol, client, vault };
 }

@@ -33,8 +33,16 @@ export async function mintAndApprove(
  * kept, nobody listed, unpaused): USDC's blocklist and pause (review round 142).
  */
 export async function blocklistingUsdc(usdc: MockERC20): Promise<BlocklistERC20Mock> {
-  const mock = await ethers.deployContract("BlocklistERC20Mock", [await usdc.decimals()]);
-  const address = await usdc.getAddress();
+  return swapTokenCode<BlocklistERC20Mock>(usdc, "BlocklistERC20Mock", [await usdc.decimals()]);
+}
+
+/**
+ * Swaps contract `name`'s code (deployed with `args`) into the deployed `token` (`hardhat_setCode`:
+ * storage kept, so balances and allowances stay) and returns it typed as `name`.
+ */
+export async function swapTokenCode<T>(token: MockERC20, name: string, args: unknown[]): Promise<T> {
+  const mock = await ethers.deployContract(name, args);
+  const address = await token.getAddress();
   await network.provider.send("hardhat_setCode", [address, await ethers.provider.getCode(mock)]);
-  return ethers.getContractAt("BlocklistERC20Mock", address);
+  return (await ethers.getContractAt(name, address)) as T;
 }
