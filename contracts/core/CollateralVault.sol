@@ -1105,12 +1105,12 @@ contract CollateralVault is
     function _recordRate() private {
         _interestIndex = _indexNow();
         uint256 debt = _debts >> 128;
-        InterestClock memory clock = _clock;
-        clock.rate = debt == 0
+        uint64 rate = debt == 0
             ? 0
             : InterestMath.borrowRate(_model, debt, totalDeposits[address(quoteToken)]).toUint64();
-        clock.updatedAt = uint48(block.timestamp);
-        _clock = clock;
+        // Whole, not field by field: the IR build wrote each changed field of a copy back with its own
+        // SSTORE (the clock three times on a debtor's first open).
+        _clock = InterestClock(rate, uint48(block.timestamp), _clock.lenderAccountId);
     }
 
     /// @dev Only the quote token can make the vault's holdings short of a withdrawal (see the error).
