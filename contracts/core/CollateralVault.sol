@@ -155,7 +155,9 @@ contract CollateralVault is
     /// interest, in one read: `interestReceivable`). One slot, because every change of a debt writes both:
     /// in two, each paid a cold read and a write (5,000 gas more on every change of a debt, 22,100 on the
     /// vault's first: review round 153). A scaled debt is at most the debt (paid indices are at least
-    /// 1e18), and 2^128 quote units are far beyond any token's supply; `_moveDebts` reverts past it.
+    /// 1e18), and 2^128 quote units are far beyond any token's supply: only interest left unpaid for
+    /// decades reaches it (17.8 years at 150% a year for the largest debt the shipped caps back, at 18
+    /// decimals; review round 157), an insolvent debtor is auctioned long before, and `_moveDebts` reverts past it.
     uint256 private _debts;
 
     /// @dev What one unit of quote debt has grown to since deployment (WAD, starts at 1e18), as of
@@ -1070,7 +1072,9 @@ contract CollateralVault is
     }
 
     /// @dev Moves Σ debts from `debtBefore` to `debtAfter` and Σ scaled debts from `scaledBefore` to
-    /// `scaledAfter` in one write (each added before it is subtracted).
+    /// `scaledAfter` in one write (each added before it is subtracted). Past 128 bits the error names Σ
+    /// debts, the one that overflows: Σ scaled debts is at most it (each scaled debt is at most its debt,
+    /// the lender's debt is in the first sum only). `debt | scaled` named neither (review round 157).
     function _moveDebts(
         uint256 debtBefore,
         uint256 debtAfter,
@@ -1080,7 +1084,7 @@ contract CollateralVault is
         (uint256 debt, uint256 scaled) = _debtTotals();
         debt = debt + debtAfter - debtBefore;
         scaled = scaled + scaledAfter - scaledBefore;
-        if ((debt | scaled) >> 128 != 0) revert SafeCast.SafeCastOverflowedUintDowncast(128, debt | scaled);
+        if ((debt | scaled) >> 128 != 0) revert SafeCast.SafeCastOverflowedUintDowncast(128, debt);
         _debts = (debt << 128) | scaled;
     }
 
