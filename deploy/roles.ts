@@ -51,6 +51,7 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
     setShockedWeight: Role.RISK_MANAGER,
     setDepositCap: Role.RISK_MANAGER,
     setInterestRateModel: Role.RISK_MANAGER,
+    recoverSurplus: Role.TREASURY,
     pause: Role.GUARDIAN,
     unpause: Role.GUARDIAN,
   },
@@ -75,6 +76,7 @@ export const FUNCTION_ROLES: Record<ContractName, Record<string, bigint>> = {
   LiquidityPool: {
     setHoldingPeriod: Role.RISK_MANAGER,
     setExitDelay: Role.RISK_MANAGER,
+    recoverSurplus: Role.TREASURY,
   },
   LiquidationAuction: {
     setAuctionParams: Role.RISK_MANAGER,

@@ -25,7 +25,8 @@ import {InterestMath} from "../libraries/InterestMath.sol";
 /// send to the owner) and must leave the account above its initial requirement, as checked by the
 /// margin engine. Only the engine moves balances between accounts.
 /// @dev Accounting: `totalDeposits[token]` is the sum of all account balances of `token`, i.e. what
-/// the vault holds for accounts (tokens sent to the vault without `deposit` are not counted). For
+/// the vault holds for accounts (tokens sent to the vault without `deposit` are not counted, and only
+/// `recoverSurplus` sends them out). For
 /// non-quote tokens every balance is ≥ 0. The quote token's balances may be negative (debts); its
 /// positive balances are then partly backed by those debts rather than by tokens in the vault.
 ///
@@ -424,6 +425,21 @@ contract CollateralVault is
                 revert ParameterOutOfBounds("rateStep", points[i]);
             }
         }
+    }
+
+    /// @inheritdoc ICollateralVault
+    function recoverSurplus(
+        address token,
+        address to
+    ) external restricted nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert InvalidRecipient(to);
+        uint256 held = IERC20(token).balanceOf(address(this));
+        // The accounts' total (see the contract's accounting note), not the balance: it is theirs.
+        uint256 credited = totalDeposits[token];
+        if (held <= credited) revert NoSurplus(token);
+        amount = held - credited;
+        emit SurplusRecovered(token, to, amount);
+        IERC20(token).safeTransfer(to, amount);
     }
 
     /// @notice Pauses withdrawals (GUARDIAN role). Deposits and engine operations are never paused.

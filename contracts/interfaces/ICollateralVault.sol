@@ -115,6 +115,8 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice A shocked weight above MAX_WEIGHT, or moving the weight it counts at (at either level) by
     /// more than MAX_WEIGHT_STEP in one update.
     error ShockedWeightOutOfBounds(address token, uint64 shockedWeight);
+    /// @notice The vault holds no more of `token` than its accounts are credited with: nothing to recover.
+    error NoSurplus(address token);
 
     /// @notice Emitted when a token is listed as collateral.
     event CollateralListed(
@@ -161,6 +163,9 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice Emitted when a debtor pays the interest its quote debt accrued since it last paid, `amount`
     /// in quote units (the lender's side is the `BalanceTransferred` event beside it).
     event QuoteInterestCharged(uint256 indexed accountId, uint256 lenderAccountId, uint256 amount);
+    /// @notice Emitted when governance sends `amount` of `token` that no account was credited with (sent
+    /// to the vault's address instead of deposited) to `to`.
+    event SurplusRecovered(address indexed token, address indexed to, uint256 amount);
 
     /// @notice The settlement asset; its balances may be negative.
     function quoteToken() external view returns (IERC20);
@@ -222,6 +227,16 @@ interface ICollateralVault is IUpdateThrottle {
 
     /// @notice The interest rate model of quote debt.
     function interestRateModel() external view returns (InterestRateModel memory);
+
+    /// @notice Sends the vault's holding of `token` beyond `totalDeposits[token]` (what its accounts are
+    /// credited with: tokens transferred to the vault's address rather than deposited, which no account
+    /// can withdraw) to `to`; TREASURY role, for governance to return them to their sender. Nothing an
+    /// account holds can leave this way.
+    /// @dev Reverts with InvalidRecipient for the zero address and NoSurplus when the vault holds no more.
+    /// @param token Any ERC-20, listed or not.
+    /// @param to The recipient.
+    /// @return amount What was sent, in token units.
+    function recoverSurplus(address token, address to) external returns (uint256 amount);
 
     /// @notice Charges `accountId` the whole quote units of interest its quote debt accrued since it last
     /// paid (rounded down; the rest stays owed) and credits the lender. Anyone may call it; every quote

@@ -23,6 +23,10 @@ interface ILiquidityPool is IUpdateThrottle {
     /// @notice A holding period above `MAX_HOLDING_PERIOD`.
     error HoldingPeriodTooLong(uint256 holdingPeriod);
 
+    /// @notice Governance sent `amount` of `token` that was transferred to the pool's address (the pool
+    /// keeps its assets in its margin account, never here) to `to`.
+    event SurplusRecovered(address indexed token, address indexed to, uint256 amount);
+
     /// @notice The delay between an LP's redeem request and its claim changed (seconds). Requests
     /// already made keep the time they were given.
     event ExitDelaySet(uint256 exitDelay);
@@ -202,6 +206,16 @@ interface ILiquidityPool is IUpdateThrottle {
     /// @dev Reverts with HoldingPeriodTooLong above `MAX_HOLDING_PERIOD`; cuts are stepped and throttled
     /// as the exit delay's (`setExitDelay`, `UpdateTooSoon("holdingPeriod", 0, …)`).
     function setHoldingPeriod(uint256 holdingPeriod) external;
+
+    /// @notice Sends the pool contract's whole balance of `token` to `to`; TREASURY role, for governance
+    /// to return tokens sent to the pool's address to their sender. The pool holds no assets of its own
+    /// here: deposits go straight into its margin account and exits come out of it.
+    /// @dev Reverts with the vault's InvalidRecipient for the zero address and its NoSurplus for a zero
+    /// balance and for the pool's own shares, which its address holds for pending redeem requests.
+    /// @param token Any ERC-20 but the pool's shares.
+    /// @param to The recipient.
+    /// @return amount What was sent, in token units.
+    function recoverSurplus(address token, address to) external returns (uint256 amount);
 
     /// @notice The lock on `owner`'s recently minted shares: how many, and when they all become free
     /// (seconds; a lock with unlocksAt ≤ now is over). Shares minted while a lock runs join it, at the

@@ -183,6 +183,18 @@ contract LiquidityPool is ILiquidityPool, AccessManaged, ERC4626, ReentrancyGuar
         emit ExitDelaySet(exitDelay_);
     }
 
+    /// @inheritdoc ILiquidityPool
+    function recoverSurplus(
+        address token,
+        address to
+    ) external restricted nonReentrant returns (uint256 amount) {
+        if (to == address(0)) revert ICollateralVault.InvalidRecipient(to);
+        amount = token == address(this) ? 0 : IERC20(token).balanceOf(address(this));
+        if (amount == 0) revert ICollateralVault.NoSurplus(token);
+        emit SurplusRecovered(token, to, amount);
+        IERC20(token).safeTransfer(to, amount);
+    }
+
     /// @dev The holding period and the exit delay protect the LPs from each other; cut at once, they
     /// reopen what they closed for whoever knows the cut is coming (§4, row 56: a cut to 0 for one
     /// block made 5,225 for an LP stepping out before a loss). A cut may at most halve the value, or

@@ -332,6 +332,7 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
             setShockedWeight: Role.RISK_MANAGER,
             setDepositCap: Role.RISK_MANAGER,
             setInterestRateModel: Role.RISK_MANAGER,
+            recoverSurplus: Role.TREASURY,
             pause: Role.GUARDIAN,
             unpause: Role.GUARDIAN,
             listCollateral: Role.ADMIN,
@@ -369,7 +370,11 @@ describe("Deployment: what the parser refuses and what a deployment holds", func
         InsuranceFund: [r.insuranceFund, { withdraw: Role.TREASURY }],
         LiquidityPool: [
           r.liquidityPool,
-          { setHoldingPeriod: Role.RISK_MANAGER, setExitDelay: Role.RISK_MANAGER },
+          {
+            setHoldingPeriod: Role.RISK_MANAGER,
+            setExitDelay: Role.RISK_MANAGER,
+            recoverSurplus: Role.TREASURY,
+          },
         ],
         LiquidationAuction: [
           r.liquidationAuction,

@@ -316,6 +316,20 @@ export const ROWS: Row[] = [
     act: (w) => w.pool.setExitDelay(7n * 86_400n + 1n),
   },
   {
+    kind: "zero / max amounts",
+    input: "surplus recovery of USDC the vault holds for its accounts, nothing more",
+    call: "CollateralVault.recoverSurplus",
+    error: "NoSurplus",
+    act: (w) => w.vault.recoverSurplus(w.usdc, w.deployer.address),
+  },
+  {
+    kind: "account and counterparty misuse",
+    input: "surplus recovery of the pool's own shares (held for redeem requests)",
+    call: "LiquidityPool.recoverSurplus",
+    error: "NoSurplus",
+    act: (w) => w.pool.recoverSurplus(w.pool, w.deployer.address),
+  },
+  {
     kind: "limits and deadlines",
     input: "holding period cut from 1 day to 0 in one change",
     call: "LiquidityPool.setHoldingPeriod",
