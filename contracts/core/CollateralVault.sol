@@ -26,9 +26,9 @@ import {InterestMath} from "../libraries/InterestMath.sol";
 /// margin engine. Only the engine moves balances between accounts.
 /// @dev Accounting: `totalDeposits[token]` is the sum of all account balances of `token`, i.e. what
 /// the vault holds for accounts (tokens sent to the vault without `deposit` are not counted, and only
-/// `recoverSurplus` sends them out). For
-/// non-quote tokens every balance is ≥ 0. The quote token's balances may be negative (debts); its
-/// positive balances are then partly backed by those debts rather than by tokens in the vault.
+/// `recoverSurplus` sends them out). For non-quote tokens every balance is ≥ 0. The quote token's
+/// balances may be negative (debts); its positive balances are then partly backed by those debts rather
+/// than by tokens in the vault.
 ///
 /// Per-account token set: the quote token is tracked implicitly (it is part of the set exactly when
 /// its balance is nonzero, negative included), the other tokens in a packed array of at most
