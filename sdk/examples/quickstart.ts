@@ -4,6 +4,7 @@ import {
   closePosition,
   createAccount,
   deposit,
+  formatHealthRatio,
   formatUsd,
   getHealth,
   getLiquidationPrice,
@@ -49,7 +50,7 @@ export async function main(client: XMarginClient, signer: Signer) {
   const health = await getHealth(client, { accountId });
   const { down } = await getLiquidationPrice(client, { accountId, asset: encodeBytes32String("ETH") });
   console.log(
-    `health ratio ${formatUsd(health.healthRatio)}; liquidation below ETH ${down === null ? "—" : formatUsd(down)}`,
+    `health ratio ${formatHealthRatio(health.healthRatio)}; liquidation below ETH ${down === null ? "—" : formatUsd(down)}`,
   );
 
   // 6. Close the position.

@@ -6,6 +6,7 @@
 import type { Provider, Signer } from "ethers";
 import { type XMarginContracts, connectContracts } from "./contracts";
 import { type Deployment, parseDeployment } from "./deployment";
+import { PaddedGasSigner } from "./actions/internal/gas";
 
 /** Token metadata the SDK reads once per client. */
 export interface TokenInfo {
@@ -22,7 +23,10 @@ export interface XMarginClient {
   readonly provider: Provider;
   /** The signer, or null for a read-only client. */
   readonly signer: Signer | null;
-  /** The protocol's contracts bound to `runner`. */
+  /**
+   * The protocol's contracts bound to `runner` (a Signer sends each transaction with its gas estimate
+   * plus 20% and 10,000: a trade mined a block after its estimate runs more code).
+   */
   readonly contracts: XMarginContracts;
   /** Metadata of the tokens this client has seen, by lower-case address (filled as actions read it). */
   readonly tokens: Map<string, TokenInfo>;
@@ -64,7 +68,7 @@ export function createClient(params: CreateClientParameters): XMarginClient {
     runner,
     provider,
     signer,
-    contracts: connectContracts(deployment, runner),
+    contracts: connectContracts(deployment, signer ? new PaddedGasSigner(signer) : runner),
     tokens: new Map(),
     memo<T>(key: string, load: () => Promise<T>): Promise<T> {
       let hit = cache.get(key) as Promise<T> | undefined;

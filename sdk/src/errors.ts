@@ -310,11 +310,26 @@ function tokenLabel(address: string, ctx: ErrorContext): string {
   return ctx.tokens?.get(address.toLowerCase())?.symbol ?? address;
 }
 
-function tokenAmount(amount: bigint, address: string, ctx: ErrorContext): string {
+function tokenAmount(amount: bigint, address: string, ctx: ErrorContext, other?: bigint): string {
   const info = ctx.tokens?.get(address.toLowerCase());
-  return info
-    ? `${formatFixed(amount, info.decimals, Math.min(info.decimals, 6))} ${info.symbol}`
-    : `${amount} units of ${address}`;
+  if (!info) return `${amount} units of ${address}`;
+  // Six decimals, or as many as tell `amount` from the `other` it is compared with: a withdrawal of one
+  // wei of WETH beyond the balance read "holds 5.000000 WETH, less than the 5.000000 WETH" (round 158).
+  let digits = Math.min(info.decimals, 6);
+  while (
+    other !== undefined &&
+    other !== amount &&
+    digits < info.decimals &&
+    formatFixed(amount, info.decimals, digits) === formatFixed(other, info.decimals, digits)
+  ) {
+    digits++;
+  }
+  return `${formatFixed(amount, info.decimals, digits)} ${info.symbol}`;
+}
+
+/** Two amounts of one token compared in a message, with the decimals that tell them apart. */
+function tokenAmounts(x: bigint, y: bigint, address: string, ctx: ErrorContext): [string, string] {
+  return [tokenAmount(x, address, ctx, y), tokenAmount(y, address, ctx, x)];
 }
 
 function quoteAmount(amount: bigint, ctx: ErrorContext): string {
@@ -324,6 +339,12 @@ function quoteAmount(amount: bigint, ctx: ErrorContext): string {
 }
 
 const usd = (x: bigint): string => `${formatUsd(x)} USD`;
+/**
+ * What a pool limit of 0 means: the limits are shares of the pool's quote balance, empty on a deployment
+ * no LP has deposited into yet, where every new trade meets it (review round 158).
+ */
+const emptyPool = (limit: bigint): string =>
+  limit === 0n ? " (the pool holds no liquidity yet: the limits are shares of its LPs' deposits)" : "";
 const price = (x: bigint): string => formatUsd(x, 4);
 
 const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) => string>> = {
@@ -344,19 +365,27 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   // CollateralVault
   ZeroAmount: () => "the amount is zero",
   TokenNotListed: (a, ctx) => `${tokenLabel(str(a, "token"), ctx)} is not listed as collateral`,
-  DepositCapExceeded: (a, ctx) =>
-    `the deposit would take total ${tokenLabel(str(a, "token"), ctx)} deposits to ${tokenAmount(big(a, "totalAfter"), str(a, "token"), ctx)}, above the cap of ${tokenAmount(big(a, "cap"), str(a, "token"), ctx)}`,
+  DepositCapExceeded: (a, ctx) => {
+    const [total, cap] = tokenAmounts(big(a, "totalAfter"), big(a, "cap"), str(a, "token"), ctx);
+    return `the deposit would take total ${tokenLabel(str(a, "token"), ctx)} deposits to ${total}, above the cap of ${cap}`;
+  },
   ProtocolAccountCollateral: (a, ctx) =>
     `account ${str(a, "accountId")} is the liquidity pool's or the backstop's: it takes no ${tokenLabel(str(a, "token"), ctx)}, only the quote token`,
-  InsufficientBalance: (a, ctx) =>
-    `account ${str(a, "accountId")} holds ${tokenAmount(big(a, "balance"), str(a, "token"), ctx)}, less than the ${tokenAmount(big(a, "amount"), str(a, "token"), ctx)} requested`,
-  TransferAmountMismatch: (a, ctx) =>
-    `the vault received ${tokenAmount(big(a, "received"), str(a, "token"), ctx)} instead of ${tokenAmount(big(a, "expected"), str(a, "token"), ctx)} (fee-on-transfer or rebasing tokens are refused)`,
+  InsufficientBalance: (a, ctx) => {
+    const [balance, amount] = tokenAmounts(big(a, "balance"), big(a, "amount"), str(a, "token"), ctx);
+    return `account ${str(a, "accountId")} holds ${balance}, less than the ${amount} requested`;
+  },
+  TransferAmountMismatch: (a, ctx) => {
+    const [received, expected] = tokenAmounts(big(a, "received"), big(a, "expected"), str(a, "token"), ctx);
+    return `the vault received ${received} instead of ${expected} (fee-on-transfer or rebasing tokens are refused)`;
+  },
   InvalidRecipient: (a) => `an operator may withdraw only to the account's owner, not to ${str(a, "to")}`,
   TooManyCollaterals: (a) =>
     `account ${str(a, "accountId")} already holds the maximum number of collateral tokens`,
-  InsufficientLiquidity: (a, ctx) =>
-    `the vault holds only ${tokenAmount(big(a, "available"), str(a, "token"), ctx)} for accounts; ${tokenAmount(big(a, "amount"), str(a, "token"), ctx)} cannot leave until quote debts are repaid`,
+  InsufficientLiquidity: (a, ctx) => {
+    const [available, amount] = tokenAmounts(big(a, "available"), big(a, "amount"), str(a, "token"), ctx);
+    return `the vault holds only ${available} for accounts; ${amount} cannot leave until quote debts are repaid`;
+  },
   // Accounts
   UnknownAccount: (a) => `account ${str(a, "accountId")} does not exist`,
   NotAuthorized: (a) =>
@@ -376,7 +405,7 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   // PerpMarket
   UnknownMarket: (a) => `perp market ${str(a, "marketId")} does not exist`,
   PoolDeltaLimitExceeded: (a) =>
-    `the trade would take the pool's delta in market ${str(a, "marketId")} to ${usd(big(a, "poolDelta"))}, above its limit of ${usd(big(a, "limit"))}`,
+    `the trade would take the pool's delta in market ${str(a, "marketId")} to ${usd(big(a, "poolDelta"))}, above its limit of ${usd(big(a, "limit"))}${emptyPool(big(a, "limit"))}`,
   InvalidFillPrice: (a) => `the skew premium would make the fill price ${price(big(a, "fillPrice"))}`,
   // OptionMarket
   UnknownSeries: (a) => `option series ${str(a, "seriesId")} does not exist`,
@@ -387,9 +416,9 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
     `option series ${str(a, "seriesId")} expires at ${new Date(Number(big(a, "expiry")) * 1000).toISOString()}`,
   SeriesNotSettled: (a) => `option series ${str(a, "seriesId")} has no settlement price yet`,
   PoolVegaLimitExceeded: (a) =>
-    `the trade would take the pool's net vega on ${bytes32(a.underlying)} to ${usd(big(a, "poolVega"))} per 1.0 of volatility, above its limit of ${usd(big(a, "limit"))}`,
+    `the trade would take the pool's net vega on ${bytes32(a.underlying)} to ${usd(big(a, "poolVega"))} per 1.0 of volatility, above its limit of ${usd(big(a, "limit"))}${emptyPool(big(a, "limit"))}`,
   PoolOptionDeltaLimitExceeded: (a) =>
-    `the trade would take a side of the traders' option delta on ${bytes32(a.underlying)} to ${usd(big(a, "poolDelta"))} of notional, above the pool's limit of ${usd(big(a, "limit"))}`,
+    `the trade would take a side of the traders' option delta on ${bytes32(a.underlying)} to ${usd(big(a, "poolDelta"))} of notional, above the pool's limit of ${usd(big(a, "limit"))}${emptyPool(big(a, "limit"))}`,
   NoPosition: (a) =>
     `account ${str(a, "accountId")} holds no position in option series ${str(a, "seriesId")}`,
   // LiquidationAuction

@@ -2,6 +2,7 @@
  * Display helpers for WAD values and token amounts (pure; used in error messages and examples).
  * @packageDocumentation
  */
+import { MAX_UINT256 } from "./math/health";
 
 function groupThousands(digits: string): string {
   return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
@@ -44,4 +45,17 @@ export function formatUsd(wad: bigint, digits = 2): string {
  */
 export function formatPercent(wad: bigint, digits = 2): string {
   return `${formatFixed(wad * 100n, 18, digits)}%`;
+}
+
+/**
+ * A health ratio (`Health.healthRatio`, equityMaintenance / MM as WAD) for display: "∞" for the
+ * engine's 2^256 − 1, the ratio of an account without a maintenance requirement (no position, say a
+ * fresh account or a preview's `before`), which `formatUsd` prints as a 78-digit number (review round
+ * 158); otherwise `digits` decimals.
+ * @example
+ * formatHealthRatio(1_915_533_494_190_742_500n); // "1.92"
+ * formatHealthRatio(MAX_UINT256); // "∞"
+ */
+export function formatHealthRatio(ratio: bigint, digits = 2): string {
+  return ratio === MAX_UINT256 ? "∞" : formatFixed(ratio, 18, digits);
 }

@@ -6,9 +6,9 @@
 import { type BlockTag, ZeroAddress } from "ethers";
 import type { XMarginClient } from "./client";
 import { getAccountState } from "./actions/getAccountState";
-import { read, resolveToken } from "./actions/internal/chain";
+import { errorContext, read, resolveToken } from "./actions/internal/chain";
 import { UNLIMITED_TRADING_ALLOWANCE } from "./actions/setTrader";
-import { type XMarginError, makeXMarginError } from "./errors";
+import { type XMarginError, decodeRevertData, makeXMarginError } from "./errors";
 import { askStatically, tokenRefusal } from "./actions/internal/tokenRefusal";
 import { WAD, max, min, mulDiv } from "./math/fixedPoint";
 import {
@@ -816,6 +816,29 @@ export async function preview(
   accountId: bigint,
   action: PreviewAction,
   opts: PreviewOptions = {},
+): Promise<SimulationResult> {
+  return worded(client, await previewAction(client, accountId, action, opts));
+}
+
+/**
+ * `result` with its `revert` worded as the sent action's error would be, with the token metadata and
+ * quote decimals the snapshot loaded into the client: `simulate` has no client, so its messages named
+ * tokens by address and amounts in raw units ("holds 19971544021 units of 0x2279…", review round 158).
+ */
+function worded(client: XMarginClient, result: SimulationResult): SimulationResult {
+  if (!result.revert) return result;
+  return {
+    ...result,
+    revert: decodeRevertData(result.revert.data, errorContext(client), result.revert.cause) ?? result.revert,
+  };
+}
+
+/** `preview` before its revert is worded for the client. */
+async function previewAction(
+  client: XMarginClient,
+  accountId: bigint,
+  action: PreviewAction,
+  opts: PreviewOptions,
 ): Promise<SimulationResult> {
   const tokens =
     action.type === "deposit" || action.type === "withdraw" ? [resolveToken(client, action.token)] : [];

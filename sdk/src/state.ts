@@ -24,7 +24,10 @@ export interface Health {
   initialRequirement: bigint;
   /** MM. */
   maintenanceRequirement: bigint;
-  /** equityMaintenance / MM (WAD); 2^256 − 1 when MM is 0; 0 when equityMaintenance ≤ 0. */
+  /**
+   * equityMaintenance / MM (WAD); 2^256 − 1 when MM is 0 (`formatHealthRatio` shows it as "∞"); 0 when
+   * equityMaintenance ≤ 0.
+   */
   healthRatio: bigint;
   /** Σ |position notional|. */
   grossNotional: bigint;
@@ -109,8 +112,11 @@ export interface PerpPositionState {
   /** The PerpMarket contract, lower case. */
   market: string;
   marketId: bigint;
+  /** Signed size, underlying units (WAD); long > 0. */
   size: bigint;
+  /** Size-weighted average fill price of the open size (USD WAD). */
   entryPrice: bigint;
+  /** The market's funding index when the position was last touched (USD WAD per unit of size). */
   fundingIndex: bigint;
 }
 
@@ -121,11 +127,17 @@ export interface PerpMarketState {
   marketId: bigint;
   /** Oracle asset id of the underlying, lower case. */
   underlying: string;
+  /** Fees, skew scale, funding and pool-limit parameters (WAD). */
   params: PerpMarketParams;
+  /** Σ long sizes, underlying units (WAD). */
   longOpenInterest: bigint;
+  /** Σ |short sizes|, underlying units (WAD). */
   shortOpenInterest: bigint;
+  /** Funding rate per day at `lastFundingTime` (WAD: 10^16 is 1% a day; > 0: longs pay shorts). */
   fundingRate: bigint;
+  /** Cumulative funding per unit of size (USD WAD) at `lastFundingTime`. */
   fundingIndex: bigint;
+  /** Timestamp of the last funding accrual, seconds. */
   lastFundingTime: bigint;
   /** The liquidation backstop account's position: the LPs' own, so the pool delta limit leaves it out. */
   backstopSize: bigint;
@@ -161,27 +173,32 @@ export interface OptionMarketState {
   marketId: bigint;
   /** Oracle asset id of the underlying, lower case. */
   underlying: string;
+  /** Strike price (USD WAD). */
   strike: bigint;
   /** Expiry timestamp, seconds. */
   expiry: bigint;
+  /** A call (true) or a put. */
   isCall: boolean;
   /** Whether the settlement price is recorded. */
   settled: boolean;
   /** Volatility add-on of the series (signed WAD). */
   skew: bigint;
-  /** The settlement price (0 until settled). */
+  /** The settlement price (USD WAD; 0 until settled). */
   settlementPrice: bigint;
+  /** Σ long positions, contracts (WAD). */
   longOpenInterest: bigint;
+  /** Σ |short positions|, contracts (WAD). */
   shortOpenInterest: bigint;
+  /** Spread factor, fee, insurance share and open-interest cap (WAD). */
   params: OptionSeriesParams;
   /** The liquidation backstop account's position: the LPs' own, so the pool limits leave it out. */
   backstopSize: bigint;
   /**
-   * Vega (USD WAD per 1.0 of volatility) and |delta| (WAD, at least `MIN_COUNTED_DELTA`) per contract at
-   * the series' last trade: the rates at which its traders' open interest counts in the underlying's
-   * `OptionPoolState` sides.
+   * Vega per contract at the series' last trade (USD WAD per 1.0 of volatility): the rate at which its
+   * traders' open interest counts in the underlying's `OptionPoolState` vega sides.
    */
   vegaPerContract: bigint;
+  /** |delta| per contract at the series' last trade (WAD, at least `MIN_COUNTED_DELTA`), likewise. */
   deltaPerContract: bigint;
 }
 

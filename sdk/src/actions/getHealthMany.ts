@@ -3,7 +3,7 @@ import type { XMarginClient } from "../client";
 import type { Health } from "../state";
 import { isXMarginError, makeXMarginError } from "../errors";
 import { toHealth } from "../math/health";
-import { errorContext, read } from "./internal/chain";
+import { errorContext, latestBlockNumber, read } from "./internal/chain";
 
 /** Default accounts per healthMany call (see `GetHealthManyParameters.chunkSize`). */
 export const DEFAULT_CHUNK_SIZE = 200;
@@ -42,7 +42,7 @@ export async function getHealthMany(
   const size = params.chunkSize ?? DEFAULT_CHUNK_SIZE;
   if (!Number.isInteger(size) || size < 1) throw new RangeError("chunkSize must be a positive integer");
   // A block number pins every chunk to the same state.
-  const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
+  const blockTag = params.blockTag ?? (await latestBlockNumber(client));
   const count = await read(client, () => client.contracts.accounts.accountCount({ blockTag }));
   if (ids.some((id) => id < 0n)) throw new RangeError("account ids are not negative");
   const unknown = ids.find((id) => id < 1n || id > count);

@@ -1,7 +1,7 @@
 import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
 import { min } from "../math/fixedPoint";
-import { read } from "./internal/chain";
+import { latestBlockNumber, read } from "./internal/chain";
 
 /** Ids read in parallel per round by `listAccounts` (one `tokenOfOwnerByIndex` call each). */
 export const LIST_ACCOUNTS_BATCH = 100;
@@ -42,7 +42,7 @@ export async function listAccounts(
     throw new RangeError("count must be a non-negative integer");
   }
   const { accounts } = client.contracts;
-  const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
+  const blockTag = params.blockTag ?? (await latestBlockNumber(client));
   const total = await read(client, () => accounts.balanceOf(owner, { blockTag }));
   const end = params.count === undefined ? total : min(total, BigInt(start) + BigInt(params.count));
   const ids: bigint[] = [];

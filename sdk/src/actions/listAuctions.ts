@@ -1,5 +1,5 @@
 import type { XMarginClient } from "../client";
-import { read } from "./internal/chain";
+import { latestBlockNumber, read } from "./internal/chain";
 
 /** Parameters of `listAuctions`. */
 export interface ListAuctionsParameters {
@@ -42,7 +42,7 @@ export async function listAuctions(
 ): Promise<AuctionInfo[]> {
   const auction = client.contracts.liquidationAuction;
   return read(client, async () => {
-    const toBlock = params.toBlock ?? (await client.provider.getBlockNumber());
+    const toBlock = params.toBlock ?? (await latestBlockNumber(client));
     const fromBlock = params.fromBlock ?? client.deployment.startBlock ?? 0;
     const [started, ended] = await Promise.all([
       auction.queryFilter(auction.filters.AuctionStarted(), fromBlock, toBlock),

@@ -1,7 +1,7 @@
 import { type BlockTag, decodeBytes32String } from "ethers";
 import type { XMarginClient } from "../client";
 import type { PerpMarketState } from "../state";
-import { read } from "./internal/chain";
+import { latestBlockNumber, read } from "./internal/chain";
 import { readerFor } from "./internal/readers";
 
 /** A listed perp market with its underlying's name. */
@@ -21,7 +21,7 @@ export async function listPerpMarkets(
 ): Promise<PerpMarketInfo[]> {
   const perps = client.contracts.perpMarket;
   return read(client, async () => {
-    const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
+    const blockTag = params.blockTag ?? (await latestBlockNumber(client));
     const count = await perps.marketCount({ blockTag });
     const reader = readerFor(client, client.deployment.contracts.perpMarket);
     const ids = Array.from({ length: Number(count) }, (_, i) => BigInt(i + 1));

@@ -1,6 +1,6 @@
 import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
-import { read } from "./internal/chain";
+import { latestBlockNumber, read } from "./internal/chain";
 
 /** Parameters of `quoteBid`. */
 export interface QuoteBidParameters {
@@ -41,7 +41,7 @@ export async function quoteBid(
 ): Promise<QuoteBidReturnType> {
   if (params.fraction < 0n) throw new RangeError("quoteBid: fraction must not be negative (WAD)");
   const auction = client.contracts.liquidationAuction;
-  const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
+  const blockTag = params.blockTag ?? (await latestBlockNumber(client));
   return read(client, async () => {
     const [[filled, payment, insurancePayout], discount] = await Promise.all([
       auction.quoteBid(params.accountId, params.fraction, { blockTag }),

@@ -1,7 +1,7 @@
 import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
 import { type SimulationResult, preview } from "../preview";
-import { optionMarketOf, read } from "./internal/chain";
+import { latestBlockNumber, optionMarketOf, read } from "./internal/chain";
 import { limitPriceFor } from "./internal/trade";
 
 /** Parameters of `quoteOption`. */
@@ -42,7 +42,7 @@ export async function quoteOption(
   params: QuoteOptionParameters,
 ): Promise<QuoteOptionReturnType> {
   const market = optionMarketOf(client);
-  const blockTag = params.blockTag ?? (await client.provider.getBlockNumber());
+  const blockTag = params.blockTag ?? (await latestBlockNumber(client));
   const [[premium, fee], simulated] = await Promise.all([
     read(client, () => market.quoteTrade(params.seriesId, params.sizeDelta, { blockTag })),
     params.accountId === undefined

@@ -9,15 +9,23 @@ import { WAD, abs, ceilDiv, divCeil, divFloor, min, mulDiv } from "./fixedPoint"
 /** One day in seconds: the funding rate is per day. */
 export const DAY = 86_400n;
 
-/** A perp market's risk and fee parameters (IPerpMarket.MarketParams), WAD. */
+/** A perp market's risk and fee parameters (IPerpMarket.MarketParams), WAD (fractions: 10^15 is 0.1%). */
 export interface PerpMarketParams {
+  /** Skew (underlying units) at which the fill premium reaches 100%. */
   skewScale: bigint;
+  /** Change of the daily funding rate per day at full skew. */
   maxFundingVelocity: bigint;
+  /** Clamp on |funding rate| per day. */
   maxFundingRate: bigint;
+  /** Fee on the notional of the part of a trade that moves the skew toward zero (fraction). */
   makerFee: bigint;
+  /** Fee on the notional of the rest of the trade (fraction). */
   takerFee: bigint;
+  /** Share of every fee paid to the insurance fund (fraction). */
   insuranceFeeShare: bigint;
+  /** Cap on each side's open interest, as a fraction of the pool's `poolDeltaBase` at the oracle price. */
   maxPoolDeltaRatio: bigint;
+  /** Cap on each side's open interest, underlying units. */
   maxOpenInterest: bigint;
 }
 

@@ -7,6 +7,7 @@ import type { XMarginClient } from "../../client";
 import { eip5267, erc20, erc20Permit } from "../../contracts";
 import { decodeError, makeXMarginError } from "../../errors";
 import { blockAt, errorContext, read, requireSigner, send } from "./chain";
+import { PaddedGasSigner } from "./gas";
 import { tokenRefusal } from "./tokenRefusal";
 
 /**
@@ -127,7 +128,7 @@ export async function ensureAllowance(
   if ((await erc20(token, client.provider).allowance(owner, spender)) >= amount) return "existing";
   const domain = mode === "approve" ? null : await permitDomain(client, token, owner);
   if (domain) {
-    const permit = erc20Permit(token, signer);
+    const permit = erc20Permit(token, new PaddedGasSigner(signer));
     const nonce = await permit.nonces(owner);
     const deadline = (await blockAt(client)).timestamp + BigInt(permitValidity);
     const signature = Signature.from(
@@ -139,6 +140,6 @@ export async function ensureAllowance(
     return "permit";
   }
   if (mode === "permit") throw new Error(`token ${token} does not support EIP-2612 permits`);
-  await send(client, () => erc20(token, signer).approve(spender, amount));
+  await send(client, () => erc20(token, new PaddedGasSigner(signer)).approve(spender, amount));
   return "approve";
 }

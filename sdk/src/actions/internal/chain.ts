@@ -45,8 +45,13 @@ export function rethrow(client: XMarginClient, error: unknown): never {
   throw decodeError(error, errorContext(client)) ?? error;
 }
 
-/** Runs a read, decoding protocol reverts. */
+/**
+ * Runs a read, decoding protocol reverts, after the chain check: a wallet on another chain than the
+ * deployment's has no code at its addresses, where a read failed with ethers' "could not decode result
+ * data" (BAD_DATA) rather than naming the network (review round 158).
+ */
 export async function read<T>(client: XMarginClient, call: () => Promise<T>): Promise<T> {
+  await ensureChain(client);
   try {
     return await call();
   } catch (error) {
@@ -55,8 +60,26 @@ export async function read<T>(client: XMarginClient, call: () => Promise<T>): Pr
 }
 
 /**
+ * The block of the client's last transaction mined, which reads "at the latest block" never go below:
+ * ethers' providers (JsonRpcProvider, BrowserProvider) answer `getBlockNumber` and `getBlock("latest")`
+ * from a cache for 250 ms (`cacheTimeout`), so where the receipt comes sooner (a node mining at once, a
+ * fast L2 sequencer) the read after a write saw the block before it: the account just created missing
+ * from `listAccounts`, the maximum withdrawal before the trade (review round 158).
+ */
+const minedBlockOf = new WeakMap<XMarginClient, number>();
+
+/**
+ * The latest block number, and at least the block of the client's last transaction mined, unless that
+ * block is gone (a chain rewound: a restarted node, a test's snapshot, a reorganisation).
+ */
+export async function latestBlockNumber(client: XMarginClient): Promise<number> {
+  return (await blockAt(client)).number;
+}
+
+/**
  * Sends a transaction (after the chain check), waits for it and decodes reverts (the quote token's
- * decimals are read once per client first, so that amounts in error messages read as USD).
+ * decimals are read once per client first, so that amounts in error messages read as USD). Later reads
+ * of the client at the latest block read this transaction's block or a later one.
  */
 export async function send(
   client: XMarginClient,
@@ -68,6 +91,7 @@ export async function send(
     const tx = await submit();
     const receipt = await tx.wait(confirmations);
     if (!receipt) throw new Error(`transaction ${tx.hash} was dropped`);
+    minedBlockOf.set(client, Math.max(receipt.blockNumber, minedBlockOf.get(client) ?? 0));
     return receipt;
   } catch (error) {
     rethrow(client, error);
@@ -141,12 +165,21 @@ export function resolveToken(client: XMarginClient, token: string): string {
   return address;
 }
 
-/** The latest block's number and timestamp (or those of `blockTag`). */
+/**
+ * The latest block's number and timestamp (or those of `blockTag`); the latest is at least the block of
+ * the client's last transaction mined (`latestBlockNumber`).
+ */
 export async function blockAt(
   client: XMarginClient,
   blockTag: BlockTag = "latest",
 ): Promise<{ number: number; timestamp: bigint }> {
-  const block = await client.provider.getBlock(blockTag);
+  let block = await client.provider.getBlock(blockTag);
+  const mined = minedBlockOf.get(client);
+  if (blockTag === "latest" && block && mined !== undefined && block.number < mined) {
+    const own = await client.provider.getBlock(mined);
+    if (own) block = own;
+    else minedBlockOf.delete(client);
+  }
   if (!block) throw new Error(`block ${blockTag} not found`);
   return { number: block.number, timestamp: BigInt(block.timestamp) };
 }
