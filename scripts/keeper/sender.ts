@@ -32,6 +32,7 @@ import { chooseFees, replacementFees, replacementFeesForUnknown, type TxFees } f
 import { describeError, nodeMessage, type Fields, type Logger } from "./log";
 import { isRateLimitAnswer, isTransientError, sleep } from "./retry";
 import { findRevertData } from "../../sdk/src/errors";
+import { TX_GAS_CAP, paddedGasLimit } from "../../sdk/src/actions/internal/gas";
 
 export interface TxRequest {
   to: string;
@@ -73,8 +74,8 @@ export function succeeded(result: SendResult): boolean {
   return result.status === "mined" || result.status === "dry-run";
 }
 
-/** EIP-7825 (Osaka): the most gas one transaction may carry; a node refuses a larger gas limit. */
-export const TX_GAS_CAP = 16_777_216n;
+/** EIP-7825 (Osaka): the most gas one transaction may carry (the SDK's constant). */
+export { TX_GAS_CAP };
 
 export interface SenderOptions {
   maxGasPriceWei: bigint;
@@ -361,11 +362,9 @@ export class TxSender {
       });
       return { status: "gas-above-cap", baseFeePerGas: null };
     }
-    // 20% and 10,000 gas above the estimate, but never above the per-transaction cap of EIP-7825 (Osaka;
-    // many L2s and nodes cap the same) when the estimate fits under it: padded, a bid on a 16-series book
-    // (14.6M gas) asked for 17.6M and was refused by the node, though 14.6M would have run (review round 80).
-    const padded = (gas * 12n) / 10n + 10_000n;
-    const gasLimit = padded > TX_GAS_CAP && gas <= TX_GAS_CAP ? TX_GAS_CAP : padded;
+    // 20% and 10,000 gas above the estimate, never above EIP-7825's cap when the estimate fits (many L2s
+    // and nodes cap the same; review round 80): the SDK's padding, which its users' trades need too.
+    const gasLimit = paddedGasLimit(gas);
     if (this.opts.dryRun) {
       this.log.info("dry run: would send", { action: label, ...fields, gasLimit, ...fees });
       return { status: "dry-run", gasLimit, fees };
