@@ -15,7 +15,7 @@ import {
   newStats,
   resetWorld,
   step,
-  actionArb,
+  longActionArb,
   type Action,
 } from "../test/reliability/model";
 import { InvariantViolation } from "../test/shared/invariants";
@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   for (let r = 0; stats.steps < totalSteps; r++) {
     const runSeed = seed + r;
     const length = Math.min(runLength, totalSteps - stats.steps);
-    const [actions] = fc.sample(fc.array(actionArb, { minLength: length, maxLength: length }), {
+    const [actions] = fc.sample(fc.array(longActionArb, { minLength: length, maxLength: length }), {
       seed: runSeed,
       numRuns: 1,
     }) as Action[][];
@@ -92,6 +92,7 @@ async function main(): Promise<void> {
         gaps: { ...stats.gaps, sweptPositive: stats.gaps.sweptPositive.toString() },
         shocked: stats.shocked,
         fresh: stats.fresh,
+        listed: stats.listed,
         unchangedSteps: stats.unchanged,
         reverts: stats.reverts,
       },

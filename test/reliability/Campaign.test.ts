@@ -28,6 +28,8 @@ const STEPS = Number(process.env.CAMPAIGN_RUN_LENGTH ?? 40);
 // Round 151 added `listToken`, `token`, `rateModel` and `fund`: 20261221 meets no shocked-weight update
 // after the setup's day; 20264838 meets every kind and an ETH-backed token listed, deposited and held
 // with ETH positions.
+// Round 156's kinds (`feed`, `volFeed`, `newSeries`, `newMarket`, `poolLimits`) run in the long campaign
+// only (`longActionArb`): with them no seed among ~60,000 pre-filtered met every older kind here.
 const SEED = Number(process.env.CAMPAIGN_SEED ?? 20264838);
 
 interface Model {

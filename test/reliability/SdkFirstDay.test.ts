@@ -157,12 +157,12 @@ describe("The SDK on a dApp developer's first day (review round 158)", function 
       const estimates: bigint[] = [];
       const client = await slowWalletClient(sys, 12, estimates);
       // ethers sent the bare estimate, made at the latest block; mined 12 s later the open used more
-      // (funding and interest accrue) and ran out of gas, an error no XMarginError decodes.
+      // (funding and interest accrue) and ran out of gas, an error no XMarginError decodes. Whether it uses
+      // more here depends on the estimate's timestamp, which the node takes from the wall clock and the
+      // worker's earlier specs (in the full suite it used 1,440 less): the padding is what is pinned.
       const opened = await openPosition(client, { accountId, marketId: 1n, size: parseEther("2") });
       const closed = await closePosition(client, { accountId, marketId: 1n });
       expect(closed.newSize).to.equal(0n);
-      const used = [opened.receipt.gasUsed, closed.receipt.gasUsed];
-      expect(used[0], "the open used more than its estimate").to.be.greaterThan(estimates[0]);
       for (const [i, receipt] of [opened.receipt, closed.receipt].entries()) {
         const sent = await network.provider.request({
           method: "eth_getTransactionByHash",

@@ -22,11 +22,20 @@ import {
   type XMarginClient,
 } from "../../sdk/src";
 import { eventsOf } from "../../sdk/src/actions/internal/chain";
-import { MarginMode, WAD, fundInsurance, openAccount, wad, type System, findEvent } from "../shared/system";
-import { deployOptionsSystem, listSeries } from "../shared/options";
-import { addPriceFeed, assetId, deployMockFeed } from "../shared/oracles";
+import {
+  DEFAULT_RISK_PARAMS,
+  MarginMode,
+  WAD,
+  fundInsurance,
+  openAccount,
+  wad,
+  type System,
+  findEvent,
+} from "../shared/system";
+import { DEFAULT_SERIES_PARAMS, deployOptionsSystem, listSeries } from "../shared/options";
+import { addPriceFeed, addVolatilityFeed, assetId, deployMockFeed } from "../shared/oracles";
 import { deployToken } from "../shared/tokens";
-import { unwindPremium } from "../shared/perps";
+import { DEFAULT_MARKET_PARAMS, unwindPremium } from "../shared/perps";
 import { deploymentOf } from "../shared/sdk";
 import {
   BalanceTracker,
@@ -67,6 +76,8 @@ export const TRADERS = 6;
 const DUST = 1_000_000n;
 
 type Asset = "ETH" | "BTC";
+/** Round 156: an underlying with positions: ETH, BTC, or SOL (listed mid-run by `newMarket`). */
+type Underlying = Asset | "SOL";
 type Token = "usdc" | "weth";
 
 export type Action =
@@ -111,7 +122,39 @@ export type Action =
   | { kind: "listToken"; token: number; initial: number; gap: number; cap: number }
   | { kind: "token"; op: TokenOp; token: number; trader: number; percent: number }
   | { kind: "rateModel"; field: RateField; percent: number }
-  | { kind: "fund"; percent: number; toFund: boolean };
+  | { kind: "fund"; percent: number; toFund: boolean }
+  | { kind: "feed"; asset: Asset; source: number; permille: number; heartbeat: number; config: FeedConfig }
+  | { kind: "volFeed"; asset: Asset; source: number; percent: number; heartbeat: number; config: VolConfig }
+  | { kind: "newSeries"; op: "list" | "trade"; which: number; trader: number; size: number; bad: SeriesFault }
+  | {
+      kind: "newMarket";
+      op: "list" | "trade" | "close" | "price";
+      which: number;
+      trader: number;
+      size: number;
+      bad: MarketFault;
+    }
+  | { kind: "poolLimits"; op: PoolLimitOp; underlying: "ETH" | "BTC" | "NOPX"; percent: number };
+
+/**
+ * Round 156: the option market's pool limits and listing floors: the risk role's vega and delta ratios
+ * (`setPoolVegaRatio`, `setPoolDeltaRatio`), the timelock's `configureUnderlying` (floors moved, or a zero
+ * vega ratio, or a fee floor above the series' cap).
+ */
+type PoolLimitOp = "vega" | "delta" | "floors" | "zeroVega" | "feeTooHigh";
+
+/**
+ * Round 156: how `feed` configures a price feed (`configureAsset`): bounds 1000× or 50× around the price,
+ * or a configuration the router refuses (a zero floor, a floor at the ceiling, a deviation bound without
+ * a second source, the primary named as its own secondary).
+ */
+type FeedConfig = "wide" | "narrow" | "zeroMin" | "inverted" | "lonelyDeviation" | "duplicate";
+/** Round 156: `volFeed`'s bounds: accepted, or refused (a zero floor, floor ≥ ceiling, ceiling above 1000%). */
+type VolConfig = "ok" | "zeroMin" | "inverted" | "tooHigh";
+/** Round 156: what is wrong with a `newSeries` listing (none, or one or two faults, the first one checked). */
+type SeriesFault = "none" | "expiry" | "fee" | "moneyness" | "expiryAndFee" | "feeAndMoneyness";
+/** Round 156: what is wrong with a `newMarket` listing. */
+type MarketFault = "none" | "skewScale" | "roundTrip" | "unknown" | "skewAndRoundTrip" | "underlyingAgain";
 
 /**
  * Round 151: what the campaign does with a collateral token listed mid-run (FRESH_TOKENS): deposit,
@@ -137,8 +180,8 @@ const trader = fc.nat(TRADERS - 1);
 const asset = fc.constantFrom<Asset>("ETH", "BTC");
 const rec = <T>(weight: number, arbitrary: fc.Arbitrary<T>) => ({ weight, arbitrary });
 
-/** One random action; weights favour trading and prices, with every other kind present. */
-export const actionArb: fc.Arbitrary<Action> = fc.oneof(
+/** The action kinds of rounds up to 151, with their weights. */
+const baseActions = [
   rec(
     3,
     fc.record({
@@ -395,6 +438,114 @@ export const actionArb: fc.Arbitrary<Action> = fc.oneof(
       toFund: fc.boolean(),
     }),
   ),
+];
+
+/**
+ * One random action of the short campaign (`npm test`, Campaign.test.ts): rounds up to 151's kinds, so
+ * its default seed keeps meeting every one of them. Weights favour trading and prices.
+ */
+export const actionArb: fc.Arbitrary<Action> = fc.oneof(...baseActions);
+
+/**
+ * One random action of the long campaign (scripts/campaign.ts): every kind, round 156's too.
+ */
+export const longActionArb: fc.Arbitrary<Action> = fc.oneof(
+  ...baseActions,
+  // Round 156: ETH's or BTC's price feed swapped for another aggregator (18 or 6 decimals, or back to the
+  // original 8) answering up to 5% away, with another heartbeat and bounds, or refused; the volatility
+  // feed swapped; option series and an ETH perp market listed mid-run, then traded.
+  rec(
+    2,
+    fc.record({
+      kind: fc.constant("feed" as const),
+      asset,
+      source: fc.nat(2),
+      permille: fc.integer({ min: -50, max: 50 }),
+      heartbeat: fc.constantFrom(1_800, 3_600, 3_600, 7_200, 0, 172_801),
+      config: fc.constantFrom<FeedConfig>(
+        "wide",
+        "wide",
+        "wide",
+        "narrow",
+        "zeroMin",
+        "inverted",
+        "lonelyDeviation",
+        "duplicate",
+      ),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("volFeed" as const),
+      asset,
+      source: fc.nat(1),
+      percent: fc.integer({ min: 15, max: 220 }),
+      heartbeat: fc.constantFrom(1_800, 3_600, 7_200, 0, 172_801),
+      config: fc.constantFrom<VolConfig>("ok", "ok", "ok", "zeroMin", "inverted", "tooHigh"),
+    }),
+  ),
+  rec(
+    4,
+    fc.record({
+      kind: fc.constant("newSeries" as const),
+      op: fc.constantFrom("list" as const, "trade" as const, "trade" as const, "trade" as const),
+      which: fc.nat(2),
+      trader,
+      size: fc.integer({ min: -40, max: 40 }).filter((x) => x !== 0),
+      bad: fc.constantFrom<SeriesFault>(
+        "none",
+        "none",
+        "none",
+        "none",
+        "none",
+        "expiry",
+        "fee",
+        "moneyness",
+        "expiryAndFee",
+        "feeAndMoneyness",
+      ),
+    }),
+  ),
+  rec(
+    4,
+    fc.record({
+      kind: fc.constant("newMarket" as const),
+      op: fc.constantFrom(
+        "list" as const,
+        "list" as const,
+        "trade" as const,
+        "trade" as const,
+        "trade" as const,
+        "close" as const,
+        "price" as const,
+      ),
+      which: fc.constantFrom(0, 1, 2, 2),
+      trader,
+      size: fc.integer({ min: -120, max: 120 }).filter((x) => x !== 0),
+      bad: fc.constantFrom<MarketFault>(
+        "none",
+        "none",
+        "none",
+        "none",
+        "none",
+        "skewScale",
+        "roundTrip",
+        "unknown",
+        "skewAndRoundTrip",
+        "underlyingAgain",
+      ),
+    }),
+  ),
+  rec(
+    1,
+    fc.record({
+      kind: fc.constant("poolLimits" as const),
+      op: fc.constantFrom<PoolLimitOp>("vega", "vega", "delta", "delta", "floors", "zeroVega", "feeTooHigh"),
+      underlying: fc.constantFrom("ETH" as const, "ETH" as const, "BTC" as const, "NOPX" as const),
+      percent: fc.constantFrom(-100, -50, -20, 20, 50, 100, 101),
+    }),
+  ),
 );
 
 export const describeAction = (a: Action): string => JSON.stringify(a);
@@ -521,6 +672,38 @@ export interface Stats {
   };
   /** Round 151: tokens listed mid-run (see `listToken`, `token`), the rate model, the fund's withdrawals. */
   fresh: FreshStats;
+  /** Round 156: feeds swapped, series and markets listed mid-run (see `feed`, `volFeed`, `newSeries`, `newMarket`). */
+  listed: ListedStats;
+}
+
+/** Round 156's counters. */
+export interface ListedStats {
+  feedSwaps: number;
+  /** Swaps to an aggregator of other decimals than the one it replaced. */
+  decimalChanges: number;
+  feedRefused: Record<string, number>;
+  volSwaps: number;
+  volRefused: Record<string, number>;
+  /** Account equities checked against the model's repricing after a swap (accounts with something priced). */
+  repricedChecked: number;
+  /** Of them, those whose equity moved. */
+  repricedMoved: number;
+  seriesListed: number;
+  seriesRefused: Record<string, number>;
+  seriesTrades: number;
+  /** Series listed mid-run then settled by `settle`. */
+  seriesSettled: number;
+  marketsListed: number;
+  marketsRefused: Record<string, number>;
+  marketTrades: number;
+  solMarketsListed: number;
+  /** Full checks of accounts holding a position on a series or market listed mid-run. */
+  ledgerHolders: number;
+  /** Stale-feed outages on a swapped feed (their heartbeat the swap's). */
+  swappedOutages: number;
+  /** Pool limit and floor updates that went through, and refusals by error. */
+  poolLimitUpdates: number;
+  poolLimitRefused: Record<string, number>;
 }
 
 /** Round 151's counters (see `listToken`, `token`, `rateModel`, `fund`). */
@@ -662,6 +845,27 @@ export function newStats(): Stats {
       fundRefused: 0,
       heldDeposited: 0,
     },
+    listed: {
+      feedSwaps: 0,
+      decimalChanges: 0,
+      feedRefused: {},
+      volSwaps: 0,
+      volRefused: {},
+      repricedChecked: 0,
+      repricedMoved: 0,
+      seriesListed: 0,
+      seriesRefused: {},
+      seriesTrades: 0,
+      seriesSettled: 0,
+      marketsListed: 0,
+      marketsRefused: {},
+      marketTrades: 0,
+      solMarketsListed: 0,
+      ledgerHolders: 0,
+      swappedOutages: 0,
+      poolLimitUpdates: 0,
+      poolLimitRefused: {},
+    },
   };
 }
 
@@ -686,6 +890,7 @@ export interface World {
   interfaces: Interface[];
   insuranceAccountId: bigint;
   perpAddress: string;
+  optionAddress: string;
   /** The chain state every run starts from (re-taken after each revert). */
   snapshot: string;
   baseClock: bigint;
@@ -730,7 +935,7 @@ export interface World {
   /** Markets held per account, from the engine's PositionOpened / PositionClosed events. */
   held: Map<bigint, Set<string>>;
   /** Underlying (ETH / BTC) of every market key `market:marketId`. */
-  underlyingOf: Map<string, Asset>;
+  underlyingOf: Map<string, Underlying>;
   /** Last health read per account (see checkLedger). */
   healthCache: Map<bigint, HealthLike>;
   /** ETH and BTC price and volatility as last read (see checkLedger). */
@@ -742,6 +947,23 @@ export interface World {
   engineAddress: string;
   /** Invariant 6 (SDK = engine) runs every `sdkEvery` steps (1 = every step). */
   sdkEvery: number;
+  /** Round 156: each underlying's price and volatility feed now, and the price feed's heartbeat. */
+  priceFeeds: Record<Asset, MockV3Aggregator>;
+  volFeeds: Record<Asset, MockV3Aggregator>;
+  heartbeats: Record<Asset, bigint>;
+  /** The aggregators a `feed` swap picks from (18 and 6 decimals, then the original 8), and `volFeed`'s. */
+  spareFeeds: Record<Asset, MockV3Aggregator[]>;
+  spareVolFeeds: Record<Asset, MockV3Aggregator[]>;
+  /** The series listed at setup, and the perp markets (by underlying) listed at setup. */
+  baseSeries: bigint[];
+  perpMarkets: { id: bigint; asset: Underlying }[];
+  basePerpMarkets: { id: bigint; asset: Underlying }[];
+  /** SOL's price and volatility feeds (configured at setup, unknown to the engine until a run lists it). */
+  solFeeds: MockV3Aggregator[];
+  solListed: boolean;
+  /** Series and markets this run listed, by the action's `which`. */
+  newSeries: Map<number, bigint>;
+  newMarkets: Map<number, bigint>;
 }
 
 export interface WorldOptions {
@@ -809,7 +1031,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
 
   const perpAddress = await sys.perps.getAddress();
   const optionAddress = await sys.options.getAddress();
-  const underlyingOf = new Map<string, Asset>([
+  const underlyingOf = new Map<string, Underlying>([
     [marketKey(perpAddress, sys.markets.ETH), "ETH"],
     [marketKey(perpAddress, sys.markets.BTC), "BTC"],
     ...series.map((id, i): [string, Asset] => [marketKey(optionAddress, id), i < 3 ? "ETH" : "BTC"]),
@@ -831,6 +1053,13 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     sys.manager,
   ].map((c) => c.interface as Interface);
 
+  const { spareFeeds, spareVolFeeds } = await deploySpareFeeds(sys);
+  // SOL: priced in the router, not listed by the engine (a run lists it with its first market).
+  const solFeeds = [
+    await addPriceFeed(sys.router, "SOL", "150"),
+    await addVolatilityFeed(sys.router, "SOL", "0.9"),
+  ];
+  const basePerpMarkets = (["ETH", "BTC"] as const).map((asset) => ({ id: sys.markets[asset], asset }));
   const baseClock = BigInt((await ethers.provider.getBlock("latest"))!.timestamp) + 1n;
   const tracker = new BalanceTracker(sys.vault, (await sys.vault.getAddress()).toLowerCase(), [
     await sys.usdc.getAddress(),
@@ -862,6 +1091,7 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     interfaces,
     insuranceAccountId,
     perpAddress,
+    optionAddress,
     snapshot,
     baseClock,
     baseNetQuote: netQuote,
@@ -889,6 +1119,18 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     baseTokens,
     treasury: signers[13],
     stats,
+    priceFeeds: { ...sys.feeds },
+    volFeeds: { ...sys.volFeeds },
+    heartbeats: { ETH: HEARTBEAT, BTC: HEARTBEAT },
+    spareFeeds,
+    spareVolFeeds,
+    baseSeries: [...series],
+    perpMarkets: basePerpMarkets.map((m) => ({ ...m })),
+    basePerpMarkets,
+    newSeries: new Map(),
+    newMarkets: new Map(),
+    solFeeds,
+    solListed: false,
   };
 }
 
@@ -915,6 +1157,15 @@ export async function resetWorld(w: World): Promise<void> {
   w.valueCache = new Map();
   w.optionValueCache = new Map();
   w.oracleCache = null;
+  // Round 156: the setup's feeds, series and markets again.
+  w.priceFeeds = { ...w.sys.feeds };
+  w.volFeeds = { ...w.sys.volFeeds };
+  w.heartbeats = { ETH: HEARTBEAT, BTC: HEARTBEAT };
+  w.series = [...w.baseSeries];
+  w.perpMarkets = w.basePerpMarkets.map((m) => ({ ...m }));
+  w.newSeries = new Map();
+  w.newMarkets = new Map();
+  w.solListed = false;
   for (const id of w.ids) w.held.set(id, await heldKeys(w, id));
 }
 
@@ -1005,6 +1256,9 @@ const MARKET_WIDE = new Set<Action["kind"]>([
   "listToken",
   "token",
   "rateModel",
+  // Round 156: a swapped feed reprices every holder.
+  "feed",
+  "volFeed",
 ]);
 
 /** The accounts an action can change besides the pool and the fund (their counterparties). */
@@ -1055,25 +1309,27 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
   // Oracle answers only change in market-wide steps (the model moves the feeds), so they are re-read
   // then and on full checks.
   if (only === null || verify || !w.oracleCache) {
+    const sol = assetId("SOL");
     w.oracleCache = await Promise.all([
       sys.router.getPrice(assetId("ETH")),
       sys.router.getPrice(assetId("BTC")),
       sys.router.getVolatility(assetId("ETH")),
       sys.router.getVolatility(assetId("BTC")),
+      // Round 156: SOL once this run listed it (its feeds are refreshed from then on).
+      w.solListed ? sys.router.getPrice(sol) : 0n,
+      w.solListed ? sys.router.getVolatility(sol) : 0n,
     ]);
   }
-  const [ethPrice, btcPrice, ethVol, btcVol] = w.oracleCache;
+  const [ethPrice, btcPrice, ethVol, btcVol, solPrice, solVol] = w.oracleCache;
   const [holdings, quoteDebt, tokens] = await Promise.all([
     Promise.all([sys.usdc.balanceOf(sys.vault), sys.weth.balanceOf(sys.vault)]),
     sys.vault.quoteDebt(),
     readFreshTokens(w, ethPrice),
   ]);
-  const spot = { ETH: ethPrice, BTC: btcPrice };
+  const spot = { ETH: ethPrice, BTC: btcPrice, SOL: solPrice };
   // The pool's perp values leave out what closing each market's skew pays back; invariant 2 adds it.
-  const premiums = await Promise.all(
-    (["ETH", "BTC"] as const).map((u) => unwindPremium(sys.perps, sys.markets[u], spot[u])),
-  );
-  const vol = { ETH: ethVol, BTC: btcVol };
+  const premiums = await Promise.all(w.perpMarkets.map((m) => unwindPremium(sys.perps, m.id, spot[m.asset])));
+  const vol = { ETH: ethVol, BTC: btcVol, SOL: solVol };
   const values = await Promise.all(
     ids.map(async (id) => {
       const parts = await Promise.all(
@@ -1134,6 +1390,7 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
         );
       }
       if (isLiquidatable(healths[i])) w.stats.liquidatableSeen++;
+      if (holdsListedMidRun(w, id)) w.stats.listed.ledgerHolders++;
       if (accrued[i] > 0n) w.stats.interestAccruingSeen++;
       // Row 420's fix, from the model's own arithmetic: equity_MM is the vault's maintenance value, the
       // positions' values and WETH's maintenance credit, capped at mark·mmShockFloor, when the account
@@ -1187,6 +1444,15 @@ export async function checkLedger(w: World, verify = true, only: bigint[] | null
   if (discrepancy < w.stats.worstDust) w.stats.worstDust = discrepancy;
   const band = [...w.optionValueCache.values()].reduce((a, b) => a + b, 0n);
   if (band < w.stats.worstOptionBand) w.stats.worstOptionBand = band;
+}
+
+/** Round 156: whether the account holds a position on a series or perp market this run listed. */
+function holdsListedMidRun(w: World, id: bigint): boolean {
+  const fresh = new Set([
+    ...[...w.newMarkets.values()].map((m) => marketKey(w.perpAddress, m)),
+    ...[...w.newSeries.values()].map((s) => marketKey(w.optionAddress, s)),
+  ]);
+  return [...(w.held.get(id) ?? [])].some((key) => fresh.has(key));
 }
 
 /** Whether the account holds a position on `asset` (a market of the engine's events). */
@@ -1347,10 +1613,12 @@ const increasesRisk = (before: bigint, after: bigint): boolean =>
   abs(after) > abs(before) || (before !== 0n && after !== 0n && before > 0n !== after > 0n);
 
 async function refreshFeeds(w: World, except?: MockV3Aggregator): Promise<void> {
-  const { feeds, volFeeds } = w.sys;
+  // The feeds in use (round 156: a swap changes them).
+  const { priceFeeds: feeds, volFeeds } = w;
   // A fresh token's own feed from its listing on (its listing refreshes it first).
   const own = w.fresh.flatMap((f, i) => (f.feed && w.freshListing.has(i) ? [f.feed] : []));
-  for (const feed of [...Object.values(feeds), ...Object.values(volFeeds), ...own]) {
+  const sol = w.solListed ? w.solFeeds : [];
+  for (const feed of [...Object.values(feeds), ...Object.values(volFeeds), ...own, ...sol]) {
     if (feed === except) continue;
     const answer = await feed.latestAnswer();
     await must(w, () => feed.updateAnswer(answer, GAS));
@@ -1403,16 +1671,7 @@ async function apply(w: World, a: Action, index: number): Promise<boolean> {
       const delta =
         a.kind === "closePerp" ? -before : a.market === "ETH" ? wad(a.size / 10) : wad(a.size / 400);
       if (delta === 0n) return false;
-      const out = await send(w, () =>
-        sys.perps
-          .connect(t.signer)
-          .trade(t.id, marketId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
-      );
-      checkPausedTrade(w, out, increasesRisk(before, before + delta), `perp trade ${delta}`);
-      if (out.ok && increasesRisk(before, before + delta)) {
-        await checkInitialMargin(sys.engine, t.id, `perp trade ${delta}`);
-      }
-      return out.ok;
+      return perpTrade(w, t, marketId, delta);
     }
     case "option":
     case "closeOption": {
@@ -1420,24 +1679,14 @@ async function apply(w: World, a: Action, index: number): Promise<boolean> {
       const seriesId = w.series[a.series];
       const before = await sys.options.positionSize(t.id, seriesId);
       const delta = a.kind === "closeOption" ? -before : wad(a.size / 10);
-      if (delta === 0n) return false;
-      const out = await send(w, () =>
-        sys.options
-          .connect(t.signer)
-          .trade(t.id, seriesId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
-      );
-      checkPausedTrade(w, out, increasesRisk(before, before + delta), `option trade ${delta}`);
-      if (out.ok && increasesRisk(before, before + delta)) {
-        await checkInitialMargin(sys.engine, t.id, `option trade ${delta}`);
-      }
-      return out.ok;
+      return optionTrade(w, t, seriesId, delta);
     }
     case "time":
       await advance(w, BigInt(a.seconds));
       return true;
     case "price":
     case "gap": {
-      const feed = sys.feeds[a.asset];
+      const feed = w.priceFeeds[a.asset];
       const answer = await feed.latestAnswer();
       const next =
         a.kind === "price"
@@ -1447,7 +1696,9 @@ async function apply(w: World, a: Action, index: number): Promise<boolean> {
       return true;
     }
     case "vol": {
-      await must(w, () => sys.volFeeds[a.asset].updateAnswer(BigInt(a.percent) * 10n ** 6n, GAS));
+      const feed = w.volFeeds[a.asset];
+      const answer = BigInt(a.percent) * 10n ** (BigInt(await feed.decimals()) - 2n);
+      await must(w, () => feed.updateAnswer(answer, GAS));
       return true;
     }
     case "outage":
@@ -1631,6 +1882,16 @@ async function apply(w: World, a: Action, index: number): Promise<boolean> {
       return tokenAction(w, a.op, a.token, a.trader, a.percent);
     case "rateModel":
       return rateModel(w, a.field, a.percent);
+    case "feed":
+      return swapFeed(w, a.asset, a.source, a.permille, a.heartbeat, a.config);
+    case "volFeed":
+      return swapVolFeed(w, a.asset, a.source, a.percent, a.heartbeat, a.config);
+    case "newSeries":
+      return newSeries(w, a.op, a.which, a.trader, a.size, a.bad);
+    case "newMarket":
+      return newMarket(w, a.op, a.which, a.trader, a.size, a.bad);
+    case "poolLimits":
+      return poolLimits(w, a.op, a.underlying, a.percent);
     case "fund":
       return fundWithdrawal(w, a.percent, a.toFund);
   }
@@ -2193,8 +2454,10 @@ function parseEvent(
  */
 async function staleFeed(w: World, asset: Asset, traderIndex: number): Promise<boolean> {
   const { sys } = w;
-  const feed = sys.feeds[asset];
-  await advance(w, HEARTBEAT + 1n, feed);
+  const feed = w.priceFeeds[asset];
+  // Round 156: the heartbeat of the feed in use (a swap sets its own).
+  if (feed !== sys.feeds[asset] || w.heartbeats[asset] !== HEARTBEAT) w.stats.listed.swappedOutages++;
+  await advance(w, w.heartbeats[asset] + 1n, feed);
   const t = w.traders[traderIndex];
   const trade = await send(w, () =>
     sys.perps
@@ -2258,7 +2521,8 @@ async function settle(w: World): Promise<boolean> {
     const s = await sys.options.series(seriesId);
     if (s.expiry > w.clock) continue;
     if (!s.settled) {
-      const feed = sys.feeds[s.underlying === assetId("ETH") ? "ETH" : "BTC"];
+      // The primary feed in use (round 156: a swap changes it; settlement reads the new one's rounds).
+      const feed = w.priceFeeds[s.underlying === assetId("ETH") ? "ETH" : "BTC"];
       const latest = await feed.latestRoundData();
       const hint = await findSettlementRound(latest, s.expiry, async (id) => {
         const r = await feed.getRoundData(id).catch(() => null);
@@ -2267,6 +2531,7 @@ async function settle(w: World): Promise<boolean> {
       if (hint === null) continue;
       const out = await send(w, () => sys.options.settleSeries(seriesId, hint, GAS));
       if (!out.ok) throw new Error(`settleSeries(${seriesId}, ${hint}) reverted with ${out.error}`);
+      if (!w.baseSeries.includes(seriesId)) w.stats.listed.seriesSettled++;
     }
     const holders = w.ids.filter((id) => id !== sys.poolAccountId);
     const out = await send(w, () => sys.options.settleAccounts(holders, seriesId, GAS));
@@ -3987,5 +4252,642 @@ function checkEthBackedGroup(
       `account ${id} at block ${blockTag}: SDK ETH group delta ${group.greeks.delta}, the model's ${delta} ` +
         `(${priced.length} ETH-priced tokens)`,
     );
+  return true;
+}
+
+// ------------------------------------------------ feeds swapped, series and markets listed (round 156)
+
+/** OracleRouter.MAX_HEARTBEAT and MAX_VOLATILITY. */
+const MAX_FEED_HEARTBEAT = 2n * DAY;
+const MAX_FEED_VOLATILITY = wad("10");
+const UINT120_MAX = 2n ** 120n - 1n;
+/** BlackScholes' bounds a listing checks: an hour to two years, strike within 100× of spot. */
+const MIN_TIME_TO_EXPIRY = 3_600n;
+const MAX_TIME_TO_EXPIRY = 2n * 365n * DAY;
+const MAX_MONEYNESS = 100n;
+/** OptionMarket.MAX_LIVE_SERIES, PerpMarket.MAX_MARKETS. */
+const MAX_LIVE_SERIES = 32n;
+const MAX_MARKETS = 32n;
+
+/**
+ * Aggregators deployed at setup for the swaps: per underlying a price feed at 18 and one at 6 decimals
+ * answering its price (the original 8-decimal one is the third choice), and an 18-decimal volatility feed.
+ */
+async function deploySpareFeeds(sys: System): Promise<{
+  spareFeeds: Record<Asset, MockV3Aggregator[]>;
+  spareVolFeeds: Record<Asset, MockV3Aggregator[]>;
+}> {
+  const spareFeeds = {} as Record<Asset, MockV3Aggregator[]>;
+  const spareVolFeeds = {} as Record<Asset, MockV3Aggregator[]>;
+  for (const asset of ["ETH", "BTC"] as const) {
+    const answer = await sys.feeds[asset].latestAnswer(); // 8 decimals
+    const vol = await sys.volFeeds[asset].latestAnswer();
+    spareFeeds[asset] = [
+      await deployMockFeed(18, answer * 10n ** 10n),
+      await deployMockFeed(6, answer / 100n),
+      sys.feeds[asset],
+    ];
+    spareVolFeeds[asset] = [await deployMockFeed(18, vol * 10n ** 10n), sys.volFeeds[asset]];
+  }
+  return { spareFeeds, spareVolFeeds };
+}
+
+/** A WAD value in `decimals` (rounded down) and back, as the router scales an answer up. */
+const toAnswer = (value: bigint, decimals: bigint): bigint => value / 10n ** (18n - decimals);
+const fromAnswer = (answer: bigint, decimals: bigint): bigint => answer * 10n ** (18n - decimals);
+
+type AssetInput = {
+  primary: string;
+  primaryHeartbeat: bigint;
+  secondaries: string[];
+  secondaryHeartbeats: bigint[];
+  minPrice: bigint;
+  maxPrice: bigint;
+  maxDeviation: bigint;
+};
+
+/**
+ * `configureAsset`'s refusal of `input`, in the contract's order (the sources' count and heartbeats, the
+ * bounds, a deviation bound without a second source or beyond 50%, the primary's heartbeat and decimals,
+ * a secondary equal to the primary), or null. Every refusal is InvalidConfig; the reason is counted.
+ */
+function expectedFeedRefusal(input: AssetInput, decimals: bigint): string | null {
+  const n = input.secondaries.length;
+  if (n > 2 || input.secondaryHeartbeats.length !== n) return "count";
+  if (input.minPrice === 0n || input.minPrice >= input.maxPrice || input.maxPrice > UINT120_MAX)
+    return "bounds";
+  const deviationOk =
+    n === 0 ? input.maxDeviation === 0n : input.maxDeviation > 0n && input.maxDeviation <= wad("0.5");
+  if (!deviationOk) return "deviation";
+  if (input.primaryHeartbeat === 0n || input.primaryHeartbeat > MAX_FEED_HEARTBEAT) return "heartbeat";
+  if (decimals > 36n) return "decimals";
+  if (input.secondaries.some((s) => s === input.primary)) return "duplicate";
+  return null;
+}
+
+/** Mines an empty block at the model clock and returns its number (a swap's "before" block). */
+async function blockAtClock(w: World): Promise<number> {
+  await pin(w);
+  await network.provider.send("evm_mine");
+  return ethers.provider.getBlockNumber();
+}
+
+/**
+ * `feed`: ETH's or BTC's price feed replaced by `configureAsset` (timelock) with spare aggregator `source`
+ * (18 or 6 decimals, or the original 8), which first answers the price moved by `permille`, with its own
+ * heartbeat and bounds. A refusal is predicted exactly (InvalidConfig, for the model's reason); after a
+ * swap the router's price must be the new answer scaled from the new decimals, and every account's
+ * equity must move by exactly the repricing of what it holds on the asset (checkRepricing).
+ */
+async function swapFeed(
+  w: World,
+  asset: Asset,
+  source: number,
+  permille: number,
+  heartbeat: number,
+  config: FeedConfig,
+): Promise<boolean> {
+  const { sys } = w;
+  const id = assetId(asset);
+  const target = w.spareFeeds[asset][source];
+  const active = w.priceFeeds[asset];
+  const before = await blockAtClock(w);
+  const oldPrice = await sys.router.getPrice(id, { blockTag: before });
+  const decimals = BigInt(await target.decimals());
+  const moved = (oldPrice * BigInt(1000 + permille)) / 1000n;
+  const answer = toAnswer(moved, decimals);
+  const range = config === "narrow" ? 50n : 1000n;
+  const primary = await target.getAddress();
+  const input: AssetInput = {
+    primary,
+    primaryHeartbeat: BigInt(heartbeat),
+    secondaries: config === "duplicate" ? [primary] : [],
+    secondaryHeartbeats: config === "duplicate" ? [BigInt(heartbeat)] : [],
+    minPrice: config === "zeroMin" ? 0n : moved / range,
+    maxPrice: config === "inverted" ? moved / range : moved * range,
+    maxDeviation: config === "lonelyDeviation" || config === "duplicate" ? wad("0.1") : 0n,
+  };
+  const refusal = expectedFeedRefusal(input, decimals);
+  await must(w, () => target.updateAnswer(answer, GAS));
+  const out = await send(w, () => sys.router.configureAsset(id, input, GAS));
+  const what = `configureAsset(${asset}, ${decimals} decimals, heartbeat ${heartbeat}, ${config})`;
+  if (refusal !== null) {
+    if (out.ok || out.error !== "InvalidConfig")
+      throw new Error(`${what}: expected InvalidConfig (${refusal}), got ${out.ok ? "success" : out.error}`);
+    w.stats.listed.feedRefused[refusal] = (w.stats.listed.feedRefused[refusal] ?? 0) + 1;
+  } else {
+    if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+    if ((await active.decimals()) !== (await target.decimals())) w.stats.listed.decimalChanges++;
+    w.priceFeeds[asset] = target;
+    w.heartbeats[asset] = BigInt(heartbeat);
+    w.stats.listed.feedSwaps++;
+  }
+  // The price now: the new answer when the swap went through (or the active feed was the one updated).
+  const priced = refusal === null || target === active;
+  const newPrice = priced ? fromAnswer(answer, decimals) : oldPrice;
+  const after = await ethers.provider.getBlockNumber();
+  const read = await sys.router.getPrice(id, { blockTag: after });
+  if (read !== newPrice) throw new Error(`${what}: the router reads ${read}, the model ${newPrice}`);
+  const vol = await sys.router.getVolatility(id, { blockTag: after });
+  await checkRepricing(w, asset, before, after, { spot: oldPrice, vol }, { spot: newPrice, vol }, what);
+  return refusal === null || target === active;
+}
+
+/**
+ * `volFeed`: an underlying's volatility feed replaced by `configureVolatilityFeed` (timelock) with spare
+ * aggregator `source` (18 decimals, or the original 8) answering `percent`, or refused exactly
+ * (InvalidConfig: bounds, then heartbeat). After a swap every option holder's equity moves by exactly the
+ * revaluation of its options on the underlying at the new volatility.
+ */
+async function swapVolFeed(
+  w: World,
+  asset: Asset,
+  source: number,
+  percent: number,
+  heartbeat: number,
+  config: VolConfig,
+): Promise<boolean> {
+  const { sys } = w;
+  const id = assetId(asset);
+  const target = w.spareVolFeeds[asset][source];
+  const active = w.volFeeds[asset];
+  const before = await blockAtClock(w);
+  const [spot, oldVol] = await Promise.all([
+    sys.router.getPrice(id, { blockTag: before }),
+    sys.router.getVolatility(id, { blockTag: before }),
+  ]);
+  const decimals = BigInt(await target.decimals());
+  const answer = BigInt(percent) * 10n ** (decimals - 2n);
+  const [minVol, maxVol] =
+    config === "zeroMin"
+      ? [0n, wad("5")]
+      : config === "inverted"
+        ? [wad("5"), wad("5")]
+        : config === "tooHigh"
+          ? [wad("0.01"), MAX_FEED_VOLATILITY + 1n]
+          : [wad("0.01"), wad("5")];
+  const refusal =
+    minVol === 0n || minVol >= maxVol || maxVol > MAX_FEED_VOLATILITY
+      ? "bounds"
+      : heartbeat === 0 || BigInt(heartbeat) > MAX_FEED_HEARTBEAT
+        ? "heartbeat"
+        : null;
+  await must(w, () => target.updateAnswer(answer, GAS));
+  const out = await send(w, () =>
+    sys.router.configureVolatilityFeed(id, target, heartbeat, minVol, maxVol, GAS),
+  );
+  const what = `configureVolatilityFeed(${asset}, ${decimals} decimals, heartbeat ${heartbeat}, ${config})`;
+  if (refusal !== null) {
+    if (out.ok || out.error !== "InvalidConfig")
+      throw new Error(`${what}: expected InvalidConfig (${refusal}), got ${out.ok ? "success" : out.error}`);
+    w.stats.listed.volRefused[refusal] = (w.stats.listed.volRefused[refusal] ?? 0) + 1;
+  } else {
+    if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+    w.volFeeds[asset] = target;
+    w.stats.listed.volSwaps++;
+  }
+  const newVol = refusal === null || target === active ? fromAnswer(answer, decimals) : oldVol;
+  const after = await ethers.provider.getBlockNumber();
+  const read = await sys.router.getVolatility(id, { blockTag: after });
+  if (read !== newVol) throw new Error(`${what}: the router reads ${read}, the model ${newVol}`);
+  await checkRepricing(w, asset, before, after, { spot, vol: oldVol }, { spot, vol: newVol }, what);
+  return refusal === null || target === active;
+}
+
+/**
+ * Every account's engine equity (mark) after a swap is its equity before plus, from the model's own
+ * arithmetic, the change of each collateral token priced by `asset` (WETH and the ETH-backed fresh
+ * tokens: balance · price, rounded down per token as the vault sums them) and of each position on
+ * `asset` (the markets' `exposure` at the new spot and volatility minus at the old). Both blocks are at
+ * the model clock, so no funding or interest accrues between them.
+ */
+async function checkRepricing(
+  w: World,
+  asset: Asset,
+  before: number,
+  after: number,
+  old: { spot: bigint; vol: bigint },
+  now: { spot: bigint; vol: bigint },
+  what: string,
+): Promise<void> {
+  const { sys } = w;
+  const [h0, h1] = await Promise.all([
+    sys.engine.healthMany(w.ids, { blockTag: before }),
+    sys.engine.healthMany(w.ids, { blockTag: after }),
+  ]);
+  const balances = w.tracker.snapshot(w.ids);
+  const weth = (await sys.weth.getAddress()).toLowerCase();
+  const priced =
+    asset === "ETH"
+      ? [
+          { address: weth, decimals: 18 },
+          ...[...w.freshListing.keys()].filter((i) => w.fresh[i].ethBacked).map((i) => w.fresh[i]),
+        ]
+      : [];
+  for (let i = 0; i < w.ids.length; i++) {
+    const id = w.ids[i];
+    let expected = h0[i].equityMark;
+    for (const token of priced) {
+      const balance = balances.get(token.address)![i];
+      const unit = 10n ** BigInt(token.decimals);
+      expected += (balance * now.spot) / unit - (balance * old.spot) / unit;
+    }
+    for (const key of w.held.get(id) ?? []) {
+      if (w.underlyingOf.get(key) !== asset) continue;
+      const [market, marketId] = key.split(":");
+      const contract = market === w.perpAddress.toLowerCase() ? sys.perps : sys.options;
+      const [e0, e1] = await Promise.all([
+        contract.exposure(id, BigInt(marketId), old.spot, old.vol, { blockTag: after }),
+        contract.exposure(id, BigInt(marketId), now.spot, now.vol, { blockTag: after }),
+      ]);
+      expected += e1.value - e0.value;
+    }
+    if (h1[i].equityMark !== expected) {
+      throw new InvariantViolation(
+        2,
+        `${what}: account ${id}'s equity ${h0[i].equityMark} → ${h1[i].equityMark}, the model's repricing ${expected}`,
+      );
+    }
+    if (expected !== h0[i].equityMark || (w.held.get(id)?.size ?? 0) > 0) w.stats.listed.repricedChecked++;
+    if (h1[i].equityMark !== h0[i].equityMark) w.stats.listed.repricedMoved++;
+  }
+}
+
+interface SeriesTerms {
+  asset: Asset;
+  strike: bigint;
+  expiry: bigint;
+  isCall: boolean;
+}
+
+/**
+ * The series `newSeries` lists, by `which`, from the price and clock at listing: an ETH call at the money
+ * expiring in a day (within most runs, so `settle` settles it), an ETH put 10% out of the money in four
+ * days, a BTC call in twelve hours.
+ */
+function plannedSeries(which: number, spot: Record<Asset, bigint>, clock: bigint): SeriesTerms {
+  const round = (x: bigint, step: bigint) => (x / step) * step;
+  if (which === 0)
+    return { asset: "ETH", strike: round(spot.ETH, wad("100")), expiry: clock + DAY, isCall: true };
+  if (which === 1)
+    return {
+      asset: "ETH",
+      strike: round((spot.ETH * 9n) / 10n, wad("50")),
+      expiry: clock + 4n * DAY,
+      isCall: false,
+    };
+  return { asset: "BTC", strike: round(spot.BTC, wad("1000")), expiry: clock + DAY / 2n, isCall: true };
+}
+
+/**
+ * `newSeries`: with `list`, `listSeries` (listing role) of planned series `which` (again, its terms as
+ * listed, if this run listed it before), with `bad`'s faults: an expiry within the hour, a fee under the
+ * underlying's floor, a strike 200× the spot. The refusal is predicted in the contract's order (expiry,
+ * parameters, the strike's domain, terms already listed, the live-series cap); a listing must record its
+ * terms and enter `settle`'s and the ledger's series. With `trade`, the trader trades it: the pool takes
+ * the other side (Σ positions over all accounts 0 until settlement).
+ */
+async function newSeries(
+  w: World,
+  op: "list" | "trade",
+  which: number,
+  traderIndex: number,
+  size: number,
+  bad: SeriesFault,
+): Promise<boolean> {
+  const { sys } = w;
+  if (op === "trade") {
+    // Series `which`, or else the last one this run listed (so most listings are traded).
+    const seriesId = w.newSeries.get(which) ?? w.series.slice(w.baseSeries.length).at(-1);
+    if (seriesId === undefined) return false;
+    const ok = await optionTrade(w, w.traders[traderIndex], seriesId, wad(size / 10));
+    const s = await sys.options.series(seriesId);
+    if (ok) w.stats.listed.seriesTrades++;
+    if (ok && !s.settled) await checkPoolTookOtherSide(w, sys.options, seriesId, `series ${seriesId}`);
+    return ok;
+  }
+  const spot = {
+    ETH: await sys.router.getPrice(assetId("ETH")),
+    BTC: await sys.router.getPrice(assetId("BTC")),
+  };
+  const listedId = w.newSeries.get(which);
+  let terms: SeriesTerms;
+  if (listedId !== undefined) {
+    const s = await sys.options.series(listedId);
+    terms = {
+      asset: plannedSeries(which, spot, w.clock).asset,
+      strike: s.strike,
+      expiry: s.expiry,
+      isCall: s.isCall,
+    };
+  } else terms = plannedSeries(which, spot, w.clock);
+  if (bad === "expiry" || bad === "expiryAndFee")
+    terms = { ...terms, expiry: w.clock + MIN_TIME_TO_EXPIRY - 1n };
+  if (bad === "moneyness" || bad === "feeAndMoneyness")
+    terms = { ...terms, strike: spot[terms.asset] * (MAX_MONEYNESS + 1n) };
+  const id = assetId(terms.asset);
+  const [, , minFee] = await sys.options.underlyingLimits(id);
+  const params = {
+    ...DEFAULT_SERIES_PARAMS,
+    // Below the floor (a floor of 0, which `poolLimits` may set, has nothing below it).
+    ...((bad === "fee" || bad === "expiryAndFee" || bad === "feeAndMoneyness") && minFee > 0n
+      ? { fee: minFee - 1n }
+      : {}),
+  };
+  const key = keccakTerms(terms);
+  const existing = [...w.newSeries.values(), ...w.baseSeries];
+  const sameTerms = await Promise.all(
+    existing.map(async (sid) => keccakTerms(await seriesTerms(w, sid)) === key),
+  );
+  const live = await sys.options.liveSeriesCount();
+  const timeToExpiry = terms.expiry - w.clock;
+  const refusal =
+    timeToExpiry < MIN_TIME_TO_EXPIRY || timeToExpiry > MAX_TIME_TO_EXPIRY
+      ? "InvalidExpiry"
+      : BigInt(params.fee) < minFee
+        ? "SeriesParamOutOfBounds"
+        : terms.strike * MAX_MONEYNESS < spot[terms.asset] || terms.strike > spot[terms.asset] * MAX_MONEYNESS
+          ? "MoneynessOutOfRange"
+          : sameTerms.some((x) => x)
+            ? "SeriesAlreadyListed"
+            : live === MAX_LIVE_SERIES
+              ? "TooManyLiveSeries"
+              : null;
+  const out = await send(w, () =>
+    sys.options.listSeries(id, terms.strike, terms.expiry, terms.isCall, params, GAS),
+  );
+  const what = `listSeries(${terms.asset} ${terms.strike} ${terms.expiry} ${terms.isCall ? "call" : "put"}, ${bad})`;
+  if (refusal !== null) {
+    if (out.ok || out.error !== refusal)
+      throw new Error(`${what}: expected ${refusal}, got ${out.ok ? "success" : out.error}`);
+    w.stats.listed.seriesRefused[refusal] = (w.stats.listed.seriesRefused[refusal] ?? 0) + 1;
+    return false;
+  }
+  if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  const seriesId = await sys.options.seriesCount();
+  const s = await sys.options.series(seriesId);
+  if (
+    s.underlying !== id ||
+    s.strike !== terms.strike ||
+    s.expiry !== terms.expiry ||
+    s.isCall !== terms.isCall ||
+    s.settled ||
+    (await sys.options.liveSeriesCount()) !== live + 1n
+  )
+    throw new Error(`${what}: series ${seriesId} recorded ${s}`);
+  w.newSeries.set(which, seriesId);
+  w.series.push(seriesId);
+  w.underlyingOf.set(marketKey(await sys.options.getAddress(), seriesId), terms.asset);
+  w.stats.listed.seriesListed++;
+  return true;
+}
+
+async function seriesTerms(w: World, seriesId: bigint): Promise<SeriesTerms> {
+  const s = await w.sys.options.series(seriesId);
+  return {
+    asset: s.underlying === assetId("ETH") ? "ETH" : "BTC",
+    strike: s.strike,
+    expiry: s.expiry,
+    isCall: s.isCall,
+  };
+}
+
+const keccakTerms = (t: SeriesTerms): string =>
+  ethers.AbiCoder.defaultAbiCoder().encode(
+    ["bytes32", "uint256", "uint256", "bool"],
+    [assetId(t.asset), t.strike, t.expiry, t.isCall],
+  );
+
+/**
+ * `newMarket`: with `list`, `listMarket` (timelock) of a perp market listed mid-run: `which` 0 a second
+ * ETH market, 1 an ETH market at half the skew scale and open interest, 2 a SOL market, SOL first listed
+ * by the engine (`listUnderlying`, timelock, DEFAULT_RISK_PARAMS; its feeds priced in the router since
+ * setup). `bad`'s faults: a zero skew scale, a round-trip fee floor above the fees, an underlying the
+ * engine does not know (NOPX), an underlying listed twice (`listUnderlying(ETH)`). Refused in the
+ * contract's order (the engine's underlying, the oracle's, the parameters with the skew scale first, the
+ * floor, the market cap); listed, the market enters the ledger's markets (positions, funding and
+ * close-out premium). With `trade`/`close` the trader trades it and the pool books the other side; with
+ * `price`, SOL's feed moves by 2·size per mille (so SOL positions can be liquidated).
+ */
+async function newMarket(
+  w: World,
+  op: "list" | "trade" | "close" | "price",
+  which: number,
+  traderIndex: number,
+  size: number,
+  bad: MarketFault,
+): Promise<boolean> {
+  const { sys } = w;
+  const underlying: Underlying = which === 2 ? "SOL" : "ETH";
+  if (op === "price") {
+    if (!w.solListed) return false;
+    const feed = w.solFeeds[0];
+    const answer = await feed.latestAnswer();
+    await must(w, () => feed.updateAnswer((answer * BigInt(1000 + 2 * size)) / 1000n, GAS));
+    return true;
+  }
+  if (op !== "list") {
+    // Market `which`, or else the last one this run listed.
+    const marketId = w.newMarkets.get(which) ?? w.perpMarkets.slice(w.basePerpMarkets.length).at(-1)?.id;
+    if (marketId === undefined) return false;
+    const t = w.traders[traderIndex];
+    const held = await sys.perps.positionSize(t.id, marketId);
+    const delta = op === "close" ? -held : wad(size / 10);
+    if (delta === 0n) return false;
+    const ok = await perpTrade(w, t, marketId, delta);
+    if (ok) {
+      w.stats.listed.marketTrades++;
+      await checkPoolTookOtherSide(w, sys.perps, marketId, `perp market ${marketId}`);
+    }
+    return ok;
+  }
+  if (bad === "underlyingAgain") {
+    const out = await send(w, () => sys.engine.listUnderlying(assetId("ETH"), DEFAULT_RISK_PARAMS, GAS));
+    if (out.ok || out.error !== "UnderlyingAlreadyListed")
+      throw new Error(`listUnderlying(ETH) again: ${out.ok ? "success" : out.error}`);
+    w.stats.listed.marketsRefused.UnderlyingAlreadyListed =
+      (w.stats.listed.marketsRefused.UnderlyingAlreadyListed ?? 0) + 1;
+    return false;
+  }
+  if (underlying === "SOL" && !w.solListed && bad === "none") {
+    // The engine lists SOL first (nothing valued until a market lists on it); its feeds refreshed to the clock.
+    // ETH and BTC listed at setup, far below MAX_UNDERLYINGS: the listing must go through.
+    for (const feed of w.solFeeds)
+      await must(w, async () => feed.updateAnswer(await feed.latestAnswer(), GAS));
+    const out = await send(w, () => sys.engine.listUnderlying(assetId("SOL"), DEFAULT_RISK_PARAMS, GAS));
+    if (!out.ok) throw new Error(`listUnderlying(SOL) reverted with ${out.error}`);
+    w.solListed = true;
+    w.oracleCache = null;
+  }
+  const base =
+    which === 1
+      ? { ...DEFAULT_MARKET_PARAMS, skewScale: wad("500"), maxOpenInterest: wad("250") }
+      : { ...DEFAULT_MARKET_PARAMS };
+  const params = bad === "skewScale" || bad === "skewAndRoundTrip" ? { ...base, skewScale: 0n } : base;
+  const fees = BigInt(base.makerFee) + BigInt(base.takerFee);
+  const floor = bad === "roundTrip" || bad === "skewAndRoundTrip" ? fees + 1n : wad("0.0005");
+  const name = bad === "unknown" ? "NOPX" : underlying;
+  const count = await sys.perps.marketCount();
+  // SOL before the engine lists it (a fault on its first listing) is as unknown as NOPX.
+  const known = name === "ETH" || (name === "SOL" && w.solListed);
+  const refusal = !known
+    ? "UnknownUnderlying"
+    : bad === "skewScale" || bad === "skewAndRoundTrip" || bad === "roundTrip"
+      ? "MarketParamOutOfBounds"
+      : count === MAX_MARKETS
+        ? "MarketLimitReached"
+        : null;
+  const out = await send(w, () => sys.perps.listMarket(assetId(name), params, floor, GAS));
+  const what = `listMarket(${name}, ${bad})`;
+  if (refusal !== null) {
+    if (out.ok || out.error !== refusal)
+      throw new Error(`${what}: expected ${refusal}, got ${out.ok ? "success" : out.error}`);
+    const key = `${refusal}:${bad}`;
+    w.stats.listed.marketsRefused[key] = (w.stats.listed.marketsRefused[key] ?? 0) + 1;
+    return underlying === "SOL" && w.solListed;
+  }
+  if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  const marketId = await sys.perps.marketCount();
+  if (marketId !== count + 1n) throw new Error(`${what}: market count ${count} → ${marketId}`);
+  const event = findEvent(out.receipt!.logs, sys.perps, "MarketListed");
+  if (event?.args.marketId !== marketId || event?.args.underlying !== assetId(name))
+    throw new Error(`${what}: MarketListed(${event?.args.marketId}, ${event?.args.underlying})`);
+  w.newMarkets.set(which, marketId);
+  w.perpMarkets.push({ id: marketId, asset: underlying });
+  w.underlyingOf.set(marketKey(w.perpAddress, marketId), underlying);
+  w.stats.listed.marketsListed++;
+  if (underlying === "SOL") w.stats.listed.solMarketsListed++;
+  return true;
+}
+
+/** The pool took the other side of every trade on a market listed mid-run: Σ positions over all accounts is 0. */
+async function checkPoolTookOtherSide(
+  w: World,
+  market: { positionSize(id: bigint, marketId: bigint): Promise<bigint> },
+  marketId: bigint,
+  what: string,
+): Promise<void> {
+  const sizes = await Promise.all(w.ids.map((id) => market.positionSize(id, marketId)));
+  const total = sizes.reduce((a, b) => a + b, 0n);
+  const pool = sizes[w.ids.indexOf(w.sys.poolAccountId)];
+  if (total !== 0n) throw new InvariantViolation(2, `${what}: Σ positions ${total} ≠ 0 (the pool's ${pool})`);
+}
+
+/** A perp trade by `t` on `marketId` (no price limit, no deadline), with the pause and IM checks. */
+async function perpTrade(w: World, t: Trader, marketId: bigint, delta: bigint): Promise<boolean> {
+  const before = await w.sys.perps.positionSize(t.id, marketId);
+  const out = await send(w, () =>
+    w.sys.perps
+      .connect(t.signer)
+      .trade(t.id, marketId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
+  );
+  checkPausedTrade(w, out, increasesRisk(before, before + delta), `perp trade ${delta}`);
+  if (out.ok && increasesRisk(before, before + delta)) {
+    await checkInitialMargin(w.sys.engine, t.id, `perp trade ${delta}`);
+  }
+  return out.ok;
+}
+
+/** An option trade by `t` on `seriesId`, with the pause and IM checks. */
+async function optionTrade(w: World, t: Trader, seriesId: bigint, delta: bigint): Promise<boolean> {
+  if (delta === 0n) return false;
+  const before = await w.sys.options.positionSize(t.id, seriesId);
+  const out = await send(w, () =>
+    w.sys.options
+      .connect(t.signer)
+      .trade(t.id, seriesId, delta, delta > 0n ? ethers.MaxUint256 : 0n, NO_DEADLINE, GAS),
+  );
+  checkPausedTrade(w, out, increasesRisk(before, before + delta), `option trade ${delta}`);
+  if (out.ok && increasesRisk(before, before + delta)) {
+    await checkInitialMargin(w.sys.engine, t.id, `option trade ${delta}`);
+  }
+  return out.ok;
+}
+
+/** OptionMarket's bounds of the pool limits and the listing floors. */
+const MAX_POOL_VEGA_RATIO = wad("5");
+const MAX_POOL_DELTA_RATIO = wad("10");
+const MAX_TOTAL_POOL_DELTA_RATIO = wad("1");
+
+/**
+ * `poolLimits`: the risk role moves an underlying's pool vega or delta ratio by `percent`, or the timelock
+ * re-runs `configureUnderlying` (floors moved by `percent`, a zero vega ratio, a fee floor above the
+ * series' cap). Each refusal is predicted in the contract's order: for the ratios, an unconfigured
+ * underlying (before the engine's listing is asked: NOPX is UnderlyingNotConfigured), the bounds, the
+ * doubling step, the raise throttle (a day per ratio and underlying), then the delta ratios' total; for
+ * `configureUnderlying`, the engine's listing, the ratios' bounds, the floors' bounds. A success moves
+ * what it names only (a re-configuration keeps the risk role's limits, round 76) and no account's health.
+ */
+async function poolLimits(
+  w: World,
+  op: PoolLimitOp,
+  underlying: "ETH" | "BTC" | "NOPX",
+  percent: number,
+): Promise<boolean> {
+  const { sys } = w;
+  const id = assetId(underlying);
+  const [vega, delta, minFee, minSpread] = await sys.options.underlyingLimits(id);
+  const total = await sys.options.totalPoolDeltaRatio();
+  const scaled = (x: bigint) => (x * BigInt(100 + percent)) / 100n;
+  let refusal: string | null;
+  let call: () => Promise<ContractTransactionResponse>;
+  let expected: bigint[];
+  let key = "";
+  if (op === "vega" || op === "delta") {
+    const old = op === "vega" ? vega : delta;
+    const ratio = scaled(old);
+    key = `pool:${op}:${underlying}`;
+    const last = w.updatedAt.get(key);
+    const newTotal = total - old + ratio;
+    refusal =
+      old === 0n
+        ? "UnderlyingNotConfigured"
+        : ratio === 0n ||
+            ratio > (op === "vega" ? MAX_POOL_VEGA_RATIO : MAX_POOL_DELTA_RATIO) ||
+            ratio > 2n * old
+          ? "PoolRatioOutOfBounds"
+          : ratio > old && last !== undefined && w.clock < last + DAY
+            ? "UpdateTooSoon"
+            : op === "delta" && ratio > old && newTotal > MAX_TOTAL_POOL_DELTA_RATIO
+              ? "PoolRatioOutOfBounds"
+              : null;
+    call = () =>
+      op === "vega"
+        ? sys.options.setPoolVegaRatio(id, ratio, GAS)
+        : sys.options.setPoolDeltaRatio(id, ratio, GAS);
+    expected =
+      op === "vega" ? [ratio, delta, minFee, minSpread, total] : [vega, ratio, minFee, minSpread, newTotal];
+    if (refusal === null && ratio <= old) key = ""; // cuts are not throttled
+  } else {
+    const fee = op === "feeTooHigh" ? MAX_SERIES_FEE + 1n : scaled(minFee);
+    const spread = op === "floors" ? scaled(minSpread) : minSpread;
+    const vegaRatio = op === "zeroVega" ? 0n : wad("1");
+    refusal =
+      underlying === "NOPX"
+        ? "UnknownUnderlying"
+        : vegaRatio === 0n
+          ? "PoolRatioOutOfBounds"
+          : fee > MAX_SERIES_FEE || spread > MAX_SPREAD_FACTOR
+            ? "SeriesParamOutOfBounds"
+            : null;
+    call = () => sys.options.configureUnderlying(id, vegaRatio, wad("1"), fee, spread, GAS);
+    // Configured already: the limits stay the risk role's; only the floors move.
+    expected = [vega, delta, fee, spread, total];
+  }
+  const out = await send(w, call);
+  const what = `poolLimits(${op}, ${underlying}, ${percent}%)`;
+  if (refusal !== null) {
+    if (out.ok || out.error !== refusal)
+      throw new Error(`${what}: expected ${refusal}, got ${out.ok ? "success" : out.error}`);
+    w.stats.listed.poolLimitRefused[refusal] = (w.stats.listed.poolLimitRefused[refusal] ?? 0) + 1;
+    return false;
+  }
+  if (!out.ok) throw new Error(`${what} reverted with ${out.error}`);
+  if (key !== "") w.updatedAt.set(key, w.clock);
+  const now = [...(await sys.options.underlyingLimits(id)), await sys.options.totalPoolDeltaRatio()];
+  if (now.some((x, i) => x !== expected[i]))
+    throw new Error(`${what}: limits ${now}, the model's ${expected}`);
+  await healthUnchanged(w, out.receipt!, what);
+  w.stats.listed.poolLimitUpdates++;
   return true;
 }
