@@ -42,11 +42,10 @@ const config: HardhatUserConfig = {
     ],
     overrides: {
       // CollateralVault had 45 bytes left after review round 153. Through the IR pipeline at 1,500 runs it
-      // built in 23,591 (985 to spare; 23,965 and 611 since `recoverSurplus`), and what the budgets measure
-      // costs less: a trade −369 gas, a health
-      // view −374, a bid −44, a WETH-margined first trade −2,111; a quote transfer without debt +346, so a
-      // close +371 and an LP deposit +2,653 (session 46, bench/results.md). 1,000 runs left 1,320 bytes but
-      // cost a bid +712; 2,000 left 235.
+      // built in 23,591 (985 to spare; 23,965 and 611 since `recoverSurplus`), a trade −369 gas, a health
+      // view −374, a bid −44, a quote transfer without debt +346, an LP deposit +2,653 (each function
+      // found by a linear selector search: docs/decisions.md, Gas). 1,000 runs left 1,320 bytes but cost
+      // a bid +712; 2,000 left 235.
       "contracts/core/CollateralVault.sol": {
         version: SOLC_VERSION,
         settings: { optimizer: { enabled: true, runs: 1500 }, evmVersion: "cancun", viaIR: true },
