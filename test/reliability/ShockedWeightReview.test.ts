@@ -51,8 +51,13 @@ async function wethDebtor(btc: string) {
   await setFeedPrice(sys.volFeeds.ETH, "0.6");
   await sys.vault.setShockedWeight(sys.weth, wad("0.99"));
   const id = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("10")]]);
+  // Open, reprice and close in one second: a second of BTC funding between them moved the debt by a unit
+  // on a loaded machine (-29,050.718101 for -29,050.718100, session 46's CI).
+  await atLatestTimestamp();
   await trade(sys.perps, sys.bob, id, sys.markets.BTC, wad("1"));
+  await atLatestTimestamp();
   await setFeedPrice(sys.feeds.BTC, btc);
+  await atLatestTimestamp();
   await closePosition(sys.perps, sys.bob, id, sys.markets.BTC);
   return { sys, id };
 }
