@@ -1,11 +1,10 @@
 import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import path from "node:path";
-import { BrowserProvider, type Eip1193Provider, parseEther } from "ethers";
+import { parseEther } from "ethers";
 import { network } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import {
-  type XMarginClient,
   MAX_UINT256,
   closePosition,
   createAccount,
@@ -24,9 +23,16 @@ import {
   withdraw,
 } from "../../sdk/src";
 import { TOUR_FUNDS, tour } from "../../scripts/sdkTour";
-import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { deploySystem, wad } from "../shared/system";
 import { DAY, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
-import { type SdkSystem, deploymentOf, expectXMarginError, sdkClient } from "../shared/sdk";
+import {
+  alicesUsdcAccount,
+  browserClient,
+  deploymentOf,
+  expectXMarginError,
+  sdkClient,
+  walletClient,
+} from "../shared/sdk";
 
 /**
  * Review round 158: a dApp developer's first day with the SDK, from README.md and sdk/README.md alone
@@ -37,53 +43,9 @@ import { type SdkSystem, deploymentOf, expectXMarginError, sdkClient } from "../
 const USDC = 10n ** 6n;
 const ROOT = path.resolve(__dirname, "../..");
 
-/**
- * Alice's client over ethers' BrowserProvider on Hardhat's EIP-1193 provider: what sdk/README's browser
- * client is (`new BrowserProvider(window.ethereum)`), and what a JsonRpcProvider does too. Both answer
- * `getBlockNumber` and `getBlock("latest")` from a cache for 250 ms (`cacheTimeout`); a node that mines
- * at once returns a receipt inside it. The window is widened to 10 s so that no spec depends on the
- * machine's speed.
- */
-async function browserClient(sys: SdkSystem): Promise<XMarginClient> {
-  const provider = new BrowserProvider(network.provider, undefined, { cacheTimeout: 10_000 });
-  const signer = await provider.getSigner(sys.alice.address);
-  return createClient({ runner: signer, deployment: await deploymentOf(sys) });
-}
-
-/**
- * Alice's client through a wallet whose transactions are mined `delay` seconds after the SDK's gas
- * estimate (a user reading the wallet's confirmation; a block's time on chain): the clock moves and a
- * block is mined before each `eth_sendTransaction`. `estimates` collects what `eth_estimateGas` answered.
- */
-async function slowWalletClient(sys: SdkSystem, delay: number, estimates: bigint[]): Promise<XMarginClient> {
-  const wallet: Eip1193Provider = {
-    async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
-      if (req.method === "eth_sendTransaction") {
-        await network.provider.request({ method: "evm_increaseTime", params: [delay] });
-        await network.provider.request({ method: "evm_mine", params: [] });
-      }
-      const answer = await network.provider.request(req as { method: string; params?: unknown[] });
-      if (req.method === "eth_estimateGas") estimates.push(BigInt(answer as string));
-      return answer;
-    },
-  };
-  const provider = new BrowserProvider(wallet, undefined, { cacheTimeout: -1 });
-  return createClient({
-    runner: await provider.getSigner(sys.alice.address),
-    deployment: await deploymentOf(sys),
-  });
-}
-
-/** Alice's cross account holding 10,000 USDC (each spec makes its client: none outlives a snapshot). */
-async function alicesAccount() {
-  const sys = await deploySystem();
-  const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
-  return { sys, accountId };
-}
-
 /** Alice's account and her client caching the latest block. */
 async function aliceInTheBrowser() {
-  const { sys, accountId } = await loadFixture(alicesAccount);
+  const { sys, accountId } = await loadFixture(alicesUsdcAccount);
   return { sys, accountId, client: await browserClient(sys) };
 }
 
@@ -153,9 +115,9 @@ describe("The SDK on a dApp developer's first day (review round 158)", function 
 
   describe("transactions mined after their gas estimate", function () {
     it("opens and closes a perp mined one block (12 s) after the estimate, with gas to spare", async function () {
-      const { sys, accountId } = await loadFixture(alicesAccount);
+      const { sys, accountId } = await loadFixture(alicesUsdcAccount);
       const estimates: bigint[] = [];
-      const client = await slowWalletClient(sys, 12, estimates);
+      const client = await walletClient(sys, { delaySeconds: 12, estimates });
       // ethers sent the bare estimate, made at the latest block; mined 12 s later the open used more
       // (funding and interest accrue) and ran out of gas, an error no XMarginError decodes. Whether it uses
       // more here depends on the estimate's timestamp, which the node takes from the wall clock and the

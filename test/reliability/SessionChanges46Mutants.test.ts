@@ -1,11 +1,9 @@
 import { expect } from "chai";
-import { BrowserProvider, type Eip1193Provider, parseEther } from "ethers";
+import { parseEther } from "ethers";
 import { ethers, network } from "hardhat";
 import { loadFixture } from "@nomicfoundation/hardhat-network-helpers";
 import {
-  type XMarginClient,
   createAccount,
-  createClient,
   deposit,
   getHealthMany,
   listAccounts,
@@ -19,8 +17,8 @@ import { PaddedGasSigner, paddedGasLimit } from "../../sdk/src/actions/internal/
 import { blockAt } from "../../sdk/src/actions/internal/chain";
 import { aliceLongTwoEth } from "../shared/perps";
 import { assetId } from "../shared/oracles";
-import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
-import { type SdkSystem, deploymentOf } from "../shared/sdk";
+import { deploySystem, wad } from "../shared/system";
+import { alicesUsdcAccount, browserClient, walletClient } from "../shared/sdk";
 
 /**
  * Review round 160: hand-made mutants of session 46's changes (the vault's and the pool's
@@ -30,44 +28,9 @@ import { type SdkSystem, deploymentOf } from "../shared/sdk";
 
 const USDC = 10n ** 6n;
 
-/** Alice's client over a BrowserProvider caching the latest block for 10 s (as SdkFirstDay's). */
-async function cachingClient(sys: SdkSystem, who = sys.alice.address): Promise<XMarginClient> {
-  const provider = new BrowserProvider(network.provider, undefined, { cacheTimeout: 10_000 });
-  return createClient({
-    runner: await provider.getSigner(who),
-    deployment: await deploymentOf(sys),
-  });
-}
-
-/** Alice's client through a wallet that records each `eth_estimateGas` answer and each sent gas limit. */
-async function recordingClient(sys: SdkSystem, estimates: bigint[], sent: bigint[]): Promise<XMarginClient> {
-  const wallet: Eip1193Provider = {
-    async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
-      if (req.method === "eth_sendTransaction") {
-        const [tx] = req.params as { gas?: string }[];
-        sent.push(BigInt(tx.gas ?? -1));
-      }
-      const answer = await network.provider.request(req as { method: string; params?: unknown[] });
-      if (req.method === "eth_estimateGas") estimates.push(BigInt(answer as string));
-      return answer;
-    },
-  };
-  const provider = new BrowserProvider(wallet, undefined, { cacheTimeout: -1 });
-  return createClient({
-    runner: await provider.getSigner(sys.alice.address),
-    deployment: await deploymentOf(sys),
-  });
-}
-
 /** Alice long 2 ETH on 1,000 USDC, ETH at 2,650: below maintenance, solvent. */
 async function aliceUnderMaintenance() {
   return aliceLongTwoEth("2650");
-}
-
-async function aliceWithUsdc() {
-  const sys = await deploySystem();
-  const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * USDC]]);
-  return { sys, accountId };
 }
 
 describe("Session 46's changes under mutation (review round 160)", function () {
@@ -96,11 +59,11 @@ describe("Session 46's changes under mutation (review round 160)", function () {
 
   describe("the SDK's gas padding", function () {
     it("pads the approval a deposit sends, not only the protocol's transactions", async function () {
-      const { sys, accountId } = await loadFixture(aliceWithUsdc);
+      const { sys, accountId } = await loadFixture(alicesUsdcAccount);
       await sys.usdc.mint(sys.alice.address, 100n * USDC);
       const estimates: bigint[] = [];
       const sent: bigint[] = [];
-      const client = await recordingClient(sys, estimates, sent);
+      const client = await walletClient(sys, { estimates, sentGas: sent });
       await deposit(client, { accountId, token: "USDC", amount: 100n * USDC, approval: "approve" });
       // Two transactions, the approval and the deposit, each with its estimate padded.
       expect(sent).to.have.length(2);
@@ -109,13 +72,13 @@ describe("Session 46's changes under mutation (review round 160)", function () {
     });
 
     it("pads the permit a deposit sends", async function () {
-      const { sys, accountId } = await loadFixture(aliceWithUsdc);
+      const { sys, accountId } = await loadFixture(alicesUsdcAccount);
       const token = await ethers.deployContract("MockERC20Permit", ["Permit Dollar", "pUSD", 6]);
       await sys.vault.listCollateral(token, assetId("USDC"), wad("1"), wad("1"), 10n ** 15n, false);
       await token.mint(sys.alice.address, 100n * USDC);
       const estimates: bigint[] = [];
       const sent: bigint[] = [];
-      const client = await recordingClient(sys, estimates, sent);
+      const client = await walletClient(sys, { estimates, sentGas: sent });
       const r = await deposit(client, { accountId, token: await token.getAddress(), amount: 100n * USDC });
       expect(r.approval).to.equal("permit");
       // The permit and the deposit, each with its estimate padded.
@@ -132,8 +95,8 @@ describe("Session 46's changes under mutation (review round 160)", function () {
 
   describe("reads at the latest block after the client's own transaction", function () {
     it("gives getHealthMany the requirement of the trade just sent", async function () {
-      const { sys, accountId } = await loadFixture(aliceWithUsdc);
-      const client = await cachingClient(sys);
+      const { sys, accountId } = await loadFixture(alicesUsdcAccount);
+      const client = await browserClient(sys);
       expect((await getHealthMany(client, { accountIds: [accountId] }))[0].maintenanceRequirement).to.equal(
         0n,
       );
@@ -145,7 +108,7 @@ describe("Session 46's changes under mutation (review round 160)", function () {
 
     it("reads a past block it is given at that block, not at the client's last mined one", async function () {
       const sys = await loadFixture(deploySystem);
-      const client = await cachingClient(sys);
+      const client = await browserClient(sys);
       const before = Number(await network.provider.request({ method: "eth_blockNumber", params: [] }));
       await createAccount(client);
       expect((await blockAt(client, before)).number).to.equal(before);
@@ -153,7 +116,7 @@ describe("Session 46's changes under mutation (review round 160)", function () {
 
     it("lists the auction and quotes the bid on the auction the client has just started", async function () {
       const { sys, alice } = await loadFixture(aliceUnderMaintenance);
-      const client = await cachingClient(sys, sys.keeper.address);
+      const client = await browserClient(sys, sys.keeper.address);
       expect(await listAuctions(client)).to.deep.equal([]);
       await startAuction(client, { accountId: alice });
       expect((await listAuctions(client)).map((a) => a.accountId)).to.deep.equal([alice]);
@@ -164,7 +127,7 @@ describe("Session 46's changes under mutation (review round 160)", function () {
 
     it("forgets a mined block the chain rewound past, and floors at the next transaction's block", async function () {
       const sys = await loadFixture(deploySystem);
-      const client = await cachingClient(sys);
+      const client = await browserClient(sys);
       const snapshot = await network.provider.request({ method: "evm_snapshot", params: [] });
       await createAccount(client);
       await createAccount(client);

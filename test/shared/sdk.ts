@@ -1,5 +1,5 @@
-import type { BaseContract, Signer } from "ethers";
-import { ethers } from "hardhat";
+import { type BaseContract, BrowserProvider, type Eip1193Provider, type Signer } from "ethers";
+import { ethers, network } from "hardhat";
 import { expect } from "chai";
 import {
   type Deployment,
@@ -74,6 +74,59 @@ export async function deploymentOf(sys: SdkSystem): Promise<Deployment> {
 /** An SDK client for `sys` acting as `signer`. */
 export async function sdkClient(sys: SdkSystem, signer: Signer): Promise<XMarginClient> {
   return createClient({ runner: signer, deployment: await deploymentOf(sys) });
+}
+
+/**
+ * A client over ethers' BrowserProvider on Hardhat's EIP-1193 provider, signing as `who` (Alice): what
+ * sdk/README's browser client is (`new BrowserProvider(window.ethereum)`), and what a JsonRpcProvider does
+ * too. Both answer `getBlockNumber` and `getBlock("latest")` from a cache for 250 ms (`cacheTimeout`); a
+ * node that mines at once returns a receipt inside it. The window is widened to 10 s so that no spec
+ * depends on the machine's speed (review round 158).
+ */
+export async function browserClient(sys: SdkSystem, who = sys.alice.address): Promise<XMarginClient> {
+  const provider = new BrowserProvider(network.provider, undefined, { cacheTimeout: 10_000 });
+  return createClient({ runner: await provider.getSigner(who), deployment: await deploymentOf(sys) });
+}
+
+/** What `walletClient`'s wallet does besides passing requests on. */
+export interface WalletOptions {
+  /** Seconds the clock moves, with a block mined, before each `eth_sendTransaction` (a user reading the wallet's confirmation; a block's time on chain). */
+  delaySeconds?: number;
+  /** Collects each `eth_estimateGas` answer. */
+  estimates?: bigint[];
+  /** Collects each sent transaction's gas limit (−1 for none). */
+  sentGas?: bigint[];
+}
+
+/** Alice's client through a wallet over Hardhat's provider, without a block cache (`WalletOptions`). */
+export async function walletClient(sys: SdkSystem, opts: WalletOptions = {}): Promise<XMarginClient> {
+  const wallet: Eip1193Provider = {
+    async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
+      if (req.method === "eth_sendTransaction") {
+        const [tx] = req.params as { gas?: string }[];
+        opts.sentGas?.push(BigInt(tx.gas ?? -1));
+        if (opts.delaySeconds !== undefined) {
+          await network.provider.request({ method: "evm_increaseTime", params: [opts.delaySeconds] });
+          await network.provider.request({ method: "evm_mine", params: [] });
+        }
+      }
+      const answer = await network.provider.request(req as { method: string; params?: unknown[] });
+      if (req.method === "eth_estimateGas") opts.estimates?.push(BigInt(answer as string));
+      return answer;
+    },
+  };
+  const provider = new BrowserProvider(wallet, undefined, { cacheTimeout: -1 });
+  return createClient({
+    runner: await provider.getSigner(sys.alice.address),
+    deployment: await deploymentOf(sys),
+  });
+}
+
+/** Alice's cross account holding 10,000 USDC (each spec makes its client: none outlives a snapshot). */
+export async function alicesUsdcAccount() {
+  const sys = await deploySystem();
+  const accountId = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 10_000n * 10n ** 6n]]);
+  return { sys, accountId };
 }
 
 /** `deploySystem` with SDK clients for Alice, Bob and the keeper account. */
