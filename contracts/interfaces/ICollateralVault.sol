@@ -115,7 +115,8 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice A shocked weight above MAX_WEIGHT, or moving the weight it counts at (at either level) by
     /// more than MAX_WEIGHT_STEP in one update.
     error ShockedWeightOutOfBounds(address token, uint64 shockedWeight);
-    /// @notice The vault holds no more of `token` than its accounts are credited with: nothing to recover.
+    /// @notice Nothing of `token` to recover: the vault holds no more than its accounts are credited with
+    /// (the pool raises it too: it holds none, or `token` is its own shares).
     error NoSurplus(address token);
 
     /// @notice Emitted when a token is listed as collateral.
