@@ -28,7 +28,7 @@ export async function main(client: XMarginClient, accountId: bigint) {
   const q = await quoteOption(client, { seriesId: call.marketId, sizeDelta: size, accountId });
   if (q.preview?.revert) throw q.preview.revert; // e.g. InsufficientMargin, with a readable message
   console.log(
-    `call ${formatUsd(call.strike)}: premium ${formatUsd(q.premium)} USD, fee ${formatUsd(q.fee)} USD; ` +
+    `call ${formatUsd(call.strike)}: premium ${formatUsd(q.premium, 4)} USD, fee ${formatUsd(q.fee)} USD; ` +
       `initial requirement after it ${formatUsd(q.preview?.health.initialRequirement ?? 0n)} USD`,
   );
 

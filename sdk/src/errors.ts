@@ -347,6 +347,16 @@ const emptyPool = (limit: bigint): string =>
   limit === 0n ? " (the pool holds no liquidity yet: the limits are shares of its LPs' deposits)" : "";
 const price = (x: bigint): string => formatUsd(x, 4);
 
+/**
+ * Two prices compared in a message: 4 decimals, or as many as tell them apart. A sale of a 3-hour call
+ * quoted at 0.0124 USD read "the fill price 0.0123 is beyond the limit 0.0123" (review round 161).
+ */
+function prices(x: bigint, y: bigint): [string, string] {
+  let digits = 4;
+  while (x !== y && digits < 18 && formatUsd(x, digits) === formatUsd(y, digits)) digits++;
+  return [formatUsd(x, digits), formatUsd(y, digits)];
+}
+
 const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) => string>> = {
   // MarginEngine
   InsufficientMargin: (a) =>
@@ -396,8 +406,10 @@ const MESSAGES: Partial<Record<XMarginErrorName, (a: Args, ctx: ErrorContext) =>
   ZeroSizeDelta: () => "the trade's size is zero (or there is no position to close)",
   DeadlineExpired: (a) =>
     `the trade's deadline ${new Date(Number(big(a, "deadline")) * 1000).toISOString()} has passed`,
-  PriceLimitExceeded: (a) =>
-    `the fill price ${price(big(a, "fillPrice"))} is beyond the limit ${price(big(a, "limitPrice"))} (slippage)`,
+  PriceLimitExceeded: (a) => {
+    const [fill, limit] = prices(big(a, "fillPrice"), big(a, "limitPrice"));
+    return `the fill price ${fill} USD is beyond the limit ${limit} USD (slippage; an option's is its premium per contract)`;
+  },
   PoolAccountCannotTrade: () => "the pool account cannot trade",
   RiskIncreasePaused: () => "new risk is paused by the guardian; only risk-reducing trades are accepted",
   OpenInterestCapExceeded: (a) =>

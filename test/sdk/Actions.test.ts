@@ -411,7 +411,9 @@ describe("SDK actions", function () {
         "PriceLimitExceeded",
       );
       // From skew 1.5: 3000·(1 + (3 + 1)/2000) = 3,006.
-      expect(e.message).to.equal("the fill price 3,006.0000 is beyond the limit 3,000.0000 (slippage)");
+      expect(e.message).to.equal(
+        "the fill price 3,006.0000 USD is beyond the limit 3,000.0000 USD (slippage; an option's is its premium per contract)",
+      );
       const past = BigInt(await time.latest()) - 1n; // blocks may share a timestamp here
       await expectXMarginError(
         modifyPosition(alice, { accountId, marketId: sys.markets.ETH, sizeDelta: wad("1"), deadline: past }),

@@ -11,6 +11,7 @@ import { ethers } from "hardhat";
 import type { Provider } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
+  type XMarginClient,
   UNLIMITED_TRADING_ALLOWANCE,
   WAD,
   approveOperator,
@@ -28,10 +29,12 @@ import {
   formatFixed,
   formatPercent,
   formatUsd,
+  getOptionSeries,
   isXMarginError,
   makeXMarginError,
   openPosition,
   optionIncreasesRisk,
+  optionQuote,
   perpQuote,
   permitDomain,
   quoteOption,
@@ -56,6 +59,24 @@ const BPS = 10_000n;
 /** ⌈x·(1 + bps)⌉ and ⌊x·(1 − bps)⌋: the limits `slippageBps` away from a quote, against the trader. */
 const up = (x: bigint, bps: bigint): bigint => (x * (BPS + bps) + BPS - 1n) / BPS;
 const down = (x: bigint, bps: bigint): bigint => (x * (BPS - bps)) / BPS;
+
+/**
+ * The premium a sale's limit starts from at the latest block: the quote, or the model's quote 12 s (a
+ * block) later at the same spot and volatility when time decay alone lowers it (review round 161).
+ */
+async function saleLimitBase(
+  client: XMarginClient,
+  oracle: { getPriceAndVolatility(asset: string): Promise<[bigint, bigint]> },
+  seriesId: bigint,
+  sizeDelta: bigint,
+  premium: bigint,
+): Promise<bigint> {
+  const series = await getOptionSeries(client, { seriesId });
+  const [spot, volatility] = await oracle.getPriceAndVolatility(series.underlying);
+  const later = BigInt(await time.latest()) + 12n;
+  const decayed = optionQuote(series, spot, volatility, later, sizeDelta, 10n ** 12n).premium;
+  return decayed < premium ? decayed : premium;
+}
 
 /** The calldata of the transaction behind `receipt`. */
 async function sentData(receipt: { hash: string }): Promise<string> {
@@ -214,7 +235,7 @@ describe("SDK actions: what they sign, exactly", function () {
   });
 
   describe("option trades", function () {
-    it("buys with the limit 50 bps above the quoted premium (rounded up) and sells with it below (rounded down), deadline 600 s after the latest block", async function () {
+    it("buys with the limit 50 bps above the quoted premium (rounded up) and sells with it below the premium a block (12 s) later (rounded down), deadline 600 s after the latest block", async function () {
       const { sys, alice, accountId, call } = await loadFixture(optionTraderADayAhead);
       const buyQuote = await quoteOption(alice, { seriesId: call, sizeDelta: 2n * WAD });
       expect((buyQuote.premium * (BPS + 50n)) % BPS, "the rounding shows").to.not.equal(0n);
@@ -228,11 +249,14 @@ describe("SDK actions: what they sign, exactly", function () {
       expect([bought.limitPrice, bought.deadline]).to.deep.equal([limit, deadline]);
 
       const sellQuote = await quoteOption(alice, { seriesId: call, sizeDelta: -WAD, slippageBps: 120 });
-      expect((sellQuote.premium * (BPS - 120n)) % BPS, "the rounding shows").to.not.equal(0n);
+      const base = await saleLimitBase(alice, sys.router, call, -WAD, sellQuote.premium);
+      expect(base, "a day to expiry: 12 s of decay").to.be.lessThan(sellQuote.premium);
+      expect((base * (BPS - 120n)) % BPS, "the rounding shows").to.not.equal(0n);
+      expect(sellQuote.limitPrice).to.equal(down(base, 120n));
       latest = BigInt(await time.latest());
       const sold = await sellOption(alice, { accountId, seriesId: call, size: WAD, slippageBps: 120 });
       const sent = sys.options.interface.decodeFunctionData("trade", await sentData(sold.receipt));
-      expect([sent[2], sent[3], sent[4]]).to.deep.equal([-WAD, down(sellQuote.premium, 120n), latest + 600n]);
+      expect([sent[2], sent[3], sent[4]]).to.deep.equal([-WAD, down(base, 120n), latest + 600n]);
     });
 
     it("closes a long by selling it whole and a short by buying it back, each with its own side's limit", async function () {
@@ -240,9 +264,10 @@ describe("SDK actions: what they sign, exactly", function () {
       await buyOption(alice, { accountId, seriesId: call, size: 3n * WAD });
       await sellOption(alice, { accountId, seriesId: put, size: 2n * WAD });
       const sellBack = await quoteOption(alice, { seriesId: call, sizeDelta: -3n * WAD });
+      const base = await saleLimitBase(alice, sys.router, call, -3n * WAD, sellBack.premium);
       const closedLong = await closeOption(alice, { accountId, seriesId: call });
       const long = sys.options.interface.decodeFunctionData("trade", await sentData(closedLong.receipt));
-      expect([long[2], long[3]]).to.deep.equal([-3n * WAD, down(sellBack.premium, 50n)]);
+      expect([long[2], long[3]]).to.deep.equal([-3n * WAD, down(base, 50n)]);
       const buyBack = await quoteOption(alice, { seriesId: put, sizeDelta: 2n * WAD });
       const closedShort = await closeOption(alice, { accountId, seriesId: put });
       const short = sys.options.interface.decodeFunctionData("trade", await sentData(closedShort.receipt));
@@ -597,7 +622,7 @@ describe("SDK actions: what they sign, exactly", function () {
         makeXMarginError("PaymentAboveLimit", [1_234_560_000n, 1_000_000_000n], { quoteDecimals: 6 }).message,
       ).to.equal("the payment 1,234.56 USD is above the limit 1,000.00 USD");
       expect(makeXMarginError("PriceLimitExceeded", [wad("3006"), wad("3000")]).message).to.equal(
-        "the fill price 3,006.0000 is beyond the limit 3,000.0000 (slippage)",
+        "the fill price 3,006.0000 USD is beyond the limit 3,000.0000 USD (slippage; an option's is its premium per contract)",
       );
     });
 

@@ -96,6 +96,11 @@ export interface WalletOptions {
   estimates?: bigint[];
   /** Collects each sent transaction's gas limit (−1 for none). */
   sentGas?: bigint[];
+  /**
+   * Runs before each `eth_sendTransaction`, after the delay: what happens on chain between the wallet's
+   * estimate and the block that mines it (a volatility round, another trader's trade).
+   */
+  beforeSend?: () => Promise<void>;
 }
 
 /** Alice's client through a wallet over Hardhat's provider, without a block cache (`WalletOptions`). */
@@ -109,6 +114,7 @@ export async function walletClient(sys: SdkSystem, opts: WalletOptions = {}): Pr
           await network.provider.request({ method: "evm_increaseTime", params: [opts.delaySeconds] });
           await network.provider.request({ method: "evm_mine", params: [] });
         }
+        await opts.beforeSend?.();
       }
       const answer = await network.provider.request(req as { method: string; params?: unknown[] });
       if (req.method === "eth_estimateGas") opts.estimates?.push(BigInt(answer as string));

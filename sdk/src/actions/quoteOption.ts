@@ -1,7 +1,8 @@
 import type { BlockTag } from "ethers";
 import type { XMarginClient } from "../client";
 import { type SimulationResult, preview } from "../preview";
-import { latestBlockNumber, optionMarketOf, read } from "./internal/chain";
+import { blockAt, optionMarketOf, read } from "./internal/chain";
+import { optionLimitBase } from "./internal/optionLimit";
 import { limitPriceFor } from "./internal/trade";
 
 /** Parameters of `quoteOption`. */
@@ -22,7 +23,10 @@ export interface QuoteOptionReturnType {
   premium: bigint;
   /** Fee, USD WAD (exactly the quote units charged). */
   fee: bigint;
-  /** The premium moved by the slippage against the trader: the limit to send with the trade. */
+  /**
+   * The limit to send with the trade (USD WAD per contract): the premium moved by the slippage against the
+   * trader; a sale's from the premium a block (12 s) later if time decay alone lowers it.
+   */
   limitPrice: bigint;
   /** With `accountId`: the preview of the trade (health after it, the revert the chain would raise). */
   preview?: SimulationResult;
@@ -42,7 +46,8 @@ export async function quoteOption(
   params: QuoteOptionParameters,
 ): Promise<QuoteOptionReturnType> {
   const market = optionMarketOf(client);
-  const blockTag = params.blockTag ?? (await latestBlockNumber(client));
+  const block = await read(client, () => blockAt(client, params.blockTag));
+  const blockTag = block.number;
   const [[premium, fee], simulated] = await Promise.all([
     read(client, () => market.quoteTrade(params.seriesId, params.sizeDelta, { blockTag })),
     params.accountId === undefined
@@ -54,10 +59,13 @@ export async function quoteOption(
           { blockTag },
         ),
   ]);
+  const limitBase = await read(client, () =>
+    optionLimitBase(client, params.seriesId, params.sizeDelta, premium, block),
+  );
   return {
     premium,
     fee,
-    limitPrice: limitPriceFor(premium, params.sizeDelta, params.slippageBps),
+    limitPrice: limitPriceFor(limitBase, params.sizeDelta, params.slippageBps),
     preview: simulated,
   };
 }

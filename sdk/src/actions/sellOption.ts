@@ -4,7 +4,8 @@ import { type OptionTradeReturnType, sendOptionTrade } from "./internal/optionTr
 
 /**
  * Sells `size` contracts (`tradeOption` with −size; writes options beyond a long position): receives at
- * least the quoted premium minus `slippageBps`. A `size` ≤ 0 rejects the returned promise with a
+ * least the quoted premium minus `slippageBps`, the premium taken a block (12 s) later where time decay
+ * alone lowers it (a short-dated option loses more than 50 bp in a block). A `size` ≤ 0 rejects the returned promise with a
  * RangeError, before anything is read or sent.
  * @example
  * const r = await sellOption(client, { accountId, seriesId: 1n, size: parseEther("1") });

@@ -14,7 +14,8 @@ export interface TradeOptionParameters extends TradeOptions {
 
 /**
  * Buys (`sizeDelta` > 0) or sells (< 0) option contracts against the pool: quotes the premium, sets the
- * limit `slippageBps` worse (or uses `limitPrice`), sends `OptionMarket.trade` with the limit and a
+ * limit `slippageBps` worse (a sale's from the premium a block later, after time decay; or uses
+ * `limitPrice`), sends `OptionMarket.trade` with the limit and a
  * deadline, and returns the premium and fee from the OptionTraded event. Throws MissingContractError
  * without an OptionMarket, XMarginError (e.g. "PriceLimitExceeded", "InsufficientMargin",
  * "SeriesExpired") when the chain reverts.

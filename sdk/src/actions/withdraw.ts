@@ -1,6 +1,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { read, requireSigner, resolveToken, send, tokenInfo } from "./internal/chain";
+import { marginCheckedGas } from "./internal/gas";
 
 /** Parameters of `withdraw`. */
 export interface WithdrawParameters {
@@ -33,5 +34,13 @@ export async function withdraw(
   const token = resolveToken(client, params.token);
   await tokenInfo(client, token); // for readable error messages
   const to = params.to ?? (await read(client, () => client.contracts.accounts.ownerOf(params.accountId)));
-  return send(client, () => client.contracts.vault.withdraw(params.accountId, token, params.amount, to));
+  const { vault } = client.contracts;
+  const args = [params.accountId, token, params.amount, to] as const;
+  // Options the account holds may be repriced by the margin check when mined (`marginCheckedGas`).
+  return send(client, async () =>
+    vault.withdraw(
+      ...args,
+      await marginCheckedGas(client, params.accountId, () => vault.withdraw.estimateGas(...args)),
+    ),
+  );
 }

@@ -36,12 +36,19 @@ export function countedDelta(v: OptionValuation): bigint {
  * paid at `low`, shorts marked and buyers charged at `high`) and its Greeks, all WAD.
  */
 export interface OptionValuation {
+  /** Lower bound of one contract's value (USD WAD): longs are marked and sellers paid at it. */
   low: bigint;
+  /** Upper bound of one contract's value (USD WAD): shorts are marked and buyers charged at it. */
   high: bigint;
+  /** ∂value/∂spot of one contract (WAD: underlying units per contract; a call's in [0, 1]). */
   delta: bigint;
+  /** ∂delta/∂spot of one contract (WAD: underlying units per USD). */
   gamma: bigint;
+  /** ∂value/∂σ of one contract, USD WAD per 1.0 of volatility (÷ 100 per volatility point). */
   vega: bigint;
+  /** ∂delta/∂σ of one contract, underlying units (WAD) per 1.0 of volatility. */
   vanna: bigint;
+  /** ∂vega/∂σ of one contract, USD WAD per 1.0 of volatility squared. */
   volga: bigint;
   /** σ√τ of the Black-Scholes model; 0 when settled or expired, 1 wei far from the money (repriced). */
   totalVolatility: bigint;
@@ -346,8 +353,11 @@ export interface OptionTradeResult {
   quoteDelta: bigint;
   /** Whether |size| grows or the sign flips (the trade then needs equity_IM ≥ IM). */
   increasesRisk: boolean;
+  /** The position before the trade, contracts (WAD). */
   oldSize: bigint;
+  /** The series' long open interest after the trade, contracts (WAD). */
   newLong: bigint;
+  /** The series' short open interest after the trade, contracts (WAD). */
   newShort: bigint;
   /** The valuation the trade was priced at: its vega and |delta| become the series' per-contract rates. */
   valuation: OptionValuation;

@@ -9,7 +9,7 @@ import { WAD, mulDiv } from "../math/fixedPoint";
 export interface Exposure {
   /** ∂value/∂spot, underlying units (a perp: its size). */
   delta: bigint;
-  /** ∂²value/∂spot² (0 for perps). */
+  /** ∂²value/∂spot², underlying units per USD (0 for perps). */
   gamma: bigint;
   /** ∂value/∂σ per 1.0 of volatility (0 for perps). */
   vega: bigint;

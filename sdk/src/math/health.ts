@@ -114,13 +114,15 @@ export function collateralValue(
 
 /** One underlying's positions in a HealthBreakdown. */
 export interface HealthGroup {
-  /** The oracle's spot and volatility of the underlying. */
+  /** The oracle's spot price of the underlying, USD WAD. */
   spot: bigint;
+  /** The oracle's annualised volatility of the underlying (WAD: 6·10^17 is 60%; `formatPercent`). */
   volatility: bigint;
   /** Σ of the positions' Greeks (all of them, repriced ones included), with the delta of the collateral this underlying prices. */
   greeks: Greeks;
-  /** IM and MM of the group. */
+  /** The group's initial requirement, USD WAD. */
   initial: bigint;
+  /** The group's maintenance requirement, USD WAD. */
   maintenance: bigint;
   /**
    * What the collateral this underlying prices adds to equity_IM and to equity_MM (the same at both) at
@@ -133,6 +135,7 @@ export interface HealthGroup {
    * (`needsRepricing`) instead of entering through their Greeks.
    */
   repricedInitial: number;
+  /** Likewise at the MM shocks. */
   repricedMaintenance: number;
 }
 

@@ -31,11 +31,15 @@ export const CELLS = SPOT_MOVES * VOL_MOVES;
  * struct's: delta, gamma, vega, optionSize, notional, vanna, volga.
  */
 export interface Greeks {
+  /** Σ ∂value/∂spot, underlying units (WAD; a perp counts its size). */
   delta: bigint;
+  /** Σ ∂²value/∂spot², underlying units per USD (WAD). */
   gamma: bigint;
+  /** Σ ∂value/∂σ, USD WAD per 1.0 of volatility (÷ 100 per volatility point). */
   vega: bigint;
   /** Σ signed contracts of unexpired option series (calls and puts alike: the floor is on the net short). */
   optionSize: bigint;
+  /** Σ |size|·spot, USD WAD. */
   notional: bigint;
   /** ∂delta/∂σ, underlying units per 1.0 of volatility. */
   vanna: bigint;

@@ -1,12 +1,15 @@
 /** The send path shared by the option trade actions. */
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../../client";
-import { eventsOf, optionMarketOf, read, requireSigner, send } from "./chain";
+import { blockAt, eventsOf, optionMarketOf, read, requireSigner, send } from "./chain";
+import { optionLimitBase } from "./optionLimit";
+import { marginCheckedGas } from "./gas";
 import { type TradeOptions, tradeBounds } from "./trade";
 
 /** A sent option trade, from its OptionTraded event. */
 export interface OptionTradeReturnType {
   receipt: ContractTransactionReceipt;
+  /** The series id. */
   seriesId: bigint;
   /** Contracts traded (> 0 bought, < 0 sold). */
   sizeDelta: bigint;
@@ -16,12 +19,19 @@ export interface OptionTradeReturnType {
   premium: bigint;
   /** Fee, USD WAD. */
   fee: bigint;
+  /** The account's position after the trade, contracts (WAD; > 0 long). */
   newSize: bigint;
+  /** The premium per contract the trade was sent with as its limit (USD WAD): most paid, least received. */
   limitPrice: bigint;
+  /** Last timestamp the trade could execute at, seconds. */
   deadline: bigint;
 }
 
-/** Quotes (for the limit), then sends `OptionMarket.trade` and parses the OptionTraded event. */
+/**
+ * Quotes (for the limit: `optionLimitBase`, a sale's allowing for a block of time decay), then sends
+ * `OptionMarket.trade` with gas for repricing the account's options (`marginCheckedGas`) and parses the
+ * OptionTraded event.
+ */
 export async function sendOptionTrade(
   client: XMarginClient,
   accountId: bigint,
@@ -35,13 +45,20 @@ export async function sendOptionTrade(
     sizeDelta === "close" ? -(await read(client, () => market.positionSize(accountId, seriesId))) : sizeDelta;
   if (delta === 0n)
     throw new RangeError(sizeDelta === "close" ? "closeOption: no position" : "sizeDelta is zero");
-  const { limitPrice, deadline } = await tradeBounds(
-    client,
-    delta,
-    opts,
-    async () => (await read(client, () => market.quoteTrade(seriesId, delta)))[0],
+  const { limitPrice, deadline } = await tradeBounds(client, delta, opts, async () => {
+    const block = await blockAt(client);
+    const [premium] = await read(client, () =>
+      market.quoteTrade(seriesId, delta, { blockTag: block.number }),
+    );
+    return read(client, () => optionLimitBase(client, seriesId, delta, premium, block));
+  });
+  const args = [accountId, seriesId, delta, limitPrice, deadline] as const;
+  const receipt = await send(client, async () =>
+    market.trade(
+      ...args,
+      await marginCheckedGas(client, accountId, () => market.trade.estimateGas(...args), seriesId),
+    ),
   );
-  const receipt = await send(client, () => market.trade(accountId, seriesId, delta, limitPrice, deadline));
   const [event] = eventsOf(receipt, market.interface, "OptionTraded");
   if (!event) throw new Error("option trade: no OptionTraded event in the receipt");
   const a = event.args;

@@ -3,6 +3,7 @@ import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../../client";
 import { blockAt, eventsOf, read, requireSigner, send } from "./chain";
 import { DEFAULT_SLIPPAGE_BPS, lessSlippage, plusSlippage } from "./slippage";
+import { marginCheckedGas } from "./gas";
 
 /** Slippage and deadline of a trade. */
 export interface TradeOptions {
@@ -95,10 +96,19 @@ export async function sendTrade(
     opts,
     async () => (await read(client, () => perps.quoteTrade(marketId, delta)))[0],
   );
-  const receipt = await send(client, () =>
+  const closeArgs = [accountId, marketId, limitPrice, deadline] as const;
+  const tradeArgs = [accountId, marketId, delta, limitPrice, deadline] as const;
+  // Options the account holds may be repriced by the margin check when mined (`marginCheckedGas`).
+  const receipt = await send(client, async () =>
     sizeDelta === "close"
-      ? perps.closePosition(accountId, marketId, limitPrice, deadline)
-      : perps.trade(accountId, marketId, delta, limitPrice, deadline),
+      ? perps.closePosition(
+          ...closeArgs,
+          await marginCheckedGas(client, accountId, () => perps.closePosition.estimateGas(...closeArgs)),
+        )
+      : perps.trade(
+          ...tradeArgs,
+          await marginCheckedGas(client, accountId, () => perps.trade.estimateGas(...tradeArgs)),
+        ),
   );
   const [event] = eventsOf(receipt, perps.interface, "PositionModified");
   if (!event) throw new Error("trade: no PositionModified event in the receipt");
