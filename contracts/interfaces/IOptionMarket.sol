@@ -96,9 +96,10 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     error SeriesNotExpired(uint256 seriesId, uint256 expiry);
     /// @notice The series has no settlement price yet (`settleSeries` first).
     error SeriesNotSettled(uint256 seriesId);
-    /// @notice `roundId` is not the primary feed's first round at or after expiry: its own round is
-    /// before expiry (too early), or the previous round of its phase is missing, incomplete or not
-    /// before expiry (too late, or unprovable).
+    /// @notice `roundId` is not the settlement round (`OracleRouter.getSettlementPrice` answered 0): on
+    /// the feed that settles the expiry, its own round is before the time sought (too early), after the
+    /// feed's last round as primary, outside the feed's last phase, or the previous round of its phase
+    /// is missing or not before the time sought (too late, or unprovable).
     error WrongRoundHint(uint80 roundId);
     /// @notice The trade would take a side of the traders' vega on the underlying (`traderVega`, USD per
     /// 1.0 of volatility: the pool's net vega once the other side has closed) above its limit
@@ -263,10 +264,13 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
         uint256 deadline
     ) external;
 
-    /// @notice Records the settlement price of an expired series: the answer of the primary price feed's
-    /// first round at or after expiry. `roundIdHint` must be that round in the proxy's current phase (its
-    /// `updatedAt` ≥ expiry and the previous round of the same phase has `updatedAt` < expiry). Anyone
-    /// may call it.
+    /// @notice Records the settlement price of an expired series: the answer of the first round at or
+    /// after expiry posted by a primary price feed while it was primary (`OracleRouter.
+    /// getSettlementPrice`): the feed primary at expiry, even if `configureAsset` replaced it since, up
+    /// to its latest round when it was replaced; if it posted nothing from expiry until then, its
+    /// successor's first round at or after the swap. `roundIdHint` must be that round in that feed's last
+    /// phase (its `updatedAt` ≥ the time sought and the previous round of the same phase has `updatedAt`
+    /// below it; `OracleRouter.settlementFeed` names the feed and the time). Anyone may call it.
     function settleSeries(uint256 seriesId, uint80 roundIdHint) external;
 
     /// @notice Settles an expired series at `roundId`, the first round of a feed phase (after the
@@ -274,7 +278,8 @@ interface IOptionMarket is IMarket, IUpdateThrottle {
     /// before it belongs to another aggregator. Governance only (the timelock), after checking off-chain
     /// that the previous phase's last round is before expiry; without it a phase change across an
     /// expiry would leave the series unsettleable for good. Reverts with WrongRoundHint unless `roundId`
-    /// opens a phase after the first and is at or after expiry.
+    /// opens a phase after the first, no later than the last phase of the feed `settleSeries` reads
+    /// (`OracleRouter.settlementFeed`), and is at or after the time sought on it.
     function settleSeriesAtPhaseStart(uint256 seriesId, uint80 roundId) external;
 
     /// @notice Settles `accountId`'s position in a settled series: pays size·intrinsic value between

@@ -23,6 +23,17 @@ interface IOracleRouter {
         uint16 phaseId;
     }
 
+    /// @notice A primary feed that `configureAsset` replaced, kept so that a series that expired while it
+    /// was primary settles on its rounds (`getSettlementPrice`). No view returns it: `PrimaryRetired`
+    /// carries it and `settlementFeed` reads it (with a view, a health check of one underlying cost
+    /// +78 gas over the code before the history instead of +33: review round 162, §4 row 574).
+    struct RetiredPrimary {
+        Source source;
+        uint48 retiredAt;
+        uint80 lastRound;
+        uint48 lastUpdatedAt;
+    }
+
     /// @notice Configuration input for one asset's price.
     /// @param primary The primary feed.
     /// @param primaryHeartbeat Max age of the primary feed's answer, in seconds.
@@ -60,8 +71,11 @@ interface IOracleRouter {
     /// @param roundId The round it reported.
     error IncompleteRound(address aggregator, uint80 roundId);
     /// @notice A source's `latestRoundData()` call reverted; or, for a round of a phase other than the
-    /// configured one, its `decimals()` call reverted or answered above 36. With three sources such a
-    /// source is dropped like any other failing one.
+    /// configured one, its `decimals()` call reverted or answered above 36; or its `getRoundData()`
+    /// reverted for a settlement round (`getPriceAtRound`, `getSettlementPrice`); or `configureAsset`
+    /// was left too little gas to read the primary it retires (a starved read would pass for a dead
+    /// feed and move the settlement of the series that expired under it to its successor). With three
+    /// sources such a source is dropped like any other failing one.
     /// @param aggregator The source that failed.
     error SourceUnavailable(address aggregator);
     /// @notice The scaled price (or volatility) is outside the asset's configured bounds.
@@ -101,6 +115,16 @@ interface IOracleRouter {
         uint256 maxPrice,
         uint256 maxDeviation
     );
+    /// @notice Emitted when `configureAsset` replaces `asset`'s primary feed with another one: the series
+    /// that expired while `feed` was primary settle on its rounds up to `lastRound`.
+    /// @param lastRound The feed's latest round at its retirement (0 when it could not be read).
+    /// @param lastUpdatedAt That round's `updatedAt` (0 when it could not be read).
+    event PrimaryRetired(
+        bytes32 indexed asset,
+        address indexed feed,
+        uint80 lastRound,
+        uint256 lastUpdatedAt
+    );
     /// @notice Emitted when an underlying's volatility feed is set or replaced.
     event VolatilityFeedConfigured(
         bytes32 indexed underlying,
@@ -120,7 +144,10 @@ interface IOracleRouter {
     /// for every feed that exposes its aggregator's circuit breaker (`aggregator()` with `minAnswer()`
     /// and `maxAnswer()`), minPrice above 1.1 × its floor and 1.1 × maxPrice below its ceiling (scaled
     /// to WAD), so a feed stuck at or near its floor or ceiling (an OCR aggregator keeps the last median
-    /// inside its band) reads as `PriceOutOfBounds`, never as a price.
+    /// inside its band) reads as `PriceOutOfBounds`, never as a price. A new primary feed retires the
+    /// old one with its latest round (`RetiredPrimary`, `PrimaryRetired`): series that expired under it
+    /// still settle on it (`getSettlementPrice`). Reverts with `SourceUnavailable` when too little gas
+    /// is left to read that round (less than 100,000 for the read).
     function configureAsset(bytes32 asset, AssetInput calldata input) external;
 
     /// @notice Sets (or replaces) the annualised volatility feed of `underlying` (WAD after scaling,
@@ -149,8 +176,8 @@ interface IOracleRouter {
     /// rounded down; fewer: `NotEnoughValidSources`.
     function getPrice(bytes32 asset) external view returns (uint256 price);
 
-    /// @notice The price of `asset` in round `roundId` of its primary feed, for settlement at a past
-    /// time. Validated like `getPrice` (complete round, positive, within bounds) except for age, and
+    /// @notice The price of `asset` in round `roundId` of its current primary feed, at a past time
+    /// (settlement reads `getSettlementPrice`, which knows the feeds replaced since). Validated like `getPrice` (complete round, positive, within bounds) except for age, and
     /// without a sequencer check: a past round's value does not depend on when it is read.
     /// @return price The scaled price (WAD).
     /// @return updatedAt When the round was last updated.
@@ -158,6 +185,35 @@ interface IOracleRouter {
         bytes32 asset,
         uint80 roundId
     ) external view returns (uint256 price, uint256 updatedAt);
+
+    /// @notice The settlement price of `asset` at `time` (an option expiry): the first round at or after
+    /// `time` posted by a primary feed while it was primary. That is the round of the feed that was
+    /// primary at `time`, if that feed's latest round when it was retired is at or after `time`;
+    /// otherwise (it posted nothing from `time` until its retirement, often why it was replaced) its
+    /// successor's first round at or after the swap, and so on down the swaps; the current primary's
+    /// rounds have no end. `roundId` must be that round in the phase of the feed's last round (its
+    /// latest for the current primary), proven first by the round before it in the same phase
+    /// (`updatedAt` nonzero and before the time sought) — or, with `phaseStart` (governance's path,
+    /// for an aggregator upgrade the proof cannot cross), the first round of a phase after the first
+    /// and at most the last one, at or after the time sought. Validated like `getPriceAtRound`
+    /// (complete, positive, within bounds; a reverting `getRoundData` is `SourceUnavailable`).
+    /// @return price The scaled price (WAD); 0 when `roundId` is not that round (the caller's refusal).
+    /// @return updatedAt When the round was last updated (0 with price 0).
+    function getSettlementPrice(
+        bytes32 asset,
+        uint256 time,
+        uint80 roundId,
+        bool phaseStart
+    ) external view returns (uint256 price, uint256 updatedAt);
+
+    /// @notice Where `getSettlementPrice(asset, time, …)` looks: the feed, the time from which its first
+    /// round is sought (`time`, or a later swap's time when the feeds before posted nothing after it),
+    /// and the feed's last round that may settle (its latest, for the current primary) with that
+    /// round's `updatedAt`. Settlement keepers search `feed` for its first round at or after `from`.
+    function settlementFeed(
+        bytes32 asset,
+        uint256 time
+    ) external view returns (address feed, uint256 from, uint80 lastRound, uint256 lastUpdatedAt);
 
     /// @notice The validated annualised volatility of `underlying`, 18 decimals.
     function getVolatility(bytes32 underlying) external view returns (uint256 volatility);
@@ -182,8 +238,8 @@ interface IOracleRouter {
     /// @notice Whether `asset` has price sources configured.
     function hasPrice(bytes32 asset) external view returns (bool);
 
-    /// @notice The primary feed of `asset` (address(0) if unknown); settlement keepers look up round
-    /// ids on it.
+    /// @notice The primary feed of `asset` (address(0) if unknown). A series may settle on a feed it
+    /// replaced: settlement keepers look up round ids on `settlementFeed`.
     function primaryFeed(bytes32 asset) external view returns (address);
 
     /// @notice The price configuration of `asset` (empty `sources` if unknown).

@@ -6,7 +6,6 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SignedMath} from "@openzeppelin/contracts/utils/math/SignedMath.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
-import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 import {IOptionMarket} from "../interfaces/IOptionMarket.sol";
 import {IMarket} from "../interfaces/IMarket.sol";
 import {IMarginEngine} from "../interfaces/IMarginEngine.sol";
@@ -695,52 +694,30 @@ contract OptionMarket is IOptionMarket, MarketBase, AccessManaged, ReentrancyGua
 
     /// @inheritdoc IOptionMarket
     function settleSeries(uint256 seriesId, uint80 roundIdHint) external nonReentrant {
-        (Series storage s, uint256 price, uint256 updatedAt) = _settlementRound(seriesId, roundIdHint);
-        // The previous round of the same phase (the low 64 bits are the aggregator's round) must exist
-        // and be before expiry. The first round of a phase has no such round: it cannot be proven first.
-        if (uint64(roundIdHint) <= 1) revert WrongRoundHint(roundIdHint);
-        AggregatorV3Interface feed = AggregatorV3Interface(oracle.primaryFeed(s.underlying));
-        // Only the proxy's current phase (the high 16 bits): while a feed migrates, the old and the new
-        // aggregator both transmit, each with its own first round after expiry, and the settler picked
-        // the price (review round 22). A phase change that leaves no such round in the current phase is
-        // governance's (`settleSeriesAtPhaseStart`).
-        (uint80 latestRound, , , , ) = feed.latestRoundData();
-        if (roundIdHint >> 64 != latestRound >> 64) revert WrongRoundHint(roundIdHint);
-        try feed.getRoundData(roundIdHint - 1) returns (
-            uint80,
-            int256,
-            uint256,
-            uint256 previousUpdatedAt,
-            uint80
-        ) {
-            // 0: missing round. ≥ expiry: the hint is too late.
-            if (previousUpdatedAt == 0 || previousUpdatedAt >= s.expiry) revert WrongRoundHint(roundIdHint);
-        } catch {
-            revert WrongRoundHint(roundIdHint); // missing round (some aggregators revert)
-        }
-        _settle(s, seriesId, roundIdHint, price, updatedAt);
+        _settleAtRound(seriesId, roundIdHint, false);
     }
 
     /// @inheritdoc IOptionMarket
     function settleSeriesAtPhaseStart(uint256 seriesId, uint80 roundId) external restricted nonReentrant {
-        (Series storage s, uint256 price, uint256 updatedAt) = _settlementRound(seriesId, roundId);
-        // Phase ids start at 1; a phase's aggregator rounds start at 1.
-        if (uint64(roundId) != 1 || roundId >> 64 <= 1) revert WrongRoundHint(roundId);
-        _settle(s, seriesId, roundId, price, updatedAt);
+        _settleAtRound(seriesId, roundId, true);
     }
 
-    /// @dev The unsettled, expired series `seriesId` and the primary feed's round `roundId`, which must be
-    /// at or after expiry (the router validates it: complete, positive, within bounds).
-    function _settlementRound(
-        uint256 seriesId,
-        uint80 roundId
-    ) internal view returns (Series storage s, uint256 price, uint256 updatedAt) {
-        s = _existing(seriesId);
+    /// @dev Settles the unsettled, expired series `seriesId` at `roundId` if the router proves it the
+    /// settlement round of its expiry (`getSettlementPrice`: on the feed that was primary then, or on
+    /// its successors when it posted nothing after expiry before it was replaced).
+    function _settleAtRound(uint256 seriesId, uint80 roundId, bool phaseStart) internal {
+        Series storage s = _existing(seriesId);
         if (s.settled) revert SeriesAlreadySettled(seriesId);
         uint256 expiry = s.expiry;
         if (block.timestamp < expiry) revert SeriesNotExpired(seriesId, expiry);
-        (price, updatedAt) = oracle.getPriceAtRound(s.underlying, roundId);
-        if (updatedAt < expiry) revert WrongRoundHint(roundId); // too early
+        (uint256 price, uint256 updatedAt) = oracle.getSettlementPrice(
+            s.underlying,
+            expiry,
+            roundId,
+            phaseStart
+        );
+        if (price == 0) revert WrongRoundHint(roundId);
+        _settle(s, seriesId, roundId, price, updatedAt);
     }
 
     function _settle(

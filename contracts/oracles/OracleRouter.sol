@@ -51,7 +51,13 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         uint128 maxVol;
     }
 
+    /// @dev Gas given to the retiring primary's `latestRoundData()` (a proxy's costs ~15,000): with that
+    /// much, a failure is the feed's own, not the executor's gas limit.
+    uint256 private constant RETIREMENT_READ_GAS = 100_000;
+
     mapping(bytes32 asset => AssetConfig) private _assets;
+    /// @dev Per asset, the primaries `configureAsset` replaced, oldest first (two slots each).
+    mapping(bytes32 asset => RetiredPrimary[]) private _retired;
     mapping(bytes32 underlying => VolatilityConfig) private _volatilities;
     // One slot, read by every price.
     AggregatorV3Interface private _sequencerFeed;
@@ -77,6 +83,11 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         }
 
         AssetConfig storage config = _assets[asset];
+        // A series that expired under the old primary settles on its rounds (`getSettlementPrice`).
+        Source memory previous = config.sources[0];
+        if (address(previous.aggregator) != address(0) && previous.aggregator != input.primary) {
+            _retire(asset, previous);
+        }
         config.sourceCount = uint8(secondaryCount + 1);
         config.minPrice = uint120(input.minPrice);
         config.maxPrice = uint120(input.maxPrice);
@@ -169,26 +180,47 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         AssetConfig storage config = _assets[asset];
         Source memory primary = config.sources[0];
         if (address(primary.aggregator) == address(0)) revert UnknownAsset(asset);
+        return _priceAtRound(asset, primary, roundId, config.minPrice, config.maxPrice);
+    }
 
-        (uint80 id, int256 answer, , uint256 roundUpdatedAt, uint80 answeredInRound) = primary
-            .aggregator
-            .getRoundData(roundId);
-        bytes memory failure = _roundFailure(
-            address(primary.aggregator),
-            id,
-            answer,
-            roundUpdatedAt,
-            answeredInRound
-        );
-        if (failure.length == 0) {
-            uint8 decimals;
-            (decimals, failure) = _decimalsAtRound(primary, id);
-            if (failure.length == 0) {
-                (price, failure) = _scale(asset, answer, decimals, config.minPrice, config.maxPrice);
-            }
+    /// @inheritdoc IOracleRouter
+    function getSettlementPrice(
+        bytes32 asset,
+        uint256 time,
+        uint80 roundId,
+        bool phaseStart
+    ) external view returns (uint256 price, uint256 updatedAt) {
+        (Source memory source, uint256 from, uint80 lastRound, ) = _settlementSource(asset, time);
+        // A round after the feed's last one as primary (or not posted yet) settles nothing.
+        if (roundId > lastRound) return (0, 0);
+        uint256 phase = roundId >> 64;
+        // Round 1 of the phase the feed was configured in: the feed was configured no later than `from`,
+        // so a round 1 at or after `from` is its first round since, and no earlier round can prove it
+        // (a feed configured before its first answer, whose predecessor posted nothing: review round 162).
+        bool firstOfFeed = uint64(roundId) == 1 && phase == source.phaseId;
+        if (phaseStart) {
+            // Phase ids start at 1 and a phase's aggregator rounds at 1: round 1 of a later phase.
+            if (uint64(roundId) != 1 || phase <= 1) return (0, 0);
+        } else if (phase != lastRound >> 64 || (uint64(roundId) <= 1 && !firstOfFeed)) {
+            // Only the last phase: while a feed migrates, the old and the new aggregator both transmit,
+            // each with its own first round after expiry, and the settler picked the price (review
+            // round 22). The first round of a later phase has no round before it to prove it first.
+            return (0, 0);
         }
-        if (failure.length != 0) _revertWith(failure);
-        return (price, roundUpdatedAt);
+        AssetConfig storage config = _assets[asset];
+        (price, updatedAt) = _priceAtRound(asset, source, roundId, config.minPrice, config.maxPrice);
+        bool proven = phaseStart || firstOfFeed || _roundBefore(source.aggregator, roundId - 1, from);
+        if (updatedAt < from || !proven) return (0, 0);
+    }
+
+    /// @inheritdoc IOracleRouter
+    function settlementFeed(
+        bytes32 asset,
+        uint256 time
+    ) external view returns (address feed, uint256 from, uint80 lastRound, uint256 lastUpdatedAt) {
+        Source memory source;
+        (source, from, lastRound, lastUpdatedAt) = _settlementSource(asset, time);
+        return (address(source.aggregator), from, lastRound, lastUpdatedAt);
     }
 
     /// @inheritdoc IOracleRouter
@@ -244,6 +276,122 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     // ---------------------------------------------------------------------------------------------
     // Internals
     // ---------------------------------------------------------------------------------------------
+
+    /// @dev Records `asset`'s primary `source` as retired now, with its latest round: rounds it posts
+    /// later are not the asset's price and settle nothing. A feed that reverts (or answers an
+    /// incomplete round) posted nothing usable: the series that expired under it settle on its
+    /// successor. Read with a fixed gas allowance, refused when less is left: a read starved by the
+    /// executor's gas limit would pass for a dead feed and choose that successor's price.
+    function _retire(bytes32 asset, Source memory source) private {
+        if (gasleft() < RETIREMENT_READ_GAS + RETIREMENT_READ_GAS / 63 + 5_000) {
+            revert SourceUnavailable(address(source.aggregator));
+        }
+        uint80 lastRound;
+        uint256 lastUpdatedAt;
+        try source.aggregator.latestRoundData{gas: RETIREMENT_READ_GAS}() returns (
+            uint80 roundId,
+            int256,
+            uint256,
+            uint256 updatedAt,
+            uint80
+        ) {
+            // A future or zero `updatedAt` is no round (`_roundFailure`); 2^48 s is 8.9 million years.
+            if (updatedAt != 0 && updatedAt <= block.timestamp)
+                (lastRound, lastUpdatedAt) = (roundId, updatedAt);
+        } catch {}
+        _retired[asset].push(
+            RetiredPrimary({
+                source: source,
+                retiredAt: uint48(block.timestamp),
+                lastRound: lastRound,
+                lastUpdatedAt: uint48(lastUpdatedAt)
+            })
+        );
+        emit PrimaryRetired(asset, address(source.aggregator), lastRound, lastUpdatedAt);
+    }
+
+    /// @dev Where the settlement price at `time` is: the primary at `time` (the first retired one whose
+    /// retirement is after `time`, else the current one); while that feed's last round as primary is
+    /// before the time sought, its successor from the swap on. Returns the source, the time sought on
+    /// it, and its last round that may settle (the current primary's latest) with its `updatedAt`.
+    function _settlementSource(
+        bytes32 asset,
+        uint256 time
+    ) private view returns (Source memory source, uint256 from, uint80 lastRound, uint256 lastUpdatedAt) {
+        RetiredPrimary[] storage retired = _retired[asset];
+        uint256 count = retired.length;
+        uint256 i = count;
+        // From the newest: a recent expiry, with no swap since, reads one slot.
+        while (i != 0 && retired[i - 1].retiredAt > time) --i;
+        from = time;
+        for (; i < count; ++i) {
+            RetiredPrimary storage primary = retired[i];
+            if (primary.lastUpdatedAt >= from) {
+                return (primary.source, from, primary.lastRound, primary.lastUpdatedAt);
+            }
+            from = primary.retiredAt; // it posted nothing from `from` on: its successor's first round after the swap
+        }
+        source = _assets[asset].sources[0];
+        if (address(source.aggregator) == address(0)) revert UnknownAsset(asset);
+        (lastRound, , , lastUpdatedAt, ) = source.aggregator.latestRoundData();
+    }
+
+    /// @dev The validated price of `source`'s round `roundId` (complete, positive, within
+    /// [minPrice, maxPrice], scaled with its phase's decimals) and its `updatedAt`; reverts otherwise.
+    function _priceAtRound(
+        bytes32 asset,
+        Source memory source,
+        uint80 roundId,
+        uint256 minPrice,
+        uint256 maxPrice
+    ) private view returns (uint256 price, uint256 updatedAt) {
+        int256 answer;
+        uint80 id;
+        uint80 answeredInRound;
+        try source.aggregator.getRoundData(roundId) returns (
+            uint80 roundIdRead,
+            int256 answerRead,
+            uint256,
+            uint256 updatedAtRead,
+            uint80 answeredInRoundRead
+        ) {
+            (id, answer, updatedAt, answeredInRound) = (
+                roundIdRead,
+                answerRead,
+                updatedAtRead,
+                answeredInRoundRead
+            );
+        } catch {
+            revert SourceUnavailable(address(source.aggregator));
+        }
+        bytes memory failure = _roundFailure(
+            address(source.aggregator),
+            id,
+            answer,
+            updatedAt,
+            answeredInRound
+        );
+        if (failure.length == 0) {
+            uint8 decimals;
+            (decimals, failure) = _decimalsAtRound(source, id);
+            if (failure.length == 0) (price, failure) = _scale(asset, answer, decimals, minPrice, maxPrice);
+        }
+        if (failure.length != 0) _revertWith(failure);
+    }
+
+    /// @dev Whether `aggregator`'s round `roundId` exists and was updated before `time` (a missing round
+    /// reads `updatedAt` 0, or reverts on some aggregators).
+    function _roundBefore(
+        AggregatorV3Interface aggregator,
+        uint80 roundId,
+        uint256 time
+    ) private view returns (bool) {
+        try aggregator.getRoundData(roundId) returns (uint80, int256, uint256, uint256 updatedAt, uint80) {
+            return updatedAt != 0 && updatedAt < time;
+        } catch {
+            return false;
+        }
+    }
 
     /// @dev `getPrice` without the sequencer check.
     function _price(bytes32 asset) private view returns (uint256) {

@@ -474,23 +474,28 @@ export function blockRanges(from: number, to: number, span: number): [number, nu
 }
 
 /**
- * Option settlement: the series' settlement round is the primary feed's first round at or after expiry
- * (OptionMarket.settleSeries checks `updatedAt ≥ expiry` for the hint and `< expiry` for the round
- * before it, in the same phase). Chainlink round ids carry the phase in their high 16 bits and the
+ * Option settlement: the series' settlement round is the first round at or after `expiry` of the feed
+ * `OracleRouter.settlementFeed` names (OptionMarket.settleSeries has the router check `updatedAt ≥
+ * expiry` for the hint and `< expiry` for the round before it, in the same phase); `latest` is that
+ * feed's last round that may settle (its latest, or its last as primary for a replaced feed), and
+ * `expiry` the time sought on it (the swap's, for a successor). Chainlink round ids carry the phase in their high 16 bits and the
  * aggregator's round below; within a phase, timestamps grow with the round.
  *
  * `readRound(id)` returns a round's `updatedAt`, or null when the round does not exist. The common case
  * (the latest round is the first after expiry) costs one read; otherwise a binary search over the phase
  * costs about log2(rounds) reads, however long ago the expiry was. Returns null while the latest round
- * is still before expiry, and when the first round after expiry cannot be proven (it opens its phase, or
- * the round before it is missing). A returned id always passes settleSeries' check: it is at or after
- * expiry and its predecessor exists and is before (a gap inside a phase, which Chainlink aggregators do
+ * is still before expiry, and when the first round after expiry cannot be proven (it opens its phase and
+ * `provesFirst` does not accept it, or the round before it is missing). A returned id always passes
+ * settleSeries' check: it is at or after expiry and its predecessor exists and is before, or it opens
+ * its phase and `provesFirst` (the router's own check, `getSettlementPrice`: the first round of a feed
+ * configured before its first answer) accepted it (a gap inside a phase, which Chainlink aggregators do
  * not have, can only make the search give up).
  */
 export async function findSettlementRound(
   latest: { roundId: bigint; updatedAt: bigint },
   expiry: bigint,
   readRound: (roundId: bigint) => Promise<bigint | null>,
+  provesFirst: (roundId: bigint) => Promise<boolean> = async () => false,
 ): Promise<bigint | null> {
   if (latest.updatedAt < expiry) return null;
   const first = ((latest.roundId >> 64n) << 64n) + 1n; // the phase's first round
@@ -512,7 +517,8 @@ export async function findSettlementRound(
     }
     found = hi;
   }
-  if (found === first) return null; // no earlier round in its phase proves it first
+  // No earlier round in its phase proves it first: only the router can, for a feed's first round.
+  if (found === first) return (await provesFirst(first)) ? first : null;
   const previous = await readRound(found - 1n);
   if (previous === null || previous === 0n || previous >= expiry) return null;
   return found;

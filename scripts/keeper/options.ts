@@ -2,7 +2,9 @@
  * Strategy: settle expired option series (OptionMarket, named by the deployment file's
  * `contracts.optionMarket`).
  *
- * Per expired, unsettled series: find the primary feed's first round at or after expiry
+ * Per expired, unsettled series: find the settlement round on the feed the router names
+ * (`settlementFeed`: the primary at expiry, even if replaced since, or its successor when it posted
+ * nothing after expiry before the swap), the first round at or after expiry, or the swap
  * (logic.findSettlementRound: one read in the common case, a binary search otherwise) and send
  * `settleSeries(id, roundHint)`. Per settled series (in a step with `payouts`, once the settlement is
  * mined): settle the positions still open with `settleAccounts(holders, id)`, holders being the accounts
@@ -123,15 +125,24 @@ export function createOptionSettlement(
   }
 
   async function roundHint(underlying: string, expiry: bigint): Promise<bigint | null> {
-    const feed = c.aggregator(await c.router.primaryFeed(underlying));
-    const latest = await feed.latestRoundData();
-    return findSettlementRound(latest, expiry, async (roundId) => {
-      try {
-        return (await feed.getRoundData(roundId)).updatedAt;
-      } catch {
-        return null; // some aggregators revert on a missing round
-      }
-    });
+    // The feed that was primary at expiry, or a successor when it posted nothing after expiry before a
+    // swap (`from` is then the swap's time), and its last round as primary (the latest, if current).
+    const [address, from, lastRound, lastUpdatedAt] = await c.router.settlementFeed(underlying, expiry);
+    const feed = c.aggregator(address);
+    const last = { roundId: lastRound, updatedAt: lastUpdatedAt };
+    return findSettlementRound(
+      last,
+      from,
+      async (roundId) => {
+        try {
+          return (await feed.getRoundData(roundId)).updatedAt;
+        } catch {
+          return null; // some aggregators revert on a missing round
+        }
+      },
+      // A phase's first round: settles only as the first round of a feed configured before it.
+      async (roundId) => (await c.router.getSettlementPrice(underlying, expiry, roundId, false)).price > 0n,
+    );
   }
 
   /** Settles series `id` (price, then open positions) when it has expired; adds what it did to `report`. */

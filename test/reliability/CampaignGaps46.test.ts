@@ -110,14 +110,17 @@ describe("Reliability: the campaign's gaps (round 156)", function () {
       expect(h1.equityMark).to.be.gt(h0.equityMark);
     });
 
-    it("strands a series that expired before its feed was swapped for an aggregator without a round before expiry: settleSeries and settleSeriesAtPhaseStart refuse every round and the pool's exits stay held, until the old feed is configured again", async function () {
+    it("settles a series that expired before its feed was swapped for an aggregator without a round before expiry at the old feed's first round after expiry, refusing the new feed's rounds, and reopens the pool's exits (round 162: it stranded them until the old feed was configured again)", async function () {
       const { sys, call, expiry } = await loadFixture(aliceHedged);
       await time.increaseTo(expiry + 60n);
       await refreshFeeds(sys); // the old feed's first round after expiry
+      const old = sys.feeds.ETH;
+      const first = await old.latestRoundData();
       // Governance swaps ETH's feed before anyone settled: the new aggregator's rounds all start after expiry.
       const fresh = await deployMockFeed(8, 3_050n * 10n ** 8n);
       await fresh.updateAnswer(3_060n * 10n ** 8n);
-      const input = {
+      await fresh.updateAnswer(3_070n * 10n ** 8n);
+      await sys.router.configureAsset(ETH, {
         primary: await fresh.getAddress(),
         primaryHeartbeat: 3_600,
         secondaries: [],
@@ -125,10 +128,11 @@ describe("Reliability: the campaign's gaps (round 156)", function () {
         minPrice: wad("3"),
         maxPrice: wad("3000000"),
         maxDeviation: 0n,
-      };
-      await sys.router.configureAsset(ETH, input);
-      // Round 1 has no round before it; round 2's previous round (1) is after expiry.
-      for (const round of [1n, 2n])
+      });
+      // The old feed was primary at expiry and posted a round after it before the swap: settlement reads it
+      // there, so the new feed's rounds 1 and 3 (2 is also the old feed's `first`) and a phase start are refused.
+      expect(first.roundId).to.equal(2n);
+      for (const round of [1n, 3n])
         await expect(sys.options.settleSeries(call, round)).to.be.revertedWithCustomError(
           sys.options,
           "WrongRoundHint",
@@ -138,12 +142,9 @@ describe("Reliability: the campaign's gaps (round 156)", function () {
         "WrongRoundHint",
       );
       expect(await sys.pool.settlementPending()).to.equal(true);
-      // The way out: the old feed configured again (the timelock's), the series settles at its first round.
-      const old = await sys.feeds.ETH.getAddress();
-      await sys.router.configureAsset(ETH, { ...input, primary: old });
-      const latest = (await sys.feeds.ETH.latestRoundData()).roundId;
-      await sys.options.settleSeries(call, latest);
-      expect((await sys.options.series(call)).settled).to.equal(true);
+      await expect(sys.options.settleSeries(call, first.roundId))
+        .to.emit(sys.options, "SeriesSettled")
+        .withArgs(call, first.roundId, first.answer * 10n ** 10n, first.updatedAt);
       expect(await sys.pool.settlementPending()).to.equal(false);
     });
   });
