@@ -339,3 +339,20 @@ async function optionCloseCost(
 }
 
 export type { SendResult };
+
+/**
+ * The option positions `accountIds` hold together (`engine.accountMarkets` at the latest block, markets
+ * of the deployment's `optionMarket`; 0 without one): what the margin checks of a send on those books
+ * may reprice when a volatility round lands between its estimate and its block (TxSender.send's
+ * `repricedOptions`, review round 164).
+ */
+export async function optionsHeld(
+  c: Contracts,
+  optionMarket: string | null | undefined,
+  accountIds: readonly bigint[],
+): Promise<number> {
+  if (!optionMarket) return 0;
+  const market = optionMarket.toLowerCase();
+  const books = await Promise.all(accountIds.map((id) => c.engine.accountMarkets(id)));
+  return books.flat().filter((key) => key.market.toLowerCase() === market).length;
+}

@@ -6,7 +6,15 @@
 import { encodeBytes32String } from "ethers";
 import type { Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
-import { assessBid, auctionOf, ensureKeeperAccount, readBidderAccount, startedIn, tx } from "./liquidation";
+import {
+  assessBid,
+  auctionOf,
+  ensureKeeperAccount,
+  optionsHeld,
+  readBidderAccount,
+  startedIn,
+  tx,
+} from "./liquidation";
 import {
   bookInQuote,
   byStakeThenUrgency,
@@ -137,6 +145,9 @@ class StartBatches {
     const c = this.s.contracts;
     const ids = batch.map((d) => d.accountId);
     let sent: SendResult;
+    // A start values each book (its health): options a volatility round repriced since the estimate cost
+    // their grid (review round 164).
+    const repricedOptions = await optionsHeld(c, this.s.deployment.contracts.optionMarket, ids);
     if (batch.length === 1) {
       const [{ accountId, h }] = batch;
       // Raced as a batch is: one account becoming liquidatable, the usual case, is a batch of one, and
@@ -149,7 +160,7 @@ class StartBatches {
           equityMaintenance: h.equityMaintenance,
           maintenanceRequirement: h.maintenanceRequirement,
         },
-        { raced: true },
+        { raced: true, repricedOptions },
       );
     } else {
       const request = tx(c.auction, "startAuctions", [ids]);
@@ -172,6 +183,7 @@ class StartBatches {
         { accountIds: ids },
         {
           gasEstimate: gasUnits,
+          repricedOptions,
           unless: (answer) => {
             const [started] = c.auction.interface.decodeFunctionResult("startAuctions", answer);
             return started === 0n ? "start batch would start nothing; not sending" : null;
@@ -224,6 +236,8 @@ async function liquidate(
     equityMaintenance: h.equityMaintenance,
     maintenanceRequirement: h.maintenanceRequirement,
   };
+  // The book's options, which its update, bid and absorb value (review round 164).
+  const repricedOptions = await optionsHeld(c, s.deployment.contracts.optionMarket, [accountId]);
   // An auction records its deficit only when touched; keep the LP share price's deduction current.
   // The auction values the book in quote: its collateral by the vault's markInQuote, positions 1:1.
   const deficitNow = async (equityMark: bigint): Promise<bigint> => {
@@ -253,6 +267,7 @@ async function liquidate(
           {
             check: tx(c.auction, "auctions", [accountId]),
             unless: (answer) => deficitRecordedBy(c, answer, current),
+            repricedOptions,
           },
         );
       } else {
@@ -274,7 +289,7 @@ async function liquidate(
   }
   if (
     s.keeperAccountId !== null &&
-    (await bidIfProfitable(s, s.keeperAccountId, accountId, cfg, sender, log))
+    (await bidIfProfitable(s, s.keeperAccountId, accountId, cfg, sender, log, repricedOptions))
   ) {
     return;
   }
@@ -283,7 +298,12 @@ async function liquidate(
   // sink towards insolvency.
   if (status === "absorbable") {
     // Every keeper without a paying bid absorbs at the same second: checked as a bid is (review round 117).
-    await sender.send("absorb", tx(c.auction, "absorb", [accountId]), fields, { raced: true });
+    // The backstop's book takes the slice and is valued with it.
+    const backstopOptions = await optionsHeld(c, s.deployment.contracts.optionMarket, [s.backstopAccountId]);
+    await sender.send("absorb", tx(c.auction, "absorb", [accountId]), fields, {
+      raced: true,
+      repricedOptions: repricedOptions + backstopOptions,
+    });
   }
 }
 
@@ -435,6 +455,7 @@ async function bidIfProfitable(
   cfg: KeeperConfig,
   sender: TxSender,
   log: Logger,
+  repricedOptions: number,
 ): Promise<boolean> {
   const assessment = await assessBid(s.contracts, sender, {
     accountId,
@@ -460,6 +481,6 @@ async function bidIfProfitable(
     return false;
   }
   // Simulated again (one eth_call) right before sending: another keeper may have bid in between.
-  await sender.send("bidAndClose", request, bidFields, { gasEstimate: gasUnits });
+  await sender.send("bidAndClose", request, bidFields, { gasEstimate: gasUnits, repricedOptions });
   return true;
 }

@@ -22,7 +22,7 @@ import { readDeployment, type Deployment } from "../../deploy/deployment";
 import { connectContracts, createProvider, type Contracts } from "./chain";
 import type { KeeperConfig } from "./config";
 import { AccountDiscovery, AuctionTracker } from "./discovery";
-import { ensureKeeperAccount, tx } from "./liquidation";
+import { ensureKeeperAccount, optionsHeld, tx } from "./liquidation";
 import {
   backstopUnwindSize,
   inBatchesIsolatingFailures,
@@ -571,7 +571,11 @@ async function endRecoveredAuctions(
         "endAuction",
         tx(s.contracts.auction, "endAuction", [accountId]),
         { accountId },
-        { raced: true },
+        // The end reads the account's health: its options may need repricing by the block (round 164).
+        {
+          raced: true,
+          repricedOptions: await optionsHeld(s.contracts, s.deployment.contracts.optionMarket, [accountId]),
+        },
       );
       if (succeeded(sent)) ended.push(accountId);
     });
@@ -705,7 +709,11 @@ async function unwindBackstop(
           "unwindBackstop",
           tx(c.auction, "unwindBackstop", [perpMarket, key.marketId, sizeDelta, fill, now + 600n]),
           { marketId: key.marketId, position, skew: info.skew, sizeDelta },
-          { raced: true },
+          {
+            raced: true,
+            // The unwind margin-checks the backstop's book, options included (round 164).
+            repricedOptions: await optionsHeld(c, s.deployment.contracts.optionMarket, [s.backstopAccountId]),
+          },
         );
         if (succeeded(sent)) unwound.push(key.marketId);
       },

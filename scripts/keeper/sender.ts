@@ -32,7 +32,7 @@ import { chooseFees, replacementFees, replacementFeesForUnknown, type TxFees } f
 import { describeError, nodeMessage, type Fields, type Logger } from "./log";
 import { isRateLimitAnswer, isTransientError, sleep } from "./retry";
 import { findRevertData } from "../../sdk/src/errors";
-import { TX_GAS_CAP, paddedGasLimit } from "../../sdk/src/actions/internal/gas";
+import { TX_GAS_CAP, repricingGasLimit } from "../../sdk/src/actions/internal/gas";
 
 export interface TxRequest {
   to: string;
@@ -323,6 +323,14 @@ export class TxSender {
        * already recorded, a payout batch already paid), the read that shows the rival's done (round 124).
        */
       check?: TxRequest;
+      /**
+       * The option positions the call's margin checks may reprice (`optionsHeld`: the auctioned book's,
+       * the backstop's): each gets `REPRICING_GAS_PER_OPTION` on top of the padding, as the SDK's trades do.
+       * A volatility round mined between the estimate and the block that takes them from their Greeks to
+       * repricing ran a start on a 16-series book out of its padded 757,854 gas (2,839,121 needed) and a
+       * bid out of 4,030,574 (7,339,632): review round 164.
+       */
+      repricedOptions?: number;
     } = {},
   ): Promise<SendResult> {
     let gas: bigint;
@@ -363,8 +371,9 @@ export class TxSender {
       return { status: "gas-above-cap", baseFeePerGas: null };
     }
     // 20% and 10,000 gas above the estimate, never above EIP-7825's cap when the estimate fits (many L2s
-    // and nodes cap the same; review round 80): the SDK's padding, which its users' trades need too.
-    const gasLimit = paddedGasLimit(gas);
+    // and nodes cap the same; review round 80): the SDK's padding, which its users' trades need too; plus
+    // the repricing of the options the call margin-checks (round 164).
+    const gasLimit = repricingGasLimit(gas, opts.repricedOptions ?? 0);
     if (this.opts.dryRun) {
       this.log.info("dry run: would send", { action: label, ...fields, gasLimit, ...fees });
       return { status: "dry-run", gasLimit, fees };

@@ -1,5 +1,6 @@
 import type { XMarginClient } from "../client";
-import { requireSigner, send } from "./internal/chain";
+import { protocolAccounts, requireSigner, send } from "./internal/chain";
+import { booksCheckedGas } from "./internal/gas";
 import { bidFromReceipt, type BidReturnType } from "./bid";
 
 /** Parameters of `absorb`. */
@@ -21,6 +22,15 @@ export interface AbsorbParameters {
 export async function absorb(client: XMarginClient, params: AbsorbParameters): Promise<BidReturnType> {
   requireSigner(client);
   const auction = client.contracts.liquidationAuction;
-  const receipt = await send(client, () => auction.absorb(params.accountId));
+  const { backstop } = await protocolAccounts(client);
+  // The account's book and the backstop's that takes it are valued: their options may need repricing.
+  const receipt = await send(client, async () =>
+    auction.absorb(
+      params.accountId,
+      await booksCheckedGas(client, [params.accountId, backstop], () =>
+        auction.absorb.estimateGas(params.accountId),
+      ),
+    ),
+  );
   return bidFromReceipt(client, receipt, "absorb");
 }

@@ -1,6 +1,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { eventsOf, requireSigner, send } from "./internal/chain";
+import { booksCheckedGas } from "./internal/gas";
 import { plusSlippage } from "./internal/slippage";
 import { quoteBid } from "./quoteBid";
 
@@ -60,10 +61,12 @@ export async function bid(client: XMarginClient, params: BidParameters): Promise
       (await quoteBid(client, { accountId: params.accountId, fraction: params.fraction })).payment,
       params.slippageBps,
     );
-  const receipt = await send(client, () =>
-    params.close
-      ? auction.bidAndClose(params.accountId, params.bidderAccountId, params.fraction, limit)
-      : auction.bid(params.accountId, params.bidderAccountId, params.fraction, limit),
+  const args = [params.accountId, params.bidderAccountId, params.fraction, limit] as const;
+  const method = params.close ? auction.bidAndClose : auction.bid;
+  // The slice is valued and the bidder margin-checked: their options may need repricing by the block.
+  const books = [params.accountId, params.bidderAccountId];
+  const receipt = await send(client, async () =>
+    method(...args, await booksCheckedGas(client, books, () => method.estimateGas(...args))),
   );
   return bidFromReceipt(client, receipt, "bid");
 }

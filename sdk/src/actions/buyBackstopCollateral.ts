@@ -3,6 +3,7 @@ import type { XMarginClient } from "../client";
 import {
   blockAt,
   eventsOf,
+  protocolAccounts,
   quoteToken,
   read,
   requireSigner,
@@ -10,6 +11,7 @@ import {
   send,
   tokenInfo,
 } from "./internal/chain";
+import { booksCheckedGas } from "./internal/gas";
 import { plusSlippage } from "./internal/slippage";
 
 /** Parameters of `quoteBackstopCollateral`. */
@@ -119,8 +121,16 @@ export async function buyBackstopCollateral(
   const limit =
     params.maxPayment ??
     plusSlippage((await quoteBackstopCollateral(client, params)).payment, params.slippageBps);
-  const receipt = await send(client, () =>
-    auction.buyBackstopCollateral(params.accountId, token, params.amount, limit),
+  const args = [params.accountId, token, params.amount, limit] as const;
+  const { backstop } = await protocolAccounts(client);
+  // The buyer is margin-checked and the backstop's book valued for the sweep: options may need repricing.
+  const receipt = await send(client, async () =>
+    auction.buyBackstopCollateral(
+      ...args,
+      await booksCheckedGas(client, [params.accountId, backstop], () =>
+        auction.buyBackstopCollateral.estimateGas(...args),
+      ),
+    ),
   );
   const [sold] = eventsOf(receipt, auction.interface, "BackstopCollateralSold", String(auction.target));
   if (!sold) throw new Error(`no BackstopCollateralSold event in ${receipt.hash}`);

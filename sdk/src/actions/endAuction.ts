@@ -1,6 +1,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { requireSigner, send } from "./internal/chain";
+import { booksCheckedGas } from "./internal/gas";
 
 /** Parameters of `endAuction`. */
 export interface EndAuctionParameters {
@@ -23,5 +24,14 @@ export async function endAuction(
   params: EndAuctionParameters,
 ): Promise<ContractTransactionReceipt> {
   requireSigner(client);
-  return send(client, () => client.contracts.liquidationAuction.endAuction(params.accountId));
+  const auction = client.contracts.liquidationAuction;
+  // The end reads the account's health: its options may need repricing by the block.
+  return send(client, async () =>
+    auction.endAuction(
+      params.accountId,
+      await booksCheckedGas(client, [params.accountId], () =>
+        auction.endAuction.estimateGas(params.accountId),
+      ),
+    ),
+  );
 }

@@ -8,6 +8,7 @@ import {
   requireAcceptedDeposit,
 } from "./internal/allowance";
 import { blockAt, eventsOf, quoteToken, read, requireSigner, send } from "./internal/chain";
+import { poolExitGas } from "./internal/gas";
 import { lessSlippage, plusSlippage } from "./internal/slippage";
 
 /** The liquidity pool as an LP sees it (quote-token units; shares in the pool's 12 decimals for USDC). */
@@ -273,6 +274,7 @@ export async function withdrawLiquidity(
   const lp = client.contracts.liquidityPool;
   const bps = params.slippageBps;
   let receipt: ContractTransactionReceipt;
+  // The exit margin-checks the pool's and the backstop's books, every series held (`poolExitGas`).
   // The preview is the action itself, simulated without a limit: the same number as previewWithdraw
   // (previewRedeem), and where it cannot go through, the chain's own refusal in the chain's order
   // (RedeemRequestRequired before a failed feed's error: review round 84, §4 row 208).
@@ -283,7 +285,13 @@ export async function withdrawLiquidity(
         await read(client, () => lp.withdrawWithLimit.staticCall(params.assets, receiver, owner, MaxUint256)),
         bps,
       );
-    receipt = await send(client, () => lp.withdrawWithLimit(params.assets, receiver, owner, maxShares));
+    const args = [params.assets, receiver, owner, maxShares] as const;
+    receipt = await send(client, async () =>
+      lp.withdrawWithLimit(
+        ...args,
+        await poolExitGas(client, () => lp.withdrawWithLimit.estimateGas(...args)),
+      ),
+    );
   } else {
     const minAssets =
       params.limit ??
@@ -291,7 +299,10 @@ export async function withdrawLiquidity(
         await read(client, () => lp.redeemWithLimit.staticCall(params.shares, receiver, owner, 0n)),
         bps,
       );
-    receipt = await send(client, () => lp.redeemWithLimit(params.shares, receiver, owner, minAssets));
+    const args = [params.shares, receiver, owner, minAssets] as const;
+    receipt = await send(client, async () =>
+      lp.redeemWithLimit(...args, await poolExitGas(client, () => lp.redeemWithLimit.estimateGas(...args))),
+    );
   }
   return { ...movedBy(receipt, pool, "Withdraw"), receipt };
 }
@@ -384,7 +395,11 @@ export async function claimRedeem(
   const minAssets =
     params.minAssets ??
     lessSlippage(await read(client, () => lp.previewClaim(owner, shares)), params.slippageBps);
-  const receipt = await send(client, () => lp.claimRedeem(shares, params.receiver ?? owner, minAssets));
+  const args = [shares, params.receiver ?? owner, minAssets] as const;
+  // The claim margin-checks the pool's and the backstop's books, every series held (`poolExitGas`).
+  const receipt = await send(client, async () =>
+    lp.claimRedeem(...args, await poolExitGas(client, () => lp.claimRedeem.estimateGas(...args))),
+  );
   return { ...movedBy(receipt, erc4626(String(lp.target), client.provider), "Withdraw"), receipt };
 }
 

@@ -1,6 +1,7 @@
 import type { ContractTransactionReceipt } from "ethers";
 import type { XMarginClient } from "../client";
 import { eventsOf, requireSigner, send } from "./internal/chain";
+import { booksCheckedGas } from "./internal/gas";
 
 /** Parameters of `startAuction`. */
 export interface StartAuctionParameters {
@@ -19,7 +20,16 @@ export async function startAuction(
   params: StartAuctionParameters,
 ): Promise<ContractTransactionReceipt> {
   requireSigner(client);
-  return send(client, () => client.contracts.liquidationAuction.startAuction(params.accountId));
+  const auction = client.contracts.liquidationAuction;
+  // The start values the book: options a volatility round reprices by the block cost their grid.
+  return send(client, async () =>
+    auction.startAuction(
+      params.accountId,
+      await booksCheckedGas(client, [params.accountId], () =>
+        auction.startAuction.estimateGas(params.accountId),
+      ),
+    ),
+  );
 }
 
 /** Parameters of `startAuctions`. */
@@ -48,7 +58,13 @@ export async function startAuctions(
 ): Promise<StartAuctionsReturnType> {
   requireSigner(client);
   const auction = client.contracts.liquidationAuction;
-  const receipt = await send(client, () => auction.startAuctions([...params.accountIds]));
+  const ids = [...params.accountIds];
+  const receipt = await send(client, async () =>
+    auction.startAuctions(
+      ids,
+      await booksCheckedGas(client, ids, () => auction.startAuctions.estimateGas(ids)),
+    ),
+  );
   const started = eventsOf(receipt, auction.interface, "AuctionStarted", String(auction.target)).map(
     (event) => event.args.accountId as bigint,
   );

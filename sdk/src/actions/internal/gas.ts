@@ -9,6 +9,7 @@ import {
   type TypedDataField,
 } from "ethers";
 import type { XMarginClient } from "../../client";
+import { protocolAccounts } from "./chain";
 
 /** EIP-7825 (Osaka): the most gas one transaction may carry; a node refuses a larger gas limit. */
 export const TX_GAS_CAP = 16_777_216n;
@@ -32,16 +33,40 @@ export function paddedGasLimit(estimate: bigint): bigint {
 export const REPRICING_GAS_PER_OPTION = 300_000n;
 
 /**
- * The gas limit of a transaction the engine margin-checks on an account that will hold `options` option
- * positions: `paddedGasLimit(estimate)` plus `REPRICING_GAS_PER_OPTION` for each, capped at `TX_GAS_CAP`
- * when the estimate fits under it. The estimate is made on the latest block, and a volatility round (or
- * the clock) in between can take the options from their Greeks to repricing (`needsRepricing`: a model
- * volatility below twice the volatility shock, 50% at initial margin, or σ√τ below the spot shock): a buy
- * estimated at 518,802 gas at ETH 60% and mined after a round at 49% ran out of its padded 632,562.
+ * The same for a check of the initial level alone (an LP's exit bounds the pool's and the backstop's
+ * books by `initialMargin`): one grid, ~133,000 gas a series (an exit from a pool holding 32 ETH series,
+ * 1,103,262 on their Greeks, 5,373,178 repriced: review round 164), with 10% to spare. Half the gas
+ * limit, and the balance a wallet needs to send it, of `REPRICING_GAS_PER_OPTION`.
  */
-export function repricingGasLimit(estimate: bigint, options: number): bigint {
-  const limit = paddedGasLimit(estimate) + REPRICING_GAS_PER_OPTION * BigInt(options);
+export const INITIAL_LEVEL_REPRICING_GAS = 150_000n;
+
+/**
+ * The gas limit of a transaction the engine margin-checks on an account that will hold `options` option
+ * positions: `paddedGasLimit(estimate)` plus `perOption` (`REPRICING_GAS_PER_OPTION`) for each, capped
+ * at `TX_GAS_CAP` when the estimate fits under it. The estimate is made on the latest block, and a
+ * volatility round (or the clock) in between can take the options from their Greeks to repricing
+ * (`needsRepricing`: a model volatility below twice the volatility shock, 50% at initial margin, or σ√τ
+ * below the spot shock): a buy estimated at 518,802 gas at ETH 60% and mined after a round at 49% ran
+ * out of its padded 632,562.
+ */
+export function repricingGasLimit(
+  estimate: bigint,
+  options: number,
+  perOption: bigint = REPRICING_GAS_PER_OPTION,
+): bigint {
+  const limit = paddedGasLimit(estimate) + perOption * BigInt(options);
   return limit > TX_GAS_CAP && estimate <= TX_GAS_CAP ? TX_GAS_CAP : limit;
+}
+
+/** The option series `accountIds` hold positions in, one entry a position (`engine.accountMarkets`, at the latest block). */
+async function optionPositions(client: XMarginClient, accountIds: readonly bigint[]): Promise<bigint[]> {
+  const optionMarket = client.deployment.contracts.optionMarket?.toLowerCase();
+  if (optionMarket === undefined) return [];
+  const books = await Promise.all(accountIds.map((id) => client.contracts.engine.accountMarkets(id)));
+  return books
+    .flat()
+    .filter((key) => key.market.toLowerCase() === optionMarket)
+    .map((key) => key.marketId);
 }
 
 /**
@@ -49,12 +74,8 @@ export function repricingGasLimit(estimate: bigint, options: number): bigint {
  * when a trade in it opens one: the positions a margin check may reprice.
  */
 async function optionsAfter(client: XMarginClient, accountId: bigint, seriesId?: bigint): Promise<number> {
-  const optionMarket = client.deployment.contracts.optionMarket?.toLowerCase();
-  if (optionMarket === undefined) return 0;
-  const held = (await client.contracts.engine.accountMarkets(accountId)).filter(
-    (key) => key.market.toLowerCase() === optionMarket,
-  );
-  const opens = seriesId !== undefined && !held.some((key) => key.marketId === seriesId);
+  const held = await optionPositions(client, [accountId]);
+  const opens = seriesId !== undefined && !held.includes(seriesId);
   return held.length + (opens ? 1 : 0);
 }
 
@@ -71,6 +92,35 @@ export async function marginCheckedGas(
 ): Promise<{ gasLimit: bigint }> {
   const [gas, options] = await Promise.all([estimate(), optionsAfter(client, accountId, seriesId)]);
   return { gasLimit: repricingGasLimit(gas, options) };
+}
+
+/**
+ * The overrides of a transaction that values or margin-checks the books of `accountIds` (an auction's
+ * start, bid, absorb or end; an LP exit, which checks the pool's and the backstop's books): its
+ * `estimate` made into `repricingGasLimit` for the options they hold together. A volatility round
+ * between estimate and block took an LP's exit from a pool holding 32 ETH series from 1,103,262 gas to
+ * 5,373,178, and a start on a 16-series book from 623,089 to 2,839,121 (review round 164).
+ */
+export async function booksCheckedGas(
+  client: XMarginClient,
+  accountIds: readonly bigint[],
+  estimate: () => Promise<bigint>,
+  perOption: bigint = REPRICING_GAS_PER_OPTION,
+): Promise<{ gasLimit: bigint }> {
+  const [gas, positions] = await Promise.all([estimate(), optionPositions(client, accountIds)]);
+  return { gasLimit: repricingGasLimit(gas, positions.length, perOption) };
+}
+
+/**
+ * `booksCheckedGas` of an LP exit: the pool's account and the backstop's, whose books the exit bounds by
+ * their initial level alone (`INITIAL_LEVEL_REPRICING_GAS` a series).
+ */
+export async function poolExitGas(
+  client: XMarginClient,
+  estimate: () => Promise<bigint>,
+): Promise<{ gasLimit: bigint }> {
+  const { pool, backstop } = await protocolAccounts(client);
+  return booksCheckedGas(client, [pool, backstop], estimate, INITIAL_LEVEL_REPRICING_GAS);
 }
 
 /**
