@@ -93,6 +93,7 @@ async function main(): Promise<void> {
         shocked: stats.shocked,
         fresh: stats.fresh,
         listed: stats.listed,
+        recovery: stats.recovery,
         unchangedSteps: stats.unchanged,
         reverts: stats.reverts,
       },

@@ -24,6 +24,7 @@
 import type { JsonRpcProvider } from "ethers";
 import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import type { Contracts } from "./chain";
+import type { AggregatorV3Interface } from "../../typechain-types/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface";
 import { getLogsSplitting } from "./discovery";
 import { blockRanges, findSettlementRound, paidOutBy, sidesOf, type Sides } from "./logic";
 import type { Logger } from "./log";
@@ -71,6 +72,35 @@ function sameSides(a: Sides, b: Sides): boolean {
 /** A series' open interest by side. */
 function interestOf(series: { longOpenInterest: bigint; shortOpenInterest: bigint }): Sides {
   return { long: series.longOpenInterest, short: series.shortOpenInterest };
+}
+
+/**
+ * The round that settles a series of `underlying` expiring at `expiry` (`settleSeries`' hint), or null
+ * while none can: found on the feed the router names (`settlementFeed`: the primary at expiry, even if
+ * replaced since, or a successor when it posted nothing after expiry before the swap, `from` then being
+ * the swap's time), up to its last round as primary (the latest, if current). A phase's first round is
+ * proven by the router alone (`getSettlementPrice`: the first round of a feed configured before it).
+ */
+export async function settlementRoundHint(
+  router: Pick<Contracts["router"], "settlementFeed" | "getSettlementPrice">,
+  aggregatorAt: (address: string) => Pick<AggregatorV3Interface, "getRoundData">,
+  underlying: string,
+  expiry: bigint,
+): Promise<bigint | null> {
+  const [address, from, lastRound, lastUpdatedAt] = await router.settlementFeed(underlying, expiry);
+  const feed = aggregatorAt(address);
+  return findSettlementRound(
+    { roundId: lastRound, updatedAt: lastUpdatedAt },
+    from,
+    async (roundId) => {
+      try {
+        return (await feed.getRoundData(roundId)).updatedAt;
+      } catch {
+        return null; // some aggregators revert on a missing round
+      }
+    },
+    async (roundId) => (await router.getSettlementPrice(underlying, expiry, roundId, false)).price > 0n,
+  );
 }
 
 export function createOptionSettlement(
@@ -124,27 +154,6 @@ export function createOptionSettlement(
     }
   }
 
-  async function roundHint(underlying: string, expiry: bigint): Promise<bigint | null> {
-    // The feed that was primary at expiry, or a successor when it posted nothing after expiry before a
-    // swap (`from` is then the swap's time), and its last round as primary (the latest, if current).
-    const [address, from, lastRound, lastUpdatedAt] = await c.router.settlementFeed(underlying, expiry);
-    const feed = c.aggregator(address);
-    const last = { roundId: lastRound, updatedAt: lastUpdatedAt };
-    return findSettlementRound(
-      last,
-      from,
-      async (roundId) => {
-        try {
-          return (await feed.getRoundData(roundId)).updatedAt;
-        } catch {
-          return null; // some aggregators revert on a missing round
-        }
-      },
-      // A phase's first round: settles only as the first round of a feed configured before it.
-      async (roundId) => (await c.router.getSettlementPrice(underlying, expiry, roundId, false)).price > 0n,
-    );
-  }
-
   /** Settles series `id` (price, then open positions) when it has expired; adds what it did to `report`. */
   async function settle(
     id: bigint,
@@ -168,7 +177,7 @@ export function createOptionSettlement(
     if (!s.settled) {
       // Positions move while a series is unsettled (a reorg dropped its settlement): read its holders again.
       unaccounted.delete(id);
-      const hint = await roundHint(s.underlying, s.expiry);
+      const hint = await settlementRoundHint(c.router, c.aggregator, s.underlying, s.expiry);
       if (hint === null) {
         log.debug("settlement round not available yet", { seriesId: id, expiry: s.expiry });
         return;
