@@ -193,8 +193,10 @@ interface IOracleRouter {
     /// successor's first round at or after the swap, and so on down the swaps; the current primary's
     /// rounds have no end. `roundId` must be that round in the phase of the feed's last round (its
     /// latest for the current primary), proven first by the round before it in the same phase
-    /// (`updatedAt` nonzero and before the time sought) — or, with `phaseStart` (governance's path,
-    /// for an aggregator upgrade the proof cannot cross), the first round of a phase after the first
+    /// (`updatedAt` nonzero and before the time sought), or by having none: round 1 of the phase the
+    /// feed was configured in (a feed configured before its first answer) — or, with `phaseStart`
+    /// (governance's path, for an aggregator upgrade the proof cannot cross), the first round of a
+    /// phase after the first
     /// and at most the last one, at or after the time sought. Validated like `getPriceAtRound`
     /// (complete, positive, within bounds; a reverting `getRoundData` is `SourceUnavailable`).
     /// @return price The scaled price (WAD); 0 when `roundId` is not that round (the caller's refusal).
