@@ -196,9 +196,9 @@ interface IOracleRouter {
     /// (`updatedAt` nonzero and before the time sought), or by having none: round 1 of the phase the
     /// feed was configured in (a feed configured before its first answer) — or, with `phaseStart`
     /// (governance's path, for an aggregator upgrade the proof cannot cross), the first round of a
-    /// phase after the first
-    /// and at most the last one, at or after the time sought. Validated like `getPriceAtRound`
-    /// (complete, positive, within bounds; a reverting `getRoundData` is `SourceUnavailable`).
+    /// phase after the first and at most the last one, at or after the time sought. Validated like
+    /// `getPriceAtRound` (complete, positive, within bounds; a reverting `getRoundData` is
+    /// `SourceUnavailable`).
     /// @return price The scaled price (WAD); 0 when `roundId` is not that round (the caller's refusal).
     /// @return updatedAt When the round was last updated (0 with price 0).
     function getSettlementPrice(
