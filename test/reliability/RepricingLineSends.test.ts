@@ -123,6 +123,13 @@ async function limitAndUse(hash: string): Promise<{ limit: bigint; used: bigint 
   return { limit: tx!.gasLimit, used: receipt!.gasUsed };
 }
 
+/** The option positions `accountId` holds (`engine.accountMarkets`): what a send's padding counts. */
+async function optionPositions(sys: Sys, accountId: bigint): Promise<bigint> {
+  const market = (await sys.options.getAddress()).toLowerCase();
+  const keys = await sys.engine.accountMarkets(accountId);
+  return BigInt(keys.filter((key) => key.market.toLowerCase() === market).length);
+}
+
 describe("Sends across the repricing line beyond the SDK's trades (review round 164)", function () {
   describe("the keeper, ETH volatility 51% → 49% between its estimate and its block", function () {
     it("starts the auction of a 16-option book with gas for each option's repricing", async function () {
@@ -142,6 +149,10 @@ describe("Sends across the repricing line beyond the SDK's trades (review round 
     it("absorbs that book once its auction ran, with gas for its repricing", async function () {
       const sys = await loadFixture(carolAbsorbable);
       const { chain, seen } = roundBeforeKeeperSends(sys, "absorb");
+      // The backstop takes the slice and is valued with it: its options are padded for too.
+      const options =
+        (await optionPositions(sys, sys.book)) +
+        (await optionPositions(sys, await sys.auction.backstopAccountId()));
       const keeper = await startInProcessKeeper(sys, QUIET_KEEPER, undefined, undefined, chain);
       await keeper.step();
       const receipt = await receiptOf(seen);
@@ -149,6 +160,7 @@ describe("Sends across the repricing line beyond the SDK's trades (review round 
       expect(receipt.status, "mined without a revert").to.equal(1);
       expect(receipt.gasUsed).to.be.greaterThan(paddedGasLimit(seen.estimate!));
       expect((await sys.auction.auctions(sys.book)).active).to.equal(false);
+      expect(seen.limit).to.equal(paddedGasLimit(seen.estimate!) + options * 300_000n);
     });
 
     it("bids on that book with gas for its repricing", async function () {
@@ -168,6 +180,7 @@ describe("Sends across the repricing line beyond the SDK's trades (review round 
       // Was 3,350,479 estimated, 4,030,574 padded, 7,339,632 needed at 49%: out of gas, the bid lost.
       expect(receipt.status, "mined without a revert").to.equal(1);
       expect(receipt.gasUsed).to.be.greaterThan(paddedGasLimit(seen.estimate!));
+      expect(seen.limit).to.equal(paddedGasLimit(seen.estimate!) + 16n * 300_000n);
     });
   });
 
@@ -211,6 +224,7 @@ describe("Sends across the repricing line beyond the SDK's trades (review round 
       const { limit, used } = await limitAndUse(receipt.hash);
       expect(used).to.be.greaterThan(paddedGasLimit(estimates.at(-1)!));
       expect(used).to.be.lessThan(limit);
+      expect(limit).to.equal(paddedGasLimit(estimates.at(-1)!) + 16n * 300_000n);
       expect((await sys.auction.auctions(sys.book)).active).to.equal(true);
     });
 
