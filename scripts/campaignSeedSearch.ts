@@ -6,23 +6,13 @@
  * new kinds it missed, any error, and the counters the spec asserts.
  */
 import {
+  NEW_KINDS,
   createWorld,
   newKindsArb,
   newKindsMissing,
   newStats,
   runCampaignProperty,
 } from "../test/reliability/model";
-
-const KINDS = [
-  "feed",
-  "volFeed",
-  "newSeries",
-  "newMarket",
-  "poolLimits",
-  "surplus",
-  "roundTripFloor",
-  "sequencerFeed",
-];
 
 async function main(): Promise<void> {
   const from = Number(process.env.SEARCH_FROM ?? 20263000);
@@ -58,7 +48,7 @@ async function main(): Promise<void> {
         steps: s.steps,
         missing,
         error,
-        attempted: Object.fromEntries(KINDS.map((k) => [k, s.attempted[k] ?? 0])),
+        attempted: Object.fromEntries(NEW_KINDS.map((k) => [k, s.attempted[k] ?? 0])),
         succeeded: s.succeeded,
         extra,
       }),

@@ -2,6 +2,7 @@ import { expect } from "chai";
 import {
   actionArb,
   createWorld,
+  NEW_KINDS,
   newKindsArb,
   newKindsMissing,
   newStats,
@@ -111,14 +112,3 @@ describe("Reliability: model-based campaign", function () {
     console.log(`      round 163: ${JSON.stringify(own.recovery)}`);
   });
 });
-
-const NEW_KINDS = [
-  "feed",
-  "volFeed",
-  "newSeries",
-  "newMarket",
-  "poolLimits",
-  "surplus",
-  "roundTripFloor",
-  "sequencerFeed",
-];

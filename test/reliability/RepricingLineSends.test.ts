@@ -16,7 +16,7 @@ import { QUIET_KEEPER, keeperBidder, keeperBidPlan, startInProcessKeeper } from 
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { setFeedPrice } from "../shared/oracles";
 import { mineAt, refreshFeeds } from "../shared/perps";
-import { walletClient } from "../shared/sdk";
+import { gasLimitAndUse, onceBeforeSend, walletClient } from "../shared/sdk";
 import {
   HOLDING_PERIOD,
   MarginMode,
@@ -116,13 +116,6 @@ async function gasOf(p: Promise<ContractTransactionResponse>): Promise<bigint> {
   return (await (await p).wait())!.gasUsed;
 }
 
-/** The gas limit a transaction was sent with and the gas it used. */
-async function limitAndUse(hash: string): Promise<{ limit: bigint; used: bigint }> {
-  const tx = await ethers.provider.getTransaction(hash);
-  const receipt = await ethers.provider.getTransactionReceipt(hash);
-  return { limit: tx!.gasLimit, used: receipt!.gasUsed };
-}
-
 /** The option positions `accountId` holds (`engine.accountMarkets`): what a send's padding counts. */
 async function optionPositions(sys: Sys, accountId: bigint): Promise<bigint> {
   const market = (await sys.options.getAddress()).toLowerCase();
@@ -188,17 +181,11 @@ describe("Sends across the repricing line beyond the SDK's trades (review round 
     it("withdraws an LP's 1,000 USDC from a pool holding 32 series, with gas for each series' repricing", async function () {
       const sys = await loadFixture(poolOfThirtyTwoSeries);
       const estimates: bigint[] = [];
-      let round: (() => Promise<void>) | undefined = () => setFeedPrice(sys.volFeeds.ETH, "0.49");
-      const client = await walletClient(sys, {
-        estimates,
-        beforeSend: async () => {
-          const run = round;
-          round = undefined;
-          await run?.();
-        },
-      });
+      const hook = onceBeforeSend();
+      hook.arm(() => setFeedPrice(sys.volFeeds.ETH, "0.49"));
+      const client = await walletClient(sys, { estimates, beforeSend: hook.beforeSend });
       const { receipt } = await withdrawLiquidity(client, { assets: 1_000n * USDC });
-      const { limit, used } = await limitAndUse(receipt.hash);
+      const { limit, used } = await gasLimitAndUse(receipt.hash);
       // Was sent with ethers' padded estimate (1.10M → 1.33M) and ran out of gas: the pool's initial-margin
       // check repriced its 32 series, 5.37M.
       expect(used).to.be.greaterThan(paddedGasLimit(estimates.at(-1)!) * 3n);
@@ -211,17 +198,11 @@ describe("Sends across the repricing line beyond the SDK's trades (review round 
     it("starts an auction on that 16-option book", async function () {
       const sys = await loadFixture(carolBelowMaintenance);
       const estimates: bigint[] = [];
-      let round: (() => Promise<void>) | undefined = () => setFeedPrice(sys.volFeeds.ETH, "0.49");
-      const client = await walletClient(sys, {
-        estimates,
-        beforeSend: async () => {
-          const run = round;
-          round = undefined;
-          await run?.();
-        },
-      });
+      const hook = onceBeforeSend();
+      hook.arm(() => setFeedPrice(sys.volFeeds.ETH, "0.49"));
+      const client = await walletClient(sys, { estimates, beforeSend: hook.beforeSend });
       const receipt = await startAuction(client, { accountId: sys.book });
-      const { limit, used } = await limitAndUse(receipt.hash);
+      const { limit, used } = await gasLimitAndUse(receipt.hash);
       expect(used).to.be.greaterThan(paddedGasLimit(estimates.at(-1)!));
       expect(used).to.be.lessThan(limit);
       expect(limit).to.equal(paddedGasLimit(estimates.at(-1)!) + 16n * 300_000n);

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { encodeBytes32String } from "ethers";
-import { ethers, network } from "hardhat";
+import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
   type XMarginClient,
@@ -30,7 +30,7 @@ import { type System, wad } from "../shared/system";
 import { DAY, HOUR, deployOptionsSystem, fromNow, listSeries } from "../shared/options";
 import { setFeedPrice } from "../shared/oracles";
 import { mineAt } from "../shared/perps";
-import { expectXMarginError, sdkClient, walletClient } from "../shared/sdk";
+import { expectXMarginError, gasLimitAndUse, onceBeforeSend, sdkClient, walletClient } from "../shared/sdk";
 
 /**
  * Review round 161: a developer building an options UI on the SDK, from sdk/README.md and then the code:
@@ -71,30 +71,13 @@ async function mixedBookAt51() {
   const f = await optionsAt51();
   const estimates: bigint[] = [];
   const sentGas: bigint[] = [];
-  const hook: { beforeSend?: () => Promise<void> } = {};
-  const client = await walletClient(f.sys, {
-    estimates,
-    sentGas,
-    beforeSend: async () => {
-      const run = hook.beforeSend;
-      hook.beforeSend = undefined;
-      await run?.();
-    },
-  });
+  const hook = onceBeforeSend();
+  const client = await walletClient(f.sys, { estimates, sentGas, beforeSend: hook.beforeSend });
   const accountId = await fundedAccount(f.sys, client);
   await openPosition(client, { accountId, marketId: f.sys.markets.ETH, size: wad("1") });
   await buyOption(client, { accountId, seriesId: f.call, size: wad("5") });
   await sellOption(client, { accountId, seriesId: f.put, size: wad("5") });
   return { ...f, client, accountId, estimates, sentGas, hook };
-}
-
-/** The gas limit the latest transaction was sent with and the gas it used. */
-async function lastSend(hash: string): Promise<{ limit: bigint; used: bigint }> {
-  const tx = (await network.provider.request({ method: "eth_getTransactionByHash", params: [hash] })) as {
-    gas: string;
-  };
-  const receipt = await ethers.provider.getTransactionReceipt(hash);
-  return { limit: BigInt(tx.gas), used: receipt?.gasUsed ?? 0n };
 }
 
 describe("The SDK on an options trader's first week (review round 161)", function () {
@@ -103,9 +86,9 @@ describe("The SDK on an options trader's first week (review round 161)", functio
       const { sys, client, accountId, far, estimates, hook } = await loadFixture(mixedBookAt51);
       // At 51% the options' initial requirement is their Taylor sum; at 49% (below twice the 25-point IM
       // volatility shock) the engine reprices each of them over the 15 cells of the grid.
-      hook.beforeSend = () => setFeedPrice(sys.volFeeds.ETH, "0.49");
+      hook.arm(() => setFeedPrice(sys.volFeeds.ETH, "0.49"));
       const bought = await buyOption(client, { accountId, seriesId: far, size: wad("5") });
-      const { limit, used } = await lastSend(bought.receipt.hash);
+      const { limit, used } = await gasLimitAndUse(bought.receipt.hash);
       // Was sent with the padded estimate alone (518,802 → 632,562) and ran out of gas at 627,980, shown as
       // ethers' "could not coalesce error" (no XMarginError) with the gas paid.
       expect(used).to.be.greaterThan(paddedGasLimit(estimates.at(-1)!));
@@ -115,16 +98,16 @@ describe("The SDK on an options trader's first week (review round 161)", functio
 
     it("trades the perp and withdraws from that book after the same round", async function () {
       const { sys, client, accountId, estimates, hook } = await loadFixture(mixedBookAt51);
-      hook.beforeSend = () => setFeedPrice(sys.volFeeds.ETH, "0.49");
+      hook.arm(() => setFeedPrice(sys.volFeeds.ETH, "0.49"));
       const traded = await openPosition(client, { accountId, marketId: sys.markets.ETH, size: wad("1") });
-      const perp = await lastSend(traded.receipt.hash);
+      const perp = await gasLimitAndUse(traded.receipt.hash);
       expect(perp.used).to.be.greaterThan(paddedGasLimit(estimates.at(-1)!));
       expect(perp.used).to.be.lessThan(perp.limit);
 
       await setFeedPrice(sys.volFeeds.ETH, "0.51");
-      hook.beforeSend = () => setFeedPrice(sys.volFeeds.ETH, "0.49");
+      hook.arm(() => setFeedPrice(sys.volFeeds.ETH, "0.49"));
       const withdrawn = await withdraw(client, { accountId, token: "USDC", amount: 1_000n * USDC });
-      const w = await lastSend(withdrawn.hash);
+      const w = await gasLimitAndUse(withdrawn.hash);
       expect(w.used).to.be.greaterThan(paddedGasLimit(estimates.at(-1)!));
       expect(w.used).to.be.lessThan(w.limit);
     });
@@ -135,7 +118,7 @@ describe("The SDK on an options trader's first week (review round 161)", functio
       const client = await walletClient(sys, { delaySeconds: 12, estimates });
       const accountId = await fundedAccount(sys, client);
       const bought = await buyOption(client, { accountId, seriesId: call, size: wad("2") });
-      const { limit, used } = await lastSend(bought.receipt.hash);
+      const { limit, used } = await gasLimitAndUse(bought.receipt.hash);
       expect(limit).to.equal(paddedGasLimit(estimates.at(-1)!) + 300_000n);
       expect(used).to.be.lessThan(paddedGasLimit(estimates.at(-1)!));
     });

@@ -628,6 +628,18 @@ export const longActionArb: fc.Arbitrary<Action> = fc.oneof(
  * seed is chosen with the chain in the loop (see the test).
  */
 const NEW_KIND_WEIGHTS = [8, 8, 16, 12, 10, 8, 6, 10]; // feed … poolLimits, surplus, roundTripFloor, sequencerFeed
+/** The action kinds rounds 156 and 163 added, which `newKindsArb` favours and each must succeed in its property. */
+export const NEW_KINDS = [
+  "feed",
+  "volFeed",
+  "newSeries",
+  "newMarket",
+  "poolLimits",
+  "surplus",
+  "roundTripFloor",
+  "sequencerFeed",
+] as const;
+
 export const newKindsArb: fc.Arbitrary<Action> = fc.oneof(
   ...[...round156Actions, ...round163Actions].map((r, i) =>
     rec(NEW_KIND_WEIGHTS[i], r.arbitrary as fc.Arbitrary<Action>),

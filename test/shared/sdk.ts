@@ -103,6 +103,36 @@ export interface WalletOptions {
   beforeSend?: () => Promise<void>;
 }
 
+/**
+ * A `WalletOptions.beforeSend` that runs the action last given to `arm`, once: one event (a volatility
+ * round, say) between one send's estimate and its block, none before the sends after it.
+ */
+export function onceBeforeSend(): {
+  arm(action: () => Promise<void>): void;
+  beforeSend: () => Promise<void>;
+} {
+  let armed: (() => Promise<void>) | undefined;
+  return {
+    arm(action) {
+      armed = action;
+    },
+    async beforeSend() {
+      const run = armed;
+      armed = undefined;
+      await run?.();
+    },
+  };
+}
+
+/** The gas limit a mined transaction was sent with and the gas it used. */
+export async function gasLimitAndUse(hash: string): Promise<{ limit: bigint; used: bigint }> {
+  const [tx, receipt] = await Promise.all([
+    ethers.provider.getTransaction(hash),
+    ethers.provider.getTransactionReceipt(hash),
+  ]);
+  return { limit: tx!.gasLimit, used: receipt!.gasUsed };
+}
+
 /** Alice's client through a wallet over Hardhat's provider, without a block cache (`WalletOptions`). */
 export async function walletClient(sys: SdkSystem, opts: WalletOptions = {}): Promise<XMarginClient> {
   const wallet: Eip1193Provider = {
