@@ -3,6 +3,7 @@
  * bid decision (quote, closing costs, gas). The decisions themselves are in logic.ts.
  */
 import { MaxUint256, type TransactionReceipt } from "ethers";
+import { optionPositionsOf } from "../../sdk/src/actions/internal/gas";
 import { eventsOf } from "../../sdk/src/actions/internal/chain";
 import { soldMark } from "../../sdk/src/math/liquidation";
 import type { Contracts } from "./chain";
@@ -351,8 +352,5 @@ export async function optionsHeld(
   optionMarket: string | null | undefined,
   accountIds: readonly bigint[],
 ): Promise<number> {
-  if (!optionMarket) return 0;
-  const market = optionMarket.toLowerCase();
-  const books = await Promise.all(accountIds.map((id) => c.engine.accountMarkets(id)));
-  return books.flat().filter((key) => key.market.toLowerCase() === market).length;
+  return (await optionPositionsOf(c.engine, optionMarket, accountIds)).length;
 }

@@ -8,6 +8,7 @@ import {
   type TypedDataDomain,
   type TypedDataField,
 } from "ethers";
+import type { IMarginEngine } from "../../../../typechain-types/contracts/interfaces/IMarginEngine";
 import type { XMarginClient } from "../../client";
 import { protocolAccounts } from "./chain";
 
@@ -58,15 +59,28 @@ export function repricingGasLimit(
   return limit > TX_GAS_CAP && estimate <= TX_GAS_CAP ? TX_GAS_CAP : limit;
 }
 
-/** The option series `accountIds` hold positions in, one entry a position (`engine.accountMarkets`, at the latest block). */
-async function optionPositions(client: XMarginClient, accountIds: readonly bigint[]): Promise<bigint[]> {
-  const optionMarket = client.deployment.contracts.optionMarket?.toLowerCase();
-  if (optionMarket === undefined) return [];
-  const books = await Promise.all(accountIds.map((id) => client.contracts.engine.accountMarkets(id)));
+/**
+ * The option series `accountIds` hold positions in, one entry a position: their markets in
+ * `engine.accountMarkets` (at the latest block) that are `optionMarket` (none without one). Shared with
+ * the keeper, whose sends pad for the same positions.
+ */
+export async function optionPositionsOf(
+  engine: Pick<IMarginEngine, "accountMarkets">,
+  optionMarket: string | null | undefined,
+  accountIds: readonly bigint[],
+): Promise<bigint[]> {
+  if (!optionMarket) return [];
+  const market = optionMarket.toLowerCase();
+  const books = await Promise.all(accountIds.map((id) => engine.accountMarkets(id)));
   return books
     .flat()
-    .filter((key) => key.market.toLowerCase() === optionMarket)
+    .filter((key) => key.market.toLowerCase() === market)
     .map((key) => key.marketId);
+}
+
+/** `optionPositionsOf` on the client's deployment. */
+function optionPositions(client: XMarginClient, accountIds: readonly bigint[]): Promise<bigint[]> {
+  return optionPositionsOf(client.contracts.engine, client.deployment.contracts.optionMarket, accountIds);
 }
 
 /**
