@@ -259,6 +259,17 @@ describe("Reliability: a price-feed swap does not strand an expired series (roun
     await settles(f, f.first.round, wad("3300"), f.first.at);
   });
 
+  it("refuses an asset the router does not know with UnknownAsset, in settlementFeed and getSettlementPrice alike", async function () {
+    const f = await loadFixture(expiredPosted);
+    const unknown = assetId("NOPE");
+    await expect(f.sys.router.settlementFeed(unknown, f.expiry))
+      .to.be.revertedWithCustomError(f.sys.router, "UnknownAsset")
+      .withArgs(unknown);
+    await expect(f.sys.router.getSettlementPrice(unknown, f.expiry, f.first.round, false))
+      .to.be.revertedWithCustomError(f.sys.router, "UnknownAsset")
+      .withArgs(unknown);
+  });
+
   describe("a replaced feed that reverts", function () {
     /** ETH's primary is a breakable wrapper of the fixture's feed before expiry; its first round after expiry is 3,300. */
     async function breakablePosted() {
