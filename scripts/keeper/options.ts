@@ -24,9 +24,9 @@
 import type { JsonRpcProvider } from "ethers";
 import { IOptionMarket__factory } from "../../typechain-types/factories/contracts/interfaces/IOptionMarket__factory";
 import type { Contracts } from "./chain";
-import type { AggregatorV3Interface } from "../../typechain-types/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface";
 import { getLogsSplitting } from "./discovery";
-import { blockRanges, findSettlementRound, paidOutBy, sidesOf, type Sides } from "./logic";
+import { blockRanges, paidOutBy, sidesOf, type Sides } from "./logic";
+import { settlementRoundHint } from "../../sdk/src/actions/internal/settlementRound";
 import type { Logger } from "./log";
 import { isTransientError } from "./retry";
 import { groupByReason, revertReason, type Skipped } from "./reverts";
@@ -76,32 +76,11 @@ function interestOf(series: { longOpenInterest: bigint; shortOpenInterest: bigin
 
 /**
  * The round that settles a series of `underlying` expiring at `expiry` (`settleSeries`' hint), or null
- * while none can: found on the feed the router names (`settlementFeed`: the primary at expiry, even if
- * replaced since, or a successor when it posted nothing after expiry before the swap, `from` then being
- * the swap's time), up to its last round as primary (the latest, if current). A phase's first round is
- * proven by the router alone (`getSettlementPrice`: the first round of a feed configured before it).
+ * while none can: the SDK's search (`settlementRoundHint` in sdk/src/actions/internal/settlementRound.ts,
+ * on the feed `OracleRouter.settlementFeed` names, proving a phase's first round through the router),
+ * shared so that the SDK's `settleOptionSeries` sends the round the keeper does.
  */
-export async function settlementRoundHint(
-  router: Pick<Contracts["router"], "settlementFeed" | "getSettlementPrice">,
-  aggregatorAt: (address: string) => Pick<AggregatorV3Interface, "getRoundData">,
-  underlying: string,
-  expiry: bigint,
-): Promise<bigint | null> {
-  const [address, from, lastRound, lastUpdatedAt] = await router.settlementFeed(underlying, expiry);
-  const feed = aggregatorAt(address);
-  return findSettlementRound(
-    { roundId: lastRound, updatedAt: lastUpdatedAt },
-    from,
-    async (roundId) => {
-      try {
-        return (await feed.getRoundData(roundId)).updatedAt;
-      } catch {
-        return null; // some aggregators revert on a missing round
-      }
-    },
-    async (roundId) => (await router.getSettlementPrice(underlying, expiry, roundId, false)).price > 0n,
-  );
-}
+export { settlementRoundHint };
 
 export function createOptionSettlement(
   address: string | undefined,

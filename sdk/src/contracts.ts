@@ -17,6 +17,7 @@ import { IERC20Permit__factory } from "../../typechain-types/factories/@openzepp
 import { IERC4626__factory } from "../../typechain-types/factories/@openzeppelin/contracts/interfaces/IERC4626__factory";
 import { IERC5267__factory } from "../../typechain-types/factories/@openzeppelin/contracts/interfaces/IERC5267__factory";
 import { Pausable__factory } from "../../typechain-types/factories/@openzeppelin/contracts/utils/Pausable__factory";
+import { AggregatorV3Interface__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface__factory";
 import type { IAccounts } from "../../typechain-types/contracts/interfaces/IAccounts";
 import type { ICollateralVault } from "../../typechain-types/contracts/interfaces/ICollateralVault";
 import type { IInsuranceFund } from "../../typechain-types/contracts/interfaces/IInsuranceFund";
@@ -31,6 +32,7 @@ import type { IERC20Permit } from "../../typechain-types/@openzeppelin/contracts
 import type { IERC4626 } from "../../typechain-types/@openzeppelin/contracts/interfaces/IERC4626";
 import type { IERC5267 } from "../../typechain-types/@openzeppelin/contracts/interfaces/IERC5267";
 import type { Pausable } from "../../typechain-types/@openzeppelin/contracts/utils/Pausable";
+import type { AggregatorV3Interface } from "../../typechain-types/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface";
 import type { Deployment } from "./deployment";
 
 export type {
@@ -48,6 +50,7 @@ export type {
   IERC4626,
   IERC5267,
   Pausable,
+  AggregatorV3Interface,
 };
 
 /** The protocol's contracts, bound to the client's runner. */
@@ -130,4 +133,14 @@ export function erc4626(address: string, runner: ContractRunner): IERC4626 {
  */
 export function pausable(address: string, runner: ContractRunner): Pausable {
   return Pausable__factory.connect(address, runner);
+}
+
+/**
+ * A Chainlink price feed at `address` (`AggregatorV3Interface`): the feeds `OracleRouter.settlementFeed`
+ * names, whose rounds settle option series.
+ * @example
+ * const { updatedAt } = await aggregatorV3(feed, provider).getRoundData(roundId);
+ */
+export function aggregatorV3(address: string, runner: ContractRunner): AggregatorV3Interface {
+  return AggregatorV3Interface__factory.connect(address, runner);
 }

@@ -152,6 +152,32 @@ export class MissingContractError extends Error {
 }
 
 /**
+ * An expired series no round proves a settlement price for yet: its feed (`OracleRouter.settlementFeed`)
+ * has posted no round at or after the time sought, or the first one opens a feed phase that only
+ * governance's `settleSeriesAtPhaseStart` can settle on. `settleOptionSeries` and `settleOptionPositions`
+ * throw it before anything is sent (the chain would revert `WrongRoundHint` for any round); a later block
+ * may settle. `getOptionSettlement` reports the state as "pending".
+ * @example
+ * try { await settleOptionSeries(client, { seriesId }); }
+ * catch (e) { if (e instanceof SettlementPendingError) showAwaitingPrice(e.expiry); }
+ */
+export class SettlementPendingError extends Error {
+  override readonly name = "SettlementPendingError";
+  /** The series. */
+  readonly seriesId: bigint;
+  /** Its expiry, seconds. */
+  readonly expiry: bigint;
+
+  constructor(seriesId: bigint, expiry: bigint) {
+    super(
+      `option series ${seriesId} expired at ${new Date(Number(expiry) * 1000).toISOString()}, but no price feed round at or after it proves a settlement price yet`,
+    );
+    this.seriesId = seriesId;
+    this.expiry = expiry;
+  }
+}
+
+/**
  * Whether `error` is a decoded XMarginError (optionally: with this name), narrowing its `args`.
  * @example
  * try { await withdraw(client, params); }

@@ -31,6 +31,8 @@ export {
   recountOptionPool,
   seriesStatus,
   settlementPayout,
+  settlementPayoutAt,
+  optionMark,
 } from "./markets";
 export type {
   Exposure,
@@ -39,6 +41,8 @@ export type {
   OptionValuation,
   PoolLimitUse,
   SeriesStatus,
+  OptionMark,
+  OptionGreeks,
 } from "./markets";
 export * from "./state";
 export * from "./deployment";

@@ -195,7 +195,8 @@ export interface OptionMarketState {
   backstopSize: bigint;
   /**
    * Vega per contract at the series' last trade (USD WAD per 1.0 of volatility): the rate at which its
-   * traders' open interest counts in the underlying's `OptionPoolState` vega sides.
+   * traders' open interest counts in the underlying's `OptionPoolState` vega sides. Not a Greek to show:
+   * it stays the last trade's after expiry, until settlement sets it to 0 (a UI shows `optionMark`).
    */
   vegaPerContract: bigint;
   /** |delta| per contract at the series' last trade (WAD, at least `MIN_COUNTED_DELTA`), likewise. */

@@ -148,7 +148,11 @@ describe("deploy/README.md against the deploy parser (review round 140)", functi
     const readme = text(DEPLOY_README);
     expect(readme).to.not.include("walking back from the latest round");
     expect(readme).to.include("else a binary search over the feed's phase: `logic.findSettlementRound`");
-    expect(read("scripts/keeper/logic.ts")).to.include("a binary search over the phase");
+    // logic.ts re-exports the search, which lives in the SDK since round 167 (shared with getOptionSettlement).
+    expect(read("scripts/keeper/logic.ts")).to.include(
+      'export { findSettlementRound } from "../../sdk/src/actions/internal/settlementRound"',
+    );
+    expect(read("sdk/src/actions/internal/settlementRound.ts")).to.include("a binary search over the phase");
   });
 });
 

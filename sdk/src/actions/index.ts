@@ -32,4 +32,7 @@ export * from "./tradeOption";
 export * from "./buyOption";
 export * from "./sellOption";
 export * from "./closeOption";
+export * from "./getOptionSettlement";
+export * from "./settleOptionSeries";
+export * from "./settleOptionPositions";
 export * from "./liquidity";

@@ -37,10 +37,14 @@ export {
   recountOptionPool,
   seriesStatus,
   settlementPayout,
+  settlementPayoutAt,
+  optionMark,
   type OptionTradeResult,
   type PoolLimitUse,
   type OptionValuation,
   type SeriesStatus,
+  type OptionMark,
+  type OptionGreeks,
 } from "./option";
 
 /**

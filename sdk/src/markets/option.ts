@@ -533,12 +533,106 @@ export function optionIncreasesRisk(oldSize: bigint, newSize: bigint): boolean {
 
 /**
  * Quote units a settled series pays a position of `size` (> 0: paid to the account, rounded down;
- * < 0: paid by it, rounded up), as OptionMarket._settlePosition. Throws for a series not yet settled.
+ * < 0: paid by it, rounded up), as OptionMarket._settlePosition. Throws for a series not yet settled
+ * (before `settleSeries`, `settlementPayoutAt` with the price `getOptionSettlement` proves).
  * @example
  * settlementPayout(settledCall, 2n * WAD, 10n ** 12n); // 2 × (settlement − strike), USDC units
  */
 export function settlementPayout(m: OptionMarketState, size: bigint, quoteUnit: bigint): bigint {
   if (!m.settled) throw new RangeError(`SeriesNotSettled(${m.marketId})`);
-  const value = intrinsicValue(m.isCall, m.strike, m.settlementPrice);
+  return settlementPayoutAt(m, m.settlementPrice, size, quoteUnit);
+}
+
+/**
+ * Quote units a position of `size` in series `m` is paid (> 0, rounded down) or pays (< 0, rounded up)
+ * when the series settles at `price` (USD WAD), as OptionMarket._settlePosition: |size| × intrinsic value
+ * at `price`. With the price of the round that proves the settlement (`getOptionSettlement`'s
+ * "provable"), this is what `settleAccounts` pays once `settleSeries` records it.
+ * @example
+ * settlementPayoutAt(call3000, 3300n * WAD, -2n * WAD, 10n ** 12n); // -600_000_000n: the writer pays 600 USDC
+ */
+export function settlementPayoutAt(
+  m: OptionMarketState,
+  price: bigint,
+  size: bigint,
+  quoteUnit: bigint,
+): bigint {
+  const value = intrinsicValue(m.isCall, m.strike, price);
   return size >= 0n ? mulDiv(size, value, WAD * quoteUnit) : -mulDiv(-size, value, WAD * quoteUnit, "ceil");
+}
+
+/** One contract's Greeks while its series trades (WAD, as `OptionValuation`'s). */
+export interface OptionGreeks {
+  /** ∂value/∂spot (WAD: underlying units per contract). */
+  delta: bigint;
+  /** ∂delta/∂spot (WAD: underlying units per USD). */
+  gamma: bigint;
+  /** ∂value/∂σ, USD WAD per 1.0 of volatility (÷ 100 per volatility point). */
+  vega: bigint;
+  /** ∂delta/∂σ, underlying units (WAD) per 1.0 of volatility. */
+  vanna: bigint;
+  /** ∂vega/∂σ, USD WAD per 1.0 of volatility squared. */
+  volga: bigint;
+}
+
+/**
+ * What a UI shows for one contract of a series: while it trades (`active`), the model's bounds, Greeks and
+ * volatility; from expiry on, no model and no Greeks (`greeks: null`): the value is intrinsic at the
+ * settlement price (`expired` with the price a round already proves, `settled` with the recorded one), or
+ * unknown (`value` undefined) while no round at or after expiry proves one.
+ */
+export type OptionMark =
+  | {
+      status: "active";
+      /** Model value, low bound (USD WAD per contract): what a long is marked at, a seller paid at. */
+      low: bigint;
+      /** Model value, high bound (USD WAD per contract): what a short is marked at, a buyer charged at. */
+      high: bigint;
+      greeks: OptionGreeks;
+      /** The volatility the model prices at (feed + skew, clamped; 0 outside the model's range). */
+      modelVolatility: bigint;
+    }
+  | {
+      status: "expired" | "settled";
+      /** The settlement price (USD WAD): proven by a round (expired) or recorded (settled); undefined while none is. */
+      price: bigint | undefined;
+      /** Intrinsic value per contract at `price` (USD WAD): what settlement pays a long; undefined with it. */
+      value: bigint | undefined;
+      /** No Greeks after expiry: the payoff is fixed by the settlement round, not by spot or volatility. */
+      greeks: null;
+    };
+
+/**
+ * One contract of series `m` as a UI shows it at `timestamp` (a UI's view; margin uses `optionValuation`,
+ * which after expiry marks intrinsic value at today's spot until settlement, as the engine does): active,
+ * the model at `spot` and feed `volatility` (`optionValuation`); expired, intrinsic value at
+ * `settlementPrice` (the price `getOptionSettlement` proves; undefined while pending); settled, at the
+ * recorded price. `vegaPerContract` / `deltaPerContract` of a series are the pool limits' rates as of its
+ * last trade, not Greeks to show.
+ * @example
+ * const mark = optionMark(series, spot, vol, now, settlement.status === "provable" ? settlement.price : undefined);
+ * if (mark.greeks === null) show(mark.value); // expired: no Greeks
+ */
+export function optionMark(
+  m: OptionMarketState,
+  spot: bigint,
+  volatility: bigint,
+  timestamp: bigint,
+  settlementPrice?: bigint,
+): OptionMark {
+  const status = seriesStatus(m, timestamp);
+  if (status !== "active") {
+    const price = status === "settled" ? m.settlementPrice : settlementPrice;
+    const value = price === undefined ? undefined : intrinsicValue(m.isCall, m.strike, price);
+    return { status, price, value, greeks: null };
+  }
+  const v = optionValuation(m, spot, volatility, timestamp);
+  const { delta, gamma, vega, vanna, volga } = v;
+  return {
+    status,
+    low: v.low,
+    high: v.high,
+    greeks: { delta, gamma, vega, vanna, volga },
+    modelVolatility: v.modelVolatility,
+  };
 }

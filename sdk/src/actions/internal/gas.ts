@@ -183,3 +183,11 @@ export class PaddedGasSigner extends AbstractSigner {
     return this.inner.sendTransaction(tx);
   }
 }
+
+/**
+ * The overrides of a transaction nothing margin-checks (an option series' settlement, its positions'
+ * payouts): `paddedGasLimit` of its `estimate`, which throws the revert of a transaction that would fail.
+ */
+export async function paddedGas(estimate: () => Promise<bigint>): Promise<{ gasLimit: bigint }> {
+  return { gasLimit: paddedGasLimit(await estimate()) };
+}
