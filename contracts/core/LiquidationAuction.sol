@@ -15,7 +15,6 @@ import {IAccounts} from "../interfaces/IAccounts.sol";
 import {ICollateralVault} from "../interfaces/ICollateralVault.sol";
 import {IInsuranceFund} from "../interfaces/IInsuranceFund.sol";
 import {IOracleRouter} from "../interfaces/IOracleRouter.sol";
-import {AggregatorV3Interface} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 import {LiquidationMath} from "../libraries/LiquidationMath.sol";
 import {UpdateThrottle} from "../governance/UpdateThrottle.sol";
 
@@ -62,7 +61,7 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
     /// @dev The engine's vault and its quote token, read once: the backstop's collateral sales price
     /// and move balances there.
     ICollateralVault internal immutable vault;
-    /// @dev The engine's router: its sequencer-uptime feed says when the chain last came back (`_elapsed`).
+    /// @dev The engine's router: it says when an auction's clock counts from through sequencer outages (`_elapsed`).
     IOracleRouter internal immutable oracle;
     address internal immutable quote;
     /// @dev One quote unit in USD WAD.
@@ -695,47 +694,12 @@ contract LiquidationAuction is ILiquidationAuction, AccessManaged, ReentrancyGua
         return block.timestamp > from ? block.timestamp - from : 0;
     }
 
-    /// @dev `start` moved later by the blocked window after it: from the sequencer going down to the end
-    /// of the grace period after it came back (to now while it is down). The window's start is the
-    /// previous round of the uptime feed, which records a round per status change. An auction that began
-    /// inside the window, or where the feed cannot show the sequencer up from before `start` until the
-    /// window (an earlier outage, a round that is missing or not a status change), starts when the
-    /// window ends: the restart the clock had before it paused.
+    /// @dev `start` moved later by the blocked windows after it, as the router has kept them
+    /// (`IOracleRouter.sequencerClockStart`): the router sees every change of the uptime feed or its grace,
+    /// and keeps the window the replaced one showed, so a change after an outage re-dates no auction
+    /// (review round 166, §4 row 580). Read at each call, nothing is stored with the auction.
     function _clockStart(uint256 start) internal view returns (uint256) {
-        (AggregatorV3Interface feed, uint32 grace) = oracle.sequencerConfig();
-        if (address(feed) == address(0)) return start;
-        (uint80 round, int256 status, uint256 since, , ) = feed.latestRoundData();
-        bool down = status != 0;
-        // A down round dated after this block (an L1 or off-chain clock ahead of the L2's) pauses from its
-        // date on: until then the clock runs, rather than `blockedUntil - blockedFrom` underflowing.
-        uint256 blockedUntil = down ? Math.max(block.timestamp, since) : since + grace;
-        if (start >= blockedUntil) return start;
-        uint256 blockedFrom = since;
-        if (!down) {
-            bool known;
-            (known, blockedFrom) = _previousStatusSince(feed, round, 1, since);
-            if (!known) return blockedUntil;
-            round--;
-        }
-        if (start >= blockedFrom) return blockedUntil;
-        (bool upBefore, uint256 upSince) = _previousStatusSince(feed, round, 0, blockedFrom);
-        if (!upBefore || upSince + grace > start) return blockedUntil;
-        return start + (blockedUntil - blockedFrom);
-    }
-
-    /// @dev When the round before `round` began, if it reported `status` no later than `notAfter`.
-    function _previousStatusSince(
-        AggregatorV3Interface feed,
-        uint80 round,
-        int256 status,
-        uint256 notAfter
-    ) private view returns (bool, uint256) {
-        if (round < 2) return (false, 0);
-        try feed.getRoundData(round - 1) returns (uint80, int256 answer, uint256 startedAt, uint256, uint80) {
-            return (answer == status && startedAt != 0 && startedAt <= notAfter, startedAt);
-        } catch {
-            return (false, 0);
-        }
+        return oracle.sequencerClockStart(start);
     }
 
     function _liquidatable(IMarginEngine.Health memory h) internal pure returns (bool) {

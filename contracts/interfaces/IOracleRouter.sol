@@ -74,7 +74,9 @@ interface IOracleRouter {
     /// configured one, its `decimals()` call reverted or answered above 36; or its `getRoundData()`
     /// reverted for a settlement round (`getPriceAtRound`, `getSettlementPrice`); or `configureAsset`
     /// was left too little gas to read the primary it retires (a starved read would pass for a dead
-    /// feed and move the settlement of the series that expired under it to its successor). With three
+    /// feed and move the settlement of the series that expired under it to its successor), or
+    /// `configureSequencerFeed` too little to read the outage window of the uptime feed it replaces (a
+    /// starved read would carry no window, and re-date every auction that crossed it). With three
     /// sources such a source is dropped like any other failing one.
     /// @param aggregator The source that failed.
     error SourceUnavailable(address aggregator);
@@ -135,6 +137,13 @@ interface IOracleRouter {
     );
     /// @notice Emitted when the L2 sequencer-uptime feed or its grace period changes.
     event SequencerFeedConfigured(address indexed feed, uint32 gracePeriod);
+    /// @notice Emitted when `configureSequencerFeed` keeps the blocked window the replaced configuration
+    /// showed (`sequencerClockStart` counts it for clocks begun before it ends).
+    /// @param from When it began (the sequencer going down; the previous configuration's time when earlier).
+    /// @param until When it ended: the end of its grace period, or the change when that came first.
+    /// @param restartBefore A clock begun before this restarts at `until` instead of pausing (it also
+    /// crossed an outage the feed does not show).
+    event SequencerOutageCarried(uint256 from, uint256 until, uint256 restartBefore);
 
     /// @notice Sets (or replaces) the price sources of `asset`. Governance only (the timelock).
     /// @dev Reverts with `InvalidConfig` unless: the primary is set; at most two secondaries, each
@@ -166,7 +175,10 @@ interface IOracleRouter {
     /// @notice Sets the L2 sequencer-uptime feed (address(0) on L1) and its grace period. Governance
     /// only (the timelock).
     /// @dev Reverts with `InvalidConfig` unless the grace period is in (0, 1 day] with a
-    /// feed, and 0 without one.
+    /// feed, and 0 without one. First keeps the blocked window the replaced feed and grace show up to now
+    /// (`SequencerOutageCarried`): a swap, a removal or a grace change re-dates no clock that window paused.
+    /// A replaced feed that reverts or answers garbage carries nothing (it can always be replaced); one
+    /// left too little gas to be read reverts with `SourceUnavailable`.
     function configureSequencerFeed(AggregatorV3Interface feed, uint32 gracePeriod) external;
 
     /// @notice The validated price of `asset`, in USD with 18 decimals.
@@ -263,4 +275,17 @@ interface IOracleRouter {
 
     /// @notice The L2 sequencer-uptime feed (address(0) on L1) and its grace period, in seconds.
     function sequencerConfig() external view returns (AggregatorV3Interface feed, uint32 gracePeriod);
+
+    /// @notice When a clock begun at `start` (an auction's) counts from: `start` moved later by the time
+    /// since then in which the sequencer was down or in its grace period, so that nobody could act on a
+    /// price. Before the last `configureSequencerFeed` that is the window it carried, after it the last
+    /// outage the configured feed shows. A clock begun inside a window, or where the feed cannot show the
+    /// sequencer up from before `start` until the window, restarts at the window's end.
+    /// @dev Reverts if the configured uptime feed's `latestRoundData` reverts.
+    function sequencerClockStart(uint256 start) external view returns (uint256);
+
+    /// @notice The last blocked window the configured uptime feed shows: from the sequencer going down
+    /// (0 if the feed does not show it) to the end of the grace period after it came back (now while
+    /// down), and the earliest start it pauses rather than restarts (0: any). All 0 without a feed.
+    function sequencerOutage() external view returns (uint256 from, uint256 until, uint256 restartBefore);
 }

@@ -59,9 +59,26 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     /// @dev Per asset, the primaries `configureAsset` replaced, oldest first (two slots each).
     mapping(bytes32 asset => RetiredPrimary[]) private _retired;
     mapping(bytes32 underlying => VolatilityConfig) private _volatilities;
-    // One slot, read by every price.
+    // One slot, read by every price (and by every auction clock).
     AggregatorV3Interface private _sequencerFeed;
     uint32 private _gracePeriod;
+    /// @dev When `configureSequencerFeed` last ran: the configured feed speaks for the time after it, the
+    /// carried window for the time before (2^32 s is the year 2106).
+    uint32 private _sequencerSince;
+    /// @dev End of the carried window (≤ `_sequencerSince`): a clock begun after it reads no more.
+    uint32 private _carriedUntil;
+    /// @dev The rest of the carried window, read only by clocks begun before `_carriedUntil`.
+    CarriedOutage private _carried;
+
+    /// @dev The blocked window the configurations before the last showed (`_carryOutage`).
+    struct CarriedOutage {
+        uint64 from;
+        uint64 restartBefore;
+    }
+
+    /// @dev Gas given to the replaced uptime feed's outage read (`sequencerOutage`: three rounds, ~15,000
+    /// each through a proxy).
+    uint256 private constant OUTAGE_READ_GAS = 300_000;
 
     /// @param authority The protocol's `AccessManager`.
     constructor(address authority) AccessManaged(authority) {}
@@ -140,9 +157,45 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         if (address(feed) == address(0) ? gracePeriod != 0 : !_inRange(gracePeriod, MAX_GRACE_PERIOD)) {
             revert InvalidConfig();
         }
-        _sequencerFeed = feed;
-        _gracePeriod = gracePeriod;
+        _carryOutage();
+        (_sequencerFeed, _gracePeriod, _sequencerSince) = (feed, gracePeriod, uint32(block.timestamp));
         emit SequencerFeedConfigured(address(feed), gracePeriod);
+    }
+
+    /// @dev Keeps the window the configuration being replaced shows from its own start up to now, so that
+    /// no clock it paused is re-dated by the change (review round 166, §4 row 580: a swap one second
+    /// before the first bid after the grace hour sold Alice's book at 10% instead of 2.2711%). Read through
+    /// a gas-capped self-call: a feed that reverts, has no code or answers garbage carries nothing rather
+    /// than locking governance out of replacing it, exactly when it has to.
+    function _carryOutage() private {
+        AggregatorV3Interface feed = _sequencerFeed;
+        if (address(feed) == address(0)) return;
+        // A starved read would pass for a broken feed and carry nothing (as `_retire`).
+        if (gasleft() < OUTAGE_READ_GAS + OUTAGE_READ_GAS / 63 + 5_000)
+            revert SourceUnavailable(address(feed));
+        try this.sequencerOutage{gas: OUTAGE_READ_GAS}() returns (
+            uint256 from,
+            uint256 until,
+            uint256 restartBefore
+        ) {
+            // Only what this configuration spoke for: after it began (before, the carried window did)
+            // and up to now (after, the next one does).
+            from = Math.max(from, _sequencerSince);
+            until = Math.min(until, block.timestamp);
+            if (until <= from) return;
+            uint256 lastUntil = _carriedUntil;
+            if (lastUntil == from) {
+                // The carried window runs on into this one (a change during an outage): one window.
+                from = _carried.from;
+                restartBefore = Math.max(restartBefore, _carried.restartBefore);
+            } else {
+                // A clock that also crossed the older window restarts: one window is all that is kept.
+                restartBefore = Math.max(restartBefore, lastUntil);
+            }
+            _carried = CarriedOutage(uint64(from), uint64(Math.min(restartBefore, type(uint64).max)));
+            _carriedUntil = uint32(until);
+            emit SequencerOutageCarried(from, until, restartBefore);
+        } catch {}
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -271,6 +324,32 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     /// @inheritdoc IOracleRouter
     function sequencerConfig() external view returns (AggregatorV3Interface feed, uint32 gracePeriod) {
         return (_sequencerFeed, _gracePeriod);
+    }
+
+    /// @inheritdoc IOracleRouter
+    /// @dev The carried window counts for the time before the last configuration, the configured feed's
+    /// for the time after it: the two never overlap, and a change re-dates nothing that already happened.
+    function sequencerClockStart(uint256 start) external view returns (uint256) {
+        uint256 paused;
+        uint256 carriedUntil = _carriedUntil;
+        if (start < carriedUntil) {
+            CarriedOutage memory carried = _carried;
+            paused = carriedUntil - (start < carried.restartBefore ? start : Math.max(carried.from, start));
+        }
+        AggregatorV3Interface feed = _sequencerFeed;
+        if (address(feed) != address(0)) {
+            uint256 begin = Math.max(start, _sequencerSince);
+            (uint256 from, uint256 until, uint256 restartBefore) = _lastOutage(feed, _gracePeriod, begin);
+            from = start < restartBefore ? begin : Math.max(from, begin);
+            if (until > from) paused += until - from;
+        }
+        return start + paused;
+    }
+
+    /// @inheritdoc IOracleRouter
+    function sequencerOutage() external view returns (uint256 from, uint256 until, uint256 restartBefore) {
+        AggregatorV3Interface feed = _sequencerFeed;
+        if (address(feed) != address(0)) return _lastOutage(feed, _gracePeriod, 0);
     }
 
     // ---------------------------------------------------------------------------------------------
@@ -546,6 +625,52 @@ contract OracleRouter is IOracleRouter, AccessManaged {
         if (answer != 0) revert SequencerDown();
         if (startedAt == 0 || startedAt > block.timestamp) revert IncompleteRound(address(feed), roundId);
         if (block.timestamp - startedAt <= gracePeriod) revert GracePeriodNotOver(startedAt, gracePeriod);
+    }
+
+    /// @dev The last window `feed` shows in which prices were closed: from the sequencer going down (the
+    /// previous round of the feed, which records a round per status change; 0 when it cannot show it: a
+    /// missing round, a new aggregator phase, no status change) to the end of the grace period after it
+    /// came back (to now while down), and the earliest clock start it pauses rather than restarts: one
+    /// begun before the grace after the outage before it also crossed that one, which the feed no longer
+    /// shows (max when the feed cannot show the sequencer up before the window). Reads only what a clock
+    /// begun at `begin` needs: a window that ended before it, or one it began inside, skips the older
+    /// rounds (review round 118's cost: +16,413 gas only on a clock the last outage interrupted).
+    function _lastOutage(
+        AggregatorV3Interface feed,
+        uint256 grace,
+        uint256 begin
+    ) private view returns (uint256 from, uint256 until, uint256 restartBefore) {
+        (uint80 round, int256 status, uint256 since, , ) = feed.latestRoundData();
+        bool down = status != 0;
+        // A down round dated after this block (an L1 or off-chain clock ahead of the L2's) pauses from its
+        // date on: until then the clock runs.
+        until = down ? Math.max(block.timestamp, since) : since + grace;
+        if (begin >= until) return (until, until, 0);
+        from = since;
+        if (!down) {
+            bool known;
+            (known, from) = _previousStatusSince(feed, round, 1, since);
+            if (!known) return (0, until, 0);
+            round--;
+        }
+        if (begin >= from) return (from, until, 0);
+        (bool upBefore, uint256 upSince) = _previousStatusSince(feed, round, 0, from);
+        restartBefore = upBefore ? upSince + grace : type(uint256).max;
+    }
+
+    /// @dev When the round before `round` began, if it reported `status` no later than `notAfter`.
+    function _previousStatusSince(
+        AggregatorV3Interface feed,
+        uint80 round,
+        int256 status,
+        uint256 notAfter
+    ) private view returns (bool, uint256) {
+        if (round < 2) return (false, 0);
+        try feed.getRoundData(round - 1) returns (uint80, int256 answer, uint256 startedAt, uint256, uint80) {
+            return (answer == status && startedAt != 0 && startedAt <= notAfter, startedAt);
+        } catch {
+            return (false, 0);
+        }
     }
 
     /// @dev The validated latest value of `source`, or a revert with the reason it failed.

@@ -1,80 +1,21 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import {
-  MarginMode,
-  WAD,
-  atLatestTimestamp,
-  deploySystem,
-  eventOf,
-  openAccount,
-  wad,
-  type System,
-} from "../shared/system";
-import { deployOptionsSystemWithoutFunding } from "../shared/options";
-import {
-  SEQUENCER_GRACE,
-  configureSequencer,
-  setFeedPrice,
-  setSequencerStatus,
-  type Sequencer,
-} from "../shared/oracles";
-import { advanceTo, trade } from "../shared/perps";
+import { MarginMode, deploySystem, openAccount, wad } from "../shared/system";
+import { DURATION, GRACE, auctionThroughOutage, carolBidsAt } from "../shared/outageAuction";
 
 /**
  * Review round 163: what the campaign's round-163 kinds (`sequencerFeed`, `surplus`, `roundTripFloor` in
  * test/reliability/model.ts) showed that the campaign itself does not hold as an invariant. A running
  * auction's clock pauses through the last sequencer outage and its grace period
- * (`LiquidationAuction._clockStart`, rows 280 and 296), read from the uptime feed and grace period
- * configured *now*: `configureSequencerFeed` re-dates every auction that crossed an outage.
+ * (`LiquidationAuction._clockStart`, rows 280 and 296). Round 163 found it read from the uptime feed and
+ * grace period configured *now*, so that `configureSequencerFeed` re-dated every auction that crossed an
+ * outage (row 580); since round 166 the router keeps the window the replaced configuration showed
+ * (`OracleRouter.sequencerClockStart`), and these specs pin that no change re-dates it.
  */
 const USDC = 10n ** 6n;
-const GRACE = SEQUENCER_GRACE;
-const DURATION = 1_800n;
-const OUTAGE = 7_200n;
 
-/**
- * Alice (5,000 USDC) long 10 ETH, auctioned at ETH 2,600 (funding off); the sequencer goes down a minute
- * after the auction's start for two hours and comes back: the next block is `open`, the first second
- * after the grace hour, where the auction has run 61 s (row 296's pause).
- */
-async function auctionThroughOutage() {
-  const sys = await deployOptionsSystemWithoutFunding();
-  const seq = await configureSequencer(sys.router, 0, 2n * 86_400n);
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
-  const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
-  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
-  await setFeedPrice(sys.feeds.ETH, "2600");
-  await atLatestTimestamp();
-  await sys.auction.connect(sys.keeper).startAuction(alice);
-  const start = (await sys.auction.auctions(alice)).startTime;
-  await setSequencerStatus(seq, 1, start + 60n);
-  const up = start + 60n + OUTAGE;
-  await setSequencerStatus(seq, 0, up);
-  const open = up + GRACE + 1n;
-  // A spare uptime feed, up for two days: what a timelock would swap to (a new feed, a new proxy).
-  const spare = await configureSpare(sys, seq);
-  await advanceTo(sys, open - 1n);
-  await ethers.provider.send("evm_mine", []);
-  return { sys, seq, spare, alice, carol, start, up, open };
-}
-
-/** Deploys an uptime feed up since two days ago, leaving `seq` configured. */
-async function configureSpare(sys: System, seq: Sequencer) {
-  const spare = await configureSequencer(sys.router, 0, 2n * 86_400n);
-  await sys.router.configureSequencerFeed(seq.feed, GRACE);
-  return spare;
-}
-
-/** Carol bids for the whole restoring slice at `at`: the bid's discount and Alice's equity at mark after. */
-async function carolBidsAt(sys: System, alice: bigint, carol: bigint, at: bigint) {
-  await time.setNextBlockTimestamp(at);
-  const receipt = await (await sys.auction.connect(sys.carol).bid(alice, carol, WAD, 2n ** 255n)).wait();
-  const event = eventOf(receipt!, sys.auction, "AuctionBid");
-  return { discount: event.args.discount as bigint, aliceMark: (await sys.engine.health(alice)).equityMark };
-}
-
-describe("Campaign gaps of round 163: the sequencer feed reconfigured under a running auction", function () {
+describe("Campaign gaps of round 163: the sequencer feed reconfigured under a running auction (row 580, fixed in round 166)", function () {
   it("keeps an auction that crossed an outage at 61 s of its ramp when nothing is reconfigured", async function () {
     const { sys, alice, carol, start, up, open } = await loadFixture(auctionThroughOutage);
     expect(await sys.auction.absorbableAt(alice)).to.equal(start + (up + GRACE - (start + 60n)) + DURATION);
@@ -82,42 +23,50 @@ describe("Campaign gaps of round 163: the sequencer feed reconfigured under a ru
     expect(calm.discount).to.be.lessThan(wad("0.023"));
   });
 
-  it("gives the auction back the outage's seconds when the timelock swaps the uptime feed after it: the first bid at the 10% maximum", async function () {
-    const { sys, spare, alice, carol, start, open } = await loadFixture(auctionThroughOutage);
+  it("keeps the first bid at 61 s of the ramp (2.2711%) when the timelock swaps the uptime feed after the outage", async function () {
+    const { sys, spare, alice, carol, start, up, open } = await loadFixture(auctionThroughOutage);
     const calm = await carolBidsAt(sys, alice, carol, open);
     // The same auction again (the fixture reverted to its snapshot), with the swap before the bid.
     await loadFixture(auctionThroughOutage);
     // The swap, executed at `open − 1` (a timelock's delay is public: anyone can bid right after it).
     await time.setNextBlockTimestamp(open - 1n);
-    await sys.router.configureSequencerFeed(spare.feed, GRACE);
-    expect(await sys.auction.absorbableAt(alice), "absorbable since long ago").to.equal(start + DURATION);
-    const swapped = await carolBidsAt(sys, alice, carol, open);
-    expect(swapped.discount).to.equal((await sys.auction.params()).maxDiscount);
-    const lost = calm.aliceMark - swapped.aliceMark;
-    console.log(
-      `      first bid: ${ethers.formatUnits(calm.discount, 16)}% without the swap, ${ethers.formatUnits(swapped.discount, 16)}% after it; Alice ${ethers.formatUnits(lost, 18)} USD poorer`,
+    await expect(sys.router.configureSequencerFeed(spare.feed, GRACE))
+      .to.emit(sys.router, "SequencerOutageCarried")
+      // Kept from the sequencer going down to the end of the grace hour; a clock begun before the grace
+      // after the feed's outage before (two days ago) would restart.
+      .withArgs(start + 60n, up + GRACE, (restartBefore: bigint) => restartBefore < start);
+    expect(await sys.auction.absorbableAt(alice), "the outage's seconds kept").to.equal(
+      start + (up + GRACE - (start + 60n)) + DURATION,
     );
-    expect(lost).to.be.greaterThan(wad("40"));
+    const swapped = await carolBidsAt(sys, alice, carol, open);
+    console.log(
+      `      first bid: ${ethers.formatUnits(calm.discount, 16)}% without the swap, ${ethers.formatUnits(swapped.discount, 16)}% after it`,
+    );
+    expect(swapped.discount).to.equal(calm.discount);
+    expect(swapped.aliceMark).to.equal(calm.aliceMark);
   });
 
-  it("moves the auction's clock forward by what a grace cut takes off the blocked window, and back by a raise", async function () {
+  it("keeps the clock where it is through a grace cut, and pauses it again only for the prices a raise closes again", async function () {
     const { sys, seq, alice, start, up, open } = await loadFixture(auctionThroughOutage);
-    const paused = (grace: bigint) => start + (up + grace - (start + 60n)) + DURATION;
+    const kept = start + (up + GRACE - (start + 60n)) + DURATION;
     await time.setNextBlockTimestamp(open - 1n);
     await sys.router.configureSequencerFeed(seq.feed, 60n);
-    expect(await sys.auction.absorbableAt(alice)).to.equal(paused(60n));
-    // A raise past the time since the outage closes every price again until the longer grace ends.
+    expect(await sys.auction.absorbableAt(alice), "a cut").to.equal(kept);
+    // A raise past the time since the outage closes every price again until the longer grace ends: the
+    // clock pauses from the raise to then, not for the hour of open prices before it.
+    await time.setNextBlockTimestamp(open);
     await sys.router.configureSequencerFeed(seq.feed, 86_400n);
-    expect(await sys.auction.absorbableAt(alice)).to.equal(paused(86_400n));
+    expect(await sys.auction.absorbableAt(alice), "a raise").to.equal(kept + (up + 86_400n - open));
     await expect(sys.router.checkSequencer()).to.be.revertedWithCustomError(sys.router, "GracePeriodNotOver");
   });
 
-  it("counts no outage at all once the uptime feed is removed (an L1 router)", async function () {
-    const { sys, alice, start, open } = await loadFixture(auctionThroughOutage);
+  it("keeps the outage's pause once the uptime feed is removed (an L1 router)", async function () {
+    const { sys, alice, start, up, open } = await loadFixture(auctionThroughOutage);
     await time.setNextBlockTimestamp(open - 1n);
     await sys.router.configureSequencerFeed(ethers.ZeroAddress, 0);
-    expect(await sys.auction.absorbableAt(alice)).to.equal(start + DURATION);
-    expect(await sys.auction.currentDiscount(alice)).to.equal(wad("0.10"));
+    expect(await sys.auction.absorbableAt(alice)).to.equal(start + (up + GRACE - (start + 60n)) + DURATION);
+    // 60 s before the outage and none after it (the next block is `open − 1` + 1).
+    expect(await sys.auction.currentDiscount(alice)).to.be.lessThan(wad("0.023"));
   });
 });
 

@@ -1125,6 +1125,19 @@ export interface World {
   sequencerIndex: number | null;
   grace: bigint;
   sequencerStore: Map<number, { round: bigint; outages: bigint[] }>;
+  /**
+   * Round 166: the router's record of the last `configureSequencerFeed` (0: none since the setup's) and
+   * the blocked window it carried from the configuration it replaced (`OracleRouter._carryOutage`).
+   */
+  sequencerSince: bigint;
+  carried: CarriedOutage | null;
+}
+
+/** A blocked window the router carried over a change of the uptime feed (see `carryOutage`). */
+interface CarriedOutage {
+  from: bigint;
+  until: bigint;
+  restartBefore: bigint;
 }
 
 export interface WorldOptions {
@@ -1301,6 +1314,8 @@ export async function createWorld(stats: Stats = newStats(), opts: WorldOptions 
     sequencerIndex: 0,
     grace: GRACE,
     sequencerStore: new Map(),
+    sequencerSince: 0n,
+    carried: null,
   };
 }
 
@@ -1343,6 +1358,8 @@ export async function resetWorld(w: World): Promise<void> {
   w.sequencerIndex = 0;
   w.grace = GRACE;
   w.sequencerStore = new Map();
+  w.sequencerSince = 0n;
+  w.carried = null;
   for (const id of w.ids) w.held.set(id, await heldKeys(w, id));
 }
 
@@ -2478,19 +2495,57 @@ async function poke(
 
 /**
  * When an auction clock begun at `start` counts from, by the model's own record of outages
- * (`LiquidationAuction._clockStart`, review rounds 115 and 118): paused through the last outage and its
- * grace period; restarted at the end of that grace period when the auction began inside it or also saw
- * the outage before.
+ * (`OracleRouter.sequencerClockStart`, review rounds 115, 118 and 166): paused through the last outage
+ * and its grace period; restarted at the end of that grace period when the auction began inside it or
+ * also saw the outage before. Round 166: the window carried by the last `configureSequencerFeed` counts
+ * for the time before it, the feed in use (none on an L1 router) for the time after it.
  */
 function clockStart(w: World, start: bigint): bigint {
-  // Round 163: the uptime feed and grace period in use now (`sequencerFeed`), none on an L1 router.
-  if (w.sequencerIndex === null) return start;
-  const grace = w.grace;
+  let paused = 0n;
+  const c = w.carried;
+  if (c !== null && start < c.until)
+    paused = c.until - (start < c.restartBefore ? start : max(c.from, start));
+  const window = liveOutage(w);
+  if (window !== null) {
+    const begin = max(start, w.sequencerSince);
+    const from = start < window.restartBefore ? begin : max(window.from, begin);
+    if (window.until > from) paused += window.until - from;
+  }
+  return start + paused;
+}
+
+const max = (a: bigint, b: bigint): bigint => (a > b ? a : b);
+
+/**
+ * The last blocked window the uptime feed in use shows (`OracleRouter._lastOutage`): the model's outages
+ * go down and up in one block, so it is the grace period after the last one; a clock begun before the
+ * grace after the outage before also crossed that one and restarts.
+ */
+function liveOutage(w: World): CarriedOutage | null {
   const last = w.outages.at(-1);
-  if (last === undefined || start >= last + grace) return start;
+  if (w.sequencerIndex === null || last === undefined) return null;
   const before = w.outages.at(-2);
-  if (start >= last || (before !== undefined && before + grace > start)) return last + grace;
-  return start + grace;
+  return { from: last, until: last + w.grace, restartBefore: before === undefined ? 0n : before + w.grace };
+}
+
+/**
+ * Round 166: what `configureSequencerFeed` carries from the configuration it replaces
+ * (`OracleRouter._carryOutage`): its window since it was configured, up to now, joined to the window
+ * carried before when it runs on from it; else a clock that crossed that one too restarts.
+ */
+function carryOutage(w: World): void {
+  const window = liveOutage(w);
+  if (window === null) return;
+  let from = max(window.from, w.sequencerSince);
+  const until = window.until < w.clock ? window.until : w.clock;
+  if (until <= from) return;
+  let restartBefore = window.restartBefore;
+  const lastUntil = w.carried?.until ?? 0n;
+  if (w.carried !== null && lastUntil === from) {
+    from = w.carried.from;
+    restartBefore = max(restartBefore, w.carried.restartBefore);
+  } else restartBefore = max(restartBefore, lastUntil);
+  w.carried = { from, until, restartBefore };
 }
 
 /**
@@ -5358,10 +5413,12 @@ const MAX_GRACE_PERIOD = 86_400n;
  * Round 163: the timelock's `configureSequencerFeed`: the feed in use with another grace period, the
  * other uptime feed, none (`disable`: the zero address, grace 0), or back to the setup's feed. Refused
  * exactly with InvalidConfig for a grace of 0 or above a day with a feed, or a nonzero one without.
- * Through: `sequencerConfig` reads back; the model's clock rule (`clockStart`) follows the new feed's
- * outages and grace, and every running auction's `absorbableAt` must equal it (how many moved is counted:
- * a change re-dates running auctions); a grace period raised past the time since the feed's last outage
- * closes prices again (GracePeriodNotOver), and the model waits it out.
+ * Through: `sequencerConfig` reads back; the model's clock rule (`clockStart`) keeps the window the
+ * replaced configuration showed up to the change and follows the new feed's outages and grace after it
+ * (round 166), and every running auction's `absorbableAt` must equal it (how many moved is counted: only
+ * a change that closes prices again moves a clock, by the seconds it closes them); a grace period raised
+ * past the time since the feed's last outage closes prices again (GracePeriodNotOver), and the model
+ * waits it out.
  */
 async function sequencerFeed(w: World, op: SequencerOp, graceSeconds: number): Promise<boolean> {
   const { sys } = w;
@@ -5393,6 +5450,8 @@ async function sequencerFeed(w: World, op: SequencerOp, graceSeconds: number): P
   const [readFeed, readGrace] = await sys.router.sequencerConfig();
   if (readFeed !== feed || readGrace !== grace)
     throw new Error(`${what}: reads back ${readFeed}, ${readGrace}`);
+  carryOutage(w);
+  w.sequencerSince = w.clock;
   useSequencer(w, target);
   w.grace = grace;
   w.stats.recovery.sequencerSet[op] = (w.stats.recovery.sequencerSet[op] ?? 0) + 1;
