@@ -610,6 +610,12 @@ async function sweepBackstop(s: Session, sender: TxSender, gate: NonUrgentSends)
         const [left] = auction.interface.decodeFunctionResult("sweepBackstopQuote", answer);
         return worthSweeping(left as bigint) ? null : "backstop already swept; not sending";
       },
+      // The sweep reads the backstop's health in a try: out of gas there, it is mined moving nothing. A
+      // volatility round before the block that reprices the backstop's options did that to a sweep of
+      // 8,768 USDC (304,793 estimated, 375,751 sent, 713,645 needed: review round 169).
+      repricedOptions: await optionsHeld(s.contracts, s.deployment.contracts.optionMarket, [
+        s.backstopAccountId,
+      ]),
     },
   );
   return succeeded(sent) ? amount : 0n;

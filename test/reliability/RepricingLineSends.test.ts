@@ -7,13 +7,26 @@
  * Run: npx hardhat test test/reliability/RepricingLineSends.test.ts
  */
 import { expect } from "chai";
-import { ethers, network } from "hardhat";
-import { Transaction, type ContractTransactionResponse } from "ethers";
+import { ethers } from "hardhat";
+import type { ContractTransactionResponse } from "ethers";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { depositLiquidity, startAuction, withdrawLiquidity } from "../../sdk/src";
 import { TX_GAS_CAP, paddedGasLimit } from "../../sdk/src/actions/internal/gas";
-import { QUIET_KEEPER, keeperBidder, keeperBidPlan, startInProcessKeeper } from "../shared/keeper";
-import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
+import {
+  QUIET_KEEPER,
+  keeperBidder,
+  keeperBidPlan,
+  keeperSendRecorder,
+  startInProcessKeeper,
+} from "../shared/keeper";
+import {
+  DAY,
+  deployOptionsSystem,
+  fromNow,
+  listSeries,
+  optionPositionCount,
+  tradeOption,
+} from "../shared/options";
 import { setFeedPrice } from "../shared/oracles";
 import { mineAt, refreshFeeds } from "../shared/perps";
 import { gasLimitAndUse, onceBeforeSend, walletClient } from "../shared/sdk";
@@ -78,29 +91,7 @@ type Sys = Awaited<ReturnType<typeof poolOfThirtyTwoSeries>>;
  * block. Records that call's last estimate and the gas limit it was sent with.
  */
 function roundBeforeKeeperSends(sys: Sys, fn: "startAuction" | "absorb" | "bidAndClose") {
-  const selector = sys.auction.interface.getFunction(fn).selector;
-  const seen: { estimate?: bigint; limit?: bigint; hash?: string } = {};
-  let armed = true;
-  const chain = {
-    async request(req: { method: string; params?: unknown[] }): Promise<unknown> {
-      const first = req.params?.[0] as { data?: string; input?: string } | string | undefined;
-      if (req.method === "eth_sendRawTransaction" && typeof first === "string") {
-        const sent = Transaction.from(first);
-        if (armed && sent.data.startsWith(selector)) {
-          armed = false;
-          seen.limit = sent.gasLimit;
-          seen.hash = sent.hash!;
-          await setFeedPrice(sys.volFeeds.ETH, "0.49");
-        }
-      }
-      const answer = await network.provider.request(req);
-      const data = typeof first === "object" ? (first.data ?? first.input) : undefined;
-      if (req.method === "eth_estimateGas" && data?.startsWith(selector))
-        seen.estimate = BigInt(answer as string);
-      return answer;
-    },
-  };
-  return { chain, seen };
+  return keeperSendRecorder(sys.auction.interface, fn, () => setFeedPrice(sys.volFeeds.ETH, "0.49"));
 }
 
 /** The receipt of the keeper's send `seen` recorded. */
@@ -114,13 +105,6 @@ async function receiptOf(seen: { hash?: string }) {
 /** Gas used by a transaction sent with the 2^24 cap as its limit. */
 async function gasOf(p: Promise<ContractTransactionResponse>): Promise<bigint> {
   return (await (await p).wait())!.gasUsed;
-}
-
-/** The option positions `accountId` holds (`engine.accountMarkets`): what a send's padding counts. */
-async function optionPositions(sys: Sys, accountId: bigint): Promise<bigint> {
-  const market = (await sys.options.getAddress()).toLowerCase();
-  const keys = await sys.engine.accountMarkets(accountId);
-  return BigInt(keys.filter((key) => key.market.toLowerCase() === market).length);
 }
 
 describe("Sends across the repricing line beyond the SDK's trades (review round 164)", function () {
@@ -143,9 +127,7 @@ describe("Sends across the repricing line beyond the SDK's trades (review round 
       const sys = await loadFixture(carolAbsorbable);
       const { chain, seen } = roundBeforeKeeperSends(sys, "absorb");
       // The backstop takes the slice and is valued with it: its options are padded for too.
-      const options =
-        (await optionPositions(sys, sys.book)) +
-        (await optionPositions(sys, await sys.auction.backstopAccountId()));
+      const options = await optionPositionCount(sys, [sys.book, await sys.auction.backstopAccountId()]);
       const keeper = await startInProcessKeeper(sys, QUIET_KEEPER, undefined, undefined, chain);
       await keeper.step();
       const receipt = await receiptOf(seen);

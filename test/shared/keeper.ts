@@ -7,7 +7,7 @@ import { ethers, network } from "hardhat";
 import fs from "node:fs";
 import http from "node:http";
 import path from "node:path";
-import { Transaction, Wallet } from "ethers";
+import { Transaction, Wallet, type Interface } from "ethers";
 import { expect } from "chai";
 import { time } from "@nomicfoundation/hardhat-network-helpers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
@@ -558,4 +558,59 @@ export async function mineAtBaseFee(gwei: bigint): Promise<void> {
     params: ["0x" + (gwei * 10n ** 9n).toString(16)],
   });
   await network.provider.request({ method: "evm_mine", params: [] });
+}
+
+/** What `keeperSendRecorder` saw of the keeper's send: its estimate, the gas limit, calldata and hash. */
+export interface RecordedSend {
+  /** Every estimate of the function, sent or not, in order, with the calldata estimated. */
+  estimates: { data: string; gas: bigint }[];
+  estimate?: bigint;
+  limit?: bigint;
+  data?: string;
+  hash?: string;
+}
+
+/**
+ * A JSON-RPC chain for `startInProcessKeeper` (its `chain`) that records the keeper's first transaction
+ * calling `fn` of `iface`: the gas limit it was sent with, its calldata and hash, and the last
+ * `eth_estimateGas` of that function before it (the estimate the limit was padded from), and every
+ * estimate of the function (`estimates`: those of a call priced and not sent too). `before`, when
+ * given, runs once just before that transaction reaches the node: after the keeper's estimate, before
+ * its block (a volatility round crossing the repricing line, say).
+ */
+export function keeperSendRecorder(
+  iface: Interface,
+  fn: string,
+  before?: () => Promise<unknown>,
+): { chain: Eip1193Like; seen: RecordedSend } {
+  const selector = iface.getFunction(fn)!.selector;
+  const seen: RecordedSend = { estimates: [] };
+  let lastEstimate: bigint | undefined;
+  let armed = true;
+  const chain = {
+    async request(req: { method: string; params?: unknown[] }): Promise<unknown> {
+      const first = req.params?.[0] as { data?: string; input?: string } | string | undefined;
+      if (req.method === "eth_sendRawTransaction" && typeof first === "string") {
+        const sent = Transaction.from(first);
+        if (armed && sent.data.startsWith(selector)) {
+          armed = false;
+          Object.assign(seen, {
+            estimate: lastEstimate,
+            limit: sent.gasLimit,
+            data: sent.data,
+            hash: sent.hash!,
+          });
+          await before?.();
+        }
+      }
+      const answer = await network.provider.request(req);
+      const data = typeof first === "object" ? (first.data ?? first.input) : undefined;
+      if (req.method === "eth_estimateGas" && data?.startsWith(selector)) {
+        lastEstimate = BigInt(answer as string);
+        seen.estimates.push({ data, gas: lastEstimate });
+      }
+      return answer;
+    },
+  };
+  return { chain, seen };
 }

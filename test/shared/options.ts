@@ -206,3 +206,18 @@ export function unsettledSeries(
     deltaPerContract: 0n,
   };
 }
+
+/**
+ * The option positions `accountIds` hold together (`engine.accountMarkets` in `sys.options`), read
+ * without the SDK's or the keeper's code: what a send's repricing padding should count.
+ */
+export async function optionPositionCount(
+  sys: Pick<System, "engine"> & { options: OptionMarket },
+  accountIds: readonly bigint[],
+): Promise<bigint> {
+  const market = (await sys.options.getAddress()).toLowerCase();
+  let n = 0n;
+  for (const id of accountIds)
+    for (const key of await sys.engine.accountMarkets(id)) if (key.market.toLowerCase() === market) n++;
+  return n;
+}
