@@ -35,11 +35,11 @@ interface ICollateralVault is IUpdateThrottle {
         uint256 depositCap;
     }
 
-    /// @notice How the annual interest rate on quote debt follows utilisation, u = quoteDebt /
-    /// (quoteDebt + quote held by the vault): linear from `baseRate` at u = 0 to `kinkRate` at
-    /// `kinkUtilization`, then steeply to `maxRate` at u = 1, so that when the vault runs short of
-    /// quote, borrowing it gets expensive enough to be repaid. Rates are annual, compounded
-    /// continuously (WAD, 0.1e18 = 10%).
+    /// @notice How the annual interest rate on quote debt follows utilisation, u = owed / (owed + quote
+    /// held by the vault), owed = `quoteDebt` + `interestReceivable` at the index recorded: linear from
+    /// `baseRate` at u = 0 to `kinkRate` at `kinkUtilization`, then steeply to `maxRate` at u = 1, so
+    /// that when the vault runs short of quote, borrowing it gets expensive enough to be repaid. Rates
+    /// are annual, compounded continuously (WAD, 0.1e18 = 10%).
     struct InterestRateModel {
         uint64 baseRate;
         uint64 kinkRate;
@@ -242,9 +242,9 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice Charges `accountId` the whole quote units of interest its quote debt accrued since it last
     /// paid (rounded down; the rest stays owed) and credits the lender. Anyone may call it; every quote
     /// movement of the account settles it first anyway (rounded up), as the engine's call does before a
-    /// liquidation slices the debt. With a compounding index how often it happens changes what the debt
-    /// owes only through utilisation, which counts settled interest: settling often raises the rate a
-    /// little (2.79% more interest over 30 days settled daily at 89% utilisation).
+    /// liquidation slices the debt. It records no rate: utilisation counts the interest owed, settled or
+    /// not, so how often anyone settles changes what the debt owes by a unit at most (review round 170;
+    /// before, 2.79% more interest over 30 days settled daily at 89% utilisation).
     /// @param accountId The debtor (a no-op for any other account).
     function settleInterest(uint256 accountId) external;
 
@@ -263,8 +263,8 @@ interface ICollateralVault is IUpdateThrottle {
     /// @notice The interest state as stored, so that off-chain code computes `accruedInterest` at any
     /// time exactly (sdk/src/math/interest.ts): the index at t is
     /// `index · e^(rate · (t − updatedAt) / 365 days)` (InterestMath.compound), and a debt owes
-    /// debt · index / its paid index − debt, rounded up. Both are recorded whenever the debt or the
-    /// vault's quote changes, the rate from utilisation (zero while nothing is owed).
+    /// debt · index / its paid index − debt, rounded up. Both are recorded whenever a debt or the vault's
+    /// quote changes, but not at `settleInterest`; the rate from utilisation (zero while nothing is owed).
     /// @return index The index (WAD, 1e18 at deployment) at `updatedAt`.
     /// @return rate The annual rate (WAD) in force since `updatedAt`.
     /// @return updatedAt When the index and the rate were written (seconds).

@@ -6,7 +6,7 @@ import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
 import { addPriceFeed, assetId, setFeedPrice } from "../shared/oracles";
 import { refreshFeeds } from "../shared/perps";
-import { INTEREST_MODEL, YEAR, compoundIndex, interestRateAt } from "../shared/interest";
+import { INTEREST_MODEL, YEAR, compoundIndex, interestRateAt, owedAtRecordedIndex } from "../shared/interest";
 
 /**
  * Review round 95: hand mutation testing of CollateralVault and InterestMath. Each spec fails on at least
@@ -69,10 +69,13 @@ async function inOneBlock(txs: (() => Promise<{ hash: string }>)[]) {
   return Promise.all(sent.map((tx) => ethers.provider.getTransactionReceipt(tx.hash)));
 }
 
-/** Asserts the vault's recorded rate is the model's at its debt and quote held now, recorded this block. */
+/**
+ * Asserts the vault's recorded rate is the model's at what the debts owe at the recorded index (settled
+ * or not: review round 170) and the quote held now, recorded this block.
+ */
 async function expectRateRecordedNow(sys: System): Promise<void> {
   const [, rate, updatedAt] = await sys.vault.quoteInterest();
-  const debt = await sys.vault.quoteDebt();
+  const debt = await owedAtRecordedIndex(sys);
   expect(rate).to.equal(interestRateAt(debt, await sys.vault.totalDeposits(sys.usdc)));
   expect(updatedAt).to.equal(BigInt(await time.latest()));
 }
@@ -252,7 +255,7 @@ describe("CollateralVault's exact rules", function () {
       await expectRateRecordedNow(sys);
     });
 
-    it("records the rate at the new utilisation after a deposit, a withdrawal, a payout and a settlement", async function () {
+    it("records the rate at the new utilisation after a deposit, a withdrawal and a payout, and nothing at a settlement", async function () {
       const { sys, engineSigner, aliceId, bobId } = await loadFixture(interestWorld);
       await time.increase(30n * DAY);
       await payQuote(sys, sys.carol, bobId, 500_000n * USDC);
@@ -263,9 +266,12 @@ describe("CollateralVault's exact rules", function () {
       await time.increase(DAY);
       await sys.vault.connect(engineSigner).payOutQuote(bobId, sys.carol.address, 50_000n * USDC);
       await expectRateRecordedNow(sys);
+      // A settlement moves interest from owed to settled, which utilisation counts alike: the index,
+      // the rate and its clock stay (before review round 170 it re-read the rate on the settled debt).
+      const recorded = await sys.vault.quoteInterest();
       await time.increase(DAY);
-      await sys.vault.settleInterest(aliceId);
-      await expectRateRecordedNow(sys);
+      await expect(sys.vault.settleInterest(aliceId)).to.emit(sys.vault, "QuoteInterestCharged");
+      expect(await sys.vault.quoteInterest()).to.deep.equal(recorded);
     });
 
     it("stops accruing once the last debt is repaid: the rate is zero, not the base rate", async function () {

@@ -31,8 +31,9 @@ import { accruedInterestAt, interestIndexAt, type QuoteInterestState } from "../
  * (the same at 2 and 6 decimals, ≤ a millionth more at 18); the engine's call before a slice settles to
  * now; the SDK's health is the engine's for a debtor paid up to an index behind now. Found: the flag
  * between the two roundings cost every quote transfer 20 gas per account settled, debt or not (fixed,
- * §4 row 325); and how often anyone settles still moves the rate through utilisation, 2.79% more
- * interest over a month at 89% (row 326, left).
+ * §4 row 325); and how often anyone settles still moved the rate through utilisation, 2.79% more
+ * interest over a month at 89% (row 326): fixed in review round 170, utilisation counts what the debts
+ * owe and a settlement records nothing (InterestSettlementFrequency.test.ts).
  */
 
 const DECIMALS = [2, 6, 18] as const;
@@ -475,8 +476,8 @@ describe("Interest settled by anyone, rounded down (review round 127)", function
                 await settleEvery(w, caller, bob, t0, p.n, p.gap);
                 return owedAt(w, bob, end);
               })) - debt;
-            // Each call re-records the rate on a debt grown by what it charged (utilisation up) and the
-            // paid index rounded down; at 2 and 6 decimals neither reaches a unit over these periods.
+            // Each call marks the paid index rounded down (a settlement records no rate since review
+            // round 170); at 2 and 6 decimals that does not reach a unit over these periods.
             expect(many, `${p.name}: ${many} against ${once} once`).to.be.gte(once);
             expect(many - once, `${p.name}: ${many} against ${once} once`).to.be.lte(once / 1_000_000n);
             raised.push(many - once);
@@ -486,25 +487,32 @@ describe("Interest settled by anyone, rounded down (review round 127)", function
         if (process.env.INTEREST_ROUNDING_LOG) console.log(d, raised);
       });
 
-    it("lets anyone raise a debtor's interest 2.79% over 30 days at 89% utilisation by settling it daily: utilisation counts only the settled interest (left)", async function () {
+    it("charges a debtor the same over 30 days at 89% utilisation settled once, daily or hourly by anyone: utilisation counts the interest owed, settled or not (row 326, fixed)", async function () {
       const w = await loadFixture(worlds.get(6)!);
       const { sys, ids, engine, one } = w;
       const { bob, debt, t0 } = await bobOwes(w, 900_000n);
-      // Carol's 900,000 leaves the vault: 110,000 of cash against 900,000 of debt (u = 89.1%, 73.8% a year).
+      // Carol's 900,000 leaves the vault in the debt's second: 110,000 of cash against 900,000 of debt
+      // (u = 89.1%, 73.8% a year from t0, whatever the wall clock does).
+      await time.setNextBlockTimestamp(t0);
       await sys.vault.connect(engine).payOutQuote(ids[2], sys.keeper.address, 900_000n * one);
       const end = t0 + 30n * 86_400n + 2n;
       const once = (await whatIf(() => owedAt(w, bob, end))) - debt;
-      const daily =
+      const settled = async (n: bigint, gap: bigint) =>
         (await whatIf(async () => {
-          await settleEvery(w, sys.carol, bob, t0 + 1n, 30n, 86_400n);
+          await settleEvery(w, sys.carol, bob, t0 + 1n, n, gap);
           return owedAt(w, bob, end);
         })) - debt;
-      // 56,251.95 settled once, 57,819.95 settled daily: +1,568.00 (2.79%), paid to the pool. Each call
-      // adds the interest to `quoteDebt`, so the rate (7 points per point of utilisation above the kink)
-      // is re-read on a higher utilisation; settled once, the whole month runs at the first rate.
-      if (process.env.INTEREST_ROUNDING_LOG) console.log(once, daily - once);
+      const [daily, hourly] = [await settled(30n, 86_400n), await settled(720n, 3_600n)];
+      // 56,251.95 however often. Before review round 170 daily charged 57,819.95 (+1,568.00, +2.79%): each
+      // call added the interest to `quoteDebt` and re-read the rate on it. Now a settlement records
+      // nothing (utilisation counts the interest it moves from owed to settled either way), so the index
+      // path is the same; each call marks the paid index ≤ a wei behind what it charged for, debt'/10^18
+      // of a unit more later (< 10^-6 here): the bound is a unit, measured 0.
+      if (process.env.INTEREST_ROUNDING_LOG) console.log(once, daily - once, hourly - once);
       expect(once).to.equal(56_251_946_516n);
-      expect(daily - once).to.equal(1_568_001_476n);
+      expect(daily - once).to.be.within(0n, 1n);
+      expect(hourly - once).to.be.within(0n, 1n);
+      expect([daily, hourly]).to.deep.equal([once, once]);
     });
   });
 

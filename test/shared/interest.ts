@@ -6,7 +6,7 @@ import { ethers } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/signers";
 import { expWad } from "../../sdk/src";
 import type { CollateralVault } from "../../typechain-types";
-import { WAD, wad } from "./system";
+import { WAD, wad, type System } from "./system";
 
 export const YEAR = 365n * 86_400n;
 
@@ -24,6 +24,27 @@ export function interestRateAt(debt: bigint, cash: bigint): bigint {
   const u = (debt * WAD) / (debt + cash);
   if (u <= m.kinkUtilization) return m.baseRate + ((m.kinkRate - m.baseRate) * u) / m.kinkUtilization;
   return m.kinkRate + ((m.maxRate - m.kinkRate) * (u - m.kinkUtilization)) / (WAD - m.kinkUtilization);
+}
+
+/**
+ * What the debts owe at the index the vault recorded last, as `_recordRate` reads utilisation (review
+ * round 170): `quoteDebt` plus Σ ⌊debt · 1e18 / paid⌋ · index / 1e18 less the debts of all but the lender
+ * (the receivable, at least 0), from the stored balances and paid indexes. Exactly what the last record
+ * read when nothing has settled since.
+ */
+export async function owedAtRecordedIndex(sys: System): Promise<bigint> {
+  const [index, , , lender] = await sys.vault.quoteInterest();
+  const count = await sys.accounts.accountCount();
+  let scaled = 0n;
+  let debts = 0n;
+  for (let id = 1n; id <= count; id++) {
+    const balance = await sys.vault.balanceOf(id, sys.usdc);
+    if (balance >= 0n || id === lender) continue;
+    scaled += (-balance * WAD) / (await sys.vault.paidInterestIndex(id));
+    debts -= balance;
+  }
+  const withInterest = (scaled * index) / WAD;
+  return (await sys.vault.quoteDebt()) + (withInterest > debts ? withInterest - debts : 0n);
 }
 
 /** index · e^(rate · elapsed / year), rounded down (InterestMath.compound). */

@@ -6,7 +6,7 @@ import { mintAndApprove } from "../shared/tokens";
 import { signerFor } from "../shared/impersonate";
 import { refreshFeeds, trade } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
-import { INTEREST_MODEL, compoundIndex, interestRateAt } from "../shared/interest";
+import { INTEREST_MODEL, compoundIndex, interestRateAt, owedAtRecordedIndex } from "../shared/interest";
 
 const USDC = 10n ** 6n;
 const QUOTE_UNIT = 10n ** 12n; // one USDC unit in USD WAD
@@ -115,8 +115,12 @@ describe("Quote interest (CollateralVault)", function () {
       // The engine pays 990,000 USDC out of a WETH-only account (as a gain paid in cash would):
       // u = (6,101 + 990,000) / (6,101 + 990,000 + ~20,000) ≈ 98%, above the kink.
       const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.weth, wad("1000")]]);
+      // A day later, so that Alice owes interest she has not paid (the fixture's seconds may be none).
+      await time.increase(DAY);
       await sys.vault.connect(await signerFor(sys.engine)).payOutQuote(bob, sys.bob.address, 990_000n * USDC);
-      const [debtNow, cashNow] = [await sys.vault.quoteDebt(), await sys.vault.totalDeposits(sys.usdc)];
+      // Utilisation counts Alice's interest unpaid since the fixture (review round 170).
+      const [debtNow, cashNow] = [await owedAtRecordedIndex(sys), await sys.vault.totalDeposits(sys.usdc)];
+      expect(debtNow).to.be.greaterThan(await sys.vault.quoteDebt());
       expect((await sys.vault.quoteInterest()).rate).to.equal(interestRateAt(debtNow, cashNow));
       expect((await sys.vault.quoteInterest()).rate).to.be.greaterThan(wad("1.3"));
       // And the last USDC leaves: every unit in the vault is lent, the rate is the maximum.
@@ -191,13 +195,16 @@ describe("Quote interest (CollateralVault)", function () {
     });
 
     it("keeps what accrued at the old rate when the model changes", async function () {
-      const { sys, debt, rate, modelSetAt } = await loadFixture(debtor);
+      const { sys, alice, debt, rate, modelSetAt } = await loadFixture(debtor);
       await time.setNextBlockTimestamp(modelSetAt + 30n * DAY);
       const faster = { ...INTEREST_MODEL, baseRate: wad("0.05"), kinkRate: wad("0.2") };
       await sys.vault.setInterestRateModel(faster);
       const [index, newRate, updatedAt] = await sys.vault.quoteInterest();
       expect([index, updatedAt]).to.deep.equal([compoundIndex(WAD, rate, 30n * DAY), modelSetAt + 30n * DAY]);
-      const u = (debt * WAD) / (debt + (await sys.vault.totalDeposits(sys.usdc)));
+      // At what Alice owes with the 30 days' interest (paid from 1e18, rounded down: review round 170).
+      expect(await sys.vault.paidInterestIndex(alice)).to.equal(WAD);
+      const owes = (debt * index) / WAD;
+      const u = (owes * WAD) / (owes + (await sys.vault.totalDeposits(sys.usdc)));
       expect(newRate).to.equal(
         faster.baseRate + ((faster.kinkRate - faster.baseRate) * u) / faster.kinkUtilization,
       );

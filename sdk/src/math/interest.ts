@@ -42,7 +42,8 @@ export function compound(index: bigint, rate: bigint, elapsed: bigint): bigint {
 }
 
 /**
- * The annual rate at utilisation debt / (debt + cash), as InterestMath.borrowRate computes it.
+ * The annual rate at utilisation debt / (debt + cash), as InterestMath.borrowRate computes it. The vault
+ * passes what the debts owe at the index it records, settled or not (`quoteDebt` + `interestReceivable`).
  * @example
  * borrowRate({ baseRate: 0n, kinkRate: 10n ** 17n, maxRate: 10n ** 18n, kinkUtilization: 8n * 10n ** 17n }, 1n, 0n); // 1e18
  */
