@@ -2,7 +2,6 @@ import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import {
-  type OptionSettlement,
   SettlementPendingError,
   getOptionSettlement,
   getOptionSeries,
@@ -15,10 +14,23 @@ import {
 import { paddedGasLimit } from "../../sdk/src/actions/internal/gas";
 import { AggregatorV3Interface__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface__factory";
 import { settlementRoundHint } from "../../scripts/keeper/options";
-import { MarginMode, openAccount, wad } from "../shared/system";
-import { assetId, deployMockFeed } from "../shared/oracles";
-import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
-import { expectXMarginError, sdkClient, walletClient } from "../shared/sdk";
+import { wad } from "../shared/system";
+import { deployMockFeed } from "../shared/oracles";
+import { expectXMarginError, sdkClient } from "../shared/sdk";
+import {
+  type Book,
+  ETH,
+  SETTLEMENT_ANSWER,
+  SETTLEMENT_PRICE,
+  SIZE,
+  book,
+  expiredBook,
+  provable,
+  provableBook,
+  recordingClient,
+  refusedUnsent,
+  usd8,
+} from "../shared/settlementBook";
 
 /**
  * Review round 167 (§4 row 565): between an option's expiry and `settleSeries` the SDK could neither say
@@ -28,86 +40,6 @@ import { expectXMarginError, sdkClient, walletClient } from "../shared/sdk";
  * settlement and the payouts (previews, padded gas, typed refusals before any send), and `optionMark`
  * gives an expired series no Greeks.
  */
-const USDC = 10n ** 6n;
-const ETH = assetId("ETH");
-const usd8 = (dollars: bigint) => dollars * 10n ** 8n; // a mock feed's 8-decimal answer
-/** The settlement round's answer: 3,000.12345678 USD, not a whole number of cents. */
-const SETTLEMENT_ANSWER = 300_012_345_678n;
-const SETTLEMENT_PRICE = SETTLEMENT_ANSWER * 10n ** 10n;
-/** Contracts per position: not a whole number, so that each side's rounding shows. */
-const SIZE = 1_234_567_890_123_456_789n;
-
-/**
- * Alice long and Bob short `SIZE` contracts of six ETH series expiring in a day: in the money at the
- * settlement price (call 2,900, put 3,100), out of it (call 3,100, put 2,900), and struck at it exactly
- * (a call and a put at 3,000.12345678). Alice's client is a wallet that records its estimates and sends.
- */
-async function book() {
-  const sys = await deployOptionsSystem();
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
-  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 200_000n * USDC]]);
-  const expiry = await fromNow(DAY);
-  const terms: [string, string | bigint, boolean][] = [
-    ["ITM call", "2900", true],
-    ["ITM put", "3100", false],
-    ["OTM call", "3100", true],
-    ["OTM put", "2900", false],
-    ["call at strike", SETTLEMENT_PRICE, true],
-    ["put at strike", SETTLEMENT_PRICE, false],
-  ];
-  const series: { name: string; id: bigint }[] = [];
-  for (const [name, strike, isCall] of terms) {
-    const id = await listSeries(sys.options, "ETH", strike, expiry, isCall);
-    await tradeOption(sys.options, sys.alice, alice, id, SIZE);
-    await tradeOption(sys.options, sys.bob, bob, id, -SIZE);
-    series.push({ name, id });
-  }
-  return { sys, alice, bob, expiry, series };
-}
-
-type Book = Awaited<ReturnType<typeof book>>;
-
-/** `book` a minute after expiry, with no ETH round since expiry. */
-async function expiredBook() {
-  const f = await book();
-  await time.increaseTo(f.expiry + 60n);
-  return f;
-}
-
-/** `expiredBook`, then ETH's first round after expiry at 3,000.12345678. */
-async function provableBook() {
-  const f = await expiredBook();
-  await time.increase(30);
-  await (await f.sys.feeds.ETH.updateAnswer(SETTLEMENT_ANSWER)).wait();
-  return { ...f, round: await f.sys.feeds.ETH.latestRound() };
-}
-
-/** A wallet client for Alice recording what it estimates and sends. */
-async function recordingClient(f: Pick<Book, "sys">) {
-  const estimates: bigint[] = [];
-  const sentGas: bigint[] = [];
-  const client = await walletClient(f.sys, { estimates, sentGas });
-  return { client, estimates, sentGas };
-}
-
-/** Expects `action` to throw the SDK error `check` accepts, with no transaction sent by `who`. */
-async function refusedUnsent(who: string, action: () => Promise<unknown>, check: (e: unknown) => void) {
-  const nonce = await ethers.provider.getTransactionCount(who);
-  const block = await ethers.provider.getBlockNumber();
-  await action().then(
-    () => expect.fail("should be refused"),
-    (e: unknown) => check(e),
-  );
-  expect(await ethers.provider.getTransactionCount(who)).to.equal(nonce);
-  expect(await ethers.provider.getBlockNumber()).to.equal(block);
-}
-
-/** The price, round and position of a settlement known to be provable. */
-function provable(s: OptionSettlement) {
-  if (s.status !== "provable") throw new Error(`expected provable, got ${s.status}`);
-  return s;
-}
-
 describe("SDK: an option series between expiry and settlement (round 167, §4 row 565)", function () {
   describe("getOptionSettlement", function () {
     it("reports an unexpired series as active, with no price, and refuses to settle it with SeriesNotExpired, nothing sent", async function () {
