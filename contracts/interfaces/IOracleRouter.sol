@@ -286,6 +286,7 @@ interface IOracleRouter {
 
     /// @notice The last blocked window the configured uptime feed shows: from the sequencer going down
     /// (0 if the feed does not show it) to the end of the grace period after it came back (now while
-    /// down), and the earliest start it pauses rather than restarts (0: any). All 0 without a feed.
+    /// down), and the earliest start it pauses rather than restarts (0: any; 0 also when the feed was
+    /// configured inside the window: the outage before it was not the router's). All 0 without a feed.
     function sequencerOutage() external view returns (uint256 from, uint256 until, uint256 restartBefore);
 }

@@ -347,9 +347,13 @@ contract OracleRouter is IOracleRouter, AccessManaged {
     }
 
     /// @inheritdoc IOracleRouter
+    /// @dev Read as for a clock begun when the feed was configured, as `sequencerClockStart` reads it: a
+    /// feed swapped in during an outage restarts no clock for an outage before it, which it showed while
+    /// the router read another feed and prices were open (review round 172: a swap back after the grace
+    /// hour re-dated such an auction by 4,300 s).
     function sequencerOutage() external view returns (uint256 from, uint256 until, uint256 restartBefore) {
         AggregatorV3Interface feed = _sequencerFeed;
-        if (address(feed) != address(0)) return _lastOutage(feed, _gracePeriod, 0);
+        if (address(feed) != address(0)) return _lastOutage(feed, _gracePeriod, _sequencerSince);
     }
 
     // ---------------------------------------------------------------------------------------------

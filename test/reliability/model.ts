@@ -2539,7 +2539,9 @@ function carryOutage(w: World): void {
   let from = max(window.from, w.sequencerSince);
   const until = window.until < w.clock ? window.until : w.clock;
   if (until <= from) return;
-  let restartBefore = window.restartBefore;
+  // Round 172: read from the configuration's start, as the router reads it: a feed configured inside
+  // its window restarts no clock for the outage before (the router read another feed then).
+  let restartBefore = w.sequencerSince >= window.from ? 0n : window.restartBefore;
   const lastUntil = w.carried?.until ?? 0n;
   if (w.carried !== null && lastUntil === from) {
     from = w.carried.from;

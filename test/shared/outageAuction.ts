@@ -23,12 +23,17 @@ export const OUTAGE = 7_200n;
 
 /**
  * Alice (5,000 USDC) long 10 ETH, auctioned at ETH 2,600 (funding off); the sequencer goes down a minute
- * after the auction's start (the last block). A spare uptime feed, up for two days, is deployed: what a
- * timelock would swap to (a new feed, a new proxy).
+ * after the auction's start (the last block). A spare uptime feed, up for two days, is deployed before
+ * the auction: what a timelock would swap to (a new feed, a new proxy).
  */
 export async function auctionIntoOutage() {
   const sys = await deployOptionsSystemWithoutFunding();
   const seq = await configureSequencer(sys.router, 0, 2n * 86_400n);
+  // Before the auction: the spare's configuration and the swap back to `seq` fall before the outage, so
+  // that every window the specs carry begins at `start + 60` exactly. Made after the sequencer went down,
+  // the swap back landed a second later in 1 of 40 runs on a loaded machine (review round 172), and the
+  // pause began then, a second late (the first bid after a swap at 62 s, not 61).
+  const spare = await configureSpare(sys, seq);
   const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
   const carol = await openAccount(sys, sys.carol, MarginMode.CROSS, [[sys.usdc, 100_000n * USDC]]);
   await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("10"));
@@ -37,7 +42,6 @@ export async function auctionIntoOutage() {
   await sys.auction.connect(sys.keeper).startAuction(alice);
   const start = (await sys.auction.auctions(alice)).startTime;
   await setSequencerStatus(seq, 1, start + 60n);
-  const spare = await configureSpare(sys, seq);
   return { sys, seq, spare, alice, carol, start };
 }
 
