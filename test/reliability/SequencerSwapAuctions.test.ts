@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { WAD, wad } from "../shared/system";
+import { WAD } from "../shared/system";
 import { configureSequencer, setFeedPrice, setSequencerStatus } from "../shared/oracles";
 import { advanceTo, mineAt } from "../shared/perps";
 import {
@@ -11,6 +11,8 @@ import {
   auctionIntoOutage,
   auctionThroughOutage,
   carolBidsAt,
+  pausedTo,
+  ramp,
 } from "../shared/outageAuction";
 
 /**
@@ -24,11 +26,6 @@ import {
  * at `start + 60` for two hours and comes back at `up`; the grace hour ends at `up + 3,600`.
  */
 describe("Sequencer feed changes under running auctions", function () {
-  /** When the clock of an auction begun at `start` counts from if prices were closed from `start + 60` to `end`. */
-  const pausedTo = (start: bigint, end: bigint) => start + (end - (start + 60n));
-  /** The discount `seconds` into the ramp of the system's parameters (2% to 10% over 1,800 s). */
-  const ramp = (seconds: bigint) => wad("0.02") + (wad("0.08") * seconds) / DURATION;
-
   describe("a change while the sequencer is down", function () {
     it("pauses the clock up to a swap to an up feed, and no longer: the first bid a second later is 61 s into the ramp", async function () {
       const { sys, spare, alice, carol, start } = await loadFixture(auctionIntoOutage);

@@ -11,6 +11,8 @@ import {
   auctionIntoOutage,
   auctionThroughOutage,
   carolBidsAt,
+  pausedTo,
+  ramp,
 } from "../shared/outageAuction";
 
 /**
@@ -26,11 +28,6 @@ import {
  * spare uptime feed has shown the sequencer up for two days.
  */
 describe("Sequencer feed changes under running auctions: windows carried across several changes", function () {
-  /** When the clock of an auction begun at `start` counts from if prices were closed from `start + 60` to `end`. */
-  const pausedTo = (start: bigint, end: bigint) => start + (end - (start + 60n));
-  /** The discount `seconds` into the ramp of the system's parameters (2% to 10% over 1,800 s). */
-  const ramp = (seconds: bigint) => 20_000_000_000_000_000n + (80_000_000_000_000_000n * seconds) / DURATION;
-
   it("keeps one pause across two changes during one outage (a grace change, then a swap): the first bid after the swap is 61 s into the ramp", async function () {
     const { sys, seq, spare, alice, carol, start } = await loadFixture(auctionIntoOutage);
     const graceChangeAt = start + 60n + 2_000n;

@@ -21,6 +21,11 @@ export const GRACE = SEQUENCER_GRACE;
 export const DURATION = 1_800n;
 export const OUTAGE = 7_200n;
 
+/** When the clock of an auction begun at `start` counts from if prices were closed from `start + 60` to `end`. */
+export const pausedTo = (start: bigint, end: bigint) => start + (end - (start + 60n));
+/** The discount `seconds` into the ramp of the system's parameters (2% to 10% over `DURATION`). */
+export const ramp = (seconds: bigint) => wad("0.02") + (wad("0.08") * seconds) / DURATION;
+
 /**
  * Alice (5,000 USDC) long 10 ETH, auctioned at ETH 2,600 (funding off); the sequencer goes down a minute
  * after the auction's start (the last block). A spare uptime feed, up for two days, is deployed before
