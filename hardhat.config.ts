@@ -98,12 +98,13 @@ const config: HardhatUserConfig = {
   },
   mocha: {
     timeout: 120_000,
-    // Three workers on the 2-core machines `npm test` must finish on in 10 minutes: each test file runs
-    // on its own in-process chain, so files share nothing, and two workers left a fifth of both cores
-    // idle while the end-to-end and keeper files wait on a real node and real polls (9m28s with two,
-    // 8m08s with three). Coverage and the gas reporter collect from one chain and run serially.
+    // Four workers on the 2-core machines `npm test` must finish on in 10 minutes: each test file runs
+    // on its own in-process chain, so files share nothing, and fewer workers left the cores idle while
+    // the end-to-end and keeper files wait on a real node and real polls (9m28s with two, 8m08s with
+    // three; session 48's suite 10m05s with three, 9m22s with four). Coverage and the gas reporter collect
+    // from one chain and run serially.
     parallel: !SERIAL_TESTS,
-    jobs: 3,
+    jobs: 4,
     // hardhat/register first, so that the TypeScript helper loads after ts-node.
     require: ["hardhat/register", "./test/shared/parallelFailures.ts"],
   },

@@ -53,7 +53,7 @@ import type { OptionMarket } from "../../typechain-types";
  */
 const USDC = 10n ** 6n;
 const QTW = 10n ** 12n;
-const RUNS = Number(process.env.INVARIANT_RUNS ?? 12);
+const RUNS = Number(process.env.INVARIANT_RUNS ?? 9);
 const STEPS = Number(process.env.INVARIANT_STEPS ?? 24);
 
 const HOT = hotMarketParams(wad("200"), wad("100"));

@@ -129,9 +129,9 @@ describe("README.md and docs/decisions.md: commands and environment", function (
     expect(readme).to.include("`BENCH_ONLY=gas` prints the gas alone, `BENCH_ONLY=keeper` the scan alone");
     expect(read("scripts/bench.ts")).to.include('process.env.BENCH_ONLY === "gas"');
     expect(read("scripts/bench.ts")).to.include('process.env.BENCH_ONLY === "keeper"');
-    // "in three parallel workers (mocha's `parallel`)", serial for coverage and the gas reporter
-    expect(readme).to.include("in three parallel workers");
-    expect(read("hardhat.config.ts")).to.match(/parallel: !SERIAL_TESTS,\s*jobs: 3,/);
+    // "in four parallel workers (mocha's `parallel`)", serial for coverage and the gas reporter
+    expect(readme).to.include("in four parallel workers");
+    expect(read("hardhat.config.ts")).to.match(/parallel: !SERIAL_TESTS,\s*jobs: 4,/);
   });
 
   it("describe the invariant campaigns' knobs as each file reads them (round 120: the quote-interest seed is fixed)", function () {

@@ -375,7 +375,7 @@ describe("SDK differential: pure health and previews against the engine", functi
           }
         }
       }),
-      { seed: 20_250_601, numRuns: 12, endOnFailure: true },
+      { seed: 20_250_601, numRuns: 8, endOnFailure: true },
     );
 
     console.log("      differential:", JSON.stringify(stats), JSON.stringify(seen));

@@ -557,7 +557,7 @@ describe("SDK differential: options against the engine", function () {
           }
         }
       }),
-      { seed: 20_250_604, numRuns: 9, endOnFailure: true },
+      { seed: 20_250_604, numRuns: 6, endOnFailure: true },
     );
 
     console.log("      options differential:", JSON.stringify(stats), JSON.stringify(seen));
