@@ -4,7 +4,6 @@ import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import { MarginMode, atLatestTimestamp, openAccount, wad, type System } from "../shared/system";
 import { deployOptionsSystemWithoutFunding } from "../shared/options";
 import {
-  SEQUENCER_GRACE,
   configureSequencer,
   deployMockFeed,
   postSequencerRound,
@@ -13,6 +12,7 @@ import {
 } from "../shared/oracles";
 import { mineAt, trade } from "../shared/perps";
 import { sdkClient } from "../shared/sdk";
+import { DURATION, GRACE, OUTAGE, ramp } from "../shared/outageAuction";
 import { listAuctions } from "../../sdk/src";
 
 /**
@@ -26,11 +26,6 @@ import { listAuctions } from "../../sdk/src";
  * whose round ids are `(phaseId << 64) | aggregatorRoundId`.
  */
 const USDC = 10n ** 6n;
-const GRACE = SEQUENCER_GRACE;
-const DURATION = 1_800n;
-const OUTAGE = 7_200n;
-/** The discount `seconds` into Alice's auction (2% to 10% over the duration). */
-const ramp = (seconds: bigint) => wad("0.02") + (wad("0.08") * seconds) / DURATION;
 
 /** Alice (5,000 USDC) long 10 ETH, at ETH 2,600 below maintenance, her auction started at `start`. */
 async function auctionOn(sys: System) {

@@ -3,7 +3,7 @@ import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
 import type { ContractTransactionResponse } from "ethers";
 import { MarginMode, openAccount, wad } from "../shared/system";
-import { assetId, deployMockFeed } from "../shared/oracles";
+import { assetId, deployMockFeed, primarySwapInput } from "../shared/oracles";
 import { DAY, deployOptionsSystem, fromNow, listSeries, tradeOption } from "../shared/options";
 import { QUIET_KEEPER, startInProcessKeeper } from "../shared/keeper";
 
@@ -39,16 +39,7 @@ async function minedAt(tx: ContractTransactionResponse): Promise<bigint> {
 
 /** Sends the timelock's `configureAsset` of ETH to `feed` alone, with the fixture's bounds. */
 async function swapSend(f: Fixture, feed: { getAddress(): Promise<string> }, gasLimit?: number) {
-  const current = await f.sys.router.assetConfig(ETH);
-  const input = {
-    primary: await feed.getAddress(),
-    primaryHeartbeat: 3_600,
-    secondaries: [],
-    secondaryHeartbeats: [],
-    minPrice: current.minPrice,
-    maxPrice: current.maxPrice,
-    maxDeviation: 0n,
-  };
+  const input = await primarySwapInput(f.sys.router, ETH, feed);
   return f.sys.router.configureAsset(ETH, input, gasLimit === undefined ? {} : { gasLimit });
 }
 

@@ -15,7 +15,7 @@ import { paddedGasLimit } from "../../sdk/src/actions/internal/gas";
 import { AggregatorV3Interface__factory } from "../../typechain-types/factories/@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface__factory";
 import { settlementRoundHint } from "../../scripts/keeper/options";
 import { wad } from "../shared/system";
-import { deployMockFeed } from "../shared/oracles";
+import { deployMockFeed, primarySwapInput } from "../shared/oracles";
 import { expectXMarginError, sdkClient } from "../shared/sdk";
 import {
   type Book,
@@ -212,19 +212,9 @@ describe("SDK: an option series between expiry and settlement (round 167, §4 ro
   describe("across a primary-feed swap (rows 570–575)", function () {
     /** Sends the timelock's `configureAsset` of ETH to `feed` alone, with the fixture's bounds. */
     async function swapTo(f: Book, feed: { getAddress(): Promise<string> }) {
-      const current = await f.sys.router.assetConfig(ETH);
+      const input = await primarySwapInput(f.sys.router, ETH, feed);
       await time.increase(30);
-      await (
-        await f.sys.router.configureAsset(ETH, {
-          primary: await feed.getAddress(),
-          primaryHeartbeat: 3_600,
-          secondaries: [],
-          secondaryHeartbeats: [],
-          minPrice: current.minPrice,
-          maxPrice: current.maxPrice,
-          maxDeviation: 0n,
-        })
-      ).wait();
+      await (await f.sys.router.configureAsset(ETH, input)).wait();
     }
 
     it("is pending until the successor's first round after the swap, then settles and pays at it when the old feed posted nothing after expiry", async function () {

@@ -33,6 +33,27 @@ export async function sourcesInput(
   };
 }
 
+/**
+ * The timelock's `configureAsset` input that swaps `asset`'s primary to `feed` alone (one-hour heartbeat,
+ * no secondaries), keeping the bounds it has on `router`: a primary-feed swap (review round 162).
+ */
+export async function primarySwapInput(
+  router: OracleRouter,
+  asset: string,
+  feed: { getAddress(): Promise<string> },
+): Promise<IOracleRouter.AssetInputStruct> {
+  const [current, primary] = await Promise.all([router.assetConfig(asset), feed.getAddress()]);
+  return {
+    primary,
+    primaryHeartbeat: DEFAULT_HEARTBEAT,
+    secondaries: [],
+    secondaryHeartbeats: [],
+    minPrice: current.minPrice,
+    maxPrice: current.maxPrice,
+    maxDeviation: 0n,
+  };
+}
+
 /** Deploys an OracleRouter governed by `authority` (an AccessManager), without a sequencer feed. */
 export async function deployOracleRouter(authority: string): Promise<OracleRouter> {
   const router = await ethers.deployContract("OracleRouter", [authority]);
