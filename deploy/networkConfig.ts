@@ -23,7 +23,18 @@ export type FeedSource = { address: string } | { mock: { decimals: number; answe
 
 export interface PriceFeedConfig {
   source: FeedSource;
+  /**
+   * The longest the router accepts the feed's latest round (`primaryHeartbeat`, seconds), at most
+   * OracleRouter.MAX_HEARTBEAT (2 days).
+   */
   heartbeat: number;
+  /**
+   * The heartbeat Chainlink publishes for a feed given by address (seconds), when stated: `heartbeat` must
+   * then exceed it by at least a 24th (`HEARTBEAT_SLACK_DIVISOR`). A heartbeat round is started once the
+   * heartbeat is reached and lands after it, so a limit equal to the published heartbeat reverted every
+   * price read of the asset from then until the round landed, once a heartbeat (review round 173).
+   */
+  publishedHeartbeat?: number;
   minPrice: bigint;
   maxPrice: bigint;
   /**
@@ -231,6 +242,29 @@ export const MIN_LIVE_SEQUENCER_GRACE = 3_600;
 /** The finest option expiry grid a public network's config may set (`optionMarket.expiryPeriod`). */
 export const MIN_EXPIRY_PERIOD = 86_400;
 
+/**
+ * OracleRouter's bounds on a source, mirrored so that a config beyond them is refused before anything is
+ * deployed rather than by `configureAsset`, `configureVolatilityFeed` or `configureSequencerFeed`
+ * (`InvalidConfig`) after AccessManager, OracleRouter and the mock feeds are on chain (review round 173):
+ * a heartbeat of 1 s to 2 days (MAX_HEARTBEAT), a grace period of 1 s to a day (MAX_GRACE_PERIOD), at most
+ * 36 decimals (MAX_DECIMALS), price bounds 0 < minPrice < maxPrice < 2^120, volatility bounds
+ * 0 < minVol < maxVol ≤ 10 (MAX_VOLATILITY).
+ */
+export const ROUTER_MAX_HEARTBEAT = 2 * 86_400;
+export const ROUTER_MAX_GRACE_PERIOD = 86_400;
+export const ROUTER_MAX_DECIMALS = 36;
+export const ROUTER_MAX_VOLATILITY = 10n * 10n ** 18n;
+const ROUTER_MAX_PRICE = 2n ** 120n - 1n;
+
+/**
+ * A price feed's `heartbeat` exceeds its `publishedHeartbeat` by at least a 24th of it: an hour on a 24-hour
+ * feed, 150 s on a one-hour one (GMX's testnet configs give 25 h and 1 h + 120 s). Chainlink starts the
+ * heartbeat round when the heartbeat is reached, and "there may be a slight delay for the latest round to
+ * get onchain" (docs.chain.link, Data Feeds): with no slack every read of the asset reverts `StalePrice`
+ * in between, once a heartbeat (review round 173).
+ */
+export const HEARTBEAT_SLACK_DIVISOR = 24;
+
 /** Hardhat's chain id (the in-process network and `hardhat node`): the one config with a finer grid. */
 export const LOCAL_CHAIN_ID = 31_337;
 
@@ -328,6 +362,7 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
       "address",
       "mock",
       "heartbeat",
+      "publishedHeartbeat",
       "minPrice",
       "maxPrice",
       "deviationThreshold",
@@ -335,10 +370,23 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
     const source = r.feedSource(o, `feeds.${k}`);
     const feed: PriceFeedConfig = {
       source,
-      heartbeat: r.int(o.heartbeat, `feeds.${k}.heartbeat`),
-      minPrice: r.wad(o.minPrice, `feeds.${k}.minPrice`),
-      maxPrice: r.wad(o.maxPrice, `feeds.${k}.maxPrice`),
+      heartbeat: r.heartbeat(o.heartbeat, `feeds.${k}.heartbeat`),
+      ...r.bounds(o.minPrice, o.maxPrice, `feeds.${k}`, ["minPrice", "maxPrice"], ROUTER_MAX_PRICE),
     };
+    r.mockWithin(source, feed.minPrice, feed.maxPrice, `feeds.${k}`);
+    if (o.publishedHeartbeat !== undefined) {
+      if ("mock" in source)
+        throw r.error(`feeds.${k}.publishedHeartbeat`, "only for a feed given by address");
+      const published = r.heartbeat(o.publishedHeartbeat, `feeds.${k}.publishedHeartbeat`);
+      const least = published + Math.ceil(published / HEARTBEAT_SLACK_DIVISOR);
+      if (feed.heartbeat < least) {
+        throw r.error(
+          `feeds.${k}.heartbeat`,
+          `at least ${least} s, a 24th above the feed's publishedHeartbeat of ${published} s: the heartbeat round lands after the heartbeat is reached, and every read of ${k} reverts StalePrice until it does (review round 173)`,
+        );
+      }
+      feed.publishedHeartbeat = published;
+    }
     if (o.deviationThreshold !== undefined) {
       const threshold = r.wad(o.deviationThreshold, `feeds.${k}.deviationThreshold`);
       // 0 would exempt the feed's perp markets from the rule below; a whole 100% is no threshold either.
@@ -356,11 +404,20 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
   });
   const volatilityFeeds = mapValues(r.object(root.volatilityFeeds, "volatilityFeeds"), (v, k) => {
     const o = r.fields(v, `volatilityFeeds.${k}`, ["address", "mock", "heartbeat", "minVol", "maxVol"]);
+    const source = r.feedSource(o, `volatilityFeeds.${k}`);
+    const bounds = r.bounds(
+      o.minVol,
+      o.maxVol,
+      `volatilityFeeds.${k}`,
+      ["minVol", "maxVol"],
+      ROUTER_MAX_VOLATILITY,
+    );
+    r.mockWithin(source, bounds.minVol, bounds.maxVol, `volatilityFeeds.${k}`);
     return {
-      source: r.feedSource(o, `volatilityFeeds.${k}`),
-      heartbeat: r.int(o.heartbeat, `volatilityFeeds.${k}.heartbeat`),
-      minVol: r.wad(o.minVol, `volatilityFeeds.${k}.minVol`),
-      maxVol: r.wad(o.maxVol, `volatilityFeeds.${k}.maxVol`),
+      source,
+      heartbeat: r.heartbeat(o.heartbeat, `volatilityFeeds.${k}.heartbeat`),
+      minVol: bounds.minVol,
+      maxVol: bounds.maxVol,
     };
   });
 
@@ -379,6 +436,13 @@ export function parseNetworkConfig(raw: unknown, where = "config"): NetworkDeplo
         o.mock === true ? { mock: true } : { address: r.address(o.address, "sequencerUptimeFeed.address") },
       gracePeriod: r.int(o.gracePeriod, "sequencerUptimeFeed.gracePeriod"),
     };
+    const { gracePeriod } = sequencerUptimeFeed;
+    if (gracePeriod === 0 || gracePeriod > ROUTER_MAX_GRACE_PERIOD) {
+      throw r.error(
+        "sequencerUptimeFeed.gracePeriod",
+        `between 1 and ${ROUTER_MAX_GRACE_PERIOD} s (OracleRouter.MAX_GRACE_PERIOD)`,
+      );
+    }
     if (o.mock !== true && sequencerUptimeFeed.gracePeriod < MIN_LIVE_SEQUENCER_GRACE) {
       throw r.error(
         "sequencerUptimeFeed.gracePeriod",
@@ -788,6 +852,48 @@ class Reader {
     return this.units(value, 18, at);
   }
 
+  /** A source's heartbeat: 1 s to OracleRouter.MAX_HEARTBEAT. */
+  heartbeat(value: unknown, at: string): number {
+    const heartbeat = this.int(value, at);
+    if (heartbeat === 0 || heartbeat > ROUTER_MAX_HEARTBEAT)
+      throw this.error(at, `between 1 and ${ROUTER_MAX_HEARTBEAT} s (OracleRouter.MAX_HEARTBEAT)`);
+    return heartbeat;
+  }
+
+  /** A source's bounds in WAD, as the router takes them: 0 < low < high ≤ `max`. */
+  bounds<L extends string, H extends string>(
+    lowValue: unknown,
+    highValue: unknown,
+    at: string,
+    [lowKey, highKey]: [L, H],
+    max: bigint,
+  ): Record<L | H, bigint> {
+    const low = this.wad(lowValue, `${at}.${lowKey}`);
+    const high = this.wad(highValue, `${at}.${highKey}`);
+    if (low === 0n) throw this.error(`${at}.${lowKey}`, "must be above 0");
+    if (low >= high) throw this.error(`${at}.${lowKey}`, `must be below ${highKey}`);
+    if (high > max)
+      throw this.error(`${at}.${highKey}`, `at most ${formatEther(max)} (OracleRouter's bound)`);
+    return { [lowKey]: low, [highKey]: high } as Record<L | H, bigint>;
+  }
+
+  /**
+   * A mock's answer, read as the router reads it (scaled to WAD, rounded down), within [low, high]: outside
+   * them every read is `PriceOutOfBounds`, and the first that needs one (listing a collateral prices its
+   * token) stopped the deployment.
+   */
+  mockWithin(source: FeedSource, low: bigint, high: bigint, at: string): void {
+    if (!("mock" in source)) return;
+    const { decimals, answer } = source.mock;
+    const value =
+      decimals <= 18 ? answer * 10n ** BigInt(18 - decimals) : answer / 10n ** BigInt(decimals - 18);
+    if (value < low || value > high)
+      throw this.error(
+        `${at}.mock.answer`,
+        `${formatEther(value)} is outside [${formatEther(low)}, ${formatEther(high)}]`,
+      );
+  }
+
   address(value: unknown, at: string): string {
     try {
       return getAddress(this.string(value, at));
@@ -824,6 +930,8 @@ class Reader {
     if (o.mock !== undefined) {
       const m = this.fields(o.mock, `${at}.mock`, ["decimals", "answer"]);
       const decimals = this.int(m.decimals, `${at}.mock.decimals`);
+      if (decimals > ROUTER_MAX_DECIMALS)
+        throw this.error(`${at}.mock.decimals`, `at most ${ROUTER_MAX_DECIMALS} (OracleRouter.MAX_DECIMALS)`);
       return { mock: { decimals, answer: this.units(m.answer, decimals, `${at}.mock.answer`) } };
     }
     return { address: this.address(o.address, `${at}.address`) };

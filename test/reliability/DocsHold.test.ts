@@ -455,14 +455,14 @@ describe("docs/decisions.md: the numbers the code fixes", function () {
       "today's 7 bp pass",
       "(`perpMarkets.X.minRoundTripFee`, 5 bp today)",
       "the shipped configs set ETH and BTC to 0.5 each",
-      "(the testnets' 2.5 bp floor has mock feeds)",
+      "(the testnets' 2.5 bp floor is accepted for their open-mint mock tokens, not their live feeds' thresholds)",
       "Today's 0.005 covers one point a round",
       "The deployment configs cap every volatility feed at 500% (`maxVol`)",
       "the deployments' ETH (60%) and BTC (50%) stay on their Greeks",
       "**Series expire on a grid: 08:00 UTC daily on the testnets**",
       "the localhost config and the test fixtures use a one-second grid",
-      "up to the 24 the testnet configs accept",
-      "On the testnet deployments a price feed goes stale only after 24 hours without a round (on localhost after one hour)",
+      "up to the 25 the testnet configs accept",
+      "On the testnet deployments a price feed goes stale only after 25 hours without a round (on localhost after one hour)",
     ])
       expect(decisions, claim).to.include(claim);
     for (const network of NETWORKS) {
@@ -507,7 +507,7 @@ describe("docs/decisions.md: the numbers the code fixes", function () {
         network,
       ).to.deep.equal(
         testnet
-          ? { grid: [86_400, 28_800], heartbeats: [86_400, 86_400, 86_400] }
+          ? { grid: [86_400, 28_800], heartbeats: [90_000, 90_000, 90_000] }
           : { grid: [1, 0], heartbeats: [3_600, 3_600, 3_600] },
       );
     }
