@@ -114,7 +114,7 @@ const config: HardhatUserConfig = {
     parallel: !SERIAL_TESTS,
     jobs: 4,
     // hardhat/register first, so that the TypeScript helper loads after ts-node.
-    require: ["hardhat/register", "./test/shared/parallelFailures.ts"],
+    require: ["hardhat/register", "./test/shared/parallelFailures.ts", "./test/shared/eagerEthers.ts"],
   },
 };
 

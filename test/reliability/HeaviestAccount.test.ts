@@ -189,9 +189,12 @@ async function crash(w: Awaited<ReturnType<typeof heavy>>, ethPrice = "2400") {
 
 type H = Awaited<ReturnType<typeof heavy>>;
 
-/** The crash, both auctions started a minute ago, a keeper account with 5M USDC and no position. */
+/**
+ * The crash, both auctions started a minute ago, a keeper account with 5M USDC and no position. Built on
+ * `heavy`'s snapshot (and `absorbed` and `widest` on theirs), so the 32-series book is set up once a file.
+ */
 async function auctioned() {
-  const w = await heavy();
+  const w = await loadFixture(heavy);
   await crash(w);
   await w.auction.startAuction(w.mallory, { gasLimit: CAP });
   await w.auction.startAuction(w.carolAccount, { gasLimit: CAP });
@@ -203,7 +206,7 @@ async function auctioned() {
 
 /** Both books absorbed by the backstop after the auction's duration: it holds 31 series. */
 async function absorbed() {
-  const w = await auctioned();
+  const w = await loadFixture(auctioned);
   await mineAt(w, BigInt(await time.latest()) + 1800n);
   await w.auction.absorb(w.mallory, { gasLimit: CAP });
   await w.auction.absorb(w.carolAccount, { gasLimit: CAP });
@@ -218,7 +221,7 @@ async function absorbed() {
  * the pool holds 32 series and 32 perps on 32 underlyings, the backstop 31 series and 32 perps.
  */
 async function widest() {
-  const w = await heavy();
+  const w = await loadFixture(heavy);
   const wide: H["und"] = [];
   for (let i = 1; i <= 16; i++) {
     const r = await addPerpUnderlying(w, w.perps, `W${i}`, "100", "0.6");
@@ -484,7 +487,7 @@ describe("The heaviest account the limits allow: still liquidated within 2^24 ga
       );
       within("maxWithdraw, backstop empty", await viewGas(w.pool, "maxWithdraw", [w.lp.address]));
       within("LP withdraw of 1,000 USDC, backstop empty", await lpWithdrawGas(w));
-      // The same books, absorbed (a fixture of its own: the contracts are another deployment's).
+      // The same books, absorbed (`absorbed`, from `auctioned`'s snapshot: the same contracts).
       const full = await loadFixture(absorbed);
       expect((await full.engine.accountMarkets(backstop)).length).to.equal(31);
       console.log(

@@ -6,6 +6,7 @@
  */
 import { expect } from "chai";
 import { network } from "hardhat";
+import { loadFixture, mine } from "@nomicfoundation/hardhat-network-helpers";
 import { Wallet, makeError } from "ethers";
 import { MarginMode, openAccount, wad } from "../shared/system";
 import { deployOptionsSystem } from "../shared/options";
@@ -42,21 +43,28 @@ const accountsIn = (call: Call): number | undefined =>
     : undefined;
 
 /**
- * Alice long 10 ETH on 5,000 USDC, then ETH at 2,600 (below maintenance), beside `others` healthy
- * accounts; the keeper's session opened over HTTP through a bridge that misbehaves per `hook` once
- * `armed` (the session's own reads go through untouched), with `--health-batch 8`.
+ * Alice long 10 ETH on 5,000 USDC, then ETH at 2,600 (below maintenance), beside 5 healthy accounts (Bob's),
+ * and the keeper's deployment file: a fixture, so each test's keeper meets the same chain without
+ * deploying the system again.
  */
-async function keeperOverBridge(
-  hook: (call: Call, calls: Call[]) => Misbehaviour | undefined,
-  { others = 5, timeoutMs = 10_000, attempts = 5, args = [] as string[] } = {},
-) {
+async function victimBesideFive() {
   const sys = await deployOptionsSystem();
   const victim = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 5_000n * USDC]]);
   await trade(sys.perps, sys.alice, victim, sys.markets.ETH, wad("10"));
-  for (let i = 0; i < others; i++)
-    await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
+  for (let i = 0; i < 5; i++) await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
   await setFeedPrice(sys.feeds.ETH, "2600");
-  const deployment = await keeperDeploymentOf(sys);
+  return { sys, victim, deployment: await keeperDeploymentOf(sys) };
+}
+
+/**
+ * `victimBesideFive`, with the keeper's session opened over HTTP through a bridge that misbehaves per
+ * `hook` once `armed` (the session's own reads go through untouched), with `--health-batch 8`.
+ */
+async function keeperOverBridge(
+  hook: (call: Call, calls: Call[]) => Misbehaviour | undefined,
+  { timeoutMs = 10_000, attempts = 5, args = [] as string[] } = {},
+) {
+  const { sys, victim, deployment } = await loadFixture(victimBesideFive);
   const state = { armed: false };
   const bridge = await startRpcBridge((call, calls) => (state.armed ? hook(call, calls) : undefined));
   const key = hardhatWallet(4).privateKey;
@@ -112,10 +120,16 @@ async function keeperOverBridge(
 
 const healthCalls = (calls: Call[]) => calls.filter((c) => c.selector === HEALTH_MANY);
 
-/** A keeper session (`--health-batch 8`) over 33 accounts: Carol's 32 and one the fixture opened. */
-async function keeperOver33Accounts() {
+/** Carol's 32 accounts beside the one the system's fixture opened. */
+async function thirtyThreeAccounts() {
   const sys = await deployOptionsSystem();
   await mintAccountsTo(sys.accounts, sys.carol, await sys.carol.getAddress(), 32);
+  return sys;
+}
+
+/** A keeper session (`--health-batch 8`) over 33 accounts: Carol's 32 and one the fixture opened. */
+async function keeperOver33Accounts() {
+  const sys = await loadFixture(thirtyThreeAccounts);
   return { sys, keeper: await startInProcessKeeper(sys, ["--health-batch", "8"]) };
 }
 
@@ -329,6 +343,9 @@ describe("Keeper against a flaky JSON-RPC endpoint", function () {
           : undefined,
       );
       try {
+        // A chain of a thousand blocks more than the fixture's ~94, as the earlier tests' deployments left
+        // it before they shared one fixture (and as this test alone, with --grep, never had it).
+        await mine(1_000);
         // The pass fails (the loop retries it with backoff): nothing can be scanned while throttled.
         const failed = await k.step().then(
           () => null,

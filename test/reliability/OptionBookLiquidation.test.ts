@@ -160,10 +160,6 @@ describe("Liquidation of option books (review round 28)", function () {
       it(`closes a ${k}-series near-expiry book within the 2^24 gas cap (before the fix: 14.7M gas at 8 series, out of gas from 10)`, async function () {
         const { sys, alice, keeper } = await loadFixture(fixture);
         const healthGas = await sys.engine.health.estimateGas(alice);
-        const estimate = await sys.auction
-          .connect(sys.keeper)
-          .bidAndClose.estimateGas(alice, keeper, WAD, ethers.MaxUint256)
-          .then(String, (e: Error) => e.message.slice(0, 90));
         const absorbGas = await whatIf(async () => {
           await mineAt(sys, BigInt(await time.latest()) + 1800n);
           const r = await (await sys.auction.absorb(alice, { gasLimit: TX_GAS_CAP })).wait();
@@ -177,9 +173,10 @@ describe("Liquidation of option books (review round 28)", function () {
           ).wait();
           return r!.gasUsed;
         });
-        console.log(
-          `      ${k} series: bid ${bidGas} gas, absorb ${absorbGas}; eth_estimateGas(bidAndClose): ${estimate}`,
-        );
+        // No eth_estimateGas of the bidAndClose here: it was only printed, and EDR's search runs the
+        // 3.8M-7.3M-gas close several times (at 16 series it gave up on the 2^24 cap), a quarter of this
+        // file's CPU; the gas of the close itself is printed below from its receipt.
+        console.log(`      ${k} series: bid ${bidGas} gas, absorb ${absorbGas}`);
         let outcome: string;
         try {
           const receipt = await (

@@ -68,16 +68,19 @@ async function poolOfThirtyTwoSeries() {
   return { ...sys, book: carol };
 }
 
-/** The same, ETH at 2,650: Carol's 16-put book below its maintenance requirement. */
+/**
+ * The same, ETH at 2,650: Carol's 16-put book below its maintenance requirement. From the pool's snapshot
+ * (and `carolAbsorbable` from this one's), so the 32 series are listed and traded once a file.
+ */
 async function carolBelowMaintenance() {
-  const sys = await poolOfThirtyTwoSeries();
+  const sys = await loadFixture(poolOfThirtyTwoSeries);
   await setFeedPrice(sys.feeds.ETH, "2650");
   return sys;
 }
 
 /** Carol's auction started, and run its duration: absorbable. */
 async function carolAbsorbable() {
-  const sys = await carolBelowMaintenance();
+  const sys = await loadFixture(carolBelowMaintenance);
   await sys.auction.startAuction(sys.book);
   await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration) + 1n);
   return sys;

@@ -89,9 +89,12 @@ async function twoOptionBooksBelowMaintenance() {
 
 type Sys = Awaited<ReturnType<typeof twoOptionBooksBelowMaintenance>>;
 
-/** Both books' auctions started (one `startAuctions`). */
+/**
+ * Both books' auctions started (one `startAuctions`). From the books' snapshot (and
+ * `backstopHoldingCarolsPuts` from this one's), so the books are built once a file.
+ */
 async function twoOptionBooksInAuction() {
-  const sys = await twoOptionBooksBelowMaintenance();
+  const sys = await loadFixture(twoOptionBooksBelowMaintenance);
   await sys.auction.startAuctions([sys.a, sys.b]);
   return sys;
 }
@@ -101,7 +104,7 @@ async function twoOptionBooksInAuction() {
  * her ETH long; Bob's book is absorbable.
  */
 async function backstopHoldingCarolsPuts() {
-  const sys = await twoOptionBooksInAuction();
+  const sys = await loadFixture(twoOptionBooksInAuction);
   await mineAt(sys, BigInt(await time.latest()) + BigInt((await sys.auction.params()).duration) + 1n);
   await sys.auction.absorb(sys.a);
   return { ...sys, backstop: await sys.auction.backstopAccountId() };
