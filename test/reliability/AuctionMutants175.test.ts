@@ -9,8 +9,8 @@
 import { expect } from "chai";
 import { ethers } from "hardhat";
 import { loadFixture, time } from "@nomicfoundation/hardhat-network-helpers";
-import { MarginMode, WAD, deploySystem, fundInsurance, openAccount, wad } from "../shared/system";
-import { marketParams, mineAt, trade, wethDebtorSystem } from "../shared/perps";
+import { MarginMode, WAD, fundInsurance, openAccount, wad } from "../shared/system";
+import { aliceLongTwoEth, mineAt, wethDebtorSystem } from "../shared/perps";
 import { setFeedPrice } from "../shared/oracles";
 import { mintAndApprove } from "../shared/tokens";
 
@@ -19,19 +19,11 @@ const QUOTE_UNIT = 10n ** 12n; // one USDC unit in quote WAD
 const DURATION = 1_800n;
 const ceilDiv = (a: bigint, b: bigint): bigint => (a + b - 1n) / b;
 
-/**
- * Alice long 2 ETH (~3,006 with the skew premium) on 1,000 USDC, funding off; Bob has 20,000 USDC. ETH at
- * 2,650, Alice's auction started by the keeper at `start` (LiquidationAuction.test's book).
- */
+/** `aliceLongTwoEth`'s book at ETH 2,650, Alice's auction started by the keeper at `start`. */
 async function crashedStarted() {
-  const sys = await deploySystem();
-  const alice = await openAccount(sys, sys.alice, MarginMode.CROSS, [[sys.usdc, 1_000n * USDC]]);
-  const bob = await openAccount(sys, sys.bob, MarginMode.CROSS, [[sys.usdc, 20_000n * USDC]]);
-  await sys.perps.setMarketParams(sys.markets.ETH, marketParams({ maxFundingVelocity: 0n }));
-  await trade(sys.perps, sys.alice, alice, sys.markets.ETH, wad("2"));
-  await setFeedPrice(sys.feeds.ETH, "2650");
-  await sys.auction.connect(sys.keeper).startAuction(alice);
-  return { sys, alice, bob, start: BigInt(await time.latest()) };
+  const f = await aliceLongTwoEth("2650");
+  await f.sys.auction.connect(f.sys.keeper).startAuction(f.alice);
+  return { ...f, start: BigInt(await time.latest()) };
 }
 
 describe("Liquidation auction mutants (review round 175)", function () {
